@@ -1,0 +1,142 @@
+"""Engine events: immutable facts, named in the past tense, published on the event bus.
+
+Every event carries ``time`` (timezone-aware). The journal stores each as ``kind`` plus a
+JSON payload (see :func:`tui_trader.domain.codec.to_record`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
+from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.verdicts import RiskVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every engine event."""
+
+    time: datetime
+
+    @property
+    def kind(self) -> str:
+        """The event's type name, used as the journal's ``kind`` column."""
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class SignalGenerated(Event):
+    """A strategy asked for an order."""
+
+    strategy: str
+    ticket: OrderTicket
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDenied(Event):
+    """The risk gate (or the trading state) refused a ticket; a denial is never silent."""
+
+    ticket: OrderTicket
+    verdict: RiskVerdict
+    order_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested(Event):
+    """An order waits for the operator; it expires at ``expires_at`` (expiry means deny)."""
+
+    order: Order
+    verdict: RiskVerdict
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResolved(Event):
+    """The operator approved or rejected an order, or its approval expired."""
+
+    order_ref: str
+    approved: bool
+    by: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdated(Event):
+    """An order changed state (the order carries its new status and history)."""
+
+    order: Order
+    previous: OrderStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(Event):
+    """An execution was recorded (once per exec id)."""
+
+    fill: Fill
+    order: Order | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionReported(Event):
+    """The broker reported the commission of an execution."""
+
+    exec_id: str
+    commission: float
+    realized_pnl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged(Event):
+    """The trading state changed; ``by`` names who or what changed it."""
+
+    previous: TradingState
+    state: TradingState
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchEngaged(Event):
+    """The kill switch was engaged (latched until an explicit reset)."""
+
+    by: str
+    reason: str
+    cancelled: tuple[str, ...] = ()
+    remaining: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchReset(Event):
+    """The kill switch was released by an operator with a typed reason."""
+
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised(Event):
+    """An alert for the operator."""
+
+    alert: Alert
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged(Event):
+    """The broker connection changed state."""
+
+    state: ConnectionState
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction(Event):
+    """Something the operator did: who, what, why, and the state before and after."""
+
+    who: str
+    action: str
+    why: str
+    before: str = ""
+    after: str = ""

@@ -1,0 +1,111 @@
+"""Market values: instruments, trading sessions, quotes and bars."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One trading session, as timezone-aware start and end instants."""
+
+    start: datetime
+    end: datetime
+
+    def contains(self, when: datetime) -> bool:
+        """True when ``when`` falls inside the session (start inclusive, end exclusive)."""
+        return self.start <= when < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A tradable contract as the engine knows it after qualification."""
+
+    symbol: str
+    con_id: int = 0
+    exchange: str = "SMART"
+    primary_exchange: str = ""
+    currency: str = "USD"
+    long_name: str = ""
+    min_tick: float = 0.01
+    size_increment: float = 1.0
+    time_zone: str = "America/New_York"
+    trading_sessions: tuple[Session, ...] = ()
+    liquid_sessions: tuple[Session, ...] = ()
+
+    def round_price(self, price: float) -> float:
+        """Round ``price`` to the instrument's tick grid."""
+        tick = Decimal(str(self.min_tick))
+        return float((Decimal(str(price)) / tick).quantize(Decimal(1)) * tick)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book and last trade for one symbol at one instant."""
+
+    symbol: str
+    time: datetime
+    bid: float = math.nan
+    ask: float = math.nan
+    last: float = math.nan
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+    last_size: float = 0.0
+    volume: float = 0.0
+    close: float = math.nan
+    delayed: bool = False
+
+    @property
+    def has_two_sides(self) -> bool:
+        """True when both bid and ask are known and positive."""
+        return self.bid > 0 and self.ask > 0
+
+    @property
+    def mid(self) -> float:
+        """Midpoint, or NaN without two sides."""
+        return (self.bid + self.ask) / 2 if self.has_two_sides else math.nan
+
+    @property
+    def spread(self) -> float:
+        """Ask minus bid, or NaN without two sides."""
+        return self.ask - self.bid if self.has_two_sides else math.nan
+
+    @property
+    def is_crossed(self) -> bool:
+        """True when the bid is above the ask."""
+        return self.has_two_sides and self.bid > self.ask
+
+    @property
+    def mark(self) -> float:
+        """Best price to value a position at: mid, else last, else close."""
+        if self.has_two_sides and not self.is_crossed:
+            return self.mid
+        if self.last > 0:
+            return self.last
+        return self.close
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar; ``time`` is the bar's start."""
+
+    symbol: str
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
+    wap: float = math.nan
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """Latest quotes and instruments keyed by symbol."""
+
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    instruments: dict[str, Instrument] = field(default_factory=dict)

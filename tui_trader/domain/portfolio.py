@@ -1,0 +1,89 @@
+"""Positions and account snapshots."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tui_trader.domain.orders import Order
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A signed position in one symbol (positive long, negative short)."""
+
+    symbol: str
+    quantity: float
+    avg_cost: float
+    market_price: float = math.nan
+    realized_pnl: float = 0.0
+    opened_at: datetime | None = None
+    stop_price: float | None = None
+    take_profit_price: float | None = None
+
+    @property
+    def is_flat(self) -> bool:
+        """True with no quantity."""
+        return self.quantity == 0
+
+    @property
+    def market_value(self) -> float:
+        """Signed value at the mark, or at cost when no mark is known."""
+        price = self.market_price if self.market_price > 0 else self.avg_cost
+        return self.quantity * price
+
+    @property
+    def unrealized_pnl(self) -> float:
+        """Open P&L at the mark; 0 without a mark."""
+        if not self.market_price > 0:
+            return 0.0
+        return self.quantity * (self.market_price - self.avg_cost)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Everything the risk engine needs to know about the account at one instant."""
+
+    time: datetime
+    account_id: str = ""
+    cash: float = 0.0
+    equity: float = 0.0
+    start_of_day_equity: float = 0.0
+    high_water_mark: float = 0.0
+    realized_pnl_today: float = 0.0
+    unrealized_pnl: float = 0.0
+    commissions_today: float = 0.0
+    positions: dict[str, Position] = field(default_factory=dict)
+    working_orders: tuple[Order, ...] = ()
+    trades_today: int = 0
+    trades_today_by_strategy: dict[str, int] = field(default_factory=dict)
+    losing_streak: int = 0
+    last_loss_at: datetime | None = None
+
+    @property
+    def day_pnl(self) -> float:
+        """Realized plus unrealized P&L since the start of the trading day."""
+        return self.equity - self.start_of_day_equity if self.start_of_day_equity else (
+            self.realized_pnl_today + self.unrealized_pnl
+        )
+
+    @property
+    def gross_exposure(self) -> float:
+        """Sum of absolute position values."""
+        return sum(abs(p.market_value) for p in self.positions.values())
+
+    @property
+    def net_exposure(self) -> float:
+        """Sum of signed position values."""
+        return sum(p.market_value for p in self.positions.values())
+
+    @property
+    def drawdown(self) -> float:
+        """Money lost from the equity high-water mark (>= 0)."""
+        return max(self.high_water_mark - self.equity, 0.0)
+
+    def position_quantity(self, symbol: str) -> float:
+        """Signed quantity held in ``symbol`` (0 when flat)."""
+        pos = self.positions.get(symbol)
+        return pos.quantity if pos else 0.0
