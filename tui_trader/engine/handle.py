@@ -1,0 +1,70 @@
+"""The one control surface every front end uses: console, headless runner and tests.
+
+``kill`` is synchronous on purpose: it flips the trading state to HALTED before anything
+awaits, then schedules the cancels and their verification.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.verdicts import RiskVerdict
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.snapshots import EngineSnapshot, FlattenPreview, KillReport
+
+
+class EngineHandle(Protocol):
+    """Commands in, snapshots and events out."""
+
+    def preview(self, ticket: OrderTicket) -> RiskVerdict:
+        """Run the pre-trade gate on ``ticket`` without sending anything."""
+        ...
+
+    async def submit(self, ticket: OrderTicket) -> Order:
+        """Submit a ticket through risk and (where required) approval; returns the tracked order."""
+        ...
+
+    async def cancel(self, order_ref: str) -> None:
+        """Cancel one working order."""
+        ...
+
+    async def cancel_all(self) -> KillReport:
+        """Cancel every working order in the configured scope and verify."""
+        ...
+
+    def kill(self, reason: str, by: str = "operator") -> None:
+        """Engage the kill switch: HALTED now, cancels and verification scheduled."""
+        ...
+
+    def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
+        """Enter (or leave) REDUCING."""
+        ...
+
+    async def flatten(self, preview: bool = True) -> FlattenPreview:
+        """Preview (or, with ``preview=False``, send) the orders that close every position."""
+        ...
+
+    def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
+        """Release the latched kill switch with a typed reason (raises when refused)."""
+        ...
+
+    def approve(self, order_ref: str, by: str = "operator") -> None:
+        """Approve a pending order (it is re-checked by risk before it is sent)."""
+        ...
+
+    def reject(self, order_ref: str, by: str = "operator") -> None:
+        """Reject a pending order."""
+        ...
+
+    def pause_strategy(self, name: str, paused: bool) -> None:
+        """Pause or resume one strategy."""
+        ...
+
+    def snapshot(self) -> EngineSnapshot:
+        """The current state as a frozen value."""
+        ...
+
+    def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
+        """A bounded queue of engine events."""
+        ...

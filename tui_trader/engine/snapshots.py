@@ -1,0 +1,112 @@
+"""Frozen snapshots the engine hands to its front ends (console, headless runner, tests).
+
+The console pulls one :class:`EngineSnapshot` per refresh tick (4–10 Hz) through
+``EngineHandle.snapshot()``; discrete facts arrive separately as events on the bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tui_trader.domain.enums import ConnectionState, Mode, TradingState
+from tui_trader.domain.market import Quote
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.portfolio import AccountSnapshot
+from tui_trader.domain.verdicts import RiskVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """What the connectivity pane shows."""
+
+    host: str
+    port: int
+    client_id: int
+    state: ConnectionState = ConnectionState.DISCONNECTED
+    connected_since: datetime | None = None
+    reconnects: int = 0
+    farms: dict[str, str] = field(default_factory=dict)
+    round_trip_ms: float | None = None
+    pacing_budget: float | None = None
+    market_data_degraded: bool = False
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthInfo:
+    """System health figures (filled by ``tui_trader.ops``)."""
+
+    time: datetime | None = None
+    cpu_pct: float | None = None
+    process_cpu_pct: float | None = None
+    mem_pct: float | None = None
+    process_rss_mb: float | None = None
+    disk_pct: float | None = None
+    loop_lag_ms: float | None = None
+    journal_queue: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """An order waiting for the operator, with everything the approval modal shows."""
+
+    order: Order
+    verdict: RiskVerdict
+    requested_at: datetime
+    expires_at: datetime
+    reference_price: float
+    est_notional: float
+    est_commission: float | None = None
+    margin_impact: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyStatus:
+    """One running strategy."""
+
+    name: str
+    symbols: tuple[str, ...]
+    paused: bool = False
+    disabled_reason: str = ""
+    last_signal_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenPreview:
+    """The closing orders a flatten would send, with estimated prices."""
+
+    tickets: tuple[OrderTicket, ...]
+    est_prices: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class KillReport:
+    """What a kill switch engagement cancelled and what is still working afterwards."""
+
+    cancelled: tuple[str, ...] = ()
+    remaining: tuple[str, ...] = ()
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """The whole state a front end needs at one instant."""
+
+    time: datetime
+    heartbeat_at: datetime
+    mode: Mode
+    dry_run: bool
+    account_id: str
+    trading_state: TradingState
+    kill_engaged: bool
+    kill_reason: str
+    connection: ConnectionInfo
+    account: AccountSnapshot
+    orders: tuple[Order, ...] = ()
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    pending_approvals: tuple[PendingApproval, ...] = ()
+    strategies: tuple[StrategyStatus, ...] = ()
+    health: HealthInfo = field(default_factory=HealthInfo)
+    entries_blocked_reason: str = ""
+    time_zone: str = "America/New_York"
