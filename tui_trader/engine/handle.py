@@ -17,6 +17,14 @@ from tui_trader.engine.snapshots import EngineSnapshot, FlattenPreview, KillRepo
 class EngineHandle(Protocol):
     """Commands in, snapshots and events out."""
 
+    async def start(self) -> None:
+        """Connect, restore from the journal, reconcile, subscribe data and start strategies."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop strategies, flush the journal and disconnect (working orders stay at the broker)."""
+        ...
+
     def preview(self, ticket: OrderTicket) -> RiskVerdict:
         """Run the pre-trade gate on ``ticket`` without sending anything."""
         ...
