@@ -1,0 +1,193 @@
+"""Command line: parses flags and subcommands, builds Settings, then runs the console or the engine.
+
+Every refusal (contradictory flags, bad configuration) prints one short panel on stderr and
+exits with code 2 before anything else starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tui_trader import __version__
+from tui_trader.errors import TraderError, UsageError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+SUBCOMMANDS = ("gateway-sim", "kill", "report", "check-config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the main command (subcommands are dispatched before it)."""
+    parser = argparse.ArgumentParser(
+        prog="tui-trader",
+        description="Operator console for automated trading on Interactive Brokers.",
+        epilog="Subcommands: " + ", ".join(SUBCOMMANDS) + " (tui-trader SUBCOMMAND --help).",
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--sim", dest="mode", action="append_const", const="sim",
+                       help="embedded IB Gateway simulator (default)")
+    modes.add_argument("--paper", dest="mode", action="append_const", const="paper",
+                       help="IB paper account (default port 4002)")
+    modes.add_argument("--live", dest="mode", action="append_const", const="live",
+                       help="IB live account: real money (default port 4001)")
+    parser.add_argument("--dry-run", action="store_true", help="send nothing; journal what would be sent")
+    parser.add_argument("--no-confirm", action="store_true", help="do not ask to approve each order (not in live)")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument("--symbols", metavar="A,B", help="trade and watch only these symbols")
+    parser.add_argument("--strategy", metavar="NAME", help="run only this strategy (name or module:Class)")
+    parser.add_argument("--host", help="gateway host")
+    parser.add_argument("--port", type=int, help="gateway port")
+    parser.add_argument("--client-id", type=int, help="API client id")
+    parser.add_argument("--account", help="expected account id")
+    parser.add_argument("--headless", action="store_true", help="run the engine without the console")
+    parser.add_argument("--duration", type=float, metavar="S", help="headless: stop after S seconds")
+    parser.add_argument("--summary-json", type=Path, metavar="PATH", help="headless: write a JSON summary")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log file level")
+    parser.add_argument("--version", action="version", version=f"tui-trader {__version__}")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings overrides (the highest-priority source) from parsed flags."""
+    refuse_contradictions(args)
+    out: dict[str, Any] = {}
+    if args.mode:
+        out["mode"] = args.mode[0]
+    if args.dry_run:
+        out["dry_run"] = True
+    if args.no_confirm:
+        out["confirm"] = False
+    if args.headless:
+        out["headless"] = True
+    if args.log_level:
+        out["log_level"] = args.log_level
+    broker = {k: v for k, v in (("host", args.host), ("port", args.port), ("client_id", args.client_id),
+                                ("account", args.account)) if v is not None}
+    if broker:
+        out["broker"] = broker
+    return out
+
+
+def refuse_contradictions(args: argparse.Namespace) -> None:
+    """Raise UsageError for flag combinations that must never run."""
+    mode = args.mode[0] if args.mode else None
+    if args.mode and len(args.mode) > 1:
+        raise UsageError("choose one mode: --sim, --paper or --live")
+    if mode == "live" and args.no_confirm:
+        raise UsageError("--live with --no-confirm is refused: every live order is approved by the operator")
+    if mode == "live" and args.headless:
+        raise UsageError("--live with --headless is refused: nobody would be there to approve orders")
+    if not args.headless and (args.duration is not None or args.summary_json is not None):
+        raise UsageError("--duration and --summary-json go with --headless")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}")
+
+
+def apply_selection(settings: Any, symbols: str | None, strategy: str | None) -> Any:
+    """Narrow the configured strategies to ``--strategy`` and their symbols to ``--symbols``."""
+    from tui_trader.config import StrategySettings
+
+    chosen = list(settings.strategies)
+    if strategy:
+        chosen = [s for s in chosen if s.name == strategy] or [StrategySettings(name=strategy)]
+    if symbols:
+        wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+        if not wanted:
+            raise UsageError(f"--symbols needs at least one symbol, got {symbols!r}")
+        chosen = [s.model_copy(update={"symbols": wanted}) for s in chosen]
+    return settings.model_copy(update={"strategies": chosen})
+
+
+def run_main(argv: Sequence[str]) -> int:
+    """The main command: console, or headless engine."""
+    from tui_trader.config import load_settings
+    from tui_trader.ops.logs import configure_logging
+
+    args = build_parser().parse_args(list(argv))
+    settings = load_settings(args.config, overrides_from(args))
+    settings = apply_selection(settings, args.symbols, args.strategy)
+    configure_logging(settings.state_dir, settings.log_level)
+    if settings.headless:
+        from tui_trader.engine.runner import run_headless
+
+        return run_headless(settings, args.duration or 60.0, args.summary_json)
+    from tui_trader.ui.app import run_console
+
+    return run_console(settings)
+
+
+def run_check_config(argv: Sequence[str]) -> int:
+    """``check-config``: validate the configuration and print the effective settings."""
+    from tui_trader.config import Settings, load_settings
+    from tui_trader.config.example import render_example
+
+    parser = argparse.ArgumentParser(prog="tui-trader check-config",
+                                     description="Validate a configuration and print the effective settings.")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument("--example", action="store_true", help="print a documented example file and exit")
+    args = parser.parse_args(list(argv))
+    if args.example:
+        sys.stdout.write(render_example(Settings))
+        return EXIT_OK
+    settings = load_settings(args.config)
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    console = Console()
+    console.print("[bold green]configuration is valid[/]; effective settings (secrets masked):")
+    console.print(Pretty(settings.model_dump(mode="json")))
+    return EXIT_OK
+
+
+def not_available(name: str, issue: str) -> Callable[[Sequence[str]], int]:
+    """A subcommand whose issue has not landed yet."""
+
+    def run(argv: Sequence[str]) -> int:
+        sys.stderr.write(f"tui-trader {name}: not available yet (it arrives with the {issue} issue)\n")
+        return 1
+
+    return run
+
+
+def run_gateway_sim(argv: Sequence[str]) -> int:
+    """``gateway-sim``: the IB Gateway simulator as a standalone process."""
+    from tui_trader.sim.cli import main as sim_main
+
+    return sim_main(list(argv))
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "gateway-sim": run_gateway_sim,
+    "check-config": run_check_config,
+    "kill": not_available("kill", "operations (out-of-band kill)"),
+    "report": not_available("report", "operations (reports)"),
+}
+
+
+def print_error(error: TraderError) -> None:
+    """One short panel on stderr naming the problem."""
+    from rich.console import Console
+    from rich.panel import Panel
+
+    Console(stderr=True).print(Panel(error.message, title=error.title, border_style="red", expand=False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tui-trader`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(args[0]) if args else None
+    try:
+        return command(args[1:]) if command else run_main(args)
+    except TraderError as error:
+        print_error(error)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

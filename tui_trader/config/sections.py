@@ -1,0 +1,295 @@
+"""The sections of the settings: frozen pydantic models, unknown keys rejected, a description each."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from tui_trader.domain.enums import Mode
+
+ENV_PREFIX = "TUI_TRADER_"
+IB_PORTS = {Mode.PAPER: 4002, Mode.LIVE: 4001}
+SIM_DEFAULT_PORT = 4012
+Fraction = Annotated[float, Field(ge=0)]
+PositiveOrNone = Annotated[float | None, Field(gt=0)]
+TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
+
+
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/tui-trader``, else ``~/.local/state/tui-trader``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tui-trader"
+
+
+class _Section(BaseModel):
+    """Base of every settings section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSettings(_Section):
+    """Connection to IB Gateway or TWS."""
+
+    host: str = Field("127.0.0.1", description="Gateway host.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Gateway port; unset: 4002 paper, 4001 live, sim.port for sim."
+    )
+    client_id: int = Field(17, ge=0, le=2**31 - 1, description="API client id of the engine.")
+    account: str = Field("", description="Expected account id; trading is refused if the gateway differs.")
+    connect_timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for the connection.")
+    readonly: bool = Field(False, description="Connect read-only: no orders can be sent.")
+    market_data_type: Literal[1, 2, 3, 4] = Field(
+        1, description="1 live, 2 frozen, 3 delayed, 4 delayed-frozen."
+    )
+    delayed_fallback: bool = Field(
+        False, description="Fall back to delayed data when live data is not permitted (error 354)."
+    )
+    reconnect_initial_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay.")
+    reconnect_max_s: float = Field(30.0, gt=0, le=600, description="Longest reconnect delay (with jitter).")
+    ack_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="An order without an acknowledgement after this is UNKNOWN."
+    )
+
+
+class RiskSettings(_Section):
+    """Pre-trade limits and post-trade monitors; a limit left unset turns its check off."""
+
+    max_order_quantity: PositiveOrNone = Field(1000, description="Largest quantity in one order.")
+    max_order_notional: PositiveOrNone = Field(50_000, description="Largest value of one order.")
+    max_position_notional: PositiveOrNone = Field(100_000, description="Largest position value per symbol.")
+    max_position_quantity: PositiveOrNone = Field(None, description="Largest position quantity per symbol.")
+    max_open_positions: Annotated[int | None, Field(gt=0)] = Field(
+        10, description="Most symbols held at once."
+    )
+    max_gross_exposure: PositiveOrNone = Field(1.0, description="Gross exposure as a fraction of equity.")
+    max_leverage: PositiveOrNone = Field(2.0, description="Gross exposure over equity, hard cap.")
+    min_cash_fraction: Annotated[float | None, Field(ge=0, le=1)] = Field(
+        None, description="Cash that must stay uncommitted, as a fraction of equity."
+    )
+    price_collar_pct: PositiveOrNone = Field(
+        5.0, description="Deny a limit/stop price farther than this percent from the reference."
+    )
+    price_collar_ticks: PositiveOrNone = Field(None, description="Same collar in ticks.")
+    collar_reference: Literal["mid", "far"] = Field(
+        "mid", description="Collar reference: the mid, or the far side of the quote."
+    )
+    max_spread_pct: PositiveOrNone = Field(
+        1.0, description="Deny a market order when the quote is wider than this percent."
+    )
+    max_quote_age_s: PositiveOrNone = Field(10.0, description="Deny when the quote is older than this.")
+    max_orders_per_second: PositiveOrNone = Field(5, description="Submits, modifies and cancels per second.")
+    max_orders_per_minute: PositiveOrNone = Field(60, description="Submits, modifies and cancels per minute.")
+    max_daily_trades: Annotated[int | None, Field(gt=0)] = Field(
+        100, description="Executions per day for the account."
+    )
+    max_daily_trades_per_strategy: Annotated[int | None, Field(gt=0)] = Field(
+        50, description="Executions per day for one strategy."
+    )
+    duplicate_window_s: PositiveOrNone = Field(
+        5.0, description="Deny an order identical to one working or sent within this window."
+    )
+    allowed_symbols: list[str] | None = Field(None, description="Only these symbols may trade (unset: all).")
+    allowed_order_types: list[str] | None = Field(
+        None, description="Only these order types (MKT, LMT, STP, STP LMT, TRAIL; unset: all)."
+    )
+    require_liquid_hours: bool = Field(True, description="New entries only inside liquid hours.")
+    no_entry_before_close_min: Annotated[float | None, Field(ge=0)] = Field(
+        5, description="No new entries in the last N minutes before the close."
+    )
+    no_entry_after_open_min: Annotated[float | None, Field(ge=0)] = Field(
+        None, description="No new entries in the first N minutes after the open."
+    )
+    daily_loss_limit: PositiveOrNone = Field(None, description="Daily loss limit in money.")
+    daily_loss_limit_pct: PositiveOrNone = Field(
+        2.0, description="Daily loss limit, percent of start-of-day equity."
+    )
+    daily_loss_action: TriggerAction = Field("halted", description="What the daily loss limit does.")
+    max_drawdown: PositiveOrNone = Field(None, description="Drawdown from the equity high in money.")
+    max_drawdown_pct: PositiveOrNone = Field(5.0, description="Drawdown from the equity high in percent.")
+    drawdown_action: TriggerAction = Field("halted", description="What the drawdown limit does.")
+    max_losing_streak: Annotated[int | None, Field(gt=0)] = Field(
+        5, description="Losing trades in a row before a cooldown."
+    )
+    cooldown_s: Annotated[float, Field(ge=0)] = Field(600, description="Cooldown after a losing streak.")
+    losing_streak_action: TriggerAction = Field("reducing", description="What a losing streak does.")
+    max_holding_s: PositiveOrNone = Field(None, description="Close positions held longer than this.")
+    trade_count_action: TriggerAction = Field("halted", description="What the daily trade limit does.")
+    warning_thresholds: tuple[Fraction, ...] = Field(
+        (0.5, 0.8), description="Alert when a limit is this fraction used."
+    )
+
+
+class KillSwitchSettings(_Section):
+    """The kill switch and the automatic triggers that engage it."""
+
+    scope: Literal["own", "global"] = Field(
+        "own", description="own: cancel this client's orders; global: every order on the account."
+    )
+    on_disconnect: Literal["none", "reducing", "halted"] = Field(
+        "reducing", description="State to enter after a disconnect longer than disconnect_after_s."
+    )
+    disconnect_after_s: float = Field(30.0, gt=0, description="Grace period before on_disconnect applies.")
+    unknown_order_timeout_s: float = Field(
+        30.0, gt=0, description="Halt when an order stays UNKNOWN longer than this."
+    )
+    halt_on_position_mismatch: bool = Field(True, description="Halt when positions disagree with the broker.")
+    trigger_file: Path | None = Field(None, description="A file whose appearance engages the kill switch.")
+
+
+class SizingSettings(_Section):
+    """How a signal becomes a quantity."""
+
+    method: Literal["fixed_quantity", "fixed_notional", "equity_pct", "risk_per_trade"] = Field(
+        "fixed_notional", description="Sizing method."
+    )
+    quantity: float = Field(10, gt=0, description="Shares for fixed_quantity.")
+    notional: float = Field(5_000, gt=0, description="Money per entry for fixed_notional.")
+    equity_pct: float = Field(5.0, gt=0, le=100, description="Percent of equity per entry.")
+    risk_money: float | None = Field(None, gt=0, description="Money at risk per trade (risk_per_trade).")
+    risk_pct: float = Field(0.5, gt=0, le=100, description="Percent of equity at risk per trade.")
+    stop_method: Literal["fixed_pct", "atr", "trailing"] = Field(
+        "fixed_pct", description="Protective stop placed at the broker with every entry."
+    )
+    stop_pct: float = Field(1.0, gt=0, le=50, description="Stop distance in percent (fixed_pct, trailing).")
+    atr_mult: float = Field(2.0, gt=0, le=20, description="Stop distance in ATRs (atr).")
+    take_profit_r: float | None = Field(
+        2.0, gt=0, description="Take-profit at this multiple of the stop distance (unset: none)."
+    )
+
+
+class StrategySettings(_Section):
+    """One strategy instance."""
+
+    name: str = Field(description="Built-in name (ema_cross, macd, vwap_reversion, volume_breakout) or module:Class.")
+    symbols: list[str] = Field(default_factory=lambda: ["SPY"], min_length=1, description="Symbols it trades.")
+    bar_size_s: int = Field(60, ge=5, description="Bar size in seconds (a multiple of 5).")
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Its parameters.")
+    sizing: SizingSettings | None = Field(None, description="Sizing override for this strategy.")
+    enabled: bool = Field(True, description="Whether it runs.")
+    max_holding_s: float | None = Field(None, gt=0, description="Close its positions held longer than this.")
+
+    @model_validator(mode="after")
+    def _bar_size_multiple_of_five(self) -> StrategySettings:
+        if self.bar_size_s % 5:
+            raise ValueError(f"bar_size_s must be a multiple of 5 seconds, not {self.bar_size_s}")
+        return self
+
+
+def default_strategies() -> list[StrategySettings]:
+    """Two lively built-ins so a first --sim run trades within a minute."""
+    return [
+        StrategySettings(name="ema_cross", symbols=["SPY", "QQQ", "AAPL"], bar_size_s=5,
+                         params={"fast": 5, "slow": 13}),
+        StrategySettings(name="volume_breakout", symbols=["MSFT", "NVDA"], bar_size_s=5,
+                         params={"lookback": 12, "volume_mult": 1.5}),
+    ]
+
+
+class ApprovalsSettings(_Section):
+    """Operator approval of orders (always required in live mode)."""
+
+    required_in_paper: bool = Field(True, description="Approve each order in paper mode.")
+    required_in_sim: bool = Field(True, description="Approve each order in sim mode.")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="An approval expires after this; expiry denies.")
+
+
+class JournalSettings(_Section):
+    """The SQLite journal."""
+
+    path: Path | None = Field(None, description="Journal file; unset: <state_dir>/journal-<mode>.sqlite.")
+    batch_size: int = Field(200, ge=1, le=100_000, description="Most events per write transaction.")
+    flush_interval_ms: float = Field(50, gt=0, le=10_000, description="Longest wait before a batch is written.")
+
+
+class TelegramSettings(_Section):
+    """Telegram Bot API channel."""
+
+    enabled: bool = Field(False, description="Send to Telegram.")
+    token: SecretStr = Field(SecretStr(""), description="Bot token (secret).")
+    chat_id: str = Field("", description="Chat to send to.")
+    base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
+    levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
+
+
+class EmailSettings(_Section):
+    """SMTP channel with STARTTLS."""
+
+    enabled: bool = Field(False, description="Send email.")
+    host: str = Field("localhost", description="SMTP host.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    starttls: bool = Field(True, description="Upgrade with STARTTLS.")
+    username: str = Field("", description="SMTP user.")
+    password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
+    sender: str = Field("", description="From address.")
+    recipients: list[str] = Field(default_factory=list, description="To addresses.")
+    levels: list[str] = Field(default_factory=lambda: ["ERROR", "CRITICAL"], description="Levels sent.")
+
+
+class WebhookSettings(_Section):
+    """Generic JSON webhook (Slack/Discord compatible payload optional)."""
+
+    enabled: bool = Field(False, description="POST to a webhook.")
+    url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).")
+    payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
+    levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
+
+
+class NotificationSettings(_Section):
+    """Out-of-console notifications."""
+
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings, description="Telegram.")
+    email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook.")
+    kinds: list[str] = Field(
+        default_factory=lambda: ["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary"],
+        description="Event kinds sent.",
+    )
+    batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")
+    max_per_minute: int = Field(20, ge=1, description="Messages per channel per minute at most.")
+
+
+class HealthSettings(_Section):
+    """Thresholds for the health pane and its alerts (warning, critical)."""
+
+    cpu_warn_pct: float = Field(80, gt=0, le=100, description="System CPU warning.")
+    cpu_crit_pct: float = Field(95, gt=0, le=100, description="System CPU critical.")
+    mem_warn_pct: float = Field(80, gt=0, le=100, description="System memory warning.")
+    mem_crit_pct: float = Field(95, gt=0, le=100, description="System memory critical.")
+    disk_warn_pct: float = Field(85, gt=0, le=100, description="Journal disk warning.")
+    disk_crit_pct: float = Field(95, gt=0, le=100, description="Journal disk critical.")
+    loop_lag_warn_ms: float = Field(100, gt=0, description="Event-loop lag warning.")
+    loop_lag_crit_ms: float = Field(500, gt=0, description="Event-loop lag critical.")
+    market_data_stale_s: float = Field(15, gt=0, description="Market data older than this is STALLED.")
+    heartbeat_stale_s: float = Field(3, gt=0, description="Engine heartbeat older than this is STALLED.")
+    sample_interval_s: float = Field(1.0, gt=0, le=60, description="How often health is sampled.")
+
+
+class UISettings(_Section):
+    """The console."""
+
+    refresh_hz: float = Field(4, ge=1, le=10, description="Snapshot refresh rate of the panes (4-10 Hz).")
+    theme: str = Field("textual-dark", description="Textual theme name.")
+
+
+class SimSettings(_Section):
+    """The embedded IB Gateway simulator used by --sim."""
+
+    host: str = Field("127.0.0.1", description="Listen address (loopback only).")
+    port: int = Field(SIM_DEFAULT_PORT, ge=0, le=65535, description="Listen port (0: any free port).")
+    seed: int = Field(7, description="Market model seed: the same seed gives the same prices.")
+    symbols: list[str] | None = Field(None, description="Instruments offered (unset: the built-in set).")
+    speed: float = Field(1.0, gt=0, le=1000, description="Market time per wall-clock second.")
+    data_path: Path | None = Field(None, description="CSV/Parquet bars to replay instead of the model.")
+    state_path: Path | None = Field(None, description="Persist account, orders and executions here.")
+    live_account: bool = Field(False, description="Present a non-paper account id (tests the paper guard).")
+
+    @model_validator(mode="after")
+    def _not_an_ib_port(self) -> SimSettings:
+        if self.port in (4001, 4002, 7496, 7497):
+            raise ValueError(f"port {self.port} is one of IB's; the simulator must not pose as a real gateway")
+        return self
+
+

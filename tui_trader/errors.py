@@ -1,0 +1,50 @@
+"""The TraderError hierarchy: every error the operator may see carries a short title."""
+
+from __future__ import annotations
+
+
+class TraderError(Exception):
+    """Base of every error tui-trader reports to the operator.
+
+    Args:
+        message: What went wrong, in one or a few lines, naming the problem.
+        title: A short heading for panels and modals.
+    """
+
+    title = "Error"
+
+    def __init__(self, message: str, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+
+class ConfigError(TraderError):
+    """The configuration (file, environment or flags) is invalid; exit code 2."""
+
+    title = "Configuration error"
+
+
+class UsageError(TraderError):
+    """The command line contradicts itself or asks for something refused; exit code 2."""
+
+    title = "Usage error"
+
+
+class BrokerError(TraderError):
+    """The broker refused or failed a request."""
+
+    title = "Broker error"
+
+
+class SafetyError(TraderError):
+    """A safety guard refused an action (wrong account type, kill switch engaged, ...)."""
+
+    title = "Refused for safety"
+
+
+class JournalError(TraderError):
+    """The journal could not be written; trading halts."""
+
+    title = "Journal failure"
