@@ -1,0 +1,495 @@
+"""Pre-trade checks: one small pure function per control, and the gate that runs them all.
+
+Each check returns a :class:`CheckResult` with its value, limit and headroom so the approval modal
+can show them; a check whose limit is unset does not run. Orders that only reduce a position
+(never past flat, counting working orders on their side) are exempt from the exposure, count,
+hours and cooldown limits: a limit must never trap the operator in a position.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tui_trader.domain import (
+    AccountSnapshot,
+    CheckResult,
+    Instrument,
+    MarketSnapshot,
+    Order,
+    OrderTicket,
+    OrderType,
+    Quote,
+    RiskVerdict,
+    Session,
+    Side,
+    TradingState,
+)
+from tui_trader.risk.book import Book, Leg, build_book
+from tui_trader.risk.limits import CollarReference, RiskLimits
+from tui_trader.risk.throttle import Throttle, TokenBucket
+
+_EXEMPT = "reduces a position: exempt"
+
+
+@dataclass(frozen=True, slots=True)
+class RecentOrder:
+    """An order the engine sent recently, remembered for the duplicate check."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    price: float | None
+    time: datetime
+
+    @classmethod
+    def of(cls, ticket: OrderTicket, time: datetime) -> RecentOrder:
+        """The memory of ``ticket`` sent at ``time``."""
+        return cls(ticket.symbol, ticket.side, ticket.quantity, order_price(ticket), time)
+
+
+def order_price(ticket: OrderTicket) -> float | None:
+    """The price that identifies a ticket for duplicates: limit, else stop, else None (market)."""
+    return ticket.limit_price if ticket.limit_price is not None else ticket.stop_price
+
+
+def upper_bound(name: str, value: float, limit: float, unit: str = "") -> CheckResult:
+    """A plain ``value <= limit`` check (NaN values fail: unknown means deny)."""
+    passed = value <= limit
+    message = "" if passed else _over(value, limit, unit)
+    return CheckResult(name, passed, value, limit, limit - value, message, unit)
+
+
+def _over(value: float, limit: float, unit: str) -> str:
+    if math.isnan(value):
+        return "cannot be measured (price or equity unknown)"
+    return f"{value:,.6g} over limit {limit:,.6g} {unit}".rstrip()
+
+
+def growth_bound(name: str, before: float, after: float, limit: float, unit: str = "") -> CheckResult:
+    """``after <= limit``, except that an order which does not grow the measure always passes."""
+    result = upper_bound(name, after, limit, unit)
+    if result.passed or after <= before:
+        return CheckResult(name, True, after, limit, limit - after, "", unit)
+    return result
+
+
+def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
+    """HALTED denies every new order; REDUCING passes only orders that reduce a position."""
+    if state is TradingState.ACTIVE or (state is TradingState.REDUCING and reduces):
+        return CheckResult("trading_state", True, message=state.value)
+    why = "trading halted" if state is TradingState.HALTED else "reducing only: order would add exposure"
+    return CheckResult("trading_state", False, message=why)
+
+
+def check_symbol_allowed(symbol: str, allowed: tuple[str, ...]) -> CheckResult:
+    """The symbol is on the allow-list."""
+    ok = symbol.upper() in allowed
+    return CheckResult("symbol_allowed", ok, message="" if ok else f"{symbol} not in allowed symbols")
+
+
+def check_order_type_allowed(order_type: OrderType, allowed: tuple[OrderType, ...]) -> CheckResult:
+    """The order type is on the allow-list."""
+    ok = order_type in allowed
+    return CheckResult("order_type_allowed", ok, message="" if ok else f"{order_type} not allowed")
+
+
+def check_ticket_fields(ticket: OrderTicket) -> CheckResult:
+    """Positive finite quantity, and the prices its order type needs."""
+    problem = ""
+    if not (ticket.quantity > 0 and math.isfinite(ticket.quantity)):
+        problem = f"quantity {ticket.quantity} must be positive"
+    elif ticket.order_type in (OrderType.LMT, OrderType.STP_LMT) and not (ticket.limit_price or 0) > 0:
+        problem = f"{ticket.order_type} needs a positive limit price"
+    elif ticket.order_type in (OrderType.STP, OrderType.STP_LMT) and not (ticket.stop_price or 0) > 0:
+        problem = f"{ticket.order_type} needs a positive stop price"
+    elif ticket.order_type is OrderType.TRAIL and not (ticket.trail_amount or ticket.trail_percent):
+        problem = "TRAIL needs a trail amount or percent"
+    return CheckResult("ticket_valid", not problem, message=problem)
+
+
+def check_quote_usable(quote: Quote | None) -> CheckResult:
+    """A quote exists, is not crossed, and gives a price (two sides or a last trade)."""
+    problem = ""
+    if quote is None:
+        problem = "no quote"
+    elif quote.is_crossed:
+        problem = f"crossed quote (bid {quote.bid:g} > ask {quote.ask:g})"
+    elif not quote.has_two_sides and not quote.last > 0:
+        problem = "quote has no bid/ask and no last price"
+    return CheckResult("quote", not problem, message=problem)
+
+
+def check_quote_age(quote: Quote | None, now: datetime, max_age_s: float) -> CheckResult:
+    """The quote is at most ``max_age_s`` seconds old (a missing quote is infinitely old)."""
+    age = math.inf if quote is None else (now - quote.time).total_seconds()
+    return upper_bound("quote_age", age, max_age_s, "s")
+
+
+def check_spread(quote: Quote | None, max_spread_pct: float) -> CheckResult:
+    """A market order needs a quote no wider than ``max_spread_pct`` percent of the mid."""
+    spread = math.nan if quote is None or quote.is_crossed else quote.spread / quote.mid * 100
+    return upper_bound("spread", spread, max_spread_pct, "%")
+
+
+def collar_reference(quote: Quote | None, side: Side, reference: CollarReference) -> float:
+    """Reference price of the collar: mid, or the far side (ask for buys, bid for sells)."""
+    if quote is None:
+        return math.nan
+    if not quote.has_two_sides or quote.is_crossed:
+        return quote.last if quote.last > 0 else math.nan
+    if reference is CollarReference.FAR:
+        return quote.ask if side is Side.BUY else quote.bid
+    return quote.mid
+
+
+def collar_distance(ticket: OrderTicket, reference: float) -> float:
+    """Largest absolute distance of the ticket's limit/stop prices from ``reference`` (0 for market)."""
+    prices = [p for p in (ticket.limit_price, ticket.stop_price) if p is not None]
+    return max((abs(p - reference) for p in prices), default=0.0)
+
+
+def check_price_collar_pct(ticket: OrderTicket, reference: float, limit_pct: float) -> CheckResult:
+    """A limit/stop price at most ``limit_pct`` percent from the reference."""
+    distance = collar_distance(ticket, reference)
+    value = 0.0 if distance == 0 else distance / reference * 100
+    return upper_bound("price_collar_pct", value, limit_pct, "%")
+
+
+def check_price_collar_ticks(
+    ticket: OrderTicket, reference: float, tick: float, limit_ticks: float
+) -> CheckResult:
+    """A limit/stop price at most ``limit_ticks`` ticks from the reference."""
+    distance = collar_distance(ticket, reference)
+    value = 0.0 if distance == 0 else round(distance / tick, 6)
+    return upper_bound("price_collar_ticks", value, limit_ticks, "ticks")
+
+
+def check_throttle(name: str, bucket: TokenBucket, now: datetime) -> CheckResult:
+    """One more message fits in the bucket (value = messages used of its capacity)."""
+    used = bucket.capacity - bucket.available(now)
+    limit = bucket.capacity - 1
+    result = upper_bound(name, used, limit, "msgs")
+    if result.passed:
+        return result
+    wait = bucket.seconds_until(now)
+    return CheckResult(name, False, used, limit, limit - used, f"message rate exceeded; retry in {wait:.2f}s")
+
+
+def check_duplicate(
+    ticket: OrderTicket,
+    working: Sequence[Order],
+    recent: Sequence[RecentOrder],
+    now: datetime,
+    window_s: float,
+) -> CheckResult:
+    """No working or recently sent order with the same symbol, side, quantity and price within the window."""
+    since = now - timedelta(seconds=window_s)
+    key = RecentOrder.of(ticket, now)
+    hits = sum(1 for r in recent if r.time >= since and _same(r, key))
+    hits += sum(1 for o in working if o.created_at >= since and _same(RecentOrder.of(o.ticket, now), key))
+    if not hits:
+        return CheckResult("duplicate", True, 0, 0, 0, "", "orders")
+    return CheckResult("duplicate", False, hits, 0, -hits, f"same order sent within {window_s:g}s")
+
+
+def _same(a: RecentOrder, b: RecentOrder) -> bool:
+    if a.symbol != b.symbol or a.side is not b.side or abs(a.quantity - b.quantity) > 1e-9:
+        return False
+    if a.price is None or b.price is None:
+        return a.price is b.price
+    return abs(a.price - b.price) <= 1e-9
+
+
+def current_session(sessions: Sequence[Session], now: datetime) -> Session | None:
+    """The session containing ``now``, if any."""
+    return next((s for s in sessions if s.contains(now)), None)
+
+
+def check_trading_hours(sessions: Sequence[Session], now: datetime) -> CheckResult:
+    """``now`` lies inside one of the sessions (unknown hours deny: fail closed)."""
+    if not sessions:
+        return CheckResult("trading_hours", False, message="trading hours unknown")
+    ok = current_session(sessions, now) is not None
+    return CheckResult("trading_hours", ok, message="" if ok else "outside trading hours")
+
+
+def check_close_window(sessions: Sequence[Session], now: datetime, minutes: float) -> CheckResult:
+    """No entry in the last ``minutes`` of the current session (value = minutes to the close)."""
+    session = current_session(sessions, now)
+    if session is None:
+        return CheckResult("close_window", True, message="no current session")
+    left = (session.end - now).total_seconds() / 60
+    ok = left >= minutes
+    msg = "" if ok else f"{left:.1f} min to the close, entries stop {minutes:g} min before"
+    return CheckResult("close_window", ok, left, minutes, left - minutes, msg, "min")
+
+
+def check_open_window(sessions: Sequence[Session], now: datetime, minutes: float) -> CheckResult:
+    """No entry in the first ``minutes`` of the current session (value = minutes since the open)."""
+    session = current_session(sessions, now)
+    if session is None:
+        return CheckResult("open_window", True, message="no current session")
+    since = (now - session.start).total_seconds() / 60
+    ok = since >= minutes
+    msg = "" if ok else f"{since:.1f} min after the open, entries start {minutes:g} min after"
+    return CheckResult("open_window", ok, since, minutes, since - minutes, msg, "min")
+
+
+def check_cooldown(account: AccountSnapshot, limits: RiskLimits, now: datetime) -> CheckResult:
+    """After ``max_losing_streak`` losses, no entry until ``cooldown_s`` after the last loss."""
+    streak, cap, cooldown = account.losing_streak, limits.max_losing_streak, limits.cooldown_s or 0.0
+    if cap is None or streak < cap or account.last_loss_at is None:
+        return CheckResult("cooldown", True, 0.0, cooldown, cooldown, "", "s")
+    left = cooldown - (now - account.last_loss_at).total_seconds()
+    ok = left <= 0
+    msg = "" if ok else f"{streak} losses in a row: cooling down {left:.0f}s more"
+    return CheckResult("cooldown", ok, max(left, 0.0), cooldown, min(-left, cooldown), msg, "s")
+
+
+def check_cash_fraction(cash_after: float, equity: float, limit: float) -> CheckResult:
+    """Cash left after every working buy (and this one) fills, as a fraction of equity, stays >= limit."""
+    value = cash_after / equity if equity > 0 else math.nan
+    passed = value >= limit
+    msg = "" if passed else f"cash would fall to {value:.1%} of equity, minimum {limit:.1%}"
+    return CheckResult("cash_fraction", passed, value, limit, value - limit, msg, "of equity")
+
+
+def exempt(name: str) -> CheckResult:
+    """A passing result for a check a reducing order is exempt from."""
+    return CheckResult(name, True, message=_EXEMPT)
+
+
+# --------------------------------------------------------------------------------------------
+# The gate
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TicketContext:
+    """Everything the checks derive once from a ticket and the snapshots."""
+
+    ticket: OrderTicket
+    account: AccountSnapshot
+    limits: RiskLimits
+    now: datetime
+    quote: Quote | None
+    instrument: Instrument
+    book: Book
+    leg: Leg
+    leg_after: Leg
+    reduces: bool
+    price: float
+    notional: float
+
+
+def build_context(
+    ticket: OrderTicket,
+    account: AccountSnapshot,
+    market: MarketSnapshot,
+    limits: RiskLimits,
+    now: datetime,
+    in_flight: Sequence[Order] = (),
+    order_ref: str | None = None,
+) -> TicketContext:
+    """Derive the book, the ticket's leg before and after, and its estimated price and notional."""
+    quote = market.quotes.get(ticket.symbol)
+    own_price = ticket.price_for_notional(math.nan)
+    book = build_book(account, market, in_flight, order_ref, {ticket.symbol: own_price})
+    instrument = market.instruments.get(ticket.symbol) or Instrument(ticket.symbol)
+    leg = book.leg(ticket.symbol)
+    price = ticket.price_for_notional(notional_reference(quote, ticket.side, book.price(ticket.symbol)))
+    return TicketContext(
+        ticket, account, limits, now, quote, instrument, book, leg,
+        leg.adding(ticket.side, ticket.quantity), leg.reduces(ticket.side, ticket.quantity),
+        price, ticket.quantity * price,
+    )  # fmt: skip
+
+
+def notional_reference(quote: Quote | None, side: Side, fallback: float) -> float:
+    """Price a market order is expected to pay: the far side of a sane quote, else the mark."""
+    if quote is not None and quote.has_two_sides and not quote.is_crossed:
+        return quote.ask if side is Side.BUY else quote.bid
+    return fallback
+
+
+def pre_trade_check(
+    ticket: OrderTicket,
+    account: AccountSnapshot,
+    market: MarketSnapshot,
+    limits: RiskLimits,
+    now: datetime,
+    throttle: Throttle,
+    state: TradingState,
+    in_flight: Sequence[Order] = (),
+    *,
+    recent: Sequence[RecentOrder] = (),
+    order_ref: str | None = None,
+) -> RiskVerdict:
+    """Run every enabled check on ``ticket``; the order passes only when all of them pass.
+
+    Args:
+        ticket: The order asked for (for a modify: the new ticket).
+        account: Positions, cash, equity, working orders and today's counters.
+        market: Quotes and instruments by symbol.
+        limits: The limits; unset ones do not run.
+        now: The clock (timezone-aware); nothing here reads the wall clock.
+        throttle: The message buckets as they are now.
+        state: The engine's trading state.
+        in_flight: Orders sent (or approved) that the account snapshot may not show yet.
+        recent: Orders sent recently, for the duplicate check.
+        order_ref: Ref of this ticket's own order when re-checked after approval or modified;
+            that order is left out of the book so it is not counted twice.
+
+    Returns:
+        The verdict with every check's value, limit and headroom.
+    """
+    ctx = build_context(ticket, account, market, limits, now, in_flight, order_ref)
+    results = [check_trading_state(state, ctx.reduces)]
+    for group in (_ticket_checks, _market_checks, _size_checks, _book_checks, _time_checks):
+        group(ctx, results)
+    _rate_checks(ctx, throttle, recent, results)
+    return RiskVerdict(all(r.passed for r in results), tuple(results))
+
+
+def check_cancel(throttle: Throttle, now: datetime) -> RiskVerdict:
+    """A cancel always passes (also in HALTED, also on an empty bucket); the check reports the rate."""
+    ok = throttle.allows(now)
+    msg = "" if ok else "message rate exceeded; cancel sent anyway"
+    return RiskVerdict(True, (CheckResult("cancel", True, message=msg),))
+
+
+def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
+    lim, ticket = ctx.limits, ctx.ticket
+    out.append(check_ticket_fields(ticket))
+    if lim.allowed_symbols is not None:
+        allowed = check_symbol_allowed(ticket.symbol, lim.allowed_symbols)
+        out.append(allowed if allowed.passed or not ctx.reduces else exempt("symbol_allowed"))
+    if lim.allowed_order_types is not None:
+        out.append(check_order_type_allowed(ticket.order_type, lim.allowed_order_types))
+
+
+def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
+    lim, quote, ticket = ctx.limits, ctx.quote, ctx.ticket
+    if lim.require_quote:
+        out.append(check_quote_usable(quote))
+    if lim.max_quote_age_s is not None:
+        out.append(check_quote_age(quote, ctx.now, lim.max_quote_age_s))
+    if lim.max_spread_pct is not None and ticket.order_type is OrderType.MKT:
+        out.append(check_spread(quote, lim.max_spread_pct))
+    if lim.price_collar_pct is None and lim.price_collar_ticks is None:
+        return
+    reference = collar_reference(quote, ticket.side, lim.collar_reference)
+    if lim.price_collar_pct is not None:
+        out.append(check_price_collar_pct(ticket, reference, lim.price_collar_pct))
+    if lim.price_collar_ticks is not None:
+        tick = ctx.instrument.min_tick
+        out.append(check_price_collar_ticks(ticket, reference, tick, lim.price_collar_ticks))
+
+
+def _size_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
+    lim, leg, after = ctx.limits, ctx.leg, ctx.leg_after
+    if lim.max_order_quantity is not None:
+        out.append(upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity, "qty"))
+    if lim.max_order_notional is not None:
+        out.append(upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$"))
+    if lim.max_position_quantity is not None:
+        out.append(
+            growth_bound("position_quantity", leg.worst_abs, after.worst_abs, lim.max_position_quantity, "qty")
+        )
+    if lim.max_position_notional is not None:
+        price = ctx.book.price(ctx.ticket.symbol)
+        price = price if price > 0 else ctx.price
+        before, value = leg.worst_abs * price, after.worst_abs * price
+        out.append(growth_bound("position_notional", before, value, lim.max_position_notional, "$"))
+
+
+def _book_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
+    lim, book, equity = ctx.limits, ctx.book, ctx.account.equity
+    override = (ctx.ticket.symbol, ctx.leg_after)
+    if lim.max_open_positions is not None:
+        before = float(book.open_count())
+        after = before + (0.0 if ctx.leg.is_open else 1.0)
+        out.append(growth_bound("open_positions", before, after, lim.max_open_positions, "positions"))
+    if lim.max_gross_exposure is not None:
+        before, after = _fraction(book.gross(), equity), _fraction(book.gross(override), equity)
+        out.append(growth_bound("gross_exposure", before, after, lim.max_gross_exposure, "x equity"))
+    if lim.max_leverage is not None:
+        before, after = _fraction(book.net_worst(), equity), _fraction(book.net_worst(override), equity)
+        out.append(growth_bound("leverage", before, after, lim.max_leverage, "x equity"))
+    if lim.min_cash_fraction is not None:
+        if ctx.ticket.side is Side.SELL or ctx.reduces:
+            out.append(exempt("cash_fraction"))
+        else:
+            cash_after = ctx.account.cash - book.buy_commitment() - ctx.notional
+            out.append(check_cash_fraction(cash_after, equity, lim.min_cash_fraction))
+
+
+def _fraction(exposure: float, equity: float) -> float:
+    """Exposure over equity; NaN (deny) when equity is not positive or exposure unknown."""
+    return exposure / equity if equity > 0 else math.nan
+
+
+def _time_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
+    lim = ctx.limits
+    sessions = _sessions(ctx.instrument, ctx.ticket.outside_rth)
+    enabled = {
+        "trading_hours": lim.require_liquid_hours,
+        "close_window": lim.no_entry_before_close_min is not None,
+        "open_window": lim.no_entry_after_open_min is not None,
+        "cooldown": lim.max_losing_streak is not None and lim.cooldown_s is not None,
+    }
+    for name, on in enabled.items():
+        if on:
+            out.append(exempt(name) if ctx.reduces else _time_check(name, ctx, sessions))
+
+
+def _time_check(name: str, ctx: TicketContext, sessions: tuple[Session, ...]) -> CheckResult:
+    lim, now = ctx.limits, ctx.now
+    if name == "trading_hours":
+        return check_trading_hours(sessions, now)
+    if name == "close_window":
+        return check_close_window(sessions, now, lim.no_entry_before_close_min or 0.0)
+    if name == "open_window":
+        return check_open_window(sessions, now, lim.no_entry_after_open_min or 0.0)
+    return check_cooldown(ctx.account, lim, now)
+
+
+def _sessions(instrument: Instrument, outside_rth: bool) -> tuple[Session, ...]:
+    """Liquid hours, or the full trading hours for an order allowed outside regular hours."""
+    if outside_rth:
+        return instrument.trading_sessions or instrument.liquid_sessions
+    return instrument.liquid_sessions
+
+
+def _rate_checks(
+    ctx: TicketContext, throttle: Throttle, recent: Sequence[RecentOrder], out: list[CheckResult]
+) -> None:
+    lim = ctx.limits
+    if throttle.per_second is not None:
+        out.append(check_throttle("throttle_per_second", throttle.per_second, ctx.now))
+    if throttle.per_minute is not None:
+        out.append(check_throttle("throttle_per_minute", throttle.per_minute, ctx.now))
+    if lim.max_daily_trades is not None:
+        out.append(_trade_count(ctx, None, lim.max_daily_trades))
+    if lim.max_daily_trades_per_strategy is not None:
+        out.append(_trade_count(ctx, ctx.ticket.strategy, lim.max_daily_trades_per_strategy))
+    if lim.duplicate_window_s is not None:
+        out.append(check_duplicate(ctx.ticket, ctx.book.working, recent, ctx.now, lim.duplicate_window_s))
+
+
+def _trade_count(ctx: TicketContext, strategy: str | None, limit: int) -> CheckResult:
+    """Executions today, plus one per unfilled working order, plus this one."""
+    name = "daily_trades" if strategy is None else "daily_trades_strategy"
+    if ctx.reduces:
+        return exempt(name)
+    account = ctx.account
+    done = account.trades_today if strategy is None else account.trades_today_by_strategy.get(strategy, 0)
+    pending = sum(
+        1
+        for o in ctx.book.working
+        if o.filled_quantity == 0 and (strategy is None or o.ticket.strategy == strategy)
+    )
+    return upper_bound(name, done + pending + 1, limit, "trades")

@@ -1,0 +1,308 @@
+"""RiskEngine: the limits, the trading state, the throttle, the kill switch and the monitors in one place.
+
+The engine (async, elsewhere) owns one RiskEngine, calls :meth:`RiskEngine.check` immediately
+before every send, :meth:`RiskEngine.record_sent` when an order goes out, and
+:meth:`RiskEngine.evaluate` on every account snapshot, and performs the decisions it gets back.
+Nothing here reads a clock or does I/O: every method takes ``now``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tui_trader.domain import (
+    AccountSnapshot,
+    Alert,
+    AlertLevel,
+    MarketSnapshot,
+    Order,
+    OrderTicket,
+    RiskVerdict,
+    TradingState,
+)
+from tui_trader.domain.events import AlertRaised, Event, OrderDenied, TradingStateChanged
+from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
+from tui_trader.risk.kill_switch import (
+    KillAction,
+    KillDecision,
+    KillState,
+    KillSwitch,
+    KillTrigger,
+    ResetDecision,
+    Verification,
+)
+from tui_trader.risk.limits import RiskLimits, TriggerAction
+from tui_trader.risk.monitors import (
+    MonitorMemory,
+    TriggerHit,
+    disconnect_hit,
+    evaluate_account,
+    journal_failure_hit,
+    position_mismatch_hit,
+    unknown_order_hits,
+)
+from tui_trader.risk.throttle import Throttle
+
+_RECENT_KEEP_S = 3600.0
+
+
+class KillSwitchLatchedError(RuntimeError):
+    """Raised when the trading state is changed while the kill switch is engaged."""
+
+
+class RiskEngine:
+    """Pre-trade gate, trading state, message throttle, recent-order memory and kill switch."""
+
+    def __init__(self, limits: RiskLimits, kill_state: KillState | None = None) -> None:
+        """Start ACTIVE, or HALTED when ``kill_state`` (restored from the journal) is engaged."""
+        self._limits = limits
+        self._kill = KillSwitch(kill_state, limits.kill_cancel_scope, limits.trading_day_time_zone)
+        self._state = self._kill.start_state
+        self._last_change: TradingStateChanged | None = None
+        self._throttle = Throttle.from_rates(limits.max_orders_per_second, limits.max_orders_per_minute)
+        self._recent: deque[RecentOrder] = deque()
+        self._memory = MonitorMemory(limits.trading_day_time_zone)
+
+    # --- read-only views ----------------------------------------------------------------------
+
+    @property
+    def limits(self) -> RiskLimits:
+        """The limits in force."""
+        return self._limits
+
+    @property
+    def state(self) -> TradingState:
+        """The trading state."""
+        return self._state
+
+    @property
+    def last_change(self) -> TradingStateChanged | None:
+        """Who changed the trading state last, why and when (None since start)."""
+        return self._last_change
+
+    @property
+    def throttle(self) -> Throttle:
+        """The message buckets as of the last recorded message."""
+        return self._throttle
+
+    @property
+    def kill_state(self) -> KillState:
+        """The latched kill state (the journal persists it after every kill decision)."""
+        return self._kill.state
+
+    @property
+    def recent(self) -> tuple[RecentOrder, ...]:
+        """Orders sent recently (for the duplicate check)."""
+        return tuple(self._recent)
+
+    def set_limits(self, limits: RiskLimits) -> None:
+        """Replace the limits (the throttle restarts full when its rates change)."""
+        rates_changed = (limits.max_orders_per_second, limits.max_orders_per_minute) != (
+            self._limits.max_orders_per_second, self._limits.max_orders_per_minute)  # fmt: skip
+        if rates_changed:
+            self._throttle = Throttle.from_rates(limits.max_orders_per_second, limits.max_orders_per_minute)
+        self._limits = limits
+        self._kill.scope = limits.kill_cancel_scope
+
+    # --- pre-trade ----------------------------------------------------------------------------
+
+    def check(
+        self,
+        ticket: OrderTicket,
+        account: AccountSnapshot,
+        market: MarketSnapshot,
+        now: datetime,
+        in_flight: Sequence[Order] = (),
+        order_ref: str | None = None,
+    ) -> RiskVerdict:
+        """The pre-trade verdict for ``ticket`` (see :func:`~tui_trader.risk.checks.pre_trade_check`)."""
+        return pre_trade_check(
+            ticket, account, market, self._limits, now, self._throttle, self._state, in_flight,
+            recent=self._recent, order_ref=order_ref,
+        )  # fmt: skip
+
+    def gate(
+        self,
+        ticket: OrderTicket,
+        account: AccountSnapshot,
+        market: MarketSnapshot,
+        now: datetime,
+        in_flight: Sequence[Order] = (),
+        order_ref: str | None = None,
+    ) -> tuple[RiskVerdict, OrderDenied | None]:
+        """The verdict, and the ``OrderDenied`` event to publish when it denies (never silent)."""
+        verdict = self.check(ticket, account, market, now, in_flight, order_ref)
+        denied = None if verdict.passed else OrderDenied(now, ticket, verdict, order_ref or "")
+        return verdict, denied
+
+    def check_cancel(self, now: datetime) -> RiskVerdict:
+        """Cancels always pass, in every trading state."""
+        return check_cancel(self._throttle, now)
+
+    def record_sent(self, ticket: OrderTicket, now: datetime) -> None:
+        """An order (or a modify) went out: take a throttle token and remember it for duplicates."""
+        self._throttle = self._throttle.record(now)
+        self._recent.append(RecentOrder.of(ticket, now))
+        self._prune(now)
+
+    def record_cancel(self, now: datetime, count: int = 1) -> None:
+        """Cancels went out: they use throttle tokens (the bucket may go negative)."""
+        self._throttle = self._throttle.record(now, count)
+
+    def _prune(self, now: datetime) -> None:
+        keep = max(self._limits.duplicate_window_s or 0.0, 1.0)
+        horizon = now - timedelta(seconds=min(keep, _RECENT_KEEP_S))
+        while self._recent and self._recent[0].time < horizon:
+            self._recent.popleft()
+
+    # --- trading state and kill switch --------------------------------------------------------
+
+    def set_state(self, state: TradingState, by: str, reason: str, now: datetime) -> TradingStateChanged | None:
+        """Change the trading state, recording who, why and when; None when already in it.
+
+        Raises:
+            KillSwitchLatchedError: Leaving HALTED while the kill switch is engaged (reset it instead).
+        """
+        if state is self._state:
+            return None
+        if self._kill.engaged:
+            raise KillSwitchLatchedError("kill switch engaged: reset it with a typed reason first")
+        return self._change(state, by, reason, now)
+
+    def _change(self, state: TradingState, by: str, reason: str, now: datetime) -> TradingStateChanged:
+        event = TradingStateChanged(now, self._state, state, by, reason)
+        self._state, self._last_change = state, event
+        return event
+
+    def engage_kill(
+        self,
+        by: str,
+        reason: str,
+        now: datetime,
+        working: Sequence[Order] = (),
+        trigger: KillTrigger = KillTrigger.MANUAL,
+        flatten: bool = False,
+    ) -> KillDecision:
+        """Engage the kill switch: HALTED before this returns; the decision lists the cancels."""
+        decision = self._kill.engage(
+            by, reason, now, working=working, previous=self._state, trigger=trigger, flatten=flatten
+        )
+        if self._state is not TradingState.HALTED:
+            self._change(TradingState.HALTED, by, decision.state.reason, now)
+        return decision
+
+    def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime) -> Verification:
+        """After the cancels: a critical alert names any order still working."""
+        return self._kill.verify(cancelled, still_working, now)
+
+    def reset_kill(
+        self,
+        by: str,
+        reason: str,
+        now: datetime,
+        confirm_same_day: bool = False,
+        resume: TradingState = TradingState.ACTIVE,
+    ) -> ResetDecision:
+        """Release the kill switch (typed reason; second confirmation on the day of an auto trip)."""
+        decision = self._kill.reset(by, reason, now, confirm_same_day=confirm_same_day, resume=resume)
+        if decision.accepted and decision.trading_state is not None:
+            self._change(decision.trading_state, by, reason.strip(), now)
+        return decision
+
+    # --- post-trade and automatic triggers ---------------------------------------------------
+
+    def evaluate(self, account: AccountSnapshot, now: datetime) -> PostTradeDecision:
+        """Run the post-trade monitors on ``account`` and apply the strongest action that fired.
+
+        Warnings and trips are each reported once per trading day per monitor.
+        """
+        alerts, hits = evaluate_account(account, self._limits, now, self._memory)
+        return self._apply(hits, alerts, now, account.working_orders)
+
+    def on_disconnect(
+        self, disconnected_since: datetime | None, now: datetime, working: Sequence[Order] = ()
+    ) -> PostTradeDecision:
+        """Call periodically while disconnected: fires once per outage longer than the limit."""
+        hit = disconnect_hit(disconnected_since, now, self._limits)
+        key = f"disconnect@{disconnected_since.isoformat()}" if disconnected_since else ""
+        return self._external(hit, key, now, working)
+
+    def on_unknown_orders(self, orders: Sequence[Order], now: datetime) -> PostTradeDecision:
+        """Call with the tracked orders: fires when one has been UNKNOWN longer than the limit."""
+        hit = unknown_order_hits(orders, now, self._limits)
+        key = f"unknown:{hit.message}" if hit else ""
+        return self._external(hit, key, now, [o for o in orders if o.status.is_working])
+
+    def on_position_mismatch(
+        self, ours: Mapping[str, float], broker: Mapping[str, float], now: datetime, working: Sequence[Order] = ()
+    ) -> PostTradeDecision:
+        """Call after each reconciliation: fires when positions differ from the broker's."""
+        hit = position_mismatch_hit(ours, broker, self._limits)
+        key = f"mismatch:{hit.message}" if hit else ""
+        return self._external(hit, key, now, working)
+
+    def on_journal_failure(self, error: str, now: datetime, working: Sequence[Order] = ()) -> PostTradeDecision:
+        """A journal write failed: fires every time (engaging an engaged switch changes nothing)."""
+        return self._apply((journal_failure_hit(error, self._limits),), (), now, working, alert_hits=True)
+
+    def _external(self, hit: TriggerHit | None, key: str, now: datetime, working: Sequence[Order]) -> PostTradeDecision:
+        if hit is None or not self._memory.first_today(key, now):
+            return PostTradeDecision()
+        return self._apply((hit,), (), now, working, alert_hits=True)
+
+    def _apply(
+        self,
+        hits: Sequence[TriggerHit],
+        alerts: Sequence[Alert],
+        now: datetime,
+        working: Sequence[Order],
+        alert_hits: bool = False,
+    ) -> PostTradeDecision:
+        """Apply the strongest hit: REDUCING sets the state; HALTED engages the kill switch."""
+        alerts = [*alerts, *(_hit_alert(h, now) for h in hits if alert_hits)]
+        events: list[Event] = [AlertRaised(now, a) for a in alerts]
+        top = max(hits, key=lambda h: h.action.rank, default=None)
+        change, kill = None, None
+        if top is not None and top.action.rank >= TriggerAction.HALTED.rank:
+            flatten = top.action is TriggerAction.HALT_AND_FLATTEN
+            kill = self.engage_kill(f"risk:{top.monitor}", top.message, now, working, top.trigger, flatten)
+            events += kill.events
+        elif top is not None and top.action is TriggerAction.REDUCING:
+            change = self._reduce(f"risk:{top.monitor}", top.message, now)
+            events += [change] if change else []
+        return PostTradeDecision(tuple(alerts), tuple(hits), change, kill, tuple(events))
+
+    def _reduce(self, by: str, reason: str, now: datetime) -> TradingStateChanged | None:
+        """Move ACTIVE to REDUCING (a stronger state is left alone)."""
+        if self._state is not TradingState.ACTIVE:
+            return None
+        return self._change(TradingState.REDUCING, by, reason, now)
+
+
+@dataclass(frozen=True, slots=True)
+class PostTradeDecision:
+    """What the monitors and triggers decided: alerts, the hits, and the action already applied.
+
+    ``state_change`` is set when a trigger moved the state to REDUCING; ``kill`` when one engaged
+    the kill switch (the engine performs ``kill.actions``: cancels, verification, maybe flatten).
+    ``events`` lists everything to publish, in order.
+    """
+
+    alerts: tuple[Alert, ...] = ()
+    hits: tuple[TriggerHit, ...] = ()
+    state_change: TradingStateChanged | None = None
+    kill: KillDecision | None = None
+    events: tuple[Event, ...] = ()
+
+    @property
+    def flatten(self) -> bool:
+        """True when the action asks to flatten positions after the cancels."""
+        return self.kill is not None and KillAction.FLATTEN in self.kill.actions
+
+
+def _hit_alert(hit: TriggerHit, now: datetime) -> Alert:
+    level = AlertLevel.CRITICAL if hit.action.rank >= TriggerAction.HALTED.rank else AlertLevel.ERROR
+    return Alert(level, "risk", hit.message, now, kind=f"trigger:{hit.monitor}")

@@ -1,0 +1,292 @@
+"""The kill switch: a latched HALTED state, the actions engaging it requires, and its audited reset.
+
+This module decides and records; the engine performs. Engaging flips the trading state to HALTED at
+once and lists what to do next (cancel working orders in scope, then verify that none remain).
+The latched :class:`KillState` is what the journal persists; a restart with an engaged switch
+begins HALTED. Only an explicit reset with a typed reason releases it, and after an automatic
+daily-loss, drawdown or trade-count trigger a reset on the same trading day needs a second
+confirmation (RTS 6 Art. 15(3)). Flatten is a separate, previewed decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tui_trader.domain import Alert, AlertLevel, Order, TradingState
+from tui_trader.domain.events import (
+    AlertRaised,
+    Event,
+    KillSwitchEngaged,
+    KillSwitchReset,
+    OperatorAction,
+    TradingStateChanged,
+)
+from tui_trader.risk.limits import CancelScope
+
+
+class KillTrigger(StrEnum):
+    """Why the switch was engaged: by hand, or which automatic trigger fired."""
+
+    MANUAL = "manual"
+    DAILY_LOSS = "daily_loss"
+    DRAWDOWN = "drawdown"
+    TRADE_COUNT = "trade_count"
+    LOSING_STREAK = "losing_streak"
+    HOLDING_TIME = "holding_time"
+    DISCONNECT = "disconnect"
+    JOURNAL_FAILURE = "journal_failure"
+    UNKNOWN_ORDER = "unknown_order"
+    POSITION_MISMATCH = "position_mismatch"
+
+
+CONFIRM_SAME_DAY = frozenset({KillTrigger.DAILY_LOSS, KillTrigger.DRAWDOWN, KillTrigger.TRADE_COUNT})
+"""Automatic triggers after which a reset on the same trading day needs a second confirmation."""
+
+
+class KillAction(StrEnum):
+    """What the engine must do, in this order, after the switch is engaged."""
+
+    SET_HALTED = "set_halted"
+    CANCEL_OWN = "cancel_own"
+    CANCEL_GLOBAL = "cancel_global"
+    VERIFY_CANCELLED = "verify_cancelled"
+    FLATTEN = "flatten"
+
+
+@dataclass(frozen=True, slots=True)
+class KillState:
+    """The latched state of the switch, as the journal persists it."""
+
+    engaged: bool = False
+    by: str = ""
+    reason: str = ""
+    engaged_at: datetime | None = None
+    trigger: KillTrigger | None = None
+    auto: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (ISO datetime, enum value)."""
+        return {
+            "engaged": self.engaged,
+            "by": self.by,
+            "reason": self.reason,
+            "engaged_at": self.engaged_at.isoformat() if self.engaged_at else None,
+            "trigger": self.trigger.value if self.trigger else None,
+            "auto": self.auto,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KillState:
+        """Rebuild a state written by :meth:`to_dict`; a naive timestamp is refused."""
+        at = datetime.fromisoformat(data["engaged_at"]) if data.get("engaged_at") else None
+        if at is not None and at.tzinfo is None:
+            raise ValueError("kill state engaged_at must be timezone-aware")
+        trigger = KillTrigger(data["trigger"]) if data.get("trigger") else None
+        return cls(bool(data["engaged"]), str(data.get("by", "")), str(data.get("reason", "")),
+                   at, trigger, bool(data.get("auto", False)))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class KillDecision:
+    """The outcome of engaging: the latched state and what the engine must do next."""
+
+    state: KillState
+    already_engaged: bool
+    actions: tuple[KillAction, ...]
+    cancel_scope: CancelScope
+    cancel_refs: tuple[str, ...]
+    events: tuple[Event, ...]
+    trading_state: TradingState = TradingState.HALTED
+
+
+@dataclass(frozen=True, slots=True)
+class ResetDecision:
+    """The outcome of a reset request; ``accepted`` False leaves the switch engaged."""
+
+    accepted: bool
+    state: KillState
+    message: str
+    needs_confirmation: bool = False
+    trading_state: TradingState | None = None
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """Whether the cancels issued by the kill switch took effect."""
+
+    cancelled: tuple[str, ...]
+    remaining: tuple[str, ...]
+    events: tuple[Event, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no working order remains."""
+        return not self.remaining
+
+
+class KillSwitch:
+    """Holds the latched :class:`KillState`; every method takes the clock and returns a decision."""
+
+    def __init__(
+        self,
+        state: KillState | None = None,
+        scope: CancelScope = CancelScope.OWN,
+        trading_day_time_zone: str = "America/New_York",
+    ) -> None:
+        self._state = state or KillState()
+        self.scope = scope
+        self._tz = ZoneInfo(trading_day_time_zone)
+
+    @classmethod
+    def restore(cls, data: dict[str, Any] | None, **kwargs: Any) -> KillSwitch:
+        """The switch as the journal left it (``None``: never engaged)."""
+        return cls(KillState.from_dict(data) if data else None, **kwargs)
+
+    @property
+    def state(self) -> KillState:
+        """The latched state (persist it after every decision)."""
+        return self._state
+
+    @property
+    def engaged(self) -> bool:
+        """True while latched."""
+        return self._state.engaged
+
+    @property
+    def start_state(self) -> TradingState:
+        """Trading state to begin with after a restart: HALTED while engaged."""
+        return TradingState.HALTED if self._state.engaged else TradingState.ACTIVE
+
+    def engage(
+        self,
+        by: str,
+        reason: str,
+        now: datetime,
+        *,
+        working: Sequence[Order] = (),
+        previous: TradingState = TradingState.ACTIVE,
+        trigger: KillTrigger = KillTrigger.MANUAL,
+        flatten: bool = False,
+    ) -> KillDecision:
+        """Latch HALTED and list the cancels to send; engaging again keeps the first record.
+
+        Args:
+            by: Who or what engaged it (an operator name, or ``risk:<monitor>``).
+            reason: Why; never refused (an empty reason is recorded as "kill switch").
+            now: The clock.
+            working: Orders known to be working (their refs are listed for cancellation).
+            previous: The trading state before engaging.
+            trigger: MANUAL, or the automatic trigger that fired.
+            flatten: Also flatten positions afterwards (the HALT_AND_FLATTEN action).
+        """
+        reason = reason.strip() or "kill switch"
+        again = self._state.engaged
+        if not again:
+            auto = trigger is not KillTrigger.MANUAL
+            self._state = KillState(True, by, reason, now, trigger, auto)
+        refs = tuple(o.order_ref for o in working if o.status.is_working)
+        cancel = KillAction.CANCEL_GLOBAL if self.scope is CancelScope.GLOBAL else KillAction.CANCEL_OWN
+        actions: tuple[KillAction, ...] = (KillAction.SET_HALTED, cancel, KillAction.VERIFY_CANCELLED)
+        actions += (KillAction.FLATTEN,) if flatten else ()
+        events = () if again else self._engage_events(by, reason, now, previous, trigger)
+        return KillDecision(self._state, again, actions, self.scope, refs, events)
+
+    def verify(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime) -> Verification:
+        """Check the cancels took effect; any order still working raises a critical alert naming it."""
+        remaining = tuple(o.order_ref for o in still_working if o.status.is_working)
+        done = tuple(r for r in cancelled if r not in remaining)
+        if not remaining:
+            return Verification(done, (), ())
+        names = ", ".join(f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in still_working
+                          if o.status.is_working)  # fmt: skip
+        alert = Alert(AlertLevel.CRITICAL, "kill_switch", f"orders still working after kill: {names}", now,
+                      kind="kill_verify")  # fmt: skip
+        event = KillSwitchEngaged(now, self._state.by, self._state.reason, done, remaining)
+        return Verification(done, remaining, (event, AlertRaised(now, alert)))
+
+    def reset(
+        self,
+        by: str,
+        reason: str,
+        now: datetime,
+        *,
+        confirm_same_day: bool = False,
+        resume: TradingState = TradingState.ACTIVE,
+    ) -> ResetDecision:
+        """Release the switch with a typed reason; recorded as an operator action.
+
+        Args:
+            by: The operator releasing it (required).
+            reason: Why (required, non-blank).
+            now: The clock.
+            confirm_same_day: The second confirmation needed on the day of an automatic
+                daily-loss, drawdown or trade-count trigger.
+            resume: The trading state to resume in (ACTIVE or REDUCING).
+        """
+        refusal = self._refusal(by, reason, now, confirm_same_day, resume)
+        if refusal is not None:
+            return refusal
+        before = self._state
+        self._state = KillState()
+        return ResetDecision(True, self._state, "kill switch released", trading_state=resume,
+                             events=self._reset_events(before, by, reason.strip(), now, resume))  # fmt: skip
+
+    def needs_confirmation(self, now: datetime) -> bool:
+        """True when a reset at ``now`` needs the second, same-day confirmation."""
+        s = self._state
+        if not (s.engaged and s.auto and s.trigger in CONFIRM_SAME_DAY and s.engaged_at):
+            return False
+        return s.engaged_at.astimezone(self._tz).date() == now.astimezone(self._tz).date()
+
+    def _refusal(
+        self, by: str, reason: str, now: datetime, confirm: bool, resume: TradingState
+    ) -> ResetDecision | None:
+        problem, confirm_needed = "", False
+        if not self._state.engaged:
+            problem = "kill switch is not engaged"
+        elif not by.strip():
+            problem = "a reset must name the operator"
+        elif not reason.strip():
+            problem = "a reset needs a typed reason"
+        elif resume is TradingState.HALTED:
+            problem = "a reset must resume ACTIVE or REDUCING"
+        elif self.needs_confirmation(now) and not confirm:
+            confirm_needed = True
+            problem = f"tripped today by {self._state.trigger}: confirm the reset a second time"
+        if not problem:
+            return None
+        return ResetDecision(False, self._state, problem, needs_confirmation=confirm_needed)
+
+    def _engage_events(
+        self, by: str, reason: str, now: datetime, previous: TradingState, trigger: KillTrigger
+    ) -> tuple[Event, ...]:
+        events: list[Event] = []
+        if previous is not TradingState.HALTED:
+            events.append(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
+        events.append(KillSwitchEngaged(now, by, reason))
+        if trigger is KillTrigger.MANUAL:
+            events.append(OperatorAction(now, by, "kill", reason, previous.value, TradingState.HALTED.value))
+        text = f"kill switch engaged by {by} ({trigger.value}): {reason}"
+        events.append(AlertRaised(now, Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")))
+        return tuple(events)
+
+    @staticmethod
+    def _reset_events(
+        before: KillState, by: str, reason: str, now: datetime, resume: TradingState
+    ) -> tuple[Event, ...]:
+        trig = before.trigger.value if before.trigger else "manual"
+        was = f"HALTED (kill by {before.by}, {trig}: {before.reason})"
+        text = f"kill switch released by {by}: {reason}"
+        return (
+            KillSwitchReset(now, by, reason),
+            OperatorAction(now, by, "reset_kill", reason, was, resume.value),
+            TradingStateChanged(now, TradingState.HALTED, resume, by, reason),
+            AlertRaised(now, Alert(AlertLevel.WARNING, "kill_switch", text, now, kind="kill_reset")),
+        )
+

@@ -1,0 +1,243 @@
+"""Post-trade monitors and automatic triggers, as pure readings of snapshots.
+
+A monitor reads one measure from an :class:`AccountSnapshot` (daily loss, drawdown, losing
+streak, trade count, holding time per position) against its limit. :class:`MonitorMemory`
+remembers, per trading day, which warning thresholds and which trips were already reported, so a
+value hovering around a threshold alerts once, not on every snapshot. The other automatic
+triggers (disconnect, journal failure, unknown order, position mismatch) are plain functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from tui_trader.domain import AccountSnapshot, Alert, AlertLevel, Order, OrderStatus
+from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.risk.limits import RiskLimits, TriggerAction
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorReading:
+    """One monitor's measure against its limit; it trips at ``value >= limit``."""
+
+    monitor: str
+    trigger: KillTrigger
+    value: float
+    limit: float
+    unit: str
+    action: TriggerAction
+    warnings: tuple[float, ...]
+
+    @property
+    def ratio(self) -> float:
+        """How much of the limit is used (1.0 = at the limit)."""
+        if self.limit > 0:
+            return self.value / self.limit
+        return math.inf if self.value > 0 else 0.0
+
+    @property
+    def hit(self) -> bool:
+        """True when the limit is reached."""
+        return self.value >= self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerHit:
+    """An automatic trigger that fired, with the action configured for it."""
+
+    trigger: KillTrigger
+    action: TriggerAction
+    monitor: str
+    value: float
+    limit: float
+    message: str
+    symbols: tuple[str, ...] = ()
+
+
+class MonitorMemory:
+    """What was already reported today, and the equity high-water mark seen so far."""
+
+    def __init__(self, trading_day_time_zone: str = "America/New_York") -> None:
+        self._tz = ZoneInfo(trading_day_time_zone)
+        self._day: date | None = None
+        self._seen: set[str] = set()
+        self.high_water_mark = 0.0
+
+    def first_today(self, key: str, now: datetime) -> bool:
+        """True the first time ``key`` is reported on the trading day of ``now``."""
+        day = now.astimezone(self._tz).date()
+        if day != self._day:
+            self._day, self._seen = day, set()
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+    def forget(self, prefix: str = "") -> None:
+        """Re-arm the monitors whose key starts with ``prefix`` (all by default)."""
+        self._seen = {k for k in self._seen if prefix and not k.startswith(prefix)}
+
+
+def read_monitors(
+    account: AccountSnapshot, limits: RiskLimits, now: datetime, high_water_mark: float = 0.0
+) -> list[MonitorReading]:
+    """Every enabled monitor's reading of ``account``."""
+    readings = _loss_readings(account, limits)
+    readings += _drawdown_readings(account, limits, max(account.high_water_mark, high_water_mark))
+    readings += _count_readings(account, limits)
+    readings += _holding_readings(account, limits, now)
+    return readings
+
+
+def _reading(
+    monitor: str, trigger: KillTrigger, value: float, limit: float, unit: str,
+    action: TriggerAction, warnings: tuple[float, ...],
+) -> MonitorReading:  # fmt: skip
+    return MonitorReading(monitor, trigger, value, limit, unit, action, warnings)
+
+
+def _loss_readings(account: AccountSnapshot, limits: RiskLimits) -> list[MonitorReading]:
+    loss = max(-account.day_pnl, 0.0)
+    out, act, warn = [], limits.daily_loss_action, limits.daily_loss_warnings
+    if limits.daily_loss_limit is not None:
+        out.append(_reading("daily_loss", KillTrigger.DAILY_LOSS, loss, limits.daily_loss_limit, "$", act, warn))
+    if limits.daily_loss_limit_pct is not None and account.start_of_day_equity > 0:
+        pct = loss / account.start_of_day_equity * 100
+        out.append(_reading("daily_loss_pct", KillTrigger.DAILY_LOSS, pct, limits.daily_loss_limit_pct, "%",
+                            act, warn))  # fmt: skip
+    return out
+
+
+def _drawdown_readings(account: AccountSnapshot, limits: RiskLimits, hwm: float) -> list[MonitorReading]:
+    drawdown = max(hwm - account.equity, 0.0)
+    out, act, warn = [], limits.drawdown_action, limits.drawdown_warnings
+    if limits.max_drawdown is not None:
+        out.append(_reading("drawdown", KillTrigger.DRAWDOWN, drawdown, limits.max_drawdown, "$", act, warn))
+    if limits.max_drawdown_pct is not None and hwm > 0:
+        pct = drawdown / hwm * 100
+        out.append(_reading("drawdown_pct", KillTrigger.DRAWDOWN, pct, limits.max_drawdown_pct, "%", act, warn))
+    return out
+
+
+def _count_readings(account: AccountSnapshot, limits: RiskLimits) -> list[MonitorReading]:
+    out = []
+    if limits.max_daily_trades is not None:
+        out.append(_reading("trade_count", KillTrigger.TRADE_COUNT, account.trades_today,
+                            limits.max_daily_trades, "trades", limits.trade_count_action,
+                            limits.trade_count_warnings))  # fmt: skip
+    if limits.max_losing_streak is not None:
+        out.append(_reading("losing_streak", KillTrigger.LOSING_STREAK, account.losing_streak,
+                            limits.max_losing_streak, "losses", limits.losing_streak_action,
+                            limits.losing_streak_warnings))  # fmt: skip
+    return out
+
+
+def _holding_readings(account: AccountSnapshot, limits: RiskLimits, now: datetime) -> list[MonitorReading]:
+    if limits.max_holding_s is None:
+        return []
+    return [
+        _reading(f"holding_time:{sym}", KillTrigger.HOLDING_TIME, (now - pos.opened_at).total_seconds(),
+                 limits.max_holding_s, "s", limits.holding_time_action, limits.holding_time_warnings)
+        for sym, pos in sorted(account.positions.items())
+        if pos.opened_at is not None and not pos.is_flat
+    ]  # fmt: skip
+
+
+def evaluate_readings(
+    readings: Sequence[MonitorReading], now: datetime, memory: MonitorMemory
+) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
+    """Warning alerts for thresholds crossed and hits for limits reached, each once per trading day."""
+    alerts: list[Alert] = []
+    hits: list[TriggerHit] = []
+    for r in readings:
+        for threshold in r.warnings:
+            if r.ratio >= threshold and not r.hit and memory.first_today(f"{r.monitor}@{threshold:g}", now):
+                alerts.append(_warning(r, threshold, now))
+        if r.hit and memory.first_today(f"{r.monitor}@hit", now):
+            hit = _hit(r)
+            hits.append(hit)
+            alerts.append(Alert(_hit_level(r.action), "risk", hit.message, now, kind=f"trigger:{r.monitor}"))
+    return tuple(alerts), tuple(hits)
+
+
+def _warning(r: MonitorReading, threshold: float, now: datetime) -> Alert:
+    text = f"{r.monitor} at {r.ratio:.0%} of its limit ({r.value:,.4g} of {r.limit:,.4g} {r.unit})"
+    return Alert(AlertLevel.WARNING, "risk", text, now, kind=f"warning:{r.monitor}")
+
+
+def _hit(r: MonitorReading) -> TriggerHit:
+    text = f"{r.monitor} limit reached: {r.value:,.4g} {r.unit} (limit {r.limit:,.4g}) -> {r.action.value}"
+    symbol = r.monitor.split(":", 1)[1] if ":" in r.monitor else ""
+    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else ())
+
+
+def _hit_level(action: TriggerAction) -> AlertLevel:
+    return AlertLevel.CRITICAL if action.rank >= TriggerAction.HALTED.rank else AlertLevel.ERROR
+
+
+def evaluate_account(
+    account: AccountSnapshot, limits: RiskLimits, now: datetime, memory: MonitorMemory
+) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
+    """Read every monitor of ``account`` (tracking the high-water mark) and evaluate the readings."""
+    memory.high_water_mark = max(memory.high_water_mark, account.high_water_mark, account.equity)
+    return evaluate_readings(read_monitors(account, limits, now, memory.high_water_mark), now, memory)
+
+
+# --------------------------------------------------------------------------------------------
+# Triggers outside the account snapshot
+# --------------------------------------------------------------------------------------------
+
+
+def disconnect_hit(disconnected_since: datetime | None, now: datetime, limits: RiskLimits) -> TriggerHit | None:
+    """Fires when the broker has been disconnected longer than ``disconnect_halt_after_s``."""
+    limit = limits.disconnect_halt_after_s
+    if disconnected_since is None or limit is None:
+        return None
+    down = (now - disconnected_since).total_seconds()
+    if down <= limit:
+        return None
+    text = f"broker disconnected for {down:.0f}s (limit {limit:g}s)"
+    return TriggerHit(KillTrigger.DISCONNECT, limits.disconnect_action, "disconnect", down, limit, text)
+
+
+def unknown_order_hits(orders: Sequence[Order], now: datetime, limits: RiskLimits) -> TriggerHit | None:
+    """Fires when any order has been UNKNOWN longer than ``unknown_order_timeout_s``."""
+    limit = limits.unknown_order_timeout_s
+    if limit is None:
+        return None
+    stuck = [o for o in orders if o.status is OrderStatus.UNKNOWN and (now - o.updated_at).total_seconds() > limit]
+    if not stuck:
+        return None
+    worst = max((now - o.updated_at).total_seconds() for o in stuck)
+    refs = ", ".join(o.order_ref for o in stuck)
+    text = f"order state unknown for over {limit:g}s: {refs}"
+    symbols = tuple(sorted({o.symbol for o in stuck}))
+    return TriggerHit(KillTrigger.UNKNOWN_ORDER, limits.unknown_order_action, "unknown_order", worst, limit,
+                      text, symbols)  # fmt: skip
+
+
+def position_mismatch_hit(
+    ours: Mapping[str, float], broker: Mapping[str, float], limits: RiskLimits, tolerance: float = 1e-9
+) -> TriggerHit | None:
+    """Fires when our positions differ from the broker's in any symbol."""
+    diffs = {
+        s: (ours.get(s, 0.0), broker.get(s, 0.0))
+        for s in sorted({*ours, *broker})
+        if abs(ours.get(s, 0.0) - broker.get(s, 0.0)) > tolerance
+    }
+    if not diffs:
+        return None
+    text = "position mismatch with the broker: " + ", ".join(
+        f"{s} ours {a:g} broker {b:g}" for s, (a, b) in diffs.items())  # fmt: skip
+    return TriggerHit(KillTrigger.POSITION_MISMATCH, limits.position_mismatch_action, "position_mismatch",
+                      float(len(diffs)), 0.0, text, tuple(diffs))  # fmt: skip
+
+
+def journal_failure_hit(error: str, limits: RiskLimits) -> TriggerHit:
+    """A journal write failed: always fires."""
+    text = f"journal write failed: {error}"
+    return TriggerHit(KillTrigger.JOURNAL_FAILURE, limits.journal_failure_action, "journal_failure", 1.0, 0.0, text)
