@@ -127,19 +127,20 @@ def test_submit_when_gross_exposure_counts_short_positions_then_denied() -> None
 
 
 @pytest.mark.parametrize(("qty", "ok"), [(299, True), (300, True), (301, False)], ids=["under", "at", "over"])
-def test_submit_when_net_leverage_against_limit(qty: float, ok: bool) -> None:
+def test_submit_when_leverage_against_limit(qty: float, ok: bool) -> None:
     verdict = check(ticket(quantity=qty), RiskLimits(max_leverage=0.3))
 
     assert _passes(verdict, "leverage") is ok
 
 
-def test_submit_when_buy_offsets_short_book_then_leverage_passes() -> None:
-    acct = account(positions=[position("MSFT", quantity=-400)])
+def test_submit_when_long_short_book_then_leverage_counts_both_sides() -> None:
+    # long/short books net to zero but are still leveraged: gross, not net
+    acct = account(positions=[position("MSFT", quantity=-300)])
     mkt = market(quote(), quote("MSFT"))
 
-    verdict = check(ticket(quantity=400), RiskLimits(max_leverage=0.3), acct=acct, mkt=mkt)
+    verdict = check(ticket(quantity=1), RiskLimits(max_leverage=0.3), acct=acct, mkt=mkt)
 
-    assert _passes(verdict, "leverage")
+    assert not _passes(verdict, "leverage")
 
 
 @pytest.mark.parametrize(("qty", "ok"), [(499, True), (500, True), (501, False)], ids=["under", "at", "over"])

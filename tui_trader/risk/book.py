@@ -81,13 +81,6 @@ class Book:
         """Worst-case gross exposure (sum of absolute values), ``override`` replacing one leg."""
         return sum(leg.worst_abs * self._px(sym) for sym, leg in self._legs(override))
 
-    def net_worst(self, override: tuple[str, Leg] | None = None) -> float:
-        """Worst-case absolute net exposure: all working buys fill, or all working sells fill."""
-        legs = list(self._legs(override))
-        long = sum(leg.worst_long * self._px(sym) for sym, leg in legs)
-        short = sum(leg.worst_short * self._px(sym) for sym, leg in legs)
-        return max(abs(long), abs(short))
-
     def open_count(self) -> int:
         """Number of symbols with a position or a working order."""
         return sum(1 for leg in self.legs.values() if leg.is_open)

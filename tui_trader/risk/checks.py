@@ -413,12 +413,12 @@ def _book_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
         before = float(book.open_count())
         after = before + (0.0 if ctx.leg.is_open else 1.0)
         out.append(growth_bound("open_positions", before, after, lim.max_open_positions, "positions"))
-    if lim.max_gross_exposure is not None:
+    if lim.max_gross_exposure is not None or lim.max_leverage is not None:
         before, after = _fraction(book.gross(), equity), _fraction(book.gross(override), equity)
-        out.append(growth_bound("gross_exposure", before, after, lim.max_gross_exposure, "x equity"))
-    if lim.max_leverage is not None:
-        before, after = _fraction(book.net_worst(), equity), _fraction(book.net_worst(override), equity)
-        out.append(growth_bound("leverage", before, after, lim.max_leverage, "x equity"))
+        if lim.max_gross_exposure is not None:
+            out.append(growth_bound("gross_exposure", before, after, lim.max_gross_exposure, "x equity"))
+        if lim.max_leverage is not None:
+            out.append(growth_bound("leverage", before, after, lim.max_leverage, "x"))
     if lim.min_cash_fraction is not None:
         if ctx.ticket.side is Side.SELL or ctx.reduces:
             out.append(exempt("cash_fraction"))

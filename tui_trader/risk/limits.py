@@ -9,6 +9,7 @@ lists for the tuple fields, and are normalised in ``__post_init__``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -46,6 +47,8 @@ class CollarReference(StrEnum):
 
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {"collar_reference": CollarReference, "kill_cancel_scope": CancelScope}
 _WARNINGS = (0.5, 0.8)
+_MONITOR_WARNINGS = ("daily_loss_warnings", "drawdown_warnings", "losing_streak_warnings",
+                     "holding_time_warnings", "trade_count_warnings")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ class RiskLimits:
     max_gross_exposure: float | None = None
     """Largest gross exposure (sum of absolute values, worst case of working orders) as a fraction of equity."""
     max_leverage: float | None = None
-    """Largest net leverage: absolute net exposure (long minus short, worst case) over equity."""
+    """Hard cap on leverage: worst-case gross exposure over equity, as a multiple (2.0 = 2x)."""
     min_cash_fraction: float | None = None
     """Fraction of equity that must stay in cash after every working buy order fills."""
     # --- prices and market data -------------------------------------------------------------
@@ -108,40 +111,42 @@ class RiskLimits:
     trading_day_time_zone: str = "America/New_York"
     """Time zone whose calendar date defines the trading day (daily counters, same-day resets)."""
     # --- post-trade monitors ----------------------------------------------------------------
+    warning_thresholds: tuple[float, ...] = _WARNINGS
+    """Fractions of a post-trade limit at which a warning alert is raised, once per day each."""
     daily_loss_limit: float | None = None
     """Largest loss of the day (realized plus unrealized), in account currency."""
     daily_loss_limit_pct: float | None = None
     """Largest loss of the day in percent of start-of-day equity."""
     daily_loss_action: TriggerAction = TriggerAction.HALTED
     """What the daily loss limit does when hit."""
-    daily_loss_warnings: tuple[float, ...] = _WARNINGS
-    """Fractions of the daily loss limit at which a warning alert is raised (once per day each)."""
+    daily_loss_warnings: tuple[float, ...] | None = None
+    """Fractions of the daily loss limit at which a warning alert is raised; None uses warning_thresholds."""
     max_drawdown: float | None = None
     """Largest drop of equity from its high-water mark, in account currency."""
     max_drawdown_pct: float | None = None
     """Largest drop of equity from its high-water mark, in percent of the mark."""
     drawdown_action: TriggerAction = TriggerAction.HALTED
     """What the drawdown limit does when hit."""
-    drawdown_warnings: tuple[float, ...] = _WARNINGS
-    """Fractions of the drawdown limit at which a warning alert is raised."""
+    drawdown_warnings: tuple[float, ...] | None = None
+    """Fractions of the drawdown limit at which a warning alert is raised; None uses warning_thresholds."""
     max_losing_streak: int | None = None
     """Number of consecutive losing trades that trips the loss-streak monitor."""
     losing_streak_action: TriggerAction = TriggerAction.ALERT
     """What the loss-streak monitor does when hit (the cooldown applies regardless)."""
-    losing_streak_warnings: tuple[float, ...] = _WARNINGS
-    """Fractions of the losing streak at which a warning alert is raised."""
+    losing_streak_warnings: tuple[float, ...] | None = None
+    """Fractions of the losing streak at which a warning alert is raised; None uses warning_thresholds."""
     cooldown_s: float | None = None
     """After the losing streak is hit, no new entries for this many seconds after the last loss."""
     max_holding_s: float | None = None
     """Longest time a position may stay open, in seconds."""
     holding_time_action: TriggerAction = TriggerAction.ALERT
     """What the holding-time monitor does when a position is held too long."""
-    holding_time_warnings: tuple[float, ...] = _WARNINGS
-    """Fractions of the holding time at which a warning alert is raised."""
+    holding_time_warnings: tuple[float, ...] | None = None
+    """Fractions of the holding time at which a warning alert is raised; None uses warning_thresholds."""
     trade_count_action: TriggerAction = TriggerAction.HALTED
     """What reaching max_daily_trades does (RTS 6: disable until a person re-enables)."""
-    trade_count_warnings: tuple[float, ...] = _WARNINGS
-    """Fractions of max_daily_trades at which a warning alert is raised."""
+    trade_count_warnings: tuple[float, ...] | None = None
+    """Fractions of max_daily_trades at which a warning alert is raised; None uses warning_thresholds."""
     # --- kill switch and automatic triggers -------------------------------------------------
     kill_cancel_scope: CancelScope = CancelScope.OWN
     """Kill switch cancels this client's orders ("own") or every order on the account ("global")."""
@@ -165,11 +170,52 @@ class RiskLimits:
             if normalised is not value:
                 object.__setattr__(self, f.name, normalised)
             _validate(f.name, normalised)
+        for name in _MONITOR_WARNINGS:
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.warning_thresholds)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """Every field name, in declaration order (what the config layer may pass)."""
         return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_config(
+        cls, risk: Mapping[str, Any], kill_switch: Mapping[str, Any] | None = None, **overrides: Any
+    ) -> RiskLimits:
+        """Build the limits from the config's ``[risk]`` and ``[kill_switch]`` sections (as dicts).
+
+        ``[risk]`` keys are field names. ``[kill_switch]`` keys are mapped: ``scope``,
+        ``disconnect_after_s``, ``on_disconnect`` ("none" | "reducing" | "halted"),
+        ``unknown_order_timeout_s``, ``halt_on_position_mismatch``; keys the engine uses
+        itself (``trigger_file``) are ignored. Any other unknown key raises ``ValueError``.
+        """
+        names = set(cls.field_names())
+        unknown = sorted(set(risk) - names)
+        if unknown:
+            raise ValueError(f"unknown risk limit(s): {', '.join(unknown)}")
+        values = {**dict(risk), **_kill_switch_fields(kill_switch or {}), **overrides}
+        return cls(**values)
+
+
+_KILL_SWITCH_KEYS = {"scope": "kill_cancel_scope", "disconnect_after_s": "disconnect_halt_after_s",
+                     "unknown_order_timeout_s": "unknown_order_timeout_s"}  # fmt: skip
+_KILL_SWITCH_IGNORED = frozenset({"trigger_file"})
+
+
+def _kill_switch_fields(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Map the config's ``[kill_switch]`` section onto RiskLimits fields."""
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key in _KILL_SWITCH_KEYS:
+            out[_KILL_SWITCH_KEYS[key]] = value
+        elif key == "on_disconnect":
+            out["disconnect_action"] = TriggerAction.ALERT if value == "none" else value
+        elif key == "halt_on_position_mismatch":
+            out["position_mismatch_action"] = TriggerAction.HALTED if value else TriggerAction.ALERT
+        elif key not in _KILL_SWITCH_IGNORED:
+            raise ValueError(f"unknown kill_switch setting: {key}")
+    return out
 
 
 def _normalise(name: str, value: Any) -> Any:
@@ -182,15 +228,15 @@ def _normalise(name: str, value: Any) -> Any:
         return tuple(v if isinstance(v, OrderType) else OrderType(str(v).upper()) for v in value)
     if name == "allowed_symbols" and value is not None:
         return tuple(str(v).upper() for v in value)
-    if name.endswith("_warnings"):
+    if (name.endswith("_warnings") and value is not None) or name == "warning_thresholds":
         return tuple(sorted(float(v) for v in value))
     return value
 
 
 def _validate(name: str, value: Any) -> None:
     """Refuse negative, NaN or out-of-range limits: a typo must not switch a check off silently."""
-    if name.endswith("_warnings"):
-        if any(not 0 < v < 1 for v in value):
+    if name.endswith("_warnings") or name == "warning_thresholds":
+        if value is not None and any(not 0 < v < 1 for v in value):
             raise ValueError(f"{name}: warning thresholds must lie strictly between 0 and 1")
         return
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -100,9 +100,13 @@ def _reading(
     return MonitorReading(monitor, trigger, value, limit, unit, action, warnings)
 
 
+def _warn(own: tuple[float, ...] | None, limits: RiskLimits) -> tuple[float, ...]:
+    return own if own is not None else limits.warning_thresholds
+
+
 def _loss_readings(account: AccountSnapshot, limits: RiskLimits) -> list[MonitorReading]:
     loss = max(-account.day_pnl, 0.0)
-    out, act, warn = [], limits.daily_loss_action, limits.daily_loss_warnings
+    out, act, warn = [], limits.daily_loss_action, _warn(limits.daily_loss_warnings, limits)
     if limits.daily_loss_limit is not None:
         out.append(_reading("daily_loss", KillTrigger.DAILY_LOSS, loss, limits.daily_loss_limit, "$", act, warn))
     if limits.daily_loss_limit_pct is not None and account.start_of_day_equity > 0:
@@ -114,7 +118,7 @@ def _loss_readings(account: AccountSnapshot, limits: RiskLimits) -> list[Monitor
 
 def _drawdown_readings(account: AccountSnapshot, limits: RiskLimits, hwm: float) -> list[MonitorReading]:
     drawdown = max(hwm - account.equity, 0.0)
-    out, act, warn = [], limits.drawdown_action, limits.drawdown_warnings
+    out, act, warn = [], limits.drawdown_action, _warn(limits.drawdown_warnings, limits)
     if limits.max_drawdown is not None:
         out.append(_reading("drawdown", KillTrigger.DRAWDOWN, drawdown, limits.max_drawdown, "$", act, warn))
     if limits.max_drawdown_pct is not None and hwm > 0:
@@ -128,11 +132,11 @@ def _count_readings(account: AccountSnapshot, limits: RiskLimits) -> list[Monito
     if limits.max_daily_trades is not None:
         out.append(_reading("trade_count", KillTrigger.TRADE_COUNT, account.trades_today,
                             limits.max_daily_trades, "trades", limits.trade_count_action,
-                            limits.trade_count_warnings))  # fmt: skip
+                            _warn(limits.trade_count_warnings, limits)))  # fmt: skip
     if limits.max_losing_streak is not None:
         out.append(_reading("losing_streak", KillTrigger.LOSING_STREAK, account.losing_streak,
                             limits.max_losing_streak, "losses", limits.losing_streak_action,
-                            limits.losing_streak_warnings))  # fmt: skip
+                            _warn(limits.losing_streak_warnings, limits)))  # fmt: skip
     return out
 
 
@@ -141,7 +145,7 @@ def _holding_readings(account: AccountSnapshot, limits: RiskLimits, now: datetim
         return []
     return [
         _reading(f"holding_time:{sym}", KillTrigger.HOLDING_TIME, (now - pos.opened_at).total_seconds(),
-                 limits.max_holding_s, "s", limits.holding_time_action, limits.holding_time_warnings)
+                 limits.max_holding_s, "s", limits.holding_time_action, _warn(limits.holding_time_warnings, limits))
         for sym, pos in sorted(account.positions.items())
         if pos.opened_at is not None and not pos.is_flat
     ]  # fmt: skip
