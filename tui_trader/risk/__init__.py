@@ -7,6 +7,7 @@ library: no asyncio, no I/O.
 from tui_trader.risk.book import Book, Leg, build_book, counted_orders
 from tui_trader.risk.checks import RecentOrder, TicketContext, build_context, check_cancel, pre_trade_check
 from tui_trader.risk.engine import KillSwitchLatchedError, PostTradeDecision, RiskEngine
+from tui_trader.risk.flatten import FlattenLine, FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
     CONFIRM_SAME_DAY,
     KillAction,
@@ -19,12 +20,15 @@ from tui_trader.risk.kill_switch import (
 )
 from tui_trader.risk.limits import CancelScope, CollarReference, RiskLimits, TriggerAction
 from tui_trader.risk.monitors import MonitorMemory, MonitorReading, TriggerHit
+from tui_trader.risk.sizing import SizeResult, SizingMethod, SizingRule, quantity_headroom, round_down, size_order
 from tui_trader.risk.throttle import Throttle, TokenBucket
 
 __all__ = [
     "CONFIRM_SAME_DAY",
     "Book",
     "CancelScope",
+    "FlattenLine",
+    "FlattenPreview",
     "CollarReference",
     "KillAction",
     "KillDecision",
@@ -38,6 +42,9 @@ __all__ = [
     "PostTradeDecision",
     "RecentOrder",
     "ResetDecision",
+    "SizeResult",
+    "SizingMethod",
+    "SizingRule",
     "RiskEngine",
     "RiskLimits",
     "Throttle",
@@ -49,6 +56,11 @@ __all__ = [
     "build_book",
     "build_context",
     "check_cancel",
+    "check_flatten_ticket",
     "counted_orders",
+    "flatten_preview",
     "pre_trade_check",
+    "quantity_headroom",
+    "round_down",
+    "size_order",
 ]

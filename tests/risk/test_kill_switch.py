@@ -1,0 +1,255 @@
+"""Kill switch: engage, verify, latch across restarts, audited reset, flatten preview."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tui_trader.domain import AlertLevel, OrderStatus, Side, TradingState
+from tui_trader.domain.events import (
+    AlertRaised,
+    KillSwitchEngaged,
+    KillSwitchReset,
+    OperatorAction,
+    TradingStateChanged,
+)
+from tui_trader.risk import (
+    CancelScope,
+    KillAction,
+    KillState,
+    KillSwitch,
+    KillTrigger,
+    check_flatten_ticket,
+    flatten_preview,
+)
+
+from .builders import T0, account, market, order, position, quote, ticket
+
+
+def _kinds(events) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_engage_when_released_then_halted_with_cancel_and_verify_actions() -> None:
+    # Arrange
+    switch = KillSwitch()
+    working = [order(ref="A"), order(ref="B", status=OrderStatus.FILLED)]
+    # Act
+    decision = switch.engage("alice", "runaway strategy", T0, working=working)
+    # Assert
+    assert switch.engaged
+    assert switch.start_state is TradingState.HALTED
+    assert decision.trading_state is TradingState.HALTED
+    assert decision.actions == (KillAction.SET_HALTED, KillAction.CANCEL_OWN, KillAction.VERIFY_CANCELLED)
+    assert decision.cancel_refs == ("A",)
+    assert _kinds(decision.events) == ["TradingStateChanged", "KillSwitchEngaged", "OperatorAction", "AlertRaised"]
+
+
+def test_engage_when_scope_global_then_global_cancel_listed() -> None:
+    decision = KillSwitch(scope=CancelScope.GLOBAL).engage("alice", "x", T0)
+
+    assert KillAction.CANCEL_GLOBAL in decision.actions
+    assert decision.cancel_scope is CancelScope.GLOBAL
+
+
+def test_engage_when_already_engaged_then_first_record_kept_and_no_new_events() -> None:
+    switch = KillSwitch()
+    switch.engage("risk:daily_loss", "loss", T0, trigger=KillTrigger.DAILY_LOSS)
+
+    again = switch.engage("bob", "panic", T0 + timedelta(seconds=5), working=[order(ref="C")])
+
+    assert again.already_engaged
+    assert again.events == ()
+    assert again.cancel_refs == ("C",)  # cancels are retried
+    assert (switch.state.by, switch.state.trigger, switch.state.auto) == ("risk:daily_loss",
+                                                                         KillTrigger.DAILY_LOSS, True)  # fmt: skip
+
+
+def test_engage_when_reason_blank_then_still_engaged_with_default_reason() -> None:
+    switch = KillSwitch()
+
+    switch.engage("alice", "  ", T0)
+
+    assert switch.engaged
+    assert switch.state.reason == "kill switch"
+
+
+def test_verify_when_orders_remain_then_critical_alert_names_them() -> None:
+    switch = KillSwitch()
+    stuck = order(ticket(side=Side.SELL, quantity=5), ref="STUCK")
+    switch.engage("alice", "x", T0, working=[stuck, order(ref="GONE")])
+
+    result = switch.verify(["STUCK", "GONE"], [stuck], T0)
+
+    assert not result.ok
+    assert result.remaining == ("STUCK",)
+    assert result.cancelled == ("GONE",)
+    alert = next(e.alert for e in result.events if isinstance(e, AlertRaised))
+    assert alert.level is AlertLevel.CRITICAL
+    assert "STUCK SELL 5 AAPL" in alert.text
+
+
+def test_verify_when_all_cancelled_then_ok_without_events() -> None:
+    switch = KillSwitch()
+
+    result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0)
+
+    assert result.ok
+    assert result.events == ()
+
+
+def test_reset_with_typed_reason_then_released_and_recorded_as_operator_action() -> None:
+    switch = KillSwitch()
+    switch.engage("alice", "x", T0)
+
+    decision = switch.reset("alice", "strategy fixed", T0 + timedelta(minutes=1))
+
+    assert decision.accepted
+    assert not switch.engaged
+    assert decision.trading_state is TradingState.ACTIVE
+    reset = next(e for e in decision.events if isinstance(e, KillSwitchReset))
+    action = next(e for e in decision.events if isinstance(e, OperatorAction))
+    assert (reset.by, reset.reason) == ("alice", "strategy fixed")
+    assert (action.action, action.why, action.after) == ("reset_kill", "strategy fixed", "ACTIVE")
+    assert any(isinstance(e, TradingStateChanged) for e in decision.events)
+
+
+@pytest.mark.parametrize(("by", "reason"), [("alice", ""), ("alice", "   "), ("", "fixed")],
+                         ids=["empty-reason", "blank-reason", "no-operator"])  # fmt: skip
+def test_reset_without_reason_or_operator_then_refused(by: str, reason: str) -> None:
+    switch = KillSwitch()
+    switch.engage("alice", "x", T0)
+
+    decision = switch.reset(by, reason, T0)
+
+    assert not decision.accepted
+    assert switch.engaged
+    assert decision.events == ()
+
+
+def test_reset_when_not_engaged_then_refused() -> None:
+    assert not KillSwitch().reset("alice", "why", T0).accepted
+
+
+def test_reset_to_halted_then_refused() -> None:
+    switch = KillSwitch()
+    switch.engage("alice", "x", T0)
+
+    assert not switch.reset("alice", "why", T0, resume=TradingState.HALTED).accepted
+
+
+@pytest.mark.parametrize("trigger", [KillTrigger.DAILY_LOSS, KillTrigger.TRADE_COUNT, KillTrigger.DRAWDOWN])
+def test_reset_same_day_after_automatic_trigger_then_needs_second_confirmation(trigger: KillTrigger) -> None:
+    switch = KillSwitch()
+    switch.engage("risk:x", "limit", T0, trigger=trigger)
+
+    first = switch.reset("alice", "reviewed", T0 + timedelta(hours=1))
+    second = switch.reset("alice", "reviewed", T0 + timedelta(hours=1), confirm_same_day=True)
+
+    assert not first.accepted
+    assert first.needs_confirmation
+    assert second.accepted
+
+
+def test_reset_next_trading_day_after_automatic_trigger_then_no_second_confirmation() -> None:
+    switch = KillSwitch()
+    switch.engage("risk:daily_loss", "limit", T0, trigger=KillTrigger.DAILY_LOSS)
+
+    decision = switch.reset("alice", "new day", T0 + timedelta(days=1))
+
+    assert decision.accepted
+
+
+def test_reset_same_day_after_manual_kill_then_no_second_confirmation() -> None:
+    switch = KillSwitch()
+    switch.engage("alice", "x", T0)
+
+    assert switch.reset("alice", "ok", T0 + timedelta(minutes=5)).accepted
+
+
+def test_trading_day_is_taken_in_the_exchange_time_zone() -> None:
+    # 23:30 New York on Monday and 00:30 New York on Tuesday are different trading days,
+    # though both fall on Tuesday in UTC
+    switch = KillSwitch(trading_day_time_zone="America/New_York")
+    switch.engage("risk:daily_loss", "limit", datetime(2024, 3, 5, 3, 30, tzinfo=UTC), trigger=KillTrigger.DAILY_LOSS)
+
+    assert not switch.needs_confirmation(datetime(2024, 3, 5, 5, 30, tzinfo=UTC))
+
+
+def test_kill_state_when_round_tripped_through_dict_then_equal() -> None:
+    state = KillState(True, "risk:daily_loss", "loss 2%", T0, KillTrigger.DAILY_LOSS, True)
+
+    assert KillState.from_dict(state.to_dict()) == state
+    assert KillState.from_dict(KillState().to_dict()) == KillState()
+
+
+def test_kill_state_when_timestamp_naive_then_refused() -> None:
+    data = KillState(True, "a", "b", T0).to_dict() | {"engaged_at": "2024-03-04T15:00:00"}
+
+    with pytest.raises(ValueError, match="timezone"):
+        KillState.from_dict(data)
+
+
+def test_restart_when_engaged_then_begins_halted_and_reset_still_needed() -> None:
+    switch = KillSwitch()
+    switch.engage("alice", "x", T0)
+
+    restored = KillSwitch.restore(switch.state.to_dict())
+
+    assert restored.engaged
+    assert restored.start_state is TradingState.HALTED
+    assert restored.reset("bob", "checked", T0).accepted
+
+
+def test_restart_when_never_engaged_then_begins_active() -> None:
+    assert KillSwitch.restore(None).start_state is TradingState.ACTIVE
+
+
+def test_engage_event_carries_reason() -> None:
+    decision = KillSwitch().engage("alice", "why", T0)
+
+    engaged = next(e for e in decision.events if isinstance(e, KillSwitchEngaged))
+    assert (engaged.by, engaged.reason) == ("alice", "why")
+
+
+# --- flatten ------------------------------------------------------------------------------------
+
+
+def test_flatten_preview_lists_closing_orders_with_estimated_prices() -> None:
+    acct = account(positions=[position("AAPL", 100, avg_cost=90), position("MSFT", -50, avg_cost=110),
+                              position("FLAT", 0)], working=[order(ref="W")])  # fmt: skip
+    mkt = market(quote("AAPL", bid=99, ask=101), quote("MSFT", bid=99, ask=101))
+
+    preview = flatten_preview(acct, mkt, T0)
+
+    assert [(t.symbol, t.side, t.quantity) for t in preview.tickets] == [("AAPL", Side.SELL, 100),
+                                                                        ("MSFT", Side.BUY, 50)]  # fmt: skip
+    assert [ln.estimated_price for ln in preview.lines] == [99, 101]
+    assert preview.estimated_pnl == pytest.approx(100 * 9 + -50 * (101 - 110))
+    assert preview.cancel_first == ("W",)
+    assert all(t.reduce_only for t in preview.tickets)
+
+
+def test_flatten_preview_when_no_price_then_warns() -> None:
+    acct = account(positions=[position("XYZ", 10, market_price=float("nan"))])
+
+    preview = flatten_preview(acct, market(), T0, current=TradingState.ACTIVE)
+
+    assert preview.warnings
+    assert preview.trading_state is TradingState.REDUCING
+
+
+def test_flatten_ticket_when_halted_and_reduce_only_then_passes() -> None:
+    acct = account(positions=[position(quantity=100)])
+    (t,) = flatten_preview(acct, market(), T0).tickets
+
+    assert check_flatten_ticket(t, acct).passed
+
+
+def test_flatten_ticket_when_past_flat_then_denied() -> None:
+    acct = account(positions=[position(quantity=100)])
+
+    verdict = check_flatten_ticket(ticket(side=Side.SELL, quantity=150, reduce_only=True), acct)
+
+    assert not verdict.passed
