@@ -9,7 +9,7 @@ import pytest
 from tui_trader.domain import OrderStatus, OrderType, Quote, Side, TradingState
 from tui_trader.risk import RecentOrder, RiskLimits, Throttle, check_cancel
 
-from .builders import CLOSE, OPEN, T0, account, check, instrument, market, order, position, quote, secs, ticket
+from .builders import ALL_ON, CLOSE, OPEN, T0, account, check, instrument, market, order, position, quote, secs, ticket
 
 
 def _passes(verdict, name: str) -> bool:
@@ -552,8 +552,6 @@ def test_submit_when_orders_await_approval_then_they_are_not_counted() -> None:
 
 
 def test_submit_when_every_check_enabled_and_order_sane_then_passes_with_all_checks() -> None:
-    from .test_properties import ALL_ON
-
     verdict = check(ticket(), ALL_ON, throttle=Throttle.from_rates(10, 100))
 
     assert verdict.passed, verdict.reason
