@@ -78,6 +78,7 @@ def growth_bound(name: str, before: float, after: float, limit: float, unit: str
 
 def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
     """HALTED denies every new order; REDUCING passes only orders that reduce a position."""
+    state = TradingState(state)  # a plain string from a caller must not slip past the identity tests
     if state is TradingState.ACTIVE or (state is TradingState.REDUCING and reduces):
         return CheckResult("trading_state", True, message=state.value)
     why = "trading halted" if state is TradingState.HALTED else "reducing only: order would add exposure"
