@@ -140,3 +140,15 @@ class OperatorAction(Event):
     why: str
     before: str = ""
     after: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotSent(Event):
+    """An approved order was stopped before the wire: dry run, kill switch, journal failure.
+
+    In a dry run this records the order exactly as it would have been sent.
+    """
+
+    order: Order
+    reason: str
+    dry_run: bool = False

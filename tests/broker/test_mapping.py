@@ -1,0 +1,102 @@
+"""Pure mapping of ib_async objects to domain values."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+from ib_async import CommissionReport, Contract, Execution, Fill, Order, OrderStatus, Stock, Ticker, Trade
+from ib_async.objects import RealTimeBar, TradeLogEntry
+
+from tui_trader.broker.ib import mapping as m
+from tui_trader.domain import Bracket, OrderTicket, OrderType, Side
+from tui_trader.domain import Order as DomainOrder
+from tui_trader.domain import OrderStatus as S
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def _trade(status: str, filled: float = 0, remaining: float = 100, error: int = 0) -> Trade:
+    order = Order(orderId=7, action="SELL", totalQuantity=100, orderType="LMT", lmtPrice=10.5,
+                  orderRef="tt-1", permId=55, clientId=3)
+    log = [TradeLogEntry(NOW, status, "boom" if error else "", error)]
+    return Trade(Stock("AAPL", "SMART", "USD"), order,
+                 OrderStatus(orderId=7, status=status, filled=filled, remaining=remaining), [], log)
+
+
+@pytest.mark.parametrize(("raw", "filled", "expected"), [
+    ("PendingSubmit", 0, S.SENDING), ("PreSubmitted", 0, S.SUBMITTED), ("Submitted", 0, S.SUBMITTED),
+    ("Submitted", 40, S.PARTIALLY_FILLED), ("Filled", 100, S.FILLED), ("Cancelled", 0, S.CANCELLED),
+    ("ApiCancelled", 0, S.CANCELLED), ("Inactive", 0, S.REJECTED), ("PendingCancel", 0, None),
+])
+def test_map_status_covers_ib_statuses(raw: str, filled: float, expected: S | None) -> None:
+    assert m.map_status(raw, filled, 100 - filled) is expected
+
+
+def test_report_from_trade_maps_fields_in_snake_case() -> None:
+    report = m.report_from_trade(_trade("Submitted", 40, 60))
+    assert report.order_ref == "tt-1"
+    assert report.broker_id == 7
+    assert report.perm_id == 55
+    assert report.side is Side.SELL
+    assert report.order_type is OrderType.LMT
+    assert report.status is S.PARTIALLY_FILLED
+    assert report.limit_price == 10.5
+
+
+def test_cancelled_with_error_201_then_rejected() -> None:
+    assert m.report_from_trade(_trade("Cancelled", error=201)).status is S.REJECTED
+
+
+def test_cancelled_with_cancel_race_code_then_no_status_information() -> None:
+    report = m.report_from_trade(_trade("Cancelled", error=10148))
+    assert report.status is None
+    assert "10148" in report.note
+
+
+def test_fill_from_ib_maps_side_and_commission() -> None:
+    ex = Execution(execId="x1", time=NOW, side="SLD", shares=5, price=9.5, orderId=7, orderRef="tt-1")
+    fill = m.fill_from_ib(Fill(Stock("AAPL"), ex, CommissionReport("x1", 1.0, "USD"), NOW))
+    assert fill.side is Side.SELL
+    assert fill.quantity == 5
+    assert fill.commission == 1.0
+    assert fill.order_ref == "tt-1"
+    assert fill.time.tzinfo is not None
+
+
+def test_fill_without_commission_report_then_commission_none() -> None:
+    ex = Execution(execId="x1", time=NOW, side="BOT", shares=5, price=9.5)
+    assert m.fill_from_ib(Fill(Stock("AAPL"), ex, CommissionReport(), NOW)).commission is None
+
+
+def test_quote_from_ticker_keeps_unset_as_nan() -> None:
+    ticker = Ticker(contract=Contract(symbol="AAPL"))
+    ticker.bid, ticker.ask, ticker.bidSize, ticker.askSize = 10.0, 10.1, 3, 4
+    quote = m.quote_from_ticker(ticker, NOW)
+    assert quote.mid == pytest.approx(10.05)
+    assert math.isnan(quote.last)
+
+
+def test_realtime_bar_maps_open_underscore() -> None:
+    bar = m.bar_from_realtime("AAPL", RealTimeBar(NOW, -1, 1.0, 2.0, 0.5, 1.5, 100, 1.2, 3))
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (1.0, 2.0, 0.5, 1.5, 100)
+
+
+@pytest.mark.parametrize(("seconds", "setting"), [(5, "5 secs"), (60, "1 min"), (300, "5 mins"),
+                                                  (3600, "1 hour")])
+def test_bar_size_setting(seconds: int, setting: str) -> None:
+    assert m.bar_size_setting(seconds) == setting
+
+
+def test_order_to_ib_sets_ref_prices_and_trail() -> None:
+    ticket = OrderTicket("AAPL", Side.SELL, 10, OrderType.TRAIL, trail_percent=1.5,
+                         bracket=Bracket(stop_price=9.0))
+    ib = m.order_to_ib(DomainOrder("tt-9", ticket, S.SENDING, NOW, NOW), 12, "DU1")
+    assert ib.orderRef == "tt-9"
+    assert ib.trailingPercent == 1.5
+    assert ib.account == "DU1"
+    lmt = m.order_to_ib(DomainOrder("r", OrderTicket("AAPL", Side.BUY, 1, OrderType.STP_LMT,
+                                                     limit_price=10.0, stop_price=9.9),
+                                    S.SENDING, NOW, NOW), 1)
+    assert (lmt.lmtPrice, lmt.auxPrice, lmt.orderType) == (10.0, 9.9, "STP LMT")

@@ -1,0 +1,36 @@
+"""Fixtures of the engine tests: the simulator (manual clock) and an engine connected to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import ManualClock, SimGateway
+
+from .helpers import eventually, make_config, make_engine
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The simulator's manual clock."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def sim(clock: ManualClock) -> AsyncIterator[SimGateway]:
+    """A simulator on an ephemeral port."""
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def engine(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
+    """A started engine (no approvals, no strategies) with quotes for AAPL and MSFT."""
+    eng = make_engine(sim, make_config(tmp_path))
+    await eng.start()
+    await eventually(lambda: {"AAPL", "MSFT"} <= set(eng.market.quotes), what="first quotes")
+    yield eng
+    await eng.stop()

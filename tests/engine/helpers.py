@@ -1,0 +1,74 @@
+"""Helpers shared by the engine tests: eventually(), configs and engine construction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui_trader.config.sections import SizingSettings, StrategySettings
+from tui_trader.domain import Mode, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import make_broker
+from tui_trader.risk.limits import RiskLimits
+from tui_trader.sim import SimGateway
+
+CLIENT_ID = 11
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Wait until ``predicate()`` is truthy, yielding to the loop; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout}s: {what or predicate}")
+        await asyncio.sleep(0.005)
+
+
+def limits_for_tests(**changes: Any) -> RiskLimits:
+    """Limits that pass ordinary test orders (quotes from a manual clock do not age)."""
+    base: dict[str, Any] = dict(max_order_quantity=1000, max_order_notional=500_000, max_open_positions=10,
+                                max_gross_exposure=2.0, max_leverage=2.0, require_quote=True,
+                                unknown_order_timeout_s=None, disconnect_halt_after_s=None)
+    base.update(changes)
+    return RiskLimits(**base)
+
+
+def make_config(tmp_path: Path, **changes: Any) -> EngineConfig:
+    """An engine config for tests: no approvals, a temp journal, AAPL and MSFT, short timeouts."""
+    config = EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=tmp_path / "journal.sqlite",
+                          symbols=("AAPL", "MSFT"), ack_timeout_s=2.0, limits=limits_for_tests(),
+                          reconnect_initial_s=0.05, reconnect_max_s=0.2, market_data_stale_s=3600,
+                          warmup_bars=20, tick_interval_s=0.05, sizing=SizingSettings(method="fixed_quantity"))
+    return config.with_(**changes)
+
+
+def make_engine(sim: SimGateway, config: EngineConfig, client_id: int = CLIENT_ID) -> Engine:
+    """An engine wired to ``sim`` through the real ib_async adapter."""
+    return Engine(config, make_broker(sim.host, sim.port, client_id, timeout=3.0))
+
+
+def strategy(name: str, symbols: tuple[str, ...] = ("AAPL",), bar_size_s: int = 5,
+             **params: Any) -> StrategySettings:
+    """A strategy entry for the config."""
+    return StrategySettings(name=name, symbols=list(symbols), bar_size_s=bar_size_s, params=params)
+
+
+def buy(qty: float = 10, symbol: str = "AAPL", **kw: Any) -> OrderTicket:
+    """A buy ticket (market unless ``order_type`` is given)."""
+    return OrderTicket(symbol, Side.BUY, qty, kw.pop("order_type", OrderType.MKT), **kw)
+
+
+def sell(qty: float = 10, symbol: str = "AAPL", **kw: Any) -> OrderTicket:
+    """A sell ticket."""
+    return OrderTicket(symbol, Side.SELL, qty, kw.pop("order_type", OrderType.MKT), **kw)
+
+
+def status(engine: Engine, ref: str) -> OrderStatus:
+    """Current status of an order."""
+    return engine.orders.orders[ref].status

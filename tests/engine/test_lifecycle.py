@@ -1,0 +1,45 @@
+"""Order lifecycles against the simulator over loopback with the real ib_async client."""
+
+from __future__ import annotations
+
+from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import SimGateway
+
+from .helpers import buy, eventually, sell, status
+
+S = OrderStatus
+
+
+async def test_start_connects_and_reads_the_simulated_paper_account(engine: Engine, sim: SimGateway) -> None:
+    assert engine.account_id == sim.account_id
+    assert engine.connection.state is ConnectionState.CONNECTED
+    assert engine.market.instruments["AAPL"].con_id > 0
+
+
+async def test_market_buy_then_filled_with_position_and_commission(engine: Engine, sim: SimGateway) -> None:
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+    await eventually(lambda: engine.orders.orders[order.order_ref].commission > 0, what="commission")
+    assert engine.portfolio.quantity("AAPL") == 10
+    assert sim.positions().get("AAPL") == 10
+    history = [h.status for h in engine.orders.orders[order.order_ref].history]
+    assert history[:3] == [S.APPROVED, S.SENDING, S.SUBMITTED] or history[:2] == [S.APPROVED, S.SENDING]
+
+
+async def test_limit_order_rests_then_cancelled(engine: Engine, sim: SimGateway) -> None:
+    price = round(engine.market.quotes["AAPL"].bid * 0.98, 2)
+    order = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=price))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED, what="acked")
+    await engine.cancel(order.order_ref)
+    await eventually(lambda: status(engine, order.order_ref) is S.CANCELLED, what="cancelled")
+
+
+async def test_sell_short_then_cover_realizes_pnl(engine: Engine, sim: SimGateway) -> None:
+    first = await engine.submit(sell(10))
+    await eventually(lambda: status(engine, first.order_ref) is S.FILLED)
+    assert engine.portfolio.quantity("AAPL") == -10
+    second = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, second.order_ref) is S.FILLED)
+    assert engine.portfolio.quantity("AAPL") == 0
+    await eventually(lambda: engine.portfolio.commissions > 0)

@@ -1,0 +1,117 @@
+"""Order manager: the checked lifecycle, fill accumulation, exec-id dedup, commissions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.engine.orders import IllegalTransition, OrderManager
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+S = OrderStatus
+
+
+def _sent(om: OrderManager, qty: float = 100) -> str:
+    order = om.create(OrderTicket("AAPL", Side.BUY, qty), S.APPROVED, NOW)
+    om.move(order.order_ref, S.SENDING, NOW)
+    om.bind(order.order_ref, 42)
+    return order.order_ref
+
+
+def _fill(ref: str, exec_id: str, qty: float, price: float = 10.0) -> Fill:
+    return Fill(exec_id, ref, "AAPL", Side.BUY, qty, price, NOW, broker_id=42)
+
+
+def _report(ref: str, status: S | None, filled: float = 0, raw: str = "Submitted") -> BrokerOrderReport:
+    return BrokerOrderReport(ref, 42, 9001, 1, "AAPL", Side.BUY, 100, OrderType.MKT, status,
+                             filled=filled, remaining=100 - filled, raw_status=raw)
+
+
+def test_new_orders_get_unique_refs_with_history() -> None:
+    om = OrderManager("tt")
+    a = om.create(OrderTicket("AAPL", Side.BUY, 1), S.PENDING_APPROVAL, NOW)
+    b = om.create(OrderTicket("AAPL", Side.BUY, 1), S.APPROVED, NOW)
+    assert a.order_ref != b.order_ref
+    assert [h.status for h in b.history] == [S.APPROVED]
+
+
+def test_move_from_final_state_then_raises_illegal_transition() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    om.move(ref, S.REJECTED, NOW)
+    with pytest.raises(IllegalTransition):
+        om.move(ref, S.SUBMITTED, NOW)
+
+
+def test_late_submitted_after_filled_then_ignored() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    om.apply_report(_report(ref, S.FILLED, 100, "Filled"), NOW)
+    assert om.apply_report(_report(ref, S.SUBMITTED), NOW) is None
+    assert om.orders[ref].status is S.FILLED
+
+
+def test_partial_fills_accumulate_to_filled_with_average_price() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    om.apply_fill(_fill(ref, "e1", 40, 10.0), NOW)
+    assert om.orders[ref].status is S.PARTIALLY_FILLED
+    om.apply_fill(_fill(ref, "e2", 60, 11.0), NOW)
+    order = om.orders[ref]
+    assert order.status is S.FILLED
+    assert order.filled_quantity == 100
+    assert order.avg_fill_price == pytest.approx(10.6)
+
+
+def test_duplicate_exec_id_then_counted_once() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    assert om.apply_fill(_fill(ref, "e1", 40), NOW) is not None
+    assert om.apply_fill(_fill(ref, "e1", 40), NOW) is None
+    assert om.orders[ref].filled_quantity == 40
+
+
+def test_commission_before_its_fill_then_attached_when_fill_arrives() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    assert om.apply_commission("e1", 1.25, None) is None
+    fill, order = om.apply_fill(_fill(ref, "e1", 100), NOW)  # type: ignore[misc]
+    assert fill.commission == 1.25
+    assert order is not None
+    assert order.commission == 1.25
+
+
+def test_commission_reported_twice_then_attached_once() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    om.apply_fill(_fill(ref, "e1", 100), NOW)
+    assert om.apply_commission("e1", 1.0, None) is not None
+    assert om.apply_commission("e1", 1.0, None) is None
+    assert om.orders[ref].commission == 1.0
+
+
+def test_fill_for_unknown_order_then_reported_without_order() -> None:
+    om = OrderManager()
+    result = om.apply_fill(Fill("x1", "stranger", "AAPL", Side.SELL, 5, 10, NOW), NOW)
+    assert result is not None
+    assert result[1] is None
+
+
+def test_report_matched_by_broker_id_when_ref_missing() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    order = om.apply_report(_report("", S.SUBMITTED), NOW)
+    assert order is not None
+    assert order.order_ref == ref
+    assert order.perm_id == 9001
+
+
+def test_cancelled_then_fill_evidence_moves_to_filled() -> None:
+    om = OrderManager()
+    ref = _sent(om)
+    om.apply_report(_report(ref, S.CANCELLED, raw="Cancelled"), NOW)
+    om.apply_fill(_fill(ref, "e1", 100), NOW)
+    assert om.orders[ref].status is S.FILLED

@@ -1,0 +1,95 @@
+"""Portfolio math: long/short, average cost, flips, realized net of commissions, equity, HWM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tui_trader.domain import Fill, Side
+from tui_trader.engine.portfolio import Portfolio
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+def _fill(side: Side, qty: float, price: float, commission: float | None = None,
+          when: datetime = T0) -> Fill:
+    return Fill(f"e{side}{qty}{price}{when}", "r", "AAPL", side, qty, price, when, commission=commission)
+
+
+def _book(cash: float = 10_000.0) -> Portfolio:
+    p = Portfolio()
+    p.seed(cash, {}, T0)
+    return p
+
+
+def test_buys_average_their_cost() -> None:
+    p = _book()
+    p.apply_fill(_fill(Side.BUY, 10, 100))
+    p.apply_fill(_fill(Side.BUY, 30, 104))
+    assert p.positions["AAPL"].quantity == 40
+    assert p.positions["AAPL"].avg_cost == pytest.approx(103)
+
+
+def test_partial_close_of_long_realizes_net_of_commissions() -> None:
+    p = _book()
+    p.apply_fill(_fill(Side.BUY, 10, 100, commission=1.0))
+    p.apply_fill(_fill(Side.SELL, 4, 110, commission=1.0))
+    assert p.realized_gross == pytest.approx(40)
+    assert p.realized_pnl == pytest.approx(38)
+    assert p.positions["AAPL"].quantity == 6
+
+
+def test_short_then_cover_at_lower_price_realizes_profit() -> None:
+    p = _book()
+    p.apply_fill(_fill(Side.SELL, 10, 50))
+    p.apply_fill(_fill(Side.BUY, 10, 45))
+    assert p.realized_gross == pytest.approx(50)
+    assert "AAPL" not in p.open_positions()
+
+
+def test_flip_from_long_to_short_opens_remainder_at_fill_price() -> None:
+    p = _book()
+    p.apply_fill(_fill(Side.BUY, 10, 100))
+    p.apply_fill(_fill(Side.SELL, 15, 90))
+    pos = p.positions["AAPL"]
+    assert pos.quantity == -5
+    assert pos.avg_cost == 90
+    assert p.realized_gross == pytest.approx(-100)
+
+
+def test_equity_is_cash_plus_marked_positions_and_unrealized_follows_mark() -> None:
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 10, 100, commission=2.0))
+    p.mark("AAPL", 105)
+    assert p.unrealized_pnl == pytest.approx(50)
+    assert p.equity == pytest.approx(10_000 - 2 + 50)
+
+
+def test_high_water_mark_and_drawdown_follow_equity() -> None:
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 10, 100))
+    p.mark("AAPL", 120)
+    p.mark("AAPL", 110)
+    snap = p.snapshot(T0, "DU1", ())
+    assert snap.high_water_mark == pytest.approx(10_200)
+    assert snap.drawdown == pytest.approx(100)
+    assert snap.gross_exposure == pytest.approx(1100)
+
+
+def test_day_pnl_restarts_at_the_next_trading_day() -> None:
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 10, 100))
+    p.apply_fill(_fill(Side.SELL, 10, 101))
+    assert p.snapshot(T0, "DU1", ()).realized_pnl_today == pytest.approx(10)
+    tomorrow = p.snapshot(T0 + timedelta(days=1), "DU1", ())
+    assert tomorrow.realized_pnl_today == 0
+    assert tomorrow.day_pnl == pytest.approx(0)
+
+
+def test_losing_streak_counts_consecutive_losing_closes() -> None:
+    p = _book()
+    for price in (99, 98):
+        p.apply_fill(_fill(Side.BUY, 1, 100))
+        p.apply_fill(_fill(Side.SELL, 1, price))
+    assert p.losing_streak == 2

@@ -1,0 +1,179 @@
+"""The Broker protocol: what the engine needs from a broker connection, in domain values only.
+
+The engine talks to IB through this protocol; :mod:`tui_trader.broker.ib` implements it on
+``ib_async``. Broker callbacks arrive through a :class:`BrokerListener`; listeners must not
+await or issue requests inline (they schedule follow-ups), because they run inside the
+broker client's message dispatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tui_trader.domain.enums import OrderStatus, OrderType, Side
+from tui_trader.domain.market import Bar, Instrument, Quote
+from tui_trader.domain.orders import Fill, Order
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrderReport:
+    """The broker's view of one order (from an ack, a status change or a re-fetch).
+
+    ``status`` is ``None`` when the broker's status carries no lifecycle information for the
+    engine (a pending cancel, a validation warning on a live order).
+    """
+
+    order_ref: str
+    broker_id: int
+    perm_id: int
+    client_id: int
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType
+    status: OrderStatus | None
+    filled: float = 0.0
+    remaining: float = 0.0
+    avg_fill_price: float = 0.0
+    limit_price: float | None = None
+    stop_price: float | None = None
+    parent_id: int = 0
+    oca_group: str = ""
+    raw_status: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """A position as the broker reports it."""
+
+    symbol: str
+    quantity: float
+    avg_cost: float
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerError:
+    """An error or informational message from the broker.
+
+    ``order_ref`` is set when the message concerns one of the orders the adapter knows.
+    """
+
+    code: int
+    message: str
+    req_id: int = -1
+    order_ref: str = ""
+    broker_id: int | None = None
+
+
+class BrokerListener(Protocol):
+    """Receives broker callbacks as domain values (never awaits, never requests inline)."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """A quote changed."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A 5-second real-time bar closed."""
+
+    def on_order(self, report: BrokerOrderReport) -> None:
+        """An order was acknowledged or changed status."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """An execution arrived (may repeat; the engine deduplicates by exec id)."""
+
+    def on_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
+        """The commission of an execution arrived."""
+
+    def on_position(self, position: BrokerPosition) -> None:
+        """The broker's position in a symbol changed."""
+
+    def on_account_value(self, tag: str, value: float, currency: str) -> None:
+        """An account value (NetLiquidation, TotalCashValue, ...) changed."""
+
+    def on_error(self, error: BrokerError) -> None:
+        """An error or informational code arrived."""
+
+    def on_disconnected(self) -> None:
+        """The connection dropped."""
+
+
+class Broker(Protocol):
+    """A connection to a broker, expressed in domain values."""
+
+    @property
+    def account_id(self) -> str:
+        """The managed account in use ('' before connecting)."""
+        ...
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the API connection is up."""
+        ...
+
+    def set_listener(self, listener: BrokerListener) -> None:
+        """Route callbacks to ``listener``."""
+
+    async def connect(self) -> None:
+        """Connect and synchronise (raises ``ConnectionError`` or ``TimeoutError``)."""
+
+    def disconnect(self) -> None:
+        """Close the connection (working orders stay at the broker)."""
+
+    def managed_accounts(self) -> list[str]:
+        """Accounts the login manages."""
+        ...
+
+    async def qualify(self, symbols: Sequence[str]) -> dict[str, Instrument]:
+        """Qualify stock symbols; unknown symbols are left out."""
+        ...
+
+    def subscribe_quotes(self, symbol: str) -> None:
+        """Stream quotes for ``symbol`` (resubscribed after a reconnect by the caller)."""
+
+    def subscribe_bars(self, symbol: str) -> None:
+        """Stream 5-second real-time bars for ``symbol``."""
+
+    def set_market_data_type(self, data_type: int) -> None:
+        """1 live, 3 delayed."""
+
+    async def historical_bars(self, symbol: str, duration_s: int, bar_size_s: int) -> list[Bar]:
+        """Historical bars ending now."""
+        ...
+
+    def next_order_id(self) -> int:
+        """Reserve a broker order id."""
+        ...
+
+    def place(self, order: Order, broker_id: int, *, parent_id: int = 0, oca_group: str = "",
+              transmit: bool = True) -> None:
+        """Send ``order`` (non-blocking) under ``broker_id``."""
+
+    def cancel(self, broker_id: int) -> None:
+        """Request cancellation of an order by broker id (non-blocking)."""
+
+    def global_cancel(self) -> None:
+        """Cancel every order on the account, whichever client placed it."""
+
+    async def open_orders(self, all_clients: bool = False) -> list[BrokerOrderReport]:
+        """Working orders at the broker."""
+        ...
+
+    async def completed_orders(self) -> list[BrokerOrderReport]:
+        """Orders that reached a final state today."""
+        ...
+
+    async def executions(self, since: datetime | None = None) -> list[Fill]:
+        """Executions (with commissions where known) since ``since``."""
+        ...
+
+    def positions(self) -> list[BrokerPosition]:
+        """The broker's positions as last streamed."""
+        ...
+
+    def account_values(self) -> dict[str, float]:
+        """The broker's account values (base currency) as last streamed."""
+        ...

@@ -1,0 +1,246 @@
+"""The :class:`~tui_trader.broker.base.Broker` implementation on ib_async.
+
+Only ib_async's ``*Async`` requests and its non-blocking ``placeOrder`` / ``cancelOrder`` /
+``reqGlobalCancel`` / ``reqMktData`` / ``reqRealTimeBars`` are used: the engine shares the
+event loop with the console, where ib_async's blocking helpers break. ib_async event handlers
+only translate to domain values and call the listener; they never issue requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ib_async import IB, Contract, ExecutionFilter, Trade
+from ib_async import Fill as IbFill
+from ib_async import Position as IbPosition
+from ib_async.objects import AccountValue, CommissionReport, RealTimeBarList
+from ib_async.ticker import Ticker
+
+from tui_trader.broker.base import BrokerError, BrokerListener, BrokerOrderReport, BrokerPosition
+from tui_trader.broker.ib import mapping as m
+from tui_trader.domain.market import Bar, Instrument
+from tui_trader.domain.orders import Fill, Order
+
+log = logging.getLogger(__name__)
+
+#: Account value tags the engine reads (base currency).
+ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
+                          "GrossPositionValue", "BuyingPower", "AvailableFunds"})
+
+
+class _NullListener:
+    """Drops every callback (before the engine attaches)."""
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *args, **kwargs: None
+
+
+class IbBroker:
+    """A broker connection through ib_async.
+
+    Args:
+        host: Gateway host.
+        port: Gateway port.
+        client_id: API client id (keep it stable so orders survive restarts).
+        account: Account to use; '' takes the single managed account.
+        timeout: Connect and sync-request timeout in seconds.
+        readonly: Connect read-only (no order requests at connect).
+    """
+
+    def __init__(self, host: str, port: int, client_id: int, account: str = "",
+                 timeout: float = 8.0, readonly: bool = False) -> None:
+        self.host, self.port, self.client_id = host, port, client_id
+        self._account = account
+        self._timeout = timeout
+        self._readonly = readonly
+        self.ib = IB()
+        self._listener: BrokerListener = _NullListener()  # type: ignore[assignment]
+        self._contracts: dict[str, Contract] = {}
+        self._tickers: dict[str, Ticker] = {}
+        self._bars: dict[str, RealTimeBarList] = {}
+        self._account_values: dict[str, float] = {}
+        self._wire_handlers()
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def account_id(self) -> str:
+        """The managed account in use."""
+        return self._account
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the API connection is up."""
+        return self.ib.isConnected()
+
+    def set_listener(self, listener: BrokerListener) -> None:
+        """Route callbacks to ``listener``."""
+        self._listener = listener
+
+    async def connect(self) -> None:
+        """Connect, then let ib_async sync positions, orders, executions and account values."""
+        self._tickers.clear()
+        self._bars.clear()
+        await self.ib.connectAsync(self.host, self.port, clientId=self.client_id,
+                                   timeout=self._timeout, readonly=self._readonly,
+                                   account=self._account, raiseSyncErrors=True)
+        if not self._account:
+            accounts = self.ib.managedAccounts()
+            self._account = accounts[0] if accounts else ""
+
+    def disconnect(self) -> None:
+        """Close the connection."""
+        self.ib.disconnect()
+
+    def managed_accounts(self) -> list[str]:
+        """Accounts the login manages."""
+        return list(self.ib.managedAccounts())
+
+    # -- market data ------------------------------------------------------------------------
+
+    async def qualify(self, symbols: Sequence[str]) -> dict[str, Instrument]:
+        """Qualify stock symbols (unknown ones are left out)."""
+        wanted = [m.stock_contract(s) for s in symbols]
+        qualified = await self.ib.qualifyContractsAsync(*wanted)
+        out: dict[str, Instrument] = {}
+        for contract in qualified:
+            if isinstance(contract, Contract) and contract.conId:
+                self._contracts[contract.symbol] = contract
+                out[contract.symbol] = m.instrument_from_contract(contract)
+        return out
+
+    def _contract(self, symbol: str) -> Contract:
+        return self._contracts.get(symbol) or m.stock_contract(symbol)
+
+    def subscribe_quotes(self, symbol: str) -> None:
+        """Stream quotes for ``symbol``."""
+        if symbol not in self._tickers:
+            self._tickers[symbol] = self.ib.reqMktData(self._contract(symbol))
+
+    def subscribe_bars(self, symbol: str) -> None:
+        """Stream 5-second real-time bars for ``symbol``."""
+        if symbol not in self._bars:
+            self._bars[symbol] = self.ib.reqRealTimeBars(self._contract(symbol), 5, "TRADES", False)
+
+    def set_market_data_type(self, data_type: int) -> None:
+        """1 live, 3 delayed."""
+        self.ib.reqMarketDataType(data_type)
+
+    async def historical_bars(self, symbol: str, duration_s: int, bar_size_s: int) -> list[Bar]:
+        """Historical trade bars ending now."""
+        bars = await self.ib.reqHistoricalDataAsync(
+            self._contract(symbol), "", m.duration_setting(duration_s), m.bar_size_setting(bar_size_s),
+            "TRADES", False, formatDate=2, timeout=self._timeout * 4)
+        return [m.bar_from_history(symbol, b) for b in bars or []]
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def next_order_id(self) -> int:
+        """Reserve an order id from ib_async's shared request/order id sequence."""
+        return int(self.ib.client.getReqId())
+
+    def place(self, order: Order, broker_id: int, *, parent_id: int = 0, oca_group: str = "",
+              transmit: bool = True) -> None:
+        """Send ``order`` under ``broker_id`` (non-blocking)."""
+        ib_order = m.order_to_ib(order, broker_id, self._account)
+        ib_order.parentId = parent_id
+        ib_order.transmit = transmit
+        if oca_group:
+            ib_order.ocaGroup, ib_order.ocaType = oca_group, 1
+        self.ib.placeOrder(self._contract(order.symbol), ib_order)
+
+    def cancel(self, broker_id: int) -> None:
+        """Request cancellation of one of this client's orders (non-blocking)."""
+        trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
+        if trade is not None:
+            self.ib.cancelOrder(trade.order)
+        else:
+            self.ib.client.cancelOrder(broker_id, "")
+
+    def global_cancel(self) -> None:
+        """Cancel every order on the account."""
+        self.ib.reqGlobalCancel()
+
+    async def open_orders(self, all_clients: bool = False) -> list[BrokerOrderReport]:
+        """Working orders (this client's, or every client's)."""
+        request = self.ib.reqAllOpenOrdersAsync if all_clients else self.ib.reqOpenOrdersAsync
+        trades = await asyncio.wait_for(request(), self._timeout)
+        return [m.report_from_trade(t) for t in trades]
+
+    async def completed_orders(self) -> list[BrokerOrderReport]:
+        """Orders that reached a final state (this session's day)."""
+        trades = await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self._timeout)
+        return [m.report_from_trade(t) for t in trades]
+
+    async def executions(self, since: datetime | None = None) -> list[Fill]:
+        """This account's executions since ``since`` (deduplication is the caller's)."""
+        stamp = since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S") if since else ""
+        flt = ExecutionFilter(acctCode=self._account, time=stamp)
+        fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(flt), self._timeout)
+        return [m.fill_from_ib(f) for f in fills if since is None or f.execution.time >= since]
+
+    def positions(self) -> list[BrokerPosition]:
+        """Positions as last streamed by the gateway."""
+        return [m.position_from_ib(p) for p in self.ib.positions(self._account)]
+
+    def account_values(self) -> dict[str, float]:
+        """Base-currency account values as last streamed."""
+        return dict(self._account_values)
+
+    # -- ib_async events -> listener ----------------------------------------------------------
+
+    def _wire_handlers(self) -> None:
+        ib = self.ib
+        ib.pendingTickersEvent += self._on_tickers
+        ib.barUpdateEvent += self._on_bar
+        ib.openOrderEvent += self._on_trade
+        ib.orderStatusEvent += self._on_trade
+        ib.execDetailsEvent += self._on_exec
+        ib.commissionReportEvent += self._on_commission
+        ib.positionEvent += self._on_position
+        ib.accountValueEvent += self._on_account_value
+        ib.errorEvent += self._on_error
+        ib.disconnectedEvent += self._on_disconnected
+
+    def _on_tickers(self, tickers: set[Ticker]) -> None:
+        now = datetime.now(UTC)
+        for ticker in tickers:
+            self._listener.on_quote(m.quote_from_ticker(ticker, now))
+
+    def _on_bar(self, bars: RealTimeBarList, has_new_bar: bool) -> None:
+        if has_new_bar and bars and bars.contract is not None:
+            self._listener.on_bar(m.bar_from_realtime(bars.contract.symbol, bars[-1]))
+
+    def _on_trade(self, trade: Trade) -> None:
+        self._listener.on_order(m.report_from_trade(trade))
+
+    def _on_exec(self, trade: Trade, fill: IbFill) -> None:
+        self._listener.on_fill(m.fill_from_ib(fill, trade.order.orderRef))
+
+    def _on_commission(self, trade: Trade, fill: IbFill, report: CommissionReport) -> None:
+        realized = m._num(report.realizedPNL)
+        self._listener.on_commission(report.execId, float(report.commission), realized)
+
+    def _on_position(self, position: IbPosition) -> None:
+        if not self._account or position.account == self._account:
+            self._listener.on_position(m.position_from_ib(position))
+
+    def _on_account_value(self, value: AccountValue) -> None:
+        if value.tag in ACCOUNT_TAGS and value.currency in ("USD", "BASE"):
+            try:
+                amount = float(value.value)
+            except ValueError:
+                return
+            self._account_values[value.tag] = amount
+            self._listener.on_account_value(value.tag, amount, value.currency)
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
+        trade = self.ib.wrapper.trades.get((self.client_id, req_id)) if req_id > 0 else None
+        ref = trade.order.orderRef if trade is not None else ""
+        self._listener.on_error(BrokerError(code, message, req_id, ref, req_id if trade else None))
+
+    def _on_disconnected(self) -> None:
+        self._listener.on_disconnected()

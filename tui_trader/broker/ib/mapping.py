@@ -1,0 +1,271 @@
+"""Pure mapping between ib_async objects and domain values: ib_async's camelCase stops here.
+
+Nothing in this module performs I/O; every function takes ib_async values and returns domain
+values (or the reverse for orders), so it is unit-tested without a connection.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from ib_async import BarData, Contract, ContractDetails, RealTimeBar, Stock, Ticker, Trade
+from ib_async import Fill as IbFill
+from ib_async import Order as IbOrder
+from ib_async import Position as IbPosition
+from ib_async.util import UNSET_DOUBLE
+
+from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
+from tui_trader.domain.enums import OrderStatus, OrderType, Side
+from tui_trader.domain.market import Bar, Instrument, Quote
+from tui_trader.domain.orders import Fill, Order
+
+#: IB order status → engine status; ``None`` means "no lifecycle information, keep the current".
+MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
+    "PendingSubmit": OrderStatus.SENDING,
+    "ApiPending": OrderStatus.SENDING,
+    "PreSubmitted": OrderStatus.SUBMITTED,
+    "Submitted": OrderStatus.SUBMITTED,
+    "ApiUpdate": OrderStatus.SUBMITTED,
+    "PendingCancel": None,
+    "ValidationError": None,
+    "ApiCancelled": OrderStatus.CANCELLED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "Filled": OrderStatus.FILLED,
+    "Inactive": OrderStatus.REJECTED,
+}
+
+MAP_EXEC_SIDE = {"BOT": Side.BUY, "SLD": Side.SELL}
+MAP_ORDER_TYPE = {t.value: t for t in OrderType}
+
+
+def _num(value: float | Decimal | None) -> float | None:
+    """``None`` for IB's unset/NaN/zero sentinels, else the value."""
+    if value is None:
+        return None
+    number = float(value)
+    if number == UNSET_DOUBLE or math.isnan(number) or number == 0:
+        return None
+    return number
+
+
+def _positive(value: float) -> float:
+    """NaN for IB's unset sentinels and non-positive prices."""
+    if value is None or value == UNSET_DOUBLE or not value > 0:
+        return math.nan
+    return float(value)
+
+
+def _aware(when: datetime | date) -> datetime:
+    """A timezone-aware datetime (IB dates without a time become midnight UTC)."""
+    if not isinstance(when, datetime):
+        return datetime.combine(when, time(0), tzinfo=UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def map_status(raw: str, filled: float, remaining: float) -> OrderStatus | None:
+    """Engine status for an IB status string and fill counts."""
+    status = MAP_ORDER_STATUS.get(raw)
+    if status is OrderStatus.SUBMITTED and filled > 0 and remaining > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+def stock_contract(symbol: str, exchange: str = "SMART", currency: str = "USD") -> Contract:
+    """An unqualified stock contract."""
+    return Stock(symbol, exchange, currency)
+
+
+def instrument_from_details(details: ContractDetails) -> Instrument:
+    """An :class:`Instrument` from IB contract details."""
+    contract = details.contract or Contract()
+    return Instrument(
+        symbol=contract.symbol,
+        con_id=contract.conId,
+        exchange=contract.exchange or "SMART",
+        primary_exchange=contract.primaryExchange,
+        currency=contract.currency or "USD",
+        long_name=details.longName,
+        min_tick=details.minTick or 0.01,
+        size_increment=float(details.sizeIncrement or 1.0),
+        time_zone=_zone_name(details.timeZoneId),
+    )
+
+
+def instrument_from_contract(contract: Contract) -> Instrument:
+    """A minimal :class:`Instrument` from a qualified contract."""
+    return Instrument(
+        symbol=contract.symbol,
+        con_id=contract.conId,
+        exchange=contract.exchange or "SMART",
+        primary_exchange=contract.primaryExchange,
+        currency=contract.currency or "USD",
+    )
+
+
+def _zone_name(zone: str) -> str:
+    """A valid IANA zone name for IB's ``timeZoneId`` (IB sometimes sends 'EST' or 'US/Eastern')."""
+    try:
+        ZoneInfo(zone)
+    except (ValueError, KeyError, OSError):
+        return "America/New_York"
+    return zone if zone else "America/New_York"
+
+
+def quote_from_ticker(ticker: Ticker, now: datetime) -> Quote:
+    """A :class:`Quote` from an ib_async ticker (NaN sentinels kept as NaN)."""
+    return Quote(
+        symbol=ticker.contract.symbol if ticker.contract else "",
+        time=_aware(ticker.time) if ticker.time else now,
+        bid=_positive(ticker.bid),
+        ask=_positive(ticker.ask),
+        last=_positive(ticker.last),
+        bid_size=_size(ticker.bidSize),
+        ask_size=_size(ticker.askSize),
+        last_size=_size(ticker.lastSize),
+        volume=_size(ticker.volume),
+        close=_positive(ticker.close),
+        delayed=ticker.marketDataType in (3, 4),
+    )
+
+
+def _size(value: float) -> float:
+    """0 for unset or NaN sizes."""
+    if value is None or math.isnan(value) or value == UNSET_DOUBLE:
+        return 0.0
+    return float(value)
+
+
+def bar_from_realtime(symbol: str, bar: RealTimeBar) -> Bar:
+    """A 5-second :class:`Bar` from an IB real-time bar."""
+    return Bar(symbol, _aware(bar.time), bar.open_, bar.high, bar.low, bar.close,
+               float(bar.volume), bar.wap, bar.count)
+
+
+def bar_from_history(symbol: str, bar: BarData) -> Bar:
+    """A :class:`Bar` from an IB historical bar."""
+    return Bar(symbol, _aware(bar.date), bar.open, bar.high, bar.low, bar.close,
+               float(bar.volume), bar.average, bar.barCount)
+
+
+def bar_size_setting(seconds: int) -> str:
+    """IB's ``barSizeSetting`` for a bar length in seconds (e.g. 5 → '5 secs', 60 → '1 min')."""
+    if seconds < 60:
+        return f"{seconds} secs"
+    if seconds < 3600:
+        minutes = seconds // 60
+        return f"{minutes} min" if minutes == 1 else f"{minutes} mins"
+    hours = seconds // 3600
+    return f"{hours} hour" if hours == 1 else f"{hours} hours"
+
+
+def duration_setting(seconds: int) -> str:
+    """IB's ``durationStr`` covering at least ``seconds``."""
+    if seconds <= 86_400:
+        return f"{max(seconds, 60)} S"
+    return f"{math.ceil(seconds / 86_400)} D"
+
+
+def fill_from_ib(fill: IbFill, order_ref: str = "") -> Fill:
+    """A :class:`Fill` from an ib_async fill; commission only when the broker reported one."""
+    ex = fill.execution
+    report = fill.commissionReport
+    has_commission = bool(report.execId) and report.commission != UNSET_DOUBLE
+    return Fill(
+        exec_id=ex.execId,
+        order_ref=ex.orderRef or order_ref,
+        symbol=fill.contract.symbol,
+        side=MAP_EXEC_SIDE.get(ex.side, Side.BUY),
+        quantity=float(ex.shares),
+        price=float(ex.price),
+        time=_aware(ex.time),
+        broker_id=ex.orderId or None,
+        commission=float(report.commission) if has_commission else None,
+        realized_pnl=_num(report.realizedPNL) if has_commission else None,
+    )
+
+
+#: Errors on a cancel that lost a race with a fill: the order's true final state must be fetched.
+CANCEL_RACE_CODES = frozenset({104, 135, 161, 10147, 10148})
+#: Error codes that mean "cancelled", not "rejected".
+CANCEL_CODES = frozenset({202})
+
+
+def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[OrderStatus | None, str]:
+    """The engine status, reading the error code ib_async put on the trade's last log entry.
+
+    ib_async marks a trade Cancelled on any order error: a 201 is really a rejection, and a
+    cancel race (10147/10148 after a fill) carries no information about the final state.
+    """
+    raw = trade.orderStatus.status
+    status = map_status(raw, filled, remaining)
+    last = trade.log[-1] if trade.log else None
+    code = last.errorCode if last is not None else 0
+    if status is OrderStatus.CANCELLED and code and code not in CANCEL_CODES:
+        if code in CANCEL_RACE_CODES:
+            return None, f"cancel race {code}: {last.message if last else ''}"
+        return OrderStatus.REJECTED, last.message if last else ""
+    return status, (last.message if last and code else "")
+
+
+def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
+    """The broker's view of an order from an ib_async trade."""
+    order, status = trade.order, trade.orderStatus
+    quantity = float(order.totalQuantity)
+    filled = float(status.filled)
+    remaining = float(status.remaining) if status.status and status.remaining else quantity - filled
+    engine_status, error_note = _status_with_error(trade, filled, remaining)
+    return BrokerOrderReport(
+        order_ref=order.orderRef,
+        broker_id=order.orderId,
+        perm_id=order.permId or status.permId,
+        client_id=order.clientId,
+        symbol=trade.contract.symbol,
+        side=Side(order.action) if order.action in ("BUY", "SELL") else Side.BUY,
+        quantity=quantity,
+        order_type=MAP_ORDER_TYPE.get(order.orderType, OrderType.MKT),
+        status=engine_status,
+        filled=filled,
+        remaining=remaining,
+        avg_fill_price=float(status.avgFillPrice or 0.0),
+        limit_price=_num(order.lmtPrice),
+        stop_price=_num(order.auxPrice),
+        parent_id=order.parentId,
+        oca_group=order.ocaGroup,
+        raw_status=status.status,
+        note=note or error_note,
+    )
+
+
+def position_from_ib(position: IbPosition) -> BrokerPosition:
+    """A :class:`BrokerPosition` from an ib_async position."""
+    return BrokerPosition(position.contract.symbol, float(position.position),
+                          float(position.avgCost), position.account)
+
+
+def order_to_ib(order: Order, broker_id: int, account: str = "") -> IbOrder:
+    """An ib_async order for a domain order (prices, TIF, ref, account)."""
+    t = order.ticket
+    ib = IbOrder(orderId=broker_id, action=t.side.value, totalQuantity=t.quantity,
+                 orderType=t.order_type.value, tif=t.tif.value, outsideRth=t.outside_rth,
+                 orderRef=order.order_ref, account=account)
+    if t.order_type in (OrderType.LMT, OrderType.STP_LMT) and t.limit_price is not None:
+        ib.lmtPrice = t.limit_price
+    if t.order_type in (OrderType.STP, OrderType.STP_LMT) and t.stop_price is not None:
+        ib.auxPrice = t.stop_price
+    if t.order_type is OrderType.TRAIL:
+        _set_trail(ib, order)
+    return ib
+
+
+def _set_trail(ib: IbOrder, order: Order) -> None:
+    """Trailing amount or percent, and the initial stop when known."""
+    t = order.ticket
+    if t.trail_percent is not None:
+        ib.trailingPercent = t.trail_percent
+    elif t.trail_amount is not None:
+        ib.auxPrice = t.trail_amount
+    if t.stop_price is not None:
+        ib.trailStopPrice = t.stop_price

@@ -1,0 +1,58 @@
+"""The approvals queue: orders waiting for the operator, each with its verdict and expiry.
+
+Expiry means deny: :meth:`ApprovalQueue.expired` hands back every approval past its deadline,
+and the engine rejects those orders as EXPIRED.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tui_trader.domain.orders import Order
+from tui_trader.domain.verdicts import RiskVerdict
+from tui_trader.engine.snapshots import PendingApproval
+
+
+class ApprovalQueue:
+    """Pending approvals keyed by order ref (a bracket is approved through its entry's ref).
+
+    Args:
+        timeout_s: Seconds an approval stays open before it expires.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout = timedelta(seconds=timeout_s)
+        self._pending: dict[str, PendingApproval] = {}
+
+    def add(self, order: Order, verdict: RiskVerdict, now: datetime, reference_price: float) -> PendingApproval:
+        """Queue ``order`` for approval until ``now + timeout``."""
+        notional = order.ticket.quantity * order.ticket.price_for_notional(reference_price)
+        item = PendingApproval(order, verdict, now, now + self.timeout, reference_price, notional)
+        self._pending[order.order_ref] = item
+        return item
+
+    def pop(self, order_ref: str) -> PendingApproval | None:
+        """Remove and return the approval of ``order_ref``."""
+        return self._pending.pop(order_ref, None)
+
+    def expired(self, now: datetime) -> list[PendingApproval]:
+        """Remove and return every approval whose deadline has passed."""
+        gone = [p for p in self._pending.values() if p.expires_at <= now]
+        for item in gone:
+            del self._pending[item.order.order_ref]
+        return gone
+
+    def drain(self) -> list[PendingApproval]:
+        """Remove and return every pending approval (the kill switch rejects them all)."""
+        items, self._pending = list(self._pending.values()), {}
+        return items
+
+    def items(self) -> tuple[PendingApproval, ...]:
+        """Pending approvals, oldest first."""
+        return tuple(sorted(self._pending.values(), key=lambda p: p.requested_at))
+
+    def __contains__(self, order_ref: object) -> bool:
+        return order_ref in self._pending
+
+    def __len__(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,152 @@
+"""Broker callbacks → order manager, portfolio, market state and events.
+
+These handlers run inside the broker client's message dispatch: they update state and publish
+events synchronously, and schedule anything that needs a request (reconciliation, fallback to
+delayed data) as a task instead of issuing it inline.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tui_trader.broker.base import BrokerError, BrokerOrderReport, BrokerPosition
+from tui_trader.domain.enums import AlertLevel, ConnectionState
+from tui_trader.domain.events import CommissionReported, ConnectionChanged, OrderFilled
+from tui_trader.domain.market import Bar, Quote
+from tui_trader.domain.orders import Fill
+from tui_trader.engine.kill import KillOps
+
+log = logging.getLogger(__name__)
+
+FARM_BROKEN = frozenset({2103, 2105, 2157, 1101})
+FARM_OK = frozenset({2104, 2106, 2158})
+CONNECTIVITY_LOST = 1100
+CONNECTIVITY_RESTORED = frozenset({1101, 1102})
+PACING = 162
+NO_PERMISSION = frozenset({354, 10089, 10168})
+CANCEL_RACE = frozenset({10147, 10148, 161})
+
+
+class BrokerEvents(KillOps):
+    """Implements :class:`~tui_trader.broker.base.BrokerListener` for the engine."""
+
+    # -- market data -----------------------------------------------------------------------------
+
+    def on_quote(self, quote: Quote) -> None:
+        """Store the quote, revalue the position, let quote-driven strategies look at it."""
+        self.market.on_quote(quote, self.now())
+        self.portfolio.mark(quote.symbol, quote.mark)
+        self.quote_hook(quote)
+
+    def quote_hook(self, quote: Quote) -> None:
+        """Quote-driven strategies (the strategy runner overrides this)."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A 5-second bar: market data is alive; strategies get their aggregated bars."""
+        self.market.last_data_at = self.now()
+        self.bar_hook(bar)
+
+    def bar_hook(self, bar: Bar) -> None:
+        """Bar-driven strategies (the strategy runner overrides this)."""
+
+    # -- orders and fills ------------------------------------------------------------------------
+
+    def on_order(self, report: BrokerOrderReport) -> None:
+        """An acknowledgement or status change from the broker."""
+        before = self.orders.match(report)
+        order = self.orders.apply_report(report, self.now())
+        if order is not None:
+            self.publish_order(order, before)
+            self.after_order_change(order.order_ref)
+        if report.status is None and report.note.startswith("cancel race"):
+            self.request_reconcile(f"{report.order_ref}: {report.note}")
+
+    def after_order_change(self, order_ref: str) -> None:
+        """Hook after an order changed (the recovery part settles UNKNOWN orders here)."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """An execution: recorded once, booked in the portfolio, published."""
+        result = self.orders.apply_fill(fill, self.now())
+        if result is None:
+            return
+        fill, order = result
+        before_status = order.history[-2].status if order is not None and len(order.history) > 1 else None
+        effect = self.portfolio.apply_fill(fill, order.ticket.strategy if order else "")
+        self.publish(OrderFilled(self.now(), fill, order))
+        if order is not None:
+            self.publish_order(order) if before_status is not order.status else None
+            self.after_fill(order.order_ref, effect.flat_after)
+        else:
+            self.alert(AlertLevel.ERROR, "orders", f"fill {fill.exec_id} for unknown order "
+                       f"{fill.order_ref or fill.broker_id}: {fill.side} {fill.quantity:g} {fill.symbol}",
+                       kind="unknown_fill")
+            self.block("unknown_fill", "a fill arrived for an order this engine does not know")
+            self.request_reconcile("fill for an unknown order")
+
+    def after_fill(self, order_ref: str, flat_after: bool) -> None:
+        """Hook after a fill (protective-stop bookkeeping lives in the engine)."""
+
+    def on_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
+        """Attach a commission to its fill (once) and book it."""
+        result = self.orders.apply_commission(exec_id, commission, realized_pnl)
+        if result is None:
+            return
+        self.portfolio.apply_commission(commission)
+        self.publish(CommissionReported(self.now(), exec_id, commission, realized_pnl))
+
+    def on_position(self, position: BrokerPosition) -> None:
+        """The broker's position changed (compared at reconciliation, never blindly copied)."""
+        self.broker_positions[position.symbol] = position
+
+    def on_account_value(self, tag: str, value: float, currency: str) -> None:
+        """Account values are read on demand through the broker; nothing to do per update."""
+
+    # -- errors and connectivity -------------------------------------------------------------------
+
+    def on_error(self, error: BrokerError) -> None:
+        """Route an error code to its handling."""
+        code = error.code
+        if error.order_ref:
+            self.publish_order(self.orders.set_error(error.order_ref, f"{code}: {error.message}"))
+        if code in FARM_BROKEN or code in FARM_OK:
+            self._on_farm(code, error.message)
+        elif code == CONNECTIVITY_LOST:
+            self.on_connectivity_lost(error.message)
+        elif code in CONNECTIVITY_RESTORED:
+            self.request_reconcile(f"connectivity restored ({code})")
+        elif code == PACING:
+            self.on_pacing(error.message)
+        elif code in NO_PERMISSION:
+            self.on_no_permission(error)
+        elif code in CANCEL_RACE:
+            self.request_reconcile(f"cancel race {code} on {error.order_ref or error.req_id}")
+
+    def _on_farm(self, code: int, message: str) -> None:
+        broken = code in FARM_BROKEN
+        farms = dict(self.connection.farms)
+        farms[message.split(":")[-1].strip() or str(code)] = "broken" if broken else "ok"
+        self.market.degraded = any(v == "broken" for v in farms.values())
+        state = ConnectionState.DEGRADED if self.market.degraded else ConnectionState.CONNECTED
+        self.set_connection(state, farms=farms, market_data_degraded=self.market.degraded)
+        self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
+        if broken:
+            self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
+                       kind="farm_broken")
+
+    def on_connectivity_lost(self, message: str) -> None:
+        """1100: IB lost its own connectivity (the recovery part reconnects)."""
+
+    def on_pacing(self, message: str) -> None:
+        """162: historical data pacing (the recovery part backs off)."""
+
+    def on_no_permission(self, error: BrokerError) -> None:
+        """354 and friends: alert, and fall back to delayed data when configured."""
+        self.alert(AlertLevel.ERROR, "market_data", f"market data not permitted ({error.code}): "
+                   f"{error.message}", kind="md_permission")
+        if self.config.delayed_fallback:
+            self.broker.set_market_data_type(3)
+            self.alert(AlertLevel.WARNING, "market_data", "falling back to delayed market data",
+                       kind="md_delayed")
+
+    def on_disconnected(self) -> None:
+        """The connection dropped (the recovery part reconnects)."""

@@ -1,0 +1,89 @@
+"""The engine's own configuration value, derived from :class:`tui_trader.config.Settings`.
+
+Tests build an :class:`EngineConfig` directly; the factory derives it from the settings so the
+engine does not depend on every detail of the settings' shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui_trader.config.sections import SizingSettings, StrategySettings
+from tui_trader.domain.enums import Mode
+from tui_trader.risk.limits import RiskLimits
+
+if TYPE_CHECKING:
+    from tui_trader.config import Settings
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Everything the engine needs to know, in one frozen value."""
+
+    mode: Mode = Mode.SIM
+    dry_run: bool = False
+    approvals_required: bool = True
+    approval_timeout_s: float = 30.0
+    ack_timeout_s: float = 10.0
+    expected_account: str = ""
+    journal_path: Path | None = None
+    journal_batch_size: int = 200
+    journal_flush_interval_ms: float = 50.0
+    market_data_type: int = 1
+    delayed_fallback: bool = False
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    market_data_stale_s: float = 15.0
+    halt_on_position_mismatch: bool = True
+    trigger_file: Path | None = None
+    strategies: tuple[StrategySettings, ...] = ()
+    sizing: SizingSettings = field(default_factory=SizingSettings)
+    symbols: tuple[str, ...] = ()
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    warmup_bars: int = 120
+    tick_interval_s: float = 0.25
+    time_zone: str = "America/New_York"
+    max_holding_s: float | None = None
+
+    @property
+    def all_symbols(self) -> tuple[str, ...]:
+        """Every symbol any enabled strategy trades, plus the extra symbols, in order."""
+        seen: dict[str, None] = dict.fromkeys(self.symbols)
+        for spec in self.strategies:
+            if spec.enabled:
+                seen.update(dict.fromkeys(s.upper() for s in spec.symbols))
+        return tuple(seen)
+
+    def with_(self, **changes: Any) -> EngineConfig:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+def limits_from_settings(settings: Settings) -> RiskLimits:
+    """RiskLimits from the ``[risk]`` and ``[kill_switch]`` sections."""
+    overrides: dict[str, Any] = {}
+    if settings.mode is Mode.SIM:
+        # The simulator trades around the clock; wall-clock exchange hours would silence --sim
+        # on evenings and weekends, which is not what a first run should look like.
+        overrides.update(require_liquid_hours=False, no_entry_before_close_min=None,
+                         no_entry_after_open_min=None)
+    return RiskLimits.from_config(settings.risk.model_dump(), settings.kill_switch.model_dump(), **overrides)
+
+
+def config_from_settings(settings: Settings) -> EngineConfig:
+    """The engine configuration for ``settings``."""
+    broker, kill = settings.broker, settings.kill_switch
+    return EngineConfig(
+        mode=settings.mode, dry_run=settings.dry_run, approvals_required=settings.approvals_required,
+        approval_timeout_s=settings.approvals.timeout_s, ack_timeout_s=broker.ack_timeout_s,
+        expected_account=broker.account, journal_path=settings.journal_path,
+        journal_batch_size=settings.journal.batch_size,
+        journal_flush_interval_ms=settings.journal.flush_interval_ms,
+        market_data_type=broker.market_data_type, delayed_fallback=broker.delayed_fallback,
+        reconnect_initial_s=broker.reconnect_initial_s, reconnect_max_s=broker.reconnect_max_s,
+        market_data_stale_s=settings.health.market_data_stale_s,
+        halt_on_position_mismatch=kill.halt_on_position_mismatch, trigger_file=kill.trigger_file,
+        strategies=tuple(settings.strategies), sizing=settings.sizing,
+        limits=limits_from_settings(settings), max_holding_s=settings.risk.max_holding_s,
+    )

@@ -1,0 +1,166 @@
+"""The engine's shared state and small helpers; the behaviour lives in the mixins built on it.
+
+:class:`EngineCore` holds the order manager, the portfolio, the market state, the risk engine,
+the approvals queue, the event bus and the journal, and offers what every part needs:
+``now()``, ``publish()``, ``alert()``, trading-state changes, entry blocks and task spawning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from tui_trader.broker.base import Broker, BrokerPosition
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, ConnectionState, TradingState
+from tui_trader.domain.events import AlertRaised, Event, OrderUpdated
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.engine.approvals import ApprovalQueue
+from tui_trader.engine.bus import EventBus
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.market import MarketState
+from tui_trader.engine.orders import OrderManager
+from tui_trader.engine.portfolio import Portfolio
+from tui_trader.engine.snapshots import ConnectionInfo
+from tui_trader.risk.engine import KillSwitchLatchedError, RiskEngine
+from tui_trader.store.journal import Journal
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class EngineCore:
+    """State shared by the engine's parts.
+
+    Args:
+        config: The engine configuration.
+        broker: The broker connection.
+        clock: Injected clock (timezone-aware); the wall clock by default.
+    """
+
+    def __init__(self, config: EngineConfig, broker: Broker, clock: Clock | None = None) -> None:
+        self.config = config
+        self.broker = broker
+        self.now: Clock = clock or utc_now
+        self.bus = EventBus()
+        self.orders = OrderManager()
+        self.portfolio = Portfolio(config.time_zone)
+        self.market = MarketState.empty()
+        self.approvals = ApprovalQueue(config.approval_timeout_s)
+        self.risk = RiskEngine(config.limits)
+        self.journal: Journal | None = None
+        self.connection = ConnectionInfo(getattr(broker, "host", ""), getattr(broker, "port", 0),
+                                         getattr(broker, "client_id", 0))
+        self.account_id = ""
+        self.alert_counts: Counter[str] = Counter()
+        self.blocks: dict[str, str] = {}
+        self.broker_positions: dict[str, BrokerPosition] = {}
+        self.heartbeat_at = self.now()
+        self.stopping = False
+        self.order_changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        """Publish ``event`` on the bus (the journal is a lossless subscriber)."""
+        self.bus.publish(event)
+
+    def publish_order(self, order: Order | None, previous: Order | None = None) -> None:
+        """Publish an :class:`OrderUpdated` for ``order`` (no-op for ``None``)."""
+        if order is not None:
+            self.publish(OrderUpdated(self.now(), order, previous.status if previous else None))
+            self.order_changed.set()
+
+    def alert(self, level: AlertLevel, source: str, text: str, kind: str = "general") -> None:
+        """Raise an alert for the operator (published and journaled)."""
+        now = self.now()
+        self.alert_counts[level.value] += 1
+        log.log(_LOG_LEVEL[level], "%s: %s", source, text)
+        self.publish(AlertRaised(now, Alert(level, source, text, now, kind)))
+
+    # -- trading state and entry blocks --------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        """ACTIVE, REDUCING or HALTED."""
+        return self.risk.state
+
+    def set_trading_state(self, state: TradingState, by: str, reason: str) -> bool:
+        """Change the trading state (refused while the kill switch is latched)."""
+        try:
+            event = self.risk.set_state(state, by, reason, self.now())
+        except KillSwitchLatchedError as exc:
+            log.info("trading state change refused: %s", exc)
+            return False
+        if event is not None:
+            self.publish(event)
+        return True
+
+    def block(self, key: str, reason: str) -> None:
+        """Block new entries for ``reason`` until :meth:`unblock` (alerts once per key)."""
+        if key not in self.blocks:
+            self.blocks[key] = reason
+            self.alert(AlertLevel.ERROR, "engine", f"new entries blocked: {reason}", kind="entries_blocked")
+
+    def unblock(self, key: str) -> None:
+        """Lift one entry block."""
+        if self.blocks.pop(key, None) is not None:
+            self.alert(AlertLevel.INFO, "engine", f"entry block lifted: {key}", kind="entries_unblocked")
+
+    @property
+    def entries_blocked_reason(self) -> str:
+        """Why new entries are blocked ('' when they are not)."""
+        return "; ".join(self.blocks.values())
+
+    def reduces_position(self, ticket: OrderTicket) -> bool:
+        """True when ``ticket`` only reduces the current position of its symbol."""
+        qty = self.portfolio.quantity(ticket.symbol)
+        return qty * ticket.signed_quantity < 0 and ticket.quantity <= abs(qty) + 1e-9
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def set_connection(self, state: ConnectionState, **changes: Any) -> None:
+        """Update the connection info (the caller publishes ConnectionChanged)."""
+        from dataclasses import replace
+
+        self.connection = replace(self.connection, state=state, **changes)
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a tracked task; a crash is logged and raised as an alert."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("engine task %s failed", task.get_name(), exc_info=exc)
+            self.alert(AlertLevel.ERROR, "engine", f"{task.get_name()} failed: {exc!r}", kind="task_failed")
+
+    async def cancel_tasks(self) -> None:
+        """Cancel every tracked task and wait for them."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_LOG_LEVEL = {AlertLevel.INFO: logging.INFO, AlertLevel.WARNING: logging.WARNING,
+              AlertLevel.ERROR: logging.ERROR, AlertLevel.CRITICAL: logging.CRITICAL}

@@ -1,0 +1,245 @@
+"""The trading engine: implements :class:`~tui_trader.engine.handle.EngineHandle`.
+
+The parts live in their own modules (order path, kill switch, broker events, recovery,
+strategies); this module adds the lifecycle (start/stop), the monitor loop (heartbeat,
+approval expiry, stale data, automatic risk triggers, position checks, holding time) and the
+snapshot the console pulls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from tui_trader.broker.base import Broker
+from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, TradingState
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.core import Clock
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.risk.limits import TriggerAction
+from tui_trader.risk.monitors import (
+    MonitorMemory,
+    TriggerHit,
+    disconnect_hit,
+    evaluate_account,
+    journal_failure_hit,
+    position_mismatch_hit,
+    unknown_order_hits,
+)
+
+log = logging.getLogger(__name__)
+S = OrderStatus
+_POSITION_CHECK_S = 2.0
+
+
+class Engine(StrategyRunner):
+    """The asyncio trading engine on one broker connection.
+
+    Args:
+        config: What to trade and how.
+        broker: The broker connection (the ib_async adapter in production and tests).
+        clock: Injected clock; the wall clock by default.
+        on_stop: Awaited at the end of :meth:`stop` (the factory stops the embedded simulator).
+    """
+
+    def __init__(self, config: EngineConfig, broker: Broker, clock: Clock | None = None,
+                 on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__(config, broker, clock)
+        broker.set_listener(self)
+        self.strategies, self.series = {}, {}
+        self._on_stop = on_stop
+        self._memory = MonitorMemory(config.limits.trading_day_time_zone)
+        self._fired: set[str] = set()
+        self._mismatch_seen = 0
+        self._next_position_check = 0.0
+        self._closing: set[str] = set()
+        self.restored_exec_ids = set()
+        self.started = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Restore from the journal, connect, reconcile, subscribe, warm up, start strategies."""
+        await self.open_journal()
+        self.load_strategies()
+        try:
+            await self.connect_and_sync(startup=True)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            self.alert(AlertLevel.ERROR, "broker", f"could not connect: {exc!r}", kind="connect_failed")
+            self.broker.disconnect()
+            self.on_disconnected()
+        else:
+            await self.warm_up()
+        self.spawn(self._monitor(), "monitor")
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop strategies, flush the journal and disconnect (working orders stay at the broker)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        await self.cancel_tasks()
+        self.broker.disconnect()
+        if self.journal is not None:
+            await self.journal.close()
+        if self._on_stop is not None:
+            await self._on_stop()
+
+    def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
+        """A bounded queue of engine events."""
+        return self.bus.subscribe(name, maxsize=maxsize, lossless=lossless)
+
+    # -- snapshot ------------------------------------------------------------------------------
+
+    def snapshot(self) -> EngineSnapshot:
+        """The current state as a frozen value."""
+        now = self.now()
+        kill = self.risk.kill_state
+        return EngineSnapshot(
+            time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,
+            account_id=self.account_id, trading_state=self.trading_state, kill_engaged=kill.engaged,
+            kill_reason=kill.reason, connection=self.connection, account=self.account_snapshot(),
+            orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
+            pending_approvals=self.approvals.items(), strategies=self.strategy_statuses(),
+            entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone)
+
+    # -- monitor loop --------------------------------------------------------------------------
+
+    async def _monitor(self) -> None:
+        while not self.stopping:
+            self.tick()
+            await asyncio.sleep(self.config.tick_interval_s)
+
+    def tick(self) -> None:
+        """One pass of the periodic checks (also called directly by tests)."""
+        now = self.now()
+        self.heartbeat_at = now
+        self.expire_approvals()
+        self._check_stale(now)
+        self._check_monitors(now)
+        self._check_trigger_file()
+        if asyncio.get_running_loop().time() >= self._next_position_check:
+            self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
+            self._check_positions_debounced()
+        self._check_holding(now)
+
+    def _check_stale(self, now: datetime) -> None:
+        if not self.broker.is_connected or not self.series:
+            return
+        age = self.market.age_s(now)
+        if age > self.config.market_data_stale_s and not self.market.stale:
+            self.market.stale = True
+            self.alert(AlertLevel.ERROR, "market_data", f"market data stalled: nothing for {age:.0f}s while "
+                       "connected", kind="md_stale")
+            self.block("stale_data", "market data stalled")
+        elif age <= self.config.market_data_stale_s and self.market.stale:
+            self.market.stale = False
+            self.unblock("stale_data")
+
+    def _check_monitors(self, now: datetime) -> None:
+        account = self.account_snapshot()
+        alerts, hits = evaluate_account(account, self.risk.limits, now, self._memory)
+        for alert in alerts:
+            self.alert(alert.level, alert.source, alert.text, alert.kind)
+        for hit in hits:
+            self.apply_hit(hit)
+        self._once("disconnect", disconnect_hit(self.disconnected_since, now, self.risk.limits))
+        self._once("unknown", unknown_order_hits(self.orders.with_status(S.UNKNOWN), now, self.risk.limits))
+
+    def _once(self, key: str, hit: TriggerHit | None) -> None:
+        """Apply a condition trigger once while its condition lasts."""
+        if hit is None:
+            self._fired.discard(key)
+        elif key not in self._fired:
+            self._fired.add(key)
+            self.apply_hit(hit)
+
+    def apply_hit(self, hit: TriggerHit) -> None:
+        """Perform an automatic trigger's configured action, always with an alert."""
+        by = f"risk:{hit.monitor}"
+        if hit.action is TriggerAction.ALERT:
+            self.alert(AlertLevel.WARNING, "risk", hit.message, kind=hit.monitor)
+        elif hit.action is TriggerAction.REDUCING:
+            self.alert(AlertLevel.ERROR, "risk", f"{hit.message}: reducing only", kind=hit.monitor)
+            if self.trading_state is TradingState.ACTIVE:
+                self.set_trading_state(TradingState.REDUCING, by, hit.message)
+        elif not self.risk.kill_state.engaged:
+            flatten = hit.action is TriggerAction.HALT_AND_FLATTEN
+            self.engage_kill(hit.message, by, hit.trigger, flatten)
+
+    def on_journal_failure(self, exc: BaseException) -> None:
+        """A failed journal write halts trading (the configured journal-failure action)."""
+        if "journal" in self._fired:
+            return
+        self._fired.add("journal")
+        self.alert(AlertLevel.CRITICAL, "journal", f"journal write failed: {exc}", kind="journal_failure")
+        self.apply_hit(journal_failure_hit(str(exc), self.risk.limits))
+
+    def _check_positions_debounced(self) -> None:
+        if not self.broker.is_connected or self.blocks.get("reconciling"):
+            return
+        if self.orders.with_status(S.SENDING):
+            return
+        ours = {s: p.quantity for s, p in self.portfolio.open_positions().items()}
+        theirs = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        hit = position_mismatch_hit(ours, theirs, self.risk.limits)
+        self._mismatch_seen = self._mismatch_seen + 1 if hit else 0
+        # Two checks in a row: a fill and its position update may straddle one check.
+        if hit is not None and self._mismatch_seen == 2:
+            self.on_position_mismatch(hit.message)
+
+    def on_position_mismatch(self, text: str) -> None:
+        """Alert and apply the configured position-mismatch trigger."""
+        self.alert(AlertLevel.ERROR, "reconcile", text, kind="position_mismatch")
+        ours = {s: p.quantity for s, p in self.portfolio.open_positions().items()}
+        theirs = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        hit = position_mismatch_hit(ours, theirs, self.risk.limits)
+        if hit is not None and hit.action is not TriggerAction.ALERT:
+            self.apply_hit(hit)
+
+    def _check_trigger_file(self) -> None:
+        path = self.config.trigger_file
+        if path is not None and path.exists() and not self.risk.kill_state.engaged:
+            self.engage_kill(f"trigger file {path} appeared", "trigger_file", KillTrigger.MANUAL)
+
+    def _check_holding(self, now: datetime) -> None:
+        limit = self.config.max_holding_s
+        if limit is None:
+            return
+        for symbol, pos in self.portfolio.open_positions().items():
+            if pos.opened_at and (now - pos.opened_at).total_seconds() > limit and symbol not in self._closing:
+                self._closing.add(symbol)
+                self.spawn(self._close_stale(symbol), f"holding-{symbol}")
+
+    async def _close_stale(self, symbol: str) -> None:
+        try:
+            await self.close_position(symbol, "maximum holding time reached", "max_holding")
+        finally:
+            self._closing.discard(symbol)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def after_fill(self, order_ref: str, flat_after: bool) -> None:
+        """When a position goes flat, cancel its leftover protective orders."""
+        order = self.orders.orders[order_ref]
+        if flat_after:
+            for leftover in self.orders.working():
+                if leftover.symbol == order.symbol and leftover.ticket.reduce_only and leftover.broker_id:
+                    self.broker.cancel(leftover.broker_id)
+        self._record_protection(order.symbol)
+
+    def _record_protection(self, symbol: str) -> None:
+        stops = [o for o in self.orders.working() if o.symbol == symbol and o.ticket.reduce_only]
+        stop = next((o.ticket.stop_price for o in stops if o.ticket.stop_price), None)
+        target = next((o.ticket.limit_price for o in stops if o.ticket.limit_price), None)
+        self.portfolio.set_protection(symbol, stop, target)
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the broker connection is up."""
+        return self.connection.state in (ConnectionState.CONNECTED, ConnectionState.DEGRADED)

@@ -1,0 +1,91 @@
+"""Building an engine from the settings: the broker adapter and, for ``--sim``, the simulator.
+
+The ib_async adapter is imported by name at run time: the engine package must not import
+ib_async (only ``tui_trader.broker.ib`` does), and that includes imports through a chain.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from tui_trader.broker.base import Broker
+from tui_trader.domain.enums import Mode
+from tui_trader.engine.config import config_from_settings
+from tui_trader.engine.engine import Engine
+
+if TYPE_CHECKING:
+    from tui_trader.config import Settings
+
+ADAPTER_MODULE = "tui_trader.broker.ib"
+
+
+def make_broker(host: str, port: int, client_id: int, account: str = "", timeout: float = 10.0,
+                readonly: bool = False) -> Broker:
+    """The ib_async broker adapter for a gateway at ``host:port``."""
+    adapter: Any = importlib.import_module(ADAPTER_MODULE)
+    broker: Broker = adapter.IbBroker(host, port, client_id, account, timeout, readonly)
+    return broker
+
+
+class _SimEngine(Engine):
+    """An engine that starts the embedded simulator before connecting to it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._gateway: Any = None
+        broker = make_broker(settings.sim.host, settings.sim.port, settings.broker.client_id,
+                             settings.broker.account, settings.broker.connect_timeout)
+        super().__init__(config_from_settings(settings), broker, on_stop=self._stop_gateway)
+
+    async def start(self) -> None:
+        """Start the simulator (an ephemeral port when the configured one is taken), then the engine."""
+        self._gateway = await start_simulator(self._settings)
+        self.broker.port = self._gateway.port  # type: ignore[attr-defined]
+        self.connection = _with_port(self.connection, self._gateway.port)
+        await super().start()
+
+    async def _stop_gateway(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.__aexit__(None, None, None)
+            self._gateway = None
+
+
+def _with_port(info: Any, port: int) -> Any:
+    from dataclasses import replace
+
+    return replace(info, port=port)
+
+
+async def start_simulator(settings: Settings) -> Any:
+    """Start the embedded SimGateway for ``settings.sim`` (falls back to an ephemeral port)."""
+    from tui_trader.sim import SimGateway
+
+    sim = settings.sim
+
+    def build(port: int) -> SimGateway:
+        # always_open: the simulator trades around the clock so --sim is lively at any hour.
+        return SimGateway(host=sim.host, port=port, symbols=sim.symbols, seed=sim.seed, speed=sim.speed,
+                          data_path=sim.data_path, state_path=sim.state_path,
+                          live_account=sim.live_account, always_open=True)
+
+    try:
+        gateway = build(sim.port)
+        await gateway.__aenter__()
+    except OSError:
+        gateway = build(0)
+        await gateway.__aenter__()
+    return gateway
+
+
+def create_engine(settings: Settings) -> Engine:
+    """The engine for ``settings``: for ``--sim`` it embeds the simulator and connects to it."""
+    if settings.mode is Mode.SIM:
+        return _SimEngine(settings)
+    broker = make_broker(settings.broker.host, settings.broker_port, settings.broker.client_id,
+                         settings.broker.account, settings.broker.connect_timeout, settings.broker.readonly)
+    return Engine(config_from_settings(settings), broker)
+
+
+StopHook = Callable[[], Awaitable[None]]

@@ -1,0 +1,166 @@
+"""Kill switch actions, cancel-all with verification, flatten and reduce-only.
+
+``kill`` is synchronous: the trading state is HALTED and every pending approval denied before
+it returns; the cancels and their verification run as a task afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
+from tui_trader.domain.events import Event, OperatorAction
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.engine.order_path import OrderPath
+from tui_trader.engine.snapshots import FlattenPreview, KillReport
+from tui_trader.errors import SafetyError
+from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger
+from tui_trader.risk.limits import CancelScope
+
+log = logging.getLogger(__name__)
+S = OrderStatus
+
+
+class KillOps(OrderPath):
+    """Kill switch, cancel-all, flatten and the trading-state commands."""
+
+    def publish_all(self, events: tuple[Event, ...] | list[Event]) -> None:
+        """Publish several events in order."""
+        for event in events:
+            self.publish(event)
+
+    # -- kill ----------------------------------------------------------------------------------
+
+    def kill(self, reason: str, by: str = "operator") -> None:
+        """Engage the kill switch: HALTED now; cancels and verification scheduled."""
+        self.engage_kill(reason, by, KillTrigger.MANUAL)
+
+    def engage_kill(self, reason: str, by: str, trigger: KillTrigger, flatten: bool = False) -> None:
+        """HALTED and pending approvals denied synchronously, then cancel, verify, persist."""
+        decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
+        self.publish_all(decision.events)
+        self.reject_all_pending("kill switch engaged")
+        for order in self.orders.with_status(S.APPROVED):
+            self._move_family(order.order_ref, S.CANCELLED, "kill switch engaged before send")
+        self.spawn(self._after_kill(decision), "kill-switch")
+
+    async def _after_kill(self, decision: KillDecision) -> None:
+        await self.persist_kill_state()
+        report = await self.cancel_all()
+        verification = self.risk.verify_kill(report.cancelled, self.orders.working(), self.now())
+        self.publish_all(verification.events)
+        if KillAction.FLATTEN in decision.actions:
+            await self.flatten(preview=False)
+
+    async def persist_kill_state(self) -> None:
+        """Write the latched kill state to the journal now."""
+        if self.journal is None:
+            return
+        try:
+            await self.journal.save_kill_state(self.risk.kill_state.to_dict(), self.now())
+        except Exception as exc:  # noqa: BLE001 - a journal failure must halt, not crash the kill
+            self.on_journal_failure(exc)
+
+    def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
+        """Release the latched kill switch with a typed reason (raises SafetyError when refused)."""
+        decision = self.risk.reset_kill(by, reason, self.now(), confirm_same_day)
+        if not decision.accepted:
+            raise SafetyError(decision.message, "Kill switch reset refused")
+        self.publish_all(decision.events)
+        self.spawn(self.persist_kill_state(), "kill-reset-persist")
+
+    def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
+        """Enter (or leave) REDUCING."""
+        before = self.trading_state
+        target = TradingState.REDUCING if on else TradingState.ACTIVE
+        if before is TradingState.HALTED and self.risk.kill_state.engaged:
+            raise SafetyError("the kill switch is engaged: reset it first", "Refused")
+        if self.set_trading_state(target, by, reason):
+            self.publish(OperatorAction(self.now(), by, "reduce_only" if on else "resume", reason,
+                                        before.value, target.value))
+
+    # -- cancel all ----------------------------------------------------------------------------
+
+    async def cancel_all(self) -> KillReport:
+        """Cancel every working order in the configured scope, then verify none remain."""
+        refs = self._cancel_in_scope()
+        return await self._verify_cancelled(refs)
+
+    def _cancel_in_scope(self) -> list[str]:
+        self.reject_all_pending("cancel all")
+        working = [o for o in self.orders.working() if o.broker_id is not None]
+        if self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL:
+            if self.broker.is_connected:
+                self.broker.global_cancel()
+        elif self.broker.is_connected:
+            for order in working:
+                self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
+        self.risk.record_cancel(self.now(), max(len(working), 1))
+        return [o.order_ref for o in working]
+
+    async def _verify_cancelled(self, refs: list[str]) -> KillReport:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.ack_timeout_s
+        while self._still_working(refs) and loop.time() < deadline:
+            self.order_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
+        at_broker = await self._broker_working()
+        local = self._still_working(refs)
+        remaining = tuple(dict.fromkeys([*local, *at_broker]))
+        cancelled = tuple(r for r in refs if r not in remaining)
+        verified = not remaining and self.broker.is_connected
+        if remaining:
+            self.alert(AlertLevel.CRITICAL, "kill_switch", f"still working after cancel: {', '.join(remaining)}",
+                       kind="cancel_unverified")
+        return KillReport(cancelled, remaining, verified)
+
+    def _still_working(self, refs: list[str]) -> list[str]:
+        return [r for r in refs if self.orders.orders[r].status.is_working]
+
+    async def _broker_working(self) -> list[str]:
+        if not self.broker.is_connected:
+            return []
+        scope_all = self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL
+        try:
+            reports = await self.broker.open_orders(all_clients=scope_all)
+        except (TimeoutError, ConnectionError) as exc:
+            self.alert(AlertLevel.ERROR, "kill_switch", f"could not verify at the broker: {exc}")
+            return []
+        live = [r for r in reports if r.status is None or r.status.is_working]
+        return [r.order_ref or f"broker#{r.broker_id}" for r in live]
+
+    # -- flatten -------------------------------------------------------------------------------
+
+    def flatten_tickets(self) -> tuple[OrderTicket, ...]:
+        """Market orders closing every open position."""
+        now = self.now()
+        return tuple(
+            OrderTicket(sym, Side.SELL if pos.quantity > 0 else Side.BUY, abs(pos.quantity), OrderType.MKT,
+                        strategy="flatten", reason="flatten", reduce_only=True, created_at=now,
+                        signal_price=self.market.mark(sym))
+            for sym, pos in sorted(self.portfolio.open_positions().items()))
+
+    async def flatten(self, preview: bool = True) -> FlattenPreview:
+        """Preview (or, with ``preview=False``, send) the orders that close every position."""
+        tickets = self.flatten_tickets()
+        result = FlattenPreview(tickets, {t.symbol: self.market.mark(t.symbol) for t in tickets})
+        if preview or not tickets:
+            return result
+        self.publish(OperatorAction(self.now(), "operator", "flatten", "flatten all positions"))
+        await self._cancel_symbols({t.symbol for t in tickets})
+        for ticket in tickets:
+            order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
+            self.publish_order(order)
+            await self.send(order.order_ref, operator_flatten=True)
+        return result
+
+    async def _cancel_symbols(self, symbols: set[str]) -> None:
+        """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill."""
+        working: list[Order] = [o for o in self.orders.working()
+                                if o.symbol in symbols and o.broker_id is not None]
+        for order in working:
+            self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
+        await self._verify_cancelled([o.order_ref for o in working])

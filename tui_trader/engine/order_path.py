@@ -1,0 +1,285 @@
+"""The order path: risk gate → approval → risk re-check → journaled SENDING → broker.
+
+Every order passes the risk engine before it is queued for approval and again immediately
+before it is sent; it is journaled (committed) as SENDING before it reaches the wire; and the
+trading state is checked once more after that await, so a kill that lands while an order is
+in flight stops it. Brackets are approved and sent as one family (entry plus OCA children).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import replace
+from typing import Any
+
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
+from tui_trader.domain.events import ApprovalRequested, ApprovalResolved, OrderDenied, OrderNotSent
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.portfolio import AccountSnapshot
+from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.core import EngineCore
+from tui_trader.engine.snapshots import PendingApproval
+from tui_trader.risk.checks import check_trading_state
+
+log = logging.getLogger(__name__)
+S = OrderStatus
+
+
+def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
+    """The protective exits of an entry: a stop (fixed or trailing) and an optional target."""
+    b = ticket.bracket
+    if b is None:
+        return []
+    side, out = ticket.side.opposite, []
+    base = OrderTicket(ticket.symbol, side, ticket.quantity, tif=ticket.tif, strategy=ticket.strategy,
+                       outside_rth=ticket.outside_rth, reduce_only=True, created_at=ticket.created_at)
+    if b.trail_amount or b.trail_percent:
+        out.append(replace(base, order_type=OrderType.TRAIL, trail_amount=b.trail_amount,
+                           trail_percent=b.trail_percent, stop_price=b.stop_price, reason="trailing stop"))
+    elif b.stop_price:
+        out.append(replace(base, order_type=OrderType.STP, stop_price=b.stop_price, reason="protective stop"))
+    if b.take_profit_price:
+        out.append(replace(base, order_type=OrderType.LMT, limit_price=b.take_profit_price,
+                           reason="take profit"))
+    return out
+
+
+class OrderPath(EngineCore):
+    """Submission, approval, sending, cancelling."""
+
+    # -- the gate ------------------------------------------------------------------------------
+
+    def preview(self, ticket: OrderTicket) -> RiskVerdict:
+        """Run the pre-trade gate on ``ticket`` without sending anything."""
+        return self.verdict(self._prepare(ticket))
+
+    def _prepare(self, ticket: OrderTicket) -> OrderTicket:
+        changes: dict[str, Any] = {}
+        if ticket.created_at is None:
+            changes["created_at"] = self.now()
+        if math.isnan(ticket.signal_price):
+            changes["signal_price"] = self.market.mark(ticket.symbol)
+        if not ticket.reduce_only and self.reduces_position(ticket) and ticket.strategy == "flatten":
+            changes["reduce_only"] = True
+        return replace(ticket, **changes) if changes else ticket
+
+    def verdict(self, ticket: OrderTicket, order_ref: str | None = None) -> RiskVerdict:
+        """The risk engine's verdict plus the engine's own entry blocks."""
+        now = self.now()
+        account = self.account_snapshot()
+        in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
+        verdict = self.risk.check(ticket, account, self.market.snapshot(), now, in_flight, order_ref)
+        extra = self._engine_checks(ticket)
+        if extra:
+            return RiskVerdict(False, (*extra, *verdict.checks))
+        return verdict
+
+    def _engine_checks(self, ticket: OrderTicket) -> list[CheckResult]:
+        out = []
+        if self.blocks and not self.reduces_position(ticket):
+            out.append(CheckResult("entries_blocked", False, message=self.entries_blocked_reason))
+        if not self.broker.is_connected and not self.config.dry_run:
+            out.append(CheckResult("connected", False, message="broker not connected"))
+        return out
+
+    def account_snapshot(self) -> AccountSnapshot:
+        """The portfolio as a frozen :class:`AccountSnapshot` with the working orders."""
+        return self.portfolio.snapshot(self.now(), self.account_id, tuple(self.orders.working()))
+
+    # -- submission ----------------------------------------------------------------------------
+
+    async def submit(self, ticket: OrderTicket) -> Order:
+        """Gate ``ticket``; queue it for approval or send it. Returns the tracked order."""
+        ticket = self._prepare(ticket)
+        verdict = self.verdict(ticket)
+        if not verdict.passed:
+            return self._deny(ticket, verdict)
+        if self.config.approvals_required:
+            return self._request_approval(ticket, verdict)
+        order = self._create_family(ticket, S.APPROVED, "approval not required")
+        await self.send(order.order_ref)
+        return self.orders.orders[order.order_ref]
+
+    def _deny(self, ticket: OrderTicket, verdict: RiskVerdict, order_ref: str = "") -> Order:
+        now = self.now()
+        if order_ref:
+            self._move_family(order_ref, S.REJECTED, f"risk: {verdict.reason}")
+            order = self.orders.orders[order_ref]
+        else:
+            order = self.orders.create(ticket, S.REJECTED, now, note=f"risk: {verdict.reason}")
+            self.publish_order(order)
+        self.publish(OrderDenied(now, ticket, verdict, order.order_ref))
+        return order
+
+    def _create_family(self, ticket: OrderTicket, status: OrderStatus, note: str) -> Order:
+        now = self.now()
+        parent = self.orders.create(ticket, status, now, note=note)
+        self.publish_order(parent)
+        for child in bracket_children(ticket):
+            self.publish_order(self.orders.create(child, status, now, parent.order_ref, note))
+        return parent
+
+    def family(self, order_ref: str) -> list[Order]:
+        """An order and its bracket children."""
+        return [self.orders.orders[order_ref], *self.orders.children(order_ref)]
+
+    def _move_family(self, order_ref: str, status: OrderStatus, note: str) -> None:
+        now = self.now()
+        for order in self.family(order_ref):
+            self.publish_order(self.orders.try_move(order.order_ref, status, now, note), order)
+
+    # -- approvals -----------------------------------------------------------------------------
+
+    def _request_approval(self, ticket: OrderTicket, verdict: RiskVerdict) -> Order:
+        order = self._create_family(ticket, S.PENDING_APPROVAL, "waiting for approval")
+        item = self.approvals.add(order, verdict, self.now(), self.market.mark(ticket.symbol))
+        self.publish(ApprovalRequested(self.now(), order, verdict, item.expires_at))
+        return order
+
+    def approve(self, order_ref: str, by: str = "operator") -> None:
+        """Approve a pending order; it is re-checked by risk right before it is sent."""
+        item = self._pop_approval(order_ref)
+        self._move_family(order_ref, S.APPROVED, f"approved by {by}")
+        self.publish(ApprovalResolved(self.now(), order_ref, True, by))
+        self.spawn(self.send(order_ref), f"send-{order_ref}")
+        log.info("approved %s (%s)", order_ref, item.order.ticket.symbol)
+
+    def reject(self, order_ref: str, by: str = "operator") -> None:
+        """Reject a pending order."""
+        self._pop_approval(order_ref)
+        self._move_family(order_ref, S.REJECTED, f"rejected by {by}")
+        self.publish(ApprovalResolved(self.now(), order_ref, False, by))
+
+    def _pop_approval(self, order_ref: str) -> PendingApproval:
+        item = self.approvals.pop(order_ref)
+        if item is None:
+            raise KeyError(f"no pending approval for {order_ref}")
+        return item
+
+    def expire_approvals(self) -> None:
+        """Expire approvals past their deadline (expiry means deny)."""
+        for item in self.approvals.expired(self.now()):
+            ref = item.order.order_ref
+            self._move_family(ref, S.EXPIRED, "approval expired")
+            self.publish(ApprovalResolved(self.now(), ref, False, "timeout", "approval expired"))
+            self.alert(AlertLevel.WARNING, "approvals", f"approval of {ref} expired: order denied",
+                       kind="approval_expired")
+
+    def reject_all_pending(self, why: str) -> None:
+        """Deny every pending approval (the kill switch does this synchronously)."""
+        for item in self.approvals.drain():
+            self._move_family(item.order.order_ref, S.REJECTED, why)
+            self.publish(ApprovalResolved(self.now(), item.order.order_ref, False, "engine", why))
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def send(self, order_ref: str, *, operator_flatten: bool = False) -> None:
+        """Re-check, journal as SENDING, then place the order family at the broker."""
+        order = self.orders.orders[order_ref]
+        verdict = self.verdict(order.ticket, order_ref)
+        if not self._passes(verdict, order.ticket, operator_flatten):
+            self._deny(order.ticket, verdict, order_ref)
+            return
+        self._move_family(order_ref, S.SENDING, "journaled before send")
+        if not await self._flush_journal():
+            self._not_sent(order_ref, "journal write failed: not sent")
+            return
+        if not self._still_allowed(order.ticket, operator_flatten):
+            self._not_sent(order_ref, f"trading {self.trading_state.value} before send: not sent")
+            return
+        if self.config.dry_run:
+            self._not_sent(order_ref, "dry run: not sent", dry_run=True)
+            return
+        self._place_family(order_ref)
+        self.risk.record_sent(order.ticket, self.now())
+        self.spawn(self._watch_ack(order_ref), f"ack-{order_ref}")
+
+    def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
+        if verdict.passed:
+            return True
+        # An operator's confirmed flatten may close positions while HALTED; nothing else may.
+        names = {c.name for c in verdict.failures}
+        return operator_flatten and names <= {"trading_state"} and self.reduces_position(ticket)
+
+    def _still_allowed(self, ticket: OrderTicket, operator_flatten: bool) -> bool:
+        reduces = self.reduces_position(ticket)
+        if operator_flatten and reduces:
+            return True
+        return check_trading_state(self.trading_state, reduces).passed
+
+    async def _flush_journal(self) -> bool:
+        if self.journal is None:
+            return True
+        try:
+            await self.journal.flush()
+        except Exception as exc:  # noqa: BLE001 - any journal failure halts trading
+            self.on_journal_failure(exc)
+            return False
+        return True
+
+    def on_journal_failure(self, exc: BaseException) -> None:
+        """A journal write failed: halt trading (overridden by the engine to use the trigger)."""
+        self.alert(AlertLevel.CRITICAL, "journal", f"journal write failed: {exc}", kind="journal_failure")
+
+    def _not_sent(self, order_ref: str, why: str, dry_run: bool = False) -> None:
+        order = self.orders.orders[order_ref]
+        self.publish(OrderNotSent(self.now(), order, why, dry_run))
+        self._move_family(order_ref, S.CANCELLED, why)
+
+    def _place_family(self, order_ref: str) -> None:
+        parent, *children = self.family(order_ref)
+        parent_id = self.broker.next_order_id()
+        self.orders.bind(parent.order_ref, parent_id)
+        self.broker.place(self.orders.orders[parent.order_ref], parent_id, transmit=not children)
+        oca = f"oca-{order_ref}" if len(children) > 1 else ""
+        for i, child in enumerate(children):
+            child_id = self.broker.next_order_id()
+            self.orders.bind(child.order_ref, child_id)
+            self.broker.place(self.orders.orders[child.order_ref], child_id, parent_id=parent_id,
+                              oca_group=oca, transmit=i == len(children) - 1)
+
+    async def _watch_ack(self, order_ref: str) -> None:
+        await asyncio.sleep(self.config.ack_timeout_s)
+        for order in self.family(order_ref):
+            if order.status is S.SENDING:
+                self.mark_unknown(order.order_ref, "no acknowledgement from the broker")
+
+    def mark_unknown(self, order_ref: str, why: str) -> None:
+        """Put an order in UNKNOWN, block entries and ask for reconciliation."""
+        before = self.orders.orders[order_ref]
+        self.publish_order(self.orders.try_move(order_ref, S.UNKNOWN, self.now(), why), before)
+        self.alert(AlertLevel.ERROR, "orders", f"{order_ref} state unknown: {why}", kind="order_unknown")
+        self.block("unknown_orders", "an order's state is unknown; reconciling with the broker")
+        self.request_reconcile(why)
+
+    def request_reconcile(self, why: str) -> None:
+        """Schedule a reconciliation with the broker (implemented by the recovery part)."""
+        raise NotImplementedError
+
+    # -- cancelling ----------------------------------------------------------------------------
+
+    async def cancel(self, order_ref: str) -> None:
+        """Cancel one order: a pending approval is rejected, a working order cancelled at the broker."""
+        order = self.orders.get(order_ref)
+        if order is None:
+            raise KeyError(f"no order {order_ref}")
+        if order_ref in self.approvals:
+            self.reject(order_ref, "cancel")
+        elif order.status is S.APPROVED:
+            self._move_family(order_ref, S.CANCELLED, "cancelled before send")
+        elif order.status.is_working and order.broker_id is not None:
+            self.broker.cancel(order.broker_id)
+            self.risk.record_cancel(self.now())
+            self.spawn(self._watch_cancel(order_ref), f"cancel-{order_ref}")
+
+    async def _watch_cancel(self, order_ref: str) -> None:
+        await asyncio.sleep(self.config.ack_timeout_s)
+        order = self.orders.orders[order_ref]
+        if order.status.is_working and order.status is not S.UNKNOWN:
+            self.mark_unknown(order_ref, "cancel unanswered")
+
+    def halted_or_reducing(self) -> bool:
+        """True when new entries are refused by the trading state."""
+        return self.trading_state is not TradingState.ACTIVE

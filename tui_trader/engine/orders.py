@@ -1,0 +1,213 @@
+"""The order manager: every order's checked lifecycle, its fills (deduplicated) and commissions.
+
+Pure state, no I/O: the engine feeds it operator decisions, broker reports, executions and
+commission reports, and publishes the orders it returns. Broker reports that would move an
+order backwards (a late ``Submitted`` after ``Filled``) are ignored, never applied.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from dataclasses import replace
+from datetime import datetime
+
+from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.domain.enums import OrderStatus
+from tui_trader.domain.orders import Fill, Order, OrderTicket
+
+S = OrderStatus
+
+#: Which status may follow which. Final states only move on hard evidence (a fill after a
+#: cancel that lost its race); UNKNOWN resolves to whatever the broker says.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED}),
+    S.APPROVED: frozenset({S.SENDING, S.REJECTED, S.EXPIRED, S.CANCELLED}),
+    S.SENDING: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED,
+                          S.UNKNOWN}),
+    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED,
+                            S.UNKNOWN}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.UNKNOWN}),
+    S.UNKNOWN: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED,
+                          S.EXPIRED}),
+    S.CANCELLED: frozenset({S.FILLED}),
+    S.FILLED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    """An order was asked to move to a status its current status does not allow."""
+
+
+def can_move(current: OrderStatus, target: OrderStatus) -> bool:
+    """True when ``target`` may follow ``current``."""
+    return target in TRANSITIONS[current]
+
+
+class OrderManager:
+    """Orders by idempotent ``order_ref``, fills by ``exec_id``.
+
+    Args:
+        ref_prefix: Prefix of every order ref (a per-process token keeps refs unique across
+            restarts, so a resubmit check against the broker can never match a stranger).
+    """
+
+    def __init__(self, ref_prefix: str | None = None) -> None:
+        self._prefix = ref_prefix or f"tt{secrets.token_hex(3)}"
+        self._counter = itertools.count(1)
+        self.orders: dict[str, Order] = {}
+        self.fills: dict[str, Fill] = {}
+        self._by_broker_id: dict[int, str] = {}
+        self._pending_commissions: dict[str, tuple[float, float | None]] = {}
+
+    # -- creation and lookup ------------------------------------------------------------------
+
+    def new_ref(self) -> str:
+        """A fresh idempotent order reference."""
+        return f"{self._prefix}-{next(self._counter)}"
+
+    def create(self, ticket: OrderTicket, status: OrderStatus, now: datetime,
+               parent_ref: str | None = None, note: str = "") -> Order:
+        """Track a new order in ``status``."""
+        order = Order(self.new_ref(), ticket, S.PENDING_APPROVAL, now, now, parent_ref=parent_ref)
+        order = order.with_status(status, now, note)
+        self.orders[order.order_ref] = order
+        return order
+
+    def adopt(self, order: Order) -> Order:
+        """Track an order that already exists (restored from the journal or found at the broker)."""
+        self.orders[order.order_ref] = order
+        if order.broker_id is not None:
+            self._by_broker_id[order.broker_id] = order.order_ref
+        return order
+
+    def get(self, order_ref: str) -> Order | None:
+        """The order with ``order_ref``."""
+        return self.orders.get(order_ref)
+
+    def by_broker_id(self, broker_id: int) -> Order | None:
+        """The order the broker knows as ``broker_id``."""
+        ref = self._by_broker_id.get(broker_id)
+        return self.orders.get(ref) if ref else None
+
+    def working(self) -> list[Order]:
+        """Orders live (or possibly live) at the broker."""
+        return [o for o in self.orders.values() if o.status.is_working]
+
+    def with_status(self, *statuses: OrderStatus) -> list[Order]:
+        """Orders currently in one of ``statuses``."""
+        return [o for o in self.orders.values() if o.status in statuses]
+
+    def children(self, parent_ref: str) -> list[Order]:
+        """Bracket children of ``parent_ref``."""
+        return [o for o in self.orders.values() if o.parent_ref == parent_ref]
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def move(self, order_ref: str, status: OrderStatus, now: datetime, note: str = "") -> Order:
+        """Move an order to ``status`` (raises :class:`IllegalTransition` when not allowed)."""
+        order = self.orders[order_ref]
+        if not can_move(order.status, status):
+            raise IllegalTransition(f"{order_ref}: {order.status} -> {status}")
+        return self._store(order.with_status(status, now, note))
+
+    def try_move(self, order_ref: str, status: OrderStatus, now: datetime, note: str = "") -> Order | None:
+        """Move when allowed; ``None`` (and no change) otherwise."""
+        order = self.orders.get(order_ref)
+        if order is None or not can_move(order.status, status):
+            return None
+        return self._store(order.with_status(status, now, note))
+
+    def bind(self, order_ref: str, broker_id: int) -> Order:
+        """Record the broker id an order is sent under."""
+        self._by_broker_id[broker_id] = order_ref
+        return self._store(replace(self.orders[order_ref], broker_id=broker_id))
+
+    def set_error(self, order_ref: str, text: str) -> Order | None:
+        """Record the last broker error on an order."""
+        order = self.orders.get(order_ref)
+        return self._store(replace(order, last_error=text)) if order else None
+
+    def _store(self, order: Order) -> Order:
+        self.orders[order.order_ref] = order
+        return order
+
+    # -- broker input --------------------------------------------------------------------------
+
+    def match(self, report: BrokerOrderReport) -> Order | None:
+        """The tracked order a broker report is about (by ref, then by broker id)."""
+        order = self.orders.get(report.order_ref) if report.order_ref else None
+        return order or self.by_broker_id(report.broker_id)
+
+    def apply_report(self, report: BrokerOrderReport, now: datetime) -> Order | None:
+        """Apply a broker status report; returns the order when it changed, else ``None``."""
+        order = self.match(report)
+        if order is None:
+            return None
+        changed = self._absorb_ids(order, report)
+        target = report.status
+        if target is S.SENDING and order.status is S.SENDING:
+            target = None
+        if target is not None and target is not order.status and can_move(order.status, target):
+            return self._store(changed.with_status(target, now, report.note or report.raw_status))
+        if target is S.PARTIALLY_FILLED and order.status is S.PARTIALLY_FILLED:
+            return None
+        return self._store(changed) if changed is not order else None
+
+    def _absorb_ids(self, order: Order, report: BrokerOrderReport) -> Order:
+        if report.broker_id and report.broker_id != order.broker_id:
+            self._by_broker_id[report.broker_id] = order.order_ref
+            order = replace(order, broker_id=report.broker_id)
+        if report.perm_id and report.perm_id != order.perm_id:
+            order = replace(order, perm_id=report.perm_id)
+        return self._store(order) if order is not self.orders[order.order_ref] else order
+
+    def apply_fill(self, fill: Fill, now: datetime) -> tuple[Fill, Order | None] | None:
+        """Record an execution once; returns (fill, updated order or None) or ``None`` if seen.
+
+        The order is found by ref, then by broker id; ``None`` in the pair means the fill is
+        for an order this engine does not know.
+        """
+        if fill.exec_id in self.fills:
+            return None
+        fill = self._with_pending_commission(fill)
+        order = self.orders.get(fill.order_ref) or (
+            self.by_broker_id(fill.broker_id) if fill.broker_id else None)
+        if order is not None and fill.order_ref != order.order_ref:
+            fill = replace(fill, order_ref=order.order_ref)
+        self.fills[fill.exec_id] = fill
+        return fill, (self._fill_order(order, fill, now) if order is not None else None)
+
+    def _with_pending_commission(self, fill: Fill) -> Fill:
+        pending = self._pending_commissions.pop(fill.exec_id, None)
+        if pending is None or fill.commission is not None:
+            return fill
+        return replace(fill, commission=pending[0], realized_pnl=pending[1])
+
+    def _fill_order(self, order: Order, fill: Fill, now: datetime) -> Order:
+        qty = order.filled_quantity + fill.quantity
+        avg = (order.avg_fill_price * order.filled_quantity + fill.price * fill.quantity) / qty
+        commission = order.commission + (fill.commission or 0.0)
+        order = replace(order, filled_quantity=qty, avg_fill_price=avg, commission=commission)
+        target = S.FILLED if qty >= order.ticket.quantity - 1e-9 else S.PARTIALLY_FILLED
+        if can_move(order.status, target) and not (target is order.status is S.PARTIALLY_FILLED):
+            order = order.with_status(target, now, f"fill {fill.quantity:g}@{fill.price:g}")
+        return self._store(order)
+
+    def apply_commission(self, exec_id: str, commission: float,
+                         realized_pnl: float | None) -> tuple[Fill, Order | None] | None:
+        """Attach a commission to its fill (once); held back if the fill has not arrived yet."""
+        fill = self.fills.get(exec_id)
+        if fill is None:
+            self._pending_commissions[exec_id] = (commission, realized_pnl)
+            return None
+        if fill.commission is not None:
+            return None
+        fill = replace(fill, commission=commission, realized_pnl=realized_pnl)
+        self.fills[exec_id] = fill
+        order = self.orders.get(fill.order_ref)
+        if order is not None:
+            order = self._store(replace(order, commission=order.commission + commission))
+        return fill, order

@@ -1,0 +1,182 @@
+"""Positions, cash and P&L from fills and marks (long and short, average cost, net of commissions).
+
+Pure state: the engine feeds it fills, commissions and marks. Realized P&L is net of
+commissions; day figures restart at the start of each trading day in the exchange time zone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.portfolio import AccountSnapshot, Position
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class FillEffect:
+    """What one fill did to its symbol's position."""
+
+    realized_gross: float
+    closed_quantity: float
+    opened: bool
+    flat_after: bool
+
+
+def apply_fill_to_position(pos: Position, fill: Fill) -> tuple[Position, FillEffect]:
+    """The position after ``fill`` (average-cost accounting, flips open at the fill price)."""
+    qty, signed = pos.quantity, fill.signed_quantity
+    if abs(qty) < _EPS or qty * signed > 0:
+        new_qty = qty + signed
+        avg = (abs(qty) * pos.avg_cost + abs(signed) * fill.price) / abs(new_qty)
+        opened_at = pos.opened_at if abs(qty) >= _EPS else fill.time
+        return replace(pos, quantity=new_qty, avg_cost=avg, opened_at=opened_at), FillEffect(
+            0.0, 0.0, abs(qty) < _EPS, False)
+    closed = min(abs(qty), abs(signed))
+    realized = closed * (fill.price - pos.avg_cost) * (1 if qty > 0 else -1)
+    new_qty = qty + signed
+    if abs(new_qty) < _EPS:
+        flat = replace(pos, quantity=0.0, avg_cost=0.0, opened_at=None, stop_price=None,
+                       take_profit_price=None, realized_pnl=pos.realized_pnl + realized)
+        return flat, FillEffect(realized, closed, False, True)
+    if qty * new_qty > 0:
+        return replace(pos, quantity=new_qty, realized_pnl=pos.realized_pnl + realized), FillEffect(
+            realized, closed, False, False)
+    flipped = replace(pos, quantity=new_qty, avg_cost=fill.price, opened_at=fill.time,
+                      realized_pnl=pos.realized_pnl + realized, stop_price=None, take_profit_price=None)
+    return flipped, FillEffect(realized, closed, True, False)
+
+
+class Portfolio:
+    """The engine's book: positions, cash, realized P&L, commissions, equity high-water mark.
+
+    Args:
+        time_zone: Exchange time zone whose calendar day defines "today".
+    """
+
+    def __init__(self, time_zone: str = "America/New_York") -> None:
+        self._tz = ZoneInfo(time_zone)
+        self.positions: dict[str, Position] = {}
+        self.cash = 0.0
+        self.realized_gross = 0.0
+        self.commissions = 0.0
+        self.realized_today = 0.0
+        self.commissions_today = 0.0
+        self.trades_today = 0
+        self.trades_by_strategy: dict[str, int] = {}
+        self.losing_streak = 0
+        self.last_loss_at: datetime | None = None
+        self.start_of_day_equity = 0.0
+        self.high_water_mark = 0.0
+        self._day: date | None = None
+
+    # -- seeding -----------------------------------------------------------------------------
+
+    def seed(self, cash: float, positions: dict[str, tuple[float, float]], now: datetime) -> None:
+        """Start from the broker's cash and positions (symbol → (quantity, avg cost))."""
+        self.cash = cash
+        self.positions = {s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
+                          if abs(q) >= _EPS}
+        self._roll_day(now, force=True)
+
+    def _roll_day(self, now: datetime, force: bool = False) -> None:
+        day = now.astimezone(self._tz).date()
+        if force or day != self._day:
+            self._day = day
+            self.realized_today = self.commissions_today = 0.0
+            self.trades_today, self.trades_by_strategy = 0, {}
+            self.start_of_day_equity = self.equity
+            self.high_water_mark = max(self.equity, 0.0)
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def apply_fill(self, fill: Fill, strategy: str = "") -> FillEffect:
+        """Book one (deduplicated) execution; its commission, if already known, too."""
+        self._roll_day(fill.time)
+        pos = self.positions.get(fill.symbol, Position(fill.symbol, 0.0, 0.0))
+        new, effect = apply_fill_to_position(pos, fill)
+        self.positions[fill.symbol] = replace(new, market_price=pos.market_price)
+        self.cash -= fill.signed_quantity * fill.price
+        self.realized_gross += effect.realized_gross
+        self.realized_today += effect.realized_gross
+        self.trades_today += 1
+        if strategy:
+            self.trades_by_strategy[strategy] = self.trades_by_strategy.get(strategy, 0) + 1
+        if fill.commission:
+            self.apply_commission(fill.commission)
+        self._track_streak(effect, fill.time)
+        self._update_hwm()
+        return effect
+
+    def _track_streak(self, effect: FillEffect, when: datetime) -> None:
+        if effect.closed_quantity <= 0:
+            return
+        if effect.realized_gross < 0:
+            self.losing_streak += 1
+            self.last_loss_at = when
+        elif effect.realized_gross > 0:
+            self.losing_streak = 0
+
+    def apply_commission(self, commission: float) -> None:
+        """Book a commission (reported with or after its fill)."""
+        self.cash -= commission
+        self.commissions += commission
+        self.commissions_today += commission
+
+    def mark(self, symbol: str, price: float) -> None:
+        """Revalue ``symbol`` at ``price``."""
+        pos = self.positions.get(symbol)
+        if pos is not None and price > 0 and not math.isnan(price) and price != pos.market_price:
+            self.positions[symbol] = replace(pos, market_price=price)
+            self._update_hwm()
+
+    def set_protection(self, symbol: str, stop: float | None, target: float | None) -> None:
+        """Remember the protective stop and target working for ``symbol``'s position."""
+        pos = self.positions.get(symbol)
+        if pos is not None:
+            self.positions[symbol] = replace(pos, stop_price=stop, take_profit_price=target)
+
+    def _update_hwm(self) -> None:
+        self.high_water_mark = max(self.high_water_mark, self.equity)
+
+    # -- figures -----------------------------------------------------------------------------
+
+    @property
+    def realized_pnl(self) -> float:
+        """Realized P&L net of every commission paid."""
+        return self.realized_gross - self.commissions
+
+    @property
+    def unrealized_pnl(self) -> float:
+        """Open P&L of every position at its mark."""
+        return sum(p.unrealized_pnl for p in self.positions.values())
+
+    @property
+    def equity(self) -> float:
+        """Cash plus the market value of every position."""
+        return self.cash + sum(p.market_value for p in self.positions.values())
+
+    def open_positions(self) -> dict[str, Position]:
+        """Positions that are not flat."""
+        return {s: p for s, p in self.positions.items() if not p.is_flat}
+
+    def quantity(self, symbol: str) -> float:
+        """Signed quantity held in ``symbol``."""
+        pos = self.positions.get(symbol)
+        return pos.quantity if pos else 0.0
+
+    def snapshot(self, now: datetime, account_id: str, working: tuple[Order, ...]) -> AccountSnapshot:
+        """A frozen account snapshot for risk checks and the console."""
+        self._roll_day(now)
+        return AccountSnapshot(
+            time=now, account_id=account_id, cash=self.cash, equity=self.equity,
+            start_of_day_equity=self.start_of_day_equity, high_water_mark=self.high_water_mark,
+            realized_pnl_today=self.realized_today - self.commissions_today,
+            unrealized_pnl=self.unrealized_pnl, commissions_today=self.commissions_today,
+            positions=self.open_positions(), working_orders=working, trades_today=self.trades_today,
+            trades_today_by_strategy=dict(self.trades_by_strategy), losing_streak=self.losing_streak,
+            last_loss_at=self.last_loss_at)

@@ -1,0 +1,187 @@
+"""Running strategies: warm-up, bar aggregation per bar size, signals → sized brackets or exits.
+
+A strategy that raises is disabled with an alert; the others go on. Paused strategies keep
+their bars up to date but produce no orders. One symbol holds one position: an entry signal
+while flat opens a bracket, an opposite (or exit) signal closes the position, anything else is
+ignored, and nothing new is sent while an order for that symbol is still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tui_trader.config.sections import SizingSettings, StrategySettings
+from tui_trader.domain.enums import AlertLevel, OrderStatus
+from tui_trader.domain.events import SignalGenerated
+from tui_trader.domain.market import Bar, Instrument, Quote
+from tui_trader.domain.orders import OrderTicket
+from tui_trader.engine.market import BarSeries
+from tui_trader.engine.recovery import Recovery
+from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
+from tui_trader.engine.snapshots import StrategyStatus
+from tui_trader.risk.sizing import size_order
+from tui_trader.strategies.base import Signal, Strategy
+from tui_trader.strategies.registry import StrategyLoadError, resolve
+
+log = logging.getLogger(__name__)
+S = OrderStatus
+_IN_FLIGHT = frozenset({S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.UNKNOWN})
+
+
+@dataclass
+class RunningStrategy:
+    """One configured strategy instance and its state."""
+
+    spec: StrategySettings
+    strategy: Strategy
+    paused: bool = False
+    disabled_reason: str = ""
+    last_signal_at: datetime | None = None
+    wants_quotes: bool = False
+    symbols: tuple[str, ...] = field(default_factory=tuple)
+
+    def status(self) -> StrategyStatus:
+        """The frozen status the console shows."""
+        return StrategyStatus(self.spec.name, self.symbols, self.paused, self.disabled_reason,
+                              self.last_signal_at)
+
+
+class StrategyRunner(Recovery):
+    """Strategies on top of the order path."""
+
+    strategies: dict[str, RunningStrategy]
+    series: dict[tuple[str, int], BarSeries]
+
+    def load_strategies(self) -> None:
+        """Instantiate every enabled strategy of the config (a bad one is reported, not fatal)."""
+        self.strategies, self.series = {}, {}
+        for spec in self.config.strategies:
+            if spec.enabled:
+                self._load_one(spec)
+
+    def _load_one(self, spec: StrategySettings) -> None:
+        name = self._unique_name(spec.name)
+        try:
+            strategy = resolve(spec.name)(name, spec.params)
+        except (StrategyLoadError, TypeError, ValueError) as exc:
+            self.alert(AlertLevel.ERROR, "strategies", f"strategy {spec.name} not loaded: {exc}")
+            return
+        symbols = tuple(s.upper() for s in spec.symbols)
+        wants_quotes = type(strategy).on_quote is not Strategy.on_quote
+        self.strategies[name] = RunningStrategy(spec, strategy, wants_quotes=wants_quotes, symbols=symbols)
+        for symbol in symbols:
+            key = (symbol, spec.bar_size_s)
+            self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, max(strategy.warmup_bars * 2, 200)))
+
+    def _unique_name(self, name: str) -> str:
+        base, n = name.split(":")[-1], 2
+        candidate = base
+        while candidate in self.strategies:
+            candidate, n = f"{base}#{n}", n + 1
+        return candidate
+
+    async def warm_up(self) -> None:
+        """Seed every bar series from historical bars (failures alert; live bars fill in)."""
+        await asyncio.gather(*(self._warm_one(series) for series in self.series.values()))
+
+    async def _warm_one(self, series: BarSeries) -> None:
+        size = series.size_s
+        duration = size * self.config.warmup_bars
+        try:
+            bars = await self.broker.historical_bars(series.symbol, duration, size)
+        except (TimeoutError, ConnectionError) as exc:
+            self.alert(AlertLevel.WARNING, "strategies", f"no warm-up history for {series.symbol}: {exc}")
+            return
+        series.warm(bars)
+
+    def pause_strategy(self, name: str, paused: bool) -> None:
+        """Pause or resume one strategy."""
+        running = self.strategies.get(name)
+        if running is None:
+            raise KeyError(f"no strategy {name}")
+        running.paused = paused
+        self.alert(AlertLevel.INFO, "strategies", f"strategy {name} {'paused' if paused else 'resumed'}")
+
+    def strategy_statuses(self) -> tuple[StrategyStatus, ...]:
+        """Every strategy's status."""
+        return tuple(r.status() for r in self.strategies.values())
+
+    # -- data in, signals out ------------------------------------------------------------------
+
+    def bar_hook(self, bar: Bar) -> None:
+        """Aggregate the 5-second bar into each size; run strategies on every completed bar."""
+        for (symbol, size), series in self.series.items():
+            if symbol != bar.symbol or series.add(bar) is None:
+                continue
+            for running in self.strategies.values():
+                if running.spec.bar_size_s == size and symbol in running.symbols:
+                    self._run(running, symbol, running.strategy.on_bar, symbol, series.frame())
+
+    def quote_hook(self, quote: Quote) -> None:
+        """Give quote-driven strategies the quote."""
+        for running in self.strategies.values():
+            if running.wants_quotes and quote.symbol in running.symbols:
+                self._run(running, quote.symbol, running.strategy.on_quote, quote)
+
+    def _run(self, running: RunningStrategy, symbol: str, call: Callable[..., Signal | None],
+             *args: Any) -> None:
+        if running.disabled_reason:
+            return
+        try:
+            signal = call(*args)
+        except Exception as exc:  # noqa: BLE001 - strategy code is the user's: disable, never crash
+            log.exception("strategy %s raised", running.strategy.name)
+            running.disabled_reason = f"raised {exc!r}"
+            self.alert(AlertLevel.ERROR, "strategies", f"strategy {running.strategy.name} disabled: "
+                       f"it raised {exc!r}", kind="strategy_disabled")
+            return
+        if signal is not None and not running.paused:
+            running.last_signal_at = self.now()
+            self.on_signal(running, symbol, signal)
+
+    def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal) -> None:
+        """Turn a signal into an entry bracket or an exit, unless something is in flight."""
+        if self._in_flight(symbol):
+            return
+        position = self.portfolio.quantity(symbol)
+        name = running.strategy.name
+        if position and (signal.exit or signal.side.sign * position < 0):
+            self.spawn(self.close_position(symbol, f"{name}: {signal.reason}", name), f"exit-{symbol}")
+        elif not position and not signal.exit:
+            ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
+            if ticket is not None:
+                self.publish(SignalGenerated(self.now(), name, ticket))
+                self.spawn(self.submit(ticket), f"entry-{symbol}")
+
+    def _in_flight(self, symbol: str) -> bool:
+        return any(o.symbol == symbol and (o.status in _IN_FLIGHT or not o.ticket.reduce_only)
+                   and not o.status.is_final for o in self.orders.orders.values())
+
+    def _size_entry(self, symbol: str, signal: Signal, sizing: SizingSettings, name: str) -> OrderTicket | None:
+        price = self.market.mark(symbol)
+        instrument = self.market.instruments.get(symbol) or Instrument(symbol)
+        probe = entry_probe(symbol, signal, price, sizing, instrument, name)
+        if probe is None:
+            return None
+        account = self.account_snapshot()
+        in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
+        result = size_order(sizing_rule(sizing), probe, account, self.market.snapshot(), self.risk.limits,
+                            self.now(), in_flight, atr=signal.stop_distance)
+        if not result.ok:
+            log.info("%s %s %s not sized: %s", name, signal.side, symbol, result.reason)
+            return None
+        from dataclasses import replace
+
+        return replace(probe, quantity=result.quantity, created_at=self.now())
+
+    async def close_position(self, symbol: str, reason: str, strategy: str) -> None:
+        """Cancel the symbol's protective orders, then close its position at market."""
+        await self._cancel_symbols({symbol})
+        qty = self.portfolio.quantity(symbol)
+        if qty:
+            await self.submit(exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol)))

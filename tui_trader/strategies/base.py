@@ -1,0 +1,81 @@
+"""The strategy interface: a strategy looks at a symbol's recent bars and may return a signal.
+
+A strategy is a small class with ``on_bar(symbol, bars) -> Signal | None``; ``bars`` is a pandas
+DataFrame indexed by bar start with columns open, high, low, close, volume, wap, count, oldest
+first, the newest bar last. Strategies never place orders: the engine sizes the signal, checks
+it against the risk engine and (where required) the operator, and sends a bracket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from tui_trader.domain.enums import Side
+from tui_trader.domain.market import Quote
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a strategy wants.
+
+    Attributes:
+        side: BUY to be long, SELL to be short (or to close a long when ``exit`` is set).
+        reason: One line the operator reads in the approval modal and the journal.
+        stop_distance: Distance from the entry to the protective stop, in price units; the
+            engine's sizing default (fixed percent, ATR or trailing) is used when ``None``.
+        exit: Close the current position instead of opening one.
+    """
+
+    side: Side
+    reason: str
+    stop_distance: float | None = None
+    exit: bool = False
+
+
+class Strategy:
+    """Base class of every strategy (built-in or plugin).
+
+    Args:
+        name: Instance name (the strategy's config name).
+        params: Parameters from the config, merged over :attr:`defaults`.
+    """
+
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    """Default parameters; config values override them."""
+
+    def __init__(self, name: str, params: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.params: dict[str, Any] = {**self.defaults, **(params or {})}
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of history needed before the first signal."""
+        return 30
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        """Look at ``symbol``'s bars (newest last) after a bar completes; return a signal or None."""
+        return None
+
+    def on_quote(self, quote: Quote) -> Signal | None:
+        """Optional: react to a quote (most strategies work on bars only)."""
+        return None
+
+    def param(self, key: str) -> Any:
+        """A parameter's value."""
+        return self.params[key]
+
+
+def crossed(prev: float, now: float) -> int:
+    """+1 when a difference crossed above zero, -1 below, 0 otherwise (NaN never crosses)."""
+    if math.isnan(prev) or math.isnan(now):
+        return 0
+    if prev <= 0 < now:
+        return 1
+    if prev >= 0 > now:
+        return -1
+    return 0
