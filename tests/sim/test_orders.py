@@ -1,0 +1,163 @@
+"""Orders: market and limit fills, commissions, positions, account values, cancel, modify."""
+
+from __future__ import annotations
+
+import ib_async
+from ib_async import LimitOrder, MarketOrder
+
+from tui_trader.sim import SimGateway
+
+from .helpers import eventually, sync
+
+
+def account_value(ib: ib_async.IB, tag: str) -> float:
+    """An account value tag (USD) as the client sees it."""
+    values = [v for v in ib.accountValues() if v.tag == tag and v.currency == "USD"]
+    return float(values[0].value) if values else float("nan")
+
+
+async def test_market_buy_when_placed_then_fills_at_ask_with_commission(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 100, orderRef="ref-mkt-1"))
+    await eventually(lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.commission > 0)
+    assert trade.orderStatus.status == "Filled"
+    assert trade.orderStatus.avgFillPrice == 100.02
+    fill = trade.fills[0]
+    assert fill.execution.side == "BOT"
+    assert fill.execution.shares == 100
+    assert fill.execution.orderRef == "ref-mkt-1"
+    assert fill.commissionReport.commission >= 0.35
+    await eventually(lambda: any(p.position == 100 for p in ib.positions()))
+    (pos,) = ib.positions()
+    assert pos.contract.conId == 265598
+    assert pos.avgCost > 100.02  # commission is part of IB's average cost
+    await eventually(lambda: any(i.position == 100 for i in ib.portfolio()))
+    assert sim.positions() == {"AAPL": 100}
+
+
+async def test_market_buy_when_filled_then_account_values_consistent(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    cash0 = account_value(ib, "TotalCashValue")
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 100))
+    await eventually(lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.commission > 0)
+    commission = trade.fills[0].commissionReport.commission
+    expected_cash = cash0 - 100 * 100.02 - commission
+    await eventually(lambda: abs(account_value(ib, "TotalCashValue") - expected_cash) < 0.01)
+    assert abs(sim.cash - expected_cash) < 1e-6
+    net_liq = account_value(ib, "NetLiquidation")
+    assert abs(net_liq - (expected_cash + 100 * sim.quote("AAPL").last)) < 0.01
+    assert account_value(ib, "BuyingPower") > 0
+    assert account_value(ib, "AvailableFunds") < net_liq
+
+
+async def test_round_trip_when_closed_then_realized_pnl_reported(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    buy = ib.placeOrder(aapl, MarketOrder("BUY", 100))
+    await eventually(buy.isDone)
+    sim.control.set_quote("AAPL", 101.00, 101.02, 500, 500)
+    sell = ib.placeOrder(aapl, MarketOrder("SELL", 100))
+    await eventually(lambda: sell.isDone() and sell.fills and sell.fills[0].commissionReport.commission > 0)
+    realized = sell.fills[0].commissionReport.realizedPNL
+    commissions = buy.fills[0].commissionReport.commission + sell.fills[0].commissionReport.commission
+    assert abs(realized - ((101.00 - 100.02) * 100 - commissions)) < 0.01
+    await eventually(lambda: not ib.positions() or ib.positions()[0].position == 0)
+    assert sim.positions() == {}
+
+
+async def test_marketable_limit_when_placed_then_fills_at_touch(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 50, 100.50))
+    await eventually(trade.isDone)
+    assert trade.orderStatus.avgFillPrice == 100.02
+
+
+async def test_resting_limit_when_market_crosses_then_fills_at_limit(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    trade = ib.placeOrder(aapl, LimitOrder("SELL", 50, 100.50, tif="GTC"))
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    sim.control.set_quote("AAPL", 100.60, 100.62, 500, 500)
+    await eventually(trade.isDone)
+    assert trade.orderStatus.avgFillPrice == 100.50
+    assert sim.positions() == {"AAPL": -50}
+
+
+async def test_cancel_when_working_then_cancelled_and_error_202(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, code, *_: errors.append(code)
+    sim.control.set_quote("AAPL", 100.00, 100.02)
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 10, 90.00))
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    ib.cancelOrder(trade.order)
+    await eventually(lambda: trade.orderStatus.status == "Cancelled" and 202 in errors)
+    assert sim.orders()[0].status == "Cancelled"
+
+
+async def test_modify_when_same_order_id_replaced_then_new_price_applies(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    order = LimitOrder("BUY", 10, 90.00)
+    trade = ib.placeOrder(aapl, order)
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    order.lmtPrice = 95.00
+    order.totalQuantity = 20
+    ib.placeOrder(aapl, order)
+    await eventually(lambda: trade.orderStatus.remaining == 20)
+    (sim_order,) = sim.orders()
+    assert (sim_order.lmt_price, sim_order.total_qty) == (95.0, 20)
+    order.lmtPrice = 100.05
+    ib.placeOrder(aapl, order)
+    await eventually(trade.isDone)
+    assert trade.orderStatus.filled == 20
+
+
+async def test_open_orders_when_requested_then_working_orders_listed(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02)
+    ib.placeOrder(aapl, LimitOrder("BUY", 10, 90.00, orderRef="w1"))
+    ib.placeOrder(aapl, LimitOrder("BUY", 10, 91.00, orderRef="w2"))
+    await sync(ib)
+    trades = await ib.reqOpenOrdersAsync()
+    assert sorted(t.order.orderRef for t in trades) == ["w1", "w2"]
+    all_trades = await ib.reqAllOpenOrdersAsync()
+    assert len(all_trades) == 2
+
+
+async def test_completed_orders_and_executions_when_requested_then_from_ledger(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="done-1"))
+    await eventually(trade.isDone)
+    completed = await ib.reqCompletedOrdersAsync(apiOnly=False)
+    assert [t.order.orderRef for t in completed] == ["done-1"]
+    assert completed[0].orderStatus.status == "Filled"
+    fills = await ib.reqExecutionsAsync()
+    assert [f.execution.orderRef for f in fills] == ["done-1"]
+    assert ib.fills()[0].commissionReport.commission > 0
+    assert await ib.reqExecutionsAsync(ib_async.ExecutionFilter(symbol="MSFT")) == []
+    assert len(await ib.reqExecutionsAsync(ib_async.ExecutionFilter(side="BUY"))) == 1
+
+
+async def test_order_ref_ledger_when_orders_sent_then_refs_recorded_once(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.00, orderRef="a"))
+    ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.00, orderRef="a"))
+    ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.00, orderRef="b"))
+    await sync(ib)
+    assert sim.order_refs() == ["a", "a", "b"]
+    assert sim.duplicate_order_refs() == ["a"]

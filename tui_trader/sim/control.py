@@ -1,0 +1,155 @@
+"""The control surface of the simulator: prices, time and faults, for tests and the control port."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from tui_trader.sim import messages as msg
+from tui_trader.sim.faults import DEFAULT_FILL_SEQUENCE, MESSAGE_KINDS
+
+if TYPE_CHECKING:
+    from tui_trader.sim.gateway import SimGateway
+    from tui_trader.sim.market import Quote
+
+log = logging.getLogger("tui_trader.sim")
+
+ERROR_TEXTS = {
+    1100: "Connectivity between IB and Trader Workstation has been lost.",
+    1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
+    1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2103: "Market data farm connection is broken:usfarm",
+    2104: "Market data farm connection is OK:usfarm",
+    2105: "HMDS data farm connection is broken:ushmds",
+    2106: "HMDS data farm connection is OK:ushmds",
+    2157: "Sec-def data farm connection is broken:secdefnj",
+    2158: "Sec-def data farm connection is OK:secdefnj",
+}
+
+
+class Control:
+    """Drive the simulator: set prices, step time, inject faults.
+
+    Every method is synchronous and takes effect before it returns (messages are queued on the
+    sessions' sockets); await the client's view with a bounded ``eventually()``.
+    """
+
+    def __init__(self, gw: SimGateway) -> None:
+        """Bind to a gateway."""
+        self.gw = gw
+
+    # ---- prices and time -----------------------------------------------------------------
+    def _publish(self, quote: Quote) -> None:
+        gw = self.gw
+        gw.publish(quote, True)
+        gw.engine.new_step()
+        gw.engine.on_quote(quote.inst.con_id)
+
+    def set_price(self, symbol: str, price: float) -> None:
+        """Print a trade at ``price`` with bid one tick below and ask one tick above; fill what crosses."""
+        quote = self.gw.quote(symbol)
+        self.gw.market.set_price(quote.inst.con_id, price, int(self.gw.clock.now().timestamp()))
+        self._publish(quote)
+
+    def set_quote(self, symbol: str, bid: float, ask: float, bid_size: int = 100, ask_size: int = 100) -> None:
+        """Force the touch and displayed sizes (no trade prints); fill what crosses."""
+        quote = self.gw.quote(symbol)
+        self.gw.market.set_quote(quote.inst.con_id, bid, ask, bid_size, ask_size)
+        quote.traded = False
+        self._publish(quote)
+
+    def step(self, seconds: float) -> None:
+        """Advance simulated time by ``seconds``, running the market and matching step by step."""
+        self.gw.advance(seconds)
+
+    def set_slippage(self, ticks: int) -> None:
+        """Market orders pay this many ticks beyond the touch."""
+        self.gw.engine.slippage_ticks = ticks
+
+    # ---- sessions and connectivity ---------------------------------------------------------
+    def drop_sessions(self, client_id: int | None = None) -> None:
+        """Close one client's connection, or every connection."""
+        for cid, session in list(self.gw.sessions.items()):
+            if client_id is None or cid == client_id:
+                log.info("fault: dropping session %d", cid)
+                session.close()
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Close new connections immediately for ``seconds`` of simulated time."""
+        self.gw.faults.refuse_until = self.gw.clock.now().timestamp() + seconds
+
+    def send_error(self, code: int, text: str | None = None, req_id: int = -1, client_id: int | None = None) -> None:
+        """Send an error/info message (1100, 1101, 1102, 2103, 2105, 2157, 2158, …) to one or all clients."""
+        data = msg.error(req_id, code, text or ERROR_TEXTS.get(code, f"Simulated error {code}"))
+        for cid, session in list(self.gw.sessions.items()):
+            if client_id is None or cid == client_id:
+                session.send(data)
+
+    def connectivity_lost(self) -> None:
+        """Error 1100 to every client."""
+        self.send_error(1100)
+
+    def connectivity_restored(self, data_lost: bool = False) -> None:
+        """Error 1101 (data lost) or 1102 (data maintained) to every client."""
+        self.send_error(1101 if data_lost else 1102)
+
+    # ---- market data faults ------------------------------------------------------------------
+    def set_pacing(self, max_requests: int | None, per_seconds: float = 1.0) -> None:
+        """Historical requests beyond ``max_requests`` per ``per_seconds`` get error 162 (None: off)."""
+        self.gw.faults.pacing = None if max_requests is None else (max_requests, per_seconds)
+
+    def deny_market_data(self, *symbols: str) -> None:
+        """Requests for these symbols get error 354 (or delayed data when type 3/4 was requested)."""
+        self.gw.faults.denied.update(s.upper() for s in symbols)
+
+    def allow_market_data(self, *symbols: str) -> None:
+        """Undo :meth:`deny_market_data` (all symbols when none given)."""
+        if symbols:
+            self.gw.faults.denied.difference_update(s.upper() for s in symbols)
+        else:
+            self.gw.faults.denied.clear()
+
+    def stall_market_data(self, on: bool = True) -> None:
+        """Stop (or resume) sending market data while connections stay up."""
+        self.gw.faults.stalled = on
+
+    def halt(self, symbol: str, halted: bool = True) -> None:
+        """Halt (or resume) trading in a symbol: no moves, no fills, new orders rejected."""
+        quote = self.gw.quote(symbol)
+        quote.halted = halted
+        self.gw.publish_halt(quote)
+
+    def resume(self, symbol: str) -> None:
+        """Resume trading in a halted symbol."""
+        self.halt(symbol, False)
+
+    # ---- order faults --------------------------------------------------------------------
+    def reject_next(self, code: int = 201, reason: str = "Order rejected - reason:Simulated rejection") -> None:
+        """Reject the next new order with this error code and text."""
+        self.gw.engine.reject_next = (code, reason)
+
+    def drop_messages(self, kind: str, count: int = 1) -> None:
+        """Drop the next ``count`` messages of a kind (-1: all until cleared)."""
+        self._check_kind(kind)
+        self.gw.faults.drops[kind] = count
+
+    def delay_messages(self, kind: str, seconds: float) -> None:
+        """Deliver messages of a kind ``seconds`` of simulated time late (0: no delay)."""
+        self._check_kind(kind)
+        self.gw.faults.delays[kind] = seconds
+
+    def fill_sequence(self, *kinds: str) -> None:
+        """Order of the per-fill messages, e.g. ``("commission", "execution", "order_status")``."""
+        if sorted(kinds) != sorted(DEFAULT_FILL_SEQUENCE):
+            raise ValueError(f"a permutation of {DEFAULT_FILL_SEQUENCE} is required")
+        self.gw.faults.fill_sequence = tuple(kinds)
+
+    def clear_faults(self) -> None:
+        """Remove every fault (market data, pacing, drops, delays, ordering, refusals)."""
+        self.gw.faults.clear()
+        self.gw.engine.reject_next = None
+
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in MESSAGE_KINDS:
+            raise ValueError(f"unknown message kind {kind!r}; one of {sorted(MESSAGE_KINDS)}")

@@ -1,0 +1,63 @@
+"""Fault state the gateway consults: refused connections, pacing, permissions, stalls and the
+drop/delay/reorder filter applied to order and account messages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_trader.sim.gateway import SimGateway
+    from tui_trader.sim.session import Session
+
+MESSAGE_KINDS = frozenset({"open_order", "order_status", "execution", "commission", "position", "portfolio",
+                           "account_value", "error"})
+DEFAULT_FILL_SEQUENCE = ("execution", "order_status", "commission")
+
+
+class Faults:
+    """What is currently broken (everything is healthy by default)."""
+
+    def __init__(self, gw: SimGateway) -> None:
+        """No faults."""
+        self.gw = gw
+        self.denied: set[str] = set()
+        self.stalled = False
+        self.refuse_until = 0.0
+        self.pacing: tuple[int, float] | None = None
+        self.drops: dict[str, int] = {}
+        self.delays: dict[str, float] = {}
+        self.fill_sequence: tuple[str, ...] = DEFAULT_FILL_SEQUENCE
+
+    def clear(self) -> None:
+        """Back to a healthy gateway."""
+        self.__init__(self.gw)  # type: ignore[misc]
+
+    def refusing(self) -> bool:
+        """Whether new connections are refused right now."""
+        return self.gw.clock.now().timestamp() < self.refuse_until
+
+    def allow_request(self, session: Session) -> bool:
+        """Count a paced request; ``False`` means a pacing violation."""
+        if self.pacing is None:
+            return True
+        limit, window = self.pacing
+        now = self.gw.clock.now().timestamp()
+        while session.requests and session.requests[0] <= now - window:
+            session.requests.popleft()
+        if len(session.requests) >= limit:
+            return False
+        session.requests.append(now)
+        return True
+
+    def route(self, session: Session, kind: str, data: bytes) -> None:
+        """Send, drop or delay one message of a given kind."""
+        remaining = self.drops.get(kind, 0)
+        if remaining:
+            self.drops[kind] = remaining - 1 if remaining > 0 else remaining
+            return
+        delay = self.delays.get(kind)
+        if delay:
+            when = self.gw.clock.now().timestamp() + delay
+            self.gw.call_at(when, lambda: session.send(data))
+            return
+        session.send(data)

@@ -1,0 +1,404 @@
+"""``SimGateway``: the asyncio TCP server, its sessions, the market clock and the fan-out of
+order, fill, position and account messages to the sessions that must see them."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from tui_trader.sim import messages as msg
+from tui_trader.sim import ticks
+from tui_trader.sim.account import Account
+from tui_trader.sim.bars import Bar, BarArrays, bucket, session_mask
+from tui_trader.sim.clock import Clock, RealClock
+from tui_trader.sim.control import Control
+from tui_trader.sim.engine import OrderEngine
+from tui_trader.sim.faults import Faults
+from tui_trader.sim.history import LiveBars, SyntheticHistory
+from tui_trader.sim.instruments import EXCHANGE_TZ, Instrument, InstrumentDb
+from tui_trader.sim.market import STEP_SECONDS, MarketModel, Quote
+from tui_trader.sim.orders import Ledger, ReceivedOrder, SimExecution, SimOrder
+from tui_trader.sim.persistence import load_state, save_state
+from tui_trader.sim.replay import Replay
+from tui_trader.sim.session import HistSub, Session
+
+log = logging.getLogger("tui_trader.sim")
+
+
+class SimGateway:
+    """An IB Gateway simulator speaking the TWS API (server version 178) on a TCP port.
+
+    Use as ``async with SimGateway(port=0) as gw:``; connect any TWS API client to ``gw.port``.
+    It runs in the caller's event loop. ``gw.control`` drives prices, time and faults.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, symbols: list[str] | None = None,
+                 seed: int = 7, speed: float = 1.0, data_path: str | Path | None = None,
+                 state_path: str | Path | None = None, live_account: bool = False, clock: Clock | None = None,
+                 always_open: bool = False, cash: float = 1_000_000.0) -> None:
+        """Configure the simulator (nothing listens until :meth:`start`).
+
+        Args:
+            host: interface to listen on.
+            port: TCP port; 0 picks a free one (read ``gw.port`` after start).
+            symbols: built-in symbols to offer (``None`` for all).
+            seed: seed of the synthetic market; the same seed gives the same prices.
+            speed: simulated seconds per real second (real clock) and replay speed.
+            data_path: CSV or Parquet bars to replay instead of the synthetic model.
+            state_path: JSON file keeping account, orders and executions across restarts.
+            live_account: present a non-paper account id (``USIM…``) instead of ``DUSIM…``.
+            clock: a clock; ``ManualClock`` makes time move only through ``control.step``.
+            always_open: trade around the clock instead of honouring exchange hours.
+            cash: starting cash of a fresh account.
+        """
+        self.host, self.port, self.speed = host, port, speed
+        self.clock: Clock = clock or RealClock(speed)
+        self.state_path = Path(state_path) if state_path else None
+        self.account_id = "USIM0001" if live_account else "DUSIM0001"
+        self.instruments = InstrumentDb(symbols)
+        self.always_open = always_open
+        self.market = MarketModel(list(self.instruments), seed, always_open=always_open)
+        self.account = Account(self.account_id, cash)
+        self.ledger = Ledger()
+        self.engine = OrderEngine(self.instruments, self.market, self.account, self.ledger, self,
+                                  self.clock.now, always_open)
+        self.faults = Faults(self)
+        self.control = Control(self)
+        self.sessions: dict[int, Session] = {}
+        self.live_bars = {cid: LiveBars() for cid in self.market.quotes}
+        self.history = SyntheticHistory(seed, int(self.clock.now().timestamp()), always_open, self.market.drift)
+        self.replay = None if data_path is None else _load_replay(self, Path(data_path))
+        self._quote_subs: dict[int, list[tuple[Session, int]]] = {}
+        self._sim_t = 0.0
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = 0
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._save_handle: asyncio.Handle | None = None
+        self._all_sessions: set[Session] = set()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> SimGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Load the saved state, start the market clock and listen."""
+        if self.state_path and self.state_path.exists():
+            load_state(self, self.state_path)
+        now = self.clock.now().timestamp()
+        self._sim_t = math.floor(now / STEP_SECONDS) * STEP_SECONDS
+        self.history.t0 = int(self._sim_t) - int(self._sim_t) % 5
+        for cid, quote in self.market.quotes.items():
+            self.history.register(cid, quote.last)
+        self._server = await asyncio.start_server(self._on_client, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        if not self.clock.manual:
+            self._ticker = asyncio.create_task(self._tick_forever(), name="sim-ticker")
+        log.info("listening on %s:%d account %s", self.host, self.port, self.account_id)
+
+    async def stop(self) -> None:
+        """Close every session, stop listening and save the state."""
+        if self._ticker:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        for session in list(self._all_sessions):
+            session.close()
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._save_handle:
+            self._save_handle.cancel()
+        self.save()
+
+    def save(self) -> None:
+        """Write the account, orders and executions to ``state_path`` (if set)."""
+        self._save_handle = None
+        if self.state_path:
+            save_state(self, self.state_path)
+
+    def changed(self) -> None:
+        """The ledger changed: persist soon."""
+        if self.state_path and self._save_handle is None:
+            try:
+                self._save_handle = asyncio.get_running_loop().call_later(0.2, self.save)
+            except RuntimeError:
+                self.save()
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.faults.refusing():
+            log.info("refusing a connection (fault)")
+            writer.close()
+            return
+        session = Session(self, reader, writer)
+        self._all_sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self._all_sessions.discard(session)
+
+    # ---- time ------------------------------------------------------------------------------
+    async def _tick_forever(self) -> None:
+        interval = max(0.01, STEP_SECONDS / max(self.speed, 1e-6))
+        while True:
+            await asyncio.sleep(interval)
+            self.run_until(self.clock.now().timestamp())
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward and run the market up to the new time."""
+        self.clock.advance(seconds)
+        self.run_until(self.clock.now().timestamp())
+
+    def run_until(self, target: float) -> None:
+        """Run every model step up to ``target`` (epoch seconds), then due timers."""
+        while self._sim_t + STEP_SECONDS <= target + 1e-9:
+            self._sim_t += STEP_SECONDS
+            self._step(self._sim_t)
+        while self._timers and self._timers[0][0] <= target + 1e-9:
+            heapq.heappop(self._timers)[2]()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once simulated time reaches ``when`` (epoch seconds)."""
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (when, self._timer_seq, callback))
+
+    def _step(self, t: float) -> None:
+        moment = datetime.fromtimestamp(t, UTC)
+        epoch = int(t)
+        intensity = self.market.intensity(moment)
+        today = moment.astimezone(EXCHANGE_TZ).date()
+        self.engine.new_step()
+        working = {o.con_id for o in self.engine.active_orders()}
+        for con_id, quote in self.market.quotes.items():
+            self.market.roll_day(quote, today)
+            high, low = quote.high, quote.low
+            if self.replay is not None:
+                self.replay.step(quote, t)
+            else:
+                self.market.step(quote, STEP_SECONDS, intensity, epoch)
+            self.publish(quote, high != quote.high or low != quote.low)
+            if intensity > 0 or self.replay is not None:
+                self._record_bar(con_id, quote, epoch)
+            if con_id in working:
+                self.engine.on_quote(con_id)
+        self.engine.expire()
+
+    # ---- market data fan-out ---------------------------------------------------------------
+    def subscribe_quotes(self, session: Session, req_id: int, con_id: int) -> None:
+        """Stream this instrument's ticks to a session's request id."""
+        self._quote_subs.setdefault(con_id, []).append((session, req_id))
+
+    def unsubscribe_quotes(self, session: Session, req_id: int, con_id: int) -> None:
+        """Stop streaming one request."""
+        subs = self._quote_subs.get(con_id, [])
+        self._quote_subs[con_id] = [(s, r) for s, r in subs if not (s is session and r == req_id)]
+
+    def unsubscribe_all(self, session: Session) -> None:
+        """Forget every subscription of a closed session."""
+        for con_id, subs in self._quote_subs.items():
+            self._quote_subs[con_id] = [(s, r) for s, r in subs if s is not session]
+
+    def publish(self, quote: Quote, range_changed: bool) -> None:
+        """Send a quote (and trade, if one printed) to its subscribers."""
+        subs = self._quote_subs.get(quote.inst.con_id)
+        if not subs or self.faults.stalled:
+            return
+        for session, req_id in subs:
+            if req_id in session.delayed:
+                continue
+            data = ticks.quote_ticks(req_id, quote)
+            if quote.traded:
+                data += ticks.trade_ticks(req_id, quote, range_changed)
+            session.send(data)
+
+    def publish_halt(self, quote: Quote) -> None:
+        """Tell subscribers that trading halted or resumed (generic tick 49)."""
+        for session, req_id in self._quote_subs.get(quote.inst.con_id, []):
+            session.send(ticks.tick_generic(req_id, ticks.HALTED, 1.0 if quote.halted else 0.0))
+
+    def _record_bar(self, con_id: int, quote: Quote, epoch: int) -> None:
+        done = self.live_bars[con_id].update(epoch, quote.last, quote.last_size if quote.traded else 0)
+        if done is None or self.faults.stalled:
+            return
+        start, bar = done
+        for session in list(self.sessions.values()):
+            for req_id, cid in session.rt_bars.items():
+                if cid == con_id:
+                    session.send(ticks.realtime_bar(req_id, start, bar))
+            for sub in session.hist.values():
+                if sub.con_id == con_id:
+                    self._update_hist(session, sub, start, bar)
+
+    def _update_hist(self, session: Session, sub: HistSub, start: int, bar: list[float]) -> None:
+        if sub.use_rth and not session_mask(np.array([start]), rth=True, always=self.always_open)[0]:
+            return
+        label, day = bucket(start, sub.size)
+        if label == sub.key:
+            o, h, lo, _c, v = sub.bar
+            sub.bar = [o, max(h, bar[1]), min(lo, bar[2]), bar[3], v + bar[4]]
+        else:
+            sub.key, sub.bar = label, list(bar)
+        o, h, lo, c, v = sub.bar
+        merged = Bar(label, o, h, lo, c, v, c, int(v // 100), day)
+        session.send(ticks.historical_update(sub.req_id, merged, sub.format_date))
+
+    def base_bars(self, con_id: int, start: int, end: int, use_rth: bool) -> BarArrays:
+        """5-second (or replayed) base bars in ``[start, end)``: history before start, then live."""
+        quote = self.market.quotes[con_id]
+        if self.replay is not None:
+            before = self.replay.bars(con_id, start, min(end, self.history.t0))
+        else:
+            before = self.history.bars(quote, start, end)
+        live = self.live_bars[con_id].arrays().window(max(start, self.history.t0), end)
+        bars = BarArrays.concat([before, live])
+        if use_rth and not self.always_open and len(bars):
+            bars = bars.select(session_mask(bars.t, rth=True, always=False))
+        return bars
+
+    # ---- order fan-out (OrderEvents) ---------------------------------------------------------
+    def order_sessions(self, order: SimOrder) -> list[Session]:
+        """The owner's session and every master (client 0) session."""
+        return [s for cid, s in self.sessions.items() if cid == order.client_id or cid == 0]
+
+    def _inst(self, con_id: int) -> Instrument:
+        inst = self.instruments.by_con_id(con_id)
+        assert inst is not None
+        return inst
+
+    def order_acked(self, order: SimOrder) -> None:
+        """openOrder + orderStatus to the sessions that see this order."""
+        inst = self._inst(order.con_id)
+        log.info("order %s/%s %s", order.client_id, order.order_id, order.status)
+        for s in self.order_sessions(order):
+            s.send_kind("open_order", msg.open_order(order, inst))
+            s.send_kind("order_status", msg.order_status(order))
+        self.changed()
+
+    def order_status(self, order: SimOrder) -> None:
+        """orderStatus alone."""
+        for s in self.order_sessions(order):
+            s.send_kind("order_status", msg.order_status(order))
+
+    def order_filled(self, order: SimOrder, execution: SimExecution) -> None:
+        """The fill sequence, then position, portfolio and account updates."""
+        inst = self._inst(order.con_id)
+        log.info("fill %s/%s %s %s @ %s", order.client_id, order.order_id, execution.side, execution.shares,
+                 execution.price)
+        parts = {"execution": msg.exec_details(-1, execution, inst), "order_status": msg.order_status(order),
+                 "commission": msg.commission_report(execution)}
+        for s in self.order_sessions(order):
+            for kind in self.faults.fill_sequence:
+                s.send_kind(kind, parts[kind])
+        self.send_position_update(order.con_id)
+        self.changed()
+
+    def send_position_update(self, con_id: int) -> None:
+        """Push position, portfolio and account values to their subscribers."""
+        inst = self._inst(con_id)
+        pos = self.account.positions.get(con_id)
+        if pos is None:
+            return
+        for s in list(self.sessions.values()):
+            if s.positions_sub:
+                s.send_kind("position", msg.position(self.account_id, inst, pos))
+            if s.account_sub:
+                mark = self.market.quotes[con_id].last
+                s.send_kind("portfolio", msg.portfolio(self.account_id, inst, pos, mark))
+                self.send_account_values(s)
+            for req_id in s.account_multi:
+                for key, value, currency in self.account.values(self.engine.marks()):
+                    s.send_kind("account_value", msg.account_update_multi(req_id, self.account_id, key, value,
+                                                                          currency))
+
+    def send_account_values(self, s: Session) -> None:
+        """Every account value tag and the account time."""
+        for key, value, currency in self.account.values(self.engine.marks()):
+            s.send_kind("account_value", msg.account_value(key, value, currency, self.account_id))
+        s.send(msg.account_time(self.clock.now().astimezone(EXCHANGE_TZ).strftime("%H:%M")))
+
+    def send_account(self, s: Session) -> None:
+        """The full account download: values, portfolio rows and time."""
+        self.send_account_values(s)
+        for pos in self.account.positions.values():
+            if pos.qty:
+                inst = self._inst(pos.con_id)
+                s.send(msg.portfolio(self.account_id, inst, pos, self.market.quotes[pos.con_id].last))
+
+    def order_error(self, client_id: int, order_id: int, code: int, text: str) -> None:
+        """An error about an order id, to its client."""
+        log.info("order %s/%s error %d %s", client_id, order_id, code, text)
+        session = self.sessions.get(client_id)
+        if session:
+            session.send_kind("error", msg.error(order_id, code, text))
+
+    def order_cancelled(self, order: SimOrder, reason: str) -> None:
+        """orderStatus Cancelled to everyone who sees the order; error 202 to its owner."""
+        log.info("order %s/%s cancelled %s", order.client_id, order.order_id, reason)
+        for s in self.order_sessions(order):
+            s.send_kind("order_status", msg.order_status(order))
+        owner = self.sessions.get(order.client_id)
+        if owner:
+            owner.send_kind("error", msg.error(order.order_id, 202, f"Order Canceled - reason:{reason}"))
+        self.changed()
+
+    def what_if(self, client_id: int, order: SimOrder, state: tuple[str, ...]) -> None:
+        """openOrder with the margin and commission figures of a what-if order."""
+        session = self.sessions.get(client_id)
+        if session:
+            session.send(msg.open_order(order, self._inst(order.con_id), what_if=state))
+
+    # ---- ledger accessors --------------------------------------------------------------------
+    def orders(self) -> list[SimOrder]:
+        """Every order the simulator accepted (working and done)."""
+        return list(self.ledger.orders.values())
+
+    def executions(self) -> list[SimExecution]:
+        """Every execution, oldest first."""
+        return list(self.ledger.executions)
+
+    def received_orders(self) -> list[ReceivedOrder]:
+        """Every ``placeOrder`` received, including modifications, rejections and what-ifs."""
+        return list(self.ledger.received)
+
+    def order_refs(self) -> list[str]:
+        """The orderRef of every new order received (not modifications, not what-ifs), in order."""
+        return [r.order_ref for r in self.ledger.received if not r.modification and not r.what_if]
+
+    def duplicate_order_refs(self) -> list[str]:
+        """Non-empty orderRefs that were sent on more than one new order."""
+        refs = [r for r in self.order_refs() if r]
+        return sorted({r for r in refs if refs.count(r) > 1})
+
+    def positions(self) -> dict[str, float]:
+        """Position quantity per symbol (non-zero only)."""
+        return {self._inst(p.con_id).symbol: p.qty for p in self.account.positions.values() if p.qty}
+
+    @property
+    def cash(self) -> float:
+        """Cash balance."""
+        return self.account.cash
+
+    def quote(self, symbol: str) -> Quote:
+        """The live quote of a symbol."""
+        inst = self.instruments.by_symbol(symbol)
+        if inst is None:
+            raise KeyError(symbol)
+        return self.market.quotes[inst.con_id]
+
+
+def _load_replay(gw: SimGateway, path: Path) -> Replay:
+    return Replay.load(path, gw)

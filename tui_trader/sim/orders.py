@@ -1,0 +1,186 @@
+"""Orders and executions as the simulator's ledger keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+WORKING = frozenset({"PreSubmitted", "Submitted"})
+DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+SUPPORTED_TYPES = frozenset({"MKT", "LMT", "STP", "STP LMT", "TRAIL"})
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """One order of one client, with its state at the simulated exchange."""
+
+    client_id: int
+    order_id: int
+    perm_id: int
+    con_id: int
+    symbol: str
+    exchange: str
+    action: str
+    total_qty: float
+    order_type: str
+    lmt_price: float | None = None
+    aux_price: float | None = None
+    tif: str = "DAY"
+    oca_group: str = ""
+    oca_type: int = 0
+    account: str = ""
+    order_ref: str = ""
+    parent_id: int = 0
+    outside_rth: bool = False
+    trailing_percent: float | None = None
+    trail_stop_price: float | None = None
+    display_size: int = 0
+    good_till_date: str = ""
+    status: str = "PendingSubmit"
+    filled: float = 0.0
+    avg_fill_price: float = 0.0
+    last_fill_price: float = 0.0
+    fill_value: float = 0.0
+    commission: float = 0.0
+    triggered: bool = False
+    rested: bool = False
+    transmitted: bool = True
+    created: float = 0.0
+    expires: float | None = None
+    completed_time: str = ""
+    completed_status: str = ""
+    parent_perm_id: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """``(clientId, orderId)``, the key ib_async uses."""
+        return self.client_id, self.order_id
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell."""
+        return 1 if self.action == "BUY" else -1
+
+    @property
+    def remaining(self) -> float:
+        """Quantity still to fill."""
+        return max(0.0, self.total_qty - self.filled)
+
+    @property
+    def working(self) -> bool:
+        """Whether the order is live at the exchange (or held as a bracket child)."""
+        return self.status in WORKING
+
+    @property
+    def done(self) -> bool:
+        """Whether the order reached a final state."""
+        return self.status in DONE
+
+    def complete(self, status: str, moment: datetime, reason: str = "") -> None:
+        """Move to a final state, stamping the completion time IB shows in completed orders."""
+        self.status = status
+        self.completed_time = moment.astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+        self.completed_status = reason or status
+
+    def to_state(self) -> dict[str, object]:
+        """JSON-ready snapshot."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> SimOrder:
+        """Rebuild from :meth:`to_state`."""
+        return cls(**state)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class SimExecution:
+    """One fill, as ``execDetails`` and ``commissionReport`` report it."""
+
+    exec_id: str
+    client_id: int
+    order_id: int
+    perm_id: int
+    con_id: int
+    symbol: str
+    exchange: str
+    side: str
+    shares: float
+    price: float
+    time: float
+    cum_qty: float
+    avg_price: float
+    order_ref: str
+    account: str
+    commission: float = 0.0
+    realized_pnl: float = 0.0
+
+    @property
+    def time_text(self) -> str:
+        """IB execution time, tz-aware text."""
+        return datetime.fromtimestamp(self.time, UTC).strftime("%Y%m%d %H:%M:%S UTC")
+
+    def to_state(self) -> dict[str, object]:
+        """JSON-ready snapshot."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> SimExecution:
+        """Rebuild from :meth:`to_state`."""
+        return cls(**state)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedOrder:
+    """A ``placeOrder`` as received (new orders and modifications), for the orderRef ledger."""
+
+    client_id: int
+    order_id: int
+    order_ref: str
+    symbol: str
+    action: str
+    qty: float
+    order_type: str
+    modification: bool
+    what_if: bool
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Everything the simulated broker remembers: orders, executions, ids, received requests."""
+
+    orders: dict[tuple[int, int], SimOrder] = field(default_factory=dict)
+    executions: list[SimExecution] = field(default_factory=list)
+    received: list[ReceivedOrder] = field(default_factory=list)
+    used_ids: set[tuple[int, int]] = field(default_factory=set)
+    next_perm_id: int = 1_500_000_001
+    next_exec_seq: int = 1
+
+    def new_perm_id(self) -> int:
+        """A fresh permId."""
+        self.next_perm_id += 1
+        return self.next_perm_id - 1
+
+    def new_exec_id(self, perm_id: int) -> str:
+        """A fresh execId in IB's dotted style."""
+        self.next_exec_seq += 1
+        return f"0000{perm_id % 0xFFFF:04x}.{self.next_exec_seq - 1:08x}.01.01"
+
+    def max_order_id(self) -> int:
+        """The highest order id any client used."""
+        return max((oid for _, oid in self.used_ids), default=0)
+
+    def to_state(self) -> dict[str, object]:
+        """JSON-ready snapshot of orders, executions and counters."""
+        return {"orders": [o.to_state() for o in self.orders.values()],
+                "executions": [e.to_state() for e in self.executions],
+                "used_ids": sorted(self.used_ids), "next_perm_id": self.next_perm_id,
+                "next_exec_seq": self.next_exec_seq}
+
+    def load_state(self, state: dict[str, object]) -> None:
+        """Restore a snapshot made by :meth:`to_state`."""
+        orders = [SimOrder.from_state(o) for o in state["orders"]]  # type: ignore[attr-defined]
+        self.orders = {o.key: o for o in orders}
+        self.executions = [SimExecution.from_state(e) for e in state["executions"]]  # type: ignore[attr-defined]
+        self.used_ids = {(int(c), int(i)) for c, i in state["used_ids"]}  # type: ignore[attr-defined]
+        self.next_perm_id = int(state["next_perm_id"])  # type: ignore[call-overload]
+        self.next_exec_seq = int(state["next_exec_seq"])  # type: ignore[call-overload]

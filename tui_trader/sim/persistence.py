@@ -1,0 +1,36 @@
+"""Persistence of the account, orders and executions across simulator restarts (JSON, atomic)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_trader.sim.gateway import SimGateway
+
+VERSION = 1
+
+
+def save_state(gw: SimGateway, path: Path) -> None:
+    """Write the state atomically (temp file + rename)."""
+    state = {"version": VERSION, "account": gw.account.to_state(), "ledger": gw.ledger.to_state(),
+             "last_prices": {str(cid): q.last for cid, q in gw.market.quotes.items()}}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
+
+
+def load_state(gw: SimGateway, path: Path) -> None:
+    """Restore a state written by :func:`save_state`; prices resume from the last ones saved."""
+    state = json.loads(path.read_text())
+    if state.get("version") != VERSION:
+        raise ValueError(f"unsupported simulator state version in {path}")
+    gw.account.load_state(state["account"])
+    gw.ledger.load_state(state["ledger"])
+    for cid, price in state.get("last_prices", {}).items():
+        quote = gw.market.quotes.get(int(cid))
+        if quote is not None:
+            quote.set_mid(price)
+            quote.last = quote.round_tick(price)

@@ -1,0 +1,106 @@
+"""Market-data messages, hand-encoded for speed (they are the bulk of the traffic)."""
+
+from __future__ import annotations
+
+import struct
+
+from tui_trader.sim.bars import Bar, format_bar_date
+from tui_trader.sim.market import Quote
+
+_LEN = struct.Struct(">I")
+
+BID, ASK, LAST, HIGH, LOW, CLOSE, OPEN = 1, 2, 4, 6, 7, 9, 14
+BID_SIZE, ASK_SIZE, LAST_SIZE, VOLUME = 0, 3, 5, 8
+LAST_TIMESTAMP = 45
+HALTED = 49
+DELAYED = {BID: 66, ASK: 67, LAST: 68, HIGH: 72, LOW: 73, CLOSE: 75, OPEN: 76, VOLUME: 74}
+
+
+def _wrap(text: str) -> bytes:
+    payload = text.encode()
+    return _LEN.pack(len(payload)) + payload
+
+
+def tick_price(req_id: int, tick_type: int, price: float, size: float) -> bytes:
+    """``1|6|reqId|tickType|price|size|attrMask``: exactly 7 fields."""
+    return _wrap(f"1\0006\000{req_id}\000{tick_type}\000{price!r}\000{int(size)}\0000\000")
+
+
+def tick_size(req_id: int, tick_type: int, size: float) -> bytes:
+    """``2|6|reqId|tickType|size``."""
+    return _wrap(f"2\0006\000{req_id}\000{tick_type}\000{int(size)}\000")
+
+
+def tick_string(req_id: int, tick_type: int, value: str) -> bytes:
+    """``46|6|reqId|tickType|value``."""
+    return _wrap(f"46\0006\000{req_id}\000{tick_type}\000{value}\000")
+
+
+def tick_generic(req_id: int, tick_type: int, value: float) -> bytes:
+    """``45|6|reqId|tickType|value``."""
+    return _wrap(f"45\0006\000{req_id}\000{tick_type}\000{value!r}\000")
+
+
+def market_data_type(req_id: int, kind: int) -> bytes:
+    """``58|1|reqId|type``."""
+    return _wrap(f"58\0001\000{req_id}\000{kind}\000")
+
+
+def snapshot_end(req_id: int) -> bytes:
+    """``57|1|reqId``."""
+    return _wrap(f"57\0001\000{req_id}\000")
+
+
+def quote_ticks(req_id: int, q: Quote) -> bytes:
+    """Bid and ask with their sizes."""
+    return tick_price(req_id, BID, q.bid, q.bid_size) + tick_price(req_id, ASK, q.ask, q.ask_size)
+
+
+def trade_ticks(req_id: int, q: Quote, range_changed: bool) -> bytes:
+    """Last price and size, volume, last timestamp (and the day's range when it moved)."""
+    out = (tick_price(req_id, LAST, q.last, q.last_size) + tick_size(req_id, VOLUME, q.volume)
+           + tick_string(req_id, LAST_TIMESTAMP, str(q.last_time)))
+    if range_changed:
+        out += tick_price(req_id, HIGH, q.high, 0) + tick_price(req_id, LOW, q.low, 0)
+    return out
+
+
+def full_ticks(req_id: int, q: Quote, delayed: bool = False) -> bytes:
+    """Everything a new subscription or a snapshot gets."""
+    def kind(t: int) -> int:
+        return DELAYED[t] if delayed else t
+
+    out = tick_price(req_id, kind(BID), q.bid, q.bid_size) + tick_price(req_id, kind(ASK), q.ask, q.ask_size)
+    out += tick_price(req_id, kind(LAST), q.last, q.last_size or 100)
+    for tick, value in ((HIGH, q.high), (LOW, q.low), (OPEN, q.open), (CLOSE, q.close)):
+        if value == value:  # not NaN
+            out += tick_price(req_id, kind(tick), value, 0)
+    out += tick_size(req_id, kind(VOLUME), q.volume)
+    if not delayed and q.last_time:
+        out += tick_string(req_id, LAST_TIMESTAMP, str(q.last_time))
+    if q.halted:
+        out += tick_generic(req_id, HALTED, 1.0)
+    return out
+
+
+def realtime_bar(req_id: int, start: int, bar: list[float]) -> bytes:
+    """``50|3|reqId|time|open|high|low|close|volume|wap|count`` for one 5-second bar."""
+    o, h, lo, c, v = bar
+    return _wrap(f"50\0003\000{req_id}\000{start}\000{o!r}\000{h!r}\000{lo!r}\000{c!r}\000{int(v)}\000"
+                 f"{c!r}\000{int(v // 100)}\000")
+
+
+def historical_update(req_id: int, bar: Bar, format_date: int) -> bytes:
+    """``90|reqId|barCount|date|open|close|high|low|wap|volume`` (note: open, close, high, low)."""
+    date = format_bar_date(bar, format_date)
+    return _wrap(f"90\000{req_id}\000{bar.count}\000{date}\000{bar.open!r}\000{bar.close!r}\000{bar.high!r}\000"
+                 f"{bar.low!r}\000{bar.wap!r}\000{int(bar.volume)}\000")
+
+
+def historical_data(req_id: int, start: str, end: str, bars: list[Bar], format_date: int) -> bytes:
+    """``17|reqId|start|end|n|{date|open|high|low|close|volume|wap|count}×n`` (no version field)."""
+    parts = [f"17\000{req_id}\000{start}\000{end}\000{len(bars)}"]
+    for b in bars:
+        parts.append(f"{format_bar_date(b, format_date)}\000{b.open!r}\000{b.high!r}\000{b.low!r}\000"
+                     f"{b.close!r}\000{int(b.volume)}\000{b.wap!r}\000{b.count}")
+    return _wrap("\000".join(parts) + "\000")
