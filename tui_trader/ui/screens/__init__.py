@@ -1,1 +1,1 @@
-"""ui/screens."""
+"""Screens: the main console, help and the live preflight."""

@@ -1,0 +1,59 @@
+"""Console test helpers: a running app around a scripted engine with frozen time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from textual.pilot import Pilot
+
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.app import TraderApp, create_app
+from tui_trader.ui.demo import FROZEN, ScriptedEngine, normal_state
+from tui_trader.ui.options import ConsoleOptions
+
+
+@dataclass
+class Console:
+    """A running console: the app, its scripted engine and the pilot."""
+
+    app: TraderApp
+    engine: ScriptedEngine
+    pilot: Pilot[int]
+
+    async def settle(self, times: int = 2) -> None:
+        """Let queued messages (snapshots, events, screen changes) run."""
+        for _ in range(times):
+            await self.pilot.pause()
+
+    async def pull(self) -> None:
+        """Pull a snapshot now and let the screen draw it."""
+        self.app.main.request_refresh()
+        await self.settle()
+
+
+def build_app(engine: ScriptedEngine, options: ConsoleOptions | None = None) -> TraderApp:
+    """An app with the frozen clock (and ``options`` when given)."""
+    app = create_app(engine, clock=lambda: FROZEN)
+    if options is not None:
+        app.options = options
+        app.main.options = options
+    return app
+
+
+@asynccontextmanager
+async def running(
+    state: EngineSnapshot | None = None,
+    *,
+    engine: ScriptedEngine | None = None,
+    size: tuple[int, int] = (120, 40),
+    options: ConsoleOptions | None = None,
+) -> AsyncIterator[Console]:
+    """Run the console on a scripted engine until the block ends."""
+    engine = engine or ScriptedEngine(state or normal_state())
+    app = build_app(engine, options)
+    async with app.run_test(size=size) as pilot:
+        console = Console(app, engine, pilot)
+        await console.pull()
+        yield console

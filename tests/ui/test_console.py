@@ -1,0 +1,366 @@
+"""Pilot tests of the console: every binding and modal, Ctrl+K from every focus, approvals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.command import CommandPalette
+from textual.widgets import Button, Checkbox, Input, Label
+
+from tui_trader.domain.enums import Mode, OrderStatus, TradingState
+from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_state, normal_state, pending
+from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.error import ErrorModal
+from tui_trader.ui.modals.flatten import FlattenModal
+from tui_trader.ui.modals.order_ticket import OrderTicketModal
+from tui_trader.ui.modals.quit import QuitModal
+from tui_trader.ui.modals.reset_kill import ResetKillModal
+from tui_trader.ui.modals.strategies import StrategyModal
+from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
+
+from .conftest import Console, running
+
+
+def with_pending(*refs: str):
+    """The normal state with one pending approval per ref."""
+    items = tuple(pending(FROZEN, ref=r) for r in refs)
+    return replace(normal_state(), pending_approvals=items, orders=(*normal_state().orders,
+                                                                     *(p.order for p in items)))
+
+
+def assert_halted(c: Console) -> None:
+    """kill() was called once and the status bar and banner say HALTED."""
+    assert len(c.engine.called("kill")) == 1
+    bar = c.app.main.query_one(StatusBar)
+    assert bar.trading_state is TradingState.HALTED
+    assert bar.has_class("-halted")
+    assert c.app.main.query_one(KillBanner).display
+
+
+async def test_main_screen_when_started_then_shows_state_and_panes() -> None:
+    async with running() as c:
+        assert c.engine.called("start")
+        bar = c.app.main.query_one(StatusBar)
+        assert bar.trading_state is TradingState.ACTIVE and bar.verdict == "LIVE"
+        positions = c.app.main.query_one("#positions-table", LineTable)
+        assert [r.key for r in positions.rows][-1] == "__total__"
+        orders = c.app.main.query_one("#orders-table", LineTable)
+        statuses = [r.cells[7] for r in orders.rows]
+        assert statuses.index("FILLED") > max(i for i, s in enumerate(statuses) if s in ("SUBMITTED", "PARTIAL"))
+
+
+async def test_ctrl_k_from_main_screen_then_halts() -> None:
+    async with running() as c:
+        await c.pilot.press("ctrl+k")
+        await c.settle()
+        assert_halted(c)
+        assert not c.engine.working_refs()
+
+
+async def test_ctrl_k_from_order_ticket_input_then_halts() -> None:
+    async with running() as c:
+        await c.pilot.press("n")
+        await c.settle()
+        assert isinstance(c.app.screen, OrderTicketModal)
+        assert isinstance(c.app.focused, Input)
+        await c.pilot.press("ctrl+k")
+        await c.settle()
+        assert_halted(c)
+
+
+async def test_ctrl_k_from_approval_modal_then_halts_and_closes_the_approval() -> None:
+    async with running(with_pending("tt-200")) as c:
+        assert isinstance(c.app.screen, ApprovalModal)
+        await c.pilot.press("ctrl+k")
+        await c.settle(3)
+        assert_halted(c)
+        assert not c.engine.called("approve")
+        assert not isinstance(c.app.screen, ApprovalModal)
+
+
+async def test_ctrl_k_from_command_palette_then_halts() -> None:
+    async with running() as c:
+        await c.pilot.press("ctrl+p")
+        await c.settle()
+        assert isinstance(c.app.screen, CommandPalette)
+        await c.pilot.press("ctrl+k")
+        await c.settle()
+        assert_halted(c)
+
+
+async def test_approval_when_y_pressed_then_approves_with_focus_starting_on_reject() -> None:
+    async with running(with_pending("tt-200")) as c:
+        modal = c.app.screen
+        assert isinstance(modal, ApprovalModal)
+        assert c.app.focused is modal.query_one("#reject", Button)
+        checks = modal.query_one(LineTable).rows
+        assert len(checks) == 9 and checks[0].cells[2] == "1,000"
+        await c.pilot.press("y")
+        await c.settle()
+        assert c.engine.called("approve") == [("approve", "tt-200", "operator")]
+
+
+async def test_approval_when_n_or_escape_then_rejects_each() -> None:
+    async with running(with_pending("tt-200", "tt-201")) as c:
+        title = c.app.screen.query_one("#approval-title", Label)
+        assert "1 more waiting" in str(title.render())
+        await c.pilot.press("n")
+        await c.settle(3)
+        assert isinstance(c.app.screen, ApprovalModal) and c.app.screen.order_ref == "tt-201"
+        await c.pilot.press("escape")
+        await c.settle()
+        assert [call[1] for call in c.engine.called("reject")] == ["tt-200", "tt-201"]
+
+
+async def test_approval_when_it_expires_then_modal_closes_without_an_answer() -> None:
+    async with running(with_pending("tt-200")) as c:
+        c.engine.expire("tt-200")
+        await c.pull()
+        assert not isinstance(c.app.screen, ApprovalModal)
+        assert not c.engine.called("approve") and not c.engine.called("reject")
+        assert c.engine.state.orders[-1].status is OrderStatus.EXPIRED
+
+
+async def test_reset_kill_when_reason_typed_and_same_day_confirmed_then_resets() -> None:
+    async with running(halted_state()) as c:
+        await c.pilot.press("ctrl+r")
+        await c.settle()
+        assert isinstance(c.app.screen, ResetKillModal)
+        await c.pilot.press(*"checked the feed")
+        await c.pilot.press("enter")
+        await c.settle()
+        assert "Refused" in str(c.app.screen.query_one("#reset-error", Label).render())
+        c.app.screen.query_one(Checkbox).value = True
+        await c.pilot.click("#reset")
+        await c.settle()
+        assert c.engine.called("reset_kill")[-1] == ("reset_kill", "checked the feed", "operator", True)
+        assert c.app.main.query_one(StatusBar).trading_state is TradingState.ACTIVE
+
+
+async def test_reset_kill_when_reason_too_short_then_refuses_without_calling() -> None:
+    async with running(halted_state()) as c:
+        await c.pilot.press("ctrl+r", "o", "k", "enter")
+        await c.settle()
+        assert isinstance(c.app.screen, ResetKillModal)
+        assert not c.engine.called("reset_kill")
+
+
+async def test_flatten_when_confirmed_after_preview_then_sends() -> None:
+    async with running() as c:
+        await c.pilot.press("f")
+        await c.settle(3)
+        modal = c.app.screen
+        assert isinstance(modal, FlattenModal)
+        assert len(modal.query_one(LineTable).rows) == 5
+        assert c.engine.called("flatten") == [("flatten", True)]
+        await c.pilot.press("y")
+        await c.settle(3)
+        assert c.engine.called("flatten")[-1] == ("flatten", False)
+
+
+async def test_flatten_symbol_when_confirmed_then_submits_its_closing_order() -> None:
+    async with running() as c:
+        c.app.main.action_flatten("AMD")
+        await c.settle(3)
+        await c.pilot.press("y")
+        await c.settle(3)
+        ticket = c.engine.called("submit")[0][1]
+        assert ticket.symbol == "AMD" and ticket.reduce_only  # type: ignore[attr-defined]
+        assert not [call for call in c.engine.called("flatten") if call[1] is False]
+
+
+async def test_flatten_when_escape_then_sends_nothing() -> None:
+    async with running() as c:
+        await c.pilot.press("f")
+        await c.settle(3)
+        await c.pilot.press("escape")
+        await c.settle()
+        assert c.engine.called("flatten") == [("flatten", True)]
+
+
+async def test_quit_with_working_orders_when_cancel_chosen_then_cancels_and_exits() -> None:
+    async with running() as c:
+        await c.pilot.press("q")
+        await c.settle()
+        assert isinstance(c.app.screen, QuitModal)
+        await c.pilot.press("c")
+        await c.settle(3)
+        assert c.engine.called("cancel_all") and c.engine.called("stop")
+        assert c.app.return_code == 0
+
+
+async def test_quit_with_working_orders_when_leave_chosen_then_exits_without_cancelling() -> None:
+    async with running() as c:
+        await c.pilot.press("q", "l")
+        await c.settle(3)
+        assert not c.engine.called("cancel_all") and c.engine.called("stop")
+
+
+async def test_quit_when_escape_then_stays() -> None:
+    async with running() as c:
+        await c.pilot.press("q", "escape")
+        await c.settle()
+        assert not c.engine.called("stop")
+
+
+async def test_quit_without_working_orders_then_exits_directly() -> None:
+    async with running(halted_state()) as c:
+        await c.pilot.press("q")
+        await c.settle(3)
+        assert c.engine.called("stop")
+
+
+async def test_order_ticket_when_submitted_then_goes_through_approval() -> None:
+    async with running() as c:
+        await c.pilot.press("n")
+        await c.settle()
+        form = c.app.screen
+        form.query_one("#ticket-symbol", Input).value = "MSFT"
+        form.query_one("#ticket-quantity", Input).value = "10"
+        form.query_one("#ticket-limit", Input).value = "388.00"
+        await c.settle()
+        assert len(form.query_one(LineTable).rows) == 2
+        await c.pilot.press("ctrl+s")
+        await c.settle(4)
+        ticket = c.engine.called("submit")[0][1]
+        assert (ticket.symbol, ticket.quantity, ticket.limit_price) == ("MSFT", 10, 388.0)  # type: ignore[attr-defined]
+        await c.pull()
+        assert isinstance(c.app.screen, ApprovalModal)
+
+
+async def test_order_ticket_when_invalid_then_stays_open_with_error() -> None:
+    async with running() as c:
+        await c.pilot.press("n")
+        await c.settle()
+        await c.pilot.press("ctrl+s")
+        await c.settle()
+        assert isinstance(c.app.screen, OrderTicketModal)
+        assert "quantity" in str(c.app.screen.query_one("#ticket-error", Label).render())
+        assert not c.engine.called("submit")
+
+
+async def test_cancel_selected_order_then_cancels_it() -> None:
+    async with running() as c:
+        await c.pilot.press("3")
+        table = c.app.main.query_one("#orders-table", LineTable)
+        assert c.app.focused is table
+        ref = table.rows[0].key
+        await c.pilot.press("x")
+        await c.settle(3)
+        assert c.engine.called("cancel") == [("cancel", ref)]
+
+
+async def test_cancel_all_then_cancels_every_working_order() -> None:
+    async with running() as c:
+        await c.pilot.press("X")
+        await c.settle(3)
+        assert c.engine.called("cancel_all") and not c.engine.working_refs()
+
+
+async def test_pause_strategy_when_chosen_then_pauses_it() -> None:
+    async with running() as c:
+        await c.pilot.press("p")
+        await c.settle()
+        assert isinstance(c.app.screen, StrategyModal)
+        await c.pilot.press("enter")
+        await c.settle()
+        assert c.engine.called("pause_strategy") == [("pause_strategy", "ema_cross", True)]
+
+
+async def test_reducing_toggle_then_turns_on_and_off() -> None:
+    async with running() as c:
+        await c.pilot.press("r")
+        await c.settle()
+        assert c.app.main.query_one(StatusBar).trading_state is TradingState.REDUCING
+        await c.pilot.press("r")
+        await c.settle()
+        assert [call[1] for call in c.engine.called("reduce_only")] == [True, False]
+
+
+async def test_filter_orders_then_only_matching_rows_show() -> None:
+    async with running() as c:
+        await c.pilot.press("3", "slash", *"aapl")
+        await c.settle()
+        rows = c.app.main.query_one("#orders-table", LineTable).rows
+        assert rows and all(r.cells[2] == "AAPL" for r in rows)
+        await c.pilot.press("enter")
+        assert not c.app.main.query_one("#filter-input").display
+
+
+async def test_focus_cycle_and_maximise_panes() -> None:
+    async with running() as c:
+        await c.pilot.press("1")
+        assert c.app.focused is not None and c.app.focused.id == "watchlist-table"
+        await c.pilot.press("tab")
+        assert c.app.focused.id == "positions-table"
+        await c.pilot.press("m")
+        await c.settle()
+        assert c.app.main.maximized is not None
+        await c.pilot.press("m")
+        assert c.app.main.maximized is None
+
+
+async def test_compact_layout_when_hidden_pane_focused_then_opens_maximised() -> None:
+    async with running(size=(80, 24)) as c:
+        assert c.app.main.has_class("-compact")
+        await c.pilot.press("7")
+        await c.settle()
+        assert c.app.main.maximized is not None and c.app.main.maximized.id == "health-pane"
+
+
+async def test_help_lists_every_binding_id() -> None:
+    async with running() as c:
+        await c.pilot.press("question_mark")
+        await c.settle()
+        assert isinstance(c.app.screen, HelpScreen)
+        keys = {r.key for r in c.app.screen.query_one(LineTable).rows}
+        assert {"kill-switch", "new-order", "cancel-order", "cancel-all", "flatten", "pause-strategy",
+                "toggle-reducing", "filter", "maximize-pane", "help", "quit", "reset-kill"} <= keys
+
+
+async def test_worker_crash_then_error_modal_and_trading_halted() -> None:
+    engine = ScriptedEngine(normal_state())
+    engine.fail_start = RuntimeError("gateway handshake failed")
+    async with running(engine=engine) as c:
+        await c.settle(3)
+        assert isinstance(c.app.screen, ErrorModal)
+        assert "gateway handshake failed" in c.app.screen.message
+        assert_halted(c)
+
+
+async def test_palette_offers_dynamic_commands() -> None:
+    from tui_trader.ui.commands import dynamic_commands
+
+    async with running() as c:
+        names = [name for name, _, _ in dynamic_commands(c.app)]
+        assert "Cancel order #tt-100 (BUY 50 AAPL)" in names
+        assert any(n.startswith("Flatten AMD") for n in names)
+        assert "Pause strategy ema_cross" in names
+
+
+async def test_live_mode_when_preflight_armed_by_typing_account_then_approvals_open() -> None:
+    from tui_trader.ui.options import ConsoleOptions
+    from tui_trader.ui.screens.preflight import PreflightScreen
+
+    state = replace(with_pending("tt-200"), mode=Mode.LIVE, account_id="U7654321")
+    async with running(state, options=ConsoleOptions(mode=Mode.LIVE)) as c:
+        assert isinstance(c.app.screen, PreflightScreen)
+        await c.pilot.press(*"U765432")
+        await c.settle()
+        assert c.app.screen.query_one("#arm", Button).disabled
+        await c.pilot.press("1", "enter")
+        await c.settle(3)
+        assert isinstance(c.app.screen, ApprovalModal)
+
+
+async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
+    from tui_trader.ui.options import ConsoleOptions
+
+    state = replace(normal_state(), mode=Mode.LIVE, account_id="DU1234567")
+    async with running(state, options=ConsoleOptions(mode=Mode.LIVE)) as c:
+        await c.pilot.press(*"DU1234567", "enter")
+        await c.settle()
+        assert c.app.screen.query_one("#arm", Button).disabled
+        assert not c.app.main.armed

@@ -1,0 +1,149 @@
+"""TraderApp: bindings, commands, the engine and bridge workers, crash handling, quit.
+
+Screens own their panes and widgets render what they are given; this class only wires them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.worker import Worker, WorkerState
+
+from tui_trader.domain.enums import AlertLevel, Mode
+from tui_trader.engine.handle import EngineHandle
+from tui_trader.ui.bridge import Bridge
+from tui_trader.ui.commands import TraderCommands
+from tui_trader.ui.modals.error import ErrorModal
+from tui_trader.ui.modals.quit import QuitChoice, QuitModal
+from tui_trader.ui.modals.reset_kill import ResetKillModal
+from tui_trader.ui.options import Clock, ConsoleOptions, system_clock
+from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.screens.main import MainScreen
+from tui_trader.ui.screens.preflight import PreflightScreen
+
+if TYPE_CHECKING:
+    from tui_trader.config import Settings
+
+
+class TraderApp(App[int]):
+    """The operator console."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-trader"
+    COMMANDS = App.COMMANDS | {TraderCommands}
+    ALLOW_IN_MAXIMIZED_VIEW = "#top, Footer, #filter-input"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+k", "kill_switch", "KILL", id="kill-switch", priority=True,
+                tooltip="Kill switch: HALT now, cancel every working order, verify"),
+        Binding("ctrl+r", "reset_kill", "Reset kill", id="reset-kill",
+                tooltip="Release the kill switch (asks for a typed reason)"),
+        Binding("question_mark,f1", "help", "Help", id="help", key_display="?", tooltip="Show every key"),
+        Binding("q", "quit_console", "Quit", id="quit", tooltip="Quit (asks about working orders)"),
+    ]
+    """App-wide keys; Ctrl+K has priority so it works from inputs, modals and the palette."""
+
+    def __init__(self, handle: EngineHandle, options: ConsoleOptions, clock: Clock) -> None:
+        super().__init__()
+        self.handle = handle
+        self.options = options
+        self.main = MainScreen(handle, options, clock)
+        self.bridge = Bridge(handle, self.main)
+
+    def on_mount(self) -> None:
+        if self.options.theme in self.available_themes:
+            self.theme = self.options.theme
+        self.push_screen(self.main)
+        self.bridge.subscribe()
+        self.run_worker(self.handle.start(), name="engine", exit_on_error=False)
+        self.run_worker(self.bridge.pump_events(), name="bridge-events", exit_on_error=False)
+        self.set_interval(self.options.refresh_interval, self.bridge.pull, name="refresh")
+        if self.options.mode is Mode.LIVE:
+            self.main.armed = False
+            self.main.preflight = PreflightScreen(self.options)
+            self.push_screen(self.main.preflight, self._preflight_done)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that fails halts trading and says why; the console stays open."""
+        if event.state is WorkerState.ERROR:
+            self.crashed(event.worker.name, event.worker.error)
+
+    def crashed(self, name: str, error: BaseException | None) -> None:
+        """Engage the kill switch, record a critical alert and show the error."""
+        text = f"{type(error).__name__}: {error}" if error else "unknown error"
+        try:
+            self.handle.kill(f"console worker '{name}' crashed: {text}", by="console")
+            halted = True
+        except Exception as exc:  # the engine itself may be what broke: say so, never hide it
+            text += f"\n\nThe kill switch could not be engaged: {exc}"
+            halted = False
+        self.main.console_alert(AlertLevel.CRITICAL, f"worker '{name}' crashed: {text}")
+        title = getattr(error, "title", None) or f"The {name} worker failed"
+        self.push_screen(ErrorModal(title, text, halted=halted))
+
+    def action_kill_switch(self) -> None:
+        """Engage the kill switch: the engine is HALTED before this returns."""
+        self.handle.kill("operator pressed Ctrl+K", by="operator")
+        self.main.request_refresh()
+
+    def action_reset_kill(self) -> None:
+        """Ask for a typed reason, then release the kill switch."""
+        snap = self.main.snapshot
+        if snap is None or not snap.kill_engaged:
+            self.notify("The kill switch is not engaged.")
+            return
+        self.push_screen(ResetKillModal(self.handle, snap.kill_reason), self._reset_done)
+
+    def _reset_done(self, reason: str | None) -> None:
+        if reason:
+            self.main.console_alert(AlertLevel.WARNING, f"kill switch reset by operator: {reason}")
+        self.main.request_refresh()
+
+    def action_help(self) -> None:
+        """Show every key."""
+        self.push_screen(HelpScreen([*self.BINDINGS, *MainScreen.BINDINGS]))
+
+    def action_quit_console(self) -> None:
+        """Quit; with working orders, ask whether to leave or cancel them."""
+        snap = self.main.snapshot
+        working = sum(1 for o in snap.orders if o.status.is_working) if snap else 0
+        if working:
+            self.push_screen(QuitModal(working), self._quit_chosen)
+        else:
+            self._quit_chosen("leave")
+
+    def _quit_chosen(self, choice: QuitChoice | None) -> None:
+        if choice in ("leave", "cancel"):
+            self.run_worker(self._stop_and_exit(cancel=choice == "cancel"), name="shutdown", exit_on_error=False)
+
+    async def _stop_and_exit(self, *, cancel: bool) -> None:
+        if cancel:
+            await self.handle.cancel_all()
+        await self.handle.stop()
+        self.exit(0)
+
+    def _preflight_done(self, armed: bool | None) -> None:
+        self.main.preflight = None
+        if armed:
+            self.main.armed = True
+            self.main.console_alert(AlertLevel.WARNING, "LIVE trading armed by the operator")
+        else:
+            self._quit_chosen("leave")
+
+
+def create_app(
+    handle: EngineHandle, *, settings: Settings | None = None, clock: Clock | None = None
+) -> TraderApp:
+    """Build the console around ``handle`` (tests pass a scripted handle and a frozen clock)."""
+    return TraderApp(handle, ConsoleOptions.from_settings(settings), clock or system_clock)
+
+
+def run_console(settings: Settings) -> int:
+    """Build the engine from ``settings``, run the console until it quits; the exit code."""
+    from tui_trader.engine.factory import create_engine
+
+    app = create_app(create_engine(settings), settings=settings)
+    app.run()
+    return app.return_code or 0

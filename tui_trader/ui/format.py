@@ -1,0 +1,127 @@
+"""Pure text formatting for the console: money, quantities, ages, sparklines.
+
+Nothing here imports Textual; every function returns plain strings so the panes can cache
+the strips they build from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+DASH = "—"
+
+
+def is_num(value: float | None) -> bool:
+    """True for a real, finite number."""
+    return value is not None and not math.isnan(value) and not math.isinf(value)
+
+
+def money(value: float | None, *, signed: bool = False, decimals: int = 2) -> str:
+    """``1,234.50`` (``+1,234.50`` when ``signed``); a dash for unknown values."""
+    if not is_num(value):
+        return DASH
+    assert value is not None
+    return f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
+
+
+def price(value: float | None) -> str:
+    """A price with two decimals, or four below one unit."""
+    if not is_num(value) or value is None or value <= 0:
+        return DASH
+    return f"{value:,.4f}" if value < 1 else f"{value:,.2f}"
+
+
+def qty(value: float | None) -> str:
+    """A quantity without needless decimals."""
+    if not is_num(value):
+        return DASH
+    assert value is not None
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
+
+
+def pct(value: float | None, *, signed: bool = True) -> str:
+    """A percentage with two decimals."""
+    if not is_num(value):
+        return DASH
+    return f"{value:+.2f}%" if signed else f"{value:.2f}%"
+
+
+def compact(value: float | None) -> str:
+    """``12.3k``, ``4.50M``: a short money figure for narrow gauges."""
+    if not is_num(value):
+        return DASH
+    assert value is not None
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:,.2f}{suffix}"
+    return f"{value:,.0f}"
+
+
+def age(seconds: float | None) -> str:
+    """A short age: ``0.4s``, ``12s``, ``3m05s``, ``2h10m``; a dash when unknown."""
+    if seconds is None or not is_num(seconds):
+        return DASH
+    seconds = max(seconds, 0.0)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def age_between(now: datetime, then: datetime | None) -> float | None:
+    """Seconds from ``then`` to ``now``, or ``None`` when ``then`` is unknown."""
+    return None if then is None else (now - then).total_seconds()
+
+
+def hhmmss(when: datetime | None, zone: str = "") -> str:
+    """``14:03:07`` in ``zone`` (the exchange's time zone) or a dash."""
+    if when is None:
+        return DASH
+    if zone:
+        when = when.astimezone(_zone(zone))
+    return when.strftime("%H:%M:%S")
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return UTC
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """The last ``width`` values as block characters, scaled to their own range."""
+    points = [v for v in values[-width:] if is_num(v)]
+    if not points:
+        return " " * width
+    low, high = min(points), max(points)
+    span = high - low
+    top = len(SPARK_CHARS) - 1
+    chars = [SPARK_CHARS[round((v - low) / span * top) if span else top // 2] for v in points]
+    return "".join(chars).rjust(width)
+
+
+def gauge(fraction: float | None, width: int) -> str:
+    """A bar of ``width`` cells filled to ``fraction`` (clamped to 0..1)."""
+    if fraction is None or not is_num(fraction):
+        return "·" * width
+    filled = round(min(max(fraction, 0.0), 1.0) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def fit(text: str, width: int, *, right: bool = False) -> str:
+    """Pad or truncate ``text`` to exactly ``width`` cells (an ellipsis marks a cut)."""
+    if width <= 0:
+        return ""
+    if len(text) > width:
+        return text[: width - 1] + "…" if width > 1 else text[:width]
+    return text.rjust(width) if right else text.ljust(width)

@@ -1,0 +1,1 @@
+"""Modal dialogs: approval, order ticket, flatten, kill reset, quit, errors, strategies."""

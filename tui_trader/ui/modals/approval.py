@@ -1,0 +1,155 @@
+"""ApprovalModal: one pending order with its plan, every risk check, drift and a countdown.
+
+Focus starts on Reject; ``y`` approves, ``n`` or Escape rejects. The main screen opens one
+modal at a time and shows how many more wait; when the order stops being pending (approved
+elsewhere, expired, cancelled by the kill switch) the modal closes itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.verdicts import CheckResult
+from tui_trader.engine.snapshots import PendingApproval
+from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+
+CHECK_COLUMNS = (
+    Column("Check", 22, flex=True),
+    Column("Value", 12, right=True),
+    Column("Limit", 12, right=True),
+    Column("Headroom", 12, right=True, priority=1),
+    Column("", 4),
+)
+
+
+def num(value: float | None, unit: str) -> str:
+    """A check figure with its unit."""
+    if value is None:
+        return DASH
+    return f"{value:,.2f}{unit}" if not float(value).is_integer() else f"{value:,.0f}{unit}"
+
+
+def check_row(check: CheckResult) -> Row:
+    """One risk check: value / limit / headroom and pass or FAIL."""
+    cells = (check.name + (f": {check.message}" if check.message and not check.passed else ""),
+             num(check.value, check.unit), num(check.limit, check.unit), num(check.headroom, check.unit),
+             "ok" if check.passed else "FAIL")
+    role = "pos" if check.passed else "crit"
+    low = check.headroom is not None and check.limit and check.headroom < 0.2 * abs(check.limit)
+    return Row(check.name, cells, ("", "", "dim", "warn" if low else "", role))
+
+
+def plan_text(ticket: OrderTicket, pending: PendingApproval) -> str:
+    """The order in one paragraph: what, how much, at what price, why."""
+    prices = [f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
+              f"stop {price(ticket.stop_price)}" if ticket.stop_price else ""]
+    lines = [f"{ticket.side.value} {qty(ticket.quantity)} {ticket.symbol} {ticket.order_type.value} "
+             f"{' '.join(p for p in prices if p)} {ticket.tif.value}".replace("  ", " "),
+             f"notional ≈ {money(pending.est_notional)} · commission ≈ {money(pending.est_commission)}"]
+    if ticket.bracket is not None:
+        b = ticket.bracket
+        lines.append(f"bracket: stop {price(b.stop_price)} · target {price(b.take_profit_price)}")
+    else:
+        lines.append("bracket: none (no protective stop)")
+    lines.append(f"strategy {ticket.strategy}: {ticket.reason or DASH}")
+    return "\n".join(lines)
+
+
+def drift_text(ticket: OrderTicket, pending: PendingApproval) -> str:
+    """Price drift since the signal, and the what-if margin impact when the broker gave one."""
+    signal, now = ticket.signal_price, pending.reference_price
+    if is_num(signal) and signal > 0 and is_num(now):
+        drift = f"drift since signal {pct((now - signal) / signal * 100)} ({price(signal)} → {price(now)})"
+    else:
+        drift = f"drift since signal: unknown (now {price(now)})"
+    margin = money(pending.margin_impact, signed=True) if pending.margin_impact is not None else "n/a"
+    return f"{drift} · what-if margin {margin}"
+
+
+class ApprovalModal(ModalScreen[bool | None]):
+    """Approve or reject one order; closes itself when the order is no longer pending."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "approve", "Approve", id="approve-order", tooltip="Send this order (risk re-checks it)"),
+        Binding("n", "reject", "Reject", id="reject-order", tooltip="Refuse this order"),
+        Binding("escape", "reject", "Reject", show=False, id="reject-order-escape"),
+    ]
+    """y approves, n or Escape rejects."""
+
+    def __init__(self, pending: PendingApproval, waiting: int, now: datetime) -> None:
+        super().__init__()
+        self.pending = pending
+        self.order_ref = pending.order.order_ref
+        self.waiting = waiting
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        ticket = self.pending.order.ticket
+        with Vertical(id="approval-dialog", classes="dialog"):
+            yield Label(self._title(), id="approval-title", classes="dialog-title")
+            yield Static(plan_text(ticket, self.pending), id="approval-plan")
+            table = LineTable(CHECK_COLUMNS, empty="No checks reported", id="approval-checks")
+            table.show_cursor = False
+            yield table
+            yield Static(drift_text(ticket, self.pending), id="approval-drift")
+            yield Label(self._countdown(), id="approval-countdown")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Reject [n]", id="reject", variant="error")
+                yield Button("Approve [y]", id="approve", variant="success")
+
+    def on_mount(self) -> None:
+        self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])
+        self.query_one("#reject", Button).focus()
+
+    @property
+    def seconds_left(self) -> float:
+        """Seconds until the approval expires (expiry means deny)."""
+        return (self.pending.expires_at - self.now).total_seconds()
+
+    def tick(self, pending: tuple[PendingApproval, ...], now: datetime) -> None:
+        """Refresh the countdown and queue count; close when this order left the queue."""
+        if self.is_attached is False or not self.is_running:
+            return
+        self.now = now
+        if all(p.order.order_ref != self.order_ref for p in pending):
+            self.dismiss(None)
+            return
+        self.waiting = len(pending) - 1
+        self.query_one("#approval-title", Label).update(self._title())
+        self.query_one("#approval-countdown", Label).update(self._countdown())
+        expired = self.seconds_left <= 0
+        self.query_one("#approve", Button).disabled = expired
+        self.set_class(self.seconds_left <= 10, "-expiring")
+
+    def _title(self) -> str:
+        more = f" · {self.waiting} more waiting" if self.waiting > 0 else ""
+        order = self.pending.order
+        return f"APPROVE ORDER {order.order_ref} ({order.ticket.symbol}){more}"
+
+    def _countdown(self) -> str:
+        left = self.seconds_left
+        if left <= 0:
+            return "EXPIRED — the order is denied"
+        return f"expires in {left:.0f}s — no answer means deny"
+
+    def action_approve(self) -> None:
+        """Approve: the engine re-checks risk before sending."""
+        if self.seconds_left > 0:
+            self.dismiss(True)
+
+    def action_reject(self) -> None:
+        """Reject the order."""
+        self.dismiss(False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_approve() if event.button.id == "approve" else self.action_reject()

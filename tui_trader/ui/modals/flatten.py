@@ -1,0 +1,94 @@
+"""FlattenModal: preview the closing orders, then send them only on confirmation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from tui_trader.domain.orders import OrderTicket
+from tui_trader.engine.handle import EngineHandle
+from tui_trader.engine.snapshots import FlattenPreview
+from tui_trader.ui.format import money, price, qty
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+
+COLUMNS = (
+    Column("Symbol", 8),
+    Column("Side", 5),
+    Column("Qty", 8, right=True),
+    Column("Type", 6),
+    Column("Est price", 10, right=True),
+    Column("Est notional", 14, right=True, flex=True),
+)
+
+
+def preview_rows(tickets: tuple[OrderTicket, ...], prices: dict[str, float]) -> list[Row]:
+    """One row per closing order."""
+    rows = []
+    for t in tickets:
+        est = prices.get(t.symbol)
+        cells = (t.symbol, t.side.value, qty(t.quantity), t.order_type.value, price(est),
+                 money(est * t.quantity if est else None))
+        rows.append(Row(t.symbol, cells, ("", "pos" if t.side.sign > 0 else "neg")))
+    return rows
+
+
+class FlattenModal(ModalScreen[bool]):
+    """Flatten everything (``symbol`` None) or one symbol, after showing exactly what would be sent."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="cancel-flatten", tooltip="Send nothing"),
+        Binding("y", "confirm", "Flatten", id="confirm-flatten", tooltip="Send the closing orders shown"),
+    ]
+    """y sends the previewed orders, Escape sends nothing."""
+
+    def __init__(self, handle: EngineHandle, symbol: str | None = None) -> None:
+        super().__init__(id="flatten-modal")
+        self.handle = handle
+        self.symbol = symbol
+        self.preview: FlattenPreview | None = None
+
+    def compose(self) -> ComposeResult:
+        what = self.symbol or "ALL positions"
+        with Vertical(id="flatten-dialog", classes="dialog -warning"):
+            yield Label(f"Flatten {what}", classes="dialog-title")
+            yield Static("Loading the preview…", id="flatten-summary")
+            table = LineTable(COLUMNS, empty="Nothing to close", id="flatten-table")
+            table.show_cursor = False
+            yield table
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Flatten [y]", id="confirm", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+        self.run_worker(self.load(), name="flatten-preview", exit_on_error=False)
+
+    async def load(self) -> None:
+        """Ask the engine for the closing orders and show them."""
+        preview = await self.handle.flatten(preview=True)
+        tickets = tuple(t for t in preview.tickets if self.symbol in (None, t.symbol))
+        self.preview = FlattenPreview(tickets, preview.est_prices)
+        self.query_one(LineTable).set_rows(preview_rows(tickets, preview.est_prices))
+        total = sum(preview.est_prices.get(t.symbol, 0.0) * t.quantity for t in tickets)
+        self.query_one("#flatten-summary", Static).update(
+            f"{len(tickets)} closing market order(s), ≈ {money(total)} notional. "
+            "They pass the risk gate (reduce-only) and, where required, your approval.")
+        self.query_one("#confirm", Button).disabled = not tickets
+
+    def action_confirm(self) -> None:
+        """Send the previewed orders (only once the preview is shown)."""
+        if self.preview is not None and self.preview.tickets:
+            self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        """Send nothing."""
+        self.dismiss(False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_confirm() if event.button.id == "confirm" else self.action_cancel()

@@ -1,0 +1,157 @@
+"""OrderTicketModal: a manual order, previewed by the risk gate as it is typed.
+
+Submitting hands the ticket to ``EngineHandle.submit``: the same risk gate and approval path
+as a strategy's order (the approval modal follows where approvals are required).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from tui_trader.domain.enums import OrderType, Side
+from tui_trader.domain.orders import Bracket, OrderTicket
+from tui_trader.domain.verdicts import RiskVerdict
+from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row
+from tui_trader.ui.widgets.line_table import LineTable
+
+Previewer = Callable[[OrderTicket], RiskVerdict]
+
+
+class TicketError(ValueError):
+    """A field of the ticket does not parse."""
+
+
+def optional_price(text: str, name: str) -> float | None:
+    """A positive price, or ``None`` for an empty field."""
+    if not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise TicketError(f"{name}: not a number") from None
+    if value <= 0:
+        raise TicketError(f"{name}: must be positive")
+    return value
+
+
+def build_ticket(fields: dict[str, str]) -> OrderTicket:
+    """Parse the form's fields into a ticket (raises TicketError naming the bad field)."""
+    symbol = fields["symbol"].strip().upper()
+    if not symbol:
+        raise TicketError("symbol: required")
+    try:
+        quantity = float(fields["quantity"])
+    except ValueError:
+        raise TicketError("quantity: not a number") from None
+    if quantity <= 0:
+        raise TicketError("quantity: must be positive")
+    order_type = OrderType(fields["type"])
+    limit = optional_price(fields["limit"], "limit")
+    stop = optional_price(fields["stop"], "stop")
+    if order_type in (OrderType.LMT, OrderType.STP_LMT) and limit is None:
+        raise TicketError("limit: required for this order type")
+    if order_type in (OrderType.STP, OrderType.STP_LMT) and stop is None:
+        raise TicketError("stop: required for this order type")
+    sl, tp = optional_price(fields["sl"], "stop-loss"), optional_price(fields["tp"], "target")
+    bracket = Bracket(stop_price=sl, take_profit_price=tp) if sl or tp else None
+    return OrderTicket(symbol=symbol, side=Side(fields["side"]), quantity=quantity, order_type=order_type,
+                       limit_price=limit, stop_price=stop, bracket=bracket, strategy="manual",
+                       reason="manual ticket")
+
+
+class OrderTicketModal(ModalScreen[OrderTicket | None]):
+    """The form; returns the ticket to submit, or ``None``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="cancel-ticket", tooltip="Discard this ticket"),
+        Binding("ctrl+s", "submit", "Submit", id="submit-ticket", tooltip="Submit through risk and approval"),
+    ]
+    """ctrl+s submits, Escape discards."""
+
+    def __init__(self, preview: Previewer, symbol: str = "") -> None:
+        super().__init__(id="order-ticket-modal")
+        self.preview = preview
+        self.symbol = symbol
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ticket-dialog", classes="dialog"):
+            yield Label("New order", classes="dialog-title")
+            with Grid(id="ticket-form"):
+                yield Input(self.symbol, placeholder="symbol", id="ticket-symbol")
+                yield Select([(s.value, s.value) for s in Side], value=Side.BUY.value,
+                             allow_blank=False, id="ticket-side")
+                yield Input("", placeholder="quantity", id="ticket-quantity")
+                yield Select([(t.value, t.value) for t in OrderType], value=OrderType.LMT.value,
+                             allow_blank=False, id="ticket-type")
+                yield Input("", placeholder="limit price", id="ticket-limit")
+                yield Input("", placeholder="stop price", id="ticket-stop")
+                yield Input("", placeholder="bracket stop-loss", id="ticket-sl")
+                yield Input("", placeholder="bracket target", id="ticket-tp")
+            table = LineTable(CHECK_COLUMNS, empty="Fill in the ticket to see the risk checks",
+                              id="ticket-checks")
+            table.show_cursor = False
+            yield table
+            yield Label("", id="ticket-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Submit [ctrl+s]", id="submit", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#ticket-symbol", Input).focus()
+
+    def fields(self) -> dict[str, str]:
+        """The raw text of every field."""
+        def text(name: str) -> str:
+            return self.query_one(f"#ticket-{name}", Input).value
+
+        return {
+            "symbol": text("symbol"), "quantity": text("quantity"), "limit": text("limit"),
+            "stop": text("stop"), "sl": text("sl"), "tp": text("tp"),
+            "side": str(self.query_one("#ticket-side", Select).value),
+            "type": str(self.query_one("#ticket-type", Select).value),
+        }
+
+    def on_input_changed(self) -> None:
+        self.update_preview()
+
+    def on_select_changed(self) -> None:
+        self.update_preview()
+
+    def update_preview(self) -> OrderTicket | None:
+        """Parse the form and show the risk gate's verdict; returns the ticket when it parses."""
+        error = self.query_one("#ticket-error", Label)
+        try:
+            ticket = build_ticket(self.fields())
+        except TicketError as exc:
+            error.update(str(exc))
+            self.query_one(LineTable).set_rows([])
+            return None
+        verdict = self.preview(ticket)
+        self.query_one(LineTable).set_rows([check_row(c) for c in verdict.checks])
+        error.update("" if verdict.passed else f"Risk would deny: {verdict.reason}")
+        return ticket
+
+    def action_submit(self) -> None:
+        """Submit when the ticket parses (risk decides; a denial is reported as an alert)."""
+        ticket = self.update_preview()
+        if ticket is not None:
+            self.dismiss(ticket)
+
+    def action_cancel(self) -> None:
+        """Discard the ticket."""
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_submit() if event.button.id == "submit" else self.action_cancel()

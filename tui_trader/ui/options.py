@@ -1,0 +1,109 @@
+"""What the console needs from the settings, as one frozen value with safe defaults.
+
+The console reads settings only here, so tests can build an app without a settings file and
+the panes never reach into pydantic models while they render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tui_trader.domain.enums import Mode
+
+if TYPE_CHECKING:
+    from tui_trader.config import Settings
+
+Clock = Callable[[], datetime]
+"""A source of timezone-aware "now"; tests pass a frozen one."""
+
+
+def system_clock() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """A warning and a critical level for one health figure."""
+
+    warn: float
+    crit: float
+
+    def level(self, value: float | None) -> str:
+        """``""``, ``"warn"`` or ``"crit"`` for ``value``."""
+        if value is None:
+            return ""
+        return "crit" if value >= self.crit else "warn" if value >= self.warn else ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """The limits the P&L pane draws headroom gauges against (``None``: no limit)."""
+
+    daily_loss: float | None = None
+    daily_loss_pct: float | None = 2.0
+    max_daily_trades: int | None = 100
+    max_gross_exposure: float | None = 1.0
+    max_drawdown: float | None = None
+    max_drawdown_pct: float | None = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    """Console settings with defaults matching the documented configuration defaults."""
+
+    mode: Mode = Mode.SIM
+    dry_run: bool = False
+    refresh_hz: float = 4.0
+    theme: str = "textual-dark"
+    heartbeat_stale_s: float = 3.0
+    market_data_stale_s: float = 15.0
+    approval_timeout_s: float = 30.0
+    expected_account: str = ""
+    cpu: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
+    mem: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
+    disk: Thresholds = field(default_factory=lambda: Thresholds(85, 95))
+    loop_lag_ms: Thresholds = field(default_factory=lambda: Thresholds(100, 500))
+    journal_queue: Thresholds = field(default_factory=lambda: Thresholds(1_000, 10_000))
+    limits: RiskLimits = field(default_factory=RiskLimits)
+
+    @property
+    def refresh_interval(self) -> float:
+        """Seconds between snapshot pulls, with the rate clamped to 4–10 Hz."""
+        return 1.0 / min(max(self.refresh_hz, 4.0), 10.0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None) -> ConsoleOptions:
+        """Read the console's options from ``settings`` (defaults when ``None``)."""
+        if settings is None:
+            return cls()
+        health, risk = settings.health, settings.risk
+        return cls(
+            mode=settings.mode,
+            dry_run=settings.dry_run,
+            refresh_hz=settings.ui.refresh_hz,
+            theme=settings.ui.theme,
+            heartbeat_stale_s=health.heartbeat_stale_s,
+            market_data_stale_s=health.market_data_stale_s,
+            approval_timeout_s=settings.approvals.timeout_s,
+            expected_account=settings.broker.account,
+            cpu=Thresholds(health.cpu_warn_pct, health.cpu_crit_pct),
+            mem=Thresholds(health.mem_warn_pct, health.mem_crit_pct),
+            disk=Thresholds(health.disk_warn_pct, health.disk_crit_pct),
+            loop_lag_ms=Thresholds(health.loop_lag_warn_ms, health.loop_lag_crit_ms),
+            limits=_limits(risk),
+        )
+
+
+def _limits(risk: Any) -> RiskLimits:
+    return RiskLimits(
+        daily_loss=risk.daily_loss_limit,
+        daily_loss_pct=risk.daily_loss_limit_pct,
+        max_daily_trades=risk.max_daily_trades,
+        max_gross_exposure=risk.max_gross_exposure,
+        max_drawdown=risk.max_drawdown,
+        max_drawdown_pct=risk.max_drawdown_pct,
+    )

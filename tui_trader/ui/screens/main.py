@@ -1,0 +1,194 @@
+"""MainScreen: the status bar, the kill banner and the seven panes; it routes engine output.
+
+The bridge posts snapshots and event batches here. ``watch_snapshot`` draws every pane from
+one frozen snapshot (at the refresh rate, never per tick) and keeps the approval modal and the
+live preflight up to date; ``on_engine_events`` records alerts and kill reports.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.reactive import reactive
+from textual.widgets import Footer, Input
+
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.events import (
+    AlertRaised,
+    ApprovalRequested,
+    ConnectionChanged,
+    Event,
+    KillSwitchEngaged,
+    OrderFilled,
+    TradingStateChanged,
+)
+from tui_trader.engine.handle import EngineHandle
+from tui_trader.engine.snapshots import EngineSnapshot, KillReport
+from tui_trader.ui.freshness import assess
+from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
+from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.options import Clock, ConsoleOptions
+from tui_trader.ui.screens.main_actions import MainActions
+from tui_trader.ui.screens.preflight import PreflightScreen
+from tui_trader.ui.widgets.alerts import AlertsPane
+from tui_trader.ui.widgets.connectivity import ConnectivityPane
+from tui_trader.ui.widgets.health import HealthPane
+from tui_trader.ui.widgets.orders import OrdersPane
+from tui_trader.ui.widgets.pnl import PnLPane
+from tui_trader.ui.widgets.positions import PositionsPane
+from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
+from tui_trader.ui.widgets.watchlist import WatchlistPane
+
+COMPACT_WIDTH = 120
+COMPACT_HEIGHT = 34
+
+
+class MainScreen(MainActions):
+    """The operator console's main screen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_order", "Order", id="new-order", tooltip="New order ticket (risk + approval)"),
+        Binding("x", "cancel_order", "Cancel", id="cancel-order", tooltip="Cancel the selected order"),
+        Binding("X", "cancel_all", "Cancel all", id="cancel-all", tooltip="Cancel every working order"),
+        Binding("f", "flatten", "Flatten", id="flatten", tooltip="Preview, then close every position"),
+        Binding("p", "pause_strategy", "Pause", id="pause-strategy", tooltip="Pause or resume a strategy"),
+        Binding("r", "toggle_reducing", "Reducing", id="toggle-reducing", tooltip="REDUCING on/off"),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/",
+                tooltip="Filter the orders or alerts pane"),
+        Binding("m", "maximize_pane", "Max", id="maximize-pane", tooltip="Maximise or restore the pane"),
+        Binding("1", "focus_pane(1)", "Watch", show=False, id="focus-watchlist", tooltip="Focus watchlist"),
+        Binding("2", "focus_pane(2)", "Pos", show=False, id="focus-positions", tooltip="Focus positions"),
+        Binding("3", "focus_pane(3)", "Orders", show=False, id="focus-orders", tooltip="Focus orders"),
+        Binding("4", "focus_pane(4)", "Alerts", show=False, id="focus-alerts", tooltip="Focus alerts"),
+        Binding("5", "focus_pane(5)", "P&L", show=False, id="focus-pnl", tooltip="Focus P&L and risk"),
+        Binding("6", "focus_pane(6)", "Conn", show=False, id="focus-connectivity", tooltip="Focus connectivity"),
+        Binding("7", "focus_pane(7)", "Health", show=False, id="focus-health", tooltip="Focus health"),
+        Binding("tab", "cycle_pane(1)", "Next pane", show=False, id="next-pane", tooltip="Cycle panes"),
+        Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, id="previous-pane",
+                tooltip="Cycle panes backwards"),
+    ]
+    """Trading and navigation keys of the main screen (the kill switch is an App binding)."""
+
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
+    """The latest engine snapshot; every pane is drawn from it."""
+
+    armed: reactive[bool] = reactive(True)
+    """False while a live session waits for its preflight: no approval modal opens."""
+
+    def __init__(self, handle: EngineHandle, options: ConsoleOptions, clock: Clock) -> None:
+        super().__init__(id="main-screen")
+        self.handle = handle
+        self.options = options
+        self.clock = clock
+        self.approval: ApprovalModal | None = None
+        self.preflight: PreflightScreen | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="top"):
+            yield StatusBar(id="status-bar")
+            yield KillBanner()
+        with Grid(id="panes"):
+            yield WatchlistPane()
+            yield PositionsPane()
+            yield OrdersPane()
+            yield AlertsPane()
+            yield PnLPane(self.options.limits)
+            yield ConnectivityPane()
+            yield HealthPane(self.options)
+        yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter-input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter-input").display = False
+        self.query_one("#positions-table").focus()
+
+    def on_resize(self) -> None:
+        compact = self.size.width < COMPACT_WIDTH or self.size.height < COMPACT_HEIGHT
+        self.set_class(compact, "-compact")
+
+    def on_snapshot_pulled(self, message: SnapshotPulled) -> None:
+        self.snapshot = message.snapshot
+
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        now = self.clock()
+        fresh = assess(snapshot, now, self.options)
+        self.query_one(StatusBar).show(snapshot, fresh, now)
+        self.query_one(KillBanner).show(snapshot)
+        self.query_one(WatchlistPane).show(snapshot, fresh)
+        self.query_one(PositionsPane).show(snapshot, fresh)
+        self.query_one(OrdersPane).show(snapshot, fresh)
+        self.query_one(PnLPane).show(snapshot, fresh)
+        self.query_one(ConnectivityPane).show(snapshot, fresh)
+        self.query_one(HealthPane).show(snapshot, now, fresh.engine_stalled)
+        alerts = self.query_one(AlertsPane)
+        alerts.zone = snapshot.time_zone
+        alerts.show(now)
+        self.set_class(snapshot.kill_engaged, "-halted")
+        if self.preflight is not None:
+            self.preflight.show(snapshot, now)
+        self._approvals(snapshot, now)
+
+    def on_engine_events(self, message: EngineEvents) -> None:
+        alerts = [alert for event in message.events for alert in self._on_event(event)]
+        self.query_one(AlertsPane).add(alerts)
+
+    def _on_event(self, event: Event) -> list[Alert]:
+        """Side effects of one event; returns the alerts it adds to the pane."""
+        if isinstance(event, AlertRaised):
+            return [event.alert]
+        if isinstance(event, KillSwitchEngaged):
+            report = KillReport(event.cancelled, event.remaining, verified=not event.remaining)
+            self.query_one(KillBanner).record(report, event.by)
+            return [self._alert(AlertLevel.CRITICAL, f"kill switch engaged by {event.by}: {event.reason}")]
+        if isinstance(event, TradingStateChanged):
+            text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
+            return [self._alert(AlertLevel.WARNING, text, event.time)]
+        if isinstance(event, ConnectionChanged):
+            return [self._alert(AlertLevel.WARNING, f"connection {event.state.value} {event.detail}".strip())]
+        if isinstance(event, ApprovalRequested):
+            self.app.call_later(self.request_refresh)
+        elif isinstance(event, OrderFilled):
+            f = event.fill
+            self.notify(f"{f.side.value} {f.quantity:g} {f.symbol} @ {f.price:.2f}", title="Filled")
+        return []
+
+    def _alert(self, level: AlertLevel, text: str, when: datetime | None = None) -> Alert:
+        return Alert(level=level, source="console", text=text, time=when or self.clock())
+
+    def console_alert(self, level: AlertLevel, text: str) -> None:
+        """Record an alert raised by the console itself."""
+        self.query_one(AlertsPane).add([self._alert(level, text)])
+
+    def on_events_dropped(self, message: EventsDropped) -> None:
+        self.query_one(HealthPane).drops = message.total
+        self.console_alert(AlertLevel.WARNING, f"console fell behind: {message.total} events dropped")
+
+    def request_refresh(self) -> None:
+        """Pull a snapshot now (after a command) instead of waiting for the timer."""
+        self.snapshot = self.handle.snapshot()
+
+    def _approvals(self, snapshot: EngineSnapshot, now: datetime) -> None:
+        if self.approval is not None:
+            self.approval.tick(snapshot.pending_approvals, now)
+            return
+        live = [p for p in snapshot.pending_approvals if p.expires_at > now]
+        if not self.armed or not live:
+            return
+        self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now)
+        self.app.push_screen(self.approval, partial(self._answered, live[0].order.order_ref))
+
+    def _answered(self, order_ref: str, answer: bool | None) -> None:
+        self.approval = None
+        if answer is True:
+            self.guard(self.handle.approve, order_ref)
+        elif answer is False:
+            self.guard(self.handle.reject, order_ref)
+        self.request_refresh()

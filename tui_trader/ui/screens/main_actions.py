@@ -1,0 +1,215 @@
+"""The main screen's commands: tickets, cancels, flatten, strategies, REDUCING, filters, panes.
+
+Every engine call goes through ``EngineHandle``. Awaited calls run as App workers (never
+``exclusive``: one order must never cancel another's submission) so the App's single
+``Worker.StateChanged`` handler sees a crash; expected refusals (``TraderError``) become an
+alert and a notification instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import Screen
+from textual.widgets import Input
+
+from tui_trader.domain.enums import AlertLevel, TradingState
+from tui_trader.domain.orders import OrderTicket
+from tui_trader.errors import TraderError
+from tui_trader.ui.modals.flatten import FlattenModal
+from tui_trader.ui.modals.order_ticket import OrderTicketModal
+from tui_trader.ui.modals.strategies import StrategyModal
+from tui_trader.ui.widgets.alerts import AlertsPane
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.orders import OrdersPane
+from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.positions import PositionsPane
+
+if TYPE_CHECKING:
+    from tui_trader.engine.handle import EngineHandle
+    from tui_trader.engine.snapshots import EngineSnapshot
+
+PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
+
+
+class MainActions(Screen[None]):
+    """Actions of :class:`~tui_trader.ui.screens.main.MainScreen` (kept apart to stay readable)."""
+
+    handle: EngineHandle
+    snapshot: EngineSnapshot | None
+
+    def console_alert(self, level: AlertLevel, text: str) -> None:
+        """Implemented by the main screen."""
+        raise NotImplementedError
+
+    def request_refresh(self) -> None:
+        """Implemented by the main screen."""
+        raise NotImplementedError
+
+    def guard(self, call: Callable[..., Any], *args: Any) -> bool:
+        """Call a synchronous handle command; an engine refusal becomes an alert."""
+        try:
+            call(*args)
+        except TraderError as exc:
+            self.refused(exc)
+            return False
+        return True
+
+    def refused(self, exc: TraderError) -> None:
+        """Tell the operator the engine refused a command."""
+        self.console_alert(AlertLevel.ERROR, f"{exc.title}: {exc.message}")
+        self.notify(exc.message, title=exc.title, severity="error")
+
+    def command(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Run an awaited engine command as an App worker."""
+        async def run() -> None:
+            try:
+                await work()
+            except TraderError as exc:
+                self.refused(exc)
+            self.request_refresh()
+
+        self.app.run_worker(run(), name=name, group="commands", exit_on_error=False)
+
+    def action_new_order(self) -> None:
+        """Open a ticket (prefilled with the selected position's symbol)."""
+        symbol = self.query_one(PositionsPane).selected_symbol or ""
+        self.app.push_screen(OrderTicketModal(self.handle.preview, symbol), self._submit_ticket)
+
+    def _submit_ticket(self, ticket: OrderTicket | None) -> None:
+        if ticket is not None:
+            self.command(f"submit {ticket.symbol}", lambda: self.handle.submit(ticket))
+
+    def action_cancel_order(self, order_ref: str = "") -> None:
+        """Cancel the order under the cursor (or ``order_ref``)."""
+        ref = order_ref or self.query_one(OrdersPane).selected_ref
+        if ref:
+            self.command(f"cancel {ref}", lambda: self.handle.cancel(ref))
+
+    def action_cancel_all(self) -> None:
+        """Cancel every working order and report what is left."""
+        async def work() -> None:
+            report = await self.handle.cancel_all()
+            text = f"cancelled {len(report.cancelled)}, remaining {len(report.remaining)}"
+            level = AlertLevel.WARNING if report.remaining else AlertLevel.INFO
+            self.console_alert(level, f"cancel all: {text}")
+            self.notify(text, title="Cancel all", severity="warning" if report.remaining else "information")
+
+        self.command("cancel-all", work)
+
+    def action_flatten(self, symbol: str = "") -> None:
+        """Preview the closing orders; send them only on confirmation."""
+        modal = FlattenModal(self.handle, symbol or None)
+
+        def confirmed(ok: bool | None) -> None:
+            if ok and modal.preview is not None:
+                self._send_flatten(symbol, modal.preview.tickets)
+
+        self.app.push_screen(modal, confirmed)
+
+    def _send_flatten(self, symbol: str, tickets: tuple[OrderTicket, ...]) -> None:
+        if not symbol:
+            self.command("flatten", lambda: self.handle.flatten(preview=False))
+            return
+        for ticket in tickets:
+            self.command(f"flatten {symbol}", lambda t=ticket: self.handle.submit(t))  # type: ignore[misc]
+
+    def action_pause_strategy(self, name: str = "") -> None:
+        """Pause or resume ``name``, or pick one from a list."""
+        strategies = self.snapshot.strategies if self.snapshot else ()
+        chosen = [s for s in strategies if s.name == name]
+        if chosen:
+            self.guard(self.handle.pause_strategy, name, not chosen[0].paused)
+            self.request_refresh()
+        elif strategies:
+            self.app.push_screen(StrategyModal(strategies), self._paused)
+
+    def _paused(self, choice: tuple[str, bool] | None) -> None:
+        if choice is not None:
+            self.guard(self.handle.pause_strategy, *choice)
+            self.request_refresh()
+
+    def action_toggle_reducing(self) -> None:
+        """ACTIVE ↔ REDUCING; HALTED stays halted until the kill switch is reset."""
+        state = self.snapshot.trading_state if self.snapshot else None
+        if state is TradingState.HALTED:
+            self.notify("Trading is HALTED: reset the kill switch first.", severity="warning")
+            return
+        on = state is not TradingState.REDUCING
+        self.guard(self.handle.reduce_only, on, f"operator turned REDUCING {'on' if on else 'off'}")
+        self.request_refresh()
+
+    def action_filter(self) -> None:
+        """Open the filter line for the focused pane (orders unless alerts is focused)."""
+        box = self.query_one("#filter-input", Input)
+        box.display = True
+        box.value = self._filter_pane().filter_text
+        box.focus()
+
+    def _filter_pane(self) -> OrdersPane | AlertsPane:
+        alerts = self.query_one(AlertsPane)
+        focused = self.focused
+        return alerts if focused is not None and alerts in focused.ancestors_with_self else self.query_one(
+            OrdersPane)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter-input":
+            self._apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter-input":
+            self._close_filter()
+
+    def _apply_filter(self, text: str) -> None:
+        pane = self._filter_target
+        if isinstance(pane, AlertsPane):
+            pane.set_filter(text)
+        else:
+            pane.filter_text = text
+        if self.snapshot is not None:
+            self.request_refresh()
+
+    @property
+    def _filter_target(self) -> OrdersPane | AlertsPane:
+        target = getattr(self, "_filter_for", None)
+        return target if target is not None else self.query_one(OrdersPane)
+
+    def on_descendant_focus(self) -> None:
+        if self.focused is not None and self.focused.id != "filter-input":
+            self._filter_for = self._filter_pane()
+
+    def _close_filter(self) -> None:
+        box = self.query_one("#filter-input", Input)
+        box.display = False
+        self._filter_target.query_one(LineTable).focus()
+
+    def key_escape(self) -> None:
+        """Escape closes the filter line, or restores a maximised pane."""
+        if self.query_one("#filter-input").display:
+            self._close_filter()
+        elif self.maximized is not None:
+            self.minimize()
+
+    def action_focus_pane(self, number: int) -> None:
+        """Focus pane ``number`` (1-7); in the compact layout a hidden pane opens maximised."""
+        pane = self.query_one(f"#{PANE_IDS[number - 1]}-pane", Pane)
+        table = pane.query_one(LineTable)
+        if self.maximized is not None:
+            self.minimize()
+        table.focus()
+        if not pane.display or (self.has_class("-compact") and pane.has_class("-secondary")):
+            self.maximize(pane, container=False)
+
+    def action_cycle_pane(self, step: int) -> None:
+        """Focus the next (or previous) pane."""
+        current = next((i for i, name in enumerate(PANE_IDS) if self.focused is not None
+                        and self.focused.id == f"{name}-table"), -1)
+        self.action_focus_pane((current + step) % len(PANE_IDS) + 1)
+
+    def action_maximize_pane(self) -> None:
+        """Maximise the focused pane, or restore it."""
+        if self.maximized is not None:
+            self.minimize()
+        elif self.focused is not None:
+            self.maximize(self.focused)

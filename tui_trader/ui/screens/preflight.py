@@ -1,0 +1,142 @@
+"""PreflightScreen: before a live session arms, show what it is about to trade with.
+
+Account type and id, read-only API, market data, reconciliation, kill state and risk limits;
+the operator arms by typing the account id. Until then the console opens no approval, so no
+order can reach the wire (in live mode every order needs one).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from tui_trader.domain.enums import ConnectionState
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.format import pct
+from tui_trader.ui.options import ConsoleOptions
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+
+COLUMNS = (Column("Check", 20), Column("Finding", 30, flex=True), Column("", 5))
+Finding = tuple[str, str, str]
+
+
+def account_findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Finding]:
+    """Account id, account type (paper ids start with DU) and the expected account."""
+    acct = snap.account_id or "unknown"
+    paper = acct.upper().startswith("DU")
+    found = [("Account id", acct, "ok" if snap.account_id else "FAIL"),
+             ("Account type", "PAPER (DU…) — not a live account" if paper else "live", "FAIL" if paper else "ok")]
+    if options.expected_account:
+        match = options.expected_account == snap.account_id
+        found.append(("Expected account", options.expected_account, "ok" if match else "FAIL"))
+    return found
+
+
+def session_findings(snap: EngineSnapshot) -> list[Finding]:
+    """Connection, read-only API, market data and reconciliation."""
+    connected = snap.connection.state is ConnectionState.CONNECTED
+    read_only = getattr(snap, "read_only_api", None)
+    delayed = [q.symbol for q in snap.quotes.values() if q.delayed]
+    blocked = snap.entries_blocked_reason
+    return [
+        ("Connection", f"{snap.connection.state.value} {snap.connection.host}:{snap.connection.port}",
+         "ok" if connected else "FAIL"),
+        ("Read-only API", {None: "not reported: check the gateway setting", True: "ON: orders refused",
+                           False: "off"}[read_only], "warn" if read_only is None else "FAIL" if read_only else "ok"),
+        ("Market data", f"delayed: {', '.join(delayed)}" if delayed else
+         (f"live, {len(snap.quotes)} symbols" if snap.quotes else "no quotes yet"),
+         "warn" if delayed or not snap.quotes else "ok"),
+        ("Reconciliation", blocked or "clean", "FAIL" if blocked else "ok"),
+        ("Kill switch", f"ENGAGED: {snap.kill_reason}" if snap.kill_engaged else "released",
+         "warn" if snap.kill_engaged else "ok"),
+    ]
+
+
+def limit_findings(options: ConsoleOptions) -> list[Finding]:
+    """The risk limits in force."""
+    lim = options.limits
+    text = (f"daily loss {pct(lim.daily_loss_pct, signed=False)} · drawdown "
+            f"{pct(lim.max_drawdown_pct, signed=False)} · trades/day {lim.max_daily_trades or '∞'} · "
+            f"gross ≤ {lim.max_gross_exposure or '∞'}× equity")
+    return [("Risk limits", text, "ok")]
+
+
+def findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Finding]:
+    """Every preflight finding."""
+    return [*account_findings(snap, options), *session_findings(snap), *limit_findings(options)]
+
+
+ROLE = {"ok": "pos", "warn": "warn", "FAIL": "crit"}
+
+
+class PreflightScreen(ModalScreen[bool]):
+    """Arms the live console once every check passes and the account id is typed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "abort", "Quit", id="abort-preflight", tooltip="Do not arm; quit"),
+    ]
+    """Escape quits without arming."""
+
+    def __init__(self, options: ConsoleOptions) -> None:
+        super().__init__(id="preflight-screen")
+        self.options = options
+        self.account_id = ""
+        self.blocking = True
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="preflight-dialog", classes="dialog -error"):
+            yield Label("LIVE TRADING — preflight", classes="dialog-title")
+            table = LineTable(COLUMNS, empty="Waiting for the engine…", id="preflight-checks")
+            table.show_cursor = False
+            yield table
+            yield Label("Type the account id to arm:", id="preflight-prompt")
+            yield Input(placeholder="account id", id="preflight-account")
+            yield Label("", id="preflight-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Quit", id="abort", variant="primary")
+                yield Button("Arm live trading", id="arm", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#preflight-account", Input).focus()
+
+    def show(self, snapshot: EngineSnapshot, now: datetime) -> None:
+        """Refresh the findings from ``snapshot``."""
+        found = findings(snapshot, self.options)
+        rows = [Row(name, (name, text, verdict), ("", "", ROLE[verdict])) for name, text, verdict in found]
+        self.query_one(LineTable).set_rows(rows)
+        self.account_id = snapshot.account_id
+        self.blocking = any(verdict == "FAIL" for _, _, verdict in found)
+        self._update_arm()
+
+    def on_input_changed(self) -> None:
+        self._update_arm()
+
+    def _update_arm(self) -> None:
+        typed = self.query_one("#preflight-account", Input).value.strip()
+        ready = bool(self.account_id) and typed == self.account_id and not self.blocking
+        self.query_one("#arm", Button).disabled = not ready
+        error = "A check FAILED: live trading cannot arm." if self.blocking else ""
+        self.query_one("#preflight-error", Label).update(error)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_arm()
+
+    def action_arm(self) -> None:
+        """Arm when the typed id matches and nothing failed."""
+        if not self.query_one("#arm", Button).disabled:
+            self.dismiss(True)
+
+    def action_abort(self) -> None:
+        """Quit without arming."""
+        self.dismiss(False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_arm() if event.button.id == "arm" else self.action_abort()

@@ -1,0 +1,80 @@
+"""ConnectivityPane: gateway, client id, link state, farms, reconnects, latency, pacing, tick ages."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+
+from tui_trader.domain.enums import ConnectionState
+from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
+from tui_trader.ui.format import DASH, age, hhmmss
+from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.pane import Pane
+
+COLUMNS = (Column("Item", 14), Column("Value", 20, flex=True))
+STATE_ROLE = {
+    ConnectionState.CONNECTED: "pos",
+    ConnectionState.CONNECTING: "warn",
+    ConnectionState.DEGRADED: "warn",
+    ConnectionState.DISCONNECTED: "crit",
+}
+
+
+def farm_role(status: str) -> str:
+    """IB farm messages: 2104/2106/2158 OK, 2103/2105/2157 broken, 2107/2108 inactive."""
+    text = status.lower()
+    if "broken" in text or "down" in text or "error" in text:
+        return "crit"
+    if "inactive" in text or "connecting" in text:
+        return "warn"
+    return "pos"
+
+
+def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
+    """Gateway, client, state, since, reconnects, RTT, pacing, last error."""
+    rtt = f"{conn.round_trip_ms:.1f} ms" if conn.round_trip_ms is not None else DASH
+    pacing = f"{conn.pacing_budget:.0%} left" if conn.pacing_budget is not None else DASH
+    rows = [
+        Row("gw", ("Gateway", f"{conn.host}:{conn.port}")),
+        Row("cid", ("Client id", str(conn.client_id))),
+        Row("state", ("State", conn.state.value), ("", STATE_ROLE[conn.state])),
+        Row("since", ("Connected", hhmmss(conn.connected_since, zone))),
+        Row("recon", ("Reconnects", str(conn.reconnects)), ("", "warn" if conn.reconnects else "")),
+        Row("rtt", ("Round trip", rtt)),
+        Row("pacing", ("Pacing budget", pacing)),
+    ]
+    if conn.market_data_degraded:
+        rows.append(Row("md", ("Market data", "DEGRADED"), ("", "warn")))
+    if conn.last_error:
+        rows.append(Row("err", ("Last error", conn.last_error), ("", "neg")))
+    return rows
+
+
+def farm_rows(conn: ConnectionInfo) -> list[Row]:
+    """One row per data farm."""
+    return [Row(f"farm:{name}", (f"farm {name}", status), ("", farm_role(status)))
+            for name, status in sorted(conn.farms.items())]
+
+
+def tick_rows(fresh: Freshness) -> list[Row]:
+    """Market-data age per symbol."""
+    return [Row(f"md:{sym}", (f"tick {sym}", age(a)), ("", "crit" if sym in fresh.stale_symbols else ""))
+            for sym, a in sorted(fresh.quote_ages.items())]
+
+
+class ConnectivityPane(Pane):
+    """The broker link as IB reports it, with the age of each symbol's last tick."""
+
+    def __init__(self) -> None:
+        super().__init__("Connectivity", "6", id="connectivity-pane")
+
+    def compose(self) -> ComposeResult:
+        yield LineTable(COLUMNS, empty="No connection information", id="connectivity-table")
+
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
+        """Draw the connection info of ``snapshot``."""
+        conn = snapshot.connection
+        rows = [*link_rows(conn, snapshot.time_zone), *farm_rows(conn), *tick_rows(fresh)]
+        self.query_one(LineTable).set_rows(rows)
+        note = fresh.verdict if fresh.verdict != "LIVE" else conn.state.value
+        self.set_age(fresh.heartbeat_age, stale=fresh.engine_stalled, note=note)

@@ -1,0 +1,254 @@
+"""LineTable: a table drawn through Textual's Line API over a prepared row model.
+
+Panes that change on every refresh (watchlist, positions, orders, health) use it instead of
+``DataTable``: ``set_rows`` compares the new row model with the old one and refreshes only the
+lines that changed, and ``render_line`` reuses a cached strip per row. Measured in DESIGN §5:
+about 6 ms per frame against about 40 ms for a ``DataTable`` driven by ``update_cell``.
+
+Cells carry a *role* (``pos``, ``neg``, ``warn``, ``crit``, ``dim``, ``accent``, ``badge``); each
+role is a component class styled in CSS with theme variables, so no colour lives in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui_trader.ui.format import fit
+
+ROLES = ("pos", "neg", "warn", "crit", "dim", "accent", "badge", "working")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: its title, width, alignment and how early it is dropped when narrow.
+
+    Columns with a higher ``priority`` number are dropped first; ``flex`` columns take the
+    width left over; ``keep_end`` columns (sparklines) lose their start, not their end, when cut.
+    """
+
+    title: str
+    width: int
+    right: bool = False
+    priority: int = 0
+    flex: bool = False
+    keep_end: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of text cells with a role per cell and one for the whole row."""
+
+    key: str
+    cells: tuple[str, ...]
+    roles: tuple[str, ...] = ()
+    role: str = ""
+
+    def cell_role(self, index: int) -> str:
+        """The role of cell ``index`` ('' when none)."""
+        return self.roles[index] if index < len(self.roles) else ""
+
+
+class LineTable(ScrollView, can_focus=True):
+    """A scrollable table with a sticky header, a row cursor and per-row strip caching."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "cursor(-10)", "Page up", show=False),
+        Binding("pagedown", "cursor(10)", "Page down", show=False),
+        Binding("home", "cursor(-100000)", "First", show=False),
+        Binding("end", "cursor(100000)", "Last", show=False),
+    ]
+    """Cursor movement; the pane's own bindings act on the row under the cursor."""
+
+    COMPONENT_CLASSES = {"line-table--header", "line-table--cursor", "line-table--empty"} | {
+        f"line-table--{role}" for role in ROLES
+    }
+
+    DEFAULT_CSS = """
+    LineTable { background: transparent; scrollbar-size-vertical: 1; overflow-x: hidden; }
+    LineTable > .line-table--header { text-style: bold; color: $text-muted; }
+    LineTable > .line-table--cursor { background: $surface-lighten-1; }
+    LineTable:focus > .line-table--cursor { background: $primary 40%; }
+    LineTable > .line-table--empty { color: $text-muted; text-style: italic; }
+    LineTable > .line-table--pos { color: $success; }
+    LineTable > .line-table--neg { color: $error; }
+    LineTable > .line-table--warn { color: $warning; }
+    LineTable > .line-table--crit { color: $error; text-style: bold; }
+    LineTable > .line-table--dim { color: $text-disabled; }
+    LineTable > .line-table--accent { color: $accent; }
+    LineTable > .line-table--badge { color: $secondary; text-style: bold; }
+    LineTable > .line-table--working { text-style: bold; }
+    """
+
+    cursor_row: reactive[int] = reactive(0)
+    """Index of the highlighted row."""
+
+    stale: reactive[bool] = reactive(False)
+    """When set, every cell is drawn dimmed: the data is not live."""
+
+    class CursorMoved(Message):
+        """The highlighted row changed."""
+
+    def __init__(self, columns: Sequence[Column], *, empty: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns = tuple(columns)
+        self.empty_text = empty
+        self.show_cursor = True
+        self.cursor_always = False
+        self._rows: tuple[Row, ...] = ()
+        self._strips: dict[str, tuple[Row, bool, Strip]] = {}
+        self._layout: tuple[int, tuple[tuple[int, int], ...]] = (-1, ())
+        self._styles: dict[str, Style] = {}
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        """The current row model."""
+        return self._rows
+
+    @property
+    def selected(self) -> Row | None:
+        """The row under the cursor, if any."""
+        return self._rows[self.cursor_row] if 0 <= self.cursor_row < len(self._rows) else None
+
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        """Replace the row model; only lines whose row changed are redrawn."""
+        old, new = self._rows, tuple(rows)
+        self._rows = new
+        self.virtual_size = Size(self._content_width(), len(new) + 1)
+        if self.cursor_row >= len(new):
+            self.cursor_row = max(len(new) - 1, 0)
+        if len(old) != len(new):
+            self.refresh()
+            return
+        for index, (before, after) in enumerate(zip(old, new, strict=True)):
+            if before != after:
+                self.refresh_lines(index + 1)
+
+    def action_cursor(self, delta: int) -> None:
+        """Move the cursor by ``delta`` rows."""
+        if self._rows:
+            self.cursor_row = min(max(self.cursor_row + delta, 0), len(self._rows) - 1)
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self.refresh_lines(old + 1)
+        self.refresh_lines(new + 1)
+        self.scroll_to_region_of_row(new)
+        self.post_message(self.CursorMoved())
+
+    def watch_stale(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def scroll_to_region_of_row(self, index: int) -> None:
+        """Keep row ``index`` visible below the sticky header."""
+        top = self.scroll_offset.y
+        visible = max(self.size.height - 1, 1)
+        if index < top:
+            self.scroll_to(y=index, animate=False)
+        elif index >= top + visible:
+            self.scroll_to(y=index - visible + 1, animate=False)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
+
+    def on_focus(self) -> None:
+        self.refresh_lines(self.cursor_row + 1)
+
+    def on_blur(self) -> None:
+        self.refresh_lines(self.cursor_row + 1)
+
+    def on_resize(self) -> None:
+        self._strips.clear()
+        self.virtual_size = Size(self._content_width(), len(self._rows) + 1)
+
+    def render_line(self, y: int) -> Strip:
+        """The header on line 0, then the rows from the scroll offset."""
+        width = self.size.width
+        if y == 0:
+            return self._header_strip(width)
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self._rows):
+            if index == 0 and self.empty_text:
+                return self._text_strip(self.empty_text, "line-table--empty", width)
+            return Strip.blank(width, self.rich_style)
+        return self._row_strip(self._rows[index], index == self.cursor_row, width)
+
+    def _row_strip(self, row: Row, cursor: bool, width: int) -> Strip:
+        cursor = cursor and self.show_cursor and (self.has_focus or self.cursor_always)
+        cached = self._strips.get(row.key)
+        if cached is not None and cached[0] == row and cached[1] == cursor:
+            return cached[2]
+        strip = self._build_row(row, cursor, width)
+        self._strips[row.key] = (row, cursor, strip)
+        return strip
+
+    def _build_row(self, row: Row, cursor: bool, width: int) -> Strip:
+        base = self._style("line-table--cursor") if cursor else self.rich_style
+        if row.role:
+            base = base + self._style(f"line-table--{row.role}")
+        dim = self._style("line-table--dim") if self.stale else None
+        segments: list[Segment] = []
+        for index, cell_width in self._visible(width):
+            column = self.columns[index]
+            text = row.cells[index] if index < len(row.cells) else ""
+            text = text[-cell_width:].rjust(cell_width) if column.keep_end else fit(
+                text, cell_width, right=column.right
+            )
+            role = row.cell_role(index)
+            style = base + self._style(f"line-table--{role}") if role else base
+            segments.append(Segment(text, style + dim if dim else style))
+            segments.append(Segment(" ", base))
+        return Strip(segments).extend_cell_length(width, base).crop(0, width)
+
+    def _header_strip(self, width: int) -> Strip:
+        style = self.rich_style + self._style("line-table--header")
+        segments = []
+        for index, cell_width in self._visible(width):
+            column = self.columns[index]
+            segments.append(Segment(fit(column.title, cell_width, right=column.right) + " ", style))
+        return Strip(segments).extend_cell_length(width, style).crop(0, width)
+
+    def _text_strip(self, text: str, component: str, width: int) -> Strip:
+        style = self.rich_style + self._style(component)
+        return Strip([Segment(fit(" " + text, width), style)]).crop(0, width)
+
+    def _style(self, component: str) -> Style:
+        style = self._styles.get(component)
+        if style is None:
+            style = self._styles[component] = self.get_component_rich_style(component, partial=True)
+        return style
+
+    def _visible(self, width: int) -> tuple[tuple[int, int], ...]:
+        """(column index, width) of the columns that fit in ``width``, in display order."""
+        if self._layout[0] == width:
+            return self._layout[1]
+        chosen: set[int] = set()
+        used = 0
+        for index in sorted(range(len(self.columns)), key=lambda i: self.columns[i].priority):
+            need = self.columns[index].width + 1
+            if used + need <= width or not chosen:
+                chosen.add(index)
+                used += need
+        spare = max(width - used, 0)
+        layout = tuple(
+            (i, c.width + (spare if c.flex else 0)) for i, c in enumerate(self.columns) if i in chosen
+        )
+        self._layout = (width, layout)
+        return layout
+
+    def _content_width(self) -> int:
+        return max(self.size.width, 1)

@@ -1,0 +1,111 @@
+"""OrdersPane: every order of the session, working orders first, filterable."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+
+from tui_trader.domain.enums import OrderStatus
+from tui_trader.domain.orders import Order
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.format import DASH, hhmmss, price, qty
+from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.pane import Pane
+
+COLUMNS = (
+    Column("Time", 8, priority=3),
+    Column("Id", 10),
+    Column("Sym", 6),
+    Column("Side", 4),
+    Column("Qty", 6, right=True),
+    Column("Type", 7, priority=2),
+    Column("Lmt/Stp", 9, right=True, priority=1),
+    Column("Status", 11),
+    Column("Filled", 6, right=True, priority=2),
+    Column("Avg", 9, right=True, priority=4),
+    Column("Strategy", 12, priority=5, flex=True),
+)
+
+STATUS_ROLE = {
+    OrderStatus.PENDING_APPROVAL: "warn",
+    OrderStatus.UNKNOWN: "crit",
+    OrderStatus.REJECTED: "neg",
+    OrderStatus.FILLED: "pos",
+    OrderStatus.CANCELLED: "dim",
+    OrderStatus.EXPIRED: "dim",
+}
+STATUS_SHORT = {
+    OrderStatus.PENDING_APPROVAL: "APPROVAL",
+    OrderStatus.PARTIALLY_FILLED: "PARTIAL",
+}
+
+
+def order_price(order: Order) -> str:
+    """Limit and/or stop price of an order."""
+    t = order.ticket
+    parts = [price(p) for p in (t.limit_price, t.stop_price) if p]
+    return "/".join(parts) if parts else DASH
+
+
+def order_row(order: Order, zone: str = "") -> Row:
+    """One order as a row; working orders are bold, final ones dimmed."""
+    t = order.ticket
+    cells = (
+        hhmmss(order.created_at, zone),
+        order.order_ref,
+        t.symbol,
+        t.side.value,
+        qty(t.quantity),
+        t.order_type.value,
+        order_price(order),
+        STATUS_SHORT.get(order.status, order.status.value),
+        qty(order.filled_quantity),
+        price(order.avg_fill_price) if order.filled_quantity else DASH,
+        t.strategy,
+    )
+    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", "", "", "",
+             STATUS_ROLE.get(order.status, ""))
+    row_role = "working" if order.status.is_working else "dim" if order.status.is_final else ""
+    return Row(order.order_ref, cells, roles, row_role)
+
+
+def sort_orders(orders: tuple[Order, ...]) -> list[Order]:
+    """Working and pending orders first, then the rest; newest first within each group."""
+    by_time = sorted(orders, key=lambda o: o.created_at, reverse=True)
+    return sorted(by_time, key=lambda o: 0 if (o.status.is_working or not o.status.is_final) else 1)
+
+
+def matches(row: Row, needle: str) -> bool:
+    """Case-insensitive substring match over every cell."""
+    return not needle or any(needle in cell.lower() for cell in row.cells)
+
+
+class OrdersPane(Pane):
+    """Orders: time, id, symbol, side, quantity, type, prices, status, fills, strategy."""
+
+    def __init__(self) -> None:
+        super().__init__("Orders", "3", id="orders-pane")
+        self.filter_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield LineTable(COLUMNS, empty="No orders this session", id="orders-table")
+
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
+        """Draw the orders, working first, through the current filter."""
+        needle = self.filter_text.lower()
+        rows = [order_row(o, snapshot.time_zone) for o in sort_orders(snapshot.orders)]
+        visible = [r for r in rows if matches(r, needle)]
+        self.query_one(LineTable).set_rows(visible)
+        working = sum(1 for o in snapshot.orders if o.status.is_working)
+        notes = [f"{working} working"]
+        if needle:
+            notes.append(f"filter '{self.filter_text}' {len(visible)}/{len(rows)}")
+        if fresh.account_stale:
+            notes.append(fresh.verdict)
+        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
+
+    @property
+    def selected_ref(self) -> str | None:
+        """The order id under the cursor."""
+        row = self.query_one(LineTable).selected
+        return row.key if row is not None else None

@@ -1,0 +1,111 @@
+"""PnLPane: equity and day-P&L sparklines and the risk headroom gauges."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+
+from textual.app import ComposeResult
+
+from tui_trader.domain.portfolio import AccountSnapshot
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.format import compact, gauge, money, sparkline
+from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.options import RiskLimits
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.pane import Pane
+
+BAR_WIDTH = 16
+SPARK_WIDTH = 120
+COLUMNS = (
+    Column("", 9),
+    Column("", BAR_WIDTH, flex=True, keep_end=True),
+    Column("", 17, right=True),
+)
+SAMPLE_EVERY_S = 1.0
+
+
+def used_role(fraction: float | None) -> str:
+    """Gauge colour: green below half, warning to 80 %, error beyond."""
+    if fraction is None:
+        return "dim"
+    return "crit" if fraction >= 0.8 else "warn" if fraction >= 0.5 else "pos"
+
+
+def gauge_row(key: str, label: str, used: float | None, limit: float | None, text: str) -> Row:
+    """One headroom gauge: how much of ``limit`` is used."""
+    fraction = used / limit if used is not None and limit else None
+    value = f"{text} / {compact(limit) if limit else '∞'}" if limit else f"{text} (no limit)"
+    return Row(key, (label, gauge(fraction, BAR_WIDTH), value), ("", used_role(fraction), ""))
+
+
+def loss_limit(account: AccountSnapshot, limits: RiskLimits) -> float | None:
+    """The daily loss limit in money: the tighter of the money and percent limits."""
+    candidates = [limits.daily_loss] if limits.daily_loss else []
+    if limits.daily_loss_pct and account.start_of_day_equity:
+        candidates.append(account.start_of_day_equity * limits.daily_loss_pct / 100)
+    return min(candidates) if candidates else None
+
+
+def drawdown_limit(account: AccountSnapshot, limits: RiskLimits) -> float | None:
+    """The drawdown limit in money."""
+    candidates = [limits.max_drawdown] if limits.max_drawdown else []
+    if limits.max_drawdown_pct and account.high_water_mark:
+        candidates.append(account.high_water_mark * limits.max_drawdown_pct / 100)
+    return min(candidates) if candidates else None
+
+
+def gauge_rows(account: AccountSnapshot, limits: RiskLimits) -> list[Row]:
+    """Daily loss used, trades today, gross exposure and drawdown against their limits."""
+    loss = max(-account.day_pnl, 0.0)
+    exposure_limit = limits.max_gross_exposure * account.equity if limits.max_gross_exposure else None
+    trades = float(account.trades_today)
+    trade_limit = float(limits.max_daily_trades) if limits.max_daily_trades else None
+    return [
+        gauge_row("loss", "Loss used", loss, loss_limit(account, limits), compact(loss)),
+        gauge_row("trades", "Trades", trades, trade_limit, f"{account.trades_today}"),
+        gauge_row("exposure", "Exposure", account.gross_exposure, exposure_limit,
+                  compact(account.gross_exposure)),
+        gauge_row("dd", "Drawdown", account.drawdown, drawdown_limit(account, limits),
+                  compact(account.drawdown)),
+    ]
+
+
+class PnLPane(Pane):
+    """Equity over the session and how much of each risk limit is used."""
+
+    def __init__(self, limits: RiskLimits) -> None:
+        super().__init__("P&L and risk", "5", id="pnl-pane")
+        self.limits = limits
+        self.equity: deque[float] = deque(maxlen=240)
+        self.day_pnl: deque[float] = deque(maxlen=240)
+        self._last_sample: datetime | None = None
+
+    def compose(self) -> ComposeResult:
+        table = LineTable(COLUMNS, id="pnl-table")
+        table.show_cursor = False
+        yield table
+
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
+        """Sample equity (at most once a second) and redraw the chart and gauges."""
+        account = snapshot.account
+        self._sample(account)
+        day = account.day_pnl
+        rows = [
+            Row("equity", ("Equity", sparkline(list(self.equity), SPARK_WIDTH), money(account.equity)),
+                ("", "accent", "")),
+            Row("day", ("Day P&L", sparkline(list(self.day_pnl), SPARK_WIDTH), money(day, signed=True)),
+                ("", "pos" if day >= 0 else "neg", "pos" if day >= 0 else "neg")),
+            *gauge_rows(account, self.limits),
+        ]
+        self.query_one(LineTable).set_rows(rows)
+        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale,
+                     note=fresh.verdict if fresh.account_stale else "")
+
+    def _sample(self, account: AccountSnapshot) -> None:
+        last = self._last_sample
+        if last is not None and (account.time - last).total_seconds() < SAMPLE_EVERY_S:
+            return
+        self._last_sample = account.time
+        self.equity.append(account.equity)
+        self.day_pnl.append(account.day_pnl)

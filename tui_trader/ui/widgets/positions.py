@@ -1,0 +1,93 @@
+"""PositionsPane: every open position with marks, P&L, protective exits and totals."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+
+from tui_trader.domain.portfolio import Position
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.format import DASH, money, pct, price, qty
+from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.pane import Pane
+
+COLUMNS = (
+    Column("Symbol", 7),
+    Column("Side", 5, priority=3),
+    Column("Qty", 7, right=True),
+    Column("Avg", 9, right=True, priority=2),
+    Column("Last", 9, right=True),
+    Column("Mkt value", 12, right=True, priority=4),
+    Column("Unrl P&L", 11, right=True),
+    Column("Rlzd P&L", 10, right=True, priority=5),
+    Column("P&L %", 7, right=True, priority=1),
+    Column("Stop", 9, right=True, priority=2),
+    Column("Target", 9, right=True, priority=6),
+)
+
+
+def sign_role(value: float) -> str:
+    """``pos`` for gains, ``neg`` for losses, '' for zero."""
+    return "pos" if value > 0 else "neg" if value < 0 else ""
+
+
+def position_row(pos: Position, stale: bool) -> Row:
+    """One position as a row; the mark is dimmed when its quote is stale."""
+    upnl = pos.unrealized_pnl
+    cost = abs(pos.quantity * pos.avg_cost)
+    cells = (
+        pos.symbol,
+        "LONG" if pos.quantity > 0 else "SHORT",
+        qty(pos.quantity),
+        price(pos.avg_cost),
+        price(pos.market_price),
+        money(pos.market_value),
+        money(upnl, signed=True),
+        money(pos.realized_pnl, signed=True),
+        pct(upnl / cost * 100 if cost else None),
+        price(pos.stop_price) if pos.stop_price else DASH,
+        price(pos.take_profit_price) if pos.take_profit_price else DASH,
+    )
+    mark_role = "dim" if stale else ""
+    roles = ("", "", "", "", mark_role, mark_role, sign_role(upnl), sign_role(pos.realized_pnl),
+             sign_role(upnl), "" if pos.stop_price else "warn", "")
+    return Row(pos.symbol, cells, roles)
+
+
+def total_row(positions: list[Position]) -> Row:
+    """The totals line: market value and P&L summed over every position."""
+    value = sum(p.market_value for p in positions)
+    upnl = sum(p.unrealized_pnl for p in positions)
+    rpnl = sum(p.realized_pnl for p in positions)
+    cells = ("TOTAL", f"{len(positions)}", "", "", "", money(value), money(upnl, signed=True),
+             money(rpnl, signed=True), "", "", "")
+    roles = ("", "", "", "", "", "", sign_role(upnl), sign_role(rpnl))
+    return Row("__total__", cells, roles, role="accent")
+
+
+class PositionsPane(Pane):
+    """Open positions: symbol, side, quantity, cost, mark, value, P&L, stop and target."""
+
+    def __init__(self) -> None:
+        super().__init__("Positions", "2", id="positions-pane")
+
+    def compose(self) -> ComposeResult:
+        yield LineTable(COLUMNS, empty="No open positions", id="positions-table")
+
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
+        """Draw ``snapshot``'s positions (symbol order) and their totals."""
+        positions = sorted(
+            (p for p in snapshot.account.positions.values() if not p.is_flat), key=lambda p: p.symbol
+        )
+        rows = [position_row(p, p.symbol in fresh.stale_symbols) for p in positions]
+        if positions:
+            rows.append(total_row(positions))
+        self.query_one(LineTable).set_rows(rows)
+        note = fresh.verdict if fresh.account_stale else ""
+        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=note)
+
+    @property
+    def selected_symbol(self) -> str | None:
+        """The symbol under the cursor (not the totals line)."""
+        row = self.query_one(LineTable).selected
+        return row.key if row is not None and row.key != "__total__" else None

@@ -1,0 +1,90 @@
+"""WatchlistPane: last, change, bid/ask, spread, a sparkline, tick age and the feed badge."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual.app import ComposeResult
+
+from tui_trader.domain.market import Quote
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.format import age, is_num, pct, price, sparkline
+from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.pane import Pane
+
+SPARK_WIDTH = 12
+COLUMNS = (
+    Column("Sym", 6),
+    Column("Last", 9, right=True),
+    Column("Chg %", 7, right=True),
+    Column("Bid", 9, right=True, priority=3),
+    Column("Ask", 9, right=True, priority=3),
+    Column("Sprd", 5, right=True, priority=4),
+    Column("Trend", SPARK_WIDTH, priority=2, keep_end=True),
+    Column("Age", 5, right=True, priority=1),
+    Column("Feed", 5, priority=1),
+)
+
+
+def change_pct(quote: Quote) -> float | None:
+    """Change of the last price against the previous close, in percent."""
+    if is_num(quote.last) and is_num(quote.close) and quote.close > 0:
+        return (quote.last - quote.close) / quote.close * 100
+    return None
+
+
+def feed_badge(quote: Quote, stale: bool) -> tuple[str, str]:
+    """(badge, role): STALE beats DELAYED beats LIVE."""
+    if stale:
+        return "STALE", "crit"
+    return ("DELAY", "warn") if quote.delayed else ("LIVE", "pos")
+
+
+def quote_row(quote: Quote, history: deque[float], tick_age: float, stale: bool) -> Row:
+    """One symbol as a row."""
+    chg = change_pct(quote)
+    badge, badge_role = feed_badge(quote, stale)
+    spread = quote.spread
+    cells = (quote.symbol, price(quote.last), pct(chg), price(quote.bid), price(quote.ask),
+             f"{spread:.2f}" if is_num(spread) else "—", sparkline(list(history), SPARK_WIDTH),
+             age(tick_age), badge)
+    chg_role = "" if chg is None else "pos" if chg > 0 else "neg" if chg < 0 else ""
+    roles = ("", "dim" if stale else "", chg_role, "", "", "", "accent", "warn" if stale else "",
+             badge_role)
+    return Row(quote.symbol, cells, roles, "dim" if stale else "")
+
+
+class WatchlistPane(Pane):
+    """Quotes pulled with each snapshot; the sparkline keeps the last prices seen per symbol."""
+
+    def __init__(self) -> None:
+        super().__init__("Watchlist", "1", id="watchlist-pane")
+        self._history: dict[str, deque[float]] = {}
+        self._seen: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        yield LineTable(COLUMNS, empty="No market data", id="watchlist-table")
+
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
+        """Draw every quote of ``snapshot`` in symbol order."""
+        rows = []
+        for symbol in sorted(snapshot.quotes):
+            quote = snapshot.quotes[symbol]
+            history = self._remember(quote)
+            stale = symbol in fresh.stale_symbols or fresh.account_stale
+            rows.append(quote_row(quote, history, fresh.quote_ages.get(symbol, 0.0), stale))
+        self.query_one(LineTable).set_rows(rows)
+        note = fresh.verdict if fresh.verdict != "LIVE" else f"{len(rows)} symbols"
+        self.set_age(fresh.newest_quote_age, stale=fresh.market_stale, note=note)
+
+    def _remember(self, quote: Quote) -> deque[float]:
+        history = self._history.setdefault(quote.symbol, deque(maxlen=SPARK_WIDTH * 4))
+        if self._seen.get(quote.symbol) != quote.time and is_num(quote.last):
+            self._seen[quote.symbol] = quote.time
+            history.append(quote.last)
+        return history
+
+    def seed_history(self, symbol: str, prices: list[float]) -> None:
+        """Preload a symbol's sparkline (demo scenarios and screenshots)."""
+        self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH * 4)).extend(prices)
