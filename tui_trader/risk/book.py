@@ -9,15 +9,18 @@ worst case: every working order on the side that grows the position fills.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from tui_trader.domain import AccountSnapshot, MarketSnapshot, Order, OrderStatus, Side
 
 
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """One symbol of the book: signed position and working buy/sell quantities (both >= 0)."""
+class Leg(NamedTuple):
+    """One symbol of the book: signed position and working buy/sell quantities (both >= 0).
+
+    A NamedTuple rather than a frozen dataclass: the gate builds one per symbol on every check,
+    and a tuple is several times cheaper to create.
+    """
 
     position: float = 0.0
     buys: float = 0.0
@@ -36,7 +39,8 @@ class Leg:
     @property
     def worst_abs(self) -> float:
         """Largest absolute position any fill sequence of working orders can reach."""
-        return max(abs(self.worst_long), abs(self.worst_short))
+        pos = self.position
+        return max(abs(pos + self.buys), abs(pos - self.sells))
 
     @property
     def is_open(self) -> bool:
@@ -61,46 +65,52 @@ class Leg:
 _EMPTY = Leg()
 
 
-@dataclass(frozen=True, slots=True)
-class Book:
-    """Positions and working orders by symbol, with a mark price for each symbol."""
+class Book(NamedTuple):
+    """Positions and working orders by symbol, with a mark price for each symbol.
 
-    legs: dict[str, Leg]
+    Immutable; a NamedTuple like :class:`Leg` because one is built on every check.
+
+    ``rows`` holds (position, working buys, working sells) per symbol. The aggregates (gross
+    exposure, open count, buy commitment) are computed once when the book is built: the gate
+    asks for them on every order.
+    """
+
+    rows: dict[str, tuple[float, float, float]]
     prices: dict[str, float]
     working: tuple[Order, ...]
+    exposures: dict[str, float]
+    gross_total: float
+    open_total: int
+    buy_total: float
+
+    @property
+    def legs(self) -> dict[str, Leg]:
+        """Every symbol's leg."""
+        return {s: Leg(*r) for s, r in self.rows.items()}
 
     def leg(self, symbol: str) -> Leg:
         """The leg of ``symbol`` (empty when the book holds nothing in it)."""
-        return self.legs.get(symbol, _EMPTY)
+        row = self.rows.get(symbol)
+        return Leg(*row) if row is not None else _EMPTY
 
     def price(self, symbol: str) -> float:
-        """Mark price of ``symbol``, NaN when unknown."""
+        """Mark price of ``symbol``; NaN when unknown, so that any limit measured with it denies."""
         return self.prices.get(symbol, math.nan)
 
     def gross(self, override: tuple[str, Leg] | None = None) -> float:
         """Worst-case gross exposure (sum of absolute values), ``override`` replacing one leg."""
-        return sum(leg.worst_abs * self._px(sym) for sym, leg in self._legs(override))
+        if override is None:
+            return self.gross_total
+        symbol, leg = override
+        return self.gross_total - self.exposures.get(symbol, 0.0) + leg.worst_abs * self.price(symbol)
 
     def open_count(self) -> int:
         """Number of symbols with a position or a working order."""
-        return sum(1 for leg in self.legs.values() if leg.is_open)
+        return self.open_total
 
     def buy_commitment(self) -> float:
         """Cash the working buy orders would consume if they all filled."""
-        return sum(
-            o.remaining * o.ticket.price_for_notional(self._px(o.symbol))
-            for o in self.working
-            if o.ticket.side is Side.BUY
-        )
-
-    def _px(self, symbol: str) -> float:
-        """Mark of ``symbol``; NaN when unknown, so that any limit measured with it denies."""
-        return self.prices.get(symbol, math.nan)
-
-    def _legs(self, override: tuple[str, Leg] | None) -> Iterable[tuple[str, Leg]]:
-        if override is None:
-            return self.legs.items()
-        return {**self.legs, override[0]: override[1]}.items()
+        return self.buy_total
 
 
 def counted_orders(
@@ -134,23 +144,52 @@ def build_book(
     """
     working = counted_orders(account, in_flight, exclude_ref)
     acc: dict[str, list[float]] = {s: [p.quantity, 0.0, 0.0] for s, p in account.positions.items()}
+    unpriced_buys: list[Order] = []
+    buys = 0.0
     for order in working:
-        row = acc.setdefault(order.symbol, [0.0, 0.0, 0.0])
-        row[1 if order.ticket.side is Side.BUY else 2] += order.remaining
-    legs = {s: Leg(r[0], r[1], r[2]) for s, r in acc.items()}
-    fallback = fallback_prices or {}
-    prices = {s: _mark(s, account, market, working) for s in {*legs, *fallback}}
+        ticket = order.ticket
+        row = acc.get(ticket.symbol) or acc.setdefault(ticket.symbol, [0.0, 0.0, 0.0])
+        remaining = max(ticket.quantity - order.filled_quantity, 0.0)
+        if ticket.side is Side.BUY:
+            row[1] += remaining
+            price = ticket.price_for_notional(math.nan)
+            if price > 0:
+                buys += remaining * price
+            else:
+                unpriced_buys.append(order)
+        else:
+            row[2] += remaining
+    prices = _prices(acc, account, market, working, fallback_prices or {})
+    buys += sum(o.remaining * prices[o.symbol] for o in unpriced_buys)
+    exposures = {s: max(abs(r[0] + r[1]), abs(r[0] - r[2])) * prices[s] for s, r in acc.items()}
+    rows = {s: (r[0], r[1], r[2]) for s, r in acc.items()}
+    open_total = sum(1 for r in rows.values() if r[0] or r[1] or r[2])
+    return Book(rows, prices, working, exposures, sum(exposures.values()), open_total, buys)
+
+
+def _prices(
+    symbols: Mapping[str, object],
+    account: AccountSnapshot,
+    market: MarketSnapshot,
+    working: Sequence[Order],
+    fallback: Mapping[str, float],
+) -> dict[str, float]:
+    prices = {s: _mark(s, account, market, working) for s in (*symbols, *fallback)}
     for symbol, price in fallback.items():
         if not prices[symbol] > 0:
             prices[symbol] = price
-    return Book(legs=legs, prices=prices, working=working)
+    return prices
 
 
 def _mark(symbol: str, account: AccountSnapshot, market: MarketSnapshot, working: Sequence[Order]) -> float:
     """Best known price of ``symbol``: quote mark, position mark, position cost, order price."""
     quote = market.quotes.get(symbol)
-    if quote is not None and quote.mark > 0:
-        return quote.mark
+    if quote is not None:
+        bid, ask = quote.bid, quote.ask
+        if bid > 0 and ask >= bid:  # inlined Quote.mark: this runs for every symbol on every check
+            return (bid + ask) / 2
+        if quote.mark > 0:
+            return quote.mark
     pos = account.positions.get(symbol)
     if pos is not None:
         for price in (pos.market_price, pos.avg_cost):
