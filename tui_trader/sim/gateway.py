@@ -7,6 +7,7 @@ import asyncio
 import heapq
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +85,8 @@ class SimGateway:
         self._ticker: asyncio.Task[None] | None = None
         self._save_handle: asyncio.Handle | None = None
         self._all_sessions: set[Session] = set()
+        self.received_frames: deque[tuple[int, list[str]]] = deque(maxlen=512)
+        """The last requests received, as ``(clientId, fields)`` (for debugging and golden tests)."""
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> SimGateway:

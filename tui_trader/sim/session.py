@@ -112,6 +112,7 @@ class Session:
         while not self.closed:
             fields = await read_frame(self.reader)
             if fields:
+                self.gw.received_frames.append((self.client_id or 0, fields))
                 dispatch(self, fields)
 
     def close(self) -> None:

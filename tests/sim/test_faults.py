@@ -1,0 +1,144 @@
+"""Faults on demand: sessions dropped, connections refused, error codes, pacing, message faults, stalls."""
+
+from __future__ import annotations
+
+import math
+
+import ib_async
+import pytest
+from ib_async import LimitOrder, MarketOrder
+
+from tui_trader.sim import SimGateway
+
+from .helpers import connect, eventually, sync
+
+
+async def test_drop_sessions_when_one_client_then_only_it_disconnects(ib: ib_async.IB, sim: SimGateway) -> None:
+    other = await connect(sim, client_id=8)
+    sim.control.drop_sessions(client_id=8)
+    await eventually(lambda: not other.isConnected())
+    assert ib.isConnected()
+    sim.control.drop_sessions()
+    await eventually(lambda: not ib.isConnected())
+    again = await connect(sim)
+    assert again.isConnected()
+    again.disconnect()
+
+
+@pytest.mark.allow_ib_async_faults
+async def test_refuse_connections_when_window_passes_then_connects(sim: SimGateway) -> None:
+    sim.control.refuse_connections(30)
+    with pytest.raises((TimeoutError, ConnectionError)):
+        await connect(sim, wait=0.3)
+    sim.control.step(30)
+    ib = await connect(sim)
+    assert ib.isConnected()
+    ib.disconnect()
+
+
+@pytest.mark.parametrize("code", [1100, 1101, 1102, 2103, 2105, 2157, 2158])
+async def test_send_error_when_connectivity_code_then_client_receives_it(
+    ib: ib_async.IB, sim: SimGateway, code: int
+) -> None:
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, c, *_: errors.append(c)
+    sim.control.send_error(code)
+    await eventually(lambda: code in errors)
+
+
+async def test_pacing_when_rate_exceeded_then_error_162(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, c, *_: errors.append(c)
+    sim.control.set_pacing(2, per_seconds=60)
+    for _ in range(2):
+        assert await ib.reqHistoricalDataAsync(aapl, "", "600 S", "1 min", "TRADES", True)
+    assert not await ib.reqHistoricalDataAsync(aapl, "", "600 S", "1 min", "TRADES", True)
+    assert errors == [162]
+    sim.control.step(60)
+    assert await ib.reqHistoricalDataAsync(aapl, "", "600 S", "1 min", "TRADES", True)
+
+
+async def test_reject_next_when_set_then_next_order_rejected_with_code(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, c, *_: errors.append(c)
+    sim.control.reject_next(201, "Order rejected - reason:Simulated margin check")
+    first = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
+    second = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
+    await eventually(lambda: first.orderStatus.status == "Cancelled" and second.orderStatus.status == "Submitted")
+    assert errors == [201]
+
+
+async def test_drop_messages_when_commission_dropped_then_fill_lacks_report(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.drop_messages("commission", 1)
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    first = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+    second = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+    await eventually(lambda: second.fills and second.fills[0].commissionReport.execId)
+    assert first.isDone()
+    assert first.fills[0].commissionReport.execId == ""
+
+
+async def test_delay_messages_when_order_status_late_then_arrives_after_step(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    sim.control.delay_messages("order_status", 3)
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+    await eventually(lambda: bool(trade.fills))
+    await sync(ib)
+    assert trade.orderStatus.status != "Filled"
+    sim.control.step(3)
+    await eventually(lambda: trade.orderStatus.status == "Filled")
+
+
+async def test_fill_sequence_when_commission_first_then_client_drops_early_report(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.fill_sequence("commission", "execution", "order_status")
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+    await eventually(trade.isDone)
+    # ib_async 2.1.0 ignores a commission report for an execution it has not seen yet
+    assert trade.fills[0].commissionReport.execId == ""
+    assert sim.executions()[0].commission > 0
+
+
+async def test_stall_market_data_when_on_then_no_ticks_until_resumed(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    ticker = ib.reqMktData(aapl)
+    await eventually(lambda: not math.isnan(ticker.last))
+    sim.control.stall_market_data(True)
+    sim.control.set_price("AAPL", 150.00)
+    sim.control.step(2)
+    await sync(ib)
+    assert ticker.last != 150.0
+    assert ib.isConnected()
+    sim.control.stall_market_data(False)
+    sim.control.set_price("AAPL", 151.00)
+    await eventually(lambda: ticker.last == 151.0)
+
+
+async def test_halt_when_set_then_subscribers_see_halted_tick(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    ticker = ib.reqMktData(aapl)
+    await sync(ib)
+    sim.control.halt("AAPL")
+    await eventually(lambda: ticker.halted == 1.0)
+    sim.control.resume("AAPL")
+    await eventually(lambda: ticker.halted == 0.0)
+
+
+async def test_clear_faults_when_called_then_healthy(ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract) -> None:
+    sim.control.stall_market_data(True)
+    sim.control.deny_market_data("AAPL")
+    sim.control.clear_faults()
+    (ticker,) = await ib.reqTickersAsync(aapl)
+    assert ticker.bid > 0

@@ -1,0 +1,58 @@
+"""Reconnect and restart: the client rebuilds open orders, completed orders, fills and positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ib_async
+from ib_async import LimitOrder, MarketOrder
+
+from tui_trader.sim import ManualClock, SimGateway
+
+from .helpers import connect, eventually
+
+
+async def _trade_some(ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    filled = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="filled-1"))
+    working = ib.placeOrder(aapl, LimitOrder("SELL", 10, 120.00, tif="GTC", orderRef="working-1"))
+    await eventually(lambda: filled.isDone() and working.orderStatus.status == "Submitted")
+
+
+def _assert_rebuilt(ib: ib_async.IB) -> None:
+    assert [t.order.orderRef for t in ib.openTrades()] == ["working-1"]
+    done = [t for t in ib.trades() if t.isDone()]
+    assert [t.order.orderRef for t in done] == ["filled-1"]
+    assert [f.execution.orderRef for f in ib.fills()] == ["filled-1"]
+    assert ib.fills()[0].commissionReport.commission > 0
+    assert [(p.contract.symbol, p.position) for p in ib.positions()] == [("AAPL", 10)]
+
+
+async def test_reconnect_when_client_reconnects_then_state_rebuilt(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    await _trade_some(ib, sim, aapl)
+    ib.disconnect()
+    again = await connect(sim)
+    _assert_rebuilt(again)
+    working = again.openTrades()[0]
+    again.cancelOrder(working.order)
+    await eventually(lambda: working.orderStatus.status == "Cancelled")
+    again.disconnect()
+
+
+async def test_restart_when_state_path_set_then_account_orders_executions_survive(tmp_path: Path) -> None:
+    state = tmp_path / "sim-state.json"
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
+        ib = await connect(sim)
+        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        await _trade_some(ib, sim, aapl)
+        cash = sim.cash
+        ib.disconnect()
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as restarted:
+        assert restarted.cash == cash
+        ib = await connect(restarted)
+        _assert_rebuilt(ib)
+        next_id = ib.client.getReqId()
+        assert next_id > max(o.order_id for o in restarted.orders())
+        ib.disconnect()
