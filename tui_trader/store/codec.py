@@ -1,0 +1,52 @@
+"""JSON encoding of domain values and events for the journal (pydantic does the dataclass work)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from tui_trader.domain import events as ev
+
+T = TypeVar("T")
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def dump(value: Any) -> str:
+    """A dataclass value as a JSON string (NaN kept as the ``NaN`` literal, as Python's json does)."""
+    return json.dumps(_adapter(type(value)).dump_python(value, mode="json"))
+
+
+def load(cls: type[T], text: str | bytes) -> T:
+    """The ``cls`` value encoded by :func:`dump`."""
+    result: T = _adapter(cls).validate_python(json.loads(text))
+    return result
+
+
+def _all_event_types() -> dict[str, type[ev.Event]]:
+    found: dict[str, type[ev.Event]] = {}
+    pending = [ev.Event]
+    while pending:
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            found[sub.__name__] = sub
+            pending.append(sub)
+    return found
+
+
+def load_event(kind: str, payload: str | bytes) -> ev.Event:
+    """Rebuild a journaled event from its kind and JSON payload."""
+    cls = _all_event_types().get(kind)
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    return load(cls, payload)

@@ -1,0 +1,85 @@
+"""Journal schema and its migrations; ``PRAGMA user_version`` holds the applied version."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the append-only event log and the tables derived from it.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        order_ref TEXT,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX events_kind_time ON events(kind, time);
+    CREATE INDEX events_order_ref ON events(order_ref) WHERE order_ref IS NOT NULL;
+    CREATE TABLE orders (
+        order_ref TEXT PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        order_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        broker_id INTEGER,
+        parent_ref TEXT,
+        filled_quantity REAL NOT NULL DEFAULT 0,
+        avg_fill_price REAL NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX orders_status ON orders(status);
+    CREATE TABLE order_states (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_ref TEXT NOT NULL,
+        status TEXT NOT NULL,
+        time TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX order_states_ref ON order_states(order_ref);
+    CREATE TABLE fills (
+        exec_id TEXT PRIMARY KEY,
+        order_ref TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        price REAL NOT NULL,
+        time TEXT NOT NULL,
+        broker_id INTEGER,
+        commission REAL,
+        realized_pnl REAL
+    );
+    CREATE INDEX fills_time ON fills(time);
+    CREATE TABLE operator_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        who TEXT NOT NULL,
+        action TEXT NOT NULL,
+        why TEXT NOT NULL,
+        before TEXT NOT NULL DEFAULT '',
+        after TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE kill_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        engaged INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        level TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE TABLE daily_summaries (
+        day TEXT PRIMARY KEY,
+        payload TEXT NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
