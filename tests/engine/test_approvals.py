@@ -1,0 +1,107 @@
+"""Approvals, the risk gate before send and after approval, rejection, dry run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import OrderStatus
+from tui_trader.domain.events import ApprovalResolved, OrderDenied, OrderNotSent
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import SimGateway
+
+from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, status
+
+S = OrderStatus
+
+
+@pytest.fixture
+async def approving(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
+    """An engine that asks for approval of every order (1 s expiry)."""
+    eng = make_engine(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=1.0))
+    await eng.start()
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    yield eng
+    await eng.stop()
+
+
+async def test_submit_when_approval_required_then_waits_and_nothing_reaches_the_wire(
+        approving: Engine, sim: SimGateway) -> None:
+    order = await approving.submit(buy(10))
+    assert status(approving, order.order_ref) is S.PENDING_APPROVAL
+    assert [p.order.order_ref for p in approving.approvals.items()] == [order.order_ref]
+    assert order.order_ref not in sim.order_refs()
+
+
+async def test_approve_then_rechecked_sent_and_filled(approving: Engine, sim: SimGateway) -> None:
+    order = await approving.submit(buy(10))
+    approving.approve(order.order_ref)
+    await eventually(lambda: status(approving, order.order_ref) is S.FILLED)
+    assert sim.order_refs().count(order.order_ref) == 1
+
+
+async def test_reject_then_rejected_and_never_sent(approving: Engine, sim: SimGateway) -> None:
+    events = approving.subscribe("test")
+    order = await approving.submit(buy(10))
+    approving.reject(order.order_ref)
+    assert status(approving, order.order_ref) is S.REJECTED
+    resolved = [e for e in events.drain() if isinstance(e, ApprovalResolved)]
+    assert resolved[-1].approved is False
+    assert order.order_ref not in sim.order_refs()
+
+
+async def test_approval_not_given_in_time_then_expired_and_denied(approving: Engine, sim: SimGateway) -> None:
+    order = await approving.submit(buy(10))
+    await eventually(lambda: status(approving, order.order_ref) is S.EXPIRED, timeout=4)
+    assert len(approving.approvals) == 0
+    assert order.order_ref not in sim.order_refs()
+    with pytest.raises(KeyError):
+        approving.approve(order.order_ref)
+
+
+async def test_limit_tightened_while_waiting_then_recheck_after_approval_denies(approving: Engine) -> None:
+    events = approving.subscribe("test")
+    order = await approving.submit(buy(10))
+    approving.risk.set_limits(limits_for_tests(max_order_quantity=5))
+    approving.approve(order.order_ref)
+    await eventually(lambda: status(approving, order.order_ref) is S.REJECTED)
+    denied = [e for e in events.drain() if isinstance(e, OrderDenied)]
+    assert denied[-1].verdict.check("order_quantity") is not None
+
+
+async def test_order_over_the_limit_then_denied_before_approval(engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test")
+    order = await engine.submit(buy(5000))
+    assert order.status is S.REJECTED
+    assert any(isinstance(e, OrderDenied) for e in events.drain())
+    assert order.order_ref not in sim.order_refs()
+
+
+async def test_preview_reports_checks_without_sending(engine: Engine, sim: SimGateway) -> None:
+    verdict = engine.preview(buy(5000))
+    assert not verdict.passed
+    assert verdict.check("order_quantity") is not None
+    assert engine.orders.orders == {}
+
+
+async def test_broker_rejects_order_then_rejected_with_reason(engine: Engine, sim: SimGateway) -> None:
+    sim.control.reject_next(201, "Order rejected - reason:Simulated rejection")
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.REJECTED)
+    assert "rejected" in engine.orders.orders[order.order_ref].history[-1].note.lower()
+
+
+async def test_dry_run_journals_the_order_and_sends_nothing(sim: SimGateway, tmp_path: Path) -> None:
+    eng = make_engine(sim, make_config(tmp_path, dry_run=True))
+    await eng.start()
+    events = eng.subscribe("test")
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    order = await eng.submit(buy(10))
+    await eng.stop()
+    assert eng.orders.orders[order.order_ref].status is S.CANCELLED
+    not_sent = [e for e in events.drain() if isinstance(e, OrderNotSent)]
+    assert not_sent[0].dry_run
+    assert not_sent[0].order.ticket.quantity == 10
+    assert order.order_ref not in sim.order_refs()

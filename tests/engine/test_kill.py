@@ -1,0 +1,113 @@
+"""Kill switch: synchronous HALTED, cancels verified, in-flight submits stopped, latched across restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import OrderStatus, OrderType, TradingState
+from tui_trader.domain.events import KillSwitchEngaged
+from tui_trader.engine.engine import Engine
+from tui_trader.errors import SafetyError
+from tui_trader.sim import SimGateway
+
+from .helpers import buy, eventually, make_config, make_engine, status
+
+S = OrderStatus
+
+
+def _resting(engine: Engine, qty: float = 5) -> object:
+    price = round(engine.market.quotes["AAPL"].bid * 0.97, 2)
+    return buy(qty, order_type=OrderType.LMT, limit_price=price)
+
+
+async def test_kill_flips_state_synchronously_before_anything_awaits(engine: Engine) -> None:
+    engine.kill("test", by="tester")
+    assert engine.trading_state is TradingState.HALTED
+    assert engine.snapshot().kill_engaged
+
+
+async def test_kill_with_working_orders_then_all_cancelled_and_verified(engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test")
+    refs = [(await engine.submit(_resting(engine, q))).order_ref for q in (1, 2, 3)]  # type: ignore[arg-type]
+    await eventually(lambda: all(status(engine, r) is S.SUBMITTED for r in refs))
+    engine.kill("operator pressed ctrl+k")
+    await eventually(lambda: all(status(engine, r) is S.CANCELLED for r in refs))
+    assert not [o for o in sim.orders() if o.order_ref in refs and o.working]
+    report = await engine.cancel_all()
+    assert report.verified
+    assert report.remaining == ()
+    assert any(isinstance(e, KillSwitchEngaged) for e in events.drain())
+
+
+async def test_submit_while_halted_then_denied(engine: Engine, sim: SimGateway) -> None:
+    engine.kill("halt")
+    order = await engine.submit(buy(1))
+    assert order.status is S.REJECTED
+    assert order.order_ref not in sim.order_refs()
+
+
+async def test_kill_during_in_flight_submit_then_order_never_reaches_the_wire(engine: Engine,
+                                                                              sim: SimGateway) -> None:
+    journal = engine.journal
+    assert journal is not None
+    real_flush = journal.flush
+
+    async def flush_then_kill() -> None:
+        # The kill lands while the submit awaits the durable SENDING record.
+        engine.kill("mid-flight")
+        await real_flush()
+
+    journal.flush = flush_then_kill  # type: ignore[method-assign]
+    await engine.submit(buy(10))
+    journal.flush = real_flush  # type: ignore[method-assign]
+    (order,) = engine.orders.orders.values()
+    assert order.status is S.CANCELLED
+    assert order.order_ref not in sim.order_refs()
+
+
+async def test_pending_approvals_denied_by_kill(sim: SimGateway, tmp_path: Path) -> None:
+    eng = make_engine(sim, make_config(tmp_path, approvals_required=True))
+    await eng.start()
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    order = await eng.submit(buy(1))
+    eng.kill("stop")
+    assert status(eng, order.order_ref) is S.REJECTED
+    await eng.stop()
+
+
+async def test_kill_state_latched_across_restart_until_reset_with_reason(sim: SimGateway, tmp_path: Path) -> None:
+    first = make_engine(sim, make_config(tmp_path))
+    await first.start()
+    first.kill("latched")
+    await eventually(lambda: first.journal is not None and first.journal.backlog == 0)
+    await first.stop()
+    second = make_engine(sim, make_config(tmp_path))
+    await second.start()
+    assert second.trading_state is TradingState.HALTED
+    with pytest.raises(SafetyError):
+        second.reset_kill("   ", by="op")
+    second.reset_kill("checked the book", by="op")
+    assert second.trading_state is TradingState.ACTIVE
+    await second.stop()
+
+
+async def test_flatten_preview_then_flatten_closes_positions(engine: Engine, sim: SimGateway) -> None:
+    order = await engine.submit(buy(7))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED)
+    preview = await engine.flatten(preview=True)
+    assert [(t.symbol, t.side.value, t.quantity) for t in preview.tickets] == [("AAPL", "SELL", 7)]
+    engine.kill("flatten after kill")
+    await engine.flatten(preview=False)
+    await eventually(lambda: engine.portfolio.quantity("AAPL") == 0)
+    assert sim.positions().get("AAPL", 0) == 0
+
+
+async def test_reduce_only_allows_closing_but_not_opening(engine: Engine) -> None:
+    order = await engine.submit(buy(5))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED)
+    engine.reduce_only(True, "winding down")
+    assert (await engine.submit(buy(1, symbol="MSFT"))).status is S.REJECTED
+    close = await engine.submit(buy(5).__class__("AAPL", buy(5).side.opposite, 5))
+    await eventually(lambda: status(engine, close.order_ref) is S.FILLED)
