@@ -159,26 +159,37 @@ def build_book(
                 unpriced_buys.append(order)
         else:
             row[2] += remaining
-    prices = _prices(acc, account, market, working, fallback_prices or {})
-    buys += sum(o.remaining * prices[o.symbol] for o in unpriced_buys)
-    exposures = {s: max(abs(r[0] + r[1]), abs(r[0] - r[2])) * prices[s] for s, r in acc.items()}
-    rows = {s: (r[0], r[1], r[2]) for s, r in acc.items()}
-    open_total = sum(1 for r in rows.values() if r[0] or r[1] or r[2])
-    return Book(rows, prices, working, exposures, sum(exposures.values()), open_total, buys)
+    return _aggregate(acc, account, market, working, fallback_prices or {}, unpriced_buys, buys)
 
 
-def _prices(
-    symbols: Mapping[str, object],
+def _aggregate(
+    acc: dict[str, list[float]],
     account: AccountSnapshot,
     market: MarketSnapshot,
-    working: Sequence[Order],
+    working: tuple[Order, ...],
     fallback: Mapping[str, float],
-) -> dict[str, float]:
-    prices = {s: _mark(s, account, market, working) for s in (*symbols, *fallback)}
+    unpriced_buys: Sequence[Order],
+    buys: float,
+) -> Book:
+    """Price every symbol and total the book in one pass (this runs on every check)."""
+    rows: dict[str, tuple[float, float, float]] = {}
+    prices: dict[str, float] = {}
+    exposures: dict[str, float] = {}
+    gross, open_total = 0.0, 0
+    for symbol, (pos, bought, sold) in acc.items():
+        price = _mark(symbol, account, market, working)
+        if not price > 0:
+            price = fallback.get(symbol, price)
+        exposure = max(abs(pos + bought), abs(pos - sold)) * price
+        rows[symbol], prices[symbol], exposures[symbol] = (pos, bought, sold), price, exposure
+        gross += exposure
+        open_total += 1 if pos or bought or sold else 0
     for symbol, price in fallback.items():
-        if not prices[symbol] > 0:
-            prices[symbol] = price
-    return prices
+        if symbol not in prices:
+            mark = _mark(symbol, account, market, working)
+            prices[symbol] = mark if mark > 0 else price
+    buys += sum(o.remaining * prices[o.symbol] for o in unpriced_buys)
+    return Book(rows, prices, working, exposures, gross, open_total, buys)
 
 
 def _mark(symbol: str, account: AccountSnapshot, market: MarketSnapshot, working: Sequence[Order]) -> float:

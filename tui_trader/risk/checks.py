@@ -46,6 +46,7 @@ _EXEMPTS = {
     for n in ("symbol_allowed", "cash_fraction", "trading_hours", "close_window", "open_window", "cooldown",
               "daily_trades", "daily_trades_strategy")
 }  # fmt: skip
+_NO_DUPLICATE = CheckResult("duplicate", True, 0, 0, 0, "", "orders")
 _STATE_PASS = {s: _const("trading_state", s.value) for s in (TradingState.ACTIVE, TradingState.REDUCING)}
 
 
@@ -204,16 +205,22 @@ def check_duplicate(
 ) -> CheckResult:
     """No working or recently sent order with the same symbol, side, quantity and price within the window."""
     since = now - timedelta(seconds=window_s)
-    key = (ticket.symbol, ticket.side, ticket.quantity, order_price(ticket))
-    hits = sum(1 for r in recent if r.time >= since and _same((r.symbol, r.side, r.quantity, r.price), key))
+    symbol = ticket.symbol
+    key = (symbol, ticket.side, ticket.quantity, order_price(ticket))
+    hits = sum(
+        1
+        for r in recent
+        if r.symbol == symbol and r.time >= since and _same((r.symbol, r.side, r.quantity, r.price), key)
+    )
     hits += sum(
         1
         for o in working
-        if o.created_at >= since
-        and _same((o.ticket.symbol, o.ticket.side, o.ticket.quantity, order_price(o.ticket)), key)
+        if o.ticket.symbol == symbol
+        and o.created_at >= since
+        and _same((symbol, o.ticket.side, o.ticket.quantity, order_price(o.ticket)), key)
     )
     if not hits:
-        return CheckResult("duplicate", True, 0, 0, 0, "", "orders")
+        return _NO_DUPLICATE
     return CheckResult("duplicate", False, hits, 0, -hits, f"same order sent within {window_s:g}s")
 
 
@@ -246,7 +253,10 @@ def check_trading_hours(sessions: Sequence[Session], now: datetime) -> CheckResu
 
 def check_close_window(sessions: Sequence[Session], now: datetime, minutes: float) -> CheckResult:
     """No entry in the last ``minutes`` of the current session (value = minutes to the close)."""
-    session = current_session(sessions, now)
+    return _close_window(current_session(sessions, now), now, minutes)
+
+
+def _close_window(session: Session | None, now: datetime, minutes: float) -> CheckResult:
     if session is None:
         return CheckResult("close_window", True, message="no current session")
     left = (session.end - now).total_seconds() / 60
@@ -257,7 +267,10 @@ def check_close_window(sessions: Sequence[Session], now: datetime, minutes: floa
 
 def check_open_window(sessions: Sequence[Session], now: datetime, minutes: float) -> CheckResult:
     """No entry in the first ``minutes`` of the current session (value = minutes since the open)."""
-    session = current_session(sessions, now)
+    return _open_window(current_session(sessions, now), now, minutes)
+
+
+def _open_window(session: Session | None, now: datetime, minutes: float) -> CheckResult:
     if session is None:
         return CheckResult("open_window", True, message="no current session")
     since = (now - session.start).total_seconds() / 60
@@ -464,28 +477,18 @@ def _fraction(exposure: float, equity: float) -> float:
 
 
 def _time_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
-    lim = ctx.limits
+    lim, now, reduces = ctx.limits, ctx.now, ctx.reduces
     sessions = _sessions(ctx.instrument, ctx.ticket.outside_rth)
-    enabled = {
-        "trading_hours": lim.require_liquid_hours,
-        "close_window": lim.no_entry_before_close_min is not None,
-        "open_window": lim.no_entry_after_open_min is not None,
-        "cooldown": lim.max_losing_streak is not None and lim.cooldown_s is not None,
-    }
-    for name, on in enabled.items():
-        if on:
-            out.append(exempt(name) if ctx.reduces else _time_check(name, ctx, sessions))
-
-
-def _time_check(name: str, ctx: TicketContext, sessions: tuple[Session, ...]) -> CheckResult:
-    lim, now = ctx.limits, ctx.now
-    if name == "trading_hours":
-        return check_trading_hours(sessions, now)
-    if name == "close_window":
-        return check_close_window(sessions, now, lim.no_entry_before_close_min or 0.0)
-    if name == "open_window":
-        return check_open_window(sessions, now, lim.no_entry_after_open_min or 0.0)
-    return check_cooldown(ctx.account, lim, now)
+    session = current_session(sessions, now)
+    if lim.require_liquid_hours:
+        hours = _PASS["trading_hours"] if session is not None else check_trading_hours(sessions, now)
+        out.append(exempt("trading_hours") if reduces else hours)
+    if lim.no_entry_before_close_min is not None:
+        out.append(exempt("close_window") if reduces else _close_window(session, now, lim.no_entry_before_close_min))
+    if lim.no_entry_after_open_min is not None:
+        out.append(exempt("open_window") if reduces else _open_window(session, now, lim.no_entry_after_open_min))
+    if lim.max_losing_streak is not None and lim.cooldown_s is not None:
+        out.append(exempt("cooldown") if reduces else check_cooldown(ctx.account, lim, now))
 
 
 def _sessions(instrument: Instrument, outside_rth: bool) -> tuple[Session, ...]:
