@@ -556,3 +556,15 @@ def test_submit_when_every_check_enabled_and_order_sane_then_passes_with_all_che
 
     assert verdict.passed, verdict.reason
     assert len(verdict.checks) == 25
+
+
+def test_submit_reduce_only_when_it_would_open_a_position_then_denied() -> None:
+    verdict = check(ticket(side=Side.SELL, reduce_only=True), RiskLimits())
+
+    assert not _passes(verdict, "reduce_only")
+
+
+def test_submit_reduce_only_when_it_reduces_then_passes() -> None:
+    acct = account(positions=[position(quantity=100)])
+
+    assert check(ticket(side=Side.SELL, reduce_only=True), RiskLimits(), acct=acct).passed

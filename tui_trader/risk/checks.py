@@ -128,6 +128,13 @@ def check_ticket_fields(ticket: OrderTicket) -> CheckResult:
     return CheckResult("ticket_valid", False, message=problem) if problem else _PASS["ticket_valid"]
 
 
+def check_reduce_only(reduces: bool) -> CheckResult:
+    """A ticket flagged reduce-only must reduce a position and not go past flat."""
+    if reduces:
+        return _const("reduce_only")
+    return CheckResult("reduce_only", False, message="reduce-only order would not reduce a position")
+
+
 def check_quote_usable(quote: Quote | None) -> CheckResult:
     """A quote exists, is not crossed, and gives a price (two sides or a last trade)."""
     problem = ""
@@ -413,6 +420,8 @@ def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
         out.append(allowed if allowed.passed or not ctx.reduces else exempt("symbol_allowed"))
     if lim.allowed_order_types is not None:
         out.append(check_order_type_allowed(ticket.order_type, lim.allowed_order_types))
+    if ticket.reduce_only:
+        out.append(check_reduce_only(ctx.reduces))
 
 
 def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:

@@ -107,6 +107,7 @@ class RiskEngine:
             self._throttle = Throttle.from_rates(limits.max_orders_per_second, limits.max_orders_per_minute)
         self._limits = limits
         self._kill.scope = limits.kill_cancel_scope
+        self._memory.forget()  # new limits: warnings and trips are evaluated afresh
 
     # --- pre-trade ----------------------------------------------------------------------------
 
