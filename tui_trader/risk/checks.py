@@ -29,25 +29,53 @@ from tui_trader.domain import (
     TradingState,
 )
 from tui_trader.risk.book import Book, Leg, build_book
-from tui_trader.risk.limits import CollarReference, RiskLimits
+from tui_trader.risk.limits import RiskLimits
+from tui_trader.risk.market_checks import (
+    check_close_window,
+    check_open_window,
+    check_price_collar_pct,
+    check_price_collar_ticks,
+    check_quote_age,
+    check_quote_usable,
+    check_spread,
+    check_trading_hours,
+    close_window,
+    collar_reference,
+    current_session,
+    open_window,
+)
+from tui_trader.risk.results import NO_DUPLICATE, PASS, STATE_PASS, const, exempt, growth_bound, upper_bound
 from tui_trader.risk.throttle import Throttle, TokenBucket
 
-_EXEMPT = "reduces a position: exempt"
-
-
-def _const(name: str, message: str = "") -> CheckResult:
-    return CheckResult(name, True, message=message)
-
-
-# Results without numbers are immutable values: the passing ones are built once, not per order.
-_PASS = {n: _const(n) for n in ("ticket_valid", "symbol_allowed", "order_type_allowed", "quote", "trading_hours")}
-_EXEMPTS = {
-    n: _const(n, _EXEMPT)
-    for n in ("symbol_allowed", "cash_fraction", "trading_hours", "close_window", "open_window", "cooldown",
-              "daily_trades", "daily_trades_strategy")
-}  # fmt: skip
-_NO_DUPLICATE = CheckResult("duplicate", True, 0, 0, 0, "", "orders")
-_STATE_PASS = {s: _const("trading_state", s.value) for s in (TradingState.ACTIVE, TradingState.REDUCING)}
+__all__ = [
+    "RecentOrder",
+    "TicketContext",
+    "build_context",
+    "check_cancel",
+    "check_cash_fraction",
+    "check_close_window",
+    "check_cooldown",
+    "check_duplicate",
+    "check_open_window",
+    "check_order_type_allowed",
+    "check_price_collar_pct",
+    "check_price_collar_ticks",
+    "check_quote_age",
+    "check_quote_usable",
+    "check_reduce_only",
+    "check_spread",
+    "check_symbol_allowed",
+    "check_throttle",
+    "check_ticket_fields",
+    "check_trading_hours",
+    "check_trading_state",
+    "exempt",
+    "growth_bound",
+    "notional_reference",
+    "order_price",
+    "pre_trade_check",
+    "upper_bound",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,31 +99,11 @@ def order_price(ticket: OrderTicket) -> float | None:
     return ticket.limit_price if ticket.limit_price is not None else ticket.stop_price
 
 
-def upper_bound(name: str, value: float, limit: float, unit: str = "") -> CheckResult:
-    """A plain ``value <= limit`` check (NaN values fail: unknown means deny)."""
-    passed = value <= limit
-    message = "" if passed else _over(value, limit, unit)
-    return CheckResult(name, passed, value, limit, limit - value, message, unit)
-
-
-def _over(value: float, limit: float, unit: str) -> str:
-    if math.isnan(value):
-        return "cannot be measured (price or equity unknown)"
-    return f"{value:,.6g} over limit {limit:,.6g} {unit}".rstrip()
-
-
-def growth_bound(name: str, before: float, after: float, limit: float, unit: str = "") -> CheckResult:
-    """``after <= limit``, except that an order which does not grow the measure always passes."""
-    if after <= limit or after <= before:
-        return CheckResult(name, True, after, limit, limit - after, "", unit)
-    return upper_bound(name, after, limit, unit)
-
-
 def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
     """HALTED denies every new order; REDUCING passes only orders that reduce a position."""
     state = TradingState(state)  # a plain string from a caller must not slip past the identity tests
     if state is TradingState.ACTIVE or (state is TradingState.REDUCING and reduces):
-        return _STATE_PASS[state]
+        return STATE_PASS[state]
     why = "trading halted" if state is TradingState.HALTED else "reducing only: order would add exposure"
     return CheckResult("trading_state", False, message=why)
 
@@ -103,14 +111,14 @@ def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
 def check_symbol_allowed(symbol: str, allowed: tuple[str, ...]) -> CheckResult:
     """The symbol is on the allow-list."""
     if symbol.upper() in allowed:
-        return _PASS["symbol_allowed"]
+        return PASS["symbol_allowed"]
     return CheckResult("symbol_allowed", False, message=f"{symbol} not in allowed symbols")
 
 
 def check_order_type_allowed(order_type: OrderType, allowed: tuple[OrderType, ...]) -> CheckResult:
     """The order type is on the allow-list."""
     if order_type in allowed:
-        return _PASS["order_type_allowed"]
+        return PASS["order_type_allowed"]
     return CheckResult("order_type_allowed", False, message=f"{order_type} not allowed")
 
 
@@ -125,71 +133,14 @@ def check_ticket_fields(ticket: OrderTicket) -> CheckResult:
         problem = f"{ticket.order_type} needs a positive stop price"
     elif ticket.order_type is OrderType.TRAIL and not (ticket.trail_amount or ticket.trail_percent):
         problem = "TRAIL needs a trail amount or percent"
-    return CheckResult("ticket_valid", False, message=problem) if problem else _PASS["ticket_valid"]
+    return CheckResult("ticket_valid", False, message=problem) if problem else PASS["ticket_valid"]
 
 
 def check_reduce_only(reduces: bool) -> CheckResult:
     """A ticket flagged reduce-only must reduce a position and not go past flat."""
     if reduces:
-        return _const("reduce_only")
+        return const("reduce_only")
     return CheckResult("reduce_only", False, message="reduce-only order would not reduce a position")
-
-
-def check_quote_usable(quote: Quote | None) -> CheckResult:
-    """A quote exists, is not crossed, and gives a price (two sides or a last trade)."""
-    problem = ""
-    if quote is None:
-        problem = "no quote"
-    elif quote.is_crossed:
-        problem = f"crossed quote (bid {quote.bid:g} > ask {quote.ask:g})"
-    elif not quote.has_two_sides and not quote.last > 0:
-        problem = "quote has no bid/ask and no last price"
-    return CheckResult("quote", False, message=problem) if problem else _PASS["quote"]
-
-
-def check_quote_age(quote: Quote | None, now: datetime, max_age_s: float) -> CheckResult:
-    """The quote is at most ``max_age_s`` seconds old (a missing quote is infinitely old)."""
-    age = math.inf if quote is None else (now - quote.time).total_seconds()
-    return upper_bound("quote_age", age, max_age_s, "s")
-
-
-def check_spread(quote: Quote | None, max_spread_pct: float) -> CheckResult:
-    """A market order needs a quote no wider than ``max_spread_pct`` percent of the mid."""
-    spread = math.nan if quote is None or quote.is_crossed else quote.spread / quote.mid * 100
-    return upper_bound("spread", spread, max_spread_pct, "%")
-
-
-def collar_reference(quote: Quote | None, side: Side, reference: CollarReference) -> float:
-    """Reference price of the collar: mid, or the far side (ask for buys, bid for sells)."""
-    if quote is None:
-        return math.nan
-    if not quote.has_two_sides or quote.is_crossed:
-        return quote.last if quote.last > 0 else math.nan
-    if reference is CollarReference.FAR:
-        return quote.ask if side is Side.BUY else quote.bid
-    return quote.mid
-
-
-def collar_distance(ticket: OrderTicket, reference: float) -> float:
-    """Largest absolute distance of the ticket's limit/stop prices from ``reference`` (0 for market)."""
-    prices = [p for p in (ticket.limit_price, ticket.stop_price) if p is not None]
-    return max((abs(p - reference) for p in prices), default=0.0)
-
-
-def check_price_collar_pct(ticket: OrderTicket, reference: float, limit_pct: float) -> CheckResult:
-    """A limit/stop price at most ``limit_pct`` percent from the reference."""
-    distance = collar_distance(ticket, reference)
-    value = 0.0 if distance == 0 else distance / reference * 100
-    return upper_bound("price_collar_pct", value, limit_pct, "%")
-
-
-def check_price_collar_ticks(
-    ticket: OrderTicket, reference: float, tick: float, limit_ticks: float
-) -> CheckResult:
-    """A limit/stop price at most ``limit_ticks`` ticks from the reference."""
-    distance = collar_distance(ticket, reference)
-    value = 0.0 if distance == 0 else round(distance / tick, 6)
-    return upper_bound("price_collar_ticks", value, limit_ticks, "ticks")
 
 
 def check_throttle(name: str, bucket: TokenBucket, now: datetime) -> CheckResult:
@@ -227,7 +178,7 @@ def check_duplicate(
         and _same((symbol, o.ticket.side, o.ticket.quantity, order_price(o.ticket)), key)
     )
     if not hits:
-        return _NO_DUPLICATE
+        return NO_DUPLICATE
     return CheckResult("duplicate", False, hits, 0, -hits, f"same order sent within {window_s:g}s")
 
 
@@ -242,48 +193,6 @@ def _same(a: _Key, b: _Key) -> bool:
     if pa is None or pb is None:
         return pa is pb
     return abs(pa - pb) <= 1e-9
-
-
-def current_session(sessions: Sequence[Session], now: datetime) -> Session | None:
-    """The session containing ``now``, if any."""
-    return next((s for s in sessions if s.contains(now)), None)
-
-
-def check_trading_hours(sessions: Sequence[Session], now: datetime) -> CheckResult:
-    """``now`` lies inside one of the sessions (unknown hours deny: fail closed)."""
-    if not sessions:
-        return CheckResult("trading_hours", False, message="trading hours unknown")
-    if current_session(sessions, now) is not None:
-        return _PASS["trading_hours"]
-    return CheckResult("trading_hours", False, message="outside trading hours")
-
-
-def check_close_window(sessions: Sequence[Session], now: datetime, minutes: float) -> CheckResult:
-    """No entry in the last ``minutes`` of the current session (value = minutes to the close)."""
-    return _close_window(current_session(sessions, now), now, minutes)
-
-
-def _close_window(session: Session | None, now: datetime, minutes: float) -> CheckResult:
-    if session is None:
-        return CheckResult("close_window", True, message="no current session")
-    left = (session.end - now).total_seconds() / 60
-    ok = left >= minutes
-    msg = "" if ok else f"{left:.1f} min to the close, entries stop {minutes:g} min before"
-    return CheckResult("close_window", ok, left, minutes, left - minutes, msg, "min")
-
-
-def check_open_window(sessions: Sequence[Session], now: datetime, minutes: float) -> CheckResult:
-    """No entry in the first ``minutes`` of the current session (value = minutes since the open)."""
-    return _open_window(current_session(sessions, now), now, minutes)
-
-
-def _open_window(session: Session | None, now: datetime, minutes: float) -> CheckResult:
-    if session is None:
-        return CheckResult("open_window", True, message="no current session")
-    since = (now - session.start).total_seconds() / 60
-    ok = since >= minutes
-    msg = "" if ok else f"{since:.1f} min after the open, entries start {minutes:g} min after"
-    return CheckResult("open_window", ok, since, minutes, since - minutes, msg, "min")
 
 
 def check_cooldown(account: AccountSnapshot, limits: RiskLimits, now: datetime) -> CheckResult:
@@ -303,11 +212,6 @@ def check_cash_fraction(cash_after: float, equity: float, limit: float) -> Check
     passed = value >= limit
     msg = "" if passed else f"cash would fall to {value:.1%} of equity, minimum {limit:.1%}"
     return CheckResult("cash_fraction", passed, value, limit, value - limit, msg, "of equity")
-
-
-def exempt(name: str) -> CheckResult:
-    """A passing result for a check a reducing order is exempt from."""
-    return _EXEMPTS.get(name) or _const(name, _EXEMPT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,12 +394,12 @@ def _time_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     sessions = _sessions(ctx.instrument, ctx.ticket.outside_rth)
     session = current_session(sessions, now)
     if lim.require_liquid_hours:
-        hours = _PASS["trading_hours"] if session is not None else check_trading_hours(sessions, now)
+        hours = PASS["trading_hours"] if session is not None else check_trading_hours(sessions, now)
         out.append(exempt("trading_hours") if reduces else hours)
     if lim.no_entry_before_close_min is not None:
-        out.append(exempt("close_window") if reduces else _close_window(session, now, lim.no_entry_before_close_min))
+        out.append(exempt("close_window") if reduces else close_window(session, now, lim.no_entry_before_close_min))
     if lim.no_entry_after_open_min is not None:
-        out.append(exempt("open_window") if reduces else _open_window(session, now, lim.no_entry_after_open_min))
+        out.append(exempt("open_window") if reduces else open_window(session, now, lim.no_entry_after_open_min))
     if lim.max_losing_streak is not None and lim.cooldown_s is not None:
         out.append(exempt("cooldown") if reduces else check_cooldown(ctx.account, lim, now))
 
