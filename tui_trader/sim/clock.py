@@ -29,14 +29,15 @@ class Clock:
 class RealClock(Clock):
     """Wall-clock time, running ``speed`` times faster than real time from the moment of creation."""
 
-    def __init__(self, speed: float = 1.0) -> None:
-        """Start at the current wall time.
+    def __init__(self, speed: float = 1.0, start: datetime | None = None) -> None:
+        """Start at the current wall time (or at ``start``, e.g. the beginning of a replay).
 
         Args:
             speed: simulated seconds per real second.
+            start: aware datetime simulated time starts at (default: now).
         """
         self._speed = speed
-        self._origin = datetime.now(UTC)
+        self._origin = start or datetime.now(UTC)
         self._mono0 = time.monotonic()
         self._offset = 0.0
 

@@ -61,10 +61,11 @@ class SimGateway:
             cash: starting cash of a fresh account.
         """
         self.host, self.port, self.speed = host, port, speed
-        self.clock: Clock = clock or RealClock(speed)
+        self.instruments = InstrumentDb(symbols)
+        self.replay = None if data_path is None else Replay.load(Path(data_path), self.instruments)
+        self.clock: Clock = clock or RealClock(speed, self.replay.start_time() if self.replay else None)
         self.state_path = Path(state_path) if state_path else None
         self.account_id = "USIM0001" if live_account else "DUSIM0001"
-        self.instruments = InstrumentDb(symbols)
         self.always_open = always_open
         self.market = MarketModel(list(self.instruments), seed, always_open=always_open)
         self.account = Account(self.account_id, cash)
@@ -76,7 +77,6 @@ class SimGateway:
         self.sessions: dict[int, Session] = {}
         self.live_bars = {cid: LiveBars() for cid in self.market.quotes}
         self.history = SyntheticHistory(seed, int(self.clock.now().timestamp()), always_open, self.market.drift)
-        self.replay = None if data_path is None else _load_replay(self, Path(data_path))
         self._quote_subs: dict[int, list[tuple[Session, int]]] = {}
         self._sim_t = 0.0
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -105,6 +105,8 @@ class SimGateway:
         self._sim_t = math.floor(now / STEP_SECONDS) * STEP_SECONDS
         self.history.t0 = int(self._sim_t) - int(self._sim_t) % 5
         for cid, quote in self.market.quotes.items():
+            if self.replay is not None:
+                self.replay.step(quote, self._sim_t)
             self.history.register(cid, quote.last)
         self._server = await asyncio.start_server(self._on_client, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -401,7 +403,3 @@ class SimGateway:
         if inst is None:
             raise KeyError(symbol)
         return self.market.quotes[inst.con_id]
-
-
-def _load_replay(gw: SimGateway, path: Path) -> Replay:
-    return Replay.load(path, gw)

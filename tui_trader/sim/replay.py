@@ -4,17 +4,15 @@ optional ``symbol`` column) through the live stream, at the gateway's speed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from tui_trader.sim.bars import BarArrays
+from tui_trader.sim.instruments import InstrumentDb
 from tui_trader.sim.market import Quote
-
-if TYPE_CHECKING:
-    from tui_trader.sim.gateway import SimGateway
 
 COLUMNS = ("time", "open", "high", "low", "close", "volume")
 
@@ -35,8 +33,14 @@ class Replay:
         self.series = series
         self.start = start
 
+    def start_time(self) -> datetime:
+        """Where a real-time replay starts: a fifth of the way in (at most a day), so history exists."""
+        first = min(int(s.bars.t[0]) for s in self.series.values())
+        last = max(int(s.bars.t[-1]) for s in self.series.values())
+        return datetime.fromtimestamp(first + min((last - first) // 5, 86400), UTC)
+
     @classmethod
-    def load(cls, path: Path, gw: SimGateway) -> Replay:
+    def load(cls, path: Path, instruments: InstrumentDb) -> Replay:
         """Read the file; symbols come from a ``symbol`` column or else the file name (or all)."""
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
         frame.columns = [str(c).lower() for c in frame.columns]
@@ -44,8 +48,9 @@ class Replay:
         if missing:
             raise ValueError(f"{path}: missing columns {missing}")
         times = pd.to_datetime(frame["time"], utc=True)
-        frame = frame.assign(epoch=(times.astype("int64") // 1_000_000_000).astype("int64"))
-        groups = _groups(frame, path, gw)
+        epoch = (times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        frame = frame.assign(epoch=epoch.astype("int64"))
+        groups = _groups(frame, path, instruments)
         series = {cid: _series(g) for cid, g in groups.items()}
         start = min(int(s.bars.t[0]) for s in series.values())
         return cls(series, start)
@@ -80,16 +85,16 @@ def _path_price(o: float, h: float, lo: float, c: float, frac: float) -> float:
     return points[k] + (points[k + 1] - points[k]) * (pos - k)
 
 
-def _groups(frame: pd.DataFrame, path: Path, gw: SimGateway) -> dict[int, pd.DataFrame]:
+def _groups(frame: pd.DataFrame, path: Path, instruments: InstrumentDb) -> dict[int, pd.DataFrame]:
     if "symbol" in frame.columns:
         out = {}
         for symbol, group in frame.groupby("symbol"):
-            inst = gw.instruments.by_symbol(str(symbol))
+            inst = instruments.by_symbol(str(symbol))
             if inst:
                 out[inst.con_id] = group
         return out
-    inst = gw.instruments.by_symbol(path.stem)
-    targets = [inst] if inst else list(gw.instruments)
+    inst = instruments.by_symbol(path.stem)
+    targets = [inst] if inst else list(instruments)
     return {i.con_id: frame for i in targets}
 
 

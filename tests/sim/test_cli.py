@@ -1,0 +1,71 @@
+"""The standalone simulator: one ready line, a real client connects, the control port drives faults,
+SIGTERM stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+
+import ib_async
+
+from tui_trader.sim.cli import DEFAULT_PORT, build_parser
+from tui_trader.sim.control import Control
+from tui_trader.sim.control_port import execute
+from tui_trader.sim.gateway import SimGateway
+
+from .helpers import eventually
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_parser_when_defaults_then_port_is_not_ibs() -> None:
+    args = build_parser().parse_args([])
+    assert args.port == DEFAULT_PORT
+    assert DEFAULT_PORT not in (4001, 4002, 7496, 7497)
+
+
+async def test_standalone_when_started_then_prints_ready_line_and_serves_ib_async() -> None:
+    port, cport = free_port(), free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tui_trader.sim", "--port", str(port), "--symbols", "AAPL,MSFT", "--seed", "3",
+        "--control-port", str(cport), "--log-level", "WARNING",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert line == f"listening on 127.0.0.1:{port} account DUSIM0001\n"
+        ib = ib_async.IB()
+        await ib.connectAsync("127.0.0.1", port, clientId=1, timeout=5, raiseSyncErrors=True)
+        errors: list[int] = []
+        ib.errorEvent += lambda req_id, code, *_: errors.append(code)
+        reader, writer = await asyncio.open_connection("127.0.0.1", cport)
+        writer.write(b"send_error 1100\nbogus\n")
+        assert (await reader.readline()).decode().startswith("ok")
+        assert (await reader.readline()).decode().startswith("error")
+        await eventually(lambda: 1100 in errors)
+        writer.close()
+        ib.disconnect()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+async def test_control_commands_when_executed_then_control_applied(sim: SimGateway) -> None:
+    control: Control = sim.control
+    assert execute(control, "set_price AAPL 123.45") == "ok"
+    assert sim.quote("AAPL").last == 123.45
+    assert execute(control, "halt AAPL") == "ok"
+    assert sim.quote("AAPL").halted
+    assert execute(control, "set_pacing 5 2") == "ok"
+    assert sim.faults.pacing == (5, 2.0)
+    assert execute(control, "fill_sequence commission execution order_status") == "ok"
+    assert execute(control, "drop_messages nonsense").startswith("error")
+    assert execute(control, "status").startswith("ok clients=")
+    assert execute(control, "clear_faults") == "ok"

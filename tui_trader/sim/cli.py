@@ -1,0 +1,77 @@
+"""``tui-trader gateway-sim``: run the IB Gateway simulator standalone until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from tui_trader.sim.control_port import serve_control
+from tui_trader.sim.gateway import SimGateway
+
+DEFAULT_PORT = 4012
+"""Not one of IB's ports (4001, 4002, 7496, 7497): a demo never reaches a real gateway."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface of ``gateway-sim``."""
+    p = argparse.ArgumentParser(prog="tui-trader gateway-sim", description="IB Gateway simulator (TWS API 178).")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"API port (default {DEFAULT_PORT})")
+    p.add_argument("--symbols", default="", help="comma-separated symbols (default: all built-in)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic market")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second / replay speed")
+    p.add_argument("--data", default=None, help="CSV or Parquet bars to replay (time,open,high,low,close,volume)")
+    p.add_argument("--state", default=None, help="JSON file keeping account, orders and executions")
+    p.add_argument("--live-account", action="store_true", help="present a non-paper account id (USIM…)")
+    p.add_argument("--always-open", action="store_true", help="trade around the clock, ignoring exchange hours")
+    p.add_argument("--control-port", type=int, default=None,
+                   help="loopback port of the line-based fault/price control (0 = any free port; off by default)")
+    p.add_argument("--log-level", default="INFO", help="logging level on stderr")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Run the simulator; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] or None
+    try:
+        gw = SimGateway(host=args.host, port=args.port, symbols=symbols, seed=args.seed, speed=args.speed,
+                        data_path=args.data, state_path=args.state, live_account=args.live_account,
+                        always_open=args.always_open)
+    except (KeyError, ValueError, OSError) as exc:
+        sys.stderr.write(f"gateway-sim: {exc}\n")
+        return 2
+    try:
+        asyncio.run(_serve(gw, args.control_port))
+    except OSError as exc:
+        sys.stderr.write(f"gateway-sim: {exc}\n")
+        return 1
+    return 0
+
+
+async def _serve(gw: SimGateway, control_port: int | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with gw:
+        control = None
+        if control_port is not None:
+            control = await serve_control(gw.control, "127.0.0.1", control_port)
+            cport = control.sockets[0].getsockname()[1]
+            logging.getLogger("tui_trader.sim").info("control port on 127.0.0.1:%d", cport)
+        sys.stdout.write(f"listening on {gw.host}:{gw.port} account {gw.account_id}\n")
+        sys.stdout.flush()
+        await stop.wait()
+        if control is not None:
+            control.close()
+            await control.wait_closed()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
