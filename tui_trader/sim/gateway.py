@@ -85,6 +85,7 @@ class SimGateway:
         self._ticker: asyncio.Task[None] | None = None
         self._save_handle: asyncio.Handle | None = None
         self._all_sessions: set[Session] = set()
+        self._session_tasks: set[asyncio.Task[None]] = set()
         self.received_frames: deque[tuple[int, list[str]]] = deque(maxlen=512)
         """The last requests received, as ``(clientId, fields)`` (for debugging and golden tests)."""
 
@@ -122,6 +123,8 @@ class SimGateway:
             self._ticker = None
         for session in list(self._all_sessions):
             session.close()
+        if self._session_tasks:
+            await asyncio.wait(self._session_tasks, timeout=2.0)
         if self._server:
             self._server.close()
             await self._server.wait_closed()
@@ -151,10 +154,15 @@ class SimGateway:
             return
         session = Session(self, reader, writer)
         self._all_sessions.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._session_tasks.add(task)
         try:
             await session.run()
         finally:
             self._all_sessions.discard(session)
+            if task is not None:
+                self._session_tasks.discard(task)
 
     # ---- time ------------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
