@@ -11,10 +11,10 @@ from tui_trader.sim.account import MARGIN_RATE, Account, CommissionSchedule
 from tui_trader.sim.instruments import EXCHANGE_TZ, EXT_CLOSE, RTH_CLOSE, Instrument, InstrumentDb, in_session
 from tui_trader.sim.market import MarketModel, Quote
 from tui_trader.sim.messages import execution_exchange
-from tui_trader.sim.orders import SUPPORTED_TYPES, Ledger, ReceivedOrder, SimExecution, SimOrder
+from tui_trader.sim.orders import Ledger, ReceivedOrder, SimExecution, SimOrder
 from tui_trader.sim.protocol.decode import PlaceOrderRequest
+from tui_trader.sim.validation import Rejection, rejected, validate_new, validate_prices
 
-TIFS = frozenset({"", "DAY", "GTC", "IOC"})
 MSG_DUPLICATE = "Duplicate order id"
 
 
@@ -38,20 +38,6 @@ class OrderEvents(Protocol):
 
     def what_if(self, client_id: int, order: SimOrder, state: tuple[str, ...]) -> None:
         """Answer a what-if order."""
-
-
-class Rejection(Exception):
-    """An order refused with an IB error code."""
-
-    def __init__(self, code: int, text: str) -> None:
-        super().__init__(text)
-        self.code = code
-        self.text = text
-
-
-def rejected(reason: str) -> Rejection:
-    """IB's generic rejection (201) with a reason."""
-    return Rejection(201, f"Order rejected - reason:{reason}")
 
 
 class OrderEngine:
@@ -125,31 +111,7 @@ class OrderEngine:
             code, text = self.reject_next
             self.reject_next = None
             raise Rejection(code, text)
-        if req.order_type not in SUPPORTED_TYPES:
-            raise rejected(f"Unsupported order type {req.order_type}")
-        if req.tif not in TIFS:
-            raise rejected(f"Unsupported time in force {req.tif}")
-        if req.action not in ("BUY", "SELL"):
-            raise rejected(f"Invalid action {req.action}")
-        if req.total_qty <= 0:
-            raise rejected("The order quantity must be greater than zero")
-        self._validate_prices(req, inst)
-        if self.market.quotes[inst.con_id].halted:
-            raise rejected(f"Trading in {inst.symbol} is halted")
-
-    @staticmethod
-    def _validate_prices(req: PlaceOrderRequest, inst: Instrument) -> None:
-        needs_lmt = req.order_type in ("LMT", "STP LMT")
-        needs_aux = req.order_type in ("STP", "STP LMT")
-        if (needs_lmt and req.lmt_price is None) or (needs_aux and req.aux_price is None):
-            raise rejected(f"{req.order_type} order without a price")
-        if req.order_type == "TRAIL" and req.aux_price is None and req.trailing_percent is None:
-            raise rejected("TRAIL order without a trailing amount or percent")
-        prices = [p for p, used in ((req.lmt_price, needs_lmt), (req.aux_price, needs_aux)) if used]
-        for price in prices:
-            if price is None or price <= 0 or abs(price / inst.min_tick - round(price / inst.min_tick)) > 1e-6:
-                raise Rejection(110, "The price does not conform to the minimum price variation for this "
-                                     "contract.")
+        validate_new(req, inst, self.market.quotes[inst.con_id].halted)
 
     def _reference_price(self, order: SimOrder) -> float:
         quote = self.market.quotes[order.con_id]
@@ -229,7 +191,7 @@ class OrderEngine:
             raise Rejection(103, MSG_DUPLICATE)
         inst = self.instruments.by_con_id(order.con_id)
         assert inst is not None
-        self._validate_prices(req, inst)
+        validate_prices(req, inst)
         if req.total_qty <= 0 or req.total_qty < order.filled:
             raise rejected("The order quantity must be greater than the filled quantity")
         order.total_qty, order.lmt_price, order.aux_price = req.total_qty, req.lmt_price, req.aux_price

@@ -15,13 +15,13 @@ from types import TracebackType
 
 import numpy as np
 
-from tui_trader.sim import messages as msg
 from tui_trader.sim import ticks
 from tui_trader.sim.account import Account
 from tui_trader.sim.bars import Bar, BarArrays, bucket, session_mask
 from tui_trader.sim.clock import Clock, RealClock
 from tui_trader.sim.control import Control
 from tui_trader.sim.engine import OrderEngine
+from tui_trader.sim.fanout import OrderFanout
 from tui_trader.sim.faults import Faults
 from tui_trader.sim.history import LiveBars, SyntheticHistory
 from tui_trader.sim.instruments import EXCHANGE_TZ, Instrument, InstrumentDb
@@ -32,6 +32,9 @@ from tui_trader.sim.replay import Replay
 from tui_trader.sim.session import HistSub, Session
 
 log = logging.getLogger("tui_trader.sim")
+
+ACCOUNT_PUSH_SECONDS = 180.0
+"""IB refreshes account values and portfolio marks about every three minutes."""
 
 
 class SimGateway:
@@ -70,7 +73,8 @@ class SimGateway:
         self.market = MarketModel(list(self.instruments), seed, always_open=always_open)
         self.account = Account(self.account_id, cash)
         self.ledger = Ledger()
-        self.engine = OrderEngine(self.instruments, self.market, self.account, self.ledger, self,
+        self.fanout = OrderFanout(self)
+        self.engine = OrderEngine(self.instruments, self.market, self.account, self.ledger, self.fanout,
                                   self.clock.now, always_open)
         self.faults = Faults(self)
         self.control = Control(self)
@@ -79,6 +83,7 @@ class SimGateway:
         self.history = SyntheticHistory(seed, int(self.clock.now().timestamp()), always_open, self.market.drift)
         self._quote_subs: dict[int, list[tuple[Session, int]]] = {}
         self._sim_t = 0.0
+        self._next_account_push = 0.0
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = 0
         self._server: asyncio.Server | None = None
@@ -209,6 +214,9 @@ class SimGateway:
             if con_id in working:
                 self.engine.on_quote(con_id)
         self.engine.expire()
+        if t >= self._next_account_push:
+            self._next_account_push = t + ACCOUNT_PUSH_SECONDS
+            self.fanout.push_account()
 
     # ---- market data fan-out ---------------------------------------------------------------
     def subscribe_quotes(self, session: Session, req_id: int, con_id: int) -> None:
@@ -231,7 +239,7 @@ class SimGateway:
         if not subs or self.faults.stalled:
             return
         for session, req_id in subs:
-            if req_id in session.delayed:
+            if req_id in session.delayed or session.backlogged():
                 continue
             data = ticks.quote_ticks(req_id, quote)
             if quote.traded:
@@ -282,98 +290,6 @@ class SimGateway:
             bars = bars.select(session_mask(bars.t, rth=True, always=False))
         return bars
 
-    # ---- order fan-out (OrderEvents) ---------------------------------------------------------
-    def order_sessions(self, order: SimOrder) -> list[Session]:
-        """The owner's session and every master (client 0) session."""
-        return [s for cid, s in self.sessions.items() if cid == order.client_id or cid == 0]
-
-    def _inst(self, con_id: int) -> Instrument:
-        inst = self.instruments.by_con_id(con_id)
-        assert inst is not None
-        return inst
-
-    def order_acked(self, order: SimOrder) -> None:
-        """openOrder + orderStatus to the sessions that see this order."""
-        inst = self._inst(order.con_id)
-        log.info("order %s/%s %s", order.client_id, order.order_id, order.status)
-        for s in self.order_sessions(order):
-            s.send_kind("open_order", msg.open_order(order, inst))
-            s.send_kind("order_status", msg.order_status(order))
-        self.changed()
-
-    def order_status(self, order: SimOrder) -> None:
-        """orderStatus alone."""
-        for s in self.order_sessions(order):
-            s.send_kind("order_status", msg.order_status(order))
-
-    def order_filled(self, order: SimOrder, execution: SimExecution) -> None:
-        """The fill sequence, then position, portfolio and account updates."""
-        inst = self._inst(order.con_id)
-        log.info("fill %s/%s %s %s @ %s", order.client_id, order.order_id, execution.side, execution.shares,
-                 execution.price)
-        parts = {"execution": msg.exec_details(-1, execution, inst), "order_status": msg.order_status(order),
-                 "commission": msg.commission_report(execution)}
-        for s in self.order_sessions(order):
-            for kind in self.faults.fill_sequence:
-                s.send_kind(kind, parts[kind])
-        self.send_position_update(order.con_id)
-        self.changed()
-
-    def send_position_update(self, con_id: int) -> None:
-        """Push position, portfolio and account values to their subscribers."""
-        inst = self._inst(con_id)
-        pos = self.account.positions.get(con_id)
-        if pos is None:
-            return
-        for s in list(self.sessions.values()):
-            if s.positions_sub:
-                s.send_kind("position", msg.position(self.account_id, inst, pos))
-            if s.account_sub:
-                mark = self.market.quotes[con_id].last
-                s.send_kind("portfolio", msg.portfolio(self.account_id, inst, pos, mark))
-                self.send_account_values(s)
-            for req_id in s.account_multi:
-                for key, value, currency in self.account.values(self.engine.marks()):
-                    s.send_kind("account_value", msg.account_update_multi(req_id, self.account_id, key, value,
-                                                                          currency))
-
-    def send_account_values(self, s: Session) -> None:
-        """Every account value tag and the account time."""
-        for key, value, currency in self.account.values(self.engine.marks()):
-            s.send_kind("account_value", msg.account_value(key, value, currency, self.account_id))
-        s.send(msg.account_time(self.clock.now().astimezone(EXCHANGE_TZ).strftime("%H:%M")))
-
-    def send_account(self, s: Session) -> None:
-        """The full account download: values, portfolio rows and time."""
-        self.send_account_values(s)
-        for pos in self.account.positions.values():
-            if pos.qty:
-                inst = self._inst(pos.con_id)
-                s.send(msg.portfolio(self.account_id, inst, pos, self.market.quotes[pos.con_id].last))
-
-    def order_error(self, client_id: int, order_id: int, code: int, text: str) -> None:
-        """An error about an order id, to its client."""
-        log.info("order %s/%s error %d %s", client_id, order_id, code, text)
-        session = self.sessions.get(client_id)
-        if session:
-            session.send_kind("error", msg.error(order_id, code, text))
-
-    def order_cancelled(self, order: SimOrder, reason: str) -> None:
-        """orderStatus Cancelled to everyone who sees the order; error 202 to its owner."""
-        log.info("order %s/%s cancelled %s", order.client_id, order.order_id, reason)
-        for s in self.order_sessions(order):
-            s.send_kind("order_status", msg.order_status(order))
-        owner = self.sessions.get(order.client_id)
-        if owner:
-            owner.send_kind("error", msg.error(order.order_id, 202, f"Order Canceled - reason:{reason}"))
-        self.changed()
-
-    def what_if(self, client_id: int, order: SimOrder, state: tuple[str, ...]) -> None:
-        """openOrder with the margin and commission figures of a what-if order."""
-        session = self.sessions.get(client_id)
-        if session:
-            session.send(msg.open_order(order, self._inst(order.con_id), what_if=state))
-
     # ---- ledger accessors --------------------------------------------------------------------
     def orders(self) -> list[SimOrder]:
         """Every order the simulator accepted (working and done)."""
@@ -398,7 +314,14 @@ class SimGateway:
 
     def positions(self) -> dict[str, float]:
         """Position quantity per symbol (non-zero only)."""
-        return {self._inst(p.con_id).symbol: p.qty for p in self.account.positions.values() if p.qty}
+        return {self.instrument(p.con_id).symbol: p.qty for p in self.account.positions.values() if p.qty}
+
+    def instrument(self, con_id: int) -> Instrument:
+        """The instrument of a conId the simulator knows (``KeyError`` otherwise)."""
+        inst = self.instruments.by_con_id(con_id)
+        if inst is None:
+            raise KeyError(con_id)
+        return inst
 
     @property
     def cash(self) -> float:

@@ -53,7 +53,7 @@ def account_updates(s: Session, fields: list[str]) -> None:
     subscribe = fields[2] not in ("0", "")
     s.account_sub = subscribe
     if subscribe:
-        s.gw.send_account(s)
+        s.gw.fanout.send_account(s)
         s.send(msg.account_download_end(s.gw.account_id))
 
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tui_trader.sim")
 
+MAX_BACKLOG = 32 * 1024 * 1024
+"""Bytes queued to a client beyond which market data for it is skipped."""
+
 
 @dataclass(slots=True)
 class HistSub:
@@ -50,6 +53,7 @@ class Session:
         self.account_multi: set[int] = set()
         self.md_type = 1
         self.requests: deque[float] = deque()
+        self.warned_backlog = False
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -59,9 +63,18 @@ class Session:
         return self.client_id == 0
 
     def send(self, data: bytes) -> None:
-        """Queue bytes to the client (dropped once the session closed)."""
-        if not self.closed:
+        """Queue bytes to the client (dropped once the session or its socket closed)."""
+        if not self.closed and not self.writer.is_closing():
             self.writer.write(data)
+
+    def backlogged(self) -> bool:
+        """Whether the client reads too slowly: market data is then skipped, as IB throttles it."""
+        if self.writer.transport.get_write_buffer_size() <= MAX_BACKLOG:
+            return False
+        if not self.warned_backlog:
+            self.warned_backlog = True
+            log.warning("client %s reads too slowly; skipping market data", self.client_id)
+        return True
 
     def send_kind(self, kind: str, data: bytes) -> None:
         """Send an order/account message through the fault filter (drop, delay)."""
