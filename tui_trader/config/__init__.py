@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from tui_trader.config.sections import (
     ENV_PREFIX,
@@ -176,6 +176,9 @@ def load_settings(
         return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, path, data)) from None
+    except SettingsError as exc:
+        # A complex field (a list or table) given in the environment must be JSON.
+        raise ConfigError(f"{exc} (lists and tables in environment variables are written as JSON)") from None
     finally:
         _TOML_DATA.pop("data", None)
 

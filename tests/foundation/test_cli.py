@@ -1,0 +1,135 @@
+"""The command line: refusals exit 2 with one clear message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tui_trader.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in list(os.environ):
+        if var.startswith("TUI_TRADER_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--live", "--no-confirm"], "--live with --no-confirm is refused"),
+        (["--live", "--headless"], "--live with --headless is refused"),
+        (["--duration", "5"], "--duration and --summary-json go with --headless"),
+        (["--headless", "--duration", "-1"], "--duration must be a positive number"),
+        (["--headless", "--sim", "--symbols", ","], "--symbols needs at least one symbol"),
+    ],
+)
+def test_main_when_flags_contradict_then_exit_2_with_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_main_when_two_modes_then_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--sim", "--paper"])
+    assert info.value.code == 2
+    assert "not allowed with argument --sim" in capsys.readouterr().err
+
+
+def test_check_config_when_valid_then_prints_settings_with_secrets_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[notifications.telegram]\ntoken = "123:hidden-token"\n', encoding="utf-8")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "configuration is valid" in out
+    assert "hidden-token" not in out
+    assert "'client_id': 17" in out
+
+
+def test_check_config_when_invalid_then_exit_2_naming_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[broker]\nport = 70000\n", encoding="utf-8")
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "broker.port = 70000" in err
+
+
+def test_console_script_when_config_bad_then_exit_2_and_no_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[risk]\nmax_order_notional = 'lots'\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUI_TRADER_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_trader.cli", "--sim", "--config", str(cfg)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "risk.max_order_notional" in proc.stderr
+
+
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+EXAMPLE_LINES = (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines()
+KEYS = ["BROKER__PORT", "BROKER__CLIENT_ID", "RISK__MAX_ORDER_QUANTITY", "UI__REFRESH_HZ", "MODE",
+        "SIM__PORT", "RISK__ALLOWED_SYMBOLS", "APPROVALS__TIMEOUT_S", "NOPE", "BROKER__NOPE", "STRATEGIES"]
+
+
+@st.composite
+def mutated_example(draw: st.DrawFn) -> str:
+    lines = list(EXAMPLE_LINES)
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["delete", "garble", "value", "insert"]))
+        if action == "delete":
+            del lines[i]
+        elif action == "garble":
+            lines[i] = draw(st.text(max_size=30))
+        elif action == "value" and " = " in lines[i]:
+            key = lines[i].split(" = ")[0]
+            value = draw(st.sampled_from(['"x"', "-1", "1e309", "[1, 'a']", "true", "{}", "99999999999", '""']))
+            lines[i] = f"{key} = {value}"
+        else:
+            lines.insert(i, draw(st.text(max_size=40)))
+    return "\n".join(lines)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(mutated_example(), st.text(max_size=200)),
+    env=st.dictionaries(st.sampled_from(KEYS), st.text(max_size=12).filter(lambda s: "\x00" not in s), max_size=3),
+)
+def test_check_config_when_fed_random_input_then_exit_0_or_2_and_never_traceback(
+    tmp_path: Path, text: str, env: dict[str, str]
+) -> None:
+    cfg = tmp_path / "fuzz.toml"
+    cfg.write_text(text, encoding="utf-8", errors="surrogatepass")
+    with environ({f"TUI_TRADER_{k}": v for k, v in env.items()}):
+        code = main(["check-config", "--config", str(cfg)])
+    assert code in (0, 2)

@@ -1,0 +1,148 @@
+"""Configuration: sources and their order, refusals, and the example file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from tui_trader.config import Settings, load_settings
+from tui_trader.config.example import render_example
+from tui_trader.domain.enums import Mode
+from tui_trader.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config.example.toml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in list(__import__("os").environ):
+        if var.startswith("TUI_TRADER_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_when_nothing_configured_then_safe_defaults() -> None:
+    settings = load_settings()
+    assert settings.mode is Mode.SIM
+    assert settings.approvals_required
+    assert settings.broker_port == settings.sim.port
+    assert settings.broker_port not in (4001, 4002, 7496, 7497)
+
+
+def test_load_when_file_env_and_flags_set_then_later_source_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write(tmp_path / "c.toml", "[broker]\nport = 1111\nclient_id = 5\nhost = 'filehost'\n")
+    monkeypatch.setenv("TUI_TRADER_BROKER__PORT", "2222")
+    monkeypatch.setenv("TUI_TRADER_BROKER__CLIENT_ID", "6")
+    settings = load_settings(cfg, {"broker": {"client_id": 7}})
+    assert settings.broker.host == "filehost"
+    assert settings.broker.port == 2222
+    assert settings.broker.client_id == 7
+
+
+def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg" / "tui-trader"
+    xdg.mkdir(parents=True)
+    write(xdg / "config.toml", "[broker]\nclient_id = 1\n")
+    assert load_settings().broker.client_id == 1
+    write(tmp_path / "tui-trader.toml", "[broker]\nclient_id = 2\n")
+    assert load_settings().broker.client_id == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[broker]\nclinet_id = 3\n", "broker.clinet_id = 3: unknown key"),
+        ("[broker]\nport = 'abc'\n", "broker.port = 'abc': Input should be a valid integer"),
+        ("[risk]\nmax_order_quantity = -5\n", "risk.max_order_quantity = -5: Input should be greater than 0"),
+        ("[sim]\nport = 4002\n", "port 4002 is one of IB's"),
+        ("[broker\nport = 1\n", "not valid TOML"),
+        ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 7\n", "strategies.0"),
+    ],
+)
+def test_load_when_file_invalid_then_error_names_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
+    cfg = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert str(cfg) in info.value.message
+    assert expected in info.value.message
+
+
+def test_load_when_env_value_invalid_then_error_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_TRADER_BROKER__PORT", "notaport")
+    with pytest.raises(ConfigError, match="environment variable TUI_TRADER_BROKER__PORT: broker.port"):
+        load_settings()
+
+
+def test_load_when_env_names_no_setting_then_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_TRADER_BORKER__PORT", "1")
+    with pytest.raises(ConfigError, match="TUI_TRADER_BORKER__PORT: names no setting"):
+        load_settings()
+
+
+def test_load_when_config_path_missing_then_error_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_live_without_confirmation_or_headless_then_refused() -> None:
+    with pytest.raises(ConfigError, match="always asks for confirmation"):
+        load_settings(None, {"mode": "live", "confirm": False})
+    with pytest.raises(ConfigError, match="cannot run headless"):
+        load_settings(None, {"mode": "live", "headless": True})
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.broker.port = 1  # type: ignore[misc]
+
+
+def test_secrets_are_masked_in_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_TRADER_NOTIFICATIONS__TELEGRAM__TOKEN", "123:very-secret")
+    settings = load_settings()
+    assert settings.notifications.telegram.token.get_secret_value() == "123:very-secret"
+    assert "very-secret" not in repr(settings)
+    assert "very-secret" not in str(settings.model_dump(mode="json"))
+
+
+def test_example_when_parsed_then_valid_and_equal_to_defaults() -> None:
+    settings = load_settings(EXAMPLE)
+    defaults = load_settings()
+    assert settings.model_dump(exclude={"state_dir"}) == defaults.model_dump(exclude={"state_dir"})
+
+
+def test_example_is_generated_from_the_models() -> None:
+    assert EXAMPLE.read_text(encoding="utf-8") == render_example(Settings), (
+        "config.example.toml is stale: regenerate it with `tui-trader check-config --example > config.example.toml`"
+    )
+
+
+def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    paths = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        sub = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if sub is None and isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub = ann
+        paths.extend(_field_paths(sub, f"{prefix}{name}.") if sub else [f"{prefix}{name}"])
+    return paths
+
+
+def test_example_when_read_then_every_model_field_appears() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    tomllib.loads(text)
+    missing = [path for path in _field_paths(Settings) if f"{path.rsplit('.', 1)[-1]} =" not in text]
+    assert missing == []

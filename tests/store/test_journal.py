@@ -1,0 +1,166 @@
+"""The journal: real SQLite files, batching, durability under SIGKILL, dedup, migrations."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import Alert, AlertLevel, Fill, Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import events as ev
+from tui_trader.engine.bus import EventBus
+from tui_trader.store import Journal
+from tui_trader.store.schema import SCHEMA_VERSION
+
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
+
+
+def make_order(ref: str, status: OrderStatus, at: datetime = T0) -> Order:
+    ticket = OrderTicket("SPY", Side.BUY, 10, OrderType.LMT, limit_price=500.0, strategy="ema_cross", created_at=at)
+    return Order(ref, ticket, OrderStatus.PENDING_APPROVAL, at, at).with_status(status, at, f"to {status}")
+
+
+def make_fill(exec_id: str, ref: str = "R1", at: datetime = T0) -> Fill:
+    return Fill(exec_id, ref, "SPY", Side.BUY, 5, 500.0, at, broker_id=7)
+
+
+@pytest.fixture
+async def journal(tmp_path: Path):
+    j = await Journal.open(tmp_path / "journal.sqlite", flush_interval_ms=5)
+    yield j
+    await j.close()
+
+
+async def test_open_when_file_empty_then_migrated_to_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    j = await Journal.open(path)
+    await j.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"events", "orders", "order_states", "fills", "operator_actions", "kill_state", "alerts"} <= tables
+
+
+async def test_open_when_reopened_then_migrations_not_repeated_and_data_kept(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = await Journal.open(path)
+    j.append(ev.OrderUpdated(T0, make_order("R1", OrderStatus.SENDING)))
+    await j.close()
+    j = await Journal.open(path)
+    assert [o.order_ref for o in await j.orders()] == ["R1"]
+    await j.close()
+
+
+async def test_fill_when_exec_id_repeated_then_recorded_once(journal: Journal) -> None:
+    fill = make_fill("E1")
+    for _ in range(3):
+        journal.append(ev.OrderFilled(T0, fill))
+    journal.append(ev.CommissionReported(T0, "E1", 1.25, realized_pnl=0.0))
+    await journal.flush()
+    fills = await journal.fills()
+    assert [(f.exec_id, f.quantity, f.commission) for f in fills] == [("E1", 5.0, 1.25)]
+    assert await journal.known_exec_ids() == {"E1"}
+    assert await journal.count("events") == 4
+
+
+async def test_order_when_status_changes_then_table_holds_latest_and_history(journal: Journal) -> None:
+    for i, status in enumerate([OrderStatus.SENDING, OrderStatus.SUBMITTED, OrderStatus.FILLED]):
+        journal.append(ev.OrderUpdated(T0 + timedelta(seconds=i), make_order("R1", status)))
+    journal.append(ev.OrderUpdated(T0, make_order("R2", OrderStatus.SUBMITTED)))
+    await journal.flush()
+    assert (await journal.order("R1")).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert [o.order_ref for o in await journal.open_orders()] == ["R2"]
+    assert await journal.count("order_states") == 4
+    assert [e.kind for e in await journal.events(order_ref="R1")] == ["OrderUpdated"] * 3
+
+
+async def test_kill_state_when_engaged_then_latched_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = await Journal.open(path)
+    j.append(ev.KillSwitchEngaged(T0, by="operator", reason="fat finger"))
+    await j.close()
+    j = await Journal.open(path)
+    state = await j.load_kill_state()
+    assert state is not None and state["engaged"] is True and state["reason"] == "fat finger"
+    j.append(ev.KillSwitchReset(T0, by="operator", reason="checked positions"))
+    await j.flush()
+    assert (await j.load_kill_state())["engaged"] is False  # type: ignore[index]
+    await j.close()
+
+
+async def test_attach_when_bus_publishes_then_every_event_journaled(journal: Journal) -> None:
+    bus = EventBus()
+    journal.attach(bus.subscribe("journal", lossless=True, maxsize=10))
+    for i in range(50):
+        bus.publish(ev.AlertRaised(T0, Alert(AlertLevel.INFO, "test", f"alert {i}", T0)))
+    bus.publish(ev.OperatorAction(T0, who="op", action="reset_kill", why="typed reason", before="HALTED",
+                                  after="ACTIVE"))
+    await journal.flush()
+    assert await journal.count("alerts") == 50
+    assert await journal.count("operator_actions") == 1
+
+
+async def test_write_when_file_becomes_unwritable_then_failure_reported_and_events_kept(tmp_path: Path) -> None:
+    failures: list[BaseException] = []
+    j = await Journal.open(tmp_path / "j.sqlite", on_failure=failures.append)
+    await j._conn.execute("PRAGMA query_only = ON")  # the file refuses writes from now on
+    j.append(ev.OrderUpdated(T0, make_order("R1", OrderStatus.SENDING)))
+    with pytest.raises(sqlite3.Error):
+        await j.flush()
+    assert failures and j.failed is not None
+    assert j.backlog == 1
+    await j._conn.execute("PRAGMA query_only = OFF")
+    await j.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from tui_trader.domain import Fill, Side
+    from tui_trader.domain import events as ev
+    from tui_trader.store import Journal
+
+    async def main(path):
+        j = await Journal.open(Path(path), batch_size=500, flush_interval_ms=1)
+        n = 0
+        while True:
+            for _ in range(500):
+                now = datetime.now(UTC)
+                j.append(ev.OrderFilled(now, Fill(f"E{n}", "R", "SPY", Side.BUY, 1, 1.0, now)))
+                n += 1
+            await j.flush()
+            print(n, flush=True)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def test_journal_when_writer_sigkilled_mid_batch_then_committed_rows_survive_and_file_sound(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    committed = 0
+    for line in proc.stdout:
+        committed = int(line)
+        if committed >= 20_000:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert rows >= committed
+    assert rows == events
+    assert rows % 500 == 0, "a batch is committed whole or not at all"
