@@ -74,6 +74,10 @@ class Control:
                 log.info("fault: dropping session %d", cid)
                 session.close()
 
+    def disconnect(self, client_id: int | None = None) -> None:
+        """Alias of :meth:`drop_sessions` (the name DESIGN.md uses)."""
+        self.drop_sessions(client_id)
+
     def refuse_connections(self, seconds: float) -> None:
         """Close new connections immediately for ``seconds`` of simulated time."""
         self.gw.faults.refuse_until = self.gw.clock.now().timestamp() + seconds
@@ -84,6 +88,11 @@ class Control:
         for cid, session in list(self.gw.sessions.items()):
             if client_id is None or cid == client_id:
                 session.send(data)
+
+    def inject_error(self, code: int, text: str | None = None, req_id: int = -1,
+                     client_id: int | None = None) -> None:
+        """Alias of :meth:`send_error` (the name DESIGN.md uses)."""
+        self.send_error(code, text, req_id, client_id)
 
     def connectivity_lost(self) -> None:
         """Error 1100 to every client."""

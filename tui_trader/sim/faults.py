@@ -20,6 +20,10 @@ class Faults:
     def __init__(self, gw: SimGateway) -> None:
         """No faults."""
         self.gw = gw
+        self.clear()
+
+    def clear(self) -> None:
+        """Back to a healthy gateway."""
         self.denied: set[str] = set()
         self.stalled = False
         self.refuse_until = 0.0
@@ -27,10 +31,6 @@ class Faults:
         self.drops: dict[str, int] = {}
         self.delays: dict[str, float] = {}
         self.fill_sequence: tuple[str, ...] = DEFAULT_FILL_SEQUENCE
-
-    def clear(self) -> None:
-        """Back to a healthy gateway."""
-        self.__init__(self.gw)  # type: ignore[misc]
 
     def refusing(self) -> bool:
         """Whether new connections are refused right now."""

@@ -113,7 +113,7 @@ def completed_orders(s: Session, fields: list[str]) -> None:
 
 def _matches(flt: ExecutionFilter, e_client: int, symbol: str, side: str, when: str) -> bool:
     return ((not flt.client_id or flt.client_id == e_client) and (not flt.symbol or flt.symbol == symbol)
-            and (not flt.side or flt.side[:1] == side[:1] or (flt.side == "SELL" and side == "SLD"))
+            and (not flt.side or flt.side[:1] == side[:1])  # BUY/BOT, SELL/SLD
             and (not flt.time or when >= flt.time.replace("-", " ")[:17]))
 
 
