@@ -65,6 +65,16 @@ class Strategy:
         """Optional: react to a quote (most strategies work on bars only)."""
         return None
 
+    def first_bar_direction(self, symbol: str, value: float) -> int:
+        """On a symbol's first evaluation with ``enter_on_start`` set: the sign of ``value``; else 0."""
+        seen: set[str] = self.__dict__.setdefault("_started", set())
+        if symbol in seen:
+            return 0
+        seen.add(symbol)
+        if not self.params.get("enter_on_start") or math.isnan(value) or value == 0:
+            return 0
+        return 1 if value > 0 else -1
+
     def param(self, key: str) -> Any:
         """A parameter's value."""
         return self.params[key]

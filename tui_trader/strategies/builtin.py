@@ -17,9 +17,14 @@ from tui_trader.strategies.indicators import atr, ema, macd, rolling_vwap
 
 
 class EmaCross(Strategy):
-    """Long when the fast EMA crosses above the slow one, short (or exit) when it crosses below."""
+    """Long when the fast EMA crosses above the slow one, short (or exit) when it crosses below.
 
-    defaults: ClassVar[dict[str, object]] = {"fast": 9, "slow": 21, "allow_short": True, "atr_period": 14}
+    With ``enter_on_start`` (default) the first live bar after warm-up also signals the side
+    the EMAs already point to, so a (re)started strategy does not sit out the current trend.
+    """
+
+    defaults: ClassVar[dict[str, object]] = {"fast": 9, "slow": 21, "allow_short": True, "atr_period": 14,
+                                             "enter_on_start": True}
 
     @property
     def warmup_bars(self) -> int:
@@ -32,7 +37,8 @@ class EmaCross(Strategy):
             return None
         close = bars["close"]
         diff = ema(close, int(self.params["fast"])) - ema(close, int(self.params["slow"]))
-        direction = crossed(float(diff.iloc[-2]), float(diff.iloc[-1]))
+        direction = self.first_bar_direction(symbol, float(diff.iloc[-1]))
+        direction = direction or crossed(float(diff.iloc[-2]), float(diff.iloc[-1]))
         if direction == 0:
             return None
         side = Side.BUY if direction > 0 else Side.SELL
@@ -42,10 +48,13 @@ class EmaCross(Strategy):
 
 
 class Macd(Strategy):
-    """Long when MACD crosses above its signal line, short (or exit) when it crosses below."""
+    """Long when MACD crosses above its signal line, short (or exit) when it crosses below.
+
+    ``enter_on_start`` works as in :class:`EmaCross`.
+    """
 
     defaults: ClassVar[dict[str, object]] = {"fast": 12, "slow": 26, "signal": 9, "allow_short": True,
-                                             "atr_period": 14}
+                                             "atr_period": 14, "enter_on_start": True}
 
     @property
     def warmup_bars(self) -> int:
@@ -59,7 +68,8 @@ class Macd(Strategy):
         line, signal = macd(bars["close"], int(self.params["fast"]), int(self.params["slow"]),
                             int(self.params["signal"]))
         hist = line - signal
-        direction = crossed(float(hist.iloc[-2]), float(hist.iloc[-1]))
+        direction = self.first_bar_direction(symbol, float(hist.iloc[-1]))
+        direction = direction or crossed(float(hist.iloc[-2]), float(hist.iloc[-1]))
         if direction == 0:
             return None
         side = Side.BUY if direction > 0 else Side.SELL

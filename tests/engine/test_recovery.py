@@ -1,0 +1,92 @@
+"""Disconnects, reconnection, reconciliation, stale data, farm messages, the paper guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import ManualClock, SimGateway
+
+from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, status, strategy
+
+S = OrderStatus
+
+
+async def test_disconnect_during_order_then_fill_recovered_once_and_positions_right(
+        engine: Engine, sim: SimGateway) -> None:
+    limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    sim.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: engine.connection.state is not ConnectionState.CONNECTED)
+    sim.control.set_price("AAPL", limit - 0.5)
+    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="fill recovered")
+    await eventually(lambda: not engine.blocks, what="entries unblocked")
+    fills = [f for f in engine.orders.fills.values() if f.order_ref == order.order_ref]
+    assert sum(f.quantity for f in fills) == 10
+    assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
+    assert sim.duplicate_order_refs() == []
+
+
+async def test_connectivity_lost_1100_then_reconnects_and_reconciles(engine: Engine, sim: SimGateway) -> None:
+    sim.control.connectivity_lost()
+    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    assert engine.account_id == sim.account_id
+
+
+async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, sim: SimGateway) -> None:
+    sim.control.send_error(2103)
+    await eventually(lambda: engine.connection.market_data_degraded)
+    assert engine.broker.is_connected
+    assert engine.reconnects == 0
+    sim.control.send_error(2104)
+    await eventually(lambda: not engine.connection.market_data_degraded)
+
+
+async def test_market_data_stalled_while_connected_then_alert_and_entries_blocked(
+        sim: SimGateway, tmp_path: Path, clock: ManualClock) -> None:
+    config = make_config(tmp_path, market_data_stale_s=0.3, strategies=(strategy("ema_cross"),))
+    eng = make_engine(sim, config)
+    await eng.start()
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    sim.control.stall_market_data(True)
+    await eventually(lambda: "stale_data" in eng.blocks, what="stale block")
+    assert (await eng.submit(buy(1))).status is S.REJECTED
+    sim.control.stall_market_data(False)
+    sim.control.step(5)
+    await eventually(lambda: "stale_data" not in eng.blocks, what="stale block lifted")
+    await eng.stop()
+
+
+async def test_paper_mode_against_a_live_account_then_refuses_to_trade(tmp_path: Path) -> None:
+    from tui_trader.domain import Mode
+
+    async with SimGateway(port=0, clock=ManualClock(), live_account=True, always_open=True) as live:
+        eng = make_engine(live, make_config(tmp_path, mode=Mode.PAPER))
+        await eng.start()
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        assert eng.refusal
+        order = await eng.submit(buy(1))
+        assert order.status is S.REJECTED
+        assert live.order_refs() == []
+        await eng.stop()
+
+
+async def test_restart_with_working_order_then_adopted_not_duplicated(sim: SimGateway, tmp_path: Path) -> None:
+    first = make_engine(sim, make_config(tmp_path))
+    await first.start()
+    await eventually(lambda: "AAPL" in first.market.quotes)
+    limit = round(first.market.quotes["AAPL"].bid - 1.0, 2)
+    order = await first.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(first, order.order_ref) is S.SUBMITTED)
+    await first.stop()
+    sim.control.set_price("AAPL", limit - 0.5)
+    second = make_engine(sim, make_config(tmp_path))
+    await second.start()
+    await eventually(lambda: status(second, order.order_ref) is S.FILLED, what="adopted and filled")
+    assert second.portfolio.quantity("AAPL") == 10
+    assert sim.duplicate_order_refs() == []
+    assert len([f for f in second.orders.fills.values() if f.order_ref == order.order_ref]) == 1
+    await second.stop()
