@@ -51,8 +51,10 @@ def test_order_when_status_changes_then_history_grows_and_original_untouched() -
 
 
 def test_status_sets_partition_lifecycle() -> None:
-    assert OrderStatus.UNKNOWN.is_working and not OrderStatus.UNKNOWN.is_final
-    assert OrderStatus.FILLED.is_final and not OrderStatus.FILLED.is_working
+    assert OrderStatus.UNKNOWN.is_working
+    assert not OrderStatus.UNKNOWN.is_final
+    assert OrderStatus.FILLED.is_final
+    assert not OrderStatus.FILLED.is_working
     assert not OrderStatus.PENDING_APPROVAL.is_working
 
 
@@ -70,7 +72,8 @@ def test_account_exposure_and_drawdown() -> None:
     assert acct.gross_exposure == pytest.approx(1_300)
     assert acct.net_exposure == pytest.approx(900)
     assert acct.drawdown == pytest.approx(2_000)
-    assert acct.position_quantity("B") == -5 and acct.position_quantity("C") == 0
+    assert acct.position_quantity("B") == -5
+    assert acct.position_quantity("C") == 0
 
 
 def test_instrument_round_price_to_tick_grid() -> None:

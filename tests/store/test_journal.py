@@ -89,7 +89,9 @@ async def test_kill_state_when_engaged_then_latched_across_reopen(tmp_path: Path
     await j.close()
     j = await Journal.open(path)
     state = await j.load_kill_state()
-    assert state is not None and state["engaged"] is True and state["reason"] == "fat finger"
+    assert state is not None
+    assert state["engaged"] is True
+    assert state["reason"] == "fat finger"
     j.append(ev.KillSwitchReset(T0, by="operator", reason="checked positions"))
     await j.flush()
     assert (await j.load_kill_state())["engaged"] is False  # type: ignore[index]
@@ -115,7 +117,8 @@ async def test_write_when_file_becomes_unwritable_then_failure_reported_and_even
     j.append(ev.OrderUpdated(T0, make_order("R1", OrderStatus.SENDING)))
     with pytest.raises(sqlite3.Error):
         await j.flush()
-    assert failures and j.failed is not None
+    assert failures
+    assert j.failed is not None
     assert j.backlog == 1
     await j._conn.execute("PRAGMA query_only = OFF")
     await j.close()
