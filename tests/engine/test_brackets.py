@@ -1,0 +1,53 @@
+"""Brackets at the broker (entry + OCA stop and target), partial fills, exits."""
+
+from __future__ import annotations
+
+from tui_trader.domain import Bracket, OrderStatus
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import SimGateway
+
+from .helpers import buy, eventually, status
+
+S = OrderStatus
+
+
+async def test_bracket_entry_then_children_work_at_the_broker_and_target_cancels_stop(
+        engine: Engine, sim: SimGateway) -> None:
+    px = engine.market.quotes["AAPL"].ask
+    stop, target = round(px - 2, 2), round(px + 2, 2)
+    entry = await engine.submit(buy(10, bracket=Bracket(stop_price=stop, take_profit_price=target)))
+    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
+    stop_order, target_order = engine.orders.children(entry.order_ref)
+    await eventually(lambda: status(engine, stop_order.order_ref) is S.SUBMITTED)
+    await eventually(lambda: status(engine, target_order.order_ref) is S.SUBMITTED)
+    assert {o.order_ref for o in sim.orders() if o.working} >= {stop_order.order_ref, target_order.order_ref}
+    sim.control.set_price("AAPL", target + 0.05)
+    await eventually(lambda: status(engine, target_order.order_ref) is S.FILLED)
+    await eventually(lambda: status(engine, stop_order.order_ref) is S.CANCELLED)
+    assert engine.portfolio.quantity("AAPL") == 0
+    assert engine.portfolio.realized_gross > 0
+
+
+async def test_trailing_stop_bracket_then_trail_order_at_the_broker(engine: Engine, sim: SimGateway) -> None:
+    px = engine.market.quotes["AAPL"].ask
+    entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px * 0.99, 2), trail_percent=1.0)))
+    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
+    (trail,) = engine.orders.children(entry.order_ref)
+    await eventually(lambda: status(engine, trail.order_ref) is S.SUBMITTED)
+    at_broker = next(o for o in sim.orders() if o.order_ref == trail.order_ref)
+    assert at_broker.order_type == "TRAIL"
+
+
+async def test_partial_fills_accumulate_then_filled_once_each(engine: Engine, sim: SimGateway) -> None:
+    quote = engine.market.quotes["AAPL"]
+    sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)
+    order = await engine.submit(buy(100))
+    await eventually(lambda: status(engine, order.order_ref) is S.PARTIALLY_FILLED)
+    assert engine.orders.orders[order.order_ref].filled_quantity == 30
+    for _ in range(3):
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED)
+    fills = [f for f in engine.orders.fills.values() if f.order_ref == order.order_ref]
+    assert sum(f.quantity for f in fills) == 100
+    assert len({f.exec_id for f in fills}) == len(fills)
+    assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 100
