@@ -55,3 +55,12 @@ def test_replay_when_real_clock_then_starts_inside_the_file(tmp_path: Path) -> N
     write_bars(tmp_path / "AAPL.csv")
     gw = SimGateway(port=0, data_path=tmp_path / "AAPL.csv", symbols=["AAPL"])
     assert START <= gw.clock.now() <= datetime(2024, 3, 5, 16, 30, tzinfo=UTC)
+
+
+async def test_replay_when_parquet_then_same_as_csv(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (not a project dependency yet)")
+    frame = write_bars(tmp_path / "AAPL.csv")
+    frame.to_parquet(tmp_path / "AAPL.parquet")
+    clock = ManualClock(datetime(2024, 3, 5, 15, 0, tzinfo=UTC))
+    async with SimGateway(port=0, clock=clock, data_path=tmp_path / "AAPL.parquet", symbols=["AAPL"]) as sim:
+        assert sim.quote("AAPL").last == pytest.approx(frame["open"][30], abs=0.011)

@@ -81,6 +81,11 @@ class SimGateway:
         self.sessions: dict[int, Session] = {}
         self.live_bars = {cid: LiveBars() for cid in self.market.quotes}
         self.history = SyntheticHistory(seed, int(self.clock.now().timestamp()), always_open, self.market.drift)
+        self.received_frames: deque[tuple[int, list[str]]] = deque(maxlen=512)
+        """The last requests received, as ``(clientId, fields)`` (for debugging and golden tests)."""
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
         self._quote_subs: dict[int, list[tuple[Session, int]]] = {}
         self._sim_t = 0.0
         self._next_account_push = 0.0
@@ -91,8 +96,6 @@ class SimGateway:
         self._save_handle: asyncio.Handle | None = None
         self._all_sessions: set[Session] = set()
         self._session_tasks: set[asyncio.Task[None]] = set()
-        self.received_frames: deque[tuple[int, list[str]]] = deque(maxlen=512)
-        """The last requests received, as ``(clientId, fields)`` (for debugging and golden tests)."""
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> SimGateway:

@@ -113,25 +113,28 @@ def historical_data(s: Session, fields: list[str]) -> None:
     end_text, size_text, duration_text = r.text(), r.text(), r.text()
     use_rth, _what, format_date = r.flag(), r.text(), r.integer(1)
     keep = r.flag()
+    window = _history_window(s, req_id, inst, end_text, duration_text, size_text)
+    if window is not None:
+        _send_history(s, s.gw, req_id, inst, window[:2], window[2], use_rth, format_date, keep)
+
+
+def _history_window(s: Session, req_id: int, inst: Instrument, end_text: str, duration_text: str,
+                    size_text: str) -> tuple[int, datetime, int] | None:
+    """``(start, end, bar seconds)`` of a historical request, or ``None`` after sending error 162."""
     gw = s.gw
     if not gw.faults.allow_request(s):
-        s.send(msg.error(req_id, 162, "Historical Market Data Service error message:API historical data "
-                                      "query cancelled: pacing violation"))
-        return
-    if inst.symbol in gw.faults.denied:
-        s.send(msg.error(req_id, 162, "Historical Market Data Service error message:No market data "
-                                      f"permissions for {inst.primary_exchange} STK"))
-        return
-    try:
-        size = parse_bar_size(size_text)
-        now = gw.clock.now()
-        end = parse_end(end_text, now)
-        start = end.timestamp() - parse_duration(duration_text)
-    except (ValueError, KeyError):
-        s.send(msg.error(req_id, 162, "Historical Market Data Service error message:invalid bar size or "
-                                      f"duration {size_text!r} {duration_text!r}"))
-        return
-    _send_history(s, gw, req_id, inst, (int(start), end), size, use_rth, format_date, keep)
+        reason = "API historical data query cancelled: pacing violation"
+    elif inst.symbol in gw.faults.denied:
+        reason = f"No market data permissions for {inst.primary_exchange} STK"
+    else:
+        try:
+            size = parse_bar_size(size_text)
+            end = parse_end(end_text, gw.clock.now())
+            return int(end.timestamp() - parse_duration(duration_text)), end, size
+        except (ValueError, KeyError):
+            reason = f"invalid bar size or duration {size_text!r} {duration_text!r}"
+    s.send(msg.error(req_id, 162, f"Historical Market Data Service error message:{reason}"))
+    return None
 
 
 def _send_history(s: Session, gw: SimGateway, req_id: int, inst: Instrument, window: tuple[int, datetime],
