@@ -4,6 +4,7 @@ and the live 5-second bars recorded from the stream, so history and the stream a
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -76,18 +77,14 @@ class SyntheticHistory:
 
 
 class LiveBars:
-    """5-second bars recorded from the live stream of one instrument."""
+    """5-second bars recorded from the live stream of one instrument (compact ``array`` columns)."""
 
     __slots__ = ("t", "o", "h", "low", "c", "v", "cur_t", "cur")
 
     def __init__(self) -> None:
         """No bars yet."""
-        self.t: list[int] = []
-        self.o: list[float] = []
-        self.h: list[float] = []
-        self.low: list[float] = []
-        self.c: list[float] = []
-        self.v: list[float] = []
+        self.t = array("q")
+        self.o, self.h, self.low, self.c, self.v = (array("d") for _ in range(5))
         self.cur_t = -1
         self.cur: list[float] = [0.0, 0.0, 0.0, 0.0, 0.0]
 
@@ -108,20 +105,16 @@ class LiveBars:
         return done
 
     def _finish(self) -> tuple[int, list[float]]:
-        o, h, lo, c, v = self.cur
         self.t.append(self.cur_t)
-        self.o.append(o)
-        self.h.append(h)
-        self.low.append(lo)
-        self.c.append(c)
-        self.v.append(v)
+        for column, value in zip((self.o, self.h, self.low, self.c, self.v), self.cur, strict=True):
+            column.append(value)
         return self.cur_t, list(self.cur)
 
     def arrays(self, include_current: bool = True) -> BarArrays:
-        """Recorded bars (and the bar in progress) as columns."""
-        t, o, h, lo, c, v = (list(x) for x in (self.t, self.o, self.h, self.low, self.c, self.v))
+        """Recorded bars (and the bar in progress) as numpy columns."""
+        t = np.array(self.t, dtype=np.int64)
+        cols = [np.array(col, dtype=float) for col in (self.o, self.h, self.low, self.c, self.v)]
         if include_current and self.cur_t >= 0:
-            t.append(self.cur_t)
-            for col, val in zip((o, h, lo, c, v), self.cur, strict=True):
-                col.append(val)
-        return BarArrays(np.array(t, dtype=np.int64), *(np.array(x, dtype=float) for x in (o, h, lo, c, v)))
+            t = np.append(t, self.cur_t)
+            cols = [np.append(col, val) for col, val in zip(cols, self.cur, strict=True)]
+        return BarArrays(t, *cols)
