@@ -1,0 +1,183 @@
+"""Tick-to-order latency: our engine against a bare ib_async client, in the same run.
+
+From the simulator writing the triggering tick to the simulator receiving the order. Both clients
+are connected to the same simulator at once and react to the same tick: the engine through its
+full order path (quote hook → risk gate → journal flush → broker), the bare client by calling
+``placeOrder`` straight from its ticker handler. Background ticks on other symbols load both
+clients at 0, 1,000 and 10,000 ticks per second.
+
+Limitations: the simulator runs in the same process and event loop as both clients (as it does
+for ``--sim``), so the background tick generator also competes for that loop; the achieved
+background rate is reported next to the target.
+
+Run: ``python -m benchmarks.bench_tick_to_order [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ib_async
+
+from tui_trader.domain import Mode, OrderTicket, OrderType, Quote, Side
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import make_broker
+from tui_trader.risk.limits import RiskLimits
+from tui_trader.sim import ManualClock, SimGateway
+
+SYMBOL = "AAPL"
+BACKGROUND = ("MSFT", "NVDA", "SPY", "QQQ", "AMZN", "GOOGL", "META", "TSLA", "AMD", "JPM")
+ENGINE_CLIENT, BARE_CLIENT = 31, 32
+RATES = (0, 1_000, 10_000)
+WARMUP = 5
+
+
+@dataclass
+class Probe:
+    """Receive times of orders at the simulator, by client id."""
+
+    received: dict[int, float] = field(default_factory=dict)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def instrument(self, gw: SimGateway) -> None:
+        """Wrap the simulator's placeOrder handler to time each new order's arrival."""
+        place = gw.engine.place
+
+        def timed(client_id: int, req: object) -> None:
+            self.received.setdefault(client_id, time.perf_counter())
+            if len(self.received) == 2:
+                self.done.set()
+            place(client_id, req)  # type: ignore[arg-type]
+
+        gw.engine.place = timed  # type: ignore[method-assign]
+
+
+class TriggerEngine(Engine):
+    """The engine with a quote trigger: a buy of one share when the trigger price prints."""
+
+    trigger = 0.0
+
+    def quote_hook(self, quote: Quote) -> None:
+        """Submit through the full order path when the trigger price prints."""
+        if quote.symbol == SYMBOL and quote.last == self.trigger:
+            ticket = OrderTicket(SYMBOL, Side.BUY, 1, OrderType.MKT, strategy="bench")
+            self.spawn(self.submit(ticket), "bench-submit")
+
+
+def _engine_config(journal: Path) -> EngineConfig:
+    limits = RiskLimits(max_order_quantity=10, max_quote_age_s=5, require_quote=True,
+                        unknown_order_timeout_s=None, disconnect_halt_after_s=None)
+    return EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=journal,
+                        symbols=(SYMBOL, *BACKGROUND), limits=limits, market_data_stale_s=3600)
+
+
+async def _bare_client(gw: SimGateway, trigger: list[float]) -> ib_async.IB:
+    ib = ib_async.IB()
+    await ib.connectAsync(gw.host, gw.port, clientId=BARE_CLIENT, timeout=5, raiseSyncErrors=True)
+    contracts = await ib.qualifyContractsAsync(*(ib_async.Stock(s, "SMART", "USD") for s in (SYMBOL, *BACKGROUND)))
+    target = contracts[0]
+    for contract in contracts:
+        ib.reqMktData(contract)
+
+    def on_tickers(tickers: set[ib_async.Ticker]) -> None:
+        for ticker in tickers:
+            if ticker.contract is target and ticker.last == trigger[0]:
+                ib.placeOrder(target, ib_async.MarketOrder("BUY", 1))
+
+    ib.pendingTickersEvent += on_tickers
+    return ib
+
+
+async def _background(gw: SimGateway, rate: int, stop: asyncio.Event, count: list[int]) -> None:
+    if rate == 0:
+        return
+    batch, period = max(rate // 200, 1), 1 / 200
+    prices = {s: gw.quote(s).last for s in BACKGROUND}
+    i = 0
+    while not stop.is_set():
+        for _ in range(batch):
+            sym = BACKGROUND[i % len(BACKGROUND)]
+            gw.control.set_price(sym, prices[sym] + (0.01 if i % 2 else -0.01))
+            i += 1
+        count[0] += batch
+        await asyncio.sleep(period)
+
+
+async def _measure(gw: SimGateway, engine: TriggerEngine, trigger: list[float], samples: int
+                   ) -> tuple[list[float], list[float]]:
+    base = round(gw.quote(SYMBOL).last, 2)
+    eng_ms, bare_ms = [], []
+    for i in range(samples + WARMUP):
+        gw.control.set_price(SYMBOL, base)
+        await asyncio.sleep(0.02)
+        price = round(base + 0.5 + 0.01 * (i % 50), 2)
+        trigger[0] = engine.trigger = price
+        probe = Probe()
+        probe.instrument(gw)
+        t0 = time.perf_counter()
+        gw.control.set_price(SYMBOL, price)
+        try:
+            await asyncio.wait_for(probe.done.wait(), 2.0)
+        except TimeoutError:
+            continue
+        finally:
+            gw.engine.place = type(gw.engine).place.__get__(gw.engine)  # type: ignore[method-assign]
+        if i >= WARMUP:  # the first orders build the journal's codecs: not steady state
+            eng_ms.append((probe.received[ENGINE_CLIENT] - t0) * 1000)
+            bare_ms.append((probe.received[BARE_CLIENT] - t0) * 1000)
+    return eng_ms, bare_ms
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+async def _run_level(rate: int, samples: int) -> dict[str, float]:
+    trigger = [0.0]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SimGateway(port=0, clock=ManualClock(), always_open=True) as gw:
+            engine = TriggerEngine(_engine_config(Path(tmp) / "journal.sqlite"),
+                                   make_broker(gw.host, gw.port, ENGINE_CLIENT, timeout=5))
+            await engine.start()
+            bare = await _bare_client(gw, trigger)
+            stop, count = asyncio.Event(), [0]
+            bg = asyncio.create_task(_background(gw, rate, stop, count))
+            started = time.perf_counter()
+            eng_ms, bare_ms = await _measure(gw, engine, trigger, samples)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            await bg
+            bare.disconnect()
+            await engine.stop()
+    return {"engine.p50": _pct(eng_ms, 0.5), "engine.p99": _pct(eng_ms, 0.99),
+            "bare.p50": _pct(bare_ms, 0.5), "bare.p99": _pct(bare_ms, 0.99),
+            "bg_rate": count[0] / elapsed if elapsed else 0.0}
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    """Measure at 0, 1,000 and 10,000 background ticks/s; keys as the benchmark suite expects."""
+    samples = 30 if quick else 300
+    out: dict[str, float] = {}
+    for rate in RATES:
+        level = asyncio.run(_run_level(rate, samples))
+        suffix = "" if rate == 10_000 else f"@{rate}"
+        for who in ("engine", "bare"):
+            for q in ("p50", "p99"):
+                out[f"{who}.tick_to_order_ms.{q}{suffix}"] = level[f"{who}.{q}"]
+        out[f"ratio.p99{suffix}"] = level["engine.p99"] / level["bare.p99"] if level["bare.p99"] else float("nan")
+        out[f"background.ticks_per_s{suffix}"] = level["bg_rate"]
+    return out
+
+
+if __name__ == "__main__":
+    for key, value in run(quick="--quick" in sys.argv).items():
+        print(f"{key:45s} {value:10.3f}")
