@@ -1,0 +1,87 @@
+"""The real `tui-trader --sim` in a real terminal (tmux): it starts, shows its panes, a quote moves,
+Ctrl+K halts, and quitting exits cleanly with code 0.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TMUX = shutil.which("tmux")
+BIN = Path(sys.executable).parent / "tui-trader"
+
+pytestmark = pytest.mark.skipif(
+    TMUX is None and os.environ.get("CI") != "true", reason="tmux is not installed (.ci/run installs it)"
+)
+
+
+class Terminal:
+    """A tmux session running one command."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run([TMUX or "tmux", *args], capture_output=True, text=True, check=True, timeout=30).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    assert TMUX is not None, "tmux is required for the terminal smoke test"
+    name = f"tui-trader-smoke-{os.getpid()}"
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "TUI_TRADER_SIM__PORT": "0", "TERM": "xterm-256color"}
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    command = f"cd {tmp_path} && env {exports} {BIN} --sim; echo TUI-TRADER-EXIT=$?; sleep 60"
+    subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "160", "-y", "48", command], check=True, timeout=30)
+    try:
+        yield Terminal(name)
+    finally:
+        subprocess.run([TMUX, "kill-session", "-t", name], check=False, timeout=30)
+
+
+def watchlist_prices(screen: str) -> dict[str, str]:
+    return dict(re.findall(r"│(SPY|QQQ|AAPL|MSFT|NVDA)\s+([0-9,]+\.[0-9]+)", screen))
+
+
+def test_cli_in_terminal_when_started_then_panes_quotes_kill_and_quit_work(terminal: Terminal) -> None:
+    screen = terminal.wait_for(lambda s: "Watchlist" in s and len(watchlist_prices(s)) >= 3, "panes with quotes")
+    for pane in ("Positions", "Orders", "Alerts", "SIM", "DUSIM"):
+        assert pane in screen
+    first = watchlist_prices(screen)
+    terminal.wait_for(lambda s: watchlist_prices(s) != first and len(watchlist_prices(s)) >= 3, "a quote to move")
+
+    terminal.keys("C-k")
+    terminal.wait_for(lambda s: "HALTED" in s, "HALTED after Ctrl+K")
+
+    terminal.keys("q")
+    screen = terminal.wait_for(lambda s: "TUI-TRADER-EXIT=" in s or "Leave" in s or "leave" in s,
+                               "quit or the working-orders question")
+    if "TUI-TRADER-EXIT=" not in screen:
+        terminal.keys("l")
+        screen = terminal.wait_for(lambda s: "TUI-TRADER-EXIT=" in s, "the process to exit")
+    assert "TUI-TRADER-EXIT=0" in screen
