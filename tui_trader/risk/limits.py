@@ -187,8 +187,9 @@ class RiskLimits:
 
         ``[risk]`` keys are field names. ``[kill_switch]`` keys are mapped: ``scope``,
         ``disconnect_after_s``, ``on_disconnect`` ("none" | "reducing" | "halted"),
-        ``unknown_order_timeout_s``, ``halt_on_position_mismatch``; keys the engine uses
-        itself (``trigger_file``) are ignored. Any other unknown key raises ``ValueError``.
+        ``unknown_order_timeout_s``, ``halt_on_position_mismatch``. Its other keys belong to
+        the engine and operations (``trigger_file``, the out-of-band kill's client id) and are
+        left to them; the config layer has already refused misspelt keys.
         """
         names = set(cls.field_names())
         unknown = sorted(set(risk) - names)
@@ -200,7 +201,6 @@ class RiskLimits:
 
 _KILL_SWITCH_KEYS = {"scope": "kill_cancel_scope", "disconnect_after_s": "disconnect_halt_after_s",
                      "unknown_order_timeout_s": "unknown_order_timeout_s"}  # fmt: skip
-_KILL_SWITCH_IGNORED = frozenset({"trigger_file"})
 
 
 def _kill_switch_fields(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,8 +213,6 @@ def _kill_switch_fields(section: Mapping[str, Any]) -> dict[str, Any]:
             out["disconnect_action"] = TriggerAction.ALERT if value == "none" else value
         elif key == "halt_on_position_mismatch":
             out["position_mismatch_action"] = TriggerAction.HALTED if value else TriggerAction.ALERT
-        elif key not in _KILL_SWITCH_IGNORED:
-            raise ValueError(f"unknown kill_switch setting: {key}")
     return out
 
 
