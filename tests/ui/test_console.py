@@ -43,7 +43,8 @@ async def test_main_screen_when_started_then_shows_state_and_panes() -> None:
     async with running() as c:
         assert c.engine.called("start")
         bar = c.app.main.query_one(StatusBar)
-        assert bar.trading_state is TradingState.ACTIVE and bar.verdict == "LIVE"
+        assert bar.trading_state is TradingState.ACTIVE
+        assert bar.verdict == "LIVE"
         positions = c.app.main.query_one("#positions-table", LineTable)
         assert [r.key for r in positions.rows][-1] == "__total__"
         orders = c.app.main.query_one("#orders-table", LineTable)
@@ -96,7 +97,8 @@ async def test_approval_when_y_pressed_then_approves_with_focus_starting_on_reje
         assert isinstance(modal, ApprovalModal)
         assert c.app.focused is modal.query_one("#reject", Button)
         checks = modal.query_one(LineTable).rows
-        assert len(checks) == 9 and checks[0].cells[2] == "1,000"
+        assert len(checks) == 9
+        assert checks[0].cells[2] == "1,000"
         await c.pilot.press("y")
         await c.settle()
         assert c.engine.called("approve") == [("approve", "tt-200", "operator")]
@@ -108,7 +110,8 @@ async def test_approval_when_n_or_escape_then_rejects_each() -> None:
         assert "1 more waiting" in str(title.render())
         await c.pilot.press("n")
         await c.settle(3)
-        assert isinstance(c.app.screen, ApprovalModal) and c.app.screen.order_ref == "tt-201"
+        assert isinstance(c.app.screen, ApprovalModal)
+        assert c.app.screen.order_ref == "tt-201"
         await c.pilot.press("escape")
         await c.settle()
         assert [call[1] for call in c.engine.called("reject")] == ["tt-200", "tt-201"]
@@ -119,7 +122,8 @@ async def test_approval_when_it_expires_then_modal_closes_without_an_answer() ->
         c.engine.expire("tt-200")
         await c.pull()
         assert not isinstance(c.app.screen, ApprovalModal)
-        assert not c.engine.called("approve") and not c.engine.called("reject")
+        assert not c.engine.called("approve")
+        assert not c.engine.called("reject")
         assert c.engine.state.orders[-1].status is OrderStatus.EXPIRED
 
 
@@ -167,7 +171,8 @@ async def test_flatten_symbol_when_confirmed_then_submits_its_closing_order() ->
         await c.pilot.press("y")
         await c.settle(3)
         ticket = c.engine.called("submit")[0][1]
-        assert ticket.symbol == "AMD" and ticket.reduce_only  # type: ignore[attr-defined]
+        assert ticket.symbol == "AMD"
+        assert ticket.reduce_only
         assert not [call for call in c.engine.called("flatten") if call[1] is False]
 
 
@@ -187,7 +192,8 @@ async def test_quit_with_working_orders_when_cancel_chosen_then_cancels_and_exit
         assert isinstance(c.app.screen, QuitModal)
         await c.pilot.press("c")
         await c.settle(3)
-        assert c.engine.called("cancel_all") and c.engine.called("stop")
+        assert c.engine.called("cancel_all")
+        assert c.engine.called("stop")
         assert c.app.return_code == 0
 
 
@@ -195,7 +201,8 @@ async def test_quit_with_working_orders_when_leave_chosen_then_exits_without_can
     async with running() as c:
         await c.pilot.press("q", "l")
         await c.settle(3)
-        assert not c.engine.called("cancel_all") and c.engine.called("stop")
+        assert not c.engine.called("cancel_all")
+        assert c.engine.called("stop")
 
 
 async def test_quit_when_escape_then_stays() -> None:
@@ -256,7 +263,8 @@ async def test_cancel_all_then_cancels_every_working_order() -> None:
     async with running() as c:
         await c.pilot.press("X")
         await c.settle(3)
-        assert c.engine.called("cancel_all") and not c.engine.working_refs()
+        assert c.engine.called("cancel_all")
+        assert not c.engine.working_refs()
 
 
 async def test_pause_strategy_when_chosen_then_pauses_it() -> None:
@@ -284,7 +292,8 @@ async def test_filter_orders_then_only_matching_rows_show() -> None:
         await c.pilot.press("3", "slash", *"aapl")
         await c.settle()
         rows = c.app.main.query_one("#orders-table", LineTable).rows
-        assert rows and all(r.cells[2] == "AAPL" for r in rows)
+        assert rows
+        assert all(r.cells[2] == "AAPL" for r in rows)
         await c.pilot.press("enter")
         assert not c.app.main.query_one("#filter-input").display
 
@@ -292,7 +301,8 @@ async def test_filter_orders_then_only_matching_rows_show() -> None:
 async def test_focus_cycle_and_maximise_panes() -> None:
     async with running() as c:
         await c.pilot.press("1")
-        assert c.app.focused is not None and c.app.focused.id == "watchlist-table"
+        assert c.app.focused is not None
+        assert c.app.focused.id == "watchlist-table"
         await c.pilot.press("tab")
         assert c.app.focused.id == "positions-table"
         await c.pilot.press("m")
@@ -307,7 +317,8 @@ async def test_compact_layout_when_hidden_pane_focused_then_opens_maximised() ->
         assert c.app.main.has_class("-compact")
         await c.pilot.press("7")
         await c.settle()
-        assert c.app.main.maximized is not None and c.app.main.maximized.id == "health-pane"
+        assert c.app.main.maximized is not None
+        assert c.app.main.maximized.id == "health-pane"
 
 
 async def test_help_lists_every_binding_id() -> None:

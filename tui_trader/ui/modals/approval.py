@@ -103,8 +103,8 @@ class ApprovalModal(ModalScreen[bool | None]):
             yield Static(drift_text(ticket, self.pending), id="approval-drift")
             yield Label(self._countdown(), id="approval-countdown")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Reject [n]", id="reject", variant="error")
-                yield Button("Approve [y]", id="approve", variant="success")
+                yield Button("Reject (n)", id="reject", variant="error")
+                yield Button("Approve (y)", id="approve", variant="success")
 
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])
@@ -117,7 +117,7 @@ class ApprovalModal(ModalScreen[bool | None]):
 
     def tick(self, pending: tuple[PendingApproval, ...], now: datetime) -> None:
         """Refresh the countdown and queue count; close when this order left the queue."""
-        if self.is_attached is False or not self.is_running:
+        if not self.is_mounted:
             return
         self.now = now
         if all(p.order.order_ref != self.order_ref for p in pending):

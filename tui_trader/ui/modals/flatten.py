@@ -62,7 +62,7 @@ class FlattenModal(ModalScreen[bool]):
             yield table
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Flatten [y]", id="confirm", variant="error", disabled=True)
+                yield Button("Flatten (y)", id="confirm", variant="error", disabled=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -101,7 +101,7 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
             yield Label("", id="ticket-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Submit [ctrl+s]", id="submit", variant="warning")
+                yield Button("Submit (ctrl+s)", id="submit", variant="warning")
 
     def on_mount(self) -> None:
         self.query_one("#ticket-symbol", Input).focus()

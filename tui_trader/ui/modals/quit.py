@@ -34,8 +34,8 @@ class QuitModal(ModalScreen[QuitChoice]):
                          "live after the console exits (their brackets protect open positions).")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stay", id="stay", variant="primary")
-                yield Button("Leave working [l]", id="leave", variant="warning")
-                yield Button("Cancel them [c]", id="cancel", variant="error")
+                yield Button("Leave working (l)", id="leave", variant="warning")
+                yield Button("Cancel them (c)", id="cancel", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()

@@ -107,6 +107,8 @@ class PreflightScreen(ModalScreen[bool]):
 
     def show(self, snapshot: EngineSnapshot, now: datetime) -> None:
         """Refresh the findings from ``snapshot``."""
+        if not self.is_mounted:
+            return
         found = findings(snapshot, self.options)
         rows = [Row(name, (name, text, verdict), ("", "", ROLE[verdict])) for name, text, verdict in found]
         self.query_one(LineTable).set_rows(rows)
