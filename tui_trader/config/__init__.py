@@ -27,6 +27,7 @@ from tui_trader.config.sections import (
     KillSwitchSettings,
     NotificationSettings,
     RiskSettings,
+    ScheduleSettings,
     SimSettings,
     SizingSettings,
     StrategySettings,
@@ -69,6 +70,9 @@ class Settings(BaseSettings):
         default_factory=NotificationSettings, description="Telegram, email and webhook channels."
     )
     health: HealthSettings = Field(default_factory=HealthSettings, description="Health thresholds.")
+    schedule: ScheduleSettings = Field(
+        default_factory=ScheduleSettings, description="Trading calendar and the gateway's daily restart."
+    )
     ui: UISettings = Field(default_factory=UISettings, description="Console settings.")
     sim: SimSettings = Field(default_factory=SimSettings, description="The embedded IB Gateway simulator.")
 

@@ -137,6 +137,13 @@ class KillSwitchSettings(_Section):
     )
     halt_on_position_mismatch: bool = Field(True, description="Halt when positions disagree with the broker.")
     trigger_file: Path | None = Field(None, description="A file whose appearance engages the kill switch.")
+    kill_client_id: int = Field(
+        999, ge=0, le=2**31 - 1,
+        description="API client id of `tui-trader kill` (must differ from broker.client_id).",
+    )
+    kill_poll_s: float = Field(
+        0.25, gt=0, le=1.0, description="How often the running engine looks for a kill set by `tui-trader kill`."
+    )
 
 
 class SizingSettings(_Section):
@@ -212,6 +219,7 @@ class TelegramSettings(_Section):
     chat_id: str = Field("", description="Chat to send to.")
     base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
     levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
+    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
 
 
 class EmailSettings(_Section):
@@ -226,6 +234,7 @@ class EmailSettings(_Section):
     sender: str = Field("", description="From address.")
     recipients: list[str] = Field(default_factory=list, description="To addresses.")
     levels: list[str] = Field(default_factory=lambda: ["ERROR", "CRITICAL"], description="Levels sent.")
+    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
 
 
 class WebhookSettings(_Section):
@@ -235,6 +244,7 @@ class WebhookSettings(_Section):
     url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).")
     payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
     levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
+    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
 
 
 class NotificationSettings(_Section):
@@ -244,11 +254,17 @@ class NotificationSettings(_Section):
     email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
     webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook.")
     kinds: list[str] = Field(
-        default_factory=lambda: ["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary"],
-        description="Event kinds sent.",
+        default_factory=lambda: ["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary",
+                                 "system"],
+        description="Event kinds sent: fills, rejections, risk, kill_switch, disconnects, daily_summary, system.",
     )
     batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")
     max_per_minute: int = Field(20, ge=1, description="Messages per channel per minute at most.")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for one delivery attempt.")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a failed delivery (with exponential backoff).")
+    retry_initial_s: float = Field(2.0, gt=0, le=300, description="Wait before the first retry; doubles each time.")
+    queue_size: int = Field(500, ge=1, le=100_000, description="Messages queued per channel; the oldest drop beyond.")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the channels' TLS (unset: system store).")
 
 
 class HealthSettings(_Section):
@@ -265,6 +281,48 @@ class HealthSettings(_Section):
     market_data_stale_s: float = Field(15, gt=0, description="Market data older than this is STALLED.")
     heartbeat_stale_s: float = Field(3, gt=0, description="Engine heartbeat older than this is STALLED.")
     sample_interval_s: float = Field(1.0, gt=0, le=60, description="How often health is sampled.")
+    process_rss_warn_mb: float | None = Field(None, gt=0, description="Process memory (RSS) warning.")
+    process_rss_crit_mb: float | None = Field(None, gt=0, description="Process memory (RSS) critical.")
+    journal_queue_warn: int = Field(10_000, gt=0, description="Journal events waiting to be written: warning.")
+    journal_queue_crit: int = Field(50_000, gt=0, description="Journal events waiting to be written: critical.")
+    broker_rtt_warn_ms: float = Field(1_000, gt=0, description="Broker round trip (current-time request) warning.")
+    broker_rtt_crit_ms: float = Field(5_000, gt=0, description="Broker round trip critical.")
+    broker_rtt_interval_s: float = Field(10, gt=0, le=600, description="How often the broker round trip is measured.")
+    hysteresis_pct: float = Field(
+        5, ge=0, le=50, description="A level clears only when the value falls this percent below its threshold."
+    )
+
+
+class ScheduleSettings(_Section):
+    """The trading calendar and the IB Gateway's daily restart."""
+
+    gateway_restart: str | None = Field(
+        "23:45", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Daily IB Gateway restart time HH:MM in gateway_restart_zone (unset: none).",
+    )
+    gateway_restart_zone: str = Field("America/New_York", description="Time zone of the restart time.")
+    restart_duration_min: float = Field(15, gt=0, le=240, description="How long the restart window lasts.")
+    reduce_before_restart_min: float | None = Field(
+        10, ge=0, description="Go REDUCING this many minutes before the restart (unset: never)."
+    )
+    reduce_before_close_min: float | None = Field(
+        10, ge=0, description="Go REDUCING this many minutes before the close (unset: never)."
+    )
+    flatten_before_close_min: float | None = Field(
+        None, ge=0, description="Close all positions this many minutes before the close (unset: off)."
+    )
+    use_liquid_hours: bool = Field(True, description="The close is the end of liquid hours, not of trading hours.")
+    daily_summary: bool = Field(True, description="Journal and send a daily summary at the session close.")
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> ScheduleSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.gateway_restart_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.gateway_restart_zone!r}") from exc
+        return self
 
 
 class UISettings(_Section):

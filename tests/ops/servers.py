@@ -1,0 +1,139 @@
+"""Real servers on loopback standing in for the Telegram Bot API, a webhook endpoint and an SMTP relay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+OK_BODY = b'{"ok": true, "result": {"message_id": 1}}'
+
+
+@dataclass
+class Request:
+    """One request the HTTP server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class HttpServer:
+    """An asyncio HTTP/1.1 server on 127.0.0.1 that records requests.
+
+    ``plan`` holds the answers to give, in order: an int status (with a Telegram-style body), or
+    ``"hang"`` (read the request, never answer). When the plan is empty it answers 200.
+    """
+
+    plan: list[int | str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _hung: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def start(self) -> HttpServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        for writer in self._hung:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await _read_request(reader)
+        self.requests.append(request)
+        answer = self.plan.pop(0) if self.plan else 200
+        if answer == "hang":
+            self._hung.append(writer)
+            return
+        status = int(answer)
+        body = OK_BODY if status < 300 else b'{"ok": false, "description": "Internal Server Error"}'
+        writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                     f"Connection: close\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request:
+    method, path, _ = (await reader.readline()).decode().split(" ", 2)
+    headers: dict[str, str] = {}
+    while (line := (await reader.readline()).decode().strip()):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return Request(method, path, headers, body)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class RecordingHandler:
+    """aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.rcpts: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+        self.rcpts.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
+    """An aiosmtpd authenticator accepting one login."""
+
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
+            and auth_data.password.decode() == password
+        return AuthResult(success=ok)
+
+    return check
+
+
+def smtp_server(cert: Path, key: Path, user: str, password: str) -> tuple[Controller, RecordingHandler]:
+    """An SMTP server on 127.0.0.1 requiring STARTTLS before AUTH LOGIN/PLAIN."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=closed_port(), tls_context=context,
+                            require_starttls=True, authenticator=authenticator(user, password),
+                            auth_require_tls=True)
+    return controller, handler

@@ -1,0 +1,213 @@
+"""Notification channels against real servers on loopback: Telegram Bot API, webhook, SMTP with STARTTLS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tui_trader.config.sections import EmailSettings, NotificationSettings, TelegramSettings, WebhookSettings
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Side
+from tui_trader.domain.events import AlertRaised, ConnectionChanged, OrderFilled
+from tui_trader.domain.orders import Fill
+from tui_trader.engine.bus import EventBus
+from tui_trader.ops.notify import Channel, ChannelPolicy, Notice, Notifier, TelegramSender, WebhookSender
+from tui_trader.ops.notify.senders import EmailSender
+
+from .conftest import SMTP_PASSWORD, SMTP_USER, eventually
+from .servers import HttpServer, RecordingHandler, closed_port
+
+TOKEN = "123456:SECRET-BOT-TOKEN"
+NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+ALL_LEVELS = frozenset({"INFO", "WARNING", "ERROR", "CRITICAL"})
+ALL_KINDS = frozenset({"fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system"})
+
+
+def policy(**changes: object) -> ChannelPolicy:
+    base: dict[str, object] = dict(levels=ALL_LEVELS, kinds=ALL_KINDS, batch_window_s=0.05, max_per_minute=100,
+                                   timeout_s=2.0, retries=2, retry_initial_s=0.05, queue_size=100)
+    base.update(changes)
+    return ChannelPolicy(**base)  # type: ignore[arg-type]
+
+
+def telegram(url: str) -> TelegramSender:
+    return TelegramSender(TelegramSettings(enabled=True, token=SecretStr(TOKEN), chat_id="42", base_url=url))
+
+
+def webhook(url: str, payload: str = "json") -> WebhookSender:
+    return WebhookSender(WebhookSettings(enabled=True, url=SecretStr(url + "/hook/T0K"), payload=payload))  # type: ignore[arg-type]
+
+
+def notice(title: str, level: AlertLevel = AlertLevel.WARNING, kind: str = "risk") -> Notice:
+    return Notice(NOW, level, kind, title)
+
+
+@contextlib.asynccontextmanager
+async def running(channel: Channel) -> AsyncIterator[Channel]:
+    """The channel with its delivery task running."""
+    task = asyncio.create_task(channel.run())
+    try:
+        yield channel
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_telegram_alert_then_one_send_message_with_chat_and_text(http: HttpServer) -> None:
+    channel = Channel(telegram(http.url), policy())
+    async with running(channel):
+        channel.offer(notice("daily loss 80% used"))
+        await eventually(lambda: channel.status().sent == 1)
+    (request,) = http.requests
+    assert request.path == f"/bot{TOKEN}/sendMessage"
+    assert request.json()["chat_id"] == "42"
+    assert "daily loss 80% used" in request.json()["text"]
+    assert channel.status().last_success is not None
+
+
+async def test_storm_of_alerts_then_one_message_carrying_all(http: HttpServer) -> None:
+    channel = Channel(telegram(http.url), policy(batch_window_s=0.2))
+    async with running(channel):
+        for i in range(30):
+            channel.offer(notice(f"alert {i}"))
+        await eventually(lambda: channel.status().sent == 1 and channel.status().queued == 0)
+    (request,) = http.requests
+    text = request.json()["text"]
+    assert all(f"alert {i}" in text for i in range(30))
+    assert "(+29 more)" in text
+
+
+async def test_rate_limit_then_alerts_while_waiting_join_one_message(http: HttpServer) -> None:
+    channel = Channel(telegram(http.url), policy(batch_window_s=0, max_per_minute=1, rate_period_s=0.5))
+    async with running(channel):
+        channel.offer(notice("first"))
+        await eventually(lambda: channel.status().sent == 1)
+        for name in ("second", "third", "fourth"):
+            channel.offer(notice(name))
+        await eventually(lambda: channel.status().sent == 2)
+    assert len(http.requests) == 2
+    assert all(name in http.requests[1].json()["text"] for name in ("second", "third", "fourth"))
+
+
+async def test_server_error_then_retried_and_delivered_once(http: HttpServer) -> None:
+    http.plan = [500]
+    channel = Channel(telegram(http.url), policy())
+    async with running(channel):
+        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        await eventually(lambda: channel.status().sent == 1)
+    status = channel.status()
+    assert (status.retried, status.failed) == (1, 0)
+    assert len(http.requests) == 2
+    assert http.requests[0].body == http.requests[1].body
+
+
+async def test_dead_channel_then_gives_up_counts_failure_and_never_logs_the_token(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    channel = Channel(telegram(f"http://127.0.0.1:{closed_port()}"), policy(retries=1))
+    async with running(channel):
+        channel.offer(notice("journal failure", AlertLevel.CRITICAL, "system"))
+        await eventually(lambda: channel.status().failed == 1)
+    status = channel.status()
+    assert status.sent == 0
+    assert status.last_error
+    assert TOKEN not in status.last_error
+    assert TOKEN not in caplog.text
+
+
+async def test_hanging_channel_then_offers_return_at_once_queue_bounded_and_others_deliver(http: HttpServer) -> None:
+    hanging = await HttpServer(plan=["hang"] * 10).start()
+    stuck = Channel(webhook(hanging.url), policy(timeout_s=30, queue_size=50))
+    healthy = Channel(webhook(http.url), policy())
+    notifier = Notifier([stuck, healthy])
+    notifier.start()
+    notifier.notify(notice("first"))
+    await eventually(lambda: len(hanging.requests) == 1, what="the stuck channel is mid-delivery")
+    for i in range(1000):  # every offer returns without awaiting: the stuck channel only queues
+        notifier.notify(notice(f"storm {i}"))
+    assert stuck.status().queued == 50 + 1
+    assert stuck.status().dropped == 1000 - 50
+    await eventually(lambda: healthy.status().sent >= 2 and healthy.status().queued == 0)
+    assert stuck.status().sent == 0
+    await notifier.stop()
+    await hanging.stop()
+
+
+async def test_level_and_kind_filters_then_only_matching_notices_sent(http: HttpServer) -> None:
+    channel = Channel(webhook(http.url), policy(levels=frozenset({"CRITICAL"}), kinds=frozenset({"kill_switch",
+                                                                                                  "fills"})))
+    assert not channel.offer(notice("risk warning", AlertLevel.WARNING, "risk"))
+    assert not channel.offer(notice("critical but unwanted kind", AlertLevel.CRITICAL, "system"))
+    assert channel.offer(notice("killed", AlertLevel.CRITICAL, "kill_switch"))
+    assert channel.offer(notice("filled", AlertLevel.INFO, "fills"))  # fills pass on their kind alone
+
+
+@pytest.mark.parametrize(("shape", "key"), [("slack", "text"), ("discord", "content"), ("json", "notices")])
+async def test_webhook_payload_shapes(http: HttpServer, shape: str, key: str) -> None:
+    channel = Channel(webhook(http.url, shape), policy())
+    async with running(channel):
+        channel.offer(notice("disconnected", AlertLevel.ERROR, "disconnects"))
+        await eventually(lambda: channel.status().sent == 1)
+    (request,) = http.requests
+    assert request.path == "/hook/T0K"
+    assert key in request.json()
+    assert "disconnected" in str(request.json()[key])
+
+
+async def test_email_over_starttls_with_login_then_message_arrives(smtp: tuple[int, RecordingHandler],
+                                                                   certificate: tuple[Path, Path]) -> None:
+    port, handler = smtp
+    settings = EmailSettings(enabled=True, host="127.0.0.1", port=port, username=SMTP_USER,
+                             password=SecretStr(SMTP_PASSWORD), sender="bot@example.test",
+                             recipients=["ops@example.test"])
+    channel = Channel(EmailSender(settings, ca_file=certificate[0]), policy())
+    async with running(channel):
+        channel.offer(notice("position mismatch AAPL", AlertLevel.ERROR, "risk"))
+        await eventually(lambda: channel.status().sent == 1, within=10)
+    (message,) = handler.messages
+    assert "position mismatch AAPL" in message["Subject"]
+    assert "position mismatch AAPL" in message.get_payload()
+    assert handler.rcpts == [["ops@example.test"]]
+
+
+async def test_email_wrong_password_then_failure_without_the_password(smtp: tuple[int, RecordingHandler],
+                                                                      certificate: tuple[Path, Path]) -> None:
+    port, handler = smtp
+    settings = EmailSettings(enabled=True, host="127.0.0.1", port=port, username=SMTP_USER,
+                             password=SecretStr("wrong-pw-xyz"), sender="bot@example.test",
+                             recipients=["ops@example.test"])
+    channel = Channel(EmailSender(settings, ca_file=certificate[0]), policy(retries=0))
+    async with running(channel):
+        channel.offer(notice("x", AlertLevel.ERROR, "risk"))
+        await eventually(lambda: channel.status().failed == 1, within=10)
+    assert handler.messages == []
+    assert "wrong-pw-xyz" not in channel.status().last_error
+
+
+async def test_notifier_on_the_engine_bus_then_events_routed_and_test_message_sent(http: HttpServer) -> None:
+    settings = NotificationSettings(
+        webhook=WebhookSettings(enabled=True, url=SecretStr(http.url + "/hook"), levels=["ERROR", "CRITICAL"]),
+        batch_window_s=0.05)
+    notifier = Notifier.from_settings(settings)
+    bus = EventBus()
+    notifier.start(bus.subscribe("notifier", maxsize=1000))
+    fill = Fill("e1", "ref-1", "AAPL", Side.BUY, 10, 190.5, NOW)
+    bus.publish(OrderFilled(NOW, fill))
+    bus.publish(AlertRaised(NOW, Alert(AlertLevel.INFO, "engine", "entry block lifted", NOW)))  # level filtered
+    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed"))
+    await eventually(lambda: notifier.routed == 3 and notifier.statuses()[0].sent >= 1)
+    await notifier.wait_idle()
+    text = "\n".join(r.json()["text"] for r in http.requests)
+    assert "filled BUY 10 AAPL" in text
+    assert "broker disconnected" in text
+    assert "entry block lifted" not in text
+    assert await notifier.send_test() == {"webhook": "ok"}
+    assert "test notification" in http.requests[-1].json()["text"]
+    await notifier.stop()

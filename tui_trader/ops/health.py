@@ -1,0 +1,208 @@
+"""System health: CPU, memory, the journal's disk, event-loop lag, journal queue, broker round trip
+and market-data age, sampled off the hot path, with warning/critical alerts that do not storm.
+
+psutil is read in a worker thread once per ``sample_interval_s``; the loop-lag probe is a cheap
+task that measures how late its own sleeps wake up; the broker round trip is a periodic request
+the engine provides (a current-time request). Threshold crossings go through
+:class:`~tui_trader.ops.thresholds.LevelTracker`, so an alert is raised once per change of level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from tui_trader.config.sections import HealthSettings
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.engine.snapshots import HealthInfo
+from tui_trader.ops.thresholds import LevelChange, LevelTracker, Threshold
+
+log = logging.getLogger(__name__)
+LAG_PROBE_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSample:
+    """Every health figure at one instant, with the level of each watched metric."""
+
+    time: datetime
+    cpu_pct: float | None = None
+    process_cpu_pct: float | None = None
+    mem_pct: float | None = None
+    process_rss_mb: float | None = None
+    disk_pct: float | None = None
+    loop_lag_ms: float | None = None
+    journal_queue: int = 0
+    broker_rtt_ms: float | None = None
+    md_age_s: dict[str, float] = field(default_factory=dict)
+    levels: dict[str, AlertLevel] = field(default_factory=dict)
+
+    def to_info(self) -> HealthInfo:
+        """The figures the engine snapshot carries."""
+        return HealthInfo(self.time, self.cpu_pct, self.process_cpu_pct, self.mem_pct, self.process_rss_mb,
+                          self.disk_pct, self.loop_lag_ms, self.journal_queue)
+
+
+def thresholds_from(settings: HealthSettings) -> list[Threshold]:
+    """The watched metrics and their limits."""
+    s = settings
+    return [
+        Threshold("cpu", s.cpu_warn_pct, s.cpu_crit_pct, "%"),
+        Threshold("memory", s.mem_warn_pct, s.mem_crit_pct, "%"),
+        Threshold("process_rss", s.process_rss_warn_mb, s.process_rss_crit_mb, " MB"),
+        Threshold("disk", s.disk_warn_pct, s.disk_crit_pct, "%"),
+        Threshold("loop_lag", s.loop_lag_warn_ms, s.loop_lag_crit_ms, " ms"),
+        Threshold("journal_queue", s.journal_queue_warn, s.journal_queue_crit),
+        Threshold("broker_rtt", s.broker_rtt_warn_ms, s.broker_rtt_crit_ms, " ms"),
+    ]
+
+
+def existing_dir(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor (the volume whose disk usage counts)."""
+    current = path if path.is_dir() else path.parent
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class SystemFigures:
+    """What psutil reports in one read."""
+
+    cpu_pct: float
+    process_cpu_pct: float
+    mem_pct: float
+    process_rss_mb: float
+    disk_pct: float
+
+
+def read_system(process: psutil.Process, disk_dir: Path) -> SystemFigures:
+    """One psutil read (blocking: run it in a thread)."""
+    return SystemFigures(psutil.cpu_percent(interval=None), process.cpu_percent(interval=None),
+                         psutil.virtual_memory().percent, process.memory_info().rss / 1e6,
+                         psutil.disk_usage(str(disk_dir)).percent)
+
+
+class HealthMonitor:
+    """Samples health periodically, raises alerts on level changes and keeps the latest sample.
+
+    Args:
+        settings: Thresholds and the sampling interval.
+        disk_path: The journal file (its volume is watched).
+        on_alert: Called with every alert (the engine publishes it; it must not block).
+        journal_queue: Events waiting to be written to the journal.
+        round_trip: One broker round trip (e.g. a current-time request); ``None``: not measured.
+        quote_times: Time of the latest quote per symbol.
+        clock: Timezone-aware clock.
+    """
+
+    def __init__(self, settings: HealthSettings, disk_path: Path, on_alert: Callable[[Alert], None], *,
+                 journal_queue: Callable[[], int] | None = None,
+                 round_trip: Callable[[], Awaitable[object]] | None = None,
+                 quote_times: Callable[[], Mapping[str, datetime]] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        self.latest = HealthSample(time=(clock or _utc_now)())
+        self._disk_dir = existing_dir(disk_path)
+        self._on_alert = on_alert
+        self._journal_queue = journal_queue
+        self._round_trip = round_trip
+        self._quote_times = quote_times
+        self._now = clock or _utc_now
+        self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct)
+        self._process = psutil.Process()
+        self._lag_ms: float | None = None
+        self._rtt_ms: float | None = None
+
+    @property
+    def info(self) -> HealthInfo:
+        """The latest figures for the engine snapshot."""
+        return self.latest.to_info()
+
+    async def run(self) -> None:
+        """Sample until cancelled (the lag and round-trip probes run alongside)."""
+        probes = [asyncio.create_task(self._probe_lag(), name="health-lag")]
+        if self._round_trip is not None:
+            probes.append(asyncio.create_task(self._probe_rtt(), name="health-rtt"))
+        try:
+            while True:
+                await self.sample()
+                await asyncio.sleep(self.settings.sample_interval_s)
+        finally:
+            for task in probes:
+                task.cancel()
+            await asyncio.gather(*probes, return_exceptions=True)
+
+    async def sample(self) -> HealthSample:
+        """Take one sample now, raise the alerts it calls for, and keep it as :attr:`latest`."""
+        figures = await asyncio.to_thread(read_system, self._process, self._disk_dir)
+        now = self._now()
+        lag, self._lag_ms = self._lag_ms, None
+        sample = HealthSample(now, figures.cpu_pct, figures.process_cpu_pct, figures.mem_pct,
+                              figures.process_rss_mb, figures.disk_pct, lag,
+                              self._journal_queue() if self._journal_queue else 0, self._rtt_ms,
+                              self._md_ages(now))
+        self.latest = self.evaluate(sample)
+        return self.latest
+
+    def evaluate(self, sample: HealthSample) -> HealthSample:
+        """Run ``sample`` through the thresholds: alert on every change of level, return it with levels."""
+        values: dict[str, float | None] = {
+            "cpu": sample.cpu_pct, "memory": sample.mem_pct, "process_rss": sample.process_rss_mb,
+            "disk": sample.disk_pct, "loop_lag": sample.loop_lag_ms, "journal_queue": float(sample.journal_queue),
+            "broker_rtt": sample.broker_rtt_ms,
+        }
+        stale = self.settings.market_data_stale_s
+        for symbol, age in sample.md_age_s.items():
+            metric = f"market_data_age[{symbol}]"
+            self._tracker.add(Threshold(metric, stale, None, " s"))
+            values[metric] = age
+        for metric, value in values.items():
+            change = self._tracker.update(metric, value)
+            if change is not None:
+                self._raise(change, sample.time)
+        levels = {m: self._tracker.level(m) for m in values}
+        return replace(sample, levels=levels)
+
+    def _raise(self, change: LevelChange, when: datetime) -> None:
+        self._on_alert(Alert(change.level, "health", change.text, when, kind=f"health_{change.metric}"))
+
+    def _md_ages(self, now: datetime) -> dict[str, float]:
+        if self._quote_times is None:
+            return {}
+        return {s: max((now - t).total_seconds(), 0.0) for s, t in self._quote_times().items()}
+
+    async def _probe_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(LAG_PROBE_S)
+            lag_ms = max(loop.time() - start - LAG_PROBE_S, 0.0) * 1000
+            self._lag_ms = lag_ms if self._lag_ms is None else max(self._lag_ms, lag_ms)
+
+    async def _probe_rtt(self) -> None:
+        assert self._round_trip is not None
+        loop = asyncio.get_running_loop()
+        limit_s = self.settings.broker_rtt_crit_ms / 1000 * 2
+        while True:
+            start = loop.time()
+            try:
+                await asyncio.wait_for(self._round_trip(), limit_s)
+                self._rtt_ms = (loop.time() - start) * 1000
+            except TimeoutError:
+                self._rtt_ms = limit_s * 1000
+            except (ConnectionError, OSError) as exc:
+                log.debug("broker round trip not measured: %s", exc)
+                self._rtt_ms = None
+            await asyncio.sleep(self.settings.broker_rtt_interval_s)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,193 @@
+"""One notification channel: filters, a bounded queue, batching, rate limiting and retries.
+
+:meth:`Channel.offer` never blocks and never awaits: it filters, appends to a bounded queue
+(dropping the oldest when full, counted) and wakes the channel's own task. That task waits a
+batch window (a critical notice cuts it short), respects ``max_per_minute`` — notices arriving
+meanwhile join the waiting batch, so a storm becomes one message — and delivers with a
+per-attempt timeout and exponential backoff. A dead or hanging channel therefore costs the
+engine nothing, and the alert is still in the console and the journal, which do not depend on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.ops.notify.http import DeliveryError
+from tui_trader.ops.notify.notice import Notice, body_of, subject_of
+from tui_trader.ops.notify.senders import Message, Sender
+
+log = logging.getLogger(__name__)
+LEVEL_EXEMPT = frozenset({"fills", "daily_summary"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPolicy:
+    """How a channel filters, batches, paces and retries."""
+
+    levels: frozenset[str]
+    kinds: frozenset[str]
+    batch_window_s: float = 5.0
+    max_per_minute: int = 20
+    timeout_s: float = 10.0
+    retries: int = 3
+    retry_initial_s: float = 2.0
+    queue_size: int = 500
+    rate_period_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """What the console shows per channel."""
+
+    name: str
+    queued: int
+    sent: int
+    failed: int
+    dropped: int
+    retried: int
+    last_success: datetime | None
+    last_failure: datetime | None
+    last_error: str
+
+
+class Channel:
+    """A sender behind a queue; run :meth:`run` as a task.
+
+    Args:
+        sender: Delivers one message.
+        policy: Filters, batching, pacing and retries.
+        clock: Timezone-aware wall clock (for the status timestamps).
+    """
+
+    def __init__(self, sender: Sender, policy: ChannelPolicy, clock: Callable[[], datetime] | None = None) -> None:
+        self.sender = sender
+        self.policy = policy
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._queue: deque[Notice] = deque()
+        self._wakeup = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._sent_at: deque[float] = deque()
+        self._in_flight = 0
+        self.sent = self.failed = self.dropped = self.retried = 0
+        self.last_success: datetime | None = None
+        self.last_failure: datetime | None = None
+        self.last_error = ""
+
+    @property
+    def name(self) -> str:
+        """The sender's name (telegram, email, webhook)."""
+        return self.sender.name
+
+    def accepts(self, notice: Notice) -> bool:
+        """True when the channel's filters let ``notice`` through.
+
+        The kind must be listed; so must the level, except for fills and daily summaries (facts
+        at INFO level that a channel asks for by kind). Test notices always pass.
+        """
+        if notice.kind == "test":
+            return True
+        if notice.kind not in self.policy.kinds:
+            return False
+        return notice.kind in LEVEL_EXEMPT or notice.level.value in self.policy.levels
+
+    def offer(self, notice: Notice) -> bool:
+        """Queue ``notice`` if the filters accept it; never blocks. Returns whether it was queued."""
+        if not self.accepts(notice):
+            return False
+        if len(self._queue) >= self.policy.queue_size:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(notice)
+        self._idle.clear()
+        self._wakeup.set()
+        if notice.level is AlertLevel.CRITICAL or notice.kind == "test":
+            self._urgent.set()
+        return True
+
+    def status(self) -> ChannelStatus:
+        """Counters and timestamps for the console."""
+        return ChannelStatus(self.name, len(self._queue) + self._in_flight, self.sent, self.failed, self.dropped,
+                             self.retried, self.last_success, self.last_failure, self.last_error)
+
+    async def wait_idle(self) -> None:
+        """Wait until every queued notice was delivered or given up."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Deliver batches until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            batch = await self._collect()
+            if batch:
+                await self._deliver(batch)
+            if not self._queue:
+                self._idle.set()
+
+    async def _collect(self) -> list[Notice]:
+        if not self._urgent.is_set() and self.policy.batch_window_s > 0:
+            try:
+                await asyncio.wait_for(self._urgent.wait(), self.policy.batch_window_s)
+            except TimeoutError:
+                pass
+        await self._pace()
+        batch = list(self._queue)
+        self._queue.clear()
+        self._wakeup.clear()
+        self._urgent.clear()
+        return batch
+
+    async def _pace(self) -> None:
+        """Wait for a slot under ``max_per_minute`` (notices arriving meanwhile join the batch)."""
+        loop, period = asyncio.get_running_loop(), self.policy.rate_period_s
+        while self._sent_at and loop.time() - self._sent_at[0] >= period:
+            self._sent_at.popleft()
+        if len(self._sent_at) >= self.policy.max_per_minute:
+            await asyncio.sleep(period - (loop.time() - self._sent_at[0]))
+            self._sent_at.popleft()
+
+    async def _deliver(self, batch: list[Notice]) -> None:
+        message = Message(subject_of(batch), body_of(batch), tuple(batch))
+        self._in_flight = len(batch)
+        try:
+            await self._attempts(message)
+        finally:
+            self._in_flight = 0
+
+    async def _attempts(self, message: Message) -> None:
+        delay = self.policy.retry_initial_s
+        for attempt in range(self.policy.retries + 1):
+            if attempt:
+                self.retried += 1
+                await asyncio.sleep(delay)
+                delay *= 2
+            if await self.try_send(message):
+                return
+        self.failed += 1
+        log.warning("%s: gave up on a message after %d attempts: %s", self.name, self.policy.retries + 1,
+                    self.last_error)
+
+    async def try_send(self, message: Message) -> bool:
+        """One delivery attempt; records success or failure. Returns whether it was delivered."""
+        try:
+            await self.sender.send(message, self.policy.timeout_s)
+        except DeliveryError as exc:
+            self.last_failure, self.last_error = self._now(), str(exc)
+            log.info("%s: delivery failed: %s", self.name, exc)
+            return False
+        self._sent_at.append(asyncio.get_running_loop().time())
+        self.sent += 1
+        self.last_success, self.last_error = self._now(), ""
+        return True
+
+
+def frozen_upper(values: Iterable[str]) -> frozenset[str]:
+    """Level names normalised to upper case."""
+    return frozenset(v.upper() for v in values)

@@ -1,0 +1,105 @@
+"""A small HTTP/1.1 JSON POST over asyncio streams (TLS for https), with no dependency.
+
+Enough for the Telegram Bot API and webhooks: one request per connection, a bounded response,
+and errors that never carry the URL (Telegram's carries the bot token, webhooks often one too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_RESPONSE = 1_000_000
+
+
+class DeliveryError(Exception):
+    """A delivery failed; the message names the failure, never a secret."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """Status code and body of a response."""
+
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``None`` when it is not JSON)."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+async def post_json(url: str, payload: Any, timeout_s: float, ssl_context: ssl.SSLContext | None = None,
+                    ) -> HttpResponse:
+    """POST ``payload`` as JSON to ``url`` and return the response.
+
+    Raises:
+        DeliveryError: on a bad URL, a network failure or a timeout (never naming the URL).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError("bad URL scheme or host")
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = json.dumps(payload).encode()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _exchange(parts.hostname, port, secure, ssl_context, _request(parts.netloc, path, body))
+    except TimeoutError as exc:
+        raise DeliveryError(f"no response within {timeout_s:g}s") from exc
+    except (OSError, ssl.SSLError, asyncio.IncompleteReadError, ValueError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {_safe(exc)}") from exc
+
+
+def _request(host: str, path: str, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nUser-Agent: tui-trader\r\nConnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+async def _exchange(host: str, port: int, secure: bool, context: ssl.SSLContext | None,
+                    request: bytes) -> HttpResponse:
+    ssl_arg: ssl.SSLContext | None = (context or ssl.create_default_context()) if secure else None
+    reader, writer = await asyncio.open_connection(host, port, ssl=ssl_arg)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await _read_response(reader)
+    finally:
+        writer.close()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> HttpResponse:
+    status_line = await reader.readline()
+    fields = status_line.decode("latin-1").split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/"):
+        raise ValueError("not an HTTP response")
+    headers = await _read_headers(reader)
+    length = headers.get("content-length")
+    if length is not None:
+        body = await reader.readexactly(min(int(length), MAX_RESPONSE))
+    else:
+        body = await reader.read(MAX_RESPONSE)
+    return HttpResponse(int(fields[1]), body)
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    while True:
+        line = (await reader.readline()).decode("latin-1").strip()
+        if not line:
+            return headers
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+
+
+def _safe(exc: BaseException) -> str:
+    # Socket errors name the host at most; cut anything that could echo a path with a token.
+    return str(exc).split("/bot")[0][:200]

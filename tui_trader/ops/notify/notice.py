@@ -1,0 +1,90 @@
+"""What a notification says: engine events become :class:`Notice` values of a kind and a level.
+
+Kinds (``notifications.kinds``): ``fills``, ``rejections``, ``risk``, ``kill_switch``,
+``disconnects``, ``daily_summary``, ``system`` (health, journal, engine failures) and ``test``.
+Alerts are routed by their source; the events behind an alert (a KillSwitchEngaged next to its
+critical alert) are not sent twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tui_trader.domain import events as ev
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus
+
+KINDS = ("fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system", "test")
+_ALERT_SOURCE_KIND = {
+    "kill_switch": "kill_switch", "risk": "risk", "reconcile": "risk", "broker": "disconnects",
+    "connection": "disconnects", "market_data": "disconnects",
+}
+_ALERT_KIND_KIND = {"disconnected": "disconnects", "connect_failed": "disconnects", "position_mismatch": "risk"}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One thing to tell the operator outside the console."""
+
+    time: datetime
+    level: AlertLevel
+    kind: str
+    title: str
+    text: str = ""
+
+    @property
+    def line(self) -> str:
+        """One line: time, level, title and text."""
+        body = f"{self.title}: {self.text}" if self.text else self.title
+        return f"{self.time:%H:%M:%S} [{self.level.value}] {body}"
+
+
+def kind_of_alert(alert: Alert) -> str:
+    """The notification kind of an alert (by its kind, then its source; else ``system``)."""
+    return _ALERT_KIND_KIND.get(alert.kind) or _ALERT_SOURCE_KIND.get(alert.source, "system")
+
+
+def notice_for(event: ev.Event) -> Notice | None:
+    """The notice an engine event calls for, or ``None`` when it is not worth a message."""
+    if isinstance(event, ev.AlertRaised):
+        a = event.alert
+        return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}")
+    if isinstance(event, ev.OrderFilled):
+        return _fill_notice(event)
+    if isinstance(event, ev.OrderDenied):
+        t = event.ticket
+        title = f"denied {t.side.value} {t.quantity:g} {t.symbol} ({t.strategy})"
+        return Notice(event.time, AlertLevel.WARNING, "rejections", title, event.verdict.reason)
+    if isinstance(event, ev.OrderUpdated) and event.order.status is OrderStatus.REJECTED \
+            and event.previous is not OrderStatus.REJECTED:
+        o = event.order
+        title = f"rejected {o.ticket.side.value} {o.ticket.quantity:g} {o.symbol} {o.order_ref}"
+        return Notice(event.time, AlertLevel.WARNING, "rejections", title, o.last_error)
+    if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED:
+        return Notice(event.time, AlertLevel.ERROR, "disconnects", "broker disconnected", event.detail)
+    return None
+
+
+def _fill_notice(event: ev.OrderFilled) -> Notice:
+    f = event.fill
+    strategy = f" ({event.order.ticket.strategy})" if event.order is not None else ""
+    title = f"filled {f.side.value} {f.quantity:g} {f.symbol} @ {f.price:.4g}{strategy}"
+    return Notice(event.time, AlertLevel.INFO, "fills", title, f.order_ref)
+
+
+def subject_of(notices: list[Notice]) -> str:
+    """A short subject for a batch: the most severe notice, and how many more."""
+    top = max(notices, key=lambda n: n.level.rank)
+    more = f" (+{len(notices) - 1} more)" if len(notices) > 1 else ""
+    return f"tui-trader {top.level.value}: {top.title}"[:150] + more
+
+
+def body_of(notices: list[Notice], dropped: int = 0, limit: int = 50) -> str:
+    """The text of a batch: one line per notice (the newest ``limit``), and what was left out."""
+    lines = [n.line for n in notices[-limit:]]
+    if len(notices) > limit:
+        lines.insert(0, f"... {len(notices) - limit} earlier notices left out")
+    if dropped:
+        lines.append(f"({dropped} notices dropped: queue full)")
+    return "\n".join(lines)

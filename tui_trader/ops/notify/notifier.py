@@ -1,0 +1,123 @@
+"""The notifier: a lossy subscriber of the engine's event bus that routes events to channels.
+
+Usage::
+
+    notifier = Notifier.from_settings(settings.notifications)
+    notifier.start(engine.subscribe("notifier", maxsize=1000))   # lossy: never slows the engine
+    ...
+    notifier.statuses()           # per channel: queued, sent, failed, last success
+    await notifier.send_test()    # "send test notification"
+    await notifier.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from tui_trader.config.sections import NotificationSettings
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.events import Event
+from tui_trader.ops.notify.channel import Channel, ChannelPolicy, ChannelStatus, frozen_upper
+from tui_trader.ops.notify.notice import Notice, notice_for
+from tui_trader.ops.notify.senders import EmailSender, Message, Sender, TelegramSender, WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+class EventSource(Protocol):
+    """A bus subscription (``tui_trader.engine.bus.Subscription``)."""
+
+    async def get(self) -> Event: ...
+
+
+class Notifier:
+    """Routes notices to channels, each running as its own task.
+
+    Args:
+        channels: The enabled channels.
+        clock: Timezone-aware clock.
+    """
+
+    def __init__(self, channels: list[Channel], clock: Callable[[], datetime] | None = None) -> None:
+        self.channels = channels
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._tasks: list[asyncio.Task[None]] = []
+        self.routed = 0
+
+    @classmethod
+    def from_settings(cls, settings: NotificationSettings) -> Notifier:
+        """A notifier with one channel per enabled section of ``[notifications]``."""
+        return cls([Channel(sender, policy_for(settings, levels, kinds))
+                    for sender, levels, kinds in _enabled(settings)])
+
+    def start(self, source: EventSource | None = None) -> None:
+        """Start the channel tasks, and the pump from ``source`` when given."""
+        self._tasks = [asyncio.create_task(c.run(), name=f"notify-{c.name}") for c in self.channels]
+        if source is not None and self.channels:
+            self._tasks.append(asyncio.create_task(self._pump(source), name="notify-pump"))
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stop every task (after up to ``grace_s`` seconds to deliver what is queued)."""
+        if grace_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_idle(), grace_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def wait_idle(self) -> None:
+        """Wait until every channel has delivered (or given up on) what it holds."""
+        await asyncio.gather(*(c.wait_idle() for c in self.channels))
+
+    def route(self, event: Event) -> None:
+        """Offer the notice ``event`` calls for to every channel; never blocks."""
+        notice = notice_for(event)
+        if notice is not None:
+            self.notify(notice)
+
+    def notify(self, notice: Notice) -> None:
+        """Offer ``notice`` to every channel whose filters accept it; never blocks."""
+        self.routed += 1
+        for channel in self.channels:
+            channel.offer(notice)
+
+    def statuses(self) -> tuple[ChannelStatus, ...]:
+        """One status per channel, for the console."""
+        return tuple(c.status() for c in self.channels)
+
+    async def send_test(self, text: str = "test notification from tui-trader") -> dict[str, str]:
+        """Send a test message on every channel now (bypassing batching); ``{name: "ok" | error}``."""
+        notice = Notice(self._now(), AlertLevel.INFO, "test", text)
+        message = Message(f"tui-trader: {text}", notice.line, (notice,))
+        results = await asyncio.gather(*(c.try_send(message) for c in self.channels))
+        return {c.name: "ok" if ok else c.last_error for c, ok in zip(self.channels, results, strict=True)}
+
+    async def _pump(self, source: EventSource) -> None:
+        while True:
+            self.route(await source.get())
+
+
+def policy_for(settings: NotificationSettings, levels: list[str], kinds: list[str] | None) -> ChannelPolicy:
+    """The channel policy from the shared settings and the channel's own filters."""
+    s = settings
+    return ChannelPolicy(frozen_upper(levels), frozenset(kinds if kinds is not None else s.kinds),
+                         s.batch_window_s, s.max_per_minute, s.timeout_s, s.retries, s.retry_initial_s,
+                         s.queue_size)
+
+
+def _enabled(settings: NotificationSettings) -> list[tuple[Sender, list[str], list[str] | None]]:
+    out: list[tuple[Sender, list[str], list[str] | None]] = []
+    t, e, w = settings.telegram, settings.email, settings.webhook
+    if t.enabled:
+        out.append((TelegramSender(t, settings.ca_file), t.levels, t.kinds))
+    if e.enabled:
+        out.append((EmailSender(e, settings.ca_file), e.levels, e.kinds))
+    if w.enabled:
+        out.append((WebhookSender(w, settings.ca_file), w.levels, w.kinds))
+    return out

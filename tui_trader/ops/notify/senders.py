@@ -1,0 +1,157 @@
+"""The three delivery mechanisms: Telegram Bot API, SMTP with STARTTLS, and a JSON webhook.
+
+A sender delivers one message (a subject, a body and the notices behind them) or raises
+:class:`~tui_trader.ops.notify.http.DeliveryError`. Secrets come from ``SecretStr`` settings and
+appear in no exception, log line or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+from tui_trader.config.sections import EmailSettings, TelegramSettings, WebhookSettings
+from tui_trader.ops.notify.http import DeliveryError, post_json
+from tui_trader.ops.notify.notice import Notice
+
+TELEGRAM_LIMIT = 4000
+DISCORD_LIMIT = 1900
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One outgoing message."""
+
+    subject: str
+    body: str
+    notices: tuple[Notice, ...] = ()
+
+
+class Sender(Protocol):
+    """Delivers one message or raises DeliveryError."""
+
+    name: str
+
+    async def send(self, message: Message, timeout_s: float) -> None:
+        """Deliver ``message`` within ``timeout_s`` seconds."""
+        ...
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """A verifying TLS context (system store, or ``ca_file`` when given)."""
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
+class TelegramSender:
+    """Telegram Bot API ``sendMessage``.
+
+    Args:
+        settings: Token (secret), chat id and the API's base URL.
+        ca_file: CA bundle for https (unset: system store).
+    """
+
+    name = "telegram"
+
+    def __init__(self, settings: TelegramSettings, ca_file: Path | None = None) -> None:
+        self._settings = settings
+        self._ca_file = ca_file
+
+    async def send(self, message: Message, timeout_s: float) -> None:
+        """POST ``sendMessage``; Telegram's ``ok: false`` counts as a failure."""
+        s = self._settings
+        url = f"{s.base_url.rstrip('/')}/bot{s.token.get_secret_value()}/sendMessage"
+        text = f"{message.subject}\n\n{message.body}"[:TELEGRAM_LIMIT]
+        payload = {"chat_id": s.chat_id, "text": text, "disable_web_page_preview": True}
+        context = tls_context(self._ca_file) if url.startswith("https") else None
+        response = await post_json(url, payload, timeout_s, context)
+        data = response.json()
+        if response.status >= 300 or not (isinstance(data, dict) and data.get("ok")):
+            detail = data.get("description", "") if isinstance(data, dict) else ""
+            raise DeliveryError(f"telegram answered {response.status} {detail}".strip())
+
+
+class WebhookSender:
+    """A JSON POST; ``payload`` shapes it for Slack (``text``) or Discord (``content``).
+
+    Args:
+        settings: URL (secret) and payload shape.
+        ca_file: CA bundle for https (unset: system store).
+    """
+
+    name = "webhook"
+
+    def __init__(self, settings: WebhookSettings, ca_file: Path | None = None) -> None:
+        self._settings = settings
+        self._ca_file = ca_file
+
+    async def send(self, message: Message, timeout_s: float) -> None:
+        """POST the payload; any status of 300 or more is a failure."""
+        url = self._settings.url.get_secret_value()
+        context = tls_context(self._ca_file) if url.startswith("https") else None
+        response = await post_json(url, webhook_payload(self._settings.payload, message), timeout_s, context)
+        if response.status >= 300:
+            raise DeliveryError(f"webhook answered {response.status}")
+
+
+def webhook_payload(shape: str, message: Message) -> dict[str, Any]:
+    """The JSON body for ``shape`` (json, slack or discord)."""
+    text = f"*{message.subject}*\n{message.body}" if shape == "slack" else f"{message.subject}\n{message.body}"
+    if shape == "slack":
+        return {"text": text}
+    if shape == "discord":
+        return {"content": text[:DISCORD_LIMIT]}
+    notices = [{"time": n.time.isoformat(), "level": n.level.value, "kind": n.kind, "title": n.title,
+                "text": n.text} for n in message.notices]
+    return {"source": "tui-trader", "subject": message.subject, "text": message.body, "notices": notices}
+
+
+class EmailSender:
+    """SMTP (STARTTLS when configured) through :mod:`smtplib` in a worker thread.
+
+    Args:
+        settings: Server, credentials (password secret), sender and recipients.
+        ca_file: CA bundle to verify the server's certificate (unset: system store).
+    """
+
+    name = "email"
+
+    def __init__(self, settings: EmailSettings, ca_file: Path | None = None) -> None:
+        self._settings = settings
+        self._ca_file = ca_file
+
+    async def send(self, message: Message, timeout_s: float) -> None:
+        """Deliver by SMTP; a thread that outlives ``timeout_s`` is abandoned, not awaited."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._send_blocking, message, timeout_s), timeout_s)
+        except TimeoutError as exc:
+            raise DeliveryError(f"smtp gave no answer within {timeout_s:g}s") from exc
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"smtp failed: {type(exc).__name__} {_smtp_reason(exc)}") from exc
+
+    def _send_blocking(self, message: Message, timeout_s: float) -> None:
+        s = self._settings
+        with smtplib.SMTP(s.host, s.port, timeout=timeout_s) as smtp:
+            if s.starttls:
+                smtp.starttls(context=tls_context(self._ca_file))
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value())
+            smtp.send_message(self.compose(message))
+
+    def compose(self, message: Message) -> EmailMessage:
+        """The email for ``message``."""
+        email = EmailMessage()
+        email["Subject"] = message.subject
+        email["From"] = self._settings.sender or "tui-trader@localhost"
+        email["To"] = ", ".join(self._settings.recipients)
+        email.set_content(message.body)
+        return email
+
+
+def _smtp_reason(exc: BaseException) -> str:
+    code = getattr(exc, "smtp_code", None)
+    return f"{code}" if code is not None else str(exc)[:200]
