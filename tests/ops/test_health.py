@@ -1,0 +1,103 @@
+"""Health: pure thresholds with hysteresis, and the monitor sampling the real machine."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tui_trader.config.sections import HealthSettings
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.ops.health import HealthMonitor, HealthSample
+from tui_trader.ops.thresholds import LevelTracker, Threshold, classify
+
+from .conftest import eventually
+
+OK, WARN, CRIT = AlertLevel.INFO, AlertLevel.WARNING, AlertLevel.CRITICAL
+CPU = Threshold("cpu", 80, 95, "%")
+NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "previous", "expected"), [
+    (50, OK, OK), (80, OK, WARN), (95, OK, CRIT), (79, WARN, WARN), (75, WARN, OK),
+    (94, CRIT, CRIT), (90, CRIT, WARN), (10, CRIT, OK), (96, WARN, CRIT),
+])
+def test_classify_with_five_percent_band(value: float, previous: AlertLevel, expected: AlertLevel) -> None:
+    assert classify(value, CPU, previous, 5.0) is expected
+
+
+def test_value_hovering_at_the_limit_then_one_alert_not_a_storm() -> None:
+    tracker = LevelTracker([CPU], 5.0)
+    changes = [tracker.update("cpu", v) for v in (79.5, 80.2, 79.1, 80.0, 79.9, 80.4, 78.0, 80.1)]
+    raised = [c for c in changes if c is not None]
+    assert [(c.previous, c.level) for c in raised] == [(OK, WARN)]
+
+
+def test_value_falls_clearly_below_then_back_to_normal_reported() -> None:
+    tracker = LevelTracker([CPU], 5.0)
+    tracker.update("cpu", 97)
+    change = tracker.update("cpu", 40)
+    assert change is not None
+    assert (change.previous, change.level) == (CRIT, OK)
+    assert "back to normal" in change.text
+
+
+def test_disabled_level_then_never_raised() -> None:
+    tracker = LevelTracker([Threshold("rss", None, None)], 5.0)
+    assert tracker.update("rss", 1e9) is None
+
+
+def monitor(tmp_path: Path, alerts: list[Alert], **kw: object) -> HealthMonitor:
+    settings = HealthSettings(sample_interval_s=0.05, market_data_stale_s=15, journal_queue_warn=100,
+                              journal_queue_crit=10_000)
+    return HealthMonitor(settings, tmp_path / "journal.sqlite", alerts.append, **kw)  # type: ignore[arg-type]
+
+
+async def test_sample_reads_cpu_memory_disk_and_process(tmp_path: Path) -> None:
+    sample = await monitor(tmp_path, []).sample()
+    assert sample.mem_pct is not None
+    assert 0 < sample.mem_pct <= 100
+    assert sample.disk_pct is not None
+    assert 0 <= sample.disk_pct <= 100
+    assert sample.process_rss_mb is not None
+    assert sample.process_rss_mb > 1
+    assert sample.cpu_pct is not None
+
+
+async def test_journal_backlog_and_stale_symbol_then_alerts_once_and_info_filled(tmp_path: Path) -> None:
+    alerts: list[Alert] = []
+    backlog = [5000]
+    quotes = {"AAPL": NOW - timedelta(seconds=60), "MSFT": NOW - timedelta(seconds=1)}
+    mon = monitor(tmp_path, alerts, journal_queue=lambda: backlog[0], quote_times=lambda: quotes, clock=lambda: NOW)
+    await mon.sample()
+    await mon.sample()
+    watched = {"health_journal_queue", "health_market_data_age[AAPL]", "health_market_data_age[MSFT]"}
+    kinds = sorted(a.kind for a in alerts if a.kind in watched)  # the host's own CPU/disk may alert too
+    assert kinds == ["health_journal_queue", "health_market_data_age[AAPL]"]
+    assert mon.latest.levels["journal_queue"] is WARN
+    assert mon.latest.md_age_s["MSFT"] == pytest.approx(1.0)
+    assert mon.info.journal_queue == 5000
+    backlog[0] = 0
+    await mon.sample()
+    cleared = [a for a in alerts if a.kind == "health_journal_queue"][-1]
+    assert cleared.level is OK
+    assert "back to normal" in cleared.text
+
+
+async def test_run_measures_loop_lag_and_broker_round_trip(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    async def round_trip() -> None:
+        calls.append(1)
+        await asyncio.sleep(0)
+
+    mon = monitor(tmp_path, [], round_trip=round_trip)
+    task = asyncio.create_task(mon.run())
+    await eventually(lambda: mon.latest.loop_lag_ms is not None and mon.latest.broker_rtt_ms is not None)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert calls
+    assert isinstance(mon.latest, HealthSample)
