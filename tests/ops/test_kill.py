@@ -1,0 +1,157 @@
+"""Out-of-band kill: journal latch, global cancel against the simulator, the engine-side watcher."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ib_async
+import pytest
+from ib_async import LimitOrder
+from rich.console import Console
+
+from tui_trader.config import Settings
+from tui_trader.errors import UsageError
+from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
+from tui_trader.ops.kill_watch import KillStateWatcher
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
+
+from .conftest import eventually
+from .servers import closed_port
+
+TRADER_CLIENT = 7
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimGateway]:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        yield gw
+
+
+def settings_for(tmp_path: Path, port: int, **changes: Any) -> Settings:
+    base: dict[str, Any] = dict(mode="sim", state_dir=tmp_path, sim={"port": port},
+                                kill_switch={"kill_client_id": 55})
+    base.update(changes)
+    return Settings(**base)
+
+
+async def resting_orders(gw: SimGateway, refs: list[str]) -> tuple[ib_async.IB, list[ib_async.Trade]]:
+    """A real ib_async client with limit buys far below the market, all working."""
+    ib = ib_async.IB()
+    await ib.connectAsync(gw.host, gw.port, clientId=TRADER_CLIENT, timeout=3, raiseSyncErrors=True)
+    (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+    gw.control.set_quote("AAPL", 100.00, 100.02)
+    trades = [ib.placeOrder(aapl, LimitOrder("BUY", 10, 80.0 + i, orderRef=ref)) for i, ref in enumerate(refs)]
+    await eventually(lambda: all(t.orderStatus.status == "Submitted" for t in trades), what="orders working")
+    return ib, trades
+
+
+async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(sim: SimGateway,
+                                                                               tmp_path: Path) -> None:
+    ib, trades = await resting_orders(sim, ["ref-a", "ref-b", "ref-c"])
+    out = io.StringIO()
+    code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
+                                  console=Console(file=out, width=200))
+    assert code == EXIT_OK
+    await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), what="cancelled")
+    printed = out.getvalue()
+    assert "3 cancelled, 0 still working" in printed
+    assert all(ref in printed for ref in ("ref-a", "ref-b", "ref-c"))
+    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    state = await journal.load_kill_state()
+    actions = [(e.action, e.after) for e in await journal.events(["OperatorAction"])]  # type: ignore[attr-defined]
+    await journal.close()
+    assert state is not None
+    assert state["engaged"] is True
+    assert state["out_of_band"] is True
+    assert state["reason"] == "console frozen"
+    assert actions == [("kill", "HALTED"), ("global_cancel", "0 still working")]
+    ib.disconnect()
+
+
+async def test_kill_without_a_gateway_then_latched_and_says_nothing_was_cancelled(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = await out_of_band_kill(settings_for(tmp_path, closed_port()), "no console", by="tester",
+                                  connect_timeout_s=1, console=Console(file=out, width=200))
+    assert code == EXIT_OK
+    assert "not reachable" in out.getvalue()
+    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    state = await journal.load_kill_state()
+    await journal.close()
+    assert state is not None
+    assert state["engaged"] is True
+
+
+async def test_kill_client_id_same_as_engine_then_latched_first_then_refused(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, closed_port(), kill_switch={"kill_client_id": 17}, broker={"client_id": 17})
+    with pytest.raises(UsageError, match="must differ"):
+        await out_of_band_kill(settings, "x", by="tester", console=Console(file=io.StringIO()))
+    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    state = await journal.load_kill_state()
+    await journal.close()
+    assert state is not None
+    assert state["engaged"] is True
+
+
+class EngineStandIn:
+    """Records what the watcher asked of the engine (the real engine is wired in test_engine_wiring)."""
+
+    def __init__(self, engaged: bool = False) -> None:
+        self.engaged = engaged
+        self.kills: list[tuple[str, str]] = []
+
+    def kill(self, reason: str, by: str) -> None:
+        self.kills.append((reason, by))
+        self.engaged = True
+
+
+def oob(at: str, engaged: bool = True) -> dict[str, Any]:
+    return {"engaged": engaged, "by": "cli", "reason": "r", "engaged_at": at, "out_of_band": True}
+
+
+def test_watcher_fires_once_per_out_of_band_kill() -> None:
+    engine = EngineStandIn()
+    watcher = KillStateWatcher(_never, engine.kill, lambda: engine.engaged)
+    assert watcher.consider(oob("t1"))
+    assert not watcher.consider(oob("t1"))
+    assert engine.kills == [("r", "cli")]
+
+
+def test_watcher_stale_read_after_reset_then_does_not_reengage() -> None:
+    engine = EngineStandIn()
+    watcher = KillStateWatcher(_never, engine.kill, lambda: engine.engaged)
+    watcher.consider(oob("t1"))
+    engine.engaged = False  # operator reset; the journal still shows the old record for a moment
+    assert not watcher.consider(oob("t1"))
+    assert watcher.consider(oob("t2"))
+
+
+def test_watcher_ignores_the_engines_own_records_and_released_state() -> None:
+    engine = EngineStandIn()
+    watcher = KillStateWatcher(_never, engine.kill, lambda: engine.engaged)
+    assert not watcher.consider({"engaged": True, "engaged_at": "t0", "by": "operator"})
+    assert not watcher.consider(oob("t1", engaged=False))
+    assert not watcher.consider(None)
+    assert engine.kills == []
+
+
+async def test_watcher_polls_the_journal_written_by_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    engine_journal = await Journal.open(path)
+    engine = EngineStandIn()
+    watcher = KillStateWatcher(engine_journal.load_kill_state, engine.kill, lambda: engine.engaged)
+    assert not await watcher.poll()
+    from tui_trader.ops.kill import latch
+
+    await latch(path, "cli", "from another process", datetime.now(UTC))
+    assert await watcher.poll()
+    await engine_journal.close()
+    assert engine.kills == [("from another process", "cli")]
+
+
+async def _never() -> dict[str, Any] | None:
+    return None

@@ -1,0 +1,228 @@
+"""``tui-trader kill``: the out-of-band kill switch, for when the console is frozen or not running.
+
+1. Latch the kill state in the journal (KillSwitchEngaged and an OperatorAction, committed), marked
+   ``out_of_band`` so a running engine's :class:`~tui_trader.ops.kill_watch.KillStateWatcher`
+   halts it within a second, and a later start begins HALTED.
+2. If the gateway is reachable, connect with the kill's own client id and send a global cancel:
+   every working order on the account, from any client. Print what was cancelled and what, if
+   anything, is still working; journal that as an OperatorAction too.
+
+The ib_async adapter is loaded by name (only ``tui_trader.broker.ib`` may import ib_async).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.domain.enums import Mode, TradingState
+from tui_trader.domain.events import KillSwitchEngaged, OperatorAction
+from tui_trader.errors import UsageError
+from tui_trader.store.journal import Journal
+
+if TYPE_CHECKING:
+    from tui_trader.config import Settings
+
+ADAPTER_MODULE = "tui_trader.broker.ib"
+EXIT_OK, EXIT_REMAINING = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTarget:
+    """Where the kill connects and how long it waits."""
+
+    host: str
+    port: int
+    client_id: int
+    account: str = ""
+    connect_timeout_s: float = 5.0
+    verify_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReport:
+    """The outcome of the global cancel."""
+
+    reachable: bool
+    cancelled: tuple[BrokerOrderReport, ...] = ()
+    remaining: tuple[BrokerOrderReport, ...] = ()
+    error: str = ""
+
+
+def kill_state(by: str, reason: str, when: datetime) -> dict[str, Any]:
+    """The latched kill state as the engine persists it, marked out of band."""
+    return {"engaged": True, "by": by, "reason": reason, "engaged_at": when.isoformat(), "trigger": "manual",
+            "auto": False, "out_of_band": True}
+
+
+async def latch(journal_path: Path, by: str, reason: str, when: datetime) -> None:
+    """Write the kill to the journal (events and latched state), committed before this returns."""
+    journal = await Journal.open(journal_path)
+    try:
+        journal.append(KillSwitchEngaged(when, by, reason))
+        journal.append(OperatorAction(when, by, "kill", reason, "", TradingState.HALTED.value))
+        await journal.save_kill_state(kill_state(by, reason, when), when)
+    finally:
+        await journal.close()
+
+
+async def record_cancel(journal_path: Path, by: str, reason: str, report: CancelReport) -> None:
+    """Journal the global cancel's outcome as an operator action."""
+    when = datetime.now(UTC)
+    before = f"{len(report.cancelled) + len(report.remaining)} working" if report.reachable else "gateway unreachable"
+    after = f"{len(report.remaining)} still working" if report.reachable else report.error
+    journal = await Journal.open(journal_path)
+    try:
+        journal.append(OperatorAction(when, by, "global_cancel", reason, before, after))
+        await journal.flush()
+    finally:
+        await journal.close()
+
+
+async def global_cancel(target: GatewayTarget) -> CancelReport:
+    """Connect with the kill's client id, cancel every working order on the account, verify."""
+    adapter: Any = importlib.import_module(ADAPTER_MODULE)
+    broker = adapter.IbBroker(target.host, target.port, target.client_id, target.account, target.connect_timeout_s)
+    try:
+        await asyncio.wait_for(broker.connect(), target.connect_timeout_s)
+    except (ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
+        broker.disconnect()
+        return CancelReport(False, error=f"{type(exc).__name__}: {exc}".strip(": "))
+    try:
+        return await _cancel_and_verify(broker, target.verify_timeout_s)
+    finally:
+        broker.disconnect()
+
+
+async def _cancel_and_verify(broker: Any, verify_timeout_s: float) -> CancelReport:
+    before = _working(await broker.open_orders(all_clients=True))
+    broker.global_cancel()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + verify_timeout_s
+    remaining = before
+    while remaining and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        remaining = _working(await broker.open_orders(all_clients=True))
+    left = {_key(r) for r in remaining}
+    return CancelReport(True, tuple(r for r in before if _key(r) not in left), tuple(remaining))
+
+
+def _working(reports: list[BrokerOrderReport]) -> list[BrokerOrderReport]:
+    return [r for r in reports if r.status is None or r.status.is_working]
+
+
+def _key(report: BrokerOrderReport) -> tuple[int, int, int]:
+    return (report.perm_id, report.client_id, report.broker_id)
+
+
+def target_for(settings: Settings, connect_timeout_s: float) -> GatewayTarget:
+    """The gateway of ``settings`` and the kill's client id (refused when it is the engine's)."""
+    client_id = settings.kill_switch.kill_client_id
+    if client_id == settings.broker.client_id:
+        raise UsageError(f"kill_switch.kill_client_id ({client_id}) must differ from broker.client_id: "
+                         "the kill must not take over the engine's session")
+    host = settings.sim.host if settings.mode is Mode.SIM else settings.broker.host
+    return GatewayTarget(host, settings.broker_port, client_id, settings.broker.account,
+                         min(connect_timeout_s, settings.broker.connect_timeout), settings.broker.ack_timeout_s)
+
+
+def default_operator() -> str:
+    """``kill-cli:<user>@<host>``."""
+    return f"kill-cli:{getpass.getuser()}@{socket.gethostname()}"
+
+
+def print_report(console: Console, target: GatewayTarget, report: CancelReport) -> None:
+    """What the global cancel did, as a table."""
+    if not report.reachable:
+        console.print(f"[yellow]gateway {target.host}:{target.port} not reachable ({report.error}); the kill is "
+                      "latched in the journal: a running engine halts, a new one starts HALTED. Orders already at "
+                      "the broker were NOT cancelled by this command.[/]")
+        return
+    console.print(f"global cancel sent to {target.host}:{target.port} as client {target.client_id}: "
+                  f"{len(report.cancelled)} cancelled, {len(report.remaining)} still working")
+    for title, rows in (("cancelled", report.cancelled), ("STILL WORKING", report.remaining)):
+        if rows:
+            console.print(_orders_table(title, rows))
+
+
+def _orders_table(title: str, rows: Sequence[BrokerOrderReport]) -> Table:
+    table = Table(title=title)
+    for column in ("broker id", "client", "orderRef", "symbol", "side", "qty", "type", "limit", "stop"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r.broker_id), str(r.client_id), r.order_ref, r.symbol, r.side.value, f"{r.quantity:g}",
+                      r.order_type.value, _price(r.limit_price), _price(r.stop_price))
+    return table
+
+
+def _price(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``kill`` subcommand's parser."""
+    parser = argparse.ArgumentParser(prog="tui-trader kill", description=(
+        "Engage the kill switch from outside the console: latch it in the journal (a running engine halts "
+        "within a second) and cancel every working order on the account through the gateway."))
+    parser.add_argument("--reason", required=True, help="why (journaled)")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
+    modes = parser.add_mutually_exclusive_group()
+    for mode in Mode:
+        modes.add_argument(f"--{mode.value}", dest="mode", action="store_const", const=mode.value,
+                           help=f"the {mode.value} journal and gateway (default: the configured mode)")
+    parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
+    parser.add_argument("--by", default=None, help="who is killing (default: kill-cli:USER@HOST)")
+    parser.add_argument("--no-cancel", action="store_true", help="only latch the journal; do not contact the gateway")
+    parser.add_argument("--connect-timeout", type=float, default=5.0, metavar="S", help="gateway connect timeout")
+    return parser
+
+
+def run_kill(argv: Sequence[str]) -> int:
+    """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working)."""
+    from tui_trader.config import load_settings
+
+    args = build_parser().parse_args(list(argv))
+    if not args.reason.strip():
+        raise UsageError("--reason must say why")
+    settings = load_settings(args.config, {"mode": args.mode} if args.mode else {})
+    return asyncio.run(out_of_band_kill(settings, args.reason.strip(), by=args.by, journal_path=args.journal,
+                                        cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout))
+
+
+async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = None,
+                           journal_path: Path | None = None, cancel: bool = True, connect_timeout_s: float = 5.0,
+                           console: Console | None = None) -> int:
+    """Latch the kill in the journal, then global-cancel at the gateway; returns the exit code.
+
+    Args:
+        settings: Where the journal and the gateway are.
+        reason: Why (journaled).
+        by: Who (default: ``kill-cli:USER@HOST``).
+        journal_path: The journal (default: the one ``settings`` names).
+        cancel: Contact the gateway and cancel every working order.
+        connect_timeout_s: Longest wait for the gateway connection.
+        console: Where to print (default: stdout).
+    """
+    console = console or Console()
+    by, path = by or default_operator(), journal_path or settings.journal_path
+    await latch(path, by, reason, datetime.now(UTC))  # first: nothing may stand in the way of the latch
+    console.print(f"[bold red]kill switch latched[/] in {path} by {by}: {reason}")
+    if not cancel:
+        return EXIT_OK
+    target = target_for(settings, connect_timeout_s)
+    report = await global_cancel(target)
+    await record_cancel(path, by, reason, report)
+    print_report(console, target, report)
+    return EXIT_REMAINING if report.remaining else EXIT_OK
