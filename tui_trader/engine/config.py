@@ -37,6 +37,7 @@ class EngineConfig:
     market_data_stale_s: float = 15.0
     halt_on_position_mismatch: bool = True
     trigger_file: Path | None = None
+    kill_poll_s: float = 0.25
     strategies: tuple[StrategySettings, ...] = ()
     sizing: SizingSettings = field(default_factory=SizingSettings)
     symbols: tuple[str, ...] = ()
@@ -84,6 +85,7 @@ def config_from_settings(settings: Settings) -> EngineConfig:
         reconnect_initial_s=broker.reconnect_initial_s, reconnect_max_s=broker.reconnect_max_s,
         market_data_stale_s=settings.health.market_data_stale_s,
         halt_on_position_mismatch=kill.halt_on_position_mismatch, trigger_file=kill.trigger_file,
+        kill_poll_s=kill.kill_poll_s,
         strategies=tuple(settings.strategies), sizing=settings.sizing,
         limits=limits_from_settings(settings), max_holding_s=settings.risk.max_holding_s,
     )

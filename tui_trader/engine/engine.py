@@ -20,6 +20,7 @@ from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.risk.limits import TriggerAction
 from tui_trader.risk.monitors import (
@@ -66,6 +67,7 @@ class Engine(StrategyRunner):
     async def start(self) -> None:
         """Restore from the journal, connect, reconcile, subscribe, warm up, start strategies."""
         await self.open_journal()
+        self._watch_out_of_band_kill()
         self.load_strategies()
         try:
             await self.connect_and_sync(startup=True)
@@ -77,6 +79,13 @@ class Engine(StrategyRunner):
             await self.warm_up()
         self.spawn(self._monitor(), "monitor")
         self.started = True
+
+    def _watch_out_of_band_kill(self) -> None:
+        """Halt within a second when ``tui-trader kill`` latches the kill in the journal."""
+        if self.journal is not None:
+            watcher = KillStateWatcher(self.journal.load_kill_state, self.kill,
+                                       lambda: self.risk.kill_state.engaged, self.config.kill_poll_s)
+            self.spawn(watcher.run(), "kill-watch")
 
     async def stop(self) -> None:
         """Stop strategies, flush the journal and disconnect (working orders stay at the broker)."""

@@ -1,0 +1,66 @@
+"""A running engine on the simulator halts on `tui-trader kill` and on the trigger file."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui_trader.config import Settings
+from tui_trader.domain import OrderStatus, OrderType, TradingState
+from tui_trader.domain.events import OperatorAction
+from tui_trader.engine.engine import Engine
+from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
+from tui_trader.sim import ManualClock, SimGateway
+
+from .conftest import eventually
+from .engines import buy, make_engine
+
+S = OrderStatus
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimGateway]:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def engine(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
+    eng = make_engine(sim, tmp_path, trigger_file=tmp_path / "KILL")
+    await eng.start()
+    await eventually(lambda: "AAPL" in eng.market.quotes, what="first quote")
+    yield eng
+    await eng.stop()
+
+
+async def test_cli_kill_while_engine_runs_then_halted_within_a_second_and_orders_cancelled(
+        engine: Engine, sim: SimGateway, tmp_path: Path) -> None:
+    price = round(engine.market.quotes["AAPL"].bid * 0.9, 2)
+    orders = [await engine.submit(buy(q, order_type=OrderType.LMT, limit_price=price)) for q in (1, 2)]
+    await eventually(lambda: all(engine.orders.orders[o.order_ref].status is S.SUBMITTED for o in orders))
+    settings = Settings(mode="sim", state_dir=tmp_path, sim={"port": sim.port}, kill_switch={"kill_client_id": 55})
+    journal = engine.config.journal_path
+    assert journal is not None
+    code = await out_of_band_kill(settings, "console frozen", by="ops", journal_path=journal,
+                                  console=Console(file=io.StringIO()))
+    assert code == EXIT_OK
+    await eventually(lambda: engine.trading_state is TradingState.HALTED, within=1.0, what="engine halted")
+    assert engine.snapshot().kill_engaged
+    await eventually(lambda: all(engine.orders.orders[o.order_ref].status is S.CANCELLED for o in orders))
+    assert not [o for o in sim.orders() if o.working]
+    denied = await engine.submit(buy(1))
+    assert denied.status is S.REJECTED
+
+
+async def test_trigger_file_appears_then_engine_halts_and_journals_operator_action(engine: Engine,
+                                                                                    tmp_path: Path) -> None:
+    (tmp_path / "KILL").write_text("stop\n")
+    await eventually(lambda: engine.trading_state is TradingState.HALTED, what="engine halted")
+    assert engine.journal is not None
+    await engine.journal.flush()
+    actions = [e for e in await engine.journal.events(["OperatorAction"]) if isinstance(e, OperatorAction)]
+    assert [(a.who, a.action) for a in actions] == [("trigger_file", "kill")]
