@@ -12,6 +12,7 @@ import pytest
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain import Mode, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.core import Clock
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.risk.limits import RiskLimits
@@ -48,9 +49,10 @@ def make_config(tmp_path: Path, **changes: Any) -> EngineConfig:
     return config.with_(**changes)
 
 
-def make_engine(sim: SimGateway, config: EngineConfig, client_id: int = CLIENT_ID) -> Engine:
-    """An engine wired to ``sim`` through the real ib_async adapter."""
-    return Engine(config, make_broker(sim.host, sim.port, client_id, timeout=3.0))
+def make_engine(sim: SimGateway, config: EngineConfig, client_id: int = CLIENT_ID,
+                clock: Clock | None = None) -> Engine:
+    """An engine wired to ``sim`` through the real ib_async adapter (``clock``: the engine's)."""
+    return Engine(config, make_broker(sim.host, sim.port, client_id, timeout=3.0), clock)
 
 
 def strategy(name: str, symbols: tuple[str, ...] = ("AAPL",), bar_size_s: int = 5,

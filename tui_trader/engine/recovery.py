@@ -101,6 +101,9 @@ class Recovery(BrokerEvents):
             if symbol not in instruments:
                 self.alert(AlertLevel.ERROR, "market_data", f"unknown symbol {symbol}: not traded")
                 continue
+            if self.risk.limits.require_liquid_hours and not instruments[symbol].liquid_sessions:
+                self.alert(AlertLevel.ERROR, "market_data", f"trading hours of {symbol} unknown: its entries "
+                           "are denied", kind="hours_unknown")
             self.broker.subscribe_quotes(symbol)
             self.broker.subscribe_bars(symbol)
 

@@ -102,15 +102,32 @@ class IbBroker:
     # -- market data ------------------------------------------------------------------------
 
     async def qualify(self, symbols: Sequence[str]) -> dict[str, Instrument]:
-        """Qualify stock symbols (unknown ones are left out)."""
+        """Qualify stock symbols and read their contract details (hours, tick, time zone).
+
+        Unknown symbols are left out. A symbol whose details do not arrive keeps a minimal
+        instrument without hours, so the risk gate denies its entries rather than guessing.
+        """
         wanted = [m.stock_contract(s) for s in symbols]
         qualified = await self.ib.qualifyContractsAsync(*wanted)
-        out: dict[str, Instrument] = {}
-        for contract in qualified:
-            if isinstance(contract, Contract) and contract.conId:
-                self._contracts[contract.symbol] = contract
-                out[contract.symbol] = m.instrument_from_contract(contract)
-        return out
+        contracts = [c for c in qualified if isinstance(c, Contract) and c.conId]
+        for contract in contracts:
+            self._contracts[contract.symbol] = contract
+        found = await asyncio.gather(*(self._instrument(c) for c in contracts))
+        return {i.symbol: i for i in found}
+
+    async def _instrument(self, contract: Contract) -> Instrument:
+        try:
+            details = await asyncio.wait_for(self.ib.reqContractDetailsAsync(contract), self._timeout)
+        except TimeoutError:
+            log.warning("no contract details for %s: trading hours unknown", contract.symbol)
+            details = []
+        if not details:
+            return m.instrument_from_contract(contract)
+        instrument = m.instrument_from_details(details[0])
+        if not instrument.liquid_sessions:
+            log.warning("unreadable hours for %s: %r %r", contract.symbol, details[0].liquidHours,
+                        details[0].timeZoneId)
+        return instrument
 
     def _contract(self, symbol: str) -> Contract:
         return self._contracts.get(symbol) or m.stock_contract(symbol)

@@ -7,7 +7,7 @@ values (or the reverse for orders), so it is unit-tested without a connection.
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
-from tui_trader.domain.market import Bar, Instrument, Quote
+from tui_trader.domain.market import Bar, Instrument, Quote, Session
 from tui_trader.domain.orders import Fill, Order
 
 #: IB order status → engine status; ``None`` means "no lifecycle information, keep the current".
@@ -79,8 +79,13 @@ def stock_contract(symbol: str, exchange: str = "SMART", currency: str = "USD") 
 
 
 def instrument_from_details(details: ContractDetails) -> Instrument:
-    """An :class:`Instrument` from IB contract details."""
+    """An :class:`Instrument` from IB contract details, with its trading and liquid sessions.
+
+    Hours that cannot be parsed leave the sessions empty: the risk gate then denies entries
+    ("trading hours unknown") instead of guessing.
+    """
     contract = details.contract or Contract()
+    zone = zone_name(details.timeZoneId)
     return Instrument(
         symbol=contract.symbol,
         con_id=contract.conId,
@@ -90,12 +95,14 @@ def instrument_from_details(details: ContractDetails) -> Instrument:
         long_name=details.longName,
         min_tick=details.minTick or 0.01,
         size_increment=float(details.sizeIncrement or 1.0),
-        time_zone=_zone_name(details.timeZoneId),
+        time_zone=zone or DEFAULT_ZONE,
+        trading_sessions=_sessions_or_none(details.tradingHours, zone),
+        liquid_sessions=_sessions_or_none(details.liquidHours, zone),
     )
 
 
 def instrument_from_contract(contract: Contract) -> Instrument:
-    """A minimal :class:`Instrument` from a qualified contract."""
+    """A minimal :class:`Instrument` from a qualified contract (no hours: entries fail closed)."""
     return Instrument(
         symbol=contract.symbol,
         con_id=contract.conId,
@@ -105,13 +112,96 @@ def instrument_from_contract(contract: Contract) -> Instrument:
     )
 
 
-def _zone_name(zone: str) -> str:
-    """A valid IANA zone name for IB's ``timeZoneId`` (IB sometimes sends 'EST' or 'US/Eastern')."""
+DEFAULT_ZONE = "America/New_York"
+
+#: IB's legacy zone abbreviations → IANA names. ``EST`` and ``CST`` are valid zoneinfo keys but
+#: fixed offsets without daylight saving, so the alias must win over zoneinfo.
+ZONE_ALIASES = {
+    "EST": "America/New_York", "EDT": "America/New_York", "EST5EDT": "America/New_York",
+    "CST": "America/Chicago", "CDT": "America/Chicago", "CST6CDT": "America/Chicago",
+    "MST": "America/Denver", "PST": "America/Los_Angeles", "GMT": "Europe/London",
+    "BST": "Europe/London", "GB": "Europe/London", "MET": "Europe/Berlin", "CET": "Europe/Berlin",
+    "JST": "Asia/Tokyo", "HKT": "Asia/Hong_Kong", "AET": "Australia/Sydney",
+}
+
+
+def zone_name(zone: str) -> str:
+    """The IANA zone for IB's ``timeZoneId`` ('US/Eastern', 'EST (Eastern Standard Time)', ...).
+
+    Returns '' when the zone is empty or unknown.
+    """
+    key = zone.split("(")[0].strip() if zone else ""
+    key = ZONE_ALIASES.get(key, key)
+    if not key:
+        return ""
     try:
-        ZoneInfo(zone)
+        ZoneInfo(key)
     except (ValueError, KeyError, OSError):
-        return "America/New_York"
-    return zone if zone else "America/New_York"
+        return ""
+    return key
+
+
+def parse_sessions(text: str, zone: str) -> tuple[Session, ...]:
+    """IB ``tradingHours`` / ``liquidHours`` text → sessions as aware instants, in time order.
+
+    Understands both of IB's formats: ``20240722:0930-20240722:1600`` (each end dated, so a
+    session may cross midnight: ``20240721:1700-20240722:1600``) and the older
+    ``20090507:0700-1830,1830-2330`` (times only; an end at or before its start lies on the next
+    day). ``20240721:CLOSED`` days have no session. Raises ``ValueError`` on anything else,
+    including an unknown ``zone``.
+    """
+    name = zone_name(zone)
+    if not name:
+        raise ValueError(f"unknown time zone {zone!r}")
+    tz = ZoneInfo(name)
+    sessions: set[Session] = set()
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        day, sep, ranges = part.partition(":")
+        if not sep or ranges == "CLOSED":
+            _date(day)
+            continue
+        for piece in ranges.split(","):
+            sessions.add(_session(day, piece, tz))
+    return tuple(sorted(sessions, key=lambda s: s.start))
+
+
+def _session(day: str, piece: str, tz: ZoneInfo) -> Session:
+    start_text, sep, end_text = piece.partition("-")
+    if not sep:
+        raise ValueError(f"not a time range: {piece!r}")
+    start = _instant(day, start_text, tz)
+    end = _instant(day, end_text, tz)
+    if end <= start and ":" not in end_text:
+        end = _instant(day, end_text, tz, days=1)
+    if end <= start:
+        raise ValueError(f"session ends before it starts: {day}:{piece}")
+    return Session(start, end)
+
+
+def _instant(day: str, text: str, tz: ZoneInfo, days: int = 0) -> datetime:
+    """``HHMM`` on ``day`` (or a dated ``YYYYMMDD:HHMM``) in ``tz``; ``2400`` is the next midnight."""
+    if ":" in text:
+        day, _, text = text.partition(":")
+    if len(text) != 4 or not text.isdigit():
+        raise ValueError(f"not a time: {text!r}")
+    hours, minutes = int(text[:2]), int(text[2:])
+    if hours > 24 or minutes > 59 or (hours == 24 and minutes):
+        raise ValueError(f"not a time: {text!r}")
+    local = datetime.combine(_date(day), time(0), tzinfo=tz)
+    return local + timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def _date(text: str) -> date:
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(f"not a date: {text!r}")
+    return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+
+
+def _sessions_or_none(text: str, zone: str) -> tuple[Session, ...]:
+    try:
+        return parse_sessions(text, zone) if text else ()
+    except ValueError:
+        return ()
 
 
 def quote_from_ticker(ticker: Ticker, now: datetime) -> Quote:
