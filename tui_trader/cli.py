@@ -153,6 +153,20 @@ def not_available(name: str, issue: str) -> Callable[[Sequence[str]], int]:
     return run
 
 
+def run_kill(argv: Sequence[str]) -> int:
+    """``kill``: the out-of-band kill switch (journal latch and global cancel)."""
+    from tui_trader.ops.kill import run_kill as ops_kill
+
+    return ops_kill(argv)
+
+
+def run_report(argv: Sequence[str]) -> int:
+    """``report``: trades, statistics and order traces from the journal."""
+    from tui_trader.ops.report_cli import run_report as ops_report
+
+    return ops_report(argv)
+
+
 def run_gateway_sim(argv: Sequence[str]) -> int:
     """``gateway-sim``: the IB Gateway simulator as a standalone process."""
     from tui_trader.sim.cli import main as sim_main
@@ -163,8 +177,8 @@ def run_gateway_sim(argv: Sequence[str]) -> int:
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "gateway-sim": run_gateway_sim,
     "check-config": run_check_config,
-    "kill": not_available("kill", "operations (out-of-band kill)"),
-    "report": not_available("report", "operations (reports)"),
+    "kill": run_kill,
+    "report": run_report,
 }
 
 

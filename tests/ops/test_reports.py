@@ -1,0 +1,166 @@
+"""Reports on a journal populated with real events: FIFO trades, statistics, reasons, incidents, CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tui_trader.domain import events as ev
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
+from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.ops.notify import Notice
+from tui_trader.ops.reports import Period, build_report, close_session
+from tui_trader.store.journal import Journal
+
+NY = ZoneInfo("America/New_York")
+DAY = date(2026, 3, 3)
+
+
+def at(hhmm: str, day: date = DAY) -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    return datetime(day.year, day.month, day.day, h, m, tzinfo=NY)
+
+
+class Book:
+    """Writes orders, fills and commissions into a journal the way the engine does."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.n = 0
+
+    def trade(self, symbol: str, side: Side, qty: float, price: float, when: datetime, strategy: str,
+              commission: float = 1.0) -> str:
+        self.n += 1
+        ref = f"{strategy}-{self.n}"
+        ticket = OrderTicket(symbol, side, qty, OrderType.MKT, strategy=strategy, created_at=when)
+        order = Order(ref, ticket, OrderStatus.FILLED, when, when, broker_id=100 + self.n, filled_quantity=qty,
+                      avg_fill_price=price)
+        self.journal.append(ev.OrderUpdated(when, order, OrderStatus.SUBMITTED))
+        fill = Fill(f"x{self.n}", ref, symbol, side, qty, price, when, 100 + self.n)
+        self.journal.append(ev.OrderFilled(when, fill, order))
+        self.journal.append(ev.CommissionReported(when, fill.exec_id, commission))
+        return ref
+
+
+def denial(when: datetime, *checks: str) -> ev.OrderDenied:
+    ticket = OrderTicket("AAPL", Side.BUY, 5000, strategy="ema_cross")
+    verdict = RiskVerdict(False, tuple(CheckResult(c, False, 5000, 1000, -4000) for c in checks))
+    return ev.OrderDenied(when, ticket, verdict, "")
+
+
+def rejected(when: datetime) -> ev.OrderUpdated:
+    ticket = OrderTicket("MSFT", Side.BUY, 1, strategy="volume_breakout")
+    order = Order("rej-1", ticket, OrderStatus.REJECTED, when, when, last_error="201: Order rejected")
+    return ev.OrderUpdated(when, order, OrderStatus.SENDING)
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    book = Book(j)
+    book.trade("NVDA", Side.BUY, 10, 100, at("15:00", date(2026, 3, 2)), "ema_cross", 0)
+    book.trade("NVDA", Side.SELL, 10, 101, at("10:00"), "ema_cross", 0)
+    book.trade("AAPL", Side.BUY, 10, 100, at("10:01"), "ema_cross")
+    book.trade("AAPL", Side.SELL, 10, 105, at("10:30"), "ema_cross")
+    book.trade("AAPL", Side.BUY, 10, 110, at("10:40"), "ema_cross")
+    book.trade("AAPL", Side.SELL, 5, 108, at("11:00"), "ema_cross", 0.5)
+    book.trade("AAPL", Side.SELL, 5, 107, at("11:10"), "ema_cross", 0.5)
+    book.trade("MSFT", Side.SELL, 20, 50, at("12:00"), "volume_breakout")
+    book.trade("MSFT", Side.BUY, 20, 49, at("13:00"), "volume_breakout")
+    book.trade("MSFT", Side.BUY, 5, 48, at("13:30"), "volume_breakout")
+    j.append(denial(at("11:30"), "max_order_quantity"))
+    j.append(denial(at("11:31"), "max_order_quantity", "price_collar"))
+    j.append(rejected(at("11:32")))
+    j.append(ev.TradingStateChanged(at("14:00"), TradingState.ACTIVE, TradingState.HALTED, "risk:daily_loss", "loss"))
+    j.append(ev.KillSwitchEngaged(at("14:00"), "risk:daily_loss", "daily loss limit"))
+    j.append(ev.AlertRaised(at("14:00"), Alert(AlertLevel.CRITICAL, "kill_switch", "engaged", at("14:00"))))
+    j.append(ev.KillSwitchReset(at("14:30"), "alice", "reviewed"))
+    j.append(ev.OperatorAction(at("14:30"), "alice", "reset_kill", "reviewed", "HALTED", "ACTIVE"))
+    await j.flush()
+    yield j
+    await j.close()
+
+
+async def test_report_of_a_day_then_trades_paired_fifo_with_commission(journal: Journal) -> None:
+    report = await build_report(journal, Period(DAY, DAY))
+    trades = [(t["symbol"], t["direction"], t["quantity"], round(t["net_pnl"], 6)) for t in report["trades"]]
+    assert trades == [("NVDA", "LONG", 10, 10.0), ("AAPL", "LONG", 10, 48.0), ("AAPL", "LONG", 5, -11.0),
+                      ("AAPL", "LONG", 5, -16.0), ("MSFT", "SHORT", 20, 18.0)]
+    assert report["trades"][1]["holding_s"] == 29 * 60
+    assert report["trades"][1]["strategy"] == "ema_cross"
+    assert [(p["symbol"], p["direction"], p["quantity"]) for p in report["open_positions"]] == [("MSFT", "LONG", 5)]
+
+
+async def test_report_statistics(journal: Journal) -> None:
+    s = (await build_report(journal, Period(DAY, DAY)))["summary"]
+    assert (s["trades"], s["wins"], s["losses"], s["fills"]) == (5, 3, 2, 9)
+    assert s["win_rate"] == pytest.approx(0.6)
+    assert s["net_pnl"] == pytest.approx(49.0)
+    assert s["avg_win"] == pytest.approx(76 / 3)
+    assert s["avg_loss"] == pytest.approx(-13.5)
+    assert s["profit_factor"] == pytest.approx(76 / 27)
+    assert s["max_drawdown"] == pytest.approx(27.0)
+
+
+async def test_report_totals_reasons_and_incidents(journal: Journal) -> None:
+    report = await build_report(journal, Period(DAY, DAY))
+    assert {r["strategy"]: round(r["net_pnl"], 6) for r in report["by_strategy"]} == {"ema_cross": 31.0,
+                                                                                       "volume_breakout": 18.0}
+    assert {r["symbol"]: r["trades"] for r in report["by_symbol"]} == {"AAPL": 3, "MSFT": 1, "NVDA": 1}
+    assert report["denials"] == {"max_order_quantity": 2, "price_collar": 1}
+    assert report["rejections"] == {"201: Order rejected": 1}
+    assert [k["event"] for k in report["kill_switch"]] == ["engaged", "reset"]
+    assert [r["by"] for r in report["risk_triggers"]] == ["risk:daily_loss"]
+    assert [a["action"] for a in report["operator_actions"]] == ["reset_kill"]
+
+
+async def test_report_of_the_day_before_then_only_its_fill_and_no_trade(journal: Journal) -> None:
+    report = await build_report(journal, Period(date(2026, 3, 2), date(2026, 3, 2)))
+    assert report["summary"]["trades"] == 0
+    assert report["summary"]["fills"] == 1
+
+
+async def test_close_session_then_summary_journaled_and_notified(journal: Journal) -> None:
+    sent: list[Notice] = []
+    summary = await close_session(journal, DAY, "America/New_York", sent.append)
+    assert summary["summary"]["trades"] == 5
+    (notice,) = sent
+    assert notice.kind == "daily_summary"
+    assert "trades 5 (win rate 60%)" in notice.text
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "tui_trader.cli", "report", *args], capture_output=True,
+                          text=True, timeout=60, check=False, env=env)
+
+
+async def test_cli_json_csv_and_table_read_the_journal(journal: Journal, tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.sqlite")
+    as_json = run_cli("--journal", path, "--date", "2026-03-03", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["summary"]["trades"] == 5
+    as_csv = run_cli("--journal", path, "--from", "2026-03-02", "--to", "2026-03-03", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["symbol"] for r in rows] == ["NVDA", "AAPL", "AAPL", "AAPL", "MSFT"]
+    table = run_cli("--journal", path, "--date", "2026-03-03", "--format", "table")
+    assert "by strategy" in table.stdout
+    assert "volume_breakout" in table.stdout
+
+
+def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:
+    result = run_cli("--journal", str(tmp_path / "missing.sqlite"))
+    assert result.returncode == 2
+    assert "no journal" in result.stderr

@@ -1,0 +1,200 @@
+"""``tui-trader report``: the journal read-only, as Rich tables on a terminal or CSV/JSON for tools.
+
+    tui-trader report [--date YYYY-MM-DD | --from D --to D] [--format table|csv|json]
+                      [--section trades|...] [--order REF] [--config PATH] [--journal PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+from rich.console import Console
+from rich.table import Table
+
+from tui_trader.errors import UsageError
+from tui_trader.ops.reports import Period, build_report, jsonable
+from tui_trader.ops.trace import order_trace
+from tui_trader.store.journal import Journal
+
+SECTIONS = ("summary", "by_strategy", "by_symbol", "trades", "open_positions", "kill_switch", "risk_triggers",
+            "operator_actions")
+
+
+def readonly_uri(path: Path) -> str:
+    """The SQLite URI opening ``path`` read-only.
+
+    Raises:
+        UsageError: when there is no journal at ``path``.
+    """
+    if not path.is_file():
+        raise UsageError(f"no journal at {path}")
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+async def open_readonly(path: Path, uri: str) -> Journal:
+    """The journal at ``uri`` (from :func:`readonly_uri`) opened read-only: no writer, no migration."""
+    conn = await aiosqlite.connect(uri, uri=True)
+    return Journal(conn, path, 1, 1.0, None)
+
+
+def period_from(args: argparse.Namespace, time_zone: str) -> Period:
+    """The period the flags ask for (default: today in ``time_zone``)."""
+    if args.date and (args.from_ or args.to):
+        raise UsageError("use --date, or --from and --to, not both")
+    today = datetime.now(ZoneInfo(time_zone)).date()
+    first = _day(args.date or args.from_) or today
+    last = _day(args.date or args.to) or (first if args.date or not args.from_ else today)
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}")
+    return Period(first, last, time_zone)
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def render_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV with a header (empty string for no rows)."""
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(jsonable(rows))
+    return out.getvalue()
+
+
+def section_rows(report: dict[str, Any], section: str) -> list[dict[str, Any]]:
+    """One section of the report as rows."""
+    value = report[section]
+    if section == "summary":
+        return [value]
+    if isinstance(value, dict):
+        return [{"reason": k, "count": v} for k, v in value.items()]
+    return list(value)
+
+
+def render_tables(console: Console, report: dict[str, Any]) -> None:
+    """Every non-empty section of the report as a Rich table."""
+    p = report["period"]
+    console.print(f"[bold]tui-trader report[/] {p['from']} .. {p['to']} ({p['time_zone']})")
+    summary = [{"figure": k, "value": v} for k, v in jsonable(report["summary"]).items()]
+    console.print(rows_table("summary", summary))
+    for section in (*SECTIONS[1:], "rejections", "denials"):
+        rows = section_rows(report, section)
+        if rows:
+            console.print(rows_table(section.replace("_", " "), [_for_terminal(r) for r in rows]))
+
+
+def _for_terminal(row: dict[str, Any]) -> dict[str, Any]:
+    """A row made readable: short times, holding as a duration, no refs."""
+    out = {k: v for k, v in row.items() if k not in ("entry_ref", "exit_ref")}
+    if "holding_s" in out:
+        minutes = int(out.pop("holding_s") // 60)
+        out["holding"] = f"{minutes // 60}h{minutes % 60:02d}m"
+    return out
+
+
+def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    """A Rich table of plain rows (numbers rounded for reading)."""
+    table = Table(title=title, title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, justify="right" if isinstance(rows[0][column], int | float) else "left")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row.values()))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%m-%d %H:%M:%S}"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``report`` subcommand's parser."""
+    parser = argparse.ArgumentParser(prog="tui-trader report", description="Trades, statistics and order "
+                                     "traces from the journal (read-only).")
+    parser.add_argument("--date", help="one trading day YYYY-MM-DD (default: today)")
+    parser.add_argument("--from", dest="from_", metavar="D", help="first day YYYY-MM-DD")
+    parser.add_argument("--to", metavar="D", help="last day YYYY-MM-DD (default: today)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default=None,
+                        help="table on a terminal, json otherwise (default)")
+    parser.add_argument("--section", choices=(*SECTIONS, "rejections", "denials"), default="trades",
+                        help="the section --format csv prints (default: trades)")
+    parser.add_argument("--order", metavar="REF", help="trace one order by orderRef or broker id")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
+    parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
+    parser.add_argument("--tz", default="America/New_York", help="time zone of the trading day")
+    return parser
+
+
+def run_report(argv: Sequence[str]) -> int:
+    """Entry point of ``tui-trader report``."""
+    from tui_trader.config import load_settings
+
+    args = build_parser().parse_args(list(argv))
+    path = args.journal or load_settings(args.config).journal_path
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    return asyncio.run(_report(path, readonly_uri(path), args, fmt, Console()))
+
+
+async def _report(path: Path, uri: str, args: argparse.Namespace, fmt: str, console: Console) -> int:
+    period = None if args.order else period_from(args, args.tz)
+    journal = await open_readonly(path, uri)
+    try:
+        if args.order:
+            rows = [_trace_row(s) for s in await order_trace(journal, args.order)]
+            if not rows:
+                raise UsageError(f"no order {args.order!r} in {path}")
+            title, report = f"order {args.order}", {"order": rows}
+        else:
+            assert period is not None
+            report = await build_report(journal, period)
+    finally:
+        await journal.close()
+    _emit(console, report, fmt, args.section if not args.order else "order", title if args.order else "")
+    return 0
+
+
+def _trace_row(step: Any) -> dict[str, Any]:
+    return {"time": step.time, "step": step.step, "order_ref": step.order_ref, "detail": step.detail,
+            "data": step.data}
+
+
+def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, title: str) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(jsonable(report), indent=2) + "\n")
+        return
+    rows = _plain(report["order"]) if section == "order" else section_rows(report, section)
+    if fmt == "csv":
+        sys.stdout.write(render_csv(rows))
+    elif section == "order":
+        console.print(rows_table(title, jsonable(rows)))
+    else:
+        render_tables(console, report)
+
+
+def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trace rows without their structured ``data`` (for CSV and tables)."""
+    return [{k: v for k, v in r.items() if k != "data"} for r in rows]

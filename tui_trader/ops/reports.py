@@ -1,0 +1,245 @@
+"""Reports from the journal: round-trip trades (fills paired FIFO per symbol), statistics, totals
+per strategy and symbol, rejections and denials by reason, kill switch and risk triggers,
+operator actions; and the daily summary the engine journals and sends at the session close.
+
+Everything here only reads the journal (plus :func:`close_session`, which writes the summary).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from tui_trader.domain import events as ev
+from tui_trader.domain.enums import AlertLevel, OrderStatus
+from tui_trader.domain.orders import Fill, Order
+from tui_trader.ops.notify.notice import Notice
+from tui_trader.store.journal import Journal
+
+TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
+                 "exit_price", "gross_pnl", "commission", "net_pnl", "holding_s", "entry_ref", "exit_ref"]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A range of trading days in the exchange time zone, as instants [start, end)."""
+
+    first: date
+    last: date
+    time_zone: str = "America/New_York"
+
+    @property
+    def start(self) -> datetime:
+        """Midnight starting the first day."""
+        return datetime.combine(self.first, time(0), ZoneInfo(self.time_zone))
+
+    @property
+    def end(self) -> datetime:
+        """Midnight after the last day."""
+        return datetime.combine(self.last + timedelta(days=1), time(0), ZoneInfo(self.time_zone))
+
+    def contains(self, when: datetime) -> bool:
+        """True when ``when`` falls in the period."""
+        return self.start <= when < self.end
+
+
+@dataclass
+class _Lot:
+    direction: int
+    quantity: float
+    price: float
+    time: datetime
+    commission_per_unit: float
+    strategy: str
+    order_ref: str
+
+
+def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Round-trip trades from fills, FIFO per symbol; returns (trades, open lots).
+
+    A fill that crosses through flat closes the open lots and opens a new one with the rest.
+    Commission is spread per unit over the entry and exit fills.
+    """
+    books: dict[str, deque[_Lot]] = defaultdict(deque)
+    trades: list[dict[str, Any]] = []
+    for fill in sorted(fills, key=lambda f: (f.time, f.exec_id)):
+        lot = _lot_of(fill, strategies.get(fill.order_ref, "unknown"))
+        book = books[fill.symbol]
+        while book and lot.quantity > 1e-12 and book[0].direction != lot.direction:
+            trades.append(_close(fill.symbol, book, lot))
+        if lot.quantity > 1e-12:
+            book.append(lot)
+    open_lots = [{"symbol": s, **_lot_row(lot)} for s, book in books.items() for lot in book]
+    return trades, open_lots
+
+
+def _lot_of(fill: Fill, strategy: str) -> _Lot:
+    per_unit = (fill.commission or 0.0) / fill.quantity if fill.quantity else 0.0
+    return _Lot(fill.side.sign, fill.quantity, fill.price, fill.time, per_unit, strategy, fill.order_ref)
+
+
+def _close(symbol: str, book: deque[_Lot], exit_lot: _Lot) -> dict[str, Any]:
+    entry = book[0]
+    qty = min(entry.quantity, exit_lot.quantity)
+    gross = (exit_lot.price - entry.price) * qty * entry.direction
+    commission = (entry.commission_per_unit + exit_lot.commission_per_unit) * qty
+    entry.quantity -= qty
+    exit_lot.quantity -= qty
+    if entry.quantity <= 1e-12:
+        book.popleft()
+    return {"symbol": symbol, "strategy": entry.strategy, "direction": "LONG" if entry.direction > 0 else "SHORT",
+            "quantity": qty, "entry_time": entry.time, "entry_price": entry.price, "exit_time": exit_lot.time,
+            "exit_price": exit_lot.price, "gross_pnl": gross, "commission": commission, "net_pnl": gross - commission,
+            "holding_s": (exit_lot.time - entry.time).total_seconds(), "entry_ref": entry.order_ref,
+            "exit_ref": exit_lot.order_ref}
+
+
+def _lot_row(lot: _Lot) -> dict[str, Any]:
+    return {"direction": "LONG" if lot.direction > 0 else "SHORT", "quantity": lot.quantity, "price": lot.price,
+            "time": lot.time, "strategy": lot.strategy, "order_ref": lot.order_ref}
+
+
+def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
+    """Count, win rate, average win/loss, profit factor, max drawdown and P&L totals of ``trades``."""
+    if trades.empty:
+        return {"trades": 0, "wins": 0, "losses": 0, "win_rate": None, "gross_pnl": 0.0, "commission": 0.0,
+                "net_pnl": 0.0, "avg_win": None, "avg_loss": None, "profit_factor": None, "max_drawdown": 0.0}
+    net = trades["net_pnl"]
+    wins, losses = net[net > 0], net[net < 0]
+    return {
+        "trades": len(trades), "wins": len(wins), "losses": len(losses), "win_rate": len(wins) / len(trades),
+        "gross_pnl": float(trades["gross_pnl"].sum()), "commission": float(trades["commission"].sum()),
+        "net_pnl": float(net.sum()), "avg_win": float(wins.mean()) if len(wins) else None,
+        "avg_loss": float(losses.mean()) if len(losses) else None,
+        "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
+        "max_drawdown": max_drawdown(trades.sort_values("exit_time")["net_pnl"]),
+    }
+
+
+def max_drawdown(pnl: pd.Series) -> float:
+    """Largest fall of cumulative P&L from its running peak (starting from zero)."""
+    equity = pd.concat([pd.Series([0.0]), pnl.cumsum()], ignore_index=True)
+    return float((equity.cummax() - equity).max())
+
+
+def totals_by(trades: pd.DataFrame, key: str) -> list[dict[str, Any]]:
+    """:func:`trade_stats` per value of ``key`` (strategy or symbol)."""
+    if trades.empty:
+        return []
+    return [{key: name, **trade_stats(group)} for name, group in trades.groupby(key, sort=True)]
+
+
+def rejection_reasons(events: list[ev.Event]) -> dict[str, int]:
+    """Broker rejections counted by reason."""
+    reasons: Counter[str] = Counter()
+    for e in events:
+        if isinstance(e, ev.OrderUpdated) and e.order.status is OrderStatus.REJECTED:
+            reasons[_reject_reason(e.order)] += 1
+    return dict(reasons.most_common())
+
+
+def _reject_reason(order: Order) -> str:
+    note = order.history[-1].note if order.history else ""
+    return order.last_error or note or "unspecified"
+
+
+def denial_reasons(events: list[ev.Event]) -> dict[str, int]:
+    """Risk denials counted by failed check."""
+    reasons: Counter[str] = Counter()
+    for e in events:
+        if isinstance(e, ev.OrderDenied):
+            reasons.update(c.name for c in e.verdict.failures or ())
+            if not e.verdict.failures:
+                reasons["unspecified"] += 1
+    return dict(reasons.most_common())
+
+
+def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
+    """Kill switch engagements and resets, risk-driven state changes, and operator actions."""
+    kill = [{"time": e.time, "event": "engaged" if isinstance(e, ev.KillSwitchEngaged) else "reset", "by": e.by,
+             "reason": e.reason} for e in events if isinstance(e, ev.KillSwitchEngaged | ev.KillSwitchReset)
+            and not getattr(e, "remaining", ()) and not getattr(e, "cancelled", ())]
+    risk = [{"time": e.time, "by": e.by, "from": e.previous.value, "to": e.state.value, "reason": e.reason}
+            for e in events if isinstance(e, ev.TradingStateChanged) and e.by.startswith(("risk", "schedule"))]
+    actions = [{"time": e.time, "who": e.who, "action": e.action, "why": e.why, "before": e.before,
+                "after": e.after} for e in events if isinstance(e, ev.OperatorAction)]
+    return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
+
+
+REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "KillSwitchEngaged", "KillSwitchReset", "TradingStateChanged",
+                      "OperatorAction")
+
+
+async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
+    """The whole report of ``period`` as plain values (datetimes stay datetimes)."""
+    fills = [f for f in await journal.fills() if f.time < period.end]
+    strategies = {o.order_ref: o.ticket.strategy for o in await journal.orders()}
+    trades_all, open_lots = pair_fills(fills, strategies)
+    trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
+    trades = trades[[period.contains(t) for t in trades["exit_time"]]] if not trades.empty else trades
+    events = [e for e in await journal.events(REPORT_EVENT_KINDS, since=period.start) if e.time < period.end]
+    return {
+        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "time_zone": period.time_zone},
+        "summary": {**trade_stats(trades), "fills": sum(1 for f in fills if period.contains(f.time))},
+        "by_strategy": totals_by(trades, "strategy"), "by_symbol": totals_by(trades, "symbol"),
+        "trades": trades.to_dict("records"), "open_positions": open_lots,
+        "rejections": rejection_reasons(events), "denials": denial_reasons(events), **incidents(events),
+    }
+
+
+def summary_text(report: dict[str, Any]) -> str:
+    """The daily summary as a few lines for a notification."""
+    s = report["summary"]
+    rate = f"{s['win_rate']:.0%}" if s["win_rate"] is not None else "n/a"
+    lines = [f"trades {s['trades']} (win rate {rate}), fills {s['fills']}",
+             f"net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f}, commission {s['commission']:.2f}), "
+             f"max drawdown {s['max_drawdown']:.2f}"]
+    lines += [f"  {row['strategy']}: {row['trades']} trades, net {row['net_pnl']:.2f}" for row in report["by_strategy"]]
+    if report["kill_switch"]:
+        lines.append(f"kill switch events: {len(report['kill_switch'])}")
+    if report["denials"] or report["rejections"]:
+        lines.append(f"denials {sum(report['denials'].values())}, rejections {sum(report['rejections'].values())}")
+    return "\n".join(lines)
+
+
+async def close_session(journal: Journal, day: date, time_zone: str, notify: Any = None) -> dict[str, Any]:
+    """At the session close: journal the day's summary and hand it to the notifier (kind daily_summary).
+
+    Args:
+        journal: The engine's (writable) journal.
+        day: The trading day closing.
+        time_zone: The exchange time zone defining the day.
+        notify: ``Notifier.notify`` or any callable taking a :class:`Notice`; ``None``: not sent.
+
+    Returns:
+        The summary as journaled.
+    """
+    report = await build_report(journal, Period(day, day, time_zone))
+    summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials")}
+    summary["kill_switch"] = len(report["kill_switch"])
+    await journal.save_daily_summary(day.isoformat(), summary)
+    if notify is not None:
+        now = datetime.now(ZoneInfo(time_zone))
+        notify(Notice(now, AlertLevel.INFO, "daily_summary", f"daily summary {day.isoformat()}",
+                      summary_text(report)))
+    return summary
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with datetimes as ISO text and NaN as None (for JSON and CSV output)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else value

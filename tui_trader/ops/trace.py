@@ -1,0 +1,143 @@
+"""Order trace: one order's whole story from the journal, as one timeline.
+
+Signal, sizing (the ticket as sized), each risk check with value / limit / headroom, the approval
+(who, when, how long it waited), the broker's acknowledgements and status changes, each fill and
+its commission, and the position the order left — for the order and its bracket children.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tui_trader.domain import events as ev
+from tui_trader.domain.orders import Order
+from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.store.journal import Journal
+
+SIGNAL_LOOKBACK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One line of the timeline."""
+
+    time: datetime
+    step: str
+    detail: str
+    order_ref: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def find_order(journal: Journal, ref: str) -> Order | None:
+    """The order with orderRef ``ref``, else the one whose broker id is ``ref``."""
+    order = await journal.order(ref)
+    if order is not None or not ref.isdigit():
+        return order
+    return next((o for o in await journal.orders() if o.broker_id == int(ref)), None)
+
+
+async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
+    """The timeline of the order ``ref`` (orderRef or broker id) and its children; [] if unknown."""
+    order = await find_order(journal, ref)
+    if order is None:
+        return []
+    family = [order, *[o for o in await journal.orders() if o.parent_ref == order.order_ref]]
+    steps = [_sizing(order), *await _signal(journal, order)]
+    for member in family:
+        steps += [s for e in await journal.events(order_ref=member.order_ref) for s in _steps(e, member)]
+    steps += await _commissions(journal, family)
+    steps += await _position(journal, family)
+    return sorted(steps, key=lambda s: s.time)
+
+
+def _sizing(order: Order) -> TraceStep:
+    t = order.ticket
+    prices = ", ".join(f"{k} {v:g}" for k, v in (("limit", t.limit_price), ("stop", t.stop_price)) if v is not None)
+    detail = f"{t.side.value} {t.quantity:g} {t.symbol} {t.order_type.value}{' ' + prices if prices else ''} " \
+             f"{t.tif.value} by {t.strategy}" + (f": {t.reason}" if t.reason else "")
+    bracket = {"stop": t.bracket.stop_price, "target": t.bracket.take_profit_price} if t.bracket else {}
+    return TraceStep(t.created_at or order.created_at, "sizing", detail, order.order_ref,
+                     {"quantity": t.quantity, "signal_price": t.signal_price, **bracket})
+
+
+async def _signal(journal: Journal, order: Order) -> list[TraceStep]:
+    t = order.ticket
+    since = order.created_at - SIGNAL_LOOKBACK
+    signals = [e for e in await journal.events(["SignalGenerated"], since=since)
+               if isinstance(e, ev.SignalGenerated) and e.time <= order.created_at and e.ticket.symbol == t.symbol
+               and e.ticket.side is t.side and e.strategy == t.strategy]
+    if not signals:
+        return []
+    s = signals[-1]
+    detail = f"{s.strategy}: {s.ticket.side.value} {s.ticket.symbol} at {s.ticket.signal_price:g}" + \
+        (f" ({s.ticket.reason})" if s.ticket.reason else "")
+    return [TraceStep(s.time, "signal", detail, order.order_ref, {"reason": s.ticket.reason})]
+
+
+def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
+    ref = order.order_ref
+    if isinstance(event, ev.OrderUpdated):
+        note = event.order.history[-1].note if event.order.history else ""
+        before = event.previous.value if event.previous else "new"
+        detail = f"{before} -> {event.order.status.value}" + (f" ({note})" if note else "")
+        broker = {"broker_id": event.order.broker_id} if event.order.broker_id else {}
+        return [TraceStep(event.time, "status", detail, ref, broker)]
+    if isinstance(event, ev.ApprovalRequested):
+        return [*_checks(event.time, event.verdict, ref),
+                TraceStep(event.time, "approval requested", f"expires {event.expires_at:%H:%M:%S}", ref)]
+    if isinstance(event, ev.ApprovalResolved):
+        return [_approval(event, order)]
+    if isinstance(event, ev.OrderDenied):
+        return [*_checks(event.time, event.verdict, ref), TraceStep(event.time, "denied", event.verdict.reason, ref)]
+    if isinstance(event, ev.OrderFilled):
+        f = event.fill
+        return [TraceStep(f.time, "fill", f"{f.side.value} {f.quantity:g} @ {f.price:g} ({f.exec_id})", ref,
+                          {"exec_id": f.exec_id, "quantity": f.quantity, "price": f.price})]
+    return []
+
+
+def _checks(when: datetime, verdict: RiskVerdict, ref: str) -> list[TraceStep]:
+    return [TraceStep(when, "risk check", _check_line(c), ref,
+                      {"check": c.name, "passed": c.passed, "value": c.value, "limit": c.limit,
+                       "headroom": c.headroom}) for c in verdict.checks]
+
+
+def _check_line(c: CheckResult) -> str:
+    verdict = "pass" if c.passed else "FAIL"
+    numbers = f" value {c.value:g} / limit {c.limit:g}" if c.value is not None and c.limit is not None else ""
+    headroom = f", headroom {c.headroom:g}{c.unit}" if c.headroom is not None else ""
+    return f"{c.name}: {verdict}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
+
+
+def _approval(event: ev.ApprovalResolved, order: Order) -> TraceStep:
+    waited = (event.time - order.created_at).total_seconds()
+    what = "approved" if event.approved else "rejected"
+    detail = f"{what} by {event.by} after {waited:.1f}s" + (f" ({event.note})" if event.note else "")
+    return TraceStep(event.time, "approval", detail, order.order_ref,
+                     {"approved": event.approved, "by": event.by, "waited_s": waited})
+
+
+async def _commissions(journal: Journal, family: list[Order]) -> list[TraceStep]:
+    refs = {o.order_ref for o in family}
+    fills = {f.exec_id: f for f in await journal.fills(since=min(o.created_at for o in family)) if f.order_ref in refs}
+    reports = [e for e in await journal.events(["CommissionReported"], since=min(o.created_at for o in family))
+               if isinstance(e, ev.CommissionReported) and e.exec_id in fills]
+    return [TraceStep(e.time, "commission", f"{e.commission:g} on {e.exec_id}" +
+                      (f", realized P&L {e.realized_pnl:g}" if e.realized_pnl is not None else ""),
+                      fills[e.exec_id].order_ref, {"commission": e.commission, "realized_pnl": e.realized_pnl})
+            for e in reports]
+
+
+async def _position(journal: Journal, family: list[Order]) -> list[TraceStep]:
+    refs = {o.order_ref for o in family}
+    symbol = family[0].symbol
+    fills = [f for f in await journal.fills() if f.symbol == symbol]
+    own = [f for f in fills if f.order_ref in refs]
+    if not own:
+        return []
+    last = max(f.time for f in own)
+    position = sum(f.signed_quantity for f in fills if f.time <= last)
+    return [TraceStep(last, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
+                      {"symbol": symbol, "position": position})]
