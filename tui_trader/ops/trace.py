@@ -48,7 +48,9 @@ async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
     for member in family:
         steps += [s for e in await journal.events(order_ref=member.order_ref) for s in _steps(e, member)]
     steps += await _commissions(journal, family)
-    steps += await _position(journal, family)
+    fills = [s.time for s in steps if s.step == "fill"]
+    if fills:
+        steps.append(await _position(journal, family, max(fills)))
     return sorted(steps, key=lambda s: s.time)
 
 
@@ -93,8 +95,10 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
         return [*_checks(event.time, event.verdict, ref), TraceStep(event.time, "denied", event.verdict.reason, ref)]
     if isinstance(event, ev.OrderFilled):
         f = event.fill
-        return [TraceStep(f.time, "fill", f"{f.side.value} {f.quantity:g} @ {f.price:g} ({f.exec_id})", ref,
-                          {"exec_id": f.exec_id, "quantity": f.quantity, "price": f.price})]
+        # The step's time is when the engine recorded it; the broker's execution time is in the data.
+        return [TraceStep(event.time, "fill", f"{f.side.value} {f.quantity:g} @ {f.price:g} ({f.exec_id})", ref,
+                          {"exec_id": f.exec_id, "quantity": f.quantity, "price": f.price,
+                           "exec_time": f.time.isoformat()})]
     return []
 
 
@@ -121,7 +125,7 @@ def _approval(event: ev.ApprovalResolved, order: Order) -> TraceStep:
 
 async def _commissions(journal: Journal, family: list[Order]) -> list[TraceStep]:
     refs = {o.order_ref for o in family}
-    fills = {f.exec_id: f for f in await journal.fills(since=min(o.created_at for o in family)) if f.order_ref in refs}
+    fills = {f.exec_id: f for f in await journal.fills() if f.order_ref in refs}  # broker time: no "since"
     reports = [e for e in await journal.events(["CommissionReported"], since=min(o.created_at for o in family))
                if isinstance(e, ev.CommissionReported) and e.exec_id in fills]
     return [TraceStep(e.time, "commission", f"{e.commission:g} on {e.exec_id}" +
@@ -130,14 +134,12 @@ async def _commissions(journal: Journal, family: list[Order]) -> list[TraceStep]
             for e in reports]
 
 
-async def _position(journal: Journal, family: list[Order]) -> list[TraceStep]:
+async def _position(journal: Journal, family: list[Order], when: datetime) -> TraceStep:
+    """The symbol's position right after the family's last fill (fills in broker time order)."""
     refs = {o.order_ref for o in family}
     symbol = family[0].symbol
     fills = [f for f in await journal.fills() if f.symbol == symbol]
-    own = [f for f in fills if f.order_ref in refs]
-    if not own:
-        return []
-    last = max(f.time for f in own)
+    last = max(f.time for f in fills if f.order_ref in refs)
     position = sum(f.signed_quantity for f in fills if f.time <= last)
-    return [TraceStep(last, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
-                      {"symbol": symbol, "position": position})]
+    return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
+                     {"symbol": symbol, "position": position})

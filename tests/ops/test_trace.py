@@ -1,0 +1,69 @@
+"""Order trace of a real order: engine on the simulator with approvals, then the journal's timeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tui_trader.domain import OrderStatus
+from tui_trader.ops.report_cli import open_readonly, readonly_uri
+from tui_trader.ops.trace import order_trace
+from tui_trader.sim import ManualClock, SimGateway
+
+from .conftest import eventually
+from .engines import buy, make_engine
+
+
+async def test_approved_market_order_then_trace_tells_its_whole_story(tmp_path: Path) -> None:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, approvals_required=True)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        order = await engine.submit(buy(3))
+        engine.approve(order.order_ref, by="alice")
+        await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.FILLED
+                         and engine.orders.orders[order.order_ref].commission > 0, what="filled with commission")
+        broker_id = engine.orders.orders[order.order_ref].broker_id
+        await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    steps = await order_trace(journal, str(broker_id))  # by broker id
+    by_ref = await order_trace(journal, order.order_ref)
+    await journal.close()
+    assert [s.detail for s in steps] == [s.detail for s in by_ref]
+    kinds = [s.step for s in steps]
+    assert kinds[0] == "sizing"
+    assert {"risk check", "approval requested", "approval", "status", "fill", "commission", "position"} <= set(kinds)
+    assert kinds.index("approval") < kinds.index("fill") < kinds.index("position")
+    checks = [s for s in steps if s.step == "risk check"]
+    assert all(s.data["passed"] for s in checks)
+    assert any(s.data["limit"] is not None and s.data["headroom"] is not None for s in checks)
+    (approval,) = [s for s in steps if s.step == "approval"]
+    assert approval.data["by"] == "alice"
+    assert approval.data["waited_s"] >= 0
+    statuses = " ".join(s.detail for s in steps if s.step == "status")
+    assert "SUBMITTED" in statuses
+    assert "FILLED" in statuses
+    (position,) = [s for s in steps if s.step == "position"]
+    assert position.data["position"] == 3
+
+    cli = run_cli("report", "--journal", str(path), "--order", order.order_ref, "--format", "json")
+    assert cli.returncode == 0, cli.stderr
+    assert [row["step"] for row in json.loads(cli.stdout)["order"]] == kinds
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui_trader.cli", *args], capture_output=True, text=True,
+                          timeout=60, check=False, env={**os.environ, "COLUMNS": "200"})
+
+
+async def test_unknown_order_then_empty_trace(tmp_path: Path) -> None:
+    from tui_trader.store.journal import Journal
+
+    journal = await Journal.open(tmp_path / "j.sqlite")
+    assert await order_trace(journal, "nope") == []
+    assert await order_trace(journal, "12345") == []
+    await journal.close()
