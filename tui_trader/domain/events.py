@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
@@ -152,3 +153,17 @@ class OrderNotSent(Event):
     order: Order
     reason: str
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BookCheckpointed(Event):
+    """The engine's book (cash, positions, P&L) as of this point of the journal.
+
+    On start the engine restores the book from the last checkpoint plus the fills and
+    commissions journaled after it, then reconciles that with the broker. ``state`` is the
+    portfolio's JSON-ready state; ``reason`` says why it was written (first start, adjustment
+    to the broker after a difference, clean stop).
+    """
+
+    state: dict[str, Any]
+    reason: str = ""

@@ -94,6 +94,8 @@ class Engine(StrategyRunner):
         self.stopping = True
         await self.cancel_tasks()
         self.broker.disconnect()
+        if self.book_settled:
+            self.checkpoint_book("clean stop")
         if self.journal is not None:
             await self.journal.close()
         if self._on_stop is not None:
@@ -190,23 +192,22 @@ class Engine(StrategyRunner):
         self.apply_hit(journal_failure_hit(str(exc), self.risk.limits))
 
     def _check_positions_debounced(self) -> None:
-        if not self.broker.is_connected or self.blocks.get("reconciling"):
+        if not self.broker.is_connected or self.blocks.get("reconciling") or not self.book_settled:
             return
         if self.orders.with_status(S.SENDING):
             return
-        ours = {s: p.quantity for s, p in self.portfolio.open_positions().items()}
-        theirs = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
-        hit = position_mismatch_hit(ours, theirs, self.risk.limits)
-        self._mismatch_seen = self._mismatch_seen + 1 if hit else 0
+        diffs = self.position_diffs()
+        self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
         # Two checks in a row: a fill and its position update may straddle one check.
-        if hit is not None and self._mismatch_seen == 2:
-            self.on_position_mismatch(hit.message)
+        if diffs and self._mismatch_seen == 2:
+            self.on_position_mismatch(", ".join(f"{s}: ours {a:g}, broker {b:g}"
+                                                for s, (a, b) in sorted(diffs.items())), diffs)
 
-    def on_position_mismatch(self, text: str) -> None:
+    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
         """Alert and apply the configured position-mismatch trigger."""
-        self.alert(AlertLevel.ERROR, "reconcile", text, kind="position_mismatch")
-        ours = {s: p.quantity for s, p in self.portfolio.open_positions().items()}
-        theirs = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        self.alert(AlertLevel.ERROR, "reconcile", f"position mismatch: {text}", kind="position_mismatch")
+        ours = {s: a for s, (a, _) in diffs.items()}
+        theirs = {s: b for s, (_, b) in diffs.items()}
         hit = position_mismatch_hit(ours, theirs, self.risk.limits)
         if hit is not None and hit.action is not TriggerAction.ALERT:
             self.apply_hit(hit)

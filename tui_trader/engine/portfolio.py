@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.orders import Fill, Order
@@ -82,6 +83,39 @@ class Portfolio:
         self.positions = {s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
                           if abs(q) >= _EPS}
         self._roll_day(now, force=True)
+
+    def adjust(self, symbol: str, quantity: float, avg_cost: float, now: datetime) -> None:
+        """Set one position to the broker's figures (after a reconciled difference)."""
+        pos = self.positions.get(symbol, Position(symbol, 0.0, 0.0))
+        opened_at = pos.opened_at if abs(pos.quantity) >= _EPS else now
+        self.positions[symbol] = replace(pos, quantity=quantity, avg_cost=avg_cost,
+                                         opened_at=opened_at if abs(quantity) >= _EPS else None)
+
+    # -- persistence -------------------------------------------------------------------------
+
+    _SCALARS = ("cash", "realized_gross", "commissions", "realized_today", "commissions_today",
+                "trades_today", "losing_streak", "start_of_day_equity", "high_water_mark")
+
+    def state(self) -> dict[str, Any]:
+        """The book as JSON-ready values (journaled as a checkpoint)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in self._SCALARS}
+        out["day"] = self._day.isoformat() if self._day else None
+        out["last_loss_at"] = self.last_loss_at.isoformat() if self.last_loss_at else None
+        out["trades_by_strategy"] = dict(self.trades_by_strategy)
+        out["positions"] = {s: [p.quantity, p.avg_cost, p.realized_pnl,
+                                p.opened_at.isoformat() if p.opened_at else None]
+                            for s, p in self.positions.items() if not p.is_flat}
+        return out
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Back to a state written by :meth:`state` (marks are not kept: quotes refresh them)."""
+        for name in self._SCALARS:
+            setattr(self, name, type(getattr(self, name))(state.get(name, 0)))
+        self._day = date.fromisoformat(state["day"]) if state.get("day") else None
+        self.last_loss_at = _when(state.get("last_loss_at"))
+        self.trades_by_strategy = {k: int(v) for k, v in state.get("trades_by_strategy", {}).items()}
+        self.positions = {s: Position(s, float(q), float(c), realized_pnl=float(r), opened_at=_when(t))
+                          for s, (q, c, r, t) in state.get("positions", {}).items()}
 
     def _roll_day(self, now: datetime, force: bool = False) -> None:
         day = now.astimezone(self._tz).date()
@@ -180,3 +214,7 @@ class Portfolio:
             positions=self.open_positions(), working_orders=working, trades_today=self.trades_today,
             trades_today_by_strategy=dict(self.trades_by_strategy), losing_streak=self.losing_streak,
             last_loss_at=self.last_loss_at)
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

@@ -1,0 +1,153 @@
+"""Startup reconciliation: every journal/broker difference is an alert and is settled, never seeded silently."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import ib_async
+import pytest
+
+from tui_trader.domain import OrderStatus, OrderType, TradingState
+from tui_trader.domain.events import AlertRaised, BookCheckpointed, OrderUpdated
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import ManualClock, SimGateway
+
+from .helpers import buy, eventually, make_config, make_engine, sell, status
+
+S = OrderStatus
+
+
+@asynccontextmanager
+async def running(sim: SimGateway, config: EngineConfig) -> AsyncIterator[tuple[Engine, Subscription]]:
+    """A started engine on ``sim`` and a lossless subscription opened before it started."""
+    engine = make_engine(sim, config)
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        yield engine, events
+    finally:
+        await engine.stop()
+
+
+def alert_kinds(events: Subscription) -> list[str]:
+    """Kinds of the alerts received so far (drains the subscription)."""
+    return [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+
+
+async def bought(engine: Engine, qty: float = 10) -> None:
+    """Buy at market and wait for the fill."""
+    order = await engine.submit(buy(qty))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="buy filled")
+
+
+async def test_restart_when_exit_filled_while_down_then_alerted_and_realized_pnl_booked_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    async with running(sim, config) as (first, _):
+        await bought(first)
+        limit = round(first.market.quotes["AAPL"].ask + 1.0, 2)
+        exit_order = await first.submit(sell(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(first, exit_order.order_ref) is S.SUBMITTED)
+    sim.control.set_price("AAPL", limit + 0.5)  # the exit fills while the engine is down
+    buy_px, sell_px = (e.price for e in sim.executions())
+    expected = (sell_px - buy_px) * 10 - sum(e.commission for e in sim.executions())
+
+    async with running(sim, config) as (second, events):
+        await eventually(lambda: status(second, exit_order.order_ref) is S.FILLED, what="exit reconciled")
+        kinds = alert_kinds(events)
+        assert kinds.count("fill_recovered") == 1
+        assert "order_reconciled" in kinds
+        assert not {"position_mismatch", "cash_mismatch", "book_seeded"} & set(kinds)
+        assert second.portfolio.quantity("AAPL") == 0
+        assert second.portfolio.realized_pnl == pytest.approx(expected)
+        assert second.portfolio.cash == pytest.approx(sim.cash)
+
+    async with running(sim, config) as (third, events):
+        assert third.portfolio.realized_pnl == pytest.approx(expected)
+        assert "fill_recovered" not in alert_kinds(events)
+    assert sim.duplicate_order_refs() == []
+
+
+async def test_restart_when_position_changed_outside_engine_then_mismatch_alert_trigger_and_book_follows_broker(
+        sim: SimGateway, tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    async with running(sim, config) as (first, _):
+        await bought(first)
+    outsider = ib_async.IB()  # a trade typed into TWS while the engine was down
+    await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
+    (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+    outsider.placeOrder(contract, ib_async.MarketOrder("BUY", 5))
+    await eventually(lambda: sim.positions().get("AAPL") == 15, what="outside trade filled")
+    outsider.disconnect()
+
+    async with running(sim, config) as (second, events):
+        kinds = alert_kinds(events)
+        assert "position_mismatch" in kinds
+        assert "cash_mismatch" in kinds
+        assert second.trading_state is TradingState.HALTED  # the configured mismatch action
+        assert second.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 15
+        assert second.portfolio.cash == pytest.approx(sim.cash)
+        assert second.journal is not None
+        await second.journal.flush()
+        reasons = [e.reason for e in await second.journal.events(["BookCheckpointed"])
+                   if isinstance(e, BookCheckpointed)]
+        assert any(r.startswith("adjusted to the broker: AAPL: ours 10, broker 15") for r in reasons)
+
+    async with running(sim, config) as (third, events):
+        assert third.portfolio.quantity("AAPL") == 15
+        assert "position_mismatch" not in alert_kinds(events)
+
+
+async def test_restart_when_broker_has_order_journal_lacks_then_adopted_with_alert(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path / "a")) as (first, _):
+        limit = round(first.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await first.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(first, order.order_ref) is S.SUBMITTED)
+
+    async with running(sim, make_config(tmp_path / "b")) as (second, events):  # a lost journal
+        assert status(second, order.order_ref) is S.SUBMITTED
+        assert "order_adopted" in alert_kinds(events)
+    assert sim.duplicate_order_refs() == []
+
+
+async def test_restart_when_journaled_working_order_unknown_to_broker_then_unknown_and_entries_blocked(
+        tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    before = SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True)
+    async with before, running(before, config) as (first, _):
+        limit = round(first.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await first.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(first, order.order_ref) is S.SUBMITTED)
+    amnesiac = SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True)
+    async with amnesiac, running(amnesiac, config) as (second, events):
+        assert status(second, order.order_ref) is S.UNKNOWN
+        assert "order_reconciled" in alert_kinds(events)
+        assert "unknown_orders" in second.blocks
+        assert (await second.submit(buy(1, symbol="MSFT"))).status is S.REJECTED
+        assert amnesiac.order_refs() == []
+
+
+async def test_order_without_ack_then_unknown_blocks_entries_until_reconciliation_finds_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        events.drain()
+        sim.control.drop_messages("open_order", 1)
+        sim.control.drop_messages("order_status", 1)
+        limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED and not engine.blocks,
+                         what="settled by reconciliation")
+        seen = events.drain()
+        statuses = [e.order.status for e in seen
+                    if isinstance(e, OrderUpdated) and e.order.order_ref == order.order_ref]
+        assert S.UNKNOWN in statuses
+        blocked = [e.alert.text for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "entries_blocked"]
+        assert any("unknown" in text for text in blocked)
+        assert sim.duplicate_order_refs() == []

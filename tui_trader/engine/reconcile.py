@@ -1,0 +1,273 @@
+"""Reconciliation with the broker, and the book restored from the journal.
+
+The journal is the engine's memory: on start the book (cash, positions, P&L) is rebuilt from
+the last checkpoint plus the fills and commissions journaled after it, and open orders are
+restored. Then the broker is asked what happened: open and completed orders, executions since
+the last journaled one, positions and cash. Every difference is an alert and is settled here,
+never silently copied: fills made while the engine was away are booked (once: they are
+journaled), orders the broker finished move to their final state, and a position or cash
+difference adopts the broker's figure with a checkpoint naming it, then applies the configured
+position-mismatch trigger. An order whose state stays unknown blocks new entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.domain.enums import AlertLevel, OrderStatus, TimeInForce
+from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
+from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.engine.broker_events import BrokerEvents
+from tui_trader.store.journal import Journal
+
+log = logging.getLogger(__name__)
+S = OrderStatus
+_EXEC_OVERLAP = timedelta(minutes=5)
+_BOOK_EVENTS = ("BookCheckpointed", "OrderFilled", "CommissionReported")
+_QTY_EPS = 1e-9
+
+
+class Reconciliation(BrokerEvents):
+    """The journal's book and the broker's account, made to agree."""
+
+    restored_exec_ids: set[str]
+    book_restored = False
+    book_settled = False
+    _reconciling = False
+    _reconcile_again = False
+
+    # -- the book from the journal ---------------------------------------------------------------
+
+    async def restore_book(self, journal: Journal) -> None:
+        """Rebuild the book: the last checkpoint, then every fill and commission journaled after it."""
+        events = await journal.events(_BOOK_EVENTS)
+        last = max((i for i, e in enumerate(events) if isinstance(e, BookCheckpointed)), default=-1)
+        if last >= 0:
+            checkpoint = events[last]
+            assert isinstance(checkpoint, BookCheckpointed)
+            self.portfolio.restore(checkpoint.state)
+        for event in events[last + 1:]:
+            if isinstance(event, OrderFilled):
+                self.portfolio.apply_fill(event.fill, event.order.ticket.strategy if event.order else "")
+            elif isinstance(event, CommissionReported):
+                self.portfolio.apply_commission(event.commission)
+        self.book_restored = bool(events)
+
+    def checkpoint_book(self, reason: str) -> None:
+        """Journal the book as it is now."""
+        self.publish(BookCheckpointed(self.now(), self.portfolio.state(), reason))
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def request_reconcile(self, why: str) -> None:
+        """Schedule a reconciliation; a request during one makes it run once more afterwards."""
+        if self._reconciling:
+            self._reconcile_again = True
+        elif self.broker.is_connected:
+            self.spawn(self.reconcile(why), "reconcile")
+
+    async def reconcile(self, why: str, startup: bool = False,
+                        before: dict[str, OrderStatus] | None = None) -> None:
+        """Fetch orders and executions from the broker and settle every difference.
+
+        Args:
+            why: What asked for it (logged).
+            startup: The first reconciliation after a start: positions and cash are settled.
+            before: Order statuses to compare against (default: as they are now).
+        """
+        if self._reconciling:
+            self._reconcile_again = True
+            return
+        self._reconciling = True
+        try:
+            await self._reconcile_once(why, startup, before)
+            while self._reconcile_again and self.broker.is_connected:
+                self._reconcile_again = False
+                await self._reconcile_once("requested during a reconciliation", False, None)
+        finally:
+            self._reconciling = self._reconcile_again = False
+
+    async def _reconcile_once(self, why: str, startup: bool, before: dict[str, OrderStatus] | None) -> None:
+        log.info("reconciling: %s", why)
+        before = before if before is not None else self.working_statuses()
+        opened = await self.broker.open_orders()
+        completed = await self.broker.completed_orders()
+        for report in opened:
+            self._settle_open(report)
+        for report in completed:
+            self._settle_report(report)
+        self._settle_missing({r.order_ref for r in opened if r.order_ref},
+                             {r.broker_id for r in opened}, {r.order_ref for r in completed})
+        await self._fetch_executions()
+        self._alert_changed(before)
+        if startup:
+            self._settle_book()
+        else:
+            self.check_positions()
+        self._maybe_unblock()
+
+    def working_statuses(self) -> dict[str, OrderStatus]:
+        """Status of every order that may be live at the broker (compared after a reconciliation)."""
+        return {o.order_ref: o.status for o in self.orders.working()}
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    def _settle_report(self, report: BrokerOrderReport) -> None:
+        before = self.orders.match(report)
+        if before is None:
+            return
+        order = self.orders.apply_report(report, self.now())
+        self.publish_order(order, before)
+
+    def _settle_open(self, report: BrokerOrderReport) -> None:
+        if self.orders.match(report) is not None:
+            self._settle_report(report)
+            return
+        ticket = OrderTicket(report.symbol, report.side, report.quantity, report.order_type,
+                             limit_price=report.limit_price, stop_price=report.stop_price,
+                             strategy="adopted", reason="found working at the broker")
+        ref = report.order_ref or f"broker-{report.perm_id or report.broker_id}"
+        now = self.now()
+        order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
+                      perm_id=report.perm_id).with_status(S.SUBMITTED, now, "adopted from the broker")
+        self.publish_order(self.orders.adopt(order))
+        self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
+                   f"({report.side} {report.quantity:g} {report.symbol})", kind="order_adopted")
+
+    def _settle_missing(self, open_refs: set[str], open_ids: set[int], done_refs: set[str]) -> None:
+        for order in self.orders.working():
+            ref = order.order_ref
+            if ref in open_refs or ref in done_refs or order.broker_id in open_ids:
+                continue
+            if order.status in (S.SENDING, S.UNKNOWN) and order.perm_id is None:
+                # Journaled but never acknowledged, and the broker has no such orderRef: it never
+                # reached the broker. It is not resubmitted: a new signal makes a new order.
+                self._move(order, S.CANCELLED, "not found at the broker: never sent")
+            elif self._from_earlier_session(order):
+                self._move(order, S.EXPIRED, "day order of an earlier session, gone from the broker")
+            else:
+                self._move(order, S.UNKNOWN, "working here but unknown to the broker")
+                self.block("unknown_orders", "an order's state is unknown; reconciling with the broker")
+
+    def _from_earlier_session(self, order: Order) -> bool:
+        """A DAY order created before today (exchange time): IB no longer reports it anywhere."""
+        tz = ZoneInfo(self.config.time_zone)
+        return (order.ticket.tif is TimeInForce.DAY
+                and order.created_at.astimezone(tz).date() < self.now().astimezone(tz).date())
+
+    def _move(self, order: Order, status: OrderStatus, why: str) -> None:
+        moved = self.orders.try_move(order.order_ref, status, self.now(), why)
+        if moved is not None and moved.status is not order.status:
+            self.publish_order(moved, order)
+
+    def _alert_changed(self, before: dict[str, OrderStatus]) -> None:
+        """One alert per order whose state the broker changed behind our back."""
+        for ref, was in before.items():
+            order = self.orders.orders.get(ref)
+            if order is not None and order.status is not was:
+                note = order.history[-1].note if order.history else ""
+                self.alert(AlertLevel.WARNING, "reconcile", f"{ref}: {was.value} → {order.status.value} "
+                           f"while out of touch ({note})", kind="order_reconciled")
+
+    # -- executions ------------------------------------------------------------------------------
+
+    async def _fetch_executions(self) -> None:
+        since = max((f.time for f in self.orders.fills.values()), default=None)
+        fills = await self.broker.executions(since - _EXEC_OVERLAP if since else None)
+        for fill in sorted(fills, key=lambda f: f.time):
+            if fill.exec_id in self.orders.fills:
+                continue
+            self.alert(AlertLevel.WARNING, "reconcile", f"execution {fill.exec_id} recovered after the fact: "
+                       f"{fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:g}", kind="fill_recovered")
+            self.on_fill(fill)
+
+    def session_fills(self) -> list[Fill]:
+        """Fills recorded by this run (not restored from the journal)."""
+        return [f for f in self.orders.fills.values() if f.exec_id not in self.restored_exec_ids]
+
+    # -- positions and cash ----------------------------------------------------------------------
+
+    def _settle_book(self) -> None:
+        """After the first reconciliation: the book against the broker's positions and cash."""
+        self.book_settled = True
+        if not self.book_restored:
+            self._seed_portfolio()
+            return
+        diffs = self.position_diffs()
+        cash_note = self._settle_cash()
+        for symbol, (_, theirs) in sorted(diffs.items()):
+            cost = next((p.avg_cost for p in self.broker.positions() if p.symbol == symbol), 0.0)
+            self.portfolio.adjust(symbol, theirs, cost, self.now())
+        if diffs or cash_note:
+            self.checkpoint_book(f"adjusted to the broker: {_diff_text(diffs)} {cash_note}".strip())
+        if diffs:
+            self.on_position_mismatch(_diff_text(diffs), diffs)
+        self._mark_all()
+
+    def _settle_cash(self) -> str:
+        values = self.broker.account_values()
+        cash = values.get("TotalCashValue")
+        ours = self.portfolio.cash
+        if cash is None or abs(cash - ours) <= max(0.01, abs(cash) * 1e-9):
+            return ""
+        self.alert(AlertLevel.WARNING, "reconcile", f"cash differs from the journal: ours {ours:,.2f}, "
+                   f"broker {cash:,.2f}; using the broker's", kind="cash_mismatch")
+        self.portfolio.cash = cash
+        return f"cash {ours:.2f} → {cash:.2f}"
+
+    def _seed_portfolio(self) -> None:
+        """First start on this journal: the book starts from the broker's account (an INFO alert)."""
+        values = self.broker.account_values()
+        positions = {p.symbol: (p.quantity, p.avg_cost) for p in self.broker.positions() if p.quantity}
+        cash = values.get("TotalCashValue", values.get("NetLiquidation", 0.0))
+        if not values:
+            self.alert(AlertLevel.WARNING, "portfolio", "the broker sent no account values: cash unknown")
+        self.portfolio.seed(cash, positions, self.now())
+        held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
+        self.alert(AlertLevel.INFO, "portfolio", f"new journal: book starts from the broker's account "
+                   f"(cash {cash:,.2f}; {held})", kind="book_seeded")
+        self.checkpoint_book("first start: seeded from the broker")
+        self._mark_all()
+
+    def _mark_all(self) -> None:
+        for symbol in self.portfolio.open_positions():
+            self.portfolio.mark(symbol, self.market.mark(symbol))
+
+    def position_diffs(self) -> dict[str, tuple[float, float]]:
+        """Symbol → (our quantity, the broker's) where they differ."""
+        ours = {s: p.quantity for s, p in self.portfolio.open_positions().items()}
+        theirs = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        return {s: (ours.get(s, 0.0), theirs.get(s, 0.0)) for s in {*ours, *theirs}
+                if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > _QTY_EPS}
+
+    def check_positions(self) -> dict[str, tuple[float, float]]:
+        """Compare our positions with the broker's; every mismatch is an alert (and a trigger)."""
+        diffs = self.position_diffs()
+        if diffs:
+            self.on_position_mismatch(_diff_text(diffs), diffs)
+        return diffs
+
+    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
+        """A position disagrees with the broker (the engine applies the configured trigger)."""
+        self.alert(AlertLevel.ERROR, "reconcile", f"position mismatch: {text}", kind="position_mismatch")
+
+    # -- entry blocks ----------------------------------------------------------------------------
+
+    def after_order_change(self, order_ref: str) -> None:
+        """The broker settled an order: lift the unknown-order block once none is left."""
+        if "unknown_orders" in self.blocks and not self.orders.with_status(S.UNKNOWN):
+            self.unblock("unknown_orders")
+
+    def _maybe_unblock(self) -> None:
+        if not self.orders.with_status(S.UNKNOWN):
+            self.unblock("unknown_orders")
+            self.unblock("unknown_fill")
+        if self.broker.is_connected:
+            self.unblock("reconciling")
+
+
+def _diff_text(diffs: dict[str, tuple[float, float]]) -> str:
+    return ", ".join(f"{s}: ours {a:g}, broker {b:g}" for s, (a, b) in sorted(diffs.items()))
