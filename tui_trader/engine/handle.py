@@ -37,6 +37,15 @@ class EngineHandle(Protocol):
         """Cancel one working order."""
         ...
 
+    async def modify(self, order_ref: str, quantity: float | None = None, limit_price: float | None = None,
+                     stop_price: float | None = None) -> RiskVerdict:
+        """Re-place a working order under its id with new figures, after a risk re-check."""
+        ...
+
+    async def resubmit(self, order_ref: str) -> Order:
+        """Resend an order whose submit went unacknowledged, unless the broker already has its orderRef."""
+        ...
+
     async def cancel_all(self) -> KillReport:
         """Cancel every working order in the configured scope and verify."""
         ...

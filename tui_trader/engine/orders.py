@@ -28,8 +28,9 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED,
                             S.UNKNOWN}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.UNKNOWN}),
+    # UNKNOWN → SENDING only through a resubmit, after the broker was asked for the orderRef.
     S.UNKNOWN: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED,
-                          S.EXPIRED}),
+                          S.EXPIRED, S.SENDING}),
     S.CANCELLED: frozenset({S.FILLED}),
     S.FILLED: frozenset(),
     S.REJECTED: frozenset(),
@@ -125,6 +126,11 @@ class OrderManager:
         self._by_broker_id[broker_id] = order_ref
         return self._store(replace(self.orders[order_ref], broker_id=broker_id))
 
+    def amend(self, order_ref: str, ticket: OrderTicket, now: datetime, note: str) -> Order:
+        """Replace a working order's ticket (a modify), noting it in the history under the same status."""
+        order = self.orders[order_ref]
+        return self._store(replace(order, ticket=ticket).with_status(order.status, now, note))
+
     def set_error(self, order_ref: str, text: str) -> Order | None:
         """Record the last broker error on an order."""
         order = self.orders.get(order_ref)
@@ -148,7 +154,7 @@ class OrderManager:
             return None
         changed = self._absorb_ids(order, report)
         target = report.status
-        if target is S.SENDING and order.status is S.SENDING:
+        if target is S.SENDING:  # PendingSubmit says nothing new: only the engine moves to SENDING
             target = None
         if target is not None and target is not order.status and can_move(order.status, target):
             return self._store(changed.with_status(target, now, report.note or report.raw_status))

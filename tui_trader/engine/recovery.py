@@ -13,7 +13,7 @@ import random
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus
 from tui_trader.domain.events import ConnectionChanged
-from tui_trader.engine.reconcile import Reconciliation
+from tui_trader.engine.amend import Amendments
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
 from tui_trader.store.journal import Journal
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 
 
-class Recovery(Reconciliation):
+class Recovery(Amendments):
     """Journal restore and the connection lifecycle."""
 
     reconnects = 0
