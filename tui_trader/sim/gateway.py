@@ -47,7 +47,8 @@ class SimGateway:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, symbols: list[str] | None = None,
                  seed: int = 7, speed: float = 1.0, data_path: str | Path | None = None,
                  state_path: str | Path | None = None, live_account: bool = False, clock: Clock | None = None,
-                 always_open: bool = False, cash: float = 1_000_000.0) -> None:
+                 always_open: bool = False, cash: float = 1_000_000.0,
+                 step_seconds: float = STEP_SECONDS) -> None:
         """Configure the simulator (nothing listens until :meth:`start`).
 
         Args:
@@ -62,8 +63,13 @@ class SimGateway:
             clock: a clock; ``ManualClock`` makes time move only through ``control.step``.
             always_open: trade around the clock instead of honouring exchange hours.
             cash: starting cash of a fresh account.
+            step_seconds: simulated seconds per model step (every step publishes a quote per
+                subscribed instrument); larger steps compress long soak runs.
         """
+        if step_seconds <= 0:
+            raise ValueError(f"step_seconds must be positive, not {step_seconds}")
         self.host, self.port, self.speed = host, port, speed
+        self.step_seconds = step_seconds
         self.instruments = InstrumentDb(symbols)
         self.replay = None if data_path is None else Replay.load(Path(data_path), self.instruments)
         self.clock: Clock = clock or RealClock(speed, self.replay.start_time() if self.replay else None)
@@ -111,7 +117,7 @@ class SimGateway:
         if self.state_path and self.state_path.exists():
             load_state(self, self.state_path)
         now = self.clock.now().timestamp()
-        self._sim_t = math.floor(now / STEP_SECONDS) * STEP_SECONDS
+        self._sim_t = math.floor(now / self.step_seconds) * self.step_seconds
         self.history.t0 = int(self._sim_t) - int(self._sim_t) % 5
         for cid, quote in self.market.quotes.items():
             if self.replay is not None:
@@ -174,7 +180,7 @@ class SimGateway:
 
     # ---- time ------------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
-        interval = max(0.01, STEP_SECONDS / max(self.speed, 1e-6))
+        interval = max(0.01, self.step_seconds / max(self.speed, 1e-6))
         while True:
             await asyncio.sleep(interval)
             self.run_until(self.clock.now().timestamp())
@@ -186,8 +192,8 @@ class SimGateway:
 
     def run_until(self, target: float) -> None:
         """Run every model step up to ``target`` (epoch seconds), then due timers."""
-        while self._sim_t + STEP_SECONDS <= target + 1e-9:
-            self._sim_t += STEP_SECONDS
+        while self._sim_t + self.step_seconds <= target + 1e-9:
+            self._sim_t += self.step_seconds
             self._step(self._sim_t)
         while self._timers and self._timers[0][0] <= target + 1e-9:
             heapq.heappop(self._timers)[2]()
@@ -210,7 +216,7 @@ class SimGateway:
             if self.replay is not None:
                 self.replay.step(quote, t)
             else:
-                self.market.step(quote, STEP_SECONDS, intensity, epoch)
+                self.market.step(quote, self.step_seconds, intensity, epoch)
             self.publish(quote, high != quote.high or low != quote.low)
             if intensity > 0 or self.replay is not None:
                 self._record_bar(con_id, quote, epoch)

@@ -93,10 +93,11 @@ class InstrumentDb:
         """Select the built-in instruments.
 
         Args:
-            symbols: symbols to keep (``None`` keeps all); unknown symbols raise ``KeyError``.
+            symbols: symbols to keep (``None`` keeps all built-ins); ``SYN1`` … ``SYN999`` add synthetic
+                instruments (for runs over many symbols); other unknown symbols raise ``KeyError``.
         """
         by_symbol = {i.symbol: i for i in _BUILTIN}
-        chosen = [by_symbol[s.upper()] for s in symbols] if symbols else list(_BUILTIN)
+        chosen = [by_symbol.get(s.upper()) or synthetic(s) for s in symbols] if symbols else list(_BUILTIN)
         self._by_symbol = {i.symbol: i for i in chosen}
         self._by_con_id = {i.con_id: i for i in chosen}
 
@@ -122,6 +123,30 @@ class InstrumentDb:
         if sec_type not in ("", "STK") or currency not in ("", inst.currency):
             return None
         return inst
+
+
+SYNTHETIC_PREFIX = "SYN"
+SYNTHETIC_CON_ID_BASE = 900_000_000
+
+
+def synthetic(symbol: str) -> Instrument:
+    """A synthetic instrument ``SYN<n>`` (1 ≤ n ≤ 999) with deterministic parameters.
+
+    Raises:
+        KeyError: for any other symbol.
+    """
+    name = symbol.upper()
+    number = name.removeprefix(SYNTHETIC_PREFIX)
+    if not name.startswith(SYNTHETIC_PREFIX) or not number.isdigit() or not 1 <= int(number) <= 999:
+        raise KeyError(symbol)
+    n = int(number)
+    return Instrument(name, SYNTHETIC_CON_ID_BASE + n, "NASDAQ", f"SYNTHETIC STOCK {n}", 20.0 + (n * 37) % 480,
+                      0.15 + (n % 8) * 0.05, "Synthetic", "Synthetic")
+
+
+def synthetic_symbols(count: int) -> list[str]:
+    """``SYN1`` … ``SYN<count>``."""
+    return [f"{SYNTHETIC_PREFIX}{n}" for n in range(1, count + 1)]
 
 
 def builtin_symbols() -> list[str]:

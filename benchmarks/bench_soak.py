@@ -1,0 +1,246 @@
+"""Soak: a full simulated session (6.5 hours of market time) with 100 symbols and every built-in strategy.
+
+The simulator runs in this process on a manual clock with 5-second model steps (each step sends a quote
+per symbol and, often, a trade; 5-second bars as usual), and the engine reads the same clock, so the
+session is compressed without the engine seeing time run differently from its market data. The four
+built-in strategies trade 25 symbols each on 1-minute bars (100 symbols: 25 built-in, 75 synthetic
+``SYN<n>``), approvals off, fixed-quantity sizing. A driver steps the market one step at a time and gives
+the engine 2 ms of loop time per step, and more when it is behind: the next step waits (at most 0.1 s)
+until the journal's backlog is at most 50 events. Without that pacing
+the market outruns the journal (see README) and the soak would measure a backlog, not a session.
+
+Sampled every 5 simulated minutes: RSS of this process (simulator, engine, journal and — in the
+console profile — the Textual app all live in it), the event-bus queue lengths, the journal backlog
+and the journal's size on disk (main file plus WAL). Warm-up is the first 10 % of the session.
+
+Figures (profile ``engine`` is headless; ``console`` is the same run inside Textual's headless
+``run_test`` app at 160x48):
+
+- ``soak.rss_growth_mb``: mean RSS of the last 5 samples minus the mean of the first 5 after warm-up
+  (engine profile; ``soak.console.rss_growth_mb`` for the console);
+- ``soak.rss_peak_mb``: the largest RSS seen (``soak.console.rss_peak_mb``);
+- ``soak.max_queue``: the longest event-bus queue seen; ``soak.journal_mb``: the journal at the end;
+  ``soak.orders`` and ``soak.fills``: how much trading happened; ``soak.wall_s``: how long it took.
+
+``--quick`` compresses further: 1.5 hours of market time. Goals: growth < 20 MB, peak < 300 MB.
+Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile engine|console|both] [--trace]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tui_trader.config.sections import SizingSettings, StrategySettings  # noqa: E402
+from tui_trader.domain import Mode  # noqa: E402
+from tui_trader.engine.config import EngineConfig  # noqa: E402
+from tui_trader.engine.engine import Engine  # noqa: E402
+from tui_trader.engine.factory import make_broker  # noqa: E402
+from tui_trader.risk.limits import RiskLimits  # noqa: E402
+from tui_trader.sim import ManualClock, SimGateway  # noqa: E402
+from tui_trader.sim.instruments import builtin_symbols, synthetic_symbols  # noqa: E402
+
+STEP_S = 5.0
+SAMPLE_EVERY_S = 300.0
+SESSION_S = 6.5 * 3600
+QUICK_SESSION_S = 1.5 * 3600
+START = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)  # 09:30 New York, a Tuesday
+STRATEGIES = (
+    ("ema_cross", {"fast": 5, "slow": 13}),
+    ("macd", {}),
+    ("vwap_reversion", {}),
+    ("volume_breakout", {"lookback": 12, "volume_mult": 1.5}),
+)
+
+
+@dataclass
+class Trace:
+    """What the soak sampled over time."""
+
+    t_s: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    max_queue: list[int] = field(default_factory=list)
+    journal_backlog: list[int] = field(default_factory=list)
+    journal_mb: list[float] = field(default_factory=list)
+
+
+def symbols() -> list[str]:
+    """The 100 symbols: every built-in one, then synthetic ones."""
+    builtin = builtin_symbols()
+    return builtin + synthetic_symbols(100 - len(builtin))
+
+
+def engine_config(journal: Path) -> EngineConfig:
+    """Four strategies over 25 symbols each, approvals off, limits wide enough to keep trading."""
+    syms = symbols()
+    specs = tuple(StrategySettings(name=name, symbols=syms[i::4], bar_size_s=60, params=params)
+                  for i, (name, params) in enumerate(STRATEGIES))
+    limits = RiskLimits(max_order_quantity=1000, max_order_notional=1_000_000, max_open_positions=100,
+                        max_gross_exposure=5.0, max_leverage=5.0, require_quote=True, max_daily_trades=100_000,
+                        unknown_order_timeout_s=None, disconnect_halt_after_s=None, require_liquid_hours=False,
+                        no_entry_before_close_min=None, no_entry_after_open_min=None)
+    return EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=journal, strategies=specs,
+                        limits=limits, warmup_bars=30, tick_interval_s=0.25, market_data_stale_s=3600,
+                        sizing=SizingSettings(method="fixed_quantity"), reconnect_initial_s=0.05,
+                        reconnect_max_s=0.5, ack_timeout_s=30.0)
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MiB."""
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def journal_mb(path: Path) -> float:
+    """Journal file plus its WAL, MiB."""
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()) / 2**20
+
+
+def sample(trace: Trace, t: float, engine: Engine) -> None:
+    """One sample of memory, queues and journal."""
+    queues = [sub.backlog for sub in engine.bus._subscribers]  # noqa: SLF001 - read-only peek
+    trace.t_s.append(t)
+    trace.rss_mb.append(rss_mb())
+    trace.max_queue.append(max(queues, default=0))
+    trace.journal_backlog.append(engine.journal.backlog if engine.journal else 0)
+    trace.journal_mb.append(journal_mb(engine.config.journal_path) if engine.config.journal_path else 0.0)
+
+
+@contextlib.asynccontextmanager
+async def soak_world(tmp: Path) -> AsyncIterator[tuple[SimGateway, Engine]]:
+    """The simulator (100 symbols) and an engine on its clock (not started)."""
+    clock = ManualClock(START)
+    async with SimGateway(port=0, clock=clock, seed=11, symbols=symbols(), always_open=True,
+                          step_seconds=STEP_S) as gw:
+        broker = make_broker(gw.host, gw.port, 31, timeout=10.0)
+        engine = Engine(engine_config(tmp / "journal.sqlite"), broker, clock=clock.now)
+        yield gw, engine
+
+
+async def drive(gw: SimGateway, engine: Engine, session_s: float, trace: Trace) -> None:
+    """Step the market through ``session_s`` seconds, sampling as it goes."""
+    t, next_sample = 0.0, 0.0
+    while t < session_s:
+        gw.control.step(STEP_S)
+        t += STEP_S
+        await asyncio.sleep(0.002)
+        for _ in range(PACE_POLLS):  # bounded wait for the engine to catch up
+            if caught_up(engine):
+                break
+            await asyncio.sleep(0.002)
+        if t >= next_sample:
+            sample(trace, t, engine)
+            next_sample += SAMPLE_EVERY_S
+
+
+PACE_POLLS = 50
+"""At most 0.1 s of extra loop time per market step for the engine to catch up."""
+
+
+def caught_up(engine: Engine) -> bool:
+    """The journal is nearly drained (orders wait for it before they are sent)."""
+    return engine.journal is None or engine.journal.backlog <= 50
+
+
+async def wait_ready(engine: Engine, count: int) -> None:
+    """Bounded wait until the engine has quotes for ``count`` symbols."""
+    deadline = time.monotonic() + 60.0
+    while len(engine.market.quotes) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(engine.market.quotes)} of {count} symbols quoted after 60s")
+        await asyncio.sleep(0.02)
+
+
+async def soak_engine(session_s: float) -> tuple[Trace, dict[str, float]]:
+    """The headless profile."""
+    trace = Trace()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with soak_world(Path(tmp)) as (gw, engine):
+            await engine.start()
+            try:
+                gw.control.step(STEP_S)
+                await wait_ready(engine, 100)
+                await drive(gw, engine, session_s, trace)
+                extra = outcome(gw, engine)
+            finally:
+                await engine.stop()
+    return trace, extra
+
+
+async def soak_console(session_s: float) -> tuple[Trace, dict[str, float]]:
+    """The console profile: the same run inside the Textual app (headless, 160x48)."""
+    from tui_trader.ui.app import create_app
+
+    trace = Trace()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with soak_world(Path(tmp)) as (gw, engine):
+            app = create_app(engine)
+            async with app.run_test(size=(160, 48)):
+                gw.control.step(STEP_S)
+                await wait_ready(engine, 100)
+                await drive(gw, engine, session_s, trace)
+                extra = outcome(gw, engine)
+                await engine.stop()
+    return trace, extra
+
+
+def outcome(gw: SimGateway, engine: Engine) -> dict[str, float]:
+    """How much trading happened and whether the kill switch stopped it."""
+    return {"orders": float(len(gw.orders())), "fills": float(len(gw.executions())),
+            "kill_engaged": float(engine.risk.kill_state.engaged),
+            "alerts": float(sum(engine.alert_counts.values()))}
+
+
+def figures(trace: Trace, session_s: float) -> dict[str, float]:
+    """Growth after warm-up, peak, largest queue and journal size."""
+    after = [r for t, r in zip(trace.t_s, trace.rss_mb, strict=True) if t >= 0.1 * session_s]
+    head, tail = after[:5], after[-5:]
+    growth = statistics.fmean(tail) - statistics.fmean(head) if head and tail else float("nan")
+    return {"rss_growth_mb": growth, "rss_peak_mb": max(trace.rss_mb, default=float("nan")),
+            "max_queue": float(max(trace.max_queue, default=0)),
+            "max_journal_backlog": float(max(trace.journal_backlog, default=0)),
+            "journal_mb": trace.journal_mb[-1] if trace.journal_mb else float("nan")}
+
+
+def run(quick: bool = False, profiles: tuple[str, ...] = ("engine", "console"),
+        traces: dict[str, Trace] | None = None) -> dict[str, float]:
+    """Keys ``soak.*`` (headless engine) and ``soak.console.*``; see the module docstring."""
+    session_s = QUICK_SESSION_S if quick else SESSION_S
+    out: dict[str, float] = {}
+    for profile in profiles:
+        start = time.perf_counter()
+        body = soak_engine if profile == "engine" else soak_console
+        trace, extra = asyncio.run(body(session_s))
+        prefix = "soak." if profile == "engine" else "soak.console."
+        values: dict[str, Any] = {**figures(trace, session_s), **extra, "wall_s": time.perf_counter() - start,
+                                  "market_hours": session_s / 3600}
+        out.update({prefix + k: float(v) for k, v in values.items()})
+        if traces is not None:
+            traces[profile] = trace
+    return out
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    chosen = next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), "both")
+    wanted = ("engine", "console") if chosen == "both" else (chosen,)
+    kept: dict[str, Trace] = {}
+    print(json.dumps(run(quick="--quick" in args, profiles=wanted, traces=kept), indent=2))
+    if "--trace" in args:
+        for name, tr in kept.items():
+            print(f"# {name}: t_s rss_mb max_queue journal_backlog journal_mb")
+            for row in zip(tr.t_s, tr.rss_mb, tr.max_queue, tr.journal_backlog, tr.journal_mb, strict=True):
+                print(" ".join(f"{v:.1f}" for v in row))

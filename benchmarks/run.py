@@ -1,0 +1,209 @@
+"""Run every benchmark, repeated, and report the median of each figure with how noisy it was.
+
+Usage: ``.venv/bin/python benchmarks/run.py [--quick] [--json PATH] [--only NAME,NAME] [--repeats N]``.
+
+Each benchmark module in :data:`BENCHMARKS` exposes ``run(quick: bool = False) -> dict[str, float]``.
+Every repetition runs in a fresh interpreter (a crash, a hang or a leak of one run cannot spoil the
+others, and RSS figures start from a clean process) with a time limit. A benchmark that fails is
+recorded under ``errors`` and the runner goes on; the exit code is 1 if any failed.
+
+The output is one JSON object::
+
+    {"machine": {...}, "metrics": {NAME: median}, "noise": {NAME: relative spread},
+     "runs": {NAME: [each repetition]}, "errors": {MODULE: message}, "elapsed_s": {MODULE: seconds}}
+
+Noise is ``(max - min) / |median|`` over the repetitions (0 with a single repetition; NaN when the
+median is 0): a figure whose noise is 0.5 moved by half its value between repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+BENCHMARKS: tuple[str, ...] = (
+    "bench_sim", "bench_risk", "bench_journal", "bench_tick_to_order", "bench_console", "bench_startup",
+    "bench_soak",
+)
+"""Module names under ``benchmarks/``, in the order they run."""
+
+REPEATS = {"full": 3, "quick": 1}
+"""Repetitions per benchmark; the soak runs once per profile (see :data:`SINGLE_RUN`)."""
+
+SINGLE_RUN = {"bench_soak"}
+"""Benchmarks too long to repeat: they run once, their own samples give the noise."""
+
+TIME_LIMIT_S = {"full": 480.0, "quick": 90.0}
+"""Wall-clock limit of one repetition of one benchmark."""
+
+PACKAGES = ("textual", "rich", "ib_async", "pandas", "numpy", "pydantic", "pydantic-settings", "aiosqlite",
+            "psutil", "pyarrow")
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
+import {module} as bench
+result = bench.run(quick={quick})
+sys.stdout.write("\\n@@RESULT@@" + json.dumps({{k: float(v) for k, v in result.items()}}) + "\\n")
+"""
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    info: dict[str, Any] = {
+        "cpu_model": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "platform": platform.platform(), "packages": _versions(), "git_commit": _git_commit(),
+    }
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+        info["physical_cores"] = psutil.cpu_count(logical=False)
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        pass
+    if hasattr(os, "getloadavg"):
+        info["load_avg_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip()
+
+
+def run_once(module: str, quick: bool, limit_s: float) -> dict[str, float]:
+    """One repetition of one benchmark in a fresh interpreter; raises RuntimeError on failure."""
+    code = _CHILD.format(here=str(HERE), root=str(ROOT), module=module, quick=quick)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                              timeout=limit_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"timed out after {limit_s:.0f}s") from exc
+    marker = done.stdout.rfind("@@RESULT@@")
+    if done.returncode != 0 or marker < 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-6:]
+        raise RuntimeError(f"exit code {done.returncode}: " + " | ".join(tail))
+    result: dict[str, float] = json.loads(done.stdout[marker + len("@@RESULT@@"):].strip().splitlines()[0])
+    return result
+
+
+def noise_of(values: list[float]) -> float:
+    """Relative spread ``(max - min) / |median|`` of the finite values."""
+    finite = [v for v in values if not math.isnan(v)]
+    if len(finite) < 2:
+        return 0.0 if finite else math.nan
+    median = statistics.median(finite)
+    return (max(finite) - min(finite)) / abs(median) if median else math.nan
+
+
+def summarize(runs: dict[str, list[float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median and noise of every metric over its repetitions."""
+    metrics, noise = {}, {}
+    for name, values in sorted(runs.items()):
+        finite = [v for v in values if not math.isnan(v)]
+        metrics[name] = statistics.median(finite) if finite else math.nan
+        noise[name] = noise_of(values)
+    return metrics, noise
+
+
+def run_all(modules: list[str], quick: bool, repeats: int | None) -> dict[str, Any]:
+    """Run ``modules`` and build the report (never raises for a failing benchmark)."""
+    profile = "quick" if quick else "full"
+    runs: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    elapsed: dict[str, float] = {}
+    info = machine()
+    for module in modules:
+        count = 1 if module in SINGLE_RUN else (repeats or REPEATS[profile])
+        start = time.perf_counter()
+        for i in range(count):
+            try:
+                result = run_once(module, quick, TIME_LIMIT_S[profile])
+            except RuntimeError as exc:
+                errors[module] = f"repetition {i + 1}: {exc}"
+                print(f"[run] {module}: FAILED ({exc})", file=sys.stderr, flush=True)
+                break
+            for name, value in result.items():
+                runs.setdefault(name, []).append(value)
+        elapsed[module] = round(time.perf_counter() - start, 1)
+        print(f"[run] {module}: {elapsed[module]:.1f}s", file=sys.stderr, flush=True)
+    metrics, noise = summarize(runs)
+    return {"profile": profile, "machine": info, "metrics": metrics, "noise": noise, "runs": runs,
+            "errors": errors, "elapsed_s": elapsed}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns 1 when any benchmark failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, one repetition (under 3 minutes)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the report here (default: stdout)")
+    parser.add_argument("--only", metavar="A,B", help="run only these benchmarks (e.g. journal,startup)")
+    parser.add_argument("--repeats", type=int, help="repetitions per benchmark (default 3 full, 1 quick)")
+    args = parser.parse_args(argv)
+    modules = list(BENCHMARKS)
+    if args.only:
+        wanted = {f"bench_{w.strip().removeprefix('bench_')}" for w in args.only.split(",")}
+        modules = [m for m in modules if m in wanted]
+    started = time.perf_counter()
+    report = run_all(modules, args.quick, args.repeats)
+    report["total_s"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(_jsonable(report), indent=2, sort_keys=False)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    for module, message in report["errors"].items():
+        print(f"[run] FAILED {module}: {message}", file=sys.stderr)
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
