@@ -68,6 +68,13 @@ class BrokerError:
     req_id: int = -1
     order_ref: str = ""
     broker_id: int | None = None
+    symbol: str = ""
+    stream: str = ""
+    """Which subscription of ``symbol`` the error ended: 'quotes', 'bars' or '' (none)."""
+
+
+class BrokerPacingError(RuntimeError):
+    """Historical data stayed paced (error 162) through every bounded, backed-off retry."""
 
 
 class BrokerListener(Protocol):
@@ -137,11 +144,15 @@ class Broker(Protocol):
     def subscribe_bars(self, symbol: str) -> None:
         """Stream 5-second real-time bars for ``symbol``."""
 
+    def resubscribe_quotes(self, symbol: str) -> None:
+        """Request ``symbol``'s quotes again (after a permission error, in the new data type)."""
+
     def set_market_data_type(self, data_type: int) -> None:
         """1 live, 3 delayed."""
 
     async def historical_bars(self, symbol: str, duration_s: int, bar_size_s: int) -> list[Bar]:
-        """Historical bars ending now."""
+        """Historical bars ending now (pacing violations are retried with a bounded backoff;
+        :class:`BrokerPacingError` when they persist)."""
         ...
 
     def next_order_id(self) -> int:

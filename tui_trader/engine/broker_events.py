@@ -7,7 +7,9 @@ delayed data) as a task instead of issuing it inline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from tui_trader.broker.base import BrokerError, BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, ConnectionState
@@ -29,6 +31,9 @@ CANCEL_RACE = frozenset({10147, 10148, 161})
 
 class BrokerEvents(KillOps):
     """Implements :class:`~tui_trader.broker.base.BrokerListener` for the engine."""
+
+    _pacing_alerted_at: datetime | None = None
+    _delayed_fallback_on = False
 
     # -- market data -----------------------------------------------------------------------------
 
@@ -137,16 +142,29 @@ class BrokerEvents(KillOps):
         """1100: IB lost its own connectivity (the recovery part reconnects)."""
 
     def on_pacing(self, message: str) -> None:
-        """162: historical data pacing (the recovery part backs off)."""
+        """162: historical data paced. The adapter backs off and retries; the operator hears once a minute."""
+        now = self.now()
+        if self._pacing_alerted_at is None or (now - self._pacing_alerted_at).total_seconds() >= 60:
+            self._pacing_alerted_at = now
+            self.alert(AlertLevel.WARNING, "market_data", f"historical data pacing (162): backing off: {message}",
+                       kind="pacing")
 
     def on_no_permission(self, error: BrokerError) -> None:
-        """354 and friends: alert, and fall back to delayed data when configured."""
-        self.alert(AlertLevel.ERROR, "market_data", f"market data not permitted ({error.code}): "
+        """354 and friends: alert; with ``delayed_fallback`` switch to delayed data and resubscribe."""
+        what = f"{error.symbol} {error.stream}".strip() or f"request {error.req_id}"
+        self.alert(AlertLevel.ERROR, "market_data", f"market data not permitted for {what} ({error.code}): "
                    f"{error.message}", kind="md_permission")
-        if self.config.delayed_fallback:
+        if error.stream == "bars":
+            return  # IB has no delayed real-time bars: the symbol's strategies get no live bars
+        if self.config.delayed_fallback and error.symbol:
+            asyncio.get_running_loop().call_soon(self._fall_back_to_delayed, error.symbol)
+
+    def _fall_back_to_delayed(self, symbol: str) -> None:
+        if not self._delayed_fallback_on:
+            self._delayed_fallback_on = True
             self.broker.set_market_data_type(3)
-            self.alert(AlertLevel.WARNING, "market_data", "falling back to delayed market data",
-                       kind="md_delayed")
+            self.alert(AlertLevel.WARNING, "market_data", "falling back to delayed market data", kind="md_delayed")
+        self.broker.resubscribe_quotes(symbol)
 
     def on_disconnected(self) -> None:
         """The connection dropped (the recovery part reconnects)."""

@@ -92,8 +92,10 @@ class Recovery(Amendments):
 
     async def _subscribe(self) -> None:
         symbols = self.config.all_symbols
-        if self.config.market_data_type != 1:
-            self.broker.set_market_data_type(self.config.market_data_type)
+        # A fallback to delayed data outlives the connection it was made on.
+        data_type = 3 if self._delayed_fallback_on else self.config.market_data_type
+        if data_type != 1:
+            self.broker.set_market_data_type(data_type)
         instruments = await self.broker.qualify(symbols)
         self.market.instruments.update(instruments)
         for symbol in symbols:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tui_trader.broker.base import BrokerPacingError
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import SignalGenerated
@@ -94,7 +95,7 @@ class StrategyRunner(Recovery):
         duration = size * self.config.warmup_bars
         try:
             bars = await self.broker.historical_bars(series.symbol, duration, size)
-        except (TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, ConnectionError, BrokerPacingError) as exc:
             self.alert(AlertLevel.WARNING, "strategies", f"no warm-up history for {series.symbol}: {exc}")
             return
         series.warm(bars)

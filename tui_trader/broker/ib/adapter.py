@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -19,7 +20,13 @@ from ib_async import Position as IbPosition
 from ib_async.objects import AccountValue, CommissionReport, RealTimeBarList
 from ib_async.ticker import Ticker
 
-from tui_trader.broker.base import BrokerError, BrokerListener, BrokerOrderReport, BrokerPosition
+from tui_trader.broker.base import (
+    BrokerError,
+    BrokerListener,
+    BrokerOrderReport,
+    BrokerPacingError,
+    BrokerPosition,
+)
 from tui_trader.broker.ib import mapping as m
 from tui_trader.domain.market import Bar, Instrument
 from tui_trader.domain.orders import Fill, Order
@@ -29,6 +36,12 @@ log = logging.getLogger(__name__)
 #: Account value tags the engine reads (base currency).
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
+PACING = 162
+
+
+def backoff_delays(initial: float, maximum: float, attempts: int) -> list[float]:
+    """Exponential delays, doubling from ``initial`` and capped at ``maximum`` (``attempts`` of them)."""
+    return [min(initial * 2**i, maximum) for i in range(attempts)]
 
 
 class _NullListener:
@@ -62,6 +75,9 @@ class IbBroker:
         self._tickers: dict[str, Ticker] = {}
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
+        self._request_errors: dict[int, int] = {}
+        self.pacing_backoff = (2.0, 60.0, 6)
+        """Historical pacing retries: (first delay s, maximum delay s, retries)."""
         self._wire_handlers()
 
     # -- connection -------------------------------------------------------------------------
@@ -146,12 +162,24 @@ class IbBroker:
         """1 live, 3 delayed."""
         self.ib.reqMarketDataType(data_type)
 
+    def resubscribe_quotes(self, symbol: str) -> None:
+        """Request ``symbol``'s quotes again (the failed request is dead at the gateway)."""
+        self._tickers[symbol] = self.ib.reqMktData(self._contract(symbol))
+
     async def historical_bars(self, symbol: str, duration_s: int, bar_size_s: int) -> list[Bar]:
-        """Historical trade bars ending now."""
-        bars = await self.ib.reqHistoricalDataAsync(
-            self._contract(symbol), "", m.duration_setting(duration_s), m.bar_size_setting(bar_size_s),
-            "TRADES", False, formatDate=2, timeout=self._timeout * 4)
-        return [m.bar_from_history(symbol, b) for b in bars or []]
+        """Historical trade bars ending now; a pacing violation (162) is retried after a backoff."""
+        for delay in [*backoff_delays(*self.pacing_backoff), None]:
+            bars = await self.ib.reqHistoricalDataAsync(
+                self._contract(symbol), "", m.duration_setting(duration_s), m.bar_size_setting(bar_size_s),
+                "TRADES", False, formatDate=2, timeout=self._timeout * 4)
+            if self._request_errors.pop(getattr(bars, "reqId", -1), 0) != PACING:
+                return [m.bar_from_history(symbol, b) for b in bars or []]
+            if delay is None:
+                break
+            log.warning("historical data for %s paced (162): retrying in %.1fs", symbol, delay)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
+        raise BrokerPacingError(f"historical data for {symbol} still paced (162) after "
+                                f"{self.pacing_backoff[2]} retries")
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -257,7 +285,27 @@ class IbBroker:
     def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
         trade = self.ib.wrapper.trades.get((self.client_id, req_id)) if req_id > 0 else None
         ref = trade.order.orderRef if trade is not None else ""
-        self._listener.on_error(BrokerError(code, message, req_id, ref, req_id if trade else None))
+        if req_id > 0 and trade is None:
+            self._request_errors[req_id] = code
+            if len(self._request_errors) > 1000:  # errors of requests nobody awaits
+                self._request_errors.pop(next(iter(self._request_errors)))
+        symbol, stream = self._stream_of(req_id, contract)
+        self._listener.on_error(BrokerError(code, message, req_id, ref, req_id if trade else None,
+                                            symbol, stream))
+
+    def _stream_of(self, req_id: int, contract: Contract | None) -> tuple[str, str]:
+        """The symbol and subscription ('quotes' or 'bars') a request id belongs to."""
+        symbol = contract.symbol if contract is not None else ""
+        for stream, subs in (("quotes", self._tickers), ("bars", self._bars)):
+            for sym, sub in subs.items():
+                if self._req_id(sub) == req_id:
+                    return sym, stream
+        return symbol, ""
+
+    def _req_id(self, sub: Ticker | RealTimeBarList) -> int:
+        if isinstance(sub, RealTimeBarList):
+            return int(sub.reqId)
+        return int(self.ib.wrapper.ticker2ReqId["mktData"].get(sub, -2))
 
     def _on_disconnected(self) -> None:
         self._listener.on_disconnected()
