@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import struct
 from typing import TYPE_CHECKING
 
 from tui_trader.sim import messages as msg
@@ -101,6 +103,33 @@ class Control:
     def connectivity_restored(self, data_lost: bool = False) -> None:
         """Error 1101 (data lost) or 1102 (data maintained) to every client."""
         self.send_error(1101 if data_lost else 1102)
+
+    def send_malformed(self, kind: str = "fields", client_id: int | None = None, seed: int = 0) -> None:
+        """Send a malformed message to one or all clients (a gateway gone wrong).
+
+        Kinds: ``fields`` (a tick price whose fields are not numbers), ``unknown`` (a message id no
+        client knows), ``binary`` (a frame of random bytes, not UTF-8), ``stream`` (random bytes
+        outside any framing; the stream cannot be resynchronised, so the session is then closed).
+        """
+        rng = random.Random(seed)
+        junk = bytes(rng.randrange(256) for _ in range(rng.randint(8, 64)))
+        payloads = {
+            "fields": b"1\x006\x00x\x00one\x00NaN?\x00\xff\x00",
+            "unknown": b"9999\x001\x00surprise\x00",
+            "binary": junk,
+        }
+        if kind not in (*payloads, "stream"):
+            raise ValueError(f"unknown malformed kind {kind!r}; one of {sorted((*payloads, 'stream'))}")
+        for cid, session in list(self.gw.sessions.items()):
+            if client_id is not None and cid != client_id:
+                continue
+            log.info("fault: malformed %s message to client %d", kind, cid)
+            if kind == "stream":
+                session.send(junk)
+                session.close()
+            else:
+                payload = payloads[kind]
+                session.send(struct.pack(">I", len(payload)) + payload)
 
     # ---- market data faults ------------------------------------------------------------------
     def set_pacing(self, max_requests: int | None, per_seconds: float = 1.0) -> None:

@@ -11,6 +11,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
     reject_next CODE [REASON…]          drop_messages KIND [COUNT]
+    send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
     delay_messages KIND SECONDS         fill_sequence KIND KIND KIND
     clear_faults                        status
 
@@ -53,6 +54,7 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "drop_messages": lambda w: c.drop_messages(w[0], int(w[1]) if len(w) > 1 else 1),
         "delay_messages": lambda w: c.delay_messages(w[0], float(w[1])),
         "fill_sequence": lambda w: c.fill_sequence(*w),
+        "send_malformed": lambda w: c.send_malformed(w[0] if w else "fields", *(int(x) for x in w[1:2])),
         "clear_faults": lambda w: c.clear_faults(),
         "status": lambda w: _status(c),
     }
