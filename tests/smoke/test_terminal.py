@@ -29,8 +29,10 @@ class Terminal:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def tmux(self, *args: str) -> str:
-        return subprocess.run([TMUX or "tmux", *args], capture_output=True, text=True, check=True, timeout=30).stdout
+    def tmux(self, *args: str, check: bool = True) -> str:
+        # A private server socket and no user config: other tmux sessions cannot change our size or keys.
+        argv = [TMUX or "tmux", "-L", self.name, "-f", "/dev/null", *args]
+        return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.name)
@@ -56,20 +58,39 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "TUI_TRADER_SIM__PORT": "0", "TERM": "xterm-256color"}
     exports = " ".join(f"{k}={v}" for k, v in env.items())
-    command = f"cd {tmp_path} && env {exports} {BIN} --sim; echo TUI-TRADER-EXIT=$?; sleep 60"
-    subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "160", "-y", "48", command], check=True, timeout=30)
+    # The console starts only once the test has seen the window at its full size (tmux wait-for),
+    # so the app never reads a default 80x24 size before the resize lands.
+    gate = f"{TMUX} -L {name} wait-for {name}-go"
+    command = f"{gate}; cd {tmp_path} && env {exports} {BIN} --sim; echo TUI-TRADER-EXIT=$?; sleep 60"
+    term = Terminal(name)
+    term.tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "48", command)
+    term.tmux("resize-window", "-t", name, "-x", "160", "-y", "48")
+    size = term.tmux("display", "-p", "-t", name, "#{window_width}x#{window_height}").strip()
+    assert size == "160x48", f"tmux window is {size}"
+    term.tmux("wait-for", "-S", f"{name}-go")
     try:
-        yield Terminal(name)
+        yield term
     finally:
-        subprocess.run([TMUX, "kill-session", "-t", name], check=False, timeout=30)
+        term.tmux("kill-server", check=False)
 
 
 def watchlist_prices(screen: str) -> dict[str, str]:
-    return dict(re.findall(r"│(SPY|QQQ|AAPL|MSFT|NVDA)\s+([0-9,]+\.[0-9]+)", screen))
+    return dict(re.findall(r"\b(SPY|QQQ|AAPL|MSFT|NVDA)\s+([0-9,]+\.[0-9]{2})\b", screen))
+
+
+def reject_pending_approvals(terminal: Terminal, rounds: int = 10) -> None:
+    """Answer 'n' to each approval modal, as an operator who is not trading yet would."""
+    for _ in range(rounds):
+        if "APPROVE ORDER" not in terminal.screen():
+            return
+        terminal.keys("n")
+        time.sleep(0.3)
 
 
 def test_cli_in_terminal_when_started_then_panes_quotes_kill_and_quit_work(terminal: Terminal) -> None:
-    screen = terminal.wait_for(lambda s: "Watchlist" in s and len(watchlist_prices(s)) >= 3, "panes with quotes")
+    terminal.wait_for(lambda s: "Watchlist" in s and "SIM" in s, "the main screen")
+    reject_pending_approvals(terminal)
+    screen = terminal.wait_for(lambda s: len(watchlist_prices(s)) >= 3, "panes with quotes")
     for pane in ("Positions", "Orders", "Alerts", "SIM", "DUSIM"):
         assert pane in screen
     first = watchlist_prices(screen)
