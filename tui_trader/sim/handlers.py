@@ -28,7 +28,7 @@ def dispatch(s: Session, fields: list[str]) -> None:
         return
     try:
         handler(s, fields)
-    except (ValueError, IndexError, KeyError) as exc:
+    except (ValueError, IndexError, KeyError, ArithmeticError) as exc:
         log.warning("malformed request %s from client %s: %s", fields[:3], s.client_id, exc)
 
 

@@ -87,6 +87,9 @@ class Session:
                 await self._serve()
         except (asyncio.IncompleteReadError, ConnectionError, ProtocolError) as exc:
             log.debug("session %s ended: %s", self.peer, exc)
+        except Exception:
+            # A bug in one request handler ends that client's session, never the gateway or the others.
+            log.exception("session %s (client %s) crashed; closing it", self.peer, self.client_id)
         finally:
             self.close()
 
@@ -98,9 +101,13 @@ class Session:
             return False
         self.send(msg.frame_handshake(version, self.gw.clock.now()))
         fields = await read_frame(self.reader)
-        if not fields or int(fields[0]) != Out.START_API:
-            raise ProtocolError("expected startApi")
-        return self._start_api(int(fields[2]))
+        try:
+            if int(fields[0]) != Out.START_API:
+                raise ProtocolError(f"expected startApi, got message {fields[0]!r}")
+            client_id = int(fields[2])
+        except (IndexError, ValueError) as exc:
+            raise ProtocolError(f"malformed startApi {fields[:3]!r}") from exc
+        return self._start_api(client_id)
 
     def _start_api(self, client_id: int) -> bool:
         if client_id in self.gw.sessions:
