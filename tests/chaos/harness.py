@@ -39,6 +39,16 @@ FAULT_KINDS = ("disconnect", "refuse", "sim_restart", "engine_sigkill", "farm_fl
 notifications yet (tui_trader/ops/notify exists but nothing in the engine uses it)."""
 
 
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Wait until ``predicate()`` is truthy, yielding to the loop; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {what or predicate}")
+        await asyncio.sleep(0.005)
+
+
 @dataclass(frozen=True)
 class Fault:
     """One scheduled fault: at ``at`` seconds of wall time into the run."""
