@@ -56,7 +56,7 @@ async def bracket_buy(gw: SimGateway, engine: Engine, symbol: str) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "engine bug: KillSwitchMixin._verify_cancelled (tui_trader/engine/kill.py) adds every order working "
+    "engine bug: KillOps._verify_cancelled (tui_trader/engine/kill.py) adds every order working "
     "at the broker (_broker_working, any symbol) to 'remaining', also when called from _cancel_symbols for "
     "one symbol (close_position / flatten). Closing AAPL therefore raises a CRITICAL 'kill_switch' alert "
     "'still working after cancel: <MSFT stop>' although only AAPL's stop was cancelled and it was cancelled"))
