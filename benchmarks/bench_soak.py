@@ -22,8 +22,8 @@ Figures (profile ``engine`` is headless; ``console`` is the same run inside Text
 - ``soak.max_queue``: the longest event-bus queue seen; ``soak.journal_mb``: the journal at the end;
   ``soak.orders`` and ``soak.fills``: how much trading happened; ``soak.wall_s``: how long it took.
 
-``--quick`` compresses further: 1.5 hours of market time. Goals: growth < 20 MB, peak < 300 MB.
-Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile engine|console|both] [--trace]``.
+``--quick`` compresses further: 1 hour of market time. Goals: growth < 20 MB, peak < 300 MB.
+Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile=engine|console|both] [--trace]``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from tui_trader.sim.instruments import builtin_symbols, synthetic_symbols  # noq
 STEP_S = 5.0
 SAMPLE_EVERY_S = 300.0
 SESSION_S = 6.5 * 3600
-QUICK_SESSION_S = 1.5 * 3600
+QUICK_SESSION_S = 1.0 * 3600
 START = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)  # 09:30 New York, a Tuesday
 STRATEGIES = (
     ("ema_cross", {"fast": 5, "slow": 13}),

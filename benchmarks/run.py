@@ -40,14 +40,17 @@ BENCHMARKS: tuple[str, ...] = (
 )
 """Module names under ``benchmarks/``, in the order they run."""
 
-REPEATS = {"full": 3, "quick": 1}
-"""Repetitions per benchmark; the soak runs once per profile (see :data:`SINGLE_RUN`)."""
+REPEATS = {"full": 3, "quick": 2}
+"""Repetitions per benchmark (see :data:`SINGLE_RUN` for the exceptions)."""
 
-SINGLE_RUN = {"bench_soak"}
-"""Benchmarks too long to repeat: they run once, their own samples give the noise."""
+SINGLE_RUN = {"full": {"bench_soak"}, "quick": {"bench_soak", "bench_console", "bench_startup"}}
+"""Benchmarks run once in a profile: too long to repeat (the soak), or repeated inside (startup launches
+the console twice in quick mode)."""
 
-TIME_LIMIT_S = {"full": 480.0, "quick": 90.0}
-"""Wall-clock limit of one repetition of one benchmark."""
+TIME_LIMIT_S = {"full": 480.0, "quick": 75.0}
+"""Wall-clock limit of one repetition of one benchmark (the soak gets :data:`SOAK_LIMIT_S`)."""
+
+SOAK_LIMIT_S = {"full": 1200.0, "quick": 150.0}
 
 GOALS: dict[str, tuple[str, float, str]] = {
     "sim.msgs_per_s": (">", 100_000, "ours: near what one ib_async client decodes, DESIGN §5"),
@@ -190,11 +193,12 @@ def run_all(modules: list[str], quick: bool, repeats: int | None) -> dict[str, A
     elapsed: dict[str, float] = {}
     info = machine()
     for module in modules:
-        count = 1 if module in SINGLE_RUN else (repeats or REPEATS[profile])
+        count = 1 if module in SINGLE_RUN[profile] else (repeats or REPEATS[profile])
+        limit = SOAK_LIMIT_S[profile] if module == "bench_soak" else TIME_LIMIT_S[profile]
         start = time.perf_counter()
         for i in range(count):
             try:
-                result = run_once(module, quick, TIME_LIMIT_S[profile])
+                result = run_once(module, quick, limit)
             except RuntimeError as exc:
                 errors[module] = f"repetition {i + 1}: {exc}"
                 print(f"[run] {module}: FAILED ({exc})", file=sys.stderr, flush=True)
@@ -256,7 +260,7 @@ def _jsonable(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns 1 when any benchmark failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs, one repetition (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer repetitions (under 3 minutes)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the report here (default: stdout)")
     parser.add_argument("--only", metavar="A,B", help="run only these benchmarks (e.g. journal,startup)")
     parser.add_argument("--repeats", type=int, help="repetitions per benchmark (default 3 full, 1 quick)")
