@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     OUT.mkdir(exist_ok=True)
     names = argv or [*MAIN_STATES, *MODALS]
     for name in names:
-        print(render(name).relative_to(ROOT))
+        sys.stdout.write(f"{render(name).relative_to(ROOT)}\n")
     render("normal", (80, 24)).rename(OUT / "normal-80x24.svg")
     render("normal")
     return 0
