@@ -3,8 +3,9 @@
 ``python -m tests.chaos.engine_child CONFIG.json``: builds an :class:`Engine` with the real ib_async
 adapter against the simulator on loopback, with strategies trading, and runs until SIGTERM. Every
 100 ms it prints one JSON status line on stdout (trading state, kill switch, connection, orders in
-flight). On SIGTERM it writes a summary JSON (the headless runner's summary plus cash and each order's
-status) and stops the engine cleanly (exit code 0).
+flight). SIGUSR1 is the operator's explicit reset of the kill switch. On SIGTERM it writes a summary
+JSON (the headless runner's summary plus cash and each order's status) and stops the engine cleanly
+(exit code 0).
 
 When the config says ``"approve": "alternate"``, approvals are required and this process plays the
 operator: it approves pending orders whose ref hashes even and rejects the others.
@@ -28,6 +29,7 @@ from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.engine.runner import summarize
+from tui_trader.errors import TraderError
 from tui_trader.risk.limits import RiskLimits
 
 IN_FLIGHT = (OrderStatus.SENDING, OrderStatus.APPROVED, OrderStatus.PENDING_APPROVAL)
@@ -69,6 +71,14 @@ def summary(engine: Engine) -> dict[str, Any]:
     return out
 
 
+def reset(engine: Engine) -> None:
+    """SIGUSR1: the operator's explicit, confirmed reset of the kill switch with a typed reason."""
+    try:
+        engine.reset_kill("chaos: explicit operator reset", by="chaos-operator", confirm_same_day=True)
+    except TraderError as exc:
+        sys.stderr.write(f"reset refused: {exc}\n")
+
+
 async def operator(engine: Engine) -> None:
     """Approve orders whose ref hashes even, reject the others."""
     while True:
@@ -85,7 +95,9 @@ async def main(cfg: dict[str, Any]) -> None:
     """Run until SIGTERM, then write the summary and stop."""
     engine = Engine(engine_config(cfg), make_broker("127.0.0.1", cfg["port"], cfg["client_id"], timeout=3.0))
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: reset(engine))
     await engine.start()
     helper = asyncio.create_task(operator(engine)) if cfg["approve"] == "alternate" else None
     while not stop.is_set():

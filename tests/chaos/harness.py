@@ -59,9 +59,10 @@ class Fault:
 
 
 def make_schedule(seed: int, duration: float, kinds: tuple[str, ...], count: int,
-                  kill_switch: bool | None = None) -> list[Fault]:
+                  kill_switch: bool | None = None, reset: bool | None = None) -> list[Fault]:
     """A seeded schedule: every kind in ``kinds`` at least once (when ``count`` allows), then random
-    draws, spread over 10 %..80 % of the run; optionally an operator kill switch near the end."""
+    draws, spread over 10 %..80 % of the run; optionally an operator kill switch near the end, an engine
+    crash after it, and an explicit reset after that."""
     rng = random.Random(seed)
     chosen = list(kinds)
     rng.shuffle(chosen)
@@ -73,7 +74,9 @@ def make_schedule(seed: int, duration: float, kinds: tuple[str, ...], count: int
     if kill_switch:
         # Then a crash and restart: only the journal's latch can keep the kill switch engaged.
         faults.append(Fault(round(rng.uniform(0.8, 0.85) * duration, 2), "kill_switch"))
-        faults.append(Fault(round(rng.uniform(0.88, 0.92) * duration, 2), "engine_sigkill", rng.randrange(1 << 16)))
+        faults.append(Fault(round(rng.uniform(0.86, 0.9) * duration, 2), "engine_sigkill", rng.randrange(1 << 16)))
+        if reset if reset is not None else rng.random() < 0.5:
+            faults.append(Fault(round(rng.uniform(0.93, 0.96) * duration, 2), "reset"))
     return faults
 
 
@@ -106,6 +109,8 @@ class World:
     children: list[Child] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     kill_requested_at: float | None = None
+    reset_mark: tuple[int, int] | None = None
+    """(engine index, status lines seen) when the explicit reset was sent: later lines may show no kill."""
     undo: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     wall: float = 0.0
 
@@ -238,6 +243,10 @@ class World:
             self.later(rng.uniform(1.0, 5.0), lambda: self.sim.control.stall_market_data(False))
         elif fault.kind == "malformed":
             control.send_malformed(rng.choice(("fields", "unknown", "binary", "stream")), seed=fault.arg)
+        elif fault.kind == "reset":
+            await self._trigger_consumed()
+            self.reset_mark = (self.engine.index, len(self.engine.statuses))
+            self.engine.proc.send_signal(signal.SIGUSR1)
         elif fault.kind == "kill_switch":
             self.kill_requested_at = self.wall
             (self.tmp / "KILL").write_text("chaos", encoding="utf-8")
@@ -332,23 +341,32 @@ def _sent_refs(world: World) -> list[str]:
     return [r for r in world.sim.order_refs() if r]
 
 
-def _halted_since(journal: Path) -> str | None:
-    """Time of the first HALTED state in the journal (the harness never resets the kill switch)."""
+def _halted_intervals(journal: Path) -> list[tuple[str, str]]:
+    """(from, to) times during which the journal says the engine was HALTED (to is open-ended: "~")."""
     rows = journal_rows(journal, "SELECT time, payload FROM events WHERE kind = 'TradingStateChanged' ORDER BY id")
+    intervals: list[tuple[str, str]] = []
+    start: str | None = None
     for time, payload in rows:
-        if json.loads(payload).get("state") == "HALTED":
-            return str(time)
-    return None
+        state = json.loads(payload).get("state")
+        if state == "HALTED" and start is None:
+            start = str(time)
+        elif state != "HALTED" and start is not None:
+            intervals.append((start, str(time)))
+            start = None
+    if start is not None:
+        intervals.append((start, "~"))  # "~" sorts after every ISO time
+    return intervals
 
 
 def _nothing_sent_while_halted(world: World, journal: Path) -> list[str]:
-    halted = _halted_since(journal)
-    if halted is None:
+    intervals = _halted_intervals(journal)
+    if not intervals:
         return []
     sending = dict(journal_rows(journal, "SELECT order_ref, MIN(time) FROM order_states WHERE status = 'SENDING' "
                                          "GROUP BY order_ref"))
-    late = [r for r in _sent_refs(world) if sending.get(r) is not None and sending[r] > halted]
-    return [f"orders sent after the engine HALTED at {halted}: {late}"] if late else []
+    late = [r for r in _sent_refs(world) if sending.get(r) is not None
+            and any(lo < sending[r] < hi for lo, hi in intervals)]
+    return [f"orders sent while the engine was HALTED {intervals}: {late}"] if late else []
 
 
 def _approvals(world: World, journal: Path) -> list[str]:
@@ -408,13 +426,17 @@ def _kill_latched(world: World, summary: dict[str, Any]) -> list[str]:
     seen = False
     for child in world.children:
         for i, status in enumerate(child.statuses):
+            if world.reset_mark is not None and (child.index, i) >= world.reset_mark:
+                break
             if status.get("kill"):
                 seen = True
             elif seen:
                 return [f"kill switch released without a reset (engine #{child.index}, status line {i})"]
     problems = [] if seen else ["the kill switch was requested but never engaged"]
-    if not summary.get("kill_engaged"):
+    if world.reset_mark is None and not summary.get("kill_engaged"):
         problems.append("the kill switch was not engaged at the end of the run")
+    if world.reset_mark is not None and summary.get("kill_engaged"):
+        problems.append("the explicit reset did not release the kill switch")
     return problems
 
 

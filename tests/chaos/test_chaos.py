@@ -25,9 +25,10 @@ def seeds(default: tuple[int, ...]) -> tuple[int, ...]:
 
 
 async def chaos_run(tmp_path: Path, seed: int, duration: float, count: int, approve: str = "none",
-                    kinds: tuple[str, ...] = FAULT_KINDS, kill_switch: bool | None = None) -> None:
+                    kinds: tuple[str, ...] = FAULT_KINDS, kill_switch: bool | None = None,
+                    reset: bool | None = None) -> None:
     """One run: warm up, fire the schedule while trading, settle, stop, check every invariant."""
-    schedule = make_schedule(seed, duration, kinds, count, kill_switch)
+    schedule = make_schedule(seed, duration, kinds, count, kill_switch, reset)
     world = World(tmp_path, seed, approve)
     try:
         await world.start_sim()
@@ -48,7 +49,7 @@ async def chaos_run(tmp_path: Path, seed: int, duration: float, count: int, appr
 
 @pytest.mark.parametrize("seed", seeds(QUICK_SEEDS))
 async def test_chaos_quick_when_every_fault_fires_once_then_invariants_hold(tmp_path: Path, seed: int) -> None:
-    await chaos_run(tmp_path, seed, duration=30.0, count=len(FAULT_KINDS), kill_switch=True)
+    await chaos_run(tmp_path, seed, duration=30.0, count=len(FAULT_KINDS), kill_switch=True, reset=True)
 
 
 @pytest.mark.parametrize("seed", seeds(QUICK_SEEDS))

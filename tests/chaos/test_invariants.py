@@ -47,5 +47,5 @@ async def test_check_invariants_when_a_run_breaks_them_then_each_violation_is_re
     for expected in ("orderRefs sent more than once: ['dup-1']", "orders sent without the operator's approval",
                      "executions missing from the journal", "engine positions {} != simulator positions",
                      "engine cash", "the kill switch was requested but never engaged",
-                     "order dup-1 left SENDING", "orders sent after the engine HALTED"):
+                     "order dup-1 left SENDING", "orders sent while the engine was HALTED"):
         assert expected in problems, f"{expected!r} not reported in:\n{problems}"
