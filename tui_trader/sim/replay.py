@@ -6,13 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from tui_trader.sim.bars import BarArrays
 from tui_trader.sim.instruments import InstrumentDb
 from tui_trader.sim.market import Quote
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ("time", "open", "high", "low", "close", "volume")
 
@@ -42,6 +45,8 @@ class Replay:
     @classmethod
     def load(cls, path: Path, instruments: InstrumentDb) -> Replay:
         """Read the file; symbols come from a ``symbol`` column or else the file name (or all)."""
+        import pandas as pd  # only replays need pandas (and pyarrow): keep it off the start path
+
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
         frame.columns = [str(c).lower() for c in frame.columns]
         missing = [c for c in COLUMNS if c not in frame.columns]
