@@ -146,7 +146,7 @@ class MainScreen(MainActions):
             return [event.alert]
         if isinstance(event, KillSwitchEngaged):
             report = KillReport(event.cancelled, event.remaining, verified=not event.remaining)
-            self.query_one(KillBanner).record(report, event.by)
+            self.query_one(KillBanner).record(report, event.by, event.time)
             return [self._alert(AlertLevel.CRITICAL, f"kill switch engaged by {event.by}: {event.reason}")]
         if isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Label, Static
 
-from tui_trader.domain.enums import TradingState
+from tui_trader.domain.enums import OrderStatus, TradingState
 from tui_trader.engine.snapshots import EngineSnapshot, KillReport
 from tui_trader.ui.format import age, money, pct
 from tui_trader.ui.freshness import Freshness
@@ -128,11 +128,27 @@ class KillBanner(Static):
         super().__init__("", id="kill-banner")
         self.report = KillReport()
         self.by = ""
+        self.engaged_at: datetime | None = None
 
-    def record(self, report: KillReport, by: str) -> None:
-        """Remember the engine's account of the last engagement."""
+    def record(self, report: KillReport, by: str, when: datetime | None = None) -> None:
+        """Remember the engine's account of the last engagement (``when``: the engagement's time)."""
         self.report = report
         self.by = by
+        if when is not None and not report.cancelled and not report.remaining:
+            self.engaged_at = when
+
+    def cancelled(self, snapshot: EngineSnapshot) -> int:
+        """Orders the kill cancelled: those the engine reported, and those cancelled since it engaged.
+
+        The engine reports refs only when verification finds some still working, so the count
+        is also read from the orders themselves (nothing else cancels while HALTED).
+        """
+        refs = set(self.report.cancelled)
+        if self.engaged_at is not None:
+            since = self.engaged_at
+            refs.update(o.order_ref for o in snapshot.orders
+                        if o.status is OrderStatus.CANCELLED and o.updated_at >= since)
+        return len(refs)
 
     def show(self, snapshot: EngineSnapshot) -> None:
         """Draw the banner from the snapshot's kill state and the last report."""
@@ -140,7 +156,7 @@ class KillBanner(Static):
         if not snapshot.kill_engaged:
             return
         working = [o.order_ref for o in snapshot.orders if o.status.is_working]
-        cancelled = len(self.report.cancelled)
+        cancelled = self.cancelled(snapshot)
         check = "verified" if self.report.verified and not working else "verifying…"
         if working:
             check = f"STILL WORKING: {', '.join(working[:6])}" + (" …" if len(working) > 6 else "")

@@ -1,0 +1,141 @@
+"""Pilot tests of the console around the REAL engine on an in-process simulator.
+
+The scripted engine proves the console's wiring; these prove it against what the operator will
+run: ``Engine`` → ib_async → ``SimGateway`` on an ephemeral port, a temp journal, and the
+simulator's ledger as the witness of what reached the wire. Waits are bounded polls
+(``eventually``), never sleeps; the root conftest fails a test on any ib_async decoder error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.helpers import eventually, make_config, make_engine
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
+from tui_trader.domain.orders import OrderTicket
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.ui.app import TraderApp, create_app
+from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.quit import QuitModal
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
+
+SYMBOLS = ("AAPL", "MSFT")
+WAIT_S = 10.0
+"""Upper bound of every poll: generous for two busy cores, never reached when things work."""
+
+
+@dataclass
+class RealConsole:
+    """The console, the engine behind it, the simulator and the pilot."""
+
+    app: TraderApp
+    engine: Engine
+    gw: SimGateway
+    pilot: Pilot[int]
+
+    async def until(self, predicate: Callable[[], object], what: str) -> None:
+        """Poll ``predicate`` (the app keeps running meanwhile), then let the screen settle."""
+        await eventually(predicate, timeout=WAIT_S, what=what)
+        await self.pilot.pause()
+
+    def rows(self, table_id: str) -> dict[str, tuple[str, ...]]:
+        """The cells of a pane's table by row key, as drawn."""
+        table = self.app.main.query_one(f"#{table_id}", LineTable)
+        return {row.key: row.cells for row in table.rows}
+
+    def resting_limit(self, symbol: str = "AAPL") -> OrderTicket:
+        """A buy limit 3% under the bid: it rests at the simulator until cancelled."""
+        price = round(self.engine.market.quotes[symbol].bid * 0.97, 2)
+        return OrderTicket(symbol, Side.BUY, 5, OrderType.LMT, limit_price=price, strategy="manual")
+
+    def working_at_sim(self, refs: list[str]) -> list[str]:
+        """Which of ``refs`` the simulator still has working."""
+        return [o.order_ref for o in self.gw.orders() if o.order_ref in refs and o.working]
+
+
+@asynccontextmanager
+async def real_console(tmp_path: Path, **config: Any) -> AsyncIterator[RealConsole]:
+    """Run the console on a started engine connected to a fresh simulator."""
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path, symbols=SYMBOLS, **config))
+        app = create_app(engine)
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                console = RealConsole(app, engine, gw, pilot)
+                await console.until(lambda: engine.started and set(SYMBOLS) <= set(engine.market.quotes),
+                                    "engine started with quotes")
+                yield console
+        finally:
+            await engine.stop()
+
+
+async def test_real_engine_when_started_then_quotes_appear_in_the_watchlist(tmp_path: Path) -> None:
+    async with real_console(tmp_path) as c:
+        await c.until(lambda: set(SYMBOLS) <= set(c.rows("watchlist-table")), "quotes in the watchlist")
+        last = c.engine.market.quotes["AAPL"].last
+        c.gw.control.set_price("AAPL", round(last + 1.25, 2))
+        await c.until(lambda: c.rows("watchlist-table")["AAPL"][1] == f"{last + 1.25:,.2f}",
+                      "the new AAPL price on screen")
+        assert c.app.main.query_one(StatusBar).trading_state is TradingState.ACTIVE
+
+
+async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_and_fills(tmp_path: Path) -> None:
+    async with real_console(tmp_path, approvals_required=True) as c:
+        await c.pilot.press("n")
+        await c.pilot.pause()
+        form = c.app.screen
+        form.query_one("#ticket-symbol", Input).value = "MSFT"
+        form.query_one("#ticket-quantity", Input).value = "7"
+        ask = c.engine.market.quotes["MSFT"].ask
+        form.query_one("#ticket-limit", Input).value = f"{ask + 1:.2f}"  # marketable: fills at once
+        await c.pilot.pause()
+        await c.pilot.press("ctrl+s")
+        await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
+        assert not c.gw.order_refs(), "nothing may reach the wire before approval"
+        await c.pilot.press("y")
+        await c.until(lambda: len(c.gw.order_refs()) == 1, "the order at the simulator")
+        (received,) = [r for r in c.gw.received_orders() if not r.what_if]
+        assert (received.symbol, received.action, received.qty) == ("MSFT", "BUY", 7)
+        await c.until(lambda: c.gw.positions().get("MSFT") == 7, "the fill at the simulator")
+        await c.until(lambda: "MSFT" in c.rows("positions-table"), "the position on screen")
+        assert c.rows("positions-table")["MSFT"][2] == "7"
+
+
+async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_at_sim(tmp_path: Path) -> None:
+    async with real_console(tmp_path) as c:
+        order = await c.engine.submit(c.resting_limit())
+        await c.until(lambda: c.working_at_sim([order.order_ref]), "the limit order working at the simulator")
+        await c.pilot.press("ctrl+k")
+        bar = c.app.main.query_one(StatusBar)
+        assert c.engine.trading_state is TradingState.HALTED
+        await c.until(lambda: not c.working_at_sim([order.order_ref]), "the cancel at the simulator")
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 " in str(banner.render()), "the banner's cancelled count")
+        assert bar.trading_state is TradingState.HALTED
+        assert bar.has_class("-halted")
+        assert banner.display
+        assert c.engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED
+
+
+async def test_real_engine_quit_with_working_orders_when_cancel_chosen_then_cancelled_at_sim(
+        tmp_path: Path) -> None:
+    async with real_console(tmp_path) as c:
+        refs = [(await c.engine.submit(c.resting_limit(s))).order_ref for s in SYMBOLS]
+        await c.until(lambda: len(c.working_at_sim(refs)) == 2, "two orders working at the simulator")
+        await c.until(lambda: c.app.main.snapshot is not None
+                      and sum(o.status.is_working for o in c.app.main.snapshot.orders) == 2,
+                      "the console sees both working orders")
+        await c.pilot.press("q")
+        await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit question")
+        await c.pilot.press("c")
+        await c.until(lambda: c.app.return_code == 0, "the console exits")
+        assert not c.working_at_sim(refs)
