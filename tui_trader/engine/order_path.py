@@ -99,7 +99,8 @@ class OrderPath(EngineCore):
         if self.config.approvals_required:
             return self._request_approval(ticket, verdict)
         order = self._create_family(ticket, S.APPROVED, "approval not required")
-        await self.send(order.order_ref)
+        # Nothing awaited since the gate ran: its verdict is the re-check, not a stale one.
+        await self.send(order.order_ref, checked=verdict)
         return self.orders.orders[order.order_ref]
 
     def _deny(self, ticket: OrderTicket, verdict: RiskVerdict, order_ref: str = "") -> Order:
@@ -175,10 +176,15 @@ class OrderPath(EngineCore):
 
     # -- sending -------------------------------------------------------------------------------
 
-    async def send(self, order_ref: str, *, operator_flatten: bool = False) -> None:
-        """Re-check, journal as SENDING, then place the order family at the broker."""
+    async def send(self, order_ref: str, *, operator_flatten: bool = False,
+                   checked: RiskVerdict | None = None) -> None:
+        """Re-check, journal as SENDING, then place the order family at the broker.
+
+        ``checked`` is a verdict computed for this ticket with no await since (the caller's
+        gate); otherwise the risk engine checks the ticket again here.
+        """
         order = self.orders.orders[order_ref]
-        verdict = self.verdict(order.ticket, order_ref)
+        verdict = checked if checked is not None else self.verdict(order.ticket, order_ref)
         if not self._passes(verdict, order.ticket, operator_flatten):
             self._deny(order.ticket, verdict, order_ref)
             return

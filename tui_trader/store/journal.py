@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -156,17 +157,22 @@ class Journal:
 
     async def _write_batch(self, batch: list[ev.Event]) -> bool:
         try:
-            await self._execute_rows(row for event in batch for row in rows_for(event))
-            await self._conn.commit()
+            await self._execute_rows([row for event in batch for row in rows_for(event)])
         except (aiosqlite.Error, OSError, ValueError) as exc:
             await self._report_failure(exc)
             return False
         self.failed = None
         return True
 
-    async def _execute_rows(self, rows: Iterable[Row]) -> None:
-        for sql, params in rows:
-            await self._conn.execute(sql, params)
+    async def _execute_rows(self, rows: list[Row]) -> None:
+        """Execute and commit ``rows`` in one trip to aiosqlite's thread.
+
+        Every await on the connection is a hop to its thread and back (0.05–2 ms on a busy
+        machine), and the order path waits for this commit before each send: one hop for the
+        whole batch instead of one per row. ``_execute`` and ``_conn`` are aiosqlite internals
+        (stable since 0.17); the rows run in order, exactly as before.
+        """
+        await self._conn._execute(_execute_and_commit, self._conn._conn, rows)
 
     async def _report_failure(self, exc: BaseException) -> None:
         log.error("journal write failed: %s", exc)
@@ -300,3 +306,10 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "value"):
         return value.value
     raise TypeError(f"cannot journal {type(value).__name__}")
+
+
+def _execute_and_commit(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    """Runs in aiosqlite's thread: the rows in order, then the commit."""
+    for sql, params in rows:
+        conn.execute(sql, params)
+    conn.commit()
