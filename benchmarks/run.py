@@ -192,25 +192,41 @@ def run_all(modules: list[str], quick: bool, repeats: int | None) -> dict[str, A
     runs: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
     elapsed: dict[str, float] = {}
+    fallbacks: list[str] = []
     info = machine()
     for module in modules:
         count = 1 if module in SINGLE_RUN[profile] else (repeats or REPEATS[profile])
         limit = SOAK_LIMIT_S[profile] if module == "bench_soak" else TIME_LIMIT_S[profile]
         start = time.perf_counter()
-        for i in range(count):
-            try:
-                result = run_once(module, quick, limit)
-            except RuntimeError as exc:
-                errors[module] = f"repetition {i + 1}: {exc}"
-                print(f"[run] {module}: FAILED ({exc})", file=sys.stderr, flush=True)
-                break
-            for name, value in result.items():
-                runs.setdefault(name, []).append(value)
+        got = _repeat(module, quick, limit, count, errors)
+        if got is None and not quick:
+            # A full run that fails still gets figures from its quick mode, marked as such.
+            got = _repeat(module, True, TIME_LIMIT_S["quick"], count, errors, key=f"{module} (quick fallback)")
+            if got is not None:
+                fallbacks.append(module)
+        for name, values in (got or {}).items():
+            runs.setdefault(name, []).extend(values)
         elapsed[module] = round(time.perf_counter() - start, 1)
         print(f"[run] {module}: {elapsed[module]:.1f}s", file=sys.stderr, flush=True)
     metrics, noise = summarize(runs)
     return {"profile": profile, "machine": info, "metrics": metrics, "noise": noise, "runs": runs,
-            "errors": errors, "elapsed_s": elapsed}
+            "errors": errors, "elapsed_s": elapsed, "quick_fallback": fallbacks}
+
+
+def _repeat(module: str, quick: bool, limit: float, count: int, errors: dict[str, str],
+            key: str | None = None) -> dict[str, list[float]] | None:
+    """``count`` repetitions of one benchmark; None (and the error recorded) if one fails."""
+    got: dict[str, list[float]] = {}
+    for i in range(count):
+        try:
+            result = run_once(module, quick, limit)
+        except RuntimeError as exc:
+            errors[key or module] = f"repetition {i + 1}: {exc}"
+            print(f"[run] {key or module}: FAILED ({exc})", file=sys.stderr, flush=True)
+            return None
+        for name, value in result.items():
+            got.setdefault(name, []).append(value)
+    return got
 
 
 def _finite(value: float | None) -> bool:
