@@ -100,14 +100,15 @@ class KillOps(OrderPath):
         self.risk.record_cancel(self.now(), max(len(working), 1))
         return [o.order_ref for o in working]
 
-    async def _verify_cancelled(self, refs: list[str]) -> KillReport:
+    async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None) -> KillReport:
+        """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ack_timeout_s
         while self._still_working(refs) and loop.time() < deadline:
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
-        at_broker = await self._broker_working()
+        at_broker = await self._broker_working(symbols)
         local = self._still_working(refs)
         remaining = tuple(dict.fromkeys([*local, *at_broker]))
         cancelled = tuple(r for r in refs if r not in remaining)
@@ -120,7 +121,7 @@ class KillOps(OrderPath):
     def _still_working(self, refs: list[str]) -> list[str]:
         return [r for r in refs if self.orders.orders[r].status.is_working]
 
-    async def _broker_working(self) -> list[str]:
+    async def _broker_working(self, symbols: set[str] | None = None) -> list[str]:
         if not self.broker.is_connected:
             return []
         scope_all = self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL
@@ -129,7 +130,8 @@ class KillOps(OrderPath):
         except (TimeoutError, ConnectionError) as exc:
             self.alert(AlertLevel.ERROR, "kill_switch", f"could not verify at the broker: {exc}")
             return []
-        live = [r for r in reports if r.status is None or r.status.is_working]
+        live = [r for r in reports if (r.status is None or r.status.is_working)
+                and (symbols is None or r.symbol in symbols)]
         return [r.order_ref or f"broker#{r.broker_id}" for r in live]
 
     # -- flatten -------------------------------------------------------------------------------
@@ -163,4 +165,4 @@ class KillOps(OrderPath):
                                 if o.symbol in symbols and o.broker_id is not None]
         for order in working:
             self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
-        await self._verify_cancelled([o.order_ref for o in working])
+        await self._verify_cancelled([o.order_ref for o in working], symbols)

@@ -258,6 +258,8 @@ class IbBroker:
     def _on_bar(self, bars: RealTimeBarList, has_new_bar: bool) -> None:
         if has_new_bar and bars and bars.contract is not None:
             self._listener.on_bar(m.bar_from_realtime(bars.contract.symbol, bars[-1]))
+            # ib_async appends every bar forever; the engine keeps its own bounded history.
+            del bars[:-1]
 
     def _on_trade(self, trade: Trade) -> None:
         self._listener.on_order(m.report_from_trade(trade))
