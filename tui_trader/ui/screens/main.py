@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Footer, Input
 
 from tui_trader.domain.alerts import Alert
@@ -46,6 +47,7 @@ from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 from tui_trader.ui.widgets.watchlist import WatchlistPane
 
 COMPACT_WIDTH = 120
+W = TypeVar("W", bound=Widget)
 COMPACT_HEIGHT = 34
 
 
@@ -75,10 +77,11 @@ class MainScreen(MainActions):
     ]
     """Trading and navigation keys of the main screen (the kill switch is an App binding)."""
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False)
-    """The latest engine snapshot; every pane is drawn from it."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, always_update=True, init=False, repaint=False)
+    """The latest engine snapshot; every pane is drawn from it (no repaint of the whole screen:
+    the panes refresh only the lines that changed)."""
 
-    armed: reactive[bool] = reactive(True)
+    armed: reactive[bool] = reactive(True, repaint=False)
     """False while a live session waits for its preflight: no approval modal opens."""
 
     def __init__(self, handle: EngineHandle, options: ConsoleOptions, clock: Clock) -> None:
@@ -88,6 +91,7 @@ class MainScreen(MainActions):
         self.clock = clock
         self.approval: ApprovalModal | None = None
         self.preflight: PreflightScreen | None = None
+        self._parts: dict[type[Widget], Widget] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -120,21 +124,29 @@ class MainScreen(MainActions):
             return
         now = self.clock()
         fresh = assess(snapshot, now, self.options)
-        self.query_one(StatusBar).show(snapshot, fresh, now)
-        self.query_one(KillBanner).show(snapshot)
-        self.query_one(WatchlistPane).show(snapshot, fresh)
-        self.query_one(PositionsPane).show(snapshot, fresh)
-        self.query_one(OrdersPane).show(snapshot, fresh)
-        self.query_one(PnLPane).show(snapshot, fresh)
-        self.query_one(ConnectivityPane).show(snapshot, fresh)
-        self.query_one(HealthPane).show(snapshot, now, fresh.engine_stalled)
-        alerts = self.query_one(AlertsPane)
+        part = self.part
+        part(StatusBar).show(snapshot, fresh, now)
+        part(KillBanner).show(snapshot)
+        part(WatchlistPane).show(snapshot, fresh)
+        part(PositionsPane).show(snapshot, fresh)
+        part(OrdersPane).show(snapshot, fresh)
+        part(PnLPane).show(snapshot, fresh)
+        part(ConnectivityPane).show(snapshot, fresh)
+        part(HealthPane).show(snapshot, now, fresh.engine_stalled)
+        alerts = part(AlertsPane)
         alerts.zone = snapshot.time_zone
         alerts.show(now)
         self.set_class(snapshot.kill_engaged, "-halted")
         if self.preflight is not None:
             self.preflight.show(snapshot, now)
         self._approvals(snapshot, now)
+
+    def part(self, kind: type[W]) -> W:
+        """The screen's one widget of type ``kind``, looked up once (every refresh draws them all)."""
+        found = self._parts.get(kind)
+        if found is None:
+            found = self._parts[kind] = self.query_one(kind)
+        return found  # type: ignore[return-value]
 
     def on_engine_events(self, message: EngineEvents) -> None:
         alerts = [alert for event in message.events for alert in self._on_event(event)]

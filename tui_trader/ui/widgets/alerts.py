@@ -70,7 +70,7 @@ class AlertsPane(Pane):
         """Redraw when alerts arrived or the filter changed; always refresh the age."""
         if self._dirty:
             self._dirty = False
-            self.query_one(LineTable).set_rows(self._rows())
+            self.table.set_rows(self._rows())
         seconds = (now - self.last_at).total_seconds() if self.last_at else None
         counts = self._level_counts()
         note = " ".join(f"{lvl[0]}{n}" for lvl, n in counts.items() if n)

@@ -75,6 +75,6 @@ class ConnectivityPane(Pane):
         """Draw the connection info of ``snapshot``."""
         conn = snapshot.connection
         rows = [*link_rows(conn, snapshot.time_zone), *farm_rows(conn), *tick_rows(fresh)]
-        self.query_one(LineTable).set_rows(rows)
+        self.table.set_rows(rows)
         note = fresh.verdict if fresh.verdict != "LIVE" else conn.state.value
         self.set_age(fresh.heartbeat_age, stale=fresh.engine_stalled, note=note)

@@ -64,7 +64,7 @@ class HealthPane(Pane):
     def show(self, snapshot: EngineSnapshot, now: datetime, engine_stalled: bool) -> None:
         """Draw the health figures of ``snapshot``; their age is the sample's."""
         health = snapshot.health
-        self.query_one(LineTable).set_rows(health_rows(health, self.options, self.drops))
+        self.table.set_rows(health_rows(health, self.options, self.drops))
         seconds = (now - health.time).total_seconds() if health.time else None
         stale = engine_stalled or seconds is None or seconds > self.options.heartbeat_stale_s * 5
         self.set_age(seconds, stale=stale, note="STALLED" if engine_stalled else "")

@@ -18,7 +18,7 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -132,9 +132,27 @@ class LineTable(ScrollView, can_focus=True):
         if len(old) != len(new):
             self.refresh()
             return
-        for index, (before, after) in enumerate(zip(old, new, strict=True)):
-            if before != after:
-                self.refresh_lines(index + 1)
+        self._refresh_changed(old, new)
+
+    def _refresh_changed(self, old: tuple[Row, ...], new: tuple[Row, ...]) -> None:
+        """One refresh for the changed rows on screen, runs of adjacent rows merged.
+
+        Rows scrolled out of view are not refreshed: scrolling repaints what it exposes.
+        """
+        top = round(self.scroll_offset.y)
+        bottom = min(top + max(self.size.height - 1, 0), len(new))
+        width = max(self.virtual_size.width, self.size.width)
+        regions: list[Region] = []
+        start = -1
+        for index in range(top, bottom + 1):
+            changed = index < bottom and old[index] != new[index]
+            if changed and start < 0:
+                start = index
+            elif not changed and start >= 0:
+                regions.append(Region(0, start - top + 1, width, index - start))
+                start = -1
+        if regions:
+            self.refresh(*regions)
 
     def action_cursor(self, delta: int) -> None:
         """Move the cursor by ``delta`` rows."""
@@ -184,7 +202,7 @@ class LineTable(ScrollView, can_focus=True):
         if index >= len(self._rows):
             if index == 0 and self.empty_text:
                 return self._text_strip(self.empty_text, "line-table--empty", width)
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base_style())
         return self._row_strip(self._rows[index], index == self.cursor_row, width)
 
     def _row_strip(self, row: Row, cursor: bool, width: int) -> Strip:
@@ -197,11 +215,11 @@ class LineTable(ScrollView, can_focus=True):
         return strip
 
     def _build_row(self, row: Row, cursor: bool, width: int) -> Strip:
-        base = self._style("line-table--cursor") if cursor else self.rich_style
+        base = self._style("line-table--cursor") if cursor else self._base_style()
         if row.role:
             base = base + self._style(f"line-table--{row.role}")
         dim = self._style("line-table--dim") if self.stale else None
-        segments: list[Segment] = []
+        runs = _Runs()
         for index, cell_width in self._visible(width):
             column = self.columns[index]
             text = row.cells[index] if index < len(row.cells) else ""
@@ -210,12 +228,12 @@ class LineTable(ScrollView, can_focus=True):
             )
             role = row.cell_role(index)
             style = base + self._style(f"line-table--{role}") if role else base
-            segments.append(Segment(text, style + dim if dim else style))
-            segments.append(Segment(" ", base))
-        return Strip(segments).extend_cell_length(width, base).crop(0, width)
+            runs.add(text, style + dim if dim else style)
+            runs.add(" ", base)
+        return runs.strip(width, base)
 
     def _header_strip(self, width: int) -> Strip:
-        style = self.rich_style + self._style("line-table--header")
+        style = self._base_style() + self._style("line-table--header")
         segments = []
         for index, cell_width in self._visible(width):
             column = self.columns[index]
@@ -223,8 +241,15 @@ class LineTable(ScrollView, can_focus=True):
         return Strip(segments).extend_cell_length(width, style).crop(0, width)
 
     def _text_strip(self, text: str, component: str, width: int) -> Strip:
-        style = self.rich_style + self._style(component)
+        style = self._base_style() + self._style(component)
         return Strip([Segment(fit(" " + text, width), style)]).crop(0, width)
+
+    def _base_style(self) -> Style:
+        """The widget's own rich style, cached until the styles change (it walks the ancestors)."""
+        style = self._styles.get("")
+        if style is None:
+            style = self._styles[""] = self.rich_style
+        return style
 
     def _style(self, component: str) -> Style:
         style = self._styles.get(component)
@@ -252,3 +277,38 @@ class LineTable(ScrollView, can_focus=True):
 
     def _content_width(self) -> int:
         return max(self.size.width, 1)
+
+
+class _Runs:
+    """Cells of one line merged into runs of equal style: a strip of a few segments, not two
+    per cell, is cheaper for every later step (filters, compositor cuts, terminal encoding)."""
+
+    __slots__ = ("length", "segments", "style", "texts")
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self.texts: list[str] = []
+        self.style: Style | None = None
+        self.length = 0
+
+    def add(self, text: str, style: Style) -> None:
+        """Append ``text`` (single-width characters) in ``style``."""
+        if style != self.style:
+            self._flush()
+            self.style = style
+        self.texts.append(text)
+        self.length += len(text)
+
+    def strip(self, width: int, pad: Style) -> Strip:
+        """Exactly ``width`` cells: padded with ``pad`` or cut."""
+        if self.length < width:
+            self.add(" " * (width - self.length), pad)
+        self._flush()
+        if self.length > width:
+            return Strip(self.segments).crop(0, width)
+        return Strip(self.segments, width)
+
+    def _flush(self) -> None:
+        if self.texts:
+            self.segments.append(Segment("".join(self.texts), self.style))
+            self.texts = []

@@ -75,6 +75,13 @@ def sort_orders(orders: tuple[Order, ...]) -> list[Order]:
     return sorted(by_time, key=lambda o: 0 if (o.status.is_working or not o.status.is_final) else 1)
 
 
+def same_orders(drawn: tuple[tuple[Order, ...], str, str], now: tuple[tuple[Order, ...], str, str]) -> bool:
+    """True when nothing the pane draws changed: the same order objects, filter and zone."""
+    (before, *rest_before), (after, *rest_after) = drawn, now
+    return rest_before == rest_after and len(before) == len(after) and all(
+        a is b for a, b in zip(before, after, strict=True))
+
+
 def matches(row: Row, needle: str) -> bool:
     """Case-insensitive substring match over every cell."""
     return not needle or any(needle in cell.lower() for cell in row.cells)
@@ -86,6 +93,10 @@ class OrdersPane(Pane):
     def __init__(self) -> None:
         super().__init__("Orders", "3", id="orders-pane")
         self.filter_text = ""
+        self._drawn: tuple[tuple[Order, ...], str, str] | None = None
+        self._rows: dict[str, tuple[Order, Row]] = {}
+        self._visible: list[Row] = []
+        self._total = 0
 
     def compose(self) -> ComposeResult:
         yield LineTable(COLUMNS, empty="No orders this session", id="orders-table")
@@ -93,19 +104,35 @@ class OrdersPane(Pane):
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw the orders, working first, through the current filter."""
         needle = self.filter_text.lower()
-        rows = [order_row(o, snapshot.time_zone) for o in sort_orders(snapshot.orders)]
-        visible = [r for r in rows if matches(r, needle)]
-        self.query_one(LineTable).set_rows(visible)
+        key = (snapshot.orders, needle, snapshot.time_zone)
+        if self._drawn is None or not same_orders(self._drawn, key):
+            self._drawn = key
+            if len(self._rows) > 2 * len(snapshot.orders) + 100:
+                self._rows = {}
+            rows = [self._row(o, snapshot.time_zone) for o in sort_orders(snapshot.orders)]
+            self._visible = [r for r in rows if matches(r, needle)]
+            self._total = len(rows)
+            self.table.set_rows(self._visible)
+        visible, rows_total = self._visible, self._total
         working = sum(1 for o in snapshot.orders if o.status.is_working)
         notes = [f"{working} working"]
         if needle:
-            notes.append(f"filter '{self.filter_text}' {len(visible)}/{len(rows)}")
+            notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total}")
         if fresh.account_stale:
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
 
+    def _row(self, order: Order, zone: str) -> Row:
+        """The order's row, reused while the engine hands back the same (frozen) order object."""
+        cached = self._rows.get(order.order_ref)
+        if cached is not None and cached[0] is order:
+            return cached[1]
+        row = order_row(order, zone)
+        self._rows[order.order_ref] = (order, row)
+        return row
+
     @property
     def selected_ref(self) -> str | None:
         """The order id under the cursor."""
-        row = self.query_one(LineTable).selected
+        row = self.table.selected
         return row.key if row is not None else None

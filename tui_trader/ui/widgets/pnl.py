@@ -98,7 +98,7 @@ class PnLPane(Pane):
                 ("", "pos" if day >= 0 else "neg", "pos" if day >= 0 else "neg")),
             *gauge_rows(account, self.limits),
         ]
-        self.query_one(LineTable).set_rows(rows)
+        self.table.set_rows(rows)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale,
                      note=fresh.verdict if fresh.account_stale else "")
 

@@ -82,12 +82,12 @@ class PositionsPane(Pane):
         rows = [position_row(p, p.symbol in fresh.stale_symbols) for p in positions]
         if positions:
             rows.append(total_row(positions))
-        self.query_one(LineTable).set_rows(rows)
+        self.table.set_rows(rows)
         note = fresh.verdict if fresh.account_stale else ""
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=note)
 
     @property
     def selected_symbol(self) -> str | None:
         """The symbol under the cursor (not the totals line)."""
-        row = self.query_one(LineTable).selected
+        row = self.table.selected
         return row.key if row is not None and row.key != "__total__" else None

@@ -41,14 +41,13 @@ def feed_badge(quote: Quote, stale: bool) -> tuple[str, str]:
     return ("DELAY", "warn") if quote.delayed else ("LIVE", "pos")
 
 
-def quote_row(quote: Quote, history: deque[float], tick_age: float, stale: bool) -> Row:
-    """One symbol as a row."""
+def quote_row(quote: Quote, trend: str, tick_age: float, stale: bool) -> Row:
+    """One symbol as a row (``trend``: its sparkline)."""
     chg = change_pct(quote)
     badge, badge_role = feed_badge(quote, stale)
     spread = quote.spread
     cells = (quote.symbol, price(quote.last), pct(chg), price(quote.bid), price(quote.ask),
-             f"{spread:.2f}" if is_num(spread) else "—", sparkline(list(history), SPARK_WIDTH),
-             age(tick_age), badge)
+             f"{spread:.2f}" if is_num(spread) else "—", trend, age(tick_age), badge)
     chg_role = "" if chg is None else "pos" if chg > 0 else "neg" if chg < 0 else ""
     roles = ("", "dim" if stale else "", chg_role, "", "", "", "accent", "warn" if stale else "",
              badge_role)
@@ -62,6 +61,7 @@ class WatchlistPane(Pane):
         super().__init__("Watchlist", "1", id="watchlist-pane")
         self._history: dict[str, deque[float]] = {}
         self._seen: dict[str, object] = {}
+        self._trends: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield LineTable(COLUMNS, empty="No market data", id="watchlist-table")
@@ -71,20 +71,27 @@ class WatchlistPane(Pane):
         rows = []
         for symbol in sorted(snapshot.quotes):
             quote = snapshot.quotes[symbol]
-            history = self._remember(quote)
+            trend = self._remember(quote)
             stale = symbol in fresh.stale_symbols or fresh.account_stale
-            rows.append(quote_row(quote, history, fresh.quote_ages.get(symbol, 0.0), stale))
-        self.query_one(LineTable).set_rows(rows)
+            rows.append(quote_row(quote, trend, fresh.quote_ages.get(symbol, 0.0), stale))
+        self.table.set_rows(rows)
         note = fresh.verdict if fresh.verdict != "LIVE" else f"{len(rows)} symbols"
         self.set_age(fresh.newest_quote_age, stale=fresh.market_stale, note=note)
 
-    def _remember(self, quote: Quote) -> deque[float]:
-        history = self._history.setdefault(quote.symbol, deque(maxlen=SPARK_WIDTH * 4))
-        if self._seen.get(quote.symbol) != quote.time and is_num(quote.last):
-            self._seen[quote.symbol] = quote.time
+    def _remember(self, quote: Quote) -> str:
+        """Record a new price in the symbol's history; its sparkline (redrawn only when it moved)."""
+        symbol = quote.symbol
+        history = self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH * 4))
+        if self._seen.get(symbol) != quote.time and is_num(quote.last):
+            self._seen[symbol] = quote.time
             history.append(quote.last)
-        return history
+            self._trends.pop(symbol, None)
+        trend = self._trends.get(symbol)
+        if trend is None:
+            trend = self._trends[symbol] = sparkline(list(history)[-SPARK_WIDTH:], SPARK_WIDTH)
+        return trend
 
     def seed_history(self, symbol: str, prices: list[float]) -> None:
         """Preload a symbol's sparkline (demo scenarios and screenshots)."""
         self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH * 4)).extend(prices)
+        self._trends.pop(symbol, None)
