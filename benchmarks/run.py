@@ -48,7 +48,7 @@ SINGLE_RUN = {"full": {"bench_soak"}, "quick": {"bench_soak", "bench_console", "
 """Benchmarks run once in a profile: too long to repeat (the soak), or repeated inside (startup launches
 the console twice in quick mode)."""
 
-TIME_LIMIT_S = {"full": 480.0, "quick": 75.0}
+TIME_LIMIT_S = {"full": 240.0, "quick": 75.0}
 """Wall-clock limit of one repetition of one benchmark (the soak gets :data:`SOAK_LIMIT_S`)."""
 
 SOAK_LIMIT_S = {"full": 1200.0, "quick": 150.0}
