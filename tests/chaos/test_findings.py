@@ -1,7 +1,7 @@
 """Engine faults the soak and chaos runs surfaced, each pinned by a focused test against the simulator.
 
-They are ``xfail(strict=True)`` until the engine is fixed: the fix turns them into failures to remove
-the mark from.
+Each was ``xfail(strict=True)`` until the engine was fixed; both are fixed now and these tests keep
+them fixed.
 """
 
 from __future__ import annotations
@@ -56,11 +56,6 @@ async def bracket_buy(gw: SimGateway, engine: Engine, symbol: str) -> None:
                                  for o in engine.orders.orders.values()), what="protective stop working")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: KillOps._verify_cancelled (tui_trader/engine/kill.py) adds every order working "
-    "at the broker (_broker_working, any symbol) to 'remaining', also when called from _cancel_symbols for "
-    "one symbol (close_position / flatten). Closing AAPL therefore raises a CRITICAL 'kill_switch' alert "
-    "'still working after cancel: <MSFT stop>' although only AAPL's stop was cancelled and it was cancelled"))
 async def test_close_position_when_other_symbols_have_stops_then_no_false_critical_alert(
         world: tuple[SimGateway, Engine]) -> None:
     gw, engine = world
@@ -75,10 +70,6 @@ async def test_close_position_when_other_symbols_have_stops_then_no_false_critic
     assert false_alarms == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (unbounded memory): IbBroker._on_bar (tui_trader/broker/ib/adapter.py) reads bars[-1] but never "
-    "trims the ib_async RealTimeBarList, which appends every 5-second bar forever; with 100 symbols that is "
-    "~12 MB per 30 minutes of market time (tracemalloc in benchmarks/bench_soak.py), ~150 MB over a session"))
 async def test_realtime_bars_when_a_session_streams_then_the_adapter_keeps_a_bounded_number(
         world: tuple[SimGateway, Engine]) -> None:
     gw, engine = world
