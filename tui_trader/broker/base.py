@@ -185,6 +185,10 @@ class Broker(Protocol):
         """The broker's positions as last streamed."""
         ...
 
+    async def current_time(self) -> datetime:
+        """The gateway's clock: one request/response round trip (the health monitor times it)."""
+        ...
+
     def account_values(self) -> dict[str, float]:
         """The broker's account values (base currency) as last streamed."""
         ...

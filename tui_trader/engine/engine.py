@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 
 from tui_trader.broker.base import Broker
@@ -18,7 +19,7 @@ from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, Tr
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
-from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo
 from tui_trader.engine.strategy_runner import StrategyRunner
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.risk.kill_switch import KillTrigger
@@ -61,13 +62,25 @@ class Engine(StrategyRunner):
         self._closing: set[str] = set()
         self.restored_exec_ids = set()
         self.started = False
+        self.health_source: Callable[[], HealthInfo] | None = None
+        self._services: list[tuple[Callable[[], None], Callable[[], Awaitable[None]] | None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
+
+    def add_service(self, start: Callable[[], None], stop: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Run an operations service (health, notifications) with the engine.
+
+        ``start`` is called once the journal is open (it may spawn tasks with :meth:`spawn`,
+        which :meth:`stop` cancels); ``stop`` is awaited at stop, before the journal closes.
+        """
+        self._services.append((start, stop))
 
     async def start(self) -> None:
         """Restore from the journal, connect, reconcile, subscribe, warm up, start strategies."""
         await self.open_journal()
         self._watch_out_of_band_kill()
+        for start_service, _ in self._services:
+            start_service()
         self.load_strategies()
         try:
             await self.connect_and_sync(startup=True)
@@ -92,6 +105,9 @@ class Engine(StrategyRunner):
         if self.stopping:
             return
         self.stopping = True
+        for _, stop_service in self._services:
+            if stop_service is not None:
+                await stop_service()
         await self.cancel_tasks()
         self.broker.disconnect()
         if self.book_settled:
@@ -111,13 +127,18 @@ class Engine(StrategyRunner):
         """The current state as a frozen value."""
         now = self.now()
         kill = self.risk.kill_state
+        health = self.health_source() if self.health_source else HealthInfo()
+        connection = self.connection
+        if health.broker_rtt_ms is not None:
+            connection = replace(connection, round_trip_ms=health.broker_rtt_ms)
         return EngineSnapshot(
             time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,
             account_id=self.account_id, trading_state=self.trading_state, kill_engaged=kill.engaged,
-            kill_reason=kill.reason, connection=self.connection, account=self.account_snapshot(),
+            kill_reason=kill.reason, connection=connection, account=self.account_snapshot(),
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             pending_approvals=self.approvals.items(), strategies=self.strategy_statuses(),
-            entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone)
+            entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,
+            health=health)
 
     # -- monitor loop --------------------------------------------------------------------------
 

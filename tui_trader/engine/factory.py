@@ -81,11 +81,13 @@ async def start_simulator(settings: Settings) -> Any:
 
 def create_engine(settings: Settings) -> Engine:
     """The engine for ``settings``: for ``--sim`` it embeds the simulator and connects to it."""
+    from tui_trader.engine.operations import attach_operations
+
     if settings.mode is Mode.SIM:
-        return _SimEngine(settings)
+        return attach_operations(_SimEngine(settings), settings)
     broker = make_broker(settings.broker.host, settings.broker_port, settings.broker.client_id,
                          settings.broker.account, settings.broker.connect_timeout, settings.broker.readonly)
-    return Engine(config_from_settings(settings), broker)
+    return attach_operations(Engine(config_from_settings(settings), broker), settings)
 
 
 StopHook = Callable[[], Awaitable[None]]

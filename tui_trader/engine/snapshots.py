@@ -45,6 +45,7 @@ class HealthInfo:
     disk_pct: float | None = None
     loop_lag_ms: float | None = None
     journal_queue: int = 0
+    broker_rtt_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

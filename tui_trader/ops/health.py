@@ -47,7 +47,7 @@ class HealthSample:
     def to_info(self) -> HealthInfo:
         """The figures the engine snapshot carries."""
         return HealthInfo(self.time, self.cpu_pct, self.process_cpu_pct, self.mem_pct, self.process_rss_mb,
-                          self.disk_pct, self.loop_lag_ms, self.journal_queue)
+                          self.disk_pct, self.loop_lag_ms, self.journal_queue, self.broker_rtt_ms)
 
 
 def thresholds_from(settings: HealthSettings) -> list[Threshold]:
@@ -201,7 +201,9 @@ class HealthMonitor:
             except (ConnectionError, OSError) as exc:
                 log.debug("broker round trip not measured: %s", exc)
                 self._rtt_ms = None
-            await asyncio.sleep(self.settings.broker_rtt_interval_s)
+            # Until a first measurement (not connected yet), try again at the sampling pace.
+            pause = self.settings.broker_rtt_interval_s if self._rtt_ms is not None else self.settings.sample_interval_s
+            await asyncio.sleep(pause)
 
 
 def _utc_now() -> datetime:

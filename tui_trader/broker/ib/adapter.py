@@ -227,6 +227,11 @@ class IbBroker:
         fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(flt), self._timeout)
         return [m.fill_from_ib(f) for f in fills if since is None or f.execution.time >= since]
 
+    async def current_time(self) -> datetime:
+        """The gateway's clock (reqCurrentTime): one round trip."""
+        stamp: datetime = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self._timeout)
+        return stamp
+
     def positions(self) -> list[BrokerPosition]:
         """Positions as last streamed by the gateway."""
         return [m.position_from_ib(p) for p in self.ib.positions(self._account)]

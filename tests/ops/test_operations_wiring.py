@@ -1,0 +1,50 @@
+"""The engine the CLI builds runs the health monitor and the notifier beside it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tui_trader.config import load_settings
+from tui_trader.domain import AlertLevel
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import create_engine
+
+from .conftest import eventually
+from .servers import HttpServer
+
+
+@pytest.fixture
+async def sim_engine(tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Engine]:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    settings = load_settings(None, {
+        "state_dir": str(tmp_path / "state"), "confirm": False, "strategies": [],
+        "sim": {"port": 0},
+        "health": {"sample_interval_s": 0.2},
+        "notifications": {"batch_window_s": 0, "webhook": {"enabled": True, "url": http.url + "/hook",
+                                                            "levels": ["WARNING", "ERROR", "CRITICAL"]}},
+    })
+    engine = create_engine(settings)
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+async def test_sim_engine_when_running_then_snapshot_carries_health_and_broker_round_trip(sim_engine: Engine) -> None:
+    await eventually(lambda: sim_engine.snapshot().health.cpu_pct is not None, what="a health sample")
+    await eventually(lambda: sim_engine.snapshot().connection.round_trip_ms is not None, what="a broker round trip")
+    health = sim_engine.snapshot().health
+    assert health.process_rss_mb is not None
+    assert health.process_rss_mb > 0
+    assert health.disk_pct is not None
+
+
+async def test_sim_engine_when_alert_raised_then_webhook_receives_it(sim_engine: Engine, http: HttpServer) -> None:
+    sim_engine.alert(AlertLevel.ERROR, "test", "journal disk nearly full", kind="system")
+    await eventually(lambda: any("journal disk nearly full" in r.body.decode() for r in http.requests),
+                     what="the alert at the webhook")
+    body = json.loads(next(r.body for r in http.requests if b"journal disk" in r.body))
+    assert "journal disk nearly full" in json.dumps(body)
