@@ -22,7 +22,7 @@ class _IbAsyncFaultCollector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        decoder_error = record.name == "ib_async.Decoder" and record.levelno >= logging.ERROR
+        decoder_error = record.name.startswith("ib_async.Decoder") and record.levelno >= logging.ERROR
         timeout = record.name.startswith("ib_async") and "timed out" in text
         if decoder_error or timeout:
             self.faults.append(f"{record.name}: {text}")

@@ -62,10 +62,6 @@ async def test_corrupted_stream_when_gateway_sends_it_then_engine_blocks_entries
     await trades_again(gw, engine)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a well-framed but malformed message from the gateway is swallowed by ib_async's "
-    "Decoder (logged on 'ib_async.Decoder' only); tui_trader/broker/ib/adapter.py does not watch for "
-    "decoder errors, so the engine neither drops the connection, nor blocks entries, nor alerts"))
 @pytest.mark.parametrize("kind", ["fields", "unknown", "binary"])
 async def test_malformed_message_when_gateway_sends_it_then_engine_drops_connection_and_reconnects(
         world: tuple[SimGateway, Engine], kind: str) -> None:

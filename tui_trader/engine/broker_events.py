@@ -125,6 +125,18 @@ class BrokerEvents(KillOps):
             self.on_no_permission(error)
         elif code in CANCEL_RACE:
             self.request_reconcile(f"cancel race {code} on {error.order_ref or error.req_id}")
+        elif not error.order_ref:
+            self._alert_unhandled(error)
+
+    def _alert_unhandled(self, error: BrokerError) -> None:
+        """A broker message nothing else handles is shown, never dropped (order errors show on the order)."""
+        if error.code < 0:
+            level = AlertLevel.ERROR  # our own codes: the adapter found the stream broken
+        elif 2000 <= error.code < 3000:
+            level = AlertLevel.INFO  # IB's 2xxx codes are notices
+        else:
+            level = AlertLevel.WARNING
+        self.alert(level, "broker", f"{error.code}: {error.message}", kind="broker_error")
 
     def _on_farm(self, code: int, message: str) -> None:
         broken = code in FARM_BROKEN

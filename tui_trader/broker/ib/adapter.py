@@ -28,6 +28,7 @@ from tui_trader.broker.base import (
     BrokerPosition,
 )
 from tui_trader.broker.ib import mapping as m
+from tui_trader.broker.ib.decode_watch import DecodeWatch
 from tui_trader.domain.market import Bar, Instrument
 from tui_trader.domain.orders import Fill, Order
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 PACING = 162
+DECODE_FAULT_CODE = -2
+"""Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 
 
 def backoff_delays(initial: float, maximum: float, attempts: int) -> list[float]:
@@ -78,6 +81,7 @@ class IbBroker:
         self._request_errors: dict[int, int] = {}
         self.pacing_backoff = (2.0, 60.0, 6)
         """Historical pacing retries: (first delay s, maximum delay s, retries)."""
+        self._decode_watch = DecodeWatch(self.ib.client.decoder, self._on_decode_fault)
         self._wire_handlers()
 
     # -- connection -------------------------------------------------------------------------
@@ -100,6 +104,7 @@ class IbBroker:
         """Connect, then let ib_async sync positions, orders, executions and account values."""
         self._tickers.clear()
         self._bars.clear()
+        self._decode_watch.rearm()
         await self.ib.connectAsync(self.host, self.port, clientId=self.client_id,
                                    timeout=self._timeout, readonly=self._readonly,
                                    account=self._account, raiseSyncErrors=True)
@@ -316,3 +321,9 @@ class IbBroker:
 
     def _on_disconnected(self) -> None:
         self._listener.on_disconnected()
+
+    def _on_decode_fault(self, text: str) -> None:
+        """A message from the gateway could not be decoded: state may have diverged, so rebuild it."""
+        self._listener.on_error(BrokerError(DECODE_FAULT_CODE, f"malformed message from the gateway: {text}"))
+        if self.ib.isConnected():
+            self.ib.disconnect()
