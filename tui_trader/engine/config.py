@@ -27,6 +27,7 @@ class EngineConfig:
     approval_timeout_s: float = 30.0
     ack_timeout_s: float = 10.0
     expected_account: str = ""
+    readonly: bool = False
     journal_path: Path | None = None
     journal_batch_size: int = 200
     journal_flush_interval_ms: float = 50.0
@@ -78,7 +79,7 @@ def config_from_settings(settings: Settings) -> EngineConfig:
     return EngineConfig(
         mode=settings.mode, dry_run=settings.dry_run, approvals_required=settings.approvals_required,
         approval_timeout_s=settings.approvals.timeout_s, ack_timeout_s=broker.ack_timeout_s,
-        expected_account=broker.account, journal_path=settings.journal_path,
+        expected_account=broker.account, readonly=broker.readonly, journal_path=settings.journal_path,
         journal_batch_size=settings.journal.batch_size,
         journal_flush_interval_ms=settings.journal.flush_interval_ms,
         market_data_type=broker.market_data_type, delayed_fallback=broker.delayed_fallback,

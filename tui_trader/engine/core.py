@@ -16,7 +16,7 @@ from typing import Any
 
 from tui_trader.broker.base import Broker, BrokerPosition
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel, ConnectionState, TradingState
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, TradingState
 from tui_trader.domain.events import AlertRaised, Event, OrderUpdated
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.approvals import ApprovalQueue
@@ -62,6 +62,8 @@ class EngineCore:
         self.connection = ConnectionInfo(getattr(broker, "host", ""), getattr(broker, "port", 0),
                                          getattr(broker, "client_id", 0))
         self.account_id = ""
+        self.armed = config.mode is not Mode.LIVE
+        """Live mode starts unarmed: no approval is accepted until the operator types the account id."""
         self.alert_counts: Counter[str] = Counter()
         self.blocks: dict[str, str] = {}
         self.broker_positions: dict[str, BrokerPosition] = {}

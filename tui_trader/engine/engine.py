@@ -138,7 +138,7 @@ class Engine(StrategyRunner):
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             pending_approvals=self.approvals.items(), strategies=self.strategy_statuses(),
             entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,
-            health=health)
+            health=health, armed=self.armed, read_only_api=self.config.readonly)
 
     # -- monitor loop --------------------------------------------------------------------------
 

@@ -66,6 +66,13 @@ class EngineHandle(Protocol):
         """Release the latched kill switch with a typed reason (raises when refused)."""
         ...
 
+    def arm(self, account_id: str, by: str = "operator") -> None:
+        """Arm live trading with the account id the operator typed (raises SafetyError on a mismatch).
+
+        Live mode starts unarmed and refuses every approval until armed; other modes start armed.
+        """
+        ...
+
     def approve(self, order_ref: str, by: str = "operator") -> None:
         """Approve a pending order (it is re-checked by risk before it is sent)."""
         ...

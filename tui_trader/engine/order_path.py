@@ -15,12 +15,19 @@ from dataclasses import replace
 from typing import Any
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import ApprovalRequested, ApprovalResolved, OrderDenied, OrderNotSent
+from tui_trader.domain.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    OperatorAction,
+    OrderDenied,
+    OrderNotSent,
+)
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.core import EngineCore
 from tui_trader.engine.snapshots import PendingApproval
+from tui_trader.errors import SafetyError
 from tui_trader.risk.checks import check_trading_state
 
 log = logging.getLogger(__name__)
@@ -139,8 +146,30 @@ class OrderPath(EngineCore):
         self.publish(ApprovalRequested(self.now(), order, verdict, item.expires_at))
         return order
 
+    def arm(self, account_id: str, by: str = "operator") -> None:
+        """Arm live trading: the operator typed the id of the account the gateway reports.
+
+        Raises:
+            SafetyError: the typed id is not the connected account's.
+        """
+        if self.armed:
+            return
+        if not self.account_id or account_id.strip() != self.account_id:
+            raise SafetyError(f"typed account id {account_id!r} is not the connected account "
+                              f"{self.account_id or '(none yet)'}: live trading stays unarmed", "Not armed")
+        self.armed = True
+        self.publish(OperatorAction(self.now(), by, "arm_live", f"typed account id {account_id}",
+                                    "unarmed", "armed"))
+
     def approve(self, order_ref: str, by: str = "operator") -> None:
-        """Approve a pending order; it is re-checked by risk right before it is sent."""
+        """Approve a pending order; it is re-checked by risk right before it is sent.
+
+        Raises:
+            SafetyError: live trading is not armed yet.
+        """
+        if not self.armed:
+            raise SafetyError("live trading is not armed: type the account id in the preflight first",
+                              "Not armed")
         item = self._pop_approval(order_ref)
         self._move_family(order_ref, S.APPROVED, f"approved by {by}")
         self.publish(ApprovalResolved(self.now(), order_ref, True, by))

@@ -111,3 +111,7 @@ class EngineSnapshot:
     health: HealthInfo = field(default_factory=HealthInfo)
     entries_blocked_reason: str = ""
     time_zone: str = "America/New_York"
+    armed: bool = True
+    """False in live mode until the operator has typed the account id (no approval is accepted)."""
+    read_only_api: bool | None = None
+    """Whether the gateway connection is read-only (``None``: not known)."""

@@ -5,6 +5,7 @@ Screens own their panes and widgets render what they are given; this class only 
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
@@ -13,6 +14,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_trader.domain.enums import AlertLevel, Mode
 from tui_trader.engine.handle import EngineHandle
+from tui_trader.errors import TraderError
 from tui_trader.ui.bridge import Bridge
 from tui_trader.ui.commands import TraderCommands
 from tui_trader.ui.modals.error import ErrorModal
@@ -69,6 +71,11 @@ class TraderApp(App[int]):
         """A worker that fails halts trading and says why; the console stays open."""
         if event.state is WorkerState.ERROR:
             self.crashed(event.worker.name, event.worker.error)
+        elif event.state is WorkerState.SUCCESS and event.worker.name == "engine":
+            self.call_after_refresh(freeze_startup_heap)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()
 
     def crashed(self, name: str, error: BaseException | None) -> None:
         """Engage the kill switch, record a critical alert and show the error."""
@@ -127,10 +134,27 @@ class TraderApp(App[int]):
     def _preflight_done(self, armed: bool | None) -> None:
         self.main.preflight = None
         if armed:
+            try:
+                self.handle.arm(self.handle.snapshot().account_id)
+            except TraderError as error:
+                self.main.console_alert(AlertLevel.CRITICAL, f"not armed: {error.message}")
+                return
             self.main.armed = True
             self.main.console_alert(AlertLevel.WARNING, "LIVE trading armed by the operator")
         else:
             self._quit_chosen("leave")
+
+
+def freeze_startup_heap() -> None:
+    """Keep the objects built at start-up out of the cyclic collector's full passes.
+
+    A full collection walks every tracked object; with Textual's DOM, the engine's book and
+    ib_async's tickers loaded, one paused the shared loop for 50–90 ms (orders included).
+    What start-up builds lives for the session, so it is collected once and then frozen;
+    quitting unfreezes it.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

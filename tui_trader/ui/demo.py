@@ -315,6 +315,9 @@ class ScriptedEngine:
         self.state = replace(self.state, trading_state=TradingState.ACTIVE, kill_engaged=False, kill_reason="")
         self._publish(KillSwitchReset(self.state.time, by, reason))
 
+    def arm(self, account_id: str, by: str = "operator") -> None:
+        self.calls.append(("arm", account_id, by))
+
     def approve(self, order_ref: str, by: str = "operator") -> None:
         self.calls.append(("approve", order_ref, by))
         self._set_status({order_ref}, OrderStatus.SUBMITTED, "approved")
