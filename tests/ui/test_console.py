@@ -364,6 +364,7 @@ async def test_live_mode_when_preflight_armed_by_typing_account_then_approvals_o
         await c.pilot.press("1", "enter")
         await c.settle(3)
         assert isinstance(c.app.screen, ApprovalModal)
+        assert c.engine.called("arm") == [("arm", "U7654321", "operator")]
 
 
 async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
