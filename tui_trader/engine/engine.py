@@ -64,6 +64,7 @@ class Engine(StrategyRunner):
         self.started = False
         self.health_source: Callable[[], HealthInfo] | None = None
         self._services: list[tuple[Callable[[], None], Callable[[], Awaitable[None]] | None]] = []
+        self._tick_hooks: list[Callable[[datetime], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -74,6 +75,10 @@ class Engine(StrategyRunner):
         which :meth:`stop` cancels); ``stop`` is awaited at stop, before the journal closes.
         """
         self._services.append((start, stop))
+
+    def add_tick_hook(self, hook: Callable[[datetime], None]) -> None:
+        """Call ``hook(now)`` on every monitor tick (it must not block; schedule work with :meth:`spawn`)."""
+        self._tick_hooks.append(hook)
 
     async def start(self) -> None:
         """Restore from the journal, connect, reconcile, subscribe, warm up, start strategies."""
@@ -159,6 +164,8 @@ class Engine(StrategyRunner):
             self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
             self._check_positions_debounced()
         self._check_holding(now)
+        for hook in self._tick_hooks:
+            hook(now)
 
     def _check_stale(self, now: datetime) -> None:
         if not self.broker.is_connected or not self.series:

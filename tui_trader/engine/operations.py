@@ -1,4 +1,4 @@
-"""Operations services run beside the engine: the health monitor and the notifier.
+"""Operations services run beside the engine: the health monitor, the notifier and the schedule.
 
 The factory attaches them for real runs; engine tests that do not need them leave them out.
 """
@@ -6,12 +6,15 @@ The factory attaches them for real runs; engine tests that do not need them leav
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.notify.notifier import Notifier
+from tui_trader.ops.schedule import Phase, ScheduleAction, ScheduleGuard, sessions_of
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
@@ -59,7 +62,76 @@ def attach_notifier(engine: Engine, settings: Settings) -> Notifier:
 
 
 def attach_operations(engine: Engine, settings: Settings) -> Engine:
-    """Both services; returns ``engine`` for chaining in the factory."""
+    """Every service; returns ``engine`` for chaining in the factory."""
     attach_health(engine, settings)
-    attach_notifier(engine, settings)
+    notifier = attach_notifier(engine, settings)
+    attach_schedule(engine, settings, notifier)
     return engine
+
+
+class ScheduleRunner:
+    """Carries out the schedule's decisions: REDUCING before the gateway restart and the close,
+    back to ACTIVE only after a clean reconciliation, optional flatten, the daily summary.
+
+    Args:
+        engine: The engine to drive.
+        guard: The schedule's pure decision logic.
+        notify: Where the daily summary goes (the notifier), or ``None``.
+    """
+
+    RETRY_S = 15.0
+
+    def __init__(self, engine: Engine, guard: ScheduleGuard, notify: Callable[..., None] | None = None) -> None:
+        self.engine = engine
+        self.guard = guard
+        self._notify = notify
+        self._use_liquid = guard.settings.use_liquid_hours
+        self._reconciling = False
+        self._last_attempt: datetime | None = None
+
+    def tick(self, now: datetime) -> None:
+        """One step: refresh the sessions, then act on what the guard decides."""
+        if not self.guard.sessions:
+            self.guard.set_sessions(sessions_of(self.engine.market.instruments.values(), self._use_liquid))
+        for action in self.guard.update(now, self.engine.trading_state):
+            self._act(action, now)
+        if self.guard.phase is Phase.RECOVERING and self._retry_due(now):
+            self._reconcile(now)
+
+    def _act(self, action: ScheduleAction, now: datetime) -> None:
+        if action.kind in ("reduce", "restore") and action.state is not None:
+            self.engine.set_trading_state(action.state, "schedule", action.reason)
+        elif action.kind == "flatten":
+            self.engine.spawn(self.engine.flatten(preview=False), "schedule-flatten")
+        elif action.kind == "daily_summary" and self.engine.journal is not None and action.when is not None:
+            from tui_trader.ops.reports import close_session  # pandas: loaded only when a session closes
+
+            day = action.when.astimezone(ZoneInfo(self.engine.config.time_zone)).date()
+            self.engine.spawn(close_session(self.engine.journal, day, self.engine.config.time_zone, self._notify),
+                              "daily-summary")
+        elif action.kind == "reconcile":
+            self._reconcile(now)
+
+    def _retry_due(self, now: datetime) -> bool:
+        return not self._reconciling and (self._last_attempt is None
+                                          or (now - self._last_attempt).total_seconds() >= self.RETRY_S)
+
+    def _reconcile(self, now: datetime) -> None:
+        self._reconciling, self._last_attempt = True, now
+        self.engine.spawn(self._reconcile_and_report(), "schedule-reconcile")
+
+    async def _reconcile_and_report(self) -> None:
+        try:
+            if self.engine.is_connected:
+                await self.engine.reconcile("schedule window over")
+            clean = self.engine.is_connected and not self.engine.blocks
+            self.guard.on_recovered(self.engine.now(), clean)
+        finally:
+            self._reconciling = False
+
+
+def attach_schedule(engine: Engine, settings: Settings, notifier: Notifier | None = None) -> ScheduleRunner:
+    """Drive the engine from the trading calendar and the gateway's restart window."""
+    runner = ScheduleRunner(engine, ScheduleGuard(settings.schedule), notifier.notify if notifier else None)
+    engine.add_tick_hook(runner.tick)
+    return runner
