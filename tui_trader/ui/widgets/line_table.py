@@ -126,13 +126,29 @@ class LineTable(ScrollView, can_focus=True):
         """Replace the row model; only lines whose row changed are redrawn."""
         old, new = self._rows, tuple(rows)
         self._rows = new
-        self.virtual_size = Size(self._content_width(), len(new) + 1)
+        self._set_virtual_rows(len(new))
         if self.cursor_row >= len(new):
             self.cursor_row = max(len(new) - 1, 0)
         if len(old) != len(new):
             self.refresh()
             return
         self._refresh_changed(old, new)
+
+    def _set_virtual_rows(self, count: int) -> None:
+        """Size the scrollable area for ``count`` rows and a header, without a screen layout.
+
+        Assigning ``virtual_size`` lays out (and repaints) the whole screen, yet the table's box
+        is fixed by its pane: only the scrollbar depends on the row count, and a scrollbar that
+        appears or goes triggers its own layout.
+        """
+        size = Size(self._content_width(), count + 1)
+        if size == self.virtual_size:
+            return
+        if not self.size:
+            self.virtual_size = size
+            return
+        self.set_reactive(LineTable.virtual_size, size)
+        self._scroll_update(size)
 
     def _refresh_changed(self, old: tuple[Row, ...], new: tuple[Row, ...]) -> None:
         """One refresh for the changed rows on screen, runs of adjacent rows merged.

@@ -20,13 +20,16 @@ STATE_CLASSES = ("-active", "-reducing", "-halted")
 VERDICT_CLASSES = ("-live", "-stalled", "-disconnected", "-degraded")
 
 
-def set_text(label: Label, text: str) -> None:
+def set_text(label: Label, text: str, *, grow_only: bool = False) -> None:
     """Update ``label`` only when its text changed, and re-lay out only when its width did.
 
-    A layout pass reflows and repaints the whole screen (tens of ms at 200x60); the status
-    labels change every refresh but rarely change width.
+    A layout pass reflows and repaints the whole screen (tens of ms at 200x60). With
+    ``grow_only`` (figures that change every refresh) the text is padded to the widest seen, so
+    the label re-lays out only when a figure needs more room than ever before.
     """
     old: str | None = getattr(label, "_last_text", None)
+    if grow_only and old is not None:
+        text = text.ljust(cell_len(old))
     if old != text:
         label._last_text = text  # type: ignore[attr-defined]
         label.update(text, layout=old is None or cell_len(old) != cell_len(text))
@@ -83,7 +86,7 @@ class StatusBar(Horizontal):
         set_text(self._label("#trading-state"), f" {state} ")
         self._show_link(snapshot, fresh)
         self._show_money(snapshot, fresh)
-        set_text(self._label("#heartbeat"), f"hb {age(fresh.heartbeat_age)}")
+        set_text(self._label("#heartbeat"), f"hb {age(fresh.heartbeat_age)}", grow_only=True)
         set_text(self._label("#clock"), exchange_clock(now, snapshot.time_zone))
 
     def _label(self, selector: str) -> Label:
@@ -114,9 +117,9 @@ class StatusBar(Horizontal):
         day = account.day_pnl
         base = account.start_of_day_equity
         day_pct = pct(day / base * 100) if base else ""
-        set_text(self._label("#equity"), f"Equity {money(account.equity)}")
+        set_text(self._label("#equity"), f"Equity {money(account.equity)}", grow_only=True)
         day_label = self._label("#day-pnl")
-        set_text(day_label, f"Day {money(day, signed=True)} {day_pct}".rstrip())
+        set_text(day_label, f"Day {money(day, signed=True)} {day_pct}".rstrip(), grow_only=True)
         day_label.set_class(day > 0, "-pos")
         day_label.set_class(day < 0, "-neg")
         for selector in ("#equity", "#day-pnl"):
