@@ -254,17 +254,18 @@ def _number(value: float | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """The headline table of a report, with goals and noise."""
-    metrics, noise = report["metrics"], report["noise"]
-    lines = ["| metric | median | goal | met | noise (max−min)/median |", "|---|---:|---|:---:|---:|"]
+    metrics, noise, runs = report["metrics"], report["noise"], report.get("runs", {})
+    lines = ["| metric | median | goal | met | noise (max−min)/median | runs |", "|---|---:|---|:---:|---:|---:|"]
     for name in HEADLINE:
         value = metrics.get(name)
         goal = GOALS.get(name)
         goal_text = f"{goal[0]} {goal[1]:g} ({goal[2]})" if goal else ""
         shown = _number(value)
         spread = noise.get(name)
-        spread_text = "" if spread is None or math.isnan(spread) else f"{spread:.0%}"
+        count = len(runs.get(name, []))
+        spread_text = "" if spread is None or math.isnan(spread) or count < 2 else f"{spread:.0%}"
         met = goal_met(name, value, metrics) if value is not None else ""
-        lines.append(f"| `{name}` | {shown} | {goal_text} | {met} | {spread_text} |")
+        lines.append(f"| `{name}` | {shown} | {goal_text} | {met} | {spread_text} | {count} |")
     return "\n".join(lines) + "\n"
 
 
