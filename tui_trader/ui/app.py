@@ -93,7 +93,7 @@ class TraderApp(App[int]):
     def action_kill_switch(self) -> None:
         """Engage the kill switch: the engine is HALTED before this returns."""
         self.handle.kill("operator pressed Ctrl+K", by="operator")
-        self.main.request_refresh()
+        self.main.show_state_now()
 
     def action_reset_kill(self) -> None:
         """Ask for a typed reason, then release the kill switch."""

@@ -183,6 +183,19 @@ class MainScreen(MainActions):
         self.query_one(HealthPane).drops = message.total
         self.console_alert(AlertLevel.WARNING, f"console fell behind: {message.total} events dropped")
 
+    def show_state_now(self) -> None:
+        """Draw the status bar and kill banner from a fresh snapshot; the panes wait for the timer.
+
+        Used right after Ctrl+K: HALTED is on screen at once, and the cancels the kill scheduled
+        are not queued behind a full redraw.
+        """
+        snapshot = self.handle.snapshot()
+        self.set_reactive(MainScreen.snapshot, snapshot)  # commands see it; drawing waits
+        now = self.clock()
+        self.part(StatusBar).show(snapshot, assess(snapshot, now, self.options), now)
+        self.part(KillBanner).show(snapshot)
+        self.set_class(snapshot.kill_engaged, "-halted")
+
     def request_refresh(self) -> None:
         """Pull a snapshot now (after a command) instead of waiting for the timer."""
         self.snapshot = self.handle.snapshot()
