@@ -7,7 +7,8 @@ flight). SIGUSR1 is the operator's explicit reset of the kill switch. On SIGTERM
 JSON (the headless runner's summary plus cash and each order's status) and stops the engine cleanly
 (exit code 0).
 
-When the config says ``"approve": "alternate"``, approvals are required and this process plays the
+When the config names a ``webhook``, notifications go there (the harness's loopback server, which a
+fault makes hang). When the config says ``"approve": "alternate"``, approvals are required and this process plays the
 operator: it approves pending orders whose ref hashes even and rejects the others.
 """
 
@@ -21,9 +22,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from tui_trader.config.sections import SizingSettings, StrategySettings
+from pydantic import SecretStr
+
+from tui_trader.config.sections import NotificationSettings, SizingSettings, StrategySettings, WebhookSettings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -91,9 +95,21 @@ async def operator(engine: Engine) -> None:
         await asyncio.sleep(0.02)
 
 
+def attach_webhook(engine: Engine, url: str) -> None:
+    """Notifications to a webhook on loopback (the harness can make it hang), wired as the factory does."""
+    from tui_trader.engine.operations import attach_notifier
+
+    notifications = NotificationSettings(
+        webhook=WebhookSettings(enabled=True, url=SecretStr(url), levels=["INFO", "WARNING", "ERROR", "CRITICAL"]),
+        batch_window_s=0.5, timeout_s=30.0, retries=2, retry_initial_s=0.5)
+    attach_notifier(engine, SimpleNamespace(notifications=notifications))  # type: ignore[arg-type]
+
+
 async def main(cfg: dict[str, Any]) -> None:
     """Run until SIGTERM, then write the summary and stop."""
     engine = Engine(engine_config(cfg), make_broker("127.0.0.1", cfg["port"], cfg["client_id"], timeout=3.0))
+    if cfg.get("webhook"):
+        attach_webhook(engine, cfg["webhook"])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -34,9 +34,47 @@ FINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 SIM_WORKING = {"PreSubmitted", "Submitted", "PendingSubmit"}
 
 FAULT_KINDS = ("disconnect", "refuse", "sim_restart", "engine_sigkill", "farm_flap", "pacing", "reject",
-               "reorder", "delay", "stall", "malformed", "drop_status")
-"""Every fault the schedule can draw. ``notification_hang`` is not here: the engine does not send
-notifications yet (tui_trader/ops/notify exists but nothing in the engine uses it)."""
+               "reorder", "delay", "stall", "malformed", "drop_status", "notify_hang")
+"""Every fault the schedule can draw."""
+
+
+class Webhook:
+    """A notification endpoint on loopback: answers 200 at once, or (while hanging) reads and never answers."""
+
+    def __init__(self) -> None:
+        self.hanging = False
+        self.received = 0
+        self.server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        """Listen on an ephemeral loopback port; the URL to post to."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            await reader.readuntil(b"\r\n\r\n")
+            self.received += 1
+            if self.hanging:
+                self._held.append(writer)  # never answered, never closed (until stop)
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    @property
+    def hung(self) -> int:
+        """Deliveries left without an answer."""
+        return len(self._held)
+
+    async def stop(self) -> None:
+        """Close held connections and the server."""
+        for writer in self._held:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
 
 
 async def eventually(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:  # noqa: ASYNC109
@@ -113,8 +151,14 @@ class World:
     """(engine index, status lines seen) when the explicit reset was sent: later lines may show no kill."""
     undo: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     wall: float = 0.0
+    webhook: Webhook = field(default_factory=Webhook)
+    webhook_url: str = ""
 
     # -- simulator ---------------------------------------------------------------------------
+
+    async def start_webhook(self) -> None:
+        """The notification endpoint the engines post to."""
+        self.webhook_url = await self.webhook.start()
 
     async def start_sim(self) -> None:
         """Start (or restart on the same port, from the state file) the simulator."""
@@ -135,7 +179,7 @@ class World:
         """Write the child's config (same journal and files for every restart)."""
         cfg = {"port": self.port, "client_id": 21, "journal": str(self.tmp / "journal.sqlite"),
                "trigger_file": str(self.tmp / "KILL"), "summary": str(self.tmp / "summary.json"),
-               "log": str(self.tmp / "engine.log"), "approve": self.approve}
+               "log": str(self.tmp / "engine.log"), "approve": self.approve, "webhook": self.webhook_url}
         path = self.tmp / "engine.json"
         path.write_text(json.dumps(cfg), encoding="utf-8")
         return path
@@ -247,6 +291,9 @@ class World:
             await self._trigger_consumed()
             self.reset_mark = (self.engine.index, len(self.engine.statuses))
             self.engine.proc.send_signal(signal.SIGUSR1)
+        elif fault.kind == "notify_hang":
+            self.webhook.hanging = True
+            self.later(rng.uniform(3.0, 10.0), lambda: setattr(self.webhook, "hanging", False))
         elif fault.kind == "kill_switch":
             self.kill_requested_at = self.wall
             (self.tmp / "KILL").write_text("chaos", encoding="utf-8")
@@ -301,6 +348,7 @@ class World:
                 await asyncio.gather(child.reader, return_exceptions=True)
         if self.gw is not None:
             await self.gw.stop()
+        await self.webhook.stop()
 
 
 # -- invariants -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ async def chaos_run(tmp_path: Path, seed: int, duration: float, count: int, appr
     schedule = make_schedule(seed, duration, kinds, count, kill_switch, reset)
     world = World(tmp_path, seed, approve)
     try:
+        await world.start_webhook()
         await world.start_sim()
         await world.spawn()
         await world.step_for(duration, schedule)
@@ -41,7 +42,8 @@ async def chaos_run(tmp_path: Path, seed: int, duration: float, count: int, appr
     trades = len(world.sim.executions()) if world.gw else 0
     report = (f"CHAOS_SEED={seed} (replay: CHAOS_SEED={seed} pytest tests/chaos)\n"
               f"schedule: {[f'{f.at}s {f.kind}' for f in schedule]}\nfired: {world.log}\n"
-              f"executions at the simulator: {trades}; engines started: {len(world.children)}\n"
+              f"executions at the simulator: {trades}; engines started: {len(world.children)}; "
+              f"notifications posted: {world.webhook.received} ({world.webhook.hung} left hanging)\n"
               f"artifacts: {tmp_path}")
     print(report)
     assert not problems, report + "\nviolations:\n- " + "\n- ".join(problems)
