@@ -16,7 +16,8 @@ the ticks, ib_async decodes them, the engine stores them). Measured at each rate
   skips it, so the benchmark does it);
 - loop lag: how late a 5 ms sleep wakes up;
 - kill to wire: Ctrl+K pressed → the simulator receives the last of the 100 ``cancelOrder``
-  frames (``kill_to_first_cancel_ms``: the first one), over repeated kill / reset / re-rest cycles.
+  frames (``kill_to_first_cancel_ms``: the first one; ``kill_press_to_engine_ms``: until the
+  console has called ``engine.kill``), over repeated kill / reset / re-rest cycles.
   The engine cancels order by order (``kill_cancel_scope = own``) and ib_async sends at most 45
   requests a second (IB paces at 50), so the last of 100 cancels cannot leave before about one
   second; the first one is what the console and the engine add;
@@ -220,6 +221,8 @@ class World:
     probe: WireProbe
     symbols: list[str]
     feed_symbols: list[str]
+    kill_calls: list[float] = field(default_factory=list)
+    """Ctrl+K pressed → ``engine.kill`` called (ms): the console's share of the kill path."""
 
     def working(self) -> int:
         """Working orders the engine tracks."""
@@ -331,16 +334,27 @@ async def kill_cycle(w: World, app: TraderApp, pilot: Any) -> tuple[float, float
     probe, engine = w.probe, w.engine
     expected = w.working()
     probe.cancels.clear()
+    called: list[float] = []
+    kill = engine.kill
+
+    def timed_kill(reason: str, by: str = "operator") -> None:
+        called.append(time.perf_counter())
+        kill(reason, by)
+
+    engine.kill = timed_kill  # type: ignore[method-assign]
     start = time.perf_counter()
     await pilot.press("ctrl+k")
     try:
         await until(lambda: len(probe.cancels) >= expected and not w.working(), "cancels", 10.0)
         first, last = (probe.cancels[0] - start) * 1000, (probe.cancels[expected - 1] - start) * 1000
+        w.kill_calls.append((called[0] - start) * 1000)
     except TimeoutError:
         log(f"kill cycle: {len(probe.cancels)} of {expected} cancels at the simulator, "
             f"{w.working()} still working after 10 s")
         first = last = math.nan
         await until(lambda: not w.working(), "orders cancelled", 30.0)
+    finally:
+        del engine.kill
     await until(lambda: app.main.snapshot is not None and app.main.snapshot.kill_engaged, "HALTED drawn")
     await asyncio.sleep(0.2)  # let the verification finish before the reset
     engine.reset_kill("benchmark re-arm", confirm_same_day=True)
@@ -371,7 +385,7 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
         ticks = achieved()
         log(f"{rate} ticks/s with the console: {len(meter.frames)} frames, frame p99 {pct(meter.frames, 0.99):.1f} ms,"
             f" lag p99 {pct(lags, 0.99):.1f} ms, t2o p99 {pct(t2o, 0.99):.1f} ms, {ticks:.0f} ticks/s")
-        cycles = []
+        cycles, w.kill_calls = [], []
         for _ in range(kills):
             cycles.append(await kill_cycle(w, app, pilot))
             log(f"kill cycle: first cancel {cycles[-1][0]:.1f} ms, last {cycles[-1][1]:.1f} ms")
@@ -379,6 +393,7 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
     return {**quantiles("frame_ms", meter.frames), **quantiles("loop_lag_ms", lags),
             **quantiles("kill_to_wire_ms", [c[1] for c in done]),
             **quantiles("kill_to_first_cancel_ms", [c[0] for c in done]),
+            **quantiles("kill_press_to_engine_ms", w.kill_calls),
             "kill_cycles_failed": float(kills - len(done)),
             "refresh_hz": hz, **quantiles("tick_to_order_ms", t2o), "ticks_per_s": ticks,
             "frames": float(len(meter.frames))}
@@ -398,7 +413,7 @@ async def run_real(quick: bool) -> dict[str, float]:
         w.engine.start = _already_started  # type: ignore[method-assign]
         app = create_app(w.engine)
         app.options = app.main.options = ConsoleOptions(refresh_hz=REFRESH_HZ)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:  # fills toast, as in use
             app.frame_meter = FrameMeter()  # type: ignore[attr-defined]
             app.frame_meter.instrument(app)  # type: ignore[attr-defined]
             await until(lambda: app.main.snapshot is not None, "first snapshot drawn")
