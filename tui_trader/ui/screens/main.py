@@ -197,6 +197,7 @@ class MainScreen(MainActions):
         self.part(StatusBar).show(snapshot, assess(snapshot, now, self.options), now)
         self.part(KillBanner).show(snapshot)
         self.set_class(snapshot.kill_engaged, "-halted")
+        self._approvals(snapshot, now)  # the kill rejected them: an open approval closes now
 
     def request_refresh(self) -> None:
         """Pull a snapshot now (after a command) instead of waiting for the timer."""
