@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from tui_trader.broker.ib.adapter import backoff_delays
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
@@ -69,8 +67,6 @@ async def test_market_data_354_with_delayed_fallback_then_resubscribed_and_quote
     await engine.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="simulator gap: SimGateway.publish skips delayed subscriptions, so a "
-                   "delayed request gets its first snapshot only (tui_trader/sim/gateway.py)")
 async def test_market_data_354_with_delayed_fallback_then_delayed_quotes_keep_arriving(
         sim: SimGateway, tmp_path: Path) -> None:
     sim.control.deny_market_data("MSFT")

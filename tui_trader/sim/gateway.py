@@ -248,7 +248,10 @@ class SimGateway:
         if not subs or self.faults.stalled:
             return
         for session, req_id in subs:
-            if req_id in session.delayed or session.backlogged():
+            if session.backlogged():
+                continue
+            if req_id in session.delayed:
+                session.send(ticks.delayed_ticks(req_id, quote))
                 continue
             data = ticks.quote_ticks(req_id, quote)
             if quote.traded:

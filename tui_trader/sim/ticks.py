@@ -56,6 +56,16 @@ def quote_ticks(req_id: int, q: Quote) -> bytes:
     return tick_price(req_id, BID, q.bid, q.bid_size) + tick_price(req_id, ASK, q.ask, q.ask_size)
 
 
+def delayed_ticks(req_id: int, q: Quote) -> bytes:
+    """A delayed subscription's update: bid, ask and last as delayed tick types (no timestamp).
+
+    The simulator sends the current book under the delayed ids rather than one 15 minutes old:
+    what a client must handle is the tick types and the market-data-type switch, not the lag.
+    """
+    return (tick_price(req_id, DELAYED[BID], q.bid, q.bid_size) + tick_price(req_id, DELAYED[ASK], q.ask, q.ask_size)
+            + tick_price(req_id, DELAYED[LAST], q.last, q.last_size or 100))
+
+
 def trade_ticks(req_id: int, q: Quote, range_changed: bool) -> bytes:
     """Last price and size, volume, last timestamp (and the day's range when it moved)."""
     out = (tick_price(req_id, LAST, q.last, q.last_size) + tick_size(req_id, VOLUME, q.volume)
