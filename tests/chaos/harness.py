@@ -5,8 +5,8 @@ The simulator runs on a manual clock that the driver steps (``STEP_SIM_S`` of ma
 ``STEP_WALL_S`` of wall time, so 5-second bars arrive several times a second and the strategies trade).
 Faults fire at scheduled wall-clock offsets; those that last (stalls, refusals, pacing, delays, farm
 flaps) are undone later. At the end every fault is cleared, the engine gets a bounded time to settle,
-is stopped with SIGTERM and writes its summary; then :func:`check_invariants` compares the engine's
-journal and summary with the simulator's ledger.
+is stopped with SIGTERM and writes its summary; then ``invariants.check_invariants`` compares the
+engine's journal and summary with the simulator's ledger. The faults themselves are in ``faults.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 STEP_SIM_S = 1.0
 STEP_WALL_S = 0.05
 SETTLE_S = 20.0
-FINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
-SIM_WORKING = {"PreSubmitted", "Submitted", "PendingSubmit"}
 
 FAULT_KINDS = ("disconnect", "refuse", "sim_restart", "engine_sigkill", "farm_flap", "pacing", "reject",
                "reorder", "delay", "stall", "malformed", "drop_status", "notify_hang")
@@ -208,7 +205,8 @@ class World:
         return self.children[-1]
 
     async def sigkill_engine(self) -> None:
-        """SIGKILL the engine and start a new one on the same journal."""
+        """SIGKILL the engine (once it has seen a requested kill) and start a new one on the same journal."""
+        await self._trigger_consumed()
         child = self.engine
         child.killed = True
         os.kill(child.proc.pid, signal.SIGKILL)
@@ -245,60 +243,28 @@ class World:
             trigger.unlink()
 
     async def fire(self, fault: Fault) -> None:
-        """Inject one fault."""
+        """Inject one fault (see :data:`tests.chaos.faults.FAULTS`)."""
+        from .faults import FAULTS
+
         self.log.append(f"t={self.wall:.2f}s {fault.kind} ({fault.arg})")
-        control = self.sim.control
-        rng = random.Random(fault.arg)
-        if fault.kind == "disconnect":
-            control.drop_sessions()
-        elif fault.kind == "refuse":
-            control.refuse_connections(rng.uniform(5, 40))  # simulated seconds
-            control.drop_sessions()
-        elif fault.kind == "sim_restart":
-            await self.sim.stop()
-            await asyncio.sleep(rng.uniform(0.1, 1.0))
-            await self.start_sim()
-        elif fault.kind == "engine_sigkill":
-            await self._trigger_consumed()
-            await self.sigkill_engine()
-        elif fault.kind == "farm_flap":
-            broken, ok = rng.choice(((2103, 2104), (2105, 2106), (2157, 2158)))
-            control.send_error(broken)
-            self.later(rng.uniform(0.2, 2.0), lambda: self.sim.control.send_error(ok))
-        elif fault.kind == "pacing":
-            control.set_pacing(1, 30.0)
-            self.later(rng.uniform(1.0, 3.0), lambda: self.sim.control.set_pacing(None))
-        elif fault.kind == "reject":
-            control.reject_next(201 if rng.random() < 0.5 else 202)
-        elif fault.kind == "reorder":
-            kinds = ["execution", "order_status", "commission"]
-            rng.shuffle(kinds)
-            control.fill_sequence(*kinds)
-            self.later(rng.uniform(1.0, 4.0), lambda: self.sim.control.fill_sequence(
-                "execution", "order_status", "commission"))
-        elif fault.kind == "delay":
-            kind = rng.choice(("order_status", "execution", "commission", "open_order"))
-            control.delay_messages(kind, rng.uniform(1.0, 5.0))
-            self.later(rng.uniform(1.0, 3.0), lambda: self.sim.control.delay_messages(kind, 0))
-        elif fault.kind == "drop_status":
-            control.drop_messages("order_status", rng.randint(1, 3))
-        elif fault.kind == "stall":
-            control.stall_market_data(True)
-            self.later(rng.uniform(1.0, 5.0), lambda: self.sim.control.stall_market_data(False))
-        elif fault.kind == "malformed":
-            control.send_malformed(rng.choice(("fields", "unknown", "binary", "stream")), seed=fault.arg)
-        elif fault.kind == "reset":
-            await self._trigger_consumed()
-            self.reset_mark = (self.engine.index, len(self.engine.statuses))
-            self.engine.proc.send_signal(signal.SIGUSR1)
-        elif fault.kind == "notify_hang":
-            self.webhook.hanging = True
-            self.later(rng.uniform(3.0, 10.0), lambda: setattr(self.webhook, "hanging", False))
-        elif fault.kind == "kill_switch":
-            self.kill_requested_at = self.wall
-            (self.tmp / "KILL").write_text("chaos", encoding="utf-8")
-        else:  # pragma: no cover - the schedule only draws known kinds
-            raise ValueError(fault.kind)
+        await FAULTS[fault.kind](self, random.Random(fault.arg), fault.arg)
+
+    async def reset_kill(self) -> None:
+        """The operator's explicit reset, once the engine has seen the kill."""
+        await self._trigger_consumed()
+        self.reset_mark = (self.engine.index, len(self.engine.statuses))
+        self.engine.proc.send_signal(signal.SIGUSR1)
+
+    def request_kill(self) -> None:
+        """Engage the kill switch through the engine's trigger file."""
+        self.kill_requested_at = self.wall
+        (self.tmp / "KILL").write_text("chaos", encoding="utf-8")
+
+    async def restart_sim(self, pause_s: float) -> None:
+        """Stop the simulator, wait, start it again from its state file on the same port."""
+        await self.sim.stop()
+        await asyncio.sleep(pause_s)
+        await self.start_sim()
 
     async def _trigger_consumed(self) -> None:
         """Bounded wait until a requested kill was seen by the engine (and the trigger file removed)."""
@@ -349,170 +315,3 @@ class World:
         if self.gw is not None:
             await self.gw.stop()
         await self.webhook.stop()
-
-
-# -- invariants -------------------------------------------------------------------------------
-
-
-def journal_rows(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a query on the engine's journal (read after the engine stopped)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return list(conn.execute(sql, params))
-    finally:
-        conn.close()
-
-
-def check_invariants(world: World, summary: dict[str, Any]) -> list[str]:
-    """Every invariant of the chaos suite; the list of violations (empty when all hold)."""
-    journal = world.tmp / "journal.sqlite"
-    problems: list[str] = []
-    if not summary:
-        return ["the engine wrote no summary on SIGTERM"]
-    problems += _no_duplicates(world)
-    problems += _nothing_sent_while_halted(world, journal)
-    problems += _approvals(world, journal)
-    problems += _executions(world, journal)
-    problems += _account(world, summary)
-    problems += _kill_latched(world, summary)
-    problems += _orders_final(world, summary, journal)
-    problems += _no_silent_crash(world)
-    return problems
-
-
-def _no_duplicates(world: World) -> list[str]:
-    dups = world.sim.duplicate_order_refs()
-    return [f"orderRefs sent more than once: {dups}"] if dups else []
-
-
-def _sent_refs(world: World) -> list[str]:
-    return [r for r in world.sim.order_refs() if r]
-
-
-def _halted_intervals(journal: Path) -> list[tuple[str, str]]:
-    """(from, to) times during which the journal says the engine was HALTED (to is open-ended: "~")."""
-    rows = journal_rows(journal, "SELECT time, payload FROM events WHERE kind = 'TradingStateChanged' ORDER BY id")
-    intervals: list[tuple[str, str]] = []
-    start: str | None = None
-    for time, payload in rows:
-        state = json.loads(payload).get("state")
-        if state == "HALTED" and start is None:
-            start = str(time)
-        elif state != "HALTED" and start is not None:
-            intervals.append((start, str(time)))
-            start = None
-    if start is not None:
-        intervals.append((start, "~"))  # "~" sorts after every ISO time
-    return intervals
-
-
-def _nothing_sent_while_halted(world: World, journal: Path) -> list[str]:
-    intervals = _halted_intervals(journal)
-    if not intervals:
-        return []
-    sending = dict(journal_rows(journal, "SELECT order_ref, MIN(time) FROM order_states WHERE status = 'SENDING' "
-                                         "GROUP BY order_ref"))
-    late = [r for r in _sent_refs(world) if sending.get(r) is not None
-            and any(lo < sending[r] < hi for lo, hi in intervals)]
-    return [f"orders sent while the engine was HALTED {intervals}: {late}"] if late else []
-
-
-def _approvals(world: World, journal: Path) -> list[str]:
-    refs = _sent_refs(world)
-    unknown = [r for r in refs if not journal_rows(journal, "SELECT 1 FROM orders WHERE order_ref = ?", (r,))]
-    problems = [f"orders at the simulator that the journal never saw: {unknown}"] if unknown else []
-    if world.approve == "none":
-        return problems
-    approved = {json.loads(p)["order_ref"] for (p,) in journal_rows(
-        journal, "SELECT payload FROM events WHERE kind = 'ApprovalResolved'") if json.loads(p).get("approved")}
-    parents = dict(journal_rows(journal, "SELECT order_ref, parent_ref FROM orders"))
-    unapproved = [r for r in refs if r not in approved and parents.get(r) not in approved]
-    if unapproved:
-        problems.append(f"orders sent without the operator's approval: {unapproved}")
-    return problems
-
-
-def _executions(world: World, journal: Path) -> list[str]:
-    sim_execs = {e.exec_id: e for e in world.sim.executions()}
-    fills = {row[0]: row for row in journal_rows(journal, "SELECT exec_id, commission, quantity FROM fills")}
-    events: dict[str, int] = {}
-    for (payload,) in journal_rows(journal, "SELECT payload FROM events WHERE kind = 'OrderFilled'"):
-        exec_id = json.loads(payload)["fill"]["exec_id"]
-        events[exec_id] = events.get(exec_id, 0) + 1
-    problems = []
-    missing = sorted(set(sim_execs) - set(fills))
-    extra = sorted(set(fills) - set(sim_execs))
-    twice = sorted(e for e, n in events.items() if n != 1)
-    no_commission = sorted(e for e, row in fills.items() if row[1] is None)
-    wrong_commission = sorted(e for e, row in fills.items()
-                              if e in sim_execs and row[1] is not None and abs(row[1] - sim_execs[e].commission) > 1e-6)
-    for label, items in (("executions missing from the journal", missing),
-                         ("journaled fills the simulator never executed", extra),
-                         ("executions journaled more (or less) than once", twice),
-                         ("fills without a commission", no_commission),
-                         ("fills whose commission differs from the broker's", wrong_commission)):
-        if items:
-            problems.append(f"{label}: {items}")
-    return problems
-
-
-def _account(world: World, summary: dict[str, Any]) -> list[str]:
-    problems = []
-    ours = {s: float(q) for s, q in summary.get("positions", {}).items() if q}
-    theirs = {s: float(q) for s, q in world.sim.positions().items() if q}
-    if ours != theirs:
-        problems.append(f"engine positions {ours} != simulator positions {theirs}")
-    cash = float(summary.get("cash", float("nan")))
-    if not abs(cash - world.sim.cash) <= 0.01:
-        problems.append(f"engine cash {cash:.4f} != simulator cash {world.sim.cash:.4f}")
-    return problems
-
-
-def _kill_latched(world: World, summary: dict[str, Any]) -> list[str]:
-    if world.kill_requested_at is None:
-        return []
-    seen = False
-    for child in world.children:
-        for i, status in enumerate(child.statuses):
-            if world.reset_mark is not None and (child.index, i) >= world.reset_mark:
-                break
-            if status.get("kill"):
-                seen = True
-            elif seen:
-                return [f"kill switch released without a reset (engine #{child.index}, status line {i})"]
-    problems = [] if seen else ["the kill switch was requested but never engaged"]
-    if world.reset_mark is None and not summary.get("kill_engaged"):
-        problems.append("the kill switch was not engaged at the end of the run")
-    if world.reset_mark is not None and summary.get("kill_engaged"):
-        problems.append("the explicit reset did not release the kill switch")
-    return problems
-
-
-def _orders_final(world: World, summary: dict[str, Any], journal: Path) -> list[str]:
-    working = {o.order_ref for o in world.sim.orders() if o.status in SIM_WORKING}
-    alerts = " ".join(t for (t,) in journal_rows(journal, "SELECT text FROM alerts WHERE kind = 'order_unknown'"))
-    problems = []
-    for ref, status in summary.get("order_status", {}).items():
-        if status in FINAL or (status in {"SUBMITTED", "PARTIALLY_FILLED"} and ref in working):
-            continue
-        if status == "UNKNOWN" and ref in alerts:
-            continue
-        problems.append(f"order {ref} left {status} (working at the simulator: {ref in working})")
-    return problems
-
-
-def _no_silent_crash(world: World) -> list[str]:
-    problems = []
-    for child in world.children:
-        code = child.proc.returncode
-        if not child.killed and code != 0:
-            problems.append(f"engine #{child.index} exited with code {code} without being asked to")
-        err = (world.tmp / f"engine-{child.index}.err").read_text(encoding="utf-8", errors="replace")
-        if "Traceback" in err:
-            problems.append(f"engine #{child.index} wrote a traceback: {err[-800:]}")
-    log_path = world.tmp / "engine.log"
-    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
-    for marker in ("exception was never retrieved", "Unhandled exception", "Exception in callback"):
-        if marker in text:
-            problems.append(f"engine log shows an unhandled exception ({marker!r})")
-    return problems

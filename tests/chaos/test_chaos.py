@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import FAULT_KINDS, World, check_invariants, make_schedule
+from .harness import FAULT_KINDS, World, make_schedule
+from .invariants import check_invariants
 
 QUICK_SEEDS = (1,)
 LONG_SEEDS = (2, 3, 4, 5, 6)

@@ -16,7 +16,8 @@ from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side, 
 from tui_trader.domain import events as ev
 from tui_trader.store.journal import Journal
 
-from .harness import World, check_invariants
+from .harness import World
+from .invariants import check_invariants
 
 
 async def test_check_invariants_when_a_run_breaks_them_then_each_violation_is_reported(tmp_path: Path) -> None:
