@@ -34,7 +34,6 @@ from tui_trader.engine.snapshots import EngineSnapshot, KillReport
 from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal
-from tui_trader.ui.notices import FillNotices
 from tui_trader.ui.options import Clock, ConsoleOptions
 from tui_trader.ui.screens.main_actions import MainActions
 from tui_trader.ui.screens.preflight import PreflightScreen
@@ -93,8 +92,6 @@ class MainScreen(MainActions):
         self.approval: ApprovalModal | None = None
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
-        self.fill_notices = FillNotices(lambda text, title: self.notify(text, title=title),
-                                        lambda delay, callback: self.set_timer(delay, callback))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -171,7 +168,8 @@ class MainScreen(MainActions):
         if isinstance(event, ApprovalRequested):
             self.app.call_later(self.request_refresh)
         elif isinstance(event, OrderFilled):
-            self.fill_notices.add(event.fill)
+            zone = self.snapshot.time_zone if self.snapshot else ""
+            self.part(StatusBar).show_fill(event.fill, zone)
         return []
 
     def _alert(self, level: AlertLevel, text: str, when: datetime | None = None) -> Alert:

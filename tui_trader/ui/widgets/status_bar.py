@@ -12,8 +12,9 @@ from textual.reactive import reactive
 from textual.widgets import Label, Static
 
 from tui_trader.domain.enums import OrderStatus, TradingState
+from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot, KillReport
-from tui_trader.ui.format import age, money, pct
+from tui_trader.ui.format import age, hhmmss, money, pct
 from tui_trader.ui.freshness import Freshness
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
@@ -88,6 +89,19 @@ class StatusBar(Horizontal):
         self._show_money(snapshot, fresh)
         set_text(self._label("#heartbeat"), f"hb {age(fresh.heartbeat_age)}", grow_only=True)
         set_text(self._label("#clock"), exchange_clock(now, snapshot.time_zone))
+
+    def show_fill(self, fill: Fill, zone: str) -> None:
+        """Show the latest fill in the bar's free space.
+
+        Not a toast: mounting one lays out the whole screen (tens of ms at 200x60, on the loop
+        the engine shares) and fills can come dozens a second. The spacer's width is fixed by
+        the layout, so the new text repaints one line and nothing moves.
+        """
+        text = f" last fill {fill.side.value} {fill.quantity:g} {fill.symbol} @ {fill.price:.2f}" \
+               f" {hhmmss(fill.time, zone)}"
+        label = self._label("#spacer")
+        label._last_text = text  # type: ignore[attr-defined]
+        label.update(text, layout=False)
 
     def _label(self, selector: str) -> Label:
         label = self._labels.get(selector)
