@@ -30,13 +30,18 @@ def with_pending(*refs: str):
                                                                      *(p.order for p in items)))
 
 
-def assert_halted(c: Console) -> None:
-    """kill() was called once and the status bar and banner say HALTED."""
+async def assert_halted(c: Console) -> None:
+    """kill() was called once, the status bar says HALTED and the banner follows (bounded wait)."""
     assert len(c.engine.called("kill")) == 1
     bar = c.app.main.query_one(StatusBar)
     assert bar.trading_state is TradingState.HALTED
     assert bar.has_class("-halted")
-    assert c.app.main.query_one(KillBanner).display
+    banner = c.app.main.query_one(KillBanner)
+    for _ in range(100):  # the banner comes with the refresh that follows the kill's cancels
+        if banner.display:
+            break
+        await c.pilot.pause(0.01)
+    assert banner.display
 
 
 async def test_main_screen_when_started_then_shows_state_and_panes() -> None:
@@ -56,7 +61,7 @@ async def test_ctrl_k_from_main_screen_then_halts() -> None:
     async with running() as c:
         await c.pilot.press("ctrl+k")
         await c.settle()
-        assert_halted(c)
+        await assert_halted(c)
         assert not c.engine.working_refs()
 
 
@@ -68,7 +73,7 @@ async def test_ctrl_k_from_order_ticket_input_then_halts() -> None:
         assert isinstance(c.app.focused, Input)
         await c.pilot.press("ctrl+k")
         await c.settle()
-        assert_halted(c)
+        await assert_halted(c)
 
 
 async def test_ctrl_k_from_approval_modal_then_halts_and_closes_the_approval() -> None:
@@ -76,7 +81,7 @@ async def test_ctrl_k_from_approval_modal_then_halts_and_closes_the_approval() -
         assert isinstance(c.app.screen, ApprovalModal)
         await c.pilot.press("ctrl+k")
         await c.settle(3)
-        assert_halted(c)
+        await assert_halted(c)
         assert not c.engine.called("approve")
         assert not isinstance(c.app.screen, ApprovalModal)
 
@@ -88,7 +93,7 @@ async def test_ctrl_k_from_command_palette_then_halts() -> None:
         assert isinstance(c.app.screen, CommandPalette)
         await c.pilot.press("ctrl+k")
         await c.settle()
-        assert_halted(c)
+        await assert_halted(c)
 
 
 async def test_approval_when_y_pressed_then_approves_with_focus_starting_on_reject() -> None:
@@ -338,7 +343,7 @@ async def test_worker_crash_then_error_modal_and_trading_halted() -> None:
         await c.settle(3)
         assert isinstance(c.app.screen, ErrorModal)
         assert "gateway handshake failed" in c.app.screen.message
-        assert_halted(c)
+        await assert_halted(c)
 
 
 async def test_palette_offers_dynamic_commands() -> None:

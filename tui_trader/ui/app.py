@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 
+KILL_REDRAW_S = 0.05
+"""After Ctrl+K the status bar says HALTED at once; the banner and panes follow this much later,
+once the kill's cancels have gone out (a full redraw would otherwise run before them)."""
+
+
 class TraderApp(App[int]):
     """The operator console."""
 
@@ -94,6 +99,7 @@ class TraderApp(App[int]):
         """Engage the kill switch: the engine is HALTED before this returns."""
         self.handle.kill("operator pressed Ctrl+K", by="operator")
         self.main.show_state_now()
+        self.set_timer(KILL_REDRAW_S, self.main.request_refresh)
 
     def action_reset_kill(self) -> None:
         """Ask for a typed reason, then release the kill switch."""
@@ -141,6 +147,7 @@ class TraderApp(App[int]):
                 return
             self.main.armed = True
             self.main.console_alert(AlertLevel.WARNING, "LIVE trading armed by the operator")
+            self.main.request_refresh()  # waiting approvals open now, not at the next pull
         else:
             self._quit_chosen("leave")
 

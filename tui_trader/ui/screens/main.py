@@ -184,17 +184,16 @@ class MainScreen(MainActions):
         self.console_alert(AlertLevel.WARNING, f"console fell behind: {message.total} events dropped")
 
     def show_state_now(self) -> None:
-        """Draw the status bar and kill banner from a fresh snapshot; the panes wait for the timer.
+        """Draw the status bar from a fresh snapshot; the banner and panes wait for the timer.
 
-        Used right after Ctrl+K: HALTED is on screen at once, and the cancels the kill scheduled
-        are not queued behind a full redraw.
+        Used right after Ctrl+K: HALTED is on screen at once (one line repainted), and the
+        cancels the kill scheduled are not queued behind a redraw. The banner would be: it
+        pushes the panes down, which lays out and repaints the whole screen.
         """
         snapshot = self.handle.snapshot()
         self.set_reactive(MainScreen.snapshot, snapshot)  # commands see it; drawing waits
         now = self.clock()
         self.part(StatusBar).show(snapshot, assess(snapshot, now, self.options), now)
-        self.part(KillBanner).show(snapshot)
-        self.set_class(snapshot.kill_engaged, "-halted")
         self._approvals(snapshot, now)  # the kill rejected them: an open approval closes now
 
     def request_refresh(self) -> None:
