@@ -11,7 +11,8 @@ import pytest
 from tui_trader.config.sections import HealthSettings
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
-from tui_trader.ops.health import HealthMonitor, HealthSample
+from tui_trader.engine.snapshots import HealthInfo
+from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.thresholds import LevelTracker, Threshold, classify
 
 from .conftest import eventually
@@ -100,4 +101,4 @@ async def test_run_measures_loop_lag_and_broker_round_trip(tmp_path: Path) -> No
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert calls
-    assert isinstance(mon.latest, HealthSample)
+    assert isinstance(mon.latest, HealthInfo)

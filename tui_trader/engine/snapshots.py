@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tui_trader.domain.enums import ConnectionState, Mode, TradingState
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, TradingState
 from tui_trader.domain.market import Quote
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot
@@ -46,6 +46,10 @@ class HealthInfo:
     loop_lag_ms: float | None = None
     journal_queue: int = 0
     broker_rtt_ms: float | None = None
+    md_age_s: dict[str, float] = field(default_factory=dict)
+    """Age of the latest quote per symbol."""
+    levels: dict[str, AlertLevel] = field(default_factory=dict)
+    """Level of each watched metric as the thresholds (with hysteresis) judge it."""
 
 
 @dataclass(frozen=True, slots=True)

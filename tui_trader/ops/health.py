@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,34 +20,11 @@ import psutil
 
 from tui_trader.config.sections import HealthSettings
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.thresholds import LevelChange, LevelTracker, Threshold
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class HealthSample:
-    """Every health figure at one instant, with the level of each watched metric."""
-
-    time: datetime
-    cpu_pct: float | None = None
-    process_cpu_pct: float | None = None
-    mem_pct: float | None = None
-    process_rss_mb: float | None = None
-    disk_pct: float | None = None
-    loop_lag_ms: float | None = None
-    journal_queue: int = 0
-    broker_rtt_ms: float | None = None
-    md_age_s: dict[str, float] = field(default_factory=dict)
-    levels: dict[str, AlertLevel] = field(default_factory=dict)
-
-    def to_info(self) -> HealthInfo:
-        """The figures the engine snapshot carries."""
-        return HealthInfo(self.time, self.cpu_pct, self.process_cpu_pct, self.mem_pct, self.process_rss_mb,
-                          self.disk_pct, self.loop_lag_ms, self.journal_queue, self.broker_rtt_ms)
 
 
 def thresholds_from(settings: HealthSettings) -> list[Threshold]:
@@ -109,7 +86,7 @@ class HealthMonitor:
                  quote_times: Callable[[], Mapping[str, datetime]] | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
-        self.latest = HealthSample(time=(clock or _utc_now)())
+        self.latest = HealthInfo(time=(clock or _utc_now)())
         self._disk_dir = existing_dir(disk_path)
         self._on_alert = on_alert
         self._journal_queue = journal_queue
@@ -124,7 +101,7 @@ class HealthMonitor:
     @property
     def info(self) -> HealthInfo:
         """The latest figures for the engine snapshot."""
-        return self.latest.to_info()
+        return self.latest
 
     async def run(self) -> None:
         """Sample until cancelled (the lag and round-trip probes run alongside)."""
@@ -140,19 +117,19 @@ class HealthMonitor:
                 task.cancel()
             await asyncio.gather(*probes, return_exceptions=True)
 
-    async def sample(self) -> HealthSample:
+    async def sample(self) -> HealthInfo:
         """Take one sample now, raise the alerts it calls for, and keep it as :attr:`latest`."""
         figures = await asyncio.to_thread(read_system, self._process, self._disk_dir)
         now = self._now()
         lag, self._lag_ms = self._lag_ms, None
-        sample = HealthSample(now, figures.cpu_pct, figures.process_cpu_pct, figures.mem_pct,
-                              figures.process_rss_mb, figures.disk_pct, lag,
-                              self._journal_queue() if self._journal_queue else 0, self._rtt_ms,
-                              self._md_ages(now))
+        sample = HealthInfo(now, figures.cpu_pct, figures.process_cpu_pct, figures.mem_pct,
+                            figures.process_rss_mb, figures.disk_pct, lag,
+                            self._journal_queue() if self._journal_queue else 0, self._rtt_ms,
+                            self._md_ages(now))
         self.latest = self.evaluate(sample)
         return self.latest
 
-    def evaluate(self, sample: HealthSample) -> HealthSample:
+    def evaluate(self, sample: HealthInfo) -> HealthInfo:
         """Run ``sample`` through the thresholds: alert on every change of level, return it with levels."""
         values: dict[str, float | None] = {
             "cpu": sample.cpu_pct, "memory": sample.mem_pct, "process_rss": sample.process_rss_mb,
@@ -167,7 +144,7 @@ class HealthMonitor:
         for metric, value in values.items():
             change = self._tracker.update(metric, value)
             if change is not None:
-                self._raise(change, sample.time)
+                self._raise(change, sample.time or self._now())
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
 
