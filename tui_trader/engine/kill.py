@@ -47,8 +47,11 @@ class KillOps(OrderPath):
         self.spawn(self._after_kill(decision), "kill-switch")
 
     async def _after_kill(self, decision: KillDecision) -> None:
+        # The cancels are written to the socket first (no await): the latch is in memory already,
+        # and persisting it takes a journal commit that must not delay them.
+        refs = self._cancel_in_scope()
         await self.persist_kill_state()
-        report = await self.cancel_all()
+        report = await self._verify_cancelled(refs)
         verification = self.risk.verify_kill(report.cancelled, self.orders.working(), self.now())
         self.publish_all(verification.events)
         if KillAction.FLATTEN in decision.actions:
