@@ -37,14 +37,24 @@ class EmaCross(Strategy):
             return None
         close = bars["close"]
         diff = ema(close, int(self.params["fast"])) - ema(close, int(self.params["slow"]))
-        direction = self.first_bar_direction(symbol, float(diff.iloc[-1]))
-        direction = direction or crossed(float(diff.iloc[-2]), float(diff.iloc[-1]))
-        if direction == 0:
-            return None
-        side = Side.BUY if direction > 0 else Side.SELL
-        stop = _atr_stop(bars, int(self.params["atr_period"]))
-        reason = f"EMA{self.params['fast']} crossed {'above' if direction > 0 else 'below'} EMA{self.params['slow']}"
-        return Signal(side, reason, stop, exit=side is Side.SELL and not self.params["allow_short"])
+        label = f"EMA{self.params['fast']} crossed {{}} EMA{self.params['slow']}"
+        return _cross_signal(self, symbol, diff, bars, label)
+
+
+def _cross_signal(strategy: Strategy, symbol: str, spread: pd.Series, bars: pd.DataFrame,
+                  label: str) -> Signal | None:
+    """A signal when ``spread`` changes sign (or, on the first live bar, its current sign).
+
+    ``label`` names the cross with ``{}`` where 'above' or 'below' goes.
+    """
+    direction = strategy.first_bar_direction(symbol, float(spread.iloc[-1]))
+    direction = direction or crossed(float(spread.iloc[-2]), float(spread.iloc[-1]))
+    if direction == 0:
+        return None
+    side = Side.BUY if direction > 0 else Side.SELL
+    stop = _atr_stop(bars, int(strategy.params["atr_period"]))
+    reason = label.format("above" if direction > 0 else "below")
+    return Signal(side, reason, stop, exit=side is Side.SELL and not strategy.params["allow_short"])
 
 
 class Macd(Strategy):
@@ -67,15 +77,7 @@ class Macd(Strategy):
             return None
         line, signal = macd(bars["close"], int(self.params["fast"]), int(self.params["slow"]),
                             int(self.params["signal"]))
-        hist = line - signal
-        direction = self.first_bar_direction(symbol, float(hist.iloc[-1]))
-        direction = direction or crossed(float(hist.iloc[-2]), float(hist.iloc[-1]))
-        if direction == 0:
-            return None
-        side = Side.BUY if direction > 0 else Side.SELL
-        stop = _atr_stop(bars, int(self.params["atr_period"]))
-        reason = f"MACD crossed {'above' if direction > 0 else 'below'} its signal line"
-        return Signal(side, reason, stop, exit=side is Side.SELL and not self.params["allow_short"])
+        return _cross_signal(self, symbol, line - signal, bars, "MACD crossed {} its signal line")
 
 
 class VwapReversion(Strategy):
