@@ -11,28 +11,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fuzz.helpers import make_engine  # the same engine the fuzz tests drive
 
-from tui_trader.config.sections import SizingSettings
-from tui_trader.domain import Bracket, Mode, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import Bracket, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain import events as ev
-from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.factory import make_broker
-from tui_trader.risk.limits import RiskLimits
 from tui_trader.sim import ManualClock, SimGateway
 
 from .harness import eventually
-
-
-def make_engine(gw: SimGateway, journal_dir: Path) -> Engine:
-    """An engine on AAPL and MSFT (no strategies, no approvals) through the real ib_async adapter."""
-    limits = RiskLimits(max_order_quantity=1000, max_order_notional=500_000, max_open_positions=10,
-                        max_gross_exposure=2.0, max_leverage=2.0, unknown_order_timeout_s=None,
-                        disconnect_halt_after_s=None)
-    config = EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=journal_dir / "journal.sqlite",
-                          symbols=("AAPL", "MSFT"), ack_timeout_s=2.0, limits=limits, market_data_stale_s=3600,
-                          tick_interval_s=0.05, sizing=SizingSettings(method="fixed_quantity"))
-    return Engine(config, make_broker(gw.host, gw.port, 11, timeout=3.0))
 
 
 @pytest.fixture

@@ -27,28 +27,23 @@ class Subscription:
         self.name = name
         self.lossless = lossless
         self.dropped = 0
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=maxsize)
+        self.maxsize = maxsize
+        # A lossless queue is unbounded (it never drops); ``maxsize`` is then only the backlog
+        # beyond which ``on_overflow`` tells the engine its consumer is falling behind.
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=0 if lossless else maxsize)
         self._on_overflow = on_overflow
 
     def offer(self, event: Event) -> None:
         """Enqueue ``event`` without blocking; drop the oldest on overflow (lossy subscribers)."""
-        try:
+        if self.lossless:
             self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            if self.lossless:
-                self._overflow_lossless(event)
-                return
+            if self._queue.qsize() > self.maxsize and self._on_overflow is not None:
+                self._on_overflow(self)
+            return
+        if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
-            self._queue.put_nowait(event)
-
-    def _overflow_lossless(self, event: Event) -> None:
-        # A lossless queue grows past its bound rather than lose an event; the hook
-        # tells the engine its consumer is falling behind (journal failure).
-        self._queue._maxsize += 1  # type: ignore[attr-defined]
         self._queue.put_nowait(event)
-        if self._on_overflow is not None:
-            self._on_overflow(self)
 
     async def get(self) -> Event:
         """Wait for the next event."""
