@@ -63,7 +63,8 @@ def status(engine: Engine) -> dict[str, Any]:
     orders = engine.orders.orders.values()
     return {"state": engine.trading_state.value, "kill": engine.risk.kill_state.engaged,
             "connected": engine.is_connected, "blocked": engine.entries_blocked_reason,
-            "in_flight": sum(o.status in IN_FLIGHT for o in orders), "orders": len(engine.orders.orders)}
+            "in_flight": sum(o.status in IN_FLIGHT for o in orders), "orders": len(engine.orders.orders),
+            "commissioned": sum(f.commission is not None for f in engine.orders.fills.values())}
 
 
 def summary(engine: Engine) -> dict[str, Any]:

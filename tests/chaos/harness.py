@@ -297,9 +297,9 @@ class World:
         deadline = loop.time() + SETTLE_S
         while loop.time() < deadline:
             last = self.engine.statuses[-1] if self.engine.statuses else {}
-            if last.get("connected") and last.get("in_flight") == 0 and not (self.tmp / "KILL").exists():
-                await asyncio.sleep(1.0)  # let position and commission messages land
-                return
+            if last.get("connected") and last.get("in_flight") == 0 and not (self.tmp / "KILL").exists() \
+                    and last.get("commissioned", 0) >= len(self.sim.executions()):
+                return  # every execution at the simulator has reached the engine with its commission
             await asyncio.sleep(0.05)
         self.log.append("engine did not settle within the bound (connected, nothing in flight)")
 
