@@ -46,6 +46,19 @@ class OrderDenied(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderChecked(Event):
+    """The risk gate passed an order right before it was sent (its verdict, check by check).
+
+    ``stage`` is ``"pre-trade"`` when no approval was needed (the gate's verdict is the send
+    check) or ``"re-check"`` after an approval (prices moved while the modal was open).
+    """
+
+    order_ref: str
+    verdict: RiskVerdict
+    stage: str = "pre-trade"
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalRequested(Event):
     """An order waits for the operator; it expires at ``expires_at`` (expiry means deny)."""
 

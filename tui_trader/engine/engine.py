@@ -13,13 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
-from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo
+from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo, OrderTrace, TestNotificationResult
 from tui_trader.engine.strategy_runner import StrategyRunner
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.risk.kill_switch import KillTrigger
@@ -33,6 +34,9 @@ from tui_trader.risk.monitors import (
     position_mismatch_hit,
     unknown_order_hits,
 )
+
+if TYPE_CHECKING:
+    from tui_trader.ops.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -63,6 +67,7 @@ class Engine(StrategyRunner):
         self.restored_exec_ids = set()
         self.started = False
         self.health_source: Callable[[], HealthInfo] | None = None
+        self.notifier: Notifier | None = None
         self._services: list[tuple[Callable[[], None], Callable[[], Awaitable[None]] | None]] = []
         self._tick_hooks: list[Callable[[datetime], None]] = []
 
@@ -143,7 +148,25 @@ class Engine(StrategyRunner):
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             pending_approvals=self.approvals.items(), strategies=self.strategy_statuses(),
             entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,
-            health=health, armed=self.armed, read_only_api=self.config.readonly)
+            health=health, armed=self.armed, read_only_api=self.config.readonly,
+            notifications=self.notifier.statuses() if self.notifier is not None else ())
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def order_trace(self, ref: str) -> OrderTrace | None:
+        """The whole story of order ``ref`` (orderRef or broker id) from the journal; ``None`` if unknown."""
+        if self.journal is None:
+            return None
+        from tui_trader.ops.trace import trace_of  # the trace reader loads only when asked for
+
+        await self._flush_journal()  # the latest events are part of the story
+        return await trace_of(self.journal, ref)
+
+    async def send_test_notification(self) -> tuple[TestNotificationResult, ...]:
+        """Send a test message on every configured channel now; one result per channel (``()``: none)."""
+        if self.notifier is None:
+            return ()
+        return await self.notifier.send_test_results()
 
     # -- monitor loop --------------------------------------------------------------------------
 

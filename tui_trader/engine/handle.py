@@ -2,6 +2,9 @@
 
 ``kill`` is synchronous on purpose: it flips the trading state to HALTED before anything
 awaits, then schedules the cancels and their verification.
+
+Every argument and return value is a plain picklable value (strings, numbers, frozen
+dataclasses, tuples), so the handle can be forwarded by name to an engine in another process.
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ from typing import Protocol
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.bus import Subscription
-from tui_trader.engine.snapshots import EngineSnapshot, FlattenPreview, KillReport
+from tui_trader.engine.snapshots import (
+    EngineSnapshot,
+    FlattenPreview,
+    KillReport,
+    OrderTrace,
+    TestNotificationResult,
+)
 
 
 class EngineHandle(Protocol):
@@ -91,4 +100,12 @@ class EngineHandle(Protocol):
 
     def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
         """A bounded queue of engine events."""
+        ...
+
+    async def order_trace(self, ref: str) -> OrderTrace | None:
+        """The whole story of order ``ref`` (orderRef or broker id) from the journal; ``None`` if unknown."""
+        ...
+
+    async def send_test_notification(self) -> tuple[TestNotificationResult, ...]:
+        """Send a test message on every configured channel now; one result per channel (``()``: none)."""
         ...

@@ -54,6 +54,7 @@ def _round_trip(engine: Engine) -> Callable[[], Awaitable[object]]:
 def attach_notifier(engine: Engine, settings: Settings) -> Notifier:
     """Route engine events to the configured channels (a lossy subscription: never blocks the engine)."""
     notifier = Notifier.from_settings(settings.notifications)
+    engine.notifier = notifier  # the console sees its statuses and can send a test message
     engine.add_service(
         lambda: notifier.start(engine.subscribe("notifier", maxsize=NOTIFIER_QUEUE)),
         lambda: notifier.stop(grace_s=2.0),

@@ -19,6 +19,7 @@ from tui_trader.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
     OperatorAction,
+    OrderChecked,
     OrderDenied,
     OrderNotSent,
 )
@@ -217,6 +218,8 @@ class OrderPath(EngineCore):
         if not self._passes(verdict, order.ticket, operator_flatten):
             self._deny(order.ticket, verdict, order_ref)
             return
+        # Journaled for every order sent, so a trace shows the checks also when no approval was asked.
+        self.publish(OrderChecked(self.now(), order_ref, verdict, "pre-trade" if checked is not None else "re-check"))
         self._move_family(order_ref, S.SENDING, "journaled before send")
         if not await self._flush_journal():
             self._not_sent(order_ref, "journal write failed: not sent")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, TradingState
 from tui_trader.domain.market import Quote
@@ -95,6 +96,58 @@ class KillReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """One notification channel as the console shows it: queue, counters, last success and error."""
+
+    name: str
+    queued: int
+    sent: int
+    failed: int
+    dropped: int
+    retried: int
+    last_success: datetime | None
+    last_failure: datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestNotificationResult:
+    """The outcome of a test message on one channel (``detail`` is the error when it failed)."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    channel: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One line of an order's timeline (``data`` holds plain JSON values only)."""
+
+    time: datetime
+    step: str
+    detail: str
+    order_ref: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTrace:
+    """An order's whole story from the journal, as one timeline.
+
+    ``order_ref`` is the resolved orderRef (the query may have been a broker id);
+    ``journal_path`` tells a front end where "next to the journal" is.
+    """
+
+    query: str
+    order_ref: str
+    symbol: str
+    steps: tuple[TraceStep, ...]
+    journal_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     """The whole state a front end needs at one instant."""
 
@@ -119,3 +172,5 @@ class EngineSnapshot:
     """False in live mode until the operator has typed the account id (no approval is accepted)."""
     read_only_api: bool | None = None
     """Whether the gateway connection is read-only (``None``: not known)."""
+    notifications: tuple[ChannelStatus, ...] = ()
+    """Per notification channel: queued, sent, failed, last success and last error."""

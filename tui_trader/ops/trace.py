@@ -7,27 +7,18 @@ its commission, and the position the order left — for the order and its bracke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.store.journal import Journal
 
 SIGNAL_LOOKBACK = timedelta(minutes=10)
+STAGE_STEP = {"pre-trade": "risk check", "re-check": "risk re-check"}
 
-
-@dataclass(frozen=True, slots=True)
-class TraceStep:
-    """One line of the timeline."""
-
-    time: datetime
-    step: str
-    detail: str
-    order_ref: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+__all__ = ["OrderTrace", "TraceStep", "find_order", "order_trace", "trace_of"]
 
 
 async def find_order(journal: Journal, ref: str) -> Order | None:
@@ -36,6 +27,15 @@ async def find_order(journal: Journal, ref: str) -> Order | None:
     if order is not None or not ref.isdigit():
         return order
     return next((o for o in await journal.orders() if o.broker_id == int(ref)), None)
+
+
+async def trace_of(journal: Journal, ref: str) -> OrderTrace | None:
+    """The trace of ``ref`` (orderRef or broker id) as one picklable value; ``None`` if unknown."""
+    order = await find_order(journal, ref)
+    if order is None:
+        return None
+    steps = await order_trace(journal, order.order_ref)
+    return OrderTrace(ref, order.order_ref, order.symbol, tuple(steps), str(journal.path))
 
 
 async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
@@ -86,6 +86,8 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
         detail = f"{before} -> {event.order.status.value}" + (f" ({note})" if note else "")
         broker = {"broker_id": event.order.broker_id} if event.order.broker_id else {}
         return [TraceStep(event.time, "status", detail, ref, broker)]
+    if isinstance(event, ev.OrderChecked):
+        return _checks(event.time, event.verdict, ref, STAGE_STEP.get(event.stage, "risk check"))
     if isinstance(event, ev.ApprovalRequested):
         return [*_checks(event.time, event.verdict, ref),
                 TraceStep(event.time, "approval requested", f"expires {event.expires_at:%H:%M:%S}", ref)]
@@ -102,8 +104,8 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
     return []
 
 
-def _checks(when: datetime, verdict: RiskVerdict, ref: str) -> list[TraceStep]:
-    return [TraceStep(when, "risk check", _check_line(c), ref,
+def _checks(when: datetime, verdict: RiskVerdict, ref: str, step: str = "risk check") -> list[TraceStep]:
+    return [TraceStep(when, step, _check_line(c), ref,
                       {"check": c.name, "passed": c.passed, "value": c.value, "limit": c.limit,
                        "headroom": c.headroom}) for c in verdict.checks]
 

@@ -29,13 +29,17 @@ from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.bus import EventBus, Subscription
 from tui_trader.engine.snapshots import (
+    ChannelStatus,
     ConnectionInfo,
     EngineSnapshot,
     FlattenPreview,
     HealthInfo,
     KillReport,
+    OrderTrace,
     PendingApproval,
     StrategyStatus,
+    TestNotificationResult,
+    TraceStep,
 )
 from tui_trader.errors import SafetyError
 
@@ -142,6 +146,7 @@ def normal_state(now: datetime = FROZEN, *, n_symbols: int = 8, n_positions: int
                     StrategyStatus("vwap_reversion", ("AAPL", "MSFT"))),
         health=HealthInfo(now - timedelta(milliseconds=400), cpu_pct=23.5, process_cpu_pct=11.2, mem_pct=61.0,
                           process_rss_mb=182.4, disk_pct=87.2, loop_lag_ms=2.4, journal_queue=3),
+        notifications=channel_statuses(now),
     )
 
 
@@ -170,6 +175,56 @@ def pending(now: datetime, ref: str = "tt-200", symbol: str = "AAPL", seconds_le
     order = make_order(ref, ticket, OrderStatus.PENDING_APPROVAL, now - timedelta(seconds=6))
     return PendingApproval(order, sample_verdict(), now - timedelta(seconds=6), now + timedelta(seconds=seconds_left),
                            reference_price=212.36, est_notional=21_240.0, est_commission=1.0, margin_impact=5_310.0)
+
+
+def channel_statuses(now: datetime) -> tuple[ChannelStatus, ...]:
+    """Telegram and email delivering, the webhook failing with its endpoint down."""
+    return (
+        ChannelStatus("telegram", 0, 14, 0, 0, 0, now - timedelta(minutes=3, seconds=12), None, ""),
+        ChannelStatus("email", 1, 3, 0, 0, 1, now - timedelta(minutes=41), now - timedelta(minutes=42), ""),
+        ChannelStatus("webhook", 4, 0, 2, 0, 6, None, now - timedelta(seconds=35),
+                      "POST http://127.0.0.1:9/hook: connection refused"),
+    )
+
+
+def scripted_trace(order: Order, query: str, journal: str = "/var/lib/tui-trader/journal.sqlite") -> OrderTrace:
+    """A deterministic trace of ``order`` (signal to position), shaped like the journal's."""
+    t, ref, at = order.ticket, order.order_ref, order.created_at
+    price = t.limit_price or t.stop_price or BASE_PRICE.get(t.symbol, 100.0)
+    checks = sample_verdict(round(t.quantity * price, 2)).checks
+    steps = [
+        TraceStep(at - timedelta(seconds=1), "signal", f"{t.strategy}: {t.side.value} {t.symbol} at {price:g}", ref,
+                  {"reason": t.reason}),
+        TraceStep(at, "sizing", f"{t.side.value} {t.quantity:g} {t.symbol} {t.order_type.value} limit {price:g} "
+                  f"{t.tif.value} by {t.strategy}", ref, {"quantity": t.quantity}),
+        *(TraceStep(at, "risk check", _demo_check(c), ref, {"check": c.name, "passed": c.passed, "value": c.value,
+                                                           "limit": c.limit, "headroom": c.headroom})
+          for c in checks),
+        TraceStep(at, "approval requested", f"expires {at + timedelta(seconds=30):%H:%M:%S}", ref),
+        TraceStep(at + timedelta(seconds=6.2), "approval", "approved by operator after 6.2s", ref,
+                  {"approved": True, "by": "operator", "waited_s": 6.2}),
+        TraceStep(at + timedelta(seconds=6.3), "status", "APPROVED -> SENDING (journaled before send)", ref),
+        TraceStep(at + timedelta(seconds=6.4), "status", "SENDING -> SUBMITTED", ref,
+                  {"broker_id": order.broker_id}),
+    ]
+    if order.filled_quantity:
+        when, exec_id = at + timedelta(seconds=7), f"0001f4e8.{ref}.01"
+        steps += [
+            TraceStep(when, "fill", f"{t.side.value} {order.filled_quantity:g} @ {price:g} ({exec_id})", ref,
+                      {"exec_id": exec_id, "quantity": order.filled_quantity, "price": price}),
+            TraceStep(when, "status", f"SUBMITTED -> {order.status.value}", ref),
+            TraceStep(when + timedelta(milliseconds=50), "commission", f"1 on {exec_id}", ref, {"commission": 1.0}),
+            TraceStep(when + timedelta(milliseconds=50), "position",
+                      f"{t.symbol} position {order.filled_quantity:g} after this order", ref,
+                      {"symbol": t.symbol, "position": order.filled_quantity}),
+        ]
+    return OrderTrace(query, ref, t.symbol, tuple(steps), journal)
+
+
+def _demo_check(c: CheckResult) -> str:
+    numbers = f" value {c.value:g} / limit {c.limit:g}" if c.value is not None and c.limit is not None else ""
+    headroom = f", headroom {c.headroom:g}{c.unit}" if c.headroom is not None else ""
+    return f"{c.name}: {'pass' if c.passed else 'FAIL'}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
 
 
 def halted_state(now: datetime = FROZEN) -> EngineSnapshot:
@@ -337,6 +392,22 @@ class ScriptedEngine:
         self.calls.append(("pause_strategy", name, paused))
         strategies = tuple(replace(s, paused=paused) if s.name == name else s for s in self.state.strategies)
         self.state = replace(self.state, strategies=strategies)
+
+    async def order_trace(self, ref: str) -> OrderTrace | None:
+        self.calls.append(("order_trace", ref))
+        order = next((o for o in self.state.orders if o.order_ref == ref or str(o.broker_id) == ref), None)
+        return scripted_trace(order, ref) if order is not None else None
+
+    async def send_test_notification(self) -> tuple[TestNotificationResult, ...]:
+        self.calls.append(("send_test_notification",))
+        now = self.state.time
+        results = tuple(TestNotificationResult(c.name, not c.last_error, c.last_error)
+                        for c in self.state.notifications)
+        after = tuple(replace(c, sent=c.sent + 1, last_success=now) if r.ok else
+                      replace(c, failed=c.failed + 1, last_failure=now)
+                      for c, r in zip(self.state.notifications, results, strict=True))
+        self.state = replace(self.state, notifications=after)
+        return results
 
     def snapshot(self) -> EngineSnapshot:
         return self.state

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tui_trader.domain.enums import AlertLevel
+from tui_trader.engine.snapshots import ChannelStatus
 from tui_trader.ops.notify.http import DeliveryError
 from tui_trader.ops.notify.notice import Notice, body_of, subject_of
 from tui_trader.ops.notify.senders import Message, Sender
@@ -39,21 +40,6 @@ class ChannelPolicy:
     retry_initial_s: float = 2.0
     queue_size: int = 500
     rate_period_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelStatus:
-    """What the console shows per channel."""
-
-    name: str
-    queued: int
-    sent: int
-    failed: int
-    dropped: int
-    retried: int
-    last_success: datetime | None
-    last_failure: datetime | None
-    last_error: str
 
 
 class Channel:

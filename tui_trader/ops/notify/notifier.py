@@ -22,11 +22,13 @@ from typing import Protocol
 from tui_trader.config.sections import NotificationSettings
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.domain.events import Event
-from tui_trader.ops.notify.channel import Channel, ChannelPolicy, ChannelStatus, frozen_upper
+from tui_trader.engine.snapshots import ChannelStatus, TestNotificationResult
+from tui_trader.ops.notify.channel import Channel, ChannelPolicy, frozen_upper
 from tui_trader.ops.notify.notice import Notice, notice_for
 from tui_trader.ops.notify.senders import EmailSender, Message, Sender, TelegramSender, WebhookSender
 
 log = logging.getLogger(__name__)
+TEST_TEXT = "test notification from tui-trader"
 
 
 class EventSource(Protocol):
@@ -91,12 +93,20 @@ class Notifier:
         """One status per channel, for the console."""
         return tuple(c.status() for c in self.channels)
 
-    async def send_test(self, text: str = "test notification from tui-trader") -> dict[str, str]:
+    async def send_test(self, text: str = TEST_TEXT) -> dict[str, str]:
         """Send a test message on every channel now (bypassing batching); ``{name: "ok" | error}``."""
+        return {r.channel: "ok" if r.ok else r.detail for r in await self.send_test_results(text)}
+
+    async def send_test_results(self, text: str = TEST_TEXT) -> tuple[TestNotificationResult, ...]:
+        """Send a test message on every channel at once (one attempt each, no batching, no retry).
+
+        Returns one result per channel, in channel order; the channels' statuses count the attempt.
+        """
         notice = Notice(self._now(), AlertLevel.INFO, "test", text)
         message = Message(f"tui-trader: {text}", notice.line, (notice,))
         results = await asyncio.gather(*(c.try_send(message) for c in self.channels))
-        return {c.name: "ok" if ok else c.last_error for c, ok in zip(self.channels, results, strict=True)}
+        return tuple(TestNotificationResult(c.name, ok, "" if ok else c.last_error)
+                     for c, ok in zip(self.channels, results, strict=True))
 
     async def _pump(self, source: EventSource) -> None:
         while True:
