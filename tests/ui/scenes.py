@@ -91,6 +91,9 @@ SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[
     "help": (normal_state, ("question_mark",), _none, None),
     "strategies": (normal_state, ("p",), _none, None),
     "preflight": (lambda: replace(normal_state(), mode=Mode.LIVE, account_id="U7654321"), (), _none, LIVE),
+    "order_trace": (normal_state, ("3", *["down"] * 5, "t"), _none, None),  # tt-107, filled
+    "trace_export": (normal_state, ("3", *["down"] * 5, "t", "e"), _none, None),
 }
 MAIN_STATES = ("normal", "halted", "disconnected", "stalled", "alert_storm")
-MODALS = ("approval", "reset_kill", "flatten", "order_ticket", "quit", "error", "help", "strategies", "preflight")
+MODALS = ("approval", "reset_kill", "flatten", "order_ticket", "quit", "error", "help", "strategies", "preflight",
+          "order_trace", "trace_export")

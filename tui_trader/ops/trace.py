@@ -90,7 +90,8 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
         return _checks(event.time, event.verdict, ref, STAGE_STEP.get(event.stage, "risk check"))
     if isinstance(event, ev.ApprovalRequested):
         return [*_checks(event.time, event.verdict, ref),
-                TraceStep(event.time, "approval requested", f"expires {event.expires_at:%H:%M:%S}", ref)]
+                TraceStep(event.time, "approval requested",
+                          f"expires after {(event.expires_at - event.time).total_seconds():.0f}s", ref)]
     if isinstance(event, ev.ApprovalResolved):
         return [_approval(event, order)]
     if isinstance(event, ev.OrderDenied):

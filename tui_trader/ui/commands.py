@@ -1,4 +1,5 @@
-"""The command palette: the same commands as the keys, plus cancel order #id and flatten SYMBOL."""
+"""The command palette: the same commands as the keys, plus cancel order #id, trace order #id,
+flatten SYMBOL and send test notification."""
 
 from __future__ import annotations
 
@@ -26,13 +27,15 @@ def static_commands(app: TraderApp) -> list[Command]:
         ("REDUCING on/off", "r", main.action_toggle_reducing),
         ("Pause or resume a strategy…", "p", main.action_pause_strategy),
         ("Filter orders or alerts", "/", main.action_filter),
+        ("Trace the selected order", "t: its whole story from the journal", main.action_trace_order),
+        ("Send test notification", "a test message on every channel", main.action_test_notification),
         ("Help: keys", "?", app.action_help),
         ("Quit", "q", app.action_quit_console),
     ]
 
 
 def dynamic_commands(app: TraderApp) -> list[Command]:
-    """Commands built from the latest snapshot: one per working order, position and strategy."""
+    """Commands built from the latest snapshot: per order (cancel, trace), position and strategy."""
     main = app.main
     snap = main.snapshot
     if snap is None:
@@ -43,6 +46,11 @@ def dynamic_commands(app: TraderApp) -> list[Command]:
             t = order.ticket
             commands.append((f"Cancel order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol})",
                              "cancel this order", partial(main.action_cancel_order, order.order_ref)))
+    for order in reversed(snap.orders):  # newest first
+        t = order.ticket
+        commands.append((f"Trace order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol}, "
+                         f"{order.status.value})", "its whole story from the journal",
+                         partial(main.action_trace_order, order.order_ref)))
     for symbol, pos in sorted(snap.account.positions.items()):
         if not pos.is_flat:
             commands.append((f"Flatten {symbol} ({pos.quantity:+g})", "preview, then confirm",

@@ -194,13 +194,13 @@ def scripted_trace(order: Order, query: str, journal: str = "/var/lib/tui-trader
     checks = sample_verdict(round(t.quantity * price, 2)).checks
     steps = [
         TraceStep(at - timedelta(seconds=1), "signal", f"{t.strategy}: {t.side.value} {t.symbol} at {price:g}", ref,
-                  {"reason": t.reason}),
+                  {"reason": t.reason} if t.reason else {}),
         TraceStep(at, "sizing", f"{t.side.value} {t.quantity:g} {t.symbol} {t.order_type.value} limit {price:g} "
                   f"{t.tif.value} by {t.strategy}", ref, {"quantity": t.quantity}),
         *(TraceStep(at, "risk check", _demo_check(c), ref, {"check": c.name, "passed": c.passed, "value": c.value,
                                                            "limit": c.limit, "headroom": c.headroom})
           for c in checks),
-        TraceStep(at, "approval requested", f"expires {at + timedelta(seconds=30):%H:%M:%S}", ref),
+        TraceStep(at, "approval requested", "expires after 30s", ref),
         TraceStep(at + timedelta(seconds=6.2), "approval", "approved by operator after 6.2s", ref,
                   {"approved": True, "by": "operator", "waited_s": 6.2}),
         TraceStep(at + timedelta(seconds=6.3), "status", "APPROVED -> SENDING (journaled before send)", ref),
@@ -277,6 +277,8 @@ class ScriptedEngine:
         self.fail_start: BaseException | None = None
         self.refuse_same_day_reset = True
         self.flatten_sent = False
+        self.journal_path = "/var/lib/tui-trader/journal.sqlite"
+        """Where the scripted traces say the journal is (exports go next to it)."""
         self._next = 300
 
     def _publish(self, event: Event) -> None:
@@ -396,7 +398,7 @@ class ScriptedEngine:
     async def order_trace(self, ref: str) -> OrderTrace | None:
         self.calls.append(("order_trace", ref))
         order = next((o for o in self.state.orders if o.order_ref == ref or str(o.broker_id) == ref), None)
-        return scripted_trace(order, ref) if order is not None else None
+        return scripted_trace(order, ref, self.journal_path) if order is not None else None
 
     async def send_test_notification(self) -> tuple[TestNotificationResult, ...]:
         self.calls.append(("send_test_notification",))

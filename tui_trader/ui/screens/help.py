@@ -44,7 +44,8 @@ class HelpScreen(ModalScreen[None]):
             table = LineTable(COLUMNS, id="help-table")
             yield table
             yield Label("Approval: y approve · n / Esc reject (focus starts on Reject) · "
-                        "ctrl+p: command palette (cancel order #id, flatten SYMBOL, …)", id="help-notes")
+                        "ctrl+p: command palette (cancel order #id, trace order #id, flatten SYMBOL, "
+                        "send test notification, …)", id="help-notes")
 
     def on_mount(self) -> None:
         table = self.query_one(LineTable)

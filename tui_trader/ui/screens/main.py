@@ -38,6 +38,7 @@ from tui_trader.ui.options import Clock, ConsoleOptions
 from tui_trader.ui.screens.main_actions import MainActions
 from tui_trader.ui.screens.preflight import PreflightScreen
 from tui_trader.ui.widgets.alerts import AlertsPane
+from tui_trader.ui.widgets.channels import ChannelsStrip
 from tui_trader.ui.widgets.connectivity import ConnectivityPane
 from tui_trader.ui.widgets.health import HealthPane
 from tui_trader.ui.widgets.orders import OrdersPane
@@ -63,6 +64,8 @@ class MainScreen(MainActions):
         Binding("r", "toggle_reducing", "Reducing", id="toggle-reducing", tooltip="REDUCING on/off"),
         Binding("slash", "filter", "Filter", id="filter", key_display="/",
                 tooltip="Filter the orders or alerts pane"),
+        Binding("t", "trace_order", "Trace", show=False, id="trace-order",
+                tooltip="Trace the selected order: its whole story from the journal, exportable"),
         Binding("m", "maximize_pane", "Max", id="maximize-pane", tooltip="Maximise or restore the pane"),
         Binding("1", "focus_pane(1)", "Watch", show=False, id="focus-watchlist", tooltip="Focus watchlist"),
         Binding("2", "focus_pane(2)", "Pos", show=False, id="focus-positions", tooltip="Focus positions"),
@@ -103,7 +106,8 @@ class MainScreen(MainActions):
             yield OrdersPane()
             yield AlertsPane()
             yield PnLPane(self.options.limits)
-            yield ConnectivityPane()
+            with ConnectivityPane():
+                yield ChannelsStrip()  # notification channels, under the broker link
             yield HealthPane(self.options)
         yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter-input")
         yield Footer()
@@ -132,6 +136,7 @@ class MainScreen(MainActions):
         part(OrdersPane).show(snapshot, fresh)
         part(PnLPane).show(snapshot, fresh)
         part(ConnectivityPane).show(snapshot, fresh)
+        part(ChannelsStrip).show(snapshot.notifications, snapshot.time_zone)
         part(HealthPane).show(snapshot, now, fresh.engine_stalled)
         alerts = part(AlertsPane)
         alerts.zone = snapshot.time_zone

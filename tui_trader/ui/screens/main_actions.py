@@ -20,6 +20,7 @@ from tui_trader.errors import TraderError
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.modals.strategies import StrategyModal
+from tui_trader.ui.screens.trace import TraceScreen
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.orders import OrdersPane
@@ -29,6 +30,7 @@ from tui_trader.ui.widgets.positions import PositionsPane
 if TYPE_CHECKING:
     from tui_trader.engine.handle import EngineHandle
     from tui_trader.engine.snapshots import EngineSnapshot
+    from tui_trader.ui.options import Clock
 
 PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
 
@@ -38,6 +40,7 @@ class MainActions(Screen[None]):
 
     handle: EngineHandle
     snapshot: EngineSnapshot | None
+    clock: Clock
 
     def console_alert(self, level: AlertLevel, text: str) -> None:
         """Implemented by the main screen."""
@@ -114,6 +117,32 @@ class MainActions(Screen[None]):
             return
         for ticket in tickets:
             self.command(f"flatten {symbol}", lambda t=ticket: self.handle.submit(t))  # type: ignore[misc]
+
+    def action_trace_order(self, order_ref: str = "") -> None:
+        """Open the timeline of the order under the cursor (or ``order_ref``)."""
+        ref = order_ref or self.query_one(OrdersPane).selected_ref
+        if not ref:
+            self.notify("Select an order in the orders pane first (3).", severity="warning")
+            return
+        zone = self.snapshot.time_zone if self.snapshot else ""
+        self.app.push_screen(TraceScreen(self.handle, ref, self.clock, zone))
+
+    def action_test_notification(self) -> None:
+        """Send a test message on every notification channel and say how each one did."""
+        async def work() -> None:
+            results = await self.handle.send_test_notification()
+            if not results:
+                self.notify("No notification channels are configured.", title="Test notification",
+                            severity="warning")
+                return
+            for r in results:
+                level = AlertLevel.INFO if r.ok else AlertLevel.ERROR
+                self.console_alert(level, f"test notification via {r.channel}: {'ok' if r.ok else r.detail}")
+            failed = [r.channel for r in results if not r.ok]
+            text = ", ".join(f"{r.channel} {'ok' if r.ok else 'FAILED'}" for r in results)
+            self.notify(text, title="Test notification", severity="error" if failed else "information")
+
+        self.command("test-notification", work)
 
     def action_pause_strategy(self, name: str = "") -> None:
         """Pause or resume ``name``, or pick one from a list."""
