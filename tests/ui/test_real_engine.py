@@ -141,3 +141,31 @@ async def test_real_engine_quit_with_working_orders_when_cancel_chosen_then_canc
         await c.pilot.press("c")
         await c.until(lambda: c.app.return_code == 0, "the console exits")
         assert not c.working_at_sim(refs)
+
+
+async def test_real_engine_trace_key_on_filled_order_then_timeline_from_the_journal_and_export(
+        tmp_path: Path) -> None:
+    from tui_trader.ui.modals.export_trace import ExportTraceModal
+    from tui_trader.ui.screens.trace import TraceScreen
+
+    async with real_console(tmp_path) as c:  # no approval needed: the --no-confirm path
+        ask = c.engine.market.quotes["AAPL"].ask
+        ticket = OrderTicket("AAPL", Side.BUY, 4, OrderType.LMT, limit_price=round(ask + 1, 2), strategy="manual")
+        order = await c.engine.submit(ticket)
+        await c.until(lambda: c.engine.orders.orders[order.order_ref].status is OrderStatus.FILLED, "the fill")
+        await c.until(lambda: order.order_ref in c.rows("orders-table"), "the order on screen")
+        c.app.main.action_trace_order(order.order_ref)
+        await c.until(lambda: isinstance(c.app.screen, TraceScreen) and c.app.screen.trace is not None,
+                      "the trace on screen")
+        screen = c.app.screen
+        assert isinstance(screen, TraceScreen)
+        steps = [row.cells[1] for row in screen.query_one("#trace-table", LineTable).rows]
+        assert {"sizing", "risk check", "status", "fill", "position"} <= set(steps)
+        assert steps.index("risk check") < steps.index("fill") < steps.index("position")
+        await c.pilot.press("e")
+        await c.until(lambda: isinstance(c.app.screen, ExportTraceModal), "the export question")
+        await c.pilot.press("f3", "enter")
+        await c.until(lambda: screen.exported is not None, "the trace written")
+        assert screen.exported is not None
+        assert screen.exported.parent == (tmp_path / "journal.sqlite").parent.resolve()
+        assert screen.exported.suffix == ".csv"
