@@ -154,3 +154,24 @@ async def test_engine_without_channels_then_test_notification_reports_none(tmp_p
         assert await engine.send_test_notification() == ()
         assert engine.snapshot().notifications == ()
         await engine.stop()
+
+
+async def test_bracket_child_when_traced_then_the_brackets_story_with_the_parents_checks(tmp_path: Path) -> None:
+    from tui_trader.domain.orders import Bracket
+
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        mark = engine.market.quotes["AAPL"].last
+        parent = await engine.submit(buy(2, bracket=Bracket(stop_price=round(mark * 0.9, 2))))
+        (child,) = engine.orders.children(parent.order_ref)
+        await eventually(lambda: engine.orders.orders[child.order_ref].status is OrderStatus.SUBMITTED,
+                         what="the protective stop working")
+        trace = await engine.order_trace(child.order_ref)
+        await engine.cancel(child.order_ref)
+        await engine.stop()
+    assert trace is not None
+    assert trace.order_ref == parent.order_ref
+    assert any(s.step == "risk check" and s.order_ref == parent.order_ref for s in trace.steps)
+    assert any(s.step == "status" and s.order_ref == child.order_ref for s in trace.steps)

@@ -35,16 +35,23 @@ async def trace_of(journal: Journal, ref: str) -> OrderTrace | None:
     if order is None:
         return None
     steps = await order_trace(journal, order.order_ref)
-    return OrderTrace(ref, order.order_ref, order.symbol, tuple(steps), str(journal.path))
+    root = (await journal.order(order.parent_ref) or order) if order.parent_ref else order
+    return OrderTrace(ref, root.order_ref, root.symbol, tuple(steps), str(journal.path))
 
 
 async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
-    """The timeline of the order ``ref`` (orderRef or broker id) and its children; [] if unknown."""
+    """The timeline of the order ``ref`` (orderRef or broker id) and its bracket; [] if unknown.
+
+    A bracket child's timeline is its parent's: the family was signalled, checked, approved and
+    sent as one.
+    """
     order = await find_order(journal, ref)
     if order is None:
         return []
+    if order.parent_ref:  # a bracket child: its story is the bracket's (signal, checks, approval)
+        order = await journal.order(order.parent_ref) or order
     family = [order, *[o for o in await journal.orders() if o.parent_ref == order.order_ref]]
-    steps = [_sizing(order), *await _signal(journal, order)]
+    steps = [*await _signal(journal, order), _sizing(order)]  # the signal first when at the same instant
     for member in family:
         steps += [s for e in await journal.events(order_ref=member.order_ref) for s in _steps(e, member)]
     steps += await _commissions(journal, family)
@@ -114,7 +121,8 @@ def _checks(when: datetime, verdict: RiskVerdict, ref: str, step: str = "risk ch
 def _check_line(c: CheckResult) -> str:
     verdict = "pass" if c.passed else "FAIL"
     numbers = f" value {c.value:g} / limit {c.limit:g}" if c.value is not None and c.limit is not None else ""
-    headroom = f", headroom {c.headroom:g}{c.unit}" if c.headroom is not None else ""
+    unit = f" {c.unit}" if c.unit[:1].isalpha() else c.unit  # "975 qty", "4.88%"
+    headroom = f", headroom {c.headroom:g}{unit}" if c.headroom is not None else ""
     return f"{c.name}: {verdict}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
 
 

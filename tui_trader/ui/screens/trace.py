@@ -44,7 +44,9 @@ def trace_rows(trace: OrderTrace, zone: str) -> list[Row]:
     for i, step in enumerate(trace.steps):
         when = step.time.astimezone(tz) if tz else step.time
         role = step_role(step)
-        rows.append(Row(str(i), (when.strftime("%H:%M:%S.%f")[:-3], step.step, step.detail),
+        # A bracket child's steps name the child: the family shares one timeline.
+        detail = step.detail if step.order_ref in ("", trace.order_ref) else f"{step.order_ref}: {step.detail}"
+        rows.append(Row(str(i), (when.strftime("%H:%M:%S.%f")[:-3], step.step, detail),
                         ("dim", role, "crit" if role == "crit" else "")))
     return rows
 
@@ -109,7 +111,9 @@ class TraceScreen(Screen[None]):
     def watch_trace(self, trace: OrderTrace | None) -> None:
         if trace is None:
             return
-        self.query_one("#trace-title", Label).update(f"Order trace #{trace.order_ref} · {trace.symbol}")
+        asked = f" (bracket of #{trace.query})" if trace.query not in (trace.order_ref, "") and \
+            not trace.query.isdigit() else ""
+        self.query_one("#trace-title", Label).update(f"Order trace #{trace.order_ref}{asked} · {trace.symbol}")
         refs = sorted({s.order_ref for s in trace.steps if s.order_ref})
         family = f" · orders {', '.join(refs)}" if len(refs) > 1 else ""
         self._summary(f"{len(trace.steps)} steps{family} · from {trace.journal_path or 'the journal'}")
