@@ -175,3 +175,14 @@ async def test_bracket_child_when_traced_then_the_brackets_story_with_the_parent
     assert trace.order_ref == parent.order_ref
     assert any(s.step == "risk check" and s.order_ref == parent.order_ref for s in trace.steps)
     assert any(s.step == "status" and s.order_ref == child.order_ref for s in trace.steps)
+
+
+def test_trace_with_a_nan_figure_when_exported_then_strict_json_with_null(tmp_path: Path) -> None:
+    from tui_trader.engine.snapshots import OrderTrace, TraceStep
+
+    when = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+    trace = OrderTrace("r1", "r1", "AAPL", (TraceStep(when, "sizing", "BUY 1 AAPL", "r1",
+                                                      {"signal_price": float("nan"), "quantity": 1.0}),))
+    written = write_trace(trace, tmp_path / "t.json")
+    doc = json.loads(written.read_text(encoding="utf-8"), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert doc["steps"][0]["data"] == {"signal_price": None, "quantity": 1.0}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -20,16 +21,17 @@ CSV_FIELDS = ("time", "step", "order_ref", "detail", "data")
 
 
 def step_record(step: TraceStep) -> dict[str, Any]:
-    """One step as JSON-ready values (times in ISO 8601)."""
+    """One step as JSON-ready values (times in ISO 8601; NaN and infinities become null)."""
+    data = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in step.data.items()}
     return {"time": step.time.isoformat(), "step": step.step, "order_ref": step.order_ref,
-            "detail": step.detail, "data": step.data}
+            "detail": step.detail, "data": data}
 
 
 def trace_json(trace: OrderTrace) -> str:
     """The trace as a JSON document: the order, its symbol and every step."""
     doc = {"query": trace.query, "order_ref": trace.order_ref, "symbol": trace.symbol,
            "steps": [step_record(s) for s in trace.steps]}
-    return json.dumps(doc, indent=2, default=str) + "\n"
+    return json.dumps(doc, indent=2, default=str, allow_nan=False) + "\n"
 
 
 def trace_csv(trace: OrderTrace) -> str:
