@@ -330,6 +330,10 @@ class UISettings(_Section):
 
     refresh_hz: float = Field(4, ge=1, le=10, description="Snapshot refresh rate of the panes (4-10 Hz).")
     theme: str = Field("textual-dark", description="Textual theme name.")
+    engine_in_process: bool = Field(
+        False, description="Run the engine in the console's process (default: a child process, so drawing the "
+        "panes never delays the engine).",
+    )
 
 
 class SimSettings(_Section):

@@ -58,6 +58,7 @@ class TraderApp(App[int]):
         self.options = options
         self.main = MainScreen(handle, options, clock)
         self.bridge = Bridge(handle, self.main)
+        self._reported: BaseException | None = None
 
     def on_mount(self) -> None:
         if self.options.theme in self.available_themes:
@@ -83,7 +84,14 @@ class TraderApp(App[int]):
         gc.unfreeze()
 
     def crashed(self, name: str, error: BaseException | None) -> None:
-        """Engage the kill switch, record a critical alert and show the error."""
+        """Engage the kill switch, record a critical alert and show the error.
+
+        One failure surfacing in two workers (the engine process gone: its ``start`` and the
+        bridge's event pump both raise it) is reported once.
+        """
+        if error is not None and error is self._reported:
+            return
+        self._reported = error
         text = f"{type(error).__name__}: {error}" if error else "unknown error"
         try:
             self.handle.kill(f"console worker '{name}' crashed: {text}", by="console")
@@ -172,9 +180,23 @@ def create_app(
 
 
 def run_console(settings: Settings) -> int:
-    """Build the engine from ``settings``, run the console until it quits; the exit code."""
-    from tui_trader.engine.factory import create_engine
+    """Run the console until it quits, with the engine in a child process (or, if configured, in this one).
 
-    app = create_app(create_engine(settings), settings=settings)
-    app.run()
+    Returns:
+        The exit code.
+    """
+    if settings.ui.engine_in_process:
+        from tui_trader.engine.factory import create_engine
+
+        app = create_app(create_engine(settings), settings=settings)
+        app.run()
+        return app.return_code or 0
+    from tui_trader.engine.process.proxy import spawn_engine
+
+    engine = spawn_engine(settings)
+    try:
+        app = create_app(engine, settings=settings)
+        app.run()
+    finally:
+        engine.close()  # the engine stops (orders stay at the broker) and its process exits
     return app.return_code or 0

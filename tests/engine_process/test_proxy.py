@@ -1,0 +1,173 @@
+"""The engine in a child process, commanded through EngineProxy, against the simulator.
+
+The simulator runs here; the engine runs in a child process started exactly as the console
+starts it (``python -m tui_trader.engine.process.host``), reaching the simulator through
+ib_async over loopback. The simulator's ledger is the witness of what reached the wire.
+Waits are bounded polls, never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from engine.helpers import buy, eventually
+
+from engine_process.helpers import engine_process
+from tui_trader.domain.enums import ConnectionState, OrderStatus, OrderType, TradingState
+from tui_trader.domain.events import Event
+from tui_trader.domain.orders import OrderTicket
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.process.proxy import EngineProcessDied, EngineProxy
+from tui_trader.errors import SafetyError
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
+
+S = OrderStatus
+WAIT_S = 20.0
+"""Upper bound of every poll: a child process on two busy cores; never reached when things work."""
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[SimGateway]:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gateway:
+        yield gateway
+
+
+async def started(proxy: EngineProxy) -> EngineProxy:
+    """Start the child's engine and wait for quotes of both test symbols."""
+    await proxy.start()
+    await eventually(lambda: {"AAPL", "MSFT"} <= set(proxy.snapshot().quotes), WAIT_S, "quotes through the proxy")
+    return proxy
+
+
+def resting_limit(proxy: EngineProxy, qty: float = 5) -> OrderTicket:
+    """A buy limit 3% under the bid: it rests at the simulator until cancelled."""
+    price = round(proxy.snapshot().quotes["AAPL"].bid * 0.97, 2)
+    return buy(qty, order_type=OrderType.LMT, limit_price=price, strategy="manual")
+
+
+def working_at_sim(gw: SimGateway, refs: list[str]) -> list[str]:
+    """Which of ``refs`` the simulator still has working."""
+    return [o.order_ref for o in gw.orders() if o.order_ref in refs and o.working]
+
+
+async def drain_until_failure(sub: Subscription) -> None:
+    """Take the queued events, then the failure ``get`` raises once the process is gone."""
+    while True:
+        await asyncio.wait_for(sub.get(), WAIT_S)
+
+
+async def test_start_when_child_engine_connects_then_snapshots_and_events_reach_the_console(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        sub = proxy.subscribe("console", maxsize=100)
+
+        await started(proxy)
+
+        snap = proxy.snapshot()
+        assert snap.connection.state is ConnectionState.CONNECTED
+        assert snap.account_id.startswith("DUSIM")
+        first = await asyncio.wait_for(sub.get(), WAIT_S)
+        assert isinstance(first, Event)
+        before = snap.time
+        await eventually(lambda: proxy.snapshot().time > before, WAIT_S, "a newer snapshot pushed")
+
+
+async def test_submit_when_approved_through_proxy_then_order_fills_at_simulator(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path, confirm=True) as proxy:
+        await started(proxy)
+
+        order = await proxy.submit(buy(3, strategy="manual"))
+        assert order.status is S.PENDING_APPROVAL
+        await eventually(lambda: any(p.order.order_ref == order.order_ref for p in proxy.snapshot().pending_approvals),
+                         WAIT_S, "approval pending in the snapshot")
+        proxy.approve(order.order_ref)
+
+        await eventually(lambda: gw.positions().get("AAPL") == 3, WAIT_S, "filled at the simulator")
+        await eventually(lambda: any(o.order_ref == order.order_ref and o.status is S.FILLED
+                                     for o in proxy.snapshot().orders), WAIT_S, "FILLED in the snapshot")
+        assert order.order_ref in gw.order_refs()
+
+
+async def test_kill_through_proxy_when_orders_rest_then_halted_at_once_and_simulator_gets_the_cancels(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
+        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+
+        proxy.kill("test kill", by="operator")
+
+        assert proxy.snapshot().trading_state is TradingState.HALTED  # before the child has even read it
+        await eventually(lambda: not working_at_sim(gw, refs), WAIT_S, "cancelled at the simulator")
+        await eventually(lambda: all(o.status is S.CANCELLED for o in proxy.snapshot().orders if o.order_ref in refs),
+                         WAIT_S, "CANCELLED in the child's snapshot")
+        denied = await proxy.submit(resting_limit(proxy))
+        assert denied.status is S.REJECTED  # the child's engine itself is HALTED
+        assert proxy.snapshot().kill_reason == "test kill"
+
+
+async def test_call_when_child_raises_then_same_type_and_message_in_console(gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+
+        with pytest.raises(SafetyError, match="not engaged") as refused:
+            proxy.reset_kill("nothing to reset")
+        assert refused.value.title == "Kill switch reset refused"
+        with pytest.raises(KeyError, match="no order nope"):
+            await proxy.cancel("nope")
+
+
+async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band_kill_latches_and_cancels(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        sub = proxy.subscribe("console")
+        await started(proxy)
+        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
+        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+
+        os.kill(proxy.pid, signal.SIGKILL)
+
+        with pytest.raises(EngineProcessDied, match="killed by signal 9"):
+            await drain_until_failure(sub)
+        assert proxy.snapshot().connection.state is ConnectionState.DISCONNECTED
+        with pytest.raises(EngineProcessDied):
+            proxy.approve("anything")
+        assert working_at_sim(gw, refs) == refs  # nothing cancelled them yet: the engine just died
+
+        proxy.kill("operator pressed Ctrl+K", by="operator")
+
+        assert proxy.snapshot().trading_state is TradingState.HALTED
+        assert proxy.fallback is not None
+        await asyncio.wait_for(proxy.fallback, WAIT_S)
+        assert not working_at_sim(gw, refs)  # the global cancel, from the kill's own client id
+        journal = await Journal.open(proxy.settings.journal_path)
+        try:
+            state = await journal.load_kill_state()
+        finally:
+            await journal.close()
+        assert state is not None
+        assert state["engaged"]
+        assert state["out_of_band"]
+        assert "out-of-band kill" in proxy.snapshot().connection.last_error
+
+
+async def test_console_closes_when_engine_running_then_child_stops_engine_and_exits_leaving_orders(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+        ref = (await proxy.submit(resting_limit(proxy))).order_ref
+        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+
+        await asyncio.to_thread(proxy.close)  # what run_console does last, and what a dying console causes
+
+        assert proxy.process.returncode == 0
+        assert working_at_sim(gw, [ref]) == [ref]  # a graceful stop leaves working orders at the broker
+        log = (proxy.settings.state_dir / "logs" / "engine.log").read_text()
+        assert "closed the command channel: stopping the engine" in log

@@ -1,0 +1,216 @@
+"""The engine process: runs the real engine and serves the console's proxy over two sockets.
+
+Started by :class:`~tui_trader.engine.process.proxy.EngineProxy` as
+``python -m tui_trader.engine.process.host CMD_FD FEED_FD`` with both sockets inherited, stdin
+and stdout on ``/dev/null`` and stderr in a file: this process never writes to the terminal
+(Textual owns it); it logs to ``<state_dir>/logs/engine.log``.
+
+Commands are handled in the order they arrive, each as soon as it is read: ``kill`` runs
+``engine.kill`` on receipt, before anything else is awaited. At end of the command stream (the
+console quit or died) or on SIGTERM the engine stops gracefully: working orders stay at the
+broker, as when the console quits with the engine in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import faulthandler
+import inspect
+import logging
+import os
+import pickle
+import signal
+import socket
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.process.wire import (
+    Bootstrap,
+    Call,
+    CallMode,
+    EngineRecipe,
+    EventsForwarded,
+    Fault,
+    Hello,
+    Reply,
+    SnapshotPushed,
+    Subscribe,
+    encode,
+    portable,
+    read_frame,
+)
+from tui_trader.engine.snapshots import EngineSnapshot
+
+log = logging.getLogger(__name__)
+EVENT_BATCH = 500
+
+
+def public_methods(engine: object) -> dict[str, bool]:
+    """Name → is-coroutine-function for every public method of ``engine``'s class."""
+    out: dict[str, bool] = {}
+    for name, attr in inspect.getmembers(type(engine)):
+        if not name.startswith("_") and inspect.isfunction(attr):
+            out[name] = inspect.iscoroutinefunction(attr)
+    return out
+
+
+class EngineHost:
+    """Serves one engine to one console.
+
+    Args:
+        engine: The engine (built, not started: the console's ``start`` call starts it).
+        commands: Where :class:`Reply` to synchronous calls go.
+        feed: Where everything else goes.
+        snapshot_hz: How often a snapshot is pushed.
+    """
+
+    def __init__(self, engine: Engine, commands: asyncio.StreamWriter, feed: asyncio.StreamWriter,
+                 snapshot_hz: float) -> None:
+        self.engine = engine
+        self.commands = commands
+        self.feed = feed
+        self.interval = 1.0 / snapshot_hz
+        self.applied = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def serve(self, reader: asyncio.StreamReader) -> None:
+        """Say hello, push snapshots, handle commands until the console goes away; then stop."""
+        self.feed.write(encode(Hello(os.getpid(), public_methods(self.engine), self.engine.snapshot())))
+        self._spawn(self._push_snapshots())
+        try:
+            while True:
+                try:
+                    message = await read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    log.info("the console closed the command channel: stopping the engine")
+                    return
+                self.handle(message)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await self.engine.stop()
+
+    def handle(self, message: Call | Subscribe) -> None:
+        """Act on one command at once (nothing is awaited before the engine method runs)."""
+        if isinstance(message, Subscribe):
+            sub = self.engine.subscribe(message.name, maxsize=message.maxsize, lossless=message.lossless)
+            self._spawn(self._forward(sub))
+            return
+        self.applied = message.id
+        try:
+            result = getattr(self.engine, message.name)(*message.args, **message.kwargs)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, as itself
+            self._fail(message, exc)
+            return
+        if inspect.isawaitable(result):
+            if message.mode is CallMode.SYNC:
+                if inspect.iscoroutine(result):
+                    result.close()
+                self._fail(message, TypeError(f"engine.{message.name} is a coroutine; it was called as synchronous"))
+                return
+            self._spawn(self._finish(message, result))
+        else:
+            self._succeed(message, result)
+
+    def _succeed(self, call: Call, value: Any) -> None:
+        if call.mode is CallMode.SYNC:
+            self.commands.write(encode(Reply(call.id, True, value, self.engine.snapshot(), self.applied)))
+        elif call.mode is CallMode.AWAIT:
+            self._send_feed(Reply(call.id, True, value, self._snapshot_unless_stopped(), self.applied))
+
+    def _snapshot_unless_stopped(self) -> EngineSnapshot | None:
+        return None if self.engine.stopping else self.engine.snapshot()
+
+    def _fail(self, call: Call, error: BaseException) -> None:
+        log.info("engine.%s raised %r", call.name, error)
+        error = portable(error)
+        if call.mode is CallMode.SYNC:
+            self.commands.write(encode(Reply(call.id, False, error, self.engine.snapshot(), self.applied)))
+        elif call.mode is CallMode.AWAIT:
+            self._send_feed(Reply(call.id, False, error))
+        else:
+            self._send_feed(Fault(call.id, call.name, error))
+
+    def _send_feed(self, message: Reply | Fault) -> None:
+        try:
+            frame = encode(message)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable return value must still answer the call
+            frame = encode(Reply(message.id, False, portable(TypeError(f"result not picklable: {exc}"))))
+        self.feed.write(frame)
+
+    async def _finish(self, call: Call, awaitable: Awaitable[Any]) -> None:
+        try:
+            value = await awaitable
+        except Exception as exc:  # noqa: BLE001 - returned to the caller
+            self._fail(call, exc)
+        else:
+            self._succeed(call, value)
+
+    async def _push_snapshots(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.feed.write(encode(SnapshotPushed(self.applied, self.engine.snapshot())))
+            await self.feed.drain()  # a console that reads slowly slows the pushes, nothing queues
+
+    async def _forward(self, sub: Subscription) -> None:
+        while True:
+            first = await sub.get()
+            batch = (first, *sub.drain(EVENT_BATCH - 1))
+            try:
+                frame = encode(EventsForwarded(sub.name, batch, sub.dropped))
+            except Exception:  # noqa: BLE001 - an unpicklable event is a bug: logged, counted as dropped
+                log.exception("events of %s could not be forwarded", sub.name)
+                sub.dropped += len(batch)
+                continue
+            self.feed.write(frame)
+            await self.feed.drain()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine host task failed", exc_info=task.exception())
+
+
+async def run(commands_fd: int, feed_fd: int) -> int:
+    """Read the bootstrap, build the engine, serve until the console goes away."""
+    cmd_sock, feed_sock = socket.socket(fileno=commands_fd), socket.socket(fileno=feed_fd)
+    reader, commands = await asyncio.open_connection(sock=cmd_sock)
+    _, feed = await asyncio.open_connection(sock=feed_sock)
+    boot: Bootstrap = await read_frame(reader)
+    sys.path[:0] = [p for p in boot.sys_path if p not in sys.path]
+    from tui_trader.ops.logs import configure_logging
+
+    configure_logging(Path(boot.log_dir), boot.log_level, name="engine.log")
+    recipe: EngineRecipe = pickle.loads(boot.recipe)
+    host = EngineHost(recipe.build(), commands, feed, boot.snapshot_hz)
+    serving = asyncio.ensure_future(host.serve(reader))
+    with contextlib.suppress(NotImplementedError):
+        # SIGTERM: stop as at end of stream (cancel the read, the finally stops the engine).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, serving.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
+    with contextlib.suppress(ConnectionError):
+        await feed.drain()
+    feed.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m tui_trader.engine.process.host CMD_FD FEED_FD``."""
+    args = sys.argv[1:] if argv is None else argv
+    faulthandler.enable()  # to stderr, which the console pointed at a file
+    return asyncio.run(run(int(args[0]), int(args[1])))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

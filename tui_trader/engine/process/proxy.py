@@ -1,0 +1,489 @@
+"""EngineProxy: the :class:`~tui_trader.engine.handle.EngineHandle` of an engine in a child process.
+
+The console holds the proxy; the engine runs in ``python -m tui_trader.engine.process.host``
+(see :mod:`tui_trader.engine.process`). Rendering then never delays the engine: they no longer
+share a loop, nor a GIL.
+
+- **Calls** are forwarded generically (method name and arguments), so every handle method
+  works, including ones added later, provided its arguments and result pickle. Coroutine
+  methods are awaited across the process boundary; synchronous ones (``preview``, ``arm``,
+  ``reset_kill``, ``approve`` …) block the console on the answer for at most
+  :attr:`EngineProxy.call_timeout_s` — the engine answers them as soon as it reads them, so
+  that is the engine loop's lag, a few milliseconds. Exceptions re-raise with their own type.
+- **Ctrl+K**: :meth:`EngineProxy.kill` writes one message and returns; the snapshot it serves
+  says HALTED from that instant. With the engine process gone it falls back to the
+  out-of-band kill (:mod:`tui_trader.ops.kill`): the latch in the journal, then a global cancel
+  with the kill's own client id.
+- **Snapshots** are pushed by the engine process at the console's refresh rate;
+  :meth:`EngineProxy.snapshot` returns the latest without waiting.
+- **Events**: :meth:`EngineProxy.subscribe` returns a local queue fed from the engine's bus
+  subscription of the same name (lossy, bounded, drops counted on both sides).
+- **Failure**: when the process exits or stops answering (no frame for
+  :attr:`EngineProxy.stall_s`), the proxy kills it, fails pending calls and the subscriptions
+  with :class:`EngineProcessDied` (the console's bridge worker fails, so its crash handling
+  runs: the kill switch, a critical alert, the error modal) and serves a snapshot that says
+  DISCONNECTED with the reason, never the last numbers as live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import io
+import itertools
+import logging
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tui_trader.domain.enums import Mode
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.handle import EngineHandle
+from tui_trader.engine.process import views
+from tui_trader.engine.process.wire import (
+    Bootstrap,
+    Call,
+    CallMode,
+    EngineRecipe,
+    EventsForwarded,
+    Fault,
+    FrameReceiver,
+    Hello,
+    Reply,
+    SnapshotPushed,
+    Subscribe,
+    encode,
+    read_frame,
+)
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.errors import TraderError
+
+if TYPE_CHECKING:
+    from tui_trader.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EngineProcessDied(TraderError):
+    """The engine process exited or stopped answering; the console can no longer command it."""
+
+    title = "Engine process stopped"
+
+
+class EngineNotAnswering(TraderError):
+    """A synchronous call got no answer in time (the engine process may be overloaded or hung)."""
+
+    title = "Engine not answering"
+
+
+class RemoteSubscription(Subscription):
+    """A local event queue fed from the engine process; ``get`` raises once the process is gone."""
+
+    def __init__(self, name: str, maxsize: int, lossless: bool) -> None:
+        super().__init__(name, maxsize, lossless)
+        self.failure: BaseException | None = None
+        self._failed = asyncio.Event()
+        self._remote_dropped = 0
+
+    def deliver(self, batch: EventsForwarded) -> None:
+        """Queue a forwarded batch; drops in the engine process count as drops here."""
+        self.dropped += batch.dropped - self._remote_dropped
+        self._remote_dropped = batch.dropped
+        for event in batch.events:
+            self.offer(event)
+
+    def fail(self, error: BaseException) -> None:
+        """From now on ``get`` raises ``error`` (queued events are still drained first)."""
+        self.failure = error
+        self._failed.set()
+
+    async def get(self) -> Any:
+        """The next event; raises the failure when the queue is empty and the process is gone."""
+        event = self.get_nowait()
+        if event is not None:
+            return event
+        getter = asyncio.ensure_future(super().get())
+        failed = asyncio.ensure_future(self._failed.wait())
+        try:
+            await asyncio.wait((getter, failed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failed.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        assert self.failure is not None
+        raise self.failure
+
+
+class EngineProxy:
+    """The engine in a child process, behind the :class:`EngineHandle` surface.
+
+    Build it with :meth:`spawn`. Every handle method not defined here is forwarded by
+    :meth:`__getattr__` (see the module docstring).
+
+    Args:
+        recipe: How the child builds its engine (the settings also describe the gateway and
+            journal for the out-of-band kill fallback).
+        process: The child.
+        commands: The console's end of the command channel.
+        feed: The console's end of the feed.
+    """
+
+    call_timeout_s = 2.0
+    """Longest wait for the answer to a synchronous call (the console is blocked meanwhile)."""
+    hello_timeout_s = 60.0
+    """Longest wait for the engine process to come up (imports on a loaded machine)."""
+    stall_s = 10.0
+    """No frame for this long (snapshots come several times a second) and the process is declared hung."""
+    exit_timeout_s = 15.0
+    """How long a stopping engine may take before its process is terminated."""
+
+    def __init__(self, recipe: EngineRecipe, process: subprocess.Popen[bytes], commands: socket.socket,
+                 feed: socket.socket) -> None:
+        self.settings: Settings = recipe.settings
+        self.process = process
+        self.pid = process.pid
+        self._commands = commands
+        self._commands.settimeout(self.call_timeout_s)
+        self._feed_sock: socket.socket | None = feed
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._subs: dict[str, RemoteSubscription] = {}
+        self._methods: dict[str, bool] = {}
+        self._replies = FrameReceiver()
+        self._hello = asyncio.Event()
+        self._down = asyncio.Event()
+        self._connected = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._latest = self._placeholder()
+        self._applied = 0
+        self._kill: tuple[int, str] | None = None
+        self._last_frame = time.monotonic()
+        self._closing = False
+        self._failing = False
+        self.failure: EngineProcessDied | None = None
+        self.fallback: asyncio.Task[str] | None = None
+        self.fallback_outcome = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def spawn(cls, recipe: EngineRecipe, *, snapshot_hz: float | None = None) -> EngineProxy:
+        """Start the engine process (it builds its engine at once; :meth:`start` starts it)."""
+        settings = recipe.settings
+        log_dir = settings.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        ours, theirs = socket.socketpair()
+        feed_ours, feed_theirs = socket.socketpair()
+        fds = (theirs.fileno(), feed_theirs.fileno())
+        with (log_dir / "engine.stderr.log").open("ab") as stderr:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "tui_trader.engine.process.host", *map(str, fds)], pass_fds=fds,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        theirs.close()
+        feed_theirs.close()
+        boot = Bootstrap(list(sys.path), str(settings.state_dir), settings.log_level,
+                         snapshot_hz or settings.ui.refresh_hz, pickle.dumps(recipe))
+        ours.sendall(encode(boot))
+        log.info("engine process %d started", process.pid)
+        return cls(recipe, process, ours, feed_ours)
+
+    async def start(self) -> None:
+        """Wait for the engine process to come up, then start its engine (connect, restore, reconcile)."""
+        self._connect_feed()
+        if not await first_of(self._hello, self._down, timeout=self.hello_timeout_s):
+            await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s")
+        self._raise_if_down()
+        await self._call_async("start", (), {})
+
+    async def stop(self) -> None:
+        """Stop the engine (working orders stay at the broker), then let its process exit."""
+        if self.failure is None and self._connected:
+            await self._call_async("stop", (), {})
+        self._closing = True
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """End the engine process: close the channels (it stops its engine and exits), wait, then terminate.
+
+        Safe to call more than once and outside any event loop (``run_console`` calls it last).
+        """
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._commands.close()
+        if self._feed_sock is not None:
+            with contextlib.suppress(OSError):
+                self._feed_sock.close()
+        try:
+            self.process.wait(self.exit_timeout_s)
+        except subprocess.TimeoutExpired:
+            log.error("engine process %d did not exit within %ss: terminating it", self.pid, self.exit_timeout_s)
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _placeholder(self) -> EngineSnapshot:
+        s = self.settings
+        host, port = (s.sim.host, s.sim.port) if s.mode is Mode.SIM else (s.broker.host, s.broker_port)
+        return views.starting(s.mode, s.dry_run, host, port, s.broker.client_id)
+
+    # -- the handle ----------------------------------------------------------------------------
+
+    def kill(self, reason: str, by: str = "operator") -> None:
+        """Engage the kill switch: one message to the engine; HALTED in :meth:`snapshot` at once.
+
+        With the engine process gone, the out-of-band kill runs instead (journal latch, then a
+        global cancel with the kill's own client id).
+        """
+        if self.failure is None:
+            call = Call(next(self._ids), "kill", (reason, by), {}, CallMode.POST)
+            try:
+                self._commands.sendall(encode(call))
+            except OSError as exc:
+                log.error("kill could not be sent to the engine process: %r", exc)
+            else:
+                self._kill = (call.id, reason)
+                self._latest = views.halted(self._latest, reason)
+                return
+        self._kill_out_of_band(reason, by)
+
+    def snapshot(self) -> EngineSnapshot:
+        """The latest snapshot received (HALTED at once after :meth:`kill`; DISCONNECTED once the process is gone)."""
+        return self._latest
+
+    def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
+        """A local queue fed by the engine's bus subscription ``name`` (opened in the engine process)."""
+        sub = RemoteSubscription(name, maxsize, lossless)
+        self._subs[name] = sub
+        if self.failure is not None:
+            sub.fail(self.failure)
+        else:
+            self._send(Subscribe(name, maxsize, lossless))
+        return sub
+
+    def __getattr__(self, name: str) -> Any:
+        """Every other handle method, forwarded by name (coroutine methods stay coroutines)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        is_async = self._is_coroutine(name)
+
+        if is_async:
+            async def forward_async(*args: Any, **kwargs: Any) -> Any:
+                return await self._call_async(name, args, kwargs)
+            forward_async.__name__ = name
+            return forward_async
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return self._call_sync(name, args, kwargs)
+        forward.__name__ = name
+        return forward
+
+    def _is_coroutine(self, name: str) -> bool:
+        declared = getattr(EngineHandle, name, None)
+        if declared is not None and callable(declared):
+            return inspect.iscoroutinefunction(declared)
+        if name in self._methods:
+            return self._methods[name]
+        raise AttributeError(f"the engine has no method {name!r}" if self._methods else
+                             f"{name!r}: the engine process has not said which methods it has yet")
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def _call_sync(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._raise_if_down()
+        call = Call(next(self._ids), name, args, kwargs, CallMode.SYNC)
+        self._send(call)
+        deadline = time.monotonic() + self.call_timeout_s
+        while True:
+            try:
+                reply = self._replies.receive(self._commands, deadline)
+            except TimeoutError as exc:
+                raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s") from exc
+            except (EOFError, OSError) as exc:
+                raise EngineProcessDied(f"the engine process is gone ({exc})") from exc
+            if isinstance(reply, Reply) and reply.id == call.id:
+                break  # earlier ids: answers that came after their caller gave up
+        if reply.snapshot is not None:
+            self._take(reply.applied, reply.snapshot)
+        if not reply.ok:
+            raise reply.value
+        return reply.value
+
+    async def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._raise_if_down()
+        self._connect_feed()
+        call = Call(next(self._ids), name, args, kwargs, CallMode.AWAIT)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[call.id] = future
+        self._send(call)
+        reply = await future
+        if reply.snapshot is not None:
+            self._take(reply.applied, reply.snapshot)
+        if not reply.ok:
+            raise reply.value
+        return reply.value
+
+    def _send(self, message: Call | Subscribe) -> None:
+        try:
+            self._commands.sendall(encode(message))
+        except OSError as exc:
+            raise EngineProcessDied(f"the engine process is gone ({exc!r})") from exc
+
+    def _raise_if_down(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    # -- the feed ------------------------------------------------------------------------------
+
+    def _connect_feed(self) -> None:
+        """Start reading the feed and watching the process (once, inside the console's loop)."""
+        if self._connected:
+            return
+        self._connected = True
+        self._tasks = [asyncio.ensure_future(self._read_feed()), asyncio.ensure_future(self._watch())]
+
+    async def _read_feed(self) -> None:
+        assert self._feed_sock is not None
+        reader, _ = await asyncio.open_connection(sock=self._feed_sock)
+        self._feed_sock = None  # the stream owns it now
+        while True:
+            try:
+                message = await read_frame(reader)
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError, pickle.UnpicklingError) as exc:
+                if not self._closing:
+                    await self._declare_down(self._exit_text(f"the engine process closed its channel ({exc!r})"))
+                return
+            self._last_frame = time.monotonic()
+            self._dispatch(message)
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, SnapshotPushed):
+            self._take(message.applied, message.snapshot)
+        elif isinstance(message, EventsForwarded):
+            if message.name in self._subs:
+                self._subs[message.name].deliver(message)
+        elif isinstance(message, Reply):
+            future = self._pending.pop(message.id, None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif isinstance(message, Hello):
+            self._methods = message.methods
+            self._take(0, message.snapshot)
+            self._hello.set()
+        elif isinstance(message, Fault):
+            self._on_fault(message)
+
+    def _take(self, applied: int, snapshot: EngineSnapshot) -> None:
+        """Keep ``snapshot`` unless a newer one is held; HALTED while a sent kill is not yet applied."""
+        if applied < self._applied:
+            return  # taken before a command whose answer already brought a newer one
+        self._applied = applied
+        if self._kill is not None and applied < self._kill[0]:
+            snapshot = views.halted(snapshot, self._kill[1])
+        self._latest = snapshot
+
+    def _on_fault(self, fault: Fault) -> None:
+        log.error("engine.%s raised in the engine process: %r", fault.name, fault.error)
+        if fault.name == "kill":
+            reason = self._kill[1] if self._kill else "kill failed in the engine process"
+            self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console")
+
+    async def _watch(self) -> None:
+        """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused)."""
+        tick = 1.0
+        last_tick = time.monotonic()
+        while not self._failing and not self._closing:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if now - last_tick > 3 * tick:
+                self._last_frame = now  # the console itself was blocked: the feed had no chance
+            last_tick = now
+            if now - self._last_frame > self.stall_s:
+                await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
+                                         "it was stopped")
+
+    def _exit_text(self, fallback: str) -> str:
+        code = self.process.poll()
+        if code is None:
+            return fallback
+        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        log_path = self.settings.state_dir / "logs"
+        return f"the engine process {how} (logs: {log_path / 'engine.log'}, {log_path / 'engine.stderr.log'})"
+
+    async def _declare_down(self, why: str) -> None:
+        """The process is gone (or hung: then it is killed). Fail everything that waits on it."""
+        if self._failing:
+            return
+        self._failing = True
+        log.critical("engine process %d: %s", self.pid, why)
+        if self.process.poll() is None:
+            self.process.kill()  # a hung engine must not go on trading unsupervised
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(self.process.wait, 2.0)
+        self.failure = failure = EngineProcessDied(self._exit_text(why))
+        self._latest = views.down(self._latest, failure.message)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(failure)
+        self._pending.clear()
+        for sub in self._subs.values():
+            sub.fail(failure)
+        self._down.set()
+        with contextlib.suppress(OSError):
+            self._commands.close()
+
+    # -- the out-of-band fallback --------------------------------------------------------------
+
+    def _kill_out_of_band(self, reason: str, by: str) -> None:
+        why = self.failure.message if self.failure else "the engine process cannot be reached"
+        self._latest = views.halted(views.down(self._latest, why), reason)
+        if self.fallback is not None and not self.fallback.done():
+            return
+        self.fallback = asyncio.get_running_loop().create_task(self._out_of_band(reason, by))
+        self.fallback.add_done_callback(self._fallback_done)
+
+    async def _out_of_band(self, reason: str, by: str) -> str:
+        from rich.console import Console
+
+        from tui_trader.ops.kill import out_of_band_kill
+
+        text = io.StringIO()
+        code = await out_of_band_kill(self.settings, reason, by=by, console=Console(file=text, width=160))
+        report = " ".join(text.getvalue().split())
+        log.warning("out-of-band kill (exit %d): %s", code, report)
+        return report
+
+    def _fallback_done(self, task: asyncio.Task[str]) -> None:
+        error = None if task.cancelled() else task.exception()
+        self.fallback_outcome = f"out-of-band kill failed: {error!r}" if error else f"out-of-band kill: {task.result()}"
+        why = self.failure.message if self.failure else "the engine process cannot be reached"
+        self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
+
+
+async def first_of(*events: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109
+    """Wait until one of ``events`` is set; False after ``timeout`` seconds."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)
+
+
+def spawn_engine(settings: Settings, factory: Callable[[Settings], Any] | None = None,
+                 snapshot_hz: float | None = None) -> EngineProxy:
+    """The engine for ``settings`` in a child process (``factory``: tests and benchmarks)."""
+    return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz)
+
+
+__all__ = ["EngineNotAnswering", "EngineProcessDied", "EngineProxy", "RemoteSubscription", "spawn_engine"]

@@ -1,0 +1,44 @@
+"""The snapshots the proxy shows when the engine process cannot say for itself.
+
+Before the engine process has said hello, right after Ctrl+K (before the engine has read the
+kill) and once the process is gone, the proxy derives what it shows from the last snapshot it
+has: never the last numbers as if they were live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from tui_trader.domain.enums import ConnectionState, Mode, TradingState
+from tui_trader.domain.portfolio import AccountSnapshot
+from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
+
+STARTING = "engine process starting"
+
+
+def starting(mode: Mode, dry_run: bool, host: str, port: int, client_id: int) -> EngineSnapshot:
+    """What the console shows until the engine process sends its first snapshot."""
+    now = datetime.now(UTC)
+    connection = ConnectionInfo(host, port, client_id, state=ConnectionState.CONNECTING)
+    return EngineSnapshot(time=now, heartbeat_at=now, mode=mode, dry_run=dry_run, account_id="",
+                          trading_state=TradingState.ACTIVE, kill_engaged=False, kill_reason="",
+                          connection=connection, account=AccountSnapshot(time=now),
+                          entries_blocked_reason=STARTING)
+
+
+def halted(snapshot: EngineSnapshot, reason: str) -> EngineSnapshot:
+    """``snapshot`` with the kill engaged (the engine's own snapshot will say the same shortly)."""
+    return replace(snapshot, trading_state=TradingState.HALTED, kill_engaged=True,
+                   kill_reason=snapshot.kill_reason if snapshot.kill_engaged else reason, pending_approvals=())
+
+
+def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:
+    """``snapshot`` once the engine process is gone: disconnected, nothing pending, saying why.
+
+    The heartbeat and the quote times stay those of the last snapshot received, so their ages
+    keep growing and the panes go stale.
+    """
+    connection = replace(snapshot.connection, state=ConnectionState.DISCONNECTED, last_error=why,
+                         market_data_degraded=True)
+    return replace(snapshot, connection=connection, pending_approvals=(), entries_blocked_reason=why)
