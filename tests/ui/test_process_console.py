@@ -1,0 +1,118 @@
+"""Pilot tests of the console around the engine in a CHILD PROCESS (what ``tui-trader`` runs by default).
+
+The simulator runs in the test process (the witness of the wire); the engine runs in a child
+process behind :class:`~tui_trader.engine.process.proxy.EngineProxy`, connected to it over
+loopback through ib_async. Waits are bounded polls, never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.helpers import buy, eventually
+from engine_process.helpers import engine_process
+from textual.pilot import Pilot
+
+from tui_trader.domain.enums import OrderType, TradingState
+from tui_trader.engine.process.proxy import EngineProxy
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.ui.app import TraderApp, create_app
+from tui_trader.ui.modals.error import ErrorModal
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
+
+WAIT_S = 20.0
+"""Upper bound of every poll: a child process on two busy cores; never reached when things work."""
+
+
+@dataclass
+class ChildConsole:
+    """The console, the proxy it holds, the simulator and the pilot."""
+
+    app: TraderApp
+    proxy: EngineProxy
+    gw: SimGateway
+    pilot: Pilot[int]
+
+    async def until(self, predicate: Callable[[], object], what: str) -> None:
+        """Poll ``predicate`` (the app keeps running meanwhile), then let the screen settle."""
+        await eventually(predicate, timeout=WAIT_S, what=what)
+        await self.pilot.pause()
+
+    def rows(self, table_id: str) -> dict[str, tuple[str, ...]]:
+        """The cells of a pane's table by row key, as drawn."""
+        return {row.key: row.cells for row in self.app.main.query_one(f"#{table_id}", LineTable).rows}
+
+    async def rest_limit(self) -> str:
+        """Submit (through the proxy) a buy limit 3% under the bid; wait until it works at the simulator."""
+        price = round(self.proxy.snapshot().quotes["AAPL"].bid * 0.97, 2)
+        order = await self.proxy.submit(buy(5, order_type=OrderType.LMT, limit_price=price, strategy="manual"))
+        await self.until(lambda: order.order_ref in self.working_at_sim(), "the limit order working at the simulator")
+        return order.order_ref
+
+    def working_at_sim(self) -> list[str]:
+        """The orderRefs the simulator has working."""
+        return [o.order_ref for o in self.gw.orders() if o.working]
+
+
+@asynccontextmanager
+async def child_console(tmp_path: Path, **settings: Any) -> AsyncIterator[ChildConsole]:
+    """Run the console around a child-process engine connected to a fresh simulator."""
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw, \
+            engine_process(gw, tmp_path, **settings) as proxy:
+        app = create_app(proxy, settings=proxy.settings)
+        async with app.run_test(size=(160, 48)) as pilot:
+            console = ChildConsole(app, proxy, gw, pilot)
+            await console.until(lambda: {"AAPL", "MSFT"} <= set(console.rows("watchlist-table")),
+                                "quotes from the child in the watchlist")
+            yield console
+
+
+async def test_child_engine_ctrl_k_with_working_order_then_halted_at_once_and_cancelled_at_sim(
+        tmp_path: Path) -> None:
+    async with child_console(tmp_path) as c:
+        ref = await c.rest_limit()
+
+        await c.pilot.press("ctrl+k")
+
+        bar = c.app.main.query_one(StatusBar)
+        assert bar.trading_state is TradingState.HALTED  # drawn from the proxy, before the child answers
+        await c.until(lambda: ref not in c.working_at_sim(), "the cancel at the simulator")
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 " in str(banner.render()), "the banner's cancelled count (from the child)")
+        assert bar.has_class("-halted")
+
+
+async def test_child_engine_killed_when_console_runs_then_error_modal_disconnected_and_out_of_band_kill(
+        tmp_path: Path) -> None:
+    async with child_console(tmp_path) as c:
+        ref = await c.rest_limit()
+
+        os.kill(c.proxy.pid, signal.SIGKILL)
+
+        await c.until(lambda: isinstance(c.app.screen, ErrorModal), "the error modal")
+        modal = c.app.screen
+        assert isinstance(modal, ErrorModal)
+        assert modal.error_title == "Engine process stopped"
+        assert "killed by signal 9" in modal.message
+        assert c.proxy.fallback is not None  # the crash handling engaged the kill: out of band
+        await asyncio.wait_for(c.proxy.fallback, WAIT_S)
+        assert ref not in c.working_at_sim()
+        await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),
+                      "the status bar says the data is not live")
+        assert c.app.main.query_one(StatusBar).trading_state is TradingState.HALTED
+
+
+async def test_child_engine_quit_when_no_working_orders_then_child_stops_and_exits(tmp_path: Path) -> None:
+    async with child_console(tmp_path) as c:
+        await c.pilot.press("q")
+
+        await c.until(lambda: c.app.return_code == 0, "the console exits")
+        assert c.proxy.process.poll() == 0
