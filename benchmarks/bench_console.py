@@ -2,36 +2,45 @@
 
 Two modes; ``run(quick)`` (and the suite) uses the real one.
 
-**Real** (default): the console headless at 200x60 (Textual's ``run_test``) around the real
-``Engine`` connected through ib_async to an in-process ``SimGateway`` (manual clock, temp
-journal, approvals off). Before the console starts, the engine buys 100 positions (one share in
-each of 100 symbols) and rests 100 buy limits at half the bid. A feed prints trades at 1,000 and
-10,000 ticks/s across 50 of those symbols through ``gw.control.set_price`` (the simulator encodes
-the ticks, ib_async decodes them, the engine stores them). Measured at each rate:
+**Real** (default): the console headless at 200x60 (Textual's ``run_test``) around the engine in
+its **child process**, as ``tui-trader`` runs it: an :class:`EngineProxy` in the console's
+process, and in the child (``console_world.bench_engine``) the real ``Engine`` with an embedded
+``SimGateway`` (manual clock, temp journal, approvals off), connected through ib_async as with
+``--sim``. Before the console starts, the engine buys 100 positions (one share in each of 100
+symbols) and rests 100 buy limits at half the bid. A feed in the child prints trades at 1,000
+and 10,000 ticks/s across 50 of those symbols through ``gw.control.set_price`` (the simulator
+encodes the ticks, ib_async decodes them, the engine stores them). Measured at each rate:
 
-- frame: the render work of one refresh, summed from one snapshot draw to the next:
-  ``watch_snapshot`` (row models, line diffs, class toggles and their restyles), the screen's
-  layout reflow and compositor refresh (``render_line`` of the dirty lines), and the encoding of
-  the update into terminal bytes that a real terminal driver would write (the headless driver
-  skips it, so the benchmark does it);
-- loop lag: how late a 5 ms sleep wakes up;
-- kill to wire: Ctrl+K pressed → the simulator receives the last of the 100 ``cancelOrder``
-  frames (``kill_to_first_cancel_ms``: the first one; ``kill_press_to_engine_ms``: until the
-  console has called ``engine.kill``), over repeated kill / reset / re-rest cycles.
-  The engine cancels order by order (``kill_cancel_scope = own``) and ib_async sends at most 45
-  requests a second (IB paces at 50), so the last of 100 cancels cannot leave before about one
-  second; the first one is what the console and the engine add;
+- frame: the render work of one refresh in the console's process, summed from one snapshot draw
+  to the next: ``watch_snapshot`` (row models, line diffs, class toggles and their restyles),
+  the screen's layout reflow and compositor refresh (``render_line`` of the dirty lines), and
+  the encoding of the update into terminal bytes that a real terminal driver would write (the
+  headless driver skips it, so the benchmark does it);
+- loop lag: how late a 5 ms sleep wakes up in the console's loop;
+- kill to wire: Ctrl+K pressed in the console → the cancels at the simulator in the child
+  (``time.perf_counter`` is the system-wide monotonic clock, so stamps of both processes
+  subtract), over repeated kill / reset / re-rest cycles. With ``kill_switch.scope = own`` the
+  engine cancels order by order and ib_async sends at most 45 requests a second (IB paces at
+  50), so the last of 100 cancels cannot leave before about two seconds whatever the console
+  does. **``kill_to_wire_ms`` is Ctrl+K → the first ``cancelOrder`` at the simulator**: what the
+  console, the pipe and the engine add. ``kill_to_last_cancel_ms`` is the last of the 100;
+  ``kill_press_to_proxy_ms`` ends when the console calls ``EngineProxy.kill`` (the console's
+  share), ``kill_press_to_engine_ms`` when the child's ``engine.kill`` runs; with
+  ``scope = global`` (a second engine process), ``kill_to_global_cancel_ms`` ends when the
+  ``reqGlobalCancel`` frame reaches the simulator;
 - refresh rate: snapshots drawn per second;
 - tick to order: the simulator prints a trigger price on a symbol outside the feed → the
-  simulator receives the engine's order (as ``bench_tick_to_order``), with the console running,
-  and ``no_ui.*`` with the same engine, feed and book before the console starts.
+  simulator receives the engine's order (as ``bench_tick_to_order``), measured in the child with
+  the console running, and ``no_ui.*`` with the same engine, feed and book before the console
+  starts.
 
 **Scripted** (``--scripted``): the console around ``ScriptedEngine`` (100 symbols, positions and
-orders) with a synthetic feed rewriting its quotes; no wire, so no tick-to-order.
+orders) in one process, with a synthetic feed rewriting its quotes; no wire, so no tick-to-order.
 
-Limitations: the simulator, the feed, the engine and the console share one event loop and one
-core (as ``--sim`` does), so the feed's own cost is in every figure; the achieved tick rate is
-reported next to the target (``ticks_per_s``).
+Limitations: the simulator and its feed share the engine's process and loop (as ``--sim``
+does), so the feed's own cost is in the tick-to-order figures (``no_ui`` shows that floor); the
+two processes share the machine's two cores. The achieved tick rate is reported next to the
+target (``ticks_per_s``).
 Run: ``.venv/bin/python benchmarks/bench_console.py [--quick] [--scripted]``.
 """
 
@@ -52,14 +61,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui_trader.domain import Mode, OrderTicket, OrderType, Side  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # console_world, importable in the engine process
+
+from console_world import bench_engine  # noqa: E402
+
+from tui_trader.config import Settings  # noqa: E402
 from tui_trader.domain.market import Quote  # noqa: E402
-from tui_trader.engine.config import EngineConfig  # noqa: E402
-from tui_trader.engine.engine import Engine  # noqa: E402
-from tui_trader.engine.factory import make_broker  # noqa: E402
-from tui_trader.risk.limits import RiskLimits  # noqa: E402
-from tui_trader.sim import ManualClock, SimGateway  # noqa: E402
-from tui_trader.sim.instruments import builtin_symbols, synthetic_symbols  # noqa: E402
+from tui_trader.engine.process.proxy import EngineProxy, spawn_engine  # noqa: E402
 from tui_trader.ui.app import TraderApp, create_app  # noqa: E402
 from tui_trader.ui.demo import ScriptedEngine, normal_state  # noqa: E402
 from tui_trader.ui.options import ConsoleOptions  # noqa: E402
@@ -67,11 +75,6 @@ from tui_trader.ui.options import ConsoleOptions  # noqa: E402
 RATES = (1_000, 10_000)
 SIZE = (200, 60)
 REFRESH_HZ = 10
-TRIGGER = "AAPL"
-"""Tick-to-order trigger symbol: it has a position but is outside the feed."""
-N_BOOK = 100
-N_FEED = 50
-CLIENT_ID = 41
 
 
 def pct(values: list[float], q: float) -> float:
@@ -157,212 +160,100 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 30.
         await asyncio.sleep(0.005)
 
 
-# -- real mode: the engine on the simulator --------------------------------------------------
-
-
-class TriggerEngine(Engine):
-    """The engine with a quote trigger: buy one share when the trigger price prints."""
-
-    trigger = 0.0
-
-    def quote_hook(self, quote: Quote) -> None:
-        """Submit through the full order path when the trigger price prints."""
-        super().quote_hook(quote)
-        if quote.symbol == TRIGGER and quote.last == self.trigger:
-            ticket = OrderTicket(TRIGGER, Side.BUY, 1, OrderType.MKT, strategy="bench")
-            self.spawn(self.submit(ticket), "bench-submit")
-
-
-@dataclass
-class WireProbe:
-    """Arrival times at the simulator of new orders and cancels (wraps its order engine)."""
-
-    gw: SimGateway
-    placed: list[float] = field(default_factory=list)
-    cancels: list[float] = field(default_factory=list)
-
-    def install(self) -> None:
-        """Wrap ``place`` and ``cancel`` of the simulator's order engine."""
-        engine = self.gw.engine
-        place, cancel = engine.place, engine.cancel
-
-        def timed_place(client_id: int, req: Any) -> None:
-            self.placed.append(time.perf_counter())
-            place(client_id, req)
-
-        def timed_cancel(client_id: int, order_id: int, reason: str = "") -> None:
-            self.cancels.append(time.perf_counter())
-            cancel(client_id, order_id, reason)
-
-        engine.place = timed_place  # type: ignore[method-assign]
-        engine.cancel = timed_cancel  # type: ignore[method-assign]
-
-
-def book_symbols() -> list[str]:
-    """100 symbols: the built-in ones, then synthetic ones."""
-    builtin = builtin_symbols()
-    return builtin + synthetic_symbols(N_BOOK - len(builtin))
-
-
-def engine_config(journal: Path, symbols: list[str]) -> EngineConfig:
-    """Approvals off, wide limits, quotes that do not go stale in a manual-clock simulator."""
-    limits = RiskLimits(max_order_quantity=100, require_quote=True, unknown_order_timeout_s=None,
-                        disconnect_halt_after_s=None)
-    return EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=journal, symbols=tuple(symbols),
-                        limits=limits, market_data_stale_s=3600, warmup_bars=20)
+# -- real mode: the engine in its child process ------------------------------------------------
 
 
 @dataclass
 class World:
-    """The simulator, the engine with its book and the probes."""
+    """The console's side of the benchmark: the proxy of the engine process (see ``console_world``)."""
 
-    gw: SimGateway
-    engine: TriggerEngine
-    probe: WireProbe
-    symbols: list[str]
-    feed_symbols: list[str]
+    proxy: EngineProxy
     kill_calls: list[float] = field(default_factory=list)
-    """Ctrl+K pressed → ``engine.kill`` called (ms): the console's share of the kill path."""
+    """Ctrl+K pressed → ``engine.kill`` called in the child (ms): the console's and the pipe's share."""
+    proxy_calls: list[float] = field(default_factory=list)
+    """Ctrl+K pressed → the console calls ``EngineProxy.kill`` (ms): the console's share alone."""
 
-    def working(self) -> int:
-        """Working orders the engine tracks."""
-        return len(self.engine.orders.working())
-
-    async def rest_orders(self) -> None:
-        """One buy limit at half the bid in every symbol; wait until all work at the simulator."""
-        quotes = self.engine.market.quotes
-        tickets = [OrderTicket(s, Side.BUY, 1, OrderType.LMT, limit_price=round(quotes[s].bid * 0.5, 2),
-                               strategy="resting") for s in self.symbols]
-        await asyncio.gather(*(self.engine.submit(t) for t in tickets))
-        await until(lambda: sum(1 for o in self.gw.orders() if o.working) >= N_BOOK
-                    and self.working() >= N_BOOK, "100 resting orders working")
-
-    async def buy_book(self) -> None:
-        """One share of every symbol at market: 100 positions."""
-        tickets = [OrderTicket(s, Side.BUY, 1, OrderType.MKT, strategy="book") for s in self.symbols]
-        await asyncio.gather(*(self.engine.submit(t) for t in tickets))
-        await until(lambda: len(self.engine.snapshot().account.positions) >= N_BOOK, "100 positions")
+    @property
+    def engine(self) -> Any:
+        """The proxy, typed loosely: the ``bench_*`` methods exist only on the child's engine."""
+        return self.proxy
 
 
 @asynccontextmanager
-async def world() -> AsyncIterator[World]:
-    """A simulator with 100 symbols and a started engine holding 100 positions and 100 resting orders."""
-    symbols = book_symbols()
+async def world(scope: str = "own") -> AsyncIterator[World]:
+    """The engine process: its simulator with 100 symbols, 100 positions and 100 resting orders."""
     with tempfile.TemporaryDirectory() as tmp:
-        async with SimGateway(port=0, clock=ManualClock(), seed=11, symbols=symbols, always_open=True) as gw:
-            engine = TriggerEngine(engine_config(Path(tmp) / "journal.sqlite", symbols),
-                                   make_broker(gw.host, gw.port, CLIENT_ID, timeout=10))
-            await engine.start()
-            try:
-                await until(lambda: len(engine.market.quotes) >= N_BOOK, "quotes for 100 symbols")
-                probe = WireProbe(gw)
-                probe.install()
-                w = World(gw, engine, probe, symbols, [s for s in symbols if s != TRIGGER][:N_FEED])
-                await w.buy_book()
-                await w.rest_orders()
-                log(f"world ready: {len(engine.snapshot().account.positions)} positions, {w.working()} working")
-                yield w
-            finally:
-                await engine.stop()
-
-
-async def sim_feed(w: World, rate: int, stop: asyncio.Event, sent: list[int], dropped: list[int]) -> None:
-    """Print trades at ``rate`` ticks/s across the feed symbols, in batches every 5 ms."""
-    control, symbols = w.gw.control, w.feed_symbols
-    base = {s: w.gw.quote(s).last for s in symbols}
-    start = time.perf_counter()
-    while not stop.is_set():
-        # Never more than 20 ms of ticks in one batch: a feed that falls behind drops ticks
-        # (the achieved rate says so) instead of blocking the loop to catch up.
-        due = int((time.perf_counter() - start) * rate)
-        if due - sent[0] > rate // 50:
-            dropped[0] += due - sent[0] - rate // 50
-            sent[0] = due - rate // 50
-        for i in range(sent[0], due):
-            sym = symbols[i % len(symbols)]
-            control.set_price(sym, round(base[sym] * (1.0005 if i % 3 else 0.9995) + 0.01 * (i % 7), 2))
-        sent[0] = max(sent[0], due)
-        await asyncio.sleep(0.005)
-
-
-async def tick_to_order(w: World, samples: int, seconds: float = 0.0, warmup: int = 3) -> list[float]:
-    """Trigger prices on the trigger symbol; ms from the print to the order at the simulator.
-
-    Takes at least ``samples`` samples and goes on for at least ``seconds``.
-    """
-    control, engine, probe = w.gw.control, w.engine, w.probe
-    base = round(w.gw.quote(TRIGGER).last, 2)
-    out: list[float] = []
-    deadline = time.perf_counter() + seconds
-    i = -1
-    while (i := i + 1) < samples + warmup or time.perf_counter() < deadline:
-        control.set_price(TRIGGER, base)
-        await asyncio.sleep(0.03)
-        price = round(base + 0.5 + 0.01 * (i % 50), 2)
-        engine.trigger = price
-        seen = len(probe.placed)
-        start = time.perf_counter()
-        control.set_price(TRIGGER, price)
+        settings = Settings(mode="sim", state_dir=Path(tmp), kill_switch={"scope": scope},
+                            ui={"refresh_hz": REFRESH_HZ})
+        proxy = spawn_engine(settings, bench_engine, snapshot_hz=REFRESH_HZ)
         try:
-            await until(lambda: len(probe.placed) > seen, "triggered order", timeout=2.0)  # noqa: B023
-        except TimeoutError:
-            continue
-        if i >= warmup:  # the first orders warm the journal's codecs: not steady state
-            out.append((probe.placed[seen] - start) * 1000)
-    engine.trigger = 0.0
-    return out
+            await proxy.start()
+            w = World(proxy)
+            log(f"world ready ({scope} scope): {len(proxy.snapshot().account.positions)} positions, "
+                f"{w.engine.bench_working()} working, engine pid {proxy.pid}")
+            yield w
+        finally:
+            await proxy.stop()
 
 
 @asynccontextmanager
 async def feeding(w: World, rate: int) -> AsyncIterator[Callable[[], float]]:
-    """Run the feed while the block runs; yields a function giving the achieved rate so far."""
-    stop, sent, dropped = asyncio.Event(), [0], [0]
-    task = asyncio.create_task(sim_feed(w, rate, stop, sent, dropped))
-    start = time.perf_counter()
+    """Run the feed (in the engine process) while the block runs; yields nothing useful until it ends."""
+    w.engine.bench_feed_start(rate)
+    achieved = [math.nan]
     try:
-        yield lambda: (sent[0] - dropped[0]) / (time.perf_counter() - start)
+        yield lambda: achieved[0]
     finally:
-        stop.set()
-        await task
+        achieved[0] = w.engine.bench_feed_stop()
 
 
-async def kill_cycle(w: World, app: TraderApp, pilot: Any) -> tuple[float, float]:
-    """Ctrl+K → (ms to the first, ms to the last of the cancels at the simulator); re-arm and re-rest.
+async def tick_to_order(w: World, samples: int, seconds: float) -> list[float]:
+    """Print → order at the simulator, measured inside the engine process (the console keeps running)."""
+    out: list[float] = await w.engine.bench_tick_to_order(samples, seconds)
+    return out
 
-    NaNs when the cancels did not all arrive within 10 s (logged; the cycle still re-arms).
+
+async def kill_cycle(w: World, app: TraderApp, pilot: Any) -> dict[str, float]:
+    """Ctrl+K → the cancels at the simulator (ms); then reset and re-rest.
+
+    Own scope: ``first`` and ``last`` of the expected ``cancelOrder`` frames; global scope:
+    ``global`` (the ``reqGlobalCancel`` frame). NaNs when they did not all arrive within 10 s.
     """
-    probe, engine = w.probe, w.engine
-    expected = w.working()
-    probe.cancels.clear()
-    called: list[float] = []
-    kill = engine.kill
+    engine, proxy_kill, sent = w.engine, w.proxy.kill, []
+    expected = engine.bench_working()
+    engine.bench_clear_probe()
 
     def timed_kill(reason: str, by: str = "operator") -> None:
-        called.append(time.perf_counter())
-        kill(reason, by)
+        sent.append(time.perf_counter())
+        proxy_kill(reason, by)
 
-    engine.kill = timed_kill  # type: ignore[method-assign]
+    w.proxy.kill = timed_kill  # type: ignore[method-assign]
     start = time.perf_counter()
-    await pilot.press("ctrl+k")
     try:
-        await until(lambda: len(probe.cancels) >= expected and not w.working(), "cancels", 10.0)
-        first, last = (probe.cancels[0] - start) * 1000, (probe.cancels[expected - 1] - start) * 1000
-        w.kill_calls.append((called[0] - start) * 1000)
-    except TimeoutError:
-        log(f"kill cycle: {len(probe.cancels)} of {expected} cancels at the simulator, "
-            f"{w.working()} still working after 10 s")
-        first = last = math.nan
-        await until(lambda: not w.working(), "orders cancelled", 30.0)
+        await pilot.press("ctrl+k")
     finally:
-        del engine.kill
+        del w.proxy.kill
+    if sent:
+        w.proxy_calls.append((sent[0] - start) * 1000)
+    stamps = await engine.bench_wait_cancelled(expected, 10.0)
+    cancels, global_cancels, calls = stamps["cancels"], stamps["global_cancels"], stamps["kill_calls"]
+    out = {"first": math.nan, "last": math.nan, "global": math.nan}
+    if global_cancels:
+        out["global"] = (global_cancels[0] - start) * 1000
+    if len(cancels) >= expected and cancels:
+        out["first"], out["last"] = (cancels[0] - start) * 1000, (cancels[expected - 1] - start) * 1000
+    if not global_cancels and len(cancels) < expected:
+        log(f"kill cycle: {len(cancels)} of {expected} cancels at the simulator within 10 s")
+    if calls:
+        w.kill_calls.append((calls[0] - start) * 1000)
     await until(lambda: app.main.snapshot is not None and app.main.snapshot.kill_engaged, "HALTED drawn")
     await asyncio.sleep(0.2)  # let the verification finish before the reset
     engine.reset_kill("benchmark re-arm", confirm_same_day=True)
-    await w.rest_orders()
+    await engine.bench_rest_orders()
     # ib_async sends at most 45 requests a second (IB paces at 50): let the re-rest's window
     # pass so the next kill starts with the budget an operator would normally have.
     await asyncio.sleep(1.1)
-    return first, last
+    return out
 
 
 async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples: int, seconds: float,
@@ -382,43 +273,70 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
         meter.recording = False
         stop.set()
         await prober
-        ticks = achieved()
-        log(f"{rate} ticks/s with the console: {len(meter.frames)} frames, frame p99 {pct(meter.frames, 0.99):.1f} ms,"
-            f" lag p99 {pct(lags, 0.99):.1f} ms, t2o p99 {pct(t2o, 0.99):.1f} ms, {ticks:.0f} ticks/s")
-        cycles, w.kill_calls = [], []
+        cycles, w.kill_calls, w.proxy_calls = [], [], []
         for _ in range(kills):
             cycles.append(await kill_cycle(w, app, pilot))
-            log(f"kill cycle: first cancel {cycles[-1][0]:.1f} ms, last {cycles[-1][1]:.1f} ms")
-    done = [c for c in cycles if not math.isnan(c[1])]
+            log(f"kill cycle: first cancel {cycles[-1]['first']:.1f} ms, last {cycles[-1]['last']:.1f} ms, "
+                f"global cancel {cycles[-1]['global']:.1f} ms")
+    ticks = achieved()
+    log(f"{rate} ticks/s with the console: {len(meter.frames)} frames, frame p99 {pct(meter.frames, 0.99):.1f} ms,"
+        f" lag p99 {pct(lags, 0.99):.1f} ms, t2o p99 {pct(t2o, 0.99):.1f} ms, {ticks:.0f} ticks/s")
+    firsts = [c["first"] for c in cycles if not math.isnan(c["first"])]
     return {**quantiles("frame_ms", meter.frames), **quantiles("loop_lag_ms", lags),
-            **quantiles("kill_to_wire_ms", [c[1] for c in done]),
-            **quantiles("kill_to_first_cancel_ms", [c[0] for c in done]),
+            **quantiles("kill_to_wire_ms", firsts), **quantiles("kill_to_first_cancel_ms", firsts),
+            **quantiles("kill_to_last_cancel_ms", [c["last"] for c in cycles if not math.isnan(c["last"])]),
             **quantiles("kill_press_to_engine_ms", w.kill_calls),
-            "kill_cycles_failed": float(kills - len(done)),
+            **quantiles("kill_press_to_proxy_ms", w.proxy_calls),
+            "kill_cycles_failed": float(sum(math.isnan(c["first"]) for c in cycles)),
             "refresh_hz": hz, **quantiles("tick_to_order_ms", t2o), "ticks_per_s": ticks,
             "frames": float(len(meter.frames))}
 
 
+async def measure_global_kill(app: TraderApp, w: World, pilot: Any, rate: int, kills: int) -> dict[str, float]:
+    """Ctrl+K → ``reqGlobalCancel`` at the simulator, with the feed at ``rate``."""
+    cycles = []
+    async with feeding(w, rate):
+        await asyncio.sleep(0.5)
+        for _ in range(kills):
+            cycles.append(await kill_cycle(w, app, pilot))
+            log(f"kill cycle (global scope): reqGlobalCancel {cycles[-1]['global']:.1f} ms")
+    return quantiles("kill_to_global_cancel_ms", [c["global"] for c in cycles if not math.isnan(c["global"])])
+
+
+def console_for(w: World) -> TraderApp:
+    """The console around the (already started) engine process, instrumented."""
+    w.proxy.start = _already_started  # type: ignore[method-assign]
+    app = create_app(w.proxy)
+    app.options = app.main.options = ConsoleOptions(refresh_hz=REFRESH_HZ)
+    return app
+
+
 async def run_real(quick: bool) -> dict[str, float]:
-    """Every rate without the console (tick-to-order only), then with it."""
+    """Own scope: every rate without the console (tick-to-order only), then with it; global scope: kills."""
     samples, seconds, kills = (25, 4.0, 5) if quick else (150, 15.0, 20)
     out: dict[str, float] = {}
-    async with world() as w:
+    async with world("own") as w:
         for rate in RATES:
             async with feeding(w, rate):
                 await asyncio.sleep(0.5)
                 t2o = await tick_to_order(w, samples, seconds)
             out.update({f"console.{rate}tps.no_ui.{k}": v for k, v in quantiles("tick_to_order_ms", t2o).items()})
             log(f"{rate} ticks/s without the console: tick-to-order p99 {pct(t2o, 0.99):.2f} ms")
-        w.engine.start = _already_started  # type: ignore[method-assign]
-        app = create_app(w.engine)
-        app.options = app.main.options = ConsoleOptions(refresh_hz=REFRESH_HZ)
+        app = console_for(w)
         async with app.run_test(size=SIZE, notifications=True) as pilot:  # fills toast, as in use
             app.frame_meter = FrameMeter()  # type: ignore[attr-defined]
             app.frame_meter.instrument(app)  # type: ignore[attr-defined]
             await until(lambda: app.main.snapshot is not None, "first snapshot drawn")
             for rate in RATES:
                 figures = await measure_real(w, app, pilot, rate, samples, seconds, kills)
+                out.update({f"console.{rate}tps.{k}": v for k, v in figures.items()})
+            app.exit()
+    async with world("global") as w:
+        app = console_for(w)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await until(lambda: app.main.snapshot is not None, "first snapshot drawn")
+            for rate in RATES:
+                figures = await measure_global_kill(app, w, pilot, rate, max(kills // 2, 3))
                 out.update({f"console.{rate}tps.{k}": v for k, v in figures.items()})
             app.exit()
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import gc
 import inspect
 import logging
 import os
@@ -148,8 +149,10 @@ class EngineHost:
             value = await awaitable
         except Exception as exc:  # noqa: BLE001 - returned to the caller
             self._fail(call, exc)
-        else:
-            self._succeed(call, value)
+            return
+        if call.name == "start":
+            freeze_startup_heap()
+        self._succeed(call, value)
 
     async def _push_snapshots(self) -> None:
         while True:
@@ -179,6 +182,16 @@ class EngineHost:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("engine host task failed", exc_info=task.exception())
+
+
+def freeze_startup_heap() -> None:
+    """Keep what start-up built (the book, ib_async's tickers) out of the collector's full passes.
+
+    The console does the same for its own heap; in this process a full collection would pause
+    the engine's loop (tens of milliseconds with a loaded book).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def run(commands_fd: int, feed_fd: int) -> int:
