@@ -3,8 +3,12 @@
 ``kill`` is synchronous on purpose: it flips the trading state to HALTED before anything
 awaits, then schedules the cancels and their verification.
 
-Every argument and return value is a plain picklable value (strings, numbers, frozen
-dataclasses, tuples), so the handle can be forwarded by name to an engine in another process.
+The console normally holds an :class:`~tui_trader.engine.process.proxy.EngineProxy`: the engine
+runs in a child process and every method is forwarded by name. So every argument, return
+value and exception of a handle method must pickle (strings, numbers, enums, tuples, frozen
+dataclasses of those, the ``TraderError`` hierarchy); a new method needs nothing else to work
+through it. Synchronous methods block the console until the engine answers (milliseconds):
+keep them quick, and make anything that waits on the broker a coroutine.
 """
 
 from __future__ import annotations

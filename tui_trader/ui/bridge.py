@@ -4,6 +4,11 @@ Discrete facts are drained from the console's bus subscription in batches and po
 :class:`EngineEvents` message per batch. Continuous state is pulled with ``handle.snapshot()``
 on a fixed timer (4–10 Hz) and posted as :class:`SnapshotPulled`, which collapses when the
 console falls behind; a tick storm therefore never drives rendering.
+
+With the engine in a child process (the default), the handle is an ``EngineProxy``: the
+snapshot is the latest the child pushed, and the subscription is fed from the child's. When the
+child dies, that subscription's ``get`` raises ``EngineProcessDied``: the event pump fails and
+the app's crash handling engages the kill switch (out of band), alerts and shows the error.
 """
 
 from __future__ import annotations

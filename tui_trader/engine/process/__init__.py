@@ -5,6 +5,7 @@ Rendering and the engine sharing one loop (and one GIL) delay every order by a f
 
 - :mod:`~tui_trader.engine.process.proxy`: :class:`EngineProxy`, the handle the console holds;
 - :mod:`~tui_trader.engine.process.host`: the child's main, serving the real engine;
+- :mod:`~tui_trader.engine.process.subscription`: the console's event queue fed from the child;
 - :mod:`~tui_trader.engine.process.wire`: the messages and their framing;
 - :mod:`~tui_trader.engine.process.views`: what the proxy shows when the child cannot say.
 """

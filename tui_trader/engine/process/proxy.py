@@ -45,6 +45,7 @@ from tui_trader.domain.enums import Mode
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
+from tui_trader.engine.process.subscription import RemoteSubscription
 from tui_trader.engine.process.wire import (
     Bootstrap,
     Call,
@@ -81,46 +82,6 @@ class EngineNotAnswering(TraderError):
     title = "Engine not answering"
 
 
-class RemoteSubscription(Subscription):
-    """A local event queue fed from the engine process; ``get`` raises once the process is gone."""
-
-    def __init__(self, name: str, maxsize: int, lossless: bool) -> None:
-        super().__init__(name, maxsize, lossless)
-        self.failure: BaseException | None = None
-        self._failed = asyncio.Event()
-        self._remote_dropped = 0
-
-    def deliver(self, batch: EventsForwarded) -> None:
-        """Queue a forwarded batch; drops in the engine process count as drops here."""
-        self.dropped += batch.dropped - self._remote_dropped
-        self._remote_dropped = batch.dropped
-        for event in batch.events:
-            self.offer(event)
-
-    def fail(self, error: BaseException) -> None:
-        """From now on ``get`` raises ``error`` (queued events are still drained first)."""
-        self.failure = error
-        self._failed.set()
-
-    async def get(self) -> Any:
-        """The next event; raises the failure when the queue is empty and the process is gone."""
-        event = self.get_nowait()
-        if event is not None:
-            return event
-        getter = asyncio.ensure_future(super().get())
-        failed = asyncio.ensure_future(self._failed.wait())
-        try:
-            await asyncio.wait((getter, failed), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            failed.cancel()
-            if not getter.done():
-                getter.cancel()
-        if getter.done() and not getter.cancelled():
-            return getter.result()
-        assert self.failure is not None
-        raise self.failure
-
-
 class EngineProxy:
     """The engine in a child process, behind the :class:`EngineHandle` surface.
 
@@ -139,7 +100,7 @@ class EngineProxy:
     """Longest wait for the answer to a synchronous call (the console is blocked meanwhile)."""
     hello_timeout_s = 60.0
     """Longest wait for the engine process to come up (imports on a loaded machine)."""
-    stall_s = 10.0
+    stall_s = 15.0
     """No frame for this long (snapshots come several times a second) and the process is declared hung."""
     exit_timeout_s = 15.0
     """How long a stopping engine may take before its process is terminated."""
@@ -247,8 +208,8 @@ class EngineProxy:
         if self.failure is None:
             call = Call(next(self._ids), "kill", (reason, by), {}, CallMode.POST)
             try:
-                self._commands.sendall(encode(call))
-            except OSError as exc:
+                self._send(call)
+            except EngineProcessDied as exc:
                 log.error("kill could not be sent to the engine process: %r", exc)
             else:
                 self._kill = (call.id, reason)
@@ -334,6 +295,7 @@ class EngineProxy:
 
     def _send(self, message: Call | Subscribe) -> None:
         try:
+            self._commands.settimeout(self.call_timeout_s)
             self._commands.sendall(encode(message))
         except OSError as exc:
             raise EngineProcessDied(f"the engine process is gone ({exc!r})") from exc
@@ -448,25 +410,27 @@ class EngineProxy:
         self._latest = views.halted(views.down(self._latest, why), reason)
         if self.fallback is not None and not self.fallback.done():
             return
-        self.fallback = asyncio.get_running_loop().create_task(self._out_of_band(reason, by))
+        self.fallback = asyncio.get_running_loop().create_task(out_of_band(self.settings, reason, by))
         self.fallback.add_done_callback(self._fallback_done)
-
-    async def _out_of_band(self, reason: str, by: str) -> str:
-        from rich.console import Console
-
-        from tui_trader.ops.kill import out_of_band_kill
-
-        text = io.StringIO()
-        code = await out_of_band_kill(self.settings, reason, by=by, console=Console(file=text, width=160))
-        report = " ".join(text.getvalue().split())
-        log.warning("out-of-band kill (exit %d): %s", code, report)
-        return report
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
         error = None if task.cancelled() else task.exception()
         self.fallback_outcome = f"out-of-band kill failed: {error!r}" if error else f"out-of-band kill: {task.result()}"
         why = self.failure.message if self.failure else "the engine process cannot be reached"
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
+
+
+async def out_of_band(settings: Settings, reason: str, by: str) -> str:
+    """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text."""
+    from rich.console import Console
+
+    from tui_trader.ops.kill import out_of_band_kill
+
+    text = io.StringIO()
+    code = await out_of_band_kill(settings, reason, by=by, console=Console(file=text, width=160))
+    report = " ".join(text.getvalue().split())
+    log.warning("out-of-band kill (exit %d): %s", code, report)
+    return report
 
 
 async def first_of(*events: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109
@@ -486,4 +450,4 @@ def spawn_engine(settings: Settings, factory: Callable[[Settings], Any] | None =
     return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz)
 
 
-__all__ = ["EngineNotAnswering", "EngineProcessDied", "EngineProxy", "RemoteSubscription", "spawn_engine"]
+__all__ = ["EngineNotAnswering", "EngineProcessDied", "EngineProxy", "spawn_engine"]
