@@ -47,6 +47,12 @@ def settings_for(gw: SimGateway, tmp_path: Path, **changes: Any) -> Settings:
     return Settings(**(values | changes))
 
 
+def settings_for_port(port: int, state_dir: str) -> Settings:
+    """:func:`settings_for` from plain values (for a console started as a separate process)."""
+    return Settings(mode="sim", state_dir=Path(state_dir), sim={"port": port}, confirm=False,
+                    broker={"client_id": ENGINE_CLIENT_ID}, kill_switch={"kill_client_id": KILL_CLIENT_ID})
+
+
 def child_ib_faults(settings: Settings) -> list[str]:
     """ib_async decoder errors and request timeouts the child logged (the root conftest cannot see them)."""
     log = settings.state_dir / "logs" / "engine.log"

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 from engine.helpers import buy, eventually
 
@@ -22,7 +24,7 @@ from tui_trader.domain.enums import ConnectionState, OrderStatus, OrderType, Tra
 from tui_trader.domain.events import Event
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.bus import Subscription
-from tui_trader.engine.process.proxy import EngineProcessDied, EngineProxy
+from tui_trader.engine.process.proxy import EngineNotAnswering, EngineProcessDied, EngineProxy
 from tui_trader.errors import SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -134,7 +136,7 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
 
         os.kill(proxy.pid, signal.SIGKILL)
 
-        with pytest.raises(EngineProcessDied, match="killed by signal 9"):
+        with pytest.raises(EngineProcessDied, match="was killed by signal 9"):
             await drain_until_failure(sub)
         assert proxy.snapshot().connection.state is ConnectionState.DISCONNECTED
         with pytest.raises(EngineProcessDied):
@@ -171,3 +173,54 @@ async def test_console_closes_when_engine_running_then_child_stops_engine_and_ex
         assert working_at_sim(gw, [ref]) == [ref]  # a graceful stop leaves working orders at the broker
         log = (proxy.settings.state_dir / "logs" / "engine.log").read_text()
         assert "closed the command channel: stopping the engine" in log
+
+
+async def test_child_stopped_when_it_stops_answering_then_sync_call_times_out_and_child_is_killed(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+        proxy.stall_s = 2.0  # the default is 15 s
+
+        os.kill(proxy.pid, signal.SIGSTOP)  # alive, but its loop never runs again
+
+        with pytest.raises(EngineNotAnswering, match="no answer within"):
+            proxy.preview(resting_limit(proxy))
+        await eventually(lambda: proxy.failure is not None, WAIT_S, "the proxy declares the engine process hung")
+        assert proxy.failure is not None
+        assert "stopped answering" in proxy.failure.message
+        assert proxy.process.poll() == -signal.SIGKILL  # a hung engine is not left trading unsupervised
+        assert proxy.snapshot().connection.state is ConnectionState.DISCONNECTED
+
+
+CONSOLE_SCRIPT = """
+import asyncio, sys
+sys.path[:0] = {path!r}
+from engine_process.helpers import engine_on_test_sim, settings_for_port
+from tui_trader.engine.process.proxy import spawn_engine
+
+async def main():
+    proxy = spawn_engine(settings_for_port({port}, {state!r}), engine_on_test_sim)
+    await proxy.start()
+    print(proxy.pid, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_console_process_killed_when_engine_running_then_child_sees_eof_and_stops_gracefully(
+        gw: SimGateway, tmp_path: Path) -> None:
+    script = CONSOLE_SCRIPT.format(path=sys.path, port=gw.port, state=str(tmp_path))
+    console = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    assert console.stdout is not None
+    engine_pid = int(await asyncio.wait_for(console.stdout.readline(), WAIT_S))
+    engine = psutil.Process(engine_pid)
+    assert engine.is_running()
+
+    console.kill()  # SIGKILL: no cleanup runs in the console
+    await console.wait()
+
+    await eventually(lambda: not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE, WAIT_S,
+                     "the engine process exits after its console died")
+    log = (tmp_path / "logs" / "engine.log").read_text()
+    assert "closed the command channel: stopping the engine" in log

@@ -159,7 +159,8 @@ class EngineProxy:
         """Wait for the engine process to come up, then start its engine (connect, restore, reconcile)."""
         self._connect_feed()
         if not await first_of(self._hello, self._down, timeout=self.hello_timeout_s):
-            await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s")
+            await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s",
+                                     hung=True)
         self._raise_if_down()
         await self._call_async("start", (), {})
 
@@ -176,6 +177,9 @@ class EngineProxy:
         Safe to call more than once and outside any event loop (``run_console`` calls it last).
         """
         self._closing = True
+        for task in self._tasks:
+            with contextlib.suppress(RuntimeError):  # the loop may be gone already (after app.run)
+                task.cancel()
         with contextlib.suppress(OSError):
             self._commands.close()
         if self._feed_sock is not None:
@@ -322,7 +326,7 @@ class EngineProxy:
                 message = await read_frame(reader)
             except (asyncio.IncompleteReadError, ConnectionError, ValueError, pickle.UnpicklingError) as exc:
                 if not self._closing:
-                    await self._declare_down(self._exit_text(f"the engine process closed its channel ({exc!r})"))
+                    await self._declare_down(f"the engine process closed its channel ({exc!r})")
                 return
             self._last_frame = time.monotonic()
             self._dispatch(message)
@@ -346,8 +350,8 @@ class EngineProxy:
 
     def _take(self, applied: int, snapshot: EngineSnapshot) -> None:
         """Keep ``snapshot`` unless a newer one is held; HALTED while a sent kill is not yet applied."""
-        if applied < self._applied:
-            return  # taken before a command whose answer already brought a newer one
+        if self._failing or applied < self._applied:
+            return  # the process is gone, or this was taken before a command whose answer already brought a newer one
         self._applied = applied
         if self._kill is not None and applied < self._kill[0]:
             snapshot = views.halted(snapshot, self._kill[1])
@@ -371,27 +375,32 @@ class EngineProxy:
             last_tick = now
             if now - self._last_frame > self.stall_s:
                 await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
-                                         "it was stopped")
+                                         "the console killed it", hung=True)
 
-    def _exit_text(self, fallback: str) -> str:
+    def _exit_text(self, why: str, killed_here: bool) -> str:
+        """What the operator reads: how the process ended (unless the console ended it) and where its logs are."""
         code = self.process.poll()
-        if code is None:
-            return fallback
-        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        log_path = self.settings.state_dir / "logs"
-        return f"the engine process {how} (logs: {log_path / 'engine.log'}, {log_path / 'engine.stderr.log'})"
+        if code is not None and not killed_here:
+            why = f"the engine process {f'was killed by signal {-code}' if code < 0 else f'exited with code {code}'}"
+        logs = self.settings.state_dir / "logs"
+        return f"{why} (logs: {logs / 'engine.log'}, {logs / 'engine.stderr.log'})"
 
-    async def _declare_down(self, why: str) -> None:
-        """The process is gone (or hung: then it is killed). Fail everything that waits on it."""
+    async def _declare_down(self, why: str, *, hung: bool = False) -> None:
+        """The process is gone, or ``hung`` (then it is killed). Fail everything that waits on it."""
         if self._failing:
             return
         self._failing = True
+        self._latest = views.down(self._latest, why)  # not one more pull of the last numbers as live
         log.critical("engine process %d: %s", self.pid, why)
-        if self.process.poll() is None:
+        if not hung:  # it closed its channel: give it a moment to finish exiting
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self.process.wait, 2.0)
+        killed_here = self.process.poll() is None
+        if killed_here:
             self.process.kill()  # a hung engine must not go on trading unsupervised
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            await asyncio.to_thread(self.process.wait, 2.0)
-        self.failure = failure = EngineProcessDied(self._exit_text(why))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self.process.wait, 2.0)
+        self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
         self._latest = views.down(self._latest, failure.message)
         for future in self._pending.values():
             if not future.done():
