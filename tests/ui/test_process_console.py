@@ -101,7 +101,7 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_disconnect
         modal = c.app.screen
         assert isinstance(modal, ErrorModal)
         assert modal.error_title == "Engine process stopped"
-        assert "killed by signal 9" in modal.message
+        assert "was killed by signal 9" in modal.message
         assert c.proxy.fallback is not None  # the crash handling engaged the kill: out of band
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
