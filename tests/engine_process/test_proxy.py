@@ -224,3 +224,19 @@ async def test_console_process_killed_when_engine_running_then_child_sees_eof_an
                      "the engine process exits after its console died")
     log = (tmp_path / "logs" / "engine.log").read_text()
     assert "closed the command channel: stopping the engine" in log
+
+
+async def test_methods_added_to_the_handle_when_called_through_proxy_then_forwarded_unchanged(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+        order = await proxy.submit(resting_limit(proxy))
+        await eventually(lambda: working_at_sim(gw, [order.order_ref]), WAIT_S, "working at the simulator")
+
+        trace = await proxy.order_trace(order.order_ref)
+        results = await proxy.send_test_notification()
+
+        assert trace is not None
+        assert trace.order_ref == order.order_ref
+        assert results == ()  # no channel configured
+        assert await proxy.order_trace("no-such-order") is None
