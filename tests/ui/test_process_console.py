@@ -90,7 +90,7 @@ async def test_child_engine_ctrl_k_with_working_order_then_halted_at_once_and_ca
         assert bar.has_class("-halted")
 
 
-async def test_child_engine_killed_when_console_runs_then_error_modal_disconnected_and_out_of_band_kill(
+async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only_until_ctrl_k_cancels(
         tmp_path: Path) -> None:
     async with child_console(tmp_path) as c:
         ref = await c.rest_limit()
@@ -103,6 +103,12 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_disconnect
         assert modal.error_title == "Engine process stopped"
         assert "was killed by signal 9" in modal.message
         assert c.proxy.fallback is not None  # the crash handling engaged the kill: out of band
+        await asyncio.wait_for(c.proxy.fallback, WAIT_S)
+        assert "latched" in c.proxy.fallback_outcome
+        assert ref in c.working_at_sim()  # latched only: the broker keeps the orders (protective stops)
+
+        await c.pilot.press("ctrl+k")  # the operator's kill cancels, out of band
+        assert c.proxy.fallback is not None
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
         await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),

@@ -141,7 +141,14 @@ class TraderApp(App[int]):
 
     async def _stop_and_exit(self, *, cancel: bool) -> None:
         if cancel:
-            await self.handle.cancel_all()
+            try:
+                await self.handle.cancel_all()
+            except TraderError as error:  # e.g. the engine process is gone: say so and stay open
+                self.main.console_alert(
+                    AlertLevel.CRITICAL, f"working orders NOT cancelled: {error.message}; the console stays open"
+                )
+                self.notify(f"Working orders were not cancelled: {error.message}", severity="error", timeout=10)
+                return
         await self.handle.stop()
         self.exit(0)
 

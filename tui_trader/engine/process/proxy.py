@@ -206,8 +206,12 @@ class EngineProxy:
     def kill(self, reason: str, by: str = "operator") -> None:
         """Engage the kill switch: one message to the engine; HALTED in :meth:`snapshot` at once.
 
-        With the engine process gone, the out-of-band kill runs instead (journal latch, then a
-        global cancel with the kill's own client id).
+        With the engine process gone, the out-of-band kill runs instead: the latch in the journal,
+        then, when the operator asked (any ``by`` but ``"console"``), a global cancel with the
+        kill's own client id. A kill the console engages by itself (its crash handling, when the
+        engine process died) only latches: with the engine gone, the protective stops held at the
+        broker are what guard the positions, and a global cancel would remove them along with
+        every other client's orders. Ctrl+K after that still cancels.
         """
         if self.failure is None:
             call = Call(next(self._ids), "kill", (reason, by), {}, CallMode.POST)
@@ -219,7 +223,7 @@ class EngineProxy:
                 self._kill = (call.id, reason)
                 self._latest = views.halted(self._latest, reason)
                 return
-        self._kill_out_of_band(reason, by)
+        self._kill_out_of_band(reason, by, cancel=by != "console")
 
     def snapshot(self) -> EngineSnapshot:
         """The latest snapshot received (HALTED at once after :meth:`kill`; DISCONNECTED once the process is gone)."""
@@ -361,7 +365,7 @@ class EngineProxy:
         log.error("engine.%s raised in the engine process: %r", fault.name, fault.error)
         if fault.name == "kill":
             reason = self._kill[1] if self._kill else "kill failed in the engine process"
-            self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console")
+            self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console", cancel=True)
 
     async def _watch(self) -> None:
         """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused)."""
@@ -414,12 +418,12 @@ class EngineProxy:
 
     # -- the out-of-band fallback --------------------------------------------------------------
 
-    def _kill_out_of_band(self, reason: str, by: str) -> None:
+    def _kill_out_of_band(self, reason: str, by: str, *, cancel: bool = True) -> None:
         why = self.failure.message if self.failure else "the engine process cannot be reached"
         self._latest = views.halted(views.down(self._latest, why), reason)
         if self.fallback is not None and not self.fallback.done():
             return
-        self.fallback = asyncio.get_running_loop().create_task(out_of_band(self.settings, reason, by))
+        self.fallback = asyncio.get_running_loop().create_task(out_of_band(self.settings, reason, by, cancel=cancel))
         self.fallback.add_done_callback(self._fallback_done)
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
@@ -429,14 +433,14 @@ class EngineProxy:
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
 
 
-async def out_of_band(settings: Settings, reason: str, by: str) -> str:
+async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True) -> str:
     """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text."""
     from rich.console import Console
 
     from tui_trader.ops.kill import out_of_band_kill
 
     text = io.StringIO()
-    code = await out_of_band_kill(settings, reason, by=by, console=Console(file=text, width=160))
+    code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160))
     report = " ".join(text.getvalue().split())
     log.warning("out-of-band kill (exit %d): %s", code, report)
     return report
