@@ -2,8 +2,9 @@
 
 From the simulator writing the triggering tick to the simulator receiving the order. Both clients
 are connected to the same simulator at once and react to the same tick: the engine through its
-full order path (quote hook → risk gate → journal flush → broker), the bare client by calling
-``placeOrder`` straight from its ticker handler. Background ticks on other symbols load both
+full order path (quote hook → risk gate → SENDING committed to the journal → broker), entered
+the way strategy signals enter it (``submit_nowait`` from the market-data handler), the bare
+client by calling ``placeOrder`` straight from its ticker handler. Background ticks on other symbols load both
 clients at 0, 1,000 and 10,000 ticks per second.
 
 Limitations: the simulator runs in the same process and event loop as both clients (as it does
@@ -70,8 +71,7 @@ class TriggerEngine(Engine):
     def quote_hook(self, quote: Quote) -> None:
         """Submit through the full order path when the trigger price prints."""
         if quote.symbol == SYMBOL and quote.last == self.trigger:
-            ticket = OrderTicket(SYMBOL, Side.BUY, 1, OrderType.MKT, strategy="bench")
-            self.spawn(self.submit(ticket), "bench-submit")
+            self.submit_nowait(OrderTicket(SYMBOL, Side.BUY, 1, OrderType.MKT, strategy="bench"))
 
 
 def _engine_config(journal: Path) -> EngineConfig:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,19 +56,61 @@ async def test_kill_during_in_flight_submit_then_order_never_reaches_the_wire(en
                                                                               sim: SimGateway) -> None:
     journal = engine.journal
     assert journal is not None
-    real_flush = journal.flush
+    real_commit = journal.commit_now
 
-    async def flush_then_kill() -> None:
-        # The kill lands while the submit awaits the durable SENDING record.
+    def commit_then_kill() -> bool:
+        # The kill lands while the submit commits the durable SENDING record.
         engine.kill("mid-flight")
-        await real_flush()
+        return real_commit()
 
-    journal.flush = flush_then_kill  # type: ignore[method-assign]
+    journal.commit_now = commit_then_kill  # type: ignore[method-assign]
     await engine.submit(buy(10))
-    journal.flush = real_flush  # type: ignore[method-assign]
+    journal.commit_now = real_commit  # type: ignore[method-assign]
     (order,) = engine.orders.orders.values()
     assert order.status is S.CANCELLED
     assert order.order_ref not in sim.order_refs()
+
+
+async def test_kill_while_sending_record_waits_for_a_locked_journal_then_order_never_reaches_the_wire(
+        engine: Engine, sim: SimGateway) -> None:
+    journal = engine.journal
+    assert journal is not None
+    holder = sqlite3.connect(journal.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing the journal: the SENDING commit must wait
+    submitting = asyncio.create_task(engine.submit(buy(10)))
+    await eventually(lambda: engine.orders.with_status(S.SENDING), what="order waiting as SENDING")
+    engine.kill("while the journal was locked")
+    holder.execute("COMMIT")
+    holder.close()
+    await asyncio.wait_for(submitting, 10)
+    (order,) = engine.orders.orders.values()
+    assert order.status is S.CANCELLED
+    assert order.order_ref not in sim.order_refs()
+    await journal.flush()
+    assert (await journal.order(order.order_ref)).status is S.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_order_when_it_reaches_the_wire_then_already_journaled_as_sending_on_disk(
+        engine: Engine, sim: SimGateway) -> None:
+    journal = engine.journal
+    assert journal is not None
+    on_disk: list[str | None] = []
+    place = sim.engine.place
+
+    def place_and_read_journal(client_id: int, req: Any) -> None:
+        # What a SIGKILL of the engine at this instant would leave: the file as another process reads it.
+        with closing(sqlite3.connect(journal.path)) as other:
+            row = other.execute("SELECT status FROM orders WHERE order_ref = ?", (req.order_ref,)).fetchone()
+        on_disk.append(row[0] if row else None)
+        place(client_id, req)
+
+    sim.engine.place = place_and_read_journal  # type: ignore[method-assign]
+    try:
+        order = await engine.submit(buy(10))
+        await eventually(lambda: on_disk, what="order received by the simulator")
+    finally:
+        sim.engine.place = place  # type: ignore[method-assign]
+    assert on_disk == ["SENDING"], order.order_ref
 
 
 async def test_pending_approvals_denied_by_kill(sim: SimGateway, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -111,16 +112,41 @@ async def test_attach_when_bus_publishes_then_every_event_journaled(journal: Jou
 
 
 async def test_write_when_file_becomes_unwritable_then_failure_reported_and_events_kept(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
     failures: list[BaseException] = []
-    j = await Journal.open(tmp_path / "j.sqlite", on_failure=failures.append)
-    await j._conn.execute("PRAGMA query_only = ON")  # the file refuses writes from now on
+    j = await Journal.open(path, on_failure=failures.append)
+    with sqlite3.connect(path) as other:  # from now on every write to the log fails, whoever makes it
+        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     j.append(ev.OrderUpdated(T0, make_order("R1", OrderStatus.SENDING)))
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(sqlite3.Error, match="disk full"):
         await j.flush()
     assert failures
     assert j.failed is not None
     assert j.backlog == 1
-    await j._conn.execute("PRAGMA query_only = OFF")
+    assert await j.count("orders") == 0, "a failed batch leaves nothing behind"
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TRIGGER refuse")
+    await j.flush()
+    assert j.failed is None
+    assert [o.order_ref for o in await j.orders()] == ["R1"]
+    await j.close()
+
+
+async def test_write_when_another_process_holds_the_write_lock_then_committed_once_it_lets_go(
+        tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = await Journal.open(path)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # e.g. `tui-trader kill` from a shell, mid-write
+    j.append(ev.OrderUpdated(T0, make_order("R1", OrderStatus.SENDING)))
+    flushing = asyncio.create_task(j.flush())
+    await asyncio.sleep(0)
+    assert not flushing.done(), "nothing can be committed while another connection holds the write lock"
+    holder.execute("COMMIT")
+    await asyncio.wait_for(flushing, 10)
+    holder.close()
+    assert j.failed is None
+    assert [o.order_ref for o in await j.orders()] == ["R1"]
     await j.close()
 
 

@@ -153,8 +153,12 @@ class EngineCore:
             return
         exc = task.exception()
         if exc is not None:
-            log.error("engine task %s failed", task.get_name(), exc_info=exc)
-            self.alert(AlertLevel.ERROR, "engine", f"{task.get_name()} failed: {exc!r}", kind="task_failed")
+            self.report_crash(task.get_name(), exc)
+
+    def report_crash(self, what: str, exc: BaseException) -> None:
+        """Log and alert a failure of engine code that had no caller to raise to (a task, a handler)."""
+        log.error("engine task %s failed", what, exc_info=exc)
+        self.alert(AlertLevel.ERROR, "engine", f"{what} failed: {exc!r}", kind="task_failed")
 
     async def cancel_tasks(self) -> None:
         """Cancel every tracked task and wait for them."""

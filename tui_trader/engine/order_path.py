@@ -1,8 +1,10 @@
 """The order path: risk gate → approval → risk re-check → journaled SENDING → broker.
 
 Every order passes the risk engine before it is queued for approval and again immediately
-before it is sent; it is journaled (committed) as SENDING before it reaches the wire; and the
-trading state is checked once more after that await, so a kill that lands while an order is
+before it is sent; it is journaled (committed) as SENDING before it reaches the wire. That
+commit normally happens on the loop's thread with no await, so the order is placed in the same
+step as its risk check; when the journal has to wait (another process holds the file's lock),
+the trading state is checked once more after the wait, so a kill that lands while an order is
 in flight stops it. Brackets are approved and sent as one family (entry plus OCA children).
 """
 
@@ -100,16 +102,32 @@ class OrderPath(EngineCore):
 
     async def submit(self, ticket: OrderTicket) -> Order:
         """Gate ``ticket``; queue it for approval or send it. Returns the tracked order."""
+        order, verdict = self._admit(ticket)
+        if verdict is not None:
+            await self.send(order.order_ref, checked=verdict)
+        return self.orders.orders[order.order_ref]
+
+    def submit_nowait(self, ticket: OrderTicket) -> Order:
+        """:meth:`submit` without a task hop, for the engine's own signals (strategies, benchmarks).
+
+        The order is gated, journaled and on the wire before this returns, unless its SENDING
+        record has to wait for the journal (then a task finishes the send).
+        """
+        order, verdict = self._admit(ticket)
+        if verdict is not None:
+            self.send_nowait(order.order_ref, checked=verdict)
+        return self.orders.orders[order.order_ref]
+
+    def _admit(self, ticket: OrderTicket) -> tuple[Order, RiskVerdict | None]:
+        """Gate ``ticket``: the tracked order, plus the passing verdict when it is to be sent now."""
         ticket = self._prepare(ticket)
         verdict = self.verdict(ticket)
         if not verdict.passed:
-            return self._deny(ticket, verdict)
+            return self._deny(ticket, verdict), None
         if self.config.approvals_required:
-            return self._request_approval(ticket, verdict)
-        order = self._create_family(ticket, S.APPROVED, "approval not required")
-        # Nothing awaited since the gate ran: its verdict is the re-check, not a stale one.
-        await self.send(order.order_ref, checked=verdict)
-        return self.orders.orders[order.order_ref]
+            return self._request_approval(ticket, verdict), None
+        # Nothing is awaited between this gate and the send: its verdict is the re-check, not a stale one.
+        return self._create_family(ticket, S.APPROVED, "approval not required"), verdict
 
     def _deny(self, ticket: OrderTicket, verdict: RiskVerdict, order_ref: str = "") -> Order:
         now = self.now()
@@ -213,17 +231,48 @@ class OrderPath(EngineCore):
         ``checked`` is a verdict computed for this ticket with no await since (the caller's
         gate); otherwise the risk engine checks the ticket again here.
         """
+        if self._start_send(order_ref, operator_flatten, checked):
+            await self._send_after_flush(order_ref, operator_flatten)
+
+    def send_nowait(self, order_ref: str, *, operator_flatten: bool = False,
+                    checked: RiskVerdict | None = None) -> None:
+        """:meth:`send` without a task hop; a task finishes it only if the journal has to wait."""
+        if self._start_send(order_ref, operator_flatten, checked):
+            self.spawn(self._send_after_flush(order_ref, operator_flatten), f"send-{order_ref}")
+
+    def _start_send(self, order_ref: str, operator_flatten: bool, checked: RiskVerdict | None) -> bool:
+        """Everything up to the wire that needs no await; ``True`` when the journal must be awaited first.
+
+        The family is journaled as SENDING and committed on the loop's thread (a WAL commit,
+        durable across a SIGKILL), then placed in the same step: no await between the risk
+        check and the wire on the usual path.
+        """
         order = self.orders.orders[order_ref]
         verdict = checked if checked is not None else self.verdict(order.ticket, order_ref)
         if not self._passes(verdict, order.ticket, operator_flatten):
             self._deny(order.ticket, verdict, order_ref)
-            return
+            return False
         # Journaled for every order sent, so a trace shows the checks also when no approval was asked.
         self.publish(OrderChecked(self.now(), order_ref, verdict, "pre-trade" if checked is not None else "re-check"))
         self._move_family(order_ref, S.SENDING, "journaled before send")
+        committed = self._commit_journal_now()
+        if committed is None:
+            self._not_sent(order_ref, "journal write failed: not sent")
+            return False
+        if not committed:
+            return True
+        self._finish_send(order_ref, operator_flatten)
+        return False
+
+    async def _send_after_flush(self, order_ref: str, operator_flatten: bool) -> None:
         if not await self._flush_journal():
             self._not_sent(order_ref, "journal write failed: not sent")
             return
+        self._finish_send(order_ref, operator_flatten)
+
+    def _finish_send(self, order_ref: str, operator_flatten: bool) -> None:
+        """SENDING is durable: place the family unless the trading state changed meanwhile."""
+        order = self.orders.orders[order_ref]
         if not self._still_allowed(order.ticket, operator_flatten):
             self._not_sent(order_ref, f"trading {self.trading_state.value} before send: not sent")
             return
@@ -246,6 +295,16 @@ class OrderPath(EngineCore):
         if operator_flatten and reduces:
             return True
         return check_trading_state(self.trading_state, reduces).passed
+
+    def _commit_journal_now(self) -> bool | None:
+        """Commit the journal on the loop's thread: ``True`` done, ``False`` await a flush, ``None`` failed."""
+        if self.journal is None:
+            return True
+        try:
+            return self.journal.commit_now()
+        except Exception as exc:  # noqa: BLE001 - any journal failure halts trading
+            self.on_journal_failure(exc)
+            return None
 
     async def _flush_journal(self) -> bool:
         if self.journal is None:

@@ -157,7 +157,14 @@ class StrategyRunner(Recovery):
             ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
             if ticket is not None:
                 self.publish(SignalGenerated(self.now(), name, ticket))
-                self.spawn(self.submit(ticket), f"entry-{symbol}")
+                self._enter(ticket)
+
+    def _enter(self, ticket: OrderTicket) -> None:
+        """Submit an entry right here, in the market-data handler: no task hop before the wire."""
+        try:
+            self.submit_nowait(ticket)
+        except Exception as exc:  # noqa: BLE001 - as for a task: alerted, and the data stream goes on
+            self.report_crash(f"entry-{ticket.symbol}", exc)
 
     def _in_flight(self, symbol: str) -> bool:
         return any(o.symbol == symbol and (o.status in _IN_FLIGHT or not o.ticket.reduce_only)

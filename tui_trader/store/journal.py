@@ -1,18 +1,24 @@
 """The SQLite journal: an append-only event log plus the tables derived from it.
 
-One file, aiosqlite, WAL. Events are batched off the hot path: :meth:`Journal.append` only
-queues; a writer task commits a batch every ``flush_interval_ms`` or every ``batch_size``
-events. :meth:`Journal.flush` commits everything queued now — the engine awaits it so an
-order is durably journaled as SENDING before it goes on the wire. A failed write keeps the
-events queued, records the failure and calls ``on_failure`` (the engine halts trading).
+One file, WAL. Events are batched off the hot path: :meth:`Journal.append` only queues; a
+writer task commits them every ``flush_interval_ms`` or every ``batch_size`` events, in slices
+of about half a millisecond so the event loop is never held longer. :meth:`Journal.flush`
+commits everything queued now — the engine awaits it so an order is durably journaled as
+SENDING before it goes on the wire. Writes go through :class:`~tui_trader.store.writer.LoopWriter`
+on the loop's thread (no thread hop on the order path); a batch it cannot write because another
+process holds the write lock goes through aiosqlite's thread instead, which also does the reads
+and the WAL checkpoints. A failed write keeps the events queued, records the failure and calls
+``on_failure`` (the engine halts trading).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +31,15 @@ from tui_trader.domain.orders import Fill, Order
 from tui_trader.store import codec
 from tui_trader.store.derive import Row, rows_for
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tui_trader.store.writer import LoopWriter
 
 log = logging.getLogger(__name__)
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+SLICE_S = 0.0003
+"""The writer task's time budget per commit: it encodes events until this much time has gone,
+commits them (about as long again), then yields the loop (``journal.max_loop_block_ms`` in bench_journal.py)."""
+CHECKPOINT_EVERY = 2_000
+"""Events written between two WAL checkpoints (run in aiosqlite's thread: a checkpoint fsyncs)."""
 
 
 class EventSource(Protocol):
@@ -50,6 +62,8 @@ class Journal:
         self.failed: BaseException | None = None
         self.written = 0
         self._conn = conn
+        self._writer_conn = LoopWriter(path)
+        self._since_checkpoint = 0
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._on_failure = on_failure
@@ -98,31 +112,60 @@ class Journal:
         Raises:
             aiosqlite.Error: when the write fails (the events stay queued).
         """
-        if self._sub is not None:
-            self._pending.extend(self._sub.drain(limit=1_000_000))
+        self._take_from_source()
         await self._write_pending()
         if self.failed is not None:
             raise self.failed
+
+    def commit_now(self) -> bool:
+        """Commit everything queued so far without leaving the loop's thread, if nothing has to wait.
+
+        The order path's fast way to make SENDING durable: no await, so the order goes on the
+        wire in the same step of the loop. When this returns ``False`` nothing is lost: await
+        :meth:`flush`, which waits for what was in the way.
+
+        Returns:
+            ``True`` when everything queued is committed; ``False`` when another write is in
+            progress or another process holds the file's write lock.
+
+        Raises:
+            sqlite3.Error: when the write fails (the events stay queued; ``on_failure`` was called).
+        """
+        if self._lock.locked():
+            return False
+        self._take_from_source()
+        while self._pending:
+            try:
+                count, rows = self._encode(None)
+                if not self._writer_conn.commit(rows):
+                    return False
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                self._fail(exc)
+                raise
+            self._committed(count)
+        return True
+
+    def _take_from_source(self) -> None:
+        if self._sub is not None:
+            self._pending.extend(self._sub.drain(limit=1_000_000))
 
     async def save_kill_state(self, state: dict[str, Any], when: datetime) -> None:
         """Persist the latched kill state now (committed before this returns)."""
         await self.flush()
         async with self._lock:
-            await self._conn.execute(
+            await self._commit_rows([(
                 "INSERT INTO kill_state(id, engaged, updated_at, payload) VALUES (1, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET engaged=excluded.engaged, updated_at=excluded.updated_at, "
                 "payload=excluded.payload",
                 (int(bool(state.get("engaged"))), when.isoformat(), codec_json(state)),
-            )
-            await self._conn.commit()
+            )])
 
     async def save_daily_summary(self, day: str, summary: dict[str, Any]) -> None:
         """Store (or replace) the summary of one trading day."""
         async with self._lock:
-            await self._conn.execute(
-                "INSERT OR REPLACE INTO daily_summaries(day, payload) VALUES (?, ?)", (day, codec_json(summary))
-            )
-            await self._conn.commit()
+            await self._commit_rows([
+                ("INSERT OR REPLACE INTO daily_summaries(day, payload) VALUES (?, ?)", (day, codec_json(summary)))
+            ])
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer and close the file."""
@@ -132,6 +175,7 @@ class Journal:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._writer_conn.close()
             await self._conn.close()
 
     async def _pump(self, sub: EventSource) -> None:
@@ -144,43 +188,84 @@ class Journal:
             self._wakeup.clear()
             if len(self._pending) < self._batch_size:
                 await asyncio.sleep(self._interval)
-            await self._write_pending()
+            while self._pending:
+                async with self._lock:
+                    written = await self._write_slice(SLICE_S)
+                if not written:
+                    break
+                await asyncio.sleep(0)  # one slice at a time: ticks and orders run in between
+            if self._since_checkpoint >= CHECKPOINT_EVERY:
+                await self._checkpoint()
 
     async def _write_pending(self) -> None:
-        async with self._lock:
-            while self._pending:
-                batch = self._pending[: self._batch_size]
-                if not await self._write_batch(batch):
-                    return
-                del self._pending[: len(batch)]
-                self.written += len(batch)
+        """Commit everything queued, ``batch_size`` events per transaction, without yielding.
 
-    async def _write_batch(self, batch: list[ev.Event]) -> bool:
+        Nothing is awaited unless the file is locked by another process: the order path calls
+        this through :meth:`flush` and sends right after, in the same step of the loop.
+        """
+        async with self._lock:
+            while self._pending and await self._write_slice(None):
+                pass
+
+    async def _write_slice(self, budget_s: float | None) -> bool:
+        """Commit the oldest queued events (up to ``batch_size``; fewer once ``budget_s`` is spent)."""
         try:
-            await self._execute_rows([row for event in batch for row in rows_for(event)])
-        except (aiosqlite.Error, OSError, ValueError) as exc:
+            count, rows = self._encode(budget_s)
+            if not self._writer_conn.commit(rows):
+                await self._execute_rows(rows)  # another process holds the write lock: wait in the thread
+        except (sqlite3.Error, OSError, ValueError) as exc:
             await self._report_failure(exc)
             return False
-        self.failed = None
+        self._committed(count)
         return True
 
-    async def _execute_rows(self, rows: list[Row]) -> None:
-        """Execute and commit ``rows`` in one trip to aiosqlite's thread.
+    def _committed(self, count: int) -> None:
+        del self._pending[:count]
+        self.written += count
+        self._since_checkpoint += count
+        self.failed = None
 
-        Every await on the connection is a hop to its thread and back (0.05–2 ms on a busy
-        machine), and the order path waits for this commit before each send: one hop for the
-        whole batch instead of one per row. ``_execute`` and ``_conn`` are aiosqlite internals
-        (stable since 0.17); the rows run in order, exactly as before.
+    def _encode(self, budget_s: float | None) -> tuple[int, list[Row]]:
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        rows: list[Row] = []
+        count = 0
+        for event in itertools.islice(self._pending, self._batch_size):
+            rows.extend(rows_for(event))
+            count += 1
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return count, rows
+
+    async def _commit_rows(self, rows: list[Row]) -> None:
+        """Commit ``rows`` now (the caller holds the lock); raises when the write fails."""
+        if not self._writer_conn.commit(rows):
+            await self._execute_rows(rows)
+
+    async def _execute_rows(self, rows: list[Row]) -> None:
+        """Execute and commit ``rows`` in one trip to aiosqlite's thread (it waits for the lock).
+
+        ``_execute`` and ``_conn`` are aiosqlite internals (stable since 0.17); the rows run in
+        order, in one transaction.
         """
         await self._conn._execute(_execute_and_commit, self._conn._conn, rows)
 
-    async def _report_failure(self, exc: BaseException) -> None:
-        log.error("journal write failed: %s", exc)
-        self.failed = exc
+    async def _checkpoint(self) -> None:
+        self._since_checkpoint = 0
         try:
-            await self._conn.rollback()
+            await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next commits still land in the WAL; only its size grows
+            log.warning("journal checkpoint failed: %s", exc)
+
+    async def _report_failure(self, exc: BaseException) -> None:
+        try:
+            await self._conn.rollback()  # the write may have failed in aiosqlite's thread
         except aiosqlite.Error as rollback_exc:
             log.error("journal rollback failed: %s", rollback_exc)
+        self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("journal write failed: %s", exc)
+        self.failed = exc
         if self._on_failure is not None:
             self._on_failure(exc)
 
