@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import ib_async
 import pytest
 
 from tui_trader.domain import OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import AlertRaised, BookCheckpointed, OrderUpdated
+from tui_trader.domain.events import AlertRaised, BookCheckpointed, CommissionReported, OrderUpdated
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -151,3 +152,32 @@ async def test_order_without_ack_then_unknown_blocks_entries_until_reconciliatio
         blocked = [e.alert.text for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "entries_blocked"]
         assert any("unknown" in text for text in blocked)
         assert sim.duplicate_order_refs() == []
+
+
+async def test_restart_when_commission_lost_before_later_fills_then_attached_once_from_the_executions(
+        sim: SimGateway, tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    async with running(sim, config) as (first, _):
+        sim.control.drop_messages("commission", 1)
+        await bought(first)  # its commission report is lost on the wire
+        sim.control.step(600)  # ten minutes later, beyond the usual overlap of the executions request
+        exit_order = await first.submit(sell(10))
+        await eventually(lambda: first.orders.orders[exit_order.order_ref].commission > 0, what="exit commission")
+    lost, later = sim.executions()
+    assert later.time - lost.time > timedelta(minutes=5).total_seconds()
+    total = lost.commission + later.commission
+
+    async with running(sim, config) as (second, events):
+        assert "cash_mismatch" not in alert_kinds(events)
+        assert second.orders.fills[lost.exec_id].commission == pytest.approx(lost.commission)
+        assert second.portfolio.commissions == pytest.approx(total)
+        assert second.portfolio.cash == pytest.approx(sim.cash)
+
+    async with running(sim, config) as (third, _):
+        assert third.portfolio.commissions == pytest.approx(total)
+        assert third.journal is not None
+        journaled = {f.exec_id: f.commission for f in await third.journal.fills()}
+        assert journaled == pytest.approx({lost.exec_id: lost.commission, later.exec_id: later.commission})
+        reports = [e.exec_id for e in await third.journal.events(["CommissionReported"])
+                   if isinstance(e, CommissionReported)]
+        assert reports.count(lost.exec_id) == 1

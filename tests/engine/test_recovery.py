@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.domain.events import CommissionReported
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -90,3 +93,28 @@ async def test_restart_with_working_order_then_adopted_not_duplicated(sim: SimGa
     assert sim.duplicate_order_refs() == []
     assert len([f for f in second.orders.fills.values() if f.order_ref == order.order_ref]) == 1
     await second.stop()
+
+
+async def test_commission_lost_on_the_wire_then_attached_once_by_the_reconciliation_after_reconnect(
+        engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test", lossless=True)
+    sim.control.drop_messages("commission", 1)  # the report is lost: the connection drops right after
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+    (execution,) = sim.executions()
+    assert engine.orders.fills[execution.exec_id].commission is None
+
+    sim.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: engine.reconnects >= 1 and not engine.blocks, what="reconnected and reconciled")
+    await eventually(lambda: engine.orders.fills[execution.exec_id].commission is not None, what="commission")
+    await engine.reconcile("once more: nothing may be attached twice")
+
+    assert engine.orders.fills[execution.exec_id].commission == pytest.approx(execution.commission)
+    assert engine.orders.orders[order.order_ref].commission == pytest.approx(execution.commission)
+    assert engine.portfolio.commissions == pytest.approx(execution.commission)
+    reported = [e for e in events.drain() if isinstance(e, CommissionReported)]
+    assert [e.exec_id for e in reported] == [execution.exec_id]
+    assert engine.journal is not None
+    await engine.journal.flush()
+    (journaled,) = await engine.journal.fills()
+    assert journaled.commission == pytest.approx(execution.commission)

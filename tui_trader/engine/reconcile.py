@@ -13,7 +13,7 @@ position-mismatch trigger. An order whose state stays unknown blocks new entries
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import BrokerOrderReport
@@ -175,14 +175,29 @@ class Reconciliation(BrokerEvents):
     # -- executions ------------------------------------------------------------------------------
 
     async def _fetch_executions(self) -> None:
-        since = max((f.time for f in self.orders.fills.values()), default=None)
-        fills = await self.broker.executions(since - _EXEC_OVERLAP if since else None)
+        fills = await self.broker.executions(self._executions_since())
         for fill in sorted(fills, key=lambda f: f.time):
-            if fill.exec_id in self.orders.fills:
-                continue
-            self.alert(AlertLevel.WARNING, "reconcile", f"execution {fill.exec_id} recovered after the fact: "
-                       f"{fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:g}", kind="fill_recovered")
-            self.on_fill(fill)
+            known = self.orders.fills.get(fill.exec_id)
+            if known is None:
+                self.alert(AlertLevel.WARNING, "reconcile", f"execution {fill.exec_id} recovered after the fact: "
+                           f"{fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:g}", kind="fill_recovered")
+                self.on_fill(fill)
+            elif known.commission is None and fill.commission is not None:
+                self._recover_commission(fill.exec_id, fill.commission, fill.realized_pnl)
+
+    def _executions_since(self) -> datetime | None:
+        """From a little before the newest journaled fill, or from the oldest one still without a commission."""
+        fills = self.orders.fills.values()
+        if not fills:
+            return None
+        since = max(f.time for f in fills) - _EXEC_OVERLAP
+        return min([since, *(f.time for f in fills if f.commission is None)])
+
+    def _recover_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
+        """A commission report lost on the wire (a disconnect), found in the re-requested execution."""
+        self.alert(AlertLevel.INFO, "reconcile", f"commission of execution {exec_id} recovered after the fact: "
+                   f"{commission:g}", kind="commission_recovered")
+        self.on_commission(exec_id, commission, realized_pnl)
 
     def session_fills(self) -> list[Fill]:
         """Fills recorded by this run (not restored from the journal)."""
