@@ -4,8 +4,9 @@ after the window is over and a reconciliation came back clean."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,7 +17,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import eventually, make_config, make_engine
+from .helpers import CLIENT_ID, eventually, make_config, make_engine
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
 
@@ -67,3 +68,46 @@ async def test_schedule_when_operator_halts_during_window_then_schedule_never_re
     await eventually(lambda: not runner._reconciling, what="the schedule's reconcile to finish")
     engine.tick()
     assert engine.trading_state is TradingState.HALTED
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def first_session_day(runner: ScheduleRunner) -> date:
+    """The exchange date of the earliest session the schedule works from."""
+    return min(s.start for s in runner.guard.sessions).astimezone(NEW_YORK).date()
+
+
+async def test_sessions_when_engine_reconnects_then_schedule_uses_the_fresh_contract_details(
+        tmp_path: Path) -> None:
+    gateway_clock, engine_clock = ManualClock(START), ManualClock(START)
+    async with SimGateway(port=0, clock=gateway_clock, seed=7, always_open=True) as gw:
+        # The engine's own clock stays put, so no new trading day refreshes anything: only the reconnect can.
+        engine = make_engine(gw, make_config(tmp_path), clock=engine_clock.now)
+        runner = attach_schedule(engine, Settings())
+        await engine.start()
+        engine.tick()
+        assert first_session_day(runner) == date(2024, 3, 5)
+
+        gateway_clock.advance(7 * 24 * 3600)  # a week on, the gateway's details list next week's sessions
+        gw.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: engine.reconnects >= 1 and engine.is_connected and not engine.blocks,
+                         what="reconnected and reconciled")
+        engine.tick()
+        assert first_session_day(runner) == date(2024, 3, 12)
+        assert min(s.start for s in engine.market.instruments["AAPL"].liquid_sessions).date() == date(2024, 3, 12)
+        await engine.stop()
+
+
+async def test_sessions_when_a_new_trading_day_starts_while_connected_then_contract_details_reread(
+        scheduled: tuple[Engine, ManualClock, ScheduleRunner]) -> None:
+    engine, clock, runner = scheduled
+    engine.tick()
+    assert first_session_day(runner) == date(2024, 3, 5)
+    reconnects = engine.reconnects
+
+    clock.advance(24 * 3600)  # Wednesday 10:00 New York, same connection
+    await eventually(lambda: (engine.tick(), first_session_day(runner) == date(2024, 3, 6))[1],
+                     what="sessions from Wednesday's contract details")
+    assert engine.reconnects == reconnects
+    assert engine.instruments_day == date(2024, 3, 6)

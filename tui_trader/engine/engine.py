@@ -187,6 +187,7 @@ class Engine(StrategyRunner):
             self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
             self._check_positions_debounced()
         self._check_holding(now)
+        self.roll_trading_day(now)
         for hook in self._tick_hooks:
             hook(now)
 

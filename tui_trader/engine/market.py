@@ -108,11 +108,26 @@ class MarketState:
     last_data_at: datetime | None = None
     degraded: bool = False
     stale: bool = False
+    instruments_version: int = 0
+    """Bumped by every :meth:`set_instruments`: readers of the hours (the schedule) refresh on a change."""
 
     @classmethod
     def empty(cls) -> MarketState:
         """No data yet."""
         return cls({}, {})
+
+    def set_instruments(self, instruments: dict[str, Instrument]) -> None:
+        """Fresh contract details (after a connect, at a new trading day).
+
+        An instrument that came back without hours (its details timed out) keeps the hours it
+        had: older sessions beat none, which would deny every entry of the symbol.
+        """
+        for symbol, fresh in instruments.items():
+            old = self.instruments.get(symbol)
+            if old is not None and not (fresh.trading_sessions or fresh.liquid_sessions):
+                fresh = replace(fresh, trading_sessions=old.trading_sessions, liquid_sessions=old.liquid_sessions)
+            self.instruments[symbol] = fresh
+        self.instruments_version += 1
 
     def on_quote(self, quote: Quote, now: datetime) -> None:
         """Store a quote (keeping the last known price fields the broker left unset)."""

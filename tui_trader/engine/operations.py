@@ -89,15 +89,22 @@ class ScheduleRunner:
         self._use_liquid = guard.settings.use_liquid_hours
         self._reconciling = False
         self._last_attempt: datetime | None = None
+        self._sessions_version = -1
 
     def tick(self, now: datetime) -> None:
         """One step: refresh the sessions, then act on what the guard decides."""
-        if not self.guard.sessions:
-            self.guard.set_sessions(sessions_of(self.engine.market.instruments.values(), self._use_liquid))
+        self._refresh_sessions()
         for action in self.guard.update(now, self.engine.trading_state):
             self._act(action, now)
         if self.guard.phase is Phase.RECOVERING and self._retry_due(now):
             self._reconcile(now)
+
+    def _refresh_sessions(self) -> None:
+        """Rebuild the sessions whenever the engine read contract details (every connect, every new day)."""
+        market = self.engine.market
+        if market.instruments_version != self._sessions_version:
+            self._sessions_version = market.instruments_version
+            self.guard.set_sessions(sessions_of(market.instruments.values(), self._use_liquid))
 
     def _act(self, action: ScheduleAction, now: datetime) -> None:
         if action.kind in ("reduce", "restore") and action.state is not None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus
 from tui_trader.domain.events import ConnectionChanged
+from tui_trader.domain.market import Instrument
 from tui_trader.engine.amend import Amendments
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
@@ -27,6 +30,8 @@ class Recovery(Amendments):
 
     reconnects = 0
     disconnected_since = None
+    instruments_day: date | None = None
+    """Trading day (exchange time) of the last contract details read."""
     refusal = ""
     _reconnecting = False
 
@@ -97,7 +102,7 @@ class Recovery(Amendments):
         if data_type != 1:
             self.broker.set_market_data_type(data_type)
         instruments = await self.broker.qualify(symbols)
-        self.market.instruments.update(instruments)
+        self._store_instruments(instruments)
         for symbol in symbols:
             if symbol not in instruments:
                 self.alert(AlertLevel.ERROR, "market_data", f"unknown symbol {symbol}: not traded")
@@ -107,6 +112,36 @@ class Recovery(Amendments):
                            "are denied", kind="hours_unknown")
             self.broker.subscribe_quotes(symbol)
             self.broker.subscribe_bars(symbol)
+
+    # -- contract details (trading hours) -------------------------------------------------------
+
+    def _store_instruments(self, instruments: dict[str, Instrument]) -> None:
+        self.market.set_instruments(instruments)
+        self.instruments_day = self._trading_day(self.now())
+
+    def _trading_day(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.config.time_zone)).date()
+
+    def roll_trading_day(self, now: datetime) -> None:
+        """On the first tick of a new trading day, re-read every symbol's contract details.
+
+        Every (re)connect reads them too; this covers an engine that stays connected across
+        midnight, so the hours (and the schedule's sessions built on them) roll forward daily.
+        """
+        day = self._trading_day(now)
+        if self.instruments_day is None or day == self.instruments_day or not self.broker.is_connected:
+            return
+        self.instruments_day = day  # one attempt a day: a failure keeps the (multi-day) hours we have
+        self.spawn(self._refresh_instruments(), "refresh-instruments")
+
+    async def _refresh_instruments(self) -> None:
+        try:
+            instruments = await self.broker.qualify(self.config.all_symbols)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: {exc!r}",
+                       kind="hours_refresh_failed")
+            return
+        self._store_instruments(instruments)
 
     # -- disconnects ---------------------------------------------------------------------------
 
