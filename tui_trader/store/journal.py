@@ -198,10 +198,10 @@ class Journal:
                 await self._checkpoint()
 
     async def _write_pending(self) -> None:
-        """Commit everything queued, ``batch_size`` events per transaction, without yielding.
+        """Commit everything queued, ``batch_size`` events per transaction.
 
-        Nothing is awaited unless the file is locked by another process: the order path calls
-        this through :meth:`flush` and sends right after, in the same step of the loop.
+        Nothing is awaited unless a write is already waiting in aiosqlite's thread or another
+        process holds the file's write lock.
         """
         async with self._lock:
             while self._pending and await self._write_slice(None):
