@@ -7,8 +7,8 @@ realistic mix of events — order updates (two derived rows each), fills and ale
   commits batches of 100 / 1000 events (``journal.events_per_s`` is the batch-100 figure, the
   more conservative one and closer to the engine's default of 200);
 - ``journal.events_per_s.busy_loop``: batch 100 while another task keeps the loop busy (1 ms slices of
-  Python work, as a market-data storm does): each row is its own aiosqlite call, a round trip to the
-  writer thread that must win the GIL back from the busy loop;
+  Python work, as a market-data storm does): the journal writes on the loop's thread, so it gets the
+  loop's turns between the busy task's slices (it once waited on aiosqlite's thread for each row);
 - ``journal.max_loop_block_ms``: the longest stall of the event loop while the journal writes
   a steady stream (2,000 events/s in 5 ms bursts), seen by a ticker that sleeps 0.5 ms and
   records how late it wakes up. ``journal.loop_block_ms.p99`` is its 99th percentile.
