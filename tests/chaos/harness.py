@@ -252,6 +252,9 @@ class World:
     async def reset_kill(self) -> None:
         """The operator's explicit reset, once the engine has seen the kill."""
         await self._trigger_consumed()
+        # A child restarted a moment ago may not have installed its SIGUSR1 handler yet (the
+        # signal would kill it): it has once it reports its first status.
+        await eventually(lambda: self.engine.statuses, 60.0, "the engine child reports its first status")
         self.reset_mark = (self.engine.index, len(self.engine.statuses))
         self.engine.proc.send_signal(signal.SIGUSR1)
 
