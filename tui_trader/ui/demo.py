@@ -435,5 +435,4 @@ def prime_histories(app: object, state: EngineSnapshot) -> None:
     pnl = app.main.query_one(PnLPane)
     walk = price_history("equity", 120, seed=3)
     start = state.account.start_of_day_equity or state.account.equity
-    pnl.equity.extend(start + (p - walk[0]) * 40 for p in walk)
-    pnl.day_pnl.extend((p - walk[0]) * 40 for p in walk)
+    pnl.seed_history([start + (p - walk[0]) * 40 for p in walk], [(p - walk[0]) * 40 for p in walk])
