@@ -39,6 +39,7 @@ orders) in one process, with a synthetic feed rewriting its quotes; no wire, so 
 Its snapshots are handed out as a live engine's would be: heartbeat now, positions marked at the
 last prices, a health sample every second (otherwise the console shows a STALLED session, dimmed
 and static).
+Frames are recorded from half a second after the first draw, as in the real mode.
 
 Limitations: the simulator and its feed share the engine's process and loop (as ``--sim``
 does), so the feed's own cost is in the tick-to-order figures (``no_ui`` shows that floor); the
@@ -396,9 +397,11 @@ async def measure_scripted(rate: int, seconds: float, kills: int) -> dict[str, f
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         meter.instrument(app)
-        meter.recording = True
         stop = asyncio.Event()
         feeder = asyncio.create_task(scripted_feed(engine, rate, stop))
+        await until(lambda: app.main.snapshot is not None, "first snapshot drawn")
+        await asyncio.sleep(0.5)  # as in the real mode: the first draw lays out the screen once
+        meter.recording = True
         prober = asyncio.create_task(lag_probe(lags, stop))
         pulls0, t0 = app.bridge.pulls, time.perf_counter()
         await asyncio.sleep(seconds)
