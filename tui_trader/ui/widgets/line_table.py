@@ -149,7 +149,7 @@ class LineTable(ScrollView, can_focus=True):
         self.cursor_always = False
         self._rows: Sequence[Row] = ()
         self._strips: LRUCache[str, tuple[Row, bool, Strip]] = LRUCache(STRIP_CACHE)
-        self._layout: tuple[int, tuple[tuple[int, int], ...]] = (-1, ())
+        self._layout: tuple[int, tuple[tuple[int, int, bool, bool], ...]] = (-1, ())
         self._styles: dict[str, Style] = {}
         self._cell_styles: dict[tuple[bool, str, str | None], Style] = {}
 
@@ -277,19 +277,41 @@ class LineTable(ScrollView, can_focus=True):
         return strip
 
     def _build_row(self, row: Row, cursor: bool, width: int) -> Strip:
-        cell_style = self._cell_style
-        base = cell_style(cursor, row.role, None)
+        """The row as a strip of a few segments: adjacent cells of one style share a segment.
+
+        Fewer segments make every later step cheaper (Textual's line filters, the compositor's
+        cuts, the terminal encoding).
+        """
+        cell_style, row_role = self._cell_style, row.role
+        base = cell_style(cursor, row_role, None)
         cells, roles = row.cells, row.roles
-        runs = _Runs()
-        for index, cell_width in self._visible(width):
-            column = self.columns[index]
-            text = cells[index] if index < len(cells) else ""
-            text = text[-cell_width:].rjust(cell_width) if column.keep_end else fit(
-                text, cell_width, right=column.right
-            )
-            runs.add(text, cell_style(cursor, row.role, roles[index] if index < len(roles) else ""))
-            runs.add(" ", base)
-        return runs.strip(width, base)
+        n_cells, n_roles = len(cells), len(roles)
+        segments: list[Segment] = []
+        texts: list[str] = []
+        style = base
+        used = 0
+        for index, cell_width, right, keep_end in self._visible(width):
+            text = cells[index] if index < n_cells else ""
+            if keep_end:
+                text = text[-cell_width:].rjust(cell_width)
+            elif len(text) != cell_width:
+                text = fit(text, cell_width, right=right)
+            cell = cell_style(cursor, row_role, roles[index] if index < n_roles else "")
+            if cell is not style:
+                if texts:
+                    segments.append(Segment("".join(texts), style))
+                    texts = []
+                style = cell
+            texts.append(text)
+            if style is not base:  # the gap after a cell is in the row's style
+                segments.append(Segment("".join(texts), style))
+                texts, style = [], base
+            texts.append(" ")
+            used += cell_width + 1
+        if used < width:
+            texts.append(" " * (width - used))
+        segments.append(Segment("".join(texts), base))
+        return Strip(segments, used).crop(0, width) if used > width else Strip(segments, width)
 
     def _cell_style(self, cursor: bool, row_role: str, role: str | None) -> Style:
         """The style of a cell in ``role`` (``None``: the gaps between cells), combined once.
@@ -313,9 +335,8 @@ class LineTable(ScrollView, can_focus=True):
     def _header_strip(self, width: int) -> Strip:
         style = self._base_style() + self._style("line-table--header")
         segments = []
-        for index, cell_width in self._visible(width):
-            column = self.columns[index]
-            segments.append(Segment(fit(column.title, cell_width, right=column.right) + " ", style))
+        for index, cell_width, right, _ in self._visible(width):
+            segments.append(Segment(fit(self.columns[index].title, cell_width, right=right) + " ", style))
         return Strip(segments).extend_cell_length(width, style).crop(0, width)
 
     def _text_strip(self, text: str, component: str, width: int) -> Strip:
@@ -335,8 +356,8 @@ class LineTable(ScrollView, can_focus=True):
             style = self._styles[component] = self.get_component_rich_style(component, partial=True)
         return style
 
-    def _visible(self, width: int) -> tuple[tuple[int, int], ...]:
-        """(column index, width) of the columns that fit in ``width``, in display order."""
+    def _visible(self, width: int) -> tuple[tuple[int, int, bool, bool], ...]:
+        """(column index, width, right-aligned, keep end) of the columns that fit in ``width``."""
         if self._layout[0] == width:
             return self._layout[1]
         chosen: set[int] = set()
@@ -348,46 +369,11 @@ class LineTable(ScrollView, can_focus=True):
                 used += need
         spare = max(width - used, 0)
         layout = tuple(
-            (i, c.width + (spare if c.flex else 0)) for i, c in enumerate(self.columns) if i in chosen
+            (i, c.width + (spare if c.flex else 0), c.right, c.keep_end)
+            for i, c in enumerate(self.columns) if i in chosen
         )
         self._layout = (width, layout)
         return layout
 
     def _content_width(self) -> int:
         return max(self.size.width, 1)
-
-
-class _Runs:
-    """Cells of one line merged into runs of equal style: a strip of a few segments, not two
-    per cell, is cheaper for every later step (filters, compositor cuts, terminal encoding)."""
-
-    __slots__ = ("length", "segments", "style", "texts")
-
-    def __init__(self) -> None:
-        self.segments: list[Segment] = []
-        self.texts: list[str] = []
-        self.style: Style | None = None
-        self.length = 0
-
-    def add(self, text: str, style: Style) -> None:
-        """Append ``text`` (single-width characters) in ``style`` (compared by identity: the
-        table hands out one object per combination)."""
-        if style is not self.style:
-            self._flush()
-            self.style = style
-        self.texts.append(text)
-        self.length += len(text)
-
-    def strip(self, width: int, pad: Style) -> Strip:
-        """Exactly ``width`` cells: padded with ``pad`` or cut."""
-        if self.length < width:
-            self.add(" " * (width - self.length), pad)
-        self._flush()
-        if self.length > width:
-            return Strip(self.segments).crop(0, width)
-        return Strip(self.segments, width)
-
-    def _flush(self) -> None:
-        if self.texts:
-            self.segments.append(Segment("".join(self.texts), self.style))
-            self.texts = []
