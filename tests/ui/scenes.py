@@ -50,6 +50,10 @@ def scene(name: str) -> tuple[TraderApp, Before]:
 
     async def before(pilot: Pilot[int]) -> None:
         await pilot.pause()
+        # Draw once before seeding: otherwise, when the refresh timer's first pull comes late (a
+        # loaded machine), that draw appends the quotes and an equity sample after the seeded
+        # histories and the sparklines differ.
+        app.main.request_refresh()
         prime_histories(app, engine.state)
         app.main.request_refresh()
         await pilot.pause()
