@@ -31,6 +31,10 @@ def render(name: str, size: tuple[int, int] = SIZE) -> Path:
     """Write ``screenshots/<name>.svg`` (and ``.png`` for the README's scenes)."""
     app, before = scene(name)
     svg = take_svg_screenshot(app=app, terminal_size=size, run_before=before, title=f"tui-trader · {name}")
+    # Every run of cells is a <text> element; one that starts with padding (a right-aligned
+    # figure after a coloured cell) begins with non-breaking spaces, which librsvg drops unless
+    # whitespace is preserved: the PNGs showed "SELL70" where the terminal shows "SELL     70".
+    svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
     path = OUT / f"{name}.svg"
     path.write_text(svg, encoding="utf-8")
     converter = shutil.which("rsvg-convert")

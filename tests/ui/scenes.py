@@ -18,6 +18,7 @@ from tui_trader.ui.demo import (
     FROZEN,
     ScriptedEngine,
     disconnected_state,
+    halted_events,
     halted_state,
     normal_state,
     pending,
@@ -49,6 +50,10 @@ def scene(name: str) -> tuple[TraderApp, Before]:
 
     async def before(pilot: Pilot[int]) -> None:
         await pilot.pause()
+        # Draw once before seeding: otherwise, when the refresh timer's first pull comes late (a
+        # loaded machine), that draw appends the quotes and an equity sample after the seeded
+        # histories and the sparklines differ.
+        app.main.request_refresh()
         prime_histories(app, engine.state)
         app.main.request_refresh()
         await pilot.pause()
@@ -78,16 +83,16 @@ LIVE = ConsoleOptions(mode=Mode.LIVE, expected_account="U7654321")
 
 SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[[], list], ConsoleOptions | None]] = {
     "normal": (normal_state, (), _none, None),
-    "halted": (halted_state, (), _none, None),
+    "halted": (halted_state, (), halted_events, None),
     "disconnected": (disconnected_state, (), _none, None),
     "stalled": (stalled_state, (), _none, None),
     "alert_storm": (normal_state, (), lambda: storm_alerts(FROZEN), None),
     "approval": (with_approvals, (), _none, None),
-    "reset_kill": (halted_state, ("ctrl+r", *"feed checked, resuming"), _none, None),
+    "reset_kill": (halted_state, ("ctrl+r", *"feed checked, resuming"), halted_events, None),
     "flatten": (normal_state, ("f",), _none, None),
     "order_ticket": (normal_state, ("n", "tab", "tab", *"100", "tab", "tab", *"210.50"), _none, None),
     "quit": (normal_state, ("q",), _none, None),
-    "error": (halted_state, (), _none, None),
+    "error": (halted_state, (), halted_events, None),
     "help": (normal_state, ("question_mark",), _none, None),
     "strategies": (normal_state, ("p",), _none, None),
     "preflight": (lambda: replace(normal_state(), mode=Mode.LIVE, account_id="U7654321"), (), _none, LIVE),

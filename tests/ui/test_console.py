@@ -8,7 +8,7 @@ from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, Input, Label
 
 from tui_trader.domain.enums import Mode, OrderStatus, TradingState
-from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_state, normal_state, pending
+from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.error import ErrorModal
 from tui_trader.ui.modals.flatten import FlattenModal
@@ -130,6 +130,17 @@ async def test_approval_when_it_expires_then_modal_closes_without_an_answer() ->
         assert not c.engine.called("approve")
         assert not c.engine.called("reject")
         assert c.engine.state.orders[-1].status is OrderStatus.EXPIRED
+
+
+async def test_halted_demo_when_drawn_then_banner_counts_the_orders_the_kill_cancelled() -> None:
+    working = [o.order_ref for o in normal_state().orders if o.status.is_working]
+    engine = ScriptedEngine(halted_state(), start_events=halted_events())
+    async with running(engine=engine) as c:
+        await c.pull()
+        text = str(c.app.main.query_one(KillBanner).render())
+        assert working
+        assert f"cancelled {len(working)} · remaining 0 · verified" in text
+        assert "(by operator)" in text
 
 
 async def test_reset_kill_when_reason_typed_and_same_day_confirmed_then_resets() -> None:

@@ -227,14 +227,23 @@ def _demo_check(c: CheckResult) -> str:
     return f"{c.name}: {'pass' if c.passed else 'FAIL'}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
 
 
+KILL_REASON = "operator pressed Ctrl+K"
+
+
 def halted_state(now: datetime = FROZEN) -> EngineSnapshot:
-    """After Ctrl+K: HALTED, kill latched, working orders cancelled."""
+    """After Ctrl+K: HALTED, kill latched, working orders cancelled (``halted_events`` tells of it)."""
     snap = normal_state(now)
     ords = tuple(o.with_status(OrderStatus.CANCELLED, now, "kill switch") if o.status.is_working else o
                  for o in snap.orders)
-    return replace(snap, trading_state=TradingState.HALTED, kill_engaged=True,
-                   kill_reason="operator pressed Ctrl+K", orders=ords,
-                   account=replace(snap.account, working_orders=()))
+    return replace(snap, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=KILL_REASON,
+                   orders=ords, account=replace(snap.account, working_orders=()))
+
+
+def halted_events(now: datetime = FROZEN) -> list[Event]:
+    """The kill that led to ``halted_state``: HALTED, and the working orders it cancelled."""
+    cancelled = tuple(sorted(o.order_ref for o in normal_state(now).orders if o.status.is_working))
+    return [TradingStateChanged(now, TradingState.ACTIVE, TradingState.HALTED, "operator", KILL_REASON),
+            KillSwitchEngaged(now, "operator", KILL_REASON, cancelled=cancelled)]
 
 
 def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
@@ -435,5 +444,4 @@ def prime_histories(app: object, state: EngineSnapshot) -> None:
     pnl = app.main.query_one(PnLPane)
     walk = price_history("equity", 120, seed=3)
     start = state.account.start_of_day_equity or state.account.equity
-    pnl.equity.extend(start + (p - walk[0]) * 40 for p in walk)
-    pnl.day_pnl.extend((p - walk[0]) * 40 for p in walk)
+    pnl.seed_history([start + (p - walk[0]) * 40 for p in walk], [(p - walk[0]) * 40 for p in walk])

@@ -7,7 +7,7 @@ the strips they build from them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ DASH = "—"
 
 def is_num(value: float | None) -> bool:
     """True for a real, finite number."""
-    return value is not None and not math.isnan(value) and not math.isinf(value)
+    return value is not None and math.isfinite(value)
 
 
 def money(value: float | None, *, signed: bool = False, decimals: int = 2) -> str:
@@ -98,9 +98,9 @@ def _zone(name: str) -> tzinfo:
         return UTC
 
 
-def sparkline(values: Sequence[float], width: int) -> str:
+def sparkline(values: Iterable[float], width: int) -> str:
     """The last ``width`` values as block characters, scaled to their own range."""
-    points = [v for v in values[-width:] if is_num(v)]
+    points = [v for v in list(values)[-width:] if is_num(v)]
     if not points:
         return " " * width
     low, high = min(points), max(points)

@@ -8,7 +8,7 @@ from tui_trader.domain.enums import ConnectionState
 from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 from tui_trader.ui.format import DASH, age, hhmmss
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
 COLUMNS = (Column("Item", 14), Column("Value", 20, flex=True))
@@ -56,10 +56,10 @@ def farm_rows(conn: ConnectionInfo) -> list[Row]:
             for name, status in sorted(conn.farms.items())]
 
 
-def tick_rows(fresh: Freshness) -> list[Row]:
-    """Market-data age per symbol."""
-    return [Row(f"md:{sym}", (f"tick {sym}", age(a)), ("", "crit" if sym in fresh.stale_symbols else ""))
-            for sym, a in sorted(fresh.quote_ages.items())]
+def tick_row(symbol: str, fresh: Freshness) -> Row:
+    """The market-data age of ``symbol``."""
+    return Row(f"md:{symbol}", (f"tick {symbol}", age(fresh.quote_ages[symbol])),
+               ("", "crit" if symbol in fresh.stale_symbols else ""))
 
 
 class ConnectivityPane(Pane):
@@ -74,7 +74,11 @@ class ConnectivityPane(Pane):
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw the connection info of ``snapshot``."""
         conn = snapshot.connection
-        rows = [*link_rows(conn, snapshot.time_zone), *farm_rows(conn), *tick_rows(fresh)]
-        self.table.set_rows(rows)
+        items: list[Row | str] = [*link_rows(conn, snapshot.time_zone), *farm_rows(conn), *sorted(fresh.quote_ages)]
+
+        def row(item: Row | str) -> Row:
+            return item if isinstance(item, Row) else tick_row(item, fresh)
+
+        self.table.set_rows(LazyRows(items, row))  # the tick ages below the fold are never formatted
         note = fresh.verdict if fresh.verdict != "LIVE" else conn.state.value
         self.set_age(fresh.heartbeat_age, stale=fresh.engine_stalled, note=note)

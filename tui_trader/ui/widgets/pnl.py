@@ -80,6 +80,7 @@ class PnLPane(Pane):
         self.equity: deque[float] = deque(maxlen=240)
         self.day_pnl: deque[float] = deque(maxlen=240)
         self._last_sample: datetime | None = None
+        self._charts: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         table = LineTable(COLUMNS, id="pnl-table")
@@ -91,10 +92,10 @@ class PnLPane(Pane):
         account = snapshot.account
         self._sample(account)
         day = account.day_pnl
+        equity_chart, day_chart = self._charts_now()
         rows = [
-            Row("equity", ("Equity", sparkline(list(self.equity), SPARK_WIDTH), money(account.equity)),
-                ("", "accent", "")),
-            Row("day", ("Day P&L", sparkline(list(self.day_pnl), SPARK_WIDTH), money(day, signed=True)),
+            Row("equity", ("Equity", equity_chart, money(account.equity)), ("", "accent", "")),
+            Row("day", ("Day P&L", day_chart, money(day, signed=True)),
                 ("", "pos" if day >= 0 else "neg", "pos" if day >= 0 else "neg")),
             *gauge_rows(account, self.limits),
         ]
@@ -102,10 +103,23 @@ class PnLPane(Pane):
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale,
                      note=fresh.verdict if fresh.account_stale else "")
 
+    def seed_history(self, equity: list[float], day_pnl: list[float]) -> None:
+        """Preload the session's equity and day-P&L samples (demo scenarios and screenshots)."""
+        self.equity.extend(equity)
+        self.day_pnl.extend(day_pnl)
+        self._charts = None
+
+    def _charts_now(self) -> tuple[str, str]:
+        """The equity and day-P&L sparklines, redrawn only when a sample was added."""
+        if self._charts is None:
+            self._charts = (sparkline(self.equity, SPARK_WIDTH), sparkline(self.day_pnl, SPARK_WIDTH))
+        return self._charts
+
     def _sample(self, account: AccountSnapshot) -> None:
         last = self._last_sample
         if last is not None and (account.time - last).total_seconds() < SAMPLE_EVERY_S:
             return
         self._last_sample = account.time
+        self._charts = None
         self.equity.append(account.equity)
         self.day_pnl.append(account.day_pnl)

@@ -8,7 +8,7 @@ from tui_trader.domain.portfolio import Position
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import DASH, money, pct, price, qty
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
 COLUMNS = (
@@ -75,14 +75,18 @@ class PositionsPane(Pane):
         yield LineTable(COLUMNS, empty="No open positions", id="positions-table")
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
-        """Draw ``snapshot``'s positions (symbol order) and their totals."""
-        positions = sorted(
-            (p for p in snapshot.account.positions.values() if not p.is_flat), key=lambda p: p.symbol
-        )
-        rows = [position_row(p, p.symbol in fresh.stale_symbols) for p in positions]
-        if positions:
-            rows.append(total_row(positions))
-        self.table.set_rows(rows)
+        """Draw ``snapshot``'s positions (symbol order) and their totals.
+
+        Only the rows on screen are formatted; the totals are summed over every position.
+        """
+        held = sorted((p for p in snapshot.account.positions.values() if not p.is_flat), key=lambda p: p.symbol)
+        items: list[Position | Row] = [*held, total_row(held)] if held else []
+        stale = fresh.stale_symbols
+
+        def row(item: Position | Row) -> Row:
+            return item if isinstance(item, Row) else position_row(item, item.symbol in stale)
+
+        self.table.set_rows(LazyRows(items, row))
         note = fresh.verdict if fresh.account_stale else ""
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=note)
 

@@ -10,7 +10,7 @@ from tui_trader.domain.market import Quote
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import age, is_num, pct, price, sparkline
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
 SPARK_WIDTH = 12
@@ -67,31 +67,36 @@ class WatchlistPane(Pane):
         yield LineTable(COLUMNS, empty="No market data", id="watchlist-table")
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
-        """Draw every quote of ``snapshot`` in symbol order."""
-        rows = []
-        for symbol in sorted(snapshot.quotes):
-            quote = snapshot.quotes[symbol]
-            trend = self._remember(quote)
-            stale = symbol in fresh.stale_symbols or fresh.account_stale
-            rows.append(quote_row(quote, trend, fresh.quote_ages.get(symbol, 0.0), stale))
-        self.table.set_rows(rows)
-        note = fresh.verdict if fresh.verdict != "LIVE" else f"{len(rows)} symbols"
+        """Draw every quote of ``snapshot`` in symbol order (only the rows on screen get formatted)."""
+        quotes = snapshot.quotes
+        for quote in quotes.values():
+            self._record(quote)
+        ages, stale, all_stale = fresh.quote_ages, fresh.stale_symbols, fresh.account_stale
+
+        def row(symbol: str) -> Row:
+            return quote_row(quotes[symbol], self._trend(symbol), ages.get(symbol, 0.0),
+                             all_stale or symbol in stale)
+
+        self.table.set_rows(LazyRows(sorted(quotes), row))
+        note = fresh.verdict if fresh.verdict != "LIVE" else f"{len(quotes)} symbols"
         self.set_age(fresh.newest_quote_age, stale=fresh.market_stale, note=note)
 
-    def _remember(self, quote: Quote) -> str:
-        """Record a new price in the symbol's history; its sparkline (redrawn only when it moved)."""
+    def _record(self, quote: Quote) -> None:
+        """Add a new price to the symbol's history (every refresh, on screen or not)."""
         symbol = quote.symbol
-        history = self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH * 4))
         if self._seen.get(symbol) != quote.time and is_num(quote.last):
             self._seen[symbol] = quote.time
-            history.append(quote.last)
+            self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH)).append(quote.last)
             self._trends.pop(symbol, None)
+
+    def _trend(self, symbol: str) -> str:
+        """The symbol's sparkline, redrawn only after its price moved."""
         trend = self._trends.get(symbol)
         if trend is None:
-            trend = self._trends[symbol] = sparkline(list(history)[-SPARK_WIDTH:], SPARK_WIDTH)
+            trend = self._trends[symbol] = sparkline(self._history.get(symbol, ()), SPARK_WIDTH)
         return trend
 
     def seed_history(self, symbol: str, prices: list[float]) -> None:
         """Preload a symbol's sparkline (demo scenarios and screenshots)."""
-        self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH * 4)).extend(prices)
+        self._history.setdefault(symbol, deque(maxlen=SPARK_WIDTH)).extend(prices)
         self._trends.pop(symbol, None)

@@ -1,0 +1,160 @@
+"""Where a main-screen frame goes, in CPU time: a profiling aid for ``bench_console --scripted``.
+
+On a shared machine the benchmark's wall-clock frames carry whatever else runs on the cores;
+this runs the same scene (``ScriptedEngine`` with 100 symbols, positions and orders, live
+snapshots, a synthetic feed, 200x60, 10 Hz) and reports the *thread CPU time* of each part of a
+frame: ``draw`` (``watch_snapshot``: row models and diffs), each pane's ``show``, the layout
+reflows, the compositor refresh (``render_line`` of the dirty lines and the chops), and the
+terminal encoding the headless driver skips. Also the cyclic collector's passes (CPU ms and
+generation). ``--profile [sort]`` adds a cProfile of the frame work only.
+
+Run: ``.venv/bin/python benchmarks/profile_console.py [seconds] [ticks_per_s] [--profile [tottime]]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import gc
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_console import SIZE, live_snapshots, pct, scripted_feed, until  # noqa: E402
+
+from tui_trader.ui.app import create_app  # noqa: E402
+from tui_trader.ui.demo import ScriptedEngine, normal_state  # noqa: E402
+from tui_trader.ui.options import ConsoleOptions  # noqa: E402
+from tui_trader.ui.screens import main as main_screen  # noqa: E402
+
+PANES = ("StatusBar", "WatchlistPane", "PositionsPane", "OrdersPane", "PnLPane", "ConnectivityPane",
+         "HealthPane", "AlertsPane")
+
+
+class CpuMeter:
+    """CPU ms per call of wrapped functions; a frame is the CPU from one draw to the next."""
+
+    def __init__(self, profile: cProfile.Profile | None) -> None:
+        self.parts: dict[str, list[float]] = {}
+        self.frames: list[float] = []
+        self.collections: list[tuple[float, int]] = []
+        self.profile = profile
+        self._depth = 0
+        self._frame = 0.0
+        self._gc_start = 0.0
+
+    def wrap(self, name: str, fn: Callable[..., Any], *, starts_frame: bool = False) -> Callable[..., Any]:
+        """``fn`` timed under ``name``; outermost calls add to the frame."""
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if starts_frame and self._depth == 0 and self._frame:
+                self.frames.append(self._frame)
+                self._frame = 0.0
+            self._depth += 1
+            if self.profile and self._depth == 1:
+                self.profile.enable()
+            start = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = (time.thread_time() - start) * 1000
+                self._depth -= 1
+                if self.profile and self._depth == 0:
+                    self.profile.disable()
+                self.parts.setdefault(name, []).append(spent)
+                if self._depth == 0:
+                    self._frame += spent
+        return wrapper
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """``gc.callbacks`` hook."""
+        if phase == "start":
+            self._gc_start = time.thread_time()
+        else:
+            self.collections.append(((time.thread_time() - self._gc_start) * 1000, info["generation"]))
+
+    def reset(self) -> None:
+        """Forget what was measured so far (warm-up)."""
+        self.parts.clear()
+        self.frames.clear()
+        self.collections.clear()
+        self._frame = 0.0
+
+
+def instrument(app: Any, meter: CpuMeter) -> None:
+    """Wrap the main screen's draw, each pane's ``show``, layout, compositor and encoding."""
+    main = app.main
+    for name in PANES:
+        pane = main.part(getattr(main_screen, name))
+        pane.show = meter.wrap(name, pane.show)
+    draw = meter.wrap("draw", main.watch_snapshot, starts_frame=True)
+    main.watch_snapshot = lambda snapshot: draw(snapshot)
+    main._refresh_layout = meter.wrap("layout", main._refresh_layout)
+    main._compositor_refresh = meter.wrap("compositor", main._compositor_refresh)
+    display = app._display
+
+    def encode_and_display(screen: Any, renderable: Any) -> None:
+        if hasattr(renderable, "render_segments"):
+            renderable.render_segments(app.console)
+        display(screen, renderable)
+
+    app._display = meter.wrap("encode", encode_and_display)
+
+
+async def measure(seconds: float, rate: int, meter: CpuMeter) -> None:
+    """The scripted scene at ``rate`` ticks/s for ``seconds`` after a warm-up."""
+    engine = ScriptedEngine(normal_state(n_symbols=100, n_positions=100, n_orders=100))
+    engine.snapshot = live_snapshots(engine)  # type: ignore[method-assign]
+    app = create_app(engine)
+    app.options = app.main.options = ConsoleOptions(refresh_hz=10)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        instrument(app, meter)
+        stop = asyncio.Event()
+        feeder = asyncio.create_task(scripted_feed(engine, rate, stop))
+        await until(lambda: app.main.snapshot is not None, "first snapshot drawn")
+        await asyncio.sleep(0.5)
+        profile = meter.profile
+        if profile:
+            meter.profile = None
+        meter.reset()
+        meter.profile = profile
+        gc.callbacks.append(meter.on_gc)
+        await asyncio.sleep(seconds)
+        gc.callbacks.remove(meter.on_gc)
+        stop.set()
+        await feeder
+
+
+def report(meter: CpuMeter) -> None:
+    """Print the frame CPU quantiles, each part's, the collector's passes and the profile."""
+    f = meter.frames
+    print(f"frames {len(f)}: cpu p50 {pct(f, 0.5):.2f} ms, p99 {pct(f, 0.99):.2f} ms, max {max(f):.2f} ms")
+    for name, values in meter.parts.items():
+        print(f"  {name:17s} calls {len(values):4d}  mean {sum(values) / len(values):6.2f}"
+              f"  p50 {pct(values, 0.5):6.2f}  p99 {pct(values, 0.99):6.2f}  max {max(values):6.2f}")
+    by_gen = {g: [ms for ms, gen in meter.collections if gen == g] for g in (0, 1, 2)}
+    print("  gc " + ", ".join(f"gen{g}: {len(v)} passes, max {max(v, default=0):.2f} ms" for g, v in by_gen.items()))
+    if meter.profile:
+        stats = pstats.Stats(meter.profile)
+        stats.sort_stats(sys.argv[sys.argv.index("--profile") + 1] if sys.argv[-1] != "--profile" else "cumulative")
+        stats.print_stats(40)
+
+
+def main() -> None:
+    """Parse ``[seconds] [ticks_per_s] [--profile [sort]]`` and run."""
+    numbers = [a for a in sys.argv[1:3] if a.replace(".", "").isdigit()]
+    seconds = float(numbers[0]) if numbers else 8.0
+    rate = int(numbers[1]) if len(numbers) > 1 else 10_000
+    meter = CpuMeter(cProfile.Profile() if "--profile" in sys.argv else None)
+    asyncio.run(measure(seconds, rate, meter))
+    report(meter)
+
+
+if __name__ == "__main__":
+    main()
