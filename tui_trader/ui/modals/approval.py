@@ -13,6 +13,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -124,10 +125,15 @@ class ApprovalModal(ModalScreen[bool | None]):
             self.dismiss(None)
             return
         self.waiting = len(pending) - 1
-        self.query_one("#approval-title", Label).update(self._title())
-        self.query_one("#approval-countdown", Label).update(self._countdown())
-        expired = self.seconds_left <= 0
-        self.query_one("#approve", Button).disabled = expired
+        try:
+            title = self.query_one("#approval-title", Label)
+            countdown = self.query_one("#approval-countdown", Label)
+            approve = self.query_one("#approve", Button)
+        except NoMatches:  # a snapshot arrived while the console tears the modal down
+            return
+        title.update(self._title())
+        countdown.update(self._countdown())
+        approve.disabled = self.seconds_left <= 0
         self.set_class(self.seconds_left <= 10, "-expiring")
 
     def _title(self) -> str:
