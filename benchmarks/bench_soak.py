@@ -1,7 +1,7 @@
 """Soak: a full simulated session (6.5 hours of market time) with 100 symbols and every built-in strategy.
 
-The simulator runs in this process on a manual clock with 5-second model steps (each step sends a quote
-per symbol and, often, a trade; 5-second bars as usual), and the engine reads the same clock, so the
+The simulator runs on a manual clock with 5-second model steps (each step sends a quote per symbol and,
+often, a trade; 5-second bars as usual), and the engine reads a clock moved in step with it, so the
 session is compressed without the engine seeing time run differently from its market data. The four
 built-in strategies trade 25 symbols each on 1-minute bars (100 symbols: 25 built-in, 75 synthetic
 ``SYN<n>``), approvals off, fixed-quantity sizing. A driver steps the market one step at a time and gives
@@ -9,21 +9,29 @@ the engine 2 ms of loop time per step, and more when it is behind: the next step
 until the journal's backlog is at most 50 events. Without that pacing
 the market outruns the journal (see README) and the soak would measure a backlog, not a session.
 
-Sampled every 5 simulated minutes: RSS of this process (simulator, engine, journal and — in the
-console profile — the Textual app all live in it), the event-bus queue lengths, the journal backlog
-and the journal's size on disk (main file plus WAL). Warm-up is the first 10 % of the session.
+Profiles:
 
-Figures (profile ``engine`` is headless; ``console`` is the same run inside Textual's headless
-``run_test`` app at 160x48):
+- ``engine`` (the required ``soak.rss_growth_mb`` / ``soak.rss_peak_mb``): the headless engine, with the
+  simulator in its own process (``python -m tui_trader.sim --manual-clock … --control-port 0``, stepped
+  through its control port), as in a deployment, where the engine never hosts the gateway. The
+  simulator's own RSS is reported beside it as ``soak.sim.*``.
+- ``inproc`` (``soak.inproc.*``): the same with the simulator inside the engine's process, as the embedded
+  ``--sim`` mode and the tests run it; its order books, ledgers and bar history count in the figure.
+- ``console`` (``soak.console.*``): the engine inside Textual's headless ``run_test`` app at 160x48,
+  the simulator in its own process.
 
-- ``soak.rss_growth_mb``: mean RSS of the last 5 samples minus the mean of the first 5 after warm-up
-  (engine profile; ``soak.console.rss_growth_mb`` for the console);
-- ``soak.rss_peak_mb``: the largest RSS seen (``soak.console.rss_peak_mb``);
-- ``soak.max_queue``: the longest event-bus queue seen; ``soak.journal_mb``: the journal at the end;
-  ``soak.orders`` and ``soak.fills``: how much trading happened; ``soak.wall_s``: how long it took.
+Sampled every 5 simulated minutes: RSS of this process (and of the simulator's when it runs apart), the
+event-bus queue lengths, the journal backlog and the journal's size on disk (main file plus WAL).
+Warm-up is the first 10 % of the session. Figures per profile (prefix as above):
+
+- ``rss_growth_mb``: mean RSS of the last 5 samples minus the mean of the first 5 after warm-up;
+- ``rss_peak_mb``: the largest RSS seen;
+- ``max_queue``: the longest event-bus queue seen; ``journal_mb``: the journal at the end;
+  ``orders`` and ``fills``: how much trading happened at the simulator; ``engine_orders_kept`` and
+  ``engine_fills_kept``: what the engine still holds in memory at the end; ``wall_s``: how long it took.
 
 ``--quick`` compresses further: 1 hour of market time. Goals: growth < 20 MB, peak < 300 MB.
-Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile=engine|console|both] [--trace]``.
+Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile=engine,inproc,console|all] [--trace]``.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -76,6 +85,7 @@ class Trace:
     max_queue: list[int] = field(default_factory=list)
     journal_backlog: list[int] = field(default_factory=list)
     journal_mb: list[float] = field(default_factory=list)
+    sim_rss_mb: list[float] = field(default_factory=list)
 
 
 def symbols() -> list[str]:
@@ -99,9 +109,9 @@ def engine_config(journal: Path) -> EngineConfig:
                         reconnect_max_s=0.5, ack_timeout_s=30.0)
 
 
-def rss_mb() -> float:
-    """Resident set size of this process in MiB."""
-    return float(psutil.Process().memory_info().rss) / 2**20
+def rss_mb(pid: int | None = None) -> float:
+    """Resident set size of this process (or of ``pid``) in MiB."""
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 def journal_mb(path: Path) -> float:
@@ -109,32 +119,123 @@ def journal_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()) / 2**20
 
 
-def sample(trace: Trace, t: float, engine: Engine) -> None:
-    """One sample of memory, queues and journal."""
+def sample(trace: Trace, t: float, engine: Engine, sim_pid: int | None = None) -> None:
+    """One sample of memory (this process, and the simulator's when it runs apart), queues and journal."""
     queues = [sub.backlog for sub in engine.bus._subscribers]  # noqa: SLF001 - read-only peek
     trace.t_s.append(t)
     trace.rss_mb.append(rss_mb())
     trace.max_queue.append(max(queues, default=0))
     trace.journal_backlog.append(engine.journal.backlog if engine.journal else 0)
     trace.journal_mb.append(journal_mb(engine.config.journal_path) if engine.config.journal_path else 0.0)
+    if sim_pid is not None:
+        trace.sim_rss_mb.append(rss_mb(sim_pid))
+
+
+class InProcessMarket:
+    """The simulator in this process: its RSS is part of the figure."""
+
+    def __init__(self, gw: SimGateway) -> None:
+        self.gw = gw
+        self.pid = None
+
+    async def step(self, seconds: float) -> None:
+        """Run the market ``seconds`` further (the engine reads the same clock)."""
+        self.gw.control.step(seconds)
+
+    async def counts(self) -> tuple[int, int]:
+        """Orders and executions at the simulator."""
+        return len(self.gw.orders()), len(self.gw.executions())
+
+
+class SimProcess:
+    """``python -m tui_trader.sim`` in its own process on a manual clock, driven through its control port.
+
+    A real deployment's engine does not host the gateway: in this mode the soak's RSS is the
+    engine's alone, and the simulator's is sampled separately (``soak.sim.*``).
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.proc: asyncio.subprocess.Process | None = None
+        self.host, self.port, self.pid = "127.0.0.1", 0, None
+        self._control: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def __aenter__(self) -> SimProcess:
+        args = ["-m", "tui_trader.sim", "--port", "0", "--control-port", "0", "--seed", "11", "--always-open",
+                "--symbols", ",".join(symbols()), "--manual-clock", START.isoformat(),
+                "--step-seconds", str(STEP_S), "--log-level", "WARNING"]
+        self.proc = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=asyncio.subprocess.PIPE,
+                                                         stderr=asyncio.subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        assert self.proc.stdout is not None
+        listening = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode().split()
+        control = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode().split()
+        if not listening or listening[0] != "listening" or not control or control[0] != "control":
+            raise RuntimeError(f"simulator did not start: {listening} {control}")
+        self.host, port = listening[2].rsplit(":", 1)
+        self.port = int(port)
+        chost, cport = control[2].rsplit(":", 1)
+        self._control = await asyncio.open_connection(chost, int(cport))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._control is not None:
+            self._control[1].close()
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+    async def command(self, line: str) -> str:
+        """One control-port command and its reply (raises on ``error``)."""
+        assert self._control is not None
+        reader, writer = self._control
+        writer.write((line + "\n").encode())
+        await writer.drain()
+        reply = (await asyncio.wait_for(reader.readline(), 30)).decode().strip()
+        if not reply.startswith("ok"):
+            raise RuntimeError(f"simulator control {line!r}: {reply}")
+        return reply
+
+    async def step(self, seconds: float) -> None:
+        """Run the simulator ``seconds`` further, then move the engine's clock the same way."""
+        await self.command(f"step {seconds:g}")
+        self.clock.advance(seconds)
+
+    async def counts(self) -> tuple[int, int]:
+        """Orders and executions at the simulator (its ``status`` reply)."""
+        reply = await self.command("status")
+        orders = re.search(r"orders=(\d+)", reply)
+        execs = re.search(r"executions=(\d+)", reply)
+        return int(orders.group(1)) if orders else -1, int(execs.group(1)) if execs else -1
+
+
+Market = InProcessMarket | SimProcess
 
 
 @contextlib.asynccontextmanager
-async def soak_world(tmp: Path) -> AsyncIterator[tuple[SimGateway, Engine]]:
-    """The simulator (100 symbols) and an engine on its clock (not started)."""
+async def soak_world(tmp: Path, separate_sim: bool = True) -> AsyncIterator[tuple[Market, Engine]]:
+    """The simulator (100 symbols, in this process or its own) and an engine on its clock (not started)."""
     clock = ManualClock(START)
+    if separate_sim:
+        async with SimProcess(clock) as sim:
+            broker = make_broker(sim.host, sim.port, 31, timeout=10.0)
+            yield sim, Engine(engine_config(tmp / "journal.sqlite"), broker, clock=clock.now)
+        return
     async with SimGateway(port=0, clock=clock, seed=11, symbols=symbols(), always_open=True,
                           step_seconds=STEP_S) as gw:
         broker = make_broker(gw.host, gw.port, 31, timeout=10.0)
-        engine = Engine(engine_config(tmp / "journal.sqlite"), broker, clock=clock.now)
-        yield gw, engine
+        yield InProcessMarket(gw), Engine(engine_config(tmp / "journal.sqlite"), broker, clock=clock.now)
 
 
-async def drive(gw: SimGateway, engine: Engine, session_s: float, trace: Trace) -> None:
+async def drive(market: Market, engine: Engine, session_s: float, trace: Trace) -> None:
     """Step the market through ``session_s`` seconds, sampling as it goes."""
     t, next_sample = 0.0, 0.0
     while t < session_s:
-        gw.control.step(STEP_S)
+        await market.step(STEP_S)
         t += STEP_S
         await asyncio.sleep(0.002)
         for _ in range(PACE_POLLS):  # bounded wait for the engine to catch up
@@ -142,7 +243,7 @@ async def drive(gw: SimGateway, engine: Engine, session_s: float, trace: Trace) 
                 break
             await asyncio.sleep(0.002)
         if t >= next_sample:
-            sample(trace, t, engine)
+            sample(trace, t, engine, market.pid)
             next_sample += SAMPLE_EVERY_S
 
 
@@ -164,67 +265,91 @@ async def wait_ready(engine: Engine, count: int) -> None:
         await asyncio.sleep(0.02)
 
 
-async def soak_engine(session_s: float) -> tuple[Trace, dict[str, float]]:
-    """The headless profile."""
+async def soak_engine(session_s: float, separate_sim: bool = True) -> tuple[Trace, dict[str, float]]:
+    """The headless profile (the simulator in its own process unless ``separate_sim`` is False)."""
     trace = Trace()
     with tempfile.TemporaryDirectory() as tmp:
-        async with soak_world(Path(tmp)) as (gw, engine):
+        async with soak_world(Path(tmp), separate_sim) as (market, engine):
             await engine.start()
             try:
-                gw.control.step(STEP_S)
+                await market.step(STEP_S)
                 await wait_ready(engine, 100)
-                await drive(gw, engine, session_s, trace)
-                extra = outcome(gw, engine)
+                await drive(market, engine, session_s, trace)
+                extra = await outcome(market, engine)
             finally:
                 await engine.stop()
     return trace, extra
 
 
+async def soak_inproc(session_s: float) -> tuple[Trace, dict[str, float]]:
+    """The headless profile with the simulator in the engine's process (as ``--sim`` embeds it)."""
+    return await soak_engine(session_s, separate_sim=False)
+
+
 async def soak_console(session_s: float) -> tuple[Trace, dict[str, float]]:
-    """The console profile: the same run inside the Textual app (headless, 160x48)."""
+    """The console profile: the same run inside the Textual app (headless, 160x48), simulator apart."""
     from tui_trader.ui.app import create_app
 
     trace = Trace()
     with tempfile.TemporaryDirectory() as tmp:
-        async with soak_world(Path(tmp)) as (gw, engine):
+        async with soak_world(Path(tmp)) as (market, engine):
             app = create_app(engine)
             async with app.run_test(size=(160, 48)):
-                gw.control.step(STEP_S)
+                await market.step(STEP_S)
                 await wait_ready(engine, 100)
-                await drive(gw, engine, session_s, trace)
-                extra = outcome(gw, engine)
+                await drive(market, engine, session_s, trace)
+                extra = await outcome(market, engine)
                 await engine.stop()
     return trace, extra
 
 
-def outcome(gw: SimGateway, engine: Engine) -> dict[str, float]:
+async def outcome(market: Market, engine: Engine) -> dict[str, float]:
     """How much trading happened and whether the kill switch stopped it."""
-    return {"orders": float(len(gw.orders())), "fills": float(len(gw.executions())),
+    orders, fills = await market.counts()
+    return {"orders": float(orders), "fills": float(fills),
             "kill_engaged": float(engine.risk.kill_state.engaged),
-            "alerts": float(sum(engine.alert_counts.values()))}
+            "alerts": float(sum(engine.alert_counts.values())),
+            "engine_orders_kept": float(len(engine.orders.orders)),
+            "engine_fills_kept": float(len(engine.orders.fills))}
+
+
+def growth_and_peak(t_s: list[float], rss: list[float], session_s: float) -> tuple[float, float]:
+    """RSS growth after warm-up (mean of the last 5 samples minus the first 5 after 10 %) and peak."""
+    after = [r for t, r in zip(t_s, rss, strict=True) if t >= 0.1 * session_s]
+    head, tail = after[:5], after[-5:]
+    growth = statistics.fmean(tail) - statistics.fmean(head) if head and tail else float("nan")
+    return growth, max(rss, default=float("nan"))
 
 
 def figures(trace: Trace, session_s: float) -> dict[str, float]:
-    """Growth after warm-up, peak, largest queue and journal size."""
-    after = [r for t, r in zip(trace.t_s, trace.rss_mb, strict=True) if t >= 0.1 * session_s]
-    head, tail = after[:5], after[-5:]
-    growth = statistics.fmean(tail) - statistics.fmean(head) if head and tail else float("nan")
-    return {"rss_growth_mb": growth, "rss_peak_mb": max(trace.rss_mb, default=float("nan")),
-            "max_queue": float(max(trace.max_queue, default=0)),
-            "max_journal_backlog": float(max(trace.journal_backlog, default=0)),
-            "journal_mb": trace.journal_mb[-1] if trace.journal_mb else float("nan")}
+    """Growth after warm-up, peak, largest queue and journal size (and the simulator's RSS when apart)."""
+    growth, peak = growth_and_peak(trace.t_s, trace.rss_mb, session_s)
+    out = {"rss_growth_mb": growth, "rss_peak_mb": peak,
+           "max_queue": float(max(trace.max_queue, default=0)),
+           "max_journal_backlog": float(max(trace.journal_backlog, default=0)),
+           "journal_mb": trace.journal_mb[-1] if trace.journal_mb else float("nan")}
+    if trace.sim_rss_mb:
+        sim_growth, sim_peak = growth_and_peak(trace.t_s, trace.sim_rss_mb, session_s)
+        out |= {"sim.rss_growth_mb": sim_growth, "sim.rss_peak_mb": sim_peak}
+    return out
 
 
-def run(quick: bool = False, profiles: tuple[str, ...] = ("engine", "console"),
+PROFILES = {"engine": (soak_engine, "soak."), "inproc": (soak_inproc, "soak.inproc."),
+            "console": (soak_console, "soak.console.")}
+"""Profile → (body, key prefix): the headless engine with the simulator in its own process (the
+required ``soak.rss_*`` figures), the same with the simulator in the engine's process, and the console."""
+
+
+def run(quick: bool = False, profiles: tuple[str, ...] = ("engine", "inproc", "console"),
         traces: dict[str, Trace] | None = None) -> dict[str, float]:
-    """Keys ``soak.*`` (headless engine) and ``soak.console.*``; see the module docstring."""
+    """Keys ``soak.*`` (headless engine; ``soak.sim.*`` its simulator), ``soak.inproc.*`` and
+    ``soak.console.*``; see the module docstring."""
     session_s = QUICK_SESSION_S if quick else SESSION_S
     out: dict[str, float] = {}
     for profile in profiles:
         start = time.perf_counter()
-        body = soak_engine if profile == "engine" else soak_console
+        body, prefix = PROFILES[profile]
         trace, extra = asyncio.run(body(session_s))
-        prefix = "soak." if profile == "engine" else "soak.console."
         values: dict[str, Any] = {**figures(trace, session_s), **extra, "wall_s": time.perf_counter() - start,
                                   "market_hours": session_s / 3600}
         out.update({prefix + k: float(v) for k, v in values.items()})
@@ -235,12 +360,13 @@ def run(quick: bool = False, profiles: tuple[str, ...] = ("engine", "console"),
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    chosen = next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), "both")
-    wanted = ("engine", "console") if chosen == "both" else (chosen,)
+    chosen = next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), "all")
+    wanted = tuple(PROFILES) if chosen == "all" else tuple(chosen.split(","))
     kept: dict[str, Trace] = {}
     print(json.dumps(run(quick="--quick" in args, profiles=wanted, traces=kept), indent=2))
     if "--trace" in args:
         for name, tr in kept.items():
-            print(f"# {name}: t_s rss_mb max_queue journal_backlog journal_mb")
-            for row in zip(tr.t_s, tr.rss_mb, tr.max_queue, tr.journal_backlog, tr.journal_mb, strict=True):
+            print(f"# {name}: t_s rss_mb max_queue journal_backlog journal_mb [sim_rss_mb]")
+            sim = tr.sim_rss_mb or [float("nan")] * len(tr.t_s)
+            for row in zip(tr.t_s, tr.rss_mb, tr.max_queue, tr.journal_backlog, tr.journal_mb, sim, strict=True):
                 print(" ".join(f"{v:.1f}" for v in row))

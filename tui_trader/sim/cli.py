@@ -7,9 +7,12 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import datetime
 
+from tui_trader.sim.clock import ManualClock
 from tui_trader.sim.control_port import serve_control
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.sim.market import STEP_SECONDS
 
 DEFAULT_PORT = 4012
 """Not one of IB's ports (4001, 4002, 7496, 7497): a demo never reaches a real gateway."""
@@ -29,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--always-open", action="store_true", help="trade around the clock, ignoring exchange hours")
     p.add_argument("--control-port", type=int, default=None,
                    help="loopback port of the line-based fault/price control (0 = any free port; off by default)")
+    p.add_argument("--manual-clock", default=None, metavar="ISO_TIME",
+                   help="start a manual clock at this aware ISO time: time moves only through the control "
+                        "port's 'step' (soak benchmarks drive a compressed session this way)")
+    p.add_argument("--step-seconds", type=float, default=STEP_SECONDS,
+                   help=f"simulated seconds per market step (default {STEP_SECONDS:g})")
     p.add_argument("--log-level", default="INFO", help="logging level on stderr")
     return p
 
@@ -40,9 +48,10 @@ def main(argv: list[str]) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] or None
     try:
+        clock = ManualClock(datetime.fromisoformat(args.manual_clock)) if args.manual_clock else None
         gw = SimGateway(host=args.host, port=args.port, symbols=symbols, seed=args.seed, speed=args.speed,
                         data_path=args.data, state_path=args.state, live_account=args.live_account,
-                        always_open=args.always_open)
+                        always_open=args.always_open, clock=clock, step_seconds=args.step_seconds)
     except (KeyError, ValueError, OSError) as exc:
         sys.stderr.write(f"gateway-sim: {exc}\n")
         return 2
@@ -66,6 +75,8 @@ async def _serve(gw: SimGateway, control_port: int | None) -> None:
             cport = control.sockets[0].getsockname()[1]
             logging.getLogger("tui_trader.sim").info("control port on 127.0.0.1:%d", cport)
         sys.stdout.write(f"listening on {gw.host}:{gw.port} account {gw.account_id}\n")
+        if control is not None:
+            sys.stdout.write(f"control on 127.0.0.1:{cport}\n")
         sys.stdout.flush()
         await stop.wait()
         if control is not None:
