@@ -70,7 +70,34 @@ class BrokerEvents(KillOps):
         """Hook after an order changed (the recovery part settles UNKNOWN orders here)."""
 
     def on_fill(self, fill: Fill) -> None:
-        """An execution: recorded once, booked in the portfolio, published."""
+        """An execution: recorded once, booked in the portfolio, published.
+
+        An execution older than the order manager's fill memory (a replay of an old day) is
+        checked against the journal first, off the dispatch.
+        """
+        if not self.orders.remembers(fill) and self.journal is not None:
+            self.spawn(self._on_old_fill(fill), f"old-fill-{fill.exec_id}")
+            return
+        self.book_fill(fill)
+
+    async def is_new_fill(self, fill: Fill) -> bool:
+        """True when ``fill`` was never booked: memory decides, or for an old one the journal."""
+        if fill.exec_id in self.orders.fills:
+            return False
+        if self.orders.remembers(fill) or self.journal is None:
+            return True
+        if await self.journal.has_fill(fill.exec_id):
+            self.orders.drop_pending_commission(fill.exec_id)
+            return False
+        return True
+
+    async def _on_old_fill(self, fill: Fill) -> None:
+        """Book an old execution only if the journal has never seen it."""
+        if await self.is_new_fill(fill):
+            self.book_fill(fill)
+
+    def book_fill(self, fill: Fill) -> None:
+        """Apply an execution known to be new or deduplicated in memory: order, portfolio, events."""
         result = self.orders.apply_fill(fill, self.now())
         if result is None:
             return

@@ -122,7 +122,8 @@ class KillOps(OrderPath):
         return KillReport(cancelled, remaining, verified)
 
     def _still_working(self, refs: list[str]) -> list[str]:
-        return [r for r in refs if self.orders.orders[r].status.is_working]
+        # An order no longer in memory finished long ago (only finished orders are forgotten).
+        return [r for r in refs if (o := self.orders.get(r)) is not None and o.status.is_working]
 
     async def _broker_working(self, symbols: set[str] | None = None) -> list[str]:
         if not self.broker.is_connected:

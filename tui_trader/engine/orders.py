@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import OrderStatus
@@ -38,6 +38,16 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+FINISHED_ORDERS_KEPT = 500
+"""Orders in a final state kept in memory (the newest); the journal keeps every one."""
+FILL_MEMORY = timedelta(days=2)
+"""How far back (by execution time) every known fill stays in memory for deduplication, once a
+journal backs it (see :attr:`OrderManager.fill_memory`): longer than a broker replays executions."""
+PENDING_COMMISSIONS_KEPT = 1000
+_HOUR = timedelta(hours=1)
+"""Commission reports held for fills that have not arrived (the oldest are dropped beyond this)."""
+
+
 class IllegalTransition(ValueError):
     """An order was asked to move to a status its current status does not allow."""
 
@@ -50,18 +60,33 @@ def can_move(current: OrderStatus, target: OrderStatus) -> bool:
 class OrderManager:
     """Orders by idempotent ``order_ref``, fills by ``exec_id``.
 
+    Memory stays bounded over a long session: every order not in a final state is kept, but of the
+    finished ones only the newest ``finished_kept`` (and any parent whose bracket child still works);
+    fills are kept while their execution time is within :attr:`fill_memory` of the newest one (by
+    default forever; the engine sets :data:`FILL_MEMORY` once a journal holds every fill). A fill older than that
+    is not decided here: :meth:`remembers` says so, and the caller asks the journal.
+
     Args:
         ref_prefix: Prefix of every order ref (a per-process token keeps refs unique across
             restarts, so a resubmit check against the broker can never match a stranger).
+        finished_kept: Orders in a final state kept in memory.
     """
 
-    def __init__(self, ref_prefix: str | None = None) -> None:
+    def __init__(self, ref_prefix: str | None = None, finished_kept: int = FINISHED_ORDERS_KEPT) -> None:
         self._prefix = ref_prefix or f"tt{secrets.token_hex(3)}"
         self._counter = itertools.count(1)
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, Fill] = {}
+        self.fill_memory: timedelta | None = None
+        """Fills with an execution time older than ``now - fill_memory`` are forgotten (None: never)."""
+        self.finished_kept = finished_kept
+        self.finished_count = 0
+        """Orders that reached a final state in this run (including the ones no longer in memory)."""
+        self.last_fill_time: datetime | None = None
+        self._finished: dict[str, None] = {}
         self._by_broker_id: dict[int, str] = {}
         self._pending_commissions: dict[str, tuple[float, float | None]] = {}
+        self._fills_pruned_at: datetime | None = None
 
     # -- creation and lookup ------------------------------------------------------------------
 
@@ -79,10 +104,9 @@ class OrderManager:
 
     def adopt(self, order: Order) -> Order:
         """Track an order that already exists (restored from the journal or found at the broker)."""
-        self.orders[order.order_ref] = order
         if order.broker_id is not None:
             self._by_broker_id[order.broker_id] = order.order_ref
-        return order
+        return self._store(order)
 
     def get(self, order_ref: str) -> Order | None:
         """The order with ``order_ref``."""
@@ -137,8 +161,29 @@ class OrderManager:
         return self._store(replace(order, last_error=text)) if order else None
 
     def _store(self, order: Order) -> Order:
-        self.orders[order.order_ref] = order
+        ref = order.order_ref
+        self.orders[ref] = order
+        if order.status.is_final and ref not in self._finished:
+            self._finished[ref] = None
+            self.finished_count += 1
+            if len(self._finished) > self.finished_kept:
+                self._forget_finished()
         return order
+
+    def _forget_finished(self) -> None:
+        """Drop the oldest finished orders beyond :attr:`finished_kept` (never a working child's parent)."""
+        parents = {o.parent_ref for o in self.orders.values() if o.parent_ref and not o.status.is_final}
+        excess = len(self._finished) - self.finished_kept
+        for ref in list(self._finished):
+            if excess <= 0:
+                break
+            if ref in parents:
+                continue
+            del self._finished[ref]
+            order = self.orders.pop(ref, None)
+            if order is not None and order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
+                del self._by_broker_id[order.broker_id]
+            excess -= 1
 
     # -- broker input --------------------------------------------------------------------------
 
@@ -183,8 +228,40 @@ class OrderManager:
             self.by_broker_id(fill.broker_id) if fill.broker_id else None)
         if order is not None and fill.order_ref != order.order_ref:
             fill = replace(fill, order_ref=order.order_ref)
-        self.fills[fill.exec_id] = fill
+        self.remember_fill(fill)
+        self._forget_old_fills()
         return fill, (self._fill_order(order, fill, now) if order is not None else None)
+
+    def remember_fill(self, fill: Fill) -> None:
+        """Know ``fill`` for deduplication (recorded here, or restored from the journal)."""
+        self.fills.setdefault(fill.exec_id, fill)
+        if self.last_fill_time is None or fill.time > self.last_fill_time:
+            self.last_fill_time = fill.time
+
+    def remembers(self, fill: Fill) -> bool:
+        """True when memory alone decides whether ``fill`` is new: it is known, or it is recent
+        enough that every fill of its time is still in memory (else ask the journal).
+
+        "Recent" is measured from the newest execution known (broker time on both sides)."""
+        return (fill.exec_id in self.fills or self.fill_memory is None or self.last_fill_time is None
+                or fill.time >= self.last_fill_time - self.fill_memory)
+
+    def drop_pending_commission(self, exec_id: str) -> None:
+        """Forget a commission held for a fill that turned out to be a duplicate."""
+        self._pending_commissions.pop(exec_id, None)
+
+    def _forget_old_fills(self) -> None:
+        """At most hourly (of execution time): forget fills older than :attr:`fill_memory` before the
+        newest one (the journal keeps them)."""
+        newest = self.last_fill_time
+        if self.fill_memory is None or newest is None:
+            return
+        if self._fills_pruned_at is not None and newest - self._fills_pruned_at < min(self.fill_memory, _HOUR):
+            return
+        self._fills_pruned_at = newest
+        cutoff = newest - self.fill_memory
+        for exec_id in [k for k, f in self.fills.items() if f.time < cutoff]:
+            del self.fills[exec_id]
 
     def _with_pending_commission(self, fill: Fill) -> Fill:
         pending = self._pending_commissions.pop(fill.exec_id, None)
@@ -208,6 +285,8 @@ class OrderManager:
         fill = self.fills.get(exec_id)
         if fill is None:
             self._pending_commissions[exec_id] = (commission, realized_pnl)
+            if len(self._pending_commissions) > PENDING_COMMISSIONS_KEPT:
+                del self._pending_commissions[next(iter(self._pending_commissions))]
             return None
         if fill.commission is not None:
             return None

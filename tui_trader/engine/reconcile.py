@@ -179,19 +179,20 @@ class Reconciliation(BrokerEvents):
         for fill in sorted(fills, key=lambda f: f.time):
             known = self.orders.fills.get(fill.exec_id)
             if known is None:
+                if not await self.is_new_fill(fill):  # an old execution the journal already has
+                    continue
                 self.alert(AlertLevel.WARNING, "reconcile", f"execution {fill.exec_id} recovered after the fact: "
                            f"{fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:g}", kind="fill_recovered")
-                self.on_fill(fill)
+                self.book_fill(fill)
             elif known.commission is None and fill.commission is not None:
                 self._recover_commission(fill.exec_id, fill.commission, fill.realized_pnl)
 
     def _executions_since(self) -> datetime | None:
         """From a little before the newest journaled fill, or from the oldest one still without a commission."""
-        fills = self.orders.fills.values()
-        if not fills:
+        newest = self.orders.last_fill_time
+        if newest is None:
             return None
-        since = max(f.time for f in fills) - _EXEC_OVERLAP
-        return min([since, *(f.time for f in fills if f.commission is None)])
+        return min([newest - _EXEC_OVERLAP, *(f.time for f in self.orders.fills.values() if f.commission is None)])
 
     def _recover_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
         """A commission report lost on the wire (a disconnect), found in the re-requested execution."""

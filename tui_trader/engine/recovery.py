@@ -17,6 +17,7 @@ from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStat
 from tui_trader.domain.events import ConnectionChanged
 from tui_trader.domain.market import Instrument
 from tui_trader.engine.amend import Amendments
+from tui_trader.engine.orders import FILL_MEMORY
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
 from tui_trader.store.journal import Journal
@@ -53,8 +54,12 @@ class Recovery(Amendments):
                        f"{kill.get('engaged_at')} by {kill.get('by')}: {kill.get('reason')}", kind="kill_restored")
         for order in await self.journal.open_orders():
             self.orders.adopt(order)
-        for fill in await self.journal.fills():
-            self.orders.fills.setdefault(fill.exec_id, fill)
+        # Fills within the order manager's memory are kept for deduplication; older ones are
+        # looked up in the journal when a broker replays them (BrokerEvents.on_fill).
+        self.orders.fill_memory = FILL_MEMORY
+        newest = await self.journal.last_execution_time()
+        for fill in await self.journal.fills(since=newest - FILL_MEMORY if newest else None):
+            self.orders.remember_fill(fill)
             self.restored_exec_ids.add(fill.exec_id)
         await self.restore_book(self.journal)
 

@@ -308,6 +308,10 @@ class Journal:
         """Every execution id already journaled."""
         return {r[0] for r in await self._all("SELECT exec_id FROM fills")}
 
+    async def has_fill(self, exec_id: str) -> bool:
+        """True when the execution ``exec_id`` is journaled."""
+        return await self._one("SELECT 1 FROM fills WHERE exec_id = ?", (exec_id,)) is not None
+
     async def last_execution_time(self) -> datetime | None:
         """Time of the newest journaled execution."""
         row = await self._one("SELECT MAX(time) FROM fills")

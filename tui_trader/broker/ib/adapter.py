@@ -39,6 +39,11 @@ ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "Un
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 PACING = 162
 DECODE_FAULT_CODE = -2
+FINISHED_TRADES_KEPT = 100
+"""Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones
+are dropped. ib_async keeps every trade and fill of the session otherwise; the journal is the record."""
+PRUNE_SLACK = 20
+"""Trades tracked beyond :data:`FINISHED_TRADES_KEPT` before a sweep (so a sweep runs every ~20 orders)."""
 """Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 
 
@@ -79,6 +84,7 @@ class IbBroker:
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
         self._request_errors: dict[int, int] = {}
+        self.finished_trades_kept = FINISHED_TRADES_KEPT
         self.pacing_backoff = (2.0, 60.0, 6)
         """Historical pacing retries: (first delay s, maximum delay s, retries)."""
         self._decode_watch = DecodeWatch(self.ib.client.decoder, self._on_decode_fault)
@@ -111,6 +117,7 @@ class IbBroker:
         if not self._account:
             accounts = self.ib.managedAccounts()
             self._account = accounts[0] if accounts else ""
+        self.prune_finished()  # the startup sync brings back the day's completed orders and executions
 
     def disconnect(self) -> None:
         """Close the connection."""
@@ -223,7 +230,9 @@ class IbBroker:
     async def completed_orders(self) -> list[BrokerOrderReport]:
         """Orders that reached a final state (this session's day)."""
         trades = await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self._timeout)
-        return [m.report_from_trade(t) for t in trades]
+        reports = [m.report_from_trade(t) for t in trades]
+        self.prune_finished()  # ib_async files every completed order it did not know as a new trade
+        return reports
 
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         """This account's executions since ``since`` (deduplication is the caller's)."""
@@ -273,6 +282,40 @@ class IbBroker:
 
     def _on_trade(self, trade: Trade) -> None:
         self._listener.on_order(m.report_from_trade(trade))
+        if trade.isDone() and len(self.ib.wrapper.trades) >= self.finished_trades_kept + PRUNE_SLACK:
+            self.prune_finished()
+
+    def prune_finished(self) -> int:
+        """Drop finished trades from ib_async's caches, keeping the newest :attr:`finished_trades_kept`.
+
+        ib_async keeps every trade and fill of the session in ``wrapper.trades``, ``permId2Trade`` and
+        ``fills``. A trade goes once it is done (filled, cancelled, inactive) and every fill of it has
+        its commission (a commission report for a dropped fill would be ignored). Its fills go with it,
+        so ib_async's own ``trades()``, ``fills()`` and ``openTrades()`` stay consistent. The engine
+        deduplicates executions itself (a replayed execution of a dropped fill is caught there), and
+        the journal keeps the record. Returns how many trades were dropped.
+        """
+        wrapper = self.ib.wrapper
+        finished = [key for key, trade in wrapper.trades.items() if _finished(trade)]
+        drop = finished[:max(len(finished) - self.finished_trades_kept, 0)]
+        for key in drop:
+            trade = wrapper.trades.pop(key)
+            if wrapper.permId2Trade.get(trade.order.permId) is trade:
+                del wrapper.permId2Trade[trade.order.permId]
+            for fill in trade.fills:
+                wrapper.fills.pop(fill.execution.execId, None)
+        self._prune_orphan_fills()
+        return len(drop)
+
+    def _prune_orphan_fills(self) -> None:
+        """Executions ib_async filed without a trade of ours (other clients, earlier sessions)."""
+        fills = self.ib.wrapper.fills
+        if len(fills) <= self.finished_trades_kept * 4:
+            return
+        live = {f.execution.execId for t in self.ib.wrapper.trades.values() for f in t.fills}
+        orphans = [k for k, f in fills.items() if k not in live and f.commissionReport.execId]
+        for key in orphans[:max(len(orphans) - self.finished_trades_kept, 0)]:
+            del fills[key]
 
     def _on_exec(self, trade: Trade, fill: IbFill) -> None:
         self._listener.on_fill(m.fill_from_ib(fill, trade.order.orderRef))
@@ -327,3 +370,8 @@ class IbBroker:
         self._listener.on_error(BrokerError(DECODE_FAULT_CODE, f"malformed message from the gateway: {text}"))
         if self.ib.isConnected():
             self.ib.disconnect()
+
+
+def _finished(trade: Trade) -> bool:
+    """Done at the broker, and every fill has its commission report."""
+    return trade.isDone() and all(f.commissionReport.execId for f in trade.fills)

@@ -1,0 +1,136 @@
+"""Memory stays bounded over a long session: finished orders, fills and ib_async's trade caches.
+
+The bounds never weaken a safety rule: an execution replayed after its fill left memory is still
+booked once (the journal decides), and an order whose bracket child still works keeps its parent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tui_trader.domain import Fill, OrderStatus, OrderTicket, Side
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.orders import OrderManager
+from tui_trader.sim import SimGateway
+
+from .helpers import buy, eventually, make_config, make_engine, sell
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+S = OrderStatus
+
+
+def _filled(om: OrderManager, n: int, parent_ref: str | None = None) -> str:
+    order = om.create(OrderTicket("AAPL", Side.BUY, 1), S.APPROVED, NOW, parent_ref=parent_ref)
+    om.move(order.order_ref, S.SENDING, NOW)
+    om.bind(order.order_ref, 1000 + n)
+    om.apply_fill(Fill(f"x{n}", order.order_ref, "AAPL", Side.BUY, 1, 10.0, NOW + timedelta(seconds=n)), NOW)
+    return order.order_ref
+
+
+def test_many_orders_finish_then_only_the_newest_finished_ones_stay_in_memory() -> None:
+    om = OrderManager("tt", finished_kept=10)
+    working = om.create(OrderTicket("MSFT", Side.BUY, 1), S.APPROVED, NOW)
+    refs = [_filled(om, n) for n in range(200)]
+
+    assert len(om.orders) == 11
+    assert working.order_ref in om.orders
+    assert set(refs[-10:]) <= set(om.orders)
+    assert om.finished_count == 200
+    assert len(om._by_broker_id) == 10  # noqa: SLF001 - the index must shrink with the orders
+
+
+def test_parent_finished_while_its_bracket_child_works_then_parent_is_kept() -> None:
+    om = OrderManager("tt", finished_kept=5)
+    parent = _filled(om, 0)
+    child = om.create(OrderTicket("AAPL", Side.SELL, 1), S.APPROVED, NOW, parent_ref=parent)
+    om.move(child.order_ref, S.SENDING, NOW)
+    for n in range(1, 50):
+        _filled(om, n)
+
+    assert parent in om.orders
+    assert om.children(parent) == [om.orders[child.order_ref]]
+
+
+def test_fills_older_than_the_fill_memory_are_forgotten_and_then_not_decided_in_memory() -> None:
+    om = OrderManager("tt")
+    om.fill_memory = timedelta(minutes=10)
+    for n in range(0, 3600, 60):  # an hour of fills, one a minute
+        _filled(om, n)
+
+    assert len(om.fills) <= 21  # pruned at most every fill_memory: never more than twice its span
+    old = Fill("x0", "", "AAPL", Side.BUY, 1, 10.0, NOW)
+    recent_unknown = Fill("new", "", "AAPL", Side.BUY, 1, 10.0, NOW + timedelta(seconds=3550))
+    assert not om.remembers(old)  # the caller must ask the journal
+    assert om.remembers(recent_unknown)  # memory holds every fill of its time: it is new
+    assert om.apply_fill(om.fills["x3540"], NOW) is None  # a recent duplicate is still dropped here
+
+
+def test_commissions_for_fills_that_never_arrive_are_bounded() -> None:
+    om = OrderManager("tt")
+    for n in range(5000):
+        om.apply_commission(f"ghost{n}", 1.0, None)
+
+    assert len(om._pending_commissions) <= 1000  # noqa: SLF001 - the buffer under test
+
+
+async def test_many_orders_through_ib_async_then_its_trade_and_fill_caches_stay_bounded(
+        sim: SimGateway, tmp_path: Path) -> None:
+    engine = make_engine(sim, make_config(tmp_path))
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        ib = engine.broker.ib  # type: ignore[attr-defined]
+        engine.broker.finished_trades_kept = 5  # type: ignore[attr-defined]
+        for n in range(40):
+            order = await engine.submit(buy(1) if n % 2 == 0 else sell(1))
+            await eventually(lambda ref=order.order_ref: engine.orders.orders[ref].status is S.FILLED,
+                             what=f"order {n} filled")
+        await eventually(lambda: len(engine.orders.fills) == 40
+                         and all(f.commission is not None for f in engine.orders.fills.values()),
+                         what="every commission")
+        await ib.reqCurrentTimeAsync()
+
+        assert len(ib.wrapper.trades) <= 5 + 20
+        assert len(ib.wrapper.fills) <= 5 + 20
+        assert {id(t) for t in ib.wrapper.permId2Trade.values()} <= {id(t) for t in ib.wrapper.trades.values()}
+        assert engine.journal is not None
+        await engine.journal.flush()
+        assert len(await engine.journal.fills()) == 40
+        assert engine.portfolio.quantity("AAPL") == 0
+    finally:
+        await engine.stop()
+
+
+async def test_fill_replayed_after_it_left_memory_then_journal_dedups_it_on_reconnect_and_live(
+        sim: SimGateway, tmp_path: Path) -> None:
+    engine = make_engine(sim, make_config(tmp_path))
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        engine.orders.fill_memory = timedelta(seconds=5)
+        first = await engine.submit(buy(10))
+        await eventually(lambda: engine.orders.orders[first.order_ref].status is S.FILLED, what="first fill")
+        (old,) = engine.orders.fills.values()
+        sim.control.step(30.0)
+        second = await engine.submit(buy(5))
+        await eventually(lambda: engine.orders.orders[second.order_ref].status is S.FILLED, what="second fill")
+        assert old.exec_id not in engine.orders.fills  # forgotten: only the journal knows it now
+        assert engine.journal is not None
+        await engine.journal.flush()
+
+        sim.control.drop_sessions()  # reconnect: the reconciliation fetches both executions again
+        await eventually(lambda: engine.reconnects >= 1 and "reconciling" not in engine.blocks, timeout=10,
+                         what="reconnected and reconciled")
+        engine.on_fill(old)  # and a live replay of the old execution
+        await eventually(lambda: not [t for t in engine._tasks if t.get_name().startswith("old-fill")],  # noqa: SLF001
+                         what="journal check done")
+
+        assert engine.portfolio.quantity("AAPL") == 15
+        assert len(await engine.journal.fills()) == 2
+        kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+        assert "fill_recovered" not in kinds
+        assert "unknown_fill" not in kinds
+    finally:
+        await engine.stop()
