@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tui_trader.domain import Fill, OrderStatus, OrderTicket, Side
+from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.orders import OrderManager
 from tui_trader.sim import SimGateway
@@ -132,5 +132,33 @@ async def test_fill_replayed_after_it_left_memory_then_journal_dedups_it_on_reco
         kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
         assert "fill_recovered" not in kinds
         assert "unknown_fill" not in kinds
+    finally:
+        await engine.stop()
+
+
+async def test_order_working_while_many_finish_then_cancelled_then_its_trade_is_kept_as_newest(
+        sim: SimGateway, tmp_path: Path) -> None:
+    engine = make_engine(sim, make_config(tmp_path))
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        ib = engine.broker.ib  # type: ignore[attr-defined]
+        engine.broker.finished_trades_kept = 3  # type: ignore[attr-defined]
+        far = round(engine.market.quotes["AAPL"].bid * 0.5, 2)
+        resting = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=far))
+        await eventually(lambda: engine.orders.orders[resting.order_ref].status is S.SUBMITTED, what="resting")
+        for n in range(30):
+            order = await engine.submit(buy(1) if n % 2 == 0 else sell(1))
+            await eventually(lambda ref=order.order_ref: engine.orders.orders[ref].status is S.FILLED,
+                             what=f"order {n} filled")
+        await engine.cancel(resting.order_ref)
+        await eventually(lambda: engine.orders.orders[resting.order_ref].status is S.CANCELLED, what="cancelled")
+        await ib.reqCurrentTimeAsync()
+
+        broker_id = engine.orders.orders[resting.order_ref].broker_id
+        assert (ib.wrapper.clientId, broker_id) in ib.wrapper.trades  # finished last: kept
+        kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+        assert "broker_error" not in kinds  # every cancel notice found its order
     finally:
         await engine.stop()

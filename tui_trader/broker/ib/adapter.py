@@ -296,7 +296,9 @@ class IbBroker:
         the journal keeps the record. Returns how many trades were dropped.
         """
         wrapper = self.ib.wrapper
-        finished = [key for key, trade in wrapper.trades.items() if _finished(trade)]
+        # Oldest finished first: by the last status change (a trade can work for hours, then finish).
+        finished = sorted((key for key, trade in wrapper.trades.items() if _finished(trade)),
+                          key=lambda key: _finished_at(wrapper.trades[key]))
         drop = finished[:max(len(finished) - self.finished_trades_kept, 0)]
         for key in drop:
             trade = wrapper.trades.pop(key)
@@ -375,3 +377,9 @@ class IbBroker:
 def _finished(trade: Trade) -> bool:
     """Done at the broker, and every fill has its commission report."""
     return trade.isDone() and all(f.commissionReport.execId for f in trade.fills)
+
+
+def _finished_at(trade: Trade) -> float:
+    """When the trade last changed, epoch seconds (0 for a trade ib_async learnt of at a sync: no log)."""
+    when = trade.log[-1].time if trade.log else None
+    return when.timestamp() if when is not None and when.tzinfo is not None else 0.0
