@@ -155,6 +155,7 @@ async def test_order_working_while_many_finish_then_cancelled_then_its_trade_is_
         await engine.cancel(resting.order_ref)
         await eventually(lambda: engine.orders.orders[resting.order_ref].status is S.CANCELLED, what="cancelled")
         await ib.reqCurrentTimeAsync()
+        engine.broker.prune_finished()  # type: ignore[attr-defined]
 
         broker_id = engine.orders.orders[resting.order_ref].broker_id
         assert (ib.wrapper.clientId, broker_id) in ib.wrapper.trades  # finished last: kept
