@@ -11,10 +11,12 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tui_trader.domain.market import Bar, Instrument, MarketSnapshot, Quote
+
+if TYPE_CHECKING:  # pandas is needed at the first completed bar, not on the start path
+    import pandas as pd
 
 BAR_COLUMNS = ["open", "high", "low", "close", "volume", "wap", "count"]
 
@@ -93,6 +95,8 @@ class BarSeries:
     def frame(self) -> pd.DataFrame:
         """History as a DataFrame indexed by bar start (cached until the next bar)."""
         if self._frame is None:
+            import pandas as pd
+
             rows = [(b.open, b.high, b.low, b.close, b.volume, b.wap, b.count) for b in self.bars]
             index = pd.DatetimeIndex([b.time for b in self.bars], name="time")
             self._frame = pd.DataFrame(rows, index=index, columns=BAR_COLUMNS)

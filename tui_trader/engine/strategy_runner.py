@@ -9,6 +9,7 @@ ignored, and nothing new is sent while an order for that symbol is still in flig
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,8 +88,13 @@ class StrategyRunner(Recovery):
         return candidate
 
     async def warm_up(self) -> None:
-        """Seed every bar series from historical bars (failures alert; live bars fill in)."""
-        await asyncio.gather(*(self._warm_one(series) for series in self.series.values()))
+        """Seed every bar series from historical bars (failures alert; live bars fill in).
+
+        pandas, which strategies read bars through, is imported meanwhile in a thread: it stays off
+        the start path (the first quotes do not wait for it) and the first bar does not stall the loop.
+        """
+        preload = [asyncio.to_thread(importlib.import_module, "pandas")] if self.series else []
+        await asyncio.gather(*preload, *(self._warm_one(series) for series in self.series.values()))
 
     async def _warm_one(self, series: BarSeries) -> None:
         size = series.size_s

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tui_trader.domain.enums import Side
 from tui_trader.domain.market import Quote
+
+if TYPE_CHECKING:  # pandas loads with the first bar, not with the engine (startup time)
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ never on every bar while it holds, so one setup makes one order.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from tui_trader.domain.enums import Side
 from tui_trader.strategies.base import Signal, Strategy, crossed
 from tui_trader.strategies.indicators import atr, ema, macd, rolling_vwap
+
+if TYPE_CHECKING:  # the DataFrames come from the engine; importing pandas here would slow startup
+    import pandas as pd
 
 
 class EmaCross(Strategy):

@@ -1,8 +1,11 @@
-"""Indicators on bar DataFrames (pandas, vectorised)."""
+"""Indicators on bar DataFrames (pandas, vectorised; pandas itself is imported when first needed)."""
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def ema(series: pd.Series, span: int) -> pd.Series:
@@ -18,6 +21,8 @@ def macd(close: pd.Series, fast: int, slow: int, signal: int) -> tuple[pd.Series
 
 def true_range(bars: pd.DataFrame) -> pd.Series:
     """True range of each bar."""
+    import pandas as pd
+
     prev_close = bars["close"].shift(1)
     ranges = pd.concat([bars["high"] - bars["low"], (bars["high"] - prev_close).abs(),
                         (bars["low"] - prev_close).abs()], axis=1)
