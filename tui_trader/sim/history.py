@@ -11,8 +11,13 @@ import numpy as np
 from tui_trader.sim.bars import BASE_SECONDS, BarArrays, session_mask, utc_offsets
 from tui_trader.sim.market import SECONDS_PER_YEAR, Quote
 
-CHUNK = 86400
-MAX_CHUNKS = 400
+CHUNK = 3600
+"""Seconds of synthetic 5-second bars generated at a time (720 bars: a warm-up needs one chunk)."""
+MAX_CHUNKS = 400 * 24
+"""History reaches back 400 days at most."""
+CHUNKS_KEPT = 48
+"""Chunks cached per instrument (the most recently used); older ones are generated again when asked for:
+each chunk is a pure function of the seed, the instrument, its index and its end price."""
 
 
 class SyntheticHistory:
@@ -24,13 +29,13 @@ class SyntheticHistory:
         self.t0 = t0 - t0 % BASE_SECONDS
         self.always_open = always_open
         self.drift = drift
-        self._chunks: dict[int, list[BarArrays]] = {}
+        self._chunks: dict[int, dict[int, BarArrays]] = {}
         self._end_price: dict[int, list[float]] = {}
 
     def register(self, con_id: int, start_price: float) -> None:
         """Pin the price at which the history ends (the stream's first price)."""
         self._end_price[con_id] = [start_price]
-        self._chunks[con_id] = []
+        self._chunks[con_id] = {}
 
     def bars(self, quote: Quote, start: int, end: int) -> BarArrays:
         """Synthetic base bars in ``[start, min(end, t0))``."""
@@ -38,11 +43,27 @@ class SyntheticHistory:
         if start >= end:
             return BarArrays.empty()
         needed = min(MAX_CHUNKS, math.ceil((self.t0 - start) / CHUNK))
-        chunks = self._chunks[quote.inst.con_id]
-        while len(chunks) < needed:
-            chunks.append(self._make_chunk(quote, len(chunks)))
-        parts = [chunks[k].window(start, end) for k in range(needed - 1, -1, -1)]
+        newest = (self.t0 - end) // CHUNK  # chunk k covers [t0 - (k + 1) * CHUNK, t0 - k * CHUNK)
+        parts = [self._chunk(quote, k).window(start, end) for k in range(needed - 1, newest - 1, -1)]
         return BarArrays.concat(parts)
+
+    def _chunk(self, quote: Quote, k: int) -> BarArrays:
+        """Chunk ``k`` (0 ends at ``t0``), from the cache or generated (each chunk ends where the next begins)."""
+        con_id = quote.inst.con_id
+        cache, ends = self._chunks[con_id], self._end_price[con_id]
+        while len(ends) <= k:  # the end price of chunk j + 1 is the first open of chunk j
+            self._keep(cache, len(ends) - 1, self._make_chunk(quote, len(ends) - 1))
+        chunk = cache.pop(k, None)
+        if chunk is None:
+            chunk = self._make_chunk(quote, k)
+        self._keep(cache, k, chunk)
+        return chunk
+
+    @staticmethod
+    def _keep(cache: dict[int, BarArrays], k: int, chunk: BarArrays) -> None:
+        cache[k] = chunk  # most recently used last
+        while len(cache) > CHUNKS_KEPT:
+            del cache[next(iter(cache))]
 
     def _intensity(self, t: np.ndarray) -> np.ndarray:
         if self.always_open:
@@ -69,7 +90,9 @@ class SyntheticHistory:
         h = np.maximum(o, c) * (1 + wiggle[0])
         lo = np.minimum(o, c) * (1 - wiggle[1])
         v = rng.poisson(18 * inten) * 100.0
-        self._end_price[con_id].append(float(o[0]))
+        ends = self._end_price[con_id]
+        if len(ends) == k + 1:
+            ends.append(float(o[0]))
         keep = inten > 0
         tick = quote.inst.min_tick
         o, h, lo, c = (np.round(np.round(a / tick) * tick, 6) for a in (o, h, lo, c))
