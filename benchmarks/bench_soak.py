@@ -31,7 +31,8 @@ Warm-up is the first 10 % of the session. Figures per profile (prefix as above):
   ``engine_fills_kept``: what the engine still holds in memory at the end; ``wall_s``: how long it took.
 
 ``--quick`` compresses further: 1 hour of market time. Goals: growth < 20 MB, peak < 300 MB.
-Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile=engine,inproc,console|all] [--trace]``.
+Run: ``.venv/bin/python benchmarks/bench_soak.py [--quick] [--profile=engine,inproc,console] [--trace]``
+(all three by default; ``--quick`` runs engine and console).
 """
 
 from __future__ import annotations
@@ -340,11 +341,17 @@ PROFILES = {"engine": (soak_engine, "soak."), "inproc": (soak_inproc, "soak.inpr
 required ``soak.rss_*`` figures), the same with the simulator in the engine's process, and the console."""
 
 
-def run(quick: bool = False, profiles: tuple[str, ...] = ("engine", "inproc", "console"),
+QUICK_PROFILES = ("engine", "console")
+"""``--quick`` leaves out ``inproc`` (the runner's quick mode has three minutes for everything)."""
+
+
+def run(quick: bool = False, profiles: tuple[str, ...] | None = None,
         traces: dict[str, Trace] | None = None) -> dict[str, float]:
-    """Keys ``soak.*`` (headless engine; ``soak.sim.*`` its simulator), ``soak.inproc.*`` and
-    ``soak.console.*``; see the module docstring."""
+    """Keys ``soak.*`` (headless engine; ``soak.sim.*`` its simulator), ``soak.inproc.*`` (full runs)
+    and ``soak.console.*``; see the module docstring."""
     session_s = QUICK_SESSION_S if quick else SESSION_S
+    if profiles is None:
+        profiles = QUICK_PROFILES if quick else tuple(PROFILES)
     out: dict[str, float] = {}
     for profile in profiles:
         start = time.perf_counter()
@@ -361,7 +368,7 @@ def run(quick: bool = False, profiles: tuple[str, ...] = ("engine", "inproc", "c
 if __name__ == "__main__":
     args = sys.argv[1:]
     chosen = next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), "all")
-    wanted = tuple(PROFILES) if chosen == "all" else tuple(chosen.split(","))
+    wanted = None if chosen == "all" else tuple(chosen.split(","))
     kept: dict[str, Trace] = {}
     print(json.dumps(run(quick="--quick" in args, profiles=wanted, traces=kept), indent=2))
     if "--trace" in args:
