@@ -11,10 +11,13 @@ from pathlib import Path
 
 from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.market import Bar
+from tui_trader.engine.market import BarSeries
 from tui_trader.engine.orders import OrderManager
+from tui_trader.engine.strategy_runner import MIN_BARS_KEPT
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually, make_config, make_engine, sell
+from .helpers import buy, eventually, make_config, make_engine, sell, strategy
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 S = OrderStatus
@@ -163,3 +166,24 @@ async def test_order_working_while_many_finish_then_cancelled_then_its_trade_is_
         assert "broker_error" not in kinds  # every cancel notice found its order
     finally:
         await engine.stop()
+
+
+def test_bar_series_after_a_long_session_then_history_and_frame_are_bounded() -> None:
+    series = BarSeries("AAPL", 60, maxlen=100)
+    for n in range(6 * 720):  # six hours of 5-second bars
+        series.add(Bar("AAPL", NOW + timedelta(seconds=5 * n), 10.0, 10.5, 9.5, 10.0, 100.0))
+
+    assert len(series.bars) == 100
+    assert len(series.frame()) == 100
+    assert series.frame().index[-1] == series.bars[-1].time
+
+
+def test_two_strategies_on_one_series_then_it_keeps_what_the_longer_lookback_needs(
+        sim: SimGateway, tmp_path: Path) -> None:
+    strategies = (strategy("ema_cross", ("AAPL",), 60, fast=3, slow=5), strategy("macd", ("AAPL",), 60))
+    engine = make_engine(sim, make_config(tmp_path, strategies=strategies))
+
+    engine.load_strategies()
+
+    macd_warmup = engine.strategies["macd"].strategy.warmup_bars
+    assert engine.series[("AAPL", 60)].bars.maxlen == max(macd_warmup * 2, MIN_BARS_KEPT)

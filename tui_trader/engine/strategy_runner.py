@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,8 @@ from tui_trader.strategies.registry import StrategyLoadError, resolve
 log = logging.getLogger(__name__)
 S = OrderStatus
 _IN_FLIGHT = frozenset({S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.UNKNOWN})
+MIN_BARS_KEPT = 100
+"""Bars of history kept per series at least; more when a strategy's warm-up needs (twice its warm-up)."""
 
 
 @dataclass
@@ -78,7 +81,10 @@ class StrategyRunner(Recovery):
         self.strategies[name] = RunningStrategy(spec, strategy, wants_quotes=wants_quotes, symbols=symbols)
         for symbol in symbols:
             key = (symbol, spec.bar_size_s)
-            self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, max(strategy.warmup_bars * 2, 200)))
+            keep = max(strategy.warmup_bars * 2, MIN_BARS_KEPT)
+            series = self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, keep))
+            if keep > (series.bars.maxlen or 0):  # another strategy on the same bars looks further back
+                series.bars = deque(series.bars, maxlen=keep)
 
     def _unique_name(self, name: str) -> str:
         base, n = name.split(":")[-1], 2
