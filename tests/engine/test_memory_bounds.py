@@ -187,3 +187,28 @@ def test_two_strategies_on_one_series_then_it_keeps_what_the_longer_lookback_nee
 
     macd_warmup = engine.strategies["macd"].strategy.warmup_bars
     assert engine.series[("AAPL", 60)].bars.maxlen == max(macd_warmup * 2, MIN_BARS_KEPT)
+
+
+async def test_orders_forgotten_while_their_ack_watchers_wait_then_the_watchers_end_quietly(
+        sim: SimGateway, tmp_path: Path) -> None:
+    engine = make_engine(sim, make_config(tmp_path))
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        engine.orders.finished_kept = 2
+        first = await engine.submit(buy(1))
+        for n in range(8):
+            order = await engine.submit(sell(1) if n % 2 == 0 else buy(1))
+            await eventually(lambda ref=order.order_ref: engine.orders.orders[ref].status is S.FILLED,
+                             what=f"order {n} filled")
+        assert first.order_ref not in engine.orders.orders
+
+        await eventually(lambda: not [t for t in engine._tasks if t.get_name().startswith("ack-")],  # noqa: SLF001
+                         timeout=10, what="every ack watcher done")
+
+        kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+        assert "task_failed" not in kinds
+        assert "order_unknown" not in kinds
+    finally:
+        await engine.stop()

@@ -105,7 +105,7 @@ class OrderPath(EngineCore):
         order, verdict = self._admit(ticket)
         if verdict is not None:
             await self.send(order.order_ref, checked=verdict)
-        return self.orders.orders[order.order_ref]
+        return self.orders.get(order.order_ref) or order  # forgotten only long after it finished
 
     def submit_nowait(self, ticket: OrderTicket) -> Order:
         """:meth:`submit` without a task hop, for the engine's own signals (strategies, benchmarks).
@@ -149,8 +149,9 @@ class OrderPath(EngineCore):
         return parent
 
     def family(self, order_ref: str) -> list[Order]:
-        """An order and its bracket children."""
-        return [self.orders.orders[order_ref], *self.orders.children(order_ref)]
+        """An order and its bracket children (none when it finished long ago and left memory)."""
+        order = self.orders.get(order_ref)
+        return [order, *self.orders.children(order_ref)] if order is not None else []
 
     def _move_family(self, order_ref: str, status: OrderStatus, note: str) -> None:
         now = self.now()
@@ -376,8 +377,8 @@ class OrderPath(EngineCore):
 
     async def _watch_cancel(self, order_ref: str) -> None:
         await asyncio.sleep(self.config.ack_timeout_s)
-        order = self.orders.orders[order_ref]
-        if order.status.is_working and order.status is not S.UNKNOWN:
+        order = self.orders.get(order_ref)  # None: finished and forgotten meanwhile
+        if order is not None and order.status.is_working and order.status is not S.UNKNOWN:
             self.mark_unknown(order_ref, "cancel unanswered")
 
     def halted_or_reducing(self) -> bool:
