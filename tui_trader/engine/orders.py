@@ -44,8 +44,8 @@ FILL_MEMORY = timedelta(days=2)
 """How far back (by execution time) every known fill stays in memory for deduplication, once a
 journal backs it (see :attr:`OrderManager.fill_memory`): longer than a broker replays executions."""
 PENDING_COMMISSIONS_KEPT = 1000
-_HOUR = timedelta(hours=1)
 """Commission reports held for fills that have not arrived (the oldest are dropped beyond this)."""
+_HOUR = timedelta(hours=1)
 
 
 class IllegalTransition(ValueError):
@@ -63,8 +63,8 @@ class OrderManager:
     Memory stays bounded over a long session: every order not in a final state is kept, but of the
     finished ones only the newest ``finished_kept`` (and any parent whose bracket child still works);
     fills are kept while their execution time is within :attr:`fill_memory` of the newest one (by
-    default forever; the engine sets :data:`FILL_MEMORY` once a journal holds every fill). A fill older than that
-    is not decided here: :meth:`remembers` says so, and the caller asks the journal.
+    default forever; the engine sets :data:`FILL_MEMORY` once a journal holds every fill). A fill
+    older than that is not decided here: :meth:`remembers` says so, and the caller asks the journal.
 
     Args:
         ref_prefix: Prefix of every order ref (a per-process token keeps refs unique across
@@ -78,7 +78,7 @@ class OrderManager:
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, Fill] = {}
         self.fill_memory: timedelta | None = None
-        """Fills with an execution time older than ``now - fill_memory`` are forgotten (None: never)."""
+        """Fills executed more than this before the newest known execution are forgotten (None: never)."""
         self.finished_kept = finished_kept
         self.finished_count = 0
         """Orders that reached a final state in this run (including the ones no longer in memory)."""
