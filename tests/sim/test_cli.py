@@ -57,6 +57,33 @@ async def test_standalone_when_started_then_prints_ready_line_and_serves_ib_asyn
         assert await asyncio.wait_for(proc.wait(), 20) == 0
 
 
+async def test_standalone_with_manual_clock_then_time_moves_only_by_step_on_the_control_port() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tui_trader.sim", "--port", "0", "--symbols", "AAPL", "--control-port", "0",
+        "--manual-clock", "2026-03-03T14:30:00+00:00", "--step-seconds", "5", "--log-level", "WARNING",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        port = int((await asyncio.wait_for(proc.stdout.readline(), 20)).decode().split()[2].rsplit(":", 1)[1])
+        control = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().split()
+        assert control[:2] == ["control", "on"]
+        ib = ib_async.IB()
+        await ib.connectAsync("127.0.0.1", port, clientId=1, timeout=5, raiseSyncErrors=True)
+        before = await ib.reqCurrentTimeAsync()
+        reader, writer = await asyncio.open_connection(*control[2].rsplit(":", 1))
+        writer.write(b"step 60\n")
+        assert (await reader.readline()).decode().startswith("ok")
+        after = await ib.reqCurrentTimeAsync()
+
+        assert before.isoformat() == "2026-03-03T14:30:00+00:00"
+        assert (after - before).total_seconds() == 60
+        writer.close()
+        ib.disconnect()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
 async def test_control_commands_when_executed_then_control_applied(sim: SimGateway) -> None:
     control: Control = sim.control
     assert execute(control, "set_price AAPL 123.45") == "ok"
