@@ -40,6 +40,7 @@ def test_many_orders_finish_then_only_the_newest_finished_ones_stay_in_memory() 
     assert working.order_ref in om.orders
     assert set(refs[-10:]) <= set(om.orders)
     assert om.finished_count == 200
+    assert om.forgotten == {S.FILLED: 190}  # summaries still count every order
     assert len(om._by_broker_id) == 10  # noqa: SLF001 - the index must shrink with the orders
 
 

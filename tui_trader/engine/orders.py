@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -83,6 +84,8 @@ class OrderManager:
         self.finished_count = 0
         """Orders that reached a final state in this run (including the ones no longer in memory)."""
         self.last_fill_time: datetime | None = None
+        self.forgotten: Counter[OrderStatus] = Counter()
+        """Final statuses of the orders no longer in memory (summaries add them to what is)."""
         self._finished: dict[str, None] = {}
         self._by_broker_id: dict[int, str] = {}
         self._pending_commissions: dict[str, tuple[float, float | None]] = {}
@@ -181,6 +184,8 @@ class OrderManager:
                 continue
             del self._finished[ref]
             order = self.orders.pop(ref, None)
+            if order is not None:
+                self.forgotten[order.status] += 1
             if order is not None and order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
                 del self._by_broker_id[order.broker_id]
             excess -= 1

@@ -71,7 +71,8 @@ def summarize(engine: Engine) -> dict[str, Any]:
         "account": engine.account_id,
         "trading_state": engine.trading_state.value,
         "kill_engaged": engine.risk.kill_state.engaged,
-        "orders": dict(Counter(o.status.value for o in engine.orders.orders.values())),
+        "orders": dict(Counter(o.status.value for o in engine.orders.orders.values())
+                       + Counter({s.value: n for s, n in engine.orders.forgotten.items()})),
         "fills": len(session_fills),
         "positions": positions,
         "broker_positions": dict(sorted(broker_positions.items())),
