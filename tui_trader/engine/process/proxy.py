@@ -14,8 +14,9 @@ share a loop, nor a GIL.
   says HALTED from that instant. With the engine process gone it falls back to the
   out-of-band kill (:mod:`tui_trader.ops.kill`): the latch in the journal, then a global cancel
   with the kill's own client id.
-- **Snapshots** are pushed by the engine process at the console's refresh rate;
-  :meth:`EngineProxy.snapshot` returns the latest without waiting.
+- **Snapshots** are pushed by the engine process at the console's refresh rate, each as a delta
+  against the previous push (:mod:`~tui_trader.engine.process.delta`); the proxy assembles
+  them, and :meth:`EngineProxy.snapshot` returns the latest complete one without waiting.
 - **Events**: :meth:`EngineProxy.subscribe` returns a local queue fed from the engine's bus
   subscription of the same name (lossy, bounded, drops counted on both sides).
 - **Failure**: when the process exits or stops answering (no frame for
@@ -45,6 +46,7 @@ from tui_trader.domain.enums import Mode
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
+from tui_trader.engine.process.delta import DeltaDecoder
 from tui_trader.engine.process.subscription import RemoteSubscription
 from tui_trader.engine.process.wire import (
     Bootstrap,
@@ -123,6 +125,7 @@ class EngineProxy:
         self._connected = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._latest = self._placeholder()
+        self._deltas = DeltaDecoder()
         self._applied = 0
         self._kill: tuple[int, str] | None = None
         self._last_frame = time.monotonic()
@@ -337,7 +340,7 @@ class EngineProxy:
 
     def _dispatch(self, message: Any) -> None:
         if isinstance(message, SnapshotPushed):
-            self._take(message.applied, message.snapshot)
+            self._take(message.applied, self._deltas.decode(message.delta))
         elif isinstance(message, EventsForwarded):
             if message.name in self._subs:
                 self._subs[message.name].deliver(message)
