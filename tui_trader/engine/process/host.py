@@ -49,7 +49,9 @@ from tui_trader.engine.process.wire import (
 from tui_trader.engine.snapshots import EngineSnapshot
 
 log = logging.getLogger(__name__)
-EVENT_BATCH = 500
+EVENT_BATCH = 100
+"""Events per forwarded frame: a burst (a kill cancels hundreds of orders) arrives in slices the
+console unpickles between key presses, not as one long frame."""
 
 
 def public_methods(engine: object) -> dict[str, bool]:

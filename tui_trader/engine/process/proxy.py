@@ -337,6 +337,9 @@ class EngineProxy:
                 return
             self._last_frame = time.monotonic()
             self._dispatch(message)
+            # Frames already buffered are read without the loop getting a turn: after a stall,
+            # a backlog would be taken in one stretch, ahead of the operator's next key.
+            await asyncio.sleep(0)
 
     def _dispatch(self, message: Any) -> None:
         if isinstance(message, SnapshotPushed):
