@@ -89,3 +89,17 @@ def test_shrunk_orders_reordered_keys_and_foreign_working_orders_are_sent_whole(
     got = roundtrip(encoder, decoder, stray)[0]
     assert same(got, stray)
     assert list(got.quotes) == ["B", "A"]
+
+
+def test_after_a_delta_that_never_left_the_next_carries_whole_collections() -> None:
+    encoder, decoder = DeltaEncoder(), DeltaDecoder()
+    quotes = {"A": Quote("A", T0, 1, 2, 1.5)}
+    first = snapshot((order("R1"),), quotes, {})
+    assert same(roundtrip(encoder, decoder, first)[0], first)
+    encoder.encode(replace(first, orders=(order("R1"), order("R2"))))  # lost: the reply could not be pickled
+    encoder.reset()
+    third = replace(first, orders=(order("R1"), order("R3")), quotes={**quotes, "B": Quote("B", T0, 3, 4, 3.5)})
+    delta = encoder.encode(third)
+    assert isinstance(delta.orders, tuple)
+    assert isinstance(delta.quotes, dict)
+    assert same(decoder.decode(delta), third)

@@ -8,9 +8,10 @@ top-level fields as they are and, for the three large collections, only the item
 the very object it sent last time. The proxy applies that to the snapshot it assembled last and
 serves a complete, frozen :class:`EngineSnapshot`, equal to the engine's.
 
-Both ends hold the last snapshot of the feed (:class:`DeltaEncoder`, :class:`DeltaDecoder`); the
-feed is one ordered stream, so they stay in step. Snapshots carried by replies to calls are whole
-and do not touch either end's base.
+Each channel is one ordered stream with its own pair (:class:`DeltaEncoder` in the engine process,
+:class:`DeltaDecoder` in the proxy) holding the last snapshot sent on it: the feed (pushes and the
+replies of awaited calls) and the command channel (the replies of synchronous calls, which block
+the console while they are unpickled). The decoder must see every delta of its channel, in order.
 """
 
 from __future__ import annotations
@@ -107,8 +108,12 @@ class DeltaEncoder:
     def __init__(self) -> None:
         self._last: EngineSnapshot | None = None
 
+    def reset(self) -> None:
+        """The last delta was not sent: the next one carries whole collections."""
+        self._last = None
+
     def encode(self, snap: EngineSnapshot) -> SnapshotDelta:
-        """``snap`` against the last snapshot encoded (whole collections the first time)."""
+        """``snap`` against the last snapshot encoded (whole collections the first time and after :meth:`reset`)."""
         last = self._last
         self._last = snap
         index = {id(order): i for i, order in enumerate(snap.orders)}

@@ -116,7 +116,8 @@ class EngineProxy:
         self._commands.settimeout(self.call_timeout_s)
         self._feed_sock: socket.socket | None = feed
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._pending: dict[int, asyncio.Future[tuple[Reply, EngineSnapshot | None]]] = {}
+        """Awaited calls: the reply and its snapshot, assembled."""
         self._subs: dict[str, RemoteSubscription] = {}
         self._methods: dict[str, bool] = {}
         self._replies = FrameReceiver()
@@ -126,6 +127,7 @@ class EngineProxy:
         self._tasks: list[asyncio.Task[Any]] = []
         self._latest = self._placeholder()
         self._deltas = DeltaDecoder()
+        self._reply_deltas = DeltaDecoder()
         self._applied = 0
         self._kill: tuple[int, str] | None = None
         self._last_frame = time.monotonic()
@@ -282,10 +284,14 @@ class EngineProxy:
                 raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s") from exc
             except (EOFError, OSError) as exc:
                 raise EngineProcessDied(f"the engine process is gone ({exc})") from exc
+            # Every answer's snapshot is decoded, in order, late ones too: each is a delta on the one before.
+            snapshot = None
+            if isinstance(reply, Reply) and reply.snapshot is not None:
+                snapshot = self._reply_deltas.decode(reply.snapshot)
             if isinstance(reply, Reply) and reply.id == call.id:
                 break  # earlier ids: answers that came after their caller gave up
-        if reply.snapshot is not None:
-            self._take(reply.applied, reply.snapshot)
+        if snapshot is not None:
+            self._take(reply.applied, snapshot)
         if not reply.ok:
             raise reply.value
         return reply.value
@@ -294,12 +300,12 @@ class EngineProxy:
         self._raise_if_down()
         self._connect_feed()
         call = Call(next(self._ids), name, args, kwargs, CallMode.AWAIT)
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Reply, EngineSnapshot | None]] = asyncio.get_running_loop().create_future()
         self._pending[call.id] = future
         self._send(call)
-        reply = await future
-        if reply.snapshot is not None:
-            self._take(reply.applied, reply.snapshot)
+        reply, snapshot = await future
+        if snapshot is not None:
+            self._take(reply.applied, snapshot)
         if not reply.ok:
             raise reply.value
         return reply.value
@@ -348,9 +354,10 @@ class EngineProxy:
             if message.name in self._subs:
                 self._subs[message.name].deliver(message)
         elif isinstance(message, Reply):
+            snapshot = self._deltas.decode(message.snapshot) if message.snapshot is not None else None
             future = self._pending.pop(message.id, None)
             if future is not None and not future.done():
-                future.set_result(message)
+                future.set_result((message, snapshot))
         elif isinstance(message, Hello):
             self._methods = message.methods
             self._take(0, message.snapshot)

@@ -77,8 +77,8 @@ class Reply:
     id: int
     ok: bool
     value: Any
-    snapshot: EngineSnapshot | None = None
-    """The state right after the call, so the console redraws the truth at once."""
+    snapshot: SnapshotDelta | None = None
+    """The state right after the call, so the console redraws the truth at once (a delta, see ``delta``)."""
     applied: int = 0
     """The id of the last :class:`Call` the engine had dispatched when it took ``snapshot``."""
 
