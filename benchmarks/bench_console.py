@@ -25,7 +25,8 @@ encodes the ticks, ib_async decodes them, the engine stores them). Measured at e
   does. **``kill_to_wire_ms`` is Ctrl+K → the first ``cancelOrder`` at the simulator**: what the
   console, the pipe and the engine add. ``kill_to_last_cancel_ms`` is the last of the 100;
   ``kill_press_to_proxy_ms`` ends when the console calls ``EngineProxy.kill`` (the console's
-  share), ``kill_press_to_engine_ms`` when the child's ``engine.kill`` runs; with
+  share), ``kill_press_to_engine_ms`` when the child's ``engine.kill`` runs
+  (``kill_engine_to_first_cancel_ms``: from there to the first cancel, the engine's share); with
   ``scope = global`` (a second engine process), ``kill_to_global_cancel_ms`` ends when the
   ``reqGlobalCancel`` frame reaches the simulator;
 - refresh rate: snapshots drawn per second;
@@ -178,6 +179,8 @@ class World:
     """Ctrl+K pressed → ``engine.kill`` called in the child (ms): the console's and the pipe's share."""
     proxy_calls: list[float] = field(default_factory=list)
     """Ctrl+K pressed → the console calls ``EngineProxy.kill`` (ms): the console's share alone."""
+    engine_shares: list[float] = field(default_factory=list)
+    """``engine.kill`` called in the child → the first ``cancelOrder`` at the simulator (ms): the engine's share."""
 
     @property
     def engine(self) -> Any:
@@ -252,6 +255,8 @@ async def kill_cycle(w: World, app: TraderApp, pilot: Any) -> dict[str, float]:
         log(f"kill cycle: {len(cancels)} of {expected} cancels at the simulator within 10 s")
     if calls:
         w.kill_calls.append((calls[0] - start) * 1000)
+        if cancels:
+            w.engine_shares.append((cancels[0] - calls[0]) * 1000)
     await until(lambda: app.main.snapshot is not None and app.main.snapshot.kill_engaged, "HALTED drawn")
     await asyncio.sleep(0.2)  # let the verification finish before the reset
     engine.reset_kill("benchmark re-arm", confirm_same_day=True)
@@ -279,7 +284,7 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
         meter.recording = False
         stop.set()
         await prober
-        cycles, w.kill_calls, w.proxy_calls = [], [], []
+        cycles, w.kill_calls, w.proxy_calls, w.engine_shares = [], [], [], []
         for _ in range(kills):
             cycles.append(await kill_cycle(w, app, pilot))
             log(f"kill cycle: first cancel {cycles[-1]['first']:.1f} ms, last {cycles[-1]['last']:.1f} ms, "
@@ -293,6 +298,7 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
             **quantiles("kill_to_last_cancel_ms", [c["last"] for c in cycles if not math.isnan(c["last"])]),
             **quantiles("kill_press_to_engine_ms", w.kill_calls),
             **quantiles("kill_press_to_proxy_ms", w.proxy_calls),
+            **quantiles("kill_engine_to_first_cancel_ms", w.engine_shares),
             "kill_cycles_failed": float(sum(math.isnan(c["first"]) for c in cycles)),
             "refresh_hz": hz, **quantiles("tick_to_order_ms", t2o), "ticks_per_s": ticks,
             "frames": float(len(meter.frames))}

@@ -1,7 +1,9 @@
 """Kill switch actions, cancel-all with verification, flatten and reduce-only.
 
-``kill`` is synchronous: the trading state is HALTED and every pending approval denied before
-it returns; the cancels and their verification run as a task afterwards.
+``kill`` is synchronous: the trading state is HALTED, the cancels are written to the broker's
+socket and every pending approval is denied before it returns, in that order — nothing is
+published, journaled or awaited before the cancels. Persisting the latch, verifying the cancels
+and reporting run as a task afterwards.
 """
 
 from __future__ import annotations
@@ -38,18 +40,22 @@ class KillOps(OrderPath):
         self.engage_kill(reason, by, KillTrigger.MANUAL)
 
     def engage_kill(self, reason: str, by: str, trigger: KillTrigger, flatten: bool = False) -> None:
-        """HALTED and pending approvals denied synchronously, then cancel, verify, persist."""
+        """HALTED, then the cancels on the socket, then pending approvals denied; verify and persist later.
+
+        The state flip comes first and the cancels next, synchronously: no event is published, no
+        journal record written and nothing awaited before the cancels leave (a spawned task would
+        wait behind whatever the loop has queued — under a tick storm, tens of milliseconds). The
+        latch is in memory from the flip on; persisting it follows the cancels.
+        """
         decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
+        refs = self._send_cancels()
         self.publish_all(decision.events)
         self.reject_all_pending("kill switch engaged")
         for order in self.orders.with_status(S.APPROVED):
             self._move_family(order.order_ref, S.CANCELLED, "kill switch engaged before send")
-        self.spawn(self._after_kill(decision), "kill-switch")
+        self.spawn(self._after_kill(decision, refs), "kill-switch")
 
-    async def _after_kill(self, decision: KillDecision) -> None:
-        # The cancels are written to the socket first (no await): the latch is in memory already,
-        # and persisting it takes a journal commit that must not delay them.
-        refs = self._cancel_in_scope()
+    async def _after_kill(self, decision: KillDecision, refs: list[str]) -> None:
         await self.persist_kill_state()
         report = await self._verify_cancelled(refs)
         verification = self.risk.verify_kill(report.cancelled, self.orders.working(), self.now())
@@ -93,7 +99,17 @@ class KillOps(OrderPath):
 
     def _cancel_in_scope(self) -> list[str]:
         self.reject_all_pending("cancel all")
-        working = [o for o in self.orders.working() if o.broker_id is not None]
+        return self._send_cancels()
+
+    def _send_cancels(self) -> list[str]:
+        """Write the cancels of the configured scope to the broker's socket; the refs asked to cancel.
+
+        Own scope: orders that can open exposure (parents, stand-alone orders) before the
+        protective children, so what ib_async's request pacing (45 a second) holds back is the
+        stops and targets, which the broker also cancels with their parent.
+        """
+        working = sorted((o for o in self.orders.working() if o.broker_id is not None),
+                         key=lambda o: o.parent_ref is not None)
         if self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL:
             if self.broker.is_connected:
                 self.broker.global_cancel()

@@ -21,7 +21,9 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 
-BATCH = 500
+BATCH = 100
+"""Events per :class:`EngineEvents`: the main screen handles one batch per message, so a burst is
+handled in slices with the loop free in between (for Ctrl+K above all)."""
 CONSOLE_QUEUE = 10_000
 
 

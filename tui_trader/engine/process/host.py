@@ -30,6 +30,7 @@ from typing import Any
 
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
+from tui_trader.engine.process.delta import DeltaEncoder, SnapshotDelta
 from tui_trader.engine.process.wire import (
     Bootstrap,
     Call,
@@ -45,10 +46,11 @@ from tui_trader.engine.process.wire import (
     portable,
     read_frame,
 )
-from tui_trader.engine.snapshots import EngineSnapshot
 
 log = logging.getLogger(__name__)
-EVENT_BATCH = 500
+EVENT_BATCH = 100
+"""Events per forwarded frame: a burst (a kill cancels hundreds of orders) arrives in slices the
+console unpickles between key presses, not as one long frame."""
 
 
 def public_methods(engine: object) -> dict[str, bool]:
@@ -77,6 +79,10 @@ class EngineHost:
         self.feed = feed
         self.interval = 1.0 / snapshot_hz
         self.applied = 0
+        self.deltas = DeltaEncoder()
+        """Snapshots on the feed (pushes and awaited calls' replies), each against the one before."""
+        self.replies = DeltaEncoder()
+        """Snapshots in synchronous calls' replies on the command channel, each against the one before."""
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
@@ -120,18 +126,27 @@ class EngineHost:
 
     def _succeed(self, call: Call, value: Any) -> None:
         if call.mode is CallMode.SYNC:
-            self.commands.write(encode(Reply(call.id, True, value, self.engine.snapshot(), self.applied)))
+            self._send_reply(Reply(call.id, True, value, self.replies.encode(self.engine.snapshot()), self.applied))
         elif call.mode is CallMode.AWAIT:
             self._send_feed(Reply(call.id, True, value, self._snapshot_unless_stopped(), self.applied))
 
-    def _snapshot_unless_stopped(self) -> EngineSnapshot | None:
-        return None if self.engine.stopping else self.engine.snapshot()
+    def _snapshot_unless_stopped(self) -> SnapshotDelta | None:
+        return None if self.engine.stopping else self.deltas.encode(self.engine.snapshot())
+
+    def _send_reply(self, message: Reply) -> None:
+        """A synchronous call's answer on the command channel (its snapshot a delta against the previous answer's)."""
+        try:
+            frame = encode(message)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable return value must still answer the call
+            self.replies.reset()  # that delta never left: the next answer carries whole collections
+            frame = encode(Reply(message.id, False, portable(TypeError(f"result not picklable: {exc}"))))
+        self.commands.write(frame)
 
     def _fail(self, call: Call, error: BaseException) -> None:
         log.info("engine.%s raised %r", call.name, error)
         error = portable(error)
         if call.mode is CallMode.SYNC:
-            self.commands.write(encode(Reply(call.id, False, error, self.engine.snapshot(), self.applied)))
+            self._send_reply(Reply(call.id, False, error, self.replies.encode(self.engine.snapshot()), self.applied))
         elif call.mode is CallMode.AWAIT:
             self._send_feed(Reply(call.id, False, error))
         else:
@@ -141,6 +156,7 @@ class EngineHost:
         try:
             frame = encode(message)
         except Exception as exc:  # noqa: BLE001 - an unpicklable return value must still answer the call
+            self.deltas.reset()  # that delta never left: the next push carries whole collections
             frame = encode(Reply(message.id, False, portable(TypeError(f"result not picklable: {exc}"))))
         self.feed.write(frame)
 
@@ -155,9 +171,11 @@ class EngineHost:
         self._succeed(call, value)
 
     async def _push_snapshots(self) -> None:
+        # Each push carries only what changed since the previous one (``delta``): pickling the
+        # whole snapshot held this loop for 2–5 ms, ten times a second.
         while True:
             await asyncio.sleep(self.interval)
-            self.feed.write(encode(SnapshotPushed(self.applied, self.engine.snapshot())))
+            self.feed.write(encode(SnapshotPushed(self.applied, self.deltas.encode(self.engine.snapshot()))))
             await self.feed.drain()  # a console that reads slowly slows the pushes, nothing queues
 
     async def _forward(self, sub: Subscription) -> None:

@@ -14,8 +14,9 @@ share a loop, nor a GIL.
   says HALTED from that instant. With the engine process gone it falls back to the
   out-of-band kill (:mod:`tui_trader.ops.kill`): the latch in the journal, then a global cancel
   with the kill's own client id.
-- **Snapshots** are pushed by the engine process at the console's refresh rate;
-  :meth:`EngineProxy.snapshot` returns the latest without waiting.
+- **Snapshots** are pushed by the engine process at the console's refresh rate, each as a delta
+  against the previous push (:mod:`~tui_trader.engine.process.delta`); the proxy assembles
+  them, and :meth:`EngineProxy.snapshot` returns the latest complete one without waiting.
 - **Events**: :meth:`EngineProxy.subscribe` returns a local queue fed from the engine's bus
   subscription of the same name (lossy, bounded, drops counted on both sides).
 - **Failure**: when the process exits or stops answering (no frame for
@@ -45,6 +46,7 @@ from tui_trader.domain.enums import Mode
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
+from tui_trader.engine.process.delta import DeltaDecoder
 from tui_trader.engine.process.subscription import RemoteSubscription
 from tui_trader.engine.process.wire import (
     Bootstrap,
@@ -114,7 +116,8 @@ class EngineProxy:
         self._commands.settimeout(self.call_timeout_s)
         self._feed_sock: socket.socket | None = feed
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._pending: dict[int, asyncio.Future[tuple[Reply, EngineSnapshot | None]]] = {}
+        """Awaited calls: the reply and its snapshot, assembled."""
         self._subs: dict[str, RemoteSubscription] = {}
         self._methods: dict[str, bool] = {}
         self._replies = FrameReceiver()
@@ -123,6 +126,8 @@ class EngineProxy:
         self._connected = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._latest = self._placeholder()
+        self._deltas = DeltaDecoder()
+        self._reply_deltas = DeltaDecoder()
         self._applied = 0
         self._kill: tuple[int, str] | None = None
         self._last_frame = time.monotonic()
@@ -279,10 +284,14 @@ class EngineProxy:
                 raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s") from exc
             except (EOFError, OSError) as exc:
                 raise EngineProcessDied(f"the engine process is gone ({exc})") from exc
+            # Every answer's snapshot is decoded, in order, late ones too: each is a delta on the one before.
+            snapshot = None
+            if isinstance(reply, Reply) and reply.snapshot is not None:
+                snapshot = self._reply_deltas.decode(reply.snapshot)
             if isinstance(reply, Reply) and reply.id == call.id:
                 break  # earlier ids: answers that came after their caller gave up
-        if reply.snapshot is not None:
-            self._take(reply.applied, reply.snapshot)
+        if snapshot is not None:
+            self._take(reply.applied, snapshot)
         if not reply.ok:
             raise reply.value
         return reply.value
@@ -291,12 +300,12 @@ class EngineProxy:
         self._raise_if_down()
         self._connect_feed()
         call = Call(next(self._ids), name, args, kwargs, CallMode.AWAIT)
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Reply, EngineSnapshot | None]] = asyncio.get_running_loop().create_future()
         self._pending[call.id] = future
         self._send(call)
-        reply = await future
-        if reply.snapshot is not None:
-            self._take(reply.applied, reply.snapshot)
+        reply, snapshot = await future
+        if snapshot is not None:
+            self._take(reply.applied, snapshot)
         if not reply.ok:
             raise reply.value
         return reply.value
@@ -334,17 +343,21 @@ class EngineProxy:
                 return
             self._last_frame = time.monotonic()
             self._dispatch(message)
+            # Frames already buffered are read without the loop getting a turn: after a stall,
+            # a backlog would be taken in one stretch, ahead of the operator's next key.
+            await asyncio.sleep(0)
 
     def _dispatch(self, message: Any) -> None:
         if isinstance(message, SnapshotPushed):
-            self._take(message.applied, message.snapshot)
+            self._take(message.applied, self._deltas.decode(message.delta))
         elif isinstance(message, EventsForwarded):
             if message.name in self._subs:
                 self._subs[message.name].deliver(message)
         elif isinstance(message, Reply):
+            snapshot = self._deltas.decode(message.snapshot) if message.snapshot is not None else None
             future = self._pending.pop(message.id, None)
             if future is not None and not future.done():
-                future.set_result(message)
+                future.set_result((message, snapshot))
         elif isinstance(message, Hello):
             self._methods = message.methods
             self._take(0, message.snapshot)

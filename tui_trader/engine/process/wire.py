@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain.events import Event
+from tui_trader.engine.process.delta import SnapshotDelta
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.errors import TraderError
 
@@ -76,8 +77,8 @@ class Reply:
     id: int
     ok: bool
     value: Any
-    snapshot: EngineSnapshot | None = None
-    """The state right after the call, so the console redraws the truth at once."""
+    snapshot: SnapshotDelta | None = None
+    """The state right after the call, so the console redraws the truth at once (a delta, see ``delta``)."""
     applied: int = 0
     """The id of the last :class:`Call` the engine had dispatched when it took ``snapshot``."""
 
@@ -103,11 +104,14 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotPushed:
-    """The latest snapshot, pushed at the console's refresh rate."""
+    """The latest snapshot, pushed at the console's refresh rate, as a delta against the previous push.
+
+    See :mod:`~tui_trader.engine.process.delta`: the proxy assembles the complete snapshot.
+    """
 
     applied: int
     """The id of the last :class:`Call` the engine had dispatched when it took the snapshot."""
-    snapshot: EngineSnapshot
+    delta: SnapshotDelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +166,7 @@ class RemoteError(TraderError):
 
 def encode(message: object) -> bytes:
     """One frame: the length, then the pickle."""
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    body = pickle.dumps(message, protocol=5)
     return HEADER.pack(len(body)) + body
 
 
