@@ -69,7 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # console_world, importable in the engine process
 
-from console_world import bench_engine  # noqa: E402
+from console_world import bench_engine, until  # noqa: E402
 
 from tui_trader.config import Settings  # noqa: E402
 from tui_trader.domain.market import Quote  # noqa: E402
@@ -156,15 +156,6 @@ async def lag_probe(samples: list[float], stop: asyncio.Event) -> None:
         start = time.perf_counter()
         await asyncio.sleep(0.005)
         samples.append(max((time.perf_counter() - start) * 1000 - 5.0, 0.0))
-
-
-async def until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-    """Poll ``predicate`` every 5 ms; raise after ``timeout`` seconds."""
-    deadline = time.perf_counter() + timeout
-    while not predicate():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"benchmark setup: {what} not reached within {timeout}s")
-        await asyncio.sleep(0.005)
 
 
 # -- real mode: the engine in its child process ------------------------------------------------
