@@ -11,6 +11,7 @@ in flight stops it. Brackets are approved and sent as one family (entry plus OCA
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from dataclasses import replace
@@ -258,6 +259,7 @@ class OrderPath(EngineCore):
         # what must be durable before the wire, and encoding a verdict costs ~0.2 ms.
         checks = OrderChecked(self.now(), order_ref, verdict, "pre-trade" if checked is not None else "re-check")
         self._move_family(order_ref, S.SENDING, "journaled before send")
+        self.in_flight.add(order_ref)
         committed = self._commit_journal_now()
         self.publish(checks)
         if committed is None:
@@ -325,6 +327,7 @@ class OrderPath(EngineCore):
         self.alert(AlertLevel.CRITICAL, "journal", f"journal write failed: {exc}", kind="journal_failure")
 
     def _not_sent(self, order_ref: str, why: str, dry_run: bool = False) -> None:
+        self.in_flight.discard(order_ref)
         order = self.orders.orders[order_ref]
         self.publish(OrderNotSent(self.now(), order, why, dry_run))
         self._move_family(order_ref, S.CANCELLED, why)
@@ -341,8 +344,23 @@ class OrderPath(EngineCore):
             self.broker.place(self.orders.orders[child.order_ref], child_id, parent_id=parent_id,
                               oca_group=oca, transmit=i == len(children) - 1)
 
+    @functools.cached_property
+    def in_flight(self) -> set[str]:
+        """Refs of the order families this run journaled as SENDING whose ack timeout has not run out.
+
+        Reconciliation leaves them to the ack watcher: the broker may not have answered them yet.
+        """
+        return set()
+
+    def awaiting_ack(self, order: Order) -> bool:
+        """``order`` is in SENDING, in flight: sent by this run less than the ack timeout ago."""
+        return order.status is S.SENDING and bool({order.order_ref, order.parent_ref} & self.in_flight)
+
     async def _watch_ack(self, order_ref: str) -> None:
-        await asyncio.sleep(self.config.ack_timeout_s)
+        try:
+            await asyncio.sleep(self.config.ack_timeout_s)
+        finally:
+            self.in_flight.discard(order_ref)
         for order in self.family(order_ref):
             if order.status is S.SENDING:
                 self.mark_unknown(order.order_ref, "no acknowledgement from the broker")

@@ -99,8 +99,7 @@ class Reconciliation(BrokerEvents):
             self._settle_open(report)
         for report in completed:
             self._settle_report(report)
-        self._settle_missing({r.order_ref for r in opened if r.order_ref},
-                             {r.broker_id for r in opened}, {r.order_ref for r in completed})
+        await self._settle_missing(self._missing(opened, completed))
         await self._fetch_executions()
         self._alert_changed(before)
         if startup:
@@ -137,20 +136,52 @@ class Reconciliation(BrokerEvents):
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
                    f"({report.side} {report.quantity:g} {report.symbol})", kind="order_adopted")
 
-    def _settle_missing(self, open_refs: set[str], open_ids: set[int], done_refs: set[str]) -> None:
-        for order in self.orders.working():
-            ref = order.order_ref
-            if ref in open_refs or ref in done_refs or order.broker_id in open_ids:
+    def _missing(self, opened: list[BrokerOrderReport], completed: list[BrokerOrderReport]) -> list[Order]:
+        """Working orders the broker's answers do not mention, except those still in flight.
+
+        An order this run journaled as SENDING and placed less than the ack timeout ago is in
+        flight, not missing: the broker may not have answered it yet (or may have answered the
+        requests before it saw it). The ack watcher turns a missing acknowledgement into UNKNOWN.
+        """
+        refs = {r.order_ref for r in (*opened, *completed) if r.order_ref}
+        ids = {r.broker_id for r in opened}
+        return [o for o in self.orders.working()
+                if o.order_ref not in refs and o.broker_id not in ids and not self.awaiting_ack(o)]
+
+    async def _settle_missing(self, missing: list[Order]) -> None:
+        """Look the missing orders up once more by orderRef, then settle the ones still not found."""
+        if not missing:
+            return
+        found = await self._look_up(missing)
+        for order in missing:
+            current = self.orders.get(order.order_ref)
+            if current is None or not current.status.is_working or current.order_ref in found \
+                    or self.awaiting_ack(current):
                 continue
-            if order.status in (S.SENDING, S.UNKNOWN) and order.perm_id is None:
-                # Journaled but never acknowledged, and the broker has no such orderRef: it never
-                # reached the broker. It is not resubmitted: a new signal makes a new order.
-                self._move(order, S.CANCELLED, "not found at the broker: never sent")
-            elif self._from_earlier_session(order):
-                self._move(order, S.EXPIRED, "day order of an earlier session, gone from the broker")
-            else:
-                self._move(order, S.UNKNOWN, "working here but unknown to the broker")
-                self.block("unknown_orders", "an order's state is unknown; reconciling with the broker")
+            self._settle_not_found(current)
+
+    async def _look_up(self, missing: list[Order]) -> set[str]:
+        """Fresh open and completed orders: the refs of ``missing`` the broker knows after all (settled)."""
+        wanted = {o.order_ref for o in missing}
+        ids = {o.broker_id: o.order_ref for o in missing if o.broker_id is not None}
+        found: set[str] = set()
+        for report in [*await self.broker.open_orders(), *await self.broker.completed_orders()]:
+            ref = report.order_ref if report.order_ref in wanted else ids.get(report.broker_id)
+            if ref is not None:
+                found.add(ref)
+                self._settle_report(report)
+        return found
+
+    def _settle_not_found(self, order: Order) -> None:
+        if order.status in (S.SENDING, S.UNKNOWN) and order.perm_id is None:
+            # Journaled but never acknowledged, and the broker has no such orderRef: it never
+            # reached the broker. It is not resubmitted: a new signal makes a new order.
+            self._move(order, S.CANCELLED, "not found at the broker: never sent")
+        elif self._from_earlier_session(order):
+            self._move(order, S.EXPIRED, "day order of an earlier session, gone from the broker")
+        else:
+            self._move(order, S.UNKNOWN, "working here but unknown to the broker")
+            self.block("unknown_orders", "an order's state is unknown; reconciling with the broker")
 
     def _from_earlier_session(self, order: Order) -> bool:
         """A DAY order created before today (exchange time): IB no longer reports it anywhere."""

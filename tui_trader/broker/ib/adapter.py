@@ -86,6 +86,7 @@ class IbBroker:
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
         self._request_errors: dict[int, int] = {}
+        self._request_locks: dict[str, asyncio.Lock] = {}
         self.finished_trades_kept = FINISHED_TRADES_KEPT
         self.pacing_backoff = (2.0, 60.0, 6)
         """Historical pacing retries: (first delay s, maximum delay s, retries)."""
@@ -226,15 +227,29 @@ class IbBroker:
         """Cancel every order on the account."""
         self.ib.reqGlobalCancel()
 
+    def _request_lock(self, key: str) -> asyncio.Lock:
+        """One lock per ib_async request key (``wrapper.startReq(key)``).
+
+        ib_async files keyless requests under a fixed key and a second request replaces the
+        first one's future, so concurrent requests of the same key leave all but the last one
+        waiting for an answer that never comes: they go one at a time.
+        """
+        lock = self._request_locks.get(key)
+        if lock is None:
+            lock = self._request_locks[key] = asyncio.Lock()
+        return lock
+
     async def open_orders(self, all_clients: bool = False) -> list[BrokerOrderReport]:
         """Working orders (this client's, or every client's)."""
         request = self.ib.reqAllOpenOrdersAsync if all_clients else self.ib.reqOpenOrdersAsync
-        trades = await asyncio.wait_for(request(), self._timeout)
+        async with self._request_lock("openOrders"):  # both requests share ib_async's key
+            trades = await asyncio.wait_for(request(), self._timeout)
         return [m.report_from_trade(t) for t in trades]
 
     async def completed_orders(self) -> list[BrokerOrderReport]:
         """Orders that reached a final state (this session's day)."""
-        trades = await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self._timeout)
+        async with self._request_lock("completedOrders"):
+            trades = await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self._timeout)
         reports = [m.report_from_trade(t) for t in trades]
         self.prune_finished()  # ib_async files every completed order it did not know as a new trade
         return reports
@@ -248,7 +263,8 @@ class IbBroker:
 
     async def current_time(self) -> datetime:
         """The gateway's clock (reqCurrentTime): one round trip."""
-        stamp: datetime = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self._timeout)
+        async with self._request_lock("currentTime"):
+            stamp: datetime = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self._timeout)
         return stamp
 
     def positions(self) -> list[BrokerPosition]:
