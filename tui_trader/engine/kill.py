@@ -119,21 +119,25 @@ class KillOps(OrderPath):
         self.risk.record_cancel(self.now(), max(len(working), 1))
         return [o.order_ref for o in working]
 
-    async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None) -> KillReport:
-        """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given)."""
+    async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
+                                source: str = "kill_switch") -> KillReport:
+        """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given).
+
+        ``source`` names what cancelled (the kill switch, a flatten, a position close) in the alerts.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ack_timeout_s
         while self._still_working(refs) and loop.time() < deadline:
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
-        at_broker = await self._broker_working(symbols)
+        at_broker = await self._broker_working(symbols, source)
         local = self._still_working(refs)
         remaining = tuple(dict.fromkeys([*local, *at_broker]))
         cancelled = tuple(r for r in refs if r not in remaining)
         verified = not remaining and self.broker.is_connected
         if remaining:
-            self.alert(AlertLevel.CRITICAL, "kill_switch", f"still working after cancel: {', '.join(remaining)}",
+            self.alert(AlertLevel.CRITICAL, source, f"still working after cancel: {', '.join(remaining)}",
                        kind="cancel_unverified")
         return KillReport(cancelled, remaining, verified)
 
@@ -141,14 +145,14 @@ class KillOps(OrderPath):
         # An order no longer in memory finished long ago (only finished orders are forgotten).
         return [r for r in refs if (o := self.orders.get(r)) is not None and o.status.is_working]
 
-    async def _broker_working(self, symbols: set[str] | None = None) -> list[str]:
+    async def _broker_working(self, symbols: set[str] | None = None, source: str = "kill_switch") -> list[str]:
         if not self.broker.is_connected:
             return []
         scope_all = self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL
         try:
             reports = await self.broker.open_orders(all_clients=scope_all)
         except (TimeoutError, ConnectionError) as exc:
-            self.alert(AlertLevel.ERROR, "kill_switch", f"could not verify at the broker: {exc}")
+            self.alert(AlertLevel.ERROR, source, f"could not verify at the broker: {exc!r}")
             return []
         live = [r for r in reports if (r.status is None or r.status.is_working)
                 and (symbols is None or r.symbol in symbols)]
@@ -172,17 +176,20 @@ class KillOps(OrderPath):
         if preview or not tickets:
             return result
         self.publish(OperatorAction(self.now(), "operator", "flatten", "flatten all positions"))
-        await self._cancel_symbols({t.symbol for t in tickets})
+        await self._cancel_symbols({t.symbol for t in tickets}, "flatten")
         for ticket in tickets:
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
             self.publish_order(order)
             await self.send(order.order_ref, operator_flatten=True)
         return result
 
-    async def _cancel_symbols(self, symbols: set[str]) -> None:
-        """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill."""
+    async def _cancel_symbols(self, symbols: set[str], source: str) -> None:
+        """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
+
+        ``source`` names the caller in the verification's alerts (``flatten``, ``close_position``).
+        """
         working: list[Order] = [o for o in self.orders.working()
                                 if o.symbol in symbols and o.broker_id is not None]
         for order in working:
             self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
-        await self._verify_cancelled([o.order_ref for o in working], symbols)
+        await self._verify_cancelled([o.order_ref for o in working], symbols, source)

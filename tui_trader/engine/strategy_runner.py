@@ -201,7 +201,7 @@ class StrategyRunner(Recovery):
 
     async def close_position(self, symbol: str, reason: str, strategy: str) -> None:
         """Cancel the symbol's protective orders, then close its position at market."""
-        await self._cancel_symbols({symbol})
+        await self._cancel_symbols({symbol}, "close_position")
         qty = self.portfolio.quantity(symbol)
         if qty:
             await self.submit(exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol)))
