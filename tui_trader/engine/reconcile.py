@@ -165,8 +165,11 @@ class Reconciliation(BrokerEvents):
         wanted = {o.order_ref for o in missing}
         ids = {o.broker_id: o.order_ref for o in missing if o.broker_id is not None}
         found: set[str] = set()
-        for report in [*await self.broker.open_orders(), *await self.broker.completed_orders()]:
-            ref = report.order_ref if report.order_ref in wanted else ids.get(report.broker_id)
+        opened = await self.broker.open_orders()
+        completed = await self.broker.completed_orders()  # every client's: order ids are not unique there
+        candidates = [(r, r.order_ref if r.order_ref in wanted else ids.get(r.broker_id)) for r in opened]
+        candidates += [(r, r.order_ref if r.order_ref in wanted else None) for r in completed]
+        for report, ref in candidates:
             if ref is not None:
                 found.add(ref)
                 self._settle_report(report)
