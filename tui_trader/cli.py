@@ -115,9 +115,32 @@ def run_main(argv: Sequence[str]) -> int:
         from tui_trader.engine.runner import run_headless
 
         return run_headless(settings, args.duration or 60.0, args.summary_json)
-    from tui_trader.ui.app import run_console
+    return start_console(settings)
 
-    return run_console(settings)
+
+CONSOLE_EVENTS = ("console", 10_000, False)
+"""The console's event subscription (name, size, lossless): ``tui_trader.ui.bridge.Bridge.subscribe`` opens it;
+the early spawn opens it first, so the events of the engine's start reach the console's panes."""
+
+
+def start_console(settings: Any) -> int:
+    """Spawn the engine process, then import and run the console.
+
+    The engine process starts Python, builds the engine, starts the simulator and subscribes
+    quotes while this process imports Textual and lays out the first frame, instead of after.
+    """
+    engine = None
+    if not settings.ui.engine_in_process:
+        from tui_trader.engine.process.proxy import spawn_engine
+
+        engine = spawn_engine(settings, start=True, subscriptions=(CONSOLE_EVENTS,))
+    try:
+        from tui_trader.ui.app import run_console
+    except BaseException:
+        if engine is not None:
+            engine.close()
+        raise
+    return run_console(settings, engine)
 
 
 def run_check_config(argv: Sequence[str]) -> int:

@@ -19,12 +19,12 @@ import psutil
 import pytest
 from engine.helpers import buy, eventually
 
-from engine_process.helpers import engine_process
+from engine_process.helpers import engine_on_test_sim, engine_process, settings_for
 from tui_trader.domain.enums import ConnectionState, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import Event
+from tui_trader.domain.events import ConnectionChanged, Event
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.bus import Subscription
-from tui_trader.engine.process.proxy import EngineNotAnswering, EngineProcessDied, EngineProxy
+from tui_trader.engine.process.proxy import EngineNotAnswering, EngineProcessDied, EngineProxy, spawn_engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -240,3 +240,27 @@ async def test_methods_added_to_the_handle_when_called_through_proxy_then_forwar
         assert trace.order_ref == order.order_ref
         assert results == ()  # no channel configured
         assert await proxy.order_trace("no-such-order") is None
+
+
+async def test_spawned_with_start_when_console_not_yet_running_then_engine_connects_and_keeps_start_events(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # As ``tui-trader`` spawns it: the start is asked for at spawn (before the console imports
+    # its UI), the console's subscription opened with it; the console's ``start`` then only waits.
+    proxy = spawn_engine(settings_for(gw, tmp_path), engine_on_test_sim, snapshot_hz=10, start=True,
+                         subscriptions=(("console", 1000, False),))
+    try:
+        await eventually(lambda: bool(gw.sessions), WAIT_S, "the engine connected before start() was called")
+        sub = proxy.subscribe("console", maxsize=5)
+
+        await started(proxy)
+
+        assert proxy.snapshot().connection.state is ConnectionState.CONNECTED
+        states = []
+        while ConnectionState.CONNECTED not in states:
+            event = await asyncio.wait_for(sub.get(), WAIT_S)
+            if isinstance(event, ConnectionChanged):
+                states.append(event.state)
+        assert states[0] is ConnectionState.CONNECTING  # published before the console subscribed
+        assert sub.maxsize == 1000  # the subscription opened at spawn, not a new one
+    finally:
+        proxy.close()

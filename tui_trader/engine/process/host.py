@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 EVENT_BATCH = 100
 """Events per forwarded frame: a burst (a kill cancels hundreds of orders) arrives in slices the
 console unpickles between key presses, not as one long frame."""
+FIRST_QUOTE_POLL_S = 0.01
+"""How often, until the first quote arrives, the host looks for it (so it is on the console's screen
+at its next refresh, not a push interval later)."""
 
 
 def public_methods(engine: object) -> dict[str, bool]:
@@ -84,6 +87,8 @@ class EngineHost:
         self.replies = DeltaEncoder()
         """Snapshots in synchronous calls' replies on the command channel, each against the one before."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._quoted = False
+        """A quote has been pushed (until then pushes also go out the moment the first one lands)."""
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         """Say hello, push snapshots, handle commands until the console goes away; then stop."""
@@ -174,9 +179,22 @@ class EngineHost:
         # Each push carries only what changed since the previous one (``delta``): pickling the
         # whole snapshot held this loop for 2–5 ms, ten times a second.
         while True:
-            await asyncio.sleep(self.interval)
+            await self._next_push()
             self.feed.write(encode(SnapshotPushed(self.applied, self.deltas.encode(self.engine.snapshot()))))
             await self.feed.drain()  # a console that reads slowly slows the pushes, nothing queues
+
+    async def _next_push(self) -> None:
+        """Wait one interval; until the first quote, return as soon as it lands (it is pushed at once)."""
+        if self._quoted:
+            await asyncio.sleep(self.interval)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.interval
+        while loop.time() < deadline:
+            await asyncio.sleep(min(FIRST_QUOTE_POLL_S, max(0.0, deadline - loop.time())))
+            if self.engine.market.quotes:
+                self._quoted = True
+                return
 
     async def _forward(self, sub: Subscription) -> None:
         while True:

@@ -136,12 +136,27 @@ class EngineProxy:
         self.failure: EngineProcessDied | None = None
         self.fallback: asyncio.Task[str] | None = None
         self.fallback_outcome = ""
+        self._early_subs: dict[str, RemoteSubscription] = {}
+        """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
+        self._early_start: int | None = None
+        """The id of the start call :meth:`spawn` sent, until :meth:`start` waits for its answer."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def spawn(cls, recipe: EngineRecipe, *, snapshot_hz: float | None = None) -> EngineProxy:
-        """Start the engine process (it builds its engine at once; :meth:`start` starts it)."""
+    def spawn(cls, recipe: EngineRecipe, *, snapshot_hz: float | None = None, start: bool = False,
+              subscriptions: tuple[tuple[str, int, bool], ...] = ()) -> EngineProxy:
+        """Start the engine process (it builds its engine at once; :meth:`start` starts it).
+
+        Args:
+            recipe: How the child builds its engine.
+            snapshot_hz: Snapshot pushes per second (the console's refresh rate by default).
+            start: Ask the child to start its engine as soon as it is built, without waiting for
+                :meth:`start` (which then waits for that start to finish). The console spawns
+                this way before importing its UI, so the engine connects while the console loads.
+            subscriptions: ``(name, maxsize, lossless)`` subscriptions opened before that start, so
+                no event of the start is missed; :meth:`subscribe` with the same name returns it.
+        """
         settings = recipe.settings
         log_dir = settings.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -158,16 +173,37 @@ class EngineProxy:
                          snapshot_hz or settings.ui.refresh_hz, pickle.dumps(recipe))
         ours.sendall(encode(boot))
         log.info("engine process %d started", process.pid)
-        return cls(recipe, process, ours, feed_ours)
+        proxy = cls(recipe, process, ours, feed_ours)
+        for name, maxsize, lossless in subscriptions:
+            proxy._early_subs[name] = proxy._open(name, maxsize, lossless)
+        if start:
+            call = Call(next(proxy._ids), "start", (), {}, CallMode.AWAIT)
+            proxy._send(call)  # read by the child right after its hello: it starts without waiting for us
+            proxy._early_start = call.id
+        return proxy
 
     async def start(self) -> None:
-        """Wait for the engine process to come up, then start its engine (connect, restore, reconcile)."""
+        """Wait for the engine process to come up, then start its engine (connect, restore, reconcile).
+
+        If :meth:`spawn` already asked for the start, this waits for that one to finish.
+        """
         self._connect_feed()
+        early, self._early_start = self._early_start, None
+        if early is not None:  # registered before the feed reader first runs: its reply cannot be missed
+            future: asyncio.Future[tuple[Reply, EngineSnapshot | None]] = asyncio.get_running_loop().create_future()
+            self._pending[early] = future
         if not await first_of(self._hello, self._down, timeout=self.hello_timeout_s):
             await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s",
                                      hung=True)
         self._raise_if_down()
-        await self._call_async("start", (), {})
+        if early is None:
+            await self._call_async("start", (), {})
+            return
+        reply, snapshot = await future
+        if snapshot is not None:
+            self._take(reply.applied, snapshot)
+        if not reply.ok:
+            raise reply.value
 
     async def stop(self) -> None:
         """Stop the engine (working orders stay at the broker), then let its process exit."""
@@ -235,7 +271,15 @@ class EngineProxy:
         return self._latest
 
     def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
-        """A local queue fed by the engine's bus subscription ``name`` (opened in the engine process)."""
+        """A local queue fed by the engine's bus subscription ``name`` (opened in the engine process).
+
+        The first call with the name of a subscription :meth:`spawn` opened returns that one (its
+        size and kind as opened there), with every event since the engine began starting.
+        """
+        early = self._early_subs.pop(name, None)
+        return early if early is not None else self._open(name, maxsize, lossless)
+
+    def _open(self, name: str, maxsize: int, lossless: bool) -> RemoteSubscription:
         sub = RemoteSubscription(name, maxsize, lossless)
         self._subs[name] = sub
         if self.failure is not None:
@@ -471,9 +515,14 @@ async def first_of(*events: asyncio.Event, timeout: float) -> bool:  # noqa: ASY
 
 
 def spawn_engine(settings: Settings, factory: Callable[[Settings], Any] | None = None,
-                 snapshot_hz: float | None = None) -> EngineProxy:
-    """The engine for ``settings`` in a child process (``factory``: tests and benchmarks)."""
-    return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz)
+                 snapshot_hz: float | None = None, *, start: bool = False,
+                 subscriptions: tuple[tuple[str, int, bool], ...] = ()) -> EngineProxy:
+    """The engine for ``settings`` in a child process (``factory``: tests and benchmarks).
+
+    ``start`` and ``subscriptions``: see :meth:`EngineProxy.spawn`.
+    """
+    return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz, start=start,
+                             subscriptions=subscriptions)
 
 
 __all__ = ["EngineNotAnswering", "EngineProcessDied", "EngineProxy", "spawn_engine"]
