@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import faulthandler
 import gc
+import importlib
 import inspect
 import logging
 import os
 import pickle
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
@@ -235,7 +237,12 @@ async def run(commands_fd: int, feed_fd: int) -> int:
     cmd_sock, feed_sock = socket.socket(fileno=commands_fd), socket.socket(fileno=feed_fd)
     reader, commands = await asyncio.open_connection(sock=cmd_sock)
     _, feed = await asyncio.open_connection(sock=feed_sock)
-    boot: Bootstrap = await read_frame(reader)
+    try:
+        boot: Bootstrap = await read_frame(reader)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        log.info("no bootstrap: the console did not need this engine process")  # launched early, then not used
+        return 0
+    redirect_stderr(Path(boot.log_dir) / "logs" / "engine.stderr.log")
     sys.path[:0] = [p for p in boot.sys_path if p not in sys.path]
     from tui_trader.ops.logs import configure_logging
 
@@ -254,10 +261,46 @@ async def run(commands_fd: int, feed_fd: int) -> int:
     return 0
 
 
+def redirect_stderr(path: Path) -> None:
+    """Point stderr (fd 2, where faulthandler writes) at ``path``, moving there what it holds so far.
+
+    The console launches this process before it knows the state directory, with stderr on an
+    unlinked temporary file; only such a file is moved (and emptied), never a named one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        info = os.fstat(2)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 0:
+            os.lseek(2, 0, os.SEEK_SET)
+            while chunk := os.read(2, 65536):
+                os.write(fd, chunk)
+            os.ftruncate(2, 0)
+        os.dup2(fd, 2)
+    except OSError:
+        log.exception("stderr could not be moved to %s", path)
+    finally:
+        os.close(fd)
+
+
+PRELOAD = ("tui_trader.config", "tui_trader.engine.factory", "tui_trader.engine.operations", "tui_trader.broker.ib",
+           "tui_trader.sim")
+"""Imported before the bootstrap is read: the console launches this process first thing and sends
+the bootstrap once it has loaded its settings, so these imports overlap that (and Textual's)."""
+
+
+def preload() -> None:
+    """Import what building and starting the engine will need (:data:`PRELOAD`; the adapter by name)."""
+    for module in PRELOAD:
+        importlib.import_module(module)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m tui_trader.engine.process.host CMD_FD FEED_FD``."""
     args = sys.argv[1:] if argv is None else argv
-    faulthandler.enable()  # to stderr, which the console pointed at a file
+    faulthandler.enable()  # to stderr: a temporary file, then engine.stderr.log (see redirect_stderr)
+    preload()
     return asyncio.run(run(int(args[0]), int(args[1])))
 
 

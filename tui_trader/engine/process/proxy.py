@@ -47,6 +47,7 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
 from tui_trader.engine.process.delta import DeltaDecoder
+from tui_trader.engine.process.launch import Launched, launch
 from tui_trader.engine.process.subscription import RemoteSubscription
 from tui_trader.engine.process.wire import (
     Bootstrap,
@@ -140,12 +141,14 @@ class EngineProxy:
         """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
         self._early_start: int | None = None
         """The id of the start call :meth:`spawn` sent, until :meth:`start` waits for its answer."""
+        self._launched: Launched | None = None
+        """How the process was launched (its stderr until it opened its log: kept when it ends)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
     def spawn(cls, recipe: EngineRecipe, *, snapshot_hz: float | None = None, start: bool = False,
-              subscriptions: tuple[tuple[str, int, bool], ...] = ()) -> EngineProxy:
+              subscriptions: tuple[tuple[str, int, bool], ...] = (), launched: Launched | None = None) -> EngineProxy:
         """Start the engine process (it builds its engine at once; :meth:`start` starts it).
 
         Args:
@@ -156,24 +159,24 @@ class EngineProxy:
                 this way before importing its UI, so the engine connects while the console loads.
             subscriptions: ``(name, maxsize, lossless)`` subscriptions opened before that start, so
                 no event of the start is missed; :meth:`subscribe` with the same name returns it.
+            launched: The process, if :func:`~tui_trader.engine.process.launch.launch` started it
+                before the settings were known (it has been importing meanwhile).
         """
         settings = recipe.settings
         log_dir = settings.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        ours, theirs = socket.socketpair()
-        feed_ours, feed_theirs = socket.socketpair()
-        fds = (theirs.fileno(), feed_theirs.fileno())
-        with (log_dir / "engine.stderr.log").open("ab") as stderr:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "tui_trader.engine.process.host", *map(str, fds)], pass_fds=fds,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-        theirs.close()
-        feed_theirs.close()
+        launched = launched or launch()
+        process, ours, feed_ours = launched.process, launched.commands, launched.feed
         boot = Bootstrap(list(sys.path), str(settings.state_dir), settings.log_level,
                          snapshot_hz or settings.ui.refresh_hz, pickle.dumps(recipe))
-        ours.sendall(encode(boot))
+        try:
+            ours.sendall(encode(boot))
+        except OSError:  # the child died while importing: its own words are in its stderr
+            launched.keep_stderr(log_dir / "engine.stderr.log")
+            raise
         log.info("engine process %d started", process.pid)
         proxy = cls(recipe, process, ours, feed_ours)
+        proxy._launched = launched
         for name, maxsize, lossless in subscriptions:
             proxy._early_subs[name] = proxy._open(name, maxsize, lossless)
         if start:
@@ -236,6 +239,12 @@ class EngineProxy:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._keep_stderr()
+
+    def _keep_stderr(self) -> None:
+        """What the child wrote before it opened its own stderr log (an import failure) goes to that log."""
+        if self._launched is not None:
+            self._launched.keep_stderr(self.settings.state_dir / "logs" / "engine.stderr.log")
 
     def _placeholder(self) -> EngineSnapshot:
         s = self.settings
@@ -461,6 +470,8 @@ class EngineProxy:
             self.process.kill()  # a hung engine must not go on trading unsupervised
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(self.process.wait, 2.0)
+        if self.process.poll() is not None:
+            self._keep_stderr()
         self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
         self._latest = views.down(self._latest, failure.message)
         for future in self._pending.values():
@@ -516,13 +527,14 @@ async def first_of(*events: asyncio.Event, timeout: float) -> bool:  # noqa: ASY
 
 def spawn_engine(settings: Settings, factory: Callable[[Settings], Any] | None = None,
                  snapshot_hz: float | None = None, *, start: bool = False,
-                 subscriptions: tuple[tuple[str, int, bool], ...] = ()) -> EngineProxy:
+                 subscriptions: tuple[tuple[str, int, bool], ...] = (),
+                 launched: Launched | None = None) -> EngineProxy:
     """The engine for ``settings`` in a child process (``factory``: tests and benchmarks).
 
-    ``start`` and ``subscriptions``: see :meth:`EngineProxy.spawn`.
+    ``start``, ``subscriptions`` and ``launched``: see :meth:`EngineProxy.spawn`.
     """
     return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz, start=start,
-                             subscriptions=subscriptions)
+                             subscriptions=subscriptions, launched=launched)
 
 
 __all__ = ["EngineNotAnswering", "EngineProcessDied", "EngineProxy", "spawn_engine"]
