@@ -140,7 +140,9 @@ class EngineProxy:
         self._early_subs: dict[str, RemoteSubscription] = {}
         """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
         self._early_start: int | None = None
-        """The id of the start call :meth:`spawn` sent, until :meth:`start` waits for its answer."""
+        """The id of the start call :meth:`spawn` sent, until the feed is connected."""
+        self._early_reply: asyncio.Future[tuple[Reply, EngineSnapshot | None]] | None = None
+        """Where the answer to that start call lands once the feed is read (:meth:`start` awaits it)."""
         self._launched: Launched | None = None
         """How the process was launched (its stderr until it opened its log: kept when it ends)."""
 
@@ -191,10 +193,7 @@ class EngineProxy:
         If :meth:`spawn` already asked for the start, this waits for that one to finish.
         """
         self._connect_feed()
-        early, self._early_start = self._early_start, None
-        if early is not None:  # registered before the feed reader first runs: its reply cannot be missed
-            future: asyncio.Future[tuple[Reply, EngineSnapshot | None]] = asyncio.get_running_loop().create_future()
-            self._pending[early] = future
+        early, self._early_reply = self._early_reply, None
         if not await first_of(self._hello, self._down, timeout=self.hello_timeout_s):
             await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s",
                                      hung=True)
@@ -202,7 +201,7 @@ class EngineProxy:
         if early is None:
             await self._call_async("start", (), {})
             return
-        reply, snapshot = await future
+        reply, snapshot = await early
         if snapshot is not None:
             self._take(reply.applied, snapshot)
         if not reply.ok:
@@ -381,6 +380,10 @@ class EngineProxy:
         if self._connected:
             return
         self._connected = True
+        if self._early_start is not None:  # registered before the reader first runs: its answer cannot be missed
+            self._early_reply = asyncio.get_running_loop().create_future()
+            self._pending[self._early_start] = self._early_reply
+            self._early_start = None
         self._tasks = [asyncio.ensure_future(self._read_feed()), asyncio.ensure_future(self._watch())]
 
     async def _read_feed(self) -> None:
