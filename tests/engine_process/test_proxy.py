@@ -253,8 +253,9 @@ async def test_spawned_with_start_when_console_not_yet_running_then_engine_conne
     try:
         await eventually(lambda: bool(gw.sessions), WAIT_S, "the engine connected before start() was called")
         sub = proxy.subscribe("console", maxsize=5)
+        assert await proxy.send_test_notification() == ()  # an awaited call first begins reading the feed
 
-        await started(proxy)
+        await started(proxy)  # ... and the answer to the start asked for at spawn is still awaited
 
         assert proxy.snapshot().connection.state is ConnectionState.CONNECTED
         states = []
