@@ -54,6 +54,8 @@ def first_frame_s() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"XDG_STATE_HOME": f"{tmp}/state", "XDG_CONFIG_HOME": f"{tmp}/config", "TUI_TRADER_SIM__PORT": "0",
                "TERM": "xterm-256color"}
+        if os.environ.get("PYTHONPATH"):  # A/B runs point it at another checkout (tmux would not pass it on)
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         command = f"cd {tmp} && exec env {exports} {BIN} --sim"
         start = time.perf_counter()

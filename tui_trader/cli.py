@@ -103,21 +103,72 @@ def apply_selection(settings: Any, symbols: str | None, strategy: str | None) ->
 
 
 def run_main(argv: Sequence[str]) -> int:
-    """The main command: console, or headless engine."""
-    from tui_trader.config import load_settings
-    from tui_trader.ops.logs import configure_logging
+    """The main command: console, or headless engine.
 
+    For the console, the engine process is launched before anything heavy is imported here: it
+    imports the engine while this process loads the settings, then gets them (``start_console``).
+    """
     args = build_parser().parse_args(list(argv))
-    settings = load_settings(args.config, overrides_from(args))
-    settings = apply_selection(settings, args.symbols, args.strategy)
-    configure_logging(settings.state_dir, settings.log_level)
-    if settings.headless:
-        from tui_trader.engine.runner import run_headless
+    overrides = overrides_from(args)
+    launched = None if args.headless else launch_engine_process()
+    try:
+        from tui_trader.config import load_settings
+        from tui_trader.ops.logs import configure_logging
 
-        return run_headless(settings, args.duration or 60.0, args.summary_json)
-    from tui_trader.ui.app import run_console
+        settings = load_settings(args.config, overrides)
+        settings = apply_selection(settings, args.symbols, args.strategy)
+        configure_logging(settings.state_dir, settings.log_level)
+        if settings.headless or settings.ui.engine_in_process:
+            if launched is not None:
+                launched.abandon()
+                launched = None
+            if settings.headless:
+                from tui_trader.engine.runner import run_headless
 
-    return run_console(settings)
+                return run_headless(settings, args.duration or 60.0, args.summary_json)
+    except BaseException:
+        if launched is not None:
+            launched.abandon()
+        raise
+    return start_console(settings, launched)
+
+
+def launch_engine_process() -> Any:
+    """Start the engine process now (it imports while this one loads the settings); see ``start_console``."""
+    from tui_trader.engine.process.launch import launch
+
+    return launch()
+
+
+CONSOLE_EVENTS = ("console", 10_000, False)
+"""The console's event subscription (name, size, lossless): ``tui_trader.ui.bridge.Bridge.subscribe`` opens it;
+the early spawn opens it first, so the events of the engine's start reach the console's panes."""
+
+
+def start_console(settings: Any, launched: Any = None) -> int:
+    """Hand the engine process its settings, then import and run the console.
+
+    The engine process (``launched`` before the settings were loaded, or started here) imports,
+    builds the engine, starts the simulator and subscribes quotes while this process imports
+    Textual and lays out the first frame, instead of after.
+    """
+    engine = None
+    if not settings.ui.engine_in_process:
+        from tui_trader.engine.process.proxy import spawn_engine
+
+        try:
+            engine = spawn_engine(settings, start=True, subscriptions=(CONSOLE_EVENTS,), launched=launched)
+        except BaseException:
+            if launched is not None:
+                launched.abandon()
+            raise
+    try:
+        from tui_trader.ui.app import run_console
+    except BaseException:
+        if engine is not None:
+            engine.close()
+        raise
+    return run_console(settings, engine)
 
 
 def run_check_config(argv: Sequence[str]) -> int:

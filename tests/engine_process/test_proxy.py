@@ -19,12 +19,13 @@ import psutil
 import pytest
 from engine.helpers import buy, eventually
 
-from engine_process.helpers import engine_process
+from engine_process.helpers import engine_on_test_sim, engine_process, settings_for
 from tui_trader.domain.enums import ConnectionState, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import Event
+from tui_trader.domain.events import ConnectionChanged, Event
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.bus import Subscription
-from tui_trader.engine.process.proxy import EngineNotAnswering, EngineProcessDied, EngineProxy
+from tui_trader.engine.process.launch import launch
+from tui_trader.engine.process.proxy import EngineNotAnswering, EngineProcessDied, EngineProxy, spawn_engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -240,3 +241,50 @@ async def test_methods_added_to_the_handle_when_called_through_proxy_then_forwar
         assert trace.order_ref == order.order_ref
         assert results == ()  # no channel configured
         assert await proxy.order_trace("no-such-order") is None
+
+
+async def test_spawned_with_start_when_console_not_yet_running_then_engine_connects_and_keeps_start_events(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # As ``tui-trader`` spawns it: the start is asked for at spawn (before the console imports
+    # its UI), the console's subscription opened with it; the console's ``start`` then only waits.
+    launched = launch()  # before the settings exist, as ``tui-trader`` does
+    proxy = spawn_engine(settings_for(gw, tmp_path), engine_on_test_sim, snapshot_hz=10, start=True,
+                         subscriptions=(("console", 1000, False),), launched=launched)
+    try:
+        await eventually(lambda: bool(gw.sessions), WAIT_S, "the engine connected before start() was called")
+        sub = proxy.subscribe("console", maxsize=5)
+        assert await proxy.send_test_notification() == ()  # an awaited call first begins reading the feed
+
+        await started(proxy)  # ... and the answer to the start asked for at spawn is still awaited
+
+        assert proxy.snapshot().connection.state is ConnectionState.CONNECTED
+        states = []
+        while ConnectionState.CONNECTED not in states:
+            event = await asyncio.wait_for(sub.get(), WAIT_S)
+            if isinstance(event, ConnectionChanged):
+                states.append(event.state)
+        assert states[0] is ConnectionState.CONNECTING  # published before the console subscribed
+        assert sub.maxsize == 1000  # the subscription opened at spawn, not a new one
+        assert (tmp_path / "logs" / "engine.stderr.log").exists()  # the child's stderr, once it knew where
+    finally:
+        proxy.close()
+
+
+def test_launched_early_when_not_needed_then_child_exits_cleanly_on_end_of_stream() -> None:
+    launched = launch()
+
+    launched.abandon()
+
+    assert launched.process.returncode == 0
+
+
+def test_launched_early_when_child_fails_before_its_log_is_open_then_its_stderr_is_kept(tmp_path: Path) -> None:
+    launched = launch()
+    launched.commands.sendall(b"\x00\x00\x00\x05junk!")  # a frame that does not unpickle: the child dies
+
+    assert launched.process.wait(WAIT_S) != 0
+    log = tmp_path / "logs" / "engine.stderr.log"
+    launched.keep_stderr(log)
+    launched.abandon()
+
+    assert "Traceback" in log.read_text()

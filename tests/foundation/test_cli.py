@@ -133,3 +133,18 @@ def test_check_config_when_fed_random_input_then_exit_0_or_2_and_never_traceback
     with environ({f"TUI_TRADER_{k}": v for k, v in env.items()}):
         code = main(["check-config", "--config", str(cfg)])
     assert code in (0, 2)
+
+
+def test_console_when_config_invalid_then_exit_2_and_the_early_engine_process_is_gone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # ``tui-trader`` launches the engine process before it loads the settings: a refusal must not leave it behind.
+    import psutil
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[broker]\nport = 70000\n", encoding="utf-8")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+
+    assert main(["--sim", "--config", str(cfg)]) == 2
+
+    assert "broker.port = 70000" in " ".join(capsys.readouterr().err.split())
+    assert {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} <= before

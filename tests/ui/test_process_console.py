@@ -122,3 +122,12 @@ async def test_child_engine_quit_when_no_working_orders_then_child_stops_and_exi
 
         await c.until(lambda: c.app.return_code == 0, "the console exits")
         assert c.proxy.process.poll() == 0
+
+
+def test_cli_early_spawn_opens_the_subscription_the_bridge_asks_for() -> None:
+    # ``tui-trader`` opens the console's subscription when it spawns the engine (before Textual is
+    # imported); the bridge must ask for the same one, or the events of the engine's start are lost.
+    from tui_trader.cli import CONSOLE_EVENTS
+    from tui_trader.ui.bridge import CONSOLE_QUEUE
+
+    assert CONSOLE_EVENTS == ("console", CONSOLE_QUEUE, False)

@@ -27,6 +27,7 @@ from tui_trader.ui.screens.preflight import PreflightScreen
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
+    from tui_trader.engine.process.proxy import EngineProxy
 
 
 KILL_REDRAW_S = 0.05
@@ -186,21 +187,27 @@ def create_app(
     return TraderApp(handle, ConsoleOptions.from_settings(settings), clock or system_clock)
 
 
-def run_console(settings: Settings) -> int:
+def run_console(settings: Settings, engine: EngineProxy | None = None) -> int:
     """Run the console until it quits, with the engine in a child process (or, if configured, in this one).
+
+    Args:
+        settings: The effective settings.
+        engine: The engine process, if already spawned (the CLI spawns it before importing the
+            console, so it boots meanwhile); this function closes it when the console quits.
 
     Returns:
         The exit code.
     """
-    if settings.ui.engine_in_process:
+    if settings.ui.engine_in_process and engine is None:
         from tui_trader.engine.factory import create_engine
 
         app = create_app(create_engine(settings), settings=settings)
         app.run()
         return app.return_code or 0
-    from tui_trader.engine.process.proxy import spawn_engine
+    if engine is None:
+        from tui_trader.engine.process.proxy import spawn_engine
 
-    engine = spawn_engine(settings)
+        engine = spawn_engine(settings)
     try:
         app = create_app(engine, settings=settings)
         app.run()

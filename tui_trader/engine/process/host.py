@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import faulthandler
 import gc
+import importlib
 import inspect
 import logging
 import os
 import pickle
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
@@ -51,6 +53,9 @@ log = logging.getLogger(__name__)
 EVENT_BATCH = 100
 """Events per forwarded frame: a burst (a kill cancels hundreds of orders) arrives in slices the
 console unpickles between key presses, not as one long frame."""
+FIRST_QUOTE_POLL_S = 0.01
+"""How often, until the first quote arrives, the host looks for it (so it is on the console's screen
+at its next refresh, not a push interval later)."""
 
 
 def public_methods(engine: object) -> dict[str, bool]:
@@ -84,6 +89,8 @@ class EngineHost:
         self.replies = DeltaEncoder()
         """Snapshots in synchronous calls' replies on the command channel, each against the one before."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._quoted = False
+        """A quote has been pushed (until then pushes also go out the moment the first one lands)."""
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         """Say hello, push snapshots, handle commands until the console goes away; then stop."""
@@ -174,9 +181,22 @@ class EngineHost:
         # Each push carries only what changed since the previous one (``delta``): pickling the
         # whole snapshot held this loop for 2–5 ms, ten times a second.
         while True:
-            await asyncio.sleep(self.interval)
+            await self._next_push()
             self.feed.write(encode(SnapshotPushed(self.applied, self.deltas.encode(self.engine.snapshot()))))
             await self.feed.drain()  # a console that reads slowly slows the pushes, nothing queues
+
+    async def _next_push(self) -> None:
+        """Wait one interval; until the first quote, return as soon as it lands (it is pushed at once)."""
+        if self._quoted:
+            await asyncio.sleep(self.interval)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.interval
+        while loop.time() < deadline:
+            await asyncio.sleep(min(FIRST_QUOTE_POLL_S, max(0.0, deadline - loop.time())))
+            if self.engine.market.quotes:
+                self._quoted = True
+                return
 
     async def _forward(self, sub: Subscription) -> None:
         while True:
@@ -217,7 +237,12 @@ async def run(commands_fd: int, feed_fd: int) -> int:
     cmd_sock, feed_sock = socket.socket(fileno=commands_fd), socket.socket(fileno=feed_fd)
     reader, commands = await asyncio.open_connection(sock=cmd_sock)
     _, feed = await asyncio.open_connection(sock=feed_sock)
-    boot: Bootstrap = await read_frame(reader)
+    try:
+        boot: Bootstrap = await read_frame(reader)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        log.info("no bootstrap: the console did not need this engine process")  # launched early, then not used
+        return 0
+    redirect_stderr(Path(boot.log_dir) / "logs" / "engine.stderr.log")
     sys.path[:0] = [p for p in boot.sys_path if p not in sys.path]
     from tui_trader.ops.logs import configure_logging
 
@@ -236,10 +261,46 @@ async def run(commands_fd: int, feed_fd: int) -> int:
     return 0
 
 
+def redirect_stderr(path: Path) -> None:
+    """Point stderr (fd 2, where faulthandler writes) at ``path``, moving there what it holds so far.
+
+    The console launches this process before it knows the state directory, with stderr on an
+    unlinked temporary file; only such a file is moved (and emptied), never a named one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        info = os.fstat(2)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 0:
+            os.lseek(2, 0, os.SEEK_SET)
+            while chunk := os.read(2, 65536):
+                os.write(fd, chunk)
+            os.ftruncate(2, 0)
+        os.dup2(fd, 2)
+    except OSError:
+        log.exception("stderr could not be moved to %s", path)
+    finally:
+        os.close(fd)
+
+
+PRELOAD = ("tui_trader.config", "tui_trader.engine.factory", "tui_trader.engine.operations", "tui_trader.broker.ib",
+           "tui_trader.sim")
+"""Imported before the bootstrap is read: the console launches this process first thing and sends
+the bootstrap once it has loaded its settings, so these imports overlap that (and Textual's)."""
+
+
+def preload() -> None:
+    """Import what building and starting the engine will need (:data:`PRELOAD`; the adapter by name)."""
+    for module in PRELOAD:
+        importlib.import_module(module)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m tui_trader.engine.process.host CMD_FD FEED_FD``."""
     args = sys.argv[1:] if argv is None else argv
-    faulthandler.enable()  # to stderr, which the console pointed at a file
+    faulthandler.enable()  # to stderr: a temporary file, then engine.stderr.log (see redirect_stderr)
+    preload()
     return asyncio.run(run(int(args[0]), int(args[1])))
 
 

@@ -47,6 +47,7 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
 from tui_trader.engine.process.delta import DeltaDecoder
+from tui_trader.engine.process.launch import Launched, launch
 from tui_trader.engine.process.subscription import RemoteSubscription
 from tui_trader.engine.process.wire import (
     Bootstrap,
@@ -136,38 +137,75 @@ class EngineProxy:
         self.failure: EngineProcessDied | None = None
         self.fallback: asyncio.Task[str] | None = None
         self.fallback_outcome = ""
+        self._early_subs: dict[str, RemoteSubscription] = {}
+        """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
+        self._early_start: int | None = None
+        """The id of the start call :meth:`spawn` sent, until the feed is connected."""
+        self._early_reply: asyncio.Future[tuple[Reply, EngineSnapshot | None]] | None = None
+        """Where the answer to that start call lands once the feed is read (:meth:`start` awaits it)."""
+        self._launched: Launched | None = None
+        """How the process was launched (its stderr until it opened its log: kept when it ends)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def spawn(cls, recipe: EngineRecipe, *, snapshot_hz: float | None = None) -> EngineProxy:
-        """Start the engine process (it builds its engine at once; :meth:`start` starts it)."""
+    def spawn(cls, recipe: EngineRecipe, *, snapshot_hz: float | None = None, start: bool = False,
+              subscriptions: tuple[tuple[str, int, bool], ...] = (), launched: Launched | None = None) -> EngineProxy:
+        """Start the engine process (it builds its engine at once; :meth:`start` starts it).
+
+        Args:
+            recipe: How the child builds its engine.
+            snapshot_hz: Snapshot pushes per second (the console's refresh rate by default).
+            start: Ask the child to start its engine as soon as it is built, without waiting for
+                :meth:`start` (which then waits for that start to finish). The console spawns
+                this way before importing its UI, so the engine connects while the console loads.
+            subscriptions: ``(name, maxsize, lossless)`` subscriptions opened before that start, so
+                no event of the start is missed; :meth:`subscribe` with the same name returns it.
+            launched: The process, if :func:`~tui_trader.engine.process.launch.launch` started it
+                before the settings were known (it has been importing meanwhile).
+        """
         settings = recipe.settings
         log_dir = settings.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        ours, theirs = socket.socketpair()
-        feed_ours, feed_theirs = socket.socketpair()
-        fds = (theirs.fileno(), feed_theirs.fileno())
-        with (log_dir / "engine.stderr.log").open("ab") as stderr:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "tui_trader.engine.process.host", *map(str, fds)], pass_fds=fds,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-        theirs.close()
-        feed_theirs.close()
+        launched = launched or launch()
+        process, ours, feed_ours = launched.process, launched.commands, launched.feed
         boot = Bootstrap(list(sys.path), str(settings.state_dir), settings.log_level,
                          snapshot_hz or settings.ui.refresh_hz, pickle.dumps(recipe))
-        ours.sendall(encode(boot))
+        try:
+            ours.sendall(encode(boot))
+        except OSError:  # the child died while importing: its own words are in its stderr
+            launched.keep_stderr(log_dir / "engine.stderr.log")
+            raise
         log.info("engine process %d started", process.pid)
-        return cls(recipe, process, ours, feed_ours)
+        proxy = cls(recipe, process, ours, feed_ours)
+        proxy._launched = launched
+        for name, maxsize, lossless in subscriptions:
+            proxy._early_subs[name] = proxy._open(name, maxsize, lossless)
+        if start:
+            call = Call(next(proxy._ids), "start", (), {}, CallMode.AWAIT)
+            proxy._send(call)  # read by the child right after its hello: it starts without waiting for us
+            proxy._early_start = call.id
+        return proxy
 
     async def start(self) -> None:
-        """Wait for the engine process to come up, then start its engine (connect, restore, reconcile)."""
+        """Wait for the engine process to come up, then start its engine (connect, restore, reconcile).
+
+        If :meth:`spawn` already asked for the start, this waits for that one to finish.
+        """
         self._connect_feed()
+        early, self._early_reply = self._early_reply, None
         if not await first_of(self._hello, self._down, timeout=self.hello_timeout_s):
             await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s",
                                      hung=True)
         self._raise_if_down()
-        await self._call_async("start", (), {})
+        if early is None:
+            await self._call_async("start", (), {})
+            return
+        reply, snapshot = await early
+        if snapshot is not None:
+            self._take(reply.applied, snapshot)
+        if not reply.ok:
+            raise reply.value
 
     async def stop(self) -> None:
         """Stop the engine (working orders stay at the broker), then let its process exit."""
@@ -200,6 +238,12 @@ class EngineProxy:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._keep_stderr()
+
+    def _keep_stderr(self) -> None:
+        """What the child wrote before it opened its own stderr log (an import failure) goes to that log."""
+        if self._launched is not None:
+            self._launched.keep_stderr(self.settings.state_dir / "logs" / "engine.stderr.log")
 
     def _placeholder(self) -> EngineSnapshot:
         s = self.settings
@@ -235,7 +279,15 @@ class EngineProxy:
         return self._latest
 
     def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
-        """A local queue fed by the engine's bus subscription ``name`` (opened in the engine process)."""
+        """A local queue fed by the engine's bus subscription ``name`` (opened in the engine process).
+
+        The first call with the name of a subscription :meth:`spawn` opened returns that one (its
+        size and kind as opened there), with every event since the engine began starting.
+        """
+        early = self._early_subs.pop(name, None)
+        return early if early is not None else self._open(name, maxsize, lossless)
+
+    def _open(self, name: str, maxsize: int, lossless: bool) -> RemoteSubscription:
         sub = RemoteSubscription(name, maxsize, lossless)
         self._subs[name] = sub
         if self.failure is not None:
@@ -328,6 +380,10 @@ class EngineProxy:
         if self._connected:
             return
         self._connected = True
+        if self._early_start is not None:  # registered before the reader first runs: its answer cannot be missed
+            self._early_reply = asyncio.get_running_loop().create_future()
+            self._pending[self._early_start] = self._early_reply
+            self._early_start = None
         self._tasks = [asyncio.ensure_future(self._read_feed()), asyncio.ensure_future(self._watch())]
 
     async def _read_feed(self) -> None:
@@ -417,6 +473,8 @@ class EngineProxy:
             self.process.kill()  # a hung engine must not go on trading unsupervised
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(self.process.wait, 2.0)
+        if self.process.poll() is not None:
+            self._keep_stderr()
         self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
         self._latest = views.down(self._latest, failure.message)
         for future in self._pending.values():
@@ -471,9 +529,15 @@ async def first_of(*events: asyncio.Event, timeout: float) -> bool:  # noqa: ASY
 
 
 def spawn_engine(settings: Settings, factory: Callable[[Settings], Any] | None = None,
-                 snapshot_hz: float | None = None) -> EngineProxy:
-    """The engine for ``settings`` in a child process (``factory``: tests and benchmarks)."""
-    return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz)
+                 snapshot_hz: float | None = None, *, start: bool = False,
+                 subscriptions: tuple[tuple[str, int, bool], ...] = (),
+                 launched: Launched | None = None) -> EngineProxy:
+    """The engine for ``settings`` in a child process (``factory``: tests and benchmarks).
+
+    ``start``, ``subscriptions`` and ``launched``: see :meth:`EngineProxy.spawn`.
+    """
+    return EngineProxy.spawn(EngineRecipe(settings, factory), snapshot_hz=snapshot_hz, start=start,
+                             subscriptions=subscriptions, launched=launched)
 
 
 __all__ = ["EngineNotAnswering", "EngineProcessDied", "EngineProxy", "spawn_engine"]
