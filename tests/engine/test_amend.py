@@ -87,6 +87,9 @@ async def test_modify_working_limit_then_same_id_new_figures_and_fills_at_them(
     await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled at the new size")
     assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 20
     assert sim.duplicate_order_refs() == []
+    trace = await engine.order_trace(order.order_ref)
+    assert trace is not None
+    assert [s.step for s in trace.steps].count("risk check of a modify") == len(verdict.checks) > 0
 
 
 async def test_modify_when_risk_denies_then_nothing_sent(engine: Engine, sim: SimGateway) -> None:

@@ -50,7 +50,8 @@ class OrderChecked(Event):
     """The risk gate passed an order right before it was sent (its verdict, check by check).
 
     ``stage`` is ``"pre-trade"`` when no approval was needed (the gate's verdict is the send
-    check) or ``"re-check"`` after an approval (prices moved while the modal was open).
+    check), ``"re-check"`` after an approval (prices moved while the modal was open), or
+    ``"modify"`` when a working order is re-placed with new figures.
     """
 
     order_ref: str

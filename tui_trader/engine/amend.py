@@ -20,7 +20,7 @@ from typing import Any
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
-from tui_trader.domain.events import OrderDenied
+from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation
@@ -101,6 +101,7 @@ class Amendments(Reconciliation):
             return verdict
         note = f"modify requested: {ticket.quantity:g} lmt={ticket.limit_price} stp={ticket.stop_price}"
         amended = self.orders.amend(order_ref, ticket, self.now(), note)
+        self.publish(OrderChecked(self.now(), order_ref, verdict, "modify"))  # the trace shows the new checks
         self.publish_order(amended, order)
         if not await self._flush_journal():
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))

@@ -16,7 +16,7 @@ from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.store.journal import Journal
 
 SIGNAL_LOOKBACK = timedelta(minutes=10)
-STAGE_STEP = {"pre-trade": "risk check", "re-check": "risk re-check"}
+STAGE_STEP = {"pre-trade": "risk check", "re-check": "risk re-check", "modify": "risk check of a modify"}
 
 __all__ = ["OrderTrace", "TraceStep", "find_order", "order_trace", "trace_of"]
 
