@@ -545,6 +545,23 @@ def test_recheck_after_approval_when_own_order_in_flight_then_not_counted_twice(
     assert verdict.passed
 
 
+def test_recheck_of_bracket_when_its_children_are_approved_then_they_are_not_counted_either() -> None:
+    from dataclasses import replace
+
+    from tui_trader.risk import pre_trade_check
+
+    parent = order(ticket(quantity=100), status=OrderStatus.APPROVED, ref="OWN")
+    children = [replace(order(ticket(side=Side.SELL, quantity=100), status=OrderStatus.APPROVED, ref=f"OWN-{n}"),
+                        parent_ref="OWN") for n in (1, 2)]
+    limits = RiskLimits(max_position_quantity=100, max_daily_trades=1)
+
+    verdict = pre_trade_check(ticket(quantity=100), account(), market(), limits,
+                              T0, Throttle(), TradingState.ACTIVE, [parent, *children], order_ref="OWN")  # fmt: skip
+
+    assert verdict.passed, verdict.reason
+    assert {c.name: c.value for c in verdict.checks}["daily_trades"] == 1
+
+
 def test_submit_when_orders_await_approval_then_they_are_not_counted() -> None:
     pending = [order(ticket(quantity=100), status=OrderStatus.PENDING_APPROVAL)]
 

@@ -119,12 +119,14 @@ def counted_orders(
     """Working and in-flight orders that use limits, deduplicated by ref (in-flight wins).
 
     Orders still waiting for approval are not counted: each is checked again before it is sent,
-    against the orders sent meanwhile. ``exclude_ref`` drops the order being re-checked or modified.
+    against the orders sent meanwhile. ``exclude_ref`` drops the order being re-checked or modified,
+    with its bracket children (the ticket being checked already stands for the whole bracket).
     """
     merged: dict[str, Order] = {}
     for order in (*account.working_orders, *in_flight):
         status = order.status
-        if status.is_final or status is OrderStatus.PENDING_APPROVAL or order.order_ref == exclude_ref:
+        own = exclude_ref is not None and exclude_ref in (order.order_ref, order.parent_ref)
+        if status.is_final or status is OrderStatus.PENDING_APPROVAL or own:
             merged.pop(order.order_ref, None)
             continue
         merged[order.order_ref] = order
