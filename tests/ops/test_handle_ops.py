@@ -72,6 +72,8 @@ async def test_approved_order_then_trace_has_the_gate_and_the_recheck_before_sen
     assert trace is not None
     kinds = [s.step for s in trace.steps]
     assert kinds.index("risk check") < kinds.index("approval") < kinds.index("risk re-check") < kinds.index("fill")
+    moves = [s.detail.split(" (")[0].split(" -> ") for s in trace.steps if " -> " in s.detail]
+    assert all(before != after for before, after in moves), moves  # a same-state update is not a move
 
 
 async def test_trace_exported_as_json_and_csv_then_files_hold_every_step(tmp_path: Path) -> None:

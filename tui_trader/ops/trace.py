@@ -88,10 +88,16 @@ async def _signal(journal: Journal, order: Order) -> list[TraceStep]:
 def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
     ref = order.order_ref
     if isinstance(event, ev.OrderUpdated):
+        broker = {"broker_id": event.order.broker_id} if event.order.broker_id else {}
+        if event.previous is event.order.status:  # same state, new facts (the broker's id, say)
+            o = event.order
+            facts = [f"broker id {o.broker_id}" if o.broker_id else "", f"filled {o.filled_quantity:g}"
+                     if o.filled_quantity else ""]
+            detail = f"{o.status.value}, updated" + (f": {', '.join(f for f in facts if f)}" if any(facts) else "")
+            return [TraceStep(event.time, "status", detail, ref, broker)]
         note = event.order.history[-1].note if event.order.history else ""
         before = event.previous.value if event.previous else "new"
         detail = f"{before} -> {event.order.status.value}" + (f" ({note})" if note else "")
-        broker = {"broker_id": event.order.broker_id} if event.order.broker_id else {}
         return [TraceStep(event.time, "status", detail, ref, broker)]
     if isinstance(event, ev.OrderChecked):
         return _checks(event.time, event.verdict, ref, STAGE_STEP.get(event.stage, "risk check"))
