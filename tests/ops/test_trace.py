@@ -67,3 +67,32 @@ async def test_unknown_order_then_empty_trace(tmp_path: Path) -> None:
     assert await order_trace(journal, "nope") == []
     assert await order_trace(journal, "12345") == []
     await journal.close()
+
+
+async def test_strategy_order_then_trace_shows_the_signal_with_its_bars(tmp_path: Path) -> None:
+    from tui_trader.config.sections import StrategySettings
+    from tui_trader.engine.strategy_runner import SIGNAL_BARS
+
+    ema = StrategySettings(name="ema_cross", symbols=["AAPL"], bar_size_s=5, params={"enter_on_start": True})
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, strategies=(ema,))
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+
+        def entry() -> str | None:
+            sim.control.step(5)  # one 5-second bar per poll until the strategy enters
+            return next((o.order_ref for o in engine.orders.orders.values() if o.ticket.strategy == "ema_cross"
+                         and o.parent_ref is None), None)
+
+        await eventually(entry, within=20, what="an ema_cross entry")
+        ref = entry()
+        assert ref is not None
+        trace = await engine.order_trace(ref)
+        await engine.stop()
+    assert trace is not None
+    kinds = [s.step for s in trace.steps]
+    bars = [s for s in trace.steps if s.step == "bar"]
+    assert kinds.index("signal") < kinds.index("bar") < kinds.index("risk check")
+    assert 0 < len(bars) <= SIGNAL_BARS
+    assert all(b.data["low"] <= b.data["close"] <= b.data["high"] for b in bars)
+    assert [b.data["time"] for b in bars] == sorted(b.data["time"] for b in bars)  # oldest first

@@ -12,6 +12,7 @@ from typing import Any
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
+from tui_trader.domain.market import Bar
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import RiskVerdict
 
@@ -30,10 +31,11 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class SignalGenerated(Event):
-    """A strategy asked for an order."""
+    """A strategy asked for an order; ``bars`` are the last bars it saw (oldest first), for the trace."""
 
     strategy: str
     ticket: OrderTicket
+    bars: tuple[Bar, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from tui_trader.broker.base import BrokerPacingError
@@ -34,6 +35,8 @@ from tui_trader.strategies.registry import StrategyLoadError, resolve
 log = logging.getLogger(__name__)
 S = OrderStatus
 _IN_FLIGHT = frozenset({S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.UNKNOWN})
+SIGNAL_BARS = 10
+"""Bars journaled with each signal (the order trace shows them)."""
 MIN_BARS_KEPT = 100
 """Bars of history kept per series at least; more when a strategy's warm-up needs (twice its warm-up)."""
 
@@ -133,7 +136,7 @@ class StrategyRunner(Recovery):
                 continue
             for running in self.strategies.values():
                 if running.spec.bar_size_s == size and symbol in running.symbols:
-                    self._run(running, symbol, running.strategy.on_bar, symbol, series.frame())
+                    self._run(running, symbol, running.strategy.on_bar, symbol, series.frame(), series=series)
 
     def quote_hook(self, quote: Quote) -> None:
         """Give quote-driven strategies the quote."""
@@ -142,7 +145,7 @@ class StrategyRunner(Recovery):
                 self._run(running, quote.symbol, running.strategy.on_quote, quote)
 
     def _run(self, running: RunningStrategy, symbol: str, call: Callable[..., Signal | None],
-             *args: Any) -> None:
+             *args: Any, series: BarSeries | None = None) -> None:
         if running.disabled_reason:
             return
         try:
@@ -155,10 +158,15 @@ class StrategyRunner(Recovery):
             return
         if signal is not None and not running.paused:
             running.last_signal_at = self.now()
-            self.on_signal(running, symbol, signal)
+            self.on_signal(running, symbol, signal, series)
 
-    def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal) -> None:
-        """Turn a signal into an entry bracket or an exit, unless something is in flight."""
+    def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal,
+                  series: BarSeries | None = None) -> None:
+        """Turn a signal into an entry bracket or an exit, unless something is in flight.
+
+        The entry goes out first; its :class:`SignalGenerated` record (with the signal's time and
+        the last :data:`SIGNAL_BARS` bars behind it, for the order trace) follows the send.
+        """
         if self._in_flight(symbol):
             return
         position = self.portfolio.quantity(symbol)
@@ -166,10 +174,12 @@ class StrategyRunner(Recovery):
         if position and (signal.exit or signal.side.sign * position < 0):
             self.spawn(self.close_position(symbol, f"{name}: {signal.reason}", name), f"exit-{symbol}")
         elif not position and not signal.exit:
+            at = self.now()
             ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
             if ticket is not None:
-                self.publish(SignalGenerated(self.now(), name, ticket))
                 self._enter(ticket)
+                bars = tuple(islice(reversed(series.bars), SIGNAL_BARS))[::-1] if series is not None else ()
+                self.publish(SignalGenerated(at, name, ticket, bars))
 
     def _enter(self, ticket: OrderTicket) -> None:
         """Submit an entry right here, in the market-data handler: no task hop before the wire."""

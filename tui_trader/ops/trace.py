@@ -8,8 +8,10 @@ its commission, and the position the order left — for the order and its bracke
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from tui_trader.domain import events as ev
+from tui_trader.domain.market import Bar
 from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
@@ -82,7 +84,17 @@ async def _signal(journal: Journal, order: Order) -> list[TraceStep]:
     s = signals[-1]
     detail = f"{s.strategy}: {s.ticket.side.value} {s.ticket.symbol} at {s.ticket.signal_price:g}" + \
         (f" ({s.ticket.reason})" if s.ticket.reason else "")
-    return [TraceStep(s.time, "signal", detail, order.order_ref, {"reason": s.ticket.reason})]
+    return [TraceStep(s.time, "signal", detail, order.order_ref, {"reason": s.ticket.reason}),
+            *(TraceStep(s.time, "bar", _bar_line(b), order.order_ref, _bar_data(b)) for b in s.bars)]
+
+
+def _bar_line(b: Bar) -> str:
+    return f"{b.time:%H:%M:%S} O {b.open:g} H {b.high:g} L {b.low:g} C {b.close:g} V {b.volume:g}"
+
+
+def _bar_data(b: Bar) -> dict[str, Any]:
+    return {"time": b.time.isoformat(), "open": b.open, "high": b.high, "low": b.low, "close": b.close,
+            "volume": b.volume}
 
 
 def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
