@@ -17,15 +17,6 @@ def watchlist_rows(c: Console) -> int:
     return len(c.app.main.query_one("#watchlist-table", LineTable).rows)
 
 
-async def assert_batch_ends(c: Console) -> None:
-    """The repaint is held until the screen's next idle, at most a few milliseconds (bounded wait)."""
-    for _ in range(100):
-        if c.app._batch_count == 0:
-            break
-        await c.pilot.pause(0.01)
-    assert c.app._batch_count == 0
-
-
 async def test_pulled_snapshot_when_staged_then_status_first_and_panes_step_by_step() -> None:
     async with running() as c:
         main = c.app.main
@@ -40,9 +31,9 @@ async def test_pulled_snapshot_when_staged_then_status_first_and_panes_step_by_s
         assert watchlist_rows(c) == 3
         main.draw_next()
         main.draw_next()
-        await assert_batch_ends(c)
+        assert c.app._batch_count == 0
         main.draw_next()  # the step the loop queued finds nothing left
-        await assert_batch_ends(c)
+        assert c.app._batch_count == 0
 
 
 async def test_newer_snapshot_when_steps_queued_then_replaces_them() -> None:
@@ -54,7 +45,7 @@ async def test_newer_snapshot_when_steps_queued_then_replaces_them() -> None:
         for _ in range(3):
             main.draw_next()
         assert watchlist_rows(c) == 3
-        await assert_batch_ends(c)
+        assert c.app._batch_count == 0
 
 
 async def test_pulled_snapshot_then_the_loop_draws_every_pane() -> None:
@@ -75,4 +66,4 @@ async def test_command_refresh_when_steps_queued_then_draws_everything_now() -> 
         c.engine.state = normal_state(n_symbols=3)
         main.request_refresh()
         assert watchlist_rows(c) == 3
-        await assert_batch_ends(c)
+        assert c.app._batch_count == 0

@@ -55,8 +55,6 @@ COMPACT_WIDTH = 120
 W = TypeVar("W", bound=Widget)
 COMPACT_HEIGHT = 34
 SETTLED_DRAWS = 5
-STAGING_GRACE_S = 0.005
-"""Longest a staged draw holds the screen's repaint after its last step."""
 """Draws after which the screen's long-lived render state is built (half a second at 10 Hz)."""
 
 
@@ -179,9 +177,8 @@ class MainScreen(MainActions):
             self._end_staging()
         elif not queued:
             # No repaint between the steps: the compositor runs once, after the last one.
-            if not self._batching:
-                self._batching = True
-                self.app._begin_batch()
+            self._batching = True
+            self.app._begin_batch()
             asyncio.get_running_loop().call_soon(self.draw_next)
 
     def _pane_steps(self, snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> deque[Callable[[], None]]:
@@ -216,12 +213,8 @@ class MainScreen(MainActions):
         if self._steps and self.is_attached:
             asyncio.get_running_loop().call_soon(self.draw_next)
         else:
-            # The tables register their dirty lines with the screen when they next go idle: the
-            # batch ends at the screen's next idle, after that (one repaint of them all), or after
-            # STAGING_GRACE_S if the screen has no message to go idle after.
             self._steps.clear()
-            self.call_after_refresh(self._end_staging)
-            asyncio.get_running_loop().call_later(STAGING_GRACE_S, self._end_staging)
+            self._end_staging()
 
     def _end_staging(self) -> None:
         """Let the screen repaint what the staged steps drew."""
