@@ -12,8 +12,7 @@ and 10,000 ticks/s across 50 of those symbols through ``gw.control.set_price`` (
 encodes the ticks, ib_async decodes them, the engine stores them). Measured at each rate:
 
 - frame: the render work of one refresh in the console's process, summed from one snapshot draw
-  to the next: ``watch_snapshot`` and the pane steps it stages (``draw_next``: row models, line
-  diffs, class toggles and their restyles),
+  to the next: ``watch_snapshot`` (row models, line diffs, class toggles and their restyles),
   the screen's layout reflow and compositor refresh (``render_line`` of the dirty lines), and
   the encoding of the update into terminal bytes that a real terminal driver would write (the
   headless driver skips it, so the benchmark does it);
@@ -138,7 +137,6 @@ class FrameMeter:
         main = app.main
         draw = self.wrap(main.watch_snapshot, starts_frame=True)
         main.watch_snapshot = lambda snapshot: draw(snapshot)  # type: ignore[method-assign]
-        main.draw_next = self.wrap(main.draw_next)  # type: ignore[method-assign]  # the staged panes
         main._refresh_layout = self.wrap(main._refresh_layout)  # type: ignore[method-assign]
         main._compositor_refresh = self.wrap(main._compositor_refresh)  # type: ignore[method-assign]
         display = app._display

@@ -94,7 +94,6 @@ def instrument(app: Any, meter: CpuMeter) -> None:
         pane.show = meter.wrap(name, pane.show)
     draw = meter.wrap("draw", main.watch_snapshot, starts_frame=True)
     main.watch_snapshot = lambda snapshot: draw(snapshot)
-    main.draw_next = meter.wrap("draw", main.draw_next)  # the pane steps the timer's draws stage
     main._refresh_layout = meter.wrap("layout", main._refresh_layout)
     main._compositor_refresh = meter.wrap("compositor", main._compositor_refresh)
     display = app._display

@@ -7,10 +7,7 @@ live preflight up to date; ``on_engine_events`` records alerts and kill reports.
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from collections import deque
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import ClassVar, TypeVar
@@ -35,7 +32,7 @@ from tui_trader.domain.events import (
 )
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, KillReport
-from tui_trader.ui.freshness import Freshness, assess
+from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.options import Clock, ConsoleOptions
@@ -115,9 +112,6 @@ class MainScreen(MainActions):
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
         self._drawn = 0
-        self._staged = False
-        self._batching = False
-        self._steps: deque[Callable[[], None]] = deque()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -144,20 +138,9 @@ class MainScreen(MainActions):
         self.set_class(compact, "-compact")
 
     def on_snapshot_pulled(self, message: SnapshotPulled) -> None:
-        self._staged = True  # the timer's draws yield to the loop between panes
-        try:
-            self.snapshot = message.snapshot
-        finally:
-            self._staged = False
+        self.snapshot = message.snapshot
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
-        """Draw ``snapshot``: the status bar, banner and approvals at once, then the panes.
-
-        A draw the refresh timer asked for is staged: each group of panes is drawn in its own
-        step of the event loop (``draw_next``), so a key press (Ctrl+K) waits for one pane, not
-        for the whole screen. A newer snapshot replaces the steps still queued. Draws asked for
-        by commands (``request_refresh``) and tests run every step now.
-        """
         if snapshot is None:
             return
         now = self.clock()
@@ -165,62 +148,23 @@ class MainScreen(MainActions):
         part = self.part
         part(StatusBar).show(snapshot, fresh, now)
         part(KillBanner).show(snapshot)
+        part(WatchlistPane).show(snapshot, fresh)
+        part(PositionsPane).show(snapshot, fresh)
+        part(OrdersPane).show(snapshot, fresh)
+        part(PnLPane).show(snapshot, fresh)
+        part(ConnectivityPane).show(snapshot, fresh)
+        part(ChannelsStrip).show(snapshot.notifications, snapshot.time_zone)
+        part(HealthPane).show(snapshot, now, fresh.engine_stalled)
+        alerts = part(AlertsPane)
+        alerts.zone = snapshot.time_zone
+        alerts.show(now)
         self.set_class(snapshot.kill_engaged, "-halted")
         if self.preflight is not None:
             self.preflight.show(snapshot, now)
         self._approvals(snapshot, now)
-        queued = bool(self._steps)
-        self._steps = self._pane_steps(snapshot, fresh, now)
-        if not self._staged:
-            while self._steps:
-                self._steps.popleft()()
-            self._end_staging()
-        elif not queued:
-            # No repaint between the steps: the compositor runs once, after the last one.
-            self._batching = True
-            self.app._begin_batch()
-            asyncio.get_running_loop().call_soon(self.draw_next)
-
-    def _pane_steps(self, snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> deque[Callable[[], None]]:
-        """The panes' draws in groups of about equal cost (the watchlist and positions alone)."""
-        part = self.part
-
-        def small_panes() -> None:
-            part(OrdersPane).show(snapshot, fresh)
-            part(PnLPane).show(snapshot, fresh)
-            part(ConnectivityPane).show(snapshot, fresh)
-            part(ChannelsStrip).show(snapshot.notifications, snapshot.time_zone)
-            part(HealthPane).show(snapshot, now, fresh.engine_stalled)
-            alerts = part(AlertsPane)
-            alerts.zone = snapshot.time_zone
-            alerts.show(now)
-            self._drawn += 1
-            if self._drawn == SETTLED_DRAWS:
-                self.call_after_refresh(freeze_drawn_heap)
-
-        return deque((partial(part(WatchlistPane).show, snapshot, fresh),
-                      partial(part(PositionsPane).show, snapshot, fresh),
-                      small_panes))
-
-    def draw_next(self) -> None:
-        """One queued step of a staged draw; the next is queued behind whatever the loop has ready."""
-        try:
-            if self._steps and self.is_attached:
-                self._steps.popleft()()
-        except Exception as error:  # a loop callback: hand it to Textual's crash handling
-            self._steps.clear()
-            self.app._handle_exception(error)
-        if self._steps and self.is_attached:
-            asyncio.get_running_loop().call_soon(self.draw_next)
-        else:
-            self._steps.clear()
-            self._end_staging()
-
-    def _end_staging(self) -> None:
-        """Let the screen repaint what the staged steps drew."""
-        if self._batching:
-            self._batching = False
-            self.app._end_batch()
+        self._drawn += 1
+        if self._drawn == SETTLED_DRAWS:
+            self.call_after_refresh(freeze_drawn_heap)
 
     def part(self, kind: type[W]) -> W:
         """The screen's one widget of type ``kind``, looked up once (every refresh draws them all)."""
