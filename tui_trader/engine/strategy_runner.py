@@ -136,7 +136,7 @@ class StrategyRunner(Recovery):
                 continue
             for running in self.strategies.values():
                 if running.spec.bar_size_s == size and symbol in running.symbols:
-                    self._run(running, symbol, running.strategy.on_bar, symbol, series.frame(), series=series)
+                    self._run(running, symbol, running.strategy.on_bar, symbol, series.frame())
 
     def quote_hook(self, quote: Quote) -> None:
         """Give quote-driven strategies the quote."""
@@ -145,7 +145,7 @@ class StrategyRunner(Recovery):
                 self._run(running, quote.symbol, running.strategy.on_quote, quote)
 
     def _run(self, running: RunningStrategy, symbol: str, call: Callable[..., Signal | None],
-             *args: Any, series: BarSeries | None = None) -> None:
+             *args: Any) -> None:
         if running.disabled_reason:
             return
         try:
@@ -158,10 +158,9 @@ class StrategyRunner(Recovery):
             return
         if signal is not None and not running.paused:
             running.last_signal_at = self.now()
-            self.on_signal(running, symbol, signal, series)
+            self.on_signal(running, symbol, signal)
 
-    def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal,
-                  series: BarSeries | None = None) -> None:
+    def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal) -> None:
         """Turn a signal into an entry bracket or an exit, unless something is in flight.
 
         The entry goes out first; its :class:`SignalGenerated` record (with the signal's time and
@@ -178,6 +177,7 @@ class StrategyRunner(Recovery):
             ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
             if ticket is not None:
                 self._enter(ticket)
+                series = self.series.get((symbol, running.spec.bar_size_s))
                 bars = tuple(islice(reversed(series.bars), SIGNAL_BARS))[::-1] if series is not None else ()
                 self.publish(SignalGenerated(at, name, ticket, bars))
 
