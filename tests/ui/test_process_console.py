@@ -10,45 +10,34 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from engine.helpers import buy, eventually
+from engine.helpers import buy
 from engine_process.helpers import engine_process
-from textual.pilot import Pilot
 
 from tui_trader.domain.enums import OrderType, TradingState
 from tui_trader.engine.process.proxy import EngineProxy
 from tui_trader.sim import ManualClock, SimGateway
-from tui_trader.ui.app import TraderApp, create_app
+from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.error import ErrorModal
-from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
+
+from .piloted import PilotedConsole
 
 WAIT_S = 20.0
 """Upper bound of every poll: a child process on two busy cores; never reached when things work."""
 
 
 @dataclass
-class ChildConsole:
+class ChildConsole(PilotedConsole):
     """The console, the proxy it holds, the simulator and the pilot."""
 
-    app: TraderApp
-    proxy: EngineProxy
-    gw: SimGateway
-    pilot: Pilot[int]
-
-    async def until(self, predicate: Callable[[], object], what: str) -> None:
-        """Poll ``predicate`` (the app keeps running meanwhile), then let the screen settle."""
-        await eventually(predicate, timeout=WAIT_S, what=what)
-        await self.pilot.pause()
-
-    def rows(self, table_id: str) -> dict[str, tuple[str, ...]]:
-        """The cells of a pane's table by row key, as drawn."""
-        return {row.key: row.cells for row in self.app.main.query_one(f"#{table_id}", LineTable).rows}
+    proxy: EngineProxy = field(kw_only=True)
+    wait_s: ClassVar[float] = WAIT_S
 
     async def rest_limit(self) -> str:
         """Submit (through the proxy) a buy limit 3% under the bid; wait until it works at the simulator."""
@@ -69,7 +58,7 @@ async def child_console(tmp_path: Path, **settings: Any) -> AsyncIterator[ChildC
             engine_process(gw, tmp_path, **settings) as proxy:
         app = create_app(proxy, settings=proxy.settings)
         async with app.run_test(size=(160, 48)) as pilot:
-            console = ChildConsole(app, proxy, gw, pilot)
+            console = ChildConsole(app, gw, pilot, proxy=proxy)
             await console.until(lambda: {"AAPL", "MSFT"} <= set(console.rows("watchlist-table")),
                                 "quotes from the child in the watchlist")
             yield console

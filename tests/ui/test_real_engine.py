@@ -8,25 +8,26 @@ simulator's ledger as the witness of what reached the wire. Waits are bounded po
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.helpers import eventually, make_config, make_engine
-from textual.pilot import Pilot
+from engine.helpers import make_config, make_engine
 from textual.widgets import Input, Label
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
-from tui_trader.ui.app import TraderApp, create_app
+from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
+
+from .piloted import PilotedConsole
 
 SYMBOLS = ("AAPL", "MSFT")
 WAIT_S = 10.0
@@ -34,23 +35,10 @@ WAIT_S = 10.0
 
 
 @dataclass
-class RealConsole:
+class RealConsole(PilotedConsole):
     """The console, the engine behind it, the simulator and the pilot."""
 
-    app: TraderApp
-    engine: Engine
-    gw: SimGateway
-    pilot: Pilot[int]
-
-    async def until(self, predicate: Callable[[], object], what: str) -> None:
-        """Poll ``predicate`` (the app keeps running meanwhile), then let the screen settle."""
-        await eventually(predicate, timeout=WAIT_S, what=what)
-        await self.pilot.pause()
-
-    def rows(self, table_id: str) -> dict[str, tuple[str, ...]]:
-        """The cells of a pane's table by row key, as drawn."""
-        table = self.app.main.query_one(f"#{table_id}", LineTable)
-        return {row.key: row.cells for row in table.rows}
+    engine: Engine = field(kw_only=True)
 
     def resting_limit(self, symbol: str = "AAPL") -> OrderTicket:
         """A buy limit 3% under the bid: it rests at the simulator until cancelled."""
@@ -70,7 +58,7 @@ async def real_console(tmp_path: Path, **config: Any) -> AsyncIterator[RealConso
         app = create_app(engine)
         try:
             async with app.run_test(size=(160, 48)) as pilot:
-                console = RealConsole(app, engine, gw, pilot)
+                console = RealConsole(app, gw, pilot, engine=engine)
                 await console.until(lambda: engine.started and set(SYMBOLS) <= set(engine.market.quotes),
                                     "engine started with quotes")
                 yield console
