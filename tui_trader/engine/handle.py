@@ -63,8 +63,13 @@ class EngineHandle(Protocol):
         """Cancel every working order in the configured scope and verify."""
         ...
 
-    def kill(self, reason: str, by: str = "operator") -> None:
-        """Engage the kill switch: HALTED now, cancels and verification scheduled."""
+    def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
+        """Engage the kill switch: HALTED now, cancels and verification scheduled.
+
+        ``operator`` is False for a kill the software engages by itself (the console's crash
+        handling). A running engine cancels either way; with the engine process gone, only an
+        operator's kill cancels at the broker (see ``EngineProxy.kill``).
+        """
         ...
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:

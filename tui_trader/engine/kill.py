@@ -35,8 +35,8 @@ class KillOps(OrderPath):
 
     # -- kill ----------------------------------------------------------------------------------
 
-    def kill(self, reason: str, by: str = "operator") -> None:
-        """Engage the kill switch: HALTED now; cancels and verification scheduled."""
+    def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
+        """Engage the kill switch: HALTED now; cancels and verification scheduled (whoever engaged it)."""
         self.engage_kill(reason, by, KillTrigger.MANUAL)
 
     def engage_kill(self, reason: str, by: str, trigger: KillTrigger, flatten: bool = False) -> None:

@@ -95,7 +95,7 @@ class TraderApp(App[int]):
         self._reported = error
         text = f"{type(error).__name__}: {error}" if error else "unknown error"
         try:
-            self.handle.kill(f"console worker '{name}' crashed: {text}", by="console")
+            self.handle.kill(f"console worker '{name}' crashed: {text}", by="console", operator=False)
             halted = True
         except Exception as exc:  # the engine itself may be what broke: say so, never hide it
             text += f"\n\nThe kill switch could not be engaged: {exc}"

@@ -349,7 +349,7 @@ class ScriptedEngine:
         self._set_status(refs, OrderStatus.CANCELLED, "cancel all")
         return KillReport(cancelled=tuple(sorted(refs)), remaining=(), verified=True)
 
-    def kill(self, reason: str, by: str = "operator") -> None:
+    def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
         self.calls.append(("kill", reason, by))
         previous = self.state.trading_state
         self.state = replace(self.state, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=reason)

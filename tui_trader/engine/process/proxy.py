@@ -252,13 +252,13 @@ class EngineProxy:
 
     # -- the handle ----------------------------------------------------------------------------
 
-    def kill(self, reason: str, by: str = "operator") -> None:
+    def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
         """Engage the kill switch: one message to the engine; HALTED in :meth:`snapshot` at once.
 
         With the engine process gone, the out-of-band kill runs instead: the latch in the journal,
-        then, when the operator asked (any ``by`` but ``"console"``), a global cancel with the
-        kill's own client id. A kill the console engages by itself (its crash handling, when the
-        engine process died) only latches: with the engine gone, the protective stops held at the
+        then, when an ``operator`` engaged it, a global cancel with the kill's own client id. A
+        kill the console engages by itself (``operator=False``: its crash handling, when the engine
+        process died) only latches: with the engine gone, the protective stops held at the
         broker are what guard the positions, and a global cancel would remove them along with
         every other client's orders. Ctrl+K after that still cancels.
         """
@@ -272,7 +272,7 @@ class EngineProxy:
                 self._kill = (call.id, reason)
                 self._latest = views.halted(self._latest, reason)
                 return
-        self._kill_out_of_band(reason, by, cancel=by != "console")
+        self._kill_out_of_band(reason, by, cancel=operator)
 
     def snapshot(self) -> EngineSnapshot:
         """The latest snapshot received (HALTED at once after :meth:`kill`; DISCONNECTED once the process is gone)."""
