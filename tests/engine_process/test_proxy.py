@@ -254,8 +254,12 @@ async def test_spawned_with_start_when_console_not_yet_running_then_engine_conne
         await eventually(lambda: bool(gw.sessions), WAIT_S, "the engine connected before start() was called")
         sub = proxy.subscribe("console", maxsize=5)
         assert await proxy.send_test_notification() == ()  # an awaited call first begins reading the feed
+        early = proxy._early_reply
+        assert early is not None
+        # Force the race: the start's answer is read off the feed before start() is called.
+        await asyncio.wait_for(asyncio.shield(early), WAIT_S)
 
-        await started(proxy)  # ... and the answer to the start asked for at spawn is still awaited
+        await started(proxy)  # ... and that answer is what start() returns on
 
         assert proxy.snapshot().connection.state is ConnectionState.CONNECTED
         states = []
