@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import KillSwitchEngaged
+from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
@@ -56,16 +58,16 @@ async def test_kill_during_in_flight_submit_then_order_never_reaches_the_wire(en
                                                                               sim: SimGateway) -> None:
     journal = engine.journal
     assert journal is not None
-    real_commit = journal.commit_now
+    real_commit = journal.commit_orders_now
 
-    def commit_then_kill() -> bool:
+    def commit_then_kill(orders: Iterable[Order]) -> bool:
         # The kill lands while the submit commits the durable SENDING record.
         engine.kill("mid-flight")
-        return real_commit()
+        return real_commit(orders)
 
-    journal.commit_now = commit_then_kill  # type: ignore[method-assign]
+    journal.commit_orders_now = commit_then_kill  # type: ignore[method-assign]
     await engine.submit(buy(10))
-    journal.commit_now = real_commit  # type: ignore[method-assign]
+    journal.commit_orders_now = real_commit  # type: ignore[method-assign]
     (order,) = engine.orders.orders.values()
     assert order.status is S.CANCELLED
     assert order.order_ref not in sim.order_refs()

@@ -128,7 +128,9 @@ class OrderPath(EngineCore):
         if self.config.approvals_required:
             return self._request_approval(ticket, verdict), None
         # Nothing is awaited between this gate and the send: its verdict is the re-check, not a stale one.
-        return self._create_family(ticket, S.APPROVED, "approval not required"), verdict
+        # The family goes to SENDING right away: its one OrderUpdated says so (the history keeps the
+        # APPROVED step), and nothing about it is queued for the journal before that one.
+        return self._create_family(ticket, S.APPROVED, "approval not required", publish=False), verdict
 
     def _deny(self, ticket: OrderTicket, verdict: RiskVerdict, order_ref: str = "") -> Order:
         now = self.now()
@@ -141,12 +143,14 @@ class OrderPath(EngineCore):
         self.publish(OrderDenied(now, ticket, verdict, order.order_ref))
         return order
 
-    def _create_family(self, ticket: OrderTicket, status: OrderStatus, note: str) -> Order:
+    def _create_family(self, ticket: OrderTicket, status: OrderStatus, note: str, publish: bool = True) -> Order:
         now = self.now()
         parent = self.orders.create(ticket, status, now, note=note)
-        self.publish_order(parent)
-        for child in bracket_children(ticket):
-            self.publish_order(self.orders.create(child, status, now, parent.order_ref, note))
+        children = [self.orders.create(child, status, now, parent.order_ref, note)
+                    for child in bracket_children(ticket)]
+        if publish:
+            for order in (parent, *children):
+                self.publish_order(order)
         return parent
 
     def family(self, order_ref: str) -> list[Order]:
@@ -247,7 +251,9 @@ class OrderPath(EngineCore):
 
         The family is journaled as SENDING and committed on the loop's thread (a WAL commit,
         durable across a SIGKILL), then placed in the same step: no await between the risk
-        check and the wire on the usual path.
+        check and the wire on the usual path. An order gated just now (``checked``) has no event
+        queued before its SENDING one, so only its ``orders`` rows are committed before the wire
+        (one small transaction); its events follow in the journal's next batch.
         """
         order = self.orders.orders[order_ref]
         verdict = checked if checked is not None else self.verdict(order.ticket, order_ref)
@@ -255,20 +261,18 @@ class OrderPath(EngineCore):
             self._deny(order.ticket, verdict, order_ref)
             return False
         # Journaled for every order sent, so a trace shows the checks also when no approval was asked;
-        # published after the SENDING commit: a record for the trace (ordered by time), not part of
-        # what must be durable before the wire, and encoding a verdict costs ~0.2 ms.
+        # published after the send: a record for the trace (ordered by time), not part of what must
+        # be durable before the wire.
         checks = OrderChecked(self.now(), order_ref, verdict, "pre-trade" if checked is not None else "re-check")
         self._move_family(order_ref, S.SENDING, "journaled before send")
         self.in_flight.add(order_ref)
-        committed = self._commit_journal_now()
+        committed = self._commit_sending_now(order_ref, fresh=checked is not None)
+        if committed:
+            self._finish_send(order_ref, operator_flatten)
         self.publish(checks)
         if committed is None:
             self._not_sent(order_ref, "journal write failed: not sent")
-            return False
-        if not committed:
-            return True
-        self._finish_send(order_ref, operator_flatten)
-        return False
+        return committed is False
 
     async def _send_after_flush(self, order_ref: str, operator_flatten: bool) -> None:
         if not await self._flush_journal():
@@ -302,11 +306,18 @@ class OrderPath(EngineCore):
             return True
         return check_trading_state(self.trading_state, reduces).passed
 
-    def _commit_journal_now(self) -> bool | None:
-        """Commit the journal on the loop's thread: ``True`` done, ``False`` await a flush, ``None`` failed."""
+    def _commit_sending_now(self, order_ref: str, fresh: bool) -> bool | None:
+        """Make the family's SENDING durable on the loop's thread: ``True`` done, ``False`` await a
+        flush, ``None`` failed.
+
+        ``fresh``: no event about the family was queued before its SENDING ones, so its ``orders``
+        rows alone are the record; otherwise everything queued is committed, in order.
+        """
         if self.journal is None:
             return True
         try:
+            if fresh:
+                return self.journal.commit_orders_now(self.family(order_ref))
             return self.journal.commit_now()
         except Exception as exc:  # noqa: BLE001 - any journal failure halts trading
             self.on_journal_failure(exc)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from tui_trader.domain import events as ev
+from tui_trader.domain.orders import Order
 from tui_trader.store import codec
 
 Row = tuple[str, tuple[Any, ...]]
@@ -43,15 +44,20 @@ def rows_for(event: ev.Event) -> list[Row]:
     return [log_row, *(derive(event) if derive else ())]
 
 
-def _order_rows(event: Any) -> list[Row]:
-    order = event.order
+def order_row(order: Order) -> Row:
+    """The ``orders`` table's upsert for ``order`` as it is now."""
     t = order.ticket
-    step = order.history[-1] if order.history else None
-    rows: list[Row] = [(_UPSERT_ORDER, (
+    return (_UPSERT_ORDER, (
         order.order_ref, t.symbol, t.side.value, t.quantity, t.order_type.value, order.status.value, t.strategy,
         order.broker_id, order.parent_ref, order.filled_quantity, order.avg_fill_price,
         order.created_at.isoformat(), order.updated_at.isoformat(), codec.dump(order),
-    ))]
+    ))
+
+
+def _order_rows(event: Any) -> list[Row]:
+    order = event.order
+    step = order.history[-1] if order.history else None
+    rows: list[Row] = [order_row(order)]
     rows.append(("INSERT INTO order_states(order_ref, status, time, note) VALUES (?,?,?,?)", (
         order.order_ref, order.status.value, (step.time if step else order.updated_at).isoformat(),
         step.note if step else "",

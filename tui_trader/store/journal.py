@@ -29,7 +29,7 @@ import aiosqlite
 from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.store import codec
-from tui_trader.store.derive import Row, rows_for
+from tui_trader.store.derive import Row, order_row, rows_for
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tui_trader.store.writer import LoopWriter
 
@@ -144,6 +144,30 @@ class Journal:
                 raise
             self._committed(count)
         return True
+
+    def commit_orders_now(self, orders: Iterable[Order]) -> bool:
+        """Commit the ``orders`` table's rows of ``orders`` as they are now, on the loop's thread.
+
+        The order path's minimal write-ahead record: an order family journaled as SENDING (with
+        its orderRefs) in one small transaction before it goes on the wire, while the events
+        queued so far, the SENDING ones included, follow in the next batch (their rows rewrite
+        these with the same content). Only for orders no queued event is about in an earlier
+        state, or that event's upsert would briefly move the row back.
+
+        Returns:
+            ``True`` when committed; ``False`` when a write is in progress, another process
+            holds the write lock or an earlier write failed: await :meth:`flush` instead.
+
+        Raises:
+            sqlite3.Error: when the write fails (``on_failure`` was called).
+        """
+        if self._lock.locked() or self.failed is not None:
+            return False
+        try:
+            return self._writer_conn.commit([order_row(order) for order in orders])
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            self._fail(exc)
+            raise
 
     def _take_from_source(self) -> None:
         if self._sub is not None:
