@@ -115,3 +115,32 @@ def test_cancelled_then_fill_evidence_moves_to_filled() -> None:
     om.apply_report(_report(ref, S.CANCELLED, raw="Cancelled"), NOW)
     om.apply_fill(_fill(ref, "e1", 100), NOW)
     assert om.orders[ref].status is S.FILLED
+
+
+def test_working_in_flight_and_children_when_many_finished_orders_forgotten_then_match_a_full_scan() -> None:
+    # Arrange: parents with bracket children, some finished (and partly forgotten), some working,
+    # one adopted from the journal, one created already final.
+    om = OrderManager("tt", finished_kept=3)
+    refs = []
+    for i in range(8):
+        parent = om.create(OrderTicket("AAPL", Side.BUY, 1), S.APPROVED, NOW)
+        child = om.create(OrderTicket("AAPL", Side.SELL, 1), S.APPROVED, NOW, parent_ref=parent.order_ref)
+        refs.append((parent.order_ref, child.order_ref))
+        om.move(parent.order_ref, S.SENDING, NOW)
+        if i % 3 != 2:
+            om.move(parent.order_ref, S.CANCELLED, NOW)
+            om.move(child.order_ref, S.CANCELLED, NOW)
+    adopted = om.create(OrderTicket("MSFT", Side.BUY, 1), S.APPROVED, NOW)
+    om.adopt(adopted.with_status(S.SENDING, NOW).with_status(S.SUBMITTED, NOW))
+    om.create(OrderTicket("MSFT", Side.BUY, 1), S.REJECTED, NOW)
+
+    # Act / Assert: the indexed answers are the full scans' (same orders, same order).
+    everything = list(om.orders.values())
+    assert om.working() == [o for o in everything if o.status.is_working]
+    assert om.with_status(S.APPROVED, S.SENDING) == [o for o in everything if o.status in (S.APPROVED, S.SENDING)]
+    assert om.with_status(S.CANCELLED) == [o for o in everything if o.status is S.CANCELLED]
+    for parent_ref, _ in refs:
+        assert om.children(parent_ref) == [o for o in everything if o.parent_ref == parent_ref]
+    assert len(om.orders) < 2 * len(refs)  # some finished orders were forgotten
+    assert [o.order_ref for o in om.working()] == [*(p for i, (p, _) in enumerate(refs) if i % 3 == 2),
+                                                   adopted.order_ref]

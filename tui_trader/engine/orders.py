@@ -87,6 +87,10 @@ class OrderManager:
         self.forgotten: Counter[OrderStatus] = Counter()
         """Final statuses of the orders no longer in memory (summaries add them to what is)."""
         self._finished: dict[str, None] = {}
+        self._open: dict[str, None] = {}
+        """Refs of the orders not in a final state, oldest first: the order path's scans (working
+        orders, in-flight ones) stay short however many finished orders memory keeps."""
+        self._children: dict[str, dict[str, None]] = {}
         self._by_broker_id: dict[int, str] = {}
         self._pending_commissions: dict[str, tuple[float, float | None]] = {}
         self._fills_pruned_at: datetime | None = None
@@ -103,6 +107,7 @@ class OrderManager:
         order = Order(self.new_ref(), ticket, S.PENDING_APPROVAL, now, now, parent_ref=parent_ref)
         order = order.with_status(status, now, note)
         self.orders[order.order_ref] = order
+        self._index(order)
         return order
 
     def adopt(self, order: Order) -> Order:
@@ -122,15 +127,19 @@ class OrderManager:
 
     def working(self) -> list[Order]:
         """Orders live (or possibly live) at the broker."""
-        return [o for o in self.orders.values() if o.status.is_working]
+        orders = self.orders
+        return [o for o in map(orders.__getitem__, self._open) if o.status.is_working]
 
     def with_status(self, *statuses: OrderStatus) -> list[Order]:
         """Orders currently in one of ``statuses``."""
-        return [o for o in self.orders.values() if o.status in statuses]
+        if any(s.is_final for s in statuses):
+            return [o for o in self.orders.values() if o.status in statuses]
+        return [o for o in map(self.orders.__getitem__, self._open) if o.status in statuses]
 
     def children(self, parent_ref: str) -> list[Order]:
         """Bracket children of ``parent_ref``."""
-        return [o for o in self.orders.values() if o.parent_ref == parent_ref]
+        refs = self._children.get(parent_ref, ())
+        return [self.orders[r] for r in refs if r in self.orders]
 
     # -- transitions ---------------------------------------------------------------------------
 
@@ -163,9 +172,19 @@ class OrderManager:
         order = self.orders.get(order_ref)
         return self._store(replace(order, last_error=text)) if order else None
 
+    def _index(self, order: Order) -> None:
+        ref = order.order_ref
+        if order.status.is_final:
+            self._open.pop(ref, None)
+        else:
+            self._open[ref] = None
+        if order.parent_ref is not None:
+            self._children.setdefault(order.parent_ref, {})[ref] = None
+
     def _store(self, order: Order) -> Order:
         ref = order.order_ref
         self.orders[ref] = order
+        self._index(order)
         if order.status.is_final and ref not in self._finished:
             self._finished[ref] = None
             self.finished_count += 1
@@ -184,11 +203,21 @@ class OrderManager:
                 continue
             del self._finished[ref]
             order = self.orders.pop(ref, None)
+            self._forget_child(order)
             if order is not None:
                 self.forgotten[order.status] += 1
             if order is not None and order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
                 del self._by_broker_id[order.broker_id]
             excess -= 1
+
+    def _forget_child(self, order: Order | None) -> None:
+        if order is None or order.parent_ref is None:
+            return
+        siblings = self._children.get(order.parent_ref)
+        if siblings is not None:
+            siblings.pop(order.order_ref, None)
+            if not siblings:
+                del self._children[order.parent_ref]
 
     # -- broker input --------------------------------------------------------------------------
 
