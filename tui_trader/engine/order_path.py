@@ -357,7 +357,8 @@ class OrderPath(EngineCore):
 
     @functools.cached_property
     def in_flight(self) -> set[str]:
-        """Refs of the order families this run journaled as SENDING whose ack timeout has not run out.
+        """Refs of the order families journaled as SENDING (by this run, or restored from the journal) whose ack
+        timeout has not run out.
 
         Reconciliation leaves them to the ack watcher: the broker may not have answered them yet.
         """
@@ -367,9 +368,26 @@ class OrderPath(EngineCore):
         """``order`` is in SENDING, in flight: sent by this run less than the ack timeout ago."""
         return order.status is S.SENDING and bool({order.order_ref, order.parent_ref} & self.in_flight)
 
-    async def _watch_ack(self, order_ref: str) -> None:
+    def resume_in_flight(self, order: Order) -> bool:
+        """Treat ``order``, restored from the journal in SENDING, as in flight for what is left of its ack timeout.
+
+        The engine died between the durable SENDING record and the broker's answer: the order may
+        or may not have reached the broker. Within the ack timeout (counted from its SENDING step)
+        reconciliation leaves it to the ack watcher, as for an order this run sent; after it, the
+        watcher puts the order in UNKNOWN (entries blocked) and reconciliation settles it by
+        orderRef. Never resubmitted. Returns ``False`` when the timeout has already run out.
+        """
+        sent_at = next((h.time for h in reversed(order.history) if h.status is S.SENDING), order.updated_at)
+        left = self.config.ack_timeout_s - (self.now() - sent_at).total_seconds()
+        if order.status is not S.SENDING or left <= 0:
+            return False
+        self.in_flight.add(order.order_ref)
+        self.spawn(self._watch_ack(order.order_ref, left), f"ack-{order.order_ref}")
+        return True
+
+    async def _watch_ack(self, order_ref: str, timeout_s: float | None = None) -> None:
         try:
-            await asyncio.sleep(self.config.ack_timeout_s)
+            await asyncio.sleep(self.config.ack_timeout_s if timeout_s is None else timeout_s)
         finally:
             self.in_flight.discard(order_ref)
         for order in self.family(order_ref):

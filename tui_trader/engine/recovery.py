@@ -52,8 +52,10 @@ class Recovery(Amendments):
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill))
             self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch still engaged from "
                        f"{kill.get('engaged_at')} by {kill.get('by')}: {kill.get('reason')}", kind="kill_restored")
-        for order in await self.journal.open_orders():
-            self.orders.adopt(order)
+        restored = [self.orders.adopt(order) for order in await self.journal.open_orders()]
+        for order in restored:  # journaled as SENDING, no answer recorded: the engine died mid-send
+            if order.status is S.SENDING and order.parent_ref not in self.in_flight:
+                self.resume_in_flight(order)
         # Fills within the order manager's memory are kept for deduplication; older ones are
         # looked up in the journal when a broker replays them (BrokerEvents.on_fill).
         self.orders.fill_memory = FILL_MEMORY
