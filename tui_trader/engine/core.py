@@ -71,6 +71,7 @@ class EngineCore:
         self.stopping = False
         self.order_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
 
     # -- events ------------------------------------------------------------------------------
 
@@ -147,6 +148,22 @@ class EngineCore:
         task.add_done_callback(self._task_done)
         return task
 
+    def call_later(self, delay_s: float, callback: Callable[..., None], *args: Any, name: str) -> None:
+        """Call ``callback(*args)`` in ``delay_s`` seconds (cancelled at stop; a crash is reported).
+
+        A timer, not a task: nothing runs until it fires. The order path arms one per order sent,
+        where a task's first step would run before the loop reads the next message.
+        """
+        def fire() -> None:
+            self._timers.discard(handle)
+            try:
+                callback(*args)
+            except Exception as exc:  # noqa: BLE001 - as for a task: logged and alerted
+                self.report_crash(name, exc)
+
+        handle = asyncio.get_running_loop().call_later(delay_s, fire)
+        self._timers.add(handle)
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if task.cancelled():
@@ -162,6 +179,9 @@ class EngineCore:
 
     async def cancel_tasks(self) -> None:
         """Cancel every tracked task and wait for them."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -291,7 +291,7 @@ class OrderPath(EngineCore):
             return
         self._place_family(order_ref)
         self.risk.record_sent(order.ticket, self.now())
-        self.spawn(self._watch_ack(order_ref), f"ack-{order_ref}")
+        self.call_later(self.config.ack_timeout_s, self._ack_timed_out, order_ref, name=f"ack-{order_ref}")
 
     def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
         if verdict.passed:
@@ -382,14 +382,12 @@ class OrderPath(EngineCore):
         if order.status is not S.SENDING or left <= 0:
             return False
         self.in_flight.add(order.order_ref)
-        self.spawn(self._watch_ack(order.order_ref, left), f"ack-{order.order_ref}")
+        self.call_later(left, self._ack_timed_out, order.order_ref, name=f"ack-{order.order_ref}")
         return True
 
-    async def _watch_ack(self, order_ref: str, timeout_s: float | None = None) -> None:
-        try:
-            await asyncio.sleep(self.config.ack_timeout_s if timeout_s is None else timeout_s)
-        finally:
-            self.in_flight.discard(order_ref)
+    def _ack_timed_out(self, order_ref: str) -> None:
+        """The ack timeout of a family sent (or restored in SENDING) ran out: what is still SENDING is UNKNOWN."""
+        self.in_flight.discard(order_ref)
         for order in self.family(order_ref):
             if order.status is S.SENDING:
                 self.mark_unknown(order.order_ref, "no acknowledgement from the broker")
