@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.domain.events import OrderUpdated
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
@@ -43,3 +44,25 @@ async def test_sell_short_then_cover_realizes_pnl(engine: Engine, sim: SimGatewa
     await eventually(lambda: status(engine, second.order_ref) is S.FILLED)
     assert engine.portfolio.quantity("AAPL") == 0
     await eventually(lambda: engine.portfolio.commissions > 0)
+
+
+async def test_market_buy_when_filled_then_journal_tells_each_step_once_and_in_order(
+        engine: Engine, sim: SimGateway) -> None:
+    # Arrange / Act: the SENDING record goes to the orders table before the wire; the events follow.
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+    assert engine.journal is not None
+    await engine.journal.flush()
+    # Assert: one SENDING step (the history keeps APPROVED), the checks after it, the row not moved back.
+    events = await engine.journal.events(order_ref=order.order_ref)
+    steps = [(e.previous, e.order.status) for e in events if isinstance(e, OrderUpdated)
+             and e.previous is not e.order.status]  # not the updates that only add broker ids
+    assert steps[0] == (S.APPROVED, S.SENDING)
+    assert [to for _, to in steps].count(S.SENDING) == 1
+    assert steps[-1][1] is S.FILLED
+    assert [h.status for h in events[0].order.history][:2] == [S.APPROVED, S.SENDING]  # type: ignore[attr-defined]
+    kinds = [e.kind for e in events]
+    assert kinds.index("OrderChecked") == 1
+    journaled = await engine.journal.order(order.order_ref)
+    assert journaled is not None
+    assert journaled.status is S.FILLED
