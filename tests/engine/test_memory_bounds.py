@@ -44,6 +44,16 @@ def test_many_orders_finish_then_only_the_newest_finished_ones_stay_in_memory() 
     assert len(om._by_broker_id) == 10  # noqa: SLF001 - the index must shrink with the orders
 
 
+def test_many_orders_created_rejected_then_only_the_newest_stay_in_memory() -> None:
+    # A risk denial creates its order already REJECTED: it must age out like any finished order.
+    om = OrderManager("tt", finished_kept=10)
+    refs = [om.create(OrderTicket("AAPL", Side.BUY, 1), S.REJECTED, NOW).order_ref for _ in range(200)]
+
+    assert set(om.orders) == set(refs[-10:])
+    assert om.finished_count == 200
+    assert om.forgotten == {S.REJECTED: 190}
+
+
 def test_parent_finished_while_its_bracket_child_works_then_parent_is_kept() -> None:
     om = OrderManager("tt", finished_kept=5)
     parent = _filled(om, 0)

@@ -105,10 +105,7 @@ class OrderManager:
                parent_ref: str | None = None, note: str = "") -> Order:
         """Track a new order in ``status``."""
         order = Order(self.new_ref(), ticket, S.PENDING_APPROVAL, now, now, parent_ref=parent_ref)
-        order = order.with_status(status, now, note)
-        self.orders[order.order_ref] = order
-        self._index(order)
-        return order
+        return self._store(order.with_status(status, now, note))  # created final (a denial): counted as finished
 
     def adopt(self, order: Order) -> Order:
         """Track an order that already exists (restored from the journal or found at the broker)."""
