@@ -42,6 +42,25 @@ def dump(value: Any) -> str:
     return _writer(type(value)).dump_json([value])[1:-1].decode()
 
 
+_ORDER_KEY = ',"order":{'
+_PREVIOUS_KEY = '},"previous":'
+
+
+def order_of_update(payload: str) -> str | None:
+    """The order's JSON inside an ``OrderUpdated`` payload made by :func:`dump` (``None`` if not found).
+
+    Equal to ``dump(event.order)``, without encoding the order a second time. The payload is
+    ``{"time":…,"order":{…},"previous":…}``; a ``"`` inside a JSON string is escaped, so the two
+    keys can only be matched where they are keys: the first ``"order"`` object follows ``time``
+    (a string), and the last ``"previous"`` is the event's own last field (the order has none).
+    """
+    start = payload.find(_ORDER_KEY)
+    end = payload.rfind(_PREVIOUS_KEY)
+    if start < 0 or end < start:
+        return None
+    return payload[start + len(_ORDER_KEY) - 1:end + 1]
+
+
 def load(cls: type[T], text: str | bytes) -> T:
     """The ``cls`` value encoded by :func:`dump`."""
     result: T = _adapter(cls).validate_python(json.loads(text))

@@ -1,8 +1,13 @@
-"""What each event writes: its line in the log plus the rows of the tables derived from it."""
+"""What each event writes: its line in the log plus the rows of the tables derived from it.
+
+Each deriver gets the event and its encoded log payload: an order update's order is encoded once,
+for the log line, and the ``orders`` row takes its JSON from there (pydantic is most of a row's cost).
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from tui_trader.domain import events as ev
@@ -18,6 +23,8 @@ _UPSERT_ORDER = (
     "filled_quantity=excluded.filled_quantity, avg_fill_price=excluded.avg_fill_price, "
     "updated_at=excluded.updated_at, payload=excluded.payload"
 )
+_INSERT_EVENT = "INSERT INTO events(time, kind, order_ref, payload) VALUES (?,?,?,?)"
+_INSERT_STATE = "INSERT INTO order_states(order_ref, status, time, note) VALUES (?,?,?,?)"
 _INSERT_FILL = (
     "INSERT OR IGNORE INTO fills(exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, "
     "realized_pnl) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -36,55 +43,66 @@ def order_ref_of(event: ev.Event) -> str | None:
 
 def rows_for(event: ev.Event) -> list[Row]:
     """Every row ``event`` writes, the log line first."""
-    log_row: Row = (
-        "INSERT INTO events(time, kind, order_ref, payload) VALUES (?,?,?,?)",
-        (event.time.isoformat(), event.kind, order_ref_of(event), codec.dump(event)),
-    )
+    payload = codec.dump(event)
+    when = event.time.isoformat()
+    log_row: Row = (_INSERT_EVENT, (when, event.kind, order_ref_of(event), payload))
     derive = _DERIVERS.get(type(event))
-    return [log_row, *(derive(event) if derive else ())]
+    return [log_row, *derive(event, payload, when)] if derive else [log_row]
+
+
+def _iso(value: datetime, event: ev.Event, when: str) -> str:
+    """``value.isoformat()``; ``when`` when it is the event's own time object (often: one ``now`` for both)."""
+    return when if value is event.time else value.isoformat()
 
 
 def order_row(order: Order) -> Row:
     """The ``orders`` table's upsert for ``order`` as it is now."""
+    return _order_row(order, codec.dump(order), order.created_at.isoformat(), order.updated_at.isoformat())
+
+
+def _order_row(order: Order, payload: str, created_at: str, updated_at: str) -> Row:
+    # Enum members go in as str(member): the domain's enums are StrEnums, and str() is a third of
+    # the cost of .value (four per order update).
     t = order.ticket
     return (_UPSERT_ORDER, (
-        order.order_ref, t.symbol, t.side.value, t.quantity, t.order_type.value, order.status.value, t.strategy,
-        order.broker_id, order.parent_ref, order.filled_quantity, order.avg_fill_price,
-        order.created_at.isoformat(), order.updated_at.isoformat(), codec.dump(order),
+        order.order_ref, t.symbol, str(t.side), t.quantity, str(t.order_type), str(order.status), t.strategy,
+        order.broker_id, order.parent_ref, order.filled_quantity, order.avg_fill_price, created_at, updated_at,
+        payload,
     ))
 
 
-def _order_rows(event: Any) -> list[Row]:
+def _order_rows(event: Any, payload: str, when: str) -> list[Row]:
     order = event.order
     step = order.history[-1] if order.history else None
-    rows: list[Row] = [order_row(order)]
-    rows.append(("INSERT INTO order_states(order_ref, status, time, note) VALUES (?,?,?,?)", (
-        order.order_ref, order.status.value, (step.time if step else order.updated_at).isoformat(),
-        step.note if step else "",
-    )))
-    return rows
+    order_json = codec.order_of_update(payload) if type(event) is ev.OrderUpdated else None
+    return [
+        _order_row(order, order_json or codec.dump(order), _iso(order.created_at, event, when),
+                   _iso(order.updated_at, event, when)),
+        (_INSERT_STATE, (order.order_ref, str(order.status), _iso(step.time if step else order.updated_at, event, when),
+                         step.note if step else "")),
+    ]
 
 
-def _fill_rows(event: Any) -> list[Row]:
+def _fill_rows(event: Any, payload: str, when: str) -> list[Row]:
     f = event.fill
-    return [(_INSERT_FILL, (f.exec_id, f.order_ref, f.symbol, f.side.value, f.quantity, f.price,
-                            f.time.isoformat(), f.broker_id, f.commission, f.realized_pnl))]
+    return [(_INSERT_FILL, (f.exec_id, f.order_ref, f.symbol, str(f.side), f.quantity, f.price,
+                            _iso(f.time, event, when), f.broker_id, f.commission, f.realized_pnl))]
 
 
-def _commission_rows(event: Any) -> list[Row]:
+def _commission_rows(event: Any, payload: str, when: str) -> list[Row]:
     return [("UPDATE fills SET commission = ?, realized_pnl = COALESCE(?, realized_pnl) WHERE exec_id = ?",
              (event.commission, event.realized_pnl, event.exec_id))]
 
 
-def _operator_rows(event: Any) -> list[Row]:
+def _operator_rows(event: Any, payload: str, when: str) -> list[Row]:
     return [("INSERT INTO operator_actions(time, who, action, why, before, after) VALUES (?,?,?,?,?,?)",
-             (event.time.isoformat(), event.who, event.action, event.why, event.before, event.after))]
+             (when, event.who, event.action, event.why, event.before, event.after))]
 
 
-def _alert_rows(event: Any) -> list[Row]:
+def _alert_rows(event: Any, payload: str, when: str) -> list[Row]:
     a = event.alert
     return [("INSERT INTO alerts(time, level, source, kind, text) VALUES (?,?,?,?,?)",
-             (a.time.isoformat(), a.level.value, a.source, a.kind, a.text))]
+             (_iso(a.time, event, when), str(a.level), a.source, a.kind, a.text))]
 
 
 _UPSERT_KILL = (
@@ -93,11 +111,11 @@ _UPSERT_KILL = (
 )
 
 
-def _kill_rows(event: Any) -> list[Row]:
+def _kill_rows(event: Any, payload: str, when: str) -> list[Row]:
     engaged = isinstance(event, ev.KillSwitchEngaged)
     state = {"engaged": engaged, "by": event.by, "reason": event.reason,
              ("engaged_at" if engaged else "reset_at"): event.time.isoformat()}
-    return [(_UPSERT_KILL, (int(engaged), event.time.isoformat(), json.dumps(state, sort_keys=True)))]
+    return [(_UPSERT_KILL, (int(engaged), when, json.dumps(state, sort_keys=True)))]
 
 
 _DERIVERS = {

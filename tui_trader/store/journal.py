@@ -2,9 +2,10 @@
 
 One file, WAL. Events are batched off the hot path: :meth:`Journal.append` only queues; a
 writer task commits them every ``flush_interval_ms`` or every ``batch_size`` events, in slices
-of about half a millisecond so the event loop is never held longer. :meth:`Journal.flush`
-commits everything queued now — the engine awaits it so an order is durably journaled as
-SENDING before it goes on the wire. Writes go through :class:`~tui_trader.store.writer.LoopWriter`
+of about half a millisecond (encoding and commit; one transaction each) so the event loop is
+never held longer. :meth:`Journal.flush` commits everything queued now, in the same slices —
+the engine awaits it (or calls :meth:`Journal.commit_now`, which does not yield) so an order is
+durably journaled as SENDING before it goes on the wire. Writes go through :class:`~tui_trader.store.writer.LoopWriter`
 on the loop's thread (no thread hop on the order path); a batch it cannot write because another
 process holds the write lock goes through aiosqlite's thread instead, which also does the reads
 and the WAL checkpoints. A failed write keeps the events queued, records the failure and calls
@@ -35,9 +36,11 @@ from tui_trader.store.writer import LoopWriter
 
 log = logging.getLogger(__name__)
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
-SLICE_S = 0.0003
-"""The writer task's time budget per commit: it encodes events until this much time has gone,
-commits them (about as long again), then yields the loop (``journal.max_loop_block_ms`` in bench_journal.py)."""
+SLICE_S = 0.0005
+"""Time budget of one write slice (encode and commit) of the writer task and of :meth:`Journal.flush`;
+they yield the loop between slices (``journal.max_loop_block_ms`` in bench_journal.py)."""
+SQL_PER_EVENT_S = 25e-6
+"""First guess of the SQL time per event, until commits have measured it."""
 CHECKPOINT_EVERY = 2_000
 """Events written between two WAL checkpoints (run in aiosqlite's thread: a checkpoint fsyncs)."""
 
@@ -64,6 +67,7 @@ class Journal:
         self._conn = conn
         self._writer_conn = LoopWriter(path)
         self._since_checkpoint = 0
+        self._sql_per_event = SQL_PER_EVENT_S
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._on_failure = on_failure
@@ -222,26 +226,39 @@ class Journal:
                 await self._checkpoint()
 
     async def _write_pending(self) -> None:
-        """Commit everything queued, ``batch_size`` events per transaction.
+        """Commit everything queued now, in slices of about :data:`SLICE_S`, oldest first.
 
-        Nothing is awaited unless a write is already waiting in aiosqlite's thread or another
-        process holds the file's write lock.
+        The loop runs other work between two slices (a tick, an order's own ``commit_now``), so a
+        long backlog never holds it for longer than a slice. Stops at the first failed slice:
+        what it had not committed stays queued, in order.
         """
-        async with self._lock:
-            while self._pending and await self._write_slice(None):
-                pass
+        target = self.written + len(self._pending)
+        while self._pending and self.written < target:
+            async with self._lock:
+                if not await self._write_slice(SLICE_S):
+                    return
+            if self._pending and self.written < target:
+                await asyncio.sleep(0)
 
     async def _write_slice(self, budget_s: float | None) -> bool:
-        """Commit the oldest queued events (up to ``batch_size``; fewer once ``budget_s`` is spent)."""
+        """Commit the oldest queued events in one transaction (up to ``batch_size``; with ``budget_s``,
+        as many as fit in that time, at least one); ``False`` when the write failed."""
         try:
             count, rows = self._encode(budget_s)
+            started = time.perf_counter()
             if not self._writer_conn.commit(rows):
                 await self._execute_rows(rows)  # another process holds the write lock: wait in the thread
+            else:
+                self._measured_sql(count, time.perf_counter() - started)
         except (sqlite3.Error, OSError, ValueError) as exc:
             await self._report_failure(exc)
             return False
         self._committed(count)
         return True
+
+    def _measured_sql(self, count: int, seconds: float) -> None:
+        """Follow the SQL time per event (a moving average: one slow commit must not shrink the slices)."""
+        self._sql_per_event += 0.2 * (min(seconds / count, 4 * self._sql_per_event) - self._sql_per_event)
 
     def _committed(self, count: int) -> None:
         del self._pending[:count]
@@ -250,13 +267,15 @@ class Journal:
         self.failed = None
 
     def _encode(self, budget_s: float | None) -> tuple[int, list[Row]]:
+        """The rows of the oldest queued events: ``batch_size`` of them, or with ``budget_s`` as many
+        as can be encoded and committed in that time (the commit's share estimated per event)."""
         deadline = None if budget_s is None else time.perf_counter() + budget_s
         rows: list[Row] = []
         count = 0
         for event in itertools.islice(self._pending, self._batch_size):
             rows.extend(rows_for(event))
             count += 1
-            if deadline is not None and time.perf_counter() >= deadline:
+            if deadline is not None and time.perf_counter() + count * self._sql_per_event >= deadline:
                 break
         return count, rows
 

@@ -1,0 +1,46 @@
+"""The journal's encoding: an order update's order is taken from the event's JSON, not encoded twice."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import events as ev
+from tui_trader.store import codec
+from tui_trader.store.derive import rows_for
+
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
+
+
+def order_with(note: str = "", error: str = "", signal: float = math.nan) -> Order:
+    ticket = OrderTicket("SPY", Side.BUY, 10, OrderType.LMT, limit_price=500.0, strategy='x},"previous":"y',
+                         signal_price=signal, reason='{"order":{"a":1}}')
+    order = Order("R1", ticket, OrderStatus.PENDING_APPROVAL, T0, T0, last_error=error)
+    return order.with_status(OrderStatus.SUBMITTED, T0 + timedelta(seconds=1), note)
+
+
+@pytest.mark.parametrize("order", [
+    order_with(),
+    order_with(note='},"previous":"FILLED"}', error=',"order":{', signal=501.25),
+    order_with(note="unicode ✓ and \\ backslash \" quote"),
+])
+@pytest.mark.parametrize("previous", [None, OrderStatus.SENDING])
+def test_order_of_update_when_fields_hold_key_like_text_then_equals_the_order_encoded_alone(
+        order: Order, previous: OrderStatus | None) -> None:
+    event = ev.OrderUpdated(T0, order, previous)
+    assert codec.order_of_update(codec.dump(event)) == codec.dump(order)
+
+
+def test_rows_for_when_order_updated_then_orders_row_holds_the_order_and_loads_back() -> None:
+    order = order_with(note="to SUBMITTED", signal=501.25)  # NaN != NaN would fail the equality
+    event = ev.OrderUpdated(T0 + timedelta(seconds=1), order, OrderStatus.SENDING)
+    log_row, order_row, state_row = rows_for(event)
+    assert codec.load_event("OrderUpdated", log_row[1][3]) == event
+    assert codec.load(Order, order_row[1][-1]) == order
+    assert order_row[1][2:6] == ("BUY", 10, "LMT", "SUBMITTED")
+    assert all(type(v) is str for v in (*order_row[1][2:6:2], order_row[1][5]))
+    assert order_row[1][11:13] == (T0.isoformat(), (T0 + timedelta(seconds=1)).isoformat())
+    assert state_row[1] == ("R1", "SUBMITTED", (T0 + timedelta(seconds=1)).isoformat(), "to SUBMITTED")
