@@ -36,13 +36,48 @@ from tui_trader.store.writer import LoopWriter
 
 log = logging.getLogger(__name__)
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
-SLICE_S = 0.0005
+SLICE_S = 0.0004
 """Time budget of one write slice (encode and commit) of the writer task and of :meth:`Journal.flush`;
 they yield the loop between slices (``journal.max_loop_block_ms`` in bench_journal.py)."""
-SQL_PER_EVENT_S = 25e-6
-"""First guess of the SQL time per event, until commits have measured it."""
 CHECKPOINT_EVERY = 2_000
 """Events written between two WAL checkpoints (run in aiosqlite's thread: a checkpoint fsyncs)."""
+
+
+class CommitCost:
+    """How long a commit of ``rows`` rows takes: ``fixed + per_row * rows``, fitted to recent commits.
+
+    A least-squares fit over the last few dozen commits (exponentially weighted). Small
+    transactions cost more per row than the per-row figure alone says (each one begins, rewrites
+    the same hot pages to the WAL and commits), hence the fixed part. A commit slowed by
+    something else (the process preempted) counts at most double its prediction; while the
+    commits' sizes hardly vary, only ``per_row`` is refitted.
+    """
+
+    DECAY = 0.95
+
+    def __init__(self, fixed: float = 150e-6, per_row: float = 4e-6) -> None:
+        self.fixed, self.per_row = fixed, per_row
+        self._sums = [0.0] * 5  # weight, Σn, Σt, Σn², Σnt
+
+    def __call__(self, rows: int) -> float:
+        """Predicted seconds for a commit of ``rows`` rows."""
+        return self.fixed + self.per_row * rows
+
+    def add(self, rows: int, seconds: float) -> None:
+        """Learn from one commit."""
+        t = min(seconds, 2 * self(rows))
+        sums = self._sums
+        for i, value in enumerate((1.0, rows, t, rows * rows, rows * t)):
+            sums[i] = sums[i] * self.DECAY + value
+        w, sn, st, snn, snt = sums
+        spread = snn * w - sn * sn
+        if spread > 4 * w * w:  # sizes vary by more than ±2 rows: fit both terms
+            per_row = (snt * w - sn * st) / spread
+            fixed = (st - per_row * sn) / w
+        else:
+            per_row, fixed = (st - self.fixed * w) / sn if sn else self.per_row, self.fixed
+        self.per_row = min(max(per_row, 0.5e-6), 100e-6)
+        self.fixed = min(max(fixed, 10e-6), 1e-3)
 
 
 class EventSource(Protocol):
@@ -67,11 +102,13 @@ class Journal:
         self._conn = conn
         self._writer_conn = LoopWriter(path)
         self._since_checkpoint = 0
-        self._sql_per_event = SQL_PER_EVENT_S
+        self._commit_cost = CommitCost()
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._on_failure = on_failure
         self._pending: list[ev.Event] = []
+        self._encoded: list[list[Row]] = []
+        """The rows of ``_pending[:len(_encoded)]``, encoded ahead of their commit."""
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()
         self._sub: EventSource | None = None
@@ -241,43 +278,83 @@ class Journal:
                 await asyncio.sleep(0)
 
     async def _write_slice(self, budget_s: float | None) -> bool:
-        """Commit the oldest queued events in one transaction (up to ``batch_size``; with ``budget_s``,
-        as many as fit in that time, at least one); ``False`` when the write failed."""
+        """One slice of work on the oldest queued events; ``False`` when the write failed.
+
+        Without a budget: commit up to ``batch_size`` of them in one transaction. With one
+        (see :meth:`_plan`): either encode ahead, or commit as many as fit in ``budget_s``
+        (at least one) in one transaction.
+        """
         try:
-            count, rows = self._encode(budget_s)
+            count, rows = self._plan(budget_s)
+            if not count:
+                return True
             started = time.perf_counter()
             if not self._writer_conn.commit(rows):
                 await self._execute_rows(rows)  # another process holds the write lock: wait in the thread
             else:
-                self._measured_sql(count, time.perf_counter() - started)
+                self._commit_cost.add(len(rows), time.perf_counter() - started)
         except (sqlite3.Error, OSError, ValueError) as exc:
             await self._report_failure(exc)
             return False
         self._committed(count)
         return True
 
-    def _measured_sql(self, count: int, seconds: float) -> None:
-        """Follow the SQL time per event (a moving average: one slow commit must not shrink the slices)."""
-        self._sql_per_event += 0.2 * (min(seconds / count, 4 * self._sql_per_event) - self._sql_per_event)
-
     def _committed(self, count: int) -> None:
         del self._pending[:count]
+        del self._encoded[:count]
         self.written += count
         self._since_checkpoint += count
         self.failed = None
 
     def _encode(self, budget_s: float | None) -> tuple[int, list[Row]]:
-        """The rows of the oldest queued events: ``batch_size`` of them, or with ``budget_s`` as many
-        as can be encoded and committed in that time (the commit's share estimated per event)."""
-        deadline = None if budget_s is None else time.perf_counter() + budget_s
-        rows: list[Row] = []
-        count = 0
-        for event in itertools.islice(self._pending, self._batch_size):
-            rows.extend(rows_for(event))
-            count += 1
-            if deadline is not None and time.perf_counter() + count * self._sql_per_event >= deadline:
+        """Encode (what is not yet) and return the rows of the oldest ``batch_size`` queued events."""
+        count = min(len(self._pending), self._batch_size)
+        self._encode_ahead(count, None)
+        return count, [row for rows in self._encoded[:count] for row in rows]
+
+    def _plan(self, budget_s: float | None) -> tuple[int, list[Row]]:
+        """What one slice does: ``(0, [])`` when it only encodes ahead, else the events it commits.
+
+        Encoding and SQL are budgeted apart, so a transaction carries as many events as its SQL
+        alone can write in ``budget_s`` (small transactions cost more per event: each one rewrites
+        the same hot pages to the WAL). A slice commits such a transaction when that many events
+        are encoded, or every event the transaction may take is; otherwise it encodes ahead until
+        its budget is spent, and commits in the same slice only if what it encoded is all there
+        is and its commit fits in what is left. The commit's cost is fitted by :class:`CommitCost`.
+        """
+        if budget_s is None:
+            return self._encode(None)
+        deadline = time.perf_counter() + budget_s
+        full = min(len(self._pending), self._batch_size)
+        count = self._fitting(budget_s)
+        if count < len(self._encoded) or len(self._encoded) >= full:
+            return count, self._rows(count)
+        self._encode_ahead(full, deadline)
+        count = self._fitting(deadline - time.perf_counter())
+        if len(self._encoded) < full or self._commit_cost(len(self._rows(count))) > deadline - time.perf_counter():
+            return 0, []
+        return count, self._rows(count)
+
+    def _fitting(self, seconds: float) -> int:
+        """How many of the encoded events one commit can write in ``seconds`` (at least one, if any)."""
+        cost, rows, count = self._commit_cost, 0, 0
+        for event_rows in itertools.islice(self._encoded, self._batch_size):
+            rows += len(event_rows)
+            if count and cost(rows) > seconds:
                 break
-        return count, rows
+            count += 1
+        return count
+
+    def _rows(self, count: int) -> list[Row]:
+        return [row for rows in self._encoded[:count] for row in rows]
+
+    def _encode_ahead(self, upto: int, deadline: float | None) -> None:
+        """Encode queued events until ``upto`` are encoded (or ``deadline`` passes, at least one)."""
+        pending, encoded = self._pending, self._encoded
+        for i in range(len(encoded), min(upto, len(pending))):
+            encoded.append(rows_for(pending[i]))
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
 
     async def _commit_rows(self, rows: list[Row]) -> None:
         """Commit ``rows`` now (the caller holds the lock); raises when the write fails."""
