@@ -44,3 +44,25 @@ def test_rows_for_when_order_updated_then_orders_row_holds_the_order_and_loads_b
     assert all(type(v) is str for v in (*order_row[1][2:6:2], order_row[1][5]))
     assert order_row[1][11:13] == (T0.isoformat(), (T0 + timedelta(seconds=1)).isoformat())
     assert state_row[1] == ("R1", "SUBMITTED", (T0 + timedelta(seconds=1)).isoformat(), "to SUBMITTED")
+
+
+def test_commit_cost_when_commits_of_varied_sizes_then_fixed_and_per_row_parts_recovered() -> None:
+    from tui_trader.store.journal import CommitCost
+
+    cost = CommitCost(fixed=50e-6, per_row=20e-6)
+    for i in range(200):
+        rows = 20 + (i * 37) % 60
+        cost.add(rows, 180e-6 + 3e-6 * rows)
+    assert cost.fixed == pytest.approx(180e-6, rel=0.05)
+    assert cost.per_row == pytest.approx(3e-6, rel=0.05)
+
+
+def test_commit_cost_when_one_commit_is_preempted_then_prediction_moves_at_most_a_little() -> None:
+    from tui_trader.store.journal import CommitCost
+
+    cost = CommitCost(fixed=150e-6, per_row=4e-6)
+    for _ in range(50):
+        cost.add(60, 150e-6 + 4e-6 * 60)
+    before = cost(60)
+    cost.add(60, 0.050)  # 50 ms: the process lost its core mid-commit
+    assert cost(60) < 1.2 * before

@@ -2,8 +2,8 @@
 
 One file, WAL. Events are batched off the hot path: :meth:`Journal.append` only queues; a
 writer task commits them every ``flush_interval_ms`` or every ``batch_size`` events, in slices
-of about half a millisecond (encoding and commit; one transaction each) so the event loop is
-never held longer. :meth:`Journal.flush` commits everything queued now, in the same slices —
+of well under a millisecond (each one encodes ahead or commits one transaction) so the event
+loop is never held longer. :meth:`Journal.flush` commits everything queued now, in the same slices —
 the engine awaits it (or calls :meth:`Journal.commit_now`, which does not yield) so an order is
 durably journaled as SENDING before it goes on the wire. Writes go through :class:`~tui_trader.store.writer.LoopWriter`
 on the loop's thread (no thread hop on the order path); a batch it cannot write because another
@@ -37,8 +37,9 @@ from tui_trader.store.writer import LoopWriter
 log = logging.getLogger(__name__)
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 SLICE_S = 0.0004
-"""Time budget of one write slice (encode and commit) of the writer task and of :meth:`Journal.flush`;
-they yield the loop between slices (``journal.max_loop_block_ms`` in bench_journal.py)."""
+"""Time budget of one write slice (it encodes ahead, or commits one transaction) of the writer task and of
+:meth:`Journal.flush`; they yield the loop between slices (``journal.max_loop_block_ms`` in bench_journal.py).
+A slice can still run over: a garbage collection its allocations trigger lands in it."""
 CHECKPOINT_EVERY = 2_000
 """Events written between two WAL checkpoints (run in aiosqlite's thread: a checkpoint fsyncs)."""
 
@@ -177,7 +178,7 @@ class Journal:
         self._take_from_source()
         while self._pending:
             try:
-                count, rows = self._encode(None)
+                count, rows = self._encode()
                 if not self._writer_conn.commit(rows):
                     return False
             except (sqlite3.Error, OSError, ValueError) as exc:
@@ -306,7 +307,7 @@ class Journal:
         self._since_checkpoint += count
         self.failed = None
 
-    def _encode(self, budget_s: float | None) -> tuple[int, list[Row]]:
+    def _encode(self) -> tuple[int, list[Row]]:
         """Encode (what is not yet) and return the rows of the oldest ``batch_size`` queued events."""
         count = min(len(self._pending), self._batch_size)
         self._encode_ahead(count, None)
@@ -323,7 +324,7 @@ class Journal:
         is and its commit fits in what is left. The commit's cost is fitted by :class:`CommitCost`.
         """
         if budget_s is None:
-            return self._encode(None)
+            return self._encode()
         deadline = time.perf_counter() + budget_s
         full = min(len(self._pending), self._batch_size)
         count = self._fitting(budget_s)
