@@ -311,7 +311,8 @@ async def outcome(market: Market, engine: Engine) -> dict[str, float]:
             "kill_engaged": float(engine.risk.kill_state.engaged),
             "alerts": float(sum(engine.alert_counts.values())),
             "engine_orders_kept": float(len(engine.orders.orders)),
-            "engine_fills_kept": float(len(engine.orders.fills))}
+            "engine_fills_kept": float(len(engine.orders.fills)),
+            "heap_trims": float(engine.heap.trims), "heap_trim_ms": engine.heap.last_ms}
 
 
 def growth_and_peak(t_s: list[float], rss: list[float], session_s: float) -> tuple[float, float]:

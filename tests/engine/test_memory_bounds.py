@@ -9,13 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
 from tui_trader.domain.market import Bar
 from tui_trader.engine.market import BarSeries
 from tui_trader.engine.orders import OrderManager
 from tui_trader.engine.strategy_runner import MIN_BARS_KEPT
-from tui_trader.sim import SimGateway
+from tui_trader.ops.memory import TRIM_EVERY
+from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import buy, eventually, make_config, make_engine, sell, strategy
 
@@ -221,5 +224,29 @@ async def test_orders_forgotten_while_their_ack_watchers_wait_then_the_watchers_
         kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
         assert "task_failed" not in kinds
         assert "order_unknown" not in kinds
+    finally:
+        await engine.stop()
+
+
+async def test_engine_running_then_it_trims_the_c_heap_once_per_ten_minutes_of_its_clock(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    engine = make_engine(sim, make_config(tmp_path), clock=clock.now)
+    if not engine.heap.available:
+        pytest.skip("the C library has no malloc_trim (not glibc)")
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        engine.tick()
+        before = engine.heap.trims
+
+        sim.control.step(TRIM_EVERY.total_seconds() - 60)
+        engine.tick()
+        assert engine.heap.trims == before  # not due yet
+        sim.control.step(61)
+        engine.tick()
+        engine.tick()
+
+        assert engine.heap.trims == before + 1  # due once, then ten more minutes
+        assert engine.heap.last_ms < 1000
     finally:
         await engine.stop()

@@ -23,6 +23,7 @@ from tui_trader.engine.core import Clock
 from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo, OrderTrace, TestNotificationResult
 from tui_trader.engine.strategy_runner import StrategyRunner
 from tui_trader.ops.kill_watch import KillStateWatcher
+from tui_trader.ops.memory import HeapTrimmer
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.risk.limits import TriggerAction
 from tui_trader.risk.monitors import (
@@ -70,6 +71,8 @@ class Engine(StrategyRunner):
         self.notifier: Notifier | None = None
         self._services: list[tuple[Callable[[], None], Callable[[], Awaitable[None]] | None]] = []
         self._tick_hooks: list[Callable[[datetime], None]] = []
+        self.heap = HeapTrimmer()
+        """Gives the C heap's free pages back now and then (a long session fragments it)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -188,6 +191,7 @@ class Engine(StrategyRunner):
             self._check_positions_debounced()
         self._check_holding(now)
         self.roll_trading_day(now)
+        self.heap.maybe_trim(now)
         for hook in self._tick_hooks:
             hook(now)
 
