@@ -16,6 +16,7 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.sim.protocol.ids import Out
 
 from .helpers import buy, eventually, make_config, make_engine, sell, status
 
@@ -152,6 +153,47 @@ async def test_order_without_ack_then_unknown_blocks_entries_until_reconciliatio
         blocked = [e.alert.text for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "entries_blocked"]
         assert any("unknown" in text for text in blocked)
         assert sim.duplicate_order_refs() == []
+
+
+def completed_orders_asked(sim: SimGateway) -> int:
+    """``reqCompletedOrders`` requests among the simulator's recent frames."""
+    return sum(1 for _, fields in sim.received_frames if fields and fields[0] == str(int(Out.REQ_COMPLETED_ORDERS)))
+
+
+async def test_reconcile_when_every_working_order_is_open_then_completed_orders_not_asked_for(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        sim.received_frames.clear()
+
+        await engine.reconcile("test: nothing changed")
+
+        assert completed_orders_asked(sim) == 0
+        assert status(engine, order.order_ref) is S.SUBMITTED
+
+
+async def test_reconcile_when_working_order_filled_unheard_then_completed_orders_settle_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        for kind in ("open_order", "order_status", "execution", "commission"):
+            sim.control.drop_messages(kind, -1)
+        sim.control.set_price("AAPL", limit - 0.5)  # fills; the engine hears nothing of it
+        await eventually(lambda: any(o.order_ref == order.order_ref and o.status == "Filled" for o in sim.orders()),
+                         what="filled at the simulator")
+        sim.control.clear_faults()
+        sim.received_frames.clear()
+
+        await engine.reconcile("test: an order left the open ones unheard")
+
+        assert completed_orders_asked(sim) == 1
+        assert status(engine, order.order_ref) is S.FILLED
 
 
 async def test_restart_when_commission_lost_before_later_fills_then_attached_once_from_the_executions(

@@ -3,8 +3,8 @@
 The soak showed orders sent while a reconciliation was running (one a cancel race asked for)
 turn UNKNOWN and block entries: the reconciliation's open-orders answer was already in when the
 order went out, so the order was in neither list. These tests send the order at exactly that
-moment: the engine's own ``completed_orders`` is wrapped so the order is placed after the
-open-orders answer and before the completed-orders request; the real adapter, ib_async and the
+moment: the engine's own ``open_orders`` is wrapped so the order is placed after the
+open-orders answer and before the reconciliation reads it; the real adapter, ib_async and the
 simulator do the rest. The simulator holds the acknowledgement back (simulated time stands
 still until the test steps it).
 """
@@ -37,16 +37,17 @@ def resting_buy(engine: Engine, qty: float = 5) -> Order:
 def send_during_reconcile(engine: Engine, then: Callable[[Order], Awaitable[None]] | None = None) -> list[Order]:
     """Send one resting order after the reconciliation's open-orders answer; the orders sent."""
     sent: list[Order] = []
-    real = engine.broker.completed_orders
+    real = engine.broker.open_orders
 
-    async def completed_orders() -> list[BrokerOrderReport]:
+    async def open_orders() -> list[BrokerOrderReport]:
+        answer = await real()
         if not sent:
             sent.append(resting_buy(engine))
             if then is not None:
                 await then(sent[0])
-        return await real()
+        return answer
 
-    engine.broker.completed_orders = completed_orders  # type: ignore[method-assign]
+    engine.broker.open_orders = open_orders  # type: ignore[method-assign]
     return sent
 
 

@@ -94,9 +94,11 @@ class Reconciliation(BrokerEvents):
         log.info("reconciling: %s", why)
         before = before if before is not None else self.working_statuses()
         opened = await self.broker.open_orders()
-        completed = await self.broker.completed_orders()
         for report in opened:
             self._settle_open(report)
+        # The completed orders are the whole day's (thousands by the close, each a large object in
+        # ib_async, all held at once): asked for only when a working order is not an open one.
+        completed = await self.broker.completed_orders() if self._missing(opened, []) else []
         for report in completed:
             self._settle_report(report)
         await self._settle_missing(self._missing(opened, completed))
