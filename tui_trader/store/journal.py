@@ -124,8 +124,7 @@ class Journal:
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")
         await migrate(conn)
-        await conn.execute(sending.PRUNE_SQL)
-        await conn.commit()
+        await _prune_sending(conn)
         journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure)
         journal._tasks.append(asyncio.create_task(journal._writer(), name="journal-writer"))
         return journal
@@ -478,6 +477,16 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     for number in range(version, SCHEMA_VERSION):
         await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
     return SCHEMA_VERSION
+
+
+async def _prune_sending(conn: aiosqlite.Connection) -> None:
+    """Drop the write-ahead rows the event log has caught up with (housekeeping: a failure only logs)."""
+    try:
+        await conn.execute(sending.PRUNE_SQL)
+        await conn.commit()
+    except sqlite3.OperationalError as exc:  # another process held the write lock past the busy timeout
+        await conn.rollback()
+        log.warning("journal: write-ahead rows not pruned: %s", exc)
 
 
 def _event_filters(kinds: Iterable[str] | None, order_ref: str | None,
