@@ -13,6 +13,9 @@ when both react to the same tick, whichever is read second also waits for the fi
 to be processed by the simulator (and its fill messages decoded by both clients) — 2–4 ms that
 belong to neither client's path. Alternating keeps each sample to one client's own latency.
 
+After start the heap is frozen (``gc.freeze``), as the engine's process and the headless runner
+do: a full collection would otherwise walk everything start-up built (35–125 ms here).
+
 Limitations: the simulator runs in the same process and event loop as both clients (as it does
 for ``--sim``), so the background tick generator also competes for that loop; the achieved
 background rate is reported next to the target.
@@ -23,6 +26,7 @@ Run: ``python -m benchmarks.bench_tick_to_order [--quick]``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import tempfile
 import time
@@ -35,6 +39,7 @@ from tui_trader.domain import Mode, OrderTicket, OrderType, Quote, Side
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
+from tui_trader.engine.runner import freeze_startup_heap
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -166,6 +171,7 @@ async def _run_level(rate: int, samples: int) -> dict[str, float]:
             engine = TriggerEngine(_engine_config(Path(tmp) / "journal.sqlite"),
                                    make_broker(gw.host, gw.port, ENGINE_CLIENT, timeout=5))
             await engine.start()
+            freeze_startup_heap()  # as the engine's process and the headless runner do after start
             stop, count = asyncio.Event(), [0]
             bg = asyncio.create_task(_background(gw, rate, stop, count))
             started = time.perf_counter()
@@ -175,6 +181,7 @@ async def _run_level(rate: int, samples: int) -> dict[str, float]:
             await bg
             bare.disconnect()
             await engine.stop()
+            gc.unfreeze()  # the next level starts a fresh world
     return {"engine.p50": _pct(eng_ms, 0.5), "engine.p99": _pct(eng_ms, 0.99),
             "bare.p50": _pct(bare_ms, 0.5), "bare.p99": _pct(bare_ms, 0.99),
             "bg_rate": count[0] / elapsed if elapsed else 0.0}

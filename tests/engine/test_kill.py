@@ -17,6 +17,7 @@ from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
+from tui_trader.store import sending
 
 from .helpers import buy, eventually, make_config, make_engine, status
 
@@ -101,9 +102,11 @@ async def test_order_when_it_reaches_the_wire_then_already_journaled_as_sending_
 
     def place_and_read_journal(client_id: int, req: Any) -> None:
         # What a SIGKILL of the engine at this instant would leave: the file as another process reads it.
+        # A restart reads the orders table, then the write-ahead rows no orders row supersedes.
         with closing(sqlite3.connect(journal.path)) as other:
             row = other.execute("SELECT status FROM orders WHERE order_ref = ?", (req.order_ref,)).fetchone()
-        on_disk.append(row[0] if row else None)
+            ahead = {o.order_ref: o.status.value for o in sending.pending(other)}
+        on_disk.append(row[0] if row else ahead.get(req.order_ref))
         place(client_id, req)
 
     sim.engine.place = place_and_read_journal  # type: ignore[method-assign]

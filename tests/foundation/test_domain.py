@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,8 @@ from tui_trader.domain import (
     Quote,
     Side,
 )
+from tui_trader.domain.enums import TimeInForce
+from tui_trader.domain.orders import Bracket, StatusChange
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -79,3 +83,54 @@ def test_account_exposure_and_drawdown() -> None:
 def test_instrument_round_price_to_tick_grid() -> None:
     assert Instrument("SPY", min_tick=0.01).round_price(100.0049) == pytest.approx(100.0)
     assert Instrument("ES", min_tick=0.25).round_price(5000.13) == pytest.approx(5000.25)
+
+
+def _every_field_set() -> Order:
+    """An order with every field away from its default (the test fails when a field is added)."""
+    t0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "order_ref": "tt1-1", "ticket": OrderTicket("SPY", Side.SELL, 3, OrderType.LMT, limit_price=1.5),
+        "status": OrderStatus.SUBMITTED, "created_at": t0, "updated_at": t0 + timedelta(seconds=1),
+        "broker_id": 7, "perm_id": 99, "parent_ref": "tt1-0", "filled_quantity": 1.0, "avg_fill_price": 1.4,
+        "commission": 0.5, "last_error": "201", "history": (StatusChange(OrderStatus.SUBMITTED, t0, "ack"),),
+    }  # fmt: skip
+    assert set(values) == {f.name for f in dataclasses.fields(Order)}, "a new Order field: add it to with_status"
+    return Order(**values)
+
+
+def test_order_with_status_when_every_field_set_then_only_status_time_and_history_change() -> None:
+    order = _every_field_set()
+    when = order.updated_at + timedelta(seconds=5)
+    moved = order.with_status(OrderStatus.FILLED, when, "fill 3@1.5")
+    step = StatusChange(OrderStatus.FILLED, when, "fill 3@1.5")
+    assert moved == dataclasses.replace(order, status=OrderStatus.FILLED, updated_at=when,
+                                        history=(*order.history, step))
+
+
+def test_order_with_broker_id_when_every_field_set_then_only_broker_id_changes() -> None:
+    order = _every_field_set()
+    assert order.with_broker_id(42) == dataclasses.replace(order, broker_id=42)
+
+
+def test_ticket_stamped_when_every_field_set_then_only_the_stamped_fields_change() -> None:
+    values: dict[str, Any] = {
+        "symbol": "SPY", "side": Side.SELL, "quantity": 3.0, "order_type": OrderType.TRAIL, "limit_price": 1.5,
+        "stop_price": 1.2, "trail_amount": 0.1, "trail_percent": 0.5, "tif": TimeInForce.GTC, "outside_rth": True,
+        "strategy": "ema", "reason": "cross", "bracket": Bracket(1.0, 2.0), "signal_price": 1.45,
+        "created_at": T0, "reduce_only": False,
+    }  # fmt: skip
+    assert set(values) == {f.name for f in dataclasses.fields(OrderTicket)}, "a new field: add it to stamped"
+    ticket = OrderTicket(**values)
+    later = T0 + timedelta(seconds=1)
+    assert ticket.stamped(later, 1.6, True) == dataclasses.replace(ticket, created_at=later, signal_price=1.6,
+                                                                   reduce_only=True)
+
+
+def test_position_marked_when_every_field_set_then_only_the_mark_changes() -> None:
+    values: dict[str, Any] = {
+        "symbol": "SPY", "quantity": -3.0, "avg_cost": 10.0, "market_price": 11.0, "realized_pnl": 2.0,
+        "opened_at": T0, "stop_price": 12.0, "take_profit_price": 8.0,
+    }  # fmt: skip
+    assert set(values) == {f.name for f in dataclasses.fields(Position)}, "a new field: add it to marked"
+    position = Position(**values)
+    assert position.marked(11.5) == dataclasses.replace(position, market_price=11.5)

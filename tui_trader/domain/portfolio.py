@@ -22,6 +22,12 @@ class Position:
     stop_price: float | None = None
     take_profit_price: float | None = None
 
+    def marked(self, price: float) -> Position:
+        """A copy valued at ``price`` (every field spelled out, not ``dataclasses.replace``: this runs
+        on every quote of a held symbol, before an order it triggers; a test fails when a field is added)."""
+        return Position(self.symbol, self.quantity, self.avg_cost, price, self.realized_pnl, self.opened_at,
+                        self.stop_price, self.take_profit_price)
+
     @property
     def is_flat(self) -> bool:
         """True with no quantity."""

@@ -142,6 +142,11 @@ class MarketState:
         """A frozen view for the risk gate."""
         return MarketSnapshot(dict(self.quotes), dict(self.instruments))
 
+    def view(self) -> MarketSnapshot:
+        """The quotes and instruments as they are, not copied: for the risk gate, which reads them
+        synchronously and keeps nothing (:meth:`snapshot` copies both dicts for anything that is kept)."""
+        return MarketSnapshot(self.quotes, self.instruments)
+
     def mark(self, symbol: str) -> float:
         """Best valuation price for ``symbol`` (NaN when unknown)."""
         quote = self.quotes.get(symbol)

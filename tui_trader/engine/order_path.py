@@ -15,7 +15,6 @@ import functools
 import logging
 import math
 from dataclasses import replace
-from typing import Any
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import (
@@ -67,21 +66,19 @@ class OrderPath(EngineCore):
         return self.verdict(self._prepare(ticket))
 
     def _prepare(self, ticket: OrderTicket) -> OrderTicket:
-        changes: dict[str, Any] = {}
-        if ticket.created_at is None:
-            changes["created_at"] = self.now()
-        if math.isnan(ticket.signal_price):
-            changes["signal_price"] = self.market.mark(ticket.symbol)
-        if not ticket.reduce_only and self.reduces_position(ticket) and ticket.strategy == "flatten":
-            changes["reduce_only"] = True
-        return replace(ticket, **changes) if changes else ticket
+        created_at = ticket.created_at if ticket.created_at is not None else self.now()
+        signal = ticket.signal_price if not math.isnan(ticket.signal_price) else self.market.mark(ticket.symbol)
+        reduce_only = ticket.reduce_only or (ticket.strategy == "flatten" and self.reduces_position(ticket))
+        if created_at is ticket.created_at and signal is ticket.signal_price and reduce_only is ticket.reduce_only:
+            return ticket
+        return ticket.stamped(created_at, signal, reduce_only)
 
     def verdict(self, ticket: OrderTicket, order_ref: str | None = None) -> RiskVerdict:
         """The risk engine's verdict plus the engine's own entry blocks."""
         now = self.now()
         account = self.account_snapshot()
         in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
-        verdict = self.risk.check(ticket, account, self.market.snapshot(), now, in_flight, order_ref)
+        verdict = self.risk.check(ticket, account, self.market.view(), now, in_flight, order_ref)
         extra = self._engine_checks(ticket)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))

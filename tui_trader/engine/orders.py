@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import OrderStatus
-from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.orders import Fill, Order, OrderTicket, StatusChange
 
 S = OrderStatus
 
@@ -104,8 +104,10 @@ class OrderManager:
     def create(self, ticket: OrderTicket, status: OrderStatus, now: datetime,
                parent_ref: str | None = None, note: str = "") -> Order:
         """Track a new order in ``status``."""
-        order = Order(self.new_ref(), ticket, S.PENDING_APPROVAL, now, now, parent_ref=parent_ref)
-        return self._store(order.with_status(status, now, note))  # created final (a denial): counted as finished
+        # Born in ``status`` with that one step in its history (a denial is created final: counted as finished).
+        order = Order(self.new_ref(), ticket, status, now, now, parent_ref=parent_ref,
+                      history=(StatusChange(status, now, note),))
+        return self._store(order)
 
     def adopt(self, order: Order) -> Order:
         """Track an order that already exists (restored from the journal or found at the broker)."""
@@ -157,7 +159,7 @@ class OrderManager:
     def bind(self, order_ref: str, broker_id: int) -> Order:
         """Record the broker id an order is sent under."""
         self._by_broker_id[broker_id] = order_ref
-        return self._store(replace(self.orders[order_ref], broker_id=broker_id))
+        return self._store(self.orders[order_ref].with_broker_id(broker_id))
 
     def amend(self, order_ref: str, ticket: OrderTicket, now: datetime, note: str) -> Order:
         """Replace a working order's ticket (a modify), noting it in the history under the same status."""

@@ -165,7 +165,7 @@ class Portfolio:
         """Revalue ``symbol`` at ``price``."""
         pos = self.positions.get(symbol)
         if pos is not None and price > 0 and not math.isnan(price) and price != pos.market_price:
-            self.positions[symbol] = replace(pos, market_price=price)
+            self.positions[symbol] = pos.marked(price)
             self._update_hwm()
 
     def set_protection(self, symbol: str, stop: float | None, target: float | None) -> None:
@@ -206,12 +206,20 @@ class Portfolio:
     def snapshot(self, now: datetime, account_id: str, working: tuple[Order, ...]) -> AccountSnapshot:
         """A frozen account snapshot for risk checks and the console."""
         self._roll_day(now)
+        # One pass over the positions (the gate takes a snapshot before every order).
+        held: dict[str, Position] = {}
+        value = unrealized = 0.0
+        for symbol, pos in self.positions.items():
+            if not pos.is_flat:
+                held[symbol] = pos
+                value += pos.market_value
+                unrealized += pos.unrealized_pnl
         return AccountSnapshot(
-            time=now, account_id=account_id, cash=self.cash, equity=self.equity,
+            time=now, account_id=account_id, cash=self.cash, equity=self.cash + value,
             start_of_day_equity=self.start_of_day_equity, high_water_mark=self.high_water_mark,
             realized_pnl_today=self.realized_today - self.commissions_today,
-            unrealized_pnl=self.unrealized_pnl, commissions_today=self.commissions_today,
-            positions=self.open_positions(), working_orders=working, trades_today=self.trades_today,
+            unrealized_pnl=unrealized, commissions_today=self.commissions_today,
+            positions=held, working_orders=working, trades_today=self.trades_today,
             trades_today_by_strategy=dict(self.trades_by_strategy), losing_streak=self.losing_streak,
             last_loss_at=self.last_loss_at)
 

@@ -391,6 +391,15 @@ def _fraction(exposure: float, equity: float) -> float:
 
 def _time_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, now, reduces = ctx.limits, ctx.now, ctx.reduces
+    if lim.require_liquid_hours or lim.no_entry_before_close_min is not None or lim.no_entry_after_open_min is not None:
+        _session_checks(ctx, out)
+    if lim.max_losing_streak is not None and lim.cooldown_s is not None:
+        out.append(exempt("cooldown") if reduces else check_cooldown(ctx.account, lim, now))
+
+
+def _session_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
+    """The checks that need the current session (looked up only when one of them is on)."""
+    lim, now, reduces = ctx.limits, ctx.now, ctx.reduces
     sessions = _sessions(ctx.instrument, ctx.ticket.outside_rth)
     session = current_session(sessions, now)
     if lim.require_liquid_hours:
@@ -400,8 +409,6 @@ def _time_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
         out.append(exempt("close_window") if reduces else close_window(session, now, lim.no_entry_before_close_min))
     if lim.no_entry_after_open_min is not None:
         out.append(exempt("open_window") if reduces else open_window(session, now, lim.no_entry_after_open_min))
-    if lim.max_losing_streak is not None and lim.cooldown_s is not None:
-        out.append(exempt("cooldown") if reduces else check_cooldown(ctx.account, lim, now))
 
 
 def _sessions(instrument: Instrument, outside_rth: bool) -> tuple[Session, ...]:

@@ -29,8 +29,8 @@ import aiosqlite
 
 from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Fill, Order
-from tui_trader.store import codec
-from tui_trader.store.derive import Row, order_row, rows_for
+from tui_trader.store import codec, sending
+from tui_trader.store.derive import Row, rows_for
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tui_trader.store.writer import LoopWriter
 
@@ -124,6 +124,7 @@ class Journal:
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")
         await migrate(conn)
+        await _prune_sending(conn)
         journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure)
         journal._tasks.append(asyncio.create_task(journal._writer(), name="journal-writer"))
         return journal
@@ -188,13 +189,13 @@ class Journal:
         return True
 
     def commit_orders_now(self, orders: Iterable[Order]) -> bool:
-        """Commit the ``orders`` table's rows of ``orders`` as they are now, on the loop's thread.
+        """Commit ``orders`` as they are now to the write-ahead table, on the loop's thread.
 
-        The order path's minimal write-ahead record: an order family journaled as SENDING (with
-        its orderRefs) in one small transaction before it goes on the wire, while the events
-        queued so far, the SENDING ones included, follow in the next batch (their rows rewrite
-        these with the same content). Only for orders no queued event is about in an earlier
-        state, or that event's upsert would briefly move the row back.
+        The order path's minimal record before the wire: an order family journaled as SENDING
+        (with its orderRefs) in one small transaction (:mod:`tui_trader.store.sending`), while
+        the events queued so far, the SENDING ones included, follow in the next batch (their
+        ``orders`` rows supersede it). Only for orders no queued event is about in an earlier
+        state: until the batch, readers see the orders as written here.
 
         Returns:
             ``True`` when committed; ``False`` when a write is in progress, another process
@@ -206,7 +207,7 @@ class Journal:
         if self._lock.locked() or self.failed is not None:
             return False
         try:
-            return self._writer_conn.commit([order_row(order) for order in orders])
+            return self._writer_conn.commit([sending.insert(list(orders))])
         except (sqlite3.Error, OSError, ValueError) as exc:
             self._fail(exc)
             raise
@@ -404,7 +405,8 @@ class Journal:
             sql += f" WHERE status NOT IN ({','.join('?' * len(FINAL))})"
         sql += " ORDER BY created_at"
         rows = await self._all(sql, FINAL if open_only else ())
-        return [codec.load(Order, r[0]) for r in rows]
+        ahead = sending.pending_of(await self._all(sending.PENDING_SQL))  # SENDING, the batch not written
+        return sorted([*(codec.load(Order, r[0]) for r in rows), *ahead], key=lambda o: o.created_at)
 
     async def open_orders(self) -> list[Order]:
         """Orders not in a final state (to adopt after a restart)."""
@@ -413,7 +415,10 @@ class Journal:
     async def order(self, order_ref: str) -> Order | None:
         """One order by its orderRef."""
         row = await self._one("SELECT payload FROM orders WHERE order_ref = ?", (order_ref,))
-        return codec.load(Order, row[0]) if row else None
+        if row is None:  # maybe journaled as SENDING only, the batch not written
+            ahead = sending.pending_of(await self._all(sending.PENDING_SQL))
+            return next((o for o in ahead if o.order_ref == order_ref), None)
+        return codec.load(Order, row[0])
 
     async def fills(self, since: datetime | None = None) -> list[Fill]:
         """Fills in time order, optionally from ``since`` on."""
@@ -472,6 +477,16 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     for number in range(version, SCHEMA_VERSION):
         await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
     return SCHEMA_VERSION
+
+
+async def _prune_sending(conn: aiosqlite.Connection) -> None:
+    """Drop the write-ahead rows the event log has caught up with (housekeeping: a failure only logs)."""
+    try:
+        await conn.execute(sending.PRUNE_SQL)
+        await conn.commit()
+    except sqlite3.OperationalError as exc:  # another process held the write lock past the busy timeout
+        await conn.rollback()
+        log.warning("journal: write-ahead rows not pruned: %s", exc)
 
 
 def _event_filters(kinds: Iterable[str] | None, order_ref: str | None,

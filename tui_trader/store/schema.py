@@ -80,6 +80,45 @@ MIGRATIONS: tuple[str, ...] = (
         payload TEXT NOT NULL
     );
     """,
+    # 2: the write-ahead record of an order family before it goes on the wire (tui_trader/store/sending.py);
+    # no index: it is written before every send.
+    """
+    CREATE TABLE sending (
+        id INTEGER PRIMARY KEY,
+        order_ref TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        broker_id INTEGER,
+        perm_id INTEGER,
+        parent_ref TEXT,
+        filled_quantity REAL NOT NULL,
+        avg_fill_price REAL NOT NULL,
+        commission REAL NOT NULL,
+        last_error TEXT NOT NULL,
+        history TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        order_type TEXT NOT NULL,
+        limit_price REAL,
+        stop_price REAL,
+        trail_amount REAL,
+        trail_percent REAL,
+        tif TEXT NOT NULL,
+        outside_rth INTEGER NOT NULL,
+        strategy TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        signal_price REAL,
+        ticket_created_at TEXT,
+        reduce_only INTEGER NOT NULL,
+        bracket INTEGER NOT NULL,
+        bracket_stop_price REAL,
+        bracket_take_profit_price REAL,
+        bracket_trail_amount REAL,
+        bracket_trail_percent REAL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,113 @@
+"""The write-ahead SENDING record: what a restart reads when the process died before the next batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import events as ev
+from tui_trader.domain.enums import TimeInForce
+from tui_trader.domain.orders import Bracket, StatusChange
+from tui_trader.store import Journal, sending
+
+S = OrderStatus
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
+
+
+def _family() -> list[Order]:
+    """A bracket entry with a stop and a target, as the order path holds it at SENDING."""
+    ticket = OrderTicket("SPY", Side.BUY, 10, OrderType.LMT, limit_price=500.25, strategy="ema_cross",
+                         reason="cross up", bracket=Bracket(stop_price=495.0, take_profit_price=510.0),
+                         created_at=T0, tif=TimeInForce.GTC, outside_rth=True)
+    parent = Order("tt1-1", ticket, S.PENDING_APPROVAL, T0, T0)
+    stop = OrderTicket("SPY", Side.SELL, 10, OrderType.STP, stop_price=495.0, reduce_only=True, created_at=T0,
+                       signal_price=500.1, reason="protective stop")
+    child = Order("tt1-2", stop, S.PENDING_APPROVAL, T0, T0, parent_ref="tt1-1")
+    sent = T0 + timedelta(milliseconds=3)
+    return [o.with_status(S.APPROVED, T0, "approval not required").with_status(S.SENDING, sent, "journaled before send")
+            for o in (parent, child)]
+
+
+def _same(a: Order, b: Order) -> bool:
+    """Equal, NaN signal prices included (NaN != NaN)."""
+    nan = math.isnan(a.ticket.signal_price) and math.isnan(b.ticket.signal_price)
+    if nan:
+        a = dataclasses.replace(a, ticket=dataclasses.replace(a.ticket, signal_price=0.0))
+        b = dataclasses.replace(b, ticket=dataclasses.replace(b.ticket, signal_price=0.0))
+    return a == b
+
+
+def test_row_when_every_field_of_order_ticket_and_bracket_then_written() -> None:
+    # A field added to one of these dataclasses must be added to the write-ahead row too.
+    assert {f.name for f in dataclasses.fields(Order)} == set(sending.ORDER_FIELDS)
+    assert {f.name for f in dataclasses.fields(OrderTicket)} == set(sending.TICKET_FIELDS)
+    assert {f.name for f in dataclasses.fields(Bracket)} == set(sending.BRACKET_FIELDS)
+
+
+def test_row_when_read_back_then_the_same_order(tmp_path: Path) -> None:
+    # Arrange: every field away from its default, on a real file with the journal's schema.
+    order, child = _family()
+    order = dataclasses.replace(order, broker_id=7, perm_id=99, filled_quantity=2.0, avg_fill_price=500.2,
+                                commission=1.5, last_error="201 margin",
+                                history=(*order.history, StatusChange(S.SENDING, T0, "résumé ✓")))
+    with sqlite3.connect(tmp_path / "j.sqlite") as conn:
+        from tui_trader.store.schema import MIGRATIONS
+
+        for script in MIGRATIONS:
+            conn.executescript(script)
+        # Act
+        sql, params = sending.insert([order, child])
+        conn.execute(sql, params)
+        read = sending.pending(conn)
+    # Assert
+    assert [o.order_ref for o in read] == ["tt1-1", "tt1-2"]
+    assert _same(read[0], order)
+    assert _same(read[1], child)
+
+
+async def test_open_orders_when_process_died_after_the_sending_record_then_restart_finds_the_family(
+        tmp_path: Path) -> None:
+    # Arrange: the order path's record before the wire, and no batch after it (the writer never ran).
+    path = tmp_path / "journal.sqlite"
+    running = await Journal.open(path)
+    family = _family()
+    assert running.commit_orders_now(family)
+    # Act: a restart reads the same file while the dead run's events never made it.
+    restarted = await Journal.open(path)
+    try:
+        found = await restarted.open_orders()
+        one = await restarted.order("tt1-2")
+    finally:
+        await restarted.close()
+        await running.close()
+    # Assert
+    assert [o.order_ref for o in found] == ["tt1-1", "tt1-2"]
+    assert all(o.status is S.SENDING for o in found)
+    assert all(_same(a, b) for a, b in zip(found, family, strict=True))
+    assert one is not None
+    assert _same(one, family[1])
+
+
+async def test_open_orders_when_batch_wrote_later_states_then_write_ahead_superseded_and_pruned(
+        tmp_path: Path) -> None:
+    # Arrange: the SENDING record, then the events of the order's acknowledgement in a batch.
+    path = tmp_path / "journal.sqlite"
+    journal = await Journal.open(path)
+    parent, child = _family()
+    assert journal.commit_orders_now([parent, child])
+    acked = parent.with_status(S.SUBMITTED, T0 + timedelta(seconds=1), "Submitted")
+    journal.append(ev.OrderUpdated(acked.updated_at, acked, S.SENDING))
+    await journal.flush()
+    # Act
+    found = {o.order_ref: o.status for o in await journal.open_orders()}
+    await journal.close()
+    reopened = await Journal.open(path)
+    await reopened.close()
+    # Assert: the acknowledged parent as the batch wrote it (once); the child still as written ahead.
+    assert found == {"tt1-1": S.SUBMITTED, "tt1-2": S.SENDING}
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT order_ref FROM sending")] == ["tt1-2"]

@@ -1,0 +1,114 @@
+"""The write-ahead record of an order family going to the broker: the ``sending`` table.
+
+Before an order's bytes go on the wire, the order path commits its family as it is then
+(SENDING, with its orderRefs) in one small transaction. The ``orders`` table is kept by the event
+log's batches, which follow within milliseconds; making that upsert (two indexes, and the
+order encoded to JSON by pydantic) the record before the wire cost ≈0.2 ms of CPU per order.
+This table is what the record needs and nothing more: no index, one ``INSERT`` of plain columns
+(one row per order, one statement per family, its own transaction), ≈2.5× cheaper.
+
+Reading: an order with a row here and none in ``orders`` is one whose SENDING record is the
+last thing the journal knows about it (the process died before the next batch): the journal's
+readers return it as it was written. Once an ``orders`` row exists it supersedes the row here
+(it is written by the same order's later events); superseded rows are pruned when the journal
+opens.
+
+The table is created by the journal's migration 2 (:mod:`tui_trader.store.schema`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from tui_trader.domain.orders import Bracket, Order, OrderTicket, StatusChange
+from tui_trader.store.derive import Row
+
+ORDER_FIELDS = ("order_ref", "status", "created_at", "updated_at", "broker_id", "perm_id", "parent_ref",
+                "filled_quantity", "avg_fill_price", "commission", "last_error", "history", "ticket")
+TICKET_FIELDS = ("symbol", "side", "quantity", "order_type", "limit_price", "stop_price", "trail_amount",
+                 "trail_percent", "tif", "outside_rth", "strategy", "reason", "signal_price", "created_at",
+                 "reduce_only", "bracket")
+BRACKET_FIELDS = ("stop_price", "take_profit_price", "trail_amount", "trail_percent")
+"""The fields a row holds, by dataclass (a test checks they are every field of each)."""
+
+COLUMNS = ("order_ref", "status", "created_at", "updated_at", "broker_id", "perm_id", "parent_ref",
+           "filled_quantity", "avg_fill_price", "commission", "last_error", "history", "symbol", "side",
+           "quantity", "order_type", "limit_price", "stop_price", "trail_amount", "trail_percent", "tif",
+           "outside_rth", "strategy", "reason", "signal_price", "ticket_created_at", "reduce_only", "bracket",
+           "bracket_stop_price", "bracket_take_profit_price", "bracket_trail_amount", "bracket_trail_percent")
+_ONE = "(" + ",".join("?" * len(COLUMNS)) + ")"
+_INSERTS: dict[int, str] = {}
+
+PENDING_SQL = (f"SELECT {', '.join(COLUMNS)} FROM sending WHERE order_ref NOT IN (SELECT order_ref FROM orders) "
+               "ORDER BY id")
+"""The write-ahead rows not superseded by an ``orders`` row, oldest first."""
+PRUNE_SQL = "DELETE FROM sending WHERE order_ref IN (SELECT order_ref FROM orders)"
+"""Drop the rows the event log has caught up with."""
+
+
+def insert(orders: Sequence[Order]) -> Row:
+    """One ``INSERT`` statement for the rows of ``orders`` (a single statement is its own transaction)."""
+    sql = _INSERTS.get(len(orders))
+    if sql is None:
+        sql = _INSERTS[len(orders)] = (f"INSERT INTO sending({', '.join(COLUMNS)}) VALUES "
+                                       + ",".join([_ONE] * len(orders)))
+    params: list[Any] = []
+    for order in orders:
+        params += _values(order)
+    return sql, tuple(params)
+
+
+def _values(o: Order) -> tuple[Any, ...]:
+    t, b = o.ticket, o.ticket.bracket
+    history = json.dumps([(h.status.value, h.time.isoformat(), h.note) for h in o.history])
+    created = t.created_at.isoformat() if t.created_at is not None else None
+    return (
+        o.order_ref, o.status.value, o.created_at.isoformat(), o.updated_at.isoformat(), o.broker_id, o.perm_id,
+        o.parent_ref, o.filled_quantity, o.avg_fill_price, o.commission, o.last_error, history,
+        t.symbol, t.side.value, t.quantity, t.order_type.value, t.limit_price, t.stop_price, t.trail_amount,
+        t.trail_percent, t.tif.value, t.outside_rth, t.strategy, t.reason, t.signal_price, created, t.reduce_only,
+        b is not None, *((b.stop_price, b.take_profit_price, b.trail_amount, b.trail_percent) if b else (None,) * 4),
+    )  # fmt: skip
+
+
+def order_of(row: Sequence[Any]) -> Order:
+    """The order a row (in :data:`COLUMNS` order) was written from."""
+    (ref, status, created_at, updated_at, broker_id, perm_id, parent_ref, filled, avg_price, commission,
+     last_error, history, symbol, side, quantity, order_type, limit_price, stop_price, trail_amount,
+     trail_percent, tif, outside_rth, strategy, reason, signal_price, ticket_created_at, reduce_only,
+     has_bracket, b_stop, b_take_profit, b_trail_amount, b_trail_percent) = row  # fmt: skip
+    bracket = Bracket(b_stop, b_take_profit, b_trail_amount, b_trail_percent) if has_bracket else None
+    ticket = OrderTicket(
+        symbol, Side(side), quantity, OrderType(order_type), limit_price, stop_price, trail_amount, trail_percent,
+        TimeInForce(tif), bool(outside_rth), strategy, reason, bracket,
+        math.nan if signal_price is None else signal_price,  # SQLite stores NaN as NULL
+        _when(ticket_created_at), bool(reduce_only),
+    )  # fmt: skip
+    steps = tuple(StatusChange(OrderStatus(s), datetime.fromisoformat(t), n) for s, t, n in json.loads(history))
+    return Order(ref, ticket, OrderStatus(status), datetime.fromisoformat(created_at),
+                 datetime.fromisoformat(updated_at), broker_id, perm_id, parent_ref, filled, avg_price, commission,
+                 last_error, steps)
+
+
+def pending_of(rows: Iterable[Sequence[Any]]) -> list[Order]:
+    """The orders of :data:`PENDING_SQL`'s rows (the newest row of a ref wins)."""
+    found: dict[str, Order] = {}
+    for row in rows:
+        order = order_of(row)
+        found[order.order_ref] = order
+    return list(found.values())
+
+
+def pending(conn: sqlite3.Connection) -> list[Order]:
+    """The orders whose write-ahead record is the newest the file holds (a synchronous read)."""
+    return pending_of(conn.execute(PENDING_SQL).fetchall())
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
