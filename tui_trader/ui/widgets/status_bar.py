@@ -72,6 +72,8 @@ class StatusBar(Widget):
         """What each field shows (``""``: the field is not drawn, except ``fill``)."""
         self.texts["mode"] = "…"
         self._strip: tuple[tuple[str, ...], int, Strip] | None = None
+        self._unpainted = False
+        """A fill was recorded since the line was last drawn."""
 
     @property
     def fill_text(self) -> str:
@@ -99,15 +101,19 @@ class StatusBar(Widget):
         """Show the latest fill in the bar's free space.
 
         Not a toast: mounting one lays out the whole screen (tens of ms at 200x60, on the loop
-        the engine shares) and fills can come dozens a second. Only this line repaints.
+        the engine shares) and fills can come dozens a second. Nor a repaint of its own: the
+        line is drawn with the next snapshot (at the refresh rate), together with the position
+        and the order the fill changed, so a burst of fills costs no extra compositor passes.
         """
         text = f" last fill {fill.side.value} {fill.quantity:g} {fill.symbol} @ {fill.price:.2f}" \
                f" {hhmmss(fill.time, zone)}"
-        self._update({**self.texts, "fill": text})
+        self.texts = {**self.texts, "fill": text}
+        self._unpainted = True
 
     def _update(self, texts: dict[str, str]) -> None:
-        if texts != self.texts:
+        if texts != self.texts or self._unpainted:
             self.texts = texts
+            self._unpainted = False
             self.refresh()
 
     def _set_classes(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
