@@ -188,14 +188,16 @@ class LineTable(ScrollView, can_focus=True):
     def _set_virtual_rows(self, count: int) -> None:
         """Size the scrollable area for ``count`` rows and a header, without a screen layout.
 
-        Assigning ``virtual_size`` lays out (and repaints) the whole screen, yet the table's box
-        is fixed by its pane: only the scroll range depends on the row count.
+        Assigning ``virtual_size`` lays out (and repaints) the whole screen, yet a pane's table
+        has a box fixed by its pane: only the scroll range depends on the row count. A table of
+        ``height: auto`` (in a dialog) grows with its rows, so it is laid out.
         """
         size = Size(self._content_width(), count + 1)
         if size == self.virtual_size:
             return
-        if not self.size:
-            self.virtual_size = size
+        height = self.styles.height
+        if not self.size or (height is not None and height.is_auto):
+            self.virtual_size = size  # a table sized by its rows (in a dialog) must be laid out again
             return
         self.set_reactive(LineTable.virtual_size, size)
         self._scroll_update(size)
