@@ -75,7 +75,7 @@ class StatusBar(Widget):
         self.texts: dict[str, str] = dict.fromkeys(FIELDS, "")
         """What each field shows (``""``: the field is not drawn, except ``fill``)."""
         self.texts["mode"] = "…"
-        self._strip: tuple[tuple[str, ...], int, Strip] | None = None
+        self._strip: tuple[tuple[object, ...], int, Strip] | None = None
         self.variants: dict[str, tuple[str, ...]] = {}
         """Component classes added to a field's own (``day-pnl``: ``pnl-neg``, ``stale`` …)."""
         self._unpainted = False
