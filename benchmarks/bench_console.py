@@ -65,6 +65,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # console_world, importable in the engine process
@@ -106,9 +108,13 @@ class FrameMeter:
 
     def __init__(self) -> None:
         self.frames: list[float] = []
+        self.cpu_frames: list[float] = []
+        """The same frames in the console thread's CPU time: what is left of a frame when the
+        cores are not shared (the difference is time the process waited for a core)."""
         self.recording = False
         self._depth = 0
         self._work = 0.0
+        self._cpu = 0.0
         self._open = False
 
     def wrap(self, fn: Callable[..., Any], *, starts_frame: bool = False) -> Callable[..., Any]:
@@ -117,20 +123,22 @@ class FrameMeter:
             if starts_frame and self._depth == 0:
                 self._close()
             self._depth += 1
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self._depth -= 1
                 if self._depth == 0:
                     self._work += time.perf_counter() - start
+                    self._cpu += time.thread_time() - cpu
                     self._open = True
         return wrapper
 
     def _close(self) -> None:
         if self._open and self.recording:
             self.frames.append(self._work * 1000)
-        self._work, self._open = 0.0, False
+            self.cpu_frames.append(self._cpu * 1000)
+        self._work, self._cpu, self._open = 0.0, 0.0, False
 
     def instrument(self, app: TraderApp) -> None:
         """Time the main screen's draw, layout and compositor refresh, and the terminal encoding."""
@@ -267,10 +275,16 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
         stop = asyncio.Event()
         prober = asyncio.create_task(lag_probe(lags, stop))
         meter.frames.clear()
+        meter.cpu_frames.clear()
         meter.recording = True
-        pulls0, t0 = app.bridge.pulls, time.perf_counter()
+        child = psutil.Process(w.proxy.pid)
+        pulls0, t0, cpu0, child0 = app.bridge.pulls, time.perf_counter(), time.process_time(), child.cpu_times()
         t2o = await tick_to_order(w, samples, seconds)
-        hz = (app.bridge.pulls - pulls0) / (time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        hz = (app.bridge.pulls - pulls0) / elapsed
+        child1 = child.cpu_times()
+        console_cpu = (time.process_time() - cpu0) / elapsed * 100
+        engine_cpu = (child1.user + child1.system - child0.user - child0.system) / elapsed * 100
         meter.recording = False
         stop.set()
         await prober
@@ -280,17 +294,20 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
             log(f"kill cycle: first cancel {cycles[-1]['first']:.1f} ms, last {cycles[-1]['last']:.1f} ms, "
                 f"global cancel {cycles[-1]['global']:.1f} ms")
     ticks = achieved()
-    log(f"{rate} ticks/s with the console: {len(meter.frames)} frames, frame p99 {pct(meter.frames, 0.99):.1f} ms,"
+    log(f"{rate} ticks/s with the console: {len(meter.frames)} frames, frame p99 {pct(meter.frames, 0.99):.1f} ms"
+        f" (cpu {pct(meter.cpu_frames, 0.99):.1f}), cpu % console {console_cpu:.0f} engine {engine_cpu:.0f},"
         f" lag p99 {pct(lags, 0.99):.1f} ms, t2o p99 {pct(t2o, 0.99):.1f} ms, {ticks:.0f} ticks/s")
     firsts = [c["first"] for c in cycles if not math.isnan(c["first"])]
-    return {**quantiles("frame_ms", meter.frames), **quantiles("loop_lag_ms", lags),
-            **quantiles("kill_to_wire_ms", firsts), **quantiles("kill_to_first_cancel_ms", firsts),
+    return {**quantiles("frame_ms", meter.frames), **quantiles("frame_cpu_ms", meter.cpu_frames),
+            **quantiles("loop_lag_ms", lags), **quantiles("kill_to_wire_ms", firsts),
+            **quantiles("kill_to_first_cancel_ms", firsts),
             **quantiles("kill_to_last_cancel_ms", [c["last"] for c in cycles if not math.isnan(c["last"])]),
             **quantiles("kill_press_to_engine_ms", w.kill_calls),
             **quantiles("kill_press_to_proxy_ms", w.proxy_calls),
             **quantiles("kill_engine_to_first_cancel_ms", w.engine_shares),
             "kill_cycles_failed": float(sum(math.isnan(c["first"]) for c in cycles)),
             "refresh_hz": hz, **quantiles("tick_to_order_ms", t2o), "ticks_per_s": ticks,
+            "console_cpu_pct": console_cpu, "engine_cpu_pct": engine_cpu,
             "frames": float(len(meter.frames))}
 
 
@@ -404,8 +421,9 @@ async def measure_scripted(rate: int, seconds: float, kills: int) -> dict[str, f
             kill_ms.append(await time_scripted_kill(engine, pilot))
         stop.set()
         await asyncio.gather(feeder, prober)
-    return {**quantiles("frame_ms", meter.frames), **quantiles("loop_lag_ms", lags),
-            **quantiles("kill_to_wire_ms", kill_ms), "refresh_hz": hz, "tick_to_order_ms.p99": math.nan}
+    return {**quantiles("frame_ms", meter.frames), **quantiles("frame_cpu_ms", meter.cpu_frames),
+            **quantiles("loop_lag_ms", lags), **quantiles("kill_to_wire_ms", kill_ms), "refresh_hz": hz,
+            "tick_to_order_ms.p99": math.nan}
 
 
 async def time_scripted_kill(engine: ScriptedEngine, pilot: Any) -> float:

@@ -8,7 +8,10 @@ reflows, the compositor refresh (``render_line`` of the dirty lines and the chop
 terminal encoding the headless driver skips. Also the cyclic collector's passes (CPU ms and
 generation). ``--profile [sort]`` adds a cProfile of the frame work only.
 
-Run: ``.venv/bin/python benchmarks/profile_console.py [seconds] [ticks_per_s] [--profile [tottime]]``.
+``--real`` runs the console around the engine in its child process instead (``bench_console``'s
+real mode: the simulator's feed, tick-to-order triggers and their fills, the proxy's snapshot receive and delta apply).
+
+Run: ``.venv/bin/python benchmarks/profile_console.py [seconds] [ticks_per_s] [--real] [--profile [tottime]]``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_console import SIZE, live_snapshots, pct, scripted_feed, until  # noqa: E402
+from bench_console import (  # noqa: E402
+    SIZE,
+    console_for,
+    feeding,
+    live_snapshots,
+    pct,
+    scripted_feed,
+    until,
+    world,
+)
 
 from tui_trader.ui.app import create_app  # noqa: E402
 from tui_trader.ui.demo import ScriptedEngine, normal_state  # noqa: E402
@@ -131,6 +143,27 @@ async def measure(seconds: float, rate: int, meter: CpuMeter) -> None:
         await feeder
 
 
+async def measure_real(seconds: float, rate: int, meter: CpuMeter) -> None:
+    """As :func:`measure`, around the engine in its child process (``bench_console``'s world)."""
+    async with world("own") as w:
+        app = console_for(w)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await pilot.pause()
+            instrument(app, meter)
+            await until(lambda: app.main.snapshot is not None, "first snapshot drawn")
+            async with feeding(w, rate):
+                await asyncio.sleep(1.0)
+                profile = meter.profile
+                meter.profile = None
+                meter.reset()
+                meter.profile = profile
+                gc.callbacks.append(meter.on_gc)
+                # As the benchmark: trigger prices → orders → fills while the frames are measured.
+                await w.engine.bench_tick_to_order(max(int(seconds * 6), 3), seconds)
+                gc.callbacks.remove(meter.on_gc)
+            app.exit()
+
+
 def report(meter: CpuMeter) -> None:
     """Print the frame CPU quantiles, each part's, the collector's passes and the profile."""
     f = meter.frames
@@ -152,7 +185,7 @@ def main() -> None:
     seconds = float(numbers[0]) if numbers else 8.0
     rate = int(numbers[1]) if len(numbers) > 1 else 10_000
     meter = CpuMeter(cProfile.Profile() if "--profile" in sys.argv else None)
-    asyncio.run(measure(seconds, rate, meter))
+    asyncio.run((measure_real if "--real" in sys.argv else measure)(seconds, rate, meter))
     report(meter)
 
 

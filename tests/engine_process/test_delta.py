@@ -12,7 +12,7 @@ from tui_trader.domain.market import Quote
 from tui_trader.domain.orders import Order
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.process import views
-from tui_trader.engine.process.delta import DeltaDecoder, DeltaEncoder, MapDelta, SeqDelta
+from tui_trader.engine.process.delta import DeltaDecoder, DeltaEncoder, MapDelta
 from tui_trader.engine.process.wire import SnapshotPushed, encode
 from tui_trader.engine.snapshots import EngineSnapshot
 
@@ -60,8 +60,8 @@ def test_successive_pushes_assemble_the_engines_snapshots_and_send_only_what_cha
     positions2["S3"] = Position("S3", 1, 10.0, 10.25)
     second = snapshot(orders2, quotes2, positions2, T0 + timedelta(seconds=1))
     delta = encoder.encode(second)
-    assert isinstance(delta.orders, SeqDelta)
-    assert sorted(delta.orders.changed) == [5, 200]
+    assert isinstance(delta.orders, MapDelta)
+    assert sorted(delta.orders.changed) == ["R200", "R5"]
     assert isinstance(delta.quotes, MapDelta)
     assert sorted(delta.quotes.changed) == ["S3", "S7"]
     assert isinstance(delta.positions, MapDelta)
@@ -76,6 +76,20 @@ def test_successive_pushes_assemble_the_engines_snapshots_and_send_only_what_cha
     got, size = roundtrip(encoder, decoder, third)
     assert same(got, third)
     assert size < first_size / 10
+
+
+def test_oldest_finished_order_forgotten_then_only_the_removal_and_the_new_order_are_sent() -> None:
+    encoder, decoder = DeltaEncoder(), DeltaDecoder()
+    orders = tuple(order(f"R{i}") for i in range(600))
+    first = snapshot(orders, {}, {})
+    _, first_size = roundtrip(encoder, decoder, first)
+    second = snapshot((*orders[1:], order("R600")), {}, {}, T0 + timedelta(seconds=1))
+    delta = encoder.encode(second)
+    assert isinstance(delta.orders, MapDelta)
+    assert (list(delta.orders.changed), delta.orders.removed) == (["R600"], ("R0",))
+    got = decoder.decode(pickle.loads(pickle.dumps(delta)))
+    assert same(got, second)
+    assert [o.order_ref for o in got.orders] == [o.order_ref for o in second.orders]
 
 
 def test_shrunk_orders_reordered_keys_and_foreign_working_orders_are_sent_whole() -> None:
@@ -100,6 +114,6 @@ def test_after_a_delta_that_never_left_the_next_carries_whole_collections() -> N
     encoder.reset()
     third = replace(first, orders=(order("R1"), order("R3")), quotes={**quotes, "B": Quote("B", T0, 3, 4, 3.5)})
     delta = encoder.encode(third)
-    assert isinstance(delta.orders, tuple)
+    assert isinstance(delta.orders, dict)
     assert isinstance(delta.quotes, dict)
     assert same(decoder.decode(delta), third)

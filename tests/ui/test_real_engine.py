@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.helpers import make_config, make_engine
-from textual.widgets import Input, Label
+from textual.widgets import Input
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import OrderTicket
@@ -96,8 +96,8 @@ async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_an
         await c.until(lambda: c.gw.positions().get("MSFT") == 7, "the fill at the simulator")
         await c.until(lambda: "MSFT" in c.rows("positions-table"), "the position on screen")
         assert c.rows("positions-table")["MSFT"][2] == "7"
-        spacer = c.app.main.query_one("#spacer", Label)
-        await c.until(lambda: "last fill BUY 7 MSFT" in str(spacer.render()), "the fill in the status bar")
+        bar = c.app.main.query_one(StatusBar)
+        await c.until(lambda: "last fill BUY 7 MSFT" in bar.fill_text, "the fill in the status bar")
 
 
 async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_at_sim(tmp_path: Path) -> None:

@@ -5,8 +5,13 @@ about 3 ms, ten times a second, on each side. Almost all of it is unchanged from
 next: orders, positions and quotes are frozen values the engine replaces when they change, and
 keeps (the same object) when they do not. So the engine process sends, per push, the small
 top-level fields as they are and, for the three large collections, only the items that are not
-the very object it sent last time. The proxy applies that to the snapshot it assembled last and
-serves a complete, frozen :class:`EngineSnapshot`, equal to the engine's.
+the very object it sent last time. Orders are compared by ``order_ref``, not by position: the
+engine forgets its oldest finished orders beyond a bound, and a removal at the front shifted
+every later position, so each push then carried every order (≈ 75 KB pickled in the engine's
+loop with 600 orders, unpickled as new objects that the console redrew all of).
+
+The proxy applies that to the snapshot it assembled last and serves a complete, frozen
+:class:`EngineSnapshot`, equal to the engine's.
 
 Each channel is one ordered stream with its own pair (:class:`DeltaEncoder` in the engine process,
 :class:`DeltaDecoder` in the proxy) holding the last snapshot sent on it: the feed (pushes and the
@@ -24,14 +29,6 @@ from tui_trader.engine.snapshots import EngineSnapshot
 
 
 @dataclass(frozen=True, slots=True)
-class SeqDelta:
-    """A tuple against the previous one: its new length and the items at indexes that changed."""
-
-    length: int
-    changed: dict[int, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class MapDelta:
     """A dict against the previous one: items added or replaced, keys removed (key order kept)."""
 
@@ -44,21 +41,12 @@ class SnapshotDelta:
     """One push: ``core`` is the snapshot without its orders, quotes, positions and working orders."""
 
     core: EngineSnapshot
-    orders: SeqDelta | tuple[Order, ...]
+    orders: MapDelta | dict[str, Order]
+    """By ``order_ref``, in the engine's order."""
     quotes: MapDelta | dict[str, Any]
     positions: MapDelta | dict[str, Any]
     working: tuple[int | Order, ...]
     """The account's working orders: an index into the assembled ``orders``, or the order itself."""
-
-
-def seq_delta(new: tuple[Any, ...], old: tuple[Any, ...] | None) -> SeqDelta | tuple[Any, ...]:
-    """``new`` against ``old`` by identity; ``new`` itself when it shrank (or there is no ``old``)."""
-    if old is None or len(new) < len(old):
-        return new
-    n = len(old)
-    changed = {i: item for i, (item, before) in enumerate(zip(new, old, strict=False)) if item is not before}
-    changed.update((i, new[i]) for i in range(n, len(new)))
-    return SeqDelta(len(new), changed)
 
 
 def map_delta(new: dict[Any, Any], old: dict[Any, Any] | None) -> MapDelta | dict[Any, Any]:
@@ -71,17 +59,6 @@ def map_delta(new: dict[Any, Any], old: dict[Any, Any] | None) -> MapDelta | dic
     if kept + [k for k in changed if k not in old] != list(new):
         return new
     return MapDelta(changed, removed)
-
-
-def apply_seq(delta: SeqDelta | tuple[Any, ...], old: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The tuple ``delta`` describes."""
-    if isinstance(delta, tuple):
-        return delta
-    items = list(old[:delta.length])
-    items.extend([None] * (delta.length - len(items)))
-    for i, item in delta.changed.items():
-        items[i] = item
-    return tuple(items)
 
 
 def apply_map(delta: MapDelta | dict[Any, Any], old: dict[Any, Any]) -> dict[Any, Any]:
@@ -107,22 +84,25 @@ class DeltaEncoder:
 
     def __init__(self) -> None:
         self._last: EngineSnapshot | None = None
+        self._orders: dict[str, Order] | None = None
 
     def reset(self) -> None:
         """The last delta was not sent: the next one carries whole collections."""
         self._last = None
+        self._orders = None
 
     def encode(self, snap: EngineSnapshot) -> SnapshotDelta:
         """``snap`` against the last snapshot encoded (whole collections the first time and after :meth:`reset`)."""
-        last = self._last
+        last, last_orders = self._last, self._orders
         self._last = snap
+        self._orders = orders = {o.order_ref: o for o in snap.orders}
         index = {id(order): i for i, order in enumerate(snap.orders)}
         working = tuple(i if (i := index.get(id(o))) is not None and snap.orders[i] is o else o
                         for o in snap.account.working_orders)
         account = replace(snap.account, positions={}, working_orders=())
         core = replace(snap, orders=(), quotes={}, account=account)
         return SnapshotDelta(
-            core, seq_delta(snap.orders, last.orders if last else None),
+            core, map_delta(orders, last_orders),
             map_delta(snap.quotes, last.quotes if last else None),
             map_delta(snap.account.positions, last.account.positions if last else None), working)
 
@@ -132,11 +112,13 @@ class DeltaDecoder:
 
     def __init__(self) -> None:
         self._last: EngineSnapshot | None = None
+        self._orders: dict[str, Order] = {}
 
     def decode(self, delta: SnapshotDelta) -> EngineSnapshot:
         """The snapshot the engine process encoded."""
         last = self._last
-        orders = apply_seq(delta.orders, last.orders if last else ())
+        self._orders = by_ref = apply_map(delta.orders, self._orders)
+        orders = tuple(by_ref.values())
         quotes = apply_map(delta.quotes, last.quotes if last else {})
         positions = apply_map(delta.positions, last.account.positions if last else {})
         working = tuple(orders[w] if isinstance(w, int) else w for w in delta.working)

@@ -10,6 +10,12 @@ the rows on screen are ever formatted (about 20 of 100 at 200x60).
 
 Cells carry a *role* (``pos``, ``neg``, ``warn``, ``crit``, ``dim``, ``accent``, ``badge``); each
 role is a component class styled in CSS with theme variables, so no colour lives in Python.
+
+No scrollbar: the panes have a fixed size, and a scrollbar is one more widget the compositor
+renders on every pass and cuts every line at, repainted whenever the row count changes (new
+orders): about a fifth of a frame's CPU in ``profile_console --real``. When the rows do not
+all fit, the header's right end says which are on screen (``21-40/101``); the wheel and the
+cursor keys still scroll.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.filter import ANSIToTruecolor, LineFilter
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -117,7 +124,7 @@ class LineTable(ScrollView, can_focus=True):
     }
 
     DEFAULT_CSS = """
-    LineTable { background: transparent; scrollbar-size-vertical: 1; overflow-x: hidden; }
+    LineTable { background: transparent; overflow-x: hidden; overflow-y: hidden; }
     LineTable > .line-table--header { text-style: bold; color: $text-muted; }
     LineTable > .line-table--cursor { background: $surface-lighten-1; }
     LineTable:focus > .line-table--cursor { background: $primary 40%; }
@@ -181,15 +188,16 @@ class LineTable(ScrollView, can_focus=True):
     def _set_virtual_rows(self, count: int) -> None:
         """Size the scrollable area for ``count`` rows and a header, without a screen layout.
 
-        Assigning ``virtual_size`` lays out (and repaints) the whole screen, yet the table's box
-        is fixed by its pane: only the scrollbar depends on the row count, and a scrollbar that
-        appears or goes triggers its own layout.
+        Assigning ``virtual_size`` lays out (and repaints) the whole screen, yet a pane's table
+        has a box fixed by its pane: only the scroll range depends on the row count. A table of
+        ``height: auto`` (in a dialog) grows with its rows, so it is laid out.
         """
         size = Size(self._content_width(), count + 1)
         if size == self.virtual_size:
             return
-        if not self.size:
-            self.virtual_size = size
+        height = self.styles.height
+        if not self.size or (height is not None and height.is_auto):
+            self.virtual_size = size  # a table sized by its rows (in a dialog) must be laid out again
             return
         self.set_reactive(LineTable.virtual_size, size)
         self._scroll_update(size)
@@ -254,6 +262,22 @@ class LineTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._strips.clear()
         self.virtual_size = Size(self._content_width(), len(self._rows) + 1)
+
+    @property
+    def allow_vertical_scroll(self) -> bool:
+        """Scrolling is allowed whenever the rows do not fit (there is no scrollbar to say so)."""
+        return self.virtual_size.height > self.size.height
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """The app's line filters without the ANSI-to-truecolor one.
+
+        Every style drawn here comes from the theme through CSS, in truecolor (with an ANSI
+        theme the app disables that filter anyway), so it would only copy each strip: yet the
+        compositor applies it to every line of every widget it renders, changed or not (about
+        one eighth of a frame's compositor time at 200x60). Other filters (``NO_COLOR``'s
+        monochrome, ``TEXTUAL_FILTERS=dim``) still apply.
+        """
+        return [f for f in self.app.get_line_filters() if not isinstance(f, ANSIToTruecolor)]
 
     def render_line(self, y: int) -> Strip:
         """The header on line 0, then the rows from the scroll offset."""
@@ -334,10 +358,25 @@ class LineTable(ScrollView, can_focus=True):
 
     def _header_strip(self, width: int) -> Strip:
         style = self._base_style() + self._style("line-table--header")
-        segments = []
-        for index, cell_width, right, _ in self._visible(width):
-            segments.append(Segment(fit(self.columns[index].title, cell_width, right=right) + " ", style))
-        return Strip(segments).extend_cell_length(width, style).crop(0, width)
+        text = "".join(fit(self.columns[index].title, cell_width, right=right) + " "
+                       for index, cell_width, right, _ in self._visible(width))
+        text = text[:width].ljust(width)
+        note, arrow = self._position_note()
+        if note and text[-len(note) - 1:].isspace():  # only over blank header cells
+            text = text[:width - len(note) - 1] + note + " "
+        elif arrow and text[-1:] == " ":  # no room: an arrow in the last cell still says there is more
+            text = text[:-1] + arrow
+        return Strip([Segment(text, style)], width)
+
+    def _position_note(self) -> tuple[str, str]:
+        """(``21-40/101``, an arrow: ↓ more below, ↑ more above, ↕ both) when not every row fits."""
+        total, visible = len(self._rows), max(self.size.height - 1, 0)
+        if total <= visible or not visible:
+            return "", ""
+        top = round(self.scroll_offset.y)
+        last = min(top + visible, total)
+        arrow = "↕" if top and last < total else "↑" if top else "↓"
+        return f"{top + 1}-{last}/{total}", arrow
 
     def _text_strip(self, text: str, component: str, width: int) -> Strip:
         style = self._base_style() + self._style(component)

@@ -6,10 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rich.cells import cell_len
-from textual.app import ComposeResult
-from textual.containers import Horizontal
+from rich.segment import Segment
+from rich.style import Style
 from textual.reactive import reactive
-from textual.widgets import Label, Static
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
 
 from tui_trader.domain.enums import OrderStatus, TradingState
 from tui_trader.domain.orders import Fill
@@ -19,21 +21,16 @@ from tui_trader.ui.freshness import Freshness
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
 VERDICT_CLASSES = ("-live", "-stalled", "-disconnected", "-degraded")
+MODE_CLASSES = ("-mode-sim", "-mode-paper", "-mode-live")
+FIELDS = ("mode", "dry-run", "account", "state", "link", "equity", "day-pnl", "fill", "heartbeat", "clock")
+"""The bar's fields, left to right; ``fill`` takes the width left over (and is cut to it)."""
+PADDED = frozenset(FIELDS) - {"fill"}
+"""Fields drawn with one cell of padding each side (in the field's background, not its text style)."""
 
 
-def set_text(label: Label, text: str, *, grow_only: bool = False) -> None:
-    """Update ``label`` only when its text changed, and re-lay out only when its width did.
-
-    A layout pass reflows and repaints the whole screen (tens of ms at 200x60). With
-    ``grow_only`` (figures that change every refresh) the text is padded to the widest seen, so
-    the label re-lays out only when a figure needs more room than ever before.
-    """
-    old: str | None = getattr(label, "_last_text", None)
-    if grow_only and old is not None:
-        text = text.ljust(cell_len(old))
-    if old != text:
-        label._last_text = text  # type: ignore[attr-defined]
-        label.update(text, layout=old is None or cell_len(old) != cell_len(text))
+def grown(old: str | None, text: str) -> str:
+    """``text`` padded to the width of ``old`` when narrower: a figure never makes the bar jump back."""
+    return text.ljust(cell_len(old)) if old is not None else text
 
 
 def exchange_clock(now: datetime, zone: str) -> str:
@@ -50,8 +47,22 @@ def mode_text(snapshot: EngineSnapshot) -> str:
     return snapshot.mode.value.upper()
 
 
-class StatusBar(Horizontal):
-    """Mode, account, connection, trading state, equity, day P&L, exchange clock, heartbeat."""
+class StatusBar(Widget):
+    """Mode, account, connection, trading state, equity, day P&L, last fill, heartbeat, exchange clock.
+
+    One line drawn through the Line API from a tuple of texts (:attr:`texts`), each field styled
+    by a component class (``status-bar--<field>``) whose colours depend on the bar's state
+    classes (``-halted``, ``-stalled``, ``-mode-live`` …), so all colour lives in ``app.tcss``.
+    It was a row of ten labels: a label whose width changed laid out and repainted the whole
+    screen (15–45 ms at 200x60), and a state change restyled ten widgets. Now a change repaints
+    this one line and nothing else moves.
+    """
+
+    COMPONENT_CLASSES = {f"status-bar--{name}" for name in FIELDS} | {
+        "status-bar--pnl-pos", "status-bar--pnl-neg", "status-bar--stale"}
+    """One per field, plus variants added to a field's own (day P&L sign, stale figures): a
+    variant changes with the data, and a component class costs nothing to switch, where a
+    state class on the bar restyles it (2-3 ms)."""
 
     trading_state: reactive[TradingState | None] = reactive(None)
     """The engine's trading state as last drawn (HALTED paints the whole bar)."""
@@ -61,83 +72,61 @@ class StatusBar(Horizontal):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._labels: dict[str, Label] = {}
+        self.texts: dict[str, str] = dict.fromkeys(FIELDS, "")
+        """What each field shows (``""``: the field is not drawn, except ``fill``)."""
+        self.texts["mode"] = "…"
+        self._strip: tuple[tuple[object, ...], int, Strip] | None = None
+        self.variants: dict[str, tuple[str, ...]] = {}
+        """Component classes added to a field's own (``day-pnl``: ``pnl-neg``, ``stale`` …)."""
+        self._unpainted = False
+        """A fill was recorded since the line was last drawn."""
 
-    def compose(self) -> ComposeResult:
-        yield Label("…", id="mode-badge")
-        yield Label("", id="dry-run-badge")
-        yield Label("", id="account-id")
-        yield Label("", id="trading-state")
-        yield Label("", id="link-state")
-        yield Label("", id="equity")
-        yield Label("", id="day-pnl")
-        yield Label("", id="spacer")
-        yield Label("", id="heartbeat")
-        yield Label("", id="clock")
+    @property
+    def fill_text(self) -> str:
+        """The last fill, as shown in the bar's free space ('' before the first)."""
+        return self.texts["fill"]
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> None:
-        """Draw ``snapshot``; called at the refresh rate, labels update only on change."""
-        self._show_mode(snapshot)
+        """Draw ``snapshot``; called at the refresh rate, the line repaints only when a text changed."""
+        texts = dict(self.texts)
+        texts["mode"] = f" {mode_text(snapshot)} "
+        texts["dry-run"] = " DRY-RUN " if snapshot.dry_run else ""
+        texts["account"] = snapshot.account_id or "no account"
+        state = snapshot.trading_state.value
+        texts["state"] = f" ■ {state} · KILL " if snapshot.kill_engaged else f" {state} "
+        texts["link"] = f"● {link_text(snapshot, fresh)}"
+        texts.update(money_texts(snapshot, self.texts))
+        texts["heartbeat"] = grown(self.texts["heartbeat"] or None, f"hb {age(fresh.heartbeat_age)}")
+        texts["clock"] = exchange_clock(now, snapshot.time_zone)
+        self._set_classes(snapshot)
         self.trading_state = snapshot.trading_state
         self.verdict = fresh.verdict
-        set_text(self._label("#account-id"), snapshot.account_id or "no account")
-        state = snapshot.trading_state.value
-        if snapshot.kill_engaged:
-            state = f"■ {state} · KILL"
-        set_text(self._label("#trading-state"), f" {state} ")
-        self._show_link(snapshot, fresh)
-        self._show_money(snapshot, fresh)
-        set_text(self._label("#heartbeat"), f"hb {age(fresh.heartbeat_age)}", grow_only=True)
-        set_text(self._label("#clock"), exchange_clock(now, snapshot.time_zone))
+        self._update(texts, money_variants(snapshot, fresh))
 
     def show_fill(self, fill: Fill, zone: str) -> None:
         """Show the latest fill in the bar's free space.
 
         Not a toast: mounting one lays out the whole screen (tens of ms at 200x60, on the loop
-        the engine shares) and fills can come dozens a second. The spacer's width is fixed by
-        the layout, so the new text repaints one line and nothing moves.
+        the engine shares) and fills can come dozens a second. Nor a repaint of its own: the
+        line is drawn with the next snapshot (at the refresh rate), together with the position
+        and the order the fill changed, so a burst of fills costs no extra compositor passes.
         """
         text = f" last fill {fill.side.value} {fill.quantity:g} {fill.symbol} @ {fill.price:.2f}" \
                f" {hhmmss(fill.time, zone)}"
-        label = self._label("#spacer")
-        label._last_text = text  # type: ignore[attr-defined]
-        label.update(text, layout=False)
+        self.texts = {**self.texts, "fill": text}
+        self._unpainted = True
 
-    def _label(self, selector: str) -> Label:
-        label = self._labels.get(selector)
-        if label is None:  # looked up once: ten DOM queries per refresh add up
-            label = self._labels[selector] = self.query_one(selector, Label)
-        return label
+    def _update(self, texts: dict[str, str], variants: dict[str, tuple[str, ...]]) -> None:
+        if texts != self.texts or variants != self.variants or self._unpainted:
+            self.texts, self.variants = texts, variants
+            self._unpainted = False
+            self.refresh()
 
-    def _show_mode(self, snapshot: EngineSnapshot) -> None:
-        badge = self._label("#mode-badge")
-        set_text(badge, f" {mode_text(snapshot)} ")
-        for mode in ("sim", "paper", "live"):
-            badge.set_class(snapshot.mode.value == mode, f"-{mode}")
-        dry = self._label("#dry-run-badge")
-        set_text(dry, " DRY-RUN " if snapshot.dry_run else "")
-        dry.display = snapshot.dry_run
-
-    def _show_link(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
-        text = snapshot.connection.state.value
-        if fresh.verdict == "STALLED":
-            text = f"STALLED {age(fresh.heartbeat_age)}"
-        elif fresh.verdict == "DEGRADED" and text == "CONNECTED":
-            text = "DEGRADED"
-        set_text(self._label("#link-state"), f"● {text}")
-
-    def _show_money(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
-        account = snapshot.account
-        day = account.day_pnl
-        base = account.start_of_day_equity
-        day_pct = pct(day / base * 100) if base else ""
-        set_text(self._label("#equity"), f"Equity {money(account.equity)}", grow_only=True)
-        day_label = self._label("#day-pnl")
-        set_text(day_label, f"Day {money(day, signed=True)} {day_pct}".rstrip(), grow_only=True)
-        day_label.set_class(day > 0, "-pos")
-        day_label.set_class(day < 0, "-neg")
-        for selector in ("#equity", "#day-pnl"):
-            self._label(selector).set_class(fresh.account_stale, "-stale")
+    def _set_classes(self, snapshot: EngineSnapshot) -> None:
+        """The state classes the fields' colours hang on (rare changes: each restyles the bar)."""
+        mode = f"-mode-{snapshot.mode.value}"
+        for cls in MODE_CLASSES:
+            self.set_class(cls == mode, cls)
 
     def watch_trading_state(self, state: TradingState | None) -> None:
         for cls in STATE_CLASSES:
@@ -146,6 +135,64 @@ class StatusBar(Horizontal):
     def watch_verdict(self, verdict: str) -> None:
         for cls in VERDICT_CLASSES:
             self.set_class(cls == f"-{verdict.lower()}", cls)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
+
+    def render_line(self, y: int) -> Strip:
+        """The bar: the left fields, the last fill in the room left, then heartbeat and clock."""
+        width = self.size.width
+        key = (*self.texts.values(), *self.variants.items())
+        if self._strip is not None and self._strip[0] == key and self._strip[1] == width:
+            return self._strip[2]
+        left = [s for name in FIELDS[:7] for s in self._field(name)]
+        right = [s for name in FIELDS[8:] for s in self._field(name)]
+        room = max(width - Segment.get_line_length(left) - Segment.get_line_length(right), 0)
+        fill = self.texts["fill"][:room].ljust(room)
+        segments = [*left, Segment(fill, self.get_component_rich_style("status-bar--fill")), *right]
+        strip = Strip(segments).crop(0, width).extend_cell_length(width, self.rich_style)
+        self._strip = (key, width, strip)
+        return strip
+
+    def _field(self, name: str) -> list[Segment]:
+        """One field as segments: `` text `` (the padding in the field's background only)."""
+        text = self.texts[name]
+        if not text:
+            return []
+        variants = self.variants.get(name, ())
+        style = self.get_component_rich_style(f"status-bar--{name}", *(f"status-bar--{v}" for v in variants))
+        pad = Segment(" ", Style(bgcolor=style.bgcolor))
+        return [pad, Segment(text, style), pad] if name in PADDED else [Segment(text, style)]
+
+
+def link_text(snapshot: EngineSnapshot, fresh: Freshness) -> str:
+    """The broker link's word, or STALLED/DEGRADED when the data says so."""
+    text = snapshot.connection.state.value
+    if fresh.verdict == "STALLED":
+        return f"STALLED {age(fresh.heartbeat_age)}"
+    if fresh.verdict == "DEGRADED" and text == "CONNECTED":
+        return "DEGRADED"
+    return text
+
+
+def money_variants(snapshot: EngineSnapshot, fresh: Freshness) -> dict[str, tuple[str, ...]]:
+    """The day P&L's sign colour; both figures struck through while the account is stale."""
+    day = snapshot.account.day_pnl
+    stale = ("stale",) if fresh.account_stale else ()
+    sign = ("pnl-pos",) if day > 0 else ("pnl-neg",) if day < 0 else ()
+    return {"equity": stale, "day-pnl": (*sign, *stale)}
+
+
+def money_texts(snapshot: EngineSnapshot, before: dict[str, str]) -> dict[str, str]:
+    """Equity and day P&L, each padded to the widest it has been (figures change every refresh)."""
+    account = snapshot.account
+    day, base = account.day_pnl, account.start_of_day_equity
+    day_pct = pct(day / base * 100) if base else ""
+    return {
+        "equity": grown(before["equity"] or None, f"Equity {money(account.equity)}"),
+        "day-pnl": grown(before["day-pnl"] or None, f"Day {money(day, signed=True)} {day_pct}".rstrip()),
+    }
 
 
 class KillBanner(Static):
