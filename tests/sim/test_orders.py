@@ -161,3 +161,23 @@ async def test_order_ref_ledger_when_orders_sent_then_refs_recorded_once(
     await sync(ib)
     assert sim.order_refs() == ["a", "a", "b"]
     assert sim.duplicate_order_refs() == ["a"]
+
+
+async def test_quote_when_many_orders_cancelled_then_only_live_ones_rechecked_and_they_still_fill(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    gone = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.0)) for _ in range(20)]
+    await eventually(lambda: all(t.orderStatus.status == "Submitted" for t in gone))
+    for trade in gone:
+        ib.cancelOrder(trade.order)
+    await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in gone))
+    resting = ib.placeOrder(aapl, LimitOrder("BUY", 1, 95.0))
+    await eventually(lambda: resting.orderStatus.status == "Submitted")
+
+    live = sim.ledger.live(aapl.conId)  # a quote re-checks these, not the day's every order
+
+    assert [o.order_id for o in live] == [resting.order.orderId]
+    sim.control.set_quote("AAPL", 94.90, 94.95, 500, 500)
+    await eventually(lambda: resting.orderStatus.status == "Filled")
+    assert sim.ledger.live(aapl.conId) == []

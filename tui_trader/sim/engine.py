@@ -88,7 +88,7 @@ class OrderEngine:
             self.events.what_if(client_id, order, self._what_if_state(order))
             return
         self._check_funds(order)
-        self.ledger.orders[order.key] = order
+        self.ledger.add(order)
         if req.transmit:
             self._transmit(order)
 
@@ -243,13 +243,13 @@ class OrderEngine:
 
     def on_quote(self, con_id: int) -> None:
         """Re-check the working orders of one instrument after its quote moved."""
-        for order in [o for o in self.ledger.orders.values() if o.con_id == con_id and o.working]:
+        for order in [o for o in self.ledger.live(con_id) if o.working]:
             self.check(order)
 
     def expire(self) -> None:
         """Cancel DAY orders whose session ended."""
         now = self.now().timestamp()
-        for order in [o for o in self.ledger.orders.values() if o.working and o.expires and o.expires <= now]:
+        for order in [o for o in self.ledger.live() if o.working and o.expires and o.expires <= now]:
             self.cancel_order(order, "Expired")
 
     def check(self, order: SimOrder) -> None:

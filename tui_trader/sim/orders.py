@@ -154,6 +154,32 @@ class Ledger:
     used_ids: set[tuple[int, int]] = field(default_factory=set)
     next_perm_id: int = 1_500_000_001
     next_exec_seq: int = 1
+    _live: dict[int, dict[tuple[int, int], SimOrder]] = field(default_factory=dict, repr=False)
+    """Orders not done yet, by conId: a quote re-checks these, not every order of the day."""
+    _indexed: int = field(default=0, repr=False)
+
+    def add(self, order: SimOrder) -> None:
+        """Remember a new order."""
+        self.orders[order.key] = order
+        if self._indexed == len(self.orders) - 1:
+            self._live.setdefault(order.con_id, {})[order.key] = order
+            self._indexed += 1
+
+    def live(self, con_id: int | None = None) -> list[SimOrder]:
+        """Orders not done yet (of one instrument, or all), oldest first; the done ones leave the index."""
+        if self._indexed != len(self.orders):  # orders put in the dict directly: index them all again
+            self._live = {}
+            for o in self.orders.values():
+                if not o.done:
+                    self._live.setdefault(o.con_id, {})[o.key] = o
+            self._indexed = len(self.orders)
+        groups = self._live.values() if con_id is None else [self._live.get(con_id, {})]
+        out: list[SimOrder] = []
+        for group in groups:
+            for key in [k for k, o in group.items() if o.done]:
+                del group[key]
+            out.extend(group.values())
+        return out
 
     def new_perm_id(self) -> int:
         """A fresh permId."""
@@ -180,6 +206,7 @@ class Ledger:
         """Restore a snapshot made by :meth:`to_state`."""
         orders = [SimOrder.from_state(o) for o in state["orders"]]  # type: ignore[attr-defined]
         self.orders = {o.key: o for o in orders}
+        self._indexed = -1  # index again on first use
         self.executions = [SimExecution.from_state(e) for e in state["executions"]]  # type: ignore[attr-defined]
         self.used_ids = {(int(c), int(i)) for c, i in state["used_ids"]}  # type: ignore[attr-defined]
         self.next_perm_id = int(state["next_perm_id"])  # type: ignore[call-overload]
