@@ -12,6 +12,7 @@ import pytest
 
 from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised, BookCheckpointed, CommissionReported, OrderUpdated
+from tui_trader.domain.orders import Order
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -155,6 +156,15 @@ async def test_order_without_ack_then_unknown_blocks_entries_until_reconciliatio
         assert sim.duplicate_order_refs() == []
 
 
+async def resting_buy(engine: Engine) -> tuple[Order, float]:
+    """A limit buy a dollar under the bid, working at the broker; the order and its limit."""
+    await eventually(lambda: "AAPL" in engine.market.quotes)
+    limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    return order, limit
+
+
 def completed_orders_asked(sim: SimGateway) -> int:
     """``reqCompletedOrders`` requests among the simulator's recent frames."""
     return sum(1 for _, fields in sim.received_frames if fields and fields[0] == str(int(Out.REQ_COMPLETED_ORDERS)))
@@ -163,10 +173,7 @@ def completed_orders_asked(sim: SimGateway) -> int:
 async def test_reconcile_when_every_working_order_is_open_then_completed_orders_not_asked_for(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (engine, _):
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
-        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        order, _ = await resting_buy(engine)
         sim.received_frames.clear()
 
         await engine.reconcile("test: nothing changed")
@@ -178,10 +185,7 @@ async def test_reconcile_when_every_working_order_is_open_then_completed_orders_
 async def test_reconcile_when_working_order_filled_unheard_then_completed_orders_settle_it(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (engine, _):
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
-        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        order, limit = await resting_buy(engine)
         for kind in ("open_order", "order_status", "execution", "commission"):
             sim.control.drop_messages(kind, -1)
         sim.control.set_price("AAPL", limit - 0.5)  # fills; the engine hears nothing of it
