@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain import Mode, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
 from tui_trader.engine.engine import Engine
@@ -74,3 +76,15 @@ def sell(qty: float = 10, symbol: str = "AAPL", **kw: Any) -> OrderTicket:
 def status(engine: Engine, ref: str) -> OrderStatus:
     """Current status of an order."""
     return engine.orders.orders[ref].status
+
+
+@asynccontextmanager
+async def running(sim: SimGateway, config: EngineConfig) -> AsyncIterator[tuple[Engine, Subscription]]:
+    """A started engine on ``sim`` and a lossless subscription opened before it started."""
+    engine = make_engine(sim, config)
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        yield engine, events
+    finally:
+        await engine.stop()

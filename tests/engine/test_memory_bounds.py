@@ -20,7 +20,7 @@ from tui_trader.engine.strategy_runner import MIN_BARS_KEPT
 from tui_trader.ops.memory import TRIM_EVERY
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, make_config, make_engine, sell, strategy
+from .helpers import buy, eventually, make_config, make_engine, running, sell, strategy
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 S = OrderStatus
@@ -93,9 +93,7 @@ def test_commissions_for_fills_that_never_arrive_are_bounded() -> None:
 
 async def test_many_orders_through_ib_async_then_its_trade_and_fill_caches_stay_bounded(
         sim: SimGateway, tmp_path: Path) -> None:
-    engine = make_engine(sim, make_config(tmp_path))
-    await engine.start()
-    try:
+    async with running(sim, make_config(tmp_path)) as (engine, _):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
         ib = engine.broker.ib  # type: ignore[attr-defined]
         engine.broker.finished_trades_kept = 5  # type: ignore[attr-defined]
@@ -115,16 +113,11 @@ async def test_many_orders_through_ib_async_then_its_trade_and_fill_caches_stay_
         await engine.journal.flush()
         assert len(await engine.journal.fills()) == 40
         assert engine.portfolio.quantity("AAPL") == 0
-    finally:
-        await engine.stop()
 
 
 async def test_fill_replayed_after_it_left_memory_then_journal_dedups_it_on_reconnect_and_live(
         sim: SimGateway, tmp_path: Path) -> None:
-    engine = make_engine(sim, make_config(tmp_path))
-    events = engine.subscribe("test", lossless=True)
-    await engine.start()
-    try:
+    async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
         engine.orders.fill_memory = timedelta(seconds=5)
         first = await engine.submit(buy(10))
@@ -149,16 +142,11 @@ async def test_fill_replayed_after_it_left_memory_then_journal_dedups_it_on_reco
         kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
         assert "fill_recovered" not in kinds
         assert "unknown_fill" not in kinds
-    finally:
-        await engine.stop()
 
 
 async def test_order_working_while_many_finish_then_cancelled_then_its_trade_is_kept_as_newest(
         sim: SimGateway, tmp_path: Path) -> None:
-    engine = make_engine(sim, make_config(tmp_path))
-    events = engine.subscribe("test", lossless=True)
-    await engine.start()
-    try:
+    async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
         ib = engine.broker.ib  # type: ignore[attr-defined]
         engine.broker.finished_trades_kept = 3  # type: ignore[attr-defined]
@@ -178,8 +166,6 @@ async def test_order_working_while_many_finish_then_cancelled_then_its_trade_is_
         assert (ib.wrapper.clientId, broker_id) in ib.wrapper.trades  # finished last: kept
         kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
         assert "broker_error" not in kinds  # every cancel notice found its order
-    finally:
-        await engine.stop()
 
 
 def test_bar_series_after_a_long_session_then_history_and_frame_are_bounded() -> None:
@@ -205,10 +191,7 @@ def test_two_strategies_on_one_series_then_it_keeps_what_the_longer_lookback_nee
 
 async def test_orders_forgotten_while_their_ack_watchers_wait_then_the_watchers_end_quietly(
         sim: SimGateway, tmp_path: Path) -> None:
-    engine = make_engine(sim, make_config(tmp_path))
-    events = engine.subscribe("test", lossless=True)
-    await engine.start()
-    try:
+    async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
         engine.orders.finished_kept = 2
         first = await engine.submit(buy(1))
@@ -224,8 +207,6 @@ async def test_orders_forgotten_while_their_ack_watchers_wait_then_the_watchers_
         kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
         assert "task_failed" not in kinds
         assert "order_unknown" not in kinds
-    finally:
-        await engine.stop()
 
 
 async def test_engine_running_then_it_trims_the_c_heap_once_per_ten_minutes_of_its_clock(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,26 +12,13 @@ from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised, BookCheckpointed, CommissionReported, OrderUpdated
 from tui_trader.domain.orders import Order
 from tui_trader.engine.bus import Subscription
-from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import buy, eventually, make_config, make_engine, sell, status
+from .helpers import buy, eventually, make_config, running, sell, status
 
 S = OrderStatus
-
-
-@asynccontextmanager
-async def running(sim: SimGateway, config: EngineConfig) -> AsyncIterator[tuple[Engine, Subscription]]:
-    """A started engine on ``sim`` and a lossless subscription opened before it started."""
-    engine = make_engine(sim, config)
-    events = engine.subscribe("test", lossless=True)
-    await engine.start()
-    try:
-        yield engine, events
-    finally:
-        await engine.stop()
 
 
 def alert_kinds(events: Subscription) -> list[str]:

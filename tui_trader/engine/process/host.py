@@ -142,12 +142,7 @@ class EngineHost:
 
     def _send_reply(self, message: Reply) -> None:
         """A synchronous call's answer on the command channel (its snapshot a delta against the previous answer's)."""
-        try:
-            frame = encode(message)
-        except Exception as exc:  # noqa: BLE001 - an unpicklable return value must still answer the call
-            self.replies.reset()  # that delta never left: the next answer carries whole collections
-            frame = encode(Reply(message.id, False, portable(TypeError(f"result not picklable: {exc}"))))
-        self.commands.write(frame)
+        self.commands.write(_frame(message, self.replies))
 
     def _fail(self, call: Call, error: BaseException) -> None:
         log.info("engine.%s raised %r", call.name, error)
@@ -160,12 +155,7 @@ class EngineHost:
             self._send_feed(Fault(call.id, call.name, error))
 
     def _send_feed(self, message: Reply | Fault) -> None:
-        try:
-            frame = encode(message)
-        except Exception as exc:  # noqa: BLE001 - an unpicklable return value must still answer the call
-            self.deltas.reset()  # that delta never left: the next push carries whole collections
-            frame = encode(Reply(message.id, False, portable(TypeError(f"result not picklable: {exc}"))))
-        self.feed.write(frame)
+        self.feed.write(_frame(message, self.deltas))
 
     async def _finish(self, call: Call, awaitable: Awaitable[Any]) -> None:
         try:
@@ -304,5 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(run(int(args[0]), int(args[1])))
 
 
+def _frame(message: Reply | Fault, deltas: DeltaEncoder) -> bytes:
+    """``message`` encoded; an unpicklable return value still answers its call (with a TypeError).
+
+    ``deltas`` is the encoder whose delta that message carried: it never left, so the next message
+    on that channel carries whole collections.
+    """
+    try:
+        return encode(message)
+    except Exception as exc:  # noqa: BLE001 - an unpicklable return value must still answer the call
+        deltas.reset()
+        return encode(Reply(message.id, False, portable(TypeError(f"result not picklable: {exc}"))))
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
+
