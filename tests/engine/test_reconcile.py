@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,7 +170,7 @@ async def test_reconcile_when_every_working_order_is_open_then_completed_orders_
 
 async def test_reconcile_when_working_order_filled_unheard_then_completed_orders_settle_it(
         sim: SimGateway, tmp_path: Path) -> None:
-    async with running(sim, make_config(tmp_path)) as (engine, _):
+    async with running(sim, make_config(tmp_path)) as (engine, events):
         order, limit = await resting_buy(engine)
         for kind in ("open_order", "order_status", "execution", "commission"):
             sim.control.drop_messages(kind, -1)
@@ -179,10 +180,32 @@ async def test_reconcile_when_working_order_filled_unheard_then_completed_orders
         sim.control.clear_faults()
         sim.received_frames.clear()
 
+        events.drain()
+
         await engine.reconcile("test: an order left the open ones unheard")
 
         assert completed_orders_asked(sim) == 1
         assert status(engine, order.order_ref) is S.FILLED
+        assert "order_reconciled" in alert_kinds(events)  # the reconciliation found it: an alert
+
+
+async def test_reconcile_when_order_fills_through_the_stream_meanwhile_then_no_reconciled_alert(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A cancel race asks for a reconciliation while orders keep trading: what the live stream
+    # reports during its requests did not happen behind the engine's back.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        order, limit = await resting_buy(engine)
+        events.drain()
+        reconciling = asyncio.create_task(engine.reconcile("test: cancel race"))
+        await asyncio.sleep(0)  # its first request is on the wire
+        sim.control.set_price("AAPL", limit - 0.5)  # the resting buy fills; the stream reports it
+
+        await reconciling
+
+        assert status(engine, order.order_ref) is S.FILLED
+        kinds = alert_kinds(events)
+        assert "order_reconciled" not in kinds
+        assert "fill_recovered" not in kinds
 
 
 async def test_restart_when_commission_lost_before_later_fills_then_attached_once_from_the_executions(

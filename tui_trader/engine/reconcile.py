@@ -38,6 +38,8 @@ class Reconciliation(BrokerEvents):
     book_settled = False
     _reconciling = False
     _reconcile_again = False
+    _settled: set[str] | None = None
+    """Orders the running reconciliation moved itself (None between reconciliations)."""
 
     # -- the book from the journal ---------------------------------------------------------------
 
@@ -89,10 +91,16 @@ class Reconciliation(BrokerEvents):
                 await self._reconcile_once("requested during a reconciliation", False, None)
         finally:
             self._reconciling = self._reconcile_again = False
+            self._settled = None
 
     async def _reconcile_once(self, why: str, startup: bool, before: dict[str, OrderStatus] | None) -> None:
         log.info("reconciling: %s", why)
+        # While connected the stream keeps delivering acks, fills and OCA cancels during the awaits
+        # below: only what this run settled itself changed behind our back. After a (re)connect,
+        # everything since the statuses taken before it did.
+        out_of_touch = before is not None
         before = before if before is not None else self.working_statuses()
+        self._settled = set()
         opened = await self.broker.open_orders()
         for report in opened:
             self._settle_open(report)
@@ -103,7 +111,8 @@ class Reconciliation(BrokerEvents):
             self._settle_report(report)
         await self._settle_missing(self._missing(opened, completed))
         await self._fetch_executions()
-        self._alert_changed(before)
+        self._alert_changed(before, None if out_of_touch else self._settled)
+        self._settled = None
         if startup:
             self._settle_book()
         else:
@@ -121,7 +130,12 @@ class Reconciliation(BrokerEvents):
         if before is None:
             return
         order = self.orders.apply_report(report, self.now())
+        self._note_settled(order, before)
         self.publish_order(order, before)
+
+    def _note_settled(self, order: Order | None, before: Order) -> None:
+        if self._settled is not None and order is not None and order.status is not before.status:
+            self._settled.add(order.order_ref)
 
     def _settle_open(self, report: BrokerOrderReport) -> None:
         if self.orders.match(report) is not None:
@@ -197,16 +211,23 @@ class Reconciliation(BrokerEvents):
     def _move(self, order: Order, status: OrderStatus, why: str) -> None:
         moved = self.orders.try_move(order.order_ref, status, self.now(), why)
         if moved is not None and moved.status is not order.status:
+            self._note_settled(moved, order)
             self.publish_order(moved, order)
 
-    def _alert_changed(self, before: dict[str, OrderStatus]) -> None:
-        """One alert per order whose state the broker changed behind our back."""
+    def _alert_changed(self, before: dict[str, OrderStatus], settled: set[str] | None) -> None:
+        """One alert per order whose state the broker changed behind our back.
+
+        ``settled``: only these orders (a reconciliation while connected, where the others changed
+        through the live stream as usual); None: every order (after a connect).
+        """
         for ref, was in before.items():
             order = self.orders.orders.get(ref)
-            if order is not None and order.status is not was:
-                note = order.history[-1].note if order.history else ""
-                self.alert(AlertLevel.WARNING, "reconcile", f"{ref}: {was.value} → {order.status.value} "
-                           f"while out of touch ({note})", kind="order_reconciled")
+            if order is None or order.status is was or (settled is not None and ref not in settled):
+                continue
+            note = order.history[-1].note if order.history else ""
+            when = "while out of touch" if settled is None else "found by reconciliation"
+            self.alert(AlertLevel.WARNING, "reconcile", f"{ref}: {was.value} → {order.status.value} "
+                       f"{when} ({note})", kind="order_reconciled")
 
     # -- executions ------------------------------------------------------------------------------
 
