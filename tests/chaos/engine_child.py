@@ -124,6 +124,7 @@ async def main(cfg: dict[str, Any]) -> None:
             await asyncio.wait_for(stop.wait(), 0.1)
     if helper is not None:
         helper.cancel()
+    engine.lapse_unsent("the engine stopped")  # as the headless runner does before its summary
     result = summary(engine)
     await engine.stop()
     await asyncio.to_thread(Path(cfg["summary"]).write_text, json.dumps(result, indent=2, default=str), "utf-8")

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tui_trader.domain import OrderStatus
-from tui_trader.domain.events import ApprovalResolved, OrderDenied, OrderNotSent
+from tui_trader.domain.events import AlertRaised, ApprovalResolved, OrderDenied, OrderNotSent, OrderUpdated
+from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
+from tui_trader.store import Journal
 
-from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, status
+from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, running, status
 
 S = OrderStatus
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -105,3 +109,37 @@ async def test_dry_run_journals_the_order_and_sends_nothing(sim: SimGateway, tmp
     assert not_sent[0].dry_run
     assert not_sent[0].order.ticket.quantity == 10
     assert order.order_ref not in sim.order_refs()
+
+
+async def test_stop_when_approval_pending_then_expires_unsent_and_stays_closed_after_restart(
+        sim: SimGateway, tmp_path: Path) -> None:
+    config = make_config(tmp_path, approvals_required=True, approval_timeout_s=60.0)
+    async with running(sim, config) as (first, events):
+        await eventually(lambda: "AAPL" in first.market.quotes)
+        order = await first.submit(buy(10))
+        assert status(first, order.order_ref) is S.PENDING_APPROVAL
+    assert status(first, order.order_ref) is S.EXPIRED  # an approval belongs to the run that asked
+    assert "approval_lapsed" in [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+
+    async with running(sim, config) as (second, _):
+        assert order.order_ref not in {o.order_ref for o in second.orders.working()}
+        assert len(second.approvals) == 0
+    assert sim.orders() == []
+
+
+async def test_restart_when_journal_left_an_approval_pending_then_it_expires_unsent(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: what a SIGKILL leaves: the order journaled PENDING_APPROVAL, the engine gone.
+    config = make_config(tmp_path, approvals_required=True, approval_timeout_s=60.0)
+    pending = Order("tt0dead-1", buy(10), S.PENDING_APPROVAL, T0, T0).with_status(
+        S.PENDING_APPROVAL, T0, "waiting for approval")
+    journal = await Journal.open(config.journal_path)
+    journal.append(OrderUpdated(T0, pending, None))
+    await journal.close()
+    # Act
+    async with running(sim, config) as (engine, events):
+        # Assert: closed with an alert, not left waiting for an approval no queue holds.
+        assert status(engine, pending.order_ref) is S.EXPIRED
+        assert "approval_lapsed" in [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+        assert engine.entries_blocked_reason is None or "approval" not in engine.entries_blocked_reason
+    assert sim.orders() == []

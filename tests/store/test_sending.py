@@ -111,3 +111,32 @@ async def test_open_orders_when_batch_wrote_later_states_then_write_ahead_supers
     assert found == {"tt1-1": S.SUBMITTED, "tt1-2": S.SENDING}
     with sqlite3.connect(path) as conn:
         assert [r[0] for r in conn.execute("SELECT order_ref FROM sending")] == ["tt1-2"]
+
+
+async def test_open_orders_when_batch_wrote_earlier_states_then_the_sending_record_wins(tmp_path: Path) -> None:
+    # Arrange: an order that waited for approval: a batch wrote it PENDING_APPROVAL and APPROVED; then
+    # the SENDING record before the wire, and the process died before the batch after it.
+    path = tmp_path / "journal.sqlite"
+    running = await Journal.open(path)
+    parent, child = _family()
+    for order in (parent, child):
+        waiting = dataclasses.replace(order, status=S.PENDING_APPROVAL, history=order.history[:0])
+        approved = waiting.with_status(S.APPROVED, T0, "approved by the operator")
+        running.append(ev.OrderUpdated(T0, waiting, None))
+        running.append(ev.OrderUpdated(T0, approved, S.PENDING_APPROVAL))
+    await running.flush()
+    assert running.commit_orders_now([parent, child])
+    # Act: a restart reads the same file (and prunes what the batches caught up with).
+    restarted = await Journal.open(path)
+    try:
+        found = {o.order_ref: o.status for o in await restarted.open_orders()}
+        one = await restarted.order("tt1-1")
+    finally:
+        await restarted.close()
+        await running.close()
+    # Assert: the order may be at the broker: it is SENDING, not an approval still to give.
+    assert found == {"tt1-1": S.SENDING, "tt1-2": S.SENDING}
+    assert one is not None
+    assert one.status is S.SENDING
+    with sqlite3.connect(path) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending")) == ["tt1-1", "tt1-2"]

@@ -118,6 +118,7 @@ class Engine(StrategyRunner):
         if self.stopping:
             return
         self.stopping = True
+        self.lapse_unsent("the engine stopped")
         for _, stop_service in self._services:
             if stop_service is not None:
                 await stop_service()

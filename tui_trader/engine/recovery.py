@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus
 from tui_trader.domain.events import ConnectionChanged
 from tui_trader.domain.market import Instrument
+from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
 from tui_trader.engine.orders import FILL_MEMORY
 from tui_trader.risk.engine import RiskEngine
@@ -24,6 +25,10 @@ from tui_trader.store.journal import Journal
 
 log = logging.getLogger(__name__)
 S = OrderStatus
+
+
+UNSENT = (S.PENDING_APPROVAL, S.APPROVED)
+"""Statuses of an order that has not reached the wire: SENDING is journaled before the bytes go out."""
 
 
 class Recovery(Amendments):
@@ -56,6 +61,7 @@ class Recovery(Amendments):
         for order in restored:  # journaled as SENDING, no answer recorded: the engine died mid-send
             if order.status is S.SENDING and order.parent_ref not in self.in_flight:
                 self.resume_in_flight(order)
+        self.lapse_unsent("the engine restarted before it was sent", [o for o in restored if o.status in UNSENT])
         # Fills within the order manager's memory are kept for deduplication; older ones are
         # looked up in the journal when a broker replays them (BrokerEvents.on_fill).
         self.orders.fill_memory = FILL_MEMORY
@@ -64,6 +70,24 @@ class Recovery(Amendments):
             self.orders.remember_fill(fill)
             self.restored_exec_ids.add(fill.exec_id)
         await self.restore_book(self.journal)
+
+    def lapse_unsent(self, why: str, orders: list[Order] | None = None) -> None:
+        """Expire orders that never reached the broker and whose approval can no longer be given
+        (``orders``; default: every order waiting for approval or approved and not yet sending).
+
+        An approval belongs to the run that asked for it: after a restart (or at a stop) the
+        operator's answer would come for a stale plan and price, so the order lapses, said once
+        in an alert, and a new signal makes a new order. Nothing was sent: nothing to cancel.
+        """
+        if orders is None:
+            orders = [o for o in self.orders.orders.values() if o.status in UNSENT]
+        for order in orders:
+            if order.parent_ref is not None and any(o.order_ref == order.parent_ref for o in orders):
+                continue  # moved with its parent's family
+            self.approvals.pop(order.order_ref)
+            self._move_family(order.order_ref, S.EXPIRED, f"not sent: {why}")
+            self.alert(AlertLevel.WARNING, "approvals", f"{order.order_ref} expired unsent: {why}",
+                       kind="approval_lapsed")
 
     # -- connecting ----------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration_s)
+        engine.lapse_unsent("the run ended")  # as stop() would, before the summary counts them
         summary = summarize(engine)
     finally:
         await engine.stop()

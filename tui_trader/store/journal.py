@@ -405,8 +405,10 @@ class Journal:
             sql += f" WHERE status NOT IN ({','.join('?' * len(FINAL))})"
         sql += " ORDER BY created_at"
         rows = await self._all(sql, FINAL if open_only else ())
-        ahead = sending.pending_of(await self._all(sending.PENDING_SQL))  # SENDING, the batch not written
-        return sorted([*(codec.load(Order, r[0]) for r in rows), *ahead], key=lambda o: o.created_at)
+        # SENDING, the batch after it not written: the write-ahead record replaces an older ``orders`` row.
+        ahead = {o.order_ref: o for o in sending.pending_of(await self._all(sending.PENDING_ALL_SQL))}
+        journaled = [o for o in (codec.load(Order, r[0]) for r in rows) if o.order_ref not in ahead]
+        return sorted([*journaled, *ahead.values()], key=lambda o: o.created_at)
 
     async def open_orders(self) -> list[Order]:
         """Orders not in a final state (to adopt after a restart)."""
@@ -414,11 +416,11 @@ class Journal:
 
     async def order(self, order_ref: str) -> Order | None:
         """One order by its orderRef."""
+        ahead = sending.pending_of(await self._all(sending.PENDING_OF_REF_SQL, (order_ref,)))
+        if ahead:  # SENDING, the batch after it not written
+            return ahead[-1]
         row = await self._one("SELECT payload FROM orders WHERE order_ref = ?", (order_ref,))
-        if row is None:  # maybe journaled as SENDING only, the batch not written
-            ahead = sending.pending_of(await self._all(sending.PENDING_SQL))
-            return next((o for o in ahead if o.order_ref == order_ref), None)
-        return codec.load(Order, row[0])
+        return codec.load(Order, row[0]) if row is not None else None
 
     async def fills(self, since: datetime | None = None) -> list[Fill]:
         """Fills in time order, optionally from ``since`` on."""
@@ -482,8 +484,11 @@ async def migrate(conn: aiosqlite.Connection) -> int:
 async def _prune_sending(conn: aiosqlite.Connection) -> None:
     """Drop the write-ahead rows the event log has caught up with (housekeeping: a failure only logs)."""
     try:
-        await conn.execute(sending.PRUNE_SQL)
-        await conn.commit()
+        async with conn.execute(sending.PENDING_ALL_SQL) as cur:
+            stale = sending.superseded(await cur.fetchall())
+        if stale:
+            await conn.executemany(sending.PRUNE_SQL, [(row_id,) for row_id in stale])
+            await conn.commit()
     except sqlite3.OperationalError as exc:  # another process held the write lock past the busy timeout
         await conn.rollback()
         log.warning("journal: write-ahead rows not pruned: %s", exc)

@@ -7,11 +7,13 @@ order encoded to JSON by pydantic) the record before the wire cost ≈0.2 ms of 
 This table is what the record needs and nothing more: no index, one ``INSERT`` of plain columns
 (one row per order, one statement per family, its own transaction), ≈2.5× cheaper.
 
-Reading: an order with a row here and none in ``orders`` is one whose SENDING record is the
-last thing the journal knows about it (the process died before the next batch): the journal's
-readers return it as it was written. Once an ``orders`` row exists it supersedes the row here
-(it is written by the same order's later events); superseded rows are pruned when the journal
-opens.
+Reading: a row here is the newest thing the journal knows about its order unless the order's
+``orders`` row has caught up with it, that is holds at least as many steps of the order's history
+(histories only grow). An ``orders`` row may well exist and be *older*: an order that waited for
+approval was written PENDING_APPROVAL and APPROVED by earlier batches, and a resubmit follows an
+UNKNOWN row; if the process dies before the batch after the send, the record here is the truth
+(the order may be at the broker) and the journal's readers return it. Superseded rows are pruned
+when the journal opens.
 
 The table is created by the journal's migration 2 (:mod:`tui_trader.store.schema`).
 """
@@ -25,8 +27,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from tui_trader.domain.enums import FINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.orders import Bracket, Order, OrderTicket, StatusChange
+from tui_trader.store import codec
 from tui_trader.store.derive import Row
 
 ORDER_FIELDS = ("order_ref", "status", "created_at", "updated_at", "broker_id", "perm_id", "parent_ref",
@@ -45,11 +48,18 @@ COLUMNS = ("order_ref", "status", "created_at", "updated_at", "broker_id", "perm
 _ONE = "(" + ",".join("?" * len(COLUMNS)) + ")"
 _INSERTS: dict[int, str] = {}
 
-PENDING_SQL = (f"SELECT {', '.join(COLUMNS)} FROM sending WHERE order_ref NOT IN (SELECT order_ref FROM orders) "
-               "ORDER BY id")
-"""The write-ahead rows not superseded by an ``orders`` row, oldest first."""
-PRUNE_SQL = "DELETE FROM sending WHERE order_ref IN (SELECT order_ref FROM orders)"
-"""Drop the rows the event log has caught up with."""
+_FINAL = ", ".join(f"'{s.value}'" for s in sorted(FINAL_STATUSES))
+PENDING_SQL = (f"SELECT s.id, {', '.join('s.' + c for c in COLUMNS)}, o.status IN ({_FINAL}), "
+               f"CASE WHEN o.status IN ({_FINAL}) THEN NULL ELSE o.payload END "
+               "FROM sending s LEFT JOIN orders o ON o.order_ref = s.order_ref")
+"""Every write-ahead row (append ``ORDER BY s.id`` or a filter): its id, its columns, whether its order's
+``orders`` row is final (NULL: there is none) and that row's payload when it is not final. A final
+row always postdates the send (SENDING never follows a final state); any other is compared by its
+history in Python (the payloads hold NaN, which SQLite's JSON functions reject)."""
+PENDING_ALL_SQL = PENDING_SQL + " ORDER BY s.id"
+PENDING_OF_REF_SQL = PENDING_SQL + " WHERE s.order_ref = ? ORDER BY s.id"
+PRUNE_SQL = "DELETE FROM sending WHERE id = ?"
+"""Drop one row the event log has caught up with (:func:`superseded` lists them)."""
 
 
 def insert(orders: Sequence[Order]) -> Row:
@@ -97,17 +107,34 @@ def order_of(row: Sequence[Any]) -> Order:
 
 
 def pending_of(rows: Iterable[Sequence[Any]]) -> list[Order]:
-    """The orders of :data:`PENDING_SQL`'s rows (the newest row of a ref wins)."""
+    """The orders of :data:`PENDING_SQL`'s rows not caught up by their ``orders`` row (the newest row of a ref wins)."""
     found: dict[str, Order] = {}
-    for row in rows:
-        order = order_of(row)
-        found[order.order_ref] = order
+    for _, order, journaled in map(_split, rows):
+        if not _caught_up(journaled, order):
+            found[order.order_ref] = order
     return list(found.values())
+
+
+def superseded(rows: Iterable[Sequence[Any]]) -> list[int]:
+    """The ids of :data:`PENDING_SQL`'s rows whose ``orders`` row has caught up (to prune)."""
+    return [row_id for row_id, order, journaled in map(_split, rows) if _caught_up(journaled, order)]
+
+
+def _split(row: Sequence[Any]) -> tuple[int, Order, tuple[Any, str | None]]:
+    return row[0], order_of(row[1:-2]), (row[-2], row[-1])
+
+
+def _caught_up(journaled: tuple[Any, str | None], order: Order) -> bool:
+    """The order's ``orders`` row was written at or after this SENDING record (it holds at least its steps)."""
+    final, payload = journaled
+    if final is None:  # no ``orders`` row yet
+        return False
+    return bool(final) or (payload is not None and len(codec.load(Order, payload).history) >= len(order.history))
 
 
 def pending(conn: sqlite3.Connection) -> list[Order]:
     """The orders whose write-ahead record is the newest the file holds (a synchronous read)."""
-    return pending_of(conn.execute(PENDING_SQL).fetchall())
+    return pending_of(conn.execute(PENDING_ALL_SQL).fetchall())
 
 
 def _when(text: str | None) -> datetime | None:

@@ -38,8 +38,10 @@ from textual.strip import Strip
 from tui_trader.ui.format import fit
 
 ROLES = ("pos", "neg", "warn", "crit", "dim", "accent", "badge", "working")
-STRIP_CACHE = 1024
-"""Rows whose strips are kept (keys of rows scrolled away or gone age out)."""
+STRIP_CACHE = 128
+"""Rows whose strips are kept: every visible row (≤ 60 even maximised at 200×60) plus some scrolled away;
+the keys of rows scrolled away or gone age out. Each strip holds its segments and seven small caches
+(≈ 4–5 KB): at 1,024 the orders and alerts tables held ≈ 2,000 strips (≈ 10 MB) by mid-session."""
 T = TypeVar("T")
 
 
