@@ -182,9 +182,6 @@ class LineTable(ScrollView, can_focus=True):
         self._set_virtual_rows(len(new))
         if self.cursor_row >= len(new):
             self.cursor_row = max(len(new) - 1, 0)
-        if len(old) != len(new):
-            self.refresh()
-            return
         self._refresh_changed(old, new)
 
     def _set_virtual_rows(self, count: int) -> None:
@@ -207,15 +204,20 @@ class LineTable(ScrollView, can_focus=True):
     def _refresh_changed(self, old: Sequence[Row], new: Sequence[Row]) -> None:
         """One refresh for the changed rows on screen, runs of adjacent rows merged.
 
-        Rows scrolled out of view are not refreshed: scrolling repaints what it exposes.
+        Rows scrolled out of view are not refreshed: scrolling repaints what it exposes. A
+        row that exists on one side only has changed (it appears, or its line goes blank); a
+        new row count also repaints the header, whose end says which rows are shown. An order
+        added below the fold (a fill in a long orders list) repaints the header alone, not
+        the whole table.
         """
         top = round(self.scroll_offset.y)
-        bottom = min(top + max(self.size.height - 1, 0), len(new))
+        n_old, n_new = len(old), len(new)
+        bottom = min(top + max(self.size.height - 1, 0), max(n_old, n_new))
         width = max(self.virtual_size.width, self.size.width)
-        regions: list[Region] = []
+        regions: list[Region] = [Region(0, 0, width, 1)] if n_old != n_new else []
         start = -1
         for index in range(top, bottom + 1):
-            changed = index < bottom and old[index] != new[index]
+            changed = index < bottom and (index >= n_old or index >= n_new or old[index] != new[index])
             if changed and start < 0:
                 start = index
             elif not changed and start >= 0:
