@@ -171,3 +171,23 @@ def test_divide_when_installed_then_cuts_as_textual_does() -> None:
     assert strip.divide([10]) == [strip]
     assert [s.cell_length for s in strip.divide([3, 10])] == [3, 7]
     assert [s.cell_length for s in strip.divide([3, 7, 12])] == [3, 4]  # cuts past the end are dropped
+
+
+async def test_table_when_repainted_whole_then_rows_drawn_since_they_changed_are_not_built_again() -> None:
+    async with PaneApp().run_test(size=(40, 20)) as pilot:
+        table = pilot.app.query_one(LineTable)
+        table.set_rows(rows(9))
+        await pilot.pause()
+        table.set_rows(rows(9, 100))  # every row changes once
+        await pilot.pause()
+        built: list[str] = []
+        build = table._build_row
+
+        def counted(row: Row, cursor: bool, width: int) -> Strip:
+            built.append(row.key)
+            return build(row, cursor, width)
+
+        table._build_row = counted  # type: ignore[method-assign]
+        table.refresh()  # every line painted again, no row changed
+        await pilot.pause()
+        assert built == []
