@@ -6,7 +6,10 @@ snapshots, a synthetic feed, 200x60, 10 Hz) and reports the *thread CPU time* of
 frame: ``draw`` (``watch_snapshot``: row models and diffs), each pane's ``show``, the layout
 reflows, the compositor refresh (``render_line`` of the dirty lines and the chops), and the
 terminal encoding the headless driver skips. Also the cyclic collector's passes (CPU ms and
-generation). ``--profile [sort]`` adds a cProfile of the frame work only.
+generation), and per widget what the compositor passes rendered: the lines it had to paint
+again (not in the widget's line cache) and the CPU of its ``render_lines`` (a widget with no
+new line still costs its cached lines). ``--profile [sort]`` adds a cProfile of the frame
+work only.
 
 ``--real`` runs the console around the engine in its child process instead (``bench_console``'s
 real mode: the simulator's feed, tick-to-order triggers and their fills, the proxy's snapshot receive and delta apply).
@@ -23,6 +26,7 @@ import pstats
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,9 @@ class CpuMeter:
         self.parts: dict[str, list[float]] = {}
         self.frames: list[float] = []
         self.collections: list[tuple[float, int]] = []
+        self.renders: dict[str, list[float]] = {}
+        """Per widget (id or class): [render_lines calls, lines painted again, CPU ms]."""
+        self.passes = 0
         self.profile = profile
         self._depth = 0
         self._frame = 0.0
@@ -90,8 +97,23 @@ class CpuMeter:
         else:
             self.collections.append(((time.thread_time() - self._gc_start) * 1000, info["generation"]))
 
+    def render_lines(self, widget: Any, crop: Any, render: Callable[[Any], Any]) -> Any:
+        """``widget.render_lines(crop)``, counted: lines not in its cache and the CPU spent."""
+        cache = widget._styles_cache  # noqa: SLF001 - Textual's per-widget line cache
+        painted = sum(1 for y in crop.line_range if y in cache._dirty_lines or y not in cache._cache)  # noqa: SLF001
+        start = time.thread_time()
+        try:
+            return render(crop)
+        finally:
+            entry = self.renders.setdefault(widget.id or type(widget).__name__, [0, 0, 0.0])
+            entry[0] += 1
+            entry[1] += painted
+            entry[2] += (time.thread_time() - start) * 1000
+
     def reset(self) -> None:
         """Forget what was measured so far (warm-up)."""
+        self.renders.clear()
+        self.passes = 0
         self.parts.clear()
         self.frames.clear()
         self.collections.clear()
@@ -116,6 +138,16 @@ def instrument(app: Any, meter: CpuMeter) -> None:
         display(screen, renderable)
 
     app._display = meter.wrap("encode", encode_and_display)
+    compositor_refresh = main._compositor_refresh
+
+    def counted_refresh() -> None:
+        meter.passes += 1
+        compositor_refresh()
+
+    main._compositor_refresh = counted_refresh
+    for widget in main.walk_children(with_self=True):
+        render = widget.render_lines
+        widget.render_lines = partial(meter.render_lines, widget, render=render)
 
 
 async def measure(seconds: float, rate: int, meter: CpuMeter) -> None:
@@ -173,6 +205,10 @@ def report(meter: CpuMeter) -> None:
               f"  p50 {pct(values, 0.5):6.2f}  p99 {pct(values, 0.99):6.2f}  max {max(values):6.2f}")
     by_gen = {g: [ms for ms, gen in meter.collections if gen == g] for g in (0, 1, 2)}
     print("  gc " + ", ".join(f"gen{g}: {len(v)} passes, max {max(v, default=0):.2f} ms" for g, v in by_gen.items()))
+    passes = max(meter.passes, 1)
+    print(f"compositor passes {meter.passes}; per pass, by widget: render_lines calls, lines painted again, CPU ms")
+    for name, (calls, painted, cpu) in sorted(meter.renders.items(), key=lambda kv: -kv[1][2]):
+        print(f"  {name:22s} {calls / passes:4.1f}  {painted / passes:5.1f}  {cpu / passes:5.2f}")
     if meter.profile:
         stats = pstats.Stats(meter.profile)
         stats.sort_stats(sys.argv[sys.argv.index("--profile") + 1] if sys.argv[-1] != "--profile" else "cumulative")

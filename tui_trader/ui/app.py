@@ -24,6 +24,7 @@ from tui_trader.ui.options import Clock, ConsoleOptions, system_clock
 from tui_trader.ui.screens.help import HelpScreen
 from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.preflight import PreflightScreen
+from tui_trader.ui.strip_cycles import install as install_strip_fix
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
@@ -54,6 +55,7 @@ class TraderApp(App[int]):
     """App-wide keys; Ctrl+K has priority so it works from inputs, modals and the palette."""
 
     def __init__(self, handle: EngineHandle, options: ConsoleOptions, clock: Clock) -> None:
+        install_strip_fix()  # painted lines freed by reference counting, not the cyclic collector
         super().__init__()
         self.handle = handle
         self.options = options

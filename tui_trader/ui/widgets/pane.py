@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.reactive import reactive
 
 from tui_trader.ui.format import age
@@ -17,6 +20,8 @@ class Pane(Vertical):
     """
 
     ALLOW_MAXIMIZE = True
+    _subtitle_only = False
+    """Set while the subtitle changes: :meth:`refresh` repaints its line only."""
 
     stale: reactive[bool] = reactive(False)
     """Set when the data is not live; the pane gets the ``-stale`` class and dims."""
@@ -46,7 +51,29 @@ class Pane(Vertical):
         words.append("age <1s" if seconds is not None and 0 <= seconds < 1 else f"age {age(seconds)}")
         subtitle = " · ".join(words)
         if subtitle != self.border_subtitle:
-            self.border_subtitle = subtitle
+            self._subtitle_only = True
+            try:
+                self.border_subtitle = subtitle
+            finally:
+                self._subtitle_only = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        """Textual's refresh; a new subtitle repaints the bottom border line, not the whole pane.
+
+        Setting ``border_subtitle`` refreshes the whole widget, and a pane is a box of 12-23
+        lines around its table: each new age or count in the subtitle (the orders pane's
+        working count changes with every order) repainted all of them, where only the bottom
+        border line shows it.
+        """
+        if self._subtitle_only and not regions and not layout and not recompose and self.size:
+            regions = (self._bottom_border(),)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _bottom_border(self) -> Region:
+        """The bottom border line, in the content coordinates ``refresh`` takes."""
+        offset, outer = self.content_offset, self.outer_size
+        return Region(-offset.x, outer.height - 1 - offset.y, outer.width, 1)
 
     def watch_stale(self, stale: bool) -> None:
         self.set_class(stale, "-stale")

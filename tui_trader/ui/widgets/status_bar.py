@@ -80,6 +80,8 @@ class StatusBar(Widget):
         """Component classes added to a field's own (``day-pnl``: ``pnl-neg``, ``stale`` …)."""
         self._unpainted = False
         """A fill was recorded since the line was last drawn."""
+        self._styles: dict[tuple[str, tuple[str, ...]], tuple[Style, Segment]] = {}
+        """Each field's style and padding by its variants (a few dozen at most; cleared on restyle)."""
 
     @property
     def fill_text(self) -> str:
@@ -139,6 +141,7 @@ class StatusBar(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip = None
+        self._styles.clear()
 
     def render_line(self, y: int) -> Strip:
         """The bar: the left fields, the last fill in the room left, then heartbeat and clock."""
@@ -150,7 +153,7 @@ class StatusBar(Widget):
         right = [s for name in FIELDS[8:] for s in self._field(name)]
         room = max(width - Segment.get_line_length(left) - Segment.get_line_length(right), 0)
         fill = self.texts["fill"][:room].ljust(room)
-        segments = [*left, Segment(fill, self.get_component_rich_style("status-bar--fill")), *right]
+        segments = [*left, Segment(fill, self._field_style("fill", ())[0]), *right]
         strip = Strip(segments).crop(0, width).extend_cell_length(width, self.rich_style)
         self._strip = (key, width, strip)
         return strip
@@ -160,10 +163,21 @@ class StatusBar(Widget):
         text = self.texts[name]
         if not text:
             return []
-        variants = self.variants.get(name, ())
-        style = self.get_component_rich_style(f"status-bar--{name}", *(f"status-bar--{v}" for v in variants))
-        pad = Segment(" ", Style(bgcolor=style.bgcolor))
+        style, pad = self._field_style(name, self.variants.get(name, ()))
         return [pad, Segment(text, style), pad] if name in PADDED else [Segment(text, style)]
+
+    def _field_style(self, name: str, variants: tuple[str, ...]) -> tuple[Style, Segment]:
+        """The field's style and its padding cell, combined once per style update.
+
+        The clock and the heartbeat redraw the bar every second or sooner, and combining ten
+        fields' component styles was most of the line's cost (about 0.6 ms of 0.9).
+        """
+        key = (name, variants)
+        cached = self._styles.get(key)
+        if cached is None:
+            style = self.get_component_rich_style(f"status-bar--{name}", *(f"status-bar--{v}" for v in variants))
+            cached = self._styles[key] = (style, Segment(" ", Style(bgcolor=style.bgcolor)))
+        return cached
 
 
 def link_text(snapshot: EngineSnapshot, fresh: Freshness) -> str:
