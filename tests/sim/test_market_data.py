@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 
@@ -65,6 +66,40 @@ async def test_mkt_data_when_price_set_then_ticker_follows(
     await sync(ib)
     sim.control.set_price("AAPL", 150.00)
     await eventually(lambda: ticker.last == 150.0 and ticker.bid == 149.99 and ticker.ask == 150.01)
+
+
+async def test_mkt_data_when_print_inside_the_day_range_then_no_high_low_ticks(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    ticker = ib.reqMktData(aapl)
+    await sync(ib)
+    updates: list[tuple[float, set[int]]] = []
+    ticker.updateEvent += lambda t: updates.append((t.last, {tick.tickType for tick in t.ticks}))
+    for price in (150.00, 151.00, 150.50):  # the first print opens the range, the second extends it
+        sim.control.set_price("AAPL", price)
+        await eventually(lambda p=price: ticker.last == p)  # type: ignore[misc]
+    types = {last: kinds for last, kinds in updates}
+    assert {6, 7} <= types[151.0]  # high and low
+    assert ticker.high == 151.0
+    assert ticker.low == 150.0
+    assert 4 in types[150.5]  # the last price
+    assert not {6, 7} & types[150.5]
+
+
+async def test_batched_when_prints_inside_then_written_at_the_end_in_order(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    ticker = ib.reqMktData(aapl)
+    await sync(ib)
+    lasts: list[float] = []
+    ticker.updateEvent += lambda t: lasts.extend(tick.price for tick in t.ticks if tick.tickType == 4)
+    with sim.batched():
+        for price in (150.00, 151.00, 152.00):
+            sim.control.set_price("AAPL", price)
+        await asyncio.sleep(0.2)  # the client could read anything written by now
+        assert not lasts
+    await eventually(lambda: ticker.last == 152.0)
+    assert lasts == [150.0, 151.0, 152.0]
 
 
 async def test_snapshot_when_requested_then_ends_with_snapshot_end(ib: ib_async.IB, aapl: ib_async.Contract) -> None:

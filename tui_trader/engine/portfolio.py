@@ -16,6 +16,51 @@ from tui_trader.domain.orders import Fill, Order
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 
 _EPS = 1e-9
+_UNIT_BITS = 1074
+"""2**-1074 is the smallest positive float: every finite float is a whole number of them."""
+_UNIT_SCALE = 1 << _UNIT_BITS
+
+
+def _units(x: float) -> int:
+    """``x`` as an exact whole number of 2**-1074 (raises on NaN and infinities)."""
+    numerator, denominator = x.as_integer_ratio()  # the denominator is a power of two
+    return numerator << (_UNIT_BITS + 1 - denominator.bit_length())
+
+
+class ExactSum:
+    """A sum of floats kept exactly, so one term can change in O(1) with no drift.
+
+    The terms are kept as whole numbers of 2**-1074 (Python integers are unbounded), so adding
+    and removing them never rounds; :attr:`value` rounds once (int / int true division is
+    correctly rounded). It is therefore exactly ``math.fsum`` of the current terms, whatever
+    the order in which they came and went, which a plain running float sum would not be.
+    A non-finite term makes the value NaN until it is removed.
+    """
+
+    __slots__ = ("_non_finite", "_units")
+
+    def __init__(self) -> None:
+        self._units = 0
+        self._non_finite = 0
+
+    def add(self, x: float) -> None:
+        """Add the term ``x``."""
+        try:
+            self._units += _units(x)
+        except (ValueError, OverflowError):
+            self._non_finite += 1
+
+    def remove(self, x: float) -> None:
+        """Remove the term ``x`` (added earlier)."""
+        try:
+            self._units -= _units(x)
+        except (ValueError, OverflowError):
+            self._non_finite -= 1
+
+    @property
+    def value(self) -> float:
+        """The correctly rounded sum (NaN while a non-finite term is in)."""
+        return math.nan if self._non_finite else self._units / _UNIT_SCALE
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +100,12 @@ def apply_fill_to_position(pos: Position, fill: Fill) -> tuple[Position, FillEff
 class Portfolio:
     """The engine's book: positions, cash, realized P&L, commissions, equity high-water mark.
 
+    The sums over positions (market value, gross exposure, unrealized P&L) are kept up to
+    date as each position changes (:class:`ExactSum`): a quote revalues one position and the
+    high-water mark needs the equity after every one, so recomputing them over every position
+    on every quote was most of the engine's per-quote work. Change :attr:`positions` only
+    through the methods here (they keep the sums); read it freely.
+
     Args:
         time_zone: Exchange time zone whose calendar day defines "today".
     """
@@ -62,6 +113,9 @@ class Portfolio:
     def __init__(self, time_zone: str = "America/New_York") -> None:
         self._tz = ZoneInfo(time_zone)
         self.positions: dict[str, Position] = {}
+        self._value = ExactSum()
+        self._gross = ExactSum()
+        self._unrealized = ExactSum()
         self.cash = 0.0
         self.realized_gross = 0.0
         self.commissions = 0.0
@@ -80,16 +134,16 @@ class Portfolio:
     def seed(self, cash: float, positions: dict[str, tuple[float, float]], now: datetime) -> None:
         """Start from the broker's cash and positions (symbol → (quantity, avg cost))."""
         self.cash = cash
-        self.positions = {s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
-                          if abs(q) >= _EPS}
+        self._replace_all({s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
+                           if abs(q) >= _EPS})
         self._roll_day(now, force=True)
 
     def adjust(self, symbol: str, quantity: float, avg_cost: float, now: datetime) -> None:
         """Set one position to the broker's figures (after a reconciled difference)."""
         pos = self.positions.get(symbol, Position(symbol, 0.0, 0.0))
         opened_at = pos.opened_at if abs(pos.quantity) >= _EPS else now
-        self.positions[symbol] = replace(pos, quantity=quantity, avg_cost=avg_cost,
-                                         opened_at=opened_at if abs(quantity) >= _EPS else None)
+        self._put(replace(pos, quantity=quantity, avg_cost=avg_cost,
+                          opened_at=opened_at if abs(quantity) >= _EPS else None))
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -114,8 +168,8 @@ class Portfolio:
         self._day = date.fromisoformat(state["day"]) if state.get("day") else None
         self.last_loss_at = _when(state.get("last_loss_at"))
         self.trades_by_strategy = {k: int(v) for k, v in state.get("trades_by_strategy", {}).items()}
-        self.positions = {s: Position(s, float(q), float(c), realized_pnl=float(r), opened_at=_when(t))
-                          for s, (q, c, r, t) in state.get("positions", {}).items()}
+        self._replace_all({s: Position(s, float(q), float(c), realized_pnl=float(r), opened_at=_when(t))
+                           for s, (q, c, r, t) in state.get("positions", {}).items()})
 
     def _roll_day(self, now: datetime, force: bool = False) -> None:
         day = now.astimezone(self._tz).date()
@@ -133,7 +187,7 @@ class Portfolio:
         self._roll_day(fill.time)
         pos = self.positions.get(fill.symbol, Position(fill.symbol, 0.0, 0.0))
         new, effect = apply_fill_to_position(pos, fill)
-        self.positions[fill.symbol] = replace(new, market_price=pos.market_price)
+        self._put(replace(new, market_price=pos.market_price))
         self.cash -= fill.signed_quantity * fill.price
         self.realized_gross += effect.realized_gross
         self.realized_today += effect.realized_gross
@@ -165,14 +219,36 @@ class Portfolio:
         """Revalue ``symbol`` at ``price``."""
         pos = self.positions.get(symbol)
         if pos is not None and price > 0 and not math.isnan(price) and price != pos.market_price:
-            self.positions[symbol] = pos.marked(price)
+            self._put(pos.marked(price), pos)
             self._update_hwm()
 
     def set_protection(self, symbol: str, stop: float | None, target: float | None) -> None:
         """Remember the protective stop and target working for ``symbol``'s position."""
         pos = self.positions.get(symbol)
         if pos is not None:
-            self.positions[symbol] = replace(pos, stop_price=stop, take_profit_price=target)
+            self._put(replace(pos, stop_price=stop, take_profit_price=target), pos)
+
+    def _put(self, pos: Position, old: Position | None = None) -> None:
+        """Store ``pos`` (replacing ``old``, looked up when not given) and move the sums with it."""
+        if old is None:
+            old = self.positions.get(pos.symbol)
+        if old is not None:
+            value = old.market_value
+            self._value.remove(value)
+            self._gross.remove(abs(value))
+            self._unrealized.remove(old.unrealized_pnl)
+        self.positions[pos.symbol] = pos
+        value = pos.market_value
+        self._value.add(value)
+        self._gross.add(abs(value))
+        self._unrealized.add(pos.unrealized_pnl)
+
+    def _replace_all(self, positions: dict[str, Position]) -> None:
+        """Start over from ``positions`` (seed, restore)."""
+        self.positions = {}
+        self._value, self._gross, self._unrealized = ExactSum(), ExactSum(), ExactSum()
+        for pos in positions.values():
+            self._put(pos)
 
     def _update_hwm(self) -> None:
         self.high_water_mark = max(self.high_water_mark, self.equity)
@@ -186,13 +262,23 @@ class Portfolio:
 
     @property
     def unrealized_pnl(self) -> float:
-        """Open P&L of every position at its mark."""
-        return sum(p.unrealized_pnl for p in self.positions.values())
+        """Open P&L of every position at its mark (``math.fsum`` of the positions')."""
+        return self._unrealized.value
+
+    @property
+    def market_value(self) -> float:
+        """Signed market value of every position (``math.fsum`` of the positions')."""
+        return self._value.value
+
+    @property
+    def gross_exposure(self) -> float:
+        """Sum of the absolute market values of the positions (``math.fsum`` of them)."""
+        return self._gross.value
 
     @property
     def equity(self) -> float:
         """Cash plus the market value of every position."""
-        return self.cash + sum(p.market_value for p in self.positions.values())
+        return self.cash + self._value.value
 
     def open_positions(self) -> dict[str, Position]:
         """Positions that are not flat."""
@@ -206,19 +292,13 @@ class Portfolio:
     def snapshot(self, now: datetime, account_id: str, working: tuple[Order, ...]) -> AccountSnapshot:
         """A frozen account snapshot for risk checks and the console."""
         self._roll_day(now)
-        # One pass over the positions (the gate takes a snapshot before every order).
-        held: dict[str, Position] = {}
-        value = unrealized = 0.0
-        for symbol, pos in self.positions.items():
-            if not pos.is_flat:
-                held[symbol] = pos
-                value += pos.market_value
-                unrealized += pos.unrealized_pnl
+        # The sums are kept as positions change (the gate takes a snapshot before every order).
+        held = {symbol: pos for symbol, pos in self.positions.items() if not pos.is_flat}
         return AccountSnapshot(
-            time=now, account_id=account_id, cash=self.cash, equity=self.cash + value,
+            time=now, account_id=account_id, cash=self.cash, equity=self.equity,
             start_of_day_equity=self.start_of_day_equity, high_water_mark=self.high_water_mark,
             realized_pnl_today=self.realized_today - self.commissions_today,
-            unrealized_pnl=unrealized, commissions_today=self.commissions_today,
+            unrealized_pnl=self.unrealized_pnl, commissions_today=self.commissions_today,
             positions=held, working_orders=working, trades_today=self.trades_today,
             trades_today_by_strategy=dict(self.trades_by_strategy), losing_streak=self.losing_streak,
             last_loss_at=self.last_loss_at)

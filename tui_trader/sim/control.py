@@ -41,24 +41,29 @@ class Control:
         self.gw = gw
 
     # ---- prices and time -----------------------------------------------------------------
-    def _publish(self, quote: Quote) -> None:
+    def _publish(self, quote: Quote, range_changed: bool) -> None:
         gw = self.gw
-        gw.publish(quote, True)
+        gw.publish(quote, range_changed)
         gw.engine.new_step()
         gw.engine.on_quote(quote.inst.con_id)
 
     def set_price(self, symbol: str, price: float) -> None:
-        """Print a trade at ``price`` with bid one tick below and ask one tick above; fill what crosses."""
+        """Print a trade at ``price`` with bid one tick below and ask one tick above; fill what crosses.
+
+        The day's high and low go out only when the print moved them, as IB sends them (they
+        were two of the seven messages of every print).
+        """
         quote = self.gw.quote(symbol)
+        high, low = quote.high, quote.low
         self.gw.market.set_price(quote.inst.con_id, price, int(self.gw.clock.now().timestamp()))
-        self._publish(quote)
+        self._publish(quote, not (high == quote.high and low == quote.low))  # NaN before the first print
 
     def set_quote(self, symbol: str, bid: float, ask: float, bid_size: int = 100, ask_size: int = 100) -> None:
         """Force the touch and displayed sizes (no trade prints); fill what crosses."""
         quote = self.gw.quote(symbol)
         self.gw.market.set_quote(quote.inst.con_id, bid, ask, bid_size, ask_size)
         quote.traded = False
-        self._publish(quote)
+        self._publish(quote, False)
 
     def step(self, seconds: float) -> None:
         """Advance simulated time by ``seconds``, running the market and matching step by step."""

@@ -8,7 +8,8 @@ import heapq
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -102,6 +103,7 @@ class SimGateway:
         self._save_handle: asyncio.Handle | None = None
         self._all_sessions: set[Session] = set()
         self._session_tasks: set[asyncio.Task[None]] = set()
+        self._batching = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> SimGateway:
@@ -203,7 +205,35 @@ class SimGateway:
         self._timer_seq += 1
         heapq.heappush(self._timers, (when, self._timer_seq, callback))
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Write what each session is sent inside the block once, at its end, in the order sent.
+
+        A burst (a model step, a feed's batch of prints) is then one socket write per client
+        instead of one per message: a write is a system call, and at 10,000 prints a second
+        they were a tenth of the process's CPU when the simulator is embedded (``--sim``). The
+        client sees the same bytes: nothing it could read comes in between, the block being
+        synchronous. Nested blocks write at the outermost block's end.
+        """
+        if self._batching:
+            yield
+            return
+        self._batching = True
+        sessions = list(self._all_sessions)
+        for session in sessions:
+            session.hold()
+        try:
+            yield
+        finally:
+            self._batching = False
+            for session in sessions:
+                session.release()
+
     def _step(self, t: float) -> None:
+        with self.batched():
+            self._step_market(t)
+
+    def _step_market(self, t: float) -> None:
         moment = datetime.fromtimestamp(t, UTC)
         epoch = int(t)
         intensity = self.market.intensity(moment)

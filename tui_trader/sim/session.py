@@ -54,6 +54,7 @@ class Session:
         self.md_type = 1
         self.requests: deque[float] = deque()
         self.warned_backlog = False
+        self._held: list[bytes] | None = None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -64,8 +65,21 @@ class Session:
 
     def send(self, data: bytes) -> None:
         """Queue bytes to the client (dropped once the session or its socket closed)."""
-        if not self.closed and not self.writer.is_closing():
+        if self._held is not None:
+            self._held.append(data)
+        elif not self.closed and not self.writer.is_closing():
             self.writer.write(data)
+
+    def hold(self) -> None:
+        """Keep what is sent from now on until :meth:`release` (see ``SimGateway.batched``)."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Write what was kept since :meth:`hold` in one go, in the order it was sent."""
+        held, self._held = self._held, None
+        if held:
+            self.send(b"".join(held))
 
     def backlogged(self) -> bool:
         """Whether the client reads too slowly: market data is then skipped, as IB throttles it."""
@@ -139,6 +153,7 @@ class Session:
         """Close the connection and forget the session."""
         if self.closed:
             return
+        self.release()  # what was sent before the close goes out before it, as without a batch
         self.closed = True
         if self.client_id is not None and self.gw.sessions.get(self.client_id) is self:
             del self.gw.sessions[self.client_id]
