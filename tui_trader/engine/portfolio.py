@@ -21,20 +21,23 @@ _UNIT_BITS = 1074
 _UNIT_SCALE = 1 << _UNIT_BITS
 
 
-def _units(x: float) -> int:
-    """``x`` as an exact whole number of 2**-1074 (raises on NaN and infinities)."""
-    numerator, denominator = x.as_integer_ratio()  # the denominator is a power of two
+def exact_term(x: float) -> int | None:
+    """``x`` as an exact whole number of 2**-1074; ``None`` for NaN and infinities."""
+    try:
+        numerator, denominator = x.as_integer_ratio()  # the denominator is a power of two
+    except (ValueError, OverflowError):
+        return None
     return numerator << (_UNIT_BITS + 1 - denominator.bit_length())
 
 
 class ExactSum:
     """A sum of floats kept exactly, so one term can change in O(1) with no drift.
 
-    The terms are kept as whole numbers of 2**-1074 (Python integers are unbounded), so adding
-    and removing them never rounds; :attr:`value` rounds once (int / int true division is
-    correctly rounded). It is therefore exactly ``math.fsum`` of the current terms, whatever
-    the order in which they came and went, which a plain running float sum would not be.
-    A non-finite term makes the value NaN until it is removed.
+    The terms are kept as whole numbers of 2**-1074 (:func:`exact_term`; Python integers are
+    unbounded), so adding and removing them never rounds; :attr:`value` rounds once (int / int
+    true division is correctly rounded). It is therefore exactly ``math.fsum`` of the current
+    terms, whatever the order in which they came and went, which a plain running float sum
+    would not be. A non-finite term makes the value NaN until it is removed.
     """
 
     __slots__ = ("_non_finite", "_units")
@@ -45,22 +48,35 @@ class ExactSum:
 
     def add(self, x: float) -> None:
         """Add the term ``x``."""
-        try:
-            self._units += _units(x)
-        except (ValueError, OverflowError):
-            self._non_finite += 1
+        self.add_term(exact_term(x))
 
     def remove(self, x: float) -> None:
         """Remove the term ``x`` (added earlier)."""
-        try:
-            self._units -= _units(x)
-        except (ValueError, OverflowError):
+        self.remove_term(exact_term(x))
+
+    def add_term(self, term: int | None) -> None:
+        """Add a term already converted by :func:`exact_term` (callers keep it to remove it cheaply)."""
+        if term is None:
+            self._non_finite += 1
+        else:
+            self._units += term
+
+    def remove_term(self, term: int | None) -> None:
+        """Remove a term given to :meth:`add_term`."""
+        if term is None:
             self._non_finite -= 1
+        else:
+            self._units -= term
 
     @property
     def value(self) -> float:
-        """The correctly rounded sum (NaN while a non-finite term is in)."""
-        return math.nan if self._non_finite else self._units / _UNIT_SCALE
+        """The correctly rounded sum (NaN while a non-finite term is in, ±inf past the largest float)."""
+        if self._non_finite:
+            return math.nan
+        try:
+            return self._units / _UNIT_SCALE
+        except OverflowError:
+            return math.inf if self._units > 0 else -math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +119,10 @@ class Portfolio:
     The sums over positions (market value, gross exposure, unrealized P&L) are kept up to
     date as each position changes (:class:`ExactSum`): a quote revalues one position and the
     high-water mark needs the equity after every one, so recomputing them over every position
-    on every quote was most of the engine's per-quote work. Change :attr:`positions` only
-    through the methods here (they keep the sums); read it freely.
+    on every quote was most of the engine's per-quote work. For the same reason a quote only
+    notes the new mark (:meth:`mark`); the positions are revalued when next read
+    (:attr:`positions`), not once per quote. Change :attr:`positions` only through the methods
+    here (they keep the sums); read it freely.
 
     Args:
         time_zone: Exchange time zone whose calendar day defines "today".
@@ -112,10 +130,14 @@ class Portfolio:
 
     def __init__(self, time_zone: str = "America/New_York") -> None:
         self._tz = ZoneInfo(time_zone)
-        self.positions: dict[str, Position] = {}
+        self._positions: dict[str, Position] = {}
+        self._marks: dict[str, float] = {}
+        """Marks noted since the positions were last read, by symbol (already in the sums)."""
         self._value = ExactSum()
         self._gross = ExactSum()
         self._unrealized = ExactSum()
+        self._terms: dict[str, tuple[int | None, int | None]] = {}
+        """Each position's market value and unrealized P&L as added to the sums."""
         self.cash = 0.0
         self.realized_gross = 0.0
         self.commissions = 0.0
@@ -216,36 +238,54 @@ class Portfolio:
         self.commissions_today += commission
 
     def mark(self, symbol: str, price: float) -> None:
-        """Revalue ``symbol`` at ``price``."""
-        pos = self.positions.get(symbol)
-        if pos is not None and price > 0 and not math.isnan(price) and price != pos.market_price:
-            self._put(pos.marked(price), pos)
-            self._update_hwm()
+        """Revalue ``symbol`` at ``price`` (the sums and high-water mark now, the position when read)."""
+        pos = self._positions.get(symbol)
+        if pos is None or not price > 0 or price == self._marks.get(symbol, pos.market_price):
+            return  # not held, no price (0, negative, NaN) or the same price
+        self._marks[symbol] = price
+        # The figures of ``pos.marked(price)``, computed as its properties do, without building it.
+        quantity = pos.quantity
+        self._move_sums(symbol, quantity * price, quantity * (price - pos.avg_cost))
+        self._update_hwm()
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        """Every position by symbol, flat ones included, valued at its latest mark."""
+        if self._marks:
+            positions = self._positions
+            for symbol, price in self._marks.items():
+                positions[symbol] = positions[symbol].marked(price)
+            self._marks.clear()
+        return self._positions
 
     def set_protection(self, symbol: str, stop: float | None, target: float | None) -> None:
         """Remember the protective stop and target working for ``symbol``'s position."""
         pos = self.positions.get(symbol)
         if pos is not None:
-            self._put(replace(pos, stop_price=stop, take_profit_price=target), pos)
+            self._put(replace(pos, stop_price=stop, take_profit_price=target))
 
-    def _put(self, pos: Position, old: Position | None = None) -> None:
-        """Store ``pos`` (replacing ``old``, looked up when not given) and move the sums with it."""
-        if old is None:
-            old = self.positions.get(pos.symbol)
+    def _put(self, pos: Position) -> None:
+        """Store ``pos`` (built from :attr:`positions`, so valued at the latest mark) and move the sums."""
+        self._marks.pop(pos.symbol, None)
+        self._positions[pos.symbol] = pos
+        self._move_sums(pos.symbol, pos.market_value, pos.unrealized_pnl)
+
+    def _move_sums(self, symbol: str, market_value: float, unrealized_pnl: float) -> None:
+        """``symbol``'s figures are now these: its old ones out of the sums, these in."""
+        old = self._terms.get(symbol)
         if old is not None:
-            value = old.market_value
-            self._value.remove(value)
-            self._gross.remove(abs(value))
-            self._unrealized.remove(old.unrealized_pnl)
-        self.positions[pos.symbol] = pos
-        value = pos.market_value
-        self._value.add(value)
-        self._gross.add(abs(value))
-        self._unrealized.add(pos.unrealized_pnl)
+            self._value.remove_term(old[0])
+            self._gross.remove_term(_abs(old[0]))
+            self._unrealized.remove_term(old[1])
+        value, unrealized = exact_term(market_value), exact_term(unrealized_pnl)
+        self._terms[symbol] = (value, unrealized)
+        self._value.add_term(value)
+        self._gross.add_term(_abs(value))
+        self._unrealized.add_term(unrealized)
 
     def _replace_all(self, positions: dict[str, Position]) -> None:
         """Start over from ``positions`` (seed, restore)."""
-        self.positions = {}
+        self._positions, self._marks, self._terms = {}, {}, {}
         self._value, self._gross, self._unrealized = ExactSum(), ExactSum(), ExactSum()
         for pos in positions.values():
             self._put(pos)
@@ -302,6 +342,10 @@ class Portfolio:
             positions=held, working_orders=working, trades_today=self.trades_today,
             trades_today_by_strategy=dict(self.trades_by_strategy), losing_streak=self.losing_streak,
             last_loss_at=self.last_loss_at)
+
+
+def _abs(term: int | None) -> int | None:
+    return None if term is None else abs(term)
 
 
 def _when(text: str | None) -> datetime | None:

@@ -283,10 +283,7 @@ class SimGateway:
             if req_id in session.delayed:
                 session.send(ticks.delayed_ticks(req_id, quote))
                 continue
-            data = ticks.quote_ticks(req_id, quote)
-            if quote.traded:
-                data += ticks.trade_ticks(req_id, quote, range_changed)
-            session.send(data)
+            session.send(ticks.live_ticks(req_id, quote, range_changed))
 
     def publish_halt(self, quote: Quote) -> None:
         """Tell subscribers that trading halted or resumed (generic tick 49)."""
