@@ -173,9 +173,15 @@ class Ledger:
                 if not o.done:
                     self._live.setdefault(o.con_id, {})[o.key] = o
             self._indexed = len(self.orders)
-        groups = self._live.values() if con_id is None else [self._live.get(con_id, {})]
+        if con_id is not None:  # every quote asks for its instrument's: no list of groups
+            group = self._live.get(con_id)
+            if not group:
+                return []
+            for key in [k for k, o in group.items() if o.done]:
+                del group[key]
+            return list(group.values())
         out: list[SimOrder] = []
-        for group in groups:
+        for group in self._live.values():
             for key in [k for k, o in group.items() if o.done]:
                 del group[key]
             out.extend(group.values())
