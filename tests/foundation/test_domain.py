@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tui_trader.domain import (
     AccountSnapshot,
@@ -38,6 +40,17 @@ def test_quote_when_one_side_missing_then_mark_falls_back_to_last() -> None:
     q = Quote("SPY", T0, bid=99.0, last=100.5)
     assert math.isnan(q.mid)
     assert q.mark == 100.5
+
+
+_sides = st.one_of(st.floats(min_value=-10, max_value=1_000), st.just(math.nan), st.just(0.0))
+
+
+@given(bid=_sides, ask=_sides, last=_sides, close=_sides)
+def test_quote_mark_when_any_prices_then_mid_if_two_uncrossed_sides_else_last_else_close(
+        bid: float, ask: float, last: float, close: float) -> None:
+    q = Quote("SPY", T0, bid=bid, ask=ask, last=last, close=close)
+    expected = q.mid if q.has_two_sides and not q.is_crossed else last if last > 0 else close
+    assert q.mark == expected or (math.isnan(q.mark) and math.isnan(expected))
 
 
 def test_quote_when_bid_above_ask_then_crossed() -> None:

@@ -80,9 +80,14 @@ class Quote:
 
     @property
     def mark(self) -> float:
-        """Best price to value a position at: mid, else last, else close."""
-        if self.has_two_sides and not self.is_crossed:
-            return self.mid
+        """Best price to value a position at: mid (two sides, not crossed), else last, else close.
+
+        Read for every quote of a held symbol, so the side checks are spelled out here rather
+        than through :attr:`has_two_sides`, :attr:`is_crossed` and :attr:`mid` (same result).
+        """
+        bid, ask = self.bid, self.ask
+        if bid > 0 and ask >= bid:
+            return (bid + ask) / 2
         if self.last > 0:
             return self.last
         return self.close
