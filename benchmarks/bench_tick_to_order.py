@@ -14,7 +14,9 @@ to be processed by the simulator (and its fill messages decoded by both clients)
 belong to neither client's path. Alternating keeps each sample to one client's own latency.
 
 After start the heap is frozen (``gc.freeze``), as the engine's process and the headless runner
-do: a full collection would otherwise walk everything start-up built (35–125 ms here).
+do: a full collection would otherwise walk everything start-up built (35–125 ms here); from then
+on collections run from a loop timer between steps, as in those processes
+(``tui_trader.engine.collector``). The policy is the process's, so the bare client has it too.
 
 Limitations: the simulator runs in the same process and event loop as both clients (as it does
 for ``--sim``), so the background tick generator also competes for that loop; the achieved
@@ -26,7 +28,6 @@ Run: ``python -m benchmarks.bench_tick_to_order [--quick]``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 import tempfile
 import time
@@ -39,7 +40,7 @@ from tui_trader.domain import Mode, OrderTicket, OrderType, Quote, Side
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
-from tui_trader.engine.runner import freeze_startup_heap
+from tui_trader.engine.runner import freeze_startup_heap, thaw_startup_heap
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -181,7 +182,7 @@ async def _run_level(rate: int, samples: int) -> dict[str, float]:
             await bg
             bare.disconnect()
             await engine.stop()
-            gc.unfreeze()  # the next level starts a fresh world
+            thaw_startup_heap()  # the next level starts a fresh world
     return {"engine.p50": _pct(eng_ms, 0.5), "engine.p99": _pct(eng_ms, 0.99),
             "bare.p50": _pct(bare_ms, 0.5), "bare.p99": _pct(bare_ms, 0.99),
             "bg_rate": count[0] / elapsed if elapsed else 0.0}

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader.engine.bus import Subscription
+from tui_trader.engine.collector import COLLECTOR
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.process.delta import DeltaEncoder, SnapshotDelta
 from tui_trader.engine.process.wire import (
@@ -216,10 +217,12 @@ def freeze_startup_heap() -> None:
     """Keep what start-up built (the book, ib_async's tickers) out of the collector's full passes.
 
     The console does the same for its own heap; in this process a full collection would pause
-    the engine's loop (tens of milliseconds with a loaded book).
+    the engine's loop (tens of milliseconds with a loaded book). From then on the young
+    generations are collected from a loop timer, between steps (:mod:`tui_trader.engine.collector`).
     """
     gc.collect()
     gc.freeze()
+    COLLECTOR.start()
 
 
 async def run(commands_fd: int, feed_fd: int) -> int:

@@ -1,0 +1,224 @@
+"""Where one tick-to-order sample's time goes, for the engine and the bare client (a diagnostic).
+
+Runs the same setup as :mod:`benchmarks.bench_tick_to_order` (same simulator, clients, turns,
+background load) and stamps each sample with ``perf_counter``: tick written by the simulator
+(``set_price`` returned) → the client's socket read → the trigger (quote hook / ticker handler) →
+risk verdict done → SENDING committed → ``placeOrder`` written → the simulator reads the order.
+Also: the CPU time (``thread_time``) from the trigger to ``placeOrder`` written, and every garbage
+collection that ran inside the sample (``gc.callbacks``), by generation.
+
+Run: ``python -m benchmarks.timeline_tick_to_order [RATE] [SAMPLES]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ib_async
+from ib_async.connection import Connection
+
+from benchmarks import bench_tick_to_order as bench
+from tui_trader.broker.ib.adapter import IbBroker
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import make_broker
+from tui_trader.engine.runner import freeze_startup_heap, thaw_startup_heap
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
+
+STAMPS = ("written", "read", "trigger", "risk", "journal", "placed", "received")
+
+
+class Recorder:
+    """The stamps of the sample in progress, and the GC passes seen while it runs."""
+
+    def __init__(self) -> None:
+        self.cur: dict[str, float] = {}
+        self.armed = False
+        self.conn: Connection | None = None
+        self.gcs: list[tuple[int, float, float]] = []
+        self._gc_start = 0.0
+
+    def stamp(self, name: str) -> None:
+        if self.armed and name not in self.cur:
+            self.cur[name] = time.perf_counter()
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_start = now
+        else:
+            self.gcs.append((info["generation"], self._gc_start, now))
+
+
+REC = Recorder()
+
+
+def _patch() -> None:
+    """Wrap the steps of both clients' paths with stamps (instance-independent, class-level)."""
+    data_received = Connection.data_received
+
+    def read(self: Connection, data: bytes) -> None:
+        if self is REC.conn:
+            REC.stamp("read")
+        data_received(self, data)
+
+    Connection.data_received = read  # type: ignore[method-assign]
+
+    verdict = Engine.verdict
+
+    def timed_verdict(self: Engine, *a: Any, **k: Any) -> Any:
+        out = verdict(self, *a, **k)
+        REC.stamp("risk")
+        return out
+
+    Engine.verdict = timed_verdict  # type: ignore[method-assign]
+    commit = Journal.commit_orders_now
+
+    def timed_commit(self: Journal, *a: Any, **k: Any) -> Any:
+        out = commit(self, *a, **k)
+        REC.stamp("journal")
+        return out
+
+    Journal.commit_orders_now = timed_commit  # type: ignore[method-assign]
+    place = IbBroker.place
+
+    def timed_place(self: IbBroker, *a: Any, **k: Any) -> Any:
+        out = place(self, *a, **k)
+        REC.stamp("placed")
+        REC.cur["cpu_end"] = time.thread_time()
+        return out
+
+    IbBroker.place = timed_place  # type: ignore[method-assign]
+
+
+class StampedEngine(bench.TriggerEngine):
+    def quote_hook(self, quote: Any) -> None:
+        if quote.symbol == bench.SYMBOL and quote.last == self.trigger:
+            REC.stamp("trigger")
+            REC.cur["cpu_start"] = time.thread_time()
+        super().quote_hook(quote)
+
+
+async def _bare_client(gw: SimGateway, trigger: list[float]) -> ib_async.IB:
+    ib = ib_async.IB()
+    await ib.connectAsync(gw.host, gw.port, clientId=bench.BARE_CLIENT, timeout=5, raiseSyncErrors=True)
+    contracts = await ib.qualifyContractsAsync(*(ib_async.Stock(s, "SMART", "USD") for s in
+                                                 (bench.SYMBOL, *bench.BACKGROUND)))
+    target = contracts[0]
+    for contract in contracts:
+        ib.reqMktData(contract)
+
+    def on_tickers(tickers: set[ib_async.Ticker]) -> None:
+        for ticker in tickers:
+            if ticker.contract is target and ticker.last == trigger[0]:
+                REC.stamp("trigger")
+                REC.cur["cpu_start"] = time.thread_time()
+                ib.placeOrder(target, ib_async.MarketOrder("BUY", 1))
+                REC.stamp("placed")
+                REC.cur["cpu_end"] = time.thread_time()
+
+    ib.pendingTickersEvent += on_tickers
+    return ib
+
+
+async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, trigger: list[float],
+                   samples: int) -> dict[str, list[dict[str, float]]]:
+    base = round(gw.quote(bench.SYMBOL).last, 2)
+    out: dict[str, list[dict[str, float]]] = {"engine": [], "bare": []}
+    for i in range(2 * (samples + bench.WARMUP)):
+        gw.control.set_price(bench.SYMBOL, base)
+        await asyncio.sleep(bench.PAUSE_S)
+        price = round(base + 0.5 + 0.01 * (i // 2 % 50), 2)
+        who = "engine" if i % 2 == 0 else "bare"
+        engine.trigger = price if who == "engine" else -1.0
+        trigger[0] = price if who == "bare" else -1.0
+        REC.conn = engine.broker.ib.client.conn if who == "engine" else bare.client.conn  # type: ignore[attr-defined]
+        probe = bench.Probe(bench.ENGINE_CLIENT if who == "engine" else bench.BARE_CLIENT)
+        probe.instrument(gw)
+        REC.cur, REC.gcs = {}, []
+        REC.armed = True
+        t0 = time.perf_counter()
+        gw.control.set_price(bench.SYMBOL, price)
+        REC.cur["written"] = time.perf_counter()
+        try:
+            await asyncio.wait_for(probe.done.wait(), 2.0)
+        except TimeoutError:
+            continue
+        finally:
+            REC.armed = False
+            gw.engine.place = type(gw.engine).place.__get__(gw.engine)  # type: ignore[method-assign]
+        if i >= 2 * bench.WARMUP:
+            row = {k: (v - t0) * 1000 for k, v in REC.cur.items() if k in STAMPS}
+            row["received"] = (probe.received - t0) * 1000
+            row["cpu_us"] = (REC.cur.get("cpu_end", 0) - REC.cur.get("cpu_start", 0)) * 1e6
+            inside = [(g, (e - s) * 1000) for g, s, e in REC.gcs if s < probe.received]
+            row["gc_ms"] = sum(d for _, d in inside)
+            row["gc_gen_max"] = max((g for g, _ in inside), default=-1)
+            row["gc_n"] = len(inside)
+            out[who].append(row)
+    return out
+
+
+async def run_level(rate: int, samples: int) -> dict[str, list[dict[str, float]]]:
+    trigger = [0.0]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SimGateway(port=0, clock=ManualClock(), always_open=True) as gw:
+            bare = await _bare_client(gw, trigger)
+            engine = StampedEngine(bench._engine_config(Path(tmp) / "journal.sqlite"),
+                                   make_broker(gw.host, gw.port, bench.ENGINE_CLIENT, timeout=5))
+            await engine.start()
+            freeze_startup_heap()
+            stop, count = asyncio.Event(), [0]
+            bg = asyncio.create_task(bench._background(gw, rate, stop, count))
+            gc.callbacks.append(REC.on_gc)
+            try:
+                out = await _measure(gw, engine, bare, trigger, samples)
+            finally:
+                gc.callbacks.remove(REC.on_gc)
+            stop.set()
+            await bg
+            bare.disconnect()
+            await engine.stop()
+            thaw_startup_heap()
+    return out
+
+
+def summarize(rows: list[dict[str, float]], who: str) -> None:
+    """Median of each stamp and of each step, then the slowest 3% of samples in full."""
+    keys = [k for k in STAMPS if all(k in r for r in rows)]
+    print(f"-- {who}: n={len(rows)} p50={bench._pct([r['received'] for r in rows], .5):.3f} "
+          f"p99={bench._pct([r['received'] for r in rows], .99):.3f} ms; "
+          f"cpu trigger→placed p50={statistics.median(r['cpu_us'] for r in rows):.0f} µs; "
+          f"samples with a GC: {sum(1 for r in rows if r['gc_n'])} "
+          f"(gen1+: {sum(1 for r in rows if r['gc_gen_max'] >= 1)})")
+    print("   median stamps (ms from set_price): " + "  ".join(
+        f"{k}={statistics.median(r[k] for r in rows):.3f}" for k in keys))
+    print("   median steps (ms): " + "  ".join(
+        f"{a}→{b}={statistics.median(r[b] - r[a] for r in rows):.3f}" for a, b in zip(keys, keys[1:], strict=False)))
+    slow = sorted(rows, key=lambda r: r["received"])[-max(len(rows) // 33, 1):]
+    for r in slow:
+        print("   slow: " + "  ".join(f"{k}={r[k]:.3f}" for k in keys)
+              + f"  cpu={r['cpu_us']:.0f}µs gc={r['gc_ms']:.2f}ms gen={r['gc_gen_max']:.0f} n={r['gc_n']:.0f}")
+    # GC attribution: the p99 with the GC samples left out
+    clean = [r["received"] for r in rows if not r["gc_n"]]
+    print(f"   without samples with a GC: p50={bench._pct(clean, .5):.3f} p99={bench._pct(clean, .99):.3f}")
+
+
+def main() -> None:
+    rate = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    samples = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+    _patch()
+    out = asyncio.run(run_level(rate, samples))
+    for who in ("engine", "bare"):
+        summarize(out[who], who)
+
+
+if __name__ == "__main__":
+    main()
