@@ -79,3 +79,24 @@ def test_the_timer_collects_while_the_loop_runs() -> None:
             collector.stop()
 
     assert asyncio.run(asyncio.wait_for(run(), 30)) >= 1
+
+
+def test_started_again_from_a_new_loop_it_collects_there() -> None:
+    collector = LoopCollector(period_s=0.001)
+
+    async def first() -> None:
+        collector.start()  # the loop ends without stop(): its timer dies with it
+
+    async def second() -> int:
+        collector.start()
+        keep = []
+        while not collector.collections:
+            keep.extend({"n": i} for i in range(200))
+            await asyncio.sleep(0.002)
+        return collector.collections
+
+    try:
+        asyncio.run(first())
+        assert asyncio.run(asyncio.wait_for(second(), 30)) >= 1
+    finally:
+        collector.stop()

@@ -46,6 +46,7 @@ class LoopCollector:
         self.period_s = period_s
         self._thresholds: tuple[int, int, int] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.collections = 0
         """Collections this collector started (for tests and diagnostics)."""
 
@@ -55,8 +56,14 @@ class LoopCollector:
         return self._thresholds is not None
 
     def start(self) -> None:
-        """Raise the allocation threshold and arm the timer on the running loop (idempotent)."""
+        """Raise the allocation threshold and arm the timer on the running loop (idempotent).
+
+        Started again from another loop (the previous one ended without :meth:`stop`), it
+        re-arms the timer there.
+        """
         if self._thresholds is not None:
+            if self._loop is not asyncio.get_running_loop():
+                self._arm()
             return
         self._thresholds = gc.get_threshold()
         young, middle, old = self._thresholds
@@ -68,7 +75,7 @@ class LoopCollector:
         """Cancel the timer and restore the thresholds (idempotent)."""
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+            self._timer, self._loop = None, None
         if self._thresholds is not None:
             gc.set_threshold(*self._thresholds)
             self._thresholds = None
@@ -95,7 +102,8 @@ class LoopCollector:
         return True
 
     def _arm(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(self.period_s, self._tick)
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(self.period_s, self._tick)
 
     def _tick(self) -> None:
         self._arm()
