@@ -195,7 +195,8 @@ async def test_flush_when_a_slice_fails_mid_backlog_then_earlier_slices_kept_and
         await j.flush()
     kept = await logged_alerts(j)
     assert failures
-    assert len(kept) < 1_500
+    # Slices are sized by time: one may end exactly before the 1,500th event, which then fails alone.
+    assert len(kept) <= 1_500
     assert kept == [f"alert {i}" for i in range(len(kept))], "a prefix, in order"
     assert await j.count("alerts") == len(kept), "the failed slice left nothing behind"
     assert j.backlog == 2_000 - len(kept)
