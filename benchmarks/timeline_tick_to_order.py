@@ -204,6 +204,8 @@ def summarize(rows: list[dict[str, float]], who: str) -> None:
         f"{k}={statistics.median(r[k] for r in rows):.3f}" for k in keys))
     print("   median steps (ms): " + "  ".join(
         f"{a}→{b}={statistics.median(r[b] - r[a] for r in rows):.3f}" for a, b in zip(keys, keys[1:], strict=False)))
+    print("   steps over 1 ms (wall): " + "  ".join(
+        f"{a}→{b}={sum(1 for r in rows if r[b] - r[a] > 1.0)}" for a, b in zip(keys, keys[1:], strict=False)))
     cpu = [r["cpu_ms"] for r in rows]
     print(f"   in process CPU time (wall less preemption): p50={bench._pct(cpu, .5):.3f} "
           f"p99={bench._pct(cpu, .99):.3f} ms")

@@ -11,7 +11,8 @@ samples held a collection (5 a gen-1 one, which made the engine's p99 ≈ p50 + 
 
 :class:`LoopCollector` leaves the policy (which generation, how often) to CPython and moves only
 the moment: a timer checks the young generation's count every few milliseconds and, once it is
-past the usual threshold, lets the collection run there, in a loop step of its own. The
+past the usual threshold, lets the collection run in a loop step of its own, after the I/O
+callbacks of the next loop iteration (what the current one wrote is answered first). The
 threshold that triggers collections on allocation is raised tenfold meanwhile: a safety net for
 a step that allocates a lot without yielding (start-up, a big reconciliation), so memory stays
 bounded even when the timer cannot run. The cost: cyclic garbage may wait one period (10 ms)
@@ -82,10 +83,7 @@ class LoopCollector:
 
     def collect_due(self) -> bool:
         """Run the collection CPython would have run by now, if one is due; ``True`` when one ran."""
-        if self._thresholds is None or not gc.isenabled():
-            return False
-        young = self._thresholds[0]
-        if not young or gc.get_count()[0] <= young:
+        if not self._due():
             return False
         # gc.collect(n) would pick the generation itself and skip CPython's rule that a full pass
         # waits until the long-lived objects grew by 25% (without it, full passes every 100
@@ -101,13 +99,24 @@ class LoopCollector:
         self.collections += 1
         return True
 
+    def _due(self) -> bool:
+        """A collection is due: the young generation is past the usual threshold."""
+        if self._thresholds is None or not gc.isenabled():
+            return False
+        young = self._thresholds[0]
+        return bool(young) and gc.get_count()[0] > young
+
     def _arm(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(self.period_s, self._tick)
 
     def _tick(self) -> None:
         self._arm()
-        self.collect_due()
+        if self._due():
+            # Not now: a timer runs after the I/O callbacks of its loop iteration, so an order
+            # written by one of them is still unread (by the gateway, or by the simulator when it
+            # shares the loop). A zero-delay timer runs after the next iteration's I/O callbacks.
+            asyncio.get_running_loop().call_later(0, self.collect_due)
 
 
 COLLECTOR = LoopCollector()
