@@ -31,6 +31,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,13 @@ def _engine_config(journal: Path) -> EngineConfig:
                         symbols=(SYMBOL, *BACKGROUND), limits=limits, market_data_stale_s=3600)
 
 
-async def _bare_client(gw: SimGateway, trigger: list[float]) -> ib_async.IB:
+def _place(ib: ib_async.IB, contract: ib_async.Contract) -> None:
+    ib.placeOrder(contract, ib_async.MarketOrder("BUY", 1))
+
+
+async def _bare_client(gw: SimGateway, trigger: list[float],
+                       place: Callable[[ib_async.IB, ib_async.Contract], None] = _place) -> ib_async.IB:
+    """A plain ib_async client that calls ``place`` from its ticker handler when the trigger prints."""
     ib = ib_async.IB()
     await ib.connectAsync(gw.host, gw.port, clientId=BARE_CLIENT, timeout=5, raiseSyncErrors=True)
     contracts = await ib.qualifyContractsAsync(*(ib_async.Stock(s, "SMART", "USD") for s in (SYMBOL, *BACKGROUND)))
@@ -111,7 +118,7 @@ async def _bare_client(gw: SimGateway, trigger: list[float]) -> ib_async.IB:
     def on_tickers(tickers: set[ib_async.Ticker]) -> None:
         for ticker in tickers:
             if ticker.contract is target and ticker.last == trigger[0]:
-                ib.placeOrder(target, ib_async.MarketOrder("BUY", 1))
+                place(ib, target)
 
     ib.pendingTickersEvent += on_tickers
     return ib

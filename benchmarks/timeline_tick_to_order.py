@@ -106,26 +106,13 @@ class StampedEngine(bench.TriggerEngine):
         super().quote_hook(quote)
 
 
-async def _bare_client(gw: SimGateway, trigger: list[float]) -> ib_async.IB:
-    ib = ib_async.IB()
-    await ib.connectAsync(gw.host, gw.port, clientId=bench.BARE_CLIENT, timeout=5, raiseSyncErrors=True)
-    contracts = await ib.qualifyContractsAsync(*(ib_async.Stock(s, "SMART", "USD") for s in
-                                                 (bench.SYMBOL, *bench.BACKGROUND)))
-    target = contracts[0]
-    for contract in contracts:
-        ib.reqMktData(contract)
-
-    def on_tickers(tickers: set[ib_async.Ticker]) -> None:
-        for ticker in tickers:
-            if ticker.contract is target and ticker.last == trigger[0]:
-                REC.stamp("trigger")
-                REC.cur["cpu_start"] = time.thread_time()
-                ib.placeOrder(target, ib_async.MarketOrder("BUY", 1))
-                REC.stamp("placed")
-                REC.cur["cpu_end"] = time.thread_time()
-
-    ib.pendingTickersEvent += on_tickers
-    return ib
+def _stamped_place(ib: ib_async.IB, contract: ib_async.Contract) -> None:
+    """The bare client's order, stamped like the engine's steps."""
+    REC.stamp("trigger")
+    REC.cur["cpu_start"] = time.thread_time()
+    bench._place(ib, contract)
+    REC.stamp("placed")
+    REC.cur["cpu_end"] = time.thread_time()
 
 
 async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, trigger: list[float],
@@ -172,7 +159,7 @@ async def run_level(rate: int, samples: int) -> dict[str, list[dict[str, float]]
     trigger = [0.0]
     with tempfile.TemporaryDirectory() as tmp:
         async with SimGateway(port=0, clock=ManualClock(), always_open=True) as gw:
-            bare = await _bare_client(gw, trigger)
+            bare = await bench._bare_client(gw, trigger, _stamped_place)
             engine = StampedEngine(bench._engine_config(Path(tmp) / "journal.sqlite"),
                                    make_broker(gw.host, gw.port, bench.ENGINE_CLIENT, timeout=5))
             await engine.start()

@@ -8,6 +8,9 @@ naming the log line. Fixtures of a layer live in that layer's own conftest.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -43,3 +46,33 @@ def _fail_on_ib_async_errors(request: pytest.FixtureRequest) -> Iterator[_IbAsyn
         lg.removeHandler(collector)
     if collector.faults and not request.node.get_closest_marker("allow_ib_async_faults"):
         pytest.fail("ib_async reported protocol faults:\n" + "\n".join(dict.fromkeys(collector.faults)))
+
+
+_session_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember the run's exit status for :func:`pytest_unconfigure`."""
+    _session_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Exit with the run's status even when a failed test left a journal open.
+
+    aiosqlite runs each connection on a non-daemon thread; a test that fails before closing its
+    journal leaves that thread waiting, and the failure report keeps the connection alive, so the
+    interpreter would wait for it forever at exit: CI would time out instead of reporting the
+    failure. Seen twice on a loaded machine. The threads still alive are named, then the process
+    ends with pytest's own status.
+    """
+    leaked = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for thread in leaked:
+        thread.join(timeout=1.0)
+    leaked = [t for t in leaked if t.is_alive()]
+    if leaked and _session_status:
+        sys.stdout.flush()
+        sys.stderr.write(f"\n{len(leaked)} non-daemon thread(s) left running by the tests (a journal a failed test "
+                         f"did not close?): {', '.join(t.name for t in leaked)}; exiting without them\n")
+        sys.stderr.flush()
+        os._exit(_session_status[-1])
