@@ -88,6 +88,8 @@ class IbBroker:
         self._request_errors: dict[int, int] = {}
         self._request_locks: dict[str, asyncio.Lock] = {}
         self.finished_trades_kept = FINISHED_TRADES_KEPT
+        self.completed_requests = 0
+        """How often the day's completed orders were asked for (each answer is the whole day's: a diagnostic)."""
         self.pacing_backoff = (2.0, 60.0, 6)
         """Historical pacing retries: (first delay s, maximum delay s, retries)."""
         self._decode_watch = DecodeWatch(self.ib.client.decoder, self._on_decode_fault)
@@ -249,6 +251,7 @@ class IbBroker:
     async def completed_orders(self) -> list[BrokerOrderReport]:
         """Orders that reached a final state (this session's day)."""
         async with self._request_lock("completedOrders"):
+            self.completed_requests += 1
             trades = await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self._timeout)
         reports = [m.report_from_trade(t) for t in trades]
         self.prune_finished()  # ib_async files every completed order it did not know as a new trade
