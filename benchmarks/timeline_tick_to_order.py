@@ -71,31 +71,23 @@ def _patch() -> None:
 
     Connection.data_received = read  # type: ignore[method-assign]
 
-    verdict = Engine.verdict
+    _stamp_after(Engine, "verdict", "risk")
+    _stamp_after(Journal, "commit_orders_now", "journal")
+    _stamp_after(IbBroker, "place", "placed", cpu_end=True)
 
-    def timed_verdict(self: Engine, *a: Any, **k: Any) -> Any:
-        out = verdict(self, *a, **k)
-        REC.stamp("risk")
+
+def _stamp_after(cls: type, name: str, stamp: str, cpu_end: bool = False) -> None:
+    """Wrap ``cls.name`` so that each call stamps ``stamp`` when it returns (and the path's CPU end)."""
+    method = getattr(cls, name)
+
+    def stamped(self: Any, *a: Any, **k: Any) -> Any:
+        out = method(self, *a, **k)
+        REC.stamp(stamp)
+        if cpu_end:
+            REC.cur["cpu_end"] = time.thread_time()
         return out
 
-    Engine.verdict = timed_verdict  # type: ignore[method-assign]
-    commit = Journal.commit_orders_now
-
-    def timed_commit(self: Journal, *a: Any, **k: Any) -> Any:
-        out = commit(self, *a, **k)
-        REC.stamp("journal")
-        return out
-
-    Journal.commit_orders_now = timed_commit  # type: ignore[method-assign]
-    place = IbBroker.place
-
-    def timed_place(self: IbBroker, *a: Any, **k: Any) -> Any:
-        out = place(self, *a, **k)
-        REC.stamp("placed")
-        REC.cur["cpu_end"] = time.thread_time()
-        return out
-
-    IbBroker.place = timed_place  # type: ignore[method-assign]
+    setattr(cls, name, stamped)
 
 
 class StampedEngine(bench.TriggerEngine):
