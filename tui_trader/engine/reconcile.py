@@ -101,19 +101,18 @@ class Reconciliation(BrokerEvents):
         out_of_touch = before is not None
         before = before if before is not None else self.working_statuses()
         self._settled = set()
-        opened = await self._open_orders()
-        if self._missing(opened, []):
+        opened, asked = await self._open_orders()
+        if self._missing(opened, [], asked):
             # Asked once more before the completed orders: a working order absent from one answer
-            # is most often a message that crossed the request (seen in the soak: a bracket's
-            # children, working at the simulator, missing from one answer, present in the next).
-            opened = await self._open_orders()
+            # may be a message that crossed the request.
+            opened, asked = await self._open_orders()
         # The completed orders are the whole day's (thousands by the close, each a large object in
         # ib_async, all held at once: 10-30 MB of transient heap): asked for only when a working
         # order is still not an open one.
-        completed = await self.broker.completed_orders() if self._missing(opened, []) else []
+        completed = await self.broker.completed_orders() if self._missing(opened, [], asked) else []
         for report in completed:
             self._settle_report(report)
-        await self._settle_missing(self._missing(opened, completed))
+        await self._settle_missing(self._missing(opened, completed, asked))
         await self._fetch_executions()
         self._alert_changed(before, None if out_of_touch else self._settled)
         self._settled = None
@@ -123,12 +122,19 @@ class Reconciliation(BrokerEvents):
             self.check_positions()
         self._maybe_unblock()
 
-    async def _open_orders(self) -> list[BrokerOrderReport]:
-        """The broker's open orders, each settled against ours (adopted when unknown)."""
+    async def _open_orders(self) -> tuple[list[BrokerOrderReport], set[str]]:
+        """The broker's open orders, each settled against ours (adopted when unknown), and the refs of
+        the orders that were working and acknowledged when the request went out: only those can be
+        missing from its answer. An order placed while the request was out (an entry and its bracket,
+        filled at once, in the soak) is answered after it, its acknowledgement read in the same pass
+        as the answer's end: it is not missing, and the whole day's completed orders were fetched
+        for it (RSS stepped 5-20 MB each time).
+        """
+        asked = {o.order_ref for o in self.orders.working() if not self.awaiting_ack(o)}
         opened = await self.broker.open_orders()
         for report in opened:
             self._settle_open(report)
-        return opened
+        return opened, asked
 
     def working_statuses(self) -> dict[str, OrderStatus]:
         """Status of every order that may be live at the broker (compared after a reconciliation)."""
@@ -163,8 +169,9 @@ class Reconciliation(BrokerEvents):
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
                    f"({report.side} {report.quantity:g} {report.symbol})", kind="order_adopted")
 
-    def _missing(self, opened: list[BrokerOrderReport], completed: list[BrokerOrderReport]) -> list[Order]:
-        """Working orders the broker's answers do not mention, except those still in flight.
+    def _missing(self, opened: list[BrokerOrderReport], completed: list[BrokerOrderReport],
+                 asked: set[str]) -> list[Order]:
+        """Working orders among ``asked`` the broker's answers do not mention, except those still in flight.
 
         An order this run journaled as SENDING and placed less than the ack timeout ago is in
         flight, not missing: the broker may not have answered it yet (or may have answered the
@@ -172,8 +179,8 @@ class Reconciliation(BrokerEvents):
         """
         refs = {r.order_ref for r in (*opened, *completed) if r.order_ref}
         ids = {r.broker_id for r in opened}
-        return [o for o in self.orders.working()
-                if o.order_ref not in refs and o.broker_id not in ids and not self.awaiting_ack(o)]
+        return [o for o in self.orders.working() if o.order_ref in asked
+                and o.order_ref not in refs and o.broker_id not in ids and not self.awaiting_ack(o)]
 
     async def _settle_missing(self, missing: list[Order]) -> None:
         """Look the missing orders up once more by orderRef, then settle the ones still not found."""
