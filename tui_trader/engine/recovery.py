@@ -81,8 +81,9 @@ class Recovery(Amendments):
         """
         if orders is None:
             orders = [o for o in self.orders.orders.values() if o.status in UNSENT]
+        refs = {o.order_ref for o in orders}
         for order in orders:
-            if order.parent_ref is not None and any(o.order_ref == order.parent_ref for o in orders):
+            if order.parent_ref in refs:
                 continue  # moved with its parent's family
             self.approvals.pop(order.order_ref)
             self._move_family(order.order_ref, S.EXPIRED, f"not sent: {why}")

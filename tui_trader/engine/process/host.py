@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
-import gc
 import importlib
 import inspect
 import logging
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader.engine.bus import Subscription
-from tui_trader.engine.collector import COLLECTOR
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.process.delta import DeltaEncoder, SnapshotDelta
 from tui_trader.engine.process.wire import (
@@ -49,6 +47,7 @@ from tui_trader.engine.process.wire import (
     portable,
     read_frame,
 )
+from tui_trader.engine.runner import freeze_startup_heap  # as the headless runner: frozen heap, loop collector
 
 log = logging.getLogger(__name__)
 EVENT_BATCH = 100
@@ -211,18 +210,6 @@ class EngineHost:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("engine host task failed", exc_info=task.exception())
-
-
-def freeze_startup_heap() -> None:
-    """Keep what start-up built (the book, ib_async's tickers) out of the collector's full passes.
-
-    The console does the same for its own heap; in this process a full collection would pause
-    the engine's loop (tens of milliseconds with a loaded book). From then on the young
-    generations are collected from a loop timer, between steps (:mod:`tui_trader.engine.collector`).
-    """
-    gc.collect()
-    gc.freeze()
-    COLLECTOR.start()
 
 
 async def run(commands_fd: int, feed_fd: int) -> int:
