@@ -107,7 +107,7 @@ class TimelineEngine(BenchEngine):
             rec.armed = True
             start = time.perf_counter()
             control.set_price(TRIGGER, price)
-            while len(probe.placed) <= seen and time.perf_counter() - start < 2.0:
+            while len(probe.placed) <= seen and time.perf_counter() - start < 2.0:  # noqa: ASYNC110 - polls as until()
                 await asyncio.sleep(0.001)
             rec.armed = False
             if len(probe.placed) <= seen or i < 3:
@@ -148,7 +148,8 @@ def report_samples(samples: list[dict[str, Any]]) -> None:
         print(f"\n-- sample {s['ms']:.2f} ms; collections {[(g, round((b - a) * 1000, 2)) for g, a, b in s['gcs']]}")
         for name, t0, t1, cpu in s["steps"]:
             if (t1 - t0) * 1000 >= 0.2:
-                print(f"   +{(t0 - s['start']) * 1000:6.2f} ms  {(t1 - t0) * 1000:6.2f} wall {cpu * 1000:6.2f} cpu  {name}")
+                at, wall = (t0 - s["start"]) * 1000, (t1 - t0) * 1000
+                print(f"   +{at:6.2f} ms  {wall:6.2f} wall {cpu * 1000:6.2f} cpu  {name}")
         rest = [st for st in s["steps"] if (st[2] - st[1]) * 1000 < 0.2]
         print(f"   ... and {len(rest)} shorter steps, {sum(st[3] for st in rest) * 1000:.2f} ms CPU")
 
