@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import statistics
 import sys
 import time
@@ -120,6 +121,45 @@ class TimelineEngine(BenchEngine):
         self.trigger = 0.0
         return out
 
+    async def bench_push_breakdown(self, pushes: int) -> dict[str, list[float]]:
+        """A push's parts in CPU ms, as the host does them 10 times a second: snapshot, delta, pickle."""
+        from tui_trader.engine.process.delta import DeltaEncoder
+        from tui_trader.engine.process.wire import SnapshotPushed, encode
+
+        deltas, out = DeltaEncoder(), defaultdict(list)
+        for _ in range(pushes):
+            await asyncio.sleep(0.1)
+            c0 = time.thread_time()
+            snap = self.snapshot()
+            c1 = time.thread_time()
+            delta = deltas.encode(snap)
+            c2 = time.thread_time()
+            frame = encode(SnapshotPushed(0, delta))
+            c3 = time.thread_time()
+            for key, cpu in (("snapshot", c1 - c0), ("delta", c2 - c1), ("pickle", c3 - c2)):
+                out[key].append(cpu * 1000)
+            out["bytes"].append(len(frame))
+            out["orders"].append(len(snap.orders))
+        if dump := os.environ.get("TIMELINE_DUMP"):  # consecutive snapshots, shared objects kept, for offline study
+            import pickle
+
+            snaps = [self.snapshot()]
+            for _ in range(5):
+                await asyncio.sleep(0.1)
+                snaps.append(self.snapshot())
+            Path(dump).write_bytes(pickle.dumps(snaps))
+        if os.environ.get("TIMELINE_PROFILE"):  # the child inherits the environment, not argv
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as prof:
+                for _ in range(20):
+                    await asyncio.sleep(0.1)
+                    encode(SnapshotPushed(0, deltas.encode(self.snapshot())))
+            with open("/tmp/timeline_console_push_profile.txt", "w") as out_file:
+                pstats.Stats(prof, stream=out_file).sort_stats("tottime").print_stats(25)
+        return dict(out)
+
     async def bench_push_costs(self, seconds: float) -> dict[str, list[float]]:
         """Every loop step for ``seconds``: CPU ms per step name (all of them, not only inside samples)."""
         rec = self.recorder
@@ -183,9 +223,28 @@ async def main(seconds: float, with_console: bool) -> None:
             await measure(w, seconds)
 
 
+SIM_STEPS = ("task BenchEngine._run_feed", "task SimGateway._on_client")
+"""The simulator's and its feed's steps: a real gateway runs them in its own process."""
+
+
+def report_without_sim(samples: list[dict[str, Any]]) -> None:
+    """Each sample less the wall time of simulator steps inside it (the order's own read kept): an estimate."""
+    est = []
+    for s in samples:
+        sim = [st for st in s["steps"] if st[0] in SIM_STEPS]
+        # The last _on_client step is the simulator reading the order: it would run elsewhere, in parallel.
+        est.append(s["ms"] - sum((t1 - t0) * 1000 for _n, t0, t1, _c in sim[:-1] if _n in SIM_STEPS))
+    q = statistics.quantiles(sorted(est), n=100)
+    print(f"\nless the simulator's steps (estimate): p50 {q[49]:.2f} ms, p90 {q[89]:.2f}, p99 {q[98]:.2f}")
+
+
 async def measure(w: Any, seconds: float) -> None:
     samples = await w.engine.bench_timeline(seconds)
     report_samples(samples)
+    report_without_sim(samples)
+    parts = await w.engine.bench_push_breakdown(30)
+    print("\npush parts (CPU ms, p50/p99 of 30; bytes):", {k: (round(statistics.median(v), 3), round(max(v), 3))
+                                                         for k, v in parts.items()})
     report_mix(await w.engine.bench_push_costs(min(seconds, 5.0)), min(seconds, 5.0))
 
 
