@@ -140,30 +140,43 @@ class DeltaEncoder:
 
     def __init__(self) -> None:
         self._last: EngineSnapshot | None = None
-        self._orders: dict[str, Order] | None = None
         self.encoded = 0
         """How many snapshots were encoded so far (the host sees whether one went out meanwhile)."""
 
     def reset(self) -> None:
         """The last delta was not sent: the next one carries whole collections."""
         self._last = None
-        self._orders = None
 
     def encode(self, snap: EngineSnapshot) -> SnapshotDelta:
         """``snap`` against the last snapshot encoded (whole collections the first time and after :meth:`reset`)."""
-        last, last_orders = self._last, self._orders
+        last = self._last
         self.encoded += 1
         self._last = snap
-        self._orders = orders = {o.order_ref: o for o in snap.orders}
         index = {id(order): i for i, order in enumerate(snap.orders)}
         working = tuple(i if (i := index.get(id(o))) is not None and snap.orders[i] is o else o
                         for o in snap.account.working_orders)
         account = replace(snap.account, positions={}, working_orders=())
         core = replace(snap, orders=(), quotes={}, account=account)
         return SnapshotDelta(
-            core, map_delta(orders, last_orders),
+            core, orders_delta(snap.orders, last.orders if last else None),
             map_delta(snap.quotes, last.quotes if last else None),
             map_delta(snap.account.positions, last.account.positions if last else None), working)
+
+
+def orders_delta(new: tuple[Order, ...], old: tuple[Order, ...] | None) -> MapDelta | dict[str, Order] | Rows:
+    """``new`` against ``old`` by ``order_ref`` (see :func:`map_delta`).
+
+    Most pushes forget no order: the same refs in the same places, a few orders replaced and
+    maybe new ones at the end. That case is found by walking both tuples side by side, without
+    the two dicts by ref (a third of the delta's time with 400 orders).
+    """
+    if old is not None and len(new) >= len(old):
+        replaced = [(n, o) for n, o in zip(new, old) if n is not o]  # noqa: B905 - new may be longer
+        if all(n.order_ref == o.order_ref for n, o in replaced):
+            changed = {n.order_ref: n for n, _ in replaced}
+            changed.update((o.order_ref, o) for o in new[len(old):])
+            return MapDelta(pack(changed))
+    return map_delta({o.order_ref: o for o in new}, {o.order_ref: o for o in old} if old is not None else None)
 
 
 class DeltaDecoder:
