@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import pickle
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from tui_trader.domain import OrderTicket, OrderType, Side
@@ -12,7 +13,7 @@ from tui_trader.domain.market import Quote
 from tui_trader.domain.orders import Order
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.process import views
-from tui_trader.engine.process.delta import DeltaDecoder, DeltaEncoder, MapDelta
+from tui_trader.engine.process.delta import DeltaDecoder, DeltaEncoder, MapDelta, Rows, pack, unpack
 from tui_trader.engine.process.wire import SnapshotPushed, encode
 from tui_trader.engine.snapshots import EngineSnapshot
 
@@ -61,9 +62,9 @@ def test_successive_pushes_assemble_the_engines_snapshots_and_send_only_what_cha
     second = snapshot(orders2, quotes2, positions2, T0 + timedelta(seconds=1))
     delta = encoder.encode(second)
     assert isinstance(delta.orders, MapDelta)
-    assert sorted(delta.orders.changed) == ["R200", "R5"]
+    assert sorted(unpack(delta.orders.changed)) == ["R200", "R5"]
     assert isinstance(delta.quotes, MapDelta)
-    assert sorted(delta.quotes.changed) == ["S3", "S7"]
+    assert sorted(unpack(delta.quotes.changed)) == ["S3", "S7"]
     assert isinstance(delta.positions, MapDelta)
     assert delta.positions.removed == ("S9",)
     got = decoder.decode(pickle.loads(pickle.dumps(delta)))
@@ -86,7 +87,7 @@ def test_oldest_finished_order_forgotten_then_only_the_removal_and_the_new_order
     second = snapshot((*orders[1:], order("R600")), {}, {}, T0 + timedelta(seconds=1))
     delta = encoder.encode(second)
     assert isinstance(delta.orders, MapDelta)
-    assert (list(delta.orders.changed), delta.orders.removed) == (["R600"], ("R0",))
+    assert (list(unpack(delta.orders.changed)), delta.orders.removed) == (["R600"], ("R0",))
     got = decoder.decode(pickle.loads(pickle.dumps(delta)))
     assert same(got, second)
     assert [o.order_ref for o in got.orders] == [o.order_ref for o in second.orders]
@@ -114,6 +115,44 @@ def test_after_a_delta_that_never_left_the_next_carries_whole_collections() -> N
     encoder.reset()
     third = replace(first, orders=(order("R1"), order("R3")), quotes={**quotes, "B": Quote("B", T0, 3, 4, 3.5)})
     delta = encoder.encode(third)
-    assert isinstance(delta.orders, dict)
-    assert isinstance(delta.quotes, dict)
+    assert not isinstance(delta.orders, MapDelta)
+    assert not isinstance(delta.quotes, MapDelta)
     assert same(decoder.decode(delta), third)
+
+
+def test_changed_quotes_and_positions_travel_as_rows_and_rebuild_equal_values() -> None:
+    encoder, decoder = DeltaEncoder(), DeltaDecoder()
+    quotes = {f"S{i}": Quote(f"S{i}", T0, 10.0, 10.1, 10.05) for i in range(3)}
+    positions = {f"S{i}": Position(f"S{i}", 1, 10.0, 10.05) for i in range(3)}
+    first = snapshot((order("R1"),), quotes, positions)
+    assert same(roundtrip(encoder, decoder, first)[0], first)
+    moved = {**quotes, "S1": Quote("S1", T0, 10.1, 10.2, 10.15, close=math.nan)}
+    second = snapshot((order("R1"),), moved, {**positions, "S1": Position("S1", 2, 10.0, 10.15)})
+    delta = encoder.encode(second)
+    assert isinstance(delta.quotes, MapDelta)
+    assert isinstance(delta.quotes.changed, Rows)
+    assert delta.quotes.changed.keys == ("S1",)
+    assert isinstance(delta.positions, MapDelta)
+    assert isinstance(delta.positions.changed, Rows)
+    got = decoder.decode(pickle.loads(pickle.dumps(delta)))
+    assert same(got, second)
+    assert got.quotes["S1"] is not moved["S1"]  # rebuilt from its row, equal field for field
+    assert got.quotes["S0"] is decoder.decode(pickle.loads(pickle.dumps(encoder.encode(second)))).quotes["S0"]
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A value ``cls(*row)`` would not rebuild: a field outside ``__init__``."""
+
+    x: int
+    y: int
+    z: int = field(init=False, default=0)
+
+
+def test_values_of_mixed_or_unrebuildable_classes_are_sent_as_objects() -> None:
+    assert isinstance(pack({"a": Quote("A", T0, 1, 2, 1.5)}), Rows)
+    mixed = {"a": Quote("A", T0, 1, 2, 1.5), "b": Position("A", 1, 1.0, 1.5)}
+    assert pack(mixed) is mixed
+    derived = {"a": Derived(1, 2)}
+    assert pack(derived) is derived
+    assert unpack(pack(mixed)) == mixed

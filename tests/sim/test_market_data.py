@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 
@@ -93,11 +92,21 @@ async def test_batched_when_prints_inside_then_written_at_the_end_in_order(
     await sync(ib)
     lasts: list[float] = []
     ticker.updateEvent += lambda t: lasts.extend(tick.price for tick in t.ticks if tick.tickType == 4)
+    (session,) = sim._all_sessions  # noqa: SLF001 - the test watches what the session writes to its socket
+    writes: list[bytes] = []
+    write = session.writer.write
+
+    def counted(data: bytes) -> None:  # the real write, counted
+        writes.append(bytes(data))
+        write(data)
+
+    session.writer.write = counted  # type: ignore[method-assign]
     with sim.batched():
         for price in (150.00, 151.00, 152.00):
             sim.control.set_price("AAPL", price)
-        await asyncio.sleep(0.2)  # the client could read anything written by now
-        assert not lasts
+        assert writes == []  # nothing reached the socket inside the block
+    assert len(writes) == 1  # one write at its end, with the three prints in the order sent
+    assert writes[0].index(b"\x00150.0\x00") < writes[0].index(b"\x00151.0\x00") < writes[0].index(b"\x00152.0\x00")
     await eventually(lambda: ticker.last == 152.0)
     assert lasts == [150.0, 151.0, 152.0]
 
