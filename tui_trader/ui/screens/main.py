@@ -32,6 +32,7 @@ from tui_trader.domain.events import (
 from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, KillReport
+from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal
@@ -92,6 +93,7 @@ class MainScreen(MainActions):
 
     def __init__(self, handle: EngineHandle, options: ConsoleOptions, clock: Clock) -> None:
         super().__init__(id="main-screen")
+        self._compositor = DirtyBandCompositor()  # a frame renders only the changed bands (ui/compositor.py)
         self.handle = handle
         self.options = options
         self.clock = clock
