@@ -60,6 +60,8 @@ class CpuMeter:
         self.parts: dict[str, list[float]] = {}
         self.frames: list[float] = []
         self.collections: list[tuple[float, int]] = []
+        self.in_frame = 0
+        """Collections that ran inside a frame's measured work (the rest ran between frames)."""
         self.renders: dict[str, list[float]] = {}
         """Per widget (id or class): [render_lines calls, lines painted again, CPU ms]."""
         self.passes = 0
@@ -94,6 +96,7 @@ class CpuMeter:
         """``gc.callbacks`` hook."""
         if phase == "start":
             self._gc_start = time.thread_time()
+            self.in_frame += self._depth > 0
         else:
             self.collections.append(((time.thread_time() - self._gc_start) * 1000, info["generation"]))
 
@@ -117,6 +120,7 @@ class CpuMeter:
         self.parts.clear()
         self.frames.clear()
         self.collections.clear()
+        self.in_frame = 0
         self._frame = 0.0
 
 
@@ -204,7 +208,8 @@ def report(meter: CpuMeter) -> None:
         print(f"  {name:17s} calls {len(values):4d}  mean {sum(values) / len(values):6.2f}"
               f"  p50 {pct(values, 0.5):6.2f}  p99 {pct(values, 0.99):6.2f}  max {max(values):6.2f}")
     by_gen = {g: [ms for ms, gen in meter.collections if gen == g] for g in (0, 1, 2)}
-    print("  gc " + ", ".join(f"gen{g}: {len(v)} passes, max {max(v, default=0):.2f} ms" for g, v in by_gen.items()))
+    print("  gc " + ", ".join(f"gen{g}: {len(v)} passes, max {max(v, default=0):.2f} ms" for g, v in by_gen.items())
+          + f"; {meter.in_frame} inside frames")
     passes = max(meter.passes, 1)
     print(f"compositor passes {meter.passes}; per pass, by widget: render_lines calls, lines painted again, CPU ms")
     for name, (calls, painted, cpu) in sorted(meter.renders.items(), key=lambda kv: -kv[1][2]):

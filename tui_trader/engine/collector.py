@@ -121,3 +121,29 @@ class LoopCollector:
 
 COLLECTOR = LoopCollector()
 """The process's collector: the engine's process, the headless runner and the console start it after start-up."""
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then keep what start-up built out of the collector's later passes; start :data:`COLLECTOR`.
+
+    What a process builds while starting lives for the session: the engine's book, the journal's
+    state, ib_async's tickers and contracts, the simulator when embedded; in the console also
+    Textual's DOM and, once the first draws are done, its line caches, strips and styles.
+    Without this a full (gen-2) collection walks all of it: 35–125 ms with the engine, an
+    embedded simulator and a second client in one process, against 1.5–3 ms once frozen
+    (`benchmarks/README.md`, tick-to-order); 6–11 ms of a console frame against 2.5–3 ms
+    (``benchmarks/profile_console.py``). From then on the young generations are collected from
+    a loop timer, between loop steps, rather than inside the step that allocates the most (the
+    engine's order path, the console's frame). Called by the headless runner, the engine's
+    process and the console (after start and again after its first draws; it may be called
+    again: each call freezes what was built since). Needs the running loop.
+    """
+    gc.collect()
+    gc.freeze()
+    COLLECTOR.start()
+
+
+def thaw_startup_heap() -> None:
+    """Undo :func:`freeze_startup_heap`: collections on allocation again, the heap unfrozen."""
+    COLLECTOR.stop()
+    gc.unfreeze()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import signal
@@ -16,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_trader.engine.collector import COLLECTOR
+from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
 
@@ -49,29 +48,6 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
     return 0
-
-
-def freeze_startup_heap() -> None:
-    """Collect once, then keep what start-up built out of the collector's later passes.
-
-    What the engine builds while starting (the book, the journal's state, ib_async's tickers and
-    contracts, the simulator when embedded) lives for the session. Without this a full (gen-2)
-    collection walks all of it: 35–125 ms with the engine, an embedded simulator and a second
-    client in one process, against 1.5–3 ms once frozen (`benchmarks/README.md`, tick-to-order).
-    The engine process does the same after ``start`` (``engine/process/host.py``). From then on
-    the young generations are collected from a loop timer, between steps, rather than inside
-    the step that allocates the most (the order path): :mod:`tui_trader.engine.collector`.
-    Needs the running loop.
-    """
-    gc.collect()
-    gc.freeze()
-    COLLECTOR.start()
-
-
-def thaw_startup_heap() -> None:
-    """Undo :func:`freeze_startup_heap`: collections on allocation again, the heap unfrozen."""
-    COLLECTOR.stop()
-    gc.unfreeze()
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ Screens own their panes and widgets render what they are given; this class only 
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
@@ -13,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
 from tui_trader.domain.enums import AlertLevel, Mode
+from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.errors import TraderError
 from tui_trader.ui.bridge import Bridge
@@ -81,10 +81,13 @@ class TraderApp(App[int]):
         if event.state is WorkerState.ERROR:
             self.crashed(event.worker.name, event.worker.error)
         elif event.state is WorkerState.SUCCESS and event.worker.name == "engine":
+            # Textual's DOM, the engine's book and ib_async's tickers (in-process engine) live for
+            # the session: frozen out of full passes (one paused the loop 50–90 ms), and the
+            # young generations collected between frames, not inside them (collector.py).
             self.call_after_refresh(freeze_startup_heap)
 
     def on_unmount(self) -> None:
-        gc.unfreeze()
+        thaw_startup_heap()
 
     def crashed(self, name: str, error: BaseException | None) -> None:
         """Engage the kill switch, record a critical alert and show the error.
@@ -168,18 +171,6 @@ class TraderApp(App[int]):
             self.main.request_refresh()  # waiting approvals open now, not at the next pull
         else:
             self._quit_chosen("leave")
-
-
-def freeze_startup_heap() -> None:
-    """Keep the objects built at start-up out of the cyclic collector's full passes.
-
-    A full collection walks every tracked object; with Textual's DOM, the engine's book and
-    ib_async's tickers loaded, one paused the shared loop for 50–90 ms (orders included).
-    What start-up builds lives for the session, so it is collected once and then frozen;
-    quitting unfreezes it.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(

@@ -7,7 +7,6 @@ live preflight up to date; ``on_engine_events`` records alerts and kill reports.
 
 from __future__ import annotations
 
-import gc
 from datetime import datetime
 from functools import partial
 from typing import ClassVar, TypeVar
@@ -30,8 +29,10 @@ from tui_trader.domain.events import (
     OrderFilled,
     TradingStateChanged,
 )
+from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, KillReport
+from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal
@@ -53,19 +54,6 @@ W = TypeVar("W", bound=Widget)
 COMPACT_HEIGHT = 34
 SETTLED_DRAWS = 5
 """Draws after which the screen's long-lived render state is built (half a second at 10 Hz)."""
-
-
-def freeze_drawn_heap() -> None:
-    """Keep what the first draws built out of the cyclic collector's full passes.
-
-    The first draws lay out and paint every pane: Textual's line caches, strips and styles, tens
-    of thousands of objects that mostly live as long as the screen. Unfrozen, each full pass
-    walked them again: 6-11 ms of CPU inside whichever frame it fell in, against 2.5-3 ms once
-    they are frozen (``benchmarks/profile_console.py``, 200x60 at 10,000 ticks/s).
-    Complements ``app.freeze_startup_heap``; quitting unfreezes both.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class MainScreen(MainActions):
@@ -105,6 +93,7 @@ class MainScreen(MainActions):
 
     def __init__(self, handle: EngineHandle, options: ConsoleOptions, clock: Clock) -> None:
         super().__init__(id="main-screen")
+        self._compositor = DirtyBandCompositor()  # a frame renders only the changed bands (ui/compositor.py)
         self.handle = handle
         self.options = options
         self.clock = clock
@@ -164,7 +153,10 @@ class MainScreen(MainActions):
         self._approvals(snapshot, now)
         self._drawn += 1
         if self._drawn == SETTLED_DRAWS:
-            self.call_after_refresh(freeze_drawn_heap)
+            # What the first draws built (Textual's line caches, strips and styles, tens of
+            # thousands of objects living as long as the screen) is frozen too: unfrozen, each
+            # full pass walked them again, 6-11 ms of a frame against 2.5-3 ms.
+            self.call_after_refresh(freeze_startup_heap)
 
     def part(self, kind: type[W]) -> W:
         """The screen's one widget of type ``kind``, looked up once (every refresh draws them all)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from textual.app import ComposeResult
 
 from tui_trader.domain.enums import OrderStatus
@@ -71,8 +73,8 @@ def order_row(order: Order, zone: str = "") -> Row:
 
 def sort_orders(orders: tuple[Order, ...]) -> list[Order]:
     """Working and pending orders first, then the rest; newest first within each group."""
-    by_time = sorted(orders, key=lambda o: o.created_at, reverse=True)
-    return sorted(by_time, key=lambda o: 0 if (o.status.is_working or not o.status.is_final) else 1)
+    by_time = sorted(orders, key=attrgetter("created_at"), reverse=True)
+    return sorted(by_time, key=lambda o: o.status.is_final and not o.status.is_working)
 
 
 def same_orders(drawn: tuple[tuple[Order, ...], str, str], now: tuple[tuple[Order, ...], str, str]) -> bool:
@@ -97,6 +99,7 @@ class OrdersPane(Pane):
         self._rows: dict[str, tuple[Order, Row]] = {}
         self._visible: list[Row] = []
         self._total = 0
+        self._working = 0
 
     def compose(self) -> ComposeResult:
         yield LineTable(COLUMNS, empty="No orders this session", id="orders-table")
@@ -110,11 +113,11 @@ class OrdersPane(Pane):
             if len(self._rows) > 2 * len(snapshot.orders) + 100:
                 self._rows = {}
             rows = [self._row(o, snapshot.time_zone) for o in sort_orders(snapshot.orders)]
-            self._visible = [r for r in rows if matches(r, needle)]
+            self._visible = [r for r in rows if matches(r, needle)] if needle else rows
             self._total = len(rows)
+            self._working = sum(1 for o in snapshot.orders if o.status.is_working)
             self.table.set_rows(self._visible)
-        visible, rows_total = self._visible, self._total
-        working = sum(1 for o in snapshot.orders if o.status.is_working)
+        visible, rows_total, working = self._visible, self._total, self._working
         notes = [f"{working} working"]
         if needle:
             notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total}")
