@@ -79,9 +79,9 @@ class OrderPath(EngineCore):
     def verdict(self, ticket: OrderTicket, order_ref: str | None = None) -> RiskVerdict:
         """The risk engine's verdict plus the engine's own entry blocks."""
         now = self.now()
-        account = self.account_snapshot()
         in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
-        verdict = self.risk.check(ticket, account, self.market.view(), now, in_flight, order_ref)
+        # The snapshot is built only if an enabled check reads the account (or the book).
+        verdict = self.risk.check(ticket, self.account_snapshot, self.market.view(), now, in_flight, order_ref)
         extra = self._engine_checks(ticket)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))
