@@ -79,9 +79,9 @@ class OrderPath(EngineCore):
     def verdict(self, ticket: OrderTicket, order_ref: str | None = None) -> RiskVerdict:
         """The risk engine's verdict plus the engine's own entry blocks."""
         now = self.now()
-        in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
-        # The snapshot is built only if an enabled check reads the account (or the book).
-        verdict = self.risk.check(ticket, self.account_snapshot, self.market.view(), now, in_flight, order_ref)
+        # The snapshot and the orders in flight are read only if an enabled check needs the account or the book.
+        verdict = self.risk.check(ticket, self.account_snapshot, self.market.view(), now, self._in_flight_orders,
+                                  order_ref)
         extra = self._engine_checks(ticket)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))
@@ -94,6 +94,10 @@ class OrderPath(EngineCore):
         if not self.broker.is_connected and not self.config.dry_run:
             out.append(CheckResult("connected", False, message="broker not connected"))
         return out
+
+    def _in_flight_orders(self) -> tuple[Order, ...]:
+        """Orders approved (or waiting for it) that the account's working orders do not show yet."""
+        return tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
 
     def account_snapshot(self) -> AccountSnapshot:
         """The portfolio as a frozen :class:`AccountSnapshot` with the working orders."""

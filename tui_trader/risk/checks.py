@@ -227,7 +227,8 @@ class TicketContext:
     The account snapshot, the book and the ticket's legs are most of a verdict's cost, and a check
     whose limit is unset reads none of them: with size and quote limits alone (and trading
     ACTIVE) the gate builds neither. ``account`` may be a callable that builds the snapshot (the
-    engine passes its own); it is called at most once, when a check first needs the account.
+    engine passes its own); it is called at most once, when a check first needs the account. So
+    may ``in_flight`` (read with the account, for the book).
     """
 
     def __init__(
@@ -237,7 +238,7 @@ class TicketContext:
         market: MarketSnapshot,
         limits: RiskLimits,
         now: datetime,
-        in_flight: Sequence[Order] = (),
+        in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
         order_ref: str | None = None,
     ) -> None:
         self.ticket, self.limits, self.now = ticket, limits, now
@@ -259,7 +260,8 @@ class TicketContext:
     def book(self) -> Book:
         """Positions and counted orders by symbol, priced (the ticket's own limit prices its symbol if nothing else)."""
         own_price = {self.ticket.symbol: self.ticket.price_for_notional(math.nan)}
-        return build_book(self.account, self._market, self._in_flight, self._order_ref, own_price)
+        in_flight = self._in_flight if isinstance(self._in_flight, Sequence) else self._in_flight()
+        return build_book(self.account, self._market, in_flight, self._order_ref, own_price)
 
     @functools.cached_property
     def leg(self) -> Leg:
@@ -299,7 +301,7 @@ def build_context(
     market: MarketSnapshot,
     limits: RiskLimits,
     now: datetime,
-    in_flight: Sequence[Order] = (),
+    in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
     order_ref: str | None = None,
 ) -> TicketContext:
     """The ticket's context: its book, leg before and after, estimated price and notional (derived when read)."""
@@ -321,7 +323,7 @@ def pre_trade_check(
     now: datetime,
     throttle: Throttle,
     state: TradingState,
-    in_flight: Sequence[Order] = (),
+    in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
     *,
     recent: Sequence[RecentOrder] = (),
     order_ref: str | None = None,

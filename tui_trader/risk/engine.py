@@ -117,12 +117,13 @@ class RiskEngine:
         account: AccountSnapshot | Callable[[], AccountSnapshot],
         market: MarketSnapshot,
         now: datetime,
-        in_flight: Sequence[Order] = (),
+        in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
         order_ref: str | None = None,
     ) -> RiskVerdict:
         """The pre-trade verdict for ``ticket`` (see :func:`~tui_trader.risk.checks.pre_trade_check`).
 
-        ``account`` may be a callable building the snapshot: called only when an enabled check needs it.
+        ``account`` (and ``in_flight``) may be a callable building it: called only when an enabled
+        check needs it.
         """
         return pre_trade_check(
             ticket, account, market, self._limits, now, self._throttle, self._state, in_flight,
