@@ -4,7 +4,8 @@ Runs the same setup as :mod:`benchmarks.bench_tick_to_order` (same simulator, cl
 background load) and stamps each sample with ``perf_counter``: tick written by the simulator
 (``set_price`` returned) → the client's socket read → the trigger (quote hook / ticker handler) →
 risk verdict done → SENDING committed → ``placeOrder`` written → the simulator reads the order.
-Also: the CPU time (``thread_time``) from the trigger to ``placeOrder`` written, and every garbage
+Also: the CPU time (``thread_time``) from the trigger to ``placeOrder`` written (and to its call: the
+client's own part, ib_async's ``IB.placeOrder`` left out), and every garbage
 collection that ran inside the sample (``gc.callbacks``), by generation.
 
 Run: ``python -m benchmarks.timeline_tick_to_order [RATE] [SAMPLES]``.
@@ -71,6 +72,14 @@ def _patch() -> None:
 
     Connection.data_received = read  # type: ignore[method-assign]
 
+    place_order = ib_async.IB.placeOrder
+
+    def place(self: ib_async.IB, *a: Any, **k: Any) -> Any:
+        if REC.armed and "cpu_wire" not in REC.cur:
+            REC.cur["cpu_wire"] = time.thread_time()
+        return place_order(self, *a, **k)
+
+    ib_async.IB.placeOrder = place  # type: ignore[method-assign]
     _stamp_after(Engine, "verdict", "risk")
     _stamp_after(Journal, "commit_orders_now", "journal")
     _stamp_after(IbBroker, "place", "placed", cpu_end=True)
@@ -139,6 +148,7 @@ async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, tri
             row["received"] = (probe.received - t0) * 1000
             row["cpu_ms"] = (probe.received_cpu - c0) * 1000
             row["cpu_us"] = (REC.cur.get("cpu_end", 0) - REC.cur.get("cpu_start", 0)) * 1e6
+            row["own_us"] = (REC.cur.get("cpu_wire", 0) - REC.cur.get("cpu_start", 0)) * 1e6
             inside = [(g, (e - s) * 1000) for g, s, e in REC.gcs if s < probe.received]
             row["gc_ms"] = sum(d for _, d in inside)
             row["gc_gen_max"] = max((g for g, _ in inside), default=-1)
@@ -176,7 +186,8 @@ def summarize(rows: list[dict[str, float]], who: str) -> None:
     keys = [k for k in STAMPS if all(k in r for r in rows)]
     print(f"-- {who}: n={len(rows)} p50={bench._pct([r['received'] for r in rows], .5):.3f} "
           f"p99={bench._pct([r['received'] for r in rows], .99):.3f} ms; "
-          f"cpu trigger→placed p50={statistics.median(r['cpu_us'] for r in rows):.0f} µs; "
+          f"cpu trigger→placed p50={statistics.median(r['cpu_us'] for r in rows):.0f} µs "
+          f"(before ib.placeOrder: {statistics.median(r['own_us'] for r in rows):.0f}); "
           f"samples with a GC: {sum(1 for r in rows if r['gc_n'])} "
           f"(gen1+: {sum(1 for r in rows if r['gc_gen_max'] >= 1)})")
     print("   median stamps (ms from set_price): " + "  ".join(

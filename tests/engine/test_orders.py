@@ -8,6 +8,7 @@ import pytest
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain.orders import StatusChange
 from tui_trader.engine.orders import IllegalTransition, OrderManager
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -36,6 +37,26 @@ def test_new_orders_get_unique_refs_with_history() -> None:
     b = om.create(OrderTicket("AAPL", Side.BUY, 1), S.APPROVED, NOW)
     assert a.order_ref != b.order_ref
     assert [h.status for h in b.history] == [S.APPROVED]
+
+
+def test_create_with_the_steps_passed_then_history_holds_them_in_order() -> None:
+    om = OrderManager("tt")
+    approved = (StatusChange(S.APPROVED, NOW, "approval not required"),)
+
+    sent = om.create(OrderTicket("AAPL", Side.BUY, 1), S.SENDING, NOW, note="journaled", passed=approved)
+
+    steps = [(h.status, h.note) for h in sent.history]
+    assert steps == [(S.APPROVED, "approval not required"), (S.SENDING, "journaled")]
+    assert om.with_status(S.SENDING) == [sent]
+
+
+def test_create_when_a_passed_step_cannot_lead_to_the_status_then_raises_and_tracks_nothing() -> None:
+    om = OrderManager("tt")
+    pending = (StatusChange(S.PENDING_APPROVAL, NOW, "waiting"),)
+
+    with pytest.raises(IllegalTransition):
+        om.create(OrderTicket("AAPL", Side.BUY, 1), S.SENDING, NOW, passed=pending)  # skips the approval
+    assert om.orders == {}
 
 
 def test_move_from_final_state_then_raises_illegal_transition() -> None:

@@ -585,3 +585,59 @@ def test_submit_reduce_only_when_it_reduces_then_passes() -> None:
     acct = account(positions=[position(quantity=100)])
 
     assert check(ticket(side=Side.SELL, reduce_only=True), RiskLimits(), acct=acct).passed
+
+
+# --- the account is read only when a check needs it -----------------------------------------------
+
+
+class _Snapshots:
+    """An account source that counts how often the gate builds the snapshot."""
+
+    def __init__(self, acct) -> None:
+        self.acct, self.calls = acct, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.acct
+
+
+def test_gate_when_no_enabled_check_reads_the_account_then_it_is_not_built() -> None:
+    from tui_trader.risk import pre_trade_check
+
+    source = _Snapshots(account(positions=[position(quantity=500)]))
+    limits = RiskLimits(max_order_quantity=100, max_quote_age_s=5)
+
+    verdict = pre_trade_check(ticket(quantity=100), source, market(), limits, T0, Throttle(), TradingState.ACTIVE)
+
+    assert verdict.passed, verdict.reason
+    assert source.calls == 0
+
+
+@pytest.mark.parametrize("built_from", ["callable", "snapshot"])
+def test_gate_when_a_position_limit_is_on_then_the_account_is_built_once_and_counted(built_from: str) -> None:
+    from tui_trader.risk import pre_trade_check
+
+    acct = account(positions=[position(quantity=50)])
+    source = _Snapshots(acct)
+    limits = RiskLimits(max_position_quantity=100, max_position_notional=10_000, max_gross_exposure=100.0)
+
+    verdict = pre_trade_check(ticket(quantity=60), source if built_from == "callable" else acct, market(), limits,
+                              T0, Throttle(), TradingState.ACTIVE)  # fmt: skip
+
+    assert not _passes(verdict, "position_quantity")  # 50 held + 60 > 100: the snapshot's position counts
+    assert source.calls == (1 if built_from == "callable" else 0)
+
+
+def test_gate_when_reducing_then_a_reducing_order_is_told_from_an_adding_one_through_the_account() -> None:
+    from tui_trader.risk import pre_trade_check
+
+    source = _Snapshots(account(positions=[position(quantity=50)]))
+    limits = RiskLimits(max_order_quantity=100)
+
+    sell = pre_trade_check(ticket(side=Side.SELL, quantity=50), source, market(), limits, T0, Throttle(),
+                           TradingState.REDUCING)  # fmt: skip
+    buy = pre_trade_check(ticket(quantity=50), source, market(), limits, T0, Throttle(), TradingState.REDUCING)
+
+    assert _passes(sell, "trading_state")
+    assert not _passes(buy, "trading_state")
+    assert source.calls == 2

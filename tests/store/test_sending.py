@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side
@@ -140,3 +141,28 @@ async def test_open_orders_when_batch_wrote_earlier_states_then_the_sending_reco
     assert one.status is S.SENDING
     with sqlite3.connect(path) as conn:
         assert sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending")) == ["tt1-1", "tt1-2"]
+
+
+def test_row_when_order_born_in_sending_then_read_back_the_same_with_the_history_as_json_writes_it(
+        tmp_path: Path) -> None:
+    # Arrange: as the order path creates it: one time object for created, updated and the SENDING step.
+    now = datetime(2026, 11, 20, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    ticket = OrderTicket("AAPL", Side.BUY, 1, OrderType.MKT, created_at=T0, signal_price=190.5)
+    order = Order("tt1-9", ticket, S.SENDING, now, now, history=(
+        StatusChange(S.APPROVED, now - timedelta(microseconds=40), 'approval "not" required \\ é\n'),
+        StatusChange(S.SENDING, now, "journaled before send")))
+    # Act
+    sql, params = sending.insert([order])
+    with sqlite3.connect(tmp_path / "j.sqlite") as conn:
+        from tui_trader.store.schema import MIGRATIONS
+
+        for script in MIGRATIONS:
+            conn.executescript(script)
+        conn.execute(sql, params)
+        read = sending.pending(conn)
+    # Assert
+    history = params[sending.COLUMNS.index("history")]
+    assert history == json.dumps([(h.status.value, h.time.isoformat(), h.note) for h in order.history])
+    assert params[sending.COLUMNS.index("created_at")] == now.isoformat()
+    assert _same(read[0], order)
+    assert read[0].created_at.utcoffset() == timedelta(hours=-5)

@@ -24,8 +24,9 @@ from tui_trader.domain.events import (
     OrderChecked,
     OrderDenied,
     OrderNotSent,
+    OrderUpdated,
 )
-from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.orders import Order, OrderTicket, StatusChange
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.core import EngineCore
@@ -35,6 +36,8 @@ from tui_trader.risk.checks import check_trading_state
 
 log = logging.getLogger(__name__)
 S = OrderStatus
+SENDING_NOTE = "journaled before send"
+DRY_RUN_NOTE = "dry run: not sent"
 
 
 def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
@@ -76,9 +79,9 @@ class OrderPath(EngineCore):
     def verdict(self, ticket: OrderTicket, order_ref: str | None = None) -> RiskVerdict:
         """The risk engine's verdict plus the engine's own entry blocks."""
         now = self.now()
-        account = self.account_snapshot()
-        in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
-        verdict = self.risk.check(ticket, account, self.market.view(), now, in_flight, order_ref)
+        # The snapshot and the orders in flight are read only if an enabled check needs the account or the book.
+        verdict = self.risk.check(ticket, self.account_snapshot, self.market.view(), now, self._in_flight_orders,
+                                  order_ref)
         extra = self._engine_checks(ticket)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))
@@ -91,6 +94,10 @@ class OrderPath(EngineCore):
         if not self.broker.is_connected and not self.config.dry_run:
             out.append(CheckResult("connected", False, message="broker not connected"))
         return out
+
+    def _in_flight_orders(self) -> tuple[Order, ...]:
+        """Orders approved (or waiting for it) that the account's working orders do not show yet."""
+        return tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
 
     def account_snapshot(self) -> AccountSnapshot:
         """The portfolio as a frozen :class:`AccountSnapshot` with the working orders."""
@@ -125,9 +132,11 @@ class OrderPath(EngineCore):
         if self.config.approvals_required:
             return self._request_approval(ticket, verdict), None
         # Nothing is awaited between this gate and the send: its verdict is the re-check, not a stale one.
-        # The family goes to SENDING right away: its one OrderUpdated says so (the history keeps the
-        # APPROVED step), and nothing about it is queued for the journal before that one.
-        return self._create_family(ticket, S.APPROVED, "approval not required", publish=False), verdict
+        # The family is born in SENDING (its history keeps the APPROVED step) and published by the send,
+        # after the wire when it goes there at once: nothing about it is queued for the journal before.
+        now = self.now()
+        approved = (StatusChange(S.APPROVED, now, "approval not required"),)
+        return self._create_family(ticket, S.SENDING, SENDING_NOTE, publish=False, passed=approved), verdict
 
     def _deny(self, ticket: OrderTicket, verdict: RiskVerdict, order_ref: str = "") -> Order:
         now = self.now()
@@ -140,15 +149,22 @@ class OrderPath(EngineCore):
         self.publish(OrderDenied(now, ticket, verdict, order.order_ref))
         return order
 
-    def _create_family(self, ticket: OrderTicket, status: OrderStatus, note: str, publish: bool = True) -> Order:
+    def _create_family(self, ticket: OrderTicket, status: OrderStatus, note: str, publish: bool = True,
+                       passed: tuple[StatusChange, ...] = ()) -> Order:
         now = self.now()
-        parent = self.orders.create(ticket, status, now, note=note)
-        children = [self.orders.create(child, status, now, parent.order_ref, note)
-                    for child in bracket_children(ticket)]
+        parent = self.orders.create(ticket, status, now, note=note, passed=passed)
+        for child in bracket_children(ticket):
+            self.orders.create(child, status, now, parent.order_ref, note, passed)
         if publish:
-            for order in (parent, *children):
-                self.publish_order(order)
+            self._publish_family(parent.order_ref)
         return parent
+
+    def _publish_family(self, order_ref: str, previous: OrderStatus | None = None) -> None:
+        """One ``OrderUpdated`` per order of the family as it is now (``previous``: the status it came from)."""
+        now = self.now()
+        for order in self.family(order_ref):
+            self.publish(OrderUpdated(now, order, previous))
+        self.order_changed.set()
 
     def family(self, order_ref: str) -> list[Order]:
         """An order and its bracket children (none when it finished long ago and left memory)."""
@@ -232,7 +248,8 @@ class OrderPath(EngineCore):
         """Re-check, journal as SENDING, then place the order family at the broker.
 
         ``checked`` is a verdict computed for this ticket with no await since (the caller's
-        gate); otherwise the risk engine checks the ticket again here.
+        gate, which created the family in SENDING, unpublished); otherwise the risk engine
+        checks the ticket again here.
         """
         if self._start_send(order_ref, operator_flatten, checked):
             await self._send_after_flush(order_ref, operator_flatten)
@@ -248,24 +265,30 @@ class OrderPath(EngineCore):
 
         The family is journaled as SENDING and committed on the loop's thread (a WAL commit,
         durable across a SIGKILL), then placed in the same step: no await between the risk
-        check and the wire on the usual path. An order gated just now (``checked``) has no event
-        queued before its SENDING one, so only its ``orders`` rows are committed before the wire
-        (one small transaction); its events follow in the journal's next batch.
+        check and the wire on the usual path. An order gated just now (``checked``) was born in
+        SENDING and has no event queued yet, so only its ``orders`` rows are committed before the
+        wire (one small transaction); its events are published after it and follow in the
+        journal's next batch.
         """
-        order = self.orders.orders[order_ref]
-        verdict = checked if checked is not None else self.verdict(order.ticket, order_ref)
-        if not self._passes(verdict, order.ticket, operator_flatten):
-            self._deny(order.ticket, verdict, order_ref)
-            return False
+        fresh = checked is not None
+        if checked is None:
+            order = self.orders.orders[order_ref]
+            checked = self.verdict(order.ticket, order_ref)
+            if not self._passes(checked, order.ticket, operator_flatten):
+                self._deny(order.ticket, checked, order_ref)
+                return False
+            self._move_family(order_ref, S.SENDING, SENDING_NOTE)
         # Journaled for every order sent, so a trace shows the checks also when no approval was asked;
         # published after the send: a record for the trace (ordered by time), not part of what must
         # be durable before the wire.
-        checks = OrderChecked(self.now(), order_ref, verdict, "pre-trade" if checked is not None else "re-check")
-        self._move_family(order_ref, S.SENDING, "journaled before send")
+        checks = OrderChecked(self.now(), order_ref, checked, "pre-trade" if fresh else "re-check")
         self.in_flight.add(order_ref)
-        committed = self._commit_sending_now(order_ref, fresh=checked is not None)
+        committed = self._commit_sending_now(order_ref, fresh)
+        if fresh and not committed:
+            # Before the flush, which must journal them (False), or before the CANCELLED steps (None).
+            self._publish_family(order_ref, S.APPROVED)
         if committed:
-            self._finish_send(order_ref, operator_flatten)
+            self._finish_send(order_ref, operator_flatten, unpublished=fresh)
         self.publish(checks)
         if committed is None:
             self._not_sent(order_ref, "journal write failed: not sent")
@@ -277,16 +300,21 @@ class OrderPath(EngineCore):
             return
         self._finish_send(order_ref, operator_flatten)
 
-    def _finish_send(self, order_ref: str, operator_flatten: bool) -> None:
-        """SENDING is durable: place the family unless the trading state changed meanwhile."""
+    def _finish_send(self, order_ref: str, operator_flatten: bool, unpublished: bool = False) -> None:
+        """SENDING is durable: place the family unless the trading state changed meanwhile.
+
+        ``unpublished``: the family was born in SENDING and its ``OrderUpdated`` events are still
+        to publish: after the wire, or before the steps that cancel it when it is not sent.
+        """
         order = self.orders.orders[order_ref]
-        if not self._still_allowed(order.ticket, operator_flatten):
-            self._not_sent(order_ref, f"trading {self.trading_state.value} before send: not sent")
+        why = self._why_not_placed(order.ticket, operator_flatten)
+        if why is None:
+            self._place_family(order_ref)
+        if unpublished:
+            self._publish_family(order_ref, S.APPROVED)
+        if why is not None:
+            self._not_sent(order_ref, why, dry_run=why is DRY_RUN_NOTE)
             return
-        if self.config.dry_run:
-            self._not_sent(order_ref, "dry run: not sent", dry_run=True)
-            return
-        self._place_family(order_ref)
         self.risk.record_sent(order.ticket, self.now())
         self.call_later(self.config.ack_timeout_s, self._ack_timed_out, order_ref, name=f"ack-{order_ref}")
 
@@ -297,7 +325,17 @@ class OrderPath(EngineCore):
         names = {c.name for c in verdict.failures}
         return operator_flatten and names <= {"trading_state"} and self.reduces_position(ticket)
 
+    def _why_not_placed(self, ticket: OrderTicket, operator_flatten: bool) -> str | None:
+        """Why a family whose SENDING is durable must not be placed now; ``None`` when it may."""
+        if not self._still_allowed(ticket, operator_flatten):
+            return f"trading {self.trading_state.value} before send: not sent"
+        if self.config.dry_run:
+            return DRY_RUN_NOTE
+        return None
+
     def _still_allowed(self, ticket: OrderTicket, operator_flatten: bool) -> bool:
+        if self.trading_state is TradingState.ACTIVE:  # every order passes: no need to ask whether it reduces
+            return True
         reduces = self.reduces_position(ticket)
         if operator_flatten and reduces:
             return True

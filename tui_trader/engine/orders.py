@@ -102,11 +102,18 @@ class OrderManager:
         return f"{self._prefix}-{next(self._counter)}"
 
     def create(self, ticket: OrderTicket, status: OrderStatus, now: datetime,
-               parent_ref: str | None = None, note: str = "") -> Order:
-        """Track a new order in ``status``."""
-        # Born in ``status`` with that one step in its history (a denial is created final: counted as finished).
-        order = Order(self.new_ref(), ticket, status, now, now, parent_ref=parent_ref,
-                      history=(StatusChange(status, now, note),))
+               parent_ref: str | None = None, note: str = "", passed: tuple[StatusChange, ...] = ()) -> Order:
+        """Track a new order in ``status``; ``passed`` are the steps it went through on the way, oldest first.
+
+        An order gated and sent in one step is born in SENDING with its APPROVED step in ``passed``:
+        the history is the same as moving it there, without the copies nobody sees in between.
+        """
+        # Born in ``status`` with that step last in its history (a denial is created final: counted as finished).
+        steps = (*passed, StatusChange(status, now, note))
+        for before, after in zip(steps, steps[1:]):  # noqa: B905 - one shorter by design
+            if not can_move(before.status, after.status):
+                raise IllegalTransition(f"new order: {before.status} -> {after.status}")
+        order = Order(self.new_ref(), ticket, status, now, now, parent_ref=parent_ref, history=steps)
         return self._store(order)
 
     def adopt(self, order: Order) -> Order:

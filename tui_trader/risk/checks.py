@@ -8,11 +8,11 @@ hours and cooldown limits: a limit must never trap the operator in a position.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from tui_trader.domain import (
     AccountSnapshot,
@@ -101,6 +101,8 @@ def order_price(ticket: OrderTicket) -> float | None:
 
 def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
     """HALTED denies every new order; REDUCING passes only orders that reduce a position."""
+    if state is TradingState.ACTIVE:  # the usual case, before the conversion below
+        return STATE_PASS[state]
     state = TradingState(state)  # a plain string from a caller must not slip past the identity tests
     if state is TradingState.ACTIVE or (state is TradingState.REDUCING and reduces):
         return STATE_PASS[state]
@@ -219,48 +221,91 @@ def check_cash_fraction(cash_after: float, equity: float, limit: float) -> Check
 # --------------------------------------------------------------------------------------------
 
 
-class TicketContext(NamedTuple):
-    """Everything the checks derive once from a ticket and the snapshots.
+class TicketContext:
+    """Everything the checks derive from a ticket and the snapshots, each part the first time a check reads it.
 
-    Immutable; a NamedTuple rather than a frozen dataclass because one is built on every check
-    and the gate's budget is 50 µs for some 25 checks.
+    The account snapshot, the book and the ticket's legs are most of a verdict's cost, and a check
+    whose limit is unset reads none of them: with size and quote limits alone (and trading
+    ACTIVE) the gate builds neither. ``account`` may be a callable that builds the snapshot (the
+    engine passes its own); it is called at most once, when a check first needs the account. So
+    may ``in_flight`` (read with the account, for the book).
     """
 
-    ticket: OrderTicket
-    account: AccountSnapshot
-    limits: RiskLimits
-    now: datetime
-    quote: Quote | None
-    instrument: Instrument
-    book: Book
-    leg: Leg
-    leg_after: Leg
-    reduces: bool
-    price: float
-    notional: float
+    def __init__(
+        self,
+        ticket: OrderTicket,
+        account: AccountSnapshot | Callable[[], AccountSnapshot],
+        market: MarketSnapshot,
+        limits: RiskLimits,
+        now: datetime,
+        in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
+        order_ref: str | None = None,
+    ) -> None:
+        self.ticket, self.limits, self.now = ticket, limits, now
+        self.quote: Quote | None = market.quotes.get(ticket.symbol)
+        self._account, self._market, self._in_flight, self._order_ref = account, market, in_flight, order_ref
+
+    @functools.cached_property
+    def account(self) -> AccountSnapshot:
+        """Positions, cash, equity, working orders and today's counters."""
+        account = self._account
+        return account if isinstance(account, AccountSnapshot) else account()
+
+    @functools.cached_property
+    def instrument(self) -> Instrument:
+        """The ticket's instrument (a default one when the market does not know it)."""
+        return self._market.instruments.get(self.ticket.symbol) or Instrument(self.ticket.symbol)
+
+    @functools.cached_property
+    def book(self) -> Book:
+        """Positions and counted orders by symbol, priced (the ticket's own limit prices its symbol if nothing else)."""
+        own_price = {self.ticket.symbol: self.ticket.price_for_notional(math.nan)}
+        in_flight = self._in_flight if isinstance(self._in_flight, Sequence) else self._in_flight()
+        return build_book(self.account, self._market, in_flight, self._order_ref, own_price)
+
+    @functools.cached_property
+    def leg(self) -> Leg:
+        """The ticket's symbol in the book, before the ticket."""
+        return self.book.leg(self.ticket.symbol)
+
+    @functools.cached_property
+    def leg_after(self) -> Leg:
+        """The ticket's symbol in the book with the ticket working."""
+        return self.leg.adding(self.ticket.side, self.ticket.quantity)
+
+    @functools.cached_property
+    def reduces(self) -> bool:
+        """The ticket only reduces its symbol's position (never past flat, counting working orders)."""
+        return self.leg.reduces(self.ticket.side, self.ticket.quantity)
+
+    @functools.cached_property
+    def price(self) -> float:
+        """Estimated price: limit, else stop, else the far side of a sane quote, else the book's mark."""
+        ticket = self.ticket
+        price = ticket.price_for_notional(math.nan)
+        if math.isnan(price):  # priced like a market order; the book only when the quote cannot say
+            price = notional_reference(self.quote, ticket.side, math.nan)
+            if math.isnan(price):
+                price = self.book.price(ticket.symbol)
+        return price
+
+    @functools.cached_property
+    def notional(self) -> float:
+        """Estimated notional of the ticket."""
+        return self.ticket.quantity * self.price
 
 
 def build_context(
     ticket: OrderTicket,
-    account: AccountSnapshot,
+    account: AccountSnapshot | Callable[[], AccountSnapshot],
     market: MarketSnapshot,
     limits: RiskLimits,
     now: datetime,
-    in_flight: Sequence[Order] = (),
+    in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
     order_ref: str | None = None,
 ) -> TicketContext:
-    """Derive the book, the ticket's leg before and after, and its estimated price and notional."""
-    quote = market.quotes.get(ticket.symbol)
-    own_price = ticket.price_for_notional(math.nan)
-    book = build_book(account, market, in_flight, order_ref, {ticket.symbol: own_price})
-    instrument = market.instruments.get(ticket.symbol) or Instrument(ticket.symbol)
-    leg = book.leg(ticket.symbol)
-    price = ticket.price_for_notional(notional_reference(quote, ticket.side, book.price(ticket.symbol)))
-    return TicketContext(
-        ticket, account, limits, now, quote, instrument, book, leg,
-        leg.adding(ticket.side, ticket.quantity), leg.reduces(ticket.side, ticket.quantity),
-        price, ticket.quantity * price,
-    )  # fmt: skip
+    """The ticket's context: its book, leg before and after, estimated price and notional (derived when read)."""
+    return TicketContext(ticket, account, market, limits, now, in_flight, order_ref)
 
 
 def notional_reference(quote: Quote | None, side: Side, fallback: float) -> float:
@@ -272,13 +317,13 @@ def notional_reference(quote: Quote | None, side: Side, fallback: float) -> floa
 
 def pre_trade_check(
     ticket: OrderTicket,
-    account: AccountSnapshot,
+    account: AccountSnapshot | Callable[[], AccountSnapshot],
     market: MarketSnapshot,
     limits: RiskLimits,
     now: datetime,
     throttle: Throttle,
     state: TradingState,
-    in_flight: Sequence[Order] = (),
+    in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
     *,
     recent: Sequence[RecentOrder] = (),
     order_ref: str | None = None,
@@ -287,7 +332,8 @@ def pre_trade_check(
 
     Args:
         ticket: The order asked for (for a modify: the new ticket).
-        account: Positions, cash, equity, working orders and today's counters.
+        account: Positions, cash, equity, working orders and today's counters (or a callable
+            building them, called only when an enabled check needs them).
         market: Quotes and instruments by symbol.
         limits: The limits; unset ones do not run.
         now: The clock (timezone-aware); nothing here reads the wall clock.
@@ -302,7 +348,8 @@ def pre_trade_check(
         The verdict with every check's value, limit and headroom.
     """
     ctx = build_context(ticket, account, market, limits, now, in_flight, order_ref)
-    results = [check_trading_state(state, ctx.reduces)]
+    # Whether the ticket reduces matters only when REDUCING (the book is built for it then).
+    results = [check_trading_state(state, state == TradingState.REDUCING and ctx.reduces)]
     for group in (_ticket_checks, _market_checks, _size_checks, _book_checks, _time_checks):
         group(ctx, results)
     _rate_checks(ctx, throttle, recent, results)
@@ -347,30 +394,29 @@ def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
 
 
 def _size_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
-    lim, leg, after = ctx.limits, ctx.leg, ctx.leg_after
+    lim = ctx.limits
     if lim.max_order_quantity is not None:
         out.append(upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity, "qty"))
     if lim.max_order_notional is not None:
         out.append(upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$"))
     if lim.max_position_quantity is not None:
-        out.append(
-            growth_bound("position_quantity", leg.worst_abs, after.worst_abs, lim.max_position_quantity, "qty")
-        )
+        out.append(growth_bound("position_quantity", ctx.leg.worst_abs, ctx.leg_after.worst_abs,
+                                lim.max_position_quantity, "qty"))
     if lim.max_position_notional is not None:
         price = ctx.book.price(ctx.ticket.symbol)
         price = price if price > 0 else ctx.price
-        before, value = leg.worst_abs * price, after.worst_abs * price
+        before, value = ctx.leg.worst_abs * price, ctx.leg_after.worst_abs * price
         out.append(growth_bound("position_notional", before, value, lim.max_position_notional, "$"))
 
 
 def _book_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
-    lim, book, equity = ctx.limits, ctx.book, ctx.account.equity
-    override = (ctx.ticket.symbol, ctx.leg_after)
+    lim = ctx.limits
     if lim.max_open_positions is not None:
-        before = float(book.open_count())
+        before = float(ctx.book.open_count())
         after = before + (0.0 if ctx.leg.is_open else 1.0)
         out.append(growth_bound("open_positions", before, after, lim.max_open_positions, "positions"))
     if lim.max_gross_exposure is not None or lim.max_leverage is not None:
+        book, equity, override = ctx.book, ctx.account.equity, (ctx.ticket.symbol, ctx.leg_after)
         before, after = _fraction(book.gross(), equity), _fraction(book.gross(override), equity)
         if lim.max_gross_exposure is not None:
             out.append(growth_bound("gross_exposure", before, after, lim.max_gross_exposure, "x equity"))
@@ -380,8 +426,8 @@ def _book_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
         if ctx.ticket.side is Side.SELL or ctx.reduces:
             out.append(exempt("cash_fraction"))
         else:
-            cash_after = ctx.account.cash - book.buy_commitment() - ctx.notional
-            out.append(check_cash_fraction(cash_after, equity, lim.min_cash_fraction))
+            cash_after = ctx.account.cash - ctx.book.buy_commitment() - ctx.notional
+            out.append(check_cash_fraction(cash_after, ctx.account.equity, lim.min_cash_fraction))
 
 
 def _fraction(exposure: float, equity: float) -> float:
@@ -390,11 +436,11 @@ def _fraction(exposure: float, equity: float) -> float:
 
 
 def _time_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
-    lim, now, reduces = ctx.limits, ctx.now, ctx.reduces
+    lim = ctx.limits
     if lim.require_liquid_hours or lim.no_entry_before_close_min is not None or lim.no_entry_after_open_min is not None:
         _session_checks(ctx, out)
     if lim.max_losing_streak is not None and lim.cooldown_s is not None:
-        out.append(exempt("cooldown") if reduces else check_cooldown(ctx.account, lim, now))
+        out.append(exempt("cooldown") if ctx.reduces else check_cooldown(ctx.account, lim, ctx.now))
 
 
 def _session_checks(ctx: TicketContext, out: list[CheckResult]) -> None:

@@ -9,7 +9,7 @@ Nothing here reads a clock or does I/O: every method takes ``now``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -114,13 +114,17 @@ class RiskEngine:
     def check(
         self,
         ticket: OrderTicket,
-        account: AccountSnapshot,
+        account: AccountSnapshot | Callable[[], AccountSnapshot],
         market: MarketSnapshot,
         now: datetime,
-        in_flight: Sequence[Order] = (),
+        in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
         order_ref: str | None = None,
     ) -> RiskVerdict:
-        """The pre-trade verdict for ``ticket`` (see :func:`~tui_trader.risk.checks.pre_trade_check`)."""
+        """The pre-trade verdict for ``ticket`` (see :func:`~tui_trader.risk.checks.pre_trade_check`).
+
+        ``account`` (and ``in_flight``) may be a callable building it: called only when an enabled
+        check needs it.
+        """
         return pre_trade_check(
             ticket, account, market, self._limits, now, self._throttle, self._state, in_flight,
             recent=self._recent, order_ref=order_ref,
