@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.bench_tick_to_order import bench_limits
 from tui_trader.domain import Mode, OrderTicket, OrderType, Side
 from tui_trader.domain.market import Quote
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
-from tui_trader.risk.limits import CancelScope, RiskLimits
+from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.instruments import builtin_symbols, synthetic_symbols
 
@@ -85,9 +86,11 @@ def book_symbols() -> list[str]:
 
 
 def engine_config(journal: Path, symbols: list[str], scope: CancelScope = CancelScope.OWN) -> EngineConfig:
-    """Approvals off, wide limits, quotes that do not go stale in a manual-clock simulator."""
-    limits = RiskLimits(max_order_quantity=100, require_quote=True, unknown_order_timeout_s=None,
-                        disconnect_halt_after_s=None, kill_cancel_scope=scope)
+    """Approvals off, quotes that do not go stale in a manual-clock simulator, and the shipped risk
+    defaults as the tick-to-order benchmark runs them, widened for the book: 100 positions, and
+    100 resting buys at half the bid, all submitted at once."""
+    limits = bench_limits(max_order_quantity=100, max_open_positions=1_000, price_collar_pct=100.0,
+                          kill_cancel_scope=scope)
     return EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=journal, symbols=tuple(symbols),
                         limits=limits, market_data_stale_s=3600, warmup_bars=20)
 

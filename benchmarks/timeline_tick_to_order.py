@@ -118,23 +118,20 @@ def _stamped_place(ib: ib_async.IB, contract: ib_async.Contract) -> None:
 
 async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, trigger: list[float],
                    samples: int) -> dict[str, list[dict[str, float]]]:
-    base = round(gw.quote(bench.SYMBOL).last, 2)
     out: dict[str, list[dict[str, float]]] = {"engine": [], "bare": []}
-    for i in range(2 * (samples + bench.WARMUP)):
-        gw.control.set_price(bench.SYMBOL, base)
+    for i, (client, symbol, price) in enumerate(bench.turns(gw, samples)):
         await asyncio.sleep(bench.PAUSE_S)
-        price = round(base + 0.5 + 0.01 * (i // 2 % 50), 2)
-        who = "engine" if i % 2 == 0 else "bare"
+        who = "engine" if client == bench.ENGINE_CLIENT else "bare"
         engine.trigger = price if who == "engine" else -1.0
         trigger[0] = price if who == "bare" else -1.0
         REC.conn = engine.broker.ib.client.conn if who == "engine" else bare.client.conn  # type: ignore[attr-defined]
-        probe = bench.Probe(bench.ENGINE_CLIENT if who == "engine" else bench.BARE_CLIENT)
+        probe = bench.Probe(client)
         probe.instrument(gw)
         REC.cur, REC.gcs = {}, []
         REC.armed = True
         c0 = time.process_time()
         t0 = time.perf_counter()
-        gw.control.set_price(bench.SYMBOL, price)
+        gw.control.set_price(symbol, price)
         REC.cur["written"] = time.perf_counter()
         try:
             await asyncio.wait_for(probe.done.wait(), 2.0)

@@ -8,11 +8,12 @@ hours and cooldown limits: a limit must never trap the operator in a position.
 
 from __future__ import annotations
 
-import functools
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain import (
     AccountSnapshot,
@@ -46,6 +47,27 @@ from tui_trader.risk.market_checks import (
 )
 from tui_trader.risk.results import NO_DUPLICATE, PASS, STATE_PASS, const, exempt, growth_bound, upper_bound
 from tui_trader.risk.throttle import Throttle, TokenBucket
+
+if TYPE_CHECKING or sys.version_info >= (3, 12):
+    from functools import cached_property as lazy
+else:
+
+    class lazy:  # noqa: N801 - reads as the decorator it stands in for
+        """``functools.cached_property`` without the lock Python 3.11 takes on every first read.
+
+        A verdict reads seven derived values of a fresh context; on 3.11 each first read acquired an
+        RLock, a third of the gate's cost with every default check on. 3.12 dropped the lock, and
+        there this name is ``functools.cached_property`` itself.
+        """
+
+        def __init__(self, func: Callable[[Any], Any]) -> None:
+            self.func, self.name, self.__doc__ = func, func.__name__, func.__doc__
+
+        def __get__(self, obj: Any, owner: type | None = None) -> Any:
+            if obj is None:
+                return self
+            value = obj.__dict__[self.name] = self.func(obj)
+            return value
 
 __all__ = [
     "RecentOrder",
@@ -245,40 +267,40 @@ class TicketContext:
         self.quote: Quote | None = market.quotes.get(ticket.symbol)
         self._account, self._market, self._in_flight, self._order_ref = account, market, in_flight, order_ref
 
-    @functools.cached_property
+    @lazy
     def account(self) -> AccountSnapshot:
         """Positions, cash, equity, working orders and today's counters."""
         account = self._account
         return account if isinstance(account, AccountSnapshot) else account()
 
-    @functools.cached_property
+    @lazy
     def instrument(self) -> Instrument:
         """The ticket's instrument (a default one when the market does not know it)."""
         return self._market.instruments.get(self.ticket.symbol) or Instrument(self.ticket.symbol)
 
-    @functools.cached_property
+    @lazy
     def book(self) -> Book:
         """Positions and counted orders by symbol, priced (the ticket's own limit prices its symbol if nothing else)."""
         own_price = {self.ticket.symbol: self.ticket.price_for_notional(math.nan)}
         in_flight = self._in_flight if isinstance(self._in_flight, Sequence) else self._in_flight()
         return build_book(self.account, self._market, in_flight, self._order_ref, own_price)
 
-    @functools.cached_property
+    @lazy
     def leg(self) -> Leg:
         """The ticket's symbol in the book, before the ticket."""
         return self.book.leg(self.ticket.symbol)
 
-    @functools.cached_property
+    @lazy
     def leg_after(self) -> Leg:
         """The ticket's symbol in the book with the ticket working."""
         return self.leg.adding(self.ticket.side, self.ticket.quantity)
 
-    @functools.cached_property
+    @lazy
     def reduces(self) -> bool:
         """The ticket only reduces its symbol's position (never past flat, counting working orders)."""
         return self.leg.reduces(self.ticket.side, self.ticket.quantity)
 
-    @functools.cached_property
+    @lazy
     def price(self) -> float:
         """Estimated price: limit, else stop, else the far side of a sane quote, else the book's mark."""
         ticket = self.ticket
@@ -289,7 +311,7 @@ class TicketContext:
                 price = self.book.price(ticket.symbol)
         return price
 
-    @functools.cached_property
+    @lazy
     def notional(self) -> float:
         """Estimated notional of the ticket."""
         return self.ticket.quantity * self.price
