@@ -88,9 +88,10 @@ def book_symbols() -> list[str]:
 def engine_config(journal: Path, symbols: list[str], scope: CancelScope = CancelScope.OWN) -> EngineConfig:
     """Approvals off, quotes that do not go stale in a manual-clock simulator, and the shipped risk
     defaults as the tick-to-order benchmark runs them, widened for the book: 100 positions, and
-    100 resting buys at half the bid, all submitted at once."""
+    100 resting buys at half the bid, all submitted at once and again after every kill, half of
+    them in symbols the feed never ticks (their last quote is as old as the run)."""
     limits = bench_limits(max_order_quantity=100, max_open_positions=1_000, price_collar_pct=100.0,
-                          kill_cancel_scope=scope)
+                          max_quote_age_s=3_600.0, kill_cancel_scope=scope)
     return EngineConfig(mode=Mode.SIM, approvals_required=False, journal_path=journal, symbols=tuple(symbols),
                         limits=limits, market_data_stale_s=3600, warmup_bars=20)
 
