@@ -5,7 +5,7 @@ library: no asyncio, no I/O.
 """
 
 from tui_trader.risk.book import Book, Leg, build_book, counted_orders
-from tui_trader.risk.checks import RecentOrder, TicketContext, build_context, check_cancel, pre_trade_check
+from tui_trader.risk.checks import RecentOrder, TicketContext, check_cancel, pre_trade_check
 from tui_trader.risk.engine import KillSwitchLatchedError, PostTradeDecision, RiskEngine
 from tui_trader.risk.flatten import FlattenLine, FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
@@ -54,7 +54,6 @@ __all__ = [
     "TriggerHit",
     "Verification",
     "build_book",
-    "build_context",
     "check_cancel",
     "check_flatten_ticket",
     "counted_orders",

@@ -72,7 +72,6 @@ else:
 __all__ = [
     "RecentOrder",
     "TicketContext",
-    "build_context",
     "check_cancel",
     "check_cash_fraction",
     "check_close_window",
@@ -317,19 +316,6 @@ class TicketContext:
         return self.ticket.quantity * self.price
 
 
-def build_context(
-    ticket: OrderTicket,
-    account: AccountSnapshot | Callable[[], AccountSnapshot],
-    market: MarketSnapshot,
-    limits: RiskLimits,
-    now: datetime,
-    in_flight: Sequence[Order] | Callable[[], Sequence[Order]] = (),
-    order_ref: str | None = None,
-) -> TicketContext:
-    """The ticket's context: its book, leg before and after, estimated price and notional (derived when read)."""
-    return TicketContext(ticket, account, market, limits, now, in_flight, order_ref)
-
-
 def notional_reference(quote: Quote | None, side: Side, fallback: float) -> float:
     """Price a market order is expected to pay: the far side of a sane quote, else the mark."""
     if quote is not None and quote.has_two_sides and not quote.is_crossed:
@@ -369,7 +355,7 @@ def pre_trade_check(
     Returns:
         The verdict with every check's value, limit and headroom.
     """
-    ctx = build_context(ticket, account, market, limits, now, in_flight, order_ref)
+    ctx = TicketContext(ticket, account, market, limits, now, in_flight, order_ref)
     # Whether the ticket reduces matters only when REDUCING (the book is built for it then).
     results = [check_trading_state(state, state == TradingState.REDUCING and ctx.reduces)]
     for group in (_ticket_checks, _market_checks, _size_checks, _book_checks, _time_checks):

@@ -16,7 +16,7 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from tui_trader.domain import AccountSnapshot, Instrument, MarketSnapshot, Order, OrderTicket, Side, TradingState
-from tui_trader.risk.checks import TicketContext, build_context, pre_trade_check
+from tui_trader.risk.checks import TicketContext, pre_trade_check
 from tui_trader.risk.limits import RiskLimits
 from tui_trader.risk.throttle import Throttle
 
@@ -168,7 +168,7 @@ def size_order(
         stop_price: The protective stop, for risk-per-trade sizing.
         atr: The average true range, for ATR-based risk-per-trade sizing.
     """
-    probe = build_context(_with_quantity(ticket, 0.0), account, market, limits, now, in_flight)
+    probe = TicketContext(_with_quantity(ticket, 0.0), account, market, limits, now, in_flight)
     wanted, how = requested_quantity(rule, probe.price, account.equity, stop_price, atr)
     caps = quantity_headroom(probe)
     name, cap = min(caps, key=lambda c: c[1], default=(None, math.inf))
