@@ -178,10 +178,16 @@ def _aggregate(
     prices: dict[str, float] = {}
     exposures: dict[str, float] = {}
     gross, open_total = 0.0, 0
+    quotes = market.quotes
     for symbol, (pos, bought, sold) in acc.items():
-        price = _mark(symbol, account, market, working)
-        if not price > 0:
-            price = fallback.get(symbol, price)
+        quote = quotes.get(symbol)
+        # The quote's mid, inlined (one of every symbol on every check); otherwise _mark's fallbacks.
+        if quote is not None and quote.bid > 0 and quote.ask >= quote.bid:
+            price = (quote.bid + quote.ask) / 2
+        else:
+            price = _mark(symbol, account, market, working)
+            if not price > 0:
+                price = fallback.get(symbol, price)
         exposure = max(abs(pos + bought), abs(pos - sold)) * price
         rows[symbol], prices[symbol], exposures[symbol] = (pos, bought, sold), price, exposure
         gross += exposure
