@@ -51,3 +51,29 @@ async def test_partial_fills_accumulate_then_filled_once_each(engine: Engine, si
     assert sum(f.quantity for f in fills) == 100
     assert len({f.exec_id for f in fills}) == len(fills)
     assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 100
+
+
+async def test_position_stop_when_its_protective_orders_are_cancelled_then_the_position_shows_none(
+        engine: Engine, sim: SimGateway) -> None:
+    # Found in a --sim run: after Ctrl+K cancelled a bracket's stop and target, the positions pane
+    # still showed the stop as in force (protection was recorded only after fills).
+    px = engine.market.quotes["AAPL"].ask
+    stop, target = round(px - 2, 2), round(px + 2, 2)
+    entry = await engine.submit(buy(10, bracket=Bracket(stop_price=stop, take_profit_price=target)))
+    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
+    stop_order, target_order = engine.orders.children(entry.order_ref)
+    await eventually(lambda: status(engine, target_order.order_ref) is S.SUBMITTED)
+    position = engine.portfolio.positions["AAPL"]
+    assert (position.stop_price, position.take_profit_price) == (stop, target)
+
+    await engine.cancel(target_order.order_ref)
+    await eventually(lambda: status(engine, target_order.order_ref) is S.CANCELLED)
+    position = engine.portfolio.positions["AAPL"]
+    assert (position.stop_price, position.take_profit_price) == (stop, None)
+
+    engine.kill("test: cancel everything")
+    await eventually(lambda: status(engine, stop_order.order_ref) is S.CANCELLED)
+    position = engine.portfolio.positions["AAPL"]
+    assert position.quantity == 10
+    assert (position.stop_price, position.take_profit_price) == (None, None)
+    assert not [o for o in sim.orders() if o.working]

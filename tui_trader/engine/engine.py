@@ -37,6 +37,7 @@ from tui_trader.risk.monitors import (
 )
 
 if TYPE_CHECKING:
+    from tui_trader.domain.orders import Order
     from tui_trader.ops.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,14 @@ class Engine(StrategyRunner):
                 if leftover.symbol == order.symbol and leftover.ticket.reduce_only and leftover.broker_id:
                     self.broker.cancel(leftover.broker_id)
         self._record_protection(order.symbol)
+
+    def publish_order(self, order: Order | None, previous: Order | None = None) -> None:
+        """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
+        expired, filled) also moves its position's stop and target, so the positions pane never
+        shows a stop in force that the broker no longer holds (a kill cancels them, say)."""
+        super().publish_order(order, previous)
+        if order is not None and order.ticket.reduce_only and order.symbol in self.portfolio.positions:
+            self._record_protection(order.symbol)
 
     def _record_protection(self, symbol: str) -> None:
         stops = [o for o in self.orders.working() if o.symbol == symbol and o.ticket.reduce_only]
