@@ -183,6 +183,22 @@ class KillOps(OrderPath):
             await self.send(order.order_ref, operator_flatten=True)
         return result
 
+    async def send_approved(self, order_ref: str) -> None:
+        """An approved exit first cancels its symbol's protection (kept in force while the exit
+        waited, so a rejected or expired exit leaves the position protected), then is re-checked
+        and sent, unless the position changed meanwhile (its stop filled, say)."""
+        order = self.orders.orders[order_ref]
+        ticket = order.ticket
+        if self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref):
+            await self._cancel_symbols({ticket.symbol}, "close_position")
+            held = self.portfolio.quantity(ticket.symbol)
+            if ticket.side.sign * held >= 0 or abs(held) + 1e-9 < ticket.quantity:
+                why = f"position in {ticket.symbol} is {held:g} after its protection was cancelled: exit not sent"
+                self._not_sent(order_ref, why)
+                self.alert(AlertLevel.WARNING, "close_position", why, kind="exit_not_sent")
+                return
+        await self.send(order_ref)
+
     async def _cancel_symbols(self, symbols: set[str], source: str) -> None:
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
 

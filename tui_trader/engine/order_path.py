@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
@@ -80,8 +81,12 @@ class OrderPath(EngineCore):
         """The risk engine's verdict plus the engine's own entry blocks."""
         now = self.now()
         # The snapshot and the orders in flight are read only if an enabled check needs the account or the book.
-        verdict = self.risk.check(ticket, self.account_snapshot, self.market.view(), now, self._in_flight_orders,
-                                  order_ref)
+        account: Callable[[], AccountSnapshot] = self.account_snapshot
+        if self.replaces_protection(ticket, order_ref):
+            # Measured as it will be sent: its protection is cancelled first (send_approved), and
+            # it is never placed while that still works (_why_not_placed).
+            account = functools.partial(self._account_without_protection, ticket.symbol)
+        verdict = self.risk.check(ticket, account, self.market.view(), now, self._in_flight_orders, order_ref)
         extra = self._engine_checks(ticket)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))
@@ -102,6 +107,24 @@ class OrderPath(EngineCore):
     def account_snapshot(self) -> AccountSnapshot:
         """The portfolio as a frozen :class:`AccountSnapshot` with the working orders."""
         return self.portfolio.snapshot(self.now(), self.account_id, tuple(self.orders.working()))
+
+    def replaces_protection(self, ticket: OrderTicket, order_ref: str | None = None) -> bool:
+        """``ticket`` is a reduce-only exit of its own (not a bracket's child): it replaces the
+        protective orders working in its symbol, which are cancelled before it is sent."""
+        if not ticket.reduce_only:
+            return False
+        order = self.orders.get(order_ref) if order_ref else None
+        return order is None or order.parent_ref is None
+
+    def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:
+        """Reduce-only orders working in ``symbol`` (its stop and target), ``order_ref`` not counted."""
+        return [o for o in self.orders.working()
+                if o.symbol == symbol and o.ticket.reduce_only and o.order_ref != order_ref]
+
+    def _account_without_protection(self, symbol: str) -> AccountSnapshot:
+        snapshot = self.account_snapshot()
+        kept = tuple(o for o in snapshot.working_orders if not (o.symbol == symbol and o.ticket.reduce_only))
+        return replace(snapshot, working_orders=kept)
 
     # -- submission ----------------------------------------------------------------------------
 
@@ -211,7 +234,7 @@ class OrderPath(EngineCore):
         item = self._pop_approval(order_ref)
         self._move_family(order_ref, S.APPROVED, f"approved by {by}")
         self.publish(ApprovalResolved(self.now(), order_ref, True, by))
-        self.spawn(self.send(order_ref), f"send-{order_ref}")
+        self.spawn(self.send_approved(order_ref), f"send-{order_ref}")
         log.info("approved %s (%s)", order_ref, item.order.ticket.symbol)
 
     def reject(self, order_ref: str, by: str = "operator") -> None:
@@ -242,6 +265,10 @@ class OrderPath(EngineCore):
             self.publish(ApprovalResolved(self.now(), item.order.order_ref, False, "engine", why))
 
     # -- sending -------------------------------------------------------------------------------
+
+    async def send_approved(self, order_ref: str) -> None:
+        """Send an order the operator approved (the kill-switch layer first cancels an exit's protection)."""
+        await self.send(order_ref)
 
     async def send(self, order_ref: str, *, operator_flatten: bool = False,
                    checked: RiskVerdict | None = None) -> None:
@@ -307,7 +334,7 @@ class OrderPath(EngineCore):
         to publish: after the wire, or before the steps that cancel it when it is not sent.
         """
         order = self.orders.orders[order_ref]
-        why = self._why_not_placed(order.ticket, operator_flatten)
+        why = self._why_not_placed(order, operator_flatten)
         if why is None:
             self._place_family(order_ref)
         if unpublished:
@@ -325,10 +352,15 @@ class OrderPath(EngineCore):
         names = {c.name for c in verdict.failures}
         return operator_flatten and names <= {"trading_state"} and self.reduces_position(ticket)
 
-    def _why_not_placed(self, ticket: OrderTicket, operator_flatten: bool) -> str | None:
+    def _why_not_placed(self, order: Order, operator_flatten: bool) -> str | None:
         """Why a family whose SENDING is durable must not be placed now; ``None`` when it may."""
+        ticket = order.ticket
         if not self._still_allowed(ticket, operator_flatten):
             return f"trading {self.trading_state.value} before send: not sent"
+        if (not operator_flatten and self.replaces_protection(ticket, order.order_ref)
+                and self.protection_working(ticket.symbol, order.order_ref)):
+            # Exit and stop both working could fill both: the position would reverse.
+            return f"protective orders still working in {ticket.symbol}: exit not sent"
         if self.config.dry_run:
             return DRY_RUN_NOTE
         return None

@@ -210,8 +210,14 @@ class StrategyRunner(Recovery):
         return replace(probe, quantity=result.quantity, created_at=self.now())
 
     async def close_position(self, symbol: str, reason: str, strategy: str) -> None:
-        """Cancel the symbol's protective orders, then close its position at market."""
-        await self._cancel_symbols({symbol}, "close_position")
+        """Close the symbol's position at market; its protective orders are cancelled first.
+
+        With approvals the exit waits for the operator with the protection still in force: it is
+        cancelled only once the exit is approved (:meth:`send_approved`), so a rejected or expired
+        exit never leaves the position naked.
+        """
+        if not self.config.approvals_required:
+            await self._cancel_symbols({symbol}, "close_position")
         qty = self.portfolio.quantity(symbol)
         if qty:
             await self.submit(exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol)))
