@@ -7,7 +7,8 @@ from dataclasses import replace
 from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, Input, Label
 
-from tui_trader.domain.enums import Mode, OrderStatus, TradingState
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
+from tui_trader.domain.events import ConnectionChanged
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.error import ErrorModal
@@ -17,6 +18,7 @@ from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.modals.strategies import StrategyModal
 from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
@@ -392,3 +394,17 @@ async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
         await c.settle()
         assert c.app.screen.query_one("#arm", Button).disabled
         assert not c.app.main.armed
+
+
+async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_warnings() -> None:
+    # Found in a --sim run: every start added five WARNING alerts (connecting, connected, farms OK).
+    events = [ConnectionChanged(FROZEN, ConnectionState.CONNECTING),
+              ConnectionChanged(FROZEN, ConnectionState.CONNECTED, "2104: Market data farm connection is OK"),
+              ConnectionChanged(FROZEN, ConnectionState.DEGRADED, "2103: Market data farm connection is broken"),
+              ConnectionChanged(FROZEN, ConnectionState.DISCONNECTED, "1100: connectivity lost")]
+    async with running(engine=ScriptedEngine(normal_state(), start_events=events)) as c:
+        await c.pull()
+        alerts = [a for a in c.app.main.query_one(AlertsPane).alerts if a.text.startswith("connection ")]
+        assert [(a.level, a.text.split()[1]) for a in alerts] == [
+            (AlertLevel.INFO, "CONNECTING"), (AlertLevel.INFO, "CONNECTED"),
+            (AlertLevel.WARNING, "DEGRADED"), (AlertLevel.ERROR, "DISCONNECTED")]

@@ -19,7 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input
 
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.enums import AlertLevel, ConnectionState
 from tui_trader.domain.events import (
     AlertRaised,
     ApprovalRequested,
@@ -53,6 +53,14 @@ COMPACT_WIDTH = 120
 W = TypeVar("W", bound=Widget)
 COMPACT_HEIGHT = 34
 SETTLED_DRAWS = 5
+CONNECTION_ALERT_LEVEL = {
+    ConnectionState.CONNECTING: AlertLevel.INFO,
+    ConnectionState.CONNECTED: AlertLevel.INFO,
+    ConnectionState.DEGRADED: AlertLevel.WARNING,
+    ConnectionState.DISCONNECTED: AlertLevel.ERROR,
+}
+"""The alert each connection change adds: a normal start (connecting, connected, farms OK) is no
+warning; a trader who sees five warnings on every start learns to ignore them."""
 """Draws after which the screen's long-lived render state is built (half a second at 10 Hz)."""
 
 
@@ -181,7 +189,8 @@ class MainScreen(MainActions):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
             return [self._alert(AlertLevel.WARNING, text, event.time)]
         if isinstance(event, ConnectionChanged):
-            return [self._alert(AlertLevel.WARNING, f"connection {event.state.value} {event.detail}".strip())]
+            level = CONNECTION_ALERT_LEVEL[event.state]
+            return [self._alert(level, f"connection {event.state.value} {event.detail}".strip())]
         if isinstance(event, ApprovalRequested):
             self.app.call_later(self.request_refresh)
         elif isinstance(event, OrderFilled):
