@@ -159,7 +159,8 @@ async def _protected_long(eng: Engine) -> tuple[Order, Order]:
 async def _pending_exit(eng: Engine) -> Order:
     await eng.close_position("AAPL", "test: exit signal", "test")
     (exit_order,) = [o for o in eng.orders.with_status(S.PENDING_APPROVAL) if o.symbol == "AAPL"]
-    assert exit_order.ticket.reduce_only and exit_order.ticket.quantity == 10
+    assert exit_order.ticket.reduce_only
+    assert exit_order.ticket.quantity == 10
     return exit_order
 
 

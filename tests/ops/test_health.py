@@ -51,9 +51,30 @@ def test_disabled_level_then_never_raised() -> None:
     assert tracker.update("rss", 1e9) is None
 
 
+def test_value_swinging_across_the_limit_when_sustain_is_set_then_no_alert_but_the_level_shows() -> None:
+    # Seen on a loaded machine: CPU swinging 66 % / 92 % every other second alerted on every swing.
+    tracker = LevelTracker([CPU], 5.0, sustain=5)
+    changes = [tracker.update("cpu", v) for v in (92, 66, 93, 70, 96, 60, 91, 66, 92, 67)]
+    assert [c for c in changes if c is not None] == []
+    assert tracker.level("cpu") is OK
+    tracker.update("cpu", 92)
+    assert tracker.level("cpu") is WARN  # the pane colours at once
+
+
+def test_level_held_for_the_sustain_then_one_alert_with_the_level_held_throughout() -> None:
+    tracker = LevelTracker([CPU], 5.0, sustain=3)
+    rising = [tracker.update("cpu", v) for v in (85, 97, 86)]  # above the warning throughout, not the critical
+    assert [(c.previous, c.level) for c in rising if c is not None] == [(OK, WARN)]
+    critical = [tracker.update("cpu", v) for v in (97, 98, 96)]
+    assert [(c.previous, c.level) for c in critical if c is not None] == [(WARN, CRIT)]
+    falling = [tracker.update("cpu", v) for v in (40, 41, 42)]
+    assert [(c.previous, c.level) for c in falling if c is not None] == [(CRIT, OK)]
+    assert "back to normal" in falling[-1].text  # type: ignore[union-attr]
+
+
 def monitor(tmp_path: Path, alerts: list[Alert], **kw: object) -> HealthMonitor:
     settings = HealthSettings(sample_interval_s=0.05, market_data_stale_s=15, journal_queue_warn=100,
-                              journal_queue_crit=10_000)
+                              journal_queue_crit=10_000, alert_after_s=0)
     return HealthMonitor(settings, tmp_path / "journal.sqlite", alerts.append, **kw)  # type: ignore[arg-type]
 
 

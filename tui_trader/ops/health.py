@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -93,7 +94,8 @@ class HealthMonitor:
         self._round_trip = round_trip
         self._quote_times = quote_times
         self._now = clock or _utc_now
-        self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct)
+        sustain = max(1, math.ceil(settings.alert_after_s / settings.sample_interval_s - 1e-9))
+        self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct, sustain)
         self._process = psutil.Process()
         self._lag_ms: float | None = None
         self._rtt_ms: float | None = None

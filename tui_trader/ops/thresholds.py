@@ -73,35 +73,61 @@ def _raw_level(value: float, t: Threshold, band_pct: float) -> AlertLevel:
     return OK
 
 
+def _rank(level: AlertLevel) -> int:
+    return level.rank
+
+
 class LevelTracker:
     """Remembers each metric's level and reports only changes.
+
+    The level shown (:meth:`level`, the pane's colour) follows every sample at once. An alert
+    waits until the new level has held for ``sustain`` samples in a row: a machine whose CPU
+    swings between 60 % and 95 % every other second (a shared VPS) would otherwise alert on every
+    swing. A streak that rises (or falls) through several levels alerts the one it held throughout.
 
     Args:
         thresholds: The metrics watched.
         hysteresis_pct: See :func:`classify`.
+        sustain: Samples in a row a level must hold before it is alerted (1: at once).
     """
 
-    def __init__(self, thresholds: list[Threshold], hysteresis_pct: float) -> None:
+    def __init__(self, thresholds: list[Threshold], hysteresis_pct: float, sustain: int = 1) -> None:
         self._thresholds = {t.metric: t for t in thresholds}
         self._levels: dict[str, AlertLevel] = {}
+        """The level last alerted, per metric."""
+        self._shown: dict[str, AlertLevel] = {}
+        self._streaks: dict[str, tuple[bool, AlertLevel, int]] = {}
+        """Per metric: rising?, the level held throughout, samples so far."""
         self._hysteresis = hysteresis_pct
+        self._sustain = max(sustain, 1)
 
     def update(self, metric: str, value: float | None) -> LevelChange | None:
-        """Feed one sample; returns the change of level, if any (``None`` values are skipped)."""
+        """Feed one sample; returns the change of level to alert, if any (``None`` values are skipped)."""
         threshold = self._thresholds.get(metric)
         if threshold is None or value is None:
             return None
-        previous = self._levels.get(metric, OK)
-        level = classify(value, threshold, previous, self._hysteresis)
-        if level is previous:
+        level = classify(value, threshold, self._shown.get(metric, OK), self._hysteresis)
+        self._shown[metric] = level
+        alerted = self._levels.get(metric, OK)
+        if level is alerted:
+            self._streaks.pop(metric, None)
             return None
-        self._levels[metric] = level
-        limit = threshold.crit if level is AlertLevel.CRITICAL else threshold.warn
-        return LevelChange(metric, previous, level, value, limit, threshold.unit)
+        rising = level.rank > alerted.rank
+        same_way, held, count = self._streaks.get(metric, (rising, level, 0))
+        if same_way is not rising:
+            held, count = level, 0
+        held = min(held, level, key=_rank) if rising else max(held, level, key=_rank)
+        if count + 1 < self._sustain:
+            self._streaks[metric] = (rising, held, count + 1)
+            return None
+        self._streaks.pop(metric, None)
+        self._levels[metric] = held
+        limit = threshold.crit if held is AlertLevel.CRITICAL else threshold.warn
+        return LevelChange(metric, alerted, held, value, limit, threshold.unit)
 
     def level(self, metric: str) -> AlertLevel:
-        """The current level of ``metric`` (INFO when normal)."""
-        return self._levels.get(metric, OK)
+        """The level of ``metric``'s latest sample (INFO when normal), alerted yet or not."""
+        return self._shown.get(metric, OK)
 
     def add(self, threshold: Threshold) -> None:
         """Watch one more metric (market-data age per symbol appears as symbols do)."""
