@@ -171,7 +171,7 @@ class StrategyRunner(Recovery):
         position = self.portfolio.quantity(symbol)
         name = running.strategy.name
         if position and (signal.exit or signal.side.sign * position < 0):
-            self.spawn(self.close_position(symbol, f"{name}: {signal.reason}", name), f"exit-{symbol}")
+            self.spawn(self.close_position(symbol, signal.reason, name), f"exit-{symbol}")
         elif not position and not signal.exit:
             at = self.now()
             ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
