@@ -9,8 +9,9 @@ from textual.widgets import Button, Checkbox, Input, Label
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import ConnectionChanged
+from tui_trader.domain.verdicts import CheckResult
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
-from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.approval import ApprovalModal, check_row
 from tui_trader.ui.modals.error import ErrorModal
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
@@ -408,3 +409,14 @@ async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_war
         assert [(a.level, a.text.split()[1]) for a in alerts] == [
             (AlertLevel.INFO, "CONNECTING"), (AlertLevel.INFO, "CONNECTED"),
             (AlertLevel.WARNING, "DEGRADED"), (AlertLevel.ERROR, "DISCONNECTED")]
+
+
+def test_check_rows_when_units_then_money_is_prefixed_and_words_are_spaced() -> None:
+    # Seen in a --sim run: "4,965$", "1positions  10positions  9positions".
+    rows = [check_row(CheckResult("order_notional", True, 4964.75, 50_000, 45_035.25, unit="$")),
+            check_row(CheckResult("open_positions", True, 1, 10, 9, unit="positions")),
+            check_row(CheckResult("quote_age", True, 0.26, 10, 9.74, unit="s")),
+            check_row(CheckResult("daily_loss", False, -1_250, 1_000, -2_250, "over", unit="$"))]
+    assert [r.cells[1:4] for r in rows] == [("$4,964.75", "$50,000", "$45,035.25"),
+                                            ("1 positions", "10 positions", "9 positions"),
+                                            ("0.26s", "10s", "9.74s"), ("-$1,250", "$1,000", "-$2,250")]

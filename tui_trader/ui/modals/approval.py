@@ -33,10 +33,14 @@ CHECK_COLUMNS = (
 
 
 def num(value: float | None, unit: str) -> str:
-    """A check figure with its unit."""
+    """A check figure with its unit: ``$4,964.75``, ``25 qty``, ``10 positions``, ``0.26s``, ``5%``."""
     if value is None:
         return DASH
-    return f"{value:,.2f}{unit}" if not float(value).is_integer() else f"{value:,.0f}{unit}"
+    magnitude = abs(value) if unit == "$" else value
+    figure = f"{magnitude:,.0f}" if float(value).is_integer() else f"{magnitude:,.2f}"
+    if unit == "$":
+        return f"-${figure}" if value < 0 else f"${figure}"
+    return f"{figure} {unit}" if unit.isalpha() and len(unit) > 1 else f"{figure}{unit}"
 
 
 def check_row(check: CheckResult) -> Row:
