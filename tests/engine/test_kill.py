@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tui_trader.domain import OrderStatus, OrderType, TradingState
+from tui_trader.domain import Bracket, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import KillSwitchEngaged
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
@@ -19,7 +19,7 @@ from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
 from tui_trader.store import sending
 
-from .helpers import buy, eventually, make_config, make_engine, status
+from .helpers import buy, eventually, make_config, make_engine, running, status
 
 S = OrderStatus
 
@@ -162,3 +162,33 @@ async def test_reduce_only_allows_closing_but_not_opening(engine: Engine) -> Non
     assert (await engine.submit(buy(1, symbol="MSFT"))).status is S.REJECTED
     close = await engine.submit(buy(5).__class__("AAPL", buy(5).side.opposite, 5))
     await eventually(lambda: status(engine, close.order_ref) is S.FILLED)
+
+
+@pytest.mark.parametrize("approvals", [False, True])
+async def test_flatten_symbol_when_its_position_is_protected_then_only_that_symbol_closes_with_its_stop_cancelled(
+        sim: SimGateway, tmp_path: Path, approvals: bool) -> None:
+    # The console's "flatten SYMBOL" used to submit a plain reduce-only order: with the bracket's
+    # stop still working it could not pass as reduce-only, so a protected position could not be flattened.
+    async with running(sim, make_config(tmp_path, approvals_required=approvals)) as (eng, _):
+        await eventually(lambda: {"AAPL", "MSFT"} <= set(eng.market.quotes))
+        entries = []
+        for symbol in ("AAPL", "MSFT"):
+            px = eng.market.quotes[symbol].ask
+            entry = await eng.submit(buy(5, symbol, bracket=Bracket(stop_price=round(px - 3, 2))))
+            if approvals:
+                eng.approve(entry.order_ref)
+            entries.append(entry)
+        await eventually(lambda: all(status(eng, e.order_ref) is S.FILLED for e in entries))
+        (aapl_stop,), (msft_stop,) = (eng.orders.children(e.order_ref) for e in entries)
+        await eventually(lambda: status(eng, msft_stop.order_ref) is S.SUBMITTED)
+
+        preview = await eng.flatten(preview=True, symbol="AAPL")
+        assert [(t.symbol, t.quantity) for t in preview.tickets] == [("AAPL", 5)]
+        await eng.flatten(preview=False, symbol="AAPL")
+
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0)
+        assert sim.positions().get("AAPL", 0) == 0
+        assert status(eng, aapl_stop.order_ref) is S.CANCELLED
+        assert eng.portfolio.quantity("MSFT") == sim.positions()["MSFT"] == 5
+        assert status(eng, msft_stop.order_ref) is S.SUBMITTED
+        assert not eng.approvals.items()

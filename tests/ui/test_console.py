@@ -183,16 +183,17 @@ async def test_flatten_when_confirmed_after_preview_then_sends() -> None:
         assert c.engine.called("flatten")[-1] == ("flatten", False)
 
 
-async def test_flatten_symbol_when_confirmed_then_submits_its_closing_order() -> None:
+async def test_flatten_symbol_when_confirmed_then_the_engine_flattens_that_symbol_only() -> None:
     async with running() as c:
         c.app.main.action_flatten("AMD")
         await c.settle(3)
+        modal = c.app.screen
+        assert isinstance(modal, FlattenModal)
+        assert [r.cells[0] for r in modal.query_one(LineTable).rows] == ["AMD"]
         await c.pilot.press("y")
         await c.settle(3)
-        ticket = c.engine.called("submit")[0][1]
-        assert ticket.symbol == "AMD"
-        assert ticket.reduce_only
-        assert not [call for call in c.engine.called("flatten") if call[1] is False]
+        assert c.engine.called("flatten") == [("flatten", True, "AMD"), ("flatten", False, "AMD")]
+        assert not c.engine.called("submit")
 
 
 async def test_flatten_when_escape_then_sends_nothing() -> None:

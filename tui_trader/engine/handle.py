@@ -76,8 +76,8 @@ class EngineHandle(Protocol):
         """Enter (or leave) REDUCING."""
         ...
 
-    async def flatten(self, preview: bool = True) -> FlattenPreview:
-        """Preview (or, with ``preview=False``, send) the orders that close every position."""
+    async def flatten(self, preview: bool = True, symbol: str | None = None) -> FlattenPreview:
+        """Preview (or, with ``preview=False``, send) the orders that close every position (or ``symbol``'s)."""
         ...
 
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:

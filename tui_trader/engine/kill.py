@@ -169,13 +169,19 @@ class KillOps(OrderPath):
                         signal_price=self.market.mark(sym))
             for sym, pos in sorted(self.portfolio.open_positions().items()))
 
-    async def flatten(self, preview: bool = True) -> FlattenPreview:
-        """Preview (or, with ``preview=False``, send) the orders that close every position."""
-        tickets = self.flatten_tickets()
+    async def flatten(self, preview: bool = True, symbol: str | None = None) -> FlattenPreview:
+        """Preview (or, with ``preview=False``, send) the orders that close every position (or ``symbol``'s).
+
+        Confirmed by the operator on the preview, so no approval is asked again: the symbols'
+        working orders (their stops and targets) are cancelled and verified first, then each
+        closing order is re-checked (reduce-only) and sent.
+        """
+        tickets = tuple(t for t in self.flatten_tickets() if symbol in (None, t.symbol))
         result = FlattenPreview(tickets, {t.symbol: self.market.mark(t.symbol) for t in tickets})
         if preview or not tickets:
             return result
-        self.publish(OperatorAction(self.now(), "operator", "flatten", "flatten all positions"))
+        what = f"flatten {symbol}" if symbol else "flatten all positions"
+        self.publish(OperatorAction(self.now(), "operator", "flatten", what))
         await self._cancel_symbols({t.symbol for t in tickets}, "flatten")
         for ticket in tickets:
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")

@@ -365,11 +365,12 @@ class ScriptedEngine:
             state = TradingState.REDUCING if on else TradingState.ACTIVE
             self.state = replace(self.state, trading_state=state)
 
-    async def flatten(self, preview: bool = True) -> FlattenPreview:
-        self.calls.append(("flatten", preview))
+    async def flatten(self, preview: bool = True, symbol: str | None = None) -> FlattenPreview:
+        self.calls.append(("flatten", preview) if symbol is None else ("flatten", preview, symbol))
         tickets = tuple(OrderTicket(p.symbol, Side.SELL if p.quantity > 0 else Side.BUY, abs(p.quantity),
                                     reduce_only=True, reason="flatten") for p in
-                        sorted(self.state.account.positions.values(), key=lambda p: p.symbol) if not p.is_flat)
+                        sorted(self.state.account.positions.values(), key=lambda p: p.symbol)
+                        if not p.is_flat and symbol in (None, p.symbol))
         prices = {s: q.mark for s, q in self.state.quotes.items()}
         self.flatten_sent = self.flatten_sent or not preview
         return FlattenPreview(tickets, prices)

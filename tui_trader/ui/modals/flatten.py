@@ -70,14 +70,15 @@ class FlattenModal(ModalScreen[bool]):
 
     async def load(self) -> None:
         """Ask the engine for the closing orders and show them."""
-        preview = await self.handle.flatten(preview=True)
-        tickets = tuple(t for t in preview.tickets if self.symbol in (None, t.symbol))
+        preview = await self.handle.flatten(preview=True, symbol=self.symbol)
+        tickets = preview.tickets
         self.preview = FlattenPreview(tickets, preview.est_prices)
         self.query_one(LineTable).set_rows(preview_rows(tickets, preview.est_prices))
         total = sum(preview.est_prices.get(t.symbol, 0.0) * t.quantity for t in tickets)
         self.query_one("#flatten-summary", Static).update(
             f"{len(tickets)} closing market order(s), ≈ {money(total)} notional. "
-            "They pass the risk gate (reduce-only) and, where required, your approval.")
+            "Confirming sends them: stops and targets are cancelled first, then each passes the risk gate"
+            " (reduce-only).")
         self.query_one("#confirm", Button).disabled = not tickets
 
     def action_confirm(self) -> None:

@@ -107,16 +107,16 @@ class MainActions(Screen[None]):
 
         def confirmed(ok: bool | None) -> None:
             if ok and modal.preview is not None:
-                self._send_flatten(symbol, modal.preview.tickets)
+                self._send_flatten(symbol)
 
         self.app.push_screen(modal, confirmed)
 
-    def _send_flatten(self, symbol: str, tickets: tuple[OrderTicket, ...]) -> None:
+    def _send_flatten(self, symbol: str) -> None:
+        """Send the confirmed closing orders (the engine cancels the positions' stops and targets first)."""
         if not symbol:
             self.command("flatten", lambda: self.handle.flatten(preview=False))
             return
-        for ticket in tickets:
-            self.command(f"flatten {symbol}", lambda t=ticket: self.handle.submit(t))  # type: ignore[misc]
+        self.command(f"flatten {symbol}", lambda: self.handle.flatten(preview=False, symbol=symbol))
 
     def action_trace_order(self, order_ref: str = "") -> None:
         """Open the timeline of the order under the cursor (or ``order_ref``)."""
