@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tui_trader.config.sections import SizingSettings, StrategySettings
-from tui_trader.domain import Mode, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -88,3 +88,18 @@ async def running(sim: SimGateway, config: EngineConfig) -> AsyncIterator[tuple[
         yield engine, events
     finally:
         await engine.stop()
+
+
+async def protected_long(engine: Engine, qty: float = 10, *, approve: bool = False) -> tuple[Order, Order, Order]:
+    """Buy ``qty`` AAPL with a stop 2 below and a target 2 above the ask (approved when ``approve``),
+    filled, both children working: (entry, stop, target)."""
+    px = engine.market.quotes["AAPL"].ask
+    entry = await engine.submit(buy(qty, bracket=Bracket(stop_price=round(px - 2, 2),
+                                                          take_profit_price=round(px + 2, 2))))
+    if approve:
+        engine.approve(entry.order_ref)
+    await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.FILLED)
+    stop, target = engine.orders.children(entry.order_ref)
+    await eventually(lambda: {status(engine, stop.order_ref), status(engine, target.order_ref)}
+                     == {OrderStatus.SUBMITTED})
+    return entry, stop, target

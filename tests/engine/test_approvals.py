@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import Bracket, OrderStatus
+from tui_trader.domain import OrderStatus
 from tui_trader.domain.events import AlertRaised, ApprovalResolved, OrderDenied, OrderNotSent, OrderUpdated
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.store import Journal
 
-from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, running, status
+from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, protected_long, running, status
 
 S = OrderStatus
 T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
@@ -145,17 +145,6 @@ async def test_restart_when_journal_left_an_approval_pending_then_it_expires_uns
     assert sim.orders() == []
 
 
-async def _protected_long(eng: Engine) -> tuple[Order, Order]:
-    """Buy 10 AAPL with a stop and a target (approved), filled; its two working children."""
-    px = eng.market.quotes["AAPL"].ask
-    entry = await eng.submit(buy(10, bracket=Bracket(stop_price=round(px - 2, 2), take_profit_price=round(px + 2, 2))))
-    eng.approve(entry.order_ref)
-    await eventually(lambda: status(eng, entry.order_ref) is S.FILLED)
-    stop, target = eng.orders.children(entry.order_ref)
-    await eventually(lambda: {status(eng, stop.order_ref), status(eng, target.order_ref)} == {S.SUBMITTED})
-    return stop, target
-
-
 async def _pending_exit(eng: Engine) -> Order:
     await eng.close_position("AAPL", "test: exit signal", "test")
     (exit_order,) = [o for o in eng.orders.with_status(S.PENDING_APPROVAL) if o.symbol == "AAPL"]
@@ -168,7 +157,7 @@ async def test_exit_when_rejected_then_the_position_keeps_its_stop_and_target_at
         approving: Engine, sim: SimGateway) -> None:
     # Found in a --sim run: an exit signal cancelled the stop and target before the exit was
     # approved, so a rejected (or expired) exit left the position with no protection at all.
-    stop, target = await _protected_long(approving)
+    _, stop, target = await protected_long(approving, approve=True)
     exit_order = await _pending_exit(approving)
     assert exit_order.order_ref in [p.order.order_ref for p in approving.approvals.items()]
     assert {o.order_ref for o in sim.orders() if o.working} == {stop.order_ref, target.order_ref}
@@ -182,7 +171,7 @@ async def test_exit_when_rejected_then_the_position_keeps_its_stop_and_target_at
 
 
 async def test_exit_when_its_approval_expires_then_the_protection_stays(approving: Engine, sim: SimGateway) -> None:
-    stop, target = await _protected_long(approving)
+    _, stop, target = await protected_long(approving, approve=True)
     exit_order = await _pending_exit(approving)
     await eventually(lambda: status(approving, exit_order.order_ref) is S.EXPIRED, timeout=5.0)
     assert {o.order_ref for o in sim.orders() if o.working} == {stop.order_ref, target.order_ref}
@@ -190,7 +179,7 @@ async def test_exit_when_its_approval_expires_then_the_protection_stays(approvin
 
 async def test_exit_when_approved_then_the_protection_is_cancelled_before_it_and_the_position_closes_once(
         approving: Engine, sim: SimGateway) -> None:
-    stop, target = await _protected_long(approving)
+    _, stop, target = await protected_long(approving, approve=True)
     exit_order = await _pending_exit(approving)
 
     approving.approve(exit_order.order_ref)

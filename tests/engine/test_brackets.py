@@ -6,22 +6,16 @@ from tui_trader.domain import Bracket, OrderStatus
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually, status
+from .helpers import buy, eventually, protected_long, status
 
 S = OrderStatus
 
 
 async def test_bracket_entry_then_children_work_at_the_broker_and_target_cancels_stop(
         engine: Engine, sim: SimGateway) -> None:
-    px = engine.market.quotes["AAPL"].ask
-    stop, target = round(px - 2, 2), round(px + 2, 2)
-    entry = await engine.submit(buy(10, bracket=Bracket(stop_price=stop, take_profit_price=target)))
-    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
-    stop_order, target_order = engine.orders.children(entry.order_ref)
-    await eventually(lambda: status(engine, stop_order.order_ref) is S.SUBMITTED)
-    await eventually(lambda: status(engine, target_order.order_ref) is S.SUBMITTED)
+    _, stop_order, target_order = await protected_long(engine)
     assert {o.order_ref for o in sim.orders() if o.working} >= {stop_order.order_ref, target_order.order_ref}
-    sim.control.set_price("AAPL", target + 0.05)
+    sim.control.set_price("AAPL", target_order.ticket.limit_price + 0.05)
     await eventually(lambda: status(engine, target_order.order_ref) is S.FILLED)
     await eventually(lambda: status(engine, stop_order.order_ref) is S.CANCELLED)
     assert engine.portfolio.quantity("AAPL") == 0
@@ -57,12 +51,8 @@ async def test_position_stop_when_its_protective_orders_are_cancelled_then_the_p
         engine: Engine, sim: SimGateway) -> None:
     # Found in a --sim run: after Ctrl+K cancelled a bracket's stop and target, the positions pane
     # still showed the stop as in force (protection was recorded only after fills).
-    px = engine.market.quotes["AAPL"].ask
-    stop, target = round(px - 2, 2), round(px + 2, 2)
-    entry = await engine.submit(buy(10, bracket=Bracket(stop_price=stop, take_profit_price=target)))
-    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
-    stop_order, target_order = engine.orders.children(entry.order_ref)
-    await eventually(lambda: status(engine, target_order.order_ref) is S.SUBMITTED)
+    _, stop_order, target_order = await protected_long(engine)
+    stop, target = stop_order.ticket.stop_price, target_order.ticket.limit_price
     position = engine.portfolio.positions["AAPL"]
     assert (position.stop_price, position.take_profit_price) == (stop, target)
 
