@@ -157,8 +157,9 @@ class CpuMeter:
 
     def _open_frame(self, snapshot: Any) -> None:
         """A new frame begins with the draw of ``snapshot``."""
-        self.current = Frame(0.0, len(self.frames), changes=changes(self._last_snapshot, snapshot) if self.worst else "",
-                             profile=cProfile.Profile() if self.frame_profiles and self.recording else None)
+        what = changes(self._last_snapshot, snapshot) if self.worst else ""
+        profile = cProfile.Profile() if self.frame_profiles and self.recording else None
+        self.current = Frame(0.0, len(self.frames), changes=what, profile=profile)
         self._last_snapshot = snapshot
 
     def _close_frame(self) -> None:
