@@ -100,7 +100,7 @@ def same_orders(drawn: tuple[tuple[Order, ...], str, str], now: tuple[tuple[Orde
 
     Tuple equality runs in C and takes an element's identity as equality first, so the usual
     case (the engine hands back the same order objects) costs no Python call per order: a
-    generator of ``is`` over 600 orders was ≈0.3 ms of every frame. An order equal to the one
+    generator of ``is`` over 600 orders took ≈30 µs of every frame. An order equal to the one
     drawn (a frozen dataclass: every field equal) draws the same row.
     """
     return drawn == now
