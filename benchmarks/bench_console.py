@@ -52,6 +52,7 @@ Run: ``.venv/bin/python benchmarks/bench_console.py [--quick] [--scripted]``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import math
@@ -112,13 +113,21 @@ class FrameMeter:
         """The same frames in the console thread's CPU time: what is left of a frame when the
         cores are not shared (the difference is time the process waited for a core)."""
         self.recording = False
+        self.parts: list[dict[str, float]] = []
+        """Per recorded frame, the CPU ms of each timed part and ``gc`` (collections inside it):
+        what the slowest frames were made of (logged by :meth:`worst`)."""
+        self._part: dict[str, float] = {}
         self._depth = 0
         self._work = 0.0
         self._cpu = 0.0
         self._open = False
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)
 
-    def wrap(self, fn: Callable[..., Any], *, starts_frame: bool = False) -> Callable[..., Any]:
+    def wrap(self, fn: Callable[..., Any], *, starts_frame: bool = False, name: str = "") -> Callable[..., Any]:
         """``fn`` timed into the current frame (``starts_frame``: it begins a new one)."""
+        part = name or fn.__name__
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if starts_frame and self._depth == 0:
                 self._close()
@@ -128,25 +137,50 @@ class FrameMeter:
                 return fn(*args, **kwargs)
             finally:
                 self._depth -= 1
+                spent = time.thread_time() - cpu
+                self._part[part] = self._part.get(part, 0.0) + spent * 1000  # nested parts overlap
                 if self._depth == 0:
                     self._work += time.perf_counter() - start
-                    self._cpu += time.thread_time() - cpu
+                    self._cpu += spent
                     self._open = True
         return wrapper
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """``gc.callbacks``: the CPU of collections that run inside a frame's timed work."""
+        if self._depth == 0:
+            return
+        if phase == "start":
+            self._gc_start = time.thread_time()
+        else:
+            key = f"gc{info['generation']}"
+            self._part[key] = self._part.get(key, 0.0) + (time.thread_time() - self._gc_start) * 1000
 
     def _close(self) -> None:
         if self._open and self.recording:
             self.frames.append(self._work * 1000)
             self.cpu_frames.append(self._cpu * 1000)
-        self._work, self._cpu, self._open = 0.0, 0.0, False
+            self.parts.append(self._part)
+        self._work, self._cpu, self._open, self._part = 0.0, 0.0, False, {}
+
+    def clear(self) -> None:
+        """Forget the frames recorded so far."""
+        self.frames.clear()
+        self.cpu_frames.clear()
+        self.parts.clear()
+
+    def worst(self, count: int = 3) -> str:
+        """The ``count`` frames with the most CPU, each with its parts (CPU ms), worst first."""
+        order = sorted(range(len(self.cpu_frames)), key=self.cpu_frames.__getitem__, reverse=True)[:count]
+        return "; ".join(f"#{i} {self.cpu_frames[i]:.1f} ms (" + ", ".join(
+            f"{k} {v:.1f}" for k, v in self.parts[i].items() if v >= 0.1) + ")" for i in order)
 
     def instrument(self, app: TraderApp) -> None:
         """Time the main screen's draw, layout and compositor refresh, and the terminal encoding."""
         main = app.main
-        draw = self.wrap(main.watch_snapshot, starts_frame=True)
+        draw = self.wrap(main.watch_snapshot, starts_frame=True, name="draw")
         main.watch_snapshot = lambda snapshot: draw(snapshot)  # type: ignore[method-assign]
-        main._refresh_layout = self.wrap(main._refresh_layout)  # type: ignore[method-assign]
-        main._compositor_refresh = self.wrap(main._compositor_refresh)  # type: ignore[method-assign]
+        main._refresh_layout = self.wrap(main._refresh_layout, name="layout")  # type: ignore[method-assign]
+        main._compositor_refresh = self.wrap(main._compositor_refresh, name="compositor")  # type: ignore[method-assign]
         display = app._display
 
         def encode_and_display(screen: Any, renderable: Any) -> None:
@@ -155,7 +189,7 @@ class FrameMeter:
                 renderable.render_segments(app.console)
             display(screen, renderable)
 
-        app._display = self.wrap(encode_and_display)  # type: ignore[method-assign]
+        app._display = self.wrap(encode_and_display, name="encode")  # type: ignore[method-assign]
 
 
 async def lag_probe(samples: list[float], stop: asyncio.Event) -> None:
@@ -274,8 +308,7 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
         await asyncio.sleep(0.5)  # the feed and the panes reach steady state
         stop = asyncio.Event()
         prober = asyncio.create_task(lag_probe(lags, stop))
-        meter.frames.clear()
-        meter.cpu_frames.clear()
+        meter.clear()
         meter.recording = True
         child = psutil.Process(w.proxy.pid)
         pulls0, t0, cpu0, child0 = app.bridge.pulls, time.perf_counter(), time.process_time(), child.cpu_times()
@@ -297,6 +330,7 @@ async def measure_real(w: World, app: TraderApp, pilot: Any, rate: int, samples:
     log(f"{rate} ticks/s with the console: {len(meter.frames)} frames, frame p99 {pct(meter.frames, 0.99):.1f} ms"
         f" (cpu {pct(meter.cpu_frames, 0.99):.1f}), cpu % console {console_cpu:.0f} engine {engine_cpu:.0f},"
         f" lag p99 {pct(lags, 0.99):.1f} ms, t2o p99 {pct(t2o, 0.99):.1f} ms, {ticks:.0f} ticks/s")
+    log(f"{rate} ticks/s: costliest frames (CPU ms of draw, layout, compositor, encode, gcN): {meter.worst()}")
     firsts = [c["first"] for c in cycles if not math.isnan(c["first"])]
     return {**quantiles("frame_ms", meter.frames), **quantiles("frame_cpu_ms", meter.cpu_frames),
             **quantiles("loop_lag_ms", lags), **quantiles("kill_to_wire_ms", firsts),

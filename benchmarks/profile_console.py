@@ -14,7 +14,13 @@ work only.
 ``--real`` runs the console around the engine in its child process instead (``bench_console``'s
 real mode: the simulator's feed, tick-to-order triggers and their fills, the proxy's snapshot receive and delta apply).
 
-Run: ``.venv/bin/python benchmarks/profile_console.py [seconds] [ticks_per_s] [--real] [--profile [tottime]]``.
+``--worst N`` dumps the N frames with the most CPU: each one's parts, what it painted per widget,
+the collector passes inside it and what changed in the snapshot it drew (orders, fills,
+positions); ``--frame-profiles`` adds a cProfile of each of those frames alone (every frame is
+then profiled, so its CPU is inflated: rank and shares are what count).
+
+Run: ``.venv/bin/python benchmarks/profile_console.py [seconds] [ticks_per_s] [--real] [--profile [tottime]]
+[--worst N [--frame-profiles]]``.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import gc
+import heapq
+import io
 import pstats
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,10 +62,50 @@ PANES = ("StatusBar", "WatchlistPane", "PositionsPane", "OrdersPane", "PnLPane",
          "HealthPane", "AlertsPane")
 
 
+@dataclass(order=True)
+class Frame:
+    """One frame's CPU and what it was made of (``--worst``)."""
+
+    cpu: float
+    seq: int
+    parts: dict[str, float] = field(default_factory=dict, compare=False)
+    painted: dict[str, int] = field(default_factory=dict, compare=False)
+    """Lines painted again per widget."""
+    gcs: list[int] = field(default_factory=list, compare=False)
+    """Generations of the collector passes inside the frame."""
+    changes: str = field(default="", compare=False)
+    """What the drawn snapshot changed against the previous one."""
+    profile: cProfile.Profile | None = field(default=None, compare=False)
+
+
+def changes(before: Any, after: Any) -> str:
+    """What ``after`` (a snapshot) changed against ``before``: orders, positions, alerts, fills."""
+    if before is None or after is None:
+        return "first"
+    out = []
+    old = {o.order_ref: o for o in before.orders}
+    new_orders = [o for o in after.orders if o.order_ref not in old]
+    moved = [o for o in after.orders if o.order_ref in old and old[o.order_ref] is not o]
+    if new_orders:
+        out.append(f"+{len(new_orders)} orders")
+    if moved:
+        out.append(f"{len(moved)} orders changed (" + ",".join(sorted({o.status.value for o in moved})) + ")")
+    out.append(f"{len(after.orders)} orders")
+    held0 = {s for s, p in before.account.positions.items() if not p.is_flat}
+    held1 = {s for s, p in after.account.positions.items() if not p.is_flat}
+    if held0 != held1:
+        out.append(f"positions {len(held0)}->{len(held1)}")
+    qty_changed = [s for s in held1 & held0
+                   if before.account.positions[s].quantity != after.account.positions[s].quantity]
+    if qty_changed:
+        out.append(f"{len(qty_changed)} position qty changed")
+    return ", ".join(out)
+
+
 class CpuMeter:
     """CPU ms per call of wrapped functions; a frame is the CPU from one draw to the next."""
 
-    def __init__(self, profile: cProfile.Profile | None) -> None:
+    def __init__(self, profile: cProfile.Profile | None, worst: int = 0, frame_profiles: bool = False) -> None:
         self.parts: dict[str, list[float]] = {}
         self.frames: list[float] = []
         self.collections: list[tuple[float, int]] = []
@@ -66,6 +115,15 @@ class CpuMeter:
         """Per widget (id or class): [render_lines calls, lines painted again, CPU ms]."""
         self.passes = 0
         self.profile = profile
+        self.worst = worst
+        """How many of the costliest frames to keep (each frame profiled on its own when > 0)."""
+        self.kept: list[Frame] = []
+        """A min-heap of the ``worst`` costliest frames."""
+        self.frame_profiles = frame_profiles
+        """Profile every frame on its own (kept for the worst ones; inflates every frame's CPU)."""
+        self.recording = False
+        self.current = Frame(0.0, 0)
+        self._last_snapshot: Any = None
         self._depth = 0
         self._frame = 0.0
         self._gc_start = 0.0
@@ -73,30 +131,55 @@ class CpuMeter:
     def wrap(self, name: str, fn: Callable[..., Any], *, starts_frame: bool = False) -> Callable[..., Any]:
         """``fn`` timed under ``name``; outermost calls add to the frame."""
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if starts_frame and self._depth == 0 and self._frame:
-                self.frames.append(self._frame)
+            if starts_frame and self._depth == 0:
+                if self._frame:
+                    self.frames.append(self._frame)
+                    self._close_frame()
                 self._frame = 0.0
+                self._open_frame(args[0] if args else None)
             self._depth += 1
-            if self.profile and self._depth == 1:
-                self.profile.enable()
+            profile = self.current.profile or self.profile
+            if profile and self._depth == 1:
+                profile.enable()
             start = time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 spent = (time.thread_time() - start) * 1000
                 self._depth -= 1
-                if self.profile and self._depth == 0:
-                    self.profile.disable()
+                if profile and self._depth == 0:
+                    profile.disable()
                 self.parts.setdefault(name, []).append(spent)
+                self.current.parts[name] = self.current.parts.get(name, 0.0) + spent
                 if self._depth == 0:
                     self._frame += spent
         return wrapper
+
+    def _open_frame(self, snapshot: Any) -> None:
+        """A new frame begins with the draw of ``snapshot``."""
+        what = changes(self._last_snapshot, snapshot) if self.worst else ""
+        profile = cProfile.Profile() if self.frame_profiles and self.recording else None
+        self.current = Frame(0.0, len(self.frames), changes=what, profile=profile)
+        self._last_snapshot = snapshot
+
+    def _close_frame(self) -> None:
+        """Keep the frame just measured if it is among the ``worst`` costliest."""
+        if not self.worst or not self.recording:
+            return
+        frame = self.current
+        frame.cpu = self._frame
+        if len(self.kept) < self.worst:
+            heapq.heappush(self.kept, frame)
+        elif frame.cpu > self.kept[0].cpu:
+            heapq.heapreplace(self.kept, frame)
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         """``gc.callbacks`` hook."""
         if phase == "start":
             self._gc_start = time.thread_time()
             self.in_frame += self._depth > 0
+            if self._depth > 0:
+                self.current.gcs.append(info["generation"])
         else:
             self.collections.append(((time.thread_time() - self._gc_start) * 1000, info["generation"]))
 
@@ -112,6 +195,9 @@ class CpuMeter:
             entry[0] += 1
             entry[1] += painted
             entry[2] += (time.thread_time() - start) * 1000
+            name = widget.id or type(widget).__name__
+            if painted:
+                self.current.painted[name] = self.current.painted.get(name, 0) + painted
 
     def reset(self) -> None:
         """Forget what was measured so far (warm-up)."""
@@ -121,6 +207,8 @@ class CpuMeter:
         self.frames.clear()
         self.collections.clear()
         self.in_frame = 0
+        self.kept.clear()
+        self.recording = True
         self._frame = 0.0
 
 
@@ -214,10 +302,25 @@ def report(meter: CpuMeter) -> None:
     print(f"compositor passes {meter.passes}; per pass, by widget: render_lines calls, lines painted again, CPU ms")
     for name, (calls, painted, cpu) in sorted(meter.renders.items(), key=lambda kv: -kv[1][2]):
         print(f"  {name:22s} {calls / passes:4.1f}  {painted / passes:5.1f}  {cpu / passes:5.2f}")
+    report_worst(meter)
     if meter.profile:
         stats = pstats.Stats(meter.profile)
         stats.sort_stats(sys.argv[sys.argv.index("--profile") + 1] if sys.argv[-1] != "--profile" else "cumulative")
         stats.print_stats(40)
+
+
+def report_worst(meter: CpuMeter) -> None:
+    """The costliest frames (``--worst``), worst first: parts, painted lines, changes, top functions."""
+    for frame in sorted(meter.kept, reverse=True):
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in frame.parts.items() if v >= 0.2)
+        painted = ", ".join(f"{k} {v}" for k, v in sorted(frame.painted.items(), key=lambda kv: -kv[1]))
+        print(f"\n== frame #{frame.seq}: cpu {frame.cpu:.2f} ms | {parts}\n   changes: {frame.changes}"
+              f"\n   painted: {painted}\n   gc inside: {frame.gcs}")
+        if frame.profile is not None:
+            out = io.StringIO()
+            stats = pstats.Stats(frame.profile, stream=out)
+            stats.sort_stats("tottime").print_stats(15)
+            print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
 
 
 def main() -> None:
@@ -225,7 +328,8 @@ def main() -> None:
     numbers = [a for a in sys.argv[1:3] if a.replace(".", "").isdigit()]
     seconds = float(numbers[0]) if numbers else 8.0
     rate = int(numbers[1]) if len(numbers) > 1 else 10_000
-    meter = CpuMeter(cProfile.Profile() if "--profile" in sys.argv else None)
+    worst = int(sys.argv[sys.argv.index("--worst") + 1]) if "--worst" in sys.argv else 0
+    meter = CpuMeter(cProfile.Profile() if "--profile" in sys.argv else None, worst, "--frame-profiles" in sys.argv)
     asyncio.run((measure_real if "--real" in sys.argv else measure)(seconds, rate, meter))
     report(meter)
 

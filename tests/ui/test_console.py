@@ -9,6 +9,7 @@ from textual.widgets import Button, Checkbox, Input, Label
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import ConnectionChanged
+from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import CheckResult
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
 from tui_trader.ui.modals.approval import ApprovalModal, check_row
@@ -421,3 +422,28 @@ def test_check_rows_when_units_then_money_is_prefixed_and_words_are_spaced() -> 
     assert [r.cells[1:4] for r in rows] == [("$4,964.75", "$50,000", "$45,035.25"),
                                             ("1 positions", "10 positions", "9 positions"),
                                             ("0.26s", "10s", "9.74s"), ("-$1,250", "$1,000", "-$2,250")]
+
+
+def expected_order_refs(snapshot_orders: tuple[Order, ...]) -> list[str]:
+    """Working and pending orders first, then settled ones; newest first in each; ties as given."""
+    by_time = sorted(snapshot_orders, key=lambda o: o.created_at, reverse=True)
+    settled = sorted(by_time, key=lambda o: o.status.is_final and not o.status.is_working)
+    return [o.order_ref for o in settled]
+
+
+async def test_orders_pane_when_orders_change_then_working_first_newest_first() -> None:
+    state = normal_state(n_orders=14)
+    tied = replace(state.orders[3], order_ref="tt-tie", created_at=state.orders[5].created_at)
+    state = replace(state, orders=(*state.orders, tied))
+    async with running(state, size=(200, 60)) as c:
+        table = c.app.main.query_one("#orders-table", LineTable)
+        assert [r.key for r in table.rows] == expected_order_refs(state.orders)
+        working = next(o for o in state.orders if o.status is OrderStatus.SUBMITTED)
+        filled = replace(working, status=OrderStatus.FILLED)
+        orders = tuple(filled if o is working else o for o in state.orders)
+        c.engine.state = replace(c.engine.state, orders=orders)
+        await c.pull()
+        assert [r.key for r in table.rows] == expected_order_refs(orders)
+        assert [r.key for r in table.rows] != expected_order_refs(state.orders)  # the fill moved it down
+        subtitle = str(c.app.main.query_one("#orders-pane").border_subtitle)
+        assert f"{sum(o.status.is_working for o in orders)} working" in subtitle

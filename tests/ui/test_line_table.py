@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widget import Widget
 
+from tests.ui.conftest import running
+from tui_trader.ui.demo import normal_state, stalled_state
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 
 COLUMNS = (Column("Key", 6), Column("Value", 8, right=True))
@@ -57,3 +62,42 @@ async def test_set_rows_when_scrolled_then_formats_the_rows_now_on_screen() -> N
         assert 30 not in made
         assert table.selected is not None
         assert table.selected.key == "r60"
+
+
+def textual_lines(table: LineTable, crop: Region, *, ours: bool) -> list[tuple[int, list[Segment]]]:
+    """``crop`` of ``table`` rendered afresh by its own ``render_lines`` or by Textual's."""
+    table._styles_cache.clear()  # both paths share the line cache: each must render every line itself
+    strips = table.render_lines(crop) if ours else Widget.render_lines(table, crop)
+    return [(strip.cell_length, list(strip)) for strip in strips]
+
+
+def crops(table: LineTable) -> list[Region]:
+    """The whole table, a band of its lines, and a cut through its columns."""
+    width, height = table.region.size
+    return [Region(0, 0, width, height), Region(0, 2, width, max(height - 4, 1)),
+            Region(3, 1, max(width - 10, 1), max(height - 1, 1))]
+
+
+def same_lines_as_textual(app: App[int]) -> dict[str | None, bool]:
+    """Assert every table of the screen renders the lines Textual's styles cache would, byte for
+    byte; returns which tables took the plain path (by id)."""
+    tables = list(app.screen.query(LineTable))
+    assert tables
+    for table in tables:
+        for crop in crops(table):
+            assert textual_lines(table, crop, ours=True) == textual_lines(table, crop, ours=False), (table.id, crop)
+    return {table.id: table._plain() for table in tables}
+
+
+async def test_render_lines_when_panes_live_then_same_lines_as_textual() -> None:
+    async with running(normal_state(n_symbols=30, n_positions=20, n_orders=30), size=(200, 60)) as c:
+        await c.pilot.press("down", "down")  # a cursor row among the lines
+        await c.settle()
+        plain = same_lines_as_textual(c.app)
+        assert all(plain.values()), plain
+
+
+async def test_render_lines_when_stale_then_textual_styles_the_lines() -> None:
+    async with running(stalled_state(), size=(200, 60)) as c:
+        plain = same_lines_as_textual(c.app)
+        assert not plain["positions-table"], plain  # the stale pane's text-opacity: Textual's path

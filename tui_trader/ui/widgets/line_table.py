@@ -287,6 +287,73 @@ class LineTable(ScrollView, can_focus=True):
         """
         return [f for f in self.app.get_line_filters() if not isinstance(f, ANSIToTruecolor)]
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual's ``render_lines``, without its per-line styling when there is none to apply.
+
+        Textual's styles cache wraps every repainted line in the widget's border, padding,
+        outline, hatch, tint and opacity, and copies it into a new strip: about a third of a
+        painted line's CPU, and a frame where new orders shift the whole orders table paints
+        60-odd lines. A pane's table has none of these (its pane draws the border), so the
+        strip :meth:`render_line` built is already what Textual would produce; it is returned
+        as it is, through the same line cache, dirty lines and line filters, and its own
+        caches (filters, cuts) then live as long as the row's. Any styling (the stale pane's
+        ``text-opacity``, a border in a dialog, a hovered link) takes Textual's path;
+        ``tests/ui/test_line_table.py`` compares the two line for line.
+        """
+        if not self._plain():
+            return super().render_lines(crop)
+        cache = self._styles_cache  # noqa: SLF001 - the same line cache and dirty lines as Textual's path
+        width, height = self.region.size
+        if width != cache._width:  # noqa: SLF001
+            cache.clear()
+            cache._width = width  # noqa: SLF001
+        lines, dirty = cache._cache, cache._dirty_lines  # noqa: SLF001
+        filters = self.get_line_filters()
+        background = self.background_colors[1] if filters else None
+        strips: list[Strip] = []
+        for y in crop.line_range:
+            strip = lines.get(y)
+            if strip is None or y in dirty:
+                strip = lines[y] = self._plain_line(y, width, height)
+            for line_filter in filters:
+                strip = strip.apply_filter(line_filter, background)  # type: ignore[arg-type]
+            strips.append(strip)
+        dirty.difference_update(crop.line_range)
+        if crop.column_span != (0, width):
+            x1, x2 = crop.column_span
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
+    def _plain_line(self, y: int, width: int, height: int) -> Strip:
+        """Line ``y`` as Textual's styles cache renders it for a widget without gutter or effects."""
+        line = self.render_line(y) if y < height else None
+        if line is not None and line.cell_length == width:
+            return line
+        base, background = self.background_colors
+        inner = self._styles_cache.get_inner_outer(base, background)[0].rich_style  # noqa: SLF001
+        return Strip.blank(width, inner) if line is None else line.adjust_cell_length(width, inner)
+
+    def _plain(self) -> bool:
+        """True when Textual's styles cache would add nothing to the lines of :meth:`render_line`.
+
+        Checked at every render (a dozen style lookups): the styles change with classes (a stale
+        pane), and a cached answer would have to follow every ancestor's opacity.
+        """
+        styles = self.styles
+        return (
+            not self.BLANK
+            and self._border_title is None
+            and self._border_subtitle is None
+            and not any(edge for edge, _ in styles.border)
+            and not any(edge for edge, _ in styles.outline)
+            and not any(styles.padding)
+            and styles.text_opacity == 1.0
+            and not styles.tint.a
+            and (not styles.has_rule("hatch") or styles.hatch == "none")
+            and self.opacity == 1.0
+            and not (self.auto_links and self.hover_style._link_id)  # noqa: SLF001
+        )
+
     def render_line(self, y: int) -> Strip:
         """The header on line 0, then the rows from the scroll offset."""
         width = self.size.width

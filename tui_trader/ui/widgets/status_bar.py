@@ -20,7 +20,11 @@ from tui_trader.ui.format import age, hhmmss, money, pct
 from tui_trader.ui.freshness import Freshness
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
-VERDICT_CLASSES = ("-live", "-stalled", "-disconnected", "-degraded")
+LINK_VARIANTS = {"LIVE": ("link-live",), "DEGRADED": ("link-degraded",), "STALLED": ("link-down",),
+                 "DISCONNECTED": ("link-down",)}
+"""The link field's colour per freshness verdict: a variant of its component class, not a state
+class on the bar (the verdict flips when quotes go stale, and a state class restyled the bar:
+3-5 ms of that frame, its costliest part in ``profile_console --real --worst``)."""
 MODE_CLASSES = ("-mode-sim", "-mode-paper", "-mode-live")
 FIELDS = ("mode", "dry-run", "account", "state", "link", "equity", "day-pnl", "fill", "heartbeat", "clock")
 """The bar's fields, left to right; ``fill`` takes the width left over (and is cut to it)."""
@@ -59,22 +63,22 @@ class StatusBar(Widget):
     """
 
     COMPONENT_CLASSES = {f"status-bar--{name}" for name in FIELDS} | {
-        "status-bar--pnl-pos", "status-bar--pnl-neg", "status-bar--stale"}
-    """One per field, plus variants added to a field's own (day P&L sign, stale figures): a
-    variant changes with the data, and a component class costs nothing to switch, where a
-    state class on the bar restyles it (2-3 ms)."""
+        "status-bar--pnl-pos", "status-bar--pnl-neg", "status-bar--stale",
+        *(f"status-bar--{v}" for variants in LINK_VARIANTS.values() for v in variants)}
+    """One per field, plus variants added to a field's own (day P&L sign, stale figures, the
+    link's verdict): a variant changes with the data, and a component class costs nothing to
+    switch, where a state class on the bar restyles it (2-3 ms)."""
 
     trading_state: reactive[TradingState | None] = reactive(None)
     """The engine's trading state as last drawn (HALTED paints the whole bar)."""
-
-    verdict: reactive[str] = reactive("")
-    """LIVE, STALLED, DISCONNECTED or DEGRADED."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.texts: dict[str, str] = dict.fromkeys(FIELDS, "")
         """What each field shows (``""``: the field is not drawn, except ``fill``)."""
         self.texts["mode"] = "…"
+        self.verdict = ""
+        """LIVE, STALLED, DISCONNECTED or DEGRADED, as last drawn (the link field's variant)."""
         self._strip: tuple[tuple[object, ...], int, Strip] | None = None
         self.variants: dict[str, tuple[str, ...]] = {}
         """Component classes added to a field's own (``day-pnl``: ``pnl-neg``, ``stale`` …)."""
@@ -103,7 +107,7 @@ class StatusBar(Widget):
         self._set_classes(snapshot)
         self.trading_state = snapshot.trading_state
         self.verdict = fresh.verdict
-        self._update(texts, money_variants(snapshot, fresh))
+        self._update(texts, {**money_variants(snapshot, fresh), "link": LINK_VARIANTS.get(fresh.verdict, ())})
 
     def show_fill(self, fill: Fill, zone: str) -> None:
         """Show the latest fill in the bar's free space.
@@ -133,10 +137,6 @@ class StatusBar(Widget):
     def watch_trading_state(self, state: TradingState | None) -> None:
         for cls in STATE_CLASSES:
             self.set_class(state is not None and cls == f"-{state.value.lower()}", cls)
-
-    def watch_verdict(self, verdict: str) -> None:
-        for cls in VERDICT_CLASSES:
-            self.set_class(cls == f"-{verdict.lower()}", cls)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
