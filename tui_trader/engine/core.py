@@ -16,7 +16,7 @@ from typing import Any
 
 from tui_trader.broker.base import Broker, BrokerPosition
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, TradingState
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import AlertRaised, Event, OrderUpdated
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.approvals import ApprovalQueue
@@ -82,8 +82,12 @@ class EngineCore:
     def publish_order(self, order: Order | None, previous: Order | None = None) -> None:
         """Publish an :class:`OrderUpdated` for ``order`` (no-op for ``None``)."""
         if order is not None:
-            self.publish(OrderUpdated(self.now(), order, previous.status if previous else None))
-            self.order_changed.set()
+            self.order_updated(order, previous.status if previous else None)
+
+    def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
+        """Every :class:`OrderUpdated` goes out here (``previous``: the status the order came from)."""
+        self.publish(OrderUpdated(now or self.now(), order, previous))
+        self.order_changed.set()
 
     def alert(self, level: AlertLevel, source: str, text: str, kind: str = "general") -> None:
         """Raise an alert for the operator (published and journaled)."""

@@ -296,21 +296,21 @@ class Engine(StrategyRunner):
         """When a position goes flat, cancel its leftover protective orders."""
         order = self.orders.orders[order_ref]
         if flat_after:
-            for leftover in self.orders.working():
-                if leftover.symbol == order.symbol and leftover.ticket.reduce_only and leftover.broker_id:
+            for leftover in self.protection_working(order.symbol):
+                if leftover.broker_id:
                     self.broker.cancel(leftover.broker_id)
         self._record_protection(order.symbol)
 
-    def publish_order(self, order: Order | None, previous: Order | None = None) -> None:
+    def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
         expired, filled) also moves its position's stop and target, so the positions pane never
         shows a stop in force that the broker no longer holds (a kill cancels them, say)."""
-        super().publish_order(order, previous)
-        if order is not None and order.ticket.reduce_only and order.symbol in self.portfolio.positions:
+        super().order_updated(order, previous, now)
+        if order.ticket.reduce_only and self.portfolio.holds(order.symbol):
             self._record_protection(order.symbol)
 
     def _record_protection(self, symbol: str) -> None:
-        stops = [o for o in self.orders.working() if o.symbol == symbol and o.ticket.reduce_only]
+        stops = self.protection_working(symbol)
         stop = next((o.ticket.stop_price for o in stops if o.ticket.stop_price), None)
         target = next((o.ticket.limit_price for o in stops if o.ticket.limit_price), None)
         self.portfolio.set_protection(symbol, stop, target)

@@ -25,7 +25,6 @@ from tui_trader.domain.events import (
     OrderChecked,
     OrderDenied,
     OrderNotSent,
-    OrderUpdated,
 )
 from tui_trader.domain.orders import Order, OrderTicket, StatusChange
 from tui_trader.domain.portfolio import AccountSnapshot
@@ -186,8 +185,7 @@ class OrderPath(EngineCore):
         """One ``OrderUpdated`` per order of the family as it is now (``previous``: the status it came from)."""
         now = self.now()
         for order in self.family(order_ref):
-            self.publish(OrderUpdated(now, order, previous))
-        self.order_changed.set()
+            self.order_updated(order, previous, now)
 
     def family(self, order_ref: str) -> list[Order]:
         """An order and its bracket children (none when it finished long ago and left memory)."""

@@ -324,6 +324,10 @@ class Portfolio:
         """Positions that are not flat."""
         return {s: p for s, p in self.positions.items() if not p.is_flat}
 
+    def holds(self, symbol: str) -> bool:
+        """``symbol`` has a position record (flat or not), without applying the pending marks."""
+        return symbol in self._positions
+
     def quantity(self, symbol: str) -> float:
         """Signed quantity held in ``symbol``."""
         pos = self.positions.get(symbol)

@@ -44,6 +44,10 @@ class LevelChange:
         return f"{self.metric} {self.value:.1f}{unit} reached the {self.level.value.lower()} limit {self.limit:g}{unit}"
 
 
+def _rank(level: AlertLevel) -> int:
+    return level.rank
+
+
 def classify(value: float, threshold: Threshold, previous: AlertLevel, hysteresis_pct: float) -> AlertLevel:
     """The level of ``value`` given the level it was at before.
 
@@ -61,7 +65,7 @@ def classify(value: float, threshold: Threshold, previous: AlertLevel, hysteresi
         return raw
     # Falling: a level is left only once the value is below its limit lowered by the band.
     banded = _raw_level(value, threshold, hysteresis_pct)
-    return min(banded, previous, key=lambda level: level.rank)
+    return min(banded, previous, key=_rank)
 
 
 def _raw_level(value: float, t: Threshold, band_pct: float) -> AlertLevel:
@@ -71,10 +75,6 @@ def _raw_level(value: float, t: Threshold, band_pct: float) -> AlertLevel:
     if t.warn is not None and value >= t.warn * factor:
         return AlertLevel.WARNING
     return OK
-
-
-def _rank(level: AlertLevel) -> int:
-    return level.rank
 
 
 class LevelTracker:
