@@ -75,22 +75,26 @@ async def test_kill_during_in_flight_submit_then_order_never_reaches_the_wire(en
 
 
 async def test_kill_while_sending_record_waits_for_a_locked_journal_then_order_never_reaches_the_wire(
-        engine: Engine, sim: SimGateway) -> None:
-    journal = engine.journal
-    assert journal is not None
-    holder = sqlite3.connect(journal.path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")  # another process writing the journal: the SENDING commit must wait
-    submitting = asyncio.create_task(engine.submit(buy(10)))
-    await eventually(lambda: engine.orders.with_status(S.SENDING), what="order waiting as SENDING")
-    engine.kill("while the journal was locked")
-    holder.execute("COMMIT")
-    holder.close()
-    await asyncio.wait_for(submitting, 10)
-    (order,) = engine.orders.orders.values()
-    assert order.status is S.CANCELLED
-    assert order.order_ref not in sim.order_refs()
-    await journal.flush()
-    assert (await journal.order(order.order_ref)).status is S.CANCELLED  # type: ignore[union-attr]
+        sim: SimGateway, tmp_path: Path) -> None:
+    # An approved order's SENDING step is committed with the events queued before it (its
+    # PENDING_APPROVAL and APPROVED ones): in SQLite, which another process may hold.
+    async with running(sim, make_config(tmp_path, approvals_required=True)) as (engine, _):
+        journal = engine.journal
+        assert journal is not None
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        pending = await engine.submit(buy(10))
+        await journal.flush()
+        holder = sqlite3.connect(journal.path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another process writing the journal: the SENDING commit must wait
+        engine.approve(pending.order_ref)
+        await eventually(lambda: engine.orders.with_status(S.SENDING), what="order waiting as SENDING")
+        engine.kill("while the journal was locked")
+        holder.execute("COMMIT")
+        holder.close()
+        await eventually(lambda: status(engine, pending.order_ref) is S.CANCELLED, timeout=10, what="not sent")
+        assert pending.order_ref not in sim.order_refs()
+        await journal.flush()
+        assert (await journal.order(pending.order_ref)).status is S.CANCELLED  # type: ignore[union-attr]
 
 
 async def test_order_when_it_reaches_the_wire_then_already_journaled_as_sending_on_disk(
@@ -102,10 +106,10 @@ async def test_order_when_it_reaches_the_wire_then_already_journaled_as_sending_
 
     def place_and_read_journal(client_id: int, req: Any) -> None:
         # What a SIGKILL of the engine at this instant would leave: the file as another process reads it.
-        # A restart reads the orders table, then the write-ahead rows no orders row supersedes.
+        # A restart reads the orders table, then the sending log's records no orders row supersedes.
         with closing(sqlite3.connect(journal.path)) as other:
             row = other.execute("SELECT status FROM orders WHERE order_ref = ?", (req.order_ref,)).fetchone()
-            ahead = {o.order_ref: o.status.value for o in sending.pending(other)}
+        ahead = {o.order_ref: o.status.value for o in map(sending.order_of, sending.read_log(journal.path))}
         on_disk.append(row[0] if row else ahead.get(req.order_ref))
         place(client_id, req)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import math
@@ -166,3 +167,74 @@ def test_row_when_order_born_in_sending_then_read_back_the_same_with_the_history
     assert params[sending.COLUMNS.index("created_at")] == now.isoformat()
     assert _same(read[0], order)
     assert read[0].created_at.utcoffset() == timedelta(hours=-5)
+
+
+async def test_log_when_process_died_inside_a_write_then_torn_line_skipped_and_next_record_stands_alone(
+        tmp_path: Path) -> None:
+    # Arrange: a complete record, then half of one (the process died inside the write: nothing sent after it).
+    path = tmp_path / "journal.sqlite"
+    parent, child = _family()
+    log_file = sending.log_path(path)
+    log_file.write_bytes(sending.record([parent]) + sending.record([child])[:40])
+    # Act: the restarted engine appends its own next record to the same log, then a restart reads it.
+    running = await Journal.open(path)
+    later = dataclasses.replace(child, order_ref="tt1-3", parent_ref=None)
+    assert running.commit_orders_now([later])
+    restarted = await Journal.open(path)
+    try:
+        found = {o.order_ref: o.status for o in await restarted.open_orders()}
+    finally:
+        await restarted.close()
+        await running.close()
+    # Assert: the torn record is not read; the one written after it is.
+    assert found == {"tt1-1": S.SENDING, "tt1-3": S.SENDING}
+    assert log_file.read_bytes().count(b"\n") == 3  # the torn line was ended before the new record
+
+
+async def test_log_when_folded_twice_then_one_row_per_record(tmp_path: Path) -> None:
+    # Arrange
+    path = tmp_path / "journal.sqlite"
+    running = await Journal.open(path)
+    assert running.commit_orders_now(_family())
+    # Act: every open and every read folds the log into the table.
+    for _ in range(2):
+        reader = await Journal.open(path)
+        await reader.open_orders()
+        await reader.close()
+    await running.close()
+    # Assert
+    with sqlite3.connect(path) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending")) == ["tt1-1", "tt1-2"]
+
+
+async def test_log_when_past_its_size_then_rotated_folded_and_deleted_and_restart_still_finds_the_family(
+        tmp_path: Path) -> None:
+    # Arrange: a log that rotates after every record; no batch follows any of them.
+    path = tmp_path / "journal.sqlite"
+    running = await Journal.open(path, flush_interval_ms=1, sending_log_bytes=1)
+    parent, child = _family()
+    assert running.commit_orders_now([parent, child])
+    # Act: the writer's next round rotates (an event wakes it), then a second family starts a new log.
+    running.append(ev.OrderUpdated(T0, dataclasses.replace(parent, order_ref="tt9-1"), None))
+    await running.flush()
+    for _ in range(200):
+        if not sending.log_path(path).exists():
+            break
+        await asyncio.sleep(0.005)
+    moved_and_folded = not sending.log_path(path).exists() and not sending.rotated_path(path).exists()
+    with sqlite3.connect(path) as conn:
+        folded = sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending"))
+    other = dataclasses.replace(child, order_ref="tt1-3", parent_ref=None)
+    assert running.commit_orders_now([other])
+    restarted = await Journal.open(path)
+    try:
+        found = {o.order_ref: o.status for o in await restarted.open_orders()}
+    finally:
+        await restarted.close()
+        await running.close()
+    # Assert: the first family was folded into the table before its file went; the second is in the new log.
+    assert moved_and_folded
+    assert folded == ["tt1-1", "tt1-2"]
+    assert found["tt1-1"] is S.SENDING
+    assert found["tt1-2"] is S.SENDING
+    assert found["tt1-3"] is S.SENDING

@@ -72,12 +72,42 @@ class EngineCore:
         self.order_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
+        self._after_wire: list[Callable[[], None]] = []
+        self._settle_timer: asyncio.TimerHandle | None = None
 
     # -- events ------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Publish ``event`` on the bus (the journal is a lossless subscriber)."""
+        """Publish ``event`` on the bus (the journal is a lossless subscriber), after what
+        :meth:`after_wire` still holds: subscribers see events in the order they happened."""
+        if self._after_wire:
+            self.settle()
         self.bus.publish(event)
+
+    def after_wire(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (publishing what an order sent just now did) once the loop has read what waits.
+
+        The order is on the wire and durable in the journal; its events are for the journal's
+        next batch and the console. A zero-delay timer runs after the I/O callbacks of the loop's
+        next iteration, so the loop first reads what is waiting: the gateway's next message (or,
+        when the simulator shares the loop, the order itself), as the collector does with a
+        collection. Anything published before then runs ``work`` first, so no event overtakes it.
+        """
+        self._after_wire.append(work)
+        if self._settle_timer is None:
+            self._settle_timer = asyncio.get_running_loop().call_later(0, self.settle)
+
+    def settle(self) -> None:
+        """Run what :meth:`after_wire` holds now, oldest first (a failure is reported; the rest still runs)."""
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+            self._settle_timer = None
+        work, self._after_wire = self._after_wire, []
+        for item in work:
+            try:
+                item()
+            except Exception as exc:  # noqa: BLE001 - as for a timer: logged and alerted
+                self.report_crash("after_wire", exc)
 
     def publish_order(self, order: Order | None, previous: Order | None = None) -> None:
         """Publish an :class:`OrderUpdated` for ``order`` (no-op for ``None``)."""
@@ -182,7 +212,8 @@ class EngineCore:
         self.alert(AlertLevel.ERROR, "engine", f"{what} failed: {exc!r}", kind="task_failed")
 
     async def cancel_tasks(self) -> None:
-        """Cancel every tracked task and wait for them."""
+        """Cancel every tracked task and wait for them (publishing what :meth:`after_wire` holds first)."""
+        self.settle()
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()

@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import (
@@ -183,8 +184,10 @@ class OrderPath(EngineCore):
 
     def _publish_family(self, order_ref: str, previous: OrderStatus | None = None) -> None:
         """One ``OrderUpdated`` per order of the family as it is now (``previous``: the status it came from)."""
-        now = self.now()
-        for order in self.family(order_ref):
+        self._publish_orders(self.family(order_ref), previous, self.now())
+
+    def _publish_orders(self, orders: list[Order], previous: OrderStatus | None, now: datetime) -> None:
+        for order in orders:
             self.order_updated(order, previous, now)
 
     def family(self, order_ref: str) -> list[Order]:
@@ -312,9 +315,10 @@ class OrderPath(EngineCore):
         if fresh and not committed:
             # Before the flush, which must journal them (False), or before the CANCELLED steps (None).
             self._publish_family(order_ref, S.APPROVED)
-        if committed:
-            self._finish_send(order_ref, operator_flatten, unpublished=fresh)
-        self.publish(checks)
+        if committed and self._finish_send(order_ref, operator_flatten, unpublished=fresh):
+            self.after_wire(functools.partial(self.publish, checks))
+        else:
+            self.publish(checks)
         if committed is None:
             self._not_sent(order_ref, "journal write failed: not sent")
         return committed is False
@@ -325,23 +329,27 @@ class OrderPath(EngineCore):
             return
         self._finish_send(order_ref, operator_flatten)
 
-    def _finish_send(self, order_ref: str, operator_flatten: bool, unpublished: bool = False) -> None:
-        """SENDING is durable: place the family unless the trading state changed meanwhile.
+    def _finish_send(self, order_ref: str, operator_flatten: bool, unpublished: bool = False) -> bool:
+        """SENDING is durable: place the family unless the trading state changed meanwhile; ``True`` when placed.
 
         ``unpublished``: the family was born in SENDING and its ``OrderUpdated`` events are still
-        to publish: after the wire, or before the steps that cancel it when it is not sent.
+        to publish: after the wire (:meth:`after_wire`, the family as it was sent), or before the
+        steps that cancel it when it is not sent.
         """
         order = self.orders.orders[order_ref]
         why = self._why_not_placed(order, operator_flatten)
-        if why is None:
-            self._place_family(order_ref)
-        if unpublished:
-            self._publish_family(order_ref, S.APPROVED)
         if why is not None:
+            if unpublished:
+                self._publish_family(order_ref, S.APPROVED)
             self._not_sent(order_ref, why, dry_run=why is DRY_RUN_NOTE)
-            return
-        self.risk.record_sent(order.ticket, self.now())
+            return False
+        self._place_family(order_ref)
+        now = self.now()
+        if unpublished:
+            self.after_wire(functools.partial(self._publish_orders, self.family(order_ref), S.APPROVED, now))
+        self.risk.record_sent(order.ticket, now)
         self.call_later(self.config.ack_timeout_s, self._ack_timed_out, order_ref, name=f"ack-{order_ref}")
+        return True
 
     def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
         if verdict.passed:

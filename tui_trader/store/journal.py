@@ -5,7 +5,8 @@ writer task commits them every ``flush_interval_ms`` or every ``batch_size`` eve
 of well under a millisecond (each one encodes ahead or commits one transaction) so the event
 loop is never held longer. :meth:`Journal.flush` commits everything queued now, in the same slices —
 the engine awaits it (or calls :meth:`Journal.commit_now`, which does not yield) so an order is
-durably journaled as SENDING before it goes on the wire. Writes go through :class:`~tui_trader.store.writer.LoopWriter`
+durably journaled as SENDING before it goes on the wire (or appends its family to the sending
+log, :meth:`Journal.commit_orders_now`). Writes go through :class:`~tui_trader.store.writer.LoopWriter`
 on the loop's thread (no thread hop on the order path); a batch it cannot write because another
 process holds the write lock goes through aiosqlite's thread instead, which also does the reads
 and the WAL checkpoints. A failed write keeps the events queued, records the failure and calls
@@ -102,6 +103,7 @@ class Journal:
         self.written = 0
         self._conn = conn
         self._writer_conn = LoopWriter(path)
+        self._log = sending.SendingLog(path)
         self._since_checkpoint = 0
         self._commit_cost = CommitCost()
         self._batch_size = batch_size
@@ -117,15 +119,25 @@ class Journal:
 
     @classmethod
     async def open(cls, path: Path, *, batch_size: int = 200, flush_interval_ms: float = 50.0,
-                   on_failure: Callable[[BaseException], None] | None = None) -> Journal:
-        """Open (creating and migrating as needed) the journal at ``path`` and start its writer."""
+                   on_failure: Callable[[BaseException], None] | None = None,
+                   sending_log_bytes: int = sending.ROTATE_BYTES) -> Journal:
+        """Open (creating and migrating as needed) the journal at ``path`` and start its writer.
+
+        ``sending_log_bytes``: the size past which the journal rotates the sending log it appends to.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")
         await migrate(conn)
+        try:
+            await _fold_sending_log(conn, path)
+        except sqlite3.Error as exc:  # nothing is lost: the log stays, the readers fold it again
+            await conn.rollback()
+            log.warning("journal: sending log not folded into the table at open: %s", exc)
         await _prune_sending(conn)
         journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure)
+        journal._log.rotate_bytes = sending_log_bytes
         journal._tasks.append(asyncio.create_task(journal._writer(), name="journal-writer"))
         return journal
 
@@ -189,28 +201,29 @@ class Journal:
         return True
 
     def commit_orders_now(self, orders: Iterable[Order]) -> bool:
-        """Commit ``orders`` as they are now to the write-ahead table, on the loop's thread.
+        """Make ``orders`` as they are now the journal's record, on the loop's thread: a line appended
+        to the sending log (:mod:`tui_trader.store.sending`).
 
         The order path's minimal record before the wire: an order family journaled as SENDING
-        (with its orderRefs) in one small transaction (:mod:`tui_trader.store.sending`), while
-        the events queued so far, the SENDING ones included, follow in the next batch (their
-        ``orders`` rows supersede it). Only for orders no queued event is about in an earlier
-        state: until the batch, readers see the orders as written here.
+        (with its orderRefs), while the events queued so far, the SENDING ones included, follow
+        in the next batch (their ``orders`` rows supersede it). Only for orders no queued event
+        is about in an earlier state: until the batch, readers see the orders as written here.
 
         Returns:
-            ``True`` when committed; ``False`` when a write is in progress, another process
-            holds the write lock or an earlier write failed: await :meth:`flush` instead.
+            ``True`` when the record is durable; ``False`` when an earlier write failed: await
+            :meth:`flush` instead.
 
         Raises:
-            sqlite3.Error: when the write fails (``on_failure`` was called).
+            OSError: when the write fails (``on_failure`` was called).
         """
-        if self._lock.locked() or self.failed is not None:
+        if self.failed is not None:
             return False
         try:
-            return self._writer_conn.commit([sending.insert(list(orders))])
-        except (sqlite3.Error, OSError, ValueError) as exc:
+            self._log.append(list(orders))
+        except (OSError, ValueError) as exc:
             self._fail(exc)
             raise
+        return True
 
     def _take_from_source(self) -> None:
         if self._sub is not None:
@@ -242,6 +255,7 @@ class Journal:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._log.close()
             self._writer_conn.close()
             await self._conn.close()
 
@@ -263,6 +277,8 @@ class Journal:
                 await asyncio.sleep(0)  # one slice at a time: ticks and orders run in between
             if self._since_checkpoint >= CHECKPOINT_EVERY:
                 await self._checkpoint()
+            if self._log.appending and self._log.size >= self._log.rotate_bytes:
+                await self._rotate_log()
 
     async def _write_pending(self) -> None:
         """Commit everything queued now, in slices of about :data:`SLICE_S`, oldest first.
@@ -371,6 +387,28 @@ class Journal:
         """
         await self._conn._execute(_execute_and_commit, self._conn._conn, rows)
 
+    async def _rotate_log(self) -> None:
+        """Move the sending log aside, fold it into the table, then delete it (a failure keeps it: retried)."""
+        rotated = self._log.rotate() or sending.rotated_path(self.path)
+        if not rotated.exists():
+            return
+        try:
+            await self._fold_log()
+        except sqlite3.Error as exc:
+            log.warning("journal: sending log not folded into the table: %s", exc)
+            return
+        rotated.unlink(missing_ok=True)
+        await _prune_sending(self._conn)
+
+    async def _fold_log(self) -> None:
+        """Fold the sending logs into the table (between this journal's own writes)."""
+        async with self._lock:
+            try:
+                await _fold_sending_log(self._conn, self.path)
+            except sqlite3.Error:
+                await self._conn.rollback()
+                raise
+
     async def _checkpoint(self) -> None:
         self._since_checkpoint = 0
         try:
@@ -404,6 +442,7 @@ class Journal:
         if open_only:
             sql += f" WHERE status NOT IN ({','.join('?' * len(FINAL))})"
         sql += " ORDER BY created_at"
+        await self._fold_log()
         rows = await self._all(sql, FINAL if open_only else ())
         # SENDING, the batch after it not written: the write-ahead record replaces an older ``orders`` row.
         ahead = {o.order_ref: o for o in sending.pending_of(await self._all(sending.PENDING_ALL_SQL))}
@@ -416,6 +455,7 @@ class Journal:
 
     async def order(self, order_ref: str) -> Order | None:
         """One order by its orderRef."""
+        await self._fold_log()
         ahead = sending.pending_of(await self._all(sending.PENDING_OF_REF_SQL, (order_ref,)))
         if ahead:  # SENDING, the batch after it not written
             return ahead[-1]
@@ -479,6 +519,14 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     for number in range(version, SCHEMA_VERSION):
         await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
     return SCHEMA_VERSION
+
+
+async def _fold_sending_log(conn: aiosqlite.Connection, path: Path) -> None:
+    """Copy every complete record of ``path``'s sending logs into the ``sending`` table (idempotent)."""
+    rows = sending.read_log(path)
+    if rows:
+        await conn.executemany(sending.INGEST_SQL, rows)
+        await conn.commit()
 
 
 async def _prune_sending(conn: aiosqlite.Connection) -> None:

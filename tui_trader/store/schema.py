@@ -80,8 +80,7 @@ MIGRATIONS: tuple[str, ...] = (
         payload TEXT NOT NULL
     );
     """,
-    # 2: the write-ahead record of an order family before it goes on the wire (tui_trader/store/sending.py);
-    # no index: it is written before every send.
+    # 2: the write-ahead record of an order family before it goes on the wire (tui_trader/store/sending.py).
     """
     CREATE TABLE sending (
         id INTEGER PRIMARY KEY,
@@ -118,6 +117,12 @@ MIGRATIONS: tuple[str, ...] = (
         bracket_trail_amount REAL,
         bracket_trail_percent REAL
     );
+    """,
+    # 3: the record is now appended to the sending log before the wire and folded into this table
+    # later, maybe more than once: one row per order and history (tui_trader/store/sending.py).
+    """
+    DELETE FROM sending WHERE id NOT IN (SELECT MIN(id) FROM sending GROUP BY order_ref, history);
+    CREATE UNIQUE INDEX sending_record ON sending(order_ref, history);
     """,
 )
 
