@@ -345,11 +345,15 @@ class OrderPath(EngineCore):
             return False
         self._place_family(order_ref)
         now = self.now()
-        if unpublished:
-            self.after_wire(functools.partial(self._publish_orders, self.family(order_ref), S.APPROVED, now))
-        self.risk.record_sent(order.ticket, now)
-        self.call_later(self.config.ack_timeout_s, self._ack_timed_out, order_ref, name=f"ack-{order_ref}")
+        self.risk.record_sent(order.ticket, now)  # before the next gate, which may run before the loop turns
+        family = self.family(order_ref) if unpublished else []
+        self.after_wire(functools.partial(self._after_send, order_ref, family, now))
         return True
+
+    def _after_send(self, order_ref: str, unpublished: list[Order], now: datetime) -> None:
+        """After the wire: publish the family as it was sent (when born in SENDING), arm its ack timeout."""
+        self._publish_orders(unpublished, S.APPROVED, now)
+        self.call_later(self.config.ack_timeout_s, self._ack_timed_out, order_ref, name=f"ack-{order_ref}")
 
     def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
         if verdict.passed:

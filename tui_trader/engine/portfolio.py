@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,6 +150,8 @@ class Portfolio:
         self.start_of_day_equity = 0.0
         self.high_water_mark = 0.0
         self._day: date | None = None
+        self._day_span: tuple[datetime, datetime] | None = None
+        """When ``_day`` starts and ends, in UTC (checked before every snapshot: no time-zone conversion)."""
 
     # -- seeding -----------------------------------------------------------------------------
 
@@ -187,20 +189,29 @@ class Portfolio:
         """Back to a state written by :meth:`state` (marks are not kept: quotes refresh them)."""
         for name in self._SCALARS:
             setattr(self, name, type(getattr(self, name))(state.get(name, 0)))
-        self._day = date.fromisoformat(state["day"]) if state.get("day") else None
+        self._set_day(date.fromisoformat(state["day"]) if state.get("day") else None)
         self.last_loss_at = _when(state.get("last_loss_at"))
         self.trades_by_strategy = {k: int(v) for k, v in state.get("trades_by_strategy", {}).items()}
         self._replace_all({s: Position(s, float(q), float(c), realized_pnl=float(r), opened_at=_when(t))
                            for s, (q, c, r, t) in state.get("positions", {}).items()})
 
     def _roll_day(self, now: datetime, force: bool = False) -> None:
+        span = self._day_span
+        if not force and span is not None and span[0] <= now < span[1]:
+            return
         day = now.astimezone(self._tz).date()
         if force or day != self._day:
-            self._day = day
+            self._set_day(day)
             self.realized_today = self.commissions_today = 0.0
             self.trades_today, self.trades_by_strategy = 0, {}
             self.start_of_day_equity = self.equity
             self.high_water_mark = max(self.equity, 0.0)
+
+    def _set_day(self, day: date | None) -> None:
+        self._day, self._day_span = day, None
+        if day is not None:
+            start = datetime.combine(day, time(), self._tz).astimezone(UTC)
+            self._day_span = start, datetime.combine(day + timedelta(days=1), time(), self._tz).astimezone(UTC)
 
     # -- updates -----------------------------------------------------------------------------
 

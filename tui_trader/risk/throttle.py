@@ -7,7 +7,7 @@ next submits wait until the bucket has refilled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -37,7 +37,7 @@ class TokenBucket:
 
     def take(self, now: datetime, count: float = 1.0) -> TokenBucket:
         """The bucket after ``count`` messages at ``now`` (never refuses; see :meth:`available`)."""
-        return replace(self, tokens=self.available(now) - count, updated_at=now)
+        return TokenBucket(self.capacity, self.period_s, self.available(now) - count, now)
 
     def seconds_until(self, now: datetime, count: float = 1.0) -> float:
         """Seconds to wait at ``now`` before ``count`` tokens are available."""
