@@ -238,3 +238,18 @@ async def test_log_when_past_its_size_then_rotated_folded_and_deleted_and_restar
     assert found["tt1-1"] is S.SENDING
     assert found["tt1-2"] is S.SENDING
     assert found["tt1-3"] is S.SENDING
+
+
+async def test_log_when_a_line_is_not_a_record_then_skipped_and_the_journal_still_opens(tmp_path: Path) -> None:
+    # Arrange: valid JSON that is not a record, between two records.
+    path = tmp_path / "journal.sqlite"
+    parent, child = _family()
+    sending.log_path(path).write_bytes(sending.record([parent]) + b'[["tt1-9", "SENDING"]]\n' + sending.record([child]))
+    # Act
+    journal = await Journal.open(path)
+    try:
+        found = sorted(o.order_ref for o in await journal.open_orders())
+    finally:
+        await journal.close()
+    # Assert
+    assert found == ["tt1-1", "tt1-2"]

@@ -167,7 +167,8 @@ def read_log(journal: Path) -> list[tuple[Any, ...]]:
     """The rows of every complete record in ``journal``'s sending logs, the moved one first.
 
     A last line without its newline was being written when the process died; its order was not
-    sent (the send follows the write) and it is skipped, as is a line that does not parse (logged).
+    sent (the send follows the write) and it is skipped, as is a line that does not parse as a
+    record (logged: it cannot be folded, and must not stop the journal from opening).
     """
     rows: list[tuple[Any, ...]] = []
     for path in (rotated_path(journal), log_path(journal)):
@@ -179,9 +180,13 @@ def read_log(journal: Path) -> list[tuple[Any, ...]]:
             if not line:
                 continue
             try:
-                rows += [tuple(row) for row in json.loads(line)]
-            except ValueError as exc:
+                record = [tuple(row) for row in json.loads(line)]
+                if any(len(row) != len(COLUMNS) for row in record):
+                    raise ValueError(f"rows of {len(COLUMNS)} values expected")
+            except (ValueError, TypeError) as exc:
                 log.error("sending log %s line %d unreadable, skipped: %s", path, number, exc)
+                continue
+            rows += record
     return rows
 
 

@@ -1,7 +1,8 @@
 """The journal's write connection: plain ``sqlite3`` on the event loop's own thread.
 
 Why not aiosqlite for writes: every aiosqlite call is a hop to its thread and back, and the
-order path waits for the SENDING commit before each send. On a loaded machine that hop cost
+order path waits for a SENDING commit before sending an order that waited for approval (one sent
+as it is gated appends to the sending log instead, :mod:`tui_trader.store.sending`). On a loaded machine that hop cost
 1–3 ms (more under a tick storm: the writer thread must win the GIL back from the loop), most
 of the engine's tick-to-order latency. A WAL commit with ``synchronous=NORMAL`` is a ``write``
 to the WAL file without ``fsync`` — tens of microseconds — and, once it returns, survives a
