@@ -119,8 +119,9 @@ def _stamped_place(ib: ib_async.IB, contract: ib_async.Contract) -> None:
 async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, trigger: list[float],
                    samples: int) -> dict[str, list[dict[str, float]]]:
     out: dict[str, list[dict[str, float]]] = {"engine": [], "bare": []}
+    pause = bench.pauses()
     for i, (client, symbol, price) in enumerate(bench.turns(gw, samples)):
-        await asyncio.sleep(bench.PAUSE_S)
+        await asyncio.sleep(next(pause))
         who = "engine" if client == bench.ENGINE_CLIENT else "bare"
         engine.trigger = price if who == "engine" else -1.0
         trigger[0] = price if who == "bare" else -1.0
@@ -140,6 +141,7 @@ async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, tri
         finally:
             REC.armed = False
             gw.engine.place = type(gw.engine).place.__get__(gw.engine)  # type: ignore[method-assign]
+        await bench.quiet(engine)
         if i >= 2 * bench.WARMUP:
             row = {k: (v - t0) * 1000 for k, v in REC.cur.items() if k in STAMPS}
             row["received"] = (probe.received - t0) * 1000
