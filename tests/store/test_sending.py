@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -62,8 +63,7 @@ def test_row_when_read_back_then_the_same_order(tmp_path: Path) -> None:
         for script in MIGRATIONS:
             conn.executescript(script)
         # Act
-        sql, params = sending.insert([order, child])
-        conn.execute(sql, params)
+        conn.executemany(sending.INGEST_SQL, sending.rows([order, child]))
         read = sending.pending(conn)
     # Assert
     assert [o.order_ref for o in read] == ["tt1-1", "tt1-2"]
@@ -153,13 +153,13 @@ def test_row_when_order_born_in_sending_then_read_back_the_same_with_the_history
         StatusChange(S.APPROVED, now - timedelta(microseconds=40), 'approval "not" required \\ é\n'),
         StatusChange(S.SENDING, now, "journaled before send")))
     # Act
-    sql, params = sending.insert([order])
+    (params,) = sending.rows([order])
     with sqlite3.connect(tmp_path / "j.sqlite") as conn:
         from tui_trader.store.schema import MIGRATIONS
 
         for script in MIGRATIONS:
             conn.executescript(script)
-        conn.execute(sql, params)
+        conn.execute(sending.INGEST_SQL, params)
         read = sending.pending(conn)
     # Assert
     history = params[sending.COLUMNS.index("history")]
@@ -253,3 +253,29 @@ async def test_log_when_a_line_is_not_a_record_then_skipped_and_the_journal_stil
         await journal.close()
     # Assert
     assert found == ["tt1-1", "tt1-2"]
+
+
+async def test_migration_when_a_version_2_file_holds_a_record_twice_then_one_row_kept_and_the_log_folds_in(
+        tmp_path: Path) -> None:
+    # Arrange: a journal as the previous schema left it, the same record written twice.
+    from tui_trader.store.schema import MIGRATIONS
+
+    path = tmp_path / "journal.sqlite"
+    (params,) = sending.rows(_family()[:1])
+    with closing(sqlite3.connect(path)) as conn:
+        for script in MIGRATIONS[:2]:
+            conn.executescript(script)
+        conn.executemany(sending.INGEST_SQL.replace("INSERT OR IGNORE", "INSERT"), [params, params])
+        conn.execute("PRAGMA user_version = 2")
+        conn.commit()
+    sending.log_path(path).write_bytes(sending.record(_family()))
+    # Act
+    journal = await Journal.open(path)
+    try:
+        found = sorted(o.order_ref for o in await journal.open_orders())
+    finally:
+        await journal.close()
+    # Assert
+    assert found == ["tt1-1", "tt1-2"]
+    with closing(sqlite3.connect(path)) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending")) == ["tt1-1", "tt1-2"]

@@ -44,7 +44,6 @@ from typing import Any
 from tui_trader.domain.enums import FINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.orders import Bracket, Order, OrderTicket, StatusChange
 from tui_trader.store import codec
-from tui_trader.store.derive import Row
 
 ORDER_FIELDS = ("order_ref", "status", "created_at", "updated_at", "broker_id", "perm_id", "parent_ref",
                 "filled_quantity", "avg_fill_price", "commission", "last_error", "history", "ticket")
@@ -67,7 +66,6 @@ ROTATE_BYTES = 256 * 1024
 """The appending journal moves the log aside, folds it into the table and deletes it past this size
 (a few hundred families; folding them takes milliseconds, in aiosqlite's thread)."""
 log = logging.getLogger(__name__)
-_INSERTS: dict[int, str] = {}
 _quote = json.encoder.encode_basestring_ascii
 """A string as ``json.dumps`` writes it (quoted, escaped, ASCII)."""
 
@@ -97,7 +95,7 @@ def rotated_path(journal: Path) -> Path:
 
 def record(orders: Sequence[Order]) -> bytes:
     """One family's line: its rows as a JSON array, newline-terminated."""
-    return (json.dumps([_values(o) for o in orders]) + "\n").encode()
+    return (json.dumps(rows(orders)) + "\n").encode()
 
 
 class SendingLog:
@@ -190,16 +188,9 @@ def read_log(journal: Path) -> list[tuple[Any, ...]]:
     return rows
 
 
-def insert(orders: Sequence[Order]) -> Row:
-    """One ``INSERT`` statement for the rows of ``orders`` (a single statement is its own transaction)."""
-    sql = _INSERTS.get(len(orders))
-    if sql is None:
-        sql = _INSERTS[len(orders)] = (f"INSERT INTO sending({', '.join(COLUMNS)}) VALUES "
-                                       + ",".join([_ONE] * len(orders)))
-    params: list[Any] = []
-    for order in orders:
-        params += _values(order)
-    return sql, tuple(params)
+def rows(orders: Sequence[Order]) -> list[tuple[Any, ...]]:
+    """The rows of ``orders`` in :data:`COLUMNS` order (for :data:`INGEST_SQL`, or a record)."""
+    return [_values(o) for o in orders]
 
 
 def _values(o: Order) -> tuple[Any, ...]:
