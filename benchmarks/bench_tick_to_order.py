@@ -3,7 +3,7 @@
 From the simulator writing the triggering tick to the simulator receiving the order. Both clients
 are connected to the same simulator at once, under the same background load, and take turns:
 even samples trigger the engine, odd samples the bare client. The engine goes through its full
-order path (quote hook → risk gate → SENDING committed to the journal → broker), entered the way
+order path (quote hook → risk gate → SENDING appended to the journal's sending log → broker), entered the way
 strategy signals enter it (``submit_nowait`` from the market-data handler); the bare client calls
 ``placeOrder`` straight from its ticker handler. Background ticks on other symbols load both
 clients at 0, 1,000 and 10,000 ticks per second.
@@ -216,10 +216,12 @@ async def quiet(engine: Engine) -> None:
     (``timeline_tick_to_order``), which made the bare client's p99 slower by the engine's work. The engine
     runs in its own process; its journal's batches delay nobody else.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 1.0
-    while engine.orders.working() and loop.time() < deadline:  # its fill and commission come next
-        await asyncio.sleep(0.001)
+    while engine.orders.working():  # its fill and commission come next
+        engine.order_changed.clear()
+        try:
+            await asyncio.wait_for(engine.order_changed.wait(), 1.0)
+        except TimeoutError:
+            break
     await asyncio.sleep(0)  # the last events are published once the loop has read what waits
     if engine.journal is not None:
         await engine.journal.flush()

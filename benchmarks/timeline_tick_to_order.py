@@ -3,7 +3,7 @@
 Runs the same setup as :mod:`benchmarks.bench_tick_to_order` (same simulator, clients, turns,
 background load) and stamps each sample with ``perf_counter``: tick written by the simulator
 (``set_price`` returned) → the client's socket read → the trigger (quote hook / ticker handler) →
-risk verdict done → SENDING committed → ``placeOrder`` written → the simulator reads the order.
+risk verdict done → SENDING record durable (the sending log) → ``placeOrder`` written → the simulator reads the order.
 Also: the CPU time (``thread_time``) from the trigger to ``placeOrder`` written (and to its call: the
 client's own part, ib_async's ``IB.placeOrder`` left out), and every garbage
 collection that ran inside the sample (``gc.callbacks``), by generation.

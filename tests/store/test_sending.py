@@ -35,6 +35,17 @@ def _family() -> list[Order]:
             for o in (parent, child)]
 
 
+async def _statuses_after_restart(path: Path, running: Journal | None = None) -> dict[str, OrderStatus]:
+    """The open orders' statuses as a restart reads the file (``running``, if any, is closed after)."""
+    restarted = await Journal.open(path)
+    try:
+        return {o.order_ref: o.status for o in await restarted.open_orders()}
+    finally:
+        await restarted.close()
+        if running is not None:
+            await running.close()
+
+
 def _same(a: Order, b: Order) -> bool:
     """Equal, NaN signal prices included (NaN != NaN)."""
     nan = math.isnan(a.ticket.signal_price) and math.isnan(b.ticket.signal_price)
@@ -180,12 +191,7 @@ async def test_log_when_process_died_inside_a_write_then_torn_line_skipped_and_n
     running = await Journal.open(path)
     later = dataclasses.replace(child, order_ref="tt1-3", parent_ref=None)
     assert running.commit_orders_now([later])
-    restarted = await Journal.open(path)
-    try:
-        found = {o.order_ref: o.status for o in await restarted.open_orders()}
-    finally:
-        await restarted.close()
-        await running.close()
+    found = await _statuses_after_restart(path, running)
     # Assert: the torn record is not read; the one written after it is.
     assert found == {"tt1-1": S.SENDING, "tt1-3": S.SENDING}
     assert log_file.read_bytes().count(b"\n") == 3  # the torn line was ended before the new record
@@ -226,12 +232,7 @@ async def test_log_when_past_its_size_then_rotated_folded_and_deleted_and_restar
         folded = sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending"))
     other = dataclasses.replace(child, order_ref="tt1-3", parent_ref=None)
     assert running.commit_orders_now([other])
-    restarted = await Journal.open(path)
-    try:
-        found = {o.order_ref: o.status for o in await restarted.open_orders()}
-    finally:
-        await restarted.close()
-        await running.close()
+    found = await _statuses_after_restart(path, running)
     # Assert: the first family was folded into the table before its file went; the second is in the new log.
     assert moved_and_folded
     assert folded == ["tt1-1", "tt1-2"]
@@ -246,11 +247,7 @@ async def test_log_when_a_line_is_not_a_record_then_skipped_and_the_journal_stil
     parent, child = _family()
     sending.log_path(path).write_bytes(sending.record([parent]) + b'[["tt1-9", "SENDING"]]\n' + sending.record([child]))
     # Act
-    journal = await Journal.open(path)
-    try:
-        found = sorted(o.order_ref for o in await journal.open_orders())
-    finally:
-        await journal.close()
+    found = sorted(await _statuses_after_restart(path))
     # Assert
     assert found == ["tt1-1", "tt1-2"]
 
@@ -270,11 +267,7 @@ async def test_migration_when_a_version_2_file_holds_a_record_twice_then_one_row
         conn.commit()
     sending.log_path(path).write_bytes(sending.record(_family()))
     # Act
-    journal = await Journal.open(path)
-    try:
-        found = sorted(o.order_ref for o in await journal.open_orders())
-    finally:
-        await journal.close()
+    found = sorted(await _statuses_after_restart(path))
     # Assert
     assert found == ["tt1-1", "tt1-2"]
     with closing(sqlite3.connect(path)) as conn:
