@@ -162,6 +162,11 @@ class FrameMeter:
             self.parts.append(self._part)
         self._work, self._cpu, self._open, self._part = 0.0, 0.0, False, {}
 
+    def close(self) -> None:
+        """Stop seeing collections (the process's ``gc.callbacks`` keeps no meter past its run)."""
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
     def clear(self) -> None:
         """Forget the frames recorded so far."""
         self.frames.clear()
@@ -389,6 +394,7 @@ async def run_real(quick: bool) -> dict[str, float]:
             for rate in RATES:
                 figures = await measure_global_kill(app, w, pilot, rate, max(kills // 2, 3))
                 out.update({f"console.{rate}tps.{k}": v for k, v in figures.items()})
+            app.frame_meter.close()  # type: ignore[attr-defined]
             app.exit()
     return out
 
@@ -456,6 +462,7 @@ async def measure_scripted(rate: int, seconds: float, kills: int) -> dict[str, f
             kill_ms.append(await time_scripted_kill(engine, pilot))
         stop.set()
         await asyncio.gather(feeder, prober)
+    meter.close()
     return {**quantiles("frame_ms", meter.frames), **quantiles("frame_cpu_ms", meter.cpu_frames),
             **quantiles("loop_lag_ms", lags), **quantiles("kill_to_wire_ms", kill_ms), "refresh_hz": hz,
             "tick_to_order_ms.p99": math.nan}

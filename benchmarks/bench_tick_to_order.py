@@ -146,8 +146,11 @@ async def _bare_client(gw: SimGateway, trigger: list[float],
     await ib.connectAsync(gw.host, gw.port, clientId=BARE_CLIENT, timeout=5, raiseSyncErrors=True)
     contracts = await ib.qualifyContractsAsync(*(ib_async.Stock(s, "SMART", "USD")
                                                  for s in (BARE_SYMBOL, *BACKGROUND)))
-    target = contracts[0]
-    for contract in contracts:
+    qualified = [c for c in contracts if isinstance(c, ib_async.Contract)]
+    if len(qualified) != len(contracts):
+        raise RuntimeError(f"the simulator did not qualify every contract: {contracts}")
+    target = qualified[0]
+    for contract in qualified:
         ib.reqMktData(contract)
 
     def on_tickers(tickers: set[ib_async.Ticker]) -> None:

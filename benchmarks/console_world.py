@@ -172,10 +172,10 @@ class BenchEngine(Engine):
             self.spawn(self.submit(OrderTicket(TRIGGER, Side.BUY, 1, OrderType.MKT, strategy="bench")),
                        "bench-submit")
 
-    def kill(self, reason: str, by: str = "operator") -> None:
+    def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
         """The engine's kill, stamped (the console's share of the kill path ends here)."""
         self.kill_calls.append(time.perf_counter())
-        super().kill(reason, by)
+        super().kill(reason, by, operator=operator)
 
     # -- called from the console's process through the proxy ------------------------------------
 
