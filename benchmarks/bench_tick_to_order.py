@@ -225,7 +225,7 @@ async def quiet(engine: Engine) -> None:
             await asyncio.wait_for(engine.order_changed.wait(), 1.0)
         except TimeoutError:
             break
-    await asyncio.sleep(0)  # the last events are published once the loop has read what waits
+    engine.settle()  # what the engine publishes after the wire, now
     if engine.journal is not None:
         await engine.journal.flush()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import math
@@ -11,6 +10,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+from tests.engine.helpers import eventually
 from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain import events as ev
 from tui_trader.domain.enums import TimeInForce
@@ -223,18 +223,14 @@ async def test_log_when_past_its_size_then_rotated_folded_and_deleted_and_restar
     # Act: the writer's next round rotates (an event wakes it), then a second family starts a new log.
     running.append(ev.OrderUpdated(T0, dataclasses.replace(parent, order_ref="tt9-1"), None))
     await running.flush()
-    for _ in range(200):
-        if not sending.log_path(path).exists():
-            break
-        await asyncio.sleep(0.005)
-    moved_and_folded = not sending.log_path(path).exists() and not sending.rotated_path(path).exists()
+    await eventually(lambda: not sending.log_path(path).exists() and not sending.rotated_path(path).exists(),
+                     what="log moved, folded and deleted by the writer")
     with sqlite3.connect(path) as conn:
         folded = sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending"))
     other = dataclasses.replace(child, order_ref="tt1-3", parent_ref=None)
     assert running.commit_orders_now([other])
     found = await _statuses_after_restart(path, running)
     # Assert: the first family was folded into the table before its file went; the second is in the new log.
-    assert moved_and_folded
     assert folded == ["tt1-1", "tt1-2"]
     assert found["tt1-1"] is S.SENDING
     assert found["tt1-2"] is S.SENDING
@@ -272,3 +268,26 @@ async def test_migration_when_a_version_2_file_holds_a_record_twice_then_one_row
     assert found == ["tt1-1", "tt1-2"]
     with closing(sqlite3.connect(path)) as conn:
         assert sorted(r[0] for r in conn.execute("SELECT order_ref FROM sending")) == ["tt1-1", "tt1-2"]
+
+
+async def test_log_when_read_by_a_read_only_journal_then_its_records_are_seen_and_nothing_written(
+        tmp_path: Path) -> None:
+    # Arrange: the engine's record before the wire, no batch after it; `tui-trader report` opens the file read-only.
+    from tui_trader.ops.report_cli import open_readonly, readonly_uri
+
+    path = tmp_path / "journal.sqlite"
+    running = await Journal.open(path)
+    family = _family()
+    assert running.commit_orders_now(family)
+    reader = await open_readonly(path, readonly_uri(path))
+    # Act
+    try:
+        found = {o.order_ref: o.status for o in await reader.orders()}
+        one = await reader.order("tt1-2")
+    finally:
+        await reader.close()
+        await running.close()
+    # Assert
+    assert found == {"tt1-1": S.SENDING, "tt1-2": S.SENDING}
+    assert one is not None
+    assert _same(one, family[1])

@@ -21,7 +21,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -97,13 +97,14 @@ class Journal:
     """Append-only, batched journal of engine events."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, batch_size: int, flush_interval_s: float,
-                 on_failure: Callable[[BaseException], None] | None) -> None:
+                 on_failure: Callable[[BaseException], None] | None,
+                 sending_log_bytes: int = sending.ROTATE_BYTES) -> None:
         self.path = path
         self.failed: BaseException | None = None
         self.written = 0
         self._conn = conn
         self._writer_conn = LoopWriter(path)
-        self._log = sending.SendingLog(path)
+        self._log = sending.SendingLog(path, sending_log_bytes)
         self._since_checkpoint = 0
         self._commit_cost = CommitCost()
         self._batch_size = batch_size
@@ -132,12 +133,11 @@ class Journal:
         await migrate(conn)
         try:
             await _fold_sending_log(conn, path)
-        except sqlite3.Error as exc:  # nothing is lost: the log stays, the readers fold it again
+        except sqlite3.Error as exc:  # nothing is lost: the log stays (readers read it), the next open folds it
             await conn.rollback()
             log.warning("journal: sending log not folded into the table at open: %s", exc)
         await _prune_sending(conn)
-        journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure)
-        journal._log.rotate_bytes = sending_log_bytes
+        journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure, sending_log_bytes)
         journal._tasks.append(asyncio.create_task(journal._writer(), name="journal-writer"))
         return journal
 
@@ -200,7 +200,7 @@ class Journal:
             self._committed(count)
         return True
 
-    def commit_orders_now(self, orders: Iterable[Order]) -> bool:
+    def commit_orders_now(self, orders: Sequence[Order]) -> bool:
         """Make ``orders`` as they are now the journal's record, on the loop's thread: a line appended
         to the sending log (:mod:`tui_trader.store.sending`).
 
@@ -219,7 +219,7 @@ class Journal:
         if self.failed is not None:
             return False
         try:
-            self._log.append(list(orders))
+            self._log.append(orders)
         except (OSError, ValueError) as exc:
             self._fail(exc)
             raise
@@ -389,25 +389,18 @@ class Journal:
 
     async def _rotate_log(self) -> None:
         """Move the sending log aside, fold it into the table, then delete it (a failure keeps it: retried)."""
-        rotated = self._log.rotate() or sending.rotated_path(self.path)
-        if not rotated.exists():
+        self._log.rotate()
+        if not self._log.rotated.exists():
             return
-        try:
-            await self._fold_log()
-        except sqlite3.Error as exc:
-            log.warning("journal: sending log not folded into the table: %s", exc)
-            return
-        rotated.unlink(missing_ok=True)
-        await _prune_sending(self._conn)
-
-    async def _fold_log(self) -> None:
-        """Fold the sending logs into the table (between this journal's own writes)."""
-        async with self._lock:
+        async with self._lock:  # between this journal's own writes
             try:
                 await _fold_sending_log(self._conn, self.path)
-            except sqlite3.Error:
+            except sqlite3.Error as exc:
                 await self._conn.rollback()
-                raise
+                log.warning("journal: sending log not folded into the table: %s", exc)
+                return
+        self._log.rotated.unlink(missing_ok=True)
+        await _prune_sending(self._conn)
 
     async def _checkpoint(self) -> None:
         self._since_checkpoint = 0
@@ -442,10 +435,9 @@ class Journal:
         if open_only:
             sql += f" WHERE status NOT IN ({','.join('?' * len(FINAL))})"
         sql += " ORDER BY created_at"
-        await self._fold_log()
         rows = await self._all(sql, FINAL if open_only else ())
         # SENDING, the batch after it not written: the write-ahead record replaces an older ``orders`` row.
-        ahead = {o.order_ref: o for o in sending.pending_of(await self._all(sending.PENDING_ALL_SQL))}
+        ahead = {o.order_ref: o for o in await self._ahead()}
         journaled = [o for o in (codec.load(Order, r[0]) for r in rows) if o.order_ref not in ahead]
         return sorted([*journaled, *ahead.values()], key=lambda o: o.created_at)
 
@@ -455,12 +447,25 @@ class Journal:
 
     async def order(self, order_ref: str) -> Order | None:
         """One order by its orderRef."""
-        await self._fold_log()
-        ahead = sending.pending_of(await self._all(sending.PENDING_OF_REF_SQL, (order_ref,)))
+        ahead = await self._ahead(order_ref)
         if ahead:  # SENDING, the batch after it not written
             return ahead[-1]
         row = await self._one("SELECT payload FROM orders WHERE order_ref = ?", (order_ref,))
         return codec.load(Order, row[0]) if row is not None else None
+
+    async def _ahead(self, order_ref: str | None = None) -> list[Order]:
+        """Orders whose write-ahead record, in the table or the sending log, is newer than their ``orders`` row."""
+        if order_ref is None:
+            rows = await self._all(sending.PENDING_ALL_SQL)
+        else:
+            rows = await self._all(sending.PENDING_OF_REF_SQL, (order_ref,))
+        logged = [r for r in sending.read_log(self.path) if order_ref is None or r[0] == order_ref]
+        if logged:  # newer than the table's rows (those were folded from earlier logs): last, so they win
+            refs = sorted({r[0] for r in logged})
+            sql = sending.JOURNALED_SQL.format(",".join("?" * len(refs)))
+            journaled = {r[0]: tuple(r[1:]) for r in await self._all(sql, refs)}
+            rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
+        return sending.pending_of(rows)
 
     async def fills(self, since: datetime | None = None) -> list[Fill]:
         """Fills in time order, optionally from ``since`` on."""

@@ -10,9 +10,10 @@ send with caches cold (its locks, pages and WAL frames), the line ≈0.08 ms
 (``benchmarks/README.md``, tick-to-order). The ``orders`` table is kept by the event log's
 batches, which follow within milliseconds.
 
-The log is folded into the ``sending`` table (:func:`read_log`, ``INSERT OR IGNORE``: folding
-twice changes nothing) whenever a journal is opened and before the journal's readers read
-orders, so they see it as a table. A line the process died while writing has no newline
+The journal's readers read the table's rows and the log's (:func:`read_log`) alike, so a
+read-only journal (``tui-trader report``, ``trace``) sees every record without writing. The log
+is folded into the ``sending`` table (``INSERT OR IGNORE``: folding twice changes nothing) when a
+journal opens for writing. A line the process died while writing has no newline
 (nothing was sent after it: the send comes after the write) and is skipped. The journal that
 appends rotates the log when it grows past :data:`ROTATE_BYTES`: it moves it aside, folds the
 moved file into the table and only then deletes it.
@@ -77,6 +78,9 @@ PENDING_SQL = (f"SELECT s.id, {', '.join('s.' + c for c in COLUMNS)}, o.status I
 ``orders`` row is final (NULL: there is none) and that row's payload when it is not final. A final
 row always postdates the send (SENDING never follows a final state); any other is compared by its
 history in Python (the payloads hold NaN, which SQLite's JSON functions reject)."""
+JOURNALED_SQL = (f"SELECT order_ref, status IN ({_FINAL}), CASE WHEN status IN ({_FINAL}) THEN NULL ELSE payload END "
+                 "FROM orders WHERE order_ref IN ({})")
+"""For the log's rows: what :data:`PENDING_SQL` joins to a table row, by ref (``{}``: the placeholders)."""
 PENDING_ALL_SQL = PENDING_SQL + " ORDER BY s.id"
 PENDING_OF_REF_SQL = PENDING_SQL + " WHERE s.order_ref = ? ORDER BY s.id"
 PRUNE_SQL = "DELETE FROM sending WHERE id = ?"
@@ -105,11 +109,11 @@ class SendingLog:
         journal: The journal's file; the log is :func:`log_path` of it.
     """
 
-    def __init__(self, journal: Path) -> None:
-        self.path = log_path(journal)
+    def __init__(self, journal: Path, rotate_bytes: int = ROTATE_BYTES) -> None:
+        self.path, self.rotated = log_path(journal), rotated_path(journal)
         self.size = 0
         """Bytes in the log (known once this journal appended)."""
-        self.rotate_bytes = ROTATE_BYTES
+        self.rotate_bytes = rotate_bytes
         """The size past which the journal rotates the log."""
         self._fd: int | None = None
         self._torn = False
@@ -136,16 +140,14 @@ class SendingLog:
         if self._torn:
             raise OSError(f"sending log: short write ({written} of {len(data)} bytes) to {self.path}")
 
-    def rotate(self) -> Path | None:
-        """Move the log aside (the next record starts a new one); where it went, or ``None`` when a
-        moved log is still waiting to be folded (or there is nothing to move)."""
-        rotated = self.path.with_name(self.path.name + ".1")
-        if self.size == 0 or rotated.exists():
-            return None
+    def rotate(self) -> None:
+        """Move the log to :func:`rotated_path` (the next record starts a new one), unless a moved log
+        is still waiting to be folded there (or there is nothing to move)."""
+        if self.size == 0 or self.rotated.exists():
+            return
         self.close()
-        os.replace(self.path, rotated)
+        os.replace(self.path, self.rotated)
         self.size = 0
-        return rotated
 
     def close(self) -> None:
         """Close the file (the next record reopens it)."""
@@ -178,13 +180,13 @@ def read_log(journal: Path) -> list[tuple[Any, ...]]:
             if not line:
                 continue
             try:
-                record = [tuple(row) for row in json.loads(line)]
-                if any(len(row) != len(COLUMNS) for row in record):
+                family = [tuple(row) for row in json.loads(line)]
+                if any(len(row) != len(COLUMNS) for row in family):
                     raise ValueError(f"rows of {len(COLUMNS)} values expected")
             except (ValueError, TypeError) as exc:
                 log.error("sending log %s line %d unreadable, skipped: %s", path, number, exc)
                 continue
-            rows += record
+            rows += family
     return rows
 
 
