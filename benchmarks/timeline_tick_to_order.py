@@ -28,7 +28,6 @@ from ib_async.connection import Connection
 from benchmarks import bench_tick_to_order as bench
 from tui_trader.broker.ib.adapter import IbBroker
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.factory import make_broker
 from tui_trader.engine.runner import freeze_startup_heap, thaw_startup_heap
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -100,11 +99,10 @@ def _stamp_after(cls: type, name: str, stamp: str, cpu_end: bool = False) -> Non
 
 
 class StampedEngine(bench.TriggerEngine):
-    def quote_hook(self, quote: Any) -> None:
-        if quote.symbol == bench.SYMBOL and quote.last == self.trigger:
-            REC.stamp("trigger")
-            REC.cur["cpu_start"] = time.thread_time()
-        super().quote_hook(quote)
+    def fire(self) -> None:
+        REC.stamp("trigger")
+        REC.cur["cpu_start"] = time.thread_time()
+        super().fire()
 
 
 def _stamped_place(ib: ib_async.IB, contract: ib_async.Contract) -> None:
@@ -116,15 +114,13 @@ def _stamped_place(ib: ib_async.IB, contract: ib_async.Contract) -> None:
     REC.cur["cpu_end"] = time.thread_time()
 
 
-async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, trigger: list[float],
+async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB,
                    samples: int) -> dict[str, list[dict[str, float]]]:
     out: dict[str, list[dict[str, float]]] = {"engine": [], "bare": []}
     pause = bench.pauses()
     for i, (client, symbol, price) in enumerate(bench.turns(gw, samples)):
         await asyncio.sleep(next(pause))
         who = "engine" if client == bench.ENGINE_CLIENT else "bare"
-        engine.trigger = price if who == "engine" else -1.0
-        trigger[0] = price if who == "bare" else -1.0
         REC.conn = engine.broker.ib.client.conn if who == "engine" else bare.client.conn  # type: ignore[attr-defined]
         probe = bench.Probe(client)
         probe.instrument(gw)
@@ -157,19 +153,18 @@ async def _measure(gw: SimGateway, engine: StampedEngine, bare: ib_async.IB, tri
 
 
 async def run_level(rate: int, samples: int) -> dict[str, list[dict[str, float]]]:
-    trigger = [0.0]
     with tempfile.TemporaryDirectory() as tmp:
         async with SimGateway(port=0, clock=ManualClock(), always_open=True) as gw:
-            bare = await bench._bare_client(gw, trigger, _stamped_place)
-            engine = StampedEngine(bench._engine_config(Path(tmp) / "journal.sqlite"),
-                                   make_broker(gw.host, gw.port, bench.ENGINE_CLIENT, timeout=5))
-            await engine.start()
+            levels = {s: bench.trigger_level(p) for s, p in bench.base_prices(gw).items()}
+            bare = await bench._bare_client(gw.host, gw.port, levels[bench.BARE_SYMBOL], _stamped_place)
+            engine = await bench._start_engine(StampedEngine, gw.host, gw.port, levels[bench.SYMBOL],
+                                               Path(tmp) / "journal.sqlite")
             freeze_startup_heap()
             stop, count = asyncio.Event(), [0]
             bg = asyncio.create_task(bench._background(gw, rate, stop, count))
             gc.callbacks.append(REC.on_gc)
             try:
-                out = await _measure(gw, engine, bare, trigger, samples)
+                out = await _measure(gw, engine, bare, samples)
             finally:
                 gc.callbacks.remove(REC.on_gc)
             stop.set()
