@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 
 import ib_async
 
+from tui_trader.broker.base import Broker
 from tui_trader.config.sections import KillSwitchSettings, RiskSettings
 from tui_trader.domain import Mode, OrderTicket, OrderType, Quote, Side
 from tui_trader.engine.config import EngineConfig
@@ -85,6 +86,8 @@ SCRIPT = Path(__file__).resolve()
 """This module: each client process runs it with ``--client``."""
 START_S = 60.0
 """How long a client process may take to connect and subscribe."""
+MISSED_IN_A_ROW = 3
+"""Samples in a row without an order (2 s each) that end the run: a client is gone, not slow."""
 
 
 @dataclass
@@ -129,7 +132,9 @@ class Crossing:
 class TriggerEngine(Engine):
     """The engine with a quote trigger: a buy of one share when :data:`SYMBOL` crosses ``trigger``."""
 
-    trigger = Crossing()
+    def __init__(self, config: EngineConfig, broker: Broker, trigger: float) -> None:
+        super().__init__(config, broker)
+        self.trigger = Crossing(trigger)
 
     def quote_hook(self, quote: Quote) -> None:
         """Submit through the full order path when the trigger price prints."""
@@ -174,8 +179,7 @@ def _engine_config(journal: Path) -> EngineConfig:
 
 
 async def _start_engine(cls: type[E], host: str, port: int, trigger: float, journal: Path) -> E:
-    engine = cls(_engine_config(journal), make_broker(host, port, ENGINE_CLIENT, timeout=5))
-    engine.trigger = Crossing(trigger)
+    engine = cls(_engine_config(journal), make_broker(host, port, ENGINE_CLIENT, timeout=5), trigger)
     await engine.start()
     return engine
 
@@ -234,6 +238,7 @@ async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[N
     out: dict[int, list[float]] = {ENGINE_CLIENT: [], BARE_CLIENT: []}
     cpu: dict[int, list[float]] = {ENGINE_CLIENT: [], BARE_CLIENT: []}
     pause = pauses()
+    missed = 0
     for i, (client, symbol, price) in enumerate(turns(gw, samples)):
         await asyncio.sleep(next(pause))
         probe = Probe(client)
@@ -243,7 +248,12 @@ async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[N
         gw.control.set_price(symbol, price)
         try:
             await asyncio.wait_for(probe.done.wait(), 2.0)
+            missed = 0
         except TimeoutError:
+            missed += 1
+            if missed == MISSED_IN_A_ROW:
+                raise RuntimeError(f"no order for {missed} samples in a row (last: client {client}, {symbol} "
+                                   f"at {price}): a client stopped answering") from None
             continue
         finally:
             gw.engine.place = type(gw.engine).place.__get__(gw.engine)  # type: ignore[method-assign]
