@@ -32,6 +32,10 @@ def make_fill(exec_id: str, ref: str = "R1", at: datetime = T0) -> Fill:
     return Fill(exec_id, ref, "SPY", Side.BUY, 5, 500.0, at, broker_id=7)
 
 
+def file_modes(directory: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in directory.iterdir()}
+
+
 @pytest.fixture
 async def journal(tmp_path: Path):
     j = await Journal.open(tmp_path / "journal.sqlite", flush_interval_ms=5)
@@ -48,6 +52,27 @@ async def test_open_when_file_empty_then_migrated_to_current_schema(tmp_path: Pa
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"events", "orders", "order_states", "fills", "operator_actions", "kill_state", "alerts"} <= tables
+
+
+async def test_open_when_file_new_then_it_and_its_wal_readable_by_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "private.sqlite"
+    j = await Journal.open(path)
+    j.append(ev.OrderUpdated(T0, make_order("R1", OrderStatus.SENDING)))
+    await j.flush()
+    modes = file_modes(tmp_path)
+    await j.close()
+    assert modes["private.sqlite"] == 0o600
+    assert modes["private.sqlite-wal"] == 0o600
+
+
+async def test_open_when_file_exists_then_its_mode_kept(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    j = await Journal.open(path)
+    await j.close()
+    path.chmod(0o640)
+    j = await Journal.open(path)
+    await j.close()
+    assert file_modes(tmp_path)["shared.sqlite"] == 0o640
 
 
 async def test_open_when_reopened_then_migrations_not_repeated_and_data_kept(tmp_path: Path) -> None:

@@ -16,9 +16,11 @@ and the WAL checkpoints. A failed write keeps the events queued, records the fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -127,6 +129,7 @@ class Journal:
         ``sending_log_bytes``: the size past which the journal rotates the sending log it appends to.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         conn = await aiosqlite.connect(path)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")
@@ -524,6 +527,18 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     for number in range(version, SCHEMA_VERSION):
         await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
     return SCHEMA_VERSION
+
+
+def _create_private(path: Path) -> None:
+    """Create a new journal file readable by its owner only (0600), as its sending log is.
+
+    It holds the account's orders, fills and P&L; SQLite would create it with the umask's mode
+    (0644 by default), readable by every user of the machine. An empty file is a new database to
+    SQLite, and SQLite gives the WAL and shared-memory files the database file's mode. An existing
+    journal keeps the mode it has.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 async def _fold_sending_log(conn: aiosqlite.Connection, path: Path) -> None:
