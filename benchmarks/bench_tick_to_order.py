@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import random
 import sys
@@ -122,11 +123,12 @@ class Crossing:
         self._armed = False
 
     def __call__(self, price: float) -> bool:
-        if price < self.level:
+        if price >= self.level:
+            fired, self._armed = self._armed, False
+            return fired
+        if price < self.level:  # not NaN (no price yet)
             self._armed = True
-            return False
-        fired, self._armed = self._armed, False
-        return fired
+        return False
 
 
 class TriggerEngine(Engine):
@@ -338,6 +340,8 @@ async def _client_process(kind: str, gw: SimGateway, trigger: float, tmp: Path) 
         except TimeoutError:
             line = b""
         if line.strip() != b"ready":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5)
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the {kind} client's process did not start (exit {proc.returncode}):\n{tail}")
         yield
