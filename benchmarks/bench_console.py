@@ -270,9 +270,9 @@ async def kill_cycle(w: World, app: TraderApp, pilot: Any) -> dict[str, float]:
     expected = engine.bench_working()
     engine.bench_clear_probe()
 
-    def timed_kill(reason: str, by: str = "operator") -> None:
+    def timed_kill(reason: str, by: str = "operator", *, operator: bool = True) -> None:  # the proxy's signature
         sent.append(time.perf_counter())
-        proxy_kill(reason, by)
+        proxy_kill(reason, by, operator=operator)
 
     w.proxy.kill = timed_kill  # type: ignore[method-assign]
     start = time.perf_counter()
@@ -444,7 +444,9 @@ async def measure_scripted(rate: int, seconds: float, kills: int) -> dict[str, f
     engine.snapshot = live_snapshots(engine)  # type: ignore[method-assign]
     app = create_app(engine)
     app.options = app.main.options = ConsoleOptions(refresh_hz=REFRESH_HZ)
-    meter, lags, kill_ms = FrameMeter(), [], []
+    meter = FrameMeter()
+    lags: list[float] = []
+    kill_ms: list[float] = []
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         meter.instrument(app)
@@ -473,9 +475,9 @@ async def time_scripted_kill(engine: ScriptedEngine, pilot: Any) -> float:
     seen: list[float] = []
     original = engine.kill
 
-    def kill(reason: str, by: str = "operator") -> None:
+    def kill(reason: str, by: str = "operator", *, operator: bool = True) -> None:  # the engine's signature
         seen.append(time.perf_counter())
-        original(reason, by)
+        original(reason, by, operator=operator)
 
     engine.kill = kill  # type: ignore[method-assign]
     start = time.perf_counter()

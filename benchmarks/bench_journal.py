@@ -114,10 +114,10 @@ class StepTimer:
     def __enter__(self) -> StepTimer:
         original, steps = self._original, self.steps
 
-        def timed_run(handle: asyncio.Handle) -> None:
+        def timed_run(self: asyncio.Handle) -> None:  # ``Handle._run``'s own signature
             wall, cpu = time.perf_counter(), time.thread_time()
-            original(handle)
-            owner = getattr(handle._callback, "__self__", None)
+            original(self)
+            owner = getattr(self._callback, "__self__", None)  # type: ignore[attr-defined]
             name = owner.get_name() if isinstance(owner, asyncio.Task) else ""
             steps.append(((time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000, name))
 

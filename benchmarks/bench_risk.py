@@ -36,7 +36,7 @@ LIMITS = RiskLimits(
     min_cash_fraction=0.05, price_collar_pct=5.0, price_collar_ticks=1_000, max_spread_pct=1.0,
     max_quote_age_s=5.0, max_orders_per_second=10, max_orders_per_minute=100, max_daily_trades=500,
     max_daily_trades_per_strategy=200, duplicate_window_s=2.0, allowed_symbols=SYMBOLS,
-    allowed_order_types=("MKT", "LMT", "STP", "STP LMT"), no_entry_before_close_min=10,
+    allowed_order_types=(OrderType.MKT, OrderType.LMT, OrderType.STP, OrderType.STP_LMT), no_entry_before_close_min=10,
     no_entry_after_open_min=5, require_liquid_hours=True, max_losing_streak=5, cooldown_s=300,
 )  # fmt: skip
 

@@ -72,7 +72,7 @@ SAMPLE_EVERY_S = 300.0
 SESSION_S = 6.5 * 3600
 QUICK_SESSION_S = 1.0 * 3600
 START = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)  # 09:30 New York, a Tuesday
-STRATEGIES = (
+STRATEGIES: tuple[tuple[str, dict[str, float | int | str | bool]], ...] = (
     ("ema_cross", {"fast": 5, "slow": 13}),
     ("macd", {}),
     ("vwap_reversion", {}),
@@ -161,7 +161,8 @@ class SimProcess:
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.proc: asyncio.subprocess.Process | None = None
-        self.host, self.port, self.pid = "127.0.0.1", 0, None
+        self.host, self.port = "127.0.0.1", 0
+        self.pid: int | None = None
         self._control: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def __aenter__(self) -> SimProcess:

@@ -37,7 +37,7 @@ SLOW_SHOWN = 5
 
 def step_name(handle: asyncio.Handle) -> str:
     """A readable name for one loop step: the task's coroutine for a task step, else the callback."""
-    cb = handle._callback  # noqa: SLF001 - the diagnostic reads the handle it is about to run
+    cb = handle._callback  # type: ignore[attr-defined]  # private: the diagnostic reads the handle it is about to run
     owner = getattr(cb, "__self__", None)
     if isinstance(owner, asyncio.Task):
         coro = owner.get_coro()
@@ -62,13 +62,13 @@ class StepRecorder:
         """Wrap ``Handle._run`` (class-wide: timers too) and listen to the collector."""
         original, rec = self._original, self
 
-        def run(handle: asyncio.Handle) -> None:
+        def run(self: asyncio.Handle) -> None:  # ``Handle._run``'s own signature
             if not rec.armed:
-                original(handle)
+                original(self)
                 return
             t0, c0 = time.perf_counter(), time.thread_time()
-            original(handle)
-            rec.steps.append((step_name(handle), t0, time.perf_counter(), time.thread_time() - c0))
+            original(self)
+            rec.steps.append((step_name(self), t0, time.perf_counter(), time.thread_time() - c0))
 
         asyncio.events.Handle._run = run  # type: ignore[method-assign]  # noqa: SLF001
         gc.callbacks.append(self.on_gc)
@@ -213,7 +213,7 @@ async def main(seconds: float, with_console: bool) -> None:
     import bench_console as bc
     import timeline_console  # the factory by its importable name (``__main__`` does not resolve in the child)
 
-    bc.bench_engine = timeline_console.timeline_engine  # type: ignore[assignment]  # world() spawns it
+    bc.bench_engine = timeline_console.timeline_engine  # world() spawns it
     async with bc.world("own") as w, bc.feeding(w, RATE):
         await asyncio.sleep(0.5)
         if with_console:

@@ -343,6 +343,28 @@ class ScriptedEngine:
         self.calls.append(("cancel", order_ref))
         self._set_status({order_ref}, OrderStatus.CANCELLED, "operator cancel")
 
+    async def modify(self, order_ref: str, quantity: float | None = None, limit_price: float | None = None,
+                     stop_price: float | None = None) -> RiskVerdict:
+        self.calls.append(("modify", order_ref, quantity, limit_price, stop_price))
+        order = next((o for o in self.state.orders if o.order_ref == order_ref and o.status.is_working), None)
+        if order is None:
+            return RiskVerdict(False, (CheckResult("order_working", False, message=f"no working order {order_ref}"),))
+        ticket = replace(order.ticket, quantity=order.ticket.quantity if quantity is None else quantity,
+                         limit_price=order.ticket.limit_price if limit_price is None else limit_price,
+                         stop_price=order.ticket.stop_price if stop_price is None else stop_price)
+        verdict = self.preview(ticket)
+        if verdict.passed:
+            self.state = replace(self.state, orders=tuple(replace(o, ticket=ticket) if o is order else o
+                                                          for o in self.state.orders))
+        return verdict
+
+    async def resubmit(self, order_ref: str) -> Order:
+        self.calls.append(("resubmit", order_ref))
+        if not any(o.order_ref == order_ref for o in self.state.orders):
+            raise ValueError(f"no order {order_ref}")
+        self._set_status({order_ref}, OrderStatus.SUBMITTED, "resubmitted")
+        return next(o for o in self.state.orders if o.order_ref == order_ref)
+
     async def cancel_all(self) -> KillReport:
         self.calls.append(("cancel_all",))
         refs = self.working_refs()
