@@ -39,8 +39,8 @@ class Leg(NamedTuple):
     @property
     def worst_abs(self) -> float:
         """Largest absolute position any fill sequence of working orders can reach."""
-        pos = self.position
-        return max(abs(pos + self.buys), abs(pos - self.sells))
+        long, short = abs(self.position + self.buys), abs(self.position - self.sells)
+        return short if short > long else long  # max(long, short) with NaN kept, without the call (every check)
 
     @property
     def is_open(self) -> bool:
@@ -151,7 +151,8 @@ def build_book(
     for order in working:
         ticket = order.ticket
         row = acc.get(ticket.symbol) or acc.setdefault(ticket.symbol, [0.0, 0.0, 0.0])
-        remaining = max(ticket.quantity - order.filled_quantity, 0.0)
+        remaining = ticket.quantity - order.filled_quantity
+        remaining = 0.0 if remaining < 0.0 else remaining  # max(remaining, 0.0), NaN included
         if ticket.side is Side.BUY:
             row[1] += remaining
             price = ticket.price_for_notional(math.nan)
@@ -188,7 +189,8 @@ def _aggregate(
             price = _mark(symbol, account, market, working)
             if not price > 0:
                 price = fallback.get(symbol, price)
-        exposure = max(abs(pos + bought), abs(pos - sold)) * price
+        long, short = abs(pos + bought), abs(pos - sold)  # Leg.worst_abs, inlined
+        exposure = (short if short > long else long) * price
         rows[symbol], prices[symbol], exposures[symbol] = (pos, bought, sold), price, exposure
         gross += exposure
         open_total += 1 if pos or bought or sold else 0

@@ -9,6 +9,7 @@ hours and cooldown limits: a limit must never trap the operator in a position.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -361,7 +362,10 @@ def pre_trade_check(
     for group in (_ticket_checks, _market_checks, _size_checks, _book_checks, _time_checks):
         group(ctx, results)
     _rate_checks(ctx, throttle, recent, results)
-    return RiskVerdict(all(r.passed for r in results), tuple(results))
+    return RiskVerdict(all(map(_PASSED, results)), tuple(results))
+
+
+_PASSED = operator.attrgetter("passed")
 
 
 def check_cancel(throttle: Throttle, now: datetime) -> RiskVerdict:
