@@ -46,6 +46,15 @@ async def _statuses_after_restart(path: Path, running: Journal | None = None) ->
             await running.close()
 
 
+async def _engine_died_after_the_record(path: Path) -> tuple[Journal, list[Order]]:
+    """The engine's journal after it appended a family's record before the wire and nothing after it
+    (its writer never ran: the process is as good as dead). The caller closes it."""
+    running = await Journal.open(path)
+    family = _family()
+    assert running.commit_orders_now(family)
+    return running, family
+
+
 def _same(a: Order, b: Order) -> bool:
     """Equal, NaN signal prices included (NaN != NaN)."""
     nan = math.isnan(a.ticket.signal_price) and math.isnan(b.ticket.signal_price)
@@ -86,9 +95,7 @@ async def test_open_orders_when_process_died_after_the_sending_record_then_resta
         tmp_path: Path) -> None:
     # Arrange: the order path's record before the wire, and no batch after it (the writer never ran).
     path = tmp_path / "journal.sqlite"
-    running = await Journal.open(path)
-    family = _family()
-    assert running.commit_orders_now(family)
+    running, family = await _engine_died_after_the_record(path)
     # Act: a restart reads the same file while the dead run's events never made it.
     restarted = await Journal.open(path)
     try:
@@ -200,9 +207,8 @@ async def test_log_when_process_died_inside_a_write_then_torn_line_skipped_and_n
 async def test_log_when_folded_twice_then_one_row_per_record(tmp_path: Path) -> None:
     # Arrange
     path = tmp_path / "journal.sqlite"
-    running = await Journal.open(path)
-    assert running.commit_orders_now(_family())
-    # Act: every open and every read folds the log into the table.
+    running, _ = await _engine_died_after_the_record(path)
+    # Act: every journal opened for writing folds the log into the table.
     for _ in range(2):
         reader = await Journal.open(path)
         await reader.open_orders()
@@ -276,9 +282,7 @@ async def test_log_when_read_by_a_read_only_journal_then_its_records_are_seen_an
     from tui_trader.ops.report_cli import open_readonly, readonly_uri
 
     path = tmp_path / "journal.sqlite"
-    running = await Journal.open(path)
-    family = _family()
-    assert running.commit_orders_now(family)
+    running, family = await _engine_died_after_the_record(path)
     reader = await open_readonly(path, readonly_uri(path))
     # Act
     try:
