@@ -6,7 +6,10 @@ they go out once the loop has read what waits, or first thing when anything else
 
 from __future__ import annotations
 
-from tui_trader.domain import AlertLevel, OrderStatus
+import pytest
+
+from tui_trader.broker.ib import adapter
+from tui_trader.domain import AlertLevel, Bracket, OrderStatus
 from tui_trader.domain.events import AlertRaised, Event, OrderChecked, OrderUpdated
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
@@ -62,3 +65,26 @@ async def test_order_sent_then_its_events_follow_once_the_loop_turns_and_before_
     assert about[:2] == [S.SENDING.value, "checked"]
     assert about.index("checked") < about.index(S.SUBMITTED.value)
     assert about[-1] == S.FILLED.value
+
+
+async def test_order_family_written_then_the_cpu_is_offered_once_after_its_transmitting_order(
+        engine: Engine, sim: SimGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: count the trades ib_async holds each time the adapter offers the CPU.
+    trades = engine.broker.ib.wrapper.trades  # type: ignore[attr-defined]
+    offered: list[int] = []
+    real = adapter._let_the_gateway_run
+
+    def offer() -> None:
+        offered.append(len(trades))
+        real()
+
+    monkeypatch.setattr(adapter, "_let_the_gateway_run", offer)
+    before = len(trades)
+    ask = engine.market.quotes["AAPL"].ask
+    # Act: a single order, then a bracket (entry, stop and target: only the target transmits).
+    engine.submit_nowait(buy(1))
+    protection = Bracket(stop_price=round(ask * 0.98, 2), take_profit_price=round(ask * 1.02, 2))
+    engine.submit_nowait(buy(2, bracket=protection))
+    # Assert: once per family, after its last order is written (the bracket's three at once).
+    assert offered == [before + 1, before + 4]
+    await eventually(lambda: sum(o.working for o in sim.orders()) == 2, what="the bracket's stop and target working")
