@@ -232,7 +232,7 @@ async def soak_world(tmp: Path, separate_sim: bool = True) -> AsyncIterator[tupl
         return
     async with SimGateway(port=0, clock=clock, seed=11, symbols=symbols(), always_open=True,
                           step_seconds=STEP_S) as gw:
-        broker = make_broker(gw.host, gw.port, 31, timeout=10.0)
+        broker = make_broker(gw.host, gw.port, 31, timeout=10.0, gateway_in_process=True)
         yield InProcessMarket(gw), Engine(engine_config(tmp / "journal.sqlite"), broker, clock=clock.now)
 
 

@@ -180,8 +180,11 @@ def _engine_config(journal: Path) -> EngineConfig:
                         symbols=(SYMBOL, *BACKGROUND), limits=bench_limits(), market_data_stale_s=3600)
 
 
-async def _start_engine(cls: type[E], host: str, port: int, trigger: float, journal: Path) -> E:
-    engine = cls(_engine_config(journal), make_broker(host, port, ENGINE_CLIENT, timeout=5), trigger)
+async def _start_engine(cls: type[E], host: str, port: int, trigger: float, journal: Path,
+                        in_process: bool = False) -> E:
+    """``in_process``: the simulator runs in this process (``--in-loop``, as ``--sim`` has it)."""
+    broker = make_broker(host, port, ENGINE_CLIENT, timeout=5, gateway_in_process=in_process)
+    engine = cls(_engine_config(journal), broker, trigger)
     await engine.start()
     return engine
 
@@ -385,7 +388,8 @@ async def _run_level(rate: int, samples: int, in_loop: bool = False) -> dict[str
             if in_loop:
                 # The bare client connects first, so the simulator writes each tick to it first.
                 bare = await _bare_client(gw.host, gw.port, levels[BARE_SYMBOL])
-                engine = await _start_engine(TriggerEngine, gw.host, gw.port, levels[SYMBOL], tmp / "journal.sqlite")
+                engine = await _start_engine(TriggerEngine, gw.host, gw.port, levels[SYMBOL], tmp / "journal.sqlite",
+                                             in_process=True)
                 wall, cpu, elapsed, count = await _load_and_measure(gw, rate, samples, lambda: quiet(engine))
                 bare.disconnect()
                 await engine.stop()

@@ -105,8 +105,8 @@ class BenchEngine(Engine):
         self.symbols = book_symbols()
         self.feed_symbols = [s for s in self.symbols if s != TRIGGER][:N_FEED]
         scope = CancelScope(settings.kill_switch.scope)
-        super().__init__(engine_config(settings.journal_path, self.symbols, scope),
-                         make_broker("127.0.0.1", 0, CLIENT_ID, timeout=10), on_stop=self._stop_gateway)
+        broker = make_broker("127.0.0.1", 0, CLIENT_ID, timeout=10, gateway_in_process=True)
+        super().__init__(engine_config(settings.journal_path, self.symbols, scope), broker, on_stop=self._stop_gateway)
         self.gw: SimGateway | None = None
         self.probe: WireProbe | None = None
         self.kill_calls: list[float] = []

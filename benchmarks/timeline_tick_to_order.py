@@ -158,7 +158,7 @@ async def run_level(rate: int, samples: int) -> dict[str, list[dict[str, float]]
             levels = {s: bench.trigger_level(p) for s, p in bench.base_prices(gw).items()}
             bare = await bench._bare_client(gw.host, gw.port, levels[bench.BARE_SYMBOL], _stamped_place)
             engine = await bench._start_engine(StampedEngine, gw.host, gw.port, levels[bench.SYMBOL],
-                                               Path(tmp) / "journal.sqlite")
+                                               Path(tmp) / "journal.sqlite", in_process=True)
             freeze_startup_heap()
             stop, count = asyncio.Event(), [0]
             bg = asyncio.create_task(bench._background(gw, rate, stop, count))

@@ -6,15 +6,19 @@ they go out once the loop has read what waits, or first thing when anything else
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tui_trader.broker.ib import adapter
+from tui_trader.config import load_settings
 from tui_trader.domain import AlertLevel, Bracket, OrderStatus
 from tui_trader.domain.events import AlertRaised, Event, OrderChecked, OrderUpdated
 from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import create_engine
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually
+from .helpers import buy, eventually, status
 
 S = OrderStatus
 
@@ -88,3 +92,24 @@ async def test_order_family_written_then_the_cpu_is_offered_once_after_its_trans
     # Assert: once per family, after its last order is written (the bracket's three at once).
     assert offered == [before + 1, before + 4]
     await eventually(lambda: sum(o.working for o in sim.orders()) == 2, what="the bracket's stop and target working")
+
+
+async def test_order_with_the_simulator_embedded_then_the_cpu_is_not_offered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the engine --sim runs (the simulator reads the order in the engine's own loop).
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    settings = load_settings(None, {"state_dir": str(tmp_path / "state"), "confirm": False, "sim": {"port": 0},
+                                    "strategies": [{"name": "ema_cross", "symbols": ["AAPL"]}]})
+    engine = create_engine(settings)
+    offered: list[None] = []
+    monkeypatch.setattr(adapter, "_let_the_gateway_run", lambda: offered.append(None))
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="a first quote")
+        # Act
+        order = engine.submit_nowait(buy(1))
+        await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="the order filled")
+    finally:
+        await engine.stop()
+    # Assert: sent and filled, and the CPU never offered.
+    assert offered == []

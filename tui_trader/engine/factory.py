@@ -22,10 +22,12 @@ ADAPTER_MODULE = "tui_trader.broker.ib"
 
 
 def make_broker(host: str, port: int, client_id: int, account: str = "", timeout: float = 10.0,
-                readonly: bool = False) -> Broker:
-    """The ib_async broker adapter for a gateway at ``host:port``."""
+                readonly: bool = False, gateway_in_process: bool = False) -> Broker:
+    """The ib_async broker adapter for a gateway at ``host:port`` (``gateway_in_process``: the
+    embedded simulator, which reads in this process's loop)."""
     adapter: Any = importlib.import_module(ADAPTER_MODULE)
-    broker: Broker = adapter.IbBroker(host, port, client_id, account, timeout, readonly)
+    broker: Broker = adapter.IbBroker(host, port, client_id, account, timeout, readonly,
+                                      yield_after_send=not gateway_in_process)
     return broker
 
 
@@ -36,7 +38,7 @@ class _SimEngine(Engine):
         self._settings = settings
         self._gateway: Any = None
         broker = make_broker(settings.sim.host, settings.sim.port, settings.broker.client_id,
-                             settings.broker.account, settings.broker.connect_timeout)
+                             settings.broker.account, settings.broker.connect_timeout, gateway_in_process=True)
         super().__init__(config_from_settings(settings), broker, on_stop=self._stop_gateway)
 
     async def start(self) -> None:

@@ -80,7 +80,7 @@ class IbBroker:
     """
 
     def __init__(self, host: str, port: int, client_id: int, account: str = "",
-                 timeout: float = 8.0, readonly: bool = False) -> None:
+                 timeout: float = 8.0, readonly: bool = False, yield_after_send: bool = True) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self._account = account
         self._timeout = timeout
@@ -98,6 +98,9 @@ class IbBroker:
         """How often the day's completed orders were asked for (each answer is the whole day's: a diagnostic)."""
         self.pacing_backoff = (2.0, 60.0, 6)
         """Historical pacing retries: (first delay s, maximum delay s, retries)."""
+        self.yield_after_send = yield_after_send
+        """Offer the CPU after an order that transmits (:meth:`place`); off when the gateway runs in
+        this process (the embedded simulator of ``--sim``), which reads the order in this loop."""
         self._decode_watch = DecodeWatch(self.ib.client.decoder, self._on_decode_fault)
         self._wire_handlers()
 
@@ -228,7 +231,7 @@ class IbBroker:
         if oca_group:
             ib_order.ocaGroup, ib_order.ocaType = oca_group, 1
         self.ib.placeOrder(self._contract(order.symbol), ib_order)
-        if transmit:
+        if transmit and self.yield_after_send:
             _let_the_gateway_run()
 
     def cancel(self, broker_id: int) -> None:
