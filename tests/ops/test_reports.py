@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, Tr
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.ops.notify import Notice
+from tui_trader.ops.report_cli import render_csv
 from tui_trader.ops.reports import Period, build_report, close_session
 from tui_trader.store.journal import Journal
 
@@ -164,3 +166,15 @@ def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:
     result = run_cli("--journal", str(tmp_path / "missing.sqlite"))
     assert result.returncode == 2
     assert "no journal" in result.stderr
+
+
+def test_csv_of_summed_figures_then_numbers_without_binary_noise() -> None:
+    # Arrange: a P&L summed from fills carries binary noise; prices, quantities and flags do not.
+    rows = [{"symbol": "AAPL", "pnl": -8.49000000000035, "price": 0.0001234, "notional": 9_876_543_210.12,
+             "quantity": 7, "win": True, "commission": math.nan}]
+    # Act
+    text = render_csv(rows)
+    # Assert
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert row == {"symbol": "AAPL", "pnl": "-8.49", "price": "0.0001234", "notional": "9876543210.12",
+                   "quantity": "7", "win": "True", "commission": ""}  # unknown: empty

@@ -69,15 +69,27 @@ def _day(text: str | None) -> date | None:
         raise UsageError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
+CSV_DIGITS = 12
+"""Significant digits of a number in CSV: cents of a ten-billion figure, and none of a sum's binary noise."""
+
+
 def render_csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV with a header (empty string for no rows)."""
+    """Rows as CSV with a header (empty string for no rows).
+
+    Numbers are written to :data:`CSV_DIGITS` significant digits: a P&L summed from fills reads
+    ``-8.49``, not ``-8.49000000000035`` (the JSON format keeps every digit).
+    """
     if not rows:
         return ""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(jsonable(rows))
+    writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in jsonable(rows))
     return out.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    return float(f"{value:.{CSV_DIGITS}g}") if isinstance(value, float) else value
 
 
 def section_rows(report: dict[str, Any], section: str) -> list[dict[str, Any]]:
