@@ -85,6 +85,8 @@ one client's samples rather than the other's (see also :func:`quiet`)."""
 SEED = 20261121
 SCRIPT = Path(__file__).resolve()
 """This module: each client process runs it with ``--client``."""
+Stamps = tuple[int, float, float, float]
+"""One sample's client id and ``perf_counter`` times: before ``set_price``, after it, order received."""
 START_S = 60.0
 """How long a client process may take to connect and subscribe."""
 MISSED_IN_A_ROW = 3
@@ -232,13 +234,14 @@ async def _background(gw: SimGateway, rate: int, stop: asyncio.Event, count: lis
         await asyncio.sleep(period)
 
 
-async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[None]] | None = None
-                   ) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[None]] | None = None,
+                   stamps: list[Stamps] | None = None) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
     """Wall-clock latencies (ms) by client, and the same samples in this process's CPU time.
 
     ``after`` runs after each sample, outside the timed window. The CPU-time latency (the wall one
     less the time this process was not running) means something only when the clients share this
-    process (``--in-loop``). Both stamps sit outside the timed window.
+    process (``--in-loop``). Both stamps sit outside the timed window. ``stamps`` collects each
+    measured sample's ``perf_counter`` times (:data:`Stamps`, for :mod:`benchmarks.timeline_processes`).
     """
     out: dict[int, list[float]] = {ENGINE_CLIENT: [], BARE_CLIENT: []}
     cpu: dict[int, list[float]] = {ENGINE_CLIENT: [], BARE_CLIENT: []}
@@ -251,6 +254,7 @@ async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[N
         c0 = time.process_time()
         t0 = time.perf_counter()
         gw.control.set_price(symbol, price)
+        written = time.perf_counter() if stamps is not None else 0.0
         try:
             await asyncio.wait_for(probe.done.wait(), 2.0)
             missed = 0
@@ -266,6 +270,8 @@ async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[N
             await after()
         if i >= 2 * WARMUP:  # the first orders build the journal's codecs: not steady state
             out[client].append((probe.received - t0) * 1000)
+            if stamps is not None:
+                stamps.append((client, t0, written, probe.received))
             cpu[client].append((probe.received_cpu - c0) * 1000)
     return out, cpu
 
@@ -327,12 +333,14 @@ def _pct(values: list[float], q: float) -> float:
 
 
 @asynccontextmanager
-async def _client_process(kind: str, gw: SimGateway, trigger: float, tmp: Path) -> AsyncIterator[None]:
-    """One client (``engine`` or ``bare``) in a process of its own, connected to ``gw`` until the block ends."""
+async def _client_process(kind: str, gw: SimGateway, trigger: float, tmp: Path,
+                          script: Path = SCRIPT) -> AsyncIterator[None]:
+    """One client (``engine`` or ``bare``) in a process of its own, connected to ``gw`` until the block ends
+    (``script``: the module the process runs with ``--client``, this one unless a diagnostic wraps it)."""
     log = tmp / f"{kind}.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(SCRIPT), "--client", kind, "--host", gw.host,
+            sys.executable, str(script), "--client", kind, "--host", gw.host,
             "--port", str(gw.port), "--trigger", repr(trigger), "--dir", str(tmp),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err)
     assert proc.stdin is not None
@@ -408,14 +416,15 @@ async def _run_level(rate: int, samples: int, in_loop: bool = False) -> dict[str
 
 
 async def _load_and_measure(gw: SimGateway, rate: int, samples: int,
-                            after: Callable[[], Awaitable[None]] | None = None
+                            after: Callable[[], Awaitable[None]] | None = None, stamps: list[Stamps] | None = None
                             ) -> tuple[dict[int, list[float]], dict[int, list[float]], float, int]:
-    """The samples under ``rate`` background ticks/s: wall and CPU latencies, seconds taken, ticks sent."""
+    """The samples under ``rate`` background ticks/s: wall and CPU latencies, seconds taken, ticks sent
+    (``after``, ``stamps``: see :func:`_measure`)."""
     freeze_startup_heap()  # this process's start-up (the simulator's, and the clients' when in it)
     stop, count = asyncio.Event(), [0]
     bg = asyncio.create_task(_background(gw, rate, stop, count))
     started = time.perf_counter()
-    wall, cpu = await _measure(gw, samples, after)
+    wall, cpu = await _measure(gw, samples, after, stamps)
     elapsed = time.perf_counter() - started
     stop.set()
     await bg

@@ -8,6 +8,10 @@ Also: the CPU time (``thread_time``) from the trigger to ``placeOrder`` written 
 client's own part, ib_async's ``IB.placeOrder`` left out), and every garbage
 collection that ran inside the sample (``gc.callbacks``), by generation.
 
+Both clients share the simulator's event loop here (the benchmark's ``--in-loop`` layout, the shape of
+``--sim``); :mod:`benchmarks.timeline_processes` stamps the benchmark's default layout, each client
+in a process of its own.
+
 Run: ``python -m benchmarks.timeline_tick_to_order [RATE] [SAMPLES]``.
 """
 
