@@ -93,3 +93,32 @@ def test_losing_streak_counts_consecutive_losing_closes() -> None:
         p.apply_fill(_fill(Side.BUY, 1, 100))
         p.apply_fill(_fill(Side.SELL, 1, price))
     assert p.losing_streak == 2
+
+
+def test_fill_of_an_earlier_day_then_today_keeps_its_counters() -> None:
+    # Arrange: today, a round trip that lost 20 after a gain took equity to a high-water mark.
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 10, 100, when=T0))
+    p.mark("AAPL", 110)
+    p.apply_fill(_fill(Side.SELL, 10, 98, when=T0 + timedelta(minutes=5)))
+    before = p.snapshot(T0 + timedelta(minutes=6), "DU1", ())
+    # Act: an execution of yesterday arrives (replayed after a restart), then the next snapshot.
+    p.apply_fill(_fill(Side.BUY, 5, 90, when=T0 - timedelta(days=1)))
+    after = p.snapshot(T0 + timedelta(minutes=7), "DU1", ())
+    # Assert: today's loss, trade count, start of day and high-water mark are as they were; the fill is booked.
+    assert before.realized_pnl_today == pytest.approx(-20)
+    assert (after.realized_pnl_today, after.trades_today) == (before.realized_pnl_today, before.trades_today)
+    assert (after.start_of_day_equity, after.high_water_mark) == (before.start_of_day_equity,
+                                                                    before.high_water_mark)
+    assert after.positions["AAPL"].quantity == 5
+    assert p.cash == pytest.approx(10_000 - 20 - 450)
+
+
+def test_snapshot_at_an_earlier_time_then_the_day_stays() -> None:
+    # Arrange
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 10, 100, when=T0 + timedelta(days=1)))  # the next day: today starts over
+    # Act: a clock a day behind asks for a snapshot.
+    behind = p.snapshot(T0, "DU1", ())
+    # Assert: still the later day, its trade counted.
+    assert behind.trades_today == 1

@@ -195,17 +195,27 @@ class Portfolio:
         self._replace_all({s: Position(s, float(q), float(c), realized_pnl=float(r), opened_at=_when(t))
                            for s, (q, c, r, t) in state.get("positions", {}).items()})
 
-    def _roll_day(self, now: datetime, force: bool = False) -> None:
+    def _roll_day(self, now: datetime, force: bool = False) -> bool:
+        """Move to ``now``'s trading day when it is a later one (today's counters start over); ``False``
+        when ``now`` is in an earlier day, which changes nothing: the day never goes back.
+
+        Otherwise a fill stamped with an earlier day (an execution replayed after a restart, a broker
+        clock a day behind) would start today over twice, the second time at the next snapshot:
+        today's realized P&L, trade counts, start-of-day equity and high-water mark gone, and with
+        them the daily loss and daily trade limits.
+        """
         span = self._day_span
-        if not force and span is not None and span[0] <= now < span[1]:
-            return
-        day = now.astimezone(self._tz).date()
-        if force or day != self._day:
-            self._set_day(day)
-            self.realized_today = self.commissions_today = 0.0
-            self.trades_today, self.trades_by_strategy = 0, {}
-            self.start_of_day_equity = self.equity
-            self.high_water_mark = max(self.equity, 0.0)
+        if not force and span is not None:
+            if now < span[0]:
+                return False
+            if now < span[1]:
+                return True
+        self._set_day(now.astimezone(self._tz).date())
+        self.realized_today = self.commissions_today = 0.0
+        self.trades_today, self.trades_by_strategy = 0, {}
+        self.start_of_day_equity = self.equity
+        self.high_water_mark = max(self.equity, 0.0)
+        return True
 
     def _set_day(self, day: date | None) -> None:
         self._day, self._day_span = day, None
@@ -216,17 +226,22 @@ class Portfolio:
     # -- updates -----------------------------------------------------------------------------
 
     def apply_fill(self, fill: Fill, strategy: str = "") -> FillEffect:
-        """Book one (deduplicated) execution; its commission, if already known, too."""
-        self._roll_day(fill.time)
+        """Book one (deduplicated) execution; its commission, if already known, too.
+
+        A fill of an earlier trading day moves the position, cash and the running totals, not
+        today's realized P&L and trade counts (its commission, paid now, counts today).
+        """
+        today = self._roll_day(fill.time)
         pos = self.positions.get(fill.symbol, Position(fill.symbol, 0.0, 0.0))
         new, effect = apply_fill_to_position(pos, fill)
         self._put(replace(new, market_price=pos.market_price))
         self.cash -= fill.signed_quantity * fill.price
         self.realized_gross += effect.realized_gross
-        self.realized_today += effect.realized_gross
-        self.trades_today += 1
-        if strategy:
-            self.trades_by_strategy[strategy] = self.trades_by_strategy.get(strategy, 0) + 1
+        if today:
+            self.realized_today += effect.realized_gross
+            self.trades_today += 1
+            if strategy:
+                self.trades_by_strategy[strategy] = self.trades_by_strategy.get(strategy, 0) + 1
         if fill.commission:
             self.apply_commission(fill.commission)
         self._track_streak(effect, fill.time)
