@@ -8,6 +8,7 @@ import math
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 
 from tests.engine.helpers import eventually
@@ -185,6 +186,17 @@ def test_row_when_order_born_in_sending_then_read_back_the_same_with_the_history
     assert params[sending.COLUMNS.index("created_at")] == now.isoformat()
     assert _same(read[0], order)
     assert read[0].created_at.utcoffset() == timedelta(hours=-5)
+
+
+def test_record_when_written_with_enum_members_then_the_same_bytes_as_with_their_values() -> None:
+    # Arrange: a bracket family (every enum column set) as the order path sends it.
+    family = _family()
+    plain = [[v.value if isinstance(v, Enum) else v for v in row] for row in sending.rows(family)]
+    # Act
+    line = sending.record(family)
+    # Assert: a log written before (with .value) and now read the same.
+    assert line == (json.dumps(plain) + "\n").encode()
+    assert [row[sending.COLUMNS.index("side")] for row in json.loads(line)] == [o.ticket.side.value for o in family]
 
 
 async def test_log_when_process_died_inside_a_write_then_torn_line_skipped_and_next_record_stands_alone(

@@ -282,7 +282,8 @@ class TicketContext:
     def book(self) -> Book:
         """Positions and counted orders by symbol, priced (the ticket's own limit prices its symbol if nothing else)."""
         own_price = {self.ticket.symbol: self.ticket.price_for_notional(math.nan)}
-        in_flight = self._in_flight if isinstance(self._in_flight, Sequence) else self._in_flight()
+        # callable() rather than isinstance(..., Sequence): an ABC check walks abc's caches, on every order.
+        in_flight = self._in_flight() if callable(self._in_flight) else self._in_flight
         return build_book(self.account, self._market, in_flight, self._order_ref, own_price)
 
     @lazy

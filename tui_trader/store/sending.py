@@ -201,11 +201,13 @@ def _values(o: Order) -> tuple[Any, ...]:
     updated = o.updated_at.isoformat()
     created = updated if o.created_at is o.updated_at else o.created_at.isoformat()
     ticket_created = t.created_at.isoformat() if t.created_at is not None else None
+    # The enums are StrEnums: JSON and SQLite write a member as its value (``.value`` is Python code in
+    # ``enum``, the only reason that module's pages would be touched before the wire).
     return (
-        o.order_ref, o.status.value, created, updated, o.broker_id, o.perm_id,
+        o.order_ref, o.status, created, updated, o.broker_id, o.perm_id,
         o.parent_ref, o.filled_quantity, o.avg_fill_price, o.commission, o.last_error, _history(o, updated),
-        t.symbol, t.side.value, t.quantity, t.order_type.value, t.limit_price, t.stop_price, t.trail_amount,
-        t.trail_percent, t.tif.value, t.outside_rth, t.strategy, t.reason, t.signal_price, ticket_created,
+        t.symbol, t.side, t.quantity, t.order_type, t.limit_price, t.stop_price, t.trail_amount,
+        t.trail_percent, t.tif, t.outside_rth, t.strategy, t.reason, t.signal_price, ticket_created,
         t.reduce_only,
         b is not None, *((b.stop_price, b.take_profit_price, b.trail_amount, b.trail_percent) if b else (None,) * 4),
     )  # fmt: skip
@@ -217,7 +219,7 @@ def _history(o: Order, updated: str) -> str:
     ``json.dumps`` sets up an encoder on every call (most of its cost for a list this small); each
     string goes through the same C function it uses, so the text is the same byte for byte.
     """
-    steps = (f"[{_quote(h.status.value)}, {_quote(updated if h.time is o.updated_at else h.time.isoformat())}, "
+    steps = (f"[{_quote(h.status)}, {_quote(updated if h.time is o.updated_at else h.time.isoformat())}, "
              f"{_quote(h.note)}]" for h in o.history)
     return f"[{', '.join(steps)}]"
 

@@ -338,8 +338,9 @@ def position_from_ib(position: IbPosition) -> BrokerPosition:
 def order_to_ib(order: Order, broker_id: int, account: str = "") -> IbOrder:
     """An ib_async order for a domain order (prices, TIF, ref, account)."""
     t = order.ticket
-    ib = IbOrder(orderId=broker_id, action=t.side.value, totalQuantity=t.quantity,
-                 orderType=t.order_type.value, tif=t.tif.value, outsideRth=t.outside_rth,
+    # str() of a StrEnum member is its value as a plain str, in C (``.value`` runs enum's Python code).
+    ib = IbOrder(orderId=broker_id, action=str(t.side), totalQuantity=t.quantity,
+                 orderType=str(t.order_type), tif=str(t.tif), outsideRth=t.outside_rth,
                  orderRef=order.order_ref, account=account)
     if t.order_type in (OrderType.LMT, OrderType.STP_LMT) and t.limit_price is not None:
         ib.lmtPrice = t.limit_price
