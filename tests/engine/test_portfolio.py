@@ -122,3 +122,16 @@ def test_snapshot_at_an_earlier_time_then_the_day_stays() -> None:
     behind = p.snapshot(T0, "DU1", ())
     # Assert: still the later day, its trade counted.
     assert behind.trades_today == 1
+
+
+def test_losing_fill_of_an_earlier_day_then_the_last_loss_stays_the_latest() -> None:
+    # Arrange: a loss today.
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 1, 100, when=T0))
+    p.apply_fill(_fill(Side.SELL, 1, 99, when=T0 + timedelta(minutes=1)))
+    # Act: yesterday's losing round trip is replayed.
+    p.apply_fill(_fill(Side.BUY, 1, 100, when=T0 - timedelta(days=1)))
+    p.apply_fill(_fill(Side.SELL, 1, 98, when=T0 - timedelta(days=1, minutes=-1)))
+    # Assert: the cooldown still counts from today's loss; the streak counts both.
+    assert p.last_loss_at == T0 + timedelta(minutes=1)
+    assert p.losing_streak == 2

@@ -253,7 +253,9 @@ class Portfolio:
             return
         if effect.realized_gross < 0:
             self.losing_streak += 1
-            self.last_loss_at = when
+            # The latest loss: a replayed older one must not move it back (and shorten the cooldown).
+            last = self.last_loss_at
+            self.last_loss_at = when if last is None or when > last else last
         elif effect.realized_gross > 0:
             self.losing_streak = 0
 

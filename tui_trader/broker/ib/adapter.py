@@ -223,7 +223,8 @@ class IbBroker:
         would otherwise go on with its work after the wire (publishing, the ack timer) before the
         gateway reads the order. With a CPU free it costs a system call (≈1 µs). In
         ``bench_tick_to_order`` at 1,000 background ticks/s it took the engine's "written → read by
-        the simulator" from 0.59 to 0.38 ms at p90 (``benchmarks/README.md``).
+        the simulator" from 0.52–0.59 to 0.32–0.39 ms at p90 (seven alternating runs each,
+        ``benchmarks/README.md``).
         """
         ib_order = m.order_to_ib(order, broker_id, self._account)
         ib_order.parentId = parent_id
