@@ -449,17 +449,22 @@ def run(quick: bool = False, in_loop: bool = False) -> dict[str, float]:
     return out
 
 
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hidden arguments :func:`_client_process` starts a client process with."""
+    parser.add_argument("--client", choices=("engine", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--trigger", type=float, default=math.inf, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, default=Path(), help=argparse.SUPPRESS)
+
+
 def main() -> None:
     """Print the figures, one per line (or, with ``--client``, be one of the clients)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="30 samples per client and level instead of 300")
     parser.add_argument("--in-loop", action="store_true",
                         help="both clients in the simulator's process and event loop (the shape of --sim)")
-    parser.add_argument("--client", choices=("engine", "bare"), help=argparse.SUPPRESS)
-    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--trigger", type=float, default=math.inf, help=argparse.SUPPRESS)
-    parser.add_argument("--dir", type=Path, default=Path(), help=argparse.SUPPRESS)
+    add_client_arguments(parser)
     args = parser.parse_args()
     if args.client:
         asyncio.run(_serve_client(args.client, args.host, args.port, args.trigger, args.dir))

@@ -176,11 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rate", nargs="?", type=int, default=1_000, help="background ticks per second")
     parser.add_argument("samples", nargs="?", type=int, default=300, help="samples per client")
-    parser.add_argument("--client", choices=("engine", "bare"), help=argparse.SUPPRESS)
-    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--trigger", type=float, default=math.inf, help=argparse.SUPPRESS)
-    parser.add_argument("--dir", type=Path, default=Path(), help=argparse.SUPPRESS)
+    bench.add_client_arguments(parser)
     args = parser.parse_args()
     if args.client:
         _child(args)
