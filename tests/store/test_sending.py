@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import sqlite3
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
@@ -45,6 +46,16 @@ async def _statuses_after_restart(path: Path, running: Journal | None = None) ->
         await restarted.close()
         if running is not None:
             await running.close()
+
+
+async def _statuses_and_order(reader: Journal, listing: Callable[[Journal], Awaitable[list[Order]]], ref: str,
+                              running: Journal) -> tuple[dict[str, OrderStatus], Order | None]:
+    """``listing``'s orders by status and order ``ref``, as ``reader`` reads them; then both journals closed."""
+    try:
+        return {o.order_ref: o.status for o in await listing(reader)}, await reader.order(ref)
+    finally:
+        await reader.close()
+        await running.close()
 
 
 async def _engine_died_after_the_record(path: Path) -> tuple[Journal, list[Order]]:
@@ -148,13 +159,7 @@ async def test_open_orders_when_batch_wrote_earlier_states_then_the_sending_reco
     await running.flush()
     assert running.commit_orders_now([parent, child])
     # Act: a restart reads the same file (and prunes what the batches caught up with).
-    restarted = await Journal.open(path)
-    try:
-        found = {o.order_ref: o.status for o in await restarted.open_orders()}
-        one = await restarted.order("tt1-1")
-    finally:
-        await restarted.close()
-        await running.close()
+    found, one = await _statuses_and_order(await Journal.open(path), Journal.open_orders, "tt1-1", running)
     # Assert: the order may be at the broker: it is SENDING, not an approval still to give.
     assert found == {"tt1-1": S.SENDING, "tt1-2": S.SENDING}
     assert one is not None
@@ -297,12 +302,7 @@ async def test_log_when_read_by_a_read_only_journal_then_its_records_are_seen_an
     running, family = await _engine_died_after_the_record(path)
     reader = await open_readonly(path, readonly_uri(path))
     # Act
-    try:
-        found = {o.order_ref: o.status for o in await reader.orders()}
-        one = await reader.order("tt1-2")
-    finally:
-        await reader.close()
-        await running.close()
+    found, one = await _statuses_and_order(reader, Journal.orders, "tt1-2", running)
     # Assert
     assert found == {"tt1-1": S.SENDING, "tt1-2": S.SENDING}
     assert one is not None
