@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tui_trader.config import Settings
-from tui_trader.domain import TradingState
+from tui_trader.domain import Mode, TradingState
 from tui_trader.domain.events import TradingStateChanged
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
@@ -27,7 +27,7 @@ async def scheduled(tmp_path: Path) -> AsyncIterator[tuple[Engine, ManualClock, 
     clock = ManualClock(START)
     async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
         engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=3600), clock=clock.now)
-        settings = Settings(schedule={"gateway_restart": "10:30", "restart_duration_min": 5,
+        settings = Settings(mode=Mode.PAPER, schedule={"gateway_restart": "10:30", "restart_duration_min": 5,
                                       "reduce_before_restart_min": 10, "reduce_before_close_min": None})
         runner = attach_schedule(engine, settings)
         await engine.start()
@@ -71,6 +71,33 @@ async def test_schedule_when_operator_halts_during_window_then_schedule_never_re
 
 
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(("new_york", "why"), [
+    (datetime(2024, 3, 5, 17, 0, tzinfo=NEW_YORK), "session close at 16:00"),
+    (datetime(2024, 3, 5, 23, 40, tzinfo=NEW_YORK), "IB Gateway restart at 23:45"),
+])
+@pytest.mark.parametrize("mode", [Mode.SIM, Mode.PAPER])
+async def test_schedule_default_settings_after_close_and_before_restart_then_only_ib_modes_reduce(
+        tmp_path: Path, new_york: datetime, why: str, mode: Mode) -> None:
+    """IB's exchange close and nightly restart hold for paper and live; the embedded simulator trades
+    around the clock and never restarts, so --sim stays ACTIVE at any hour."""
+    clock = ManualClock(new_york.astimezone(UTC))
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=3600), clock=clock.now)
+        attach_schedule(engine, Settings(mode=mode))
+        events = engine.subscribe("test")
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        engine.tick()
+        changes = [e for e in events.drain() if isinstance(e, TradingStateChanged)]
+        if mode is Mode.SIM:
+            assert engine.trading_state is TradingState.ACTIVE
+            assert changes == []
+        else:
+            assert engine.trading_state is TradingState.REDUCING
+            assert [(c.by, why in c.reason) for c in changes] == [("schedule", True)]
+        await engine.stop()
 
 
 def first_session_day(runner: ScheduleRunner) -> date:

@@ -95,12 +95,14 @@ class RiskSettings(_Section):
     allowed_order_types: list[str] | None = Field(
         None, description="Only these order types (MKT, LMT, STP, STP LMT, TRAIL; unset: all)."
     )
-    require_liquid_hours: bool = Field(True, description="New entries only inside liquid hours.")
+    require_liquid_hours: bool = Field(
+        True, description="New entries only inside liquid hours (off in --sim: the simulator never closes)."
+    )
     no_entry_before_close_min: Annotated[float | None, Field(ge=0)] = Field(
-        5, description="No new entries in the last N minutes before the close."
+        5, description="No new entries in the last N minutes before the close (off in --sim)."
     )
     no_entry_after_open_min: Annotated[float | None, Field(ge=0)] = Field(
-        None, description="No new entries in the first N minutes after the open."
+        None, description="No new entries in the first N minutes after the open (off in --sim)."
     )
     daily_loss_limit: PositiveOrNone = Field(None, description="Daily loss limit in money.")
     daily_loss_limit_pct: PositiveOrNone = Field(
@@ -301,7 +303,8 @@ class ScheduleSettings(_Section):
 
     gateway_restart: str | None = Field(
         "23:45", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description="Daily IB Gateway restart time HH:MM in gateway_restart_zone (unset: none).",
+        description="Daily IB Gateway restart time HH:MM in gateway_restart_zone (unset: none; off in --sim: the "
+        "embedded simulator never restarts).",
     )
     gateway_restart_zone: str = Field("America/New_York", description="Time zone of the restart time.")
     restart_duration_min: float = Field(15, gt=0, le=240, description="How long the restart window lasts.")
@@ -309,10 +312,10 @@ class ScheduleSettings(_Section):
         10, ge=0, description="Go REDUCING this many minutes before the restart (unset: never)."
     )
     reduce_before_close_min: float | None = Field(
-        10, ge=0, description="Go REDUCING this many minutes before the close (unset: never)."
+        10, ge=0, description="Go REDUCING this many minutes before the close (unset: never; off in --sim)."
     )
     flatten_before_close_min: float | None = Field(
-        None, ge=0, description="Close all positions this many minutes before the close (unset: off)."
+        None, ge=0, description="Close all positions this many minutes before the close (unset: off; off in --sim)."
     )
     use_liquid_hours: bool = Field(True, description="The close is the end of liquid hours, not of trading hours.")
     daily_summary: bool = Field(True, description="Journal and send a daily summary at the session close.")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_trader.config.sections import SizingSettings, StrategySettings
+from tui_trader.config.sections import ScheduleSettings, SizingSettings, StrategySettings
 from tui_trader.domain.enums import Mode
 from tui_trader.risk.limits import RiskLimits
 
@@ -71,6 +71,20 @@ def limits_from_settings(settings: Settings) -> RiskLimits:
         overrides.update(require_liquid_hours=False, no_entry_before_close_min=None,
                          no_entry_after_open_min=None)
     return RiskLimits.from_config(settings.risk.model_dump(), settings.kill_switch.model_dump(), **overrides)
+
+
+def schedule_from_settings(settings: Settings) -> ScheduleSettings:
+    """The ``[schedule]`` section as the engine follows it.
+
+    In ``--sim`` the embedded simulator trades around the clock and never restarts, so the
+    windows that wait on IB's clock (the gateway's nightly restart, REDUCING or flattening before
+    the exchange close) are off, as the hours checks are in :func:`limits_from_settings`: on the
+    wall clock they would silence --sim every evening. The daily summary at the close stays.
+    """
+    if settings.mode is not Mode.SIM:
+        return settings.schedule
+    return settings.schedule.model_copy(update={"gateway_restart": None, "reduce_before_close_min": None,
+                                                "flatten_before_close_min": None})
 
 
 def config_from_settings(settings: Settings) -> EngineConfig:

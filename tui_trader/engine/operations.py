@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
+from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.notify.notifier import Notifier
@@ -140,6 +141,7 @@ class ScheduleRunner:
 
 def attach_schedule(engine: Engine, settings: Settings, notifier: Notifier | None = None) -> ScheduleRunner:
     """Drive the engine from the trading calendar and the gateway's restart window."""
-    runner = ScheduleRunner(engine, ScheduleGuard(settings.schedule), notifier.notify if notifier else None)
+    runner = ScheduleRunner(engine, ScheduleGuard(schedule_from_settings(settings)),
+                            notifier.notify if notifier else None)
     engine.add_tick_hook(runner.tick)
     return runner
