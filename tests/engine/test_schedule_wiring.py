@@ -88,16 +88,19 @@ async def test_schedule_default_settings_after_close_and_before_restart_then_onl
         attach_schedule(engine, Settings(mode=mode))
         events = engine.subscribe("test")
         await engine.start()
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
-        engine.tick()
-        changes = [e for e in events.drain() if isinstance(e, TradingStateChanged)]
-        if mode is Mode.SIM:
-            assert engine.trading_state is TradingState.ACTIVE
-            assert changes == []
-        else:
-            assert engine.trading_state is TradingState.REDUCING
-            assert [(c.by, why in c.reason) for c in changes] == [("schedule", True)]
-        await engine.stop()
+        try:
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+            engine.tick()
+            changes = [e for e in events.drain() if isinstance(e, TradingStateChanged)]
+            state = engine.trading_state
+        finally:
+            await engine.stop()  # also when the wait fails: no engine or journal thread outlives the test
+    if mode is Mode.SIM:
+        assert state is TradingState.ACTIVE
+        assert changes == []
+    else:
+        assert state is TradingState.REDUCING
+        assert [(c.by, why in c.reason) for c in changes] == [("schedule", True)]
 
 
 def first_session_day(runner: ScheduleRunner) -> date:
