@@ -10,7 +10,7 @@ from ib_async import CommissionReport, Contract, Execution, Fill, Order, OrderSt
 from ib_async.objects import RealTimeBar, TradeLogEntry
 
 from tui_trader.broker.ib import mapping as m
-from tui_trader.domain import Bracket, OrderTicket, OrderType, Side
+from tui_trader.domain import Bracket, OrderTicket, OrderType, Side, TimeInForce
 from tui_trader.domain import Order as DomainOrder
 from tui_trader.domain import OrderStatus as S
 
@@ -87,6 +87,27 @@ def test_realtime_bar_maps_open_underscore() -> None:
                                                   (3600, "1 hour")])
 def test_bar_size_setting(seconds: int, setting: str) -> None:
     assert m.bar_size_setting(seconds) == setting
+
+
+@pytest.mark.parametrize("ticket", [
+    OrderTicket("AAPL", Side.BUY, 3, OrderType.MKT, outside_rth=True),
+    OrderTicket("AAPL", Side.SELL, 2, OrderType.LMT, limit_price=10.5, tif=TimeInForce.GTC),
+    OrderTicket("AAPL", Side.SELL, 2, OrderType.STP_LMT, limit_price=9.5, stop_price=9.6),
+    OrderTicket("AAPL", Side.SELL, 10, OrderType.TRAIL, trail_amount=0.5, stop_price=9.0),
+])
+def test_order_to_ib_when_filling_a_blank_made_ahead_then_the_same_order_as_made_fresh(ticket: OrderTicket) -> None:
+    order = DomainOrder("tt-9", ticket, S.SENDING, NOW, NOW)
+    blank = Order()
+    filled = m.order_to_ib(order, 12, "DU1", blank)
+    assert filled is blank
+    assert vars(filled) == vars(m.order_to_ib(order, 12, "DU1"))  # ib_async orders compare by identity
+
+
+def test_order_to_ib_market_order_is_the_one_ib_async_would_make() -> None:
+    order = DomainOrder("tt-9", OrderTicket("AAPL", Side.BUY, 3, OrderType.MKT), S.SENDING, NOW, NOW)
+    assert vars(m.order_to_ib(order, 12, "DU1", Order())) == vars(Order(
+        orderId=12, action="BUY", totalQuantity=3, orderType="MKT", tif="DAY", outsideRth=False,
+        orderRef="tt-9", account="DU1"))
 
 
 def test_order_to_ib_sets_ref_prices_and_trail() -> None:

@@ -13,8 +13,12 @@ S = OrderStatus
 
 async def test_bracket_entry_then_children_work_at_the_broker_and_target_cancels_stop(
         engine: Engine, sim: SimGateway) -> None:
-    _, stop_order, target_order = await protected_long(engine)
+    entry, stop_order, target_order = await protected_long(engine)
     assert {o.order_ref for o in sim.orders() if o.working} >= {stop_order.order_ref, target_order.order_ref}
+    # Each order of the family has an ib_async order of its own (the adapter fills a blank made ahead, never twice).
+    family = {entry.order_ref, stop_order.order_ref, target_order.order_ref}
+    trades = engine.broker.ib.wrapper.trades.values()  # type: ignore[attr-defined]
+    assert sorted(t.order.orderRef for t in trades if t.order.orderRef in family) == sorted(family)
     sim.control.set_price("AAPL", target_order.ticket.limit_price + 0.05)
     await eventually(lambda: status(engine, target_order.order_ref) is S.FILLED)
     await eventually(lambda: status(engine, stop_order.order_ref) is S.CANCELLED)

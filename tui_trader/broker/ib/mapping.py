@@ -335,13 +335,18 @@ def position_from_ib(position: IbPosition) -> BrokerPosition:
                           float(position.avgCost), position.account)
 
 
-def order_to_ib(order: Order, broker_id: int, account: str = "") -> IbOrder:
-    """An ib_async order for a domain order (prices, TIF, ref, account)."""
+def order_to_ib(order: Order, broker_id: int, account: str = "", blank: IbOrder | None = None) -> IbOrder:
+    """An ib_async order for a domain order (prices, TIF, ref, account).
+
+    ``blank``: a default ``IbOrder()`` made ahead of time, filled in here. ib_async's order has 139
+    fields; making one right before the wire cost ≈65 µs with caches cold, filling one ≈25 µs
+    (:class:`~tui_trader.broker.ib.adapter.IbBroker` keeps the next one ready).
+    """
     t = order.ticket
+    ib = IbOrder() if blank is None else blank
     # str() of a StrEnum member is its value as a plain str, in C (``.value`` runs enum's Python code).
-    ib = IbOrder(orderId=broker_id, action=str(t.side), totalQuantity=t.quantity,
-                 orderType=str(t.order_type), tif=str(t.tif), outsideRth=t.outside_rth,
-                 orderRef=order.order_ref, account=account)
+    ib.orderId, ib.action, ib.totalQuantity, ib.orderType = broker_id, str(t.side), t.quantity, str(t.order_type)
+    ib.tif, ib.outsideRth, ib.orderRef, ib.account = str(t.tif), t.outside_rth, order.order_ref, account
     if t.order_type in (OrderType.LMT, OrderType.STP_LMT) and t.limit_price is not None:
         ib.lmtPrice = t.limit_price
     if t.order_type in (OrderType.STP, OrderType.STP_LMT) and t.stop_price is not None:
