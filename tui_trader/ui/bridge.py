@@ -14,6 +14,7 @@ the app's crash handling engages the kill switch (out of band), alerts and shows
 from __future__ import annotations
 
 import asyncio
+import time
 
 from textual.message_pump import MessagePump
 
@@ -57,7 +58,8 @@ class Bridge:
     def pull(self) -> None:
         """Take one snapshot and post it (the refresh timer calls this)."""
         self.pulls += 1
-        self.target.post_message(SnapshotPulled(self.handle.snapshot()))
+        taken = time.monotonic()
+        self.target.post_message(SnapshotPulled(self.handle.snapshot(), taken))
 
     def _report_drops(self, sub: Subscription) -> None:
         if sub.dropped != self._dropped_seen:

@@ -15,6 +15,9 @@ class SnapshotPulled(Message):
     """A fresh engine snapshot; a backlog of them collapses to the newest."""
 
     snapshot: EngineSnapshot
+    taken: float
+    """``time.monotonic()`` just before the snapshot was taken: one taken before a snapshot the
+    screen drew since (after a command, after Ctrl+K) is older than what is on screen."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotPulled)

@@ -7,6 +7,7 @@ live preflight up to date; ``on_engine_events`` records alerts and kill reports.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from functools import partial
 from typing import ClassVar, TypeVar
@@ -109,6 +110,8 @@ class MainScreen(MainActions):
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
         self._drawn = 0
+        self._taken = -1.0
+        """When the screen last took a snapshot itself (``time.monotonic()``): pulls taken earlier are stale."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -135,7 +138,10 @@ class MainScreen(MainActions):
         self.set_class(compact, "-compact")
 
     def on_snapshot_pulled(self, message: SnapshotPulled) -> None:
-        self.snapshot = message.snapshot
+        # A pull queued before a command's own refresh (or Ctrl+K's) must not draw the state before it:
+        # the status bar back to ACTIVE after a kill, an approved order's modal opening again.
+        if message.taken >= self._taken:
+            self.snapshot = message.snapshot
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None:
@@ -216,6 +222,7 @@ class MainScreen(MainActions):
         cancels the kill scheduled are not queued behind a redraw. The banner would be: it
         pushes the panes down, which lays out and repaints the whole screen.
         """
+        self._taken = time.monotonic()
         snapshot = self.handle.snapshot()
         self.set_reactive(MainScreen.snapshot, snapshot)  # commands see it; drawing waits
         now = self.clock()
@@ -224,6 +231,7 @@ class MainScreen(MainActions):
 
     def request_refresh(self) -> None:
         """Pull a snapshot now (after a command) instead of waiting for the timer."""
+        self._taken = time.monotonic()
         self.snapshot = self.handle.snapshot()
 
     def _approvals(self, snapshot: EngineSnapshot, now: datetime) -> None:
