@@ -256,13 +256,10 @@ class Engine(StrategyRunner):
             return
         diffs = self.position_diffs()
         self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
-        # Two checks in a row: a fill and its position update may straddle one check. Then the broker's
-        # executions are fetched before anything is concluded: an execution never heard live (lost on
-        # the way, or one ib_async did not emit for want of its order's Trade) is booked from them, and
-        # the reconciliation's own position check alerts on whatever they do not explain.
+        # Two checks in a row: a fill and its position update may straddle one check.
         if diffs and self._mismatch_seen == 2:
-            self.request_reconcile("positions differ from the broker's: " + ", ".join(
-                f"{s}: ours {a:g}, broker {b:g}" for s, (a, b) in sorted(diffs.items())))
+            self.on_position_mismatch(", ".join(f"{s}: ours {a:g}, broker {b:g}"
+                                                for s, (a, b) in sorted(diffs.items())), diffs)
 
     def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
         """Alert and apply the configured position-mismatch trigger."""
