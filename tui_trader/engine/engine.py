@@ -256,10 +256,11 @@ class Engine(StrategyRunner):
             return
         diffs = self.position_diffs()
         self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
-        # Two checks in a row: a fill and its position update may straddle one check.
+        # Two checks in a row: a fill and its position update may straddle one check. The broker's
+        # executions are fetched before the mismatch is alerted (a fill never heard live is booked).
         if diffs and self._mismatch_seen == 2:
-            self.on_position_mismatch(", ".join(f"{s}: ours {a:g}, broker {b:g}"
-                                                for s, (a, b) in sorted(diffs.items())), diffs)
+            self.sweep_fills("positions differ from the broker's: " + ", ".join(
+                f"{s}: ours {a:g}, broker {b:g}" for s, (a, b) in sorted(diffs.items())))
 
     def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
         """Alert and apply the configured position-mismatch trigger."""

@@ -38,6 +38,7 @@ class Reconciliation(BrokerEvents):
     book_settled = False
     _reconciling = False
     _reconcile_again = False
+    _sweeping = False
     _settled: set[str] | None = None
     """Orders the running reconciliation moved itself (None between reconciliations)."""
 
@@ -70,6 +71,29 @@ class Reconciliation(BrokerEvents):
             self._reconcile_again = True
         elif self.broker.is_connected:
             self.spawn(self.reconcile(why), "reconcile")
+
+    def sweep_fills(self, why: str) -> None:
+        """Positions have disagreed with the broker's for a while: fetch its executions, then conclude.
+
+        An execution never heard live (a message lost on the way, or one ib_async did not emit for
+        want of its order's Trade) is booked from them; the position check after it alerts on whatever
+        they do not explain. Only the executions are asked for, since the last journaled fill: never
+        the orders, whose completed list is the whole day's and every client's. Skipped while a
+        reconciliation runs (it fetches the executions and checks the positions itself).
+        """
+        if not (self._reconciling or self._sweeping) and self.broker.is_connected:
+            self._sweeping = True
+            self.spawn(self._sweep_fills(why), "fill-sweep")
+
+    async def _sweep_fills(self, why: str) -> None:
+        log.info("fetching executions: %s", why)
+        try:
+            await self._fetch_executions()
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("executions not fetched (%r): the positions are compared as they are", exc)
+        finally:
+            self._sweeping = False
+        self.check_positions()
 
     async def reconcile(self, why: str, startup: bool = False,
                         before: dict[str, OrderStatus] | None = None) -> None:
