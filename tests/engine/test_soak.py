@@ -85,6 +85,9 @@ async def test_hours_of_trading_with_random_faults_then_journal_summary_and_ledg
         await settle(engine)
         await eventually(lambda: not engine.orders.with_status(S.SENDING, S.UNKNOWN) and not engine.blocks,
                          timeout=20, what="quiescent")
+        # A fill never heard live (one that arrived before ib_async knew its order again, after a
+        # reconnect) is fetched once the positions have disagreed for two checks (2 s apart).
+        await eventually(lambda: not engine.position_diffs(), timeout=20, what="positions agree with the broker's")
         summary = summarize(engine)
         assert engine.journal is not None
         await engine.journal.flush()
