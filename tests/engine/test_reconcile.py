@@ -252,4 +252,27 @@ async def test_position_mismatch_when_an_execution_was_never_heard_then_fetched_
         await engine.journal.flush()
         fills = await engine.journal.fills()
         assert [f.order_ref for f in fills] == [order.order_ref]
-        assert "fill_recovered" in alert_kinds(events)
+        kinds = alert_kinds(events)
+        assert "fill_recovered" in kinds
+        assert "position_mismatch" not in kinds
+        assert engine.trading_state is TradingState.ACTIVE
+
+
+async def test_position_mismatch_when_another_client_trades_while_running_then_alert_and_trigger_not_booked_as_ours(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The executions fetched before the alert are this client's: a trade typed into TWS (another client)
+    # explains nothing there, so the mismatch is alerted and the configured trigger (halt) applies.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        outsider = ib_async.IB()
+        await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
+        (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        outsider.placeOrder(contract, ib_async.MarketOrder("BUY", 5))
+        await eventually(lambda: sim.positions().get("AAPL") == 5, what="outside trade filled")
+        outsider.disconnect()
+        await eventually(lambda: engine.trading_state is TradingState.HALTED, timeout=15,
+                         what="the mismatch halted trading")
+        kinds = alert_kinds(events)
+        assert "position_mismatch" in kinds
+        assert "fill_recovered" not in kinds
+        assert engine.portfolio.quantity("AAPL") == 0
+        assert engine.orders.fills == {}
