@@ -8,6 +8,10 @@ never silently copied: fills made while the engine was away are booked (once: th
 journaled), orders the broker finished move to their final state, and a position or cash
 difference adopts the broker's figure with a checkpoint naming it, then applies the configured
 position-mismatch trigger. An order whose state stays unknown blocks new entries.
+
+While connected, a position that disagrees with the broker's for two checks in a row fetches the
+broker's executions first (:meth:`Reconciliation.sweep_fills`): a fill never heard live is booked
+from them, and only what they do not explain is a mismatch.
 """
 
 from __future__ import annotations
