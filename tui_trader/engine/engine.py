@@ -63,7 +63,6 @@ class Engine(StrategyRunner):
         self._on_stop = on_stop
         self._memory = MonitorMemory(config.limits.trading_day_time_zone)
         self._fired: set[str] = set()
-        self._mismatch_seen = 0
         self._next_position_check = 0.0
         self._closing: set[str] = set()
         self.restored_exec_ids = set()

@@ -43,6 +43,8 @@ class Reconciliation(BrokerEvents):
     _reconciling = False
     _reconcile_again = False
     _sweeping = False
+    _mismatch_seen = 0
+    """Position checks in a row that found a difference (the engine's debounced check counts them)."""
     _settled: set[str] | None = None
     """Orders the running reconciliation moved itself (None between reconciliations)."""
 
@@ -97,6 +99,11 @@ class Reconciliation(BrokerEvents):
             log.warning("executions not fetched (%r): the positions are compared as they are", exc)
         finally:
             self._sweeping = False
+        if self.orders.with_status(S.SENDING):
+            # A fill of an order on its way could straddle this comparison: not concluded here, the
+            # next debounced check (2 s) fetches again.
+            self._mismatch_seen = 1
+            return
         self.check_positions()
 
     async def reconcile(self, why: str, startup: bool = False,
