@@ -83,8 +83,8 @@ class Reconciliation(BrokerEvents):
 
         An execution never heard live (a message lost on the way, or one ib_async did not emit for
         want of its order's Trade) is booked from them; the position check after it alerts on whatever
-        they do not explain. Only the executions are asked for, since the last journaled fill: never
-        the orders, whose completed list is the whole day's and every client's. Skipped while a
+        they do not explain. Only the executions are asked for, from a few minutes before the newest
+        fill: never the orders, whose completed list is the whole day's and every client's. Skipped while a
         reconciliation runs (it fetches the executions and checks the positions itself).
         """
         if not (self._reconciling or self._sweeping) and self.broker.is_connected:
