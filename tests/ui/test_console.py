@@ -468,3 +468,28 @@ async def test_orders_pane_when_orders_change_then_working_first_newest_first() 
         assert [r.key for r in table.rows] != expected_order_refs(state.orders)  # the fill moved it down
         subtitle = str(c.app.main.query_one("#orders-pane").border_subtitle)
         assert f"{sum(o.status.is_working for o in orders)} working" in subtitle
+
+
+async def test_approval_over_the_order_ticket_when_the_account_changes_then_the_screen_behind_both_is_redrawn() -> None:
+    # Textual redraws a screen seen through one modal, not one seen through two: with the ticket open
+    # and an approval on top, the panes and the status bar behind both stood still until one closed.
+    async with running() as c:
+        await c.pilot.press("n")
+        await c.settle()
+        c.engine.state = with_pending("tt-200")
+        await c.pull()
+        assert [type(s) for s in c.app.screen_stack[-2:]] == [OrderTicketModal, ApprovalModal]
+        written: list[str] = []
+        display = c.app._display
+
+        def record(screen: object, update: object) -> None:
+            if update is not None:
+                written.append(update.render_segments(c.app.console))  # type: ignore[attr-defined]
+            display(screen, update)  # type: ignore[arg-type]
+
+        c.app._display = record  # type: ignore[method-assign]
+        state = c.engine.state
+        c.engine.state = replace(state, account=replace(state.account, equity=123_456.78))
+        await c.pull()
+        await c.settle(3)
+        assert any("123,456.78" in text for text in written)

@@ -165,6 +165,7 @@ class MainScreen(MainActions):
         if self.preflight is not None:
             self.preflight.show(snapshot, now)
         self._approvals(snapshot, now)
+        self._refresh_screens_between()
         self._drawn += 1
         if self._drawn == SETTLED_DRAWS:
             # What the first draws built (Textual's line caches, strips and styles, tens of
@@ -214,6 +215,20 @@ class MainScreen(MainActions):
     def on_events_dropped(self, message: EventsDropped) -> None:
         self.query_one(HealthPane).drops = message.total
         self.console_alert(AlertLevel.WARNING, f"console fell behind: {message.total} events dropped")
+
+    def _refresh_screens_between(self) -> None:
+        """Refresh the screens between this one and the screen on top, when there are any.
+
+        Textual repaints a screen seen through one modal, but not one seen through two: the modal in
+        between keeps the picture of this screen it had. An approval over the order ticket froze the
+        panes and the clock behind both until one closed. Refreshing the screens in between makes the
+        one on top draw this screen as it is now.
+        """
+        stack = self.app.screen_stack
+        if len(stack) < 3 or stack[-1] is self or self not in stack:
+            return
+        for screen in stack[stack.index(self) + 1:-1]:
+            screen.refresh()
 
     def show_state_now(self) -> None:
         """Draw the status bar from a fresh snapshot; the banner and panes wait for the timer.
