@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from tui_trader.engine.snapshots import EngineSnapshot
@@ -31,6 +33,28 @@ class Console:
         """Pull a snapshot now and let the screen draw it."""
         self.app.main.request_refresh()
         await self.settle()
+
+
+class Updates:
+    """The screen updates sent to the driver: the lines each touched, and their text."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.lines: list[set[int]] = []
+        self.text: list[str] = []
+        display = app._display
+
+        def record(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                spans = getattr(renderable, "spans", None)
+                self.lines.append({y for y, _, _ in spans} if spans is not None else set(range(app.size.height)))
+                self.text.append(renderable.render_segments(app.console))
+            display(screen, renderable)
+
+        app._display = record  # type: ignore[method-assign]
+
+    def touched(self) -> set[int]:
+        """Every line any update touched."""
+        return set().union(*self.lines)
 
 
 def build_app(engine: ScriptedEngine, options: ConsoleOptions | None = None) -> TraderApp:

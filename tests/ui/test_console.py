@@ -26,7 +26,7 @@ from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
-from .conftest import Console, running
+from .conftest import Console, Updates, running
 
 
 def with_pending(*refs: str):
@@ -479,17 +479,9 @@ async def test_approval_over_the_order_ticket_when_the_account_changes_then_the_
         c.engine.state = with_pending("tt-200")
         await c.pull()
         assert [type(s) for s in c.app.screen_stack[-2:]] == [OrderTicketModal, ApprovalModal]
-        written: list[str] = []
-        display = c.app._display
-
-        def record(screen: object, update: object) -> None:
-            if update is not None:
-                written.append(update.render_segments(c.app.console))  # type: ignore[attr-defined]
-            display(screen, update)  # type: ignore[arg-type]
-
-        c.app._display = record  # type: ignore[method-assign]
+        updates = Updates(c.app)
         state = c.engine.state
         c.engine.state = replace(state, account=replace(state.account, equity=123_456.78))
         await c.pull()
         await c.settle(3)
-        assert any("123,456.78" in text for text in written)
+        assert any("123,456.78" in text for text in updates.text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.strip import Strip
@@ -18,6 +17,8 @@ from textual.strip import Strip
 from tui_trader.ui.strip_cycles import install
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
+
+from .conftest import Updates
 
 COLUMNS = (Column("Key", 6), Column("Value", 8, right=True))
 
@@ -36,28 +37,6 @@ class PaneApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield BoxPane("Box", "1", id="box")
-
-
-class Updates:
-    """The screen updates sent to the driver: the lines each touched, and their text."""
-
-    def __init__(self, app: App[Any]) -> None:
-        self.lines: list[set[int]] = []
-        self.text: list[str] = []
-        display = app._display
-
-        def record(screen: Any, renderable: Any) -> None:
-            if renderable is not None:
-                spans = getattr(renderable, "spans", None)
-                self.lines.append({y for y, _, _ in spans} if spans is not None else set(range(app.size.height)))
-                self.text.append(renderable.render_segments(app.console))
-            display(screen, renderable)
-
-        app._display = record  # type: ignore[method-assign]
-
-    def touched(self) -> set[int]:
-        """Every line any update touched."""
-        return set().union(*self.lines)
 
 
 def rows(n: int, value: int = 0) -> list[Row]:

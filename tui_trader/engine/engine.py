@@ -189,7 +189,7 @@ class Engine(StrategyRunner):
         self._check_trigger_file()
         if asyncio.get_running_loop().time() >= self._next_position_check:
             self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
-            self._check_positions_debounced()
+            self.check_positions_debounced()
         self._check_holding(now)
         self.roll_trading_day(now)
         self.heap.maybe_trim(now)
@@ -247,19 +247,6 @@ class Engine(StrategyRunner):
         self._fired.add("journal")
         self.alert(AlertLevel.CRITICAL, "journal", f"journal write failed: {exc}", kind="journal_failure")
         self.apply_hit(journal_failure_hit(str(exc), self.risk.limits))
-
-    def _check_positions_debounced(self) -> None:
-        if not self.broker.is_connected or self.blocks.get("reconciling") or not self.book_settled:
-            return
-        if self.orders.with_status(S.SENDING):
-            return
-        diffs = self.position_diffs()
-        self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
-        # Two checks in a row: a fill and its position update may straddle one check. The broker's
-        # executions are fetched before the mismatch is alerted (a fill never heard live is booked).
-        if diffs and self._mismatch_seen == 2:
-            self.sweep_fills("positions differ from the broker's: " + ", ".join(
-                f"{s}: ours {a:g}, broker {b:g}" for s, (a, b) in sorted(diffs.items())))
 
     def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
         """Alert and apply the configured position-mismatch trigger."""

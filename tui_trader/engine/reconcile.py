@@ -10,7 +10,7 @@ difference adopts the broker's figure with a checkpoint naming it, then applies 
 position-mismatch trigger. An order whose state stays unknown blocks new entries.
 
 While connected, a position that disagrees with the broker's for two checks in a row fetches the
-broker's executions first (:meth:`Reconciliation.sweep_fills`): a fill never heard live is booked
+broker's executions first (:meth:`Reconciliation.check_positions_debounced`): a fill never heard live is booked
 from them, and only what they do not explain is a mismatch.
 """
 
@@ -44,7 +44,7 @@ class Reconciliation(BrokerEvents):
     _reconcile_again = False
     _sweeping = False
     _mismatch_seen = 0
-    """Position checks in a row that found a difference (the engine's debounced check counts them)."""
+    """Periodic position checks in a row that found a difference."""
     _settled: set[str] | None = None
     """Orders the running reconciliation moved itself (None between reconciliations)."""
 
@@ -78,18 +78,33 @@ class Reconciliation(BrokerEvents):
         elif self.broker.is_connected:
             self.spawn(self.reconcile(why), "reconcile")
 
-    def sweep_fills(self, why: str) -> None:
+    def check_positions_debounced(self) -> None:
+        """The periodic position check: a difference seen two checks in a row fetches the executions.
+
+        Two in a row, because a fill and its position update may straddle one check; none while an
+        order is SENDING (its fill could straddle it too) or while reconnecting or reconciling.
+        """
+        if not self.broker.is_connected or self.blocks.get("reconciling") or not self.book_settled:
+            return
+        if self.orders.with_status(S.SENDING):
+            return
+        diffs = self.position_diffs()
+        self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
+        if diffs and self._mismatch_seen == 2:
+            self._sweep_fills_soon(diffs)
+
+    def _sweep_fills_soon(self, diffs: dict[str, tuple[float, float]]) -> None:
         """Positions have disagreed with the broker's for a while: fetch its executions, then conclude.
 
         An execution never heard live (a message lost on the way, or one ib_async did not emit for
         want of its order's Trade) is booked from them; the position check after it alerts on whatever
         they do not explain. Only the executions are asked for, from a few minutes before the newest
-        fill: never the orders, whose completed list is the whole day's and every client's. Skipped while a
-        reconciliation runs (it fetches the executions and checks the positions itself).
+        fill: never the orders, whose completed list is the whole day's and every client's. Skipped
+        while a reconciliation runs (it fetches the executions and checks the positions itself).
         """
         if not (self._reconciling or self._sweeping) and self.broker.is_connected:
             self._sweeping = True
-            self.spawn(self._sweep_fills(why), "fill-sweep")
+            self.spawn(self._sweep_fills(f"positions differ from the broker's: {_diff_text(diffs)}"), "fill-sweep")
 
     async def _sweep_fills(self, why: str) -> None:
         log.info("fetching executions: %s", why)
@@ -101,7 +116,7 @@ class Reconciliation(BrokerEvents):
             self._sweeping = False
         if self.orders.with_status(S.SENDING):
             # A fill of an order on its way could straddle this comparison: not concluded here, the
-            # next debounced check (2 s) fetches again.
+            # next periodic check (2 s) fetches again.
             self._mismatch_seen = 1
             return
         self.check_positions()
