@@ -34,6 +34,8 @@ async def test_trailing_stop_bracket_then_trail_order_at_the_broker(engine: Engi
     await eventually(lambda: status(engine, trail.order_ref) is S.SUBMITTED)
     at_broker = next(o for o in sim.orders() if o.order_ref == trail.order_ref)
     assert at_broker.order_type == "TRAIL"
+    position = engine.portfolio.positions["AAPL"]
+    assert (position.stop_price, position.stop_trails) == (trail.ticket.stop_price, True)
 
 
 async def test_partial_fills_accumulate_then_filled_once_each(engine: Engine, sim: SimGateway) -> None:
@@ -58,7 +60,7 @@ async def test_position_stop_when_its_protective_orders_are_cancelled_then_the_p
     _, stop_order, target_order = await protected_long(engine)
     stop, target = stop_order.ticket.stop_price, target_order.ticket.limit_price
     position = engine.portfolio.positions["AAPL"]
-    assert (position.stop_price, position.take_profit_price) == (stop, target)
+    assert (position.stop_price, position.take_profit_price, position.stop_trails) == (stop, target, False)
 
     await engine.cancel(target_order.order_ref)
     await eventually(lambda: status(engine, target_order.order_ref) is S.CANCELLED)

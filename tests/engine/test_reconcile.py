@@ -276,3 +276,32 @@ async def test_position_mismatch_when_another_client_trades_while_running_then_a
         assert "fill_recovered" not in kinds
         assert engine.portfolio.quantity("AAPL") == 0
         assert engine.orders.fills == {}
+
+
+async def test_position_mismatch_when_an_order_is_sending_as_the_executions_arrive_then_concluded_later(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The sweep's guard: a fill of an order on its way could straddle the comparison, so a sweep whose
+    # executions arrive while one is SENDING concludes nothing; a later check does.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=8.0)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        sim.control.drop_messages("open_order", 1)
+        sim.control.drop_messages("order_status", 1)
+        limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
+        stuck = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=limit))
+        assert status(engine, stuck.order_ref) is S.SENDING  # no ack: SENDING until the ack timeout
+        outsider = ib_async.IB()
+        await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
+        (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        outsider.placeOrder(contract, ib_async.MarketOrder("BUY", 5))
+        await eventually(lambda: sim.positions().get("AAPL") == 5, what="outside trade filled")
+        outsider.disconnect()
+
+        await engine._sweep_fills("test: positions differ")
+        assert status(engine, stuck.order_ref) is S.SENDING, "the ack timeout came first: the test is void"
+        assert engine.trading_state is TradingState.ACTIVE
+        assert "position_mismatch" not in alert_kinds(events)
+
+        await eventually(lambda: engine.trading_state is TradingState.HALTED, timeout=20,
+                         what="the mismatch concluded once nothing is SENDING")
+        assert "position_mismatch" in alert_kinds(events)
+        assert engine.portfolio.quantity("AAPL") == 0

@@ -18,7 +18,7 @@ from engine.helpers import make_config, make_engine
 from textual.widgets import Input
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.orders import Bracket, OrderTicket
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.ui.app import create_app
@@ -98,6 +98,20 @@ async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_an
         assert c.rows("positions-table")["MSFT"][2] == "7"
         bar = c.app.main.query_one(StatusBar)
         await c.until(lambda: "last fill BUY 7 MSFT" in bar.fill_text, "the fill in the status bar")
+
+
+async def test_real_engine_trailing_stops_then_the_stop_column_says_at_least_their_start(tmp_path: Path) -> None:
+    # The broker moves a trailing stop in the position's favour without telling the client: the
+    # column showed the start as if it were the stop in force.
+    async with real_console(tmp_path) as c:
+        long_stop = round(c.engine.market.quotes["AAPL"].ask * 0.99, 2)
+        short_stop = round(c.engine.market.quotes["MSFT"].bid * 1.01, 2)
+        for symbol, side, stop in (("AAPL", Side.BUY, long_stop), ("MSFT", Side.SELL, short_stop)):
+            await c.engine.submit(OrderTicket(symbol, side, 5, OrderType.MKT, strategy="manual",
+                                              bracket=Bracket(stop_price=stop, trail_percent=1.0)))
+        await c.until(lambda: {s: r[9] for s, r in c.rows("positions-table").items() if s in SYMBOLS}
+                      == {"AAPL": f"≥{long_stop:,.2f}", "MSFT": f"≤{short_stop:,.2f}"}, "both trailing stops on screen")
+        assert {o.order_type for o in c.gw.orders() if o.working} == {"TRAIL"}
 
 
 async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_at_sim(tmp_path: Path) -> None:

@@ -21,12 +21,15 @@ class Position:
     opened_at: datetime | None = None
     stop_price: float | None = None
     take_profit_price: float | None = None
+    stop_trails: bool = False
+    """The stop is a trailing one: ``stop_price`` is where it started, and the broker moves it only in
+    the position's favour (up under a long, down under a short), without telling the client."""
 
     def marked(self, price: float) -> Position:
         """A copy valued at ``price`` (every field spelled out, not ``dataclasses.replace``: this runs
         on every quote of a held symbol, before an order it triggers; a test fails when a field is added)."""
         return Position(self.symbol, self.quantity, self.avg_cost, price, self.realized_pnl, self.opened_at,
-                        self.stop_price, self.take_profit_price)
+                        self.stop_price, self.take_profit_price, self.stop_trails)
 
     @property
     def is_flat(self) -> bool:

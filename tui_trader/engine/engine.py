@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker
-from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, TradingState
+from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -298,9 +298,10 @@ class Engine(StrategyRunner):
 
     def _record_protection(self, symbol: str) -> None:
         stops = self.protection_working(symbol)
-        stop = next((o.ticket.stop_price for o in stops if o.ticket.stop_price), None)
+        stop = next((o.ticket for o in stops if o.ticket.stop_price), None)
         target = next((o.ticket.limit_price for o in stops if o.ticket.limit_price), None)
-        self.portfolio.set_protection(symbol, stop, target)
+        self.portfolio.set_protection(symbol, stop.stop_price if stop else None, target,
+                                      trails=stop is not None and stop.order_type is OrderType.TRAIL)
 
     @property
     def is_connected(self) -> bool:

@@ -103,13 +103,14 @@ def apply_fill_to_position(pos: Position, fill: Fill) -> tuple[Position, FillEff
     new_qty = qty + signed
     if abs(new_qty) < _EPS:
         flat = replace(pos, quantity=0.0, avg_cost=0.0, opened_at=None, stop_price=None,
-                       take_profit_price=None, realized_pnl=pos.realized_pnl + realized)
+                       take_profit_price=None, stop_trails=False, realized_pnl=pos.realized_pnl + realized)
         return flat, FillEffect(realized, closed, False, True)
     if qty * new_qty > 0:
         return replace(pos, quantity=new_qty, realized_pnl=pos.realized_pnl + realized), FillEffect(
             realized, closed, False, False)
     flipped = replace(pos, quantity=new_qty, avg_cost=fill.price, opened_at=fill.time,
-                      realized_pnl=pos.realized_pnl + realized, stop_price=None, take_profit_price=None)
+                      realized_pnl=pos.realized_pnl + realized, stop_price=None, take_profit_price=None,
+                      stop_trails=False)
     return flipped, FillEffect(realized, closed, True, False)
 
 
@@ -286,11 +287,12 @@ class Portfolio:
             self._marks.clear()
         return self._positions
 
-    def set_protection(self, symbol: str, stop: float | None, target: float | None) -> None:
-        """Remember the protective stop and target working for ``symbol``'s position."""
+    def set_protection(self, symbol: str, stop: float | None, target: float | None, trails: bool = False) -> None:
+        """Remember the protective stop (``trails``: a trailing one, ``stop`` its start) and target
+        working for ``symbol``'s position."""
         pos = self.positions.get(symbol)
         if pos is not None:
-            self._put(replace(pos, stop_price=stop, take_profit_price=target))
+            self._put(replace(pos, stop_price=stop, take_profit_price=target, stop_trails=trails and stop is not None))
 
     def _put(self, pos: Position) -> None:
         """Store ``pos`` (built from :attr:`positions`, so valued at the latest mark) and move the sums."""

@@ -31,6 +31,16 @@ def sign_role(value: float) -> str:
     return "pos" if value > 0 else "neg" if value < 0 else ""
 
 
+def stop_text(pos: Position) -> str:
+    """The protective stop; a trailing one as ``≥ start`` under a long (``≤`` under a short): the broker
+    has moved it since only in the position's favour, and does not say where it is now."""
+    if not pos.stop_price:
+        return DASH
+    if not pos.stop_trails:
+        return price(pos.stop_price)
+    return ("≥" if pos.quantity > 0 else "≤") + price(pos.stop_price)
+
+
 def position_row(pos: Position, stale: bool) -> Row:
     """One position as a row; the mark is dimmed when its quote is stale."""
     upnl = pos.unrealized_pnl
@@ -45,7 +55,7 @@ def position_row(pos: Position, stale: bool) -> Row:
         money(upnl, signed=True),
         money(pos.realized_pnl, signed=True),
         pct(upnl / cost * 100 if cost else None),
-        price(pos.stop_price) if pos.stop_price else DASH,
+        stop_text(pos),
         price(pos.take_profit_price) if pos.take_profit_price else DASH,
     )
     mark_role = "dim" if stale else ""
