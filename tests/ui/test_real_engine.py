@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.helpers import make_config, make_engine
-from textual.widgets import Input
+from textual.widgets import Checkbox, Input
 
-from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Bracket, OrderTicket
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.quit import QuitModal
+from tui_trader.ui.modals.reset_kill import ResetKillModal
+from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
@@ -128,6 +130,28 @@ async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_a
         assert bar.has_class("-halted")
         assert banner.display
         assert c.engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED
+
+
+async def test_real_engine_kill_then_reset_then_one_alert_line_each(tmp_path: Path) -> None:
+    # Seen in a --sim run: one Ctrl+K put two CRITICAL lines in the alerts pane (the engine's, and one
+    # the console made of the same event), and a reset two more.
+    async with real_console(tmp_path) as c:
+        pane = c.app.main.query_one(AlertsPane)
+
+        def kill_lines() -> list[tuple[AlertLevel, str, str]]:
+            return [(a.level, a.source, a.text.split(":")[0]) for a in pane.alerts if "kill switch" in a.text]
+
+        await c.pilot.press("ctrl+k")
+        await c.until(lambda: "verified" in str(c.app.main.query_one(KillBanner).render()), "the kill verified")
+        assert kill_lines() == [(AlertLevel.CRITICAL, "kill_switch", "kill switch engaged by operator (manual)")]
+
+        await c.pilot.press("ctrl+r")
+        await c.until(lambda: isinstance(c.app.screen, ResetKillModal), "the reset modal")
+        await c.pilot.press(*"feed checked")
+        c.app.screen.query_one(Checkbox).value = True  # the same day's reset is confirmed
+        await c.pilot.click("#reset")
+        await c.until(lambda: c.engine.trading_state is TradingState.ACTIVE and len(kill_lines()) > 1, "the reset")
+        assert kill_lines()[1:] == [(AlertLevel.WARNING, "kill_switch", "kill switch released by operator")]
 
 
 async def test_real_engine_quit_with_working_orders_when_cancel_chosen_then_cancelled_at_sim(

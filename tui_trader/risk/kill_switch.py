@@ -272,8 +272,7 @@ class KillSwitch:
         events.append(KillSwitchEngaged(now, by, reason))
         if trigger is KillTrigger.MANUAL:
             events.append(OperatorAction(now, by, "kill", reason, previous.value, TradingState.HALTED.value))
-        text = f"kill switch engaged by {by} ({trigger.value}): {reason}"
-        events.append(AlertRaised(now, Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")))
+        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now)))
         return tuple(events)
 
     @staticmethod
@@ -282,11 +281,20 @@ class KillSwitch:
     ) -> tuple[Event, ...]:
         trig = before.trigger.value if before.trigger else "manual"
         was = f"HALTED (kill by {before.by}, {trig}: {before.reason})"
-        text = f"kill switch released by {by}: {reason}"
         return (
             KillSwitchReset(now, by, reason),
             OperatorAction(now, by, "reset_kill", reason, was, resume.value),
             TradingStateChanged(now, TradingState.HALTED, resume, by, reason),
-            AlertRaised(now, Alert(AlertLevel.WARNING, "kill_switch", text, now, kind="kill_reset")),
+            AlertRaised(now, released_alert(by, reason, now)),
         )
 
+
+def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime) -> Alert:
+    """The critical alert every engagement raises (the console shows it; it adds none of its own)."""
+    return Alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by} ({trigger.value}): {reason}", now,
+                 kind="kill")
+
+
+def released_alert(by: str, reason: str, now: datetime) -> Alert:
+    """The warning every reset raises."""
+    return Alert(AlertLevel.WARNING, "kill_switch", f"kill switch released by {by}: {reason}", now, kind="kill_reset")

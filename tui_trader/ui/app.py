@@ -124,9 +124,7 @@ class TraderApp(App[int]):
         self.push_screen(ResetKillModal(self.handle, snap.kill_reason), self._reset_done)
 
     def _reset_done(self, reason: str | None) -> None:
-        if reason:
-            self.main.console_alert(AlertLevel.WARNING, f"kill switch reset by operator: {reason}")
-        self.main.request_refresh()
+        self.main.request_refresh()  # the engine raises the reset's alert
 
     def action_help(self) -> None:
         """Show every key."""

@@ -42,6 +42,7 @@ from tui_trader.engine.snapshots import (
     TraceStep,
 )
 from tui_trader.errors import SafetyError
+from tui_trader.risk.kill_switch import KillTrigger, engaged_alert, released_alert
 
 FROZEN = datetime(2025, 3, 14, 14, 30, 0, tzinfo=UTC)
 """The instant every scenario is frozen at (10:30 in New York)."""
@@ -243,7 +244,8 @@ def halted_events(now: datetime = FROZEN) -> list[Event]:
     """The kill that led to ``halted_state``: HALTED, and the working orders it cancelled."""
     cancelled = tuple(sorted(o.order_ref for o in normal_state(now).orders if o.status.is_working))
     return [TradingStateChanged(now, TradingState.ACTIVE, TradingState.HALTED, "operator", KILL_REASON),
-            KillSwitchEngaged(now, "operator", KILL_REASON, cancelled=cancelled)]
+            KillSwitchEngaged(now, "operator", KILL_REASON, cancelled=cancelled),
+            AlertRaised(now, engaged_alert("operator", KILL_REASON, KillTrigger.MANUAL, now))]
 
 
 def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
@@ -380,6 +382,7 @@ class ScriptedEngine:
         now = self.state.time
         self._publish(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
         self._publish(KillSwitchEngaged(now, by, reason, cancelled=tuple(sorted(refs))))
+        self._publish(AlertRaised(now, engaged_alert(by, reason, KillTrigger.MANUAL, now)))
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         self.calls.append(("reduce_only", on, reason, by))
@@ -403,6 +406,7 @@ class ScriptedEngine:
             raise SafetyError("the kill switch was engaged today: confirm a same-day reset")
         self.state = replace(self.state, trading_state=TradingState.ACTIVE, kill_engaged=False, kill_reason="")
         self._publish(KillSwitchReset(self.state.time, by, reason))
+        self._publish(AlertRaised(self.state.time, released_alert(by, reason, self.state.time)))
 
     def arm(self, account_id: str, by: str = "operator") -> None:
         self.calls.append(("arm", account_id, by))

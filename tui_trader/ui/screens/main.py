@@ -189,9 +189,10 @@ class MainScreen(MainActions):
         if isinstance(event, AlertRaised):
             return [event.alert]
         if isinstance(event, KillSwitchEngaged):
+            # The engine raises the alert that goes with it (engagement, or orders still working): one line per kill.
             report = KillReport(event.cancelled, event.remaining, verified=not event.remaining)
             self.query_one(KillBanner).record(report, event.by, event.time)
-            return [self._alert(AlertLevel.CRITICAL, f"kill switch engaged by {event.by}: {event.reason}")]
+            return []
         if isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
             return [self._alert(AlertLevel.WARNING, text, event.time)]
