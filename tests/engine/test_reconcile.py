@@ -258,17 +258,22 @@ async def test_position_mismatch_when_an_execution_was_never_heard_then_fetched_
         assert engine.trading_state is TradingState.ACTIVE
 
 
+async def outside_buy(sim: SimGateway, quantity: float) -> None:
+    """Another client (id 99, as a trade typed into TWS) buys AAPL on the account; returns once filled."""
+    outsider = ib_async.IB()
+    await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
+    (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+    outsider.placeOrder(contract, ib_async.MarketOrder("BUY", quantity))
+    await eventually(lambda: sim.positions().get("AAPL") == quantity, what="outside trade filled")
+    outsider.disconnect()
+
+
 async def test_position_mismatch_when_another_client_trades_while_running_then_alert_and_trigger_not_booked_as_ours(
         sim: SimGateway, tmp_path: Path) -> None:
     # The executions fetched before the alert are this client's: a trade typed into TWS (another client)
     # explains nothing there, so the mismatch is alerted and the configured trigger (halt) applies.
     async with running(sim, make_config(tmp_path)) as (engine, events):
-        outsider = ib_async.IB()
-        await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
-        (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
-        outsider.placeOrder(contract, ib_async.MarketOrder("BUY", 5))
-        await eventually(lambda: sim.positions().get("AAPL") == 5, what="outside trade filled")
-        outsider.disconnect()
+        await outside_buy(sim, 5)
         await eventually(lambda: engine.trading_state is TradingState.HALTED, timeout=15,
                          what="the mismatch halted trading")
         kinds = alert_kinds(events)
@@ -289,12 +294,7 @@ async def test_position_mismatch_when_an_order_is_sending_as_the_executions_arri
         limit = round(engine.market.quotes["AAPL"].bid - 1.0, 2)
         stuck = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=limit))
         assert status(engine, stuck.order_ref) is S.SENDING  # no ack: SENDING until the ack timeout
-        outsider = ib_async.IB()
-        await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
-        (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
-        outsider.placeOrder(contract, ib_async.MarketOrder("BUY", 5))
-        await eventually(lambda: sim.positions().get("AAPL") == 5, what="outside trade filled")
-        outsider.disconnect()
+        await outside_buy(sim, 5)
 
         await engine._sweep_fills("test: positions differ")
         assert status(engine, stuck.order_ref) is S.SENDING, "the ack timeout came first: the test is void"
