@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tui_trader.domain import Bracket, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import KillSwitchEngaged
+from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType, TradingState
+from tui_trader.domain.events import AlertRaised, Event, KillSwitchEngaged
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
@@ -45,6 +45,28 @@ async def test_kill_with_working_orders_then_all_cancelled_and_verified(engine: 
     assert report.verified
     assert report.remaining == ()
     assert any(isinstance(e, KillSwitchEngaged) for e in events.drain())
+
+
+async def test_kill_when_a_cancel_goes_unanswered_then_one_critical_alert_names_the_order(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Both the cancel verification and the kill switch raised a CRITICAL alert for the same order.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.5)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        order = await engine.submit(_resting(engine))  # type: ignore[arg-type]
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        events.drain()
+        for kind in ("order_status", "error"):  # the cancel's answers never arrive
+            sim.control.drop_messages(kind, -1)
+        engine.kill("operator pressed ctrl+k")
+        seen: list[Event] = []
+
+        def verified() -> bool:
+            seen.extend(events.drain())
+            return any(isinstance(e, KillSwitchEngaged) and e.remaining for e in seen)
+
+        await eventually(verified, what="the kill's verification")
+        critical = [e.alert for e in seen if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
+        assert [(a.kind, order.order_ref in a.text) for a in critical] == [("kill", False), ("kill_verify", True)]
 
 
 async def test_submit_while_halted_then_denied(engine: Engine, sim: SimGateway) -> None:
