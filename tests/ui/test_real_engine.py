@@ -113,7 +113,14 @@ async def test_real_engine_trailing_stops_then_the_stop_column_says_at_least_the
                                               bracket=Bracket(stop_price=stop, trail_percent=1.0)))
         await c.until(lambda: {s: r[9] for s, r in c.rows("positions-table").items() if s in SYMBOLS}
                       == {"AAPL": f"≥{long_stop:,.2f}", "MSFT": f"≤{short_stop:,.2f}"}, "both trailing stops on screen")
+        trails = {o.order_ref: o for o in c.engine.orders.working()}
         assert {o.order_type for o in c.gw.orders() if o.working} == {"TRAIL"}
+        assert len(trails) == 2
+        shown = {o.ticket.symbol: f"{'≥' if o.ticket.side is Side.SELL else '≤'}{o.ticket.stop_price:,.2f}"
+                 for o in trails.values()}
+        assert shown == {"AAPL": f"≥{long_stop:,.2f}", "MSFT": f"≤{short_stop:,.2f}"}
+        await c.until(lambda: {k: r[6] for k, r in c.rows("orders-table").items() if k in trails}
+                      == {ref: shown[o.ticket.symbol] for ref, o in trails.items()}, "both in the orders pane")
 
 
 async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_at_sim(tmp_path: Path) -> None:

@@ -36,6 +36,12 @@ def price(value: float | None) -> str:
     return f"{value:,.4f}" if value < 1 else f"{value:,.2f}"
 
 
+def trailing_stop(start: float, sells: bool) -> str:
+    """A trailing stop as ``≥ start`` when it sells (it protects a long), ``≤ start`` when it buys: the broker
+    moves it only the one way, in the position's favour, and does not tell the client where it is now."""
+    return ("≥" if sells else "≤") + price(start)
+
+
 def qty(value: float | None) -> str:
     """A quantity without needless decimals."""
     if not is_num(value):

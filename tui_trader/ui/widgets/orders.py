@@ -7,10 +7,10 @@ from operator import itemgetter
 
 from textual.app import ComposeResult
 
-from tui_trader.domain.enums import OrderStatus
+from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.orders import Order
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, hhmmss, price, qty
+from tui_trader.ui.format import DASH, hhmmss, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
@@ -44,9 +44,11 @@ STATUS_SHORT = {
 
 
 def order_price(order: Order) -> str:
-    """Limit and/or stop price of an order."""
+    """Limit and/or stop price of an order (a trailing stop's start as :func:`trailing_stop` shows it)."""
     t = order.ticket
     parts = [price(p) for p in (t.limit_price, t.stop_price) if p]
+    if t.order_type is OrderType.TRAIL and t.stop_price:
+        parts[-1] = trailing_stop(t.stop_price, t.side is Side.SELL)
     return "/".join(parts) if parts else DASH
 
 

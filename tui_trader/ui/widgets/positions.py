@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, money, pct, price, qty
+from tui_trader.ui.format import DASH, money, pct, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
@@ -32,13 +32,10 @@ def sign_role(value: float) -> str:
 
 
 def stop_text(pos: Position) -> str:
-    """The protective stop; a trailing one as ``≥ start`` under a long (``≤`` under a short): the broker
-    has moved it since only in the position's favour, and does not say where it is now."""
+    """The protective stop (a trailing one's start as :func:`trailing_stop` shows it)."""
     if not pos.stop_price:
         return DASH
-    if not pos.stop_trails:
-        return price(pos.stop_price)
-    return ("≥" if pos.quantity > 0 else "≤") + price(pos.stop_price)
+    return trailing_stop(pos.stop_price, pos.quantity > 0) if pos.stop_trails else price(pos.stop_price)
 
 
 def position_row(pos: Position, stale: bool) -> Row:
