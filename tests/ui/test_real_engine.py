@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.helpers import make_config, make_engine
-from textual.widgets import Checkbox, Input
+from textual.widgets import Checkbox, Input, Static
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Bracket, OrderTicket
@@ -137,6 +137,16 @@ async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_a
         assert bar.has_class("-halted")
         assert banner.display
         assert c.engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED
+
+
+async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_says_trailing(tmp_path: Path) -> None:
+    async with real_console(tmp_path, approvals_required=True) as c:
+        stop = round(c.engine.market.quotes["AAPL"].ask * 0.99, 2)
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.MKT, strategy="manual",
+                                          bracket=Bracket(stop_price=stop, trail_percent=1.0)))
+        await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
+        plan = str(c.app.screen.query_one("#approval-plan", Static).render())
+        assert f"bracket: trailing stop 1% behind the price, starting at {stop:,.2f}" in plan
 
 
 async def test_real_engine_kill_then_reset_then_one_alert_line_each(tmp_path: Path) -> None:

@@ -62,7 +62,11 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval) -> str:
              f"notional ≈ {money(pending.est_notional)} · commission ≈ {money(pending.est_commission)}"]
     if ticket.bracket is not None:
         b = ticket.bracket
-        lines.append(f"bracket: stop {price(b.stop_price)} · target {price(b.take_profit_price)}")
+        stop = f"stop {price(b.stop_price)}"
+        if b.trail_percent or b.trail_amount:  # placed as a TRAIL order: it follows the price from there
+            behind = f"{b.trail_percent:g}%" if b.trail_percent else price(b.trail_amount)
+            stop = f"trailing stop {behind} behind the price, starting at {price(b.stop_price)}"
+        lines.append(f"bracket: {stop} · target {price(b.take_profit_price)}")
     else:
         lines.append("bracket: none (no protective stop)")
     lines.append(f"strategy {ticket.strategy}: {ticket.reason or DASH}")
