@@ -57,7 +57,7 @@ class KillOps(OrderPath):
 
     async def _after_kill(self, decision: KillDecision, refs: list[str]) -> None:
         await self.persist_kill_state()
-        report = await self._verify_cancelled(refs, alert=False)  # verify_kill names what still works
+        report = await self._verify_cancelled(refs)
         verification = self.risk.verify_kill(report.cancelled, self.orders.working(), self.now())
         self.publish_all(verification.events)
         if KillAction.FLATTEN in decision.actions:
@@ -120,11 +120,10 @@ class KillOps(OrderPath):
         return [o.order_ref for o in working]
 
     async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
-                                source: str = "kill_switch", alert: bool = True) -> KillReport:
+                                source: str = "kill_switch") -> KillReport:
         """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given).
 
-        ``source`` names what cancelled (the kill switch, a flatten, a position close) in the alerts;
-        ``alert=False``: the caller raises the alert about what still works (the kill switch does).
+        ``source`` names what cancelled (the kill switch, a flatten, a position close) in the alerts.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ack_timeout_s
@@ -137,7 +136,7 @@ class KillOps(OrderPath):
         remaining = tuple(dict.fromkeys([*local, *at_broker]))
         cancelled = tuple(r for r in refs if r not in remaining)
         verified = not remaining and self.broker.is_connected
-        if remaining and alert:
+        if remaining:
             self.alert(AlertLevel.CRITICAL, source, f"still working after cancel: {', '.join(remaining)}",
                        kind="cancel_unverified")
         return KillReport(cancelled, remaining, verified)
