@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import ib_async
 import pytest
 
 from tui_trader.config.sections import SizingSettings, StrategySettings
@@ -103,3 +104,15 @@ async def protected_long(engine: Engine, qty: float = 10, *, approve: bool = Fal
     await eventually(lambda: {status(engine, stop.order_ref), status(engine, target.order_ref)}
                      == {OrderStatus.SUBMITTED})
     return entry, stop, target
+
+
+@asynccontextmanager
+async def outside_client(sim: SimGateway) -> AsyncIterator[tuple[ib_async.IB, ib_async.Contract]]:
+    """Another client on the account (id 99, as TWS would be), with AAPL qualified; disconnected after."""
+    outsider = ib_async.IB()
+    await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
+    try:
+        (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        yield outsider, contract
+    finally:
+        outsider.disconnect()

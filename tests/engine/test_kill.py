@@ -8,6 +8,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import ib_async
 import pytest
 
 from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType, TradingState
@@ -15,10 +16,11 @@ from tui_trader.domain.events import AlertRaised, Event, KillSwitchEngaged
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
+from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import SimGateway
 from tui_trader.store import sending
 
-from .helpers import buy, eventually, make_config, make_engine, running, status
+from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, outside_client, running, status
 
 S = OrderStatus
 
@@ -69,6 +71,41 @@ async def test_kill_when_a_cancel_goes_unanswered_then_critical_alerts_name_the_
         critical = [e.alert for e in seen if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
         assert [(a.kind, order.order_ref in a.text) for a in critical] == [
             ("kill", False), ("cancel_unverified", True), ("kill_verify", True)]
+
+
+@pytest.mark.parametrize("ignored", [False, True], ids=["cancelled", "global-cancel-ignored"])
+async def test_kill_in_global_scope_then_another_clients_order_cancelled_or_named_as_still_working(
+        sim: SimGateway, tmp_path: Path, ignored: bool) -> None:
+    # Global scope cancels every order on the account. One the broker still holds that the engine does not
+    # track (another client's) was alerted by the cancel check only: the kill's verification said nothing
+    # of it, and the console's banner read "verified".
+    config = make_config(tmp_path, limits=limits_for_tests(kill_cancel_scope=CancelScope.GLOBAL))
+    async with running(sim, config) as (engine, events), outside_client(sim) as (outsider, aapl):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        trade = outsider.placeOrder(aapl, ib_async.LimitOrder("BUY", 3, round(sim.quote("AAPL").bid * 0.97, 2)))
+        await eventually(lambda: any(o.working and o.client_id == 99 for o in sim.orders()), what="resting")
+        sim.control.ignore_global_cancel(ignored)
+        events.drain()
+        engine.kill("operator pressed ctrl+k")
+        seen: list[Event] = []
+
+        def drained() -> list[Event]:
+            seen.extend(events.drain())
+            return seen
+
+        if not ignored:
+            await eventually(lambda: not [o for o in sim.orders() if o.working], what="cancelled at the simulator")
+            assert (await engine.cancel_all()).verified
+            assert not [e for e in drained() if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
+            return
+        ref = f"broker#{trade.order.orderId}"
+        await eventually(lambda: any(isinstance(e, KillSwitchEngaged) and e.remaining for e in drained()),
+                         what="the kill's verification")
+        (verified,) = [e for e in seen if isinstance(e, KillSwitchEngaged) and e.remaining]
+        assert verified.remaining == (ref,)
+        named = [e.alert.text for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
+        assert named == [f"orders still working after kill: {ref} (at the broker)"]
+        assert [o.order_ref for o in sim.orders() if o.working] == [trade.order.orderRef]
 
 
 async def test_submit_while_halted_then_denied(engine: Engine, sim: SimGateway) -> None:

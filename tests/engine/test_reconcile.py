@@ -17,7 +17,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import buy, eventually, make_config, running, sell, status
+from .helpers import buy, eventually, make_config, outside_client, running, sell, status
 
 S = OrderStatus
 
@@ -260,12 +260,9 @@ async def test_position_mismatch_when_an_execution_was_never_heard_then_fetched_
 
 async def outside_buy(sim: SimGateway, quantity: float) -> None:
     """Another client (id 99, as a trade typed into TWS) buys AAPL on the account; returns once filled."""
-    outsider = ib_async.IB()
-    await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
-    (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
-    outsider.placeOrder(contract, ib_async.MarketOrder("BUY", quantity))
-    await eventually(lambda: sim.positions().get("AAPL") == quantity, what="outside trade filled")
-    outsider.disconnect()
+    async with outside_client(sim) as (outsider, contract):
+        outsider.placeOrder(contract, ib_async.MarketOrder("BUY", quantity))
+        await eventually(lambda: sim.positions().get("AAPL") == quantity, what="outside trade filled")
 
 
 async def test_position_mismatch_when_another_client_trades_while_running_then_alert_and_trigger_not_booked_as_ours(

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.helpers import make_config, make_engine
+import ib_async
+from engine.helpers import limits_for_tests, make_config, make_engine, outside_client
 from textual.widgets import Checkbox, Input, Static
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Bracket, OrderTicket
 from tui_trader.engine.engine import Engine
+from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
@@ -169,6 +171,22 @@ async def test_real_engine_kill_then_reset_then_one_alert_line_each(tmp_path: Pa
         await c.pilot.click("#reset")
         await c.until(lambda: c.engine.trading_state is TradingState.ACTIVE and len(kill_lines()) > 1, "the reset")
         assert kill_lines()[1:] == [(AlertLevel.WARNING, "kill_switch", "kill switch released by operator")]
+
+
+async def test_real_engine_kill_when_the_broker_keeps_another_clients_order_then_the_banner_says_still_working(
+        tmp_path: Path) -> None:
+    # The banner counted only the orders the engine tracks: "remaining 0 · verified" while the broker
+    # still held an order the global cancel did not reach.
+    async with (real_console(tmp_path, limits=limits_for_tests(kill_cancel_scope=CancelScope.GLOBAL)) as c,
+                outside_client(c.gw) as (outsider, aapl)):
+        trade = outsider.placeOrder(aapl, ib_async.LimitOrder("BUY", 3, round(c.gw.quote("AAPL").bid * 0.97, 2)))
+        await c.until(lambda: any(o.working and o.client_id == 99 for o in c.gw.orders()), "the outside order")
+        c.gw.control.ignore_global_cancel()
+        await c.pilot.press("ctrl+k")
+        banner = c.app.main.query_one(KillBanner)
+        ref = f"broker#{trade.order.orderId}"
+        await c.until(lambda: f"STILL WORKING: {ref}" in str(banner.render()), "the leftover on the banner")
+        assert "remaining 1 " in str(banner.render())
 
 
 async def test_real_engine_quit_with_working_orders_when_cancel_chosen_then_cancelled_at_sim(

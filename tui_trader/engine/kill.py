@@ -58,7 +58,10 @@ class KillOps(OrderPath):
     async def _after_kill(self, decision: KillDecision, refs: list[str]) -> None:
         await self.persist_kill_state()
         report = await self._verify_cancelled(refs)
-        verification = self.risk.verify_kill(report.cancelled, self.orders.working(), self.now())
+        working = self.orders.working()
+        tracked = {o.order_ref for o in working}
+        at_broker = [r for r in report.remaining if r not in tracked]  # the console's banner must show them too
+        verification = self.risk.verify_kill(report.cancelled, working, self.now(), at_broker)
         self.publish_all(verification.events)
         if KillAction.FLATTEN in decision.actions:
             await self.flatten(preview=False)

@@ -200,9 +200,11 @@ class RiskEngine:
             self._change(TradingState.HALTED, by, decision.state.reason, now)
         return decision
 
-    def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime) -> Verification:
-        """After the cancels: a critical alert names any order still working."""
-        return self._kill.verify(cancelled, still_working, now)
+    def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
+                    at_broker: Sequence[str] = ()) -> Verification:
+        """After the cancels: a critical alert names any order still working (``at_broker``: see
+        :meth:`KillSwitch.verify`)."""
+        return self._kill.verify(cancelled, still_working, now, at_broker)
 
     def reset_kill(
         self,

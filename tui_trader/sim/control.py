@@ -187,10 +187,15 @@ class Control:
             raise ValueError(f"a permutation of {DEFAULT_FILL_SEQUENCE} is required")
         self.gw.faults.fill_sequence = tuple(kinds)
 
+    def ignore_global_cancel(self, on: bool = True) -> None:
+        """Ignore ``reqGlobalCancel`` requests: every order stays working (a kill that cannot cancel)."""
+        self.gw.engine.ignore_global_cancel = on
+
     def clear_faults(self) -> None:
         """Remove every fault (market data, pacing, drops, delays, ordering, refusals)."""
         self.gw.faults.clear()
         self.gw.engine.reject_next = None
+        self.gw.engine.ignore_global_cancel = False
 
     @staticmethod
     def _check_kind(kind: str) -> None:

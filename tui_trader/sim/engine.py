@@ -56,6 +56,8 @@ class OrderEngine:
         self.commissions = CommissionSchedule()
         self.slippage_ticks = 0
         self.reject_next: tuple[int, str] | None = None
+        self.ignore_global_cancel = False
+        """A fault: ``reqGlobalCancel`` is ignored (every order stays as it is)."""
         self._taken: dict[tuple[int, int], float] = {}
 
     # ---- placement -------------------------------------------------------------------------
@@ -226,7 +228,9 @@ class OrderEngine:
         self.events.order_cancelled(order, reason)
 
     def global_cancel(self) -> None:
-        """Cancel every working or staged order of every client."""
+        """Cancel every working or staged order of every client (unless the fault ignores it)."""
+        if self.ignore_global_cancel:
+            return
         for order in [o for o in self.ledger.orders.values() if not o.done and o.parent_id == 0]:
             self.cancel_order(order, "Global Cancel")
         for order in [o for o in self.ledger.orders.values() if not o.done]:
