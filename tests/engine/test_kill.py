@@ -95,6 +95,9 @@ async def test_kill_in_global_scope_then_another_clients_order_cancelled_or_name
 
         if not ignored:
             await eventually(lambda: not [o for o in sim.orders() if o.working], what="cancelled at the simulator")
+            # The kill's verification publishes nothing when all is well: wait for it to end, then look.
+            await eventually(lambda: not [t for t in engine._tasks if t.get_name() == "kill-switch"],
+                             what="the kill's verification done")
             assert (await engine.cancel_all()).verified
             assert not [e for e in drained() if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
             return

@@ -18,6 +18,11 @@ class Bracket:
     trail_amount: float | None = None
     trail_percent: float | None = None
 
+    @property
+    def trails(self) -> bool:
+        """The stop is a trailing one (sent as TRAIL; ``stop_price`` is where it starts)."""
+        return bool(self.trail_amount or self.trail_percent)
+
 
 @dataclass(frozen=True, slots=True)
 class OrderTicket:

@@ -49,7 +49,7 @@ def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
     side, out = ticket.side.opposite, []
     base = OrderTicket(ticket.symbol, side, ticket.quantity, tif=ticket.tif, strategy=ticket.strategy,
                        outside_rth=ticket.outside_rth, reduce_only=True, created_at=ticket.created_at)
-    if b.trail_amount or b.trail_percent:
+    if b.trails:
         out.append(replace(base, order_type=OrderType.TRAIL, trail_amount=b.trail_amount,
                            trail_percent=b.trail_percent, stop_price=b.stop_price, reason="trailing stop"))
     elif b.stop_price:

@@ -292,7 +292,7 @@ class Portfolio:
         working for ``symbol``'s position."""
         pos = self.positions.get(symbol)
         if pos is not None:
-            self._put(replace(pos, stop_price=stop, take_profit_price=target, stop_trails=trails and stop is not None))
+            self._put(replace(pos, stop_price=stop, take_profit_price=target, stop_trails=trails))
 
     def _put(self, pos: Position) -> None:
         """Store ``pos`` (built from :attr:`positions`, so valued at the latest mark) and move the sums."""

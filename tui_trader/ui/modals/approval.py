@@ -63,7 +63,7 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval) -> str:
     if ticket.bracket is not None:
         b = ticket.bracket
         stop = f"stop {price(b.stop_price)}"
-        if b.trail_percent or b.trail_amount:  # placed as a TRAIL order: it follows the price from there
+        if b.trails:  # placed as a TRAIL order: it follows the price from there
             behind = f"{b.trail_percent:g}%" if b.trail_percent else price(b.trail_amount)
             stop = f"trailing stop {behind} behind the price, starting at {price(b.stop_price)}"
         lines.append(f"bracket: {stop} · target {price(b.take_profit_price)}")

@@ -247,8 +247,9 @@ class KillBanner(Static):
         if not snapshot.kill_engaged:
             return
         working = [o.order_ref for o in snapshot.orders if o.status.is_working]
-        known = {o.order_ref for o in snapshot.orders}
-        working += [r for r in self.report.remaining if r not in known]  # held at the broker, not tracked here
+        if self.report.remaining:  # orders the broker holds that the engine does not track are named there
+            known = {o.order_ref for o in snapshot.orders}
+            working += [r for r in self.report.remaining if r not in known]
         cancelled = self.cancelled(snapshot)
         check = "verified" if self.report.verified and not working else "verifying…"
         if working:
