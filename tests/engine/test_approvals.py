@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,40 @@ async def test_limit_tightened_while_waiting_then_recheck_after_approval_denies(
     await eventually(lambda: status(approving, order.order_ref) is S.REJECTED)
     denied = [e for e in events.drain() if isinstance(e, OrderDenied)]
     assert denied[-1].verdict.check("order_quantity") is not None
+
+
+async def _send_ends(engine: Engine, order_ref: str) -> None:
+    """Await the task an approval spawned to send ``order_ref`` (``approve`` returns before it runs), then
+    one round trip to the gateway on the same connection: whatever the send wrote has reached it."""
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == f"send-{order_ref}"]
+    await task
+    await engine.broker.current_time()
+
+
+async def test_approved_when_it_lapses_before_its_send_runs_then_nothing_reaches_the_wire(
+        approving: Engine, sim: SimGateway) -> None:
+    # Found by the chaos run: approved, then the engine stopped (lapsing every unsent order) before the
+    # send task ran; the send went on from EXPIRED and the order filled while the journal said "not sent".
+    order = await approving.submit(buy(10))
+    approving.approve(order.order_ref)
+    approving.lapse_unsent("the engine stopped")
+
+    await _send_ends(approving, order.order_ref)
+
+    assert status(approving, order.order_ref) is S.EXPIRED
+    assert order.order_ref not in sim.order_refs()
+
+
+async def test_approved_when_cancelled_before_its_send_runs_then_nothing_reaches_the_wire(
+        approving: Engine, sim: SimGateway) -> None:
+    order = await approving.submit(buy(10))
+    approving.approve(order.order_ref)
+    await approving.cancel(order.order_ref)
+
+    await _send_ends(approving, order.order_ref)
+
+    assert status(approving, order.order_ref) is S.CANCELLED
+    assert order.order_ref not in sim.order_refs()
 
 
 async def test_order_over_the_limit_then_denied_before_approval(engine: Engine, sim: SimGateway) -> None:
@@ -193,3 +228,23 @@ async def test_exit_when_approved_then_the_protection_is_cancelled_before_it_and
                        for r in (stop.order_ref, target.order_ref))
     sending_at = next(h.time for h in approving.orders.orders[exit_order.order_ref].history if h.status is S.SENDING)
     assert cancelled_at <= sending_at
+
+
+async def test_exit_when_it_lapses_while_its_protection_is_cancelled_then_not_sent_and_said(
+        approving: Engine, sim: SimGateway) -> None:
+    _, stop, target = await protected_long(approving, approve=True)
+    exit_order = await _pending_exit(approving)
+    events = approving.subscribe("test")
+    approving.approve(exit_order.order_ref)
+    await asyncio.sleep(0)  # one loop turn: the send task cancels the protection, then awaits the broker
+
+    approving.lapse_unsent("the engine stopped")
+    await _send_ends(approving, exit_order.order_ref)
+
+    assert status(approving, exit_order.order_ref) is S.EXPIRED
+    assert exit_order.order_ref not in sim.order_refs()
+    said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "exit_not_sent"]
+    (text,) = said
+    assert exit_order.order_ref in text
+    assert "left without them" in text
+    assert sim.positions()["AAPL"] == approving.portfolio.quantity("AAPL") == 10

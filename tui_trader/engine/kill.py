@@ -200,6 +200,13 @@ class KillOps(OrderPath):
         ticket = order.ticket
         if self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref):
             await self._cancel_symbols({ticket.symbol}, "close_position")
+            status = self.orders.orders[order_ref].status
+            if status is not S.APPROVED:  # cancelled, or lapsed as the engine stopped, while the protection went
+                self.alert(AlertLevel.WARNING, "close_position",
+                           f"exit {order_ref} not sent (it is {status.value}) after {ticket.symbol}'s protective "
+                           "orders were cancelled for it: the position is left without them",
+                           kind="exit_not_sent")
+                return
             held = self.portfolio.quantity(ticket.symbol)
             if ticket.side.sign * held >= 0 or abs(held) + 1e-9 < ticket.quantity:
                 why = f"position in {ticket.symbol} is {held:g} after its protection was cancelled: exit not sent"

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 SENDING_NOTE = "journaled before send"
 DRY_RUN_NOTE = "dry run: not sent"
+# What a send may start from: approved, or journaled as SENDING / UNKNOWN and resubmitted.
+SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
 
 
 def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
@@ -301,6 +303,10 @@ class OrderPath(EngineCore):
         fresh = checked is not None
         if checked is None:
             order = self.orders.orders[order_ref]
+            if order.status not in SENDABLE:
+                # Cancelled, expired or lapsed (the engine stopping) since it was approved: that answer stands.
+                log.info("%s not sent: it is %s", order_ref, order.status.value)
+                return False
             checked = self.verdict(order.ticket, order_ref)
             if not self._passes(checked, order.ticket, operator_flatten):
                 self._deny(order.ticket, checked, order_ref)
