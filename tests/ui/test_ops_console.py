@@ -10,7 +10,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from textual.command import CommandList, CommandPalette
+from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import Input, Label, Static
 
 from tui_trader.domain.enums import AlertLevel
@@ -82,7 +82,7 @@ async def test_palette_trace_order_command_then_opens_that_orders_trace() -> Non
         await c.pilot.press("ctrl+p")
         await c.settle()
         assert isinstance(c.app.screen, CommandPalette)
-        await c.pilot.press(*"trace order #tt-101")
+        c.app.screen.query_one(CommandInput).value = "trace order #tt-101"  # as typed, one search instead of 19
         await wait_for(c, lambda: c.app.screen.query_one(CommandList).option_count > 0, "palette hits")
         await c.pilot.press("enter")
         await wait_for(c, lambda: isinstance(c.app.screen, TraceScreen), "the trace screen")
@@ -168,7 +168,7 @@ async def test_palette_send_test_notification_then_results_per_channel_in_alerts
     async with running() as c:
         await c.pilot.press("ctrl+p")
         await c.settle()
-        await c.pilot.press(*"send test notification")
+        c.app.screen.query_one(CommandInput).value = "send test notification"
         await wait_for(c, lambda: c.app.screen.query_one(CommandList).option_count > 0, "palette hits")
         await c.pilot.press("enter")
         await wait_for(c, lambda: c.engine.called("send_test_notification"), "the test sent")
