@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType
 from tui_trader.domain.events import OrderUpdated
 from tui_trader.engine.engine import Engine
@@ -66,3 +68,19 @@ async def test_market_buy_when_filled_then_journal_tells_each_step_once_and_in_o
     journaled = await engine.journal.order(order.order_ref)
     assert journaled is not None
     assert journaled.status is S.FILLED
+
+
+async def test_submit_when_the_engine_has_begun_to_stop_then_denied_before_the_wire(engine: Engine) -> None:
+    # A strategy's exit task or a late signal could otherwise send while the engine stops (after its
+    # unsent orders were lapsed and, in a headless run, after the summary was taken).
+    stopping = asyncio.create_task(engine.stop())
+    await asyncio.sleep(0)  # one loop turn: stop() runs to its first await, the broker still connected
+    assert engine.stopping
+    assert engine.broker.is_connected
+
+    order = await engine.submit(buy(10))
+    await stopping
+
+    assert status(engine, order.order_ref) is S.REJECTED
+    assert order.broker_id is None
+    assert "the engine is stopping" in engine.orders.orders[order.order_ref].history[-1].note

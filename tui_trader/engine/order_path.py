@@ -96,6 +96,8 @@ class OrderPath(EngineCore):
 
     def _engine_checks(self, ticket: OrderTicket) -> list[CheckResult]:
         out = []
+        if self.stopping:
+            out.append(CheckResult("engine_stopping", False, message="the engine is stopping"))
         if self.blocks and not self.reduces_position(ticket):
             out.append(CheckResult("entries_blocked", False, message=self.entries_blocked_reason))
         if not self.broker.is_connected and not self.config.dry_run:
@@ -371,6 +373,8 @@ class OrderPath(EngineCore):
     def _why_not_placed(self, order: Order, operator_flatten: bool) -> str | None:
         """Why a family whose SENDING is durable must not be placed now; ``None`` when it may."""
         ticket = order.ticket
+        if self.stopping:
+            return "the engine stopped before send: not sent"
         if not self._still_allowed(ticket, operator_flatten):
             return f"trading {self.trading_state.value} before send: not sent"
         if (not operator_flatten and self.replaces_protection(ticket, order.order_ref)

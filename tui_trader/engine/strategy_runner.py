@@ -166,7 +166,7 @@ class StrategyRunner(Recovery):
         The entry goes out first; its :class:`SignalGenerated` record (with the signal's time and
         the last :data:`SIGNAL_BARS` bars behind it, for the order trace) follows the send.
         """
-        if self._in_flight(symbol):
+        if self.stopping or self._in_flight(symbol):  # strategies end when the engine begins to stop
             return
         position = self.portfolio.quantity(symbol)
         name = running.strategy.name
