@@ -302,3 +302,44 @@ async def test_position_mismatch_when_an_order_is_sending_as_the_executions_arri
                          what="the mismatch concluded once nothing is SENDING")
         assert "position_mismatch" in alert_kinds(events)
         assert engine.portfolio.quantity("AAPL") == 0
+
+
+async def test_commission_when_its_report_comes_before_its_execution_then_fetched_again_and_booked(
+        engine: Engine, sim: SimGateway) -> None:
+    # Found by a chaos run (seed 3, reorder): ib_async drops a commission report that arrives before
+    # its execution, so the fill stayed without a commission for the rest of the connection and cash
+    # and P&L differed from the broker's by it.
+    events = engine.subscribe("test")
+    sim.control.fill_sequence("commission", "execution", "order_status")
+    cash_before = engine.portfolio.cash
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+    sim.control.fill_sequence("execution", "order_status", "commission")
+    (execution,) = sim.executions()
+
+    await eventually(lambda: engine.orders.fills[execution.exec_id].commission is not None, timeout=10.0,
+                     what="the commission fetched again with the executions")
+
+    assert engine.orders.fills[execution.exec_id].commission == pytest.approx(execution.commission)
+    assert engine.portfolio.cash == pytest.approx(cash_before - 10 * execution.price - execution.commission)
+    assert "commission_missing" not in alert_kinds(events)
+
+
+async def test_commission_when_the_broker_never_reports_it_then_asked_again_and_said(
+        engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test")
+    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+    (execution,) = sim.executions()
+    said: list[str] = []
+
+    def missing_said() -> bool:
+        said.extend(e.alert.text for e in events.drain()
+                    if isinstance(e, AlertRaised) and e.alert.kind == "commission_missing")
+        return bool(said)
+
+    await eventually(missing_said, timeout=10.0, what="the missing commission said")
+
+    assert execution.exec_id in said[0]
+    assert engine.orders.fills[execution.exec_id].commission is None

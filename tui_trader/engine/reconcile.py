@@ -11,7 +11,9 @@ position-mismatch trigger. An order whose state stays unknown blocks new entries
 
 While connected, a position that disagrees with the broker's for two checks in a row fetches the
 broker's executions first (:meth:`Reconciliation.check_positions_debounced`): a fill never heard live is booked
-from them, and only what they do not explain is a mismatch.
+from them, and only what they do not explain is a mismatch. A fill still without its commission at two
+checks in a row (its report lost, or sent before its execution, which ib_async then drops) fetches them
+once too: the broker sends each execution's commission report again with it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class Reconciliation(BrokerEvents):
     _sweeping = False
     _mismatch_seen = 0
     """Periodic position checks in a row that found a difference."""
+    _no_commission: frozenset[str] = frozenset()
+    """Fills without a commission at the last periodic check."""
+    _commission_asked: frozenset[str] = frozenset()
+    """Fills without a commission that the executions were fetched again for (once each)."""
     _settled: set[str] | None = None
     """Orders the running reconciliation moved itself (None between reconciliations)."""
 
@@ -91,10 +97,22 @@ class Reconciliation(BrokerEvents):
         diffs = self.position_diffs()
         self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
         if diffs and self._mismatch_seen == 2:
-            self._sweep_fills_soon(diffs)
+            self._sweep_fills_soon(f"positions differ from the broker's: {_diff_text(diffs)}")
+        else:
+            self._ask_late_commissions()
 
-    def _sweep_fills_soon(self, diffs: dict[str, tuple[float, float]]) -> None:
-        """Positions have disagreed with the broker's for a while: fetch its executions, then conclude.
+    def _ask_late_commissions(self) -> None:
+        """Fetch the executions once for fills still without a commission at two checks in a row."""
+        missing = frozenset(e for e, f in self.orders.fills.items() if f.commission is None)
+        late = sorted((missing & self._no_commission) - self._commission_asked)
+        self._no_commission = missing
+        self._commission_asked &= missing
+        if late and self._sweep_fills_soon(f"no commission reported yet for {', '.join(late)}", late):
+            self._commission_asked |= frozenset(late)
+
+    def _sweep_fills_soon(self, why: str, commissions: list[str] | None = None) -> bool:
+        """Positions have disagreed with the broker's for a while: fetch its executions, then conclude
+        (or, with ``commissions``, fetch them for those fills' commissions); ``True`` when started.
 
         An execution never heard live (a message lost on the way, or one ib_async did not emit for
         want of its order's Trade) is booked from them; the position check after it alerts on whatever
@@ -102,24 +120,40 @@ class Reconciliation(BrokerEvents):
         fill: never the orders, whose completed list is the whole day's and every client's. Skipped
         while a reconciliation runs (it fetches the executions and checks the positions itself).
         """
-        if not (self._reconciling or self._sweeping) and self.broker.is_connected:
-            self._sweeping = True
-            self.spawn(self._sweep_fills(f"positions differ from the broker's: {_diff_text(diffs)}"), "fill-sweep")
+        if self._reconciling or self._sweeping or not self.broker.is_connected:
+            return False
+        self._sweeping = True
+        self.spawn(self._sweep_fills(why, commissions), "fill-sweep")
+        return True
 
-    async def _sweep_fills(self, why: str) -> None:
+    async def _sweep_fills(self, why: str, commissions: list[str] | None = None) -> None:
         log.info("fetching executions: %s", why)
         try:
             await self._fetch_executions()
         except (ConnectionError, TimeoutError) as exc:
             log.warning("executions not fetched (%r): the positions are compared as they are", exc)
+            if commissions is not None:  # not answered: asked again at a later check
+                self._commission_asked -= frozenset(commissions)
+                return
         finally:
             self._sweeping = False
+        if commissions is not None:
+            self._say_unanswered(commissions)
+            return
         if self.orders.with_status(S.SENDING):
             # A fill of an order on its way could straddle this comparison: not concluded here, the
             # next periodic check (2 s) fetches again.
             self._mismatch_seen = 1
             return
         self.check_positions()
+
+    def _say_unanswered(self, exec_ids: list[str]) -> None:
+        """Fills whose commission the executions fetched again did not bring either: said once."""
+        unanswered = [e for e in exec_ids if (f := self.orders.fills.get(e)) is not None and f.commission is None]
+        if unanswered:
+            self.alert(AlertLevel.WARNING, "reconcile", f"no commission reported for {', '.join(unanswered)}, "
+                       "also when the executions were asked for again: cash and P&L leave it out until it "
+                       "comes", kind="commission_missing")
 
     async def reconcile(self, why: str, startup: bool = False,
                         before: dict[str, OrderStatus] | None = None) -> None:

@@ -118,7 +118,10 @@ def _matches(flt: ExecutionFilter, e_client: int, symbol: str, side: str, when: 
 
 
 def executions(s: Session, fields: list[str]) -> None:
-    """``7|3|reqId|filter…``: matching executions with their commissions, then ``55``."""
+    """``7|3|reqId|filter…``: matching executions with their commissions, then ``55``.
+
+    The commission reports go through the faults of their kind (a broker that never reports one).
+    """
     req_id, flt = parse_exec_filter(fields)
     gw = s.gw
     for e in gw.ledger.executions:
@@ -126,7 +129,7 @@ def executions(s: Session, fields: list[str]) -> None:
         visible = s.master or e.client_id == s.client_id or flt.client_id == e.client_id
         if inst and visible and _matches(flt, e.client_id, e.symbol, e.side, e.time_text[:17]):
             s.send(msg.exec_details(req_id, e, inst))
-            s.send(msg.commission_report(e))
+            s.send_kind("commission", msg.commission_report(e))
     s.send(msg.exec_details_end(req_id))
 
 
