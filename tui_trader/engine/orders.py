@@ -84,6 +84,8 @@ class OrderManager:
         self.finished_count = 0
         """Orders that reached a final state in this run (including the ones no longer in memory)."""
         self.last_fill_time: datetime | None = None
+        self.uncommissioned: set[str] = set()
+        """Exec ids of the fills in memory that have no commission yet."""
         self.forgotten: Counter[OrderStatus] = Counter()
         """Final statuses of the orders no longer in memory (summaries add them to what is)."""
         self._finished: dict[str, None] = {}
@@ -274,7 +276,8 @@ class OrderManager:
 
     def remember_fill(self, fill: Fill) -> None:
         """Know ``fill`` for deduplication (recorded here, or restored from the journal)."""
-        self.fills.setdefault(fill.exec_id, fill)
+        if self.fills.setdefault(fill.exec_id, fill) is fill and fill.commission is None:
+            self.uncommissioned.add(fill.exec_id)
         if self.last_fill_time is None or fill.time > self.last_fill_time:
             self.last_fill_time = fill.time
 
@@ -302,6 +305,7 @@ class OrderManager:
         cutoff = newest - self.fill_memory
         for exec_id in [k for k, f in self.fills.items() if f.time < cutoff]:
             del self.fills[exec_id]
+            self.uncommissioned.discard(exec_id)
 
     def _with_pending_commission(self, fill: Fill) -> Fill:
         pending = self._pending_commissions.pop(fill.exec_id, None)
@@ -332,6 +336,7 @@ class OrderManager:
             return None
         fill = replace(fill, commission=commission, realized_pnl=realized_pnl)
         self.fills[exec_id] = fill
+        self.uncommissioned.discard(exec_id)
         order = self.orders.get(fill.order_ref)
         if order is not None:
             order = self._store(replace(order, commission=order.commission + commission))

@@ -103,7 +103,7 @@ class Reconciliation(BrokerEvents):
 
     def _ask_late_commissions(self) -> None:
         """Fetch the executions once for fills still without a commission at two checks in a row."""
-        missing = frozenset(e for e, f in self.orders.fills.items() if f.commission is None)
+        missing = frozenset(self.orders.uncommissioned)
         late = sorted((missing & self._no_commission) - self._commission_asked)
         self._no_commission = missing
         self._commission_asked &= missing
@@ -351,7 +351,7 @@ class Reconciliation(BrokerEvents):
         newest = self.orders.last_fill_time
         if newest is None:
             return None
-        return min([newest - _EXEC_OVERLAP, *(f.time for f in self.orders.fills.values() if f.commission is None)])
+        return min([newest - _EXEC_OVERLAP, *(self.orders.fills[e].time for e in self.orders.uncommissioned)])
 
     def _recover_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
         """A commission report lost on the wire (a disconnect), found in the re-requested execution."""
