@@ -12,10 +12,11 @@ import ib_async
 import pytest
 
 from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import AlertRaised, Event, KillSwitchEngaged
+from tui_trader.domain.events import AlertRaised, Event, KillSwitchEngaged, KillVerified
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
+from tui_trader.ops.kill import latch
 from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import SimGateway
 from tui_trader.store import sending
@@ -36,17 +37,86 @@ async def test_kill_flips_state_synchronously_before_anything_awaits(engine: Eng
     assert engine.snapshot().kill_engaged
 
 
+def _verifications(seen: list[Event], events: Any) -> list[KillVerified]:
+    seen.extend(events.drain())
+    return [e for e in seen if isinstance(e, KillVerified)]
+
+
 async def test_kill_with_working_orders_then_all_cancelled_and_verified(engine: Engine, sim: SimGateway) -> None:
     events = engine.subscribe("test")
     refs = [(await engine.submit(_resting(engine, q))).order_ref for q in (1, 2, 3)]  # type: ignore[arg-type]
     await eventually(lambda: all(status(engine, r) is S.SUBMITTED for r in refs))
     engine.kill("operator pressed ctrl+k")
-    await eventually(lambda: all(status(engine, r) is S.CANCELLED for r in refs))
+    seen: list[Event] = []
+    await eventually(lambda: _verifications(seen, events), what="the kill's verification")
+    (verification,) = _verifications(seen, events)
+    assert verification.verified
+    assert sorted(verification.cancelled) == sorted(refs)
+    assert all(status(engine, r) is S.CANCELLED for r in refs)
     assert not [o for o in sim.orders() if o.order_ref in refs and o.working]
+    assert any(isinstance(e, KillSwitchEngaged) for e in seen)
     report = await engine.cancel_all()
     assert report.verified
     assert report.remaining == ()
-    assert any(isinstance(e, KillSwitchEngaged) for e in events.drain())
+
+
+async def test_kill_when_the_broker_does_not_answer_what_still_works_then_not_verified(
+        engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test")
+    order = await engine.submit(_resting(engine))  # type: ignore[arg-type]
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    sim.control.drop_messages("open_orders_end")  # the open-orders request is never answered
+    engine.kill("operator pressed ctrl+k")
+    seen: list[Event] = []
+    await eventually(lambda: _verifications(seen, events), what="the kill's verification")
+    (verification,) = _verifications(seen, events)
+    assert status(engine, order.order_ref) is S.CANCELLED
+    assert verification.cancelled == (order.order_ref,)
+    assert not verification.checked
+    assert not verification.verified
+    assert any(isinstance(e, AlertRaised) and "could not verify at the broker" in e.alert.text for e in seen)
+
+
+async def test_start_when_the_kill_is_latched_and_an_order_still_works_at_the_broker_then_it_is_named(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # `tui-trader kill` with the gateway unreachable latches the kill in the journal and cancels nothing. The
+    # engine then started HALTED and said nothing about the order still working at the broker (nor verified
+    # anything: the console's banner read "verified").
+    first = make_engine(sim, make_config(tmp_path))
+    await first.start()
+    await eventually(lambda: "AAPL" in first.market.quotes)
+    order = await first.submit(_resting(first))  # type: ignore[arg-type]
+    await eventually(lambda: status(first, order.order_ref) is S.SUBMITTED)
+    await first.stop()
+    await latch(tmp_path / "journal.sqlite", "kill-cli:op@host", "gateway down", sim.clock.now())
+    assert [o.order_ref for o in sim.orders() if o.working] == [order.order_ref]
+
+    async with running(sim, make_config(tmp_path)) as (second, events):
+        assert second.trading_state is TradingState.HALTED
+        seen: list[Event] = []
+        await eventually(lambda: _verifications(seen, events), what="the latched kill's verification")
+        (verification,) = _verifications(seen, events)
+        assert verification.checked
+        assert verification.remaining == (order.order_ref,)
+        critical = [e.alert.text for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
+        assert len(critical) == 1
+        assert f"{order.order_ref} BUY 5 AAPL" in critical[0]
+
+        second.kill("cancel what is left")  # engaging again sends the cancels
+        await eventually(lambda: len(_verifications(seen, events)) == 2, what="the second verification")
+        assert _verifications(seen, events)[1].verified
+        assert not [o for o in sim.orders() if o.working]
+
+
+async def test_start_when_the_kill_is_latched_and_nothing_works_at_the_broker_then_verified(
+        sim: SimGateway, tmp_path: Path) -> None:
+    await latch(tmp_path / "journal.sqlite", "kill-cli:op@host", "latched", sim.clock.now())
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        seen: list[Event] = []
+        await eventually(lambda: _verifications(seen, events), what="the latched kill's verification")
+        (verification,) = _verifications(seen, events)
+        assert verification.verified
+        assert engine.trading_state is TradingState.HALTED
 
 
 async def test_kill_when_a_cancel_goes_unanswered_then_critical_alerts_name_the_order(
@@ -62,12 +132,8 @@ async def test_kill_when_a_cancel_goes_unanswered_then_critical_alerts_name_the_
             sim.control.drop_messages(kind, -1)
         engine.kill("operator pressed ctrl+k")
         seen: list[Event] = []
-
-        def verified() -> bool:
-            seen.extend(events.drain())
-            return any(isinstance(e, KillSwitchEngaged) and e.remaining for e in seen)
-
-        await eventually(verified, what="the kill's verification")
+        await eventually(lambda: _verifications(seen, events), what="the kill's verification")
+        assert _verifications(seen, events)[0].remaining == (order.order_ref,)
         critical = [e.alert for e in seen if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
         assert [(a.kind, order.order_ref in a.text) for a in critical] == [
             ("kill", False), ("cancel_unverified", True), ("kill_verify", True)]
@@ -88,24 +154,16 @@ async def test_kill_in_global_scope_then_another_clients_order_cancelled_or_name
         events.drain()
         engine.kill("operator pressed ctrl+k")
         seen: list[Event] = []
-
-        def drained() -> list[Event]:
-            seen.extend(events.drain())
-            return seen
-
+        await eventually(lambda: _verifications(seen, events), what="the kill's verification")
+        (verification,) = _verifications(seen, events)
         if not ignored:
-            await eventually(lambda: not [o for o in sim.orders() if o.working], what="cancelled at the simulator")
-            # The kill's verification publishes nothing when all is well: wait for it to end, then look.
-            await eventually(lambda: not [t for t in engine._tasks if t.get_name() == "kill-switch"],
-                             what="the kill's verification done")
-            assert (await engine.cancel_all()).verified
-            assert not [e for e in drained() if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
+            assert verification.verified
+            assert not [o for o in sim.orders() if o.working]
+            assert not [e for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
             return
         ref = f"broker#{trade.order.orderId}"
-        await eventually(lambda: any(isinstance(e, KillSwitchEngaged) and e.remaining for e in drained()),
-                         what="the kill's verification")
-        (verified,) = [e for e in seen if isinstance(e, KillSwitchEngaged) and e.remaining]
-        assert verified.remaining == (ref,)
+        assert verification.remaining == (ref,)
+        assert not verification.verified
         named = [e.alert.text for e in seen if isinstance(e, AlertRaised) and e.alert.kind == "kill_verify"]
         assert named == [f"orders still working after kill: {ref} (at the broker)"]
         assert [o.order_ref for o in sim.orders() if o.working] == [trade.order.orderRef]

@@ -11,6 +11,7 @@ from tui_trader.domain.events import (
     AlertRaised,
     KillSwitchEngaged,
     KillSwitchReset,
+    KillVerified,
     OperatorAction,
     TradingStateChanged,
 )
@@ -88,15 +89,27 @@ def test_verify_when_orders_remain_then_critical_alert_names_them() -> None:
     alert = next(e.alert for e in result.events if isinstance(e, AlertRaised))
     assert alert.level is AlertLevel.CRITICAL
     assert "STUCK SELL 5 AAPL" in alert.text
+    assert KillVerified(T0, ("GONE",), ("STUCK",), checked=True) in result.events
 
 
-def test_verify_when_all_cancelled_then_ok_without_events() -> None:
+def test_verify_when_all_cancelled_then_ok_with_only_the_verification_event() -> None:
     switch = KillSwitch()
 
     result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0)
 
     assert result.ok
-    assert result.events == ()
+    assert result.events == (KillVerified(T0, ("A",), (), checked=True),)
+    assert result.events[0].verified
+
+
+def test_verify_when_the_broker_could_not_be_asked_then_not_verified() -> None:
+    switch = KillSwitch()
+
+    result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0, checked=False)
+
+    (event,) = result.events
+    assert isinstance(event, KillVerified)
+    assert not event.verified
 
 
 def test_reset_with_typed_reason_then_released_and_recorded_as_operator_action() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pytest
 from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, Input, Label
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
-from tui_trader.domain.events import ConnectionChanged
+from tui_trader.domain.events import ConnectionChanged, KillVerified
 from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import CheckResult
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
@@ -147,6 +148,25 @@ async def test_halted_demo_when_drawn_then_banner_counts_the_orders_the_kill_can
         assert working
         assert f"cancelled {len(working)} · remaining 0 · verified" in text
         assert "(by operator)" in text
+
+
+@pytest.mark.parametrize(("connection", "verification", "said"), [
+    (ConnectionState.CONNECTED, None, "verifying…"),
+    (ConnectionState.DISCONNECTED, None, "NOT VERIFIED: disconnected"),
+    (ConnectionState.CONNECTED, KillVerified(FROZEN, checked=False), "NOT VERIFIED: the broker did not answer"),
+], ids=["asking", "disconnected", "unanswered"])
+async def test_halted_demo_when_the_broker_has_not_said_what_works_then_the_banner_does_not_say_verified(
+        connection: ConnectionState, verification: KillVerified | None, said: str) -> None:
+    # A latched kill restored on start (no engagement in this run) and a kill whose check went unanswered
+    # read "verified" when the engine tracked no working order.
+    state = halted_state()
+    state = replace(state, connection=replace(state.connection, state=connection))
+    engine = ScriptedEngine(state, start_events=[verification] if verification else [])
+    async with running(engine=engine) as c:
+        await c.pull()
+        text = str(c.app.main.query_one(KillBanner).render())
+        assert f"remaining 0 · {said} ·" in text
+        assert "verified ·" not in text.replace("NOT VERIFIED", "")
 
 
 async def test_reset_kill_when_reason_typed_and_same_day_confirmed_then_resets() -> None:

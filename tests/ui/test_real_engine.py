@@ -141,6 +141,22 @@ async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_a
         assert c.engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED
 
 
+async def test_real_engine_kill_when_the_brokers_answer_is_held_then_verifying_until_it_comes(
+        tmp_path: Path) -> None:
+    # The banner said "verified" as soon as the engine's own orders showed cancelled, before the broker
+    # had answered what still works (a leftover would have shown one round trip later).
+    async with real_console(tmp_path) as c:
+        order = await c.engine.submit(c.resting_limit())
+        await c.until(lambda: c.working_at_sim([order.order_ref]), "the limit order working at the simulator")
+        c.gw.control.delay_messages("open_orders_end", 1.0)  # held until the simulated clock moves
+        await c.pilot.press("ctrl+k")
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()), "the cancel on the banner")
+        assert "remaining 0 · verifying… ·" in str(banner.render())
+        c.gw.control.step(1.0)
+        await c.until(lambda: "remaining 0 · verified ·" in str(banner.render()), "the broker's answer")
+
+
 async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_says_trailing(tmp_path: Path) -> None:
     async with real_console(tmp_path, approvals_required=True) as c:
         stop = round(c.engine.market.quotes["AAPL"].ask * 0.99, 2)

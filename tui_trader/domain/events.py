@@ -117,12 +117,34 @@ class TradingStateChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class KillSwitchEngaged(Event):
-    """The kill switch was engaged (latched until an explicit reset)."""
+    """The kill switch was engaged (latched until an explicit reset).
+
+    ``cancelled`` and ``remaining`` are set only in journals written before :class:`KillVerified`
+    (2026-11-22), where a failed verification was journaled as a second engagement carrying them.
+    """
 
     by: str
     reason: str
     cancelled: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KillVerified(Event):
+    """The broker was asked what still works after a kill's cancels (or, with the kill latched, after a connect).
+
+    ``checked`` False: the broker could not be asked (disconnected, or its answer did not come), so
+    nothing is verified; ``remaining`` then lists only what the engine itself still tracks as working.
+    """
+
+    cancelled: tuple[str, ...] = ()
+    remaining: tuple[str, ...] = ()
+    checked: bool = True
+
+    @property
+    def verified(self) -> bool:
+        """True when the broker was asked and nothing in the kill's scope still works."""
+        return self.checked and not self.remaining
 
 
 @dataclass(frozen=True, slots=True)

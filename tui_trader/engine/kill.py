@@ -57,14 +57,25 @@ class KillOps(OrderPath):
 
     async def _after_kill(self, decision: KillDecision, refs: list[str]) -> None:
         await self.persist_kill_state()
-        report = await self._verify_cancelled(refs)
+        self._publish_verification(await self._verify_cancelled(refs))
+        if KillAction.FLATTEN in decision.actions:
+            await self.flatten(preview=False)
+
+    async def verify_latched_kill(self) -> None:
+        """With the kill latched from before this connection (a restart, a reconnect): ask the broker what
+        still works in the kill's scope and say it, as after a kill's cancels. Nothing is cancelled:
+        an operator's Ctrl+K (engaging again) sends the cancels."""
+        at_broker = await self._broker_working()
+        self._publish_verification(KillReport((), tuple(at_broker or ()), checked=at_broker is not None))
+
+    def _publish_verification(self, report: KillReport) -> None:
+        """The kill's verification: always an event, and a critical alert naming whatever still works
+        (the orders the engine tracks as working, and those in ``report.remaining`` it does not track)."""
         working = self.orders.working()
         tracked = {o.order_ref for o in working}
         at_broker = [r for r in report.remaining if r not in tracked]  # the console's banner must show them too
-        verification = self.risk.verify_kill(report.cancelled, working, self.now(), at_broker)
+        verification = self.risk.verify_kill(report.cancelled, working, self.now(), at_broker, report.checked)
         self.publish_all(verification.events)
-        if KillAction.FLATTEN in decision.actions:
-            await self.flatten(preview=False)
 
     async def persist_kill_state(self) -> None:
         """Write the latched kill state to the journal now."""
@@ -136,27 +147,28 @@ class KillOps(OrderPath):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
         at_broker = await self._broker_working(symbols, source)
         local = self._still_working(refs)
-        remaining = tuple(dict.fromkeys([*local, *at_broker]))
+        remaining = tuple(dict.fromkeys([*local, *(at_broker or ())]))
         cancelled = tuple(r for r in refs if r not in remaining)
-        verified = not remaining and self.broker.is_connected
         if remaining:
             self.alert(AlertLevel.CRITICAL, source, f"still working after cancel: {', '.join(remaining)}",
                        kind="cancel_unverified")
-        return KillReport(cancelled, remaining, verified)
+        return KillReport(cancelled, remaining, checked=at_broker is not None)
 
     def _still_working(self, refs: list[str]) -> list[str]:
         # An order no longer in memory finished long ago (only finished orders are forgotten).
         return [r for r in refs if (o := self.orders.get(r)) is not None and o.status.is_working]
 
-    async def _broker_working(self, symbols: set[str] | None = None, source: str = "kill_switch") -> list[str]:
+    async def _broker_working(self, symbols: set[str] | None = None,
+                              source: str = "kill_switch") -> list[str] | None:
+        """The refs of the orders the broker says still work in scope; None when it could not be asked."""
         if not self.broker.is_connected:
-            return []
+            return None
         scope_all = self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL
         try:
             reports = await self.broker.open_orders(all_clients=scope_all)
         except (TimeoutError, ConnectionError) as exc:
             self.alert(AlertLevel.ERROR, source, f"could not verify at the broker: {exc!r}")
-            return []
+            return None
         live = [r for r in reports if (r.status is None or r.status.is_working)
                 and (symbols is None or r.symbol in symbols)]
         return [r.order_ref or f"broker#{r.broker_id}" for r in live]

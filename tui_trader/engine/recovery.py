@@ -113,6 +113,8 @@ class Recovery(Amendments):
         # The book is settled against the broker once, on the first successful connect.
         await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,
                              before=before)
+        if self.risk.kill_state.engaged:  # latched from before this connection: say what the broker still holds
+            self.spawn(self.verify_latched_kill(), "kill-verify-latched")
 
     def _guard_account(self) -> None:
         """--paper against a non-paper account, or an unexpected account, refuses to trade."""

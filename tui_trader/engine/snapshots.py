@@ -92,7 +92,13 @@ class KillReport:
 
     cancelled: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
-    verified: bool = False
+    checked: bool = False
+    """Whether the broker was asked what still works (not when disconnected, or when it did not answer)."""
+
+    @property
+    def verified(self) -> bool:
+        """The broker was asked and nothing asked to cancel, nor anything else in scope, still works."""
+        return self.checked and not self.remaining
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,10 +201,10 @@ class RiskEngine:
         return decision
 
     def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
-                    at_broker: Sequence[str] = ()) -> Verification:
-        """After the cancels: a critical alert names any order still working (``at_broker``: see
-        :meth:`KillSwitch.verify`)."""
-        return self._kill.verify(cancelled, still_working, now, at_broker)
+                    at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
+        """After the cancels: the verification's event, and a critical alert naming any order still
+        working (``at_broker``, ``checked``: see :meth:`KillSwitch.verify`)."""
+        return self._kill.verify(cancelled, still_working, now, at_broker, checked)
 
     def reset_kill(
         self,

@@ -23,6 +23,7 @@ from tui_trader.domain.events import (
     Event,
     KillSwitchEngaged,
     KillSwitchReset,
+    KillVerified,
     OperatorAction,
     TradingStateChanged,
 )
@@ -198,24 +199,26 @@ class KillSwitch:
         return KillDecision(self._state, again, actions, self.scope, refs, events)
 
     def verify(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
-               at_broker: Sequence[str] = ()) -> Verification:
-        """Check the cancels took effect; any order still working raises a critical alert naming it.
+               at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
+        """Check the cancels took effect: a :class:`KillVerified` always, and a critical alert naming any
+        order still working.
 
         ``at_broker``: orders the broker still holds that the engine does not track as working (another
-        client's, under the global scope); they are named and counted as remaining too.
+        client's, under the global scope); they are named and counted as remaining too. ``checked``:
+        whether the broker could be asked at all (unchecked, nothing is verified).
         """
         working = [o for o in still_working if o.status.is_working]
         tracked = tuple(o.order_ref for o in working)
         remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked)
         done = tuple(r for r in cancelled if r not in remaining)
+        verified = KillVerified(now, done, remaining, checked)
         if not remaining:
-            return Verification(done, (), ())
+            return Verification(done, (), (verified,))
         names = ", ".join([*(f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working),
                            *(f"{r} (at the broker)" for r in remaining[len(tracked):])])
         alert = Alert(AlertLevel.CRITICAL, "kill_switch", f"orders still working after kill: {names}", now,
                       kind="kill_verify")  # fmt: skip
-        event = KillSwitchEngaged(now, self._state.by, self._state.reason, done, remaining)
-        return Verification(done, remaining, (event, AlertRaised(now, alert)))
+        return Verification(done, remaining, (verified, AlertRaised(now, alert)))
 
     def reset(
         self,

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from tui_trader.sim.session import Session
 
 MESSAGE_KINDS = frozenset({"open_order", "order_status", "execution", "commission", "position", "portfolio",
-                           "account_value", "error"})
+                           "account_value", "error", "open_orders_end"})
+"""``open_orders_end``: the end of an open-orders answer (``53``); held or dropped, the request is not answered."""
 DEFAULT_FILL_SEQUENCE = ("execution", "order_status", "commission")
 
 

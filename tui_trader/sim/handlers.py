@@ -98,7 +98,7 @@ def _send_open_orders(s: Session, everyone: bool) -> None:
             if inst:
                 s.send(msg.open_order(order, inst))
                 s.send(msg.order_status(order))
-    s.send(msg.open_order_end())
+    s.send_kind("open_orders_end", msg.open_order_end())
 
 
 def completed_orders(s: Session, fields: list[str]) -> None:

@@ -21,6 +21,7 @@ from tui_trader.domain.events import (
     Event,
     KillSwitchEngaged,
     KillSwitchReset,
+    KillVerified,
     TradingStateChanged,
 )
 from tui_trader.domain.market import Quote
@@ -244,8 +245,9 @@ def halted_events(now: datetime = FROZEN) -> list[Event]:
     """The kill that led to ``halted_state``: HALTED, and the working orders it cancelled."""
     cancelled = tuple(sorted(o.order_ref for o in normal_state(now).orders if o.status.is_working))
     return [TradingStateChanged(now, TradingState.ACTIVE, TradingState.HALTED, "operator", KILL_REASON),
-            KillSwitchEngaged(now, "operator", KILL_REASON, cancelled=cancelled),
-            AlertRaised(now, engaged_alert("operator", KILL_REASON, KillTrigger.MANUAL, now))]
+            KillSwitchEngaged(now, "operator", KILL_REASON),
+            AlertRaised(now, engaged_alert("operator", KILL_REASON, KillTrigger.MANUAL, now)),
+            KillVerified(now, cancelled=cancelled)]
 
 
 def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
@@ -371,7 +373,7 @@ class ScriptedEngine:
         self.calls.append(("cancel_all",))
         refs = self.working_refs()
         self._set_status(refs, OrderStatus.CANCELLED, "cancel all")
-        return KillReport(cancelled=tuple(sorted(refs)), remaining=(), verified=True)
+        return KillReport(cancelled=tuple(sorted(refs)), remaining=(), checked=True)
 
     def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
         self.calls.append(("kill", reason, by))
@@ -381,8 +383,9 @@ class ScriptedEngine:
         self._set_status(refs, OrderStatus.CANCELLED, "kill switch")
         now = self.state.time
         self._publish(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
-        self._publish(KillSwitchEngaged(now, by, reason, cancelled=tuple(sorted(refs))))
+        self._publish(KillSwitchEngaged(now, by, reason))
         self._publish(AlertRaised(now, engaged_alert(by, reason, KillTrigger.MANUAL, now)))
+        self._publish(KillVerified(now, cancelled=tuple(sorted(refs))))
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         self.calls.append(("reduce_only", on, reason, by))

@@ -27,12 +27,13 @@ from tui_trader.domain.events import (
     ConnectionChanged,
     Event,
     KillSwitchEngaged,
+    KillVerified,
     OrderFilled,
     TradingStateChanged,
 )
 from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
-from tui_trader.engine.snapshots import EngineSnapshot, KillReport
+from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
@@ -188,10 +189,12 @@ class MainScreen(MainActions):
         """Side effects of one event; returns the alerts it adds to the pane."""
         if isinstance(event, AlertRaised):
             return [event.alert]
+        # The engine raises the alerts that go with these (the engagement, orders still working): one line each.
         if isinstance(event, KillSwitchEngaged):
-            # The engine raises the alert that goes with it (engagement, or orders still working): one line per kill.
-            report = KillReport(event.cancelled, event.remaining, verified=not event.remaining)
-            self.query_one(KillBanner).record(report, event.by, event.time)
+            self.query_one(KillBanner).engage(event.by, event.time)
+            return []
+        if isinstance(event, KillVerified):
+            self.query_one(KillBanner).verified(event)
             return []
         if isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"

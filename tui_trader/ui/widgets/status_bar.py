@@ -13,9 +13,10 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui_trader.domain.enums import OrderStatus, TradingState
+from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
+from tui_trader.domain.events import KillVerified
 from tui_trader.domain.orders import Fill
-from tui_trader.engine.snapshots import EngineSnapshot, KillReport
+from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import age, hhmmss, money, pct
 from tui_trader.ui.freshness import Freshness
 
@@ -217,24 +218,26 @@ class KillBanner(Static):
 
     def __init__(self) -> None:
         super().__init__("", id="kill-banner")
-        self.report = KillReport()
+        self.verification: KillVerified | None = None
+        """The broker's answer after the last engagement (or connect); None until it comes."""
         self.by = ""
         self.engaged_at: datetime | None = None
 
-    def record(self, report: KillReport, by: str, when: datetime | None = None) -> None:
-        """Remember the engine's account of the last engagement (``when``: the engagement's time)."""
-        self.report = report
-        self.by = by
-        if when is not None and not report.cancelled and not report.remaining:
-            self.engaged_at = when
+    def engage(self, by: str, when: datetime) -> None:
+        """A new engagement: its verification is to come."""
+        self.verification, self.by, self.engaged_at = None, by, when
+
+    def verified(self, event: KillVerified) -> None:
+        """The engine asked the broker what still works."""
+        self.verification = event
 
     def cancelled(self, snapshot: EngineSnapshot) -> int:
-        """Orders the kill cancelled: those the engine reported, and those cancelled since it engaged.
+        """Orders the kill cancelled: those the verification named, and those cancelled since it engaged.
 
-        The engine reports refs only when verification finds some still working, so the count
-        is also read from the orders themselves (nothing else cancels while HALTED).
+        The count is also read from the orders themselves: until the verification comes, they are all
+        there is (nothing else cancels while HALTED).
         """
-        refs = set(self.report.cancelled)
+        refs = set(self.verification.cancelled if self.verification else ())
         if self.engaged_at is not None:
             since = self.engaged_at
             refs.update(o.order_ref for o in snapshot.orders
@@ -242,20 +245,25 @@ class KillBanner(Static):
         return len(refs)
 
     def show(self, snapshot: EngineSnapshot) -> None:
-        """Draw the banner from the snapshot's kill state and the last report."""
+        """Draw the banner from the snapshot's kill state and the last verification."""
         self.engaged = snapshot.kill_engaged
         if not snapshot.kill_engaged:
             return
+        verification = self.verification
         working = [o.order_ref for o in snapshot.orders if o.status.is_working]
-        if self.report.remaining:  # orders the broker holds that the engine does not track are named there
-            known = {o.order_ref for o in snapshot.orders}
-            working += [r for r in self.report.remaining if r not in known]
-        cancelled = self.cancelled(snapshot)
-        check = "verified" if self.report.verified and not working else "verifying…"
+        if verification is not None and verification.remaining:  # orders the broker holds that the engine
+            known = {o.order_ref for o in snapshot.orders}                # does not track are named there
+            working += [r for r in verification.remaining if r not in known]
         if working:
             check = f"STILL WORKING: {', '.join(working[:6])}" + (" …" if len(working) > 6 else "")
+        elif verification is not None:
+            check = "verified" if verification.checked else "NOT VERIFIED: the broker did not answer"
+        elif snapshot.connection.state is ConnectionState.CONNECTED:
+            check = "verifying…"
+        else:
+            check = "NOT VERIFIED: disconnected"
         text = (f"KILL SWITCH ENGAGED — {snapshot.kill_reason or 'no reason given'}"
-                f"{' (by ' + self.by + ')' if self.by else ''} · cancelled {cancelled} · "
+                f"{' (by ' + self.by + ')' if self.by else ''} · cancelled {self.cancelled(snapshot)} · "
                 f"remaining {len(working)} · {check} · reset: ctrl+r")
         if getattr(self, "_last_text", None) != text:
             self._last_text = text
