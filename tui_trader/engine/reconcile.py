@@ -111,8 +111,8 @@ class Reconciliation(BrokerEvents):
             self._commission_asked |= frozenset(late)
 
     def _sweep_fills_soon(self, why: str, commissions: list[str] | None = None) -> bool:
-        """Positions have disagreed with the broker's for a while: fetch its executions, then conclude
-        (or, with ``commissions``, fetch them for those fills' commissions); ``True`` when started.
+        """Fetch the broker's executions in a task, then conclude on the positions (they disagreed at two
+        checks in a row) or, with ``commissions``, on those fills' commissions; ``True`` when started.
 
         An execution never heard live (a message lost on the way, or one ib_async did not emit for
         want of its order's Trade) is booked from them; the position check after it alerts on whatever
