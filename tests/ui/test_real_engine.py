@@ -157,6 +157,22 @@ async def test_real_engine_kill_when_the_brokers_answer_is_held_then_verifying_u
         await c.until(lambda: "remaining 0 · verified ·" in str(banner.render()), "the broker's answer")
 
 
+async def test_real_engine_cancel_all_when_the_broker_does_not_answer_then_not_verified_is_said(
+        tmp_path: Path) -> None:
+    # "cancel all: cancelled 1, remaining 0" read as done while the broker had not said what still works.
+    async with real_console(tmp_path) as c:
+        order = await c.engine.submit(c.resting_limit())
+        await c.until(lambda: c.working_at_sim([order.order_ref]), "the limit order working at the simulator")
+        c.gw.control.drop_messages("open_orders_end")  # the check's open-orders request goes unanswered
+        await c.pilot.press("X")
+        pane = c.app.main.query_one(AlertsPane)
+        await c.until(lambda: any("cancel all:" in a.text for a in pane.alerts), "the cancel-all line")
+        (line,) = [a for a in pane.alerts if "cancel all:" in a.text]
+        assert line.level is AlertLevel.WARNING
+        assert line.text == ("cancel all: cancelled 1, remaining 0, NOT VERIFIED: the broker could not be asked "
+                             "what still works")
+
+
 async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_says_trailing(tmp_path: Path) -> None:
     async with real_console(tmp_path, approvals_required=True) as c:
         stop = round(c.engine.market.quotes["AAPL"].ask * 0.99, 2)

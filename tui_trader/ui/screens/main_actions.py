@@ -95,9 +95,11 @@ class MainActions(Screen[None]):
         async def work() -> None:
             report = await self.handle.cancel_all()
             text = f"cancelled {len(report.cancelled)}, remaining {len(report.remaining)}"
-            level = AlertLevel.WARNING if report.remaining else AlertLevel.INFO
-            self.console_alert(level, f"cancel all: {text}")
-            self.notify(text, title="Cancel all", severity="warning" if report.remaining else "information")
+            if not report.checked:
+                text += ", NOT VERIFIED: the broker could not be asked what still works"
+            doubt = bool(report.remaining) or not report.checked
+            self.console_alert(AlertLevel.WARNING if doubt else AlertLevel.INFO, f"cancel all: {text}")
+            self.notify(text, title="Cancel all", severity="warning" if doubt else "information")
 
         self.command("cancel-all", work)
 
