@@ -93,6 +93,7 @@ async def test_start_when_the_kill_is_latched_and_an_order_still_works_at_the_br
 
     async with running(sim, make_config(tmp_path)) as (second, events):
         assert second.trading_state is TradingState.HALTED
+        assert (second.snapshot().kill_by, second.snapshot().kill_reason) == ("kill-cli:op@host", "gateway down")
         seen: list[Event] = []
         await eventually(lambda: _verifications(seen, events), what="the latched kill's verification")
         (verification,) = _verifications(seen, events)

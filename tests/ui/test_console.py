@@ -167,6 +167,7 @@ async def test_halted_demo_when_the_broker_has_not_said_what_works_then_the_bann
         text = str(c.app.main.query_one(KillBanner).render())
         assert f"remaining 0 · {said} ·" in text
         assert "verified ·" not in text.replace("NOT VERIFIED", "")
+        assert "(by operator)" in text  # from the snapshot: no engagement in this run told it
 
 
 async def test_reset_kill_when_reason_typed_and_same_day_confirmed_then_resets() -> None:

@@ -148,7 +148,7 @@ class Engine(StrategyRunner):
         return EngineSnapshot(
             time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,
             account_id=self.account_id, trading_state=self.trading_state, kill_engaged=kill.engaged,
-            kill_reason=kill.reason, connection=connection, account=self.account_snapshot(),
+            kill_reason=kill.reason, kill_by=kill.by, connection=connection, account=self.account_snapshot(),
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             pending_approvals=self.approvals.items(), strategies=self.strategy_statuses(),
             entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,

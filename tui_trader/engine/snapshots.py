@@ -180,3 +180,6 @@ class EngineSnapshot:
     """Whether the gateway connection is read-only (``None``: not known)."""
     notifications: tuple[ChannelStatus, ...] = ()
     """Per notification channel: queued, sent, failed, last success and last error."""
+    kill_by: str = ""
+    """Who engaged the kill switch (an operator, ``kill-cli:…``, or an automatic trigger ``risk:…``), also
+    when it was latched before this run."""

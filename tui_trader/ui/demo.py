@@ -238,6 +238,7 @@ def halted_state(now: datetime = FROZEN) -> EngineSnapshot:
     ords = tuple(o.with_status(OrderStatus.CANCELLED, now, "kill switch") if o.status.is_working else o
                  for o in snap.orders)
     return replace(snap, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=KILL_REASON,
+                   kill_by="operator",
                    orders=ords, account=replace(snap.account, working_orders=()))
 
 
@@ -378,7 +379,8 @@ class ScriptedEngine:
     def kill(self, reason: str, by: str = "operator", *, operator: bool = True) -> None:
         self.calls.append(("kill", reason, by))
         previous = self.state.trading_state
-        self.state = replace(self.state, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=reason)
+        self.state = replace(self.state, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=reason,
+                             kill_by=by)
         refs = self.working_refs() | {p.order.order_ref for p in self.state.pending_approvals}
         self._set_status(refs, OrderStatus.CANCELLED, "kill switch")
         now = self.state.time

@@ -130,7 +130,8 @@ class EngineProxy:
         self._deltas = DeltaDecoder()
         self._reply_deltas = DeltaDecoder()
         self._applied = 0
-        self._kill: tuple[int, str] | None = None
+        self._kill: tuple[int, str, str] | None = None
+        """The kill sent to the engine process and not yet applied: its call id, reason and who."""
         self._last_frame = time.monotonic()
         self._closing = False
         self._failing = False
@@ -269,8 +270,8 @@ class EngineProxy:
             except EngineProcessDied as exc:
                 log.error("kill could not be sent to the engine process: %r", exc)
             else:
-                self._kill = (call.id, reason)
-                self._latest = views.halted(self._latest, reason)
+                self._kill = (call.id, reason, by)
+                self._latest = views.halted(self._latest, reason, by)
                 return
         self._kill_out_of_band(reason, by, cancel=operator)
 
@@ -427,7 +428,7 @@ class EngineProxy:
             return  # the process is gone, or this was taken before a command whose answer already brought a newer one
         self._applied = applied
         if self._kill is not None and applied < self._kill[0]:
-            snapshot = views.halted(snapshot, self._kill[1])
+            snapshot = views.halted(snapshot, self._kill[1], self._kill[2])
         self._latest = snapshot
 
     def _on_fault(self, fault: Fault) -> None:
@@ -491,7 +492,7 @@ class EngineProxy:
 
     def _kill_out_of_band(self, reason: str, by: str, *, cancel: bool = True) -> None:
         why = self.failure.message if self.failure else "the engine process cannot be reached"
-        self._latest = views.halted(views.down(self._latest, why), reason)
+        self._latest = views.halted(views.down(self._latest, why), reason, by)
         if self.fallback is not None and not self.fallback.done():
             return
         self.fallback = asyncio.get_running_loop().create_task(out_of_band(self.settings, reason, by, cancel=cancel))

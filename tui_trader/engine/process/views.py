@@ -27,10 +27,12 @@ def starting(mode: Mode, dry_run: bool, host: str, port: int, client_id: int) ->
                           entries_blocked_reason=STARTING)
 
 
-def halted(snapshot: EngineSnapshot, reason: str) -> EngineSnapshot:
+def halted(snapshot: EngineSnapshot, reason: str, by: str) -> EngineSnapshot:
     """``snapshot`` with the kill engaged (the engine's own snapshot will say the same shortly)."""
-    return replace(snapshot, trading_state=TradingState.HALTED, kill_engaged=True,
-                   kill_reason=snapshot.kill_reason if snapshot.kill_engaged else reason, pending_approvals=())
+    if snapshot.kill_engaged:
+        reason, by = snapshot.kill_reason, snapshot.kill_by
+    return replace(snapshot, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=reason, kill_by=by,
+                   pending_approvals=())
 
 
 def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:

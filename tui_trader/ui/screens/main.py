@@ -191,7 +191,7 @@ class MainScreen(MainActions):
             return [event.alert]
         # The engine raises the alerts that go with these (the engagement, orders still working): one line each.
         if isinstance(event, KillSwitchEngaged):
-            self.query_one(KillBanner).engage(event.by, event.time)
+            self.query_one(KillBanner).engage(event.time)
             return []
         if isinstance(event, KillVerified):
             self.query_one(KillBanner).verified(event)

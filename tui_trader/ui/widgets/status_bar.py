@@ -220,12 +220,11 @@ class KillBanner(Static):
         super().__init__("", id="kill-banner")
         self.verification: KillVerified | None = None
         """The broker's answer after the last engagement (or connect); None until it comes."""
-        self.by = ""
         self.engaged_at: datetime | None = None
 
-    def engage(self, by: str, when: datetime) -> None:
+    def engage(self, when: datetime) -> None:
         """A new engagement: its verification is to come."""
-        self.verification, self.by, self.engaged_at = None, by, when
+        self.verification, self.engaged_at = None, when
 
     def verified(self, event: KillVerified) -> None:
         """The engine asked the broker what still works."""
@@ -262,9 +261,9 @@ class KillBanner(Static):
             check = "verifying…"
         else:
             check = "NOT VERIFIED: disconnected"
-        text = (f"KILL SWITCH ENGAGED — {snapshot.kill_reason or 'no reason given'}"
-                f"{' (by ' + self.by + ')' if self.by else ''} · cancelled {self.cancelled(snapshot)} · "
-                f"remaining {len(working)} · {check} · reset: ctrl+r")
+        by = f" (by {snapshot.kill_by})" if snapshot.kill_by else ""
+        text = (f"KILL SWITCH ENGAGED — {snapshot.kill_reason or 'no reason given'}{by} · "
+                f"cancelled {self.cancelled(snapshot)} · remaining {len(working)} · {check} · reset: ctrl+r")
         if getattr(self, "_last_text", None) != text:
             self._last_text = text
             self.update(text)
