@@ -130,8 +130,8 @@ class KillSwitchEngaged(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class KillVerified(Event):
-    """The broker was asked what still works after a kill's cancels (or, with the kill latched, after a connect).
+class KillReport:
+    """What cancels of working orders did (a kill's, a cancel-all's), as the broker was asked afterwards.
 
     ``checked`` False: the broker could not be asked (disconnected, or its answer did not come), so
     nothing is verified; ``remaining`` then lists only what the engine itself still tracks as working.
@@ -139,12 +139,19 @@ class KillVerified(Event):
 
     cancelled: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
-    checked: bool = True
+    checked: bool = False
 
     @property
     def verified(self) -> bool:
-        """True when the broker was asked and nothing in the kill's scope still works."""
+        """The broker was asked, and nothing asked to cancel, nor anything else in scope, still works."""
         return self.checked and not self.remaining
+
+
+@dataclass(frozen=True, slots=True)
+class KillVerified(Event):
+    """A kill's cancels were checked at the broker (or, with the kill latched, what works after a connect)."""
+
+    report: KillReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tui_trader.domain.events import KillReport
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.snapshots import (
     EngineSnapshot,
     FlattenPreview,
-    KillReport,
     OrderTrace,
     TestNotificationResult,
 )

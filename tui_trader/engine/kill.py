@@ -13,10 +13,10 @@ import contextlib
 import logging
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.events import Event, OperatorAction
+from tui_trader.domain.events import Event, KillReport, OperatorAction
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.order_path import OrderPath
-from tui_trader.engine.snapshots import FlattenPreview, KillReport
+from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import SafetyError
 from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger
 from tui_trader.risk.limits import CancelScope

@@ -87,21 +87,6 @@ class FlattenPreview:
 
 
 @dataclass(frozen=True, slots=True)
-class KillReport:
-    """What a kill switch engagement cancelled and what is still working afterwards."""
-
-    cancelled: tuple[str, ...] = ()
-    remaining: tuple[str, ...] = ()
-    checked: bool = False
-    """Whether the broker was asked what still works (not when disconnected, or when it did not answer)."""
-
-    @property
-    def verified(self) -> bool:
-        """The broker was asked and nothing asked to cancel, nor anything else in scope, still works."""
-        return self.checked and not self.remaining
-
-
-@dataclass(frozen=True, slots=True)
 class ChannelStatus:
     """One notification channel as the console shows it: queue, counters, last success and error."""
 

@@ -21,6 +21,7 @@ from tui_trader.domain import Alert, AlertLevel, Order, TradingState
 from tui_trader.domain.events import (
     AlertRaised,
     Event,
+    KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
     KillVerified,
@@ -211,7 +212,7 @@ class KillSwitch:
         tracked = tuple(o.order_ref for o in working)
         remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked)
         done = tuple(r for r in cancelled if r not in remaining)
-        verified = KillVerified(now, done, remaining, checked)
+        verified = KillVerified(now, KillReport(done, remaining, checked))
         if not remaining:
             return Verification(done, (), (verified,))
         names = ", ".join([*(f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working),

@@ -19,6 +19,7 @@ from tui_trader.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
     Event,
+    KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
     KillVerified,
@@ -35,7 +36,6 @@ from tui_trader.engine.snapshots import (
     EngineSnapshot,
     FlattenPreview,
     HealthInfo,
-    KillReport,
     OrderTrace,
     PendingApproval,
     StrategyStatus,
@@ -248,7 +248,7 @@ def halted_events(now: datetime = FROZEN) -> list[Event]:
     return [TradingStateChanged(now, TradingState.ACTIVE, TradingState.HALTED, "operator", KILL_REASON),
             KillSwitchEngaged(now, "operator", KILL_REASON),
             AlertRaised(now, engaged_alert("operator", KILL_REASON, KillTrigger.MANUAL, now)),
-            KillVerified(now, cancelled=cancelled)]
+            KillVerified(now, KillReport(cancelled, checked=True))]
 
 
 def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
@@ -387,7 +387,7 @@ class ScriptedEngine:
         self._publish(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
         self._publish(KillSwitchEngaged(now, by, reason))
         self._publish(AlertRaised(now, engaged_alert(by, reason, KillTrigger.MANUAL, now)))
-        self._publish(KillVerified(now, cancelled=tuple(sorted(refs))))
+        self._publish(KillVerified(now, KillReport(tuple(sorted(refs)), checked=True)))
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         self.calls.append(("reduce_only", on, reason, by))

@@ -194,7 +194,7 @@ class MainScreen(MainActions):
             self.query_one(KillBanner).engage(event.time)
             return []
         if isinstance(event, KillVerified):
-            self.query_one(KillBanner).verified(event)
+            self.query_one(KillBanner).verified(event.report)
             return []
         if isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"

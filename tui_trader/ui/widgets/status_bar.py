@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
-from tui_trader.domain.events import KillVerified
+from tui_trader.domain.events import KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import age, hhmmss, money, pct
@@ -218,7 +218,7 @@ class KillBanner(Static):
 
     def __init__(self) -> None:
         super().__init__("", id="kill-banner")
-        self.verification: KillVerified | None = None
+        self.verification: KillReport | None = None
         """The broker's answer after the last engagement (or connect); None until it comes."""
         self.engaged_at: datetime | None = None
 
@@ -226,9 +226,9 @@ class KillBanner(Static):
         """A new engagement: its verification is to come."""
         self.verification, self.engaged_at = None, when
 
-    def verified(self, event: KillVerified) -> None:
-        """The engine asked the broker what still works."""
-        self.verification = event
+    def verified(self, report: KillReport) -> None:
+        """The engine asked the broker what still works (or could not)."""
+        self.verification = report
 
     def cancelled(self, snapshot: EngineSnapshot) -> int:
         """Orders the kill cancelled: those the verification named, and those cancelled since it engaged.
