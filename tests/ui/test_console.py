@@ -412,6 +412,13 @@ async def test_live_mode_when_preflight_armed_by_typing_account_then_approvals_o
         assert c.engine.called("arm") == [("arm", "U7654321", "operator")]
 
 
+def test_preflight_when_the_kill_is_latched_then_it_says_who_engaged_it_and_why() -> None:
+    from tui_trader.ui.screens.preflight import session_findings
+
+    found = {name: (text, level) for name, text, level in session_findings(halted_state())}
+    assert found["Kill switch"] == ("ENGAGED by operator: operator pressed Ctrl+K", "warn")
+
+
 async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
     from tui_trader.ui.options import ConsoleOptions
 

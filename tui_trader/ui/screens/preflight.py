@@ -53,7 +53,8 @@ def session_findings(snap: EngineSnapshot) -> list[Finding]:
          (f"live, {len(snap.quotes)} symbols" if snap.quotes else "no quotes yet"),
          "warn" if delayed or not snap.quotes else "ok"),
         ("Reconciliation", blocked or "clean", "FAIL" if blocked else "ok"),
-        ("Kill switch", f"ENGAGED: {snap.kill_reason}" if snap.kill_engaged else "released",
+        ("Kill switch", f"ENGAGED{' by ' + snap.kill_by if snap.kill_by else ''}: {snap.kill_reason}"
+         if snap.kill_engaged else "released",
          "warn" if snap.kill_engaged else "ok"),
     ]
 
