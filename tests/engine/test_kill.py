@@ -12,7 +12,7 @@ import ib_async
 import pytest
 
 from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import AlertRaised, Event, KillReport, KillSwitchEngaged, KillVerified
+from tui_trader.domain.events import AlertRaised, Event, KillChecked, KillReport, KillSwitchEngaged
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
@@ -40,7 +40,7 @@ async def test_kill_flips_state_synchronously_before_anything_awaits(engine: Eng
 def _verifications(seen: list[Event], events: Any) -> list[KillReport]:
     """The kill verifications published so far (``seen`` collects every event drained from ``events``)."""
     seen.extend(events.drain())
-    return [e.report for e in seen if isinstance(e, KillVerified)]
+    return [e.report for e in seen if isinstance(e, KillChecked)]
 
 
 async def test_kill_with_working_orders_then_all_cancelled_and_verified(engine: Engine, sim: SimGateway) -> None:

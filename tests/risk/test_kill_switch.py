@@ -9,10 +9,10 @@ import pytest
 from tui_trader.domain import AlertLevel, OrderStatus, Side, TradingState
 from tui_trader.domain.events import (
     AlertRaised,
+    KillChecked,
     KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
-    KillVerified,
     OperatorAction,
     TradingStateChanged,
 )
@@ -90,7 +90,7 @@ def test_verify_when_orders_remain_then_critical_alert_names_them() -> None:
     alert = next(e.alert for e in result.events if isinstance(e, AlertRaised))
     assert alert.level is AlertLevel.CRITICAL
     assert "STUCK SELL 5 AAPL" in alert.text
-    assert KillVerified(T0, KillReport(("GONE",), ("STUCK",), checked=True)) in result.events
+    assert KillChecked(T0, KillReport(("GONE",), ("STUCK",), checked=True)) in result.events
 
 
 def test_verify_when_all_cancelled_then_ok_with_only_the_verification_event() -> None:
@@ -99,7 +99,7 @@ def test_verify_when_all_cancelled_then_ok_with_only_the_verification_event() ->
     result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0)
 
     assert result.ok
-    assert result.events == (KillVerified(T0, KillReport(("A",), (), checked=True)),)
+    assert result.events == (KillChecked(T0, KillReport(("A",), (), checked=True)),)
     assert result.events[0].report.verified
 
 
@@ -108,7 +108,7 @@ def test_verify_when_the_broker_could_not_be_asked_then_not_verified() -> None:
 
     result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0, checked=False)
 
-    assert result.events == (KillVerified(T0, KillReport(("A",), (), checked=False)),)
+    assert result.events == (KillChecked(T0, KillReport(("A",), (), checked=False)),)
     assert not result.events[0].report.verified
 
 

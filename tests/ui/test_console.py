@@ -10,7 +10,7 @@ from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, Input, Label
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
-from tui_trader.domain.events import ConnectionChanged, KillReport, KillVerified
+from tui_trader.domain.events import ConnectionChanged, KillChecked, KillReport
 from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import CheckResult
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
@@ -153,11 +153,11 @@ async def test_halted_demo_when_drawn_then_banner_counts_the_orders_the_kill_can
 @pytest.mark.parametrize(("connection", "verification", "said"), [
     (ConnectionState.CONNECTED, None, "verifying…"),
     (ConnectionState.DISCONNECTED, None, "NOT VERIFIED: disconnected"),
-    (ConnectionState.CONNECTED, KillVerified(FROZEN, KillReport(checked=False)),
+    (ConnectionState.CONNECTED, KillChecked(FROZEN, KillReport(checked=False)),
      "NOT VERIFIED: the broker did not answer"),
 ], ids=["asking", "disconnected", "unanswered"])
 async def test_halted_demo_when_the_broker_has_not_said_what_works_then_the_banner_does_not_say_verified(
-        connection: ConnectionState, verification: KillVerified | None, said: str) -> None:
+        connection: ConnectionState, verification: KillChecked | None, said: str) -> None:
     # A latched kill restored on start (no engagement in this run) and a kill whose check went unanswered
     # read "verified" when the engine tracked no working order.
     state = halted_state()

@@ -119,7 +119,7 @@ class TradingStateChanged(Event):
 class KillSwitchEngaged(Event):
     """The kill switch was engaged (latched until an explicit reset).
 
-    ``cancelled`` and ``remaining`` are set only in journals written before :class:`KillVerified`
+    ``cancelled`` and ``remaining`` are set only in journals written before :class:`KillChecked`
     (2026-11-22), where a failed verification was journaled as a second engagement carrying them.
     """
 
@@ -148,8 +148,9 @@ class KillReport:
 
 
 @dataclass(frozen=True, slots=True)
-class KillVerified(Event):
-    """A kill's cancels were checked at the broker (or, with the kill latched, what works after a connect)."""
+class KillChecked(Event):
+    """The broker was asked what still works after a kill's cancels, or after a connect with the kill latched
+    (``report.checked`` False: it could not be asked)."""
 
     report: KillReport
 

@@ -21,10 +21,10 @@ from tui_trader.domain import Alert, AlertLevel, Order, TradingState
 from tui_trader.domain.events import (
     AlertRaised,
     Event,
+    KillChecked,
     KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
-    KillVerified,
     OperatorAction,
     TradingStateChanged,
 )
@@ -201,7 +201,7 @@ class KillSwitch:
 
     def verify(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
                at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
-        """Check the cancels took effect: a :class:`KillVerified` always, and a critical alert naming any
+        """Check the cancels took effect: a :class:`KillChecked` always, and a critical alert naming any
         order still working.
 
         ``at_broker``: orders the broker still holds that the engine does not track as working (another
@@ -212,14 +212,14 @@ class KillSwitch:
         tracked = tuple(o.order_ref for o in working)
         remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked)
         done = tuple(r for r in cancelled if r not in remaining)
-        verified = KillVerified(now, KillReport(done, remaining, checked))
+        event = KillChecked(now, KillReport(done, remaining, checked))
         if not remaining:
-            return Verification(done, (), (verified,))
+            return Verification(done, (), (event,))
         names = ", ".join([*(f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working),
                            *(f"{r} (at the broker)" for r in remaining[len(tracked):])])
         alert = Alert(AlertLevel.CRITICAL, "kill_switch", f"orders still working after kill: {names}", now,
                       kind="kill_verify")  # fmt: skip
-        return Verification(done, remaining, (verified, AlertRaised(now, alert)))
+        return Verification(done, remaining, (event, AlertRaised(now, alert)))
 
     def reset(
         self,

@@ -19,10 +19,10 @@ from tui_trader.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
     Event,
+    KillChecked,
     KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
-    KillVerified,
     TradingStateChanged,
 )
 from tui_trader.domain.market import Quote
@@ -248,7 +248,7 @@ def halted_events(now: datetime = FROZEN) -> list[Event]:
     return [TradingStateChanged(now, TradingState.ACTIVE, TradingState.HALTED, "operator", KILL_REASON),
             KillSwitchEngaged(now, "operator", KILL_REASON),
             AlertRaised(now, engaged_alert("operator", KILL_REASON, KillTrigger.MANUAL, now)),
-            KillVerified(now, KillReport(cancelled, checked=True))]
+            KillChecked(now, KillReport(cancelled, checked=True))]
 
 
 def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
@@ -387,7 +387,7 @@ class ScriptedEngine:
         self._publish(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
         self._publish(KillSwitchEngaged(now, by, reason))
         self._publish(AlertRaised(now, engaged_alert(by, reason, KillTrigger.MANUAL, now)))
-        self._publish(KillVerified(now, KillReport(tuple(sorted(refs)), checked=True)))
+        self._publish(KillChecked(now, KillReport(tuple(sorted(refs)), checked=True)))
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         self.calls.append(("reduce_only", on, reason, by))

@@ -26,8 +26,8 @@ from tui_trader.domain.events import (
     ApprovalRequested,
     ConnectionChanged,
     Event,
+    KillChecked,
     KillSwitchEngaged,
-    KillVerified,
     OrderFilled,
     TradingStateChanged,
 )
@@ -193,8 +193,8 @@ class MainScreen(MainActions):
         if isinstance(event, KillSwitchEngaged):
             self.query_one(KillBanner).engage(event.time)
             return []
-        if isinstance(event, KillVerified):
-            self.query_one(KillBanner).verified(event.report)
+        if isinstance(event, KillChecked):
+            self.query_one(KillBanner).record_check(event.report)
             return []
         if isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"

@@ -226,7 +226,7 @@ class KillBanner(Static):
         """A new engagement: its verification is to come."""
         self.verification, self.engaged_at = None, when
 
-    def verified(self, report: KillReport) -> None:
+    def record_check(self, report: KillReport) -> None:
         """The engine asked the broker what still works (or could not)."""
         self.verification = report
 
@@ -250,8 +250,9 @@ class KillBanner(Static):
             return
         verification = self.verification
         working = [o.order_ref for o in snapshot.orders if o.status.is_working]
-        if verification is not None and verification.remaining:  # orders the broker holds that the engine
-            known = {o.order_ref for o in snapshot.orders}                # does not track are named there
+        if verification is not None and verification.remaining:
+            # Orders the broker holds that the engine does not track are named there only.
+            known = {o.order_ref for o in snapshot.orders}
             working += [r for r in verification.remaining if r not in known]
         if working:
             check = f"STILL WORKING: {', '.join(working[:6])}" + (" …" if len(working) > 6 else "")
