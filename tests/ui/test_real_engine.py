@@ -156,6 +156,11 @@ async def test_real_engine_kill_when_the_brokers_answer_is_held_then_verifying_u
         c.gw.control.step(1.0)
         await c.until(lambda: "remaining 0 · verified ·" in str(banner.render()), "the broker's answer")
 
+        await c.pilot.press("ctrl+k")  # again, while engaged: cancels sent again, no new engagement announced
+        assert "remaining 0 · verifying… ·" in str(banner.render())
+        c.gw.control.step(1.0)
+        await c.until(lambda: "remaining 0 · verified ·" in str(banner.render()), "the second check's answer")
+
 
 async def test_real_engine_cancel_all_when_the_broker_does_not_answer_then_not_verified_is_said(
         tmp_path: Path) -> None:

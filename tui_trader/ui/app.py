@@ -25,6 +25,7 @@ from tui_trader.ui.screens.help import HelpScreen
 from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.preflight import PreflightScreen
 from tui_trader.ui.strip_cycles import install as install_strip_fix
+from tui_trader.ui.widgets.status_bar import KillBanner
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
@@ -112,6 +113,7 @@ class TraderApp(App[int]):
     def action_kill_switch(self) -> None:
         """Engage the kill switch: the engine is HALTED before this returns."""
         self.handle.kill("operator pressed Ctrl+K", by="operator")
+        self.main.query_one(KillBanner).check_pending()
         self.main.show_state_now()
         self.set_timer(KILL_REDRAW_S, self.main.request_refresh)
 

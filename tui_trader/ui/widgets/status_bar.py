@@ -226,6 +226,11 @@ class KillBanner(Static):
         """A new engagement: its verification is to come."""
         self.verification, self.engaged_at = None, when
 
+    def check_pending(self) -> None:
+        """Cancels were sent again (Ctrl+K while engaged, which the engine does not announce as a new
+        engagement): the last check no longer stands until the next one comes."""
+        self.verification = None
+
     def record_check(self, report: KillReport) -> None:
         """The engine asked the broker what still works (or could not)."""
         self.verification = report
