@@ -421,13 +421,19 @@ def test_preflight_when_the_kill_is_latched_then_it_says_who_engaged_it_and_why(
 
 async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
     from tui_trader.ui.options import ConsoleOptions
+    from tui_trader.ui.screens.preflight import PreflightScreen
 
     state = replace(normal_state(), mode=Mode.LIVE, account_id="DU1234567")
     async with running(state, options=ConsoleOptions(mode=Mode.LIVE)) as c:
+        assert isinstance(c.app.screen, PreflightScreen)
+        assert c.app.screen.account_id == "DU1234567"  # the findings were drawn before typing
         await c.pilot.press(*"DU1234567", "enter")
         await c.settle()
+        assert isinstance(c.app.screen, PreflightScreen)
         assert c.app.screen.query_one("#arm", Button).disabled
+        assert "A check FAILED" in str(c.app.screen.query_one("#preflight-error", Label).render())
         assert not c.app.main.armed
+        assert c.engine.called("arm") == []
 
 
 async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_warnings() -> None:
