@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.domain import ConnectionState, OrderStatus, OrderType, Side
 from tui_trader.domain.events import OrderUpdated
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
+from tui_trader.strategies.base import Signal
 
-from .helpers import buy, eventually, sell, status
+from .helpers import buy, eventually, make_config, make_engine, sell, status, strategy
 
 S = OrderStatus
 
@@ -84,3 +86,22 @@ async def test_submit_when_the_engine_has_begun_to_stop_then_denied_before_the_w
     assert status(engine, order.order_ref) is S.REJECTED
     assert order.broker_id is None
     assert "the engine is stopping" in engine.orders.orders[order.order_ref].history[-1].note
+
+
+async def test_strategy_signal_when_the_engine_has_begun_to_stop_then_no_order_at_all(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A bar or quote handled while stop() awaits its services: the strategy's entry is not made,
+    # not even as a denied order (the gate would deny it, but the operator would read a rejection
+    # for an order nobody asked for at shutdown).
+    engine = make_engine(sim, make_config(tmp_path, strategies=(strategy("ema_cross"),)))
+    await engine.start()
+    await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+    stopping = asyncio.create_task(engine.stop())
+    await asyncio.sleep(0)  # one loop turn: stop() runs to its first await
+    assert engine.stopping
+
+    engine.on_signal(engine.strategies["ema_cross"], "AAPL", Signal(Side.BUY, "a late cross"))
+    await stopping
+
+    assert engine.orders.orders == {}
+    assert sim.order_refs() == []
