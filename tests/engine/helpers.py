@@ -112,7 +112,9 @@ async def outside_client(sim: SimGateway) -> AsyncIterator[tuple[ib_async.IB, ib
     outsider = ib_async.IB()
     await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
     try:
-        (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        contract = ib_async.Stock("AAPL", "SMART", "USD")
+        await outsider.qualifyContractsAsync(contract)  # fills in the conId in place
+        assert contract.conId, "the simulator did not qualify AAPL"
         yield outsider, contract
     finally:
         outsider.disconnect()
