@@ -107,8 +107,12 @@ class PreflightScreen(ModalScreen[bool]):
         self.query_one("#preflight-account", Input).focus()
 
     def show(self, snapshot: EngineSnapshot, now: datetime) -> None:
-        """Refresh the findings from ``snapshot``."""
-        if not self.is_mounted:
+        """Refresh the findings from ``snapshot`` (nothing while the screen has no table to fill).
+
+        The main screen draws each pull here; one can land while the app is shutting down with this
+        screen up (its widgets already removed) or before it has composed.
+        """
+        if not self.is_mounted or not self.query(LineTable):
             return
         found = findings(snapshot, self.options)
         rows = [Row(name, (name, text, verdict), ("", "", ROLE[verdict])) for name, text, verdict in found]
