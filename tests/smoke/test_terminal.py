@@ -78,23 +78,26 @@ def watchlist_prices(screen: str) -> dict[str, str]:
     return dict(re.findall(r"\b(SPY|QQQ|AAPL|MSFT|NVDA)\s+([0-9,]+\.[0-9]{2})\b", screen))
 
 
-def reject_pending_approvals(terminal: Terminal, rounds: int = 10) -> None:
-    """Answer 'n' to each approval modal, as an operator who is not trading yet would."""
-    for _ in range(rounds):
-        if "APPROVE ORDER" not in terminal.screen():
-            return
-        terminal.keys("n")
-        time.sleep(0.3)
+def rejecting_approvals(terminal: Terminal, predicate: Callable[[str], bool]) -> Callable[[str], bool]:
+    """``predicate`` on a screen with no approval modal; a modal on screen is answered 'n' (as an
+    operator not trading yet would), and the wait goes on. Strategies can ask at any moment, and a
+    modal hides the panes behind it."""
+    def check(screen: str) -> bool:
+        if "APPROVE ORDER" in screen:
+            terminal.keys("n")
+            return False
+        return predicate(screen)
+    return check
 
 
 def test_cli_in_terminal_when_started_then_panes_quotes_kill_and_quit_work(terminal: Terminal) -> None:
     terminal.wait_for(lambda s: "Watchlist" in s and "SIM" in s, "the main screen")
-    reject_pending_approvals(terminal)
-    screen = terminal.wait_for(lambda s: len(watchlist_prices(s)) >= 3, "panes with quotes")
-    for pane in ("Positions", "Orders", "Alerts", "SIM", "DUSIM"):
-        assert pane in screen
+    panes = ("Watchlist", "Positions", "Orders", "Alerts", "SIM", "DUSIM")
+    screen = terminal.wait_for(rejecting_approvals(terminal, lambda s: len(watchlist_prices(s)) >= 3
+                                                   and all(pane in s for pane in panes)), "panes with quotes")
     first = watchlist_prices(screen)
-    terminal.wait_for(lambda s: watchlist_prices(s) != first and len(watchlist_prices(s)) >= 3, "a quote to move")
+    terminal.wait_for(rejecting_approvals(terminal, lambda s: watchlist_prices(s) != first
+                                          and len(watchlist_prices(s)) >= 3), "a quote to move")
 
     terminal.keys("C-k")
     terminal.wait_for(lambda s: "HALTED" in s, "HALTED after Ctrl+K")
