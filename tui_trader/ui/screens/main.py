@@ -183,7 +183,7 @@ class MainScreen(MainActions):
 
     def on_engine_events(self, message: EngineEvents) -> None:
         alerts = [alert for event in message.events for alert in self._on_event(event)]
-        self.query_one(AlertsPane).add(alerts)
+        self.part(AlertsPane).add(alerts)
 
     def _on_event(self, event: Event) -> list[Alert]:
         """Side effects of one event; returns the alerts it adds to the pane."""

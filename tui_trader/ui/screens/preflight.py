@@ -13,6 +13,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
@@ -107,16 +108,16 @@ class PreflightScreen(ModalScreen[bool]):
         self.query_one("#preflight-account", Input).focus()
 
     def show(self, snapshot: EngineSnapshot, now: datetime) -> None:
-        """Refresh the findings from ``snapshot`` (nothing while the screen has no table to fill).
-
-        The main screen draws each pull here; one can land while the app is shutting down with this
-        screen up (its widgets already removed) or before it has composed.
-        """
-        if not self.is_mounted or not self.query(LineTable):
+        """Refresh the findings from ``snapshot``."""
+        if not self.is_mounted:
+            return
+        try:
+            table = self.query_one(LineTable)
+        except NoMatches:  # a snapshot arrived while the console tears the screen down
             return
         found = findings(snapshot, self.options)
         rows = [Row(name, (name, text, verdict), ("", "", ROLE[verdict])) for name, text, verdict in found]
-        self.query_one(LineTable).set_rows(rows)
+        table.set_rows(rows)
         self.account_id = snapshot.account_id
         self.blocking = any(verdict == "FAIL" for _, _, verdict in found)
         self._update_arm()
