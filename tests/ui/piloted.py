@@ -22,8 +22,10 @@ class PilotedConsole:
     gw: SimGateway
     pilot: Pilot[int]
 
-    wait_s: ClassVar[float] = 10.0
-    """Upper bound of every poll: generous for two busy cores, never reached when things work."""
+    wait_s: ClassVar[float] = 30.0
+    """Upper bound of every poll, never reached when things work. Start-up (connect, reconcile,
+    qualify, subscribe, first quotes) takes about a second here, yet took over 10 s in one CI run
+    on a host loaded enough to stretch the whole suite from 8 to 15 minutes."""
 
     async def until(self, predicate: Callable[[], object], what: str) -> None:
         """Poll ``predicate`` (the app keeps running meanwhile), then let the screen settle."""

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from engine.helpers import buy
 from engine_process.helpers import engine_process
@@ -28,8 +28,8 @@ from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
 from .piloted import PilotedConsole
 
-WAIT_S = 20.0
-"""Upper bound of every poll: a child process on two busy cores; never reached when things work."""
+WAIT_S = PilotedConsole.wait_s
+"""Upper bound of the waits on the proxy's fallback, as of every poll."""
 
 
 @dataclass
@@ -37,7 +37,6 @@ class ChildConsole(PilotedConsole):
     """The console, the proxy it holds, the simulator and the pilot."""
 
     proxy: EngineProxy = field(kw_only=True)
-    wait_s: ClassVar[float] = WAIT_S
 
     async def rest_limit(self) -> str:
         """Submit (through the proxy) a buy limit 3% under the bid; wait until it works at the simulator."""

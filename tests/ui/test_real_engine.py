@@ -34,8 +34,6 @@ from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 from .piloted import PilotedConsole
 
 SYMBOLS = ("AAPL", "MSFT")
-WAIT_S = 10.0
-"""Upper bound of every poll: generous for two busy cores, never reached when things work."""
 
 
 @dataclass

@@ -131,6 +131,18 @@ def saved_garbage() -> Iterator[list[object]]:
         gc.garbage.clear()
 
 
+def reaches_itself(start: object, hops: int = 4) -> bool:
+    """Whether ``start`` is on a reference cycle of at most ``hops`` references (strip → its
+    divide cache → the cached list → the strip is three)."""
+    frontier, seen = gc.get_referents(start), set[int]()
+    for _ in range(hops):
+        if any(o is start for o in frontier):
+            return True
+        seen.update(id(o) for o in frontier)
+        frontier = [r for o in frontier for r in gc.get_referents(o) if id(r) not in seen]
+    return False
+
+
 async def test_repainted_lines_when_replaced_then_leave_no_strip_cycles() -> None:
     install()
     async with PaneApp().run_test(size=(40, 20)) as pilot:
@@ -141,7 +153,9 @@ async def test_repainted_lines_when_replaced_then_leave_no_strip_cycles() -> Non
             for value in range(1, 6):  # every row changes five times
                 table.set_rows(rows(9, value))
                 await pilot.pause()
-        assert not [o for o in garbage if isinstance(o, Strip)]
+        # Only a strip that reaches itself is the defect: the garbage may also hold the strips of an
+        # earlier test's app that lingered until this block (CI saw a 51-cell one in a 40-cell app).
+        assert not [o for o in garbage if isinstance(o, Strip) and reaches_itself(o)]
 
 
 def test_divide_when_installed_then_cuts_as_textual_does() -> None:
