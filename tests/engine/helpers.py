@@ -24,8 +24,11 @@ from tui_trader.sim import SimGateway
 CLIENT_ID = 11
 
 
-async def eventually(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:  # noqa: ASYNC109
-    """Wait until ``predicate()`` is truthy, yielding to the loop; fail after ``timeout`` seconds."""
+async def eventually(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Wait until ``predicate()`` is truthy, yielding to the loop; fail after ``timeout`` seconds.
+
+    The bound is only reached when something is wrong, so it is generous: a loaded CI host has
+    stretched the whole suite from 8 to 15 minutes, and a wait that takes a second here with it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():

@@ -59,7 +59,7 @@ async def test_reject_then_rejected_and_never_sent(approving: Engine, sim: SimGa
 
 async def test_approval_not_given_in_time_then_expired_and_denied(approving: Engine, sim: SimGateway) -> None:
     order = await approving.submit(buy(10))
-    await eventually(lambda: status(approving, order.order_ref) is S.EXPIRED, timeout=4)
+    await eventually(lambda: status(approving, order.order_ref) is S.EXPIRED)
     assert len(approving.approvals) == 0
     assert order.order_ref not in sim.order_refs()
     with pytest.raises(KeyError):
@@ -208,7 +208,7 @@ async def test_exit_when_rejected_then_the_position_keeps_its_stop_and_target_at
 async def test_exit_when_its_approval_expires_then_the_protection_stays(approving: Engine, sim: SimGateway) -> None:
     _, stop, target = await protected_long(approving, approve=True)
     exit_order = await _pending_exit(approving)
-    await eventually(lambda: status(approving, exit_order.order_ref) is S.EXPIRED, timeout=5.0)
+    await eventually(lambda: status(approving, exit_order.order_ref) is S.EXPIRED)
     assert {o.order_ref for o in sim.orders() if o.working} == {stop.order_ref, target.order_ref}
 
 

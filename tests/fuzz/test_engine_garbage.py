@@ -70,5 +70,5 @@ async def test_malformed_message_when_gateway_sends_it_then_engine_drops_connect
 
     gw.control.send_malformed(kind, seed=9)
 
-    await eventually(lambda: engine.reconnects > before, timeout=3, what="the engine to drop and reconnect")
+    await eventually(lambda: engine.reconnects > before, what="the engine to drop and reconnect")
     await trades_again(gw, engine)
