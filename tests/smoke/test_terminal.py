@@ -81,10 +81,19 @@ def watchlist_prices(screen: str) -> dict[str, str]:
 def rejecting_approvals(terminal: Terminal, predicate: Callable[[str], bool]) -> Callable[[str], bool]:
     """``predicate`` on a screen with no approval modal; a modal on screen is answered 'n' (as an
     operator not trading yet would), and the wait goes on. Strategies can ask at any moment, and a
-    modal hides the panes behind it."""
+    modal hides the panes behind it.
+
+    Each order is answered once: on a loaded host the next capture can still show the modal the
+    last 'n' is about to close, and a second 'n' then reaches the main screen and opens the order
+    form (seen once, with the CPU at 96%)."""
+    answered: set[str] = set()
+
     def check(screen: str) -> bool:
-        if "APPROVE ORDER" in screen:
-            terminal.keys("n")
+        modal = re.search(r"APPROVE ORDER (\S+)", screen)
+        if modal:
+            if modal[1] not in answered:
+                answered.add(modal[1])
+                terminal.keys("n")
             return False
         return predicate(screen)
     return check
