@@ -368,7 +368,11 @@ async def _client_process(kind: str, gw: SimGateway, trigger: float, tmp: Path,
                 await asyncio.wait_for(proc.wait(), 5)
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the {kind} client's process did not start (exit {proc.returncode}):\n{tail}")
-        yield
+        try:
+            yield
+        except RuntimeError as exc:  # a client that stopped answering: what it logged says why
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{exc}\n--- the {kind} client's log, last lines ---\n{tail}") from exc
     finally:
         proc.stdin.close()  # the client stops on end of input
         try:
