@@ -5,8 +5,8 @@ are connected to the same simulator at once, under the same background load, and
 even samples trigger the engine, odd samples the bare client. The engine goes through its full
 order path (quote hook → risk gate → SENDING appended to the journal's sending log → broker), entered the way
 strategy signals enter it (``submit_nowait`` from the market-data handler); the bare client calls
-``placeOrder`` straight from its ticker handler. Each fires when its trigger symbol prints at or
-above its trigger price after a print below it. Background ticks on other symbols load both
+``placeOrder`` straight from its ticker handler. Each fires when its trigger symbol prints a new price
+at or above its trigger price (:class:`Crossing`). Background ticks on other symbols load both
 clients at 0, 1,000 and 10,000 ticks per second.
 
 **Each client runs in a process of its own, and the simulator in this one**, as in paper and live
@@ -89,8 +89,11 @@ Stamps = tuple[int, float, float, float]
 """One sample's client id and ``perf_counter`` times: before ``set_price``, after it, order received."""
 START_S = 60.0
 """How long a client process may take to connect and subscribe."""
+SAMPLE_WAIT_S = 10.0
+"""How long a sample waits for its order. A later order is a missed sample; one that comes sooner is
+measured, however late (a stalled host's seconds belong in the p99 of the client it stalled)."""
 MISSED_IN_A_ROW = 3
-"""Samples in a row without an order (2 s each) that end the run: a client is gone, not slow."""
+"""Missed samples in a row that end the run: a client is gone, not slow."""
 
 
 @dataclass
@@ -118,18 +121,28 @@ class Probe:
 
 
 class Crossing:
-    """True once per rise: for the first price at or above ``level`` after a price below it."""
+    """True once per trigger print: for a price at or above ``level`` other than the one it last fired on
+    (any price after one below the level).
+
+    Each sample prints its client a trigger price other than its last one (:func:`turns`). A client that
+    has fallen more than a pause behind reads the base print and the trigger in one go, and ib_async
+    reports the ticker once, at the later price. Firing only on a rise from below, both clients then
+    missed every sample while behind (three in a row ended runs on a loaded host; reproduced with four
+    CPU hogs on two cores); now they fire, late, and the lateness is measured.
+    """
 
     def __init__(self, level: float = math.inf) -> None:
         self.level = level
-        self._armed = False
+        self._fired_on: float | None = None
 
     def __call__(self, price: float) -> bool:
         if price >= self.level:
-            fired, self._armed = self._armed, False
-            return fired
+            if price == self._fired_on:
+                return False
+            self._fired_on = price
+            return True
         if price < self.level:  # not NaN (no price yet)
-            self._armed = True
+            self._fired_on = None
         return False
 
 
@@ -247,17 +260,26 @@ async def _background(gw: SimGateway, rate: int, stop: asyncio.Event, count: lis
         await asyncio.sleep(1 / 200)
 
 
+@dataclass
+class Measured:
+    """One level's samples by client: wall-clock latencies (ms), the same in this process's CPU time,
+    and how many of its samples brought no order within :data:`SAMPLE_WAIT_S` (left out of the latencies)."""
+
+    wall: dict[int, list[float]] = field(default_factory=lambda: {ENGINE_CLIENT: [], BARE_CLIENT: []})
+    cpu: dict[int, list[float]] = field(default_factory=lambda: {ENGINE_CLIENT: [], BARE_CLIENT: []})
+    missed: dict[int, int] = field(default_factory=lambda: {ENGINE_CLIENT: 0, BARE_CLIENT: 0})
+
+
 async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[None]] | None = None,
-                   stamps: list[Stamps] | None = None) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
-    """Wall-clock latencies (ms) by client, and the same samples in this process's CPU time.
+                   stamps: list[Stamps] | None = None) -> Measured:
+    """Each client's latencies, wall-clock and in this process's CPU time, and its missed samples.
 
     ``after`` runs after each sample, outside the timed window. The CPU-time latency (the wall one
     less the time this process was not running) means something only when the clients share this
     process (``--in-loop``). Both stamps sit outside the timed window. ``stamps`` collects each
     measured sample's ``perf_counter`` times (:data:`Stamps`, for :mod:`benchmarks.timeline_processes`).
     """
-    out: dict[int, list[float]] = {ENGINE_CLIENT: [], BARE_CLIENT: []}
-    cpu: dict[int, list[float]] = {ENGINE_CLIENT: [], BARE_CLIENT: []}
+    measured = Measured()
     pause = pauses()
     missed = 0
     for i, (client, symbol, price) in enumerate(turns(gw, samples)):
@@ -269,10 +291,11 @@ async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[N
         gw.control.set_price(symbol, price)
         written = time.perf_counter() if stamps is not None else 0.0
         try:
-            await asyncio.wait_for(probe.done.wait(), 2.0)
+            await asyncio.wait_for(probe.done.wait(), SAMPLE_WAIT_S)
             missed = 0
         except TimeoutError:
             missed += 1
+            measured.missed[client] += 1
             if missed == MISSED_IN_A_ROW:
                 raise RuntimeError(f"no order for {missed} samples in a row (last: client {client}, {symbol} "
                                    f"at {price}): a client stopped answering") from None
@@ -282,11 +305,11 @@ async def _measure(gw: SimGateway, samples: int, after: Callable[[], Awaitable[N
         if after is not None:
             await after()
         if i >= 2 * WARMUP:  # the first orders build the journal's codecs: not steady state
-            out[client].append((probe.received - t0) * 1000)
+            measured.wall[client].append((probe.received - t0) * 1000)
             if stamps is not None:
                 stamps.append((client, t0, written, probe.received))
-            cpu[client].append((probe.received_cpu - c0) * 1000)
-    return out, cpu
+            measured.cpu[client].append((probe.received_cpu - c0) * 1000)
+    return measured
 
 
 async def quiet(engine: Engine) -> None:
@@ -415,37 +438,38 @@ async def _run_level(rate: int, samples: int, in_loop: bool = False) -> dict[str
                 bare = await _bare_client(gw.host, gw.port, levels[BARE_SYMBOL])
                 engine = await _start_engine(TriggerEngine, gw.host, gw.port, levels[SYMBOL], tmp / "journal.sqlite",
                                              in_process=True)
-                wall, cpu, elapsed, count = await _load_and_measure(gw, rate, samples, lambda: quiet(engine))
+                measured, elapsed, count = await _load_and_measure(gw, rate, samples, lambda: quiet(engine))
                 bare.disconnect()
                 await engine.stop()
             else:
                 async with (_client_process("bare", gw, levels[BARE_SYMBOL], tmp),
                             _client_process("engine", gw, levels[SYMBOL], tmp)):
-                    wall, cpu, elapsed, count = await _load_and_measure(gw, rate, samples)
+                    measured, elapsed, count = await _load_and_measure(gw, rate, samples)
             thaw_startup_heap()  # the next level starts a fresh world
     out = {"bg_rate": count / elapsed if elapsed else 0.0}
     for who, client in (("engine", ENGINE_CLIENT), ("bare", BARE_CLIENT)):
+        out[f"{who}.missed"] = measured.missed[client]
         for q in (0.5, 0.99):
-            out[f"{who}.p{round(q * 100)}"] = _pct(wall[client], q)
+            out[f"{who}.p{round(q * 100)}"] = _pct(measured.wall[client], q)
             if in_loop:
-                out[f"{who}.cpu_p{round(q * 100)}"] = _pct(cpu[client], q)
+                out[f"{who}.cpu_p{round(q * 100)}"] = _pct(measured.cpu[client], q)
     return out
 
 
 async def _load_and_measure(gw: SimGateway, rate: int, samples: int,
                             after: Callable[[], Awaitable[None]] | None = None, stamps: list[Stamps] | None = None
-                            ) -> tuple[dict[int, list[float]], dict[int, list[float]], float, int]:
-    """The samples under ``rate`` background ticks/s: wall and CPU latencies, seconds taken, ticks sent
+                            ) -> tuple[Measured, float, int]:
+    """The samples under ``rate`` background ticks/s: what :func:`_measure` measured, seconds taken, ticks sent
     (``after``, ``stamps``: see :func:`_measure`)."""
     freeze_startup_heap()  # this process's start-up (the simulator's, and the clients' when in it)
     stop, count = asyncio.Event(), [0]
     bg = asyncio.create_task(_background(gw, rate, stop, count))
     started = time.perf_counter()
-    wall, cpu = await _measure(gw, samples, after, stamps)
+    measured = await _measure(gw, samples, after, stamps)
     elapsed = time.perf_counter() - started
     stop.set()
     await bg
-    return wall, cpu, elapsed, count[0]
+    return measured, elapsed, count[0]
 
 
 def run(quick: bool = False, in_loop: bool = False) -> dict[str, float]:
@@ -460,6 +484,7 @@ def run(quick: bool = False, in_loop: bool = False) -> dict[str, float]:
                 out[f"{who}.tick_to_order_ms.{q}{suffix}"] = level[f"{who}.{q}"]
                 if in_loop:  # diagnostics: the same samples in process CPU time (see _measure)
                     out[f"{who}.tick_to_order_cpu_ms.{q}{suffix}"] = level[f"{who}.cpu_{q}"]
+            out[f"{who}.tick_to_order_missed{suffix}"] = level[f"{who}.missed"]
         out[f"ratio.p99{suffix}"] = level["engine.p99"] / level["bare.p99"] if level["bare.p99"] else float("nan")
         out[f"ratio.p50{suffix}"] = level["engine.p50"] / level["bare.p50"] if level["bare.p50"] else float("nan")
         out[f"background.ticks_per_s{suffix}"] = level["bg_rate"]

@@ -127,6 +127,9 @@ async def main(cfg: dict[str, Any]) -> None:
     engine.lapse_unsent("the engine stopped")  # as the headless runner does before its summary
     result = summary(engine)
     await engine.stop()
+    # The statuses once stopped: a cancel sent before the summary (a flatten's protective orders) can be
+    # answered during stop(), and the invariants compare them with the simulator after the child exits.
+    result["order_status"] = {ref: o.status.value for ref, o in engine.orders.orders.items()}
     await asyncio.to_thread(Path(cfg["summary"]).write_text, json.dumps(result, indent=2, default=str), "utf-8")
 
 
