@@ -40,6 +40,34 @@ def check_invariants(world: World, summary: dict[str, Any]) -> list[str]:
     return problems
 
 
+BOOK_ALERTS = ("position_mismatch", "cash_mismatch", "fill_recovered", "unknown_fill", "order_reconciled",
+               "order_adopted", "commission_missing")
+"""Alerts in which the engine says what it found when it compared its book with the broker's."""
+
+
+def diagnosis(world: World, summary: dict[str, Any]) -> str:
+    """What the engine itself recorded about its book, for a failed run's report: the broker's positions as
+    the engine last saw them, each book checkpoint's reason, the reconciliation alerts, and each fill."""
+    journal = world.tmp / "journal.sqlite"
+    lines = [f"engine's view of the broker at the summary: {summary.get('broker_positions')} "
+             f"(match: {summary.get('positions_match')}); alerts: {summary.get('alerts')}"]
+    if not journal.exists():
+        return lines[0]
+    for time, payload in journal_rows(journal, "SELECT time, payload FROM events "
+                                      "WHERE kind = 'BookCheckpointed' ORDER BY id"):
+        lines.append(f"{time} checkpoint: {json.loads(payload).get('reason')}")
+    marks = ",".join("?" * len(BOOK_ALERTS))
+    for time, kind, text in journal_rows(journal, f"SELECT time, kind, text FROM alerts WHERE kind IN ({marks}) "
+                                         "ORDER BY id", BOOK_ALERTS):
+        lines.append(f"{time} {kind}: {text}")
+    for time, payload in journal_rows(journal, "SELECT time, payload FROM events WHERE kind = 'OrderFilled' "
+                                      "ORDER BY id"):
+        fill = json.loads(payload)["fill"]
+        lines.append(f"{time} fill {fill['exec_id']} {fill['order_ref']} {fill['side']} {fill['quantity']:g} "
+                     f"{fill['symbol']} @ {fill['price']:g} (executed {fill['time']})")
+    return "\n".join(lines)
+
+
 def _no_duplicates(world: World) -> list[str]:
     dups = world.sim.duplicate_order_refs()
     return [f"orderRefs sent more than once: {dups}"] if dups else []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .harness import FAULT_KINDS, World, make_schedule
-from .invariants import check_invariants
+from .invariants import check_invariants, diagnosis
 
 QUICK_SEEDS = (1,)
 LONG_SEEDS = (2, 3, 4, 5, 6)
@@ -38,6 +38,8 @@ async def chaos_run(tmp_path: Path, seed: int, duration: float, count: int, appr
         await world.step_for(duration, schedule)
         summary = await world.settle_and_stop()
         problems = check_invariants(world, summary)
+        if problems:
+            problems.append("diagnosis (what the engine recorded):\n" + diagnosis(world, summary))
     finally:
         await world.close()
     trades = len(world.sim.executions()) if world.gw else 0
