@@ -17,7 +17,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import buy, eventually, make_config, outside_client, running, sell, status
+from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, outside_client, running, sell, status
 
 S = OrderStatus
 
@@ -343,3 +343,44 @@ async def test_commission_when_the_broker_never_reports_it_then_asked_again_and_
 
     assert execution.exec_id in said[0]
     assert engine.orders.fills[execution.exec_id].commission is None
+
+
+async def test_restart_when_the_brokers_position_and_cash_lag_a_fill_then_the_book_waits_for_them_not_adopts_them(
+        sim: SimGateway, tmp_path: Path) -> None:
+    config = make_config(tmp_path, book_settle_s=60.0)
+    async with running(sim, config) as (first, _):
+        await bought(first)
+        limit = round(first.market.quotes["AAPL"].ask + 1.0, 2)
+        exit_order = await first.submit(sell(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(first, exit_order.order_ref) is S.SUBMITTED)
+    # The next engine books the exit's fill before the broker's position and cash show it: they come
+    # ten simulated seconds after it, and each open-orders answer one second late, so the engine
+    # reaches its first settlement in between (as the position update of a fill can still be on
+    # the wire, or IB's account values seconds behind, when the book is settled).
+    for kind in ("position", "portfolio", "account_value"):
+        sim.control.delay_messages(kind, 10.0)
+    sim.control.delay_messages("open_orders_end", 1.0)
+    second = make_engine(sim, config)
+    events = second.subscribe("test", lossless=True)
+    start = asyncio.create_task(second.start())
+    try:
+        await eventually(lambda: (s := sim.sessions.get(CLIENT_ID)) is not None and s.positions_sub
+                         and s.account_sub, what="the startup sync's positions and account answered")
+        sim.control.set_price("AAPL", limit + 0.5)  # the exit fills
+        for _ in range(60):  # releases what is held, one simulated second at a time
+            if start.done():
+                break
+            sim.control.step(1.0)
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(start, 5.0)
+        assert status(second, exit_order.order_ref) is S.FILLED
+        kinds = alert_kinds(events)
+        assert not {"position_mismatch", "cash_mismatch"} & set(kinds), kinds
+        assert second.trading_state is not TradingState.HALTED
+        assert second.portfolio.quantity("AAPL") == sim.positions().get("AAPL", 0) == 0
+        assert second.portfolio.cash == pytest.approx(sim.cash)
+        assert second.check_positions() == {}
+    finally:
+        start.cancel()
+        await second.stop()
+    assert len(sim.executions()) == 2

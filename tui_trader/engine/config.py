@@ -37,6 +37,9 @@ class EngineConfig:
     reconnect_max_s: float = 30.0
     market_data_stale_s: float = 15.0
     halt_on_position_mismatch: bool = True
+    book_settle_s: float = 3.0
+    """At the first reconciliation after a start, how long a difference between the book and the
+    broker's positions or cash may take to go away (updates still on their way) before it is adopted."""
     trigger_file: Path | None = None
     kill_poll_s: float = 0.25
     strategies: tuple[StrategySettings, ...] = ()

@@ -18,11 +18,13 @@ once too: the broker sends each execution's commission report again with it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, OrderStatus, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
 from tui_trader.domain.orders import Fill, Order, OrderTicket
@@ -52,6 +54,8 @@ class Reconciliation(BrokerEvents):
     _commission_asked: frozenset[str] = frozenset()
     """Fills without a commission that the executions were fetched again for (once each)."""
     _settled: set[str] | None = None
+    _book_moved: asyncio.Event | None = None
+    """Set by a position or cash update while the book is settling at startup."""
     """Orders the running reconciliation moved itself (None between reconciliations)."""
 
     # -- the book from the journal ---------------------------------------------------------------
@@ -201,7 +205,7 @@ class Reconciliation(BrokerEvents):
         self._alert_changed(before, None if out_of_touch else self._settled)
         self._settled = None
         if startup:
-            self._settle_book()
+            await self._settle_book()
         else:
             self.check_positions()
         self._maybe_unblock()
@@ -365,12 +369,25 @@ class Reconciliation(BrokerEvents):
 
     # -- positions and cash ----------------------------------------------------------------------
 
-    def _settle_book(self) -> None:
-        """After the first reconciliation: the book against the broker's positions and cash."""
-        self.book_settled = True
+    async def _settle_book(self) -> None:
+        """After the first reconciliation: the book against the broker's positions and cash.
+
+        The broker's positions and cash are one cut of its stream, our fills another: an execution
+        that has reached its position (and cash) but not yet us, its report still in flight or held
+        back, would be counted twice were the book set to the broker's and the execution then booked
+        (and a position update still behind a fill we booked would undo it). So a difference is looked
+        at again after a round trip to the broker, with the executions fetched again, and given up to
+        ``book_settle_s`` for the updates still on their way (IB sends positions, portfolio and
+        account values on their own streams, cash often seconds after the fill): only what persists
+        is adopted. Entries stay blocked meanwhile.
+        """
         if not self.book_restored:
+            self.book_settled = True
             self._seed_portfolio()
             return
+        if self._book_differs():
+            await self._await_broker_book()
+        self.book_settled = True
         diffs = self.position_diffs()
         cash_note = self._settle_cash()
         for symbol, (_, theirs) in sorted(diffs.items()):
@@ -382,11 +399,51 @@ class Reconciliation(BrokerEvents):
             self.on_position_mismatch(_diff_text(diffs), diffs)
         self._mark_all()
 
+    def _book_differs(self) -> bool:
+        return bool(self.position_diffs()) or self._cash_differs() is not None
+
+    async def _await_broker_book(self) -> None:
+        """Until the book agrees with the broker's, or ``book_settle_s`` has passed: after each
+        position or account update, a round trip (what was in flight has arrived) and the
+        executions fetched again (one the positions count may not have reached us)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.book_settle_s
+        self._book_moved = moved = asyncio.Event()
+        try:
+            while True:
+                moved.clear()
+                await self.broker.current_time()
+                await self._fetch_executions()
+                remaining = deadline - loop.time()
+                if not self._book_differs() or remaining <= 0:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(moved.wait(), remaining)
+        finally:
+            self._book_moved = None
+
+    def on_position(self, position: BrokerPosition) -> None:
+        """The broker's position changed (wakes a settling book)."""
+        super().on_position(position)
+        if self._book_moved is not None:
+            self._book_moved.set()
+
+    def on_account_value(self, tag: str, value: float, currency: str) -> None:
+        """An account value changed (cash wakes a settling book)."""
+        super().on_account_value(tag, value, currency)
+        if self._book_moved is not None and tag == "TotalCashValue":
+            self._book_moved.set()
+
+    def _cash_differs(self) -> float | None:
+        """The broker's cash where it differs from ours (None when it agrees or is unknown)."""
+        cash = self.broker.account_values().get("TotalCashValue")
+        if cash is None or abs(cash - self.portfolio.cash) <= max(0.01, abs(cash) * 1e-9):
+            return None
+        return cash
+
     def _settle_cash(self) -> str:
-        values = self.broker.account_values()
-        cash = values.get("TotalCashValue")
-        ours = self.portfolio.cash
-        if cash is None or abs(cash - ours) <= max(0.01, abs(cash) * 1e-9):
+        cash, ours = self._cash_differs(), self.portfolio.cash
+        if cash is None:
             return ""
         self.alert(AlertLevel.WARNING, "reconcile", f"cash differs from the journal: ours {ours:,.2f}, "
                    f"broker {cash:,.2f}; using the broker's", kind="cash_mismatch")
