@@ -54,9 +54,9 @@ class Reconciliation(BrokerEvents):
     _commission_asked: frozenset[str] = frozenset()
     """Fills without a commission that the executions were fetched again for (once each)."""
     _settled: set[str] | None = None
+    """Orders the running reconciliation moved itself (None between reconciliations)."""
     _book_moved: asyncio.Event | None = None
     """Set by a position or cash update while the book is settling at startup."""
-    """Orders the running reconciliation moved itself (None between reconciliations)."""
 
     # -- the book from the journal ---------------------------------------------------------------
 
