@@ -207,6 +207,8 @@ class Reconciliation(BrokerEvents):
         if startup:
             await self._settle_book()
         else:
+            if self.position_diffs():  # a fill's position update may still be on its way (see _settle_book)
+                await self._await_broker_book(cash=False)
             self.check_positions()
         self._maybe_unblock()
 
@@ -385,8 +387,8 @@ class Reconciliation(BrokerEvents):
             self.book_settled = True
             self._seed_portfolio()
             return
-        if self._book_differs():
-            await self._await_broker_book()
+        if self._book_differs(cash=True):
+            await self._await_broker_book(cash=True)
         self.book_settled = True
         diffs = self.position_diffs()
         cash_note = self._settle_cash()
@@ -399,13 +401,13 @@ class Reconciliation(BrokerEvents):
             self.on_position_mismatch(_diff_text(diffs), diffs)
         self._mark_all()
 
-    def _book_differs(self) -> bool:
-        return bool(self.position_diffs()) or self._cash_differs() is not None
+    def _book_differs(self, cash: bool) -> bool:
+        return bool(self.position_diffs()) or (cash and self._cash_differs() is not None)
 
-    async def _await_broker_book(self) -> None:
-        """Until the book agrees with the broker's, or ``book_settle_s`` has passed: after each
-        position or account update, a round trip (what was in flight has arrived) and the
-        executions fetched again (one the positions count may not have reached us)."""
+    async def _await_broker_book(self, cash: bool) -> None:
+        """Until the positions (and ``cash``) agree with the broker's, or ``book_settle_s`` has passed:
+        after each position or account update, a round trip (what was in flight has arrived) and
+        the executions fetched again (one the positions count may not have reached us)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.book_settle_s
         self._book_moved = moved = asyncio.Event()
@@ -415,7 +417,7 @@ class Reconciliation(BrokerEvents):
                 await self.broker.current_time()
                 await self._fetch_executions()
                 remaining = deadline - loop.time()
-                if not self._book_differs() or remaining <= 0:
+                if not self._book_differs(cash) or remaining <= 0:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(moved.wait(), remaining)
