@@ -124,12 +124,11 @@ async def main(cfg: dict[str, Any]) -> None:
             await asyncio.wait_for(stop.wait(), 0.1)
     if helper is not None:
         helper.cancel()
-    engine.lapse_unsent("the engine stopped")  # as the headless runner does before its summary
-    result = summary(engine)
+    engine.lapse_unsent("the run ended")  # as the headless runner does
     await engine.stop()
-    # The statuses once stopped: a cancel sent before the summary (a flatten's protective orders) can be
-    # answered during stop(), and the invariants compare them with the simulator after the child exits.
-    result["order_status"] = {ref: o.status.value for ref, o in engine.orders.orders.items()}
+    # Made once stopped, as the headless runner makes its summary: a fill or a cancel that came while
+    # the engine stopped is in it, as in the journal.
+    result = summary(engine)
     await asyncio.to_thread(Path(cfg["summary"]).write_text, json.dumps(result, indent=2, default=str), "utf-8")
 
 

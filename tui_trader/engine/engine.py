@@ -73,6 +73,9 @@ class Engine(StrategyRunner):
         self._tick_hooks: list[Callable[[datetime], None]] = []
         self.heap = HeapTrimmer()
         """Gives the C heap's free pages back now and then (a long session fragments it)."""
+        self.broker_positions_at_stop: dict[str, float] | None = None
+        """The broker's positions as last streamed, taken by :meth:`stop` right before it disconnects
+        (ib_async forgets them then): what a summary made after the stop compares the book with."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -123,7 +126,8 @@ class Engine(StrategyRunner):
             if stop_service is not None:
                 await stop_service()
         await self.cancel_tasks()
-        self.broker.disconnect()
+        self.broker_positions_at_stop = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        self.broker.disconnect()  # no fill is booked after this
         if self.book_settled:
             self.checkpoint_book("clean stop")
         if self.journal is not None:

@@ -39,11 +39,13 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration_s)
-        engine.lapse_unsent("the run ended")  # as stop() would, before the summary counts them
-        summary = summarize(engine)
+        engine.lapse_unsent("the run ended")
     finally:
         await engine.stop()
         thaw_startup_heap()  # as the console does on quitting: the process may go on (tests run it in-process)
+    # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
+    # in the book and the journal, so in the summary too.
+    summary = summarize(engine)
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
@@ -64,10 +66,13 @@ def _install_signals(stop: asyncio.Event) -> None:
 
 
 def summarize(engine: Engine) -> dict[str, Any]:
-    """The run's summary: state, orders by final status, fills, positions, P&L, alerts."""
+    """The run's summary: state, orders by final status, fills, positions, P&L, alerts (made after
+    :meth:`Engine.stop` it is final: nothing is booked after the disconnect)."""
     portfolio = engine.portfolio
     session_fills = engine.session_fills()
-    broker_positions = {p.symbol: p.quantity for p in engine.broker.positions() if p.quantity}
+    broker_positions = engine.broker_positions_at_stop
+    if broker_positions is None:  # still running
+        broker_positions = {p.symbol: p.quantity for p in engine.broker.positions() if p.quantity}
     positions = {s: p.quantity for s, p in sorted(portfolio.open_positions().items())}
     return {
         "mode": engine.config.mode.value,
