@@ -27,6 +27,17 @@ def alert_kinds(events: Subscription) -> list[str]:
     return [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
 
 
+async def stepped_until_done(sim: SimGateway, task: asyncio.Task[None], steps: int = 60) -> None:
+    """Step the simulator one simulated second at a time (releasing the messages it holds back) until
+    ``task`` is done, at most ``steps`` times; then wait for it (a bounded time)."""
+    for _ in range(steps):
+        if task.done():
+            break
+        sim.control.step(1.0)
+        await asyncio.sleep(0.01)  # the engine reads what the step released
+    await asyncio.wait_for(task, 5.0)
+
+
 async def bought(engine: Engine, qty: float = 10) -> None:
     """Buy at market and wait for the fill."""
     order = await engine.submit(buy(qty))
@@ -69,6 +80,7 @@ async def test_restart_when_position_changed_outside_engine_then_mismatch_alert_
     outsider = ib_async.IB()  # a trade typed into TWS while the engine was down
     await outsider.connectAsync(sim.host, sim.port, clientId=99, timeout=3)
     (contract,) = await outsider.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+    assert isinstance(contract, ib_async.Contract), "AAPL should qualify"
     outsider.placeOrder(contract, ib_async.MarketOrder("BUY", 5))
     await eventually(lambda: sim.positions().get("AAPL") == 15, what="outside trade filled")
     outsider.disconnect()
@@ -367,12 +379,7 @@ async def test_restart_when_the_brokers_position_and_cash_lag_a_fill_then_the_bo
         await eventually(lambda: (s := sim.sessions.get(CLIENT_ID)) is not None and s.positions_sub
                          and s.account_sub, what="the startup sync's positions and account answered")
         sim.control.set_price("AAPL", limit + 0.5)  # the exit fills
-        for _ in range(60):  # releases what is held, one simulated second at a time
-            if start.done():
-                break
-            sim.control.step(1.0)
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(start, 5.0)
+        await stepped_until_done(sim, start)
         assert status(second, exit_order.order_ref) is S.FILLED
         kinds = alert_kinds(events)
         assert not {"position_mismatch", "cash_mismatch"} & set(kinds), kinds
@@ -402,12 +409,7 @@ async def test_reconcile_when_the_brokers_position_lags_a_fill_just_booked_then_
     # A reconciliation now (a cancel that crossed the fill asks for one) must not call the
     # position update still on its way a mismatch, nor halt trading for it.
     reconciled = asyncio.create_task(engine.reconcile("a cancel crossed a fill"))
-    for _ in range(60):  # releases what is held, one simulated second at a time
-        if reconciled.done():
-            break
-        sim.control.step(1.0)
-        await asyncio.sleep(0.01)
-    await asyncio.wait_for(reconciled, 5.0)
+    await stepped_until_done(sim, reconciled)
     assert "position_mismatch" not in alert_kinds(events)
     assert engine.trading_state is TradingState.ACTIVE
     assert engine.portfolio.quantity("AAPL") == sim.positions().get("AAPL", 0) == 0
