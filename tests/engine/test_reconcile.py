@@ -394,23 +394,25 @@ async def test_restart_when_the_brokers_position_and_cash_lag_a_fill_then_the_bo
 
 
 async def test_reconcile_when_the_brokers_position_lags_a_fill_just_booked_then_no_false_mismatch(
-        sim: SimGateway, engine: Engine) -> None:
-    events = engine.subscribe("test", lossless=True)
-    await bought(engine)
-    limit = round(engine.market.quotes["AAPL"].ask + 1.0, 2)
-    exit_order = await engine.submit(sell(10, order_type=OrderType.LMT, limit_price=limit))
-    await eventually(lambda: status(engine, exit_order.order_ref) is S.SUBMITTED)
-    for kind in ("position", "portfolio", "account_value"):
-        sim.control.delay_messages(kind, 10.0)  # the broker's position comes ten simulated seconds after the fill
-    sim.control.set_price("AAPL", limit + 0.5)
-    await eventually(lambda: status(engine, exit_order.order_ref) is S.FILLED, what="exit filled")
-    assert {p.symbol: p.quantity for p in engine.broker.positions()}.get("AAPL") == 10  # not yet updated
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The wait is far longer than the stepping below takes on any host: the outcome depends on the
+    # released update, not on how fast the loop runs.
+    async with running(sim, make_config(tmp_path, book_settle_s=60.0)) as (engine, events):
+        await bought(engine)
+        limit = round(engine.market.quotes["AAPL"].ask + 1.0, 2)
+        exit_order = await engine.submit(sell(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(engine, exit_order.order_ref) is S.SUBMITTED)
+        for kind in ("position", "portfolio", "account_value"):
+            sim.control.delay_messages(kind, 10.0)  # the broker's position comes ten simulated seconds after the fill
+        sim.control.set_price("AAPL", limit + 0.5)
+        await eventually(lambda: status(engine, exit_order.order_ref) is S.FILLED, what="exit filled")
+        assert engine.broker_quantities().get("AAPL") == 10  # not yet updated
 
-    # A reconciliation now (a cancel that crossed the fill asks for one) must not call the
-    # position update still on its way a mismatch, nor halt trading for it.
-    reconciled = asyncio.create_task(engine.reconcile("a cancel crossed a fill"))
-    await stepped_until_done(sim, reconciled)
-    assert "position_mismatch" not in alert_kinds(events)
-    assert engine.trading_state is TradingState.ACTIVE
-    assert engine.portfolio.quantity("AAPL") == sim.positions().get("AAPL", 0) == 0
-    assert engine.check_positions() == {}
+        # A reconciliation now (a cancel that crossed the fill asks for one) must not call the
+        # position update still on its way a mismatch, nor halt trading for it.
+        reconciled = asyncio.create_task(engine.reconcile("a cancel crossed a fill"))
+        await stepped_until_done(sim, reconciled)
+        assert "position_mismatch" not in alert_kinds(events)
+        assert engine.trading_state is TradingState.ACTIVE
+        assert engine.portfolio.quantity("AAPL") == sim.positions().get("AAPL", 0) == 0
+        assert engine.check_positions() == {}

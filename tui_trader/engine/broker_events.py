@@ -127,8 +127,7 @@ class BrokerEvents(KillOps):
         self.publish(CommissionReported(self.now(), exec_id, commission, realized_pnl))
 
     def on_position(self, position: BrokerPosition) -> None:
-        """The broker's position changed (compared at reconciliation, never blindly copied)."""
-        self.broker_positions[position.symbol] = position
+        """Positions are read on demand through the broker (compared at reconciliation, never copied)."""
 
     def on_account_value(self, tag: str, value: float, currency: str) -> None:
         """Account values are read on demand through the broker; nothing to do per update."""

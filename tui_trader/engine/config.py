@@ -38,8 +38,9 @@ class EngineConfig:
     market_data_stale_s: float = 15.0
     halt_on_position_mismatch: bool = True
     book_settle_s: float = 3.0
-    """At the first reconciliation after a start, how long a difference between the book and the
-    broker's positions or cash may take to go away (updates still on their way) before it is adopted."""
+    """How long a difference between the book and the broker's positions (at the first reconciliation
+    after a start, also cash) may take to go away, updates still on their way, before a reconciliation
+    adopts it (at the start) or calls it a mismatch (while running)."""
     trigger_file: Path | None = None
     kill_poll_s: float = 0.25
     strategies: tuple[StrategySettings, ...] = ()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from tui_trader.broker.base import Broker, BrokerPosition
+from tui_trader.broker.base import Broker
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import AlertRaised, Event, OrderUpdated
@@ -66,7 +66,6 @@ class EngineCore:
         """Live mode starts unarmed: no approval is accepted until the operator types the account id."""
         self.alert_counts: Counter[str] = Counter()
         self.blocks: dict[str, str] = {}
-        self.broker_positions: dict[str, BrokerPosition] = {}
         self.heartbeat_at = self.now()
         self.stopping = False
         self.order_changed = asyncio.Event()

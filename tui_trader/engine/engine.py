@@ -126,7 +126,7 @@ class Engine(StrategyRunner):
             if stop_service is not None:
                 await stop_service()
         await self.cancel_tasks()
-        self.broker_positions_at_stop = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        self.broker_positions_at_stop = self.broker_quantities()
         self.broker.disconnect()  # no fill is booked after this
         if self.book_settled:
             self.checkpoint_book("clean stop")

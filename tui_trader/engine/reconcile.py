@@ -470,10 +470,14 @@ class Reconciliation(BrokerEvents):
         for symbol in self.portfolio.open_positions():
             self.portfolio.mark(symbol, self.market.mark(symbol))
 
+    def broker_quantities(self) -> dict[str, float]:
+        """Symbol → quantity of the broker's open positions, as last streamed."""
+        return {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+
     def position_diffs(self) -> dict[str, tuple[float, float]]:
         """Symbol → (our quantity, the broker's) where they differ."""
         ours = {s: p.quantity for s, p in self.portfolio.open_positions().items()}
-        theirs = {p.symbol: p.quantity for p in self.broker.positions() if p.quantity}
+        theirs = self.broker_quantities()
         return {s: (ours.get(s, 0.0), theirs.get(s, 0.0)) for s in {*ours, *theirs}
                 if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > _QTY_EPS}
 

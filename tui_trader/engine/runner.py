@@ -72,7 +72,7 @@ def summarize(engine: Engine) -> dict[str, Any]:
     session_fills = engine.session_fills()
     broker_positions = engine.broker_positions_at_stop
     if broker_positions is None:  # still running
-        broker_positions = {p.symbol: p.quantity for p in engine.broker.positions() if p.quantity}
+        broker_positions = engine.broker_quantities()
     positions = {s: p.quantity for s, p in sorted(portfolio.open_positions().items())}
     return {
         "mode": engine.config.mode.value,
