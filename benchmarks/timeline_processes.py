@@ -35,6 +35,7 @@ from typing import Any
 
 import ib_async
 from ib_async.connection import Connection
+from ib_async.decoder import Decoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the client processes run this file by path
 
@@ -61,6 +62,8 @@ class ChildStamps:
         self.writes: list[tuple[float, float]] = []
         """(perf_counter, thread_time) just before each placeOrder message is written."""
         self.steps: list[tuple[str, float]] = []
+        self.messages: dict[str, int] = {}
+        """Messages decoded, by message id."""
 
     def patch(self, kind: str) -> None:
         """Stamp this process's client (class-level wrappers: every instance)."""
@@ -76,6 +79,13 @@ class ChildStamps:
                 self.writes.append((time.perf_counter(), time.thread_time()))
             send(conn, msg)
 
+        interpret = Decoder.interpret
+
+        def count(decoder: Decoder, fields: list[str]) -> None:
+            self.messages[fields[0]] = self.messages.get(fields[0], 0) + 1
+            interpret(decoder, fields)
+
+        Decoder.interpret = count  # type: ignore[method-assign]
         Connection.data_received = read  # type: ignore[method-assign]
         Connection.sendMsg = write  # type: ignore[method-assign]
         if kind == "bare":
@@ -106,7 +116,7 @@ class ChildStamps:
         setattr(owner, name, stamped)
 
     def dump(self, path: Path) -> None:
-        path.write_text(json.dumps(vars(self)))
+        path.write_text(json.dumps({**vars(self), "cpu_s": time.process_time()}))
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -158,7 +168,7 @@ def segments(sampled: list[bench.Stamps], client: int, child: dict[str, Any]) ->
     return rows
 
 
-def summarize(rows: list[dict[str, float]], who: str) -> None:
+def summarize(rows: list[dict[str, float]], who: str, child: dict[str, Any] | None = None) -> None:
     """p50 / p90 / p99 of each segment, then the slowest 3 % of samples in full."""
     print(f"-- {who}: n={len(rows)}")
     keys = [k for k in rows[0] if all(k in r for r in rows)] if rows else []
@@ -167,6 +177,14 @@ def summarize(rows: list[dict[str, float]], who: str) -> None:
         print(f"   {key:24s} p50 {bench._pct(values, .5):6.3f}  p90 {bench._pct(values, .9):6.3f}  "
               f"p99 {bench._pct(values, .99):6.3f} ms")
     print(f"   busy at the tick: {sum(1 for r in rows if r['busy'] > 0)} samples")
+    if child is not None:
+        reads = [(end - start) * 1000 for start, end in child["reads"]]
+        span = child["reads"][-1][1] - child["reads"][0][0] if reads else math.nan
+        print(f"   reads: {len(reads)} ({len(reads) / span:.0f}/s), p50 {bench._pct(reads, .5):.3f} "
+              f"p99 {bench._pct(reads, .99):.3f} ms, {sum(reads) / span / 10:.1f} % of the time; "
+              f"process CPU {child['cpu_s']:.1f} s over {span:.0f} s")
+        print("   messages by id: " + ", ".join(f"{k}: {v}" for k, v in
+                                              sorted(child["messages"].items(), key=lambda kv: -kv[1])))
     for r in sorted(rows, key=lambda r: r["total"])[-max(len(rows) // 33, 1):]:
         print("   slow: " + "  ".join(f"{k}={r[k]:.3f}" for k in keys))
 
@@ -183,7 +201,7 @@ def main() -> None:
         return
     sampled, children = asyncio.run(run_level(args.rate, args.samples))
     for who, client in (("engine", bench.ENGINE_CLIENT), ("bare", bench.BARE_CLIENT)):
-        summarize(segments(sampled, client, children[who]), who)
+        summarize(segments(sampled, client, children[who]), who, children[who])
 
 
 if __name__ == "__main__":
