@@ -42,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the client proce
 from benchmarks import bench_tick_to_order as bench  # noqa: E402
 from tui_trader.broker.ib import mapping  # noqa: E402
 from tui_trader.sim import ManualClock, SimGateway  # noqa: E402
+from tui_trader.engine.collector import LoopCollector  # noqa: E402
 from tui_trader.store.journal import Journal  # noqa: E402
+from tui_trader.store.writer import LoopWriter  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 PLACE_ORDER = b"3\0"
@@ -64,6 +66,8 @@ class ChildStamps:
         self.steps: list[tuple[str, float]] = []
         self.messages: dict[str, int] = {}
         """Messages decoded, by message id."""
+        self.work: dict[str, list[tuple[float, float]]] = {}
+        """(start, end) of the engine's other work on its loop (journal writes, monitor ticks, collections)."""
 
     def patch(self, kind: str) -> None:
         """Stamp this process's client (class-level wrappers: every instance)."""
@@ -92,6 +96,9 @@ class ChildStamps:
             self._wrap_before(ib_async.IB, "placeOrder")
             return
         self._wrap_before(bench.TriggerEngine, "fire")
+        for owner, name in ((Journal, "_plan"), (LoopWriter, "commit"), (bench.TriggerEngine, "tick"),
+                            (LoopCollector, "collect_due"), (bench.TriggerEngine, "settle")):
+            self._time_sync(owner, name)
         for name, label in ENGINE_STEPS:
             owner: Any = {"commit_orders_now": Journal, "order_to_ib": mapping}.get(name, bench.TriggerEngine)
             self._wrap_after(owner, name, label)
@@ -104,6 +111,18 @@ class ChildStamps:
             return original(*a, **k)
 
         setattr(owner, name, triggered)
+
+    def _time_sync(self, owner: Any, name: str) -> None:
+        original, spans = getattr(owner, name), self.work.setdefault(name, [])
+
+        def timed(*a: Any, **k: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                spans.append((start, time.perf_counter()))
+
+        setattr(owner, name, timed)
 
     def _wrap_after(self, owner: Any, name: str, label: str) -> None:
         original = getattr(owner, name)
@@ -154,7 +173,9 @@ def segments(sampled: list[bench.Stamps], client: int, child: dict[str, Any]) ->
         if trigger is None or write is None or math.isnan(read):
             continue
         busy = max((end - t0 for start, end in reads if start <= t0 < end), default=0.0)
-        row = {"total": received - t0, "busy": busy,
+        other = sum(min(end, read) - max(start, t0) for spans in child["work"].values()
+                    for start, end in spans if start < read and end > t0)
+        row = {"total": received - t0, "busy": busy, "other": other,
                "to_read": read - t0, "read_to_trigger": trigger[0] - read, "trigger_to_written": write[0] - trigger[0],
                "written_to_received": received - write[0], "trigger_to_written_cpu": write[1] - trigger[1]}
         last, seen = trigger[0], set()
@@ -176,13 +197,19 @@ def summarize(rows: list[dict[str, float]], who: str, child: dict[str, Any] | No
         values = [r[key] for r in rows]
         print(f"   {key:24s} p50 {bench._pct(values, .5):6.3f}  p90 {bench._pct(values, .9):6.3f}  "
               f"p99 {bench._pct(values, .99):6.3f} ms")
-    print(f"   busy at the tick: {sum(1 for r in rows if r['busy'] > 0)} samples")
+    print(f"   busy at the tick: {sum(1 for r in rows if r['busy'] > 0)} samples; "
+          f"other work before the read: {sum(1 for r in rows if r['other'] > 0)} samples")
     if child is not None:
         reads = [(end - start) * 1000 for start, end in child["reads"]]
         span = child["reads"][-1][1] - child["reads"][0][0] if reads else math.nan
         print(f"   reads: {len(reads)} ({len(reads) / span:.0f}/s), p50 {bench._pct(reads, .5):.3f} "
               f"p99 {bench._pct(reads, .99):.3f} ms, {sum(reads) / span / 10:.1f} % of the time; "
               f"process CPU {child['cpu_s']:.1f} s over {span:.0f} s")
+        for name, spans in child["work"].items():
+            took = [(end - start) * 1000 for start, end in spans]
+            if took:
+                print(f"   {name}: {len(took)} runs, p50 {bench._pct(took, .5):.3f} p99 {bench._pct(took, .99):.3f} "
+                      f"max {max(took):.3f} ms")
         print("   messages by id: " + ", ".join(f"{k}: {v}" for k, v in
                                               sorted(child["messages"].items(), key=lambda kv: -kv[1])))
     for r in sorted(rows, key=lambda r: r["total"])[-max(len(rows) // 33, 1):]:

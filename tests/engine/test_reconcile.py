@@ -9,10 +9,12 @@ from pathlib import Path
 import ib_async
 import pytest
 
+from tui_trader.config import Settings, load_settings
 from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised, BookCheckpointed, CommissionReported, OrderUpdated
 from tui_trader.domain.orders import Order
 from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import config_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
@@ -416,3 +418,10 @@ async def test_reconcile_when_the_brokers_position_lags_a_fill_just_booked_then_
         assert engine.trading_state is TradingState.ACTIVE
         assert engine.portfolio.quantity("AAPL") == sim.positions().get("AAPL", 0) == 0
         assert engine.check_positions() == {}
+
+
+def test_book_settle_s_when_set_in_the_config_file_then_the_engine_waits_that_long(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[broker]\nbook_settle_s = 7.5\n", encoding="utf-8")
+    assert config_from_settings(load_settings(path)).book_settle_s == 7.5
+    assert config_from_settings(Settings()).book_settle_s == 3.0

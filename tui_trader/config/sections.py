@@ -52,6 +52,11 @@ class BrokerSettings(_Section):
     ack_timeout_s: float = Field(
         10.0, gt=0, le=300, description="An order without an acknowledgement after this is UNKNOWN."
     )
+    book_settle_s: float = Field(
+        3.0, ge=0, le=60,
+        description="Seconds a difference from the broker's positions (or cash, at a start) may take to "
+        "settle before reconciliation adopts it (at a start) or calls it a mismatch (while running).",
+    )
 
 
 class RiskSettings(_Section):

@@ -97,6 +97,7 @@ def config_from_settings(settings: Settings) -> EngineConfig:
     return EngineConfig(
         mode=settings.mode, dry_run=settings.dry_run, approvals_required=settings.approvals_required,
         approval_timeout_s=settings.approvals.timeout_s, ack_timeout_s=broker.ack_timeout_s,
+        book_settle_s=broker.book_settle_s,
         expected_account=broker.account, readonly=broker.readonly, journal_path=settings.journal_path,
         journal_batch_size=settings.journal.batch_size,
         journal_flush_interval_ms=settings.journal.flush_interval_ms,
