@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the client proce
 
 from benchmarks import bench_tick_to_order as bench  # noqa: E402
 from tui_trader.broker.ib import mapping  # noqa: E402
-from tui_trader.sim import ManualClock, SimGateway  # noqa: E402
 from tui_trader.engine.collector import LoopCollector  # noqa: E402
+from tui_trader.sim import ManualClock, SimGateway  # noqa: E402
 from tui_trader.store.journal import Journal  # noqa: E402
 from tui_trader.store.writer import LoopWriter  # noqa: E402
 
@@ -96,9 +96,10 @@ class ChildStamps:
             self._wrap_before(ib_async.IB, "placeOrder")
             return
         self._wrap_before(bench.TriggerEngine, "fire")
-        for owner, name in ((Journal, "_plan"), (LoopWriter, "commit"), (bench.TriggerEngine, "tick"),
-                            (LoopCollector, "collect_due"), (bench.TriggerEngine, "settle")):
-            self._time_sync(owner, name)
+        timed: tuple[tuple[Any, str], ...] = ((Journal, "_plan"), (LoopWriter, "commit"), (bench.TriggerEngine, "tick"),
+                                              (LoopCollector, "collect_due"), (bench.TriggerEngine, "settle"))
+        for timed_owner, timed_name in timed:
+            self._time_sync(timed_owner, timed_name)
         for name, label in ENGINE_STEPS:
             owner: Any = {"commit_orders_now": Journal, "order_to_ib": mapping}.get(name, bench.TriggerEngine)
             self._wrap_after(owner, name, label)
