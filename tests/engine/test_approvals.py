@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import OrderStatus
+from tui_trader.domain import OrderStatus, OrderType
 from tui_trader.domain.events import AlertRaised, ApprovalResolved, OrderDenied, OrderNotSent, OrderUpdated
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
+from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.sim import SimGateway
+from tui_trader.sim.account import MARGIN_RATE
 from tui_trader.store import Journal
 
 from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, protected_long, running, status
@@ -248,3 +250,84 @@ async def test_exit_when_it_lapses_while_its_protection_is_cancelled_then_not_se
     assert exit_order.order_ref in text
     assert "left without them" in text
     assert sim.positions()["AAPL"] == approving.portfolio.quantity("AAPL") == 10
+
+
+@pytest.fixture
+async def asking(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
+    """An engine that asks for approval of every order, with time to look at it (60 s)."""
+    eng = make_engine(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60.0, ack_timeout_s=2.0))
+    await eng.start()
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    yield eng
+    await eng.stop()
+
+
+def pending(engine: Engine, ref: str) -> PendingApproval:
+    item = engine.approvals.get(ref)
+    assert item is not None, f"{ref} is not pending"
+    return item
+
+
+async def test_pending_approval_when_the_broker_answers_its_what_if_then_margin_and_commission_and_nothing_placed(
+        asking: Engine, sim: SimGateway) -> None:
+    ask = sim.quote("AAPL").ask
+    order = await asking.submit(buy(10))
+    assert pending(asking, order.order_ref).what_if_note == "asking the broker"
+    await eventually(lambda: pending(asking, order.order_ref).margin_impact is not None, what="the what-if's answer")
+    item = pending(asking, order.order_ref)
+    assert item.margin_impact == pytest.approx(MARGIN_RATE * 10 * ask, abs=0.01)
+    assert item.est_commission == pytest.approx(sim.engine.commissions.order_total(10, 10 * ask, False), abs=1e-4)
+    assert item.what_if_note == ""
+    # Asked about, not placed: the simulator holds no order and the what-if carried no orderRef.
+    asked = [r for r in sim.received_orders() if r.what_if]
+    assert [(r.symbol, r.action, r.qty, r.order_ref) for r in asked] == [("AAPL", "BUY", 10, "")]
+    assert sim.order_refs() == []
+    assert sim.orders() == []
+
+    asking.approve(order.order_ref)
+    await eventually(lambda: status(asking, order.order_ref) is S.FILLED)
+    assert sim.order_refs() == [order.order_ref]
+    trace = await asking.order_trace(order.order_ref)
+    assert trace is not None
+    (step,) = [s for s in trace.steps if s.step == "what-if"]
+    assert step.detail.startswith(f"initial margin +{MARGIN_RATE * 10 * ask:,.2f}, "), step.detail
+    assert step.data["commission"] == item.est_commission
+
+
+async def test_pending_approval_when_the_broker_refuses_its_what_if_then_its_reason_is_shown_not_alerted(
+        asking: Engine, sim: SimGateway) -> None:
+    events = asking.subscribe("test")
+    off_tick = round(sim.quote("AAPL").bid, 2) - 0.005  # AAPL trades in cents: the broker would refuse it
+    order = await asking.submit(buy(10, order_type=OrderType.LMT, limit_price=off_tick))
+    await eventually(lambda: pending(asking, order.order_ref).what_if_note != "asking the broker",
+                     what="the what-if's answer")
+    item = pending(asking, order.order_ref)
+    assert item.what_if_note.startswith("refused by the broker: 110: "), item.what_if_note
+    assert item.margin_impact is None
+    alerts = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)]
+    assert not [a for a in alerts if "110" in a], alerts
+    assert sim.orders() == []
+
+
+async def test_pending_approval_when_its_what_if_goes_unanswered_then_said_and_approval_still_possible(
+        asking: Engine, sim: SimGateway) -> None:
+    sim.control.drop_messages("open_order", 1)
+    order = await asking.submit(buy(10))
+    await eventually(lambda: pending(asking, order.order_ref).what_if_note == "no answer from the broker",
+                     what="the what-if's 2 s timeout")
+    asking.approve(order.order_ref)
+    await eventually(lambda: status(asking, order.order_ref) is S.FILLED)
+    assert sim.order_refs() == [order.order_ref]
+
+
+async def test_pending_approval_when_dry_run_then_no_what_if_is_sent(sim: SimGateway, tmp_path: Path) -> None:
+    eng = make_engine(sim, make_config(tmp_path, dry_run=True, approvals_required=True, approval_timeout_s=60.0))
+    await eng.start()
+    try:
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        order = await eng.submit(buy(10))
+        assert pending(eng, order.order_ref).what_if_note == "not asked (dry run: nothing goes to the broker)"
+        await eng.broker.current_time()  # a round trip: anything sent before it has reached the simulator
+    finally:
+        await eng.stop()
+    assert sim.received_orders() == []

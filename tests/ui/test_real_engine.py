@@ -23,6 +23,7 @@ from tui_trader.domain.orders import Bracket, OrderTicket
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.sim.account import MARGIN_RATE
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.quit import QuitModal
@@ -184,6 +185,23 @@ async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_sa
         await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
         plan = str(c.app.screen.query_one("#approval-plan", Static).render())
         assert f"bracket: trailing stop 1% behind the price, starting at {stop:,.2f}" in plan
+
+
+async def test_real_engine_approval_when_the_broker_answers_its_what_if_then_the_modal_shows_margin_and_commission(
+        tmp_path: Path) -> None:
+    async with real_console(tmp_path, approvals_required=True, approval_timeout_s=60.0) as c:
+        ask = c.gw.quote("AAPL").ask
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.MKT, strategy="manual"))
+        await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
+
+        def shown(part: str) -> str:
+            return str(c.app.screen.query_one(part, Static).render())
+
+        margin = MARGIN_RATE * 5 * ask
+        await c.until(lambda: f"what-if margin +{margin:,.2f}" in shown("#approval-drift"), "the what-if's margin")
+        commission = c.gw.engine.commissions.order_total(5, 5 * ask, False)
+        assert f"commission ≈ {commission:,.2f}" in shown("#approval-plan")
+        assert not c.gw.order_refs(), "a what-if is not an order"
 
 
 async def test_real_engine_kill_then_reset_then_one_alert_line_each(tmp_path: Path) -> None:

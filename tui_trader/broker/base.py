@@ -15,7 +15,7 @@ from typing import Protocol
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.market import Bar, Instrument, Quote
-from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.orders import Fill, Order, WhatIf
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,14 @@ class BrokerError:
 
 class BrokerPacingError(RuntimeError):
     """Historical data stayed paced (error 162) through every bounded, backed-off retry."""
+
+
+class BrokerRequestError(RuntimeError):
+    """The broker refused a request with an error message (``code``: IB's error code)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
 
 
 class BrokerListener(Protocol):
@@ -162,6 +170,15 @@ class Broker(Protocol):
     def place(self, order: Order, broker_id: int, *, parent_id: int = 0, oca_group: str = "",
               transmit: bool = True) -> None:
         """Send ``order`` (non-blocking) under ``broker_id``."""
+
+    async def what_if(self, order: Order, timeout_s: float) -> WhatIf:
+        """The broker's margin and commission estimate for ``order``, asked without placing it.
+
+        Raises:
+            BrokerRequestError: the broker refused it (its message says why).
+            TimeoutError: no answer within ``timeout_s``.
+        """
+        ...
 
     def cancel(self, broker_id: int) -> None:
         """Request cancellation of an order by broker id (non-blocking)."""

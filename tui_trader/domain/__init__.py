@@ -12,7 +12,7 @@ from tui_trader.domain.enums import (
     TradingState,
 )
 from tui_trader.domain.market import Bar, Instrument, MarketSnapshot, Quote, Session
-from tui_trader.domain.orders import Bracket, Fill, Order, OrderTicket, StatusChange
+from tui_trader.domain.orders import Bracket, Fill, Order, OrderTicket, StatusChange, WhatIf
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 
@@ -40,4 +40,5 @@ __all__ = [
     "StatusChange",
     "TimeInForce",
     "TradingState",
+    "WhatIf",
 ]

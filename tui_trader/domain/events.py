@@ -13,7 +13,7 @@ from typing import Any
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.market import Bar
-from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.orders import Fill, Order, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 
 
@@ -68,6 +68,15 @@ class ApprovalRequested(Event):
     order: Order
     verdict: RiskVerdict
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfAnswered(Event):
+    """The broker's what-if of an order waiting for approval: its figures, or why there are none."""
+
+    order_ref: str
+    what_if: WhatIf | None
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,3 +149,16 @@ class Fill:
     def notional(self) -> float:
         """Quantity times price."""
         return self.quantity * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """The broker's estimate of what an order would do to the account, asked without placing it
+    (IB's what-if order: checked like an order, never transmitted). ``None``: not given."""
+
+    init_margin_change: float | None = None
+    maint_margin_change: float | None = None
+    equity_with_loan_change: float | None = None
+    commission: float | None = None
+    warning: str = ""
+    """The broker's warning about the order, when it gave one."""

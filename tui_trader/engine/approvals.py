@@ -6,7 +6,9 @@ and the engine rejects those orders as EXPIRED.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import RiskVerdict
@@ -24,12 +26,24 @@ class ApprovalQueue:
         self.timeout = timedelta(seconds=timeout_s)
         self._pending: dict[str, PendingApproval] = {}
 
-    def add(self, order: Order, verdict: RiskVerdict, now: datetime, reference_price: float) -> PendingApproval:
+    def add(self, order: Order, verdict: RiskVerdict, now: datetime, reference_price: float,
+            what_if_note: str = "") -> PendingApproval:
         """Queue ``order`` for approval until ``now + timeout``."""
         notional = order.ticket.quantity * order.ticket.price_for_notional(reference_price)
-        item = PendingApproval(order, verdict, now, now + self.timeout, reference_price, notional)
+        item = PendingApproval(order, verdict, now, now + self.timeout, reference_price, notional,
+                               what_if_note=what_if_note)
         self._pending[order.order_ref] = item
         return item
+
+    def get(self, order_ref: str) -> PendingApproval | None:
+        """The approval of ``order_ref`` while it is pending."""
+        return self._pending.get(order_ref)
+
+    def update(self, order_ref: str, **changes: Any) -> None:
+        """Change fields of a pending approval (the broker's what-if answered); gone ones stay gone."""
+        item = self._pending.get(order_ref)
+        if item is not None:
+            self._pending[order_ref] = replace(item, **changes)
 
     def pop(self, order_ref: str) -> PendingApproval | None:
         """Remove and return the approval of ``order_ref``."""

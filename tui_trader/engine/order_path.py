@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from tui_trader.broker.base import BrokerRequestError
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import (
     ApprovalRequested,
@@ -26,6 +27,7 @@ from tui_trader.domain.events import (
     OrderChecked,
     OrderDenied,
     OrderNotSent,
+    WhatIfAnswered,
 )
 from tui_trader.domain.orders import Order, OrderTicket, StatusChange
 from tui_trader.domain.portfolio import AccountSnapshot
@@ -38,6 +40,7 @@ from tui_trader.risk.checks import check_trading_state
 log = logging.getLogger(__name__)
 S = OrderStatus
 SENDING_NOTE = "journaled before send"
+WHAT_IF_ASKING = "asking the broker"
 DRY_RUN_NOTE = "dry run: not sent"
 # What a send may start from: approved, or journaled as SENDING / UNKNOWN and resubmitted.
 SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
@@ -208,9 +211,44 @@ class OrderPath(EngineCore):
 
     def _request_approval(self, ticket: OrderTicket, verdict: RiskVerdict) -> Order:
         order = self._create_family(ticket, S.PENDING_APPROVAL, "waiting for approval")
-        item = self.approvals.add(order, verdict, self.now(), self.market.mark(ticket.symbol))
+        why_not = self._why_no_what_if()
+        item = self.approvals.add(order, verdict, self.now(), self.market.mark(ticket.symbol),
+                                  why_not or WHAT_IF_ASKING)
         self.publish(ApprovalRequested(self.now(), order, verdict, item.expires_at))
+        if why_not is None:
+            self.spawn(self._ask_what_if(order), f"what-if-{order.order_ref}")
         return order
+
+    def _why_no_what_if(self) -> str | None:
+        """Why the broker is not asked for a what-if of an order waiting for approval; ``None``: it is."""
+        if self.config.dry_run:
+            return "not asked (dry run: nothing goes to the broker)"
+        if self.config.readonly:
+            return "not asked (read-only API)"
+        if not self.broker.is_connected:
+            return "not asked (broker not connected)"
+        return None
+
+    async def _ask_what_if(self, order: Order) -> None:
+        """Ask the broker what ``order`` would do to margin and commission; the approval shows the answer.
+
+        IB checks a what-if like an order and never transmits it. Only the entry is asked about
+        (a bracket's exits reduce what it adds).
+        """
+        ref, answer = order.order_ref, None
+        try:
+            answer = await self.broker.what_if(order, self.config.ack_timeout_s)
+        except BrokerRequestError as exc:
+            note = f"refused by the broker: {exc}"
+        except TimeoutError:
+            note = "no answer from the broker"
+        except ConnectionError as exc:
+            note = f"not asked (broker: {exc})"
+        else:
+            note = answer.warning
+            self.approvals.update(ref, margin_impact=answer.init_margin_change, est_commission=answer.commission)
+        self.approvals.update(ref, what_if_note=note)
+        self.publish(WhatIfAnswered(self.now(), ref, answer, note))  # for the order's trace
 
     def arm(self, account_id: str, by: str = "operator") -> None:
         """Arm live trading: the operator typed the id of the account the gateway reports.

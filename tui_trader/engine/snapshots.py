@@ -64,7 +64,12 @@ class PendingApproval:
     reference_price: float
     est_notional: float
     est_commission: float | None = None
+    """The broker's commission estimate (its what-if); ``None`` until it answers."""
     margin_impact: float | None = None
+    """The change in initial margin the broker's what-if gives; ``None`` until it answers."""
+    what_if_note: str = ""
+    """Where the what-if stands when there are no figures (asking, refused, not asked), or the
+    broker's warning about the order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,8 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
                           f"expires after {(event.expires_at - event.time).total_seconds():.0f}s", ref)]
     if isinstance(event, ev.ApprovalResolved):
         return [_approval(event, order)]
+    if isinstance(event, ev.WhatIfAnswered):
+        return [_what_if(event)]
     if isinstance(event, ev.OrderDenied):
         return [*_checks(event.time, event.verdict, ref), TraceStep(event.time, "denied", event.verdict.reason, ref)]
     if isinstance(event, ev.OrderFilled):
@@ -142,6 +144,21 @@ def _check_line(c: CheckResult) -> str:
     unit = f" {c.unit}" if c.unit[:1].isalpha() else c.unit  # "975 qty", "4.88%"
     headroom = f", headroom {c.headroom:g}{unit}" if c.headroom is not None else ""
     return f"{c.name}: {verdict}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
+
+
+def _what_if(event: ev.WhatIfAnswered) -> TraceStep:
+    """The broker's what-if as the operator saw it in the approval."""
+    w, data = event.what_if, {}
+    if w is None:
+        detail = event.note
+    else:
+        figures = {"initial margin": w.init_margin_change, "maintenance margin": w.maint_margin_change,
+                   "commission": w.commission}
+        data = {k.replace(" ", "_"): v for k, v in figures.items() if v is not None}
+        detail = ", ".join(f"{k} {v:+,.2f}" if "margin" in k else f"{k} {v:,.2f}"
+                           for k, v in figures.items() if v is not None) or "no figures"
+        detail += f" ({event.note})" if event.note else ""
+    return TraceStep(event.time, "what-if", detail, event.order_ref, data)
 
 
 def _approval(event: ev.ApprovalResolved, order: Order) -> TraceStep:

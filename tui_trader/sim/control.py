@@ -168,7 +168,7 @@ class Control:
 
     # ---- order faults --------------------------------------------------------------------
     def reject_next(self, code: int = 201, reason: str = "Order rejected - reason:Simulated rejection") -> None:
-        """Reject the next new order with this error code and text."""
+        """Reject the next new order (a what-if is not one) with this error code and text."""
         self.gw.engine.reject_next = (code, reason)
 
     def drop_messages(self, kind: str, count: int = 1) -> None:

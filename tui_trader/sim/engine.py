@@ -109,7 +109,7 @@ class OrderEngine:
         return order
 
     def _validate(self, req: PlaceOrderRequest, inst: Instrument) -> None:
-        if self.reject_next is not None:
+        if self.reject_next is not None and not req.what_if:  # a what-if asks about an order: it is not one
             code, text = self.reject_next
             self.reject_next = None
             raise Rejection(code, text)

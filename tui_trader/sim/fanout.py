@@ -114,7 +114,7 @@ class OrderFanout:
         """openOrder with the margin and commission figures of a what-if order."""
         session = self.gw.sessions.get(client_id)
         if session:
-            session.send(msg.open_order(order, self._inst(order.con_id), what_if=state))
+            session.send_kind("open_order", msg.open_order(order, self._inst(order.con_id), what_if=state))
 
     def push_account(self) -> None:
         """The periodic refresh: account values and portfolio marks to account subscribers."""

@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ib_async import IB, Contract, ExecutionFilter, Trade
+from ib_async import IB, Contract, ExecutionFilter, OrderState, Trade
 from ib_async import Fill as IbFill
 from ib_async import Order as IbOrder
 from ib_async import Position as IbPosition
@@ -28,11 +28,12 @@ from tui_trader.broker.base import (
     BrokerOrderReport,
     BrokerPacingError,
     BrokerPosition,
+    BrokerRequestError,
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
 from tui_trader.domain.market import Bar, Instrument
-from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.orders import Fill, Order, WhatIf
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class IbBroker:
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
         self._request_errors: dict[int, int] = {}
+        self._what_ifs: dict[int, list[tuple[int, str]]] = {}
+        """The broker's messages about each what-if in flight, by its request id."""
         self._request_locks: dict[str, asyncio.Lock] = {}
         self.finished_trades_kept = FINISHED_TRADES_KEPT
         self.completed_requests = 0
@@ -240,6 +243,33 @@ class IbBroker:
         if transmit and self.yield_after_send:
             _let_the_gateway_run()
         self._blank = IbOrder()  # the next order's, made after this one is on the wire
+
+    async def what_if(self, order: Order, timeout_s: float) -> WhatIf:
+        """IB's what-if for ``order``: the order as :meth:`place` would send it, flagged ``whatIf``
+        (IB checks it and answers with margin and commission figures; it is never transmitted).
+
+        Sent as ``IB.whatIfOrderAsync`` sends it, under a request id known here, so that an error
+        the broker gives about it answers this call instead of reaching the listener as a stray
+        message. Without an orderRef: nothing about it can be taken for the order itself.
+
+        Raises:
+            BrokerRequestError: the broker refused it.
+            TimeoutError: no answer within ``timeout_s``.
+        """
+        contract = self._contract(order.symbol)
+        req_id = self.next_order_id()
+        ib_order = m.order_to_ib(order, req_id, self._account, IbOrder())
+        ib_order.whatIf, ib_order.orderRef, ib_order.transmit = True, "", True
+        errors = self._what_ifs[req_id] = []
+        future = self.ib.wrapper.startReq(req_id, contract)
+        try:
+            self.ib.client.placeOrder(req_id, contract, ib_order)
+            state = await asyncio.wait_for(future, timeout_s)
+        finally:
+            del self._what_ifs[req_id]
+        if isinstance(state, OrderState):
+            return m.what_if_from_state(state)
+        raise _refused(errors)  # ib_async ends a refused request with no result
 
     def cancel(self, broker_id: int) -> None:
         """Request cancellation of one of this client's orders (non-blocking)."""
@@ -391,6 +421,10 @@ class IbBroker:
             self._listener.on_account_value(value.tag, amount, value.currency)
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
+        what_if = self._what_ifs.get(req_id)
+        if what_if is not None:  # the answer to a what-if (see what_if): not a message about the account
+            what_if.append((code, message))
+            return
         trade = self.ib.wrapper.trades.get((self.client_id, req_id)) if req_id > 0 else None
         ref = trade.order.orderRef if trade is not None else ""
         if req_id > 0 and trade is None:
@@ -434,3 +468,9 @@ def _finished_at(trade: Trade) -> float:
     """When the trade last changed, epoch seconds (0 for a trade ib_async learnt of at a sync: no log)."""
     when = trade.log[-1].time if trade.log else None
     return when.timestamp() if when is not None and when.tzinfo is not None else 0.0
+
+
+def _refused(errors: list[tuple[int, str]]) -> BrokerRequestError:
+    """The error a refused what-if raises: the broker's first message about it."""
+    code, message = errors[0] if errors else (0, "the broker answered without figures")
+    return BrokerRequestError(code, message)

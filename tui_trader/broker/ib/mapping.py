@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from ib_async import BarData, Contract, ContractDetails, RealTimeBar, Stock, Ticker, Trade
+from ib_async import BarData, Contract, ContractDetails, OrderState, RealTimeBar, Stock, Ticker, Trade
 from ib_async import Fill as IbFill
 from ib_async import Order as IbOrder
 from ib_async import Position as IbPosition
@@ -20,7 +20,7 @@ from ib_async.util import UNSET_DOUBLE
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.market import Bar, Instrument, Quote, Session
-from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.orders import Fill, Order, WhatIf
 
 #: IB order status → engine status; ``None`` means "no lifecycle information, keep the current".
 MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
@@ -365,3 +365,19 @@ def _set_trail(ib: IbOrder, order: Order) -> None:
         ib.auxPrice = t.trail_amount
     if t.stop_price is not None:
         ib.trailStopPrice = t.stop_price
+
+
+def what_if_from_state(state: OrderState) -> WhatIf:
+    """The broker's answer to a what-if order (IB sends its margin figures as text; unset ones are
+    empty or IB's largest double)."""
+    return WhatIf(_figure(state.initMarginChange), _figure(state.maintMarginChange),
+                  _figure(state.equityWithLoanChange), _figure(state.commission), state.warningText or "")
+
+
+def _figure(value: str | float) -> float | None:
+    """A what-if figure; ``None`` when IB left it unset. Zero is a figure (the order changes nothing)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number == UNSET_DOUBLE or not math.isfinite(number) else number

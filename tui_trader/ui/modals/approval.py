@@ -80,8 +80,13 @@ def drift_text(ticket: OrderTicket, pending: PendingApproval) -> str:
         drift = f"drift since signal {pct((now - signal) / signal * 100)} ({price(signal)} → {price(now)})"
     else:
         drift = f"drift since signal: unknown (now {price(now)})"
-    margin = money(pending.margin_impact, signed=True) if pending.margin_impact is not None else "n/a"
-    return f"{drift} · what-if margin {margin}"
+    if pending.margin_impact is not None:
+        what_if = f"what-if margin {money(pending.margin_impact, signed=True)}"
+        if pending.what_if_note:  # the broker's warning about the order
+            what_if += f" ({pending.what_if_note})"
+    else:
+        what_if = f"what-if margin: {pending.what_if_note or 'n/a'}"
+    return f"{drift} · {what_if}"
 
 
 class ApprovalModal(ModalScreen[bool | None]):
@@ -129,7 +134,8 @@ class ApprovalModal(ModalScreen[bool | None]):
         if not self.is_mounted:
             return
         self.now = now
-        if all(p.order.order_ref != self.order_ref for p in pending):
+        mine = next((p for p in pending if p.order.order_ref == self.order_ref), None)
+        if mine is None:
             self.dismiss(None)
             return
         self.waiting = len(pending) - 1
@@ -137,6 +143,10 @@ class ApprovalModal(ModalScreen[bool | None]):
             title = self.query_one("#approval-title", Label)
             countdown = self.query_one("#approval-countdown", Label)
             approve = self.query_one("#approve", Button)
+            if _what_if(mine) != _what_if(self.pending):  # the broker's what-if answered
+                self.pending = mine
+                self.query_one("#approval-plan", Static).update(plan_text(mine.order.ticket, mine))
+                self.query_one("#approval-drift", Static).update(drift_text(mine.order.ticket, mine))
         except NoMatches:  # a snapshot arrived while the console tears the modal down
             return
         title.update(self._title())
@@ -167,3 +177,8 @@ class ApprovalModal(ModalScreen[bool | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.action_approve() if event.button.id == "approve" else self.action_reject()
+
+
+def _what_if(pending: PendingApproval) -> tuple[float | None, float | None, str]:
+    """What the broker's what-if fills in of an approval."""
+    return pending.margin_impact, pending.est_commission, pending.what_if_note
