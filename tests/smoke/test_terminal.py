@@ -113,7 +113,7 @@ def test_cli_in_terminal_when_started_then_panes_quotes_kill_and_quit_work(termi
 
     terminal.keys("q")
     screen = terminal.wait_for(lambda s: "TUI-TRADER-EXIT=" in s or "Leave" in s or "leave" in s,
-                               "quit or the working-orders question")
+                               "quit or the quit question (working orders, unprotected positions)")
     if "TUI-TRADER-EXIT=" not in screen:
         terminal.keys("l")
         screen = terminal.wait_for(lambda s: "TUI-TRADER-EXIT=" in s, "the process to exit")

@@ -7,12 +7,13 @@ from dataclasses import replace
 
 import pytest
 from textual.command import CommandPalette
-from textual.widgets import Button, Checkbox, Input, Label
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import ConnectionChanged, KillChecked, KillReport
 from tui_trader.domain.orders import Order
 from tui_trader.domain.verdicts import CheckResult
+from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
 from tui_trader.ui.messages import SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal, check_row
@@ -257,10 +258,38 @@ async def test_quit_when_escape_then_stays() -> None:
         assert not c.engine.called("stop")
 
 
-async def test_quit_without_working_orders_then_exits_directly() -> None:
-    async with running(halted_state()) as c:
+def flat_and_halted() -> EngineSnapshot:
+    """After Ctrl+K with nothing held: no working order, no position."""
+    snap = halted_state()
+    return replace(snap, account=replace(snap.account, positions={}))
+
+
+async def test_quit_without_working_orders_or_positions_then_exits_directly() -> None:
+    async with running(flat_and_halted()) as c:
         await c.pilot.press("q")
         await c.settle(3)
+        assert c.engine.called("stop")
+
+
+async def test_quit_with_an_unprotected_position_then_asks_naming_it_and_quits_only_when_told() -> None:
+    snap = halted_state()  # the kill cancelled every working order; one position never had a stop
+    bare = [p for p in snap.account.positions.values() if p.quantity and not p.stop_price]
+    assert len(bare) == 1
+    held = f"{bare[0].symbol} {'LONG' if bare[0].quantity > 0 else 'SHORT'} {abs(bare[0].quantity):,.0f}"
+    async with running(snap) as c:
+        await c.pilot.press("q")
+        await c.settle()
+        assert isinstance(c.app.screen, QuitModal)
+        assert str(c.app.screen.query_one(".dialog-title", Label).render()) == "Quit with unprotected positions?"
+        text = str(c.app.screen.query_one("#quit-unprotected", Static).render())
+        assert f"No protective stop works at the broker for: {held}." in text
+        assert not c.app.screen.query("#cancel"), "nothing to cancel: no working order"
+        await c.pilot.press("c")  # no cancel without working orders: still asking
+        await c.settle()
+        assert isinstance(c.app.screen, QuitModal)
+        await c.pilot.press("l")
+        await c.settle(3)
+        assert not c.engine.called("cancel_all")
         assert c.engine.called("stop")
 
 

@@ -257,6 +257,35 @@ async def test_real_engine_quit_with_working_orders_when_cancel_chosen_then_canc
         assert not c.working_at_sim(refs)
 
 
+async def test_real_engine_quit_after_the_kill_cancelled_a_positions_stop_then_asks_naming_the_position(
+        tmp_path: Path) -> None:
+    async with real_console(tmp_path) as c:
+        ask = c.engine.market.quotes["AAPL"].ask
+        ticket = OrderTicket("AAPL", Side.BUY, 4, OrderType.MKT, bracket=Bracket(stop_price=round(ask * 0.95, 2)),
+                             strategy="manual")
+        await c.engine.submit(ticket)
+
+        def stop_shown() -> float | None:
+            snap = c.app.main.snapshot
+            pos = snap.account.positions.get("AAPL") if snap is not None else None
+            return pos.stop_price if pos is not None and pos.quantity == 4 else -1.0
+
+        await c.until(lambda: (stop_shown() or 0) > 0, "the protected position on screen")
+        await c.pilot.press("q")  # its stop works at the broker: only that order is asked about
+        await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit question")
+        assert not c.app.screen.query("#quit-unprotected")
+        await c.pilot.press("escape")
+        await c.pilot.press("ctrl+k")  # cancels the stop: the position is left bare
+        await c.until(lambda: stop_shown() is None, "the position shown without its stop")
+        await c.pilot.press("q")
+        await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit question")
+        text = str(c.app.screen.query_one("#quit-unprotected", Static).render())
+        assert "No protective stop works at the broker for: AAPL LONG 4." in text
+        assert c.gw.positions()["AAPL"] == 4
+        await c.pilot.press("l")
+        await c.until(lambda: c.app.return_code == 0, "the console exits")
+
+
 async def test_real_engine_trace_key_on_filled_order_then_timeline_from_the_journal_and_export(
         tmp_path: Path) -> None:
     from tui_trader.ui.modals.export_trace import ExportTraceModal

@@ -18,7 +18,7 @@ from tui_trader.errors import TraderError
 from tui_trader.ui.bridge import Bridge
 from tui_trader.ui.commands import TraderCommands
 from tui_trader.ui.modals.error import ErrorModal
-from tui_trader.ui.modals.quit import QuitChoice, QuitModal
+from tui_trader.ui.modals.quit import QuitChoice, QuitModal, unprotected_positions
 from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.options import Clock, ConsoleOptions, system_clock
 from tui_trader.ui.screens.help import HelpScreen
@@ -133,11 +133,12 @@ class TraderApp(App[int]):
         self.push_screen(HelpScreen([*self.BINDINGS, *MainScreen.BINDINGS]))
 
     def action_quit_console(self) -> None:
-        """Quit; with working orders, ask whether to leave or cancel them."""
+        """Quit; with working orders (leave or cancel them?) or unprotected positions, ask first."""
         snap = self.main.snapshot
         working = sum(1 for o in snap.orders if o.status.is_working) if snap else 0
-        if working:
-            self.push_screen(QuitModal(working), self._quit_chosen)
+        unprotected = unprotected_positions(snap) if snap else ()
+        if working or unprotected:
+            self.push_screen(QuitModal(working, unprotected), self._quit_chosen)
         else:
             self._quit_chosen("leave")
 

@@ -1,4 +1,5 @@
-"""QuitModal: leaving with working orders asks whether to leave or cancel them."""
+"""QuitModal: leaving with working orders asks whether to leave or cancel them; leaving with open
+positions that no stop protects at the broker asks first too (they stay open after the console exits)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,26 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.format import qty
+
 QuitChoice = Literal["leave", "cancel", "stay"]
 
 
+def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
+    """The open positions no protective stop covers at the broker, as ``AAPL LONG 25``."""
+    return tuple(f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}"
+                 for p in snapshot.account.positions.values() if p.quantity and not p.stop_price)
+
+
 class QuitModal(ModalScreen[QuitChoice]):
-    """Leave the working orders at the broker, cancel them first, or stay."""
+    """Leave the working orders at the broker, cancel them first, or stay.
+
+    Args:
+        working: How many orders are working at the broker.
+        unprotected: The open positions with no protective stop working, as the operator reads them
+            (``AAPL LONG 25``).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stay", "Stay", id="stay", tooltip="Do not quit"),
@@ -23,25 +39,40 @@ class QuitModal(ModalScreen[QuitChoice]):
     ]
     """l leaves the orders working, c cancels them, Escape stays."""
 
-    def __init__(self, working: int) -> None:
+    def __init__(self, working: int, unprotected: tuple[str, ...] = ()) -> None:
         super().__init__(id="quit-modal")
         self.working = working
+        self.unprotected = unprotected
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog -warning"):
-            yield Label("Quit with working orders?", classes="dialog-title")
-            yield Static(f"{self.working} order(s) are working at the broker. Orders left working stay "
-                         "live after the console exits (their brackets protect open positions).")
+            yield Label(self._title(), classes="dialog-title")
+            if self.working:
+                yield Static(f"{self.working} order(s) are working at the broker. Orders left working stay "
+                             "live after the console exits (their brackets protect open positions).",
+                             id="quit-working")
+            if self.unprotected:
+                yield Static(f"No protective stop works at the broker for: {', '.join(self.unprotected)}. "
+                             "They stay open after the console exits, and nothing watches them.",
+                             id="quit-unprotected")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stay", id="stay", variant="primary")
-                yield Button("Leave working (l)", id="leave", variant="warning")
-                yield Button("Cancel them (c)", id="cancel", variant="error")
+                yield Button("Leave working (l)" if self.working else "Leave open (l)", id="leave", variant="warning")
+                if self.working:
+                    yield Button("Cancel them (c)", id="cancel", variant="error")
+
+    def _title(self) -> str:
+        what = [w for w, shown in (("working orders", self.working), ("unprotected positions", self.unprotected))
+                if shown]
+        return f"Quit with {' and '.join(what)}?"
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
 
     def action_choose(self, choice: QuitChoice) -> None:
-        """Close with ``choice``."""
+        """Close with ``choice`` (there is nothing to cancel without working orders)."""
+        if choice == "cancel" and not self.working:
+            return
         self.dismiss(choice)
 
     def action_stay(self) -> None:
