@@ -320,6 +320,19 @@ async def test_pending_approval_when_its_what_if_goes_unanswered_then_said_and_a
     assert sim.order_refs() == [order.order_ref]
 
 
+async def test_pending_approval_when_the_link_drops_before_its_what_if_answers_then_said_and_nothing_placed(
+        asking: Engine, sim: SimGateway) -> None:
+    sim.control.delay_messages("open_order", 30.0)  # the answer is held back: the what-if is in flight
+    order = await asking.submit(buy(10))
+    await eventually(lambda: any(r.what_if for r in sim.received_orders()), what="the what-if at the simulator")
+    sim.control.disconnect()
+    await eventually(lambda: pending(asking, order.order_ref).what_if_note.startswith("no answer (broker: "),
+                     what="the what-if ended by the disconnect")
+    assert pending(asking, order.order_ref).margin_impact is None
+    sim.control.clear_faults()
+    assert sim.orders() == []
+
+
 async def test_pending_approval_when_dry_run_then_no_what_if_is_sent(sim: SimGateway, tmp_path: Path) -> None:
     eng = make_engine(sim, make_config(tmp_path, dry_run=True, approvals_required=True, approval_timeout_s=60.0))
     await eng.start()

@@ -242,8 +242,8 @@ class OrderPath(EngineCore):
             note = f"refused by the broker: {exc}"
         except TimeoutError:
             note = "no answer from the broker"
-        except ConnectionError as exc:
-            note = f"not asked (broker: {exc})"
+        except ConnectionError as exc:  # the link dropped before it answered (or before it was sent)
+            note = f"no answer (broker: {exc})"
         else:
             note = answer.warning
             self.approvals.update(ref, margin_impact=answer.init_margin_change, est_commission=answer.commission)
