@@ -263,7 +263,7 @@ async def asking(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
 
 
 def pending(engine: Engine, ref: str) -> PendingApproval:
-    item = engine.approvals.get(ref)
+    item = next((p for p in engine.approvals.items() if p.order.order_ref == ref), None)
     assert item is not None, f"{ref} is not pending"
     return item
 

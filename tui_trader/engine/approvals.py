@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import Order, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.snapshots import PendingApproval
 
@@ -35,15 +34,15 @@ class ApprovalQueue:
         self._pending[order.order_ref] = item
         return item
 
-    def get(self, order_ref: str) -> PendingApproval | None:
-        """The approval of ``order_ref`` while it is pending."""
-        return self._pending.get(order_ref)
-
-    def update(self, order_ref: str, **changes: Any) -> None:
-        """Change fields of a pending approval (the broker's what-if answered); gone ones stay gone."""
+    def set_what_if(self, order_ref: str, note: str, what_if: WhatIf | None = None) -> None:
+        """Show the broker's what-if (or, without one, ``note`` on why) on a pending approval;
+        one resolved meanwhile stays resolved."""
         item = self._pending.get(order_ref)
-        if item is not None:
-            self._pending[order_ref] = replace(item, **changes)
+        if item is None:
+            return
+        if what_if is not None:
+            item = replace(item, margin_impact=what_if.init_margin_change, est_commission=what_if.commission)
+        self._pending[order_ref] = replace(item, what_if_note=note)
 
     def pop(self, order_ref: str) -> PendingApproval | None:
         """Remove and return the approval of ``order_ref``."""

@@ -246,8 +246,7 @@ class OrderPath(EngineCore):
             note = f"no answer (broker: {exc})"
         else:
             note = answer.warning
-            self.approvals.update(ref, margin_impact=answer.init_margin_change, est_commission=answer.commission)
-        self.approvals.update(ref, what_if_note=note)
+        self.approvals.set_what_if(ref, note, answer)
         self.publish(WhatIfAnswered(self.now(), ref, answer, note))  # for the order's trace
 
     def arm(self, account_id: str, by: str = "operator") -> None:

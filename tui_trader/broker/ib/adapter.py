@@ -93,9 +93,10 @@ class IbBroker:
         self._tickers: dict[str, Ticker] = {}
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
-        self._request_errors: dict[int, int] = {}
-        self._what_ifs: dict[int, list[tuple[int, str]]] = {}
-        """The broker's messages about each what-if in flight, by its request id."""
+        self._request_errors: dict[int, tuple[int, str]] = {}
+        """The last error (code, message) of each request id the broker named that is not an order of ours."""
+        self._answered_here: set[int] = set()
+        """Requests whose errors answer the awaiting call (a what-if): not passed on to the listener."""
         self._request_locks: dict[str, asyncio.Lock] = {}
         self.finished_trades_kept = FINISHED_TRADES_KEPT
         self.completed_requests = 0
@@ -204,7 +205,7 @@ class IbBroker:
             bars = await self.ib.reqHistoricalDataAsync(
                 self._contract(symbol), "", m.duration_setting(duration_s), m.bar_size_setting(bar_size_s),
                 "TRADES", False, formatDate=2, timeout=self._timeout * 4)
-            if self._request_errors.pop(getattr(bars, "reqId", -1), 0) != PACING:
+            if self._request_errors.pop(getattr(bars, "reqId", -1), (0, ""))[0] != PACING:
                 return [m.bar_from_history(symbol, b) for b in bars or []]
             if delay is None:
                 break
@@ -260,16 +261,18 @@ class IbBroker:
         req_id = self.next_order_id()
         ib_order = m.order_to_ib(order, req_id, self._account, IbOrder())
         ib_order.whatIf, ib_order.orderRef, ib_order.transmit = True, "", True
-        errors = self._what_ifs[req_id] = []
+        self._answered_here.add(req_id)
         future = self.ib.wrapper.startReq(req_id, contract)
         try:
             self.ib.client.placeOrder(req_id, contract, ib_order)
             state = await asyncio.wait_for(future, timeout_s)
         finally:
-            del self._what_ifs[req_id]
+            self._answered_here.discard(req_id)
+        error = self._request_errors.pop(req_id, None)
         if isinstance(state, OrderState):
             return m.what_if_from_state(state)
-        raise _refused(errors)  # ib_async ends a refused request with no result
+        # ib_async ends a refused request, at the broker's error, with no result
+        raise BrokerRequestError(*(error or (0, "the broker answered without figures")))
 
     def cancel(self, broker_id: int) -> None:
         """Request cancellation of one of this client's orders (non-blocking)."""
@@ -421,16 +424,14 @@ class IbBroker:
             self._listener.on_account_value(value.tag, amount, value.currency)
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
-        what_if = self._what_ifs.get(req_id)
-        if what_if is not None:  # the answer to a what-if (see what_if): not a message about the account
-            what_if.append((code, message))
-            return
         trade = self.ib.wrapper.trades.get((self.client_id, req_id)) if req_id > 0 else None
         ref = trade.order.orderRef if trade is not None else ""
         if req_id > 0 and trade is None:
-            self._request_errors[req_id] = code
+            self._request_errors[req_id] = (code, message)
             if len(self._request_errors) > 1000:  # errors of requests nobody awaits
                 self._request_errors.pop(next(iter(self._request_errors)))
+            if req_id in self._answered_here:  # the answer to the awaiting call, not news about the account
+                return
         symbol, stream = self._stream_of(req_id, contract)
         self._listener.on_error(BrokerError(code, message, req_id, ref, req_id if trade else None,
                                             symbol, stream))
@@ -469,8 +470,3 @@ def _finished_at(trade: Trade) -> float:
     when = trade.log[-1].time if trade.log else None
     return when.timestamp() if when is not None and when.tzinfo is not None else 0.0
 
-
-def _refused(errors: list[tuple[int, str]]) -> BrokerRequestError:
-    """The error a refused what-if raises: the broker's first message about it."""
-    code, message = errors[0] if errors else (0, "the broker answered without figures")
-    return BrokerRequestError(code, message)
