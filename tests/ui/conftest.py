@@ -29,6 +29,15 @@ class Console:
         for _ in range(times):
             await self.pilot.pause()
 
+    async def approve_ready(self) -> None:
+        """Wait (bounded) until the approval modal on screen takes ``y`` (its approve delay is over)."""
+        screen = self.app.screen
+        for _ in range(500):
+            if getattr(screen, "ready", False):
+                return
+            await self.pilot.pause(0.01)
+        raise AssertionError(f"{screen!r} never took y")
+
     async def pull(self) -> None:
         """Pull a snapshot now and let the screen draw it."""
         self.app.main.request_refresh()

@@ -80,6 +80,8 @@ def _none() -> list:
 
 
 LIVE = ConsoleOptions(mode=Mode.LIVE, expected_account="U7654321")
+READY = ConsoleOptions(approve_delay_s=0)
+"""The approval as the operator sees it once Approve works (the picture must not depend on when it is taken)."""
 
 SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[[], list], ConsoleOptions | None]] = {
     "normal": (normal_state, (), _none, None),
@@ -87,7 +89,7 @@ SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[
     "disconnected": (disconnected_state, (), _none, None),
     "stalled": (stalled_state, (), _none, None),
     "alert_storm": (normal_state, (), lambda: storm_alerts(FROZEN), None),
-    "approval": (with_approvals, (), _none, None),
+    "approval": (with_approvals, (), _none, READY),
     "reset_kill": (halted_state, ("ctrl+r", *"feed checked, resuming"), halted_events, None),
     "flatten": (normal_state, ("f",), _none, None),
     "order_ticket": (normal_state, ("n", "tab", "tab", *"100", "tab", "tab", *"210.50"), _none, None),

@@ -23,6 +23,7 @@ from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.modals.strategies import StrategyModal
+from tui_trader.ui.options import ConsoleOptions
 from tui_trader.ui.screens.help import HelpScreen
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
@@ -112,9 +113,27 @@ async def test_approval_when_y_pressed_then_approves_with_focus_starting_on_reje
         checks = modal.query_one(LineTable).rows
         assert len(checks) == 9
         assert checks[0].cells[2] == "1,000"
+        await c.approve_ready()
         await c.pilot.press("y")
         await c.settle()
         assert c.engine.called("approve") == [("approve", "tt-200", "operator")]
+
+
+async def test_approval_when_y_pressed_as_the_modal_opens_then_ignored_until_the_approve_delay_is_over() -> None:
+    # The modal opens over whatever the operator is typing (a symbol into the order ticket, say):
+    # a 'y' meant for that screen must not send the order.
+    async with running(with_pending("tt-200"), options=ConsoleOptions(approve_delay_s=5.0)) as c:
+        modal = c.app.screen
+        assert isinstance(modal, ApprovalModal)
+        assert modal.query_one("#approve", Button).disabled
+        await c.pilot.press("y")
+        await c.pilot.click("#approve")
+        await c.settle()
+        assert not c.engine.called("approve")
+        assert c.app.screen is modal
+        await c.pilot.press("n")  # Reject works at once: it keeps the order off the market
+        await c.settle()
+        assert c.engine.called("reject") == [("reject", "tt-200", "operator")]
 
 
 async def test_approval_when_n_or_escape_then_rejects_each() -> None:
@@ -426,7 +445,6 @@ async def test_palette_offers_dynamic_commands() -> None:
 
 
 async def test_live_mode_when_preflight_armed_by_typing_account_then_approvals_open() -> None:
-    from tui_trader.ui.options import ConsoleOptions
     from tui_trader.ui.screens.preflight import PreflightScreen
 
     state = replace(with_pending("tt-200"), mode=Mode.LIVE, account_id="U7654321")

@@ -92,6 +92,8 @@ async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_an
         await c.pilot.press("ctrl+s")
         await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
         assert not c.gw.order_refs(), "nothing may reach the wire before approval"
+        modal = c.app.screen
+        await c.until(lambda: modal.ready, "Approve to take y (its delay over)")
         await c.pilot.press("y")
         await c.until(lambda: len(c.gw.order_refs()) == 1, "the order at the simulator")
         (received,) = [r for r in c.gw.received_orders() if not r.what_if]

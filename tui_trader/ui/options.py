@@ -62,6 +62,8 @@ class ConsoleOptions:
     heartbeat_stale_s: float = 3.0
     market_data_stale_s: float = 15.0
     approval_timeout_s: float = 30.0
+    approve_delay_s: float = 0.5
+    """The approval modal's Approve works only this long after the modal opens (see :class:`ApprovalModal`)."""
     expected_account: str = ""
     cpu: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
     mem: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
@@ -89,6 +91,7 @@ class ConsoleOptions:
             heartbeat_stale_s=health.heartbeat_stale_s,
             market_data_stale_s=health.market_data_stale_s,
             approval_timeout_s=settings.approvals.timeout_s,
+            approve_delay_s=settings.approvals.approve_delay_s,
             expected_account=settings.broker.account,
             cpu=Thresholds(health.cpu_warn_pct, health.cpu_crit_pct),
             mem=Thresholds(health.mem_warn_pct, health.mem_crit_pct),

@@ -3,6 +3,11 @@
 Focus starts on Reject; ``y`` approves, ``n`` or Escape rejects. The main screen opens one
 modal at a time and shows how many more wait; when the order stops being pending (approved
 elsewhere, expired, cancelled by the kill switch) the modal closes itself.
+
+The modal opens when the engine asks, over whatever the operator is doing: typing a symbol into the
+order ticket, say. So Approve works only ``approve_delay_s`` after it opens (as browsers delay the
+accept button of a dialog that pops up): a ``y`` meant for the screen underneath never sends an order.
+Reject works at once; a stray ``n`` or Escape can only keep an order off the market.
 """
 
 from __future__ import annotations
@@ -99,12 +104,15 @@ class ApprovalModal(ModalScreen[bool | None]):
     ]
     """y approves, n or Escape rejects."""
 
-    def __init__(self, pending: PendingApproval, waiting: int, now: datetime) -> None:
+    def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5) -> None:
         super().__init__()
         self.pending = pending
         self.order_ref = pending.order.order_ref
         self.waiting = waiting
         self.now = now
+        self.approve_delay_s = approve_delay_s
+        self.ready = approve_delay_s <= 0
+        """Approve works (``approve_delay_s`` after the modal opened)."""
 
     def compose(self) -> ComposeResult:
         ticket = self.pending.order.ticket
@@ -123,6 +131,17 @@ class ApprovalModal(ModalScreen[bool | None]):
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])
         self.query_one("#reject", Button).focus()
+        self._enable_approve()
+        if not self.ready:
+            self.set_timer(self.approve_delay_s, self._make_ready)
+
+    def _make_ready(self) -> None:
+        self.ready = True
+        self._enable_approve()
+
+    def _enable_approve(self) -> None:
+        """Approve is enabled once the delay is over, until the approval expires."""
+        self.query_one("#approve", Button).disabled = not self.ready or self.seconds_left <= 0
 
     @property
     def seconds_left(self) -> float:
@@ -142,16 +161,15 @@ class ApprovalModal(ModalScreen[bool | None]):
         try:
             title = self.query_one("#approval-title", Label)
             countdown = self.query_one("#approval-countdown", Label)
-            approve = self.query_one("#approve", Button)
             if _what_if(mine) != _what_if(self.pending):  # the broker's what-if answered
                 self.pending = mine
                 self.query_one("#approval-plan", Static).update(plan_text(mine.order.ticket, mine))
                 self.query_one("#approval-drift", Static).update(drift_text(mine.order.ticket, mine))
+            self._enable_approve()
         except NoMatches:  # a snapshot arrived while the console tears the modal down
             return
         title.update(self._title())
         countdown.update(self._countdown())
-        approve.disabled = self.seconds_left <= 0
         self.set_class(self.seconds_left <= 10, "-expiring")
 
     def _title(self) -> str:
@@ -166,8 +184,8 @@ class ApprovalModal(ModalScreen[bool | None]):
         return f"expires in {left:.0f}s — no answer means deny"
 
     def action_approve(self) -> None:
-        """Approve: the engine re-checks risk before sending."""
-        if self.seconds_left > 0:
+        """Approve: the engine re-checks risk before sending (ignored before the delay is over, and once expired)."""
+        if self.ready and self.seconds_left > 0:
             self.dismiss(True)
 
     def action_reject(self) -> None:

@@ -260,7 +260,8 @@ class MainScreen(MainActions):
         live = [p for p in snapshot.pending_approvals if p.expires_at > now]
         if not self.armed or not live:
             return
-        self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now)
+        self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now,
+                                      approve_delay_s=self.options.approve_delay_s)
         self.app.push_screen(self.approval, partial(self._answered, live[0].order.order_ref))
 
     def _answered(self, order_ref: str, answer: bool | None) -> None:
