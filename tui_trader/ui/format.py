@@ -63,8 +63,9 @@ def compact(value: float | None) -> str:
         return DASH
     assert value is not None
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:,.2f}{suffix}"
+        scaled = round(value / size, 2)  # rounded first: 999,998.50 is 1.00M, not 1,000.00k
+        if abs(scaled) >= 1:
+            return f"{scaled:,.2f}{suffix}"
     return f"{value:,.0f}"
 
 
