@@ -62,11 +62,13 @@ def compact(value: float | None) -> str:
     if not is_num(value):
         return DASH
     assert value is not None
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        scaled = round(value / size, 2)  # rounded first: 999,998.50 is 1.00M, not 1,000.00k
-        if abs(scaled) >= 1:
-            return f"{scaled:,.2f}{suffix}"
-    return f"{value:,.0f}"
+    if abs(round(value)) < 1000:
+        return f"{value:,.0f}"
+    # The smallest unit whose figure, as printed, stays under 1,000: 999,998.50 is 1.00M, not 1,000.00k.
+    for size, suffix in ((1e3, "k"), (1e6, "M")):
+        if abs(round(value / size, 2)) < 1000:
+            return f"{value / size:,.2f}{suffix}"
+    return f"{value / 1e9:,.2f}B"
 
 
 def age(seconds: float | None) -> str:
