@@ -63,7 +63,7 @@ def compact(value: float | None) -> str:
         return DASH
     assert value is not None
     if abs(round(value)) < 1000:
-        return f"{value:,.0f}"
+        return f"{round(value):,}"  # an int: no "-0" for a loss of -0.0 or -0.3
     # The smallest unit whose figure, as printed, stays under 1,000: 999,998.50 is 1.00M, not 1,000.00k.
     for size, suffix in ((1e3, "k"), (1e6, "M")):
         if abs(round(value / size, 2)) < 1000:
