@@ -189,6 +189,17 @@ def test_submit_when_price_outside_collar_then_denied() -> None:
 
     assert not verdict.passed
     assert verdict.check("price_collar_pct").value == pytest.approx(10.0)
+    assert verdict.check("price_collar_pct").message == "10% over the limit of 5%"
+
+
+def test_denials_when_figures_have_units_then_the_message_reads_them_as_the_operator_would() -> None:
+    # The order ticket showed "price_collar_pct: 25.7672 over limit 5 %".
+    limits = RiskLimits(price_collar_pct=5.0, max_order_notional=1_000.0, max_order_quantity=5)
+    verdict = check(ticket(quantity=12, limit_price=125.7672), limits)
+
+    assert verdict.check("price_collar_pct").message == "25.77% over the limit of 5%"
+    assert verdict.check("order_notional").message == "$1,509.21 over the limit of $1,000.00"
+    assert verdict.check("order_quantity").message == "12 qty over the limit of 5 qty"
 
 
 def test_submit_when_collar_reference_is_far_side_then_measured_from_ask() -> None:

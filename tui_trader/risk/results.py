@@ -39,7 +39,17 @@ def upper_bound(name: str, value: float, limit: float, unit: str = "") -> CheckR
 def _over(value: float, limit: float, unit: str) -> str:
     if math.isnan(value):
         return "cannot be measured (price or equity unknown)"
-    return f"{value:,.6g} over limit {limit:,.6g} {unit}".rstrip()
+    return f"{figure(value, unit)} over the limit of {figure(limit, unit)}"
+
+
+def figure(value: float, unit: str = "") -> str:
+    """A check's figure as the operator reads it: ``$2,500.00``, ``25.77%``, ``1,200 qty``, ``1.2 x equity``."""
+    if unit == "$":
+        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    number = f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"
+    if unit in ("%", "s"):
+        return f"{number}{unit}"
+    return f"{number} {unit}".rstrip()
 
 
 def growth_bound(name: str, before: float, after: float, limit: float, unit: str = "") -> CheckResult:
