@@ -136,6 +136,29 @@ async def test_approval_when_y_pressed_as_the_modal_opens_then_ignored_until_the
         assert c.engine.called("reject") == [("reject", "tt-200", "operator")]
 
 
+async def test_approval_when_keys_keep_coming_then_approve_waits_until_none_came_for_the_delay() -> None:
+    # Seen in a console session: an approval opened under an operator typing a limit price into the
+    # order ticket; the 'y' typed a second later (past a fixed half-second delay) approved it.
+    clock = [100.0]
+    answers: list[bool | None] = []
+    async with running() as c:
+        modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
+        c.app.push_screen(modal, answers.append)
+        await c.settle()
+        for key in "199":  # typing goes on past the delay: each key starts the wait again
+            clock[0] += 0.3
+            await c.pilot.press(key)
+        clock[0] += 0.3
+        await c.pilot.press("y")
+        await c.settle()
+        assert answers == []
+        assert c.app.screen is modal
+        clock[0] += 0.5  # quiet for the delay: now y approves
+        await c.pilot.press("y")
+        await c.settle()
+        assert answers == [True]
+
+
 async def test_approval_when_n_or_escape_then_rejects_each() -> None:
     async with running(with_pending("tt-200", "tt-201")) as c:
         title = c.app.screen.query_one("#approval-title", Label)

@@ -208,8 +208,9 @@ class ApprovalsSettings(_Section):
     required_in_paper: bool = Field(True, description="Approve each order in paper mode.")
     required_in_sim: bool = Field(True, description="Approve each order in sim mode.")
     timeout_s: float = Field(30.0, gt=0, le=600, description="An approval expires after this; expiry denies.")
-    approve_delay_s: float = Field(0.5, ge=0, le=5, description="Approve (y) works only this long after an approval "
-                                   "opens: a key meant for the screen under it never approves.")
+    approve_delay_s: float = Field(
+        0.5, ge=0, le=5, description="Approve (y) works only once no key was pressed this long since an approval "
+                                     "opened: a key meant for the screen under it never approves.")
 
 
 class JournalSettings(_Section):

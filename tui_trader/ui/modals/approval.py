@@ -5,16 +5,20 @@ modal at a time and shows how many more wait; when the order stops being pending
 elsewhere, expired, cancelled by the kill switch) the modal closes itself.
 
 The modal opens when the engine asks, over whatever the operator is doing: typing a symbol into the
-order ticket, say. So Approve works only ``approve_delay_s`` after it opens (as browsers delay the
-accept button of a dialog that pops up): a ``y`` meant for the screen underneath never sends an order.
-Reject works at once; a stray ``n`` or Escape can only keep an order off the market.
+order ticket, say. So Approve works only once no key has been pressed for ``approve_delay_s`` since it
+opened (as browsers delay the accept button of a dialog that pops up, and restart the delay while keys
+come): a ``y`` meant for the screen underneath never sends an order, however long the operator goes on
+typing. Reject works at once; a stray ``n`` or Escape can only keep an order off the market.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -104,15 +108,22 @@ class ApprovalModal(ModalScreen[bool | None]):
     ]
     """y approves, n or Escape rejects."""
 
-    def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5) -> None:
+    def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.pending = pending
         self.order_ref = pending.order.order_ref
         self.waiting = waiting
         self.now = now
         self.approve_delay_s = approve_delay_s
-        self.ready = approve_delay_s <= 0
-        """Approve works (``approve_delay_s`` after the modal opened)."""
+        self._monotonic = monotonic
+        self._quiet_since = monotonic()
+        """When the modal opened, or when the last key was pressed while Approve waited."""
+
+    @property
+    def ready(self) -> bool:
+        """Approve works: no key pressed for ``approve_delay_s`` since the modal opened."""
+        return self._monotonic() - self._quiet_since >= self.approve_delay_s
 
     def compose(self) -> ComposeResult:
         ticket = self.pending.order.ticket
@@ -131,13 +142,20 @@ class ApprovalModal(ModalScreen[bool | None]):
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])
         self.query_one("#reject", Button).focus()
+        self._quiet_since = self._monotonic()
+        self._wake()
+
+    def on_key(self, event: events.Key) -> None:
+        """A key while Approve waits was meant for the screen underneath: the wait starts again."""
+        if not self.ready:
+            self._quiet_since = self._monotonic()
+
+    def _wake(self) -> None:
+        """Enable Approve when its wait is over, else look again when it may be."""
         self._enable_approve()
         if not self.ready:
-            self.set_timer(self.approve_delay_s, self._make_ready)
-
-    def _make_ready(self) -> None:
-        self.ready = True
-        self._enable_approve()
+            left = self.approve_delay_s - (self._monotonic() - self._quiet_since)
+            self.set_timer(max(left, 0.02), self._wake)
 
     def _enable_approve(self) -> None:
         """Approve is enabled once the delay is over, until the approval expires."""
