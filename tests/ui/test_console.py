@@ -353,6 +353,31 @@ async def test_order_ticket_when_submitted_then_goes_through_approval() -> None:
         assert isinstance(c.app.screen, ApprovalModal)
 
 
+async def test_order_ticket_when_risk_denies_it_then_submit_keeps_it_open_as_typed_with_the_reason() -> None:
+    # Submitted, a denied ticket became a rejected order and the form was gone: one field to fix
+    # meant typing it all again.
+    async with running() as c:
+        await c.pilot.press("n")
+        await c.settle()
+        form = c.app.screen
+        form.query_one("#ticket-symbol", Input).value = "MSFT"
+        form.query_one("#ticket-quantity", Input).value = "500"  # 500 x 388 is over the 50,000 notional limit
+        form.query_one("#ticket-limit", Input).value = "388.00"
+        await c.settle()
+        await c.pilot.press("ctrl+s")
+        await c.settle()
+        assert c.app.screen is form
+        assert not c.engine.called("submit")
+        error = str(form.query_one("#ticket-error", Label).render())
+        assert error == "Not sent: order_notional: order too large. Change the order, or Esc to discard it."
+        assert form.query_one("#ticket-quantity", Input).value == "500"
+        form.query_one("#ticket-quantity", Input).value = "50"
+        await c.settle()
+        await c.pilot.press("ctrl+s")
+        await c.settle(4)
+        assert [call[1].quantity for call in c.engine.called("submit")] == [50]  # type: ignore[attr-defined]
+
+
 async def test_order_ticket_when_invalid_then_stays_open_with_error() -> None:
     async with running() as c:
         await c.pilot.press("n")

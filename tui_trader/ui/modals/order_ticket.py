@@ -79,6 +79,8 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
         super().__init__(id="order-ticket-modal")
         self.preview = preview
         self.symbol = symbol
+        self.denial = ""
+        """Why the risk preview denies the ticket as it stands (empty: it passes)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ticket-dialog", classes="dialog"):
@@ -135,14 +137,24 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
             return None
         verdict = self.preview(ticket)
         self.query_one(LineTable).set_rows([check_row(c) for c in verdict.checks])
-        error.update("" if verdict.passed else f"Risk would deny: {verdict.reason}")
+        self.denial = "" if verdict.passed else verdict.reason
+        error.update(f"Risk would deny: {self.denial}" if self.denial else "")
         return ticket
 
     def action_submit(self) -> None:
-        """Submit when the ticket parses (risk decides; a denial is reported as an alert)."""
+        """Submit when the ticket parses and the risk preview passes it (the engine checks it again).
+
+        A ticket the preview denies stays open with the reason, as typed: submitted, it would only
+        become a rejected order, and the operator would type it all again to fix one field.
+        """
         ticket = self.update_preview()
-        if ticket is not None:
-            self.dismiss(ticket)
+        if ticket is None:
+            return
+        if self.denial:
+            self.query_one("#ticket-error", Label).update(
+                f"Not sent: {self.denial}. Change the order, or Esc to discard it.")
+            return
+        self.dismiss(ticket)
 
     def action_cancel(self) -> None:
         """Discard the ticket."""
