@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
+
+import pytest
 
 from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.runner import run_headless, summarize
+from tui_trader.engine.runner import NEVER_CONNECTED, run_headless, summarize
 from tui_trader.sim import SimGateway
 
 from .helpers import buy, eventually, status
 
 
-def test_headless_sim_run_trades_and_summary_agrees_with_the_broker(tmp_path: Path) -> None:
+def test_headless_sim_run_trades_and_summary_agrees_with_the_broker(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings(mode=Mode.SIM, confirm=False, headless=True, state_dir=tmp_path,
                         sim={"port": 0, "seed": 7})
     out = tmp_path / "summary.json"
     assert run_headless(settings, 12.0, out) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("tui-trader headless sim account DU")
+    assert said.rstrip().endswith("positions match the broker's")
     summary = json.loads(out.read_text())
     for key in ("mode", "account", "trading_state", "kill_engaged", "orders", "fills", "positions",
                 "realized_pnl", "unrealized_pnl", "commissions", "alerts", "reconnects"):
@@ -42,3 +49,19 @@ async def test_summary_when_made_after_the_stop_then_final_and_compared_with_the
     assert summary["positions"] == summary["broker_positions"] == {"AAPL": 10} == sim.positions()
     assert summary["positions_match"] is True
     assert summary["fills"] == len(sim.executions()) == 1
+
+
+def test_headless_paper_run_when_no_gateway_answers_then_it_says_so_and_exits_non_zero(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # It printed nothing and exited 0: a server's cron job could not tell a dead gateway from a quiet day.
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(mode=Mode.PAPER, headless=True, state_dir=tmp_path,
+                        broker={"port": port, "connect_timeout": 1.0})
+    out = tmp_path / "summary.json"
+    assert run_headless(settings, 2.0, out) == NEVER_CONNECTED
+    said = capsys.readouterr()
+    assert f"never connected to 127.0.0.1:{port}" in said.out
+    assert "ERROR    broker: could not connect" in said.err
+    assert json.loads(out.read_text())["account"] == ""

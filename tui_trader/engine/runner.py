@@ -11,10 +11,14 @@ import contextlib
 import json
 import logging
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui_trader.domain import AlertLevel
+from tui_trader.domain.events import AlertRaised, Event
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
@@ -30,10 +34,17 @@ def run_headless(settings: Settings, duration_s: float, summary_json: Path | Non
     return asyncio.run(_run(settings, duration_s, summary_json))
 
 
+NEVER_CONNECTED = 3
+"""Exit code of a headless run that never reached the broker (no gateway there, say)."""
+
+
 async def _run(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
     engine = create_engine(settings)
     stop = asyncio.Event()
     _install_signals(stop)
+    # Nobody watches a console: what the engine warns about goes to stderr as it happens.
+    alerts = engine.bus.subscribe("headless-stderr", maxsize=1_000)
+    printer = asyncio.create_task(_print_alerts(alerts))
     await engine.start()
     freeze_startup_heap()
     try:
@@ -43,13 +54,48 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     finally:
         await engine.stop()
         thaw_startup_heap()  # as the console does on quitting: the process may go on (tests run it in-process)
+        printer.cancel()
+        engine.bus.unsubscribe(alerts)
+        for event in alerts.drain():
+            _print_alert(event)
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
     # in the book and the journal, so in the summary too.
     summary = summarize(engine)
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
-    return 0
+    print(outcome(summary, engine.connection.host, engine.connection.port), flush=True)
+    return 0 if summary["account"] else NEVER_CONNECTED
+
+
+def outcome(summary: dict[str, Any], host: str, port: int) -> str:
+    """The run in one line, for the terminal that started it."""
+    orders = ", ".join(f"{n} {status}" for status, n in sorted(summary["orders"].items())) or "none"
+    if not summary["account"]:
+        positions = f"never connected to {host}:{port} (is the gateway running, its API enabled?)"
+    elif summary["positions_match"]:
+        positions = "positions match the broker's"
+    else:
+        positions = f"positions {summary['positions']} DO NOT MATCH the broker's {summary['broker_positions']}"
+    return (f"tui-trader headless {summary['mode']}{' dry run' if summary['dry_run'] else ''}"
+            f"{' account ' + summary['account'] if summary['account'] else ''}: {summary['trading_state']}; "
+            f"orders {orders}; fills {summary['fills']}; realized {summary['realized_pnl']:,.2f}, "
+            f"unrealized {summary['unrealized_pnl']:,.2f}; {positions}")
+
+
+async def _print_alerts(alerts: Subscription) -> None:
+    while True:
+        _print_alert(await alerts.get())
+
+
+def _print_alert(event: Event) -> None:
+    if isinstance(event, AlertRaised) and event.alert.level in SHOWN:
+        alert = event.alert
+        print(f"{alert.time:%H:%M:%S} {alert.level.value:8s} {alert.source}: {alert.text}", file=sys.stderr,
+              flush=True)
+
+
+SHOWN = frozenset({AlertLevel.WARNING, AlertLevel.ERROR, AlertLevel.CRITICAL})
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
