@@ -64,7 +64,8 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
-    print(outcome(summary, engine.connection.host, engine.connection.port), flush=True)
+    sys.stdout.write(outcome(summary, engine.connection.host, engine.connection.port) + "\n")
+    sys.stdout.flush()
     return 0 if summary["account"] else NEVER_CONNECTED
 
 
@@ -91,8 +92,8 @@ async def _print_alerts(alerts: Subscription) -> None:
 def _print_alert(event: Event) -> None:
     if isinstance(event, AlertRaised) and event.alert.level in SHOWN:
         alert = event.alert
-        print(f"{alert.time:%H:%M:%S} {alert.level.value:8s} {alert.source}: {alert.text}", file=sys.stderr,
-              flush=True)
+        sys.stderr.write(f"{alert.time:%H:%M:%S} {alert.level.value:8s} {alert.source}: {alert.text}\n")
+        sys.stderr.flush()
 
 
 SHOWN = frozenset({AlertLevel.WARNING, AlertLevel.ERROR, AlertLevel.CRITICAL})
