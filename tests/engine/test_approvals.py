@@ -344,3 +344,27 @@ async def test_pending_approval_when_dry_run_then_no_what_if_is_sent(sim: SimGat
     finally:
         await eng.stop()
     assert sim.received_orders() == []
+
+
+async def test_snapshot_when_the_book_and_the_price_move_while_an_approval_waits_then_it_shows_them_as_of_now(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The modal showed the checks and the price from when the order was queued: after a fill, the
+    # open positions and exposure it showed were no longer the ones the order would be sent against.
+    config = make_config(tmp_path, approvals_required=True, approval_timeout_s=60.0)
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes and "MSFT" in eng.market.quotes)
+        first = await eng.submit(buy(10, "AAPL"))
+        waiting = await eng.submit(buy(10, "MSFT"))
+        (_, queued) = eng.snapshot().pending_approvals
+        assert queued.verdict.check("open_positions").value == 1  # MSFT's own entry: nothing open yet
+        eng.approve(first.order_ref)
+        await eventually(lambda: status(eng, first.order_ref) is S.FILLED and eng.portfolio.open_positions())
+        sim.control.set_price("MSFT", 300.0)
+        await eventually(lambda: eng.market.mark("MSFT") == 300.0)
+
+        (now,) = eng.snapshot().pending_approvals
+        assert now.order.order_ref == waiting.order_ref
+        assert now.verdict.check("open_positions").value == 2  # AAPL is open now
+        assert now.reference_price == 300.0
+        assert now.est_notional == 3_000.0
+        assert len(eng.approvals) == 1  # the queue itself is untouched: the order is checked again when approved

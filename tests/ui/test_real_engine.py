@@ -206,6 +206,25 @@ async def test_real_engine_approval_when_the_broker_answers_its_what_if_then_the
         assert not c.gw.order_refs(), "a what-if is not an order"
 
 
+async def test_real_engine_approval_when_the_price_moves_while_it_waits_then_the_modal_shows_drift_and_checks_as_of_now(
+        tmp_path: Path) -> None:
+    # The drift line read "+0.00% (198.38 → 198.38)" however far the price went, and the checks were
+    # the ones from when the order was queued.
+    async with real_console(tmp_path, approvals_required=True, approval_timeout_s=60.0) as c:
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.MKT, strategy="manual"))
+        await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
+        c.gw.control.set_price("AAPL", 210.00)  # bid 209.99, ask 210.01
+
+        def notional_row() -> str:
+            rows = {row.key: row.cells for row in c.app.screen.query_one("#approval-checks", LineTable).rows}
+            return rows["order_notional"][1]
+
+        drift = c.app.screen.query_one("#approval-drift", Static)
+        await c.until(lambda: "→ 210.00)" in str(drift.render()), "the drift to the price now")
+        await c.until(lambda: notional_row() == "$1,050.05", "the notional at the ask now (5 x 210.01)")
+        assert not c.gw.order_refs()
+
+
 async def test_real_engine_kill_then_reset_then_one_alert_line_each(tmp_path: Path) -> None:
     # Seen in a --sim run: one Ctrl+K put two CRITICAL lines in the alerts pane (the engine's, and one
     # the console made of the same event), and a reset two more.

@@ -97,6 +97,22 @@ class OrderPath(EngineCore):
             return RiskVerdict(False, (*extra, *verdict.checks))
         return verdict
 
+    def approvals_as_of_now(self) -> tuple[PendingApproval, ...]:
+        """The pending approvals, each with the verdict it would get now and the symbol's mark now.
+
+        What the operator decides on: positions, exposure and prices move while an approval waits
+        (the verdict and price taken when it was queued went stale with the first fill). The order
+        is checked again when approved, right before it is sent.
+        """
+        out = []
+        for item in self.approvals.items():
+            order = self.orders.get(item.order.order_ref) or item.order
+            mark = self.market.mark(order.ticket.symbol)
+            price = mark if mark > 0 else item.reference_price  # NaN or no quote: the last known
+            out.append(replace(item, verdict=self.verdict(order.ticket, order.order_ref), reference_price=price,
+                               est_notional=order.ticket.quantity * order.ticket.price_for_notional(price)))
+        return tuple(out)
+
     def _engine_checks(self, ticket: OrderTicket) -> list[CheckResult]:
         out = []
         if self.stopping:

@@ -1,5 +1,8 @@
 """ApprovalModal: one pending order with its plan, every risk check, drift and a countdown.
 
+The checks, the price and the drift are as of now (the engine checks the order again with each
+snapshot while it waits, and once more when it is approved), not as of when the order was queued.
+
 Focus starts on Reject; ``y`` approves, ``n`` or Escape rejects. The main screen opens one
 modal at a time and shows how many more wait; when the order stops being pending (approved
 elsewhere, expired, cancelled by the kill switch) the modal closes itself.
@@ -179,7 +182,9 @@ class ApprovalModal(ModalScreen[bool | None]):
         try:
             title = self.query_one("#approval-title", Label)
             countdown = self.query_one("#approval-countdown", Label)
-            if _what_if(mine) != _what_if(self.pending):  # the broker's what-if answered
+            if mine != self.pending:  # checked again as of now, the mark moved, or the broker's what-if answered
+                if mine.verdict != self.pending.verdict:
+                    self.query_one(LineTable).set_rows([check_row(c) for c in mine.verdict.checks])
                 self.pending = mine
                 self.query_one("#approval-plan", Static).update(plan_text(mine.order.ticket, mine))
                 self.query_one("#approval-drift", Static).update(drift_text(mine.order.ticket, mine))
@@ -214,7 +219,3 @@ class ApprovalModal(ModalScreen[bool | None]):
         event.stop()
         self.action_approve() if event.button.id == "approve" else self.action_reject()
 
-
-def _what_if(pending: PendingApproval) -> tuple[float | None, float | None, str]:
-    """What the broker's what-if fills in of an approval."""
-    return pending.margin_impact, pending.est_commission, pending.what_if_note
