@@ -143,8 +143,8 @@ async def test_close_session_then_summary_journaled_and_notified(journal: Journa
     assert "trades 5 (win rate 60%)" in notice.text
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+def run_cli(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "tui_trader.cli", "report", *args], capture_output=True,
                           text=True, timeout=60, check=False, env=env)
 
@@ -160,6 +160,22 @@ async def test_cli_json_csv_and_table_read_the_journal(journal: Journal, tmp_pat
     table = run_cli("--journal", path, "--date", "2026-03-03", "--format", "table")
     assert "by strategy" in table.stdout
     assert "volume_breakout" in table.stdout
+
+
+async def test_cli_table_on_an_80_column_terminal_then_no_figure_name_or_time_is_cut_short(
+        journal: Journal, tmp_path: Path) -> None:
+    # At 80 columns a trade's P&L read "-0…", its strategy "ema…" and its times "11-23 18:…".
+    path = str(tmp_path / "journal.sqlite")
+    report = json.loads(run_cli("--journal", path, "--date", "2026-03-03", "--format", "json").stdout)
+    table = run_cli("--journal", path, "--date", "2026-03-03", "--format", "table", columns=80)
+    assert table.returncode == 0, table.stderr
+    assert "…" not in table.stdout
+    trades = table.stdout.split("\ntrades")[1].split("\nkill switch")[0].splitlines()
+    for trade in report["trades"]:
+        line = next(ln for ln in trades if f"{trade['net_pnl']:,.2f}" in ln)
+        assert trade["symbol"] in line
+        assert trade["strategy"] in line
+        assert datetime.fromisoformat(trade["entry_time"]).strftime("%m-%d %H:%M:%S") in line
 
 
 def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:

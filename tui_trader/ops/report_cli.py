@@ -107,11 +107,11 @@ def render_tables(console: Console, report: dict[str, Any]) -> None:
     p = report["period"]
     console.print(f"[bold]tui-trader report[/] {p['from']} .. {p['to']} ({p['time_zone']})")
     summary = [{"figure": k, "value": v} for k, v in jsonable(report["summary"]).items()]
-    console.print(rows_table("summary", summary))
+    print_table(console, rows_table("summary", summary))
     for section in (*SECTIONS[1:], "rejections", "denials"):
         rows = section_rows(report, section)
         if rows:
-            console.print(rows_table(section.replace("_", " "), [_for_terminal(r) for r in rows]))
+            print_table(console, rows_table(section.replace("_", " "), [_for_terminal(r) for r in rows]))
 
 
 def _for_terminal(row: dict[str, Any]) -> dict[str, Any]:
@@ -124,13 +124,45 @@ def _for_terminal(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    """A Rich table of plain rows (numbers rounded for reading)."""
+    """A Rich table of plain rows (numbers rounded for reading).
+
+    Nothing is cut short: a figure's or a time's column is as wide as its widest cell, and text (names,
+    reasons) wraps inside a column at least :data:`TEXT_MIN_WIDTH` wide on a narrow terminal (an
+    80-column terminal showed a trade's P&L as "-0…" and its strategy as "ema…"). Print it with
+    :func:`print_table`.
+    """
     table = Table(title=title, title_justify="left")
-    for column in rows[0]:
-        table.add_column(column, justify="right" if isinstance(rows[0][column], int | float) else "left")
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+    cells = [[_cell(v) for v in row.values()] for row in rows]
+    for i, column in enumerate(rows[0]):
+        widest = max(len(column), *(len(r[i]) for r in cells))
+        if isinstance(rows[0][column], int | float):
+            table.add_column(column, justify="right", no_wrap=True, min_width=widest)
+        elif isinstance(rows[0][column], str):  # names and reasons: wrapped in a column of at least TEXT_MIN_WIDTH
+            table.add_column(column, overflow="fold", min_width=min(widest, TEXT_MIN_WIDTH))
+        else:  # times
+            table.add_column(column, no_wrap=True, min_width=widest)
+    for row_cells in cells:
+        table.add_row(*row_cells)
     return table
+
+
+TEXT_MIN_WIDTH = 24
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` at least as wide as its columns' minimum widths: wider than the terminal
+    (which then wraps its lines) rather than cropped or squeezed (Rich fits a table to the console's
+    width, and measures it against that width too)."""
+    needed = console.measure(table, options=console.options.update_width(UNBOUNDED)).minimum
+    width = console.width
+    console.width = max(width, needed)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width
+
+
+UNBOUNDED = 100_000
 
 
 def _cell(value: Any) -> str:
@@ -139,6 +171,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return f"{value:%m-%d %H:%M:%S}"
     if isinstance(value, float):
+        value += 0.0  # no "-0"
         return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
     return str(value)
 
@@ -202,7 +235,7 @@ def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, titl
     if fmt == "csv":
         sys.stdout.write(render_csv(rows))
     elif section == "order":
-        console.print(rows_table(title, jsonable(rows)))
+        print_table(console, rows_table(title, rows))
     else:
         render_tables(console, report)
 
