@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType
-from tui_trader.domain.events import CommissionReported
+from tui_trader.domain.events import AlertRaised, CommissionReported
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -61,6 +62,29 @@ async def test_market_data_stalled_while_connected_then_alert_and_entries_blocke
     sim.control.step(5)
     await eventually(lambda: "stale_data" not in eng.blocks, what="stale block lifted")
     await eng.stop()
+
+
+async def test_no_market_data_since_connecting_then_stalled_only_once_the_threshold_has_passed_since_the_connect(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A session that connected before any data came was called stalled at once: "nothing for infs".
+    now = [datetime(2026, 11, 20, 15, 0, tzinfo=UTC)]
+    config = make_config(tmp_path, market_data_stale_s=30.0, strategies=(strategy("ema_cross"),))
+    sim.control.stall_market_data(True)
+    eng = make_engine(sim, config, clock=lambda: now[0])
+    events = eng.subscribe("test", lossless=True)
+    await eng.start()
+    try:
+        assert eng.broker.is_connected
+        assert eng.market.last_data_at is None
+        eng.tick()
+        assert "stale_data" not in eng.blocks
+        now[0] += timedelta(seconds=31)
+        eng.tick()
+        assert "stale_data" in eng.blocks
+        (alert,) = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "md_stale"]
+        assert alert.text == "market data stalled: none in the 31s since connecting"
+    finally:
+        await eng.stop()
 
 
 async def test_paper_mode_against_a_live_account_then_refuses_to_trade(tmp_path: Path) -> None:
