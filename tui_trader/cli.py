@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader import __version__
-from tui_trader.errors import TraderError, UsageError
+from tui_trader.errors import ConfigError, TraderError, UsageError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -125,6 +125,7 @@ def run_main(argv: Sequence[str]) -> int:
             if settings.headless:
                 from tui_trader.engine.runner import run_headless
 
+                check_strategies(settings)  # nobody watches the alerts of a headless run: refuse to start
                 return run_headless(settings, args.duration or 60.0, args.summary_json)
     except BaseException:
         if launched is not None:
@@ -171,6 +172,20 @@ def start_console(settings: Any, launched: Any = None) -> int:
     return run_console(settings, engine)
 
 
+def check_strategies(settings: Any) -> None:
+    """Every configured (or ``--strategy``) strategy loads, else a configuration error naming why.
+
+    Raises:
+        ConfigError: A strategy name that is neither a built-in, an importable ``module:Class`` nor an
+            installed entry point.
+    """
+    from tui_trader.strategies.registry import unloadable
+
+    problems = unloadable([s.name for s in settings.strategies])
+    if problems:
+        raise ConfigError("\n".join(f"strategies: {p}" for p in problems))
+
+
 def run_check_config(argv: Sequence[str]) -> int:
     """``check-config``: validate the configuration and print the effective settings."""
     from tui_trader.config import Settings, load_settings
@@ -185,6 +200,7 @@ def run_check_config(argv: Sequence[str]) -> int:
         sys.stdout.write(render_example(Settings))
         return EXIT_OK
     settings = load_settings(args.config)
+    check_strategies(settings)
     from rich.console import Console
     from rich.pretty import Pretty
 
@@ -237,8 +253,10 @@ def print_error(error: TraderError) -> None:
     """One short panel on stderr naming the problem."""
     from rich.console import Console
     from rich.panel import Panel
+    from rich.text import Text
 
-    Console(stderr=True).print(Panel(error.message, title=error.title, border_style="red", expand=False))
+    # As plain text: a message quoting "[risk]" or "nosuch:X:" is not markup, nor an emoji code.
+    Console(stderr=True).print(Panel(Text(error.message), title=error.title, border_style="red", expand=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,6 +72,20 @@ def test_check_config_when_invalid_then_exit_2_naming_key(tmp_path: Path, capsys
     assert "broker.port = 70000" in err
 
 
+def test_check_config_when_a_strategy_does_not_load_then_exit_2_quoting_the_name_as_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A strategy that does not load was only an alert once running (a headless run went on without it),
+    # and the panel read "nosuch❌ cannot import": Rich took ":X:" for an emoji code.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[strategies]]\nname = "nosuch:X"\nsymbols = ["AAPL"]\n', encoding="utf-8")
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "strategies: nosuch:X: cannot import nosuch" in err
+    assert main(["--strategy", "[bold]nosuch", "--headless", "--duration", "1", "--config", str(cfg)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "unknown strategy '[bold]nosuch'" in err
+
+
 def test_console_script_when_config_bad_then_exit_2_and_no_traceback(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[risk]\nmax_order_notional = 'lots'\n", encoding="utf-8")

@@ -43,3 +43,14 @@ def _from_entry_point(name: str) -> object:
         known = ", ".join(sorted(BUILTINS))
         raise StrategyLoadError(f"unknown strategy {name!r} (built-ins: {known}; or module:Class)")
     return found[0].load()
+
+
+def unloadable(names: list[str]) -> list[str]:
+    """Why each of ``names`` that does not resolve to a strategy class cannot (empty: all load)."""
+    problems = []
+    for name in names:
+        try:
+            resolve(name)
+        except StrategyLoadError as exc:
+            problems.append(str(exc))
+    return problems
