@@ -75,10 +75,11 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
 
 async def test_kill_without_a_gateway_then_latched_and_says_nothing_was_cancelled(tmp_path: Path) -> None:
     out = io.StringIO()
-    code = await out_of_band_kill(settings_for(tmp_path, closed_port()), "no console", by="tester",
+    code = await out_of_band_kill(settings_for(tmp_path, closed_port()), "no console [x] :X:", by="tester",
                                   connect_timeout_s=1, console=Console(file=out, width=200))
     assert code == EXIT_OK
     assert "not reachable" in out.getvalue()
+    assert "by tester: no console [x] :X:" in out.getvalue()  # as typed: not markup, not an emoji code
     journal = await Journal.open(tmp_path / "journal-sim.sqlite")
     state = await journal.load_kill_state()
     await journal.close()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import Mode, TradingState
@@ -146,9 +147,9 @@ def default_operator() -> str:
 def print_report(console: Console, target: GatewayTarget, report: CancelReport) -> None:
     """What the global cancel did, as a table."""
     if not report.reachable:
-        console.print(f"[yellow]gateway {target.host}:{target.port} not reachable ({report.error}); the kill is "
-                      "latched in the journal: a running engine halts, a new one starts HALTED. Orders already at "
-                      "the broker were NOT cancelled by this command.[/]")
+        console.print(Text(f"gateway {target.host}:{target.port} not reachable ({report.error}); the kill is "
+                           "latched in the journal: a running engine halts, a new one starts HALTED. Orders already "
+                           "at the broker were NOT cancelled by this command.", style="yellow"))
         return
     console.print(f"global cancel sent to {target.host}:{target.port} as client {target.client_id}: "
                   f"{len(report.cancelled)} cancelled, {len(report.remaining)} still working")
@@ -218,7 +219,8 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     console = console or Console()
     by, path = by or default_operator(), journal_path or settings.journal_path
     await latch(path, by, reason, datetime.now(UTC))  # first: nothing may stand in the way of the latch
-    console.print(f"[bold red]kill switch latched[/] in {path} by {by}: {reason}")
+    # Text, not markup: the operator's reason is printed as typed ("[x]" or ":X:" are not markup or emoji).
+    console.print(Text.assemble(("kill switch latched", "bold red"), f" in {path} by {by}: {reason}"))
     if not cancel:
         return EXIT_OK
     target = target_for(settings, connect_timeout_s)
