@@ -335,15 +335,22 @@ async def test_quit_with_an_unprotected_position_then_asks_naming_it_and_quits_o
         assert c.engine.called("stop")
 
 
+async def typed_ticket(c: Console, symbol: str, quantity: str, limit: str) -> OrderTicketModal:
+    """The order ticket opened with ``n`` and filled in."""
+    await c.pilot.press("n")
+    await c.settle()
+    form = c.app.screen
+    assert isinstance(form, OrderTicketModal)
+    form.query_one("#ticket-symbol", Input).value = symbol
+    form.query_one("#ticket-quantity", Input).value = quantity
+    form.query_one("#ticket-limit", Input).value = limit
+    await c.settle()
+    return form
+
+
 async def test_order_ticket_when_submitted_then_goes_through_approval() -> None:
     async with running() as c:
-        await c.pilot.press("n")
-        await c.settle()
-        form = c.app.screen
-        form.query_one("#ticket-symbol", Input).value = "MSFT"
-        form.query_one("#ticket-quantity", Input).value = "10"
-        form.query_one("#ticket-limit", Input).value = "388.00"
-        await c.settle()
+        form = await typed_ticket(c, "MSFT", "10", "388.00")
         assert len(form.query_one(LineTable).rows) == 2
         await c.pilot.press("ctrl+s")
         await c.settle(4)
@@ -357,13 +364,7 @@ async def test_order_ticket_when_risk_denies_it_then_submit_keeps_it_open_as_typ
     # Submitted, a denied ticket became a rejected order and the form was gone: one field to fix
     # meant typing it all again.
     async with running() as c:
-        await c.pilot.press("n")
-        await c.settle()
-        form = c.app.screen
-        form.query_one("#ticket-symbol", Input).value = "MSFT"
-        form.query_one("#ticket-quantity", Input).value = "500"  # 500 x 388 is over the 50,000 notional limit
-        form.query_one("#ticket-limit", Input).value = "388.00"
-        await c.settle()
+        form = await typed_ticket(c, "MSFT", "500", "388.00")  # 500 x 388 is over the 50,000 notional limit
         await c.pilot.press("ctrl+s")
         await c.settle()
         assert c.app.screen is form
