@@ -135,3 +135,14 @@ def test_losing_fill_of_an_earlier_day_then_the_last_loss_stays_the_latest() -> 
     # Assert: the cooldown still counts from today's loss; the streak counts both.
     assert p.last_loss_at == T0 + timedelta(minutes=1)
     assert p.losing_streak == 2
+
+
+def test_account_before_the_broker_or_a_journal_gave_it_then_not_known() -> None:
+    # The console showed "Equity 0.00" for a --paper session that never reached its gateway.
+    fresh = Portfolio()
+    assert fresh.snapshot(T0, "", ()).known is False
+    assert _book().snapshot(T0, "DU1", ()).known is True
+    restored = Portfolio()
+    restored.restore(_book(2_500.0).state())
+    assert restored.snapshot(T0, "", ()).known is True
+    assert restored.cash == 2_500.0

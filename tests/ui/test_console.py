@@ -12,6 +12,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import ConnectionChanged, KillChecked, KillReport
 from tui_trader.domain.orders import Order
+from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
@@ -64,6 +65,19 @@ async def test_main_screen_when_started_then_shows_state_and_panes() -> None:
         orders = c.app.main.query_one("#orders-table", LineTable)
         statuses = [r.cells[7] for r in orders.rows]
         assert statuses.index("FILLED") > max(i for i, s in enumerate(statuses) if s in ("SUBMITTED", "PARTIAL"))
+
+
+async def test_account_not_known_yet_then_equity_and_day_pnl_are_shown_as_unknown_not_as_zero() -> None:
+    # A --paper console that never reached its gateway said "Equity 0.00  Day +0.00".
+    state = normal_state()
+    unknown = replace(state, account=AccountSnapshot(time=state.time, known=False))
+    async with running(unknown) as c:
+        bar = c.app.main.query_one(StatusBar)
+        assert bar.texts["equity"].strip() == "Equity —"
+        assert bar.texts["day-pnl"].strip() == "Day —"
+        pnl = {row.key: row.cells for row in c.app.main.query_one("#pnl-table", LineTable).rows}
+        assert pnl["equity"][2] == "—"
+        assert pnl["unknown"][:2] == ("Account", "not known yet")
 
 
 async def test_ctrl_k_from_main_screen_then_halts() -> None:

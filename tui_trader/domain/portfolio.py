@@ -69,6 +69,9 @@ class AccountSnapshot:
     trades_today_by_strategy: dict[str, int] = field(default_factory=dict)
     losing_streak: int = 0
     last_loss_at: datetime | None = None
+    known: bool = True
+    """The figures come from the broker or a journal; False before either gave any (cash and equity
+    are then 0 as placeholders, not as the account's: shown as unknown)."""
 
     @property
     def day_pnl(self) -> float:

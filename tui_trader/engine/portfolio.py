@@ -150,6 +150,8 @@ class Portfolio:
         self.last_loss_at: datetime | None = None
         self.start_of_day_equity = 0.0
         self.high_water_mark = 0.0
+        self.known = False
+        """Cash came from the broker (:meth:`seed`) or a journal (:meth:`restore`)."""
         self._day: date | None = None
         self._day_span: tuple[datetime, datetime] | None = None
         """When ``_day`` starts and ends, in UTC (checked before every snapshot: no time-zone conversion)."""
@@ -158,7 +160,7 @@ class Portfolio:
 
     def seed(self, cash: float, positions: dict[str, tuple[float, float]], now: datetime) -> None:
         """Start from the broker's cash and positions (symbol → (quantity, avg cost))."""
-        self.cash = cash
+        self.cash, self.known = cash, True
         self._replace_all({s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
                            if abs(q) >= _EPS})
         self._roll_day(now, force=True)
@@ -188,6 +190,7 @@ class Portfolio:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Back to a state written by :meth:`state` (marks are not kept: quotes refresh them)."""
+        self.known = True
         for name in self._SCALARS:
             setattr(self, name, type(getattr(self, name))(state.get(name, 0)))
         self._set_day(date.fromisoformat(state["day"]) if state.get("day") else None)
@@ -375,7 +378,7 @@ class Portfolio:
             unrealized_pnl=self.unrealized_pnl, commissions_today=self.commissions_today,
             positions=held, working_orders=working, trades_today=self.trades_today,
             trades_today_by_strategy=dict(self.trades_by_strategy), losing_streak=self.losing_streak,
-            last_loss_at=self.last_loss_at)
+            last_loss_at=self.last_loss_at, known=self.known)
 
 
 def _abs(term: int | None) -> int | None:

@@ -23,7 +23,7 @@ def starting(mode: Mode, dry_run: bool, host: str, port: int, client_id: int) ->
     connection = ConnectionInfo(host, port, client_id, state=ConnectionState.CONNECTING)
     return EngineSnapshot(time=now, heartbeat_at=now, mode=mode, dry_run=dry_run, account_id="",
                           trading_state=TradingState.ACTIVE, kill_engaged=False, kill_reason="",
-                          connection=connection, account=AccountSnapshot(time=now),
+                          connection=connection, account=AccountSnapshot(time=now, known=False),
                           entries_blocked_reason=STARTING)
 
 

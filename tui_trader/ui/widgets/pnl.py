@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import compact, gauge, money, sparkline
+from tui_trader.ui.format import DASH, compact, gauge, money, sparkline
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.options import RiskLimits
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
@@ -90,6 +90,12 @@ class PnLPane(Pane):
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Sample equity (at most once a second) and redraw the chart and gauges."""
         account = snapshot.account
+        if not account.known:  # never connected, no journal: no figure to show or to sample
+            self.table.set_rows([Row("equity", ("Equity", "", DASH)), Row("day", ("Day P&L", "", DASH)),
+                                 Row("unknown", ("Account", "not known yet", ""), ("", "dim", ""))])
+            self.set_age(fresh.heartbeat_age, stale=fresh.account_stale,
+                         note=fresh.verdict if fresh.account_stale else "")
+            return
         self._sample(account)
         day = account.day_pnl
         equity_chart, day_chart = self._charts_now()

@@ -17,7 +17,7 @@ from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.events import KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import age, hhmmss, money, pct
+from tui_trader.ui.format import DASH, age, hhmmss, money, pct
 from tui_trader.ui.freshness import Freshness
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
@@ -202,6 +202,9 @@ def money_variants(snapshot: EngineSnapshot, fresh: Freshness) -> dict[str, tupl
 def money_texts(snapshot: EngineSnapshot, before: dict[str, str]) -> dict[str, str]:
     """Equity and day P&L, each padded to the widest it has been (figures change every refresh)."""
     account = snapshot.account
+    if not account.known:  # never connected, no journal: 0.00 would be a figure the account never had
+        return {"equity": grown(before["equity"] or None, f"Equity {DASH}"),
+                "day-pnl": grown(before["day-pnl"] or None, f"Day {DASH}")}
     day, base = account.day_pnl, account.start_of_day_equity
     day_pct = pct(day / base * 100) if base else ""
     return {
