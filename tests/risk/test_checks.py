@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
 
-from tui_trader.domain import OrderStatus, OrderType, Quote, Side, TradingState
+from tui_trader.domain import Bracket, OrderStatus, OrderType, Quote, Side, TradingState
 from tui_trader.risk import RecentOrder, RiskLimits, Throttle, check_cancel
 
 from .builders import ALL_ON, CLOSE, OPEN, T0, account, check, instrument, market, order, position, quote, secs, ticket
@@ -652,3 +653,45 @@ def test_gate_when_reducing_then_a_reducing_order_is_told_from_an_adding_one_thr
     assert _passes(sell, "trading_state")
     assert not _passes(buy, "trading_state")
     assert source.calls == 2
+
+
+BRACKET_CASES = [
+    # side, type, limit, stop (entry), bracket stop, target, passes: quote 99.99 / 100.01
+    (Side.BUY, OrderType.LMT, 100.0, None, 98.0, 104.0, True),
+    (Side.BUY, OrderType.LMT, 100.0, None, 101.0, None, False),  # a stop-loss above the entry
+    (Side.BUY, OrderType.LMT, 100.0, None, None, 99.5, False),  # a target below it
+    (Side.BUY, OrderType.LMT, 105.0, None, 102.0, None, False),  # marketable: fills near the ask, under 102
+    (Side.BUY, OrderType.LMT, 95.0, None, 94.0, 97.0, True),  # resting below: fills at 95 if at all
+    (Side.SELL, OrderType.LMT, 100.0, None, 102.0, 96.0, True),
+    (Side.SELL, OrderType.LMT, 100.0, None, 99.0, None, False),  # a short's stop below the entry
+    (Side.SELL, OrderType.MKT, None, None, 100.5, 99.0, True),  # market: the bid, 99.99
+    (Side.SELL, OrderType.MKT, None, None, 99.9, None, False),
+    (Side.BUY, OrderType.STP, None, 103.0, 102.0, 106.0, True),  # a buy stop fills from 103 up
+    (Side.BUY, OrderType.STP, None, 103.0, 103.5, None, False),
+]
+
+
+@pytest.mark.parametrize(("side", "order_type", "limit", "entry_stop", "sl", "tp", "ok"), BRACKET_CASES)
+def test_bracket_when_its_exits_lie_on_the_wrong_side_of_the_entry_then_denied(
+        side: Side, order_type: OrderType, limit: float | None, entry_stop: float | None, sl: float | None,
+        tp: float | None, ok: bool) -> None:
+    # A manual ticket took a stop-loss above a buy's price: the stop would sell the moment the entry filled.
+    t = ticket(side=side, order_type=order_type, limit_price=limit, stop_price=entry_stop,
+               bracket=Bracket(stop_price=sl, take_profit_price=tp))
+    verdict = check(t, RiskLimits())
+    assert _passes(verdict, "bracket") is ok
+    assert verdict.passed is ok
+
+
+def test_bracket_of_a_market_entry_without_a_quote_then_left_to_the_quote_check() -> None:
+    t = ticket(order_type=OrderType.MKT, limit_price=None, bracket=Bracket(stop_price=101.0))
+    verdict = check(t, RiskLimits(), mkt=market(quote(bid=math.nan, ask=math.nan, last=math.nan)))
+    assert _passes(verdict, "bracket") is True
+    assert not verdict.passed  # the quote check denies it
+
+
+def test_bracket_denial_names_the_exit_and_the_entry() -> None:
+    t = ticket(bracket=Bracket(stop_price=101.0, take_profit_price=99.0))
+    message = check(t, RiskLimits()).check("bracket").message
+    assert message == ("stop-loss 101.00 is above the entry's expected fill 100.00: it would trigger at once; "
+                       "target 99.00 is below the entry's expected fill 100.00: it would fill at once")

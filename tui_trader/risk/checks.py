@@ -73,6 +73,7 @@ else:
 __all__ = [
     "RecentOrder",
     "TicketContext",
+    "check_bracket",
     "check_cancel",
     "check_cash_fraction",
     "check_close_window",
@@ -158,6 +159,39 @@ def check_ticket_fields(ticket: OrderTicket) -> CheckResult:
     elif ticket.order_type is OrderType.TRAIL and not (ticket.trail_amount or ticket.trail_percent):
         problem = "TRAIL needs a trail amount or percent"
     return CheckResult("ticket_valid", False, message=problem) if problem else PASS["ticket_valid"]
+
+
+def check_bracket(ticket: OrderTicket, quote: Quote | None) -> CheckResult:
+    """A bracket's stop-loss lies below the entry's expected fill and its target above (a sell: the
+    reverse); on the wrong side, one would trigger as soon as the entry fills.
+
+    The expected fill: a limit entry's limit, or the far side of the quote when that is better (a
+    marketable limit fills there); a stop entry's stop; a market entry's far side. Unknown (a market
+    entry without a sane quote): not checked here (the quote check says why).
+    """
+    bracket = ticket.bracket
+    assert bracket is not None
+    buy = ticket.side is Side.BUY
+    far = notional_reference(quote, ticket.side, math.nan)
+    if ticket.order_type in (OrderType.STP, OrderType.STP_LMT) and ticket.stop_price:
+        entry = ticket.stop_price
+    elif ticket.limit_price:
+        entry = ticket.limit_price if math.isnan(far) else (min if buy else max)(ticket.limit_price, far)
+    else:
+        entry = far
+    if math.isnan(entry):
+        return PASS["bracket"]
+    stop, target = bracket.stop_price, bracket.take_profit_price
+    problems = []
+    if stop is not None and (stop >= entry if buy else stop <= entry):
+        problems.append(f"stop-loss {stop:,.2f} is {'above' if buy else 'below'} the entry's expected fill "
+                        f"{entry:,.2f}: it would trigger at once")
+    if target is not None and (target <= entry if buy else target >= entry):
+        problems.append(f"target {target:,.2f} is {'below' if buy else 'above'} the entry's expected fill "
+                        f"{entry:,.2f}: it would fill at once")
+    if not problems:
+        return PASS["bracket"]
+    return CheckResult("bracket", False, message="; ".join(problems))
 
 
 def check_reduce_only(reduces: bool) -> CheckResult:
@@ -379,6 +413,8 @@ def check_cancel(throttle: Throttle, now: datetime) -> RiskVerdict:
 def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, ticket = ctx.limits, ctx.ticket
     out.append(check_ticket_fields(ticket))
+    if ticket.bracket is not None:
+        out.append(check_bracket(ticket, ctx.quote))
     if lim.allowed_symbols is not None:
         allowed = check_symbol_allowed(ticket.symbol, lim.allowed_symbols)
         out.append(allowed if allowed.passed or not ctx.reduces else exempt("symbol_allowed"))
