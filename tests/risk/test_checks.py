@@ -9,6 +9,7 @@ import pytest
 
 from tui_trader.domain import Bracket, OrderStatus, OrderType, Quote, Side, TradingState
 from tui_trader.risk import RecentOrder, RiskLimits, Throttle, check_cancel
+from tui_trader.risk.results import figure
 
 from .builders import ALL_ON, CLOSE, OPEN, T0, account, check, instrument, market, order, position, quote, secs, ticket
 
@@ -695,3 +696,12 @@ def test_bracket_denial_names_the_exit_and_the_entry() -> None:
     message = check(t, RiskLimits()).check("bracket").message
     assert message == ("stop-loss 101.00 is above the entry's expected fill 100.00: it would trigger at once; "
                        "target 99.00 is below the entry's expected fill 100.00: it would fill at once")
+
+
+def test_quote_age_without_a_quote_then_denied_saying_so() -> None:
+    verdict = check(ticket(), RiskLimits(max_quote_age_s=5), mkt=market(quote("MSFT")))
+    assert verdict.check("quote_age").message == "no quote"
+
+
+def test_figures_when_not_finite_then_read_as_infinite_or_unknown() -> None:
+    assert (figure(math.inf, "s"), figure(-math.inf, "$"), figure(math.nan, "%")) == ("∞s", "-∞", "unknown")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -576,6 +577,14 @@ async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_war
         assert [(a.level, a.text.split()[1]) for a in alerts] == [
             (AlertLevel.INFO, "CONNECTING"), (AlertLevel.INFO, "CONNECTED"),
             (AlertLevel.WARNING, "DEGRADED"), (AlertLevel.ERROR, "DISCONNECTED")]
+
+
+def test_check_rows_when_a_figure_is_not_finite_then_no_inf_or_nan_is_shown() -> None:
+    # A ticket for a symbol without a quote showed "quote_age: infs over the limit of 10s … -infs" and "nan%".
+    no_quote = check_row(CheckResult("quote_age", False, math.inf, 10, -math.inf, "no quote", "s"))
+    assert no_quote.cells == ("quote_age: no quote", "∞", "10s", "-∞", "FAIL")
+    unknown = check_row(CheckResult("price_collar_pct", False, math.nan, 5, math.nan, "cannot be measured", "%"))
+    assert unknown.cells[1:4] == ("—", "5%", "—")
 
 
 def test_check_rows_when_units_then_money_is_prefixed_and_words_are_spaced() -> None:

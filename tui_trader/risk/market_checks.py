@@ -29,8 +29,9 @@ def check_quote_usable(quote: Quote | None) -> CheckResult:
 
 def check_quote_age(quote: Quote | None, now: datetime, max_age_s: float) -> CheckResult:
     """The quote is at most ``max_age_s`` seconds old (a missing quote is infinitely old)."""
-    age = math.inf if quote is None else (now - quote.time).total_seconds()
-    return upper_bound("quote_age", age, max_age_s, "s")
+    if quote is None:
+        return CheckResult("quote_age", False, math.inf, max_age_s, -math.inf, "no quote", "s")
+    return upper_bound("quote_age", (now - quote.time).total_seconds(), max_age_s, "s")
 
 
 def check_spread(quote: Quote | None, max_spread_pct: float) -> CheckResult:

@@ -45,6 +45,8 @@ def _over(value: float, limit: float, unit: str) -> str:
 
 def figure(value: float, unit: str = "") -> str:
     """A check's figure as the operator reads it: ``$2,500.00``, ``25.77%``, ``1,200 qty``, ``1.2 x equity``."""
+    if not math.isfinite(value):
+        return "unknown" if math.isnan(value) else f"{'-' if value < 0 else ''}∞{unit if unit in ('%', 's') else ''}"
     if unit == "$":
         return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
     number = f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"

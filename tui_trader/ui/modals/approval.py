@@ -16,6 +16,7 @@ typing. Reject works at once; a stray ``n`` or Escape can only keep an order off
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -46,8 +47,10 @@ CHECK_COLUMNS = (
 
 def num(value: float | None, unit: str) -> str:
     """A check figure with its unit: ``$4,964.75``, ``25 qty``, ``10 positions``, ``0.26s``, ``5%``."""
-    if value is None:
+    if value is None or math.isnan(value):
         return DASH
+    if math.isinf(value):  # a missing quote is infinitely old
+        return "∞" if value > 0 else "-∞"
     magnitude = abs(value) if unit == "$" else value
     figure = f"{magnitude:,.0f}" if float(value).is_integer() else f"{magnitude:,.2f}"
     if unit == "$":
