@@ -368,3 +368,25 @@ async def test_snapshot_when_the_book_and_the_price_move_while_an_approval_waits
         assert now.reference_price == 300.0
         assert now.est_notional == 3_000.0
         assert len(eng.approvals) == 1  # the queue itself is untouched: the order is checked again when approved
+
+
+async def test_what_if_of_a_ticket_then_the_brokers_answer_and_nothing_tracked_placed_or_journaled(
+        asking: Engine, sim: SimGateway) -> None:
+    # The order ticket asks before it submits (ctrl+t): the answer, and no order anywhere.
+    events = asking.subscribe("test", lossless=True)
+    ask = sim.quote("AAPL").ask
+    answer, note = await asking.what_if(buy(10))
+    assert answer is not None
+    assert note == ""
+    assert answer.init_margin_change == pytest.approx(MARGIN_RATE * 10 * ask, abs=0.01)
+    assert asking.orders.orders == {}
+    assert len(asking.approvals) == 0
+    assert sim.order_refs() == []
+    assert [e for e in events.drain() if isinstance(e, OrderUpdated)] == []
+
+
+async def test_what_if_of_a_ticket_in_dry_run_then_not_asked_and_says_why(sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path, dry_run=True)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        assert await eng.what_if(buy(10)) == (None, "not asked (dry run: nothing goes to the broker)")
+    assert [r for r in sim.received_orders() if r.what_if] == []

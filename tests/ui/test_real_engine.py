@@ -16,7 +16,7 @@ from typing import Any
 
 import ib_async
 from engine.helpers import limits_for_tests, make_config, make_engine, outside_client
-from textual.widgets import Checkbox, Input, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Bracket, OrderTicket
@@ -187,6 +187,27 @@ async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_sa
         await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
         plan = str(c.app.screen.query_one("#approval-plan", Static).render())
         assert f"bracket: trailing stop 1% behind the price, starting at {stop:,.2f}" in plan
+
+
+async def test_real_engine_order_ticket_what_if_then_margin_and_commission_from_the_broker_and_nothing_placed(
+        tmp_path: Path) -> None:
+    async with real_console(tmp_path) as c:
+        await c.pilot.press("n")
+        await c.pilot.pause()
+        form = c.app.screen
+        form.query_one("#ticket-symbol", Input).value = "AAPL"
+        form.query_one("#ticket-quantity", Input).value = "5"
+        form.query_one("#ticket-type", Select).value = "MKT"
+        await c.pilot.pause()
+        ask = c.gw.quote("AAPL").ask
+        await c.pilot.press("ctrl+t")
+        line = form.query_one("#ticket-what-if", Label)
+        await c.until(lambda: "margin" in str(line.render()), "the broker's what-if")
+        assert f"margin +{MARGIN_RATE * 5 * ask:,.2f}" in str(line.render())
+        commission = c.gw.engine.commissions.order_total(5, 5 * ask, False)
+        assert f"commission {commission:,.2f}" in str(line.render())
+        assert [r.what_if for r in c.gw.received_orders()] == [True]  # asked, never placed
+        assert not c.gw.order_refs()
 
 
 async def test_real_engine_approval_when_the_broker_answers_its_what_if_then_the_modal_shows_margin_and_commission(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from tui_trader.domain.events import KillReport
-from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.orders import Order, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.snapshots import (
@@ -40,6 +40,11 @@ class EngineHandle(Protocol):
 
     def preview(self, ticket: OrderTicket) -> RiskVerdict:
         """Run the pre-trade gate on ``ticket`` without sending anything."""
+        ...
+
+    async def what_if(self, ticket: OrderTicket) -> tuple[WhatIf | None, str]:
+        """The broker's what-if of ``ticket`` (margin and commission; nothing is placed): its answer and
+        warning, or ``None`` and why there is none (refused, no answer, dry run, read-only, disconnected)."""
         ...
 
     async def submit(self, ticket: OrderTicket) -> Order:

@@ -29,7 +29,7 @@ from tui_trader.domain.events import (
     OrderNotSent,
     WhatIfAnswered,
 )
-from tui_trader.domain.orders import Order, OrderTicket, StatusChange
+from tui_trader.domain.orders import Order, OrderTicket, StatusChange, WhatIf
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.core import EngineCore
@@ -251,19 +251,32 @@ class OrderPath(EngineCore):
         IB checks a what-if like an order and never transmits it. Only the entry is asked about
         (a bracket's exits reduce what it adds).
         """
-        ref, answer = order.order_ref, None
+        ref = order.order_ref
+        answer, note = await self._what_if_answer(order)
+        self.approvals.set_what_if(ref, note, answer)
+        self.publish(WhatIfAnswered(self.now(), ref, answer, note))  # for the order's trace
+
+    async def what_if(self, ticket: OrderTicket) -> tuple[WhatIf | None, str]:
+        """The broker's what-if of ``ticket`` as it stands (the order ticket asks before submitting):
+        its answer and the broker's warning, or ``None`` and why there is none. Nothing is placed,
+        tracked or journaled."""
+        why_not = self._why_no_what_if()
+        if why_not is not None:
+            return None, why_not
+        prepared = self._prepare(ticket)
+        now = self.now()
+        return await self._what_if_answer(Order("what-if", prepared, S.PENDING_APPROVAL, now, now))
+
+    async def _what_if_answer(self, order: Order) -> tuple[WhatIf | None, str]:
         try:
             answer = await self.broker.what_if(order, self.config.ack_timeout_s)
         except BrokerRequestError as exc:
-            note = f"refused by the broker: {exc}"
+            return None, f"refused by the broker: {exc}"
         except TimeoutError:
-            note = "no answer from the broker"
+            return None, "no answer from the broker"
         except ConnectionError as exc:  # the link dropped before it answered (or before it was sent)
-            note = f"no answer (broker: {exc})"
-        else:
-            note = answer.warning
-        self.approvals.set_what_if(ref, note, answer)
-        self.publish(WhatIfAnswered(self.now(), ref, answer, note))  # for the order's trace
+            return None, f"no answer (broker: {exc})"
+        return answer, answer.warning
 
     def arm(self, account_id: str, by: str = "operator") -> None:
         """Arm live trading: the operator typed the id of the account the gateway reports.

@@ -26,7 +26,7 @@ from tui_trader.domain.events import (
     TradingStateChanged,
 )
 from tui_trader.domain.market import Quote
-from tui_trader.domain.orders import Bracket, Order, OrderTicket
+from tui_trader.domain.orders import Bracket, Order, OrderTicket, WhatIf
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.bus import EventBus, Subscription
@@ -317,6 +317,12 @@ class ScriptedEngine:
                             message="" if ok else "order too large")
         return RiskVerdict(ok, (check, CheckResult("order_quantity", True, ticket.quantity, 1000,
                                                    1000 - ticket.quantity)))
+
+    async def what_if(self, ticket: OrderTicket) -> tuple[WhatIf | None, str]:
+        self.calls.append(("what_if", ticket))
+        q = self.state.quotes.get(ticket.symbol)
+        notional = ticket.quantity * ticket.price_for_notional(q.last if q else math.nan)
+        return WhatIf(init_margin_change=round(notional * 0.25, 2), commission=1.0), ""
 
     async def submit(self, ticket: OrderTicket) -> Order:
         self.calls.append(("submit", ticket))

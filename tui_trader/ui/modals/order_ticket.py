@@ -1,12 +1,14 @@
 """OrderTicketModal: a manual order, previewed by the risk gate as it is typed.
 
 Submitting hands the ticket to ``EngineHandle.submit``: the same risk gate and approval path
-as a strategy's order (the approval modal follows where approvals are required).
+as a strategy's order (the approval modal follows where approvals are required). Ctrl+T asks the
+broker's what-if of the ticket as it stands (``EngineHandle.what_if``: margin and commission, nothing
+placed) before it is submitted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -16,12 +18,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
-from tui_trader.domain.orders import Bracket, OrderTicket
+from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
+from tui_trader.ui.format import money, qty
 from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row
 from tui_trader.ui.widgets.line_table import LineTable
 
 Previewer = Callable[[OrderTicket], RiskVerdict]
+WhatIfAsker = Callable[[OrderTicket], Awaitable[tuple[WhatIf | None, str]]]
+WHAT_IF_HINT = "ctrl+t: the broker's what-if (margin, commission; nothing is placed)"
 
 
 class TicketError(ValueError):
@@ -72,13 +77,18 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="cancel-ticket", tooltip="Discard this ticket"),
         Binding("ctrl+s", "submit", "Submit", id="submit-ticket", tooltip="Submit through risk and approval"),
+        Binding("ctrl+t", "what_if", "What-if", id="what-if-ticket",
+                tooltip="Ask the broker what this order would do to margin, and its commission"),
     ]
-    """ctrl+s submits, Escape discards."""
+    """ctrl+s submits, ctrl+t asks the broker's what-if, Escape discards."""
 
-    def __init__(self, preview: Previewer, symbol: str = "") -> None:
+    def __init__(self, preview: Previewer, symbol: str = "", what_if: WhatIfAsker | None = None) -> None:
         super().__init__(id="order-ticket-modal")
         self.preview = preview
+        self.what_if = what_if
         self.symbol = symbol
+        self._what_if_of: OrderTicket | None = None
+        """The ticket the what-if line is about (None: it shows the hint)."""
         self.denial = ""
         """Why the risk preview denies the ticket as it stands (empty: it passes)."""
 
@@ -101,6 +111,7 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
             table.show_cursor = False
             yield table
             yield Label("", id="ticket-error", classes="dialog-error")
+            yield Label(WHAT_IF_HINT if self.what_if else "", id="ticket-what-if")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button("Submit (ctrl+s)", id="submit", variant="warning")
@@ -139,6 +150,8 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
         self.query_one(LineTable).set_rows([check_row(c) for c in verdict.checks])
         self.denial = "" if verdict.passed else verdict.reason
         error.update(f"Risk would deny: {self.denial}" if self.denial else "")
+        if self._what_if_of is not None and self._what_if_of != ticket:  # the answer was for another order
+            self._show_what_if(None, WHAT_IF_HINT)
         return ticket
 
     def action_submit(self) -> None:
@@ -155,6 +168,35 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
                 f"Not sent: {self.denial}. Change the order, or Esc to discard it.")
             return
         self.dismiss(ticket)
+
+    def action_what_if(self) -> None:
+        """Ask the broker's what-if of the ticket as it stands (it must parse)."""
+        ticket = self.update_preview()
+        if ticket is None or self.what_if is None:
+            return
+        self._show_what_if(ticket, "what-if: asking the broker…")
+        self.run_worker(self._ask_what_if(self.what_if, ticket), group="what-if", exclusive=True,
+                        exit_on_error=False)
+
+    async def _ask_what_if(self, ask: WhatIfAsker, ticket: OrderTicket) -> None:
+        try:
+            answer, note = await ask(ticket)
+        except Exception as exc:  # noqa: BLE001 - the engine gone, say: the ticket says so and stays usable
+            answer, note = None, f"not answered ({exc})"
+        if self._what_if_of != ticket:  # edited meanwhile: the answer is about an order no longer on screen
+            return
+        if answer is None:
+            self._show_what_if(ticket, f"what-if: {note}")
+            return
+        figures = [f"margin {money(answer.init_margin_change, signed=True)}"
+                   if answer.init_margin_change is not None else "margin: not given",
+                   f"commission {money(answer.commission)}" if answer.commission is not None else ""]
+        text = " · ".join(f for f in figures if f) + (f" ({note})" if note else "")
+        self._show_what_if(ticket, f"what-if {ticket.side.value} {qty(ticket.quantity)} {ticket.symbol}: {text}")
+
+    def _show_what_if(self, ticket: OrderTicket | None, text: str) -> None:
+        self._what_if_of = ticket
+        self.query_one("#ticket-what-if", Label).update(text)
 
     def action_cancel(self) -> None:
         """Discard the ticket."""
