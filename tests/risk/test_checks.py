@@ -705,3 +705,11 @@ def test_quote_age_without_a_quote_then_denied_saying_so() -> None:
 
 def test_figures_when_not_finite_then_read_as_infinite_or_unknown() -> None:
     assert (figure(math.inf, "s"), figure(-math.inf, "$"), figure(math.nan, "%")) == ("∞s", "-∞", "unknown")
+
+
+def test_quote_when_the_symbol_is_not_watched_then_the_denial_says_no_quote_will_come() -> None:
+    # A manual ticket for a symbol the session does not subscribe to said only "no quote".
+    unwatched = check(ticket("MSFT"), RiskLimits(), mkt=market(quote("AAPL")))
+    assert unwatched.check("quote").message == "no quote: not one of this session's symbols (--symbols, or the config)"
+    watched = check(ticket("MSFT"), RiskLimits(), mkt=market(quote("AAPL"), instruments=[instrument("MSFT")]))
+    assert watched.check("quote").message == "no quote"

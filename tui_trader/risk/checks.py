@@ -307,6 +307,11 @@ class TicketContext:
         account = self._account
         return account if isinstance(account, AccountSnapshot) else account()
 
+    @property
+    def watched(self) -> dict[str, Instrument]:
+        """The symbols the session subscribes to (their instruments)."""
+        return self._market.instruments
+
     @lazy
     def instrument(self) -> Instrument:
         """The ticket's instrument (a default one when the market does not know it)."""
@@ -427,7 +432,7 @@ def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
 def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, quote, ticket = ctx.limits, ctx.quote, ctx.ticket
     if lim.require_quote:
-        out.append(check_quote_usable(quote))
+        out.append(check_quote_usable(quote, quote is not None or ticket.symbol in ctx.watched))
     if lim.max_quote_age_s is not None:
         out.append(check_quote_age(quote, ctx.now, lim.max_quote_age_s))
     if lim.max_spread_pct is not None and ticket.order_type is OrderType.MKT:

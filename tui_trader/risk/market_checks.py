@@ -15,11 +15,15 @@ from tui_trader.risk.limits import CollarReference
 from tui_trader.risk.results import PASS, upper_bound
 
 
-def check_quote_usable(quote: Quote | None) -> CheckResult:
-    """A quote exists, is not crossed, and gives a price (two sides or a last trade)."""
+def check_quote_usable(quote: Quote | None, watched: bool = True) -> CheckResult:
+    """A quote exists, is not crossed, and gives a price (two sides or a last trade).
+
+    ``watched``: the symbol is one the session subscribes to; without a quote, the message says
+    when it is not (no quote will ever come for it).
+    """
     problem = ""
     if quote is None:
-        problem = "no quote"
+        problem = "no quote" if watched else "no quote: not one of this session's symbols (--symbols, or the config)"
     elif quote.is_crossed:
         problem = f"crossed quote (bid {quote.bid:g} > ask {quote.ask:g})"
     elif not quote.has_two_sides and not quote.last > 0:
