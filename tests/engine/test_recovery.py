@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from ops.servers import closed_port
 
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType
-from tui_trader.domain.events import AlertRaised, CommissionReported
+from tui_trader.domain.events import AlertRaised, CommissionReported, ConnectionChanged
 from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import make_broker
 from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, status, strategy
@@ -142,3 +144,14 @@ async def test_commission_lost_on_the_wire_then_attached_once_by_the_reconciliat
     await engine.journal.flush()
     (journaled,) = await engine.journal.fills()
     assert journaled.commission == pytest.approx(execution.commission)
+
+
+async def test_connect_retries_while_the_gateway_is_down_then_one_connecting_event_not_one_per_attempt(
+        tmp_path: Path) -> None:
+    # A --paper console with no gateway added "connection CONNECTING" to the alerts on every retry.
+    eng = Engine(make_config(tmp_path), make_broker("127.0.0.1", closed_port(), CLIENT_ID, timeout=1.0))
+    events = eng.subscribe("test", lossless=True)
+    for _ in range(3):
+        with pytest.raises(ConnectionRefusedError):
+            await eng.connect_and_sync(startup=True)
+    assert [e.state for e in events.drain() if isinstance(e, ConnectionChanged)] == [ConnectionState.CONNECTING]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
+from ops.servers import closed_port
 
 from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus
@@ -54,9 +54,7 @@ async def test_summary_when_made_after_the_stop_then_final_and_compared_with_the
 def test_headless_paper_run_when_no_gateway_answers_then_it_says_so_and_exits_non_zero(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # It printed nothing and exited 0: a server's cron job could not tell a dead gateway from a quiet day.
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     settings = Settings(mode=Mode.PAPER, headless=True, state_dir=tmp_path,
                         broker={"port": port, "connect_timeout": 1.0})
     out = tmp_path / "summary.json"

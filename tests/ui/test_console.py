@@ -565,9 +565,7 @@ async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
 
 async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_warnings() -> None:
     # Found in a --sim run: every start added five WARNING alerts (connecting, connected, farms OK).
-    # And a gateway that is down added "connection CONNECTING" on every retry: only a change is news.
     events = [ConnectionChanged(FROZEN, ConnectionState.CONNECTING),
-              ConnectionChanged(FROZEN, ConnectionState.CONNECTING),
               ConnectionChanged(FROZEN, ConnectionState.CONNECTED, "2104: Market data farm connection is OK"),
               ConnectionChanged(FROZEN, ConnectionState.DEGRADED, "2103: Market data farm connection is broken"),
               ConnectionChanged(FROZEN, ConnectionState.DISCONNECTED, "1100: connectivity lost")]

@@ -28,9 +28,8 @@ class ApprovalQueue:
     def add(self, order: Order, verdict: RiskVerdict, now: datetime, reference_price: float,
             what_if_note: str = "") -> PendingApproval:
         """Queue ``order`` for approval until ``now + timeout``."""
-        notional = order.ticket.quantity * order.ticket.price_for_notional(reference_price)
-        item = PendingApproval(order, verdict, now, now + self.timeout, reference_price, notional,
-                               what_if_note=what_if_note)
+        item = PendingApproval(order, verdict, now, now + self.timeout, reference_price,
+                               _notional(order, reference_price), what_if_note=what_if_note)
         self._pending[order.order_ref] = item
         return item
 
@@ -69,3 +68,12 @@ class ApprovalQueue:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+
+def as_of(item: PendingApproval, order: Order, verdict: RiskVerdict, price: float) -> PendingApproval:
+    """``item`` with the verdict its ``order`` (as tracked now) gets now, priced at ``price``."""
+    return replace(item, verdict=verdict, reference_price=price, est_notional=_notional(order, price))
+
+
+def _notional(order: Order, price: float) -> float:
+    return order.ticket.quantity * order.ticket.price_for_notional(price)

@@ -203,18 +203,17 @@ class Engine(StrategyRunner):
     def _check_stale(self, now: datetime) -> None:
         if not self.broker.is_connected or not self.series:
             return
-        age = self.market.age_s(now)
         # Counted from the connect when nothing came since: data cannot be late before it was asked for
         # (it said "nothing for infs" the moment a session with no data yet connected).
         since, last = self.connection.connected_since, self.market.last_data_at
-        from_connect = since is not None and (last is None or last < since)
-        if since is not None and from_connect:
-            age = min(age, (now - since).total_seconds())
+        if since is not None and (last is None or last < since):
+            age, what = (now - since).total_seconds(), "none in the {age:.0f}s since connecting"
+        else:
+            age, what = self.market.age_s(now), "nothing for {age:.0f}s while connected"
         if age > self.config.market_data_stale_s and not self.market.stale:
             self.market.stale = True
-            what = (f"none in the {age:.0f}s since connecting" if from_connect
-                    else f"nothing for {age:.0f}s while connected")
-            self.alert(AlertLevel.ERROR, "market_data", f"market data stalled: {what}", kind="md_stale")
+            self.alert(AlertLevel.ERROR, "market_data", f"market data stalled: {what.format(age=age)}",
+                       kind="md_stale")
             self.block("stale_data", "market data stalled")
         elif age <= self.config.market_data_stale_s and self.market.stale:
             self.market.stale = False

@@ -32,6 +32,7 @@ from tui_trader.domain.events import (
 from tui_trader.domain.orders import Order, OrderTicket, StatusChange, WhatIf
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.approvals import as_of
 from tui_trader.engine.core import EngineCore
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.errors import SafetyError
@@ -106,11 +107,10 @@ class OrderPath(EngineCore):
         """
         out = []
         for item in self.approvals.items():
-            order = self.orders.get(item.order.order_ref) or item.order
+            order = self.orders.get(item.order.order_ref) or item.order  # as tracked (amended, say)
             mark = self.market.mark(order.ticket.symbol)
             price = mark if mark > 0 else item.reference_price  # NaN or no quote: the last known
-            out.append(replace(item, verdict=self.verdict(order.ticket, order.order_ref), reference_price=price,
-                               est_notional=order.ticket.quantity * order.ticket.price_for_notional(price)))
+            out.append(as_of(item, order, self.verdict(order.ticket, order.order_ref), price))
         return tuple(out)
 
     def _engine_checks(self, ticket: OrderTicket) -> list[CheckResult]:

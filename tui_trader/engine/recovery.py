@@ -100,8 +100,9 @@ class Recovery(Amendments):
         """
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
         before = self.working_statuses()
-        self.set_connection(ConnectionState.CONNECTING)
-        self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
+        if self.connection.state is not ConnectionState.CONNECTING:  # not news again on each retry of a loop
+            self.set_connection(ConnectionState.CONNECTING)
+            self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
         await self.broker.connect()
         self.account_id = self.broker.account_id
         self._guard_account()

@@ -16,9 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_trader.domain import AlertLevel
-from tui_trader.domain.events import AlertRaised, Event
-from tui_trader.engine.bus import Subscription
+from tui_trader.engine import core
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
@@ -42,9 +40,7 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     engine = create_engine(settings)
     stop = asyncio.Event()
     _install_signals(stop)
-    # Nobody watches a console: what the engine warns about goes to stderr as it happens.
-    alerts = engine.bus.subscribe("headless-stderr", maxsize=1_000)
-    printer = asyncio.create_task(_print_alerts(alerts))
+    alerts = StderrAlerts()
     await engine.start()
     freeze_startup_heap()
     try:
@@ -54,10 +50,7 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     finally:
         await engine.stop()
         thaw_startup_heap()  # as the console does on quitting: the process may go on (tests run it in-process)
-        printer.cancel()
-        engine.bus.unsubscribe(alerts)
-        for event in alerts.drain():
-            _print_alert(event)
+        alerts.close()
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
     # in the book and the journal, so in the summary too.
     summary = summarize(engine)
@@ -84,19 +77,26 @@ def outcome(summary: dict[str, Any], host: str, port: int) -> str:
             f"unrealized {summary['unrealized_pnl']:,.2f}; {positions}")
 
 
-async def _print_alerts(alerts: Subscription) -> None:
-    while True:
-        _print_alert(await alerts.get())
+class StderrAlerts(logging.StreamHandler):
+    """Nobody watches a console: the alerts the engine logs (``EngineCore.alert``) at WARNING and above
+    go to stderr as they happen, whatever the log file's level. :meth:`close` detaches it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setLevel(logging.WARNING)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(message)s", "%H:%M:%S"))
+        self._level = ALERTS.level
+        ALERTS.setLevel(min(ALERTS.getEffectiveLevel(), logging.WARNING))
+        ALERTS.addHandler(self)
+
+    def close(self) -> None:
+        ALERTS.removeHandler(self)
+        ALERTS.setLevel(self._level)
+        super().close()
 
 
-def _print_alert(event: Event) -> None:
-    if isinstance(event, AlertRaised) and event.alert.level in SHOWN:
-        alert = event.alert
-        sys.stderr.write(f"{alert.time:%H:%M:%S} {alert.level.value:8s} {alert.source}: {alert.text}\n")
-        sys.stderr.flush()
-
-
-SHOWN = frozenset({AlertLevel.WARNING, AlertLevel.ERROR, AlertLevel.CRITICAL})
+ALERTS = logging.getLogger(core.__name__)
+"""Where :meth:`EngineCore.alert` logs every alert."""
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -469,4 +469,3 @@ def _finished_at(trade: Trade) -> float:
     """When the trade last changed, epoch seconds (0 for a trade ib_async learnt of at a sync: no log)."""
     when = trade.log[-1].time if trade.log else None
     return when.timestamp() if when is not None and when.tzinfo is not None else 0.0
-

@@ -108,8 +108,6 @@ class MainScreen(MainActions):
         self.options = options
         self.clock = clock
         self.approval: ApprovalModal | None = None
-        self._link_alerted: tuple[ConnectionState, str] | None = None
-        """The connection state and detail the last connection alert gave (a retry loop repeats them)."""
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
         self._drawn = 0
@@ -202,9 +200,6 @@ class MainScreen(MainActions):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
             return [self._alert(AlertLevel.WARNING, text, event.time)]
         if isinstance(event, ConnectionChanged):
-            if (event.state, event.detail) == self._link_alerted:  # another attempt of a retry loop: nothing new
-                return []
-            self._link_alerted = (event.state, event.detail)
             level = CONNECTION_ALERT_LEVEL[event.state]
             return [self._alert(level, f"connection {event.state.value} {event.detail}".strip())]
         if isinstance(event, ApprovalRequested):
