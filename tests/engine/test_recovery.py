@@ -51,6 +51,37 @@ async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, 
     await eventually(lambda: not engine.connection.market_data_degraded)
 
 
+async def test_connect_when_the_farms_report_ok_then_connecting_and_connected_only(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Found in a --sim run: every start added three "connection CONNECTED 2104: … farm connection is OK"
+    # lines, published as the farms reported during the connect, before the account was checked.
+    eng = make_engine(sim, make_config(tmp_path))
+    events = eng.subscribe("test", lossless=True)
+    await eng.start()
+    changes = [(e.state, e.detail) for e in events.drain() if isinstance(e, ConnectionChanged)]
+    assert changes == [(ConnectionState.CONNECTING, ""), (ConnectionState.CONNECTED, f"account {sim.account_id}")]
+    assert eng.connection.farms == {"usfarm": "ok", "ushmds": "ok", "secdefnj": "ok"}
+    await eng.stop()
+
+
+async def test_connect_while_a_farm_is_broken_then_degraded_and_connected_once_it_recovers(
+        sim: SimGateway, tmp_path: Path) -> None:
+    sim.control.send_error(2103)  # before anyone connects: the gateway reports it to each new session
+    eng = make_engine(sim, make_config(tmp_path))
+    events = eng.subscribe("test", lossless=True)
+    await eng.start()
+    assert [e.state for e in events.drain() if isinstance(e, ConnectionChanged)] == [
+        ConnectionState.CONNECTING, ConnectionState.DEGRADED]
+    assert eng.connection.market_data_degraded
+    sim.control.send_error(2106)  # another farm's OK changes nothing
+    sim.control.send_error(2104)
+    await eventually(lambda: eng.connection.state is ConnectionState.CONNECTED)
+    assert [(e.state, e.detail) for e in events.drain() if isinstance(e, ConnectionChanged)] == [
+        (ConnectionState.CONNECTED, "2104: Market data farm connection is OK:usfarm")]
+    assert not eng.connection.market_data_degraded
+    await eng.stop()
+
+
 async def test_market_data_stalled_while_connected_then_alert_and_entries_blocked(
         sim: SimGateway, tmp_path: Path, clock: ManualClock) -> None:
     config = make_config(tmp_path, market_data_stale_s=0.3, strategies=(strategy("ema_cross"),))

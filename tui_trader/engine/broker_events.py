@@ -165,13 +165,18 @@ class BrokerEvents(KillOps):
         self.alert(level, "broker", f"{error.code}: {error.message}", kind="broker_error")
 
     def _on_farm(self, code: int, message: str) -> None:
+        """A data farm's status. It moves the link between CONNECTED and DEGRADED, and is news only
+        when it does: the farms report at every connect, before the engine has checked the account
+        (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise)."""
         broken = code in FARM_BROKEN
         farms = dict(self.connection.farms)
         farms[message.split(":")[-1].strip() or str(code)] = "broken" if broken else "ok"
         self.market.degraded = any(v == "broken" for v in farms.values())
-        state = ConnectionState.DEGRADED if self.market.degraded else ConnectionState.CONNECTED
+        before = self.connection.state
+        state = self.link_state() if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
         self.set_connection(state, farms=farms, market_data_degraded=self.market.degraded)
-        self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
+        if state is not before:
+            self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
         if broken:
             self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
                        kind="farm_broken")

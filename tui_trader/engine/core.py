@@ -172,6 +172,10 @@ class EngineCore:
 
         self.connection = replace(self.connection, state=state, **changes)
 
+    def link_state(self) -> ConnectionState:
+        """The state of a link that is up: CONNECTED, or DEGRADED while a data farm is broken."""
+        return ConnectionState.DEGRADED if self.market.degraded else ConnectionState.CONNECTED
+
     # -- tasks ---------------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

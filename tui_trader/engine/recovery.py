@@ -101,15 +101,18 @@ class Recovery(Amendments):
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
         before = self.working_statuses()
         if self.connection.state is not ConnectionState.CONNECTING:  # not news again on each retry of a loop
-            self.set_connection(ConnectionState.CONNECTING)
             self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
+        # Each connection's farms report afresh as it opens (while CONNECTING).
+        self.market.degraded = False
+        self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False)
         await self.broker.connect()
         self.account_id = self.broker.account_id
         self._guard_account()
         now = self.now()
         self.disconnected_since = None
-        self.set_connection(ConnectionState.CONNECTED, connected_since=now, reconnects=self.reconnects)
-        self.publish(ConnectionChanged(now, ConnectionState.CONNECTED, f"account {self.account_id}"))
+        state = self.link_state()
+        self.set_connection(state, connected_since=now, reconnects=self.reconnects)
+        self.publish(ConnectionChanged(now, state, f"account {self.account_id}"))
         await self._subscribe()
         # The book is settled against the broker once, on the first successful connect.
         await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,

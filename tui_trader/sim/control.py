@@ -8,7 +8,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from tui_trader.sim import messages as msg
-from tui_trader.sim.faults import DEFAULT_FILL_SEQUENCE, MESSAGE_KINDS
+from tui_trader.sim.faults import DEFAULT_FILL_SEQUENCE, FARM_TEXTS, MESSAGE_KINDS
 
 if TYPE_CHECKING:
     from tui_trader.sim.gateway import SimGateway
@@ -20,12 +20,7 @@ ERROR_TEXTS = {
     1100: "Connectivity between IB and Trader Workstation has been lost.",
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
-    2103: "Market data farm connection is broken:usfarm",
-    2104: "Market data farm connection is OK:usfarm",
-    2105: "HMDS data farm connection is broken:ushmds",
-    2106: "HMDS data farm connection is OK:ushmds",
-    2157: "Sec-def data farm connection is broken:secdefnj",
-    2158: "Sec-def data farm connection is OK:secdefnj",
+    **FARM_TEXTS,
 }
 
 
@@ -90,8 +85,13 @@ class Control:
         self.gw.faults.refuse_until = self.gw.clock.now().timestamp() + seconds
 
     def send_error(self, code: int, text: str | None = None, req_id: int = -1, client_id: int | None = None) -> None:
-        """Send an error/info message (1100, 1101, 1102, 2103, 2105, 2157, 2158, …) to one or all clients."""
+        """Send an error/info message (1100, 1101, 1102, 2103, 2105, 2157, 2158, …) to one or all clients.
+
+        A data farm's status sent to all clients is the farm's status for clients that connect later too.
+        """
         data = msg.error(req_id, code, text or ERROR_TEXTS.get(code, f"Simulated error {code}"))
+        if client_id is None:
+            self.gw.faults.report_farm(code)
         for cid, session in list(self.gw.sessions.items()):
             if client_id is None or cid == client_id:
                 session.send(data)

@@ -13,6 +13,16 @@ MESSAGE_KINDS = frozenset({"open_order", "order_status", "execution", "commissio
                            "account_value", "error", "open_orders_end"})
 """``open_orders_end``: the end of an open-orders answer (``53``); held or dropped, the request is not answered."""
 DEFAULT_FILL_SEQUENCE = ("execution", "order_status", "commission")
+FARM_TEXTS = {
+    2103: "Market data farm connection is broken:usfarm",
+    2104: "Market data farm connection is OK:usfarm",
+    2105: "HMDS data farm connection is broken:ushmds",
+    2106: "HMDS data farm connection is OK:ushmds",
+    2157: "Sec-def data farm connection is broken:secdefnj",
+    2158: "Sec-def data farm connection is OK:secdefnj",
+}
+"""The data farms' status messages; the farm is the text after the last colon."""
+FARMS_OK = {"usfarm": 2104, "ushmds": 2106, "secdefnj": 2158}
 
 
 class Faults:
@@ -32,6 +42,17 @@ class Faults:
         self.drops: dict[str, int] = {}
         self.delays: dict[str, float] = {}
         self.fill_sequence: tuple[str, ...] = DEFAULT_FILL_SEQUENCE
+        self.farms = dict(FARMS_OK)
+        """Each data farm's last status code, reported to every session as it connects."""
+
+    def farm_messages(self) -> list[tuple[int, str]]:
+        """What a connecting session is told about the data farms."""
+        return [(code, FARM_TEXTS[code]) for code in self.farms.values()]
+
+    def report_farm(self, code: int) -> None:
+        """A farm status sent to every session is the farm's status from now on."""
+        if code in FARM_TEXTS:
+            self.farms[FARM_TEXTS[code].rsplit(":", 1)[1]] = code
 
     def refusing(self) -> bool:
         """Whether new connections are refused right now."""
