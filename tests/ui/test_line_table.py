@@ -101,3 +101,23 @@ async def test_render_lines_when_stale_then_textual_styles_the_lines() -> None:
     async with running(stalled_state(), size=(200, 60)) as c:
         plain = same_lines_as_textual(c.app)
         assert not plain["positions-table"], plain  # the stale pane's text-opacity: Textual's path
+
+
+class IdTableApp(App[None]):
+    """The orders pane's id column beside a value."""
+
+    CSS = "LineTable { height: 5; }"
+
+    def compose(self) -> ComposeResult:
+        yield LineTable((Column("Id", 10, cut_start=True), Column("Value", 6)), id="table")
+
+
+async def test_cut_start_column_when_ids_are_longer_than_it_then_each_id_keeps_the_end_that_tells_it_apart() -> None:
+    # Found in a --sim run: every order in the orders pane read "tt7a70c2-…", the part that differs cut off.
+    async with IdTableApp().run_test(size=(40, 8)) as pilot:
+        table = pilot.app.query_one(LineTable)
+        table.set_rows([Row(ref, (ref, "x")) for ref in ("tt7a70c2-9", "tt7a70c2-12", "tt7a70c2-123")])
+        await pilot.pause()
+        lines = [strip.text for strip in table.render_lines(Region(0, 0, 40, 4))]
+        assert [line[:17] for line in lines] == [
+            "Id         Value ", "tt7a70c2-9 x     ", "…7a70c2-12 x     ", "…a70c2-123 x     "]

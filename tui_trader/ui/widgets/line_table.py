@@ -50,7 +50,8 @@ class Column:
     """One column: its title, width, alignment and how early it is dropped when narrow.
 
     Columns with a higher ``priority`` number are dropped first; ``flex`` columns take the
-    width left over; ``keep_end`` columns (sparklines) lose their start, not their end, when cut.
+    width left over; ``keep_end`` columns (sparklines) lose their start, not their end, when cut;
+    ``cut_start`` columns (ids whose end tells them apart) lose their start behind an ellipsis.
     """
 
     title: str
@@ -59,6 +60,7 @@ class Column:
     priority: int = 0
     flex: bool = False
     keep_end: bool = False
+    cut_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ class LineTable(ScrollView, can_focus=True):
         self.cursor_always = False
         self._rows: Sequence[Row] = ()
         self._strips: LRUCache[str, tuple[Row, bool, Strip]] = LRUCache(STRIP_CACHE)
-        self._layout: tuple[int, tuple[tuple[int, int, bool, bool], ...]] = (-1, ())
+        self._layout: tuple[int, tuple[tuple[int, int, bool, bool, bool], ...]] = (-1, ())
         self._styles: dict[str, Style] = {}
         self._cell_styles: dict[tuple[bool, str, str | None], Style] = {}
         self._row_styles: dict[tuple[bool, str], dict[str | None, Style]] = {}
@@ -395,10 +397,12 @@ class LineTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         run: list[str] = []
         used = 0
-        for index, cell_width, right, keep_end in self._visible(width):
+        for index, cell_width, right, keep_end, cut_start in self._visible(width):
             text = cells[index] if index < n_cells else ""
             if keep_end:
                 text = text[-cell_width:].rjust(cell_width)
+            elif cut_start and len(text) > cell_width > 1:
+                text = "…" + text[1 - cell_width:]
             elif len(text) != cell_width:
                 text = fit(text, cell_width, right=right)
             role = roles[index] if index < n_roles else ""
@@ -441,7 +445,7 @@ class LineTable(ScrollView, can_focus=True):
     def _header_strip(self, width: int) -> Strip:
         style = self._base_style() + self._style("line-table--header")
         text = "".join(fit(self.columns[index].title, cell_width, right=right) + " "
-                       for index, cell_width, right, _ in self._visible(width))
+                       for index, cell_width, right, *_ in self._visible(width))
         text = text[:width].ljust(width)
         note, arrow = self._position_note()
         if note and text[-len(note) - 1:].isspace():  # only over blank header cells
@@ -477,8 +481,8 @@ class LineTable(ScrollView, can_focus=True):
             style = self._styles[component] = self.get_component_rich_style(component, partial=True)
         return style
 
-    def _visible(self, width: int) -> tuple[tuple[int, int, bool, bool], ...]:
-        """(column index, width, right-aligned, keep end) of the columns that fit in ``width``."""
+    def _visible(self, width: int) -> tuple[tuple[int, int, bool, bool, bool], ...]:
+        """(column index, width, right-aligned, keep end, cut start) of the columns that fit in ``width``."""
         if self._layout[0] == width:
             return self._layout[1]
         chosen: set[int] = set()
@@ -490,7 +494,7 @@ class LineTable(ScrollView, can_focus=True):
                 used += need
         spare = max(width - used, 0)
         layout = tuple(
-            (i, c.width + (spare if c.flex else 0), c.right, c.keep_end)
+            (i, c.width + (spare if c.flex else 0), c.right, c.keep_end, c.cut_start)
             for i, c in enumerate(self.columns) if i in chosen
         )
         self._layout = (width, layout)

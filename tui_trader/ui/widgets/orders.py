@@ -17,7 +17,7 @@ from tui_trader.ui.widgets.pane import Pane
 
 COLUMNS = (
     Column("Time", 8, priority=3),
-    Column("Id", 10),
+    Column("Id", 10, cut_start=True),  # a session's ids share their start: "tt7a70c2-12" → "…7a70c2-12"
     Column("Sym", 6),
     Column("Side", 4),
     Column("Qty", 6, right=True),
