@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from tui_trader.domain import Bracket, OrderStatus, OrderType, Quote, Side, TradingState
+from tui_trader.domain.verdicts import figure
 from tui_trader.risk import RecentOrder, RiskLimits, Throttle, check_cancel
-from tui_trader.risk.results import figure
 
 from .builders import ALL_ON, CLOSE, OPEN, T0, account, check, instrument, market, order, position, quote, secs, ticket
 
@@ -703,8 +703,8 @@ def test_quote_age_without_a_quote_then_denied_saying_so() -> None:
     assert verdict.check("quote_age").message == "no quote"
 
 
-def test_figures_when_not_finite_then_read_as_infinite_or_unknown() -> None:
-    assert (figure(math.inf, "s"), figure(-math.inf, "$"), figure(math.nan, "%")) == ("∞s", "-∞", "unknown")
+def test_figures_when_not_finite_then_read_as_infinite_or_a_dash() -> None:
+    assert (figure(math.inf, "s"), figure(-math.inf, "$"), figure(math.nan, "%")) == ("∞s", "-∞", "—")
 
 
 def test_quote_when_the_symbol_is_not_watched_then_the_denial_says_no_quote_will_come() -> None:

@@ -14,8 +14,9 @@ from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStat
 from tui_trader.domain.events import ConnectionChanged, KillChecked, KillReport
 from tui_trader.domain.orders import Order
 from tui_trader.domain.portfolio import AccountSnapshot
-from tui_trader.domain.verdicts import CheckResult
+from tui_trader.domain.verdicts import CheckResult, check_line
 from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.risk.results import upper_bound
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
 from tui_trader.ui.messages import SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal, check_row
@@ -127,7 +128,7 @@ async def test_approval_when_y_pressed_then_approves_with_focus_starting_on_reje
         assert c.app.focused is modal.query_one("#reject", Button)
         checks = modal.query_one(LineTable).rows
         assert len(checks) == 9
-        assert checks[0].cells[2] == "1,000"
+        assert checks[0].cells[2] == "1,000 qty"
         await c.approve_ready()
         await c.pilot.press("y")
         await c.settle()
@@ -580,20 +581,34 @@ async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_war
 def test_check_rows_when_a_figure_is_not_finite_then_no_inf_or_nan_is_shown() -> None:
     # A ticket for a symbol without a quote showed "quote_age: infs over the limit of 10s … -infs" and "nan%".
     no_quote = check_row(CheckResult("quote_age", False, math.inf, 10, -math.inf, "no quote", "s"))
-    assert no_quote.cells == ("quote_age: no quote", "∞", "10s", "-∞", "FAIL")
+    assert no_quote.cells == ("quote_age: no quote", "∞s", "10s", "-∞s", "FAIL")
     unknown = check_row(CheckResult("price_collar_pct", False, math.nan, 5, math.nan, "cannot be measured", "%"))
     assert unknown.cells[1:4] == ("—", "5%", "—")
 
 
 def test_check_rows_when_units_then_money_is_prefixed_and_words_are_spaced() -> None:
-    # Seen in a --sim run: "4,965$", "1positions  10positions  9positions".
+    # Seen in a --sim run: "4,965$", "1positions  10positions  9positions"; later "0.00x equity" for an
+    # order of half a percent of equity.
     rows = [check_row(CheckResult("order_notional", True, 4964.75, 50_000, 45_035.25, unit="$")),
             check_row(CheckResult("open_positions", True, 1, 10, 9, unit="positions")),
             check_row(CheckResult("quote_age", True, 0.26, 10, 9.74, unit="s")),
-            check_row(CheckResult("daily_loss", False, -1_250, 1_000, -2_250, "over", unit="$"))]
-    assert [r.cells[1:4] for r in rows] == [("$4,964.75", "$50,000", "$45,035.25"),
+            check_row(CheckResult("daily_loss", False, -1_250, 1_000, -2_250, "over", unit="$")),
+            check_row(CheckResult("gross_exposure", True, 0.004961, 1, 0.995039, unit="x equity"))]
+    assert [r.cells[1:4] for r in rows] == [("$4,964.75", "$50,000.00", "$45,035.25"),
                                             ("1 positions", "10 positions", "9 positions"),
-                                            ("0.26s", "10s", "9.74s"), ("-$1,250", "$1,000", "-$2,250")]
+                                            ("0.26s", "10s", "9.74s"), ("-$1,250.00", "$1,000.00", "-$2,250.00"),
+                                            ("0.00496x equity", "1x equity", "0.995x equity")]
+
+
+def test_check_figures_when_a_check_denies_then_its_message_table_row_and_trace_line_read_the_same() -> None:
+    # The trace read "value 0.041 / limit 1, headroom 0.959x equity" and "headroom 77trades".
+    check = upper_bound("gross_exposure", 1.2575, 1.0, "x equity")
+    row = check_row(check)
+    assert check.message == "1.26x equity over the limit of 1x equity"
+    assert row.cells[1:3] == ("1.26x equity", "1x equity")
+    assert check_line(check) == ("gross_exposure: FAIL value 1.26x equity / limit 1x equity, headroom -0.258x equity "
+                                 "(1.26x equity over the limit of 1x equity)")
+    assert check_line(upper_bound("daily_trades", 23, 100, "trades")).endswith("headroom 77 trades")
 
 
 def expected_order_refs(snapshot_orders: tuple[Order, ...]) -> list[str]:

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+ATTACHED_UNITS = ("%", "s", "x", "x equity")
+"""Units written right after the number (``25.77%``, ``0.26s``, ``1.5x equity``); others after a space."""
+
+
+def figure(value: float | None, unit: str = "") -> str:
+    """A check's figure as the operator reads it, in a denial message and in the check tables alike:
+    ``$2,500.00``, ``25.77%``, ``1,200 qty``, ``0.00496x equity``, ``∞s`` (no quote), ``—`` (unknown).
+
+    Two decimals at 1 and above, three significant digits below (an order of 0.5% of equity is
+    not ``0.00x``).
+    """
+    if value is None or math.isnan(value):
+        return "—"
+    if math.isinf(value):
+        return f"{'-' if value < 0 else ''}∞{unit if unit in ('%', 's') else ''}"
+    if unit == "$":
+        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    number = f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"
+    return f"{number}{unit}" if unit in ATTACHED_UNITS else f"{number} {unit}".rstrip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +64,13 @@ class RiskVerdict:
     def check(self, name: str) -> CheckResult | None:
         """The result of the check called ``name``, if it ran."""
         return next((c for c in self.checks if c.name == name), None)
+
+
+def check_line(check: CheckResult) -> str:
+    """One check in a line of text (an order's trace): ``order_notional: pass value $4,964.75 / limit
+    $50,000.00, headroom $45,035.25``."""
+    verdict = "pass" if check.passed else "FAIL"
+    numbers = (f" value {figure(check.value, check.unit)} / limit {figure(check.limit, check.unit)}"
+               if check.value is not None and check.limit is not None else "")
+    headroom = f", headroom {figure(check.headroom, check.unit)}" if check.headroom is not None else ""
+    return f"{check.name}: {verdict}{numbers}{headroom}" + (f" ({check.message})" if check.message else "")

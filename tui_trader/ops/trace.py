@@ -13,7 +13,7 @@ from typing import Any
 from tui_trader.domain import events as ev
 from tui_trader.domain.market import Bar
 from tui_trader.domain.orders import Order
-from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.domain.verdicts import RiskVerdict, check_line
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.store.journal import Journal
 
@@ -133,17 +133,9 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
 
 
 def _checks(when: datetime, verdict: RiskVerdict, ref: str, step: str = "risk check") -> list[TraceStep]:
-    return [TraceStep(when, step, _check_line(c), ref,
+    return [TraceStep(when, step, check_line(c), ref,
                       {"check": c.name, "passed": c.passed, "value": c.value, "limit": c.limit,
                        "headroom": c.headroom}) for c in verdict.checks]
-
-
-def _check_line(c: CheckResult) -> str:
-    verdict = "pass" if c.passed else "FAIL"
-    numbers = f" value {c.value:g} / limit {c.limit:g}" if c.value is not None and c.limit is not None else ""
-    unit = f" {c.unit}" if c.unit[:1].isalpha() else c.unit  # "975 qty", "4.88%"
-    headroom = f", headroom {c.headroom:g}{unit}" if c.headroom is not None else ""
-    return f"{c.name}: {verdict}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
 
 
 def _what_if(event: ev.WhatIfAnswered) -> TraceStep:

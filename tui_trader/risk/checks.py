@@ -209,7 +209,7 @@ def check_throttle(name: str, bucket: TokenBucket, now: datetime) -> CheckResult
     if result.passed:
         return result
     wait = bucket.seconds_until(now)
-    return CheckResult(name, False, used, limit, limit - used, f"message rate exceeded; retry in {wait:.2f}s")
+    return CheckResult(name, False, used, limit, limit - used, f"message rate exceeded; retry in {wait:.2f}s", "msgs")
 
 
 def check_duplicate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from tui_trader.domain import CheckResult, TradingState
+from tui_trader.domain.verdicts import figure
 
 EXEMPT_MESSAGE = "reduces a position: exempt"
 
@@ -41,18 +42,6 @@ def _over(value: float, limit: float, unit: str) -> str:
     if math.isnan(value):
         return "cannot be measured (price or equity unknown)"
     return f"{figure(value, unit)} over the limit of {figure(limit, unit)}"
-
-
-def figure(value: float, unit: str = "") -> str:
-    """A check's figure as the operator reads it: ``$2,500.00``, ``25.77%``, ``1,200 qty``, ``1.2 x equity``."""
-    if not math.isfinite(value):
-        return "unknown" if math.isnan(value) else f"{'-' if value < 0 else ''}∞{unit if unit in ('%', 's') else ''}"
-    if unit == "$":
-        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
-    number = f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"
-    if unit in ("%", "s"):
-        return f"{number}{unit}"
-    return f"{number} {unit}".rstrip()
 
 
 def growth_bound(name: str, before: float, after: float, limit: float, unit: str = "") -> CheckResult:

@@ -28,7 +28,7 @@ from tui_trader.domain.events import (
 from tui_trader.domain.market import Quote
 from tui_trader.domain.orders import Bracket, Order, OrderTicket, WhatIf
 from tui_trader.domain.portfolio import AccountSnapshot, Position
-from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.domain.verdicts import CheckResult, RiskVerdict, check_line
 from tui_trader.engine.bus import EventBus, Subscription
 from tui_trader.engine.snapshots import (
     ChannelStatus,
@@ -155,14 +155,14 @@ def normal_state(now: datetime = FROZEN, *, n_symbols: int = 8, n_positions: int
 def sample_verdict(notional: float = 21_240.0) -> RiskVerdict:
     """Every pre-trade check passing, with value / limit / headroom."""
     checks = (
-        CheckResult("order_quantity", True, 100, 1000, 900, unit=""),
-        CheckResult("order_notional", True, notional, 50_000, 50_000 - notional),
-        CheckResult("position_notional", True, 42_480, 100_000, 57_520),
-        CheckResult("gross_exposure", True, 0.41, 1.0, 0.59, unit="×"),
-        CheckResult("price_collar", True, 0.12, 5.0, 4.88, unit="%"),
+        CheckResult("order_quantity", True, 100, 1000, 900, unit="qty"),
+        CheckResult("order_notional", True, notional, 50_000, 50_000 - notional, unit="$"),
+        CheckResult("position_notional", True, 42_480, 100_000, 57_520, unit="$"),
+        CheckResult("gross_exposure", True, 0.041, 1.0, 0.959, unit="x equity"),
+        CheckResult("price_collar_pct", True, 0.12, 5.0, 4.88, unit="%"),
         CheckResult("spread", True, 0.01, 1.0, 0.99, unit="%"),
-        CheckResult("daily_trades", True, 23, 100, 77),
-        CheckResult("orders_per_minute", True, 4, 60, 56),
+        CheckResult("daily_trades", True, 23, 100, 77, unit="trades"),
+        CheckResult("orders_per_minute", True, 4, 60, 56, unit="msgs"),
         CheckResult("liquid_hours", True, message="inside regular hours"),
     )
     return RiskVerdict(True, checks)
@@ -199,7 +199,7 @@ def scripted_trace(order: Order, query: str, journal: str = "/var/lib/tui-trader
                   {"reason": t.reason} if t.reason else {}),
         TraceStep(at, "sizing", f"{t.side.value} {t.quantity:g} {t.symbol} {t.order_type.value} limit {price:g} "
                   f"{t.tif.value} by {t.strategy}", ref, {"quantity": t.quantity}),
-        *(TraceStep(at, "risk check", _demo_check(c), ref, {"check": c.name, "passed": c.passed, "value": c.value,
+        *(TraceStep(at, "risk check", check_line(c), ref, {"check": c.name, "passed": c.passed, "value": c.value,
                                                            "limit": c.limit, "headroom": c.headroom})
           for c in checks),
         TraceStep(at, "approval requested", "expires after 30s", ref),
@@ -221,12 +221,6 @@ def scripted_trace(order: Order, query: str, journal: str = "/var/lib/tui-trader
                       {"symbol": t.symbol, "position": order.filled_quantity}),
         ]
     return OrderTrace(query, ref, t.symbol, tuple(steps), journal)
-
-
-def _demo_check(c: CheckResult) -> str:
-    numbers = f" value {c.value:g} / limit {c.limit:g}" if c.value is not None and c.limit is not None else ""
-    headroom = f", headroom {c.headroom:g}{c.unit}" if c.headroom is not None else ""
-    return f"{c.name}: {'pass' if c.passed else 'FAIL'}{numbers}{headroom}" + (f" ({c.message})" if c.message else "")
 
 
 KILL_REASON = "operator pressed Ctrl+K"
@@ -314,9 +308,9 @@ class ScriptedEngine:
         notional = ticket.quantity * ticket.price_for_notional(q.last if q else math.nan)
         ok = notional <= 50_000 if not math.isnan(notional) else False
         check = CheckResult("order_notional", ok, notional, 50_000, 50_000 - notional,
-                            message="" if ok else "order too large")
+                            message="" if ok else "order too large", unit="$")
         return RiskVerdict(ok, (check, CheckResult("order_quantity", True, ticket.quantity, 1000,
-                                                   1000 - ticket.quantity)))
+                                                   1000 - ticket.quantity, unit="qty")))
 
     async def what_if(self, ticket: OrderTicket) -> tuple[WhatIf | None, str]:
         self.calls.append(("what_if", ticket))

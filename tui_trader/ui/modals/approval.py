@@ -16,7 +16,6 @@ typing. Reject works at once; a stray ``n`` or Escape can only keep an order off
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -31,37 +30,24 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tui_trader.domain.orders import OrderTicket
-from tui_trader.domain.verdicts import CheckResult
+from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 
 CHECK_COLUMNS = (
-    Column("Check", 22, flex=True),
-    Column("Value", 12, right=True),
-    Column("Limit", 12, right=True),
-    Column("Headroom", 12, right=True, priority=1),
+    Column("Check", 20, flex=True),
+    Column("Value", 15, right=True),  # "0.00496x equity", "$1,000,000.00"
+    Column("Limit", 15, right=True),
+    Column("Headroom", 15, right=True, priority=1),
     Column("", 4),
 )
-
-
-def num(value: float | None, unit: str) -> str:
-    """A check figure with its unit: ``$4,964.75``, ``25 qty``, ``10 positions``, ``0.26s``, ``5%``."""
-    if value is None or math.isnan(value):
-        return DASH
-    if math.isinf(value):  # a missing quote is infinitely old
-        return "∞" if value > 0 else "-∞"
-    magnitude = abs(value) if unit == "$" else value
-    figure = f"{magnitude:,.0f}" if float(value).is_integer() else f"{magnitude:,.2f}"
-    if unit == "$":
-        return f"-${figure}" if value < 0 else f"${figure}"
-    return f"{figure} {unit}" if unit.isalpha() and len(unit) > 1 else f"{figure}{unit}"
 
 
 def check_row(check: CheckResult) -> Row:
     """One risk check: value / limit / headroom and pass or FAIL."""
     cells = (check.name + (f": {check.message}" if check.message and not check.passed else ""),
-             num(check.value, check.unit), num(check.limit, check.unit), num(check.headroom, check.unit),
+             figure(check.value, check.unit), figure(check.limit, check.unit), figure(check.headroom, check.unit),
              "ok" if check.passed else "FAIL")
     role = "pos" if check.passed else "crit"
     low = check.headroom is not None and check.limit and check.headroom < 0.2 * abs(check.limit)
