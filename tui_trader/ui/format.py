@@ -58,12 +58,13 @@ def pct(value: float | None, *, signed: bool = True) -> str:
 
 
 def compact(value: float | None) -> str:
-    """``12.3k``, ``4.50M``: a short money figure for narrow gauges."""
+    """``0.63``, ``12.30k``, ``4.50M``: a short money figure for narrow gauges (cents below 1,000)."""
     if not is_num(value):
         return DASH
     assert value is not None
-    if abs(round(value)) < 1000:
-        return f"{round(value):,}"  # an int: no "-0" for a loss of -0.0 or -0.3
+    cents = round(value, 2)
+    if abs(cents) < 1000:  # a loss of 0.63 is not "1"; whole figures without cents; no "-0"
+        return f"{int(cents):,}" if cents.is_integer() else f"{cents:,.2f}"
     # The smallest unit whose figure, as printed, stays under 1,000: 999,998.50 is 1.00M, not 1,000.00k.
     for size, suffix in ((1e3, "k"), (1e6, "M")):
         if abs(round(value / size, 2)) < 1000:
