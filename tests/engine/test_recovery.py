@@ -13,6 +13,7 @@ from tui_trader.domain.events import AlertRaised, CommissionReported, Connection
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.sim.protocol.ids import Out
 
 from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, status, strategy
 
@@ -40,6 +41,30 @@ async def test_connectivity_lost_1100_then_reconnects_and_reconciles(engine: Eng
     sim.control.connectivity_lost()
     await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
     assert engine.account_id == sim.account_id
+
+
+async def test_connectivity_restored_with_data_lost_1101_then_a_fresh_session_resubscribes(
+        engine: Engine, sim: SimGateway) -> None:
+    # 1101 was taken for a farm report: the link went DEGRADED with a farm named after the message, for
+    # good, and nothing resubscribed the quotes and bars IB had dropped.
+    sim.control.connectivity_restored(data_lost=True)
+    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    assert set(engine.connection.farms) == {"usfarm", "ushmds", "secdefnj"}
+    assert not engine.connection.market_data_degraded
+    price = round(engine.market.quotes["AAPL"].last + 3.21, 2)
+    sim.control.set_price("AAPL", price)
+    await eventually(lambda: engine.market.quotes["AAPL"].last == price, what="quotes on the fresh session")
+
+
+async def test_connectivity_restored_with_data_maintained_1102_then_reconciled_without_a_reconnect(
+        engine: Engine, sim: SimGateway) -> None:
+    sim.received_frames.clear()
+    sim.control.connectivity_restored(data_lost=False)
+    executions = str(int(Out.REQ_EXECUTIONS))
+    await eventually(lambda: any(fields[:1] == [executions] for _, fields in sim.received_frames),
+                     what="the reconciliation's executions request")
+    assert engine.reconnects == 0
+    assert engine.connection.state is ConnectionState.CONNECTED
 
 
 async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, sim: SimGateway) -> None:

@@ -20,10 +20,12 @@ from tui_trader.engine.kill import KillOps
 
 log = logging.getLogger(__name__)
 
-FARM_BROKEN = frozenset({2103, 2105, 2157, 1101})
+FARM_BROKEN = frozenset({2103, 2105, 2157})
 FARM_OK = frozenset({2104, 2106, 2158})
 CONNECTIVITY_LOST = 1100
-CONNECTIVITY_RESTORED = frozenset({1101, 1102})
+DATA_LOST = 1101
+"""IB's connectivity is back but the session's market data subscriptions are gone."""
+DATA_MAINTAINED = 1102
 PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
 CANCEL_RACE = frozenset({10147, 10148, 161})
@@ -143,7 +145,9 @@ class BrokerEvents(KillOps):
             self._on_farm(code, error.message)
         elif code == CONNECTIVITY_LOST:
             self.on_connectivity_lost(error.message)
-        elif code in CONNECTIVITY_RESTORED:
+        elif code == DATA_LOST:
+            self.on_data_lost(error.message)
+        elif code == DATA_MAINTAINED:
             self.request_reconcile(f"connectivity restored ({code})")
         elif code == PACING:
             self.on_pacing(error.message)
@@ -183,6 +187,10 @@ class BrokerEvents(KillOps):
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: IB lost its own connectivity (the recovery part reconnects)."""
+
+    def on_data_lost(self, message: str) -> None:
+        """1101: IB's connectivity is back, the market data subscriptions are not (the recovery part
+        resubscribes)."""
 
     def on_pacing(self, message: str) -> None:
         """162: historical data paced. The adapter backs off and retries; the operator hears once a minute."""

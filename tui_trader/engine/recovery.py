@@ -201,6 +201,14 @@ class Recovery(Amendments):
         self.alert(AlertLevel.WARNING, "broker", f"connectivity lost (1100): {message}", kind="disconnect")
         asyncio.get_running_loop().call_soon(self.broker.disconnect)
 
+    def on_data_lost(self, message: str) -> None:
+        """1101: the quotes and bars stopped for good; a fresh session resubscribes all of them and
+        reconciles (the path every reconnect takes), where a session that looks healthy would trade
+        on the last prices it got."""
+        self.alert(AlertLevel.WARNING, "broker", f"market data lost (1101): reconnecting to resubscribe: {message}",
+                   kind="disconnect")
+        asyncio.get_running_loop().call_soon(self.broker.disconnect)
+
     async def _reconnect_loop(self) -> None:
         delay = self.config.reconnect_initial_s
         try:
