@@ -62,7 +62,7 @@ def compact(value: float | None) -> str:
     if not is_num(value):
         return DASH
     assert value is not None
-    cents = round(value, 2)
+    cents = round(float(value), 2)
     if abs(cents) < 1000:  # a loss of 0.63 is not "1"; whole figures without cents; no "-0"
         return f"{int(cents):,}" if cents.is_integer() else f"{cents:,.2f}"
     # The smallest unit whose figure, as printed, stays under 1,000: 999,998.50 is 1.00M, not 1,000.00k.
