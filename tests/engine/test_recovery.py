@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,6 +66,21 @@ async def test_connectivity_restored_with_data_maintained_1102_then_reconciled_w
                      what="the reconciliation's executions request")
     assert engine.reconnects == 0
     assert engine.connection.state is ConnectionState.CONNECTED
+
+
+async def test_connect_when_the_client_id_is_in_use_then_refused_at_once_saying_so(
+        engine: Engine, sim: SimGateway, tmp_path: Path) -> None:
+    # A restart while the gateway still held the crashed session's client id waited out the whole connect
+    # timeout and said "could not connect: TimeoutError()"; a headless run, "is the gateway running?".
+    second = Engine(make_config(tmp_path / "second"), make_broker(sim.host, sim.port, CLIENT_ID, timeout=120))
+    alerts = second.subscribe("test", lossless=True)
+    await asyncio.wait_for(second.start(), 20)  # well inside the 120 s ib_async would have waited
+    said = [e.alert.text for e in alerts.drain() if isinstance(e, AlertRaised) and e.alert.source == "broker"]
+    assert any(text.startswith(f"could not connect to {sim.host}:{sim.port}: client id {CLIENT_ID} is in use")
+               for text in said), said
+    assert second.connection.last_error.startswith(f"client id {CLIENT_ID} is in use")
+    assert engine.connection.state is ConnectionState.CONNECTED  # the session holding the id is untouched
+    await second.stop()
 
 
 async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, sim: SimGateway) -> None:

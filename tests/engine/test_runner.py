@@ -60,6 +60,6 @@ def test_headless_paper_run_when_no_gateway_answers_then_it_says_so_and_exits_no
     out = tmp_path / "summary.json"
     assert run_headless(settings, 2.0, out) == NEVER_CONNECTED
     said = capsys.readouterr()
-    assert f"never connected to 127.0.0.1:{port}" in said.out
-    assert "ERROR    broker: could not connect" in said.err
+    assert f"never connected to 127.0.0.1:{port}: connection refused (is the gateway running" in said.out
+    assert f"ERROR    broker: could not connect to 127.0.0.1:{port}: connection refused" in said.err
     assert json.loads(out.read_text())["account"] == ""

@@ -73,6 +73,19 @@ class BrokerError:
     """Which subscription of ``symbol`` the error ended: 'quotes', 'bars' or '' (none)."""
 
 
+class ClientIdInUse(ConnectionError):
+    """The gateway refused the connection: another API client holds this client id (error 326).
+
+    Often this program's own earlier session, still held by the gateway after a crash until its
+    socket times out; a retry later may succeed.
+    """
+
+    def __init__(self, client_id: int) -> None:
+        super().__init__(f"client id {client_id} is in use at the gateway (another tui-trader or API client "
+                         f"connected with it, or a session the gateway has not dropped yet; --client-id picks another)")
+        self.client_id = client_id
+
+
 class BrokerPacingError(RuntimeError):
     """Historical data stayed paced (error 162) through every bounded, backed-off retry."""
 

@@ -101,7 +101,9 @@ class Engine(StrategyRunner):
         try:
             await self.connect_and_sync(startup=True)
         except (ConnectionError, TimeoutError, OSError) as exc:
-            self.alert(AlertLevel.ERROR, "broker", f"could not connect: {exc!r}", kind="connect_failed")
+            where = f"{self.connection.host}:{self.connection.port}"
+            self.alert(AlertLevel.ERROR, "broker", f"could not connect to {where}: {self.connect_failed(exc)}",
+                       kind="connect_failed")
             self.broker.disconnect()
             self.on_disconnected()
         else:

@@ -196,6 +196,12 @@ class Recovery(Amendments):
             self._reconnecting = True
             self.spawn(self._reconnect_loop(), "reconnect")
 
+    def connect_failed(self, exc: BaseException) -> str:
+        """Record why a connect failed (the connectivity pane's last error, a headless run's outcome)."""
+        why = connect_failure(exc)
+        self.set_connection(self.connection.state, last_error=why)
+        return why
+
     def on_connectivity_lost(self, message: str) -> None:
         """1100: tear the session down and reconnect (IB will not replay what we missed)."""
         self.alert(AlertLevel.WARNING, "broker", f"connectivity lost (1100): {message}", kind="disconnect")
@@ -220,7 +226,17 @@ class Recovery(Amendments):
                     return
                 except (ConnectionError, TimeoutError, OSError) as exc:
                     log.info("reconnect failed: %s", exc)
+                    self.connect_failed(exc)
                     self.broker.disconnect()
                     delay = min(delay * 2, self.config.reconnect_max_s)
         finally:
             self._reconnecting = False
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connect failed, in the operator's words (``ConnectionRefusedError(111, …)`` is not)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the gateway running, listening on this port?)"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time (is the gateway's API enabled, and this host among its trusted IPs?)"
+    return str(exc) or type(exc).__name__

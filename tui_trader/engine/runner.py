@@ -23,6 +23,7 @@ from tui_trader.engine.factory import create_engine
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
+    from tui_trader.engine.snapshots import ConnectionInfo
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,17 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
-    sys.stdout.write(outcome(summary, engine.connection.host, engine.connection.port) + "\n")
+    sys.stdout.write(outcome(summary, engine.connection) + "\n")
     sys.stdout.flush()
     return 0 if summary["account"] else NEVER_CONNECTED
 
 
-def outcome(summary: dict[str, Any], host: str, port: int) -> str:
+def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
     """The run in one line, for the terminal that started it."""
     orders = ", ".join(f"{n} {status}" for status, n in sorted(summary["orders"].items())) or "none"
     if not summary["account"]:
-        positions = f"never connected to {host}:{port} (is the gateway running, its API enabled?)"
+        why = connection.last_error or "(is the gateway running, its API enabled?)"
+        positions = f"never connected to {connection.host}:{connection.port}: {why}"
     elif summary["positions_match"]:
         positions = "positions match the broker's"
     else:

@@ -9,6 +9,7 @@ only translate to domain values and call the listener; they never issue requests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -29,6 +30,7 @@ from tui_trader.broker.base import (
     BrokerPacingError,
     BrokerPosition,
     BrokerRequestError,
+    ClientIdInUse,
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 PACING = 162
+CLIENT_ID_IN_USE = 326
 DECODE_FAULT_CODE = -2
 FINISHED_TRADES_KEPT = 100
 """Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones
@@ -132,9 +135,29 @@ class IbBroker:
         self._tickers.clear()
         self._bars.clear()
         self._decode_watch.rearm()
-        await self.ib.connectAsync(self.host, self.port, clientId=self.client_id,
-                                   timeout=self._timeout, readonly=self._readonly,
-                                   account=self._account, raiseSyncErrors=True)
+        connecting = asyncio.ensure_future(self.ib.connectAsync(
+            self.host, self.port, clientId=self.client_id, timeout=self._timeout, readonly=self._readonly,
+            account=self._account, raiseSyncErrors=True))
+        refused = asyncio.get_running_loop().create_future()
+
+        def on_error(req_id: int, code: int, message: str, contract: Contract | None) -> None:
+            if code == CLIENT_ID_IN_USE and not refused.done():
+                refused.set_result(None)
+
+        # ib_async waits out its whole timeout after a 326 (the gateway closes the socket): say why at once.
+        self.ib.errorEvent += on_error
+        try:
+            await asyncio.wait((connecting, refused), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.ib.errorEvent -= on_error
+            refused.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
+                await connecting
+            self.ib.disconnect()
+            raise ClientIdInUse(self.client_id)
+        connecting.result()
         if not self._account:
             accounts = self.ib.managedAccounts()
             self._account = accounts[0] if accounts else ""
