@@ -15,7 +15,7 @@ from rich.console import Console
 
 from tui_trader.config import Settings
 from tui_trader.errors import UsageError
-from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
+from tui_trader.ops.kill import EXIT_NOT_REACHED, EXIT_OK, out_of_band_kill
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -73,11 +73,12 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
     ib.disconnect()
 
 
-async def test_kill_without_a_gateway_then_latched_and_says_nothing_was_cancelled(tmp_path: Path) -> None:
+async def test_kill_without_a_gateway_then_latched_says_nothing_was_cancelled_and_exits_3(tmp_path: Path) -> None:
+    # It exited 0: a script could not tell "latched, nothing working" from "latched, the broker not reached".
     out = io.StringIO()
     code = await out_of_band_kill(settings_for(tmp_path, closed_port()), "no console [x] :X:", by="tester",
                                   connect_timeout_s=1, console=Console(file=out, width=200))
-    assert code == EXIT_OK
+    assert code == EXIT_NOT_REACHED == 3
     assert "not reachable" in out.getvalue()
     assert "by tester: no console [x] :X:" in out.getvalue()  # as typed: not markup, not an emoji code
     journal = await Journal.open(tmp_path / "journal-sim.sqlite")

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
-EXIT_OK, EXIT_REMAINING = 0, 1
+EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED = 0, 1, 3
+"""Latched and nothing left working; latched but orders still working; latched but the gateway was not
+reached (what works at the broker is not known: 0 would read as "all clear" to a script)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``kill`` subcommand's parser."""
     parser = argparse.ArgumentParser(prog="tui-trader kill", description=(
         "Engage the kill switch from outside the console: latch it in the journal (a running engine halts "
-        "within a second) and cancel every working order on the account through the gateway."))
+        "within a second) and cancel every working order on the account through the gateway."),
+        epilog="Exit status: 0 latched and nothing left working (or --no-cancel); 1 orders still working "
+               "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     modes = parser.add_mutually_exclusive_group()
@@ -191,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_kill(argv: Sequence[str]) -> int:
-    """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working)."""
+    """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working, 3: gateway
+    not reached)."""
     from tui_trader.config import load_settings
 
     args = build_parser().parse_args(list(argv))
@@ -227,4 +232,6 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     report = await global_cancel(target)
     await record_cancel(path, by, reason, report)
     print_report(console, target, report)
+    if not report.reachable:
+        return EXIT_NOT_REACHED
     return EXIT_REMAINING if report.remaining else EXIT_OK
