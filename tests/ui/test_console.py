@@ -595,7 +595,7 @@ def test_check_rows_when_units_then_money_is_prefixed_and_words_are_spaced() -> 
             check_row(CheckResult("daily_loss", False, -1_250, 1_000, -2_250, "over", unit="$")),
             check_row(CheckResult("gross_exposure", True, 0.004961, 1, 0.995039, unit="x equity"))]
     assert [r.cells[1:4] for r in rows] == [("$4,964.75", "$50,000.00", "$45,035.25"),
-                                            ("1 positions", "10 positions", "9 positions"),
+                                            ("1 position", "10 positions", "9 positions"),
                                             ("0.26s", "10s", "9.74s"), ("-$1,250.00", "$1,000.00", "-$2,250.00"),
                                             ("0.00496x equity", "1x equity", "0.995x equity")]
 

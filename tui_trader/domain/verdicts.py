@@ -23,7 +23,11 @@ def figure(value: float | None, unit: str = "") -> str:
     if unit == "$":
         return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
     number = f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"
-    return f"{number}{unit}" if unit in ATTACHED_UNITS else f"{number} {unit}".rstrip()
+    if unit in ATTACHED_UNITS:
+        return f"{number}{unit}"
+    if number == "1" and len(unit) > 1 and unit.endswith("s"):
+        unit = unit[:-1]  # "1 position", "1 trade"
+    return f"{number} {unit}".rstrip()
 
 
 @dataclass(frozen=True, slots=True)
