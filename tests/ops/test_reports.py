@@ -68,6 +68,12 @@ def rejected(when: datetime) -> ev.OrderUpdated:
     return ev.OrderUpdated(when, order, OrderStatus.SENDING)
 
 
+def turned_down(when: datetime, ref: str, previous: OrderStatus | None) -> ev.OrderUpdated:
+    """An order REJECTED before it reached the broker: by the risk gate (created so), or its approval."""
+    order = Order(ref, OrderTicket("AAPL", Side.BUY, 1, strategy="ema_cross"), OrderStatus.REJECTED, when, when)
+    return ev.OrderUpdated(when, order, previous)
+
+
 @pytest.fixture
 async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     j = await Journal.open(tmp_path / "journal.sqlite")
@@ -85,6 +91,13 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     j.append(denial(at("11:30"), "max_order_quantity"))
     j.append(denial(at("11:31"), "max_order_quantity", "price_collar"))
     j.append(rejected(at("11:32")))
+    # Counted as denials and approvals, not as the broker's rejections (they were counted twice).
+    j.append(turned_down(at("11:30"), "den-1", None))
+    j.append(turned_down(at("11:33"), "op-1", OrderStatus.PENDING_APPROVAL))
+    j.append(ev.ApprovalResolved(at("11:33"), "op-1", False, "operator"))
+    j.append(ev.ApprovalResolved(at("11:34"), "ok-1", True, "operator"))
+    j.append(ev.ApprovalResolved(at("11:35"), "ok-2", True, "operator"))
+    j.append(ev.ApprovalResolved(at("11:36"), "exp-1", False, "timeout", "approval expired"))
     j.append(ev.TradingStateChanged(at("14:00"), TradingState.ACTIVE, TradingState.HALTED, "risk:daily_loss", "loss"))
     j.append(ev.KillSwitchEngaged(at("14:00"), "risk:daily_loss", "daily loss limit"))
     j.append(ev.AlertRaised(at("14:00"), Alert(AlertLevel.CRITICAL, "kill_switch", "engaged", at("14:00"))))
@@ -123,6 +136,7 @@ async def test_report_totals_reasons_and_incidents(journal: Journal) -> None:
     assert {r["symbol"]: r["trades"] for r in report["by_symbol"]} == {"AAPL": 3, "MSFT": 1, "NVDA": 1}
     assert report["denials"] == {"max_order_quantity": 2, "price_collar": 1}
     assert report["rejections"] == {"201: Order rejected": 1}
+    assert report["approvals"] == {"approved by operator": 2, "rejected by operator": 1, "expired": 1}
     assert [k["event"] for k in report["kill_switch"]] == ["engaged", "reset"]
     assert [r["by"] for r in report["risk_triggers"]] == ["risk:daily_loss"]
     assert [a["action"] for a in report["operator_actions"]] == ["reset_kill"]
@@ -176,6 +190,22 @@ async def test_cli_table_on_an_80_column_terminal_then_no_figure_name_or_time_is
         assert trade["symbol"] in line
         assert trade["strategy"] in line
         assert datetime.fromisoformat(trade["entry_time"]).strftime("%m-%d %H:%M:%S") in line
+
+
+async def test_cli_with_a_mode_flag_then_that_modes_journal(tmp_path: Path) -> None:
+    # A --paper trader's `tui-trader report` read the sim journal: report had no mode flags (kill has them).
+    config = tmp_path / "config.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n')
+    j = await Journal.open(tmp_path / "journal-paper.sqlite")
+    j.append(denial(at("11:30"), "max_order_quantity"))
+    await j.flush()
+    await j.close()
+    paper = run_cli("--paper", "--config", str(config), "--date", "2026-03-03", "--format", "json")
+    assert paper.returncode == 0, paper.stderr
+    assert json.loads(paper.stdout)["denials"] == {"max_order_quantity": 1}
+    sim = run_cli("--config", str(config), "--date", "2026-03-03", "--format", "json")  # the configured mode
+    assert sim.returncode == 2
+    assert "journal-sim.sqlite" in sim.stderr
 
 
 def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:

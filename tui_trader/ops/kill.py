@@ -31,6 +31,7 @@ from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import Mode, TradingState
 from tui_trader.domain.events import KillSwitchEngaged, OperatorAction
 from tui_trader.errors import UsageError
+from tui_trader.ops.modes import add_mode_flags
 from tui_trader.store.journal import Journal
 
 if TYPE_CHECKING:
@@ -183,10 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
-    modes = parser.add_mutually_exclusive_group()
-    for mode in Mode:
-        modes.add_argument(f"--{mode.value}", dest="mode", action="store_const", const=mode.value,
-                           help=f"the {mode.value} journal and gateway (default: the configured mode)")
+    add_mode_flags(parser, "journal and gateway")
     parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
     parser.add_argument("--by", default=None, help="who is killing (default: kill-cli:USER@HOST)")
     parser.add_argument("--no-cancel", action="store_true", help="only latch the journal; do not contact the gateway")

@@ -23,12 +23,15 @@ from rich.console import Console
 from rich.table import Table
 
 from tui_trader.errors import UsageError
+from tui_trader.ops.modes import add_mode_flags
 from tui_trader.ops.reports import Period, build_report, jsonable
 from tui_trader.ops.trace import order_trace
 from tui_trader.store.journal import Journal
 
 SECTIONS = ("summary", "by_strategy", "by_symbol", "trades", "open_positions", "kill_switch", "risk_triggers",
             "operator_actions")
+COUNTED = ("rejections", "denials", "approvals")
+"""Sections that count by reason: broker rejections, risk denials, approval outcomes."""
 
 
 def readonly_uri(path: Path) -> str:
@@ -108,7 +111,7 @@ def render_tables(console: Console, report: dict[str, Any]) -> None:
     console.print(f"[bold]tui-trader report[/] {p['from']} .. {p['to']} ({p['time_zone']})")
     summary = [{"figure": k, "value": v} for k, v in jsonable(report["summary"]).items()]
     print_table(console, rows_table("summary", summary))
-    for section in (*SECTIONS[1:], "rejections", "denials"):
+    for section in (*SECTIONS[1:], *COUNTED):
         rows = section_rows(report, section)
         if rows:
             print_table(console, rows_table(section.replace("_", " "), [_for_terminal(r) for r in rows]))
@@ -185,11 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", metavar="D", help="last day YYYY-MM-DD (default: today)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default=None,
                         help="table on a terminal, json otherwise (default)")
-    parser.add_argument("--section", choices=(*SECTIONS, "rejections", "denials"), default="trades",
+    parser.add_argument("--section", choices=(*SECTIONS, *COUNTED), default="trades",
                         help="the section --format csv prints (default: trades)")
     parser.add_argument("--order", metavar="REF", help="trace one order by orderRef or broker id")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
-    parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
+    add_mode_flags(parser, "journal")
+    parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the mode's)")
     parser.add_argument("--tz", default="America/New_York", help="time zone of the trading day")
     return parser
 
@@ -199,7 +203,7 @@ def run_report(argv: Sequence[str]) -> int:
     from tui_trader.config import load_settings
 
     args = build_parser().parse_args(list(argv))
-    path = args.journal or load_settings(args.config).journal_path
+    path = args.journal or load_settings(args.config, {"mode": args.mode} if args.mode else {}).journal_path
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     return asyncio.run(_report(path, readonly_uri(path), args, fmt, Console()))
 

@@ -134,13 +134,33 @@ def totals_by(trades: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     return [{key: name, **trade_stats(group)} for name, group in trades.groupby(key, sort=True)]
 
 
+AT_THE_BROKER = frozenset({OrderStatus.SENDING, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED,
+                           OrderStatus.UNKNOWN})
+
+
 def rejection_reasons(events: list[ev.Event]) -> dict[str, int]:
-    """Broker rejections counted by reason."""
+    """Broker rejections counted by reason. An order the risk gate denied (``denials``) or an approval
+    the operator or the engine turned down (``approvals``) never reached the broker: counted there."""
     reasons: Counter[str] = Counter()
     for e in events:
-        if isinstance(e, ev.OrderUpdated) and e.order.status is OrderStatus.REJECTED:
+        if (isinstance(e, ev.OrderUpdated) and e.order.status is OrderStatus.REJECTED
+                and (e.previous in AT_THE_BROKER or e.order.last_error)):
             reasons[_reject_reason(e.order)] += 1
     return dict(reasons.most_common())
+
+
+def approval_outcomes(events: list[ev.Event]) -> dict[str, int]:
+    """Orders that waited for approval, counted by what became of them."""
+    outcomes: Counter[str] = Counter()
+    for e in events:
+        if isinstance(e, ev.ApprovalResolved):
+            if e.approved:
+                outcomes[f"approved by {e.by}"] += 1
+            elif e.by == "timeout":
+                outcomes["expired"] += 1
+            else:
+                outcomes[f"rejected by {e.by}" + (f": {e.note}" if e.note else "")] += 1
+    return dict(outcomes.most_common())
 
 
 def _reject_reason(order: Order) -> str:
@@ -171,8 +191,8 @@ def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
     return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
 
 
-REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "KillSwitchEngaged", "KillSwitchReset", "TradingStateChanged",
-                      "OperatorAction")
+REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "KillSwitchEngaged", "KillSwitchReset",
+                      "TradingStateChanged", "OperatorAction")
 
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
@@ -188,7 +208,8 @@ async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
         "summary": {**trade_stats(trades), "fills": sum(1 for f in fills if period.contains(f.time))},
         "by_strategy": totals_by(trades, "strategy"), "by_symbol": totals_by(trades, "symbol"),
         "trades": trades.to_dict("records"), "open_positions": open_lots,
-        "rejections": rejection_reasons(events), "denials": denial_reasons(events), **incidents(events),
+        "rejections": rejection_reasons(events), "denials": denial_reasons(events),
+        "approvals": approval_outcomes(events), **incidents(events),
     }
 
 
@@ -204,6 +225,8 @@ def summary_text(report: dict[str, Any]) -> str:
         lines.append(f"kill switch events: {len(report['kill_switch'])}")
     if report["denials"] or report["rejections"]:
         lines.append(f"denials {sum(report['denials'].values())}, rejections {sum(report['rejections'].values())}")
+    if report["approvals"]:
+        lines.append("approvals: " + ", ".join(f"{n} {outcome}" for outcome, n in report["approvals"].items()))
     return "\n".join(lines)
 
 
@@ -220,7 +243,7 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
         The summary as journaled.
     """
     report = await build_report(journal, Period(day, day, time_zone))
-    summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials")}
+    summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials", "approvals")}
     summary["kill_switch"] = len(report["kill_switch"])
     await journal.save_daily_summary(day.isoformat(), summary)
     if notify is not None:
