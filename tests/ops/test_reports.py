@@ -121,6 +121,8 @@ async def test_report_of_a_day_then_trades_paired_fifo_with_commission(journal: 
 async def test_report_statistics(journal: Journal) -> None:
     s = (await build_report(journal, Period(DAY, DAY)))["summary"]
     assert (s["trades"], s["wins"], s["losses"], s["fills"]) == (5, 3, 2, 9)
+    # The day's nine executions paid 7.00; the open MSFT lot's 1.00 is in no closed trade yet.
+    assert s["fills_commission"] == pytest.approx(7.0)
     assert s["win_rate"] == pytest.approx(0.6)
     assert s["net_pnl"] == pytest.approx(49.0)
     assert s["avg_win"] == pytest.approx(76 / 3)

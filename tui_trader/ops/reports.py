@@ -121,6 +121,12 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def fill_stats(fills: list[Fill]) -> dict[str, Any]:
+    """The period's executions and every commission they paid: the trades' ``commission`` counts only
+    closed round trips, so a day that opened a position paid commissions the trades do not show."""
+    return {"fills": len(fills), "fills_commission": sum(f.commission or 0.0 for f in fills)}
+
+
 def max_drawdown(pnl: pd.Series) -> float:
     """Largest fall of cumulative P&L from its running peak (starting from zero)."""
     equity = pd.concat([pd.Series([0.0]), pnl.cumsum()], ignore_index=True)
@@ -205,7 +211,7 @@ async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     events = [e for e in await journal.events(REPORT_EVENT_KINDS, since=period.start) if e.time < period.end]
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "time_zone": period.time_zone},
-        "summary": {**trade_stats(trades), "fills": sum(1 for f in fills if period.contains(f.time))},
+        "summary": {**trade_stats(trades), **fill_stats([f for f in fills if period.contains(f.time)])},
         "by_strategy": totals_by(trades, "strategy"), "by_symbol": totals_by(trades, "symbol"),
         "trades": trades.to_dict("records"), "open_positions": open_lots,
         "rejections": rejection_reasons(events), "denials": denial_reasons(events),
