@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -176,6 +177,9 @@ async def test_cli_json_csv_and_table_read_the_journal(journal: Journal, tmp_pat
     table = run_cli("--journal", path, "--date", "2026-03-03", "--format", "table")
     assert "by strategy" in table.stdout
     assert "volume_breakout" in table.stdout
+    # Holding as h:mm:ss (trades under a minute read "0h00m"); figures to the cent ("0.8364" beside "3.38").
+    assert "0:29:00" in table.stdout
+    assert re.search(r"win_rate\s+│\s+0\.60 ", table.stdout), table.stdout
 
 
 async def test_cli_table_on_an_80_column_terminal_then_no_figure_name_or_time_is_cut_short(

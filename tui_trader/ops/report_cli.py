@@ -120,9 +120,9 @@ def render_tables(console: Console, report: dict[str, Any]) -> None:
 def _for_terminal(row: dict[str, Any]) -> dict[str, Any]:
     """A row made readable: short times, holding as a duration, no refs."""
     out = {k: v for k, v in row.items() if k not in ("entry_ref", "exit_ref")}
-    if "holding_s" in out:
-        minutes = int(out.pop("holding_s") // 60)
-        out["holding"] = f"{minutes // 60}h{minutes % 60:02d}m"
+    if "holding_s" in out:  # h:mm:ss (minutes alone showed every trade under a minute as "0h00m")
+        seconds = round(out.pop("holding_s"))
+        out["holding"] = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     return out
 
 
@@ -173,9 +173,9 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return f"{value:%m-%d %H:%M:%S}"
-    if isinstance(value, float):
-        value += 0.0  # no "-0"
-        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, float):  # money to the cent, as the console shows it ("0.8364" next to "3.38")
+        text = f"{value:,.2f}"
+        return "0.00" if text == "-0.00" else text
     return str(value)
 
 
