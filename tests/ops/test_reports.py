@@ -99,6 +99,9 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     j.append(ev.ApprovalResolved(at("11:34"), "ok-1", True, "operator"))
     j.append(ev.ApprovalResolved(at("11:35"), "ok-2", True, "operator"))
     j.append(ev.ApprovalResolved(at("11:36"), "exp-1", False, "timeout", "approval expired"))
+    dry = Order("dry-1", OrderTicket("AAPL", Side.BUY, 1, strategy="ema_cross"), OrderStatus.SENDING, at("11:37"),
+                at("11:37"))
+    j.append(ev.OrderNotSent(at("11:37"), dry, "dry run: not sent", dry_run=True))
     j.append(ev.TradingStateChanged(at("14:00"), TradingState.ACTIVE, TradingState.HALTED, "risk:daily_loss", "loss"))
     j.append(ev.KillSwitchEngaged(at("14:00"), "risk:daily_loss", "daily loss limit"))
     j.append(ev.AlertRaised(at("14:00"), Alert(AlertLevel.CRITICAL, "kill_switch", "engaged", at("14:00"))))
@@ -140,6 +143,7 @@ async def test_report_totals_reasons_and_incidents(journal: Journal) -> None:
     assert report["denials"] == {"max_order_quantity": 2, "price_collar": 1}
     assert report["rejections"] == {"201: Order rejected": 1}
     assert report["approvals"] == {"approved by operator": 2, "rejected by operator": 1, "expired": 1}
+    assert report["not_sent"] == {"dry run: not sent": 1}  # a dry run's report showed none of its orders
     assert [k["event"] for k in report["kill_switch"]] == ["engaged", "reset"]
     assert [r["by"] for r in report["risk_triggers"]] == ["risk:daily_loss"]
     assert [a["action"] for a in report["operator_actions"]] == ["reset_kill"]

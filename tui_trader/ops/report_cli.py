@@ -30,8 +30,9 @@ from tui_trader.store.journal import Journal
 
 SECTIONS = ("summary", "by_strategy", "by_symbol", "trades", "open_positions", "kill_switch", "risk_triggers",
             "operator_actions")
-COUNTED = ("rejections", "denials", "approvals")
-"""Sections that count by reason: broker rejections, risk denials, approval outcomes."""
+COUNTED = ("rejections", "denials", "approvals", "not_sent")
+"""Sections that count by reason: broker rejections, risk denials, approval outcomes, orders stopped
+before the wire (a dry run's would-be orders)."""
 
 
 def readonly_uri(path: Path) -> str:

@@ -124,7 +124,7 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
 def fill_stats(fills: list[Fill]) -> dict[str, Any]:
     """The period's executions and every commission they paid: the trades' ``commission`` counts only
     closed round trips, so a day that opened a position paid commissions the trades do not show."""
-    return {"fills": len(fills), "fills_commission": sum(f.commission or 0.0 for f in fills)}
+    return {"fills": len(fills), "fills_commission": sum((f.commission or 0.0 for f in fills), 0.0)}
 
 
 def max_drawdown(pnl: pd.Series) -> float:
@@ -153,6 +153,11 @@ def rejection_reasons(events: list[ev.Event]) -> dict[str, int]:
                 and (e.previous in AT_THE_BROKER or e.order.last_error)):
             reasons[_reject_reason(e.order)] += 1
     return dict(reasons.most_common())
+
+
+def not_sent_reasons(events: list[ev.Event]) -> dict[str, int]:
+    """Orders stopped before the wire, counted by why: in a dry run, the orders it would have sent."""
+    return dict(Counter(e.reason for e in events if isinstance(e, ev.OrderNotSent)).most_common())
 
 
 def approval_outcomes(events: list[ev.Event]) -> dict[str, int]:
@@ -197,8 +202,8 @@ def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
     return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
 
 
-REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "KillSwitchEngaged", "KillSwitchReset",
-                      "TradingStateChanged", "OperatorAction")
+REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderNotSent", "KillSwitchEngaged",
+                      "KillSwitchReset", "TradingStateChanged", "OperatorAction")
 
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
@@ -215,7 +220,7 @@ async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
         "by_strategy": totals_by(trades, "strategy"), "by_symbol": totals_by(trades, "symbol"),
         "trades": trades.to_dict("records"), "open_positions": open_lots,
         "rejections": rejection_reasons(events), "denials": denial_reasons(events),
-        "approvals": approval_outcomes(events), **incidents(events),
+        "approvals": approval_outcomes(events), "not_sent": not_sent_reasons(events), **incidents(events),
     }
 
 
@@ -249,7 +254,8 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
         The summary as journaled.
     """
     report = await build_report(journal, Period(day, day, time_zone))
-    summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials", "approvals")}
+    summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials", "approvals",
+                                      "not_sent")}
     summary["kill_switch"] = len(report["kill_switch"])
     await journal.save_daily_summary(day.isoformat(), summary)
     if notify is not None:
