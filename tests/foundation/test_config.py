@@ -63,7 +63,11 @@ def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[broker]\nclinet_id = 3\n", "broker.clinet_id = 3: unknown key"),
+        ("[broker]\nclinet_id = 3\n", "broker.clinet_id = 3: unknown key; did you mean client_id?"),
+        ("[[strategies]]\nname = 'ema_cross'\nsymbol = ['AAPL']\n", "strategies.0.symbol = ['AAPL']: unknown key; "
+                                                                   "did you mean symbols?"),
+        ("[risk]\nmax_daily_loss = 5\n", "risk.max_daily_loss = 5: unknown key; did you mean "),
+        ("[notify]\nx = 1\n", "unknown key (check the spelling"),
         ("[broker]\nport = 'abc'\n", "broker.port = 'abc': Input should be a valid integer"),
         ("[risk]\nmax_order_quantity = -5\n", "risk.max_order_quantity = -5: Input should be greater than 0"),
         ("[broker]\nbook_settle_s = -1\n", "broker.book_settle_s = -1: Input should be greater than or equal to 0"),

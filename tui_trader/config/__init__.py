@@ -9,12 +9,14 @@ naming the source, the key path, the bad value and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from tui_trader.config.sections import (
@@ -203,7 +205,7 @@ def describe_validation_error(exc: ValidationError, path: Path | None, data: dic
         key = ".".join(loc) or "(settings)"
         source = _source_of(loc, path, data)
         value = _shorten(err.get("input"))
-        expected = _expected(err)
+        expected = _expected(err, loc)
         lines.append(f"{source}: {key} = {value}: {expected}" if loc else f"{source}: {expected}")
     return "\n".join(lines)
 
@@ -223,10 +225,33 @@ def _source_of(loc: list[str], path: Path | None, data: dict[str, Any]) -> str:
     return str(path) if path is not None else "settings"
 
 
-def _expected(err: Any) -> str:
+def _expected(err: Any, loc: list[str]) -> str:
     if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(loc[-1], _keys_beside(loc), n=2) if loc else []
+        if close:
+            return f"unknown key; did you mean {' or '.join(close)}? (see config.example.toml)"
         return "unknown key (check the spelling; see config.example.toml)"
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _keys_beside(loc: list[str]) -> list[str]:
+    """The keys the settings model knows where ``loc``'s last key was given."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if part.isdigit():  # an entry of a list of sections ([[strategies]])
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        model = _model_in(field.annotation) if field is not None else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings section an annotation holds (``Risk``, ``list[Strategy]``, ``Broker | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, typing.get_args(annotation)) if m is not None), None)
 
 
 def _shorten(value: Any) -> str:
