@@ -10,9 +10,9 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import ConnectionChanged, KillChecked, KillReport
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, check_line
 from tui_trader.engine.snapshots import EngineSnapshot
@@ -670,3 +670,33 @@ async def test_approval_over_the_order_ticket_when_the_account_changes_then_the_
         await c.pull()
         await c.settle(3)
         assert any("123,456.78" in text for text in updates.text)
+
+
+def test_modification_when_the_form_changes_nothing_or_too_little_then_it_says_which_field() -> None:
+    from tui_trader.ui.modals.modify_order import Modification, build_modification
+    from tui_trader.ui.modals.order_ticket import TicketError
+
+    ticket = OrderTicket("AAPL", Side.SELL, 25, OrderType.STP_LMT, limit_price=199.5, stop_price=200.4)
+    order = Order("tt-1", ticket, OrderStatus.PARTIALLY_FILLED, FROZEN, FROZEN, broker_id=7, filled_quantity=10)
+    same = {"quantity": "25", "limit": "199.5", "stop": "200.4"}
+    for fields, error in (({**same}, "nothing changed"),
+                          ({**same, "quantity": "10"}, "quantity: must be more than the 10 already filled"),
+                          ({**same, "quantity": "x"}, "quantity: not a number"),
+                          ({**same, "stop": ""}, "stop: required for this order type"),
+                          ({**same, "limit": "-1"}, "limit: must be positive")):
+        with pytest.raises(TicketError, match=error):
+            build_modification(order, fields)
+    change = build_modification(order, {**same, "stop": "199.8"})
+    assert change == Modification(stop_price=199.8)
+    assert change.describe(order) == "stop 200.40 → 199.80"
+
+
+async def test_modify_key_when_the_order_is_not_working_at_the_broker_then_no_form_and_it_says_why() -> None:
+    from tui_trader.ui.modals.modify_order import ModifyOrderModal
+
+    async with running(normal_state()) as c:
+        done = next(o for o in c.app.main.snapshot.orders if o.status is OrderStatus.FILLED)
+        c.app.main.action_modify_order(done.order_ref)
+        await c.pilot.pause()
+        assert not isinstance(c.app.screen, ModifyOrderModal)
+        assert c.engine.called("modify") == []

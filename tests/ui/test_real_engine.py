@@ -354,3 +354,50 @@ async def test_real_engine_trace_key_on_filled_order_then_timeline_from_the_jour
         assert screen.exported is not None
         assert screen.exported.parent == (tmp_path / "journal.sqlite").parent.resolve()
         assert screen.exported.suffix == ".csv"
+
+
+async def test_real_engine_modify_key_on_a_working_limit_then_re_placed_at_the_sim_with_the_new_figures(
+        tmp_path: Path) -> None:
+    # The console could only cancel a working order: moving a limit (or a stop) meant cancel and retype.
+    from tui_trader.ui.modals.modify_order import ModifyOrderModal
+
+    async with real_console(tmp_path) as c:
+        order = await c.engine.submit(c.resting_limit())
+        await c.until(lambda: c.working_at_sim([order.order_ref]), "the limit working at the simulator")
+        await c.until(lambda: c.rows("orders-table").get(order.order_ref, ())[7:8] == ("SUBMITTED",),
+                      "the order working on screen")
+        await c.pilot.press("3", "e")
+        await c.until(lambda: isinstance(c.app.screen, ModifyOrderModal), "the modify form")
+        form = c.app.screen
+        assert form.order.order_ref == order.order_ref
+        new_limit = round((order.ticket.limit_price or 0) - 0.5, 2)
+        form.query_one("#modify-quantity", Input).value = "8"
+        form.query_one("#modify-limit", Input).value = f"{new_limit}"
+        await c.pilot.pause()
+        assert str(form.query_one("#modify-change", Label).render()) == (
+            f"quantity 5 → 8 · limit {order.ticket.limit_price:,.2f} → {new_limit:,.2f}")
+        await c.pilot.press("ctrl+s")
+        await c.until(lambda: [(o.total_qty, o.lmt_price) for o in c.gw.orders() if o.order_ref == order.order_ref]
+                      == [(8, new_limit)], "the new figures at the simulator")
+        assert [o.order_ref for o in c.gw.orders()].count(order.order_ref) == 1  # re-placed under its id, not anew
+        await c.until(lambda: any(f"modify {order.order_ref}: quantity 5 → 8" in a.text
+                                  for a in c.app.main.query_one(AlertsPane).alerts), "said in the alerts")
+
+
+async def test_real_engine_modify_denied_by_risk_then_said_and_the_order_unchanged_at_the_sim(
+        tmp_path: Path) -> None:
+    from tui_trader.ui.modals.modify_order import ModifyOrderModal
+
+    async with real_console(tmp_path, limits=limits_for_tests(max_order_quantity=10)) as c:
+        order = await c.engine.submit(c.resting_limit())
+        await c.until(lambda: c.working_at_sim([order.order_ref]), "the limit working at the simulator")
+        await c.until(lambda: c.rows("orders-table").get(order.order_ref, ())[7:8] == ("SUBMITTED",),
+                      "the order working on screen")
+        c.app.main.action_modify_order(order.order_ref)
+        await c.until(lambda: isinstance(c.app.screen, ModifyOrderModal), "the modify form")
+        c.app.screen.query_one("#modify-quantity", Input).value = "50"
+        await c.pilot.pause()
+        await c.pilot.press("ctrl+s")
+        await c.until(lambda: any(a.text.startswith(f"modify {order.order_ref} not sent: order_quantity")
+                                  for a in c.app.main.query_one(AlertsPane).alerts), "the denial in the alerts")
+        assert [o.total_qty for o in c.gw.orders() if o.order_ref == order.order_ref] == [5]

@@ -27,6 +27,7 @@ def static_commands(app: TraderApp) -> list[Command]:
         ("REDUCING on/off", "r", main.action_toggle_reducing),
         ("Pause or resume a strategy…", "p", main.action_pause_strategy),
         ("Filter orders or alerts", "/", main.action_filter),
+        ("Modify the selected order…", "e: quantity, limit, stop", main.action_modify_order),
         ("Trace the selected order", "t: its whole story from the journal", main.action_trace_order),
         ("Send test notification", "a test message on every channel", main.action_test_notification),
         ("Help: keys", "?", app.action_help),
@@ -35,7 +36,7 @@ def static_commands(app: TraderApp) -> list[Command]:
 
 
 def dynamic_commands(app: TraderApp) -> list[Command]:
-    """Commands built from the latest snapshot: per order (cancel, trace), position and strategy."""
+    """Commands built from the latest snapshot: per order (cancel, modify, trace), position and strategy."""
     main = app.main
     snap = main.snapshot
     if snap is None:
@@ -46,6 +47,8 @@ def dynamic_commands(app: TraderApp) -> list[Command]:
             t = order.ticket
             commands.append((f"Cancel order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol})",
                              "cancel this order", partial(main.action_cancel_order, order.order_ref)))
+            commands.append((f"Modify order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol})…",
+                             "quantity, limit, stop", partial(main.action_modify_order, order.order_ref)))
     for order in reversed(snap.orders):  # newest first
         t = order.ticket
         commands.append((f"Trace order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol}, "

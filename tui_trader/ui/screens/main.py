@@ -72,6 +72,8 @@ class MainScreen(MainActions):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_order", "Order", id="new-order", tooltip="New order ticket (risk + approval)"),
         Binding("x", "cancel_order", "Cancel", id="cancel-order", tooltip="Cancel the selected order"),
+        Binding("e", "modify_order", "Modify", show=False, id="modify-order",
+                tooltip="Modify the selected working order: quantity, limit, stop"),
         Binding("X", "cancel_all", "Cancel all", id="cancel-all", tooltip="Cancel every working order"),
         Binding("f", "flatten", "Flatten", id="flatten", tooltip="Preview, then close every position"),
         Binding("p", "pause_strategy", "Pause", id="pause-strategy", tooltip="Pause or resume a strategy"),

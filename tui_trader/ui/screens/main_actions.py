@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from textual.screen import Screen
 from textual.widgets import Input
 
-from tui_trader.domain.enums import AlertLevel, TradingState
-from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.enums import AlertLevel, OrderStatus, TradingState
+from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.errors import TraderError
 from tui_trader.ui.modals.flatten import FlattenModal
+from tui_trader.ui.modals.modify_order import Modification, ModifyOrderModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.modals.strategies import StrategyModal
 from tui_trader.ui.screens.trace import TraceScreen
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from tui_trader.engine.snapshots import EngineSnapshot
     from tui_trader.ui.options import Clock
 
+MODIFIABLE = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+"""Orders the engine can re-place with new figures: working at the broker and acknowledged."""
 PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
 
 
@@ -89,6 +92,35 @@ class MainActions(Screen[None]):
         ref = order_ref or self.query_one(OrdersPane).selected_ref
         if ref:
             self.command(f"cancel {ref}", lambda: self.handle.cancel(ref))
+
+    def action_modify_order(self, order_ref: str = "") -> None:
+        """Change the quantity, limit or stop of the working order under the cursor (or ``order_ref``)."""
+        ref = order_ref or self.query_one(OrdersPane).selected_ref
+        order = next((o for o in self.snapshot.orders if o.order_ref == ref), None) if self.snapshot and ref else None
+        if order is None:
+            self.notify("Select a working order in the orders pane first (3).", severity="warning")
+            return
+        if order.status not in MODIFIABLE or order.broker_id is None:
+            self.notify(f"{ref} is {order.status.value}: only an order working at the broker can be modified.",
+                        title="Modify", severity="warning")
+            return
+
+        def chosen(change: Modification | None) -> None:
+            if change is not None:
+                self.command(f"modify {ref}", lambda: self._modify(order, change))
+
+        self.app.push_screen(ModifyOrderModal(order), chosen)
+
+    async def _modify(self, order: Order, change: Modification) -> None:
+        ref, text = order.order_ref, change.describe(order)
+        verdict = await self.handle.modify(ref, change.quantity, change.limit_price, change.stop_price)
+        if verdict.passed:
+            self.console_alert(AlertLevel.INFO, f"modify {ref}: {text}: sent")
+            self.notify(text, title=f"Modify {ref}")
+        else:
+            self.console_alert(AlertLevel.WARNING, f"modify {ref} not sent: {verdict.reason} (the order is unchanged)")
+            self.notify(f"Not sent: {verdict.reason}. The order is unchanged.", title=f"Modify {ref}",
+                        severity="warning")
 
     def action_cancel_all(self) -> None:
         """Cancel every working order and report what is left."""

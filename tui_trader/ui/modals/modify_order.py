@@ -1,0 +1,148 @@
+"""ModifyOrderModal: new quantity or prices for a working order, re-placed under its id.
+
+What it returns goes to ``EngineHandle.modify``, which checks the changed order with the risk gate
+before it re-places it (a denial changes nothing at the broker and is said as an alert). The modal
+is the operator's confirmation: it shows the order as it works now and what the change makes of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from tui_trader.domain.enums import OrderType
+from tui_trader.domain.orders import Order
+from tui_trader.ui.format import price, qty
+from tui_trader.ui.modals.order_ticket import TicketError, optional_price
+
+HAS_LIMIT = frozenset({OrderType.LMT, OrderType.STP_LMT})
+HAS_STOP = frozenset({OrderType.STP, OrderType.STP_LMT})
+
+
+@dataclass(frozen=True, slots=True)
+class Modification:
+    """The figures that change (``None``: unchanged), as ``EngineHandle.modify`` takes them."""
+
+    quantity: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+
+    def describe(self, order: Order) -> str:
+        """``quantity 25 → 30 · stop 200.40 → 199.80``."""
+        t = order.ticket
+        parts = [f"{name} {show(old)} → {show(new)}" for name, old, new, show in (
+            ("quantity", t.quantity, self.quantity, qty), ("limit", t.limit_price, self.limit_price, price),
+            ("stop", t.stop_price, self.stop_price, price)) if new is not None]
+        return " · ".join(parts)
+
+
+def order_line(order: Order) -> str:
+    """The order as it works now: ``SELL 25 AAPL STP stop 200.40 · filled 0 · SUBMITTED``."""
+    t = order.ticket
+    prices = [f"limit {price(t.limit_price)}" if t.order_type in HAS_LIMIT else "",
+              f"stop {price(t.stop_price)}" if t.order_type in HAS_STOP else ""]
+    what = " ".join(p for p in (t.side.value, qty(t.quantity), t.symbol, t.order_type.value, *prices) if p)
+    return f"{what} · filled {qty(order.filled_quantity)} · {order.status.value}"
+
+
+def build_modification(order: Order, fields: dict[str, str]) -> Modification:
+    """The changes the fields make to ``order`` (raises TicketError naming the bad field, or when none)."""
+    t = order.ticket
+    try:
+        quantity = float(fields["quantity"])
+    except ValueError:
+        raise TicketError("quantity: not a number") from None
+    if quantity <= order.filled_quantity:
+        raise TicketError(f"quantity: must be more than the {qty(order.filled_quantity)} already filled")
+    limit = optional_price(fields.get("limit", ""), "limit") if t.order_type in HAS_LIMIT else None
+    stop = optional_price(fields.get("stop", ""), "stop") if t.order_type in HAS_STOP else None
+    if t.order_type in HAS_LIMIT and limit is None:
+        raise TicketError("limit: required for this order type")
+    if t.order_type in HAS_STOP and stop is None:
+        raise TicketError("stop: required for this order type")
+    change = Modification(quantity if quantity != t.quantity else None,
+                          limit if limit is not None and limit != t.limit_price else None,
+                          stop if stop is not None and stop != t.stop_price else None)
+    if change == Modification():
+        raise TicketError("nothing changed")
+    return change
+
+
+class ModifyOrderModal(ModalScreen[Modification | None]):
+    """The form; returns the modification to send, or ``None``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="cancel-modify", tooltip="Leave the order as it is"),
+        Binding("ctrl+s", "submit", "Modify", id="submit-modify", tooltip="Re-place the order with these figures"),
+    ]
+    """ctrl+s (or Enter) modifies, Escape leaves the order as it is."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(id="modify-order-modal")
+        self.order = order
+
+    def compose(self) -> ComposeResult:
+        t = self.order.ticket
+        with Vertical(id="modify-dialog", classes="dialog"):
+            yield Label(f"Modify order {self.order.order_ref} ({t.symbol})", classes="dialog-title")
+            yield Label(order_line(self.order), id="modify-now")
+            with Horizontal(id="modify-form"):
+                yield Input(qty(t.quantity).replace(",", ""), placeholder="quantity", id="modify-quantity")
+                if t.order_type in HAS_LIMIT:
+                    yield Input(f"{t.limit_price:g}" if t.limit_price else "", placeholder="limit price",
+                                id="modify-limit")
+                if t.order_type in HAS_STOP:
+                    yield Input(f"{t.stop_price:g}" if t.stop_price else "", placeholder="stop price",
+                                id="modify-stop")
+            yield Label("", id="modify-change")
+            yield Label("", id="modify-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button("Modify (ctrl+s)", id="submit", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+        self.update_change()
+
+    def fields(self) -> dict[str, str]:
+        """The raw text of every field the order has."""
+        return {i.id.removeprefix("modify-"): i.value for i in self.query(Input) if i.id}
+
+    def on_input_changed(self) -> None:
+        self.update_change()
+
+    def update_change(self) -> Modification | None:
+        """Parse the form and show what it changes; returns the modification when there is one."""
+        try:
+            change = build_modification(self.order, self.fields())
+        except TicketError as exc:
+            self.query_one("#modify-change", Label).update("")
+            self.query_one("#modify-error", Label).update(str(exc))
+            return None
+        self.query_one("#modify-change", Label).update(change.describe(self.order))
+        self.query_one("#modify-error", Label).update("")
+        return change
+
+    def action_submit(self) -> None:
+        """Modify when the form makes a change (the engine's risk gate checks it before re-placing)."""
+        change = self.update_change()
+        if change is not None:
+            self.dismiss(change)
+
+    def action_cancel(self) -> None:
+        """Leave the order as it is."""
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_submit() if event.button.id == "submit" else self.action_cancel()
