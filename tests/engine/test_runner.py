@@ -63,3 +63,33 @@ def test_headless_paper_run_when_no_gateway_answers_then_it_says_so_and_exits_no
     assert f"never connected to 127.0.0.1:{port}: connection refused (is the gateway running" in said.out
     assert f"ERROR    broker: could not connect to 127.0.0.1:{port}: connection refused" in said.err
     assert json.loads(out.read_text())["account"] == ""
+
+
+async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulated_broker_goes_on(
+        tmp_path: Path) -> None:
+    # A working order left by one --sim run was unknown to the next run's fresh simulator: UNKNOWN, entries
+    # blocked, and after 30 s the kill switch with the order "STILL WORKING" where no broker had it.
+    from tui_trader.domain import OrderType
+    from tui_trader.engine.factory import create_engine
+
+    settings = Settings(mode=Mode.SIM, confirm=False, state_dir=tmp_path, sim={"port": 0, "seed": 7})
+    first = create_engine(settings)
+    await first.start()
+    await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
+    limit = round(first.market.quotes["AAPL"].bid * 0.97, 2)
+    resting = await first.submit(buy(5, order_type=OrderType.LMT, limit_price=limit))
+    filled = await first.submit(buy(3))
+    await eventually(lambda: status(first, resting.order_ref) is OrderStatus.SUBMITTED
+                     and status(first, filled.order_ref) is OrderStatus.FILLED, what="one working, one filled")
+    await first.stop()
+
+    second = create_engine(settings)
+    await second.start()
+    await eventually(lambda: not second.blocks, what="reconciled with nothing blocked")
+    assert status(second, resting.order_ref) is OrderStatus.SUBMITTED
+    assert second.portfolio.quantity("AAPL") == 3
+    assert second.broker_quantities() == {"AAPL": 3}
+    assert not second.risk.kill_state.engaged
+    await second.stop()
+    assert settings.sim_state_path == tmp_path / "journal-sim.sqlite-sim.json"
+    assert settings.sim_state_path.exists()

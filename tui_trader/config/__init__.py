@@ -109,6 +109,16 @@ class Settings(BaseSettings):
             return self.journal.path
         return self.state_dir / f"journal-{self.mode.value}.sqlite"
 
+    @property
+    def sim_state_path(self) -> Path:
+        """Where the embedded simulator keeps its account, orders and executions across runs: configured,
+        else beside the journal (``journal-sim.sqlite-sim.json``). The journal and the simulated broker
+        are one world: a simulator that started afresh each run left the journal's working orders unknown
+        to it (UNKNOWN, then the kill switch) and its positions unmatched."""
+        if self.sim.state_path is not None:
+            return self.sim.state_path
+        return self.journal_path.with_name(self.journal_path.name + "-sim.json")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -359,7 +359,8 @@ class SimSettings(_Section):
     symbols: list[str] | None = Field(None, description="Instruments offered (unset: the built-in set).")
     speed: float = Field(1.0, gt=0, le=1000, description="Market time per wall-clock second.")
     data_path: Path | None = Field(None, description="CSV/Parquet bars to replay instead of the model.")
-    state_path: Path | None = Field(None, description="Persist account, orders and executions here.")
+    state_path: Path | None = Field(None, description="Persist account, orders and executions here "
+                                    "(unset: beside the journal, so its world goes on from run to run).")
     live_account: bool = Field(False, description="Present a non-paper account id (tests the paper guard).")
 
     @model_validator(mode="after")

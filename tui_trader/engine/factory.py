@@ -69,7 +69,7 @@ async def start_simulator(settings: Settings) -> Any:
     def build(port: int) -> SimGateway:
         # always_open: the simulator trades around the clock so --sim is lively at any hour.
         return SimGateway(host=sim.host, port=port, symbols=sim.symbols, seed=sim.seed, speed=sim.speed,
-                          data_path=sim.data_path, state_path=sim.state_path,
+                          data_path=sim.data_path, state_path=settings.sim_state_path,
                           live_account=sim.live_account, always_open=True)
 
     try:

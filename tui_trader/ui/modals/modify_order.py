@@ -107,6 +107,8 @@ class ModifyOrderModal(ModalScreen[Modification | None]):
                 yield Button("Modify (ctrl+s)", id="submit", variant="warning")
 
     def on_mount(self) -> None:
+        for field in self.query(Input):  # prefilled: a placeholder would not say which figure is which
+            field.border_title = field.placeholder
         self.query_one(Input).focus()
         self.update_change()
 
