@@ -13,12 +13,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from tui_trader.domain.enums import OrderType
 from tui_trader.domain.orders import Order
 from tui_trader.ui.format import price, qty
+from tui_trader.ui.modals.form import OrderForm
 from tui_trader.ui.modals.order_ticket import TicketError, optional_price
 
 HAS_LIMIT = frozenset({OrderType.LMT, OrderType.STP_LMT})
@@ -74,7 +74,7 @@ def build_modification(order: Order, fields: dict[str, str]) -> Modification:
     return change
 
 
-class ModifyOrderModal(ModalScreen[Modification | None]):
+class ModifyOrderModal(OrderForm[Modification | None]):
     """The form; returns the modification to send, or ``None``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -136,15 +136,3 @@ class ModifyOrderModal(ModalScreen[Modification | None]):
         change = self.update_change()
         if change is not None:
             self.dismiss(change)
-
-    def action_cancel(self) -> None:
-        """Leave the order as it is."""
-        self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_submit() if event.button.id == "submit" else self.action_cancel()

@@ -14,7 +14,6 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
@@ -22,6 +21,7 @@ from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.ui.format import money, qty
 from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row
+from tui_trader.ui.modals.form import OrderForm
 from tui_trader.ui.widgets.line_table import LineTable
 
 Previewer = Callable[[OrderTicket], RiskVerdict]
@@ -71,7 +71,7 @@ def build_ticket(fields: dict[str, str]) -> OrderTicket:
                        reason="manual ticket")
 
 
-class OrderTicketModal(ModalScreen[OrderTicket | None]):
+class OrderTicketModal(OrderForm[OrderTicket | None]):
     """The form; returns the ticket to submit, or ``None``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -197,15 +197,3 @@ class OrderTicketModal(ModalScreen[OrderTicket | None]):
     def _show_what_if(self, ticket: OrderTicket | None, text: str) -> None:
         self._what_if_of = ticket
         self.query_one("#ticket-what-if", Label).update(text)
-
-    def action_cancel(self) -> None:
-        """Discard the ticket."""
-        self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_submit() if event.button.id == "submit" else self.action_cancel()
