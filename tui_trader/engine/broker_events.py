@@ -29,6 +29,7 @@ DATA_MAINTAINED = 1102
 PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
 CANCEL_RACE = frozenset({10147, 10148, 161})
+CLIENT_ID_IN_USE = 326
 
 
 class BrokerEvents(KillOps):
@@ -155,6 +156,8 @@ class BrokerEvents(KillOps):
             self.on_no_permission(error)
         elif code in CANCEL_RACE:
             self.request_reconcile(f"cancel race {code} on {error.order_ref or error.req_id}")
+        elif code == CLIENT_ID_IN_USE:
+            pass  # the connect fails saying so (ClientIdInUse): not one more alert per retry of a reconnect loop
         elif not error.order_ref:
             self._alert_unhandled(error)
 
