@@ -90,9 +90,10 @@ class Amendments(Reconciliation):
 
         Raises:
             KeyError: No such order.
-            SafetyError: The order is not working and acknowledged.
+            SafetyError: Live trading is not armed, or the order is not working and acknowledged.
             ValueError: Nothing to change, or a quantity not above what has filled.
         """
+        self.require_armed()  # a modification reaches the market as an approval does
         order = self.orders.orders[order_ref]
         ticket = replace(order.ticket, **_changes(order, quantity, limit_price, stop_price))
         verdict = self.verdict(ticket, order_ref)

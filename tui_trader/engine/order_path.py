@@ -293,15 +293,19 @@ class OrderPath(EngineCore):
         self.publish(OperatorAction(self.now(), by, "arm_live", f"typed account id {account_id}",
                                     "unarmed", "armed"))
 
+    def require_armed(self) -> None:
+        """Raise SafetyError unless trading is armed (live starts unarmed until the preflight)."""
+        if not self.armed:
+            raise SafetyError("live trading is not armed: type the account id in the preflight first",
+                              "Not armed")
+
     def approve(self, order_ref: str, by: str = "operator") -> None:
         """Approve a pending order; it is re-checked by risk right before it is sent.
 
         Raises:
             SafetyError: live trading is not armed yet.
         """
-        if not self.armed:
-            raise SafetyError("live trading is not armed: type the account id in the preflight first",
-                              "Not armed")
+        self.require_armed()
         item = self._pop_approval(order_ref)
         self._move_family(order_ref, S.APPROVED, f"approved by {by}")
         self.publish(ApprovalResolved(self.now(), order_ref, True, by))
