@@ -56,3 +56,29 @@ async def test_restart_when_state_path_set_then_account_orders_executions_surviv
         next_id = ib.client.getReqId()
         assert next_id > max(o.order_id for o in restarted.orders())
         ib.disconnect()
+
+
+async def test_restart_a_day_later_then_only_working_orders_kept_and_no_order_id_handed_out_again(
+        tmp_path: Path) -> None:
+    # The state kept from run to run (--sim keeps it by default) held every order and execution of every
+    # run before, saved five times a second while trading.
+    from datetime import timedelta
+
+    from tui_trader.sim.clock import DEFAULT_MANUAL_START
+
+    state = tmp_path / "sim-state.json"
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
+        ib = await connect(sim)
+        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        await _trade_some(ib, sim, aapl)
+        used = max(o.order_id for o in sim.orders())
+        ib.disconnect()
+    later = ManualClock(DEFAULT_MANUAL_START + timedelta(days=1, minutes=1))
+    async with SimGateway(port=0, clock=later, state_path=state) as restarted:
+        assert [o.order_ref for o in restarted.orders()] == ["working-1"]
+        assert restarted.executions() == []
+        assert restarted.positions() == {"AAPL": 10}  # the account is not history: it stays
+        ib = await connect(restarted)
+        assert [t.order.orderRef for t in ib.openTrades()] == ["working-1"]
+        assert ib.client.getReqId() > used
+        ib.disconnect()

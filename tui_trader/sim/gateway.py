@@ -36,6 +36,8 @@ log = logging.getLogger("tui_trader.sim")
 
 ACCOUNT_PUSH_SECONDS = 180.0
 """IB refreshes account values and portfolio marks about every three minutes."""
+KEPT_S = 86_400.0
+"""A restarted simulator keeps the last day of orders done and executions (a broker reports a day)."""
 
 
 class SimGateway:
@@ -116,9 +118,10 @@ class SimGateway:
 
     async def start(self) -> None:
         """Load the saved state, start the market clock and listen."""
+        now = self.clock.now().timestamp()
         if self.state_path and self.state_path.exists():
             load_state(self, self.state_path)
-        now = self.clock.now().timestamp()
+            self.ledger.forget_before(now - KEPT_S)
         self._sim_t = math.floor(now / self.step_seconds) * self.step_seconds
         self.history.t0 = int(self._sim_t) - int(self._sim_t) % 5
         for cid, quote in self.market.quotes.items():

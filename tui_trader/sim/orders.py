@@ -201,6 +201,20 @@ class Ledger:
         """The highest order id any client used."""
         return max((oid for _, oid in self.used_ids), default=0)
 
+    def forget_before(self, t: float) -> None:
+        """Drop what a broker no longer reports after a day: executions before ``t`` (epoch seconds) and
+        orders done before it. A simulator whose state is kept from run to run would otherwise save (five
+        times a second while trading) and load every order and execution of every run before. Each
+        client's highest order id is kept, so no id is handed out twice."""
+        recent = {e.perm_id for e in self.executions if e.time >= t}
+        self.executions = [e for e in self.executions if e.time >= t]
+        highest: dict[int, int] = {}
+        for client, oid in self.used_ids:
+            highest[client] = max(highest.get(client, 0), oid)
+        self.orders = {k: o for k, o in self.orders.items() if not o.done or o.created >= t or o.perm_id in recent}
+        self.used_ids = {o.key for o in self.orders.values()} | set(highest.items())
+        self._indexed = -1  # index again on first use
+
     def to_state(self) -> dict[str, object]:
         """JSON-ready snapshot of orders, executions and counters."""
         return {"orders": [o.to_state() for o in self.orders.values()],
