@@ -194,12 +194,15 @@ async def test_cli_table_on_an_80_column_terminal_then_no_figure_name_or_time_is
     table = run_cli("--journal", path, "--date", "2026-03-03", "--format", "table", columns=80)
     assert table.returncode == 0, table.stderr
     assert "…" not in table.stdout
+    assert "(times in America/New_York)" in table.stdout.splitlines()[0]
     trades = table.stdout.split("\ntrades")[1].split("\nkill switch")[0].splitlines()
     for trade in report["trades"]:
         line = next(ln for ln in trades if f"{trade['net_pnl']:,.2f}" in ln)
         assert trade["symbol"] in line
         assert trade["strategy"] in line
-        assert datetime.fromisoformat(trade["entry_time"]).strftime("%m-%d %H:%M:%S") in line
+        # In the report's time zone, as its header says (they were UTC under a header naming New York).
+        entry = datetime.fromisoformat(trade["entry_time"]).astimezone(ZoneInfo("America/New_York"))
+        assert entry.strftime("%m-%d %H:%M:%S") in line
 
 
 async def test_cli_with_a_mode_flag_then_that_modes_journal(tmp_path: Path) -> None:

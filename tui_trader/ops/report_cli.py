@@ -109,18 +109,21 @@ def section_rows(report: dict[str, Any], section: str) -> list[dict[str, Any]]:
 def render_tables(console: Console, report: dict[str, Any]) -> None:
     """Every non-empty section of the report as a Rich table."""
     p = report["period"]
-    console.print(f"[bold]tui-trader report[/] {p['from']} .. {p['to']} ({p['time_zone']})")
+    console.print(f"[bold]tui-trader report[/] {p['from']} .. {p['to']} (times in {p['time_zone']})")
     summary = [{"figure": k, "value": v} for k, v in jsonable(report["summary"]).items()]
     print_table(console, rows_table("summary", summary))
+    zone = ZoneInfo(p["time_zone"])
     for section in (*SECTIONS[1:], *COUNTED):
         rows = section_rows(report, section)
         if rows:
-            print_table(console, rows_table(section.replace("_", " "), [_for_terminal(r) for r in rows]))
+            print_table(console, rows_table(section.replace("_", " "), [_for_terminal(r, zone) for r in rows]))
 
 
-def _for_terminal(row: dict[str, Any]) -> dict[str, Any]:
-    """A row made readable: short times, holding as a duration, no refs."""
-    out = {k: v for k, v in row.items() if k not in ("entry_ref", "exit_ref")}
+def _for_terminal(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A row made readable: times in the report's time zone (the journal's are UTC), holding as a
+    duration, no refs."""
+    out: dict[str, Any] = {k: v.astimezone(zone) if isinstance(v, datetime) else v
+                           for k, v in row.items() if k not in ("entry_ref", "exit_ref")}
     if "holding_s" in out:  # h:mm:ss (minutes alone showed every trade under a minute as "0h00m")
         seconds = round(out.pop("holding_s"))
         out["holding"] = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -223,7 +226,8 @@ async def _report(path: Path, uri: str, args: argparse.Namespace, fmt: str, cons
             report = await build_report(journal, period)
     finally:
         await journal.close()
-    _emit(console, report, fmt, args.section if not args.order else "order", title if args.order else "")
+    _emit(console, report, fmt, args.section if not args.order else "order", title if args.order else "",
+          ZoneInfo(args.tz))
     return 0
 
 
@@ -232,7 +236,7 @@ def _trace_row(step: Any) -> dict[str, Any]:
             "data": step.data}
 
 
-def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, title: str) -> None:
+def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, title: str, zone: ZoneInfo) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(jsonable(report), indent=2) + "\n")
         return
@@ -240,7 +244,7 @@ def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, titl
     if fmt == "csv":
         sys.stdout.write(render_csv(rows))
     elif section == "order":
-        print_table(console, rows_table(title, rows))
+        print_table(console, rows_table(f"{title} (times in {zone.key})", [_for_terminal(r, zone) for r in rows]))
     else:
         render_tables(console, report)
 
