@@ -209,8 +209,8 @@ class Recovery(Amendments):
 
     def on_data_lost(self, message: str) -> None:
         """1101: the quotes and bars stopped for good; a fresh session resubscribes all of them and
-        reconciles (the path every reconnect takes), where a session that looks healthy would trade
-        on the last prices it got."""
+        reconciles (the path every reconnect takes), where the session kept would only go stale (and
+        the staleness check block entries)."""
         self.alert(AlertLevel.WARNING, "broker", f"market data lost (1101): reconnecting to resubscribe: {message}",
                    kind="disconnect")
         asyncio.get_running_loop().call_soon(self.broker.disconnect)
