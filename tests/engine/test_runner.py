@@ -92,4 +92,4 @@ async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulate
     assert not second.risk.kill_state.engaged
     await second.stop()
     assert settings.sim_state_path == tmp_path / "journal-sim.sqlite-sim.json"
-    assert settings.sim_state_path.exists()
+    assert settings.sim_state_path.stat().st_mode & 0o777 == 0o600  # as the journal: the owner's only

@@ -14,11 +14,12 @@ VERSION = 1
 
 
 def save_state(gw: SimGateway, path: Path) -> None:
-    """Write the state atomically (temp file + rename)."""
+    """Write the state atomically (temp file + rename), readable by its owner only, as the journal is."""
     state = {"version": VERSION, "account": gw.account.to_state(), "ledger": gw.ledger.to_state(),
              "last_prices": {str(cid): q.last for cid, q in gw.market.quotes.items()}}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(state))
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(json.dumps(state))
     os.replace(tmp, path)
 
 
