@@ -209,6 +209,19 @@ async def test_halted_demo_when_drawn_then_banner_counts_the_orders_the_kill_can
         assert "(by operator)" in text
 
 
+async def test_halted_with_an_order_in_unknown_state_then_the_banner_says_unknown_not_still_working() -> None:
+    # A --sim run killed on an order its broker had never heard of read "STILL WORKING: tt28b4c5-1".
+    state = halted_state()
+    ref = state.orders[0].order_ref
+    orders = (state.orders[0].with_status(OrderStatus.UNKNOWN, FROZEN, "no ack"), *state.orders[1:])
+    engine = ScriptedEngine(replace(state, orders=orders), start_events=halted_events())
+    async with running(engine=engine) as c:
+        await c.pull()
+        text = str(c.app.main.query_one(KillBanner).render())
+        assert f"remaining 1 · STATE UNKNOWN: {ref} ·" in text
+        assert "STILL WORKING" not in text
+
+
 @pytest.mark.parametrize(("connection", "verification", "said"), [
     (ConnectionState.CONNECTED, None, "verifying…"),
     (ConnectionState.DISCONNECTED, None, "NOT VERIFIED: disconnected"),

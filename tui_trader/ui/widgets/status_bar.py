@@ -257,13 +257,17 @@ class KillBanner(Static):
         if not snapshot.kill_engaged:
             return
         verification = self.verification
-        working = [o.order_ref for o in snapshot.orders if o.status.is_working]
+        # UNKNOWN: neither working nor ended as far as the broker said (reconciliation settles it).
+        unknown = [o.order_ref for o in snapshot.orders if o.status is OrderStatus.UNKNOWN]
+        working = [o.order_ref for o in snapshot.orders if o.status.is_working and o.status is not OrderStatus.UNKNOWN]
         if verification is not None and verification.remaining:
             # Orders the broker holds that the engine does not track are named there only.
             known = {o.order_ref for o in snapshot.orders}
             working += [r for r in verification.remaining if r not in known]
-        if working:
-            check = f"STILL WORKING: {', '.join(working[:6])}" + (" …" if len(working) > 6 else "")
+        named = [f"{label}: {', '.join(refs[:6])}" + (" …" if len(refs) > 6 else "")
+                 for label, refs in (("STILL WORKING", working), ("STATE UNKNOWN", unknown)) if refs]
+        if named:
+            check = " · ".join(named)
         elif verification is not None:
             check = "verified" if verification.checked else "NOT VERIFIED: the broker did not answer"
         elif snapshot.connection.state is ConnectionState.CONNECTED:
@@ -272,11 +276,12 @@ class KillBanner(Static):
             check = "NOT VERIFIED: disconnected"
         by = f" (by {snapshot.kill_by})" if snapshot.kill_by else ""
         text = (f"KILL SWITCH ENGAGED — {snapshot.kill_reason or 'no reason given'}{by} · "
-                f"cancelled {self.cancelled(snapshot)} · remaining {len(working)} · {check} · reset: ctrl+r")
+                f"cancelled {self.cancelled(snapshot)} · remaining {len(working) + len(unknown)} · {check} · "
+                "reset: ctrl+r")
         if getattr(self, "_last_text", None) != text:
             self._last_text = text
             self.update(text)
-        self.set_class(bool(working), "-remaining")
+        self.set_class(bool(working or unknown), "-remaining")
 
     def watch_engaged(self, engaged: bool) -> None:
         self.display = engaged
