@@ -73,6 +73,10 @@ class BrokerError:
     """Which subscription of ``symbol`` the error ended: 'quotes', 'bars' or '' (none)."""
 
 
+CLIENT_ID_IN_USE = 326
+"""IB's error code for a connect whose client id another API client holds."""
+
+
 class ClientIdInUse(ConnectionError):
     """The gateway refused the connection: another API client holds this client id (error 326).
 

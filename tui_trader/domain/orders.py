@@ -110,6 +110,11 @@ class Order:
         """Quantity not yet filled."""
         return max(self.ticket.quantity - self.filled_quantity, 0.0)
 
+    @property
+    def modifiable(self) -> bool:
+        """Working at the broker and acknowledged there: it can be re-placed with new figures."""
+        return self.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED) and self.broker_id is not None
+
     def with_status(self, status: OrderStatus, when: datetime, note: str = "") -> Order:
         """A copy moved to ``status`` with the step appended to its history."""
         # Every field spelled out, not ``dataclasses.replace`` (≈3× slower): the order path copies

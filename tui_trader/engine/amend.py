@@ -29,7 +29,6 @@ from tui_trader.errors import SafetyError
 log = logging.getLogger(__name__)
 S = OrderStatus
 _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
-_MODIFIABLE = frozenset({S.SUBMITTED, S.PARTIALLY_FILLED})
 _LOOKBACK = timedelta(minutes=5)
 
 
@@ -122,7 +121,7 @@ class Amendments(Reconciliation):
 
 def _changes(order: Order, quantity: float | None, limit_price: float | None,
              stop_price: float | None) -> dict[str, Any]:
-    if order.status not in _MODIFIABLE or order.broker_id is None:
+    if not order.modifiable:
         raise SafetyError(f"{order.order_ref} is {order.status.value}: only a working, acknowledged order "
                           "can be modified", "Refused")
     changes = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price),

@@ -11,11 +11,12 @@ import asyncio
 import logging
 from datetime import datetime
 
-from tui_trader.broker.base import BrokerError, BrokerOrderReport, BrokerPosition
+from tui_trader.broker.base import CLIENT_ID_IN_USE, BrokerError, BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, ConnectionState
 from tui_trader.domain.events import CommissionReported, ConnectionChanged, OrderFilled
 from tui_trader.domain.market import Bar, Quote
 from tui_trader.domain.orders import Fill
+from tui_trader.engine.core import link_state
 from tui_trader.engine.kill import KillOps
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ DATA_MAINTAINED = 1102
 PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
 CANCEL_RACE = frozenset({10147, 10148, 161})
-CLIENT_ID_IN_USE = 326
 
 
 class BrokerEvents(KillOps):
@@ -178,10 +178,9 @@ class BrokerEvents(KillOps):
         broken = code in FARM_BROKEN
         farms = dict(self.connection.farms)
         farms[message.split(":")[-1].strip() or str(code)] = "broken" if broken else "ok"
-        self.market.degraded = any(v == "broken" for v in farms.values())
-        before = self.connection.state
-        state = self.link_state() if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
-        self.set_connection(state, farms=farms, market_data_degraded=self.market.degraded)
+        degraded, before = "broken" in farms.values(), self.connection.state
+        state = link_state(degraded) if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
+        self.set_connection(state, farms=farms, market_data_degraded=degraded)
         if state is not before:
             self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
         if broken:

@@ -172,10 +172,6 @@ class EngineCore:
 
         self.connection = replace(self.connection, state=state, **changes)
 
-    def link_state(self) -> ConnectionState:
-        """The state of a link that is up: CONNECTED, or DEGRADED while a data farm is broken."""
-        return ConnectionState.DEGRADED if self.market.degraded else ConnectionState.CONNECTED
-
     # -- tasks ---------------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -228,3 +224,8 @@ class EngineCore:
 
 _LOG_LEVEL = {AlertLevel.INFO: logging.INFO, AlertLevel.WARNING: logging.WARNING,
               AlertLevel.ERROR: logging.ERROR, AlertLevel.CRITICAL: logging.CRITICAL}
+
+
+def link_state(degraded: bool) -> ConnectionState:
+    """The state of a link that is up: CONNECTED, or DEGRADED while a data farm is broken."""
+    return ConnectionState.DEGRADED if degraded else ConnectionState.CONNECTED

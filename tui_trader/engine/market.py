@@ -110,7 +110,6 @@ class MarketState:
     quotes: dict[str, Quote]
     instruments: dict[str, Instrument]
     last_data_at: datetime | None = None
-    degraded: bool = False
     stale: bool = False
     instruments_version: int = 0
     """Bumped by every :meth:`set_instruments`: readers of the hours (the schedule) refresh on a change."""

@@ -18,6 +18,7 @@ from tui_trader.domain.events import ConnectionChanged
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
+from tui_trader.engine.core import link_state
 from tui_trader.engine.orders import FILL_MEMORY
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
@@ -103,14 +104,13 @@ class Recovery(Amendments):
         if self.connection.state is not ConnectionState.CONNECTING:  # not news again on each retry of a loop
             self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
         # Each connection's farms report afresh as it opens (while CONNECTING).
-        self.market.degraded = False
         self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False)
         await self.broker.connect()
         self.account_id = self.broker.account_id
         self._guard_account()
         now = self.now()
         self.disconnected_since = None
-        state = self.link_state()
+        state = link_state(self.connection.market_data_degraded)
         self.set_connection(state, connected_since=now, reconnects=self.reconnects)
         self.publish(ConnectionChanged(now, state, f"account {self.account_id}"))
         await self._subscribe()
@@ -204,15 +204,17 @@ class Recovery(Amendments):
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: tear the session down and reconnect (IB will not replay what we missed)."""
-        self.alert(AlertLevel.WARNING, "broker", f"connectivity lost (1100): {message}", kind="disconnect")
-        asyncio.get_running_loop().call_soon(self.broker.disconnect)
+        self._fresh_session(f"connectivity lost (1100): {message}")
 
     def on_data_lost(self, message: str) -> None:
         """1101: the quotes and bars stopped for good; a fresh session resubscribes all of them and
         reconciles (the path every reconnect takes), where the session kept would only go stale (and
         the staleness check block entries)."""
-        self.alert(AlertLevel.WARNING, "broker", f"market data lost (1101): reconnecting to resubscribe: {message}",
-                   kind="disconnect")
+        self._fresh_session(f"market data lost (1101): reconnecting to resubscribe: {message}")
+
+    def _fresh_session(self, why: str) -> None:
+        """Say ``why`` and drop the session: the reconnect that follows resubscribes and reconciles."""
+        self.alert(AlertLevel.WARNING, "broker", why, kind="disconnect")
         asyncio.get_running_loop().call_soon(self.broker.disconnect)
 
     async def _reconnect_loop(self) -> None:

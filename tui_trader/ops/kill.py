@@ -31,7 +31,7 @@ from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import Mode, TradingState
 from tui_trader.domain.events import KillSwitchEngaged, OperatorAction
 from tui_trader.errors import UsageError
-from tui_trader.ops.modes import add_mode_flags
+from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.store.journal import Journal
 
 if TYPE_CHECKING:
@@ -195,12 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run_kill(argv: Sequence[str]) -> int:
     """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working, 3: gateway
     not reached)."""
-    from tui_trader.config import load_settings
-
     args = build_parser().parse_args(list(argv))
     if not args.reason.strip():
         raise UsageError("--reason must say why")
-    settings = load_settings(args.config, {"mode": args.mode} if args.mode else {})
+    settings = settings_for(args.config, args.mode)
     return asyncio.run(out_of_band_kill(settings, args.reason.strip(), by=args.by, journal_path=args.journal,
                                         cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout))
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tui_trader.errors import UsageError
-from tui_trader.ops.modes import add_mode_flags
+from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.ops.reports import Period, build_report, jsonable
 from tui_trader.ops.trace import order_trace
 from tui_trader.store.journal import Journal
@@ -204,10 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_report(argv: Sequence[str]) -> int:
     """Entry point of ``tui-trader report``."""
-    from tui_trader.config import load_settings
-
     args = build_parser().parse_args(list(argv))
-    path = args.journal or load_settings(args.config, {"mode": args.mode} if args.mode else {}).journal_path
+    path = args.journal or settings_for(args.config, args.mode).journal_path
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     return asyncio.run(_report(path, readonly_uri(path), args, fmt, Console()))
 

@@ -24,6 +24,7 @@ from ib_async.objects import AccountValue, CommissionReport, RealTimeBarList
 from ib_async.ticker import Ticker
 
 from tui_trader.broker.base import (
+    CLIENT_ID_IN_USE,
     BrokerError,
     BrokerListener,
     BrokerOrderReport,
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 PACING = 162
-CLIENT_ID_IN_USE = 326
 DECODE_FAULT_CODE = -2
 FINISHED_TRADES_KEPT = 100
 """Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.screen import Screen
 from textual.widgets import Input
 
-from tui_trader.domain.enums import AlertLevel, OrderStatus, TradingState
+from tui_trader.domain.enums import AlertLevel, TradingState
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.errors import TraderError
 from tui_trader.ui.modals.flatten import FlattenModal
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from tui_trader.engine.snapshots import EngineSnapshot
     from tui_trader.ui.options import Clock
 
-MODIFIABLE = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
-"""Orders the engine can re-place with new figures: working at the broker and acknowledged."""
 PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
 
 
@@ -100,7 +98,7 @@ class MainActions(Screen[None]):
         if order is None:
             self.notify("Select a working order in the orders pane first (3).", severity="warning")
             return
-        if order.status not in MODIFIABLE or order.broker_id is None:
+        if not order.modifiable:
             self.notify(f"{ref} is {order.status.value}: only an order working at the broker can be modified.",
                         title="Modify", severity="warning")
             return
