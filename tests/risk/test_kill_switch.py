@@ -266,3 +266,17 @@ def test_flatten_ticket_when_past_flat_then_denied() -> None:
     verdict = check_flatten_ticket(ticket(side=Side.SELL, quantity=150, reduce_only=True), acct)
 
     assert not verdict.passed
+
+
+def test_verify_when_an_order_is_in_unknown_state_then_the_alert_names_it_apart_from_the_working() -> None:
+    switch = KillSwitch()
+    stuck = order(ticket(side=Side.SELL, quantity=5), ref="STUCK")
+    unsure = order(ticket(quantity=3), ref="UNSURE", status=OrderStatus.UNKNOWN)
+    switch.engage("alice", "x", T0, working=[stuck, unsure])
+
+    result = switch.verify(["STUCK", "UNSURE"], [stuck, unsure], T0, at_broker=["broker#7"])
+
+    assert result.remaining == ("STUCK", "UNSURE", "broker#7")
+    alert = next(e.alert for e in result.events if isinstance(e, AlertRaised))
+    assert alert.text == ("orders still working after kill: STUCK SELL 5 AAPL, broker#7 (at the broker); "
+                          "state unknown: UNSURE BUY 3 AAPL")

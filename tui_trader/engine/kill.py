@@ -18,7 +18,7 @@ from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import SafetyError
-from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger
+from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger, remaining_text
 from tui_trader.risk.limits import CancelScope
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,9 @@ class KillOps(OrderPath):
         remaining = tuple(dict.fromkeys([*local, *(at_broker or ())]))
         cancelled = tuple(r for r in refs if r not in remaining)
         if remaining:
-            self.alert(AlertLevel.CRITICAL, source, f"still working after cancel: {', '.join(remaining)}",
-                       kind="cancel_unverified")
+            unknown = [r for r in remaining if (o := self.orders.get(r)) and o.status is OrderStatus.UNKNOWN]
+            text = remaining_text(remaining, unknown, {}, "still working after cancel")
+            self.alert(AlertLevel.CRITICAL, source, text, kind="cancel_unverified")
         return KillReport(cancelled, remaining, checked=at_broker is not None)
 
     def _still_working(self, refs: list[str]) -> list[str]:

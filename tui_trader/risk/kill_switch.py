@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tui_trader.domain import Alert, AlertLevel, Order, TradingState
+from tui_trader.domain import Alert, AlertLevel, Order, OrderStatus, TradingState
 from tui_trader.domain.events import (
     AlertRaised,
     Event,
@@ -215,10 +215,11 @@ class KillSwitch:
         event = KillChecked(now, KillReport(done, remaining, checked))
         if not remaining:
             return Verification(done, (), (event,))
-        names = ", ".join([*(f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working),
-                           *(f"{r} (at the broker)" for r in remaining[len(tracked):])])
-        alert = Alert(AlertLevel.CRITICAL, "kill_switch", f"orders still working after kill: {names}", now,
-                      kind="kill_verify")  # fmt: skip
+        described = {o.order_ref: f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working}
+        described |= {r: f"{r} (at the broker)" for r in remaining[len(tracked):]}
+        unknown = [o.order_ref for o in working if o.status is OrderStatus.UNKNOWN]
+        text = remaining_text(remaining, unknown, described, "orders still working after kill")
+        alert = Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill_verify")
         return Verification(done, remaining, (event, AlertRaised(now, alert)))
 
     def reset(
@@ -309,3 +310,17 @@ def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime) -> 
 def released_alert(by: str, reason: str, now: datetime) -> Alert:
     """The warning every reset raises."""
     return Alert(AlertLevel.WARNING, "kill_switch", f"kill switch released by {by}: {reason}", now, kind="kill_reset")
+
+
+def remaining_text(remaining: Sequence[str], unknown: Iterable[str], described: dict[str, str],
+                   working_title: str) -> str:
+    """The orders a cancel left behind, the working ones apart from those in UNKNOWN state.
+
+    An UNKNOWN order is neither known working nor known ended (reconciliation settles it), so it is not
+    said to be working. ``described``: a ref's words, where there are more than its ref.
+    """
+    unsure = set(unknown)
+    parts = [f"{title}: {', '.join(described.get(r, r) for r in refs)}"
+             for title, refs in ((working_title, [r for r in remaining if r not in unsure]),
+                                 ("state unknown", [r for r in remaining if r in unsure])) if refs]
+    return "; ".join(parts)
