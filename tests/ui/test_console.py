@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from textual.command import CommandPalette
@@ -713,3 +714,16 @@ async def test_modify_key_when_the_order_is_not_working_at_the_broker_then_no_fo
         await c.pilot.pause()
         assert not isinstance(c.app.screen, ModifyOrderModal)
         assert c.engine.called("modify") == []
+
+
+def test_connectivity_last_error_when_connected_again_then_kept_with_its_time_but_not_as_a_fault() -> None:
+    # The row kept "connection refused …" in red, with no time, through hours of a healthy session.
+    from tui_trader.engine.snapshots import ConnectionInfo
+    from tui_trader.ui.widgets.connectivity import link_rows
+
+    failed = ConnectionInfo("127.0.0.1", 4002, 17, ConnectionState.DISCONNECTED, last_error="connection refused",
+                            last_error_at=datetime(2026, 11, 23, 14, 3, 7, tzinfo=UTC))
+    for conn, role in ((failed, "neg"), (replace(failed, state=ConnectionState.CONNECTED), "")):
+        (row,) = [r for r in link_rows(conn, "UTC") if r.key == "err"]
+        assert row.cells == ("Last error", "14:03:07 connection refused")
+        assert row.cell_role(1) == role

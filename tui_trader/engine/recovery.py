@@ -199,7 +199,7 @@ class Recovery(Amendments):
     def connect_failed(self, exc: BaseException) -> str:
         """Record why a connect failed (the connectivity pane's last error, a headless run's outcome)."""
         why = connect_failure(exc)
-        self.set_connection(self.connection.state, last_error=why)
+        self.set_connection(self.connection.state, last_error=why, last_error_at=self.now())
         return why
 
     def on_connectivity_lost(self, message: str) -> None:

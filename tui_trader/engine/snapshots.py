@@ -32,6 +32,8 @@ class ConnectionInfo:
     pacing_budget: float | None = None
     market_data_degraded: bool = False
     last_error: str = ""
+    last_error_at: datetime | None = None
+    """When :attr:`last_error` happened: it stays after a reconnect, as the last thing that went wrong."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,7 +250,8 @@ def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
     snap = normal_state(now)
     old = {s: replace(q, time=now - timedelta(seconds=40)) for s, q in snap.quotes.items()}
     conn = replace(snap.connection, state=ConnectionState.DISCONNECTED, connected_since=None, reconnects=3,
-                   round_trip_ms=None, last_error="1100: Connectivity between IB and TWS has been lost")
+                   round_trip_ms=None, last_error="1100: Connectivity between IB and TWS has been lost",
+                   last_error_at=now - timedelta(seconds=40))
     return replace(snap, connection=conn, quotes=old)
 
 

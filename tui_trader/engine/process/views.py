@@ -42,5 +42,5 @@ def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:
     keep growing and the panes go stale.
     """
     connection = replace(snapshot.connection, state=ConnectionState.DISCONNECTED, last_error=why,
-                         market_data_degraded=True)
+                         last_error_at=datetime.now(UTC), market_data_degraded=True)
     return replace(snapshot, connection=connection, pending_approvals=(), entries_blocked_reason=why)

@@ -46,7 +46,10 @@ def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
     if conn.market_data_degraded:
         rows.append(Row("md", ("Market data", "DEGRADED"), ("", "warn")))
     if conn.last_error:
-        rows.append(Row("err", ("Last error", conn.last_error), ("", "neg")))
+        # Once connected again it is history: kept (with its time) but no longer shown as a fault.
+        at = f"{hhmmss(conn.last_error_at, zone)} " if conn.last_error_at else ""
+        past = conn.state in (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+        rows.append(Row("err", ("Last error", f"{at}{conn.last_error}"), ("", "" if past else "neg")))
     return rows
 
 
