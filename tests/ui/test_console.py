@@ -409,6 +409,31 @@ async def test_order_ticket_when_risk_denies_it_then_submit_keeps_it_open_as_typ
         assert [call[1].quantity for call in c.engine.called("submit")] == [50]  # type: ignore[attr-defined]
 
 
+async def test_order_ticket_when_the_symbol_has_no_quote_then_subscribed_on_leaving_the_field() -> None:
+    # A ticket for a symbol no strategy trades could only be denied "no quote: not one of this session's symbols".
+    async with running() as c:
+        form = await typed_ticket(c, "", "10", "100.00")
+        assert c.app.focused is form.query_one("#ticket-symbol", Input)
+        await c.pilot.press(*"zzzz", "tab")
+        await c.settle(3)
+        error = form.query_one("#ticket-error", Label)
+        assert str(error.render()) == "symbol: ZZZZ: no such stock at the broker (SMART, USD)"
+        await c.pilot.press("ctrl+s")
+        await c.settle(3)
+        assert not c.engine.called("submit")
+        assert str(error.render()) == "symbol: ZZZZ: no such stock at the broker (SMART, USD)"
+        await c.pilot.press("shift+tab")  # back to the symbol
+        assert c.app.focused is form.query_one("#ticket-symbol", Input)
+        form.query_one("#ticket-symbol", Input).value = ""
+        await c.pilot.press(*"intc", "tab")
+        await c.settle(3)
+        assert c.engine.called("watch") == [("watch", "ZZZZ"), ("watch", "ZZZZ"), ("watch", "INTC")]
+        assert str(error.render()) == ""  # quoted now: the preview passes it
+        await c.pilot.press("ctrl+s")
+        await c.settle(4)
+        assert [call[1].symbol for call in c.engine.called("submit")] == ["INTC"]  # type: ignore[attr-defined]
+
+
 async def test_order_ticket_when_invalid_then_stays_open_with_error() -> None:
     async with running() as c:
         await c.pilot.press("n")

@@ -44,6 +44,8 @@ class BrokerEvents(KillOps):
         """Store the quote, revalue the position, let quote-driven strategies look at it."""
         self.market.on_quote(quote, self.now())
         self.portfolio.mark(quote.symbol, quote.mark)
+        if self.quote_waiters and (waiter := self.quote_waiters.pop(quote.symbol, None)) and not waiter.done():
+            waiter.set_result(None)
         self.quote_hook(quote)
 
     def quote_hook(self, quote: Quote) -> None:

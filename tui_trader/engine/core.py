@@ -66,6 +66,10 @@ class EngineCore:
         """Live mode starts unarmed: no approval is accepted until the operator types the account id."""
         self.alert_counts: Counter[str] = Counter()
         self.blocks: dict[str, str] = {}
+        self.added_symbols: dict[str, None] = {}
+        """Symbols the operator added this session (``watch``), in order."""
+        self.quote_waiters: dict[str, asyncio.Future[None]] = {}
+        """A newly watched symbol's wait for its first quote (set by ``on_quote``)."""
         self.heartbeat_at = self.now()
         self.stopping = False
         self.order_changed = asyncio.Event()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from tui_trader.domain.events import KillReport
+from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.bus import Subscription
@@ -45,6 +46,12 @@ class EngineHandle(Protocol):
     async def what_if(self, ticket: OrderTicket) -> tuple[WhatIf | None, str]:
         """The broker's what-if of ``ticket`` (margin and commission; nothing is placed): its answer and
         warning, or ``None`` and why there is none (refused, no answer, dry run, read-only, disconnected)."""
+        ...
+
+    async def watch(self, symbol: str) -> Instrument:
+        """Subscribe ``symbol``'s quotes for the session (a ticket for a symbol no strategy trades);
+        returns once its first quote is in or after a few seconds. Raises ``BrokerError`` for a
+        symbol the broker does not know, or while disconnected."""
         ...
 
     async def submit(self, ticket: OrderTicket) -> Order:

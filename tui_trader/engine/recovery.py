@@ -20,6 +20,7 @@ from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
 from tui_trader.engine.core import link_state
 from tui_trader.engine.orders import FILL_MEMORY
+from tui_trader.errors import BrokerError
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
 from tui_trader.store.journal import Journal
@@ -27,6 +28,9 @@ from tui_trader.store.journal import Journal
 log = logging.getLogger(__name__)
 S = OrderStatus
 
+
+WATCH_QUOTE_WAIT_S = 3.0
+"""How long :meth:`Recovery.watch` waits for a newly watched symbol's first quote."""
 
 UNSENT = (S.PENDING_APPROVAL, S.APPROVED)
 """Statuses of an order that has not reached the wire: SENDING is journaled before the bytes go out."""
@@ -133,8 +137,46 @@ class Recovery(Amendments):
             self.alert(AlertLevel.CRITICAL, "broker", f"trading refused: {problem}", kind="account_refused")
             self.block("account", problem)
 
+    @property
+    def subscribed_symbols(self) -> tuple[str, ...]:
+        """The configured symbols, then those the operator added this session (:meth:`watch`)."""
+        return tuple(dict.fromkeys((*self.config.all_symbols, *self.added_symbols)))
+
+    async def watch(self, symbol: str) -> Instrument:
+        """Subscribe ``symbol``'s quotes and bars for the rest of the session, and wait (a few seconds at
+        most) for its first quote: a manual ticket for a symbol no strategy trades gets a quote to be
+        checked against. Kept across reconnects, not across restarts. Returns the instrument.
+
+        Raises:
+            BrokerError: Not connected, or the broker has no such contract.
+        """
+        symbol = symbol.strip().upper()
+        if not symbol or not symbol.replace(".", "").replace(" ", "").isalnum():
+            raise BrokerError(f"{symbol!r}: not a symbol")
+        known = self.market.instruments.get(symbol)
+        if known is not None and symbol in self.subscribed_symbols:
+            return known
+        if not self.broker.is_connected:
+            raise BrokerError(f"{symbol}: cannot subscribe while disconnected from the broker")
+        instruments = await self.broker.qualify([symbol])
+        if symbol not in instruments:
+            raise BrokerError(f"{symbol}: no such stock at the broker (SMART, USD)")
+        self._store_instruments(instruments)
+        self.added_symbols[symbol] = None
+        self.broker.subscribe_quotes(symbol)
+        self.broker.subscribe_bars(symbol)
+        self.alert(AlertLevel.INFO, "market_data", f"watching {symbol} for this session", kind="watch")
+        if symbol not in self.market.quotes:  # nothing awaited since the subscribe: no quote can be missed
+            waiter = self.quote_waiters.setdefault(symbol, asyncio.get_running_loop().create_future())
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), WATCH_QUOTE_WAIT_S)
+            except TimeoutError:
+                if self.quote_waiters.get(symbol) is waiter:
+                    del self.quote_waiters[symbol]
+        return instruments[symbol]
+
     async def _subscribe(self) -> None:
-        symbols = self.config.all_symbols
+        symbols = self.subscribed_symbols
         # A fallback to delayed data outlives the connection it was made on.
         data_type = 3 if self._delayed_fallback_on else self.config.market_data_type
         if data_type != 1:
@@ -174,7 +216,7 @@ class Recovery(Amendments):
 
     async def _refresh_instruments(self) -> None:
         try:
-            instruments = await self.broker.qualify(self.config.all_symbols)
+            instruments = await self.broker.qualify(self.subscribed_symbols)
         except (ConnectionError, TimeoutError, OSError) as exc:
             self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: {exc!r}",
                        kind="hours_refresh_failed")

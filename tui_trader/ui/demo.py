@@ -25,7 +25,7 @@ from tui_trader.domain.events import (
     KillSwitchReset,
     TradingStateChanged,
 )
-from tui_trader.domain.market import Quote
+from tui_trader.domain.market import Instrument, Quote
 from tui_trader.domain.orders import Bracket, Order, OrderTicket, WhatIf
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict, check_line
@@ -42,7 +42,7 @@ from tui_trader.engine.snapshots import (
     TestNotificationResult,
     TraceStep,
 )
-from tui_trader.errors import SafetyError
+from tui_trader.errors import BrokerError, SafetyError
 from tui_trader.risk.kill_switch import KillTrigger, engaged_alert, released_alert
 
 FROZEN = datetime(2025, 3, 14, 14, 30, 0, tzinfo=UTC)
@@ -318,6 +318,17 @@ class ScriptedEngine:
         q = self.state.quotes.get(ticket.symbol)
         notional = ticket.quantity * ticket.price_for_notional(q.last if q else math.nan)
         return WhatIf(init_margin_change=round(notional * 0.25, 2), commission=1.0), ""
+
+    UNKNOWN_SYMBOLS = frozenset({"ZZZZ"})
+    """Symbols :meth:`watch` refuses, as a broker does one it has no contract for."""
+
+    async def watch(self, symbol: str) -> Instrument:
+        self.calls.append(("watch", symbol))
+        if symbol in self.UNKNOWN_SYMBOLS:
+            raise BrokerError(f"{symbol}: no such stock at the broker (SMART, USD)")
+        quote = Quote(symbol, self.state.time, bid=99.99, ask=100.01, last=100.0)
+        self.state = replace(self.state, quotes={**self.state.quotes, symbol: quote})
+        return Instrument(symbol)
 
     async def submit(self, ticket: OrderTicket) -> Order:
         self.calls.append(("submit", ticket))

@@ -3,12 +3,13 @@
 Submitting hands the ticket to ``EngineHandle.submit``: the same risk gate and approval path
 as a strategy's order (the approval modal follows where approvals are required). Ctrl+T asks the
 broker's what-if of the ticket as it stands (``EngineHandle.what_if``: margin and commission, nothing
-placed) before it is submitted.
+placed) before it is submitted. A symbol the session has no quote for is subscribed when the
+symbol field is left (``EngineHandle.watch``), so it can be checked against a quote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -17,6 +18,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
+from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.ui.format import money, qty
@@ -26,6 +28,7 @@ from tui_trader.ui.widgets.line_table import LineTable
 
 Previewer = Callable[[OrderTicket], RiskVerdict]
 WhatIfAsker = Callable[[OrderTicket], Awaitable[tuple[WhatIf | None, str]]]
+Watcher = Callable[[str], Awaitable[Instrument]]
 WHAT_IF_HINT = "ctrl+t: the broker's what-if (margin, commission; nothing is placed)"
 
 
@@ -82,10 +85,16 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
     ]
     """ctrl+s submits, ctrl+t asks the broker's what-if, Escape discards."""
 
-    def __init__(self, preview: Previewer, symbol: str = "", what_if: WhatIfAsker | None = None) -> None:
+    def __init__(self, preview: Previewer, symbol: str = "", what_if: WhatIfAsker | None = None,
+                 watch: Watcher | None = None, known: Collection[str] = ()) -> None:
+        """``known``: the symbols the session has quotes for; another one is subscribed through ``watch``."""
         super().__init__(id="order-ticket-modal")
         self.preview = preview
         self.what_if = what_if
+        self.watch_symbol = watch
+        self.known = set(known)
+        self._watching: set[str] = set()
+        """Symbols being subscribed now."""
         self.symbol = symbol
         self._what_if_of: OrderTicket | None = None
         """The ticket the what-if line is about (None: it shows the hint)."""
@@ -118,6 +127,39 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
 
     def on_mount(self) -> None:
         self.query_one("#ticket-symbol", Input).focus()
+        self._watch_if_new()
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        if event.input.id == "ticket-symbol":
+            self._watch_if_new()
+
+    def _typed_symbol(self) -> str:
+        return self.query_one("#ticket-symbol", Input).value.strip().upper()
+
+    def _watch_if_new(self) -> bool:
+        """Subscribe the symbol typed if the session has no quote for it; ``True`` while that is under way."""
+        symbol = self._typed_symbol()
+        if not symbol or self.watch_symbol is None or symbol in self.known:
+            return False
+        if symbol not in self._watching:
+            self._watching.add(symbol)
+            self.query_one("#ticket-error", Label).update(
+                f"{symbol}: not one of this session's symbols; subscribing to its quotes…")
+            self.run_worker(self._subscribe(self.watch_symbol, symbol), group="watch", exit_on_error=False)
+        return True
+
+    async def _subscribe(self, watch: Watcher, symbol: str) -> None:
+        try:
+            await watch(symbol)
+        except Exception as exc:  # noqa: BLE001 - refused (unknown symbol, disconnected) or the engine gone
+            self._watching.discard(symbol)
+            if self._typed_symbol() == symbol:
+                self.query_one("#ticket-error", Label).update(f"symbol: {getattr(exc, 'message', exc)}")
+            return
+        self._watching.discard(symbol)
+        self.known.add(symbol)
+        if self._typed_symbol() == symbol:
+            self.update_preview()
 
     def fields(self) -> dict[str, str]:
         """The raw text of every field."""
@@ -162,6 +204,10 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
         """
         ticket = self.update_preview()
         if ticket is None:
+            return
+        if self._watch_if_new():
+            self.query_one("#ticket-error", Label).update(
+                f"Not sent: subscribing to {ticket.symbol}'s quotes; submit again once they are in.")
             return
         if self.denial:
             self.query_one("#ticket-error", Label).update(

@@ -79,7 +79,9 @@ class MainActions(Screen[None]):
     def action_new_order(self) -> None:
         """Open a ticket (prefilled with the selected position's symbol)."""
         symbol = self.query_one(PositionsPane).selected_symbol or ""
-        self.app.push_screen(OrderTicketModal(self.handle.preview, symbol, self.handle.what_if), self._submit_ticket)
+        known = self.snapshot.quotes if self.snapshot else ()
+        ticket = OrderTicketModal(self.handle.preview, symbol, self.handle.what_if, self.handle.watch, known)
+        self.app.push_screen(ticket, self._submit_ticket)
 
     def _submit_ticket(self, ticket: OrderTicket | None) -> None:
         if ticket is not None:
