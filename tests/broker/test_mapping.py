@@ -6,7 +6,19 @@ import math
 from datetime import UTC, datetime
 
 import pytest
-from ib_async import CommissionReport, Contract, Execution, Fill, Order, OrderStatus, Stock, Ticker, Trade
+from ib_async import (
+    CommissionReport,
+    Contract,
+    Execution,
+    Fill,
+    Future,
+    Option,
+    Order,
+    OrderStatus,
+    Stock,
+    Ticker,
+    Trade,
+)
 from ib_async.objects import RealTimeBar, TradeLogEntry
 
 from tui_trader.broker.ib import mapping as m
@@ -119,3 +131,15 @@ def test_order_to_ib_sets_ref_prices_and_trail() -> None:
                                                      limit_price=10.0, stop_price=9.9),
                                     S.SENDING, NOW, NOW), 1)
     assert (lmt.lmtPrice, lmt.auxPrice, lmt.orderType) == (10.0, 9.9, "STP LMT")
+
+
+def test_is_managed_when_not_a_us_stock_then_not_and_described_for_the_operator() -> None:
+    call = Option("AAPL", "20261218", 200, "C", "SMART", "100", "USD")
+    assert not m.is_managed(call)
+    assert m.describe_contract(call) == "AAPL OPT 20261218 200 C x100"
+    future = Future("ES", "202612", "CME", currency="USD")
+    assert not m.is_managed(future)
+    assert m.describe_contract(future) == "ES FUT 202612"
+    assert not m.is_managed(Stock("SHOP", "SMART", "CAD"))
+    assert m.describe_contract(Stock("SHOP", "SMART", "CAD")) == "SHOP STK CAD"
+    assert m.is_managed(Stock("AAPL", "SMART", "USD"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,13 +11,14 @@ import ib_async
 import pytest
 
 from tui_trader.config import Settings, load_settings
-from tui_trader.domain import OrderStatus, OrderType, TradingState
+from tui_trader.domain import Alert, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised, BookCheckpointed, CommissionReported, OrderUpdated
 from tui_trader.domain.orders import Order
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import config_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.sim.account import OtherHolding
 from tui_trader.sim.protocol.ids import Out
 
 from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, outside_client, running, sell, status
@@ -425,3 +427,32 @@ def test_book_settle_s_when_set_in_the_config_file_then_the_engine_waits_that_lo
     path.write_text("[broker]\nbook_settle_s = 7.5\n", encoding="utf-8")
     assert config_from_settings(load_settings(path)).book_settle_s == 7.5
     assert config_from_settings(Settings()).book_settle_s == 3.0
+
+
+async def test_account_holding_an_option_on_a_traded_symbol_then_said_once_and_kept_out_of_the_stock_position(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # An option on AAPL arrived as an AAPL position: the book started "AAPL 2" (two calls read as two shares),
+    # the engine's own fill of 10 then read as a mismatch (ours 12, broker 10) that engaged the kill switch,
+    # and the flatten preview offered to sell 12 AAPL shares. Checked without the fix.
+    call = OtherHolding(9_000_001, "AAPL", "OPT", 2, 512.0, "20261218", 200.0, "C", "100")
+    sim.control.hold(call)
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await bought(engine)
+        sim.control.hold(replace(call, qty=3))  # bought one more while running: pushed as IB does
+        said = "not a US stock, so not shown, not counted in positions, exposure or P&L, and never traded or flattened"
+        alerts: list[Alert] = []
+
+        def said_held(quantity: int) -> bool:
+            alerts.extend(e.alert for e in events.drain() if isinstance(e, AlertRaised))
+            return any(a.text.startswith(f"the account holds {quantity} ") for a in alerts)
+
+        await eventually(lambda: said_held(3), what="the new quantity said")
+        await engine.reconcile("test")  # the positions read again: the same holding is not said again
+        said_held(3)
+        assert [a.text for a in alerts if a.kind == "unmanaged_position"] == [
+            f"the account holds 2 AAPL OPT 20261218 200 C x100: {said} here",
+            f"the account holds 3 AAPL OPT 20261218 200 C x100: {said} here"]
+        assert not [a for a in alerts if a.kind == "position_mismatch"]
+        assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
+        preview = await engine.flatten(preview=True)
+        assert [(t.symbol, t.side.value, t.quantity) for t in preview.tickets] == [("AAPL", "SELL", 10)]

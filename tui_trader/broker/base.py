@@ -126,6 +126,10 @@ class BrokerListener(Protocol):
     def on_account_value(self, tag: str, value: float, currency: str) -> None:
         """An account value (NetLiquidation, TotalCashValue, ...) changed."""
 
+    def on_unmanaged_position(self, description: str, quantity: float) -> None:
+        """The account holds something that is not a US stock (an option, a future, a foreign stock):
+        not reported as a position; said once per contract and quantity."""
+
     def on_error(self, error: BrokerError) -> None:
         """An error or informational code arrived."""
 

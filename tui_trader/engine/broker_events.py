@@ -139,6 +139,12 @@ class BrokerEvents(KillOps):
 
     # -- errors and connectivity -------------------------------------------------------------------
 
+    def on_unmanaged_position(self, description: str, quantity: float) -> None:
+        """A holding that is not a US stock: the operator is told it is outside everything shown."""
+        self.alert(AlertLevel.WARNING, "portfolio", f"the account holds {quantity:g} {description}: not a US "
+                   "stock, so not shown, not counted in positions, exposure or P&L, and never traded or "
+                   "flattened here", kind="unmanaged_position")
+
     def on_error(self, error: BrokerError) -> None:
         """Route an error code to its handling."""
         code = error.code

@@ -20,6 +20,23 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherHolding:
+    """Something the account holds that the simulator does not trade (an option, a future): reported in
+    positions as IB reports it, so a client can be tested against a mixed account."""
+
+    con_id: int
+    symbol: str
+    sec_type: str
+    qty: float
+    avg_cost: float
+    expiry: str = ""
+    strike: float = 0.0
+    right: str = ""
+    multiplier: str = ""
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
 class CommissionSchedule:
     """IB tiered-like US stock commissions (lowest tier) with a per-order minimum and cap.
 
@@ -58,6 +75,8 @@ class Account:
         self.account_id = account_id
         self.cash = cash
         self.positions: dict[int, Position] = {}
+        self.other_holdings: dict[int, OtherHolding] = {}
+        """Holdings of contracts the simulator does not trade, by conId (kept for the session only)."""
         self.realized = 0.0
         self.commissions = 0.0
 

@@ -11,6 +11,7 @@ from tui_trader.sim import messages as msg
 from tui_trader.sim.faults import DEFAULT_FILL_SEQUENCE, FARM_TEXTS, MESSAGE_KINDS
 
 if TYPE_CHECKING:
+    from tui_trader.sim.account import OtherHolding
     from tui_trader.sim.gateway import SimGateway
     from tui_trader.sim.market import Quote
 
@@ -52,6 +53,14 @@ class Control:
         high, low = quote.high, quote.low
         self.gw.market.set_price(quote.inst.con_id, price, int(self.gw.clock.now().timestamp()))
         self._publish(quote, not (high == quote.high and low == quote.low))  # NaN before the first print
+
+    def hold(self, held: OtherHolding) -> None:
+        """The account holds ``held`` (an option, say) from now on; position subscribers are told at once."""
+        gw = self.gw
+        gw.account.other_holdings[held.con_id] = held
+        for session in list(gw.sessions.values()):
+            if session.positions_sub:
+                session.send(msg.other_position(gw.account_id, held))
 
     def set_quote(self, symbol: str, bid: float, ask: float, bid_size: int = 100, ask_size: int = 100) -> None:
         """Force the touch and displayed sizes (no trade prints); fill what crosses."""

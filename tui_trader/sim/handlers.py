@@ -39,6 +39,8 @@ def positions(s: Session, fields: list[str]) -> None:
         inst = gw.instruments.by_con_id(pos.con_id)
         if pos.qty and inst:
             s.send(msg.position(gw.account_id, inst, pos))
+    for held in gw.account.other_holdings.values():
+        s.send(msg.other_position(gw.account_id, held))
     s.send(msg.position_end())
     s.positions_sub = True
 

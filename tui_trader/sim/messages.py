@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from tui_trader.sim.account import Position
+from tui_trader.sim.account import OtherHolding, Position
 from tui_trader.sim.instruments import (
     EXCHANGE_TZ_ID,
     ORDER_TYPES,
@@ -148,6 +148,13 @@ def position(account: str, inst: Instrument, pos: Position) -> bytes:
     """``position``: exactly 16 fields (no primaryExchange)."""
     c = contract11(inst, inst.primary_exchange)
     return frame([In.POSITION_DATA, 3, account, *c, pos.qty, round(pos.avg_cost, 6)])
+
+
+def other_position(account: str, held: OtherHolding) -> bytes:
+    """``position`` for a contract the simulator does not trade (an option, a future)."""
+    return frame([In.POSITION_DATA, 3, account, held.con_id, held.symbol, held.sec_type, held.expiry, held.strike,
+                  held.right, held.multiplier, "SMART", held.currency, held.symbol, held.symbol, held.qty,
+                  held.avg_cost])
 
 
 def position_end() -> bytes:

@@ -96,6 +96,8 @@ class IbBroker:
         self._tickers: dict[str, Ticker] = {}
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
+        self._unmanaged_seen: set[tuple[int, float]] = set()
+        """Holdings that are not US stocks already reported (conId, quantity)."""
         self._request_errors: dict[int, tuple[int, str]] = {}
         """The last error (code, message) of each request id the broker named that is not an order of ours."""
         self._answered_here: set[int] = set()
@@ -345,7 +347,8 @@ class IbBroker:
         stamp = since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S") if since else ""
         flt = ExecutionFilter(acctCode=self._account, time=stamp)
         fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(flt), self._timeout)
-        return [m.fill_from_ib(f) for f in fills if since is None or f.execution.time >= since]
+        return [m.fill_from_ib(f) for f in fills
+                if (since is None or f.execution.time >= since) and m.is_managed(f.contract)]
 
     async def current_time(self) -> datetime:
         """The gateway's clock (reqCurrentTime): one round trip."""
@@ -355,7 +358,11 @@ class IbBroker:
 
     def positions(self) -> list[BrokerPosition]:
         """Positions as last streamed by the gateway."""
-        return [m.position_from_ib(p) for p in self.ib.positions(self._account)]
+        held = self.ib.positions(self._account)
+        for position in held:
+            if not m.is_managed(position.contract):
+                self._unmanaged(position)
+        return [m.position_from_ib(p) for p in held if m.is_managed(p.contract)]
 
     def account_values(self) -> dict[str, float]:
         """Base-currency account values as last streamed."""
@@ -427,15 +434,28 @@ class IbBroker:
             del fills[key]
 
     def _on_exec(self, trade: Trade, fill: IbFill) -> None:
-        self._listener.on_fill(m.fill_from_ib(fill, trade.order.orderRef))
+        if m.is_managed(fill.contract):  # another client's option trade is not a fill of the stock
+            self._listener.on_fill(m.fill_from_ib(fill, trade.order.orderRef))
 
     def _on_commission(self, trade: Trade, fill: IbFill, report: CommissionReport) -> None:
         realized = m._num(report.realizedPNL)
         self._listener.on_commission(report.execId, float(report.commission), realized)
 
     def _on_position(self, position: IbPosition) -> None:
-        if not self._account or position.account == self._account:
+        if self._account and position.account != self._account:
+            return
+        if m.is_managed(position.contract):
             self._listener.on_position(m.position_from_ib(position))
+        else:
+            self._unmanaged(position)
+
+    def _unmanaged(self, position: IbPosition) -> None:
+        """A holding that is not a US stock: said once per contract and quantity, never merged into a
+        stock's position (an option on AAPL would otherwise count as AAPL shares, and be flattened as such)."""
+        key = (position.contract.conId, float(position.position))
+        if key not in self._unmanaged_seen and position.position:
+            self._unmanaged_seen.add(key)
+            self._listener.on_unmanaged_position(m.describe_contract(position.contract), float(position.position))
 
     def _on_account_value(self, value: AccountValue) -> None:
         if value.tag in ACCOUNT_TAGS and value.currency in ("USD", "BASE"):

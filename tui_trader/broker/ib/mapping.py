@@ -329,6 +329,21 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
     )
 
 
+def is_managed(contract: Contract) -> bool:
+    """A contract tui-trader trades and accounts for: a US stock. An option, future or foreign stock of
+    the same symbol is another instrument, never to be merged into the stock's position."""
+    return contract.secType == "STK" and contract.currency in ("USD", "")
+
+
+def describe_contract(contract: Contract) -> str:
+    """``AAPL OPT 20261218 200 C x100`` (what the operator needs to recognise a holding)."""
+    parts = [contract.symbol, contract.secType, contract.lastTradeDateOrContractMonth,
+             f"{contract.strike:g}" if contract.strike else "", contract.right,
+             f"x{contract.multiplier}" if contract.multiplier else "",
+             contract.currency if contract.currency not in ("USD", "") else ""]
+    return " ".join(p for p in parts if p)
+
+
 def position_from_ib(position: IbPosition) -> BrokerPosition:
     """A :class:`BrokerPosition` from an ib_async position."""
     return BrokerPosition(position.contract.symbol, float(position.position),
