@@ -21,7 +21,17 @@ from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import SimGateway
 from tui_trader.store import sending
 
-from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, outside_client, running, status
+from .helpers import (
+    CLIENT_ID,
+    buy,
+    eventually,
+    limits_for_tests,
+    make_config,
+    make_engine,
+    outside_client,
+    running,
+    status,
+)
 
 S = OrderStatus
 
@@ -319,3 +329,27 @@ async def test_flatten_symbol_when_its_position_is_protected_then_only_that_symb
         assert eng.portfolio.quantity("MSFT") == sim.positions()["MSFT"] == 5
         assert status(eng, msft_stop.order_ref) is S.SUBMITTED
         assert not eng.approvals.items()
+
+
+async def test_kill_when_disconnected_then_its_cancels_go_out_when_the_connection_is_back(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Ctrl+K in an outage cancelled nothing, then or later: after the reconnect the banner named the order
+    # STILL WORKING and only a second Ctrl+K sent its cancel.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        order = await engine.submit(_resting(engine))  # type: ignore[arg-type]
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        sim.control.refuse_connections(3600)
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+        engine.kill("pressed in the outage")
+        seen: list[Event] = []
+        await eventually(lambda: _verifications(seen, events), what="the kill's verification")
+        assert not _verifications(seen, events)[0].checked  # NOT VERIFIED: disconnected
+        assert [o.order_ref for o in sim.orders() if o.working] == [order.order_ref]
+        sim.control.refuse_connections(-1)
+        await eventually(lambda: len(_verifications(seen, events)) == 2, what="the verification after the reconnect")
+        assert _verifications(seen, events)[1].verified
+        assert not [o for o in sim.orders() if o.working]
+        assert status(engine, order.order_ref) is S.CANCELLED
+        assert any(isinstance(e, AlertRaised) and e.alert.kind == "kill_cancels_sent_late" for e in seen)

@@ -28,6 +28,9 @@ S = OrderStatus
 class KillOps(OrderPath):
     """Kill switch, cancel-all, flatten and the trading-state commands."""
 
+    kill_cancels_owed = False
+    """A kill was engaged while disconnected: its cancels go out when the connection is back."""
+
     def publish_all(self, events: tuple[Event, ...] | list[Event]) -> None:
         """Publish several events in order."""
         for event in events:
@@ -49,6 +52,8 @@ class KillOps(OrderPath):
         """
         decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
         refs = self._send_cancels()
+        if not self.broker.is_connected:
+            self.kill_cancels_owed = True  # nothing could be sent: connect_and_sync sends them
         self.publish_all(decision.events)
         self.reject_all_pending("kill switch engaged")
         for order in self.orders.with_status(S.APPROVED):
@@ -60,6 +65,15 @@ class KillOps(OrderPath):
         self._publish_verification(await self._verify_cancelled(refs))
         if KillAction.FLATTEN in decision.actions:
             await self.flatten(preview=False)
+
+    async def send_owed_kill_cancels(self) -> None:
+        """The kill was engaged while disconnected (Ctrl+K in an outage, the disconnect trigger): its
+        cancels go out now that the connection is back, then they are verified, as at any kill."""
+        self.kill_cancels_owed = False
+        self.alert(AlertLevel.WARNING, "kill_switch", "the kill switch was engaged while disconnected: its "
+                   "cancels are sent now", kind="kill_cancels_sent_late")
+        refs = self._send_cancels()
+        self._publish_verification(await self._verify_cancelled(refs))
 
     async def verify_latched_kill(self) -> None:
         """With the kill latched from before this connection (a restart, a reconnect): ask the broker what
@@ -91,6 +105,7 @@ class KillOps(OrderPath):
         decision = self.risk.reset_kill(by, reason, self.now(), confirm_same_day)
         if not decision.accepted:
             raise SafetyError(decision.message, "Kill switch reset refused")
+        self.kill_cancels_owed = False
         self.publish_all(decision.events)
         self.spawn(self.persist_kill_state(), "kill-reset-persist")
 

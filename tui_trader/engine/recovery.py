@@ -121,7 +121,9 @@ class Recovery(Amendments):
         # The book is settled against the broker once, on the first successful connect.
         await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,
                              before=before)
-        if self.risk.kill_state.engaged:  # latched from before this connection: say what the broker still holds
+        if self.risk.kill_state.engaged and self.kill_cancels_owed:  # engaged in the outage just ended
+            self.spawn(self.send_owed_kill_cancels(), "kill-cancels-owed")
+        elif self.risk.kill_state.engaged:  # latched from before this connection: say what the broker still holds
             self.spawn(self.verify_latched_kill(), "kill-verify-latched")
 
     def _guard_account(self) -> None:
