@@ -15,7 +15,7 @@ from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType, Tradi
 from tui_trader.domain.events import AlertRaised, Event, KillChecked, KillReport, KillSwitchEngaged
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
-from tui_trader.errors import SafetyError
+from tui_trader.errors import BrokerError, SafetyError
 from tui_trader.ops.kill import latch
 from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import SimGateway
@@ -353,3 +353,33 @@ async def test_kill_when_disconnected_then_its_cancels_go_out_when_the_connectio
         assert not [o for o in sim.orders() if o.working]
         assert status(engine, order.order_ref) is S.CANCELLED
         assert any(isinstance(e, AlertRaised) and e.alert.kind == "kill_cancels_sent_late" for e in seen)
+
+
+async def test_exit_or_flatten_when_disconnected_then_said_and_the_stop_kept_not_a_crashed_task(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Found in the long soak: a strategy's exit during a disconnect crashed its task ("exit-MSFT failed:
+    # ConnectionError('Not connected')") in the cancel of the position's stop; a flatten the same way.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        px = engine.market.quotes["AAPL"].ask
+        entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px - 3, 2))))
+        await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
+        (stop,) = engine.orders.children(entry.order_ref)
+        await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
+        sim.control.refuse_connections(3600)
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+        events.drain()
+
+        await engine.close_position("AAPL", "ema cross down", "ema_cross")
+        with pytest.raises(BrokerError) as refused:  # a TraderError: the console shows it
+            await engine.flatten(preview=False)
+
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        assert [a.text for a in said if a.kind == "exit_not_sent"] == [
+            "exit (ema cross down) not sent: close_position of AAPL: not connected to the broker, so its protective "
+            "orders could not be cancelled and no closing order was sent"]
+        assert not [a for a in said if a.source == "engine"]  # no crashed task
+        assert refused.value.args[0].startswith("flatten of AAPL: not connected to the broker")
+        assert status(engine, stop.order_ref) is S.SUBMITTED
+        assert [o.order_ref for o in sim.orders() if o.working] == [stop.order_ref]

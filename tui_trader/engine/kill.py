@@ -17,7 +17,7 @@ from tui_trader.domain.events import Event, KillReport, OperatorAction
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
-from tui_trader.errors import SafetyError
+from tui_trader.errors import BrokerError, SafetyError
 from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger, remaining_text
 from tui_trader.risk.limits import CancelScope
 
@@ -64,7 +64,11 @@ class KillOps(OrderPath):
         await self.persist_kill_state()
         self._publish_verification(await self._verify_cancelled(refs))
         if KillAction.FLATTEN in decision.actions:
-            await self.flatten(preview=False)
+            try:
+                await self.flatten(preview=False)
+            except BrokerError as exc:
+                self.alert(AlertLevel.CRITICAL, "kill_switch", f"positions NOT flattened: {exc.message}",
+                           kind="flatten_failed")
 
     async def send_owed_kill_cancels(self) -> None:
         """The kill was engaged while disconnected (Ctrl+K in an outage, the disconnect trigger): its
@@ -227,7 +231,13 @@ class KillOps(OrderPath):
         order = self.orders.orders[order_ref]
         ticket = order.ticket
         if self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref):
-            await self._cancel_symbols({ticket.symbol}, "close_position")
+            try:
+                await self._cancel_symbols({ticket.symbol}, "close_position")
+            except BrokerError as exc:  # disconnected: the exit is not sent, the position keeps its protection
+                self._not_sent(order_ref, exc.message)
+                self.alert(AlertLevel.WARNING, "close_position", f"exit {order_ref} not sent: {exc.message}",
+                           kind="exit_not_sent")
+                return
             status = self.orders.orders[order_ref].status
             if status is not S.APPROVED:  # cancelled, or lapsed as the engine stopped, while the protection went
                 self.alert(AlertLevel.WARNING, "close_position",
@@ -247,9 +257,19 @@ class KillOps(OrderPath):
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
 
         ``source`` names the caller in the verification's alerts (``flatten``, ``close_position``).
+
+        Raises:
+            BrokerError: Not connected (or the link dropped mid-way): what follows (the closing orders)
+                must not go, and cannot.
         """
         working: list[Order] = [o for o in self.orders.working()
                                 if o.symbol in symbols and o.broker_id is not None]
-        for order in working:
-            self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
+        try:
+            if not self.broker.is_connected:
+                raise ConnectionError("not connected")
+            for order in working:
+                self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
+        except ConnectionError:
+            raise BrokerError(f"{source} of {', '.join(sorted(symbols))}: not connected to the broker, so its "
+                              "protective orders could not be cancelled and no closing order was sent") from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source)

@@ -28,6 +28,7 @@ from tui_trader.engine.market import BarSeries
 from tui_trader.engine.recovery import Recovery
 from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
 from tui_trader.engine.snapshots import StrategyStatus
+from tui_trader.errors import BrokerError
 from tui_trader.risk.sizing import size_order
 from tui_trader.strategies.base import Signal, Strategy
 from tui_trader.strategies.registry import StrategyLoadError, resolve
@@ -217,7 +218,12 @@ class StrategyRunner(Recovery):
         exit never leaves the position naked.
         """
         if not self.config.approvals_required:
-            await self._cancel_symbols({symbol}, "close_position")
+            try:
+                await self._cancel_symbols({symbol}, "close_position")
+            except BrokerError as exc:  # disconnected: the position keeps its protection; a later signal retries
+                self.alert(AlertLevel.WARNING, "close_position", f"exit ({reason}) not sent: {exc.message}",
+                           kind="exit_not_sent")
+                return
         qty = self.portfolio.quantity(symbol)
         if qty:
             await self.submit(exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol)))
