@@ -96,7 +96,10 @@ async def test_hours_of_trading_with_random_faults_then_journal_summary_and_ledg
 
     ledger = {e.exec_id: e for e in gw.executions() if e.client_id == CLIENT_ID}
     assert len(ledger) > 20, "the strategies should have traded"
-    assert sorted(f.exec_id for f in journal_fills) == sorted(ledger)  # each execution exactly once
+    journaled = [f.exec_id for f in journal_fills]
+    missing = [(e, engine.orders.get(e.order_ref)) for k, e in ledger.items() if k not in journaled]
+    # Once (2026-11-23) one execution was missing while the positions agreed: say which, and the engine's order.
+    assert sorted(journaled) == sorted(ledger), f"not journaled (execution, the engine's order): {missing}"
     assert {f.exec_id: f.commission for f in journal_fills} == {k: e.commission for k, e in ledger.items()}
     assert summary["fills"] == len(ledger)
     assert summary["commissions"] == pytest.approx(sum(e.commission for e in ledger.values()))
