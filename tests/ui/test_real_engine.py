@@ -105,6 +105,23 @@ async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_an
         await c.until(lambda: "last fill BUY 7 MSFT" in bar.fill_text, "the fill in the status bar")
 
 
+async def test_real_engine_order_ticket_for_a_symbol_no_strategy_trades_then_quoted_watched_and_sent(
+        tmp_path: Path) -> None:
+    async with real_console(tmp_path) as c:
+        await c.pilot.press("n")
+        await c.pilot.pause()
+        form = c.app.screen
+        form.query_one("#ticket-quantity", Input).value = "3"
+        form.query_one("#ticket-limit", Input).value = f"{c.gw.quote('NVDA').ask + 1:.2f}"  # marketable
+        form.query_one("#ticket-symbol", Input).focus()
+        await c.pilot.press(*"nvda", "tab")
+        await c.until(lambda: "NVDA" in c.engine.market.quotes, "NVDA subscribed and quoted")
+        await c.until(lambda: str(form.query_one("#ticket-error", Label).render()) == "", "the preview passing")
+        await c.until(lambda: "NVDA" in c.rows("watchlist-table"), "NVDA in the watchlist")
+        await c.pilot.press("ctrl+s")
+        await c.until(lambda: c.gw.positions().get("NVDA") == 3, "the fill at the simulator")
+
+
 async def test_real_engine_trailing_stops_then_the_stop_column_says_at_least_their_start(tmp_path: Path) -> None:
     # The broker moves a trailing stop in the position's favour without telling the client: the
     # column showed the start as if it were the stop in force.
