@@ -26,6 +26,7 @@ from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.account import MARGIN_RATE
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.widgets.alerts import AlertsPane
@@ -47,6 +48,13 @@ class RealConsole(PilotedConsole):
         """A buy limit 3% under the bid: it rests at the simulator until cancelled."""
         price = round(self.engine.market.quotes[symbol].bid * 0.97, 2)
         return OrderTicket(symbol, Side.BUY, 5, OrderType.LMT, limit_price=price, strategy="manual")
+
+    async def ticket(self) -> OrderTicketModal:
+        """The order ticket, opened with ``n``."""
+        await self.pilot.press("n")
+        await self.pilot.pause()
+        assert isinstance(self.app.screen, OrderTicketModal)
+        return self.app.screen
 
     def working_at_sim(self, refs: list[str]) -> list[str]:
         """Which of ``refs`` the simulator still has working."""
@@ -81,9 +89,7 @@ async def test_real_engine_when_started_then_quotes_appear_in_the_watchlist(tmp_
 
 async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_and_fills(tmp_path: Path) -> None:
     async with real_console(tmp_path, approvals_required=True) as c:
-        await c.pilot.press("n")
-        await c.pilot.pause()
-        form = c.app.screen
+        form = await c.ticket()
         form.query_one("#ticket-symbol", Input).value = "MSFT"
         form.query_one("#ticket-quantity", Input).value = "7"
         ask = c.engine.market.quotes["MSFT"].ask
@@ -108,9 +114,7 @@ async def test_real_engine_order_ticket_when_approved_with_y_then_reaches_sim_an
 async def test_real_engine_order_ticket_for_a_symbol_no_strategy_trades_then_quoted_watched_and_sent(
         tmp_path: Path) -> None:
     async with real_console(tmp_path) as c:
-        await c.pilot.press("n")
-        await c.pilot.pause()
-        form = c.app.screen
+        form = await c.ticket()
         form.query_one("#ticket-quantity", Input).value = "3"
         form.query_one("#ticket-limit", Input).value = f"{c.gw.quote('NVDA').ask + 1:.2f}"  # marketable
         form.query_one("#ticket-symbol", Input).focus()
@@ -209,9 +213,7 @@ async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_sa
 async def test_real_engine_order_ticket_what_if_then_margin_and_commission_from_the_broker_and_nothing_placed(
         tmp_path: Path) -> None:
     async with real_console(tmp_path) as c:
-        await c.pilot.press("n")
-        await c.pilot.pause()
-        form = c.app.screen
+        form = await c.ticket()
         form.query_one("#ticket-symbol", Input).value = "AAPL"
         form.query_one("#ticket-quantity", Input).value = "5"
         form.query_one("#ticket-type", Select).value = "MKT"
