@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterable
 from contextlib import closing
@@ -383,3 +384,28 @@ async def test_exit_or_flatten_when_disconnected_then_said_and_the_stop_kept_not
         assert refused.value.args[0].startswith("flatten of AAPL: not connected to the broker")
         assert status(engine, stop.order_ref) is S.SUBMITTED
         assert [o.order_ref for o in sim.orders() if o.working] == [stop.order_ref]
+
+
+async def test_strategy_exit_when_the_stops_cancel_confirms_late_then_the_exit_waits_for_it_and_goes(
+        engine: Engine, sim: SimGateway) -> None:
+    # Found reading the long soak's log: the cancel of a position's stop confirmed after the acknowledgement
+    # timeout, the exit (reduce-only, with the stop still counted as working) was not sent, and once the
+    # cancel landed the position was left open without its stop: 5 AAPL at the broker, nothing working.
+    events = engine.subscribe("test", lossless=True)
+    px = engine.market.quotes["AAPL"].ask
+    entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px - 3, 2))))
+    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
+    (stop,) = engine.orders.children(entry.order_ref)
+    await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
+    for kind in ("order_status", "error"):  # the cancel's answers come 5 simulated seconds late
+        sim.control.delay_messages(kind, 5)
+    exit_task = asyncio.ensure_future(engine.close_position("AAPL", "exit signal", "ema_cross"))
+    await eventually(lambda: any(isinstance(e, AlertRaised) and e.alert.kind == "cancel_unverified"
+                                 for e in events.drain()), what="the cancel unconfirmed after its timeout")
+    assert not exit_task.done()  # waiting for the stop to end, not sending beside it
+    sim.control.clear_faults()
+    sim.control.step(6)  # the held answers go out
+    await asyncio.wait_for(exit_task, 10)
+    await eventually(lambda: sim.positions().get("AAPL", 0) == 0, what="the exit filled at the broker")
+    assert status(engine, stop.order_ref) is S.CANCELLED
+    assert not [o for o in sim.orders() if o.working]

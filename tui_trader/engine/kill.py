@@ -22,6 +22,10 @@ from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger, r
 from tui_trader.risk.limits import CancelScope
 
 log = logging.getLogger(__name__)
+
+PROTECTION_WAIT_ACKS = 5
+"""An exit waits this many acknowledgement timeouts (after the cancel's own) for its symbol's protective
+orders to end before it is given up: sent while a stop may still work, both could fill."""
 S = OrderStatus
 
 
@@ -232,11 +236,15 @@ class KillOps(OrderPath):
         ticket = order.ticket
         if self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref):
             try:
-                await self._cancel_symbols({ticket.symbol}, "close_position")
+                cleared = await self.clear_protection(ticket.symbol, order_ref)
             except BrokerError as exc:  # disconnected: the exit is not sent, the position keeps its protection
                 self._not_sent(order_ref, exc.message)
                 self.alert(AlertLevel.WARNING, "close_position", f"exit {order_ref} not sent: {exc.message}",
                            kind="exit_not_sent")
+                return
+            if not cleared:
+                self._not_sent(order_ref, "its symbol's protective orders are not confirmed cancelled")
+                self.protection_unconfirmed(ticket.symbol, f"exit {order_ref}")
                 return
             status = self.orders.orders[order_ref].status
             if status is not S.APPROVED:  # cancelled, or lapsed as the engine stopped, while the protection went
@@ -252,6 +260,32 @@ class KillOps(OrderPath):
                 self.alert(AlertLevel.WARNING, "close_position", why, kind="exit_not_sent")
                 return
         await self.send(order_ref)
+
+    async def clear_protection(self, symbol: str, order_ref: str | None = None) -> bool:
+        """Cancel ``symbol``'s working orders for an exit and wait until its protective orders have ended
+        (``order_ref``, the exit itself, not counted); ``False`` when a cancel is still unconfirmed after
+        :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts: the exit must not go then, as the stop and
+        the exit could both fill.
+
+        Raises:
+            BrokerError: Not connected (nothing cancelled).
+        """
+        await self._cancel_symbols({symbol}, "close_position")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROTECTION_WAIT_ACKS * self.config.ack_timeout_s
+        while self.protection_working(symbol, order_ref) and loop.time() < deadline:
+            self.order_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
+        return not self.protection_working(symbol, order_ref)
+
+    def protection_unconfirmed(self, symbol: str, what: str) -> None:
+        """Say that ``what`` (an exit) was not sent because ``symbol``'s protective orders did not confirm
+        their cancel, and have reconciliation settle them."""
+        self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {symbol}'s protective orders are not "
+                   "confirmed cancelled (the broker has not answered); reconciliation will settle them, and the "
+                   "position may be left without them", kind="exit_not_sent")
+        self.request_reconcile(f"{symbol}: cancel of protective orders unconfirmed")
 
     async def _cancel_symbols(self, symbols: set[str], source: str) -> None:
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.

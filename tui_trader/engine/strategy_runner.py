@@ -219,10 +219,13 @@ class StrategyRunner(Recovery):
         """
         if not self.config.approvals_required:
             try:
-                await self._cancel_symbols({symbol}, "close_position")
+                cleared = await self.clear_protection(symbol)
             except BrokerError as exc:  # disconnected: the position keeps its protection; a later signal retries
                 self.alert(AlertLevel.WARNING, "close_position", f"exit ({reason}) not sent: {exc.message}",
                            kind="exit_not_sent")
+                return
+            if not cleared:
+                self.protection_unconfirmed(symbol, f"exit ({reason})")
                 return
         qty = self.portfolio.quantity(symbol)
         if qty:
