@@ -694,15 +694,38 @@ async def test_orders_pane_when_orders_change_then_working_first_newest_first() 
         assert f"{sum(o.status.is_working for o in orders)} working" in subtitle
 
 
-async def test_approval_over_the_order_ticket_when_the_account_changes_then_the_screen_behind_both_is_redrawn() -> None:
-    # Textual redraws a screen seen through one modal, not one seen through two: with the ticket open
-    # and an approval on top, the panes and the status bar behind both stood still until one closed.
+async def test_approval_while_the_order_ticket_is_open_then_it_waits_for_the_ticket_and_opens_after() -> None:
+    # Seen in a console session: an approval opened over the ticket as a symbol was typed, took the keys,
+    # and the 'n' of "INTC" rejected a strategy's order.
     async with running() as c:
         await c.pilot.press("n")
         await c.settle()
+        ticket = c.app.screen
         c.engine.state = with_pending("tt-200")
         await c.pull()
-        assert [type(s) for s in c.app.screen_stack[-2:]] == [OrderTicketModal, ApprovalModal]
+        assert c.app.screen is ticket
+        await c.pilot.press(*"intc")
+        await c.settle()
+        assert ticket.query_one("#ticket-symbol", Input).value == "intc"
+        assert not c.engine.called("reject")
+        (said,) = [n.message for n in c.app._notifications if "waits for approval" in n.message]
+        assert said.startswith("BUY 100 AAPL waits for approval: it opens when this dialog closes (expires in ")
+        await c.pilot.press("escape")
+        await c.pull()
+        assert isinstance(c.app.screen, ApprovalModal)
+        assert c.app.screen.order_ref == "tt-200"
+
+
+async def test_two_modals_over_the_main_screen_when_the_account_changes_then_the_screen_behind_both_is_redrawn(
+        ) -> None:
+    # Textual redraws a screen seen through one modal, not one seen through two: with the ticket open
+    # and a dialog on top, the panes and the status bar behind both stood still until one closed.
+    async with running() as c:
+        await c.pilot.press("n")
+        await c.settle()
+        c.app.push_screen(ErrorModal("Engine", "a dialog over the ticket"))
+        await c.settle()
+        assert [type(s) for s in c.app.screen_stack[-2:]] == [OrderTicketModal, ErrorModal]
         updates = Updates(c.app)
         state = c.engine.state
         c.engine.state = replace(state, account=replace(state.account, equity=123_456.78))

@@ -7,8 +7,9 @@ Focus starts on Reject; ``y`` approves, ``n`` or Escape rejects. The main screen
 modal at a time and shows how many more wait; when the order stops being pending (approved
 elsewhere, expired, cancelled by the kill switch) the modal closes itself.
 
-The modal opens when the engine asks, over whatever the operator is doing: typing a symbol into the
-order ticket, say. So Approve works only once no key has been pressed for ``approve_delay_s`` since it
+The modal opens when the engine asks, over the main screen and whatever the operator is doing there
+(typing a filter, say); while a form or dialog is open it waits, said in a notice, and opens once that
+closes. Approve works only once no key has been pressed for ``approve_delay_s`` since it
 opened (as browsers delay the accept button of a dialog that pops up, and restart the delay while keys
 come): a ``y`` meant for the screen underneath never sends an order, however long the operator goes on
 typing. Reject works at once; a stray ``n`` or Escape can only keep an order off the market.

@@ -33,8 +33,9 @@ from tui_trader.domain.events import (
 )
 from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
-from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
 from tui_trader.ui.compositor import DirtyBandCompositor
+from tui_trader.ui.format import qty
 from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal
@@ -110,6 +111,8 @@ class MainScreen(MainActions):
         self.options = options
         self.clock = clock
         self.approval: ApprovalModal | None = None
+        self._deferred: set[str] = set()
+        """Approvals said to be waiting for a form or dialog to close (each said once)."""
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
         self._drawn = 0
@@ -262,9 +265,27 @@ class MainScreen(MainActions):
         live = [p for p in snapshot.pending_approvals if p.expires_at > now]
         if not self.armed or not live:
             return
+        if self.app.screen is not self:
+            # A form or dialog is open (a ticket being typed, say): its keys are not for an approval, and an
+            # approval opened over it took them (a 'n' typed into a symbol rejected an order). It waits.
+            self._say_deferred(live, now)
+            return
         self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now,
                                       approve_delay_s=self.options.approve_delay_s)
         self.app.push_screen(self.approval, partial(self._answered, live[0].order.order_ref))
+
+    def _say_deferred(self, live: list[PendingApproval], now: datetime) -> None:
+        for item in live:
+            ref = item.order.order_ref
+            if ref not in self._deferred:
+                self._deferred.add(ref)
+                t = item.order.ticket
+                left = (item.expires_at - now).total_seconds()
+                self.notify(f"{t.side.value} {qty(t.quantity)} {t.symbol} waits for approval: it opens when this "
+                            f"dialog closes (expires in {left:.0f}s; no answer means deny)",
+                            title="Approval waiting", severity="warning")
+        if len(self._deferred) > 1000:
+            self._deferred = {p.order.order_ref for p in live}
 
     def _answered(self, order_ref: str, answer: bool | None) -> None:
         self.approval = None
