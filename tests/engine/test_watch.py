@@ -40,7 +40,10 @@ async def test_watch_when_a_symbol_is_not_subscribed_then_quoted_checked_and_kep
                                               ("AA;PL", "'AA;PL': not a symbol")])
 async def test_watch_when_the_broker_has_no_such_symbol_then_refused_naming_it(
         engine: Engine, symbol: str, said: str) -> None:
+    events = engine.subscribe("test", lossless=True)
     with pytest.raises(BrokerError) as refused:
         await engine.watch(symbol)
     assert refused.value.message.startswith(said)
     assert engine.subscribed_symbols == ("AAPL", "MSFT")
+    # Said once, by the refusal: not again as the broker's raw "200: No security definition" alert.
+    assert not [e for e in events.drain() if isinstance(e, AlertRaised) and "200" in e.alert.text]

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 PACING = 162
+NO_SECURITY_DEFINITION = 200
 DECODE_FAULT_CODE = -2
 FINISHED_TRADES_KEPT = 100
 """Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones
@@ -97,6 +98,8 @@ class IbBroker:
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
         self._unmanaged_seen: set[tuple[int, float]] = set()
+        self._qualifying = 0
+        """Qualifications under way: their 200 (no such contract) is the caller's to say."""
         """Holdings that are not US stocks already reported (conId, quantity)."""
         self._request_errors: dict[int, tuple[int, str]] = {}
         """The last error (code, message) of each request id the broker named that is not an order of ours."""
@@ -182,7 +185,11 @@ class IbBroker:
         instrument without hours, so the risk gate denies its entries rather than guessing.
         """
         wanted = [m.stock_contract(s) for s in symbols]
-        qualified = await self.ib.qualifyContractsAsync(*wanted)
+        self._qualifying += 1
+        try:
+            qualified = await self.ib.qualifyContractsAsync(*wanted)
+        finally:
+            self._qualifying -= 1
         contracts = [c for c in qualified if isinstance(c, Contract) and c.conId]
         for contract in contracts:
             self._contracts[contract.symbol] = contract
@@ -474,6 +481,8 @@ class IbBroker:
             if len(self._request_errors) > 1000:  # errors of requests nobody awaits
                 self._request_errors.pop(next(iter(self._request_errors)))
             if req_id in self._answered_here:  # the answer to the awaiting call, not news about the account
+                return
+            if code == NO_SECURITY_DEFINITION and self._qualifying:  # qualify's callers name unknown symbols
                 return
         symbol, stream = self._stream_of(req_id, contract)
         self._listener.on_error(BrokerError(code, message, req_id, ref, req_id if trade else None,
