@@ -82,3 +82,21 @@ async def test_restart_a_day_later_then_only_working_orders_kept_and_no_order_id
         assert [t.order.orderRef for t in ib.openTrades()] == ["working-1"]
         assert ib.client.getReqId() > used
         ib.disconnect()
+
+
+async def test_fill_when_state_path_set_then_saved_before_the_client_hears_of_it(tmp_path: Path) -> None:
+    # The state was saved 0.2 s after a change: a --sim run killed in that window came back with a fill in
+    # its journal that its simulator did not have (a position mismatch, and the kill switch, at the start).
+    import json
+
+    state = tmp_path / "sim-state.json"
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
+        ib = await connect(sim)
+        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        on_disk: list[list[str]] = []
+        ib.execDetailsEvent += lambda trade, fill: on_disk.append(
+            [e["exec_id"] for e in json.loads(state.read_text())["ledger"]["executions"]])
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="filled-1"))
+        await eventually(lambda: trade.isDone() and on_disk)
+        assert on_disk == [[trade.fills[0].execution.execId]]
+        ib.disconnect()

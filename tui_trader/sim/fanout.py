@@ -55,11 +55,11 @@ class OrderFanout:
                  execution.price)
         parts = {"execution": msg.exec_details(-1, execution, inst), "order_status": msg.order_status(order),
                  "commission": msg.commission_report(execution)}
+        self.gw.save_now()  # before anyone hears of it
         for s in self.order_sessions(order):
             for kind in self.gw.faults.fill_sequence:
                 s.send_kind(kind, parts[kind])
         self.send_position_update(order.con_id)
-        self.gw.changed()
 
     def send_position_update(self, con_id: int) -> None:
         """Push position, portfolio and account values to their subscribers."""

@@ -158,6 +158,13 @@ class SimGateway:
         if self.state_path:
             save_state(self, self.state_path)
 
+    def save_now(self) -> None:
+        """Persist at once (a fill, before it is reported): a client can journal a fill within the
+        debounce of :meth:`changed`, and a simulator killed in it would come back without the fill."""
+        if self._save_handle:
+            self._save_handle.cancel()
+        self.save()
+
     def changed(self) -> None:
         """The ledger changed: persist soon."""
         if self.state_path and self._save_handle is None:
