@@ -100,3 +100,24 @@ async def test_fill_when_state_path_set_then_saved_before_the_client_hears_of_it
         await eventually(lambda: trade.isDone() and on_disk)
         assert on_disk == [[trade.fills[0].execution.execId]]
         ib.disconnect()
+
+
+async def test_restart_when_orders_changed_between_saves_then_the_last_save_has_them_as_they_were(
+        tmp_path: Path) -> None:
+    # Each save encodes a done order and an execution once and reuses it (a save of a day's orders took
+    # 40 ms at 2,400 orders, in the --sim engine's loop): a working order must still be saved as it is now.
+    state = tmp_path / "sim-state.json"
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
+        ib = await connect(sim)
+        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        await _trade_some(ib, sim, aapl)  # saved: one filled, one working
+        working = next(t for t in ib.openTrades() if t.order.orderRef == "working-1")
+        working.order.lmtPrice = 121.5
+        ib.placeOrder(aapl, working.order)
+        await eventually(lambda: next(o for o in sim.orders() if o.order_ref == "working-1").lmt_price == 121.5)
+        ib.disconnect()
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as restarted:
+        by_ref = {o.order_ref: o for o in restarted.orders()}
+        assert by_ref["working-1"].lmt_price == 121.5
+        assert (by_ref["filled-1"].status, by_ref["filled-1"].filled) == ("Filled", 10)
+        assert [e.order_ref for e in restarted.executions()] == ["filled-1"]

@@ -36,6 +36,11 @@ log = logging.getLogger("tui_trader.sim")
 
 ACCOUNT_PUSH_SECONDS = 180.0
 """IB refreshes account values and portfolio marks about every three minutes."""
+SAVE_DEBOUNCE_S = 1.0
+"""A change other than a new order or a fill is saved this long after it (one save for a burst of them):
+a save re-encodes the working orders and rewrites the file, 15 ms at 2,400 orders of the day. New orders
+(their ids) and fills are saved at once (:meth:`SimGateway.save_now`)."""
+
 KEPT_S = 86_400.0
 """A restarted simulator keeps the last day of orders done and executions (a broker reports a day)."""
 
@@ -159,8 +164,9 @@ class SimGateway:
             save_state(self, self.state_path)
 
     def save_now(self) -> None:
-        """Persist at once (a fill, before it is reported): a client can journal a fill within the
-        debounce of :meth:`changed`, and a simulator killed in it would come back without the fill."""
+        """Persist at once (a new order, a fill, before either is reported): a client can journal them
+        within the debounce of :meth:`changed`, and a simulator killed in it would come back without the
+        fill, or hand the order's id out again."""
         if self._save_handle:
             self._save_handle.cancel()
         self.save()
@@ -169,7 +175,7 @@ class SimGateway:
         """The ledger changed: persist soon."""
         if self.state_path and self._save_handle is None:
             try:
-                self._save_handle = asyncio.get_running_loop().call_later(0.2, self.save)
+                self._save_handle = asyncio.get_running_loop().call_later(SAVE_DEBOUNCE_S, self.save)
             except RuntimeError:
                 self.save()
 

@@ -142,7 +142,7 @@ def place_order(s: Session, fields: list[str]) -> None:
     log.info("order client=%d id=%d %s %s %s %s lmt=%s aux=%s ref=%r", s.client_id, req.order_id, req.action,
              req.total_qty, req.contract.symbol, req.order_type, req.lmt_price, req.aux_price, req.order_ref)
     s.gw.engine.place(s.client_id, req)
-    s.gw.changed()
+    s.gw.save_now()  # its id is used: a restarted simulator must not hand it out again
 
 
 def cancel_order(s: Session, fields: list[str]) -> None:

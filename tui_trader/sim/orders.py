@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
@@ -162,6 +163,10 @@ class Ledger:
     _live: dict[int, dict[tuple[int, int], SimOrder]] = field(default_factory=dict, repr=False)
     """Orders not done yet, by conId: a quote re-checks these, not every order of the day."""
     _indexed: int = field(default=0, repr=False)
+    _done_json: dict[tuple[int, int], str] = field(default_factory=dict, repr=False)
+    """Each done order's JSON, made once: a done order does not change (see :meth:`to_json`)."""
+    _executions_json: list[str] = field(default_factory=list, repr=False)
+    """The JSON of ``executions[:len(_executions_json)]`` (executions are only appended)."""
 
     def add(self, order: SimOrder) -> None:
         """Remember a new order."""
@@ -219,13 +224,33 @@ class Ledger:
         self.orders = {k: o for k, o in self.orders.items() if not o.done or o.created >= t or o.perm_id in recent}
         self.used_ids = {o.key for o in self.orders.values()} | set(highest.items())
         self._indexed = -1  # index again on first use
+        self._forget_encoded()
 
-    def to_state(self) -> dict[str, object]:
-        """JSON-ready snapshot of orders, executions and counters."""
-        return {"orders": [o.to_state() for o in self.orders.values()],
-                "executions": [e.to_state() for e in self.executions],
-                "used_ids": sorted(self.used_ids), "next_perm_id": self.next_perm_id,
-                "next_exec_seq": self.next_exec_seq}
+    def to_json(self) -> str:
+        """The JSON of orders, executions and counters, as ``json.dumps`` of a dict of them.
+
+        Saved on every fill and a few times a second while trading, in the loop of the engine that
+        embeds the simulator (``--sim``): encoding the whole day's orders each time took 40 ms at 2,400
+        orders. Done orders and executions do not change, so each is encoded once; only the live orders
+        are encoded again.
+        """
+        done, orders = self._done_json, []
+        for key, order in self.orders.items():
+            text = done.get(key)
+            if text is None:
+                text = json.dumps(order.to_state())
+                if order.done:
+                    done[key] = text
+            orders.append(text)
+        encoded = self._executions_json
+        encoded.extend(json.dumps(e.to_state()) for e in self.executions[len(encoded):])
+        counters = json.dumps({"used_ids": sorted(self.used_ids), "next_perm_id": self.next_perm_id,
+                               "next_exec_seq": self.next_exec_seq})
+        return f'{{"orders":[{",".join(orders)}],"executions":[{",".join(encoded)}],{counters[1:]}'
+
+    def _forget_encoded(self) -> None:
+        self._done_json = {}
+        self._executions_json = []
 
     def load_state(self, state: dict[str, object]) -> None:
         """Restore a snapshot made by :meth:`to_state`."""
@@ -236,3 +261,4 @@ class Ledger:
         self.used_ids = {(int(c), int(i)) for c, i in state["used_ids"]}  # type: ignore[attr-defined]
         self.next_perm_id = int(state["next_perm_id"])  # type: ignore[call-overload]
         self.next_exec_seq = int(state["next_exec_seq"])  # type: ignore[call-overload]
+        self._forget_encoded()

@@ -15,11 +15,12 @@ VERSION = 1
 
 def save_state(gw: SimGateway, path: Path) -> None:
     """Write the state atomically (temp file + rename), readable by its owner only, as the journal is."""
-    state = {"version": VERSION, "account": gw.account.to_state(), "ledger": gw.ledger.to_state(),
-             "last_prices": {str(cid): q.last for cid, q in gw.market.quotes.items()}}
+    prices = {str(cid): q.last for cid, q in gw.market.quotes.items()}
+    text = (f'{{"version":{VERSION},"account":{json.dumps(gw.account.to_state())},'
+            f'"ledger":{gw.ledger.to_json()},"last_prices":{json.dumps(prices)}}}')
     tmp = path.with_suffix(path.suffix + ".tmp")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        out.write(json.dumps(state))
+        out.write(text)
     os.replace(tmp, path)
 
 
