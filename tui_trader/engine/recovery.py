@@ -121,6 +121,7 @@ class Recovery(Amendments):
         # The book is settled against the broker once, on the first successful connect.
         await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,
                              before=before)
+        self._watch_held()
         if self.risk.kill_state.engaged and self.kill_cancels_owed:  # engaged in the outage just ended
             self.spawn(self.send_owed_kill_cancels(), "kill-cancels-owed")
         elif self.risk.kill_state.engaged:  # latched from before this connection: say what the broker still holds
@@ -176,6 +177,21 @@ class Recovery(Amendments):
                 if self.quote_waiters.get(symbol) is waiter:
                     del self.quote_waiters[symbol]
         return instruments[symbol]
+
+    def _watch_held(self) -> None:
+        """Quotes for every symbol held, or with a working order, that nothing else subscribes (a position
+        bought from a ticket before a restart, or outside tui-trader): marked at the market, its P&L live,
+        not left at its cost."""
+        held = {*self.portfolio.open_positions(), *(o.symbol for o in self.orders.working())}
+        for symbol in sorted(held - set(self.subscribed_symbols)):
+            self.spawn(self._watch_held_symbol(symbol), f"watch-{symbol}")
+
+    async def _watch_held_symbol(self, symbol: str) -> None:
+        try:
+            await self.watch(symbol)
+        except BrokerError as exc:
+            self.alert(AlertLevel.WARNING, "market_data", f"no quotes for {symbol}, which is held: {exc.message}",
+                       kind="watch_failed")
 
     async def _subscribe(self) -> None:
         symbols = self.subscribed_symbols
