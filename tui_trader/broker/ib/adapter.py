@@ -445,6 +445,8 @@ class IbBroker:
             self._listener.on_fill(m.fill_from_ib(fill, trade.order.orderRef))
 
     def _on_commission(self, trade: Trade, fill: IbFill, report: CommissionReport) -> None:
+        if not m.is_managed(fill.contract):  # the commission of a fill not reported (see _on_exec)
+            return
         realized = m._num(report.realizedPNL)
         self._listener.on_commission(report.execId, float(report.commission), realized)
 
