@@ -20,6 +20,7 @@ from tui_trader.errors import BrokerError, SafetyError
 from tui_trader.ops.kill import latch
 from tui_trader.risk.limits import CancelScope
 from tui_trader.sim import SimGateway
+from tui_trader.sim.protocol.ids import Out
 from tui_trader.store import sending
 
 from .helpers import (
@@ -399,9 +400,11 @@ async def test_strategy_exit_when_the_stops_cancel_confirms_late_then_the_exit_w
     await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
     for kind in ("order_status", "error"):  # the cancel's answers come 5 simulated seconds late
         sim.control.delay_messages(kind, 5)
+    sim.received_frames.clear()
     exit_task = asyncio.ensure_future(engine.close_position("AAPL", "exit signal", "ema_cross"))
-    await eventually(lambda: any(isinstance(e, AlertRaised) and e.alert.kind == "cancel_unverified"
-                                 for e in events.drain()), what="the cancel unconfirmed after its timeout")
+    asked = str(int(Out.REQ_OPEN_ORDERS))
+    await eventually(lambda: any(fields[:1] == [asked] for _, fields in sim.received_frames),
+                     what="the broker asked what still works, the cancel unconfirmed after its timeout")
     assert not exit_task.done()  # waiting for the stop to end, not sending beside it
     sim.control.clear_faults()
     sim.control.step(6)  # the held answers go out
@@ -409,3 +412,25 @@ async def test_strategy_exit_when_the_stops_cancel_confirms_late_then_the_exit_w
     await eventually(lambda: sim.positions().get("AAPL", 0) == 0, what="the exit filled at the broker")
     assert status(engine, stop.order_ref) is S.CANCELLED
     assert not [o for o in sim.orders() if o.working]
+    # A cancel confirmed late is not a CRITICAL "still working" alert: only one still unconfirmed after the wait.
+    assert not [e for e in events.drain() if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
+
+
+async def test_strategy_exit_when_the_stops_cancel_never_confirms_then_not_sent_and_said_critically(
+        engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test", lossless=True)
+    px = engine.market.quotes["AAPL"].ask
+    entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px - 3, 2))))
+    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
+    (stop,) = engine.orders.children(entry.order_ref)
+    await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
+    for kind in ("order_status", "error"):  # the cancel's answers never arrive
+        sim.control.drop_messages(kind, -1)
+    await asyncio.wait_for(engine.close_position("AAPL", "exit signal", "ema_cross"), 30)
+    critical = [e.alert.text for e in events.drain()
+                if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
+    assert critical == ["exit (exit signal) not sent: AAPL's protective orders are not confirmed cancelled (the "
+                        "broker has not answered); reconciliation will settle them, and the position may be left "
+                        "without them"]
+    assert sim.positions()["AAPL"] == 5  # no exit reached the broker beside a stop that may still work
+    assert not [r for r in sim.received_orders() if r.action == "SELL" and r.order_type == "MKT"]

@@ -157,7 +157,7 @@ class KillOps(OrderPath):
         return [o.order_ref for o in working]
 
     async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
-                                source: str = "kill_switch") -> KillReport:
+                                source: str = "kill_switch", alert: bool = True) -> KillReport:
         """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given).
 
         ``source`` names what cancelled (the kill switch, a flatten, a position close) in the alerts.
@@ -172,7 +172,7 @@ class KillOps(OrderPath):
         local = self._still_working(refs)
         remaining = tuple(dict.fromkeys([*local, *(at_broker or ())]))
         cancelled = tuple(r for r in refs if r not in remaining)
-        if remaining:
+        if remaining and alert:
             unknown = [r for r in remaining if (o := self.orders.get(r)) and o.status is OrderStatus.UNKNOWN]
             text = remaining_text(remaining, unknown, {}, "still working after cancel")
             self.alert(AlertLevel.CRITICAL, source, text, kind="cancel_unverified")
@@ -270,7 +270,7 @@ class KillOps(OrderPath):
         Raises:
             BrokerError: Not connected (nothing cancelled).
         """
-        await self._cancel_symbols({symbol}, "close_position")
+        await self._cancel_symbols({symbol}, "close_position", alert=False)  # said below if it stays so
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROTECTION_WAIT_ACKS * self.config.ack_timeout_s
         while self.protection_working(symbol, order_ref) and loop.time() < deadline:
@@ -287,7 +287,7 @@ class KillOps(OrderPath):
                    "position may be left without them", kind="exit_not_sent")
         self.request_reconcile(f"{symbol}: cancel of protective orders unconfirmed")
 
-    async def _cancel_symbols(self, symbols: set[str], source: str) -> None:
+    async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
 
         ``source`` names the caller in the verification's alerts (``flatten``, ``close_position``).
@@ -306,4 +306,4 @@ class KillOps(OrderPath):
         except ConnectionError:
             raise BrokerError(f"{source} of {', '.join(sorted(symbols))}: not connected to the broker, so its "
                               "protective orders could not be cancelled and no closing order was sent") from None
-        await self._verify_cancelled([o.order_ref for o in working], symbols, source)
+        await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)
