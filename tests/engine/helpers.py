@@ -121,3 +121,14 @@ async def outside_client(sim: SimGateway) -> AsyncIterator[tuple[ib_async.IB, ib
         yield outsider, contract
     finally:
         outsider.disconnect()
+
+
+async def bracket_buy(sim: SimGateway, engine: Engine, symbol: str = "AAPL", qty: float = 10) -> Order:
+    """A filled market entry with its protective stop working at the broker; returns the stop."""
+    stop = round(sim.quote(symbol).bid * 0.9, 2)
+    order = await engine.submit(OrderTicket(symbol, Side.BUY, qty, OrderType.MKT, bracket=Bracket(stop_price=stop)))
+    await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.FILLED, what="entry filled")
+    (child,) = engine.orders.children(order.order_ref)
+    await eventually(lambda: engine.orders.orders[child.order_ref].status is OrderStatus.SUBMITTED,
+                     what="protective stop working")
+    return engine.orders.orders[child.order_ref]

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from tui_trader.domain import Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import OrderStatus
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import eventually
+from .helpers import bracket_buy, eventually
 
 S = OrderStatus
-
-
-async def bracket_buy(sim: SimGateway, engine: Engine, symbol: str) -> None:
-    """A filled market entry with its protective stop working at the broker."""
-    stop = round(sim.quote(symbol).bid * 0.9, 2)
-    order = await engine.submit(OrderTicket(symbol, Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop)))
-    await eventually(lambda: engine.orders.orders[order.order_ref].status is S.FILLED, what="entry filled")
-    await eventually(lambda: any(o.symbol == symbol and o.ticket.reduce_only and o.status is S.SUBMITTED
-                                 for o in engine.orders.orders.values()), what="protective stop working")
 
 
 async def test_close_position_when_other_symbol_has_stop_then_no_cancel_unverified_alert(

@@ -10,8 +10,7 @@ from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import eventually
-from .test_bounded_and_scoped import bracket_buy
+from .helpers import bracket_buy, eventually
 
 S = OrderStatus
 

@@ -25,6 +25,7 @@ from tui_trader.store import sending
 
 from .helpers import (
     CLIENT_ID,
+    bracket_buy,
     buy,
     eventually,
     limits_for_tests,
@@ -363,11 +364,7 @@ async def test_exit_or_flatten_when_disconnected_then_said_and_the_stop_kept_not
     # ConnectionError('Not connected')") in the cancel of the position's stop; a flatten the same way.
     async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes)
-        px = engine.market.quotes["AAPL"].ask
-        entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px - 3, 2))))
-        await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
-        (stop,) = engine.orders.children(entry.order_ref)
-        await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
+        stop = await bracket_buy(sim, engine, qty=5)
         sim.control.refuse_connections(3600)
         sim.control.drop_sessions(CLIENT_ID)
         await eventually(lambda: not engine.broker.is_connected, what="disconnected")
@@ -393,11 +390,7 @@ async def test_strategy_exit_when_the_stops_cancel_confirms_late_then_the_exit_w
     # timeout, the exit (reduce-only, with the stop still counted as working) was not sent, and once the
     # cancel landed the position was left open without its stop: 5 AAPL at the broker, nothing working.
     events = engine.subscribe("test", lossless=True)
-    px = engine.market.quotes["AAPL"].ask
-    entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px - 3, 2))))
-    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
-    (stop,) = engine.orders.children(entry.order_ref)
-    await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
+    stop = await bracket_buy(sim, engine, qty=5)
     for kind in ("order_status", "error"):  # the cancel's answers come 5 simulated seconds late
         sim.control.delay_messages(kind, 5)
     sim.received_frames.clear()
@@ -419,11 +412,7 @@ async def test_strategy_exit_when_the_stops_cancel_confirms_late_then_the_exit_w
 async def test_strategy_exit_when_the_stops_cancel_never_confirms_then_not_sent_and_said_critically(
         engine: Engine, sim: SimGateway) -> None:
     events = engine.subscribe("test", lossless=True)
-    px = engine.market.quotes["AAPL"].ask
-    entry = await engine.submit(buy(5, bracket=Bracket(stop_price=round(px - 3, 2))))
-    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED)
-    (stop,) = engine.orders.children(entry.order_ref)
-    await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED)
+    await bracket_buy(sim, engine, qty=5)
     for kind in ("order_status", "error"):  # the cancel's answers never arrive
         sim.control.drop_messages(kind, -1)
     await asyncio.wait_for(engine.close_position("AAPL", "exit signal", "ema_cross"), 30)
