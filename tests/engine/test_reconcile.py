@@ -456,3 +456,19 @@ async def test_account_holding_an_option_on_a_traded_symbol_then_said_once_and_k
         assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
         preview = await engine.flatten(preview=True)
         assert [(t.symbol, t.side.value, t.quantity) for t in preview.tickets] == [("AAPL", "SELL", 10)]
+
+
+async def test_account_based_in_another_currency_then_said_and_entries_blocked(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # An account based in EUR reports NetLiquidation and TotalCashValue in euros: they were dropped as not
+    # dollars with only "cash unknown" said, and the checks then ran on an equity of the positions alone.
+    sim.account.base_currency = "EUR"
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        assert [a.text for a in alerts if a.kind == "account_currency"] == [
+            "the account's base currency is EUR: tui-trader accounts in US dollars only, so cash, equity and "
+            "exposure are unknown"]
+        verdict = engine.verdict(buy(1))
+        assert not verdict.passed
+        assert "base currency is EUR" in verdict.reason
+        assert engine.broker.account_values().get("NetLiquidation") is None  # euros are not taken for dollars

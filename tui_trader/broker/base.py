@@ -126,6 +126,9 @@ class BrokerListener(Protocol):
     def on_account_value(self, tag: str, value: float, currency: str) -> None:
         """An account value (NetLiquidation, TotalCashValue, ...) changed."""
 
+    def on_account_currency(self, currency: str) -> None:
+        """The account reports its values in ``currency``, not dollars (said once)."""
+
     def on_unmanaged_position(self, description: str, quantity: float) -> None:
         """The account holds something that is not a US stock (an option, a future, a foreign stock):
         not reported as a position; said once per contract and quantity."""

@@ -139,6 +139,14 @@ class BrokerEvents(KillOps):
 
     # -- errors and connectivity -------------------------------------------------------------------
 
+    def on_account_currency(self, currency: str) -> None:
+        """An account based in another currency: its cash and equity are not dollars, so every check that
+        needs them would be wrong. Entries stay blocked for the session; exits and cancels still work."""
+        why = (f"the account's base currency is {currency}: tui-trader accounts in US dollars only, so cash, "
+               "equity and exposure are unknown")
+        self.alert(AlertLevel.CRITICAL, "portfolio", why, kind="account_currency")
+        self.block("currency", why)
+
     def on_unmanaged_position(self, description: str, quantity: float) -> None:
         """A holding that is not a US stock: the operator is told it is outside everything shown."""
         self.alert(AlertLevel.WARNING, "portfolio", f"the account holds {quantity:g} {description}: not a US "

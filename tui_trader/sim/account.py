@@ -79,6 +79,9 @@ class Account:
         """Holdings of contracts the simulator does not trade, by conId (kept for the session only)."""
         self.realized = 0.0
         self.commissions = 0.0
+        self.base_currency = "USD"
+        """The currency the account reports its values in (IB accounts can be based in EUR, CAD, …); the
+        simulator's figures are dollars whatever it says (no exchange rate)."""
 
     def apply_fill(self, con_id: int, sign: int, qty: float, price: float, commission: float) -> float:
         """Book a fill of ``qty`` shares (``sign`` +1 buy, -1 sell); return the P&L it realized."""
@@ -137,10 +140,11 @@ class Account:
             "UnrealizedPnL": unrealized,
         }
         rows = [("AccountCode", self.account_id, ""), ("AccountType", "INDIVIDUAL", ""),
-                ("AccountReady", "true", ""), ("Currency", "USD", "USD"), ("ExchangeRate", "1.00", "USD"),
+                ("AccountReady", "true", ""), ("Currency", self.base_currency, self.base_currency),
+                ("ExchangeRate", "1.00", self.base_currency),
                 ("DayTradesRemaining", "-1", ""), ("Cushion", f"{available / nlv if nlv else 0:.6f}", ""),
                 ("Leverage-S", f"{gross / nlv if nlv else 0:.4f}", "")]
-        rows += [(k, f"{v:.2f}", "USD") for k, v in money.items()]
+        rows += [(k, f"{v:.2f}", self.base_currency) for k, v in money.items()]
         rows += [(k, f"{money[k]:.2f}", "BASE") for k in ("CashBalance", "RealizedPnL", "UnrealizedPnL",
                                                           "NetLiquidationByCurrency", "StockMarketValue")]
         return rows

@@ -99,6 +99,7 @@ class IbBroker:
         self._account_values: dict[str, float] = {}
         self._unmanaged_seen: set[tuple[int, float]] = set()
         self._qualifying = 0
+        self._currency_said = False
         """Qualifications under way: their 200 (no such contract) is the caller's to say."""
         """Holdings that are not US stocks already reported (conId, quantity)."""
         self._request_errors: dict[int, tuple[int, str]] = {}
@@ -467,7 +468,11 @@ class IbBroker:
             self._listener.on_unmanaged_position(m.describe_contract(position.contract), float(position.position))
 
     def _on_account_value(self, value: AccountValue) -> None:
-        if value.tag in ACCOUNT_TAGS and value.currency in ("USD", "BASE"):
+        if value.tag == "NetLiquidation" and value.currency not in ("USD", "BASE", "") and not self._currency_said:
+            self._currency_said = True  # an account based in another currency: its figures are not dollars
+            self._listener.on_account_currency(value.currency)
+        # Dollars only: "BASE" rows are in the account's base currency, which need not be the dollar.
+        if value.tag in ACCOUNT_TAGS and value.currency == "USD":
             try:
                 amount = float(value.value)
             except ValueError:
