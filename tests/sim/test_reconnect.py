@@ -19,6 +19,13 @@ async def _trade_some(ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract)
     await eventually(lambda: filled.isDone() and working.orderStatus.status == "Submitted")
 
 
+async def _with_aapl(sim: SimGateway) -> tuple[ib_async.IB, ib_async.Contract]:
+    """A client connected to ``sim`` and AAPL qualified."""
+    ib = await connect(sim)
+    (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+    return ib, aapl
+
+
 def _assert_rebuilt(ib: ib_async.IB) -> None:
     assert [t.order.orderRef for t in ib.openTrades()] == ["working-1"]
     done = [t for t in ib.trades() if t.isDone()]
@@ -44,8 +51,7 @@ async def test_reconnect_when_client_reconnects_then_state_rebuilt(
 async def test_restart_when_state_path_set_then_account_orders_executions_survive(tmp_path: Path) -> None:
     state = tmp_path / "sim-state.json"
     async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
-        ib = await connect(sim)
-        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        ib, aapl = await _with_aapl(sim)
         await _trade_some(ib, sim, aapl)
         cash = sim.cash
         ib.disconnect()
@@ -68,8 +74,7 @@ async def test_restart_a_day_later_then_only_working_orders_kept_and_no_order_id
 
     state = tmp_path / "sim-state.json"
     async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
-        ib = await connect(sim)
-        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        ib, aapl = await _with_aapl(sim)
         await _trade_some(ib, sim, aapl)
         used = max(o.order_id for o in sim.orders())
         ib.disconnect()
@@ -91,8 +96,7 @@ async def test_fill_when_state_path_set_then_saved_before_the_client_hears_of_it
 
     state = tmp_path / "sim-state.json"
     async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
-        ib = await connect(sim)
-        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        ib, aapl = await _with_aapl(sim)
         on_disk: list[list[str]] = []
         ib.execDetailsEvent += lambda trade, fill: on_disk.append(
             [e["exec_id"] for e in json.loads(state.read_text())["ledger"]["executions"]])
@@ -108,8 +112,7 @@ async def test_restart_when_orders_changed_between_saves_then_the_last_save_has_
     # 40 ms at 2,400 orders, in the --sim engine's loop): a working order must still be saved as it is now.
     state = tmp_path / "sim-state.json"
     async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
-        ib = await connect(sim)
-        (aapl,) = await ib.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+        ib, aapl = await _with_aapl(sim)
         await _trade_some(ib, sim, aapl)  # saved: one filled, one working
         working = next(t for t in ib.openTrades() if t.order.orderRef == "working-1")
         working.order.lmtPrice = 121.5

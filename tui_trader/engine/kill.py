@@ -235,16 +235,8 @@ class KillOps(OrderPath):
         order = self.orders.orders[order_ref]
         ticket = order.ticket
         if self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref):
-            try:
-                cleared = await self.clear_protection(ticket.symbol, order_ref)
-            except BrokerError as exc:  # disconnected: the exit is not sent, the position keeps its protection
-                self._not_sent(order_ref, exc.message)
-                self.alert(AlertLevel.WARNING, "close_position", f"exit {order_ref} not sent: {exc.message}",
-                           kind="exit_not_sent")
-                return
-            if not cleared:
-                self._not_sent(order_ref, "its symbol's protective orders are not confirmed cancelled")
-                self.protection_unconfirmed(ticket.symbol, f"exit {order_ref}")
+            if why := await self.clear_protection(ticket.symbol, f"exit {order_ref}", order_ref):
+                self._not_sent(order_ref, why)
                 return
             status = self.orders.orders[order_ref].status
             if status is not S.APPROVED:  # cancelled, or lapsed as the engine stopped, while the protection went
@@ -261,31 +253,33 @@ class KillOps(OrderPath):
                 return
         await self.send(order_ref)
 
-    async def clear_protection(self, symbol: str, order_ref: str | None = None) -> bool:
-        """Cancel ``symbol``'s working orders for an exit and wait until its protective orders have ended
-        (``order_ref``, the exit itself, not counted); ``False`` when a cancel is still unconfirmed after
-        :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts: the exit must not go then, as the stop and
-        the exit could both fill.
+    async def clear_protection(self, symbol: str, what: str, order_ref: str | None = None) -> str:
+        """Cancel ``symbol``'s working orders for ``what`` (an exit) and wait until its protective orders
+        have ended (``order_ref``, the exit itself, not counted). ``''`` when they have; otherwise why the
+        exit must not go, already said in an alert:
 
-        Raises:
-            BrokerError: Not connected (nothing cancelled).
+        - not connected: nothing was cancelled, the position keeps its protection (a warning);
+        - a cancel still unconfirmed after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts: the stop
+          and the exit could both fill (a critical alert; reconciliation is asked to settle the orders).
         """
-        await self._cancel_symbols({symbol}, "close_position", alert=False)  # said below if it stays so
+        try:
+            await self._cancel_symbols({symbol}, "close_position", alert=False)  # said below if it stays so
+        except BrokerError as exc:
+            self.alert(AlertLevel.WARNING, "close_position", f"{what} not sent: {exc.message}", kind="exit_not_sent")
+            return exc.message
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROTECTION_WAIT_ACKS * self.config.ack_timeout_s
         while self.protection_working(symbol, order_ref) and loop.time() < deadline:
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
-        return not self.protection_working(symbol, order_ref)
-
-    def protection_unconfirmed(self, symbol: str, what: str) -> None:
-        """Say that ``what`` (an exit) was not sent because ``symbol``'s protective orders did not confirm
-        their cancel, and have reconciliation settle them."""
+        if not self.protection_working(symbol, order_ref):
+            return ""
         self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {symbol}'s protective orders are not "
                    "confirmed cancelled (the broker has not answered); reconciliation will settle them, and the "
                    "position may be left without them", kind="exit_not_sent")
         self.request_reconcile(f"{symbol}: cancel of protective orders unconfirmed")
+        return f"{symbol}'s protective orders are not confirmed cancelled"
 
     async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
@@ -298,12 +292,13 @@ class KillOps(OrderPath):
         """
         working: list[Order] = [o for o in self.orders.working()
                                 if o.symbol in symbols and o.broker_id is not None]
+        refused = BrokerError(f"{source} of {', '.join(sorted(symbols))}: not connected to the broker, so its "
+                              "protective orders could not be cancelled and no closing order was sent")
+        if not self.broker.is_connected:
+            raise refused
         try:
-            if not self.broker.is_connected:
-                raise ConnectionError("not connected")
             for order in working:
                 self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
-        except ConnectionError:
-            raise BrokerError(f"{source} of {', '.join(sorted(symbols))}: not connected to the broker, so its "
-                              "protective orders could not be cancelled and no closing order was sent") from None
+        except ConnectionError:  # the link dropped mid-way
+            raise refused from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)

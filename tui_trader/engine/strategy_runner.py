@@ -28,7 +28,6 @@ from tui_trader.engine.market import BarSeries
 from tui_trader.engine.recovery import Recovery
 from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
 from tui_trader.engine.snapshots import StrategyStatus
-from tui_trader.errors import BrokerError
 from tui_trader.risk.sizing import size_order
 from tui_trader.strategies.base import Signal, Strategy
 from tui_trader.strategies.registry import StrategyLoadError, resolve
@@ -217,16 +216,8 @@ class StrategyRunner(Recovery):
         cancelled only once the exit is approved (:meth:`send_approved`), so a rejected or expired
         exit never leaves the position naked.
         """
-        if not self.config.approvals_required:
-            try:
-                cleared = await self.clear_protection(symbol)
-            except BrokerError as exc:  # disconnected: the position keeps its protection; a later signal retries
-                self.alert(AlertLevel.WARNING, "close_position", f"exit ({reason}) not sent: {exc.message}",
-                           kind="exit_not_sent")
-                return
-            if not cleared:
-                self.protection_unconfirmed(symbol, f"exit ({reason})")
-                return
+        if not self.config.approvals_required and await self.clear_protection(symbol, f"exit ({reason})"):
+            return  # not sent, and said why (disconnected: a later signal retries)
         qty = self.portfolio.quantity(symbol)
         if qty:
             await self.submit(exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol)))

@@ -98,10 +98,11 @@ class IbBroker:
         self._bars: dict[str, RealTimeBarList] = {}
         self._account_values: dict[str, float] = {}
         self._unmanaged_seen: set[tuple[int, float]] = set()
-        self._qualifying = 0
-        self._currency_said = False
-        """Qualifications under way: their 200 (no such contract) is the caller's to say."""
         """Holdings that are not US stocks already reported (conId, quantity)."""
+        self._qualifying = 0
+        """Qualifications under way: their 200 (no such contract) is the caller's to say."""
+        self._currency_said = False
+        """An account based in another currency was reported (once)."""
         self._request_errors: dict[int, tuple[int, str]] = {}
         """The last error (code, message) of each request id the broker named that is not an order of ours."""
         self._answered_here: set[int] = set()

@@ -152,11 +152,11 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
         try:
             await watch(symbol)
         except Exception as exc:  # noqa: BLE001 - refused (unknown symbol, disconnected) or the engine gone
-            self._watching.discard(symbol)
             if self._typed_symbol() == symbol:
                 self.query_one("#ticket-error", Label).update(f"symbol: {getattr(exc, 'message', exc)}")
             return
-        self._watching.discard(symbol)
+        finally:
+            self._watching.discard(symbol)
         self.known.add(symbol)
         if self._typed_symbol() == symbol:
             self.update_preview()

@@ -276,16 +276,13 @@ class MainScreen(MainActions):
 
     def _say_deferred(self, live: list[PendingApproval], now: datetime) -> None:
         for item in live:
-            ref = item.order.order_ref
-            if ref not in self._deferred:
-                self._deferred.add(ref)
+            if item.order.order_ref not in self._deferred:
                 t = item.order.ticket
                 left = (item.expires_at - now).total_seconds()
                 self.notify(f"{t.side.value} {qty(t.quantity)} {t.symbol} waits for approval: it opens when this "
                             f"dialog closes (expires in {left:.0f}s; no answer means deny)",
                             title="Approval waiting", severity="warning")
-        if len(self._deferred) > 1000:
-            self._deferred = {p.order.order_ref for p in live}
+        self._deferred = {item.order.order_ref for item in live}  # only those still waiting are remembered
 
     def _answered(self, order_ref: str, answer: bool | None) -> None:
         self.approval = None
