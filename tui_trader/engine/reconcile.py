@@ -57,6 +57,10 @@ class Reconciliation(BrokerEvents):
     """Orders the running reconciliation moved itself (None between reconciliations)."""
     _book_moved: asyncio.Event | None = None
     """Set by a position or cash update while the book is settling at startup."""
+    _out_of_touch = False
+    """Connecting or connected again, the executions not fetched since (:meth:`lose_touch`)."""
+    _newest_before: datetime | None = None
+    """The newest fill known when touch was lost (None: none known, every execution is fetched)."""
 
     # -- the book from the journal ---------------------------------------------------------------
 
@@ -339,8 +343,21 @@ class Reconciliation(BrokerEvents):
 
     # -- executions ------------------------------------------------------------------------------
 
+    def lose_touch(self) -> None:
+        """Before each connect: the next executions fetch reaches back from the newest fill known now.
+
+        A fill heard live once the connection is back, while it is set up or reconciled, is newer
+        than the fills the outage missed: counted from it, the fetch could start after them (it
+        did, by more than the overlap after a long outage, and the missed fill was never booked).
+        """
+        if not self._out_of_touch:
+            self._out_of_touch, self._newest_before = True, self.orders.last_fill_time
+
     async def _fetch_executions(self) -> None:
+        out_of_touch = self._out_of_touch
         fills = await self.broker.executions(self._executions_since())
+        if out_of_touch:
+            self._out_of_touch, self._newest_before = False, None
         for fill in sorted(fills, key=lambda f: f.time):
             known = self.orders.fills.get(fill.exec_id)
             if known is None:
@@ -353,8 +370,9 @@ class Reconciliation(BrokerEvents):
                 self._recover_commission(fill.exec_id, fill.commission, fill.realized_pnl)
 
     def _executions_since(self) -> datetime | None:
-        """From a little before the newest journaled fill, or from the oldest one still without a commission."""
-        newest = self.orders.last_fill_time
+        """From a little before the newest fill known (when touch was lost, after an outage), or from
+        the oldest one still without a commission."""
+        newest = self._newest_before if self._out_of_touch else self.orders.last_fill_time
         if newest is None:
             return None
         return min([newest - _EXEC_OVERLAP, *(self.orders.fills[e].time for e in self.orders.uncommissioned)])

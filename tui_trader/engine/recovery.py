@@ -105,6 +105,7 @@ class Recovery(Amendments):
         """
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
         before = self.working_statuses()
+        self.lose_touch()
         if self.connection.state is not ConnectionState.CONNECTING:  # not news again on each retry of a loop
             self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
         # Each connection's farms report afresh as it opens (while CONNECTING).
