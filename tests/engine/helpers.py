@@ -83,9 +83,10 @@ def status(engine: Engine, ref: str) -> OrderStatus:
 
 
 @asynccontextmanager
-async def running(sim: SimGateway, config: EngineConfig) -> AsyncIterator[tuple[Engine, Subscription]]:
-    """A started engine on ``sim`` and a lossless subscription opened before it started."""
-    engine = make_engine(sim, config)
+async def running(sim: SimGateway, config: EngineConfig,
+                  clock: Clock | None = None) -> AsyncIterator[tuple[Engine, Subscription]]:
+    """A started engine on ``sim`` (``clock``: the engine's) and a lossless subscription opened before it started."""
+    engine = make_engine(sim, config, clock=clock)
     events = engine.subscribe("test", lossless=True)
     await engine.start()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from tui_trader.domain.events import AlertRaised, ApprovalResolved, OrderDenied,
 from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.snapshots import PendingApproval
+from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
 from tui_trader.sim.account import MARGIN_RATE
 from tui_trader.store import Journal
@@ -64,8 +65,24 @@ async def test_approval_not_given_in_time_then_expired_and_denied(approving: Eng
     await eventually(lambda: status(approving, order.order_ref) is S.EXPIRED)
     assert len(approving.approvals) == 0
     assert order.order_ref not in sim.order_refs()
-    with pytest.raises(KeyError):
+    with pytest.raises(SafetyError, match="had expired"):
         approving.approve(order.order_ref)
+
+
+async def test_approve_when_past_the_deadline_before_the_tick_expired_it_then_refused_and_nothing_sent(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # An answer after the deadline was taken until the monitor tick expired the approval: the order
+    # was sent and filled although its approval had lapsed.
+    now = [datetime.now(UTC)]
+    config = make_config(tmp_path, approvals_required=True, approval_timeout_s=30.0, tick_interval_s=3600.0)
+    async with running(sim, config, clock=lambda: now[0]) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        order = await eng.submit(buy(10))
+        now[0] += timedelta(seconds=31)
+        with pytest.raises(SafetyError, match="had expired"):
+            eng.approve(order.order_ref)
+        assert status(eng, order.order_ref) is S.EXPIRED
+        assert order.order_ref not in sim.order_refs()
 
 
 async def test_limit_tightened_while_waiting_then_recheck_after_approval_denies(approving: Engine) -> None:

@@ -303,9 +303,14 @@ class OrderPath(EngineCore):
         """Approve a pending order; it is re-checked by risk right before it is sent.
 
         Raises:
-            SafetyError: live trading is not armed yet.
+            SafetyError: live trading is not armed yet, or the approval's deadline has passed (the
+                monitor tick expires approvals once a second; an answer in between is not taken).
         """
         self.require_armed()
+        self.expire_approvals()
+        order = self.orders.get(order_ref)
+        if order_ref not in self.approvals and order is not None and order.status is S.EXPIRED:
+            raise SafetyError(f"the approval of {order_ref} had expired: the order was denied, not sent", "Expired")
         item = self._pop_approval(order_ref)
         self._move_family(order_ref, S.APPROVED, f"approved by {by}")
         self.publish(ApprovalResolved(self.now(), order_ref, True, by))
