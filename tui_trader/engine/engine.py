@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 S = OrderStatus
 _POSITION_CHECK_S = 2.0
+HOLDING_RETRY_S = 30.0
+"""A stale position's exit not sent (denied by the gate, say) is tried again after this long, not on every tick."""
 
 
 class Engine(StrategyRunner):
@@ -287,7 +289,7 @@ class Engine(StrategyRunner):
         try:
             await self.close_position(symbol, "maximum holding time reached", "max_holding")
         finally:
-            self._closing.discard(symbol)
+            self.call_later(HOLDING_RETRY_S, self._closing.discard, symbol, name=f"holding-{symbol}")
 
     # -- hooks ---------------------------------------------------------------------------------
 

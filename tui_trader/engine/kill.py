@@ -221,11 +221,20 @@ class KillOps(OrderPath):
             return result
         what = f"flatten {symbol}" if symbol else "flatten all positions"
         self.publish(OperatorAction(self.now(), "operator", "flatten", what))
-        await self._cancel_symbols({t.symbol for t in tickets}, "flatten")
-        for ticket in tickets:
+        # A closing order the gate would deny keeps its symbol's protection: it is denied as it is.
+        denied = {t.symbol for t in tickets if self.exit_denied(t, operator_flatten=True) is not None}
+        await self._cancel_symbols({t.symbol for t in tickets} - denied, "flatten")
+        for sym in [t.symbol for t in tickets]:
+            if sym not in denied and await self._protection_ended(sym, f"flatten of {sym}"):
+                continue  # a stop whose cancel is unconfirmed may have filled: not sent, said
+            # As the position is now: a stop may have filled as it was cancelled.
+            ticket = next((t for t in self.flatten_tickets() if t.symbol == sym), None)
+            if ticket is None:
+                continue
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
             self.publish_order(order)
             await self.send(order.order_ref, operator_flatten=True)
+            self.say_if_left_unprotected(order.order_ref, f"flatten of {sym}", cancelled=sym not in denied)
         return result
 
     async def send_approved(self, order_ref: str) -> None:
@@ -234,7 +243,10 @@ class KillOps(OrderPath):
         and sent, unless the position changed meanwhile (its stop filled, say)."""
         order = self.orders.orders[order_ref]
         ticket = order.ticket
-        if self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref):
+        cancelled = False
+        if (self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref)
+                and self.exit_denied(ticket, order_ref) is None):  # one the gate denies keeps the protection
+            cancelled = True
             if why := await self.clear_protection(ticket.symbol, f"exit {order_ref}", order_ref):
                 self._not_sent(order_ref, why)
                 return
@@ -252,6 +264,19 @@ class KillOps(OrderPath):
                 self.alert(AlertLevel.WARNING, "close_position", why, kind="exit_not_sent")
                 return
         await self.send(order_ref)
+        self.say_if_left_unprotected(order_ref, f"exit {order_ref}", cancelled)
+
+    def say_if_left_unprotected(self, order_ref: str, what: str, cancelled: bool) -> None:
+        """An exit the gate denied after its symbol's protection was ``cancelled`` for it (the market moved
+        in between: the gate passed it before the cancel): the position has nothing at the broker."""
+        order = self.orders.get(order_ref)
+        if not cancelled or order is None or order.status is not S.REJECTED:
+            return
+        symbol = order.symbol
+        if self.portfolio.quantity(symbol) and not self.protection_working(symbol):
+            why = order.history[-1].note if order.history else "denied"
+            self.alert(AlertLevel.CRITICAL, "close_position", f"{what} denied ({why}) after {symbol}'s protective "
+                       "orders were cancelled for it: the position has no stop at the broker", kind="exit_not_sent")
 
     async def clear_protection(self, symbol: str, what: str, order_ref: str | None = None) -> str:
         """Cancel ``symbol``'s working orders for ``what`` (an exit) and wait until its protective orders
@@ -267,6 +292,12 @@ class KillOps(OrderPath):
         except BrokerError as exc:
             self.alert(AlertLevel.WARNING, "close_position", f"{what} not sent: {exc.message}", kind="exit_not_sent")
             return exc.message
+        return await self._protection_ended(symbol, what, order_ref)
+
+    async def _protection_ended(self, symbol: str, what: str, order_ref: str | None = None) -> str:
+        """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended: ``''``; otherwise
+        (unconfirmed after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must not go,
+        said in a critical alert."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROTECTION_WAIT_ACKS * self.config.ack_timeout_s
         while self.protection_working(symbol, order_ref) and loop.time() < deadline:

@@ -45,6 +45,8 @@ WHAT_IF_ASKING = "asking the broker"
 DRY_RUN_NOTE = "dry run: not sent"
 # What a send may start from: approved, or journaled as SENDING / UNKNOWN and resubmitted.
 SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
+EXIT_PENDING = (S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.SUBMITTED, S.PARTIALLY_FILLED, S.UNKNOWN)
+"""An exit in one of these has not ended: another would cancel it as protection and replace it."""
 
 
 def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
@@ -143,6 +145,23 @@ class OrderPath(EngineCore):
         """Reduce-only orders working in ``symbol`` (its stop and target), ``order_ref`` not counted."""
         return [o for o in self.orders.working()
                 if o.symbol == symbol and o.ticket.reduce_only and o.order_ref != order_ref]
+
+    def exits_pending(self, symbol: str) -> list[Order]:
+        """``symbol``'s exits not yet ended (a strategy's, the maximum holding time's, a flatten's):
+        reduce-only market orders of their own, waiting for approval, on their way or working."""
+        return [o for o in self.orders.with_status(*EXIT_PENDING) if o.symbol == symbol and o.ticket.reduce_only
+                and o.parent_ref is None and o.ticket.order_type is OrderType.MKT]
+
+    def exit_denied(self, ticket: OrderTicket, order_ref: str | None = None,
+                    operator_flatten: bool = False) -> RiskVerdict | None:
+        """The gate's verdict on an exit asked before its symbol's protection is cancelled; ``None`` when it
+        would pass. An exit the gate denies once the stop is gone leaves the position with nothing at the
+        broker: one it would deny is denied with the protection still in force."""
+        verdict = self.verdict(ticket, order_ref)
+        # Not connected: the protection's cancel cannot go either, and says so (nothing is cancelled).
+        checks = tuple(c for c in verdict.checks if c.name != "connected")
+        verdict = RiskVerdict(all(c.passed for c in checks), checks)
+        return None if self._passes(verdict, ticket, operator_flatten) else verdict
 
     def _account_without_protection(self, symbol: str) -> AccountSnapshot:
         snapshot = self.account_snapshot()

@@ -214,10 +214,21 @@ class StrategyRunner(Recovery):
 
         With approvals the exit waits for the operator with the protection still in force: it is
         cancelled only once the exit is approved (:meth:`send_approved`), so a rejected or expired
-        exit never leaves the position naked.
+        exit never leaves the position naked. Nor does one the risk gate denies: it is asked before
+        the protection is cancelled. An exit of the symbol already on its way, waiting or working
+        (a market order with no bid yet) is left to finish: a second would cancel it as protection.
         """
-        if not self.config.approvals_required and await self.clear_protection(symbol, f"exit ({reason})"):
-            return  # not sent, and said why (disconnected: a later signal retries)
         qty = self.portfolio.quantity(symbol)
-        if qty:
-            await self.submit(exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol)))
+        if not qty or self.exits_pending(symbol):
+            return
+        ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
+        cancelled = not self.config.approvals_required and self.exit_denied(ticket) is None
+        if cancelled:
+            if await self.clear_protection(symbol, f"exit ({reason})"):
+                return  # not sent, and said why (disconnected: a later signal retries)
+            qty = self.portfolio.quantity(symbol)  # its stop may have filled meanwhile
+            if not qty:
+                return
+            ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
+        order = await self.submit(ticket)
+        self.say_if_left_unprotected(order.order_ref, f"exit of {symbol} ({reason})", cancelled)

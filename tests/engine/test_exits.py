@@ -1,0 +1,126 @@
+"""Exits that replace a position's protection: a strategy's, the maximum holding time's, the operator's
+flatten. None may leave the position with nothing at the broker, nor with two orders that both close it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain.events import AlertRaised
+from tui_trader.sim import SimGateway
+
+from .helpers import bracket_buy, eventually, limits_for_tests, make_config, running, status
+
+S = OrderStatus
+
+
+def _working_at_broker(sim: SimGateway) -> list[str]:
+    return [o.order_ref for o in sim.orders() if o.working]
+
+
+def _sells(sim: SimGateway) -> list[str]:
+    return [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value]
+
+
+@pytest.mark.allow_ib_async_faults
+async def test_flatten_when_the_stops_cancel_goes_unconfirmed_then_not_sent_and_the_position_does_not_flip(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The stop filled at the broker as the flatten began; its fill and the cancel's answer were late.
+    # The flatten went on regardless (the kill switch's and the schedule's too): its market sell
+    # went out behind the filled stop, and the position flipped short.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.2)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=5)
+        sim.control.drop_messages("error", -1)  # the cancel race's 10148
+        for kind in ("execution", "order_status", "commission", "position", "portfolio", "account_value"):
+            sim.control.delay_messages(kind, 30)  # simulated seconds: never, unless the clock is stepped
+        sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
+        assert sim.positions().get("AAPL", 0) == 0
+        sells_before = _sells(sim)
+
+        await eng.flatten(preview=False)
+
+        assert [o for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"] == []  # none created
+        assert _sells(sim) == sells_before
+        critical = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                    and e.alert.level is AlertLevel.CRITICAL and e.alert.kind == "exit_not_sent"]
+        assert critical == ["flatten of AAPL not sent: AAPL's protective orders are not confirmed cancelled (the "
+                            "broker has not answered); reconciliation will settle them, and the position may be "
+                            "left without them"]
+
+
+@pytest.mark.parametrize("how", ["strategy exit", "flatten"])
+async def test_exit_when_the_gate_denies_it_then_its_stop_was_never_cancelled(
+        sim: SimGateway, tmp_path: Path, how: str) -> None:
+    # The stop was cancelled first and the exit checked after: denied (here a spread too wide), it left
+    # the position with nothing at the broker, and nothing said so.
+    async with running(sim, make_config(tmp_path, limits=limits_for_tests(max_spread_pct=1.0))) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        quote = sim.quote("AAPL")
+        mid = (quote.bid + quote.ask) / 2
+        sim.control.set_quote("AAPL", round(mid - 2, 2), round(mid + 2, 2))  # a fast market: 2% wide
+        await eventually(lambda: eng.market.quotes["AAPL"].ask - eng.market.quotes["AAPL"].bid > 3)
+
+        if how == "flatten":
+            await eng.flatten(preview=False)
+        else:
+            await eng.close_position("AAPL", "exit signal", "ema_cross")
+
+        assert status(eng, stop.order_ref) is S.SUBMITTED
+        assert _working_at_broker(sim) == [stop.order_ref]
+        assert sim.positions()["AAPL"] == 10
+        (denied,) = [o for o in eng.orders.orders.values() if o.ticket.reduce_only and o.parent_ref is None]
+        assert denied.status is S.REJECTED
+        assert "spread" in denied.history[-1].note
+
+
+async def test_exit_when_one_already_works_then_a_second_close_leaves_it_alone(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A market exit resting (nobody bids) was cancelled as "protection" by the next close (the maximum
+    # holding time asks on every tick) and its replacement denied as a duplicate: the position was left
+    # with neither its stop nor an exit.
+    async with running(sim, make_config(tmp_path)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        await bracket_buy(sim, eng)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+        (exit_order,) = eng.exits_pending("AAPL")
+        resting = {S.SUBMITTED, S.PARTIALLY_FILLED}  # the simulator fills one share without a bid size
+        await eventually(lambda: status(eng, exit_order.order_ref) in resting, what="the exit resting")
+
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+
+        assert _working_at_broker(sim) == [exit_order.order_ref]
+        assert status(eng, exit_order.order_ref) in resting
+        sim.control.set_quote("AAPL", quote.bid, quote.ask)
+        await eventually(lambda: sim.positions().get("AAPL", 0) == 0, what="the one exit filled")
+        assert _sells(sim).count(exit_order.order_ref) == 1
+
+
+async def test_exit_when_one_waits_for_approval_then_a_second_close_asks_nothing_more(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Every monitor tick queued another approval (and a what-if) for the same stale position.
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = round(sim.quote("AAPL").bid * 0.9, 2)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop)))
+        eng.approve(entry.order_ref)
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 10, what="entry filled")
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+        assert [p.order.ticket.reduce_only for p in eng.approvals.items()] == [True]
+
+
+async def test_position_when_held_past_the_maximum_holding_time_then_closed_at_the_broker(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path, max_holding_s=0.2)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        await eventually(lambda: sim.positions().get("AAPL", 0) == 0, what="closed for its age")
+        assert status(eng, stop.order_ref) is S.CANCELLED
+        assert eng.portfolio.quantity("AAPL") == 0
+        assert not _working_at_broker(sim)
