@@ -1,5 +1,6 @@
-"""Exits that replace a position's protection: a strategy's, the maximum holding time's, the operator's
-flatten. None may leave the position with nothing at the broker, nor with two orders that both close it."""
+"""Exits that replace a position's protection (a strategy's, the maximum holding time's, the operator's
+flatten) and protection fitted to a position that shrank or reversed. None may leave the position with
+nothing at the broker, nor with orders that together close more than it holds."""
 
 from __future__ import annotations
 
@@ -124,3 +125,41 @@ async def test_position_when_held_past_the_maximum_holding_time_then_closed_at_t
         assert status(eng, stop.order_ref) is S.CANCELLED
         assert eng.portfolio.quantity("AAPL") == 0
         assert not _working_at_broker(sim)
+
+
+async def test_position_when_partly_sold_from_a_ticket_then_its_stop_is_cut_to_it_and_never_reverses_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The stop kept the entry's 100 after a plain sell of 60: when it triggered it sold 100 of the 40
+    # held, and the position went 60 short.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        manual = await eng.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+        await eventually(lambda: status(eng, manual.order_ref) is S.FILLED, what="the partial sell")
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
+                         what="the stop cut to the position at the broker")
+        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "protection_fitted"] == [
+            f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"]
+
+        sim.control.set_price("AAPL", round(stop.ticket.stop_price - 0.5, 2))
+        await eventually(lambda: status(eng, stop.order_ref) is S.FILLED, what="the stop triggered")
+        assert sim.positions().get("AAPL", 0) == 0
+        assert eng.portfolio.quantity("AAPL") == 0
+
+
+async def test_position_when_reversed_from_a_ticket_then_its_old_stop_is_cancelled_not_left_to_add_to_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=10)
+        reverse = await eng.submit(OrderTicket("AAPL", Side.SELL, 25, OrderType.MKT))
+        await eventually(lambda: status(eng, reverse.order_ref) is S.FILLED, what="the reversing sell")
+        await eventually(lambda: status(eng, stop.order_ref) is S.CANCELLED, what="the old stop cancelled")
+        assert sim.positions()["AAPL"] == -15
+        assert not [o for o in sim.orders() if o.working]
+        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "protection_fitted"] == [
+            f"{stop.order_ref} cancelled: a SELL would add to the AAPL position of -15"]

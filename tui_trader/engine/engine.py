@@ -22,6 +22,7 @@ from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
 from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo, OrderTrace, TestNotificationResult
 from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.errors import SafetyError
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
 from tui_trader.risk.kill_switch import KillTrigger
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 S = OrderStatus
 _POSITION_CHECK_S = 2.0
+_QTY_EPS = 1e-9
 HOLDING_RETRY_S = 30.0
 """A stale position's exit not sent (denied by the gate, say) is tried again after this long, not on every tick."""
 
@@ -294,13 +296,53 @@ class Engine(StrategyRunner):
     # -- hooks ---------------------------------------------------------------------------------
 
     def after_fill(self, order_ref: str, flat_after: bool) -> None:
-        """When a position goes flat, cancel its leftover protective orders."""
+        """When a position goes flat, cancel its leftover protective orders; when it shrinks, fit them to it."""
         order = self.orders.orders[order_ref]
         if flat_after:
             for leftover in self.protection_working(order.symbol):
                 if leftover.broker_id:
                     self.broker.cancel(leftover.broker_id)
+        else:
+            self._fit_protection(order.symbol)
         self._record_protection(order.symbol)
+
+    def _fit_protection(self, symbol: str) -> None:
+        """Cut ``symbol``'s protective orders to its position, cancel one that would add to it.
+
+        A position made smaller by another order (a ticket's partial sell, one side of the bracket
+        partly filled) kept protection of its old size: a stop that triggered then sold more than was
+        held, and the position flipped. A protective order on the position's own side (it flipped)
+        would add to it. Not while an entry in the symbol still works: its fills grow the position
+        the protection was placed for.
+        """
+        held = self.portfolio.quantity(symbol)
+        working = [o for o in self.orders.working() if o.symbol == symbol]
+        if not held or any(not o.ticket.reduce_only for o in working):
+            return
+        for order in working:
+            if order.ticket.side.sign * held > 0:
+                if order.broker_id:
+                    self.broker.cancel(order.broker_id)
+                self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
+                           f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
+            elif order.remaining > abs(held) + _QTY_EPS:
+                self.spawn(self._cut_protection(order.order_ref, order.filled_quantity + abs(held), held),
+                           f"fit-{order.order_ref}")
+
+    async def _cut_protection(self, order_ref: str, quantity: float, held: float) -> None:
+        order = self.orders.orders[order_ref]
+        what = f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
+        try:
+            verdict = await self.modify(order_ref, quantity=quantity)
+            why = "" if verdict.passed else verdict.reason
+        except (SafetyError, ValueError) as exc:
+            why = str(exc)
+        if why:
+            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
+                       f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
+        else:
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
+                       kind="protection_fitted")
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
