@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import OrderStatus, OrderType
+from tui_trader.domain import Bracket, Order, OrderStatus, OrderType
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, make_config, make_engine, status
+from .helpers import bracket_buy, buy, eventually, make_config, make_engine, status
 
 S = OrderStatus
 
@@ -109,3 +109,103 @@ async def test_modify_when_order_filled_then_refused(engine: Engine) -> None:
     await eventually(lambda: status(engine, order.order_ref) is S.FILLED)
     with pytest.raises(SafetyError):
         await engine.modify(order.order_ref, limit_price=1.0)
+
+
+async def resting_bracket(engine: Engine, sim: SimGateway, qty: float) -> tuple[Order, Order, Order]:
+    """A buy limit below the market with a stop and a target, all acknowledged; entry, stop, target."""
+    bid = sim.quote("AAPL").bid
+    bracket = Bracket(stop_price=round(bid - 4, 2), take_profit_price=round(bid + 4, 2))
+    entry = await engine.submit(buy(qty, order_type=OrderType.LMT, limit_price=round(bid - 1, 2), bracket=bracket))
+    stop, target = engine.orders.children(entry.order_ref)
+    await eventually(lambda: all(status(engine, o.order_ref) is S.SUBMITTED for o in (entry, stop, target)),
+                     what="the bracket acknowledged")
+    return entry, stop, target
+
+
+def modified_refs(sim: SimGateway) -> list[str]:
+    """The orderRefs of the modifications the simulator received, in order."""
+    return [r.order_ref for r in sim.received_orders() if r.modification]
+
+
+def broker_qty(sim: SimGateway, order_ref: str) -> float:
+    """The quantity the simulator holds for ``order_ref``."""
+    return next(o.total_qty for o in sim.orders() if o.order_ref == order_ref)
+
+
+async def test_modify_bracket_entry_quantity_down_when_it_fills_and_stop_triggers_then_flat_not_short(
+        engine: Engine, sim: SimGateway) -> None:
+    entry, stop, target = await resting_bracket(engine, sim, 100)
+
+    verdict = await engine.modify(entry.order_ref, quantity=50)
+
+    assert verdict.passed
+    await eventually(lambda: [broker_qty(sim, o.order_ref) for o in (entry, stop, target)] == [50, 50, 50],
+                     what="the entry and both exits at 50")
+    assert modified_refs(sim) == [stop.order_ref, target.order_ref, entry.order_ref]  # exits shrink first
+    assert [engine.orders.orders[o.order_ref].ticket.quantity for o in (stop, target)] == [50, 50]
+    limit = entry.ticket.limit_price or 0.0
+    sim.control.set_quote("AAPL", round(limit - 0.02, 2), round(limit - 0.01, 2), 500, 500)
+    await eventually(lambda: status(engine, stop.order_ref) is S.SUBMITTED, what="entry filled, stop working")
+    sim.control.set_price("AAPL", round((stop.ticket.stop_price or 0.0) - 0.5, 2))
+    await eventually(lambda: status(engine, stop.order_ref) is S.FILLED, what="the stop filled")
+    await eventually(lambda: status(engine, target.order_ref) is S.CANCELLED, what="the target cancelled (OCA)")
+    assert sim.positions().get("AAPL", 0) == engine.portfolio.quantity("AAPL") == 0
+
+
+async def test_modify_bracket_entry_quantity_up_then_exits_follow_after_the_entry(
+        engine: Engine, sim: SimGateway) -> None:
+    entry, stop, target = await resting_bracket(engine, sim, 50)
+
+    verdict = await engine.modify(entry.order_ref, quantity=80)
+
+    assert verdict.passed
+    await eventually(lambda: [broker_qty(sim, o.order_ref) for o in (entry, stop, target)] == [80, 80, 80],
+                     what="the entry and both exits at 80")
+    assert modified_refs(sim) == [entry.order_ref, stop.order_ref, target.order_ref]  # the entry grows first
+
+
+async def test_modify_entry_limit_only_then_exits_untouched(engine: Engine, sim: SimGateway) -> None:
+    entry, _, _ = await resting_bracket(engine, sim, 50)
+
+    new_limit = below_bid(engine, 2.0)
+
+    await engine.modify(entry.order_ref, limit_price=new_limit)
+
+    await eventually(lambda: [o.lmt_price for o in sim.orders() if o.order_ref == entry.order_ref] == [new_limit],
+                     what="the new limit at the broker")
+    assert modified_refs(sim) == [entry.order_ref]
+
+
+async def test_modify_protective_stop_above_its_resting_entry_then_refused_and_nothing_sent(
+        engine: Engine, sim: SimGateway) -> None:
+    _, stop, _ = await resting_bracket(engine, sim, 50)
+
+    with pytest.raises(SafetyError, match="exceed its entry"):
+        await engine.modify(stop.order_ref, quantity=60)
+
+    assert modified_refs(sim) == []
+    assert engine.orders.orders[stop.order_ref].ticket.quantity == 50
+
+
+async def test_modify_protective_stop_above_the_position_then_refused(engine: Engine, sim: SimGateway) -> None:
+    stop = await bracket_buy(sim, engine, qty=10)
+
+    with pytest.raises(SafetyError, match="position it protects"):
+        await engine.modify(stop.order_ref, quantity=15)
+
+    await engine.modify(stop.order_ref, quantity=5)  # smaller than the position: allowed
+    await eventually(lambda: broker_qty(sim, stop.order_ref) == 5, what="the stop at 5")
+
+
+async def test_modify_partially_filled_entry_below_its_fill_then_refused(engine: Engine, sim: SimGateway) -> None:
+    entry, stop, _ = await resting_bracket(engine, sim, 100)
+    limit = entry.ticket.limit_price or 0.0
+    sim.control.set_quote("AAPL", round(limit - 0.02, 2), round(limit - 0.01, 2), 500, 30)  # 30 on offer
+    await eventually(lambda: status(engine, entry.order_ref) is S.PARTIALLY_FILLED, what="30 filled")
+
+    with pytest.raises(SafetyError, match="30 filled already"):
+        await engine.modify(entry.order_ref, quantity=20)
+
+    assert modified_refs(sim) == []
+    await engine.modify(entry.order_ref, quantity=40)  # above the fill: entry and exits go to 40
+    await eventually(lambda: [broker_qty(sim, o.order_ref) for o in (entry, stop)] == [40, 40], what="at 40")

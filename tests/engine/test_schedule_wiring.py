@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tui_trader.config import Settings
-from tui_trader.domain import Mode, TradingState
-from tui_trader.domain.events import TradingStateChanged
+from tui_trader.domain import AlertLevel, Mode, TradingState
+from tui_trader.domain.events import AlertRaised, TradingStateChanged
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
+from tui_trader.ops.schedule import Phase
 from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import CLIENT_ID, eventually, make_config, make_engine
@@ -68,6 +69,24 @@ async def test_schedule_when_operator_halts_during_window_then_schedule_never_re
     await eventually(lambda: not runner._reconciling, what="the schedule's reconcile to finish")
     engine.tick()
     assert engine.trading_state is TradingState.HALTED
+
+
+async def test_schedule_when_operator_asks_reducing_during_window_then_left_reducing_after_it_and_said(
+        scheduled: tuple[Engine, ManualClock, ScheduleRunner]) -> None:
+    engine, clock, runner = scheduled
+    events = engine.subscribe("test", lossless=True)
+    clock.advance(21 * 60)
+    engine.tick()
+    assert engine.trading_state is TradingState.REDUCING
+
+    engine.reduce_only(True, "operator: winding down for the day")  # already REDUCING: the operator's now
+    clock.advance(15 * 60)  # the window is over
+    await eventually(lambda: (engine.tick(), runner.guard.phase is Phase.NORMAL)[1], timeout=10,
+                     what="the schedule done with the window")
+
+    assert engine.trading_state is TradingState.REDUCING
+    kept = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "schedule_state_kept"]
+    assert [(a.level, "operator" in a.text) for a in kept] == [(AlertLevel.INFO, True)]
 
 
 NEW_YORK = ZoneInfo("America/New_York")

@@ -27,6 +27,17 @@ def test_set_state_when_unchanged_then_no_event() -> None:
     assert RiskEngine(RiskLimits()).set_state(TradingState.ACTIVE, "alice", "x", T0) is None
 
 
+def test_set_state_when_already_in_it_then_no_event_but_the_asker_owns_it() -> None:
+    engine = RiskEngine(RiskLimits())
+    engine.set_state(TradingState.REDUCING, "schedule", "gateway restart", T0)
+
+    event = engine.set_state(TradingState.REDUCING, "alice", "winding down", T0 + secs(5))
+
+    assert event is None
+    assert engine.last_change == TradingStateChanged(T0 + secs(5), TradingState.REDUCING, TradingState.REDUCING,
+                                                     "alice", "winding down")
+
+
 def test_set_state_when_kill_engaged_then_refused() -> None:
     engine = RiskEngine(RiskLimits())
     engine.engage_kill("alice", "x", T0)

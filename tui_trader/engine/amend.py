@@ -8,7 +8,8 @@ under the same orderRef, after a fresh risk check and journal write.
 
 A modify re-places a working order under its own broker id with a new quantity, limit or stop
 price; the changed ticket passes the risk engine first (excluding the order's own old size)
-and is journaled before it is sent.
+and is journaled before it is sent. A bracket entry's stop and target follow its new quantity in
+the same amendment; a protective child never grows past its entry or the position.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
-from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation
 from tui_trader.errors import SafetyError
@@ -85,30 +86,90 @@ class Amendments(Reconciliation):
                      stop_price: float | None = None) -> RiskVerdict:
         """Re-place a working order under its broker id with new figures, after a risk check.
 
+        A bracket entry's new quantity resizes its working stop and target in the same amendment
+        (see :meth:`_send_amended`); a protective child may not grow past its entry nor the
+        position it protects.
+
         Returns the verdict; a denial is published as :class:`OrderDenied` and nothing is sent.
 
         Raises:
             KeyError: No such order.
-            SafetyError: Live trading is not armed, or the order is not working and acknowledged.
-            ValueError: Nothing to change, or a quantity not above what has filled.
+            SafetyError: Live trading is not armed; the order is not working and acknowledged; a
+                quantity not above what has filled; a bracket child that cannot follow its entry;
+                a protective child larger than its entry or the position.
+            ValueError: Nothing to change.
         """
         self.require_armed()  # a modification reaches the market as an approval does
         order = self.orders.orders[order_ref]
         ticket = replace(order.ticket, **_changes(order, quantity, limit_price, stop_price))
+        children = self._children_to_resize(order, ticket.quantity)
+        self._refuse_oversized_child(order, ticket.quantity)
         verdict = self.verdict(ticket, order_ref)
         if not verdict.passed:
             self.publish(OrderDenied(self.now(), ticket, verdict, order_ref))
             return verdict
         note = f"modify requested: {ticket.quantity:g} lmt={ticket.limit_price} stp={ticket.stop_price}"
-        amended = self.orders.amend(order_ref, ticket, self.now(), note)
+        amended = self._amend(order, ticket, note)
         self.publish(OrderChecked(self.now(), order_ref, verdict, "modify"))  # the trace shows the new checks
-        self.publish_order(amended, order)
+        resized = [self._amend(c, replace(c.ticket, quantity=ticket.quantity), f"resized with {order_ref}: "
+                               f"{ticket.quantity:g}") for c in children]
         if not await self._flush_journal():
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))
-        parent_id, oca = self._links(amended)
-        self.broker.place(amended, order.broker_id or 0, parent_id=parent_id, oca_group=oca)
+        self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
         self.risk.record_sent(ticket, self.now())
         return verdict
+
+    def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:
+        amended = self.orders.amend(order.order_ref, ticket, self.now(), note)
+        self.publish_order(amended, order)
+        return amended
+
+    def _send_amended(self, order: Order, children: list[Order], shrinking: bool) -> None:
+        """Place the amended order and its resized children so that the children never exceed
+        what the entry can still fill.
+
+        IB holds a bracket's children inactive until the entry fills, then works them at their own
+        size: a stop larger than the fill would sell through the position into a short. Shrinking,
+        the children go first; growing, the entry does. A fill that lands between the two
+        messages then leaves the children smaller than the position for a moment, never larger.
+        """
+        for o in ([*children, order] if shrinking else [order, *children]):
+            parent_id, oca = self._links(o)
+            self.broker.place(o, o.broker_id or 0, parent_id=parent_id, oca_group=oca)
+
+    def _children_to_resize(self, order: Order, quantity: float) -> list[Order]:
+        """The working bracket children of an entry whose quantity changes to ``quantity``.
+
+        Raises:
+            SafetyError: A child is not acknowledged or has filled: it cannot follow the entry.
+        """
+        if order.parent_ref is not None or quantity == order.ticket.quantity:
+            return []
+        children = [c for c in self.orders.children(order.order_ref) if not c.status.is_final]
+        for child in children:
+            if not child.modifiable or child.filled_quantity > 0:
+                raise SafetyError(f"{order.order_ref}'s {child.ticket.reason or 'exit'} {child.order_ref} is "
+                                  f"{child.status.value} with {child.filled_quantity:g} filled: it cannot be "
+                                  "resized with its entry. Cancel the bracket and enter again", "Refused")
+        return children
+
+    def _refuse_oversized_child(self, order: Order, quantity: float) -> None:
+        """A protective child may not exceed its working entry, nor the position once the entry is done.
+
+        Raises:
+            SafetyError: ``quantity`` is larger: the exit would open a position the other way.
+        """
+        if order.parent_ref is None or quantity <= order.ticket.quantity:
+            return
+        parent = self.orders.get(order.parent_ref)
+        if parent is not None and parent.status.is_working:
+            cap, what = parent.ticket.quantity, f"its entry {parent.order_ref} ({parent.ticket.quantity:g})"
+        else:
+            held = self.portfolio.quantity(order.symbol) * -order.ticket.side.sign
+            cap, what = max(held, 0.0), f"the {order.symbol} position it protects ({max(held, 0.0):g})"
+        if quantity > cap:
+            raise SafetyError(f"{order.order_ref} at {quantity:g} would exceed {what} and open a position the "
+                              "other way; change the entry's quantity instead (its exits follow it)", "Refused")
 
     def _links(self, order: Order) -> tuple[int, str]:
         """Parent broker id and OCA group of a bracket child (as first placed)."""
@@ -129,5 +190,6 @@ def _changes(order: Order, quantity: float | None, limit_price: float | None,
     if not changes:
         raise ValueError("nothing to modify")
     if quantity is not None and quantity <= order.filled_quantity:
-        raise ValueError(f"quantity {quantity:g} must exceed the filled {order.filled_quantity:g}")
+        raise SafetyError(f"{order.order_ref} has {order.filled_quantity:g} filled already: a quantity of "
+                          f"{quantity:g} is not above it. Cancel the rest instead", "Refused")
     return changes

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel
 from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.health import HealthMonitor
@@ -108,6 +109,8 @@ class ScheduleRunner:
             self.guard.set_sessions(sessions_of(market.instruments.values(), self._use_liquid))
 
     def _act(self, action: ScheduleAction, now: datetime) -> None:
+        if action.kind == "restore" and not self._reducing_is_ours():
+            return
         if action.kind in ("reduce", "restore") and action.state is not None:
             self.engine.set_trading_state(action.state, "schedule", action.reason)
         elif action.kind == "flatten":
@@ -120,6 +123,19 @@ class ScheduleRunner:
                               "daily-summary")
         elif action.kind == "reconcile":
             self._reconcile(now)
+
+    def _reducing_is_ours(self) -> bool:
+        """The REDUCING the window is leaving is still the schedule's own; otherwise say so and keep it.
+
+        An operator or a risk monitor that asked for REDUCING during the window owns it since
+        (:attr:`RiskEngine.last_change`): restoring ACTIVE would lift their decision unseen.
+        """
+        change = self.engine.risk.last_change
+        if change is None or change.by == "schedule":
+            return True
+        self.engine.alert(AlertLevel.INFO, "schedule", f"window over: {self.engine.trading_state.value} left in "
+                          f"place, as {change.by} set it ({change.reason})", kind="schedule_state_kept")
+        return False
 
     def _retry_due(self, now: datetime) -> bool:
         return not self._reconciling and (self._last_attempt is None

@@ -81,7 +81,7 @@ class RiskEngine:
 
     @property
     def last_change(self) -> TradingStateChanged | None:
-        """Who changed the trading state last, why and when (None since start)."""
+        """Who changed the trading state last (or asked for it again), why and when (None since start)."""
         return self._last_change
 
     @property
@@ -169,10 +169,15 @@ class RiskEngine:
     def set_state(self, state: TradingState, by: str, reason: str, now: datetime) -> TradingStateChanged | None:
         """Change the trading state, recording who, why and when; None when already in it.
 
+        Asking for the state already in force publishes nothing but still makes the asker its
+        owner in :attr:`last_change`: an operator's REDUCING inside the schedule's window is then
+        the operator's, and the schedule does not lift it afterwards.
+
         Raises:
             KillSwitchLatchedError: Leaving HALTED while the kill switch is engaged (reset it instead).
         """
         if state is self._state:
+            self._claim(by, reason, now)
             return None
         if self._kill.engaged:
             raise KillSwitchLatchedError("kill switch engaged: reset it with a typed reason first")
@@ -182,6 +187,10 @@ class RiskEngine:
         event = TradingStateChanged(now, self._state, state, by, reason)
         self._state, self._last_change = state, event
         return event
+
+    def _claim(self, by: str, reason: str, now: datetime) -> None:
+        """``by`` asked for the state already in force: it owns it now (no change, no event)."""
+        self._last_change = TradingStateChanged(now, self._state, self._state, by, reason)
 
     def engage_kill(
         self,
@@ -296,7 +305,9 @@ class RiskEngine:
         return PostTradeDecision(tuple(alerts), tuple(hits), change, kill, tuple(events))
 
     def _reduce(self, by: str, reason: str, now: datetime) -> TradingStateChanged | None:
-        """Move ACTIVE to REDUCING (a stronger state is left alone)."""
+        """Move ACTIVE to REDUCING (a stronger state is left alone; REDUCING becomes the trigger's)."""
+        if self._state is TradingState.REDUCING:
+            self._claim(by, reason, now)
         if self._state is not TradingState.ACTIVE:
             return None
         return self._change(TradingState.REDUCING, by, reason, now)
