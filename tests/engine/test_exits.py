@@ -121,9 +121,9 @@ async def test_position_when_held_past_the_maximum_holding_time_then_closed_at_t
     async with running(sim, make_config(tmp_path, max_holding_s=0.2)) as (eng, _):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng)
-        await eventually(lambda: sim.positions().get("AAPL", 0) == 0, what="closed for its age")
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="closed for its age")
+        assert sim.positions().get("AAPL", 0) == 0
         assert status(eng, stop.order_ref) is S.CANCELLED
-        assert eng.portfolio.quantity("AAPL") == 0
         assert not _working_at_broker(sim)
 
 

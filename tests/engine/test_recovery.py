@@ -230,34 +230,41 @@ async def test_connect_retries_while_the_gateway_is_down_then_one_connecting_eve
 
 
 async def test_fill_in_an_outage_long_before_a_fill_heard_as_the_connection_returns_then_both_recorded(
-        engine: Engine, sim: SimGateway, clock: ManualClock) -> None:
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
     # The executions were asked for from five minutes before the newest fill known when the reconciliation
     # ran: a fill heard live as the connection came back is newer than the outage's, so a fill more than
     # five minutes older than it was never asked for (the long soak: one execution of the simulator's
     # ledger missing from the journal).
-    early = await engine.submit(buy(10, order_type=OrderType.LMT,
-                                    limit_price=round(engine.market.quotes["AAPL"].bid - 1.0, 2)))
-    late = await engine.submit(buy(5, symbol="MSFT", order_type=OrderType.LMT,
-                                   limit_price=round(engine.market.quotes["MSFT"].bid - 1.0, 2)))
-    await eventually(lambda: {status(engine, o.order_ref) for o in (early, late)} == {S.SUBMITTED})
-    sim.control.refuse_connections(24 * 3600)
-    sim.control.drop_sessions(CLIENT_ID)
-    await eventually(lambda: engine.connection.state is not ConnectionState.CONNECTED)
-    sim.control.set_price("AAPL", early.ticket.limit_price - 0.5)
-    (missed,) = sim.executions()
-    clock.advance(600)
-    sim.control.delay_messages("open_orders_end", 5)  # the connect's open orders: answered once stepped
-    sim.control.refuse_connections(0)
-    await eventually(lambda: CLIENT_ID in sim.sessions, what="the engine connecting again")
-    sim.control.set_price("MSFT", late.ticket.limit_price - 0.5)
-    await eventually(lambda: any(f.order_ref == late.order_ref for f in engine.orders.fills.values()),
-                     what="the late fill heard live")
-    sim.control.step(5)
-    sim.control.clear_faults()
-    await eventually(lambda: engine.reconnects >= 1 and not engine.blocks, what="reconnected and reconciled")
+    # The connect is held (its open orders) until the late fill is heard: a timeout a loaded host cannot reach.
+    engine = Engine(make_config(tmp_path), make_broker(sim.host, sim.port, CLIENT_ID, timeout=30))
+    await engine.start()
+    try:
+        await eventually(lambda: {"AAPL", "MSFT"} <= set(engine.market.quotes), what="first quotes")
+        early = await engine.submit(buy(10, order_type=OrderType.LMT,
+                                        limit_price=round(engine.market.quotes["AAPL"].bid - 1.0, 2)))
+        late = await engine.submit(buy(5, symbol="MSFT", order_type=OrderType.LMT,
+                                       limit_price=round(engine.market.quotes["MSFT"].bid - 1.0, 2)))
+        await eventually(lambda: {status(engine, o.order_ref) for o in (early, late)} == {S.SUBMITTED})
+        sim.control.refuse_connections(24 * 3600)
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: engine.connection.state is not ConnectionState.CONNECTED)
+        sim.control.set_price("AAPL", early.ticket.limit_price - 0.5)
+        (missed,) = sim.executions()
+        clock.advance(600)
+        sim.control.delay_messages("open_orders_end", 5)  # the connect's open orders: answered once stepped
+        sim.control.refuse_connections(0)
+        await eventually(lambda: CLIENT_ID in sim.sessions, what="the engine connecting again")
+        sim.control.set_price("MSFT", late.ticket.limit_price - 0.5)
+        await eventually(lambda: any(f.order_ref == late.order_ref for f in engine.orders.fills.values()),
+                         what="the late fill heard live")
+        sim.control.step(5)
+        sim.control.clear_faults()
+        await eventually(lambda: engine.reconnects >= 1 and not engine.blocks, what="reconnected and reconciled")
 
-    assert missed.exec_id in engine.orders.fills
-    assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
-    assert engine.journal is not None
-    await engine.journal.flush()
-    assert {f.exec_id for f in await engine.journal.fills()} == {e.exec_id for e in sim.executions()}
+        assert missed.exec_id in engine.orders.fills
+        assert engine.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
+        assert engine.journal is not None
+        await engine.journal.flush()
+        assert {f.exec_id for f in await engine.journal.fills()} == {e.exec_id for e in sim.executions()}
+    finally:
+        await engine.stop()
