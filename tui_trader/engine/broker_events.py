@@ -125,9 +125,11 @@ class BrokerEvents(KillOps):
 
     def on_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
         """Attach a commission to its fill (once) and book it."""
-        result = self.orders.apply_commission(exec_id, commission, realized_pnl)
-        if result is None:
-            return
+        if self.orders.apply_commission(exec_id, commission, realized_pnl) is not None:
+            self.book_commission(exec_id, commission, realized_pnl)
+
+    def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
+        """Book a commission just attached to its fill: cash, the totals and P&L, and the event."""
         self.portfolio.apply_commission(commission)
         self.publish(CommissionReported(self.now(), exec_id, commission, realized_pnl))
 

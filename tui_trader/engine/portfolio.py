@@ -263,9 +263,10 @@ class Portfolio:
         elif effect.realized_gross > 0:
             self.losing_streak = 0
 
-    def apply_commission(self, commission: float) -> None:
-        """Book a commission (reported with or after its fill)."""
-        self.cash -= commission
+    def apply_commission(self, commission: float, already_in_cash: float = 0.0) -> None:
+        """Book a commission (reported with or after its fill); ``already_in_cash`` of it was taken off
+        cash already (a broker's cash adopted before the report came), so only the rest is."""
+        self.cash -= commission - already_in_cash
         self.commissions += commission
         self.commissions_today += commission
 

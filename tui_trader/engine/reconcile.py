@@ -44,8 +44,12 @@ class Reconciliation(BrokerEvents):
     restored_exec_ids: set[str]
     book_restored = False
     book_settled = False
-    _reconciling = False
+    _run_ended: asyncio.Event | None = None
+    """Set when the running reconciliation ends (None while none runs)."""
     _reconcile_again = False
+    _reconcile_owed = ""
+    """Why a requested reconciliation that failed was asked for ('' when none is owed): asked again at the
+    next periodic check while connected (a reconnect's own reconciliation settles it too)."""
     _sweeping = False
     _mismatch_seen = 0
     """Periodic position checks in a row that found a difference."""
@@ -61,6 +65,10 @@ class Reconciliation(BrokerEvents):
     """Connecting or connected again, the executions not fetched since (:meth:`lose_touch`)."""
     _newest_before: datetime | None = None
     """The newest fill known when touch was lost (None: none known, every execution is fetched)."""
+    _charged_by_broker: frozenset[str] = frozenset()
+    """Fills still without a commission when the broker's cash was adopted at start (:meth:`book_commission`)."""
+    _cash_short_by = 0.0
+    """How much lower than ours the adopted cash was, less what those fills' commissions have accounted for."""
 
     # -- the book from the journal ---------------------------------------------------------------
 
@@ -85,12 +93,36 @@ class Reconciliation(BrokerEvents):
 
     # -- requests --------------------------------------------------------------------------------
 
+    @property
+    def _reconciling(self) -> bool:
+        """A reconciliation is running."""
+        return self._run_ended is not None
+
     def request_reconcile(self, why: str) -> None:
         """Schedule a reconciliation; a request during one makes it run once more afterwards."""
         if self._reconciling:
             self._reconcile_again = True
         elif self.broker.is_connected:
-            self.spawn(self.reconcile(why), "reconcile")
+            self.spawn(self._requested_reconcile(why), "reconcile")
+
+    async def _requested_reconcile(self, why: str) -> None:
+        """A reconciliation nobody awaits: a failure is said and owed (:meth:`_retry_owed_reconcile`),
+        since what asked for it (an UNKNOWN order, a fill for an unknown order) keeps entries blocked
+        until one succeeds."""
+        try:
+            await self.reconcile(why)
+        except (ConnectionError, TimeoutError) as exc:
+            self._reconcile_owed = why
+            if self.broker.is_connected:  # else the reconnect reconciles, and the disconnect was said
+                self.alert(AlertLevel.WARNING, "reconcile", f"reconciliation failed ({exc!r}): asked again at "
+                           f"the next position check ({why})", kind="reconcile_failed")
+
+    def _retry_owed_reconcile(self) -> bool:
+        """Ask again for a requested reconciliation that failed; ``True`` when one was asked for."""
+        if not self._reconcile_owed or self._reconciling or not self.broker.is_connected:
+            return False
+        self.request_reconcile(f"retry: {self._reconcile_owed}")
+        return True
 
     def check_positions_debounced(self) -> None:
         """The periodic position check: a difference seen two checks in a row fetches the executions.
@@ -98,6 +130,8 @@ class Reconciliation(BrokerEvents):
         Two in a row, because a fill and its position update may straddle one check; none while an
         order is SENDING (its fill could straddle it too) or while reconnecting or reconciling.
         """
+        if self._retry_owed_reconcile():
+            return
         if not self.broker.is_connected or self.blocks.get("reconciling") or not self.book_settled:
             return
         if self.orders.with_status(S.SENDING):
@@ -167,23 +201,35 @@ class Reconciliation(BrokerEvents):
                         before: dict[str, OrderStatus] | None = None) -> None:
         """Fetch orders and executions from the broker and settle every difference.
 
+        An ordinary request while one runs makes that one run once more. A connect's (``before``
+        given, or ``startup``) waits for the running one to end and then runs itself: folded into it,
+        its book was never settled nor its out-of-touch changes said, and its failure (which makes the
+        reconnect loop try again) was lost. Only a connect's reconciliation lifts the connect's entry
+        block ("reconciling").
+
         Args:
             why: What asked for it (logged).
             startup: The first reconciliation after a start: positions and cash are settled.
-            before: Order statuses to compare against (default: as they are now).
+            before: Order statuses from before a (re)connect to compare against (default: as they are now).
+
+        Raises:
+            ConnectionError, TimeoutError: The broker did not answer (nothing is left half-blocked:
+                the caller retries, or a requested one is owed).
         """
-        if self._reconciling:
+        if self._run_ended is not None and not startup and before is None:
             self._reconcile_again = True
             return
-        self._reconciling = True
+        while self._run_ended is not None:
+            await self._run_ended.wait()
+        self._run_ended = ended = asyncio.Event()
         try:
             await self._reconcile_once(why, startup, before)
             while self._reconcile_again and self.broker.is_connected:
                 self._reconcile_again = False
                 await self._reconcile_once("requested during a reconciliation", False, None)
         finally:
-            self._reconciling = self._reconcile_again = False
-            self._settled = None
+            self._run_ended, self._reconcile_again, self._settled = None, False, None
+            ended.set()
 
     async def _reconcile_once(self, why: str, startup: bool, before: dict[str, OrderStatus] | None) -> None:
         log.info("reconciling: %s", why)
@@ -210,11 +256,12 @@ class Reconciliation(BrokerEvents):
         self._settled = None
         if startup:
             await self._settle_book()
-        else:
+        elif self.book_settled:  # else a connect's reconciliation, waiting for this one, settles the book
             if self.position_diffs():  # a fill's position update may still be on its way (see _settle_book)
                 await self._await_broker_book(cash=False)
             self.check_positions()
-        self._maybe_unblock()
+        self._reconcile_owed = ""
+        self._maybe_unblock(connect=out_of_touch)
 
     async def _open_orders(self) -> tuple[list[BrokerOrderReport], set[str]]:
         """The broker's open orders, each settled against ours (adopted when unknown), and the refs of
@@ -465,10 +512,36 @@ class Reconciliation(BrokerEvents):
         cash, ours = self._cash_differs(), self.portfolio.cash
         if cash is None:
             return ""
+        late = sorted(self.orders.uncommissioned)
+        note = (f" (it may include the commissions of {', '.join(late)}, not reported yet: they go into "
+                "commissions and P&L when they come, not into cash again)") if late else ""
         self.alert(AlertLevel.WARNING, "reconcile", f"cash differs from the journal: ours {ours:,.2f}, "
-                   f"broker {cash:,.2f}; using the broker's", kind="cash_mismatch")
+                   f"broker {cash:,.2f}; using the broker's{note}", kind="cash_mismatch")
         self.portfolio.cash = cash
+        self._charged_by_broker, self._cash_short_by = frozenset(late), max(0.0, ours - cash)
         return f"cash {ours:.2f} → {cash:.2f}"
+
+    def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
+        """Book a commission; one the broker's cash already had off when it was adopted goes into the
+        commissions and P&L only, not into cash a second time.
+
+        At start the book adopts the broker's cash if it still differs after ``book_settle_s``. A fill
+        whose commission report was late then (held back, or lost with the session that stopped) was
+        charged in the broker's cash but not in ours: taken off cash again when the report came, cash
+        stayed one commission short for good. Only what the adopted cash was lower than ours can be
+        such a commission (a cash that was not lower did not have it), so no more than that is skipped.
+        The book is checkpointed after it, so a restart's replay does not take it off cash either.
+        """
+        if exec_id not in self._charged_by_broker:
+            super().book_commission(exec_id, commission, realized_pnl)
+            return
+        self._charged_by_broker -= {exec_id}
+        charged = min(commission, self._cash_short_by)
+        self._cash_short_by -= charged
+        self.portfolio.apply_commission(commission, already_in_cash=charged)
+        self.publish(CommissionReported(self.now(), exec_id, commission, realized_pnl))
+        self.checkpoint_book(f"commission of {exec_id} booked: {charged:.2f} of it was in the broker's cash "
+                             "adopted at start")
 
     def _seed_portfolio(self) -> None:
         """First start on this journal: the book starts from the broker's account (an INFO alert)."""
@@ -517,11 +590,12 @@ class Reconciliation(BrokerEvents):
         if "unknown_orders" in self.blocks and not self.orders.with_status(S.UNKNOWN):
             self.unblock("unknown_orders")
 
-    def _maybe_unblock(self) -> None:
+    def _maybe_unblock(self, connect: bool) -> None:
+        """After a reconciliation that succeeded; ``connect``: a connect's, the one its block waits for."""
         if not self.orders.with_status(S.UNKNOWN):
             self.unblock("unknown_orders")
             self.unblock("unknown_fill")
-        if self.broker.is_connected:
+        if connect and self.broker.is_connected:
             self.unblock("reconciling")
 
 

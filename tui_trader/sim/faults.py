@@ -10,8 +10,9 @@ if TYPE_CHECKING:
     from tui_trader.sim.session import Session
 
 MESSAGE_KINDS = frozenset({"open_order", "order_status", "execution", "commission", "position", "portfolio",
-                           "account_value", "error", "open_orders_end"})
-"""``open_orders_end``: the end of an open-orders answer (``53``); held or dropped, the request is not answered."""
+                           "account_value", "error", "open_orders_end", "contract_details_end"})
+"""``open_orders_end``: the end of an open-orders answer (``53``); held or dropped, the request is not answered.
+``contract_details_end``: the end of a contract-details answer (``52``): held, a connect waits in its subscribe step."""
 DEFAULT_FILL_SEQUENCE = ("execution", "order_status", "commission")
 FARM_TEXTS = {
     2103: "Market data farm connection is broken:usfarm",

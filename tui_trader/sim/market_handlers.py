@@ -38,7 +38,7 @@ def contract_details(s: Session, fields: list[str]) -> None:
         return
     today = s.gw.clock.now().astimezone(EXCHANGE_TZ).date()
     s.send(msg.contract_details(req_id, inst, spec.exchange or "SMART", today))
-    s.send(msg.contract_details_end(req_id))
+    s.send_kind("contract_details_end", msg.contract_details_end(req_id))
 
 
 def mkt_data(s: Session, fields: list[str]) -> None:

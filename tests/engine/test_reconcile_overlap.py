@@ -1,0 +1,112 @@
+"""Reconciliations that overlap: one asked for while another runs, and the book settled while a commission is late."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import OrderStatus
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.bus import Subscription
+from tui_trader.sim import SimGateway
+from tui_trader.sim.protocol.ids import Out
+
+from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, running, status
+
+S = OrderStatus
+
+
+def alerts(events: Subscription) -> list[tuple[str, str]]:
+    """(kind, text) of the alerts received so far (drains the subscription)."""
+    return [(e.alert.kind, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)]
+
+
+async def test_reconcile_requested_while_connecting_then_the_connects_own_still_settles_the_book(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # IB's 1102 while the connect waited in its subscribe step started a reconciliation; the connect's own
+    # (startup) one, asked for while it ran, only set "once more", and the rerun was an ordinary one: the
+    # book was never seeded (cash 0 against the broker's 1,000,000) nor settled, and a reconciliation
+    # that merely happened to run lifted the connect's entry block.
+    eng = make_engine(sim, make_config(tmp_path))
+    events = eng.subscribe("test", lossless=True)
+    sim.control.delay_messages("contract_details_end", 5)  # the connect waits in its subscribe step
+    start = asyncio.create_task(eng.start())
+    try:
+        details = str(int(Out.REQ_CONTRACT_DATA))
+        await eventually(lambda: any(fields[:1] == [details] for _, fields in sim.received_frames),
+                         what="the connect in its subscribe step")
+        sim.control.delay_messages("open_orders_end", 30)  # the 1102's reconciliation stays running
+        sim.control.send_error(1102, client_id=CLIENT_ID)
+        await eventually(lambda: eng._reconciling, what="the 1102's reconciliation running")
+        for _ in range(2):  # the qualification, then the contract details
+            sim.control.step(5)
+            await asyncio.sleep(0.1)
+        await eventually(lambda: "AAPL" in eng.market.instruments, what="the subscribe step done")
+        assert eng._reconciling  # the connect's reconciliation waits for the 1102's
+        assert not eng.book_settled
+        assert "reconciling" in eng.blocks
+        sim.control.clear_faults()
+        sim.control.step(30)  # the 1102's open orders are answered
+        await asyncio.wait_for(start, 15)
+
+        assert eng.book_settled
+        assert eng.portfolio.cash == pytest.approx(sim.cash)
+        assert "reconciling" not in eng.blocks
+        kinds = [kind for kind, _ in alerts(events)]
+        assert kinds.index("book_seeded") < kinds.index("entries_unblocked")  # entries opened once seeded
+    finally:
+        start.cancel()
+        await eng.stop()
+
+
+async def test_requested_reconcile_fails_then_retried_until_the_unknown_order_is_settled(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A requested reconciliation that failed (its open orders unanswered) left the order UNKNOWN and new
+    # entries blocked for good: nothing asked again while the connection stayed up.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes, what="first quote")
+        for kind in ("open_order", "order_status", "execution", "commission"):
+            sim.control.drop_messages(kind, -1)  # filled unheard: UNKNOWN after the ack timeout
+        sim.control.drop_messages("open_orders_end", 1)  # the reconciliation it asks for fails
+        order = await eng.submit(buy(10))
+        await eventually(lambda: any("TimeoutError" in text for _, text in alerts(events)),
+                         what="the reconciliation failed")
+        assert status(eng, order.order_ref) is S.UNKNOWN
+        assert "unknown_orders" in eng.blocks
+        sim.control.clear_faults()
+
+        await eventually(lambda: "unknown_orders" not in eng.blocks, what="settled by a retry")
+        assert status(eng, order.order_ref) is S.FILLED
+        assert eng.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
+
+
+async def test_restart_while_a_commission_is_late_then_cash_adopted_and_the_commission_not_taken_twice(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker's cash had the commission off, the journal's not (its report late): the book adopted the
+    # broker's cash, then the report came and was taken off cash again, one commission short for good.
+    config = make_config(tmp_path, book_settle_s=0.5)
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        sim.control.delay_messages("commission", 30)  # held 30 simulated seconds
+        order = await first.submit(buy(5))
+        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    (execution,) = sim.executions()
+
+    async with running(sim, config) as (second, events):
+        await eventually(lambda: second.book_settled, what="the book settled")
+        assert second.portfolio.cash == pytest.approx(sim.cash, abs=0.005)  # adopted, commission included
+        assert "cash_mismatch" in [kind for kind, _ in alerts(events)]
+        sim.control.step(31)  # the commission report comes
+        sim.control.clear_faults()
+        await eventually(lambda: second.orders.fills[execution.exec_id].commission is not None, what="commission")
+
+        assert second.portfolio.cash == pytest.approx(sim.cash, abs=0.005)
+        assert second.portfolio.commissions == pytest.approx(execution.commission)
+
+    async with running(sim, config) as (third, events):  # the journal's book agrees with the broker's
+        await eventually(lambda: third.book_settled, what="the book settled")
+        assert third.portfolio.cash == pytest.approx(sim.cash, abs=0.005)
+        assert third.portfolio.commissions == pytest.approx(execution.commission)
+        assert "cash_mismatch" not in [kind for kind, _ in alerts(events)]
