@@ -230,9 +230,19 @@ class OrderManager:
     # -- broker input --------------------------------------------------------------------------
 
     def match(self, report: BrokerOrderReport) -> Order | None:
-        """The tracked order a broker report is about (by ref, then by broker id)."""
+        """The tracked order a broker report is about: by ref, by permanent id, then by broker id.
+
+        The broker id only for a report without a ref: an order id is the placing client's, and
+        another client's order (with a ref of its own) may carry one of ours. The permanent id is the
+        account's, unique: it finds an order adopted without a ref in the completed orders, which
+        carry no order id.
+        """
         order = self.orders.get(report.order_ref) if report.order_ref else None
-        return order or self.by_broker_id(report.broker_id)
+        if order is None and report.perm_id:
+            order = next((o for o in map(self.orders.__getitem__, self._open) if o.perm_id == report.perm_id), None)
+        if order is None and not report.order_ref:
+            order = self.by_broker_id(report.broker_id)
+        return order
 
     def apply_report(self, report: BrokerOrderReport, now: datetime) -> Order | None:
         """Apply a broker status report; returns the order when it changed, else ``None``."""
@@ -260,14 +270,14 @@ class OrderManager:
     def apply_fill(self, fill: Fill, now: datetime) -> tuple[Fill, Order | None] | None:
         """Record an execution once; returns (fill, updated order or None) or ``None`` if seen.
 
-        The order is found by ref, then by broker id; ``None`` in the pair means the fill is
-        for an order this engine does not know.
+        The order is found by ref, then (a fill without a ref, as :meth:`match`) by broker id;
+        ``None`` in the pair means the fill is for an order this engine does not know.
         """
         if fill.exec_id in self.fills:
             return None
         fill = self._with_pending_commission(fill)
         order = self.orders.get(fill.order_ref) or (
-            self.by_broker_id(fill.broker_id) if fill.broker_id else None)
+            self.by_broker_id(fill.broker_id) if fill.broker_id and not fill.order_ref else None)
         if order is not None and fill.order_ref != order.order_ref:
             fill = replace(fill, order_ref=order.order_ref)
         self.remember_fill(fill)

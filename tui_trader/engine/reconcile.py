@@ -319,9 +319,10 @@ class Reconciliation(BrokerEvents):
         requests before it saw it). The ack watcher turns a missing acknowledgement into UNKNOWN.
         """
         refs = {r.order_ref for r in (*opened, *completed) if r.order_ref}
-        ids = {r.broker_id for r in opened}
-        return [o for o in self.orders.working() if o.order_ref in asked
-                and o.order_ref not in refs and o.broker_id not in ids and not self.awaiting_ack(o)]
+        ids = {r.broker_id for r in opened if not r.order_ref}
+        perms = {r.perm_id for r in (*opened, *completed) if r.perm_id}
+        return [o for o in self.orders.working() if o.order_ref in asked and o.order_ref not in refs
+                and o.broker_id not in ids and o.perm_id not in perms and not self.awaiting_ack(o)]
 
     async def _settle_missing(self, missing: list[Order]) -> None:
         """Look the missing orders up once more by orderRef, then settle the ones still not found."""
@@ -339,11 +340,13 @@ class Reconciliation(BrokerEvents):
         """Fresh open and completed orders: the refs of ``missing`` the broker knows after all (settled)."""
         wanted = {o.order_ref for o in missing}
         ids = {o.broker_id: o.order_ref for o in missing if o.broker_id is not None}
+        perms = {o.perm_id: o.order_ref for o in missing if o.perm_id}
         found: set[str] = set()
         opened = await self.broker.open_orders()
         completed = await self.broker.completed_orders()  # every client's: order ids are not unique there
-        candidates = [(r, r.order_ref if r.order_ref in wanted else ids.get(r.broker_id)) for r in opened]
-        candidates += [(r, r.order_ref if r.order_ref in wanted else None) for r in completed]
+        candidates = [(r, r.order_ref if r.order_ref in wanted else perms.get(r.perm_id) or (
+            None if r.order_ref else ids.get(r.broker_id))) for r in opened]
+        candidates += [(r, r.order_ref if r.order_ref in wanted else perms.get(r.perm_id)) for r in completed]
         for report, ref in candidates:
             if ref is not None:
                 found.add(ref)
