@@ -163,3 +163,29 @@ async def test_position_when_reversed_from_a_ticket_then_its_old_stop_is_cancell
         assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
                 and e.alert.kind == "protection_fitted"] == [
             f"{stop.order_ref} cancelled: a SELL would add to the AAPL position of -15"]
+
+
+async def test_bracket_entry_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_the_part_held(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker cancels a bracket's stop and target with its entry: 30 of 100 filled, the rest cancelled,
+    # and the 30 were left with nothing at the broker, nothing said.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
+        stop_price = round(quote.bid - 3, 2)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.LMT, limit_price=quote.ask,
+                                             bracket=Bracket(stop_price=stop_price)))
+        await eventually(lambda: status(eng, entry.order_ref) is S.PARTIALLY_FILLED, what="30 filled")
+
+        await eng.cancel(entry.order_ref)
+
+        await eventually(lambda: [(o.action, o.total_qty, o.aux_price) for o in sim.orders() if o.working]
+                         == [("SELL", 30, stop_price)], what="a stop for the 30 at the broker")
+        assert sim.positions()["AAPL"] == 30
+        (placed,) = eng.protection_working("AAPL")
+        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "protection_replaced"] == [
+            f"{entry.order_ref} was cancelled with 30 of 100 filled; the broker cancelled its stop with it: "
+            f"placed again for 30 AAPL as {placed.order_ref}"]
+        assert eng.portfolio.positions["AAPL"].stop_price == stop_price

@@ -69,6 +69,8 @@ class Engine(StrategyRunner):
         self._fired: set[str] = set()
         self._next_position_check = 0.0
         self._closing: set[str] = set()
+        self._entries_cancelled: set[str] = set()
+        """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
         self.started = False
         self.health_source: Callable[[], HealthInfo] | None = None
@@ -351,6 +353,49 @@ class Engine(StrategyRunner):
         super().order_updated(order, previous, now)
         if order.ticket.reduce_only and self.portfolio.holds(order.symbol):
             self._record_protection(order.symbol)
+        entry = order.parent_ref or order.order_ref
+        if entry in self._entries_cancelled and order.status.is_final:
+            self._stop_lost(entry)
+
+    async def cancel(self, order_ref: str) -> None:
+        """Cancel one order (a bracket entry's part already filled keeps a stop: :meth:`_stop_lost`)."""
+        order = self.orders.get(order_ref)
+        if order is not None and order.status.is_working and self.orders.children(order_ref):
+            self._entries_cancelled.add(order_ref)
+        await super().cancel(order_ref)
+
+    def _stop_lost(self, entry_ref: str) -> None:
+        """A bracket entry the operator cancelled after part of it filled: the broker cancels its stop and
+        target with it, and the part held would be left with nothing at the broker. Once the entry and
+        its children have ended, a stop of the bracket's for the part held is placed again (approved
+        with the bracket; the target is not, as two orders not linked could both fill). Not while
+        trading is halted (a kill cancels protection on purpose)."""
+        family = self.family(entry_ref)
+        if not family or any(not o.status.is_final for o in family):
+            return
+        self._entries_cancelled.discard(entry_ref)
+        entry, children = family[0], family[1:]
+        held = self.portfolio.quantity(entry.symbol)
+        stop = next((c for c in children if c.ticket.stop_price or c.ticket.order_type is OrderType.TRAIL), None)
+        if (not entry.filled_quantity or stop is None or entry.ticket.side.sign * held <= 0
+                or self.protection_working(entry.symbol) or self.trading_state is TradingState.HALTED):
+            return
+        ticket = replace(stop.ticket, quantity=min(entry.filled_quantity, abs(held)), created_at=self.now(),
+                         reason=f"protective stop of {entry_ref}, placed again for the part filled")
+        order = self.orders.create(ticket, OrderStatus.APPROVED, self.now(), note="approved with its bracket")
+        self.publish_order(order)
+        self.alert(AlertLevel.WARNING, "protection", f"{entry_ref} was cancelled with {entry.filled_quantity:g} of "
+                   f"{entry.ticket.quantity:g} filled; the broker cancelled its stop with it: placed again for "
+                   f"{ticket.quantity:g} {entry.symbol} as {order.order_ref}", kind="protection_replaced")
+        self.spawn(self._send_lost_stop(order.order_ref, held), f"stop-{order.order_ref}")
+
+    async def _send_lost_stop(self, order_ref: str, held: float) -> None:
+        await self.send(order_ref)
+        order = self.orders.orders[order_ref]
+        if not order.status.is_working and order.status is not OrderStatus.FILLED:
+            self.alert(AlertLevel.CRITICAL, "protection", f"{order_ref} not placed ({order.status.value}: "
+                       f"{order.history[-1].note}): {order.symbol} {held:g} has no stop at the broker",
+                       kind="protection_replaced")
 
     def _record_protection(self, symbol: str) -> None:
         stops = self.protection_working(symbol)
