@@ -76,6 +76,13 @@ def test_volume_breakout_needs_both_the_high_and_the_volume() -> None:
     assert signal.side is Side.BUY
 
 
+def test_volume_breakout_when_the_bars_volume_is_unknown_then_no_signal() -> None:
+    # NaN compared below the threshold is False: a bar without volume passed as heavy volume.
+    strat = VolumeBreakout("vb", {"lookback": 5, "volume_mult": 2.0})
+    closes = [100.0, 100.2, 100.1, 100.3, 100.2, 103.0]
+    assert strat.on_bar("X", frame(closes, [100.0] * 5 + [float("nan")])) is None
+
+
 def test_resolve_builtins_module_path_and_unknown_names() -> None:
     assert resolve("ema_cross") is BUILTINS["ema_cross"]
     assert resolve("tui_trader.strategies.builtin:Macd") is Macd

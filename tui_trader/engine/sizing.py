@@ -35,8 +35,12 @@ def entry_probe(symbol: str, signal: Signal, price: float, sizing: SizingSetting
     distance = stop_distance(signal, price, sizing)
     if not distance > 0 or not price > 0:
         return None
+    protection = bracket(signal.side, price, distance, sizing, instrument)
+    if not protection.stop_price or protection.stop_price <= 0 or (
+            protection.take_profit_price is not None and protection.take_profit_price <= 0):
+        return None  # a stop (a short's target) at or below zero: the distance is wider than the price
     return OrderTicket(symbol, signal.side, 0.0, OrderType.MKT, strategy=strategy, reason=signal.reason,
-                       bracket=bracket(signal.side, price, distance, sizing, instrument), signal_price=price)
+                       bracket=protection, signal_price=price)
 
 
 def bracket(side: Side, price: float, distance: float, sizing: SizingSettings,

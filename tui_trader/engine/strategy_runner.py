@@ -29,7 +29,7 @@ from tui_trader.engine.recovery import Recovery
 from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
 from tui_trader.engine.snapshots import StrategyStatus
 from tui_trader.risk.sizing import size_order
-from tui_trader.strategies.base import Signal, Strategy
+from tui_trader.strategies.base import Signal, Strategy, signal_problem
 from tui_trader.strategies.registry import StrategyLoadError, resolve
 
 log = logging.getLogger(__name__)
@@ -152,13 +152,24 @@ class StrategyRunner(Recovery):
             signal = call(*args)
         except Exception as exc:  # noqa: BLE001 - strategy code is the user's: disable, never crash
             log.exception("strategy %s raised", running.strategy.name)
-            running.disabled_reason = f"raised {exc!r}"
-            self.alert(AlertLevel.ERROR, "strategies", f"strategy {running.strategy.name} disabled: "
-                       f"it raised {exc!r}", kind="strategy_disabled")
+            self._disable(running, f"it raised {exc!r}")
             return
-        if signal is not None and not running.paused:
-            running.last_signal_at = self.now()
+        if signal is None or running.paused:
+            return
+        if problem := signal_problem(signal):
+            self._disable(running, problem)
+            return
+        running.last_signal_at = self.now()
+        try:
             self.on_signal(running, symbol, signal)
+        except Exception as exc:  # noqa: BLE001 - one strategy's signal must not stop the others' data
+            log.exception("acting on strategy %s's signal failed", running.strategy.name)
+            self._disable(running, f"its signal {signal!r} could not be acted on: {exc!r}")
+
+    def _disable(self, running: RunningStrategy, why: str) -> None:
+        running.disabled_reason = why
+        self.alert(AlertLevel.ERROR, "strategies", f"strategy {running.strategy.name} disabled: {why}",
+                   kind="strategy_disabled")
 
     def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal) -> None:
         """Turn a signal into an entry bracket or an exit, unless something is in flight.
@@ -200,8 +211,11 @@ class StrategyRunner(Recovery):
             return None
         account = self.account_snapshot()
         in_flight = tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
+        # Sized on the stop the bracket will carry (an ATR multiple, a fixed percent or a trail's start):
+        # the risk per trade is what a stop-out loses.
+        stop = probe.bracket.stop_price if probe.bracket is not None else None
         result = size_order(sizing_rule(sizing), probe, account, self.market.snapshot(), self.risk.limits,
-                            self.now(), in_flight, atr=signal.stop_distance)
+                            self.now(), in_flight, stop_price=stop, atr=signal.stop_distance)
         if not result.ok:
             log.info("%s %s %s not sized: %s", name, signal.side, symbol, result.reason)
             return None

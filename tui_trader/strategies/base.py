@@ -38,6 +38,23 @@ class Signal:
     exit: bool = False
 
 
+def signal_problem(signal: object) -> str:
+    """What makes a strategy's return value unusable as a :class:`Signal` (``''`` when nothing does).
+
+    Plugins are the user's code: a side given as a string, a dict, or an infinite stop distance
+    (an ATR of a series with a gap) must disable the strategy with an alert, not crash the data
+    handler that called it, nor reach the sizing.
+    """
+    if not isinstance(signal, Signal):
+        return f"returned {type(signal).__name__} {signal!r}, not a Signal"
+    if not isinstance(signal.side, Side):
+        return f"returned a Signal whose side {signal.side!r} is not a Side"
+    distance = signal.stop_distance
+    if distance is not None and not (isinstance(distance, int | float) and math.isfinite(distance) and distance > 0):
+        return f"returned a Signal whose stop_distance {distance!r} is not a positive finite price distance"
+    return ""
+
+
 class Strategy:
     """Base class of every strategy (built-in or plugin).
 

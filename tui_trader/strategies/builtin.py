@@ -127,7 +127,8 @@ class VolumeBreakout(Strategy):
             return None
         last, window = bars.iloc[-1], bars.iloc[-lookback - 1:-1]
         avg_volume = float(window["volume"].mean())
-        if not avg_volume > 0 or float(last["volume"]) < float(self.params["volume_mult"]) * avg_volume:
+        # "not >=": a bar whose volume is unknown (NaN) is not heavy volume.
+        if not avg_volume > 0 or not float(last["volume"]) >= float(self.params["volume_mult"]) * avg_volume:
             return None
         stop = _atr_stop(bars, int(self.params["atr_period"]))
         if float(last["close"]) > float(window["high"].max()):

@@ -1,0 +1,41 @@
+"""Plugin strategies for the engine's tests (loaded by ``module:Class`` as a user's would be)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from tui_trader.domain import Side
+from tui_trader.strategies.base import Signal, Strategy
+
+
+class Counting(Strategy):
+    """Counts its bars; never signals."""
+
+    calls: ClassVar[int] = 0
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        type(self).calls += 1
+        return None
+
+
+class Raising(Strategy):
+    """Raises on every bar."""
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        raise ZeroDivisionError("plugin bug")
+
+
+class Returning(Strategy):
+    """Returns ``params["value"]`` built by ``params["make"]`` on every bar (malformed signals)."""
+
+    MAKERS: ClassVar[dict[str, Any]] = {
+        "str side": lambda: Signal("BUY", "a side given as text"),  # type: ignore[arg-type]
+        "dict": lambda: {"side": "BUY"},
+        "inf stop": lambda: Signal(Side.BUY, "an ATR over a gap", stop_distance=float("inf")),
+        "buy 0.25": lambda: Signal(Side.BUY, "always", stop_distance=0.25),
+    }
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        return self.MAKERS[str(self.params["make"])]()  # type: ignore[no-any-return]

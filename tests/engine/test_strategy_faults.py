@@ -1,0 +1,89 @@
+"""A strategy is the user's code: one that raises or returns something unusable is disabled with an
+alert, and the other strategies go on; a usable signal is sized on the stop its bracket carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tui_trader.config.sections import SizingSettings
+from tui_trader.domain import Bar, Instrument, Side
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.sizing import entry_probe
+from tui_trader.sim import SimGateway
+from tui_trader.strategies.base import Signal
+
+from . import plugin_strategies
+from .helpers import eventually, make_config, running, strategy
+
+PLUGINS = "engine.plugin_strategies"
+
+
+def _bar(symbol: str = "AAPL") -> Bar:
+    """A 5-second bar newer than anything the warm-up fetched."""
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    at -= timedelta(seconds=at.second % 5)
+    return Bar(symbol, at, 100.0, 100.1, 99.9, 100.0, 100.0, 100.0, 1)
+
+
+async def test_strategy_when_it_raises_then_disabled_with_an_alert_and_the_others_still_run(
+        sim: SimGateway, tmp_path: Path) -> None:
+    config = make_config(tmp_path, strategies=(strategy(f"{PLUGINS}:Raising"), strategy(f"{PLUGINS}:Counting")))
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        before = plugin_strategies.Counting.calls
+        eng.on_bar(_bar())
+
+        assert eng.strategies["Raising"].disabled_reason == "it raised ZeroDivisionError('plugin bug')"
+        assert plugin_strategies.Counting.calls == before + 1
+        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "strategy_disabled"] == [
+            "strategy Raising disabled: it raised ZeroDivisionError('plugin bug')"]
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    ("str side", "returned a Signal whose side 'BUY' is not a Side"),
+    ("dict", "returned dict {'side': 'BUY'}, not a Signal"),
+    ("inf stop", "returned a Signal whose stop_distance inf is not a positive finite price distance"),
+])
+async def test_strategy_when_it_returns_something_unusable_then_disabled_saying_what_and_no_order(
+        sim: SimGateway, tmp_path: Path, make: str, said: str) -> None:
+    # It raised out of the bar handler: the strategy stayed enabled and failed again on every bar, and
+    # the strategies after it on that bar never ran.
+    sizing = SizingSettings(method="fixed_quantity", stop_method="atr")
+    config = make_config(tmp_path, sizing=sizing, strategies=(strategy(f"{PLUGINS}:Returning", make=make),
+                                                              strategy(f"{PLUGINS}:Counting")))
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        before = plugin_strategies.Counting.calls
+        eng.on_bar(_bar())
+
+        assert eng.strategies["Returning"].disabled_reason == said
+        assert plugin_strategies.Counting.calls == before + 1
+        assert not eng.orders.orders
+
+
+async def test_risk_per_trade_when_the_stop_is_a_fixed_percent_then_sized_on_that_stop_not_the_atr(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Sized on atr_mult x the signal's ATR (0.25) while the bracket's stop sat 2% away: 100 at risk
+    # became a stop-out of about 800.
+    sizing = SizingSettings(method="risk_per_trade", risk_money=100, stop_method="fixed_pct", stop_pct=2.0)
+    config = make_config(tmp_path, sizing=sizing, strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        eng.on_bar(_bar())
+
+        (entry,) = [o for o in eng.orders.orders.values() if o.parent_ref is None]
+        assert entry.ticket.bracket is not None
+        assert entry.ticket.bracket.stop_price is not None
+        loss_at_stop = entry.ticket.quantity * (entry.ticket.signal_price - entry.ticket.bracket.stop_price)
+        assert 90 <= loss_at_stop <= 105
+
+
+def test_entry_when_its_atr_stop_is_wider_than_the_price_then_none_not_a_negative_stop() -> None:
+    sizing = SizingSettings(method="fixed_quantity", stop_method="atr", atr_mult=3.0, take_profit_r=2.0)
+    assert entry_probe("X", Signal(Side.BUY, "b", stop_distance=4.0), 10.0, sizing, Instrument("X"), "t") is None
+    assert entry_probe("X", Signal(Side.SELL, "s", stop_distance=2.0), 10.0, sizing, Instrument("X"), "t") is None
+    assert entry_probe("X", Signal(Side.BUY, "b", stop_distance=1.0), 10.0, sizing, Instrument("X"), "t") is not None
