@@ -116,7 +116,7 @@ class Amendments(Reconciliation):
         if not await self._flush_journal():
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))
         self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
-        self.risk.record_sent(ticket, self.now())
+        self.risk.record_sent(ticket, self.now(), 1 + len(resized))
         return verdict
 
     def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:

@@ -36,6 +36,7 @@ from tui_trader.engine.approvals import as_of
 from tui_trader.engine.core import EngineCore
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.errors import SafetyError
+from tui_trader.risk.book import build_book
 from tui_trader.risk.checks import check_trading_state
 
 log = logging.getLogger(__name__)
@@ -119,11 +120,22 @@ class OrderPath(EngineCore):
         out = []
         if self.stopping:
             out.append(CheckResult("engine_stopping", False, message="the engine is stopping"))
-        if self.blocks and not self.reduces_position(ticket):
+        if self.blocks and not self._only_reduces(ticket):
             out.append(CheckResult("entries_blocked", False, message=self.entries_blocked_reason))
         if not self.broker.is_connected and not self.config.dry_run:
             out.append(CheckResult("connected", False, message="broker not connected"))
         return out
+
+    def _only_reduces(self, ticket: OrderTicket) -> bool:
+        """``ticket`` reduces its symbol's position and, with the orders working on its side, never takes
+        it past flat (a resting sell of 100 under a long of 100 and a new sell of 100 would both fill:
+        short 100). An exit that replaces the protection is measured without it, as it will be sent."""
+        if not self.reduces_position(ticket):
+            return False
+        replaces = self.replaces_protection(ticket)
+        account = self._account_without_protection(ticket.symbol) if replaces else self.account_snapshot()
+        book = build_book(account, self.market.view(), self._in_flight_orders())
+        return book.leg(ticket.symbol).reduces(ticket.side, ticket.quantity)
 
     def _in_flight_orders(self) -> tuple[Order, ...]:
         """Orders approved (or waiting for it) that the account's working orders do not show yet."""
@@ -447,7 +459,8 @@ class OrderPath(EngineCore):
             return False
         self._place_family(order_ref)
         now = self.now()
-        self.risk.record_sent(order.ticket, now)  # before the next gate, which may run before the loop turns
+        # Before the next gate, which may run before the loop turns; a token per message (the bracket's too).
+        self.risk.record_sent(order.ticket, now, 1 + len(self.orders.children(order_ref)))
         family = self.family(order_ref) if unpublished else []
         self.after_wire(functools.partial(self._after_send, order_ref, family, now))
         return True

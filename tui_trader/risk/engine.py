@@ -148,9 +148,10 @@ class RiskEngine:
         """Cancels always pass, in every trading state."""
         return check_cancel(self._throttle, now)
 
-    def record_sent(self, ticket: OrderTicket, now: datetime) -> None:
-        """An order (or a modify) went out: take a throttle token and remember it for duplicates."""
-        self._throttle = self._throttle.record(now)
+    def record_sent(self, ticket: OrderTicket, now: datetime, messages: int = 1) -> None:
+        """An order (or a modify) went out in ``messages`` placeOrder messages (a bracket's family is one
+        each): take as many throttle tokens and remember it for duplicates."""
+        self._throttle = self._throttle.record(now, messages)
         self._recent.append(RecentOrder.of(ticket, now))
         self._prune(now)
 
