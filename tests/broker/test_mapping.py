@@ -96,9 +96,15 @@ def test_realtime_bar_maps_open_underscore() -> None:
 
 
 @pytest.mark.parametrize(("seconds", "setting"), [(5, "5 secs"), (60, "1 min"), (300, "5 mins"),
-                                                  (3600, "1 hour")])
+                                                  (3600, "1 hour"), (90, "30 secs"), (420, "1 min"),
+                                                  (150, "30 secs"), (7200, "1 hour"), (86400, "1 hour")])
 def test_bar_size_setting(seconds: int, setting: str) -> None:
     assert m.bar_size_setting(seconds) == setting
+
+
+def test_bar_size_no_ib_size_divides_then_value_error_names_it() -> None:
+    with pytest.raises(ValueError, match="no IB history bar size divides a bar of 7 s"):
+        m.bar_size_setting(7)
 
 
 @pytest.mark.parametrize(("ticket", "fields"), [

@@ -7,10 +7,11 @@ history that strategies read as a pandas DataFrame.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tui_trader.domain.market import Bar, Instrument, MarketSnapshot, Quote
@@ -18,6 +19,7 @@ from tui_trader.domain.market import Bar, Instrument, MarketSnapshot, Quote
 if TYPE_CHECKING:  # pandas is needed at the first completed bar, not on the start path
     import pandas as pd
 
+log = logging.getLogger(__name__)
 BAR_COLUMNS = ["open", "high", "low", "close", "volume", "wap", "count"]
 
 
@@ -44,6 +46,11 @@ def _wap(a: Bar, b: Bar, volume: float) -> float:
 class BarSeries:
     """Bars of one symbol at one size: aggregation of incoming bars and a bounded history.
 
+    A bar is stored (and returned to strategies) only when it is whole: its 5-second slices ran
+    unbroken from the start of its bucket to its end. A bar cut off by a gap (a disconnect, a
+    halt) or begun in the middle of its bucket (the first after a subscription) is dropped and
+    logged, never passed off as complete; the warm-up's history fills its place.
+
     Args:
         symbol: The symbol.
         size_s: Bar length in seconds.
@@ -53,44 +60,110 @@ class BarSeries:
     def __init__(self, symbol: str, size_s: int, maxlen: int = 500) -> None:
         self.symbol, self.size_s = symbol, size_s
         self.bars: deque[Bar] = deque(maxlen=maxlen)
+        self.warmup_bars = 0
+        """Bars of history the strategies on this series need before their first signal."""
         self._current: Bar | None = None
+        self._whole = False
+        self._next_slice: datetime | None = None
+        self._held: list[Bar] | None = None
         self._frame: pd.DataFrame | None = None
 
-    def warm(self, bars: list[Bar]) -> None:
-        """Seed history with completed bars (historical, already at this size or smaller)."""
-        for bar in bars:
+    def hold(self) -> None:
+        """Keep live slices aside until :meth:`warm` (a warm-up is on its way): folded first, they
+        would make every older history bar look late."""
+        if self._held is None:
+            self._held = []
+
+    def warm(self, bars: list[Bar], now: datetime) -> None:
+        """Merge historical bars (at this size or a divisor of it) by time, then fold the held slices.
+
+        A bar already stored from live slices wins over history of the same start. History "ending
+        now" includes the bar in progress: it is not stored, it seeds the bar in progress, and the
+        live slices from ``now`` on finish it (the slice holding ``now`` may count a few seconds twice).
+        """
+        buckets = self._fold_history(bars)
+        if buckets and buckets[-1].time.timestamp() + self.size_s > now.timestamp():
+            self._seed(buckets.pop(), now)
+        known = {b.time for b in self.bars}
+        merged = sorted([*self.bars, *(b for b in buckets if b.time not in known)], key=lambda b: b.time)
+        self.bars = deque(merged[-(self.bars.maxlen or len(merged)):], maxlen=self.bars.maxlen)
+        self._frame = None
+        held, self._held = self._held or [], None
+        for bar in held:
             self.add(bar)
-        self.flush()
+
+    def _fold_history(self, bars: list[Bar]) -> list[Bar]:
+        """History at this size; an oldest bucket that history covers only in part is left out."""
+        bars = sorted(bars, key=lambda b: b.time)
+        if bars and bars[0].time != bar_start(bars[0].time, self.size_s):
+            bars = [b for b in bars if bar_start(b.time, self.size_s) != bar_start(bars[0].time, self.size_s)]
+        buckets: list[Bar] = []
+        for bar in bars:
+            start = bar_start(bar.time, self.size_s)
+            if buckets and buckets[-1].time == start:
+                buckets[-1] = merge_bars(buckets[-1], bar)
+            else:
+                buckets.append(replace(bar, time=start))
+        return buckets
+
+    def _seed(self, partial: Bar, now: datetime) -> None:
+        """The bar in progress from history up to ``now``, unless live slices already hold it whole."""
+        if self._current is not None and self._current.time > partial.time:
+            return
+        if self._current is not None and self._current.time == partial.time and self._whole:
+            return
+        self._current, self._whole = partial, True
+        self._next_slice = bar_start(now, 5)
 
     def add(self, bar: Bar) -> Bar | None:
-        """Fold in a (5-second) bar; returns the bar that completed, if one did.
+        """Fold in a live 5-second slice; returns the bar it completed, if it completed a whole one.
 
-        A bar completes as soon as its last 5-second slice arrives, not one slice later.
+        A bar completes as soon as its last 5-second slice arrives, not one slice later. A slice
+        older than the one expected (late, or sent twice) is ignored.
         """
+        if self._held is not None:
+            self._held.append(bar)
+            return None
+        if self._is_stale(bar):
+            log.info("%s %ss bars: ignored the late or repeated slice of %s", self.symbol, self.size_s,
+                     bar.time.isoformat())
+            return None
         start = bar_start(bar.time, self.size_s)
-        completed = None
         if self._current is not None and start > self._current.time:
-            completed = self._close_current()
+            self._drop_current("its last slices never came")
         if self._current is None:
-            self._current = replace(bar, time=start)
-        elif start == self._current.time:
+            self._current, self._whole = replace(bar, time=start), bar.time == start
+        else:
             self._current = merge_bars(self._current, bar)
-        if bar.time.timestamp() + 5 >= start.timestamp() + self.size_s:
-            completed = self._close_current()
-        return completed
+            self._whole = self._whole and bar.time == self._next_slice
+        self._next_slice = bar.time + timedelta(seconds=5)
+        if self._next_slice >= start + timedelta(seconds=self.size_s):
+            return self._close_current()
+        return None
 
-    def _close_current(self) -> Bar:
+    def _is_stale(self, bar: Bar) -> bool:
+        if self._next_slice is not None and bar.time < self._next_slice:
+            return True
+        return bool(self.bars) and bar_start(bar.time, self.size_s) <= self.bars[-1].time
+
+    def _drop_current(self, why: str) -> None:
         assert self._current is not None
-        bar, self._current = self._current, None
-        if not self.bars or bar.time > self.bars[-1].time:
-            self.bars.append(bar)
-            self._frame = None
-        return bar
+        log.info("%s %ss bar of %s dropped, not whole (%s; trade count %d)", self.symbol, self.size_s,
+                 self._current.time.isoformat(), why, self._current.count)
+        self._current = None
 
-    def flush(self) -> None:
-        """Close the bar in progress (after a warm-up from history)."""
-        if self._current is not None:
-            self._close_current()
+    def _close_current(self) -> Bar | None:
+        """Store the bar in progress if it is whole and newer than the last stored; None otherwise."""
+        assert self._current is not None
+        if not self._whole:
+            self._drop_current("it began after the start of its bucket or skipped a slice")
+            return None
+        bar, self._current = self._current, None
+        if self.bars and bar.time <= self.bars[-1].time:
+            return None
+        self.bars.append(bar)
+        self._frame = None
+        return bar
 
     def frame(self) -> pd.DataFrame:
         """History as a DataFrame indexed by bar start (cached until the next bar)."""

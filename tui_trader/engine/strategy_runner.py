@@ -86,6 +86,8 @@ class StrategyRunner(Recovery):
             key = (symbol, spec.bar_size_s)
             keep = max(strategy.warmup_bars * 2, MIN_BARS_KEPT)
             series = self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, keep))
+            series.warmup_bars = max(series.warmup_bars, strategy.warmup_bars)
+            series.hold()  # bars are subscribed before the warm-up: its history goes in first
             if keep > (series.bars.maxlen or 0):  # another strategy on the same bars looks further back
                 series.bars = deque(series.bars, maxlen=keep)
 
@@ -96,24 +98,44 @@ class StrategyRunner(Recovery):
             candidate, n = f"{base}#{n}", n + 1
         return candidate
 
+    async def connect_and_sync(self, startup: bool) -> None:
+        """As :meth:`Recovery.connect_and_sync`; after a reconnect the bars are warmed up again, which
+        fills the gap of the outage (live slices wait meanwhile, as at startup)."""
+        for series in self.series.values():
+            series.hold()
+        await super().connect_and_sync(startup)
+        if not startup:
+            self.spawn(self.warm_up(), "warm-up")
+
     async def warm_up(self) -> None:
         """Seed every bar series from historical bars (failures alert; live bars fill in).
 
-        pandas, which strategies read bars through, is imported meanwhile in a thread: it stays off
-        the start path (the first quotes do not wait for it) and the first bar does not stall the loop.
+        Live slices that arrive meanwhile are held and folded in after the history. pandas, which
+        strategies read bars through, is imported meanwhile in a thread: it stays off the start path
+        (the first quotes do not wait for it) and the first bar does not stall the loop.
         """
+        for series in self.series.values():
+            series.hold()
         preload = [asyncio.to_thread(importlib.import_module, "pandas")] if self.series else []
         await asyncio.gather(*preload, *(self._warm_one(series) for series in self.series.values()))
 
     async def _warm_one(self, series: BarSeries) -> None:
+        """Fetch what the longest-looking strategy on ``series`` needs (the config's count at least);
+        the held live slices are released whatever happens."""
         size = series.size_s
-        duration = size * self.config.warmup_bars
+        bars: list[Bar] = []
         try:
-            bars = await self.broker.historical_bars(series.symbol, duration, size)
+            bars = await self.broker.historical_bars(series.symbol, size * self.warmup_count(series), size)
         except (TimeoutError, ConnectionError, BrokerPacingError) as exc:
             self.alert(AlertLevel.WARNING, "strategies", f"no warm-up history for {series.symbol}: {exc}")
-            return
-        series.warm(bars)
+        finally:
+            series.warm(bars, self.now())
+
+    def warmup_count(self, series: BarSeries) -> int:
+        """Bars of history fetched for ``series``: the config's count, or two more than its strategies
+        need, whichever is larger (the window's newest bar is still in progress; its oldest may cover
+        only part of its bucket)."""
+        return max(self.config.warmup_bars, series.warmup_bars + 2)
 
     def pause_strategy(self, name: str, paused: bool) -> None:
         """Pause or resume one strategy."""

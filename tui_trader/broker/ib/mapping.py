@@ -240,15 +240,25 @@ def bar_from_history(symbol: str, bar: BarData) -> Bar:
                float(bar.volume), bar.average, bar.barCount)
 
 
+#: IB's history bar sizes (``barSizeSetting``) in seconds, from 5 s (ours are multiples of 5) to an hour.
+#: Each divides an hour, so its bars fall on the engine's boundaries, which are aligned on the epoch; the
+#: larger ones (2, 3, 4, 8 hours, 1 day) are aligned on the exchange's midnight and would straddle them.
+HISTORY_BAR_SIZES = {5: "5 secs", 10: "10 secs", 15: "15 secs", 30: "30 secs", 60: "1 min",
+                     120: "2 mins", 180: "3 mins", 300: "5 mins", 600: "10 mins", 900: "15 mins",
+                     1200: "20 mins", 1800: "30 mins", 3600: "1 hour"}
+
+
 def bar_size_setting(seconds: int) -> str:
-    """IB's ``barSizeSetting`` for a bar length in seconds (e.g. 5 → '5 secs', 60 → '1 min')."""
-    if seconds < 60:
-        return f"{seconds} secs"
-    if seconds < 3600:
-        minutes = seconds // 60
-        return f"{minutes} min" if minutes == 1 else f"{minutes} mins"
-    hours = seconds // 3600
-    return f"{hours} hour" if hours == 1 else f"{hours} hours"
+    """IB's ``barSizeSetting`` for history folded into bars of ``seconds``: the largest IB size that
+    divides it (90 → '30 secs', 420 → '1 min', 7200 → '1 hour'), so no IB bar spans two of ours.
+
+    Raises:
+        ValueError: No IB bar size divides ``seconds``.
+    """
+    fitting = [size for size in HISTORY_BAR_SIZES if seconds > 0 and seconds % size == 0]
+    if not fitting:
+        raise ValueError(f"no IB history bar size divides a bar of {seconds} s")
+    return HISTORY_BAR_SIZES[max(fitting)]
 
 
 def duration_setting(seconds: int) -> str:
