@@ -85,8 +85,10 @@ class RiskSettings(_Section):
         1.0, description="Deny a market order when the quote is wider than this percent."
     )
     max_quote_age_s: PositiveOrNone = Field(10.0, description="Deny when the quote is older than this.")
-    max_orders_per_second: PositiveOrNone = Field(5, description="Submits, modifies and cancels per second.")
-    max_orders_per_minute: PositiveOrNone = Field(60, description="Submits, modifies and cancels per minute.")
+    max_orders_per_second: PositiveOrNone = Field(
+        10, description="Submits, modifies and cancels per second (placeOrder messages: a bracket is three).")
+    max_orders_per_minute: PositiveOrNone = Field(
+        120, description="Submits, modifies and cancels per minute (placeOrder messages: a bracket is three).")
     max_daily_trades: Annotated[int | None, Field(gt=0)] = Field(
         100, description="Executions per day for the account."
     )
