@@ -105,11 +105,12 @@ def test_fill_of_an_earlier_day_then_today_keeps_its_counters() -> None:
     # Act: an execution of yesterday arrives (replayed after a restart), then the next snapshot.
     p.apply_fill(_fill(Side.BUY, 5, 90, when=T0 - timedelta(days=1)))
     after = p.snapshot(T0 + timedelta(minutes=7), "DU1", ())
-    # Assert: today's loss, trade count, start of day and high-water mark are as they were; the fill is booked.
+    # Assert: today's loss, trade count, day P&L and high-water mark are as they were; the fill is booked
+    # (what it moved the equity by, at the last mark, moved the start of the day with it: yesterday's).
     assert before.realized_pnl_today == pytest.approx(-20)
     assert (after.realized_pnl_today, after.trades_today) == (before.realized_pnl_today, before.trades_today)
-    assert (after.start_of_day_equity, after.high_water_mark) == (before.start_of_day_equity,
-                                                                    before.high_water_mark)
+    assert (after.day_pnl, after.high_water_mark) == (before.day_pnl, before.high_water_mark)
+    assert after.start_of_day_equity - before.start_of_day_equity == pytest.approx(after.equity - before.equity)
     assert after.positions["AAPL"].quantity == 5
     assert p.cash == pytest.approx(10_000 - 20 - 450)
 

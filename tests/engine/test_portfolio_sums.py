@@ -80,7 +80,9 @@ def _apply(p: Portfolio, ref: Reference, step: tuple, n: int) -> Portfolio:  # t
     elif kind == "restore":
         restored = Portfolio()
         restored.restore(p.state())
+        assert restored.equity == p.equity  # the positions come back at their marks, not at cost
         ref.portfolio = restored
+        ref.update_hwm()  # a restore takes the mark up to the equity it restored
         return restored
     return p
 
@@ -91,6 +93,7 @@ def _assert_same(p: Portfolio, ref: Reference) -> None:
     assert p.unrealized_pnl == ref.unrealized()
     assert p.high_water_mark == ref.high_water_mark
     snap = p.snapshot(T0, "DU1", ())
+    ref.update_hwm()  # a snapshot takes the mark up to the equity (an adjustment may have raised it)
     assert snap.equity == ref.equity()
     assert snap.unrealized_pnl == ref.unrealized()
     assert snap.high_water_mark == ref.high_water_mark

@@ -41,6 +41,9 @@ class EngineConfig:
     """How long a difference between the book and the broker's positions (at the first reconciliation
     after a start, also cash) may take to go away, updates still on their way, before a reconciliation
     adopts it (at the start) or calls it a mismatch (while running)."""
+    book_checkpoint_s: float = 30.0
+    """How often, at most, the book is journaled while its equity, high-water mark or trading day
+    moves (a crash then loses at most this much of the peak and the marks; not on every quote)."""
     trigger_file: Path | None = None
     kill_poll_s: float = 0.25
     strategies: tuple[StrategySettings, ...] = ()

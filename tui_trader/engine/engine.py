@@ -79,6 +79,8 @@ class Engine(StrategyRunner):
         self._tick_hooks: list[Callable[[datetime], None]] = []
         self.heap = HeapTrimmer()
         """Gives the C heap's free pages back now and then (a long session fragments it)."""
+        self._checkpointed: tuple[datetime, object] | None = None
+        """When the book was last journaled, and its trading day, equity and high-water mark then."""
         self.broker_positions_at_stop: dict[str, float] | None = None
         """The broker's positions as last streamed, taken by :meth:`stop` right before it disconnects
         (ib_async forgets them then): what a summary made after the stop compares the book with."""
@@ -198,6 +200,7 @@ class Engine(StrategyRunner):
         self.expire_approvals()
         self._check_stale(now)
         self._check_monitors(now)
+        self._checkpoint_book_if_due(now)
         self._check_trigger_file()
         if asyncio.get_running_loop().time() >= self._next_position_check:
             self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
@@ -236,6 +239,30 @@ class Engine(StrategyRunner):
             self.apply_hit(hit)
         self._once("disconnect", disconnect_hit(self.disconnected_since, now, self.risk.limits))
         self._once("unknown", unknown_order_hits(self.orders.with_status(S.UNKNOWN), now, self.risk.limits))
+
+    def checkpoint_book(self, reason: str) -> None:
+        """Journal the book as it is now (and note when, for :meth:`_checkpoint_book_if_due`)."""
+        super().checkpoint_book(reason)
+        self._checkpointed = (self.now(), self._book_figures())
+
+    def _book_figures(self) -> object:
+        p = self.portfolio
+        return p.day, p.equity, p.high_water_mark
+
+    def _checkpoint_book_if_due(self, now: datetime) -> None:
+        """Journal the book every ``book_checkpoint_s`` while its day, equity or high-water mark moved.
+
+        A restart restores the book from its last checkpoint: written only at a clean stop, a seed or
+        an adjustment, a crash lost the high-water mark reached since (the drawdown limit then read
+        from a lower peak) and the marks (the next day started from stale equity).
+        """
+        if not self.book_settled or self.stopping or self.journal is None:
+            return
+        last = self._checkpointed
+        if last is not None and (now - last[0]).total_seconds() < self.config.book_checkpoint_s:
+            return
+        if last is None or last[1] != self._book_figures():
+            self.checkpoint_book("periodic: the book moved")
 
     def _once(self, key: str, hit: TriggerHit | None) -> None:
         """Apply a condition trigger once while its condition lasts."""

@@ -1,7 +1,9 @@
 """Positions, cash and P&L from fills and marks (long and short, average cost, net of commissions).
 
 Pure state: the engine feeds it fills, commissions and marks. Realized P&L is net of
-commissions; day figures restart at the start of each trading day in the exchange time zone.
+commissions; day figures restart at the start of each trading day in the exchange time zone,
+from the equity at the last known marks. The equity high-water mark is the all-time one: it
+does not restart with the day, and it is kept in the journaled state with the marks.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ class Portfolio:
         self._replace_all({s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
                            if abs(q) >= _EPS})
         self._roll_day(now, force=True)
+        self.high_water_mark = max(self.equity, 0.0)  # a new journal: the mark starts here
 
     def adjust(self, symbol: str, quantity: float, avg_cost: float, now: datetime) -> None:
         """Set one position to the broker's figures (after a reconciled difference)."""
@@ -183,21 +186,35 @@ class Portfolio:
         out["day"] = self._day.isoformat() if self._day else None
         out["last_loss_at"] = self.last_loss_at.isoformat() if self.last_loss_at else None
         out["trades_by_strategy"] = dict(self.trades_by_strategy)
+        held = {s: p for s, p in self.positions.items() if not p.is_flat}
         out["positions"] = {s: [p.quantity, p.avg_cost, p.realized_pnl,
-                                p.opened_at.isoformat() if p.opened_at else None]
-                            for s, p in self.positions.items() if not p.is_flat}
+                                p.opened_at.isoformat() if p.opened_at else None] for s, p in held.items()}
+        out["marks"] = {s: p.market_price for s, p in held.items() if p.market_price > 0}
         return out
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Back to a state written by :meth:`state` (marks are not kept: quotes refresh them)."""
+        """Back to a state written by :meth:`state`, positions valued at the marks it kept.
+
+        Until quotes come, the equity is the last one known, not the positions at cost: the first
+        snapshot of a new trading day takes it as the start of the day (at cost, a position that had
+        risen showed the fall since as a gain, and the daily loss limit did not trip). A state written
+        before marks were kept values its positions at cost, as before.
+        """
         self.known = True
         for name in self._SCALARS:
             setattr(self, name, type(getattr(self, name))(state.get(name, 0)))
         self._set_day(date.fromisoformat(state["day"]) if state.get("day") else None)
         self.last_loss_at = _when(state.get("last_loss_at"))
         self.trades_by_strategy = {k: int(v) for k, v in state.get("trades_by_strategy", {}).items()}
-        self._replace_all({s: Position(s, float(q), float(c), realized_pnl=float(r), opened_at=_when(t))
+        marks = state.get("marks", {})
+        self._replace_all({s: Position(s, float(q), float(c), float(marks.get(s, math.nan)), float(r), _when(t))
                            for s, (q, c, r, t) in state.get("positions", {}).items()})
+        self._update_hwm()
+
+    def roll_day(self, now: datetime) -> None:
+        """Move to ``now``'s trading day if it is a later one (after a restore: before a quote moves
+        the restored marks, so the day starts from the last equity known)."""
+        self._roll_day(now)
 
     def _roll_day(self, now: datetime, force: bool = False) -> bool:
         """Move to ``now``'s trading day when it is a later one (today's counters start over); ``False``
@@ -205,8 +222,10 @@ class Portfolio:
 
         Otherwise a fill stamped with an earlier day (an execution replayed after a restart, a broker
         clock a day behind) would start today over twice, the second time at the next snapshot:
-        today's realized P&L, trade counts, start-of-day equity and high-water mark gone, and with
-        them the daily loss and daily trade limits.
+        today's realized P&L, trade counts and start-of-day equity gone, and with them the daily loss
+        and daily trade limits. The day starts from the equity at the last known marks (restored ones
+        after a restart, until quotes come); the high-water mark carries over (drawdown is from the
+        all-time high, as the monitor read it across days).
         """
         span = self._day_span
         if not force and span is not None:
@@ -218,7 +237,6 @@ class Portfolio:
         self.realized_today = self.commissions_today = 0.0
         self.trades_today, self.trades_by_strategy = 0, {}
         self.start_of_day_equity = self.equity
-        self.high_water_mark = max(self.equity, 0.0)
         return True
 
     def _set_day(self, day: date | None) -> None:
@@ -233,13 +251,17 @@ class Portfolio:
         """Book one (deduplicated) execution; its commission, if already known, too.
 
         A fill of an earlier trading day moves the position, cash and the running totals, not
-        today's realized P&L and trade counts (its commission, paid now, counts today).
+        today's realized P&L, trade counts or day P&L (the start-of-day equity moves with it); its
+        commission, paid now, counts today.
         """
         today = self._roll_day(fill.time)
+        equity_before = self.equity
         pos = self.positions.get(fill.symbol, Position(fill.symbol, 0.0, 0.0))
         new, effect = apply_fill_to_position(pos, fill)
         self._put(replace(new, market_price=pos.market_price))
         self.cash -= fill.signed_quantity * fill.price
+        if not today:  # what it made or lost against the marks was that day's, not today's
+            self.start_of_day_equity += self.equity - equity_before
         self.realized_gross += effect.realized_gross
         if today:
             self.realized_today += effect.realized_gross
@@ -330,6 +352,11 @@ class Portfolio:
     # -- figures -----------------------------------------------------------------------------
 
     @property
+    def day(self) -> date | None:
+        """The trading day the day figures are for (``None`` before the first)."""
+        return self._day
+
+    @property
     def realized_pnl(self) -> float:
         """Realized P&L net of every commission paid."""
         return self.realized_gross - self.commissions
@@ -370,6 +397,7 @@ class Portfolio:
     def snapshot(self, now: datetime, account_id: str, working: tuple[Order, ...]) -> AccountSnapshot:
         """A frozen account snapshot for risk checks and the console."""
         self._roll_day(now)
+        self._update_hwm()  # an adjustment or a restore may have raised the equity without a mark
         # The sums are kept as positions change (the gate takes a snapshot before every order).
         held = {symbol: pos for symbol, pos in self.positions.items() if not pos.is_flat}
         return AccountSnapshot(

@@ -75,6 +75,8 @@ class Recovery(Amendments):
             self.orders.remember_fill(fill)
             self.restored_exec_ids.add(fill.exec_id)
         await self.restore_book(self.journal)
+        if self.book_restored:  # a new day starts from the restored marks, before any quote moves them
+            self.portfolio.roll_day(self.now())
 
     def lapse_unsent(self, why: str, orders: list[Order] | None = None) -> None:
         """Expire orders that never reached the broker and whose approval can no longer be given

@@ -59,7 +59,12 @@ class TriggerHit:
 
 
 class MonitorMemory:
-    """What was already reported today, and the equity high-water mark seen so far."""
+    """What was already reported today, and the equity high-water mark seen so far.
+
+    Drawdown is from the all-time high. The engine's snapshots carry that mark themselves (the
+    portfolio keeps it and journals it, so it survives a restart); this one, in memory only, is for
+    callers whose snapshots do not.
+    """
 
     def __init__(self, trading_day_time_zone: str = "America/New_York") -> None:
         self._tz = ZoneInfo(trading_day_time_zone)
