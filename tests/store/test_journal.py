@@ -288,3 +288,24 @@ def test_journal_when_writer_sigkilled_mid_batch_then_committed_rows_survive_and
         events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     assert rows >= committed
     assert rows == events, "an event's rows are committed together or not at all"
+
+
+async def test_book_events_when_checkpointed_twice_then_from_the_newest_checkpoint_on(journal: Journal) -> None:
+    # The book is saved every 30 s while it moves: a start read (and decoded) every save since the journal began.
+    for event in (ev.BookCheckpointed(T0, {"cash": 1.0}, "first"), ev.OrderFilled(T0, make_fill("E1")),
+                  ev.BookCheckpointed(T0, {"cash": 2.0}, "periodic"), ev.OrderFilled(T0, make_fill("E2")),
+                  ev.CommissionReported(T0, "E2", 1.0)):
+        journal.append(event)
+    await journal.flush()
+    kinds = ("BookCheckpointed", "OrderFilled", "CommissionReported")
+
+    got = await journal.book_events(kinds)
+
+    assert [type(e).__name__ for e in got] == ["BookCheckpointed", "OrderFilled", "CommissionReported"]
+    assert got[0].state == {"cash": 2.0}  # type: ignore[attr-defined]
+
+
+async def test_book_events_when_never_checkpointed_then_every_one(journal: Journal) -> None:
+    journal.append(ev.OrderFilled(T0, make_fill("E1")))
+    await journal.flush()
+    assert [e.fill.exec_id for e in await journal.book_events(("BookCheckpointed", "OrderFilled"))] == ["E1"]  # type: ignore[attr-defined]

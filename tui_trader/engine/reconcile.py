@@ -74,7 +74,7 @@ class Reconciliation(BrokerEvents):
 
     async def restore_book(self, journal: Journal) -> None:
         """Rebuild the book: the last checkpoint, then every fill and commission journaled after it."""
-        events = await journal.events(_BOOK_EVENTS)
+        events = await journal.book_events(_BOOK_EVENTS)
         last = max((i for i, e in enumerate(events) if isinstance(e, BookCheckpointed)), default=-1)
         if last >= 0:
             checkpoint = events[last]
