@@ -26,6 +26,7 @@ from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.account import MARGIN_RATE
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.modals.reset_kill import ResetKillModal
@@ -420,3 +421,29 @@ async def test_real_engine_modify_denied_by_risk_then_said_and_the_order_unchang
         await c.until(lambda: any(a.text.startswith(f"modify {order.order_ref} not sent: order_quantity")
                                   for a in c.app.main.query_one(AlertsPane).alerts), "the denial in the alerts")
         assert [o.total_qty for o in c.gw.orders() if o.order_ref == order.order_ref] == [5]
+
+
+async def test_real_engine_flatten_when_a_fill_changes_the_position_under_its_preview_then_nothing_sent_and_said(
+        tmp_path: Path) -> None:
+    # The preview showed SELL 10; a resting buy of 90 filled while the dialog was open, and y sent SELL 100.
+    async with real_console(tmp_path) as c:
+        ask = c.engine.market.quotes["AAPL"].ask
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.LMT, limit_price=round(ask + 1, 2)))
+        await c.until(lambda: c.engine.portfolio.quantity("AAPL") == 10, "10 held")
+        low = round(ask * 0.98, 2)
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 90, OrderType.LMT, limit_price=low))
+        await c.pilot.press("f")
+        await c.until(lambda: isinstance(c.app.screen, FlattenModal) and c.app.screen.preview is not None,
+                      "the flatten preview")
+        c.gw.control.set_price("AAPL", round(low - 0.5, 2))
+        await c.until(lambda: c.engine.portfolio.quantity("AAPL") == 100, "100 held under the preview")
+
+        await c.pilot.press("y")
+
+        pane = c.app.main.query_one(AlertsPane)
+        await c.until(lambda: any("Flatten not sent" in a.text for a in pane.alerts), "the refusal")
+        (line,) = [a.text for a in pane.alerts if "Flatten not sent" in a.text]
+        assert line == ("Flatten not sent: the positions changed since the preview: it showed SELL 10 AAPL, now it "
+                        "would be SELL 100 AAPL. Nothing was sent: flatten again to see the orders as they are")
+        assert not [r for r in c.gw.received_orders() if r.action == "SELL"]
+        assert c.gw.positions()["AAPL"] == 100

@@ -88,8 +88,10 @@ class EngineHandle(Protocol):
         """Enter (or leave) REDUCING."""
         ...
 
-    async def flatten(self, preview: bool = True, symbol: str | None = None) -> FlattenPreview:
-        """Preview (or, with ``preview=False``, send) the orders that close every position (or ``symbol``'s)."""
+    async def flatten(self, preview: bool = True, symbol: str | None = None,
+                      expected: tuple[OrderTicket, ...] | None = None) -> FlattenPreview:
+        """Preview (or, with ``preview=False``, send) the orders that close every position (or ``symbol``'s);
+        sent only if they are still ``expected`` (the preview the operator confirmed)."""
         ...
 
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:

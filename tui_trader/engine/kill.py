@@ -208,15 +208,25 @@ class KillOps(OrderPath):
                         signal_price=self.market.mark(sym))
             for sym, pos in sorted(self.portfolio.open_positions().items()))
 
-    async def flatten(self, preview: bool = True, symbol: str | None = None) -> FlattenPreview:
+    async def flatten(self, preview: bool = True, symbol: str | None = None,
+                      expected: tuple[OrderTicket, ...] | None = None) -> FlattenPreview:
         """Preview (or, with ``preview=False``, send) the orders that close every position (or ``symbol``'s).
 
         Confirmed by the operator on the preview, so no approval is asked again: the symbols'
         working orders (their stops and targets) are cancelled and verified first, then each
-        closing order is re-checked (reduce-only) and sent.
+        closing order is re-checked (reduce-only) and sent. ``expected``: the preview the operator
+        confirmed; nothing is sent when the positions have changed since (a fill while the dialog
+        was open made SELL 10 into SELL 100).
+
+        Raises:
+            SafetyError: ``expected`` is not what would be sent now.
         """
         tickets = tuple(t for t in self.flatten_tickets() if symbol in (None, t.symbol))
         result = FlattenPreview(tickets, {t.symbol: self.market.mark(t.symbol) for t in tickets})
+        if not preview and expected is not None and _plan(expected) != _plan(tickets):
+            raise SafetyError(f"the positions changed since the preview: it showed {_plan_text(expected)}, now "
+                              f"it would be {_plan_text(tickets)}. Nothing was sent: flatten again to see the "
+                              "orders as they are", "Flatten not sent")
         if preview or not tickets:
             return result
         what = f"flatten {symbol}" if symbol else "flatten all positions"
@@ -333,3 +343,11 @@ class KillOps(OrderPath):
         except ConnectionError:  # the link dropped mid-way
             raise refused from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)
+
+
+def _plan(tickets: tuple[OrderTicket, ...]) -> list[tuple[str, Side, float]]:
+    return sorted((t.symbol, t.side, t.quantity) for t in tickets)
+
+
+def _plan_text(tickets: tuple[OrderTicket, ...]) -> str:
+    return ", ".join(f"{side} {qty:g} {sym}" for sym, side, qty in _plan(tickets)) or "nothing"

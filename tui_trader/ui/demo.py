@@ -407,7 +407,8 @@ class ScriptedEngine:
             state = TradingState.REDUCING if on else TradingState.ACTIVE
             self.state = replace(self.state, trading_state=state)
 
-    async def flatten(self, preview: bool = True, symbol: str | None = None) -> FlattenPreview:
+    async def flatten(self, preview: bool = True, symbol: str | None = None,
+                      expected: tuple[OrderTicket, ...] | None = None) -> FlattenPreview:
         self.calls.append(("flatten", preview) if symbol is None else ("flatten", preview, symbol))
         tickets = tuple(OrderTicket(p.symbol, Side.SELL if p.quantity > 0 else Side.BUY, abs(p.quantity),
                                     reduce_only=True, reason="flatten") for p in

@@ -141,16 +141,15 @@ class MainActions(Screen[None]):
 
         def confirmed(ok: bool | None) -> None:
             if ok and modal.preview is not None:
-                self._send_flatten(symbol)
+                self._send_flatten(symbol, modal.preview.tickets)
 
         self.app.push_screen(modal, confirmed)
 
-    def _send_flatten(self, symbol: str) -> None:
-        """Send the confirmed closing orders (the engine cancels the positions' stops and targets first)."""
-        if not symbol:
-            self.command("flatten", lambda: self.handle.flatten(preview=False))
-            return
-        self.command(f"flatten {symbol}", lambda: self.handle.flatten(preview=False, symbol=symbol))
+    def _send_flatten(self, symbol: str, shown: tuple[OrderTicket, ...]) -> None:
+        """Send the confirmed closing orders, only as ``shown`` (the engine cancels the positions' stops
+        and targets first, and refuses when the positions changed since the preview)."""
+        self.command(f"flatten {symbol}" if symbol else "flatten",
+                     lambda: self.handle.flatten(preview=False, symbol=symbol or None, expected=shown))
 
     def action_trace_order(self, order_ref: str = "") -> None:
         """Open the timeline of the order under the cursor (or ``order_ref``)."""
