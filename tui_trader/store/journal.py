@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -470,15 +470,14 @@ class Journal:
             rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
         return sending.pending_of(rows)
 
-    async def fills(self, since: datetime | None = None) -> list[Fill]:
-        """Fills in time order, optionally from ``since`` on."""
+    async def fills(self, since: datetime | None = None, until: datetime | None = None) -> list[Fill]:
+        """Fills in time order, optionally from ``since`` on and before ``until`` (instants, any time zone)."""
         sql = "SELECT exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, " \
               "realized_pnl FROM fills"
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            sql, params = sql + " WHERE time >= ?", (since.isoformat(),)
-        rows = await self._all(sql + " ORDER BY time, exec_id", params)
-        return [_fill_from_row(r) for r in rows]
+        clauses, params = _time_filters(since, until)
+        rows = await self._all(sql + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY time, exec_id",
+                               params)
+        return [f for f in map(_fill_from_row, rows) if _within(f.time, since, until)]
 
     async def known_exec_ids(self) -> set[str]:
         """Every execution id already journaled."""
@@ -494,12 +493,13 @@ class Journal:
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
-                     since: datetime | None = None) -> list[ev.Event]:
-        """Journaled events in order, filtered by kind, order or time."""
-        clauses, params = _event_filters(kinds, order_ref, since)
+                     since: datetime | None = None, until: datetime | None = None) -> list[ev.Event]:
+        """Journaled events in order, filtered by kind, order or time (from ``since`` on, before ``until``)."""
+        clauses, params = _event_filters(kinds, order_ref, since, until)
         sql = "SELECT kind, payload FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         rows = await self._all(sql + " ORDER BY id", params)
-        return [codec.load_event(r[0], r[1]) for r in rows]
+        events = (codec.load_event(r[0], r[1]) for r in rows)
+        return [e for e in events if _within(e.time, since, until)]
 
     async def count(self, table: str) -> int:
         """Rows in one of the journal's tables."""
@@ -562,8 +562,8 @@ async def _prune_sending(conn: aiosqlite.Connection) -> None:
         log.warning("journal: write-ahead rows not pruned: %s", exc)
 
 
-def _event_filters(kinds: Iterable[str] | None, order_ref: str | None,
-                   since: datetime | None) -> tuple[list[str], list[Any]]:
+def _event_filters(kinds: Iterable[str] | None, order_ref: str | None, since: datetime | None,
+                   until: datetime | None) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if kinds is not None:
@@ -573,10 +573,37 @@ def _event_filters(kinds: Iterable[str] | None, order_ref: str | None,
     if order_ref is not None:
         clauses.append("order_ref = ?")
         params.append(order_ref)
+    time_clauses, time_params = _time_filters(since, until)
+    return clauses + time_clauses, params + time_params
+
+
+MAX_UTC_OFFSET = timedelta(hours=14)
+"""The widest offset from UTC a stored time can carry (+14:00, Kiribati; the most negative is -12:00)."""
+
+
+def _time_filters(since: datetime | None, until: datetime | None) -> tuple[list[str], list[Any]]:
+    """SQL bounds on a ``time`` column that keep at least every row in [since, until).
+
+    Times are stored as ISO text with their own offset (the engine's are UTC): text compares as
+    instants only between equal offsets, so "2026-03-05T02:30:00+00:00" (21:30 in New York on
+    the 4th) sorted after a New York midnight of the 5th written "2026-03-05T00:00:00-05:00".
+    The bounds are in UTC, widened by :data:`MAX_UTC_OFFSET` so a row stored with another offset
+    is kept too; the caller filters the rows exactly (:func:`_within`).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
     if since is not None:
         clauses.append("time >= ?")
-        params.append(since.isoformat())
+        params.append((since.astimezone(UTC) - MAX_UTC_OFFSET).isoformat())
+    if until is not None:
+        clauses.append("time < ?")
+        params.append((until.astimezone(UTC) + MAX_UTC_OFFSET).isoformat())
     return clauses, params
+
+
+def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:
+    """True when the instant ``when`` is in [since, until) (an open bound when ``None``)."""
+    return (since is None or when >= since) and (until is None or when < until)
 
 
 def _fill_from_row(row: Any) -> Fill:
