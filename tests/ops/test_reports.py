@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -26,7 +27,9 @@ from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.ops.notify import Notice
 from tui_trader.ops.report_cli import render_csv
 from tui_trader.ops.reports import Period, build_report, close_session, pair_fills, trade_stats
+from tui_trader.store.derive import rows_for
 from tui_trader.store.journal import Journal
+from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2026, 3, 3)
@@ -315,3 +318,46 @@ def test_pair_fills_when_scaled_in_and_out_then_one_trade_per_flat_to_flat() -> 
     assert short["gross_pnl"] == pytest.approx(20.0)
     assert short["commission"] == pytest.approx(2.0)  # the sell's 1.00 and 10/15 of the buy's 1.50
     assert [(p["symbol"], p["direction"], p["quantity"]) for p in open_lots] == [("MSFT", "LONG", 5)]
+
+
+def test_cli_on_a_journal_of_an_older_schema_then_reported_read_only(tmp_path: Path) -> None:
+    # Arrange: a schema-1 journal (before the write-ahead `sending` table) with one denial; read-only, it
+    # is not migrated, and reading orders crashed on "no such table: sending".
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+    for sql, params in rows_for(denial(at("11:30"), "max_order_quantity")):
+        conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+    # Act
+    report = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
+    trace = run_cli("--journal", str(path), "--order", "nope", "--format", "json")
+    # Assert
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["denials"] == {"max_order_quantity": 1}
+    assert trace.returncode == 2, trace.stderr
+    assert "no order 'nope'" in trace.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)  # not migrated
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"not a database at all, just text" * 100, "could not be read as a journal"),
+    (b"", "not a tui-trader journal"),
+    (None, "newer than this tui-trader"),
+], ids=["text", "empty", "newer-schema"])
+def test_cli_on_a_file_that_is_no_journal_it_can_read_then_error_naming_it(
+        tmp_path: Path, content: bytes | None, says: str) -> None:
+    path = tmp_path / "odd.sqlite"
+    if content is None:
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.close()
+    else:
+        path.write_bytes(content)
+    result = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "odd.sqlite" in result.stderr
+    assert "Traceback" not in result.stderr

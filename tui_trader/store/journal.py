@@ -119,6 +119,8 @@ class Journal:
         self._lock = asyncio.Lock()
         self._sub: EventSource | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending_table: bool | None = None
+        """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
 
     @classmethod
     async def open(cls, path: Path, *, batch_size: int = 200, flush_interval_ms: float = 50.0,
@@ -458,7 +460,10 @@ class Journal:
 
     async def _ahead(self, order_ref: str | None = None) -> list[Order]:
         """Orders whose write-ahead record, in the table or the sending log, is newer than their ``orders`` row."""
-        if order_ref is None:
+        rows: list[Any] = []
+        if not await self._has_sending_table():
+            pass  # a journal older than the write-ahead record, opened read-only (not migrated)
+        elif order_ref is None:
             rows = await self._all(sending.PENDING_ALL_SQL)
         else:
             rows = await self._all(sending.PENDING_OF_REF_SQL, (order_ref,))
@@ -469,6 +474,12 @@ class Journal:
             journaled = {r[0]: tuple(r[1:]) for r in await self._all(sql, refs)}
             rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
         return sending.pending_of(rows)
+
+    async def _has_sending_table(self) -> bool:
+        if self._sending_table is None:
+            row = await self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sending'")
+            self._sending_table = row is not None
+        return self._sending_table
 
     async def fills(self, since: datetime | None = None, until: datetime | None = None) -> list[Fill]:
         """Fills in time order, optionally from ``since`` on and before ``until`` (instants, any time zone)."""
