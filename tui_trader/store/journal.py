@@ -34,6 +34,7 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.store import codec, sending
 from tui_trader.store.derive import Row, rows_for
+from tui_trader.store.lock import JournalLock
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tui_trader.store.writer import LoopWriter
 
@@ -120,22 +121,41 @@ class Journal:
         self._sub: EventSource | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sending_table: bool | None = None
+        self._lock_file: JournalLock | None = None
         """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
 
     @classmethod
     async def open(cls, path: Path, *, batch_size: int = 200, flush_interval_ms: float = 50.0,
                    on_failure: Callable[[BaseException], None] | None = None,
-                   sending_log_bytes: int = sending.ROTATE_BYTES) -> Journal:
+                   sending_log_bytes: int = sending.ROTATE_BYTES, lock: JournalLock | None = None) -> Journal:
         """Open (creating and migrating as needed) the journal at ``path`` and start its writer.
 
         ``sending_log_bytes``: the size past which the journal rotates the sending log it appends to.
+        ``lock``: the journal's writer lock (:meth:`JournalLock.acquire`, the engine's), released when
+        the journal closes or fails to open.
         """
+        try:
+            journal = await cls._open(path, batch_size, flush_interval_ms, on_failure, sending_log_bytes)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        journal._lock_file = lock
+        return journal
+
+    @classmethod
+    async def _open(cls, path: Path, batch_size: int, flush_interval_ms: float,
+                    on_failure: Callable[[BaseException], None] | None, sending_log_bytes: int) -> Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         conn = await aiosqlite.connect(path)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await migrate(conn)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
         try:
             await _fold_sending_log(conn, path)
         except sqlite3.Error as exc:  # nothing is lost: the log stays (readers read it), the next open folds it
@@ -262,7 +282,11 @@ class Journal:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._log.close()
             self._writer_conn.close()
-            await self._conn.close()
+            try:
+                await self._conn.close()
+            finally:
+                if self._lock_file is not None:
+                    self._lock_file.release()
 
     async def _pump(self, sub: EventSource) -> None:
         while True:
