@@ -118,6 +118,10 @@ def run_main(argv: Sequence[str]) -> int:
         settings = load_settings(args.config, overrides)
         settings = apply_selection(settings, args.symbols, args.strategy)
         configure_logging(settings.state_dir, settings.log_level)
+        if not settings.headless:  # said on the terminal, before the console starts (headless: the engine says it)
+            from tui_trader.store.lock import JournalLock
+
+            JournalLock.check(settings.journal_path)
         if settings.headless or settings.ui.engine_in_process:
             if launched is not None:
                 launched.abandon()

@@ -8,13 +8,15 @@ import json
 import math
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
 from tui_trader.domain import events as ev
@@ -24,8 +26,10 @@ from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.ops.notify import Notice
 from tui_trader.ops.report_cli import render_csv
-from tui_trader.ops.reports import Period, build_report, close_session
+from tui_trader.ops.reports import Period, build_report, close_session, pair_fills, trade_stats
+from tui_trader.store.derive import rows_for
 from tui_trader.store.journal import Journal
+from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2026, 3, 3)
@@ -112,11 +116,13 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     await j.close()
 
 
-async def test_report_of_a_day_then_trades_paired_fifo_with_commission(journal: Journal) -> None:
+async def test_report_of_a_day_then_round_trips_flat_to_flat_with_commission(journal: Journal) -> None:
     report = await build_report(journal, Period(DAY, DAY))
     trades = [(t["symbol"], t["direction"], t["quantity"], round(t["net_pnl"], 6)) for t in report["trades"]]
-    assert trades == [("NVDA", "LONG", 10, 10.0), ("AAPL", "LONG", 10, 48.0), ("AAPL", "LONG", 5, -11.0),
-                      ("AAPL", "LONG", 5, -16.0), ("MSFT", "SHORT", 20, 18.0)]
+    # AAPL's second position was sold in two pieces: one round trip (it counted as two trades).
+    assert trades == [("NVDA", "LONG", 10, 10.0), ("AAPL", "LONG", 10, 48.0), ("AAPL", "LONG", 10, -27.0),
+                      ("MSFT", "SHORT", 20, 18.0)]
+    assert report["trades"][2]["exit_price"] == pytest.approx(107.5)
     assert report["trades"][1]["holding_s"] == 29 * 60
     assert report["trades"][1]["strategy"] == "ema_cross"
     assert [(p["symbol"], p["direction"], p["quantity"]) for p in report["open_positions"]] == [("MSFT", "LONG", 5)]
@@ -124,13 +130,13 @@ async def test_report_of_a_day_then_trades_paired_fifo_with_commission(journal: 
 
 async def test_report_statistics(journal: Journal) -> None:
     s = (await build_report(journal, Period(DAY, DAY)))["summary"]
-    assert (s["trades"], s["wins"], s["losses"], s["fills"]) == (5, 3, 2, 9)
+    assert (s["trades"], s["wins"], s["losses"], s["fills"]) == (4, 3, 1, 9)
     # The day's nine executions paid 7.00; the open MSFT lot's 1.00 is in no closed trade yet.
     assert s["fills_commission"] == pytest.approx(7.0)
-    assert s["win_rate"] == pytest.approx(0.6)
+    assert s["win_rate"] == pytest.approx(0.75)
     assert s["net_pnl"] == pytest.approx(49.0)
     assert s["avg_win"] == pytest.approx(76 / 3)
-    assert s["avg_loss"] == pytest.approx(-13.5)
+    assert s["avg_loss"] == pytest.approx(-27.0)
     assert s["profit_factor"] == pytest.approx(76 / 27)
     assert s["max_drawdown"] == pytest.approx(27.0)
 
@@ -139,7 +145,7 @@ async def test_report_totals_reasons_and_incidents(journal: Journal) -> None:
     report = await build_report(journal, Period(DAY, DAY))
     assert {r["strategy"]: round(r["net_pnl"], 6) for r in report["by_strategy"]} == {"ema_cross": 31.0,
                                                                                        "volume_breakout": 18.0}
-    assert {r["symbol"]: r["trades"] for r in report["by_symbol"]} == {"AAPL": 3, "MSFT": 1, "NVDA": 1}
+    assert {r["symbol"]: r["trades"] for r in report["by_symbol"]} == {"AAPL": 2, "MSFT": 1, "NVDA": 1}
     assert report["denials"] == {"max_order_quantity": 2, "price_collar": 1}
     assert report["rejections"] == {"201: Order rejected": 1}
     assert report["approvals"] == {"approved by operator": 2, "rejected by operator": 1, "expired": 1}
@@ -158,10 +164,10 @@ async def test_report_of_the_day_before_then_only_its_fill_and_no_trade(journal:
 async def test_close_session_then_summary_journaled_and_notified(journal: Journal) -> None:
     sent: list[Notice] = []
     summary = await close_session(journal, DAY, "America/New_York", sent.append)
-    assert summary["summary"]["trades"] == 5
+    assert summary["summary"]["trades"] == 4
     (notice,) = sent
     assert notice.kind == "daily_summary"
-    assert "trades 5 (win rate 60%)" in notice.text
+    assert "trades 4 (win rate 75%)" in notice.text
 
 
 def run_cli(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
@@ -174,16 +180,16 @@ async def test_cli_json_csv_and_table_read_the_journal(journal: Journal, tmp_pat
     path = str(tmp_path / "journal.sqlite")
     as_json = run_cli("--journal", path, "--date", "2026-03-03", "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["summary"]["trades"] == 5
+    assert json.loads(as_json.stdout)["summary"]["trades"] == 4
     as_csv = run_cli("--journal", path, "--from", "2026-03-02", "--to", "2026-03-03", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert [r["symbol"] for r in rows] == ["NVDA", "AAPL", "AAPL", "AAPL", "MSFT"]
+    assert [r["symbol"] for r in rows] == ["NVDA", "AAPL", "AAPL", "MSFT"]
     table = run_cli("--journal", path, "--date", "2026-03-03", "--format", "table")
     assert "by strategy" in table.stdout
     assert "volume_breakout" in table.stdout
     # Holding as h:mm:ss (trades under a minute read "0h00m"); figures to the cent ("0.8364" beside "3.38").
     assert "0:29:00" in table.stdout
-    assert re.search(r"win_rate\s+│\s+0\.60 ", table.stdout), table.stdout
+    assert re.search(r"win_rate\s+│\s+0\.75 ", table.stdout), table.stdout
 
 
 async def test_cli_table_on_an_80_column_terminal_then_no_figure_name_or_time_is_cut_short(
@@ -237,3 +243,121 @@ def test_csv_of_summed_figures_then_numbers_without_binary_noise() -> None:
     (row,) = csv.DictReader(io.StringIO(text))
     assert row == {"symbol": "AAPL", "pnl": "-8.49", "price": "0.0001234", "notional": "9876543210.12",
                    "quantity": "7", "win": "True", "commission": ""}  # unknown: empty
+
+
+async def test_report_of_a_day_when_events_came_the_evening_before_then_only_in_that_days_report(
+        tmp_path: Path) -> None:
+    # Arrange: the engine journals in UTC; 02:30 UTC on the 5th is 21:30 in New York on the 4th. Compared
+    # as text with the day's start written in New York time ("2026-03-05T00:00:00-05:00"), it was in both.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    evening = datetime(2026, 3, 5, 2, 30, tzinfo=UTC)
+    book = Book(j)
+    book.trade("AAPL", Side.BUY, 10, 100, evening, "ema_cross")
+    j.append(ev.OperatorAction(evening, "alice", "kill", "evening kill", "ACTIVE", "HALTED"))
+    j.append(ev.KillSwitchEngaged(evening, "alice", "evening kill"))
+    j.append(denial(evening, "max_order_quantity"))
+    j.append(rejected(evening))
+    j.append(ev.ApprovalResolved(evening, "ok-1", True, "operator"))
+    dry = Order("dry-1", OrderTicket("AAPL", Side.BUY, 1, strategy="ema_cross"), OrderStatus.SENDING, evening,
+                evening)
+    j.append(ev.OrderNotSent(evening, dry, "dry run: not sent", dry_run=True))
+    await j.flush()
+    try:
+        # Act
+        fourth = await build_report(j, Period(date(2026, 3, 4), date(2026, 3, 4)))
+        fifth = await build_report(j, Period(date(2026, 3, 5), date(2026, 3, 5)))
+    finally:
+        await j.close()
+    # Assert
+    sections = ("operator_actions", "kill_switch", "denials", "rejections", "approvals", "not_sent")
+    assert all(fourth[s] for s in sections), {s: fourth[s] for s in sections}
+    assert fourth["summary"]["fills"] == 1
+    assert {s: fifth[s] for s in sections if fifth[s]} == {}
+    assert fifth["summary"]["fills"] == 0
+
+
+def fill(n: int, side: Side, qty: float, price: float, minute: int, ref: str, symbol: str = "AAPL",
+         commission: float = 1.0) -> Fill:
+    return Fill(f"e{n}", ref, symbol, side, qty, price, datetime(2026, 3, 5, 15, minute, tzinfo=UTC),
+                commission=commission)
+
+
+def test_pair_fills_when_the_entry_filled_in_pieces_then_one_losing_round_trip() -> None:
+    # Arrange: one buy order filled 1 @ 99 then 99 @ 101, one sell of 100 @ 100.5 (it made two trades, one a win).
+    fills = [fill(1, Side.BUY, 1, 99.0, 0, "B1", commission=0.0), fill(2, Side.BUY, 99, 101.0, 1, "B1"),
+             fill(3, Side.SELL, 100, 100.5, 5, "S1")]
+    # Act
+    trades, open_lots = pair_fills(fills, {"B1": "ema_cross", "S1": "ema_cross"})
+    # Assert
+    (trade,) = trades
+    assert (trade["quantity"], trade["entry_ref"], trade["exit_ref"]) == (100, "B1", "S1")
+    assert trade["entry_price"] == pytest.approx(100.98)
+    assert trade["gross_pnl"] == pytest.approx(-48.0)
+    assert trade["net_pnl"] == pytest.approx(-50.0)
+    assert trade["holding_s"] == 5 * 60
+    assert open_lots == []
+    assert trade_stats(pd.DataFrame(trades))["win_rate"] == 0.0
+
+
+def test_pair_fills_when_scaled_in_and_out_then_one_trade_per_flat_to_flat() -> None:
+    # Arrange: long 10, add 10, sell 15, sell 5 (flat); then short 10, crossing to long 5 in one buy of 15.
+    fills = [fill(1, Side.BUY, 10, 100, 0, "B1"), fill(2, Side.BUY, 10, 102, 1, "B2"),
+             fill(3, Side.SELL, 15, 103, 2, "S1"), fill(4, Side.SELL, 5, 99, 3, "S2"),
+             fill(5, Side.SELL, 10, 50, 4, "S3", "MSFT"), fill(6, Side.BUY, 15, 48, 5, "B3", "MSFT", 1.5)]
+    # Act
+    trades, open_lots = pair_fills(fills, {})
+    # Assert
+    long, short = trades
+    assert (long["direction"], long["quantity"], long["entry_ref"], long["exit_ref"]) == ("LONG", 20, "B1,B2",
+                                                                                           "S1,S2")
+    assert long["entry_price"] == pytest.approx(101.0)
+    assert long["exit_price"] == pytest.approx(102.0)
+    assert long["gross_pnl"] == pytest.approx(20.0)
+    assert long["commission"] == pytest.approx(4.0)
+    assert (short["direction"], short["quantity"], short["exit_price"]) == ("SHORT", 10, 48)
+    assert short["gross_pnl"] == pytest.approx(20.0)
+    assert short["commission"] == pytest.approx(2.0)  # the sell's 1.00 and 10/15 of the buy's 1.50
+    assert [(p["symbol"], p["direction"], p["quantity"]) for p in open_lots] == [("MSFT", "LONG", 5)]
+
+
+def test_cli_on_a_journal_of_an_older_schema_then_reported_read_only(tmp_path: Path) -> None:
+    # Arrange: a schema-1 journal (before the write-ahead `sending` table) with one denial; read-only, it
+    # is not migrated, and reading orders crashed on "no such table: sending".
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+    for sql, params in rows_for(denial(at("11:30"), "max_order_quantity")):
+        conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+    # Act
+    report = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
+    trace = run_cli("--journal", str(path), "--order", "nope", "--format", "json")
+    # Assert
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["denials"] == {"max_order_quantity": 1}
+    assert trace.returncode == 2, trace.stderr
+    assert "no order 'nope'" in trace.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)  # not migrated
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"not a database at all, just text" * 100, "could not be read as a journal"),
+    (b"", "not a tui-trader journal"),
+    (None, "newer than this tui-trader"),
+], ids=["text", "empty", "newer-schema"])
+def test_cli_on_a_file_that_is_no_journal_it_can_read_then_error_naming_it(
+        tmp_path: Path, content: bytes | None, says: str) -> None:
+    path = tmp_path / "odd.sqlite"
+    if content is None:
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.close()
+    else:
+        path.write_bytes(content)
+    result = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "odd.sqlite" in result.stderr
+    assert "Traceback" not in result.stderr

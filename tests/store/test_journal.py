@@ -11,6 +11,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -309,3 +310,21 @@ async def test_book_events_when_never_checkpointed_then_every_one(journal: Journ
     journal.append(ev.OrderFilled(T0, make_fill("E1")))
     await journal.flush()
     assert [e.fill.exec_id for e in await journal.book_events(("BookCheckpointed", "OrderFilled"))] == ["E1"]  # type: ignore[attr-defined]
+
+
+async def test_events_and_fills_when_bounds_in_another_time_zone_then_compared_as_instants(
+        journal: Journal) -> None:
+    # Arrange: stored in UTC; 02:30 UTC on the 5th is 21:30 on the 4th in New York (text compared it as later
+    # than New York's midnight of the 5th, "2026-03-05T00:00:00-05:00").
+    ny = ZoneInfo("America/New_York")
+    evening = datetime(2026, 3, 5, 2, 30, tzinfo=UTC)
+    journal.append(ev.OperatorAction(evening, "alice", "kill", "evening", "ACTIVE", "HALTED"))
+    journal.append(ev.OrderFilled(evening, Fill("x1", "r1", "AAPL", Side.BUY, 1, 100.0, evening), None))
+    await journal.flush()
+    fourth, fifth = datetime(2026, 3, 4, tzinfo=ny), datetime(2026, 3, 5, tzinfo=ny)
+    # Act / Assert
+    assert await journal.events(["OperatorAction"], since=fifth) == []
+    assert len(await journal.events(["OperatorAction"], since=fourth, until=fifth)) == 1
+    assert await journal.events(["OperatorAction"], since=fourth, until=evening) == []  # the end excluded
+    assert await journal.fills(since=fifth) == []
+    assert [f.exec_id for f in await journal.fills(since=fourth, until=fifth)] == ["x1"]

@@ -14,6 +14,7 @@ from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import Mode
 from tui_trader.engine.config import config_from_settings
 from tui_trader.engine.engine import Engine
+from tui_trader.store.lock import JournalLock
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
@@ -42,8 +43,21 @@ class _SimEngine(Engine):
         super().__init__(config_from_settings(settings), broker, on_stop=self._stop_gateway)
 
     async def start(self) -> None:
-        """Start the simulator (an ephemeral port when the configured one is taken), then the engine."""
-        self._gateway = await start_simulator(self._settings)
+        """Take the journal's lock, start the simulator (an ephemeral port when the configured one is
+        taken), then the engine.
+
+        The lock first: a second engine on the journal fails before its simulator loads (and later
+        saves) the simulated account's state the first one's simulator is using.
+        """
+        if self.config.journal_path is not None and self.journal_lock is None:
+            self.journal_lock = JournalLock.acquire(self.config.journal_path)
+        try:
+            self._gateway = await start_simulator(self._settings)
+        except BaseException:
+            if self.journal_lock is not None:
+                self.journal_lock.release()
+                self.journal_lock = None
+            raise
         self.broker.port = self._gateway.port  # type: ignore[attr-defined]
         self.connection = _with_port(self.connection, self._gateway.port)
         await super().start()

@@ -24,6 +24,7 @@ from tui_trader.errors import BrokerError
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
 from tui_trader.store.journal import Journal
+from tui_trader.store.lock import JournalLock
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -45,6 +46,8 @@ class Recovery(Amendments):
     """Trading day (exchange time) of the last contract details read."""
     refusal = ""
     _reconnecting = False
+    journal_lock: JournalLock | None = None
+    """The journal's writer lock when taken ahead of :meth:`open_journal` (the simulator starts after it)."""
 
     # -- journal -------------------------------------------------------------------------------
 
@@ -53,9 +56,11 @@ class Recovery(Amendments):
         path = self.config.journal_path
         if path is None:
             return
+        # One engine per journal: a second one fails here, before it touches the first one's orders.
+        lock, self.journal_lock = self.journal_lock or JournalLock.acquire(path), None
         self.journal = await Journal.open(path, batch_size=self.config.journal_batch_size,
                                           flush_interval_ms=self.config.journal_flush_interval_ms,
-                                          on_failure=self.on_journal_failure)
+                                          on_failure=self.on_journal_failure, lock=lock)
         self.journal.attach(self.bus.subscribe("journal", maxsize=100_000, lossless=True))
         kill = await self.journal.load_kill_state()
         if kill and kill.get("engaged"):

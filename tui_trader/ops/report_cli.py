@@ -11,6 +11,7 @@ import asyncio
 import csv
 import io
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -22,11 +23,12 @@ import aiosqlite
 from rich.console import Console
 from rich.table import Table
 
-from tui_trader.errors import UsageError
+from tui_trader.errors import TraderError, UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.ops.reports import Period, build_report, jsonable
 from tui_trader.ops.trace import order_trace
 from tui_trader.store.journal import Journal
+from tui_trader.store.schema import SCHEMA_VERSION
 
 SECTIONS = ("summary", "by_strategy", "by_symbol", "trades", "open_positions", "kill_switch", "risk_triggers",
             "operator_actions")
@@ -47,9 +49,35 @@ def readonly_uri(path: Path) -> str:
 
 
 async def open_readonly(path: Path, uri: str) -> Journal:
-    """The journal at ``uri`` (from :func:`readonly_uri`) opened read-only: no writer, no migration."""
+    """The journal at ``uri`` (from :func:`readonly_uri`) opened read-only: no writer, no migration.
+
+    An older schema is read as it is (what it lacks reads as empty).
+
+    Raises:
+        JournalUnreadable: when ``path`` is not a tui-trader journal, or one of a newer tui-trader.
+    """
     conn = await aiosqlite.connect(uri, uri=True)
+    try:
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version == 0:
+            raise JournalUnreadable(f"{path} is not a tui-trader journal (it has no journal schema)")
+        if version > SCHEMA_VERSION:
+            raise JournalUnreadable(f"{path} has journal schema {version}, newer than this tui-trader reads "
+                                    f"({SCHEMA_VERSION}): upgrade tui-trader to report on it")
+    except (sqlite3.Error, JournalUnreadable) as exc:
+        await conn.close()
+        if isinstance(exc, sqlite3.Error):
+            raise JournalUnreadable(f"{path} could not be read as a journal: {exc}") from exc
+        raise
     return Journal(conn, path, 1, 1.0, None)
+
+
+class JournalUnreadable(TraderError):
+    """The journal given to ``tui-trader report`` cannot be read; exit code 2."""
+
+    title = "Journal unreadable"
 
 
 def period_from(args: argparse.Namespace, time_zone: str) -> Period:
@@ -214,19 +242,25 @@ async def _report(path: Path, uri: str, args: argparse.Namespace, fmt: str, cons
     period = None if args.order else period_from(args, args.tz)
     journal = await open_readonly(path, uri)
     try:
-        if args.order:
-            rows = [_trace_row(s) for s in await order_trace(journal, args.order)]
-            if not rows:
-                raise UsageError(f"no order {args.order!r} in {path}")
-            title, report = f"order {args.order}", {"order": rows}
-        else:
-            assert period is not None
-            report = await build_report(journal, period)
+        report, title = await _read(journal, path, args, period)
+    except sqlite3.Error as exc:
+        raise JournalUnreadable(f"{path} could not be read as a journal: {exc}") from exc
     finally:
         await journal.close()
-    _emit(console, report, fmt, args.section if not args.order else "order", title if args.order else "",
-          ZoneInfo(args.tz))
+    _emit(console, report, fmt, args.section if not args.order else "order", title, ZoneInfo(args.tz))
     return 0
+
+
+async def _read(journal: Journal, path: Path, args: argparse.Namespace,
+                period: Period | None) -> tuple[dict[str, Any], str]:
+    """The report of ``period`` (or the trace of ``--order``) and its title."""
+    if not args.order:
+        assert period is not None
+        return await build_report(journal, period), ""
+    rows = [_trace_row(s) for s in await order_trace(journal, args.order)]
+    if not rows:
+        raise UsageError(f"no order {args.order!r} in {path}")
+    return {"order": rows}, f"order {args.order}"
 
 
 def _trace_row(step: Any) -> dict[str, Any]:

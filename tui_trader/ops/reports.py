@@ -1,4 +1,4 @@
-"""Reports from the journal: round-trip trades (fills paired FIFO per symbol), statistics, totals
+"""Reports from the journal: round-trip trades (flat to flat per symbol), statistics, totals
 per strategy and symbol, rejections and denials by reason, kill switch and risk triggers,
 operator actions; and the daily summary the engine journals and sends at the session close.
 
@@ -8,6 +8,7 @@ Everything here only reads the journal (plus :func:`close_session`, which writes
 from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -60,22 +61,53 @@ class _Lot:
 
 
 def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Round-trip trades from fills, FIFO per symbol; returns (trades, open lots).
+    """Round-trip trades from fills; returns (trades, open lots).
 
-    A fill that crosses through flat closes the open lots and opens a new one with the rest.
+    A round trip is a position in one symbol from flat back to flat: an entry filled in pieces,
+    a scale-in or a scale-out is one trade, with the quantities and P&L summed and the prices
+    averaged by quantity (one per strategy whose entries the position holds). Lots are matched
+    FIFO; a fill that crosses through flat closes the round trip and opens the next with the rest.
     Commission is spread per unit over the entry and exit fills.
     """
     books: dict[str, deque[_Lot]] = defaultdict(deque)
+    pieces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     trades: list[dict[str, Any]] = []
     for fill in sorted(fills, key=lambda f: (f.time, f.exec_id)):
         lot = _lot_of(fill, strategies.get(fill.order_ref, "unknown"))
         book = books[fill.symbol]
         while book and lot.quantity > 1e-12 and book[0].direction != lot.direction:
-            trades.append(_close(fill.symbol, book, lot))
+            pieces[fill.symbol].append(_close(fill.symbol, book, lot))
+        if not book and pieces[fill.symbol]:  # flat again: the round trip is over
+            trades.extend(round_trips(pieces.pop(fill.symbol)))
         if lot.quantity > 1e-12:
             book.append(lot)
     open_lots = [{"symbol": s, **_lot_row(lot)} for s, book in books.items() for lot in book]
     return trades, open_lots
+
+
+def round_trips(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trades of one position from flat back to flat, from its matched lot pieces: one per strategy."""
+    by_strategy: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for piece in pieces:
+        by_strategy[piece["strategy"]].append(piece)
+    return [_merged(group) for group in by_strategy.values()]
+
+
+def _merged(pieces: list[dict[str, Any]]) -> dict[str, Any]:
+    qty = sum(p["quantity"] for p in pieces)
+    entry_time, exit_time = min(p["entry_time"] for p in pieces), max(p["exit_time"] for p in pieces)
+    gross, commission = sum(p["gross_pnl"] for p in pieces), sum(p["commission"] for p in pieces)
+    return {**pieces[0], "quantity": qty, "entry_time": entry_time, "exit_time": exit_time,
+            "entry_price": sum(p["entry_price"] * p["quantity"] for p in pieces) / qty,
+            "exit_price": sum(p["exit_price"] * p["quantity"] for p in pieces) / qty,
+            "gross_pnl": gross, "commission": commission, "net_pnl": gross - commission,
+            "holding_s": (exit_time - entry_time).total_seconds(),
+            "entry_ref": _refs(p["entry_ref"] for p in pieces), "exit_ref": _refs(p["exit_ref"] for p in pieces)}
+
+
+def _refs(refs: Iterable[str]) -> str:
+    """The distinct orderRefs, in order, comma-separated."""
+    return ",".join(dict.fromkeys(refs))
 
 
 def _lot_of(fill: Fill, strategy: str) -> _Lot:
@@ -208,12 +240,12 @@ REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderN
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     """The whole report of ``period`` as plain values (datetimes stay datetimes)."""
-    fills = [f for f in await journal.fills() if f.time < period.end]
+    fills = await journal.fills(until=period.end)
     strategies = {o.order_ref: o.ticket.strategy for o in await journal.orders()}
     trades_all, open_lots = pair_fills(fills, strategies)
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
     trades = trades[[period.contains(t) for t in trades["exit_time"]]] if not trades.empty else trades
-    events = [e for e in await journal.events(REPORT_EVENT_KINDS, since=period.start) if e.time < period.end]
+    events = await journal.events(REPORT_EVENT_KINDS, since=period.start, until=period.end)
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "time_zone": period.time_zone},
         "summary": {**trade_stats(trades), **fill_stats([f for f in fills if period.contains(f.time)])},

@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.store import codec, sending
 from tui_trader.store.derive import Row, rows_for
+from tui_trader.store.lock import JournalLock
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tui_trader.store.writer import LoopWriter
 
@@ -119,21 +120,42 @@ class Journal:
         self._lock = asyncio.Lock()
         self._sub: EventSource | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending_table: bool | None = None
+        self._lock_file: JournalLock | None = None
+        """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
 
     @classmethod
     async def open(cls, path: Path, *, batch_size: int = 200, flush_interval_ms: float = 50.0,
                    on_failure: Callable[[BaseException], None] | None = None,
-                   sending_log_bytes: int = sending.ROTATE_BYTES) -> Journal:
+                   sending_log_bytes: int = sending.ROTATE_BYTES, lock: JournalLock | None = None) -> Journal:
         """Open (creating and migrating as needed) the journal at ``path`` and start its writer.
 
         ``sending_log_bytes``: the size past which the journal rotates the sending log it appends to.
+        ``lock``: the journal's writer lock (:meth:`JournalLock.acquire`, the engine's), released when
+        the journal closes or fails to open.
         """
+        try:
+            journal = await cls._open(path, batch_size, flush_interval_ms, on_failure, sending_log_bytes)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        journal._lock_file = lock
+        return journal
+
+    @classmethod
+    async def _open(cls, path: Path, batch_size: int, flush_interval_ms: float,
+                    on_failure: Callable[[BaseException], None] | None, sending_log_bytes: int) -> Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         conn = await aiosqlite.connect(path)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await migrate(conn)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
         try:
             await _fold_sending_log(conn, path)
         except sqlite3.Error as exc:  # nothing is lost: the log stays (readers read it), the next open folds it
@@ -260,7 +282,11 @@ class Journal:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._log.close()
             self._writer_conn.close()
-            await self._conn.close()
+            try:
+                await self._conn.close()
+            finally:
+                if self._lock_file is not None:
+                    self._lock_file.release()
 
     async def _pump(self, sub: EventSource) -> None:
         while True:
@@ -458,7 +484,10 @@ class Journal:
 
     async def _ahead(self, order_ref: str | None = None) -> list[Order]:
         """Orders whose write-ahead record, in the table or the sending log, is newer than their ``orders`` row."""
-        if order_ref is None:
+        rows: list[Any] = []
+        if not await self._has_sending_table():
+            pass  # a journal older than the write-ahead record, opened read-only (not migrated)
+        elif order_ref is None:
             rows = await self._all(sending.PENDING_ALL_SQL)
         else:
             rows = await self._all(sending.PENDING_OF_REF_SQL, (order_ref,))
@@ -470,15 +499,20 @@ class Journal:
             rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
         return sending.pending_of(rows)
 
-    async def fills(self, since: datetime | None = None) -> list[Fill]:
-        """Fills in time order, optionally from ``since`` on."""
+    async def _has_sending_table(self) -> bool:
+        if self._sending_table is None:
+            row = await self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sending'")
+            self._sending_table = row is not None
+        return self._sending_table
+
+    async def fills(self, since: datetime | None = None, until: datetime | None = None) -> list[Fill]:
+        """Fills in time order, optionally from ``since`` on and before ``until`` (instants, any time zone)."""
         sql = "SELECT exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, " \
               "realized_pnl FROM fills"
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            sql, params = sql + " WHERE time >= ?", (since.isoformat(),)
-        rows = await self._all(sql + " ORDER BY time, exec_id", params)
-        return [_fill_from_row(r) for r in rows]
+        clauses, params = _time_filters(since, until)
+        rows = await self._all(sql + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY time, exec_id",
+                               params)
+        return [f for f in map(_fill_from_row, rows) if _within(f.time, since, until)]
 
     async def known_exec_ids(self) -> set[str]:
         """Every execution id already journaled."""
@@ -494,12 +528,13 @@ class Journal:
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
-                     since: datetime | None = None) -> list[ev.Event]:
-        """Journaled events in order, filtered by kind, order or time."""
-        clauses, params = _event_filters(kinds, order_ref, since)
+                     since: datetime | None = None, until: datetime | None = None) -> list[ev.Event]:
+        """Journaled events in order, filtered by kind, order or time (from ``since`` on, before ``until``)."""
+        clauses, params = _event_filters(kinds, order_ref, since, until)
         sql = "SELECT kind, payload FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         rows = await self._all(sql + " ORDER BY id", params)
-        return [codec.load_event(r[0], r[1]) for r in rows]
+        events = (codec.load_event(r[0], r[1]) for r in rows)
+        return [e for e in events if _within(e.time, since, until)]
 
     async def book_events(self, kinds: Iterable[str]) -> list[ev.Event]:
         """The newest ``BookCheckpointed`` and the events of ``kinds`` journaled after it, in order (all
@@ -573,8 +608,8 @@ async def _prune_sending(conn: aiosqlite.Connection) -> None:
         log.warning("journal: write-ahead rows not pruned: %s", exc)
 
 
-def _event_filters(kinds: Iterable[str] | None, order_ref: str | None,
-                   since: datetime | None) -> tuple[list[str], list[Any]]:
+def _event_filters(kinds: Iterable[str] | None, order_ref: str | None, since: datetime | None,
+                   until: datetime | None) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if kinds is not None:
@@ -584,10 +619,37 @@ def _event_filters(kinds: Iterable[str] | None, order_ref: str | None,
     if order_ref is not None:
         clauses.append("order_ref = ?")
         params.append(order_ref)
+    time_clauses, time_params = _time_filters(since, until)
+    return clauses + time_clauses, params + time_params
+
+
+MAX_UTC_OFFSET = timedelta(hours=14)
+"""The widest offset from UTC a stored time can carry (+14:00, Kiribati; the most negative is -12:00)."""
+
+
+def _time_filters(since: datetime | None, until: datetime | None) -> tuple[list[str], list[Any]]:
+    """SQL bounds on a ``time`` column that keep at least every row in [since, until).
+
+    Times are stored as ISO text with their own offset (the engine's are UTC): text compares as
+    instants only between equal offsets, so "2026-03-05T02:30:00+00:00" (21:30 in New York on
+    the 4th) sorted after a New York midnight of the 5th written "2026-03-05T00:00:00-05:00".
+    The bounds are in UTC, widened by :data:`MAX_UTC_OFFSET` so a row stored with another offset
+    is kept too; the caller filters the rows exactly (:func:`_within`).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
     if since is not None:
         clauses.append("time >= ?")
-        params.append(since.isoformat())
+        params.append((since.astimezone(UTC) - MAX_UTC_OFFSET).isoformat())
+    if until is not None:
+        clauses.append("time < ?")
+        params.append((until.astimezone(UTC) + MAX_UTC_OFFSET).isoformat())
     return clauses, params
+
+
+def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:
+    """True when the instant ``when`` is in [since, until) (an open bound when ``None``)."""
+    return (since is None or when >= since) and (until is None or when < until)
 
 
 def _fill_from_row(row: Any) -> Fill:
