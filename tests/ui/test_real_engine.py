@@ -447,3 +447,23 @@ async def test_real_engine_flatten_when_a_fill_changes_the_position_under_its_pr
                         "would be SELL 100 AAPL. Nothing was sent: flatten again to see the orders as they are")
         assert not [r for r in c.gw.received_orders() if r.action == "SELL"]
         assert c.gw.positions()["AAPL"] == 100
+
+
+async def test_real_engine_position_when_a_plain_buy_grows_it_past_its_stop_then_shown_partly_covered_and_asked_at_quit(
+        tmp_path: Path) -> None:
+    # A bracket of 10 with its stop, then a plain buy of 90: the pane showed the stop as protecting the 100,
+    # and the quit dialog did not name the 90 without one.
+    async with real_console(tmp_path) as c:
+        ask = c.engine.market.quotes["AAPL"].ask
+        stop = round(ask * 0.9, 2)
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop)))
+        await c.until(lambda: c.engine.portfolio.positions.get("AAPL") is not None
+                      and c.engine.portfolio.positions["AAPL"].stop_price == stop, "10 held with its stop")
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 90, OrderType.MKT))
+        await c.until(lambda: c.engine.portfolio.quantity("AAPL") == 100, "100 held")
+
+        await c.until(lambda: c.rows("positions-table").get("AAPL", ("",) * 10)[9] == f"10@{stop:,.2f}",
+                      "the stop shown for the 10 it covers")
+        await c.pilot.press("q")
+        await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit dialog")
+        assert c.app.screen.unprotected == ("AAPL LONG 100 (a stop for 10 only)",)

@@ -99,3 +99,12 @@ class AccountSnapshot:
         """Signed quantity held in ``symbol`` (0 when flat)."""
         pos = self.positions.get(symbol)
         return pos.quantity if pos else 0.0
+
+    def stop_covered(self, symbol: str) -> float:
+        """How much of ``symbol``'s position its working protective stops would close (their remaining
+        quantity on the closing side): a stop placed with a bracket of 10 covers 10 of a position grown
+        to 100 by a plain buy."""
+        held = self.position_quantity(symbol)
+        return sum(o.remaining for o in self.working_orders
+                   if o.symbol == symbol and o.ticket.reduce_only and o.ticket.side.sign * held < 0
+                   and (o.ticket.stop_price or o.ticket.order_type.value == "TRAIL"))

@@ -18,9 +18,19 @@ QuitChoice = Literal["leave", "cancel", "stay"]
 
 
 def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
-    """The open positions no protective stop covers at the broker, as ``AAPL LONG 25``."""
-    return tuple(f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}"
-                 for p in snapshot.account.positions.values() if p.quantity and not p.stop_price)
+    """The open positions no protective stop covers at the broker, wholly or in part, as ``AAPL LONG 25``
+    (``AAPL LONG 100, a stop for 10``)."""
+    out = []
+    for p in snapshot.account.positions.values():
+        if not p.quantity:
+            continue
+        held = f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}"
+        covered = snapshot.account.stop_covered(p.symbol)
+        if not p.stop_price:
+            out.append(held)
+        elif 0 < covered < abs(p.quantity) - 1e-9:
+            out.append(f"{held} (a stop for {qty(covered)} only)")
+    return tuple(out)
 
 
 class QuitModal(ModalScreen[QuitChoice]):

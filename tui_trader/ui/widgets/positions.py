@@ -31,15 +31,23 @@ def sign_role(value: float) -> str:
     return "pos" if value > 0 else "neg" if value < 0 else ""
 
 
-def stop_text(pos: Position) -> str:
-    """The protective stop (a trailing one's start as :func:`trailing_stop` shows it)."""
+def stop_text(pos: Position, covered: float | None = None) -> str:
+    """The protective stop (a trailing one's start as :func:`trailing_stop` shows it), as ``10@178.58``
+    when it ``covered`` only part of the position."""
     if not pos.stop_price:
         return DASH
-    return trailing_stop(pos.stop_price, pos.quantity > 0) if pos.stop_trails else price(pos.stop_price)
+    text = trailing_stop(pos.stop_price, pos.quantity > 0) if pos.stop_trails else price(pos.stop_price)
+    return f"{qty(covered)}@{text}" if partly(pos, covered) else text
 
 
-def position_row(pos: Position, stale: bool) -> Row:
-    """One position as a row; the mark is dimmed when its quote is stale."""
+def partly(pos: Position, covered: float | None) -> bool:
+    """A stop works but ``covered`` less than the position."""
+    return bool(pos.stop_price) and covered is not None and 0 < covered < abs(pos.quantity) - 1e-9
+
+
+def position_row(pos: Position, stale: bool, covered: float | None = None) -> Row:
+    """One position as a row; the mark is dimmed when its quote is stale; a stop that ``covered`` only
+    part of it is shown with its quantity, as a warning."""
     upnl = pos.unrealized_pnl
     cost = abs(pos.quantity * pos.avg_cost)
     cells = (
@@ -52,12 +60,12 @@ def position_row(pos: Position, stale: bool) -> Row:
         money(upnl, signed=True),
         money(pos.realized_pnl, signed=True),
         pct(upnl / cost * 100 if cost else None),
-        stop_text(pos),
+        stop_text(pos, covered),
         price(pos.take_profit_price) if pos.take_profit_price else DASH,
     )
     mark_role = "dim" if stale else ""
     roles = ("", "", "", "", mark_role, mark_role, sign_role(upnl), sign_role(pos.realized_pnl),
-             sign_role(upnl), "" if pos.stop_price else "warn", "")
+             sign_role(upnl), "" if pos.stop_price and not partly(pos, covered) else "warn", "")
     return Row(pos.symbol, cells, roles)
 
 
@@ -91,7 +99,9 @@ class PositionsPane(Pane):
         stale = fresh.stale_symbols
 
         def row(item: Position | Row) -> Row:
-            return item if isinstance(item, Row) else position_row(item, item.symbol in stale)
+            if isinstance(item, Row):
+                return item
+            return position_row(item, item.symbol in stale, snapshot.account.stop_covered(item.symbol))
 
         self.table.set_rows(LazyRows(items, row))
         note = fresh.verdict if fresh.account_stale else ""
