@@ -2,12 +2,14 @@
 
 The simulator runs on exchange hours (not ``always_open``) with a manual clock; the engine reads
 the same clock, so "now" is the simulator's. Quotes are stamped with the wall clock on receipt,
-which only makes them look younger than the manual clock's time, never stale.
+years after the manual clock's time: the gate denies a quote stamped in the future (its age is
+unknown), so the quote-age limit is off here; everything else is the default.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +31,8 @@ def paper_config(tmp_path: Path) -> EngineConfig:
     """The default paper configuration (hours checks on), trading AAPL by hand, no approvals."""
     config = config_from_settings(Settings(mode=Mode.PAPER))
     assert config.limits.require_liquid_hours
-    return config.with_(journal_path=tmp_path / "journal.sqlite", symbols=("AAPL",), strategies=(),
+    return config.with_(limits=replace(config.limits, max_quote_age_s=None),
+                        journal_path=tmp_path / "journal.sqlite", symbols=("AAPL",), strategies=(),
                         approvals_required=False, ack_timeout_s=2.0, market_data_stale_s=3600,
                         warmup_bars=20, tick_interval_s=0.05)
 

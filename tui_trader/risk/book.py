@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from tui_trader.domain import AccountSnapshot, MarketSnapshot, Order, OrderStatus, Side
+from tui_trader.domain import AccountSnapshot, MarketSnapshot, Order, OrderStatus, OrderType, Side
 
 
 class Leg(NamedTuple):
@@ -63,6 +63,7 @@ class Leg(NamedTuple):
 
 
 _EMPTY = Leg()
+_LMT = OrderType.LMT  # a global: a read of ``OrderType.LMT`` costs ~90 ns on Python 3.11, once per working buy
 
 
 class Book(NamedTuple):
@@ -142,12 +143,15 @@ def build_book(
 ) -> Book:
     """Aggregate positions and counted orders by symbol, with marks from quotes or positions.
 
-    ``fallback_prices`` prices symbols whose mark is unknown (the ticket's own limit price, say).
+    A working buy commits :meth:`OrderTicket.price_for_notional` at the ask (a buy stop below the ask
+    pays the ask; a stray limit on a market order counts for nothing). ``fallback_prices`` prices
+    symbols whose mark is unknown (the ticket's own limit price, say).
     """
     working = counted_orders(account, in_flight, exclude_ref)
     acc: dict[str, list[float]] = {s: [p.quantity, 0.0, 0.0] for s, p in account.positions.items()}
     unpriced_buys: list[Order] = []
     buys = 0.0
+    quotes = market.quotes
     for order in working:
         ticket = order.ticket
         row = acc.get(ticket.symbol) or acc.setdefault(ticket.symbol, [0.0, 0.0, 0.0])
@@ -155,7 +159,12 @@ def build_book(
         remaining = 0.0 if remaining < 0.0 else remaining  # max(remaining, 0.0), NaN included
         if ticket.side is Side.BUY:
             row[1] += remaining
-            price = ticket.price_for_notional(math.nan)
+            if ticket.order_type is _LMT:  # most working buys: their limit caps them, the ask is not needed
+                price = ticket.price_for_notional(math.nan)
+            else:  # the ask (NaN: missing or crossed), inline: this runs for every buy on every check
+                quote = quotes.get(ticket.symbol)
+                ask = math.nan if quote is None or not quote.ask > 0 or quote.bid > quote.ask else quote.ask
+                price = ticket.price_for_notional(ask)
             if price > 0:
                 buys += remaining * price
             else:

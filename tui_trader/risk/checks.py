@@ -12,7 +12,7 @@ import math
 import operator
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,8 @@ __all__ = [
     "check_trading_hours",
     "check_trading_state",
     "exempt",
+    "expected_fill",
+    "far_side",
     "growth_bound",
     "notional_reference",
     "order_price",
@@ -147,40 +149,79 @@ def check_order_type_allowed(order_type: OrderType, allowed: tuple[OrderType, ..
     return CheckResult("order_type_allowed", False, message=f"{order_type} not allowed")
 
 
-def check_ticket_fields(ticket: OrderTicket) -> CheckResult:
-    """Positive finite quantity, and the prices its order type needs."""
-    problem = ""
-    if not (ticket.quantity > 0 and math.isfinite(ticket.quantity)):
-        problem = f"quantity {ticket.quantity} must be positive"
-    elif ticket.order_type in (OrderType.LMT, OrderType.STP_LMT) and not (ticket.limit_price or 0) > 0:
-        problem = f"{ticket.order_type} needs a positive limit price"
-    elif ticket.order_type in (OrderType.STP, OrderType.STP_LMT) and not (ticket.stop_price or 0) > 0:
-        problem = f"{ticket.order_type} needs a positive stop price"
-    elif ticket.order_type is OrderType.TRAIL and not (ticket.trail_amount or ticket.trail_percent):
-        problem = "TRAIL needs a trail amount or percent"
+def check_ticket_fields(ticket: OrderTicket, size_increment: float = 1.0) -> CheckResult:
+    """A positive finite quantity in whole ``size_increment`` steps, finite prices, and the positive
+    prices (or trail) its order type needs.
+
+    ``size_increment``: the instrument's (1 for whole shares); not positive or not finite: not checked.
+    """
+    problem = _quantity_problem(ticket.quantity, size_increment) or _price_problem(ticket)
     return CheckResult("ticket_valid", False, message=problem) if problem else PASS["ticket_valid"]
+
+
+def _quantity_problem(quantity: float, increment: float) -> str:
+    """Why ``quantity`` cannot be sent ("" when it can)."""
+    if not (0 < quantity < math.inf):
+        return f"quantity {quantity} must be positive"
+    if 0 < increment < math.inf:
+        steps = quantity / increment
+        if abs(steps - round(steps)) > 1e-9 * (steps if steps > 1.0 else 1.0):
+            return f"quantity {quantity:g} is not a multiple of the instrument's size increment {increment:g}"
+    return ""
+
+
+def _price_problem(ticket: OrderTicket) -> str:
+    """Why the ticket's prices cannot be sent ("" when they can)."""
+    order_type, limit, stop = ticket.order_type, ticket.limit_price, ticket.stop_price
+    if limit is not None and not -math.inf < limit < math.inf:
+        return f"limit price {limit} must be finite"
+    if stop is not None and not -math.inf < stop < math.inf:
+        return f"stop price {stop} must be finite"
+    if order_type in _LIMIT_TYPES and not (limit or 0) > 0:
+        return f"{order_type} needs a positive limit price"
+    if order_type in _STOP_TYPES and not (stop or 0) > 0:
+        return f"{order_type} needs a positive stop price"
+    if order_type is OrderType.TRAIL:
+        if ticket.trail_amount is None and ticket.trail_percent is None:
+            return "TRAIL needs a trail amount or percent"
+        return _positive_problem((("trail amount", ticket.trail_amount), ("trail percent", ticket.trail_percent)))
+    return ""
+
+
+_LIMIT_TYPES = (OrderType.LMT, OrderType.STP_LMT)
+_STOP_TYPES = (OrderType.STP, OrderType.STP_LMT)
+
+
+def _positive_problem(figures: Sequence[tuple[str, float | None]]) -> str:
+    """The first figure given that is not finite and positive, said ("" when none)."""
+    for what, value in figures:
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            return f"{what} {value} must be finite and positive"
+    return ""
 
 
 def check_bracket(ticket: OrderTicket, quote: Quote | None) -> CheckResult:
     """A bracket's stop-loss lies below the entry's expected fill and its target above (a sell: the
     reverse); on the wrong side, one would trigger as soon as the entry fills.
 
-    The expected fill: a limit entry's limit, or the far side of the quote when that is better (a
-    marketable limit fills there); a stop entry's stop; a market entry's far side. Unknown (a market
-    entry without a sane quote): not checked here (the quote check says why).
+    Its prices must be finite and positive. The expected fill: a limit entry's limit, or the far
+    side of the quote when that is better (a marketable limit fills there); a stop entry's stop, or
+    the far side when the stop is already through it (it triggers at once: max(stop, ask) for a
+    buy, min(stop, bid) for a sell), a stop-limit's capped by its limit; a market entry's far side.
+    Unknown (a market entry without the side it trades against): not checked here (the quote
+    check says why).
     """
     bracket = ticket.bracket
     assert bracket is not None
-    buy = ticket.side is Side.BUY
-    far = notional_reference(quote, ticket.side, math.nan)
-    if ticket.order_type in (OrderType.STP, OrderType.STP_LMT) and ticket.stop_price:
-        entry = ticket.stop_price
-    elif ticket.limit_price:
-        entry = ticket.limit_price if math.isnan(far) else (min if buy else max)(ticket.limit_price, far)
-    else:
-        entry = far
+    problem = _positive_problem((("bracket stop", bracket.stop_price), ("bracket target", bracket.take_profit_price),
+                                 ("bracket trail amount", bracket.trail_amount),
+                                 ("bracket trail percent", bracket.trail_percent)))  # fmt: skip
+    if problem:
+        return CheckResult("bracket", False, message=problem)
+    entry = expected_fill(ticket, far_side(quote, ticket.side))
     if math.isnan(entry):
         return PASS["bracket"]
+    buy = ticket.side is Side.BUY
     stop, target = bracket.stop_price, bracket.take_profit_price
     problems = []
     if stop is not None and (stop >= entry if buy else stop <= entry):
@@ -192,6 +233,18 @@ def check_bracket(ticket: OrderTicket, quote: Quote | None) -> CheckResult:
     if not problems:
         return PASS["bracket"]
     return CheckResult("bracket", False, message="; ".join(problems))
+
+
+def expected_fill(ticket: OrderTicket, far: float) -> float:
+    """Where the ticket's entry is expected to fill, given the far side of the quote (NaN: unknown)."""
+    buy, order_type, limit, stop = ticket.side is Side.BUY, ticket.order_type, ticket.limit_price, ticket.stop_price
+    better, worse = (min, max) if buy else (max, min)
+    if order_type in _STOP_TYPES and stop:
+        entry = stop if math.isnan(far) else worse(stop, far)  # through the market: triggers at once
+        return better(limit, entry) if order_type is OrderType.STP_LMT and limit else entry
+    if order_type is OrderType.LMT and limit:
+        return limit if math.isnan(far) else better(limit, far)
+    return far
 
 
 def check_reduce_only(reduces: bool) -> CheckResult:
@@ -341,15 +394,33 @@ class TicketContext:
         return self.leg.reduces(self.ticket.side, self.ticket.quantity)
 
     @lazy
+    def far(self) -> float:
+        """The side of the quote the ticket trades against (:func:`far_side`)."""
+        return far_side(self.quote, self.ticket.side)
+
+    @lazy
     def price(self) -> float:
-        """Estimated price: limit, else stop, else the far side of a sane quote, else the book's mark."""
+        """Estimated price: the larger of the order's own price (:attr:`OrderTicket.own_price`) and
+        the far side of the quote; without either, the book's mark only when there is no quote at all.
+
+        A quote without the side the order trades against gives NaN (the limits deny; see
+        :attr:`price_problem`): its last trade may be long stale.
+        """
         ticket = self.ticket
-        price = ticket.price_for_notional(math.nan)
-        if math.isnan(price):  # priced like a market order; the book only when the quote cannot say
-            price = notional_reference(self.quote, ticket.side, math.nan)
-            if math.isnan(price):
-                price = self.book.price(ticket.symbol)
+        price = ticket.price_for_notional(self.far)
+        if self.quote is None and math.isnan(price):
+            price = self.book.price(ticket.symbol)
         return price
+
+    @property
+    def price_problem(self) -> str:
+        """Why :attr:`price` is unknown, for the limits that cannot measure the order without it."""
+        quote = self.quote
+        if quote is None:
+            return "no quote and no mark to price the order"
+        if quote.bid > quote.ask > 0:
+            return f"crossed quote (bid {quote.bid:g} > ask {quote.ask:g}): no price to value the order"
+        return missing_side_message(quote, self.ticket)
 
     @lazy
     def notional(self) -> float:
@@ -357,11 +428,33 @@ class TicketContext:
         return self.ticket.quantity * self.price
 
 
+def far_side(quote: Quote | None, side: Side) -> float:
+    """The side of the quote an order trades against: the ask for a buy, the bid for a sell.
+
+    NaN when that side is missing (a one-sided quote counts: a buy needs only the ask) or the quote
+    is crossed.
+    """
+    if quote is None:
+        return math.nan
+    bid, ask = quote.bid, quote.ask
+    price = ask if side is _BUY else bid
+    return price if price > 0 and not bid > ask > 0 else math.nan
+
+
+_BUY = Side.BUY  # a global: a read of ``Side.BUY`` costs ~90 ns on Python 3.11 (every check)
+
+
 def notional_reference(quote: Quote | None, side: Side, fallback: float) -> float:
-    """Price a market order is expected to pay: the far side of a sane quote, else the mark."""
-    if quote is not None and quote.has_two_sides and not quote.is_crossed:
-        return quote.ask if side is Side.BUY else quote.bid
-    return fallback
+    """Price a market order is expected to pay: :func:`far_side`, else ``fallback``."""
+    price = far_side(quote, side)
+    return fallback if math.isnan(price) else price
+
+
+def missing_side_message(quote: Quote, ticket: OrderTicket) -> str:
+    """Why an order without a price of its own cannot be valued on ``quote``: the side it trades against is missing."""
+    side = "ask" if ticket.side is Side.BUY else "bid"
+    last = f" (last trade {quote.last:g} is not a price it would fill at)" if quote.last > 0 else ""
+    return f"no {side} to price a {ticket.order_type} {ticket.side.value.lower()}{last}"
 
 
 def pre_trade_check(
@@ -417,7 +510,7 @@ def check_cancel(throttle: Throttle, now: datetime) -> RiskVerdict:
 
 def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, ticket = ctx.limits, ctx.ticket
-    out.append(check_ticket_fields(ticket))
+    out.append(check_ticket_fields(ticket, ctx.instrument.size_increment))
     if ticket.bracket is not None:
         out.append(check_bracket(ticket, ctx.quote))
     if lim.allowed_symbols is not None:
@@ -432,7 +525,11 @@ def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
 def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, quote, ticket = ctx.limits, ctx.quote, ctx.ticket
     if lim.require_quote:
-        out.append(check_quote_usable(quote, quote is not None or ticket.symbol in ctx.watched))
+        usable = check_quote_usable(quote, quote is not None or ticket.symbol in ctx.watched)
+        if usable.passed and math.isnan(ctx.far) and math.isnan(ticket.own_price):
+            assert quote is not None  # a usable quote
+            usable = CheckResult("quote", False, message=missing_side_message(quote, ticket))
+        out.append(usable)
     if lim.max_quote_age_s is not None:
         out.append(check_quote_age(quote, ctx.now, lim.max_quote_age_s))
     if lim.max_spread_pct is not None and ticket.order_type is OrderType.MKT:
@@ -452,7 +549,8 @@ def _size_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     if lim.max_order_quantity is not None:
         out.append(upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity, "qty"))
     if lim.max_order_notional is not None:
-        out.append(upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$"))
+        notional = upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$")
+        out.append(notional if notional.passed else _priced(ctx, notional))
     if lim.max_position_quantity is not None:
         out.append(growth_bound("position_quantity", ctx.leg.worst_abs, ctx.leg_after.worst_abs,
                                 lim.max_position_quantity, "qty"))
@@ -481,7 +579,15 @@ def _book_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
             out.append(exempt("cash_fraction"))
         else:
             cash_after = ctx.account.cash - ctx.book.buy_commitment() - ctx.notional
-            out.append(check_cash_fraction(cash_after, ctx.account.equity, lim.min_cash_fraction))
+            cash = check_cash_fraction(cash_after, ctx.account.equity, lim.min_cash_fraction)
+            out.append(cash if cash.passed else _priced(ctx, cash))
+
+
+def _priced(ctx: TicketContext, result: CheckResult) -> CheckResult:
+    """Failed ``result``, its message saying why the order has no price when that is why it failed."""
+    if not math.isnan(ctx.price):
+        return result
+    return replace(result, message=ctx.price_problem)
 
 
 def _fraction(exposure: float, equity: float) -> float:

@@ -31,11 +31,23 @@ def check_quote_usable(quote: Quote | None, watched: bool = True) -> CheckResult
     return CheckResult("quote", False, message=problem) if problem else PASS["quote"]
 
 
+MAX_CLOCK_SKEW_S = 2.0
+"""How far in the future (seconds) a quote's time may lie and still count as fresh: the gateway's
+clock and ours may disagree by a little. Beyond it the quote's time cannot be trusted, so neither
+can its age."""
+
+
 def check_quote_age(quote: Quote | None, now: datetime, max_age_s: float) -> CheckResult:
-    """The quote is at most ``max_age_s`` seconds old (a missing quote is infinitely old)."""
+    """The quote is at most ``max_age_s`` seconds old (a missing quote is infinitely old), and not
+    stamped more than :data:`MAX_CLOCK_SKEW_S` in the future."""
     if quote is None:
         return CheckResult("quote_age", False, math.inf, max_age_s, -math.inf, "no quote", "s")
-    return upper_bound("quote_age", (now - quote.time).total_seconds(), max_age_s, "s")
+    age = (now - quote.time).total_seconds()
+    if age < -MAX_CLOCK_SKEW_S:
+        return CheckResult("quote_age", False, age, max_age_s, max_age_s - age,
+                           f"quote stamped {-age:.1f}s in the future (clocks disagree by more than "
+                           f"{MAX_CLOCK_SKEW_S:g}s): its age is unknown", "s")  # fmt: skip
+    return upper_bound("quote_age", age, max_age_s, "s")
 
 
 def check_spread(quote: Quote | None, max_spread_pct: float) -> CheckResult:
