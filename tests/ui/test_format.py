@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pytest
 
-from tui_trader.ui.format import DASH, compact
+from tui_trader.domain.enums import Side
+from tui_trader.domain.market import Quote
+from tui_trader.domain.orders import Fill
+from tui_trader.ui.format import DASH, compact, plain, qty, spread
+from tui_trader.ui.widgets.status_bar import StatusBar
+from tui_trader.ui.widgets.watchlist import quote_row
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -19,3 +25,37 @@ from tui_trader.ui.format import DASH, compact
 ])
 def test_compact_then_the_unit_fits_the_printed_figure(value: float | None, text: str) -> None:
     assert compact(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1234.5, "1,234.5"), (12345.5, "12,345.5"),  # read "1,234" and "1.235e+04"
+    (2500.75, "2,500.75"), (0.125, "0.125"), (1_234_567.0, "1,234,567"), (-3.5, "-3.5"),
+    (0.1 + 0.2, "0.3"), (100, "100"), (-1e-12, "0"), (math.nan, DASH), (None, DASH),
+])
+def test_qty_then_exact_without_needless_decimals(value: float | None, text: str) -> None:
+    assert qty(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (12345.67, "12345.67"), (1234.5, "1234.5"), (200.0, "200"), (0.1234, "0.1234"), (3, "3"),
+])
+def test_plain_then_the_figure_parses_back_exactly(value: float, text: str) -> None:
+    assert plain(value) == text
+    assert float(text) == value
+
+
+def test_status_bar_last_fill_when_the_price_is_under_a_dollar_then_four_decimals() -> None:
+    fill = Fill("e1", "tt-1", "SNDL", Side.BUY, 1234.5, 0.1234, datetime(2026, 1, 5, 15, tzinfo=UTC))
+    bar = StatusBar()
+
+    bar.show_fill(fill, "America/New_York")
+
+    assert bar.texts["fill"] == " last fill BUY 1,234.5 SNDL @ 0.1234 10:00:00"
+
+
+def test_watchlist_spread_when_the_stock_is_under_a_dollar_then_four_decimals() -> None:
+    # Read "0.00" at two decimals.
+    penny = Quote("SNDL", datetime(2026, 1, 5, 15, tzinfo=UTC), bid=0.1234, ask=0.1250, last=0.124)
+    assert quote_row(penny, "", 0.0, False).cells[5] == "0.0016"
+    assert spread(0.02, 212.4) == "0.02"
+    assert spread(math.nan, 1.0) == DASH

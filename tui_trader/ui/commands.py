@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from tui_trader.ui.format import qty
+
 if TYPE_CHECKING:
     from tui_trader.ui.app import TraderApp
 
@@ -45,13 +47,13 @@ def dynamic_commands(app: TraderApp) -> list[Command]:
     for order in snap.orders:
         if order.status.is_working:
             t = order.ticket
-            commands.append((f"Cancel order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol})",
+            commands.append((f"Cancel order #{order.order_ref} ({t.side.value} {qty(t.quantity)} {t.symbol})",
                              "cancel this order", partial(main.action_cancel_order, order.order_ref)))
-            commands.append((f"Modify order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol})…",
+            commands.append((f"Modify order #{order.order_ref} ({t.side.value} {qty(t.quantity)} {t.symbol})…",
                              "quantity, limit, stop", partial(main.action_modify_order, order.order_ref)))
     for order in reversed(snap.orders):  # newest first
         t = order.ticket
-        commands.append((f"Trace order #{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol}, "
+        commands.append((f"Trace order #{order.order_ref} ({t.side.value} {qty(t.quantity)} {t.symbol}, "
                          f"{order.status.value})", "its whole story from the journal",
                          partial(main.action_trace_order, order.order_ref)))
     for symbol, pos in sorted(snap.account.positions.items()):

@@ -36,18 +36,44 @@ def price(value: float | None) -> str:
     return f"{value:,.4f}" if value < 1 else f"{value:,.2f}"
 
 
+def spread(value: float | None, reference: float | None) -> str:
+    """A price difference with the decimals :func:`price` gives ``reference``: ``0.02``; ``0.0016``
+    for a stock under one unit, whose spread read ``0.00`` at two decimals; a dash when unknown."""
+    if not is_num(value) or value is None:
+        return DASH
+    return f"{value:,.4f}" if is_num(reference) and abs(reference or 0) < 1 else f"{value:,.2f}"
+
+
 def trailing_stop(start: float, sells: bool) -> str:
     """A trailing stop as ``≥ start`` when it sells (it protects a long), ``≤ start`` when it buys: the broker
     moves it only the one way, in the position's favour, and does not tell the client where it is now."""
     return ("≥" if sells else "≤") + price(start)
 
 
+QTY_DECIMALS = 8
+"""Decimals a quantity keeps (fractional shares, crypto): beyond them only float noise is left."""
+
+
 def qty(value: float | None) -> str:
-    """A quantity without needless decimals."""
+    """A quantity as it is, without needless decimals: ``1,234``, ``1,234.5``, ``12,345.125``.
+
+    Never rounded to a few significant digits or put in scientific notation: a position of
+    1,234.5 read "1,234", and one of 12,345.5 read "1.235e+04".
+    """
     if not is_num(value):
         return DASH
     assert value is not None
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    text = f"{value:,.{QTY_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def plain(value: float) -> str:
+    """A figure as an operator types it: exact (it parses back to ``value``), no thousands separator,
+    no trailing ``.0``: ``12345.67``, ``1234.5``, ``200``. Prefills a field without rounding it."""
+    text = repr(float(value))
+    return text.removesuffix(".0")
 
 
 def pct(value: float | None, *, signed: bool = True) -> str:

@@ -15,14 +15,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label
 
-from tui_trader.domain.enums import OrderType
 from tui_trader.domain.orders import Order
-from tui_trader.ui.format import price, qty
+from tui_trader.ui.format import plain, price, qty
 from tui_trader.ui.modals.form import OrderForm
-from tui_trader.ui.modals.order_ticket import TicketError, optional_price
-
-HAS_LIMIT = frozenset({OrderType.LMT, OrderType.STP_LMT})
-HAS_STOP = frozenset({OrderType.STP, OrderType.STP_LMT})
+from tui_trader.ui.modals.order_ticket import USES_LIMIT, USES_STOP, TicketError, optional_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +41,8 @@ class Modification:
 def order_line(order: Order) -> str:
     """The order as it works now: ``SELL 25 AAPL STP stop 200.40 · filled 0 · SUBMITTED``."""
     t = order.ticket
-    prices = [f"limit {price(t.limit_price)}" if t.order_type in HAS_LIMIT else "",
-              f"stop {price(t.stop_price)}" if t.order_type in HAS_STOP else ""]
+    prices = [f"limit {price(t.limit_price)}" if t.order_type in USES_LIMIT else "",
+              f"stop {price(t.stop_price)}" if t.order_type in USES_STOP else ""]
     what = " ".join(p for p in (t.side.value, qty(t.quantity), t.symbol, t.order_type.value, *prices) if p)
     return f"{what} · filled {qty(order.filled_quantity)} · {order.status.value}"
 
@@ -60,11 +56,11 @@ def build_modification(order: Order, fields: dict[str, str]) -> Modification:
         raise TicketError("quantity: not a number") from None
     if quantity <= order.filled_quantity:
         raise TicketError(f"quantity: must be more than the {qty(order.filled_quantity)} already filled")
-    limit = optional_price(fields.get("limit", ""), "limit") if t.order_type in HAS_LIMIT else None
-    stop = optional_price(fields.get("stop", ""), "stop") if t.order_type in HAS_STOP else None
-    if t.order_type in HAS_LIMIT and limit is None:
+    limit = optional_price(fields.get("limit", ""), "limit") if t.order_type in USES_LIMIT else None
+    stop = optional_price(fields.get("stop", ""), "stop") if t.order_type in USES_STOP else None
+    if t.order_type in USES_LIMIT and limit is None:
         raise TicketError("limit: required for this order type")
-    if t.order_type in HAS_STOP and stop is None:
+    if t.order_type in USES_STOP and stop is None:
         raise TicketError("stop: required for this order type")
     change = Modification(quantity if quantity != t.quantity else None,
                           limit if limit is not None and limit != t.limit_price else None,
@@ -93,12 +89,14 @@ class ModifyOrderModal(OrderForm[Modification | None]):
             yield Label(f"Modify order {self.order.order_ref} ({t.symbol})", classes="dialog-title")
             yield Label(order_line(self.order), id="modify-now")
             with Horizontal(id="modify-form"):
-                yield Input(qty(t.quantity).replace(",", ""), placeholder="quantity", id="modify-quantity")
-                if t.order_type in HAS_LIMIT:
-                    yield Input(f"{t.limit_price:g}" if t.limit_price else "", placeholder="limit price",
+                # Exact figures: a field left as it is parses back to the order's own figure, so it is
+                # not sent (f"{12345.67:g}" prefilled 12345.7, and a quantity change re-placed the limit there).
+                yield Input(plain(t.quantity), placeholder="quantity", id="modify-quantity")
+                if t.order_type in USES_LIMIT:
+                    yield Input(plain(t.limit_price) if t.limit_price else "", placeholder="limit price",
                                 id="modify-limit")
-                if t.order_type in HAS_STOP:
-                    yield Input(f"{t.stop_price:g}" if t.stop_price else "", placeholder="stop price",
+                if t.order_type in USES_STOP:
+                    yield Input(plain(t.stop_price) if t.stop_price else "", placeholder="stop price",
                                 id="modify-stop")
             yield Label("", id="modify-change")
             yield Label("", id="modify-error", classes="dialog-error")

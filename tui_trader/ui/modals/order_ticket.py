@@ -30,6 +30,11 @@ Previewer = Callable[[OrderTicket], RiskVerdict]
 WhatIfAsker = Callable[[OrderTicket], Awaitable[tuple[WhatIf | None, str]]]
 Watcher = Callable[[str], Awaitable[Instrument]]
 WHAT_IF_HINT = "ctrl+t: the broker's what-if (margin, commission; nothing is placed)"
+USES_LIMIT = frozenset({OrderType.LMT, OrderType.STP_LMT})
+"""Order types that carry a limit price."""
+USES_STOP = frozenset({OrderType.STP, OrderType.STP_LMT})
+"""Order types that carry a stop price. A TRAIL takes a trail amount or percent, which this form has no
+field for: the risk gate denies one typed here rather than price it at a stop typed for another type."""
 
 
 class TicketError(ValueError):
@@ -61,11 +66,13 @@ def build_ticket(fields: dict[str, str]) -> OrderTicket:
     if quantity <= 0:
         raise TicketError("quantity: must be positive")
     order_type = OrderType(fields["type"])
-    limit = optional_price(fields["limit"], "limit")
-    stop = optional_price(fields["stop"], "stop")
-    if order_type in (OrderType.LMT, OrderType.STP_LMT) and limit is None:
+    # A price typed for another order type is left behind, not sent: a MKT ticket carrying the limit
+    # typed before the switch was priced (notional, approval text) at that limit and filled at the market.
+    limit = optional_price(fields["limit"], "limit") if order_type in USES_LIMIT else None
+    stop = optional_price(fields["stop"], "stop") if order_type in USES_STOP else None
+    if order_type in USES_LIMIT and limit is None:
         raise TicketError("limit: required for this order type")
-    if order_type in (OrderType.STP, OrderType.STP_LMT) and stop is None:
+    if order_type in USES_STOP and stop is None:
         raise TicketError("stop: required for this order type")
     sl, tp = optional_price(fields["sl"], "stop-loss"), optional_price(fields["tp"], "target")
     bracket = Bracket(stop_price=sl, take_profit_price=tp) if sl or tp else None

@@ -165,6 +165,9 @@ class LineTable(ScrollView, can_focus=True):
         self._cell_styles: dict[tuple[bool, str, str | None], Style] = {}
         self._row_styles: dict[tuple[bool, str], dict[str | None, Style]] = {}
         """``_cell_styles`` by (cursor, row role), then cell role: one lookup per cell."""
+        self._lost: str | None = None
+        """The key of the row that was under the cursor and left the rows: nothing is selected until
+        the cursor moves, so a key pressed for that row does not act on the one now in its place."""
 
     @property
     def rows(self) -> Sequence[Row]:
@@ -173,20 +176,47 @@ class LineTable(ScrollView, can_focus=True):
 
     @property
     def selected(self) -> Row | None:
-        """The row under the cursor, if any."""
+        """The row under the cursor, if any (none while the row it was on is gone: :attr:`lost_key`)."""
+        if self._lost is not None:
+            return None
         return self._rows[self.cursor_row] if 0 <= self.cursor_row < len(self._rows) else None
+
+    @property
+    def lost_key(self) -> str | None:
+        """The key of the row the cursor was on until it left the rows (``None``: the cursor is on a row)."""
+        return self._lost
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace the row model; only lines whose row changed are redrawn.
 
-        A :class:`LazyRows` is kept as it is: only the rows on screen get formatted.
+        A :class:`LazyRows` is kept as it is: only the rows on screen get formatted. The cursor
+        stays on its row (by key) wherever the row now sorts: see :meth:`_follow_cursor`.
         """
         old, new = self._rows, rows if isinstance(rows, LazyRows | tuple) else tuple(rows)
         self._rows = new
         self._set_virtual_rows(len(new))
-        if self.cursor_row >= len(new):
-            self.cursor_row = max(len(new) - 1, 0)
+        self._follow_cursor(old, new)
         self._refresh_changed(old, new)
+
+    def _follow_cursor(self, old: Sequence[Row], new: Sequence[Row]) -> None:
+        """Move the cursor to where its row (by key) is in ``new``; mark it lost when the row is gone.
+
+        By index, a new order sorted above the one under the cursor slid another one under it, and
+        ``x`` cancelled that one. A row gone leaves the cursor at its place, drawn nowhere and
+        selecting nothing, until the operator moves it. The rows are searched only when the
+        cursor's row moved (an order added above it): a :class:`LazyRows` then formats the rows
+        up to it, once.
+        """
+        index = self.cursor_row
+        if self._lost is None and 0 <= index < len(old):
+            key = old[index].key
+            if index >= len(new) or new[index].key != key:
+                found = next((i for i, row in enumerate(new) if row.key == key), None)
+                if found is None:
+                    self._lost = key
+                else:
+                    index = found
+        self.cursor_row = min(index, max(len(new) - 1, 0))
 
     def _set_virtual_rows(self, count: int) -> None:
         """Size the scrollable area for ``count`` rows and a header, without a screen layout.
@@ -231,9 +261,19 @@ class LineTable(ScrollView, can_focus=True):
             self.refresh(*regions)
 
     def action_cursor(self, delta: int) -> None:
-        """Move the cursor by ``delta`` rows."""
-        if self._rows:
-            self.cursor_row = min(max(self.cursor_row + delta, 0), len(self._rows) - 1)
+        """Move the cursor by ``delta`` rows.
+
+        A lost cursor (its row gone) sits between the rows around the gap: down selects the row
+        that took the gone row's place, up the one above it.
+        """
+        if not self._rows:
+            return
+        target = self.cursor_row + delta
+        if self._lost is not None:
+            self._lost = None
+            target -= 1 if delta > 0 else 0
+            self.refresh_lines(self.cursor_row + 1)  # drawn again with the cursor
+        self.cursor_row = min(max(target, 0), len(self._rows) - 1)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
         self.refresh_lines(old + 1)
@@ -369,7 +409,7 @@ class LineTable(ScrollView, can_focus=True):
         return self._row_strip(self._rows[index], index == self.cursor_row, width)
 
     def _row_strip(self, row: Row, cursor: bool, width: int) -> Strip:
-        cursor = cursor and self.show_cursor and (self.has_focus or self.cursor_always)
+        cursor = cursor and self.show_cursor and (self.has_focus or self.cursor_always) and self._lost is None
         cached = self._strips.get(row.key)
         if cached is not None and cached[0] == row and cached[1] == cursor:
             return cached[2]

@@ -145,6 +145,8 @@ class OrdersPane(Pane):
             self.table.set_rows(self._visible)
         visible, rows_total, working = self._visible, self._total, self._working
         notes = [f"{working} working"]
+        if self.table.lost_key is not None:  # x, e and t act on nothing until the operator picks a row again
+            notes.append(f"{self.table.lost_key} left the list: ↑/↓ to select")
         if needle:
             notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total}")
         if fresh.account_stale:

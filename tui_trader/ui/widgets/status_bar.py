@@ -17,7 +17,7 @@ from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.events import KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, age, hhmmss, money, pct
+from tui_trader.ui.format import DASH, age, hhmmss, money, pct, price, qty
 from tui_trader.ui.freshness import Freshness
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
@@ -118,7 +118,7 @@ class StatusBar(Widget):
         line is drawn with the next snapshot (at the refresh rate), together with the position
         and the order the fill changed, so a burst of fills costs no extra compositor passes.
         """
-        text = f" last fill {fill.side.value} {fill.quantity:g} {fill.symbol} @ {fill.price:.2f}" \
+        text = f" last fill {fill.side.value} {qty(fill.quantity)} {fill.symbol} @ {price(fill.price)}" \
                f" {hhmmss(fill.time, zone)}"
         self.texts = {**self.texts, "fill": text}
         self._unpainted = True

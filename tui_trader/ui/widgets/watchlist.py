@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.market import Quote
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import age, is_num, pct, price, sparkline
+from tui_trader.ui.format import age, is_num, pct, price, sparkline, spread
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
@@ -20,7 +20,7 @@ COLUMNS = (
     Column("Chg %", 7, right=True),
     Column("Bid", 9, right=True, priority=3),
     Column("Ask", 9, right=True, priority=3),
-    Column("Sprd", 5, right=True, priority=4),
+    Column("Sprd", 6, right=True, priority=4),  # a sub-dollar stock's: 0.0016
     Column("Trend", SPARK_WIDTH, priority=2, keep_end=True),
     Column("Age", 5, right=True, priority=1),
     Column("Feed", 5, priority=1),
@@ -45,9 +45,8 @@ def quote_row(quote: Quote, trend: str, tick_age: float, stale: bool) -> Row:
     """One symbol as a row (``trend``: its sparkline)."""
     chg = change_pct(quote)
     badge, badge_role = feed_badge(quote, stale)
-    spread = quote.spread
     cells = (quote.symbol, price(quote.last), pct(chg), price(quote.bid), price(quote.ask),
-             f"{spread:.2f}" if is_num(spread) else "—", trend, age(tick_age), badge)
+             spread(quote.spread, quote.bid), trend, age(tick_age), badge)
     chg_role = "" if chg is None else "pos" if chg > 0 else "neg" if chg < 0 else ""
     roles = ("", "dim" if stale else "", chg_role, "", "", "", "accent", "warn" if stale else "",
              badge_role)
