@@ -35,14 +35,17 @@ async def test_reconcile_requested_while_connecting_then_the_connects_own_still_
     start = asyncio.create_task(eng.start())
     try:
         details = str(int(Out.REQ_CONTRACT_DATA))
-        await eventually(lambda: any(fields[:1] == [details] for _, fields in sim.received_frames),
-                         what="the connect in its subscribe step")
+
+        def asked() -> int:
+            return sum(fields[:1] == [details] for _, fields in sim.received_frames)
+
+        await eventually(lambda: asked() == 2, what="the connect in its subscribe step (AAPL and MSFT qualified)")
         sim.control.delay_messages("open_orders_end", 30)  # the 1102's reconciliation stays running
         sim.control.send_error(1102, client_id=CLIENT_ID)
         await eventually(lambda: eng._reconciling, what="the 1102's reconciliation running")
-        for _ in range(2):  # the qualification, then the contract details
-            sim.control.step(5)
-            await asyncio.sleep(0.1)
+        sim.control.step(5)  # the qualification answered
+        await eventually(lambda: asked() == 4, what="both symbols' contract details asked")
+        sim.control.step(5)  # and answered
         await eventually(lambda: "AAPL" in eng.market.instruments, what="the subscribe step done")
         assert eng._reconciling  # the connect's reconciliation waits for the 1102's
         assert not eng.book_settled

@@ -78,6 +78,16 @@ class Quote:
         """True when the bid is above the ask."""
         return self.has_two_sides and self.bid > self.ask
 
+    def far_side(self, buy: bool) -> float:
+        """The side an order trades against: the ask for a buy (``buy``), the bid for a sell.
+
+        NaN when that side is missing (a one-sided quote counts: a buy needs only the ask) or the
+        quote is crossed.
+        """
+        bid, ask = self.bid, self.ask
+        price = ask if buy else bid
+        return price if price > 0 and not bid > ask > 0 else math.nan
+
     @property
     def mark(self) -> float:
         """Best price to value a position at: mid (two sides, not crossed), else last, else close.

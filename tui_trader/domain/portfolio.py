@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tui_trader.domain.enums import OrderType
 from tui_trader.domain.orders import Order
 
 
@@ -107,4 +108,4 @@ class AccountSnapshot:
         held = self.position_quantity(symbol)
         return sum(o.remaining for o in self.working_orders
                    if o.symbol == symbol and o.ticket.reduce_only and o.ticket.side.sign * held < 0
-                   and (o.ticket.stop_price or o.ticket.order_type.value == "TRAIL"))
+                   and (o.ticket.stop_price or o.ticket.order_type is OrderType.TRAIL))

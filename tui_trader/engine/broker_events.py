@@ -128,9 +128,11 @@ class BrokerEvents(KillOps):
         if self.orders.apply_commission(exec_id, commission, realized_pnl) is not None:
             self.book_commission(exec_id, commission, realized_pnl)
 
-    def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
-        """Book a commission just attached to its fill: cash, the totals and P&L, and the event."""
-        self.portfolio.apply_commission(commission)
+    def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None,
+                        already_in_cash: float = 0.0) -> None:
+        """Book a commission just attached to its fill: cash (less ``already_in_cash``, taken off it
+        already), the totals and P&L, and the event."""
+        self.portfolio.apply_commission(commission, already_in_cash)
         self.publish(CommissionReported(self.now(), exec_id, commission, realized_pnl))
 
     def on_position(self, position: BrokerPosition) -> None:

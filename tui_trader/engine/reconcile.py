@@ -524,7 +524,8 @@ class Reconciliation(BrokerEvents):
         self._charged_by_broker, self._cash_short_by = frozenset(late), max(0.0, ours - cash)
         return f"cash {ours:.2f} → {cash:.2f}"
 
-    def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
+    def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None,
+                        already_in_cash: float = 0.0) -> None:
         """Book a commission; one the broker's cash already had off when it was adopted goes into the
         commissions and P&L only, not into cash a second time.
 
@@ -536,13 +537,12 @@ class Reconciliation(BrokerEvents):
         The book is checkpointed after it, so a restart's replay does not take it off cash either.
         """
         if exec_id not in self._charged_by_broker:
-            super().book_commission(exec_id, commission, realized_pnl)
+            super().book_commission(exec_id, commission, realized_pnl, already_in_cash)
             return
         self._charged_by_broker -= {exec_id}
         charged = min(commission, self._cash_short_by)
         self._cash_short_by -= charged
-        self.portfolio.apply_commission(commission, already_in_cash=charged)
-        self.publish(CommissionReported(self.now(), exec_id, commission, realized_pnl))
+        super().book_commission(exec_id, commission, realized_pnl, already_in_cash=charged)
         self.checkpoint_book(f"commission of {exec_id} booked: {charged:.2f} of it was in the broker's cash "
                              "adopted at start")
 

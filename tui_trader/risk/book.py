@@ -161,10 +161,9 @@ def build_book(
             row[1] += remaining
             if ticket.order_type is _LMT:  # most working buys: their limit caps them, the ask is not needed
                 price = ticket.price_for_notional(math.nan)
-            else:  # the ask (NaN: missing or crossed), inline: this runs for every buy on every check
+            else:  # at the ask (NaN: missing or crossed)
                 quote = quotes.get(ticket.symbol)
-                ask = math.nan if quote is None or not quote.ask > 0 or quote.bid > quote.ask else quote.ask
-                price = ticket.price_for_notional(ask)
+                price = ticket.price_for_notional(math.nan if quote is None else quote.far_side(True))
             if price > 0:
                 buys += remaining * price
             else:

@@ -13,6 +13,7 @@ from textual.widgets import Button, Label, Static
 
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import qty
+from tui_trader.ui.widgets.positions import partly
 
 QuitChoice = Literal["leave", "cancel", "stay"]
 
@@ -28,7 +29,7 @@ def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
         covered = snapshot.account.stop_covered(p.symbol)
         if not p.stop_price:
             out.append(held)
-        elif 0 < covered < abs(p.quantity) - 1e-9:
+        elif partly(p, covered):
             out.append(f"{held} (a stop for {qty(covered)} only)")
     return tuple(out)
 
