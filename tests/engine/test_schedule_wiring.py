@@ -16,18 +16,22 @@ from tui_trader.domain.events import AlertRaised, TradingStateChanged
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
 from tui_trader.ops.schedule import Phase
+from tui_trader.risk import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import CLIENT_ID, eventually, make_config, make_engine
+from .helpers import CLIENT_ID, eventually, limits_for_tests, make_config, make_engine
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
 
 
 @pytest.fixture
-async def scheduled(tmp_path: Path) -> AsyncIterator[tuple[Engine, ManualClock, ScheduleRunner]]:
+async def scheduled(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Engine, ManualClock,
+                                                                                          ScheduleRunner]]:
+    """The engine on a manual clock with a 10:30 restart window; ``request.param``: its risk limits' changes."""
     clock = ManualClock(START)
+    limits = limits_for_tests(**getattr(request, "param", {}))
     async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
-        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=3600), clock=clock.now)
+        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=3600, limits=limits), clock=clock.now)
         settings = Settings(mode=Mode.PAPER, schedule={"gateway_restart": "10:30", "restart_duration_min": 5,
                                       "reduce_before_restart_min": 10, "reduce_before_close_min": None})
         runner = attach_schedule(engine, settings)
@@ -87,6 +91,26 @@ async def test_schedule_when_operator_asks_reducing_during_window_then_left_redu
     assert engine.trading_state is TradingState.REDUCING
     kept = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "schedule_state_kept"]
     assert [(a.level, "operator" in a.text) for a in kept] == [(AlertLevel.INFO, True)]
+
+
+@pytest.mark.parametrize("scheduled", [{"position_mismatch_action": TriggerAction.REDUCING}], indirect=True)
+async def test_schedule_when_risk_monitor_reduces_during_window_then_left_reducing_after_it(
+        scheduled: tuple[Engine, ManualClock, ScheduleRunner]) -> None:
+    """A monitor's REDUCING that fires inside the window is the monitor's: the window's end does not lift it."""
+    engine, clock, runner = scheduled
+    clock.advance(21 * 60)
+    engine.tick()
+    assert engine.trading_state is TradingState.REDUCING
+
+    engine.on_position_mismatch("AAPL ours 0 broker 10", {"AAPL": (0.0, 10.0)})
+    clock.advance(15 * 60)
+    await eventually(lambda: (engine.tick(), runner.guard.phase is Phase.NORMAL)[1], timeout=10,
+                     what="the schedule done with the window")
+
+    assert engine.trading_state is TradingState.REDUCING
+    change = engine.risk.last_change
+    assert change is not None
+    assert change.by == "risk:position_mismatch"
 
 
 NEW_YORK = ZoneInfo("America/New_York")

@@ -279,8 +279,8 @@ class Engine(StrategyRunner):
             self.alert(AlertLevel.WARNING, "risk", hit.message, kind=hit.monitor)
         elif hit.action is TriggerAction.REDUCING:
             self.alert(AlertLevel.ERROR, "risk", f"{hit.message}: reducing only", kind=hit.monitor)
-            if self.trading_state is TradingState.ACTIVE:
-                self.set_trading_state(TradingState.REDUCING, by, hit.message)
+            if self.trading_state is not TradingState.HALTED:  # already REDUCING: the monitor's now, so the
+                self.set_trading_state(TradingState.REDUCING, by, hit.message)  # schedule's window won't lift it
         elif not self.risk.kill_state.engaged:
             flatten = hit.action is TriggerAction.HALT_AND_FLATTEN
             self.engage_kill(hit.message, by, hit.trigger, flatten)
