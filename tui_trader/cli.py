@@ -181,13 +181,14 @@ def check_strategies(settings: Any) -> None:
 
     Raises:
         ConfigError: A strategy name that is neither a built-in, an importable ``module:Class`` nor an
-            installed entry point.
+            installed entry point, or parameters its strategy refuses (an unknown name, a wrong kind,
+            a value out of range).
     """
-    from tui_trader.strategies.registry import unloadable
+    from tui_trader.strategies.registry import problems
 
-    problems = unloadable([s.name for s in settings.strategies])
-    if problems:
-        raise ConfigError("\n".join(f"strategies: {p}" for p in problems))
+    found = problems((s.name, s.params) for s in settings.strategies)
+    if found:
+        raise ConfigError("\n".join(f"strategies: {p}" for p in found))
 
 
 def run_check_config(argv: Sequence[str]) -> int:

@@ -86,6 +86,25 @@ def test_check_config_when_a_strategy_does_not_load_then_exit_2_quoting_the_name
     assert "unknown strategy '[bold]nosuch'" in err
 
 
+def test_check_config_when_strategy_params_are_wrong_then_exit_2_naming_each(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A misspelt parameter was ignored (the strategy traded on its default), "fast" slower than "slow"
+    # traded the opposite cross, a period given as text failed on the first bar: all now refused.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[strategies]]\nname = "ema_cross"\nparams = { fsat = 3, slow = "x" }\n'
+                   '[[strategies]]\nname = "macd"\nparams = { fast = 30, slow = 26 }\n'
+                   '[[strategies]]\nname = "volume_breakout"\nparams = { lookback = 0, volume_mult = nan }\n',
+                   encoding="utf-8")
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "strategies: ema_cross: unknown parameter 'fsat' (did you mean fast?)" in err
+    assert "strategies: ema_cross: slow = 'x': must be a whole number" in err
+    assert "strategies: macd: fast (30) must be shorter than slow (26)" in err
+    assert "strategies: volume_breakout: lookback = 0: must be at least 2" in err
+    assert "strategies: volume_breakout: volume_mult = nan: must be a number above 0" in err
+    assert main(["--headless", "--sim", "--duration", "1", "--config", str(cfg)]) == 2
+
+
 def test_console_script_when_config_bad_then_exit_2_and_no_traceback(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[risk]\nmax_order_notional = 'lots'\n", encoding="utf-8")

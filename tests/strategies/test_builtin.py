@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -110,3 +111,27 @@ def test_five_second_bars_aggregate_to_the_strategy_bar_size() -> None:
     assert bar is not None
     assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (100, 111, 99, 110, 30)
     assert len(series.frame()) == 1
+
+
+@pytest.mark.parametrize(("cls", "params", "problem"), [
+    (EmaCross, {"fats": 3}, "unknown parameter 'fats' (did you mean fast?)"),
+    (EmaCross, {"fast": 21}, "fast (21) must be shorter than slow (21)"),
+    (EmaCross, {"fast": 2.5}, "fast = 2.5: must be a whole number"),
+    (EmaCross, {"allow_short": 1}, "allow_short = 1: must be true or false"),
+    (Macd, {"signal": 0}, "signal = 0: must be at least 1"),
+    (VwapReversion, {"band_pct": -0.5}, "band_pct = -0.5: must be a number above 0"),
+    (VwapReversion, {"band_pct": float("inf")}, "band_pct = inf: must be a number above 0"),
+    (VolumeBreakout, {"lookback": 1}, "lookback = 1: must be at least 2"),
+    (VolumeBreakout, {"zzz": 1}, "unknown parameter 'zzz' (known: lookback, volume_mult, allow_short, atr_period)"),
+])
+def test_params_when_wrong_then_refused_naming_the_problem(cls: type[Strategy], params: dict[str, object],
+                                                          problem: str) -> None:
+    assert cls.param_problems(params) == [problem]
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        cls("s", params)
+
+
+def test_params_when_right_then_none_refused_and_a_plugin_without_defaults_takes_any() -> None:
+    assert EmaCross.param_problems({"fast": 5, "slow": 13, "enter_on_start": False}) == []
+    assert VwapReversion.param_problems({"band_pct": 1}) == []  # a whole number where a number is asked
+    assert Strategy.param_problems({"anything": "goes"}) == []

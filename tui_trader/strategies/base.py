@@ -8,6 +8,7 @@ it against the risk engine and (where required) the operator, and sends a bracke
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,8 +68,39 @@ class Strategy:
     """Default parameters; config values override them."""
 
     def __init__(self, name: str, params: Mapping[str, Any] | None = None) -> None:
+        """Raises:
+            ValueError: ``params`` has problems (:meth:`param_problems`), all of them named.
+        """
+        problems = self.param_problems(params or {})
+        if problems:
+            raise ValueError("; ".join(problems))
         self.name = name
         self.params: dict[str, Any] = {**self.defaults, **(params or {})}
+
+    @classmethod
+    def param_problems(cls, params: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the configured ``params`` (empty: nothing).
+
+        A misspelt name would otherwise be ignored and the strategy trade on its default, a
+        period given as text would fail on the first bar, and a fast EMA slower than the slow one
+        would trade the opposite of its name. So: a name not in :attr:`defaults` is refused
+        (when the class declares any; a plugin without defaults takes what it is given), a value
+        of another kind than its default's is refused, then :meth:`check_params` sees the values.
+        """
+        problems = []
+        for key, value in params.items():
+            if cls.defaults and key not in cls.defaults:
+                close = difflib.get_close_matches(key, list(cls.defaults), n=2)
+                known = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(cls.defaults)}"
+                problems.append(f"unknown parameter {key!r} ({known})")
+            elif key in cls.defaults and not _same_kind(value, cls.defaults[key]):
+                problems.append(f"{key} = {value!r}: must be {_kind(cls.defaults[key])}")
+        return problems or cls.check_params({**cls.defaults, **params})
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """Override: what is wrong with the parameters' values (defaults merged; kinds already checked)."""
+        return []
 
     @property
     def warmup_bars(self) -> int:
@@ -96,6 +128,44 @@ class Strategy:
     def param(self, key: str) -> Any:
         """A parameter's value."""
         return self.params[key]
+
+
+def at_least(params: Mapping[str, Any], minimum: int, *names: str) -> list[str]:
+    """A problem for each of ``names`` below ``minimum`` (periods and windows)."""
+    return [f"{name} = {params[name]!r}: must be at least {minimum}" for name in names if not params[name] >= minimum]
+
+
+def positive(params: Mapping[str, Any], *names: str) -> list[str]:
+    """A problem for each of ``names`` that is not a finite number above 0."""
+    return [f"{name} = {params[name]!r}: must be a number above 0" for name in names
+            if not (math.isfinite(params[name]) and params[name] > 0)]  # fmt: skip
+
+
+def shorter(params: Mapping[str, Any], fast: str, slow: str) -> list[str]:
+    """A problem when the ``fast`` period is not shorter than the ``slow`` one."""
+    if params[fast] < params[slow]:
+        return []
+    return [f"{fast} ({params[fast]!r}) must be shorter than {slow} ({params[slow]!r})"]
+
+
+def _same_kind(value: object, default: object) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def _kind(default: object) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "a whole number"
+    if isinstance(default, float):
+        return "a number"
+    return "text" if isinstance(default, str) else f"a {type(default).__name__}"
 
 
 def crossed(prev: float, now: float) -> int:

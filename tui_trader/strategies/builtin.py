@@ -7,10 +7,11 @@ never on every bar while it holds, so one setup makes one order.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tui_trader.domain.enums import Side
-from tui_trader.strategies.base import Signal, Strategy, crossed
+from tui_trader.strategies.base import Signal, Strategy, at_least, crossed, positive, shorter
 from tui_trader.strategies.indicators import atr, ema, macd, rolling_vwap
 
 if TYPE_CHECKING:  # the DataFrames come from the engine; importing pandas here would slow startup
@@ -26,6 +27,11 @@ class EmaCross(Strategy):
 
     defaults: ClassVar[dict[str, object]] = {"fast": 9, "slow": 21, "allow_short": True, "atr_period": 14,
                                              "enter_on_start": True}
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """Spans of at least one bar, the fast one shorter."""
+        return at_least(params, 1, "fast", "slow", "atr_period") or shorter(params, "fast", "slow")
 
     @property
     def warmup_bars(self) -> int:
@@ -67,6 +73,11 @@ class Macd(Strategy):
     defaults: ClassVar[dict[str, object]] = {"fast": 12, "slow": 26, "signal": 9, "allow_short": True,
                                              "atr_period": 14, "enter_on_start": True}
 
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """Spans of at least one bar, the fast one shorter."""
+        return at_least(params, 1, "fast", "slow", "signal", "atr_period") or shorter(params, "fast", "slow")
+
     @property
     def warmup_bars(self) -> int:
         """Slow span plus the signal span, twice."""
@@ -85,6 +96,11 @@ class VwapReversion(Strategy):
     """Fade stretches away from the rolling VWAP: buy below, sell above, by ``band_pct`` percent."""
 
     defaults: ClassVar[dict[str, object]] = {"window": 30, "band_pct": 0.3, "allow_short": True}
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """A window of at least two bars, a band above 0 %."""
+        return at_least(params, 2, "window") + positive(params, "band_pct")
 
     @property
     def warmup_bars(self) -> int:
@@ -114,6 +130,11 @@ class VolumeBreakout(Strategy):
 
     defaults: ClassVar[dict[str, object]] = {"lookback": 20, "volume_mult": 2.0, "allow_short": True,
                                              "atr_period": 14}
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """A lookback of at least two bars, a volume multiple above 0."""
+        return at_least(params, 2, "lookback") + at_least(params, 1, "atr_period") + positive(params, "volume_mult")
 
     @property
     def warmup_bars(self) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
+from typing import Any
 
 from tui_trader.strategies.base import Strategy
 from tui_trader.strategies.builtin import BUILTINS
@@ -45,12 +47,13 @@ def _from_entry_point(name: str) -> object:
     return found[0].load()
 
 
-def unloadable(names: list[str]) -> list[str]:
-    """Why each of ``names`` that does not resolve to a strategy class cannot (empty: all load)."""
-    problems = []
-    for name in names:
+def problems(specs: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Why each ``(name, params)`` would not load: a name that resolves to no strategy class, or
+    parameters its class refuses (:meth:`Strategy.param_problems`). Empty: all load."""
+    found: list[str] = []
+    for name, params in specs:
         try:
-            resolve(name)
+            found.extend(f"{name}: {p}" for p in resolve(name).param_problems(params))
         except StrategyLoadError as exc:
-            problems.append(str(exc))
-    return problems
+            found.append(str(exc))
+    return found
