@@ -9,8 +9,9 @@ import socket
 import sys
 
 import ib_async
+import pytest
 
-from tui_trader.sim.cli import DEFAULT_PORT, build_parser
+from tui_trader.sim.cli import DEFAULT_PORT, build_parser, main
 from tui_trader.sim.control import Control
 from tui_trader.sim.control_port import execute
 from tui_trader.sim.gateway import SimGateway
@@ -29,6 +30,25 @@ def test_parser_when_defaults_then_port_is_not_ibs() -> None:
     args = build_parser().parse_args([])
     assert args.port == DEFAULT_PORT
     assert DEFAULT_PORT not in (4001, 4002, 7496, 7497)
+
+
+@pytest.mark.parametrize(("argv", "says", "code"), [
+    (["--port", "70000"], "argument --port: must be 0 (any free port) to 65535, not 70000", 2),
+    (["--port", "0", "--control-port", "-1"], "argument --control-port: must be 0 (any free port) to 65535", 2),
+    (["--port", "0", "--speed", "-1"], "speed must be a positive number of simulated seconds per second", 2),
+    (["--port", "0", "--speed", "nan"], "speed must be a positive number of simulated seconds per second", 2),
+    (["--log-level", "loud"], "argument --log-level: invalid choice: 'LOUD'", 2),
+])
+def test_main_when_an_option_is_out_of_range_then_exit_2_naming_it(
+        argv: list[str], says: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    # These went through to a traceback (a port past 65535, an unknown log level) or ran a market
+    # whose clock went backwards (a negative speed).
+    try:
+        got = main(argv)
+    except SystemExit as exc:
+        got = int(exc.code or 0)
+    assert got == code
+    assert says in capsys.readouterr().err
 
 
 async def test_standalone_when_started_then_prints_ready_line_and_serves_ib_async() -> None:

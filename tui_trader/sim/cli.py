@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``gateway-sim``."""
     p = argparse.ArgumentParser(prog="tui-trader gateway-sim", description="IB Gateway simulator (TWS API 178).")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"API port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=tcp_port, default=DEFAULT_PORT, help=f"API port (default {DEFAULT_PORT})")
     p.add_argument("--symbols", default="", help="comma-separated symbols (default: all built-in)")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic market")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second / replay speed")
@@ -30,21 +30,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default=None, help="JSON file keeping account, orders and executions")
     p.add_argument("--live-account", action="store_true", help="present a non-paper account id (USIM…)")
     p.add_argument("--always-open", action="store_true", help="trade around the clock, ignoring exchange hours")
-    p.add_argument("--control-port", type=int, default=None,
+    p.add_argument("--control-port", type=tcp_port, default=None,
                    help="loopback port of the line-based fault/price control (0 = any free port; off by default)")
     p.add_argument("--manual-clock", default=None, metavar="ISO_TIME",
                    help="start a manual clock at this aware ISO time: time moves only through the control "
                         "port's 'step' (soak benchmarks drive a compressed session this way)")
     p.add_argument("--step-seconds", type=float, default=STEP_SECONDS,
                    help=f"simulated seconds per market step (default {STEP_SECONDS:g})")
-    p.add_argument("--log-level", default="INFO", help="logging level on stderr")
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="logging level on stderr (default INFO)")
     return p
+
+
+def tcp_port(text: str) -> int:
+    """A TCP port for argparse: 0 (any free port) to 65535."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 (any free port) to 65535, not {port}")
+    return port
 
 
 def main(argv: list[str]) -> int:
     """Run the simulator; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] or None
     try:

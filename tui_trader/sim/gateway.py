@@ -74,8 +74,12 @@ class SimGateway:
             step_seconds: simulated seconds per model step (every step publishes a quote per
                 subscribed instrument); larger steps compress long soak runs.
         """
-        if step_seconds <= 0:
+        if not step_seconds > 0:
             raise ValueError(f"step_seconds must be positive, not {step_seconds}")
+        if not (speed > 0 and math.isfinite(speed)):
+            raise ValueError(f"speed must be a positive number of simulated seconds per second, not {speed}")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 (any free port) to 65535, not {port}")
         self.host, self.port, self.speed = host, port, speed
         self.step_seconds = step_seconds
         self.instruments = InstrumentDb(symbols)
