@@ -7,6 +7,7 @@ exits with code 2 before anything else starts.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -83,7 +84,7 @@ def refuse_contradictions(args: argparse.Namespace) -> None:
         raise UsageError("--live with --headless is refused: nobody would be there to approve orders")
     if not args.headless and (args.duration is not None or args.summary_json is not None):
         raise UsageError("--duration and --summary-json go with --headless")
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not 0 < args.duration < math.inf:
         raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}")
 
 

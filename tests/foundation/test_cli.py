@@ -35,6 +35,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["--live", "--headless"], "--live with --headless is refused"),
         (["--duration", "5"], "--duration and --summary-json go with --headless"),
         (["--headless", "--duration", "-1"], "--duration must be a positive number"),
+        (["--headless", "--duration", "nan"], "--duration must be a positive number of seconds, not nan"),
+        (["kill", "--reason", "x", "--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
+        (["report", "--tz", "Mars/Base"], "--tz 'Mars/Base' is not a time zone"),
         (["--headless", "--sim", "--symbols", ","], "--symbols needs at least one symbol"),
     ],
 )

@@ -88,6 +88,20 @@ async def test_kill_without_a_gateway_then_latched_says_nothing_was_cancelled_an
     assert state["engaged"] is True
 
 
+async def test_kill_when_the_journal_did_not_exist_then_latched_and_says_no_engine_ran_with_it(
+        tmp_path: Path) -> None:
+    # A mistyped --journal (or the wrong mode) said only "kill switch latched", of a file no engine reads.
+    out = io.StringIO()
+    await out_of_band_kill(settings_for(tmp_path, closed_port()), "x", by="tester", cancel=False,
+                           journal_path=tmp_path / "typo.sqlite", console=Console(file=out, width=300))
+    assert "no journal was there: this one is new, so no engine has run with it" in out.getvalue()
+    out = io.StringIO()
+    await out_of_band_kill(settings_for(tmp_path, closed_port()), "again", by="tester", cancel=False,
+                           journal_path=tmp_path / "typo.sqlite", console=Console(file=out, width=300))
+    assert "kill switch latched" in out.getvalue()
+    assert "no journal was there" not in out.getvalue()
+
+
 async def test_kill_client_id_same_as_engine_then_latched_first_then_refused(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, closed_port(), kill_switch={"kill_client_id": 17}, broker={"client_id": 17})
     with pytest.raises(UsageError, match="must differ"):

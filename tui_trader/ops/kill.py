@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import getpass
 import importlib
+import math
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,6 +199,8 @@ def run_kill(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     if not args.reason.strip():
         raise UsageError("--reason must say why")
+    if not 0 < args.connect_timeout < math.inf:
+        raise UsageError(f"--connect-timeout must be a positive number of seconds, not {args.connect_timeout}")
     settings = settings_for(args.config, args.mode)
     return asyncio.run(out_of_band_kill(settings, args.reason.strip(), by=args.by, journal_path=args.journal,
                                         cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout))
@@ -219,9 +222,14 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     """
     console = console or Console()
     by, path = by or default_operator(), journal_path or settings.journal_path
+    new = not path.exists()
     await latch(path, by, reason, datetime.now(UTC))  # first: nothing may stand in the way of the latch
     # Text, not markup: the operator's reason is printed as typed ("[x]" or ":X:" are not markup or emoji).
     console.print(Text.assemble(("kill switch latched", "bold red"), f" in {path} by {by}: {reason}"))
+    if new:  # a mistyped --journal or mode: "latched" would be true of a file no running engine reads
+        console.print(Text.assemble(("no journal was there: ", "bold yellow"), "this one is new, so no engine has "
+                                    "run with it; an engine started with it starts HALTED. A running engine "
+                                    "uses another journal: check --journal and the mode."))
     if not cancel:
         return EXIT_OK
     target = target_for(settings, connect_timeout_s)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 from rich.console import Console
@@ -233,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run_report(argv: Sequence[str]) -> int:
     """Entry point of ``tui-trader report``."""
     args = build_parser().parse_args(list(argv))
+    try:
+        ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz {args.tz!r} is not a time zone (an IANA name such as America/New_York)") from None
     path = args.journal or settings_for(args.config, args.mode).journal_path
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     return asyncio.run(_report(path, readonly_uri(path), args, fmt, Console()))
