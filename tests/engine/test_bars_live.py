@@ -84,3 +84,14 @@ async def test_warm_up_mid_minute_then_the_live_slices_finish_that_minute_as_his
         got = series.bars[-1]
         assert (got.open, got.high, got.low, got.close) == (expected.open, expected.high, expected.low,
                                                             expected.close)
+
+
+async def test_load_when_a_symbol_is_listed_twice_in_two_cases_then_it_is_one(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The strategies pane read "AAPL, AAPL, MSFT" for symbols = ["aapl", "AAPL", "MSFT"].
+    config = make_config(tmp_path, strategies=(strategy("macd", ("aapl", "AAPL", "MSFT"), 60),))
+    engine = make_engine(sim, config, clock=clock.now)
+    engine.load_strategies()
+
+    assert engine.strategies["macd"].symbols == ("AAPL", "MSFT")
+    assert [s.symbols for s in engine.strategy_statuses()] == [("AAPL", "MSFT")]

@@ -79,7 +79,7 @@ class StrategyRunner(Recovery):
         except (StrategyLoadError, TypeError, ValueError) as exc:
             self.alert(AlertLevel.ERROR, "strategies", f"strategy {spec.name} not loaded: {exc}")
             return
-        symbols = tuple(s.upper() for s in spec.symbols)
+        symbols = tuple(dict.fromkeys(s.upper() for s in spec.symbols))  # "aapl" and "AAPL" are one
         wants_quotes = type(strategy).on_quote is not Strategy.on_quote
         self.strategies[name] = RunningStrategy(spec, strategy, wants_quotes=wants_quotes, symbols=symbols)
         for symbol in symbols:
