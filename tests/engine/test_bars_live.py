@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from tui_trader.domain import Bar
+from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.strategies.base import Signal, Strategy
 
-from .helpers import eventually, make_config, make_engine, running, strategy
+from .helpers import CLIENT_ID, eventually, make_config, make_engine, running, strategy
 
 
 class CountingStrategy(Strategy):
@@ -21,6 +24,17 @@ class CountingStrategy(Strategy):
     def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
         """Count the call."""
         CountingStrategy.calls += 1
+        return None
+
+
+class NewestBarSeen(Strategy):
+    """Records the newest bar (start, close) of every frame it is shown (never signals)."""
+
+    seen: list[tuple[datetime, float]] = []
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        """Record the newest bar."""
+        NewestBarSeen.seen.append((bars.index[-1], float(bars["close"].iloc[-1])))
         return None
 
 
@@ -95,3 +109,61 @@ async def test_load_when_a_symbol_is_listed_twice_in_two_cases_then_it_is_one(
 
     assert engine.strategies["macd"].symbols == ("AAPL", "MSFT")
     assert [s.symbols for s in engine.strategy_statuses()] == [("AAPL", "MSFT")]
+
+
+async def whole_minute(engine: Engine, minute: datetime) -> Bar:
+    """The simulator's history of AAPL's ``minute``, asked for once it is over."""
+    return next(b for b in await engine.broker.historical_bars("AAPL", 120, 60) if b.time == minute)
+
+
+async def test_history_asked_in_a_minute_s_last_seconds_and_answered_after_it_then_that_minute_is_whole_and_seen(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    config = make_config(tmp_path, strategies=(strategy(f"{__name__}:NewestBarSeen", ("AAPL",), 60),),
+                         warmup_bars=5)
+    sim.control.set_pacing(100, 3600)  # never paces: counts the history requests answered
+    sim.advance(50)  # 15:00:50
+    engine = make_engine(sim, config, clock=clock.now)
+    await engine.open_journal()
+    engine.load_strategies()
+    await engine.connect_and_sync(startup=True)
+    session = sim.sessions[CLIENT_ID]
+    try:
+        session.hold()  # IB's answer takes a moment: the minute ends before it arrives
+        warming = asyncio.create_task(engine.warm_up())
+        await eventually(lambda: session.requests, what="the history asked for")
+        sim.advance(10)  # 15:01:00: the minute's last two slices follow the answer (all released now)
+        await warming
+
+        minute = clock.now() - timedelta(minutes=1)
+        whole, got = await whole_minute(engine, minute), engine.series[("AAPL", 60)].bars[-1]
+        assert (got.time, got.open, got.high, got.low, got.close) == (minute, whole.open, whole.high, whole.low,
+                                                                      whole.close)
+        assert got.volume >= whole.volume  # the slice holding the request may count twice, none is missing
+        assert NewestBarSeen.seen[-1] == (minute, whole.close)  # the strategy ran on it as it completed
+    finally:
+        await engine.stop()
+
+
+async def test_reconnect_within_a_minute_then_the_re_warm_and_live_slices_make_that_minute_whole(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    config = make_config(tmp_path, strategies=(strategy(f"{__name__}:NewestBarSeen", ("AAPL",), 60),),
+                         warmup_bars=5)
+    sim.control.set_pacing(100, 3600)  # never paces: counts the history requests answered
+    async with running(sim, config, clock=clock.now) as (engine, _):
+        sim.advance(17)  # 15:00:17: three slices of the 15:00 minute live
+        before = sim.sessions[CLIENT_ID]
+        sim.control.refuse_connections(3600)
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+        sim.advance(20)  # 15:00:37: the slices of the outage are missed
+        sim.control.refuse_connections(-1)
+        await eventually(lambda: (s := sim.sessions.get(CLIENT_ID)) not in (None, before) and s.requests,
+                         what="reconnected and warmed up again")
+        sim.advance(23)  # 15:01:00
+
+        minute = clock.now() - timedelta(minutes=1)
+        series = engine.series[("AAPL", 60)]
+        await eventually(lambda: series.bars[-1].time == minute, timeout=5, what="the 15:00 bar")
+        whole, got = await whole_minute(engine, minute), series.bars[-1]
+        assert (got.open, got.high, got.low, got.close) == (whole.open, whole.high, whole.low, whole.close)
+        assert NewestBarSeen.seen[-1] == (minute, whole.close)

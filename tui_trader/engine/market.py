@@ -74,23 +74,31 @@ class BarSeries:
         if self._held is None:
             self._held = []
 
-    def warm(self, bars: list[Bar], now: datetime) -> None:
+    def warm(self, bars: list[Bar], asked: datetime) -> Bar | None:
         """Merge historical bars (at this size or a divisor of it) by time, then fold the held slices.
 
-        A bar already stored from live slices wins over history of the same start. History "ending
-        now" includes the bar in progress: it is not stored, it seeds the bar in progress, and the
-        live slices from ``now`` on finish it (the slice holding ``now`` may count a few seconds twice).
+        A bar already stored from live slices wins over history of the same start. The history was
+        asked for at ``asked`` and ends there or a little later (IB takes a moment to answer). Its
+        newest bucket, if in progress at ``asked``, is not stored: it seeds the bar in progress, and
+        the live slices from the one holding ``asked`` on (held meanwhile) finish it. The seconds of
+        that overlap count twice in its volume; none go missing, as they would with the answer's
+        arrival as the cut: a bucket that ended meanwhile would be stored without its last seconds.
+
+        Returns:
+            The newest bar the held slices completed: a live bar, which strategies see as one.
         """
         buckets = self._fold_history(bars)
-        if buckets and buckets[-1].time.timestamp() + self.size_s > now.timestamp():
-            self._seed(buckets.pop(), now)
+        if buckets and buckets[-1].time.timestamp() + self.size_s > asked.timestamp():
+            self._seed(buckets.pop(), asked)
         known = {b.time for b in self.bars}
         merged = sorted([*self.bars, *(b for b in buckets if b.time not in known)], key=lambda b: b.time)
         self.bars = deque(merged[-(self.bars.maxlen or len(merged)):], maxlen=self.bars.maxlen)
         self._frame = None
         held, self._held = self._held or [], None
+        completed = None
         for bar in held:
-            self.add(bar)
+            completed = self.add(bar) or completed
+        return completed
 
     def _fold_history(self, bars: list[Bar]) -> list[Bar]:
         """History at this size; an oldest bucket that history covers only in part is left out."""
@@ -106,14 +114,17 @@ class BarSeries:
                 buckets.append(replace(bar, time=start))
         return buckets
 
-    def _seed(self, partial: Bar, now: datetime) -> None:
-        """The bar in progress from history up to ``now``, unless live slices already hold it whole."""
+    def _seed(self, partial: Bar, asked: datetime) -> None:
+        """The bar in progress from history up to ``asked``, unless live slices hold it whole up to there
+        (after a reconnect within the bar, the live slices from before the outage are not)."""
+        cut = max(bar_start(asked, 5), partial.time)  # history answered in the next bucket: live from its start
         if self._current is not None and self._current.time > partial.time:
             return
-        if self._current is not None and self._current.time == partial.time and self._whole:
+        if (self._current is not None and self._current.time == partial.time and self._whole
+                and self._next_slice is not None and self._next_slice >= cut):
             return
         self._current, self._whole = partial, True
-        self._next_slice = bar_start(now, 5)
+        self._next_slice = cut
 
     def add(self, bar: Bar) -> Bar | None:
         """Fold in a live 5-second slice; returns the bar it completed, if it completed a whole one.

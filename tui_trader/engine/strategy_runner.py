@@ -121,15 +121,21 @@ class StrategyRunner(Recovery):
 
     async def _warm_one(self, series: BarSeries) -> None:
         """Fetch what the longest-looking strategy on ``series`` needs (the config's count at least);
-        the held live slices are released whatever happens."""
+        the held live slices are released whatever happens. The time is taken before the request: the
+        history ends there (or a little after), not where its answer arrives. A bar the held slices
+        complete is run through the strategies at once: a live bar, which would else wait for the next.
+        """
         size = series.size_s
         bars: list[Bar] = []
+        asked = self.now()
         try:
             bars = await self.broker.historical_bars(series.symbol, size * self.warmup_count(series), size)
         except (TimeoutError, ConnectionError, BrokerPacingError) as exc:
             self.alert(AlertLevel.WARNING, "strategies", f"no warm-up history for {series.symbol}: {exc}")
         finally:
-            series.warm(bars, self.now())
+            completed = series.warm(bars, asked)
+        if completed is not None:
+            self._run_strategies(series)
 
     def warmup_count(self, series: BarSeries) -> int:
         """Bars of history fetched for ``series``: the config's count, or two more than its strategies
@@ -153,12 +159,16 @@ class StrategyRunner(Recovery):
 
     def bar_hook(self, bar: Bar) -> None:
         """Aggregate the 5-second bar into each size; run strategies on every completed bar."""
-        for (symbol, size), series in self.series.items():
-            if symbol != bar.symbol or series.add(bar) is None:
-                continue
-            for running in self.strategies.values():
-                if running.spec.bar_size_s == size and symbol in running.symbols:
-                    self._run(running, symbol, running.strategy.on_bar, symbol, series.frame())
+        for (symbol, _), series in self.series.items():
+            if symbol == bar.symbol and series.add(bar) is not None:
+                self._run_strategies(series)
+
+    def _run_strategies(self, series: BarSeries) -> None:
+        """Run the strategies on ``series``'s bars, which just gained a completed bar."""
+        symbol = series.symbol
+        for running in self.strategies.values():
+            if running.spec.bar_size_s == series.size_s and symbol in running.symbols:
+                self._run(running, symbol, running.strategy.on_bar, symbol, series.frame())
 
     def quote_hook(self, quote: Quote) -> None:
         """Give quote-driven strategies the quote."""
