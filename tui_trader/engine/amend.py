@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
 _LOOKBACK = timedelta(minutes=5)
+MODIFY_NOTE = "modify requested"
+RESIZED_NOTE = "resized with"
+"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry
+(a restart counts them as messages sent: :func:`~tui_trader.engine.recovery.wire_messages`)."""
 
 
 class Amendments(Reconciliation):
@@ -108,10 +112,10 @@ class Amendments(Reconciliation):
         if not verdict.passed:
             self.publish(OrderDenied(self.now(), ticket, verdict, order_ref))
             return verdict
-        note = f"modify requested: {ticket.quantity:g} lmt={ticket.limit_price} stp={ticket.stop_price}"
+        note = f"{MODIFY_NOTE}: {ticket.quantity:g} lmt={ticket.limit_price} stp={ticket.stop_price}"
         amended = self._amend(order, ticket, note)
         self.publish(OrderChecked(self.now(), order_ref, verdict, "modify"))  # the trace shows the new checks
-        resized = [self._amend(c, replace(c.ticket, quantity=ticket.quantity), f"resized with {order_ref}: "
+        resized = [self._amend(c, replace(c.ticket, quantity=ticket.quantity), f"{RESIZED_NOTE} {order_ref}: "
                                f"{ticket.quantity:g}") for c in children]
         if not await self._flush_journal():
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))

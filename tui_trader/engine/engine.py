@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tui_trader.broker.base import Broker
+from tui_trader.broker.base import Broker, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
@@ -69,6 +69,9 @@ class Engine(StrategyRunner):
         self._fired: set[str] = set()
         self._next_position_check = 0.0
         self._closing: set[str] = set()
+        self._cutting: dict[str, tuple[float, asyncio.Future[None]] | None] = {}
+        """Protective orders with a cut in flight (:meth:`_cut_protection`), and the size it waits for the broker
+        to report once sent."""
         self._entries_cancelled: set[str] = set()
         """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
@@ -342,7 +345,8 @@ class Engine(StrategyRunner):
         partly filled) kept protection of its old size: a stop that triggered then sold more than was
         held, and the position flipped. A protective order on the position's own side (it flipped)
         would add to it. Not while an entry in the symbol still works: its fills grow the position
-        the protection was placed for.
+        the protection was placed for. An order with a cut in flight is left to it: it fits the
+        order again once the broker has answered.
         """
         held = self.portfolio.quantity(symbol)
         working = [o for o in self.orders.working() if o.symbol == symbol]
@@ -354,11 +358,41 @@ class Engine(StrategyRunner):
                     self.broker.cancel(order.broker_id)
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
-            elif order.remaining > abs(held) + _QTY_EPS:
-                self.spawn(self._cut_protection(order.order_ref, order.filled_quantity + abs(held), held),
-                           f"fit-{order.order_ref}")
+            elif order.remaining > abs(held) + _QTY_EPS and order.order_ref not in self._cutting:
+                self._cutting[order.order_ref] = None
+                self.spawn(self._cut_protection(order.order_ref), f"fit-{order.order_ref}")
 
-    async def _cut_protection(self, order_ref: str, quantity: float, held: float) -> None:
+    def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
+        """The quantity protective order ``order_ref`` must be cut to for its position as it is now, and that
+        position; ``None`` when it fits (or has ended, or the position flipped: :meth:`_fit_protection`)."""
+        order = self.orders.get(order_ref)
+        if order is None or not order.status.is_working:
+            return None
+        held = self.portfolio.quantity(order.symbol)
+        working = [o for o in self.orders.working() if o.symbol == order.symbol]
+        if (not held or order.ticket.side.sign * held > 0 or order.remaining <= abs(held) + _QTY_EPS
+                or any(not o.ticket.reduce_only for o in working)):
+            return None
+        return order.filled_quantity + abs(held), held
+
+    async def _cut_protection(self, order_ref: str) -> None:
+        """Cut a protective order to its position, one modify at a time, until it fits.
+
+        Each cut is sized from the position when it is sent, and the next waits for the broker's
+        answer to it: two fills in quick succession spawned two modifies of the same order, whose
+        journal flushes could finish in either order, so the older, larger size could reach the
+        broker last (the engine showing the stop cut to the position while the broker held it
+        larger); and IB refuses to modify an order whose last modification it is still processing.
+        """
+        try:
+            while (cut := self._cut_size(order_ref)) is not None:
+                if not await self._cut_once(order_ref, *cut):
+                    return
+        finally:
+            self._cutting.pop(order_ref, None)
+
+    async def _cut_once(self, order_ref: str, quantity: float, held: float) -> bool:
+        """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not sent."""
         order = self.orders.orders[order_ref]
         what = f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
         try:
@@ -369,9 +403,28 @@ class Engine(StrategyRunner):
         if why:
             self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
                        f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
-        else:
-            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
-                       kind="protection_fitted")
+            return False
+        self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}", kind="protection_fitted")
+        answered = asyncio.get_running_loop().create_future()
+        self._cutting[order_ref] = (quantity, answered)
+        try:
+            await asyncio.wait_for(answered, self.config.ack_timeout_s)
+        except TimeoutError:
+            self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
+                       f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
+        return True
+
+    def on_order(self, report: BrokerOrderReport) -> None:
+        """Also: the broker's answer to a protective order's cut in flight (its new size, or its end)."""
+        super().on_order(report)
+        waiting = self._cutting.get(report.order_ref)
+        if waiting is None:
+            return
+        quantity, answered = waiting
+        order = self.orders.get(report.order_ref)
+        ended = order is None or not order.status.is_working
+        if not answered.done() and (ended or abs(report.quantity - quantity) <= _QTY_EPS):
+            answered.set_result(None)
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,

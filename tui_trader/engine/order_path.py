@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 SENDING_NOTE = "journaled before send"
 WHAT_IF_ASKING = "asking the broker"
-DRY_RUN_NOTE = "dry run: not sent"
+NOT_SENT = "not sent"
+"""The end of every note that moves an order journaled as SENDING on without placing it (``_not_sent``):
+a restart does not count that SENDING as a message sent (:func:`~tui_trader.engine.recovery.wire_messages`)."""
+DRY_RUN_NOTE = f"dry run: {NOT_SENT}"
 # What a send may start from: approved, or journaled as SENDING / UNKNOWN and resubmitted.
 SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
 EXIT_PENDING = (S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.SUBMITTED, S.PARTIALLY_FILLED, S.UNKNOWN)
@@ -434,12 +437,12 @@ class OrderPath(EngineCore):
         else:
             self.publish(checks)
         if committed is None:
-            self._not_sent(order_ref, "journal write failed: not sent")
+            self._not_sent(order_ref, f"journal write failed: {NOT_SENT}")
         return committed is False
 
     async def _send_after_flush(self, order_ref: str, operator_flatten: bool) -> None:
         if not await self._flush_journal():
-            self._not_sent(order_ref, "journal write failed: not sent")
+            self._not_sent(order_ref, f"journal write failed: {NOT_SENT}")
             return
         self._finish_send(order_ref, operator_flatten)
 
@@ -481,13 +484,13 @@ class OrderPath(EngineCore):
         """Why a family whose SENDING is durable must not be placed now; ``None`` when it may."""
         ticket = order.ticket
         if self.stopping:
-            return "the engine stopped before send: not sent"
+            return f"the engine stopped before send: {NOT_SENT}"
         if not self._still_allowed(ticket, operator_flatten):
-            return f"trading {self.trading_state.value} before send: not sent"
+            return f"trading {self.trading_state.value} before send: {NOT_SENT}"
         if (not operator_flatten and self.replaces_protection(ticket, order.order_ref)
                 and self.protection_working(ticket.symbol, order.order_ref)):
             # Exit and stop both working could fill both: the position would reverse.
-            return f"protective orders still working in {ticket.symbol}: exit not sent"
+            return f"protective orders still working in {ticket.symbol}: exit {NOT_SENT}"
         if self.config.dry_run:
             return DRY_RUN_NOTE
         return None

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus
 from tui_trader.domain.events import ConnectionChanged
 from tui_trader.domain.market import Instrument
-from tui_trader.domain.orders import Order
-from tui_trader.engine.amend import Amendments
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.engine.amend import MODIFY_NOTE, RESIZED_NOTE, Amendments
 from tui_trader.engine.core import link_state
+from tui_trader.engine.order_path import NOT_SENT
 from tui_trader.engine.orders import FILL_MEMORY
 from tui_trader.errors import BrokerError
 from tui_trader.risk.engine import RiskEngine
@@ -72,6 +74,7 @@ class Recovery(Amendments):
             if order.status is S.SENDING and order.parent_ref not in self.in_flight:
                 self.resume_in_flight(order)
         self.lapse_unsent("the engine restarted before it was sent", [o for o in restored if o.status in UNSENT])
+        await self._remember_sent(self.journal)
         # Fills within the order manager's memory are kept for deduplication; older ones are
         # looked up in the journal when a broker replays them (BrokerEvents.on_fill).
         self.orders.fill_memory = FILL_MEMORY
@@ -82,6 +85,17 @@ class Recovery(Amendments):
         await self.restore_book(self.journal)
         if self.book_restored:  # a new day starts from the restored marks, before any quote moves them
             self.portfolio.roll_day(self.now())
+
+    async def _remember_sent(self, journal: Journal) -> None:
+        """Seed the throttle and the duplicate check with the messages the journal's recent orders went out in.
+
+        Both lived in memory only: a restarted engine (a supervisor's, a crash loop's) had full buckets
+        and had sent nothing, so each restart could send another minute's budget, and the order sent
+        right before the restart passed the duplicate check again.
+        """
+        now = self.now()
+        since = now - timedelta(seconds=self.risk.memory_s)
+        self.risk.restore_sent(wire_messages(await journal.orders(since=since), since), now)
 
     def lapse_unsent(self, why: str, orders: list[Order] | None = None) -> None:
         """Expire orders that never reached the broker and whose approval can no longer be given
@@ -301,6 +315,33 @@ class Recovery(Amendments):
                     delay = min(delay * 2, self.config.reconnect_max_s)
         finally:
             self._reconnecting = False
+
+
+def wire_messages(orders: Iterable[Order], since: datetime) -> list[tuple[datetime, OrderTicket | None]]:
+    """The placeOrder messages journaled ``orders`` went out in from ``since`` on, with the ticket the
+    duplicate check remembered for each (:meth:`RiskEngine.record_sent`): an order sent on its own or as a
+    bracket's entry, an order modified; ``None`` for a bracket's child sent or resized with its entry.
+
+    A message is a SENDING step (unless the next step says it was not placed after all: a dry run, a
+    kill meanwhile) or a modify's step. The ticket is the order's last: a modified order's earlier
+    sends are remembered at its new figures.
+    """
+    out: list[tuple[datetime, OrderTicket | None]] = []
+    for order in orders:
+        own = order.ticket if order.parent_ref is None else None
+        steps = order.history
+        for i, step in enumerate(steps):
+            if step.time < since:
+                continue
+            if step.status is S.SENDING:
+                after = steps[i + 1] if i + 1 < len(steps) else None
+                if after is None or not (after.status is S.CANCELLED and after.note.endswith(NOT_SENT)):
+                    out.append((step.time, own))
+            elif step.note.startswith(MODIFY_NOTE):
+                out.append((step.time, order.ticket))
+            elif step.note.startswith(RESIZED_NOTE):
+                out.append((step.time, None))
+    return out
 
 
 def connect_failure(exc: BaseException) -> str:

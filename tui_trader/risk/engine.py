@@ -155,6 +155,26 @@ class RiskEngine:
         self._recent.append(RecentOrder.of(ticket, now))
         self._prune(now)
 
+    @property
+    def memory_s(self) -> float:
+        """How long a sent message counts: the longest throttle period and the duplicate window."""
+        buckets = (self._throttle.per_second, self._throttle.per_minute)
+        window = min(self._limits.duplicate_window_s or 0.0, _RECENT_KEEP_S)
+        return max([window, *(b.period_s for b in buckets if b is not None)])
+
+    def restore_sent(self, sent: Iterable[tuple[datetime, OrderTicket | None]], now: datetime) -> None:
+        """Replay the placeOrder messages a previous run sent (from its journal, at a restart): each
+        takes a throttle token at its time, and one with a ticket (an entry, a modify) is remembered
+        for the duplicate check, as :meth:`record_sent` did then. Without it a restart starts with full
+        buckets and no memory: a crash loop sends a whole budget per restart, and the order just sent
+        passes again. Messages older than :attr:`memory_s` change nothing.
+        """
+        for time, ticket in sorted(sent, key=lambda message: message[0]):
+            self._throttle = self._throttle.record(time)
+            if ticket is not None:
+                self._recent.append(RecentOrder.of(ticket, time))
+        self._prune(now)
+
     def record_cancel(self, now: datetime, count: int = 1) -> None:
         """Cancels went out: they use throttle tokens (the bucket may go negative)."""
         self._throttle = self._throttle.record(now, count)

@@ -458,16 +458,20 @@ class Journal:
         row = await self._one("SELECT payload FROM kill_state WHERE id = 1")
         return codec_load_json(row[0]) if row else None
 
-    async def orders(self, open_only: bool = False) -> list[Order]:
-        """Every journaled order (or only those not in a final state), oldest first."""
-        sql = "SELECT payload FROM orders"
+    async def orders(self, open_only: bool = False, since: datetime | None = None) -> list[Order]:
+        """Every journaled order (or only those not in a final state, or only those updated from ``since``
+        on: an order whose last step is older changed nothing since), oldest first."""
+        clauses, params = _time_filters(since, None, "updated_at")
         if open_only:
-            sql += f" WHERE status NOT IN ({','.join('?' * len(FINAL))})"
-        sql += " ORDER BY created_at"
-        rows = await self._all(sql, FINAL if open_only else ())
+            clauses.append(f"status NOT IN ({','.join('?' * len(FINAL))})")
+            params.extend(FINAL)
+        sql = "SELECT updated_at, payload FROM orders" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        rows = await self._all(sql + " ORDER BY created_at", params)
+        if since is not None:  # exactly, before the payloads are decoded (the bound was widened)
+            rows = [r for r in rows if datetime.fromisoformat(r[0]) >= since]
         # SENDING, the batch after it not written: the write-ahead record replaces an older ``orders`` row.
-        ahead = {o.order_ref: o for o in await self._ahead()}
-        journaled = [o for o in (codec.load(Order, r[0]) for r in rows) if o.order_ref not in ahead]
+        ahead = {o.order_ref: o for o in await self._ahead() if _within(o.updated_at, since, None)}
+        journaled = [o for o in (codec.load(Order, r[1]) for r in rows) if o.order_ref not in ahead]
         return sorted([*journaled, *ahead.values()], key=lambda o: o.created_at)
 
     async def open_orders(self) -> list[Order]:
@@ -627,8 +631,9 @@ MAX_UTC_OFFSET = timedelta(hours=14)
 """The widest offset from UTC a stored time can carry (+14:00, Kiribati; the most negative is -12:00)."""
 
 
-def _time_filters(since: datetime | None, until: datetime | None) -> tuple[list[str], list[Any]]:
-    """SQL bounds on a ``time`` column that keep at least every row in [since, until).
+def _time_filters(since: datetime | None, until: datetime | None,
+                  column: str = "time") -> tuple[list[str], list[Any]]:
+    """SQL bounds on a time ``column`` that keep at least every row in [since, until).
 
     Times are stored as ISO text with their own offset (the engine's are UTC): text compares as
     instants only between equal offsets, so "2026-03-05T02:30:00+00:00" (21:30 in New York on
@@ -639,10 +644,10 @@ def _time_filters(since: datetime | None, until: datetime | None) -> tuple[list[
     clauses: list[str] = []
     params: list[Any] = []
     if since is not None:
-        clauses.append("time >= ?")
+        clauses.append(f"{column} >= ?")
         params.append((since.astimezone(UTC) - MAX_UTC_OFFSET).isoformat())
     if until is not None:
-        clauses.append("time < ?")
+        clauses.append(f"{column} < ?")
         params.append((until.astimezone(UTC) + MAX_UTC_OFFSET).isoformat())
     return clauses, params
 

@@ -1,0 +1,60 @@
+"""Cuts of a protective order after fills that shrink its position: one at a time, the last state wins.
+
+Two fills in quick succession spawned two modifies of the same stop, each sized when its fill came;
+both waited for the journal's flush, and the flushes could end in either order: the older, larger
+size could reach the broker last, the engine showing the stop cut to the position while the broker
+held it larger (if it triggered, the position reversed). The journal's flushes are held back here by
+another connection holding the file's write lock, as another process can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from tui_trader.domain import AlertLevel, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.amend import MODIFY_NOTE
+from tui_trader.sim import SimGateway
+
+from .helpers import bracket_buy, eventually, make_config, running, status
+
+S = OrderStatus
+
+
+async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_one_cut_at_a_time_and_the_last_wins(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: long 100 with a stop of 100; the journal's writes wait for another connection's lock.
+    config = make_config(tmp_path)
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        assert config.journal_path is not None
+        blocker = sqlite3.connect(config.journal_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            # Act: a sell of 30 fills (the stop's cut to 70 waits for the journal), then another.
+            first = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
+            await eventually(lambda: status(eng, first.order_ref) is S.FILLED, what="the first sell")
+            await eventually(lambda: eng.orders.orders[stop.order_ref].ticket.quantity == 70, what="cut to 70")
+            second = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
+            await eventually(lambda: status(eng, second.order_ref) is S.FILLED, what="the second sell")
+            await asyncio.sleep(0)  # a cut spawned by that fill has taken its first step
+            # Assert: no second modify while the first is unanswered.
+            modifies = [h for h in eng.orders.orders[stop.order_ref].history if h.note.startswith(MODIFY_NOTE)]
+            assert len(modifies) == 1
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        # Then: once the broker has answered the cut to 70, the stop is fitted to the 40 held, last.
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
+                         what="the stop at 40 at the broker")
+        assert [r.qty for r in sim.ledger.received if r.order_ref == stop.order_ref] == [100, 70, 40]
+        assert eng.orders.orders[stop.order_ref].ticket.quantity == 40 == sim.positions()["AAPL"]
+        alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "protection"]
+        assert [(a.level, a.text) for a in alerts] == [
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 70"),
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 70 AAPL) cut to the position of 40")]
