@@ -73,3 +73,23 @@ async def test_position_stop_when_its_protective_orders_are_cancelled_then_the_p
     assert position.quantity == 10
     assert (position.stop_price, position.take_profit_price) == (None, None)
     assert not [o for o in sim.orders() if o.working]
+
+
+async def test_bracket_target_partly_filled_then_stop_reduced_to_what_is_left_not_cancelled(
+        engine: Engine, sim: SimGateway) -> None:
+    # The children went out as an OCA group of type 1 ("cancel all remaining with block"): 3 of 10 sold
+    # at the target cancelled the whole stop, and the 7 left had only a limit above the market.
+    _, stop_order, target_order = await protected_long(engine, 10)
+    target = target_order.ticket.limit_price
+    sim.control.set_quote("AAPL", target + 0.01, target + 0.03, 3, 100)
+    await eventually(lambda: status(engine, target_order.order_ref) is S.PARTIALLY_FILLED)
+    sim.control.set_quote("AAPL", target - 0.50, target - 0.48, 100, 100)  # the target stops filling
+
+    at_broker = next(o for o in sim.orders() if o.order_ref == stop_order.order_ref)
+    assert at_broker.working
+    assert at_broker.remaining == 7
+    await eventually(lambda: engine.orders.orders[stop_order.order_ref].remaining == 7,
+                     what="the engine's stop at the broker's size")
+    assert status(engine, stop_order.order_ref) is S.SUBMITTED
+    assert engine.portfolio.quantity("AAPL") == 7
+    assert engine.portfolio.positions["AAPL"].stop_price == stop_order.ticket.stop_price

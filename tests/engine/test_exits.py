@@ -150,6 +150,32 @@ async def test_position_when_partly_sold_from_a_ticket_then_its_stop_is_cut_to_i
         assert eng.portfolio.quantity("AAPL") == 0
 
 
+async def test_position_when_partly_sold_from_a_ticket_then_stop_and_target_both_cut_to_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # With a target beside the stop, each cut was denied "reduce-only order would not reduce a position"
+    # (the other child, still at 100, counted beside it): CRITICAL, and a stop of 100 on 40 held.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.MKT, bracket=Bracket(
+            stop_price=round(quote.bid * 0.9, 2), take_profit_price=round(quote.ask * 1.1, 2))))
+        await eventually(lambda: status(eng, entry.order_ref) is S.FILLED, what="entry filled")
+        stop, target = eng.orders.children(entry.order_ref)
+        await eventually(lambda: {status(eng, stop.order_ref), status(eng, target.order_ref)} == {S.SUBMITTED})
+
+        manual = await eng.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+        await eventually(lambda: status(eng, manual.order_ref) is S.FILLED, what="the partial sell")
+        await eventually(lambda: sorted(o.total_qty for o in sim.orders()
+                                        if o.order_ref in (stop.order_ref, target.order_ref)) == [40, 40],
+                         what="stop and target cut to the position at the broker")
+        alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "protection_fitted"]
+        assert sorted(a.text for a in alerts) == sorted([
+            f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40",
+            f"{target.order_ref} (LMT 100 AAPL) cut to the position of 40"])
+        assert {a.level for a in alerts} == {AlertLevel.INFO}
+
+
 async def test_position_when_reversed_from_a_ticket_then_its_old_stop_is_cancelled_not_left_to_add_to_it(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (eng, events):

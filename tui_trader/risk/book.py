@@ -121,12 +121,21 @@ def counted_orders(
 
     Orders still waiting for approval are not counted: each is checked again before it is sent,
     against the orders sent meanwhile. ``exclude_ref`` drops the order being re-checked or modified,
-    with its bracket children (the ticket being checked already stands for the whole bracket).
+    with its bracket children (the ticket being checked already stands for the whole bracket), and
+    for a bracket's child its siblings: the stop and the target are one OCA group, each fill of one
+    reduces the other, so they are alternatives to it, not orders beside it (counted beside it, a
+    stop cut to a smaller position was "not reducing" while the target was still the old size).
     """
+    orders = (*account.working_orders, *in_flight)
+    family = {exclude_ref} if exclude_ref is not None else set()
+    if exclude_ref is not None:
+        parent = next((o.parent_ref for o in orders if o.order_ref == exclude_ref), None)
+        if parent is not None:
+            family.add(parent)
     merged: dict[str, Order] = {}
-    for order in (*account.working_orders, *in_flight):
+    for order in orders:
         status = order.status
-        own = exclude_ref is not None and exclude_ref in (order.order_ref, order.parent_ref)
+        own = order.order_ref == exclude_ref or order.parent_ref in family
         if status.is_final or status is OrderStatus.PENDING_APPROVAL or own:
             merged.pop(order.order_ref, None)
             continue

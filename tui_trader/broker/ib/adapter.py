@@ -46,6 +46,10 @@ ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "Un
 PACING = 162
 NO_SECURITY_DEFINITION = 200
 DECODE_FAULT_CODE = -2
+OCA_REDUCE_WITH_BLOCK = 2
+"""How a bracket's stop and target are linked (IB's ``ocaType``): each fill of one reduces the other by its size,
+so a target that fills in part leaves a stop for the rest; a whole fill reduces it to nothing. Type 1 ("cancel all
+remaining with block") cancelled the stop at the target's first partial fill, the rest of the position unprotected."""
 FINISHED_TRADES_KEPT = 100
 """Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones
 are dropped. ib_async keeps every trade and fill of the session otherwise; the journal is the record."""
@@ -272,8 +276,8 @@ class IbBroker:
         ib_order = m.order_to_ib(order, broker_id, self._account, blank)
         ib_order.parentId = parent_id
         ib_order.transmit = transmit
-        if oca_group:
-            ib_order.ocaGroup, ib_order.ocaType = oca_group, 1
+        if oca_group:  # 2: reduce the others by each fill, with block (1 cancelled them at a partial fill)
+            ib_order.ocaGroup, ib_order.ocaType = oca_group, OCA_REDUCE_WITH_BLOCK
         self.ib.placeOrder(self._contract(order.symbol), ib_order)
         if transmit and self.yield_after_send:
             _let_the_gateway_run()
