@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from tui_trader.domain import AccountSnapshot, MarketSnapshot, Order, OrderStatus, OrderType, Side
+from tui_trader.domain.enums import FINAL_STATUSES
 
 
 class Leg(NamedTuple):
@@ -49,21 +50,25 @@ class Leg(NamedTuple):
 
     def adding(self, side: Side, quantity: float) -> Leg:
         """The leg with one more working order."""
-        if side is Side.BUY:
+        if side is _BUY:
             return Leg(self.position, self.buys + quantity, self.sells)
         return Leg(self.position, self.buys, self.sells + quantity)
 
     def reduces(self, side: Side, quantity: float) -> bool:
         """True when an order only reduces the position and, with the working orders on its
         side, never takes it past flat."""
-        if self.position == 0 or side.sign == (1 if self.position > 0 else -1):
+        buy = side is _BUY
+        if self.position == 0 or buy == (self.position > 0):  # flat, or the order adds to the position
             return False
-        pending = self.buys if side is Side.BUY else self.sells
+        pending = self.buys if buy else self.sells
         return pending + quantity <= abs(self.position) + 1e-9
 
 
 _EMPTY = Leg()
-_LMT = OrderType.LMT  # a global: a read of ``OrderType.LMT`` costs ~90 ns on Python 3.11, once per working buy
+_ZERO = (0.0, 0.0, 0.0)  # the row of a symbol without a position, before its first order
+# Globals: a read of ``OrderType.LMT`` or ``Side.BUY`` costs ~90 ns on Python 3.11, once per working order.
+_LMT, _BUY = OrderType.LMT, Side.BUY
+_NOT_COUNTED = FINAL_STATUSES | {OrderStatus.PENDING_APPROVAL}
 
 
 class Book(NamedTuple):
@@ -98,12 +103,12 @@ class Book(NamedTuple):
         """Mark price of ``symbol``; NaN when unknown, so that any limit measured with it denies."""
         return self.prices.get(symbol, math.nan)
 
-    def gross(self, override: tuple[str, Leg] | None = None) -> float:
-        """Worst-case gross exposure (sum of absolute values), ``override`` replacing one leg."""
-        if override is None:
+    def gross(self, symbol: str | None = None, worst_abs: float = 0.0) -> float:
+        """Worst-case gross exposure (sum of absolute values); with ``symbol``, that symbol's
+        :attr:`Leg.worst_abs` replaced by ``worst_abs`` (its leg with one more order, say)."""
+        if symbol is None:
             return self.gross_total
-        symbol, leg = override
-        return self.gross_total - self.exposures.get(symbol, 0.0) + leg.worst_abs * self.price(symbol)
+        return self.gross_total - self.exposures.get(symbol, 0.0) + worst_abs * self.prices.get(symbol, math.nan)
 
     def open_count(self) -> int:
         """Number of symbols with a position or a working order."""
@@ -126,20 +131,19 @@ def counted_orders(
     reduces the other, so they are alternatives to it, not orders beside it (counted beside it, a
     stop cut to a smaller position was "not reducing" while the target was still the old size).
     """
-    orders = (*account.working_orders, *in_flight)
-    family = {exclude_ref} if exclude_ref is not None else set()
-    if exclude_ref is not None:
-        parent = next((o.parent_ref for o in orders if o.order_ref == exclude_ref), None)
-        if parent is not None:
-            family.add(parent)
+    family: tuple[str, ...] = ()
+    if exclude_ref is not None:  # the order re-checked with its children and, for a child, its siblings
+        mine = (o for group in (account.working_orders, in_flight) for o in group if o.order_ref == exclude_ref)
+        parent = next((o.parent_ref for o in mine), None)
+        family = (exclude_ref,) if parent is None else (exclude_ref, parent)
     merged: dict[str, Order] = {}
-    for order in orders:
-        status = order.status
-        own = order.order_ref == exclude_ref or order.parent_ref in family
-        if status.is_final or status is OrderStatus.PENDING_APPROVAL or own:
-            merged.pop(order.order_ref, None)
-            continue
-        merged[order.order_ref] = order
+    for orders in (account.working_orders, in_flight):
+        for order in orders:
+            ref = order.order_ref
+            if order.status in _NOT_COUNTED or (family and (ref == exclude_ref or order.parent_ref in family)):
+                merged.pop(ref, None)
+            else:
+                merged[ref] = order
     return tuple(merged.values())
 
 
@@ -157,33 +161,36 @@ def build_book(
     symbols whose mark is unknown (the ticket's own limit price, say).
     """
     working = counted_orders(account, in_flight, exclude_ref)
-    acc: dict[str, list[float]] = {s: [p.quantity, 0.0, 0.0] for s, p in account.positions.items()}
+    rows: dict[str, tuple[float, float, float]] = {}
+    for symbol, position in account.positions.items():
+        rows[symbol] = (position.quantity, 0.0, 0.0)
     unpriced_buys: list[Order] = []
     buys = 0.0
     quotes = market.quotes
     for order in working:
         ticket = order.ticket
-        row = acc.get(ticket.symbol) or acc.setdefault(ticket.symbol, [0.0, 0.0, 0.0])
+        symbol = ticket.symbol
+        held, bought, sold = rows.get(symbol, _ZERO)
         remaining = ticket.quantity - order.filled_quantity
         remaining = 0.0 if remaining < 0.0 else remaining  # max(remaining, 0.0), NaN included
-        if ticket.side is Side.BUY:
-            row[1] += remaining
-            if ticket.order_type is _LMT:  # most working buys: their limit caps them, the ask is not needed
-                price = ticket.price_for_notional(math.nan)
-            else:  # at the ask (NaN: missing or crossed)
-                quote = quotes.get(ticket.symbol)
-                price = ticket.price_for_notional(math.nan if quote is None else quote.far_side(True))
-            if price > 0:
-                buys += remaining * price
-            else:
-                unpriced_buys.append(order)
+        if ticket.side is not _BUY:
+            rows[symbol] = (held, bought, sold + remaining)
+            continue
+        rows[symbol] = (held, bought + remaining, sold)
+        if ticket.order_type is _LMT:  # most working buys: their limit caps them, the ask is not needed
+            price = ticket.price_for_notional(math.nan)
+        else:  # at the ask (NaN: missing or crossed)
+            quote = quotes.get(symbol)
+            price = ticket.price_for_notional(math.nan if quote is None else quote.far_side(True))
+        if price > 0:
+            buys += remaining * price
         else:
-            row[2] += remaining
-    return _aggregate(acc, account, market, working, fallback_prices or {}, unpriced_buys, buys)
+            unpriced_buys.append(order)
+    return _aggregate(rows, account, market, working, fallback_prices or {}, unpriced_buys, buys)
 
 
 def _aggregate(
-    acc: dict[str, list[float]],
+    rows: dict[str, tuple[float, float, float]],
     account: AccountSnapshot,
     market: MarketSnapshot,
     working: tuple[Order, ...],
@@ -192,12 +199,11 @@ def _aggregate(
     buys: float,
 ) -> Book:
     """Price every symbol and total the book in one pass (this runs on every check)."""
-    rows: dict[str, tuple[float, float, float]] = {}
     prices: dict[str, float] = {}
     exposures: dict[str, float] = {}
     gross, open_total = 0.0, 0
     quotes = market.quotes
-    for symbol, (pos, bought, sold) in acc.items():
+    for symbol, (pos, bought, sold) in rows.items():
         quote = quotes.get(symbol)
         # The quote's mid, inlined (one of every symbol on every check); otherwise _mark's fallbacks.
         if quote is not None and quote.bid > 0 and quote.ask >= quote.bid:
@@ -207,15 +213,17 @@ def _aggregate(
             if not price > 0:
                 price = fallback.get(symbol, price)
         long, short = abs(pos + bought), abs(pos - sold)  # Leg.worst_abs, inlined
-        exposure = (short if short > long else long) * price
-        rows[symbol], prices[symbol], exposures[symbol] = (pos, bought, sold), price, exposure
+        prices[symbol] = price
+        exposures[symbol] = exposure = (short if short > long else long) * price
         gross += exposure
-        open_total += 1 if pos or bought or sold else 0
+        if pos or bought or sold:
+            open_total += 1
     for symbol, price in fallback.items():
         if symbol not in prices:
             mark = _mark(symbol, account, market, working)
             prices[symbol] = mark if mark > 0 else price
-    buys += sum(o.remaining * prices[o.symbol] for o in unpriced_buys)
+    if unpriced_buys:  # rare: a working buy without a price of its own or an ask
+        buys += sum(o.remaining * prices[o.symbol] for o in unpriced_buys)
     return Book(rows, prices, working, exposures, gross, open_total, buys)
 
 

@@ -21,7 +21,7 @@ def const(name: str, message: str = "") -> CheckResult:
 
 # Results without numbers are immutable values: the passing ones are built once, not per order.
 PASS = {n: const(n) for n in ("ticket_valid", "symbol_allowed", "order_type_allowed", "quote", "trading_hours",
-                              "bracket")}
+                              "bracket", "reduce_only")}
 EXEMPTS = {
     n: const(n, EXEMPT_MESSAGE)
     for n in ("symbol_allowed", "cash_fraction", "trading_hours", "close_window", "open_window", "cooldown",
