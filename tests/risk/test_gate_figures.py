@@ -78,7 +78,7 @@ def test_gate_figures_when_an_entry_repeats_a_recent_order_then_every_figure_as_
         *_THROTTLES,
         ("daily_trades", True, 10, 100, 90, "", "trades"),
         ("daily_trades_strategy", True, 6, 50, 44, "", "trades"),
-        ("duplicate", False, 1, 0, -1, "same order sent within 2s", ""),
+        ("duplicate", False, 1, 0, -1, "same order sent within 2s", "orders"),  # unit was "" (fixed)
     ]
     assert not verdict.passed
 

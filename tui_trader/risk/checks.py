@@ -291,7 +291,7 @@ def check_duplicate(
             hits += 1
     if not hits:
         return NO_DUPLICATE
-    return CheckResult("duplicate", False, hits, 0, -hits, f"same order sent within {window_s:g}s")
+    return CheckResult("duplicate", False, hits, 0, -hits, f"same order sent within {window_s:g}s", "orders")
 
 
 @functools.lru_cache(maxsize=16)
