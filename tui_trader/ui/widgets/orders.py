@@ -52,9 +52,17 @@ def order_price(order: Order) -> str:
     return "/".join(parts) if parts else DASH
 
 
-def order_row(order: Order, zone: str = "") -> Row:
-    """One order as a row; working orders are bold, final ones dimmed."""
+HELD = "HELD"
+"""A bracket child's status while its entry works: acknowledged, yet inactive at the broker (it read
+SUBMITTED, as if the stop were protecting a part already filled)."""
+
+
+def order_row(order: Order, zone: str = "", held: bool = False) -> Row:
+    """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
+    ``held`` until its entry fills says so (:meth:`Order.held_for`)."""
     t = order.ticket
+    status = HELD if held and order.status is OrderStatus.SUBMITTED else STATUS_SHORT.get(order.status,
+                                                                                            order.status.value)
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
@@ -63,7 +71,7 @@ def order_row(order: Order, zone: str = "") -> Row:
         qty(t.quantity),
         t.order_type.value,
         order_price(order),
-        STATUS_SHORT.get(order.status, order.status.value),
+        status,
         qty(order.filled_quantity),
         price(order.avg_fill_price) if order.filled_quantity else DASH,
         t.strategy,
@@ -74,16 +82,16 @@ def order_row(order: Order, zone: str = "") -> Row:
     return Row(order.order_ref, cells, roles, row_role)
 
 
-Entry = tuple[bool, datetime, Row, bool, Order, str]
-"""An order as the pane sorts and counts it: (settled, created at, row, working, order, zone)."""
+Entry = tuple[bool, datetime, Row, bool, Order, str, bool]
+"""An order as the pane sorts and counts it: (settled, created at, row, working, order, zone, held)."""
 SETTLED, CREATED = itemgetter(0), itemgetter(1)
 
 
-def entry(order: Order, zone: str) -> Entry:
+def entry(order: Order, zone: str, held: bool = False) -> Entry:
     """The order's row and sort keys; *settled* orders (final, not working) go below the others."""
     status = order.status
-    return (status.is_final and not status.is_working, order.created_at, order_row(order, zone),
-            status.is_working, order, zone)
+    return (status.is_final and not status.is_working, order.created_at, order_row(order, zone, held),
+            status.is_working, order, zone, held)
 
 
 def sort_entries(entries: list[Entry]) -> None:
@@ -136,7 +144,8 @@ class OrdersPane(Pane):
             self._drawn = key
             if len(self._rows) > 2 * len(snapshot.orders) + 100:
                 self._rows = {}
-            entries = [self._entry(o, snapshot.time_zone) for o in snapshot.orders]
+            live = {o.order_ref for o in snapshot.orders if o.status.is_working}  # entries holding their children
+            entries = [self._entry(o, snapshot.time_zone, o.held_for(live)) for o in snapshot.orders]
             sort_entries(entries)
             rows = [e[2] for e in entries]
             self._visible = [r for r in rows if matches(r, needle)] if needle else rows
@@ -153,12 +162,12 @@ class OrdersPane(Pane):
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
 
-    def _entry(self, order: Order, zone: str) -> Entry:
+    def _entry(self, order: Order, zone: str, held: bool) -> Entry:
         """The order's entry, reused while the engine hands back the same (frozen) order object."""
         cached = self._rows.get(order.order_ref)
-        if cached is not None and cached[4] is order and cached[5] == zone:
+        if cached is not None and cached[4] is order and cached[5] == zone and cached[6] == held:
             return cached
-        made = self._rows[order.order_ref] = entry(order, zone)
+        made = self._rows[order.order_ref] = entry(order, zone, held)
         return made
 
     @property
