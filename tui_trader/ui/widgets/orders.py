@@ -15,17 +15,20 @@ from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
+# Quantities to 999,999 fit in full (without separators past 99,999: ``Column.figures``); a STP LMT's
+# two prices to 999.99 fit, and a trailing stop's ≥99,999.99. Status is as wide as its longest text
+# (SUBMITTED), which leaves an 80-column terminal the same columns as before.
 COLUMNS = (
     Column("Time", 8, priority=3),
     Column("Id", 10, cut_start=True),  # a session's ids share their start: "tt7a70c2-12" → "…7a70c2-12"
     Column("Sym", 6),
     Column("Side", 4),
-    Column("Qty", 6, right=True),
+    Column("Qty", 6, right=True, figures=True),
     Column("Type", 7, priority=2),
-    Column("Lmt/Stp", 9, right=True, priority=1),
-    Column("Status", 11),
-    Column("Filled", 6, right=True, priority=2),
-    Column("Avg", 9, right=True, priority=4),
+    Column("Lmt/Stp", 13, right=True, priority=1, figures=True),
+    Column("Status", 9),
+    Column("Filled", 6, right=True, priority=2, figures=True),
+    Column("Avg", 9, right=True, priority=4, figures=True),
     Column("Strategy", 12, priority=5, flex=True),
 )
 

@@ -11,18 +11,21 @@ from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
+# Wide enough for -12,345.5 shares (-1000000 without separators), prices to 99,999.99, P&L to -123,456.78
+# (-1234567.89 without them), -100.00 % and a stop for 1,000 at 178.58: wider figures are written shorter,
+# never cut (``Column.figures``). An 80-column terminal still shows the same columns as before.
 COLUMNS = (
     Column("Symbol", 7),
     Column("Side", 5, priority=3),
-    Column("Qty", 7, right=True),
-    Column("Avg", 9, right=True, priority=2),
-    Column("Last", 9, right=True),
-    Column("Mkt value", 12, right=True, priority=4),
-    Column("Unrl P&L", 11, right=True),
-    Column("Rlzd P&L", 10, right=True, priority=5),
-    Column("P&L %", 7, right=True, priority=1),
-    Column("Stop", 9, right=True, priority=2),
-    Column("Target", 9, right=True, priority=6),
+    Column("Qty", 9, right=True, figures=True),
+    Column("Avg", 9, right=True, priority=2, figures=True),
+    Column("Last", 9, right=True, figures=True),
+    Column("Mkt value", 12, right=True, priority=4, figures=True),
+    Column("Unrl P&L", 11, right=True, figures=True),
+    Column("Rlzd P&L", 11, right=True, priority=5, figures=True),
+    Column("P&L %", 8, right=True, priority=1, figures=True),
+    Column("Stop", 12, right=True, priority=2, figures=True),
+    Column("Target", 9, right=True, priority=6, figures=True),
 )
 
 
