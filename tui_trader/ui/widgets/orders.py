@@ -64,8 +64,9 @@ def order_row(order: Order, zone: str = "", held: bool = False) -> Row:
     """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
     ``held`` until its entry fills says so (:meth:`Order.held_for`)."""
     t = order.ticket
-    status = HELD if held and order.status is OrderStatus.SUBMITTED else STATUS_SHORT.get(order.status,
-                                                                                            order.status.value)
+    status = STATUS_SHORT.get(order.status, order.status.value)
+    if held and order.status is OrderStatus.SUBMITTED:
+        status = HELD
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
