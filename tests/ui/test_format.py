@@ -10,7 +10,7 @@ import pytest
 from tui_trader.domain.enums import Side
 from tui_trader.domain.market import Quote
 from tui_trader.domain.orders import Fill
-from tui_trader.ui.format import DASH, compact, plain, qty, spread
+from tui_trader.ui.format import DASH, compact, fit_figures, plain, qty, spread
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.watchlist import quote_row
 
@@ -34,6 +34,19 @@ def test_compact_then_the_unit_fits_the_printed_figure(value: float | None, text
 ])
 def test_qty_then_exact_without_needless_decimals(value: float | None, text: str) -> None:
     assert qty(value) == text
+
+
+@pytest.mark.parametrize(("text", "width", "shown"), [
+    ("1,234.5", 9, "  1,234.5"), ("—", 3, "  —"),  # it fits: as it is, right-aligned
+    ("1,234.5", 6, "1234.5"), ("-1,234,567.89", 11, "-1234567.89"),  # drawn "1,234…", "-1,234,56…"
+    ("1,000,000", 6, " 1.00M"), ("-12,345.5", 7, "-12.35k"), ("+1,234,567.89", 8, "  +1.23M"),
+    ("-12,345.5", 6, "-12.3k"), ("123,456.5", 6, "123.5k"), ("123,456.5", 5, " 123k"),
+    ("1,000@178.58", 10, " 1k@178.58"),
+    ("178.50/178.00", 9, "#########"),  # no figure to round: marked, not cut to "178.50/1…"
+    ("-1,234,567.89", 4, " -1M"), ("-1,234,567.89", 2, "##"),
+])
+def test_fit_figures_when_too_wide_then_shorter_never_a_digit_cut(text: str, width: int, shown: str) -> None:
+    assert fit_figures(text, width) == shown
 
 
 @pytest.mark.parametrize(("value", "text"), [

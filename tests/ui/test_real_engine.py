@@ -467,3 +467,36 @@ async def test_real_engine_position_when_a_plain_buy_grows_it_past_its_stop_then
         await c.pilot.press("q")
         await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit dialog")
         assert c.app.screen.unprotected == ("AAPL LONG 100 (a stop for 10 only)",)
+
+
+
+async def test_real_engine_bracket_entry_partly_filled_then_its_stop_shown_held_and_the_part_filled_unprotected(
+        tmp_path: Path) -> None:
+    # A bracket of 100 with 30 filled: the simulator holds the stop inactive (PreSubmitted) until the entry has
+    # filled in full, yet the orders pane said SUBMITTED and the positions pane showed the 30 protected by it.
+    async with real_console(tmp_path) as c:
+        quote = c.engine.market.quotes["AAPL"]
+        c.gw.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)
+        stop = round(quote.ask * 0.9, 2)
+        entry = await c.engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.MKT,
+                                                  bracket=Bracket(stop_price=stop)))
+        await c.until(lambda: c.engine.portfolio.quantity("AAPL") == 30, "30 of the 100 filled")
+        (child,) = c.engine.orders.children(entry.order_ref)
+        assert [o.status for o in c.gw.orders() if o.order_ref == child.order_ref] == ["PreSubmitted"]
+
+        positions = c.app.main.query_one("#positions-table", LineTable)
+        await c.until(lambda: c.rows("orders-table").get(child.order_ref, ("",) * 8)[7] == "HELD", "the stop held")
+        await c.until(lambda: c.rows("positions-table").get("AAPL", ("",) * 10)[9] == f"0@{stop:,.2f}",
+                      "no stop working for the 30")
+        assert next(r for r in positions.rows if r.key == "AAPL").cell_role(9) == "warn"
+        await c.pilot.press("q")
+        await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit dialog")
+        assert c.app.screen.unprotected == ("AAPL LONG 30 (its stop not active yet)",)
+        await c.pilot.press("escape")
+
+        c.gw.control.set_quote("AAPL", quote.bid, quote.ask, 100, 100)  # the other 70 fill: the stop goes live
+        await c.until(lambda: c.rows("positions-table").get("AAPL", ("",) * 10)[9] == f"{stop:,.2f}",
+                      "the stop protecting the 100")
+        assert [o.status for o in c.gw.orders() if o.order_ref == child.order_ref] == ["Submitted"]
+        assert c.rows("orders-table")[child.order_ref][7] == "SUBMITTED"
+        assert next(r for r in positions.rows if r.key == "AAPL").cell_role(9) == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -139,6 +140,12 @@ class Order:
     def remaining(self) -> float:
         """Quantity not yet filled."""
         return max(self.ticket.quantity - self.filled_quantity, 0.0)
+
+    def held_for(self, working_refs: Container[str]) -> bool:
+        """A bracket child whose entry (its parent) is among ``working_refs``, still working: the broker
+        holds it inactive until the entry has filled in full, so it protects none of a part already filled
+        (the simulator keeps it ``PreSubmitted`` until then: ``SimEngine._after_fill``)."""
+        return self.parent_ref is not None and self.parent_ref in working_refs
 
     @property
     def modifiable(self) -> bool:

@@ -104,8 +104,19 @@ class AccountSnapshot:
     def stop_covered(self, symbol: str) -> float:
         """How much of ``symbol``'s position its working protective stops would close (their remaining
         quantity on the closing side): a stop placed with a bracket of 10 covers 10 of a position grown
-        to 100 by a plain buy."""
-        held = self.position_quantity(symbol)
-        return sum(o.remaining for o in self.working_orders
-                   if o.symbol == symbol and o.ticket.reduce_only and o.ticket.side.sign * held < 0
-                   and (o.ticket.stop_price or o.ticket.order_type is OrderType.TRAIL))
+        to 100 by a plain buy. A bracket's stop covers nothing while its entry still works: the broker
+        holds it until the entry has filled in full (:meth:`Order.held_for`, :meth:`stop_held`)."""
+        return sum(o.remaining for o in self._stops(symbol, held=False))
+
+    def stop_held(self, symbol: str) -> float:
+        """How much ``symbol``'s bracket stops held by the broker until their entry fills would close once
+        it has: what :meth:`stop_covered` leaves out (30 filled of a bracket of 100 have no stop yet)."""
+        return sum(o.remaining for o in self._stops(symbol, held=True))
+
+    def _stops(self, symbol: str, held: bool) -> list[Order]:
+        """``symbol``'s working protective stops on the closing side: those held for their entry, or the others."""
+        quantity = self.position_quantity(symbol)
+        mine = [o for o in self.working_orders if o.symbol == symbol]
+        entries = {o.order_ref for o in mine}
+        return [o for o in mine if o.ticket.reduce_only and o.ticket.side.sign * quantity < 0
+                and (o.ticket.stop_price or o.ticket.order_type is OrderType.TRAIL) and o.held_for(entries) is held]

@@ -7,13 +7,16 @@ the strips they build from them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
+from functools import lru_cache, partial
 from zoneinfo import ZoneInfo
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 DASH = "—"
+FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
+"""One unsigned figure as these functions write it: ``1,234.5``, ``178.58``, ``12``."""
 
 
 def is_num(value: float | None) -> bool:
@@ -83,8 +86,9 @@ def pct(value: float | None, *, signed: bool = True) -> str:
     return f"{value:+.2f}%" if signed else f"{value:.2f}%"
 
 
-def compact(value: float | None) -> str:
-    """``0.63``, ``12.30k``, ``4.50M``: a short money figure for narrow gauges (cents below 1,000)."""
+def compact(value: float | None, decimals: int = 2) -> str:
+    """``0.63``, ``12.30k``, ``4.50M``: a short money figure for narrow gauges (cents below 1,000);
+    ``decimals`` of the unit (``12.3k``, ``12k``)."""
     if not is_num(value):
         return DASH
     assert value is not None
@@ -93,9 +97,9 @@ def compact(value: float | None) -> str:
         return f"{int(cents):,}" if cents.is_integer() else f"{cents:,.2f}"
     # The smallest unit whose figure, as printed, stays under 1,000: 999,998.50 is 1.00M, not 1,000.00k.
     for size, suffix in ((1e3, "k"), (1e6, "M")):
-        if abs(round(value / size, 2)) < 1000:
-            return f"{value / size:,.2f}{suffix}"
-    return f"{value / 1e9:,.2f}B"
+        if abs(round(value / size, decimals)) < 1000:
+            return f"{value / size:,.{decimals}f}{suffix}"
+    return f"{value / 1e9:,.{decimals}f}B"
 
 
 def age(seconds: float | None) -> str:
@@ -161,3 +165,24 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
     if len(text) > width:
         return text[: width - 1] + "…" if width > 1 else text[:width]
     return text.rjust(width) if right else text.ljust(width)
+
+
+def fit_figures(text: str, width: int) -> str:
+    """``text`` (a quantity, a price, money: figures with signs and marks) right-aligned in ``width`` cells,
+    never with a digit cut off: a cut figure reads as another number ("1,234.5" as "1,234…", "234.5").
+
+    Too wide, it is written shorter: first without thousands separators, losing nothing
+    (``-1234567.89``); then with each figure of 1,000 or more in :func:`compact` form, with two
+    decimals of its unit, one, none (``-1.23M``, ``-123.5k``, ``-123k``: rounded, and saying so);
+    else the cell is filled with ``#``, a spreadsheet's "does not fit".
+    """
+    if len(text) <= width:
+        return text.rjust(width)
+    bare = text.replace(",", "")
+    candidates = [bare, *(FIGURE.sub(partial(_compact_figure, decimals), bare) for decimals in (2, 1, 0))]
+    return next((t.rjust(width) for t in candidates if len(t) <= width), "#" * width)
+
+
+def _compact_figure(decimals: int, match: re.Match[str]) -> str:
+    value = float(match.group())
+    return compact(value, decimals) if value >= 1000 else match.group()

@@ -38,9 +38,9 @@ from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 
 CHECK_COLUMNS = (
     Column("Check", 20, flex=True),
-    Column("Value", 15, right=True),  # "0.00496x equity", "$1,000,000.00"
-    Column("Limit", 15, right=True),
-    Column("Headroom", 15, right=True, priority=1),
+    Column("Value", 15, right=True, figures=True),  # "0.00496x equity", "$1,000,000.00"
+    Column("Limit", 15, right=True, figures=True),
+    Column("Headroom", 15, right=True, priority=1, figures=True),
     Column("", 4),
 )
 

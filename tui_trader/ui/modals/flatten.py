@@ -19,10 +19,10 @@ from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 COLUMNS = (
     Column("Symbol", 8),
     Column("Side", 5),
-    Column("Qty", 8, right=True),
+    Column("Qty", 11, right=True, figures=True),  # 1,000,000.5
     Column("Type", 6),
-    Column("Est price", 10, right=True),
-    Column("Est notional", 14, right=True, flex=True),
+    Column("Est price", 10, right=True, figures=True),
+    Column("Est notional", 14, right=True, flex=True, figures=True),
 )
 
 

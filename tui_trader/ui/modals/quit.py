@@ -13,7 +13,7 @@ from textual.widgets import Button, Label, Static
 
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import qty
-from tui_trader.ui.widgets.positions import partly
+from tui_trader.ui.widgets.positions import partly, stop_cover
 
 QuitChoice = Literal["leave", "cancel", "stay"]
 
@@ -26,11 +26,11 @@ def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
         if not p.quantity:
             continue
         held = f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}"
-        covered = snapshot.account.stop_covered(p.symbol)
+        covered, stop_held = stop_cover(snapshot.account, p.symbol)
         if not p.stop_price:
             out.append(held)
-        elif partly(p, covered):
-            out.append(f"{held} (a stop for {qty(covered)} only)")
+        elif partly(p, covered, stop_held):
+            out.append(f"{held} (a stop for {qty(covered)} only)" if covered else f"{held} (its stop not active yet)")
     return tuple(out)
 
 

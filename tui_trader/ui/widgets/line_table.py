@@ -35,7 +35,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui_trader.ui.format import fit
+from tui_trader.ui.format import fit, fit_figures
 
 ROLES = ("pos", "neg", "warn", "crit", "dim", "accent", "badge", "working")
 STRIP_CACHE = 128
@@ -51,7 +51,9 @@ class Column:
 
     Columns with a higher ``priority`` number are dropped first; ``flex`` columns take the
     width left over; ``keep_end`` columns (sparklines) lose their start, not their end, when cut;
-    ``cut_start`` columns (ids whose end tells them apart) lose their start behind an ellipsis.
+    ``cut_start`` columns (ids whose end tells them apart) lose their start behind an ellipsis;
+    ``figures`` columns (quantities, prices, money) are never cut: a figure too wide is written
+    shorter (:func:`~tui_trader.ui.format.fit_figures`), right-aligned.
     """
 
     title: str
@@ -61,6 +63,7 @@ class Column:
     flex: bool = False
     keep_end: bool = False
     cut_start: bool = False
+    figures: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +163,7 @@ class LineTable(ScrollView, can_focus=True):
         self.cursor_always = False
         self._rows: Sequence[Row] = ()
         self._strips: LRUCache[str, tuple[Row, bool, Strip]] = LRUCache(STRIP_CACHE)
-        self._layout: tuple[int, tuple[tuple[int, int, bool, bool, bool], ...]] = (-1, ())
+        self._layout: tuple[int, tuple[tuple[int, int, bool, bool, bool, bool], ...]] = (-1, ())
         self._styles: dict[str, Style] = {}
         self._cell_styles: dict[tuple[bool, str, str | None], Style] = {}
         self._row_styles: dict[tuple[bool, str], dict[str | None, Style]] = {}
@@ -437,9 +440,11 @@ class LineTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         run: list[str] = []
         used = 0
-        for index, cell_width, right, keep_end, cut_start in self._visible(width):
+        for index, cell_width, right, keep_end, cut_start, figures in self._visible(width):
             text = cells[index] if index < n_cells else ""
-            if keep_end:
+            if figures and len(text) > cell_width:
+                text = fit_figures(text, cell_width)
+            elif keep_end:
                 text = text[-cell_width:].rjust(cell_width)
             elif cut_start and len(text) > cell_width > 1:
                 text = "…" + text[1 - cell_width:]
@@ -521,8 +526,8 @@ class LineTable(ScrollView, can_focus=True):
             style = self._styles[component] = self.get_component_rich_style(component, partial=True)
         return style
 
-    def _visible(self, width: int) -> tuple[tuple[int, int, bool, bool, bool], ...]:
-        """(column index, width, right-aligned, keep end, cut start) of the columns that fit in ``width``."""
+    def _visible(self, width: int) -> tuple[tuple[int, int, bool, bool, bool, bool], ...]:
+        """(column index, width, right-aligned, keep end, cut start, figures) of the columns that fit in ``width``."""
         if self._layout[0] == width:
             return self._layout[1]
         chosen: set[int] = set()
@@ -534,7 +539,7 @@ class LineTable(ScrollView, can_focus=True):
                 used += need
         spare = max(width - used, 0)
         layout = tuple(
-            (i, c.width + (spare if c.flex else 0), c.right, c.keep_end, c.cut_start)
+            (i, c.width + (spare if c.flex else 0), c.right, c.keep_end, c.cut_start, c.figures)
             for i, c in enumerate(self.columns) if i in chosen
         )
         self._layout = (width, layout)

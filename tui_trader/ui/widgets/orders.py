@@ -15,17 +15,20 @@ from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
+# Quantities to 999,999 fit in full (without separators past 99,999: ``Column.figures``); a STP LMT's
+# two prices to 999.99 fit, and a trailing stop's ≥99,999.99. Status is as wide as its longest text
+# (SUBMITTED), which leaves an 80-column terminal the same columns as before.
 COLUMNS = (
     Column("Time", 8, priority=3),
     Column("Id", 10, cut_start=True),  # a session's ids share their start: "tt7a70c2-12" → "…7a70c2-12"
     Column("Sym", 6),
     Column("Side", 4),
-    Column("Qty", 6, right=True),
+    Column("Qty", 6, right=True, figures=True),
     Column("Type", 7, priority=2),
-    Column("Lmt/Stp", 9, right=True, priority=1),
-    Column("Status", 11),
-    Column("Filled", 6, right=True, priority=2),
-    Column("Avg", 9, right=True, priority=4),
+    Column("Lmt/Stp", 13, right=True, priority=1, figures=True),
+    Column("Status", 9),
+    Column("Filled", 6, right=True, priority=2, figures=True),
+    Column("Avg", 9, right=True, priority=4, figures=True),
     Column("Strategy", 12, priority=5, flex=True),
 )
 
@@ -52,9 +55,18 @@ def order_price(order: Order) -> str:
     return "/".join(parts) if parts else DASH
 
 
-def order_row(order: Order, zone: str = "") -> Row:
-    """One order as a row; working orders are bold, final ones dimmed."""
+HELD = "HELD"
+"""A bracket child's status while its entry works: acknowledged, yet inactive at the broker (it read
+SUBMITTED, as if the stop were protecting a part already filled)."""
+
+
+def order_row(order: Order, zone: str = "", held: bool = False) -> Row:
+    """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
+    ``held`` until its entry fills says so (:meth:`Order.held_for`)."""
     t = order.ticket
+    status = STATUS_SHORT.get(order.status, order.status.value)
+    if held and order.status is OrderStatus.SUBMITTED:
+        status = HELD
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
@@ -63,7 +75,7 @@ def order_row(order: Order, zone: str = "") -> Row:
         qty(t.quantity),
         t.order_type.value,
         order_price(order),
-        STATUS_SHORT.get(order.status, order.status.value),
+        status,
         qty(order.filled_quantity),
         price(order.avg_fill_price) if order.filled_quantity else DASH,
         t.strategy,
@@ -74,16 +86,16 @@ def order_row(order: Order, zone: str = "") -> Row:
     return Row(order.order_ref, cells, roles, row_role)
 
 
-Entry = tuple[bool, datetime, Row, bool, Order, str]
-"""An order as the pane sorts and counts it: (settled, created at, row, working, order, zone)."""
+Entry = tuple[bool, datetime, Row, bool, Order, str, bool]
+"""An order as the pane sorts and counts it: (settled, created at, row, working, order, zone, held)."""
 SETTLED, CREATED = itemgetter(0), itemgetter(1)
 
 
-def entry(order: Order, zone: str) -> Entry:
+def entry(order: Order, zone: str, held: bool = False) -> Entry:
     """The order's row and sort keys; *settled* orders (final, not working) go below the others."""
     status = order.status
-    return (status.is_final and not status.is_working, order.created_at, order_row(order, zone),
-            status.is_working, order, zone)
+    return (status.is_final and not status.is_working, order.created_at, order_row(order, zone, held),
+            status.is_working, order, zone, held)
 
 
 def sort_entries(entries: list[Entry]) -> None:
@@ -136,7 +148,8 @@ class OrdersPane(Pane):
             self._drawn = key
             if len(self._rows) > 2 * len(snapshot.orders) + 100:
                 self._rows = {}
-            entries = [self._entry(o, snapshot.time_zone) for o in snapshot.orders]
+            live = {o.order_ref for o in snapshot.orders if o.status.is_working}  # entries holding their children
+            entries = [self._entry(o, snapshot.time_zone, o.held_for(live)) for o in snapshot.orders]
             sort_entries(entries)
             rows = [e[2] for e in entries]
             self._visible = [r for r in rows if matches(r, needle)] if needle else rows
@@ -153,12 +166,12 @@ class OrdersPane(Pane):
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
 
-    def _entry(self, order: Order, zone: str) -> Entry:
+    def _entry(self, order: Order, zone: str, held: bool) -> Entry:
         """The order's entry, reused while the engine hands back the same (frozen) order object."""
         cached = self._rows.get(order.order_ref)
-        if cached is not None and cached[4] is order and cached[5] == zone:
+        if cached is not None and cached[4] is order and cached[5] == zone and cached[6] == held:
             return cached
-        made = self._rows[order.order_ref] = entry(order, zone)
+        made = self._rows[order.order_ref] = entry(order, zone, held)
         return made
 
     @property

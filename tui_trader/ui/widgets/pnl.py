@@ -20,7 +20,7 @@ SPARK_WIDTH = 120
 COLUMNS = (
     Column("", 9),
     Column("", BAR_WIDTH, flex=True, keep_end=True),
-    Column("", 17, right=True),
+    Column("", 17, right=True, figures=True),
 )
 SAMPLE_EVERY_S = 1.0
 

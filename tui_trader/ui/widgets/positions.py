@@ -4,25 +4,28 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 
-from tui_trader.domain.portfolio import Position
+from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import DASH, money, pct, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
 
+# Wide enough for -12,345.5 shares (-1000000 without separators), prices to 99,999.99, P&L to -123,456.78
+# (-1234567.89 without them), -100.00 % and a stop for 1,000 at 178.58: wider figures are written shorter,
+# never cut (``Column.figures``). An 80-column terminal still shows the same columns as before.
 COLUMNS = (
     Column("Symbol", 7),
     Column("Side", 5, priority=3),
-    Column("Qty", 7, right=True),
-    Column("Avg", 9, right=True, priority=2),
-    Column("Last", 9, right=True),
-    Column("Mkt value", 12, right=True, priority=4),
-    Column("Unrl P&L", 11, right=True),
-    Column("Rlzd P&L", 10, right=True, priority=5),
-    Column("P&L %", 7, right=True, priority=1),
-    Column("Stop", 9, right=True, priority=2),
-    Column("Target", 9, right=True, priority=6),
+    Column("Qty", 9, right=True, figures=True),
+    Column("Avg", 9, right=True, priority=2, figures=True),
+    Column("Last", 9, right=True, figures=True),
+    Column("Mkt value", 12, right=True, priority=4, figures=True),
+    Column("Unrl P&L", 11, right=True, figures=True),
+    Column("Rlzd P&L", 11, right=True, priority=5, figures=True),
+    Column("P&L %", 8, right=True, priority=1, figures=True),
+    Column("Stop", 12, right=True, priority=2, figures=True),
+    Column("Target", 9, right=True, priority=6, figures=True),
 )
 
 
@@ -31,23 +34,33 @@ def sign_role(value: float) -> str:
     return "pos" if value > 0 else "neg" if value < 0 else ""
 
 
-def stop_text(pos: Position, covered: float | None = None) -> str:
+def stop_text(pos: Position, covered: float | None = None, held: bool = False) -> str:
     """The protective stop (a trailing one's start as :func:`trailing_stop` shows it), as ``10@178.58``
-    when it ``covered`` only part of the position."""
+    when it ``covered`` only part of the position (``0@178.58``: a bracket's stop ``held`` by the broker
+    until its entry has filled)."""
     if not pos.stop_price:
         return DASH
     text = trailing_stop(pos.stop_price, pos.quantity > 0) if pos.stop_trails else price(pos.stop_price)
-    return f"{qty(covered)}@{text}" if partly(pos, covered) else text
+    return f"{qty(covered)}@{text}" if partly(pos, covered, held) else text
 
 
-def partly(pos: Position, covered: float | None) -> bool:
-    """A stop works but ``covered`` less than the position."""
-    return bool(pos.stop_price) and covered is not None and 0 < covered < abs(pos.quantity) - 1e-9
+def partly(pos: Position, covered: float | None, held: bool = False) -> bool:
+    """A stop works but ``covered`` less than the position, or none of it while the stop is a bracket's
+    ``held`` by the broker until its entry fills (``AccountSnapshot.stop_held``): the stop shown alone read
+    as protecting 30 filled of a bracket of 100, which the broker would not act on."""
+    return (bool(pos.stop_price) and covered is not None and (covered > 0 or held)
+            and covered < abs(pos.quantity) - 1e-9)
 
 
-def position_row(pos: Position, stale: bool, covered: float | None = None) -> Row:
+def stop_cover(account: AccountSnapshot, symbol: str) -> tuple[float, bool]:
+    """What ``symbol``'s working stops cover, and whether, covering none, a stop is held for its entry."""
+    covered = account.stop_covered(symbol)
+    return covered, not covered and account.stop_held(symbol) > 0
+
+
+def position_row(pos: Position, stale: bool, covered: float | None = None, held: bool = False) -> Row:
     """One position as a row; the mark is dimmed when its quote is stale; a stop that ``covered`` only
-    part of it is shown with its quantity, as a warning."""
+    part of it (or none: ``held``, see :func:`partly`) is shown with its quantity, as a warning."""
     upnl = pos.unrealized_pnl
     cost = abs(pos.quantity * pos.avg_cost)
     cells = (
@@ -60,12 +73,12 @@ def position_row(pos: Position, stale: bool, covered: float | None = None) -> Ro
         money(upnl, signed=True),
         money(pos.realized_pnl, signed=True),
         pct(upnl / cost * 100 if cost else None),
-        stop_text(pos, covered),
+        stop_text(pos, covered, held),
         price(pos.take_profit_price) if pos.take_profit_price else DASH,
     )
     mark_role = "dim" if stale else ""
     roles = ("", "", "", "", mark_role, mark_role, sign_role(upnl), sign_role(pos.realized_pnl),
-             sign_role(upnl), "" if pos.stop_price and not partly(pos, covered) else "warn", "")
+             sign_role(upnl), "" if pos.stop_price and not partly(pos, covered, held) else "warn", "")
     return Row(pos.symbol, cells, roles)
 
 
@@ -101,7 +114,7 @@ class PositionsPane(Pane):
         def row(item: Position | Row) -> Row:
             if isinstance(item, Row):
                 return item
-            return position_row(item, item.symbol in stale, snapshot.account.stop_covered(item.symbol))
+            return position_row(item, item.symbol in stale, *stop_cover(snapshot.account, item.symbol))
 
         self.table.set_rows(LazyRows(items, row))
         note = fresh.verdict if fresh.account_stale else ""

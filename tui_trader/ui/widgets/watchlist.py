@@ -16,11 +16,11 @@ from tui_trader.ui.widgets.pane import Pane
 SPARK_WIDTH = 12
 COLUMNS = (
     Column("Sym", 6),
-    Column("Last", 9, right=True),
-    Column("Chg %", 7, right=True),
-    Column("Bid", 9, right=True, priority=3),
-    Column("Ask", 9, right=True, priority=3),
-    Column("Sprd", 6, right=True, priority=4),  # a sub-dollar stock's: 0.0016
+    Column("Last", 9, right=True, figures=True),
+    Column("Chg %", 7, right=True, figures=True),
+    Column("Bid", 9, right=True, priority=3, figures=True),
+    Column("Ask", 9, right=True, priority=3, figures=True),
+    Column("Sprd", 6, right=True, priority=4, figures=True),  # a sub-dollar stock's: 0.0016
     Column("Trend", SPARK_WIDTH, priority=2, keep_end=True),
     Column("Age", 5, right=True, priority=1),
     Column("Feed", 5, priority=1),
