@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,3 +212,111 @@ async def test_notifier_on_the_engine_bus_then_events_routed_and_test_message_se
     assert await notifier.send_test() == {"webhook": "ok"}
     assert "test notification" in http.requests[-1].json()["text"]
     await notifier.stop()
+
+
+def email_channel(port: int, ca_file: Path, **changes: object) -> Channel:
+    settings = EmailSettings(enabled=True, host="127.0.0.1", port=port, username=SMTP_USER,
+                             password=SecretStr(SMTP_PASSWORD), sender="bot@example.test",
+                             recipients=["ops@example.test"])
+    return Channel(EmailSender(settings, ca_file=ca_file), policy(**changes))
+
+
+async def test_email_title_with_newlines_then_one_line_subject_and_the_channel_keeps_delivering(
+        smtp: tuple[int, RecordingHandler], certificate: tuple[Path, Path]) -> None:
+    port, handler = smtp
+    channel = email_channel(port, certificate[0], retries=0)
+    async with running(channel):
+        channel.offer(notice("broker: error 201\r\nBcc: someone@example.test", AlertLevel.ERROR, "risk"))
+        await eventually(lambda: channel.status().sent == 1, within=10)
+        channel.offer(notice("second", AlertLevel.ERROR, "risk"))
+        await eventually(lambda: channel.status().sent == 2, within=10)
+    first = handler.messages[0]
+    assert first["Subject"] == "tui-trader ERROR: broker: error 201 Bcc: someone@example.test"
+    assert first["Bcc"] is None
+    assert handler.rcpts == [["ops@example.test"]] * 2
+
+
+async def test_queue_full_of_fills_then_the_kill_notice_is_not_the_one_dropped() -> None:
+    hanging = await HttpServer(plan=["hang"]).start()
+    channel = Channel(webhook(hanging.url), policy(timeout_s=30, queue_size=50))
+    async with running(channel):
+        channel.offer(notice("first"))
+        await eventually(lambda: len(hanging.requests) == 1, what="the channel is mid-delivery")
+        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        for i in range(200):
+            channel.offer(notice(f"filled {i}", AlertLevel.INFO, "fills"))
+        queued = [n.title for n in channel._queue]
+    await hanging.stop()
+    assert "kill switch engaged" in queued
+    assert len(queued) == 50
+    assert channel.status().dropped == 151
+
+
+async def test_batch_of_many_fills_then_the_kill_line_and_the_drops_are_in_the_message(http: HttpServer) -> None:
+    channel = Channel(webhook(http.url), policy(batch_window_s=0.3, queue_size=80))
+    async with running(channel):
+        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        for i in range(100):
+            channel.offer(notice(f"filled {i}", AlertLevel.INFO, "fills"))
+        await eventually(lambda: channel.status().sent == 1)
+    text = http.requests[0].json()["text"]
+    assert "[CRITICAL] kill switch engaged" in text
+    assert "(21 notices dropped: queue full)" in text
+    assert "filled 99" in text
+
+
+async def test_stop_with_a_daily_summary_in_the_batch_window_then_it_is_delivered(http: HttpServer) -> None:
+    channel = Channel(webhook(http.url), policy(batch_window_s=60))
+    notifier = Notifier([channel])
+    notifier.start()
+    notifier.notify(notice("daily summary 2026-03-03", AlertLevel.INFO, "daily_summary"))
+    await notifier.stop(grace_s=5)
+    assert len(http.requests) == 1
+    assert "daily summary 2026-03-03" in http.requests[0].json()["text"]
+
+
+async def test_stop_while_the_channel_hangs_then_the_undelivered_notices_are_logged_as_lost(
+        caplog: pytest.LogCaptureFixture) -> None:
+    hanging = await HttpServer(plan=["hang"]).start()
+    channel = Channel(webhook(hanging.url), policy(timeout_s=30))
+    notifier = Notifier([channel])
+    notifier.start()
+    notifier.notify(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+    await eventually(lambda: len(hanging.requests) == 1, what="the channel is mid-delivery")
+    notifier.notify(notice("daily summary", AlertLevel.INFO, "daily_summary"))
+    await notifier.stop(grace_s=0.2)
+    await hanging.stop()
+    assert channel.status().queued == 2
+    assert "webhook: 2 notices not delivered at stop (lost)" in caplog.text
+
+
+async def test_telegram_flood_control_then_waits_the_retry_after_and_delivers(http: HttpServer) -> None:
+    http.plan = ["flood"]
+    channel = Channel(telegram(http.url), policy(retries=2, retry_initial_s=0.05))
+    async with running(channel):
+        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        await eventually(lambda: channel.status().sent + channel.status().failed == 1, within=10)
+    status = channel.status()
+    assert (status.sent, status.failed, status.retried) == (1, 0, 1)
+    assert len(http.requests) == 2
+
+
+async def test_webhook_over_https_then_delivered_and_an_unknown_certificate_fails_without_the_url(
+        certificate: tuple[Path, Path]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server = await HttpServer(tls=context).start()
+    url = server.url + "/hook/T0K"
+    trusted = Channel(WebhookSender(WebhookSettings(enabled=True, url=SecretStr(url)), certificate[0]), policy())
+    untrusted = Channel(WebhookSender(WebhookSettings(enabled=True, url=SecretStr(url))), policy(retries=0))
+    async with running(trusted), running(untrusted):
+        for expected in (1, 2):  # the second send reuses the context built for the first
+            trusted.offer(notice("disconnected", AlertLevel.ERROR, "disconnects"))
+            await eventually(lambda n=expected: trusted.status().sent == n)
+        untrusted.offer(notice("disconnected", AlertLevel.ERROR, "disconnects"))
+        await eventually(lambda: untrusted.status().failed == 1)
+    await server.stop()
+    assert trusted.status().sent == 2
+    assert untrusted.status().failed == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.status().last_error
+    assert "T0K" not in untrusted.status().last_error

@@ -17,7 +17,17 @@ MAX_RESPONSE = 1_000_000
 
 
 class DeliveryError(Exception):
-    """A delivery failed; the message names the failure, never a secret."""
+    """A delivery failed; the message names the failure, never a secret.
+
+    Args:
+        message: What failed.
+        retry_after_s: How long the server asked to wait before the next attempt (a 429's
+            ``retry_after``), or ``None``.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)

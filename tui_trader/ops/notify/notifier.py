@@ -64,14 +64,23 @@ class Notifier:
             self._tasks.append(asyncio.create_task(self._pump(source), name="notify-pump"))
 
     async def stop(self, grace_s: float = 0.0) -> None:
-        """Stop every task (after up to ``grace_s`` seconds to deliver what is queued)."""
+        """Stop every task (after up to ``grace_s`` seconds to deliver what is queued).
+
+        The grace period skips the batch window (a daily summary or a kill notice queued at stop
+        goes out now), and what is still undelivered when it ends is logged as lost.
+        """
         if grace_s > 0:
+            for channel in self.channels:
+                channel.flush()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wait_idle(), grace_s)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for status in self.statuses():
+            if status.queued:
+                log.warning("%s: %d notices not delivered at stop (lost)", status.name, status.queued)
 
     async def wait_idle(self) -> None:
         """Wait until every channel has delivered (or given up on) what it holds."""

@@ -47,6 +47,23 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
 
+class _HttpsContext:
+    """The TLS context of an HTTP sender, built once and in a worker thread: loading a CA store
+    takes tens of milliseconds, which on the event loop would stall the engine at every send."""
+
+    def __init__(self, ca_file: Path | None) -> None:
+        self._ca_file = ca_file
+        self._context: ssl.SSLContext | None = None
+
+    async def for_url(self, url: str) -> ssl.SSLContext | None:
+        """The context for ``url`` (``None`` for plain http)."""
+        if not url.startswith("https"):
+            return None
+        if self._context is None:
+            self._context = await asyncio.to_thread(tls_context, self._ca_file)
+        return self._context
+
+
 class TelegramSender:
     """Telegram Bot API ``sendMessage``.
 
@@ -59,7 +76,7 @@ class TelegramSender:
 
     def __init__(self, settings: TelegramSettings, ca_file: Path | None = None) -> None:
         self._settings = settings
-        self._ca_file = ca_file
+        self._tls = _HttpsContext(ca_file)
 
     async def send(self, message: Message, timeout_s: float) -> None:
         """POST ``sendMessage``; Telegram's ``ok: false`` counts as a failure."""
@@ -67,12 +84,18 @@ class TelegramSender:
         url = f"{s.base_url.rstrip('/')}/bot{s.token.get_secret_value()}/sendMessage"
         text = f"{message.subject}\n\n{message.body}"[:TELEGRAM_LIMIT]
         payload = {"chat_id": s.chat_id, "text": text, "disable_web_page_preview": True}
-        context = tls_context(self._ca_file) if url.startswith("https") else None
-        response = await post_json(url, payload, timeout_s, context)
+        response = await post_json(url, payload, timeout_s, await self._tls.for_url(url))
         data = response.json()
         if response.status >= 300 or not (isinstance(data, dict) and data.get("ok")):
             detail = data.get("description", "") if isinstance(data, dict) else ""
-            raise DeliveryError(f"telegram answered {response.status} {detail}".strip())
+            raise DeliveryError(f"telegram answered {response.status} {detail}".strip(), _retry_after(data))
+
+
+def _retry_after(data: object) -> float | None:
+    """Telegram's flood-control wait (``parameters.retry_after`` of a 429), in seconds."""
+    parameters = data.get("parameters") if isinstance(data, dict) else None
+    wait = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    return float(wait) if isinstance(wait, int | float) and wait > 0 else None
 
 
 class WebhookSender:
@@ -87,13 +110,13 @@ class WebhookSender:
 
     def __init__(self, settings: WebhookSettings, ca_file: Path | None = None) -> None:
         self._settings = settings
-        self._ca_file = ca_file
+        self._tls = _HttpsContext(ca_file)
 
     async def send(self, message: Message, timeout_s: float) -> None:
         """POST the payload; any status of 300 or more is a failure."""
         url = self._settings.url.get_secret_value()
-        context = tls_context(self._ca_file) if url.startswith("https") else None
-        response = await post_json(url, webhook_payload(self._settings.payload, message), timeout_s, context)
+        payload = webhook_payload(self._settings.payload, message)
+        response = await post_json(url, payload, timeout_s, await self._tls.for_url(url))
         if response.status >= 300:
             raise DeliveryError(f"webhook answered {response.status}")
 
@@ -130,7 +153,9 @@ class EmailSender:
             await asyncio.wait_for(asyncio.to_thread(self._send_blocking, message, timeout_s), timeout_s)
         except TimeoutError as exc:
             raise DeliveryError(f"smtp gave no answer within {timeout_s:g}s") from exc
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        except (smtplib.SMTPException, OSError, ssl.SSLError, ValueError) as exc:
+            # ValueError: a header the email package refuses (a newline in an address); a failure of
+            # this message, not of the channel's task.
             raise DeliveryError(f"smtp failed: {type(exc).__name__} {_smtp_reason(exc)}") from exc
 
     def _send_blocking(self, message: Message, timeout_s: float) -> None:
