@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from tui_trader.config.sections import EmailSettings, NotificationSettings, TelegramSettings, WebhookSettings
 from tui_trader.domain.alerts import Alert
@@ -320,3 +320,28 @@ async def test_webhook_over_https_then_delivered_and_an_unknown_certificate_fail
     assert untrusted.status().failed == 1
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.status().last_error
     assert "T0K" not in untrusted.status().last_error
+
+
+async def test_webhook_url_with_a_bad_port_then_a_failure_and_the_channel_keeps_running(http: HttpServer) -> None:
+    broken = Channel(WebhookSender(WebhookSettings(enabled=True, url=SecretStr("http://127.0.0.1:80x/hook/T0K"))),
+                     policy(retries=0))
+    async with running(broken):
+        broken.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        await eventually(lambda: broken.status().failed == 1)
+        broken.offer(notice("second", AlertLevel.CRITICAL, "kill_switch"))
+        await eventually(lambda: broken.status().failed == 2)
+    assert broken.status().last_error == "bad URL host or port"
+
+
+@pytest.mark.parametrize("section", [
+    {"kinds": ["kill-switch"]},
+    {"telegram": {"levels": ["CRITCAL"]}},
+    {"webhook": {"kinds": ["fill"]}},
+])
+def test_misspelt_kind_or_level_then_the_settings_are_refused(section: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        NotificationSettings.model_validate(section)
+
+
+def test_levels_in_lower_case_then_accepted() -> None:
+    assert NotificationSettings.model_validate({"email": {"levels": ["critical"]}}).email.levels == ["CRITICAL"]

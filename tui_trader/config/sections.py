@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from tui_trader.domain.enums import Mode
 
@@ -16,6 +16,16 @@ SIM_DEFAULT_PORT = 4012
 Fraction = Annotated[float, Field(ge=0)]
 PositiveOrNone = Annotated[float | None, Field(gt=0)]
 TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
+# Checked, not free strings: a misspelt kind or level ("kill-switch", "CRITCAL") would filter out
+# every notice of it, silently.
+NotificationKind = Literal["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system"]
+LevelName = Literal["INFO", "WARNING", "ERROR", "CRITICAL"]
+NotificationLevel = Annotated[LevelName, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
+
+
+def _levels(*names: LevelName) -> list[LevelName]:
+    """A default list of levels (typed for mypy: a bare list literal is a ``list[str]``)."""
+    return list(names)
 
 
 def default_state_dir() -> Path:
@@ -230,8 +240,10 @@ class TelegramSettings(_Section):
     token: SecretStr = Field(SecretStr(""), description="Bot token (secret).")
     chat_id: str = Field("", description="Chat to send to.")
     base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
-    levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
-    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = Field(
+        default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
+    kinds: list[NotificationKind] | None = Field(
+        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
 
 
 class EmailSettings(_Section):
@@ -245,8 +257,10 @@ class EmailSettings(_Section):
     password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
     sender: str = Field("", description="From address.")
     recipients: list[str] = Field(default_factory=list, description="To addresses.")
-    levels: list[str] = Field(default_factory=lambda: ["ERROR", "CRITICAL"], description="Levels sent.")
-    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = Field(
+        default_factory=lambda: _levels("ERROR", "CRITICAL"), description="Levels sent.")
+    kinds: list[NotificationKind] | None = Field(
+        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
 
 
 class WebhookSettings(_Section):
@@ -255,8 +269,10 @@ class WebhookSettings(_Section):
     enabled: bool = Field(False, description="POST to a webhook.")
     url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).")
     payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
-    levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
-    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = Field(
+        default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
+    kinds: list[NotificationKind] | None = Field(
+        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
 
 
 class NotificationSettings(_Section):
@@ -265,9 +281,8 @@ class NotificationSettings(_Section):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings, description="Telegram.")
     email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
     webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook.")
-    kinds: list[str] = Field(
-        default_factory=lambda: ["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary",
-                                 "system"],
+    kinds: list[NotificationKind] = Field(
+        default_factory=lambda: list(get_args(NotificationKind)),
         description="Event kinds sent: fills, rejections, risk, kill_switch, disconnects, daily_summary, system.",
     )
     batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")

@@ -52,11 +52,15 @@ async def post_json(url: str, payload: Any, timeout_s: float, ssl_context: ssl.S
     Raises:
         DeliveryError: on a bad URL, a network failure or a timeout (never naming the URL).
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        explicit_port = parts.port  # raises on a port that is not a number
+    except ValueError as exc:
+        raise DeliveryError("bad URL host or port") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError("bad URL scheme or host")
     secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
+    port = explicit_port or (443 if secure else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     body = json.dumps(payload).encode()
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -122,7 +122,8 @@ class Notifier:
             self.route(await source.get())
 
 
-def policy_for(settings: NotificationSettings, levels: list[str], kinds: list[str] | None) -> ChannelPolicy:
+def policy_for(settings: NotificationSettings, levels: Sequence[str], kinds: Sequence[str] | None,
+               ) -> ChannelPolicy:
     """The channel policy from the shared settings and the channel's own filters."""
     s = settings
     return ChannelPolicy(frozen_upper(levels), frozenset(kinds if kinds is not None else s.kinds),
@@ -130,8 +131,8 @@ def policy_for(settings: NotificationSettings, levels: list[str], kinds: list[st
                          s.queue_size)
 
 
-def _enabled(settings: NotificationSettings) -> list[tuple[Sender, list[str], list[str] | None]]:
-    out: list[tuple[Sender, list[str], list[str] | None]] = []
+def _enabled(settings: NotificationSettings) -> list[tuple[Sender, Sequence[str], Sequence[str] | None]]:
+    out: list[tuple[Sender, Sequence[str], Sequence[str] | None]] = []
     t, e, w = settings.telegram, settings.email, settings.webhook
     if t.enabled:
         out.append((TelegramSender(t, settings.ca_file), t.levels, t.kinds))
