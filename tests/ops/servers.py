@@ -38,9 +38,10 @@ class HttpServer:
     """An asyncio HTTP/1.1 server on 127.0.0.1 that records requests.
 
     ``plan`` holds the answers to give, in order: an int status (with a Telegram-style body),
-    ``"hang"`` (read the request, never answer) or ``"flood"`` (Telegram's flood control: 429 with
-    ``retry_after`` = ``flood_wait_s``, and 429 to every request until that wait is over). When the
-    plan is empty it answers 200. With ``tls`` (a server context) it speaks https.
+    ``"hang"`` (read the request, never answer), ``"chunked"`` (200 with a chunked body) or
+    ``"flood"`` (Telegram's flood control: 429 with ``retry_after`` = ``flood_wait_s``, and 429 to
+    every request until that wait is over). When the plan is empty it answers 200. With ``tls`` (a
+    server context) it speaks https.
     """
 
     plan: list[int | str] = field(default_factory=list)
@@ -75,6 +76,14 @@ class HttpServer:
         answer = "flood" if now < self._flood_until else self.plan.pop(0) if self.plan else 200
         if answer == "hang":
             self._hung.append(writer)
+            return
+        if answer == "chunked":
+            half = len(OK_BODY) // 2
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (OK_BODY[:half], OK_BODY[half:]))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
+            await writer.drain()
+            writer.close()
             return
         if answer == "flood":
             self._flood_until = max(self._flood_until, now + self.flood_wait_s)

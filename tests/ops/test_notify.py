@@ -345,3 +345,13 @@ def test_misspelt_kind_or_level_then_the_settings_are_refused(section: dict[str,
 
 def test_levels_in_lower_case_then_accepted() -> None:
     assert NotificationSettings.model_validate({"email": {"levels": ["critical"]}}).email.levels == ["CRITICAL"]
+
+
+async def test_telegram_answers_with_a_chunked_body_then_one_delivery_not_retried(http: HttpServer) -> None:
+    http.plan = ["chunked"]
+    channel = Channel(telegram(http.url), policy())
+    async with running(channel):
+        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        await eventually(lambda: channel.status().sent + channel.status().failed == 1)
+    assert (channel.status().sent, channel.status().retried) == (1, 0)
+    assert len(http.requests) == 1

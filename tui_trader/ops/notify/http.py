@@ -97,11 +97,25 @@ async def _read_response(reader: asyncio.StreamReader) -> HttpResponse:
         raise ValueError("not an HTTP response")
     headers = await _read_headers(reader)
     length = headers.get("content-length")
-    if length is not None:
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = await _read_chunked(reader)
+    elif length is not None:
         body = await reader.readexactly(min(int(length), MAX_RESPONSE))
     else:
         body = await reader.read(MAX_RESPONSE)
     return HttpResponse(int(fields[1]), body)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked body (an HTTP/1.1 server may send one whatever the request asked); bounded."""
+    chunks: list[bytes] = []
+    received = 0
+    while size := int((await reader.readline()).split(b";")[0].strip(), 16):
+        received += size
+        if received > MAX_RESPONSE:
+            raise ValueError("response too large")
+        chunks.append((await reader.readexactly(size + 2))[:size])  # the chunk, then its CRLF
+    return b"".join(chunks)
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
