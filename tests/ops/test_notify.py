@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import ssl
@@ -13,12 +14,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from tui_trader.config import load_settings
 from tui_trader.config.sections import EmailSettings, NotificationSettings, TelegramSettings, WebhookSettings
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Side
 from tui_trader.domain.events import AlertRaised, ConnectionChanged, OrderFilled
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.bus import EventBus
+from tui_trader.errors import ConfigError
 from tui_trader.ops.notify import Channel, ChannelPolicy, Notice, Notifier, TelegramSender, WebhookSender
 from tui_trader.ops.notify.senders import EmailSender
 
@@ -355,3 +358,30 @@ async def test_telegram_answers_with_a_chunked_body_then_one_delivery_not_retrie
         await eventually(lambda: channel.status().sent + channel.status().failed == 1)
     assert (channel.status().sent, channel.status().retried) == (1, 0)
     assert len(http.requests) == 1
+
+
+async def test_webhook_url_with_user_and_password_then_basic_auth_and_a_clean_host_header(http: HttpServer) -> None:
+    url = f"http://hook%20user:p%40ss@127.0.0.1:{http.port}/hook"
+    channel = Channel(WebhookSender(WebhookSettings(enabled=True, url=SecretStr(url))), policy())
+    async with running(channel):
+        channel.offer(notice("disconnected", AlertLevel.ERROR, "disconnects"))
+        await eventually(lambda: channel.status().sent == 1)
+    (request,) = http.requests
+    assert request.headers["host"] == f"127.0.0.1:{http.port}"
+    assert base64.b64decode(request.headers["authorization"].removeprefix("Basic ")) == b"hook user:p@ss"
+
+
+@pytest.mark.parametrize(("section", "missing"), [
+    (f'[notifications.telegram]\nenabled = true\ntoken = "{TOKEN}"\n', "token or chat_id"),
+    ('[notifications.telegram]\nenabled = true\nchat_id = "42"\n', "token or chat_id"),
+    ('[notifications.email]\nenabled = true\npassword = "s3cret-smtp-pw"\n', "recipients"),
+    ('[notifications.webhook]\nenabled = true\n', "url"),
+], ids=["telegram-no-chat", "telegram-no-token", "email-no-recipients", "webhook-no-url"])
+def test_channel_enabled_without_its_essentials_then_refused_naming_what_is_missing_and_no_secret(
+        tmp_path: Path, section: str, missing: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(section, encoding="utf-8")
+    with pytest.raises(ConfigError, match=missing) as raised:
+        load_settings(config)
+    assert TOKEN not in str(raised.value)
+    assert SMTP_PASSWORD not in str(raised.value)

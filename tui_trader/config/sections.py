@@ -6,7 +6,16 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tui_trader.domain.enums import Mode
 
@@ -238,12 +247,22 @@ class TelegramSettings(_Section):
 
     enabled: bool = Field(False, description="Send to Telegram.")
     token: SecretStr = Field(SecretStr(""), description="Bot token (secret).")
-    chat_id: str = Field("", description="Chat to send to.")
+    chat_id: str = Field("", description="Chat to send to.", validate_default=True)
     base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
     levels: list[NotificationLevel] = Field(
         default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
     kinds: list[NotificationKind] | None = Field(
         None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+
+    # The checks that an enabled channel can send sit on a field, not the model: an error on the
+    # model would echo the whole section, secrets included, in the config error message.
+    @field_validator("chat_id")
+    @classmethod
+    def _complete_when_enabled(cls, chat_id: str, info: ValidationInfo) -> str:
+        token = info.data.get("token")
+        if info.data.get("enabled") and not (chat_id and token is not None and token.get_secret_value()):
+            raise ValueError("telegram is enabled but token or chat_id is not set")
+        return chat_id
 
 
 class EmailSettings(_Section):
@@ -256,23 +275,38 @@ class EmailSettings(_Section):
     username: str = Field("", description="SMTP user.")
     password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
     sender: str = Field("", description="From address.")
-    recipients: list[str] = Field(default_factory=list, description="To addresses.")
+    recipients: list[str] = Field(default_factory=list, description="To addresses.", validate_default=True)
     levels: list[NotificationLevel] = Field(
         default_factory=lambda: _levels("ERROR", "CRITICAL"), description="Levels sent.")
     kinds: list[NotificationKind] | None = Field(
         None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+
+    @field_validator("recipients")
+    @classmethod
+    def _complete_when_enabled(cls, recipients: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("enabled") and not recipients:
+            raise ValueError("email is enabled but recipients is empty")
+        return recipients
 
 
 class WebhookSettings(_Section):
     """Generic JSON webhook (Slack/Discord compatible payload optional)."""
 
     enabled: bool = Field(False, description="POST to a webhook.")
-    url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).")
+    url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).",
+                           validate_default=True)
     payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
     levels: list[NotificationLevel] = Field(
         default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
     kinds: list[NotificationKind] | None = Field(
         None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+
+    @field_validator("url")
+    @classmethod
+    def _complete_when_enabled(cls, url: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("enabled") and not url.get_secret_value():
+            raise ValueError("webhook is enabled but url is not set")
+        return url
 
 
 class NotificationSettings(_Section):

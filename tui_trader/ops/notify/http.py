@@ -7,11 +7,12 @@ and errors that never carry the URL (Telegram's carries the bot token, webhooks 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 MAX_RESPONSE = 1_000_000
 
@@ -65,15 +66,21 @@ async def post_json(url: str, payload: Any, timeout_s: float, ssl_context: ssl.S
     body = json.dumps(payload).encode()
     try:
         async with asyncio.timeout(timeout_s):
-            return await _exchange(parts.hostname, port, secure, ssl_context, _request(parts.netloc, path, body))
+            return await _exchange(parts.hostname, port, secure, ssl_context, _request(parts, path, body))
     except TimeoutError as exc:
         raise DeliveryError(f"no response within {timeout_s:g}s") from exc
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError, ValueError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {_safe(exc)}") from exc
 
 
-def _request(host: str, path: str, body: bytes) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+def _request(parts: SplitResult, path: str, body: bytes) -> bytes:
+    # A URL's user:password@ is HTTP basic auth, never part of the Host header.
+    host = parts.netloc.rpartition("@")[2]
+    auth = ""
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = f"Authorization: Basic {base64.b64encode(pair).decode()}\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nUser-Agent: tui-trader\r\nConnection: close\r\n\r\n")
     return head.encode() + body
 
