@@ -385,3 +385,14 @@ def test_channel_enabled_without_its_essentials_then_refused_naming_what_is_miss
         load_settings(config)
     assert TOKEN not in str(raised.value)
     assert SMTP_PASSWORD not in str(raised.value)
+
+
+async def test_stop_right_after_an_event_is_published_then_its_notice_is_still_delivered(http: HttpServer) -> None:
+    notifier = Notifier([Channel(webhook(http.url), policy(batch_window_s=60))])
+    bus = EventBus()
+    notifier.start(bus.subscribe("notifier", maxsize=1000))
+    await asyncio.sleep(0)  # the pump is waiting on its queue
+    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed at stop"))
+    await notifier.stop(grace_s=5)  # no chance for the pump to run before stop flushes the channels
+    assert len(http.requests) == 1
+    assert "socket closed at stop" in http.requests[0].json()["text"]

@@ -36,6 +36,8 @@ class EventSource(Protocol):
 
     async def get(self) -> Event: ...
 
+    def get_nowait(self) -> Event | None: ...
+
 
 class Notifier:
     """Routes notices to channels, each running as its own task.
@@ -49,6 +51,7 @@ class Notifier:
         self.channels = channels
         self._now = clock or (lambda: datetime.now(UTC))
         self._tasks: list[asyncio.Task[None]] = []
+        self._source: EventSource | None = None
         self.routed = 0
 
     @classmethod
@@ -61,14 +64,19 @@ class Notifier:
         """Start the channel tasks, and the pump from ``source`` when given."""
         self._tasks = [asyncio.create_task(c.run(), name=f"notify-{c.name}") for c in self.channels]
         if source is not None and self.channels:
+            self._source = source
             self._tasks.append(asyncio.create_task(self._pump(source), name="notify-pump"))
 
     async def stop(self, grace_s: float = 0.0) -> None:
         """Stop every task (after up to ``grace_s`` seconds to deliver what is queued).
 
-        The grace period skips the batch window (a daily summary or a kill notice queued at stop
-        goes out now), and what is still undelivered when it ends is logged as lost.
+        The events the pump has not routed yet (a kill published right before the stop, the
+        engine's own stop alerts) are routed first; the grace period skips the batch window (a
+        daily summary or a kill notice queued at stop goes out now), and what is still
+        undelivered when it ends is logged as lost.
         """
+        while self._source is not None and (event := self._source.get_nowait()) is not None:
+            self.route(event)
         if grace_s > 0:
             for channel in self.channels:
                 channel.flush()
