@@ -9,6 +9,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,8 @@ async def test_email_over_starttls_with_login_then_message_arrives(smtp: tuple[i
     assert "position mismatch AAPL" in message["Subject"]
     assert "position mismatch AAPL" in message.get_payload()
     assert handler.rcpts == [["ops@example.test"]]
+    assert parsedate_to_datetime(message["Date"]).tzinfo is not None
+    assert message["Message-ID"].endswith("@example.test>")
 
 
 async def test_email_wrong_password_then_failure_without_the_password(smtp: tuple[int, RecordingHandler],
@@ -396,3 +399,19 @@ async def test_stop_right_after_an_event_is_published_then_its_notice_is_still_d
     await notifier.stop(grace_s=5)  # no chance for the pump to run before stop flushes the channels
     assert len(http.requests) == 1
     assert "socket closed at stop" in http.requests[0].json()["text"]
+
+
+@pytest.mark.parametrize(("shape", "key", "expected"), [
+    ("slack", "text", "price &lt; stop &amp; &lt;!channel&gt; *1*"),
+    ("discord", "content", "price < stop & <!channel> *1*"),
+], ids=["slack", "discord"])
+async def test_webhook_text_with_markup_characters_then_sent_as_text_without_pings(
+        http: HttpServer, shape: str, key: str, expected: str) -> None:
+    channel = Channel(webhook(http.url, shape), policy())
+    async with running(channel):
+        channel.offer(notice("price < stop & <!channel> *1*", AlertLevel.ERROR, "risk"))
+        await eventually(lambda: channel.status().sent == 1)
+    payload = http.requests[0].json()
+    assert expected in payload[key]
+    if shape == "discord":
+        assert payload["allowed_mentions"] == {"parse": []}

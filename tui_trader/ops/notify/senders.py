@@ -12,6 +12,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,15 +123,23 @@ class WebhookSender:
 
 
 def webhook_payload(shape: str, message: Message) -> dict[str, Any]:
-    """The JSON body for ``shape`` (json, slack or discord)."""
-    text = f"*{message.subject}*\n{message.body}" if shape == "slack" else f"{message.subject}\n{message.body}"
+    """The JSON body for ``shape`` (json, slack or discord).
+
+    Notice text is data, not markup: for Slack ``&``, ``<`` and ``>`` are escaped (``<!channel>``
+    or ``<url|label>`` in an alert would otherwise ping or link), for Discord no mention pings.
+    """
     if shape == "slack":
-        return {"text": text}
+        return {"text": _slack_escape(f"*{message.subject}*\n{message.body}")}
+    text = f"{message.subject}\n{message.body}"
     if shape == "discord":
-        return {"content": text[:DISCORD_LIMIT]}
+        return {"content": text[:DISCORD_LIMIT], "allowed_mentions": {"parse": []}}
     notices = [{"time": n.time.isoformat(), "level": n.level.value, "kind": n.kind, "title": n.title,
                 "text": n.text} for n in message.notices]
     return {"source": "tui-trader", "subject": message.subject, "text": message.body, "notices": notices}
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class EmailSender:
@@ -170,9 +179,14 @@ class EmailSender:
     def compose(self, message: Message) -> EmailMessage:
         """The email for ``message``."""
         email = EmailMessage()
+        sender = self._settings.sender or "tui-trader@localhost"
         email["Subject"] = message.subject
-        email["From"] = self._settings.sender or "tui-trader@localhost"
+        email["From"] = sender
         email["To"] = ", ".join(self._settings.recipients)
+        # Required by RFC 5322 (Date) and expected by spam filters (Message-ID): without them an
+        # alert may land in the spam folder. The domain is the sender's: no DNS lookup for it.
+        email["Date"] = formatdate(localtime=True)
+        email["Message-ID"] = make_msgid("tui-trader", domain=sender.rpartition("@")[2] or "localhost")
         email.set_content(message.body)
         return email
 
