@@ -415,3 +415,14 @@ async def test_webhook_text_with_markup_characters_then_sent_as_text_without_pin
     assert expected in payload[key]
     if shape == "discord":
         assert payload["allowed_mentions"] == {"parse": []}
+
+
+async def test_telegram_batch_of_emoji_lines_then_text_within_telegrams_utf16_limit(http: HttpServer) -> None:
+    channel = Channel(telegram(http.url), policy(batch_window_s=0.3))
+    async with running(channel):
+        for i in range(40):
+            channel.offer(notice(f"{i} " + "\N{POLICE CARS REVOLVING LIGHT}" * 40))
+        await eventually(lambda: channel.status().sent == 1)
+    text = http.requests[0].json()["text"]
+    assert len(text.encode("utf-16-le")) // 2 <= 4096
+    assert text.startswith("tui-trader WARNING: 0 ")

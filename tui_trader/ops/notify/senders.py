@@ -20,8 +20,8 @@ from tui_trader.config.sections import EmailSettings, TelegramSettings, WebhookS
 from tui_trader.ops.notify.http import DeliveryError, post_json
 from tui_trader.ops.notify.notice import Notice
 
-TELEGRAM_LIMIT = 4000
-DISCORD_LIMIT = 1900
+TELEGRAM_LIMIT = 4000  # UTF-16 code units, as Telegram counts its 4096 (an emoji is two)
+DISCORD_LIMIT = 1900  # of 2000, counted conservatively in UTF-16 code units too
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class TelegramSender:
         """POST ``sendMessage``; Telegram's ``ok: false`` counts as a failure."""
         s = self._settings
         url = f"{s.base_url.rstrip('/')}/bot{s.token.get_secret_value()}/sendMessage"
-        text = f"{message.subject}\n\n{message.body}"[:TELEGRAM_LIMIT]
+        text = utf16_prefix(f"{message.subject}\n\n{message.body}", TELEGRAM_LIMIT)
         payload = {"chat_id": s.chat_id, "text": text, "disable_web_page_preview": True}
         response = await post_json(url, payload, timeout_s, await self._tls.for_url(url))
         data = response.json()
@@ -97,6 +97,12 @@ def _retry_after(data: object) -> float | None:
     parameters = data.get("parameters") if isinstance(data, dict) else None
     wait = parameters.get("retry_after") if isinstance(parameters, dict) else None
     return float(wait) if isinstance(wait, int | float) and wait > 0 else None
+
+
+def utf16_prefix(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` within ``limit`` UTF-16 code units (never half a character)."""
+    encoded = text.encode("utf-16-le")
+    return text if len(encoded) <= 2 * limit else encoded[:2 * limit].decode("utf-16-le", errors="ignore")
 
 
 class WebhookSender:
@@ -132,7 +138,7 @@ def webhook_payload(shape: str, message: Message) -> dict[str, Any]:
         return {"text": _slack_escape(f"*{message.subject}*\n{message.body}")}
     text = f"{message.subject}\n{message.body}"
     if shape == "discord":
-        return {"content": text[:DISCORD_LIMIT], "allowed_mentions": {"parse": []}}
+        return {"content": utf16_prefix(text, DISCORD_LIMIT), "allowed_mentions": {"parse": []}}
     notices = [{"time": n.time.isoformat(), "level": n.level.value, "kind": n.kind, "title": n.title,
                 "text": n.text} for n in message.notices]
     return {"source": "tui-trader", "subject": message.subject, "text": message.body, "notices": notices}
