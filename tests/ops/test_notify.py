@@ -426,3 +426,14 @@ async def test_telegram_batch_of_emoji_lines_then_text_within_telegrams_utf16_li
     text = http.requests[0].json()["text"]
     assert len(text.encode("utf-16-le")) // 2 <= 4096
     assert text.startswith("tui-trader WARNING: 0 ")
+
+
+async def test_https_webhook_with_a_missing_ca_file_then_a_failure_and_the_channel_keeps_running(
+        tmp_path: Path) -> None:
+    settings = WebhookSettings(enabled=True, url=SecretStr("https://127.0.0.1:1/hook/T0K"))
+    channel = Channel(WebhookSender(settings, ca_file=tmp_path / "missing.pem"), policy(retries=0))
+    async with running(channel):
+        for expected in (1, 2):
+            channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+            await eventually(lambda n=expected: channel.status().failed == n)
+    assert channel.status().last_error.startswith("CA file not usable: FileNotFoundError")

@@ -61,7 +61,10 @@ class _HttpsContext:
         if not url.startswith("https"):
             return None
         if self._context is None:
-            self._context = await asyncio.to_thread(tls_context, self._ca_file)
+            try:
+                self._context = await asyncio.to_thread(tls_context, self._ca_file)
+            except (OSError, ssl.SSLError) as exc:  # a missing or bad ca_file fails the send, not the channel
+                raise DeliveryError(f"CA file not usable: {type(exc).__name__} {exc.strerror or exc}") from exc
         return self._context
 
 
