@@ -24,7 +24,7 @@ from tui_trader.domain.orders import Fill
 from tui_trader.engine.bus import EventBus
 from tui_trader.errors import ConfigError
 from tui_trader.ops.notify import Channel, ChannelPolicy, Notice, Notifier, TelegramSender, WebhookSender
-from tui_trader.ops.notify.senders import EmailSender
+from tui_trader.ops.notify.senders import EmailSender, Message
 
 from .conftest import SMTP_PASSWORD, SMTP_USER, eventually
 from .servers import HttpServer, RecordingHandler, closed_port
@@ -437,3 +437,24 @@ async def test_https_webhook_with_a_missing_ca_file_then_a_failure_and_the_chann
             channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
             await eventually(lambda n=expected: channel.status().failed == n)
     assert channel.status().last_error.startswith("CA file not usable: FileNotFoundError")
+
+
+class BrokenSender:
+    """A sender with a bug: its exception carries a secret and is no DeliveryError."""
+
+    name = "broken"
+
+    async def send(self, message: Message, timeout_s: float) -> None:
+        raise KeyError(f"https://api.telegram.org/bot{TOKEN}/sendMessage")
+
+
+async def test_sender_raising_an_unexpected_exception_then_a_failure_without_its_text_and_the_channel_runs_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    channel = Channel(BrokenSender(), policy(retries=0))
+    async with running(channel):
+        for expected in (1, 2):
+            channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+            await eventually(lambda n=expected: channel.status().failed == n)
+    assert channel.status().last_error == "unexpected KeyError"
+    assert TOKEN not in caplog.text
+    assert await Notifier([channel]).send_test() == {"broken": "unexpected KeyError"}

@@ -181,6 +181,12 @@ class Channel:
             self.last_failure, self.last_error = self._now(), str(exc)
             log.info("%s: delivery failed: %s", self.name, exc)
             return False
+        except Exception as exc:  # noqa: BLE001 - a sender's bug must fail this message, not end the channel
+            # Only the type: an unexpected exception's text may carry a URL with its token.
+            self._retry_after = 0.0
+            self.last_failure, self.last_error = self._now(), f"unexpected {type(exc).__name__}"
+            log.error("%s: sender raised %s", self.name, type(exc).__name__)
+            return False
         self._sent_at.append(asyncio.get_running_loop().time())
         self.sent += 1
         self.last_success, self.last_error = self._now(), ""
