@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
+from tui_trader.config.sections import NotificationKind
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus
 
-KINDS = ("fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system", "test")
+KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
 _ALERT_SOURCE_KIND = {
     "kill_switch": "kill_switch", "risk": "risk", "reconcile": "risk", "broker": "disconnects",
     "connection": "disconnects", "market_data": "disconnects",
