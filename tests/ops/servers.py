@@ -37,18 +37,24 @@ class Request:
 class HttpServer:
     """An asyncio HTTP/1.1 server on 127.0.0.1 that records requests.
 
-    ``plan`` holds the answers to give, in order: an int status (with a Telegram-style body), or
-    ``"hang"`` (read the request, never answer). When the plan is empty it answers 200.
+    ``plan`` holds the answers to give, in order: an int status (with a Telegram-style body),
+    ``"hang"`` (read the request, never answer), ``"chunked"`` (200 with a chunked body) or
+    ``"flood"`` (Telegram's flood control: 429 with ``retry_after`` = ``flood_wait_s``, and 429 to
+    every request until that wait is over). When the plan is empty it answers 200. With ``tls`` (a
+    server context) it speaks https.
     """
 
     plan: list[int | str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
+    flood_wait_s: int = 1
+    tls: ssl.SSLContext | None = None
+    _flood_until: float = 0.0
     _server: asyncio.Server | None = None
     _hung: list[asyncio.StreamWriter] = field(default_factory=list)
 
     async def start(self) -> HttpServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -61,17 +67,31 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await _read_request(reader)
         self.requests.append(request)
-        answer = self.plan.pop(0) if self.plan else 200
+        now = asyncio.get_running_loop().time()
+        answer = "flood" if now < self._flood_until else self.plan.pop(0) if self.plan else 200
         if answer == "hang":
             self._hung.append(writer)
             return
-        status = int(answer)
-        body = OK_BODY if status < 300 else b'{"ok": false, "description": "Internal Server Error"}'
+        if answer == "chunked":
+            half = len(OK_BODY) // 2
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (OK_BODY[:half], OK_BODY[half:]))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        if answer == "flood":
+            self._flood_until = max(self._flood_until, now + self.flood_wait_s)
+            status, body = 429, json.dumps({"ok": False, "error_code": 429, "description": "Too Many Requests",
+                                            "parameters": {"retry_after": self.flood_wait_s}}).encode()
+        else:
+            status = int(answer)
+            body = OK_BODY if status < 300 else b'{"ok": false, "description": "Internal Server Error"}'
         writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                      f"Connection: close\r\n\r\n".encode() + body)
         await writer.drain()

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tui_trader.domain.enums import Mode
 
@@ -16,6 +25,16 @@ SIM_DEFAULT_PORT = 4012
 Fraction = Annotated[float, Field(ge=0)]
 PositiveOrNone = Annotated[float | None, Field(gt=0)]
 TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
+# Checked, not free strings: a misspelt kind or level ("kill-switch", "CRITCAL") would filter out
+# every notice of it, silently.
+NotificationKind = Literal["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system"]
+LevelName = Literal["INFO", "WARNING", "ERROR", "CRITICAL"]
+NotificationLevel = Annotated[LevelName, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
+
+
+def _levels(*names: LevelName) -> list[LevelName]:
+    """A default list of levels (typed for mypy: a bare list literal is a ``list[str]``)."""
+    return list(names)
 
 
 def default_state_dir() -> Path:
@@ -228,10 +247,22 @@ class TelegramSettings(_Section):
 
     enabled: bool = Field(False, description="Send to Telegram.")
     token: SecretStr = Field(SecretStr(""), description="Bot token (secret).")
-    chat_id: str = Field("", description="Chat to send to.")
+    chat_id: str = Field("", description="Chat to send to.", validate_default=True)
     base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
-    levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
-    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = Field(
+        default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
+    kinds: list[NotificationKind] | None = Field(
+        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+
+    # The checks that an enabled channel can send sit on a field, not the model: an error on the
+    # model would echo the whole section, secrets included, in the config error message.
+    @field_validator("chat_id")
+    @classmethod
+    def _complete_when_enabled(cls, chat_id: str, info: ValidationInfo) -> str:
+        token = info.data.get("token")
+        if info.data.get("enabled") and not (chat_id and token is not None and token.get_secret_value()):
+            raise ValueError("telegram is enabled but token or chat_id is not set")
+        return chat_id
 
 
 class EmailSettings(_Section):
@@ -244,19 +275,38 @@ class EmailSettings(_Section):
     username: str = Field("", description="SMTP user.")
     password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
     sender: str = Field("", description="From address.")
-    recipients: list[str] = Field(default_factory=list, description="To addresses.")
-    levels: list[str] = Field(default_factory=lambda: ["ERROR", "CRITICAL"], description="Levels sent.")
-    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    recipients: list[str] = Field(default_factory=list, description="To addresses.", validate_default=True)
+    levels: list[NotificationLevel] = Field(
+        default_factory=lambda: _levels("ERROR", "CRITICAL"), description="Levels sent.")
+    kinds: list[NotificationKind] | None = Field(
+        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+
+    @field_validator("recipients")
+    @classmethod
+    def _complete_when_enabled(cls, recipients: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("enabled") and not recipients:
+            raise ValueError("email is enabled but recipients is empty")
+        return recipients
 
 
 class WebhookSettings(_Section):
     """Generic JSON webhook (Slack/Discord compatible payload optional)."""
 
     enabled: bool = Field(False, description="POST to a webhook.")
-    url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).")
+    url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).",
+                           validate_default=True)
     payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
-    levels: list[str] = Field(default_factory=lambda: ["WARNING", "ERROR", "CRITICAL"], description="Levels sent.")
-    kinds: list[str] | None = Field(None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = Field(
+        default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
+    kinds: list[NotificationKind] | None = Field(
+        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+
+    @field_validator("url")
+    @classmethod
+    def _complete_when_enabled(cls, url: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("enabled") and not url.get_secret_value():
+            raise ValueError("webhook is enabled but url is not set")
+        return url
 
 
 class NotificationSettings(_Section):
@@ -265,9 +315,8 @@ class NotificationSettings(_Section):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings, description="Telegram.")
     email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
     webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook.")
-    kinds: list[str] = Field(
-        default_factory=lambda: ["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary",
-                                 "system"],
+    kinds: list[NotificationKind] = Field(
+        default_factory=lambda: list(get_args(NotificationKind)),
         description="Event kinds sent: fills, rejections, risk, kill_switch, disconnects, daily_summary, system.",
     )
     batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")

@@ -1,11 +1,12 @@
 """One notification channel: filters, a bounded queue, batching, rate limiting and retries.
 
 :meth:`Channel.offer` never blocks and never awaits: it filters, appends to a bounded queue
-(dropping the oldest when full, counted) and wakes the channel's own task. That task waits a
-batch window (a critical notice cuts it short), respects ``max_per_minute`` — notices arriving
-meanwhile join the waiting batch, so a storm becomes one message — and delivers with a
-per-attempt timeout and exponential backoff. A dead or hanging channel therefore costs the
-engine nothing, and the alert is still in the console and the journal, which do not depend on it.
+(dropping the oldest non-critical notice when full, counted) and wakes the channel's own task.
+That task waits a batch window (a critical notice cuts it short), respects ``max_per_minute`` —
+notices arriving meanwhile join the waiting batch, so a storm becomes one message — and delivers
+with a per-attempt timeout and exponential backoff (longer when the server asks for it). A dead
+or hanging channel therefore costs the engine nothing, and the alert is still in the console and
+the journal, which do not depend on it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Channel:
         self._idle.set()
         self._sent_at: deque[float] = deque()
         self._in_flight = 0
+        self._retry_after = 0.0
+        self._dropped_told = 0  # drops already mentioned in a message
         self.sent = self.failed = self.dropped = self.retried = 0
         self.last_success: datetime | None = None
         self.last_failure: datetime | None = None
@@ -89,8 +92,7 @@ class Channel:
         if not self.accepts(notice):
             return False
         if len(self._queue) >= self.policy.queue_size:
-            self._queue.popleft()
-            self.dropped += 1
+            self._drop_one()
         self._queue.append(notice)
         self._idle.clear()
         self._wakeup.set()
@@ -98,10 +100,21 @@ class Channel:
             self._urgent.set()
         return True
 
+    def _drop_one(self) -> None:
+        """Drop the oldest notice below CRITICAL: a burst of fills never pushes out a kill notice."""
+        victim = next((n for n in self._queue if n.level is not AlertLevel.CRITICAL), self._queue[0])
+        self._queue.remove(victim)
+        self.dropped += 1
+
     def status(self) -> ChannelStatus:
         """Counters and timestamps for the console."""
         return ChannelStatus(self.name, len(self._queue) + self._in_flight, self.sent, self.failed, self.dropped,
                              self.retried, self.last_success, self.last_failure, self.last_error)
+
+    def flush(self) -> None:
+        """Deliver what is queued without waiting out the batch window (at shutdown)."""
+        if self._queue:
+            self._urgent.set()
 
     async def wait_idle(self) -> None:
         """Wait until every queued notice was delivered or given up."""
@@ -140,19 +153,18 @@ class Channel:
             self._sent_at.popleft()
 
     async def _deliver(self, batch: list[Notice]) -> None:
-        message = Message(subject_of(batch), body_of(batch), tuple(batch))
+        dropped, self._dropped_told = self.dropped - self._dropped_told, self.dropped
+        message = Message(subject_of(batch), body_of(batch, dropped), tuple(batch))
         self._in_flight = len(batch)
-        try:
-            await self._attempts(message)
-        finally:
-            self._in_flight = 0
+        await self._attempts(message)
+        self._in_flight = 0  # not on cancellation: a batch cut off at stop still counts as undelivered
 
     async def _attempts(self, message: Message) -> None:
         delay = self.policy.retry_initial_s
         for attempt in range(self.policy.retries + 1):
             if attempt:
                 self.retried += 1
-                await asyncio.sleep(delay)
+                await asyncio.sleep(max(delay, self._retry_after))  # earlier than asked only meets another 429
                 delay *= 2
             if await self.try_send(message):
                 return
@@ -165,8 +177,15 @@ class Channel:
         try:
             await self.sender.send(message, self.policy.timeout_s)
         except DeliveryError as exc:
+            self._retry_after = exc.retry_after_s or 0.0
             self.last_failure, self.last_error = self._now(), str(exc)
             log.info("%s: delivery failed: %s", self.name, exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a sender's bug must fail this message, not end the channel
+            # Only the type: an unexpected exception's text may carry a URL with its token.
+            self._retry_after = 0.0
+            self.last_failure, self.last_error = self._now(), f"unexpected {type(exc).__name__}"
+            log.error("%s: sender raised %s", self.name, type(exc).__name__)
             return False
         self._sent_at.append(asyncio.get_running_loop().time())
         self.sent += 1

@@ -7,17 +7,28 @@ and errors that never carry the URL (Telegram's carries the bot token, webhooks 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 MAX_RESPONSE = 1_000_000
 
 
 class DeliveryError(Exception):
-    """A delivery failed; the message names the failure, never a secret."""
+    """A delivery failed; the message names the failure, never a secret.
+
+    Args:
+        message: What failed.
+        retry_after_s: How long the server asked to wait before the next attempt (a 429's
+            ``retry_after``), or ``None``.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +53,34 @@ async def post_json(url: str, payload: Any, timeout_s: float, ssl_context: ssl.S
     Raises:
         DeliveryError: on a bad URL, a network failure or a timeout (never naming the URL).
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        explicit_port = parts.port  # raises on a port that is not a number
+    except ValueError as exc:
+        raise DeliveryError("bad URL host or port") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError("bad URL scheme or host")
     secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
+    port = explicit_port or (443 if secure else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     body = json.dumps(payload).encode()
     try:
         async with asyncio.timeout(timeout_s):
-            return await _exchange(parts.hostname, port, secure, ssl_context, _request(parts.netloc, path, body))
+            return await _exchange(parts.hostname, port, secure, ssl_context, _request(parts, path, body))
     except TimeoutError as exc:
         raise DeliveryError(f"no response within {timeout_s:g}s") from exc
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError, ValueError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {_safe(exc)}") from exc
 
 
-def _request(host: str, path: str, body: bytes) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+def _request(parts: SplitResult, path: str, body: bytes) -> bytes:
+    # A URL's user:password@ is HTTP basic auth, never part of the Host header.
+    host = parts.netloc.rpartition("@")[2]
+    auth = ""
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = f"Authorization: Basic {base64.b64encode(pair).decode()}\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nUser-Agent: tui-trader\r\nConnection: close\r\n\r\n")
     return head.encode() + body
 
@@ -83,11 +104,25 @@ async def _read_response(reader: asyncio.StreamReader) -> HttpResponse:
         raise ValueError("not an HTTP response")
     headers = await _read_headers(reader)
     length = headers.get("content-length")
-    if length is not None:
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = await _read_chunked(reader)
+    elif length is not None:
         body = await reader.readexactly(min(int(length), MAX_RESPONSE))
     else:
         body = await reader.read(MAX_RESPONSE)
     return HttpResponse(int(fields[1]), body)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked body (an HTTP/1.1 server may send one whatever the request asked); bounded."""
+    chunks: list[bytes] = []
+    received = 0
+    while size := int((await reader.readline()).split(b";")[0].strip(), 16):
+        received += size
+        if received > MAX_RESPONSE:
+            raise ValueError("response too large")
+        chunks.append((await reader.readexactly(size + 2))[:size])  # the chunk, then its CRLF
+    return b"".join(chunks)
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
+from tui_trader.config.sections import NotificationKind
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus
 
-KINDS = ("fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system", "test")
+KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
 _ALERT_SOURCE_KIND = {
     "kill_switch": "kill_switch", "risk": "risk", "reconcile": "risk", "broker": "disconnects",
     "connection": "disconnects", "market_data": "disconnects",
@@ -74,17 +76,25 @@ def _fill_notice(event: ev.OrderFilled) -> Notice:
 
 
 def subject_of(notices: list[Notice]) -> str:
-    """A short subject for a batch: the most severe notice, and how many more."""
+    """A short subject for a batch: the most severe notice, and how many more.
+
+    One line: a title can carry a broker's or an exception's newlines, and an email header
+    with a newline is refused (it would inject headers).
+    """
     top = max(notices, key=lambda n: n.level.rank)
     more = f" (+{len(notices) - 1} more)" if len(notices) > 1 else ""
-    return f"tui-trader {top.level.value}: {top.title}"[:150] + more
+    title = " ".join(top.title.split())
+    return f"tui-trader {top.level.value}: {title}"[:150] + more
 
 
 def body_of(notices: list[Notice], dropped: int = 0, limit: int = 50) -> str:
-    """The text of a batch: one line per notice (the newest ``limit``), and what was left out."""
-    lines = [n.line for n in notices[-limit:]]
-    if len(notices) > limit:
-        lines.insert(0, f"... {len(notices) - limit} earlier notices left out")
+    """The text of a batch: one line per notice (the newest ``limit``, and every critical one: a
+    kill notice is never left out behind a burst of fills), and what was left out."""
+    first_kept = len(notices) - limit
+    kept = [n for i, n in enumerate(notices) if i >= first_kept or n.level is AlertLevel.CRITICAL]
+    lines = [n.line for n in kept]
+    if len(kept) < len(notices):
+        lines.insert(0, f"... {len(notices) - len(kept)} earlier notices left out")
     if dropped:
         lines.append(f"({dropped} notices dropped: queue full)")
     return "\n".join(lines)

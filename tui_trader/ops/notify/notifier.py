@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -36,6 +36,8 @@ class EventSource(Protocol):
 
     async def get(self) -> Event: ...
 
+    def get_nowait(self) -> Event | None: ...
+
 
 class Notifier:
     """Routes notices to channels, each running as its own task.
@@ -49,6 +51,7 @@ class Notifier:
         self.channels = channels
         self._now = clock or (lambda: datetime.now(UTC))
         self._tasks: list[asyncio.Task[None]] = []
+        self._source: EventSource | None = None
         self.routed = 0
 
     @classmethod
@@ -61,17 +64,31 @@ class Notifier:
         """Start the channel tasks, and the pump from ``source`` when given."""
         self._tasks = [asyncio.create_task(c.run(), name=f"notify-{c.name}") for c in self.channels]
         if source is not None and self.channels:
+            self._source = source
             self._tasks.append(asyncio.create_task(self._pump(source), name="notify-pump"))
 
     async def stop(self, grace_s: float = 0.0) -> None:
-        """Stop every task (after up to ``grace_s`` seconds to deliver what is queued)."""
+        """Stop every task (after up to ``grace_s`` seconds to deliver what is queued).
+
+        The events the pump has not routed yet (a kill published right before the stop, the
+        engine's own stop alerts) are routed first; the grace period skips the batch window (a
+        daily summary or a kill notice queued at stop goes out now), and what is still
+        undelivered when it ends is logged as lost.
+        """
+        while self._source is not None and (event := self._source.get_nowait()) is not None:
+            self.route(event)
         if grace_s > 0:
+            for channel in self.channels:
+                channel.flush()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wait_idle(), grace_s)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for status in self.statuses():
+            if status.queued:
+                log.warning("%s: %d notices not delivered at stop (lost)", status.name, status.queued)
 
     async def wait_idle(self) -> None:
         """Wait until every channel has delivered (or given up on) what it holds."""
@@ -113,7 +130,8 @@ class Notifier:
             self.route(await source.get())
 
 
-def policy_for(settings: NotificationSettings, levels: list[str], kinds: list[str] | None) -> ChannelPolicy:
+def policy_for(settings: NotificationSettings, levels: Sequence[str], kinds: Sequence[str] | None,
+               ) -> ChannelPolicy:
     """The channel policy from the shared settings and the channel's own filters."""
     s = settings
     return ChannelPolicy(frozen_upper(levels), frozenset(kinds if kinds is not None else s.kinds),
@@ -121,8 +139,8 @@ def policy_for(settings: NotificationSettings, levels: list[str], kinds: list[st
                          s.queue_size)
 
 
-def _enabled(settings: NotificationSettings) -> list[tuple[Sender, list[str], list[str] | None]]:
-    out: list[tuple[Sender, list[str], list[str] | None]] = []
+def _enabled(settings: NotificationSettings) -> list[tuple[Sender, Sequence[str], Sequence[str] | None]]:
+    out: list[tuple[Sender, Sequence[str], Sequence[str] | None]] = []
     t, e, w = settings.telegram, settings.email, settings.webhook
     if t.enabled:
         out.append((TelegramSender(t, settings.ca_file), t.levels, t.kinds))
