@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tui_trader.config import load_settings
-from tui_trader.domain import AlertLevel
+from tui_trader.domain import Alert, AlertLevel
+from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
 
@@ -48,3 +49,38 @@ async def test_sim_engine_when_alert_raised_then_webhook_receives_it(sim_engine:
                      what="the alert at the webhook")
     body = json.loads(next(r.body for r in http.requests if b"journal disk" in r.body))
     assert "journal disk nearly full" in json.dumps(body)
+
+
+async def test_sim_engine_when_a_channel_gives_up_on_a_message_then_one_alert_and_one_when_it_delivers_again(
+        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A channel that failed showed only as FAIL in the console's channel strip and in the log.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    http.plan = [500, 500]  # the first message and the one after it fail; then the server answers 200
+    settings = load_settings(None, {
+        "state_dir": str(tmp_path / "state"), "confirm": False, "strategies": [], "sim": {"port": 0},
+        "notifications": {"batch_window_s": 0, "retries": 0,
+                          "webhook": {"enabled": True, "url": http.url + "/hook", "levels": ["ERROR"]}},
+    })
+    engine = create_engine(settings)
+    events, seen = engine.subscribe("test", lossless=True), []
+
+    def alerts() -> list[Alert]:
+        seen.extend(e.alert for e in events.drain() if isinstance(e, AlertRaised))
+        return seen
+
+    await engine.start()
+    try:
+        engine.alert(AlertLevel.ERROR, "test", "first", kind="system")
+        await eventually(lambda: len(http.requests) == 1, what="the first message refused")
+        engine.alert(AlertLevel.ERROR, "test", "second", kind="system")
+        await eventually(lambda: len(http.requests) == 2, what="the second message refused")
+        engine.alert(AlertLevel.ERROR, "test", "third", kind="system")
+        await eventually(lambda: any(b"third" in r.body for r in http.requests), what="the third delivered")
+        await eventually(lambda: any(a.kind == "notification_recovered" for a in alerts()), what="recovered")
+    finally:
+        await engine.stop()
+    said = [(a.level, a.kind) for a in alerts() if a.source == "notifications"]
+    assert said == [(AlertLevel.WARNING, "notification_failed"), (AlertLevel.INFO, "notification_recovered")]
+    failed = next(a for a in alerts() if a.kind == "notification_failed")
+    assert failed.text.startswith("webhook: a message was not delivered (")
+

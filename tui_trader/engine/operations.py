@@ -61,7 +61,40 @@ def attach_notifier(engine: Engine, settings: Settings) -> Notifier:
         lambda: notifier.start(engine.subscribe("notifier", maxsize=NOTIFIER_QUEUE)),
         lambda: notifier.stop(grace_s=2.0),
     )
+    engine.add_tick_hook(ChannelWatch(engine, notifier).tick)
     return notifier
+
+
+class ChannelWatch:
+    """Says in an alert when a channel gives up on a message, once until it delivers again.
+
+    A trader away from the screen counts on the channels; one that fails (a revoked bot token, a
+    mail server refusing the login) showed only as FAIL in the console's channel strip and in the
+    log, so the operator learned of it when a fill or a kill never arrived. The alert goes out on
+    the other channels; once per outage, so a channel that fails its own alert makes no storm.
+    """
+
+    def __init__(self, engine: Engine, notifier: Notifier) -> None:
+        self.engine, self.notifier = engine, notifier
+        self._failed: dict[str, int] = {}
+        self._down: set[str] = set()
+
+    def tick(self, now: datetime) -> None:
+        """Compare each channel's counters with the last tick's."""
+        for status in self.notifier.statuses():
+            failed, before = status.failed, self._failed.get(status.name, 0)
+            self._failed[status.name] = failed
+            recovered = status.last_success is not None and (status.last_failure is None
+                                                              or status.last_success > status.last_failure)
+            if recovered and status.name in self._down:
+                self._down.discard(status.name)
+                self.engine.alert(AlertLevel.INFO, "notifications", f"{status.name}: delivering again",
+                                  kind="notification_recovered")
+            elif failed > before and status.name not in self._down:
+                self._down.add(status.name)
+                self.engine.alert(AlertLevel.WARNING, "notifications", f"{status.name}: a message was not "
+                                  f"delivered ({status.last_error or 'no reason given'}); notices on this channel "
+                                  f"may be lost until it delivers again", kind="notification_failed")
 
 
 def attach_operations(engine: Engine, settings: Settings) -> Engine:
