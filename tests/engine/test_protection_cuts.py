@@ -14,11 +14,11 @@ import sqlite3
 from pathlib import Path
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderTicket, OrderType, Side
-from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.events import AlertRaised, OrderDenied
 from tui_trader.engine.amend import MODIFY_NOTE
-from tui_trader.sim import SimGateway
+from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import bracket_buy, eventually, make_config, running, status
+from .helpers import bracket_buy, eventually, limits_for_tests, make_config, running, status
 
 S = OrderStatus
 
@@ -58,3 +58,31 @@ async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_o
         assert [(a.level, a.text) for a in alerts] == [
             (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 70"),
             (AlertLevel.INFO, f"{stop.order_ref} (STP 70 AAPL) cut to the position of 40")]
+
+
+async def test_stop_when_its_cut_meets_an_empty_message_budget_then_tried_again_not_given_up(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # A cut the per-second throttle refused was said CRITICAL and never tried again: the stop stayed at 100
+    # on 40 held, though the budget was back a second later.
+    limits = limits_for_tests(max_orders_per_second=2, max_orders_per_minute=None)
+    async with running(sim, make_config(tmp_path, limits=limits), clock=clock.now) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=100)  # entry and stop: the second's 2 messages
+        clock.advance(1.0)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+        eng.risk.record_cancel(eng.now())  # a cancel went out in the same second: the budget is spent
+        await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the sell")
+        denied = []
+        await eventually(lambda: bool(denied.extend(e for e in events.drain() if isinstance(e, OrderDenied)
+                                                    and e.order_ref == stop.order_ref) or denied),
+                         what="the cut refused by the throttle")
+        assert denied[0].verdict.failures[0].name == "throttle_per_second"
+
+        clock.advance(1.0)  # the budget is back
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
+                         what="the stop cut to 40 at the broker")
+        alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "protection"]
+        assert [(a.level, a.text) for a in alerts] == [
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40")]

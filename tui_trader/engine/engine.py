@@ -49,6 +49,11 @@ HOLDING_RETRY_S = 30.0
 """A stale position's exit not sent (denied by the gate, say) is tried again after this long, not on every tick."""
 
 
+CUT_THROTTLE_RETRIES = 5
+"""A protective order's cut that only the message-rate throttle refused is tried again each second this many
+times before it is said to have failed (a burst of orders, a kill's cancels, can use the second's budget)."""
+
+
 class Engine(StrategyRunner):
     """The asyncio trading engine on one broker connection.
 
@@ -384,20 +389,28 @@ class Engine(StrategyRunner):
         broker last (the engine showing the stop cut to the position while the broker held it
         larger); and IB refuses to modify an order whose last modification it is still processing.
         """
+        throttled = 0
         try:
             while (cut := self._cut_size(order_ref)) is not None:
-                if not await self._cut_once(order_ref, *cut):
+                sent = await self._cut_once(order_ref, *cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
+                if sent is None:  # only the message rate stood in the way: it frees up within a second
+                    throttled += 1
+                    await asyncio.sleep(1.0)
+                elif not sent:
                     return
         finally:
             self._cutting.pop(order_ref, None)
 
-    async def _cut_once(self, order_ref: str, quantity: float, held: float) -> bool:
-        """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not sent."""
+    async def _cut_once(self, order_ref: str, quantity: float, held: float, last_try: bool) -> bool | None:
+        """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not
+        sent, ``None`` when only the message-rate throttle refused it (not said: tried again, unless ``last_try``)."""
         order = self.orders.orders[order_ref]
         what = f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
         try:
             verdict = await self.modify(order_ref, quantity=quantity)
             why = "" if verdict.passed else verdict.reason
+            if why and not last_try and all(c.name.startswith("throttle") for c in verdict.failures):
+                return None
         except (SafetyError, ValueError) as exc:
             why = str(exc)
         if why:
