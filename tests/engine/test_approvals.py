@@ -407,3 +407,20 @@ async def test_what_if_of_a_ticket_in_dry_run_then_not_asked_and_says_why(sim: S
         await eventually(lambda: "AAPL" in eng.market.quotes)
         assert await eng.what_if(buy(10)) == (None, "not asked (dry run: nothing goes to the broker)")
     assert [r for r in sim.received_orders() if r.what_if] == []
+
+
+async def test_modify_in_dry_run_of_an_order_adopted_from_the_broker_then_refused_and_nothing_sent(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A dry run sends nothing, but a modify of an order a previous run left working went to the broker.
+    async with running(sim, make_config(tmp_path)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        resting = await eng.submit(buy(10, order_type=OrderType.LMT, limit_price=50.0))
+        await eventually(lambda: eng.orders.orders[resting.order_ref].modifiable, what="resting at the broker")
+    received = len(sim.received_orders())
+    async with running(sim, make_config(tmp_path, dry_run=True)) as (eng, _):
+        await eventually(lambda: eng.orders.get(resting.order_ref) is not None
+                         and eng.orders.orders[resting.order_ref].modifiable, what="adopted")
+        with pytest.raises(SafetyError, match="dry run: a modification is not sent"):
+            await eng.modify(resting.order_ref, limit_price=51.0)
+    assert len(sim.received_orders()) == received
+    assert [o.lmt_price for o in sim.orders() if o.order_ref == resting.order_ref] == [50.0]

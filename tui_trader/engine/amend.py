@@ -98,12 +98,14 @@ class Amendments(Reconciliation):
 
         Raises:
             KeyError: No such order.
-            SafetyError: Live trading is not armed; the order is not working and acknowledged; a
+            SafetyError: Live trading is not armed; a dry run; the order is not working and acknowledged; a
                 quantity not above what has filled; a bracket child that cannot follow its entry;
                 a protective child larger than its entry or the position.
             ValueError: Nothing to change.
         """
         self.require_armed()  # a modification reaches the market as an approval does
+        if self.config.dry_run:  # orders go nowhere; an order adopted from the broker stays as it is there
+            raise SafetyError("dry run: a modification is not sent (the order at the broker is unchanged)")
         order = self.orders.orders[order_ref]
         ticket = replace(order.ticket, **_changes(order, quantity, limit_price, stop_price))
         children = self._children_to_resize(order, ticket.quantity)
