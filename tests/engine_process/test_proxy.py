@@ -193,6 +193,29 @@ async def test_child_stopped_when_it_stops_answering_then_sync_call_times_out_an
         assert proxy.snapshot().connection.state is ConnectionState.DISCONNECTED
 
 
+async def test_child_stopped_when_operator_kills_then_declared_hung_and_the_kill_cancels_out_of_band(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # The kill is written to a hung child's socket and never read: the console must not show
+    # HALTED for ever while the orders stay working (nor wait the whole stall_s of 15 s).
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
+        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+        os.kill(proxy.pid, signal.SIGSTOP)
+
+        proxy.kill("operator pressed Ctrl+K", by="operator")
+
+        await eventually(lambda: proxy.failure is not None, proxy.stall_s - 1, "hung: the kill was not taken")
+        assert proxy.failure is not None
+        assert "did not take the kill switch" in proxy.failure.message
+        assert proxy.process.poll() == -signal.SIGKILL
+        assert proxy.fallback is not None
+        await asyncio.wait_for(proxy.fallback, WAIT_S)
+        assert not working_at_sim(gw, refs)  # the global cancel, from the kill's own client id
+        assert "2 cancelled" in proxy.snapshot().connection.last_error
+        assert proxy.snapshot().trading_state is TradingState.HALTED
+
+
 CONSOLE_SCRIPT = """
 import asyncio, sys
 sys.path[:0] = {path!r}

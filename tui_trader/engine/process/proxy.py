@@ -13,7 +13,8 @@ share a loop, nor a GIL.
 - **Ctrl+K**: :meth:`EngineProxy.kill` writes one message and returns; the snapshot it serves
   says HALTED from that instant. With the engine process gone it falls back to the
   out-of-band kill (:mod:`tui_trader.ops.kill`): the latch in the journal, then a global cancel
-  with the kill's own client id.
+  with the kill's own client id. So does a kill the engine process never took: it is declared
+  hung after :attr:`EngineProxy.kill_timeout_s`, or it died first.
 - **Snapshots** are pushed by the engine process at the console's refresh rate, each as a delta
   against the previous push (:mod:`~tui_trader.engine.process.delta`); the proxy assembles
   them, and :meth:`EngineProxy.snapshot` returns the latest complete one without waiting.
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain.enums import Mode
@@ -85,6 +87,19 @@ class EngineNotAnswering(TraderError):
     title = "Engine not answering"
 
 
+@dataclass(frozen=True, slots=True)
+class SentKill:
+    """A kill written to the engine process: until a snapshot's ``applied`` reaches ``id``, it may not have run."""
+
+    id: int
+    reason: str
+    by: str
+    cancel: bool
+    """Whether its out-of-band stand-in cancels (an operator's kill) or only latches (see :meth:`EngineProxy.kill`)."""
+    sent_at: float
+    """``time.monotonic()`` when it was written."""
+
+
 class EngineProxy:
     """The engine in a child process, behind the :class:`EngineHandle` surface.
 
@@ -105,6 +120,10 @@ class EngineProxy:
     """Longest wait for the engine process to come up (imports on a loaded machine)."""
     stall_s = 15.0
     """No frame for this long (snapshots come several times a second) and the process is declared hung."""
+    kill_timeout_s = 3.0
+    """A kill the engine has not taken within this long (its next push says it has, a fraction of a second
+    later) and the process is declared hung, so the kill runs out of band: Ctrl+K on a hung engine
+    acts when the console says STALLED (a heartbeat 3 s old), not after the whole :attr:`stall_s`."""
     exit_timeout_s = 15.0
     """How long a stopping engine may take before its process is terminated."""
 
@@ -130,8 +149,8 @@ class EngineProxy:
         self._deltas = DeltaDecoder()
         self._reply_deltas = DeltaDecoder()
         self._applied = 0
-        self._kill: tuple[int, str, str] | None = None
-        """The kill sent to the engine process and not yet applied: its call id, reason and who."""
+        self._kill: SentKill | None = None
+        """The last kill sent to the engine process (applied once a snapshot's ``applied`` reaches its id)."""
         self._last_frame = time.monotonic()
         self._closing = False
         self._failing = False
@@ -270,7 +289,7 @@ class EngineProxy:
             except EngineProcessDied as exc:
                 log.error("kill could not be sent to the engine process: %r", exc)
             else:
-                self._kill = (call.id, reason, by)
+                self._kill = SentKill(call.id, reason, by, operator, time.monotonic())
                 self._latest = views.halted(self._latest, reason, by)
                 return
         self._kill_out_of_band(reason, by, cancel=operator)
@@ -427,14 +446,19 @@ class EngineProxy:
         if self._failing or applied < self._applied:
             return  # the process is gone, or this was taken before a command whose answer already brought a newer one
         self._applied = applied
-        if self._kill is not None and applied < self._kill[0]:
-            snapshot = views.halted(snapshot, self._kill[1], self._kill[2])
+        if (kill := self._pending_kill()) is not None:
+            snapshot = views.halted(snapshot, kill.reason, kill.by)
         self._latest = snapshot
+
+    def _pending_kill(self) -> SentKill | None:
+        """The kill sent to the engine process, unless a snapshot since says the engine has run it."""
+        kill = self._kill
+        return kill if kill is not None and self._applied < kill.id else None
 
     def _on_fault(self, fault: Fault) -> None:
         log.error("engine.%s raised in the engine process: %r", fault.name, fault.error)
         if fault.name == "kill":
-            reason = self._kill[1] if self._kill else "kill failed in the engine process"
+            reason = self._kill.reason if self._kill else "kill failed in the engine process"
             self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console", cancel=True)
 
     async def _watch(self) -> None:
@@ -446,10 +470,15 @@ class EngineProxy:
             now = time.monotonic()
             if now - last_tick > 3 * tick:
                 self._last_frame = now  # the console itself was blocked: the feed had no chance
+                if self._kill is not None:
+                    self._kill = replace(self._kill, sent_at=now)
             last_tick = now
             if now - self._last_frame > self.stall_s:
                 await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
                                          "the console killed it", hung=True)
+            elif (kill := self._pending_kill()) is not None and now - kill.sent_at > self.kill_timeout_s:
+                await self._declare_down(f"the engine process did not take the kill switch within "
+                                         f"{self.kill_timeout_s:g}s: the console killed it", hung=True)
 
     def _exit_text(self, why: str, killed_here: bool) -> str:
         """What the operator reads: how the process ended (unless the console ended it) and where its logs are."""
@@ -478,6 +507,8 @@ class EngineProxy:
             self._keep_stderr()
         self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
         self._latest = views.down(self._latest, failure.message)
+        if (kill := self._pending_kill()) is not None:  # the engine never ran it: it runs out of band
+            self._kill_out_of_band(kill.reason, kill.by, cancel=kill.cancel)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(failure)
