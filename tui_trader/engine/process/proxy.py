@@ -438,6 +438,7 @@ class EngineProxy:
             self._methods = message.methods
             self._take(0, message.snapshot)
             self._hello.set()
+            self._restart_kill_clock()  # a kill sent while the process was starting is read only now
         elif isinstance(message, Fault):
             self._on_fault(message)
 
@@ -455,6 +456,11 @@ class EngineProxy:
         kill = self._kill
         return kill if kill is not None and self._applied < kill.id else None
 
+    def _restart_kill_clock(self) -> None:
+        """The engine process could not have read the sent kill until now: its :attr:`kill_timeout_s` starts again."""
+        if self._kill is not None:
+            self._kill = replace(self._kill, sent_at=time.monotonic())
+
     def _on_fault(self, fault: Fault) -> None:
         log.error("engine.%s raised in the engine process: %r", fault.name, fault.error)
         if fault.name == "kill":
@@ -470,13 +476,13 @@ class EngineProxy:
             now = time.monotonic()
             if now - last_tick > 3 * tick:
                 self._last_frame = now  # the console itself was blocked: the feed had no chance
-                if self._kill is not None:
-                    self._kill = replace(self._kill, sent_at=now)
+                self._restart_kill_clock()
             last_tick = now
             if now - self._last_frame > self.stall_s:
                 await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
                                          "the console killed it", hung=True)
-            elif (kill := self._pending_kill()) is not None and now - kill.sent_at > self.kill_timeout_s:
+            elif (self._hello.is_set() and (kill := self._pending_kill()) is not None
+                  and now - kill.sent_at > self.kill_timeout_s):
                 await self._declare_down(f"the engine process did not take the kill switch within "
                                          f"{self.kill_timeout_s:g}s: the console killed it", hung=True)
 
