@@ -184,7 +184,7 @@ async def test_child_stopped_when_it_stops_answering_then_sync_call_times_out_an
 
         os.kill(proxy.pid, signal.SIGSTOP)  # alive, but its loop never runs again
 
-        with pytest.raises(EngineNotAnswering, match="no answer within"):
+        with pytest.raises(EngineNotAnswering, match="no answer within .*may still carry it out"):
             proxy.preview(resting_limit(proxy))
         await eventually(lambda: proxy.failure is not None, WAIT_S, "the proxy declares the engine process hung")
         assert proxy.failure is not None

@@ -353,7 +353,8 @@ class EngineProxy:
             try:
                 reply = self._replies.receive(self._commands, deadline)
             except TimeoutError as exc:
-                raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s") from exc
+                raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s; it was sent, "
+                                         "and the engine may still carry it out when it answers") from exc
             except (EOFError, OSError) as exc:
                 raise EngineProcessDied(f"the engine process is gone ({exc})") from exc
             # Every answer's snapshot is decoded, in order, late ones too: each is a delta on the one before.
