@@ -161,6 +161,25 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
         assert "out-of-band kill" in proxy.snapshot().connection.last_error
 
 
+async def test_console_stops_right_after_an_out_of_band_kill_then_the_kill_finishes_first(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        sub = proxy.subscribe("console")
+        await started(proxy)
+        ref = (await proxy.submit(resting_limit(proxy))).order_ref
+        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await drain_until_failure(sub)
+
+        proxy.kill("operator pressed Ctrl+K", by="operator")  # out of band: latch, then a global cancel
+        await asyncio.wait_for(proxy.stop(), WAIT_S)  # the operator quits at once
+
+        assert proxy.fallback is not None
+        assert proxy.fallback.done()
+        assert not working_at_sim(gw, [ref])
+
+
 async def test_console_closes_when_engine_running_then_child_stops_engine_and_exits_leaving_orders(
         gw: SimGateway, tmp_path: Path) -> None:
     async with engine_process(gw, tmp_path) as proxy:

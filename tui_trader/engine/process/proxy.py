@@ -228,9 +228,15 @@ class EngineProxy:
             raise reply.value
 
     async def stop(self) -> None:
-        """Stop the engine (working orders stay at the broker), then let its process exit."""
+        """Stop the engine (working orders stay at the broker), then let its process exit.
+
+        An out-of-band kill under way finishes first: quitting right after Ctrl+K must not cut
+        it short (the console's loop ends with this, and its global cancel with it).
+        """
         if self.failure is None and self._connected:
             await self._call_async("stop", (), {})
+        if self.fallback is not None:
+            await asyncio.wait((self.fallback,))
         self._closing = True
         await asyncio.to_thread(self.close)
 
