@@ -106,6 +106,27 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         assert c.app.main.query_one(StatusBar).trading_state is TradingState.HALTED
 
 
+async def test_child_engine_hung_when_operator_presses_ctrl_k_then_cancelled_out_of_band_and_banner_says_so(
+        tmp_path: Path) -> None:
+    async with child_console(tmp_path) as c:
+        ref = await c.rest_limit()
+        os.kill(c.proxy.pid, signal.SIGSTOP)  # alive, never reads the kill
+
+        await c.pilot.press("ctrl+k")
+
+        await c.until(lambda: isinstance(c.app.screen, ErrorModal), "the engine process declared hung")
+        modal = c.app.screen
+        assert isinstance(modal, ErrorModal)
+        assert "did not take the kill switch" in modal.message
+        assert c.proxy.fallback is not None
+        await asyncio.wait_for(c.proxy.fallback, WAIT_S)
+        assert ref not in c.working_at_sim()  # the operator's Ctrl+K cancelled, out of band
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
+                      "the banner says what the out-of-band kill did")
+        assert "STILL WORKING" not in str(banner.render())
+
+
 async def test_child_engine_resolved_the_approval_before_the_operator_rejects_then_said_and_console_stays(
         tmp_path: Path) -> None:
     async with child_console(tmp_path, confirm=True) as c:

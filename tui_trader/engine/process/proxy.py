@@ -71,6 +71,7 @@ from tui_trader.errors import TraderError
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
+    from tui_trader.ops.kill import CancelReport
 
 log = logging.getLogger(__name__)
 
@@ -539,8 +540,15 @@ class EngineProxy:
         self._latest = views.halted(views.down(self._latest, why), reason, by)
         if self.fallback is not None and not self.fallback.done():
             return
-        self.fallback = asyncio.get_running_loop().create_task(out_of_band(self.settings, reason, by, cancel=cancel))
+        self.fallback = asyncio.get_running_loop().create_task(
+            out_of_band(self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band))
         self.fallback.add_done_callback(self._fallback_done)
+
+    def _cancelled_out_of_band(self, report: CancelReport) -> None:
+        """The orders shown, as the out-of-band global cancel left them (the engine can no longer say)."""
+        if report.reachable:
+            self._latest = views.after_global_cancel(self._latest, {r.order_ref for r in report.cancelled},
+                                                     {r.order_ref for r in report.remaining})
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
         error = None if task.cancelled() else task.exception()
@@ -549,14 +557,16 @@ class EngineProxy:
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
 
 
-async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True) -> str:
+async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True,
+                      on_report: Callable[[CancelReport], None] | None = None) -> str:
     """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text."""
     from rich.console import Console
 
     from tui_trader.ops.kill import out_of_band_kill
 
     text = io.StringIO()
-    code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160))
+    code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160),
+                                  on_report=on_report)
     report = " ".join(text.getvalue().split())
     log.warning("out-of-band kill (exit %d): %s", code, report)
     return report
