@@ -101,6 +101,9 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         assert c.proxy.fallback is not None
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
+                      "the banner says what the operator's out-of-band kill did")
         await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),
                       "the status bar says the data is not live")
         assert c.app.main.query_one(StatusBar).trading_state is TradingState.HALTED

@@ -114,7 +114,7 @@ class TraderApp(App[int]):
         """Engage the kill switch: the engine is HALTED before this returns."""
         self.handle.kill("operator pressed Ctrl+K", by="operator")
         banner = self.main.query_one(KillBanner)
-        if banner.engaged:
+        if banner.engaged_at is not None:
             banner.check_pending()
         else:  # its cancels count from now: an engine that hung or died never announces the engagement
             banner.engage(self.main.clock())
