@@ -237,16 +237,18 @@ async def test_child_stopped_when_operator_kills_then_declared_hung_and_the_kill
 
 async def test_kill_sent_while_child_still_starting_when_it_says_hello_late_then_not_declared_hung(
         gw: SimGateway, tmp_path: Path) -> None:
-    # Ctrl+K while the engine process is still starting (importing, building): it reads the kill only
-    # after its hello, however long that takes; the kill's own timeout runs from there.
+    # Ctrl+K while the engine process is still starting (importing, building on a loaded machine): it
+    # reads the kill only after its hello, which may take up to hello_timeout_s; the kill's timeout
+    # and the stall watch run from there.
     async with engine_process(gw, tmp_path) as proxy:
-        proxy.kill_timeout_s = 1.0
+        proxy.kill_timeout_s = proxy.stall_s = 1.0
         os.kill(proxy.pid, signal.SIGSTOP)  # not yet said hello: a slow start
         proxy.kill("operator pressed Ctrl+K", by="operator")
         starting = asyncio.ensure_future(proxy.start())
         await asyncio.sleep(2 * proxy.kill_timeout_s)  # what must NOT happen meanwhile: nothing to poll for
 
         assert proxy.failure is None
+        proxy.kill_timeout_s, proxy.stall_s = EngineProxy.kill_timeout_s, EngineProxy.stall_s  # a loaded host's start
         os.kill(proxy.pid, signal.SIGCONT)
         await asyncio.wait_for(starting, WAIT_S)
 

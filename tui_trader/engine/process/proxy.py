@@ -476,7 +476,10 @@ class EngineProxy:
             self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console", cancel=True)
 
     async def _watch(self) -> None:
-        """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused)."""
+        """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused).
+
+        Not before its hello: until then :meth:`start` gives it :attr:`hello_timeout_s` to come up.
+        """
         tick = 1.0
         last_tick = time.monotonic()
         while not self._failing and not self._closing:
@@ -486,11 +489,12 @@ class EngineProxy:
                 self._last_frame = now  # the console itself was blocked: the feed had no chance
                 self._restart_kill_clock()
             last_tick = now
-            if now - self._last_frame > self.stall_s:
+            if not self._hello.is_set():
+                self._last_frame = now
+            elif now - self._last_frame > self.stall_s:
                 await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
                                          "the console killed it", hung=True)
-            elif (self._hello.is_set() and (kill := self._pending_kill()) is not None
-                  and now - kill.sent_at > self.kill_timeout_s):
+            elif (kill := self._pending_kill()) is not None and now - kill.sent_at > self.kill_timeout_s:
                 await self._declare_down(f"the engine process did not take the kill switch within "
                                          f"{self.kill_timeout_s:g}s: the console killed it", hung=True)
 
