@@ -161,6 +161,25 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
         assert "out-of-band kill" in proxy.snapshot().connection.last_error
 
 
+async def test_console_stops_right_after_an_out_of_band_kill_then_the_kill_finishes_first(
+        gw: SimGateway, tmp_path: Path) -> None:
+    async with engine_process(gw, tmp_path) as proxy:
+        sub = proxy.subscribe("console")
+        await started(proxy)
+        ref = (await proxy.submit(resting_limit(proxy))).order_ref
+        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await drain_until_failure(sub)
+
+        proxy.kill("operator pressed Ctrl+K", by="operator")  # out of band: latch, then a global cancel
+        await asyncio.wait_for(proxy.stop(), WAIT_S)  # the operator quits at once
+
+        assert proxy.fallback is not None
+        assert proxy.fallback.done()
+        assert not working_at_sim(gw, [ref])
+
+
 async def test_console_closes_when_engine_running_then_child_stops_engine_and_exits_leaving_orders(
         gw: SimGateway, tmp_path: Path) -> None:
     async with engine_process(gw, tmp_path) as proxy:
@@ -184,13 +203,59 @@ async def test_child_stopped_when_it_stops_answering_then_sync_call_times_out_an
 
         os.kill(proxy.pid, signal.SIGSTOP)  # alive, but its loop never runs again
 
-        with pytest.raises(EngineNotAnswering, match="no answer within"):
+        with pytest.raises(EngineNotAnswering, match="no answer within .*may still carry it out"):
             proxy.preview(resting_limit(proxy))
         await eventually(lambda: proxy.failure is not None, WAIT_S, "the proxy declares the engine process hung")
         assert proxy.failure is not None
         assert "stopped answering" in proxy.failure.message
         assert proxy.process.poll() == -signal.SIGKILL  # a hung engine is not left trading unsupervised
         assert proxy.snapshot().connection.state is ConnectionState.DISCONNECTED
+
+
+async def test_child_stopped_when_operator_kills_then_declared_hung_and_the_kill_cancels_out_of_band(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # The kill is written to a hung child's socket and never read: the console must not show
+    # HALTED for ever while the orders stay working (nor wait the whole stall_s of 15 s).
+    async with engine_process(gw, tmp_path) as proxy:
+        await started(proxy)
+        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
+        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+        os.kill(proxy.pid, signal.SIGSTOP)
+
+        proxy.kill("operator pressed Ctrl+K", by="operator")
+
+        await eventually(lambda: proxy.failure is not None, proxy.stall_s - 1, "hung: the kill was not taken")
+        assert proxy.failure is not None
+        assert "did not take the kill switch" in proxy.failure.message
+        assert proxy.process.poll() == -signal.SIGKILL
+        assert proxy.fallback is not None
+        await asyncio.wait_for(proxy.fallback, WAIT_S)
+        assert not working_at_sim(gw, refs)  # the global cancel, from the kill's own client id
+        assert "2 cancelled" in proxy.snapshot().connection.last_error
+        assert proxy.snapshot().trading_state is TradingState.HALTED
+
+
+async def test_kill_sent_while_child_still_starting_when_it_says_hello_late_then_not_declared_hung(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # Ctrl+K while the engine process is still starting (importing, building on a loaded machine): it
+    # reads the kill only after its hello, which may take up to hello_timeout_s; the kill's timeout
+    # and the stall watch run from there.
+    async with engine_process(gw, tmp_path) as proxy:
+        proxy.kill_timeout_s = proxy.stall_s = 1.0
+        os.kill(proxy.pid, signal.SIGSTOP)  # not yet said hello: a slow start
+        proxy.kill("operator pressed Ctrl+K", by="operator")
+        starting = asyncio.ensure_future(proxy.start())
+        await asyncio.sleep(2 * proxy.kill_timeout_s)  # what must NOT happen meanwhile: nothing to poll for
+
+        assert proxy.failure is None
+        proxy.kill_timeout_s, proxy.stall_s = EngineProxy.kill_timeout_s, EngineProxy.stall_s  # a loaded host's start
+        os.kill(proxy.pid, signal.SIGCONT)
+        await asyncio.wait_for(starting, WAIT_S)
+
+        await eventually(lambda: {"AAPL", "MSFT"} <= set(proxy.snapshot().quotes), WAIT_S, "quotes through the proxy")
+        denied = await proxy.submit(resting_limit(proxy))
+        assert denied.status is S.REJECTED  # the child's engine took the kill
+        assert proxy.failure is None
 
 
 CONSOLE_SCRIPT = """

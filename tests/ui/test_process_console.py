@@ -23,7 +23,9 @@ from tui_trader.domain.enums import OrderType, TradingState
 from tui_trader.engine.process.proxy import EngineProxy
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.ui.app import create_app
+from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.error import ErrorModal
+from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
 from .piloted import PilotedConsole
@@ -99,9 +101,52 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         assert c.proxy.fallback is not None
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
+                      "the banner says what the operator's out-of-band kill did")
         await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),
                       "the status bar says the data is not live")
         assert c.app.main.query_one(StatusBar).trading_state is TradingState.HALTED
+
+
+async def test_child_engine_hung_when_operator_presses_ctrl_k_then_cancelled_out_of_band_and_banner_says_so(
+        tmp_path: Path) -> None:
+    async with child_console(tmp_path) as c:
+        ref = await c.rest_limit()
+        os.kill(c.proxy.pid, signal.SIGSTOP)  # alive, never reads the kill
+
+        await c.pilot.press("ctrl+k")
+
+        await c.until(lambda: isinstance(c.app.screen, ErrorModal), "the engine process declared hung")
+        modal = c.app.screen
+        assert isinstance(modal, ErrorModal)
+        assert "did not take the kill switch" in modal.message
+        assert c.proxy.fallback is not None
+        await asyncio.wait_for(c.proxy.fallback, WAIT_S)
+        assert ref not in c.working_at_sim()  # the operator's Ctrl+K cancelled, out of band
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
+                      "the banner says what the out-of-band kill did")
+        assert "STILL WORKING" not in str(banner.render())
+
+
+async def test_child_engine_resolved_the_approval_before_the_operator_rejects_then_said_and_console_stays(
+        tmp_path: Path) -> None:
+    async with child_console(tmp_path, confirm=True) as c:
+        order = await c.proxy.submit(buy(3, strategy="manual"))
+        await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
+        modal = c.app.screen
+        assert isinstance(modal, ApprovalModal)
+        await c.proxy.cancel(order.order_ref)  # the engine rejects it, as an expiry or the kill switch would
+
+        modal.action_reject()  # the operator's n, before the next pull closes the modal (no refresh in between)
+        await c.pilot.pause()
+
+        assert c.app.return_code is None  # the console is still up (the engine's KeyError used to close it)
+        texts = [a.text for a in c.app.main.query_one(AlertsPane).alerts]
+        assert f"reject of {order.order_ref} not taken: the order no longer waited for approval (now REJECTED)" \
+            in texts
+        assert order.order_ref not in c.gw.order_refs()
 
 
 async def test_child_engine_quit_when_no_working_orders_then_child_stops_and_exits(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import getpass
 import importlib
 import math
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,7 +208,8 @@ def run_kill(argv: Sequence[str]) -> int:
 
 async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = None,
                            journal_path: Path | None = None, cancel: bool = True, connect_timeout_s: float = 5.0,
-                           console: Console | None = None) -> int:
+                           console: Console | None = None,
+                           on_report: Callable[[CancelReport], None] | None = None) -> int:
     """Latch the kill in the journal, then global-cancel at the gateway; returns the exit code.
 
     Args:
@@ -219,6 +220,7 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         cancel: Contact the gateway and cancel every working order.
         connect_timeout_s: Longest wait for the gateway connection.
         console: Where to print (default: stdout).
+        on_report: Given the global cancel's report (the console shows its orders as the broker left them).
     """
     console = console or Console()
     by, path = by or default_operator(), journal_path or settings.journal_path
@@ -234,6 +236,8 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         return EXIT_OK
     target = target_for(settings, connect_timeout_s)
     report = await global_cancel(target)
+    if on_report is not None:
+        on_report(report)
     await record_cancel(path, by, reason, report)
     print_report(console, target, report)
     if not report.reachable:

@@ -113,7 +113,11 @@ class TraderApp(App[int]):
     def action_kill_switch(self) -> None:
         """Engage the kill switch: the engine is HALTED before this returns."""
         self.handle.kill("operator pressed Ctrl+K", by="operator")
-        self.main.query_one(KillBanner).check_pending()
+        banner = self.main.query_one(KillBanner)
+        if banner.engaged_at is not None:
+            banner.check_pending()
+        else:  # its cancels count from now: an engine that hung or died never announces the engagement
+            banner.engage(self.main.clock())
         self.main.show_state_now()
         self.set_timer(KILL_REDRAW_S, self.main.request_refresh)
 

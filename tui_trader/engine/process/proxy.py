@@ -13,7 +13,8 @@ share a loop, nor a GIL.
 - **Ctrl+K**: :meth:`EngineProxy.kill` writes one message and returns; the snapshot it serves
   says HALTED from that instant. With the engine process gone it falls back to the
   out-of-band kill (:mod:`tui_trader.ops.kill`): the latch in the journal, then a global cancel
-  with the kill's own client id.
+  with the kill's own client id. So does a kill the engine process never took: it is declared
+  hung after :attr:`EngineProxy.kill_timeout_s`, or it died first.
 - **Snapshots** are pushed by the engine process at the console's refresh rate, each as a delta
   against the previous push (:mod:`~tui_trader.engine.process.delta`); the proxy assembles
   them, and :meth:`EngineProxy.snapshot` returns the latest complete one without waiting.
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain.enums import Mode
@@ -69,6 +71,7 @@ from tui_trader.errors import TraderError
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
+    from tui_trader.ops.kill import CancelReport
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,19 @@ class EngineNotAnswering(TraderError):
     """A synchronous call got no answer in time (the engine process may be overloaded or hung)."""
 
     title = "Engine not answering"
+
+
+@dataclass(frozen=True, slots=True)
+class SentKill:
+    """A kill written to the engine process: until a snapshot's ``applied`` reaches ``id``, it may not have run."""
+
+    id: int
+    reason: str
+    by: str
+    cancel: bool
+    """Whether its out-of-band stand-in cancels (an operator's kill) or only latches (see :meth:`EngineProxy.kill`)."""
+    sent_at: float
+    """``time.monotonic()`` when it was written."""
 
 
 class EngineProxy:
@@ -105,6 +121,10 @@ class EngineProxy:
     """Longest wait for the engine process to come up (imports on a loaded machine)."""
     stall_s = 15.0
     """No frame for this long (snapshots come several times a second) and the process is declared hung."""
+    kill_timeout_s = 3.0
+    """A kill the engine has not taken within this long (its next push says it has, a fraction of a second
+    later) and the process is declared hung, so the kill runs out of band: Ctrl+K on a hung engine
+    acts when the console says STALLED (a heartbeat 3 s old), not after the whole :attr:`stall_s`."""
     exit_timeout_s = 15.0
     """How long a stopping engine may take before its process is terminated."""
 
@@ -130,8 +150,8 @@ class EngineProxy:
         self._deltas = DeltaDecoder()
         self._reply_deltas = DeltaDecoder()
         self._applied = 0
-        self._kill: tuple[int, str, str] | None = None
-        """The kill sent to the engine process and not yet applied: its call id, reason and who."""
+        self._kill: SentKill | None = None
+        """The last kill sent to the engine process (applied once a snapshot's ``applied`` reaches its id)."""
         self._last_frame = time.monotonic()
         self._closing = False
         self._failing = False
@@ -209,9 +229,15 @@ class EngineProxy:
             raise reply.value
 
     async def stop(self) -> None:
-        """Stop the engine (working orders stay at the broker), then let its process exit."""
+        """Stop the engine (working orders stay at the broker), then let its process exit.
+
+        An out-of-band kill under way finishes first: quitting right after Ctrl+K must not cut
+        it short (the console's loop ends with this, and its global cancel with it).
+        """
         if self.failure is None and self._connected:
             await self._call_async("stop", (), {})
+        if self.fallback is not None:
+            await asyncio.wait((self.fallback,))
         self._closing = True
         await asyncio.to_thread(self.close)
 
@@ -270,7 +296,7 @@ class EngineProxy:
             except EngineProcessDied as exc:
                 log.error("kill could not be sent to the engine process: %r", exc)
             else:
-                self._kill = (call.id, reason, by)
+                self._kill = SentKill(call.id, reason, by, operator, time.monotonic())
                 self._latest = views.halted(self._latest, reason, by)
                 return
         self._kill_out_of_band(reason, by, cancel=operator)
@@ -334,7 +360,8 @@ class EngineProxy:
             try:
                 reply = self._replies.receive(self._commands, deadline)
             except TimeoutError as exc:
-                raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s") from exc
+                raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s; it was sent, "
+                                         "and the engine may still carry it out when it answers") from exc
             except (EOFError, OSError) as exc:
                 raise EngineProcessDied(f"the engine process is gone ({exc})") from exc
             # Every answer's snapshot is decoded, in order, late ones too: each is a delta on the one before.
@@ -419,6 +446,7 @@ class EngineProxy:
             self._methods = message.methods
             self._take(0, message.snapshot)
             self._hello.set()
+            self._restart_kill_clock()  # a kill sent while the process was starting is read only now
         elif isinstance(message, Fault):
             self._on_fault(message)
 
@@ -427,18 +455,31 @@ class EngineProxy:
         if self._failing or applied < self._applied:
             return  # the process is gone, or this was taken before a command whose answer already brought a newer one
         self._applied = applied
-        if self._kill is not None and applied < self._kill[0]:
-            snapshot = views.halted(snapshot, self._kill[1], self._kill[2])
+        if (kill := self._pending_kill()) is not None:
+            snapshot = views.halted(snapshot, kill.reason, kill.by)
         self._latest = snapshot
+
+    def _pending_kill(self) -> SentKill | None:
+        """The kill sent to the engine process, unless a snapshot since says the engine has run it."""
+        kill = self._kill
+        return kill if kill is not None and self._applied < kill.id else None
+
+    def _restart_kill_clock(self) -> None:
+        """The engine process could not have read the sent kill until now: its :attr:`kill_timeout_s` starts again."""
+        if self._kill is not None:
+            self._kill = replace(self._kill, sent_at=time.monotonic())
 
     def _on_fault(self, fault: Fault) -> None:
         log.error("engine.%s raised in the engine process: %r", fault.name, fault.error)
         if fault.name == "kill":
-            reason = self._kill[1] if self._kill else "kill failed in the engine process"
+            reason = self._kill.reason if self._kill else "kill failed in the engine process"
             self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console", cancel=True)
 
     async def _watch(self) -> None:
-        """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused)."""
+        """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused).
+
+        Not before its hello: until then :meth:`start` gives it :attr:`hello_timeout_s` to come up.
+        """
         tick = 1.0
         last_tick = time.monotonic()
         while not self._failing and not self._closing:
@@ -446,10 +487,16 @@ class EngineProxy:
             now = time.monotonic()
             if now - last_tick > 3 * tick:
                 self._last_frame = now  # the console itself was blocked: the feed had no chance
+                self._restart_kill_clock()
             last_tick = now
-            if now - self._last_frame > self.stall_s:
+            if not self._hello.is_set():
+                self._last_frame = now
+            elif now - self._last_frame > self.stall_s:
                 await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
                                          "the console killed it", hung=True)
+            elif (kill := self._pending_kill()) is not None and now - kill.sent_at > self.kill_timeout_s:
+                await self._declare_down(f"the engine process did not take the kill switch within "
+                                         f"{self.kill_timeout_s:g}s: the console killed it", hung=True)
 
     def _exit_text(self, why: str, killed_here: bool) -> str:
         """What the operator reads: how the process ended (unless the console ended it) and where its logs are."""
@@ -478,6 +525,8 @@ class EngineProxy:
             self._keep_stderr()
         self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
         self._latest = views.down(self._latest, failure.message)
+        if (kill := self._pending_kill()) is not None:  # the engine never ran it: it runs out of band
+            self._kill_out_of_band(kill.reason, kill.by, cancel=kill.cancel)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(failure)
@@ -495,8 +544,15 @@ class EngineProxy:
         self._latest = views.halted(views.down(self._latest, why), reason, by)
         if self.fallback is not None and not self.fallback.done():
             return
-        self.fallback = asyncio.get_running_loop().create_task(out_of_band(self.settings, reason, by, cancel=cancel))
+        self.fallback = asyncio.get_running_loop().create_task(
+            out_of_band(self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band))
         self.fallback.add_done_callback(self._fallback_done)
+
+    def _cancelled_out_of_band(self, report: CancelReport) -> None:
+        """The orders shown, as the out-of-band global cancel left them (the engine can no longer say)."""
+        if report.reachable:
+            self._latest = views.after_global_cancel(self._latest, {r.order_ref for r in report.cancelled},
+                                                     {r.order_ref for r in report.remaining})
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
         error = None if task.cancelled() else task.exception()
@@ -505,14 +561,16 @@ class EngineProxy:
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
 
 
-async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True) -> str:
+async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True,
+                      on_report: Callable[[CancelReport], None] | None = None) -> str:
     """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text."""
     from rich.console import Console
 
     from tui_trader.ops.kill import out_of_band_kill
 
     text = io.StringIO()
-    code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160))
+    code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160),
+                                  on_report=on_report)
     report = " ".join(text.getvalue().split())
     log.warning("out-of-band kill (exit %d): %s", code, report)
     return report

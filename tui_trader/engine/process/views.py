@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from tui_trader.domain.enums import ConnectionState, Mode, TradingState
+from tui_trader.domain.enums import ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 
@@ -44,3 +44,21 @@ def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:
     connection = replace(snapshot.connection, state=ConnectionState.DISCONNECTED, last_error=why,
                          last_error_at=datetime.now(UTC), market_data_degraded=True)
     return replace(snapshot, connection=connection, pending_approvals=(), entries_blocked_reason=why)
+
+
+def after_global_cancel(snapshot: EngineSnapshot, cancelled: set[str], remaining: set[str]) -> EngineSnapshot:
+    """``snapshot``'s orders as the out-of-band global cancel found them at the broker.
+
+    With the engine process gone nobody else updates them: an order it cancelled is CANCELLED, one
+    still working stays so, and one working here that the broker no longer had (filled, or ended,
+    before the cancel looked) is UNKNOWN, never shown as still working.
+    """
+    now = datetime.now(UTC)
+    orders = tuple(
+        o if not o.status.is_working or o.order_ref in remaining
+        else o.with_status(OrderStatus.CANCELLED, now, "out-of-band kill: cancelled at the broker")
+        if o.order_ref in cancelled
+        else o.with_status(OrderStatus.UNKNOWN, now, "out-of-band kill: no longer working at the broker")
+        for o in snapshot.orders)
+    account = replace(snapshot.account, working_orders=tuple(o for o in orders if o.status.is_working))
+    return replace(snapshot, orders=orders, account=account)

@@ -286,8 +286,23 @@ class MainScreen(MainActions):
 
     def _answered(self, order_ref: str, answer: bool | None) -> None:
         self.approval = None
-        if answer is True:
-            self.guard(self.handle.approve, order_ref)
-        elif answer is False:
-            self.guard(self.handle.reject, order_ref)
+        if answer is not None:
+            self._answer(order_ref, answer)
         self.request_refresh()
+
+    def _answer(self, order_ref: str, approve: bool) -> None:
+        """Send the operator's answer; one the engine no longer waits for is said, not raised.
+
+        The engine may have resolved the approval since the last snapshot (it expired, the kill
+        switch or a cancel rejected it): it then raises ``KeyError``, which escaped this callback
+        and closed the console.
+        """
+        try:
+            self.guard(self.handle.approve if approve else self.handle.reject, order_ref)
+        except KeyError:
+            order = next((o for o in self.handle.snapshot().orders if o.order_ref == order_ref), None)
+            status = order.status.value if order is not None else "no longer tracked"
+            text = (f"{'approve' if approve else 'reject'} of {order_ref} not taken: the order no longer "
+                    f"waited for approval (now {status})")
+            self.console_alert(AlertLevel.WARNING, text)
+            self.notify(text, title="Approval", severity="warning")
