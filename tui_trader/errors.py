@@ -44,6 +44,19 @@ class SafetyError(TraderError):
     title = "Refused for safety"
 
 
+class UnknownOrderError(TraderError, KeyError):
+    """No order (or no pending approval) of that ref: it ended and was forgotten, or never was.
+
+    A ``KeyError`` as well (what a lookup by ref raises), and a :class:`TraderError` so the console
+    says it in an alert: a cancel of a row the engine had just let go is not a crash.
+    """
+
+    title = "No such order"
+
+    def __str__(self) -> str:
+        return self.message  # not KeyError's repr of it
+
+
 class JournalError(TraderError):
     """The journal could not be written; trading halts."""
 

@@ -164,6 +164,22 @@ async def test_real_engine_ctrl_k_with_working_order_then_halted_and_cancelled_a
         assert c.engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED
 
 
+async def test_real_engine_cancel_or_modify_of_an_order_the_engine_let_go_then_an_alert_not_a_crash(
+        tmp_path: Path) -> None:
+    # The engine's KeyError for a ref it no longer held was no TraderError: the console took it for a crashed
+    # worker, engaged the kill switch and showed the crash modal.
+    async with real_console(tmp_path) as c:
+        def said(ref: str) -> bool:
+            return any(f"No such order: no order {ref}" in a.text for a in c.app.main.query_one(AlertsPane).alerts)
+
+        c.app.main.action_cancel_order("gone-1")
+        await c.until(lambda: said("gone-1"), "the cancel's alert")
+        c.app.main.command("modify gone-2", lambda: c.engine.modify("gone-2", quantity=3))
+        await c.until(lambda: said("gone-2"), "the modify's alert")
+        assert c.engine.trading_state is TradingState.ACTIVE
+        assert not c.engine.risk.kill_state.engaged
+
+
 async def test_real_engine_kill_when_the_brokers_answer_is_held_then_verifying_until_it_comes(
         tmp_path: Path) -> None:
     # The banner said "verified" as soon as the engine's own orders showed cancelled, before the broker

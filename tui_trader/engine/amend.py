@@ -25,7 +25,7 @@ from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation
-from tui_trader.errors import SafetyError
+from tui_trader.errors import SafetyError, UnknownOrderError
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -46,9 +46,11 @@ class Amendments(Reconciliation):
         """Resend an order whose submit is ambiguous, unless the broker already has it.
 
         Raises:
-            KeyError: No such order.
+            UnknownOrderError: No such order (a ``KeyError``).
             SafetyError: The order (or one of its bracket) is not in an ambiguous state.
         """
+        if self.orders.get(order_ref) is None:
+            raise UnknownOrderError(f"no order {order_ref} (it ended and was let go, or never was)")
         family = self.family(order_ref)
         if any(o.status not in _AMBIGUOUS for o in family):
             raise SafetyError(f"{order_ref} is not awaiting an acknowledgement: nothing to resubmit", "Refused")
@@ -97,7 +99,7 @@ class Amendments(Reconciliation):
         Returns the verdict; a denial is published as :class:`OrderDenied` and nothing is sent.
 
         Raises:
-            KeyError: No such order.
+            UnknownOrderError: No such order (a ``KeyError``).
             SafetyError: Live trading is not armed; a dry run; the order is not working and acknowledged; a
                 quantity not above what has filled; a bracket child that cannot follow its entry;
                 a protective child larger than its entry or the position.
@@ -106,7 +108,9 @@ class Amendments(Reconciliation):
         self.require_armed()  # a modification reaches the market as an approval does
         if self.config.dry_run:  # orders go nowhere; an order adopted from the broker stays as it is there
             raise SafetyError("dry run: a modification is not sent (the order at the broker is unchanged)")
-        order = self.orders.orders[order_ref]
+        order = self.orders.get(order_ref)
+        if order is None:
+            raise UnknownOrderError(f"no order {order_ref} (it ended and was let go, or never was)")
         ticket = replace(order.ticket, **_changes(order, quantity, limit_price, stop_price))
         children = self._children_to_resize(order, ticket.quantity)
         self._refuse_oversized_child(order, ticket.quantity)

@@ -35,7 +35,7 @@ from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.approvals import as_of
 from tui_trader.engine.core import EngineCore
 from tui_trader.engine.snapshots import PendingApproval
-from tui_trader.errors import SafetyError
+from tui_trader.errors import SafetyError, UnknownOrderError
 from tui_trader.risk.book import build_book
 from tui_trader.risk.checks import check_trading_state
 
@@ -360,7 +360,7 @@ class OrderPath(EngineCore):
     def _pop_approval(self, order_ref: str) -> PendingApproval:
         item = self.approvals.pop(order_ref)
         if item is None:
-            raise KeyError(f"no pending approval for {order_ref}")
+            raise UnknownOrderError(f"no pending approval for {order_ref}: it was answered, expired or cancelled")
         return item
 
     def expire_approvals(self) -> None:
@@ -607,7 +607,7 @@ class OrderPath(EngineCore):
         """Cancel one order: a pending approval is rejected, a working order cancelled at the broker."""
         order = self.orders.get(order_ref)
         if order is None:
-            raise KeyError(f"no order {order_ref}")
+            raise UnknownOrderError(f"no order {order_ref}: it ended and was let go, or never was")
         if order_ref in self.approvals:
             self.reject(order_ref, "cancel")
         elif order.status is S.APPROVED:
