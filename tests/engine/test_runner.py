@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.runner import NEVER_CONNECTED, run_headless, summarize
 from tui_trader.sim import SimGateway
+from tui_trader.store.journal import Journal
 
 from .helpers import buy, eventually, status
 
@@ -93,3 +95,33 @@ async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulate
     await second.stop()
     assert settings.sim_state_path == tmp_path / "journal-sim.sqlite-sim.json"
     assert settings.sim_state_path.stat().st_mode & 0o777 == 0o600  # as the journal: the owner's only
+
+
+async def _journaled(settings: Settings) -> tuple[int, float, float]:
+    """The journal's fills, their commissions and the realized P&L (net) of its last book checkpoint."""
+    journal = await Journal.open(settings.journal_path)
+    try:
+        fills = await journal.fills()
+        book = (await journal.book_events(["BookCheckpointed"]))[-1].state  # type: ignore[attr-defined]
+    finally:
+        await journal.close()
+    return len(fills), sum(f.commission or 0.0 for f in fills), book["realized_gross"] - book["commissions"]
+
+
+def test_headless_run_again_on_the_same_journal_then_its_pnl_and_commissions_are_its_own(
+        tmp_path: Path) -> None:
+    # The second run's summary said the commissions (and realized P&L) of both runs beside its own fills
+    # only: the book goes on from run to run, the summary took its totals.
+    settings = Settings(mode=Mode.SIM, confirm=False, headless=True, state_dir=tmp_path,
+                        sim={"port": 0, "seed": 7, "speed": 5.0})
+    runs = []
+    for n in (1, 2):
+        out = tmp_path / f"summary-{n}.json"
+        assert run_headless(settings, 8.0, out) == 0
+        runs.append(json.loads(out.read_text()))
+    first, second = runs
+    assert first["commissions"] > 0, "the first run should have traded"
+    fills, commissions, realized = asyncio.run(_journaled(settings))
+    assert first["fills"] + second["fills"] == fills
+    assert first["commissions"] + second["commissions"] == pytest.approx(commissions, abs=1e-5)
+    assert first["realized_pnl"] + second["realized_pnl"] == pytest.approx(realized, abs=1e-5)

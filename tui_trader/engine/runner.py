@@ -39,6 +39,13 @@ NEVER_CONNECTED = 3
 
 async def _run(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
     engine = create_engine(settings)
+    book_at_start = (0.0, 0.0)
+
+    def note_book_at_start() -> None:  # a service starts once the journal has restored the book, before
+        nonlocal book_at_start         # the fills this run books (those done while nobody ran included)
+        book_at_start = book_totals(engine)
+
+    engine.add_service(note_book_at_start)
     stop = asyncio.Event()
     _install_signals(stop)
     alerts = StderrAlerts()
@@ -54,7 +61,7 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
         alerts.close()
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
     # in the book and the journal, so in the summary too.
-    summary = summarize(engine)
+    summary = summarize(engine, book_at_start)
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
@@ -114,10 +121,22 @@ def _install_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-def summarize(engine: Engine) -> dict[str, Any]:
+def book_totals(engine: Engine) -> tuple[float, float]:
+    """The book's realized P&L (net) and commissions, over every run of its journal."""
+    return engine.portfolio.realized_pnl, engine.portfolio.commissions
+
+
+def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
     """The run's summary: state, orders by final status, fills, positions, P&L, alerts (made after
-    :meth:`Engine.stop` it is final: nothing is booked after the disconnect)."""
+    :meth:`Engine.stop` it is final: nothing is booked after the disconnect).
+
+    ``book_at_start`` is :func:`book_totals` as the journal restored them: the realized P&L and
+    commissions are the run's, as its fills are (the book goes on from run to run); positions and
+    unrealized P&L are the book's at the end.
+    """
     portfolio = engine.portfolio
+    realized, commissions = book_totals(engine)
+    realized, commissions = realized - book_at_start[0], commissions - book_at_start[1]
     session_fills = engine.session_fills()
     broker_positions = engine.broker_positions_at_stop
     if broker_positions is None:  # still running
@@ -135,9 +154,9 @@ def summarize(engine: Engine) -> dict[str, Any]:
         "positions": positions,
         "broker_positions": dict(sorted(broker_positions.items())),
         "positions_match": positions == broker_positions,
-        "realized_pnl": round(portfolio.realized_pnl, 6),
+        "realized_pnl": round(realized, 6),
         "unrealized_pnl": round(portfolio.unrealized_pnl, 6),
-        "commissions": round(portfolio.commissions, 6),
+        "commissions": round(commissions, 6),
         "alerts": dict(engine.alert_counts),
         "reconnects": engine.reconnects,
         "entries_blocked": engine.entries_blocked_reason,
