@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.runner import NEVER_CONNECTED, run_headless, summarize
+from tui_trader.ops.kill import latch
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 
@@ -125,3 +127,19 @@ def test_headless_run_again_on_the_same_journal_then_its_pnl_and_commissions_are
     assert first["fills"] + second["fills"] == fills
     assert first["commissions"] + second["commissions"] == pytest.approx(commissions, abs=1e-5)
     assert first["realized_pnl"] + second["realized_pnl"] == pytest.approx(realized, abs=1e-5)
+
+
+def test_headless_run_when_the_kill_switch_is_latched_then_it_exits_0_and_the_summary_says_halted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # README: only a run that never reached the broker exits non-zero; a halted one says so in its summary.
+    settings = Settings(mode=Mode.SIM, confirm=False, headless=True, state_dir=tmp_path,
+                        sim={"port": 0, "seed": 7, "speed": 5.0})
+    asyncio.run(latch(settings.journal_path, "tester", "latched before the run", datetime.now(UTC)))
+    out = tmp_path / "summary.json"
+    assert run_headless(settings, 2.0, out) == 0
+    summary = json.loads(out.read_text())
+    assert (summary["trading_state"], summary["kill_engaged"]) == ("HALTED", True)
+    assert summary["alerts"]["CRITICAL"] >= 1  # the latched kill, said at start
+    assert set(summary["orders"]) <= {"REJECTED"}  # the strategies' signals, denied by the risk gate
+    assert summary["fills"] == 0
+    assert ": HALTED; orders " in capsys.readouterr().out
