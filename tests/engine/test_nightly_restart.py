@@ -47,3 +47,31 @@ async def test_gateway_restarted_with_state_then_engine_reconnects_resubscribes_
     assert after.duplicate_order_refs() == []
     await engine.stop()
     await after.stop()
+
+
+async def test_gateway_down_for_several_attempts_then_one_reconnect_counted(tmp_path: Path) -> None:
+    # Every attempt was counted: a gateway down for a while read as many reconnects (a headless summary
+    # of a run that never connected again said 2).
+    clock = ManualClock()
+    before = SimGateway(port=0, clock=clock, seed=7, always_open=True)
+    await before.start()
+    engine = make_engine(before, make_config(tmp_path))
+    await engine.start()
+    await before.stop()
+    failures: set[object] = set()
+
+    def failed_three_times() -> bool:
+        failures.add(engine.connection.last_error_at)
+        return len(failures - {None}) >= 3
+
+    await eventually(failed_three_times, what="three failed reconnect attempts")
+    after = SimGateway(port=before.port, clock=clock, seed=7, always_open=True)
+    await after.start()
+    try:
+        await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED and not engine.blocks,
+                         what="reconnected")
+        assert engine.reconnects == 1
+        assert engine.connection.reconnects == 1
+    finally:
+        await engine.stop()
+        await after.stop()

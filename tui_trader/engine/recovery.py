@@ -132,6 +132,8 @@ class Recovery(Amendments):
         # Each connection's farms report afresh as it opens (while CONNECTING).
         self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False)
         await self.broker.connect()
+        if not startup:  # a reconnection made, not an attempt: a gateway down for a minute is one
+            self.reconnects += 1
         self.account_id = self.broker.account_id
         self._guard_account()
         now = self.now()
@@ -305,7 +307,6 @@ class Recovery(Amendments):
             while not self.stopping:
                 await asyncio.sleep(delay * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not crypto
                 try:
-                    self.reconnects += 1
                     await self.connect_and_sync(startup=False)
                     return
                 except (ConnectionError, TimeoutError, OSError) as exc:
