@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-id", type=int, help="API client id")
     parser.add_argument("--account", help="expected account id")
     parser.add_argument("--headless", action="store_true", help="run the engine without the console")
-    parser.add_argument("--duration", type=float, metavar="S", help="headless: stop after S seconds")
+    parser.add_argument("--duration", type=float, metavar="S", help="headless: stop after S seconds (default 60)")
     parser.add_argument("--summary-json", type=Path, metavar="PATH", help="headless: write a JSON summary")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log file level")
     parser.add_argument("--version", action="version", version=f"tui-trader {__version__}")
