@@ -102,8 +102,8 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
         banner = c.app.main.query_one(KillBanner)
-        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
-                      "the banner says what the operator's out-of-band kill did")
+        await c.until(lambda: "cancelled 1 · remaining 0 · verified ·" in str(banner.render()),
+                      "the banner says what the operator's out-of-band kill did, as the broker verified it")
         await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),
                       "the status bar says the data is not live")
         assert c.app.main.query_one(StatusBar).trading_state is TradingState.HALTED
@@ -125,9 +125,10 @@ async def test_child_engine_hung_when_operator_presses_ctrl_k_then_cancelled_out
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()  # the operator's Ctrl+K cancelled, out of band
         banner = c.app.main.query_one(KillBanner)
-        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
-                      "the banner says what the out-of-band kill did")
+        await c.until(lambda: "cancelled 1 · remaining 0 · verified ·" in str(banner.render()),
+                      "the banner says what the out-of-band kill did, as the broker verified it")
         assert "STILL WORKING" not in str(banner.render())
+        assert "NOT VERIFIED" not in str(banner.render())
 
 
 async def test_child_engine_resolved_the_approval_before_the_operator_rejects_then_said_and_console_stays(

@@ -42,9 +42,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain.enums import Mode
+from tui_trader.domain.events import KillChecked
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
@@ -549,10 +551,14 @@ class EngineProxy:
         self.fallback.add_done_callback(self._fallback_done)
 
     def _cancelled_out_of_band(self, report: CancelReport) -> None:
-        """The orders shown, as the out-of-band global cancel left them (the engine can no longer say)."""
+        """The orders shown as the out-of-band global cancel left them, and its check said as the engine says
+        its own kill's (a :class:`KillChecked` on the console's subscriptions): the engine can no longer say."""
         if report.reachable:
             self._latest = views.after_global_cancel(self._latest, {r.order_ref for r in report.cancelled},
                                                      {r.order_ref for r in report.remaining})
+        check = KillChecked(datetime.now(UTC), report.as_kill_report())
+        for sub in self._subs.values():
+            sub.offer(check)  # after the failure too: queued events are read first
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
         error = None if task.cancelled() else task.exception()
