@@ -84,6 +84,13 @@ class EngineProcessDied(TraderError):
     title = "Engine process stopped"
 
 
+class EngineDiedInFlight(EngineProcessDied):
+    """The engine process died after a command was sent and before it answered: whether it was carried out
+    is unknown (a command refused because the process was already gone raises :class:`EngineProcessDied`)."""
+
+    title = "Outcome unknown"
+
+
 class EngineNotAnswering(TraderError):
     """A synchronous call got no answer in time (the engine process may be overloaded or hung)."""
 
@@ -222,7 +229,7 @@ class EngineProxy:
                                      hung=True)
         self._raise_if_down()
         if early is None:
-            await self._call_async("start", (), {})
+            await self._call_async("start", (), {}, lifecycle=True)
             return
         reply, snapshot = await early
         if snapshot is not None:
@@ -237,7 +244,7 @@ class EngineProxy:
         it short (the console's loop ends with this, and its global cancel with it).
         """
         if self.failure is None and self._connected:
-            await self._call_async("stop", (), {})
+            await self._call_async("stop", (), {}, lifecycle=True)
         if self.fallback is not None:
             await asyncio.wait((self.fallback,))
         self._closing = True
@@ -378,14 +385,26 @@ class EngineProxy:
             raise reply.value
         return reply.value
 
-    async def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                          lifecycle: bool = False) -> Any:
+        """Send ``name`` and await its answer; with the process dying meanwhile, :class:`EngineDiedInFlight`.
+
+        ``lifecycle`` (``start``, ``stop``): the failure itself instead, as the console's event pump
+        gets it, so its crash handling reports the one failure once.
+        """
         self._raise_if_down()
         self._connect_feed()
         call = Call(next(self._ids), name, args, kwargs, CallMode.AWAIT)
         future: asyncio.Future[tuple[Reply, EngineSnapshot | None]] = asyncio.get_running_loop().create_future()
         self._pending[call.id] = future
         self._send(call)
-        reply, snapshot = await future
+        try:
+            reply, snapshot = await future
+        except EngineProcessDied as exc:
+            if lifecycle:
+                raise
+            raise EngineDiedInFlight(f"engine.{name} was sent and the engine process died before answering: "
+                                     f"whether it was carried out is unknown ({exc.message})") from exc
         if snapshot is not None:
             self._take(reply.applied, snapshot)
         if not reply.ok:
