@@ -136,6 +136,9 @@ class EngineProxy:
     acts when the console says STALLED (a heartbeat 3 s old), not after the whole :attr:`stall_s`."""
     exit_timeout_s = 15.0
     """How long a stopping engine may take before its process is terminated."""
+    fallback_exit_timeout_s = 30.0
+    """Longest wait in :meth:`close` for an out-of-band kill the console's exit cut short (its connect and
+    verification are bounded by the settings' timeouts, 5 and 10 s by default)."""
 
     def __init__(self, recipe: EngineRecipe, process: subprocess.Popen[bytes], commands: socket.socket,
                  feed: socket.socket) -> None:
@@ -167,6 +170,8 @@ class EngineProxy:
         self.failure: EngineProcessDied | None = None
         self.fallback: asyncio.Task[str] | None = None
         self.fallback_outcome = ""
+        self._fallback_asked: tuple[str, str, bool] | None = None
+        """The reason, who and whether it cancels, of the out-of-band kill :attr:`fallback` runs."""
         self._early_subs: dict[str, RemoteSubscription] = {}
         """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
         self._early_start: int | None = None
@@ -254,8 +259,10 @@ class EngineProxy:
         """End the engine process: close the channels (it stops its engine and exits), wait, then terminate.
 
         Safe to call more than once and outside any event loop (``run_console`` calls it last).
+        An out-of-band kill the console's exit cut short is run to its end first.
         """
         self._closing = True
+        self._finish_out_of_band()
         for task in self._tasks:
             with contextlib.suppress(RuntimeError):  # the loop may be gone already (after app.run)
                 task.cancel()
@@ -275,6 +282,29 @@ class EngineProxy:
                 self.process.kill()
                 self.process.wait()
         self._keep_stderr()
+
+    def _finish_out_of_band(self) -> None:
+        """Run again the out-of-band kill that the end of the console's loop cancelled (bounded).
+
+        The console exiting by another path than quit (Ctrl+Q, a signal, an exception) ends its
+        loop without :meth:`stop`, and the loop's end cancels the kill under way: the latch or
+        the global cancel the operator asked for would be lost. Both are safe to repeat.
+        """
+        task, asked = self.fallback, self._fallback_asked
+        cut_short = task is not None and (task.cancelled() or (not task.done() and task.get_loop().is_closed()))
+        if not cut_short or asked is None:
+            return
+        self._fallback_asked = None
+        reason, by, cancel = asked
+        log.warning("the console exited during the out-of-band kill: running it again before the console ends")
+        try:
+            outcome = asyncio.run(asyncio.wait_for(out_of_band(self.settings, reason, by, cancel=cancel),
+                                                   self.fallback_exit_timeout_s))
+        except Exception as exc:  # the console is ending: say it in the log, the only place left
+            log.critical("out-of-band kill failed on exit: %r", exc)
+            self.fallback_outcome = f"out-of-band kill failed: {exc!r}"
+        else:
+            self.fallback_outcome = f"out-of-band kill: {outcome}"
 
     def _keep_stderr(self) -> None:
         """What the child wrote before it opened its own stderr log (an import failure) goes to that log."""
@@ -568,6 +598,7 @@ class EngineProxy:
         self.fallback = asyncio.get_running_loop().create_task(
             out_of_band(self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band))
         self.fallback.add_done_callback(self._fallback_done)
+        self._fallback_asked = (reason, by, cancel)
 
     def _cancelled_out_of_band(self, report: CancelReport) -> None:
         """The orders shown as the out-of-band global cancel left them, and its check said as the engine says
@@ -580,7 +611,10 @@ class EngineProxy:
             sub.offer(check)  # after the failure too: queued events are read first
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
-        error = None if task.cancelled() else task.exception()
+        if task.cancelled():  # the console's loop ended under it: close() runs it again
+            self.fallback_outcome = "out-of-band kill cut short by the console's exit"
+            return
+        error = task.exception()
         self.fallback_outcome = f"out-of-band kill failed: {error!r}" if error else f"out-of-band kill: {task.result()}"
         why = self.failure.message if self.failure else "the engine process cannot be reached"
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
