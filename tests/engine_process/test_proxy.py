@@ -180,6 +180,42 @@ async def test_console_stops_right_after_an_out_of_band_kill_then_the_kill_finis
         assert not working_at_sim(gw, [ref])
 
 
+async def test_console_exits_by_another_path_than_quit_during_an_out_of_band_kill_then_close_finishes_it(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # Ctrl+Q, a signal or an exception ends the console's loop without stop(): asyncio.run cancels
+    # the kill under way, then run_console calls close(). The simulator keeps running here.
+    settings = settings_for(gw, tmp_path)
+
+    async def console() -> tuple[EngineProxy, str]:
+        proxy = spawn_engine(settings, engine_on_test_sim, snapshot_hz=10)
+        sub = proxy.subscribe("console")
+        await started(proxy)
+        ref = (await proxy.submit(resting_limit(proxy))).order_ref
+        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await drain_until_failure(sub)
+        proxy.kill("operator pressed Ctrl+K", by="operator")  # out of band: latch, then a global cancel
+        return proxy, ref  # the loop ends at once, the kill under way
+
+    def run_console() -> tuple[EngineProxy, str]:
+        proxy, ref = asyncio.run(console())
+        proxy.close()
+        return proxy, ref
+
+    proxy, ref = await asyncio.to_thread(run_console)
+
+    assert not working_at_sim(gw, [ref])  # the global cancel, from the kill's own client id
+    journal = await Journal.open(settings.journal_path)
+    try:
+        state = await journal.load_kill_state()
+    finally:
+        await journal.close()
+    assert state is not None
+    assert state["engaged"]
+    assert "1 cancelled" in proxy.fallback_outcome
+
+
 async def test_console_closes_when_engine_running_then_child_stops_engine_and_exits_leaving_orders(
         gw: SimGateway, tmp_path: Path) -> None:
     async with engine_process(gw, tmp_path) as proxy:

@@ -102,8 +102,8 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
         banner = c.app.main.query_one(KillBanner)
-        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
-                      "the banner says what the operator's out-of-band kill did")
+        await c.until(lambda: "cancelled 1 · remaining 0 · verified ·" in str(banner.render()),
+                      "the banner says what the operator's out-of-band kill did, as the broker verified it")
         await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),
                       "the status bar says the data is not live")
         assert c.app.main.query_one(StatusBar).trading_state is TradingState.HALTED
@@ -125,9 +125,27 @@ async def test_child_engine_hung_when_operator_presses_ctrl_k_then_cancelled_out
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()  # the operator's Ctrl+K cancelled, out of band
         banner = c.app.main.query_one(KillBanner)
-        await c.until(lambda: "cancelled 1 · remaining 0" in str(banner.render()),
-                      "the banner says what the out-of-band kill did")
+        await c.until(lambda: "cancelled 1 · remaining 0 · verified ·" in str(banner.render()),
+                      "the banner says what the out-of-band kill did, as the broker verified it")
         assert "STILL WORKING" not in str(banner.render())
+        assert "NOT VERIFIED" not in str(banner.render())
+
+
+async def test_child_engine_dies_while_a_submit_awaits_its_answer_then_the_alert_names_it_and_says_unknown(
+        tmp_path: Path) -> None:
+    async with child_console(tmp_path) as c:
+        os.kill(c.proxy.pid, signal.SIGSTOP)  # it reads nothing more: the submit waits for its answer
+        c.app.main._submit_ticket(buy(5, strategy="manual"))  # what the order ticket's OK does
+        await c.until(lambda: c.proxy._pending, "the submit sent to the engine process")
+
+        os.kill(c.proxy.pid, signal.SIGKILL)
+
+        await c.until(lambda: isinstance(c.app.screen, ErrorModal), "the crash handling, as for any death")
+        unknown = ("submit AAPL: the engine process died before answering; whether it was carried out is unknown"
+                   " — check the orders at the broker")
+        await c.until(lambda: unknown in [a.text for a in c.app.main.query_one(AlertsPane).alerts],
+                      "the alert naming the command whose outcome is unknown")
+        assert len([s for s in c.app.screen_stack if isinstance(s, ErrorModal)]) == 1  # one death, one modal
 
 
 async def test_child_engine_resolved_the_approval_before_the_operator_rejects_then_said_and_console_stays(

@@ -30,7 +30,7 @@ from rich.text import Text
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import Mode, TradingState
-from tui_trader.domain.events import KillSwitchEngaged, OperatorAction
+from tui_trader.domain.events import KillReport, KillSwitchEngaged, OperatorAction
 from tui_trader.errors import UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.store.journal import Journal
@@ -64,6 +64,12 @@ class CancelReport:
     cancelled: tuple[BrokerOrderReport, ...] = ()
     remaining: tuple[BrokerOrderReport, ...] = ()
     error: str = ""
+
+    def as_kill_report(self) -> KillReport:
+        """The outcome as the engine states its own kill's check (orders by orderRef): checked only when the
+        gateway was reached, and then nothing is left working unless ``remaining`` says so."""
+        return KillReport(tuple(map(_label, self.cancelled)), tuple(map(_label, self.remaining)),
+                          checked=self.reachable)
 
 
 def kill_state(by: str, reason: str, when: datetime) -> dict[str, Any]:
@@ -126,6 +132,11 @@ async def _cancel_and_verify(broker: Any, verify_timeout_s: float) -> CancelRepo
 
 def _working(reports: list[BrokerOrderReport]) -> list[BrokerOrderReport]:
     return [r for r in reports if r.status is None or r.status.is_working]
+
+
+def _label(report: BrokerOrderReport) -> str:
+    """Its orderRef, or its broker id (an order placed outside tui-trader has no ref), as the engine names it."""
+    return report.order_ref or f"broker#{report.broker_id}"
 
 
 def _key(report: BrokerOrderReport) -> tuple[int, int, int]:

@@ -42,9 +42,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain.enums import Mode
+from tui_trader.domain.events import KillChecked
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
@@ -80,6 +82,13 @@ class EngineProcessDied(TraderError):
     """The engine process exited or stopped answering; the console can no longer command it."""
 
     title = "Engine process stopped"
+
+
+class EngineDiedInFlight(EngineProcessDied):
+    """The engine process died after a command was sent and before it answered: whether it was carried out
+    is unknown (a command refused because the process was already gone raises :class:`EngineProcessDied`)."""
+
+    title = "Outcome unknown"
 
 
 class EngineNotAnswering(TraderError):
@@ -127,6 +136,9 @@ class EngineProxy:
     acts when the console says STALLED (a heartbeat 3 s old), not after the whole :attr:`stall_s`."""
     exit_timeout_s = 15.0
     """How long a stopping engine may take before its process is terminated."""
+    fallback_exit_timeout_s = 30.0
+    """Longest wait in :meth:`close` for an out-of-band kill the console's exit cut short (its connect and
+    verification are bounded by the settings' timeouts, 5 and 10 s by default)."""
 
     def __init__(self, recipe: EngineRecipe, process: subprocess.Popen[bytes], commands: socket.socket,
                  feed: socket.socket) -> None:
@@ -158,6 +170,8 @@ class EngineProxy:
         self.failure: EngineProcessDied | None = None
         self.fallback: asyncio.Task[str] | None = None
         self.fallback_outcome = ""
+        self._fallback_asked: tuple[str, str, bool] | None = None
+        """The reason, who and whether it cancels, of the out-of-band kill :attr:`fallback` runs."""
         self._early_subs: dict[str, RemoteSubscription] = {}
         """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
         self._early_start: int | None = None
@@ -220,7 +234,7 @@ class EngineProxy:
                                      hung=True)
         self._raise_if_down()
         if early is None:
-            await self._call_async("start", (), {})
+            await self._call_async("start", (), {}, lifecycle=True)
             return
         reply, snapshot = await early
         if snapshot is not None:
@@ -235,7 +249,7 @@ class EngineProxy:
         it short (the console's loop ends with this, and its global cancel with it).
         """
         if self.failure is None and self._connected:
-            await self._call_async("stop", (), {})
+            await self._call_async("stop", (), {}, lifecycle=True)
         if self.fallback is not None:
             await asyncio.wait((self.fallback,))
         self._closing = True
@@ -245,8 +259,10 @@ class EngineProxy:
         """End the engine process: close the channels (it stops its engine and exits), wait, then terminate.
 
         Safe to call more than once and outside any event loop (``run_console`` calls it last).
+        An out-of-band kill the console's exit cut short is run to its end first.
         """
         self._closing = True
+        self._finish_out_of_band()
         for task in self._tasks:
             with contextlib.suppress(RuntimeError):  # the loop may be gone already (after app.run)
                 task.cancel()
@@ -266,6 +282,29 @@ class EngineProxy:
                 self.process.kill()
                 self.process.wait()
         self._keep_stderr()
+
+    def _finish_out_of_band(self) -> None:
+        """Run again the out-of-band kill that the end of the console's loop cancelled (bounded).
+
+        The console exiting by another path than quit (Ctrl+Q, a signal, an exception) ends its
+        loop without :meth:`stop`, and the loop's end cancels the kill under way: the latch or
+        the global cancel the operator asked for would be lost. Both are safe to repeat.
+        """
+        task, asked = self.fallback, self._fallback_asked
+        cut_short = task is not None and (task.cancelled() or (not task.done() and task.get_loop().is_closed()))
+        if not cut_short or asked is None:
+            return
+        self._fallback_asked = None
+        reason, by, cancel = asked
+        log.warning("the console exited during the out-of-band kill: running it again before the console ends")
+        try:
+            outcome = asyncio.run(asyncio.wait_for(out_of_band(self.settings, reason, by, cancel=cancel),
+                                                   self.fallback_exit_timeout_s))
+        except Exception as exc:  # the console is ending: say it in the log, the only place left
+            log.critical("out-of-band kill failed on exit: %r", exc)
+            self.fallback_outcome = f"out-of-band kill failed: {exc!r}"
+        else:
+            self.fallback_outcome = f"out-of-band kill: {outcome}"
 
     def _keep_stderr(self) -> None:
         """What the child wrote before it opened its own stderr log (an import failure) goes to that log."""
@@ -376,14 +415,26 @@ class EngineProxy:
             raise reply.value
         return reply.value
 
-    async def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _call_async(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                          lifecycle: bool = False) -> Any:
+        """Send ``name`` and await its answer; with the process dying meanwhile, :class:`EngineDiedInFlight`.
+
+        ``lifecycle`` (``start``, ``stop``): the failure itself instead, as the console's event pump
+        gets it, so its crash handling reports the one failure once.
+        """
         self._raise_if_down()
         self._connect_feed()
         call = Call(next(self._ids), name, args, kwargs, CallMode.AWAIT)
         future: asyncio.Future[tuple[Reply, EngineSnapshot | None]] = asyncio.get_running_loop().create_future()
         self._pending[call.id] = future
         self._send(call)
-        reply, snapshot = await future
+        try:
+            reply, snapshot = await future
+        except EngineProcessDied as exc:
+            if lifecycle:
+                raise
+            raise EngineDiedInFlight(f"engine.{name} was sent and the engine process died before answering: "
+                                     f"whether it was carried out is unknown ({exc.message})") from exc
         if snapshot is not None:
             self._take(reply.applied, snapshot)
         if not reply.ok:
@@ -547,15 +598,23 @@ class EngineProxy:
         self.fallback = asyncio.get_running_loop().create_task(
             out_of_band(self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band))
         self.fallback.add_done_callback(self._fallback_done)
+        self._fallback_asked = (reason, by, cancel)
 
     def _cancelled_out_of_band(self, report: CancelReport) -> None:
-        """The orders shown, as the out-of-band global cancel left them (the engine can no longer say)."""
+        """The orders shown as the out-of-band global cancel left them, and its check said as the engine says
+        its own kill's (a :class:`KillChecked` on the console's subscriptions): the engine can no longer say."""
         if report.reachable:
             self._latest = views.after_global_cancel(self._latest, {r.order_ref for r in report.cancelled},
                                                      {r.order_ref for r in report.remaining})
+        check = KillChecked(datetime.now(UTC), report.as_kill_report())
+        for sub in self._subs.values():
+            sub.offer(check)  # after the failure too: queued events are read first
 
     def _fallback_done(self, task: asyncio.Task[str]) -> None:
-        error = None if task.cancelled() else task.exception()
+        if task.cancelled():  # the console's loop ended under it: close() runs it again
+            self.fallback_outcome = "out-of-band kill cut short by the console's exit"
+            return
+        error = task.exception()
         self.fallback_outcome = f"out-of-band kill failed: {error!r}" if error else f"out-of-band kill: {task.result()}"
         why = self.failure.message if self.failure else "the engine process cannot be reached"
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")

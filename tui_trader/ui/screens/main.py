@@ -34,6 +34,7 @@ from tui_trader.domain.events import (
 from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
+from tui_trader.errors import TraderError
 from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.format import qty
 from tui_trader.ui.freshness import assess
@@ -295,10 +296,11 @@ class MainScreen(MainActions):
 
         The engine may have resolved the approval since the last snapshot (it expired, the kill
         switch or a cancel rejected it): it then raises ``KeyError``, which escaped this callback
-        and closed the console.
+        and closed the console. It is an :class:`~tui_trader.errors.UnknownOrderError`, a ``TraderError``
+        too: taken as a ``KeyError`` first, or it reads as a bare refusal.
         """
         try:
-            self.guard(self.handle.approve if approve else self.handle.reject, order_ref)
+            (self.handle.approve if approve else self.handle.reject)(order_ref)
         except KeyError:
             order = next((o for o in self.handle.snapshot().orders if o.order_ref == order_ref), None)
             status = order.status.value if order is not None else "no longer tracked"
@@ -306,3 +308,5 @@ class MainScreen(MainActions):
                     f"waited for approval (now {status})")
             self.console_alert(AlertLevel.WARNING, text)
             self.notify(text, title="Approval", severity="warning")
+        except TraderError as exc:
+            self.refused(exc)

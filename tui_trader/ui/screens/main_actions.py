@@ -3,7 +3,8 @@
 Every engine call goes through ``EngineHandle``. Awaited calls run as App workers (never
 ``exclusive``: one order must never cancel another's submission) so the App's single
 ``Worker.StateChanged`` handler sees a crash; expected refusals (``TraderError``) become an
-alert and a notification instead.
+alert and a notification instead, and so does a command whose answer the engine process took
+with it when it died (the App's crash handling reports the death itself, from the event pump).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual.widgets import Input
 
 from tui_trader.domain.enums import AlertLevel, TradingState
 from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.engine.process.proxy import EngineDiedInFlight
 from tui_trader.errors import TraderError
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.modify_order import Modification, ModifyOrderModal
@@ -65,11 +67,20 @@ class MainActions(Screen[None]):
         self.console_alert(AlertLevel.ERROR, f"{exc.title}: {exc.message}")
         self.notify(exc.message, title=exc.title, severity="error")
 
+    def outcome_unknown(self, name: str) -> None:
+        """Tell the operator that command ``name`` was sent and never answered: it may have been carried out."""
+        text = (f"{name}: the engine process died before answering; whether it was carried out is unknown — "
+                "check the orders at the broker")
+        self.console_alert(AlertLevel.CRITICAL, text)
+        self.notify(text, title="Outcome unknown", severity="error", timeout=30)
+
     def command(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
         """Run an awaited engine command as an App worker."""
         async def run() -> None:
             try:
                 await work()
+            except EngineDiedInFlight:
+                self.outcome_unknown(name)
             except TraderError as exc:
                 self.refused(exc)
             self.request_refresh()
