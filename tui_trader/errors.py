@@ -61,3 +61,23 @@ class JournalError(TraderError):
     """The journal could not be written; trading halts."""
 
     title = "Journal failure"
+
+
+class EngineProcessDied(TraderError):
+    """The console's engine process (:mod:`tui_trader.engine.process`) exited or stopped answering: the
+    console can no longer command it."""
+
+    title = "Engine process stopped"
+
+
+class EngineDiedInFlight(EngineProcessDied):
+    """The engine process died after a command was sent and before it answered: whether it was carried out
+    is unknown (a command refused because the process was already gone raises :class:`EngineProcessDied`)."""
+
+    title = "Outcome unknown"
+
+
+class EngineNotAnswering(TraderError):
+    """A synchronous call got no answer in time (the engine process may be overloaded or hung)."""
+
+    title = "Engine not answering"

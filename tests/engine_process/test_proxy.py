@@ -180,6 +180,25 @@ async def test_console_stops_right_after_an_out_of_band_kill_then_the_kill_finis
         assert not working_at_sim(gw, [ref])
 
 
+async def test_operator_kill_during_the_consoles_own_latch_only_kill_then_it_still_cancels(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # The console's crash handling latches only (operator=False); a Ctrl+K pressed while that latch was under
+    # way was dropped ("a kill under way"), and the global cancel the operator asked for never happened.
+    async with engine_process(gw, tmp_path) as proxy:
+        sub = proxy.subscribe("console")
+        await started(proxy)
+        ref = (await proxy.submit(resting_limit(proxy))).order_ref
+        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await drain_until_failure(sub)
+
+        proxy.kill("console worker crashed", by="console", operator=False)  # latch only
+        proxy.kill("operator pressed Ctrl+K", by="operator")  # at once, while the latch is under way
+        await eventually(lambda: not working_at_sim(gw, [ref]), WAIT_S, "the global cancel at the simulator")
+        await asyncio.wait_for(proxy.stop(), WAIT_S)
+
+
 async def test_console_exits_by_another_path_than_quit_during_an_out_of_band_kill_then_close_finishes_it(
         gw: SimGateway, tmp_path: Path) -> None:
     # Ctrl+Q, a signal or an exception ends the console's loop without stop(): asyncio.run cancels

@@ -323,6 +323,18 @@ async def test_quit_with_working_orders_when_leave_chosen_then_exits_without_can
         assert c.engine.called("stop")
 
 
+async def test_quit_with_ctrl_q_then_asks_as_q_does() -> None:
+    # Textual's own Ctrl+Q exited at once: no question about working orders, no engine stop.
+    async with running() as c:
+        await c.pilot.press("ctrl+q")
+        await c.settle()
+        assert isinstance(c.app.screen, QuitModal)
+        await c.pilot.press("escape")
+        await c.settle()
+        assert not c.engine.called("stop")
+        assert c.app.is_running
+
+
 async def test_quit_when_escape_then_stays() -> None:
     async with running() as c:
         await c.pilot.press("q", "escape")

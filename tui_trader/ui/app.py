@@ -52,6 +52,7 @@ class TraderApp(App[int]):
                 tooltip="Release the kill switch (asks for a typed reason)"),
         Binding("question_mark,f1", "help", "Help", id="help", key_display="?", tooltip="Show every key"),
         Binding("q", "quit_console", "Quit", id="quit", tooltip="Quit (asks about working orders)"),
+        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),  # Textual's own quit asks nothing
     ]
     """App-wide keys; Ctrl+K has priority so it works from inputs, modals and the palette."""
 

@@ -40,7 +40,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -69,32 +69,13 @@ from tui_trader.engine.process.wire import (
     read_frame,
 )
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.errors import TraderError
+from tui_trader.errors import EngineDiedInFlight, EngineNotAnswering, EngineProcessDied
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
     from tui_trader.ops.kill import CancelReport
 
 log = logging.getLogger(__name__)
-
-
-class EngineProcessDied(TraderError):
-    """The engine process exited or stopped answering; the console can no longer command it."""
-
-    title = "Engine process stopped"
-
-
-class EngineDiedInFlight(EngineProcessDied):
-    """The engine process died after a command was sent and before it answered: whether it was carried out
-    is unknown (a command refused because the process was already gone raises :class:`EngineProcessDied`)."""
-
-    title = "Outcome unknown"
-
-
-class EngineNotAnswering(TraderError):
-    """A synchronous call got no answer in time (the engine process may be overloaded or hung)."""
-
-    title = "Engine not answering"
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,10 +574,12 @@ class EngineProxy:
     def _kill_out_of_band(self, reason: str, by: str, *, cancel: bool = True) -> None:
         why = self.failure.message if self.failure else "the engine process cannot be reached"
         self._latest = views.halted(views.down(self._latest, why), reason, by)
-        if self.fallback is not None and not self.fallback.done():
-            return
-        self.fallback = asyncio.get_running_loop().create_task(
-            out_of_band(self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band))
+        running = self.fallback if self.fallback is not None and not self.fallback.done() else None
+        if running is not None and (self._fallback_asked is None or self._fallback_asked[2] or not cancel):
+            return  # the kill under way does as much
+        # An operator's Ctrl+K during the console's own latch-only kill (a crash's) still cancels: after it.
+        self.fallback = asyncio.get_running_loop().create_task(_after(running, out_of_band(
+            self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band)))
         self.fallback.add_done_callback(self._fallback_done)
         self._fallback_asked = (reason, by, cancel)
 
@@ -618,6 +601,13 @@ class EngineProxy:
         self.fallback_outcome = f"out-of-band kill failed: {error!r}" if error else f"out-of-band kill: {task.result()}"
         why = self.failure.message if self.failure else "the engine process cannot be reached"
         self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
+
+
+async def _after(first: asyncio.Task[str] | None, then: Coroutine[Any, Any, str]) -> str:
+    """``then`` once ``first`` (if any) has ended, however it ended."""
+    if first is not None:
+        await asyncio.wait((first,))
+    return await then
 
 
 async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True,

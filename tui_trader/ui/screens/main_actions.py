@@ -17,8 +17,7 @@ from textual.widgets import Input
 
 from tui_trader.domain.enums import AlertLevel, TradingState
 from tui_trader.domain.orders import Order, OrderTicket
-from tui_trader.engine.process.proxy import EngineDiedInFlight
-from tui_trader.errors import TraderError
+from tui_trader.errors import EngineDiedInFlight, TraderError
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.modify_order import Modification, ModifyOrderModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
