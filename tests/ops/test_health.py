@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from tui_trader.config import Settings
 from tui_trader.config.sections import HealthSettings
+from tui_trader.domain import ConnectionState
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
+from tui_trader.engine.operations import attach_health
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.thresholds import LevelTracker, Threshold, classify
+from tui_trader.sim import ManualClock, SimGateway
 
 from .conftest import eventually
+from .engines import make_engine
 
 OK, WARN, CRIT = AlertLevel.INFO, AlertLevel.WARNING, AlertLevel.CRITICAL
 CPU = Threshold("cpu", 80, 95, "%")
@@ -123,3 +128,20 @@ async def test_run_measures_loop_lag_and_broker_round_trip(tmp_path: Path) -> No
     await asyncio.gather(task, return_exceptions=True)
     assert calls
     assert isinstance(mon.latest, HealthInfo)
+
+
+async def test_broker_round_trip_after_a_disconnect_then_not_shown_as_the_current_one(tmp_path: Path) -> None:
+    # The last round trip measured (then none for broker_rtt_interval_s) stayed in the connectivity pane
+    # as the link's round trip while it was down.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, reconnect_initial_s=600)
+        settings = Settings(mode="sim", state_dir=tmp_path, health={"broker_rtt_interval_s": 600})
+        attach_health(engine, settings)
+        await engine.start()
+        try:
+            await eventually(lambda: engine.snapshot().connection.round_trip_ms is not None, what="a round trip")
+            sim.control.drop_sessions()
+            await eventually(lambda: engine.connection.state is ConnectionState.DISCONNECTED)
+            assert engine.snapshot().connection.round_trip_ms is None
+        finally:
+            await engine.stop()
