@@ -145,3 +145,20 @@ async def test_broker_round_trip_after_a_disconnect_then_not_shown_as_the_curren
             assert engine.snapshot().connection.round_trip_ms is None
         finally:
             await engine.stop()
+
+
+def test_loop_stalled_longer_than_alert_after_then_one_critical_alert_although_one_sample_held_it() -> None:
+    # The probe reports a stall once, when it ends: a 60 s freeze of the engine was one sample at CRITICAL,
+    # never held for alert_after_s samples, so never said.
+    alerts: list[Alert] = []
+    settings = HealthSettings(alert_after_s=5, sample_interval_s=1)
+    mon = HealthMonitor(settings, Path("journal.sqlite"), alerts.append, clock=lambda: NOW)
+    for lag_ms in (2, 60_000, 3, 200, 2):
+        mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
+    assert [(a.level, a.text) for a in alerts if a.kind == "health_loop_lag"] == [
+        (CRIT, "loop_lag 60000.0 ms reached the critical limit 500 ms")]
+    blips: list[Alert] = []
+    mon = HealthMonitor(settings, Path("journal.sqlite"), blips.append, clock=lambda: NOW)
+    for lag_ms in (2, 2_000, 3):  # a stall shorter than alert_after_s waits for the sustain, as before
+        mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
+    assert [a for a in blips if a.kind == "health_loop_lag"] == []

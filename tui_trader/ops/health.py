@@ -143,8 +143,11 @@ class HealthMonitor:
             metric = f"market_data_age[{symbol}]"
             self._tracker.add(Threshold(metric, stale, None, " s"))
             values[metric] = age
+        # One sample holds the longest stall since the last: a stall as long as alert_after_s has held that long.
+        stall_ms = self.settings.alert_after_s * 1000
         for metric, value in values.items():
-            change = self._tracker.update(metric, value)
+            spans = metric == "loop_lag" and value is not None and value >= stall_ms
+            change = self._tracker.update(metric, value, spans)
             if change is not None:
                 self._raise(change, sample.time or self._now())
         levels = {m: self._tracker.level(m) for m in values}
