@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tui_trader.config import Settings
@@ -84,7 +87,10 @@ def monitor(tmp_path: Path, alerts: list[Alert], **kw: object) -> HealthMonitor:
 
 
 async def test_sample_reads_cpu_memory_disk_and_process(tmp_path: Path) -> None:
-    sample = await monitor(tmp_path, []).sample()
+    mon = monitor(tmp_path, [])
+    first = await mon.sample()
+    assert (first.cpu_pct, first.process_cpu_pct) == (None, None)  # psutil's first read covers no time
+    sample = await mon.sample()
     assert sample.mem_pct is not None
     assert 0 < sample.mem_pct <= 100
     assert sample.disk_pct is not None
@@ -92,6 +98,32 @@ async def test_sample_reads_cpu_memory_disk_and_process(tmp_path: Path) -> None:
     assert sample.process_rss_mb is not None
     assert sample.process_rss_mb > 1
     assert sample.cpu_pct is not None
+
+
+async def test_cpu_busy_between_two_samples_while_the_thread_pool_is_busy_then_the_load_is_measured(
+        tmp_path: Path) -> None:
+    # psutil keeps the system CPU's previous read per thread: a sample taken on a new pool thread (the pool
+    # grows while another worker is busy, e.g. an email being sent) measured no time at all and said ~0 %.
+    mon = monitor(tmp_path, [])
+    await mon.sample()
+    deadline = time.perf_counter() + 0.5
+    while time.perf_counter() < deadline:  # one core busy for the whole window
+        pass
+    working, release = threading.Event(), threading.Event()
+
+    def send_email() -> None:
+        working.set()
+        release.wait()
+
+    busy = asyncio.get_running_loop().run_in_executor(None, send_email)
+    try:
+        await eventually(working.is_set, what="the pool's worker busy")
+        sample = await mon.sample()
+    finally:
+        release.set()
+        await busy
+    assert sample.cpu_pct is not None
+    assert sample.cpu_pct >= 100 / (psutil.cpu_count() or 1) / 4
 
 
 async def test_journal_backlog_and_stale_symbol_then_alerts_once_and_info_filled(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +98,10 @@ class HealthMonitor:
         sustain = max(1, math.ceil(settings.alert_after_s / settings.sample_interval_s - 1e-9))
         self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct, sustain)
         self._process = psutil.Process()
+        # psutil measures the system's CPU since its previous read *on the same thread*: a shared pool thread
+        # picked at random measured since its own last read, or over no time at all when new.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="health")
+        self._cpu_read = False
         self._lag_ms: float | None = None
         self._rtt_ms: float | None = None
 
@@ -118,13 +123,18 @@ class HealthMonitor:
             for task in probes:
                 task.cancel()
             await asyncio.gather(*probes, return_exceptions=True)
+            self._reader.shutdown(wait=False)
 
     async def sample(self) -> HealthInfo:
         """Take one sample now, raise the alerts it calls for, and keep it as :attr:`latest`."""
-        figures = await asyncio.to_thread(read_system, self._process, self._disk_dir)
+        figures = await asyncio.get_running_loop().run_in_executor(self._reader, read_system, self._process,
+                                                                    self._disk_dir)
         now = self._now()
         lag, self._lag_ms = self._lag_ms, None
-        sample = HealthInfo(now, figures.cpu_pct, figures.process_cpu_pct, figures.mem_pct,
+        # The first CPU read covers no time (psutil says 0.0): unknown, not an idle machine.
+        cpu, process_cpu = (figures.cpu_pct, figures.process_cpu_pct) if self._cpu_read else (None, None)
+        self._cpu_read = True
+        sample = HealthInfo(now, cpu, process_cpu, figures.mem_pct,
                             figures.process_rss_mb, figures.disk_pct, lag,
                             self._journal_queue() if self._journal_queue else 0, self._rtt_ms,
                             self._md_ages(now))
