@@ -194,3 +194,26 @@ def test_loop_stalled_longer_than_alert_after_then_one_critical_alert_although_o
     for lag_ms in (2, 2_000, 3):  # a stall shorter than alert_after_s waits for the sustain, as before
         mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
     assert [a for a in blips if a.kind == "health_loop_lag"] == []
+
+
+async def test_broker_stops_answering_then_the_round_trip_shown_grows_with_the_wait(tmp_path: Path) -> None:
+    # The last quick answer (a millisecond) stayed the round trip until the probe gave up (2 × the critical
+    # limit, 10 s by default): a frozen gateway looked fine for that long.
+    answered = 0
+    silence = asyncio.Event()
+
+    async def round_trip() -> None:
+        nonlocal answered
+        if answered:
+            await silence.wait()
+        answered += 1
+
+    settings = HealthSettings(sample_interval_s=0.05, broker_rtt_interval_s=0.05, broker_rtt_crit_ms=5_000)
+    mon = HealthMonitor(settings, tmp_path / "journal.sqlite", [].append, round_trip=round_trip)
+    task = asyncio.create_task(mon.run())
+    try:
+        await eventually(lambda: answered == 1 and mon.latest.broker_rtt_ms is not None, what="one answer")
+        await eventually(lambda: (mon.latest.broker_rtt_ms or 0) >= 300, what="the wait shown")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

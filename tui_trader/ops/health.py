@@ -104,6 +104,8 @@ class HealthMonitor:
         self._cpu_read = False
         self._lag_ms: float | None = None
         self._rtt_ms: float | None = None
+        self._rtt_sent: float | None = None
+        """Loop time the round trip in flight was sent at (``None``: none in flight)."""
 
     @property
     def info(self) -> HealthInfo:
@@ -136,7 +138,7 @@ class HealthMonitor:
         self._cpu_read = True
         sample = HealthInfo(now, cpu, process_cpu, figures.mem_pct,
                             figures.process_rss_mb, figures.disk_pct, lag,
-                            self._journal_queue() if self._journal_queue else 0, self._rtt_ms,
+                            self._journal_queue() if self._journal_queue else 0, self._round_trip_ms(),
                             self._md_ages(now))
         self.latest = self.evaluate(sample)
         return self.latest
@@ -163,6 +165,14 @@ class HealthMonitor:
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
 
+    def _round_trip_ms(self) -> float | None:
+        """The last round trip, or the wait for the one in flight when longer: a gateway that stopped
+        answering shows its growing silence, not the last quick answer, until the probe gives up."""
+        if self._rtt_sent is None:
+            return self._rtt_ms
+        waiting = (asyncio.get_running_loop().time() - self._rtt_sent) * 1000
+        return max(self._rtt_ms or 0.0, waiting)
+
     def _raise(self, change: LevelChange, when: datetime) -> None:
         self._on_alert(Alert(change.level, "health", change.text, when, kind=f"health_{change.metric}"))
 
@@ -184,7 +194,7 @@ class HealthMonitor:
         loop = asyncio.get_running_loop()
         limit_s = self.settings.broker_rtt_crit_ms / 1000 * 2
         while True:
-            start = loop.time()
+            start = self._rtt_sent = loop.time()
             try:
                 await asyncio.wait_for(self._round_trip(), limit_s)
                 self._rtt_ms = (loop.time() - start) * 1000
@@ -193,6 +203,8 @@ class HealthMonitor:
             except (ConnectionError, OSError) as exc:
                 log.debug("broker round trip not measured: %s", exc)
                 self._rtt_ms = None
+            finally:
+                self._rtt_sent = None
             # Until a first measurement (not connected yet), try again at the sampling pace.
             pause = self.settings.broker_rtt_interval_s if self._rtt_ms is not None else self.settings.sample_interval_s
             await asyncio.sleep(pause)
