@@ -217,3 +217,23 @@ async def test_broker_stops_answering_then_the_round_trip_shown_grows_with_the_w
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_stopped_as_a_round_trip_answers_then_the_monitor_stops(tmp_path: Path) -> None:
+    # asyncio.wait_for (3.11) swallows a cancel that meets its awaitable's answer: the probe went on, and the
+    # stop waited for it forever (the engine's stop, the console's quit).
+    answered = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def round_trip() -> None:
+        answered.set()
+        await asyncio.wait_for(answer.wait(), 60)  # as the broker adapter's current_time() does
+
+    settings = HealthSettings(sample_interval_s=0.05, broker_rtt_interval_s=0.05)
+    mon = HealthMonitor(settings, tmp_path / "journal.sqlite", [].append, round_trip=round_trip)
+    task = asyncio.create_task(mon.run())
+    await eventually(answered.is_set, what="a round trip in flight")
+    answer.set()  # answered in the same turn of the loop as the stop
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done, "the monitor did not stop"

@@ -193,10 +193,14 @@ class HealthMonitor:
         assert self._round_trip is not None
         loop = asyncio.get_running_loop()
         limit_s = self.settings.broker_rtt_crit_ms / 1000 * 2
+        me = asyncio.current_task()
         while True:
             start = self._rtt_sent = loop.time()
             try:
-                await asyncio.wait_for(self._round_trip(), limit_s)
+                # A stop must end the probe even when it meets the answer: wait_for (3.11) swallows such a cancel,
+                # here or in the broker's request, and the stop would wait forever. Hence timeout() and the check.
+                async with asyncio.timeout(limit_s):
+                    await self._round_trip()
                 self._rtt_ms = (loop.time() - start) * 1000
             except TimeoutError:
                 self._rtt_ms = limit_s * 1000
@@ -205,6 +209,8 @@ class HealthMonitor:
                 self._rtt_ms = None
             finally:
                 self._rtt_sent = None
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             # Until a first measurement (not connected yet), try again at the sampling pace.
             pause = self.settings.broker_rtt_interval_s if self._rtt_ms is not None else self.settings.sample_interval_s
             await asyncio.sleep(pause)
