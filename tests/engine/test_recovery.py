@@ -38,6 +38,21 @@ async def test_disconnect_during_order_then_fill_recovered_once_and_positions_ri
     assert sim.duplicate_order_refs() == []
 
 
+async def test_disconnected_then_not_shown_as_connected_since_the_last_connect(
+        engine: Engine, sim: SimGateway) -> None:
+    # The connectivity pane said "State DISCONNECTED" above "Connected 10:31:02", the time of the lost link.
+    first = engine.connection.connected_since
+    assert first is not None
+    sim.control.refuse_connections(3600)
+    sim.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: engine.connection.state is ConnectionState.DISCONNECTED)
+    assert engine.snapshot().connection.connected_since is None
+    sim.control.refuse_connections(0)
+    await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED)
+    assert engine.connection.connected_since is not None
+    assert engine.connection.connected_since >= first
+
+
 async def test_connectivity_lost_1100_then_reconnects_and_reconciles(engine: Engine, sim: SimGateway) -> None:
     sim.control.connectivity_lost()
     await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)

@@ -151,3 +151,10 @@ def test_example_when_read_then_every_model_field_appears() -> None:
     tomllib.loads(text)
     missing = [path for path in _field_paths(Settings) if f"{path.rsplit('.', 1)[-1]} =" not in text]
     assert missing == []
+
+
+def test_load_when_a_health_warning_is_above_its_critical_then_refused(tmp_path: Path) -> None:
+    # Accepted silently: a CPU at 85 % was critical at once, the 95 % warning never shown or said.
+    cfg = write(tmp_path / "inverted.toml", "[health]\ncpu_warn_pct = 95\ncpu_crit_pct = 80\n")
+    with pytest.raises(ConfigError, match=r"cpu_warn_pct \(95\) is above cpu_crit_pct \(80\)"):
+        load_settings(cfg)

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
+from tui_trader.config import Settings
 from tui_trader.config.sections import HealthSettings
+from tui_trader.domain import ConnectionState
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
+from tui_trader.engine.operations import attach_health
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.thresholds import LevelTracker, Threshold, classify
+from tui_trader.sim import ManualClock, SimGateway
 
 from .conftest import eventually
+from .engines import make_engine
 
 OK, WARN, CRIT = AlertLevel.INFO, AlertLevel.WARNING, AlertLevel.CRITICAL
 CPU = Threshold("cpu", 80, 95, "%")
@@ -79,7 +87,10 @@ def monitor(tmp_path: Path, alerts: list[Alert], **kw: object) -> HealthMonitor:
 
 
 async def test_sample_reads_cpu_memory_disk_and_process(tmp_path: Path) -> None:
-    sample = await monitor(tmp_path, []).sample()
+    mon = monitor(tmp_path, [])
+    first = await mon.sample()
+    assert (first.cpu_pct, first.process_cpu_pct) == (None, None)  # psutil's first read covers no time
+    sample = await mon.sample()
     assert sample.mem_pct is not None
     assert 0 < sample.mem_pct <= 100
     assert sample.disk_pct is not None
@@ -87,6 +98,32 @@ async def test_sample_reads_cpu_memory_disk_and_process(tmp_path: Path) -> None:
     assert sample.process_rss_mb is not None
     assert sample.process_rss_mb > 1
     assert sample.cpu_pct is not None
+
+
+async def test_cpu_busy_between_two_samples_while_the_thread_pool_is_busy_then_the_load_is_measured(
+        tmp_path: Path) -> None:
+    # psutil keeps the system CPU's previous read per thread: a sample taken on a new pool thread (the pool
+    # grows while another worker is busy, e.g. an email being sent) measured no time at all and said ~0 %.
+    mon = monitor(tmp_path, [])
+    await mon.sample()
+    deadline = time.perf_counter() + 0.5
+    while time.perf_counter() < deadline:  # one core busy for the whole window
+        pass
+    working, release = threading.Event(), threading.Event()
+
+    def send_email() -> None:
+        working.set()
+        release.wait()
+
+    busy = asyncio.get_running_loop().run_in_executor(None, send_email)
+    try:
+        await eventually(working.is_set, what="the pool's worker busy")
+        sample = await mon.sample()
+    finally:
+        release.set()
+        await busy
+    assert sample.cpu_pct is not None
+    assert sample.cpu_pct >= 100 / (psutil.cpu_count() or 1) / 4
 
 
 async def test_journal_backlog_and_stale_symbol_then_alerts_once_and_info_filled(tmp_path: Path) -> None:
@@ -123,3 +160,80 @@ async def test_run_measures_loop_lag_and_broker_round_trip(tmp_path: Path) -> No
     await asyncio.gather(task, return_exceptions=True)
     assert calls
     assert isinstance(mon.latest, HealthInfo)
+
+
+async def test_broker_round_trip_after_a_disconnect_then_not_shown_as_the_current_one(tmp_path: Path) -> None:
+    # The last round trip measured (then none for broker_rtt_interval_s) stayed in the connectivity pane
+    # as the link's round trip while it was down.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, reconnect_initial_s=600)
+        settings = Settings(mode="sim", state_dir=tmp_path, health={"broker_rtt_interval_s": 600})
+        attach_health(engine, settings)
+        await engine.start()
+        try:
+            await eventually(lambda: engine.snapshot().connection.round_trip_ms is not None, what="a round trip")
+            sim.control.drop_sessions()
+            await eventually(lambda: engine.connection.state is ConnectionState.DISCONNECTED)
+            assert engine.snapshot().connection.round_trip_ms is None
+        finally:
+            await engine.stop()
+
+
+def test_loop_stalled_longer_than_alert_after_then_one_critical_alert_although_one_sample_held_it() -> None:
+    # The probe reports a stall once, when it ends: a 60 s freeze of the engine was one sample at CRITICAL,
+    # never held for alert_after_s samples, so never said.
+    alerts: list[Alert] = []
+    settings = HealthSettings(alert_after_s=5, sample_interval_s=1)
+    mon = HealthMonitor(settings, Path("journal.sqlite"), alerts.append, clock=lambda: NOW)
+    for lag_ms in (2, 60_000, 3, 200, 2):
+        mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
+    assert [(a.level, a.text) for a in alerts if a.kind == "health_loop_lag"] == [
+        (CRIT, "loop_lag 60000.0 ms reached the critical limit 500 ms")]
+    blips: list[Alert] = []
+    mon = HealthMonitor(settings, Path("journal.sqlite"), blips.append, clock=lambda: NOW)
+    for lag_ms in (2, 2_000, 3):  # a stall shorter than alert_after_s waits for the sustain, as before
+        mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
+    assert [a for a in blips if a.kind == "health_loop_lag"] == []
+
+
+async def test_broker_stops_answering_then_the_round_trip_shown_grows_with_the_wait(tmp_path: Path) -> None:
+    # The last quick answer (a millisecond) stayed the round trip until the probe gave up (2 × the critical
+    # limit, 10 s by default): a frozen gateway looked fine for that long.
+    answered = 0
+    silence = asyncio.Event()
+
+    async def round_trip() -> None:
+        nonlocal answered
+        if answered:
+            await silence.wait()
+        answered += 1
+
+    settings = HealthSettings(sample_interval_s=0.05, broker_rtt_interval_s=0.05, broker_rtt_crit_ms=5_000)
+    mon = HealthMonitor(settings, tmp_path / "journal.sqlite", [].append, round_trip=round_trip)
+    task = asyncio.create_task(mon.run())
+    try:
+        await eventually(lambda: answered == 1 and mon.latest.broker_rtt_ms is not None, what="one answer")
+        await eventually(lambda: (mon.latest.broker_rtt_ms or 0) >= 300, what="the wait shown")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_stopped_as_a_round_trip_answers_then_the_monitor_stops(tmp_path: Path) -> None:
+    # asyncio.wait_for (3.11) swallows a cancel that meets its awaitable's answer: the probe went on, and the
+    # stop waited for it forever (the engine's stop, the console's quit).
+    answered = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def round_trip() -> None:
+        answered.set()
+        await asyncio.wait_for(answer.wait(), 60)  # as the broker adapter's current_time() does
+
+    settings = HealthSettings(sample_interval_s=0.05, broker_rtt_interval_s=0.05)
+    mon = HealthMonitor(settings, tmp_path / "journal.sqlite", [].append, round_trip=round_trip)
+    task = asyncio.create_task(mon.run())
+    await eventually(answered.is_set, what="a round trip in flight")
+    answer.set()  # answered in the same turn of the loop as the stop
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done, "the monitor did not stop"

@@ -356,6 +356,16 @@ class HealthSettings(_Section):
         5, ge=0, le=600, description="A level alerts once it has held this long (the pane colours at once)."
     )
 
+    @model_validator(mode="after")
+    def _warn_below_crit(self) -> HealthSettings:
+        """A warning above its critical limit would never be shown or said: the value is critical first."""
+        for metric in ("cpu_{}_pct", "mem_{}_pct", "disk_{}_pct", "loop_lag_{}_ms", "process_rss_{}_mb",
+                       "journal_queue_{}", "broker_rtt_{}_ms"):
+            warn, crit = getattr(self, metric.format("warn")), getattr(self, metric.format("crit"))
+            if warn is not None and crit is not None and warn > crit:
+                raise ValueError(f"{metric.format('warn')} ({warn:g}) is above {metric.format('crit')} ({crit:g})")
+        return self
+
 
 class ScheduleSettings(_Section):
     """The trading calendar and the IB Gateway's daily restart."""

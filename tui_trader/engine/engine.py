@@ -165,7 +165,7 @@ class Engine(StrategyRunner):
         kill = self.risk.kill_state
         health = self.health_source() if self.health_source else HealthInfo()
         connection = self.connection
-        if health.broker_rtt_ms is not None:
+        if health.broker_rtt_ms is not None and self.is_connected:  # the last one measured is no round trip now
             connection = replace(connection, round_trip_ms=health.broker_rtt_ms)
         return EngineSnapshot(
             time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,

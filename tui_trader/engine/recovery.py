@@ -272,7 +272,7 @@ class Recovery(Amendments):
         if self.stopping:
             return
         self.disconnected_since = self.disconnected_since or self.now()
-        self.set_connection(ConnectionState.DISCONNECTED)
+        self.set_connection(ConnectionState.DISCONNECTED, connected_since=None)  # not "connected since" any more
         self.publish(ConnectionChanged(self.now(), ConnectionState.DISCONNECTED, "connection lost"))
         self.alert(AlertLevel.WARNING, "broker", "disconnected from the broker; reconnecting", kind="disconnect")
         self.block("reconciling", "disconnected: waiting to reconnect and reconcile")

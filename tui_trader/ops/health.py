@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,8 +98,14 @@ class HealthMonitor:
         sustain = max(1, math.ceil(settings.alert_after_s / settings.sample_interval_s - 1e-9))
         self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct, sustain)
         self._process = psutil.Process()
+        # psutil measures the system's CPU since its previous read *on the same thread*: a shared pool thread
+        # picked at random measured since its own last read, or over no time at all when new.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="health")
+        self._cpu_read = False
         self._lag_ms: float | None = None
         self._rtt_ms: float | None = None
+        self._rtt_sent: float | None = None
+        """Loop time the round trip in flight was sent at (``None``: none in flight)."""
 
     @property
     def info(self) -> HealthInfo:
@@ -118,15 +125,20 @@ class HealthMonitor:
             for task in probes:
                 task.cancel()
             await asyncio.gather(*probes, return_exceptions=True)
+            self._reader.shutdown(wait=False)
 
     async def sample(self) -> HealthInfo:
         """Take one sample now, raise the alerts it calls for, and keep it as :attr:`latest`."""
-        figures = await asyncio.to_thread(read_system, self._process, self._disk_dir)
+        figures = await asyncio.get_running_loop().run_in_executor(self._reader, read_system, self._process,
+                                                                    self._disk_dir)
         now = self._now()
         lag, self._lag_ms = self._lag_ms, None
-        sample = HealthInfo(now, figures.cpu_pct, figures.process_cpu_pct, figures.mem_pct,
+        # The first CPU read covers no time (psutil says 0.0): unknown, not an idle machine.
+        cpu, process_cpu = (figures.cpu_pct, figures.process_cpu_pct) if self._cpu_read else (None, None)
+        self._cpu_read = True
+        sample = HealthInfo(now, cpu, process_cpu, figures.mem_pct,
                             figures.process_rss_mb, figures.disk_pct, lag,
-                            self._journal_queue() if self._journal_queue else 0, self._rtt_ms,
+                            self._journal_queue() if self._journal_queue else 0, self._round_trip_ms(),
                             self._md_ages(now))
         self.latest = self.evaluate(sample)
         return self.latest
@@ -143,12 +155,23 @@ class HealthMonitor:
             metric = f"market_data_age[{symbol}]"
             self._tracker.add(Threshold(metric, stale, None, " s"))
             values[metric] = age
+        # One sample holds the longest stall since the last: a stall as long as alert_after_s has held that long.
+        stall_ms = self.settings.alert_after_s * 1000
         for metric, value in values.items():
-            change = self._tracker.update(metric, value)
+            spans = metric == "loop_lag" and value is not None and value >= stall_ms
+            change = self._tracker.update(metric, value, spans)
             if change is not None:
                 self._raise(change, sample.time or self._now())
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
+
+    def _round_trip_ms(self) -> float | None:
+        """The last round trip, or the wait for the one in flight when longer: a gateway that stopped
+        answering shows its growing silence, not the last quick answer, until the probe gives up."""
+        if self._rtt_sent is None:
+            return self._rtt_ms
+        waiting = (asyncio.get_running_loop().time() - self._rtt_sent) * 1000
+        return max(self._rtt_ms or 0.0, waiting)
 
     def _raise(self, change: LevelChange, when: datetime) -> None:
         self._on_alert(Alert(change.level, "health", change.text, when, kind=f"health_{change.metric}"))
@@ -170,16 +193,24 @@ class HealthMonitor:
         assert self._round_trip is not None
         loop = asyncio.get_running_loop()
         limit_s = self.settings.broker_rtt_crit_ms / 1000 * 2
+        me = asyncio.current_task()
         while True:
-            start = loop.time()
+            start = self._rtt_sent = loop.time()
             try:
-                await asyncio.wait_for(self._round_trip(), limit_s)
+                # A stop must end the probe even when it meets the answer: wait_for (3.11) swallows such a cancel,
+                # here or in the broker's request, and the stop would wait forever. Hence timeout() and the check.
+                async with asyncio.timeout(limit_s):
+                    await self._round_trip()
                 self._rtt_ms = (loop.time() - start) * 1000
             except TimeoutError:
                 self._rtt_ms = limit_s * 1000
             except (ConnectionError, OSError) as exc:
                 log.debug("broker round trip not measured: %s", exc)
                 self._rtt_ms = None
+            finally:
+                self._rtt_sent = None
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             # Until a first measurement (not connected yet), try again at the sampling pace.
             pause = self.settings.broker_rtt_interval_s if self._rtt_ms is not None else self.settings.sample_interval_s
             await asyncio.sleep(pause)

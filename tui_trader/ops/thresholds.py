@@ -101,8 +101,12 @@ class LevelTracker:
         self._hysteresis = hysteresis_pct
         self._sustain = max(sustain, 1)
 
-    def update(self, metric: str, value: float | None) -> LevelChange | None:
-        """Feed one sample; returns the change of level to alert, if any (``None`` values are skipped)."""
+    def update(self, metric: str, value: float | None, spans_sustain: bool = False) -> LevelChange | None:
+        """Feed one sample; returns the change of level to alert, if any (``None`` values are skipped).
+
+        ``spans_sustain``: the sample is itself as long as the sustain (a loop stall of that many
+        seconds, measured once it ends), so a rise to its level has held long enough: alerted at once.
+        """
         threshold = self._thresholds.get(metric)
         if threshold is None or value is None:
             return None
@@ -117,6 +121,8 @@ class LevelTracker:
         if same_way is not rising:
             held, count = level, 0
         held = min(held, level, key=_rank) if rising else max(held, level, key=_rank)
+        if spans_sustain and rising:
+            held, count = level, self._sustain
         if count + 1 < self._sustain:
             self._streaks[metric] = (rising, held, count + 1)
             return None

@@ -97,6 +97,7 @@ class ConsoleOptions:
             mem=Thresholds(health.mem_warn_pct, health.mem_crit_pct),
             disk=Thresholds(health.disk_warn_pct, health.disk_crit_pct),
             loop_lag_ms=Thresholds(health.loop_lag_warn_ms, health.loop_lag_crit_ms),
+            journal_queue=Thresholds(health.journal_queue_warn, health.journal_queue_crit),
             limits=_limits(risk),
         )
 

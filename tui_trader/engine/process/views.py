@@ -42,7 +42,8 @@ def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:
     keep growing and the panes go stale.
     """
     connection = replace(snapshot.connection, state=ConnectionState.DISCONNECTED, last_error=why,
-                         last_error_at=datetime.now(UTC), market_data_degraded=True)
+                         last_error_at=datetime.now(UTC), market_data_degraded=True, connected_since=None,
+                         round_trip_ms=None)
     return replace(snapshot, connection=connection, pending_approvals=(), entries_blocked_reason=why)
 
 
