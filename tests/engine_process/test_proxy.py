@@ -161,16 +161,23 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
         assert "out-of-band kill" in proxy.snapshot().connection.last_error
 
 
+async def died_with_an_order_working(proxy: EngineProxy, gw: SimGateway) -> str:
+    """Start ``proxy``'s engine, rest a limit order at the simulator, SIGKILL the engine process and see the
+    console's subscription fail; returns the order's ref."""
+    sub = proxy.subscribe("console")
+    await started(proxy)
+    ref = (await proxy.submit(resting_limit(proxy))).order_ref
+    await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+    os.kill(proxy.pid, signal.SIGKILL)
+    with pytest.raises(EngineProcessDied):
+        await drain_until_failure(sub)
+    return ref
+
+
 async def test_console_stops_right_after_an_out_of_band_kill_then_the_kill_finishes_first(
         gw: SimGateway, tmp_path: Path) -> None:
     async with engine_process(gw, tmp_path) as proxy:
-        sub = proxy.subscribe("console")
-        await started(proxy)
-        ref = (await proxy.submit(resting_limit(proxy))).order_ref
-        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
-        os.kill(proxy.pid, signal.SIGKILL)
-        with pytest.raises(EngineProcessDied):
-            await drain_until_failure(sub)
+        ref = await died_with_an_order_working(proxy, gw)
 
         proxy.kill("operator pressed Ctrl+K", by="operator")  # out of band: latch, then a global cancel
         await asyncio.wait_for(proxy.stop(), WAIT_S)  # the operator quits at once
@@ -185,13 +192,7 @@ async def test_operator_kill_during_the_consoles_own_latch_only_kill_then_it_sti
     # The console's crash handling latches only (operator=False); a Ctrl+K pressed while that latch was under
     # way was dropped ("a kill under way"), and the global cancel the operator asked for never happened.
     async with engine_process(gw, tmp_path) as proxy:
-        sub = proxy.subscribe("console")
-        await started(proxy)
-        ref = (await proxy.submit(resting_limit(proxy))).order_ref
-        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
-        os.kill(proxy.pid, signal.SIGKILL)
-        with pytest.raises(EngineProcessDied):
-            await drain_until_failure(sub)
+        ref = await died_with_an_order_working(proxy, gw)
 
         proxy.kill("console worker crashed", by="console", operator=False)  # latch only
         proxy.kill("operator pressed Ctrl+K", by="operator")  # at once, while the latch is under way
@@ -207,13 +208,7 @@ async def test_console_exits_by_another_path_than_quit_during_an_out_of_band_kil
 
     async def console() -> tuple[EngineProxy, str]:
         proxy = spawn_engine(settings, engine_on_test_sim, snapshot_hz=10)
-        sub = proxy.subscribe("console")
-        await started(proxy)
-        ref = (await proxy.submit(resting_limit(proxy))).order_ref
-        await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
-        os.kill(proxy.pid, signal.SIGKILL)
-        with pytest.raises(EngineProcessDied):
-            await drain_until_failure(sub)
+        ref = await died_with_an_order_working(proxy, gw)
         proxy.kill("operator pressed Ctrl+K", by="operator")  # out of band: latch, then a global cancel
         return proxy, ref  # the loop ends at once, the kill under way
 
