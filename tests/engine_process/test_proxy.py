@@ -102,8 +102,7 @@ async def test_kill_through_proxy_when_orders_rest_then_halted_at_once_and_simul
         gw: SimGateway, tmp_path: Path) -> None:
     async with engine_process(gw, tmp_path) as proxy:
         await started(proxy)
-        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
-        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+        refs = await resting_at_sim(proxy, gw, 1, 2)
 
         proxy.kill("test kill", by="operator")
 
@@ -132,8 +131,7 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
     async with engine_process(gw, tmp_path) as proxy:
         sub = proxy.subscribe("console")
         await started(proxy)
-        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
-        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+        refs = await resting_at_sim(proxy, gw, 1, 2)
 
         os.kill(proxy.pid, signal.SIGKILL)
 
@@ -161,13 +159,19 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
         assert "out-of-band kill" in proxy.snapshot().connection.last_error
 
 
+async def resting_at_sim(proxy: EngineProxy, gw: SimGateway, *quantities: float) -> list[str]:
+    """A resting limit buy of each quantity through ``proxy``, once all work at the simulator; their refs."""
+    refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in quantities]
+    await eventually(lambda: len(working_at_sim(gw, refs)) == len(refs), WAIT_S, "orders working at the simulator")
+    return refs
+
+
 async def died_with_an_order_working(proxy: EngineProxy, gw: SimGateway) -> str:
     """Start ``proxy``'s engine, rest a limit order at the simulator, SIGKILL the engine process and see the
     console's subscription fail; returns the order's ref."""
     sub = proxy.subscribe("console")
     await started(proxy)
-    ref = (await proxy.submit(resting_limit(proxy))).order_ref
-    await eventually(lambda: working_at_sim(gw, [ref]), WAIT_S, "working at the simulator")
+    (ref,) = await resting_at_sim(proxy, gw, 5)
     os.kill(proxy.pid, signal.SIGKILL)
     with pytest.raises(EngineProcessDied):
         await drain_until_failure(sub)
@@ -268,8 +272,7 @@ async def test_child_stopped_when_operator_kills_then_declared_hung_and_the_kill
     # HALTED for ever while the orders stay working (nor wait the whole stall_s of 15 s).
     async with engine_process(gw, tmp_path) as proxy:
         await started(proxy)
-        refs = [(await proxy.submit(resting_limit(proxy, q))).order_ref for q in (1, 2)]
-        await eventually(lambda: len(working_at_sim(gw, refs)) == 2, WAIT_S, "two orders working at the simulator")
+        refs = await resting_at_sim(proxy, gw, 1, 2)
         os.kill(proxy.pid, signal.SIGSTOP)
 
         proxy.kill("operator pressed Ctrl+K", by="operator")

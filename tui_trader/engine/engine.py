@@ -363,7 +363,7 @@ class Engine(StrategyRunner):
                     self.broker.cancel(order.broker_id)
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
-            elif order.remaining > abs(held) + _QTY_EPS and order.order_ref not in self._cutting:
+            elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:
                 self._cutting[order.order_ref] = None
                 self.spawn(self._cut_protection(order.order_ref), f"fit-{order.order_ref}")
 

@@ -179,8 +179,10 @@ def fit_figures(text: str, width: int) -> str:
     if len(text) <= width:
         return text.rjust(width)
     bare = text.replace(",", "")
-    candidates = [bare, *(FIGURE.sub(partial(_compact_figure, decimals), bare) for decimals in (2, 1, 0))]
-    return next((t.rjust(width) for t in candidates if len(t) <= width), "#" * width)
+    if len(bare) <= width:
+        return bare.rjust(width)
+    compacted = (FIGURE.sub(partial(_compact_figure, decimals), bare) for decimals in (2, 1, 0))  # while too wide
+    return next((t.rjust(width) for t in compacted if len(t) <= width), "#" * width)
 
 
 def _compact_figure(decimals: int, match: re.Match[str]) -> str:
