@@ -13,7 +13,7 @@ from ops.servers import closed_port
 from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.runner import NEVER_CONNECTED, run_headless, summarize
+from tui_trader.engine.runner import NEVER_CONNECTED, outcome, run_headless, summarize
 from tui_trader.ops.kill import latch
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
@@ -53,6 +53,35 @@ async def test_summary_when_made_after_the_stop_then_final_and_compared_with_the
     assert summary["positions"] == summary["broker_positions"] == {"AAPL": 10} == sim.positions()
     assert summary["positions_match"] is True
     assert summary["fills"] == len(sim.executions()) == 1
+
+
+async def test_summary_when_the_gate_denies_an_order_then_its_rejection_is_counted_as_a_denial(
+        sim: SimGateway, engine: Engine) -> None:
+    # REJECTED alone reads as the broker's refusal: the summary says how many of them never left the engine.
+    filled = await engine.submit(buy(10))
+    denied = await engine.submit(buy(1_000_000))
+    await eventually(lambda: status(engine, filled.order_ref) is OrderStatus.FILLED, what="buy filled")
+    assert status(engine, denied.order_ref) is OrderStatus.REJECTED
+    await engine.stop()
+    summary = summarize(engine)
+    assert summary["orders"] == {"FILLED": 1, "REJECTED": 1}
+    assert (summary["denied"], summary["dry_run_orders"]) == (1, 0)
+    assert "orders 1 FILLED, 1 REJECTED (1 denied by risk);" in outcome(summary, engine.connection)
+
+
+def test_headless_dry_run_then_the_orders_it_would_have_sent_are_counted_as_such(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A dry run's orders end CANCELLED (never sent); the summary says they are the dry run's, not cancels.
+    settings = Settings(mode=Mode.SIM, confirm=False, dry_run=True, headless=True, state_dir=tmp_path,
+                        sim={"port": 0, "seed": 7})
+    out = tmp_path / "summary.json"
+    assert run_headless(settings, 12.0, out) == 0
+    summary = json.loads(out.read_text())
+    assert summary["dry_run"] is True
+    assert summary["fills"] == 0
+    assert summary["dry_run_orders"] > 0, "the strategies should have traded within the run"
+    assert summary["dry_run_orders"] == summary["orders"].get("CANCELLED")
+    assert f"({summary['dry_run_orders']} dry run);" in capsys.readouterr().out
 
 
 def test_headless_paper_run_when_no_gateway_answers_then_it_says_so_and_exits_non_zero(

@@ -65,6 +65,10 @@ class EngineCore:
         self.armed = config.mode is not Mode.LIVE
         """Live mode starts unarmed: no approval is accepted until the operator types the account id."""
         self.alert_counts: Counter[str] = Counter()
+        self.unsent_counts: Counter[str] = Counter()
+        """Orders (a bracket's children each) that never went to the wire, by why: ``denied`` (the risk gate or
+        the trading state; their status is REJECTED, as the broker's rejections are) and ``dry_run`` (recorded as
+        they would have been sent; CANCELLED)."""
         self.blocks: dict[str, str] = {}
         self.added_symbols: dict[str, None] = {}
         """Symbols the operator added this session (``watch``), in order."""

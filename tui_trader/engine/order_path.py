@@ -227,6 +227,7 @@ class OrderPath(EngineCore):
             order = self.orders.create(ticket, S.REJECTED, now, note=f"risk: {verdict.reason}")
             self.publish_order(order)
         self.publish(OrderDenied(now, ticket, verdict, order.order_ref))
+        self.unsent_counts["denied"] += len(self.family(order.order_ref))  # as the summary counts orders
         return order
 
     def _create_family(self, ticket: OrderTicket, status: OrderStatus, note: str, publish: bool = True,
@@ -538,6 +539,8 @@ class OrderPath(EngineCore):
         self.in_flight.discard(order_ref)
         order = self.orders.orders[order_ref]
         self.publish(OrderNotSent(self.now(), order, why, dry_run))
+        if dry_run:
+            self.unsent_counts["dry_run"] += len(self.family(order_ref))  # a bracket's children too
         self._move_family(order_ref, S.CANCELLED, why)
 
     def _place_family(self, order_ref: str) -> None:

@@ -73,6 +73,10 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
 def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
     """The run in one line, for the terminal that started it."""
     orders = ", ".join(f"{n} {status}" for status, n in sorted(summary["orders"].items())) or "none"
+    unsent = [f"{n} {what}" for what, n in (("denied by risk", summary["denied"]),
+                                            ("dry run", summary["dry_run_orders"])) if n]
+    if unsent:
+        orders += f" ({', '.join(unsent)})"
     if not summary["account"]:
         why = connection.last_error or "(is the gateway running, its API enabled?)"
         positions = f"never connected to {connection.host}:{connection.port}: {why}"
@@ -150,6 +154,8 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -
         "kill_engaged": engine.risk.kill_state.engaged,
         "orders": dict(Counter(o.status.value for o in engine.orders.orders.values())
                        + Counter({s.value: n for s, n in engine.orders.forgotten.items()})),
+        "denied": engine.unsent_counts["denied"],
+        "dry_run_orders": engine.unsent_counts["dry_run"],
         "fills": len(session_fills),
         "positions": positions,
         "broker_positions": dict(sorted(broker_positions.items())),
