@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from typing import Any
 from engine.helpers import buy
 from engine_process.helpers import engine_process
 
-from tui_trader.domain.enums import OrderType, TradingState
+from tui_trader.domain.enums import AlertLevel, OrderType, TradingState
 from tui_trader.engine.process.proxy import EngineProxy
+from tui_trader.engine.process.wire import Call
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
@@ -146,6 +148,38 @@ async def test_child_engine_dies_while_a_submit_awaits_its_answer_then_the_alert
         await c.until(lambda: unknown in [a.text for a in c.app.main.query_one(AlertsPane).alerts],
                       "the alert naming the command whose outcome is unknown")
         assert len([s for s in c.app.screen_stack if isinstance(s, ErrorModal)]) == 1  # one death, one modal
+
+
+async def test_child_engine_dies_after_an_approval_was_sent_then_the_alert_says_its_outcome_is_unknown(
+        tmp_path: Path) -> None:
+    # The approval may have sent the order: "engine process stopped" alone read as if nothing had happened.
+    async with child_console(tmp_path, confirm=True) as c:
+        order = await c.proxy.submit(buy(3, strategy="manual"))
+        await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
+        os.kill(c.proxy.pid, signal.SIGSTOP)  # it reads nothing more: the approval waits for its answer
+        sent, send = threading.Event(), c.proxy._send
+
+        def witnessed(message: Any) -> None:
+            send(message)
+            if isinstance(message, Call) and message.name == "approve":
+                sent.set()
+
+        c.proxy._send = witnessed  # type: ignore[method-assign]
+
+        def kill_once_sent() -> None:
+            if sent.wait(WAIT_S):
+                os.kill(c.proxy.pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_sent)
+        killer.start()
+        c.app.main._answer(order.order_ref, True)  # the operator's y: a synchronous call, answered by the death
+        killer.join()
+
+        assert sent.is_set()
+        alerts = [a for a in c.app.main.query_one(AlertsPane).alerts if a.text.startswith("engine.approve was sent")]
+        assert [a.level for a in alerts] == [AlertLevel.CRITICAL]
+        assert "whether it was carried out is unknown" in alerts[0].text
+        assert alerts[0].text.endswith("— check the orders at the broker")
 
 
 async def test_child_engine_resolved_the_approval_before_the_operator_rejects_then_said_and_console_stays(

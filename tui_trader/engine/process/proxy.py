@@ -382,8 +382,9 @@ class EngineProxy:
             except TimeoutError as exc:
                 raise EngineNotAnswering(f"engine.{name} got no answer within {self.call_timeout_s:g}s; it was sent, "
                                          "and the engine may still carry it out when it answers") from exc
-            except (EOFError, OSError) as exc:
-                raise EngineProcessDied(f"the engine process is gone ({exc})") from exc
+            except (EOFError, OSError) as exc:  # after the send: the engine may have carried it out
+                raise EngineDiedInFlight(f"engine.{name} was sent and the engine process died before answering: "
+                                         f"whether it was carried out is unknown ({exc!r})") from exc
             # Every answer's snapshot is decoded, in order, late ones too: each is a delta on the one before.
             snapshot = None
             if isinstance(reply, Reply) and reply.snapshot is not None:

@@ -62,14 +62,17 @@ class MainActions(Screen[None]):
         return True
 
     def refused(self, exc: TraderError) -> None:
-        """Tell the operator the engine refused a command."""
+        """Tell the operator the engine refused a command (or died after taking it: its outcome is unknown)."""
+        if isinstance(exc, EngineDiedInFlight):
+            self.outcome_unknown(exc.message)
+            return
         self.console_alert(AlertLevel.ERROR, f"{exc.title}: {exc.message}")
         self.notify(exc.message, title=exc.title, severity="error")
 
-    def outcome_unknown(self, name: str) -> None:
-        """Tell the operator that command ``name`` was sent and never answered: it may have been carried out."""
-        text = (f"{name}: the engine process died before answering; whether it was carried out is unknown — "
-                "check the orders at the broker")
+    def outcome_unknown(self, what: str) -> None:
+        """Tell the operator a command was sent and never answered (``what``: which, and that its outcome is
+        unknown): it may have been carried out."""
+        text = f"{what} — check the orders at the broker"
         self.console_alert(AlertLevel.CRITICAL, text)
         self.notify(text, title="Outcome unknown", severity="error", timeout=30)
 
@@ -79,7 +82,8 @@ class MainActions(Screen[None]):
             try:
                 await work()
             except EngineDiedInFlight:
-                self.outcome_unknown(name)
+                self.outcome_unknown(f"{name}: the engine process died before answering; whether it was carried "
+                                     "out is unknown")
             except TraderError as exc:
                 self.refused(exc)
             self.request_refresh()
