@@ -39,3 +39,7 @@ class Returning(Strategy):
 
     def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
         return self.MAKERS[str(self.params["make"])]()  # type: ignore[no-any-return]
+
+
+manual = Counting
+"""A strategy loaded under the name the operator's tickets carry (``engine.plugin_strategies:manual``)."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tui_trader.domain import Fill, Side
+from tui_trader.domain import Fill, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.portfolio import Portfolio
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -147,3 +147,59 @@ def test_account_before_the_broker_or_a_journal_gave_it_then_not_known() -> None
     restored.restore(_book(2_500.0).state())
     assert restored.snapshot(T0, "", ()).known is True
     assert restored.cash == 2_500.0
+
+
+def _of(strategy: str, side: Side = Side.BUY, reduce_only: bool = False) -> Order:
+    """A filled order of ``strategy`` (``"manual"``: the operator's ticket)."""
+    return Order(f"r-{strategy}", OrderTicket("AAPL", side, 10, OrderType.MKT, strategy=strategy,
+                                              reduce_only=reduce_only), OrderStatus.FILLED, T0, T0)
+
+
+@pytest.mark.parametrize(("fills", "owner"), [
+    ([(Side.BUY, 10, "ema_cross")], "ema_cross"),  # opened from flat by its entry
+    ([(Side.BUY, 10, "ema_cross"), (Side.BUY, 5, "ema_cross")], "ema_cross"),  # its own entry, filled in parts
+    ([(Side.BUY, 10, "ema_cross"), (Side.BUY, 5, "manual")], ""),  # a ticket added to it
+    ([(Side.BUY, 10, "ema_cross"), (Side.BUY, 5, "macd")], ""),  # another strategy added to it
+    ([(Side.BUY, 10, "ema_cross"), (Side.BUY, 5, None)], ""),  # a fill of an order nobody knows added to it
+    ([(Side.BUY, 10, "ema_cross"), (Side.SELL, 4, "manual")], "ema_cross"),  # a ticket only reduced it
+    ([(Side.BUY, 10, "ema_cross"), (Side.SELL, 15, "manual")], "manual"),  # a ticket reversed it
+    ([(Side.BUY, 10, "ema_cross"), (Side.SELL, 10, "manual"), (Side.BUY, 5, "macd")], "macd"),  # flat, then anew
+    ([(Side.BUY, 10, "manual")], "manual"),
+    ([(Side.BUY, 10, None)], ""),
+])
+def test_owner_when_fills_open_add_to_or_reduce_a_position_then_only_one_opener_alone_owns_it(
+        fills: list[tuple[Side, float, str | None]], owner: str) -> None:
+    p = _book()
+    for n, (side, qty, strategy) in enumerate(fills):
+        p.apply_fill(_fill(side, qty, 100 + n), _of(strategy, side) if strategy is not None else None)
+    assert p.positions["AAPL"].owner == owner
+
+
+def test_owner_when_an_exit_overshoots_flat_then_nobody_owns_the_position_it_opened() -> None:
+    # A strategy's exit (reduce-only) filled after the stop had closed the position: the short it opened
+    # is no entry of the strategy's, so its next exit signal must not read it as its own.
+    p = _book()
+    p.apply_fill(_fill(Side.BUY, 10, 100), _of("ema_cross"))
+    p.apply_fill(_fill(Side.SELL, 20, 99), _of("ema_cross", Side.SELL, reduce_only=True))
+    assert p.positions["AAPL"].quantity == -10
+    assert p.positions["AAPL"].owner == ""
+
+
+@pytest.mark.parametrize(("broker", "owner"), [(6, "ema_cross"), (15, ""), (-5, "")])
+def test_owner_when_adjusted_to_the_broker_then_kept_only_for_a_part_of_it(broker: float, owner: str) -> None:
+    p = _book()
+    p.apply_fill(_fill(Side.BUY, 10, 100), _of("ema_cross"))
+    p.adjust("AAPL", broker, 100.0, T0)
+    assert p.positions["AAPL"].owner == owner
+
+
+def test_owner_when_the_book_is_restored_then_kept_and_none_from_a_state_written_before_owners() -> None:
+    p = _book()
+    p.apply_fill(_fill(Side.BUY, 10, 100), _of("ema_cross"))
+    state = p.state()
+    restored = Portfolio()
+    restored.restore(state)
+    assert restored.positions["AAPL"].owner == "ema_cross"
+    older = Portfolio()
+    older.restore({k: v for k, v in state.items() if k != "owners"})
+    assert older.positions["AAPL"].owner == ""

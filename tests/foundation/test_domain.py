@@ -142,7 +142,7 @@ def test_ticket_stamped_when_every_field_set_then_only_the_stamped_fields_change
 def test_position_marked_when_every_field_set_then_only_the_mark_changes() -> None:
     values: dict[str, Any] = {
         "symbol": "SPY", "quantity": -3.0, "avg_cost": 10.0, "market_price": 11.0, "realized_pnl": 2.0,
-        "opened_at": T0, "stop_price": 12.0, "take_profit_price": 8.0, "stop_trails": True,
+        "opened_at": T0, "stop_price": 12.0, "take_profit_price": 8.0, "stop_trails": True, "owner": "ema_cross",
     }  # fmt: skip
     assert set(values) == {f.name for f in dataclasses.fields(Position)}, "a new field: add it to marked"
     position = Position(**values)

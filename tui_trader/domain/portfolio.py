@@ -25,12 +25,18 @@ class Position:
     stop_trails: bool = False
     """The stop is a trailing one: ``stop_price`` is where it started, and the broker moves it only in
     the position's favour (up under a long, down under a short), without telling the client."""
+    owner: str = ""
+    """Who opened the position from flat, when nothing else has added to it since: a strategy's name
+    (only then does that strategy's exit or opposite signal close it), ``"manual"`` for the operator's
+    tickets; ``""`` when no single opener is known (added to by another, adopted from the broker, held
+    before a restart that could not tell). Reducing it does not change it
+    (:func:`tui_trader.engine.portfolio.apply_fill_to_position`)."""
 
     def marked(self, price: float) -> Position:
         """A copy valued at ``price`` (every field spelled out, not ``dataclasses.replace``: this runs
         on every quote of a held symbol, before an order it triggers; a test fails when a field is added)."""
         return Position(self.symbol, self.quantity, self.avg_cost, price, self.realized_pnl, self.opened_at,
-                        self.stop_price, self.take_profit_price, self.stop_trails)
+                        self.stop_price, self.take_profit_price, self.stop_trails, self.owner)
 
     @property
     def is_flat(self) -> bool:

@@ -108,7 +108,7 @@ class BrokerEvents(KillOps):
             return
         fill, order = result
         before_status = order.history[-2].status if order is not None and len(order.history) > 1 else None
-        effect = self.portfolio.apply_fill(fill, order.ticket.strategy if order else "")
+        effect = self.portfolio.apply_fill(fill, order)
         self.publish(OrderFilled(self.now(), fill, order))
         if order is not None:
             self.publish_order(order) if before_status is not order.status else None

@@ -91,28 +91,44 @@ class FillEffect:
     flat_after: bool
 
 
-def apply_fill_to_position(pos: Position, fill: Fill) -> tuple[Position, FillEffect]:
-    """The position after ``fill`` (average-cost accounting, flips open at the fill price)."""
+def opener_of(order: Order | None) -> str:
+    """Whom a fill of ``order`` opens a position for (:attr:`Position.owner`): its ticket's strategy
+    (``"manual"`` for the operator's tickets); ``""`` for a reduce-only order (a stop, an exit or a
+    flatten that went past flat opens a position nobody entered) or one the engine does not know."""
+    if order is None or order.ticket.reduce_only:
+        return ""
+    return order.ticket.strategy
+
+
+def apply_fill_to_position(pos: Position, fill: Fill, opener: str = "") -> tuple[Position, FillEffect]:
+    """The position after ``fill`` (average-cost accounting, flips open at the fill price).
+
+    ``opener`` (:func:`opener_of`) owns a position the fill opens from flat or flips; a fill that adds
+    to a position keeps its owner only when it is the owner's too; one that reduces it keeps it.
+    """
     qty, signed = pos.quantity, fill.signed_quantity
     if abs(qty) < _EPS or qty * signed > 0:
         new_qty = qty + signed
         avg = (abs(qty) * pos.avg_cost + abs(signed) * fill.price) / abs(new_qty)
-        opened_at = pos.opened_at if abs(qty) >= _EPS else fill.time
-        return replace(pos, quantity=new_qty, avg_cost=avg, opened_at=opened_at), FillEffect(
-            0.0, 0.0, abs(qty) < _EPS, False)
+        opened = abs(qty) < _EPS
+        opened_at = fill.time if opened else pos.opened_at
+        owner = opener if opened or opener == pos.owner else ""
+        return replace(pos, quantity=new_qty, avg_cost=avg, opened_at=opened_at, owner=owner), FillEffect(
+            0.0, 0.0, opened, False)
     closed = min(abs(qty), abs(signed))
     realized = closed * (fill.price - pos.avg_cost) * (1 if qty > 0 else -1)
     new_qty = qty + signed
     if abs(new_qty) < _EPS:
         flat = replace(pos, quantity=0.0, avg_cost=0.0, opened_at=None, stop_price=None,
-                       take_profit_price=None, stop_trails=False, realized_pnl=pos.realized_pnl + realized)
+                       take_profit_price=None, stop_trails=False, realized_pnl=pos.realized_pnl + realized,
+                       owner="")
         return flat, FillEffect(realized, closed, False, True)
     if qty * new_qty > 0:
         return replace(pos, quantity=new_qty, realized_pnl=pos.realized_pnl + realized), FillEffect(
             realized, closed, False, False)
     flipped = replace(pos, quantity=new_qty, avg_cost=fill.price, opened_at=fill.time,
                       realized_pnl=pos.realized_pnl + realized, stop_price=None, take_profit_price=None,
-                      stop_trails=False)
+                      stop_trails=False, owner=opener)
     return flipped, FillEffect(realized, closed, True, False)
 
 
@@ -169,10 +185,15 @@ class Portfolio:
         self.high_water_mark = max(self.equity, 0.0)  # a new journal: the mark starts here
 
     def adjust(self, symbol: str, quantity: float, avg_cost: float, now: datetime) -> None:
-        """Set one position to the broker's figures (after a reconciled difference)."""
+        """Set one position to the broker's figures (after a reconciled difference).
+
+        It keeps its owner only when the broker's is a part of ours (reduced by something we did not
+        hear of); grown or reversed by what we do not know, nobody owns it.
+        """
         pos = self.positions.get(symbol, Position(symbol, 0.0, 0.0))
         opened_at = pos.opened_at if abs(pos.quantity) >= _EPS else now
-        self._put(replace(pos, quantity=quantity, avg_cost=avg_cost,
+        reduced = pos.quantity * quantity > 0 and abs(quantity) <= abs(pos.quantity)
+        self._put(replace(pos, quantity=quantity, avg_cost=avg_cost, owner=pos.owner if reduced else "",
                           opened_at=opened_at if abs(quantity) >= _EPS else None))
 
     # -- persistence -------------------------------------------------------------------------
@@ -190,6 +211,7 @@ class Portfolio:
         out["positions"] = {s: [p.quantity, p.avg_cost, p.realized_pnl,
                                 p.opened_at.isoformat() if p.opened_at else None] for s, p in held.items()}
         out["marks"] = {s: p.market_price for s, p in held.items() if p.market_price > 0}
+        out["owners"] = {s: p.owner for s, p in held.items() if p.owner}
         return out
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -198,7 +220,8 @@ class Portfolio:
         Until quotes come, the equity is the last one known, not the positions at cost: the first
         snapshot of a new trading day takes it as the start of the day (at cost, a position that had
         risen showed the fall since as a gain, and the daily loss limit did not trip). A state written
-        before marks were kept values its positions at cost, as before.
+        before marks were kept values its positions at cost, as before; one written before owners were
+        kept restores its positions with none (no strategy's signal closes them: their stops still do).
         """
         self.known = True
         for name in self._SCALARS:
@@ -206,8 +229,9 @@ class Portfolio:
         self._set_day(date.fromisoformat(state["day"]) if state.get("day") else None)
         self.last_loss_at = _when(state.get("last_loss_at"))
         self.trades_by_strategy = {k: int(v) for k, v in state.get("trades_by_strategy", {}).items()}
-        marks = state.get("marks", {})
-        self._replace_all({s: Position(s, float(q), float(c), float(marks.get(s, math.nan)), float(r), _when(t))
+        marks, owners = state.get("marks", {}), state.get("owners", {})
+        self._replace_all({s: Position(s, float(q), float(c), float(marks.get(s, math.nan)), float(r), _when(t),
+                                       owner=str(owners.get(s, "")))
                            for s, (q, c, r, t) in state.get("positions", {}).items()})
         self._update_hwm()
 
@@ -247,8 +271,10 @@ class Portfolio:
 
     # -- updates -----------------------------------------------------------------------------
 
-    def apply_fill(self, fill: Fill, strategy: str = "") -> FillEffect:
-        """Book one (deduplicated) execution; its commission, if already known, too.
+    def apply_fill(self, fill: Fill, order: Order | None = None) -> FillEffect:
+        """Book one (deduplicated) execution of ``order`` (``None``: unknown); its commission, if already
+        known, too. The order's strategy is counted in today's trades, and owns a position it opens
+        (:func:`apply_fill_to_position`).
 
         A fill of an earlier trading day moves the position, cash and the running totals, not
         today's realized P&L, trade counts or day P&L (the start-of-day equity moves with it); its
@@ -257,7 +283,7 @@ class Portfolio:
         today = self._roll_day(fill.time)
         equity_before = self.equity
         pos = self.positions.get(fill.symbol, Position(fill.symbol, 0.0, 0.0))
-        new, effect = apply_fill_to_position(pos, fill)
+        new, effect = apply_fill_to_position(pos, fill, opener_of(order))
         self._put(replace(new, market_price=pos.market_price))
         self.cash -= fill.signed_quantity * fill.price
         if not today:  # what it made or lost against the marks was that day's, not today's
@@ -266,6 +292,7 @@ class Portfolio:
         if today:
             self.realized_today += effect.realized_gross
             self.trades_today += 1
+            strategy = order.ticket.strategy if order is not None else ""
             if strategy:
                 self.trades_by_strategy[strategy] = self.trades_by_strategy.get(strategy, 0) + 1
         if fill.commission:

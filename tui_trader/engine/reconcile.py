@@ -82,7 +82,7 @@ class Reconciliation(BrokerEvents):
             self.portfolio.restore(checkpoint.state)
         for event in events[last + 1:]:
             if isinstance(event, OrderFilled):
-                self.portfolio.apply_fill(event.fill, event.order.ticket.strategy if event.order else "")
+                self.portfolio.apply_fill(event.fill, event.order)
             elif isinstance(event, CommissionReported):
                 self.portfolio.apply_commission(event.commission)
         self.book_restored = bool(events)

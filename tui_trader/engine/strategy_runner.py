@@ -2,8 +2,15 @@
 
 A strategy that raises is disabled with an alert; the others go on. Paused strategies keep
 their bars up to date but produce no orders. One symbol holds one position: an entry signal
-while flat opens a bracket, an opposite (or exit) signal closes the position, anything else is
-ignored, and nothing new is sent while an order for that symbol is still in flight.
+while flat opens a bracket, an opposite (or exit) signal closes the position if the strategy owns
+it, anything else is ignored, and nothing new is sent while an order for that symbol is still in flight.
+
+A strategy owns a position it opened from flat with its own entry and that nothing else has added
+to since (:attr:`Position.owner`). One opened or added to from a ticket, by another strategy, or
+whose opener is not known (adopted from the broker, held before a restart that could not tell) is
+left to its stop and the operator: said once per position in an INFO alert. The maximum holding
+time and every flatten (the operator's, the kill switch's, the schedule's) close any position, whoever
+owns it: they are risk controls.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ SIGNAL_BARS = 10
 """Bars journaled with each signal (the order trace shows them)."""
 MIN_BARS_KEPT = 100
 """Bars of history kept per series at least; more when a strategy's warm-up needs (twice its warm-up)."""
+NOT_STRATEGY_NAMES = frozenset({"manual", "adopted", "flatten", "max_holding"})
+"""What orders that are no strategy's carry as their strategy (the operator's tickets, orders adopted from
+the broker, closes): a strategy loaded under one of them gets a ``#2``, or it would own the operator's positions."""
 
 
 @dataclass
@@ -64,10 +74,12 @@ class StrategyRunner(Recovery):
 
     strategies: dict[str, RunningStrategy]
     series: dict[tuple[str, int], BarSeries]
+    left_alone: dict[tuple[str, str], datetime | None]
+    """(strategy, symbol) → when the position its signal last left alone was opened (said once per position)."""
 
     def load_strategies(self) -> None:
         """Instantiate every enabled strategy of the config (a bad one is reported, not fatal)."""
-        self.strategies, self.series = {}, {}
+        self.strategies, self.series, self.left_alone = {}, {}, {}
         for spec in self.config.strategies:
             if spec.enabled:
                 self._load_one(spec)
@@ -94,7 +106,7 @@ class StrategyRunner(Recovery):
     def _unique_name(self, name: str) -> str:
         base, n = name.split(":")[-1], 2
         candidate = base
-        while candidate in self.strategies:
+        while candidate in self.strategies or candidate in NOT_STRATEGY_NAMES:
             candidate, n = f"{base}#{n}", n + 1
         return candidate
 
@@ -206,15 +218,17 @@ class StrategyRunner(Recovery):
     def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal) -> None:
         """Turn a signal into an entry bracket or an exit, unless something is in flight.
 
-        The entry goes out first; its :class:`SignalGenerated` record (with the signal's time and
-        the last :data:`SIGNAL_BARS` bars behind it, for the order trace) follows the send.
+        An exit (or opposite) signal closes only a position the strategy owns (:meth:`owns`). The
+        entry goes out first; its :class:`SignalGenerated` record (with the signal's time and the
+        last :data:`SIGNAL_BARS` bars behind it, for the order trace) follows the send.
         """
         if self.stopping or self._in_flight(symbol):  # strategies end when the engine begins to stop
             return
         position = self.portfolio.quantity(symbol)
         name = running.strategy.name
         if position and (signal.exit or signal.side.sign * position < 0):
-            self.spawn(self.close_position(symbol, signal.reason, name), f"exit-{symbol}")
+            if self.owns(name, symbol):
+                self.spawn(self.close_position(symbol, signal.reason, name, owned=True), f"exit-{symbol}")
         elif not position and not signal.exit:
             at = self.now()
             ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
@@ -223,6 +237,24 @@ class StrategyRunner(Recovery):
                 series = self.series.get((symbol, running.spec.bar_size_s))
                 bars = tuple(islice(reversed(series.bars), SIGNAL_BARS))[::-1] if series is not None else ()
                 self.publish(SignalGenerated(at, name, ticket, bars))
+
+    def owns(self, name: str, symbol: str) -> bool:
+        """``symbol``'s position is strategy ``name``'s to close (:attr:`Position.owner`). When it is not,
+        the position is left to its stop and the operator: said in an INFO alert once per position (a
+        signal on every bar would repeat it), logged each time."""
+        pos = self.portfolio.positions.get(symbol)
+        if pos is None or pos.owner == name:
+            return True
+        whose = _whose(pos.owner)
+        key = (name, symbol)
+        if key not in self.left_alone or self.left_alone[key] != pos.opened_at:  # a position not said yet
+            self.left_alone[key] = pos.opened_at
+            self.alert(AlertLevel.INFO, "strategies", f"{name}'s signal to close {symbol} left the position "
+                       f"alone: it is not {name}'s ({whose}); its stop and the operator see to it",
+                       kind="position_not_owned")
+        else:
+            log.info("%s's signal to close %s left the position alone (%s)", name, symbol, whose)
+        return False
 
     def _enter(self, ticket: OrderTicket) -> None:
         """Submit an entry right here, in the market-data handler: no task hop before the wire."""
@@ -255,8 +287,12 @@ class StrategyRunner(Recovery):
 
         return replace(probe, quantity=result.quantity, created_at=self.now())
 
-    async def close_position(self, symbol: str, reason: str, strategy: str) -> None:
+    async def close_position(self, symbol: str, reason: str, strategy: str, *, owned: bool = False) -> None:
         """Close the symbol's position at market; its protective orders are cancelled first.
+
+        ``owned``: a strategy's exit, sent only while the position is still ``strategy``'s (:meth:`owns`):
+        one grown from a ticket while its protection was being cancelled is not sent (and said: it is
+        left without its protection). Without it (the maximum holding time) whoever owns it.
 
         With approvals the exit waits for the operator with the protection still in force: it is
         cancelled only once the exit is approved (:meth:`send_approved`), so a rejected or expired
@@ -265,7 +301,7 @@ class StrategyRunner(Recovery):
         (a market order with no bid yet) is left to finish: a second would cancel it as protection.
         """
         qty = self.portfolio.quantity(symbol)
-        if not qty or self.exits_pending(symbol):
+        if not qty or self.exits_pending(symbol) or (owned and not self.owns(strategy, symbol)):
             return
         ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
         cancelled = not self.config.approvals_required and self.exit_denied(ticket) is None
@@ -275,6 +311,22 @@ class StrategyRunner(Recovery):
             qty = self.portfolio.quantity(symbol)  # its stop may have filled meanwhile
             if not qty:
                 return
+            if owned and (owner := self.portfolio.positions[symbol].owner) != strategy:
+                self.alert(AlertLevel.WARNING, "close_position", f"{strategy}'s exit of {symbol} not sent: the "
+                           f"position stopped being its own ({_whose(owner)}) while its protective orders were "
+                           "cancelled for the exit, and is left without them", kind="exit_not_sent")
+                return
             ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
         order = await self.submit(ticket)
         self.say_if_left_unprotected(order.order_ref, f"exit of {symbol} ({reason})", cancelled)
+
+
+def _whose(owner: str) -> str:
+    """Who a position belongs to, in the operator's words (:attr:`Position.owner`)."""
+    if owner == "manual":
+        return "opened from a ticket"
+    if owner == "adopted":
+        return "opened by an order adopted from the broker"
+    if owner:
+        return f"opened by {owner}"
+    return "added to by another order, or its opener not known"

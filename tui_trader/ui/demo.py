@@ -76,7 +76,7 @@ def price_history(symbol: str, points: int = 48, seed: int = 7) -> list[float]:
 
 
 def positions(q: dict[str, Quote], count: int) -> dict[str, Position]:
-    """``count`` positions, alternately long and short, with stops on most."""
+    """``count`` positions, alternately long and short, with stops on most, owned by a strategy, a ticket or none."""
     out = {}
     for i, sym in enumerate(list(q)[:count]):
         mark = q[sym].last
@@ -84,7 +84,8 @@ def positions(q: dict[str, Quote], count: int) -> dict[str, Position]:
         cost = round(mark * (1 - 0.01 * ((i % 4) - 1.5)), 2)
         stop = round(cost * (0.97 if qty > 0 else 1.03), 2) if i != 2 else None
         out[sym] = Position(sym, qty, cost, mark, realized_pnl=round(35.5 * (i - 1), 2),
-                            stop_price=stop, take_profit_price=round(cost * (1.06 if qty > 0 else 0.94), 2))
+                            stop_price=stop, take_profit_price=round(cost * (1.06 if qty > 0 else 0.94), 2),
+                            owner=("ema_cross", "manual", "vwap_reversion", "")[i % 4])
     return out
 
 

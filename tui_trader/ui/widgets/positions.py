@@ -13,7 +13,8 @@ from tui_trader.ui.widgets.pane import Pane
 
 # Wide enough for -12,345.5 shares (-1000000 without separators), prices to 99,999.99, P&L to -123,456.78
 # (-1234567.89 without them), -100.00 % and a stop for 1,000 at 178.58: wider figures are written shorter,
-# never cut (``Column.figures``). An 80-column terminal still shows the same columns as before.
+# never cut (``Column.figures``). An 80-column terminal still shows the same columns as before; the owner
+# shows only where every figure does (it is dropped first).
 COLUMNS = (
     Column("Symbol", 7),
     Column("Side", 5, priority=3),
@@ -26,6 +27,7 @@ COLUMNS = (
     Column("P&L %", 8, right=True, priority=1, figures=True),
     Column("Stop", 12, right=True, priority=2, figures=True),
     Column("Target", 9, right=True, priority=6, figures=True),
+    Column("Owner", 10, priority=7),
 )
 
 
@@ -60,7 +62,9 @@ def stop_cover(account: AccountSnapshot, symbol: str) -> tuple[float, bool]:
 
 def position_row(pos: Position, stale: bool, covered: float | None = None, held: bool = False) -> Row:
     """One position as a row; the mark is dimmed when its quote is stale; a stop that ``covered`` only
-    part of it (or none: ``held``, see :func:`partly`) is shown with its quantity, as a warning."""
+    part of it (or none: ``held``, see :func:`partly`) is shown with its quantity, as a warning. Its owner
+    is the strategy whose signals may close it (:attr:`Position.owner`), ``manual`` for a ticket's, a dash
+    when no single opener is known."""
     upnl = pos.unrealized_pnl
     cost = abs(pos.quantity * pos.avg_cost)
     cells = (
@@ -75,10 +79,11 @@ def position_row(pos: Position, stale: bool, covered: float | None = None, held:
         pct(upnl / cost * 100 if cost else None),
         stop_text(pos, covered, held),
         price(pos.take_profit_price) if pos.take_profit_price else DASH,
+        pos.owner or DASH,
     )
     mark_role = "dim" if stale else ""
     roles = ("", "", "", "", mark_role, mark_role, sign_role(upnl), sign_role(pos.realized_pnl),
-             sign_role(upnl), "" if pos.stop_price and not partly(pos, covered, held) else "warn", "")
+             sign_role(upnl), "" if pos.stop_price and not partly(pos, covered, held) else "warn", "", "")
     return Row(pos.symbol, cells, roles)
 
 
@@ -88,13 +93,13 @@ def total_row(positions: list[Position]) -> Row:
     upnl = sum(p.unrealized_pnl for p in positions)
     rpnl = sum(p.realized_pnl for p in positions)
     cells = ("TOTAL", f"{len(positions)}", "", "", "", money(value), money(upnl, signed=True),
-             money(rpnl, signed=True), "", "", "")
+             money(rpnl, signed=True), "", "", "", "")
     roles = ("", "", "", "", "", "", sign_role(upnl), sign_role(rpnl))
     return Row("__total__", cells, roles, role="accent")
 
 
 class PositionsPane(Pane):
-    """Open positions: symbol, side, quantity, cost, mark, value, P&L, stop and target."""
+    """Open positions: symbol, side, quantity, cost, mark, value, P&L, stop, target and owner."""
 
     def __init__(self) -> None:
         super().__init__("Positions", "2", id="positions-pane")
