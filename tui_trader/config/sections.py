@@ -324,6 +324,9 @@ class NotificationSettings(_Section):
     timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for one delivery attempt.")
     retries: int = Field(3, ge=0, le=10, description="Retries of a failed delivery (with exponential backoff).")
     retry_initial_s: float = Field(2.0, gt=0, le=300, description="Wait before the first retry; doubles each time.")
+    retry_max_s: float = Field(
+        60.0, gt=0, le=3600,
+        description="Longest wait before a retry, also when a server asks for longer (Retry-After, retry_after).")
     queue_size: int = Field(500, ge=1, le=100_000, description="Messages queued per channel; the oldest drop beyond.")
     ca_file: Path | None = Field(None, description="CA bundle to verify the channels' TLS (unset: system store).")
 

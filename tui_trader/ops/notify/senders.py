@@ -92,7 +92,8 @@ class TelegramSender:
         data = response.json()
         if response.status >= 300 or not (isinstance(data, dict) and data.get("ok")):
             detail = data.get("description", "") if isinstance(data, dict) else ""
-            raise DeliveryError(f"telegram answered {response.status} {detail}".strip(), _retry_after(data))
+            raise DeliveryError(f"telegram answered {response.status} {detail}".strip(),
+                                _retry_after(data) or response.retry_after_s())
 
 
 def _retry_after(data: object) -> float | None:
@@ -123,12 +124,12 @@ class WebhookSender:
         self._tls = _HttpsContext(ca_file)
 
     async def send(self, message: Message, timeout_s: float) -> None:
-        """POST the payload; any status of 300 or more is a failure."""
+        """POST the payload; any status of 300 or more is a failure (with the wait its ``Retry-After`` asks)."""
         url = self._settings.url.get_secret_value()
         payload = webhook_payload(self._settings.payload, message)
         response = await post_json(url, payload, timeout_s, await self._tls.for_url(url))
-        if response.status >= 300:
-            raise DeliveryError(f"webhook answered {response.status}")
+        if response.status >= 300:  # a 429 or 503 may say when to come back
+            raise DeliveryError(f"webhook answered {response.status}", response.retry_after_s())
 
 
 def webhook_payload(shape: str, message: Message) -> dict[str, Any]:
