@@ -177,6 +177,39 @@ class RecordingHandler:
         return "250 Message accepted for delivery"
 
 
+class SlowHandler(RecordingHandler):
+    """A relay that takes its time: ``mail_s``, ``rcpt_s`` and ``data_s`` before answering MAIL, RCPT and
+    the message (which it has already kept: it answers late, it does not refuse), ``quit_s`` before QUIT."""
+
+    def __init__(self, mail_s: float = 0.0, rcpt_s: float = 0.0, data_s: float = 0.0, quit_s: float = 0.0) -> None:
+        super().__init__()
+        self.mail_s, self.rcpt_s, self.data_s, self.quit_s = mail_s, rcpt_s, data_s, quit_s
+        self.quits = 0  # sessions that said QUIT: the client is done with them
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        await asyncio.sleep(self.mail_s)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        await asyncio.sleep(self.rcpt_s)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        answer = await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(self.data_s)
+        return answer
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.quits += 1
+        await asyncio.sleep(self.quit_s)
+        return "221 Bye"
+
+
 def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
     """An aiosmtpd authenticator accepting one login."""
 
@@ -188,12 +221,24 @@ def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
     return check
 
 
-def smtp_server(cert: Path, key: Path, user: str, password: str) -> tuple[Controller, RecordingHandler]:
+def smtp_server(cert: Path, key: Path, user: str, password: str, handler: RecordingHandler | None = None,
+                ) -> tuple[Controller, RecordingHandler]:
     """An SMTP server on 127.0.0.1 requiring STARTTLS before AUTH LOGIN/PLAIN."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    handler = RecordingHandler()
+    handler = handler or RecordingHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=closed_port(), tls_context=context,
                             require_starttls=True, authenticator=authenticator(user, password),
                             auth_require_tls=True)
+    return controller, handler
+
+
+def smtps_server(cert: Path, key: Path, user: str, password: str) -> tuple[Controller, RecordingHandler]:
+    """An SMTP server on 127.0.0.1 speaking TLS from the first byte (implicit TLS, as on port 465)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = RecordingHandler()
+    # aiosmtpd counts only STARTTLS as TLS for auth_require_tls; here every byte is already encrypted.
+    controller = Controller(handler, hostname="127.0.0.1", port=closed_port(), ssl_context=context,
+                            authenticator=authenticator(user, password), auth_require_tls=False)
     return controller, handler
