@@ -7,10 +7,12 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,17 @@ class Request:
         return json.loads(self.body)
 
 
+@dataclass(frozen=True)
+class Busy:
+    """A plan entry: ``status`` (429, 503) with a ``Retry-After`` of ``wait_s`` seconds, written as a number
+    or (``as_date``) as an HTTP-date; with ``hold`` every request until then gets the same answer."""
+
+    status: int
+    wait_s: int
+    as_date: bool = False
+    hold: bool = True
+
+
 @dataclass
 class HttpServer:
     """An asyncio HTTP/1.1 server on 127.0.0.1 that records requests.
@@ -40,16 +53,20 @@ class HttpServer:
     ``plan`` holds the answers to give, in order: an int status (with a Telegram-style body),
     ``"hang"`` (read the request, never answer), ``"chunked"`` (200 with a chunked body) or
     ``"flood"`` (Telegram's flood control: 429 with ``retry_after`` = ``flood_wait_s``, and 429 to
-    every request until that wait is over). When the plan is empty it answers 200. With ``tls`` (a
-    server context) it speaks https.
+    every request until that wait is over), or a :class:`Busy`. When the plan is empty it answers 200.
+    With ``tls`` (a server context) it speaks https. ``times`` holds each request's loop time.
     """
 
-    plan: list[int | str] = field(default_factory=list)
+    plan: list[int | str | Busy] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
     flood_wait_s: int = 1
     tls: ssl.SSLContext | None = None
     _flood_until: float = 0.0
+    _busy: Busy | None = None
+    _busy_until: float = 0.0
+    _busy_wall_until: float = 0.0
     _server: asyncio.Server | None = None
     _hung: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -73,7 +90,14 @@ class HttpServer:
         request = await _read_request(reader)
         self.requests.append(request)
         now = asyncio.get_running_loop().time()
+        self.times.append(now)
+        if self._busy is not None and now < self._busy_until:
+            await self._answer_busy(writer, self._busy, self._busy_wall_until)
+            return
         answer = "flood" if now < self._flood_until else self.plan.pop(0) if self.plan else 200
+        if isinstance(answer, Busy):
+            await self._start_busy(writer, answer, now)
+            return
         if answer == "hang":
             self._hung.append(writer)
             return
@@ -94,6 +118,22 @@ class HttpServer:
             body = OK_BODY if status < 300 else b'{"ok": false, "description": "Internal Server Error"}'
         writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                      f"Connection: close\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+    async def _start_busy(self, writer: asyncio.StreamWriter, busy: Busy, now: float) -> None:
+        # An HTTP-date has whole seconds: the wait ends on the second it names.
+        until = int(time.time() + busy.wait_s) + 1 if busy.as_date else time.time() + busy.wait_s
+        if busy.hold:  # the client's clock may run a hair ahead of ours
+            self._busy, self._busy_until = busy, now + (until - time.time()) - 0.05
+            self._busy_wall_until = until
+        await self._answer_busy(writer, busy, until)
+
+    @staticmethod
+    async def _answer_busy(writer: asyncio.StreamWriter, busy: Busy, until: float) -> None:
+        value = formatdate(until, usegmt=True) if busy.as_date else str(busy.wait_s)
+        writer.write(f"HTTP/1.1 {busy.status} Busy\r\nRetry-After: {value}\r\nContent-Length: 0\r\n"
+                     f"Connection: close\r\n\r\n".encode())
         await writer.drain()
         writer.close()
 
@@ -137,6 +177,39 @@ class RecordingHandler:
         return "250 Message accepted for delivery"
 
 
+class SlowHandler(RecordingHandler):
+    """A relay that takes its time: ``mail_s``, ``rcpt_s`` and ``data_s`` before answering MAIL, RCPT and
+    the message (which it has already kept: it answers late, it does not refuse), ``quit_s`` before QUIT."""
+
+    def __init__(self, mail_s: float = 0.0, rcpt_s: float = 0.0, data_s: float = 0.0, quit_s: float = 0.0) -> None:
+        super().__init__()
+        self.mail_s, self.rcpt_s, self.data_s, self.quit_s = mail_s, rcpt_s, data_s, quit_s
+        self.quits = 0  # sessions that said QUIT: the client is done with them
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        await asyncio.sleep(self.mail_s)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        await asyncio.sleep(self.rcpt_s)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        answer = await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(self.data_s)
+        return answer
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.quits += 1
+        await asyncio.sleep(self.quit_s)
+        return "221 Bye"
+
+
 def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
     """An aiosmtpd authenticator accepting one login."""
 
@@ -148,12 +221,24 @@ def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
     return check
 
 
-def smtp_server(cert: Path, key: Path, user: str, password: str) -> tuple[Controller, RecordingHandler]:
+def smtp_server(cert: Path, key: Path, user: str, password: str, handler: RecordingHandler | None = None,
+                ) -> tuple[Controller, RecordingHandler]:
     """An SMTP server on 127.0.0.1 requiring STARTTLS before AUTH LOGIN/PLAIN."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    handler = RecordingHandler()
+    handler = handler or RecordingHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=closed_port(), tls_context=context,
                             require_starttls=True, authenticator=authenticator(user, password),
                             auth_require_tls=True)
+    return controller, handler
+
+
+def smtps_server(cert: Path, key: Path, user: str, password: str) -> tuple[Controller, RecordingHandler]:
+    """An SMTP server on 127.0.0.1 speaking TLS from the first byte (implicit TLS, as on port 465)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = RecordingHandler()
+    # aiosmtpd counts only STARTTLS as TLS for auth_require_tls; here every byte is already encrypted.
+    controller = Controller(handler, hostname="127.0.0.1", port=closed_port(), ssl_context=context,
+                            authenticator=authenticator(user, password), auth_require_tls=False)
     return controller, handler

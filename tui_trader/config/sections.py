@@ -265,13 +265,21 @@ class TelegramSettings(_Section):
         return chat_id
 
 
+SmtpTls = Annotated[Literal["starttls", "implicit", "none"],
+                   BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
+SMTPS_PORT = 465  # the submission port that speaks TLS from the first byte (RFC 8314)
+
+
 class EmailSettings(_Section):
-    """SMTP channel with STARTTLS."""
+    """SMTP channel: STARTTLS, implicit TLS (port 465) or plain."""
 
     enabled: bool = Field(False, description="Send email.")
     host: str = Field("localhost", description="SMTP host.")
     port: int = Field(587, ge=1, le=65535, description="SMTP port.")
-    starttls: bool = Field(True, description="Upgrade with STARTTLS.")
+    tls: SmtpTls | None = Field(
+        None, description='TLS: "starttls", "implicit" (TLS from the first byte) or "none"; unset: implicit on '
+                          'port 465, else as starttls says.')
+    starttls: bool = Field(True, description='Upgrade with STARTTLS when tls is unset (false: as tls = "none").')
     username: str = Field("", description="SMTP user.")
     password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
     sender: str = Field("", description="From address.")
@@ -287,6 +295,19 @@ class EmailSettings(_Section):
         if info.data.get("enabled") and not recipients:
             raise ValueError("email is enabled but recipients is empty")
         return recipients
+
+    @property
+    def tls_mode(self) -> Literal["starttls", "implicit", "none"]:
+        """The TLS the channel speaks: ``tls`` when set, else implicit on port 465, else ``starttls``'s choice.
+
+        ``starttls`` is the older switch, kept so that configurations written before ``tls`` existed
+        (``starttls = true`` was in the example file) still load and mean what they meant.
+        """
+        if self.tls is not None:
+            return self.tls
+        if self.port == SMTPS_PORT:
+            return "implicit"
+        return "starttls" if self.starttls else "none"
 
 
 class WebhookSettings(_Section):
@@ -324,6 +345,9 @@ class NotificationSettings(_Section):
     timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for one delivery attempt.")
     retries: int = Field(3, ge=0, le=10, description="Retries of a failed delivery (with exponential backoff).")
     retry_initial_s: float = Field(2.0, gt=0, le=300, description="Wait before the first retry; doubles each time.")
+    retry_max_s: float = Field(
+        60.0, gt=0, le=3600,
+        description="Longest wait before a retry, also when a server asks for longer (Retry-After, retry_after).")
     queue_size: int = Field(500, ge=1, le=100_000, description="Messages queued per channel; the oldest drop beyond.")
     ca_file: Path | None = Field(None, description="CA bundle to verify the channels' TLS (unset: system store).")
 

@@ -10,7 +10,9 @@ import asyncio
 import base64
 import json
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -23,20 +25,43 @@ class DeliveryError(Exception):
     Args:
         message: What failed.
         retry_after_s: How long the server asked to wait before the next attempt (a 429's
-            ``retry_after``), or ``None``.
+            ``retry_after``, a ``Retry-After`` header), or ``None``.
+        retryable: ``False`` when sending again could deliver the message twice (the server may
+            already have it): the channel gives up on it instead of retrying.
     """
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, retryable: bool = True) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.retryable = retryable
 
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    """Status code and body of a response."""
+    """Status code, body and headers (names in lower case) of a response."""
 
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def retry_after_s(self, now: datetime | None = None) -> float | None:
+        """The wait a ``Retry-After`` header asks for (delay-seconds or an HTTP-date), or ``None``.
+
+        Args:
+            now: The wall clock an HTTP-date is measured from (default: the current time).
+        """
+        value = self.headers.get("retry-after", "").strip()
+        if value.isdigit():
+            wait = float(value)
+        else:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            if when.tzinfo is None:  # an HTTP-date is GMT; an obsolete form may not say so
+                when = when.replace(tzinfo=UTC)
+            wait = (when - (now or datetime.now(UTC))).total_seconds()
+        return wait if wait > 0 else None
 
     def json(self) -> Any:
         """The body parsed as JSON (``None`` when it is not JSON)."""
@@ -110,7 +135,7 @@ async def _read_response(reader: asyncio.StreamReader) -> HttpResponse:
         body = await reader.readexactly(min(int(length), MAX_RESPONSE))
     else:
         body = await reader.read(MAX_RESPONSE)
-    return HttpResponse(int(fields[1]), body)
+    return HttpResponse(int(fields[1]), body, headers)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -89,12 +89,16 @@ def subject_of(notices: list[Notice]) -> str:
 
 def body_of(notices: list[Notice], dropped: int = 0, limit: int = 50) -> str:
     """The text of a batch: one line per notice (the newest ``limit``, and every critical one: a
-    kill notice is never left out behind a burst of fills), and what was left out."""
+    kill notice is never left out behind a burst of fills), and what was left out.
+
+    Critical lines come first, then the others in their order: Telegram and Discord cut a long
+    message at the end, and a kill line queued behind forty fills would be the part cut.
+    """
     first_kept = len(notices) - limit
-    kept = [n for i, n in enumerate(notices) if i >= first_kept or n.level is AlertLevel.CRITICAL]
-    lines = [n.line for n in kept]
-    if len(kept) < len(notices):
-        lines.insert(0, f"... {len(notices) - len(kept)} earlier notices left out")
+    critical = [n.line for n in notices if n.level is AlertLevel.CRITICAL]
+    others = [n.line for i, n in enumerate(notices) if i >= first_kept and n.level is not AlertLevel.CRITICAL]
+    left_out = len(notices) - len(critical) - len(others)
+    lines = critical + ([f"... {left_out} earlier notices left out"] if left_out else []) + others
     if dropped:
         lines.append(f"({dropped} notices dropped: queue full)")
     return "\n".join(lines)

@@ -136,7 +136,7 @@ def policy_for(settings: NotificationSettings, levels: Sequence[str], kinds: Seq
     s = settings
     return ChannelPolicy(frozen_upper(levels), frozenset(kinds if kinds is not None else s.kinds),
                          s.batch_window_s, s.max_per_minute, s.timeout_s, s.retries, s.retry_initial_s,
-                         s.queue_size)
+                         s.queue_size, retry_max_s=s.retry_max_s)
 
 
 def _enabled(settings: NotificationSettings) -> list[tuple[Sender, Sequence[str], Sequence[str] | None]]:

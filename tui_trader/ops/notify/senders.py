@@ -1,4 +1,4 @@
-"""The three delivery mechanisms: Telegram Bot API, SMTP with STARTTLS, and a JSON webhook.
+"""The three delivery mechanisms: Telegram Bot API, SMTP (STARTTLS or implicit TLS), and a JSON webhook.
 
 A sender delivers one message (a subject, a body and the notices behind them) or raises
 :class:`~tui_trader.ops.notify.http.DeliveryError`. Secrets come from ``SecretStr`` settings and
@@ -8,8 +8,10 @@ appear in no exception, log line or repr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -92,7 +94,8 @@ class TelegramSender:
         data = response.json()
         if response.status >= 300 or not (isinstance(data, dict) and data.get("ok")):
             detail = data.get("description", "") if isinstance(data, dict) else ""
-            raise DeliveryError(f"telegram answered {response.status} {detail}".strip(), _retry_after(data))
+            raise DeliveryError(f"telegram answered {response.status} {detail}".strip(),
+                                _retry_after(data) or response.retry_after_s())
 
 
 def _retry_after(data: object) -> float | None:
@@ -123,12 +126,12 @@ class WebhookSender:
         self._tls = _HttpsContext(ca_file)
 
     async def send(self, message: Message, timeout_s: float) -> None:
-        """POST the payload; any status of 300 or more is a failure."""
+        """POST the payload; any status of 300 or more is a failure (with the wait its ``Retry-After`` asks)."""
         url = self._settings.url.get_secret_value()
         payload = webhook_payload(self._settings.payload, message)
         response = await post_json(url, payload, timeout_s, await self._tls.for_url(url))
-        if response.status >= 300:
-            raise DeliveryError(f"webhook answered {response.status}")
+        if response.status >= 300:  # a 429 or 503 may say when to come back
+            raise DeliveryError(f"webhook answered {response.status}", response.retry_after_s())
 
 
 def webhook_payload(shape: str, message: Message) -> dict[str, Any]:
@@ -151,8 +154,62 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+SESSION_TIMEOUTS = 3  # an SMTP session may take this many timeouts in all (each answer gets one)
+
+
+class _CutOff(Exception):
+    """The waiting task gave up on the session before it handed the message over."""
+
+
+class _Progress:
+    """How far one SMTP session got, shared by its thread and the task awaiting it.
+
+    The lock makes "the task gives up" and "the thread begins DATA" exclusive: either the session
+    is cut off before the message leaves (and a retry cannot deliver it twice), or the message
+    left and the task knows it may have arrived.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cut_off = False
+        self.data_begun = False
+
+    def begin_data(self) -> None:
+        """Called by the thread before DATA; raises :class:`_CutOff` when the task gave up."""
+        with self._lock:
+            if self._cut_off:
+                raise _CutOff
+            self.data_begun = True
+
+    def cut_off(self) -> bool:
+        """Give up on the session; ``True`` when the message never left (it will not)."""
+        with self._lock:
+            self._cut_off = True
+            return not self.data_begun
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib's client, telling ``progress`` before the message goes out."""
+
+    progress: _Progress  # set per session, right after the connection
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        """DATA, once ``progress`` agrees (see :class:`_Progress`)."""
+        self.progress.begin_data()
+        return super().data(msg)
+
+
+class _SMTPS(_SMTP, smtplib.SMTP_SSL):
+    """The same over implicit TLS (port 465)."""
+
+
 class EmailSender:
-    """SMTP (STARTTLS when configured) through :mod:`smtplib` in a worker thread.
+    """SMTP (STARTTLS, implicit TLS or plain, as ``tls`` says) through :mod:`smtplib` in a worker thread.
+
+    A message is sent at most once from the moment its DATA began: a session that fails or is cut
+    off before is retried by the channel; one that loses the server after (no answer to the
+    message, a dropped connection) is not, as the server may have kept it. A slow server's late
+    answer to QUIT changes nothing: the message was accepted or refused before it.
 
     Args:
         settings: Server, credentials (password secret), sender and recipients.
@@ -166,24 +223,46 @@ class EmailSender:
         self._ca_file = ca_file
 
     async def send(self, message: Message, timeout_s: float) -> None:
-        """Deliver by SMTP; a thread that outlives ``timeout_s`` is abandoned, not awaited."""
+        """Deliver by SMTP: each answer of the server within ``timeout_s``, the whole session within
+        :data:`SESSION_TIMEOUTS` of them (a slow server that keeps answering is waited for, not
+        abandoned and sent the message again)."""
+        progress, limit = _Progress(), timeout_s * SESSION_TIMEOUTS
+        session = asyncio.ensure_future(asyncio.to_thread(self._send_blocking, message, timeout_s, progress))
+        session.add_done_callback(_retrieve)  # a session given up on still ends, unawaited
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._send_blocking, message, timeout_s), timeout_s)
+            async with asyncio.timeout(limit):
+                await asyncio.shield(session)
         except TimeoutError as exc:
-            raise DeliveryError(f"smtp gave no answer within {timeout_s:g}s") from exc
-        except (smtplib.SMTPException, OSError, ssl.SSLError, ValueError) as exc:
+            if session.done():  # the socket's own timeout, inside the session
+                raise _failure(exc, progress) from exc
+            if progress.cut_off():
+                raise DeliveryError(f"smtp session not done within {limit:g}s") from exc
+            raise _maybe_delivered(f"no answer within {limit:g}s") from exc
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
             # ValueError: a header the email package refuses (a newline in an address); a failure of
             # this message, not of the channel's task.
-            raise DeliveryError(f"smtp failed: {type(exc).__name__} {_smtp_reason(exc)}") from exc
+            raise _failure(exc, progress) from exc
 
-    def _send_blocking(self, message: Message, timeout_s: float) -> None:
-        s = self._settings
-        with smtplib.SMTP(s.host, s.port, timeout=timeout_s) as smtp:
-            if s.starttls:
+    def _send_blocking(self, message: Message, timeout_s: float, progress: _Progress) -> None:
+        s, email = self._settings, self.compose(message)
+        tls = s.tls_mode
+        if tls == "implicit":
+            smtp: _SMTP = _SMTPS(s.host, s.port, timeout=timeout_s, context=tls_context(self._ca_file))
+        else:
+            smtp = _SMTP(s.host, s.port, timeout=timeout_s)
+        smtp.progress = progress
+        try:
+            if tls == "starttls":
                 smtp.starttls(context=tls_context(self._ca_file))
             if s.username:
                 smtp.login(s.username, s.password.get_secret_value())
-            smtp.send_message(self.compose(message))
+            smtp.send_message(email)
+        finally:
+            # QUIT's answer changes nothing (the message is accepted or refused by now): a slow or
+            # odd one must not turn a delivered message into a failure, and so into a second email.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            smtp.close()
 
     def compose(self, message: Message) -> EmailMessage:
         """The email for ``message``."""
@@ -198,6 +277,25 @@ class EmailSender:
         email["Message-ID"] = make_msgid("tui-trader", domain=sender.rpartition("@")[2] or "localhost")
         email.set_content(message.body)
         return email
+
+
+def _retrieve(session: asyncio.Future[None]) -> None:
+    if not session.cancelled():
+        session.exception()
+
+
+def _failure(exc: BaseException, progress: _Progress) -> DeliveryError:
+    """The failure of a session that ended with ``exc``: retried, unless the message may have arrived
+    (the connection failed after DATA began, without the server's refusal)."""
+    reason = f"{type(exc).__name__} {_smtp_reason(exc)}"
+    if progress.data_begun and not isinstance(exc, smtplib.SMTPResponseException):
+        return _maybe_delivered(reason)
+    return DeliveryError(f"smtp failed: {reason}")
+
+
+def _maybe_delivered(reason: str) -> DeliveryError:
+    return DeliveryError(f"smtp lost the server after sending the message ({reason}); not sent again: "
+                         f"it may have arrived", retryable=False)
 
 
 def _smtp_reason(exc: BaseException) -> str:
