@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,16 @@ NotificationLevel = Annotated[LevelName, BeforeValidator(lambda v: v.upper() if 
 def _levels(*names: LevelName) -> list[LevelName]:
     """A default list of levels (typed for mypy: a bare list literal is a ``list[str]``)."""
     return list(names)
+
+
+def _levels_sent(*names: LevelName) -> Any:
+    """A notification channel's ``levels`` field, defaulting to ``names``."""
+    return Field(default_factory=lambda: _levels(*names), description="Levels sent.")
+
+
+ChannelKinds = Annotated[list[NotificationKind] | None,
+                         Field(description="Event kinds sent on this channel (unset: notifications.kinds).")]
+"""A notification channel's ``kinds`` field (``None``: the section's ``kinds``)."""
 
 
 def default_state_dir() -> Path:
@@ -249,10 +259,8 @@ class TelegramSettings(_Section):
     token: SecretStr = Field(SecretStr(""), description="Bot token (secret).")
     chat_id: str = Field("", description="Chat to send to.", validate_default=True)
     base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
-    levels: list[NotificationLevel] = Field(
-        default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
-    kinds: list[NotificationKind] | None = Field(
-        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = _levels_sent("WARNING", "ERROR", "CRITICAL")
+    kinds: ChannelKinds = None
 
     # The checks that an enabled channel can send sit on a field, not the model: an error on the
     # model would echo the whole section, secrets included, in the config error message.
@@ -284,10 +292,8 @@ class EmailSettings(_Section):
     password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
     sender: str = Field("", description="From address.")
     recipients: list[str] = Field(default_factory=list, description="To addresses.", validate_default=True)
-    levels: list[NotificationLevel] = Field(
-        default_factory=lambda: _levels("ERROR", "CRITICAL"), description="Levels sent.")
-    kinds: list[NotificationKind] | None = Field(
-        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = _levels_sent("ERROR", "CRITICAL")
+    kinds: ChannelKinds = None
 
     @field_validator("recipients")
     @classmethod
@@ -317,10 +323,8 @@ class WebhookSettings(_Section):
     url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).",
                            validate_default=True)
     payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
-    levels: list[NotificationLevel] = Field(
-        default_factory=lambda: _levels("WARNING", "ERROR", "CRITICAL"), description="Levels sent.")
-    kinds: list[NotificationKind] | None = Field(
-        None, description="Event kinds sent on this channel (unset: notifications.kinds).")
+    levels: list[NotificationLevel] = _levels_sent("WARNING", "ERROR", "CRITICAL")
+    kinds: ChannelKinds = None
 
     @field_validator("url")
     @classmethod
