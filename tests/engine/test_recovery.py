@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from ops.servers import closed_port
 
-from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.domain import AlertLevel, ConnectionState, OrderStatus, OrderType
 from tui_trader.domain.events import AlertRaised, CommissionReported, ConnectionChanged
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, status, strategy
+from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, sell, status, strategy
 
 S = OrderStatus
 
@@ -105,6 +105,65 @@ async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, 
     assert engine.reconnects == 0
     sim.control.send_error(2104)
     await eventually(lambda: not engine.connection.market_data_degraded)
+
+
+async def test_ib_servers_unreachable_2110_then_degraded_warned_entries_blocked_exits_go_until_1102(
+        engine: Engine, sim: SimGateway) -> None:
+    # 2110 was one more INFO notice: the link stayed CONNECTED and entries kept going to a gateway that could
+    # not pass them on to IB's servers.
+    await engine.submit(buy(10))
+    await eventually(lambda: engine.portfolio.quantity("AAPL") == 10, what="long 10")
+    events = engine.subscribe("test", lossless=True)
+    sim.control.server_link_broken()
+    await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED on 2110")
+    assert engine.broker.is_connected  # IB restores it itself: no teardown
+    assert engine.reconnects == 0
+    assert not engine.connection.market_data_degraded  # the farms did not say so; the link to IB did
+    said = [(e.alert.level, e.alert.kind) for e in events.drain() if isinstance(e, AlertRaised)]
+    assert (AlertLevel.WARNING, "ib_link_broken") in said
+    assert [c.name for c in engine.preview(buy(5)).failures] == ["entries_blocked"]
+    exit_order = await engine.submit(sell(10))  # exits still go (and cancels, and the kill switch)
+    await eventually(lambda: engine.portfolio.quantity("AAPL") == 0, what="the exit filled")
+    assert status(engine, exit_order.order_ref) is S.FILLED
+
+    sim.control.connectivity_restored(data_lost=False)  # 1102
+    await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="CONNECTED on 1102")
+    said = [(e.alert.level, e.alert.kind) for e in events.drain() if isinstance(e, AlertRaised)]
+    assert (AlertLevel.INFO, "ib_link_restored") in said
+    assert engine.preview(buy(5)).passed
+
+
+async def test_ib_servers_unreachable_2110_when_a_farm_reports_ok_then_still_degraded(
+        engine: Engine, sim: SimGateway) -> None:
+    sim.control.server_link_broken()
+    await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED on 2110")
+    sim.control.send_error(2104)  # a farm's OK says nothing of the link to IB's servers
+    sim.control.send_error(2103)
+    sim.control.send_error(2104)
+    await eventually(lambda: not engine.connection.market_data_degraded, what="the farm back")
+    assert engine.connection.state is ConnectionState.DEGRADED
+    assert not engine.preview(buy(5)).passed
+
+
+async def test_ib_servers_unreachable_2110_then_1101_reconnects_and_the_fresh_session_is_connected(
+        engine: Engine, sim: SimGateway) -> None:
+    sim.control.server_link_broken()
+    await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED on 2110")
+    sim.control.connectivity_restored(data_lost=True)  # 1101: restored, the subscriptions lost
+    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    await eventually(lambda: not engine.blocks, what="entries allowed on the fresh session")
+
+
+async def test_ib_servers_unreachable_2110_then_a_new_connection_starts_with_the_link_up(
+        engine: Engine, sim: SimGateway) -> None:
+    # A 1102 sent while the engine was disconnected is heard by no session: kept across connections, the
+    # 2110's block would never lift.
+    sim.control.server_link_broken()
+    await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED on 2110")
+    sim.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    assert not engine.connection.server_link_broken
+    await eventually(lambda: not engine.blocks, what="entries allowed on the new connection")
 
 
 async def test_connect_when_the_farms_report_ok_then_connecting_and_connected_only(

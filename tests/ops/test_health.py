@@ -189,9 +189,22 @@ def test_loop_stalled_longer_than_alert_after_then_one_critical_alert_although_o
         mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
     assert [(a.level, a.text) for a in alerts if a.kind == "health_loop_lag"] == [
         (CRIT, "loop_lag 60000.0 ms reached the critical limit 500 ms")]
+
+
+def test_loop_frozen_past_the_critical_limit_for_less_than_alert_after_then_alerted_at_once() -> None:
+    # A 2 s freeze (critical limit 500 ms, alert_after_s 5) was never said: the next samples were normal, so
+    # its one critical sample never held for the sustain. For all of it nothing ran: no tick, order or Ctrl+K.
+    alerts: list[Alert] = []
+    settings = HealthSettings(alert_after_s=5, sample_interval_s=1)
+    mon = HealthMonitor(settings, Path("journal.sqlite"), alerts.append, clock=lambda: NOW)
+    for lag_ms in (2, 2_000, 3, 2, 900, 2, 2, 2, 2, 2):
+        mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
+    assert [(a.level, a.text) for a in alerts if a.kind == "health_loop_lag"] == [
+        (CRIT, "loop_lag 2000.0 ms reached the critical limit 500 ms"),  # the second freeze, within the
+        (OK, "loop_lag back to normal: 2.0 ms")]                           # sustain, is the same episode
     blips: list[Alert] = []
     mon = HealthMonitor(settings, Path("journal.sqlite"), blips.append, clock=lambda: NOW)
-    for lag_ms in (2, 2_000, 3):  # a stall shorter than alert_after_s waits for the sustain, as before
+    for lag_ms in (2, 300, 3, 450, 2):  # hiccups at the warning level wait for the sustain, as before
         mon.evaluate(HealthInfo(time=NOW, loop_lag_ms=lag_ms))
     assert [a for a in blips if a.kind == "health_loop_lag"] == []
 

@@ -9,6 +9,7 @@ import pytest
 from ib_async import LimitOrder, MarketOrder
 
 from tui_trader.sim import SimGateway
+from tui_trader.sim.control_port import execute
 
 from .helpers import connect, eventually, sync
 
@@ -44,6 +45,19 @@ async def test_send_error_when_connectivity_code_then_client_receives_it(
     ib.errorEvent += lambda req_id, c, *_: errors.append(c)
     sim.control.send_error(code)
     await eventually(lambda: code in errors)
+
+
+async def test_server_link_broken_then_the_client_hears_ibs_2110_and_the_control_port_sends_it(
+    ib: ib_async.IB, sim: SimGateway
+) -> None:
+    errors: list[tuple[int, str]] = []
+    ib.errorEvent += lambda req_id, c, text, *_: errors.append((c, text))
+    sim.control.server_link_broken()
+    await eventually(lambda: errors)
+    assert errors == [(2110, "Connectivity between Trader Workstation and server is broken. "
+                              "It will be restored automatically.")]
+    assert execute(sim.control, "server_link_broken") == "ok"
+    await eventually(lambda: len(errors) == 2)
 
 
 async def test_pacing_when_rate_exceeded_then_error_162(

@@ -282,6 +282,28 @@ async def test_real_engine_approval_when_the_price_moves_while_it_waits_then_the
         assert not c.gw.order_refs()
 
 
+async def test_real_engine_ib_servers_unreachable_2110_then_connectivity_degraded_and_warned_until_1102(
+        tmp_path: Path) -> None:
+    # 2110 (the gateway's link to IB's servers broken) was an INFO line; the connectivity pane went on
+    # saying CONNECTED while nothing sent could reach the exchange.
+    async with real_console(tmp_path) as c:
+        alerts = c.app.main.query_one(AlertsPane)
+        c.gw.control.server_link_broken()
+        await c.until(lambda: c.rows("connectivity-table")["state"][1] == "DEGRADED", "the link DEGRADED")
+        table = c.app.main.query_one("#connectivity-table", LineTable)
+        (ib_row,) = [row for row in table.rows if row.key == "ib"]
+        assert ib_row.cells == ("IB servers", "UNREACHABLE (2110)")
+        assert ib_row.cell_role(1) == "warn"
+        await c.until(lambda: any(a.kind == "ib_link_broken" for a in alerts.alerts), "the 2110 alert")
+        assert [a.level for a in alerts.alerts if a.kind == "ib_link_broken"] == [AlertLevel.WARNING]
+
+        c.gw.control.connectivity_restored()  # 1102
+        await c.until(lambda: c.rows("connectivity-table")["state"][1] == "CONNECTED", "the link CONNECTED")
+        assert "ib" not in c.rows("connectivity-table")
+        await c.until(lambda: any(a.kind == "ib_link_restored" for a in alerts.alerts), "the restore said")
+        assert [a.level for a in alerts.alerts if a.kind == "ib_link_restored"] == [AlertLevel.INFO]
+
+
 async def test_real_engine_kill_then_reset_then_one_alert_line_each(tmp_path: Path) -> None:
     # Seen in a --sim run: one Ctrl+K put two CRITICAL lines in the alerts pane (the engine's, and one
     # the console made of the same event), and a reset two more.

@@ -381,7 +381,9 @@ class HealthSettings(_Section):
         5, ge=0, le=50, description="A level clears only when the value falls this percent below its threshold."
     )
     alert_after_s: float = Field(
-        5, ge=0, le=600, description="A level alerts once it has held this long (the pane colours at once)."
+        5, ge=0, le=600,
+        description="A level alerts once it has held this long (the pane colours at once; a loop freeze at "
+        "loop_lag_crit_ms alerts at once).",
     )
 
     @model_validator(mode="after")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from tui_trader.broker.base import CLIENT_ID_IN_USE, BrokerError, BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, ConnectionState
@@ -27,6 +29,9 @@ CONNECTIVITY_LOST = 1100
 DATA_LOST = 1101
 """IB's connectivity is back but the session's market data subscriptions are gone."""
 DATA_MAINTAINED = 1102
+SERVER_LINK_BROKEN = 2110
+"""The gateway's own link to IB's servers is down ("restored automatically": IB then sends 1101 or 1102)."""
+SERVER_LINK_BLOCK = "ib_link"
 PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
 CANCEL_RACE = frozenset({10147, 10148, 161})
@@ -164,11 +169,15 @@ class BrokerEvents(KillOps):
             self.publish_order(self.orders.set_error(error.order_ref, f"{code}: {error.message}"))
         if code in FARM_BROKEN or code in FARM_OK:
             self._on_farm(code, error.message)
+        elif code == SERVER_LINK_BROKEN:
+            self._on_server_link(code, error.message, broken=True)
         elif code == CONNECTIVITY_LOST:
             self.on_connectivity_lost(error.message)
         elif code == DATA_LOST:
+            self._on_server_link(code, error.message, broken=False)
             self.on_data_lost(error.message)
         elif code == DATA_MAINTAINED:
+            self._on_server_link(code, error.message, broken=False)
             self.request_reconcile(f"connectivity restored ({code})")
         elif code == PACING:
             self.on_pacing(error.message)
@@ -198,14 +207,44 @@ class BrokerEvents(KillOps):
         broken = code in FARM_BROKEN
         farms = dict(self.connection.farms)
         farms[message.split(":")[-1].strip() or str(code)] = "broken" if broken else "ok"
-        degraded, before = "broken" in farms.values(), self.connection.state
-        state = link_state(degraded) if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
-        self.set_connection(state, farms=farms, market_data_degraded=degraded)
-        if state is not before:
-            self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
+        self._set_link(code, message, farms=farms, market_data_degraded="broken" in farms.values())
         if broken:
             self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
                        kind="farm_broken")
+
+    def _on_server_link(self, code: int, message: str, *, broken: bool) -> None:
+        """2110: the gateway lost its link to IB's servers; 1101/1102: IB says it is back.
+
+        The API link stays up (nothing to reconnect: IB restores it itself), but what is sent meanwhile
+        stops at the gateway and the market data stops with it. So the link shows DEGRADED and new entries
+        are blocked until IB says it is restored; exits, cancels and the kill switch still go (they may
+        wait at the gateway too, but holding them back would only make them later).
+        """
+        if broken is self.connection.server_link_broken:
+            return  # a 1102 after a 1100 (no 2110), or a 2110 repeated: no news
+        self._set_link(code, message, server_link_broken=broken)
+        if broken:
+            self.blocks[SERVER_LINK_BLOCK] = f"IB's servers unreachable from the gateway ({code})"
+            self.alert(AlertLevel.WARNING, "broker", f"the gateway lost its link to IB's servers ({code}): orders "
+                       "and market data do not flow; new entries blocked until IB restores it (exits, cancels "
+                       f"and Ctrl+K still go): {message}", kind="ib_link_broken")
+        else:
+            self.blocks.pop(SERVER_LINK_BLOCK, None)
+            self.alert(AlertLevel.INFO, "broker", f"the gateway's link to IB's servers is restored ({code}): new "
+                       f"entries allowed again: {message}", kind="ib_link_restored")
+
+    def _set_link(self, code: int, message: str, **changes: Any) -> None:
+        """Apply ``changes`` to the connection; the link is DEGRADED while a farm or IB's servers are broken.
+
+        While CONNECTING the state is left alone: farms report at every connect, before the engine has
+        checked the account (:meth:`connect_and_sync` decides the state once it has)."""
+        before = self.connection.state
+        conn = replace(self.connection, **changes)
+        degraded = conn.market_data_degraded or conn.server_link_broken
+        state = link_state(degraded) if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
+        self.set_connection(state, **changes)
+        if state is not before:
+            self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: IB lost its own connectivity (the recovery part reconnects)."""

@@ -19,6 +19,7 @@ from tui_trader.domain.events import ConnectionChanged
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.amend import MODIFY_NOTE, RESIZED_NOTE, Amendments
+from tui_trader.engine.broker_events import SERVER_LINK_BLOCK
 from tui_trader.engine.core import link_state
 from tui_trader.engine.order_path import NOT_SENT
 from tui_trader.engine.orders import FILL_MEMORY
@@ -129,8 +130,11 @@ class Recovery(Amendments):
         self.lose_touch()
         if self.connection.state is not ConnectionState.CONNECTING:  # not news again on each retry of a loop
             self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
-        # Each connection's farms report afresh as it opens (while CONNECTING).
-        self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False)
+        # Each connection's farms report afresh as it opens (while CONNECTING); so does a 2110 on a link that
+        # is still broken. Kept across connections instead, a 1102 heard by no session would block for good.
+        self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False,
+                            server_link_broken=False)
+        self.blocks.pop(SERVER_LINK_BLOCK, None)
         await self.broker.connect()
         if not startup:  # a reconnection made, not an attempt: a gateway down for a minute is one
             self.reconnects += 1
@@ -138,7 +142,7 @@ class Recovery(Amendments):
         self._guard_account()
         now = self.now()
         self.disconnected_since = None
-        state = link_state(self.connection.market_data_degraded)
+        state = link_state(self.connection.market_data_degraded or self.connection.server_link_broken)
         self.set_connection(state, connected_since=now, reconnects=self.reconnects)
         self.publish(ConnectionChanged(now, state, f"account {self.account_id}"))
         await self._subscribe()

@@ -31,6 +31,9 @@ class ConnectionInfo:
     round_trip_ms: float | None = None
     pacing_budget: float | None = None
     market_data_degraded: bool = False
+    server_link_broken: bool = False
+    """IB's 2110: the gateway lost its own link to IB's servers (until 1101/1102 or a fresh connection);
+    orders and market data stop at the gateway while the API link looks up."""
     last_error: str = ""
     last_error_at: datetime | None = None
     """When :attr:`last_error` happened: it stays after a reconnect, as the last thing that went wrong."""

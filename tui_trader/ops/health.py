@@ -155,15 +155,24 @@ class HealthMonitor:
             metric = f"market_data_age[{symbol}]"
             self._tracker.add(Threshold(metric, stale, None, " s"))
             values[metric] = age
-        # One sample holds the longest stall since the last: a stall as long as alert_after_s has held that long.
-        stall_ms = self.settings.alert_after_s * 1000
         for metric, value in values.items():
-            spans = metric == "loop_lag" and value is not None and value >= stall_ms
-            change = self._tracker.update(metric, value, spans)
+            change = self._tracker.update(metric, value, metric == "loop_lag" and self._is_freeze(value))
             if change is not None:
                 self._raise(change, sample.time or self._now())
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
+
+    def _is_freeze(self, lag_ms: float | None) -> bool:
+        """A loop stall that is an alert at once, not after the level has held for ``alert_after_s``.
+
+        One sample holds the longest stall since the last: a stall as long as ``alert_after_s`` has held
+        that long. And one at the critical limit is an event of its own, however short: for all of it
+        nothing ran (no tick, no order, no Ctrl+K), and the samples after it are normal, so waiting for
+        it to hold would never say it. Stalls at the warning level (a slow frame, a collection) still wait.
+        """
+        if lag_ms is None:
+            return False
+        return lag_ms >= self.settings.alert_after_s * 1000 or lag_ms >= self.settings.loop_lag_crit_ms
 
     def _round_trip_ms(self) -> float | None:
         """The last round trip, or the wait for the one in flight when longer: a gateway that stopped

@@ -104,8 +104,8 @@ class LevelTracker:
     def update(self, metric: str, value: float | None, spans_sustain: bool = False) -> LevelChange | None:
         """Feed one sample; returns the change of level to alert, if any (``None`` values are skipped).
 
-        ``spans_sustain``: the sample is itself as long as the sustain (a loop stall of that many
-        seconds, measured once it ends), so a rise to its level has held long enough: alerted at once.
+        ``spans_sustain``: the sample needs no sustain (a loop stall measured once it ends, as long as the
+        sustain or at the critical limit: see ``HealthMonitor``), so a rise to its level is alerted at once.
         """
         threshold = self._thresholds.get(metric)
         if threshold is None or value is None:

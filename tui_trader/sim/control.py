@@ -21,6 +21,7 @@ ERROR_TEXTS = {
     1100: "Connectivity between IB and Trader Workstation has been lost.",
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
     **FARM_TEXTS,
 }
 
@@ -117,6 +118,12 @@ class Control:
     def connectivity_restored(self, data_lost: bool = False) -> None:
         """Error 1101 (data lost) or 1102 (data maintained) to every client."""
         self.send_error(1101 if data_lost else 1102)
+
+    def server_link_broken(self) -> None:
+        """Notice 2110 to every client: the gateway lost its own link to IB's servers while the API
+        sessions stay up (orders and data stop at the gateway). IB says it is back with 1101/1102:
+        :meth:`connectivity_restored`."""
+        self.send_error(2110)
 
     def send_malformed(self, kind: str = "fields", client_id: int | None = None, seed: int = 0) -> None:
         """Send a malformed message to one or all clients (a gateway gone wrong).

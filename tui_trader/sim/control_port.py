@@ -7,6 +7,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     step SECONDS                        set_slippage TICKS
     drop_sessions [CLIENT_ID]           refuse_connections SECONDS
     send_error CODE [TEXT…]             connectivity_lost      connectivity_restored [data_lost]
+    server_link_broken
     set_pacing MAX [PER_SECONDS] | set_pacing off
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
@@ -44,6 +45,7 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "send_error": lambda w: c.send_error(int(w[0]), " ".join(w[1:]) or None),
         "connectivity_lost": lambda w: c.connectivity_lost(),
         "connectivity_restored": lambda w: c.connectivity_restored(bool(w and w[0] == "data_lost")),
+        "server_link_broken": lambda w: c.server_link_broken(),
         "set_pacing": lambda w: c.set_pacing(None if w[0] == "off" else int(w[0]), *(float(x) for x in w[1:2])),
         "deny_market_data": lambda w: c.deny_market_data(*w),
         "allow_market_data": lambda w: c.allow_market_data(*w),

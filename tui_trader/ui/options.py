@@ -27,16 +27,23 @@ def system_clock() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """A warning and a critical level for one health figure."""
+    """A warning and a critical level for one health figure (``None``: that level is off)."""
 
-    warn: float
-    crit: float
+    warn: float | None
+    crit: float | None
 
     def level(self, value: float | None) -> str:
-        """``""``, ``"warn"`` or ``"crit"`` for ``value``."""
+        """``""``, ``"warn"`` or ``"crit"`` for ``value`` against the bare limits (no hysteresis)."""
         if value is None:
             return ""
-        return "crit" if value >= self.crit else "warn" if value >= self.warn else ""
+        if self.crit is not None and value >= self.crit:
+            return "crit"
+        return "warn" if self.warn is not None and value >= self.warn else ""
+
+    @classmethod
+    def optional(cls, warn: float | None, crit: float | None) -> Thresholds | None:
+        """Both limits, or ``None`` when neither is set (the figure is shown without limits)."""
+        return None if warn is None and crit is None else cls(warn, crit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,8 @@ class ConsoleOptions:
     expected_account: str = ""
     cpu: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
     mem: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
+    process_rss_mb: Thresholds | None = None
+    """The process's memory limits (off unless configured)."""
     disk: Thresholds = field(default_factory=lambda: Thresholds(85, 95))
     loop_lag_ms: Thresholds = field(default_factory=lambda: Thresholds(100, 500))
     journal_queue: Thresholds = field(default_factory=lambda: Thresholds(1_000, 10_000))
@@ -95,6 +104,7 @@ class ConsoleOptions:
             expected_account=settings.broker.account,
             cpu=Thresholds(health.cpu_warn_pct, health.cpu_crit_pct),
             mem=Thresholds(health.mem_warn_pct, health.mem_crit_pct),
+            process_rss_mb=Thresholds.optional(health.process_rss_warn_mb, health.process_rss_crit_mb),
             disk=Thresholds(health.disk_warn_pct, health.disk_crit_pct),
             loop_lag_ms=Thresholds(health.loop_lag_warn_ms, health.loop_lag_crit_ms),
             journal_queue=Thresholds(health.journal_queue_warn, health.journal_queue_crit),

@@ -31,7 +31,8 @@ def farm_role(status: str) -> str:
 
 
 def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
-    """Gateway, client, state, since, reconnects, RTT, pacing, last error."""
+    """Gateway, client, state, since, reconnects, RTT, pacing, IB's servers and market data when they
+    fail, last error."""
     rtt = f"{conn.round_trip_ms:.1f} ms" if conn.round_trip_ms is not None else DASH
     pacing = f"{conn.pacing_budget:.0%} left" if conn.pacing_budget is not None else DASH
     rows = [
@@ -43,6 +44,9 @@ def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
         Row("rtt", ("Round trip", rtt)),
         Row("pacing", ("Pacing budget", pacing)),
     ]
+    if conn.server_link_broken:
+        # The API link is up, but what is sent stops at the gateway: said apart from the state.
+        rows.append(Row("ib", ("IB servers", "UNREACHABLE (2110)"), ("", "warn")))
     if conn.market_data_degraded:
         rows.append(Row("md", ("Market data", "DEGRADED"), ("", "warn")))
     if conn.last_error:
