@@ -37,8 +37,7 @@ _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
 _LOOKBACK = timedelta(minutes=5)
 MODIFY_NOTE = "modify requested"
 RESIZED_NOTE = "resized with"
-"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry
-(a restart counts them as messages sent: :func:`~tui_trader.engine.recovery.wire_messages`)."""
+"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry."""
 
 
 class Amendments(Reconciliation):
@@ -160,7 +159,7 @@ class Amendments(Reconciliation):
         if not await self._flush_journal():
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))
         self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
-        self.risk.record_sent(ticket, self.now(), 1 + len(resized))
+        self.messages_sent("modify", 1 + len(resized), order_ref, ticket)
         return verdict
 
     def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:
