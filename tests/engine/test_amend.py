@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,37 @@ async def test_modify_partially_filled_entry_below_its_fill_then_refused(engine:
     assert modified_refs(sim) == []
     await engine.modify(entry.order_ref, quantity=40)  # above the fill: entry and exits go to 40
     await eventually(lambda: [broker_qty(sim, o.order_ref) for o in (entry, stop)] == [40, 40], what="at 40")
+
+
+async def test_modify_when_asked_several_times_at_once_then_sent_in_that_order_and_the_broker_holds_the_last(
+        engine: Engine, sim: SimGateway) -> None:
+    # Each modify amends the order, waits for the journal, then sends. Issued together, the first one's wait
+    # ended last (its flush yielded the loop once; the others' flushes wrote its events with theirs): it
+    # reached the broker after the newer ones, the broker holding 11 while the engine showed 15.
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=below_bid(engine, 3.0)))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    asked = [11, 12, 13, 14, 15]
+
+    verdicts = await asyncio.gather(*(engine.modify(order.order_ref, quantity=q) for q in asked))
+
+    assert all(v.passed for v in verdicts)
+    await eventually(lambda: len(modified_refs(sim)) == len(asked), what="every modification received")
+    assert [r.qty for r in sim.received_orders() if r.modification] == asked
+    shown = engine.orders.orders[order.order_ref].ticket.quantity
+    await eventually(lambda: broker_qty(sim, order.order_ref) == shown == 15, what="the broker at what is shown")
+
+
+async def test_modify_when_asked_during_a_modify_then_built_on_the_earlier_one(
+        engine: Engine, sim: SimGateway) -> None:
+    # The second is checked against the order as the first left it: a new limit keeps the first's quantity.
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=below_bid(engine, 3.0)))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    new_limit = below_bid(engine, 2.0)
+
+    await asyncio.gather(engine.modify(order.order_ref, quantity=20), engine.modify(order.order_ref,
+                                                                                    limit_price=new_limit))
+
+    (at_broker,) = [o for o in sim.orders() if o.order_ref == order.order_ref]
+    await eventually(lambda: (at_broker.total_qty, at_broker.lmt_price) == (20, new_limit), what="both changes")
+    ticket = engine.orders.orders[order.order_ref].ticket
+    assert (ticket.quantity, ticket.limit_price) == (20, new_limit)

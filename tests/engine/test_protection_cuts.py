@@ -86,3 +86,38 @@ async def test_stop_when_its_cut_meets_an_empty_message_budget_then_tried_again_
         alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "protection"]
         assert [(a.level, a.text) for a in alerts] == [
             (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40")]
+
+
+async def test_stop_when_the_operator_modifies_it_during_its_cut_then_after_the_cut_and_on_top_of_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The operator's modify and a cut of the same stop each amended the order, then waited for the journal: the
+    # one whose wait ended first was sent first, whatever the engine recorded last. Now they take turns.
+    config = make_config(tmp_path)
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        new_stop = round((stop.ticket.stop_price or 0.0) - 1.0, 2)
+        assert config.journal_path is not None
+        blocker = sqlite3.connect(config.journal_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
+            await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the sell")
+            await eventually(lambda: eng.orders.orders[stop.order_ref].ticket.quantity == 70, what="cut to 70")
+            # Act: the operator moves the stop while the cut waits for the journal.
+            moved = asyncio.create_task(eng.modify(stop.order_ref, stop_price=new_stop))
+            await asyncio.sleep(0)  # the modify has taken its first step
+            # Assert: it waits for the cut to be on the wire before it changes the order.
+            modifies = [h for h in eng.orders.orders[stop.order_ref].history if h.note.startswith(MODIFY_NOTE)]
+            assert len(modifies) == 1
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert (await moved).passed
+        (at_broker,) = [o for o in sim.orders() if o.order_ref == stop.order_ref]
+        await eventually(lambda: (at_broker.total_qty, at_broker.aux_price) == (70, new_stop), what="both changes")
+        assert [r.qty for r in sim.ledger.received if r.order_ref == stop.order_ref] == [100, 70, 70]
+        ticket = eng.orders.orders[stop.order_ref].ticket
+        assert (ticket.quantity, ticket.stop_price) == (70, new_stop)

@@ -1,6 +1,7 @@
 """A restarted engine remembers what the run before it sent: its throttle and its duplicate check are
-seeded from the journal's recent SENDING records (and modifies), so a crash loop cannot send a full
-per-minute budget per restart, nor the order just sent again right after a restart."""
+seeded from the journal's records of the messages put on the wire (places, modifies, cancels) and from
+the orders it left in SENDING, so a crash loop cannot send a full per-minute budget per restart, nor the
+order just sent again right after a restart."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tui_trader.domain import Bracket, OrderStatus
+from tui_trader.domain import Bracket, OrderStatus, OrderType
 from tui_trader.domain.events import OrderDenied
 from tui_trader.engine.core import utc_now
 from tui_trader.sim import SimGateway
@@ -110,3 +111,26 @@ async def test_restart_after_a_dry_run_then_its_orders_not_placed_count_for_noth
         await eventually(lambda: "AAPL" in engine.market.quotes and not engine.blocks)
         # Assert: neither the throttle nor the duplicate check counts it, as the run that journaled it did not.
         assert engine.preview(buy(10)).passed
+
+
+async def test_restart_after_places_a_modify_and_cancels_within_the_minute_then_the_cancels_count_too(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: 5 messages a minute. A run places two resting limits (2 messages), moves one (1) and cancels
+    # both (2), then stops. Cancels use the broker's message budget as every message does.
+    config = make_config(tmp_path, limits=limits_for_tests(max_orders_per_minute=5))
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes and not first.blocks)
+        bid = first.market.quotes["AAPL"].bid
+        resting = [await first.submit(buy(q, order_type=OrderType.LMT, limit_price=round(bid - q / 10, 2)))
+                   for q in (30, 40)]
+        await eventually(lambda: all(status(first, o.order_ref) is S.SUBMITTED for o in resting), what="working")
+        assert (await first.modify(resting[0].order_ref, limit_price=round(bid - 2, 2))).passed
+        for order in resting:
+            await first.cancel(order.order_ref)
+        await eventually(lambda: all(status(first, o.order_ref) is S.CANCELLED for o in resting), what="cancelled")
+    # Act
+    async with running(sim, config) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes and not engine.blocks)
+        verdict = engine.preview(buy(5))
+    # Assert: the sixth message of the minute is denied (counting places and the modify only, it passed).
+    assert [c.name for c in verdict.failures] == ["throttle_per_minute"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tui_trader.domain import AlertLevel, OrderStatus, Side, TradingState
-from tui_trader.domain.events import KillSwitchEngaged, TradingStateChanged
+from tui_trader.domain.events import KillSwitchEngaged, MessagesSent, TradingStateChanged
 from tui_trader.risk import KillAction, KillState, KillSwitchLatchedError, KillTrigger, RiskEngine, RiskLimits
 
 from .builders import T0, account, market, order, position, quote, secs, ticket
@@ -85,6 +85,34 @@ def test_record_sent_and_cancels_use_the_throttle() -> None:
 
     assert not engine.check(ticket(limit_price=99), account(), market(), T0).passed
     assert engine.check_cancel(T0).passed
+
+
+def test_restore_sent_when_cancels_filled_the_second_then_the_next_order_waits_for_the_next_second() -> None:
+    engine = RiskEngine(RiskLimits(max_orders_per_second=3))
+
+    engine.restore_sent([MessagesSent(T0, "place", 1, "A", ticket()), MessagesSent(T0, "cancel", 2, "A")], T0)
+
+    verdict = engine.check(ticket(limit_price=99), account(), market(), T0 + timedelta(milliseconds=100))
+    assert [c.name for c in verdict.failures] == ["throttle_per_second"]
+    assert engine.check(ticket(limit_price=99), account(), market(), T0 + secs(1)).passed
+
+
+def test_restore_sent_when_an_order_was_placed_then_it_is_a_duplicate_and_a_cancel_is_not_remembered() -> None:
+    engine = RiskEngine(RiskLimits(duplicate_window_s=60))
+
+    engine.restore_sent([MessagesSent(T0, "place", 1, "A", ticket()), MessagesSent(T0, "cancel", 1, "A")], T0)
+
+    assert [c.name for c in engine.check(ticket(), account(), market(), T0 + secs(5)).failures] == ["duplicate"]
+    assert len(engine.recent) == 1
+
+
+def test_restore_sent_when_the_minute_is_spent_by_cancels_then_the_next_order_is_throttled() -> None:
+    engine = RiskEngine(RiskLimits(max_orders_per_minute=3))
+
+    engine.restore_sent([MessagesSent(T0, "place", 1, "A", ticket()), MessagesSent(T0, "cancel", 2, "A")], T0)
+
+    verdict = engine.check(ticket(limit_price=99), account(), market(), T0 + secs(1))
+    assert [c.name for c in verdict.failures] == ["throttle_per_minute"]
 
 
 def test_engage_kill_then_halted_synchronously_and_reset_resumes() -> None:

@@ -211,6 +211,23 @@ class OrderNotSent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesSent(Event):
+    """Order messages the engine put on the wire to the broker, as its message throttle counted them.
+
+    ``action``: ``"place"`` (an order's placeOrder messages, a bracket's family one each), ``"modify"``
+    (a working order re-placed, its resized exits with it) or ``"cancel"`` (cancelOrder messages, or a
+    global cancel); ``ticket``: what the duplicate check remembered (the order placed, its new figures),
+    none for a cancel. The journal keeps them so that a restart seeds the throttle and the duplicate
+    check with what the run before it sent (a crash loop must not get a fresh budget per restart).
+    """
+
+    action: str
+    count: int = 1
+    order_ref: str = ""
+    ticket: OrderTicket | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BookCheckpointed(Event):
     """The engine's book (cash, positions, P&L) as of this point of the journal.
 

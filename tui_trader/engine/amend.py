@@ -14,8 +14,12 @@ the same amendment; a protective child never grows past its entry or the positio
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -33,8 +37,7 @@ _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
 _LOOKBACK = timedelta(minutes=5)
 MODIFY_NOTE = "modify requested"
 RESIZED_NOTE = "resized with"
-"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry
-(a restart counts them as messages sent: :func:`~tui_trader.engine.recovery.wire_messages`)."""
+"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry."""
 
 
 class Amendments(Reconciliation):
@@ -96,6 +99,13 @@ class Amendments(Reconciliation):
         (see :meth:`_send_amended`); a protective child may not grow past its entry nor the
         position it protects.
 
+        Modifies of one order take turns, in the order they were asked for (the operator's, the
+        protective cuts' of :class:`~tui_trader.engine.engine.Engine`): each is checked against the
+        order as the one before it left it, and is on the wire before the next one starts. Each
+        waits for the journal between its amendment and its send; two at once finished those waits
+        in either order, so an older amendment could reach the broker last, the broker holding
+        it while the engine showed the newer one.
+
         Returns the verdict; a denial is published as :class:`OrderDenied` and nothing is sent.
 
         Raises:
@@ -105,6 +115,29 @@ class Amendments(Reconciliation):
                 a protective child larger than its entry or the position.
             ValueError: Nothing to change.
         """
+        async with self._modify_turn(order_ref):
+            return await self._modify(order_ref, quantity, limit_price, stop_price)
+
+    @contextlib.asynccontextmanager
+    async def _modify_turn(self, order_ref: str) -> AsyncIterator[None]:
+        """Wait for the modifies of ``order_ref`` asked before this one (first come, first served)."""
+        turns = self._modify_turns.setdefault(order_ref, _Turns())
+        turns.waiting += 1
+        try:
+            async with turns.lock:
+                yield
+        finally:
+            turns.waiting -= 1
+            if not turns.waiting:
+                del self._modify_turns[order_ref]
+
+    @functools.cached_property
+    def _modify_turns(self) -> dict[str, _Turns]:
+        """The orders with a modify under way or waiting, by ref."""
+        return {}
+
+    async def _modify(self, order_ref: str, quantity: float | None, limit_price: float | None,
+                      stop_price: float | None) -> RiskVerdict:
         self.require_armed()  # a modification reaches the market as an approval does
         if self.config.dry_run:  # orders go nowhere; an order adopted from the broker stays as it is there
             raise SafetyError("dry run: a modification is not sent (the order at the broker is unchanged)")
@@ -126,7 +159,7 @@ class Amendments(Reconciliation):
         if not await self._flush_journal():
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))
         self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
-        self.risk.record_sent(ticket, self.now(), 1 + len(resized))
+        self.messages_sent("modify", 1 + len(resized), order_ref, ticket)
         return verdict
 
     def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:
@@ -188,6 +221,14 @@ class Amendments(Reconciliation):
         parent = self.orders.orders[order.parent_ref]
         siblings = self.orders.children(order.parent_ref)
         return parent.broker_id or 0, f"oca-{parent.order_ref}" if len(siblings) > 1 else ""
+
+
+@dataclass(slots=True)
+class _Turns:
+    """The modifies of one order: the lock they take turns on, and how many hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
 
 
 def _changes(order: Order, quantity: float | None, limit_price: float | None,

@@ -338,7 +338,7 @@ class Engine(StrategyRunner):
         if flat_after:
             for leftover in self.protection_working(order.symbol):
                 if leftover.broker_id:
-                    self.broker.cancel(leftover.broker_id)
+                    self.cancel_at_broker(leftover)
         else:
             self._fit_protection(order.symbol)
         self._record_protection(order.symbol)
@@ -360,7 +360,7 @@ class Engine(StrategyRunner):
         for order in working:
             if order.ticket.side.sign * held > 0:
                 if order.broker_id:
-                    self.broker.cancel(order.broker_id)
+                    self.cancel_at_broker(order)
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
             elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:

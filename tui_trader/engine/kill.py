@@ -153,7 +153,7 @@ class KillOps(OrderPath):
         elif self.broker.is_connected:
             for order in working:
                 self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
-        self.risk.record_cancel(self.now(), max(len(working), 1))
+        self.messages_sent("cancel", max(len(working), 1))
         return [o.order_ref for o in working]
 
     async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
@@ -339,7 +339,7 @@ class KillOps(OrderPath):
             raise refused
         try:
             for order in working:
-                self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
+                self.cancel_at_broker(order)
         except ConnectionError:  # the link dropped mid-way
             raise refused from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)

@@ -23,6 +23,7 @@ from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingS
 from tui_trader.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
+    MessagesSent,
     OperatorAction,
     OrderChecked,
     OrderDenied,
@@ -44,8 +45,7 @@ S = OrderStatus
 SENDING_NOTE = "journaled before send"
 WHAT_IF_ASKING = "asking the broker"
 NOT_SENT = "not sent"
-"""The end of every note that moves an order journaled as SENDING on without placing it (``_not_sent``):
-a restart does not count that SENDING as a message sent (:func:`~tui_trader.engine.recovery.wire_messages`)."""
+"""The end of every note that moves an order journaled as SENDING on without placing it (``_not_sent``)."""
 DRY_RUN_NOTE = f"dry run: {NOT_SENT}"
 # What a send may start from: approved, or journaled as SENDING / UNKNOWN and resubmitted.
 SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
@@ -462,17 +462,48 @@ class OrderPath(EngineCore):
             self._not_sent(order_ref, why, dry_run=why is DRY_RUN_NOTE)
             return False
         self._place_family(order_ref)
-        now = self.now()
         # Before the next gate, which may run before the loop turns; a token per message (the bracket's too).
-        self.risk.record_sent(order.ticket, now, 1 + len(self.orders.children(order_ref)))
+        sent = self.messages_sent("place", 1 + len(self.orders.children(order_ref)), order_ref, order.ticket,
+                                  publish=False)
         family = self.family(order_ref) if unpublished else []
-        self.after_wire(functools.partial(self._after_send, order_ref, family, now))
+        self.after_wire(functools.partial(self._after_send, order_ref, family, sent))
         return True
 
-    def _after_send(self, order_ref: str, unpublished: list[Order], now: datetime) -> None:
-        """After the wire: publish the family as it was sent (when born in SENDING), arm its ack timeout."""
-        self._publish_orders(unpublished, S.APPROVED, now)
+    def _after_send(self, order_ref: str, unpublished: list[Order], sent: MessagesSent) -> None:
+        """After the wire: publish the family as it was sent (when born in SENDING) and the messages it went
+        out in, arm its ack timeout."""
+        self._publish_orders(unpublished, S.APPROVED, sent.time)
+        self.publish(sent)
         self.call_later(self.config.ack_timeout_s, self._ack_timed_out, order_ref, name=f"ack-{order_ref}")
+
+    def messages_sent(self, action: str, count: int, order_ref: str = "", ticket: OrderTicket | None = None,
+                      publish: bool = True) -> MessagesSent:
+        """``count`` messages went on the wire just now (see :class:`MessagesSent`): the throttle takes a token
+        for each and the duplicate check remembers ``ticket`` (none: cancels).
+
+        The record is for the journal's next batch (``publish``; the order path publishes it after the wire,
+        with the order's own events): nothing but the order's SENDING record is written before the wire. A
+        restart seeds the throttle from these records (:meth:`~tui_trader.engine.recovery.Recovery.open_journal`).
+        A process killed before the batch loses the records of its last moments: the restart counts the sends
+        of the orders it left in SENDING instead (:func:`~tui_trader.engine.recovery.unrecorded_sends`); a
+        modify or cancel of those moments is not counted.
+        """
+        sent = MessagesSent(self.now(), action, count, order_ref, ticket)
+        if ticket is None:
+            self.risk.record_cancel(sent.time, count)
+        else:
+            self.risk.record_sent(ticket, sent.time, count)
+        if publish:
+            self.publish(sent)
+        return sent
+
+    def cancel_at_broker(self, order: Order) -> None:
+        """Write ``order``'s cancel to the broker's socket and count it (:meth:`messages_sent`).
+
+        A failure of the broker's cancel (the link is down) is raised, and nothing is counted.
+        """
+        self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
+        self.messages_sent("cancel", 1, order.order_ref)
 
     def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
         if verdict.passed:
@@ -616,8 +647,7 @@ class OrderPath(EngineCore):
         elif order.status is S.APPROVED:
             self._move_family(order_ref, S.CANCELLED, "cancelled before send")
         elif order.status.is_working and order.broker_id is not None:
-            self.broker.cancel(order.broker_id)
-            self.risk.record_cancel(self.now())
+            self.cancel_at_broker(order)
             self.spawn(self._watch_cancel(order_ref), f"cancel-{order_ref}")
 
     async def _watch_cancel(self, order_ref: str) -> None:

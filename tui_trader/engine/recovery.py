@@ -15,13 +15,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus
-from tui_trader.domain.events import ConnectionChanged
+from tui_trader.domain.events import ConnectionChanged, MessagesSent
 from tui_trader.domain.market import Instrument
-from tui_trader.domain.orders import Order, OrderTicket
-from tui_trader.engine.amend import MODIFY_NOTE, RESIZED_NOTE, Amendments
+from tui_trader.domain.orders import Order
+from tui_trader.engine.amend import Amendments
 from tui_trader.engine.broker_events import SERVER_LINK_BLOCK
 from tui_trader.engine.core import link_state
-from tui_trader.engine.order_path import NOT_SENT
 from tui_trader.engine.orders import FILL_MEMORY
 from tui_trader.errors import BrokerError
 from tui_trader.risk.engine import RiskEngine
@@ -75,7 +74,7 @@ class Recovery(Amendments):
             if order.status is S.SENDING and order.parent_ref not in self.in_flight:
                 self.resume_in_flight(order)
         self.lapse_unsent("the engine restarted before it was sent", [o for o in restored if o.status in UNSENT])
-        await self._remember_sent(self.journal)
+        await self._remember_sent(self.journal, [o for o in restored if o.status is S.SENDING])
         # Fills within the order manager's memory are kept for deduplication; older ones are
         # looked up in the journal when a broker replays them (BrokerEvents.on_fill).
         self.orders.fill_memory = FILL_MEMORY
@@ -87,16 +86,21 @@ class Recovery(Amendments):
         if self.book_restored:  # a new day starts from the restored marks, before any quote moves them
             self.portfolio.roll_day(self.now())
 
-    async def _remember_sent(self, journal: Journal) -> None:
-        """Seed the throttle and the duplicate check with the messages the journal's recent orders went out in.
+    async def _remember_sent(self, journal: Journal, sending: list[Order]) -> None:
+        """Seed the throttle and the duplicate check with the messages the run before sent (its journal's
+        :class:`MessagesSent` records) and the sends of the orders it left in SENDING (``sending``, the
+        records of which it died before writing: :func:`unrecorded_sends`).
 
         Both lived in memory only: a restarted engine (a supervisor's, a crash loop's) had full buckets
         and had sent nothing, so each restart could send another minute's budget, and the order sent
-        right before the restart passed the duplicate check again.
+        right before the restart passed the duplicate check again. A journal written before the records
+        existed has none: that one restart counts only the orders left in SENDING.
         """
         now = self.now()
         since = now - timedelta(seconds=self.risk.memory_s)
-        self.risk.restore_sent(wire_messages(await journal.orders(since=since), since), now)
+        events = await journal.events(kinds=(MessagesSent.__name__,), since=since)
+        recorded = [e for e in events if isinstance(e, MessagesSent)]
+        self.risk.restore_sent([*recorded, *unrecorded_sends(sending, recorded, since)], now)
 
     def lapse_unsent(self, why: str, orders: list[Order] | None = None) -> None:
         """Expire orders that never reached the broker and whose approval can no longer be given
@@ -322,30 +326,27 @@ class Recovery(Amendments):
             self._reconnecting = False
 
 
-def wire_messages(orders: Iterable[Order], since: datetime) -> list[tuple[datetime, OrderTicket | None]]:
-    """The placeOrder messages journaled ``orders`` went out in from ``since`` on, with the ticket the
-    duplicate check remembered for each (:meth:`RiskEngine.record_sent`): an order sent on its own or as a
-    bracket's entry, an order modified; ``None`` for a bracket's child sent or resized with its entry.
+def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],
+                     since: datetime) -> list[MessagesSent]:
+    """The placeOrder messages of ``sending``, orders restored from the journal in SENDING (from ``since``
+    on), that no ``recorded`` place of their family follows.
 
-    A message is a SENDING step (unless the next step says it was not placed after all: a dry run, a
-    kill meanwhile) or a modify's step. The ticket is the order's last: a modified order's earlier
-    sends are remembered at its new figures.
+    An order's :class:`MessagesSent` is journaled in the batch after its send; its SENDING record,
+    before the wire. A process killed in between left the order in SENDING with no record of its send:
+    it may well have gone out (the ack watcher treats it as in flight), so it counts, one message per
+    order of the family, at the time it was journaled as SENDING.
     """
-    out: list[tuple[datetime, OrderTicket | None]] = []
-    for order in orders:
-        own = order.ticket if order.parent_ref is None else None
-        steps = order.history
-        for i, step in enumerate(steps):
-            if step.time < since:
-                continue
-            if step.status is S.SENDING:
-                after = steps[i + 1] if i + 1 < len(steps) else None
-                if after is None or not (after.status is S.CANCELLED and after.note.endswith(NOT_SENT)):
-                    out.append((step.time, own))
-            elif step.note.startswith(MODIFY_NOTE):
-                out.append((step.time, order.ticket))
-            elif step.note.startswith(RESIZED_NOTE):
-                out.append((step.time, None))
+    placed: dict[str, datetime] = {}
+    for message in recorded:
+        if message.action == "place":
+            placed[message.order_ref] = max(message.time, placed.get(message.order_ref, message.time))
+    out = []
+    for order in sending:
+        at = next((h.time for h in reversed(order.history) if h.status is S.SENDING), order.updated_at)
+        family = order.parent_ref or order.order_ref
+        if at >= since and not (family in placed and placed[family] >= at):
+            ticket = order.ticket if order.parent_ref is None else None  # a child went out with its entry
+            out.append(MessagesSent(at, "place", 1, order.order_ref, ticket))
     return out
 
 

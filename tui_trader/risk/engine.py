@@ -23,7 +23,7 @@ from tui_trader.domain import (
     RiskVerdict,
     TradingState,
 )
-from tui_trader.domain.events import AlertRaised, Event, OrderDenied, TradingStateChanged
+from tui_trader.domain.events import AlertRaised, Event, MessagesSent, OrderDenied, TradingStateChanged
 from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
 from tui_trader.risk.flatten import FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
@@ -162,17 +162,17 @@ class RiskEngine:
         window = min(self._limits.duplicate_window_s or 0.0, _RECENT_KEEP_S)
         return max([window, *(b.period_s for b in buckets if b is not None)])
 
-    def restore_sent(self, sent: Iterable[tuple[datetime, OrderTicket | None]], now: datetime) -> None:
-        """Replay the placeOrder messages a previous run sent (from its journal, at a restart): each
-        takes a throttle token at its time, and one with a ticket (an entry, a modify) is remembered
-        for the duplicate check, as :meth:`record_sent` did then. Without it a restart starts with full
-        buckets and no memory: a crash loop sends a whole budget per restart, and the order just sent
-        passes again. Messages older than :attr:`memory_s` change nothing.
+    def restore_sent(self, sent: Iterable[MessagesSent], now: datetime) -> None:
+        """Replay the messages a previous run sent (its journal's records, at a restart): each takes its
+        throttle tokens at its time, and an order placed or modified is remembered for the duplicate
+        check, as :meth:`record_sent` and :meth:`record_cancel` did then. Without it a restart starts with
+        full buckets and no memory: a crash loop sends a whole budget per restart, and the order just
+        sent passes again. Messages older than :attr:`memory_s` change nothing.
         """
-        for time, ticket in sorted(sent, key=lambda message: message[0]):
-            self._throttle = self._throttle.record(time)
-            if ticket is not None:
-                self._recent.append(RecentOrder.of(ticket, time))
+        for message in sorted(sent, key=lambda m: m.time):
+            self._throttle = self._throttle.record(message.time, message.count)
+            if message.ticket is not None:
+                self._recent.append(RecentOrder.of(message.ticket, message.time))
         self._prune(now)
 
     def record_cancel(self, now: datetime, count: int = 1) -> None:
