@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -244,3 +247,58 @@ async def test_modify_when_asked_during_a_modify_then_built_on_the_earlier_one(
     await eventually(lambda: (at_broker.total_qty, at_broker.lmt_price) == (20, new_limit), what="both changes")
     ticket = engine.orders.orders[order.order_ref].ticket
     assert (ticket.quantity, ticket.limit_price) == (20, new_limit)
+
+
+@contextlib.contextmanager
+def journal_held(engine: Engine) -> Iterator[None]:
+    """Another connection holds the journal's write lock (as another process can): flushes wait for it."""
+    assert engine.journal is not None
+    holder = sqlite3.connect(engine.journal.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_modify_when_the_kill_switch_engages_while_it_is_journaled_then_not_sent_and_shown_as_before(
+        engine: Engine, sim: SimGateway) -> None:
+    # The gate passed the modify, then it waited for the journal: a kill in that wait did not stop it
+    # going out after the kill's cancel, and a modify not sent left the engine showing its new figures.
+    limit = below_bid(engine, 2.0)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    with journal_held(engine):
+        modify = asyncio.create_task(engine.modify(order.order_ref, quantity=20))
+        await eventually(lambda: engine.orders.orders[order.order_ref].ticket.quantity == 20,
+                         what="amended, waiting for the journal")
+        engine.kill("while a modify was journaled")
+    try:  # the gate denies it; or the kill's cancel was confirmed first, and the order is no longer modifiable
+        verdict = await modify
+        assert [c.name for c in verdict.checks if not c.passed] == ["trading_state"]
+    except SafetyError as refused:
+        assert "became CANCELLED while its modification was journaled" in refused.message
+
+    assert [r.modification for r in sim.received_orders() if r.order_ref == order.order_ref] == [False]
+    ticket = engine.orders.orders[order.order_ref].ticket
+    assert (ticket.quantity, ticket.limit_price) == (10, limit)  # what the broker was sent
+    assert any(h.note.startswith("modify not sent (") for h in engine.orders.orders[order.order_ref].history)
+
+
+async def test_modify_when_the_order_fills_while_it_is_journaled_then_refused_and_shown_as_filled(
+        engine: Engine, sim: SimGateway) -> None:
+    limit = below_bid(engine, 2.0)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    with journal_held(engine):
+        modify = asyncio.create_task(engine.modify(order.order_ref, quantity=20))
+        await eventually(lambda: engine.orders.orders[order.order_ref].ticket.quantity == 20,
+                         what="amended, waiting for the journal")
+        sim.control.set_price("AAPL", limit - 0.5)
+        await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled at the old size")
+    with pytest.raises(SafetyError, match="became FILLED while its modification was journaled"):
+        await modify
+
+    assert [r.modification for r in sim.received_orders() if r.order_ref == order.order_ref] == [False]
+    assert engine.orders.orders[order.order_ref].ticket.quantity == 10 == engine.portfolio.quantity("AAPL")

@@ -157,10 +157,31 @@ class Amendments(Reconciliation):
         resized = [self._amend(c, replace(c.ticket, quantity=ticket.quantity), f"{RESIZED_NOTE} {order_ref}: "
                                f"{ticket.quantity:g}") for c in children]
         if not await self._flush_journal():
+            self._unamend([order, *children], "journal write failed")
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))
+        # The journal's wait let the world move: the order may have ended, the kill switch engaged, the
+        # quote run through the collar. Checked again right before the wire, as every order is.
+        current = self.orders.orders[order_ref]
+        if not current.modifiable:
+            self._unamend([order, *children], f"it became {current.status.value}")
+            raise SafetyError(f"{order_ref} became {current.status.value} while its modification was journaled: "
+                              "not sent (the order at the broker is as it was)", "Refused")
+        verdict = self.verdict(ticket, order_ref)
+        if not verdict.passed:
+            self._unamend([order, *children], f"risk: {verdict.reason}")
+            self.publish(OrderDenied(self.now(), ticket, verdict, order_ref))
+            return verdict
         self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
         self.messages_sent("modify", 1 + len(resized), order_ref, ticket)
         return verdict
+
+    def _unamend(self, before: list[Order], why: str) -> None:
+        """A modification that was not sent: each order back to its ticket ``before`` it (what the broker
+        still holds), so that the engine never shows figures the broker was not sent."""
+        for old in before:
+            current = self.orders.get(old.order_ref)
+            if current is not None:
+                self._amend(current, old.ticket, f"modify not sent ({why}): as before")
 
     def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:
         amended = self.orders.amend(order.order_ref, ticket, self.now(), note)
