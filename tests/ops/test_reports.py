@@ -24,12 +24,18 @@ from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.engine import Engine
 from tui_trader.ops.notify import Notice
-from tui_trader.ops.report_cli import render_csv
+from tui_trader.ops.report_cli import open_readonly, readonly_uri, render_csv
 from tui_trader.ops.reports import Period, build_report, close_session, pair_fills, trade_stats
+from tui_trader.ops.trace import order_trace
+from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.derive import rows_for
 from tui_trader.store.journal import Journal
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+from .conftest import eventually
+from .engines import buy, make_engine, sell
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2026, 3, 3)
@@ -361,3 +367,49 @@ def test_cli_on_a_file_that_is_no_journal_it_can_read_then_error_naming_it(
     assert says in result.stderr
     assert "odd.sqlite" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def filled(engine: Engine, ticket: OrderTicket) -> str:
+    """Submit ``ticket`` and wait until it is filled with its commission; its orderRef."""
+    order = await engine.submit(ticket)
+    await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.FILLED
+                     and engine.orders.orders[order.order_ref].commission > 0, what=f"{order.order_ref} filled")
+    return order.order_ref
+
+
+async def test_report_when_an_older_resting_exit_fills_in_the_same_second_as_newer_orders_then_trades_as_traded(
+        tmp_path: Path) -> None:
+    # Arrange: long 10 with a resting sell limit; in the same second (the broker's execution times are to
+    # the second) sell at market (flat), buy 10 again, then the limit fills (flat). The simulator's exec ids,
+    # like IB's, do not sort in execution order: the limit's, older, sorted first, and the report showed a
+    # SHORT trade from the market sell to the buy that never happened.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        sim.control.set_price("AAPL", 100.0)
+        first = await filled(engine, buy(10))
+        limit = await engine.submit(sell(10, order_type=OrderType.LMT, limit_price=105.0))
+        await eventually(lambda: engine.orders.orders[limit.order_ref].status is OrderStatus.SUBMITTED)
+        flat = await filled(engine, sell(10))
+        again = await filled(engine, buy(10))
+        sim.control.set_price("AAPL", 106.0)
+        await eventually(lambda: engine.orders.orders[limit.order_ref].status is OrderStatus.FILLED
+                         and engine.orders.orders[limit.order_ref].commission > 0, what="the limit filled")
+        realized = engine.portfolio.realized_pnl
+        await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        assert len({f.time for f in await journal.fills()}) == 1  # one second
+        # Act
+        report = await build_report(journal, Period(date(2024, 3, 5), date(2024, 3, 5)))
+        trace = await order_trace(journal, again)
+    finally:
+        await journal.close()
+    # Assert
+    trades = [(t["direction"], t["entry_ref"], t["exit_ref"]) for t in report["trades"]]
+    assert trades == [("LONG", first, flat), ("LONG", again, limit.order_ref)]
+    assert report["summary"]["net_pnl"] == pytest.approx(realized)
+    (position,) = [s for s in trace if s.step == "position"]
+    assert position.data["position"] == 10  # it read 0: the limit's later fill counted as before it

@@ -20,6 +20,7 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.ops.notify.notice import Notice
+from tui_trader.ops.trace import execution_order
 from tui_trader.store.journal import Journal
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
@@ -68,11 +69,14 @@ def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict
     averaged by quantity (one per strategy whose entries the position holds). Lots are matched
     FIFO; a fill that crosses through flat closes the round trip and opens the next with the rest.
     Commission is spread per unit over the entry and exit fills.
+
+    ``fills`` come in execution order (:func:`~tui_trader.ops.trace.execution_order`): they are sorted
+    by time only, so fills of the same second keep the order given.
     """
     books: dict[str, deque[_Lot]] = defaultdict(deque)
     pieces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     trades: list[dict[str, Any]] = []
-    for fill in sorted(fills, key=lambda f: (f.time, f.exec_id)):
+    for fill in sorted(fills, key=lambda f: f.time):
         lot = _lot_of(fill, strategies.get(fill.order_ref, "unknown"))
         book = books[fill.symbol]
         while book and lot.quantity > 1e-12 and book[0].direction != lot.direction:
@@ -240,7 +244,7 @@ REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderN
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     """The whole report of ``period`` as plain values (datetimes stay datetimes)."""
-    fills = await journal.fills(until=period.end)
+    fills = await execution_order(journal, await journal.fills(until=period.end))
     strategies = {o.order_ref: o.ticket.strategy for o in await journal.orders()}
     trades_all, open_lots = pair_fills(fills, strategies)
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)

@@ -7,12 +7,13 @@ its commission, and the position the order left — for the order and its bracke
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tui_trader.domain import events as ev
 from tui_trader.domain.market import Bar
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import Fill, Order
 from tui_trader.domain.verdicts import RiskVerdict, check_line
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.store.journal import Journal
@@ -20,7 +21,28 @@ from tui_trader.store.journal import Journal
 SIGNAL_LOOKBACK = timedelta(minutes=10)
 STAGE_STEP = {"pre-trade": "risk check", "re-check": "risk re-check", "modify": "risk check of a modify"}
 
-__all__ = ["OrderTrace", "TraceStep", "find_order", "order_trace", "trace_of"]
+__all__ = ["OrderTrace", "TraceStep", "execution_order", "find_order", "order_trace", "trace_of"]
+
+
+async def execution_order(journal: Journal, fills: list[Fill]) -> list[Fill]:
+    """``fills`` in the order they executed: by the broker's execution time, and within one second (its
+    times have no finer resolution) in the order the engine heard them (its journaled ``OrderFilled``).
+
+    The execution id says nothing about that order (the simulator's, like IB's, begins with the
+    order's own id): an older resting limit's fill sorted before a newer market order's in the same
+    second, and a report paired them into a trade that never happened.
+    """
+    seconds = Counter((f.symbol, f.time) for f in fills)
+    tied = {f.order_ref for f in fills if seconds[(f.symbol, f.time)] > 1}
+    heard: dict[str, datetime] = {}
+    for ref in sorted(tied):
+        heard.update((e.fill.exec_id, e.time) for e in await journal.events(["OrderFilled"], order_ref=ref)
+                     if isinstance(e, ev.OrderFilled))
+    return sorted(fills, key=lambda f: (f.time, heard.get(f.exec_id, NEVER), f.exec_id))
+
+
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""When a fill the journal has no ``OrderFilled`` of was heard: after those it has (then by execution id)."""
 
 
 async def find_order(journal: Journal, ref: str) -> Order | None:
@@ -173,11 +195,11 @@ async def _commissions(journal: Journal, family: list[Order]) -> list[TraceStep]
 
 
 async def _position(journal: Journal, family: list[Order], when: datetime) -> TraceStep:
-    """The symbol's position right after the family's last fill (fills in broker time order)."""
+    """The symbol's position right after the family's last fill (fills in :func:`execution_order`)."""
     refs = {o.order_ref for o in family}
     symbol = family[0].symbol
-    fills = [f for f in await journal.fills() if f.symbol == symbol]
-    last = max(f.time for f in fills if f.order_ref in refs)
-    position = sum(f.signed_quantity for f in fills if f.time <= last)
+    fills = await execution_order(journal, [f for f in await journal.fills() if f.symbol == symbol])
+    last = max(i for i, f in enumerate(fills) if f.order_ref in refs)
+    position = sum(f.signed_quantity for f in fills[:last + 1])
     return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
                      {"symbol": symbol, "position": position})
