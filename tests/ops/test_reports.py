@@ -413,3 +413,37 @@ async def test_report_when_an_older_resting_exit_fills_in_the_same_second_as_new
     assert report["summary"]["net_pnl"] == pytest.approx(realized)
     (position,) = [s for s in trace if s.step == "position"]
     assert position.data["position"] == 10  # it read 0: the limit's later fill counted as before it
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (("--to", "2026-03-03"), "--to 2026-03-03 needs --from"),
+    (("--from", "2999-01-02"), "--from 2999-01-02 is after today"),
+], ids=["to-alone", "from-after-today"])
+def test_cli_with_one_end_of_a_range_then_error_names_what_was_given(
+        journal: Journal, tmp_path: Path, flags: tuple[str, ...], says: str) -> None:
+    # `--to 2026-03-03` alone read "--to 2026-03-03 is before --from <today>", a --from never typed.
+    result = run_cli("--journal", str(tmp_path / "journal.sqlite"), *flags, "--format", "json")
+    assert result.returncode == 2
+    assert says in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.parametrize("section", ["trades", "by_strategy", "by_symbol", "open_positions", "kill_switch",
+                                     "risk_triggers", "operator_actions", "rejections", "denials", "approvals",
+                                     "not_sent"])
+async def test_cli_csv_of_a_section_with_no_rows_then_its_header_the_same_as_with_rows(
+        journal: Journal, tmp_path: Path, section: str) -> None:
+    # Arrange: a day with one denial and nothing else; the fixture's day has a row in every section.
+    j = await Journal.open(tmp_path / "quiet.sqlite")
+    j.append(denial(at("11:30", date(2026, 3, 9)), "max_order_quantity"))
+    await j.flush()
+    await j.close()
+    # Act: a day without trades printed nothing at all for --format csv (a tool reading it failed)
+    quiet = run_cli("--journal", str(tmp_path / "quiet.sqlite"), "--date", "2026-03-10", "--format", "csv",
+                    "--section", section)
+    busy = run_cli("--journal", str(tmp_path / "journal.sqlite"), "--date", "2026-03-03", "--format", "csv",
+                   "--section", section)
+    # Assert
+    assert quiet.returncode == 0, quiet.stderr
+    assert busy.returncode == 0, busy.stderr
+    assert quiet.stdout.splitlines() == busy.stdout.splitlines()[:1]
+    assert quiet.stdout.strip()

@@ -25,6 +25,15 @@ from tui_trader.store.journal import Journal
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
                  "exit_price", "gross_pnl", "commission", "net_pnl", "holding_s", "entry_ref", "exit_ref"]
+STAT_COLUMNS = ("trades", "wins", "losses", "win_rate", "gross_pnl", "commission", "net_pnl", "avg_win", "avg_loss",
+                "profit_factor", "max_drawdown")
+SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trades": tuple(TRADE_COLUMNS), "by_strategy": ("strategy", *STAT_COLUMNS), "by_symbol": ("symbol", *STAT_COLUMNS),
+    "open_positions": ("symbol", "direction", "quantity", "price", "time", "strategy", "order_ref"),
+    "kill_switch": ("time", "event", "by", "reason"), "risk_triggers": ("time", "by", "from", "to", "reason"),
+    "operator_actions": ("time", "who", "action", "why", "before", "after"),
+}
+"""The columns of each section listing rows, also when it has none (CSV prints its header then)."""
 
 
 @dataclass(frozen=True, slots=True)
