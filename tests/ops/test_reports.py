@@ -447,3 +447,51 @@ async def test_cli_csv_of_a_section_with_no_rows_then_its_header_the_same_as_wit
     assert busy.returncode == 0, busy.stderr
     assert quiet.stdout.splitlines() == busy.stdout.splitlines()[:1]
     assert quiet.stdout.strip()
+
+
+async def test_report_when_a_kill_left_an_order_working_then_its_kill_events_say_so(tmp_path: Path) -> None:
+    # Arrange: a resting buy limit; the kill's cancel is never answered, so the broker still holds it.
+    # The report listed the kill as "engaged" and nothing else: it read as a kill that worked.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, ack_timeout_s=0.5)
+        seen = engine.subscribe("test", lossless=True)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        price = round(engine.market.quotes["AAPL"].bid * 0.97, 2)
+        order = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=price))
+        await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.SUBMITTED)
+        for kind in ("order_status", "error"):  # the cancel's answers never arrive
+            sim.control.drop_messages(kind, -1)
+        engine.kill("operator pressed ctrl+k")
+        checks: list[ev.KillChecked] = []
+        await eventually(lambda: checks.extend(e for e in seen.drain() if isinstance(e, ev.KillChecked)) or checks,
+                         within=15, what="the kill's verification")
+        await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    day = checks[0].time.astimezone(NY).date()
+    try:
+        # Act
+        report = await build_report(journal, Period(day, day))
+    finally:
+        await journal.close()
+    # Assert
+    events = [(k["event"], k["reason"]) for k in report["kill_switch"]]
+    assert events[0] == ("engaged", "operator pressed ctrl+k")
+    assert events[1][0] == "NOT verified"
+    assert f"still working: {order.order_ref}" in events[1][1]
+
+
+async def test_report_of_a_journal_before_kill_checks_then_a_failed_verification_still_said(tmp_path: Path) -> None:
+    # Such a journal recorded a failed verification as a second engagement naming what still worked;
+    # the report dropped it.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    j.append(ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger"))
+    j.append(ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger", ("a-1",), ("a-2",)))
+    await j.flush()
+    try:
+        report = await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
+    assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
+        ("engaged", "fat finger"), ("NOT verified", "still working: a-2 (1 cancelled)")]

@@ -236,19 +236,44 @@ def denial_reasons(events: list[ev.Event]) -> dict[str, int]:
 
 
 def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
-    """Kill switch engagements and resets, risk-driven state changes, and operator actions."""
-    kill = [{"time": e.time, "event": "engaged" if isinstance(e, ev.KillSwitchEngaged) else "reset", "by": e.by,
-             "reason": e.reason} for e in events if isinstance(e, ev.KillSwitchEngaged | ev.KillSwitchReset)
-            and not getattr(e, "remaining", ()) and not getattr(e, "cancelled", ())]
+    """Kill switch engagements, resets and the checks of what still worked after them, risk-driven state
+    changes, and operator actions."""
     risk = [{"time": e.time, "by": e.by, "from": e.previous.value, "to": e.state.value, "reason": e.reason}
             for e in events if isinstance(e, ev.TradingStateChanged) and e.by.startswith(("risk", "schedule"))]
     actions = [{"time": e.time, "who": e.who, "action": e.action, "why": e.why, "before": e.before,
                 "after": e.after} for e in events if isinstance(e, ev.OperatorAction)]
+    kill = [row for e in events for row in _kill_rows(e)]
     return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
 
 
+def _kill_rows(e: ev.Event) -> list[dict[str, Any]]:
+    """The kill switch rows of one event: a kill that left orders working listed only as "engaged"
+    read as a kill that worked."""
+    if isinstance(e, ev.KillChecked):
+        return [_kill_check(e.time, e.report)]
+    if isinstance(e, ev.KillSwitchEngaged) and (e.remaining or e.cancelled):  # a journal before KillChecked
+        return [_kill_check(e.time, ev.KillReport(e.cancelled, e.remaining, checked=True))]
+    if isinstance(e, ev.KillSwitchEngaged | ev.KillSwitchReset):
+        return [{"time": e.time, "event": "engaged" if isinstance(e, ev.KillSwitchEngaged) else "reset",
+                 "by": e.by, "reason": e.reason}]
+    return []
+
+
+def _kill_check(when: datetime, report: ev.KillReport) -> dict[str, Any]:
+    cancelled = f"{len(report.cancelled)} cancelled"
+    if report.verified:
+        return {"time": when, "event": "verified", "by": "broker", "reason": f"{cancelled}, nothing still working"}
+    if not report.checked:  # what it names is only what the engine itself still tracks as working
+        tracked = f"tracked as working: {', '.join(report.remaining)}" if report.remaining else \
+            "none tracked as working"
+        return {"time": when, "event": "NOT verified", "by": "engine",
+                "reason": f"the broker could not be asked; {tracked} ({cancelled})"}
+    return {"time": when, "event": "NOT verified", "by": "broker",
+            "reason": f"still working: {', '.join(report.remaining)} ({cancelled})"}
+
+
 REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderNotSent", "KillSwitchEngaged",
-                      "KillSwitchReset", "TradingStateChanged", "OperatorAction")
+                      "KillSwitchReset", "KillChecked", "TradingStateChanged", "OperatorAction")
 
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
@@ -277,8 +302,9 @@ def summary_text(report: dict[str, Any]) -> str:
              f"net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f}, commission {s['commission']:.2f}), "
              f"max drawdown {s['max_drawdown']:.2f}"]
     lines += [f"  {row['strategy']}: {row['trades']} trades, net {row['net_pnl']:.2f}" for row in report["by_strategy"]]
-    if report["kill_switch"]:
-        lines.append(f"kill switch events: {len(report['kill_switch'])}")
+    kill = Counter(k["event"] for k in report["kill_switch"])
+    if kill:
+        lines.append("kill switch: " + ", ".join(f"{n} {event}" for event, n in kill.items()))
     if report["denials"] or report["rejections"]:
         lines.append(f"denials {sum(report['denials'].values())}, rejections {sum(report['rejections'].values())}")
     if report["approvals"]:
@@ -301,7 +327,8 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
     report = await build_report(journal, Period(day, day, time_zone))
     summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials", "approvals",
                                       "not_sent")}
-    summary["kill_switch"] = len(report["kill_switch"])
+    summary["kill_switch"] = sum(k["event"] in ("engaged", "reset") for k in report["kill_switch"])
+    summary["kill_not_verified"] = sum(k["event"] == "NOT verified" for k in report["kill_switch"])
     await journal.save_daily_summary(day.isoformat(), summary)
     if notify is not None:
         now = datetime.now(ZoneInfo(time_zone))
