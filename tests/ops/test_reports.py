@@ -495,3 +495,11 @@ async def test_report_of_a_journal_before_kill_checks_then_a_failed_verification
         await j.close()
     assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
         ("engaged", "fat finger"), ("NOT verified", "still working: a-2 (1 cancelled)")]
+
+
+def test_pair_fills_when_every_fill_of_a_side_has_one_price_then_that_price_exactly() -> None:
+    # A short of 9 @ 503.2 read entry_price 503.20000000000005 in the JSON: the average by quantity of one price.
+    fills = [fill(1, Side.SELL, 9, 503.2, 0, "S1"), fill(2, Side.BUY, 4, 503.34, 1, "B1"),
+             fill(3, Side.BUY, 5, 503.34, 2, "B2")]
+    (trade,), _ = pair_fills(fills, {})
+    assert (trade["entry_price"], trade["exit_price"]) == (503.2, 503.34)

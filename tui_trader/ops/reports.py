@@ -111,11 +111,17 @@ def _merged(pieces: list[dict[str, Any]]) -> dict[str, Any]:
     entry_time, exit_time = min(p["entry_time"] for p in pieces), max(p["exit_time"] for p in pieces)
     gross, commission = sum(p["gross_pnl"] for p in pieces), sum(p["commission"] for p in pieces)
     return {**pieces[0], "quantity": qty, "entry_time": entry_time, "exit_time": exit_time,
-            "entry_price": sum(p["entry_price"] * p["quantity"] for p in pieces) / qty,
-            "exit_price": sum(p["exit_price"] * p["quantity"] for p in pieces) / qty,
+            "entry_price": _average(pieces, "entry_price", qty), "exit_price": _average(pieces, "exit_price", qty),
             "gross_pnl": gross, "commission": commission, "net_pnl": gross - commission,
             "holding_s": (exit_time - entry_time).total_seconds(),
             "entry_ref": _refs(p["entry_ref"] for p in pieces), "exit_ref": _refs(p["exit_ref"] for p in pieces)}
+
+
+def _average(pieces: list[dict[str, Any]], key: str, qty: float) -> float:
+    """The pieces' ``key`` price averaged by quantity; the price itself when they share one (a short of
+    9 @ 503.2 read 503.20000000000005)."""
+    prices = {p[key] for p in pieces}
+    return prices.pop() if len(prices) == 1 else sum(p[key] * p["quantity"] for p in pieces) / qty
 
 
 def _refs(refs: Iterable[str]) -> str:
@@ -162,7 +168,7 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
         "net_pnl": float(net.sum()), "avg_win": float(wins.mean()) if len(wins) else None,
         "avg_loss": float(losses.mean()) if len(losses) else None,
         "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
-        "max_drawdown": max_drawdown(trades.sort_values("exit_time")["net_pnl"]),
+        "max_drawdown": max_drawdown(trades.sort_values("exit_time", kind="stable")["net_pnl"]),
     }
 
 
