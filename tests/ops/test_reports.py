@@ -24,12 +24,18 @@ from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.engine import Engine
 from tui_trader.ops.notify import Notice
-from tui_trader.ops.report_cli import render_csv
+from tui_trader.ops.report_cli import open_readonly, readonly_uri, render_csv
 from tui_trader.ops.reports import Period, build_report, close_session, pair_fills, trade_stats
+from tui_trader.ops.trace import order_trace
+from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.derive import rows_for
 from tui_trader.store.journal import Journal
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+from .conftest import eventually
+from .engines import buy, make_engine, sell
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2026, 3, 3)
@@ -361,3 +367,139 @@ def test_cli_on_a_file_that_is_no_journal_it_can_read_then_error_naming_it(
     assert says in result.stderr
     assert "odd.sqlite" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def filled(engine: Engine, ticket: OrderTicket) -> str:
+    """Submit ``ticket`` and wait until it is filled with its commission; its orderRef."""
+    order = await engine.submit(ticket)
+    await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.FILLED
+                     and engine.orders.orders[order.order_ref].commission > 0, what=f"{order.order_ref} filled")
+    return order.order_ref
+
+
+async def test_report_when_an_older_resting_exit_fills_in_the_same_second_as_newer_orders_then_trades_as_traded(
+        tmp_path: Path) -> None:
+    # Arrange: long 10 with a resting sell limit; in the same second (the broker's execution times are to
+    # the second) sell at market (flat), buy 10 again, then the limit fills (flat). The simulator's exec ids,
+    # like IB's, do not sort in execution order: the limit's, older, sorted first, and the report showed a
+    # SHORT trade from the market sell to the buy that never happened.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        sim.control.set_price("AAPL", 100.0)
+        first = await filled(engine, buy(10))
+        limit = await engine.submit(sell(10, order_type=OrderType.LMT, limit_price=105.0))
+        await eventually(lambda: engine.orders.orders[limit.order_ref].status is OrderStatus.SUBMITTED)
+        flat = await filled(engine, sell(10))
+        again = await filled(engine, buy(10))
+        sim.control.set_price("AAPL", 106.0)
+        await eventually(lambda: engine.orders.orders[limit.order_ref].status is OrderStatus.FILLED
+                         and engine.orders.orders[limit.order_ref].commission > 0, what="the limit filled")
+        realized = engine.portfolio.realized_pnl
+        await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        assert len({f.time for f in await journal.fills()}) == 1  # one second
+        # Act
+        report = await build_report(journal, Period(date(2024, 3, 5), date(2024, 3, 5)))
+        trace = await order_trace(journal, again)
+    finally:
+        await journal.close()
+    # Assert
+    trades = [(t["direction"], t["entry_ref"], t["exit_ref"]) for t in report["trades"]]
+    assert trades == [("LONG", first, flat), ("LONG", again, limit.order_ref)]
+    assert report["summary"]["net_pnl"] == pytest.approx(realized)
+    (position,) = [s for s in trace if s.step == "position"]
+    assert position.data["position"] == 10  # it read 0: the limit's later fill counted as before it
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (("--to", "2026-03-03"), "--to 2026-03-03 needs --from"),
+    (("--from", "2999-01-02"), "--from 2999-01-02 is after today"),
+], ids=["to-alone", "from-after-today"])
+def test_cli_with_one_end_of_a_range_then_error_names_what_was_given(
+        journal: Journal, tmp_path: Path, flags: tuple[str, ...], says: str) -> None:
+    # `--to 2026-03-03` alone read "--to 2026-03-03 is before --from <today>", a --from never typed.
+    result = run_cli("--journal", str(tmp_path / "journal.sqlite"), *flags, "--format", "json")
+    assert result.returncode == 2
+    assert says in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.parametrize("section", ["trades", "by_strategy", "by_symbol", "open_positions", "kill_switch",
+                                     "risk_triggers", "operator_actions", "rejections", "denials", "approvals",
+                                     "not_sent"])
+async def test_cli_csv_of_a_section_with_no_rows_then_its_header_the_same_as_with_rows(
+        journal: Journal, tmp_path: Path, section: str) -> None:
+    # Arrange: a day with one denial and nothing else; the fixture's day has a row in every section.
+    j = await Journal.open(tmp_path / "quiet.sqlite")
+    j.append(denial(at("11:30", date(2026, 3, 9)), "max_order_quantity"))
+    await j.flush()
+    await j.close()
+    # Act: a day without trades printed nothing at all for --format csv (a tool reading it failed)
+    quiet = run_cli("--journal", str(tmp_path / "quiet.sqlite"), "--date", "2026-03-10", "--format", "csv",
+                    "--section", section)
+    busy = run_cli("--journal", str(tmp_path / "journal.sqlite"), "--date", "2026-03-03", "--format", "csv",
+                   "--section", section)
+    # Assert
+    assert quiet.returncode == 0, quiet.stderr
+    assert busy.returncode == 0, busy.stderr
+    assert quiet.stdout.splitlines() == busy.stdout.splitlines()[:1]
+    assert quiet.stdout.strip()
+
+
+async def test_report_when_a_kill_left_an_order_working_then_its_kill_events_say_so(tmp_path: Path) -> None:
+    # Arrange: a resting buy limit; the kill's cancel is never answered, so the broker still holds it.
+    # The report listed the kill as "engaged" and nothing else: it read as a kill that worked.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, ack_timeout_s=0.5)
+        seen = engine.subscribe("test", lossless=True)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        price = round(engine.market.quotes["AAPL"].bid * 0.97, 2)
+        order = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=price))
+        await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.SUBMITTED)
+        for kind in ("order_status", "error"):  # the cancel's answers never arrive
+            sim.control.drop_messages(kind, -1)
+        engine.kill("operator pressed ctrl+k")
+        checks: list[ev.KillChecked] = []
+        await eventually(lambda: checks.extend(e for e in seen.drain() if isinstance(e, ev.KillChecked)) or checks,
+                         within=15, what="the kill's verification")
+        await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    day = checks[0].time.astimezone(NY).date()
+    try:
+        # Act
+        report = await build_report(journal, Period(day, day))
+    finally:
+        await journal.close()
+    # Assert
+    events = [(k["event"], k["reason"]) for k in report["kill_switch"]]
+    assert events[0] == ("engaged", "operator pressed ctrl+k")
+    assert events[1][0] == "NOT verified"
+    assert f"still working: {order.order_ref}" in events[1][1]
+
+
+async def test_report_of_a_journal_before_kill_checks_then_a_failed_verification_still_said(tmp_path: Path) -> None:
+    # Such a journal recorded a failed verification as a second engagement naming what still worked;
+    # the report dropped it.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    j.append(ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger"))
+    j.append(ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger", ("a-1",), ("a-2",)))
+    await j.flush()
+    try:
+        report = await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
+    assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
+        ("engaged", "fat finger"), ("NOT verified", "still working: a-2 (1 cancelled)")]
+
+
+def test_pair_fills_when_every_fill_of_a_side_has_one_price_then_that_price_exactly() -> None:
+    # A short of 9 @ 503.2 read entry_price 503.20000000000005 in the JSON: the average by quantity of one price.
+    fills = [fill(1, Side.SELL, 9, 503.2, 0, "S1"), fill(2, Side.BUY, 4, 503.34, 1, "B1"),
+             fill(3, Side.BUY, 5, 503.34, 2, "B2")]
+    (trade,), _ = pair_fills(fills, {})
+    assert (trade["entry_price"], trade["exit_price"]) == (503.2, 503.34)

@@ -8,13 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tui_trader.domain import OrderStatus
+import pytest
+
+from tui_trader.domain import OrderStatus, OrderType
+from tui_trader.domain.events import CommissionReported
 from tui_trader.ops.report_cli import open_readonly, readonly_uri
 from tui_trader.ops.trace import order_trace
 from tui_trader.sim import ManualClock, SimGateway
 
 from .conftest import eventually
-from .engines import buy, make_engine
+from .engines import buy, make_engine, sell
 
 
 async def test_approved_market_order_then_trace_tells_its_whole_story(tmp_path: Path) -> None:
@@ -96,3 +99,46 @@ async def test_strategy_order_then_trace_shows_the_signal_with_its_bars(tmp_path
     assert 0 < len(bars) <= SIGNAL_BARS
     assert all(b.data["low"] <= b.data["close"] <= b.data["high"] for b in bars)
     assert [b.data["time"] for b in bars] == sorted(b.data["time"] for b in bars)  # oldest first
+
+
+async def test_fill_booked_after_a_reconnect_with_its_commission_then_trace_shows_the_commission(
+        tmp_path: Path) -> None:
+    # Arrange: the exit's execution and commission report are lost on the wire, then the connection drops;
+    # the engine books the fill from the executions it asks for after reconnecting, commission included
+    # (no commission report of its own). The trace showed no commission for it, and read "new -> FILLED"
+    # for an order FILLED long before.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path)
+        await engine.start()
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        entry = await engine.submit(buy(10))
+        await eventually(lambda: engine.orders.orders[entry.order_ref].commission > 0, what="entry commission")
+        limit = round(engine.market.quotes["AAPL"].ask + 1, 2)
+        exit_order = await engine.submit(sell(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: engine.orders.orders[exit_order.order_ref].status is OrderStatus.SUBMITTED)
+        sim.control.drop_messages("execution", 1)
+        sim.control.drop_messages("commission", 1)
+        sim.control.set_price("AAPL", limit + 0.5)
+        sim.control.disconnect()
+        await eventually(lambda: engine.orders.orders[exit_order.order_ref].commission > 0, within=20,
+                         what="the exit's fill booked after the reconnect")
+        commission = engine.orders.orders[exit_order.order_ref].commission
+        await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        exits = {f.exec_id for f in await journal.fills() if f.order_ref == exit_order.order_ref}
+        reported = {e.exec_id for e in await journal.events(["CommissionReported"])
+                    if isinstance(e, CommissionReported)}
+        assert exits
+        assert not exits & reported  # booked with the execution, no report of its own
+        # Act
+        steps = await order_trace(journal, exit_order.order_ref)
+    finally:
+        await journal.close()
+    # Assert
+    (paid,) = [s for s in steps if s.step == "commission"]
+    assert paid.data["commission"] == pytest.approx(commission)
+    assert [s.step for s in steps].index("fill") < [s.step for s in steps].index("commission")
+    statuses = [s.detail for s in steps if s.step == "status"]
+    assert not [d for d in statuses[1:] if d.startswith("new ->")], statuses

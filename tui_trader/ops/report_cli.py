@@ -25,7 +25,7 @@ from rich.table import Table
 
 from tui_trader.errors import TraderError, UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
-from tui_trader.ops.reports import Period, build_report, jsonable
+from tui_trader.ops.reports import SECTION_COLUMNS, Period, build_report, jsonable
 from tui_trader.ops.trace import order_trace
 from tui_trader.store.journal import Journal
 from tui_trader.store.schema import SCHEMA_VERSION
@@ -35,6 +35,15 @@ SECTIONS = ("summary", "by_strategy", "by_symbol", "trades", "open_positions", "
 COUNTED = ("rejections", "denials", "approvals", "not_sent")
 """Sections that count by reason: broker rejections, risk denials, approval outcomes, orders stopped
 before the wire (a dry run's would-be orders)."""
+TRACE_COLUMNS = ("time", "step", "order_ref", "detail")
+
+
+def section_columns(section: str) -> tuple[str, ...]:
+    """The columns of ``section`` (``order``: a trace's), for the CSV header of a section without rows:
+    a day without trades printed nothing, and a tool reading the CSV failed on it."""
+    if section in COUNTED:
+        return ("reason", "count")
+    return TRACE_COLUMNS if section == "order" else SECTION_COLUMNS.get(section, ())
 
 
 def readonly_uri(path: Path) -> str:
@@ -84,11 +93,14 @@ def period_from(args: argparse.Namespace, time_zone: str) -> Period:
     """The period the flags ask for (default: today in ``time_zone``)."""
     if args.date and (args.from_ or args.to):
         raise UsageError("use --date, or --from and --to, not both")
+    if args.to and not args.from_:  # it read "--to D is before --from <today>", a --from never typed
+        raise UsageError(f"--to {args.to} needs --from (or --date for one day)")
     today = datetime.now(ZoneInfo(time_zone)).date()
     first = _day(args.date or args.from_) or today
     last = _day(args.date or args.to) or (first if args.date or not args.from_ else today)
     if last < first:
-        raise UsageError(f"--to {last} is before --from {first}")
+        raise UsageError(f"--to {last} is before --from {first}" if args.to else
+                         f"--from {first} is after today ({last} in {time_zone}): give --to as well")
     return Period(first, last, time_zone)
 
 
@@ -105,16 +117,17 @@ CSV_DIGITS = 12
 """Significant digits of a number in CSV: cents of a ten-billion figure, and none of a sum's binary noise."""
 
 
-def render_csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV with a header (empty string for no rows).
+def render_csv(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> str:
+    """Rows as CSV with a header: that of ``columns`` when there are no rows (empty string without either).
 
     Numbers are written to :data:`CSV_DIGITS` significant digits: a P&L summed from fills reads
     ``-8.49``, not ``-8.49000000000035`` (the JSON format keeps every digit).
     """
-    if not rows:
+    fields = list(rows[0]) if rows else list(columns)
+    if not fields:
         return ""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in jsonable(rows))
     return out.getvalue()
@@ -278,7 +291,7 @@ def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, titl
         return
     rows = _plain(report["order"]) if section == "order" else section_rows(report, section)
     if fmt == "csv":
-        sys.stdout.write(render_csv(rows))
+        sys.stdout.write(render_csv(rows, section_columns(section)))
     elif section == "order":
         print_table(console, rows_table(f"{title} (times in {zone.key})", [_for_terminal(r, zone) for r in rows]))
     else:

@@ -20,10 +20,20 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.ops.notify.notice import Notice
+from tui_trader.ops.trace import execution_order
 from tui_trader.store.journal import Journal
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
                  "exit_price", "gross_pnl", "commission", "net_pnl", "holding_s", "entry_ref", "exit_ref"]
+STAT_COLUMNS = ("trades", "wins", "losses", "win_rate", "gross_pnl", "commission", "net_pnl", "avg_win", "avg_loss",
+                "profit_factor", "max_drawdown")
+SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trades": tuple(TRADE_COLUMNS), "by_strategy": ("strategy", *STAT_COLUMNS), "by_symbol": ("symbol", *STAT_COLUMNS),
+    "open_positions": ("symbol", "direction", "quantity", "price", "time", "strategy", "order_ref"),
+    "kill_switch": ("time", "event", "by", "reason"), "risk_triggers": ("time", "by", "from", "to", "reason"),
+    "operator_actions": ("time", "who", "action", "why", "before", "after"),
+}
+"""The columns of each section listing rows, also when it has none (CSV prints its header then)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +78,14 @@ def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict
     averaged by quantity (one per strategy whose entries the position holds). Lots are matched
     FIFO; a fill that crosses through flat closes the round trip and opens the next with the rest.
     Commission is spread per unit over the entry and exit fills.
+
+    ``fills`` come in execution order (:func:`~tui_trader.ops.trace.execution_order`): they are sorted
+    by time only, so fills of the same second keep the order given.
     """
     books: dict[str, deque[_Lot]] = defaultdict(deque)
     pieces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     trades: list[dict[str, Any]] = []
-    for fill in sorted(fills, key=lambda f: (f.time, f.exec_id)):
+    for fill in sorted(fills, key=lambda f: f.time):
         lot = _lot_of(fill, strategies.get(fill.order_ref, "unknown"))
         book = books[fill.symbol]
         while book and lot.quantity > 1e-12 and book[0].direction != lot.direction:
@@ -98,11 +111,17 @@ def _merged(pieces: list[dict[str, Any]]) -> dict[str, Any]:
     entry_time, exit_time = min(p["entry_time"] for p in pieces), max(p["exit_time"] for p in pieces)
     gross, commission = sum(p["gross_pnl"] for p in pieces), sum(p["commission"] for p in pieces)
     return {**pieces[0], "quantity": qty, "entry_time": entry_time, "exit_time": exit_time,
-            "entry_price": sum(p["entry_price"] * p["quantity"] for p in pieces) / qty,
-            "exit_price": sum(p["exit_price"] * p["quantity"] for p in pieces) / qty,
+            "entry_price": _average(pieces, "entry_price", qty), "exit_price": _average(pieces, "exit_price", qty),
             "gross_pnl": gross, "commission": commission, "net_pnl": gross - commission,
             "holding_s": (exit_time - entry_time).total_seconds(),
             "entry_ref": _refs(p["entry_ref"] for p in pieces), "exit_ref": _refs(p["exit_ref"] for p in pieces)}
+
+
+def _average(pieces: list[dict[str, Any]], key: str, qty: float) -> float:
+    """The pieces' ``key`` price averaged by quantity; the price itself when they share one (a short of
+    9 @ 503.2 read 503.20000000000005)."""
+    prices = {p[key] for p in pieces}
+    return prices.pop() if len(prices) == 1 else sum(p[key] * p["quantity"] for p in pieces) / qty
 
 
 def _refs(refs: Iterable[str]) -> str:
@@ -149,7 +168,7 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
         "net_pnl": float(net.sum()), "avg_win": float(wins.mean()) if len(wins) else None,
         "avg_loss": float(losses.mean()) if len(losses) else None,
         "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
-        "max_drawdown": max_drawdown(trades.sort_values("exit_time")["net_pnl"]),
+        "max_drawdown": max_drawdown(trades.sort_values("exit_time", kind="stable")["net_pnl"]),
     }
 
 
@@ -223,24 +242,49 @@ def denial_reasons(events: list[ev.Event]) -> dict[str, int]:
 
 
 def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
-    """Kill switch engagements and resets, risk-driven state changes, and operator actions."""
-    kill = [{"time": e.time, "event": "engaged" if isinstance(e, ev.KillSwitchEngaged) else "reset", "by": e.by,
-             "reason": e.reason} for e in events if isinstance(e, ev.KillSwitchEngaged | ev.KillSwitchReset)
-            and not getattr(e, "remaining", ()) and not getattr(e, "cancelled", ())]
+    """Kill switch engagements, resets and the checks of what still worked after them, risk-driven state
+    changes, and operator actions."""
     risk = [{"time": e.time, "by": e.by, "from": e.previous.value, "to": e.state.value, "reason": e.reason}
             for e in events if isinstance(e, ev.TradingStateChanged) and e.by.startswith(("risk", "schedule"))]
     actions = [{"time": e.time, "who": e.who, "action": e.action, "why": e.why, "before": e.before,
                 "after": e.after} for e in events if isinstance(e, ev.OperatorAction)]
+    kill = [row for e in events for row in _kill_rows(e)]
     return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
 
 
+def _kill_rows(e: ev.Event) -> list[dict[str, Any]]:
+    """The kill switch rows of one event: a kill that left orders working listed only as "engaged"
+    read as a kill that worked."""
+    if isinstance(e, ev.KillChecked):
+        return [_kill_check(e.time, e.report)]
+    if isinstance(e, ev.KillSwitchEngaged) and (e.remaining or e.cancelled):  # a journal before KillChecked
+        return [_kill_check(e.time, ev.KillReport(e.cancelled, e.remaining, checked=True))]
+    if isinstance(e, ev.KillSwitchEngaged | ev.KillSwitchReset):
+        return [{"time": e.time, "event": "engaged" if isinstance(e, ev.KillSwitchEngaged) else "reset",
+                 "by": e.by, "reason": e.reason}]
+    return []
+
+
+def _kill_check(when: datetime, report: ev.KillReport) -> dict[str, Any]:
+    cancelled = f"{len(report.cancelled)} cancelled"
+    if report.verified:
+        return {"time": when, "event": "verified", "by": "broker", "reason": f"{cancelled}, nothing still working"}
+    if not report.checked:  # what it names is only what the engine itself still tracks as working
+        tracked = f"tracked as working: {', '.join(report.remaining)}" if report.remaining else \
+            "none tracked as working"
+        return {"time": when, "event": "NOT verified", "by": "engine",
+                "reason": f"the broker could not be asked; {tracked} ({cancelled})"}
+    return {"time": when, "event": "NOT verified", "by": "broker",
+            "reason": f"still working: {', '.join(report.remaining)} ({cancelled})"}
+
+
 REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderNotSent", "KillSwitchEngaged",
-                      "KillSwitchReset", "TradingStateChanged", "OperatorAction")
+                      "KillSwitchReset", "KillChecked", "TradingStateChanged", "OperatorAction")
 
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     """The whole report of ``period`` as plain values (datetimes stay datetimes)."""
-    fills = await journal.fills(until=period.end)
+    fills = await execution_order(journal, await journal.fills(until=period.end))
     strategies = {o.order_ref: o.ticket.strategy for o in await journal.orders()}
     trades_all, open_lots = pair_fills(fills, strategies)
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
@@ -264,8 +308,9 @@ def summary_text(report: dict[str, Any]) -> str:
              f"net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f}, commission {s['commission']:.2f}), "
              f"max drawdown {s['max_drawdown']:.2f}"]
     lines += [f"  {row['strategy']}: {row['trades']} trades, net {row['net_pnl']:.2f}" for row in report["by_strategy"]]
-    if report["kill_switch"]:
-        lines.append(f"kill switch events: {len(report['kill_switch'])}")
+    kill = Counter(k["event"] for k in report["kill_switch"])
+    if kill:
+        lines.append("kill switch: " + ", ".join(f"{n} {event}" for event, n in kill.items()))
     if report["denials"] or report["rejections"]:
         lines.append(f"denials {sum(report['denials'].values())}, rejections {sum(report['rejections'].values())}")
     if report["approvals"]:
@@ -288,7 +333,8 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
     report = await build_report(journal, Period(day, day, time_zone))
     summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials", "approvals",
                                       "not_sent")}
-    summary["kill_switch"] = len(report["kill_switch"])
+    summary["kill_switch"] = sum(k["event"] in ("engaged", "reset") for k in report["kill_switch"])
+    summary["kill_not_verified"] = sum(k["event"] == "NOT verified" for k in report["kill_switch"])
     await journal.save_daily_summary(day.isoformat(), summary)
     if notify is not None:
         now = datetime.now(ZoneInfo(time_zone))

@@ -7,12 +7,15 @@ its commission, and the position the order left — for the order and its bracke
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tui_trader.domain import events as ev
+from tui_trader.domain.enums import OrderStatus
 from tui_trader.domain.market import Bar
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import Fill, Order
 from tui_trader.domain.verdicts import RiskVerdict, check_line
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.store.journal import Journal
@@ -20,7 +23,28 @@ from tui_trader.store.journal import Journal
 SIGNAL_LOOKBACK = timedelta(minutes=10)
 STAGE_STEP = {"pre-trade": "risk check", "re-check": "risk re-check", "modify": "risk check of a modify"}
 
-__all__ = ["OrderTrace", "TraceStep", "find_order", "order_trace", "trace_of"]
+__all__ = ["OrderTrace", "TraceStep", "execution_order", "find_order", "order_trace", "trace_of"]
+
+
+async def execution_order(journal: Journal, fills: list[Fill]) -> list[Fill]:
+    """``fills`` in the order they executed: by the broker's execution time, and within one second (its
+    times have no finer resolution) in the order the engine heard them (its journaled ``OrderFilled``).
+
+    The execution id says nothing about that order (the simulator's, like IB's, begins with the
+    order's own id): an older resting limit's fill sorted before a newer market order's in the same
+    second, and a report paired them into a trade that never happened.
+    """
+    seconds = Counter((f.symbol, f.time) for f in fills)
+    tied = {f.order_ref for f in fills if seconds[(f.symbol, f.time)] > 1}
+    heard: dict[str, datetime] = {}
+    for ref in sorted(tied):
+        heard.update((e.fill.exec_id, e.time) for e in await journal.events(["OrderFilled"], order_ref=ref)
+                     if isinstance(e, ev.OrderFilled))
+    return sorted(fills, key=lambda f: (f.time, heard.get(f.exec_id, NEVER), f.exec_id))
+
+
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""When a fill the journal has no ``OrderFilled`` of was heard: after those it has (then by execution id)."""
 
 
 async def find_order(journal: Journal, ref: str) -> Order | None:
@@ -55,8 +79,8 @@ async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
     family = [order, *[o for o in await journal.orders() if o.parent_ref == order.order_ref]]
     steps = [*await _signal(journal, order), _sizing(order)]  # the signal first when at the same instant
     for member in family:
-        steps += [s for e in await journal.events(order_ref=member.order_ref) for s in _steps(e, member)]
-    steps += await _commissions(journal, family)
+        steps += _member_steps(await journal.events(order_ref=member.order_ref), member)
+    steps += await _commissions(journal, family, {s.data["exec_id"]: s.time for s in steps if s.step == "fill"})
     fills = [s.time for s in steps if s.step == "fill"]
     if fills:
         steps.append(await _position(journal, family, max(fills)))
@@ -95,6 +119,23 @@ def _bar_line(b: Bar) -> str:
 def _bar_data(b: Bar) -> dict[str, Any]:
     return {"time": b.time.isoformat(), "open": b.open, "high": b.high, "low": b.low, "close": b.close,
             "volume": b.volume}
+
+
+def _member_steps(events: list[ev.Event], order: Order) -> list[TraceStep]:
+    """The steps of one order's journaled events, in order.
+
+    An update journaled without the status it came from (the engine's, after a fill booked by
+    reconciliation) came from the status before it: it read "new -> FILLED" for an order long FILLED.
+    """
+    steps: list[TraceStep] = []
+    status: OrderStatus | None = None
+    for event in events:
+        if isinstance(event, ev.OrderUpdated):
+            if event.previous is None and status is not None:
+                event = replace(event, previous=status)
+            status = event.order.status
+        steps += _steps(event, order)
+    return steps
 
 
 def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
@@ -161,23 +202,32 @@ def _approval(event: ev.ApprovalResolved, order: Order) -> TraceStep:
                      {"approved": event.approved, "by": event.by, "waited_s": waited})
 
 
-async def _commissions(journal: Journal, family: list[Order]) -> list[TraceStep]:
+async def _commissions(journal: Journal, family: list[Order], heard: dict[str, datetime]) -> list[TraceStep]:
+    """Each fill's commission: as the broker reported it, or as it came with the execution (``heard``:
+    when each fill was journaled), for a fill booked from the executions asked for after a reconnect
+    or a restart, which has no report of its own (its commission was missing from the trace)."""
     refs = {o.order_ref for o in family}
     fills = {f.exec_id: f for f in await journal.fills() if f.order_ref in refs}  # broker time: no "since"
     reports = [e for e in await journal.events(["CommissionReported"], since=min(o.created_at for o in family))
                if isinstance(e, ev.CommissionReported) and e.exec_id in fills]
-    return [TraceStep(e.time, "commission", f"{e.commission:g} on {e.exec_id}" +
-                      (f", realized P&L {e.realized_pnl:g}" if e.realized_pnl is not None else ""),
-                      fills[e.exec_id].order_ref, {"commission": e.commission, "realized_pnl": e.realized_pnl})
-            for e in reports]
+    steps = [_commission(e.time, fills[e.exec_id], e.commission, e.realized_pnl) for e in reports]
+    reported = {e.exec_id for e in reports}
+    return steps + [_commission(heard[f.exec_id], f, f.commission, f.realized_pnl) for f in fills.values()
+                    if f.commission is not None and f.exec_id not in reported and f.exec_id in heard]
+
+
+def _commission(when: datetime, fill: Fill, commission: float, realized_pnl: float | None) -> TraceStep:
+    return TraceStep(when, "commission", f"{commission:g} on {fill.exec_id}" +
+                     (f", realized P&L {realized_pnl:g}" if realized_pnl is not None else ""),
+                     fill.order_ref, {"commission": commission, "realized_pnl": realized_pnl})
 
 
 async def _position(journal: Journal, family: list[Order], when: datetime) -> TraceStep:
-    """The symbol's position right after the family's last fill (fills in broker time order)."""
+    """The symbol's position right after the family's last fill (fills in :func:`execution_order`)."""
     refs = {o.order_ref for o in family}
     symbol = family[0].symbol
-    fills = [f for f in await journal.fills() if f.symbol == symbol]
-    last = max(f.time for f in fills if f.order_ref in refs)
-    position = sum(f.signed_quantity for f in fills if f.time <= last)
+    fills = await execution_order(journal, [f for f in await journal.fills() if f.symbol == symbol])
+    last = max(i for i, f in enumerate(fills) if f.order_ref in refs)
+    position = sum(f.signed_quantity for f in fills[:last + 1])
     return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
                      {"symbol": symbol, "position": position})
