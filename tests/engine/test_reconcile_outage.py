@@ -5,15 +5,17 @@ nothing filled."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tui_trader.domain import Bracket, ConnectionState, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import CLIENT_ID, eventually, make_config, running, status
+from .helpers import CLIENT_ID, bracket_buy, eventually, make_config, running, status
 
 S = OrderStatus
 UNHEARD = ("open_order", "order_status", "execution", "commission")
@@ -68,3 +70,35 @@ async def test_reconnect_when_a_cancelled_bracket_entry_filled_in_part_unheard_t
                 and e.alert.kind == "protection_replaced"] == [
             f"{entry.order_ref} was cancelled with 30 of 100 filled; the broker cancelled its stop with it: "
             f"placed again for 30 AAPL as {placed.order_ref}"]
+
+
+async def test_reconnect_when_a_stops_cut_was_lost_with_the_connection_then_the_brokers_size_is_shown_and_cut_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Long 100 with a stop of 100; a sell of 30 fills and the stop is cut to 70. The connection died with the cut
+    # on the wire, unread by the gateway: the broker kept the stop at 100, the engine (which records a modify
+    # before it sends it) showed 70, and no reconciliation compared the two. Had the stop triggered, it would
+    # have sold 100 of the 70 held: short 30.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        place = eng.broker.place
+
+        def place_then_lose_the_connection(order: Order, broker_id: int, **links: Any) -> None:
+            place(order, broker_id, **links)
+            if order.order_ref == stop.order_ref:  # the gateway never reads the cut
+                eng.broker.place = place  # type: ignore[method-assign]
+                sim.control.drop_sessions(CLIENT_ID)
+
+        eng.broker.place = place_then_lose_the_connection  # type: ignore[method-assign]
+        sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
+        await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the sell")
+        await eventually(lambda: eng.reconnects >= 1 and "reconciling" not in eng.blocks,
+                         what="reconnected and reconciled")
+
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [70],
+                         what="the stop cut to 70 at the broker")
+        assert eng.orders.orders[stop.order_ref].ticket.quantity == 70 == sim.positions()["AAPL"]
+        texts = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "order_figures"]
+        assert texts == [f"{stop.order_ref} (STP SELL AAPL) at the broker: quantity 100, not 70: taken from the broker"]

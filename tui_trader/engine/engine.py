@@ -346,6 +346,14 @@ class Engine(StrategyRunner):
         if entry in self._entries_cancelled and order.status.is_final:  # a fill heard after the cancel's answer
             self._stop_lost(entry)
 
+    def after_figures_taken(self, order_ref: str) -> None:
+        """An order's size or prices were taken from the broker: a protective order larger than its position
+        (a cut lost with the connection) is cut to it again."""
+        order = self.orders.get(order_ref)
+        if order is not None:
+            self._fit_protection(order.symbol)
+            self._record_protection(order.symbol)
+
     def _fit_protection(self, symbol: str) -> None:
         """Cut ``symbol``'s protective orders to its position, cancel one that would add to it.
 
