@@ -204,7 +204,8 @@ class Reconciliation(BrokerEvents):
                         before: dict[str, OrderStatus] | None = None) -> None:
         """Fetch orders and executions from the broker and settle every difference.
 
-        An ordinary request while one runs makes that one run once more. A connect's (``before``
+        An ordinary request while one runs makes that one run once more (owed, should that one fail:
+        :meth:`_retry_owed_reconcile`). A connect's (``before``
         given, or ``startup``) waits for the running one to end and then runs itself: folded into it,
         its book was never settled nor its out-of-touch changes said, and its failure (which makes the
         reconnect loop try again) was lost. Only a connect's reconciliation lifts the connect's entry
@@ -230,6 +231,10 @@ class Reconciliation(BrokerEvents):
             while self._reconcile_again and self.broker.is_connected:
                 self._reconcile_again = False
                 await self._reconcile_once("requested during a reconciliation", False, None)
+        except (ConnectionError, TimeoutError):
+            if self._reconcile_again:  # what asked (an UNKNOWN order) keeps entries blocked until one succeeds
+                self._reconcile_owed = self._reconcile_owed or "requested during a reconciliation that failed"
+            raise
         finally:
             self._run_ended, self._reconcile_again, self._settled = None, False, None
             ended.set()
