@@ -15,7 +15,7 @@ from tui_trader.domain.orders import Order
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import CLIENT_ID, bracket_buy, eventually, make_config, running, status
+from .helpers import CLIENT_ID, bracket_buy, eventually, make_config, protected_long, running, status
 
 S = OrderStatus
 UNHEARD = ("open_order", "order_status", "execution", "commission")
@@ -102,3 +102,41 @@ async def test_reconnect_when_a_stops_cut_was_lost_with_the_connection_then_the_
         assert eng.orders.orders[stop.order_ref].ticket.quantity == 70 == sim.positions()["AAPL"]
         texts = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "order_figures"]
         assert texts == [f"{stop.order_ref} (STP SELL AAPL) at the broker: quantity 100, not 70: taken from the broker"]
+
+
+async def test_reconnect_when_the_target_filled_in_part_in_the_outage_then_booked_once_and_the_stop_fits_the_rest(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker reduces the stop by the target's fill (one OCA group): shown at its size before the fill is booked;
+    # the target then cancelled by the operator leaves the stop on the 70 held.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        _, stop, target = await protected_long(eng, 100)
+        price = target.ticket.limit_price
+        assert price is not None
+        sim.control.refuse_connections(3600)
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: eng.connection.state is not ConnectionState.CONNECTED, what="disconnected")
+        sim.control.set_quote("AAPL", round(price + 0.01, 2), round(price + 0.03, 2), 30, 100)  # 30 bid at the target
+        sim.control.set_quote("AAPL", round(price - 0.50, 2), round(price - 0.48, 2), 100, 100)  # and no more
+        assert sim.positions()["AAPL"] == 70
+        events.drain()
+        sim.control.refuse_connections(0)
+        await eventually(lambda: eng.reconnects >= 1 and "reconciling" not in eng.blocks, what="reconciled")
+
+        await eng.cancel(target.order_ref)
+        await eventually(lambda: status(eng, target.order_ref) is S.CANCELLED, what="the target cancelled")
+
+        assert eng.orders.orders[target.order_ref].filled_quantity == 30
+        assert eng.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 70
+        assert [(o.order_ref, o.total_qty) for o in sim.orders() if o.working] == [(stop.order_ref, 70)]
+        assert eng.orders.orders[stop.order_ref].remaining == 70
+        assert [(p.stop_price, p.take_profit_price) for p in [eng.portfolio.positions["AAPL"]]] == [
+            (stop.ticket.stop_price, None)]
+        assert eng.journal is not None
+        await eng.journal.flush()
+        assert sorted(f.quantity for f in await eng.journal.fills()) == [30, 100]
+        said = {e.alert.kind: e.alert.text for e in events.drain() if isinstance(e, AlertRaised)}
+        assert said["order_figures"] == (f"{stop.order_ref} (STP SELL AAPL) at the broker: quantity 70, not 100: "
+                                         "taken from the broker")  # the broker's OCA reduced it by the fill
+        assert {"fill_recovered", "order_reconciled"} <= set(said)
+        assert "position_mismatch" not in said
