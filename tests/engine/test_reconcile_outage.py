@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain import Bracket, ConnectionState, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
 from tui_trader.domain.orders import Order
@@ -140,3 +141,35 @@ async def test_reconnect_when_the_target_filled_in_part_in_the_outage_then_booke
                                          "taken from the broker")  # the broker's OCA reduced it by the fill
         assert {"fill_recovered", "order_reconciled"} <= set(said)
         assert "position_mismatch" not in said
+
+
+async def test_reconnect_when_the_connection_drops_again_mid_reconciliation_then_the_next_one_settles_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        limit = round(eng.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(eng, order.order_ref) is S.SUBMITTED)
+        sim.control.refuse_connections(3600)
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: eng.connection.state is not ConnectionState.CONNECTED, what="disconnected")
+        sim.control.set_price("AAPL", limit - 0.5)  # filled in the outage
+        open_orders = eng.broker.open_orders
+
+        async def drop_again(all_clients: bool = False) -> list[BrokerOrderReport]:
+            eng.broker.open_orders = open_orders  # type: ignore[method-assign]
+            sim.control.drop_sessions(CLIENT_ID)  # the first reconnect's reconciliation loses its connection
+            return await open_orders(all_clients)
+
+        eng.broker.open_orders = drop_again  # type: ignore[method-assign]
+        events.drain()
+        sim.control.refuse_connections(0)
+        await eventually(lambda: eng.reconnects >= 2 and "reconciling" not in eng.blocks, what="reconciled at last")
+
+        assert status(eng, order.order_ref) is S.FILLED
+        assert eng.portfolio.quantity("AAPL") == sim.positions()["AAPL"] == 10
+        assert not eng.blocks
+        kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+        assert kinds.count("fill_recovered") == 1
+        assert kinds.count("order_reconciled") == 1
+        assert "position_mismatch" not in kinds
