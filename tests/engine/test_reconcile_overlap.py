@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import OrderStatus
+from tui_trader.domain import OrderStatus, OrderType
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.sim import SimGateway
@@ -113,3 +113,26 @@ async def test_restart_while_a_commission_is_late_then_cash_adopted_and_the_comm
         assert third.portfolio.cash == pytest.approx(sim.cash, abs=0.005)
         assert third.portfolio.commissions == pytest.approx(execution.commission)
         assert "cash_mismatch" not in [kind for kind, _ in alerts(events)]
+
+
+async def test_reconcile_fails_after_one_was_asked_for_during_it_then_the_request_is_not_lost(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The schedule's reconciliation (after the gateway's restart window) was running when an order went UNKNOWN; the
+    # reconciliation its ack watcher asked for was folded into the running one ("once more"), which then timed out:
+    # the request went with it, nothing asked again, and the order stayed UNKNOWN with entries blocked for good.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes, what="first quote")
+        sim.control.drop_messages("open_orders_end", 1)  # the running reconciliation's open orders go unanswered
+        running_one = asyncio.create_task(eng.reconcile("schedule window over"))
+        await eventually(lambda: eng._reconciling, what="the reconciliation running")
+        sim.control.drop_messages("open_order", 1)
+        sim.control.drop_messages("order_status", 1)
+        limit = round(eng.market.quotes["AAPL"].bid - 1.0, 2)
+        order = await eng.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(eng, order.order_ref) is S.UNKNOWN, what="no acknowledgement: UNKNOWN")
+
+        with pytest.raises(TimeoutError):
+            await running_one
+
+        await eventually(lambda: status(eng, order.order_ref) is S.SUBMITTED and "unknown_orders" not in eng.blocks,
+                         what="settled by the reconciliation asked for")

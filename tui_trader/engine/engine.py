@@ -342,6 +342,17 @@ class Engine(StrategyRunner):
         else:
             self._fit_protection(order.symbol)
         self._record_protection(order.symbol)
+        entry = order.parent_ref or order.order_ref
+        if entry in self._entries_cancelled and order.status.is_final:  # a fill heard after the cancel's answer
+            self._stop_lost(entry)
+
+    def after_figures_taken(self, order_ref: str) -> None:
+        """An order's size or prices were taken from the broker: a protective order larger than its position
+        (a cut lost with the connection) is cut to it again."""
+        order = self.orders.get(order_ref)
+        if order is not None:
+            self._fit_protection(order.symbol)
+            self._record_protection(order.symbol)
 
     def _fit_protection(self, symbol: str) -> None:
         """Cut ``symbol``'s protective orders to its position, cancel one that would add to it.
@@ -462,15 +473,19 @@ class Engine(StrategyRunner):
         target with it, and the part held would be left with nothing at the broker. Once the entry and
         its children have ended, a stop of the bracket's for the part held is placed again (approved
         with the bracket; the target is not, as two orders not linked could both fill). Not while
-        trading is halted (a kill cancels protection on purpose)."""
+        trading is halted (a kill cancels protection on purpose).
+
+        An entry that ended with nothing filled is kept: a fill made before the cancel may be heard only
+        later (made in an outage, then cancelled, its execution fetched by the reconciliation after the
+        reconnect, which the cancel's answer can beat), and :meth:`after_fill` asks again then."""
         family = self.family(entry_ref)
-        if not family or any(not o.status.is_final for o in family):
+        if not family or any(not o.status.is_final for o in family) or not family[0].filled_quantity:
             return
         self._entries_cancelled.discard(entry_ref)
         entry, children = family[0], family[1:]
         held = self.portfolio.quantity(entry.symbol)
         stop = next((c for c in children if c.ticket.stop_price or c.ticket.order_type is OrderType.TRAIL), None)
-        if (not entry.filled_quantity or stop is None or entry.ticket.side.sign * held <= 0
+        if (stop is None or entry.ticket.side.sign * held <= 0
                 or self.protection_working(entry.symbol) or self.trading_state is TradingState.HALTED):
             return
         ticket = replace(stop.ticket, quantity=min(entry.filled_quantity, abs(held)), created_at=self.now(),

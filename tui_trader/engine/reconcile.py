@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
-from tui_trader.domain.enums import AlertLevel, OrderStatus, TimeInForce
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.engine.broker_events import BrokerEvents
@@ -36,6 +38,7 @@ S = OrderStatus
 _EXEC_OVERLAP = timedelta(minutes=5)
 _BOOK_EVENTS = ("BookCheckpointed", "OrderFilled", "CommissionReported")
 _QTY_EPS = 1e-9
+_PRICE_EPS = 1e-6
 
 
 class Reconciliation(BrokerEvents):
@@ -201,7 +204,8 @@ class Reconciliation(BrokerEvents):
                         before: dict[str, OrderStatus] | None = None) -> None:
         """Fetch orders and executions from the broker and settle every difference.
 
-        An ordinary request while one runs makes that one run once more. A connect's (``before``
+        An ordinary request while one runs makes that one run once more (owed, should that one fail:
+        :meth:`_retry_owed_reconcile`). A connect's (``before``
         given, or ``startup``) waits for the running one to end and then runs itself: folded into it,
         its book was never settled nor its out-of-touch changes said, and its failure (which makes the
         reconnect loop try again) was lost. Only a connect's reconciliation lifts the connect's entry
@@ -227,6 +231,10 @@ class Reconciliation(BrokerEvents):
             while self._reconcile_again and self.broker.is_connected:
                 self._reconcile_again = False
                 await self._reconcile_once("requested during a reconciliation", False, None)
+        except (ConnectionError, TimeoutError):
+            if self._reconcile_again:  # what asked (an UNKNOWN order) keeps entries blocked until one succeeds
+                self._reconcile_owed = self._reconcile_owed or "requested during a reconciliation that failed"
+            raise
         finally:
             self._run_ended, self._reconcile_again, self._settled = None, False, None
             ended.set()
@@ -239,11 +247,11 @@ class Reconciliation(BrokerEvents):
         out_of_touch = before is not None
         before = before if before is not None else self.working_statuses()
         self._settled = set()
-        opened, asked = await self._open_orders()
+        opened, asked = await self._open_orders(figures=out_of_touch)
         if self._missing(opened, [], asked):
             # Asked once more before the completed orders: a working order absent from one answer
             # may be a message that crossed the request.
-            opened, asked = await self._open_orders()
+            opened, asked = await self._open_orders(figures=out_of_touch)
         # The completed orders are the whole day's (thousands by the close, each a large object in
         # ib_async, all held at once: 10-30 MB of transient heap): asked for only when a working
         # order is still not an open one.
@@ -263,18 +271,22 @@ class Reconciliation(BrokerEvents):
         self._reconcile_owed = ""
         self._maybe_unblock(connect=out_of_touch)
 
-    async def _open_orders(self) -> tuple[list[BrokerOrderReport], set[str]]:
-        """The broker's open orders, each settled against ours (adopted when unknown), and the refs of
+    async def _open_orders(self, figures: bool) -> tuple[list[BrokerOrderReport], set[str]]:
+        """The broker's open orders, each settled against ours (adopted when unknown; with ``figures``, its
+        size and prices taken from the broker where they differ: :meth:`_settle_figures`), and the refs of
         the orders that were working and acknowledged when the request went out: only those can be
         missing from its answer. An order placed while the request was out (an entry and its bracket,
         filled at once, in the soak) is answered after it, its acknowledgement read in the same pass
         as the answer's end: it is not missing, and the whole day's completed orders were fetched
         for it (RSS stepped 5-20 MB each time).
         """
-        asked = {o.order_ref for o in self.orders.working() if not self.awaiting_ack(o)}
+        working = self.orders.working()
+        asked = {o.order_ref for o in working if not self.awaiting_ack(o)}
+        tickets = {o.order_ref: o.ticket for o in working} if figures else {}
         opened = await self.broker.open_orders()
         for report in opened:
             self._settle_open(report)
+            self._settle_figures(report, tickets)
         return opened, asked
 
     def working_statuses(self) -> dict[str, OrderStatus]:
@@ -309,6 +321,33 @@ class Reconciliation(BrokerEvents):
         self.publish_order(self.orders.adopt(order))
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
                    f"({report.side} {report.quantity:g} {report.symbol})", kind="order_adopted")
+
+    def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
+        """A working order of ours whose size or price at the broker is not ours takes the broker's, said.
+
+        The engine records a modify before it sends it: one lost with the connection (or never sent, the
+        engine stopped in between) left the order showing figures the broker never had, a stop cut to
+        the position shown while the broker held it larger. Compared only after a (re)connect, and only
+        for orders whose ticket is the one they had when the open orders were asked for (``asked``): a
+        modify sent since is newer than the answer. A protective order taken larger than its position is
+        then cut to it again (:meth:`after_figures_taken`).
+        """
+        order = self.orders.match(report)
+        if order is None or not order.status.is_working or asked.get(order.order_ref) is not order.ticket:
+            return
+        theirs = _broker_figures(order.ticket, report)
+        if theirs == order.ticket:
+            return
+        what = ", ".join(f"{name} {b:g}, not {a:g}" for name, a, b in _figures_differing(order.ticket, theirs))
+        self.publish_order(self.orders.amend(order.order_ref, theirs, self.now(), f"figures at the broker: {what}"),
+                           order)
+        self.alert(AlertLevel.WARNING, "reconcile", f"{order.order_ref} ({theirs.order_type.value} "
+                   f"{theirs.side.value} {theirs.symbol}) at the broker: {what}: taken from the broker",
+                   kind="order_figures")
+        self.after_figures_taken(order.order_ref)
+
+    def after_figures_taken(self, order_ref: str) -> None:
+        """Hook after an order's figures were taken from the broker (the engine fits protection to its position)."""
 
     def _missing(self, opened: list[BrokerOrderReport], completed: list[BrokerOrderReport],
                  asked: set[str]) -> list[Order]:
@@ -600,6 +639,30 @@ class Reconciliation(BrokerEvents):
             self.unblock("unknown_fill")
         if connect and self.broker.is_connected:
             self.unblock("reconciling")
+
+
+_PRICES_OF = {OrderType.LMT: ("limit_price",), OrderType.STP: ("stop_price",),
+              OrderType.STP_LMT: ("limit_price", "stop_price")}
+"""The prices an order type carries to the broker as they come back (a TRAIL's stop field holds its amount)."""
+
+
+def _broker_figures(ours: OrderTicket, report: BrokerOrderReport) -> OrderTicket:
+    """``ours`` with the size and prices the broker reports for it (where it reports them)."""
+    changes: dict[str, Any] = {}
+    if report.quantity > 0 and abs(report.quantity - ours.quantity) > _QTY_EPS:
+        changes["quantity"] = report.quantity
+    for name in _PRICES_OF.get(ours.order_type, ()):
+        price, mine = getattr(report, name), getattr(ours, name)
+        if price is not None and (mine is None or abs(price - mine) > _PRICE_EPS):
+            changes[name] = price
+    return replace(ours, **changes) if changes else ours
+
+
+def _figures_differing(ours: OrderTicket, theirs: OrderTicket) -> list[tuple[str, float, float]]:
+    """(name, ours, the broker's) of each figure that differs."""
+    names = {"quantity": "quantity", "limit_price": "limit", "stop_price": "stop"}
+    return [(label, getattr(ours, name) or 0.0, getattr(theirs, name) or 0.0) for name, label in names.items()
+            if getattr(ours, name) != getattr(theirs, name)]
 
 
 def _diff_text(diffs: dict[str, tuple[float, float]]) -> str:
