@@ -49,15 +49,15 @@ async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_o
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-        # Then: once the broker has answered the cut to 70, the stop is fitted to the 40 held, last.
+        # Then: the cut to 70, checked again once the journal let it go, is no longer reduce-only under the 40
+        # now held: not sent, and sized again; the stop goes to the 40 held, in one message.
         await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
                          what="the stop at 40 at the broker")
-        assert [r.qty for r in sim.ledger.received if r.order_ref == stop.order_ref] == [100, 70, 40]
+        assert [r.qty for r in sim.ledger.received if r.order_ref == stop.order_ref] == [100, 40]
         assert eng.orders.orders[stop.order_ref].ticket.quantity == 40 == sim.positions()["AAPL"]
         alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "protection"]
         assert [(a.level, a.text) for a in alerts] == [
-            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 70"),
-            (AlertLevel.INFO, f"{stop.order_ref} (STP 70 AAPL) cut to the position of 40")]
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40")]
 
 
 async def test_stop_when_its_cut_meets_an_empty_message_budget_then_tried_again_not_given_up(

@@ -404,6 +404,8 @@ class Engine(StrategyRunner):
         try:
             while (cut := self._cut_size(order_ref)) is not None:
                 sent = await self._cut_once(order_ref, *cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
+                if sent is None and self._cut_size(order_ref) != cut:  # the position moved: sized again
+                    continue
                 if sent is None:  # only the message rate stood in the way: it frees up within a second
                     throttled += 1
                     await asyncio.sleep(1.0)
@@ -414,7 +416,9 @@ class Engine(StrategyRunner):
 
     async def _cut_once(self, order_ref: str, quantity: float, held: float, last_try: bool) -> bool | None:
         """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not
-        sent, ``None`` when only the message-rate throttle refused it (not said: tried again, unless ``last_try``)."""
+        sent, ``None`` when it is to be tried again: only the message-rate throttle refused it (not said, unless
+        ``last_try``), or the position moved while the cut waited for the journal (the modify is checked
+        again before the wire: a cut to 70 under the 40 now held is no longer reduce-only; sized again)."""
         order = self.orders.orders[order_ref]
         what = f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
         try:
@@ -424,6 +428,8 @@ class Engine(StrategyRunner):
                 return None
         except (SafetyError, ValueError) as exc:
             why = str(exc)
+        if why and self._cut_size(order_ref) != (quantity, held):
+            return None  # sized again from the position as it is now (or it fits, or the order ended)
         if why:
             self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
                        f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
