@@ -755,9 +755,9 @@ def test_modification_when_the_form_changes_nothing_or_too_little_then_it_says_w
     same = {"quantity": "25", "limit": "199.5", "stop": "200.4"}
     for fields, error in (({**same}, "nothing changed"),
                           ({**same, "quantity": "10"}, "quantity: must be more than the 10 already filled"),
-                          ({**same, "quantity": "x"}, "quantity: not a number"),
+                          ({**same, "quantity": "x"}, "quantity: 'x' is not a plain number"),
                           ({**same, "stop": ""}, "stop: required for this order type"),
-                          ({**same, "limit": "-1"}, "limit: must be positive")):
+                          ({**same, "limit": "-1"}, "limit: must be positive, not -1")):
         with pytest.raises(TicketError, match=error):
             build_modification(order, fields)
     change = build_modification(order, {**same, "stop": "199.8"})

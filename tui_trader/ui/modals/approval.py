@@ -12,28 +12,33 @@ The modal opens when the engine asks, over the main screen and whatever the oper
 closes. Approve works only once no key has been pressed for ``approve_delay_s`` since it
 opened (as browsers delay the accept button of a dialog that pops up, and restart the delay while keys
 come): a ``y`` meant for the screen underneath never sends an order, however long the operator goes on
-typing. Reject works at once; a stray ``n`` or Escape can only keep an order off the market.
+typing. The wait starts again when the modal is shown again after a screen that covered it closes, and
+Enter or space on the focused button waits with Approve: a bounced Enter that submitted the order ticket
+does not reject the order it submitted. Reject by ``n`` or Escape works at once; a stray one can only keep
+an order off the market.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
+from weakref import WeakKeyDictionary
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
+from tui_trader.ui.modals.dialog import Dialog
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 
 CHECK_COLUMNS = (
@@ -91,7 +96,16 @@ def drift_text(ticket: OrderTicket, pending: PendingApproval) -> str:
     return f"{drift} · {what_if}"
 
 
-class ApprovalModal(ModalScreen[bool | None]):
+HELD_KEY_S = 1.0
+"""The least wait of an approval that opens within this long of the operator's answer to another: the key
+that answered may still be held down, and a keyboard repeats a held key after 0.25-0.66 s (660 ms is X11's
+default, 500 ms the usual one), past the default ``approve_delay_s`` of 0.5 s; nobody reads an order in less."""
+
+_ANSWERED_AT: WeakKeyDictionary[App[object], float] = WeakKeyDictionary()
+"""When (on the modal's clock) each app's last approval was answered."""
+
+
+class ApprovalModal(Dialog[bool | None]):
     """Approve or reject one order; closes itself when the order is no longer pending."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -110,13 +124,23 @@ class ApprovalModal(ModalScreen[bool | None]):
         self.now = now
         self.approve_delay_s = approve_delay_s
         self._monotonic = monotonic
-        self._quiet_since = monotonic()
-        """When the modal opened, or when the last key was pressed while Approve waited."""
+        self._opened_at = self._quiet_since = monotonic()
+        """When the modal opened or was shown again, or when the last key was pressed while Approve waited."""
+        self._gone = False
+        """The order left the queue while another screen covered this one: it closes once shown again."""
 
     @property
     def ready(self) -> bool:
-        """Approve works: no key pressed for ``approve_delay_s`` since the modal opened."""
-        return self._monotonic() - self._quiet_since >= self.approve_delay_s
+        """Approve works: no key pressed for :attr:`wait_s` since the modal opened."""
+        return self._monotonic() - self._quiet_since >= self.wait_s
+
+    @property
+    def wait_s(self) -> float:
+        """``approve_delay_s``; at least :data:`HELD_KEY_S` for the next in the queue, opened by the key that
+        answered the last one (a held ``y`` repeats 0.66 s later on X11: it approved this order, unseen)."""
+        if 0 <= self._opened_at - _ANSWERED_AT.get(self.app, -math.inf) < HELD_KEY_S:
+            return max(self.approve_delay_s, HELD_KEY_S)
+        return self.approve_delay_s
 
     def compose(self) -> ComposeResult:
         ticket = self.pending.order.ticket
@@ -139,20 +163,35 @@ class ApprovalModal(ModalScreen[bool | None]):
         self._wake()
 
     def on_key(self, event: events.Key) -> None:
-        """A key while Approve waits was meant for the screen underneath: the wait starts again."""
+        """A key while Approve waits was meant for the screen underneath: the wait starts again, and Enter
+        or space does not press the focused button (a double Enter that submitted the order ticket went on
+        to reject, "by the operator", the order it had just submitted)."""
         if not self.ready:
             self._quiet_since = self._monotonic()
+            if event.key in ("enter", "space"):
+                event.stop()
+                event.prevent_default()
+
+    def on_screen_resume(self) -> None:
+        """Shown again after a screen that covered it (a dialog opened from the command palette, Ctrl+Q's
+        quit question) closed: closes if its order left the queue meanwhile, else Approve waits again, as
+        when the modal opened (the keys typed a moment ago were for the screen that covered it)."""
+        if self._gone:
+            self.dismiss(None)
+            return
+        self._quiet_since = self._monotonic()
+        self._wake()
 
     def _wake(self) -> None:
         """Enable Approve when its wait is over, else look again when it may be."""
         self._enable_approve()
         if not self.ready:
-            left = self.approve_delay_s - (self._monotonic() - self._quiet_since)
+            left = self.wait_s - (self._monotonic() - self._quiet_since)
             self.set_timer(max(left, 0.02), self._wake)
 
     def _enable_approve(self) -> None:
-        """Approve is enabled once the delay is over, until the approval expires."""
-        self.query_one("#approve", Button).disabled = not self.ready or self.seconds_left <= 0
+        """Approve is enabled once the delay is over, until the approval expires or the order leaves the queue."""
+        self.query_one("#approve", Button).disabled = not self.ready or self.seconds_left <= 0 or self._gone
 
     @property
     def seconds_left(self) -> float:
@@ -166,7 +205,7 @@ class ApprovalModal(ModalScreen[bool | None]):
         self.now = now
         mine = next((p for p in pending if p.order.order_ref == self.order_ref), None)
         if mine is None:
-            self.dismiss(None)
+            self._leave()
             return
         self.waiting = len(pending) - 1
         try:
@@ -185,6 +224,20 @@ class ApprovalModal(ModalScreen[bool | None]):
         countdown.update(self._countdown())
         self.set_class(self.seconds_left <= 10, "-expiring")
 
+    def _leave(self) -> None:
+        """Close: the order is no longer pending. Covered by another screen, it closes when shown again
+        (closed now, Textual would close the screen on top instead: an error modal saying trading was halted
+        vanished unseen, and this one stayed behind on a rejected order)."""
+        if self.is_active:
+            self.dismiss(None)
+            return
+        self._gone = True
+        try:
+            self.query_one("#approve", Button).disabled = True
+            self.query_one("#approval-countdown", Label).update("no longer waiting for approval — nothing to answer")
+        except NoMatches:
+            pass
+
     def _title(self) -> str:
         more = f" · {self.waiting} more waiting" if self.waiting > 0 else ""
         order = self.pending.order
@@ -198,12 +251,17 @@ class ApprovalModal(ModalScreen[bool | None]):
 
     def action_approve(self) -> None:
         """Approve: the engine re-checks risk before sending (ignored before the delay is over, and once expired)."""
-        if self.ready and self.seconds_left > 0:
-            self.dismiss(True)
+        if self.ready and self.seconds_left > 0 and not self._gone:
+            self._answer(True)
 
     def action_reject(self) -> None:
         """Reject the order."""
-        self.dismiss(False)
+        self._answer(False)
+
+    def _answer(self, approve: bool) -> None:
+        if self.is_active and not self.answered:
+            _ANSWERED_AT[self.app] = self._monotonic()
+        self.dismiss(approve)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

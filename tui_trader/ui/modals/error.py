@@ -7,11 +7,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui_trader.ui.modals.dialog import Dialog
 
-class ErrorModal(ModalScreen[None]):
+
+class ErrorModal(Dialog[None]):
     """Title, message, and what the console did about it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

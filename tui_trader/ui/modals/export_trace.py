@@ -8,11 +8,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui_trader.ui.modals.dialog import Dialog
 
-class ExportTraceModal(ModalScreen[Path | None]):
+
+class ExportTraceModal(Dialog[Path | None]):
     """A path prefilled with the default (next to the journal); Enter writes, Escape cancels.
 
     Args:

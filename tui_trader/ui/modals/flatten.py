@@ -7,13 +7,14 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import FlattenPreview
+from tui_trader.errors import TraderError
 from tui_trader.ui.format import money, price, qty
+from tui_trader.ui.modals.dialog import Dialog
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 
 COLUMNS = (
@@ -37,7 +38,7 @@ def preview_rows(tickets: tuple[OrderTicket, ...], prices: dict[str, float]) -> 
     return rows
 
 
-class FlattenModal(ModalScreen[bool]):
+class FlattenModal(Dialog[bool]):
     """Flatten everything (``symbol`` None) or one symbol, after showing exactly what would be sent."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -69,8 +70,17 @@ class FlattenModal(ModalScreen[bool]):
         self.run_worker(self.load(), name="flatten-preview", exit_on_error=False)
 
     async def load(self) -> None:
-        """Ask the engine for the closing orders and show them."""
-        preview = await self.handle.flatten(preview=True, symbol=self.symbol)
+        """Ask the engine for the closing orders and show them; a refusal is said, and Flatten stays off.
+
+        The worker is this modal's, and a failed one told nobody: the modal read "Loading the preview…"
+        for as long as it stayed open.
+        """
+        try:
+            preview = await self.handle.flatten(preview=True, symbol=self.symbol)
+        except TraderError as exc:
+            self.query_one("#flatten-summary", Static).update(
+                f"No preview: {exc.message}. Nothing can be sent from here; Esc closes.")
+            return
         tickets = preview.tickets
         self.preview = FlattenPreview(tickets, preview.est_prices)
         self.query_one(LineTable).set_rows(preview_rows(tickets, preview.est_prices))

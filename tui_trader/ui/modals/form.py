@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input
+
+from tui_trader.ui.modals.dialog import Dialog
 
 R = TypeVar("R")
 
 
-class OrderForm(ModalScreen[R]):
+class OrderForm(Dialog[R]):
     """A modal form: subclasses implement :meth:`action_submit` (dismissing with what they return)."""
 
     def action_submit(self) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import Button, Input, Label
 from tui_trader.domain.orders import Order
 from tui_trader.ui.format import plain, price, qty
 from tui_trader.ui.modals.form import OrderForm
-from tui_trader.ui.modals.order_ticket import USES_LIMIT, USES_STOP, TicketError, optional_price
+from tui_trader.ui.modals.order_ticket import USES_LIMIT, USES_STOP, TicketError, figure, optional_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +50,7 @@ def order_line(order: Order) -> str:
 def build_modification(order: Order, fields: dict[str, str]) -> Modification:
     """The changes the fields make to ``order`` (raises TicketError naming the bad field, or when none)."""
     t = order.ticket
-    try:
-        quantity = float(fields["quantity"])
-    except ValueError:
-        raise TicketError("quantity: not a number") from None
+    quantity = figure(fields["quantity"], "quantity")
     if quantity <= order.filled_quantity:
         raise TicketError(f"quantity: must be more than the {qty(order.filled_quantity)} already filled")
     limit = optional_price(fields.get("limit", ""), "limit") if t.order_type in USES_LIMIT else None

@@ -9,6 +9,8 @@ symbol field is left (``EngineHandle.watch``), so it can be checked against a qu
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Awaitable, Callable, Collection
 from typing import ClassVar
 
@@ -41,17 +43,35 @@ class TicketError(ValueError):
     """A field of the ticket does not parse."""
 
 
+PLAIN_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
+"""A figure as an operator types one: digits with at most one decimal point. Python's ``float`` also
+takes ``1e3``, ``1_000``, ``nan`` and ``inf``: a ticket took quantity ``1e3`` as 1,000 shares, and a limit
+``nan`` went on to the risk gate and the approval as a price."""
+
+
+def figure(text: str, name: str) -> float:
+    """A positive, finite figure typed as digits and at most one decimal point (raises TicketError saying
+    what is wrong with it, by the field's ``name``)."""
+    typed = text.strip()
+    if not typed:
+        raise TicketError(f"{name}: required")
+    if typed[0] in "+-" and PLAIN_NUMBER.fullmatch(typed[1:]):
+        if typed[0] == "-" and float(typed[1:]) != 0:
+            raise TicketError(f"{name}: must be positive, not {typed}")
+        raise TicketError(f"{name}: type it without a sign")
+    if not PLAIN_NUMBER.fullmatch(typed):
+        raise TicketError(f"{name}: {typed!r} is not a plain number (digits and at most one decimal point)")
+    value = float(typed)
+    if value == 0:
+        raise TicketError(f"{name}: must be more than 0")
+    if not math.isfinite(value):
+        raise TicketError(f"{name}: too large")
+    return value
+
+
 def optional_price(text: str, name: str) -> float | None:
     """A positive price, or ``None`` for an empty field."""
-    if not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise TicketError(f"{name}: not a number") from None
-    if value <= 0:
-        raise TicketError(f"{name}: must be positive")
-    return value
+    return figure(text, name) if text.strip() else None
 
 
 def build_ticket(fields: dict[str, str]) -> OrderTicket:
@@ -59,12 +79,7 @@ def build_ticket(fields: dict[str, str]) -> OrderTicket:
     symbol = fields["symbol"].strip().upper()
     if not symbol:
         raise TicketError("symbol: required")
-    try:
-        quantity = float(fields["quantity"])
-    except ValueError:
-        raise TicketError("quantity: not a number") from None
-    if quantity <= 0:
-        raise TicketError("quantity: must be positive")
+    quantity = figure(fields["quantity"], "quantity")
     order_type = OrderType(fields["type"])
     # A price typed for another order type is left behind, not sent: a MKT ticket carrying the limit
     # typed before the switch was priced (notional, approval text) at that limit and filled at the market.

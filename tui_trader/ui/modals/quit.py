@@ -8,11 +8,11 @@ from typing import ClassVar, Literal
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import qty
+from tui_trader.ui.modals.dialog import Dialog
 from tui_trader.ui.widgets.positions import partly, stop_cover
 
 QuitChoice = Literal["leave", "cancel", "stay"]
@@ -34,7 +34,7 @@ def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
     return tuple(out)
 
 
-class QuitModal(ModalScreen[QuitChoice]):
+class QuitModal(Dialog[QuitChoice]):
     """Leave the working orders at the broker, cancel them first, or stay.
 
     Args:

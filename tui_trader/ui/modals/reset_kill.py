@@ -7,15 +7,15 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui_trader.engine.handle import EngineHandle
+from tui_trader.ui.modals.dialog import Dialog
 
 MIN_REASON = 8
 
 
-class ResetKillModal(ModalScreen[str | None]):
+class ResetKillModal(Dialog[str | None]):
     """Ask why trading may resume; call ``reset_kill`` and report a refusal in place."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -7,14 +7,14 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui_trader.engine.snapshots import StrategyStatus
+from tui_trader.ui.modals.dialog import Dialog
 
 
-class StrategyModal(ModalScreen[tuple[str, bool] | None]):
+class StrategyModal(Dialog[tuple[str, bool] | None]):
     """Returns (name, paused) for the chosen strategy, with its pause state flipped."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
