@@ -41,3 +41,15 @@ async def test_bracket_when_sent_then_takes_a_throttle_token_for_each_of_its_thr
         per_second = eng.risk.throttle.per_second
         assert per_second is not None
         assert per_second.available(eng.now()) < 1.0
+
+
+async def test_limit_off_the_instruments_tick_then_denied_by_the_gate_not_rejected_by_the_broker(
+        engine: Engine, sim: SimGateway) -> None:
+    # The simulator, as IB, rejects an off-tick price (110): the gate now says so first, and nothing is sent.
+    price = round(engine.market.quotes["AAPL"].bid - 1.0, 2) + 0.003
+
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=price))
+
+    assert engine.orders.orders[order.order_ref].status is OrderStatus.REJECTED
+    assert "is not on the instrument's 0.01 tick" in engine.orders.orders[order.order_ref].history[-1].note
+    assert sim.received_orders() == []

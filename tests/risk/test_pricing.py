@@ -149,6 +149,31 @@ def test_ticket_when_quantity_not_a_multiple_of_the_size_increment_then_denied()
     assert not check_ticket_fields(ticket(quantity=0.5), 1.0).passed
 
 
+@pytest.mark.parametrize(("fields", "said"), [
+    ({"limit_price": 100.005}, "limit price 100.005 is not on the instrument's 0.01 tick"),
+    ({"order_type": OrderType.STP, "limit_price": None, "stop_price": 101.123}, "stop price 101.123"),
+    ({"bracket": Bracket(stop_price=98.999, take_profit_price=105.0)}, "stop-loss 98.999"),
+    ({"bracket": Bracket(stop_price=98.0, take_profit_price=105.001)}, "take-profit 105.001"),
+], ids=["limit", "stop", "bracket-stop", "bracket-target"])
+def test_ticket_when_a_price_is_off_the_instruments_tick_then_denied_naming_it(
+        fields: dict[str, object], said: str) -> None:
+    # The broker rejects it (IB's 110): the operator lost the ticket to a rejection instead of a denial that keeps it.
+    verdict = check(ticket(**fields), RiskLimits())
+
+    assert "ticket_valid" in _failed(verdict)
+    assert said in verdict.check("ticket_valid").message
+
+
+@pytest.mark.parametrize(("price", "tick"), [(100.25, 0.01), (100.25, 0.05), (0.5012, 0.01), (100.2, 0.0)],
+                         ids=["on-tick", "on-a-coarser-tick", "sub-dollar", "no-tick-known"])
+def test_ticket_when_a_price_is_on_the_tick_or_under_a_dollar_then_passes(price: float, tick: float) -> None:
+    mkt = market(quote(bid=price - 0.01, ask=price + 0.01, last=price) if price < 1 else quote(),
+                 instruments=[instrument(min_tick=tick)])
+
+    assert check_ticket_fields(ticket(limit_price=price), 1.0, tick).passed
+    assert "ticket_valid" not in _failed(check(ticket(limit_price=price), RiskLimits(), mkt=mkt))
+
+
 @pytest.mark.parametrize(("qty", "increment"), [(10, 1.0), (0.3, 0.1), (2.5, 0.5), (0.5, 0.0)])
 def test_ticket_when_quantity_in_whole_increments_then_passes(qty: float, increment: float) -> None:
     mkt = market(quote(), instruments=[instrument(size_increment=increment)])

@@ -154,14 +154,33 @@ def check_order_type_allowed(order_type: OrderType, allowed: tuple[OrderType, ..
     return CheckResult("order_type_allowed", False, message=f"{order_type} not allowed")
 
 
-def check_ticket_fields(ticket: OrderTicket, size_increment: float = 1.0) -> CheckResult:
-    """A positive finite quantity in whole ``size_increment`` steps, finite prices, and the positive
-    prices (or trail) its order type needs.
+def check_ticket_fields(ticket: OrderTicket, size_increment: float = 1.0, min_tick: float = 0.0) -> CheckResult:
+    """A positive finite quantity in whole ``size_increment`` steps, finite prices, the positive
+    prices (or trail) its order type needs, and prices of a dollar or more on the ``min_tick`` grid.
 
-    ``size_increment``: the instrument's (1 for whole shares); not positive or not finite: not checked.
+    ``size_increment``: the instrument's (1 for whole shares); ``min_tick``: its price increment.
+    Either not positive or not finite: not checked. Prices under a dollar are not held to the tick:
+    US stocks may quote them in sub-pennies (IB then prices by its market rules, finer than the
+    contract's tick).
     """
-    problem = _quantity_problem(ticket.quantity, size_increment) or _price_problem(ticket)
+    problem = (_quantity_problem(ticket.quantity, size_increment) or _price_problem(ticket)
+               or _tick_problem(ticket, min_tick))
     return CheckResult("ticket_valid", False, message=problem) if problem else PASS["ticket_valid"]
+
+
+def _tick_problem(ticket: OrderTicket, tick: float) -> str:
+    """A price of a dollar or more off the ``tick`` grid, said ("" when none): the broker rejects it
+    (IB's 110), and the operator would lose the ticket to a rejection instead of a denial that keeps it."""
+    if not 0 < tick < math.inf:
+        return ""
+    bracket = ticket.bracket
+    prices = (("limit price", ticket.limit_price), ("stop price", ticket.stop_price),
+              ("stop-loss", bracket.stop_price if bracket is not None else None),
+              ("take-profit", bracket.take_profit_price if bracket is not None else None))
+    for what, price in prices:
+        if price is not None and 1.0 <= price < math.inf and abs(price / tick - round(price / tick)) > 1e-6:
+            return f"{what} {price:g} is not on the instrument's {tick:g} tick"
+    return ""
 
 
 def _quantity_problem(quantity: float, increment: float) -> str:
@@ -498,7 +517,7 @@ def check_cancel(throttle: Throttle, now: datetime) -> RiskVerdict:
 
 def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, ticket = ctx.limits, ctx.ticket
-    out.append(check_ticket_fields(ticket, ctx.instrument.size_increment))
+    out.append(check_ticket_fields(ticket, ctx.instrument.size_increment, ctx.instrument.min_tick))
     if ticket.bracket is not None:
         out.append(check_bracket(ticket, ctx.quote))
     if lim.allowed_symbols is not None:
