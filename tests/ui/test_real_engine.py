@@ -374,6 +374,9 @@ async def test_real_engine_quit_after_the_kill_cancelled_a_positions_stop_then_a
         await c.pilot.press("q")  # its stop works at the broker: only that order is asked about
         await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit question")
         assert not c.app.screen.query("#quit-unprotected")
+        # Cancelling the working orders would cancel that stop: said (it read "their brackets protect open positions").
+        working = str(c.app.screen.query_one("#quit-working", Static).render())
+        assert "Cancelling them cancels the stops of AAPL LONG 4 too: those stay open without one." in working
         await c.pilot.press("escape")
         await c.pilot.press("ctrl+k")  # cancels the stop: the position is left bare
         await c.until(lambda: stop_shown() is None, "the position shown without its stop")

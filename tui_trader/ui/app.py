@@ -18,7 +18,7 @@ from tui_trader.errors import TraderError
 from tui_trader.ui.bridge import Bridge
 from tui_trader.ui.commands import TraderCommands
 from tui_trader.ui.modals.error import ErrorModal
-from tui_trader.ui.modals.quit import QuitChoice, QuitModal, unprotected_positions
+from tui_trader.ui.modals.quit import QuitChoice, QuitModal, protected_positions, unprotected_positions
 from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.options import Clock, ConsoleOptions, system_clock
 from tui_trader.ui.screens.help import HelpScreen
@@ -143,7 +143,8 @@ class TraderApp(App[int]):
         working = sum(1 for o in snap.orders if o.status.is_working) if snap else 0
         unprotected = unprotected_positions(snap) if snap else ()
         if working or unprotected:
-            self.push_screen(QuitModal(working, unprotected), self._quit_chosen)
+            protected = protected_positions(snap) if snap and working else ()
+            self.push_screen(QuitModal(working, unprotected, protected), self._quit_chosen)
         else:
             self._quit_chosen("leave")
 

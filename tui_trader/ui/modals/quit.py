@@ -34,6 +34,16 @@ def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
     return tuple(out)
 
 
+def protected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
+    """The open positions a working protective stop covers at the broker (wholly or in part), as
+    ``AAPL LONG 25``: cancelling the working orders cancels their stops too."""
+    out = []
+    for p in snapshot.account.positions.values():
+        if p.quantity and p.stop_price and stop_cover(snapshot.account, p.symbol) != (0.0, False):
+            out.append(f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}")
+    return tuple(out)
+
+
 class QuitModal(Dialog[QuitChoice]):
     """Leave the working orders at the broker, cancel them first, or stay.
 
@@ -41,6 +51,8 @@ class QuitModal(Dialog[QuitChoice]):
         working: How many orders are working at the broker.
         unprotected: The open positions with no protective stop working, as the operator reads them
             (``AAPL LONG 25``).
+        protected: The open positions a working stop protects (:func:`protected_positions`): cancelling
+            the working orders leaves them without it.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -50,18 +62,20 @@ class QuitModal(Dialog[QuitChoice]):
     ]
     """l leaves the orders working, c cancels them, Escape stays."""
 
-    def __init__(self, working: int, unprotected: tuple[str, ...] = ()) -> None:
+    def __init__(self, working: int, unprotected: tuple[str, ...] = (), protected: tuple[str, ...] = ()) -> None:
         super().__init__(id="quit-modal")
         self.working = working
         self.unprotected = unprotected
+        self.protected = protected
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog -warning"):
             yield Label(self._title(), classes="dialog-title")
             if self.working:
+                stops = (f" Cancelling them cancels the stops of {', '.join(self.protected)} too: those stay "
+                         "open without one." if self.protected else "")
                 yield Static(f"{self.working} order(s) are working at the broker. Orders left working stay "
-                             "live after the console exits (their brackets protect open positions).",
-                             id="quit-working")
+                             f"live after the console exits.{stops}", id="quit-working")
             if self.unprotected:
                 yield Static(f"No protective stop works at the broker for: {', '.join(self.unprotected)}. "
                              "They stay open after the console exits, and nothing watches them.",
