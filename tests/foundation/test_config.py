@@ -72,6 +72,7 @@ def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
         ("[risk]\nmax_order_quantity = -5\n", "risk.max_order_quantity = -5: Input should be greater than 0"),
         ("[broker]\nbook_settle_s = -1\n", "broker.book_settle_s = -1: Input should be greater than or equal to 0"),
         ("[sim]\nport = 4002\n", "port 4002 is one of IB's"),
+        ("[broker]\nclient_id = 0\n", "broker.client_id = 0: client id 0 is TWS's own"),
         ("[broker\nport = 1\n", "not valid TOML"),
         ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 7\n", "strategies.0"),
     ],

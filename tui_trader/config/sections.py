@@ -66,7 +66,7 @@ class BrokerSettings(_Section):
     port: int | None = Field(
         None, ge=1, le=65535, description="Gateway port; unset: 4002 paper, 4001 live, sim.port for sim."
     )
-    client_id: int = Field(17, ge=0, le=2**31 - 1, description="API client id of the engine.")
+    client_id: int = Field(17, ge=0, le=2**31 - 1, description="API client id of the engine (not 0: TWS's own).")
     account: str = Field("", description="Expected account id; trading is refused if the gateway differs.")
     connect_timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for the connection.")
     readonly: bool = Field(False, description="Connect read-only: no orders can be sent.")
@@ -76,6 +76,16 @@ class BrokerSettings(_Section):
     delayed_fallback: bool = Field(
         False, description="Fall back to delayed data when live data is not permitted (error 354)."
     )
+    @field_validator("client_id")
+    @classmethod
+    def _not_tws_own(cls, client_id: int) -> int:
+        # Client 0 is sent the orders typed into TWS and can take them over (IB's "master" binding): the
+        # engine would adopt them as its own, cancel them with its kill switch and count them in its book.
+        if client_id == 0:
+            raise ValueError("client id 0 is TWS's own: it receives the orders typed into TWS, which tui-trader "
+                             "would take for its own; use another id (the default is 17)")
+        return client_id
+
     reconnect_initial_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay.")
     reconnect_max_s: float = Field(30.0, gt=0, le=600, description="Longest reconnect delay (with jitter).")
     ack_timeout_s: float = Field(
