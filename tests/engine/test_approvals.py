@@ -314,15 +314,16 @@ async def test_pending_approval_when_the_broker_answers_its_what_if_then_margin_
 async def test_pending_approval_when_the_broker_refuses_its_what_if_then_its_reason_is_shown_not_alerted(
         asking: Engine, sim: SimGateway) -> None:
     events = asking.subscribe("test")
-    off_tick = round(sim.quote("AAPL").bid, 2) - 0.005  # AAPL trades in cents: the broker would refuse it
-    order = await asking.submit(buy(10, order_type=OrderType.LMT, limit_price=off_tick))
+    sim.control.halt("AAPL")  # the broker refuses new orders in a halted symbol (the gate does not know halts)
+    order = await asking.submit(buy(10, order_type=OrderType.LMT, limit_price=round(sim.quote("AAPL").bid, 2)))
     await eventually(lambda: pending(asking, order.order_ref).what_if_note != "asking the broker",
                      what="the what-if's answer")
     item = pending(asking, order.order_ref)
-    assert item.what_if_note.startswith("refused by the broker: 110: "), item.what_if_note
+    assert item.what_if_note.startswith("refused by the broker: 201: "), item.what_if_note
+    assert "halted" in item.what_if_note
     assert item.margin_impact is None
     alerts = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)]
-    assert not [a for a in alerts if "110" in a], alerts
+    assert not [a for a in alerts if "201" in a], alerts
     assert sim.orders() == []
 
 
