@@ -164,3 +164,20 @@ async def test_modify_asked_while_a_refused_one_is_unanswered_then_built_on_what
     await eventually(lambda: held_at_broker(sim, order.order_ref) == (10, new_limit, None), what="the second")
     assert [r.qty for r in sim.received_orders() if r.modification] == [20, 10]
     assert shown(engine, order.order_ref) == (10, new_limit, None)
+
+
+async def test_modify_asked_while_the_last_is_never_answered_then_sent_after_the_ack_timeout(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The wait for the broker's answer is bounded: an echo lost on the way never holds the next modify back.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        limit = round(sim.quote("AAPL").bid - 3.0, 2)
+        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        sim.control.drop_messages("open_order", 1)  # the first modify's echo is lost
+
+        await engine.modify(order.order_ref, quantity=20)
+        await engine.modify(order.order_ref, quantity=30)
+
+        await eventually(lambda: held_at_broker(sim, order.order_ref) == (30, limit, None), what="the second")
+        assert shown(engine, order.order_ref) == (30, limit, None)
