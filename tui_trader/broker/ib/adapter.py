@@ -58,6 +58,8 @@ PRUNE_SLACK = 20
 """Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 _WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
+_NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
+"""Order errors that answer a cancel, not a modification (:meth:`IbBroker._keep_refused_working`)."""
 
 
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
@@ -434,11 +436,12 @@ class IbBroker:
         once it has (it asserts the trade is not done): a refused modify showed the order as rejected
         while the broker worked it, its next modify failed, and the position looked unprotected with
         its stop working. The status the trade had before the error is put back (the engine hears
-        the refusal itself as the error). A cancellation (202) is one.
+        the refusal itself as the error). Not for a cancellation (202), the order's end, nor a cancel's
+        race (10148 and friends), whose answer the mapping leaves to a reconciliation.
         """
         last = trade.log[-1] if trade.log else None
         if (trade.orderStatus.status != "Cancelled" or last is None or not last.errorCode
-                or last.errorCode in m.CANCEL_CODES or not self._modifying.get(trade.order.orderId)):
+                or last.errorCode in _NOT_A_MODIFY_ANSWER or not self._modifying.get(trade.order.orderId)):
             return
         self._answered(trade.order.orderId)
         before = next((e.status for e in reversed(trade.log[:-1]) if e.status in _WORKING_AT_BROKER), "Submitted")
