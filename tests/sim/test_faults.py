@@ -86,6 +86,26 @@ async def test_reject_next_when_set_then_next_order_rejected_with_code(
     assert errors == [201]
 
 
+async def test_refuse_next_modify_when_set_then_that_modify_refused_and_the_order_works_on_as_it_was(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    errors: list[tuple[int, int]] = []
+    ib.errorEvent += lambda req_id, code, *_: errors.append((req_id, code))
+    order = LimitOrder("BUY", 1, 50.00, orderRef="mine")
+    trade = ib.placeOrder(aapl, order)
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    sim.control.refuse_next_modify(201, "Order rejected - reason:Simulated", order_ref="mine")
+    order.lmtPrice = 51.00
+    ib.placeOrder(aapl, order)
+    await eventually(lambda: errors == [(order.orderId, 201)])
+    (held,) = sim.orders()
+    assert (held.status, held.lmt_price) == ("Submitted", 50.00)
+    trade.orderStatus.status = "Submitted"  # ib_async took the error for the order's end
+    ib.placeOrder(aapl, order)  # the fault was for one modification
+    await eventually(lambda: held.lmt_price == 51.00)
+    assert errors == [(order.orderId, 201)]
+
+
 async def test_drop_messages_when_commission_dropped_then_fill_lacks_report(
     ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
 ) -> None:

@@ -10,6 +10,10 @@ A modify re-places a working order under its own broker id with a new quantity, 
 price; the changed ticket passes the risk engine first (excluding the order's own old size)
 and is journaled before it is sent. A bracket entry's stop and target follow its new quantity in
 the same amendment; a protective child never grows past its entry or the position.
+
+The engine shows a modification from the moment it is sent, and remembers what the broker held
+before it until the broker answers: its echo of the new figures confirms it; an error for the order
+refuses it, and the order is shown at the figures the broker still holds, said and journaled.
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.broker.base import BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
-from tui_trader.engine.reconcile import Reconciliation
+from tui_trader.engine.reconcile import Reconciliation, _broker_figures
 from tui_trader.errors import SafetyError, UnknownOrderError
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,13 @@ _LOOKBACK = timedelta(minutes=5)
 MODIFY_NOTE = "modify requested"
 RESIZED_NOTE = "resized with"
 """How the history step of a modify begins: of the order modified, of a bracket child resized with its entry."""
+REFUSED_NOTE = "modify refused by the broker"
+"""How the history step begins that puts an order back to the figures the broker kept."""
+_NOT_REFUSALS = frozenset({202, 10147, 10148, 161, 399, 404})
+"""Order errors that do not refuse a modification: a cancellation (the order's end, heard as such), a cancel's
+race, IB's notices on an order it placed (399 "order message", 404 shares to short being located)."""
+_STILL_PROCESSING = 2102
+"""IB's "unable to modify this order as it is still being processed": the one refusal among its 21xx notices."""
 
 
 class Amendments(Reconciliation):
@@ -125,6 +136,7 @@ class Amendments(Reconciliation):
         turns.waiting += 1
         try:
             async with turns.lock:
+                await self._previous_answered(order_ref)
                 yield
         finally:
             turns.waiting -= 1
@@ -172,6 +184,7 @@ class Amendments(Reconciliation):
             self.publish(OrderDenied(self.now(), ticket, verdict, order_ref))
             return verdict
         self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
+        self._await_answers([order, *children], [amended, *resized])
         self.messages_sent("modify", 1 + len(resized), order_ref, ticket)
         return verdict
 
@@ -201,6 +214,115 @@ class Amendments(Reconciliation):
             parent_id, oca = self._links(o)
             self.broker.place(o, o.broker_id or 0, parent_id=parent_id, oca_group=oca)
 
+    # -- the broker's answer to a modify -----------------------------------------------------------
+
+    @functools.cached_property
+    def _unanswered(self) -> dict[str, _Unanswered]:
+        """The orders with modifications sent that the broker has not answered, by ref."""
+        return {}
+
+    def _await_answers(self, before: list[Order], sent: list[Order]) -> None:
+        """Remember, for each order just sent modified, the figures the broker holds until it answers."""
+        now = asyncio.get_running_loop().time()
+        for old, new in zip(before, sent, strict=True):
+            pending = self._unanswered.setdefault(new.order_ref, _Unanswered(old.ticket))
+            pending.sent.append(new.ticket)
+            pending.sent_at = now
+
+    async def _previous_answered(self, order_ref: str) -> None:
+        """Wait for the broker's answer to the modifications of ``order_ref`` and its exits still unanswered,
+        at most until the ack timeout of the last one sent.
+
+        IB refuses to modify an order while it processes the last modification (2102): sent at once,
+        the second was refused. And a refusal puts the order back to the figures the broker kept,
+        which the next modify is checked against.
+        """
+        refs = [order_ref, *(c.order_ref for c in self.orders.children(order_ref))]
+        waiting = [p for r in refs if (p := self._unanswered.get(r)) is not None]
+        if not waiting:
+            return
+        deadline = max(p.sent_at for p in waiting) + self.config.ack_timeout_s
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.answered.wait() for p in waiting)),
+                                   max(deadline - asyncio.get_running_loop().time(), 0.0))
+        except TimeoutError:
+            log.warning("%s: modification unanswered after %gs; the next one goes", order_ref,
+                        self.config.ack_timeout_s)
+
+    def on_order(self, report: BrokerOrderReport) -> None:
+        """Also: the broker's echo of a modification's figures confirms it (and any sent before it)."""
+        super().on_order(report)
+        if not self._unanswered:
+            return
+        order = self.orders.match(report)
+        pending = self._unanswered.get(order.order_ref) if order is not None else None
+        if order is None or pending is None:
+            return
+        if order.status.is_final:
+            self._answered(order.order_ref)
+            return
+        echoed = next((i for i in range(len(pending.sent) - 1, -1, -1)
+                       if _broker_figures(pending.sent[i], report) == pending.sent[i]), None)
+        if echoed is not None:
+            pending.held = pending.sent[echoed]
+            del pending.sent[:echoed + 1]
+            if not pending.sent:
+                self._answered(order.order_ref)
+
+    def on_order_error(self, error: BrokerError) -> None:
+        """Also: an error for an order with a modification unanswered is the broker refusing it (IB answers
+        the oldest first). The order works on at the figures it had: shown at them again, unless a newer
+        modification is still on its way, said (CRITICAL for a protective order left larger than what it
+        protects) and journaled; a reconciliation checks the order is still working."""
+        pending = self._unanswered.get(error.order_ref)
+        if pending is None or not pending.sent or not _refuses_modify(error.code):
+            super().on_order_error(error)
+            return
+        refused = pending.sent.pop(0)
+        order = self.orders.get(error.order_ref)
+        if not pending.sent:
+            self._answered(error.order_ref)
+            if order is not None and order.status.is_working and order.ticket != pending.held:
+                self._amend(order, pending.held, f"{REFUSED_NOTE} ({error.code}): as before")
+        super().on_order_error(error)
+        if order is not None:
+            self._say_refused(error, refused, pending.held)
+            self.after_figures_taken(error.order_ref)
+        self.request_reconcile(f"{error.order_ref}: modification refused ({error.code})")
+
+    def _say_refused(self, error: BrokerError, refused: OrderTicket, held: OrderTicket) -> None:
+        order = self.orders.orders[error.order_ref]
+        now = "works on" if order.status.is_working else f"is {order.status.value}"  # a race with its fill, say
+        text = (f"{order.order_ref} ({held.order_type.value} {held.side.value} {held.symbol}): the broker refused "
+                f"its modification to {_figures(refused)} ({error.code}: {error.message}); it {now} at "
+                f"{_figures(held)}")
+        oversized = [o for o in (order, *self.orders.children(order.order_ref)) if self._too_large(o)]
+        if not oversized:
+            self.alert(AlertLevel.WARNING, "orders", text, kind="modify_refused")
+            return
+        what = "; ".join(f"{o.order_ref} at {o.remaining:g} is larger than {self._protected(o)[1]}" for o in oversized)
+        self.alert(AlertLevel.CRITICAL, "protection", f"{text}. {what}: if it fills, the position reverses",
+                   kind="modify_refused")
+
+    def _too_large(self, order: Order) -> bool:
+        """A working protective order larger than what it protects (:meth:`_protected`)."""
+        return (order.ticket.reduce_only and order.status.is_working
+                and order.remaining > self._protected(order)[0] + 1e-9)
+
+    def _answered(self, order_ref: str) -> None:
+        pending = self._unanswered.pop(order_ref, None)
+        if pending is not None:
+            pending.answered.set()
+
+    def lose_touch(self) -> None:
+        """Also: what the last session did not answer it never will (the reconciliation after the connect
+        compares the figures of every working order with the broker's)."""
+        super().lose_touch()
+        for ref in list(self._unanswered):
+            self._answered(ref)
+
+    # -- bracket children --------------------------------------------------------------------------
+
     def _children_to_resize(self, order: Order, quantity: float) -> list[Order]:
         """The working bracket children of an entry whose quantity changes to ``quantity``.
 
@@ -225,15 +347,19 @@ class Amendments(Reconciliation):
         """
         if order.parent_ref is None or quantity <= order.ticket.quantity:
             return
-        parent = self.orders.get(order.parent_ref)
-        if parent is not None and parent.status.is_working:
-            cap, what = parent.ticket.quantity, f"its entry {parent.order_ref} ({parent.ticket.quantity:g})"
-        else:
-            held = self.portfolio.quantity(order.symbol) * -order.ticket.side.sign
-            cap, what = max(held, 0.0), f"the {order.symbol} position it protects ({max(held, 0.0):g})"
+        cap, what = self._protected(order)
         if quantity > cap:
             raise SafetyError(f"{order.order_ref} at {quantity:g} would exceed {what} and open a position the "
                               "other way; change the entry's quantity instead (its exits follow it)", "Refused")
+
+    def _protected(self, order: Order) -> tuple[float, str]:
+        """How much protective ``order`` may hold at most, and what that is: its working entry's quantity, else
+        the position it protects."""
+        parent = self.orders.get(order.parent_ref) if order.parent_ref else None
+        if parent is not None and parent.status.is_working:
+            return parent.ticket.quantity, f"its entry {parent.order_ref} ({parent.ticket.quantity:g})"
+        held = max(self.portfolio.quantity(order.symbol) * -order.ticket.side.sign, 0.0)
+        return held, f"the {order.symbol} position it protects ({held:g})"
 
     def _links(self, order: Order) -> tuple[int, str]:
         """Parent broker id and OCA group of a bracket child (as first placed)."""
@@ -242,6 +368,20 @@ class Amendments(Reconciliation):
         parent = self.orders.orders[order.parent_ref]
         siblings = self.orders.children(order.parent_ref)
         return parent.broker_id or 0, f"oca-{parent.order_ref}" if len(siblings) > 1 else ""
+
+
+@dataclass(slots=True)
+class _Unanswered:
+    """The modifications of one order sent and not yet answered by the broker."""
+
+    held: OrderTicket
+    """What the broker holds as last known: the ticket before the oldest modification unanswered."""
+    sent: list[OrderTicket] = field(default_factory=list)
+    """The tickets sent, oldest first."""
+    sent_at: float = 0.0
+    """When the last one was sent (loop time)."""
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once none is left unanswered."""
 
 
 @dataclass(slots=True)
@@ -265,3 +405,15 @@ def _changes(order: Order, quantity: float | None, limit_price: float | None,
         raise SafetyError(f"{order.order_ref} has {order.filled_quantity:g} filled already: a quantity of "
                           f"{quantity:g} is not above it. Cancel the rest instead", "Refused")
     return changes
+
+
+def _refuses_modify(code: int) -> bool:
+    """An order error that refuses a modification (anything but a cancellation, a cancel's race or a notice)."""
+    notice = 2100 <= code < 2200 and code != _STILL_PROCESSING
+    return code not in _NOT_REFUSALS and not notice
+
+
+def _figures(ticket: OrderTicket) -> str:
+    """``70 stp 100``: the size and the prices of an order."""
+    prices = [f"{name} {p:g}" for name, p in (("lmt", ticket.limit_price), ("stp", ticket.stop_price)) if p is not None]
+    return " ".join((f"{ticket.quantity:g}", *prices))

@@ -166,7 +166,7 @@ class BrokerEvents(KillOps):
         """Route an error code to its handling."""
         code = error.code
         if error.order_ref:
-            self.publish_order(self.orders.set_error(error.order_ref, f"{code}: {error.message}"))
+            self.on_order_error(error)
         if code in FARM_BROKEN or code in FARM_OK:
             self._on_farm(code, error.message)
         elif code == SERVER_LINK_BROKEN:
@@ -189,6 +189,11 @@ class BrokerEvents(KillOps):
             pass  # the connect fails saying so (ClientIdInUse): not one more alert per retry of a reconnect loop
         elif not error.order_ref:
             self._alert_unhandled(error)
+
+    def on_order_error(self, error: BrokerError) -> None:
+        """An error about one of our orders: shown on the order. The amendments part hears here the broker
+        refusing a modification (the order works on at the figures it had)."""
+        self.publish_order(self.orders.set_error(error.order_ref, f"{error.code}: {error.message}"))
 
     def _alert_unhandled(self, error: BrokerError) -> None:
         """A broker message nothing else handles is shown, never dropped (order errors show on the order)."""

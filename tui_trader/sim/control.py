@@ -187,6 +187,15 @@ class Control:
         """Reject the next new order (a what-if is not one) with this error code and text."""
         self.gw.engine.reject_next = (code, reason)
 
+    def refuse_next_modify(self, code: int = 201, text: str = "Order rejected - reason:Simulated refusal of a "
+                           "modification", order_ref: str = "") -> None:
+        """Refuse the next modification (of ``order_ref``; ``""``: of any order) with this error code and text.
+
+        IB answers such a modify with the error alone: the order works on at the figures it had (IB refuses
+        one while the last is still processed, 2102; one racing a fill or a cancel, 103/104/201).
+        """
+        self.gw.engine.refuse_modify = (order_ref, code, text)
+
     def drop_messages(self, kind: str, count: int = 1) -> None:
         """Drop the next ``count`` messages of a kind (-1: all until cleared)."""
         self._check_kind(kind)
@@ -211,6 +220,7 @@ class Control:
         """Remove every fault (market data, pacing, drops, delays, ordering, refusals)."""
         self.gw.faults.clear()
         self.gw.engine.reject_next = None
+        self.gw.engine.refuse_modify = None
         self.gw.engine.ignore_global_cancel = False
 
     @staticmethod

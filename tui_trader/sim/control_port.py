@@ -12,6 +12,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
     reject_next CODE [REASON…]          drop_messages KIND [COUNT]
+    refuse_next_modify CODE [ORDER_REF]
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
     delay_messages KIND SECONDS         fill_sequence KIND KIND KIND
     clear_faults                        status
@@ -53,6 +54,7 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "halt": lambda w: c.halt(w[0]),
         "resume": lambda w: c.resume(w[0]),
         "reject_next": lambda w: c.reject_next(int(w[0]), " ".join(w[1:]) or "Order rejected - reason:Simulated"),
+        "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else ""),
         "drop_messages": lambda w: c.drop_messages(w[0], int(w[1]) if len(w) > 1 else 1),
         "delay_messages": lambda w: c.delay_messages(w[0], float(w[1])),
         "fill_sequence": lambda w: c.fill_sequence(*w),

@@ -56,6 +56,9 @@ class OrderEngine:
         self.commissions = CommissionSchedule()
         self.slippage_ticks = 0
         self.reject_next: tuple[int, str] | None = None
+        self.refuse_modify: tuple[str, int, str] | None = None
+        """A fault: the next modification (of this orderRef; ``""``: of any order) is refused with this code
+        and text, the order working on at the figures it had (see :meth:`Control.refuse_next_modify`)."""
         self.ignore_global_cancel = False
         """A fault: ``reqGlobalCancel`` is ignored (every order stays as it is)."""
         self._taken: dict[tuple[int, int], float] = {}
@@ -187,6 +190,7 @@ class OrderEngine:
                 if o.parent_id == parent.order_id and o.client_id == parent.client_id and not o.done]
 
     def _modify(self, order: SimOrder, req: PlaceOrderRequest) -> None:
+        self._refuse_modify_if_told(order)
         if order.done:
             if order.status == "Filled":
                 raise Rejection(104, "Can't modify a filled order")
@@ -207,6 +211,14 @@ class OrderEngine:
             return
         self.events.order_acked(order)
         self.check(order)
+
+    def _refuse_modify_if_told(self, order: SimOrder) -> None:
+        """The modification fault: raise it once, for the order it names (or the first one modified)."""
+        if self.refuse_modify is None or self.refuse_modify[0] not in ("", order.order_ref):
+            return
+        _, code, text = self.refuse_modify
+        self.refuse_modify = None
+        raise Rejection(code, text)
 
     def cancel(self, client_id: int, order_id: int, reason: str = "") -> None:
         """Handle ``cancelOrder`` from a client."""

@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ib_async import IB, Contract, ExecutionFilter, OrderState, Trade
+from ib_async import IB, Contract, ExecutionFilter, OrderState, Trade, TradeLogEntry
 from ib_async import Fill as IbFill
 from ib_async import Order as IbOrder
 from ib_async import Position as IbPosition
@@ -58,6 +58,8 @@ PRUNE_SLACK = 20
 """Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 _WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
+_NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
+"""Order errors that answer a cancel, not a modification (:meth:`IbBroker._keep_refused_working`)."""
 
 
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
@@ -122,6 +124,9 @@ class IbBroker:
         this process (the embedded simulator of ``--sim``), which reads the order in this loop."""
         self._blank: IbOrder | None = IbOrder()
         """A default ib_async order for the next :meth:`place` to fill (see :func:`mapping.order_to_ib`)."""
+        self._modifying: dict[int, int] = {}
+        """Our order ids with modifications sent and not yet answered (how many): an error on one of them
+        is the broker refusing a modification of an order that works on (:meth:`_keep_refused_working`)."""
         self._decode_watch = DecodeWatch(self.ib.client.decoder, self._on_decode_fault)
         self._wire_handlers()
 
@@ -278,6 +283,8 @@ class IbBroker:
         ib_order.transmit = transmit
         if oca_group:  # 2: reduce the others by each fill, with block (1 cancelled them at a partial fill)
             ib_order.ocaGroup, ib_order.ocaType = oca_group, OCA_REDUCE_WITH_BLOCK
+        if (self.client_id, broker_id) in self.ib.wrapper.trades:  # a modification of an order sent before
+            self._modifying[broker_id] = self._modifying.get(broker_id, 0) + 1
         self.ib.placeOrder(self._contract(order.symbol), ib_order)
         if transmit and self.yield_after_send:
             _let_the_gateway_run()
@@ -387,7 +394,7 @@ class IbBroker:
         ib = self.ib
         ib.pendingTickersEvent += self._on_tickers
         ib.barUpdateEvent += self._on_bar
-        ib.openOrderEvent += self._on_trade
+        ib.openOrderEvent += self._on_open_order
         ib.orderStatusEvent += self._on_trade
         ib.execDetailsEvent += self._on_exec
         ib.commissionReportEvent += self._on_commission
@@ -407,10 +414,45 @@ class IbBroker:
             # ib_async appends every bar forever; the engine keeps its own bounded history.
             del bars[:-1]
 
+    def _on_open_order(self, trade: Trade) -> None:
+        """An order's figures as the broker holds them: for an order being modified, the answer to the oldest
+        modification unanswered (IB echoes each one it accepts)."""
+        self._answered(trade.order.orderId)
+        self._on_trade(trade)
+
     def _on_trade(self, trade: Trade) -> None:
+        self._keep_refused_working(trade)
+        if trade.isDone():
+            self._modifying.pop(trade.order.orderId, None)
         self._listener.on_order(m.report_from_trade(trade))
         if trade.isDone() and len(self.ib.wrapper.trades) >= self.finished_trades_kept + PRUNE_SLACK:
             self.prune_finished()
+
+    def _keep_refused_working(self, trade: Trade) -> None:
+        """An error on an order with a modification unanswered is the broker refusing that modification:
+        the order works on at the figures it had.
+
+        ib_async marks a trade Cancelled on any error for its order id, and cannot modify it again
+        once it has (it asserts the trade is not done): a refused modify showed the order as rejected
+        while the broker worked it, its next modify failed, and the position looked unprotected with
+        its stop working. The status the trade had before the error is put back (the engine hears
+        the refusal itself as the error). Not for a cancellation (202), the order's end, nor a cancel's
+        race (10148 and friends), whose answer the mapping leaves to a reconciliation.
+        """
+        last = trade.log[-1] if trade.log else None
+        if (trade.orderStatus.status != "Cancelled" or last is None or not last.errorCode
+                or last.errorCode in _NOT_A_MODIFY_ANSWER or not self._modifying.get(trade.order.orderId)):
+            return
+        self._answered(trade.order.orderId)
+        before = next((e.status for e in reversed(trade.log[:-1]) if e.status in _WORKING_AT_BROKER), "Submitted")
+        trade.orderStatus.status = before
+        trade.log.append(TradeLogEntry(last.time, before, f"modify refused ({last.errorCode}): works on as it was"))
+
+    def _answered(self, broker_id: int) -> None:
+        """The oldest unanswered modification of ``broker_id`` was answered."""
+        left = self._modifying.pop(broker_id, 0) - 1
+        if left > 0:
+            self._modifying[broker_id] = left
 
     def prune_finished(self) -> int:
         """Drop finished trades from ib_async's caches, keeping the newest :attr:`finished_trades_kept`.
@@ -515,6 +557,7 @@ class IbBroker:
         return int(self.ib.wrapper.ticker2ReqId["mktData"].get(sub, -2))
 
     def _on_disconnected(self) -> None:
+        self._modifying.clear()  # what the session did not answer it never will
         self._listener.on_disconnected()
 
     def _on_decode_fault(self, text: str) -> None:

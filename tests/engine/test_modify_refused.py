@@ -1,0 +1,183 @@
+"""A modification the broker refuses: the order works on at the figures it had, and the engine shows them.
+
+The engine shows a modify from the moment it sends it. IB refuses some (a race with a fill or a cancel,
+a modify while the last one is still processed: 2102, a rejection: 201) with an error for the order id
+alone, the order working on at its old figures. The engine kept the new ones (a stop shown moved while
+the broker held it where it was), and ib_async, which marks a trade Cancelled at any error for it, had
+the order shown rejected, the position as unprotected while its stop worked, and the next modify failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.amend import REFUSED_NOTE
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import SimGateway
+
+from .helpers import bracket_buy, buy, eventually, make_config, running, status
+
+S = OrderStatus
+REFUSAL = "Order rejected - reason:Simulated refusal of a modification"
+
+
+def held_at_broker(sim: SimGateway, order_ref: str) -> tuple[float, float | None, float | None]:
+    """(quantity, limit, stop) the simulator holds for ``order_ref``."""
+    (order,) = [o for o in sim.orders() if o.order_ref == order_ref]
+    return order.total_qty, order.lmt_price, order.aux_price
+
+
+def shown(engine: Engine, order_ref: str) -> tuple[float, float | None, float | None]:
+    """(quantity, limit, stop) the engine shows for ``order_ref``."""
+    ticket = engine.orders.orders[order_ref].ticket
+    return ticket.quantity, ticket.limit_price, ticket.stop_price
+
+
+def refusals(events: Subscription) -> list[Alert]:
+    """The alerts of refused modifications published so far."""
+    return [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "modify_refused"]
+
+
+async def test_modify_of_a_stop_when_the_broker_refuses_it_then_shown_where_the_broker_holds_it_and_said(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        stop = await bracket_buy(sim, engine, qty=10)
+        old = stop.ticket.stop_price or 0.0
+        raised = round(old + 1.0, 2)
+        sim.control.refuse_next_modify(201, REFUSAL)
+
+        verdict = await engine.modify(stop.order_ref, stop_price=raised)
+
+        assert verdict.passed
+        alerts: list[Alert] = []
+        await eventually(lambda: bool(alerts.extend(refusals(events)) or alerts), what="the refusal said")
+        assert shown(engine, stop.order_ref) == held_at_broker(sim, stop.order_ref) == (10, None, old)
+        assert status(engine, stop.order_ref) is S.SUBMITTED  # working, not rejected
+        assert engine.portfolio.positions["AAPL"].stop_price == old  # the positions pane's stop
+        assert [(a.level, a.text) for a in alerts] == [
+            (AlertLevel.WARNING, f"{stop.order_ref} (STP SELL AAPL): the broker refused its modification to 10 stp "
+                                 f"{raised:g} (201: {REFUSAL}); it works on at 10 stp {old:g}")]
+        assert engine.journal is not None
+        await engine.journal.flush()
+        journaled = await engine.journal.order(stop.order_ref)
+        assert journaled is not None
+        assert journaled.ticket.stop_price == old
+        assert journaled.history[-1].note == f"{REFUSED_NOTE} (201): as before"
+        assert any(isinstance(e, AlertRaised) and e.alert.kind == "modify_refused"
+                   for e in await engine.journal.events(["AlertRaised"]))
+
+        # Then: the next modify of the order goes, and is shown as the broker holds it.
+        await engine.modify(stop.order_ref, stop_price=raised)
+        await eventually(lambda: held_at_broker(sim, stop.order_ref) == (10, None, raised), what="moved at last")
+        assert shown(engine, stop.order_ref) == (10, None, raised)
+
+
+async def test_modify_when_refused_as_still_being_processed_then_shown_as_before(
+        engine: Engine, sim: SimGateway) -> None:
+    # 2102 is one of IB's 21xx codes, which ib_async takes for warnings: the order stays "ValidationError" there.
+    limit = round(sim.quote("AAPL").bid - 3.0, 2)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    sim.control.refuse_next_modify(2102, "Unable to modify this order as it is still being processed.")
+
+    await engine.modify(order.order_ref, quantity=20, limit_price=round(limit + 1.0, 2))
+
+    await eventually(lambda: engine.orders.orders[order.order_ref].history[-1].note.startswith(REFUSED_NOTE),
+                     what="put back")
+    assert shown(engine, order.order_ref) == held_at_broker(sim, order.order_ref) == (10, limit, None)
+    assert status(engine, order.order_ref) is S.SUBMITTED
+
+
+async def test_protective_cut_when_the_broker_refuses_it_then_critical_and_shown_at_the_size_it_keeps(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Long 100 with its stop; a sell of 60 fills and the stop's cut to 40 is refused: the stop of 100 stays
+    # on 40 held (if it triggers, it sells 60 more than is held). The engine showed it at 40.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=60)) as (engine, events):  # no retry in the test
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        stop = await bracket_buy(sim, engine, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        sim.control.refuse_next_modify(201, REFUSAL, order_ref=stop.order_ref)
+
+        sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+
+        await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
+        alerts: list[Alert] = []
+        await eventually(lambda: bool(alerts.extend(refusals(events)) or alerts), what="the refusal said")
+        assert shown(engine, stop.order_ref)[0] == held_at_broker(sim, stop.order_ref)[0] == 100
+        assert engine.portfolio.quantity("AAPL") == 40
+        (alert,) = alerts
+        assert alert.level is AlertLevel.CRITICAL
+        assert alert.text.startswith(f"{stop.order_ref} (STP SELL AAPL): the broker refused its modification to 40 ")
+        assert alert.text.endswith(f"{stop.order_ref} at 100 is larger than the AAPL position it protects (40): if it "
+                                   "fills, the position reverses")
+
+
+async def test_modify_of_a_bracket_entry_when_the_broker_refuses_it_and_its_exits_grew_then_critical(
+        engine: Engine, sim: SimGateway) -> None:
+    # The entry grows first, then its exits: the broker refuses the entry (50) and takes the exits (80). When the
+    # entry fills, its stop of 80 sells 30 more than the 50 bought.
+    bid = sim.quote("AAPL").bid
+    bracket = Bracket(stop_price=round(bid - 4, 2), take_profit_price=round(bid + 4, 2))
+    entry = await engine.submit(buy(50, order_type=OrderType.LMT, limit_price=round(bid - 1, 2), bracket=bracket))
+    stop, target = engine.orders.children(entry.order_ref)
+    await eventually(lambda: all(status(engine, o.order_ref) is S.SUBMITTED for o in (entry, stop, target)))
+    events = engine.subscribe("refusals", lossless=True)
+    sim.control.refuse_next_modify(201, REFUSAL, order_ref=entry.order_ref)
+
+    await engine.modify(entry.order_ref, quantity=80)
+
+    alerts: list[Alert] = []
+    await eventually(lambda: bool(alerts.extend(refusals(events)) or alerts), what="the refusal said")
+    assert shown(engine, entry.order_ref)[0] == held_at_broker(sim, entry.order_ref)[0] == 50
+    await eventually(lambda: [held_at_broker(sim, o.order_ref)[0] for o in (stop, target)] == [80, 80])
+    assert [shown(engine, o.order_ref)[0] for o in (stop, target)] == [80, 80]
+    (alert,) = alerts
+    assert alert.level is AlertLevel.CRITICAL
+    assert f"{stop.order_ref} at 80 is larger than its entry {entry.order_ref} (50)" in alert.text
+
+
+async def test_modify_asked_while_a_refused_one_is_unanswered_then_built_on_what_the_broker_kept(
+        engine: Engine, sim: SimGateway) -> None:
+    # The second modify waits for the broker's answer to the first (IB refuses a modify while it processes the
+    # last one): built on the order as the refusal left it, the refused 20 does not reach the broker with the
+    # new limit. Sent at once, it carried the 20 it was amended on.
+    limit = round(sim.quote("AAPL").bid - 3.0, 2)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    sim.control.refuse_next_modify(201, REFUSAL)
+    sim.control.delay_messages("error", 1.0)  # the refusal comes when the simulated clock moves on
+    new_limit = round(limit + 0.5, 2)
+
+    both = asyncio.gather(engine.modify(order.order_ref, quantity=20),
+                          engine.modify(order.order_ref, limit_price=new_limit))
+    await eventually(lambda: [r.qty for r in sim.received_orders() if r.modification] == [20], what="the first")
+    sim.control.step(1.0)
+    await both
+
+    await eventually(lambda: held_at_broker(sim, order.order_ref) == (10, new_limit, None), what="the second")
+    assert [r.qty for r in sim.received_orders() if r.modification] == [20, 10]
+    assert shown(engine, order.order_ref) == (10, new_limit, None)
+
+
+async def test_modify_asked_while_the_last_is_never_answered_then_sent_after_the_ack_timeout(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The wait for the broker's answer is bounded: an echo lost on the way never holds the next modify back.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        limit = round(sim.quote("AAPL").bid - 3.0, 2)
+        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        sim.control.drop_messages("open_order", 1)  # the first modify's echo is lost
+
+        await engine.modify(order.order_ref, quantity=20)
+        await engine.modify(order.order_ref, quantity=30)
+
+        await eventually(lambda: held_at_broker(sim, order.order_ref) == (30, limit, None), what="the second")
+        assert shown(engine, order.order_ref) == (30, limit, None)
