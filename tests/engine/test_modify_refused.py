@@ -117,6 +117,9 @@ async def test_protective_cut_when_the_broker_refuses_it_then_critical_and_shown
         assert alert.text.startswith(f"{stop.order_ref} (STP SELL AAPL): the broker refused its modification to 40 ")
         assert alert.text.endswith(f"{stop.order_ref} at 100 is larger than the AAPL position it protects (40): if it "
                                    "fills, the position reverses")
+        # The refusal answers the cut: it is not waited for until the ack timeout (60 s here), nor sent again.
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut given up, said")
+        assert [r.modification for r in sim.received_orders() if r.order_ref == stop.order_ref] == [False, True]
 
 
 async def test_modify_of_a_bracket_entry_when_the_broker_refuses_it_and_its_exits_grew_then_critical(

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tui_trader.broker.base import Broker, BrokerOrderReport
+from tui_trader.broker.base import Broker, BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
@@ -442,7 +442,9 @@ class Engine(StrategyRunner):
         except TimeoutError:
             self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
                        f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
-        return True
+        now = self.orders.get(order_ref)
+        # Refused by the broker (said by the amendments, CRITICAL, the order shown at the size it keeps): not again.
+        return now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
 
     def on_order(self, report: BrokerOrderReport) -> None:
         """Also: the broker's answer to a protective order's cut in flight (its new size, or its end)."""
@@ -455,6 +457,14 @@ class Engine(StrategyRunner):
         ended = order is None or not order.status.is_working
         if not answered.done() and (ended or abs(report.quantity - quantity) <= _QTY_EPS):
             answered.set_result(None)
+
+    def on_order_error(self, error: BrokerError) -> None:
+        """Also: an error on a protective order whose cut waits for the broker's answer is that answer (a
+        refusal puts the order back at the size the broker keeps: :meth:`_cut_once` then stops)."""
+        super().on_order_error(error)
+        waiting = self._cutting.get(error.order_ref)
+        if waiting is not None and not waiting[1].done():
+            waiting[1].set_result(None)
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
