@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,10 +263,10 @@ def journal_held(engine: Engine) -> Iterator[None]:
         holder.close()
 
 
-async def test_modify_when_the_kill_switch_engages_while_it_is_journaled_then_not_sent_and_shown_as_before(
-        engine: Engine, sim: SimGateway) -> None:
-    # The gate passed the modify, then it waited for the journal: a kill in that wait did not stop it
-    # going out after the kill's cancel, and a modify not sent left the engine showing its new figures.
+@contextlib.asynccontextmanager
+async def modify_waiting_for_the_journal(engine: Engine) -> AsyncIterator[tuple[Order, float, asyncio.Task[Any]]]:
+    """A buy limit of 10 working, and its modify to 20 amended and waiting for the journal (held) until the block
+    ends: (the order, its limit, the modify's task)."""
     limit = below_bid(engine, 2.0)
     order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
     await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
@@ -273,6 +274,14 @@ async def test_modify_when_the_kill_switch_engages_while_it_is_journaled_then_no
         modify = asyncio.create_task(engine.modify(order.order_ref, quantity=20))
         await eventually(lambda: engine.orders.orders[order.order_ref].ticket.quantity == 20,
                          what="amended, waiting for the journal")
+        yield order, limit, modify
+
+
+async def test_modify_when_the_kill_switch_engages_while_it_is_journaled_then_not_sent_and_shown_as_before(
+        engine: Engine, sim: SimGateway) -> None:
+    # The gate passed the modify, then it waited for the journal: a kill in that wait did not stop it
+    # going out after the kill's cancel, and a modify not sent left the engine showing its new figures.
+    async with modify_waiting_for_the_journal(engine) as (order, limit, modify):
         engine.kill("while a modify was journaled")
     # The gate denies it; or the kill's cancel was confirmed first, and the order is no longer modifiable.
     outcome = await asyncio.gather(modify, return_exceptions=True)
@@ -289,13 +298,7 @@ async def test_modify_when_the_kill_switch_engages_while_it_is_journaled_then_no
 
 async def test_modify_when_the_order_fills_while_it_is_journaled_then_refused_and_shown_as_filled(
         engine: Engine, sim: SimGateway) -> None:
-    limit = below_bid(engine, 2.0)
-    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
-    with journal_held(engine):
-        modify = asyncio.create_task(engine.modify(order.order_ref, quantity=20))
-        await eventually(lambda: engine.orders.orders[order.order_ref].ticket.quantity == 20,
-                         what="amended, waiting for the journal")
+    async with modify_waiting_for_the_journal(engine) as (order, limit, modify):
         sim.control.set_price("AAPL", limit - 0.5)
         await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled at the old size")
     with pytest.raises(SafetyError, match="became FILLED while its modification was journaled"):
