@@ -17,6 +17,7 @@ from tui_trader.domain import Alert, Bracket, OrderStatus, OrderTicket, OrderTyp
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.engine import Engine
 from tui_trader.engine.order_path import bracket_children
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -26,6 +27,8 @@ S = OrderStatus
 TUESDAY_1555 = datetime(2024, 3, 5, 20, 55, tzinfo=UTC)
 TUESDAY_1000 = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
 TUESDAY_1605 = datetime(2024, 3, 5, 21, 5, tzinfo=UTC)
+TUESDAY_1559 = datetime(2024, 3, 5, 20, 59, tzinfo=UTC)
+TUESDAY_1601 = datetime(2024, 3, 5, 21, 1, tzinfo=UTC)
 WEDNESDAY_0931 = datetime(2024, 3, 6, 14, 31, tzinfo=UTC)
 WEDNESDAY_0935 = datetime(2024, 3, 6, 14, 35, tzinfo=UTC)
 
@@ -46,6 +49,12 @@ class Alerts:
         """The alerts of ``kind`` received so far."""
         self.seen.extend(e.alert for e in self.events.drain() if isinstance(e, AlertRaised))
         return [a for a in self.seen if a.kind == kind]
+
+
+def timers_fired(engine: Engine) -> bool:
+    """No engine timer is pending: the look at a position whose protective order ended, an acknowledgement
+    timeout later, has been taken."""
+    return not engine._timers  # noqa: SLF001
 
 
 def hours_config(tmp_path: Path) -> EngineConfig:
@@ -87,7 +96,7 @@ async def test_bracket_held_over_the_close_then_its_stop_and_target_stay_at_the_
         await eventually(lambda: status(engine, stop.order_ref) is S.FILLED, what="stop filled")
         await eventually(lambda: status(engine, target.order_ref) is S.CANCELLED, what="target cancelled (OCA)")
         await eventually(lambda: engine.portfolio.quantity("AAPL") == 0 and "AAPL" not in sim.positions())
-        await engine.broker.current_time()  # a round trip: what the broker sent has been read
+        await eventually(lambda: timers_fired(engine), what="the protection looked at")
         assert Alerts(events).of("protection_lost") == []
 
 
@@ -177,3 +186,33 @@ def test_bracket_children_are_gtc_and_the_entry_keeps_its_time_in_force() -> Non
 
     assert {c.tif for c in [*bracket_children(entry), *bracket_children(trailing)]} == {TimeInForce.GTC}
     assert entry.tif is TimeInForce.DAY
+
+
+@pytest.mark.parametrize("hours", [TUESDAY_1559], indirect=True)
+async def test_day_bracket_entry_expired_at_the_close_after_a_partial_fill_then_a_gtc_stop_is_placed_for_the_part_held(
+        hours: SimGateway, tmp_path: Path) -> None:
+    # The broker cancels a bracket's stop and target with its entry: a DAY entry that had filled 30 of 100 by
+    # the close expired and took them with it, leaving the 30 with nothing at the broker overnight.
+    sim = hours
+    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        quote = sim.quote("AAPL")
+        limit, stop_price = quote.ask, round(quote.bid - 3, 2)
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
+        entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.LMT, limit_price=limit,
+                                                bracket=Bracket(stop_price=stop_price)))
+        await eventually(lambda: status(engine, entry.order_ref) is S.PARTIALLY_FILLED, what="30 filled")
+        sim.control.set_quote("AAPL", round(limit + 2, 2), round(limit + 2.02, 2))  # away from the limit
+
+        step_to(sim, TUESDAY_1601)
+
+        await eventually(lambda: [(o.action, o.total_qty, o.aux_price, o.tif) for o in sim.orders() if o.working]
+                         == [("SELL", 30, stop_price, "GTC")], what="a GTC stop for the 30 at the broker")
+        assert status(engine, entry.order_ref) is S.CANCELLED
+        assert sim.positions()["AAPL"] == 30
+        (placed,) = engine.protection_working("AAPL")
+        await eventually(lambda: status(engine, placed.order_ref) is S.SUBMITTED, what="the new stop acknowledged")
+        seen = Alerts(events)
+        assert [a.level.value for a in seen.of("protection_replaced")] == ["WARNING"]
+        await eventually(lambda: timers_fired(engine), what="the protection looked at")
+        assert seen.of("protection_lost") == []

@@ -469,9 +469,8 @@ class Engine(StrategyRunner):
         if order.ticket.reduce_only and self.portfolio.holds(order.symbol):
             self._record_protection(order.symbol)
         if (order.status in (S.CANCELLED, S.EXPIRED) and previous is not None and previous.is_working
-                and order.ticket.reduce_only and order.order_ref not in self.cancels_asked):
-            self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order.order_ref,
-                            name=f"protection-{order.order_ref}")
+                and order.order_ref not in self.cancels_asked):
+            self._ended_unasked(order)
         if order.status.is_final:
             self.cancels_asked.discard(order.order_ref)
         entry = order.parent_ref or order.order_ref
@@ -521,6 +520,17 @@ class Engine(StrategyRunner):
             self.alert(AlertLevel.CRITICAL, "protection", f"{order_ref} not placed ({order.status.value}: "
                        f"{order.history[-1].note}): {order.symbol} {held:g} has no stop at the broker",
                        kind="protection_replaced")
+
+    def _ended_unasked(self, order: Order) -> None:
+        """An order ended without tui-trader asking: a protective one may leave its position with nothing
+        at the broker (:meth:`_say_if_unprotected`); a bracket entry with a part filled (a DAY entry expired
+        at the close) took its stop and target with it, so its stop is placed again for that part, as for
+        an entry the operator cancels (:meth:`_stop_lost`)."""
+        if order.ticket.reduce_only:
+            self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order.order_ref,
+                            name=f"protection-{order.order_ref}")
+        elif order.filled_quantity and order.parent_ref is None and self.orders.children(order.order_ref):
+            self._entries_cancelled.add(order.order_ref)
 
     def _say_if_unprotected(self, order_ref: str) -> None:
         """A protective order ended without tui-trader asking (expired, cancelled at the broker's side, found
