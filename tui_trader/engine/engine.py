@@ -525,11 +525,14 @@ class Engine(StrategyRunner):
         """An order ended without tui-trader asking: a protective one may leave its position with nothing
         at the broker (:meth:`_say_if_unprotected`); a bracket entry with a part filled (a DAY entry expired
         at the close) took its stop and target with it, so its stop is placed again for that part, as for
-        an entry the operator cancels (:meth:`_stop_lost`)."""
+        an entry the operator cancels (:meth:`_stop_lost`). Not for one a reconciliation settles: the position
+        it would size that stop from may not be the broker's yet (the executions and the book come after the
+        orders); the warning says the position is left without protection instead."""
         if order.ticket.reduce_only:
             self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order.order_ref,
                             name=f"protection-{order.order_ref}")
-        elif order.filled_quantity and order.parent_ref is None and self.orders.children(order.order_ref):
+        elif (order.filled_quantity and order.parent_ref is None and self.orders.children(order.order_ref)
+              and self.book_settled and not self._reconciling):
             self._entries_cancelled.add(order.order_ref)
 
     def _say_if_unprotected(self, order_ref: str) -> None:
