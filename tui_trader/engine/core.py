@@ -76,6 +76,8 @@ class EngineCore:
         """A newly watched symbol's wait for its first quote (set by ``on_quote``)."""
         self.heartbeat_at = self.now()
         self.stopping = False
+        self.cancels_asked: set[str] = set()
+        """Working orders tui-trader asked the broker to cancel (an end it asked for is no news to say)."""
         self.order_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()

@@ -80,6 +80,9 @@ class Engine(StrategyRunner):
         self._entries_cancelled: set[str] = set()
         """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
+        self._seen_working, self._protection_gone = {}, {}
+        self._unprotected_said: set[str] = set()
+        """Symbols whose position was said to have no protective order left (:meth:`_say_if_unprotected`)."""
         self.started = False
         self.health_source: Callable[[], HealthInfo] | None = None
         self.notifier: Notifier | None = None
@@ -469,10 +472,17 @@ class Engine(StrategyRunner):
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
         expired, filled) also moves its position's stop and target, so the positions pane never
-        shows a stop in force that the broker no longer holds (a kill cancels them, say)."""
+        shows a stop in force that the broker no longer holds (a kill cancels them, say). One that
+        ended without tui-trader asking may leave its position with nothing at the broker: said
+        (:meth:`_say_if_unprotected`)."""
         super().order_updated(order, previous, now)
         if order.ticket.reduce_only and self.portfolio.holds(order.symbol):
             self._record_protection(order.symbol)
+        if (order.status in (S.CANCELLED, S.EXPIRED) and previous is not None and previous.is_working
+                and order.order_ref not in self.cancels_asked):
+            self._ended_unasked(order)
+        if order.status.is_final:
+            self.cancels_asked.discard(order.order_ref)
         entry = order.parent_ref or order.order_ref
         if entry in self._entries_cancelled and order.status.is_final:
             self._stop_lost(entry)
@@ -521,8 +531,50 @@ class Engine(StrategyRunner):
                        f"{order.history[-1].note}): {order.symbol} {held:g} has no stop at the broker",
                        kind="protection_replaced")
 
+    def _ended_unasked(self, order: Order) -> None:
+        """An order ended without tui-trader asking: a protective one may leave its position with nothing
+        at the broker (:meth:`_say_if_unprotected`); a bracket entry with a part filled (a DAY entry expired
+        at the close) took its stop and target with it, so its stop is placed again for that part, as for
+        an entry the operator cancels (:meth:`_stop_lost`). Not for one a reconciliation settles: the position
+        it would size that stop from may not be the broker's yet (the executions and the book come after the
+        orders); the warning says the position is left without protection instead."""
+        if order.ticket.reduce_only:
+            self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order.order_ref,
+                            name=f"protection-{order.order_ref}")
+        elif (order.filled_quantity and order.parent_ref is None and self.orders.children(order.order_ref)
+              and self.book_settled and not self._reconciling):
+            self._entries_cancelled.add(order.order_ref)
+
+    def _say_if_unprotected(self, order_ref: str) -> None:
+        """A protective order ended without tui-trader asking (expired, cancelled at the broker's side, found
+        gone after an absence): a warning if its position is still held with nothing at the broker.
+
+        Looked at an acknowledgement timeout after it ended: an OCA sibling's fill (the position flat) or a
+        stop placed again (:meth:`_stop_lost`) may come right after it. Not while halted (a kill cancels
+        protection on purpose, and says so) nor before the book is settled with the broker at start.
+        """
+        order = self.orders.get(order_ref)
+        if order is None or self.stopping or self.trading_state is TradingState.HALTED:
+            return
+        if not self.book_settled:
+            self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order_ref,
+                            name=f"protection-{order_ref}")
+            return
+        symbol, held = order.symbol, self.portfolio.quantity(order.symbol)
+        if (not held or order.ticket.side.sign * held > 0 or symbol in self._unprotected_said
+                or self.protection_working(symbol) or self.exits_pending(symbol)):
+            return
+        self._unprotected_said.add(symbol)
+        note = order.history[-1].note if order.history else ""
+        self.alert(AlertLevel.WARNING, "protection", f"{symbol} {held:g} has no protective order at the broker: "
+                   f"{order_ref} ({order.ticket.order_type.value} {order.ticket.side.value}) ended "
+                   f"{order.status.value}{f' ({note})' if note else ''} and nothing replaces it",
+                   kind="protection_lost")
+
     def _record_protection(self, symbol: str) -> None:
         stops = self.protection_working(symbol)
+        if stops or not self.portfolio.holds(symbol):
+            self._unprotected_said.discard(symbol)
         stop = next((o.ticket for o in stops if o.ticket.stop_price), None)
         target = next((o.ticket.limit_price for o in stops if o.ticket.limit_price), None)
         self.portfolio.set_protection(symbol, stop.stop_price if stop else None, target,

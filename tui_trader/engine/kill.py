@@ -154,7 +154,9 @@ class KillOps(OrderPath):
             for order in working:
                 self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
         self.messages_sent("cancel", max(len(working), 1))
-        return [o.order_ref for o in working]
+        refs = [o.order_ref for o in working]
+        self.cancels_asked.update(refs)
+        return refs
 
     async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
                                 source: str = "kill_switch", alert: bool = True) -> KillReport:

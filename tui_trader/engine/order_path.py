@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from tui_trader.broker.base import BrokerRequestError
-from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce, TradingState
 from tui_trader.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -54,12 +54,17 @@ EXIT_PENDING = (S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.SUBMITTED, S.PARTIA
 
 
 def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
-    """The protective exits of an entry: a stop (fixed or trailing) and an optional target."""
+    """The protective exits of an entry: a stop (fixed or trailing) and an optional target.
+
+    They are GTC whatever the entry's time in force: a DAY stop expired at the close and left a
+    position held overnight with nothing at the broker, to open the next morning into a gap. An
+    entry that never fills still takes them with it (the broker cancels a parent's children with it).
+    """
     b = ticket.bracket
     if b is None:
         return []
     side, out = ticket.side.opposite, []
-    base = OrderTicket(ticket.symbol, side, ticket.quantity, tif=ticket.tif, strategy=ticket.strategy,
+    base = OrderTicket(ticket.symbol, side, ticket.quantity, tif=TimeInForce.GTC, strategy=ticket.strategy,
                        outside_rth=ticket.outside_rth, reduce_only=True, created_at=ticket.created_at)
     if b.trails:
         out.append(replace(base, order_type=OrderType.TRAIL, trail_amount=b.trail_amount,
@@ -504,6 +509,7 @@ class OrderPath(EngineCore):
         """
         self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
         self.messages_sent("cancel", 1, order.order_ref)
+        self.cancels_asked.add(order.order_ref)
 
     def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
         if verdict.passed:

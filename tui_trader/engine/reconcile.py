@@ -39,6 +39,9 @@ _EXEC_OVERLAP = timedelta(minutes=5)
 _BOOK_EVENTS = ("BookCheckpointed", "OrderFilled", "CommissionReported")
 _QTY_EPS = 1e-9
 _PRICE_EPS = 1e-6
+ENDED_AWAY = ("not at the broker since an earlier session: it ended (filled or cancelled) while tui-trader was "
+              "away; IB reports only today's orders and executions")
+"""The note of a working order found nowhere at the broker, last known before today (:meth:`_ended_away`)."""
 
 
 class Reconciliation(BrokerEvents):
@@ -72,6 +75,11 @@ class Reconciliation(BrokerEvents):
     """Fills still without a commission when the broker's cash was adopted at start (:meth:`book_commission`)."""
     _cash_short_by = 0.0
     """How much lower than ours the adopted cash was, less what those fills' commissions have accounted for."""
+    _seen_working: dict[str, datetime]
+    """Working orders of ours → when this run last found them among the broker's open orders."""
+    _protection_gone: dict[str, list[Order]]
+    """Symbol → its protective orders the running reconciliation settled as ended while away (:meth:`_ended_away`):
+    what a difference of the position with the broker's may be their fills (:meth:`_explained`)."""
 
     # -- the book from the journal ---------------------------------------------------------------
 
@@ -246,7 +254,7 @@ class Reconciliation(BrokerEvents):
         # everything since the statuses taken before it did.
         out_of_touch = before is not None
         before = before if before is not None else self.working_statuses()
-        self._settled = set()
+        self._settled, self._protection_gone = set(), {}
         opened, asked = await self._open_orders(figures=out_of_touch)
         if self._missing(opened, [], asked):
             # Asked once more before the completed orders: a working order absent from one answer
@@ -283,10 +291,15 @@ class Reconciliation(BrokerEvents):
         working = self.orders.working()
         asked = {o.order_ref for o in working if not self.awaiting_ack(o)}
         tickets = {o.order_ref: o.ticket for o in working} if figures else {}
+        self._seen_working = {ref: t for ref, t in self._seen_working.items() if ref in asked}
         opened = await self.broker.open_orders()
+        now = self.now()
         for report in opened:
             self._settle_open(report)
             self._settle_figures(report, tickets)
+            order = self.orders.match(report)
+            if order is not None:
+                self._seen_working[order.order_ref] = now
         return opened, asked
 
     def working_statuses(self) -> dict[str, OrderStatus]:
@@ -399,15 +412,39 @@ class Reconciliation(BrokerEvents):
             self._move(order, S.CANCELLED, "not found at the broker: never sent")
         elif self._from_earlier_session(order):
             self._move(order, S.EXPIRED, "day order of an earlier session, gone from the broker")
+        elif self._ended_away(order):
+            # CANCELLED, the status of an order that stopped working with only the fills we know of:
+            # it claims no fill nobody reported, and an execution found later may still move it to
+            # FILLED (an EXPIRED order can move nowhere). The note says what is not known.
+            shown = "the position shown is the broker's" if not self.book_settled else \
+                "its position is checked against the broker's"
+            self._move(order, S.CANCELLED, f"{ENDED_AWAY}; {shown}")
+            if order.ticket.reduce_only:
+                self._protection_gone.setdefault(order.symbol, []).append(order)
         else:
             self._move(order, S.UNKNOWN, "working here but unknown to the broker")
             self.block("unknown_orders", "an order's state is unknown; reconciling with the broker")
 
     def _from_earlier_session(self, order: Order) -> bool:
         """A DAY order created before today (exchange time): IB no longer reports it anywhere."""
+        return order.ticket.tif is TimeInForce.DAY and self._before_today(order.created_at)
+
+    def _ended_away(self, order: Order) -> bool:
+        """An order (a GTC stop, say) last known working before today, neither open at the broker nor among
+        its completed orders: it ended on an earlier day, while tui-trader was not there to hear it.
+
+        IB reports the completed orders and executions of the current day only, so its end (a fill or a
+        cancel) is not reported any more: left UNKNOWN it would block entries until a reconciliation found
+        it, which none ever would. One last known today is missing for a reason this does not explain (a
+        broker that lost it): it stays UNKNOWN.
+        """
+        seen = self._seen_working.get(order.order_ref, order.updated_at)
+        return self._before_today(max(order.updated_at, seen))
+
+    def _before_today(self, moment: datetime) -> bool:
+        """``moment`` falls on an earlier day than now (exchange time)."""
         tz = ZoneInfo(self.config.time_zone)
-        return (order.ticket.tif is TimeInForce.DAY
-                and order.created_at.astimezone(tz).date() < self.now().astimezone(tz).date())
+        return moment.astimezone(tz).date() < self.now().astimezone(tz).date()
 
     def _move(self, order: Order, status: OrderStatus, why: str) -> None:
         moved = self.orders.try_move(order.order_ref, status, self.now(), why)
@@ -504,9 +541,29 @@ class Reconciliation(BrokerEvents):
             self.portfolio.adjust(symbol, theirs, cost, self.now())
         if diffs or cash_note:
             self.checkpoint_book(f"adjusted to the broker: {_diff_text(diffs)} {cash_note}".strip())
-        if diffs:
-            self.on_position_mismatch(_diff_text(diffs), diffs)
+        explained = {s: d for s, d in diffs.items() if self._explained(s, *d)}
+        unexplained = {s: d for s, d in diffs.items() if s not in explained}
+        for symbol, (ours, theirs) in sorted(explained.items()):
+            refs = ", ".join(o.order_ref for o in self._protection_gone[symbol])
+            self.alert(AlertLevel.WARNING, "reconcile", f"{symbol}: position taken from the broker ({theirs:g}, "
+                       f"not {ours:g}): its protective orders {refs} ended while tui-trader was away, and IB no "
+                       "longer reports their executions", kind="position_adopted")
+        if unexplained:
+            self.on_position_mismatch(_diff_text(unexplained), unexplained)
         self._mark_all()
+
+    def _explained(self, symbol: str, ours: float, theirs: float) -> bool:
+        """The broker's position is ours made smaller (not reversed) by no more than what ``symbol``'s
+        protective orders that ended while away could have filled: their fills, which IB no longer reports.
+
+        Not a mismatch then (no position-mismatch trigger: the kill switch engaged on every start after a
+        stop had filled overnight); the position is still taken from the broker, with a warning.
+        """
+        ended = self._protection_gone.get(symbol, [])
+        reducing = [o for o in ended if o.ticket.side.sign * ours < 0]
+        if not reducing or theirs * ours < 0 or abs(theirs) > abs(ours):
+            return False
+        return abs(ours - theirs) <= max(o.remaining for o in reducing) + _QTY_EPS
 
     def _book_differs(self, cash: bool) -> bool:
         return bool(self.position_diffs()) or (cash and self._cash_differs() is not None)

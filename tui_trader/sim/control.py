@@ -196,6 +196,14 @@ class Control:
         """
         self.gw.engine.refuse_modify = (order_ref, code, text)
 
+    def cancel(self, order_ref: str, reason: str = "cancelled in TWS") -> None:
+        """Cancel a working order at the broker's side, as TWS's operator (or IB itself) would: no client
+        asked for it. Raises ``KeyError`` when no working order has that orderRef."""
+        order = next((o for o in self.gw.ledger.live() if o.order_ref == order_ref), None)
+        if order is None:
+            raise KeyError(order_ref)
+        self.gw.engine.cancel_order(order, reason)
+
     def drop_messages(self, kind: str, count: int = 1) -> None:
         """Drop the next ``count`` messages of a kind (-1: all until cleared)."""
         self._check_kind(kind)

@@ -56,7 +56,7 @@ class SimGateway:
                  seed: int = 7, speed: float = 1.0, data_path: str | Path | None = None,
                  state_path: str | Path | None = None, live_account: bool = False, clock: Clock | None = None,
                  always_open: bool = False, cash: float = 1_000_000.0,
-                 step_seconds: float = STEP_SECONDS) -> None:
+                 step_seconds: float = STEP_SECONDS, today_only: bool = True) -> None:
         """Configure the simulator (nothing listens until :meth:`start`).
 
         Args:
@@ -73,6 +73,8 @@ class SimGateway:
             cash: starting cash of a fresh account.
             step_seconds: simulated seconds per model step (every step publishes a quote per
                 subscribed instrument); larger steps compress long soak runs.
+            today_only: report orders done and executions of the current exchange day only (since
+                midnight New York), as IB does; ``False`` reports every one the simulator keeps.
         """
         if not step_seconds > 0:
             raise ValueError(f"step_seconds must be positive, not {step_seconds}")
@@ -88,6 +90,7 @@ class SimGateway:
         self.state_path = Path(state_path) if state_path else None
         self.account_id = "USIM0001" if live_account else "DUSIM0001"
         self.always_open = always_open
+        self.today_only = today_only
         self.market = MarketModel(list(self.instruments), seed, always_open=always_open)
         self.account = Account(self.account_id, cash)
         self.ledger = Ledger()
@@ -350,6 +353,17 @@ class SimGateway:
         return bars
 
     # ---- ledger accessors --------------------------------------------------------------------
+    def reported_since(self) -> str:
+        """The oldest completion or execution time still reported, as the text both are stamped with
+        ("%Y%m%d %H:%M:%S UTC", which sorts as time does): midnight New York today ('' with ``today_only``
+        off). IB reports completed orders and executions of the current day only: an order that ended on
+        an earlier day is found neither open nor completed."""
+        if not self.today_only:
+            return ""
+        local = self.clock.now().astimezone(EXCHANGE_TZ)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight.astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+
     def orders(self) -> list[SimOrder]:
         """Every order the simulator accepted (working and done)."""
         return list(self.ledger.orders.values())

@@ -104,11 +104,13 @@ def _send_open_orders(s: Session, everyone: bool) -> None:
 
 
 def completed_orders(s: Session, fields: list[str]) -> None:
-    """``99|apiOnly``: filled and cancelled orders of every client, then ``102``."""
+    """``99|apiOnly``: filled and cancelled orders of every client (of today: :meth:`SimGateway.reported_since`),
+    then ``102``."""
     gw = s.gw
+    since = gw.reported_since()
     for order in gw.ledger.orders.values():
         inst = gw.instruments.by_con_id(order.con_id)
-        if order.done and inst:
+        if order.done and inst and order.completed_time >= since:
             s.send(msg.completed_order(order, inst))
     s.send(msg.completed_orders_end())
 
@@ -122,14 +124,17 @@ def _matches(flt: ExecutionFilter, e_client: int, symbol: str, side: str, when: 
 def executions(s: Session, fields: list[str]) -> None:
     """``7|3|reqId|filter…``: matching executions with their commissions, then ``55``.
 
-    The commission reports go through the faults of their kind (a broker that never reports one).
+    Only today's (:meth:`SimGateway.reported_since`). The commission reports go through the faults of
+    their kind (a broker that never reports one).
     """
     req_id, flt = parse_exec_filter(fields)
     gw = s.gw
+    since = gw.reported_since()
     for e in gw.ledger.executions:
         inst = gw.instruments.by_con_id(e.con_id)
         visible = s.master or e.client_id == s.client_id or flt.client_id == e.client_id
-        if inst and visible and _matches(flt, e.client_id, e.symbol, e.side, e.time_text[:17]):
+        when = e.time_text
+        if inst and visible and when >= since and _matches(flt, e.client_id, e.symbol, e.side, when[:17]):
             s.send(msg.exec_details(req_id, e, inst))
             s.send_kind("commission", msg.commission_report(e))
     s.send(msg.exec_details_end(req_id))
