@@ -74,7 +74,7 @@ class Engine(StrategyRunner):
         self._fired: set[str] = set()
         self._next_position_check = 0.0
         self._closing: set[str] = set()
-        self._cutting: dict[str, tuple[float, asyncio.Future[None]] | None] = {}
+        self._cutting: dict[str, tuple[float, asyncio.Future[bool]] | None] = {}
         """Protective orders with a cut in flight (:meth:`_cut_protection`), and the size it waits for the broker
         to report once sent."""
         self._entries_cancelled: set[str] = set()
@@ -438,16 +438,19 @@ class Engine(StrategyRunner):
                        f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
             return False
         self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}", kind="protection_fitted")
-        answered = asyncio.get_running_loop().create_future()
+        answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._cutting[order_ref] = (quantity, answered)
         try:
-            await asyncio.wait_for(answered, self.config.ack_timeout_s)
+            by_error = await asyncio.wait_for(answered, self.config.ack_timeout_s)
         except TimeoutError:
             self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
                        f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
+            return True  # sized again from the order as it is now (the broker's figures, after a reconnect)
         now = self.orders.get(order_ref)
-        # Refused by the broker (said by the amendments, CRITICAL, the order shown at the size it keeps): not again.
-        return now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
+        # An error that refused the cut (said by the amendments, CRITICAL; the order is shown at the size the
+        # broker keeps): not sent again.
+        return (not by_error or now is None or not now.status.is_working
+                or abs(now.ticket.quantity - quantity) <= _QTY_EPS)
 
     def on_order(self, report: BrokerOrderReport) -> None:
         """Also: the broker's answer to a protective order's cut in flight (its new size, or its end)."""
@@ -459,7 +462,7 @@ class Engine(StrategyRunner):
         order = self.orders.get(report.order_ref)
         ended = order is None or not order.status.is_working
         if not answered.done() and (ended or abs(report.quantity - quantity) <= _QTY_EPS):
-            answered.set_result(None)
+            answered.set_result(False)
 
     def on_order_error(self, error: BrokerError) -> None:
         """Also: an error on a protective order whose cut waits for the broker's answer is that answer (a
@@ -467,7 +470,7 @@ class Engine(StrategyRunner):
         super().on_order_error(error)
         waiting = self._cutting.get(error.order_ref)
         if waiting is not None and not waiting[1].done():
-            waiting[1].set_result(None)
+            waiting[1].set_result(True)
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
