@@ -225,6 +225,7 @@ async def test_real_engine_trailing_bracket_when_approval_asked_then_the_plan_sa
         await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
         plan = str(c.app.screen.query_one("#approval-plan", Static).render())
         assert f"bracket: trailing stop 1% behind the price, starting at {stop:,.2f}" in plan
+        assert "(GTC: kept overnight)" in plan  # the stop and target stay at the broker past the close
 
 
 async def test_real_engine_order_ticket_what_if_then_margin_and_commission_from_the_broker_and_nothing_placed(

@@ -73,7 +73,7 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval) -> str:
         if b.trails:  # placed as a TRAIL order: it follows the price from there
             behind = f"{b.trail_percent:g}%" if b.trail_percent else price(b.trail_amount)
             stop = f"trailing stop {behind} behind the price, starting at {price(b.stop_price)}"
-        lines.append(f"bracket: {stop} · target {price(b.take_profit_price)}")
+        lines.append(f"bracket: {stop} · target {price(b.take_profit_price)} (GTC: kept overnight)")
     else:
         lines.append("bracket: none (no protective stop)")
     lines.append(f"strategy {ticket.strategy}: {ticket.reason or DASH}")
