@@ -73,9 +73,9 @@ def test_headless_dry_run_then_the_orders_it_would_have_sent_are_counted_as_such
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A dry run's orders end CANCELLED (never sent); the summary says they are the dry run's, not cancels.
     settings = Settings(mode=Mode.SIM, confirm=False, dry_run=True, headless=True, state_dir=tmp_path,
-                        sim={"port": 0, "seed": 7})
+                        sim={"port": 0, "seed": 7, "speed": 5.0})
     out = tmp_path / "summary.json"
-    assert run_headless(settings, 12.0, out) == 0
+    assert run_headless(settings, 6.0, out) == 0
     summary = json.loads(out.read_text())
     assert summary["dry_run"] is True
     assert summary["fills"] == 0
