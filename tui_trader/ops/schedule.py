@@ -54,13 +54,23 @@ def next_start(sessions: Sequence[Session], after: datetime) -> datetime | None:
 
 
 def close_window(now: datetime, sessions: Sequence[Session], minutes: float) -> Window | None:
-    """The window from ``minutes`` before a close to the next open that contains ``now``, if any."""
+    """The window from ``minutes`` before a close to the next open that contains ``now``, if any.
+
+    Outside every session the market is closed until the next open, also when the sessions list no
+    earlier close: IB's contract details begin with the current day, so those read before the open,
+    on a weekend or (by an engine running overnight) after midnight do not show the last close.
+    No sessions at all (hours not known): no window.
+    """
     for s in sessions:
         window = Window(s.end - timedelta(minutes=minutes), next_start(sessions, s.end),
                         f"session close at {s.end:%H:%M %Z}")
         if window.contains(now) and now >= s.start:
             return window
-    return None
+    if not sessions or any(s.contains(now) for s in sessions):
+        return None
+    opens = next_start(sessions, now)
+    until = f"until the open at {opens:%a %H:%M %Z}" if opens is not None else "with no open known"
+    return Window(now, opens, f"market closed {until}")
 
 
 def restart_window(now: datetime, hhmm: str, zone: str, duration_min: float, before_min: float) -> Window:
