@@ -239,3 +239,42 @@ async def test_schedule_when_console_starts_while_the_market_is_closed_then_redu
         finally:
             await engine.stop()
     assert state is TradingState.REDUCING
+
+
+async def test_schedule_when_kill_switch_is_reset_inside_the_window_then_reducing_again_and_active_after_it(
+        scheduled: tuple[Engine, ManualClock, ScheduleRunner]) -> None:
+    """A reset releases the kill to ACTIVE; inside the window that would trade through the restart."""
+    engine, clock, runner = scheduled
+    clock.advance(21 * 60)  # 10:21, inside the window
+    engine.tick()
+    engine.kill("operator during the restart window")
+    engine.tick()
+    engine.reset_kill("checked the account", by="op")
+    engine.tick()
+    assert engine.trading_state is TradingState.REDUCING
+    change = engine.risk.last_change
+    assert change is not None
+    assert change.by == "schedule"
+
+    clock.advance(15 * 60)  # the window is over
+    await eventually(lambda: (engine.tick(), engine.trading_state is TradingState.ACTIVE)[1], timeout=10,
+                     what="ACTIVE again after a clean reconciliation")
+
+
+async def test_schedule_when_engine_starts_halted_in_the_window_and_kill_is_reset_then_reducing(
+        tmp_path: Path) -> None:
+    """A kill latched yesterday: the engine starts HALTED after the close; its reset must not make it ACTIVE."""
+    clock = ManualClock(datetime(2024, 3, 5, 18, 0, tzinfo=NEW_YORK).astimezone(UTC))
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
+        runner = attach_schedule(engine, Settings(mode=Mode.PAPER))
+        await engine.start()
+        try:
+            engine.kill("yesterday's kill")
+            await settle(engine, runner)
+            engine.reset_kill("checked the account", by="op")
+            await settle(engine, runner)
+            state = engine.trading_state
+        finally:
+            await engine.stop()
+    assert state is TradingState.REDUCING

@@ -129,6 +129,18 @@ def test_guard_when_kill_switch_halts_during_the_window_then_never_restores() ->
     assert guard.phase is Phase.NORMAL
 
 
+def test_guard_when_kill_switch_reset_inside_the_window_then_reduces_again_and_restores_after_it() -> None:
+    guard = ScheduleGuard(settings(gateway_restart=None), SESSIONS)
+    guard.update(at(3, "15:50"), A)
+    assert guard.update(at(3, "15:51"), H) == []
+    (reduce,) = guard.update(at(3, "15:52"), A)  # reset to ACTIVE by the operator
+    assert (reduce.kind, reduce.state) == ("reduce", R)
+    assert guard.update(at(3, "15:53"), A) == []  # REDUCING off by the operator after that: theirs
+    guard.update(at(4, "09:30"), R)
+    guard.on_recovered(at(4, "09:31"), clean=True)
+    assert [a.kind for a in guard.update(at(4, "09:31"), R)] == ["restore"]
+
+
 def test_guard_when_already_reducing_then_leaves_the_state_alone() -> None:
     guard = ScheduleGuard(settings(gateway_restart=None), SESSIONS)
     assert guard.update(at(3, "15:50"), R) == []
