@@ -35,15 +35,17 @@ from tui_trader.domain.events import KillReport, KillSwitchEngaged, OperatorActi
 from tui_trader.errors import UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.store.journal import Journal
+from tui_trader.store.lock import JournalInUse, JournalLock
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
-EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED = 0, 1, 3, 4
+EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED, EXIT_OTHER_ENGINE = 0, 1, 3, 4, 5
 """Latched and nothing left working; latched but orders still working; latched but the gateway was not
 reached (what works at the broker is not known: 0 would read as "all clear" to a script); the journal could
-not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed)."""
+not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed); no
+engine runs with this journal but one runs with another mode's, so the running engine was not told."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         "within a second) and cancel every working order on the account through the gateway."),
         epilog="Exit status: 0 latched and nothing left working (or --no-cancel); 1 orders still working "
                "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled; 4 the "
-               "journal could not be written, so the kill is not latched (the global cancel was still sent).")
+               "journal could not be written, so the kill is not latched (the global cancel was still sent); 5 no "
+               "engine runs with this journal, but one runs with another mode's: that engine was not told.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal and gateway")
@@ -210,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_kill(argv: Sequence[str]) -> int:
     """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working, 3: gateway
-    not reached, 4: not latched)."""
+    not reached, 4: not latched, 5: the running engine uses another mode's journal)."""
     args = build_parser().parse_args(list(argv))
     if not args.reason.strip():
         raise UsageError("--reason must say why")
@@ -240,8 +243,13 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     console = console or Console()
     by, path = by or default_operator(), journal_path or settings.journal_path
     latched = await _latch_and_say(console, path, by, reason, new=not path.exists())
+    elsewhere = engines_elsewhere(settings, path)
+    for mode, other in elsewhere:
+        console.print(Text.assemble(("an engine runs with another journal: ", "bold red"), f"{other} ({mode.value}) "
+                                    f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
+                                    f"--{mode.value}."))
     if not cancel:
-        return EXIT_OK if latched else EXIT_NOT_LATCHED
+        return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else EXIT_OK
     target = target_for(settings, connect_timeout_s)
     report = await global_cancel(target)
     if on_report is not None:
@@ -251,9 +259,35 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     print_report(console, target, report, latched)
     if not latched:
         return EXIT_NOT_LATCHED
+    if elsewhere:
+        return EXIT_OTHER_ENGINE
     if not report.reachable:
         return EXIT_NOT_REACHED
     return EXIT_REMAINING if report.remaining else EXIT_OK
+
+
+def engine_holds(journal: Path) -> bool:
+    """Whether a running engine holds ``journal`` (its writer lock, :class:`JournalLock`)."""
+    try:
+        JournalLock.check(journal)
+    except JournalInUse:
+        return True
+    except OSError:  # the lock file cannot be opened: not known, so not claimed
+        return False
+    return False
+
+
+def engines_elsewhere(settings: Settings, journal: Path) -> list[tuple[Mode, Path]]:
+    """When no engine holds ``journal``: the other modes' journals an engine holds now.
+
+    Without a mode flag the kill takes the configured mode's journal; an operator running
+    ``tui-trader --live`` with ``mode = "paper"`` configured latched the paper journal and
+    cancelled at the paper gateway ("0 cancelled", exit 0) while the live engine traded on.
+    """
+    if engine_holds(journal):
+        return []
+    others = {settings.model_copy(update={"mode": mode}).journal_path: mode for mode in Mode}
+    return [(mode, path) for path, mode in others.items() if path != journal and engine_holds(path)]
 
 
 async def _latch_and_say(console: Console, path: Path, by: str, reason: str, new: bool) -> bool:
