@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +16,11 @@ from rich.console import Console
 
 from tui_trader.config import Settings
 from tui_trader.errors import UsageError
-from tui_trader.ops.kill import EXIT_NOT_REACHED, EXIT_OK, out_of_band_kill
+from tui_trader.ops.kill import EXIT_NOT_LATCHED, EXIT_NOT_REACHED, EXIT_OK, EXIT_OTHER_ENGINE, out_of_band_kill
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
+from tui_trader.store.lock import JournalLock
 
 from .conftest import eventually
 from .servers import closed_port
@@ -71,6 +73,68 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
     assert state["reason"] == "console frozen"
     assert actions == [("kill", "HALTED"), ("global_cancel", "0 still working")]
     ib.disconnect()
+
+
+async def test_kill_when_the_journal_is_locked_then_orders_still_cancelled_and_says_not_latched(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """A frozen engine stuck inside a write holds the journal's lock: the kill raised 'database is locked'
+    (a traceback, exit 1: "orders still working") and never sent the global cancel it is there for."""
+    path = tmp_path / "journal-sim.sqlite"
+    await (await Journal.open(path)).close()
+    ib, trades = await resting_orders(sim, ["ref-a", "ref-b"])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the writer lock, held past the kill's busy timeout
+    out = io.StringIO()
+    try:
+        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
+                                      console=Console(file=out, width=300))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert code == EXIT_NOT_LATCHED == 4
+    await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), what="cancelled")
+    printed = out.getvalue()
+    assert "kill switch NOT latched" in printed
+    assert "2 cancelled, 0 still working" in printed
+    journal = await Journal.open(path)
+    state = await journal.load_kill_state()
+    await journal.close()
+    assert state is None or not state.get("engaged")
+    ib.disconnect()
+
+
+async def test_kill_when_the_running_engine_uses_another_modes_journal_then_says_so_and_exits_5(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """``mode = "sim"`` configured, the engine started with --live: ``tui-trader kill`` (no mode flag) latched
+    the sim journal, cancelled at the simulator ("0 cancelled") and exited 0 while the live engine traded on."""
+    live = JournalLock.acquire(tmp_path / "journal-live.sqlite")  # the running engine's writer lock
+    out = io.StringIO()
+    try:
+        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
+                                      console=Console(file=out, width=300))
+        held = JournalLock.acquire(tmp_path / "journal-sim.sqlite")  # no engine on the one it latched
+        held.release()
+    finally:
+        live.release()
+    assert code == EXIT_OTHER_ENGINE == 5
+    printed = out.getvalue()
+    assert f"{tmp_path / 'journal-live.sqlite'} (live) is in use" in printed
+    assert "run tui-trader kill --live" in printed
+
+
+async def test_kill_when_the_engine_runs_with_its_journal_then_no_word_of_another(
+        sim: SimGateway, tmp_path: Path) -> None:
+    mine = JournalLock.acquire(tmp_path / "journal-sim.sqlite")
+    other = JournalLock.acquire(tmp_path / "journal-paper.sqlite")  # a second engine, another mode: not this one
+    out = io.StringIO()
+    try:
+        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "x", by="tester",
+                                      console=Console(file=out, width=300))
+    finally:
+        mine.release()
+        other.release()
+    assert code == EXIT_OK
+    assert "an engine runs with another journal" not in out.getvalue()
 
 
 async def test_kill_without_a_gateway_then_latched_says_nothing_was_cancelled_and_exits_3(tmp_path: Path) -> None:

@@ -63,6 +63,15 @@ def test_close_window(now: datetime, active: bool) -> None:
     assert (close_window(now, SESSIONS, 10) is not None) is active
 
 
+@pytest.mark.parametrize("now", [at(3, "08:00"), at(4, "00:20"), at(1, "12:00")])
+def test_close_window_before_the_first_listed_open_then_closed_until_it(now: datetime) -> None:
+    """Contract details read before the open, after midnight or on a weekend begin with the next session."""
+    window = close_window(now, SESSIONS[SESSIONS.index(session(4)) if now.day == 4 else 0:], 10)
+    assert window is not None
+    assert window.end == (at(4, "09:30") if now.day == 4 else at(3, "09:30"))
+    assert close_window(now, (), 10) is None  # hours not known: no window
+
+
 def test_restart_window_around_midnight_in_its_zone() -> None:
     w = restart_window(at(3, "23:50"), "23:45", "America/New_York", 15, 10)
     assert (w.start, w.end) == (at(3, "23:35"), at(4, "00:00"))
@@ -118,6 +127,18 @@ def test_guard_when_kill_switch_halts_during_the_window_then_never_restores() ->
     guard.on_recovered(at(4, "09:31"), clean=True)
     assert guard.update(at(4, "09:31"), H) == []
     assert guard.phase is Phase.NORMAL
+
+
+def test_guard_when_kill_switch_reset_inside_the_window_then_reduces_again_and_restores_after_it() -> None:
+    guard = ScheduleGuard(settings(gateway_restart=None), SESSIONS)
+    guard.update(at(3, "15:50"), A)
+    assert guard.update(at(3, "15:51"), H) == []
+    (reduce,) = guard.update(at(3, "15:52"), A)  # reset to ACTIVE by the operator
+    assert (reduce.kind, reduce.state) == ("reduce", R)
+    assert guard.update(at(3, "15:53"), A) == []  # REDUCING off by the operator after that: theirs
+    guard.update(at(4, "09:30"), R)
+    guard.on_recovered(at(4, "09:31"), clean=True)
+    assert [a.kind for a in guard.update(at(4, "09:31"), R)] == ["restore"]
 
 
 def test_guard_when_already_reducing_then_leaves_the_state_alone() -> None:

@@ -18,6 +18,7 @@ import getpass
 import importlib
 import math
 import socket
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,14 +35,17 @@ from tui_trader.domain.events import KillReport, KillSwitchEngaged, OperatorActi
 from tui_trader.errors import UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.store.journal import Journal
+from tui_trader.store.lock import JournalInUse, JournalLock
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
-EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED = 0, 1, 3
+EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED, EXIT_OTHER_ENGINE = 0, 1, 3, 4, 5
 """Latched and nothing left working; latched but orders still working; latched but the gateway was not
-reached (what works at the broker is not known: 0 would read as "all clear" to a script)."""
+reached (what works at the broker is not known: 0 would read as "all clear" to a script); the journal could
+not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed); no
+engine runs with this journal but one runs with another mode's, so the running engine was not told."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +163,13 @@ def default_operator() -> str:
     return f"kill-cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
-def print_report(console: Console, target: GatewayTarget, report: CancelReport) -> None:
+def print_report(console: Console, target: GatewayTarget, report: CancelReport, latched: bool = True) -> None:
     """What the global cancel did, as a table."""
     if not report.reachable:
-        console.print(Text(f"gateway {target.host}:{target.port} not reachable ({report.error}); the kill is "
-                           "latched in the journal: a running engine halts, a new one starts HALTED. Orders already "
-                           "at the broker were NOT cancelled by this command.", style="yellow"))
+        where = ("the kill is latched in the journal: a running engine halts, a new one starts HALTED" if latched
+                 else "the kill is NOT latched either")
+        console.print(Text(f"gateway {target.host}:{target.port} not reachable ({report.error}); {where}. Orders "
+                           "already at the broker were NOT cancelled by this command.", style="yellow"))
         return
     console.print(f"global cancel sent to {target.host}:{target.port} as client {target.client_id}: "
                   f"{len(report.cancelled)} cancelled, {len(report.remaining)} still working")
@@ -193,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Engage the kill switch from outside the console: latch it in the journal (a running engine halts "
         "within a second) and cancel every working order on the account through the gateway."),
         epilog="Exit status: 0 latched and nothing left working (or --no-cancel); 1 orders still working "
-               "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled.")
+               "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled; 4 the "
+               "journal could not be written, so the kill is not latched (the global cancel was still sent); 5 no "
+               "engine runs with this journal, but one runs with another mode's: that engine was not told.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal and gateway")
@@ -206,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_kill(argv: Sequence[str]) -> int:
     """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working, 3: gateway
-    not reached)."""
+    not reached, 4: not latched, 5: the running engine uses another mode's journal)."""
     args = build_parser().parse_args(list(argv))
     if not args.reason.strip():
         raise UsageError("--reason must say why")
@@ -235,22 +242,81 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     """
     console = console or Console()
     by, path = by or default_operator(), journal_path or settings.journal_path
-    new = not path.exists()
-    await latch(path, by, reason, datetime.now(UTC))  # first: nothing may stand in the way of the latch
+    latched = await _latch_and_say(console, path, by, reason, new=not path.exists())
+    elsewhere = engines_elsewhere(settings, path)
+    for mode, other in elsewhere:
+        console.print(Text.assemble(("an engine runs with another journal: ", "bold red"), f"{other} ({mode.value}) "
+                                    f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
+                                    f"--{mode.value}."))
+    if not cancel:
+        return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else EXIT_OK
+    target = target_for(settings, connect_timeout_s)
+    report = await global_cancel(target)
+    if on_report is not None:
+        on_report(report)
+    if latched:
+        await _record_cancel_and_say(console, path, by, reason, report)
+    print_report(console, target, report, latched)
+    if not latched:
+        return EXIT_NOT_LATCHED
+    if elsewhere:
+        return EXIT_OTHER_ENGINE
+    if not report.reachable:
+        return EXIT_NOT_REACHED
+    return EXIT_REMAINING if report.remaining else EXIT_OK
+
+
+def engine_holds(journal: Path) -> bool:
+    """Whether a running engine holds ``journal`` (its writer lock, :class:`JournalLock`)."""
+    try:
+        JournalLock.check(journal)
+    except JournalInUse:
+        return True
+    except OSError:  # the lock file cannot be opened: not known, so not claimed
+        return False
+    return False
+
+
+def engines_elsewhere(settings: Settings, journal: Path) -> list[tuple[Mode, Path]]:
+    """When no engine holds ``journal``: the other modes' journals an engine holds now.
+
+    Without a mode flag the kill takes the configured mode's journal; an operator running
+    ``tui-trader --live`` with ``mode = "paper"`` configured latched the paper journal and
+    cancelled at the paper gateway ("0 cancelled", exit 0) while the live engine traded on.
+    """
+    if engine_holds(journal):
+        return []
+    others = {settings.model_copy(update={"mode": mode}).journal_path: mode for mode in Mode}
+    return [(mode, path) for path, mode in others.items() if path != journal and engine_holds(path)]
+
+
+async def _latch_and_say(console: Console, path: Path, by: str, reason: str, new: bool) -> bool:
+    """Latch first (a running engine halts before the global cancel), but never instead of it.
+
+    A journal that cannot be written (a frozen engine stuck inside a write holds its lock past the
+    busy timeout; a path that cannot be opened) raised out of the command before the cancel, the one
+    step that still reaches the broker: it is said, and the cancel goes ahead.
+    """
+    try:
+        await latch(path, by, reason, datetime.now(UTC))
+    except (sqlite3.Error, OSError) as exc:
+        console.print(Text.assemble(("kill switch NOT latched", "bold red"), f": the journal {path} could not be "
+                                    f"written ({exc}). A running engine is not told and a new one does not start "
+                                    "HALTED: stop the engine (its process) before it trades again."))
+        return False
     # Text, not markup: the operator's reason is printed as typed ("[x]" or ":X:" are not markup or emoji).
     console.print(Text.assemble(("kill switch latched", "bold red"), f" in {path} by {by}: {reason}"))
     if new:  # a mistyped --journal or mode: "latched" would be true of a file no running engine reads
         console.print(Text.assemble(("no journal was there: ", "bold yellow"), "this one is new, so no engine has "
                                     "run with it; an engine started with it starts HALTED. A running engine "
                                     "uses another journal: check --journal and the mode."))
-    if not cancel:
-        return EXIT_OK
-    target = target_for(settings, connect_timeout_s)
-    report = await global_cancel(target)
-    if on_report is not None:
-        on_report(report)
-    await record_cancel(path, by, reason, report)
-    print_report(console, target, report)
-    if not report.reachable:
-        return EXIT_NOT_REACHED
-    return EXIT_REMAINING if report.remaining else EXIT_OK
+    return True
+
+
+async def _record_cancel_and_say(console: Console, path: Path, by: str, reason: str, report: CancelReport) -> None:
+    """Journal the cancel's outcome; the kill is latched already, so a failure here only loses this record."""
+    try:
+        await record_cancel(path, by, reason, report)
+    except (sqlite3.Error, OSError) as exc:
+        console.print(Text(f"the global cancel's outcome was not journaled ({exc}); the kill stays latched.",
+                           style="yellow"))

@@ -54,13 +54,23 @@ def next_start(sessions: Sequence[Session], after: datetime) -> datetime | None:
 
 
 def close_window(now: datetime, sessions: Sequence[Session], minutes: float) -> Window | None:
-    """The window from ``minutes`` before a close to the next open that contains ``now``, if any."""
+    """The window from ``minutes`` before a close to the next open that contains ``now``, if any.
+
+    Outside every session the market is closed until the next open, also when the sessions list no
+    earlier close: IB's contract details begin with the current day, so those read before the open,
+    on a weekend or (by an engine running overnight) after midnight do not show the last close.
+    No sessions at all (hours not known): no window.
+    """
     for s in sessions:
         window = Window(s.end - timedelta(minutes=minutes), next_start(sessions, s.end),
                         f"session close at {s.end:%H:%M %Z}")
         if window.contains(now) and now >= s.start:
             return window
-    return None
+    if not sessions or any(s.contains(now) for s in sessions):
+        return None
+    opens = next_start(sessions, now)
+    until = f"until the open at {opens:%a %H:%M %Z}" if opens is not None else "with no open known"
+    return Window(now, opens, f"market closed {until}")
 
 
 def restart_window(now: datetime, hhmm: str, zone: str, duration_min: float, before_min: float) -> Window:
@@ -140,6 +150,7 @@ class ScheduleGuard:
         self._flattened: set[datetime] = set()
         self._last_close: datetime | None = None
         self._clean_at: datetime | None = None
+        self._seen: TradingState | None = None
 
     def set_sessions(self, sessions: Sequence[Session]) -> None:
         """New sessions (contract details refreshed)."""
@@ -154,11 +165,12 @@ class ScheduleGuard:
         actions = self._daily(now)
         window = active_window(now, self.settings, self.sessions)
         if window is not None:
-            actions += self._in_window(window, state)
+            actions += self._in_window(window, state, released=self._seen is TradingState.HALTED)
         elif self.phase is Phase.REDUCED:
             actions.append(self._window_over(now))
         elif self.phase is Phase.RECOVERING:
             actions += self._recovering(state)
+        self._seen = state
         return actions
 
     def _daily(self, now: datetime) -> list[ScheduleAction]:
@@ -175,10 +187,20 @@ class ScheduleGuard:
                 actions.append(ScheduleAction("daily_summary", "session closed", when=closed))
         return actions
 
-    def _in_window(self, window: Window, state: TradingState) -> list[ScheduleAction]:
+    def _in_window(self, window: Window, state: TradingState, released: bool) -> list[ScheduleAction]:
+        """REDUCING as the window begins, and again when the kill switch is reset inside it.
+
+        A reset releases the kill to ACTIVE (the state before the window is not what it resumes):
+        inside the window that would trade through the close or the restart. Any other change the
+        operator makes inside the window (REDUCING off) is theirs and stands.
+        """
         self.window = window
         if self.phase is not Phase.NORMAL:
             self.phase = Phase.REDUCED
+            if released and state is TradingState.ACTIVE:
+                self.previous = state
+                return [ScheduleAction("reduce", f"{window.reason} (kill switch reset inside the window)",
+                                       TradingState.REDUCING)]
             return []
         self.phase = Phase.REDUCED
         self.previous = state
