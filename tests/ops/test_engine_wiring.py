@@ -13,6 +13,7 @@ from tui_trader.config import Settings
 from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import OperatorAction
 from tui_trader.engine.engine import Engine
+from tui_trader.errors import SafetyError
 from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -64,3 +65,18 @@ async def test_trigger_file_appears_then_engine_halts_and_journals_operator_acti
     await engine.journal.flush()
     actions = [e for e in await engine.journal.events(["OperatorAction"]) if isinstance(e, OperatorAction)]
     assert [(a.who, a.action) for a in actions] == [("trigger_file", "kill")]
+
+
+async def test_reset_when_the_trigger_file_is_still_there_then_refused_naming_it_until_it_is_removed(
+        engine: Engine, tmp_path: Path) -> None:
+    # The next tick engaged the kill switch again after the reset: it seemed not to take, and nothing said why.
+    trigger = tmp_path / "KILL"
+    trigger.write_text("stop\n")
+    await eventually(lambda: engine.trading_state is TradingState.HALTED, what="engine halted")
+    with pytest.raises(SafetyError, match=f"the trigger file {trigger} is still there"):
+        engine.reset_kill("checked the positions", confirm_same_day=True)
+    assert engine.risk.kill_state.engaged
+
+    trigger.unlink()
+    engine.reset_kill("checked the positions", confirm_same_day=True)
+    assert engine.trading_state is TradingState.ACTIVE

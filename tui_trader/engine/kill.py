@@ -109,7 +109,15 @@ class KillOps(OrderPath):
             self.on_journal_failure(exc)
 
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
-        """Release the latched kill switch with a typed reason (raises SafetyError when refused)."""
+        """Release the latched kill switch with a typed reason (raises SafetyError when refused).
+
+        Refused while the kill switch's trigger file is still there: the next tick would engage it again
+        (the reset seemed not to take, and nothing said why).
+        """
+        trigger = self.config.trigger_file
+        if trigger is not None and trigger.exists():
+            raise SafetyError(f"the trigger file {trigger} is still there and would engage the kill switch again at "
+                              "once: remove it, then reset", "Kill switch reset refused")
         decision = self.risk.reset_kill(by, reason, self.now(), confirm_same_day)
         if not decision.accepted:
             raise SafetyError(decision.message, "Kill switch reset refused")
