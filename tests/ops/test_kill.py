@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sqlite3
 from collections.abc import AsyncIterator
@@ -75,31 +76,51 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
     ib.disconnect()
 
 
-async def test_kill_when_the_journal_is_locked_then_orders_still_cancelled_and_says_not_latched(
+async def test_kill_when_the_journal_is_locked_then_the_cancel_does_not_wait_for_the_latch(
         sim: SimGateway, tmp_path: Path) -> None:
     """A frozen engine stuck inside a write holds the journal's lock: the kill raised 'database is locked'
-    (a traceback, exit 1: "orders still working") and never sent the global cancel it is there for."""
+    (a traceback, exit 1) and never sent the global cancel it is there for; then it sent it only once the
+    latch had waited out SQLite's busy timeouts (15 s). Now the cancel goes while the latch still waits."""
     path = tmp_path / "journal-sim.sqlite"
     await (await Journal.open(path)).close()
     ib, trades = await resting_orders(sim, ["ref-a", "ref-b"])
     holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # the writer lock, held past the kill's busy timeout
+    holder.execute("BEGIN IMMEDIATE")  # the writer lock
     out = io.StringIO()
+    kill = asyncio.create_task(out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
+                                                console=Console(file=out, width=300)))
     try:
-        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
-                                      console=Console(file=out, width=300))
+        await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), within=5.0,
+                         what="cancelled while the journal is still locked")
+        assert not kill.done()  # the latch still waits for the lock
     finally:
         holder.rollback()
         holder.close()
+    assert await kill == EXIT_OK
+    printed = out.getvalue()
+    assert "2 cancelled, 0 still working" in printed
+    journal = await Journal.open(path)
+    state = await journal.load_kill_state()
+    await journal.close()
+    assert state is not None  # latched once the lock was free
+    assert state.get("engaged")
+    ib.disconnect()
+
+
+async def test_kill_when_the_journal_cannot_be_written_then_orders_still_cancelled_and_says_not_latched(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """A journal that cannot be written raised out of the command before the cancel: said, and the cancel goes."""
+    path = tmp_path / "journal-sim.sqlite"
+    path.mkdir()  # not a file SQLite can open
+    ib, trades = await resting_orders(sim, ["ref-a", "ref-b"])
+    out = io.StringIO()
+    code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester", journal_path=path,
+                                  console=Console(file=out, width=300))
     assert code == EXIT_NOT_LATCHED == 4
     await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), what="cancelled")
     printed = out.getvalue()
     assert "kill switch NOT latched" in printed
     assert "2 cancelled, 0 still working" in printed
-    journal = await Journal.open(path)
-    state = await journal.load_kill_state()
-    await journal.close()
-    assert state is None or not state.get("engaged")
     ib.disconnect()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import importlib
 import math
@@ -224,6 +225,10 @@ def run_kill(argv: Sequence[str]) -> int:
                                         cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout))
 
 
+LATCH_HEAD_START_S = 1.0
+"""How long the global cancel waits for the kill's latch in the journal before it goes anyway."""
+
+
 async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = None,
                            journal_path: Path | None = None, cancel: bool = True, connect_timeout_s: float = 5.0,
                            console: Console | None = None,
@@ -242,16 +247,23 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     """
     console = console or Console()
     by, path = by or default_operator(), journal_path or settings.journal_path
-    latched = await _latch_and_say(console, path, by, reason, new=not path.exists())
+    # The latch goes first, so that a running engine halts before the global cancel; but a journal whose
+    # lock another writer holds (a frozen engine inside a write) made it wait out SQLite's busy timeouts,
+    # 15 s, before the cancel: after LATCH_HEAD_START_S the cancel goes, the latch still on its way.
+    latching = asyncio.ensure_future(_latch_and_say(console, path, by, reason, new=not path.exists()))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(latching), LATCH_HEAD_START_S)
     elsewhere = engines_elsewhere(settings, path)
     for mode, other in elsewhere:
         console.print(Text.assemble(("an engine runs with another journal: ", "bold red"), f"{other} ({mode.value}) "
                                     f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
                                     f"--{mode.value}."))
     if not cancel:
+        latched = await latching
         return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else EXIT_OK
     target = target_for(settings, connect_timeout_s)
     report = await global_cancel(target)
+    latched = await latching
     if on_report is not None:
         on_report(report)
     if latched:
