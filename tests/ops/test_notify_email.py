@@ -13,7 +13,7 @@ from tui_trader.config import load_settings
 from tui_trader.config.sections import EmailSettings
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.errors import ConfigError
-from tui_trader.ops.notify import Channel
+from tui_trader.ops.notify import Channel, ChannelStatus
 from tui_trader.ops.notify.senders import EmailSender
 
 from .conftest import SMTP_PASSWORD, SMTP_USER, eventually
@@ -94,17 +94,21 @@ def test_email_tls_misspelt_then_a_config_error_naming_the_value_and_the_choices
     assert all(choice in text for choice in ("starttls", "implicit", "none"))
 
 
+async def one_kill_notice(channel: Channel) -> ChannelStatus:
+    """Offer ``channel`` one CRITICAL kill notice and run it until the notice was sent or failed: its status."""
+    async with running(channel):
+        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
+        await eventually(lambda: channel.status().sent + channel.status().failed == 1, within=20)
+    return channel.status()
+
+
 # Each answer well within the 1 s timeout, the whole session well beyond it: before, the task gave up
 # at 1 s while the thread went on and delivered, and the retry delivered again (three emails).
 @pytest.mark.parametrize("slow_relay", [{"mail_s": 0.45, "rcpt_s": 0.45, "data_s": 0.45}], indirect=True)
 async def test_slow_relay_answering_each_step_in_time_then_one_email_not_two(
         slow_relay: tuple[int, SlowHandler], certificate: tuple[Path, Path]) -> None:
     port, handler = slow_relay
-    channel = email_channel(port, certificate[0], timeout_s=1.0, retries=2)
-    async with running(channel):
-        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
-        await eventually(lambda: channel.status().sent + channel.status().failed == 1, within=20)
-    status = channel.status()
+    status = await one_kill_notice(email_channel(port, certificate[0], timeout_s=1.0, retries=2))
     assert (status.sent, status.failed, status.retried) == (1, 0, 0)
     assert len(handler.messages) == 1
 
@@ -113,11 +117,8 @@ async def test_slow_relay_answering_each_step_in_time_then_one_email_not_two(
 async def test_relay_slow_to_answer_quit_after_taking_the_message_then_delivered_once(
         slow_relay: tuple[int, SlowHandler], certificate: tuple[Path, Path]) -> None:
     port, handler = slow_relay
-    channel = email_channel(port, certificate[0], timeout_s=1.0, retries=2)
-    async with running(channel):
-        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
-        await eventually(lambda: channel.status().sent + channel.status().failed == 1, within=20)
-    assert (channel.status().sent, channel.status().retried) == (1, 0)
+    status = await one_kill_notice(email_channel(port, certificate[0], timeout_s=1.0, retries=2))
+    assert (status.sent, status.retried) == (1, 0)
     assert len(handler.messages) == 1
 
 
@@ -125,11 +126,7 @@ async def test_relay_slow_to_answer_quit_after_taking_the_message_then_delivered
 async def test_relay_keeps_the_message_but_answers_too_late_then_not_sent_again_and_said_so(
         slow_relay: tuple[int, SlowHandler], certificate: tuple[Path, Path]) -> None:
     port, handler = slow_relay
-    channel = email_channel(port, certificate[0], timeout_s=1.0, retries=2)
-    async with running(channel):
-        channel.offer(notice("kill switch engaged", AlertLevel.CRITICAL, "kill_switch"))
-        await eventually(lambda: channel.status().sent + channel.status().failed == 1, within=20)
-    status = channel.status()
+    status = await one_kill_notice(email_channel(port, certificate[0], timeout_s=1.0, retries=2))
     assert (status.sent, status.failed, status.retried) == (0, 1, 0)
     assert "may have arrived" in status.last_error
     assert len(handler.messages) == 1
