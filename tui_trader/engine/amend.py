@@ -32,7 +32,7 @@ from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
-from tui_trader.engine.reconcile import Reconciliation, _broker_figures
+from tui_trader.engine.reconcile import Reconciliation, broker_figures
 from tui_trader.errors import SafetyError, UnknownOrderError
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,7 @@ class Amendments(Reconciliation):
             self._answered(order.order_ref)
             return
         echoed = next((i for i in range(len(pending.sent) - 1, -1, -1)
-                       if _broker_figures(pending.sent[i], report) == pending.sent[i]), None)
+                       if broker_figures(pending.sent[i], report) == pending.sent[i]), None)
         if echoed is not None:
             pending.held = pending.sent[echoed]
             del pending.sent[:echoed + 1]

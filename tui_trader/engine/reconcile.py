@@ -348,7 +348,7 @@ class Reconciliation(BrokerEvents):
         order = self.orders.match(report)
         if order is None or not order.status.is_working or asked.get(order.order_ref) is not order.ticket:
             return
-        theirs = _broker_figures(order.ticket, report)
+        theirs = broker_figures(order.ticket, report)
         if theirs == order.ticket:
             return
         what = ", ".join(f"{name} {b:g}, not {a:g}" for name, a, b in _figures_differing(order.ticket, theirs))
@@ -703,7 +703,7 @@ _PRICES_OF = {OrderType.LMT: ("limit_price",), OrderType.STP: ("stop_price",),
 """The prices an order type carries to the broker as they come back (a TRAIL's stop field holds its amount)."""
 
 
-def _broker_figures(ours: OrderTicket, report: BrokerOrderReport) -> OrderTicket:
+def broker_figures(ours: OrderTicket, report: BrokerOrderReport) -> OrderTicket:
     """``ours`` with the size and prices the broker reports for it (where it reports them)."""
     changes: dict[str, Any] = {}
     if report.quantity > 0 and abs(report.quantity - ours.quantity) > _QTY_EPS:
