@@ -12,14 +12,16 @@ import pytest
 
 from tui_trader.config import Settings
 from tui_trader.domain import AlertLevel, Mode, TradingState
+from tui_trader.domain import OrderStatus as S
 from tui_trader.domain.events import AlertRaised, TradingStateChanged
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
 from tui_trader.ops.schedule import Phase
 from tui_trader.risk import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import CLIENT_ID, eventually, limits_for_tests, make_config, make_engine
+from .helpers import CLIENT_ID, bracket_buy, eventually, limits_for_tests, make_config, make_engine
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
 
@@ -278,3 +280,99 @@ async def test_schedule_when_engine_starts_halted_in_the_window_and_kill_is_rese
         finally:
             await engine.stop()
     assert state is TradingState.REDUCING
+
+
+@pytest.fixture
+async def flattening(tmp_path: Path) -> AsyncIterator[tuple[Engine, ManualClock, SimGateway]]:
+    """The engine at 15:50 New York with ``flatten_before_close_min = 5``, holding 10 AAPL with its stop."""
+    clock = ManualClock(datetime(2024, 3, 5, 15, 50, tzinfo=NEW_YORK).astimezone(UTC))
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
+        attach_schedule(engine, Settings(mode=Mode.PAPER, schedule={"flatten_before_close_min": 5,
+                                                                    "reduce_before_close_min": None}))
+        await engine.start()
+        try:
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+            engine.tick()
+            await bracket_buy(gw, engine, qty=10)
+            yield engine, clock, gw
+        finally:
+            await engine.stop()
+
+
+def flatten_running(engine: Engine) -> bool:
+    """The schedule's flatten is still under way."""
+    return any(t.get_name() == "schedule-flatten" for t in engine._tasks)
+
+
+def schedule_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:
+    """The schedule's alerts among ``events``."""
+    return [(e.alert.level, e.alert.kind) for e in events.drain()
+            if isinstance(e, AlertRaised) and e.alert.source == "schedule"]
+
+
+async def test_flatten_before_close_when_its_order_is_rejected_then_tried_again_and_flat_by_the_close(
+        flattening: tuple[Engine, ManualClock, SimGateway]) -> None:
+    """The flatten fired once per close: a rejected closing order left the position held overnight."""
+    engine, clock, gw = flattening
+    events = engine.subscribe("test", lossless=True)
+    gw.control.reject_next()
+    clock.advance(5 * 60)  # 15:55: the flatten is due
+    engine.tick()
+    await eventually(lambda: not engine.exits_pending("AAPL") and any(
+        o.ticket.strategy == "flatten" for o in engine.orders.orders.values()), what="the flatten rejected")
+    assert engine.portfolio.open_positions()["AAPL"].quantity == 10
+
+    engine.tick()  # the same minute: no second flatten yet
+    assert [o.status for o in engine.orders.orders.values() if o.ticket.strategy == "flatten"] == [S.REJECTED]
+
+    clock.advance(30)
+    await eventually(lambda: (engine.tick(), not engine.portfolio.open_positions())[1],
+                     what="flat again before the close")
+    assert gw.positions().get("AAPL", 0) == 0
+    assert schedule_alerts(events) == [(AlertLevel.WARNING, "schedule_not_flat")]
+
+    clock.advance(5 * 60)  # the close: flat, nothing more to say
+    engine.tick()
+    assert schedule_alerts(events) == []
+
+
+async def test_flatten_before_close_when_the_broker_link_is_down_then_tried_again_once_back(
+        flattening: tuple[Engine, ManualClock, SimGateway]) -> None:
+    engine, clock, gw = flattening
+    events = engine.subscribe("test", lossless=True)
+    gw.control.refuse_connections(3600)
+    gw.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+    clock.advance(5 * 60)  # 15:55: the flatten is due, nothing can be sent
+    engine.tick()
+    await eventually(lambda: not flatten_running(engine), what="the flatten refused")
+    assert engine.portfolio.open_positions()["AAPL"].quantity == 10
+
+    clock.advance(60)  # 15:56: the gateway takes connections again
+    gw.control.refuse_connections(0)
+    await eventually(lambda: engine.is_connected and not engine.blocks, what="reconnected and reconciled")
+    clock.advance(30)  # a retry refused while the link was still down waits its 30 seconds
+    await eventually(lambda: (engine.tick(), not engine.portfolio.open_positions())[1],
+                     what="flat again before the close")
+    assert gw.positions().get("AAPL", 0) == 0
+    said = schedule_alerts(events)
+    assert (AlertLevel.WARNING, "schedule_not_flat") in said
+    assert AlertLevel.ERROR not in {level for level, _ in said}
+
+
+async def test_flatten_before_close_when_still_open_at_the_close_then_error(
+        flattening: tuple[Engine, ManualClock, SimGateway]) -> None:
+    engine, clock, gw = flattening
+    events = engine.subscribe("test", lossless=True)
+    gw.control.refuse_connections(3600)
+    gw.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+    for seconds in range(5 * 60, 10 * 60 + 1, 30):  # 15:55 to 16:00, a tick every 30 seconds
+        clock.advance(30 if seconds > 5 * 60 else seconds)
+        engine.tick()
+        await eventually(lambda: not flatten_running(engine), what="the flatten refused")
+    assert engine.portfolio.open_positions()["AAPL"].quantity == 10
+    said = schedule_alerts(events)
+    assert said[-1] == (AlertLevel.ERROR, "schedule_not_flat_at_close")
+    assert 1 <= said.count((AlertLevel.WARNING, "schedule_not_flat")) <= 10

@@ -5,15 +5,17 @@ The factory attaches them for real runs; engine tests that do not need them leav
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.portfolio import Position
 from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
+from tui_trader.errors import TraderError
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.notify.notifier import Notifier
 from tui_trader.ops.schedule import Phase, ScheduleAction, ScheduleGuard, sessions_of
@@ -116,6 +118,7 @@ class ScheduleRunner:
     """
 
     RETRY_S = 15.0
+    FLATTEN_RETRY_S = 30.0  # as the maximum holding time's: a rejected close is not resent in a loop
 
     def __init__(self, engine: Engine, guard: ScheduleGuard, notify: Callable[..., None] | None = None) -> None:
         self.engine = engine
@@ -125,6 +128,9 @@ class ScheduleRunner:
         self._reconciling = False
         self._last_attempt: datetime | None = None
         self._sessions_version = -1
+        self._flatten_close: datetime | None = None  # the close the book must be flat by, until it passes
+        self._flattening = False
+        self._flatten_at: datetime | None = None
 
     def tick(self, now: datetime) -> None:
         """One step: refresh the sessions, then act on what the guard decides."""
@@ -133,6 +139,7 @@ class ScheduleRunner:
             self._act(action, now)
         if self.guard.phase is Phase.RECOVERING and self._retry_due(now):
             self._reconcile(now)
+        self._keep_flat(now)
 
     def _refresh_sessions(self) -> None:
         """Rebuild the sessions whenever the engine read contract details (every connect, every new day)."""
@@ -147,7 +154,8 @@ class ScheduleRunner:
         if action.kind in ("reduce", "restore") and action.state is not None:
             self.engine.set_trading_state(action.state, "schedule", action.reason)
         elif action.kind == "flatten":
-            self.engine.spawn(self.engine.flatten(preview=False), "schedule-flatten")
+            self._flatten_close = action.when
+            self._flatten(now)
         elif action.kind == "daily_summary" and self.engine.journal is not None and action.when is not None:
             from tui_trader.ops.reports import close_session  # pandas: loaded only when a session closes
 
@@ -156,6 +164,49 @@ class ScheduleRunner:
                               "daily-summary")
         elif action.kind == "reconcile":
             self._reconcile(now)
+
+    def _keep_flat(self, now: datetime) -> None:
+        """Flatten again while the flatten window lasts and positions are still open.
+
+        One flatten may not leave the book flat: the gateway was down that minute, a closing order
+        was rejected, a late fill opened a position after it. Retried every ``FLATTEN_RETRY_S``,
+        only when no flatten is under way and none of the positions' exits is still pending (a
+        working close is left to fill); an ERROR when the close comes and positions are still open.
+        """
+        close = self._flatten_close
+        if close is None:
+            return
+        left = self.engine.portfolio.open_positions()
+        if now >= close:
+            self._flatten_close = None
+            if left:
+                self.engine.alert(AlertLevel.ERROR, "schedule",
+                                  f"not flat at the close at {close:%H:%M %Z}: {_positions_text(left)} held past "
+                                  "it although flatten_before_close_min asks for flat",
+                                  kind="schedule_not_flat_at_close")
+            return
+        if not left or self._flattening or any(self.engine.exits_pending(symbol) for symbol in left):
+            return
+        if self._flatten_at is not None and (now - self._flatten_at).total_seconds() < self.FLATTEN_RETRY_S:
+            return
+        self.engine.alert(AlertLevel.WARNING, "schedule",
+                          f"the flatten before the close at {close:%H:%M %Z} did not leave the book flat: "
+                          f"{_positions_text(left)} still open; flattening again", kind="schedule_not_flat")
+        self._flatten(now)
+
+    def _flatten(self, now: datetime) -> None:
+        self._flattening, self._flatten_at = True, now
+        self.engine.spawn(self._flatten_and_say(), "schedule-flatten")
+
+    async def _flatten_and_say(self) -> None:
+        """Flatten; a refusal (not connected, say) is said, not a crashed task: it is tried again."""
+        try:
+            await self.engine.flatten(preview=False)
+        except TraderError as exc:
+            self.engine.alert(AlertLevel.WARNING, "schedule", f"flatten before the close not sent: {exc.message}",
+                              kind="schedule_flatten_not_sent")
+        finally:
+            self._flattening = False
 
     def _reducing_is_ours(self) -> bool:
         """The REDUCING the window is leaving is still the schedule's own; otherwise say so and keep it.
@@ -186,6 +237,10 @@ class ScheduleRunner:
             self.guard.on_recovered(self.engine.now(), clean)
         finally:
             self._reconciling = False
+
+
+def _positions_text(positions: Mapping[str, Position]) -> str:
+    return ", ".join(f"{symbol} {pos.quantity:g}" for symbol, pos in sorted(positions.items()))
 
 
 def attach_schedule(engine: Engine, settings: Settings, notifier: Notifier | None = None) -> ScheduleRunner:
