@@ -170,8 +170,9 @@ class ScheduleRunner:
 
         One flatten may not leave the book flat: the gateway was down that minute, a closing order
         was rejected, a late fill opened a position after it. Retried every ``FLATTEN_RETRY_S``,
-        only when no flatten is under way and none of the positions' exits is still pending (a
-        working close is left to fill); an ERROR when the close comes and positions are still open.
+        only when no flatten is under way, the link is up (a retry into a dead link said the same
+        two warnings every 30 s) and none of the positions' exits is still pending (a working close
+        is left to fill); an ERROR when the close comes and positions are still open.
         """
         close = self._flatten_close
         if close is None:
@@ -185,7 +186,8 @@ class ScheduleRunner:
                                   "it although flatten_before_close_min asks for flat",
                                   kind="schedule_not_flat_at_close")
             return
-        if not left or self._flattening or any(self.engine.exits_pending(symbol) for symbol in left):
+        if (not left or self._flattening or not self.engine.is_connected  # tried again once the link is back
+                or any(self.engine.exits_pending(symbol) for symbol in left)):
             return
         if self._flatten_at is not None and (now - self._flatten_at).total_seconds() < self.FLATTEN_RETRY_S:
             return
