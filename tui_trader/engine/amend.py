@@ -249,6 +249,18 @@ class Amendments(Reconciliation):
             log.warning("%s: modification unanswered after %gs; the next one goes", order_ref,
                         self.config.ack_timeout_s)
 
+    async def modification_answered(self, order_ref: str, timeout_s: float) -> bool:
+        """Wait for the broker's answer to ``order_ref``'s modifications sent so far (its echo, a refusal, the
+        order's end, or the connection lost); ``False`` when none came within ``timeout_s``."""
+        pending = self._unanswered.get(order_ref)
+        if pending is None:
+            return True
+        try:
+            await asyncio.wait_for(pending.answered.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     def on_order(self, report: BrokerOrderReport) -> None:
         """Also: the broker's echo of a modification's figures confirms it (and any sent before it)."""
         super().on_order(report)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tui_trader.broker.base import Broker, BrokerError, BrokerOrderReport
+from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
@@ -74,7 +74,7 @@ class Engine(StrategyRunner):
         self._fired: set[str] = set()
         self._next_position_check = 0.0
         self._closing: set[str] = set()
-        self._cutting: dict[str, tuple[float, asyncio.Future[bool]] | None] = {}
+        self._cutting: set[str] = set()
         """Protective orders with a cut in flight (:meth:`_cut_protection`), and the size it waits for the broker
         to report once sent."""
         self._entries_cancelled: set[str] = set()
@@ -378,7 +378,7 @@ class Engine(StrategyRunner):
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
             elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:
-                self._cutting[order.order_ref] = None
+                self._cutting.add(order.order_ref)
                 self.spawn(self._cut_protection(order.order_ref), f"fit-{order.order_ref}")
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
@@ -415,7 +415,7 @@ class Engine(StrategyRunner):
                 elif not sent:
                     return
         finally:
-            self._cutting.pop(order_ref, None)
+            self._cutting.discard(order_ref)
 
     async def _cut_once(self, order_ref: str, quantity: float, held: float, last_try: bool) -> bool | None:
         """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not
@@ -438,39 +438,15 @@ class Engine(StrategyRunner):
                        f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
             return False
         self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}", kind="protection_fitted")
-        answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._cutting[order_ref] = (quantity, answered)
-        try:
-            by_error = await asyncio.wait_for(answered, self.config.ack_timeout_s)
-        except TimeoutError:
+        if not await self.modification_answered(order_ref, self.config.ack_timeout_s):
             self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
                        f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
             return True  # sized again from the order as it is now (the broker's figures, after a reconnect)
         now = self.orders.get(order_ref)
-        # An error that refused the cut (said by the amendments, CRITICAL; the order is shown at the size the
-        # broker keeps): not sent again.
-        return (not by_error or now is None or not now.status.is_working
-                or abs(now.ticket.quantity - quantity) <= _QTY_EPS)
-
-    def on_order(self, report: BrokerOrderReport) -> None:
-        """Also: the broker's answer to a protective order's cut in flight (its new size, or its end)."""
-        super().on_order(report)
-        waiting = self._cutting.get(report.order_ref)
-        if waiting is None:
-            return
-        quantity, answered = waiting
-        order = self.orders.get(report.order_ref)
-        ended = order is None or not order.status.is_working
-        if not answered.done() and (ended or abs(report.quantity - quantity) <= _QTY_EPS):
-            answered.set_result(False)
-
-    def on_order_error(self, error: BrokerError) -> None:
-        """Also: an error on a protective order whose cut waits for the broker's answer is that answer (a
-        refusal puts the order back at the size the broker keeps: :meth:`_cut_once` then stops)."""
-        super().on_order_error(error)
-        waiting = self._cutting.get(error.order_ref)
-        if waiting is not None and not waiting[1].done():
-            waiting[1].set_result(True)
+        # Refused (the amendments said so, CRITICAL, and show the order at the size the broker keeps): not sent
+        # again. Answered by a lost connection, the order is still shown cut: the reconnect's reconciliation
+        # takes the broker's figures, and a cut follows from them.
+        return now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
