@@ -305,6 +305,13 @@ def flatten_running(engine: Engine) -> bool:
     return any(t.get_name() == "schedule-flatten" for t in engine._tasks)
 
 
+async def link_down(engine: Engine, gw: SimGateway) -> None:
+    """The gateway drops the engine and refuses it for an hour (``refuse_connections(0)`` lets it back)."""
+    gw.control.refuse_connections(3600)
+    gw.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+
+
 def schedule_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:
     """The schedule's alerts among ``events``."""
     return [(e.alert.level, e.alert.kind) for e in events.drain()
@@ -341,9 +348,7 @@ async def test_flatten_before_close_when_the_broker_link_is_down_then_tried_agai
         flattening: tuple[Engine, ManualClock, SimGateway]) -> None:
     engine, clock, gw = flattening
     events = engine.subscribe("test", lossless=True)
-    gw.control.refuse_connections(3600)
-    gw.control.drop_sessions(CLIENT_ID)
-    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+    await link_down(engine, gw)
     clock.advance(5 * 60)  # 15:55: the flatten is due, nothing can be sent
     engine.tick()
     await eventually(lambda: not flatten_running(engine), what="the flatten refused")
@@ -352,7 +357,7 @@ async def test_flatten_before_close_when_the_broker_link_is_down_then_tried_agai
     clock.advance(60)  # 15:56: the gateway takes connections again
     gw.control.refuse_connections(0)
     await eventually(lambda: engine.is_connected and not engine.blocks, what="reconnected and reconciled")
-    clock.advance(30)  # a retry refused while the link was still down waits its 30 seconds
+    clock.advance(30)  # past the 30 s between tries, however the engine's own ticks fell
     await eventually(lambda: (engine.tick(), not engine.portfolio.open_positions())[1],
                      what="flat again before the close")
     assert gw.positions().get("AAPL", 0) == 0
@@ -365,9 +370,7 @@ async def test_flatten_before_close_when_still_open_at_the_close_then_error(
         flattening: tuple[Engine, ManualClock, SimGateway]) -> None:
     engine, clock, gw = flattening
     events = engine.subscribe("test", lossless=True)
-    gw.control.refuse_connections(3600)
-    gw.control.drop_sessions(CLIENT_ID)
-    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+    await link_down(engine, gw)
     for seconds in range(5 * 60, 10 * 60 + 1, 30):  # 15:55 to 16:00, a tick every 30 seconds
         clock.advance(30 if seconds > 5 * 60 else seconds)
         engine.tick()
