@@ -550,6 +550,21 @@ async def test_worker_crash_then_error_modal_and_trading_halted() -> None:
         await assert_halted(c)
 
 
+async def test_worker_crash_while_the_console_closes_then_halted_and_logged_not_raised(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Seen as a flaky CI failure: a child engine died as its console closed; the event pump's failure came
+    # after the panes were gone and the crash alert raised NoMatches out of the closing app.
+    engine = ScriptedEngine(normal_state())
+    async with running(engine=engine) as c:
+        app = c.app
+
+    app.crashed("bridge-events", RuntimeError("engine process stopped"))
+
+    assert [call[0] for call in engine.called("kill")] == ["kill"]
+    assert "worker 'bridge-events' crashed while the console closed: RuntimeError: engine process stopped" \
+        in caplog.text
+
+
 async def test_palette_offers_dynamic_commands() -> None:
     from tui_trader.ui.commands import dynamic_commands
 

@@ -5,6 +5,7 @@ Screens own their panes and widgets render what they are given; this class only 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from tui_trader.config import Settings
     from tui_trader.engine.process.proxy import EngineProxy
 
+
+log = logging.getLogger(__name__)
 
 KILL_REDRAW_S = 0.05
 """After Ctrl+K the status bar says HALTED at once; the banner and panes follow this much later,
@@ -107,6 +110,9 @@ class TraderApp(App[int]):
         except Exception as exc:  # the engine itself may be what broke: say so, never hide it
             text += f"\n\nThe kill switch could not be engaged: {exc}"
             halted = False
+        if not self.is_running:  # the console is closing (its panes already gone): the log says it
+            log.critical("worker '%s' crashed while the console closed: %s", name, text)
+            return
         self.main.console_alert(AlertLevel.CRITICAL, f"worker '{name}' crashed: {text}")
         title = getattr(error, "title", None) or f"The {name} worker failed"
         self.push_screen(ErrorModal(title, text, halted=halted))
