@@ -13,7 +13,7 @@ import pytest
 from tui_trader.config import Settings
 from tui_trader.domain import AlertLevel, Mode, TradingState
 from tui_trader.domain import OrderStatus as S
-from tui_trader.domain.events import AlertRaised, TradingStateChanged
+from tui_trader.domain.events import AlertRaised, OperatorAction, TradingStateChanged
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
@@ -381,3 +381,32 @@ async def test_flatten_before_close_when_still_open_at_the_close_then_error(
     # The first flatten was refused (said once); no retry into the dead link, each saying the same again.
     assert said.count((AlertLevel.WARNING, "schedule_flatten_not_sent")) == 1
     assert said.count((AlertLevel.WARNING, "schedule_not_flat")) == 0
+
+
+async def test_flatten_before_close_when_the_kill_switch_is_engaged_then_not_sent_said_and_sent_after_a_reset(
+        flattening: tuple[Engine, ManualClock, SimGateway]) -> None:
+    # The schedule's flatten passed the kill switch as the operator's own flatten does: an automatic order
+    # reached the market while trading was HALTED.
+    engine, clock, gw = flattening
+    engine.kill("operator stopped trading")
+    await eventually(lambda: not engine.exits_pending("AAPL") and engine.risk.kill_state.engaged,
+                     what="the kill's cancels done")
+    events = engine.subscribe("test", lossless=True)
+    clock.advance(5 * 60)  # 15:55: the flatten is due
+    engine.tick()
+    clock.advance(60)
+    engine.tick()
+
+    assert not flatten_running(engine)
+    assert not [o for o in engine.orders.orders.values() if o.ticket.strategy == "flatten"]
+    assert gw.positions()["AAPL"] == 10
+    alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "schedule"]
+    assert [(a.level, a.kind) for a in alerts] == [(AlertLevel.WARNING, "schedule_flatten_halted")]
+    assert alerts[0].text == ("flatten before the close not sent: the kill switch is engaged (operator stopped "
+                              "trading); AAPL 10 held past the close unless flattened by hand")
+
+    engine.reset_kill("checked the account", by="op")  # inside the window: the schedule's flatten goes out
+    await eventually(lambda: (engine.tick(), not engine.portfolio.open_positions())[1], what="flat after the reset")
+    assert gw.positions().get("AAPL", 0) == 0
+    actions = [e for e in events.drain() if isinstance(e, OperatorAction) and e.action == "flatten"]
+    assert [a.who for a in actions] == ["schedule"]

@@ -425,7 +425,7 @@ class ScheduleSettings(_Section):
     )
     flatten_before_close_min: float | None = Field(
         None, ge=0, description="Close all positions this many minutes before the close, tried again every 30 s "
-                                "until flat or the close (unset: off; off in --sim)."
+                                "until flat or the close; not while trading is HALTED (unset: off; off in --sim)."
     )
     use_liquid_hours: bool = Field(True, description="The close is the end of liquid hours, not of trading hours.")
     daily_summary: bool = Field(True, description="Journal and send a daily summary at the session close.")

@@ -219,14 +219,14 @@ class KillOps(OrderPath):
             for sym, pos in sorted(self.portfolio.open_positions().items()))
 
     async def flatten(self, preview: bool = True, symbol: str | None = None,
-                      expected: tuple[OrderTicket, ...] | None = None) -> FlattenPreview:
+                      expected: tuple[OrderTicket, ...] | None = None, by: str = "operator") -> FlattenPreview:
         """Preview (or, with ``preview=False``, send) the orders that close every position (or ``symbol``'s).
 
         Confirmed by the operator on the preview, so no approval is asked again: the symbols'
         working orders (their stops and targets) are cancelled and verified first, then each
         closing order is re-checked (reduce-only) and sent. ``expected``: the preview the operator
         confirmed; nothing is sent when the positions have changed since (a fill while the dialog
-        was open made SELL 10 into SELL 100).
+        was open made SELL 10 into SELL 100). ``by``: who asked, as the journal records it.
 
         Raises:
             SafetyError: ``expected`` is not what would be sent now.
@@ -240,7 +240,7 @@ class KillOps(OrderPath):
         if preview or not tickets:
             return result
         what = f"flatten {symbol}" if symbol else "flatten all positions"
-        self.publish(OperatorAction(self.now(), "operator", "flatten", what))
+        self.publish(OperatorAction(self.now(), by, "flatten", what))
         # A closing order the gate would deny keeps its symbol's protection: it is denied as it is.
         denied = {t.symbol for t in tickets if self.exit_denied(t, operator_flatten=True) is not None}
         await self._cancel_symbols({t.symbol for t in tickets} - denied, "flatten")

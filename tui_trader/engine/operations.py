@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.enums import AlertLevel, TradingState
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
@@ -187,6 +187,7 @@ class ScheduleRunner:
                                   kind="schedule_not_flat_at_close")
             return
         if (not left or self._flattening or not self.engine.is_connected  # tried again once the link is back
+                or self.engine.trading_state is TradingState.HALTED  # said once; tried again after a reset
                 or any(self.engine.exits_pending(symbol) for symbol in left)):
             return
         if self._flatten_at is not None and (now - self._flatten_at).total_seconds() < self.FLATTEN_RETRY_S:
@@ -197,13 +198,24 @@ class ScheduleRunner:
         self._flatten(now)
 
     def _flatten(self, now: datetime) -> None:
+        """Flatten, unless trading is HALTED: nothing new passes then, an automatic close included
+        (the operator's own flatten, F, still does). Said, with what is left held."""
+        if self.engine.trading_state is TradingState.HALTED:
+            left = self.engine.portfolio.open_positions()
+            if left:
+                kill = self.engine.risk.kill_state
+                why = f"the kill switch is engaged ({kill.reason})" if kill.engaged else "trading is HALTED"
+                self.engine.alert(AlertLevel.WARNING, "schedule",
+                                  f"flatten before the close not sent: {why}; {_positions_text(left)} held past the "
+                                  "close unless flattened by hand", kind="schedule_flatten_halted")
+            return
         self._flattening, self._flatten_at = True, now
         self.engine.spawn(self._flatten_and_say(), "schedule-flatten")
 
     async def _flatten_and_say(self) -> None:
         """Flatten; a refusal (not connected, say) is said, not a crashed task: it is tried again."""
         try:
-            await self.engine.flatten(preview=False)
+            await self.engine.flatten(preview=False, by="schedule")
         except TraderError as exc:
             self.engine.alert(AlertLevel.WARNING, "schedule", f"flatten before the close not sent: {exc.message}",
                               kind="schedule_flatten_not_sent")
