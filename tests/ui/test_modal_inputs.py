@@ -11,7 +11,7 @@ from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError
 from tui_trader.ui.demo import FROZEN, ScriptedEngine, normal_state, pending
-from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.approval import ApprovalModal, LastAnswer
 from tui_trader.ui.modals.error import ErrorModal
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.order_ticket import TicketError, figure
@@ -124,14 +124,17 @@ async def test_approval_when_y_is_held_past_the_answer_then_the_next_approval_wa
     # past the half-second wait, and it approved an order the operator had not seen.
     clock = [100.0]
     answers: list[bool | None] = []
+    last_answer = LastAnswer()  # the queue's, as the main screen hands it to every approval it opens
     async with running() as c:
-        first = ApprovalModal(pending(FROZEN, "tt-200"), 1, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
+        first = ApprovalModal(pending(FROZEN, "tt-200"), 1, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0],
+                              last_answer=last_answer)
         c.app.push_screen(first, answers.append)
         await c.settle()
         clock[0] += 2.0
         await c.pilot.press("y")
         await c.settle()
-        second = ApprovalModal(pending(FROZEN, "tt-201"), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
+        second = ApprovalModal(pending(FROZEN, "tt-201"), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0],
+                               last_answer=last_answer)
         c.app.push_screen(second, answers.append)
         await c.settle()
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
-from weakref import WeakKeyDictionary
 
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -101,8 +101,12 @@ HELD_KEY_S = 1.0
 that answered may still be held down, and a keyboard repeats a held key after 0.25-0.66 s (660 ms is X11's
 default, 500 ms the usual one), past the default ``approve_delay_s`` of 0.5 s; nobody reads an order in less."""
 
-_ANSWERED_AT: WeakKeyDictionary[App[object], float] = WeakKeyDictionary()
-"""When (on the modal's clock) each app's last approval was answered."""
+@dataclass
+class LastAnswer:
+    """When (on the modals' clock) the last approval of one queue was answered: kept by the queue's owner
+    and handed to each modal it opens, so the next one can wait out a key still held (:data:`HELD_KEY_S`)."""
+
+    at: float = -math.inf
 
 
 class ApprovalModal(Dialog[bool | None]):
@@ -116,8 +120,9 @@ class ApprovalModal(Dialog[bool | None]):
     """y approves, n or Escape rejects."""
 
     def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, last_answer: LastAnswer | None = None) -> None:
         super().__init__()
+        self._last_answer = last_answer or LastAnswer()
         self.pending = pending
         self.order_ref = pending.order.order_ref
         self.waiting = waiting
@@ -138,7 +143,7 @@ class ApprovalModal(Dialog[bool | None]):
     def wait_s(self) -> float:
         """``approve_delay_s``; at least :data:`HELD_KEY_S` for the next in the queue, opened by the key that
         answered the last one (a held ``y`` repeats 0.66 s later on X11: it approved this order, unseen)."""
-        if 0 <= self._opened_at - _ANSWERED_AT.get(self.app, -math.inf) < HELD_KEY_S:
+        if 0 <= self._opened_at - self._last_answer.at < HELD_KEY_S:
             return max(self.approve_delay_s, HELD_KEY_S)
         return self.approve_delay_s
 
@@ -260,7 +265,7 @@ class ApprovalModal(Dialog[bool | None]):
 
     def _answer(self, approve: bool) -> None:
         if self.is_active and not self.answered:
-            _ANSWERED_AT[self.app] = self._monotonic()
+            self._last_answer.at = self._monotonic()
         self.dismiss(approve)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

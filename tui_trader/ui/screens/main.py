@@ -39,7 +39,7 @@ from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.format import qty
 from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
-from tui_trader.ui.modals.approval import ApprovalModal
+from tui_trader.ui.modals.approval import ApprovalModal, LastAnswer
 from tui_trader.ui.options import Clock, ConsoleOptions
 from tui_trader.ui.screens.main_actions import MainActions
 from tui_trader.ui.screens.preflight import PreflightScreen
@@ -114,6 +114,8 @@ class MainScreen(MainActions):
         self.approval: ApprovalModal | None = None
         self._deferred: set[str] = set()
         """Approvals said to be waiting for a form or dialog to close (each said once)."""
+        self._last_answer = LastAnswer()
+        """When the operator last answered an approval: the next one waits out a held key."""
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
         self._drawn = 0
@@ -272,7 +274,7 @@ class MainScreen(MainActions):
             self._say_deferred(live, now)
             return
         self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now,
-                                      approve_delay_s=self.options.approve_delay_s)
+                                      approve_delay_s=self.options.approve_delay_s, last_answer=self._last_answer)
         self.app.push_screen(self.approval, partial(self._answered, live[0].order.order_ref))
 
     def _say_deferred(self, live: list[PendingApproval], now: datetime) -> None:
