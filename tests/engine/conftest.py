@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,16 @@ async def sim(clock: ManualClock) -> AsyncIterator[SimGateway]:
 
 
 @pytest.fixture
-async def engine(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
+def engine_changes() -> dict[str, Any]:
+    """Config changes for the ``engine`` fixture: a test sets its own with
+    ``@pytest.mark.parametrize("engine_changes", [{...}])``."""
+    return {}
+
+
+@pytest.fixture
+async def engine(sim: SimGateway, tmp_path: Path, engine_changes: dict[str, Any]) -> AsyncIterator[Engine]:
     """A started engine (no approvals, no strategies) with quotes for AAPL and MSFT."""
-    eng = make_engine(sim, make_config(tmp_path))
+    eng = make_engine(sim, make_config(tmp_path, **engine_changes))
     await eng.start()
     await eventually(lambda: {"AAPL", "MSFT"} <= set(eng.market.quotes), what="first quotes")
     yield eng

@@ -23,6 +23,9 @@ from tui_trader.sim import SimGateway
 
 CLIENT_ID = 11
 
+SHORT_ACKS = pytest.mark.parametrize("engine_changes", [{"ack_timeout_s": 1.0}], ids=["ack-1s"])
+"""For a test of the ``engine`` fixture that waits out acknowledgement timeouts: 1 s each, not 2."""
+
 
 async def eventually(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:  # noqa: ASYNC109
     """Wait until ``predicate()`` is truthy, yielding to the loop; fail after ``timeout`` seconds.

@@ -10,7 +10,7 @@ from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, eventually
+from .helpers import SHORT_ACKS, bracket_buy, eventually
 
 S = OrderStatus
 
@@ -31,6 +31,7 @@ async def test_close_positions_when_concurrent_with_a_reconcile_then_every_verif
     await eventually(lambda: not engine.portfolio.open_positions(), what="both positions closed")
 
 
+@SHORT_ACKS
 async def test_close_position_when_cancel_unanswered_then_alert_names_the_close_not_the_kill_switch(
         engine: Engine, sim: SimGateway) -> None:
     await bracket_buy(sim, engine, "AAPL")

@@ -25,6 +25,7 @@ from tui_trader.store import sending
 
 from .helpers import (
     CLIENT_ID,
+    SHORT_ACKS,
     bracket_buy,
     buy,
     eventually,
@@ -409,6 +410,7 @@ async def test_strategy_exit_when_the_stops_cancel_confirms_late_then_the_exit_w
     assert not [e for e in events.drain() if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
 
 
+@SHORT_ACKS
 async def test_strategy_exit_when_the_stops_cancel_never_confirms_then_not_sent_and_said_critically(
         engine: Engine, sim: SimGateway) -> None:
     events = engine.subscribe("test", lossless=True)
