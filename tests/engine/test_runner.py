@@ -144,11 +144,11 @@ def test_headless_run_again_on_the_same_journal_then_its_pnl_and_commissions_are
     # The second run's summary said the commissions (and realized P&L) of both runs beside its own fills
     # only: the book goes on from run to run, the summary took its totals.
     settings = Settings(mode=Mode.SIM, confirm=False, headless=True, state_dir=tmp_path,
-                        sim={"port": 0, "seed": 7, "speed": 5.0})
+                        sim={"port": 0, "seed": 7, "speed": 10.0})
     runs = []
     for n in (1, 2):
         out = tmp_path / f"summary-{n}.json"
-        assert run_headless(settings, 8.0, out) == 0
+        assert run_headless(settings, 4.0, out) == 0
         runs.append(json.loads(out.read_text()))
     first, second = runs
     assert first["commissions"] > 0, "the first run should have traded"
