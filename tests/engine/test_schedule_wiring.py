@@ -3,8 +3,9 @@ after the window is over and a reconciliation came back clean."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,12 +15,16 @@ from tui_trader.config import Settings
 from tui_trader.domain import AlertLevel, Mode, TradingState
 from tui_trader.domain import OrderStatus as S
 from tui_trader.domain.events import AlertRaised, OperatorAction, TradingStateChanged
+from tui_trader.domain.market import Session
 from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import EngineConfig, schedule_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.operations import ScheduleRunner, attach_schedule
-from tui_trader.ops.schedule import Phase
+from tui_trader.ops.notify.notice import Notice
+from tui_trader.ops.schedule import Phase, ScheduleGuard
 from tui_trader.risk import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
 
 from .helpers import CLIENT_ID, bracket_buy, eventually, limits_for_tests, make_config, make_engine
 
@@ -410,3 +415,66 @@ async def test_flatten_before_close_when_the_kill_switch_is_engaged_then_not_sen
     assert gw.positions().get("AAPL", 0) == 0
     actions = [e for e in events.drain() if isinstance(e, OperatorAction) and e.action == "flatten"]
     assert [a.who for a in actions] == ["schedule"]
+
+
+async def summaries_done(engine: Engine) -> None:
+    """Wait for the daily summaries the schedule spawned (journaled and handed to the notifier, or not)."""
+    await asyncio.gather(*(t for t in engine._tasks if t.get_name() == "daily-summary"))
+
+
+async def run_over(gw: SimGateway, clock: ManualClock, config: EngineConfig, minutes: list[int]) -> list[Notice]:
+    """An engine with the schedule ticking at each of ``minutes`` from now on; returns the notices sent."""
+    sent: list[Notice] = []
+    engine = make_engine(gw, config, clock=clock.now)
+    runner = ScheduleRunner(engine, ScheduleGuard(schedule_from_settings(Settings(mode=Mode.PAPER))), sent.append)
+    engine.add_tick_hook(runner.tick)
+    await engine.start()
+    try:
+        for minute in minutes:
+            clock.advance(minute * 60)
+            await settle(engine, runner)
+            await summaries_done(engine)
+    finally:
+        await engine.stop()
+    return sent
+
+
+async def test_daily_summary_when_the_engine_restarts_soon_after_the_close_then_not_sent_again(
+        tmp_path: Path) -> None:
+    """The summary went out at the close; the console restarted ten minutes later on the same journal, and its
+    schedule (a new one, no close seen yet) took the 16:00 close as just passed: a second summary of the day."""
+    clock = ManualClock(datetime(2024, 3, 5, 15, 58, tzinfo=NEW_YORK).astimezone(UTC))
+    config = make_config(tmp_path, market_data_stale_s=24 * 3600)
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        first = await run_over(gw, clock, config, [0, 3])  # 15:58, then 16:01: the session closed
+        second = await run_over(gw, clock, config, [9])  # restarted at 16:10
+    assert [n.title for n in first] == ["daily summary 2024-03-05"]
+    assert [n.title for n in second] == []
+    journal = await Journal.open(tmp_path / "journal.sqlite")
+    try:
+        assert await journal.has_daily_summary("2024-03-05")
+    finally:
+        await journal.close()
+
+
+async def test_daily_summary_when_sessions_read_again_end_later_that_day_then_one_summary(tmp_path: Path) -> None:
+    """Contract details read again just after the close with a later end that day (a session still trading): a
+    second close of the day, its summary asked before the first was journaled; neither found the other."""
+    clock = ManualClock(datetime(2024, 3, 5, 15, 58, tzinfo=NEW_YORK).astimezone(UTC))
+    sent: list[Notice] = []
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
+        runner = ScheduleRunner(engine, ScheduleGuard(schedule_from_settings(Settings(mode=Mode.PAPER))), sent.append)
+        engine.add_tick_hook(runner.tick)
+        await engine.start()
+        try:
+            await settle(engine, runner)
+            clock.advance(3 * 60)  # 16:01
+            runner.tick(engine.now())  # the 16:00 close: its summary asked
+            later = datetime(2024, 3, 5, 16, 0, 30, tzinfo=NEW_YORK)
+            runner.guard.set_sessions((*runner.guard.sessions, Session(later - timedelta(hours=6), later)))
+            runner.tick(engine.now())  # read again: a close at 16:00:30, the first summary not yet journaled
+            await summaries_done(engine)
+        finally:
+            await engine.stop()
+    assert [n.title for n in sent] == ["daily summary 2024-03-05"]

@@ -11,7 +11,10 @@ from rich.console import Console
 
 from tui_trader.config import Settings
 from tui_trader.domain import OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import OperatorAction
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.events import AlertRaised, OperatorAction
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
@@ -80,3 +83,58 @@ async def test_reset_when_the_trigger_file_is_still_there_then_refused_naming_it
     trigger.unlink()
     engine.reset_kill("checked the positions", confirm_same_day=True)
     assert engine.trading_state is TradingState.ACTIVE
+
+
+def trigger_alerts(events: Subscription, trigger: Path) -> list[Alert]:
+    return [e.alert for e in events.drain() if isinstance(e, AlertRaised) and str(trigger) in e.alert.text]
+
+
+async def test_trigger_file_when_it_cannot_be_checked_then_one_error_naming_it_and_said_again_when_it_can(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """Its parent a regular file (NotADirectoryError; a PermissionError the same): ``touch`` cannot create it, and
+    the check read "not there" in silence, so an operator counting on it to stop trading believed it armed."""
+    parent = tmp_path / "ops"
+    parent.write_text("not a directory\n")
+    trigger = parent / "KILL"
+    engine = make_engine(sim, tmp_path, trigger_file=trigger)
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        for _ in range(3):
+            engine.tick()
+        (error,) = trigger_alerts(events, trigger)  # once, not every tick
+        assert error.level is AlertLevel.ERROR
+        assert "cannot be checked" in error.text
+        assert "Not a directory" in error.text
+        assert "would NOT engage the kill switch" in error.text
+
+        parent.unlink()
+        parent.mkdir()
+        engine.tick()
+        engine.tick()
+        (recovered,) = trigger_alerts(events, trigger)
+        assert recovered.level is AlertLevel.INFO
+        assert "can be checked again" in recovered.text
+        assert engine.trading_state is TradingState.ACTIVE
+
+        trigger.write_text("stop\n")
+        engine.tick()
+        assert engine.trading_state is TradingState.HALTED
+    finally:
+        await engine.stop()
+
+
+async def test_trigger_file_when_a_directory_is_at_its_path_then_it_counts_as_appeared(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """Something is at the path: the kill switch engages (the safe reading), no 'cannot be checked' alert."""
+    trigger = tmp_path / "KILL"
+    trigger.mkdir()
+    engine = make_engine(sim, tmp_path, trigger_file=trigger)
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        engine.tick()
+        assert engine.trading_state is TradingState.HALTED
+        assert not [a for a in trigger_alerts(events, trigger) if "cannot be checked" in a.text]
+    finally:
+        await engine.stop()

@@ -17,7 +17,15 @@ from rich.console import Console
 
 from tui_trader.config import Settings
 from tui_trader.errors import UsageError
-from tui_trader.ops.kill import EXIT_NOT_LATCHED, EXIT_NOT_REACHED, EXIT_OK, EXIT_OTHER_ENGINE, out_of_band_kill
+from tui_trader.ops.kill import (
+    EXIT_CLIENT_ID_IN_USE,
+    EXIT_NOT_LATCHED,
+    EXIT_NOT_REACHED,
+    EXIT_OK,
+    EXIT_OTHER_ENGINE,
+    out_of_band_kill,
+    run_kill,
+)
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -256,3 +264,48 @@ async def test_watcher_polls_the_journal_written_by_the_cli(tmp_path: Path) -> N
 
 async def _never() -> dict[str, Any] | None:
     return None
+
+
+async def test_kill_when_its_client_id_is_in_use_then_says_so_names_the_id_and_how_to_pick_another(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """The gateway refused the kill's client id (326: another API client holds it): the kill said "gateway not
+    reachable", and the operator went looking at a gateway that was up."""
+    holder = ib_async.IB()
+    await holder.connectAsync(sim.host, sim.port, clientId=55, timeout=3)  # the kill's id, taken
+    out = io.StringIO()
+    try:
+        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
+                                      console=Console(file=out, width=300))
+    finally:
+        holder.disconnect()
+    printed = " ".join(out.getvalue().split())
+    assert code == EXIT_CLIENT_ID_IN_USE == 6
+    assert "not reachable" not in printed
+    assert "refused the kill's client id 55: it is in use" in printed
+    assert "--client-id" in printed
+    assert "kill_switch.kill_client_id" in printed
+    assert "Orders already at the broker were NOT cancelled" in printed
+    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    actions = [(e.action, e.before) for e in await journal.events(["OperatorAction"])]  # type: ignore[attr-defined]
+    await journal.close()
+    assert actions == [("kill", ""), ("global_cancel", "client id 55 in use at the gateway")]
+
+
+async def test_kill_with_client_id_flag_then_connects_with_that_id(sim: SimGateway, tmp_path: Path) -> None:
+    holder = ib_async.IB()
+    await holder.connectAsync(sim.host, sim.port, clientId=55, timeout=3)
+    ib, trades = await resting_orders(sim, ["ref-a"])
+    out = io.StringIO()
+    try:
+        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
+                                      client_id=56, console=Console(file=out, width=300))
+    finally:
+        holder.disconnect()
+        ib.disconnect()
+    assert code == EXIT_OK
+    assert "as client 56: 1 cancelled, 0 still working" in out.getvalue()
+
+
+def test_kill_client_id_flag_out_of_range_then_refused_before_anything() -> None:
+    with pytest.raises(UsageError, match="--client-id must be an API client id"):
+        run_kill(["--reason", "x", "--client-id", "-1"])

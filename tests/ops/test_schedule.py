@@ -153,3 +153,19 @@ def test_guard_flattens_once_per_close_when_configured() -> None:
     guard = ScheduleGuard(settings(gateway_restart=None, flatten_before_close_min=5), SESSIONS)
     kinds = [a.kind for t in ("15:55", "15:56", "15:57") for a in guard.update(at(3, t), R)]
     assert kinds.count("flatten") == 1
+
+
+@pytest.mark.parametrize("sessions", [
+    # A break in the day (a lunch break): two closes.
+    (Session(at(3, "09:30"), at(3, "12:00")), Session(at(3, "13:00"), at(3, "16:00")), session(4)),
+    # An instrument whose liquid hours were unreadable trades on its trading hours, to 20:00, beside one to 16:00.
+    (session(3), Session(at(3, "04:00"), at(3, "20:00")), session(4)),
+])
+def test_guard_daily_summary_once_a_day_at_its_last_close(sessions: tuple[Session, ...]) -> None:
+    """Each close of a day asked for a summary of that day: two of the same day, the first before its trading
+    was over."""
+    guard = ScheduleGuard(settings(gateway_restart=None, reduce_before_close_min=None), sessions)
+    last = max(s.end for s in sessions if s.end.day == 3)
+    summaries = [a.when for when in ((3, "11:00"), (3, "12:01"), (3, "16:01"), (3, "20:01"), (4, "16:01"))
+                 for a in guard.update(at(*when), A) if a.kind == "daily_summary"]
+    assert summaries == [last, at(4, "16:00")]

@@ -428,7 +428,9 @@ class ScheduleSettings(_Section):
                                 "until flat or the close; not while trading is HALTED (unset: off; off in --sim)."
     )
     use_liquid_hours: bool = Field(True, description="The close is the end of liquid hours, not of trading hours.")
-    daily_summary: bool = Field(True, description="Journal and send a daily summary at the session close.")
+    daily_summary: bool = Field(
+        True, description="Journal and send a daily summary at the day's last session close, once per trading day.",
+    )
 
     @model_validator(mode="after")
     def _known_zone(self) -> ScheduleSettings:

@@ -38,6 +38,8 @@ from tui_trader.risk.monitors import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tui_trader.domain.orders import Order
     from tui_trader.ops.notify.notifier import Notifier
 
@@ -314,9 +316,36 @@ class Engine(StrategyRunner):
             self.apply_hit(hit)
 
     def _check_trigger_file(self) -> None:
+        """Engage the kill switch when something appears at the trigger file's path.
+
+        A check that fails other than "not there" (its parent a regular file, no permission) was silent:
+        ``touch`` cannot create the file either, and an operator counting on it to stop trading believed
+        it armed. An ERROR names the path and the error, once while it lasts; an INFO when it is checked again.
+        """
         path = self.config.trigger_file
-        if path is not None and path.exists() and not self.risk.kill_state.engaged:
+        if path is None:
+            return
+        try:
+            path.stat()
+        except FileNotFoundError:
+            self._trigger_file_checked(path)
+            return
+        except OSError as exc:
+            if "trigger_file_unchecked" not in self._fired:
+                self._fired.add("trigger_file_unchecked")
+                self.alert(AlertLevel.ERROR, "kill_switch", f"the kill switch's trigger file {path} cannot be checked "
+                           f"({exc.strerror or exc}): creating it would NOT engage the kill switch",
+                           kind="trigger_file_unchecked")
+            return
+        self._trigger_file_checked(path)
+        if not self.risk.kill_state.engaged:
             self.engage_kill(f"trigger file {path} appeared", "trigger_file", KillTrigger.MANUAL)
+
+    def _trigger_file_checked(self, path: Path) -> None:
+        if "trigger_file_unchecked" in self._fired:
+            self._fired.discard("trigger_file_unchecked")
+            self.alert(AlertLevel.INFO, "kill_switch", f"the kill switch's trigger file {path} can be checked again: "
+                       "creating it engages the kill switch", kind="trigger_file_checked")
 
     def _check_holding(self, now: datetime) -> None:
         limit = self.config.max_holding_s

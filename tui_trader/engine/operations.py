@@ -5,8 +5,9 @@ The factory attaches them for real runs; engine tests that do not need them leav
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,9 @@ from tui_trader.ops.schedule import Phase, ScheduleAction, ScheduleGuard, sessio
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
+    from tui_trader.store.journal import Journal
+
+log = logging.getLogger(__name__)
 
 NOTIFIER_QUEUE = 1_000
 
@@ -131,6 +135,7 @@ class ScheduleRunner:
         self._flatten_close: datetime | None = None  # the close the book must be flat by, until it passes
         self._flattening = False
         self._flatten_at: datetime | None = None
+        self._summarized: set[date] = set()  # the days whose summary this run asked for
 
     def tick(self, now: datetime) -> None:
         """One step: refresh the sessions, then act on what the guard decides."""
@@ -157,13 +162,25 @@ class ScheduleRunner:
             self._flatten_close = action.when
             self._flatten(now)
         elif action.kind == "daily_summary" and self.engine.journal is not None and action.when is not None:
-            from tui_trader.ops.reports import close_session  # pandas: loaded only when a session closes
-
             day = action.when.astimezone(ZoneInfo(self.engine.config.time_zone)).date()
-            self.engine.spawn(close_session(self.engine.journal, day, self.engine.config.time_zone, self._notify),
-                              "daily-summary")
+            if day not in self._summarized:
+                self._summarized.add(day)
+                self.engine.spawn(self._summarize(self.engine.journal, day), "daily-summary")
         elif action.kind == "reconcile":
             self._reconcile(now)
+
+    async def _summarize(self, journal: Journal, day: date) -> None:
+        """Journal and send ``day``'s summary, unless the journal holds it already: one summary a trading day.
+
+        A console restarted soon after the close took that close for just passed (its schedule is new and
+        had seen no close) and sent the day's summary a second time; the journal remembers across restarts.
+        """
+        from tui_trader.ops.reports import close_session  # pandas: loaded only when a session closes
+
+        if await journal.has_daily_summary(day.isoformat()):
+            log.info("daily summary of %s already journaled: not sent again", day)
+            return
+        await close_session(journal, day, self.engine.config.time_zone, self._notify)
 
     def _keep_flat(self, now: datetime) -> None:
         """Flatten again while the flatten window lasts and positions are still open.

@@ -3,7 +3,8 @@
 1. Latch the kill state in the journal (KillSwitchEngaged and an OperatorAction, committed), marked
    ``out_of_band`` so a running engine's :class:`~tui_trader.ops.kill_watch.KillStateWatcher`
    halts it within a second, and a later start begins HALTED.
-2. If the gateway is reachable, connect with the kill's own client id and send a global cancel:
+2. If the gateway is reachable, connect with the kill's own client id (``kill_switch.kill_client_id``,
+   or ``--client-id``) and send a global cancel:
    every working order on the account, from any client. Print what was cancelled and what, if
    anything, is still working; journal that as an OperatorAction too.
 
@@ -30,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.broker.base import BrokerOrderReport, ClientIdInUse
 from tui_trader.domain.enums import Mode, TradingState
 from tui_trader.domain.events import KillReport, KillSwitchEngaged, OperatorAction
 from tui_trader.errors import UsageError
@@ -42,11 +43,13 @@ if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
-EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED, EXIT_OTHER_ENGINE = 0, 1, 3, 4, 5
+EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED, EXIT_OTHER_ENGINE, EXIT_CLIENT_ID_IN_USE = 0, 1, 3, 4, 5, 6
 """Latched and nothing left working; latched but orders still working; latched but the gateway was not
 reached (what works at the broker is not known: 0 would read as "all clear" to a script); the journal could
 not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed); no
-engine runs with this journal but one runs with another mode's, so the running engine was not told."""
+engine runs with this journal but one runs with another mode's, so the running engine was not told;
+latched, the gateway reached but it refused the kill's client id as in use (IB error 326), so nothing was
+cancelled: run it again with another id (``--client-id``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class CancelReport:
     cancelled: tuple[BrokerOrderReport, ...] = ()
     remaining: tuple[BrokerOrderReport, ...] = ()
     error: str = ""
+    client_id_in_use: int | None = None
+    """The kill's client id the gateway refused as held by another API client (error 326): nothing was sent."""
 
     def as_kill_report(self) -> KillReport:
         """The outcome as the engine states its own kill's check (orders by orderRef): checked only when the
@@ -97,7 +102,9 @@ async def latch(journal_path: Path, by: str, reason: str, when: datetime) -> Non
 async def record_cancel(journal_path: Path, by: str, reason: str, report: CancelReport) -> None:
     """Journal the global cancel's outcome as an operator action."""
     when = datetime.now(UTC)
-    before = f"{len(report.cancelled) + len(report.remaining)} working" if report.reachable else "gateway unreachable"
+    before = (f"{len(report.cancelled) + len(report.remaining)} working" if report.reachable
+              else f"client id {report.client_id_in_use} in use at the gateway" if report.client_id_in_use is not None
+              else "gateway unreachable")
     after = f"{len(report.remaining)} still working" if report.reachable else report.error
     journal = await Journal.open(journal_path)
     try:
@@ -113,6 +120,9 @@ async def global_cancel(target: GatewayTarget) -> CancelReport:
     broker = adapter.IbBroker(target.host, target.port, target.client_id, target.account, target.connect_timeout_s)
     try:
         await asyncio.wait_for(broker.connect(), target.connect_timeout_s)
+    except ClientIdInUse as exc:
+        broker.disconnect()
+        return CancelReport(False, error=str(exc), client_id_in_use=exc.client_id)
     except (ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
         broker.disconnect()
         return CancelReport(False, error=f"{type(exc).__name__}: {exc}".strip(": "))
@@ -148,11 +158,13 @@ def _key(report: BrokerOrderReport) -> tuple[int, int, int]:
     return (report.perm_id, report.client_id, report.broker_id)
 
 
-def target_for(settings: Settings, connect_timeout_s: float) -> GatewayTarget:
-    """The gateway of ``settings`` and the kill's client id (refused when it is the engine's)."""
-    client_id = settings.kill_switch.kill_client_id
+def target_for(settings: Settings, connect_timeout_s: float, client_id: int | None = None) -> GatewayTarget:
+    """The gateway of ``settings`` and the kill's client id: ``client_id`` (``--client-id``) or the configured
+    ``kill_switch.kill_client_id``; refused when it is the engine's."""
+    chosen = "--client-id" if client_id is not None else "kill_switch.kill_client_id"
+    client_id = settings.kill_switch.kill_client_id if client_id is None else client_id
     if client_id == settings.broker.client_id:
-        raise UsageError(f"kill_switch.kill_client_id ({client_id}) must differ from broker.client_id: "
+        raise UsageError(f"{chosen} ({client_id}) must differ from broker.client_id: "
                          "the kill must not take over the engine's session")
     host = settings.sim.host if settings.mode is Mode.SIM else settings.broker.host
     return GatewayTarget(host, settings.broker_port, client_id, settings.broker.account,
@@ -169,14 +181,26 @@ def print_report(console: Console, target: GatewayTarget, report: CancelReport, 
     if not report.reachable:
         where = ("the kill is latched in the journal: a running engine halts, a new one starts HALTED" if latched
                  else "the kill is NOT latched either")
-        console.print(Text(f"gateway {target.host}:{target.port} not reachable ({report.error}); {where}. Orders "
-                           "already at the broker were NOT cancelled by this command.", style="yellow"))
+        console.print(Text(f"{_not_reached(target, report)}; {where}. Orders already at the broker were NOT "
+                           "cancelled by this command.", style="yellow"))
         return
     console.print(f"global cancel sent to {target.host}:{target.port} as client {target.client_id}: "
                   f"{len(report.cancelled)} cancelled, {len(report.remaining)} still working")
     for title, rows in (("cancelled", report.cancelled), ("STILL WORKING", report.remaining)):
         if rows:
             console.print(_orders_table(title, rows))
+
+
+def _not_reached(target: GatewayTarget, report: CancelReport) -> str:
+    """Why the global cancel was not sent: the gateway not reached, or its refusal of the kill's client id (it
+    is up: "not reachable" sent the operator to check a gateway that was running)."""
+    at = f"{target.host}:{target.port}"
+    if report.client_id_in_use is None:
+        return f"gateway {at} not reachable ({report.error})"
+    return (f"the gateway at {at} refused the kill's client id {report.client_id_in_use}: it is in use (another "
+            "API client connected with it, or a session the gateway has not dropped yet). Run the kill again with "
+            "another id: tui-trader kill --client-id N (or set kill_switch.kill_client_id); not the engine's "
+            "broker.client_id")
 
 
 def _orders_table(title: str, rows: Sequence[BrokerOrderReport]) -> Table:
@@ -201,28 +225,36 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 latched and nothing left working (or --no-cancel); 1 orders still working "
                "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled; 4 the "
                "journal could not be written, so the kill is not latched (the global cancel was still sent); 5 no "
-               "engine runs with this journal, but one runs with another mode's: that engine was not told.")
+               "engine runs with this journal, but one runs with another mode's: that engine was not told; 6 the "
+               "gateway refused the kill's client id as in use, so nothing was cancelled: run it again with "
+               "--client-id.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal and gateway")
     parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
     parser.add_argument("--by", default=None, help="who is killing (default: kill-cli:USER@HOST)")
     parser.add_argument("--no-cancel", action="store_true", help="only latch the journal; do not contact the gateway")
+    parser.add_argument("--client-id", type=int, default=None, metavar="N",
+                        help="API client id for the global cancel (default: kill_switch.kill_client_id)")
     parser.add_argument("--connect-timeout", type=float, default=5.0, metavar="S", help="gateway connect timeout")
     return parser
 
 
 def run_kill(argv: Sequence[str]) -> int:
     """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working, 3: gateway
-    not reached, 4: not latched, 5: the running engine uses another mode's journal)."""
+    not reached, 4: not latched, 5: the running engine uses another mode's journal, 6: the kill's client id
+    is in use at the gateway)."""
     args = build_parser().parse_args(list(argv))
     if not args.reason.strip():
         raise UsageError("--reason must say why")
     if not 0 < args.connect_timeout < math.inf:
         raise UsageError(f"--connect-timeout must be a positive number of seconds, not {args.connect_timeout}")
+    if args.client_id is not None and not 0 <= args.client_id <= 2**31 - 1:
+        raise UsageError(f"--client-id must be an API client id from 0 to 2147483647, not {args.client_id}")
     settings = settings_for(args.config, args.mode)
     return asyncio.run(out_of_band_kill(settings, args.reason.strip(), by=args.by, journal_path=args.journal,
-                                        cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout))
+                                        cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout,
+                                        client_id=args.client_id))
 
 
 LATCH_HEAD_START_S = 1.0
@@ -231,7 +263,7 @@ LATCH_HEAD_START_S = 1.0
 
 async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = None,
                            journal_path: Path | None = None, cancel: bool = True, connect_timeout_s: float = 5.0,
-                           console: Console | None = None,
+                           client_id: int | None = None, console: Console | None = None,
                            on_report: Callable[[CancelReport], None] | None = None) -> int:
     """Latch the kill in the journal, then global-cancel at the gateway; returns the exit code.
 
@@ -242,6 +274,7 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         journal_path: The journal (default: the one ``settings`` names).
         cancel: Contact the gateway and cancel every working order.
         connect_timeout_s: Longest wait for the gateway connection.
+        client_id: The API client id of the global cancel (default: ``kill_switch.kill_client_id``).
         console: Where to print (default: stdout).
         on_report: Given the global cancel's report (the console shows its orders as the broker left them).
     """
@@ -261,7 +294,7 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     if not cancel:
         latched = await latching
         return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else EXIT_OK
-    target = target_for(settings, connect_timeout_s)
+    target = target_for(settings, connect_timeout_s, client_id)
     report = await global_cancel(target)
     latched = await latching
     if on_report is not None:
@@ -273,6 +306,8 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         return EXIT_NOT_LATCHED
     if elsewhere:
         return EXIT_OTHER_ENGINE
+    if report.client_id_in_use is not None:
+        return EXIT_CLIENT_ID_IN_USE
     if not report.reachable:
         return EXIT_NOT_REACHED
     return EXIT_REMAINING if report.remaining else EXIT_OK

@@ -8,7 +8,7 @@ its tick; it returns actions and never performs them:
 
 * ``reduce`` — a window began (N minutes before the restart or the close): go REDUCING.
 * ``flatten`` — optional, N minutes before the close: close every position.
-* ``daily_summary`` — a session closed: journal and send its summary.
+* ``daily_summary`` — a day's last session closed: journal and send its summary.
 * ``reconcile`` — the window is over: reconnect/resubscribe/reconcile, then report with
   :meth:`ScheduleGuard.on_recovered`.
 * ``restore`` — recovery was clean after the window: return to the state before it.
@@ -114,6 +114,12 @@ def closed_since(now: datetime, sessions: Sequence[Session], last: datetime | No
     return max(ends, default=None)
 
 
+def closes_later_that_day(sessions: Sequence[Session], close: datetime) -> bool:
+    """Whether another session ends after ``close`` on its day (in its time zone): a break in the day, or an
+    instrument trading longer hours. That day's summary waits for its last close."""
+    return any(s.end > close and s.end.astimezone(close.tzinfo).date() == close.date() for s in sessions)
+
+
 class Phase(StrEnum):
     """Where the guard is."""
 
@@ -183,7 +189,9 @@ class ScheduleGuard:
         if closed is not None:
             first = self._last_close is None and now - closed > timedelta(hours=1)
             self._last_close = closed
-            if self.settings.daily_summary and not first:  # not for a close long before start-up
+            # Not for a close long before start-up, nor for one with more trading after it that day (each
+            # close of a day asked for its summary: two of one day, the first before its trading was over).
+            if self.settings.daily_summary and not first and not closes_later_that_day(self.sessions, closed):
                 actions.append(ScheduleAction("daily_summary", "session closed", when=closed))
         return actions
 

@@ -526,6 +526,10 @@ class Journal:
         """True when the execution ``exec_id`` is journaled."""
         return await self._one("SELECT 1 FROM fills WHERE exec_id = ?", (exec_id,)) is not None
 
+    async def has_daily_summary(self, day: str) -> bool:
+        """True when the summary of the trading day ``day`` (ISO date) is journaled."""
+        return await self._one("SELECT 1 FROM daily_summaries WHERE day = ?", (day,)) is not None
+
     async def last_execution_time(self) -> datetime | None:
         """Time of the newest journaled execution."""
         row = await self._one("SELECT MAX(time) FROM fills")
