@@ -388,6 +388,10 @@ async def test_spawned_with_start_when_console_not_yet_running_then_engine_conne
         assert states[0] is ConnectionState.CONNECTING  # published before the console subscribed
         assert sub.maxsize == 1000  # the subscription opened at spawn, not a new one
         assert (tmp_path / "logs" / "engine.stderr.log").exists()  # the child's stderr, once it knew where
+        # The logs name the account and its orders: the owner's only, as the journal beside them.
+        assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "logs").iterdir()} == {
+            "engine.log": 0o600, "engine.stderr.log": 0o600}
+        assert (tmp_path / "logs").stat().st_mode & 0o777 == 0o700
     finally:
         proxy.close()
 
@@ -410,3 +414,4 @@ def test_launched_early_when_child_fails_before_its_log_is_open_then_its_stderr_
     launched.abandon()
 
     assert "Traceback" in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o600

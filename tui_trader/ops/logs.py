@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import cast
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a file it creates is readable by its owner only (0600)."""
+    return os.open(path, flags, 0o600)
+
+
+def private_log_dir(state_dir: Path) -> Path:
+    """``<state_dir>/logs``, made the owner's only (0700) when it is new.
+
+    The logs name the account, its orders, fills and alerts, as the journal beside them (0600) does;
+    created with the umask's modes (0755 / 0644 by default) every user of the machine could read them.
+    """
+    log_dir = state_dir / "logs"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        log_dir.mkdir(mode=0o700)
+    return log_dir
+
+
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """A rotating log whose files (the current one and each after a rotation) are created 0600."""
+
+    def _open(self) -> TextIOWrapper:
+        stream = open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,  # noqa: SIM115
+                      opener=private_opener)
+        return cast(TextIOWrapper, stream)
+
+
 def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-trader.log") -> Path:
-    """Send every log record to ``<state_dir>/logs/<name>`` (5 × 5 MB rotation).
+    """Send every log record to ``<state_dir>/logs/<name>`` (5 × 5 MB rotation; the owner's only).
 
     Any handler already on the root logger (a StreamHandler to the terminal, say) is removed,
     so nothing is printed over the console.
@@ -18,10 +49,8 @@ def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-tra
     Returns:
         The path of the log file.
     """
-    log_dir = state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / name
-    handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    path = private_log_dir(state_dir) / name
+    handler = PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):

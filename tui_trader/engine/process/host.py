@@ -48,6 +48,7 @@ from tui_trader.engine.process.wire import (
     read_frame,
 )
 from tui_trader.engine.runner import freeze_startup_heap  # as the headless runner: frozen heap, loop collector
+from tui_trader.ops.logs import private_log_dir
 
 log = logging.getLogger(__name__)
 EVENT_BATCH = 100
@@ -280,9 +281,9 @@ def redirect_stderr(path: Path) -> None:
     The console launches this process before it knows the state directory, with stderr on an
     unlinked temporary file; only such a file is moved (and emptied), never a named one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_log_dir(path.parent.parent)
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # the owner's only, as every log
     try:
         info = os.fstat(2)
         if stat.S_ISREG(info.st_mode) and info.st_nlink == 0:

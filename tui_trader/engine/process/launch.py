@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from tui_trader.ops.logs import private_log_dir, private_opener
+
 HOST_MODULE = "tui_trader.engine.process.host"
 ABANDON_WAIT_S = 5.0
 """How long an abandoned child (the console runs the engine in-process after all) may take to exit."""
@@ -44,8 +46,8 @@ class Launched:
             self.stderr.seek(0)
             if self.stderr.read(1):
                 self.stderr.seek(0)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with path.open("ab") as out:
+                private_log_dir(path.parent.parent)
+                with open(path, "ab", opener=private_opener) as out:
                     shutil.copyfileobj(self.stderr, out)
         with contextlib.suppress(OSError):
             self.stderr.close()

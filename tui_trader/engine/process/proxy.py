@@ -70,6 +70,7 @@ from tui_trader.engine.process.wire import (
 )
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.errors import EngineDiedInFlight, EngineNotAnswering, EngineProcessDied
+from tui_trader.ops.logs import private_log_dir
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
@@ -181,8 +182,7 @@ class EngineProxy:
                 before the settings were known (it has been importing meanwhile).
         """
         settings = recipe.settings
-        log_dir = settings.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = private_log_dir(settings.state_dir)
         launched = launched or launch()
         process, ours, feed_ours = launched.process, launched.commands, launched.feed
         boot = Bootstrap(list(sys.path), str(settings.state_dir), settings.log_level,
