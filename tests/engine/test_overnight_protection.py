@@ -19,9 +19,10 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.order_path import bracket_children
+from tui_trader.engine.reconcile import ENDED_AWAY
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, make_config, protected_long, running, status
+from .helpers import buy, eventually, link_down, make_config, protected_long, running, status
 
 S = OrderStatus
 TUESDAY_1555 = datetime(2024, 3, 5, 20, 55, tzinfo=UTC)
@@ -216,3 +217,41 @@ async def test_day_bracket_entry_expired_at_the_close_after_a_partial_fill_then_
         assert [a.level.value for a in seen.of("protection_replaced")] == ["WARNING"]
         await eventually(lambda: timers_fired(engine), what="the protection looked at")
         assert seen.of("protection_lost") == []
+
+
+@pytest.mark.parametrize(("hours", "ending"), [(TUESDAY_1000, "filled"), (TUESDAY_1000, "cancelled")],
+                         indirect=["hours"])
+async def test_gtc_stop_ended_on_an_earlier_day_while_the_link_was_down_then_settled_on_reconnect_as_at_a_start(
+        hours: SimGateway, ending: str, tmp_path: Path) -> None:
+    # The engine kept running through an outage that crossed midnight New York: the stop's end (yesterday)
+    # is reported nowhere on reconnect. Only a start took the position its fill explains from the broker:
+    # a reconnect called the same difference a position mismatch and its trigger halted trading.
+    sim = hours
+    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        _, stop, target = await protected_long(engine)
+        await link_down(engine, sim)
+        if ending == "filled":
+            sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
+            assert sim.positions().get("AAPL", 0) == 0
+        else:
+            sim.control.cancel(stop.order_ref)
+            sim.control.cancel(target.order_ref)
+        step_to(sim, WEDNESDAY_0935)
+        held = sim.positions().get("AAPL", 0)
+        seen = Alerts(events)
+
+        sim.control.refuse_connections(0)
+        await eventually(lambda: engine.reconnects >= 1 and not engine.blocks, what="reconnected, entries open")
+
+        assert {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.CANCELLED}
+        assert ENDED_AWAY in engine.orders.orders[stop.order_ref].history[-1].note
+        assert engine.portfolio.quantity("AAPL") == held
+        assert engine.trading_state is TradingState.ACTIVE
+        assert seen.of("position_mismatch") == []
+        order = await engine.submit(buy(1, symbol="MSFT"))
+        await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="a new entry fills")
+        # Filled: the difference is the stop's fill, taken from the broker and said. Cancelled: the position
+        # is still held (nothing to take; that it has no protection is said as at a start, tested above).
+        assert [a.level.value for a in seen.of("position_adopted")] == (["WARNING"] if ending == "filled" else [])
+
