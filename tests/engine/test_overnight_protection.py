@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import ib_async
 import pytest
 
 from tui_trader.domain import Alert, Bracket, OrderStatus, OrderTicket, OrderType, Side, TimeInForce, TradingState
@@ -22,7 +23,7 @@ from tui_trader.engine.order_path import bracket_children
 from tui_trader.engine.reconcile import ENDED_AWAY
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, link_down, make_config, protected_long, running, status
+from .helpers import CLIENT_ID, buy, eventually, link_down, make_config, protected_long, running, status
 
 S = OrderStatus
 TUESDAY_1555 = datetime(2024, 3, 5, 20, 55, tzinfo=UTC)
@@ -255,3 +256,39 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_link_was_down_then_set
         # is still held (nothing to take; that it has no protection is said as at a start, tested above).
         assert [a.level.value for a in seen.of("position_adopted")] == (["WARNING"] if ending == "filled" else [])
 
+
+async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> None:
+    """``order`` placed on AAPL on the engine's client id by another tool (its journal never knew it), working."""
+    other = ib_async.IB()
+    await other.connectAsync(sim.host, sim.port, clientId=CLIENT_ID, timeout=3)
+    try:
+        contract = ib_async.Stock("AAPL", "SMART", "USD")
+        await other.qualifyContractsAsync(contract)
+        trade = other.placeOrder(contract, order)
+        await eventually(lambda: trade.orderStatus.status == "Submitted", what="working at the broker")
+    finally:
+        other.disconnect()
+    await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
+
+
+@pytest.mark.parametrize("hours", [TUESDAY_1000], indirect=True)
+async def test_gtc_stop_adopted_from_the_broker_when_it_ended_on_an_earlier_day_then_settled_as_ended_away_not_expired(
+        hours: SimGateway, tmp_path: Path) -> None:
+    # Adopted as DAY whatever the broker said, a GTC stop gone on a later day was settled EXPIRED as "a day
+    # order of an earlier session": a status claiming it could not have filled, which IB no longer reports.
+    sim, config = hours, hours_config(tmp_path)
+    await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, round(sim.quote("AAPL").bid - 5, 2),
+                                                         tif="GTC", orderRef="tws-stop"))
+    async with running(sim, config, clock=sim.clock.now) as (first, events):
+        adopted = first.orders.orders["tws-stop"]
+        assert (adopted.status, adopted.ticket.tif) == (S.SUBMITTED, TimeInForce.GTC)
+        (said,) = Alerts(events).of("order_adopted")
+        assert "GTC" in said.text
+    sim.control.cancel("tws-stop")
+    step_to(sim, WEDNESDAY_0935)
+
+    async with running(sim, config, clock=sim.clock.now) as (second, _):
+        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+        order = second.orders.orders["tws-stop"]
+        assert order.status is S.CANCELLED
+        assert ENDED_AWAY in order.history[-1].note
