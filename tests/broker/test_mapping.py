@@ -57,6 +57,15 @@ def test_report_from_trade_maps_fields_in_snake_case() -> None:
     assert report.limit_price == 10.5
 
 
+@pytest.mark.parametrize(("tif", "expected"), [("DAY", TimeInForce.DAY), ("GTC", TimeInForce.GTC),
+                                               ("GTD", None), ("IOC", None), ("", None)])
+def test_report_from_trade_when_time_in_force_then_the_engine_s_or_none_when_not_modelled(
+        tif: str, expected: TimeInForce | None) -> None:
+    trade = _trade("Submitted")
+    trade.order.tif = tif
+    assert m.report_from_trade(trade).tif is expected
+
+
 def test_cancelled_with_error_201_then_rejected() -> None:
     assert m.report_from_trade(_trade("Cancelled", error=201)).status is S.REJECTED
 

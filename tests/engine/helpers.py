@@ -113,6 +113,14 @@ async def protected_long(engine: Engine, qty: float = 10, *, approve: bool = Fal
     return entry, stop, target
 
 
+async def link_down(engine: Engine, gw: SimGateway) -> None:
+    """The gateway drops the engine and refuses it for an hour of its clock (``refuse_connections(0)`` lets
+    it back)."""
+    gw.control.refuse_connections(3600)
+    gw.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+
+
 @asynccontextmanager
 async def outside_client(sim: SimGateway) -> AsyncIterator[tuple[ib_async.IB, ib_async.Contract]]:
     """Another client on the account (id 99, as TWS would be), with AAPL qualified; disconnected after."""

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import ib_async
 
-from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.domain import ConnectionState, OrderStatus, OrderType, TimeInForce
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, status
+from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, running, status
 
 S = OrderStatus
 
@@ -77,3 +77,25 @@ async def test_order_adopted_without_a_ref_when_cancelled_in_an_outage_then_foun
         assert "unknown_orders" not in engine.blocks
     finally:
         await engine.stop()
+
+
+async def test_gtc_stop_adopted_from_the_broker_when_modified_then_still_gtc_at_the_broker(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # An order adopted from the broker was recorded DAY whatever its time in force: a modify sent it back
+    # as a DAY order, and a GTC stop placed in another tool to hold a position overnight expired at the close.
+    other, contract = await _client(sim, CLIENT_ID)
+    stop_price = round(sim.quote("AAPL").bid - 5, 2)
+    trade = other.placeOrder(contract, ib_async.StopOrder("SELL", 5, stop_price, tif="GTC"))
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    other.disconnect()
+    await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
+    async with running(sim, make_config(tmp_path)) as (engine, _):
+        (adopted,) = [o for o in engine.orders.orders.values() if o.order_ref.startswith("broker-")]
+        assert adopted.ticket.tif is TimeInForce.GTC
+
+        verdict = await engine.modify(adopted.order_ref, stop_price=round(stop_price - 1, 2))
+
+        assert verdict.passed
+        (at_broker,) = [o for o in sim.orders() if o.perm_id == adopted.perm_id]
+        await eventually(lambda: at_broker.aux_price == round(stop_price - 1, 2), what="modified")
+        assert at_broker.tif == "GTC"

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import ib_async
 import pytest
 
 from tui_trader.domain import Alert, Bracket, OrderStatus, OrderTicket, OrderType, Side, TimeInForce, TradingState
@@ -19,9 +20,10 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.order_path import bracket_children
+from tui_trader.engine.reconcile import ENDED_AWAY
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, make_config, protected_long, running, status
+from .helpers import CLIENT_ID, buy, eventually, link_down, make_config, protected_long, running, status
 
 S = OrderStatus
 TUESDAY_1555 = datetime(2024, 3, 5, 20, 55, tzinfo=UTC)
@@ -216,3 +218,77 @@ async def test_day_bracket_entry_expired_at_the_close_after_a_partial_fill_then_
         assert [a.level.value for a in seen.of("protection_replaced")] == ["WARNING"]
         await eventually(lambda: timers_fired(engine), what="the protection looked at")
         assert seen.of("protection_lost") == []
+
+
+@pytest.mark.parametrize(("hours", "ending"), [(TUESDAY_1000, "filled"), (TUESDAY_1000, "cancelled")],
+                         indirect=["hours"])
+async def test_gtc_stop_ended_on_an_earlier_day_while_the_link_was_down_then_settled_on_reconnect_as_at_a_start(
+        hours: SimGateway, ending: str, tmp_path: Path) -> None:
+    # The engine kept running through an outage that crossed midnight New York: the stop's end (yesterday)
+    # is reported nowhere on reconnect. Only a start took the position its fill explains from the broker:
+    # a reconnect called the same difference a position mismatch and its trigger halted trading.
+    sim = hours
+    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        _, stop, target = await protected_long(engine)
+        await link_down(engine, sim)
+        if ending == "filled":
+            sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
+            assert sim.positions().get("AAPL", 0) == 0
+        else:
+            sim.control.cancel(stop.order_ref)
+            sim.control.cancel(target.order_ref)
+        step_to(sim, WEDNESDAY_0935)
+        held = sim.positions().get("AAPL", 0)
+        seen = Alerts(events)
+
+        sim.control.refuse_connections(0)
+        await eventually(lambda: engine.reconnects >= 1 and not engine.blocks, what="reconnected, entries open")
+
+        assert {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.CANCELLED}
+        assert ENDED_AWAY in engine.orders.orders[stop.order_ref].history[-1].note
+        assert engine.portfolio.quantity("AAPL") == held
+        assert engine.trading_state is TradingState.ACTIVE
+        assert seen.of("position_mismatch") == []
+        order = await engine.submit(buy(1, symbol="MSFT"))
+        await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="a new entry fills")
+        # Filled: the difference is the stop's fill, taken from the broker and said. Cancelled: the position
+        # is still held (nothing to take; that it has no protection is said as at a start, tested above).
+        assert [a.level.value for a in seen.of("position_adopted")] == (["WARNING"] if ending == "filled" else [])
+
+
+async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> None:
+    """``order`` placed on AAPL on the engine's client id by another tool (its journal never knew it), working."""
+    other = ib_async.IB()
+    await other.connectAsync(sim.host, sim.port, clientId=CLIENT_ID, timeout=3)
+    try:
+        contract = ib_async.Stock("AAPL", "SMART", "USD")
+        await other.qualifyContractsAsync(contract)
+        trade = other.placeOrder(contract, order)
+        await eventually(lambda: trade.orderStatus.status == "Submitted", what="working at the broker")
+    finally:
+        other.disconnect()
+    await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
+
+
+@pytest.mark.parametrize("hours", [TUESDAY_1000], indirect=True)
+async def test_gtc_stop_adopted_from_the_broker_when_it_ended_on_an_earlier_day_then_settled_as_ended_away_not_expired(
+        hours: SimGateway, tmp_path: Path) -> None:
+    # Adopted as DAY whatever the broker said, a GTC stop gone on a later day was settled EXPIRED as "a day
+    # order of an earlier session": a status claiming it could not have filled, which IB no longer reports.
+    sim, config = hours, hours_config(tmp_path)
+    await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, round(sim.quote("AAPL").bid - 5, 2),
+                                                         tif="GTC", orderRef="tws-stop"))
+    async with running(sim, config, clock=sim.clock.now) as (first, events):
+        adopted = first.orders.orders["tws-stop"]
+        assert (adopted.status, adopted.ticket.tif) == (S.SUBMITTED, TimeInForce.GTC)
+        (said,) = Alerts(events).of("order_adopted")
+        assert "GTC" in said.text
+    sim.control.cancel("tws-stop")
+    step_to(sim, WEDNESDAY_0935)
+
+    async with running(sim, config, clock=sim.clock.now) as (second, _):
+        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+        order = second.orders.orders["tws-stop"]
+        assert order.status is S.CANCELLED
+        assert ENDED_AWAY in order.history[-1].note

@@ -26,7 +26,7 @@ from tui_trader.risk import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
 
-from .helpers import CLIENT_ID, bracket_buy, eventually, limits_for_tests, make_config, make_engine
+from .helpers import CLIENT_ID, bracket_buy, eventually, limits_for_tests, link_down, make_config, make_engine
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
 
@@ -308,13 +308,6 @@ async def flattening(tmp_path: Path) -> AsyncIterator[tuple[Engine, ManualClock,
 def flatten_running(engine: Engine) -> bool:
     """The schedule's flatten is still under way."""
     return any(t.get_name() == "schedule-flatten" for t in engine._tasks)
-
-
-async def link_down(engine: Engine, gw: SimGateway) -> None:
-    """The gateway drops the engine and refuses it for an hour (``refuse_connections(0)`` lets it back)."""
-    gw.control.refuse_connections(3600)
-    gw.control.drop_sessions(CLIENT_ID)
-    await eventually(lambda: not engine.broker.is_connected, what="disconnected")
 
 
 def schedule_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tui_trader.domain.enums import OrderStatus, OrderType, Side
+from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.market import Bar, Instrument, Quote
 from tui_trader.domain.orders import Fill, Order, WhatIf
 
@@ -23,7 +23,8 @@ class BrokerOrderReport:
     """The broker's view of one order (from an ack, a status change or a re-fetch).
 
     ``status`` is ``None`` when the broker's status carries no lifecycle information for the
-    engine (a pending cancel, a validation warning on a live order).
+    engine (a pending cancel, a validation warning on a live order). ``tif`` is ``None`` when the
+    broker's time in force is not one the engine models (GTD, IOC, OPG, …) or was not reported.
     """
 
     order_ref: str
@@ -44,6 +45,7 @@ class BrokerOrderReport:
     oca_group: str = ""
     raw_status: str = ""
     note: str = ""
+    tif: TimeInForce | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ the last journaled one, positions and cash. Every difference is an alert and is 
 never silently copied: fills made while the engine was away are booked (once: they are
 journaled), orders the broker finished move to their final state, and a position or cash
 difference adopts the broker's figure with a checkpoint naming it, then applies the configured
-position-mismatch trigger. An order whose state stays unknown blocks new entries.
+position-mismatch trigger; at start and after a reconnect alike, a position difference that orders
+settled as ended while away explain (IB no longer reports their fills) is adopted with a warning, not a
+mismatch (:meth:`Reconciliation._conclude_positions`). An order whose state stays unknown blocks new entries.
 
 While connected, a position that disagrees with the broker's for two checks in a row fetches the
 broker's executions first (:meth:`Reconciliation.check_positions_debounced`): a fill never heard live is booked
@@ -275,7 +277,7 @@ class Reconciliation(BrokerEvents):
         elif self.book_settled:  # else a connect's reconciliation, waiting for this one, settles the book
             if self.position_diffs():  # a fill's position update may still be on its way (see _settle_book)
                 await self._await_broker_book(cash=False)
-            self.check_positions()
+            self._conclude_positions(adopt_all=False)
         self._reconcile_owed = ""
         self._maybe_unblock(connect=out_of_touch)
 
@@ -324,16 +326,21 @@ class Reconciliation(BrokerEvents):
         if self.orders.match(report) is not None:
             self._settle_report(report)
             return
+        # Its time in force is the broker's: adopted DAY, a GTC stop gone on a later day was settled EXPIRED
+        # as a day order of an earlier session, and a modify sent it back as a DAY order.
+        tif = report.tif or TimeInForce.DAY
         ticket = OrderTicket(report.symbol, report.side, report.quantity, report.order_type,
-                             limit_price=report.limit_price, stop_price=report.stop_price,
+                             limit_price=report.limit_price, stop_price=report.stop_price, tif=tif,
                              strategy="adopted", reason="found working at the broker")
         ref = report.order_ref or f"broker-{report.perm_id or report.broker_id}"
         now = self.now()
         order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
                       perm_id=report.perm_id).with_status(S.SUBMITTED, now, "adopted from the broker")
         self.publish_order(self.orders.adopt(order))
+        unmodelled = "" if report.tif else ": its time in force at the broker is not DAY or GTC, recorded as DAY"
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
-                   f"({report.side} {report.quantity:g} {report.symbol})", kind="order_adopted")
+                   f"({report.side} {report.quantity:g} {report.symbol} {tif.value}){unmodelled}",
+                   kind="order_adopted")
 
     def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
         """A working order of ours whose size or price at the broker is not ours takes the broker's, said.
@@ -534,15 +541,27 @@ class Reconciliation(BrokerEvents):
         if self._book_differs(cash=True):
             await self._await_broker_book(cash=True)
         self.book_settled = True
+        self._conclude_positions(adopt_all=True, cash_note=self._settle_cash())
+        self._mark_all()
+
+    def _conclude_positions(self, adopt_all: bool, cash_note: str = "") -> None:
+        """The positions against the broker's at the end of a reconciliation, at start or after a reconnect.
+
+        A difference the protective orders settled as ended while away explain (:meth:`_explained`) is
+        taken from the broker with a WARNING: not a mismatch. Any other is a mismatch (its trigger
+        applies), taken from the broker as well only with ``adopt_all`` (at start, where the book restored
+        from the journal has nothing better; while running, the book stays ours, as after a periodic check).
+        What is taken is checkpointed with ``cash_note`` (the cash adopted at start).
+        """
         diffs = self.position_diffs()
-        cash_note = self._settle_cash()
-        for symbol, (_, theirs) in sorted(diffs.items()):
-            cost = next((p.avg_cost for p in self.broker.positions() if p.symbol == symbol), 0.0)
-            self.portfolio.adjust(symbol, theirs, cost, self.now())
-        if diffs or cash_note:
-            self.checkpoint_book(f"adjusted to the broker: {_diff_text(diffs)} {cash_note}".strip())
         explained = {s: d for s, d in diffs.items() if self._explained(s, *d)}
         unexplained = {s: d for s, d in diffs.items() if s not in explained}
+        adopted = diffs if adopt_all else explained
+        for symbol, (_, theirs) in sorted(adopted.items()):
+            cost = next((p.avg_cost for p in self.broker.positions() if p.symbol == symbol), 0.0)
+            self.portfolio.adjust(symbol, theirs, cost, self.now())
+        if adopted or cash_note:
+            self.checkpoint_book(f"adjusted to the broker: {_diff_text(adopted)} {cash_note}".strip())
         for symbol, (ours, theirs) in sorted(explained.items()):
             refs = ", ".join(o.order_ref for o in self._protection_gone[symbol])
             self.alert(AlertLevel.WARNING, "reconcile", f"{symbol}: position taken from the broker ({theirs:g}, "
@@ -550,7 +569,6 @@ class Reconciliation(BrokerEvents):
                        "longer reports their executions", kind="position_adopted")
         if unexplained:
             self.on_position_mismatch(_diff_text(unexplained), unexplained)
-        self._mark_all()
 
     def _explained(self, symbol: str, ours: float, theirs: float) -> bool:
         """The broker's position is ours made smaller (not reversed) by no more than what ``symbol``'s

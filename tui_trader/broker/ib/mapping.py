@@ -18,7 +18,7 @@ from ib_async import Position as IbPosition
 from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
-from tui_trader.domain.enums import OrderStatus, OrderType, Side
+from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.market import Bar, Instrument, Quote, Session
 from tui_trader.domain.orders import Fill, Order, WhatIf
 
@@ -39,6 +39,8 @@ MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
 
 MAP_EXEC_SIDE = {"BOT": Side.BUY, "SLD": Side.SELL}
 MAP_ORDER_TYPE = {t.value: t for t in OrderType}
+#: IB time in force → the engine's; one missing here (GTD, IOC, OPG, …) is not modelled (``None``).
+MAP_TIME_IN_FORCE = {t.value: t for t in TimeInForce}
 
 
 def _num(value: float | Decimal | None) -> float | None:
@@ -336,6 +338,7 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
         oca_group=order.ocaGroup,
         raw_status=status.status,
         note=note or error_note,
+        tif=MAP_TIME_IN_FORCE.get(order.tif),
     )
 
 
