@@ -27,6 +27,13 @@ class Raising(Strategy):
         raise ZeroDivisionError("plugin bug")
 
 
+class NeedsAKey(Strategy):
+    """Its constructor raises (a setting it reads is missing)."""
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
+        raise KeyError("BROKER_TOKEN")
+
+
 class Returning(Strategy):
     """Returns ``params["value"]`` built by ``params["make"]`` on every bar (malformed signals)."""
 

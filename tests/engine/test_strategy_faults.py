@@ -87,3 +87,27 @@ def test_entry_when_its_atr_stop_is_wider_than_the_price_then_none_not_a_negativ
     assert entry_probe("X", Signal(Side.BUY, "b", stop_distance=4.0), 10.0, sizing, Instrument("X"), "t") is None
     assert entry_probe("X", Signal(Side.SELL, "s", stop_distance=2.0), 10.0, sizing, Instrument("X"), "t") is None
     assert entry_probe("X", Signal(Side.BUY, "b", stop_distance=1.0), 10.0, sizing, Instrument("X"), "t") is not None
+
+
+async def test_start_when_a_plugin_does_not_parse_or_its_constructor_raises_then_alerted_and_the_others_run(
+        sim: SimGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A SyntaxError (or any error) importing the module, or a constructor raising anything but a
+    # TypeError or ValueError, came out of Engine.start: no engine, no strategies, no console.
+    (tmp_path / "zz_unparsable.py").write_text("def on_bar(:\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = make_config(tmp_path, strategies=(strategy("zz_unparsable:Mine"),
+                                               strategy(f"{PLUGINS}:NeedsAKey"),
+                                               strategy(f"{PLUGINS}:Counting")))
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        before = plugin_strategies.Counting.calls
+        eng.on_bar(_bar())
+
+        assert list(eng.strategies) == ["Counting"]
+        assert plugin_strategies.Counting.calls == before + 1
+        said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "strategy_not_loaded"]
+        assert said[0].startswith("strategy zz_unparsable:Mine not loaded: zz_unparsable:Mine: importing "
+                                  "zz_unparsable raised SyntaxError: invalid syntax")
+        assert said[1:] == [f"strategy {PLUGINS}:NeedsAKey not loaded: {PLUGINS}:NeedsAKey: creating it raised "
+                            "KeyError: 'BROKER_TOKEN'"]

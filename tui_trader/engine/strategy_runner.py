@@ -37,7 +37,7 @@ from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
 from tui_trader.engine.snapshots import StrategyStatus
 from tui_trader.risk.sizing import size_order
 from tui_trader.strategies.base import Signal, Strategy, signal_problem
-from tui_trader.strategies.registry import StrategyLoadError, resolve
+from tui_trader.strategies.registry import StrategyLoadError, build
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -87,9 +87,10 @@ class StrategyRunner(Recovery):
     def _load_one(self, spec: StrategySettings) -> None:
         name = self._unique_name(spec.name)
         try:
-            strategy = resolve(spec.name)(name, spec.params)
-        except (StrategyLoadError, TypeError, ValueError) as exc:
-            self.alert(AlertLevel.ERROR, "strategies", f"strategy {spec.name} not loaded: {exc}")
+            strategy = build(spec.name, name, spec.params)
+        except StrategyLoadError as exc:  # the others load and run: said, not raised out of the start
+            self.alert(AlertLevel.ERROR, "strategies", f"strategy {spec.name} not loaded: {exc}",
+                       kind="strategy_not_loaded")
             return
         symbols = tuple(dict.fromkeys(s.upper() for s in spec.symbols))  # "aapl" and "AAPL" are one
         wants_quotes = type(strategy).on_quote is not Strategy.on_quote
