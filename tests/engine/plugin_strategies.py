@@ -27,6 +27,24 @@ class Raising(Strategy):
         raise ZeroDivisionError("plugin bug")
 
 
+class Smoothing(Strategy):
+    """Smooths its bars in place (as user code does): the closes it is shown become their mean."""
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        bars["close"] = bars["close"].rolling(50, min_periods=1).mean() - 50
+        return None
+
+
+class NewestClose(Strategy):
+    """Records the newest close and the number of bars of every frame it is shown (never signals)."""
+
+    seen: ClassVar[list[tuple[float, int]]] = []
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        type(self).seen.append((float(bars["close"].iloc[-1]), len(bars)))
+        return None
+
+
 class NeedsAKey(Strategy):
     """Its constructor raises (a setting it reads is missing)."""
 

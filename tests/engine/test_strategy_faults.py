@@ -111,3 +111,17 @@ async def test_start_when_a_plugin_does_not_parse_or_its_constructor_raises_then
                                   "zz_unparsable raised SyntaxError: invalid syntax")
         assert said[1:] == [f"strategy {PLUGINS}:NeedsAKey not loaded: {PLUGINS}:NeedsAKey: creating it raised "
                             "KeyError: 'BROKER_TOKEN'"]
+
+
+async def test_strategy_when_it_changes_its_bars_then_the_next_strategy_on_them_sees_the_bars_as_they_are(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Every strategy on a series was handed the same cached DataFrame: one that smoothed its closes in
+    # place changed the prices the next one traded on.
+    config = make_config(tmp_path, strategies=(strategy(f"{PLUGINS}:Smoothing"), strategy(f"{PLUGINS}:NewestClose")))
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        plugin_strategies.NewestClose.seen.clear()
+        bar = _bar()
+        eng.on_bar(bar)
+
+        assert plugin_strategies.NewestClose.seen == [(bar.close, len(eng.series[("AAPL", 5)].bars))]
