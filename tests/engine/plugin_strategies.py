@@ -60,6 +60,7 @@ class Returning(Strategy):
         "dict": lambda: {"side": "BUY"},
         "inf stop": lambda: Signal(Side.BUY, "an ATR over a gap", stop_distance=float("inf")),
         "buy 0.25": lambda: Signal(Side.BUY, "always", stop_distance=0.25),
+        "exit as text": lambda: Signal(Side.BUY, "an exit flag read from a file", exit="False"),
     }
 
     def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:

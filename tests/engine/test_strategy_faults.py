@@ -48,6 +48,7 @@ async def test_strategy_when_it_raises_then_disabled_with_an_alert_and_the_other
     ("str side", "returned a Signal whose side 'BUY' is not a Side"),
     ("dict", "returned dict {'side': 'BUY'}, not a Signal"),
     ("inf stop", "returned a Signal whose stop_distance inf is not a positive finite price distance"),
+    ("exit as text", "returned a Signal whose exit 'False' is not True or False"),  # truthy: it closed a long
 ])
 async def test_strategy_when_it_returns_something_unusable_then_disabled_saying_what_and_no_order(
         sim: SimGateway, tmp_path: Path, make: str, said: str) -> None:
