@@ -27,6 +27,31 @@ class Raising(Strategy):
         raise ZeroDivisionError("plugin bug")
 
 
+class Smoothing(Strategy):
+    """Smooths its bars in place (as user code does): the closes it is shown become their mean."""
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        bars["close"] = bars["close"].rolling(50, min_periods=1).mean() - 50
+        return None
+
+
+class NewestClose(Strategy):
+    """Records the newest close and the number of bars of every frame it is shown (never signals)."""
+
+    seen: ClassVar[list[tuple[float, int]]] = []
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        type(self).seen.append((float(bars["close"].iloc[-1]), len(bars)))
+        return None
+
+
+class NeedsAKey(Strategy):
+    """Its constructor raises (a setting it reads is missing)."""
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
+        raise KeyError("BROKER_TOKEN")
+
+
 class Returning(Strategy):
     """Returns ``params["value"]`` built by ``params["make"]`` on every bar (malformed signals)."""
 
@@ -35,6 +60,7 @@ class Returning(Strategy):
         "dict": lambda: {"side": "BUY"},
         "inf stop": lambda: Signal(Side.BUY, "an ATR over a gap", stop_distance=float("inf")),
         "buy 0.25": lambda: Signal(Side.BUY, "always", stop_distance=0.25),
+        "exit as text": lambda: Signal(Side.BUY, "an exit flag read from a file", exit="False"),
     }
 
     def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:

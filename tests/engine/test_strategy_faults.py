@@ -16,16 +16,17 @@ from tui_trader.sim import SimGateway
 from tui_trader.strategies.base import Signal
 
 from . import plugin_strategies
-from .helpers import eventually, make_config, running, strategy
+from .helpers import eventually, make_config, make_engine, running, strategy
 
 PLUGINS = "engine.plugin_strategies"
 
 
-def _bar(symbol: str = "AAPL") -> Bar:
-    """A 5-second bar newer than anything the warm-up fetched."""
+def _bar(k: int = 0, close: float = 100.0, symbol: str = "AAPL") -> Bar:
+    """The ``k``-th 5-second bar of a run newer than anything the warm-up fetched."""
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     at -= timedelta(seconds=at.second % 5)
-    return Bar(symbol, at, 100.0, 100.1, 99.9, 100.0, 100.0, 100.0, 1)
+    at += timedelta(seconds=5 * k)
+    return Bar(symbol, at, close, close + 0.1, close - 0.1, close, 100.0, close, 1)
 
 
 async def test_strategy_when_it_raises_then_disabled_with_an_alert_and_the_others_still_run(
@@ -47,6 +48,7 @@ async def test_strategy_when_it_raises_then_disabled_with_an_alert_and_the_other
     ("str side", "returned a Signal whose side 'BUY' is not a Side"),
     ("dict", "returned dict {'side': 'BUY'}, not a Signal"),
     ("inf stop", "returned a Signal whose stop_distance inf is not a positive finite price distance"),
+    ("exit as text", "returned a Signal whose exit 'False' is not True or False"),  # truthy: it closed a long
 ])
 async def test_strategy_when_it_returns_something_unusable_then_disabled_saying_what_and_no_order(
         sim: SimGateway, tmp_path: Path, make: str, said: str) -> None:
@@ -87,3 +89,72 @@ def test_entry_when_its_atr_stop_is_wider_than_the_price_then_none_not_a_negativ
     assert entry_probe("X", Signal(Side.BUY, "b", stop_distance=4.0), 10.0, sizing, Instrument("X"), "t") is None
     assert entry_probe("X", Signal(Side.SELL, "s", stop_distance=2.0), 10.0, sizing, Instrument("X"), "t") is None
     assert entry_probe("X", Signal(Side.BUY, "b", stop_distance=1.0), 10.0, sizing, Instrument("X"), "t") is not None
+
+
+async def test_start_when_a_plugin_does_not_parse_or_its_constructor_raises_then_alerted_and_the_others_run(
+        sim: SimGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A SyntaxError (or any error) importing the module, or a constructor raising anything but a
+    # TypeError or ValueError, came out of Engine.start: no engine, no strategies, no console.
+    (tmp_path / "zz_unparsable.py").write_text("def on_bar(:\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = make_config(tmp_path, strategies=(strategy("zz_unparsable:Mine"),
+                                               strategy(f"{PLUGINS}:NeedsAKey"),
+                                               strategy(f"{PLUGINS}:Counting")))
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        before = plugin_strategies.Counting.calls
+        eng.on_bar(_bar())
+
+        assert list(eng.strategies) == ["Counting"]
+        assert plugin_strategies.Counting.calls == before + 1
+        said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "strategy_not_loaded"]
+        assert said[0].startswith("strategy zz_unparsable:Mine not loaded: zz_unparsable:Mine: importing "
+                                  "zz_unparsable raised SyntaxError: invalid syntax")
+        assert said[1:] == [f"strategy {PLUGINS}:NeedsAKey not loaded: {PLUGINS}:NeedsAKey: creating it raised "
+                            "KeyError: 'BROKER_TOKEN'"]
+
+
+async def test_strategy_when_it_changes_its_bars_then_the_next_strategy_on_them_sees_the_bars_as_they_are(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Every strategy on a series was handed the same cached DataFrame: one that smoothed its closes in
+    # place changed the prices the next one traded on.
+    config = make_config(tmp_path, strategies=(strategy(f"{PLUGINS}:Smoothing"), strategy(f"{PLUGINS}:NewestClose")))
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        plugin_strategies.NewestClose.seen.clear()
+        bar = _bar()
+        eng.on_bar(bar)
+
+        assert plugin_strategies.NewestClose.seen == [(bar.close, len(eng.series[("AAPL", 5)].bars))]
+
+
+async def test_warm_up_when_no_history_came_then_no_signal_before_the_strategys_warmup_bars(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Strategies ran from the first live bar on: with the history paced away, EMA(2)/EMA(5) entered on
+    # 7 bars although it declares 10 (warmup_bars) needed, and a plugin reading bars.iloc[-warmup_bars]
+    # raised and was disabled.
+    sim.control.set_pacing(0, per_seconds=3600)  # every historical request is paced (162)
+    ema = strategy("ema_cross", fast=2, slow=5)
+    engine = make_engine(sim, make_config(tmp_path, strategies=(ema,), warmup_bars=1))
+    engine.broker.pacing_backoff = (0.01, 0.01, 0)  # type: ignore[attr-defined]
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        assert engine.strategies["ema_cross"].strategy.warmup_bars == 10
+        series = engine.series[("AAPL", 5)]
+        assert not series.bars  # no history
+        said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "warmup_short"]
+        assert said == ["AAPL 5s bars: 0 of history, its strategies need 10: they wait for 10 live bars before they "
+                        "trade"]
+
+        for k in range(9):
+            engine.on_bar(_bar(k, 100.0 + k))
+        assert (len(series.bars), engine.orders.orders) == (9, {})
+
+        engine.on_bar(_bar(9, 109.0))
+        (entry,) = [o for o in engine.orders.orders.values() if o.parent_ref is None]
+        assert (entry.ticket.side, entry.ticket.strategy) == (Side.BUY, "ema_cross")
+    finally:
+        await engine.stop()

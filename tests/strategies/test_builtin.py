@@ -15,12 +15,14 @@ from tui_trader.strategies import (
     BUILTINS,
     EmaCross,
     Macd,
+    Signal,
     Strategy,
     StrategyLoadError,
     VolumeBreakout,
     VwapReversion,
     resolve,
 )
+from tui_trader.strategies.base import signal_problem
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -135,3 +137,11 @@ def test_params_when_right_then_none_refused_and_a_plugin_without_defaults_takes
     assert EmaCross.param_problems({"fast": 5, "slow": 13, "enter_on_start": False}) == []
     assert VwapReversion.param_problems({"band_pct": 1}) == []  # a whole number where a number is asked
     assert Strategy.param_problems({"anything": "goes"}) == []
+
+
+def test_signal_exit_when_a_numpy_bool_then_usable_and_when_a_series_or_text_then_refused() -> None:
+    close = frame([100.0, 99.0])["close"]
+    assert signal_problem(Signal(Side.SELL, "below", exit=close.iloc[-1] < close.iloc[0])) == ""
+    assert signal_problem(Signal(Side.SELL, "below", exit=close < 100)) == (
+        "returned a Signal whose exit a Series is not True or False")
+    assert signal_problem(Signal(Side.SELL, "x", exit="no")) == "returned a Signal whose exit 'no' is not True or False"

@@ -37,7 +37,7 @@ from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
 from tui_trader.engine.snapshots import StrategyStatus
 from tui_trader.risk.sizing import size_order
 from tui_trader.strategies.base import Signal, Strategy, signal_problem
-from tui_trader.strategies.registry import StrategyLoadError, resolve
+from tui_trader.strategies.registry import StrategyLoadError, build
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -62,6 +62,8 @@ class RunningStrategy:
     last_signal_at: datetime | None = None
     wants_quotes: bool = False
     symbols: tuple[str, ...] = field(default_factory=tuple)
+    warmup_bars: int = 0
+    """Bars the strategy needs before it is run (its :attr:`Strategy.warmup_bars`, read once at load)."""
 
     def status(self) -> StrategyStatus:
         """The frozen status the console shows."""
@@ -87,18 +89,21 @@ class StrategyRunner(Recovery):
     def _load_one(self, spec: StrategySettings) -> None:
         name = self._unique_name(spec.name)
         try:
-            strategy = resolve(spec.name)(name, spec.params)
-        except (StrategyLoadError, TypeError, ValueError) as exc:
-            self.alert(AlertLevel.ERROR, "strategies", f"strategy {spec.name} not loaded: {exc}")
+            strategy = build(spec.name, name, spec.params)
+        except StrategyLoadError as exc:  # the others load and run: said, not raised out of the start
+            self.alert(AlertLevel.ERROR, "strategies", f"strategy {spec.name} not loaded: {exc}",
+                       kind="strategy_not_loaded")
             return
         symbols = tuple(dict.fromkeys(s.upper() for s in spec.symbols))  # "aapl" and "AAPL" are one
         wants_quotes = type(strategy).on_quote is not Strategy.on_quote
-        self.strategies[name] = RunningStrategy(spec, strategy, wants_quotes=wants_quotes, symbols=symbols)
+        warmup = strategy.warmup_bars
+        self.strategies[name] = RunningStrategy(spec, strategy, wants_quotes=wants_quotes, symbols=symbols,
+                                                warmup_bars=warmup)
         for symbol in symbols:
             key = (symbol, spec.bar_size_s)
-            keep = max(strategy.warmup_bars * 2, MIN_BARS_KEPT)
+            keep = max(warmup * 2, MIN_BARS_KEPT)
             series = self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, keep))
-            series.warmup_bars = max(series.warmup_bars, strategy.warmup_bars)
+            series.warmup_bars = max(series.warmup_bars, warmup)
             series.hold()  # bars are subscribed before the warm-up: its history goes in first
             if keep > (series.bars.maxlen or 0):  # another strategy on the same bars looks further back
                 series.bars = deque(series.bars, maxlen=keep)
@@ -146,6 +151,10 @@ class StrategyRunner(Recovery):
             self.alert(AlertLevel.WARNING, "strategies", f"no warm-up history for {series.symbol}: {exc}")
         finally:
             completed = series.warm(bars, asked)
+        if (have := len(series.bars)) < series.warmup_bars:
+            self.alert(AlertLevel.WARNING, "strategies", f"{series.symbol} {size}s bars: {have} of history, its "
+                       f"strategies need {series.warmup_bars}: they wait for {series.warmup_bars - have} live bars "
+                       "before they trade", kind="warmup_short")
         if completed is not None:
             self._run_strategies(series)
 
@@ -176,11 +185,20 @@ class StrategyRunner(Recovery):
                 self._run_strategies(series)
 
     def _run_strategies(self, series: BarSeries) -> None:
-        """Run the strategies on ``series``'s bars, which just gained a completed bar."""
-        symbol = series.symbol
+        """Run the strategies on ``series``'s bars, which just gained a completed bar.
+
+        A strategy is not run before the series holds its ``warmup_bars``: when the warm-up's history
+        is short (it failed, or the symbol has not traded that long) live bars make up the rest, and
+        an indicator on fewer bars than the strategy declares it needs is not one it trades on.
+
+        Each is handed its own copy of the bars (about 10 µs for a few hundred): strategy code that
+        adds a column, smooths the closes or drops rows in place must not change the prices the
+        next strategy on the series trades on.
+        """
+        symbol, have = series.symbol, len(series.bars)
         for running in self.strategies.values():
-            if running.spec.bar_size_s == series.size_s and symbol in running.symbols:
-                self._run(running, symbol, running.strategy.on_bar, symbol, series.frame())
+            if running.spec.bar_size_s == series.size_s and symbol in running.symbols and have >= running.warmup_bars:
+                self._run(running, symbol, running.strategy.on_bar, symbol, series.frame().copy())
 
     def quote_hook(self, quote: Quote) -> None:
         """Give quote-driven strategies the quote."""

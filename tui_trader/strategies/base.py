@@ -28,9 +28,12 @@ class Signal:
     Attributes:
         side: BUY to be long, SELL to be short (or to close a long when ``exit`` is set).
         reason: One line the operator reads in the approval modal and the journal.
-        stop_distance: Distance from the entry to the protective stop, in price units; the
-            engine's sizing default (fixed percent, ATR or trailing) is used when ``None``.
-        exit: Close the current position instead of opening one.
+        stop_distance: The price's volatility as the strategy measures it (an ATR), in price
+            units. The protective stop is placed by ``[sizing] stop_method``: with ``"atr"`` it sits
+            ``atr_mult`` times this from the entry (``None``: ``stop_pct`` percent instead); with
+            ``"fixed_pct"`` (the default) or ``"trailing"`` this is not used. It is not the stop's
+            own distance: return the ATR, not ``atr_mult`` times it.
+        exit: Close the current position instead of opening one (``True`` or ``False``).
     """
 
     side: Side
@@ -50,10 +53,26 @@ def signal_problem(signal: object) -> str:
         return f"returned {type(signal).__name__} {signal!r}, not a Signal"
     if not isinstance(signal.side, Side):
         return f"returned a Signal whose side {signal.side!r} is not a Side"
+    if not _is_bool(signal.exit):  # "False" (truthy) would close the position; a Series has no one truth
+        return f"returned a Signal whose exit {_shown(signal.exit)} is not True or False"
     distance = signal.stop_distance
     if distance is not None and not (isinstance(distance, int | float) and math.isfinite(distance) and distance > 0):
         return f"returned a Signal whose stop_distance {distance!r} is not a positive finite price distance"
     return ""
+
+
+def _is_bool(value: object) -> bool:
+    """``value`` is True or False: a bool, or a numpy one (``bars["close"].iloc[-1] < x``), read
+    without numpy, which strategies import and the engine does not need to."""
+    if isinstance(value, bool):
+        return True
+    return str(getattr(value, "dtype", "")) == "bool" and getattr(value, "shape", None) == ()
+
+
+def _shown(value: object) -> str:
+    """``value`` for a one-line alert: its repr, or its type when that is long (a whole Series)."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
 
 
 class Strategy:
