@@ -292,3 +292,32 @@ async def test_gtc_stop_adopted_from_the_broker_when_it_ended_on_an_earlier_day_
         order = second.orders.orders["tws-stop"]
         assert order.status is S.CANCELLED
         assert ENDED_AWAY in order.history[-1].note
+
+
+@pytest.mark.parametrize("hours", [TUESDAY_1000], indirect=True)
+async def test_stop_typed_in_tws_adopted_and_filled_on_an_earlier_day_then_its_fill_explains_the_position(
+        hours: SimGateway, tmp_path: Path) -> None:
+    # Only reduce-only orders (a bracket's stop, target) counted as orders whose unreported fills explain a
+    # smaller position: an adopted stop is no reduce-only ticket, so its fill overnight read as a position
+    # mismatch and its trigger halted trading on every start.
+    sim, config = hours, hours_config(tmp_path)
+    await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, round(sim.quote("AAPL").bid - 5, 2),
+                                                         tif="GTC", orderRef="tws-stop"))
+    async with running(sim, config, clock=sim.clock.now) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes and "tws-stop" in first.orders.orders,
+                         what="quotes, the stop adopted")
+        order = await first.submit(buy(5))
+        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="the buy filled")
+    sim.control.set_price("AAPL", round(sim.quote("AAPL").bid - 6, 2))  # the stop fills on Tuesday
+    assert sim.positions().get("AAPL", 0) == 0
+    step_to(sim, WEDNESDAY_0935)
+
+    async with running(sim, config, clock=sim.clock.now) as (second, events):
+        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+        assert status(second, "tws-stop") is S.CANCELLED
+        assert second.portfolio.quantity("AAPL") == 0
+        assert second.trading_state is TradingState.ACTIVE
+        seen = Alerts(events)
+        assert seen.of("position_mismatch") == []
+        (adopted,) = seen.of("position_adopted")
+        assert "tws-stop" in adopted.text

@@ -82,7 +82,7 @@ class Engine(StrategyRunner):
         self._entries_cancelled: set[str] = set()
         """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
-        self._seen_working, self._protection_gone = {}, {}
+        self._seen_working, self._gone_away = {}, {}
         self._unprotected_said: set[str] = set()
         """Symbols whose position was said to have no protective order left (:meth:`_say_if_unprotected`)."""
         self.started = False

@@ -79,9 +79,10 @@ class Reconciliation(BrokerEvents):
     """How much lower than ours the adopted cash was, less what those fills' commissions have accounted for."""
     _seen_working: dict[str, datetime]
     """Working orders of ours → when this run last found them among the broker's open orders."""
-    _protection_gone: dict[str, list[Order]]
-    """Symbol → its protective orders the running reconciliation settled as ended while away (:meth:`_ended_away`):
-    what a difference of the position with the broker's may be their fills (:meth:`_explained`)."""
+    _gone_away: dict[str, list[Order]]
+    """Symbol → its orders the running reconciliation settled as ended while away (:meth:`_ended_away`): a
+    bracket's stop, or one adopted from the broker (a stop typed into TWS); a difference of the position with
+    the broker's may be the fills of those that reduce it (:meth:`_explained`)."""
 
     # -- the book from the journal ---------------------------------------------------------------
 
@@ -256,7 +257,7 @@ class Reconciliation(BrokerEvents):
         # everything since the statuses taken before it did.
         out_of_touch = before is not None
         before = before if before is not None else self.working_statuses()
-        self._settled, self._protection_gone = set(), {}
+        self._settled, self._gone_away = set(), {}
         opened, asked = await self._open_orders(figures=out_of_touch)
         if self._missing(opened, [], asked):
             # Asked once more before the completed orders: a working order absent from one answer
@@ -426,8 +427,7 @@ class Reconciliation(BrokerEvents):
             shown = "the position shown is the broker's" if not self.book_settled else \
                 "its position is checked against the broker's"
             self._move(order, S.CANCELLED, f"{ENDED_AWAY}; {shown}")
-            if order.ticket.reduce_only:
-                self._protection_gone.setdefault(order.symbol, []).append(order)
+            self._gone_away.setdefault(order.symbol, []).append(order)
         else:
             self._move(order, S.UNKNOWN, "working here but unknown to the broker")
             self.block("unknown_orders", "an order's state is unknown; reconciling with the broker")
@@ -547,7 +547,7 @@ class Reconciliation(BrokerEvents):
     def _conclude_positions(self, adopt_all: bool, cash_note: str = "") -> None:
         """The positions against the broker's at the end of a reconciliation, at start or after a reconnect.
 
-        A difference the protective orders settled as ended while away explain (:meth:`_explained`) is
+        A difference the orders settled as ended while away explain (:meth:`_explained`) is
         taken from the broker with a WARNING: not a mismatch. Any other is a mismatch (its trigger
         applies), taken from the broker as well only with ``adopt_all`` (at start, where the book restored
         from the journal has nothing better; while running, the book stays ours, as after a periodic check).
@@ -563,25 +563,28 @@ class Reconciliation(BrokerEvents):
         if adopted or cash_note:
             self.checkpoint_book(f"adjusted to the broker: {_diff_text(adopted)} {cash_note}".strip())
         for symbol, (ours, theirs) in sorted(explained.items()):
-            refs = ", ".join(o.order_ref for o in self._protection_gone[symbol])
+            refs = ", ".join(o.order_ref for o in self._reducers(symbol, ours))
             self.alert(AlertLevel.WARNING, "reconcile", f"{symbol}: position taken from the broker ({theirs:g}, "
-                       f"not {ours:g}): its protective orders {refs} ended while tui-trader was away, and IB no "
+                       f"not {ours:g}): its closing orders {refs} ended while tui-trader was away, and IB no "
                        "longer reports their executions", kind="position_adopted")
         if unexplained:
             self.on_position_mismatch(_diff_text(unexplained), unexplained)
 
     def _explained(self, symbol: str, ours: float, theirs: float) -> bool:
         """The broker's position is ours made smaller (not reversed) by no more than what ``symbol``'s
-        protective orders that ended while away could have filled: their fills, which IB no longer reports.
+        orders that ended while away and close it could have filled: their fills, which IB no longer reports.
 
         Not a mismatch then (no position-mismatch trigger: the kill switch engaged on every start after a
         stop had filled overnight); the position is still taken from the broker, with a warning.
         """
-        ended = self._protection_gone.get(symbol, [])
-        reducing = [o for o in ended if o.ticket.side.sign * ours < 0]
+        reducing = self._reducers(symbol, ours)
         if not reducing or theirs * ours < 0 or abs(theirs) > abs(ours):
             return False
         return abs(ours - theirs) <= max(o.remaining for o in reducing) + _QTY_EPS
+
+    def _reducers(self, symbol: str, ours: float) -> list[Order]:
+        """``symbol``'s orders settled as ended while away that close (part of) a position of ``ours``."""
+        return [o for o in self._gone_away.get(symbol, []) if o.ticket.side.sign * ours < 0]
 
     def _book_differs(self, cash: bool) -> bool:
         return bool(self.position_diffs()) or (cash and self._cash_differs() is not None)
