@@ -242,6 +242,7 @@ class Engine(StrategyRunner):
             self.unblock("stale_data")
 
     def _check_monitors(self, now: datetime) -> None:
+        self._rearm_journal_trigger()
         account = self.account_snapshot()
         alerts, hits = evaluate_account(account, self.risk.limits, now, self._memory)
         for alert in alerts:
@@ -297,7 +298,12 @@ class Engine(StrategyRunner):
             self.engage_kill(hit.message, by, hit.trigger, flatten)
 
     def on_journal_failure(self, exc: BaseException) -> None:
-        """A failed journal write halts trading (the configured journal-failure action)."""
+        """A failed journal write halts trading (the configured journal-failure action).
+
+        Said and acted on once per failure: the trigger re-arms when the journal writes again
+        (:meth:`_rearm_journal_trigger`) and when the operator resets the kill switch, so a journal
+        that fails again, or still fails, after the reset halts trading again.
+        """
         if "journal" in self._fired:
             return
         self._fired.add("journal")
@@ -312,6 +318,17 @@ class Engine(StrategyRunner):
         hit = position_mismatch_hit(ours, theirs, self.risk.limits)
         if hit is not None and hit.action is not TriggerAction.ALERT:
             self.apply_hit(hit)
+
+    def _rearm_journal_trigger(self) -> None:
+        """The journal writes again: its next failure is a new one (alerted, and acted on)."""
+        if self.journal is not None and self.journal.failed is None:
+            self._fired.discard("journal")
+
+    def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
+        """Release the kill switch (see :meth:`KillOps.reset_kill`); the journal-failure trigger re-arms with
+        it: the reset's own record is written next, and if the journal still fails, trading halts again."""
+        super().reset_kill(reason, by, confirm_same_day)
+        self._fired.discard("journal")
 
     def _check_trigger_file(self) -> None:
         path = self.config.trigger_file
