@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import eventually, make_config, running
-from tui_trader.domain import AlertLevel, TradingState
+from tests.engine.helpers import buy, eventually, limits_for_tests, make_config, running, status
+from tui_trader.domain import AlertLevel, OrderStatus, TradingState
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
@@ -108,3 +108,72 @@ async def test_reset_while_the_journal_still_fails_then_trading_halts_again(
             assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
         finally:
             _allow_writes(path)
+
+
+# --- the drawdown's peak after the operator releases a drawdown trip ---------------------------------
+
+OVERNIGHT_S = 23 * 3600.0
+"""From the clock's Tuesday 10:00 to Wednesday 09:00, New York."""
+
+
+async def _price(sim: SimGateway, engine: Engine, price: float) -> None:
+    """Set AAPL's price in the simulator and wait until the engine has marked it."""
+    sim.control.set_price("AAPL", price)
+    await eventually(lambda: (q := engine.market.quotes.get("AAPL")) is not None and q.mark == pytest.approx(price),
+                     what=f"AAPL at {price}")
+
+
+async def _long_100_then_drawdown(sim: SimGateway, engine: Engine) -> None:
+    """100 AAPL bought near 100, marked at 200 (the peak), then at 140: 6,000 below the peak."""
+    await _price(sim, engine, 100.0)
+    entry = await engine.submit(buy(100))
+    await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.FILLED, what="entry filled")
+    await _price(sim, engine, 200.0)
+    await _price(sim, engine, 140.0)
+
+
+async def test_drawdown_kill_reset_then_the_peak_restarts_and_the_next_day_does_not_trip_again(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The peak was all-time and nothing reset it: after the operator reset a drawdown halt (typed reason,
+    # confirmed twice), every restart and every new trading day tripped it again at the first snapshot, the
+    # kill cancelling every working order (the protective stops too), until equity was back near the old peak.
+    config = make_config(tmp_path, limits=limits_for_tests(max_drawdown=5_000))
+    async with running(sim, config, clock.now) as (day1, _):
+        await _long_100_then_drawdown(sim, day1)
+        await eventually(lambda: day1.risk.kill_state.engaged, what="drawdown tripped")
+        assert day1.risk.kill_state.trigger is KillTrigger.DRAWDOWN
+
+        # Act: the operator accepts the drawdown.
+        day1.reset_kill("drawdown accepted, trading on", confirm_same_day=True)
+
+        # Assert: the drawdown is measured from here now.
+        account = day1.account_snapshot()
+        assert account.high_water_mark == pytest.approx(account.equity)
+        assert account.drawdown == 0.0
+    clock.advance(OVERNIGHT_S)
+    async with running(sim, config, clock.now) as (day2, _):
+        await eventually(lambda: day2.book_settled and "AAPL" in day2.market.quotes, what="day 2 settled")
+        day2.tick()
+        assert not day2.risk.kill_state.engaged, "the released drawdown tripped again the next day"
+        # A new drawdown of the limit from the restarted peak still trips.
+        await _price(sim, day2, 85.0)
+        await eventually(lambda: day2.risk.kill_state.engaged, what="a new drawdown trips")
+        assert day2.risk.kill_state.trigger is KillTrigger.DRAWDOWN
+
+
+async def test_drawdown_reducing_released_by_the_operator_then_the_next_day_stays_active(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The same with drawdown_action = "reducing": the operator's resume lasted until the next trading day.
+    config = make_config(tmp_path, limits=limits_for_tests(max_drawdown=5_000, drawdown_action="reducing"))
+    async with running(sim, config, clock.now) as (engine, _):
+        await _long_100_then_drawdown(sim, engine)
+        await eventually(lambda: engine.trading_state is TradingState.REDUCING, what="drawdown tripped")
+
+        # Act
+        engine.reduce_only(False, "drawdown accepted, trading on")
+        clock.advance(OVERNIGHT_S)
+        engine.tick()
+
+        # Assert
+        assert engine.trading_state is TradingState.ACTIVE
+        assert engine.account_snapshot().drawdown == 0.0

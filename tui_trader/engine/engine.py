@@ -326,9 +326,37 @@ class Engine(StrategyRunner):
 
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
         """Release the kill switch (see :meth:`KillOps.reset_kill`); the journal-failure trigger re-arms with
-        it: the reset's own record is written next, and if the journal still fails, trading halts again."""
+        it: the reset's own record is written next, and if the journal still fails, trading halts again.
+        Released after a drawdown trip, the drawdown's peak restarts (:meth:`_restart_peak`)."""
+        drawdown = self.risk.held_by_drawdown
         super().reset_kill(reason, by, confirm_same_day)
         self._fired.discard("journal")
+        if drawdown:
+            self._restart_peak(by, reason)
+
+    def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
+        """Enter or leave REDUCING (see :meth:`KillOps.reduce_only`); leaving the REDUCING a drawdown trip
+        set restarts the drawdown's peak (:meth:`_restart_peak`)."""
+        drawdown = not on and self.risk.held_by_drawdown
+        super().reduce_only(on, reason, by)
+        if drawdown and self.trading_state is TradingState.ACTIVE:
+            self._restart_peak(by, reason)
+
+    def _restart_peak(self, by: str, reason: str) -> None:
+        """The operator released a drawdown trip: the drawdown is measured from the equity now.
+
+        The peak was all-time and nothing restarted it, so the drawdown just accepted tripped again at
+        every restart and every new trading day (a kill cancelling every working order each time) until
+        equity was back near the old peak. Journaled with the book at once, so a restart keeps it.
+        """
+        before = self.portfolio.high_water_mark
+        self.portfolio.restart_peak()
+        self._memory.restart_peak()
+        self.alert(AlertLevel.WARNING, "risk", f"drawdown peak restarted at the equity now, "
+                   f"{self.portfolio.high_water_mark:,.2f} (was {before:,.2f}), by {by}: {reason.strip()}",
+                   kind="drawdown_peak_restarted")
+        if self.book_settled:
+            self.checkpoint_book(f"drawdown peak restarted by {by}")
 
     def _check_trigger_file(self) -> None:
         path = self.config.trigger_file

@@ -58,12 +58,17 @@ class TriggerHit:
     symbols: tuple[str, ...] = ()
 
 
+DRAWDOWN_MONITORS = ("drawdown", "drawdown_pct")
+"""The monitors of the drawdown trigger (the trading state they set is ``by`` ``risk:<monitor>``)."""
+
+
 class MonitorMemory:
     """What was already reported today, and the equity high-water mark seen so far.
 
-    Drawdown is from the all-time high. The engine's snapshots carry that mark themselves (the
-    portfolio keeps it and journals it, so it survives a restart); this one, in memory only, is for
-    callers whose snapshots do not.
+    Drawdown is from the high-water mark: the all-time high, until the operator releases a drawdown
+    trip (:meth:`restart_peak`). The engine's snapshots carry that mark themselves (the portfolio
+    keeps it and journals it, so it survives a restart); this one, in memory only, is for callers
+    whose snapshots do not.
     """
 
     def __init__(self, trading_day_time_zone: str = "America/New_York") -> None:
@@ -85,6 +90,12 @@ class MonitorMemory:
     def forget(self, prefix: str = "") -> None:
         """Re-arm the monitors whose key starts with ``prefix`` (all by default)."""
         self._seen = {k for k in self._seen if prefix and not k.startswith(prefix)}
+
+    def restart_peak(self) -> None:
+        """The operator released a drawdown trip: the peak restarts at the next equity read, and the
+        drawdown's warnings and trip are armed again, for a new drawdown of the limit from there."""
+        self.high_water_mark = 0.0
+        self.forget("drawdown")
 
 
 def read_monitors(
