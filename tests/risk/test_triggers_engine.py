@@ -177,3 +177,39 @@ async def test_drawdown_reducing_released_by_the_operator_then_the_next_day_stay
         # Assert
         assert engine.trading_state is TradingState.ACTIVE
         assert engine.account_snapshot().drawdown == 0.0
+
+
+# --- a trigger the operator released, after a restart the same day ----------------------------------
+
+
+async def test_daily_loss_kill_reset_then_a_restart_the_same_day_does_not_trip_it_again(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The monitors remembered in memory only which trips they had made today: after the operator reset a
+    # daily-loss halt (typed reason, confirmed twice), a restart the same day tripped it again at the first
+    # snapshot, and the kill cancelled every working order, the stops placed since the reset too.
+    config = make_config(tmp_path, limits=limits_for_tests(daily_loss_limit=3_000))
+    async with running(sim, config, clock.now) as (before, _):
+        await _price(sim, before, 100.0)
+        entry = await before.submit(buy(100))
+        await eventually(lambda: status(before, entry.order_ref) is OrderStatus.FILLED, what="entry filled")
+        await _price(sim, before, 60.0)
+        await eventually(lambda: before.risk.kill_state.engaged, what="daily loss tripped")
+        assert before.risk.kill_state.trigger is KillTrigger.DAILY_LOSS
+        before.reset_kill("loss accepted, managing the position", confirm_same_day=True)
+        await before.persist_kill_state()  # what the reset spawns; done before the engine stops
+        assert before.trading_state is TradingState.ACTIVE
+
+    # Act: restart an hour later, the same trading day, the loss unchanged.
+    clock.advance(3600)
+    async with running(sim, config, clock.now) as (after, _):
+        await eventually(lambda: after.book_settled and "AAPL" in after.market.quotes, what="settled")
+        after.tick()
+
+        # Assert
+        assert not after.risk.kill_state.engaged, "the released daily loss tripped again after the restart"
+        assert after.account_snapshot().day_pnl < -3_000
+    # The next trading day it is armed again.
+    clock.advance(OVERNIGHT_S)
+    sim.control.set_price("AAPL", 25.0)
+    async with running(sim, config, clock.now) as (next_day, _):
+        await eventually(lambda: next_day.risk.kill_state.engaged, what="a new day's loss trips")

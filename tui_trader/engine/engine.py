@@ -243,6 +243,7 @@ class Engine(StrategyRunner):
 
     def _check_monitors(self, now: datetime) -> None:
         self._rearm_journal_trigger()
+        self._memory.release(self.risk.released_on(now), now)  # reset by the operator today, before a restart too
         account = self.account_snapshot()
         alerts, hits = evaluate_account(account, self.risk.limits, now, self._memory)
         for alert in alerts:

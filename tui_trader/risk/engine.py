@@ -109,6 +109,11 @@ class RiskEngine:
         return (self._state is TradingState.REDUCING and last is not None
                 and last.by in tuple(f"risk:{m}" for m in DRAWDOWN_MONITORS))
 
+    def released_on(self, now: datetime) -> tuple[KillTrigger, ...]:
+        """The automatic triggers whose kill the operator reset on ``now``'s trading day (kept in the
+        kill state, so across a restart): their monitors stay quiet for the rest of that day."""
+        return self._kill.released_on(now)
+
     @property
     def recent(self) -> tuple[RecentOrder, ...]:
         """Orders sent recently (for the duplicate check)."""
@@ -291,6 +296,7 @@ class RiskEngine:
 
         Warnings and trips are each reported once per trading day per monitor.
         """
+        self._memory.release(self.released_on(now), now)
         alerts, hits = evaluate_account(account, self._limits, now, self._memory)
         return self._apply(hits, alerts, now, account.working_orders)
 
