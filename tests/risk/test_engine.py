@@ -301,3 +301,93 @@ def test_flatten_preview_keeps_engine_state_and_lists_tickets() -> None:
     assert preview.tickets[0].side is Side.BUY
     assert engine.check_flatten(preview.tickets[0], acct).passed
     assert preview.trading_state is TradingState.REDUCING
+
+
+# --- the drawdown's peak after the operator releases a drawdown trip -----------------------------------
+
+
+def _equity(value: float) -> object:
+    return account(equity=value, high_water_mark=0.0)  # the engine's memory keeps the peak
+
+
+def test_reset_after_a_drawdown_trip_then_the_drawdown_counts_from_the_equity_at_the_reset() -> None:
+    # Arrange: a peak of 120,000 and a 2,000 drawdown: tripped, then released by the operator.
+    engine = RiskEngine(RiskLimits(max_drawdown=1_000))
+    engine.evaluate(_equity(120_000), T0)
+    engine.evaluate(_equity(118_000), T0 + secs(1))
+    assert engine.kill_state.trigger is KillTrigger.DRAWDOWN
+    # Act
+    assert engine.reset_kill("alice", "drawdown accepted", T0 + secs(2), confirm_same_day=True).accepted
+    next_day = engine.evaluate(_equity(118_000), T0 + timedelta(days=1))
+    # Assert: the accepted drawdown does not trip again; a new one of the limit does, that same day.
+    assert next_day.hits == ()
+    assert engine.state is TradingState.ACTIVE
+    engine.evaluate(_equity(117_000), T0 + timedelta(days=1, seconds=1))
+    assert engine.kill_state.trigger is KillTrigger.DRAWDOWN
+
+
+def test_resume_from_a_drawdown_reducing_then_the_drawdown_counts_from_the_equity_then() -> None:
+    engine = RiskEngine(RiskLimits(max_drawdown=1_000, drawdown_action="reducing"))
+    engine.evaluate(_equity(120_000), T0)
+    engine.evaluate(_equity(118_000), T0 + secs(1))
+    assert engine.held_by_drawdown
+
+    engine.set_state(TradingState.ACTIVE, "alice", "drawdown accepted", T0 + secs(2))
+    engine.evaluate(_equity(118_000), T0 + timedelta(days=1))
+
+    assert engine.state is TradingState.ACTIVE
+
+
+def test_reset_after_another_trigger_then_the_drawdown_peak_is_kept() -> None:
+    engine = RiskEngine(RiskLimits(max_drawdown=5_000))
+    engine.evaluate(_equity(120_000), T0)
+    engine.engage_kill("alice", "fat finger", T0 + secs(1))
+    engine.reset_kill("alice", "fixed", T0 + secs(2))
+
+    engine.evaluate(_equity(114_000), T0 + secs(3))
+
+    assert engine.kill_state.trigger is KillTrigger.DRAWDOWN
+
+
+# --- a trigger the operator released stays quiet that day, across a restart ----------------------------
+
+
+def _restarted(engine: RiskEngine) -> RiskEngine:
+    """A new RiskEngine from the kill state the journal keeps (a restart)."""
+    return RiskEngine(engine.limits, KillState.from_dict(engine.kill_state.to_dict()))
+
+
+def test_daily_loss_reset_then_a_restart_the_same_day_does_not_trip_again_and_the_next_day_does() -> None:
+    # Arrange: a daily-loss trip, reset by the operator (confirmed twice).
+    engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
+    engine.evaluate(_loss(1_500), T0)
+    assert engine.reset_kill("alice", "loss accepted", T0 + secs(1), confirm_same_day=True).accepted
+    # Act: a restart the same day, the loss unchanged (deeper, even).
+    again = _restarted(engine)
+    same_day = again.evaluate(_loss(1_800), T0 + secs(60))
+    # Assert
+    assert same_day.hits == ()
+    assert same_day.alerts == ()
+    assert again.state is TradingState.ACTIVE
+    assert again.evaluate(_loss(1_500), T0 + timedelta(days=1)).kill is not None
+
+
+def test_release_of_one_trigger_kept_through_a_manual_kill_and_its_reset_the_same_day() -> None:
+    engine = RiskEngine(RiskLimits(max_daily_trades=10, daily_loss_limit=1_000))
+    engine.evaluate(account(trades_today=10), T0)
+    engine.reset_kill("alice", "enough for today, exits only", T0 + secs(1), confirm_same_day=True)
+    engine.engage_kill("alice", "fat finger", T0 + secs(2))
+    engine.reset_kill("alice", "fixed", T0 + secs(3))
+
+    again = _restarted(engine)
+
+    assert again.released_on(T0 + secs(4)) == (KillTrigger.TRADE_COUNT,)
+    assert again.evaluate(account(trades_today=10), T0 + secs(4)).hits == ()
+    assert again.evaluate(_loss(1_500, trades_today=10), T0 + secs(5)).kill is not None  # another trigger trips
+
+
+def test_kill_state_with_released_triggers_round_trips() -> None:
+    state = KillState(released=(KillTrigger.DAILY_LOSS, KillTrigger.TRADE_COUNT), released_at=T0)
+
+    assert KillState.from_dict(state.to_dict()) == state
+    assert KillState.from_dict({"engaged": False}) == KillState()  # a journal written before releases were kept

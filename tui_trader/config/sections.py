@@ -155,8 +155,10 @@ class RiskSettings(_Section):
         2.0, description="Daily loss limit, percent of start-of-day equity."
     )
     daily_loss_action: TriggerAction = Field("halted", description="What the daily loss limit does.")
-    max_drawdown: PositiveOrNone = Field(None, description="Drawdown from the equity high in money.")
-    max_drawdown_pct: PositiveOrNone = Field(5.0, description="Drawdown from the equity high in percent.")
+    max_drawdown: PositiveOrNone = Field(
+        None, description="Drawdown from the equity high in money (restarts when you release a drawdown trip).")
+    max_drawdown_pct: PositiveOrNone = Field(
+        5.0, description="Drawdown from the equity high in percent (restarts when you release a drawdown trip).")
     drawdown_action: TriggerAction = Field("halted", description="What the drawdown limit does.")
     max_losing_streak: Annotated[int | None, Field(gt=0)] = Field(
         5, description="Losing trades in a row before a cooldown."

@@ -244,6 +244,8 @@ class Engine(StrategyRunner):
             self.unblock("stale_data")
 
     def _check_monitors(self, now: datetime) -> None:
+        self._rearm_journal_trigger()
+        self._memory.release(self.risk.released_on(now), now)  # reset by the operator today, before a restart too
         account = self.account_snapshot()
         alerts, hits = evaluate_account(account, self.risk.limits, now, self._memory)
         for alert in alerts:
@@ -299,7 +301,12 @@ class Engine(StrategyRunner):
             self.engage_kill(hit.message, by, hit.trigger, flatten)
 
     def on_journal_failure(self, exc: BaseException) -> None:
-        """A failed journal write halts trading (the configured journal-failure action)."""
+        """A failed journal write halts trading (the configured journal-failure action).
+
+        Said and acted on once per failure: the trigger re-arms when the journal writes again
+        (:meth:`_rearm_journal_trigger`) and when the operator resets the kill switch, so a journal
+        that fails again, or still fails, after the reset halts trading again.
+        """
         if "journal" in self._fired:
             return
         self._fired.add("journal")
@@ -314,6 +321,45 @@ class Engine(StrategyRunner):
         hit = position_mismatch_hit(ours, theirs, self.risk.limits)
         if hit is not None and hit.action is not TriggerAction.ALERT:
             self.apply_hit(hit)
+
+    def _rearm_journal_trigger(self) -> None:
+        """The journal writes again: its next failure is a new one (alerted, and acted on)."""
+        if self.journal is not None and self.journal.failed is None:
+            self._fired.discard("journal")
+
+    def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
+        """Release the kill switch (see :meth:`KillOps.reset_kill`); the journal-failure trigger re-arms with
+        it: the reset's own record is written next, and if the journal still fails, trading halts again.
+        Released after a drawdown trip, the drawdown's peak restarts (:meth:`_restart_peak`)."""
+        drawdown = self.risk.held_by_drawdown
+        super().reset_kill(reason, by, confirm_same_day)
+        self._fired.discard("journal")
+        if drawdown:
+            self._restart_peak(by, reason)
+
+    def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
+        """Enter or leave REDUCING (see :meth:`KillOps.reduce_only`); leaving the REDUCING a drawdown trip
+        set restarts the drawdown's peak (:meth:`_restart_peak`)."""
+        drawdown = not on and self.risk.held_by_drawdown
+        super().reduce_only(on, reason, by)
+        if drawdown and self.trading_state is TradingState.ACTIVE:
+            self._restart_peak(by, reason)
+
+    def _restart_peak(self, by: str, reason: str) -> None:
+        """The operator released a drawdown trip: the drawdown is measured from the equity now.
+
+        The peak was all-time and nothing restarted it, so the drawdown just accepted tripped again at
+        every restart and every new trading day (a kill cancelling every working order each time) until
+        equity was back near the old peak. Journaled with the book at once, so a restart keeps it.
+        """
+        before = self.portfolio.high_water_mark
+        self.portfolio.restart_peak()
+        self._memory.restart_peak()
+        self.alert(AlertLevel.WARNING, "risk", f"drawdown peak restarted at the equity now, "
+                   f"{self.portfolio.high_water_mark:,.2f} (was {before:,.2f}), by {by}: {reason.strip()}",
+                   kind="drawdown_peak_restarted")
+        if self.book_settled:
+            self.checkpoint_book(f"drawdown peak restarted by {by}")
 
     def _check_trigger_file(self) -> None:
         """Engage the kill switch when something appears at the trigger file's path.

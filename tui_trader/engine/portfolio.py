@@ -3,7 +3,8 @@
 Pure state: the engine feeds it fills, commissions and marks. Realized P&L is net of
 commissions; day figures restart at the start of each trading day in the exchange time zone,
 from the equity at the last known marks. The equity high-water mark is the all-time one: it
-does not restart with the day, and it is kept in the journaled state with the marks.
+does not restart with the day, and it is kept in the journaled state with the marks; only the
+operator's release of a drawdown trip restarts it (:meth:`Portfolio.restart_peak`).
 """
 
 from __future__ import annotations
@@ -372,6 +373,11 @@ class Portfolio:
         self._value, self._gross, self._unrealized = ExactSum(), ExactSum(), ExactSum()
         for pos in positions.values():
             self._put(pos)
+
+    def restart_peak(self) -> None:
+        """Restart the equity high-water mark at the equity now: the operator released a drawdown trip, so
+        the drawdown is measured from here (kept all-time again from now on)."""
+        self.high_water_mark = self.equity
 
     def _update_hwm(self) -> None:
         self.high_water_mark = max(self.high_water_mark, self.equity)

@@ -65,7 +65,9 @@ class Recovery(Amendments):
                                           on_failure=self.on_journal_failure, lock=lock)
         self.journal.attach(self.bus.subscribe("journal", maxsize=100_000, lossless=True))
         kill = await self.journal.load_kill_state()
-        if kill and kill.get("engaged"):
+        if kill and not kill.get("engaged"):  # released: the triggers reset today stay quiet today
+            self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill).released_only())
+        elif kill:
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill))
             self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch still engaged from "
                        f"{kill.get('engaged_at')} by {kill.get('by')}: {kill.get('reason')}", kind="kill_restored")

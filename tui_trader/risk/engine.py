@@ -37,6 +37,7 @@ from tui_trader.risk.kill_switch import (
 )
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 from tui_trader.risk.monitors import (
+    DRAWDOWN_MONITORS,
     MonitorMemory,
     TriggerHit,
     disconnect_hit,
@@ -93,6 +94,25 @@ class RiskEngine:
     def kill_state(self) -> KillState:
         """The latched kill state (the journal persists it after every kill decision)."""
         return self._kill.state
+
+    @property
+    def held_by_drawdown(self) -> bool:
+        """The trading state is the drawdown trigger's: the kill switch it engaged, or the REDUCING it set.
+
+        Released by the operator (a kill reset, a resume), the drawdown's peak restarts at the equity then
+        (:meth:`MonitorMemory.restart_peak`; the engine restarts its portfolio's too): otherwise the same
+        drawdown from the old all-time peak trips again at every restart and every new trading day.
+        """
+        if self._kill.engaged:
+            return self._kill.state.trigger is KillTrigger.DRAWDOWN
+        last = self._last_change
+        return (self._state is TradingState.REDUCING and last is not None
+                and last.by in tuple(f"risk:{m}" for m in DRAWDOWN_MONITORS))
+
+    def released_on(self, now: datetime) -> tuple[KillTrigger, ...]:
+        """The automatic triggers whose kill the operator reset on ``now``'s trading day (kept in the
+        kill state, so across a restart): their monitors stay quiet for the rest of that day."""
+        return self._kill.released_on(now)
 
     @property
     def recent(self) -> tuple[RecentOrder, ...]:
@@ -202,6 +222,8 @@ class RiskEngine:
             return None
         if self._kill.engaged:
             raise KillSwitchLatchedError("kill switch engaged: reset it with a typed reason first")
+        if state is TradingState.ACTIVE and self.held_by_drawdown:
+            self._memory.restart_peak()
         return self._change(state, by, reason, now)
 
     def _change(self, state: TradingState, by: str, reason: str, now: datetime) -> TradingStateChanged:
@@ -244,8 +266,13 @@ class RiskEngine:
         confirm_same_day: bool = False,
         resume: TradingState = TradingState.ACTIVE,
     ) -> ResetDecision:
-        """Release the kill switch (typed reason; second confirmation on the day of an auto trip)."""
+        """Release the kill switch (typed reason; second confirmation on the day of an auto trip).
+
+        A drawdown trip released restarts the drawdown's peak (:attr:`held_by_drawdown`)."""
+        drawdown = self.held_by_drawdown
         decision = self._kill.reset(by, reason, now, confirm_same_day=confirm_same_day, resume=resume)
+        if decision.accepted and drawdown:
+            self._memory.restart_peak()
         if decision.accepted and decision.trading_state is not None:
             self._change(decision.trading_state, by, reason.strip(), now)
         return decision
@@ -269,6 +296,7 @@ class RiskEngine:
 
         Warnings and trips are each reported once per trading day per monitor.
         """
+        self._memory.release(self.released_on(now), now)
         alerts, hits = evaluate_account(account, self._limits, now, self._memory)
         return self._apply(hits, alerts, now, account.working_orders)
 

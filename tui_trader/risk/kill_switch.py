@@ -70,6 +70,10 @@ class KillState:
     engaged_at: datetime | None = None
     trigger: KillTrigger | None = None
     auto: bool = False
+    released: tuple[KillTrigger, ...] = ()
+    """Automatic triggers whose kill the operator reset on the trading day of ``released_at``: their
+    monitors stay quiet for the rest of that day, also after a restart (:meth:`KillSwitch.released_on`)."""
+    released_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO datetime, enum value)."""
@@ -80,17 +84,30 @@ class KillState:
             "engaged_at": self.engaged_at.isoformat() if self.engaged_at else None,
             "trigger": self.trigger.value if self.trigger else None,
             "auto": self.auto,
+            "released": [t.value for t in self.released],
+            "released_at": self.released_at.isoformat() if self.released_at else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KillState:
         """Rebuild a state written by :meth:`to_dict`; a naive timestamp is refused."""
-        at = datetime.fromisoformat(data["engaged_at"]) if data.get("engaged_at") else None
-        if at is not None and at.tzinfo is None:
-            raise ValueError("kill state engaged_at must be timezone-aware")
+        at, released_at = _aware(data, "engaged_at"), _aware(data, "released_at")
         trigger = KillTrigger(data["trigger"]) if data.get("trigger") else None
+        released = tuple(KillTrigger(t) for t in data.get("released") or ())
         return cls(bool(data["engaged"]), str(data.get("by", "")), str(data.get("reason", "")),
-                   at, trigger, bool(data.get("auto", False)))  # fmt: skip
+                   at, trigger, bool(data.get("auto", False)), released, released_at)  # fmt: skip
+
+    def released_only(self) -> KillState:
+        """A state not engaged that keeps only what was released (a journal's state after a reset)."""
+        return KillState(released=self.released, released_at=self.released_at)
+
+
+def _aware(data: dict[str, Any], key: str) -> datetime | None:
+    """The timestamp ``data[key]`` (``None`` when absent); a naive one is refused."""
+    at = datetime.fromisoformat(data[key]) if data.get(key) else None
+    if at is not None and at.tzinfo is None:
+        raise ValueError(f"kill state {key} must be timezone-aware")
+    return at
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +208,8 @@ class KillSwitch:
         again = self._state.engaged
         if not again:
             auto = trigger is not KillTrigger.MANUAL
-            self._state = KillState(True, by, reason, now, trigger, auto)
+            before = self._state
+            self._state = KillState(True, by, reason, now, trigger, auto, before.released, before.released_at)
         refs = tuple(o.order_ref for o in working if o.status.is_working)
         cancel = KillAction.CANCEL_GLOBAL if self.scope is CancelScope.GLOBAL else KillAction.CANCEL_OWN
         actions: tuple[KillAction, ...] = (KillAction.SET_HALTED, cancel, KillAction.VERIFY_CANCELLED)
@@ -245,9 +263,24 @@ class KillSwitch:
         if refusal is not None:
             return refusal
         before = self._state
-        self._state = KillState()
+        self._state = KillState(released=self._released_after(before, now), released_at=now)
         return ResetDecision(True, self._state, "kill switch released", trading_state=resume,
                              events=self._reset_events(before, by, reason.strip(), now, resume))  # fmt: skip
+
+    def released_on(self, now: datetime) -> tuple[KillTrigger, ...]:
+        """The automatic triggers whose kill the operator reset on ``now``'s trading day."""
+        s = self._state
+        return s.released if s.released_at is not None and self._same_day(s.released_at, now) else ()
+
+    def _released_after(self, before: KillState, now: datetime) -> tuple[KillTrigger, ...]:
+        """What is released once ``before`` (engaged) is reset at ``now``: its trigger, if automatic, and
+        the triggers released earlier the same trading day."""
+        earlier = before.released if before.released_at is not None and self._same_day(before.released_at, now) else ()
+        own = (before.trigger,) if before.auto and before.trigger is not None else ()
+        return tuple(dict.fromkeys((*earlier, *own)))
+
+    def _same_day(self, a: datetime, b: datetime) -> bool:
+        return a.astimezone(self._tz).date() == b.astimezone(self._tz).date()
 
     def needs_confirmation(self, now: datetime) -> bool:
         """True when a reset at ``now`` needs the second, same-day confirmation."""

@@ -122,7 +122,8 @@ class RiskLimits:
     daily_loss_warnings: tuple[float, ...] | None = None
     """Fractions of the daily loss limit at which a warning alert is raised; None uses warning_thresholds."""
     max_drawdown: float | None = None
-    """Largest drop of equity from its high-water mark, in account currency."""
+    """Largest drop of equity from its high-water mark, in account currency (the mark is all-time; the
+    operator's release of a drawdown trip restarts it at the equity then)."""
     max_drawdown_pct: float | None = None
     """Largest drop of equity from its high-water mark, in percent of the mark."""
     drawdown_action: TriggerAction = TriggerAction.HALTED

@@ -58,33 +58,66 @@ class TriggerHit:
     symbols: tuple[str, ...] = ()
 
 
+DRAWDOWN_MONITORS = ("drawdown", "drawdown_pct")
+"""The monitors of the drawdown trigger (the trading state they set is ``by`` ``risk:<monitor>``)."""
+
+
+QUIET_ONCE_RELEASED = {
+    KillTrigger.DAILY_LOSS: ("daily_loss", "daily_loss_pct"),
+    KillTrigger.TRADE_COUNT: ("trade_count",),
+    KillTrigger.LOSING_STREAK: ("losing_streak",),
+}
+"""The monitors of each automatic trigger that stay quiet for the rest of the trading day once the operator
+resets its kill (RTS 6 Art. 15(3): re-enabled by a person). A released drawdown restarts its peak instead
+(:meth:`MonitorMemory.restart_peak`)."""
+
+
 class MonitorMemory:
     """What was already reported today, and the equity high-water mark seen so far.
 
-    Drawdown is from the all-time high. The engine's snapshots carry that mark themselves (the
-    portfolio keeps it and journals it, so it survives a restart); this one, in memory only, is for
-    callers whose snapshots do not.
+    Drawdown is from the high-water mark: the all-time high, until the operator releases a drawdown
+    trip (:meth:`restart_peak`). The engine's snapshots carry that mark themselves (the portfolio
+    keeps it and journals it, so it survives a restart); this one, in memory only, is for callers
+    whose snapshots do not.
     """
 
     def __init__(self, trading_day_time_zone: str = "America/New_York") -> None:
         self._tz = ZoneInfo(trading_day_time_zone)
         self._day: date | None = None
         self._seen: set[str] = set()
+        self._quiet: set[str] = set()
+        """Monitors released by the operator today (:meth:`release`)."""
         self.high_water_mark = 0.0
 
     def first_today(self, key: str, now: datetime) -> bool:
         """True the first time ``key`` is reported on the trading day of ``now``."""
         day = now.astimezone(self._tz).date()
         if day != self._day:
-            self._day, self._seen = day, set()
-        if key in self._seen:
+            self._day, self._seen, self._quiet = day, set(), set()
+        if key in self._seen or key.split("@", 1)[0] in self._quiet:
             return False
         self._seen.add(key)
         return True
 
+    def release(self, triggers: Sequence[KillTrigger], now: datetime) -> None:
+        """The operator reset the kill of ``triggers`` on ``now``'s trading day: their monitors
+        (:data:`QUIET_ONCE_RELEASED`) neither warn nor trip again that day, as if already reported,
+        also in a run started after the reset (the kill state keeps what was released)."""
+        for trigger in triggers:
+            for monitor in QUIET_ONCE_RELEASED.get(trigger, ()):
+                self.first_today(f"{monitor}@hit", now)
+                self._quiet.add(monitor)
+
     def forget(self, prefix: str = "") -> None:
-        """Re-arm the monitors whose key starts with ``prefix`` (all by default)."""
+        """Re-arm the monitors whose key starts with ``prefix`` (all by default; released ones too)."""
         self._seen = {k for k in self._seen if prefix and not k.startswith(prefix)}
+        self._quiet = {m for m in self._quiet if prefix and not m.startswith(prefix)}
+
+    def restart_peak(self) -> None:
+        """The operator released a drawdown trip: the peak restarts at the next equity read, and the
+        drawdown's warnings and trip are armed again, for a new drawdown of the limit from there."""
+        self.high_water_mark = 0.0
+        self.forget("drawdown")
 
 
 def read_monitors(

@@ -1,0 +1,215 @@
+"""The automatic triggers as the engine performs them, against the simulator over loopback and a real journal.
+
+Each trigger moves to REDUCING or HALTED with an alert and a journal record naming it; these tests
+follow a trigger past the operator's reset and past a restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import buy, eventually, limits_for_tests, make_config, running, status
+from tui_trader.domain import AlertLevel, OrderStatus, TradingState
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.engine import Engine
+from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.sim import ManualClock, SimGateway
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The simulator's manual clock."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def sim(clock: ManualClock) -> AsyncIterator[SimGateway]:
+    """A simulator on an ephemeral port."""
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        yield gw
+
+
+def _refuse_writes(journal: Path) -> None:
+    """From now on every write to the journal's event log fails, as on a full disk."""
+    with sqlite3.connect(journal) as other:
+        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+
+
+def _allow_writes(journal: Path) -> None:
+    with sqlite3.connect(journal) as other:
+        other.execute("DROP TRIGGER refuse")
+
+
+async def _journal_fails(engine: Engine) -> None:
+    """Queue an event and let the journal try to write it."""
+    engine.alert(AlertLevel.INFO, "test", "something to write", kind="test")
+    assert engine.journal is not None
+    with pytest.raises(sqlite3.Error, match="disk full"):
+        await engine.journal.flush()
+
+
+async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_halts_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Once the journal-failure trigger had fired, it never fired again in that run: after the operator
+    # freed the disk and reset the kill switch, a second failure left trading ACTIVE with nothing journaled
+    # and no alert (DESIGN: a failed write halts trading).
+    config = make_config(tmp_path)
+    path = config.journal_path
+    assert path is not None
+    async with running(sim, config) as (engine, events):
+        assert engine.journal is not None
+        _refuse_writes(path)
+        await _journal_fails(engine)
+        await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+        _allow_writes(path)
+        await engine.journal.flush()
+        engine.reset_kill("disk space freed")
+        await engine.journal.flush()
+        assert engine.trading_state is TradingState.ACTIVE
+        events.drain()
+
+        # Act: the disk fills again.
+        _refuse_writes(path)
+        try:
+            await _journal_fails(engine)
+
+            # Assert: halted again by the same trigger, and said.
+            assert engine.risk.kill_state.engaged
+            assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
+            said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+            assert any(a.kind == "journal_failure" and a.level is AlertLevel.CRITICAL for a in said)
+        finally:
+            _allow_writes(path)
+
+
+async def test_reset_while_the_journal_still_fails_then_trading_halts_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A reset with the disk still full released the halt for good: the reset's own journal write failed
+    # and, the trigger having fired once already, nothing halted.
+    config = make_config(tmp_path)
+    path = config.journal_path
+    assert path is not None
+    async with running(sim, config) as (engine, _):
+        assert engine.journal is not None
+        _refuse_writes(path)
+        try:
+            await _journal_fails(engine)
+            await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+
+            # Act
+            engine.reset_kill("thought it was fixed")
+
+            # Assert: the reset's record cannot be written, so trading halts again.
+            await eventually(lambda: engine.risk.kill_state.engaged, what="halted again")
+            assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
+        finally:
+            _allow_writes(path)
+
+
+# --- the drawdown's peak after the operator releases a drawdown trip ---------------------------------
+
+OVERNIGHT_S = 23 * 3600.0
+"""From the clock's Tuesday 10:00 to Wednesday 09:00, New York."""
+
+
+async def _price(sim: SimGateway, engine: Engine, price: float) -> None:
+    """Set AAPL's price in the simulator and wait until the engine has marked it."""
+    sim.control.set_price("AAPL", price)
+    await eventually(lambda: (q := engine.market.quotes.get("AAPL")) is not None and q.mark == pytest.approx(price),
+                     what=f"AAPL at {price}")
+
+
+async def _long_100_then_drawdown(sim: SimGateway, engine: Engine) -> None:
+    """100 AAPL bought near 100, marked at 200 (the peak), then at 140: 6,000 below the peak."""
+    await _price(sim, engine, 100.0)
+    entry = await engine.submit(buy(100))
+    await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.FILLED, what="entry filled")
+    await _price(sim, engine, 200.0)
+    await _price(sim, engine, 140.0)
+
+
+async def test_drawdown_kill_reset_then_the_peak_restarts_and_the_next_day_does_not_trip_again(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The peak was all-time and nothing reset it: after the operator reset a drawdown halt (typed reason,
+    # confirmed twice), every restart and every new trading day tripped it again at the first snapshot, the
+    # kill cancelling every working order (the protective stops too), until equity was back near the old peak.
+    config = make_config(tmp_path, limits=limits_for_tests(max_drawdown=5_000))
+    async with running(sim, config, clock.now) as (day1, _):
+        await _long_100_then_drawdown(sim, day1)
+        await eventually(lambda: day1.risk.kill_state.engaged, what="drawdown tripped")
+        assert day1.risk.kill_state.trigger is KillTrigger.DRAWDOWN
+
+        # Act: the operator accepts the drawdown.
+        day1.reset_kill("drawdown accepted, trading on", confirm_same_day=True)
+
+        # Assert: the drawdown is measured from here now.
+        account = day1.account_snapshot()
+        assert account.high_water_mark == pytest.approx(account.equity)
+        assert account.drawdown == 0.0
+    clock.advance(OVERNIGHT_S)
+    async with running(sim, config, clock.now) as (day2, _):
+        await eventually(lambda: day2.book_settled and "AAPL" in day2.market.quotes, what="day 2 settled")
+        day2.tick()
+        assert not day2.risk.kill_state.engaged, "the released drawdown tripped again the next day"
+        # A new drawdown of the limit from the restarted peak still trips.
+        await _price(sim, day2, 85.0)
+        await eventually(lambda: day2.risk.kill_state.engaged, what="a new drawdown trips")
+        assert day2.risk.kill_state.trigger is KillTrigger.DRAWDOWN
+
+
+async def test_drawdown_reducing_released_by_the_operator_then_the_next_day_stays_active(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The same with drawdown_action = "reducing": the operator's resume lasted until the next trading day.
+    config = make_config(tmp_path, limits=limits_for_tests(max_drawdown=5_000, drawdown_action="reducing"))
+    async with running(sim, config, clock.now) as (engine, _):
+        await _long_100_then_drawdown(sim, engine)
+        await eventually(lambda: engine.trading_state is TradingState.REDUCING, what="drawdown tripped")
+
+        # Act
+        engine.reduce_only(False, "drawdown accepted, trading on")
+        clock.advance(OVERNIGHT_S)
+        engine.tick()
+
+        # Assert
+        assert engine.trading_state is TradingState.ACTIVE
+        assert engine.account_snapshot().drawdown == 0.0
+
+
+# --- a trigger the operator released, after a restart the same day ----------------------------------
+
+
+async def test_daily_loss_kill_reset_then_a_restart_the_same_day_does_not_trip_it_again(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The monitors remembered in memory only which trips they had made today: after the operator reset a
+    # daily-loss halt (typed reason, confirmed twice), a restart the same day tripped it again at the first
+    # snapshot, and the kill cancelled every working order, the stops placed since the reset too.
+    config = make_config(tmp_path, limits=limits_for_tests(daily_loss_limit=3_000))
+    async with running(sim, config, clock.now) as (before, _):
+        await _price(sim, before, 100.0)
+        entry = await before.submit(buy(100))
+        await eventually(lambda: status(before, entry.order_ref) is OrderStatus.FILLED, what="entry filled")
+        await _price(sim, before, 60.0)
+        await eventually(lambda: before.risk.kill_state.engaged, what="daily loss tripped")
+        assert before.risk.kill_state.trigger is KillTrigger.DAILY_LOSS
+        before.reset_kill("loss accepted, managing the position", confirm_same_day=True)
+        await before.persist_kill_state()  # what the reset spawns; done before the engine stops
+        assert before.trading_state is TradingState.ACTIVE
+
+    # Act: restart an hour later, the same trading day, the loss unchanged.
+    clock.advance(3600)
+    async with running(sim, config, clock.now) as (after, _):
+        await eventually(lambda: after.book_settled and "AAPL" in after.market.quotes, what="settled")
+        after.tick()
+
+        # Assert
+        assert not after.risk.kill_state.engaged, "the released daily loss tripped again after the restart"
+        assert after.account_snapshot().day_pnl < -3_000
+    # The next trading day it is armed again.
+    clock.advance(OVERNIGHT_S)
+    sim.control.set_price("AAPL", 25.0)
+    async with running(sim, config, clock.now) as (next_day, _):
+        await eventually(lambda: next_day.risk.kill_state.engaged, what="a new day's loss trips")
