@@ -326,8 +326,12 @@ async def test_fill_in_an_outage_long_before_a_fill_heard_as_the_connection_retu
         (missed,) = sim.executions()
         clock.advance(600)
         sim.control.delay_messages("open_orders_end", 5)  # the connect's open orders: answered once stepped
+        sim.received_frames.clear()
         sim.control.refuse_connections(0)
-        await eventually(lambda: CLIENT_ID in sim.sessions, what="the engine connecting again")
+        # Filled once the connect has asked for its open orders (MSFT's among them): on a loaded host the
+        # fill could come before, ib_async had no trade for its execution yet, and it was never heard live.
+        await eventually(lambda: (CLIENT_ID, [str(int(Out.REQ_OPEN_ORDERS))]) in [
+            (cid, fields[:1]) for cid, fields in sim.received_frames], what="the engine connecting again")
         sim.control.set_price("MSFT", late.ticket.limit_price - 0.5)
         await eventually(lambda: any(f.order_ref == late.order_ref for f in engine.orders.fills.values()),
                          what="the late fill heard live")
