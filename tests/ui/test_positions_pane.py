@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tui_trader.domain import Position
+from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.ui.demo import normal_state
 from tui_trader.ui.format import DASH
 from tui_trader.ui.widgets.line_table import LineTable, Row
@@ -75,3 +76,19 @@ async def test_positions_pane_when_a_mark_has_no_quote_this_session_then_dimmed_
         assert all(cell(r, "Last")[1] == "" for r in others)
         pane = c.app.screen.query_one(PositionsPane)
         assert f"mark not live: {symbol}" in str(pane.border_subtitle)
+
+
+async def test_positions_pane_when_the_account_is_not_known_yet_then_not_no_open_positions() -> None:
+    # A console that never reached its gateway (no journal) said "No open positions" of an account it knew
+    # nothing about, next to "Equity —".
+    state = normal_state()
+    unknown = replace(state, account=AccountSnapshot(time=state.time, known=False))
+    async with running(unknown) as c:
+        table = c.app.screen.query_one("#positions-table", LineTable)
+        assert table.render_line(1).text.strip() == "Positions not known yet"
+        c.engine.state = state
+        await c.pull()
+        assert table.rows[0].key != "__total__"
+        c.engine.state = replace(state, account=replace(state.account, positions={}))
+        await c.pull()
+        assert table.render_line(1).text.strip() == "No open positions"

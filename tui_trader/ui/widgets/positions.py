@@ -30,6 +30,10 @@ COLUMNS = (
     Column("Owner", 10, priority=7),
 )
 
+EMPTY = "No open positions"
+UNKNOWN = "Positions not known yet"
+"""What the pane says before the broker or a journal gave any account figure: not that nothing is held."""
+
 
 def sign_role(value: float) -> str:
     """``pos`` for gains, ``neg`` for losses, '' for zero."""
@@ -135,7 +139,7 @@ class PositionsPane(Pane):
         super().__init__("Positions", "2", id="positions-pane")
 
     def compose(self) -> ComposeResult:
-        yield LineTable(COLUMNS, empty="No open positions", id="positions-table")
+        yield LineTable(COLUMNS, empty=EMPTY, id="positions-table")
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw ``snapshot``'s positions (symbol order) and their totals.
@@ -151,6 +155,7 @@ class PositionsPane(Pane):
                 return item
             return position_row(item, item.symbol in stale, *stop_cover(snapshot.account, item.symbol))
 
+        self.table.set_empty(EMPTY if snapshot.account.known else UNKNOWN)
         self.table.set_rows(LazyRows(items, row))
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=marks_note(fresh, stale))
 
