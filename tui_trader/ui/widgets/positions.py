@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, money, pct, price, qty, trailing_stop
+from tui_trader.ui.format import DASH, money, pct, price, qty, shown_sign, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
@@ -36,8 +36,9 @@ UNKNOWN = "Positions not known yet"
 
 
 def sign_role(value: float) -> str:
-    """``pos`` for gains, ``neg`` for losses, '' for zero."""
-    return "pos" if value > 0 else "neg" if value < 0 else ""
+    """``pos`` for gains, ``neg`` for losses, '' for a figure drawn as zero (``+0.00``)."""
+    sign = shown_sign(value)
+    return "pos" if sign > 0 else "neg" if sign < 0 else ""
 
 
 def stop_text(pos: Position, covered: float | None = None, held: bool = False) -> str:
