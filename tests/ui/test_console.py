@@ -18,7 +18,15 @@ from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, check_line
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.risk.results import upper_bound
-from tui_trader.ui.demo import FROZEN, ScriptedEngine, halted_events, halted_state, normal_state, pending
+from tui_trader.ui.demo import (
+    FROZEN,
+    ScriptedEngine,
+    disconnected_state,
+    halted_events,
+    halted_state,
+    normal_state,
+    pending,
+)
 from tui_trader.ui.messages import SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal, check_row
 from tui_trader.ui.modals.error import ErrorModal
@@ -802,3 +810,18 @@ def test_connectivity_last_error_when_connected_again_then_kept_with_its_time_bu
         (row,) = [r for r in link_rows(conn, "UTC") if r.key == "err"]
         assert row.cells == ("Last error", "14:03:07 connection refused")
         assert row.cell_role(1) == role
+
+
+async def test_connectivity_farms_when_disconnected_then_their_last_status_is_said_as_past_not_ok() -> None:
+    # The engine keeps the farms' last reports until the next connection opens: while the link was down
+    # the pane listed "farm usfarm  OK (2104)" in the healthy colour, under "State DISCONNECTED".
+    async with running(disconnected_state()) as c:
+        rows = {r.key: r for r in c.app.main.query_one("#connectivity-table", LineTable).rows}
+        farm = rows["farm:usfarm"]
+        assert farm.cells == ("farm usfarm", "was OK (2104)")
+        assert farm.cell_role(1) == "dim"
+        c.engine.state = normal_state()
+        await c.pull()
+        rows = {r.key: r for r in c.app.main.query_one("#connectivity-table", LineTable).rows}
+        assert rows["farm:usfarm"].cells == ("farm usfarm", "OK (2104)")
+        assert rows["farm:usfarm"].cell_role(1) == "pos"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,8 +11,13 @@ import pytest
 from tui_trader.domain.enums import Side
 from tui_trader.domain.market import Quote
 from tui_trader.domain.orders import Fill
-from tui_trader.ui.format import DASH, compact, fit_figures, plain, qty, spread
-from tui_trader.ui.widgets.status_bar import StatusBar
+from tui_trader.domain.portfolio import Position
+from tui_trader.ui.demo import FROZEN, normal_state
+from tui_trader.ui.format import DASH, compact, fit_figures, money, pct, plain, qty, shown_sign, spread
+from tui_trader.ui.freshness import assess
+from tui_trader.ui.options import ConsoleOptions
+from tui_trader.ui.widgets.positions import position_row
+from tui_trader.ui.widgets.status_bar import FIELDS, StatusBar, money_texts, money_variants
 from tui_trader.ui.widgets.watchlist import quote_row
 
 
@@ -72,3 +78,41 @@ def test_watchlist_spread_when_the_stock_is_under_a_dollar_then_four_decimals() 
     assert quote_row(penny, "", 0.0, False).cells[5] == "0.0016"
     assert spread(0.02, 212.4) == "0.02"
     assert spread(math.nan, 1.0) == DASH
+
+
+@pytest.mark.parametrize(("value", "signed", "text"), [
+    (-0.0, True, "+0.00"), (-0.0, False, "0.00"),  # a short at its cost: -100 x 0.0 is -0.0, read "-0.00"
+    (-2.8e-12, True, "+0.00"),  # float noise of an average cost: "-0.00", drawn as a loss
+    (-0.004, True, "+0.00"), (0.004, True, "+0.00"),  # less than a cent either way: no cent to sign
+    (-0.005001, True, "-0.01"), (-0.3, True, "-0.30"), (1234.5, True, "+1,234.50"), (-1234.5, False, "-1,234.50"),
+    (math.nan, True, DASH), (None, False, DASH),
+])
+def test_money_when_the_figure_rounds_to_zero_then_no_minus_sign(value: float | None, signed: bool, text: str) -> None:
+    assert money(value, signed=signed) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(-0.0, "+0.00%"), (-1e-9, "+0.00%"), (-0.01, "-0.01%"), (2.5, "+2.50%")])
+def test_pct_when_the_figure_rounds_to_zero_then_no_minus_sign(value: float, text: str) -> None:
+    assert pct(value) == text
+
+
+@pytest.mark.parametrize(("value", "sign"), [(-2.8e-12, 0), (-0.0, 0), (0.004, 0), (-0.006, -1), (0.006, 1)])
+def test_shown_sign_then_the_sign_of_the_figure_as_drawn(value: float, sign: int) -> None:
+    assert shown_sign(value) == sign
+
+
+def test_position_row_when_the_pnl_is_float_noise_below_a_cent_then_neither_gain_nor_loss() -> None:
+    # An average cost of 212.40000000000003 marked at 212.4: "-0.00" and "-0.00%", in the loss colour.
+    row = position_row(Position("AAPL", 100, 212.40000000000003, 212.4), stale=False)
+    assert (row.cells[6], row.roles[6], row.cells[8], row.roles[8]) == ("+0.00", "", "+0.00%", "")
+    short = position_row(Position("AAPL", -100, 212.4, 212.4), stale=False)
+    assert (short.cells[6], short.cells[8]) == ("+0.00", "+0.00%")
+
+
+def test_day_pnl_when_float_noise_below_a_cent_then_not_drawn_as_a_loss() -> None:
+    state = normal_state()
+    account = replace(state.account, equity=1_000_000.0 - 1e-10, start_of_day_equity=1_000_000.0)
+    snapshot = replace(state, account=account)
+    fresh = assess(snapshot, FROZEN, ConsoleOptions())
+    assert money_texts(snapshot, dict.fromkeys(FIELDS, ""))["day-pnl"] == "Day +0.00 +0.00%"
+    assert money_variants(snapshot, fresh)["day-pnl"] == ()

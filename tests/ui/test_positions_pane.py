@@ -1,12 +1,20 @@
-"""The positions pane's owner column: who may close each position by a strategy's signal."""
+"""The positions pane: the owner column (who may close each position by a strategy's signal); P&L
+that is unknown (no mark) or not live (a stale mark, or one no quote of this session gave)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from tui_trader.domain import Position
+from tui_trader.domain.portfolio import AccountSnapshot
+from tui_trader.ui.demo import normal_state
 from tui_trader.ui.format import DASH
-from tui_trader.ui.widgets.positions import COLUMNS, position_row
+from tui_trader.ui.widgets.line_table import LineTable, Row
+from tui_trader.ui.widgets.positions import COLUMNS, PositionsPane, position_row, total_row
+
+from .conftest import running
 
 
 @pytest.mark.parametrize(("owner", "shown"), [("ema_cross", "ema_cross"), ("manual", "manual"), ("", DASH)])
@@ -19,3 +27,68 @@ def test_position_row_when_owned_or_not_then_its_owner_or_a_dash_in_the_owner_co
 def test_owner_column_when_the_pane_is_narrow_then_dropped_before_any_figure() -> None:
     owner = next(c for c in COLUMNS if c.title == "Owner")
     assert all(c.priority < owner.priority for c in COLUMNS if c is not owner)
+
+
+def cell(row: Row, title: str) -> tuple[str, str]:
+    """The text and role of the cell under column ``title``."""
+    index = [c.title for c in COLUMNS].index(title)
+    return row.cells[index], row.cell_role(index)
+
+
+def test_position_row_when_never_marked_then_value_and_pnl_unknown_not_zero() -> None:
+    # Read "+0.00" and "+0.00%" (and a market value at cost) as if the position stood at its cost.
+    row = position_row(Position("AAPL", 100, 212.40), stale=False)
+    for title in ("Last", "Mkt value", "Unrl P&L", "P&L %"):
+        assert cell(row, title)[0] == DASH, title
+    assert cell(row, "Rlzd P&L")[0] == "+0.00"
+
+
+def test_total_row_when_one_position_never_marked_then_its_value_and_pnl_totals_unknown() -> None:
+    held = [Position("AAPL", 100, 212.40), Position("MSFT", 10, 380.0, 390.0, realized_pnl=-5.0)]
+    row = total_row(held)
+    # The MSFT figures alone read as the book's: +100.00 of open P&L over two positions, one unknown.
+    assert cell(row, "Mkt value")[0] == DASH
+    assert cell(row, "Unrl P&L")[0] == DASH
+    assert cell(row, "Rlzd P&L")[0] == "-5.00"
+
+
+def test_position_row_when_its_mark_is_stale_then_the_pnl_from_it_is_dimmed_too() -> None:
+    row = position_row(Position("AAPL", 100, 212.40, 200.0), stale=True)
+    assert cell(row, "Last")[1] == "dim"
+    # A loss at an old mark was drawn in the loss colour like a live one.
+    assert cell(row, "Unrl P&L") == ("-1,240.00", "dim")
+    assert cell(row, "P&L %")[1] == "dim"
+
+
+async def test_positions_pane_when_a_mark_has_no_quote_this_session_then_dimmed_and_said() -> None:
+    # A mark restored from the journal (yesterday's) before any quote of the symbol came, or a held
+    # symbol the broker sends no quotes for: drawn like a live mark, its P&L in full colour.
+    base = normal_state()
+    symbol = next(iter(base.account.positions))
+    quotes = {s: q for s, q in base.quotes.items() if s != symbol}
+    async with running(replace(base, quotes=quotes)) as c:
+        table = c.app.screen.query_one("#positions-table", LineTable)
+        rows = {r.key: r for r in table.rows}
+        assert cell(rows[symbol], "Last")[1] == "dim"
+        assert cell(rows[symbol], "Unrl P&L")[1] == "dim"
+        others = [r for k, r in rows.items() if k not in (symbol, "__total__")]
+        assert others
+        assert all(cell(r, "Last")[1] == "" for r in others)
+        pane = c.app.screen.query_one(PositionsPane)
+        assert f"mark not live: {symbol}" in str(pane.border_subtitle)
+
+
+async def test_positions_pane_when_the_account_is_not_known_yet_then_not_no_open_positions() -> None:
+    # A console that never reached its gateway (no journal) said "No open positions" of an account it knew
+    # nothing about, next to "Equity —".
+    state = normal_state()
+    unknown = replace(state, account=AccountSnapshot(time=state.time, known=False))
+    async with running(unknown) as c:
+        table = c.app.screen.query_one("#positions-table", LineTable)
+        assert table.render_line(1).text.strip() == "Positions not known yet"
+        c.engine.state = state
+        await c.pull()
+        assert table.rows[0].key != "__total__"
+        c.engine.state = replace(state, account=replace(state.account, positions={}))
+        await c.pull()
+        assert table.render_line(1).text.strip() == "No open positions"

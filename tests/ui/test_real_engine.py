@@ -512,6 +512,25 @@ async def test_real_engine_position_when_a_plain_buy_grows_it_past_its_stop_then
 
 
 
+async def test_real_engine_position_when_not_yet_marked_then_pnl_unknown_until_a_quote_then_drawn_live(
+        tmp_path: Path) -> None:
+    # A position bought before any quote moved had no mark: the pane said "+0.00" of open P&L (and its cost
+    # as its market value). Now a dash until a quote marks it; then the figure, drawn live.
+    async with real_console(tmp_path) as c:
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT))
+        await c.until(lambda: "AAPL" in c.rows("positions-table"), "10 held, shown")
+        assert c.rows("positions-table")["AAPL"][5:7] == ("—", "—")
+
+        last = c.engine.market.quotes["AAPL"].last
+        c.gw.control.set_price("AAPL", round(last + 1.25, 2))
+        pos = c.engine.portfolio.positions
+        await c.until(lambda: pos["AAPL"].market_price > 0 and c.rows("positions-table")["AAPL"][6]
+                      == f"{pos['AAPL'].unrealized_pnl:+,.2f}", "its open P&L at the new mark")
+        (row,) = [r for r in c.app.main.query_one("#positions-table", LineTable).rows if r.key == "AAPL"]
+        assert (row.cell_role(4), row.cell_role(6)) == ("", "pos")
+        assert "mark not live" not in str(c.app.main.query_one("#positions-pane").border_subtitle)
+
+
 async def test_real_engine_bracket_entry_partly_filled_then_its_stop_shown_held_and_the_part_filled_unprotected(
         tmp_path: Path) -> None:
     # A bracket of 100 with 30 filled: the simulator holds the stop inactive (PreSubmitted) until the entry has

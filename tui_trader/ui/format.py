@@ -25,11 +25,26 @@ def is_num(value: float | None) -> bool:
 
 
 def money(value: float | None, *, signed: bool = False, decimals: int = 2) -> str:
-    """``1,234.50`` (``+1,234.50`` when ``signed``); a dash for unknown values."""
+    """``1,234.50`` (``+1,234.50`` when ``signed``); a dash for unknown values. A figure that rounds to
+    zero is drawn without a minus: a short at its cost (``-100 * 0.0`` is ``-0.0``) or float noise of an
+    average cost read ``-0.00``, a loss."""
     if not is_num(value):
         return DASH
     assert value is not None
+    value = unsigned_zero(value, decimals)
     return f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
+
+
+def unsigned_zero(value: float, decimals: int = 2) -> float:
+    """``value``, or ``0.0`` when it rounds to zero at ``decimals``: a figure that shows no digit has no sign."""
+    return 0.0 if round(value, decimals) == 0 else value
+
+
+def shown_sign(value: float, decimals: int = 2) -> int:
+    """The sign of ``value`` as drawn at ``decimals`` (1, -1, or 0 for a figure that reads zero): what a
+    gain or loss colour follows, so ``+0.00`` is never drawn in the loss colour."""
+    shown = round(value, decimals)
+    return (shown > 0) - (shown < 0)
 
 
 def price(value: float | None) -> str:
@@ -83,6 +98,8 @@ def pct(value: float | None, *, signed: bool = True) -> str:
     """A percentage with two decimals."""
     if not is_num(value):
         return DASH
+    assert value is not None
+    value = unsigned_zero(value)
     return f"{value:+.2f}%" if signed else f"{value:.2f}%"
 
 

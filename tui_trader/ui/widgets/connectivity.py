@@ -58,7 +58,11 @@ def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
 
 
 def farm_rows(conn: ConnectionInfo) -> list[Row]:
-    """One row per data farm."""
+    """One row per data farm; while the link is down, each one's last report as past (``was OK (2104)``,
+    dimmed): the engine keeps them until the next connection opens, and "OK" read as a farm serving now."""
+    if conn.state is ConnectionState.DISCONNECTED:
+        return [Row(f"farm:{name}", (f"farm {name}", f"was {status}"), ("", "dim"))
+                for name, status in sorted(conn.farms.items())]
     return [Row(f"farm:{name}", (f"farm {name}", status), ("", farm_role(status)))
             for name, status in sorted(conn.farms.items())]
 

@@ -189,6 +189,13 @@ class LineTable(ScrollView, can_focus=True):
         """The key of the row the cursor was on until it left the rows (``None``: the cursor is on a row)."""
         return self._lost
 
+    def set_empty(self, text: str) -> None:
+        """What the table says when it has no rows (the first line redrawn when it changed)."""
+        if text != self.empty_text:
+            self.empty_text = text
+            if not self._rows:
+                self.refresh(Region(0, 1, max(self.virtual_size.width, self.size.width), 1))
+
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace the row model; only lines whose row changed are redrawn.
 

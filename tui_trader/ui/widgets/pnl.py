@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, compact, gauge, money, sparkline
+from tui_trader.ui.format import DASH, compact, gauge, money, shown_sign, sparkline
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.options import RiskLimits
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
@@ -98,11 +98,12 @@ class PnLPane(Pane):
             return
         self._sample(account)
         day = account.day_pnl
+        day_role = "neg" if shown_sign(day) < 0 else "pos"  # -0.00 of float noise is no loss
         equity_chart, day_chart = self._charts_now()
         rows = [
             Row("equity", ("Equity", equity_chart, money(account.equity)), ("", "accent", "")),
             Row("day", ("Day P&L", day_chart, money(day, signed=True)),
-                ("", "pos" if day >= 0 else "neg", "pos" if day >= 0 else "neg")),
+                ("", day_role, day_role)),
             *gauge_rows(account, self.limits),
         ]
         self.table.set_rows(rows)

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, money, pct, price, qty, trailing_stop
+from tui_trader.ui.format import DASH, money, pct, price, qty, shown_sign, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
@@ -30,10 +30,15 @@ COLUMNS = (
     Column("Owner", 10, priority=7),
 )
 
+EMPTY = "No open positions"
+UNKNOWN = "Positions not known yet"
+"""What the pane says before the broker or a journal gave any account figure: not that nothing is held."""
+
 
 def sign_role(value: float) -> str:
-    """``pos`` for gains, ``neg`` for losses, '' for zero."""
-    return "pos" if value > 0 else "neg" if value < 0 else ""
+    """``pos`` for gains, ``neg`` for losses, '' for a figure drawn as zero (``+0.00``)."""
+    sign = shown_sign(value)
+    return "pos" if sign > 0 else "neg" if sign < 0 else ""
 
 
 def stop_text(pos: Position, covered: float | None = None, held: bool = False) -> str:
@@ -60,12 +65,20 @@ def stop_cover(account: AccountSnapshot, symbol: str) -> tuple[float, bool]:
     return covered, not covered and account.stop_held(symbol) > 0
 
 
+def is_marked(pos: Position) -> bool:
+    """The position has a mark: without one its market value is its cost and its open P&L 0, placeholders
+    (:attr:`Position.market_value`), not figures to show."""
+    return pos.market_price > 0
+
+
 def position_row(pos: Position, stale: bool, covered: float | None = None, held: bool = False) -> Row:
-    """One position as a row; the mark is dimmed when its quote is stale; a stop that ``covered`` only
-    part of it (or none: ``held``, see :func:`partly`) is shown with its quantity, as a warning. Its owner
-    is the strategy whose signals may close it (:attr:`Position.owner`), ``manual`` for a ticket's, a dash
-    when no single opener is known."""
-    upnl = pos.unrealized_pnl
+    """One position as a row; the mark, and the value and P&L figured from it, are dimmed when it is
+    ``stale`` (not from a live quote), and unknown (a dash) without a mark: ``+0.00`` read as a position
+    standing at its cost. A stop that ``covered`` only part of it (or none: ``held``, see :func:`partly`)
+    is shown with its quantity, as a warning. Its owner is the strategy whose signals may close it
+    (:attr:`Position.owner`), ``manual`` for a ticket's, a dash when no single opener is known."""
+    marked = is_marked(pos)
+    upnl = pos.unrealized_pnl if marked else None
     cost = abs(pos.quantity * pos.avg_cost)
     cells = (
         pos.symbol,
@@ -73,29 +86,51 @@ def position_row(pos: Position, stale: bool, covered: float | None = None, held:
         qty(pos.quantity),
         price(pos.avg_cost),
         price(pos.market_price),
-        money(pos.market_value),
+        money(pos.market_value if marked else None),
         money(upnl, signed=True),
         money(pos.realized_pnl, signed=True),
-        pct(upnl / cost * 100 if cost else None),
+        pct(upnl / cost * 100 if upnl is not None and cost else None),
         stop_text(pos, covered, held),
         price(pos.take_profit_price) if pos.take_profit_price else DASH,
         pos.owner or DASH,
     )
     mark_role = "dim" if stale else ""
-    roles = ("", "", "", "", mark_role, mark_role, sign_role(upnl), sign_role(pos.realized_pnl),
-             sign_role(upnl), "" if pos.stop_price and not partly(pos, covered, held) else "warn", "", "")
+    upnl_role = "dim" if stale else sign_role(upnl or 0.0)
+    roles = ("", "", "", "", mark_role, mark_role, upnl_role, sign_role(pos.realized_pnl),
+             upnl_role, "" if pos.stop_price and not partly(pos, covered, held) else "warn", "", "")
     return Row(pos.symbol, cells, roles)
 
 
-def total_row(positions: list[Position]) -> Row:
-    """The totals line: market value and P&L summed over every position."""
-    value = sum(p.market_value for p in positions)
-    upnl = sum(p.unrealized_pnl for p in positions)
+def total_row(positions: list[Position], stale: bool = False) -> Row:
+    """The totals line: market value and P&L summed over every position; the market value and open P&L
+    are unknown while a position has no mark (a sum without it read as the book's), dimmed while one
+    is ``stale``."""
+    marked = all(is_marked(p) for p in positions)
+    value = sum(p.market_value for p in positions) if marked else None
+    upnl = sum(p.unrealized_pnl for p in positions) if marked else None
     rpnl = sum(p.realized_pnl for p in positions)
     cells = ("TOTAL", f"{len(positions)}", "", "", "", money(value), money(upnl, signed=True),
              money(rpnl, signed=True), "", "", "", "")
-    roles = ("", "", "", "", "", "", sign_role(upnl), sign_role(rpnl))
+    roles = ("", "", "", "", "", "dim" if stale else "", "dim" if stale else sign_role(upnl or 0.0),
+             sign_role(rpnl))
     return Row("__total__", cells, roles, role="accent")
+
+
+def not_live(snapshot: EngineSnapshot, fresh: Freshness, symbol: str) -> bool:
+    """``symbol``'s mark is not from a live quote: its quote is stale, has no price, or none came this
+    session (a mark restored from the journal, a held symbol the broker sends no quotes for)."""
+    quote = snapshot.quotes.get(symbol)
+    return quote is None or symbol in fresh.stale_symbols or not quote.mark > 0
+
+
+def marks_note(fresh: Freshness, stale: set[str]) -> str:
+    """The pane's note: why nothing is live (STALLED, DISCONNECTED), else which marks are not."""
+    if fresh.account_stale:
+        return fresh.verdict
+    if not stale:
+        return ""
+    named = sorted(stale)
+    return f"mark not live: {', '.join(named[:3])}" + (f" +{len(named) - 3}" if len(named) > 3 else "")
 
 
 class PositionsPane(Pane):
@@ -105,7 +140,7 @@ class PositionsPane(Pane):
         super().__init__("Positions", "2", id="positions-pane")
 
     def compose(self) -> ComposeResult:
-        yield LineTable(COLUMNS, empty="No open positions", id="positions-table")
+        yield LineTable(COLUMNS, empty=EMPTY, id="positions-table")
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw ``snapshot``'s positions (symbol order) and their totals.
@@ -113,17 +148,17 @@ class PositionsPane(Pane):
         Only the rows on screen are formatted; the totals are summed over every position.
         """
         held = sorted((p for p in snapshot.account.positions.values() if not p.is_flat), key=lambda p: p.symbol)
-        items: list[Position | Row] = [*held, total_row(held)] if held else []
-        stale = fresh.stale_symbols
+        stale = {p.symbol for p in held if not_live(snapshot, fresh, p.symbol)}
+        items: list[Position | Row] = [*held, total_row(held, bool(stale))] if held else []
 
         def row(item: Position | Row) -> Row:
             if isinstance(item, Row):
                 return item
             return position_row(item, item.symbol in stale, *stop_cover(snapshot.account, item.symbol))
 
+        self.table.set_empty(EMPTY if snapshot.account.known else UNKNOWN)
         self.table.set_rows(LazyRows(items, row))
-        note = fresh.verdict if fresh.account_stale else ""
-        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=note)
+        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=marks_note(fresh, stale))
 
     @property
     def selected_symbol(self) -> str | None:

@@ -17,7 +17,7 @@ from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.events import KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, age, hhmmss, money, pct, price, qty
+from tui_trader.ui.format import DASH, age, hhmmss, money, pct, price, qty, shown_sign
 from tui_trader.ui.freshness import Freshness
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
@@ -195,7 +195,7 @@ def money_variants(snapshot: EngineSnapshot, fresh: Freshness) -> dict[str, tupl
     """The day P&L's sign colour; both figures struck through while the account is stale."""
     day = snapshot.account.day_pnl
     stale = ("stale",) if fresh.account_stale else ()
-    sign = ("pnl-pos",) if day > 0 else ("pnl-neg",) if day < 0 else ()
+    sign = {1: ("pnl-pos",), -1: ("pnl-neg",), 0: ()}[shown_sign(day)]
     return {"equity": stale, "day-pnl": (*sign, *stale)}
 
 
