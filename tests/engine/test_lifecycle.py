@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType, Side
 from tui_trader.domain.events import OrderUpdated
 from tui_trader.engine.engine import Engine
@@ -30,6 +32,22 @@ async def test_market_buy_then_filled_with_position_and_commission(engine: Engin
     assert sim.positions().get("AAPL") == 10
     history = [h.status for h in engine.orders.orders[order.order_ref].history]
     assert history[:3] == [S.APPROVED, S.SENDING, S.SUBMITTED] or history[:2] == [S.APPROVED, S.SENDING]
+
+
+async def test_market_buy_when_filled_then_the_position_is_valued_at_the_quote_at_once(
+        engine: Engine, sim: SimGateway) -> None:
+    # A new position waited for the next quote to be valued: until then equity, exposure and the drawdown
+    # counted it at cost (the simulator's clock is stopped here: no next quote comes).
+    order = await engine.submit(buy(10))
+    await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+    mark = engine.market.mark("AAPL")
+
+    position = engine.portfolio.open_positions()["AAPL"]
+
+    assert position.avg_cost != mark  # the fill at the ask, the mark between bid and ask
+    assert position.market_price == mark
+    assert position.market_value == pytest.approx(10 * mark)
+    assert engine.portfolio.equity == pytest.approx(engine.portfolio.cash + 10 * mark)
 
 
 async def test_limit_order_rests_then_cancelled(engine: Engine, sim: SimGateway) -> None:

@@ -512,19 +512,22 @@ async def test_real_engine_position_when_a_plain_buy_grows_it_past_its_stop_then
 
 
 
-async def test_real_engine_position_when_not_yet_marked_then_pnl_unknown_until_a_quote_then_drawn_live(
+async def test_real_engine_position_when_bought_before_the_quote_moves_then_valued_at_once_then_drawn_live(
         tmp_path: Path) -> None:
     # A position bought before any quote moved had no mark: the pane said "+0.00" of open P&L (and its cost
-    # as its market value). Now a dash until a quote marks it; then the figure, drawn live.
+    # as its market value). The engine now values it at the quote as it fills; a later quote moves it live.
     async with real_console(tmp_path) as c:
         await c.engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT))
         await c.until(lambda: "AAPL" in c.rows("positions-table"), "10 held, shown")
-        assert c.rows("positions-table")["AAPL"][5:7] == ("—", "—")
+        held = c.engine.portfolio.positions["AAPL"]
+        assert held.market_price == c.engine.market.mark("AAPL")
+        await c.until(lambda: c.rows("positions-table")["AAPL"][5:7]
+                      == (f"{held.market_value:,.2f}", f"{held.unrealized_pnl:+,.2f}"), "valued at the quote")
 
         last = c.engine.market.quotes["AAPL"].last
         c.gw.control.set_price("AAPL", round(last + 1.25, 2))
         pos = c.engine.portfolio.positions
-        await c.until(lambda: pos["AAPL"].market_price > 0 and c.rows("positions-table")["AAPL"][6]
+        await c.until(lambda: pos["AAPL"].market_price > held.market_price + 1 and c.rows("positions-table")["AAPL"][6]
                       == f"{pos['AAPL'].unrealized_pnl:+,.2f}", "its open P&L at the new mark")
         (row,) = [r for r in c.app.main.query_one("#positions-table", LineTable).rows if r.key == "AAPL"]
         assert (row.cell_role(4), row.cell_role(6)) == ("", "pos")

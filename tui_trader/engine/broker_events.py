@@ -114,6 +114,8 @@ class BrokerEvents(KillOps):
         fill, order = result
         before_status = order.history[-2].status if order is not None and len(order.history) > 1 else None
         effect = self.portfolio.apply_fill(fill, order)
+        # Valued at the quote now, not at its cost until the next one moves (equity, exposure, drawdown).
+        self.portfolio.mark(fill.symbol, self.market.mark(fill.symbol))
         self.publish(OrderFilled(self.now(), fill, order))
         if order is not None:
             self.publish_order(order) if before_status is not order.status else None
