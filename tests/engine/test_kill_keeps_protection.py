@@ -299,3 +299,29 @@ async def test_operators_kill_from_outside_the_console_after_an_automatic_trip_t
         await eventually(lambda: not _working_at_sim(sim, [book.stop, book.target]), what="stop and target cancelled")
         await eventually(lambda: len(seen.checks()) == 2, what="the second verification")
         assert seen.checks()[1].verified
+
+
+async def test_trade_count_trip_on_a_part_filled_bracket_entry_then_the_position_left_without_its_stop_is_said(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The entry's rest must go (it adds exposure), and the broker cancels the bracket's stop with it; HALTED
+    # sends nothing new, so the part held has no stop: the trip's alert said the protection was kept.
+    config = make_config(tmp_path, limits=limits_for_tests(max_daily_trades=1))
+    async with running(sim, config, sim.clock.now) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
+        seen = Seen(events)
+        quote = engine.market.quotes["AAPL"]
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered: 30 of 100 fill
+
+        # Act
+        entry = await engine.submit(buy(100, bracket=Bracket(stop_price=round(quote.bid * 0.9, 2))))
+
+        # Assert
+        await eventually(seen.checks, what="the kill's verification")
+        assert engine.risk.kill_state.trigger is KillTrigger.TRADE_COUNT
+        assert engine.orders.orders[entry.order_ref].filled_quantity == 30
+        assert sim.positions() == {"AAPL": 30}
+        assert not [o for o in sim.orders() if o.working]
+        await eventually(lambda: seen.alerts("kill_stop_lost"), what="the lost stop said")
+        (said,) = seen.alerts("kill_stop_lost")
+        assert f"{entry.order_ref} was cancelled" in said
+        assert "AAPL 30 has NO stop at the broker" in said
