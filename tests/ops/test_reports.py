@@ -497,6 +497,20 @@ async def test_report_of_a_journal_before_kill_checks_then_a_failed_verification
         ("engaged", "fat finger"), ("NOT verified", "still working: a-2 (1 cancelled)")]
 
 
+async def test_report_of_an_automatic_trip_that_kept_the_protection_then_the_kept_orders_are_counted(
+        tmp_path: Path) -> None:
+    # The verification's kept stops and targets (a JSON field of the journaled event) are said, not dropped.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    j.append(ev.KillChecked(at("14:00"), ev.KillReport(("a-1",), (), checked=True, kept=("a-2", "a-3"))))
+    await j.flush()
+    try:
+        report = await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
+    assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
+        ("verified", "1 cancelled, 2 protective kept, nothing still working")]
+
+
 def test_pair_fills_when_every_fill_of_a_side_has_one_price_then_that_price_exactly() -> None:
     # A short of 9 @ 503.2 read entry_price 503.20000000000005 in the JSON: the average by quantity of one price.
     fills = [fill(1, Side.SELL, 9, 503.2, 0, "S1"), fill(2, Side.BUY, 4, 503.34, 1, "B1"),

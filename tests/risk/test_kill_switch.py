@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tui_trader.domain import AlertLevel, OrderStatus, Side, TradingState
+from tui_trader.domain import AlertLevel, Order, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import (
     AlertRaised,
     KillChecked,
@@ -57,15 +57,83 @@ def test_engage_when_scope_global_then_global_cancel_listed() -> None:
 
 def test_engage_when_already_engaged_then_first_record_kept_and_no_new_events() -> None:
     switch = KillSwitch()
-    switch.engage("risk:daily_loss", "loss", T0, trigger=KillTrigger.DAILY_LOSS)
+    switch.engage("alice", "fat finger", T0)
 
     again = switch.engage("bob", "panic", T0 + timedelta(seconds=5), working=[order(ref="C")])
 
     assert again.already_engaged
     assert again.events == ()
     assert again.cancel_refs == ("C",)  # cancels are retried
+    assert (switch.state.by, switch.state.trigger, switch.state.auto) == ("alice", KillTrigger.MANUAL, False)
+
+
+def test_engage_by_the_operator_after_an_automatic_trip_then_first_record_kept_and_the_protection_cancelled_too(
+) -> None:
+    # Changed deliberately: an automatic trip keeps the positions' stops; the operator's Ctrl+K on top of
+    # it cancels them too, and says so (before, engaging again published nothing: it changed nothing).
+    switch = KillSwitch(scope=CancelScope.GLOBAL)
+    stop = order(ticket(side=Side.SELL, order_type=OrderType.STP, limit_price=None, stop_price=90.0,
+                        reduce_only=True), ref="STOP")
+    switch.engage("risk:daily_loss", "loss", T0, working=[stop], trigger=KillTrigger.DAILY_LOSS)
+
+    again = switch.engage("bob", "panic", T0 + timedelta(seconds=5), working=[order(ref="C"), stop])
+
+    assert again.already_engaged
+    assert again.cancel_refs == ("C", "STOP")
+    assert again.kept_refs == ()
+    assert KillAction.CANCEL_GLOBAL in again.actions
+    assert not switch.state.keeps_protection
+    assert _kinds(again.events) == ["OperatorAction", "AlertRaised"]
+    alert = next(e.alert for e in again.events if isinstance(e, AlertRaised))
+    assert "protective stops and targets" in alert.text
     assert (switch.state.by, switch.state.trigger, switch.state.auto) == ("risk:daily_loss",
                                                                          KillTrigger.DAILY_LOSS, True)  # fmt: skip
+
+
+def _protective(ref: str) -> Order:
+    """A working protective stop (reduce-only)."""
+    return order(ticket(side=Side.SELL, order_type=OrderType.STP, limit_price=None, stop_price=90.0,
+                        reduce_only=True), ref=ref)
+
+
+@pytest.mark.parametrize("scope", list(CancelScope))
+def test_engage_by_an_automatic_trigger_then_only_entries_listed_and_the_protection_kept(scope: CancelScope) -> None:
+    switch = KillSwitch(scope=scope)
+    entry, stop = order(ref="ENTRY"), _protective("STOP")
+
+    decision = switch.engage("risk:daily_loss", "loss 2%", T0, working=[entry, stop], trigger=KillTrigger.DAILY_LOSS)
+
+    assert decision.cancel_refs == ("ENTRY",)
+    assert decision.kept_refs == ("STOP",)
+    assert decision.actions == (KillAction.SET_HALTED, KillAction.CANCEL_OWN, KillAction.VERIFY_CANCELLED)
+    assert switch.state.keeps_protection
+    alert = next(e.alert for e in decision.events if isinstance(e, AlertRaised))
+    assert "protective orders" in alert.text
+    assert "Ctrl+K cancels everything" in alert.text
+    assert ("other clients' orders were not touched" in alert.text) is (scope is CancelScope.GLOBAL)
+
+
+def test_engage_by_the_operator_then_the_protection_is_listed_too() -> None:
+    switch = KillSwitch()
+
+    decision = switch.engage("alice", "x", T0, working=[order(ref="ENTRY"), _protective("STOP")])
+
+    assert decision.cancel_refs == ("ENTRY", "STOP")
+    assert not switch.state.keeps_protection
+
+
+def test_verify_when_an_automatic_trip_kept_the_protection_then_kept_not_remaining() -> None:
+    switch = KillSwitch()
+    stop = _protective("STOP")
+    switch.engage("risk:trade_count", "50 trades", T0, working=[order(ref="ENTRY"), stop],
+                  trigger=KillTrigger.TRADE_COUNT)
+
+    result = switch.verify(["ENTRY"], [stop], T0, at_broker=["STOP"])
+
+    assert result.ok
+    assert result.kept == ("STOP",)
+    assert result.events == (KillChecked(T0, KillReport(("ENTRY",), (), checked=True, kept=("STOP",))),)
+    assert result.events[0].report.verified
 
 
 def test_engage_when_reason_blank_then_still_engaged_with_default_reason() -> None:
@@ -191,9 +259,10 @@ def test_trading_day_is_taken_in_the_exchange_time_zone() -> None:
 
 
 def test_kill_state_when_round_tripped_through_dict_then_equal() -> None:
-    state = KillState(True, "risk:daily_loss", "loss 2%", T0, KillTrigger.DAILY_LOSS, True)
+    state = KillState(True, "risk:daily_loss", "loss 2%", T0, KillTrigger.DAILY_LOSS, True, keeps_protection=True)
 
     assert KillState.from_dict(state.to_dict()) == state
+    assert not KillState.from_dict(state.to_dict() | {"keeps_protection": None}).keeps_protection
     assert KillState.from_dict(KillState().to_dict()) == KillState()
 
 

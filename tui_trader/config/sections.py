@@ -25,6 +25,7 @@ SIM_DEFAULT_PORT = 4012
 Fraction = Annotated[float, Field(ge=0)]
 PositiveOrNone = Annotated[float | None, Field(gt=0)]
 TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
+_HALTED = "halted: kill switch cancelling only entries; the positions' stops and targets stay, Ctrl+K cancels them"
 # Checked, not free strings: a misspelt kind or level ("kill-switch", "CRITCAL") would filter out
 # every notice of it, silently.
 NotificationKind = Literal["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system"]
@@ -154,19 +155,19 @@ class RiskSettings(_Section):
     daily_loss_limit_pct: PositiveOrNone = Field(
         2.0, description="Daily loss limit, percent of start-of-day equity."
     )
-    daily_loss_action: TriggerAction = Field("halted", description="What the daily loss limit does.")
+    daily_loss_action: TriggerAction = Field("halted", description=f"What the daily loss limit does. {_HALTED}.")
     max_drawdown: PositiveOrNone = Field(
         None, description="Drawdown from the equity high in money (restarts when you release a drawdown trip).")
     max_drawdown_pct: PositiveOrNone = Field(
         5.0, description="Drawdown from the equity high in percent (restarts when you release a drawdown trip).")
-    drawdown_action: TriggerAction = Field("halted", description="What the drawdown limit does.")
+    drawdown_action: TriggerAction = Field("halted", description=f"What the drawdown limit does. {_HALTED}.")
     max_losing_streak: Annotated[int | None, Field(gt=0)] = Field(
         5, description="Losing trades in a row before a cooldown."
     )
     cooldown_s: Annotated[float, Field(ge=0)] = Field(600, description="Cooldown after a losing streak.")
     losing_streak_action: TriggerAction = Field("reducing", description="What a losing streak does.")
     max_holding_s: PositiveOrNone = Field(None, description="Close positions held longer than this.")
-    trade_count_action: TriggerAction = Field("halted", description="What the daily trade limit does.")
+    trade_count_action: TriggerAction = Field("halted", description=f"What the daily trade limit does. {_HALTED}.")
     warning_thresholds: tuple[Fraction, ...] = Field(
         (0.5, 0.8), description="Alert when a limit is this fraction used."
     )
@@ -176,10 +177,12 @@ class KillSwitchSettings(_Section):
     """The kill switch and the automatic triggers that engage it."""
 
     scope: Literal["own", "global"] = Field(
-        "own", description="own: cancel this client's orders; global: every order on the account."
+        "own", description="What Ctrl+K cancels. own: this client's orders; global: every order on the account "
+        "(an automatic trip cancels only this client's entries either way)."
     )
     on_disconnect: Literal["none", "reducing", "halted"] = Field(
-        "reducing", description="State to enter after a disconnect longer than disconnect_after_s."
+        "reducing", description="State to enter after a disconnect longer than disconnect_after_s (halted "
+        "cancels only entries; the positions' stops and targets stay)."
     )
     disconnect_after_s: float = Field(30.0, gt=0, description="Grace period before on_disconnect applies.")
     unknown_order_timeout_s: float = Field(

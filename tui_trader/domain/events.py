@@ -149,6 +149,9 @@ class KillReport:
     cancelled: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
     checked: bool = False
+    kept: tuple[str, ...] = ()
+    """The positions' protective orders (reduce-only: stops, targets, working exits) an automatic trip left
+    working on purpose; not counted as remaining (a Ctrl+K cancels them)."""
 
     @property
     def verified(self) -> bool:

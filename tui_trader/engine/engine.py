@@ -133,10 +133,11 @@ class Engine(StrategyRunner):
         self.started = True
 
     def _watch_out_of_band_kill(self) -> None:
-        """Halt within a second when ``tui-trader kill`` latches the kill in the journal."""
+        """Halt within a second when ``tui-trader kill`` latches the kill in the journal (also on top of an
+        automatic trip that kept the positions' protection: the operator's kill cancels everything)."""
         if self.journal is not None:
-            watcher = KillStateWatcher(self.journal.load_kill_state, self.kill,
-                                       lambda: self.risk.kill_state.engaged, self.config.kill_poll_s)
+            watcher = KillStateWatcher(self.journal.load_kill_state, self.kill, self._killed_in_full,
+                                       self.config.kill_poll_s)
             self.spawn(watcher.run(), "kill-watch")
 
     async def stop(self) -> None:
@@ -175,7 +176,8 @@ class Engine(StrategyRunner):
         return EngineSnapshot(
             time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,
             account_id=self.account_id, trading_state=self.trading_state, kill_engaged=kill.engaged,
-            kill_reason=kill.reason, kill_by=kill.by, connection=connection, account=self.account_snapshot(),
+            kill_reason=kill.reason, kill_by=kill.by, kill_keeps_protection=kill.engaged and kill.keeps_protection,
+            connection=connection, account=self.account_snapshot(),
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             pending_approvals=self.approvals_as_of_now(), strategies=self.strategy_statuses(),
             entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,
@@ -384,8 +386,14 @@ class Engine(StrategyRunner):
                            kind="trigger_file_unchecked")
             return
         self._trigger_file_checked(path)
-        if not self.risk.kill_state.engaged:
+        if not self._killed_in_full():  # an automatic trip's kill keeps the stops: the operator's does not
             self.engage_kill(f"trigger file {path} appeared", "trigger_file", KillTrigger.MANUAL)
+
+    def _killed_in_full(self) -> bool:
+        """The kill switch is engaged and cancels everything in scope (not an automatic trip keeping the
+        positions' protective orders, which an operator's kill still has to cancel)."""
+        kill = self.risk.kill_state
+        return kill.engaged and not kill.keeps_protection
 
     def _trigger_file_checked(self, path: Path) -> None:
         if "trigger_file_unchecked" in self._fired:

@@ -4,6 +4,11 @@
 socket and every pending approval is denied before it returns, in that order — nothing is
 published, journaled or awaited before the cancels. Persisting the latch, verifying the cancels
 and reporting run as a task afterwards.
+
+The operator's kill cancels every working order in scope; an automatic trip keeps the positions'
+protective orders working and cancels only what can add exposure (see :mod:`tui_trader.risk.kill_switch`):
+the cancels, the owed cancels after an outage and every verification follow the latched state's
+``keeps_protection``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError, SafetyError
-from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger, remaining_text
+from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger, is_protective, remaining_text
 from tui_trader.risk.limits import CancelScope
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,7 @@ class KillOps(OrderPath):
         latch is in memory from the flip on; persisting it follows the cancels.
         """
         decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
-        refs = self._send_cancels()
+        refs = self._send_cancels(keep_protection=decision.state.keeps_protection)
         if not self.broker.is_connected:
             self.kill_cancels_owed = True  # nothing could be sent: connect_and_sync sends them
         self.publish_all(decision.events)
@@ -66,7 +71,10 @@ class KillOps(OrderPath):
 
     async def _after_kill(self, decision: KillDecision, refs: list[str]) -> None:
         await self.persist_kill_state()
-        self._publish_verification(await self._verify_cancelled(refs))
+        keep = decision.state.keeps_protection  # as the cancels were sent (a Ctrl+K since sends its own)
+        self._publish_verification(await self._verify_cancelled(refs, keep_protection=keep))
+        if keep:
+            self._say_stops_lost_with_entries(refs)
         if KillAction.FLATTEN in decision.actions:
             try:
                 await self.flatten(preview=False)
@@ -74,21 +82,47 @@ class KillOps(OrderPath):
                 self.alert(AlertLevel.CRITICAL, "kill_switch", f"positions NOT flattened: {exc.message}",
                            kind="flatten_failed")
 
+    def _say_stops_lost_with_entries(self, refs: list[str]) -> None:
+        """An automatic trip cancelled a bracket entry with part of it filled: the broker cancels its stop and
+        target with it, and nothing new is sent while HALTED (not even a stop for the part held), so that
+        position has no stop at the broker, unlike the others the trip kept protected. Said critically."""
+        said: set[str] = set()
+        for ref in refs:
+            entry = self.orders.get(ref)
+            if entry is None or not entry.filled_quantity or not self.orders.children(ref) or entry.symbol in said:
+                continue
+            symbol, held = entry.symbol, self.portfolio.quantity(entry.symbol)
+            if held and not self.protection_working(symbol):
+                said.add(symbol)
+                self.alert(AlertLevel.CRITICAL, "kill_switch", f"{ref} was cancelled by the kill switch with "
+                           f"{entry.filled_quantity:g} of {entry.ticket.quantity:g} filled: the broker cancelled its "
+                           f"stop and target with it, and nothing new is sent while HALTED: {symbol} {held:g} has NO "
+                           "stop at the broker. Flatten it (f), or reset the kill switch and place a stop",
+                           kind="kill_stop_lost")
+
     async def send_owed_kill_cancels(self) -> None:
         """The kill was engaged while disconnected (Ctrl+K in an outage, the disconnect trigger): its
         cancels go out now that the connection is back, then they are verified, as at any kill."""
         self.kill_cancels_owed = False
         self.alert(AlertLevel.WARNING, "kill_switch", "the kill switch was engaged while disconnected: its "
                    "cancels are sent now", kind="kill_cancels_sent_late")
-        refs = self._send_cancels()
-        self._publish_verification(await self._verify_cancelled(refs))
+        keep = self._keeps_protection
+        refs = self._send_cancels(keep_protection=keep)
+        self._publish_verification(await self._verify_cancelled(refs, keep_protection=keep))
 
     async def verify_latched_kill(self) -> None:
         """With the kill latched from before this connection (a restart, a reconnect): ask the broker what
         still works in the kill's scope and say it, as after a kill's cancels. Nothing is cancelled:
-        an operator's Ctrl+K (engaging again) sends the cancels."""
-        at_broker = await self._broker_working()
+        an operator's Ctrl+K (engaging again) sends the cancels. The protective orders an automatic trip
+        keeps are said as kept, not as left working."""
+        at_broker = await self._broker_working(own_only=self._keeps_protection)
         self._publish_verification(KillReport((), tuple(at_broker or ()), checked=at_broker is not None))
+
+    @property
+    def _keeps_protection(self) -> bool:
+        """The engaged kill keeps the positions' protective orders (an automatic trip's)."""
+        state = self.risk.kill_state
+        return state.engaged and state.keeps_protection
 
     def _publish_verification(self, report: KillReport) -> None:
         """The kill's verification: always an event, and a critical alert naming whatever still works
@@ -146,16 +180,21 @@ class KillOps(OrderPath):
         self.reject_all_pending("cancel all")
         return self._send_cancels()
 
-    def _send_cancels(self) -> list[str]:
+    def _send_cancels(self, keep_protection: bool = False) -> list[str]:
         """Write the cancels of the configured scope to the broker's socket; the refs asked to cancel.
 
         Own scope: orders that can open exposure (parents, stand-alone orders) before the
         protective children, so what ib_async's request pacing (45 a second) holds back is the
         stops and targets, which the broker also cancels with their parent.
+
+        ``keep_protection`` (an automatic trip): only this client's orders that can add exposure, one
+        by one whatever the scope (a global cancel would take the stops); a bracket entry cancelled
+        before it filled takes its stop and target with it at the broker.
         """
-        working = sorted((o for o in self.orders.working() if o.broker_id is not None),
+        working = sorted((o for o in self.orders.working() if o.broker_id is not None
+                          and not (keep_protection and is_protective(o))),
                          key=lambda o: o.parent_ref is not None)
-        if self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL:
+        if self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL and not keep_protection:
             if self.broker.is_connected:
                 self.broker.global_cancel()
         elif self.broker.is_connected:
@@ -167,10 +206,13 @@ class KillOps(OrderPath):
         return refs
 
     async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
-                                source: str = "kill_switch", alert: bool = True) -> KillReport:
+                                source: str = "kill_switch", alert: bool = True,
+                                keep_protection: bool = False) -> KillReport:
         """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given).
 
         ``source`` names what cancelled (the kill switch, a flatten, a position close) in the alerts.
+        ``keep_protection``: the protective orders still working were kept on purpose (an automatic
+        trip's kill), so they are not remaining, and only this client's orders are asked for.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ack_timeout_s
@@ -178,9 +220,10 @@ class KillOps(OrderPath):
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
-        at_broker = await self._broker_working(symbols, source)
+        at_broker = await self._broker_working(symbols, source, own_only=keep_protection)
         local = self._still_working(refs)
-        remaining = tuple(dict.fromkeys([*local, *(at_broker or ())]))
+        kept = {o.order_ref for o in self.orders.working() if is_protective(o)} if keep_protection else set()
+        remaining = tuple(r for r in dict.fromkeys([*local, *(at_broker or ())]) if r not in kept)
         cancelled = tuple(r for r in refs if r not in remaining)
         if remaining and alert:
             unknown = [r for r in remaining if (o := self.orders.get(r)) and o.status is OrderStatus.UNKNOWN]
@@ -192,12 +235,13 @@ class KillOps(OrderPath):
         # An order no longer in memory finished long ago (only finished orders are forgotten).
         return [r for r in refs if (o := self.orders.get(r)) is not None and o.status.is_working]
 
-    async def _broker_working(self, symbols: set[str] | None = None,
-                              source: str = "kill_switch") -> list[str] | None:
-        """The refs of the orders the broker says still work in scope; None when it could not be asked."""
+    async def _broker_working(self, symbols: set[str] | None = None, source: str = "kill_switch",
+                              own_only: bool = False) -> list[str] | None:
+        """The refs of the orders the broker says still work in scope (``own_only``: this client's, as an
+        automatic trip cancels whatever the scope); None when it could not be asked."""
         if not self.broker.is_connected:
             return None
-        scope_all = self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL
+        scope_all = self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL and not own_only
         try:
             reports = await self.broker.open_orders(all_clients=scope_all)
         except (TimeoutError, ConnectionError) as exc:

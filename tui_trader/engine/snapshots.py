@@ -178,3 +178,6 @@ class EngineSnapshot:
     kill_by: str = ""
     """Who engaged the kill switch (an operator, ``kill-cli:…``, or an automatic trigger ``risk:…``), also
     when it was latched before this run."""
+    kill_keeps_protection: bool = False
+    """The engaged kill keeps the positions' protective (reduce-only) orders working: an automatic trip's,
+    until the operator's Ctrl+K cancels them too."""

@@ -267,6 +267,8 @@ def _kill_rows(e: ev.Event) -> list[dict[str, Any]]:
 
 def _kill_check(when: datetime, report: ev.KillReport) -> dict[str, Any]:
     cancelled = f"{len(report.cancelled)} cancelled"
+    if report.kept:  # an automatic trip keeps the positions' stops and targets working on purpose
+        cancelled += f", {len(report.kept)} protective kept"
     if report.verified:
         return {"time": when, "event": "verified", "by": "broker", "reason": f"{cancelled}, nothing still working"}
     if not report.checked:  # what it names is only what the engine itself still tracks as working

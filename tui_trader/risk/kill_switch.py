@@ -6,12 +6,19 @@ The latched :class:`KillState` is what the journal persists; a restart with an e
 begins HALTED. Only an explicit reset with a typed reason releases it, and after an automatic
 daily-loss, drawdown or trade-count trigger a reset on the same trading day needs a second
 confirmation (RTS 6 Art. 15(3)). Flatten is a separate, previewed decision.
+
+Whoever engages it, nothing new passes. What is cancelled depends on who: the operator's kill (Ctrl+K,
+the trigger file, ``tui-trader kill``) is the emergency stop and cancels every working order in scope,
+the positions' stops and targets too; an automatic trip (daily loss, drawdown, a disconnect, …) cancels
+only the orders that can add exposure and keeps the positions' protective orders (:func:`is_protective`)
+working: "may allow risk-reducing orders while preventing risk-increasing ones" (FIA). Halted, nothing
+else manages those positions: cancelling their stops turned a 2% daily-loss trip into an unbounded loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -74,6 +81,10 @@ class KillState:
     """Automatic triggers whose kill the operator reset on the trading day of ``released_at``: their
     monitors stay quiet for the rest of that day, also after a restart (:meth:`KillSwitch.released_on`)."""
     released_at: datetime | None = None
+    keeps_protection: bool = False
+    """The positions' protective orders are kept working (an automatic trip's kill): only entries were
+    cancelled, and the verification does not count the protective orders as left behind. Cleared by an
+    operator's kill on top (Ctrl+K cancels them too)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO datetime, enum value)."""
@@ -86,6 +97,7 @@ class KillState:
             "auto": self.auto,
             "released": [t.value for t in self.released],
             "released_at": self.released_at.isoformat() if self.released_at else None,
+            "keeps_protection": self.keeps_protection,
         }
 
     @classmethod
@@ -95,11 +107,18 @@ class KillState:
         trigger = KillTrigger(data["trigger"]) if data.get("trigger") else None
         released = tuple(KillTrigger(t) for t in data.get("released") or ())
         return cls(bool(data["engaged"]), str(data.get("by", "")), str(data.get("reason", "")),
-                   at, trigger, bool(data.get("auto", False)), released, released_at)  # fmt: skip
+                   at, trigger, bool(data.get("auto", False)), released, released_at,
+                   bool(data.get("keeps_protection", False)))  # fmt: skip
 
     def released_only(self) -> KillState:
         """A state not engaged that keeps only what was released (a journal's state after a reset)."""
         return KillState(released=self.released, released_at=self.released_at)
+
+
+def is_protective(order: Order) -> bool:
+    """``order`` can only take its position's exposure down (reduce-only: a bracket's stop or target, a
+    working exit): an automatic trip keeps it working."""
+    return order.ticket.reduce_only
 
 
 def _aware(data: dict[str, Any], key: str) -> datetime | None:
@@ -121,6 +140,8 @@ class KillDecision:
     cancel_refs: tuple[str, ...]
     events: tuple[Event, ...]
     trading_state: TradingState = TradingState.HALTED
+    kept_refs: tuple[str, ...] = ()
+    """The protective orders left working (``state.keeps_protection``): not in ``cancel_refs``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +163,8 @@ class Verification:
     cancelled: tuple[str, ...]
     remaining: tuple[str, ...]
     events: tuple[Event, ...]
+    kept: tuple[str, ...] = ()
+    """The protective orders still working that the kill keeps on purpose (not remaining)."""
 
     @property
     def ok(self) -> bool:
@@ -195,6 +218,11 @@ class KillSwitch:
     ) -> KillDecision:
         """Latch HALTED and list the cancels to send; engaging again keeps the first record.
 
+        An automatic trigger keeps the positions' protective orders (:attr:`KillState.keeps_protection`):
+        only the orders that can add exposure are listed, and never the global cancel (it would take the
+        stops, other clients' orders are not touched). The operator engaging it (``MANUAL``), also on top
+        of an automatic trip, lists every working order in scope, the protective ones too.
+
         Args:
             by: Who or what engaged it (an operator name, or ``risk:<monitor>``).
             reason: Why; never refused (an empty reason is recorded as "kill switch").
@@ -206,16 +234,25 @@ class KillSwitch:
         """
         reason = reason.strip() or "kill switch"
         again = self._state.engaged
+        manual = trigger is KillTrigger.MANUAL
+        events: tuple[Event, ...] = ()
         if not again:
-            auto = trigger is not KillTrigger.MANUAL
             before = self._state
-            self._state = KillState(True, by, reason, now, trigger, auto, before.released, before.released_at)
-        refs = tuple(o.order_ref for o in working if o.status.is_working)
-        cancel = KillAction.CANCEL_GLOBAL if self.scope is CancelScope.GLOBAL else KillAction.CANCEL_OWN
+            self._state = KillState(True, by, reason, now, trigger, not manual, before.released, before.released_at,
+                                    keeps_protection=not manual)
+            events = self._engage_events(by, reason, now, previous, trigger)
+        elif manual and self._state.keeps_protection:
+            self._state = replace(self._state, keeps_protection=False)
+            events = _everything_events(by, reason, now)
+        keep = self._state.keeps_protection
+        live = [o for o in working if o.status.is_working]
+        refs = tuple(o.order_ref for o in live if not (keep and is_protective(o)))
+        kept = tuple(o.order_ref for o in live if keep and is_protective(o))
+        global_ = self.scope is CancelScope.GLOBAL and not keep
+        cancel = KillAction.CANCEL_GLOBAL if global_ else KillAction.CANCEL_OWN
         actions: tuple[KillAction, ...] = (KillAction.SET_HALTED, cancel, KillAction.VERIFY_CANCELLED)
         actions += (KillAction.FLATTEN,) if flatten else ()
-        events = () if again else self._engage_events(by, reason, now, previous, trigger)
-        return KillDecision(self._state, again, actions, self.scope, refs, events)
+        return KillDecision(self._state, again, actions, self.scope, refs, events, kept_refs=kept)
 
     def verify(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
                at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
@@ -225,20 +262,25 @@ class KillSwitch:
         ``at_broker``: orders the broker still holds that the engine does not track as working (another
         client's, under the global scope); they are named and counted as remaining too. ``checked``:
         whether the broker could be asked at all (unchecked, nothing is verified).
+
+        While the switch keeps the positions' protection, the protective orders still working are
+        ``kept``, not remaining: left working on purpose.
         """
-        working = [o for o in still_working if o.status.is_working]
+        live = [o for o in still_working if o.status.is_working]
+        kept = tuple(o.order_ref for o in live if self._state.keeps_protection and is_protective(o))
+        working = [o for o in live if o.order_ref not in kept]
         tracked = tuple(o.order_ref for o in working)
-        remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked)
-        done = tuple(r for r in cancelled if r not in remaining)
-        event = KillChecked(now, KillReport(done, remaining, checked))
+        remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked and r not in kept)
+        done = tuple(r for r in cancelled if r not in remaining and r not in kept)
+        event = KillChecked(now, KillReport(done, remaining, checked, kept))
         if not remaining:
-            return Verification(done, (), (event,))
+            return Verification(done, (), (event,), kept)
         described = {o.order_ref: f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working}
         described |= {r: f"{r} (at the broker)" for r in remaining[len(tracked):]}
         unknown = [o.order_ref for o in working if o.status is OrderStatus.UNKNOWN]
         text = remaining_text(remaining, unknown, described, "orders still working after kill")
         alert = Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill_verify")
-        return Verification(done, remaining, (event, AlertRaised(now, alert)))
+        return Verification(done, remaining, (event, AlertRaised(now, alert)), kept)
 
     def reset(
         self,
@@ -317,7 +359,7 @@ class KillSwitch:
         events.append(KillSwitchEngaged(now, by, reason))
         if trigger is KillTrigger.MANUAL:
             events.append(OperatorAction(now, by, "kill", reason, previous.value, TradingState.HALTED.value))
-        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now)))
+        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now, self.scope)))
         return tuple(events)
 
     @staticmethod
@@ -334,10 +376,27 @@ class KillSwitch:
         )
 
 
-def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime) -> Alert:
-    """The critical alert every engagement raises (the console shows it; it adds none of its own)."""
-    return Alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by} ({trigger.value}): {reason}", now,
-                 kind="kill")
+def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime,
+                  scope: CancelScope = CancelScope.OWN) -> Alert:
+    """The critical alert every engagement raises (the console shows it; it adds none of its own).
+
+    An automatic trip says that the positions' protective orders were kept, and how to cancel them too."""
+    text = f"kill switch engaged by {by} ({trigger.value}): {reason}"
+    if trigger is not KillTrigger.MANUAL:
+        others = "; other clients' orders were not touched" if scope is CancelScope.GLOBAL else ""
+        text += (f". Entries cancelled; the open positions' protective orders (stops, targets, exits) are kept "
+                 f"working{others}. Ctrl+K cancels everything, those too")
+    return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
+
+
+def _everything_events(by: str, reason: str, now: datetime) -> tuple[Event, ...]:
+    """The operator's kill on top of an automatic trip that kept the positions' protection: it now cancels
+    every working order in scope, the protective ones too."""
+    text = (f"kill switch engaged again by {by}: {reason}. Every working order in scope is cancelled now, the "
+            "open positions' protective stops and targets kept by the automatic trip too")
+    halted = TradingState.HALTED.value
+    return (OperatorAction(now, by, "kill", reason, halted, halted),
+            AlertRaised(now, Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill_all")))
 
 
 def released_alert(by: str, reason: str, now: datetime) -> Alert:

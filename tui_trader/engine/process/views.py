@@ -28,11 +28,12 @@ def starting(mode: Mode, dry_run: bool, host: str, port: int, client_id: int) ->
 
 
 def halted(snapshot: EngineSnapshot, reason: str, by: str) -> EngineSnapshot:
-    """``snapshot`` with the kill engaged (the engine's own snapshot will say the same shortly)."""
+    """``snapshot`` with the operator's kill engaged (the engine's own snapshot will say the same shortly): it
+    cancels everything in scope, the protective orders an automatic trip kept too."""
     if snapshot.kill_engaged:
         reason, by = snapshot.kill_reason, snapshot.kill_by
     return replace(snapshot, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=reason, kill_by=by,
-                   pending_approvals=())
+                   kill_keeps_protection=False, pending_approvals=())
 
 
 def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:

@@ -259,7 +259,10 @@ class KillBanner(Static):
         verification = self.verification
         # UNKNOWN: neither working nor ended as far as the broker said (reconciliation settles it).
         unknown = [o.order_ref for o in snapshot.orders if o.status is OrderStatus.UNKNOWN]
-        working = [o.order_ref for o in snapshot.orders if o.status.is_working and o.status is not OrderStatus.UNKNOWN]
+        live = [o for o in snapshot.orders if o.status.is_working and o.status is not OrderStatus.UNKNOWN]
+        # An automatic trip keeps the positions' stops and targets working on purpose: kept, not remaining.
+        kept = [o.order_ref for o in live if snapshot.kill_keeps_protection and o.ticket.reduce_only]
+        working = [o.order_ref for o in live if o.order_ref not in kept]
         if verification is not None and verification.remaining:
             # Orders the broker holds that the engine does not track are named there only.
             known = {o.order_ref for o in snapshot.orders}
@@ -277,7 +280,7 @@ class KillBanner(Static):
         by = f" (by {snapshot.kill_by})" if snapshot.kill_by else ""
         text = (f"KILL SWITCH ENGAGED — {snapshot.kill_reason or 'no reason given'}{by} · "
                 f"cancelled {self.cancelled(snapshot)} · remaining {len(working) + len(unknown)} · {check} · "
-                "reset: ctrl+r")
+                + (f"kept {len(kept)} protective (ctrl+k cancels them) · " if kept else "") + "reset: ctrl+r")
         if getattr(self, "_last_text", None) != text:
             self._last_text = text
             self.update(text)
