@@ -301,10 +301,10 @@ async def test_operators_kill_from_outside_the_console_after_an_automatic_trip_t
         assert seen.checks()[1].verified
 
 
-async def test_trade_count_trip_on_a_part_filled_bracket_entry_then_the_position_left_without_its_stop_is_said(
+async def test_trade_count_trip_on_a_part_filled_bracket_entry_then_its_stop_is_placed_again_for_the_part_held(
         sim: SimGateway, tmp_path: Path) -> None:
     # The entry's rest must go (it adds exposure), and the broker cancels the bracket's stop with it; HALTED
-    # sends nothing new, so the part held has no stop: the trip's alert said the protection was kept.
+    # sent nothing new, so the part held had no stop while the trip's alert said the protection was kept.
     config = make_config(tmp_path, limits=limits_for_tests(max_daily_trades=1))
     async with running(sim, config, sim.clock.now) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
@@ -320,8 +320,9 @@ async def test_trade_count_trip_on_a_part_filled_bracket_entry_then_the_position
         assert engine.risk.kill_state.trigger is KillTrigger.TRADE_COUNT
         assert engine.orders.orders[entry.order_ref].filled_quantity == 30
         assert sim.positions() == {"AAPL": 30}
-        assert not [o for o in sim.orders() if o.working]
-        await eventually(lambda: seen.alerts("kill_stop_lost"), what="the lost stop said")
-        (said,) = seen.alerts("kill_stop_lost")
-        assert f"{entry.order_ref} was cancelled" in said
-        assert "AAPL 30 has NO stop at the broker" in said
+        stop_price = entry.ticket.bracket.stop_price if entry.ticket.bracket else None
+        await eventually(lambda: [(o.action, o.total_qty, o.aux_price, o.tif) for o in sim.orders() if o.working]
+                         == [("SELL", 30, stop_price, "GTC")], what="the stop placed again for the 30 held")
+        assert engine.trading_state is TradingState.HALTED
+        (said,) = seen.alerts("protection_replaced")
+        assert f"{entry.order_ref} was cancelled with 30 of 100 filled" in said

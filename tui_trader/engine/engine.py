@@ -556,12 +556,22 @@ class Engine(StrategyRunner):
             self._entries_cancelled.add(order_ref)
         await super().cancel(order_ref)
 
+    def _send_cancels(self, keep_protection: bool = False) -> list[str]:
+        """The kill's cancels; an automatic trip's (``keep_protection``) that cancels a bracket entry with
+        a part filled places its stop again for that part (:meth:`_stop_lost`): the broker cancels the
+        bracket's stop with its entry, and the trip keeps every other position's protection."""
+        refs = super()._send_cancels(keep_protection)
+        if keep_protection:
+            self._entries_cancelled.update(r for r in refs if self.orders.children(r))
+        return refs
+
     def _stop_lost(self, entry_ref: str) -> None:
         """A bracket entry the operator cancelled after part of it filled: the broker cancels its stop and
         target with it, and the part held would be left with nothing at the broker. Once the entry and
         its children have ended, a stop of the bracket's for the part held is placed again (approved
-        with the bracket; the target is not, as two orders not linked could both fill). Not while
-        trading is halted (a kill cancels protection on purpose).
+        with the bracket; the target is not, as two orders not linked could both fill). Not while the
+        operator's kill holds trading HALTED (it cancels protection on purpose); an automatic trip keeps
+        the positions' protection, so this stop is placed for it too (:meth:`_send_cancels`).
 
         An entry that ended with nothing filled is kept: a fill made before the cancel may be heard only
         later (made in an outage, then cancelled, its execution fetched by the reconciliation after the
@@ -573,8 +583,9 @@ class Engine(StrategyRunner):
         entry, children = family[0], family[1:]
         held = self.portfolio.quantity(entry.symbol)
         stop = next((c for c in children if c.ticket.stop_price or c.ticket.order_type is OrderType.TRAIL), None)
+        halted = self.trading_state is TradingState.HALTED
         if (stop is None or entry.ticket.side.sign * held <= 0
-                or self.protection_working(entry.symbol) or self.trading_state is TradingState.HALTED):
+                or self.protection_working(entry.symbol) or (halted and not self._keeps_protection)):
             return
         ticket = replace(stop.ticket, quantity=min(entry.filled_quantity, abs(held)), created_at=self.now(),
                          reason=f"protective stop of {entry_ref}, placed again for the part filled")
@@ -586,7 +597,7 @@ class Engine(StrategyRunner):
         self.spawn(self._send_lost_stop(order.order_ref, held), f"stop-{order.order_ref}")
 
     async def _send_lost_stop(self, order_ref: str, held: float) -> None:
-        await self.send(order_ref)
+        await self.send(order_ref, past_halt=self._keeps_protection)  # an automatic trip keeps protection
         order = self.orders.orders[order_ref]
         if not order.status.is_working and order.status is not OrderStatus.FILLED:
             self.alert(AlertLevel.CRITICAL, "protection", f"{order_ref} not placed ({order.status.value}: "

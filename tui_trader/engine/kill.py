@@ -73,32 +73,12 @@ class KillOps(OrderPath):
         await self.persist_kill_state()
         keep = decision.state.keeps_protection  # as the cancels were sent (a Ctrl+K since sends its own)
         self._publish_verification(await self._verify_cancelled(refs, keep_protection=keep))
-        if keep:
-            self._say_stops_lost_with_entries(refs)
         if KillAction.FLATTEN in decision.actions:
             try:
                 await self.flatten(preview=False)
             except BrokerError as exc:
                 self.alert(AlertLevel.CRITICAL, "kill_switch", f"positions NOT flattened: {exc.message}",
                            kind="flatten_failed")
-
-    def _say_stops_lost_with_entries(self, refs: list[str]) -> None:
-        """An automatic trip cancelled a bracket entry with part of it filled: the broker cancels its stop and
-        target with it, and nothing new is sent while HALTED (not even a stop for the part held), so that
-        position has no stop at the broker, unlike the others the trip kept protected. Said critically."""
-        said: set[str] = set()
-        for ref in refs:
-            entry = self.orders.get(ref)
-            if entry is None or not entry.filled_quantity or not self.orders.children(ref) or entry.symbol in said:
-                continue
-            symbol, held = entry.symbol, self.portfolio.quantity(entry.symbol)
-            if held and not self.protection_working(symbol):
-                said.add(symbol)
-                self.alert(AlertLevel.CRITICAL, "kill_switch", f"{ref} was cancelled by the kill switch with "
-                           f"{entry.filled_quantity:g} of {entry.ticket.quantity:g} filled: the broker cancelled its "
-                           f"stop and target with it, and nothing new is sent while HALTED: {symbol} {held:g} has NO "
-                           "stop at the broker. Flatten it (f), or reset the kill switch and place a stop",
-                           kind="kill_stop_lost")
 
     async def send_owed_kill_cancels(self) -> None:
         """The kill was engaged while disconnected (Ctrl+K in an outage, the disconnect trigger): its
@@ -286,7 +266,7 @@ class KillOps(OrderPath):
         what = f"flatten {symbol}" if symbol else "flatten all positions"
         self.publish(OperatorAction(self.now(), by, "flatten", what))
         # A closing order the gate would deny keeps its symbol's protection: it is denied as it is.
-        denied = {t.symbol for t in tickets if self.exit_denied(t, operator_flatten=True) is not None}
+        denied = {t.symbol for t in tickets if self.exit_denied(t, past_halt=True) is not None}
         await self._cancel_symbols({t.symbol for t in tickets} - denied, "flatten")
         for sym in [t.symbol for t in tickets]:
             if sym not in denied and await self._protection_ended(sym, f"flatten of {sym}"):
@@ -297,7 +277,7 @@ class KillOps(OrderPath):
                 continue
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
             self.publish_order(order)
-            await self.send(order.order_ref, operator_flatten=True)
+            await self.send(order.order_ref, past_halt=True)
             self.say_if_left_unprotected(order.order_ref, f"flatten of {sym}", cancelled=sym not in denied)
         return result
 

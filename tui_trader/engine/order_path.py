@@ -173,7 +173,7 @@ class OrderPath(EngineCore):
                 and o.parent_ref is None and o.ticket.order_type is OrderType.MKT]
 
     def exit_denied(self, ticket: OrderTicket, order_ref: str | None = None,
-                    operator_flatten: bool = False) -> RiskVerdict | None:
+                    past_halt: bool = False) -> RiskVerdict | None:
         """The gate's verdict on an exit asked before its symbol's protection is cancelled; ``None`` when it
         would pass. An exit the gate denies once the stop is gone leaves the position with nothing at the
         broker: one it would deny is denied with the protection still in force."""
@@ -181,7 +181,7 @@ class OrderPath(EngineCore):
         # Not connected: the protection's cancel cannot go either, and says so (nothing is cancelled).
         checks = tuple(c for c in verdict.checks if c.name != "connected")
         verdict = RiskVerdict(all(c.passed for c in checks), checks)
-        return None if self._passes(verdict, ticket, operator_flatten) else verdict
+        return None if self._passes(verdict, ticket, past_halt) else verdict
 
     def _account_without_protection(self, symbol: str) -> AccountSnapshot:
         snapshot = self.account_snapshot()
@@ -390,24 +390,26 @@ class OrderPath(EngineCore):
         """Send an order the operator approved (the kill-switch layer first cancels an exit's protection)."""
         await self.send(order_ref)
 
-    async def send(self, order_ref: str, *, operator_flatten: bool = False,
+    async def send(self, order_ref: str, *, past_halt: bool = False,
                    checked: RiskVerdict | None = None) -> None:
         """Re-check, journal as SENDING, then place the order family at the broker.
 
+        ``past_halt``: it may pass a HALTED trading state when it reduces the position (the operator's
+        confirmed flatten; a bracket's stop placed again while an automatic trip keeps protection).
         ``checked`` is a verdict computed for this ticket with no await since (the caller's
         gate, which created the family in SENDING, unpublished); otherwise the risk engine
         checks the ticket again here.
         """
-        if self._start_send(order_ref, operator_flatten, checked):
-            await self._send_after_flush(order_ref, operator_flatten)
+        if self._start_send(order_ref, past_halt, checked):
+            await self._send_after_flush(order_ref, past_halt)
 
-    def send_nowait(self, order_ref: str, *, operator_flatten: bool = False,
+    def send_nowait(self, order_ref: str, *, past_halt: bool = False,
                     checked: RiskVerdict | None = None) -> None:
         """:meth:`send` without a task hop; a task finishes it only if the journal has to wait."""
-        if self._start_send(order_ref, operator_flatten, checked):
-            self.spawn(self._send_after_flush(order_ref, operator_flatten), f"send-{order_ref}")
+        if self._start_send(order_ref, past_halt, checked):
+            self.spawn(self._send_after_flush(order_ref, past_halt), f"send-{order_ref}")
 
-    def _start_send(self, order_ref: str, operator_flatten: bool, checked: RiskVerdict | None) -> bool:
+    def _start_send(self, order_ref: str, past_halt: bool, checked: RiskVerdict | None) -> bool:
         """Everything up to the wire that needs no await; ``True`` when the journal must be awaited first.
 
         The family is journaled as SENDING and committed on the loop's thread (a WAL commit,
@@ -425,7 +427,7 @@ class OrderPath(EngineCore):
                 log.info("%s not sent: it is %s", order_ref, order.status.value)
                 return False
             checked = self.verdict(order.ticket, order_ref)
-            if not self._passes(checked, order.ticket, operator_flatten):
+            if not self._passes(checked, order.ticket, past_halt):
                 self._deny(order.ticket, checked, order_ref)
                 return False
             self._move_family(order_ref, S.SENDING, SENDING_NOTE)
@@ -438,7 +440,7 @@ class OrderPath(EngineCore):
         if fresh and not committed:
             # Before the flush, which must journal them (False), or before the CANCELLED steps (None).
             self._publish_family(order_ref, S.APPROVED)
-        if committed and self._finish_send(order_ref, operator_flatten, unpublished=fresh):
+        if committed and self._finish_send(order_ref, past_halt, unpublished=fresh):
             self.after_wire(functools.partial(self.publish, checks))
         else:
             self.publish(checks)
@@ -446,13 +448,13 @@ class OrderPath(EngineCore):
             self._not_sent(order_ref, f"journal write failed: {NOT_SENT}")
         return committed is False
 
-    async def _send_after_flush(self, order_ref: str, operator_flatten: bool) -> None:
+    async def _send_after_flush(self, order_ref: str, past_halt: bool) -> None:
         if not await self._flush_journal():
             self._not_sent(order_ref, f"journal write failed: {NOT_SENT}")
             return
-        self._finish_send(order_ref, operator_flatten)
+        self._finish_send(order_ref, past_halt)
 
-    def _finish_send(self, order_ref: str, operator_flatten: bool, unpublished: bool = False) -> bool:
+    def _finish_send(self, order_ref: str, past_halt: bool, unpublished: bool = False) -> bool:
         """SENDING is durable: place the family unless the trading state changed meanwhile; ``True`` when placed.
 
         ``unpublished``: the family was born in SENDING and its ``OrderUpdated`` events are still
@@ -460,7 +462,7 @@ class OrderPath(EngineCore):
         steps that cancel it when it is not sent.
         """
         order = self.orders.orders[order_ref]
-        why = self._why_not_placed(order, operator_flatten)
+        why = self._why_not_placed(order, past_halt)
         if why is not None:
             if unpublished:
                 self._publish_family(order_ref, S.APPROVED)
@@ -511,21 +513,22 @@ class OrderPath(EngineCore):
         self.messages_sent("cancel", 1, order.order_ref)
         self.cancels_asked.add(order.order_ref)
 
-    def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, operator_flatten: bool) -> bool:
+    def _passes(self, verdict: RiskVerdict, ticket: OrderTicket, past_halt: bool) -> bool:
         if verdict.passed:
             return True
-        # An operator's confirmed flatten may close positions while HALTED; nothing else may.
+        # Only what reduces a position may pass HALTED, and only when asked to (``past_halt``: the
+        # operator's confirmed flatten, a lost stop placed again while an automatic trip keeps protection).
         names = {c.name for c in verdict.failures}
-        return operator_flatten and names <= {"trading_state"} and self.reduces_position(ticket)
+        return past_halt and names <= {"trading_state"} and self.reduces_position(ticket)
 
-    def _why_not_placed(self, order: Order, operator_flatten: bool) -> str | None:
+    def _why_not_placed(self, order: Order, past_halt: bool) -> str | None:
         """Why a family whose SENDING is durable must not be placed now; ``None`` when it may."""
         ticket = order.ticket
         if self.stopping:
             return f"the engine stopped before send: {NOT_SENT}"
-        if not self._still_allowed(ticket, operator_flatten):
+        if not self._still_allowed(ticket, past_halt):
             return f"trading {self.trading_state.value} before send: {NOT_SENT}"
-        if (not operator_flatten and self.replaces_protection(ticket, order.order_ref)
+        if (not past_halt and self.replaces_protection(ticket, order.order_ref)
                 and self.protection_working(ticket.symbol, order.order_ref)):
             # Exit and stop both working could fill both: the position would reverse.
             return f"protective orders still working in {ticket.symbol}: exit {NOT_SENT}"
@@ -533,11 +536,11 @@ class OrderPath(EngineCore):
             return DRY_RUN_NOTE
         return None
 
-    def _still_allowed(self, ticket: OrderTicket, operator_flatten: bool) -> bool:
+    def _still_allowed(self, ticket: OrderTicket, past_halt: bool) -> bool:
         if self.trading_state is TradingState.ACTIVE:  # every order passes: no need to ask whether it reduces
             return True
         reduces = self.reduces_position(ticket)
-        if operator_flatten and reduces:
+        if past_halt and reduces:
             return True
         return check_trading_state(self.trading_state, reduces).passed
 
