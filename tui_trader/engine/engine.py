@@ -150,6 +150,7 @@ class Engine(StrategyRunner):
             if stop_service is not None:
                 await stop_service()
         await self.cancel_tasks()
+        await self._save_kill_state_at_stop()
         self.broker_positions_at_stop = self.broker_quantities()
         self.broker.disconnect()  # no fill is booked after this
         if self.book_settled:
@@ -158,6 +159,17 @@ class Engine(StrategyRunner):
             await self.journal.close()
         if self._on_stop is not None:
             await self._on_stop()
+
+    async def _save_kill_state_at_stop(self) -> None:
+        """The kill state as it is now: a reset's own save, spawned, may have been cancelled with the tasks
+        (a restart then tripped again the triggers the reset released). A failure is logged, not acted on:
+        the engine is stopping, and the journal-failure trigger would cancel orders on its way out."""
+        if self.journal is None or self.journal.failed is not None:
+            return
+        try:
+            await self.journal.save_kill_state(self.risk.kill_state.to_dict(), self.now())
+        except Exception:  # noqa: BLE001 - stopping: said in the log, the journal's own failure path is closed
+            log.exception("kill state not saved at stop")
 
     def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
         """A bounded queue of engine events."""
