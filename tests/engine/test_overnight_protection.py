@@ -271,14 +271,19 @@ async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> None
     await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
 
 
+async def tws_stop(sim: SimGateway) -> None:
+    """A GTC stop selling 5 AAPL $5 under the bid, typed into TWS (``tws-stop``): working, unknown to the journal."""
+    await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, round(sim.quote("AAPL").bid - 5, 2),
+                                                         tif="GTC", orderRef="tws-stop"))
+
+
 @pytest.mark.parametrize("hours", [TUESDAY_1000], indirect=True)
 async def test_gtc_stop_adopted_from_the_broker_when_it_ended_on_an_earlier_day_then_settled_as_ended_away_not_expired(
         hours: SimGateway, tmp_path: Path) -> None:
     # Adopted as DAY whatever the broker said, a GTC stop gone on a later day was settled EXPIRED as "a day
     # order of an earlier session": a status claiming it could not have filled, which IB no longer reports.
     sim, config = hours, hours_config(tmp_path)
-    await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, round(sim.quote("AAPL").bid - 5, 2),
-                                                         tif="GTC", orderRef="tws-stop"))
+    await tws_stop(sim)
     async with running(sim, config, clock=sim.clock.now) as (first, events):
         adopted = first.orders.orders["tws-stop"]
         assert (adopted.status, adopted.ticket.tif) == (S.SUBMITTED, TimeInForce.GTC)
@@ -301,8 +306,7 @@ async def test_stop_typed_in_tws_adopted_and_filled_on_an_earlier_day_then_its_f
     # smaller position: an adopted stop is no reduce-only ticket, so its fill overnight read as a position
     # mismatch and its trigger halted trading on every start.
     sim, config = hours, hours_config(tmp_path)
-    await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, round(sim.quote("AAPL").bid - 5, 2),
-                                                         tif="GTC", orderRef="tws-stop"))
+    await tws_stop(sim)
     async with running(sim, config, clock=sim.clock.now) as (first, _):
         await eventually(lambda: "AAPL" in first.market.quotes and "tws-stop" in first.orders.orders,
                          what="quotes, the stop adopted")

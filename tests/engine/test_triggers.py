@@ -7,30 +7,17 @@ follow a trigger past the operator's reset and past a restart.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import buy, eventually, limits_for_tests, make_config, running, status
 from tui_trader.domain import AlertLevel, OrderStatus, TradingState
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import ManualClock, SimGateway
 
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """The simulator's manual clock."""
-    return ManualClock()
-
-
-@pytest.fixture
-async def sim(clock: ManualClock) -> AsyncIterator[SimGateway]:
-    """A simulator on an ephemeral port."""
-    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
-        yield gw
+from .helpers import buy, eventually, limits_for_tests, make_config, running, status
 
 
 def _refuse_writes(journal: Path) -> None:
