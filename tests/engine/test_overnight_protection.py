@@ -8,6 +8,7 @@ steps of 30 simulated seconds so that a night passes in a few thousand steps. Ne
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def timers_fired(engine: Engine) -> bool:
     return not engine._timers  # noqa: SLF001
 
 
+@asynccontextmanager
+async def on_hours(sim: SimGateway, config: EngineConfig,
+                   ready: str = "quoted") -> AsyncIterator[tuple[Engine, Subscription]]:
+    """The engine on ``sim``'s clock once it has AAPL's first quote (``ready="quoted"``), or has reconciled
+    with entries open (``"settled"``)."""
+    async with running(sim, config, clock=sim.clock.now) as (engine, events):
+        if ready == "settled":
+            await eventually(lambda: engine.book_settled and not engine.blocks, what="reconciled, entries open")
+        else:
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        yield engine, events
+
+
 def hours_config(tmp_path: Path) -> EngineConfig:
     """The engine tests' config, its journal in ``tmp_path``."""
     return make_config(tmp_path, book_settle_s=0.5)
@@ -77,8 +91,7 @@ async def test_bracket_held_over_the_close_then_its_stop_and_target_stay_at_the_
     # Every order went DAY, a bracket's stop and target too: IB expired them at the close, and a position
     # held overnight opened the next morning with nothing at the broker.
     sim = hours
-    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+    async with on_hours(sim, hours_config(tmp_path)) as (engine, events):
         entry, stop, target = await protected_long(engine)
         witness = await engine.submit(buy(1, order_type=OrderType.LMT,
                                           limit_price=round(stop.ticket.stop_price - 5, 2)))  # a DAY order
@@ -106,8 +119,7 @@ async def test_bracket_held_over_the_close_then_its_stop_and_target_stay_at_the_
 async def test_protective_stop_cancelled_at_the_broker_while_its_position_is_held_then_a_warning_names_it(
         hours: SimGateway, tmp_path: Path) -> None:
     sim = hours
-    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+    async with on_hours(sim, hours_config(tmp_path)) as (engine, events):
         _, stop, target = await protected_long(engine)
 
         sim.control.cancel(stop.order_ref)  # in TWS, say: nobody asked tui-trader
@@ -129,8 +141,7 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_engine_was_away_then_s
     # cancelled yesterday while the engine was down is found nowhere. It was moved to UNKNOWN, which
     # blocked entries until a reconciliation found it: none ever would.
     sim, config = hours, hours_config(tmp_path)
-    async with running(sim, config, clock=sim.clock.now) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+    async with on_hours(sim, config) as (first, _):
         _, stop, target = await protected_long(first)
     if ending == "filled":
         sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
@@ -141,8 +152,7 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_engine_was_away_then_s
     step_to(sim, WEDNESDAY_0935)
     held = sim.positions().get("AAPL", 0)
 
-    async with running(sim, config, clock=sim.clock.now) as (second, events):
-        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+    async with on_hours(sim, config, ready="settled") as (second, events):
         assert {status(second, stop.order_ref), status(second, target.order_ref)} == {S.CANCELLED}
         assert second.portfolio.quantity("AAPL") == held
         assert second.trading_state is TradingState.ACTIVE
@@ -166,15 +176,13 @@ async def test_gtc_stop_filled_this_morning_before_the_engine_started_then_its_f
         hours: SimGateway, tmp_path: Path) -> None:
     # Today's end is still reported: the fill is booked from the executions, not guessed.
     sim, config = hours, hours_config(tmp_path)
-    async with running(sim, config, clock=sim.clock.now) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+    async with on_hours(sim, config) as (first, _):
         _, stop, target = await protected_long(first)
     step_to(sim, WEDNESDAY_0931)
     sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
     step_to(sim, WEDNESDAY_0935)
 
-    async with running(sim, config, clock=sim.clock.now) as (second, events):
-        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+    async with on_hours(sim, config, ready="settled") as (second, events):
         assert status(second, stop.order_ref) is S.FILLED
         assert status(second, target.order_ref) is S.CANCELLED
         assert second.portfolio.quantity("AAPL") == 0
@@ -196,8 +204,7 @@ async def test_day_bracket_entry_expired_at_the_close_after_a_partial_fill_then_
     # The broker cancels a bracket's stop and target with its entry: a DAY entry that had filled 30 of 100 by
     # the close expired and took them with it, leaving the 30 with nothing at the broker overnight.
     sim = hours
-    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+    async with on_hours(sim, hours_config(tmp_path)) as (engine, events):
         quote = sim.quote("AAPL")
         limit, stop_price = quote.ask, round(quote.bid - 3, 2)
         sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
@@ -228,8 +235,7 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_link_was_down_then_set
     # is reported nowhere on reconnect. Only a start took the position its fill explains from the broker:
     # a reconnect called the same difference a position mismatch and its trigger halted trading.
     sim = hours
-    async with running(sim, hours_config(tmp_path), clock=sim.clock.now) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+    async with on_hours(sim, hours_config(tmp_path)) as (engine, events):
         _, stop, target = await protected_long(engine)
         await link_down(engine, sim)
         if ending == "filled":
@@ -292,8 +298,7 @@ async def test_gtc_stop_adopted_from_the_broker_when_it_ended_on_an_earlier_day_
     sim.control.cancel("tws-stop")
     step_to(sim, WEDNESDAY_0935)
 
-    async with running(sim, config, clock=sim.clock.now) as (second, _):
-        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+    async with on_hours(sim, config, ready="settled") as (second, _):
         order = second.orders.orders["tws-stop"]
         assert order.status is S.CANCELLED
         assert ENDED_AWAY in order.history[-1].note
@@ -316,8 +321,7 @@ async def test_stop_typed_in_tws_adopted_and_filled_on_an_earlier_day_then_its_f
     assert sim.positions().get("AAPL", 0) == 0
     step_to(sim, WEDNESDAY_0935)
 
-    async with running(sim, config, clock=sim.clock.now) as (second, events):
-        await eventually(lambda: second.book_settled and not second.blocks, what="reconciled, entries open")
+    async with on_hours(sim, config, ready="settled") as (second, events):
         assert status(second, "tws-stop") is S.CANCELLED
         assert second.portfolio.quantity("AAPL") == 0
         assert second.trading_state is TradingState.ACTIVE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -193,6 +194,19 @@ async def test_sessions_when_a_new_trading_day_starts_while_connected_then_contr
     assert engine.instruments_day == date(2024, 3, 6)
 
 
+@asynccontextmanager
+async def paper_schedule(tmp_path: Path, clock: ManualClock) -> AsyncIterator[tuple[Engine, ScheduleRunner]]:
+    """A started paper engine on a simulator at ``clock``, driven by the default schedule."""
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
+        runner = attach_schedule(engine, Settings(mode=Mode.PAPER))
+        await engine.start()
+        try:
+            yield engine, runner
+        finally:
+            await engine.stop()
+
+
 async def settle(engine: Engine, runner: ScheduleRunner, ticks: int = 5) -> None:
     """Tick until the schedule's own reconciliation (if any) is done and its outcome acted on."""
     for _ in range(ticks):
@@ -206,25 +220,19 @@ async def test_schedule_when_engine_runs_past_midnight_after_the_close_then_stil
     """After midnight the new day's contract details list sessions from today's open on: yesterday's
     close is gone from them. The window from the close to the open must still hold until 09:30."""
     clock = ManualClock(datetime(2024, 3, 5, 15, 55, tzinfo=NEW_YORK).astimezone(UTC))
-    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
-        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
-        runner = attach_schedule(engine, Settings(mode=Mode.PAPER))
-        await engine.start()
-        try:
-            await settle(engine, runner)
-            assert engine.trading_state is TradingState.REDUCING
+    async with paper_schedule(tmp_path, clock) as (engine, runner):
+        await settle(engine, runner)
+        assert engine.trading_state is TradingState.REDUCING
 
-            clock.advance(8 * 3600 + 25 * 60)  # Wednesday 00:20, after the gateway's restart window
-            await eventually(lambda: (engine.tick(), first_session_day(runner) == date(2024, 3, 6))[1],
-                             what="sessions from Wednesday's contract details")
-            await settle(engine, runner)
-            at_night = engine.trading_state
+        clock.advance(8 * 3600 + 25 * 60)  # Wednesday 00:20, after the gateway's restart window
+        await eventually(lambda: (engine.tick(), first_session_day(runner) == date(2024, 3, 6))[1],
+                         what="sessions from Wednesday's contract details")
+        await settle(engine, runner)
+        at_night = engine.trading_state
 
-            clock.advance(9 * 3600 + 15 * 60)  # Wednesday 09:35, the market open
-            await eventually(lambda: (engine.tick(), engine.trading_state is TradingState.ACTIVE)[1], timeout=10,
-                             what="ACTIVE again after the open")
-        finally:
-            await engine.stop()
+        clock.advance(9 * 3600 + 15 * 60)  # Wednesday 09:35, the market open
+        await eventually(lambda: (engine.tick(), engine.trading_state is TradingState.ACTIVE)[1], timeout=10,
+                         what="ACTIVE again after the open")
     assert at_night is TradingState.REDUCING
 
 
@@ -236,15 +244,9 @@ async def test_schedule_when_console_starts_while_the_market_is_closed_then_redu
         tmp_path: Path, new_york: datetime) -> None:
     """Contract details read before the open (or on a weekend) list no earlier close; closed is closed."""
     clock = ManualClock(new_york.astimezone(UTC))
-    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
-        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
-        runner = attach_schedule(engine, Settings(mode=Mode.PAPER))
-        await engine.start()
-        try:
-            await settle(engine, runner)
-            state = engine.trading_state
-        finally:
-            await engine.stop()
+    async with paper_schedule(tmp_path, clock) as (engine, runner):
+        await settle(engine, runner)
+        state = engine.trading_state
     assert state is TradingState.REDUCING
 
 
@@ -272,18 +274,12 @@ async def test_schedule_when_engine_starts_halted_in_the_window_and_kill_is_rese
         tmp_path: Path) -> None:
     """A kill latched yesterday: the engine starts HALTED after the close; its reset must not make it ACTIVE."""
     clock = ManualClock(datetime(2024, 3, 5, 18, 0, tzinfo=NEW_YORK).astimezone(UTC))
-    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
-        engine = make_engine(gw, make_config(tmp_path, market_data_stale_s=24 * 3600), clock=clock.now)
-        runner = attach_schedule(engine, Settings(mode=Mode.PAPER))
-        await engine.start()
-        try:
-            engine.kill("yesterday's kill")
-            await settle(engine, runner)
-            engine.reset_kill("checked the account", by="op")
-            await settle(engine, runner)
-            state = engine.trading_state
-        finally:
-            await engine.stop()
+    async with paper_schedule(tmp_path, clock) as (engine, runner):
+        engine.kill("yesterday's kill")
+        await settle(engine, runner)
+        engine.reset_kill("checked the account", by="op")
+        await settle(engine, runner)
+        state = engine.trading_state
     assert state is TradingState.REDUCING
 
 

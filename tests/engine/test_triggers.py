@@ -39,6 +39,13 @@ async def _journal_fails(engine: Engine) -> None:
         await engine.journal.flush()
 
 
+async def _halted_by_the_journal(engine: Engine, path: Path) -> None:
+    """The journal at ``path`` refuses writes (until :func:`_allow_writes`), and its failure halts trading."""
+    _refuse_writes(path)
+    await _journal_fails(engine)
+    await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+
+
 async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_halts_again(
         sim: SimGateway, tmp_path: Path) -> None:
     # Once the journal-failure trigger had fired, it never fired again in that run: after the operator
@@ -49,9 +56,7 @@ async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_h
     assert path is not None
     async with running(sim, config) as (engine, events):
         assert engine.journal is not None
-        _refuse_writes(path)
-        await _journal_fails(engine)
-        await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+        await _halted_by_the_journal(engine, path)
         _allow_writes(path)
         await engine.journal.flush()
         engine.reset_kill("disk space freed")
@@ -82,10 +87,8 @@ async def test_reset_while_the_journal_still_fails_then_trading_halts_again(
     assert path is not None
     async with running(sim, config) as (engine, _):
         assert engine.journal is not None
-        _refuse_writes(path)
         try:
-            await _journal_fails(engine)
-            await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+            await _halted_by_the_journal(engine, path)
 
             # Act
             engine.reset_kill("thought it was fixed")

@@ -188,7 +188,7 @@ class Engine(StrategyRunner):
         return EngineSnapshot(
             time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,
             account_id=self.account_id, trading_state=self.trading_state, kill_engaged=kill.engaged,
-            kill_reason=kill.reason, kill_by=kill.by, kill_keeps_protection=kill.engaged and kill.keeps_protection,
+            kill_reason=kill.reason, kill_by=kill.by, kill_keeps_protection=self._keeps_protection,
             connection=connection, account=self.account_snapshot(),
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             pending_approvals=self.approvals_as_of_now(), strategies=self.strategy_statuses(),
@@ -400,12 +400,6 @@ class Engine(StrategyRunner):
         self._trigger_file_checked(path)
         if not self._killed_in_full():  # an automatic trip's kill keeps the stops: the operator's does not
             self.engage_kill(f"trigger file {path} appeared", "trigger_file", KillTrigger.MANUAL)
-
-    def _killed_in_full(self) -> bool:
-        """The kill switch is engaged and cancels everything in scope (not an automatic trip keeping the
-        positions' protective orders, which an operator's kill still has to cancel)."""
-        kill = self.risk.kill_state
-        return kill.engaged and not kill.keeps_protection
 
     def _trigger_file_checked(self, path: Path) -> None:
         if "trigger_file_unchecked" in self._fired:

@@ -104,6 +104,11 @@ class KillOps(OrderPath):
         state = self.risk.kill_state
         return state.engaged and state.keeps_protection
 
+    def _killed_in_full(self) -> bool:
+        """The kill switch is engaged and cancels everything in scope (not an automatic trip keeping the
+        positions' protective orders, which an operator's kill still has to cancel)."""
+        return self.risk.kill_state.engaged and not self._keeps_protection
+
     def _publish_verification(self, report: KillReport) -> None:
         """The kill's verification: always an event, and a critical alert naming whatever still works
         (the orders the engine tracks as working, and those in ``report.remaining`` it does not track)."""

@@ -17,6 +17,7 @@ from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.events import KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.risk.kill_switch import is_protective
 from tui_trader.ui.format import DASH, age, hhmmss, money, pct, price, qty, shown_sign
 from tui_trader.ui.freshness import Freshness
 
@@ -261,7 +262,7 @@ class KillBanner(Static):
         unknown = [o.order_ref for o in snapshot.orders if o.status is OrderStatus.UNKNOWN]
         live = [o for o in snapshot.orders if o.status.is_working and o.status is not OrderStatus.UNKNOWN]
         # An automatic trip keeps the positions' stops and targets working on purpose: kept, not remaining.
-        kept = [o.order_ref for o in live if snapshot.kill_keeps_protection and o.ticket.reduce_only]
+        kept = [o.order_ref for o in live if snapshot.kill_keeps_protection and is_protective(o)]
         working = [o.order_ref for o in live if o.order_ref not in kept]
         if verification is not None and verification.remaining:
             # Orders the broker holds that the engine does not track are named there only.
