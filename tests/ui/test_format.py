@@ -91,8 +91,9 @@ def test_money_when_the_figure_rounds_to_zero_then_no_minus_sign(value: float | 
     assert money(value, signed=signed) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [(-0.0, "+0.00%"), (-1e-9, "+0.00%"), (-0.01, "-0.01%"), (2.5, "+2.50%")])
-def test_pct_when_the_figure_rounds_to_zero_then_no_minus_sign(value: float, text: str) -> None:
+@pytest.mark.parametrize(("value", "text"), [(-0.0, "0.00%"), (-1e-9, "0.00%"), (1e-9, "0.00%"), (-0.01, "-0.01%"),
+                                             (2.5, "+2.50%")])
+def test_pct_when_the_figure_rounds_to_zero_then_no_sign(value: float, text: str) -> None:
     assert pct(value) == text
 
 
@@ -104,9 +105,9 @@ def test_shown_sign_then_the_sign_of_the_figure_as_drawn(value: float, sign: int
 def test_position_row_when_the_pnl_is_float_noise_below_a_cent_then_neither_gain_nor_loss() -> None:
     # An average cost of 212.40000000000003 marked at 212.4: "-0.00" and "-0.00%", in the loss colour.
     row = position_row(Position("AAPL", 100, 212.40000000000003, 212.4), stale=False)
-    assert (row.cells[6], row.roles[6], row.cells[8], row.roles[8]) == ("+0.00", "", "+0.00%", "")
+    assert (row.cells[6], row.roles[6], row.cells[8], row.roles[8]) == ("+0.00", "", "0.00%", "")
     short = position_row(Position("AAPL", -100, 212.4, 212.4), stale=False)
-    assert (short.cells[6], short.cells[8]) == ("+0.00", "+0.00%")
+    assert (short.cells[6], short.cells[8]) == ("+0.00", "0.00%")
 
 
 def test_day_pnl_when_float_noise_below_a_cent_then_not_drawn_as_a_loss() -> None:
@@ -114,5 +115,5 @@ def test_day_pnl_when_float_noise_below_a_cent_then_not_drawn_as_a_loss() -> Non
     account = replace(state.account, equity=1_000_000.0 - 1e-10, start_of_day_equity=1_000_000.0)
     snapshot = replace(state, account=account)
     fresh = assess(snapshot, FROZEN, ConsoleOptions())
-    assert money_texts(snapshot, dict.fromkeys(FIELDS, ""))["day-pnl"] == "Day +0.00 +0.00%"
+    assert money_texts(snapshot, dict.fromkeys(FIELDS, ""))["day-pnl"] == "Day +0.00 0.00%"
     assert money_variants(snapshot, fresh)["day-pnl"] == ()

@@ -95,12 +95,13 @@ def plain(value: float) -> str:
 
 
 def pct(value: float | None, *, signed: bool = True) -> str:
-    """A percentage with two decimals."""
+    """A percentage with two decimals, ``+2.50%`` when ``signed``. One that rounds to zero reads ``0.00%``: a
+    plus beside a small loss ("Day -2.38 +0.00%") read as a gain."""
     if not is_num(value):
         return DASH
     assert value is not None
     value = unsigned_zero(value)
-    return f"{value:+.2f}%" if signed else f"{value:.2f}%"
+    return f"{value:+.2f}%" if signed and value else f"{value:.2f}%"
 
 
 def compact(value: float | None, decimals: int = 2) -> str:
