@@ -24,6 +24,9 @@ from .helpers import bracket_buy, buy, eventually, make_config, running, status
 
 S = OrderStatus
 REFUSAL = "Order rejected - reason:Simulated refusal of a modification"
+STILL_PROCESSING = "Unable to modify this order as it is still being processed."
+QUICK_RETRIES = (0.05, 0.05, 0.05)
+"""The waits before a refused cut is sent again (``cut_retry_delays_s``), short for the tests."""
 
 
 def held_at_broker(sim: SimGateway, order_ref: str) -> tuple[float, float | None, float | None]:
@@ -41,6 +44,17 @@ def shown(engine: Engine, order_ref: str) -> tuple[float, float | None, float | 
 def refusals(events: Subscription) -> list[Alert]:
     """The alerts of refused modifications published so far."""
     return [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "modify_refused"]
+
+
+def cut_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:
+    """(level, text) of the alerts published so far about protective orders and refused modifications."""
+    return [(e.alert.level, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)
+            and (e.alert.source == "protection" or e.alert.kind == "modify_refused")]
+
+
+def cuts_received(sim: SimGateway, order_ref: str) -> list[float]:
+    """The size of each modification of ``order_ref`` the simulator received, refused ones too."""
+    return [r.qty for r in sim.received_orders() if r.order_ref == order_ref and r.modification]
 
 
 async def test_modify_of_a_stop_when_the_broker_refuses_it_then_shown_where_the_broker_holds_it_and_said(
@@ -120,6 +134,87 @@ async def test_protective_cut_when_the_broker_refuses_it_then_critical_and_shown
         # The refusal answers the cut: it is not waited for until the ack timeout (60 s here), nor sent again.
         await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut given up, said")
         assert [r.modification for r in sim.received_orders() if r.order_ref == stop.order_ref] == [False, True]
+
+
+async def test_protective_cut_when_refused_as_still_being_processed_then_sent_again_and_the_stop_fits(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # IB's 2102 refuses a modify for the moment only. The cut was given up at it, said CRITICAL: the stop of 100
+    # stayed on 40 held until another fill happened to cut it again.
+    async with running(sim, make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        stop = await bracket_buy(sim, engine, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        sim.control.refuse_next_modify(2102, STILL_PROCESSING, order_ref=stop.order_ref)
+
+        sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+
+        await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
+        await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="the stop cut at its second try",
+                         timeout=5.0)
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
+        assert cuts_received(sim, stop.order_ref) == [40, 40]
+        assert shown(engine, stop.order_ref)[0] == engine.portfolio.quantity("AAPL") == 40
+        assert cut_alerts(events) == [
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
+            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
+                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40 at try 2")]
+
+
+async def test_protective_cut_when_every_try_is_refused_as_still_being_processed_then_one_critical_and_left(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The tries are bounded: after the last, one CRITICAL (not one per try), and the stop works on at the size the
+    # broker keeps (not cancelled: the position would have no stop at all).
+    async with running(sim, make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        stop = await bracket_buy(sim, engine, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        sim.control.refuse_next_modify(2102, STILL_PROCESSING, order_ref=stop.order_ref, count=1 + len(QUICK_RETRIES))
+
+        sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+
+        await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
+        said: list[tuple[AlertLevel, str]] = []
+        await eventually(lambda: any(level is AlertLevel.CRITICAL for level, _ in said.extend(cut_alerts(events))
+                                     or said), what="the cut given up, said", timeout=5.0)
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
+        said.extend(cut_alerts(events))
+        assert cuts_received(sim, stop.order_ref) == [40] * (1 + len(QUICK_RETRIES))
+        assert shown(engine, stop.order_ref)[0] == held_at_broker(sim, stop.order_ref)[0] == 100
+        assert status(engine, stop.order_ref) is S.SUBMITTED
+        assert said == [
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
+            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
+                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
+            (AlertLevel.CRITICAL, f"{stop.order_ref} (STP 100 AAPL) is larger than the position of 40 and could not "
+                                  f"be cut to it (the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if "
+                                  "it fills, the position reverses")]
+
+
+async def test_protective_cut_when_the_position_shrinks_again_while_a_refused_cut_waits_then_sized_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The try after a refusal is sized from the position as it is then, not as it was at the first try.
+    config = make_config(tmp_path, cut_retry_delays_s=(0.5, *QUICK_RETRIES[1:]))  # time for a sell to fill
+    async with running(sim, config) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        stop = await bracket_buy(sim, engine, qty=100)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+        sim.control.refuse_next_modify(2102, STILL_PROCESSING, order_ref=stop.order_ref)
+        await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+        said: list[tuple[AlertLevel, str]] = []
+        await eventually(lambda: any(level is AlertLevel.WARNING for level, _ in said.extend(cut_alerts(events))
+                                     or said), what="the refusal said: the cut waits")
+
+        second = await engine.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
+
+        await eventually(lambda: status(engine, second.order_ref) is S.FILLED, what="the second sell")
+        await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 10, what="the stop cut to the 10 held")
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
+        assert cuts_received(sim, stop.order_ref) == [40, 10]
+        assert shown(engine, stop.order_ref)[0] == engine.portfolio.quantity("AAPL") == 10
 
 
 async def test_modify_of_a_bracket_entry_when_the_broker_refuses_it_and_its_exits_grew_then_critical(

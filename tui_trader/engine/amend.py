@@ -49,6 +49,10 @@ _NOT_REFUSALS = frozenset({202, 10147, 10148, 161, 399, 404})
 race, IB's notices on an order it placed (399 "order message", 404 shares to short being located)."""
 _STILL_PROCESSING = 2102
 """IB's "unable to modify this order as it is still being processed": the one refusal among its 21xx notices."""
+TRANSIENT_REFUSALS = frozenset({_STILL_PROCESSING, 100})
+"""Refusals of a modification that say nothing against it, only against its moment: IB still processing the
+order (2102), the gateway's message rate exceeded (100, "max rate of messages per second"). The same
+modification sent again a little later can pass (a protective cut is: :meth:`Amendments.claims_refusal`)."""
 
 
 class Amendments(Reconciliation):
@@ -298,9 +302,19 @@ class Amendments(Reconciliation):
                 self._amend(order, pending.held, f"{REFUSED_NOTE} ({error.code}): as before")
         super().on_order_error(error)
         if order is not None:
-            self._say_refused(error, refused, pending.held)
+            if pending.sent or not self.claims_refusal(error, refused):
+                self._say_refused(error, refused, pending.held)
+            else:
+                log.info("%s: modification refused (%d: %s), left to its sender", error.order_ref, error.code,
+                         error.message)
             self.after_figures_taken(error.order_ref)
         self.request_reconcile(f"{error.order_ref}: modification refused ({error.code})")
+
+    def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
+        """Hook: whether the sender of the modification ``refused`` (the last one sent of its order) takes the
+        broker's refusal of it over, to send it again and to say it if it gives up (the engine's protective
+        cuts, after a :data:`TRANSIENT_REFUSALS` one); it is not said here then."""
+        return False
 
     def _say_refused(self, error: BrokerError, refused: OrderTicket, held: OrderTicket) -> None:
         order = self.orders.orders[error.order_ref]

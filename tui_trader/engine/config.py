@@ -26,6 +26,11 @@ class EngineConfig:
     approvals_required: bool = True
     approval_timeout_s: float = 30.0
     ack_timeout_s: float = 10.0
+    cut_retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0)
+    """A protective order's cut to its position that the broker refused for its moment only (IB still
+    processing the order, 2102) is sent again after each of these waits in turn, sized again from the
+    position each time; refused once more after the last, it is said CRITICAL and left (the order works on
+    larger than the position: cancelled, the position would have no stop at all)."""
     expected_account: str = ""
     readonly: bool = False
     journal_path: Path | None = None

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tui_trader.broker.base import Broker
+from tui_trader.broker.base import Broker, BrokerError
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
+from tui_trader.engine.amend import TRANSIENT_REFUSALS
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -40,7 +41,7 @@ from tui_trader.risk.monitors import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tui_trader.domain.orders import Order
+    from tui_trader.domain.orders import Order, OrderTicket
     from tui_trader.ops.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,19 @@ HOLDING_RETRY_S = 30.0
 CUT_THROTTLE_RETRIES = 5
 """A protective order's cut that only the message-rate throttle refused is tried again each second this many
 times before it is said to have failed (a burst of orders, a kill's cancels, can use the second's budget)."""
+
+
+@dataclass(slots=True)
+class _Cut:
+    """A protective order's cut in flight (:meth:`Engine._cut_protection`)."""
+
+    quantity: float | None = None
+    """The size the last try sent (``None`` before the first)."""
+    refusal: BrokerError | None = None
+    """The broker's transient refusal of the last try, taken over from the amendments
+    (:meth:`Engine.claims_refusal`) and not yet acted on."""
+    refused: int = 0
+    """How many tries the broker has refused so far (each for the moment only)."""
 
 
 class Engine(StrategyRunner):
@@ -76,9 +90,8 @@ class Engine(StrategyRunner):
         self._fired: set[str] = set()
         self._next_position_check = 0.0
         self._closing: set[str] = set()
-        self._cutting: set[str] = set()
-        """Protective orders with a cut in flight (:meth:`_cut_protection`), and the size it waits for the broker
-        to report once sent."""
+        self._cutting: dict[str, _Cut] = {}
+        """Protective orders with a cut in flight (:meth:`_cut_protection`), and where it stands."""
         self._entries_cancelled: set[str] = set()
         """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
@@ -467,7 +480,7 @@ class Engine(StrategyRunner):
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
             elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:
-                self._cutting.add(order.order_ref)
+                self._cutting[order.order_ref] = _Cut()
                 self.spawn(self._cut_protection(order.order_ref), f"fit-{order.order_ref}")
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
@@ -490,29 +503,36 @@ class Engine(StrategyRunner):
         answer to it: two fills in quick succession spawned two modifies of the same order, whose
         journal flushes could finish in either order, so the older, larger size could reach the
         broker last (the engine showing the stop cut to the position while the broker held it
-        larger); and IB refuses to modify an order whose last modification it is still processing.
+        larger); and IB refuses to modify an order whose last modification it is still processing
+        (2102): such a refusal is for the moment only, and the cut is sent again a little later
+        (:meth:`_cut_refused`).
         """
-        throttled = 0
+        cut, throttled = self._cutting.setdefault(order_ref, _Cut()), 0
         try:
-            while (cut := self._cut_size(order_ref)) is not None:
-                sent = await self._cut_once(order_ref, *cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
-                if sent is None and self._cut_size(order_ref) != cut:  # the position moved: sized again
+            while (size := self._cut_size(order_ref)) is not None:
+                sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
+                if sent is None and self._cut_size(order_ref) != size:  # the position moved: sized again
                     continue
                 if sent is None:  # only the message rate stood in the way: it frees up within a second
                     throttled += 1
                     await asyncio.sleep(1.0)
+                elif (refusal := cut.refusal) is not None:
+                    if not await self._cut_refused(order_ref, cut, refusal):
+                        return
                 elif not sent:
                     return
         finally:
-            self._cutting.discard(order_ref)
+            self._cutting.pop(order_ref, None)
 
-    async def _cut_once(self, order_ref: str, quantity: float, held: float, last_try: bool) -> bool | None:
+    async def _cut_once(self, order_ref: str, quantity: float, held: float, cut: _Cut,
+                        last_try: bool) -> bool | None:
         """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not
-        sent, ``None`` when it is to be tried again: only the message-rate throttle refused it (not said, unless
-        ``last_try``), or the position moved while the cut waited for the journal (the modify is checked
-        again before the wire: a cut to 70 under the 40 now held is no longer reduce-only; sized again)."""
-        order = self.orders.orders[order_ref]
-        what = f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
+        sent or the broker refused it, ``None`` when it is to be tried again: only the message-rate throttle
+        refused it (not said, unless ``last_try``), or the position moved while the cut waited for the journal
+        (the modify is checked again before the wire: a cut to 70 under the 40 now held is no longer
+        reduce-only; sized again)."""
+        what = self._cut_what(order_ref)
+        cut.quantity, cut.refusal = quantity, None
         try:
             verdict = await self.modify(order_ref, quantity=quantity)
             why = "" if verdict.passed else verdict.reason
@@ -526,16 +546,67 @@ class Engine(StrategyRunner):
             self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
                        f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
             return False
-        self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}", kind="protection_fitted")
+        if not cut.refused:  # a try after a refusal is said once the broker has taken it
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
+                       kind="protection_fitted")
+        return await self._cut_answered(order_ref, quantity, held, cut, what)
+
+    async def _cut_answered(self, order_ref: str, quantity: float, held: float, cut: _Cut, what: str) -> bool:
+        """Wait for the broker's answer to a cut sent; ``True`` when it took it (or the answer is to be taken
+        from the order as it is now)."""
         if not await self.modification_answered(order_ref, self.config.ack_timeout_s):
             self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
                        f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
             return True  # sized again from the order as it is now (the broker's figures, after a reconnect)
         now = self.orders.get(order_ref)
-        # Refused (the amendments said so, CRITICAL, and show the order at the size the broker keeps): not sent
-        # again. Answered by a lost connection, the order is still shown cut: the reconnect's reconciliation
-        # takes the broker's figures, and a cut follows from them.
-        return now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
+        # Refused, the order is shown at the size the broker keeps: for the moment only (IB still processing
+        # the order), the refusal is the cut's (cut.refusal) and it is sent again; else the amendments said it
+        # (CRITICAL) and it is not. Answered by a lost connection, the order is still shown cut: the
+        # reconnect's reconciliation takes the broker's figures, and a cut follows from them.
+        taken = now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
+        if taken and cut.refused and now is not None and now.status.is_working:
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} at try "
+                       f"{cut.refused + 1}", kind="protection_fitted")
+        return taken
+
+    async def _cut_refused(self, order_ref: str, cut: _Cut, refusal: BrokerError) -> bool:
+        """The broker refused the cut's last try for the moment only: ``True`` to try again, after the next
+        wait of ``cut_retry_delays_s`` (said on the first refusal); ``False`` once they are spent, said
+        CRITICAL. The order is left working at its size: cancelled, the position would have no stop at all."""
+        cut.refusal, cut.refused = None, cut.refused + 1
+        delays = self.config.cut_retry_delays_s
+        size = self._cut_size(order_ref)
+        if size is None:
+            return True  # it fits the position now, or it ended: nothing left to cut
+        what = self._cut_what(order_ref)
+        if cut.refused > len(delays):
+            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {size[1]:g} "
+                       f"and could not be cut to it (the broker refused {cut.refused} tries, the last "
+                       f"{refusal.code}: {refusal.message}): if it fills, the position reverses",
+                       kind="protection_fitted")
+            return False
+        delay = delays[cut.refused - 1]
+        if cut.refused == 1:
+            self.alert(AlertLevel.WARNING, "protection", f"{what}: the broker refused its cut to {cut.quantity:g} "
+                       f"({refusal.code}: {refusal.message}): tried again in {delay:g}s", kind="protection_fitted")
+        await asyncio.sleep(delay)
+        return True
+
+    def _cut_what(self, order_ref: str) -> str:
+        """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
+        order = self.orders.orders[order_ref]
+        return f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
+
+    def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
+        """A protective cut in flight takes over the broker's refusal of its last try when it is for the moment
+        only (:data:`~tui_trader.engine.amend.TRANSIENT_REFUSALS`): it tries again, and says it if it gives up
+        (:meth:`_cut_refused`)."""
+        cut = self._cutting.get(error.order_ref)
+        if (cut is None or cut.quantity is None or error.code not in TRANSIENT_REFUSALS
+                or abs(refused.quantity - cut.quantity) > _QTY_EPS):
+            return False
+        cut.refusal = error
+        return True
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,

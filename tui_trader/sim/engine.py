@@ -56,9 +56,10 @@ class OrderEngine:
         self.commissions = CommissionSchedule()
         self.slippage_ticks = 0
         self.reject_next: tuple[int, str] | None = None
-        self.refuse_modify: tuple[str, int, str] | None = None
-        """A fault: the next modification (of this orderRef; ``""``: of any order) is refused with this code
-        and text, the order working on at the figures it had (see :meth:`Control.refuse_next_modify`)."""
+        self.refuse_modify: tuple[str, int, str, int] | None = None
+        """A fault: the next modifications (of this orderRef; ``""``: of any order), as many as the count, are
+        refused with this code and text, the order working on at the figures it had (see
+        :meth:`Control.refuse_next_modify`)."""
         self.ignore_global_cancel = False
         """A fault: ``reqGlobalCancel`` is ignored (every order stays as it is)."""
         self._taken: dict[tuple[int, int], float] = {}
@@ -213,11 +214,12 @@ class OrderEngine:
         self.check(order)
 
     def _refuse_modify_if_told(self, order: SimOrder) -> None:
-        """The modification fault: raise it once, for the order it names (or the first one modified)."""
+        """The modification fault: raise it as many times as it was set, for the order it names (or the orders
+        modified first)."""
         if self.refuse_modify is None or self.refuse_modify[0] not in ("", order.order_ref):
             return
-        _, code, text = self.refuse_modify
-        self.refuse_modify = None
+        ref, code, text, count = self.refuse_modify
+        self.refuse_modify = (ref, code, text, count - 1) if count > 1 else None
         raise Rejection(code, text)
 
     def cancel(self, client_id: int, order_id: int, reason: str = "") -> None:
