@@ -4,7 +4,7 @@ after the window is over and a reconciliation came back clean."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,19 @@ from tui_trader.risk import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
 
-from .helpers import CLIENT_ID, bracket_buy, eventually, limits_for_tests, link_down, make_config, make_engine
+from .helpers import (
+    CLIENT_ID,
+    bracket_buy,
+    buy,
+    eventually,
+    limits_for_tests,
+    link_down,
+    make_config,
+    make_engine,
+    running,
+    sell,
+    status,
+)
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
 
@@ -411,14 +423,18 @@ async def summaries_done(engine: Engine) -> None:
     await asyncio.gather(*(t for t in engine._tasks if t.get_name() == "daily-summary"))
 
 
-async def run_over(gw: SimGateway, clock: ManualClock, config: EngineConfig, minutes: list[int]) -> list[Notice]:
-    """An engine with the schedule ticking at each of ``minutes`` from now on; returns the notices sent."""
+async def run_over(gw: SimGateway, clock: ManualClock, config: EngineConfig, minutes: list[int],
+                   then: Callable[[Engine], Awaitable[None]] | None = None) -> list[Notice]:
+    """An engine with the schedule ticking at each of ``minutes`` from now on (after ``then``, once started);
+    returns the notices sent."""
     sent: list[Notice] = []
     engine = make_engine(gw, config, clock=clock.now)
     runner = ScheduleRunner(engine, ScheduleGuard(schedule_from_settings(Settings(mode=Mode.PAPER))), sent.append)
     engine.add_tick_hook(runner.tick)
     await engine.start()
     try:
+        if then is not None:
+            await then(engine)
         for minute in minutes:
             clock.advance(minute * 60)
             await settle(engine, runner)
@@ -467,3 +483,112 @@ async def test_daily_summary_when_sessions_read_again_end_later_that_day_then_on
         finally:
             await engine.stop()
     assert [n.title for n in sent] == ["daily summary 2024-03-05"]
+
+
+async def trade(engine: Engine, *tickets_of: str) -> None:
+    """Market orders of 10 AAPL, each filled before the next (``"buy"``, ``"sell"``)."""
+    await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+    for side in tickets_of:
+        order = await engine.submit(buy(10) if side == "buy" else sell(10))
+        await eventually(lambda ref=order.order_ref: status(engine, ref) is S.FILLED, what=f"the {side} filled")
+
+
+async def round_trip(engine: Engine) -> None:
+    """One trade: bought and sold again."""
+    await trade(engine, "buy", "sell")
+
+
+async def bought(engine: Engine) -> None:
+    """A position held: bought, not sold."""
+    await trade(engine, "buy")
+
+
+async def nothing(engine: Engine) -> None:
+    """The engine runs and trades nothing."""
+    await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+
+
+def to(clock: ManualClock, new_york: datetime) -> None:
+    """Move ``clock`` on to ``new_york``."""
+    clock.advance((new_york - clock.now()).total_seconds())
+
+
+TUESDAY = datetime(2024, 3, 5, 10, 0, tzinfo=NEW_YORK)
+
+
+@pytest.mark.parametrize("restart", [
+    datetime(2024, 3, 5, 19, 30, tzinfo=NEW_YORK),  # the same evening (already Wednesday in UTC)
+    datetime(2024, 3, 6, 9, 0, tzinfo=NEW_YORK),  # the next morning, before the close
+], ids=["same-evening", "next-morning"])
+async def test_daily_summary_when_the_engine_was_stopped_before_the_close_then_sent_late_once_on_a_later_start(
+        tmp_path: Path, restart: datetime) -> None:
+    """The summary is asked for within the hour after the close: an engine stopped before it and started again
+    later (a VPS rebooted overnight) never sent that day's summary."""
+    clock = ManualClock(TUESDAY.astimezone(UTC))
+    config = make_config(tmp_path, market_data_stale_s=24 * 3600)
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        stopped = await run_over(gw, clock, config, [0], then=round_trip)  # traded Tuesday, stopped at 10:00
+        to(clock, restart)
+        late = await run_over(gw, clock, config, [0, 1])
+        again = await run_over(gw, clock, config, [10])  # restarted once more: the journal has it
+    assert stopped == []
+    assert [n.title for n in late] == [f"daily summary 2024-03-05 (sent late, {restart:%a %Y-%m-%d %H:%M %Z})"]
+    assert late[0].text.startswith("trades 1 (win rate ")  # Tuesday's figures
+    assert ", fills 2\n" in late[0].text
+    assert again == []
+
+
+async def test_daily_summary_when_sent_at_the_close_then_a_start_the_next_morning_sends_nothing(
+        tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2024, 3, 5, 15, 50, tzinfo=NEW_YORK).astimezone(UTC))
+    config = make_config(tmp_path, market_data_stale_s=24 * 3600)
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        tuesday = await run_over(gw, clock, config, [0, 11], then=round_trip)  # 15:50, then 16:01: closed
+        to(clock, datetime(2024, 3, 6, 9, 0, tzinfo=NEW_YORK))
+        wednesday = await run_over(gw, clock, config, [0])
+    assert [n.title for n in tuesday] == ["daily summary 2024-03-05"]
+    assert wednesday == []
+
+
+async def test_daily_summary_when_the_engine_ran_without_trading_or_positions_then_no_late_summary(
+        tmp_path: Path) -> None:
+    clock = ManualClock(TUESDAY.astimezone(UTC))
+    config = make_config(tmp_path, market_data_stale_s=24 * 3600)
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        await run_over(gw, clock, config, [0], then=nothing)  # ran Tuesday morning, traded nothing
+        to(clock, datetime(2024, 3, 6, 9, 0, tzinfo=NEW_YORK))
+        wednesday = await run_over(gw, clock, config, [0])
+    assert wednesday == []
+
+
+async def test_daily_summary_when_days_were_missed_then_only_the_latest_sent_late_a_day_of_held_positions_too(
+        tmp_path: Path) -> None:
+    """Bought Monday, held Tuesday (the engine ran, traded nothing), neither summary sent (an engine without a
+    schedule: no summaries at all): Wednesday's start sends Tuesday's late, not Monday's as well."""
+    clock = ManualClock(datetime(2024, 3, 4, 10, 0, tzinfo=NEW_YORK).astimezone(UTC))
+    config = make_config(tmp_path, market_data_stale_s=24 * 3600)
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        async with running(gw, config, clock=clock.now) as (engine, _):
+            await bought(engine)
+        to(clock, TUESDAY)
+        async with running(gw, config, clock=clock.now) as (engine, _):
+            await nothing(engine)
+        to(clock, datetime(2024, 3, 6, 9, 0, tzinfo=NEW_YORK))
+        wednesday = await run_over(gw, clock, config, [0])
+    assert [n.title.split(" (")[0] for n in wednesday] == ["daily summary 2024-03-05"]
+    assert wednesday[0].text.startswith("trades 0 (win rate n/a), fills 0\n")
+
+
+async def test_daily_summary_when_restarted_after_a_close_with_positions_held_then_the_last_day_run_is_sent(
+        tmp_path: Path) -> None:
+    """Bought Monday and stopped before the close; off all Tuesday, started Tuesday evening holding the position:
+    the start's own journal lines must not make Tuesday a day the engine held positions on."""
+    clock = ManualClock(datetime(2024, 3, 4, 10, 0, tzinfo=NEW_YORK).astimezone(UTC))
+    config = make_config(tmp_path, market_data_stale_s=24 * 3600)
+    async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as gw:
+        async with running(gw, config, clock=clock.now) as (engine, _):
+            await bought(engine)
+        to(clock, datetime(2024, 3, 5, 19, 30, tzinfo=NEW_YORK))
+        tuesday = await run_over(gw, clock, config, [0, 1])
+    assert [n.title.split(" (")[0] for n in tuesday] == ["daily summary 2024-03-04"]
+    assert tuesday[0].text.startswith("trades 0 (win rate n/a), fills 1\n")

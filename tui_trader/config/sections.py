@@ -434,7 +434,8 @@ class ScheduleSettings(_Section):
     )
     use_liquid_hours: bool = Field(True, description="The close is the end of liquid hours, not of trading hours.")
     daily_summary: bool = Field(
-        True, description="Journal and send a daily summary at the day's last session close, once per trading day.",
+        True, description="Journal and send a daily summary at the day's last session close, once per trading day "
+                          "(missed while the engine was stopped: sent late on its next start).",
     )
 
     @model_validator(mode="after")

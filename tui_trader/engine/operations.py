@@ -18,8 +18,9 @@ from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import TraderError
 from tui_trader.ops.health import HealthMonitor
+from tui_trader.ops.missed_summary import missed_summary_day
 from tui_trader.ops.notify.notifier import Notifier
-from tui_trader.ops.schedule import Phase, ScheduleAction, ScheduleGuard, sessions_of
+from tui_trader.ops.schedule import Phase, ScheduleAction, ScheduleGuard, sessions_of, summary_cutoff
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
@@ -136,6 +137,8 @@ class ScheduleRunner:
         self._flattening = False
         self._flatten_at: datetime | None = None
         self._summarized: set[date] = set()  # the days whose summary this run asked for
+        self._started = engine.now()  # what the journal holds from before is other runs' (missed summaries)
+        self._summary_cutoff: datetime | None = None  # the last day boundary a missed summary was looked for at
 
     def tick(self, now: datetime) -> None:
         """One step: refresh the sessions, then act on what the guard decides."""
@@ -145,6 +148,7 @@ class ScheduleRunner:
         if self.guard.phase is Phase.RECOVERING and self._retry_due(now):
             self._reconcile(now)
         self._keep_flat(now)
+        self._look_for_missed_summary(now)
 
     def _refresh_sessions(self) -> None:
         """Rebuild the sessions whenever the engine read contract details (every connect, every new day)."""
@@ -169,18 +173,41 @@ class ScheduleRunner:
         elif action.kind == "reconcile":
             self._reconcile(now)
 
-    async def _summarize(self, journal: Journal, day: date) -> None:
+    async def _summarize(self, journal: Journal, day: date, late: datetime | None = None) -> None:
         """Journal and send ``day``'s summary, unless the journal holds it already: one summary a trading day.
 
         A console restarted soon after the close took that close for just passed (its schedule is new and
         had seen no close) and sent the day's summary a second time; the journal remembers across restarts.
         """
-        from tui_trader.ops.reports import close_session  # pandas: loaded only when a session closes
+        from tui_trader.ops.reports import close_session  # pandas: loaded only when a summary is due
 
         if await journal.has_daily_summary(day.isoformat()):
             log.info("daily summary of %s already journaled: not sent again", day)
             return
-        await close_session(journal, day, self.engine.config.time_zone, self._notify)
+        await close_session(journal, day, self.engine.config.time_zone, self._notify, late=late)
+
+    def _look_for_missed_summary(self, now: datetime) -> None:
+        """On start, and each time another day is over, send the summary a stopped engine missed (late).
+
+        The summary is asked for within the hour after the close: an engine stopped before then and
+        started again later (a VPS rebooted overnight) never sent that day's. Looked for again at each
+        new cutoff (midnight; an hour after today's close), so a start before today's close still sends
+        yesterday's and an engine that could not see today's close sends it after midnight.
+        """
+        journal = self.engine.journal
+        if not self.guard.settings.daily_summary or journal is None:
+            return
+        cutoff = summary_cutoff(now, self.guard.sessions, self.engine.config.time_zone)
+        if cutoff != self._summary_cutoff:
+            self._summary_cutoff = cutoff
+            self.engine.spawn(self._send_missed_summary(journal, cutoff, now), "daily-summary")
+
+    async def _send_missed_summary(self, journal: Journal, cutoff: datetime, now: datetime) -> None:
+        day = await missed_summary_day(journal, self.engine.config.time_zone, cutoff, self._started)
+        if day is not None and day not in self._summarized:  # this run's own (on time) summary is not late
+            self._summarized.add(day)
+            log.info("daily summary of %s was not sent (the engine was stopped at its close): sending it late", day)
+            await self._summarize(journal, day, late=now)
 
     def _keep_flat(self, now: datetime) -> None:
         """Flatten again while the flatten window lasts and positions are still open.

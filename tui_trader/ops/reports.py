@@ -320,7 +320,8 @@ def summary_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def close_session(journal: Journal, day: date, time_zone: str, notify: Any = None) -> dict[str, Any]:
+async def close_session(journal: Journal, day: date, time_zone: str, notify: Any = None,
+                        late: datetime | None = None) -> dict[str, Any]:
     """At the session close: journal the day's summary and hand it to the notifier (kind daily_summary).
 
     Args:
@@ -328,6 +329,8 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
         day: The trading day closing.
         time_zone: The exchange time zone defining the day.
         notify: ``Notifier.notify`` or any callable taking a :class:`Notice`; ``None``: not sent.
+        late: When the summary is sent after its day (the engine was stopped at the close): now,
+            said in the title.
 
     Returns:
         The summary as journaled.
@@ -339,9 +342,9 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
     summary["kill_not_verified"] = sum(k["event"] == "NOT verified" for k in report["kill_switch"])
     await journal.save_daily_summary(day.isoformat(), summary)
     if notify is not None:
-        now = datetime.now(ZoneInfo(time_zone))
-        notify(Notice(now, AlertLevel.INFO, "daily_summary", f"daily summary {day.isoformat()}",
-                      summary_text(report)))
+        now = late.astimezone(ZoneInfo(time_zone)) if late is not None else datetime.now(ZoneInfo(time_zone))
+        title = f"daily summary {day.isoformat()}" + (f" (sent late, {now:%a %Y-%m-%d %H:%M %Z})" if late else "")
+        notify(Notice(now, AlertLevel.INFO, "daily_summary", title, summary_text(report)))
     return summary
 
 

@@ -8,7 +8,8 @@ its tick; it returns actions and never performs them:
 
 * ``reduce`` — a window began (N minutes before the restart or the close): go REDUCING.
 * ``flatten`` — optional, N minutes before the close: close every position.
-* ``daily_summary`` — a day's last session closed: journal and send its summary.
+* ``daily_summary`` — a day's last session closed: journal and send its summary (a summary a stopped
+  engine missed is sent late by the runner: :func:`summary_cutoff`, :mod:`tui_trader.ops.missed_summary`).
 * ``reconcile`` — the window is over: reconnect/resubscribe/reconcile, then report with
   :meth:`ScheduleGuard.on_recovered`.
 * ``restore`` — recovery was clean after the window: return to the state before it.
@@ -120,6 +121,24 @@ def closes_later_that_day(sessions: Sequence[Session], close: datetime) -> bool:
     return any(s.end > close and s.end.astimezone(close.tzinfo).date() == close.date() for s in sessions)
 
 
+SUMMARY_WITHIN = timedelta(hours=1)
+"""How long after a day's last close its summary is asked for as the close passing; later, a new schedule
+(a restart) takes that close for one long before start-up, and the summary is owed as a late one."""
+
+
+def summary_cutoff(now: datetime, sessions: Sequence[Session], zone: str) -> datetime:
+    """The midnight in ``zone`` before which every trading day is over, its summary hour past.
+
+    Today's midnight; the next one once today's last session (as known) closed more than
+    :data:`SUMMARY_WITHIN` ago. A trading day is the calendar day in the exchange's time zone.
+    """
+    tz = ZoneInfo(zone)
+    today = now.astimezone(tz).date()
+    closes = [s.end for s in sessions if s.end.astimezone(tz).date() == today]
+    over = bool(closes) and now - max(closes) > SUMMARY_WITHIN
+    return datetime.combine(today + timedelta(days=1 if over else 0), time(0), tz)
+
+
 class Phase(StrEnum):
     """Where the guard is."""
 
@@ -187,7 +206,7 @@ class ScheduleGuard:
             actions.append(ScheduleAction("flatten", f"flatten before the close at {close:%H:%M %Z}", when=close))
         closed = closed_since(now, self.sessions, self._last_close)
         if closed is not None:
-            first = self._last_close is None and now - closed > timedelta(hours=1)
+            first = self._last_close is None and now - closed > SUMMARY_WITHIN
             self._last_close = closed
             # Not for a close long before start-up, nor for one with more trading after it that day (each
             # close of a day asked for its summary: two of one day, the first before its trading was over).

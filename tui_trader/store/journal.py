@@ -530,10 +530,41 @@ class Journal:
         """True when the summary of the trading day ``day`` (ISO date) is journaled."""
         return await self._one("SELECT 1 FROM daily_summaries WHERE day = ?", (day,)) is not None
 
-    async def last_execution_time(self) -> datetime | None:
-        """Time of the newest journaled execution."""
-        row = await self._one("SELECT MAX(time) FROM fills")
+    async def last_execution_time(self, before: datetime | None = None) -> datetime | None:
+        """Time of the newest journaled execution (before the instant ``before`` when given)."""
+        bound = " WHERE time < ?" if before is not None else ""
+        row = await self._one("SELECT MAX(time) FROM fills" + bound, _utc_bound(before))
         return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    async def last_summary_day(self, before: str) -> str | None:
+        """The newest trading day (ISO date) before ``before`` whose summary is journaled."""
+        row = await self._one("SELECT MAX(day) FROM daily_summaries WHERE day < ?", (before,))
+        return row[0] if row and row[0] else None
+
+    async def last_event_time(self, before: datetime, kinds: Sequence[str] = ()) -> datetime | None:
+        """Time of the newest journaled event before the instant ``before``, of ``kinds`` when given.
+
+        Compares stored times as text against ``before`` in UTC: exact for the times the engine
+        writes (UTC). One query per kind reads the (kind, time) index. The newest of any kind is the
+        latest time among the log's last 1,000 rows before ``before``: the log has no index on time
+        alone, and a row appended late with an older time (an execution a reconciliation found)
+        does not hide the newer ones.
+        """
+        if kinds:
+            one = "SELECT MAX(time) AS t FROM events WHERE kind = ? AND time < ?"
+            per_kind = " UNION ALL ".join(one for _ in kinds)
+            row = await self._one(f"SELECT MAX(t) FROM ({per_kind})",
+                                  [p for kind in kinds for p in (kind, *_utc_bound(before))])
+        else:
+            row = await self._one("SELECT MAX(time) FROM (SELECT time FROM events WHERE time < ? ORDER BY id DESC "
+                                  "LIMIT 1000)", _utc_bound(before))
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    async def net_positions(self, before: datetime) -> dict[str, float]:
+        """Each symbol's net quantity (bought minus sold) over the executions journaled before ``before``."""
+        rows = await self._all("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) FROM fills "
+                               "WHERE time < ? GROUP BY symbol", _utc_bound(before))
+        return {symbol: float(qty) for symbol, qty in rows}
 
     async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
                      since: datetime | None = None, until: datetime | None = None) -> list[ev.Event]:
@@ -654,6 +685,11 @@ def _time_filters(since: datetime | None, until: datetime | None,
         clauses.append(f"{column} < ?")
         params.append((until.astimezone(UTC) + MAX_UTC_OFFSET).isoformat())
     return clauses, params
+
+
+def _utc_bound(before: datetime | None) -> tuple[str, ...]:
+    """``before`` as the UTC text the engine's stored times compare with (none when ``None``)."""
+    return () if before is None else (before.astimezone(UTC).isoformat(),)
 
 
 def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:
