@@ -121,7 +121,7 @@ def test_engage_kill_then_halted_synchronously_and_reset_resumes() -> None:
     decision = engine.engage_kill("alice", "stop", T0, working=[order(ref="A")])
 
     assert engine.state is TradingState.HALTED
-    assert decision.cancel_refs == ("A",)
+    assert decision.cancels.refs == ("A",)
     assert not engine.reset_kill("alice", "", T0).accepted
     assert engine.reset_kill("alice", "ok now", T0, resume=TradingState.REDUCING).accepted
     assert engine.state is TradingState.REDUCING
@@ -163,7 +163,7 @@ def test_evaluate_when_daily_loss_at_limit_then_halts_with_automatic_kill() -> N
 
     assert engine.state is TradingState.HALTED
     assert decision.kill is not None
-    assert decision.kill.cancel_refs == ("W",)
+    assert decision.kill.cancels.refs == ("W",)
     assert engine.kill_state.auto
     assert engine.kill_state.trigger is KillTrigger.DAILY_LOSS
     assert any(isinstance(e, KillSwitchEngaged) for e in decision.events)

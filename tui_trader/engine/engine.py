@@ -25,7 +25,7 @@ from tui_trader.engine.strategy_runner import StrategyRunner
 from tui_trader.errors import SafetyError
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
-from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.risk.kill_switch import KillCancels, KillTrigger
 from tui_trader.risk.limits import TriggerAction
 from tui_trader.risk.monitors import (
     MonitorMemory,
@@ -562,14 +562,13 @@ class Engine(StrategyRunner):
             self._entries_cancelled.add(order_ref)
         await super().cancel(order_ref)
 
-    def _send_cancels(self, keep_protection: bool = False) -> list[str]:
-        """The kill's cancels; an automatic trip's (``keep_protection``) that cancels a bracket entry with
+    def _send_cancels(self, cancels: KillCancels) -> None:
+        """The kill's cancels; an automatic trip's (``keeps_protection``) that cancels a bracket entry with
         a part filled places its stop again for that part (:meth:`_stop_lost`): the broker cancels the
         bracket's stop with its entry, and the trip keeps every other position's protection."""
-        refs = super()._send_cancels(keep_protection)
-        if keep_protection:
-            self._entries_cancelled.update(r for r in refs if self.orders.children(r))
-        return refs
+        super()._send_cancels(cancels)
+        if cancels.keeps_protection:
+            self._entries_cancelled.update(r for r in cancels.refs if self.orders.children(r))
 
     def _stop_lost(self, entry_ref: str) -> None:
         """A bracket entry the operator cancelled after part of it filled: the broker cancels its stop and

@@ -28,12 +28,14 @@ from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
 from tui_trader.risk.flatten import FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
     KillAction,
+    KillCancels,
     KillDecision,
     KillState,
     KillSwitch,
     KillTrigger,
     ResetDecision,
     Verification,
+    kill_cancels,
 )
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 from tui_trader.risk.monitors import (
@@ -251,6 +253,11 @@ class RiskEngine:
         if self._state is not TradingState.HALTED:
             self._change(TradingState.HALTED, by, decision.state.reason, now)
         return decision
+
+    def cancels(self, working: Sequence[Order], keep_protection: bool = False) -> KillCancels:
+        """The cancels of ``working`` in the kill's scope (:func:`kill_cancels`, as :meth:`engage_kill` lists
+        them) for a cancel with no engaging: the operator's cancel-all, those a kill owes after an outage."""
+        return kill_cancels(working, self._kill.scope, keep_protection)
 
     def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
                     at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
