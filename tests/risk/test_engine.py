@@ -170,6 +170,20 @@ def test_evaluate_when_daily_loss_at_limit_then_halts_with_automatic_kill() -> N
     assert any(a.level is AlertLevel.CRITICAL for a in decision.alerts)
 
 
+def test_monitor_when_daily_loss_at_limit_then_the_hit_reported_once_and_nothing_applied() -> None:
+    # The engine reads the monitors here and performs each hit itself: one memory, this one.
+    engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
+
+    alerts, hits = engine.monitor(_loss(1_000), T0)
+    again = engine.monitor(_loss(1_100), T0 + secs(1))
+
+    assert [h.trigger for h in hits] == [KillTrigger.DAILY_LOSS]
+    assert [a.level for a in alerts] == [AlertLevel.CRITICAL]
+    assert engine.state is TradingState.ACTIVE
+    assert not engine.kill_state.engaged
+    assert again == ((), ())
+
+
 def test_evaluate_when_daily_loss_pct_over_limit_then_halts() -> None:
     engine = RiskEngine(RiskLimits(daily_loss_limit_pct=2.0))
 
