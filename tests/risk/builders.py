@@ -95,13 +95,18 @@ def ticket(symbol: str = "AAPL", side: Side = Side.BUY, quantity: float = 10,
 
 
 _refs = iter(range(1, 10**9))
+_broker_ids = iter(range(1, 10**9))
 
 
 def order(t: OrderTicket | None = None, status: OrderStatus = OrderStatus.SUBMITTED,
-          created_at: datetime = T0 - timedelta(minutes=5), filled: float = 0.0, ref: str = "") -> Order:  # fmt: skip
-    """A working order for ``t`` (default: the default ticket)."""
+          created_at: datetime = T0 - timedelta(minutes=5), filled: float = 0.0, ref: str = "",
+          placed: bool = True, parent_ref: str | None = None) -> Order:  # fmt: skip
+    """A working order for ``t`` (default: the default ticket), placed at the broker (a broker id) unless not
+    ``placed``; a bracket child of ``parent_ref``."""
     t = t or ticket()
-    return Order(ref or f"R{next(_refs)}", t, status, created_at, created_at, filled_quantity=filled)
+    broker_id = next(_broker_ids) if placed else None
+    return Order(ref or f"R{next(_refs)}", t, status, created_at, created_at, broker_id,
+                 filled_quantity=filled, parent_ref=parent_ref)
 
 
 def check(t: OrderTicket, limits: RiskLimits, *, acct: AccountSnapshot | None = None,

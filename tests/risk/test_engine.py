@@ -121,7 +121,7 @@ def test_engage_kill_then_halted_synchronously_and_reset_resumes() -> None:
     decision = engine.engage_kill("alice", "stop", T0, working=[order(ref="A")])
 
     assert engine.state is TradingState.HALTED
-    assert decision.cancel_refs == ("A",)
+    assert decision.cancels.refs == ("A",)
     assert not engine.reset_kill("alice", "", T0).accepted
     assert engine.reset_kill("alice", "ok now", T0, resume=TradingState.REDUCING).accepted
     assert engine.state is TradingState.REDUCING
@@ -163,11 +163,25 @@ def test_evaluate_when_daily_loss_at_limit_then_halts_with_automatic_kill() -> N
 
     assert engine.state is TradingState.HALTED
     assert decision.kill is not None
-    assert decision.kill.cancel_refs == ("W",)
+    assert decision.kill.cancels.refs == ("W",)
     assert engine.kill_state.auto
     assert engine.kill_state.trigger is KillTrigger.DAILY_LOSS
     assert any(isinstance(e, KillSwitchEngaged) for e in decision.events)
     assert any(a.level is AlertLevel.CRITICAL for a in decision.alerts)
+
+
+def test_monitor_when_daily_loss_at_limit_then_the_hit_reported_once_and_nothing_applied() -> None:
+    # The engine reads the monitors here and performs each hit itself: one memory, this one.
+    engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
+
+    alerts, hits = engine.monitor(_loss(1_000), T0)
+    again = engine.monitor(_loss(1_100), T0 + secs(1))
+
+    assert [h.trigger for h in hits] == [KillTrigger.DAILY_LOSS]
+    assert [a.level for a in alerts] == [AlertLevel.CRITICAL]
+    assert engine.state is TradingState.ACTIVE
+    assert not engine.kill_state.engaged
+    assert again == ((), ())
 
 
 def test_evaluate_when_daily_loss_pct_over_limit_then_halts() -> None:

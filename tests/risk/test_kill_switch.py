@@ -19,11 +19,13 @@ from tui_trader.domain.events import (
 from tui_trader.risk import (
     CancelScope,
     KillAction,
+    KillCancels,
     KillState,
     KillSwitch,
     KillTrigger,
     check_flatten_ticket,
     flatten_preview,
+    kill_cancels,
 )
 
 from .builders import T0, account, market, order, position, quote, ticket
@@ -44,7 +46,7 @@ def test_engage_when_released_then_halted_with_cancel_and_verify_actions() -> No
     assert switch.start_state is TradingState.HALTED
     assert decision.trading_state is TradingState.HALTED
     assert decision.actions == (KillAction.SET_HALTED, KillAction.CANCEL_OWN, KillAction.VERIFY_CANCELLED)
-    assert decision.cancel_refs == ("A",)
+    assert decision.cancels.refs == ("A",)
     assert _kinds(decision.events) == ["TradingStateChanged", "KillSwitchEngaged", "OperatorAction", "AlertRaised"]
 
 
@@ -63,7 +65,7 @@ def test_engage_when_already_engaged_then_first_record_kept_and_no_new_events() 
 
     assert again.already_engaged
     assert again.events == ()
-    assert again.cancel_refs == ("C",)  # cancels are retried
+    assert again.cancels.refs == ("C",)  # cancels are retried
     assert (switch.state.by, switch.state.trigger, switch.state.auto) == ("alice", KillTrigger.MANUAL, False)
 
 
@@ -79,8 +81,8 @@ def test_engage_by_the_operator_after_an_automatic_trip_then_first_record_kept_a
     again = switch.engage("bob", "panic", T0 + timedelta(seconds=5), working=[order(ref="C"), stop])
 
     assert again.already_engaged
-    assert again.cancel_refs == ("C", "STOP")
-    assert again.kept_refs == ()
+    assert again.cancels.refs == ("C", "STOP")
+    assert again.cancels.kept == ()
     assert KillAction.CANCEL_GLOBAL in again.actions
     assert not switch.state.keeps_protection
     assert _kinds(again.events) == ["OperatorAction", "AlertRaised"]
@@ -103,8 +105,8 @@ def test_engage_by_an_automatic_trigger_then_only_entries_listed_and_the_protect
 
     decision = switch.engage("risk:daily_loss", "loss 2%", T0, working=[entry, stop], trigger=KillTrigger.DAILY_LOSS)
 
-    assert decision.cancel_refs == ("ENTRY",)
-    assert decision.kept_refs == ("STOP",)
+    assert decision.cancels.refs == ("ENTRY",)
+    assert decision.cancels.kept == ("STOP",)
     assert decision.actions == (KillAction.SET_HALTED, KillAction.CANCEL_OWN, KillAction.VERIFY_CANCELLED)
     assert switch.state.keeps_protection
     alert = next(e.alert for e in decision.events if isinstance(e, AlertRaised))
@@ -118,8 +120,35 @@ def test_engage_by_the_operator_then_the_protection_is_listed_too() -> None:
 
     decision = switch.engage("alice", "x", T0, working=[order(ref="ENTRY"), _protective("STOP")])
 
-    assert decision.cancel_refs == ("ENTRY", "STOP")
+    assert decision.cancels.refs == ("ENTRY", "STOP")
     assert not switch.state.keeps_protection
+
+
+def test_kill_cancels_then_entries_before_their_protective_children_and_orders_not_placed_left_out() -> None:
+    # The request pacing holds back the last cancels: the stops and targets, which go with their entry anyway.
+    # An order not placed yet has nothing to cancel at the broker: the send's own check of the state stops it.
+    stop = order(ticket(side=Side.SELL, order_type=OrderType.STP, limit_price=None, stop_price=90.0,
+                        reduce_only=True), ref="STOP", parent_ref="ENTRY")
+    working = [stop, order(ref="ENTRY"), order(ref="UNPLACED", status=OrderStatus.SENDING, placed=False),
+               order(ref="DONE", status=OrderStatus.FILLED), order(ref="SOLO")]
+
+    cancels = kill_cancels(working, CancelScope.OWN)
+
+    assert cancels == KillCancels(("ENTRY", "SOLO", "STOP"))
+
+
+@pytest.mark.parametrize("scope", list(CancelScope))
+def test_kill_cancels_when_the_protection_is_kept_then_only_entries_one_by_one_whatever_the_scope(
+        scope: CancelScope) -> None:
+    cancels = kill_cancels([order(ref="ENTRY"), _protective("STOP")], scope, keep_protection=True)
+
+    assert cancels == KillCancels(("ENTRY",), ("STOP",), global_cancel=False, keeps_protection=True)
+
+
+def test_kill_cancels_in_the_global_scope_then_one_global_cancel_that_takes_every_order() -> None:
+    cancels = kill_cancels([order(ref="ENTRY"), _protective("STOP")], CancelScope.GLOBAL)
+
+    assert cancels == KillCancels(("ENTRY", "STOP"), global_cancel=True)
 
 
 def test_verify_when_an_automatic_trip_kept_the_protection_then_kept_not_remaining() -> None:

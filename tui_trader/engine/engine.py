@@ -26,13 +26,11 @@ from tui_trader.engine.strategy_runner import StrategyRunner
 from tui_trader.errors import SafetyError
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
-from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.risk.kill_switch import KillCancels, KillTrigger
 from tui_trader.risk.limits import TriggerAction
 from tui_trader.risk.monitors import (
-    MonitorMemory,
     TriggerHit,
     disconnect_hit,
-    evaluate_account,
     journal_failure_hit,
     position_mismatch_hit,
     unknown_order_hits,
@@ -86,7 +84,6 @@ class Engine(StrategyRunner):
         broker.set_listener(self)
         self.strategies, self.series = {}, {}
         self._on_stop = on_stop
-        self._memory = MonitorMemory(config.limits.trading_day_time_zone)
         self._fired: set[str] = set()
         self._next_position_check = 0.0
         self._closing: set[str] = set()
@@ -272,9 +269,7 @@ class Engine(StrategyRunner):
 
     def _check_monitors(self, now: datetime) -> None:
         self._rearm_journal_trigger()
-        self._memory.release(self.risk.released_on(now), now)  # reset by the operator today, before a restart too
-        account = self.account_snapshot()
-        alerts, hits = evaluate_account(account, self.risk.limits, now, self._memory)
+        alerts, hits = self.risk.monitor(self.account_snapshot(), now)  # the releases and the peak are its own
         for alert in alerts:
             self.alert(alert.level, alert.source, alert.text, alert.kind)
         for hit in hits:
@@ -357,7 +352,7 @@ class Engine(StrategyRunner):
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
         """Release the kill switch (see :meth:`KillOps.reset_kill`); the journal-failure trigger re-arms with
         it: the reset's own record is written next, and if the journal still fails, trading halts again.
-        Released after a drawdown trip, the drawdown's peak restarts (:meth:`_restart_peak`)."""
+        Released after a drawdown trip, the portfolio's drawdown peak restarts (:meth:`_restart_peak`)."""
         drawdown = self.risk.held_by_drawdown
         super().reset_kill(reason, by, confirm_same_day)
         self._fired.discard("journal")
@@ -366,7 +361,7 @@ class Engine(StrategyRunner):
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         """Enter or leave REDUCING (see :meth:`KillOps.reduce_only`); leaving the REDUCING a drawdown trip
-        set restarts the drawdown's peak (:meth:`_restart_peak`)."""
+        set restarts the portfolio's drawdown peak (:meth:`_restart_peak`)."""
         drawdown = not on and self.risk.held_by_drawdown
         super().reduce_only(on, reason, by)
         if drawdown and self.trading_state is TradingState.ACTIVE:
@@ -377,11 +372,12 @@ class Engine(StrategyRunner):
 
         The peak was all-time and nothing restarted it, so the drawdown just accepted tripped again at
         every restart and every new trading day (a kill cancelling every working order each time) until
-        equity was back near the old peak. Journaled with the book at once, so a restart keeps it.
+        equity was back near the old peak. Journaled with the book at once, so a restart keeps it. The
+        monitors' own peak and drawdown alarms are restarted by the risk engine with the release itself
+        (:meth:`RiskEngine.reset_kill`, :meth:`RiskEngine.set_state`).
         """
         before = self.portfolio.high_water_mark
         self.portfolio.restart_peak()
-        self._memory.restart_peak()
         self.alert(AlertLevel.WARNING, "risk", f"drawdown peak restarted at the equity now, "
                    f"{self.portfolio.high_water_mark:,.2f} (was {before:,.2f}), by {by}: {reason.strip()}",
                    kind="drawdown_peak_restarted")
@@ -633,14 +629,13 @@ class Engine(StrategyRunner):
             self._entries_cancelled.add(order_ref)
         await super().cancel(order_ref)
 
-    def _send_cancels(self, keep_protection: bool = False) -> list[str]:
-        """The kill's cancels; an automatic trip's (``keep_protection``) that cancels a bracket entry with
+    def _send_cancels(self, cancels: KillCancels) -> None:
+        """The kill's cancels; an automatic trip's (``keeps_protection``) that cancels a bracket entry with
         a part filled places its stop again for that part (:meth:`_stop_lost`): the broker cancels the
         bracket's stop with its entry, and the trip keeps every other position's protection."""
-        refs = super()._send_cancels(keep_protection)
-        if keep_protection:
-            self._entries_cancelled.update(r for r in refs if self.orders.children(r))
-        return refs
+        super()._send_cancels(cancels)
+        if cancels.keeps_protection:
+            self._entries_cancelled.update(r for r in cancels.refs if self.orders.children(r))
 
     def _stop_lost(self, entry_ref: str) -> None:
         """A bracket entry the operator cancelled after part of it filled: the broker cancels its stop and

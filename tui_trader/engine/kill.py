@@ -6,9 +6,10 @@ published, journaled or awaited before the cancels. Persisting the latch, verify
 and reporting run as a task afterwards.
 
 The operator's kill cancels every working order in scope; an automatic trip keeps the positions'
-protective orders working and cancels only what can add exposure (see :mod:`tui_trader.risk.kill_switch`):
-the cancels, the owed cancels after an outage and every verification follow the latched state's
-``keeps_protection``.
+protective orders working and cancels only what can add exposure (see :mod:`tui_trader.risk.kill_switch`).
+Which orders those are is the risk layer's decision (:func:`~tui_trader.risk.kill_switch.kill_cancels`):
+the kill, the owed cancels after an outage and the operator's cancel-all write exactly its list, and every
+verification follows the latched state's ``keeps_protection``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import Event, KillReport, OperatorAction
@@ -23,7 +25,14 @@ from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError, SafetyError
-from tui_trader.risk.kill_switch import KillAction, KillDecision, KillTrigger, is_protective, remaining_text
+from tui_trader.risk.kill_switch import (
+    KillAction,
+    KillCancels,
+    KillDecision,
+    KillTrigger,
+    is_protective,
+    remaining_text,
+)
 from tui_trader.risk.limits import CancelScope
 
 log = logging.getLogger(__name__)
@@ -60,19 +69,18 @@ class KillOps(OrderPath):
         latch is in memory from the flip on; persisting it follows the cancels.
         """
         decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
-        refs = self._send_cancels(keep_protection=decision.state.keeps_protection)
+        self._send_cancels(decision.cancels)
         if not self.broker.is_connected:
             self.kill_cancels_owed = True  # nothing could be sent: connect_and_sync sends them
         self.publish_all(decision.events)
         self.reject_all_pending("kill switch engaged")
         for order in self.orders.with_status(S.APPROVED):
             self._move_family(order.order_ref, S.CANCELLED, "kill switch engaged before send")
-        self.spawn(self._after_kill(decision, refs), "kill-switch")
+        self.spawn(self._after_kill(decision), "kill-switch")
 
-    async def _after_kill(self, decision: KillDecision, refs: list[str]) -> None:
+    async def _after_kill(self, decision: KillDecision) -> None:
         await self.persist_kill_state()
-        keep = decision.state.keeps_protection  # as the cancels were sent (a Ctrl+K since sends its own)
-        self._publish_verification(await self._verify_cancelled(refs, keep_protection=keep))
+        await self._verify_kill(decision.cancels)  # as they were sent (a Ctrl+K since verifies its own)
         if KillAction.FLATTEN in decision.actions:
             try:
                 await self.flatten(preview=False)
@@ -86,9 +94,14 @@ class KillOps(OrderPath):
         self.kill_cancels_owed = False
         self.alert(AlertLevel.WARNING, "kill_switch", "the kill switch was engaged while disconnected: its "
                    "cancels are sent now", kind="kill_cancels_sent_late")
-        keep = self._keeps_protection
-        refs = self._send_cancels(keep_protection=keep)
-        self._publish_verification(await self._verify_cancelled(refs, keep_protection=keep))
+        cancels = self.risk.cancels(self.orders.working(), keep_protection=self._keeps_protection)
+        self._send_cancels(cancels)
+        await self._verify_kill(cancels)
+
+    async def _verify_kill(self, cancels: KillCancels) -> None:
+        """Verify a kill's ``cancels`` and say the outcome (the protective orders it keeps are not left behind)."""
+        report = await self._verify_cancelled(cancels.refs, keep_protection=cancels.keeps_protection)
+        self._publish_verification(report)
 
     async def verify_latched_kill(self) -> None:
         """With the kill latched from before this connection (a restart, a reconnect): ask the broker what
@@ -158,39 +171,26 @@ class KillOps(OrderPath):
 
     async def cancel_all(self) -> KillReport:
         """Cancel every working order in the configured scope, then verify none remain."""
-        refs = self._cancel_in_scope()
-        return await self._verify_cancelled(refs)
-
-    def _cancel_in_scope(self) -> list[str]:
         self.reject_all_pending("cancel all")
-        return self._send_cancels()
+        cancels = self.risk.cancels(self.orders.working())
+        self._send_cancels(cancels)
+        return await self._verify_cancelled(cancels.refs)
 
-    def _send_cancels(self, keep_protection: bool = False) -> list[str]:
-        """Write the cancels of the configured scope to the broker's socket; the refs asked to cancel.
+    def _send_cancels(self, cancels: KillCancels) -> None:
+        """Write ``cancels`` to the broker's socket, exactly as the risk layer listed them
+        (:func:`~tui_trader.risk.kill_switch.kill_cancels`): one global cancel, or each order in turn.
 
-        Own scope: orders that can open exposure (parents, stand-alone orders) before the
-        protective children, so what ib_async's request pacing (45 a second) holds back is the
-        stops and targets, which the broker also cancels with their parent.
-
-        ``keep_protection`` (an automatic trip): only this client's orders that can add exposure, one
-        by one whatever the scope (a global cancel would take the stops); a bracket entry cancelled
-        before it filled takes its stop and target with it at the broker.
+        Nothing is written while disconnected (the kill owes them then: :meth:`send_owed_kill_cancels`).
         """
-        working = sorted((o for o in self.orders.working() if o.broker_id is not None
-                          and not (keep_protection and is_protective(o))),
-                         key=lambda o: o.parent_ref is not None)
-        if self.risk.limits.kill_cancel_scope is CancelScope.GLOBAL and not keep_protection:
-            if self.broker.is_connected:
-                self.broker.global_cancel()
+        if self.broker.is_connected and cancels.global_cancel:
+            self.broker.global_cancel()
         elif self.broker.is_connected:
-            for order in working:
-                self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
-        self.messages_sent("cancel", max(len(working), 1))
-        refs = [o.order_ref for o in working]
-        self.cancels_asked.update(refs)
-        return refs
+            for ref in cancels.refs:
+                self.broker.cancel(self.orders.orders[ref].broker_id)  # type: ignore[arg-type]
+        self.messages_sent("cancel", max(len(cancels.refs), 1))
+        self.cancels_asked.update(cancels.refs)
 
-    async def _verify_cancelled(self, refs: list[str], symbols: set[str] | None = None,
+    async def _verify_cancelled(self, refs: Sequence[str], symbols: set[str] | None = None,
                                 source: str = "kill_switch", alert: bool = True,
                                 keep_protection: bool = False) -> KillReport:
         """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given).
@@ -216,7 +216,7 @@ class KillOps(OrderPath):
             self.alert(AlertLevel.CRITICAL, source, text, kind="cancel_unverified")
         return KillReport(cancelled, remaining, checked=at_broker is not None)
 
-    def _still_working(self, refs: list[str]) -> list[str]:
+    def _still_working(self, refs: Sequence[str]) -> list[str]:
         # An order no longer in memory finished long ago (only finished orders are forgotten).
         return [r for r in refs if (o := self.orders.get(r)) is not None and o.status.is_working]
 

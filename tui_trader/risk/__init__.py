@@ -11,12 +11,14 @@ from tui_trader.risk.flatten import FlattenLine, FlattenPreview, check_flatten_t
 from tui_trader.risk.kill_switch import (
     CONFIRM_SAME_DAY,
     KillAction,
+    KillCancels,
     KillDecision,
     KillState,
     KillSwitch,
     KillTrigger,
     ResetDecision,
     Verification,
+    kill_cancels,
 )
 from tui_trader.risk.limits import CancelScope, CollarReference, RiskLimits, TriggerAction
 from tui_trader.risk.monitors import MonitorMemory, MonitorReading, TriggerHit
@@ -31,6 +33,7 @@ __all__ = [
     "FlattenPreview",
     "CollarReference",
     "KillAction",
+    "KillCancels",
     "KillDecision",
     "KillState",
     "KillSwitch",
@@ -58,6 +61,7 @@ __all__ = [
     "check_flatten_ticket",
     "counted_orders",
     "flatten_preview",
+    "kill_cancels",
     "pre_trade_check",
     "quantity_headroom",
     "round_down",

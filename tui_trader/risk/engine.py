@@ -2,7 +2,9 @@
 
 The engine (async, elsewhere) owns one RiskEngine, calls :meth:`RiskEngine.check` immediately
 before every send, :meth:`RiskEngine.record_sent` when an order goes out, and
-:meth:`RiskEngine.evaluate` on every account snapshot, and performs the decisions it gets back.
+:meth:`RiskEngine.monitor` on every account snapshot, and performs the decisions it gets back.
+The monitors' memory (what was reported today, what the operator released, the drawdown's peak) is
+this object's alone: a release or a peak restart is applied here, once, whoever reads the monitors.
 Nothing here reads a clock or does I/O: every method takes ``now``.
 """
 
@@ -28,12 +30,14 @@ from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
 from tui_trader.risk.flatten import FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
     KillAction,
+    KillCancels,
     KillDecision,
     KillState,
     KillSwitch,
     KillTrigger,
     ResetDecision,
     Verification,
+    kill_cancels,
 )
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 from tui_trader.risk.monitors import (
@@ -100,7 +104,7 @@ class RiskEngine:
         """The trading state is the drawdown trigger's: the kill switch it engaged, or the REDUCING it set.
 
         Released by the operator (a kill reset, a resume), the drawdown's peak restarts at the equity then
-        (:meth:`MonitorMemory.restart_peak`; the engine restarts its portfolio's too): otherwise the same
+        (:meth:`MonitorMemory.restart_peak`, here; the engine restarts its portfolio's too): otherwise the same
         drawdown from the old all-time peak trips again at every restart and every new trading day.
         """
         if self._kill.engaged:
@@ -252,6 +256,11 @@ class RiskEngine:
             self._change(TradingState.HALTED, by, decision.state.reason, now)
         return decision
 
+    def cancels(self, working: Sequence[Order], keep_protection: bool = False) -> KillCancels:
+        """The cancels of ``working`` in the kill's scope (:func:`kill_cancels`, as :meth:`engage_kill` lists
+        them) for a cancel with no engaging: the operator's cancel-all, those a kill owes after an outage."""
+        return kill_cancels(working, self._kill.scope, keep_protection)
+
     def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
                     at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
         """After the cancels: the verification's event, and a critical alert naming any order still
@@ -291,13 +300,19 @@ class RiskEngine:
 
     # --- post-trade and automatic triggers ---------------------------------------------------
 
-    def evaluate(self, account: AccountSnapshot, now: datetime) -> PostTradeDecision:
-        """Run the post-trade monitors on ``account`` and apply the strongest action that fired.
+    def monitor(self, account: AccountSnapshot, now: datetime) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
+        """The post-trade monitors' warning alerts and hits on ``account``, nothing applied (the engine
+        performs each hit itself; :meth:`evaluate` applies the strongest).
 
-        Warnings and trips are each reported once per trading day per monitor.
+        Warnings and trips are each reported once per trading day per monitor; the triggers whose kill the
+        operator reset today stay quiet (:meth:`released_on`, kept in the kill state: across a restart too).
         """
         self._memory.release(self.released_on(now), now)
-        alerts, hits = evaluate_account(account, self._limits, now, self._memory)
+        return evaluate_account(account, self._limits, now, self._memory)
+
+    def evaluate(self, account: AccountSnapshot, now: datetime) -> PostTradeDecision:
+        """Run the post-trade monitors on ``account`` (:meth:`monitor`) and apply the strongest action that fired."""
+        alerts, hits = self.monitor(account, now)
         return self._apply(hits, alerts, now, account.working_orders)
 
     def on_disconnect(

@@ -13,6 +13,8 @@ the positions' stops and targets too; an automatic trip (daily loss, drawdown, a
 only the orders that can add exposure and keeps the positions' protective orders (:func:`is_protective`)
 working: "may allow risk-reducing orders while preventing risk-increasing ones" (FIA). Halted, nothing
 else manages those positions: cancelling their stops turned a 2% daily-loss trip into an unbounded loss.
+Which orders are cancelled and which kept is decided in one place, :func:`kill_cancels`; the engine
+writes exactly its list (the kill's, the cancels a kill owes after an outage, the operator's cancel-all).
 """
 
 from __future__ import annotations
@@ -130,6 +132,37 @@ def _aware(data: dict[str, Any], key: str) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class KillCancels:
+    """The cancels a kill sends, decided by :func:`kill_cancels` alone: the engine writes exactly these."""
+
+    refs: tuple[str, ...]
+    """The working orders to cancel, in the order to send them: entries and stand-alone orders before the
+    protective children, so what ib_async's request pacing (45 a second) holds back is the stops and targets,
+    which the broker also cancels with their parent. Under a global cancel, the orders it is to take."""
+    kept: tuple[str, ...] = ()
+    """The protective orders left working on purpose (``keeps_protection``): not in ``refs``."""
+    global_cancel: bool = False
+    """One global cancel (every order on the account) instead of the ``refs`` one by one."""
+    keeps_protection: bool = False
+    """An automatic trip's cancels: only this client's orders that can add exposure, one by one."""
+
+
+def kill_cancels(working: Iterable[Order], scope: CancelScope, keep_protection: bool = False) -> KillCancels:
+    """The cancels of ``working`` in ``scope``: every order, or (``keep_protection``, an automatic trip's kill)
+    only those that can add exposure, one by one whatever the scope (a global cancel would take the stops).
+
+    Only orders placed at the broker (a broker id) are listed: one not placed yet is stopped by the send's own
+    check of the trading state. The kill, the cancels it owes after an outage and the operator's cancel-all
+    all take their list from here.
+    """
+    placed = sorted((o for o in working if o.status.is_working and o.broker_id is not None),
+                    key=lambda o: o.parent_ref is not None)
+    kept = tuple(o.order_ref for o in placed if keep_protection and is_protective(o))
+    refs = tuple(o.order_ref for o in placed if o.order_ref not in kept)
+    return KillCancels(refs, kept, scope is CancelScope.GLOBAL and not keep_protection, keep_protection)
+
+
+@dataclass(frozen=True, slots=True)
 class KillDecision:
     """The outcome of engaging: the latched state and what the engine must do next."""
 
@@ -137,11 +170,10 @@ class KillDecision:
     already_engaged: bool
     actions: tuple[KillAction, ...]
     cancel_scope: CancelScope
-    cancel_refs: tuple[str, ...]
+    cancels: KillCancels
+    """The cancels to send (:func:`kill_cancels`), as the latched state keeps the positions' protection or not."""
     events: tuple[Event, ...]
     trading_state: TradingState = TradingState.HALTED
-    kept_refs: tuple[str, ...] = ()
-    """The protective orders left working (``state.keeps_protection``): not in ``cancel_refs``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +259,7 @@ class KillSwitch:
             by: Who or what engaged it (an operator name, or ``risk:<monitor>``).
             reason: Why; never refused (an empty reason is recorded as "kill switch").
             now: The clock.
-            working: Orders known to be working (their refs are listed for cancellation).
+            working: Orders known to be working (:func:`kill_cancels` lists those to cancel).
             previous: The trading state before engaging.
             trigger: MANUAL, or the automatic trigger that fired.
             flatten: Also flatten positions afterwards (the HALT_AND_FLATTEN action).
@@ -244,15 +276,11 @@ class KillSwitch:
         elif manual and self._state.keeps_protection:
             self._state = replace(self._state, keeps_protection=False)
             events = _everything_events(by, reason, now)
-        keep = self._state.keeps_protection
-        live = [o for o in working if o.status.is_working]
-        refs = tuple(o.order_ref for o in live if not (keep and is_protective(o)))
-        kept = tuple(o.order_ref for o in live if keep and is_protective(o))
-        global_ = self.scope is CancelScope.GLOBAL and not keep
-        cancel = KillAction.CANCEL_GLOBAL if global_ else KillAction.CANCEL_OWN
+        cancels = kill_cancels(working, self.scope, self._state.keeps_protection)
+        cancel = KillAction.CANCEL_GLOBAL if cancels.global_cancel else KillAction.CANCEL_OWN
         actions: tuple[KillAction, ...] = (KillAction.SET_HALTED, cancel, KillAction.VERIFY_CANCELLED)
         actions += (KillAction.FLATTEN,) if flatten else ()
-        return KillDecision(self._state, again, actions, self.scope, refs, events, kept_refs=kept)
+        return KillDecision(self._state, again, actions, self.scope, cancels, events)
 
     def verify(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
                at_broker: Sequence[str] = (), checked: bool = True) -> Verification:

@@ -78,7 +78,9 @@ class MonitorMemory:
     Drawdown is from the high-water mark: the all-time high, until the operator releases a drawdown
     trip (:meth:`restart_peak`). The engine's snapshots carry that mark themselves (the portfolio
     keeps it and journals it, so it survives a restart); this one, in memory only, is for callers
-    whose snapshots do not.
+    whose snapshots do not. One :class:`~tui_trader.risk.engine.RiskEngine` owns the one the engine's
+    monitors use (:meth:`~tui_trader.risk.engine.RiskEngine.monitor`): a release or a peak restart is
+    applied to it once, there.
     """
 
     def __init__(self, trading_day_time_zone: str = "America/New_York") -> None:
