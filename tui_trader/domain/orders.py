@@ -109,8 +109,8 @@ HOLD_REASONS = {"locate": LOCATING}
 
 
 def hold_note(why_held: str) -> str:
-    """The note of the step that puts an order on hold for ``why_held``."""
-    return HELD_BY_BROKER + HOLD_REASONS.get(why_held, f"whyHeld {why_held}")
+    """The note of the step that puts an order on hold for ``why_held`` (one of :data:`HOLD_REASONS`)."""
+    return HELD_BY_BROKER + HOLD_REASONS[why_held]
 
 
 @dataclass(frozen=True, slots=True)
