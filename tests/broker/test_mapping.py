@@ -46,6 +46,22 @@ def test_map_status_covers_ib_statuses(raw: str, filled: float, expected: S | No
     assert m.map_status(raw, filled, 100 - filled) is expected
 
 
+@pytest.mark.parametrize(("why_held", "filled", "expected"), [
+    ("locate", 0, S.SUBMITTED), ("locate", 40, S.PARTIALLY_FILLED), ("", 0, S.REJECTED), ("other", 0, S.REJECTED),
+])
+def test_map_status_when_inactive_then_rejected_unless_held_for_a_locate(why_held: str, filled: float,
+                                                                         expected: S) -> None:
+    assert m.map_status("Inactive", filled, 100 - filled, why_held) is expected
+
+
+def test_report_from_trade_when_held_for_a_locate_then_working_and_why_held_carried() -> None:
+    trade = _trade("Inactive")
+    trade.orderStatus.whyHeld = "locate"
+    report = m.report_from_trade(trade)
+    assert (report.status, report.why_held, report.raw_status) == (S.SUBMITTED, "locate", "Inactive")
+    assert m.held_for_locate(trade.orderStatus)
+
+
 def test_report_from_trade_maps_fields_in_snake_case() -> None:
     report = m.report_from_trade(_trade("Submitted", 40, 60))
     assert report.order_ref == "tt-1"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
-from tui_trader.domain.orders import StatusChange
+from tui_trader.domain.orders import LOCATING, StatusChange
 from tui_trader.engine.orders import IllegalTransition, OrderManager
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -73,6 +74,33 @@ def test_late_submitted_after_filled_then_ignored() -> None:
     om.apply_report(_report(ref, S.FILLED, 100, "Filled"), NOW)
     assert om.apply_report(_report(ref, S.SUBMITTED), NOW) is None
     assert om.orders[ref].status is S.FILLED
+
+
+def test_report_held_for_a_locate_then_a_step_on_hold_and_the_next_submitted_a_step_ending_it() -> None:
+    om = OrderManager("tt")
+    ref = _sent(om)
+    held = replace(_report(ref, S.SUBMITTED, raw="Inactive"), why_held="locate")
+
+    assert om.apply_report(held, NOW) is not None
+    assert om.apply_report(held, NOW) is None  # the same hold again: no step
+    assert om.orders[ref].broker_hold == LOCATING
+    released = om.apply_report(_report(ref, S.SUBMITTED), NOW)
+
+    assert released is not None
+    assert released.broker_hold == ""
+    assert [(h.status, h.note) for h in released.history[-2:]] == [(S.SUBMITTED, f"held: {LOCATING}"),
+                                                                 (S.SUBMITTED, "Submitted")]
+
+
+def test_report_working_with_a_why_held_not_known_then_no_hold() -> None:
+    om = OrderManager("tt")
+    ref = _sent(om)
+
+    order = om.apply_report(replace(_report(ref, S.SUBMITTED, raw="PreSubmitted"), why_held="child"), NOW)
+
+    assert order is not None
+    assert order.status is S.SUBMITTED
+    assert order.broker_hold == ""
 
 
 def test_partial_fills_accumulate_to_filled_with_average_price() -> None:

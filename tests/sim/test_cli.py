@@ -113,6 +113,9 @@ async def test_control_commands_when_executed_then_control_applied(sim: SimGatew
     assert execute(control, "set_pacing 5 2") == "ok"
     assert sim.faults.pacing == (5, 2.0)
     assert execute(control, "fill_sequence commission execution order_status") == "ok"
+    assert execute(control, "locate_shorts on") == "ok"
+    assert sim.engine.locate_shorts
     assert execute(control, "drop_messages nonsense").startswith("error")
     assert execute(control, "status").startswith("ok clients=")
     assert execute(control, "clear_faults") == "ok"
+    assert not sim.engine.locate_shorts

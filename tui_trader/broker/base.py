@@ -25,6 +25,8 @@ class BrokerOrderReport:
     ``status`` is ``None`` when the broker's status carries no lifecycle information for the
     engine (a pending cancel, a validation warning on a live order). ``tif`` is ``None`` when the
     broker's time in force is not one the engine models (GTD, IOC, OPG, …) or was not reported.
+    ``why_held`` says why the broker holds a live order unworked (IB's ``whyHeld``: ``locate`` while it
+    looks for shares to borrow for a short sale; the order can still fill), ``""`` when it does not.
     """
 
     order_ref: str
@@ -46,6 +48,7 @@ class BrokerOrderReport:
     raw_status: str = ""
     note: str = ""
     tif: TimeInForce | None = None
+    why_held: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,19 @@ class OrderTicket:
         return own
 
 
+HELD_BY_BROKER = "held: "
+"""How the step begins that puts a working order on hold at the broker (:attr:`Order.broker_hold`)."""
+LOCATING = "locating shares to borrow"
+"""The hold of a short sale while the broker looks for shares to borrow: the order can still fill."""
+HOLD_REASONS = {"locate": LOCATING}
+"""The broker's reason for a hold (IB's ``whyHeld``) → the words shown."""
+
+
+def hold_note(why_held: str) -> str:
+    """The note of the step that puts an order on hold for ``why_held`` (one of :data:`HOLD_REASONS`)."""
+    return HELD_BY_BROKER + HOLD_REASONS[why_held]
+
+
 @dataclass(frozen=True, slots=True)
 class StatusChange:
     """One step of an order's state history."""
@@ -146,6 +159,18 @@ class Order:
         holds it inactive until the entry has filled in full, so it protects none of a part already filled
         (the simulator keeps it ``PreSubmitted`` until then: ``SimEngine._after_fill``)."""
         return self.parent_ref is not None and self.parent_ref in working_refs
+
+    @property
+    def broker_hold(self) -> str:
+        """Why the broker holds this working order unworked (:data:`LOCATING`), ``""`` when it does not.
+
+        Said by the note of its last step (the broker's next status, or a fill, ends the hold with a step
+        of its own), so it goes wherever the order goes: journal, snapshots, console.
+        """
+        if not self.history or not self.status.is_working:
+            return ""
+        note = self.history[-1].note
+        return note[len(HELD_BY_BROKER):] if note.startswith(HELD_BY_BROKER) else ""
 
     @property
     def modifiable(self) -> bool:

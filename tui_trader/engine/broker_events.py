@@ -17,7 +17,7 @@ from tui_trader.broker.base import CLIENT_ID_IN_USE, BrokerError, BrokerOrderRep
 from tui_trader.domain.enums import AlertLevel, ConnectionState
 from tui_trader.domain.events import CommissionReported, ConnectionChanged, OrderFilled
 from tui_trader.domain.market import Bar, Quote
-from tui_trader.domain.orders import Fill
+from tui_trader.domain.orders import Fill, Order
 from tui_trader.engine.core import link_state
 from tui_trader.engine.kill import KillOps
 
@@ -72,9 +72,18 @@ class BrokerEvents(KillOps):
         order = self.orders.apply_report(report, self.now())
         if order is not None:
             self.publish_order(order, before)
+            if order.broker_hold and not (before is not None and before.broker_hold):
+                self._alert_held(order)
             self.after_order_change(order.order_ref)
         if report.status is None and report.note.startswith("cancel race"):
             self.request_reconcile(f"{report.order_ref}: {report.note}")
+
+    def _alert_held(self, order: Order) -> None:
+        """The broker holds a working order unworked (a short sale while it locates shares to borrow): it is
+        not rejected, and counts as working, as it can fill at any moment."""
+        t = order.ticket
+        self.alert(AlertLevel.WARNING, "orders", f"{order.order_ref} {t.side} {t.quantity:g} {t.symbol} held by "
+                   f"the broker ({order.broker_hold}): still working, it can fill at any moment", kind="order_held")
 
     def after_order_change(self, order_ref: str) -> None:
         """Hook after an order changed (the recovery part settles UNKNOWN orders here)."""

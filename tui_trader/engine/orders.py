@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import OrderStatus
-from tui_trader.domain.orders import Fill, Order, OrderTicket, StatusChange
+from tui_trader.domain.orders import HOLD_REASONS, Fill, Order, OrderTicket, StatusChange, hold_note
 
 S = OrderStatus
 
@@ -47,6 +47,14 @@ journal backs it (see :attr:`OrderManager.fill_memory`): longer than a broker re
 PENDING_COMMISSIONS_KEPT = 1000
 """Commission reports held for fills that have not arrived (the oldest are dropped beyond this)."""
 _HOUR = timedelta(hours=1)
+
+
+def _step_note(report: BrokerOrderReport) -> str:
+    """The note of the step a broker report makes: a working order the broker holds says why (the reasons
+    known only: another ``whyHeld`` IB may send with a working status is carried, not shown as a hold)."""
+    if report.why_held in HOLD_REASONS and report.status is not None and report.status.is_working:
+        return hold_note(report.why_held)
+    return report.note or report.raw_status
 
 
 class IllegalTransition(ValueError):
@@ -254,7 +262,10 @@ class OrderManager:
         if target is S.SENDING:  # PendingSubmit says nothing new: only the engine moves to SENDING
             target = None
         if target is not None and target is not order.status and can_move(order.status, target):
-            return self._store(changed.with_status(target, now, report.note or report.raw_status))
+            return self._store(changed.with_status(target, now, _step_note(report)))
+        if target is order.status and target is not None and target.is_working and (
+                (report.why_held in HOLD_REASONS) is not bool(order.broker_hold)):
+            return self._store(changed.with_status(target, now, _step_note(report)))  # put on hold, or released
         if target is S.PARTIALLY_FILLED and order.status is S.PARTIALLY_FILLED:
             return None
         return self._store(changed) if changed is not order else None

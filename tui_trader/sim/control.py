@@ -207,6 +207,24 @@ class Control:
             raise KeyError(order_ref)
         self.gw.engine.cancel_order(order, reason)
 
+    def locate_shorts(self, on: bool = True) -> None:
+        """Hold each new order that sells short while IB "locates" shares to borrow: error 404, then status
+        ``Inactive`` with whyHeld ``locate``; it is not worked (nor done) until :meth:`locate_shares`."""
+        self.gw.engine.locate_shorts = on
+
+    def locate_shares(self, order_ref: str = "") -> None:
+        """The shares were found: the orders held for a locate (of ``order_ref``; ``""``: all) go ``Submitted``
+        and fill as usual."""
+        self.gw.engine.locate(order_ref)
+
+    def deactivate(self, order_ref: str) -> None:
+        """IB ends a working order without an error (it will not work it, and says no more):
+        status ``Inactive``, no whyHeld. Raises ``KeyError`` when no working order has that orderRef."""
+        order = next((o for o in self.gw.ledger.live() if o.order_ref == order_ref), None)
+        if order is None:
+            raise KeyError(order_ref)
+        self.gw.engine.deactivate(order)
+
     def drop_messages(self, kind: str, count: int = 1) -> None:
         """Drop the next ``count`` messages of a kind (-1: all until cleared)."""
         self._check_kind(kind)
@@ -233,6 +251,7 @@ class Control:
         self.gw.engine.reject_next = None
         self.gw.engine.refuse_modify = None
         self.gw.engine.ignore_global_cancel = False
+        self.gw.engine.locate_shorts = False
 
     @staticmethod
     def _check_kind(kind: str) -> None:

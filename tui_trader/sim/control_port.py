@@ -13,6 +13,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
     reject_next CODE [REASON…]          drop_messages KIND [COUNT]
     refuse_next_modify CODE [ORDER_REF]
+    locate_shorts [on|off]              locate_shares [ORDER_REF]      deactivate ORDER_REF
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
     delay_messages KIND SECONDS         fill_sequence KIND KIND KIND
     clear_faults                        status
@@ -55,6 +56,9 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "resume": lambda w: c.resume(w[0]),
         "reject_next": lambda w: c.reject_next(int(w[0]), " ".join(w[1:]) or "Order rejected - reason:Simulated"),
         "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else ""),
+        "locate_shorts": lambda w: c.locate_shorts(not w or w[0] == "on"),
+        "locate_shares": lambda w: c.locate_shares(w[0] if w else ""),
+        "deactivate": lambda w: c.deactivate(w[0]),
         "drop_messages": lambda w: c.drop_messages(w[0], int(w[1]) if len(w) > 1 else 1),
         "delay_messages": lambda w: c.delay_messages(w[0], float(w[1])),
         "fill_sequence": lambda w: c.fill_sequence(*w),

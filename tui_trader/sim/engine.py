@@ -16,6 +16,10 @@ from tui_trader.sim.protocol.decode import PlaceOrderRequest
 from tui_trader.sim.validation import Rejection, rejected, validate_new, validate_prices
 
 MSG_DUPLICATE = "Duplicate order id"
+MSG_LOCATE = ("Shares for this order are not immediately available for short sale. The order will be held while "
+              "we attempt to locate the shares.")
+LOCATE_HELD = 404
+"""IB's warning for a short sale held while it locates shares (the order lives on: ``Inactive``, whyHeld locate)."""
 
 
 class OrderEvents(Protocol):
@@ -62,6 +66,9 @@ class OrderEngine:
         :meth:`Control.refuse_next_modify`)."""
         self.ignore_global_cancel = False
         """A fault: ``reqGlobalCancel`` is ignored (every order stays as it is)."""
+        self.locate_shorts = False
+        """A fault: a new order that sells short is held while IB "locates" shares to borrow (error 404, status
+        ``Inactive`` with whyHeld ``locate``) until :meth:`locate` releases it."""
         self._taken: dict[tuple[int, int], float] = {}
 
     # ---- placement -------------------------------------------------------------------------
@@ -172,8 +179,26 @@ class OrderEngine:
         order.transmitted = True
         order.status = "PreSubmitted" if parent is not None and parent.status != "Filled" else "Submitted"
         order.expires = self._expiry(order)
+        if self.locate_shorts and parent is None and order.sign < 0 and self._increases_exposure(order):
+            order.status, order.why_held = "Inactive", "locate"
+            self.events.order_error(order.client_id, order.order_id, LOCATE_HELD, MSG_LOCATE)
         self.events.order_acked(order)
         self.check(order)
+
+    def locate(self, order_ref: str = "") -> None:
+        """The shares to borrow were found: each order held for a locate (of ``order_ref``; ``""``: every one)
+        is ``Submitted`` and works as usual from now on."""
+        for order in [o for o in self.ledger.live() if o.held and order_ref in ("", o.order_ref)]:
+            order.status, order.why_held = "Submitted", ""
+            self.events.order_acked(order)
+            self.check(order)
+
+    def deactivate(self, order: SimOrder) -> None:
+        """IB ends an order without an error: status ``Inactive`` and no whyHeld (its children are cancelled)."""
+        for child in self.children(order):
+            self.cancel_order(child, "parent inactive")
+        order.complete("Inactive", self.now())
+        self.events.order_acked(order)
 
     def _expiry(self, order: SimOrder) -> float | None:
         if order.tif != "DAY" or self.always_open:
@@ -267,7 +292,7 @@ class OrderEngine:
     def expire(self) -> None:
         """Cancel DAY orders whose session ended."""
         now = self.now().timestamp()
-        for order in [o for o in self.ledger.live() if o.working and o.expires and o.expires <= now]:
+        for order in [o for o in self.ledger.live() if (o.working or o.held) and o.expires and o.expires <= now]:
             self.cancel_order(order, "Expired")
 
     def check(self, order: SimOrder) -> None:

@@ -67,10 +67,10 @@ def contract_details_end(req_id: int) -> bytes:
     return frame([In.CONTRACT_DETAILS_END, 1, req_id])
 
 
-def order_status(o: SimOrder, why_held: str = "") -> bytes:
+def order_status(o: SimOrder) -> bytes:
     """``3|orderId|status|filled|remaining|avgFillPrice|permId|parentId|lastFillPrice|clientId|whyHeld|mktCap``."""
     return frame([In.ORDER_STATUS, o.order_id, o.status, o.filled, o.remaining, o.avg_fill_price,
-                  o.perm_id, o.parent_id, o.last_fill_price, o.client_id, why_held, 0.0])
+                  o.perm_id, o.parent_id, o.last_fill_price, o.client_id, o.why_held, 0.0])
 
 
 def _order_core(o: SimOrder) -> list[object]:

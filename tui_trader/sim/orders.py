@@ -51,6 +51,9 @@ class SimOrder:
     completed_time: str = ""
     completed_status: str = ""
     parent_perm_id: int = 0
+    why_held: str = ""
+    """Why IB holds the order unworked: ``"locate"`` while it looks for shares to borrow for a short sale. Its
+    status then reads ``Inactive``, yet it is not done: it works once released (:meth:`OrderEngine.locate`)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -73,13 +76,18 @@ class SimOrder:
         return self.status in WORKING
 
     @property
+    def held(self) -> bool:
+        """Held by IB, not worked yet still alive (``Inactive`` with a :attr:`why_held`)."""
+        return self.status == "Inactive" and bool(self.why_held)
+
+    @property
     def done(self) -> bool:
-        """Whether the order reached a final state."""
-        return self.status in DONE
+        """Whether the order reached a final state (one held for a locate has not)."""
+        return self.status in DONE and not self.why_held
 
     def complete(self, status: str, moment: datetime, reason: str = "") -> None:
         """Move to a final state, stamping the completion time IB shows in completed orders."""
-        self.status = status
+        self.status, self.why_held = status, ""
         self.completed_time = moment.astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
         self.completed_status = reason or status
 

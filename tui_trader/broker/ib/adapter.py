@@ -283,9 +283,14 @@ class IbBroker:
         ib_order.transmit = transmit
         if oca_group:  # 2: reduce the others by each fill, with block (1 cancelled them at a partial fill)
             ib_order.ocaGroup, ib_order.ocaType = oca_group, OCA_REDUCE_WITH_BLOCK
-        if (self.client_id, broker_id) in self.ib.wrapper.trades:  # a modification of an order sent before
+        trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
+        if trade is not None:  # a modification of an order sent before
             self._modifying[broker_id] = self._modifying.get(broker_id, 0) + 1
-        self.ib.placeOrder(self._contract(order.symbol), ib_order)
+        if trade is not None and m.held_for_locate(trade.orderStatus):
+            # ib_async counts Inactive as done and asserts a modified order is not: the request alone
+            self.ib.client.placeOrder(broker_id, self._contract(order.symbol), ib_order)
+        else:
+            self.ib.placeOrder(self._contract(order.symbol), ib_order)
         if transmit and self.yield_after_send:
             _let_the_gateway_run()
         self._blank = IbOrder()  # the next order's, made after this one is on the wire
@@ -422,10 +427,11 @@ class IbBroker:
 
     def _on_trade(self, trade: Trade) -> None:
         self._keep_refused_working(trade)
-        if trade.isDone():
+        done = _done(trade)
+        if done:
             self._modifying.pop(trade.order.orderId, None)
         self._listener.on_order(m.report_from_trade(trade))
-        if trade.isDone() and len(self.ib.wrapper.trades) >= self.finished_trades_kept + PRUNE_SLACK:
+        if done and len(self.ib.wrapper.trades) >= self.finished_trades_kept + PRUNE_SLACK:
             self.prune_finished()
 
     def _keep_refused_working(self, trade: Trade) -> None:
@@ -567,9 +573,14 @@ class IbBroker:
             self.ib.disconnect()
 
 
+def _done(trade: Trade) -> bool:
+    """Done at the broker: ib_async's done states, but for an order held for a locate (``Inactive``, alive)."""
+    return trade.isDone() and not m.held_for_locate(trade.orderStatus)
+
+
 def _finished(trade: Trade) -> bool:
     """Done at the broker, and every fill has its commission report."""
-    return trade.isDone() and all(f.commissionReport.execId for f in trade.fills)
+    return _done(trade) and all(f.commissionReport.execId for f in trade.fills)
 
 
 def _finished_at(trade: Trade) -> float:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from ib_async import BarData, Contract, ContractDetails, OrderState, RealTimeBar, Stock, Ticker, Trade
 from ib_async import Fill as IbFill
 from ib_async import Order as IbOrder
+from ib_async import OrderStatus as IbOrderStatus
 from ib_async import Position as IbPosition
 from ib_async.util import UNSET_DOUBLE
 
@@ -67,12 +68,25 @@ def _aware(when: datetime | date) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def map_status(raw: str, filled: float, remaining: float) -> OrderStatus | None:
-    """Engine status for an IB status string and fill counts."""
+LOCATE = "locate"
+"""IB's ``whyHeld`` for a short sale held while shares to borrow are located (error 404): its status reads
+``Inactive``, yet the order lives and can fill at any moment."""
+
+
+def map_status(raw: str, filled: float, remaining: float, why_held: str = "") -> OrderStatus | None:
+    """Engine status for an IB status string, fill counts and ``whyHeld``: ``Inactive`` is a rejection,
+    unless IB holds the order for a locate (then it works on)."""
     status = MAP_ORDER_STATUS.get(raw)
+    if status is OrderStatus.REJECTED and why_held == LOCATE:
+        status = OrderStatus.SUBMITTED
     if status is OrderStatus.SUBMITTED and filled > 0 and remaining > 0:
         return OrderStatus.PARTIALLY_FILLED
     return status
+
+
+def held_for_locate(status: IbOrderStatus) -> bool:
+    """An order IB holds for a locate: ``Inactive`` (one of ib_async's done states) yet alive."""
+    return status.status == "Inactive" and status.whyHeld == LOCATE
 
 
 def stock_contract(symbol: str, exchange: str = "SMART", currency: str = "USD") -> Contract:
@@ -302,7 +316,7 @@ def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[O
     cancel race (10147/10148 after a fill) carries no information about the final state.
     """
     raw = trade.orderStatus.status
-    status = map_status(raw, filled, remaining)
+    status = map_status(raw, filled, remaining, trade.orderStatus.whyHeld)
     last = trade.log[-1] if trade.log else None
     code = last.errorCode if last is not None else 0
     if status is OrderStatus.CANCELLED and code and code not in CANCEL_CODES:
@@ -339,6 +353,7 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
         raw_status=status.status,
         note=note or error_note,
         tif=MAP_TIME_IN_FORCE.get(order.tif),
+        why_held=status.whyHeld,
     )
 
 

@@ -8,7 +8,7 @@ from operator import itemgetter
 from textual.app import ComposeResult
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import LOCATING, Order
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import DASH, hhmmss, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
@@ -60,13 +60,20 @@ HELD = "HELD"
 SUBMITTED, as if the stop were protecting a part already filled)."""
 
 
+HOLD_SHORT = {LOCATING: "LOCATING"}
+"""A working order the broker holds unworked (:attr:`Order.broker_hold`): a short sale while shares to borrow
+are located reads LOCATING (it can still fill); any other hold reads HELD."""
+
+
 def order_row(order: Order, zone: str = "", held: bool = False) -> Row:
     """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
-    ``held`` until its entry fills says so (:meth:`Order.held_for`)."""
+    ``held`` until its entry fills says so (:meth:`Order.held_for`), as does an order it holds otherwise."""
     t = order.ticket
-    status = STATUS_SHORT.get(order.status, order.status.value)
+    status, status_role = STATUS_SHORT.get(order.status, order.status.value), STATUS_ROLE.get(order.status, "")
     if held and order.status is OrderStatus.SUBMITTED:
         status = HELD
+    elif hold := order.broker_hold:
+        status, status_role = HOLD_SHORT.get(hold, HELD), "warn"
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
@@ -80,8 +87,7 @@ def order_row(order: Order, zone: str = "", held: bool = False) -> Row:
         price(order.avg_fill_price) if order.filled_quantity else DASH,
         t.strategy,
     )
-    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", "", "", "",
-             STATUS_ROLE.get(order.status, ""))
+    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", "", "", "", status_role)
     row_role = "working" if order.status.is_working else "dim" if order.status.is_final else ""
     return Row(order.order_ref, cells, roles, row_role)
 
