@@ -15,6 +15,7 @@ from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.demo import FROZEN, make_order, normal_state
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.orders import PRICE_WIDTH, QTY_WIDTH, asked
 
 from .conftest import Console, running
 
@@ -76,3 +77,16 @@ async def test_figures_when_wider_than_usual_then_drawn_in_full_or_without_separ
         await c.settle(3)
         assert isinstance(c.app.screen, FlattenModal)
         assert_shown(drawn(c, "flatten-table"), {"AAPL": ("12,345.5", "2,603,727.68"), "SPY": ("1,000,000",)})
+
+
+@pytest.mark.parametrize(("held", "new", "width", "drawn"), [
+    ("70", "40", QTY_WIDTH, "70→40"),
+    ("1,000", "500", QTY_WIDTH, "1000→…"),  # both do not fit: the held one, and that it changes
+    ("12,345", "500", QTY_WIDTH, "12,345"),  # nor that: the held one (the status says MODIFYING)
+    ("190.50", "189.25", PRICE_WIDTH, "190.50→189.25"),
+    ("100.00/99.50", "101.00/100.50", PRICE_WIDTH, "100.00/99.50"),
+    ("5", "5", QTY_WIDTH, "5"),
+])
+def test_modification_pending_then_the_figure_held_first_and_the_one_asked_when_it_fits(
+        held: str, new: str, width: int, drawn: str) -> None:
+    assert asked(held, new, width) == drawn

@@ -82,6 +82,26 @@ async def test_child_engine_ctrl_k_with_working_order_then_halted_at_once_and_ca
         assert bar.has_class("-halted")
 
 
+async def test_child_engine_modify_until_the_broker_echoes_it_then_the_pane_shows_it_modifying_then_confirmed(
+        tmp_path: Path) -> None:
+    # The modification pending crosses from the engine process in its snapshots.
+    async with child_console(tmp_path) as c:
+        ref = await c.rest_limit()
+        c.gw.control.delay_messages("open_order", 1.0)  # the echo comes when the simulated clock moves on
+
+        await c.proxy.modify(ref, quantity=8)
+
+        def drawn() -> tuple[str, str]:
+            """The order's quantity and status as the pane draws them."""
+            cells = c.rows("orders-table").get(ref, ("",) * 8)
+            return cells[4], cells[7]
+
+        await c.until(lambda: [o.total_qty for o in c.gw.orders() if o.order_ref == ref] == [8], "8 at the simulator")
+        await c.until(lambda: drawn() == ("5→8", "MODIFYING"), "the modify pending")
+        c.gw.control.step(1.0)
+        await c.until(lambda: drawn() == ("8", "SUBMITTED"), "the modify confirmed")
+
+
 async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only_until_ctrl_k_cancels(
         tmp_path: Path) -> None:
     async with child_console(tmp_path) as c:

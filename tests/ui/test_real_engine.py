@@ -446,6 +446,27 @@ async def test_real_engine_modify_key_on_a_working_limit_then_re_placed_at_the_s
                                   for a in c.app.main.query_one(AlertsPane).alerts), "said in the alerts")
 
 
+async def test_real_engine_modify_until_the_broker_echoes_it_then_the_orders_pane_shows_what_it_holds_as_modifying(
+        tmp_path: Path) -> None:
+    # The pane drew a modify's new figures the moment it was sent, as if the broker held them already.
+    async with real_console(tmp_path) as c:
+        order = await c.engine.submit(c.resting_limit())
+        ref, limit = order.order_ref, order.ticket.limit_price or 0
+        await c.until(lambda: c.rows("orders-table").get(ref, ())[7:8] == ("SUBMITTED",), "the order working")
+        new_limit = round(limit - 0.5, 2)
+        c.gw.control.delay_messages("open_order", 1.0)  # the echo comes when the simulated clock moves on
+
+        await c.engine.modify(ref, quantity=8, limit_price=new_limit)
+
+        await c.until(lambda: [(o.total_qty, o.lmt_price) for o in c.gw.orders() if o.order_ref == ref]
+                      == [(8, new_limit)], "the new figures at the simulator")
+        await c.until(lambda: c.rows("orders-table")[ref][7] == "MODIFYING", "the modify pending")
+        assert c.rows("orders-table")[ref][4:7] == ("5→8", "LMT", f"{limit:,.2f}→{new_limit:,.2f}")
+        c.gw.control.step(1.0)
+        await c.until(lambda: c.rows("orders-table")[ref][7] == "SUBMITTED", "the modify confirmed")
+        assert c.rows("orders-table")[ref][4:7] == ("8", "LMT", f"{new_limit:,.2f}")
+
+
 async def test_real_engine_modify_denied_by_risk_then_said_and_the_order_unchanged_at_the_sim(
         tmp_path: Path) -> None:
     from tui_trader.ui.modals.modify_order import ModifyOrderModal

@@ -11,9 +11,11 @@ price; the changed ticket passes the risk engine first (excluding the order's ow
 and is journaled before it is sent. A bracket entry's stop and target follow its new quantity in
 the same amendment; a protective child never grows past its entry or the position.
 
-The engine shows a modification from the moment it is sent, and remembers what the broker held
-before it until the broker answers: its echo of the new figures confirms it; an error for the order
-refuses it, and the order is shown at the figures the broker still holds, said and journaled.
+The engine takes a modification's figures as the order's from the moment it is sent, and remembers
+what the broker held before it until the broker answers: its echo of the new figures confirms it; an
+error for the order refuses it, and the order is put back to the figures the broker still holds, said
+and journaled. Until then the snapshot shows it as a :class:`PendingModification` (what the broker
+holds, what was asked), so that a front end never shows figures the broker has not confirmed as its.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
+from tui_trader.engine.snapshots import PendingModification
 from tui_trader.errors import SafetyError, UnknownOrderError
 
 log = logging.getLogger(__name__)
@@ -172,6 +175,7 @@ class Amendments(Reconciliation):
         self.publish(OrderChecked(self.now(), order_ref, verdict, "modify"))  # the trace shows the new checks
         resized = [self._amend(c, replace(c.ticket, quantity=ticket.quantity), f"{RESIZED_NOTE} {order_ref}: "
                                f"{ticket.quantity:g}") for c in children]
+        self._show_asked([order, *children])
         if not await self._flush_journal():
             self._unamend([order, *children], "journal write failed")
             return RiskVerdict(False, (CheckResult("journal", False, message="journal write failed: not sent"),))
@@ -199,6 +203,7 @@ class Amendments(Reconciliation):
             current = self.orders.get(old.order_ref)
             if current is not None:
                 self._amend(current, old.ticket, f"modify not sent ({why}): as before")
+            self._review_pending(old.order_ref)
 
     def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:
         amended = self.orders.amend(order.order_ref, ticket, self.now(), note)
@@ -232,6 +237,7 @@ class Amendments(Reconciliation):
             pending = self._unanswered.setdefault(new.order_ref, _Unanswered(old.ticket))
             pending.sent.append(new.ticket)
             pending.sent_at = now
+            self._review_pending(new.order_ref)
 
     async def _previous_answered(self, order_ref: str) -> None:
         """Wait for the broker's answer to the modifications of ``order_ref`` and its exits still unanswered,
@@ -284,6 +290,8 @@ class Amendments(Reconciliation):
             del pending.sent[:echoed + 1]
             if not pending.sent:
                 self._answered(order.order_ref)
+            else:
+                self._review_pending(order.order_ref)
 
     def on_order_error(self, error: BrokerError) -> None:
         """Also: an error for an order with a modification unanswered is the broker refusing it (IB answers
@@ -301,6 +309,7 @@ class Amendments(Reconciliation):
             if order is not None and order.status.is_working and order.ticket != pending.held:
                 self._amend(order, pending.held, f"{REFUSED_NOTE} ({error.code}): as before")
         super().on_order_error(error)
+        self._review_pending(error.order_ref)
         if order is not None:
             if pending.sent or not self.claims_refusal(error, refused):
                 self._say_refused(error, refused, pending.held)
@@ -339,6 +348,7 @@ class Amendments(Reconciliation):
         pending = self._unanswered.pop(order_ref, None)
         if pending is not None:
             pending.answered.set()
+            self._review_pending(order_ref)
 
     def lose_touch(self) -> None:
         """Also: what the last session did not answer it never will (the reconciliation after the connect
@@ -346,6 +356,40 @@ class Amendments(Reconciliation):
         super().lose_touch()
         for ref in list(self._unanswered):
             self._answered(ref)
+
+    # -- what the broker holds until it answers ----------------------------------------------------
+
+    @functools.cached_property
+    def modifications(self) -> dict[str, PendingModification]:
+        """The working orders with a modification the broker has not confirmed, by ref: the snapshot's.
+        Replaced when one changes, never changed in place (a snapshot handed out keeps its view)."""
+        return {}
+
+    def _show_asked(self, before: list[Order]) -> None:
+        """The orders ``before`` a modification, amended just now: pending until the broker answers, at what
+        it holds (the figures before them, or before a modification of theirs it has not answered yet)."""
+        for old in before:
+            pending = self._unanswered.get(old.order_ref)
+            self._show_pending(old.order_ref, pending.held if pending is not None else old.ticket)
+
+    def _review_pending(self, order_ref: str) -> None:
+        """``order_ref`` as its modifications unanswered leave it: pending at what the broker holds, or not."""
+        pending = self._unanswered.get(order_ref)
+        self._show_pending(order_ref, pending.held if pending is not None else None)
+
+    def _show_pending(self, order_ref: str, held: OrderTicket | None) -> None:
+        """Show ``order_ref`` as the broker holding ``held`` while its own ticket is asked (nothing pending when
+        ``held`` is ``None`` or that ticket, or the order no longer works)."""
+        order = self.orders.get(order_ref)
+        view = (PendingModification(held, order.ticket) if held is not None and order is not None
+                and order.status.is_working and order.ticket != held else None)
+        shown = self.modifications
+        if shown.get(order_ref) == view:
+            return
+        views = {ref: v for ref, v in shown.items() if ref != order_ref}
+        if view is not None:
+            views[order_ref] = view
+        self.modifications = views
 
     # -- bracket children --------------------------------------------------------------------------
 

@@ -201,7 +201,8 @@ class Engine(StrategyRunner):
             kill_reason=kill.reason, kill_by=kill.by, kill_keeps_protection=self._keeps_protection,
             connection=connection, account=self.account_snapshot(),
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
-            pending_approvals=self.approvals_as_of_now(), strategies=self.strategy_statuses(),
+            modifications=self.modifications, pending_approvals=self.approvals_as_of_now(),
+            strategies=self.strategy_statuses(),
             entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,
             health=health, armed=self.armed, read_only_api=self.config.readonly,
             notifications=self.notifier.statuses() if self.notifier is not None else ())

@@ -78,6 +78,21 @@ class PendingApproval:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingModification:
+    """A modification of a working order sent (or about to be) that the broker has not confirmed.
+
+    The order's ticket already carries the figures asked (the engine checks the next modify, and
+    sizes protection, against them); a front end shows :attr:`held`, what the broker still works,
+    until the broker's echo confirms :attr:`asked` (or its refusal puts the order back to :attr:`held`).
+    """
+
+    held: OrderTicket
+    """The figures the broker holds as last known."""
+    asked: OrderTicket
+    """The newest figures sent, not yet confirmed."""
+
+
+@dataclass(frozen=True, slots=True)
 class StrategyStatus:
     """One running strategy."""
 
@@ -181,3 +196,6 @@ class EngineSnapshot:
     kill_keeps_protection: bool = False
     """The engaged kill keeps the positions' protective (reduce-only) orders working: an automatic trip's,
     until the operator's Ctrl+K cancels them too."""
+    modifications: dict[str, PendingModification] = field(default_factory=dict)
+    """The orders with a modification the broker has not confirmed, by ``order_ref`` (usually none). The
+    engine replaces the dict when it changes, never changes it in place: the same dict is the same view."""

@@ -8,8 +8,8 @@ from operator import itemgetter
 from textual.app import ComposeResult
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
-from tui_trader.domain.orders import LOCATING, Order
-from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.domain.orders import LOCATING, Order, OrderTicket
+from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.format import DASH, hhmmss, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
@@ -46,9 +46,8 @@ STATUS_SHORT = {
 }
 
 
-def order_price(order: Order) -> str:
-    """Limit and/or stop price of an order (a trailing stop's start as :func:`trailing_stop` shows it)."""
-    t = order.ticket
+def order_price(t: OrderTicket) -> str:
+    """Limit and/or stop price of an order's ticket (a trailing stop's start as :func:`trailing_stop` shows it)."""
     parts = [price(p) for p in (t.limit_price, t.stop_price) if p]
     if t.order_type is OrderType.TRAIL and t.stop_price:
         parts[-1] = trailing_stop(t.stop_price, t.side is Side.SELL)
@@ -58,6 +57,10 @@ def order_price(order: Order) -> str:
 HELD = "HELD"
 """A bracket child's status while its entry works: acknowledged, yet inactive at the broker (it read
 SUBMITTED, as if the stop were protecting a part already filled)."""
+MODIFYING = "MODIFYING"
+"""A working order's status while the broker has not confirmed a modification of it: its figures are
+the ones the broker holds, the ones asked after an arrow (``70→40``)."""
+QTY_WIDTH, PRICE_WIDTH = COLUMNS[4].width, COLUMNS[6].width
 
 
 HOLD_SHORT = {LOCATING: "LOCATING"}
@@ -65,43 +68,63 @@ HOLD_SHORT = {LOCATING: "LOCATING"}
 are located reads LOCATING (it can still fill); any other hold reads HELD."""
 
 
-def order_row(order: Order, zone: str = "", held: bool = False) -> Row:
+def asked(held: str, new: str, width: int) -> str:
+    """``held→new`` (a figure the broker holds, and the one asked of it) when it fits ``width``, else
+    ``held→…``, else ``held`` alone (the status says MODIFYING); ``held`` when the two are the same."""
+    if held == new:
+        return held
+    for text in (f"{held}→{new}", f"{held}→…"):
+        text = text if len(text) <= width else text.replace(",", "")
+        if len(text) <= width:
+            return text
+    return held
+
+
+def order_row(order: Order, zone: str = "", held: bool = False, pending: PendingModification | None = None) -> Row:
     """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
-    ``held`` until its entry fills says so (:meth:`Order.held_for`), as does an order it holds otherwise."""
+    ``held`` until its entry fills says so (:meth:`Order.held_for`); one with a modification
+    ``pending`` shows the figures the broker holds, then the ones asked (:func:`asked`), as MODIFYING."""
     t = order.ticket
     status, status_role = STATUS_SHORT.get(order.status, order.status.value), STATUS_ROLE.get(order.status, "")
     if held and order.status is OrderStatus.SUBMITTED:
         status = HELD
     elif hold := order.broker_hold:
         status, status_role = HOLD_SHORT.get(hold, HELD), "warn"
+    quantity, prices, changing = qty(t.quantity), order_price(t), ""
+    if pending is not None and order.status.is_working:
+        status, t, changing = MODIFYING, pending.held, "warn"
+        quantity = asked(qty(t.quantity), qty(pending.asked.quantity), QTY_WIDTH)
+        prices = asked(order_price(t), order_price(pending.asked), PRICE_WIDTH)
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
         t.symbol,
         t.side.value,
-        qty(t.quantity),
+        quantity,
         t.order_type.value,
-        order_price(order),
+        prices,
         status,
         qty(order.filled_quantity),
         price(order.avg_fill_price) if order.filled_quantity else DASH,
         t.strategy,
     )
-    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", "", "", "", status_role)
+    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", changing, "", changing, changing or status_role)
     row_role = "working" if order.status.is_working else "dim" if order.status.is_final else ""
     return Row(order.order_ref, cells, roles, row_role)
 
 
-Entry = tuple[bool, datetime, Row, bool, Order, str, bool]
-"""An order as the pane sorts and counts it: (settled, created at, row, working, order, zone, held)."""
+Entry = tuple[bool, datetime, Row, bool, Order, str, bool, PendingModification | None]
+"""An order as the pane sorts and counts it: (settled, created at, row, working, order, zone, held, pending)."""
 SETTLED, CREATED = itemgetter(0), itemgetter(1)
+Drawn = tuple[tuple[Order, ...], str, str, dict[str, PendingModification]]
+"""What the pane drew: the orders, the filter, the time zone, the modifications pending."""
 
 
-def entry(order: Order, zone: str, held: bool = False) -> Entry:
+def entry(order: Order, zone: str, held: bool = False, pending: PendingModification | None = None) -> Entry:
     """The order's row and sort keys; *settled* orders (final, not working) go below the others."""
     status = order.status
-    return (status.is_final and not status.is_working, order.created_at, order_row(order, zone, held),
-            status.is_working, order, zone, held)
+    return (status.is_final and not status.is_working, order.created_at, order_row(order, zone, held, pending),
+            status.is_working, order, zone, held, pending)
 
 
 def sort_entries(entries: list[Entry]) -> None:
@@ -115,8 +138,9 @@ def sort_entries(entries: list[Entry]) -> None:
     entries.sort(key=SETTLED)
 
 
-def same_orders(drawn: tuple[tuple[Order, ...], str, str], now: tuple[tuple[Order, ...], str, str]) -> bool:
-    """True when nothing the pane draws changed: the same (or equal) orders, filter and zone.
+def same_orders(drawn: Drawn, now: Drawn) -> bool:
+    """True when nothing the pane draws changed: the same (or equal) orders, filter, zone and modifications
+    pending (almost always none: two empty dicts compare in C).
 
     Tuple equality runs in C and takes an element's identity as equality first, so the usual
     case (the engine hands back the same order objects) costs no Python call per order: a
@@ -137,7 +161,7 @@ class OrdersPane(Pane):
     def __init__(self) -> None:
         super().__init__("Orders", "3", id="orders-pane")
         self.filter_text = ""
-        self._drawn: tuple[tuple[Order, ...], str, str] | None = None
+        self._drawn: Drawn | None = None
         self._rows: dict[str, Entry] = {}
         self._visible: list[Row] = []
         self._total = 0
@@ -149,13 +173,15 @@ class OrdersPane(Pane):
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw the orders, working first, through the current filter."""
         needle = self.filter_text.lower()
-        key = (snapshot.orders, needle, snapshot.time_zone)
+        key = (snapshot.orders, needle, snapshot.time_zone, snapshot.modifications)
         if self._drawn is None or not same_orders(self._drawn, key):
             self._drawn = key
             if len(self._rows) > 2 * len(snapshot.orders) + 100:
                 self._rows = {}
             live = {o.order_ref for o in snapshot.orders if o.status.is_working}  # entries holding their children
-            entries = [self._entry(o, snapshot.time_zone, o.held_for(live)) for o in snapshot.orders]
+            mods = snapshot.modifications
+            entries = [self._entry(o, snapshot.time_zone, o.held_for(live), mods.get(o.order_ref) if mods else None)
+                       for o in snapshot.orders]
             sort_entries(entries)
             rows = [e[2] for e in entries]
             self._visible = [r for r in rows if matches(r, needle)] if needle else rows
@@ -172,12 +198,13 @@ class OrdersPane(Pane):
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
 
-    def _entry(self, order: Order, zone: str, held: bool) -> Entry:
+    def _entry(self, order: Order, zone: str, held: bool, pending: PendingModification | None) -> Entry:
         """The order's entry, reused while the engine hands back the same (frozen) order object."""
         cached = self._rows.get(order.order_ref)
-        if cached is not None and cached[4] is order and cached[5] == zone and cached[6] == held:
+        if (cached is not None and cached[4] is order and cached[5] == zone and cached[6] == held
+                and (cached[7] is pending or cached[7] == pending)):
             return cached
-        made = self._rows[order.order_ref] = entry(order, zone, held)
+        made = self._rows[order.order_ref] = entry(order, zone, held, pending)
         return made
 
     @property
