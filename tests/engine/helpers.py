@@ -1,10 +1,11 @@
-"""Helpers shared by the engine tests: eventually(), configs and engine construction."""
+"""Helpers shared by the engine tests: eventually(), configs, engine construction, orders and their modifications."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from tui_trader.risk.limits import RiskLimits
 from tui_trader.sim import SimGateway
 
 CLIENT_ID = 11
+
+REFUSAL = "Order rejected - reason:Simulated refusal of a modification"
+"""The text of the simulator's refusal of a modification in the tests (``refuse_next_modify(201, REFUSAL)``)."""
 
 SHORT_ACKS = pytest.mark.parametrize("engine_changes", [{"ack_timeout_s": 1.0}], ids=["ack-1s"])
 """For a test of the ``engine`` fixture that waits out acknowledgement timeouts: 1 s each, not 2."""
@@ -144,3 +148,50 @@ async def bracket_buy(sim: SimGateway, engine: Engine, symbol: str = "AAPL", qty
     await eventually(lambda: engine.orders.orders[child.order_ref].status is OrderStatus.SUBMITTED,
                      what="protective stop working")
     return engine.orders.orders[child.order_ref]
+
+
+def below_bid(engine: Engine, by: float = 1.0) -> float:
+    """A buy limit that will not fill at once."""
+    return round(engine.market.quotes["AAPL"].bid - by, 2)
+
+
+@contextmanager
+def journal_held(engine: Engine) -> Iterator[None]:
+    """Another connection holds the journal's write lock (as another process can): flushes wait for it."""
+    assert engine.journal is not None
+    holder = sqlite3.connect(engine.journal.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@asynccontextmanager
+async def modify_waiting_for_the_journal(engine: Engine) -> AsyncIterator[tuple[Order, float, asyncio.Task[Any]]]:
+    """A buy limit of 10 working, and its modify to 20 amended and waiting for the journal (held) until the block
+    ends: (the order, its limit, the modify's task)."""
+    limit = below_bid(engine, 2.0)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is OrderStatus.SUBMITTED)
+    with journal_held(engine):
+        modify = asyncio.create_task(engine.modify(order.order_ref, quantity=20))
+        await eventually(lambda: engine.orders.orders[order.order_ref].ticket.quantity == 20,
+                         what="amended, waiting for the journal")
+        yield order, limit, modify
+
+
+
+
+def held_at_broker(sim: SimGateway, order_ref: str) -> tuple[float, float | None, float | None]:
+    """(quantity, limit, stop) the simulator holds for ``order_ref``."""
+    (order,) = [o for o in sim.orders() if o.order_ref == order_ref]
+    return order.total_qty, order.lmt_price, order.aux_price
+
+
+def shown(engine: Engine, order_ref: str) -> tuple[float, float | None, float | None]:
+    """(quantity, limit, stop) of the engine's ticket for ``order_ref``: a modification's figures once it is sent
+    (a front end shows the ones the broker holds until it confirms them: ``EngineSnapshot.modifications``)."""
+    ticket = engine.orders.orders[order_ref].ticket
+    return ticket.quantity, ticket.limit_price, ticket.stop_price

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,14 +12,18 @@ from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import bracket_buy, buy, eventually, make_config, make_engine, status
+from .helpers import (
+    below_bid,
+    bracket_buy,
+    buy,
+    eventually,
+    make_config,
+    make_engine,
+    modify_waiting_for_the_journal,
+    status,
+)
 
 S = OrderStatus
-
-
-def below_bid(engine: Engine, by: float = 1.0) -> float:
-    """A buy limit that will not fill at once."""
-    return round(engine.market.quotes["AAPL"].bid - by, 2)
 
 
 async def test_resubmit_when_unacknowledged_order_is_at_broker_then_adopted_not_resent(
@@ -248,33 +248,6 @@ async def test_modify_when_asked_during_a_modify_then_built_on_the_earlier_one(
     await eventually(lambda: (at_broker.total_qty, at_broker.lmt_price) == (20, new_limit), what="both changes")
     ticket = engine.orders.orders[order.order_ref].ticket
     assert (ticket.quantity, ticket.limit_price) == (20, new_limit)
-
-
-@contextlib.contextmanager
-def journal_held(engine: Engine) -> Iterator[None]:
-    """Another connection holds the journal's write lock (as another process can): flushes wait for it."""
-    assert engine.journal is not None
-    holder = sqlite3.connect(engine.journal.path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-
-
-@contextlib.asynccontextmanager
-async def modify_waiting_for_the_journal(engine: Engine) -> AsyncIterator[tuple[Order, float, asyncio.Task[Any]]]:
-    """A buy limit of 10 working, and its modify to 20 amended and waiting for the journal (held) until the block
-    ends: (the order, its limit, the modify's task)."""
-    limit = below_bid(engine, 2.0)
-    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
-    with journal_held(engine):
-        modify = asyncio.create_task(engine.modify(order.order_ref, quantity=20))
-        await eventually(lambda: engine.orders.orders[order.order_ref].ticket.quantity == 20,
-                         what="amended, waiting for the journal")
-        yield order, limit, modify
 
 
 async def test_modify_when_the_kill_switch_engages_while_it_is_journaled_then_not_sent_and_shown_as_before(

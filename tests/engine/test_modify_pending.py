@@ -16,9 +16,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually, status
-from .test_amend import modify_waiting_for_the_journal
-from .test_modify_refused import REFUSAL, held_at_broker, shown
+from .helpers import REFUSAL, buy, eventually, held_at_broker, modify_waiting_for_the_journal, shown, status
 
 S = OrderStatus
 

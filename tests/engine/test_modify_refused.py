@@ -20,25 +20,12 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, buy, eventually, make_config, running, status
+from .helpers import REFUSAL, bracket_buy, buy, eventually, held_at_broker, make_config, running, shown, status
 
 S = OrderStatus
-REFUSAL = "Order rejected - reason:Simulated refusal of a modification"
 STILL_PROCESSING = "Unable to modify this order as it is still being processed."
 QUICK_RETRIES = (0.05, 0.05, 0.05)
 """The waits before a refused cut is sent again (``cut_retry_delays_s``), short for the tests."""
-
-
-def held_at_broker(sim: SimGateway, order_ref: str) -> tuple[float, float | None, float | None]:
-    """(quantity, limit, stop) the simulator holds for ``order_ref``."""
-    (order,) = [o for o in sim.orders() if o.order_ref == order_ref]
-    return order.total_qty, order.lmt_price, order.aux_price
-
-
-def shown(engine: Engine, order_ref: str) -> tuple[float, float | None, float | None]:
-    """(quantity, limit, stop) the engine shows for ``order_ref``."""
-    ticket = engine.orders.orders[order_ref].ticket
-    return ticket.quantity, ticket.limit_price, ticket.stop_price
 
 
 def refusals(events: Subscription) -> list[Alert]:
