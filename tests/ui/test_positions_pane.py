@@ -1,5 +1,6 @@
 """The positions pane: the owner column (who may close each position by a strategy's signal); P&L
-that is unknown (no mark) or not live (a stale mark, or one no quote of this session gave)."""
+that is unknown (no mark) or not live (a stale mark, or one no quote of this session gave); a stop or
+target whose modification the broker has not confirmed."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from tui_trader.domain import Position
+from tui_trader.domain import OrderTicket, OrderType, Position, Side
 from tui_trader.domain.portfolio import AccountSnapshot
+from tui_trader.engine.snapshots import PendingModification
 from tui_trader.ui.demo import normal_state
 from tui_trader.ui.format import DASH
 from tui_trader.ui.widgets.line_table import LineTable, Row
-from tui_trader.ui.widgets.positions import COLUMNS, PositionsPane, position_row, total_row
+from tui_trader.ui.widgets.positions import COLUMNS, PositionsPane, exit_cells, position_row, total_row
 
 from .conftest import running
 
@@ -92,3 +94,42 @@ async def test_positions_pane_when_the_account_is_not_known_yet_then_not_no_open
         c.engine.state = replace(state, account=replace(state.account, positions={}))
         await c.pull()
         assert table.render_line(1).text.strip() == "No open positions"
+
+
+def test_exit_cells_when_a_modification_of_the_stop_is_unconfirmed_then_the_stop_held_then_the_one_asked() -> None:
+    held = Position("AAPL", 10, 100.0, 101.0, stop_price=95.0, take_profit_price=105.0)
+    moved = replace(held, stop_price=96.0)
+    assert exit_cells(held, 10, False, (moved, 10, False)) == ("95.00→96.00", "warn", "105.00", "")
+    # Made smaller: the stop held covers the whole position; the one asked would not (too wide: the arrow says it).
+    assert exit_cells(held, 10, False, (held, 6, False)) == ("95.00→…", "warn", "105.00", "")
+    assert exit_cells(held, 10, False, (replace(held, take_profit_price=106.0), 10, False)) == (
+        "95.00", "", "105.00→…", "warn")
+
+
+def test_exit_cells_when_a_modification_leaves_the_cells_as_they_are_then_not_marked() -> None:
+    # A stop of 10 cut to the 6 held covers the whole position either way.
+    held = Position("AAPL", 6, 100.0, 101.0, stop_price=95.0)
+    assert exit_cells(held, 10, False, (held, 6, False)) == ("95.00", "", DASH, "")
+
+
+async def test_positions_pane_when_a_stop_modification_is_unconfirmed_then_the_stop_held_then_the_one_asked() -> None:
+    # The snapshot's account has the figures the broker holds (the engine's account_held); the pane adds the
+    # ones asked after an arrow, until the broker confirms them.
+    base = normal_state()
+    ticket = OrderTicket("AAPL", Side.BUY, 100, OrderType.STP, stop_price=220.48, reduce_only=True)
+    stop = replace(base.account.working_orders[0], ticket=ticket)
+    account = replace(base.account, working_orders=(stop,))
+    pending = PendingModification(ticket, replace(ticket, stop_price=219.5))
+    state = replace(base, account=account, orders=(stop,), modifications={stop.order_ref: pending})
+    async with running(state) as c:
+        table = c.app.screen.query_one("#positions-table", LineTable)
+        rows = {r.key: r for r in table.rows}
+        assert cell(rows["AAPL"], "Stop") == ("220.48→…", "warn")
+        assert cell(rows["AMD"], "Stop") == ("113.62", "")
+        confirmed = replace(stop, ticket=pending.asked)
+        positions = {**account.positions, "AAPL": replace(account.positions["AAPL"], stop_price=219.5)}
+        c.engine.state = replace(state, account=replace(account, positions=positions, working_orders=(confirmed,)),
+                                 orders=(confirmed,), modifications={})
+        await c.pull()
+        rows = {r.key: r for r in table.rows}
+        assert cell(rows["AAPL"], "Stop") == ("219.50", "")

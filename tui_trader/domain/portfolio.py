@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from tui_trader.domain.enums import OrderType
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import Order, OrderTicket
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,23 @@ class AccountSnapshot:
         it has: what :meth:`stop_covered` leaves out (30 filled of a bracket of 100 have no stop yet)."""
         return sum(o.remaining for o in self._stops(symbol, held=True))
 
+    def with_tickets(self, tickets: Mapping[str, OrderTicket]) -> AccountSnapshot:
+        """This account with its working orders named in ``tickets`` (by ``order_ref``) at those figures, and
+        the stop and target of the positions they protect figured again from them (:func:`protection`): the
+        account as the broker holds it while modifications of its orders are unconfirmed (their figures held),
+        or as it will once it has confirmed them (their figures asked)."""
+        if not tickets:
+            return self
+        working = tuple(replace(o, ticket=t) if (t := tickets.get(o.order_ref)) is not None else o
+                        for o in self.working_orders)
+        positions = dict(self.positions)
+        changed = {o.symbol for o in working if o.order_ref in tickets and o.ticket.reduce_only}
+        for symbol in changed & positions.keys():
+            stop, target, trails = protection(working, symbol)
+            positions[symbol] = replace(positions[symbol], stop_price=stop, take_profit_price=target,
+                                        stop_trails=trails)
+        return replace(self, working_orders=working, positions=positions)
+
     def _stops(self, symbol: str, held: bool) -> list[Order]:
         """``symbol``'s working protective stops on the closing side: those held for their entry, or the others."""
         quantity = self.position_quantity(symbol)
@@ -126,3 +144,12 @@ class AccountSnapshot:
         entries = {o.order_ref for o in mine}
         return [o for o in mine if o.ticket.reduce_only and o.ticket.side.sign * quantity < 0
                 and (o.ticket.stop_price or o.ticket.order_type is OrderType.TRAIL) and o.held_for(entries) is held]
+
+
+def protection(working: Iterable[Order], symbol: str) -> tuple[float | None, float | None, bool]:
+    """``symbol``'s protective stop (a trailing one's start), target, and whether the stop trails, as its
+    ``working`` reduce-only orders give them: the first with a stop price, the first with a limit price."""
+    mine = [o.ticket for o in working if o.symbol == symbol and o.ticket.reduce_only]
+    stop = next((t for t in mine if t.stop_price), None)
+    target = next((t.limit_price for t in mine if t.limit_price), None)
+    return (stop.stop_price if stop else None), target, stop is not None and stop.order_type is OrderType.TRAIL

@@ -15,7 +15,9 @@ The engine takes a modification's figures as the order's from the moment it is s
 what the broker held before it until the broker answers: its echo of the new figures confirms it; an
 error for the order refuses it, and the order is put back to the figures the broker still holds, said
 and journaled. Until then the snapshot shows it as a :class:`PendingModification` (what the broker
-holds, what was asked), so that a front end never shows figures the broker has not confirmed as its.
+holds, what was asked), so that a front end never shows figures the broker has not confirmed as its, and
+the snapshot's account has the figures held (:meth:`Amendments.account_held`): the positions' stops, and
+how much of each position they cover, are the broker's.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tui_trader.broker.base import BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
 from tui_trader.engine.snapshots import PendingModification
@@ -364,6 +367,14 @@ class Amendments(Reconciliation):
         """The working orders with a modification the broker has not confirmed, by ref: the snapshot's.
         Replaced when one changes, never changed in place (a snapshot handed out keeps its view)."""
         return {}
+
+    def account_held(self) -> AccountSnapshot:
+        """The account as the broker holds it, for the front ends: a working order with a modification unconfirmed
+        at the figures the broker still holds, and the stop and target of the position it protects with it
+        (:meth:`AccountSnapshot.with_tickets`). The risk checks take :meth:`account_snapshot`: the figures asked."""
+        account = self.account_snapshot()
+        pending = self.modifications
+        return account.with_tickets({ref: p.held for ref, p in pending.items()}) if pending else account
 
     def _show_asked(self, before: list[Order]) -> None:
         """The orders ``before`` a modification, amended just now: pending until the broker answers, at what

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker, BrokerError
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
+from tui_trader.domain.portfolio import protection
 from tui_trader.engine.amend import TRANSIENT_REFUSALS
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
@@ -199,7 +200,7 @@ class Engine(StrategyRunner):
             time=now, heartbeat_at=self.heartbeat_at, mode=self.config.mode, dry_run=self.config.dry_run,
             account_id=self.account_id, trading_state=self.trading_state, kill_engaged=kill.engaged,
             kill_reason=kill.reason, kill_by=kill.by, kill_keeps_protection=self._keeps_protection,
-            connection=connection, account=self.account_snapshot(),
+            connection=connection, account=self.account_held(),
             orders=tuple(self.orders.orders.values()), quotes=dict(self.market.quotes),
             modifications=self.modifications, pending_approvals=self.approvals_as_of_now(),
             strategies=self.strategy_statuses(),
@@ -718,13 +719,13 @@ class Engine(StrategyRunner):
                    kind="protection_lost")
 
     def _record_protection(self, symbol: str) -> None:
+        """``symbol``'s position takes the stop and target of its working protective orders, at their tickets:
+        a modification's figures once it is sent (the snapshot shows the ones the broker holds until it
+        confirms them: :meth:`account_held`)."""
         stops = self.protection_working(symbol)
         if stops or not self.portfolio.holds(symbol):
             self._unprotected_said.discard(symbol)
-        stop = next((o.ticket for o in stops if o.ticket.stop_price), None)
-        target = next((o.ticket.limit_price for o in stops if o.ticket.limit_price), None)
-        self.portfolio.set_protection(symbol, stop.stop_price if stop else None, target,
-                                      trails=stop is not None and stop.order_type is OrderType.TRAIL)
+        self.portfolio.set_protection(symbol, *protection(stops, symbol))
 
     @property
     def is_connected(self) -> bool:

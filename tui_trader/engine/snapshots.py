@@ -84,6 +84,7 @@ class PendingModification:
     The order's ticket already carries the figures asked (the engine checks the next modify, and
     sizes protection, against them); a front end shows :attr:`held`, what the broker still works,
     until the broker's echo confirms :attr:`asked` (or its refusal puts the order back to :attr:`held`).
+    The snapshot's account already has the figures held (:attr:`EngineSnapshot.account`).
     """
 
     held: OrderTicket
@@ -177,6 +178,8 @@ class EngineSnapshot:
     kill_reason: str
     connection: ConnectionInfo
     account: AccountSnapshot
+    """The account as the broker holds it: a working order with a modification unconfirmed (:attr:`modifications`)
+    is at the figures held, and so are the stop and target of the position it protects."""
     orders: tuple[Order, ...] = ()
     quotes: dict[str, Quote] = field(default_factory=dict)
     pending_approvals: tuple[PendingApproval, ...] = ()

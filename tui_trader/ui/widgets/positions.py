@@ -9,6 +9,7 @@ from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import DASH, money, pct, price, qty, shown_sign, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
+from tui_trader.ui.widgets.orders import asked
 from tui_trader.ui.widgets.pane import Pane
 
 # Wide enough for -12,345.5 shares (-1000000 without separators), prices to 99,999.99, P&L to -123,456.78
@@ -29,6 +30,12 @@ COLUMNS = (
     Column("Target", 9, right=True, priority=6, figures=True),
     Column("Owner", 10, priority=7),
 )
+
+STOP_WIDTH, TARGET_WIDTH = COLUMNS[9].width, COLUMNS[10].width
+
+Asked = tuple[Position, float, bool]
+"""A position as the modifications of its protective orders would leave it once the broker confirms them, with
+what its stops would cover and whether, covering none, one would be held for its entry (:func:`stop_cover`)."""
 
 EMPTY = "No open positions"
 UNKNOWN = "Positions not known yet"
@@ -71,15 +78,38 @@ def is_marked(pos: Position) -> bool:
     return pos.market_price > 0
 
 
-def position_row(pos: Position, stale: bool, covered: float | None = None, held: bool = False) -> Row:
+def target_text(pos: Position) -> str:
+    """The protective target's price, a dash without one."""
+    return price(pos.take_profit_price) if pos.take_profit_price else DASH
+
+
+def exit_cells(pos: Position, covered: float | None, held: bool, changing: Asked | None) -> tuple[str, str, str, str]:
+    """The stop and target cells, and their roles. A position whose protective orders have a modification the
+    broker has not confirmed (``changing``: as they were asked) shows the figures the broker holds, then the
+    ones asked after an arrow (:func:`~tui_trader.ui.widgets.orders.asked`), as a warning, where they differ."""
+    stop, target = stop_text(pos, covered, held), target_text(pos)
+    stop_role = "" if pos.stop_price and not partly(pos, covered, held) else "warn"
+    target_role = ""
+    if changing is not None:
+        if (new := stop_text(*changing)) != stop:
+            stop, stop_role = asked(stop, new, STOP_WIDTH), "warn"
+        if (new := target_text(changing[0])) != target:
+            target, target_role = asked(target, new, TARGET_WIDTH), "warn"
+    return stop, stop_role, target, target_role
+
+
+def position_row(pos: Position, stale: bool, covered: float | None = None, held: bool = False,
+                 changing: Asked | None = None) -> Row:
     """One position as a row; the mark, and the value and P&L figured from it, are dimmed when it is
     ``stale`` (not from a live quote), and unknown (a dash) without a mark: ``+0.00`` read as a position
     standing at its cost. A stop that ``covered`` only part of it (or none: ``held``, see :func:`partly`)
-    is shown with its quantity, as a warning. Its owner is the strategy whose signals may close it
-    (:attr:`Position.owner`), ``manual`` for a ticket's, a dash when no single opener is known."""
+    is shown with its quantity, as a warning; one ``changing`` with its figures asked too (:func:`exit_cells`).
+    Its owner is the strategy whose signals may close it (:attr:`Position.owner`), ``manual`` for a ticket's,
+    a dash when no single opener is known."""
     marked = is_marked(pos)
     upnl = pos.unrealized_pnl if marked else None
     cost = abs(pos.quantity * pos.avg_cost)
+    stop, stop_role, target, target_role = exit_cells(pos, covered, held, changing)
     cells = (
         pos.symbol,
         "LONG" if pos.quantity > 0 else "SHORT",
@@ -90,14 +120,14 @@ def position_row(pos: Position, stale: bool, covered: float | None = None, held:
         money(upnl, signed=True),
         money(pos.realized_pnl, signed=True),
         pct(upnl / cost * 100 if upnl is not None and cost else None),
-        stop_text(pos, covered, held),
-        price(pos.take_profit_price) if pos.take_profit_price else DASH,
+        stop,
+        target,
         pos.owner or DASH,
     )
     mark_role = "dim" if stale else ""
     upnl_role = "dim" if stale else sign_role(upnl or 0.0)
     roles = ("", "", "", "", mark_role, mark_role, upnl_role, sign_role(pos.realized_pnl),
-             upnl_role, "" if pos.stop_price and not partly(pos, covered, held) else "warn", "", "")
+             upnl_role, stop_role, target_role, "")
     return Row(pos.symbol, cells, roles)
 
 
@@ -133,6 +163,16 @@ def marks_note(fresh: Freshness, stale: set[str]) -> str:
     return f"mark not live: {', '.join(named[:3])}" + (f" +{len(named) - 3}" if len(named) > 3 else "")
 
 
+def exits_changing(snapshot: EngineSnapshot) -> tuple[set[str], AccountSnapshot]:
+    """The symbols whose protective orders have a modification the broker has not confirmed (usually none), and
+    the account as those would leave it once it has (the snapshot's has the figures the broker holds)."""
+    pending = snapshot.modifications
+    symbols = {p.held.symbol for p in pending.values() if p.held.reduce_only} if pending else set()
+    if not symbols:
+        return symbols, snapshot.account
+    return symbols, snapshot.account.with_tickets({ref: p.asked for ref, p in pending.items()})
+
+
 class PositionsPane(Pane):
     """Open positions: symbol, side, quantity, cost, mark, value, P&L, stop, target and owner."""
 
@@ -147,14 +187,19 @@ class PositionsPane(Pane):
 
         Only the rows on screen are formatted; the totals are summed over every position.
         """
-        held = sorted((p for p in snapshot.account.positions.values() if not p.is_flat), key=lambda p: p.symbol)
+        account = snapshot.account
+        held = sorted((p for p in account.positions.values() if not p.is_flat), key=lambda p: p.symbol)
         stale = {p.symbol for p in held if not_live(snapshot, fresh, p.symbol)}
         items: list[Position | Row] = [*held, total_row(held, bool(stale))] if held else []
+        changing, asked_account = exits_changing(snapshot)
 
         def row(item: Position | Row) -> Row:
             if isinstance(item, Row):
                 return item
-            return position_row(item, item.symbol in stale, *stop_cover(snapshot.account, item.symbol))
+            symbol = item.symbol
+            new = asked_account.positions.get(symbol) if symbol in changing else None
+            return position_row(item, symbol in stale, *stop_cover(account, symbol),
+                                 (new, *stop_cover(asked_account, symbol)) if new is not None else None)
 
         self.table.set_empty(EMPTY if snapshot.account.known else UNKNOWN)
         self.table.set_rows(LazyRows(items, row))
