@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import AlertLevel, OrderStatus, TradingState
+from tui_trader.domain import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, limits_for_tests, make_config, running, status
+from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, running, status
 
 
 def _refuse_writes(journal: Path) -> None:
@@ -98,6 +98,36 @@ async def test_reset_while_the_journal_still_fails_then_trading_halts_again(
             assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
         finally:
             _allow_writes(path)
+
+
+async def test_order_unknown_past_the_timeout_then_its_action_once_while_it_stays_unknown(tmp_path: Path) -> None:
+    # The unknown-order trigger as the engine performs it each tick: REDUCING (configured here), said once while
+    # the order stays UNKNOWN, by the trigger; not again at every tick.
+    config = make_config(tmp_path, limits=limits_for_tests(unknown_order_timeout_s=0.2,
+                                                           unknown_order_action="reducing"))
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as first_gateway:
+        first = make_engine(first_gateway, config)
+        await first.start()
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quotes")
+        price = round(first.market.quotes["AAPL"].bid - 1, 2)
+        order = await first.submit(buy(10, order_type=OrderType.LMT, limit_price=price))
+        await eventually(lambda: status(first, order.order_ref) is OrderStatus.SUBMITTED, what="acknowledged")
+        await first.stop()
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as amnesiac,  # lost the order
+                running(amnesiac, config) as (engine, events)):
+        assert status(engine, order.order_ref) is OrderStatus.UNKNOWN
+
+        # Act: the order stays UNKNOWN past the timeout, over many ticks.
+        await eventually(lambda: engine.trading_state is TradingState.REDUCING, what="the trigger fired")
+        for _ in range(5):
+            engine.tick()
+
+        # Assert
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "unknown_order"]
+        assert [(a.level, order.order_ref in a.text) for a in said] == [(AlertLevel.ERROR, True)]
+        assert engine.risk.last_change is not None
+        assert engine.risk.last_change.by == "risk:unknown_order"
+        assert not engine.risk.kill_state.engaged
 
 
 # --- the drawdown's peak after the operator releases a drawdown trip ---------------------------------

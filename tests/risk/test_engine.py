@@ -1,14 +1,22 @@
-"""RiskEngine: trading state changes, denials as events, throttle and duplicate memory, monitors."""
+"""RiskEngine: trading state changes, denials as events, throttle and duplicate memory, monitors and triggers."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from tui_trader.domain import AlertLevel, OrderStatus, Side, TradingState
 from tui_trader.domain.events import KillSwitchEngaged, MessagesSent, TradingStateChanged
-from tui_trader.risk import KillAction, KillState, KillSwitchLatchedError, KillTrigger, RiskEngine, RiskLimits
+from tui_trader.risk import (
+    KillAction,
+    KillState,
+    KillSwitchLatchedError,
+    KillTrigger,
+    RiskEngine,
+    RiskLimits,
+    TriggerHit,
+)
 
 from .builders import T0, account, market, order, position, quote, secs, ticket
 
@@ -127,47 +135,76 @@ def test_engage_kill_then_halted_synchronously_and_reset_resumes() -> None:
     assert engine.state is TradingState.REDUCING
 
 
-# --- post-trade monitors ------------------------------------------------------------------------
+# --- post-trade monitors and automatic triggers: which hits fire now, and what each asks for ---------------
+# The engine performs each hit as RiskEngine.respond decides it (Engine.apply_hit, tests/engine/test_triggers.py).
 
 
 def _loss(amount: float, **kwargs) -> object:
     return account(equity=100_000 - amount, start_of_day_equity=100_000, high_water_mark=100_000, **kwargs)
 
 
+def _trip(engine: RiskEngine, acct: object, now: datetime) -> tuple[TriggerHit, ...]:
+    """The monitors' hits on ``acct``, each performed on ``engine`` as the engine does (Engine.apply_hit: the
+    state change or the kill goes through these same RiskEngine methods; the cancels are the engine's I/O)."""
+    _, hits = engine.monitor(acct, now)
+    for hit in hits:
+        response = engine.respond(hit, now)
+        if response.reduce:
+            engine.set_state(TradingState.REDUCING, response.by, hit.message, now)
+        elif response.kill:
+            engine.engage_kill(response.by, hit.message, now, trigger=hit.trigger, flatten=response.flatten)
+    return hits
+
+
 @pytest.mark.parametrize(("loss", "warnings"), [(499, 0), (500, 1), (799, 1), (800, 2), (999, 2)],
                          ids=["under-50", "at-50", "under-80", "at-80", "under-limit"])  # fmt: skip
-def test_evaluate_when_daily_loss_crosses_thresholds_then_warns(loss: float, warnings: int) -> None:
+def test_monitor_when_daily_loss_crosses_thresholds_then_warns(loss: float, warnings: int) -> None:
     engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
 
-    decision = engine.evaluate(_loss(loss), T0)
+    alerts, hits = engine.monitor(_loss(loss), T0)
 
-    assert len(decision.alerts) == warnings
-    assert all(a.level is AlertLevel.WARNING for a in decision.alerts)
-    assert engine.state is TradingState.ACTIVE
+    assert len(alerts) == warnings
+    assert all(a.level is AlertLevel.WARNING for a in alerts)
+    assert hits == ()
 
 
-def test_evaluate_when_daily_loss_hovers_at_threshold_then_alerts_once_per_day() -> None:
+def test_monitor_when_daily_loss_hovers_at_threshold_then_alerts_once_per_day() -> None:
     engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
 
-    counts = [len(engine.evaluate(_loss(loss), T0 + secs(i)).alerts) for i, loss in enumerate([510, 490, 520, 505])]
-    next_day = engine.evaluate(_loss(510), T0 + timedelta(days=1))
+    counts = [len(engine.monitor(_loss(loss), T0 + secs(i))[0]) for i, loss in enumerate([510, 490, 520, 505])]
+    next_day, _ = engine.monitor(_loss(510), T0 + timedelta(days=1))
 
     assert counts == [1, 0, 0, 0]
-    assert len(next_day.alerts) == 1
+    assert len(next_day) == 1
 
 
-def test_evaluate_when_daily_loss_at_limit_then_halts_with_automatic_kill() -> None:
+def test_respond_when_daily_loss_at_limit_then_the_kill_switch_by_the_monitor() -> None:
     engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
+    alerts, (hit,) = engine.monitor(_loss(1_000), T0)
 
-    decision = engine.evaluate(_loss(1_000, working=[order(ref="W")]), T0)
+    response = engine.respond(hit, T0)
 
+    assert [a.level for a in alerts] == [AlertLevel.CRITICAL]
+    assert hit.trigger is KillTrigger.DAILY_LOSS
+    assert (response.kill, response.reduce, response.alert, response.flatten) == (True, False, None, False)
+    assert response.by == "risk:daily_loss"
+    assert engine.state is TradingState.ACTIVE  # nothing applied: the engine engages the kill (its cancels are I/O)
+    decision = engine.engage_kill(response.by, hit.message, T0, [order(ref="W")], hit.trigger, response.flatten)
     assert engine.state is TradingState.HALTED
-    assert decision.kill is not None
-    assert decision.kill.cancels.refs == ("W",)
+    assert decision.cancels.refs == ("W",)
     assert engine.kill_state.auto
     assert engine.kill_state.trigger is KillTrigger.DAILY_LOSS
     assert any(isinstance(e, KillSwitchEngaged) for e in decision.events)
-    assert any(a.level is AlertLevel.CRITICAL for a in decision.alerts)
+
+
+def test_respond_when_the_kill_switch_is_engaged_already_then_nothing_more() -> None:
+    engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
+    engine.engage_kill("alice", "fat finger", T0)
+    _, (hit,) = engine.monitor(_loss(1_000), T0 + secs(1))
+
+    response = engine.respond(hit, T0 + secs(1))
+
+    assert (response.kill, response.reduce, response.alert) == (False, False, None)
 
 
 def test_monitor_when_daily_loss_at_limit_then_the_hit_reported_once_and_nothing_applied() -> None:
@@ -184,126 +221,190 @@ def test_monitor_when_daily_loss_at_limit_then_the_hit_reported_once_and_nothing
     assert again == ((), ())
 
 
-def test_evaluate_when_daily_loss_pct_over_limit_then_halts() -> None:
+def test_monitor_when_daily_loss_pct_over_limit_then_the_kill_switch() -> None:
     engine = RiskEngine(RiskLimits(daily_loss_limit_pct=2.0))
 
-    engine.evaluate(_loss(2_001), T0)
+    _, hits = engine.monitor(_loss(2_001), T0)
 
-    assert engine.state is TradingState.HALTED
+    assert [h.monitor for h in hits] == ["daily_loss_pct"]
+    assert engine.respond(hits[0], T0).kill
 
 
-def test_evaluate_when_action_is_halt_and_flatten_then_decision_asks_to_flatten() -> None:
+def test_respond_when_action_is_halt_and_flatten_then_the_kill_flattens() -> None:
     engine = RiskEngine(RiskLimits(daily_loss_limit=1_000, daily_loss_action="halt_and_flatten"))
+    _, (hit,) = engine.monitor(_loss(1_500), T0)
 
-    decision = engine.evaluate(_loss(1_500), T0)
+    response = engine.respond(hit, T0)
 
-    assert decision.flatten
-    assert KillAction.FLATTEN in decision.kill.actions
+    assert response.kill
+    assert response.flatten
+    decision = engine.engage_kill(response.by, hit.message, T0, trigger=hit.trigger, flatten=response.flatten)
+    assert KillAction.FLATTEN in decision.actions
 
 
-def test_evaluate_when_action_is_reducing_then_state_reducing_without_kill() -> None:
+def test_respond_when_action_is_reducing_then_reducing_by_the_monitor_without_kill() -> None:
     engine = RiskEngine(RiskLimits(max_drawdown=1_000, drawdown_action="reducing"))
+    _, (hit,) = engine.monitor(_loss(1_200), T0)
 
-    decision = engine.evaluate(_loss(1_200), T0)
+    response = engine.respond(hit, T0)
 
+    assert (response.reduce, response.kill) == (True, False)
+    assert response.alert is not None
+    assert (response.alert.level, response.alert.kind) == (AlertLevel.ERROR, "drawdown")
+    assert response.alert.text.endswith(": reducing only")
+    engine.set_state(TradingState.REDUCING, response.by, hit.message, T0)
     assert engine.state is TradingState.REDUCING
-    assert decision.kill is None
-    assert decision.state_change is not None
-    assert decision.state_change.by == "risk:drawdown"
+    assert engine.last_change is not None
+    assert engine.last_change.by == "risk:drawdown"
 
 
-def test_evaluate_when_action_is_alert_then_state_unchanged() -> None:
+@pytest.mark.parametrize(("state", "reduce"), [(TradingState.REDUCING, True), (TradingState.HALTED, False)])
+def test_respond_when_reducing_hit_and_not_active_then_reducing_claimed_but_halted_kept(
+        state: TradingState, reduce: bool) -> None:
+    # Already REDUCING: asked again, so the trigger owns it (a schedule's window ending does not lift it).
+    engine = RiskEngine(RiskLimits(max_drawdown=1_000, drawdown_action="reducing"))
+    engine.set_state(state, "schedule", "gateway restart", T0)
+    _, (hit,) = engine.monitor(_loss(1_200), T0)
+
+    response = engine.respond(hit, T0)
+
+    assert (response.reduce, response.kill) == (reduce, False)
+    assert response.alert is not None
+
+
+def test_respond_when_action_is_alert_then_a_warning_and_the_state_unchanged() -> None:
     engine = RiskEngine(RiskLimits(max_losing_streak=3, losing_streak_action="alert"))
+    alerts, (hit,) = engine.monitor(account(losing_streak=3), T0)
 
-    decision = engine.evaluate(account(losing_streak=3), T0)
+    response = engine.respond(hit, T0)
 
+    assert [a.level for a in alerts][-1] is AlertLevel.ERROR
+    assert (response.reduce, response.kill) == (False, False)
+    assert response.alert is not None
+    assert (response.alert.level, response.alert.kind) == (AlertLevel.WARNING, "losing_streak")
     assert engine.state is TradingState.ACTIVE
-    assert [a.level for a in decision.alerts][-1] is AlertLevel.ERROR
 
 
-def test_evaluate_drawdown_from_tracked_high_water_mark() -> None:
+def test_monitor_drawdown_from_tracked_high_water_mark() -> None:
     engine = RiskEngine(RiskLimits(max_drawdown_pct=5.0))
-    engine.evaluate(account(equity=120_000, high_water_mark=0.0), T0)
+    engine.monitor(account(equity=120_000, high_water_mark=0.0), T0)
 
-    engine.evaluate(account(equity=113_000, high_water_mark=0.0), T0 + secs(1))
+    _, hits = engine.monitor(account(equity=113_000, high_water_mark=0.0), T0 + secs(1))
 
-    assert engine.state is TradingState.HALTED  # 7,000 of 120,000 = 5.8 %
+    assert [h.trigger for h in hits] == [KillTrigger.DRAWDOWN]  # 7,000 of 120,000 = 5.8 %
 
 
-def test_evaluate_trade_count_at_limit_then_halts() -> None:
+def test_monitor_trade_count_at_limit_then_the_kill_switch() -> None:
     engine = RiskEngine(RiskLimits(max_daily_trades=10))
 
-    engine.evaluate(account(trades_today=10), T0)
+    _, (hit,) = engine.monitor(account(trades_today=10), T0)
 
-    assert engine.kill_state.trigger is KillTrigger.TRADE_COUNT
+    assert hit.trigger is KillTrigger.TRADE_COUNT
+    assert engine.respond(hit, T0).kill
 
 
-def test_evaluate_position_held_too_long_then_alert_names_it() -> None:
+def test_monitor_position_held_too_long_then_the_hit_names_it() -> None:
     engine = RiskEngine(RiskLimits(max_holding_s=3600))
     acct = account(positions=[position("AAPL", opened_at=T0 - timedelta(hours=2)),
                               position("MSFT", opened_at=T0 - timedelta(minutes=10))])  # fmt: skip
 
-    decision = engine.evaluate(acct, T0)
+    _, hits = engine.monitor(acct, T0)
 
-    assert [h.symbols for h in decision.hits] == [("AAPL",)]
-    assert engine.state is TradingState.ACTIVE
+    assert [h.symbols for h in hits] == [("AAPL",)]
+    response = engine.respond(hits[0], T0)  # an alert only, by default: the state is left as it is
+    assert (response.reduce, response.kill) == (False, False)
+    assert response.alert is not None
 
 
-# --- automatic triggers outside snapshots -------------------------------------------------------
+# --- automatic triggers outside snapshots: each fires once while its condition lasts -------------------
 
 
-def test_on_disconnect_when_longer_than_limit_then_halts_once() -> None:
+def test_disconnect_when_longer_than_limit_then_fires_once_while_it_lasts_and_again_after_a_reconnect() -> None:
     engine = RiskEngine(RiskLimits(disconnect_halt_after_s=60))
     since = T0 - secs(61)
 
-    first = engine.on_disconnect(since, T0)
-    second = engine.on_disconnect(since, T0 + secs(1))
+    first = engine.disconnect(since, T0)
+    second = engine.disconnect(since, T0 + secs(1))
+    engine.disconnect(None, T0 + secs(2))  # connected again
+    next_outage = engine.disconnect(T0 + secs(3), T0 + secs(65))
 
-    assert first.kill is not None
-    assert engine.kill_state.trigger is KillTrigger.DISCONNECT
-    assert second.events == ()
+    assert first is not None
+    assert first.trigger is KillTrigger.DISCONNECT
+    assert engine.respond(first, T0).kill
+    assert second is None
+    assert next_outage is not None
 
 
-def test_on_disconnect_when_shorter_than_limit_then_nothing() -> None:
+def test_disconnect_when_the_operator_resets_the_kill_in_the_outage_then_it_does_not_fire_again() -> None:
+    engine = RiskEngine(RiskLimits(disconnect_halt_after_s=60))
+    hit = engine.disconnect(T0 - secs(61), T0)
+    assert hit is not None
+    engine.engage_kill("risk:disconnect", hit.message, T0, trigger=hit.trigger)
+    engine.reset_kill("alice", "gateway restarting, known", T0 + secs(1))
+
+    assert engine.disconnect(T0 - secs(61), T0 + secs(2)) is None
+
+
+def test_disconnect_when_shorter_than_limit_then_nothing() -> None:
     engine = RiskEngine(RiskLimits(disconnect_halt_after_s=60))
 
-    assert engine.on_disconnect(T0 - secs(60), T0).events == ()
+    assert engine.disconnect(T0 - secs(60), T0) is None
     assert engine.state is TradingState.ACTIVE
 
 
-def test_on_unknown_orders_when_stuck_past_timeout_then_halts() -> None:
+def test_unknown_orders_when_stuck_past_timeout_then_fires_once_while_one_is_stuck() -> None:
     engine = RiskEngine(RiskLimits(unknown_order_timeout_s=30))
     stuck = order(status=OrderStatus.UNKNOWN, created_at=T0 - secs(31), ref="U1")
 
-    decision = engine.on_unknown_orders([stuck], T0)
+    hit = engine.unknown_orders([stuck], T0)
+    again = engine.unknown_orders([stuck], T0 + secs(1))
+    engine.unknown_orders([], T0 + secs(2))  # settled
 
-    assert engine.kill_state.trigger is KillTrigger.UNKNOWN_ORDER
-    assert "U1" in decision.hits[0].message
+    assert hit is not None
+    assert hit.trigger is KillTrigger.UNKNOWN_ORDER
+    assert "U1" in hit.message
+    assert engine.respond(hit, T0).kill
+    assert again is None
+    assert engine.unknown_orders([stuck], T0 + secs(3)) is not None
 
 
-def test_on_position_mismatch_then_halts_naming_symbols() -> None:
+def test_position_mismatch_then_the_kill_switch_naming_symbols_at_every_reconciliation() -> None:
     engine = RiskEngine(RiskLimits())
 
-    decision = engine.on_position_mismatch({"AAPL": 100}, {"AAPL": 90, "MSFT": 5}, T0)
+    hit = engine.position_mismatch({"AAPL": 100}, {"AAPL": 90, "MSFT": 5})
 
-    assert decision.hits[0].symbols == ("AAPL", "MSFT")
-    assert engine.state is TradingState.HALTED
+    assert hit is not None
+    assert hit.symbols == ("AAPL", "MSFT")
+    assert engine.respond(hit, T0).kill
+    assert engine.position_mismatch({"AAPL": 100}, {"AAPL": 90, "MSFT": 5}) is not None
 
 
-def test_on_position_mismatch_when_positions_agree_then_nothing() -> None:
+def test_position_mismatch_when_positions_agree_or_the_action_is_only_an_alert_then_nothing() -> None:
+    # The reconciliation says every mismatch itself: an alert-only trigger adds nothing.
+    engine = RiskEngine(RiskLimits())
+    alert_only = RiskEngine(RiskLimits(position_mismatch_action="alert"))
+
+    assert engine.position_mismatch({"AAPL": 100}, {"AAPL": 100.0}) is None
+    assert alert_only.position_mismatch({"AAPL": 100}, {"AAPL": 90}) is None
+
+
+def test_journal_failure_then_fires_once_per_failure_and_again_once_it_wrote_or_after_a_reset() -> None:
     engine = RiskEngine(RiskLimits())
 
-    assert engine.on_position_mismatch({"AAPL": 100}, {"AAPL": 100.0}, T0).hits == ()
-
-
-def test_on_journal_failure_then_halts_every_time_it_fails() -> None:
-    engine = RiskEngine(RiskLimits())
-    engine.on_journal_failure("disk full", T0)
+    first = engine.journal_failure("disk full")
+    still = engine.journal_failure("disk full")
+    engine.journal_writes()
+    after_writing = engine.journal_failure("disk full again")
+    assert after_writing is not None
+    engine.engage_kill("risk:journal_failure", after_writing.message, T0, trigger=after_writing.trigger)
     engine.reset_kill("alice", "disk cleaned", T0 + secs(60))
+    after_reset = engine.journal_failure("disk still full")
 
-    engine.on_journal_failure("disk full again", T0 + secs(120))
-
-    assert engine.state is TradingState.HALTED
+    assert first is not None
+    assert first.trigger is KillTrigger.JOURNAL_FAILURE
+    assert engine.respond(first, T0).kill
+    assert still is None
+    assert after_reset is not None
 
 
 def test_flatten_preview_keeps_engine_state_and_lists_tickets() -> None:
@@ -327,38 +428,38 @@ def _equity(value: float) -> object:
 def test_reset_after_a_drawdown_trip_then_the_drawdown_counts_from_the_equity_at_the_reset() -> None:
     # Arrange: a peak of 120,000 and a 2,000 drawdown: tripped, then released by the operator.
     engine = RiskEngine(RiskLimits(max_drawdown=1_000))
-    engine.evaluate(_equity(120_000), T0)
-    engine.evaluate(_equity(118_000), T0 + secs(1))
+    _trip(engine, _equity(120_000), T0)
+    _trip(engine, _equity(118_000), T0 + secs(1))
     assert engine.kill_state.trigger is KillTrigger.DRAWDOWN
     # Act
     assert engine.reset_kill("alice", "drawdown accepted", T0 + secs(2), confirm_same_day=True).accepted
-    next_day = engine.evaluate(_equity(118_000), T0 + timedelta(days=1))
+    next_day = _trip(engine, _equity(118_000), T0 + timedelta(days=1))
     # Assert: the accepted drawdown does not trip again; a new one of the limit does, that same day.
-    assert next_day.hits == ()
+    assert next_day == ()
     assert engine.state is TradingState.ACTIVE
-    engine.evaluate(_equity(117_000), T0 + timedelta(days=1, seconds=1))
+    _trip(engine, _equity(117_000), T0 + timedelta(days=1, seconds=1))
     assert engine.kill_state.trigger is KillTrigger.DRAWDOWN
 
 
 def test_resume_from_a_drawdown_reducing_then_the_drawdown_counts_from_the_equity_then() -> None:
     engine = RiskEngine(RiskLimits(max_drawdown=1_000, drawdown_action="reducing"))
-    engine.evaluate(_equity(120_000), T0)
-    engine.evaluate(_equity(118_000), T0 + secs(1))
+    _trip(engine, _equity(120_000), T0)
+    _trip(engine, _equity(118_000), T0 + secs(1))
     assert engine.held_by_drawdown
 
     engine.set_state(TradingState.ACTIVE, "alice", "drawdown accepted", T0 + secs(2))
-    engine.evaluate(_equity(118_000), T0 + timedelta(days=1))
+    _trip(engine, _equity(118_000), T0 + timedelta(days=1))
 
     assert engine.state is TradingState.ACTIVE
 
 
 def test_reset_after_another_trigger_then_the_drawdown_peak_is_kept() -> None:
     engine = RiskEngine(RiskLimits(max_drawdown=5_000))
-    engine.evaluate(_equity(120_000), T0)
+    _trip(engine, _equity(120_000), T0)
     engine.engage_kill("alice", "fat finger", T0 + secs(1))
     engine.reset_kill("alice", "fixed", T0 + secs(2))
 
-    engine.evaluate(_equity(114_000), T0 + secs(3))
+    _trip(engine, _equity(114_000), T0 + secs(3))
 
     assert engine.kill_state.trigger is KillTrigger.DRAWDOWN
 
@@ -374,21 +475,21 @@ def _restarted(engine: RiskEngine) -> RiskEngine:
 def test_daily_loss_reset_then_a_restart_the_same_day_does_not_trip_again_and_the_next_day_does() -> None:
     # Arrange: a daily-loss trip, reset by the operator (confirmed twice).
     engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
-    engine.evaluate(_loss(1_500), T0)
+    _trip(engine, _loss(1_500), T0)
     assert engine.reset_kill("alice", "loss accepted", T0 + secs(1), confirm_same_day=True).accepted
     # Act: a restart the same day, the loss unchanged (deeper, even).
     again = _restarted(engine)
-    same_day = again.evaluate(_loss(1_800), T0 + secs(60))
+    same_day = again.monitor(_loss(1_800), T0 + secs(60))
     # Assert
-    assert same_day.hits == ()
-    assert same_day.alerts == ()
+    assert same_day == ((), ())
     assert again.state is TradingState.ACTIVE
-    assert again.evaluate(_loss(1_500), T0 + timedelta(days=1)).kill is not None
+    _trip(again, _loss(1_500), T0 + timedelta(days=1))
+    assert again.kill_state.trigger is KillTrigger.DAILY_LOSS
 
 
 def test_release_of_one_trigger_kept_through_a_manual_kill_and_its_reset_the_same_day() -> None:
     engine = RiskEngine(RiskLimits(max_daily_trades=10, daily_loss_limit=1_000))
-    engine.evaluate(account(trades_today=10), T0)
+    _trip(engine, account(trades_today=10), T0)
     engine.reset_kill("alice", "enough for today, exits only", T0 + secs(1), confirm_same_day=True)
     engine.engage_kill("alice", "fat finger", T0 + secs(2))
     engine.reset_kill("alice", "fixed", T0 + secs(3))
@@ -396,8 +497,9 @@ def test_release_of_one_trigger_kept_through_a_manual_kill_and_its_reset_the_sam
     again = _restarted(engine)
 
     assert again.released_on(T0 + secs(4)) == (KillTrigger.TRADE_COUNT,)
-    assert again.evaluate(account(trades_today=10), T0 + secs(4)).hits == ()
-    assert again.evaluate(_loss(1_500, trades_today=10), T0 + secs(5)).kill is not None  # another trigger trips
+    assert again.monitor(account(trades_today=10), T0 + secs(4))[1] == ()
+    assert [h.trigger for h in _trip(again, _loss(1_500, trades_today=10), T0 + secs(5))] == [KillTrigger.DAILY_LOSS]
+    assert again.kill_state.trigger is KillTrigger.DAILY_LOSS  # another trigger trips
 
 
 def test_kill_state_with_released_triggers_round_trips() -> None:

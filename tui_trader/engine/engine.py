@@ -28,14 +28,7 @@ from tui_trader.errors import SafetyError
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
 from tui_trader.risk.kill_switch import KillCancels, KillTrigger
-from tui_trader.risk.limits import TriggerAction
-from tui_trader.risk.monitors import (
-    TriggerHit,
-    disconnect_hit,
-    journal_failure_hit,
-    position_mismatch_hit,
-    unknown_order_hits,
-)
+from tui_trader.risk.monitors import TriggerHit
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,7 +78,8 @@ class Engine(StrategyRunner):
         broker.set_listener(self)
         self.strategies, self.series = {}, {}
         self._on_stop = on_stop
-        self._fired: set[str] = set()
+        self._trigger_file_unchecked = False
+        """The trigger file's check failed, and that was said (:meth:`_check_trigger_file`)."""
         self._next_position_check = 0.0
         self._closing: set[str] = set()
         self._cutting: dict[str, _Cut] = {}
@@ -270,14 +264,17 @@ class Engine(StrategyRunner):
             self.unblock("stale_data")
 
     def _check_monitors(self, now: datetime) -> None:
-        self._rearm_journal_trigger()
+        """The automatic triggers: the risk engine says which fire now (and remembers which did), this performs
+        them, one after the other (each sees the state the one before left)."""
+        if self.journal is not None and self.journal.failed is None:
+            self.risk.journal_writes()  # its next failure is a new one: said, and acted on
         alerts, hits = self.risk.monitor(self.account_snapshot(), now)  # the releases and the peak are its own
         for alert in alerts:
             self.alert(alert.level, alert.source, alert.text, alert.kind)
         for hit in hits:
             self.apply_hit(hit)
-        self._once("disconnect", disconnect_hit(self.disconnected_since, now, self.risk.limits))
-        self._once("unknown", unknown_order_hits(self.orders.with_status(S.UNKNOWN), now, self.risk.limits))
+        self.apply_hit(self.risk.disconnect(self.disconnected_since, now))
+        self.apply_hit(self.risk.unknown_orders(self.orders.with_status(S.UNKNOWN), now))
 
     def checkpoint_book(self, reason: str) -> None:
         """Journal the book as it is now (and note when, for :meth:`_checkpoint_book_if_due`)."""
@@ -303,61 +300,41 @@ class Engine(StrategyRunner):
         if last is None or last[1] != self._book_figures():
             self.checkpoint_book("periodic: the book moved")
 
-    def _once(self, key: str, hit: TriggerHit | None) -> None:
-        """Apply a condition trigger once while its condition lasts."""
+    def apply_hit(self, hit: TriggerHit | None) -> None:
+        """Perform an automatic trigger's hit (``None``: nothing fired) as the risk engine decides it
+        (:meth:`RiskEngine.respond`): always with an alert, its own or the kill switch's."""
         if hit is None:
-            self._fired.discard(key)
-        elif key not in self._fired:
-            self._fired.add(key)
-            self.apply_hit(hit)
-
-    def apply_hit(self, hit: TriggerHit) -> None:
-        """Perform an automatic trigger's configured action, always with an alert."""
-        by = f"risk:{hit.monitor}"
-        if hit.action is TriggerAction.ALERT:
-            self.alert(AlertLevel.WARNING, "risk", hit.message, kind=hit.monitor)
-        elif hit.action is TriggerAction.REDUCING:
-            self.alert(AlertLevel.ERROR, "risk", f"{hit.message}: reducing only", kind=hit.monitor)
-            if self.trading_state is not TradingState.HALTED:  # already REDUCING: the monitor's now, so the
-                self.set_trading_state(TradingState.REDUCING, by, hit.message)  # schedule's window won't lift it
-        elif not self.risk.kill_state.engaged:
-            flatten = hit.action is TriggerAction.HALT_AND_FLATTEN
-            self.engage_kill(hit.message, by, hit.trigger, flatten)
+            return
+        response = self.risk.respond(hit, self.now())
+        if (alert := response.alert) is not None:
+            self.alert(alert.level, alert.source, alert.text, alert.kind)
+        if response.reduce:
+            self.set_trading_state(TradingState.REDUCING, response.by, hit.message)
+        elif response.kill:
+            self.engage_kill(hit.message, response.by, hit.trigger, response.flatten)
 
     def on_journal_failure(self, exc: BaseException) -> None:
-        """A failed journal write halts trading (the configured journal-failure action).
-
-        Said and acted on once per failure: the trigger re-arms when the journal writes again
-        (:meth:`_rearm_journal_trigger`) and when the operator resets the kill switch, so a journal
-        that fails again, or still fails, after the reset halts trading again.
-        """
-        if "journal" in self._fired:
-            return
-        self._fired.add("journal")
-        self.alert(AlertLevel.CRITICAL, "journal", f"journal write failed: {exc}", kind="journal_failure")
-        self.apply_hit(journal_failure_hit(str(exc), self.risk.limits))
-
-    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
-        """Alert and apply the configured position-mismatch trigger."""
-        self.alert(AlertLevel.ERROR, "reconcile", f"position mismatch: {text}", kind="position_mismatch")
-        ours = {s: a for s, (a, _) in diffs.items()}
-        theirs = {s: b for s, (_, b) in diffs.items()}
-        hit = position_mismatch_hit(ours, theirs, self.risk.limits)
-        if hit is not None and hit.action is not TriggerAction.ALERT:
+        """A failed journal write halts trading (the configured journal-failure action), said and acted on once
+        per failure (:meth:`RiskEngine.journal_failure`: armed again when the journal writes again and when the
+        operator resets the kill switch, so a journal that fails again, or still fails, halts trading again)."""
+        hit = self.risk.journal_failure(str(exc))
+        if hit is not None:
+            super().on_journal_failure(exc)  # the critical alert
             self.apply_hit(hit)
 
-    def _rearm_journal_trigger(self) -> None:
-        """The journal writes again: its next failure is a new one (alerted, and acted on)."""
-        if self.journal is not None and self.journal.failed is None:
-            self._fired.discard("journal")
+    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
+        """Alert, and apply the configured position-mismatch trigger (:meth:`RiskEngine.position_mismatch`)."""
+        super().on_position_mismatch(text, diffs)  # the alert
+        ours = {s: a for s, (a, _) in diffs.items()}
+        theirs = {s: b for s, (_, b) in diffs.items()}
+        self.apply_hit(self.risk.position_mismatch(ours, theirs))
 
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
-        """Release the kill switch (see :meth:`KillOps.reset_kill`); the journal-failure trigger re-arms with
-        it: the reset's own record is written next, and if the journal still fails, trading halts again.
-        Released after a drawdown trip, the portfolio's drawdown peak restarts (:meth:`_restart_peak`)."""
+        """Release the kill switch (see :meth:`KillOps.reset_kill`; the risk engine arms the journal-failure
+        trigger again with it). Released after a drawdown trip, the portfolio's drawdown peak restarts
+        (:meth:`_restart_peak`)."""
         drawdown = self.risk.held_by_drawdown
         super().reset_kill(reason, by, confirm_same_day)
-        self._fired.discard("journal")
         if drawdown:
             self._restart_peak(by, reason)
 
@@ -402,8 +379,8 @@ class Engine(StrategyRunner):
             self._trigger_file_checked(path)
             return
         except OSError as exc:
-            if "trigger_file_unchecked" not in self._fired:
-                self._fired.add("trigger_file_unchecked")
+            if not self._trigger_file_unchecked:
+                self._trigger_file_unchecked = True
                 self.alert(AlertLevel.ERROR, "kill_switch", f"the kill switch's trigger file {path} cannot be checked "
                            f"({exc.strerror or exc}): creating it would NOT engage the kill switch",
                            kind="trigger_file_unchecked")
@@ -413,8 +390,8 @@ class Engine(StrategyRunner):
             self.engage_kill(f"trigger file {path} appeared", "trigger_file", KillTrigger.MANUAL)
 
     def _trigger_file_checked(self, path: Path) -> None:
-        if "trigger_file_unchecked" in self._fired:
-            self._fired.discard("trigger_file_unchecked")
+        if self._trigger_file_unchecked:
+            self._trigger_file_unchecked = False
             self.alert(AlertLevel.INFO, "kill_switch", f"the kill switch's trigger file {path} can be checked again: "
                        "creating it engages the kill switch", kind="trigger_file_checked")
 

@@ -6,7 +6,7 @@ library: no asyncio, no I/O.
 
 from tui_trader.risk.book import Book, Leg, build_book, counted_orders
 from tui_trader.risk.checks import RecentOrder, TicketContext, check_cancel, pre_trade_check
-from tui_trader.risk.engine import KillSwitchLatchedError, PostTradeDecision, RiskEngine
+from tui_trader.risk.engine import KillSwitchLatchedError, RiskEngine, TriggerResponse
 from tui_trader.risk.flatten import FlattenLine, FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
     CONFIRM_SAME_DAY,
@@ -42,7 +42,6 @@ __all__ = [
     "Leg",
     "MonitorMemory",
     "MonitorReading",
-    "PostTradeDecision",
     "RecentOrder",
     "ResetDecision",
     "SizeResult",
@@ -55,6 +54,7 @@ __all__ = [
     "TokenBucket",
     "TriggerAction",
     "TriggerHit",
+    "TriggerResponse",
     "Verification",
     "build_book",
     "check_cancel",

@@ -2,7 +2,8 @@
 
 The engine (async, elsewhere) owns one RiskEngine, calls :meth:`RiskEngine.check` immediately
 before every send, :meth:`RiskEngine.record_sent` when an order goes out, and
-:meth:`RiskEngine.monitor` on every account snapshot, and performs the decisions it gets back.
+:meth:`RiskEngine.monitor` (and the other automatic triggers) on every tick, and performs the decisions
+it gets back: :meth:`RiskEngine.respond` says what each trigger's hit asks for.
 The monitors' memory (what was reported today, what the operator released, the drawdown's peak) is
 this object's alone: a release or a peak restart is applied here, once, whoever reads the monitors.
 Nothing here reads a clock or does I/O: every method takes ``now``.
@@ -25,11 +26,10 @@ from tui_trader.domain import (
     RiskVerdict,
     TradingState,
 )
-from tui_trader.domain.events import AlertRaised, Event, MessagesSent, OrderDenied, TradingStateChanged
+from tui_trader.domain.events import MessagesSent, OrderDenied, TradingStateChanged
 from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
 from tui_trader.risk.flatten import FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_switch import (
-    KillAction,
     KillCancels,
     KillDecision,
     KillState,
@@ -71,6 +71,8 @@ class RiskEngine:
         self._throttle = Throttle.from_rates(limits.max_orders_per_second, limits.max_orders_per_minute)
         self._recent: deque[RecentOrder] = deque()
         self._memory = MonitorMemory(limits.trading_day_time_zone)
+        self._lasting_seen: set[str] = set()
+        """The condition triggers that fired and whose condition still lasts (:meth:`_lasting`)."""
 
     # --- read-only views ----------------------------------------------------------------------
 
@@ -277,11 +279,14 @@ class RiskEngine:
     ) -> ResetDecision:
         """Release the kill switch (typed reason; second confirmation on the day of an auto trip).
 
-        A drawdown trip released restarts the drawdown's peak (:attr:`held_by_drawdown`)."""
+        A drawdown trip released restarts the drawdown's peak (:attr:`held_by_drawdown`); the journal-failure
+        trigger is armed again (:meth:`journal_failure`)."""
         drawdown = self.held_by_drawdown
         decision = self._kill.reset(by, reason, now, confirm_same_day=confirm_same_day, resume=resume)
         if decision.accepted and drawdown:
             self._memory.restart_peak()
+        if decision.accepted:
+            self._lasting_seen.discard("journal")
         if decision.accepted and decision.trading_state is not None:
             self._change(decision.trading_state, by, reason.strip(), now)
         return decision
@@ -301,8 +306,8 @@ class RiskEngine:
     # --- post-trade and automatic triggers ---------------------------------------------------
 
     def monitor(self, account: AccountSnapshot, now: datetime) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
-        """The post-trade monitors' warning alerts and hits on ``account``, nothing applied (the engine
-        performs each hit itself; :meth:`evaluate` applies the strongest).
+        """The post-trade monitors' warning alerts and hits on ``account`` (the engine performs each hit:
+        :meth:`respond`).
 
         Warnings and trips are each reported once per trading day per monitor; the triggers whose kill the
         operator reset today stay quiet (:meth:`released_on`, kept in the kill state: across a restart too).
@@ -310,94 +315,75 @@ class RiskEngine:
         self._memory.release(self.released_on(now), now)
         return evaluate_account(account, self._limits, now, self._memory)
 
-    def evaluate(self, account: AccountSnapshot, now: datetime) -> PostTradeDecision:
-        """Run the post-trade monitors on ``account`` (:meth:`monitor`) and apply the strongest action that fired."""
-        alerts, hits = self.monitor(account, now)
-        return self._apply(hits, alerts, now, account.working_orders)
+    def disconnect(self, disconnected_since: datetime | None, now: datetime) -> TriggerHit | None:
+        """The disconnect trigger's hit, once while the broker stays disconnected past the limit (armed again
+        once it is connected, or back under the limit)."""
+        return self._lasting("disconnect", disconnect_hit(disconnected_since, now, self._limits))
 
-    def on_disconnect(
-        self, disconnected_since: datetime | None, now: datetime, working: Sequence[Order] = ()
-    ) -> PostTradeDecision:
-        """Call periodically while disconnected: fires once per outage longer than the limit."""
-        hit = disconnect_hit(disconnected_since, now, self._limits)
-        key = f"disconnect@{disconnected_since.isoformat()}" if disconnected_since else ""
-        return self._external(hit, key, now, working)
+    def unknown_orders(self, orders: Sequence[Order], now: datetime) -> TriggerHit | None:
+        """The unknown-order trigger's hit, once while any of ``orders`` stays UNKNOWN past the limit (armed
+        again once none does)."""
+        return self._lasting("unknown", unknown_order_hits(orders, now, self._limits))
 
-    def on_unknown_orders(self, orders: Sequence[Order], now: datetime) -> PostTradeDecision:
-        """Call with the tracked orders: fires when one has been UNKNOWN longer than the limit."""
-        hit = unknown_order_hits(orders, now, self._limits)
-        key = f"unknown:{hit.message}" if hit else ""
-        return self._external(hit, key, now, [o for o in orders if o.status.is_working])
+    def journal_failure(self, error: str) -> TriggerHit | None:
+        """The journal-failure trigger's hit, once per failure: armed again when the journal writes again
+        (:meth:`journal_writes`) and when the operator resets the kill switch (:meth:`reset_kill`: the reset's
+        own record is written next, and a journal that still fails halts trading again)."""
+        return self._lasting("journal", journal_failure_hit(error, self._limits))
 
-    def on_position_mismatch(
-        self, ours: Mapping[str, float], broker: Mapping[str, float], now: datetime, working: Sequence[Order] = ()
-    ) -> PostTradeDecision:
-        """Call after each reconciliation: fires when positions differ from the broker's."""
+    def journal_writes(self) -> None:
+        """The journal writes again: its next failure is a new one (:meth:`journal_failure`)."""
+        self._lasting("journal", None)
+
+    def position_mismatch(self, ours: Mapping[str, float], broker: Mapping[str, float]) -> TriggerHit | None:
+        """The position-mismatch trigger's hit at every reconciliation that finds one; None when the positions
+        agree or its action is only an alert (the reconciliation says every mismatch itself)."""
         hit = position_mismatch_hit(ours, broker, self._limits)
-        key = f"mismatch:{hit.message}" if hit else ""
-        return self._external(hit, key, now, working)
+        return None if hit is None or hit.action is TriggerAction.ALERT else hit
 
-    def on_journal_failure(self, error: str, now: datetime, working: Sequence[Order] = ()) -> PostTradeDecision:
-        """A journal write failed: fires every time (engaging an engaged switch changes nothing)."""
-        return self._apply((journal_failure_hit(error, self._limits),), (), now, working, alert_hits=True)
+    def respond(self, hit: TriggerHit, now: datetime) -> TriggerResponse:
+        """What the engine performs for ``hit`` now; nothing is applied here.
 
-    def _external(self, hit: TriggerHit | None, key: str, now: datetime, working: Sequence[Order]) -> PostTradeDecision:
-        if hit is None or not self._memory.first_today(key, now):
-            return PostTradeDecision()
-        return self._apply((hit,), (), now, working, alert_hits=True)
+        ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
+        asked again so the trigger owns it: a schedule's window ending does not lift it). HALTED and
+        HALT_AND_FLATTEN: the kill switch, unless it is engaged already (its own alert says it).
+        """
+        if hit.action is TriggerAction.ALERT:
+            return TriggerResponse(hit, Alert(AlertLevel.WARNING, "risk", hit.message, now, kind=hit.monitor))
+        if hit.action is TriggerAction.REDUCING:
+            alert = Alert(AlertLevel.ERROR, "risk", f"{hit.message}: reducing only", now, kind=hit.monitor)
+            return TriggerResponse(hit, alert, reduce=self._state is not TradingState.HALTED)
+        return TriggerResponse(hit, kill=not self._kill.engaged)
 
-    def _apply(
-        self,
-        hits: Sequence[TriggerHit],
-        alerts: Sequence[Alert],
-        now: datetime,
-        working: Sequence[Order],
-        alert_hits: bool = False,
-    ) -> PostTradeDecision:
-        """Apply the strongest hit: REDUCING sets the state; HALTED engages the kill switch."""
-        alerts = [*alerts, *(_hit_alert(h, now) for h in hits if alert_hits)]
-        events: list[Event] = [AlertRaised(now, a) for a in alerts]
-        top = max(hits, key=lambda h: h.action.rank, default=None)
-        change, kill = None, None
-        if top is not None and top.action.rank >= TriggerAction.HALTED.rank:
-            flatten = top.action is TriggerAction.HALT_AND_FLATTEN
-            kill = self.engage_kill(f"risk:{top.monitor}", top.message, now, working, top.trigger, flatten)
-            events += kill.events
-        elif top is not None and top.action is TriggerAction.REDUCING:
-            change = self._reduce(f"risk:{top.monitor}", top.message, now)
-            events += [change] if change else []
-        return PostTradeDecision(tuple(alerts), tuple(hits), change, kill, tuple(events))
-
-    def _reduce(self, by: str, reason: str, now: datetime) -> TradingStateChanged | None:
-        """Move ACTIVE to REDUCING (a stronger state is left alone; REDUCING becomes the trigger's)."""
-        if self._state is TradingState.REDUCING:
-            self._claim(by, reason, now)
-        if self._state is not TradingState.ACTIVE:
-            return None
-        return self._change(TradingState.REDUCING, by, reason, now)
+    def _lasting(self, key: str, hit: TriggerHit | None) -> TriggerHit | None:
+        """``hit`` the first time its condition ``key`` is seen, None while it lasts; gone, it is armed again."""
+        if hit is None:
+            self._lasting_seen.discard(key)
+        elif key not in self._lasting_seen:
+            self._lasting_seen.add(key)
+            return hit
+        return None
 
 
 @dataclass(frozen=True, slots=True)
-class PostTradeDecision:
-    """What the monitors and triggers decided: alerts, the hits, and the action already applied.
+class TriggerResponse:
+    """What an automatic trigger's hit asks the engine to perform now (:meth:`RiskEngine.respond`).
 
-    ``state_change`` is set when a trigger moved the state to REDUCING; ``kill`` when one engaged
-    the kill switch (the engine performs ``kill.actions``: cancels, verification, maybe flatten).
-    ``events`` lists everything to publish, in order.
+    In this order: raise ``alert``; then move to REDUCING (``reduce``) or engage the kill switch (``kill``,
+    flattening after its cancels when ``flatten``), by :attr:`by`, with the hit's message as the reason.
     """
 
-    alerts: tuple[Alert, ...] = ()
-    hits: tuple[TriggerHit, ...] = ()
-    state_change: TradingStateChanged | None = None
-    kill: KillDecision | None = None
-    events: tuple[Event, ...] = ()
+    hit: TriggerHit
+    alert: Alert | None = None
+    reduce: bool = False
+    kill: bool = False
+
+    @property
+    def by(self) -> str:
+        """Who the trading state change is recorded as made by: ``risk:<monitor>``."""
+        return f"risk:{self.hit.monitor}"
 
     @property
     def flatten(self) -> bool:
-        """True when the action asks to flatten positions after the cancels."""
-        return self.kill is not None and KillAction.FLATTEN in self.kill.actions
-
-
-def _hit_alert(hit: TriggerHit, now: datetime) -> Alert:
-    level = AlertLevel.CRITICAL if hit.action.rank >= TriggerAction.HALTED.rank else AlertLevel.ERROR
-    return Alert(level, "risk", hit.message, now, kind=f"trigger:{hit.monitor}")
+        """The kill switch flattens the positions after its cancels."""
+        return self.hit.action is TriggerAction.HALT_AND_FLATTEN
