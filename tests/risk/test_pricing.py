@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 
 from tui_trader.domain import Bracket, OrderStatus, OrderTicket, OrderType, Quote, Side
+from tui_trader.domain.orders import larger_of
 from tui_trader.risk import RiskLimits
+from tui_trader.risk.book import build_book
 from tui_trader.risk.checks import check_ticket_fields
 from tui_trader.risk.market_checks import MAX_CLOCK_SKEW_S
 
@@ -57,6 +59,27 @@ def test_cash_when_working_buy_stop_below_the_ask_then_committed_at_the_ask() ->
     verdict = check(ticket(quantity=100), RiskLimits(min_cash_fraction=0.5), acct=account(working=[working]))
     # Assert: 100,000 - 40,004 - 10,000 < 50% of equity
     assert "cash_fraction" in _failed(verdict)
+
+
+@pytest.mark.parametrize(("held", "asked"), [((400, 100.0), (300, 101.0)), ((300, 101.0), (400, 100.0))],
+                         ids=["cut-and-raised", "grown-and-lowered"])
+def test_cash_when_working_buy_modify_unanswered_then_committed_at_the_larger_quantity_and_higher_limit(
+        held: tuple[float, float], asked: tuple[float, float]) -> None:
+    # Arrange: a working buy limit modified, the broker's answer awaited: it can fill as held or as asked
+    working = order(ticket(quantity=asked[0], limit_price=asked[1]), ref="w1")
+    counted = larger_of(ticket(quantity=held[0], limit_price=held[1]), working.ticket)
+    acct = account(working=[working]).with_tickets({"w1": counted})
+    # Act
+    book = build_book(acct, market())
+    verdict = check(ticket(quantity=100), RiskLimits(min_cash_fraction=0.5), acct=acct)
+    # Assert: 400 at 101 committed, neither ticket's 40,000 or 30,300; 100,000 - 40,400 - 10,000 < 50%
+    assert (counted.quantity, counted.limit_price, book.buy_total) == (400, 101.0, 40_400)
+    assert "cash_fraction" in _failed(verdict)
+
+
+def test_larger_of_when_one_price_unset_then_the_other() -> None:
+    stop_added = larger_of(ticket(limit_price=None), ticket(limit_price=None, stop_price=99.0))
+    assert (stop_added.limit_price, stop_added.stop_price) == (None, 99.0)
 
 
 def test_market_buy_when_quote_has_no_bid_then_priced_at_the_ask_not_the_last() -> None:

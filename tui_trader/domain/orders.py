@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -98,6 +98,28 @@ class OrderTicket:
         if reference > own or not own > 0:  # NaN compares false: a NaN own price yields the reference
             return reference
         return own
+
+
+def larger_of(held: OrderTicket, asked: OrderTicket) -> OrderTicket:
+    """``asked`` with each figure a modify can change the larger of the two tickets': quantity, limit, stop.
+
+    An order being modified from ``held`` to ``asked`` can fill at either until the broker answers; counted at
+    this ticket it is no smaller than either on any figure the risk checks read. The larger quantity: the
+    position a fill can reach, the exposure, whether another order only reduces, a buy's cash. The higher
+    prices: a buy's cash is its limit (a stop's at the ask, or the stop above it), and a symbol without a quote
+    is valued at an order's price. A higher stop under a long is a tighter one, but no pre-trade check reads
+    an order's stop as protection.
+    """
+    return replace(asked, quantity=max(held.quantity, asked.quantity),
+                   limit_price=_higher(held.limit_price, asked.limit_price),
+                   stop_price=_higher(held.stop_price, asked.stop_price))
+
+
+def _higher(a: float | None, b: float | None) -> float | None:
+    """The higher of two prices, one unset left out (``None`` when both are)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return max(a, b)
 
 
 HELD_BY_BROKER = "held: "

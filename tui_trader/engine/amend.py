@@ -17,7 +17,10 @@ error for the order refuses it, and the order is put back to the figures the bro
 and journaled. Until then the snapshot shows it as a :class:`PendingModification` (what the broker
 holds, what was asked), so that a front end never shows figures the broker has not confirmed as its, and
 the snapshot's account has the figures held (:meth:`Amendments.account_held`): the positions' stops, and
-how much of each position they cover, are the broker's.
+how much of each position they cover, are the broker's. The risk checks of other orders count it at the
+larger figures of the two (:func:`~tui_trader.domain.orders.larger_of`, :attr:`Amendments.counted_tickets`):
+until the broker takes a cut, the order can still fill at the size it holds. A modify's own check, and the
+size a protective cut is figured at, leave the order out or take its ticket: the figures asked.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 from tui_trader.broker.base import BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
-from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.orders import Fill, Order, OrderTicket, larger_of
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
@@ -371,7 +374,8 @@ class Amendments(Reconciliation):
     def account_held(self) -> AccountSnapshot:
         """The account as the broker holds it, for the front ends: a working order with a modification unconfirmed
         at the figures the broker still holds, and the stop and target of the position it protects with it
-        (:meth:`AccountSnapshot.with_tickets`). The risk checks take :meth:`account_snapshot`: the figures asked."""
+        (:meth:`AccountSnapshot.with_tickets`). The risk checks take :meth:`account_snapshot`: such an order at
+        the larger figures of the two (:attr:`counted_tickets`)."""
         account = self.account_snapshot()
         pending = self.modifications
         return account.with_tickets({ref: p.held for ref, p in pending.items()}) if pending else account
@@ -401,6 +405,7 @@ class Amendments(Reconciliation):
         if view is not None:
             views[order_ref] = view
         self.modifications = views
+        self.counted_tickets = {ref: larger_of(v.held, v.asked) for ref, v in views.items()}
 
     # -- bracket children --------------------------------------------------------------------------
 

@@ -150,8 +150,19 @@ class OrderPath(EngineCore):
         return tuple(self.orders.with_status(S.PENDING_APPROVAL, S.APPROVED))
 
     def account_snapshot(self) -> AccountSnapshot:
-        """The portfolio as a frozen :class:`AccountSnapshot` with the working orders."""
-        return self.portfolio.snapshot(self.now(), self.account_id, tuple(self.orders.working()))
+        """The portfolio as a frozen :class:`AccountSnapshot` with the working orders, as the risk checks count
+        them: those in :attr:`counted_tickets` at the tickets there (:meth:`AccountSnapshot.with_tickets`)."""
+        account = self.portfolio.snapshot(self.now(), self.account_id, tuple(self.orders.working()))
+        counted = self.counted_tickets
+        return account.with_tickets(counted) if counted else account  # none, but while a modify is unanswered
+
+    @functools.cached_property
+    def counted_tickets(self) -> dict[str, OrderTicket]:
+        """Working orders the risk checks count at a ticket other than their own, by ref: an order with a
+        modification the broker has not answered at the larger figures of the two
+        (:func:`~tui_trader.domain.orders.larger_of`; kept by :class:`~tui_trader.engine.amend.Amendments`).
+        Replaced when one changes, never changed in place."""
+        return {}
 
     def replaces_protection(self, ticket: OrderTicket, order_ref: str | None = None) -> bool:
         """``ticket`` is a reduce-only exit of its own (not a bracket's child): it replaces the

@@ -84,7 +84,8 @@ class PendingModification:
     The order's ticket already carries the figures asked (the engine checks the next modify, and
     sizes protection, against them); a front end shows :attr:`held`, what the broker still works,
     until the broker's echo confirms :attr:`asked` (or its refusal puts the order back to :attr:`held`).
-    The snapshot's account already has the figures held (:attr:`EngineSnapshot.account`).
+    The snapshot's account already has the figures held (:attr:`EngineSnapshot.account`); the risk checks of
+    other orders count it at the larger of the two (:func:`~tui_trader.domain.orders.larger_of`).
     """
 
     held: OrderTicket
