@@ -98,13 +98,9 @@ class OrderPath(EngineCore):
         """The risk engine's verdict plus the engine's own entry blocks."""
         now = self.now()
         # The snapshot and the orders in flight are read only if an enabled check needs the account or the book.
-        account: Callable[[], AccountSnapshot] = self.account_snapshot
-        if self.replaces_protection(ticket, order_ref):
-            # Measured as it will be sent: its protection is cancelled first (send_approved), and
-            # it is never placed while that still works (_why_not_placed).
-            account = functools.partial(self._account_without_protection, ticket.symbol)
+        account = self._account_for(ticket, order_ref)
         verdict = self.risk.check(ticket, account, self.market.view(), now, self._in_flight_orders, order_ref)
-        extra = self._engine_checks(ticket)
+        extra = self._engine_checks(ticket, order_ref)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))
         return verdict
@@ -124,25 +120,36 @@ class OrderPath(EngineCore):
             out.append(as_of(item, order, self.verdict(order.ticket, order.order_ref), price))
         return tuple(out)
 
-    def _engine_checks(self, ticket: OrderTicket) -> list[CheckResult]:
+    def _account_for(self, ticket: OrderTicket, order_ref: str | None) -> Callable[[], AccountSnapshot]:
+        """What builds the account ``ticket`` is measured against (``order_ref``: its own order, re-checked or
+        modified; the book leaves that order out, see :func:`~tui_trader.risk.book.counted_orders`)."""
+        if self.replaces_protection(ticket, order_ref):
+            # Measured as it will be sent: its protection is cancelled first (send_approved), and
+            # it is never placed while that still works (_why_not_placed).
+            return functools.partial(self._account_without_protection, ticket.symbol)
+        return self.account_snapshot
+
+    def _engine_checks(self, ticket: OrderTicket, order_ref: str | None = None) -> list[CheckResult]:
         out = []
         if self.stopping:
             out.append(CheckResult("engine_stopping", False, message="the engine is stopping"))
-        if self.blocks and not self._only_reduces(ticket):
+        if self.blocks and not self._only_reduces(ticket, order_ref):
             out.append(CheckResult("entries_blocked", False, message=self.entries_blocked_reason))
         if not self.broker.is_connected and not self.config.dry_run:
             out.append(CheckResult("connected", False, message="broker not connected"))
         return out
 
-    def _only_reduces(self, ticket: OrderTicket) -> bool:
+    def _only_reduces(self, ticket: OrderTicket, order_ref: str | None = None) -> bool:
         """``ticket`` reduces its symbol's position and, with the orders working on its side, never takes
         it past flat (a resting sell of 100 under a long of 100 and a new sell of 100 would both fill:
-        short 100). An exit that replaces the protection is measured without it, as it will be sent."""
+        short 100). Measured on the account and book the risk gate measures it on (its REDUCING judgement):
+        an exit that replaces the protection without it, as it will be sent; a modify (``order_ref``)
+        without the order modified, at whichever ticket it is counted (the figures held or asked), nor,
+        for a bracket child, its family (counted beside it, a stop moved under a long was "past flat")."""
         if not self.reduces_position(ticket):
             return False
-        replaces = self.replaces_protection(ticket)
-        account = self._account_without_protection(ticket.symbol) if replaces else self.account_snapshot()
-        book = build_book(account, self.market.view(), self._in_flight_orders())
+        account = self._account_for(ticket, order_ref)()
+        book = build_book(account, self.market.view(), self._in_flight_orders(), order_ref)
         return book.leg(ticket.symbol).reduces(ticket.side, ticket.quantity)
 
     def _in_flight_orders(self) -> tuple[Order, ...]:
