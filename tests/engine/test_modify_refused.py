@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side, TradingState
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.events import AlertRaised, OrderDenied
 from tui_trader.engine.amend import REFUSED_NOTE
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
@@ -266,3 +266,107 @@ async def test_modify_asked_while_the_last_is_never_answered_then_sent_after_the
 
         await eventually(lambda: held_at_broker(sim, order.order_ref) == (30, limit, None), what="the second")
         assert shown(engine, order.order_ref) == (30, limit, None)
+
+
+QUICK_RECHECK = 0.3
+"""How often a cut given up is tried again (``cut_recheck_s``), short for the tests."""
+
+
+async def _stop_left_larger_than_the_position(sim: SimGateway, engine: Engine, code: int, text: str,
+                                              refusals_count: int) -> Order:
+    """Long 100 AAPL with its stop; the broker refuses the stop's next ``refusals_count`` modifications; a sell
+    of 60 fills: the stop is to be cut to the 40 held."""
+    await eventually(lambda: "AAPL" in engine.market.quotes)
+    stop = await bracket_buy(sim, engine, qty=100)
+    quote = sim.quote("AAPL")
+    sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
+    sim.control.refuse_next_modify(code, text, order_ref=stop.order_ref, count=refusals_count)
+    sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+    await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
+    return stop
+
+
+async def test_protective_cut_given_up_when_the_refusals_stop_then_the_recheck_cuts_it_and_says_so_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Every try of the cut refused (2102), one CRITICAL, and the stop of 100 stayed on 40 held until a later fill
+    # or a reconciliation happened to cut it again. The broker takes modifies again: the re-check cuts it.
+    config = make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES, cut_recheck_s=QUICK_RECHECK)
+    async with running(sim, config) as (engine, events):
+        stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 1 + len(QUICK_RETRIES))
+
+        await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="cut by the re-check", timeout=5.0)
+
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
+        assert cuts_received(sim, stop.order_ref) == [40] * (2 + len(QUICK_RETRIES))
+        assert shown(engine, stop.order_ref)[0] == engine.portfolio.quantity("AAPL") == 40
+        assert cut_alerts(events) == [
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
+            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
+                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
+            (AlertLevel.CRITICAL, f"{stop.order_ref} (STP 100 AAPL) is larger than the position of 40 and could not "
+                                  f"be cut to it (the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if "
+                                  "it fills, the position reverses"),
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40 (after 5 attempts)")]
+        assert not engine._uncut
+
+
+async def test_protective_cut_when_a_recheck_is_refused_again_then_no_second_critical(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The first re-check's tries are all refused too: nothing more is said (not a CRITICAL every re-check for the
+    # same order at the same sizes), and the next re-check cuts it.
+    config = make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES, cut_recheck_s=QUICK_RECHECK)
+    async with running(sim, config) as (engine, events):
+        tries = 1 + len(QUICK_RETRIES)
+        stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 2 * tries)
+
+        await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="cut by the second re-check",
+                         timeout=5.0)
+
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
+        assert cuts_received(sim, stop.order_ref) == [40] * (2 * tries + 1)
+        said = cut_alerts(events)
+        assert [level for level, _ in said] == [AlertLevel.INFO, AlertLevel.WARNING, AlertLevel.CRITICAL,
+                                                AlertLevel.INFO]
+        assert said[-1] == (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40 "
+                                             f"(after {2 * tries + 1} attempts)")
+
+
+async def test_protective_cut_refused_outright_then_rechecked_refused_again_silently_then_cut(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A refusal that is not for the moment only (201) is said CRITICAL at once by the amendments; the re-check's
+    # try refused the same way is not said again.
+    config = make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES, cut_recheck_s=QUICK_RECHECK)
+    async with running(sim, config) as (engine, events):
+        stop = await _stop_left_larger_than_the_position(sim, engine, 201, REFUSAL, 2)
+
+        await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="cut by the second re-check",
+                         timeout=5.0)
+
+        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
+        assert cuts_received(sim, stop.order_ref) == [40, 40, 40]
+        said = cut_alerts(events)
+        assert [level for level, _ in said] == [AlertLevel.INFO, AlertLevel.CRITICAL, AlertLevel.INFO]
+        assert said[1][1].startswith(f"{stop.order_ref} (STP SELL AAPL): the broker refused its modification to 40 ")
+        assert said[-1] == (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40 "
+                                             "(after 3 attempts)")
+
+
+async def test_protective_cut_given_up_when_the_gate_would_deny_it_then_not_retried_until_it_passes(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Trading halted after the cut gave up: each re-check's try would be denied, and each denial published (a
+    # notice every re-check). Not tried while the gate would deny it; cut at the first re-check after.
+    config = make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES, cut_recheck_s=QUICK_RECHECK)
+    async with running(sim, config) as (engine, events):
+        stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 1 + len(QUICK_RETRIES))
+        await eventually(lambda: stop.order_ref in engine._uncut, what="the cut given up", timeout=5.0)
+        assert engine.set_trading_state(TradingState.HALTED, "test", "an automatic trip")
+        first = engine._next_cut_recheck
+
+        await eventually(lambda: engine._next_cut_recheck > first + QUICK_RECHECK, what="two re-checks")
+
+        assert cuts_received(sim, stop.order_ref) == [40] * (1 + len(QUICK_RETRIES))
+        assert not [e for e in events.drain() if isinstance(e, OrderDenied) and e.order_ref == stop.order_ref]
+        assert engine.set_trading_state(TradingState.ACTIVE, "test", "released")
+        await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="cut by the re-check",
+                         timeout=5.0)
+        assert cuts_received(sim, stop.order_ref) == [40] * (2 + len(QUICK_RETRIES))

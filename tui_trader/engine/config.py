@@ -31,6 +31,9 @@ class EngineConfig:
     processing the order, 2102) is sent again after each of these waits in turn, sized again from the
     position each time; refused once more after the last, it is said CRITICAL and left (the order works on
     larger than the position: cancelled, the position would have no stop at all)."""
+    cut_recheck_s: float = 30.0
+    """How often, while connected, a protective order whose cut gave up (and is still larger than its position)
+    is cut again (its failure said once: a try that fails again at the same sizes says nothing more)."""
     expected_account: str = ""
     readonly: bool = False
     journal_path: Path | None = None

@@ -59,7 +59,12 @@ class _Cut:
     """The broker's transient refusal of the last try, taken over from the amendments
     (:meth:`Engine.claims_refusal`) and not yet acted on."""
     refused: int = 0
-    """How many tries the broker has refused so far (each for the moment only)."""
+    """How many tries of this run of the cut the broker has refused so far (each for the moment only)."""
+    tries: int = 0
+    """How many tries were made in all, the runs given up included (:meth:`Engine._recheck_cuts`)."""
+    said: tuple[float, float] | None = None
+    """The order's size and its position when a run of the cut last gave up, said CRITICAL then (``None``: none
+    gave up): a run given up again at the same sizes says nothing more."""
 
 
 class Engine(StrategyRunner):
@@ -84,6 +89,9 @@ class Engine(StrategyRunner):
         self._closing: set[str] = set()
         self._cutting: dict[str, _Cut] = {}
         """Protective orders with a cut in flight (:meth:`_cut_protection`), and where it stands."""
+        self._uncut: dict[str, _Cut] = {}
+        """Protective orders whose cut gave up, larger than their position: cut again by :meth:`_recheck_cuts`."""
+        self._next_cut_recheck = 0.0
         self._entries_cancelled: set[str] = set()
         """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
@@ -238,6 +246,8 @@ class Engine(StrategyRunner):
         if asyncio.get_running_loop().time() >= self._next_position_check:
             self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
             self.check_positions_debounced()
+        if self._uncut and self.is_connected and asyncio.get_running_loop().time() >= self._next_cut_recheck:
+            self._recheck_cuts()
         self._check_holding(now)
         self.roll_trading_day(now)
         self.heap.maybe_trim(now)
@@ -455,8 +465,28 @@ class Engine(StrategyRunner):
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
             elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:
-                self._cutting[order.order_ref] = _Cut()
-                self.spawn(self._cut_protection(order.order_ref), f"fit-{order.order_ref}")
+                self._start_cut(order.order_ref)
+
+    def _start_cut(self, order_ref: str) -> None:
+        """Cut protective order ``order_ref`` to its position (:meth:`_cut_protection`), on top of the cuts of it
+        given up (:attr:`_uncut`)."""
+        self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
+        self.spawn(self._cut_protection(order_ref), f"fit-{order_ref}")
+
+    def _recheck_cuts(self) -> None:
+        """Cut again every protective order whose cut gave up and is still larger than its position, every
+        ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
+        to, and a stop that triggers sells more than is held. One that fits now, or has ended, is forgotten; one
+        the risk gate would deny (trading halted, say) waits for the next (each denial is published: a notice
+        every re-check)."""
+        self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
+        for order_ref in list(self._uncut):
+            if order_ref in self._cutting:
+                continue
+            if (size := self._cut_size(order_ref)) is None:
+                del self._uncut[order_ref]
+            elif self.verdict(replace(self.orders.orders[order_ref].ticket, quantity=size[0]), order_ref).passed:
+                self._start_cut(order_ref)
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
         """The quantity protective order ``order_ref`` must be cut to for its position as it is now, and that
@@ -480,9 +510,10 @@ class Engine(StrategyRunner):
         broker last (the engine showing the stop cut to the position while the broker held it
         larger); and IB refuses to modify an order whose last modification it is still processing
         (2102): such a refusal is for the moment only, and the cut is sent again a little later
-        (:meth:`_cut_refused`).
+        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`.
         """
-        cut, throttled = self._cutting.setdefault(order_ref, _Cut()), 0
+        cut, throttled, given_up = self._cutting.setdefault(order_ref, _Cut()), 0, False
+        cut.refused = 0
         try:
             while (size := self._cut_size(order_ref)) is not None:
                 sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
@@ -493,11 +524,30 @@ class Engine(StrategyRunner):
                     await asyncio.sleep(1.0)
                 elif (refusal := cut.refusal) is not None:
                     if not await self._cut_refused(order_ref, cut, refusal):
+                        given_up = True
                         return
                 elif not sent:
+                    given_up = True
                     return
         finally:
             self._cutting.pop(order_ref, None)
+            if given_up:
+                self._cut_given_up(order_ref, cut)
+
+    def _cut_given_up(self, order_ref: str, cut: _Cut) -> None:
+        """A run of the cut gave up (said CRITICAL, here or by the amendments, unless said at these sizes
+        already): the order is cut again at the next :meth:`_recheck_cuts` while it is larger than its position."""
+        if (key := self._cut_key(order_ref)) is None or self._cut_size(order_ref) is None:
+            return
+        cut.said = key
+        if not self._uncut:
+            self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
+        self._uncut[order_ref] = cut
+
+    def _cut_key(self, order_ref: str) -> tuple[float, float] | None:
+        """The sizes a cut's failure is said for: the order's (what is left of it) and its position's."""
+        order = self.orders.get(order_ref)
+        return None if order is None else (order.remaining, self.portfolio.quantity(order.symbol))
 
     async def _cut_once(self, order_ref: str, quantity: float, held: float, cut: _Cut,
                         last_try: bool) -> bool | None:
@@ -517,11 +567,14 @@ class Engine(StrategyRunner):
             why = str(exc)
         if why and self._cut_size(order_ref) != (quantity, held):
             return None  # sized again from the position as it is now (or it fits, or the order ended)
+        cut.tries += 1
         if why:
-            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
-                       f"could not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
+            if cut.said != self._cut_key(order_ref):
+                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
+                           f"could not be cut to it ({why}): if it fills, the position reverses",
+                           kind="protection_fitted")
             return False
-        if not cut.refused:  # a try after a refusal is said once the broker has taken it
+        if not cut.refused and cut.said is None:  # a try after a refusal is said once the broker has taken it
             self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
                        kind="protection_fitted")
         return await self._cut_answered(order_ref, quantity, held, cut, what)
@@ -539,7 +592,10 @@ class Engine(StrategyRunner):
         # (CRITICAL) and it is not. Answered by a lost connection, the order is still shown cut: the
         # reconnect's reconciliation takes the broker's figures, and a cut follows from them.
         taken = now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
-        if taken and cut.refused and now is not None and now.status.is_working:
+        if taken and now is not None and now.status.is_working and cut.said is not None:
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} (after {cut.tries} "
+                       "attempts)", kind="protection_fitted")
+        elif taken and cut.refused and now is not None and now.status.is_working:
             self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} at try "
                        f"{cut.refused + 1}", kind="protection_fitted")
         return taken
@@ -547,7 +603,8 @@ class Engine(StrategyRunner):
     async def _cut_refused(self, order_ref: str, cut: _Cut, refusal: BrokerError) -> bool:
         """The broker refused the cut's last try for the moment only: ``True`` to try again, after the next
         wait of ``cut_retry_delays_s`` (said on the first refusal); ``False`` once they are spent, said
-        CRITICAL. The order is left working at its size: cancelled, the position would have no stop at all."""
+        CRITICAL (once for the order at these sizes: :meth:`_recheck_cuts` tries it again). The order is left
+        working at its size: cancelled, the position would have no stop at all."""
         cut.refusal, cut.refused = None, cut.refused + 1
         delays = self.config.cut_retry_delays_s
         size = self._cut_size(order_ref)
@@ -555,13 +612,14 @@ class Engine(StrategyRunner):
             return True  # it fits the position now, or it ended: nothing left to cut
         what = self._cut_what(order_ref)
         if cut.refused > len(delays):
-            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {size[1]:g} "
-                       f"and could not be cut to it (the broker refused {cut.refused} tries, the last "
-                       f"{refusal.code}: {refusal.message}): if it fills, the position reverses",
-                       kind="protection_fitted")
+            if cut.said != self._cut_key(order_ref):
+                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {size[1]:g} "
+                           f"and could not be cut to it (the broker refused {cut.refused} tries, the last "
+                           f"{refusal.code}: {refusal.message}): if it fills, the position reverses",
+                           kind="protection_fitted")
             return False
         delay = delays[cut.refused - 1]
-        if cut.refused == 1:
+        if cut.refused == 1 and cut.said is None:
             self.alert(AlertLevel.WARNING, "protection", f"{what}: the broker refused its cut to {cut.quantity:g} "
                        f"({refusal.code}: {refusal.message}): tried again in {delay:g}s", kind="protection_fitted")
         await asyncio.sleep(delay)
@@ -575,13 +633,15 @@ class Engine(StrategyRunner):
     def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
         """A protective cut in flight takes over the broker's refusal of its last try when it is for the moment
         only (:data:`~tui_trader.engine.amend.TRANSIENT_REFUSALS`): it tries again, and says it if it gives up
-        (:meth:`_cut_refused`)."""
+        (:meth:`_cut_refused`); and any refusal of a cut whose failure was said at these sizes already
+        (:meth:`_recheck_cuts`): it gives up again without another CRITICAL."""
         cut = self._cutting.get(error.order_ref)
-        if (cut is None or cut.quantity is None or error.code not in TRANSIENT_REFUSALS
-                or abs(refused.quantity - cut.quantity) > _QTY_EPS):
+        if cut is None or cut.quantity is None or abs(refused.quantity - cut.quantity) > _QTY_EPS:
             return False
-        cut.refusal = error
-        return True
+        if error.code in TRANSIENT_REFUSALS:
+            cut.refusal = error
+            return True
+        return cut.said is not None and cut.said == self._cut_key(error.order_ref)  # said at these sizes: gives up
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
