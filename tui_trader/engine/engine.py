@@ -1,9 +1,9 @@
 """The trading engine: implements :class:`~tui_trader.engine.handle.EngineHandle`.
 
 The parts live in their own modules (order path, kill switch, broker events, recovery,
-strategies); this module adds the lifecycle (start/stop), the monitor loop (heartbeat,
-approval expiry, stale data, automatic risk triggers, position checks, holding time) and the
-snapshot the console pulls.
+strategies, protective orders); this module adds the lifecycle (start/stop), the monitor loop
+(heartbeat, approval expiry, stale data, automatic risk triggers, position checks, protective
+cuts re-checked, holding time) and the snapshot the console pulls.
 """
 
 from __future__ import annotations
@@ -11,63 +11,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tui_trader.broker.base import Broker, BrokerError
-from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, OrderType, TradingState
-from tui_trader.domain.portfolio import protection
-from tui_trader.engine.amend import TRANSIENT_REFUSALS
+from tui_trader.broker.base import Broker
+from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
+from tui_trader.engine.protection import Protection
 from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo, OrderTrace, TestNotificationResult
-from tui_trader.engine.strategy_runner import StrategyRunner
-from tui_trader.errors import SafetyError
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
-from tui_trader.risk.kill_switch import KillCancels, KillTrigger
+from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.risk.monitors import TriggerHit
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tui_trader.domain.orders import Order, OrderTicket
     from tui_trader.ops.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
 S = OrderStatus
 _POSITION_CHECK_S = 2.0
-_QTY_EPS = 1e-9
 HOLDING_RETRY_S = 30.0
 """A stale position's exit not sent (denied by the gate, say) is tried again after this long, not on every tick."""
 
 
-CUT_THROTTLE_RETRIES = 5
-"""A protective order's cut that only the message-rate throttle refused is tried again each second this many
-times before it is said to have failed (a burst of orders, a kill's cancels, can use the second's budget)."""
-
-
-@dataclass(slots=True)
-class _Cut:
-    """A protective order's cut in flight (:meth:`Engine._cut_protection`)."""
-
-    quantity: float | None = None
-    """The size the last try sent (``None`` before the first)."""
-    refusal: BrokerError | None = None
-    """The broker's transient refusal of the last try, taken over from the amendments
-    (:meth:`Engine.claims_refusal`) and not yet acted on."""
-    refused: int = 0
-    """How many tries of this run of the cut the broker has refused so far (each for the moment only)."""
-    tries: int = 0
-    """How many tries were made in all, the runs given up included (:meth:`Engine._recheck_cuts`)."""
-    said: tuple[float, float] | None = None
-    """The order's size and its position when a run of the cut last gave up, said CRITICAL then (``None``: none
-    gave up): a run given up again at the same sizes says nothing more."""
-
-
-class Engine(StrategyRunner):
+class Engine(Protection):
     """The asyncio trading engine on one broker connection.
 
     Args:
@@ -87,17 +59,8 @@ class Engine(StrategyRunner):
         """The trigger file's check failed, and that was said (:meth:`_check_trigger_file`)."""
         self._next_position_check = 0.0
         self._closing: set[str] = set()
-        self._cutting: dict[str, _Cut] = {}
-        """Protective orders with a cut in flight (:meth:`_cut_protection`), and where it stands."""
-        self._uncut: dict[str, _Cut] = {}
-        """Protective orders whose cut gave up, larger than their position: cut again by :meth:`_recheck_cuts`."""
-        self._next_cut_recheck = 0.0
-        self._entries_cancelled: set[str] = set()
-        """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self.restored_exec_ids = set()
         self._seen_working, self._gone_away = {}, {}
-        self._unprotected_said: set[str] = set()
-        """Symbols whose position was said to have no protective order left (:meth:`_say_if_unprotected`)."""
         self.started = False
         self.health_source: Callable[[], HealthInfo] | None = None
         self.notifier: Notifier | None = None
@@ -419,350 +382,6 @@ class Engine(StrategyRunner):
             await self.close_position(symbol, "maximum holding time reached", "max_holding")
         finally:
             self.call_later(HOLDING_RETRY_S, self._closing.discard, symbol, name=f"holding-{symbol}")
-
-    # -- hooks ---------------------------------------------------------------------------------
-
-    def after_fill(self, order_ref: str, flat_after: bool) -> None:
-        """When a position goes flat, cancel its leftover protective orders; when it shrinks, fit them to it."""
-        order = self.orders.orders[order_ref]
-        if flat_after:
-            for leftover in self.protection_working(order.symbol):
-                if leftover.broker_id:
-                    self.cancel_at_broker(leftover)
-        else:
-            self._fit_protection(order.symbol)
-        self._record_protection(order.symbol)
-        entry = order.parent_ref or order.order_ref
-        if entry in self._entries_cancelled and order.status.is_final:  # a fill heard after the cancel's answer
-            self._stop_lost(entry)
-
-    def after_figures_taken(self, order_ref: str) -> None:
-        """An order's size or prices were taken from the broker: a protective order larger than its position
-        (a cut lost with the connection) is cut to it again."""
-        order = self.orders.get(order_ref)
-        if order is not None:
-            self._fit_protection(order.symbol)
-            self._record_protection(order.symbol)
-
-    def _fit_protection(self, symbol: str) -> None:
-        """Cut ``symbol``'s protective orders to its position, cancel one that would add to it.
-
-        A position made smaller by another order (a ticket's partial sell, one side of the bracket
-        partly filled) kept protection of its old size: a stop that triggered then sold more than was
-        held, and the position flipped. A protective order on the position's own side (it flipped)
-        would add to it. Not while an entry in the symbol still works: its fills grow the position
-        the protection was placed for. An order with a cut in flight is left to it: it fits the
-        order again once the broker has answered.
-        """
-        held = self.portfolio.quantity(symbol)
-        working = [o for o in self.orders.working() if o.symbol == symbol]
-        if not held or any(not o.ticket.reduce_only for o in working):
-            return
-        for order in working:
-            if order.ticket.side.sign * held > 0:
-                if order.broker_id:
-                    self.cancel_at_broker(order)
-                self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
-                           f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
-            elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:
-                self._start_cut(order.order_ref)
-
-    def _start_cut(self, order_ref: str) -> None:
-        """Cut protective order ``order_ref`` to its position (:meth:`_cut_protection`), on top of the cuts of it
-        given up (:attr:`_uncut`)."""
-        self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
-        self.spawn(self._cut_protection(order_ref), f"fit-{order_ref}")
-
-    def _recheck_cuts(self) -> None:
-        """Cut again every protective order whose cut gave up and is still larger than its position, every
-        ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
-        to, and a stop that triggers sells more than is held. One that fits now, or has ended, is forgotten; one
-        the risk gate would deny (trading halted, say) waits for the next (each denial is published: a notice
-        every re-check)."""
-        self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
-        for order_ref in list(self._uncut):
-            if order_ref in self._cutting:
-                continue
-            if (size := self._cut_size(order_ref)) is None:
-                del self._uncut[order_ref]
-            elif self.verdict(replace(self.orders.orders[order_ref].ticket, quantity=size[0]), order_ref).passed:
-                self._start_cut(order_ref)
-
-    def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
-        """The quantity protective order ``order_ref`` must be cut to for its position as it is now, and that
-        position; ``None`` when it fits (or has ended, or the position flipped: :meth:`_fit_protection`)."""
-        order = self.orders.get(order_ref)
-        if order is None or not order.status.is_working:
-            return None
-        held = self.portfolio.quantity(order.symbol)
-        working = [o for o in self.orders.working() if o.symbol == order.symbol]
-        if (not held or order.ticket.side.sign * held > 0 or order.remaining <= abs(held) + _QTY_EPS
-                or any(not o.ticket.reduce_only for o in working)):
-            return None
-        return order.filled_quantity + abs(held), held
-
-    async def _cut_protection(self, order_ref: str) -> None:
-        """Cut a protective order to its position, one modify at a time, until it fits.
-
-        Each cut is sized from the position when it is sent, and the next waits for the broker's
-        answer to it: two fills in quick succession spawned two modifies of the same order, whose
-        journal flushes could finish in either order, so the older, larger size could reach the
-        broker last (the engine showing the stop cut to the position while the broker held it
-        larger); and IB refuses to modify an order whose last modification it is still processing
-        (2102): such a refusal is for the moment only, and the cut is sent again a little later
-        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`.
-        """
-        cut, throttled, given_up = self._cutting.setdefault(order_ref, _Cut()), 0, False
-        cut.refused = 0
-        try:
-            while (size := self._cut_size(order_ref)) is not None:
-                sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
-                if sent is None and self._cut_size(order_ref) != size:  # the position moved: sized again
-                    continue
-                if sent is None:  # only the message rate stood in the way: it frees up within a second
-                    throttled += 1
-                    await asyncio.sleep(1.0)
-                elif (refusal := cut.refusal) is not None:
-                    if not await self._cut_refused(order_ref, cut, refusal):
-                        given_up = True
-                        return
-                elif not sent:
-                    given_up = True
-                    return
-        finally:
-            self._cutting.pop(order_ref, None)
-            if given_up:
-                self._cut_given_up(order_ref, cut)
-
-    def _cut_given_up(self, order_ref: str, cut: _Cut) -> None:
-        """A run of the cut gave up (said CRITICAL, here or by the amendments, unless said at these sizes
-        already): the order is cut again at the next :meth:`_recheck_cuts` while it is larger than its position."""
-        if (key := self._cut_key(order_ref)) is None or self._cut_size(order_ref) is None:
-            return
-        cut.said = key
-        if not self._uncut:
-            self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
-        self._uncut[order_ref] = cut
-
-    def _cut_key(self, order_ref: str) -> tuple[float, float] | None:
-        """The sizes a cut's failure is said for: the order's (what is left of it) and its position's."""
-        order = self.orders.get(order_ref)
-        return None if order is None else (order.remaining, self.portfolio.quantity(order.symbol))
-
-    async def _cut_once(self, order_ref: str, quantity: float, held: float, cut: _Cut,
-                        last_try: bool) -> bool | None:
-        """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not
-        sent or the broker refused it, ``None`` when it is to be tried again: only the message-rate throttle
-        refused it (not said, unless ``last_try``), or the position moved while the cut waited for the journal
-        (the modify is checked again before the wire: a cut to 70 under the 40 now held is no longer
-        reduce-only; sized again)."""
-        what = self._cut_what(order_ref)
-        cut.quantity, cut.refusal = quantity, None
-        try:
-            verdict = await self.modify(order_ref, quantity=quantity)
-            why = "" if verdict.passed else verdict.reason
-            if why and not last_try and all(c.name.startswith("throttle") for c in verdict.failures):
-                return None
-        except (SafetyError, ValueError) as exc:
-            why = str(exc)
-        if why and self._cut_size(order_ref) != (quantity, held):
-            return None  # sized again from the position as it is now (or it fits, or the order ended)
-        cut.tries += 1
-        if why:
-            if cut.said != self._cut_key(order_ref):
-                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
-                           f"could not be cut to it ({why}): if it fills, the position reverses",
-                           kind="protection_fitted")
-            return False
-        if not cut.refused and cut.said is None:  # a try after a refusal is said once the broker has taken it
-            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
-                       kind="protection_fitted")
-        return await self._cut_answered(order_ref, quantity, held, cut, what)
-
-    async def _cut_answered(self, order_ref: str, quantity: float, held: float, cut: _Cut, what: str) -> bool:
-        """Wait for the broker's answer to a cut sent; ``True`` when it took it (or the answer is to be taken
-        from the order as it is now)."""
-        if not await self.modification_answered(order_ref, self.config.ack_timeout_s):
-            self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
-                       f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
-            return True  # sized again from the order as it is now (the broker's figures, after a reconnect)
-        now = self.orders.get(order_ref)
-        # Refused, the order is shown at the size the broker keeps: for the moment only (IB still processing
-        # the order), the refusal is the cut's (cut.refusal) and it is sent again; else the amendments said it
-        # (CRITICAL) and it is not. Answered by a lost connection, the order is still shown cut: the
-        # reconnect's reconciliation takes the broker's figures, and a cut follows from them.
-        taken = now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
-        if taken and now is not None and now.status.is_working and cut.said is not None:
-            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} (after {cut.tries} "
-                       "attempts)", kind="protection_fitted")
-        elif taken and cut.refused and now is not None and now.status.is_working:
-            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} at try "
-                       f"{cut.refused + 1}", kind="protection_fitted")
-        return taken
-
-    async def _cut_refused(self, order_ref: str, cut: _Cut, refusal: BrokerError) -> bool:
-        """The broker refused the cut's last try for the moment only: ``True`` to try again, after the next
-        wait of ``cut_retry_delays_s`` (said on the first refusal); ``False`` once they are spent, said
-        CRITICAL (once for the order at these sizes: :meth:`_recheck_cuts` tries it again). The order is left
-        working at its size: cancelled, the position would have no stop at all."""
-        cut.refusal, cut.refused = None, cut.refused + 1
-        delays = self.config.cut_retry_delays_s
-        size = self._cut_size(order_ref)
-        if size is None:
-            return True  # it fits the position now, or it ended: nothing left to cut
-        what = self._cut_what(order_ref)
-        if cut.refused > len(delays):
-            if cut.said != self._cut_key(order_ref):
-                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {size[1]:g} "
-                           f"and could not be cut to it (the broker refused {cut.refused} tries, the last "
-                           f"{refusal.code}: {refusal.message}): if it fills, the position reverses",
-                           kind="protection_fitted")
-            return False
-        delay = delays[cut.refused - 1]
-        if cut.refused == 1 and cut.said is None:
-            self.alert(AlertLevel.WARNING, "protection", f"{what}: the broker refused its cut to {cut.quantity:g} "
-                       f"({refusal.code}: {refusal.message}): tried again in {delay:g}s", kind="protection_fitted")
-        await asyncio.sleep(delay)
-        return True
-
-    def _cut_what(self, order_ref: str) -> str:
-        """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
-        order = self.orders.orders[order_ref]
-        return f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
-
-    def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
-        """A protective cut in flight takes over the broker's refusal of its last try when it is for the moment
-        only (:data:`~tui_trader.engine.amend.TRANSIENT_REFUSALS`): it tries again, and says it if it gives up
-        (:meth:`_cut_refused`); and any refusal of a cut whose failure was said at these sizes already
-        (:meth:`_recheck_cuts`): it gives up again without another CRITICAL."""
-        cut = self._cutting.get(error.order_ref)
-        if cut is None or cut.quantity is None or abs(refused.quantity - cut.quantity) > _QTY_EPS:
-            return False
-        if error.code in TRANSIENT_REFUSALS:
-            cut.refusal = error
-            return True
-        return cut.said is not None and cut.said == self._cut_key(error.order_ref)  # said at these sizes: gives up
-
-    def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
-        """Publish the update; a protective order's change (sent, modified, cancelled, rejected,
-        expired, filled) also moves its position's stop and target, so the positions pane never
-        shows a stop in force that the broker no longer holds (a kill cancels them, say). One that
-        ended without tui-trader asking may leave its position with nothing at the broker: said
-        (:meth:`_say_if_unprotected`)."""
-        super().order_updated(order, previous, now)
-        if order.ticket.reduce_only and self.portfolio.holds(order.symbol):
-            self._record_protection(order.symbol)
-        if (order.status in (S.CANCELLED, S.EXPIRED) and previous is not None and previous.is_working
-                and order.order_ref not in self.cancels_asked):
-            self._ended_unasked(order)
-        if order.status.is_final:
-            self.cancels_asked.discard(order.order_ref)
-        entry = order.parent_ref or order.order_ref
-        if entry in self._entries_cancelled and order.status.is_final:
-            self._stop_lost(entry)
-
-    async def cancel(self, order_ref: str) -> None:
-        """Cancel one order (a bracket entry's part already filled keeps a stop: :meth:`_stop_lost`)."""
-        order = self.orders.get(order_ref)
-        if order is not None and order.status.is_working and self.orders.children(order_ref):
-            self._entries_cancelled.add(order_ref)
-        await super().cancel(order_ref)
-
-    def _send_cancels(self, cancels: KillCancels) -> None:
-        """The kill's cancels; an automatic trip's (``keeps_protection``) that cancels a bracket entry with
-        a part filled places its stop again for that part (:meth:`_stop_lost`): the broker cancels the
-        bracket's stop with its entry, and the trip keeps every other position's protection."""
-        super()._send_cancels(cancels)
-        if cancels.keeps_protection:
-            self._entries_cancelled.update(r for r in cancels.refs if self.orders.children(r))
-
-    def _stop_lost(self, entry_ref: str) -> None:
-        """A bracket entry the operator cancelled after part of it filled: the broker cancels its stop and
-        target with it, and the part held would be left with nothing at the broker. Once the entry and
-        its children have ended, a stop of the bracket's for the part held is placed again (approved
-        with the bracket; the target is not, as two orders not linked could both fill). Not while the
-        operator's kill holds trading HALTED (it cancels protection on purpose); an automatic trip keeps
-        the positions' protection, so this stop is placed for it too (:meth:`_send_cancels`).
-
-        An entry that ended with nothing filled is kept: a fill made before the cancel may be heard only
-        later (made in an outage, then cancelled, its execution fetched by the reconciliation after the
-        reconnect, which the cancel's answer can beat), and :meth:`after_fill` asks again then."""
-        family = self.family(entry_ref)
-        if not family or any(not o.status.is_final for o in family) or not family[0].filled_quantity:
-            return
-        self._entries_cancelled.discard(entry_ref)
-        entry, children = family[0], family[1:]
-        held = self.portfolio.quantity(entry.symbol)
-        stop = next((c for c in children if c.ticket.stop_price or c.ticket.order_type is OrderType.TRAIL), None)
-        halted = self.trading_state is TradingState.HALTED
-        if (stop is None or entry.ticket.side.sign * held <= 0
-                or self.protection_working(entry.symbol) or (halted and not self._keeps_protection)):
-            return
-        ticket = replace(stop.ticket, quantity=min(entry.filled_quantity, abs(held)), created_at=self.now(),
-                         reason=f"protective stop of {entry_ref}, placed again for the part filled")
-        order = self.orders.create(ticket, OrderStatus.APPROVED, self.now(), note="approved with its bracket")
-        self.publish_order(order)
-        self.alert(AlertLevel.WARNING, "protection", f"{entry_ref} was cancelled with {entry.filled_quantity:g} of "
-                   f"{entry.ticket.quantity:g} filled; the broker cancelled its stop with it: placed again for "
-                   f"{ticket.quantity:g} {entry.symbol} as {order.order_ref}", kind="protection_replaced")
-        self.spawn(self._send_lost_stop(order.order_ref, held), f"stop-{order.order_ref}")
-
-    async def _send_lost_stop(self, order_ref: str, held: float) -> None:
-        await self.send(order_ref, past_halt=self._keeps_protection)  # an automatic trip keeps protection
-        order = self.orders.orders[order_ref]
-        if not order.status.is_working and order.status is not OrderStatus.FILLED:
-            self.alert(AlertLevel.CRITICAL, "protection", f"{order_ref} not placed ({order.status.value}: "
-                       f"{order.history[-1].note}): {order.symbol} {held:g} has no stop at the broker",
-                       kind="protection_replaced")
-
-    def _ended_unasked(self, order: Order) -> None:
-        """An order ended without tui-trader asking: a protective one may leave its position with nothing
-        at the broker (:meth:`_say_if_unprotected`); a bracket entry with a part filled (a DAY entry expired
-        at the close) took its stop and target with it, so its stop is placed again for that part, as for
-        an entry the operator cancels (:meth:`_stop_lost`). Not for one a reconciliation settles: the position
-        it would size that stop from may not be the broker's yet (the executions and the book come after the
-        orders); the warning says the position is left without protection instead."""
-        if order.ticket.reduce_only:
-            self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order.order_ref,
-                            name=f"protection-{order.order_ref}")
-        elif (order.filled_quantity and order.parent_ref is None and self.orders.children(order.order_ref)
-              and self.book_settled and not self._reconciling):
-            self._entries_cancelled.add(order.order_ref)
-
-    def _say_if_unprotected(self, order_ref: str) -> None:
-        """A protective order ended without tui-trader asking (expired, cancelled at the broker's side, found
-        gone after an absence): a warning if its position is still held with nothing at the broker.
-
-        Looked at an acknowledgement timeout after it ended: an OCA sibling's fill (the position flat) or a
-        stop placed again (:meth:`_stop_lost`) may come right after it. Not while halted (a kill cancels
-        protection on purpose, and says so) nor before the book is settled with the broker at start.
-        """
-        order = self.orders.get(order_ref)
-        if order is None or self.stopping or self.trading_state is TradingState.HALTED:
-            return
-        if not self.book_settled:
-            self.call_later(self.config.ack_timeout_s, self._say_if_unprotected, order_ref,
-                            name=f"protection-{order_ref}")
-            return
-        symbol, held = order.symbol, self.portfolio.quantity(order.symbol)
-        if (not held or order.ticket.side.sign * held > 0 or symbol in self._unprotected_said
-                or self.protection_working(symbol) or self.exits_pending(symbol)):
-            return
-        self._unprotected_said.add(symbol)
-        note = order.history[-1].note if order.history else ""
-        self.alert(AlertLevel.WARNING, "protection", f"{symbol} {held:g} has no protective order at the broker: "
-                   f"{order_ref} ({order.ticket.order_type.value} {order.ticket.side.value}) ended "
-                   f"{order.status.value}{f' ({note})' if note else ''} and nothing replaces it",
-                   kind="protection_lost")
-
-    def _record_protection(self, symbol: str) -> None:
-        """``symbol``'s position takes the stop and target of its working protective orders, at their tickets:
-        a modification's figures once it is sent (the snapshot shows the ones the broker holds until it
-        confirms them: :meth:`account_held`)."""
-        stops = self.protection_working(symbol)
-        if stops or not self.portfolio.holds(symbol):
-            self._unprotected_said.discard(symbol)
-        self.portfolio.set_protection(symbol, *protection(stops, symbol))
 
     @property
     def is_connected(self) -> bool:
