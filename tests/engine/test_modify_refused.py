@@ -100,15 +100,8 @@ async def test_protective_cut_when_the_broker_refuses_it_then_critical_and_shown
     # Long 100 with its stop; a sell of 60 fills and the stop's cut to 40 is refused: the stop of 100 stays
     # on 40 held (if it triggers, it sells 60 more than is held). The engine showed it at 40.
     async with running(sim, make_config(tmp_path, ack_timeout_s=60)) as (engine, events):  # no retry in the test
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        stop = await bracket_buy(sim, engine, qty=100)
-        quote = sim.quote("AAPL")
-        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
-        sim.control.refuse_next_modify(201, REFUSAL, order_ref=stop.order_ref)
+        stop = await _stop_left_larger_than_the_position(sim, engine, 201, REFUSAL, 1)
 
-        sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
-
-        await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
         alerts: list[Alert] = []
         await eventually(lambda: bool(alerts.extend(refusals(events)) or alerts), what="the refusal said")
         assert shown(engine, stop.order_ref)[0] == held_at_broker(sim, stop.order_ref)[0] == 100
@@ -128,15 +121,8 @@ async def test_protective_cut_when_refused_as_still_being_processed_then_sent_ag
     # IB's 2102 refuses a modify for the moment only. The cut was given up at it, said CRITICAL: the stop of 100
     # stayed on 40 held until another fill happened to cut it again.
     async with running(sim, make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        stop = await bracket_buy(sim, engine, qty=100)
-        quote = sim.quote("AAPL")
-        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
-        sim.control.refuse_next_modify(2102, STILL_PROCESSING, order_ref=stop.order_ref)
+        stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 1)
 
-        sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
-
-        await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
         await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="the stop cut at its second try",
                          timeout=5.0)
         await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
@@ -154,15 +140,8 @@ async def test_protective_cut_when_every_try_is_refused_as_still_being_processed
     # The tries are bounded: after the last, one CRITICAL (not one per try), and the stop works on at the size the
     # broker keeps (not cancelled: the position would have no stop at all).
     async with running(sim, make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        stop = await bracket_buy(sim, engine, qty=100)
-        quote = sim.quote("AAPL")
-        sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
-        sim.control.refuse_next_modify(2102, STILL_PROCESSING, order_ref=stop.order_ref, count=1 + len(QUICK_RETRIES))
+        stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 1 + len(QUICK_RETRIES))
 
-        sell = await engine.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
-
-        await eventually(lambda: status(engine, sell.order_ref) is S.FILLED, what="the sell")
         said: list[tuple[AlertLevel, str]] = []
         await eventually(lambda: any(level is AlertLevel.CRITICAL for level, _ in said.extend(cut_alerts(events))
                                      or said), what="the cut given up, said", timeout=5.0)
