@@ -51,6 +51,8 @@ DRY_RUN_NOTE = f"dry run: {NOT_SENT}"
 SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
 EXIT_PENDING = (S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.SUBMITTED, S.PARTIALLY_FILLED, S.UNKNOWN)
 """An exit in one of these has not ended: another would cancel it as protection and replace it."""
+PLACED = (S.SUBMITTED, S.PARTIALLY_FILLED)
+"""Acknowledged by the broker and working there (what a modify re-places)."""
 
 
 def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
@@ -172,12 +174,16 @@ class OrderPath(EngineCore):
         return {}
 
     def replaces_protection(self, ticket: OrderTicket, order_ref: str | None = None) -> bool:
-        """``ticket`` is a reduce-only exit of its own (not a bracket's child): it replaces the
-        protective orders working in its symbol, which are cancelled before it is sent."""
+        """``ticket`` is a reduce-only exit of its own (not a bracket's child) not yet placed: it replaces the
+        protective orders working in its symbol, which are cancelled before it is sent.
+
+        One the broker holds already (``order_ref`` acknowledged: a modify of it) cancels nothing: it works
+        beside them, and is measured with them (a limit of 5 beside a stop of 5 under a long of 10, grown to
+        10, would sell 15 if both filled)."""
         if not ticket.reduce_only:
             return False
         order = self.orders.get(order_ref) if order_ref else None
-        return order is None or order.parent_ref is None
+        return order is None or (order.parent_ref is None and order.status not in PLACED)
 
     def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:
         """Reduce-only orders working in ``symbol`` (its stop and target), ``order_ref`` not counted."""

@@ -275,7 +275,8 @@ def check_reduce_only(reduces: bool) -> CheckResult:
     """A ticket flagged reduce-only must reduce a position and not go past flat."""
     if reduces:
         return PASS["reduce_only"]
-    return CheckResult("reduce_only", False, message="reduce-only order would not reduce a position")
+    return CheckResult("reduce_only", False, message="reduce-only order would not reduce a position "
+                       "(or, with the orders working on its side, would take it past flat)")
 
 
 def check_throttle(name: str, bucket: TokenBucket, now: datetime) -> CheckResult:
