@@ -371,6 +371,13 @@ class Amendments(Reconciliation):
         Replaced when one changes, never changed in place (a snapshot handed out keeps its view)."""
         return {}
 
+    def placed_quantity(self, order: Order) -> float:
+        """Also: an order with a modification unanswered, the smaller of the quantity the broker holds and the one
+        asked (a modify is measured against what the broker could be left with)."""
+        pending = self.modifications.get(order.order_ref)
+        quantity = order.ticket.quantity
+        return quantity if pending is None else min(quantity, pending.held.quantity)
+
     def account_held(self) -> AccountSnapshot:
         """The account as the broker holds it, for the front ends: a working order with a modification unconfirmed
         at the figures the broker still holds, and the stop and target of the position it protects with it

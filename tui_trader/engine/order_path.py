@@ -177,13 +177,24 @@ class OrderPath(EngineCore):
         """``ticket`` is a reduce-only exit of its own (not a bracket's child) not yet placed: it replaces the
         protective orders working in its symbol, which are cancelled before it is sent.
 
-        One the broker holds already (``order_ref`` acknowledged: a modify of it) cancels nothing: it works
-        beside them, and is measured with them (a limit of 5 beside a stop of 5 under a long of 10, grown to
-        10, would sell 15 if both filled)."""
+        One the broker holds already (``order_ref`` acknowledged: a modify of it) cancels nothing: grown, it works
+        beside them larger, and is measured with them (a limit of 5 beside a stop of 5 under a long of 10, grown
+        to 10, would sell 15 if both filled). Not grown (a price moved, a cut: the engine's own cut to a smaller
+        position too), it adds nothing to what the broker holds, and is measured as before: counted beside the
+        stops, a cut of an exit that oversells with them was refused, and the exit was left larger still."""
         if not ticket.reduce_only:
             return False
         order = self.orders.get(order_ref) if order_ref else None
-        return order is None or (order.parent_ref is None and order.status not in PLACED)
+        if order is None:
+            return True
+        if order.parent_ref is not None:
+            return False
+        return order.status not in PLACED or ticket.quantity <= self.placed_quantity(order)
+
+    def placed_quantity(self, order: Order) -> float:
+        """The quantity the broker holds for ``order`` (its ticket's; :class:`~tui_trader.engine.amend.Amendments`:
+        the figures before a modification it has not answered)."""
+        return order.ticket.quantity
 
     def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:
         """Reduce-only orders working in ``symbol`` (its stop and target), ``order_ref`` not counted."""
