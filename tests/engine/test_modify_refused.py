@@ -349,3 +349,30 @@ async def test_protective_cut_given_up_when_the_gate_would_deny_it_then_not_retr
         await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 40, what="cut by the re-check",
                          timeout=5.0)
         assert cuts_received(sim, stop.order_ref) == [40] * (2 + len(QUICK_RETRIES))
+
+
+async def test_protective_cut_given_up_when_the_operator_cancels_the_stop_then_said_once_no_cut_needed(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Every try of the cut refused, said CRITICAL; the operator cancels the stop. The re-check forgot it silently:
+    # the operator's last word on it was the CRITICAL (the stop larger than the position, it reverses).
+    config = make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES, cut_recheck_s=QUICK_RECHECK)
+    async with running(sim, config) as (engine, events):
+        stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 100)  # every re-check
+        await eventually(lambda: stop.order_ref in engine._uncut, what="the cut given up", timeout=5.0)
+
+        await engine.cancel(stop.order_ref)
+
+        said: list[tuple[AlertLevel, str]] = []
+        await eventually(lambda: len(said.extend(cut_alerts(events)) or said) >= 4, what="no cut needed said",
+                         timeout=5.0)
+        await eventually(lambda: not engine._uncut and stop.order_ref not in engine._cutting, what="forgotten")
+        said.extend(cut_alerts(events))
+        assert status(engine, stop.order_ref) is S.CANCELLED
+        assert said == [
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
+            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
+                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
+            (AlertLevel.CRITICAL, f"{stop.order_ref} (STP 100 AAPL) is larger than the position of 40 and could not "
+                                  f"be cut to it (the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if "
+                                  "it fills, the position reverses"),
+            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) ended CANCELLED: no cut needed")]

@@ -13,7 +13,9 @@ amendments (:meth:`Protection.claims_refusal`) and the cut sent again after each
 :data:`CUT_THROTTLE_RETRIES` times. A cut that gives up is said CRITICAL, once per order and sizes, and
 leaves the order working at its size (cancelled, the position would have no stop at all); it is cut
 again every ``cut_recheck_s`` from the monitor tick while it is larger than its position
-(:meth:`Protection._recheck_cuts`).
+(:meth:`Protection._recheck_cuts`). One that stops being larger than its position without a cut (modified,
+cancelled, filled, the position grown back) is said once, at INFO: the operator's last word on it is not the
+CRITICAL (:meth:`Protection._say_no_cut_needed`).
 
 A bracket entry cancelled (or ended without being asked) after part of it filled takes its stop and
 target with it at the broker: its stop is placed again for the part held (:meth:`Protection._stop_lost`).
@@ -148,17 +150,41 @@ class Protection(StrategyRunner):
     def _recheck_cuts(self) -> None:
         """Cut again every protective order whose cut gave up and is still larger than its position, every
         ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
-        to, and a stop that triggers sells more than is held. One that fits now, or has ended, is forgotten; one
-        the risk gate would deny (trading halted, say) waits for the next (each denial is published: a notice
-        every re-check)."""
+        to, and a stop that triggers sells more than is held. One that fits now, or has ended, is said and
+        forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted, say) waits for the
+        next (each denial is published: a notice every re-check)."""
         self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
         for order_ref in list(self._uncut):
             if order_ref in self._cutting:
                 continue
             if (size := self._cut_size(order_ref)) is None:
-                del self._uncut[order_ref]
+                self._say_no_cut_needed(order_ref)
             elif self.verdict(replace(self.orders.orders[order_ref].ticket, quantity=size[0]), order_ref).passed:
                 self._start_cut(order_ref)
+
+    def _say_no_cut_needed(self, order_ref: str) -> None:
+        """A protective order whose cut's failure was said CRITICAL no longer needs one, and no cut made it so: it
+        fits its position now (the operator modified it, the position grew back) or it ended (cancelled, filled).
+        Said once, at INFO, and forgotten. Kept, and said once that settles, while it works on a position gone
+        flat or flipped (it is cancelled: :meth:`after_fill`, :meth:`_fit_protection`) or while an entry in the
+        symbol works (it may still be larger than the position once the entry ends unfilled)."""
+        order = self.orders.get(order_ref)
+        if order is None:
+            text = f"{order_ref} ended: no cut needed"
+        elif not order.status.is_working:
+            text = (f"{order_ref} ({order.ticket.order_type.value} {order.ticket.quantity:g} {order.symbol}) ended "
+                    f"{order.status.value}: no cut needed")
+        else:
+            held = self.portfolio.quantity(order.symbol)
+            if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
+                return
+            text = f"{self._cut_what(order_ref)} fits the position of {held:g} now: no cut needed"
+        del self._uncut[order_ref]
+        self.alert(AlertLevel.INFO, "protection", text, kind="protection_fitted")
+
+    def _entry_working(self, symbol: str) -> bool:
+        """An order in ``symbol`` that is not protective still works: its fills grow the position."""
+        return any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol)
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
         """The quantity protective order ``order_ref`` must be cut to for its position as it is now, and that
@@ -167,9 +193,8 @@ class Protection(StrategyRunner):
         if order is None or not order.status.is_working:
             return None
         held = self.portfolio.quantity(order.symbol)
-        working = [o for o in self.orders.working() if o.symbol == order.symbol]
         if (not held or order.ticket.side.sign * held > 0 or order.remaining <= abs(held) + _QTY_EPS
-                or any(not o.ticket.reduce_only for o in working)):
+                or self._entry_working(order.symbol)):
             return None
         return order.filled_quantity + abs(held), held
 
@@ -205,13 +230,21 @@ class Protection(StrategyRunner):
             self._cutting.pop(order_ref, None)
             if given_up:
                 self._cut_given_up(order_ref, cut)
+            elif cut.said is not None:  # a re-check's run that ended with no cut taken: it fits, or ended
+                self._leave_to_recheck(order_ref, cut)
 
     def _cut_given_up(self, order_ref: str, cut: _Cut) -> None:
         """A run of the cut gave up (said CRITICAL, here or by the amendments, unless said at these sizes
-        already): the order is cut again at the next :meth:`_recheck_cuts` while it is larger than its position."""
-        if (key := self._cut_key(order_ref)) is None or self._cut_size(order_ref) is None:
+        already): the order is cut again at the next :meth:`_recheck_cuts` while it is larger than its position,
+        or said no longer to need it."""
+        if (key := self._cut_key(order_ref)) is None:
             return
         cut.said = key
+        self._leave_to_recheck(order_ref, cut)
+
+    def _leave_to_recheck(self, order_ref: str, cut: _Cut) -> None:
+        """A protective order whose cut's failure was said: cut again, or said no longer to need it, at the next
+        :meth:`_recheck_cuts`."""
         if not self._uncut:
             self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
         self._uncut[order_ref] = cut
@@ -267,6 +300,7 @@ class Protection(StrategyRunner):
         if taken and now is not None and now.status.is_working and cut.said is not None:
             self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} (after {cut.tries} "
                        "attempts)", kind="protection_fitted")
+            cut.said = None  # its failure's story closed
         elif taken and cut.refused and now is not None and now.status.is_working:
             self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} at try "
                        f"{cut.refused + 1}", kind="protection_fitted")
