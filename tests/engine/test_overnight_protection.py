@@ -15,7 +15,17 @@ from pathlib import Path
 import ib_async
 import pytest
 
-from tui_trader.domain import Alert, Bracket, OrderStatus, OrderTicket, OrderType, Side, TimeInForce, TradingState
+from tui_trader.domain import (
+    Alert,
+    Bracket,
+    Order,
+    OrderStatus,
+    OrderTicket,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
@@ -143,13 +153,7 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_engine_was_away_then_s
     sim, config = hours, hours_config(tmp_path)
     async with on_hours(sim, config) as (first, _):
         _, stop, target = await protected_long(first)
-    if ending == "filled":
-        sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
-        assert sim.positions().get("AAPL", 0) == 0
-    else:
-        sim.control.cancel(stop.order_ref)
-        sim.control.cancel(target.order_ref)
-    step_to(sim, WEDNESDAY_0935)
+    end_overnight(sim, stop, target, ending)
     held = sim.positions().get("AAPL", 0)
 
     async with on_hours(sim, config, ready="settled") as (second, events):
@@ -238,13 +242,7 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_link_was_down_then_set
     async with on_hours(sim, hours_config(tmp_path)) as (engine, events):
         _, stop, target = await protected_long(engine)
         await link_down(engine, sim)
-        if ending == "filled":
-            sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))
-            assert sim.positions().get("AAPL", 0) == 0
-        else:
-            sim.control.cancel(stop.order_ref)
-            sim.control.cancel(target.order_ref)
-        step_to(sim, WEDNESDAY_0935)
+        end_overnight(sim, stop, target, ending)
         held = sim.positions().get("AAPL", 0)
         seen = Alerts(events)
 
@@ -261,6 +259,18 @@ async def test_gtc_stop_ended_on_an_earlier_day_while_the_link_was_down_then_set
         # Filled: the difference is the stop's fill, taken from the broker and said. Cancelled: the position
         # is still held (nothing to take; that it has no protection is said as at a start, tested above).
         assert [a.level.value for a in seen.of("position_adopted")] == (["WARNING"] if ending == "filled" else [])
+
+
+def end_overnight(sim: SimGateway, stop: Order, target: Order, ending: str) -> None:
+    """The bracket's stop ends at the broker while the engine is away, then the clock moves to Wednesday's
+    open: ``filled`` (the price runs through it: flat at the broker) or ``cancelled`` (stop and target, in TWS)."""
+    if ending == "filled":
+        sim.control.set_price("AAPL", round(stop.ticket.stop_price - 1, 2))  # type: ignore[operator]
+        assert sim.positions().get("AAPL", 0) == 0
+    else:
+        sim.control.cancel(stop.order_ref)
+        sim.control.cancel(target.order_ref)
+    step_to(sim, WEDNESDAY_0935)
 
 
 async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> None:
