@@ -13,9 +13,10 @@ from tui_trader.domain.orders import OrderTicket
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.demo import FROZEN, make_order, normal_state
+from tui_trader.ui.format import asked
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.widgets.line_table import LineTable
-from tui_trader.ui.widgets.orders import PRICE_WIDTH, QTY_WIDTH, asked
+from tui_trader.ui.widgets.orders import PRICE_WIDTH, QTY_WIDTH
 
 from .conftest import Console, running
 

@@ -203,6 +203,19 @@ def fit_figures(text: str, width: int) -> str:
     return next((t.rjust(width) for t in compacted if len(t) <= width), "#" * width)
 
 
+def asked(held: str, new: str, width: int) -> str:
+    """``held→new`` (a figure the broker holds, and the one asked of it) when it fits ``width``, else
+    ``held→…``, else ``held`` alone (the status says MODIFYING); ``held`` when the two are the same. Each
+    is measured as :func:`fit_figures` draws it: without thousands separators when too wide with them."""
+    if held == new:
+        return held
+    for text in (f"{held}→{new}", f"{held}→…"):
+        text = text if len(text) <= width else text.replace(",", "")
+        if len(text) <= width:
+            return text
+    return held
+
+
 def _compact_figure(decimals: int, match: re.Match[str]) -> str:
     value = float(match.group())
     return compact(value, decimals) if value >= 1000 else match.group()

@@ -76,9 +76,7 @@ LOCATE = "locate"
 def map_status(raw: str, filled: float, remaining: float, why_held: str = "") -> OrderStatus | None:
     """Engine status for an IB status string, fill counts and ``whyHeld``: ``Inactive`` is a rejection,
     unless IB holds the order for a locate (then it works on)."""
-    status = MAP_ORDER_STATUS.get(raw)
-    if status is OrderStatus.REJECTED and why_held == LOCATE:
-        status = OrderStatus.SUBMITTED
+    status = OrderStatus.SUBMITTED if _locating(raw, why_held) else MAP_ORDER_STATUS.get(raw)
     if status is OrderStatus.SUBMITTED and filled > 0 and remaining > 0:
         return OrderStatus.PARTIALLY_FILLED
     return status
@@ -86,7 +84,12 @@ def map_status(raw: str, filled: float, remaining: float, why_held: str = "") ->
 
 def held_for_locate(status: IbOrderStatus) -> bool:
     """An order IB holds for a locate: ``Inactive`` (one of ib_async's done states) yet alive."""
-    return status.status == "Inactive" and status.whyHeld == LOCATE
+    return _locating(status.status, status.whyHeld)
+
+
+def _locating(raw: str, why_held: str) -> bool:
+    """IB's status ``raw`` with ``why_held`` is an order held for a locate (the one rule of both above)."""
+    return raw == "Inactive" and why_held == LOCATE
 
 
 def stock_contract(symbol: str, exchange: str = "SMART", currency: str = "USD") -> Contract:

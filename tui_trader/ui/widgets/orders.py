@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.orders import LOCATING, Order, OrderTicket
 from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
-from tui_trader.ui.format import DASH, hhmmss, price, qty, trailing_stop
+from tui_trader.ui.format import DASH, asked, hhmmss, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LineTable, Row
 from tui_trader.ui.widgets.pane import Pane
@@ -66,18 +66,6 @@ QTY_WIDTH, PRICE_WIDTH = COLUMNS[4].width, COLUMNS[6].width
 HOLD_SHORT = {LOCATING: "LOCATING"}
 """A working order the broker holds unworked (:attr:`Order.broker_hold`): a short sale while shares to borrow
 are located reads LOCATING (it can still fill); any other hold reads HELD."""
-
-
-def asked(held: str, new: str, width: int) -> str:
-    """``held→new`` (a figure the broker holds, and the one asked of it) when it fits ``width``, else
-    ``held→…``, else ``held`` alone (the status says MODIFYING); ``held`` when the two are the same."""
-    if held == new:
-        return held
-    for text in (f"{held}→{new}", f"{held}→…"):
-        text = text if len(text) <= width else text.replace(",", "")
-        if len(text) <= width:
-            return text
-    return held
 
 
 def order_row(order: Order, zone: str = "", held: bool = False, pending: PendingModification | None = None) -> Row:

@@ -6,10 +6,9 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.ui.format import DASH, money, pct, price, qty, shown_sign, trailing_stop
+from tui_trader.ui.format import DASH, asked, money, pct, price, qty, shown_sign, trailing_stop
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
-from tui_trader.ui.widgets.orders import asked
 from tui_trader.ui.widgets.pane import Pane
 
 # Wide enough for -12,345.5 shares (-1000000 without separators), prices to 99,999.99, P&L to -123,456.78
@@ -86,7 +85,7 @@ def target_text(pos: Position) -> str:
 def exit_cells(pos: Position, covered: float | None, held: bool, changing: Asked | None) -> tuple[str, str, str, str]:
     """The stop and target cells, and their roles. A position whose protective orders have a modification the
     broker has not confirmed (``changing``: as they were asked) shows the figures the broker holds, then the
-    ones asked after an arrow (:func:`~tui_trader.ui.widgets.orders.asked`), as a warning, where they differ."""
+    ones asked after an arrow (:func:`~tui_trader.ui.format.asked`), as a warning, where they differ."""
     stop, target = stop_text(pos, covered, held), target_text(pos)
     stop_role = "" if pos.stop_price and not partly(pos, covered, held) else "warn"
     target_role = ""

@@ -262,8 +262,9 @@ class KillBanner(Static):
         unknown = [o.order_ref for o in snapshot.orders if o.status is OrderStatus.UNKNOWN]
         live = [o for o in snapshot.orders if o.status.is_working and o.status is not OrderStatus.UNKNOWN]
         # An automatic trip keeps the positions' stops and targets working on purpose: kept, not remaining.
-        kept = [o.order_ref for o in live if snapshot.kill_keeps_protection and is_protective(o)]
-        working = [o.order_ref for o in live if o.order_ref not in kept]
+        keeps = snapshot.kill_keeps_protection
+        kept = [o.order_ref for o in live if keeps and is_protective(o)]
+        working = [o.order_ref for o in live if not (keeps and is_protective(o))]
         if verification is not None and verification.remaining:
             # Orders the broker holds that the engine does not track are named there only.
             known = {o.order_ref for o in snapshot.orders}
