@@ -11,8 +11,9 @@ from dataclasses import replace
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tui_trader.domain.enums import Mode
-from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.domain.enums import Mode, OrderStatus, OrderType, Side
+from tui_trader.domain.orders import OrderTicket, StatusChange, hold_note
+from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.app import TraderApp, create_app
 from tui_trader.ui.demo import (
     FROZEN,
@@ -20,6 +21,7 @@ from tui_trader.ui.demo import (
     disconnected_state,
     halted_events,
     halted_state,
+    make_order,
     normal_state,
     pending,
     prime_histories,
@@ -37,6 +39,25 @@ def with_approvals() -> EngineSnapshot:
     base = normal_state()
     items = tuple(pending(FROZEN, ref=f"tt-20{i}", seconds_left=24 - 5 * i) for i in range(3))
     return replace(base, pending_approvals=items)
+
+
+def with_modifying() -> EngineSnapshot:
+    """Orders the broker has not confirmed as shown: a modify of an entry and of AAPL's protective stop
+    unanswered (the figures the broker holds, then the ones asked), and a short sale held for a locate."""
+    base = normal_state()
+    entry = next(o for o in base.orders if o.order_ref == "tt-100")
+    entry_asked = replace(entry.ticket, quantity=80, limit_price=round(entry.ticket.limit_price - 0.5, 2))  # type: ignore[operator]
+    stop_held = OrderTicket("AAPL", Side.BUY, 100, OrderType.STP, stop_price=220.48, reduce_only=True,
+                            strategy="ema_cross")
+    stop = make_order("tt-110", replace(stop_held, stop_price=218.00), OrderStatus.SUBMITTED, FROZEN)
+    short = make_order("tt-111", OrderTicket("GOOGL", Side.SELL, 40, OrderType.LMT, limit_price=163.10,
+                                             strategy="manual"), OrderStatus.SUBMITTED, FROZEN)
+    short = replace(short, history=(StatusChange(OrderStatus.SUBMITTED, FROZEN, hold_note("locate")),))
+    orders = tuple(replace(o, ticket=entry_asked) if o is entry else o for o in base.orders) + (stop, short)
+    working = (*base.account.working_orders, replace(stop, ticket=stop_held), short)
+    return replace(base, orders=orders, account=replace(base.account, working_orders=working),
+                   modifications={"tt-100": PendingModification(entry.ticket, entry_asked),
+                                  "tt-110": PendingModification(stop_held, stop.ticket)})
 
 
 def scene(name: str) -> tuple[TraderApp, Before]:
@@ -89,6 +110,7 @@ SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[
     "disconnected": (disconnected_state, (), _none, None),
     "stalled": (stalled_state, (), _none, None),
     "alert_storm": (normal_state, (), lambda: storm_alerts(FROZEN), None),
+    "modifying": (with_modifying, (), _none, None),
     "approval": (with_approvals, (), _none, READY),
     "reset_kill": (halted_state, ("ctrl+r", *"feed checked, resuming"), halted_events, None),
     "flatten": (normal_state, ("f",), _none, None),
@@ -101,6 +123,6 @@ SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[
     "order_trace": (normal_state, ("3", *["down"] * 5, "t"), _none, None),  # tt-107, filled
     "trace_export": (normal_state, ("3", *["down"] * 5, "t", "e"), _none, None),
 }
-MAIN_STATES = ("normal", "halted", "disconnected", "stalled", "alert_storm")
+MAIN_STATES = ("normal", "halted", "disconnected", "stalled", "alert_storm", "modifying")
 MODALS = ("approval", "reset_kill", "flatten", "order_ticket", "quit", "error", "help", "strategies", "preflight",
           "order_trace", "trace_export")

@@ -78,11 +78,15 @@ def order_row(order: Order, zone: str = "", held: bool = False, pending: Pending
         status = HELD
     elif hold := order.broker_hold:
         status, status_role = HOLD_SHORT.get(hold, HELD), "warn"
-    quantity, prices, changing = qty(t.quantity), order_price(t), ""
+    quantity, prices = qty(t.quantity), order_price(t)
+    qty_role = price_role = ""
     if pending is not None and order.status.is_working:
-        status, t, changing = MODIFYING, pending.held, "warn"
+        status, status_role, t = MODIFYING, "warn", pending.held
         quantity = asked(qty(t.quantity), qty(pending.asked.quantity), QTY_WIDTH)
         prices = asked(order_price(t), order_price(pending.asked), PRICE_WIDTH)
+        # Only the figures the modify changes are marked (a stop moved keeps its quantity plain).
+        qty_role = "warn" if quantity != qty(t.quantity) else ""
+        price_role = "warn" if prices != order_price(t) else ""
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
@@ -96,7 +100,7 @@ def order_row(order: Order, zone: str = "", held: bool = False, pending: Pending
         price(order.avg_fill_price) if order.filled_quantity else DASH,
         t.strategy,
     )
-    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", changing, "", changing, changing or status_role)
+    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", qty_role, "", price_role, status_role)
     row_role = "working" if order.status.is_working else "dim" if order.status.is_final else ""
     return Row(order.order_ref, cells, roles, row_role)
 
