@@ -7,12 +7,15 @@ follow a trigger past the operator's reset and past a restart.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import ManualClock, SimGateway
@@ -28,7 +31,7 @@ def _refuse_writes(journal: Path) -> None:
 
 def _allow_writes(journal: Path) -> None:
     with sqlite3.connect(journal) as other:
-        other.execute("DROP TRIGGER refuse")
+        other.execute("DROP TRIGGER IF EXISTS refuse")
 
 
 async def _journal_fails(engine: Engine) -> None:
@@ -39,11 +42,21 @@ async def _journal_fails(engine: Engine) -> None:
         await engine.journal.flush()
 
 
-async def _halted_by_the_journal(engine: Engine, path: Path) -> None:
-    """The journal at ``path`` refuses writes (until :func:`_allow_writes`), and its failure halts trading."""
-    _refuse_writes(path)
-    await _journal_fails(engine)
-    await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+@asynccontextmanager
+async def _halted_by_the_journal(sim: SimGateway, tmp_path: Path) -> AsyncIterator[tuple[Engine, Subscription, Path]]:
+    """A running engine whose journal (at the path yielded) refuses writes, until :func:`_allow_writes` (and
+    on the way out), and whose failure has halted trading."""
+    config = make_config(tmp_path)
+    path = config.journal_path
+    assert path is not None
+    async with running(sim, config) as (engine, events):
+        _refuse_writes(path)
+        try:
+            await _journal_fails(engine)
+            await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
+            yield engine, events, path
+        finally:
+            _allow_writes(path)
 
 
 async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_halts_again(
@@ -51,12 +64,8 @@ async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_h
     # Once the journal-failure trigger had fired, it never fired again in that run: after the operator
     # freed the disk and reset the kill switch, a second failure left trading ACTIVE with nothing journaled
     # and no alert (DESIGN: a failed write halts trading).
-    config = make_config(tmp_path)
-    path = config.journal_path
-    assert path is not None
-    async with running(sim, config) as (engine, events):
+    async with _halted_by_the_journal(sim, tmp_path) as (engine, events, path):
         assert engine.journal is not None
-        await _halted_by_the_journal(engine, path)
         _allow_writes(path)
         await engine.journal.flush()
         engine.reset_kill("disk space freed")
@@ -66,38 +75,26 @@ async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_h
 
         # Act: the disk fills again.
         _refuse_writes(path)
-        try:
-            await _journal_fails(engine)
+        await _journal_fails(engine)
 
-            # Assert: halted again by the same trigger, and said.
-            assert engine.risk.kill_state.engaged
-            assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
-            said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
-            assert any(a.kind == "journal_failure" and a.level is AlertLevel.CRITICAL for a in said)
-        finally:
-            _allow_writes(path)
+        # Assert: halted again by the same trigger, and said.
+        assert engine.risk.kill_state.engaged
+        assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        assert any(a.kind == "journal_failure" and a.level is AlertLevel.CRITICAL for a in said)
 
 
 async def test_reset_while_the_journal_still_fails_then_trading_halts_again(
         sim: SimGateway, tmp_path: Path) -> None:
     # A reset with the disk still full released the halt for good: the reset's own journal write failed
     # and, the trigger having fired once already, nothing halted.
-    config = make_config(tmp_path)
-    path = config.journal_path
-    assert path is not None
-    async with running(sim, config) as (engine, _):
-        assert engine.journal is not None
-        try:
-            await _halted_by_the_journal(engine, path)
+    async with _halted_by_the_journal(sim, tmp_path) as (engine, _, _):
+        # Act
+        engine.reset_kill("thought it was fixed")
 
-            # Act
-            engine.reset_kill("thought it was fixed")
-
-            # Assert: the reset's record cannot be written, so trading halts again.
-            await eventually(lambda: engine.risk.kill_state.engaged, what="halted again")
-            assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
-        finally:
-            _allow_writes(path)
+        # Assert: the reset's record cannot be written, so trading halts again.
+        await eventually(lambda: engine.risk.kill_state.engaged, what="halted again")
+        assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
 
 
 async def test_order_unknown_past_the_timeout_then_its_action_once_while_it_stays_unknown(tmp_path: Path) -> None:

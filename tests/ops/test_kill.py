@@ -50,6 +50,15 @@ def settings_for(tmp_path: Path, port: int, **changes: Any) -> Settings:
     return Settings(**base)
 
 
+async def kill_printed(tmp_path: Path, port: int, reason: str = "console frozen",
+                       **options: Any) -> tuple[int, str]:
+    """``tui-trader kill`` by "tester" at the gateway on ``port``: its exit code and what it printed."""
+    out = io.StringIO()
+    code = await out_of_band_kill(settings_for(tmp_path, port), reason, by="tester",
+                                  console=Console(file=out, width=300), **options)
+    return code, out.getvalue()
+
+
 async def resting_orders(gw: SimGateway, refs: list[str]) -> tuple[ib_async.IB, list[ib_async.Trade]]:
     """A real ib_async client with limit buys far below the market, all working."""
     ib = ib_async.IB()
@@ -121,12 +130,9 @@ async def test_kill_when_the_journal_cannot_be_written_then_orders_still_cancell
     path = tmp_path / "journal-sim.sqlite"
     path.mkdir()  # not a file SQLite can open
     ib, trades = await resting_orders(sim, ["ref-a", "ref-b"])
-    out = io.StringIO()
-    code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester", journal_path=path,
-                                  console=Console(file=out, width=300))
+    code, printed = await kill_printed(tmp_path, sim.port, journal_path=path)
     assert code == EXIT_NOT_LATCHED == 4
     await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), what="cancelled")
-    printed = out.getvalue()
     assert "kill switch NOT latched" in printed
     assert "2 cancelled, 0 still working" in printed
     ib.disconnect()
@@ -137,16 +143,13 @@ async def test_kill_when_the_running_engine_uses_another_modes_journal_then_says
     """``mode = "sim"`` configured, the engine started with --live: ``tui-trader kill`` (no mode flag) latched
     the sim journal, cancelled at the simulator ("0 cancelled") and exited 0 while the live engine traded on."""
     live = JournalLock.acquire(tmp_path / "journal-live.sqlite")  # the running engine's writer lock
-    out = io.StringIO()
     try:
-        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
-                                      console=Console(file=out, width=300))
+        code, printed = await kill_printed(tmp_path, sim.port)
         held = JournalLock.acquire(tmp_path / "journal-sim.sqlite")  # no engine on the one it latched
         held.release()
     finally:
         live.release()
     assert code == EXIT_OTHER_ENGINE == 5
-    printed = out.getvalue()
     assert f"{tmp_path / 'journal-live.sqlite'} (live) is in use" in printed
     assert "run tui-trader kill --live" in printed
 
@@ -155,15 +158,13 @@ async def test_kill_when_the_engine_runs_with_its_journal_then_no_word_of_anothe
         sim: SimGateway, tmp_path: Path) -> None:
     mine = JournalLock.acquire(tmp_path / "journal-sim.sqlite")
     other = JournalLock.acquire(tmp_path / "journal-paper.sqlite")  # a second engine, another mode: not this one
-    out = io.StringIO()
     try:
-        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "x", by="tester",
-                                      console=Console(file=out, width=300))
+        code, printed = await kill_printed(tmp_path, sim.port, "x")
     finally:
         mine.release()
         other.release()
     assert code == EXIT_OK
-    assert "an engine runs with another journal" not in out.getvalue()
+    assert "an engine runs with another journal" not in printed
 
 
 async def test_kill_without_a_gateway_then_latched_says_nothing_was_cancelled_and_exits_3(tmp_path: Path) -> None:
@@ -272,13 +273,11 @@ async def test_kill_when_its_client_id_is_in_use_then_says_so_names_the_id_and_h
     reachable", and the operator went looking at a gateway that was up."""
     holder = ib_async.IB()
     await holder.connectAsync(sim.host, sim.port, clientId=55, timeout=3)  # the kill's id, taken
-    out = io.StringIO()
     try:
-        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
-                                      console=Console(file=out, width=300))
+        code, printed = await kill_printed(tmp_path, sim.port)
     finally:
         holder.disconnect()
-    printed = " ".join(out.getvalue().split())
+    printed = " ".join(printed.split())
     assert code == EXIT_CLIENT_ID_IN_USE == 6
     assert "not reachable" not in printed
     assert "refused the kill's client id 55: it is in use" in printed
@@ -295,15 +294,13 @@ async def test_kill_with_client_id_flag_then_connects_with_that_id(sim: SimGatew
     holder = ib_async.IB()
     await holder.connectAsync(sim.host, sim.port, clientId=55, timeout=3)
     ib, trades = await resting_orders(sim, ["ref-a"])
-    out = io.StringIO()
     try:
-        code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
-                                      client_id=56, console=Console(file=out, width=300))
+        code, printed = await kill_printed(tmp_path, sim.port, client_id=56)
     finally:
         holder.disconnect()
         ib.disconnect()
     assert code == EXIT_OK
-    assert "as client 56: 1 cancelled, 0 still working" in out.getvalue()
+    assert "as client 56: 1 cancelled, 0 still working" in printed
 
 
 def test_kill_client_id_flag_out_of_range_then_refused_before_anything() -> None:

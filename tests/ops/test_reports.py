@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -83,6 +84,18 @@ def turned_down(when: datetime, ref: str, previous: OrderStatus | None) -> ev.Or
     """An order REJECTED before it reached the broker: by the risk gate (created so), or its approval."""
     order = Order(ref, OrderTicket("AAPL", Side.BUY, 1, strategy="ema_cross"), OrderStatus.REJECTED, when, when)
     return ev.OrderUpdated(when, order, previous)
+
+
+async def report_of(tmp_path: Path, *events: ev.Event) -> dict[str, Any]:
+    """The report of :data:`DAY` from a journal holding only ``events``."""
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    for event in events:
+        j.append(event)
+    await j.flush()
+    try:
+        return await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
 
 
 @pytest.fixture
@@ -485,14 +498,8 @@ async def test_report_when_a_kill_left_an_order_working_then_its_kill_events_say
 async def test_report_of_a_journal_before_kill_checks_then_a_failed_verification_still_said(tmp_path: Path) -> None:
     # Such a journal recorded a failed verification as a second engagement naming what still worked;
     # the report dropped it.
-    j = await Journal.open(tmp_path / "journal.sqlite")
-    j.append(ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger"))
-    j.append(ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger", ("a-1",), ("a-2",)))
-    await j.flush()
-    try:
-        report = await build_report(j, Period(DAY, DAY))
-    finally:
-        await j.close()
+    report = await report_of(tmp_path, ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger"),
+                             ev.KillSwitchEngaged(at("14:00"), "operator", "fat finger", ("a-1",), ("a-2",)))
     assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
         ("engaged", "fat finger"), ("NOT verified", "still working: a-2 (1 cancelled)")]
 
@@ -500,13 +507,8 @@ async def test_report_of_a_journal_before_kill_checks_then_a_failed_verification
 async def test_report_of_an_automatic_trip_that_kept_the_protection_then_the_kept_orders_are_counted(
         tmp_path: Path) -> None:
     # The verification's kept stops and targets (a JSON field of the journaled event) are said, not dropped.
-    j = await Journal.open(tmp_path / "journal.sqlite")
-    j.append(ev.KillChecked(at("14:00"), ev.KillReport(("a-1",), (), checked=True, kept=("a-2", "a-3"))))
-    await j.flush()
-    try:
-        report = await build_report(j, Period(DAY, DAY))
-    finally:
-        await j.close()
+    report = await report_of(tmp_path, ev.KillChecked(at("14:00"), ev.KillReport(("a-1",), (), checked=True,
+                                                                               kept=("a-2", "a-3"))))
     assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
         ("verified", "1 cancelled, 2 protective kept, nothing still working")]
 
