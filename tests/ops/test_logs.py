@@ -44,3 +44,19 @@ def test_logs_when_written_and_rotated_then_every_file_and_their_directory_are_t
     assert {"tui-trader.log", "tui-trader.log.1", "tui-trader.log.5"} <= set(modes)  # rotated, five kept
     assert set(modes.values()) == {0o600}
     assert logs.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.usefixtures("root_handlers")
+def test_logs_left_readable_by_an_earlier_version_then_made_the_owners_only(tmp_path: Path) -> None:
+    # An install from before logs were private keeps its 0755 directory and 0644 log: only new ones were 0600.
+    logs = tmp_path / "state" / "logs"
+    logs.mkdir(parents=True, mode=0o755)
+    logs.chmod(0o755)
+    old = logs / "tui-trader.log"
+    old.write_text("order tt-1 filled: BUY 10 AAPL @ 198.63\n")
+    old.chmod(0o644)
+
+    configure_logging(tmp_path / "state", "INFO", name="tui-trader.log")
+
+    assert old.stat().st_mode & 0o777 == 0o600
+    assert logs.stat().st_mode & 0o777 == 0o700

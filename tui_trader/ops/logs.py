@@ -14,12 +14,15 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def private_opener(path: str, flags: int) -> int:
-    """``open(..., opener=private_opener)``: a file it creates is readable by its owner only (0600)."""
-    return os.open(path, flags, 0o600)
+    """``open(..., opener=private_opener)``: the file is readable by its owner only (0600), whether created
+    now or left by an earlier version with the umask's modes (0644 by default)."""
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 def private_log_dir(state_dir: Path) -> Path:
-    """``<state_dir>/logs``, made the owner's only (0700) when it is new.
+    """``<state_dir>/logs``, made the owner's only (0700), new or left by an earlier version.
 
     The logs name the account, its orders, fills and alerts, as the journal beside them (0600) does;
     created with the umask's modes (0755 / 0644 by default) every user of the machine could read them.
@@ -28,6 +31,7 @@ def private_log_dir(state_dir: Path) -> Path:
     state_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         log_dir.mkdir(mode=0o700)
+    log_dir.chmod(0o700)
     return log_dir
 
 

@@ -48,7 +48,7 @@ from tui_trader.engine.process.wire import (
     read_frame,
 )
 from tui_trader.engine.runner import freeze_startup_heap  # as the headless runner: frozen heap, loop collector
-from tui_trader.ops.logs import private_log_dir
+from tui_trader.ops.logs import private_log_dir, private_opener
 
 log = logging.getLogger(__name__)
 EVENT_BATCH = 100
@@ -283,7 +283,7 @@ def redirect_stderr(path: Path) -> None:
     """
     private_log_dir(path.parent.parent)
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # the owner's only, as every log
+    fd = private_opener(str(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # the owner's only, as every log
     try:
         info = os.fstat(2)
         if stat.S_ISREG(info.st_mode) and info.st_nlink == 0:
