@@ -274,10 +274,7 @@ class Protection(StrategyRunner):
             return None  # sized again from the position as it is now (or it fits, or the order ended)
         cut.tries += 1
         if why:
-            if cut.said != self._cut_key(order_ref):
-                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
-                           f"could not be cut to it ({why}): if it fills, the position reverses",
-                           kind="protection_fitted")
+            self._say_cut_failed(order_ref, cut, what, held, why)
             return False
         if not cut.refused and cut.said is None:  # a try after a refusal is said once the broker has taken it
             self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
@@ -318,11 +315,8 @@ class Protection(StrategyRunner):
             return True  # it fits the position now, or it ended: nothing left to cut
         what = self._cut_what(order_ref)
         if cut.refused > len(delays):
-            if cut.said != self._cut_key(order_ref):
-                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {size[1]:g} "
-                           f"and could not be cut to it (the broker refused {cut.refused} tries, the last "
-                           f"{refusal.code}: {refusal.message}): if it fills, the position reverses",
-                           kind="protection_fitted")
+            self._say_cut_failed(order_ref, cut, what, size[1], f"the broker refused {cut.refused} tries, the last "
+                                 f"{refusal.code}: {refusal.message}")
             return False
         delay = delays[cut.refused - 1]
         if cut.refused == 1 and cut.said is None:
@@ -330,6 +324,13 @@ class Protection(StrategyRunner):
                        f"({refusal.code}: {refusal.message}): tried again in {delay:g}s", kind="protection_fitted")
         await asyncio.sleep(delay)
         return True
+
+    def _say_cut_failed(self, order_ref: str, cut: _Cut, what: str, held: float, why: str) -> None:
+        """Say CRITICAL that the cut of ``what`` failed for ``why``, the order left larger than its position of
+        ``held``; not again for a run given up at these sizes already (:attr:`_Cut.said`)."""
+        if cut.said != self._cut_key(order_ref):
+            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and could "
+                       f"not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
 
     def _cut_what(self, order_ref: str) -> str:
         """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
