@@ -182,8 +182,6 @@ async def modify_waiting_for_the_journal(engine: Engine) -> AsyncIterator[tuple[
         yield order, limit, modify
 
 
-
-
 async def broker_answers(sim: SimGateway, engine: Engine, what: str) -> None:
     """The broker's answers held back a second of the simulated clock (``sim.control.delay_messages(kind, 1.0)``)
     let through: the clock moves on, then waits until the engine has no modification unconfirmed (``what``:
