@@ -144,8 +144,8 @@ class Protection(StrategyRunner):
     def _start_cut(self, order_ref: str) -> None:
         """Cut protective order ``order_ref`` to its position (:meth:`_cut_protection`), on top of the cuts of it
         given up (:attr:`_uncut`)."""
-        self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
-        self.spawn(self._cut_protection(order_ref), f"fit-{order_ref}")
+        cut = self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
+        self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
 
     def _recheck_cuts(self) -> None:
         """Cut again every protective order whose cut gave up and is still larger than its position, every
@@ -198,7 +198,7 @@ class Protection(StrategyRunner):
             return None
         return order.filled_quantity + abs(held), held
 
-    async def _cut_protection(self, order_ref: str) -> None:
+    async def _cut_protection(self, order_ref: str, cut: _Cut) -> None:
         """Cut a protective order to its position, one modify at a time, until it fits.
 
         Each cut is sized from the position when it is sent, and the next waits for the broker's
@@ -207,10 +207,10 @@ class Protection(StrategyRunner):
         broker last (the engine showing the stop cut to the position while the broker held it
         larger); and IB refuses to modify an order whose last modification it is still processing
         (2102): such a refusal is for the moment only, and the cut is sent again a little later
-        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`.
+        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`. ``cut``: where it
+        stands, as :meth:`_start_cut` put it in :attr:`_cutting`.
         """
-        cut, throttled, given_up = self._cutting.setdefault(order_ref, _Cut()), 0, False
-        cut.refused = 0
+        throttled, given_up, cut.refused = 0, False, 0
         try:
             while (size := self._cut_size(order_ref)) is not None:
                 sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
