@@ -182,6 +182,12 @@ async def modify_waiting_for_the_journal(engine: Engine) -> AsyncIterator[tuple[
         yield order, limit, modify
 
 
+async def broker_answers(sim: SimGateway, engine: Engine, what: str) -> None:
+    """The broker's answers held back a second of the simulated clock (``sim.control.delay_messages(kind, 1.0)``)
+    let through: the clock moves on, then waits until the engine has no modification unconfirmed (``what``:
+    the answer awaited, for the failure message)."""
+    sim.control.step(1.0)
+    await eventually(lambda: not engine.snapshot().modifications, what=what)
 
 
 def held_at_broker(sim: SimGateway, order_ref: str) -> tuple[float, float | None, float | None]:

@@ -16,7 +16,16 @@ from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
 
-from .helpers import REFUSAL, buy, eventually, held_at_broker, modify_waiting_for_the_journal, shown, status
+from .helpers import (
+    REFUSAL,
+    broker_answers,
+    buy,
+    eventually,
+    held_at_broker,
+    modify_waiting_for_the_journal,
+    shown,
+    status,
+)
 
 S = OrderStatus
 
@@ -45,8 +54,7 @@ async def test_modify_until_the_broker_echoes_it_then_pending_at_the_figures_hel
     await eventually(lambda: held_at_broker(sim, ref) == (20, new_limit, None), what="the modify at the broker")
     pending = engine.snapshot().modifications[ref]
     assert (figures(pending.held), figures(pending.asked)) == ((10, limit, None), (20, new_limit, None))
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echo confirming it")
+    await broker_answers(sim, engine, "the echo confirming it")
     assert shown(engine, ref) == (20, new_limit, None)
     assert status(engine, ref) is S.SUBMITTED
 
@@ -61,8 +69,7 @@ async def test_modify_refused_after_a_wait_then_pending_until_the_refusal_then_a
 
     await eventually(lambda: [r.qty for r in sim.received_orders() if r.modification] == [20], what="sent")
     assert figures(engine.snapshot().modifications[ref].held) == (10, limit, None)
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the refusal")
+    await broker_answers(sim, engine, "the refusal")
     assert shown(engine, ref) == held_at_broker(sim, ref) == (10, limit, None)
 
 
@@ -82,8 +89,7 @@ async def test_modify_of_a_bracket_entry_unanswered_then_its_resized_exits_pendi
         o.order_ref: (50, 80) for o in family}
     await eventually(lambda: [held_at_broker(sim, o.order_ref)[0] for o in family] == [80, 80, 80],
                      what="the three at the broker")
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echoes confirming all three")
+    await broker_answers(sim, engine, "the echoes confirming all three")
     assert [shown(engine, o.order_ref)[0] for o in family] == [80, 80, 80]
 
 

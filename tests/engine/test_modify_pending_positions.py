@@ -13,7 +13,7 @@ from tui_trader.domain import OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import REFUSAL, bracket_buy, eventually, held_at_broker, status
+from .helpers import REFUSAL, bracket_buy, broker_answers, eventually, held_at_broker, status
 
 S = OrderStatus
 
@@ -39,8 +39,7 @@ async def test_stop_moved_until_the_broker_echoes_it_then_the_positions_show_the
     # The risk checks take the figures asked (the order's ticket).
     (risk_view,) = [o for o in engine.account_snapshot().working_orders if o.order_ref == stop.order_ref]
     assert risk_view.ticket.stop_price == raised
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echo confirming it")
+    await broker_answers(sim, engine, "the echo confirming it")
     assert stop_shown(engine) == (raised, 10)
 
 
@@ -56,8 +55,7 @@ async def test_stop_moved_and_refused_after_a_wait_then_the_positions_never_show
     await eventually(lambda: [r.order_ref for r in sim.received_orders() if r.modification] == [stop.order_ref],
                      what="sent")
     assert stop_shown(engine) == (old, 10)
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the refusal")
+    await broker_answers(sim, engine, "the refusal")
     assert stop_shown(engine) == (old, 10)
     assert held_at_broker(sim, stop.order_ref) == (10, None, old)
 
@@ -72,8 +70,7 @@ async def test_stop_made_smaller_until_the_broker_echoes_it_then_it_covers_the_w
 
     await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 6, what="the modify at the broker")
     assert stop_shown(engine) == (price, 10)
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echo confirming it")
+    await broker_answers(sim, engine, "the echo confirming it")
     assert stop_shown(engine) == (price, 6)
 
 
@@ -88,6 +85,5 @@ async def test_stop_cut_to_the_position_after_a_partial_exit_then_it_covers_what
     await eventually(lambda: held_at_broker(sim, stop.order_ref)[0] == 6, what="the cut at the broker")
     assert engine.orders.orders[stop.order_ref].ticket.quantity == 6  # the engine's ticket: asked
     assert engine.snapshot().account.stop_covered("AAPL") == 10
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echo confirming it")
+    await broker_answers(sim, engine, "the echo confirming it")
     assert engine.snapshot().account.stop_covered("AAPL") == 6

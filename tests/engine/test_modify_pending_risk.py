@@ -15,7 +15,17 @@ from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import below_bid, bracket_buy, buy, eventually, held_at_broker, limits_for_tests, sell, status
+from .helpers import (
+    below_bid,
+    bracket_buy,
+    broker_answers,
+    buy,
+    eventually,
+    held_at_broker,
+    limits_for_tests,
+    sell,
+    status,
+)
 
 S = OrderStatus
 POSITION_CAP = pytest.mark.parametrize("engine_changes", [{"limits": limits_for_tests(max_position_quantity=10)}],
@@ -44,8 +54,7 @@ async def test_entry_shrunk_unanswered_then_an_order_fitting_only_the_asked_size
     assert check is not None
     assert (check.passed, check.value) == (False, 12)
     assert not [o for o in sim.orders() if o.order_ref == denied.order_ref]
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echo confirming the cut")
+    await broker_answers(sim, engine, "the echo confirming the cut")
     assert engine.preview(second).passed
     passed = await engine.submit(second)
     await eventually(lambda: status(engine, passed.order_ref) is S.SUBMITTED, what="the second order working")
@@ -70,6 +79,5 @@ async def test_stop_cut_unanswered_then_a_sell_that_reduces_only_under_the_asked
     assert not verdict.passed
     assert state is not None
     assert not state.passed
-    sim.control.step(1.0)
-    await eventually(lambda: not engine.snapshot().modifications, what="the echo confirming the cut")
+    await broker_answers(sim, engine, "the echo confirming the cut")
     assert engine.preview(sell(4)).passed

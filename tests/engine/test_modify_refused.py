@@ -10,6 +10,7 @@ the order shown rejected, the position as unprotected while its stop worked, and
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side, TradingState
@@ -37,6 +38,17 @@ def cut_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:
     """(level, text) of the alerts published so far about protective orders and refused modifications."""
     return [(e.alert.level, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)
             and (e.alert.source == "protection" or e.alert.kind == "modify_refused")]
+
+
+async def cut_alerts_until(events: Subscription, enough: Callable[[list[tuple[AlertLevel, str]]], bool], what: str,
+                           settled: Callable[[], object], settled_what: str) -> list[tuple[AlertLevel, str]]:
+    """:func:`cut_alerts` collected as they are published until ``enough`` of them are, and then until the
+    engine has ``settled`` (those said meanwhile too)."""
+    said: list[tuple[AlertLevel, str]] = []
+    await eventually(lambda: enough(said.extend(cut_alerts(events)) or said), what=what, timeout=5.0)
+    await eventually(settled, what=settled_what)
+    said.extend(cut_alerts(events))
+    return said
 
 
 def cuts_received(sim: SimGateway, order_ref: str) -> list[float]:
@@ -142,11 +154,9 @@ async def test_protective_cut_when_every_try_is_refused_as_still_being_processed
     async with running(sim, make_config(tmp_path, cut_retry_delays_s=QUICK_RETRIES)) as (engine, events):
         stop = await _stop_left_larger_than_the_position(sim, engine, 2102, STILL_PROCESSING, 1 + len(QUICK_RETRIES))
 
-        said: list[tuple[AlertLevel, str]] = []
-        await eventually(lambda: any(level is AlertLevel.CRITICAL for level, _ in said.extend(cut_alerts(events))
-                                     or said), what="the cut given up, said", timeout=5.0)
-        await eventually(lambda: stop.order_ref not in engine._cutting, what="the cut done")
-        said.extend(cut_alerts(events))
+        said = await cut_alerts_until(events, lambda said: any(level is AlertLevel.CRITICAL for level, _ in said),
+                                      "the cut given up, said", lambda: stop.order_ref not in engine._cutting,
+                                      "the cut done")
         assert cuts_received(sim, stop.order_ref) == [40] * (1 + len(QUICK_RETRIES))
         assert shown(engine, stop.order_ref)[0] == held_at_broker(sim, stop.order_ref)[0] == 100
         assert status(engine, stop.order_ref) is S.SUBMITTED
@@ -362,11 +372,8 @@ async def test_protective_cut_given_up_when_the_operator_cancels_the_stop_then_s
 
         await engine.cancel(stop.order_ref)
 
-        said: list[tuple[AlertLevel, str]] = []
-        await eventually(lambda: len(said.extend(cut_alerts(events)) or said) >= 4, what="no cut needed said",
-                         timeout=5.0)
-        await eventually(lambda: not engine._uncut and stop.order_ref not in engine._cutting, what="forgotten")
-        said.extend(cut_alerts(events))
+        said = await cut_alerts_until(events, lambda said: len(said) >= 4, "no cut needed said",
+                                      lambda: not engine._uncut and stop.order_ref not in engine._cutting, "forgotten")
         assert status(engine, stop.order_ref) is S.CANCELLED
         assert said == [
             (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),

@@ -10,7 +10,6 @@ another connection holding the file's write lock, as another process can.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderTicket, OrderType, Side
@@ -18,7 +17,7 @@ from tui_trader.domain.events import AlertRaised, OrderDenied
 from tui_trader.engine.amend import MODIFY_NOTE
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import bracket_buy, eventually, limits_for_tests, make_config, running, status
+from .helpers import bracket_buy, eventually, journal_held, limits_for_tests, make_config, running, status
 
 S = OrderStatus
 
@@ -32,10 +31,7 @@ async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_o
         stop = await bracket_buy(sim, eng, qty=100)
         quote = sim.quote("AAPL")
         sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
-        assert config.journal_path is not None
-        blocker = sqlite3.connect(config.journal_path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        try:
+        with journal_held(eng):
             # Act: a sell of 30 fills (the stop's cut to 70 waits for the journal), then another.
             first = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
             await eventually(lambda: status(eng, first.order_ref) is S.FILLED, what="the first sell")
@@ -46,9 +42,6 @@ async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_o
             # Assert: no second modify while the first is unanswered.
             modifies = [h for h in eng.orders.orders[stop.order_ref].history if h.note.startswith(MODIFY_NOTE)]
             assert len(modifies) == 1
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         # Then: the cut to 70, checked again once the journal let it go, is no longer reduce-only under the 40
         # now held: not sent, and sized again; the stop goes to the 40 held, in one message.
         await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
@@ -99,10 +92,7 @@ async def test_stop_when_the_operator_modifies_it_during_its_cut_then_after_the_
         quote = sim.quote("AAPL")
         sim.control.set_quote("AAPL", quote.bid, quote.ask, 500, 500)
         new_stop = round((stop.ticket.stop_price or 0.0) - 1.0, 2)
-        assert config.journal_path is not None
-        blocker = sqlite3.connect(config.journal_path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        try:
+        with journal_held(eng):
             sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
             await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the sell")
             await eventually(lambda: eng.orders.orders[stop.order_ref].ticket.quantity == 70, what="cut to 70")
@@ -112,9 +102,6 @@ async def test_stop_when_the_operator_modifies_it_during_its_cut_then_after_the_
             # Assert: it waits for the cut to be on the wire before it changes the order.
             modifies = [h for h in eng.orders.orders[stop.order_ref].history if h.note.startswith(MODIFY_NOTE)]
             assert len(modifies) == 1
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         assert (await moved).passed
         (at_broker,) = [o for o in sim.orders() if o.order_ref == stop.order_ref]
         await eventually(lambda: (at_broker.total_qty, at_broker.aux_price) == (70, new_stop), what="both changes")

@@ -371,6 +371,13 @@ class Amendments(Reconciliation):
         Replaced when one changes, never changed in place (a snapshot handed out keeps its view)."""
         return {}
 
+    @property
+    def counted_tickets(self) -> dict[str, OrderTicket]:
+        """Also: an order with a modification the broker has not answered, at the larger figures of its two
+        tickets (:func:`~tui_trader.domain.orders.larger_of`): until the broker answers, it can fill at either."""
+        pending = self.modifications
+        return {ref: larger_of(p.held, p.asked) for ref, p in pending.items()} if pending else {}
+
     def placed_quantity(self, order: Order) -> float:
         """Also: an order with a modification unanswered, the smaller of the quantity the broker holds and the one
         asked (a modify is measured against what the broker could be left with)."""
@@ -412,7 +419,6 @@ class Amendments(Reconciliation):
         if view is not None:
             views[order_ref] = view
         self.modifications = views
-        self.counted_tickets = {ref: larger_of(v.held, v.asked) for ref, v in views.items()}
 
     # -- bracket children --------------------------------------------------------------------------
 

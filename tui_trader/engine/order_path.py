@@ -165,12 +165,11 @@ class OrderPath(EngineCore):
         counted = self.counted_tickets
         return account.with_tickets(counted) if counted else account  # none, but while a modify is unanswered
 
-    @functools.cached_property
+    @property
     def counted_tickets(self) -> dict[str, OrderTicket]:
-        """Working orders the risk checks count at a ticket other than their own, by ref: an order with a
-        modification the broker has not answered at the larger figures of the two
-        (:func:`~tui_trader.domain.orders.larger_of`; kept by :class:`~tui_trader.engine.amend.Amendments`).
-        Replaced when one changes, never changed in place."""
+        """Working orders the risk checks count at a ticket other than their own, by ref (none here;
+        :class:`~tui_trader.engine.amend.Amendments`: an order with a modification the broker has not answered,
+        at the larger figures of the two)."""
         return {}
 
     def replaces_protection(self, ticket: OrderTicket, order_ref: str | None = None) -> bool:

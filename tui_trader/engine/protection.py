@@ -144,8 +144,8 @@ class Protection(StrategyRunner):
     def _start_cut(self, order_ref: str) -> None:
         """Cut protective order ``order_ref`` to its position (:meth:`_cut_protection`), on top of the cuts of it
         given up (:attr:`_uncut`)."""
-        self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
-        self.spawn(self._cut_protection(order_ref), f"fit-{order_ref}")
+        cut = self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
+        self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
 
     def _recheck_cuts(self) -> None:
         """Cut again every protective order whose cut gave up and is still larger than its position, every
@@ -198,7 +198,7 @@ class Protection(StrategyRunner):
             return None
         return order.filled_quantity + abs(held), held
 
-    async def _cut_protection(self, order_ref: str) -> None:
+    async def _cut_protection(self, order_ref: str, cut: _Cut) -> None:
         """Cut a protective order to its position, one modify at a time, until it fits.
 
         Each cut is sized from the position when it is sent, and the next waits for the broker's
@@ -207,10 +207,10 @@ class Protection(StrategyRunner):
         broker last (the engine showing the stop cut to the position while the broker held it
         larger); and IB refuses to modify an order whose last modification it is still processing
         (2102): such a refusal is for the moment only, and the cut is sent again a little later
-        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`.
+        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`. ``cut``: where it
+        stands, as :meth:`_start_cut` put it in :attr:`_cutting`.
         """
-        cut, throttled, given_up = self._cutting.setdefault(order_ref, _Cut()), 0, False
-        cut.refused = 0
+        throttled, given_up, cut.refused = 0, False, 0
         try:
             while (size := self._cut_size(order_ref)) is not None:
                 sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
@@ -274,10 +274,7 @@ class Protection(StrategyRunner):
             return None  # sized again from the position as it is now (or it fits, or the order ended)
         cut.tries += 1
         if why:
-            if cut.said != self._cut_key(order_ref):
-                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and "
-                           f"could not be cut to it ({why}): if it fills, the position reverses",
-                           kind="protection_fitted")
+            self._say_cut_failed(order_ref, cut, what, held, why)
             return False
         if not cut.refused and cut.said is None:  # a try after a refusal is said once the broker has taken it
             self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
@@ -318,11 +315,8 @@ class Protection(StrategyRunner):
             return True  # it fits the position now, or it ended: nothing left to cut
         what = self._cut_what(order_ref)
         if cut.refused > len(delays):
-            if cut.said != self._cut_key(order_ref):
-                self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {size[1]:g} "
-                           f"and could not be cut to it (the broker refused {cut.refused} tries, the last "
-                           f"{refusal.code}: {refusal.message}): if it fills, the position reverses",
-                           kind="protection_fitted")
+            self._say_cut_failed(order_ref, cut, what, size[1], f"the broker refused {cut.refused} tries, the last "
+                                 f"{refusal.code}: {refusal.message}")
             return False
         delay = delays[cut.refused - 1]
         if cut.refused == 1 and cut.said is None:
@@ -330,6 +324,13 @@ class Protection(StrategyRunner):
                        f"({refusal.code}: {refusal.message}): tried again in {delay:g}s", kind="protection_fitted")
         await asyncio.sleep(delay)
         return True
+
+    def _say_cut_failed(self, order_ref: str, cut: _Cut, what: str, held: float, why: str) -> None:
+        """Say CRITICAL that the cut of ``what`` failed for ``why``, the order left larger than its position of
+        ``held``; not again for a run given up at these sizes already (:attr:`_Cut.said`)."""
+        if cut.said != self._cut_key(order_ref):
+            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and could "
+                       f"not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
 
     def _cut_what(self, order_ref: str) -> str:
         """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
