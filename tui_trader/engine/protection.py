@@ -147,6 +147,12 @@ class Protection(StrategyRunner):
         cut = self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
         self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
 
+    def recheck_cuts_if_due(self) -> None:
+        """From the monitor tick: :meth:`_recheck_cuts` every ``cut_recheck_s`` while connected, and nothing at
+        all while no cut has given up (the usual case)."""
+        if self._uncut and self.is_connected and asyncio.get_running_loop().time() >= self._next_cut_recheck:
+            self._recheck_cuts()
+
     def _recheck_cuts(self) -> None:
         """Cut again every protective order whose cut gave up and is still larger than its position, every
         ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
