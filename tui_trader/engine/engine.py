@@ -209,7 +209,8 @@ class Engine(Protection):
         if asyncio.get_running_loop().time() >= self._next_position_check:
             self._next_position_check = asyncio.get_running_loop().time() + _POSITION_CHECK_S
             self.check_positions_debounced()
-        self.recheck_cuts_if_due()
+        if self.is_connected:
+            self.recheck_cuts_if_due()
         self._check_holding(now)
         self.roll_trading_day(now)
         self.heap.maybe_trim(now)

@@ -148,9 +148,9 @@ class Protection(StrategyRunner):
         self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
 
     def recheck_cuts_if_due(self) -> None:
-        """From the monitor tick: :meth:`_recheck_cuts` every ``cut_recheck_s`` while connected, and nothing at
+        """From the monitor tick while connected: :meth:`_recheck_cuts` every ``cut_recheck_s``, and nothing at
         all while no cut has given up (the usual case)."""
-        if self._uncut and self.is_connected and asyncio.get_running_loop().time() >= self._next_cut_recheck:
+        if self._uncut and asyncio.get_running_loop().time() >= self._next_cut_recheck:
             self._recheck_cuts()
 
     def _recheck_cuts(self) -> None:
