@@ -55,7 +55,7 @@ async def kill_printed(tmp_path: Path, port: int, reason: str = "console frozen"
     """``tui-trader kill`` by "tester" at the gateway on ``port``: its exit code and what it printed."""
     out = io.StringIO()
     code = await out_of_band_kill(settings_for(tmp_path, port), reason, by="tester",
-                                  console=Console(file=out, width=300), **options)
+                                  console=Console(file=out, soft_wrap=True), **options)
     return code, out.getvalue()
 
 
@@ -75,7 +75,7 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
     ib, trades = await resting_orders(sim, ["ref-a", "ref-b", "ref-c"])
     out = io.StringIO()
     code = await out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
-                                  console=Console(file=out, width=200))
+                                  console=Console(file=out, soft_wrap=True))
     assert code == EXIT_OK
     await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), what="cancelled")
     printed = out.getvalue()
@@ -105,7 +105,7 @@ async def test_kill_when_the_journal_is_locked_then_the_cancel_does_not_wait_for
     holder.execute("BEGIN IMMEDIATE")  # the writer lock
     out = io.StringIO()
     kill = asyncio.create_task(out_of_band_kill(settings_for(tmp_path, sim.port), "console frozen", by="tester",
-                                                console=Console(file=out, width=300)))
+                                                console=Console(file=out, soft_wrap=True)))
     try:
         await eventually(lambda: all(t.orderStatus.status == "Cancelled" for t in trades), within=5.0,
                          what="cancelled while the journal is still locked")
@@ -171,7 +171,7 @@ async def test_kill_without_a_gateway_then_latched_says_nothing_was_cancelled_an
     # It exited 0: a script could not tell "latched, nothing working" from "latched, the broker not reached".
     out = io.StringIO()
     code = await out_of_band_kill(settings_for(tmp_path, closed_port()), "no console [x] :X:", by="tester",
-                                  connect_timeout_s=1, console=Console(file=out, width=200))
+                                  connect_timeout_s=1, console=Console(file=out, soft_wrap=True))
     assert code == EXIT_NOT_REACHED == 3
     assert "not reachable" in out.getvalue()
     assert "by tester: no console [x] :X:" in out.getvalue()  # as typed: not markup, not an emoji code
@@ -187,11 +187,11 @@ async def test_kill_when_the_journal_did_not_exist_then_latched_and_says_no_engi
     # A mistyped --journal (or the wrong mode) said only "kill switch latched", of a file no engine reads.
     out = io.StringIO()
     await out_of_band_kill(settings_for(tmp_path, closed_port()), "x", by="tester", cancel=False,
-                           journal_path=tmp_path / "typo.sqlite", console=Console(file=out, width=300))
+                           journal_path=tmp_path / "typo.sqlite", console=Console(file=out, soft_wrap=True))
     assert "no journal was there: this one is new, so no engine has run with it" in out.getvalue()
     out = io.StringIO()
     await out_of_band_kill(settings_for(tmp_path, closed_port()), "again", by="tester", cancel=False,
-                           journal_path=tmp_path / "typo.sqlite", console=Console(file=out, width=300))
+                           journal_path=tmp_path / "typo.sqlite", console=Console(file=out, soft_wrap=True))
     assert "kill switch latched" in out.getvalue()
     assert "no journal was there" not in out.getvalue()
 
