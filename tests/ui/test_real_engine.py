@@ -73,6 +73,10 @@ async def real_console(tmp_path: Path, **config: Any) -> AsyncIterator[RealConso
                 console = RealConsole(app, gw, pilot, engine=engine)
                 await console.until(lambda: engine.started and set(SYMBOLS) <= set(engine.market.quotes),
                                     "engine started with quotes")
+                # The order ticket knows the symbols the console's snapshot has quotes for: one opened before
+                # the console has pulled a snapshot with them would subscribe them again before sending.
+                await console.until(lambda: set(SYMBOLS) <= set(app.main.snapshot.quotes if app.main.snapshot else ()),
+                                    "the console's snapshot with the quotes")
                 yield console
         finally:
             await engine.stop()
@@ -123,6 +127,23 @@ async def test_real_engine_order_ticket_for_a_symbol_no_strategy_trades_then_quo
         await c.until(lambda: "NVDA" in c.engine.market.quotes, "NVDA subscribed and quoted")
         await c.until(lambda: str(form.query_one("#ticket-error", Label).render()) == "", "the preview passing")
         await c.until(lambda: "NVDA" in c.rows("watchlist-table"), "NVDA in the watchlist")
+        await c.pilot.press("ctrl+s")
+        await c.until(lambda: c.gw.positions().get("NVDA") == 3, "the fill at the simulator")
+
+
+async def test_real_engine_order_ticket_submitted_before_its_symbol_is_quoted_then_not_sent_and_said_when_quotes_are_in(
+        tmp_path: Path) -> None:
+    async with real_console(tmp_path, approvals_required=False) as c:
+        form = await c.ticket()
+        form.query_one("#ticket-symbol", Input).value = "NVDA"  # typed, not left: no subscription yet
+        form.query_one("#ticket-quantity", Input).value = "3"
+        form.query_one("#ticket-limit", Input).value = f"{c.gw.quote('NVDA').ask + 1:.2f}"  # marketable
+        await c.pilot.press("ctrl+s")
+        error = form.query_one("#ticket-error", Label)  # "Not sent: subscribing to NVDA's quotes; ...", then:
+        await c.until(lambda: "NVDA's quotes are in" in str(error.render()), "the quotes said to be in")
+        assert str(error.render()) == "NVDA's quotes are in. Not sent yet: submit again (ctrl+s) to send it."
+        assert c.app.screen is form
+        assert not c.gw.order_refs(), "nothing sent before the operator submits again"
         await c.pilot.press("ctrl+s")
         await c.until(lambda: c.gw.positions().get("NVDA") == 3, "the fill at the simulator")
 

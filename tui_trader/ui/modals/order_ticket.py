@@ -116,6 +116,8 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
         self.watch_symbol = watch
         self.known = set(known)
         self._watching: set[str] = set()
+        self._held_for_quotes = ""
+        """The symbol whose submit waited for its quotes: said again when they are in, not cleared unseen."""
         """Symbols being subscribed now."""
         self.symbol = symbol
         self._what_if_of: OrderTicket | None = None
@@ -180,8 +182,10 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
         finally:
             self._watching.discard(symbol)
         self.known.add(symbol)
-        if self._typed_symbol() == symbol:
-            self.update_preview()
+        if self._typed_symbol() == symbol and self.update_preview() is not None and self._held_for_quotes == symbol \
+                and not self.denial:
+            self.query_one("#ticket-error", Label).update(
+                f"{symbol}'s quotes are in. Not sent yet: submit again (ctrl+s) to send it.")
 
     def fields(self) -> dict[str, str]:
         """The raw text of every field."""
@@ -228,6 +232,7 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
         if ticket is None:
             return
         if self._watch_if_new():
+            self._held_for_quotes = ticket.symbol
             self.query_one("#ticket-error", Label).update(
                 f"Not sent: subscribing to {ticket.symbol}'s quotes; submit again once they are in.")
             return
