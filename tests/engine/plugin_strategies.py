@@ -67,5 +67,14 @@ class Returning(Strategy):
         return self.MAKERS[str(self.params["make"])]()  # type: ignore[no-any-return]
 
 
+class Scripted(Strategy):
+    """Returns :attr:`signal` on every bar (the test sets it; ``None``: no signal)."""
+
+    signal: ClassVar[Signal | None] = None
+
+    def on_bar(self, symbol: str, bars: pd.DataFrame) -> Signal | None:
+        return type(self).signal
+
+
 manual = Counting
 """A strategy loaded under the name the operator's tickets carry (``engine.plugin_strategies:manual``)."""

@@ -1,9 +1,11 @@
 """Running strategies: warm-up, bar aggregation per bar size, signals → sized brackets or exits.
 
-A strategy that raises is disabled with an alert; the others go on. Paused strategies keep
-their bars up to date but produce no orders. One symbol holds one position: an entry signal
-while flat opens a bracket, an opposite (or exit) signal closes the position if the strategy owns
-it, anything else is ignored, and nothing new is sent while an order for that symbol is still in flight.
+A strategy that raises is disabled with an alert; the others go on. One symbol holds one position:
+an entry signal while flat opens a bracket, an opposite (or exit) signal closes the position if the
+strategy owns it, anything else is ignored, and nothing new is sent while an order for that symbol is
+still in flight. A paused strategy opens nothing: its entry signals are dropped (not kept for the
+resume), but its exit (or opposite) signals still close the positions it owns, as freqtrade's pause
+does: a position it opened stays managed by it, not left to its stop and the operator alone.
 
 A strategy owns a position it opened from flat with its own entry and that nothing else has added
 to since (:attr:`Position.owner`). One opened or added to from a ticket, by another strategy, or
@@ -170,7 +172,8 @@ class StrategyRunner(Recovery):
         if running is None:
             raise KeyError(f"no strategy {name}")
         running.paused = paused
-        self.alert(AlertLevel.INFO, "strategies", f"strategy {name} {'paused' if paused else 'resumed'}")
+        said = "paused: no new entries; its exits still close its positions" if paused else "resumed"
+        self.alert(AlertLevel.INFO, "strategies", f"strategy {name} {said}")
 
     def strategy_statuses(self) -> tuple[StrategyStatus, ...]:
         """Every strategy's status."""
@@ -216,7 +219,7 @@ class StrategyRunner(Recovery):
             log.exception("strategy %s raised", running.strategy.name)
             self._disable(running, f"it raised {exc!r}")
             return
-        if signal is None or running.paused:
+        if signal is None:
             return
         if problem := signal_problem(signal):
             self._disable(running, problem)
@@ -236,9 +239,10 @@ class StrategyRunner(Recovery):
     def on_signal(self, running: RunningStrategy, symbol: str, signal: Signal) -> None:
         """Turn a signal into an entry bracket or an exit, unless something is in flight.
 
-        An exit (or opposite) signal closes only a position the strategy owns (:meth:`owns`). The
-        entry goes out first; its :class:`SignalGenerated` record (with the signal's time and the
-        last :data:`SIGNAL_BARS` bars behind it, for the order trace) follows the send.
+        An exit (or opposite) signal closes only a position the strategy owns (:meth:`owns`), paused
+        or not; a paused strategy's entry signal is dropped. The entry goes out first; its
+        :class:`SignalGenerated` record (with the signal's time and the last :data:`SIGNAL_BARS` bars
+        behind it, for the order trace) follows the send.
         """
         if self.stopping or self._in_flight(symbol):  # strategies end when the engine begins to stop
             return
@@ -248,6 +252,9 @@ class StrategyRunner(Recovery):
             if self.owns(name, symbol):
                 self.spawn(self.close_position(symbol, signal.reason, name, owned=True), f"exit-{symbol}")
         elif not position and not signal.exit:
+            if running.paused:
+                log.info("%s paused: its %s %s signal opens nothing", name, signal.side, symbol)
+                return
             at = self.now()
             ticket = self._size_entry(symbol, signal, running.spec.sizing or self.config.sizing, name)
             if ticket is not None:

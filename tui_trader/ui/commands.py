@@ -61,8 +61,8 @@ def dynamic_commands(app: TraderApp) -> list[Command]:
             commands.append((f"Flatten {symbol} ({pos.quantity:+g})", "preview, then confirm",
                              partial(main.action_flatten, symbol)))
     for s in snap.strategies:
-        verb = "Resume" if s.paused else "Pause"
-        commands.append((f"{verb} strategy {s.name}", ", ".join(s.symbols),
+        verb, what = ("Resume", "") if s.paused else ("Pause", ": no new entries; its exits still close its positions")
+        commands.append((f"{verb} strategy {s.name}", ", ".join(s.symbols) + what,
                          partial(main.action_pause_strategy, s.name)))
     return commands
 

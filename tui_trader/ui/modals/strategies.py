@@ -29,6 +29,7 @@ class StrategyModal(Dialog[tuple[str, bool] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="strategy-dialog", classes="dialog"):
             yield Label("Pause or resume a strategy", classes="dialog-title")
+            yield Label("Paused: no new entries; its exits still close the positions it opened.", id="strategy-note")
             options = [Option(self._label(s), id=s.name) for s in self.strategies]
             yield OptionList(*options, id="strategy-list")
 
