@@ -36,7 +36,7 @@ from tui_trader.store import codec, sending
 from tui_trader.store.derive import Row, rows_for
 from tui_trader.store.lock import JournalLock
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tui_trader.store.writer import LoopWriter
+from tui_trader.store.writer import LoopWriter, ReadOnlyWriter
 
 log = logging.getLogger(__name__)
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
@@ -101,12 +101,15 @@ class Journal:
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, batch_size: int, flush_interval_s: float,
                  on_failure: Callable[[BaseException], None] | None,
-                 sending_log_bytes: int = sending.ROTATE_BYTES) -> None:
+                 sending_log_bytes: int = sending.ROTATE_BYTES, *, read_only: bool = False) -> None:
+        """``conn`` reads (and writes what waits for a lock); ``read_only``: ``conn`` is a read-only
+        connection and nothing else is opened: every write is refused (a report's journal)."""
         self.path = path
+        self.read_only = read_only
         self.failed: BaseException | None = None
         self.written = 0
         self._conn = conn
-        self._writer_conn = LoopWriter(path)
+        self._writer_conn = ReadOnlyWriter(path) if read_only else LoopWriter(path)
         self._log = sending.SendingLog(path, sending_log_bytes)
         self._since_checkpoint = 0
         self._commit_cost = CommitCost()
@@ -239,8 +242,11 @@ class Journal:
             :meth:`flush` instead.
 
         Raises:
-            OSError: when the write fails (``on_failure`` was called).
+            OSError: when the write fails (``on_failure`` was called); PermissionError, nothing
+                written, when the journal is open read-only.
         """
+        if self.read_only:
+            raise PermissionError(f"journal {self.path} is open read-only: its sending log is not written")
         if self.failed is not None:
             return False
         try:
