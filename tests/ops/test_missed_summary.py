@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tui_trader.domain import events as ev
-from tui_trader.domain.enums import OrderStatus, OrderType, Side
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side
 from tui_trader.domain.market import Session
 from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.engine.portfolio import Portfolio
 from tui_trader.ops.missed_summary import missed_summary_day
 from tui_trader.ops.schedule import summary_cutoff
 from tui_trader.store.journal import Journal
@@ -35,9 +37,17 @@ def filled(journal: Journal, n: int, side: Side, when: datetime) -> None:
     journal.append(ev.OrderFilled(when, Fill(f"x{n}", order.order_ref, "AAPL", side, 10, 100, when, n), order))
 
 
-def ran(journal: Journal, when: datetime) -> None:
-    """A line the engine journals whenever it runs (its book), no trading."""
-    journal.append(ev.BookCheckpointed(when, {}, "first start"))
+def ran(journal: Journal, when: datetime, holding: float = 0) -> None:
+    """A line the engine journals whenever it runs, no trading: its book (holding ``holding`` AAPL)."""
+    checkpointed(journal, when, holding, "clean stop")
+
+
+def checkpointed(journal: Journal, when: datetime, holding: float, reason: str) -> None:
+    """The engine's book checkpointed at ``when``, holding ``holding`` AAPL, as the engine journals it."""
+    book = Portfolio()
+    if holding:
+        book.adjust("AAPL", holding, 100.0, when)
+    journal.append(ev.BookCheckpointed(when, book.state(), reason))
 
 
 @pytest.fixture
@@ -60,7 +70,7 @@ async def test_missed_summary_day_when_bought_monday_and_run_tuesday_then_the_la
     filled(journal, 1, Side.BUY, ny(4, "10:00"))
     if sold:
         filled(journal, 2, Side.SELL, ny(4, "11:00"))
-    ran(journal, ny(5, "19:30"))
+    ran(journal, ny(5, "19:30"), 0 if sold else 10)
     await journal.flush()
     assert await missed_summary_day(journal, ZONE, WEDNESDAY, seen_until) == owed
 
@@ -80,6 +90,36 @@ async def test_missed_summary_day_when_the_activity_is_after_the_cutoff_then_not
     filled(journal, 3, Side.BUY, ny(6, "00:30"))
     await journal.flush()
     assert await missed_summary_day(journal, ZONE, WEDNESDAY, ny(6, "09:00")) == date(2024, 3, 5)
+
+
+@pytest.mark.parametrize("tuesday", ["restarted", "alert"])
+async def test_missed_summary_day_when_a_position_adopted_from_the_broker_was_sold_then_the_day_it_was_sold(
+        journal: Journal, tuesday: str) -> None:
+    # Arrange: Monday's start adopts 10 AAPL from the broker (a checkpoint, no fill), then sells them: flat.
+    # On Tuesday the engine runs again (its start checkpoints the flat book) or only journals an alert.
+    # The fills alone summed to -10: every later day looked held, and Tuesday's summary was owed.
+    checkpointed(journal, ny(4, "09:35"), 10, "adjusted to the broker: AAPL 0 -> 10")
+    filled(journal, 1, Side.SELL, ny(4, "10:00"))
+    if tuesday == "restarted":
+        ran(journal, ny(5, "12:00"))
+    else:
+        journal.append(ev.AlertRaised(ny(5, "12:00"), Alert(AlertLevel.WARNING, "health", "lag", ny(5, "12:00"))))
+    await journal.flush()
+    # Act / Assert
+    assert await missed_summary_day(journal, ZONE, WEDNESDAY, WEDNESDAY) == date(2024, 3, 4)
+    await journal.save_daily_summary("2024-03-04", {})  # Monday's was sent: Tuesday held nothing, nothing is owed
+    assert await missed_summary_day(journal, ZONE, WEDNESDAY, WEDNESDAY) is None
+
+
+async def test_missed_summary_day_when_a_position_adopted_from_the_broker_is_held_then_the_last_day_run(
+        journal: Journal) -> None:
+    # Arrange: adopted on Monday, never traded, still held when Tuesday's run checkpointed its book.
+    # With no fill at all nothing looked held: the late summary was never sent.
+    checkpointed(journal, ny(4, "09:35"), 10, "adjusted to the broker: AAPL 0 -> 10")
+    ran(journal, ny(5, "09:35"), 10)
+    await journal.flush()
+    # Act / Assert
+    assert await missed_summary_day(journal, ZONE, WEDNESDAY, WEDNESDAY) == date(2024, 3, 5)
 
 
 @pytest.mark.parametrize(("new_york", "cutoff"), [

@@ -31,6 +31,7 @@ from tui_trader.ops.report_cli import open_readonly, readonly_uri, render_csv
 from tui_trader.ops.reports import Period, build_report, close_session, pair_fills, trade_stats
 from tui_trader.ops.trace import order_trace
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store import sending
 from tui_trader.store.derive import rows_for
 from tui_trader.store.journal import Journal
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -359,6 +360,36 @@ def test_cli_on_a_journal_of_an_older_schema_then_reported_read_only(tmp_path: P
     assert "no order 'nope'" in trace.stderr
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)  # not migrated
+
+
+async def test_report_when_a_writer_holds_the_lock_then_it_reads_and_its_journal_never_writes(
+        journal: Journal, tmp_path: Path) -> None:
+    # Arrange: a writer mid-transaction beside the report (the engine committing a batch): it holds the write lock.
+    path = tmp_path / "journal.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO operator_actions(time, who, action, why) VALUES (?, 'bob', 'note', 'uncommitted')",
+                   (at("15:00").isoformat(),))
+    reader = await open_readonly(path, readonly_uri(path))
+    try:
+        # Act: the report reads beside it (it neither waits for the lock nor sees what is not committed)
+        report = await build_report(reader, Period(DAY, DAY))
+        writer.execute("ROLLBACK")
+        # Assert: with the lock free, nothing goes through the report's journal (it held a second,
+        # writable connection that committed whatever it was given: here a daily summary).
+        with pytest.raises(sqlite3.OperationalError, match="read-only"):
+            await reader.save_daily_summary(DAY.isoformat(), {"written": "by a report"})
+        with pytest.raises(PermissionError, match="read-only"):
+            reader.commit_orders_now([Order("rep-1", OrderTicket("AAPL", Side.BUY, 1), OrderStatus.SENDING,
+                                            at("15:01"), at("15:01"))])
+    finally:
+        writer.close()
+        await reader.close()
+    assert report["summary"]["trades"] == 4
+    assert [a["who"] for a in report["operator_actions"]] == ["alice"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM daily_summaries").fetchone() == (0,)
+    assert not sending.log_path(path).exists()
 
 
 @pytest.mark.parametrize(("content", "says"), [

@@ -312,6 +312,41 @@ async def test_book_events_when_never_checkpointed_then_every_one(journal: Journ
     assert [e.fill.exec_id for e in await journal.book_events(("BookCheckpointed", "OrderFilled"))] == ["E1"]  # type: ignore[attr-defined]
 
 
+async def test_book_positions_when_fills_journaled_around_a_checkpoint_then_the_book_the_engine_rebuilds(
+        journal: Journal) -> None:
+    # Arrange: a checkpoint holding 10 SPY (E1's 5 already in it); E2, executed before it but heard after it
+    # (journaled later), is not in it; E3 executed after the instant asked about; a later checkpoint too.
+    second = timedelta(seconds=1)
+    book = {"positions": {"SPY": [10.0, 500.0, 0.0, None]}}
+    for event in (ev.OrderFilled(T0 - second, make_fill("E1", at=T0 - second)),
+                  ev.BookCheckpointed(T0, book, "periodic"),
+                  ev.OrderFilled(T0 + second, make_fill("E2", at=T0 - second)),
+                  ev.OrderFilled(T0 + 3 * second, make_fill("E3", at=T0 + 3 * second)),
+                  ev.BookCheckpointed(T0 + 3 * second, {"positions": {}}, "periodic")):
+        journal.append(event)
+    await journal.flush()
+    # Act / Assert
+    assert await journal.book_positions(T0 + 2 * second) == {"SPY": 15.0}
+    assert await journal.book_positions(T0) == {"SPY": 10.0}  # no checkpoint before: E1 and E2, executed before
+    assert await journal.book_positions(T0 + 4 * second) == {}
+
+
+async def test_last_event_time_when_many_older_rows_appended_after_the_newest_then_still_the_newest(
+        journal: Journal) -> None:
+    # Arrange: the newest event, then over a thousand with older times appended after it (its guess read
+    # only the last 1,000 rows), and one after the bound.
+    hour = timedelta(hours=1)
+    journal.append(ev.OperatorAction(T0 + hour, "alice", "note", "the newest", "", ""))
+    for i in range(1_001):
+        journal.append(ev.CommissionReported(T0 - timedelta(seconds=i), f"E{i}", 1.0))
+    journal.append(ev.OperatorAction(T0 + 3 * hour, "alice", "note", "after the bound", "", ""))
+    await journal.flush()
+    # Act / Assert
+    assert await journal.last_event_time(T0 + 2 * hour) == T0 + hour
+    assert await journal.last_event_time(T0 + hour) == T0
+    assert await journal.last_event_time(T0 - 2 * hour) is None
+
+
 async def test_events_and_fills_when_bounds_in_another_time_zone_then_compared_as_instants(
         journal: Journal) -> None:
     # Arrange: stored in UTC; 02:30 UTC on the 5th is 21:30 on the 4th in New York (text compared it as later

@@ -31,7 +31,8 @@ async def missed_summary_day(journal: Journal, time_zone: str, cutoff: datetime,
             own start-up after a close must not make that day look traded or held).
 
     A day is active when the engine traded on it, or journaled anything on it while holding
-    positions (bought minus sold not zero since its last execution).
+    positions: its book not flat after its last event (the last checkpoint of the book, a position
+    adopted from the broker included, plus the executions since).
     """
     tz = ZoneInfo(time_zone)
     until = min(cutoff, seen_until)
@@ -39,7 +40,7 @@ async def missed_summary_day(journal: Journal, time_zone: str, cutoff: datetime,
                                await journal.last_execution_time(until)]), default=None)
     day = traded.astimezone(tz).date() if traded is not None else None
     seen = await journal.last_event_time(until)
-    # No execution after ``traded``: the net of every one before is what a later day held.
+    # Nothing journaled after ``seen``: the book as of ``until`` is what that day held.
     if seen is not None and (day is None or seen.astimezone(tz).date() > day) and await _holding(journal, until):
         day = seen.astimezone(tz).date()
     if day is None:
@@ -49,5 +50,5 @@ async def missed_summary_day(journal: Journal, time_zone: str, cutoff: datetime,
 
 
 async def _holding(journal: Journal, before: datetime) -> bool:
-    """Whether the executions journaled before ``before`` leave a position open."""
-    return any(abs(qty) > 1e-9 for qty in (await journal.net_positions(before)).values())
+    """Whether the engine's book held a position at the instant ``before``."""
+    return any(abs(qty) > 1e-9 for qty in (await journal.book_positions(before)).values())

@@ -60,6 +60,9 @@ def readonly_uri(path: Path) -> str:
 async def open_readonly(path: Path, uri: str) -> Journal:
     """The journal at ``uri`` (from :func:`readonly_uri`) opened read-only: no writer, no migration.
 
+    Its one connection is read-only and every write through it is refused (``Journal(read_only=True)``): a
+    report beside a live engine never writes to its file nor takes its write lock.
+
     An older schema is read as it is (what it lacks reads as empty).
 
     Raises:
@@ -80,7 +83,7 @@ async def open_readonly(path: Path, uri: str) -> Journal:
         if isinstance(exc, sqlite3.Error):
             raise JournalUnreadable(f"{path} could not be read as a journal: {exc}") from exc
         raise
-    return Journal(conn, path, 1, 1.0, None)
+    return Journal(conn, path, 1, 1.0, None, read_only=True)
 
 
 class JournalUnreadable(TraderError):

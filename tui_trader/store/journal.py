@@ -36,7 +36,7 @@ from tui_trader.store import codec, sending
 from tui_trader.store.derive import Row, rows_for
 from tui_trader.store.lock import JournalLock
 from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tui_trader.store.writer import LoopWriter
+from tui_trader.store.writer import LoopWriter, ReadOnlyWriter
 
 log = logging.getLogger(__name__)
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
@@ -101,12 +101,15 @@ class Journal:
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, batch_size: int, flush_interval_s: float,
                  on_failure: Callable[[BaseException], None] | None,
-                 sending_log_bytes: int = sending.ROTATE_BYTES) -> None:
+                 sending_log_bytes: int = sending.ROTATE_BYTES, *, read_only: bool = False) -> None:
+        """``conn`` reads (and writes what waits for a lock); ``read_only``: ``conn`` is a read-only
+        connection and nothing else is opened: every write is refused (a report's journal)."""
         self.path = path
+        self.read_only = read_only
         self.failed: BaseException | None = None
         self.written = 0
         self._conn = conn
-        self._writer_conn = LoopWriter(path)
+        self._writer_conn = ReadOnlyWriter(path) if read_only else LoopWriter(path)
         self._log = sending.SendingLog(path, sending_log_bytes)
         self._since_checkpoint = 0
         self._commit_cost = CommitCost()
@@ -239,8 +242,11 @@ class Journal:
             :meth:`flush` instead.
 
         Raises:
-            OSError: when the write fails (``on_failure`` was called).
+            OSError: when the write fails (``on_failure`` was called); PermissionError, nothing
+                written, when the journal is open read-only.
         """
+        if self.read_only:
+            raise PermissionError(f"journal {self.path} is open read-only: its sending log is not written")
         if self.failed is not None:
             return False
         try:
@@ -545,10 +551,9 @@ class Journal:
         """Time of the newest journaled event before the instant ``before``, of ``kinds`` when given.
 
         Compares stored times as text against ``before`` in UTC: exact for the times the engine
-        writes (UTC). One query per kind reads the (kind, time) index. The newest of any kind is the
-        latest time among the log's last 1,000 rows before ``before``: the log has no index on time
-        alone, and a row appended late with an older time (an execution a reconciliation found)
-        does not hide the newer ones.
+        writes (UTC). One query per kind reads the (kind, time) index; without ``kinds``, every kind
+        journaled is found on the same index (a skip over it: one step per kind, not per row), so a
+        row appended late with an older time (an execution a reconciliation found) hides no newer one.
         """
         if kinds:
             one = "SELECT MAX(time) AS t FROM events WHERE kind = ? AND time < ?"
@@ -556,15 +561,34 @@ class Journal:
             row = await self._one(f"SELECT MAX(t) FROM ({per_kind})",
                                   [p for kind in kinds for p in (kind, *_utc_bound(before))])
         else:
-            row = await self._one("SELECT MAX(time) FROM (SELECT time FROM events WHERE time < ? ORDER BY id DESC "
-                                  "LIMIT 1000)", _utc_bound(before))
+            row = await self._one(_NEWEST_OF_EVERY_KIND, _utc_bound(before))
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    async def net_positions(self, before: datetime) -> dict[str, float]:
-        """Each symbol's net quantity (bought minus sold) over the executions journaled before ``before``."""
-        rows = await self._all("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) FROM fills "
-                               "WHERE time < ? GROUP BY symbol", _utc_bound(before))
-        return {symbol: float(qty) for symbol, qty in rows}
+    async def book_positions(self, before: datetime) -> dict[str, float]:
+        """Each symbol's quantity in the engine's book as of the instant ``before`` (flat ones may be 0).
+
+        The book as the engine rebuilds it (:meth:`book_events`): the newest ``BookCheckpointed``
+        journaled before ``before``, plus the executions before ``before`` journaled after that
+        checkpoint (all of them when there is none). Summing executions alone missed every position
+        adopted from the broker (a checkpoint, no fill): one adopted and then sold read as short for ever.
+        """
+        bound = _utc_bound(before)
+        checkpoint = await self._one("SELECT id, payload FROM events WHERE kind = 'BookCheckpointed' AND time < ? "
+                                     "ORDER BY time DESC, id DESC LIMIT 1", bound)
+        if checkpoint is None:
+            rows = await self._all("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
+                                   "FROM fills WHERE time < ? GROUP BY symbol", bound)
+            return {symbol: float(quantity) for symbol, quantity in rows}
+        book = json.loads(checkpoint[1])["state"]
+        held = {symbol: float(p[0]) for symbol, p in book.get("positions", {}).items()}
+        # Read with json, not the codec: a few fills, and only their figures (a payload may hold NaN: not SQL's JSON).
+        for (payload,) in await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id > ?",
+                                          (checkpoint[0],)):
+            fill = json.loads(payload)["fill"]
+            if datetime.fromisoformat(fill["time"]) < before:
+                signed = fill["quantity"] if fill["side"] == "BUY" else -fill["quantity"]
+                held[fill["symbol"]] = held.get(fill["symbol"], 0.0) + signed
+        return held
 
     async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
                      since: datetime | None = None, until: datetime | None = None) -> list[ev.Event]:
@@ -661,6 +685,14 @@ def _event_filters(kinds: Iterable[str] | None, order_ref: str | None, since: da
     time_clauses, time_params = _time_filters(since, until)
     return clauses + time_clauses, params + time_params
 
+
+_NEWEST_OF_EVERY_KIND = (
+    "WITH RECURSIVE kinds(kind) AS (SELECT MIN(kind) FROM events UNION ALL "
+    "SELECT (SELECT MIN(kind) FROM events WHERE kind > kinds.kind) FROM kinds WHERE kinds.kind IS NOT NULL) "
+    "SELECT MAX((SELECT MAX(time) FROM events WHERE kind = kinds.kind AND time < ?)) FROM kinds"
+)
+"""The newest time before a bound among every kind's events: a loose scan of the (kind, time) index that
+visits each kind once (the log has no index on time alone, and a schema change is not worth one)."""
 
 MAX_UTC_OFFSET = timedelta(hours=14)
 """The widest offset from UTC a stored time can carry (+14:00, Kiribati; the most negative is -12:00)."""

@@ -96,6 +96,30 @@ class LoopWriter:
             self._conn.execute("ROLLBACK")
 
 
+class ReadOnlyWriter:
+    """The write side of a journal opened read-only (``tui-trader report``): it opens nothing and
+    refuses every commit, so a reader beside a live engine never writes to its file nor takes its
+    write lock.
+
+    Args:
+        path: The journal file (named in the refusal).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def commit(self, rows: Iterable[Row]) -> bool:
+        """Refuse: nothing is written.
+
+        Raises:
+            sqlite3.OperationalError: always.
+        """
+        raise sqlite3.OperationalError(f"journal {self._path} is open read-only: nothing is written")
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 def _locked(exc: sqlite3.OperationalError) -> bool:
     # sqlite_errorcode is the extended code (SQLITE_BUSY_SNAPSHOT, …): its low byte is the primary one.
     code = getattr(exc, "sqlite_errorcode", None)
