@@ -341,6 +341,8 @@ class Protection(StrategyRunner):
         if cut.said != self._cut_key(order_ref):
             self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and could "
                        f"not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
+        else:  # a re-check's try (every cut_recheck_s; in a dry run, every one fails): not said again
+            log.debug("%s: cut to the position of %g failed again (%s)", order_ref, held, why)
 
     def _cut_what(self, order_ref: str) -> str:
         """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
