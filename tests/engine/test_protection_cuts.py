@@ -10,7 +10,10 @@ another connection holding the file's write lock, as another process can.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised, OrderDenied
@@ -23,8 +26,9 @@ S = OrderStatus
 
 
 async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_one_cut_at_a_time_and_the_last_wins(
-        sim: SimGateway, tmp_path: Path) -> None:
+        sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # Arrange: long 100 with a stop of 100; the journal's writes wait for another connection's lock.
+    caplog.set_level(logging.INFO, logger="tui_trader.engine.protection")
     config = make_config(tmp_path)
     async with running(sim, config) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
@@ -36,9 +40,11 @@ async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_o
             first = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
             await eventually(lambda: status(eng, first.order_ref) is S.FILLED, what="the first sell")
             await eventually(lambda: eng.orders.orders[stop.order_ref].ticket.quantity == 70, what="cut to 70")
+            caplog.clear()
             second = await eng.submit(OrderTicket("AAPL", Side.SELL, 30, OrderType.MKT))
             await eventually(lambda: status(eng, second.order_ref) is S.FILLED, what="the second sell")
-            await asyncio.sleep(0)  # a cut spawned by that fill has taken its first step
+            await eventually(lambda: _logged(caplog, f"{stop.order_ref}: a cut in flight, fitted again once"),
+                             what="the second sell's fitting left to the cut in flight")
             # Assert: no second modify while the first is unanswered.
             modifies = [h for h in eng.orders.orders[stop.order_ref].history if h.note.startswith(MODIFY_NOTE)]
             assert len(modifies) == 1
@@ -82,9 +88,10 @@ async def test_stop_when_its_cut_meets_an_empty_message_budget_then_tried_again_
 
 
 async def test_stop_when_the_operator_modifies_it_during_its_cut_then_after_the_cut_and_on_top_of_it(
-        sim: SimGateway, tmp_path: Path) -> None:
+        sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # The operator's modify and a cut of the same stop each amended the order, then waited for the journal: the
     # one whose wait ended first was sent first, whatever the engine recorded last. Now they take turns.
+    caplog.set_level(logging.INFO, logger="tui_trader.engine.amend")
     config = make_config(tmp_path)
     async with running(sim, config) as (eng, _):
         await eventually(lambda: "AAPL" in eng.market.quotes)
@@ -98,7 +105,8 @@ async def test_stop_when_the_operator_modifies_it_during_its_cut_then_after_the_
             await eventually(lambda: eng.orders.orders[stop.order_ref].ticket.quantity == 70, what="cut to 70")
             # Act: the operator moves the stop while the cut waits for the journal.
             moved = asyncio.create_task(eng.modify(stop.order_ref, stop_price=new_stop))
-            await asyncio.sleep(0)  # the modify has taken its first step
+            await eventually(lambda: _logged(caplog, f"{stop.order_ref}: modify waits for the 1 asked before it"),
+                             what="the operator's modify waiting for the cut")
             # Assert: it waits for the cut to be on the wire before it changes the order.
             modifies = [h for h in eng.orders.orders[stop.order_ref].history if h.note.startswith(MODIFY_NOTE)]
             assert len(modifies) == 1
@@ -108,3 +116,8 @@ async def test_stop_when_the_operator_modifies_it_during_its_cut_then_after_the_
         assert [r.qty for r in sim.ledger.received if r.order_ref == stop.order_ref] == [100, 70, 70]
         ticket = eng.orders.orders[stop.order_ref].ticket
         assert (ticket.quantity, ticket.stop_price) == (70, new_stop)
+
+
+def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    """A record starting with ``text`` was logged."""
+    return any(r.getMessage().startswith(text) for r in caplog.records)

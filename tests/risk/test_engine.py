@@ -496,7 +496,7 @@ def test_release_of_one_trigger_kept_through_a_manual_kill_and_its_reset_the_sam
 
     again = _restarted(engine)
 
-    assert again.released_on(T0 + secs(4)) == (KillTrigger.TRADE_COUNT,)
+    assert again.kill_state.released == (KillTrigger.TRADE_COUNT,)
     assert again.monitor(account(trades_today=10), T0 + secs(4))[1] == ()
     assert [h.trigger for h in _trip(again, _loss(1_500, trades_today=10), T0 + secs(5))] == [KillTrigger.DAILY_LOSS]
     assert again.kill_state.trigger is KillTrigger.DAILY_LOSS  # another trigger trips

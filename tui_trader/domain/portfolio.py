@@ -130,12 +130,18 @@ class AccountSnapshot:
         working = tuple(replace(o, ticket=t) if (t := tickets.get(o.order_ref)) is not None else o
                         for o in self.working_orders)
         positions = dict(self.positions)
-        changed = {o.symbol for o in working if o.order_ref in tickets and o.ticket.reduce_only}
-        for symbol in changed & positions.keys():
+        for symbol in self.protected_by(tickets):
             stop, target, trails = protection(working, symbol)
             positions[symbol] = replace(positions[symbol], stop_price=stop, take_profit_price=target,
                                         stop_trails=trails)
         return replace(self, working_orders=working, positions=positions)
+
+    def protected_by(self, order_refs: Iterable[str]) -> set[str]:
+        """The symbols of the positions whose stop or target the working orders named in ``order_refs`` are:
+        those :meth:`with_tickets` figures again when it is given tickets for them."""
+        refs = set(order_refs)
+        return {o.symbol for o in self.working_orders
+                if o.order_ref in refs and o.ticket.reduce_only and o.symbol in self.positions}
 
     def _stops(self, symbol: str, held: bool) -> list[Order]:
         """``symbol``'s working protective stops on the closing side: those held for their entry, or the others."""

@@ -147,6 +147,8 @@ class Amendments(Reconciliation):
         """Wait for the modifies of ``order_ref`` asked before this one (first come, first served)."""
         turns = self._modify_turns.setdefault(order_ref, _Turns())
         turns.waiting += 1
+        if turns.waiting > 1:
+            log.info("%s: modify waits for the %d asked before it", order_ref, turns.waiting - 1)
         try:
             async with turns.lock:
                 await self._previous_answered(order_ref)

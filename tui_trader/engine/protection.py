@@ -27,6 +27,7 @@ position's stop and target (:meth:`Protection._record_protection`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ from tui_trader.risk.kill_switch import KillCancels
 if TYPE_CHECKING:
     from tui_trader.domain.orders import Order, OrderTicket
 
+log = logging.getLogger(__name__)
 S = OrderStatus
 _QTY_EPS = 1e-9
 
@@ -138,7 +140,9 @@ class Protection(StrategyRunner):
                     self.cancel_at_broker(order)
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
-            elif order.order_ref not in self._cutting and self._cut_size(order.order_ref) is not None:
+            elif order.order_ref in self._cutting:
+                log.info("%s: a cut in flight, fitted again once the broker answers it", order.order_ref)
+            elif self._cut_size(order.order_ref) is not None:
                 self._start_cut(order.order_ref)
 
     def _start_cut(self, order_ref: str) -> None:
@@ -337,6 +341,8 @@ class Protection(StrategyRunner):
         if cut.said != self._cut_key(order_ref):
             self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and could "
                        f"not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
+        else:  # a re-check's try (every cut_recheck_s; in a dry run, every one fails): not said again
+            log.debug("%s: cut to the position of %g failed again (%s)", order_ref, held, why)
 
     def _cut_what(self, order_ref: str) -> str:
         """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""

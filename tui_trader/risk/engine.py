@@ -115,11 +115,6 @@ class RiskEngine:
         return (self._state is TradingState.REDUCING and last is not None
                 and last.by in tuple(f"risk:{m}" for m in DRAWDOWN_MONITORS))
 
-    def released_on(self, now: datetime) -> tuple[KillTrigger, ...]:
-        """The automatic triggers whose kill the operator reset on ``now``'s trading day (kept in the
-        kill state, so across a restart): their monitors stay quiet for the rest of that day."""
-        return self._kill.released_on(now)
-
     @property
     def recent(self) -> tuple[RecentOrder, ...]:
         """Orders sent recently (for the duplicate check)."""
@@ -310,9 +305,11 @@ class RiskEngine:
         :meth:`respond`).
 
         Warnings and trips are each reported once per trading day per monitor; the triggers whose kill the
-        operator reset today stay quiet (:meth:`released_on`, kept in the kill state: across a restart too).
+        operator reset today stay quiet (:meth:`KillSwitch.released_on`, kept in the kill state: across a restart
+        too). They are handed to the memory on every call: a handful of comparisons, and what keeps them right
+        across a new trading day, new limits (:meth:`set_limits` forgets) and a reset, with no hook in each.
         """
-        self._memory.release(self.released_on(now), now)
+        self._memory.release(self._kill.released_on(now), now)
         return evaluate_account(account, self._limits, now, self._memory)
 
     def disconnect(self, disconnected_since: datetime | None, now: datetime) -> TriggerHit | None:

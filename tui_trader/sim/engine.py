@@ -292,7 +292,7 @@ class OrderEngine:
     def expire(self) -> None:
         """Cancel DAY orders whose session ended."""
         now = self.now().timestamp()
-        for order in [o for o in self.ledger.live() if (o.working or o.held) and o.expires and o.expires <= now]:
+        for order in [o for o in self.ledger.live() if o.open and o.expires and o.expires <= now]:
             self.cancel_order(order, "Expired")
 
     def check(self, order: SimOrder) -> None:

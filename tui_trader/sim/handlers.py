@@ -95,7 +95,7 @@ def all_open_orders(s: Session, fields: list[str]) -> None:
 def _send_open_orders(s: Session, everyone: bool) -> None:
     gw = s.gw
     for order in gw.ledger.orders.values():
-        if (order.working or order.held) and (everyone or order.client_id == s.client_id):
+        if order.open and (everyone or order.client_id == s.client_id):
             inst = gw.instruments.by_con_id(order.con_id)
             if inst:
                 s.send(msg.open_order(order, inst))

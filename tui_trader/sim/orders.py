@@ -81,6 +81,12 @@ class SimOrder:
         return self.status == "Inactive" and bool(self.why_held)
 
     @property
+    def open(self) -> bool:
+        """Alive at IB: worked (:attr:`working`) or :attr:`held`; what an open-orders answer reports and a
+        session's end expires (a bracket child not transmitted yet is neither, nor :attr:`done`)."""
+        return self.working or self.held
+
+    @property
     def done(self) -> bool:
         """Whether the order reached a final state (one held for a locate has not)."""
         return self.status in DONE and not self.why_held

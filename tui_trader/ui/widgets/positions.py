@@ -165,11 +165,11 @@ def marks_note(fresh: Freshness, stale: set[str]) -> str:
 def exits_changing(snapshot: EngineSnapshot) -> tuple[set[str], AccountSnapshot]:
     """The symbols whose protective orders have a modification the broker has not confirmed (usually none), and
     the account as those would leave it once it has (the snapshot's has the figures the broker holds)."""
-    pending = snapshot.modifications
-    symbols = {p.held.symbol for p in pending.values() if p.held.reduce_only} if pending else set()
+    pending, account = snapshot.modifications, snapshot.account
+    symbols = account.protected_by(pending) if pending else set()
     if not symbols:
-        return symbols, snapshot.account
-    return symbols, snapshot.account.with_tickets({ref: p.asked for ref, p in pending.items()})
+        return symbols, account
+    return symbols, account.with_tickets({ref: p.asked for ref, p in pending.items()})
 
 
 class PositionsPane(Pane):
