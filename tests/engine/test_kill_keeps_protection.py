@@ -36,6 +36,7 @@ from .helpers import (
     limits_for_tests,
     make_config,
     outside_client,
+    protected_long,
     running,
     status,
 )
@@ -224,6 +225,37 @@ async def test_ctrl_k_while_an_automatic_trips_cancels_are_checked_then_each_che
         assert ctrl_k.kept == ()
         assert sorted(ctrl_k.cancelled) == sorted([book.stop, book.target])
         assert not seen.alerts("kill_verify", "cancel_unverified")
+
+
+async def test_reset_and_an_automatic_trip_before_ctrl_ks_check_then_the_stop_it_cancelled_is_not_counted_kept(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Ctrl+K's cancels of the stop and target go unanswered; before its check comes the operator resets and an
+    # automatic trip engages (keeping protection). Ctrl+K's check took the latched state's word and counted the
+    # stop and target it had cancelled, still working, as kept: "verified" while they still worked.
+    async with running(sim, _config(tmp_path, ack_timeout_s=0.5)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
+        _, stop, target = await protected_long(engine)
+        seen = Seen(events)
+        for kind in ("order_status", "error"):  # Ctrl+K's cancels are answered (202, Cancelled) only once stepped
+            sim.control.delay_messages(kind, 5.0)
+
+        # Act
+        engine.kill("operator pressed ctrl+k")
+        engine.reset_kill("pressed by mistake")
+        engine.engage_kill("drawdown 5%", "risk:drawdown", KillTrigger.DRAWDOWN)
+
+        # Assert: the trip's check keeps them; Ctrl+K's names them still working.
+        await eventually(lambda: len(seen.checks()) == 2, what="both checks")
+        assert engine.risk.kill_state.keeps_protection
+        both = sorted((sorted(c.kept), sorted(c.remaining)) for c in seen.checks())
+        assert both == sorted([([], sorted([stop.order_ref, target.order_ref])),
+                               (sorted([stop.order_ref, target.order_ref]), [])])
+        (named,) = seen.alerts("kill_verify")
+        assert stop.order_ref in named
+        assert target.order_ref in named
+        sim.control.clear_faults()
+        sim.control.step(5.0)
+        await eventually(lambda: not engine.orders.working(), what="the cancels answered")
 
 
 async def test_restart_with_an_automatic_trip_latched_then_the_kept_stop_and_target_not_called_still_working(
