@@ -36,6 +36,7 @@ from .helpers import (
     limits_for_tests,
     make_config,
     outside_client,
+    protected_long,
     running,
     status,
 )
@@ -180,6 +181,81 @@ async def test_ctrl_k_after_an_automatic_trip_then_the_kept_stop_and_target_canc
         assert engine.risk.kill_state.trigger is KillTrigger.DAILY_LOSS  # the first record stays
         assert seen.alerts("kill_all")
         assert not engine.snapshot().kill_keeps_protection
+
+
+def _asked_open_orders(sim: SimGateway) -> bool:
+    return any(cid == CLIENT_ID and f[:1] == [str(int(Out.REQ_OPEN_ORDERS))] for cid, f in sim.received_frames)
+
+
+async def test_ctrl_k_while_an_automatic_trips_cancels_are_checked_then_each_check_reports_its_own_decision(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Ctrl+K lands after the trip's cancels went out, while the trip's check waits for the broker's answer. The
+    # trip's check worked out what is kept again from the latched state, which keeps nothing any more: it named
+    # the stop and target it had left working on purpose as "still working after kill", not verified.
+    async with running(sim, _config(tmp_path)) as (engine, events):
+        book = await _bracketed_long_and_a_resting_entry(sim, engine)
+        seen = Seen(events)
+        seen.checks()
+        sim.control.delay_messages("open_orders_end", 1.0)  # the trip's check waits for the broker until stepped
+        sim.received_frames.clear()
+        await _price(sim, engine, 94.0)  # the daily loss trips
+        await eventually(lambda: status(engine, book.resting) is S.CANCELLED, what="the trip's cancel done")
+        await eventually(lambda: _asked_open_orders(sim), what="the trip's check asking the broker")
+        assert engine.risk.kill_state.keeps_protection
+        assert not seen.checks()
+        for kind in ("order_status", "error"):  # Ctrl+K's cancels are answered (202, Cancelled) after the trip's check
+            sim.control.delay_messages(kind, 2.0)
+
+        # Act
+        engine.kill("operator pressed ctrl+k")
+        await eventually(lambda: not _working_at_sim(sim, [book.stop, book.target]), what="Ctrl+K's cancels done")
+        sim.control.delay_messages("open_orders_end", 0)
+        sim.control.step(1.0)  # the trip's check is answered, Ctrl+K's cancels not yet
+        await eventually(seen.checks, what="the trip's check")
+        sim.control.clear_faults()
+        sim.control.step(1.0)
+
+        # Assert: the trip's check reports what the trip kept; Ctrl+K's, what Ctrl+K cancelled.
+        await eventually(lambda: len(seen.checks()) == 2, what="Ctrl+K's check")
+        trip, ctrl_k = seen.checks()
+        assert trip.verified
+        assert trip.cancelled == (book.resting,)
+        assert sorted(trip.kept) == sorted([book.stop, book.target])
+        assert ctrl_k.verified
+        assert ctrl_k.kept == ()
+        assert sorted(ctrl_k.cancelled) == sorted([book.stop, book.target])
+        assert not seen.alerts("kill_verify", "cancel_unverified")
+
+
+async def test_reset_and_an_automatic_trip_before_ctrl_ks_check_then_the_stop_it_cancelled_is_not_counted_kept(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Ctrl+K's cancels of the stop and target go unanswered; before its check comes the operator resets and an
+    # automatic trip engages (keeping protection). Ctrl+K's check took the latched state's word and counted the
+    # stop and target it had cancelled, still working, as kept: "verified" while they still worked.
+    async with running(sim, _config(tmp_path, ack_timeout_s=0.5)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
+        _, stop, target = await protected_long(engine)
+        seen = Seen(events)
+        for kind in ("order_status", "error"):  # Ctrl+K's cancels are answered (202, Cancelled) only once stepped
+            sim.control.delay_messages(kind, 5.0)
+
+        # Act
+        engine.kill("operator pressed ctrl+k")
+        engine.reset_kill("pressed by mistake")
+        engine.engage_kill("drawdown 5%", "risk:drawdown", KillTrigger.DRAWDOWN)
+
+        # Assert: the trip's check keeps them; Ctrl+K's names them still working.
+        await eventually(lambda: len(seen.checks()) == 2, what="both checks")
+        assert engine.risk.kill_state.keeps_protection
+        both = sorted((sorted(c.kept), sorted(c.remaining)) for c in seen.checks())
+        assert both == sorted([([], sorted([stop.order_ref, target.order_ref])),
+                               (sorted([stop.order_ref, target.order_ref]), [])])
+        (named,) = seen.alerts("kill_verify")
+        assert stop.order_ref in named
+        assert target.order_ref in named
+        sim.control.clear_faults()
+        sim.control.step(5.0)
+        await eventually(lambda: not engine.orders.working(), what="the cancels answered")
 
 
 async def test_restart_with_an_automatic_trip_latched_then_the_kept_stop_and_target_not_called_still_working(

@@ -154,15 +154,61 @@ def test_kill_cancels_in_the_global_scope_then_one_global_cancel_that_takes_ever
 def test_verify_when_an_automatic_trip_kept_the_protection_then_kept_not_remaining() -> None:
     switch = KillSwitch()
     stop = _protective("STOP")
-    switch.engage("risk:trade_count", "50 trades", T0, working=[order(ref="ENTRY"), stop],
-                  trigger=KillTrigger.TRADE_COUNT)
+    decision = switch.engage("risk:trade_count", "50 trades", T0, working=[order(ref="ENTRY"), stop],
+                             trigger=KillTrigger.TRADE_COUNT)
 
-    result = switch.verify(["ENTRY"], [stop], T0, at_broker=["STOP"])
+    result = switch.verify(decision.cancels, ["ENTRY"], [stop], T0, at_broker=["STOP"])
 
     assert result.ok
     assert result.kept == ("STOP",)
     assert result.events == (KillChecked(T0, KillReport(("ENTRY",), (), checked=True, kept=("STOP",))),)
     assert result.events[0].report.verified
+
+
+def test_verify_an_automatic_trips_cancels_after_the_operators_kill_then_its_protection_kept_not_remaining() -> None:
+    # The operator's Ctrl+K lands between the trip's cancels and their check: the trip's check reports what the
+    # trip decided to keep, not what the latched state (which keeps nothing now) would decide.
+    switch = KillSwitch()
+    entry, stop = order(ref="ENTRY"), _protective("STOP")
+    trip = switch.engage("risk:daily_loss", "loss 2%", T0, working=[entry, stop], trigger=KillTrigger.DAILY_LOSS)
+    switch.engage("alice", "ctrl+k", T0, working=[entry, stop])
+
+    result = switch.verify(trip.cancels, ["ENTRY"], [stop], T0, at_broker=["STOP"])
+
+    assert not switch.state.keeps_protection
+    assert result.ok
+    assert result.kept == ("STOP",)
+    assert result.events == (KillChecked(T0, KillReport(("ENTRY",), (), checked=True, kept=("STOP",))),)
+
+
+def test_verify_an_operators_kill_after_a_reset_and_an_automatic_trip_then_the_stop_it_cancels_is_remaining() -> None:
+    # The latched state keeps the protection again by the time the operator's kill is checked: the stop that
+    # kill cancelled, still working, must not be counted as kept (the kill would be reported verified).
+    switch = KillSwitch()
+    entry, stop = order(ref="ENTRY"), _protective("STOP")
+    kill = switch.engage("alice", "ctrl+k", T0, working=[entry, stop])
+    switch.reset("alice", "fixed", T0)
+    switch.engage("risk:drawdown", "drawdown 5%", T0, working=[stop], trigger=KillTrigger.DRAWDOWN)
+
+    result = switch.verify(kill.cancels, ["ENTRY", "STOP"], [stop], T0)
+
+    assert switch.state.keeps_protection
+    assert not result.ok
+    assert result.remaining == ("STOP",)
+    assert result.kept == ()
+    assert result.cancelled == ("ENTRY",)
+
+
+def test_kill_cancels_keep_a_protective_order_placed_since_but_never_one_they_cancel() -> None:
+    # A bracket's stop placed again for the part of an entry held (after the trip's cancels) is protection the
+    # trip keeps; an order the trip listed to cancel is not kept, whatever it has become since.
+    listed = order(ref="ENTRY")
+    cancels = kill_cancels([listed, _protective("STOP")], CancelScope.OWN, keep_protection=True)
+    became_protective = order(ticket(side=Side.SELL, reduce_only=True), ref="ENTRY")
+    working = [became_protective, _protective("STOP"), _protective("STOP-AGAIN")]
+
+    assert cancels.kept_of(working, at_broker=["STOP", "OTHER"]) == ("STOP", "STOP-AGAIN")
+    assert kill_cancels([listed], CancelScope.OWN).kept_of(working) == ()
 
 
 def test_engage_when_reason_blank_then_still_engaged_with_default_reason() -> None:
@@ -177,9 +223,9 @@ def test_engage_when_reason_blank_then_still_engaged_with_default_reason() -> No
 def test_verify_when_orders_remain_then_critical_alert_names_them() -> None:
     switch = KillSwitch()
     stuck = order(ticket(side=Side.SELL, quantity=5), ref="STUCK")
-    switch.engage("alice", "x", T0, working=[stuck, order(ref="GONE")])
+    decision = switch.engage("alice", "x", T0, working=[stuck, order(ref="GONE")])
 
-    result = switch.verify(["STUCK", "GONE"], [stuck], T0)
+    result = switch.verify(decision.cancels, ["STUCK", "GONE"], [stuck], T0)
 
     assert not result.ok
     assert result.remaining == ("STUCK",)
@@ -193,7 +239,7 @@ def test_verify_when_orders_remain_then_critical_alert_names_them() -> None:
 def test_verify_when_all_cancelled_then_ok_with_only_the_verification_event() -> None:
     switch = KillSwitch()
 
-    result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0)
+    result = switch.verify(KillCancels(("A",)), ["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0)
 
     assert result.ok
     assert result.events == (KillChecked(T0, KillReport(("A",), (), checked=True)),)
@@ -203,7 +249,8 @@ def test_verify_when_all_cancelled_then_ok_with_only_the_verification_event() ->
 def test_verify_when_the_broker_could_not_be_asked_then_not_verified() -> None:
     switch = KillSwitch()
 
-    result = switch.verify(["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0, checked=False)
+    result = switch.verify(KillCancels(("A",)), ["A"], [order(ref="A", status=OrderStatus.CANCELLED)], T0,
+                           checked=False)
 
     assert result.events == (KillChecked(T0, KillReport(("A",), (), checked=False)),)
     assert not result.events[0].report.verified
@@ -370,9 +417,9 @@ def test_verify_when_an_order_is_in_unknown_state_then_the_alert_names_it_apart_
     switch = KillSwitch()
     stuck = order(ticket(side=Side.SELL, quantity=5), ref="STUCK")
     unsure = order(ticket(quantity=3), ref="UNSURE", status=OrderStatus.UNKNOWN)
-    switch.engage("alice", "x", T0, working=[stuck, unsure])
+    decision = switch.engage("alice", "x", T0, working=[stuck, unsure])
 
-    result = switch.verify(["STUCK", "UNSURE"], [stuck, unsure], T0, at_broker=["broker#7"])
+    result = switch.verify(decision.cancels, ["STUCK", "UNSURE"], [stuck, unsure], T0, at_broker=["broker#7"])
 
     assert result.remaining == ("STUCK", "UNSURE", "broker#7")
     alert = next(e.alert for e in result.events if isinstance(e, AlertRaised))

@@ -8,8 +8,10 @@ and reporting run as a task afterwards.
 The operator's kill cancels every working order in scope; an automatic trip keeps the positions'
 protective orders working and cancels only what can add exposure (see :mod:`tui_trader.risk.kill_switch`).
 Which orders those are is the risk layer's decision (:func:`~tui_trader.risk.kill_switch.kill_cancels`):
-the kill, the owed cancels after an outage and the operator's cancel-all write exactly its list, and every
-verification follows the latched state's ``keeps_protection``.
+the kill, the owed cancels after an outage and the operator's cancel-all write exactly its list, and each
+verification checks the cancels it follows against that same decision: what it reports kept is exactly what
+was decided kept, whatever the latched state has become since (an operator's kill landing while an automatic
+trip's cancels are checked is verified by its own check, which keeps nothing).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from tui_trader.risk.kill_switch import (
     KillCancels,
     KillDecision,
     KillTrigger,
-    is_protective,
     remaining_text,
 )
 from tui_trader.risk.limits import CancelScope
@@ -99,9 +100,9 @@ class KillOps(OrderPath):
         await self._verify_kill(cancels)
 
     async def _verify_kill(self, cancels: KillCancels) -> None:
-        """Verify a kill's ``cancels`` and say the outcome (the protective orders it keeps are not left behind)."""
-        report = await self._verify_cancelled(cancels.refs, keep_protection=cancels.keeps_protection)
-        self._publish_verification(report)
+        """Verify a kill's ``cancels`` and say the outcome (the protective orders they keep are not left behind)."""
+        report = await self._verify_cancelled(cancels.refs, kept_by=cancels)
+        self._publish_verification(report, cancels)
 
     async def verify_latched_kill(self) -> None:
         """With the kill latched from before this connection (a restart, a reconnect): ask the broker what
@@ -109,7 +110,9 @@ class KillOps(OrderPath):
         an operator's Ctrl+K (engaging again) sends the cancels. The protective orders an automatic trip
         keeps are said as kept, not as left working."""
         at_broker = await self._broker_working(own_only=self._keeps_protection)
-        self._publish_verification(KillReport((), tuple(at_broker or ()), checked=at_broker is not None))
+        # Nothing is sent: what the latched kill would cancel and keep now is the decision its check follows.
+        cancels = self.risk.cancels(self.orders.working(), keep_protection=self._keeps_protection)
+        self._publish_verification(KillReport((), tuple(at_broker or ()), checked=at_broker is not None), cancels)
 
     @property
     def _keeps_protection(self) -> bool:
@@ -122,13 +125,16 @@ class KillOps(OrderPath):
         positions' protective orders, which an operator's kill still has to cancel)."""
         return self.risk.kill_state.engaged and not self._keeps_protection
 
-    def _publish_verification(self, report: KillReport) -> None:
-        """The kill's verification: always an event, and a critical alert naming whatever still works
-        (the orders the engine tracks as working, and those in ``report.remaining`` it does not track)."""
+    def _publish_verification(self, report: KillReport, cancels: KillCancels) -> None:
+        """The verification of a kill's ``cancels``: always an event, and a critical alert naming whatever still
+        works that they do not keep (the orders the engine tracks as working, and those in ``report.remaining``
+        or ``report.kept`` it does not track)."""
         working = self.orders.working()
         tracked = {o.order_ref for o in working}
-        at_broker = [r for r in report.remaining if r not in tracked]  # the console's banner must show them too
-        verification = self.risk.verify_kill(report.cancelled, working, self.now(), at_broker, report.checked)
+        # The console's banner must show the untracked ones too.
+        at_broker = [r for r in (*report.remaining, *report.kept) if r not in tracked]
+        verification = self.risk.verify_kill(cancels, report.cancelled, working, self.now(), at_broker,
+                                             report.checked)
         self.publish_all(verification.events)
 
     async def persist_kill_state(self) -> None:
@@ -174,7 +180,7 @@ class KillOps(OrderPath):
         self.reject_all_pending("cancel all")
         cancels = self.risk.cancels(self.orders.working())
         self._send_cancels(cancels)
-        return await self._verify_cancelled(cancels.refs)
+        return await self._verify_cancelled(cancels.refs, kept_by=cancels)
 
     def _send_cancels(self, cancels: KillCancels) -> None:
         """Write ``cancels`` to the broker's socket, exactly as the risk layer listed them
@@ -192,12 +198,14 @@ class KillOps(OrderPath):
 
     async def _verify_cancelled(self, refs: Sequence[str], symbols: set[str] | None = None,
                                 source: str = "kill_switch", alert: bool = True,
-                                keep_protection: bool = False) -> KillReport:
+                                kept_by: KillCancels | None = None) -> KillReport:
         """Wait for ``refs`` to end, then ask the broker what still works (only ``symbols``, if given).
 
         ``source`` names what cancelled (the kill switch, a flatten, a position close) in the alerts.
-        ``keep_protection``: the protective orders still working were kept on purpose (an automatic
-        trip's kill), so they are not remaining, and only this client's orders are asked for.
+        ``kept_by``: the kill's cancels as decided; the orders still working they keep
+        (:meth:`~tui_trader.risk.kill_switch.KillCancels.keeps`: an automatic trip's protective orders) were
+        kept on purpose, so they are not remaining, and only this client's orders are asked for when they keep
+        the positions' protection.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ack_timeout_s
@@ -205,16 +213,17 @@ class KillOps(OrderPath):
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
-        at_broker = await self._broker_working(symbols, source, own_only=keep_protection)
+        own_only = kept_by is not None and kept_by.keeps_protection
+        at_broker = await self._broker_working(symbols, source, own_only=own_only)
         local = self._still_working(refs)
-        kept = {o.order_ref for o in self.orders.working() if is_protective(o)} if keep_protection else set()
+        kept = kept_by.kept_of(self.orders.working(), at_broker or ()) if kept_by is not None else ()
         remaining = tuple(r for r in dict.fromkeys([*local, *(at_broker or ())]) if r not in kept)
         cancelled = tuple(r for r in refs if r not in remaining)
         if remaining and alert:
             unknown = [r for r in remaining if (o := self.orders.get(r)) and o.status is OrderStatus.UNKNOWN]
             text = remaining_text(remaining, unknown, {}, "still working after cancel")
             self.alert(AlertLevel.CRITICAL, source, text, kind="cancel_unverified")
-        return KillReport(cancelled, remaining, checked=at_broker is not None)
+        return KillReport(cancelled, remaining, checked=at_broker is not None, kept=kept)
 
     def _still_working(self, refs: Sequence[str]) -> list[str]:
         # An order no longer in memory finished long ago (only finished orders are forgotten).

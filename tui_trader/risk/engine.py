@@ -258,11 +258,11 @@ class RiskEngine:
         them) for a cancel with no engaging: the operator's cancel-all, those a kill owes after an outage."""
         return kill_cancels(working, self._kill.scope, keep_protection)
 
-    def verify_kill(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
-                    at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
-        """After the cancels: the verification's event, and a critical alert naming any order still
-        working (``at_broker``, ``checked``: see :meth:`KillSwitch.verify`)."""
-        return self._kill.verify(cancelled, still_working, now, at_broker, checked)
+    def verify_kill(self, cancels: KillCancels, cancelled: Iterable[str], still_working: Sequence[Order],
+                    now: datetime, at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
+        """After ``cancels`` (as decided and sent): the verification's event, and a critical alert naming any
+        order still working that they do not keep (``at_broker``, ``checked``: see :meth:`KillSwitch.verify`)."""
+        return self._kill.verify(cancels, cancelled, still_working, now, at_broker, checked)
 
     def reset_kill(
         self,

@@ -14,7 +14,8 @@ only the orders that can add exposure and keeps the positions' protective orders
 working: "may allow risk-reducing orders while preventing risk-increasing ones" (FIA). Halted, nothing
 else manages those positions: cancelling their stops turned a 2% daily-loss trip into an unbounded loss.
 Which orders are cancelled and which kept is decided in one place, :func:`kill_cancels`; the engine
-writes exactly its list (the kill's, the cancels a kill owes after an outage, the operator's cancel-all).
+writes exactly its list (the kill's, the cancels a kill owes after an outage, the operator's cancel-all), and
+the verification of those cancels reports as kept exactly what that decision kept (:meth:`KillSwitch.verify`).
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ class KillState:
     monitors stay quiet for the rest of that day, also after a restart (:meth:`KillSwitch.released_on`)."""
     released_at: datetime | None = None
     keeps_protection: bool = False
-    """The positions' protective orders are kept working (an automatic trip's kill): only entries were
-    cancelled, and the verification does not count the protective orders as left behind. Cleared by an
-    operator's kill on top (Ctrl+K cancels them too)."""
+    """The positions' protective orders are kept working (an automatic trip's kill): only entries are
+    cancelled (:func:`kill_cancels`). Cleared by an operator's kill on top (Ctrl+K cancels them too). A
+    verification follows the :class:`KillCancels` it checks, decided as the cancels were sent, not this
+    state as it is when the check comes."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO datetime, enum value)."""
@@ -145,6 +147,21 @@ class KillCancels:
     """One global cancel (every order on the account) instead of the ``refs`` one by one."""
     keeps_protection: bool = False
     """An automatic trip's cancels: only this client's orders that can add exposure, one by one."""
+
+    def keeps(self, order: Order) -> bool:
+        """These cancels leave ``order`` working on purpose: one of :attr:`kept`, or, as they keep the positions'
+        protection, a protective order they did not list (placed since: a bracket's stop placed again for the
+        part of a cancelled entry held). Never one of :attr:`refs`: what they cancel is cancelled or remaining,
+        whatever it has become since, and whatever a later kill decided."""
+        if order.order_ref in self.kept:
+            return True
+        return self.keeps_protection and order.order_ref not in self.refs and is_protective(order)
+
+    def kept_of(self, working: Iterable[Order], at_broker: Iterable[str] = ()) -> tuple[str, ...]:
+        """The orders still working that these cancels keep (:meth:`keeps`): tracked in ``working``, or
+        named only by the broker (``at_broker``: kept only when listed in :attr:`kept`)."""
+        tracked = (o.order_ref for o in working if o.status.is_working and self.keeps(o))
+        return tuple(dict.fromkeys([*tracked, *(r for r in at_broker if r in self.kept)]))
 
 
 def kill_cancels(working: Iterable[Order], scope: CancelScope, keep_protection: bool = False) -> KillCancels:
@@ -282,20 +299,23 @@ class KillSwitch:
         actions += (KillAction.FLATTEN,) if flatten else ()
         return KillDecision(self._state, again, actions, self.scope, cancels, events)
 
-    def verify(self, cancelled: Iterable[str], still_working: Sequence[Order], now: datetime,
-               at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
-        """Check the cancels took effect: a :class:`KillChecked` always, and a critical alert naming any
+    def verify(self, cancels: KillCancels, cancelled: Iterable[str], still_working: Sequence[Order],
+               now: datetime, at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
+        """Check ``cancels`` took effect: a :class:`KillChecked` always, and a critical alert naming any
         order still working.
+
+        ``cancels``: the kill's cancels as they were decided and sent. The orders still working they keep
+        (:meth:`KillCancels.keeps`: an automatic trip's protective orders) are ``kept``, not remaining; every
+        other order still working is remaining, also when the switch keeps or cancels the positions'
+        protection differently now (an operator's kill since, a reset and another trip): each kill's check
+        reports its own decision, a later kill's check its own.
 
         ``at_broker``: orders the broker still holds that the engine does not track as working (another
         client's, under the global scope); they are named and counted as remaining too. ``checked``:
         whether the broker could be asked at all (unchecked, nothing is verified).
-
-        While the switch keeps the positions' protection, the protective orders still working are
-        ``kept``, not remaining: left working on purpose.
         """
         live = [o for o in still_working if o.status.is_working]
-        kept = tuple(o.order_ref for o in live if self._state.keeps_protection and is_protective(o))
+        kept = cancels.kept_of(live, at_broker)
         working = [o for o in live if o.order_ref not in kept]
         tracked = tuple(o.order_ref for o in working)
         remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked and r not in kept)
