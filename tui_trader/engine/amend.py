@@ -383,8 +383,9 @@ class Amendments(Reconciliation):
         return {ref: larger_of(p.held, p.asked) for ref, p in pending.items()} if pending else {}
 
     def placed_quantity(self, order: Order) -> float:
-        """Also: an order with a modification unanswered, the smaller of the quantity the broker holds and the one
-        asked (a modify is measured against what the broker could be left with)."""
+        """Also: an order with a modification unanswered, the smaller of the quantity the broker last confirmed
+        (:attr:`PendingModification.held`) and the one asked: the broker can be left with either (a modify is
+        measured against the smaller)."""
         pending = self.modifications.get(order.order_ref)
         quantity = order.ticket.quantity
         return quantity if pending is None else min(quantity, pending.held.quantity)
