@@ -9,7 +9,7 @@ import pytest
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
-from tui_trader.domain.orders import LOCATING, StatusChange
+from tui_trader.domain.orders import AMENDMENT_NOTES, LOCATING, StatusChange
 from tui_trader.engine.orders import IllegalTransition, OrderManager
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -90,6 +90,24 @@ def test_report_held_for_a_locate_then_a_step_on_hold_and_the_next_submitted_a_s
     assert released.broker_hold == ""
     assert [(h.status, h.note) for h in released.history[-2:]] == [(S.SUBMITTED, f"held: {LOCATING}"),
                                                                  (S.SUBMITTED, "Submitted")]
+
+
+@pytest.mark.parametrize("note", AMENDMENT_NOTES)
+def test_order_held_for_a_locate_when_amended_then_still_held_and_the_same_hold_again_no_step(note: str) -> None:
+    # An amendment (a modify, a refusal putting it back, figures taken from the broker) hid the hold, and the
+    # broker's next report of the same hold made a step of its own: the engine said the hold a second time.
+    om = OrderManager("tt")
+    ref = _sent(om)
+    held = replace(_report(ref, S.SUBMITTED, raw="Inactive"), why_held="locate")
+    om.apply_report(held, NOW)
+
+    amended = om.amend(ref, replace(om.orders[ref].ticket, quantity=60), NOW, f"{note}: 60")
+
+    assert amended.broker_hold == LOCATING
+    assert om.apply_report(held, NOW) is None
+    released = om.apply_report(_report(ref, S.SUBMITTED), NOW)
+    assert released is not None
+    assert released.broker_hold == ""
 
 
 def test_report_working_with_a_why_held_not_known_then_no_hold() -> None:

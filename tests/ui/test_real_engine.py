@@ -488,6 +488,27 @@ async def test_real_engine_modify_until_the_broker_echoes_it_then_the_orders_pan
         assert c.rows("orders-table")[ref][4:7] == ("8", "LMT", f"{new_limit:,.2f}")
 
 
+async def test_real_engine_modify_of_a_short_held_for_a_locate_then_the_orders_pane_still_says_locating(
+        tmp_path: Path) -> None:
+    # The modify's own step hid the broker's hold: the row read MODIFYING, and the echo said the hold again.
+    async with real_console(tmp_path) as c:
+        c.gw.control.locate_shorts()
+        limit = round(c.engine.market.quotes["AAPL"].ask + 1, 2)
+        order = await c.engine.submit(OrderTicket("AAPL", Side.SELL, 5, OrderType.LMT, limit_price=limit))
+        ref = order.order_ref
+        await c.until(lambda: c.engine.orders.orders[ref].broker_hold, "the short held")
+        c.gw.control.delay_messages("open_order", 1.0)  # the echo comes when the simulated clock moves on
+
+        await c.engine.modify(ref, quantity=8)
+
+        await c.until(lambda: c.rows("orders-table").get(ref, ())[4:5] == ("5→8",), "the modify pending")
+        assert c.rows("orders-table")[ref][7] == "LOCATING"
+        c.gw.control.step(1.0)
+        await c.until(lambda: c.rows("orders-table")[ref][4] == "8", "the modify confirmed")
+        assert c.rows("orders-table")[ref][7] == "LOCATING"
+        assert [a.kind for a in c.app.main.query_one(AlertsPane).alerts].count("order_held") == 1
+
+
 async def test_real_engine_modify_denied_by_risk_then_said_and_the_order_unchanged_at_the_sim(
         tmp_path: Path) -> None:
     from tui_trader.ui.modals.modify_order import ModifyOrderModal

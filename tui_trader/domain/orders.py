@@ -130,6 +130,20 @@ HOLD_REASONS = {"locate": LOCATING}
 """The broker's reason for a hold (IB's ``whyHeld``) → the words shown."""
 
 
+MODIFY_NOTE = "modify requested"
+RESIZED_NOTE = "resized with"
+"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry."""
+NOT_SENT_NOTE = "modify not sent"
+"""How the step begins that puts an order back to its figures before a modification that was not sent."""
+REFUSED_NOTE = "modify refused by the broker"
+"""How the history step begins that puts an order back to the figures the broker kept."""
+FIGURES_NOTE = "figures at the broker"
+"""How the step begins that takes a working order's figures from the broker (a reconciliation)."""
+AMENDMENT_NOTES = (MODIFY_NOTE, RESIZED_NOTE, NOT_SENT_NOTE, REFUSED_NOTE, FIGURES_NOTE)
+"""How each step begins that changes a working order's figures, never its state at the broker (the order
+manager's ``amend``): :attr:`Order.broker_hold` looks past them."""
+
+
 def hold_note(why_held: str) -> str:
     """The note of the step that puts an order on hold for ``why_held`` (one of :data:`HOLD_REASONS`)."""
     return HELD_BY_BROKER + HOLD_REASONS[why_held]
@@ -186,13 +200,18 @@ class Order:
     def broker_hold(self) -> str:
         """Why the broker holds this working order unworked (:data:`LOCATING`), ``""`` when it does not.
 
-        Said by the note of its last step (the broker's next status, or a fill, ends the hold with a step
-        of its own), so it goes wherever the order goes: journal, snapshots, console.
+        Said by the note of its last step but the engine's amendments (:data:`AMENDMENT_NOTES`: a modify
+        changes figures, not what the broker does with the order), so it goes wherever the order goes:
+        journal, snapshots, console. Only the broker ends it, with a step of its own: its next status, a
+        fill, a cancel.
         """
-        if not self.history or not self.status.is_working:
+        if not self.status.is_working:
             return ""
-        note = self.history[-1].note
-        return note[len(HELD_BY_BROKER):] if note.startswith(HELD_BY_BROKER) else ""
+        for step in reversed(self.history):
+            note = step.note
+            if not note.startswith(AMENDMENT_NOTES):
+                return note[len(HELD_BY_BROKER):] if note.startswith(HELD_BY_BROKER) else ""
+        return ""
 
     @property
     def modifiable(self) -> bool:

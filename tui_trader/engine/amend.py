@@ -37,7 +37,16 @@ from typing import Any
 from tui_trader.broker.base import BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
-from tui_trader.domain.orders import Fill, Order, OrderTicket, larger_of
+from tui_trader.domain.orders import (
+    MODIFY_NOTE,
+    NOT_SENT_NOTE,
+    REFUSED_NOTE,
+    RESIZED_NOTE,
+    Fill,
+    Order,
+    OrderTicket,
+    larger_of,
+)
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
@@ -48,11 +57,6 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
 _LOOKBACK = timedelta(minutes=5)
-MODIFY_NOTE = "modify requested"
-RESIZED_NOTE = "resized with"
-"""How the history step of a modify begins: of the order modified, of a bracket child resized with its entry."""
-REFUSED_NOTE = "modify refused by the broker"
-"""How the history step begins that puts an order back to the figures the broker kept."""
 _NOT_REFUSALS = frozenset({202, 10147, 10148, 161, 399, 404})
 """Order errors that do not refuse a modification: a cancellation (the order's end, heard as such), a cancel's
 race, IB's notices on an order it placed (399 "order message", 404 shares to short being located)."""
@@ -210,7 +214,7 @@ class Amendments(Reconciliation):
         for old in before:
             current = self.orders.get(old.order_ref)
             if current is not None:
-                self._amend(current, old.ticket, f"modify not sent ({why}): as before")
+                self._amend(current, old.ticket, f"{NOT_SENT_NOTE} ({why}): as before")
             self._review_pending(old.order_ref)
 
     def _amend(self, order: Order, ticket: OrderTicket, note: str) -> Order:
@@ -381,8 +385,9 @@ class Amendments(Reconciliation):
         return {ref: larger_of(p.held, p.asked) for ref, p in pending.items()} if pending else {}
 
     def placed_quantity(self, order: Order) -> float:
-        """Also: an order with a modification unanswered, the smaller of the quantity the broker holds and the one
-        asked (a modify is measured against what the broker could be left with)."""
+        """Also: an order with a modification unanswered, the smaller of the quantity the broker last confirmed
+        (:attr:`PendingModification.held`) and the one asked: the broker can be left with either (a modify is
+        measured against the smaller)."""
         pending = self.modifications.get(order.order_ref)
         quantity = order.ticket.quantity
         return quantity if pending is None else min(quantity, pending.held.quantity)

@@ -191,8 +191,9 @@ class OrderPath(EngineCore):
         return order.status not in PLACED or ticket.quantity <= self.placed_quantity(order)
 
     def placed_quantity(self, order: Order) -> float:
-        """The quantity the broker holds for ``order`` (its ticket's; :class:`~tui_trader.engine.amend.Amendments`:
-        the figures before a modification it has not answered)."""
+        """The quantity ``order`` is measured at as placed: its ticket's (:class:`~tui_trader.engine.amend.Amendments`:
+        with a modification the broker has not answered, the smaller of the quantity it last confirmed and the one
+        asked)."""
         return order.ticket.quantity
 
     def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:

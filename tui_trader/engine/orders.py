@@ -179,7 +179,10 @@ class OrderManager:
         return self._store(self.orders[order_ref].with_broker_id(broker_id))
 
     def amend(self, order_ref: str, ticket: OrderTicket, now: datetime, note: str) -> Order:
-        """Replace a working order's ticket (a modify), noting it in the history under the same status."""
+        """Replace a working order's ticket (a modify), noting it in the history under the same status.
+
+        ``note`` begins with one of :data:`~tui_trader.domain.orders.AMENDMENT_NOTES`: the step changes figures,
+        not what the broker does with the order (:attr:`Order.broker_hold` looks past it)."""
         order = self.orders[order_ref]
         return self._store(replace(order, ticket=ticket).with_status(order.status, now, note))
 

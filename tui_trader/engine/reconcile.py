@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
-from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.orders import FIGURES_NOTE, Fill, Order, OrderTicket
 from tui_trader.engine.broker_events import BrokerEvents
 from tui_trader.store.journal import Journal
 
@@ -360,7 +360,7 @@ class Reconciliation(BrokerEvents):
         if theirs == order.ticket:
             return
         what = ", ".join(f"{name} {b:g}, not {a:g}" for name, a, b in _figures_differing(order.ticket, theirs))
-        self.publish_order(self.orders.amend(order.order_ref, theirs, self.now(), f"figures at the broker: {what}"),
+        self.publish_order(self.orders.amend(order.order_ref, theirs, self.now(), f"{FIGURES_NOTE}: {what}"),
                            order)
         self.alert(AlertLevel.WARNING, "reconcile", f"{order.order_ref} ({theirs.order_type.value} "
                    f"{theirs.side.value} {theirs.symbol}) at the broker: {what}: taken from the broker",

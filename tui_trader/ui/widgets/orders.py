@@ -59,7 +59,8 @@ HELD = "HELD"
 SUBMITTED, as if the stop were protecting a part already filled)."""
 MODIFYING = "MODIFYING"
 """A working order's status while the broker has not confirmed a modification of it: its figures are
-the ones the broker holds, the ones asked after an arrow (``70→40``)."""
+the ones the broker holds, the ones asked after an arrow (``70→40``). One the broker holds unworked keeps
+saying so (LOCATING, :data:`HOLD_SHORT`): the arrow says the modification."""
 QTY_WIDTH, PRICE_WIDTH = COLUMNS[4].width, COLUMNS[6].width
 
 
@@ -71,17 +72,19 @@ are located reads LOCATING (it can still fill); any other hold reads HELD."""
 def order_row(order: Order, zone: str = "", held: bool = False, pending: PendingModification | None = None) -> Row:
     """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
     ``held`` until its entry fills says so (:meth:`Order.held_for`); one with a modification
-    ``pending`` shows the figures the broker holds, then the ones asked (:func:`asked`), as MODIFYING."""
+    ``pending`` shows the figures the broker holds, then the ones asked (:func:`asked`), as MODIFYING,
+    or as the broker's hold when it holds the order unworked (LOCATING: it can still fill)."""
     t = order.ticket
     status, status_role = STATUS_SHORT.get(order.status, order.status.value), STATUS_ROLE.get(order.status, "")
+    hold = order.broker_hold
     if held and order.status is OrderStatus.SUBMITTED:
         status = HELD
-    elif hold := order.broker_hold:
+    elif hold:
         status, status_role = HOLD_SHORT.get(hold, HELD), "warn"
     quantity, prices = qty(t.quantity), order_price(t)
     qty_role = price_role = ""
     if pending is not None and order.status.is_working:
-        status, status_role, t = MODIFYING, "warn", pending.held
+        status, status_role, t = status if hold else MODIFYING, "warn", pending.held
         quantity = asked(qty(t.quantity), qty(pending.asked.quantity), QTY_WIDTH)
         prices = asked(order_price(t), order_price(pending.asked), PRICE_WIDTH)
         # Only the figures the modify changes are marked (a stop moved keeps its quantity plain).
