@@ -39,9 +39,10 @@ MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
 }
 
 MAP_EXEC_SIDE = {"BOT": Side.BUY, "SLD": Side.SELL}
-MAP_ORDER_TYPE = {t.value: t for t in OrderType}
-#: IB time in force → the engine's; one missing here (GTD, IOC, OPG, …) is not modelled (``None``).
-MAP_TIME_IN_FORCE = {t.value: t for t in TimeInForce}
+#: IB order type → the engine's; one missing here (MIT, TRAIL LIMIT, REL, …) is ``OrderType.OTHER``.
+MAP_ORDER_TYPE = {t.value: t for t in OrderType if t is not OrderType.OTHER}
+#: IB time in force → the engine's; one missing here (FOK, DTC, …) is ``TimeInForce.OTHER``.
+MAP_TIME_IN_FORCE = {t.value: t for t in TimeInForce if t is not TimeInForce.OTHER}
 
 
 def _num(value: float | Decimal | None) -> float | None:
@@ -336,6 +337,8 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
     filled = float(status.filled)
     remaining = float(status.remaining) if status.status and status.remaining else quantity - filled
     engine_status, error_note = _status_with_error(trade, filled, remaining)
+    trails = order.orderType == "TRAIL"
+    percent = _num(order.trailingPercent) if trails else None
     return BrokerOrderReport(
         order_ref=order.orderRef,
         broker_id=order.orderId,
@@ -344,19 +347,26 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
         symbol=trade.contract.symbol,
         side=Side(order.action) if order.action in ("BUY", "SELL") else Side.BUY,
         quantity=quantity,
-        order_type=MAP_ORDER_TYPE.get(order.orderType, OrderType.MKT),
+        order_type=MAP_ORDER_TYPE.get(order.orderType, OrderType.OTHER),
         status=engine_status,
         filled=filled,
         remaining=remaining,
         avg_fill_price=float(status.avgFillPrice or 0.0),
         limit_price=_num(order.lmtPrice),
-        stop_price=_num(order.auxPrice),
+        stop_price=_num(order.trailStopPrice if trails else order.auxPrice),
         parent_id=order.parentId,
         oca_group=order.ocaGroup,
         raw_status=status.status,
         note=note or error_note,
-        tif=MAP_TIME_IN_FORCE.get(order.tif),
+        tif=MAP_TIME_IN_FORCE.get(order.tif, TimeInForce.OTHER) if order.tif else None,
         why_held=status.whyHeld,
+        # A trailing stop's auxPrice is its trailing amount, unless it trails by a percent.
+        trail_amount=_num(order.auxPrice) if trails and percent is None else None,
+        trail_percent=percent,
+        outside_rth=bool(order.outsideRth),
+        raw_order_type=order.orderType,
+        raw_tif=order.tif,
+        good_till=order.goodTillDate if order.tif == "GTD" else "",
     )
 
 
