@@ -21,7 +21,7 @@ from ib_async.util import UNSET_DOUBLE
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.market import Bar, Instrument, Quote, Session
-from tui_trader.domain.orders import Fill, Order, WhatIf
+from tui_trader.domain.orders import LOCATE, Fill, Order, WhatIf
 
 #: IB order status → engine status; ``None`` means "no lifecycle information, keep the current".
 MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
@@ -67,11 +67,6 @@ def _aware(when: datetime | date) -> datetime:
     if not isinstance(when, datetime):
         return datetime.combine(when, time(0), tzinfo=UTC)
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-LOCATE = "locate"
-"""IB's ``whyHeld`` for a short sale held while shares to borrow are located (error 404): its status reads
-``Inactive``, yet the order lives and can fill at any moment."""
 
 
 def map_status(raw: str, filled: float, remaining: float, why_held: str = "") -> OrderStatus | None:
