@@ -20,6 +20,7 @@ from ib_async import (
     Trade,
 )
 from ib_async.objects import RealTimeBar, TradeLogEntry
+from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.ib import mapping as m
 from tui_trader.domain import Bracket, OrderTicket, OrderType, Side, TimeInForce
@@ -73,13 +74,52 @@ def test_report_from_trade_maps_fields_in_snake_case() -> None:
     assert report.limit_price == 10.5
 
 
-@pytest.mark.parametrize(("tif", "expected"), [("DAY", TimeInForce.DAY), ("GTC", TimeInForce.GTC),
-                                               ("GTD", None), ("IOC", None), ("", None)])
-def test_report_from_trade_when_time_in_force_then_the_engine_s_or_none_when_not_modelled(
+@pytest.mark.parametrize(("tif", "expected"), [
+    ("DAY", TimeInForce.DAY), ("GTC", TimeInForce.GTC), ("GTD", TimeInForce.GTD), ("IOC", TimeInForce.IOC),
+    ("OPG", TimeInForce.OPG), ("FOK", TimeInForce.OTHER), ("", None),
+])
+def test_report_from_trade_when_time_in_force_then_the_broker_s_other_when_unnamed_or_none_when_not_reported(
         tif: str, expected: TimeInForce | None) -> None:
     trade = _trade("Submitted")
     trade.order.tif = tif
-    assert m.report_from_trade(trade).tif is expected
+    report = m.report_from_trade(trade)
+    assert (report.tif, report.raw_tif) == (expected, tif)
+
+
+def test_report_from_trade_when_gtd_then_its_date_carried() -> None:
+    trade = _trade("Submitted")
+    trade.order.tif, trade.order.goodTillDate = "GTD", "20260320 16:00:00 US/Eastern"
+    assert m.report_from_trade(trade).good_till == "20260320 16:00:00 US/Eastern"
+
+
+def test_report_from_trade_when_an_order_type_not_modelled_then_other_named_not_a_market_order() -> None:
+    trade = _trade("Submitted")
+    trade.order.orderType, trade.order.auxPrice = "MIT", 9.8
+    report = m.report_from_trade(trade)
+    assert (report.order_type, report.raw_order_type) == (OrderType.OTHER, "MIT")
+
+
+@pytest.mark.parametrize(("fields", "amount", "percent"), [
+    ({"auxPrice": 0.5}, 0.5, None), ({"trailingPercent": 1.5}, None, 1.5),
+])
+def test_report_from_trade_when_trailing_stop_then_its_trail_and_the_stop_where_it_stands(
+        fields: dict[str, float], amount: float | None, percent: float | None) -> None:
+    trade = _trade("Submitted")
+    trade.order.orderType, trade.order.lmtPrice, trade.order.trailStopPrice = "TRAIL", UNSET_DOUBLE, 9.25
+    trade.order.outsideRth = True
+    for name, value in fields.items():
+        setattr(trade.order, name, value)
+    report = m.report_from_trade(trade)
+    assert (report.order_type, report.stop_price, report.limit_price) == (OrderType.TRAIL, 9.25, None)
+    assert (report.trail_amount, report.trail_percent, report.outside_rth) == (amount, percent, True)
+
+
+def test_report_from_trade_when_a_stop_then_aux_price_is_its_stop_and_no_trail() -> None:
+    trade = _trade("Submitted")
+    trade.order.orderType, trade.order.auxPrice, trade.order.trailingPercent = "STP", 9.6, 1.0
+    report = m.report_from_trade(trade)
+    assert (report.stop_price, report.trail_amount, report.trail_percent) == (9.6, None, None)
+    assert not report.outside_rth
 
 
 def test_cancelled_with_error_201_then_rejected() -> None:

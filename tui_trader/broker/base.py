@@ -23,8 +23,11 @@ class BrokerOrderReport:
     """The broker's view of one order (from an ack, a status change or a re-fetch).
 
     ``status`` is ``None`` when the broker's status carries no lifecycle information for the
-    engine (a pending cancel, a validation warning on a live order). ``tif`` is ``None`` when the
-    broker's time in force is not one the engine models (GTD, IOC, OPG, …) or was not reported.
+    engine (a pending cancel, a validation warning on a live order). ``order_type`` and ``tif`` are ``OTHER``
+    when the broker's are none the domain names (``raw_order_type``, ``raw_tif``: the broker's words); ``tif``
+    is ``None`` when not reported. A trailing stop's ``stop_price`` is where its stop stands now (IB's
+    ``trailStopPrice``), its trail the ``trail_amount`` or ``trail_percent``; ``good_till``: a GTD order's
+    date and time, as the broker wrote it.
     ``why_held`` says why the broker holds a live order unworked (IB's ``whyHeld``: ``locate`` while it
     looks for shares to borrow for a short sale; the order can still fill), ``""`` when it does not.
     """
@@ -49,6 +52,12 @@ class BrokerOrderReport:
     note: str = ""
     tif: TimeInForce | None = None
     why_held: str = ""
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    outside_rth: bool = False
+    raw_order_type: str = ""
+    raw_tif: str = ""
+    good_till: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,13 +30,38 @@ class OrderType(StrEnum):
     STP = "STP"
     STP_LMT = "STP LMT"
     TRAIL = "TRAIL"
+    OTHER = "OTHER"
+    """A type the broker holds that the engine does not model (IB's MIT, TRAIL LIMIT, REL, ...): only ever an
+    order adopted from the broker, never one the engine sends or modifies."""
+
+    @property
+    def modelled(self) -> bool:
+        """The engine can send an order of this type (and re-send one in a modify)."""
+        return self is not OrderType.OTHER
 
 
 class TimeInForce(StrEnum):
-    """How long an order stays working."""
+    """How long an order stays working, spelled as IB spells it.
+
+    The engine sends DAY and GTC only. The others are what the broker may hold in an order adopted from it
+    (placed in TWS or by another tool): a GTD order's date is not kept, so it cannot be re-sent as it is.
+    """
 
     DAY = "DAY"
     GTC = "GTC"
+    GTD = "GTD"
+    """Good till a date (IB's ``goodTillDate``)."""
+    IOC = "IOC"
+    """Immediate or cancel."""
+    OPG = "OPG"
+    """At the opening auction."""
+    OTHER = "OTHER"
+    """Another the broker reported (FOK, DTC, ...), or none."""
+
+    @property
+    def modelled(self) -> bool:
+        """The engine sends orders with this time in force (and can re-send one in a modify)."""
+        return self is TimeInForce.DAY or self is TimeInForce.GTC
 
 
 class OrderStatus(StrEnum):

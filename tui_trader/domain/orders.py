@@ -126,7 +126,10 @@ HELD_BY_BROKER = "held: "
 """How the step begins that puts a working order on hold at the broker (:attr:`Order.broker_hold`)."""
 LOCATING = "locating shares to borrow"
 """The hold of a short sale while the broker looks for shares to borrow: the order can still fill."""
-HOLD_REASONS = {"locate": LOCATING}
+LOCATE = "locate"
+"""IB's ``whyHeld`` for a short sale held while shares to borrow are located (error 404): its status reads
+``Inactive``, yet the order lives and can fill at any moment."""
+HOLD_REASONS = {LOCATE: LOCATING}
 """The broker's reason for a hold (IB's ``whyHeld``) → the words shown."""
 
 

@@ -49,6 +49,7 @@ from tui_trader.domain.orders import (
 )
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.adopted import not_resendable
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
 from tui_trader.engine.snapshots import PendingModification
 from tui_trader.errors import SafetyError, UnknownOrderError
@@ -78,7 +79,8 @@ class Amendments(Reconciliation):
 
         Raises:
             UnknownOrderError: No such order (a ``KeyError``).
-            SafetyError: The order (or one of its bracket) is not in an ambiguous state.
+            SafetyError: The order (or one of its bracket) is not in an ambiguous state, or cannot be sent as it
+                was (adopted from the broker with a type or time in force not modelled).
         """
         if self.orders.get(order_ref) is None:
             raise UnknownOrderError(f"no order {order_ref} (it ended and was let go, or never was)")
@@ -89,6 +91,7 @@ class Amendments(Reconciliation):
         if reports or fills:
             self._adopt_found(order_ref, reports, fills)
         else:
+            _refuse_unresendable(family, "resubmitted")
             self.alert(AlertLevel.WARNING, "orders", f"{order_ref} not found at the broker (open, completed, "
                        "executions): resubmitting under the same orderRef", kind="order_resubmitted")
             refs = {o.order_ref for o in family}
@@ -138,8 +141,9 @@ class Amendments(Reconciliation):
 
         Raises:
             UnknownOrderError: No such order (a ``KeyError``).
-            SafetyError: Live trading is not armed; a dry run; the order is not working and acknowledged; a
-                quantity not above what has filled; a bracket child that cannot follow its entry;
+            SafetyError: Live trading is not armed; a dry run; the order is not working and acknowledged; an
+                order adopted from the broker that cannot be re-sent as it is held there (a type or time in force
+                not modelled); a quantity not above what has filled; a bracket child that cannot follow its entry;
                 a protective child larger than its entry or the position.
             ValueError: Nothing to change.
         """
@@ -175,6 +179,7 @@ class Amendments(Reconciliation):
         order = self.orders.get(order_ref)
         if order is None:
             raise UnknownOrderError(f"no order {order_ref} (it ended and was let go, or never was)")
+        _refuse_unresendable([order], "modified")
         ticket = replace(order.ticket, **_changes(order, quantity, limit_price, stop_price))
         children = self._children_to_resize(order, ticket.quantity)
         self._refuse_oversized_child(order, ticket.quantity)
@@ -511,6 +516,18 @@ def _changes(order: Order, quantity: float | None, limit_price: float | None,
         raise SafetyError(f"{order.order_ref} has {order.filled_quantity:g} filled already: a quantity of "
                           f"{quantity:g} is not above it. Cancel the rest instead", "Refused")
     return changes
+
+
+def _refuse_unresendable(orders: list[Order], what: str) -> None:
+    """Refuse to send again an order the engine cannot send as the broker holds it (one adopted from it).
+
+    Raises:
+        SafetyError: Naming the order and why (:func:`~tui_trader.engine.adopted.not_resendable`).
+    """
+    for order in orders:
+        if why := not_resendable(order.ticket):
+            raise SafetyError(f"{order.order_ref} cannot be {what}: {why}. Sent again, it would reach the broker as "
+                              "another order; cancel it here, or change it in TWS", "Refused")
 
 
 def _refuses_modify(code: int) -> bool:

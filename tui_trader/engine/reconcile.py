@@ -32,6 +32,7 @@ from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
 from tui_trader.domain.orders import FIGURES_NOTE, Fill, Order, OrderTicket
+from tui_trader.engine.adopted import adopted_ticket, adoption_note
 from tui_trader.engine.broker_events import BrokerEvents
 from tui_trader.store.journal import Journal
 
@@ -327,21 +328,16 @@ class Reconciliation(BrokerEvents):
         if self.orders.match(report) is not None:
             self._settle_report(report)
             return
-        # Its time in force is the broker's: adopted DAY, a GTC stop gone on a later day was settled EXPIRED
-        # as a day order of an earlier session, and a modify sent it back as a DAY order.
-        tif = report.tif or TimeInForce.DAY
-        ticket = OrderTicket(report.symbol, report.side, report.quantity, report.order_type,
-                             limit_price=report.limit_price, stop_price=report.stop_price, tif=tif,
-                             strategy="adopted", reason="found working at the broker")
+        ticket = adopted_ticket(report)  # what the broker holds: type, trail, tif, extended hours
         ref = report.order_ref or f"broker-{report.perm_id or report.broker_id}"
         now = self.now()
         order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
                       perm_id=report.perm_id).with_status(S.SUBMITTED, now, "adopted from the broker")
         self.publish_order(self.orders.adopt(order))
-        unmodelled = "" if report.tif else ": its time in force at the broker is not DAY or GTC, recorded as DAY"
+        kind = report.raw_order_type if not ticket.order_type.modelled else ticket.order_type.value
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
-                   f"({report.side} {report.quantity:g} {report.symbol} {tif.value}){unmodelled}",
-                   kind="order_adopted")
+                   f"({report.side} {report.quantity:g} {report.symbol} {kind} {report.raw_tif or '?'})"
+                   f"{adoption_note(ticket)}", kind="order_adopted")
 
     def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
         """A working order of ours whose size or price at the broker is not ours takes the broker's, said.

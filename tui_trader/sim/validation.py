@@ -6,7 +6,9 @@ from tui_trader.sim.instruments import Instrument
 from tui_trader.sim.orders import SUPPORTED_TYPES
 from tui_trader.sim.protocol.decode import PlaceOrderRequest
 
-TIFS = frozenset({"", "DAY", "GTC", "IOC"})
+TIFS = frozenset({"", "DAY", "GTC", "IOC", "GTD"})
+"""Times in force accepted. A GTD order needs its ``goodTillDate``; it works until cancelled here (the
+simulator does not expire it at that date)."""
 OFF_TICK = "The price does not conform to the minimum price variation for this contract."
 
 
@@ -34,6 +36,8 @@ def validate_new(req: PlaceOrderRequest, inst: Instrument, halted: bool) -> None
         raise rejected(f"Unsupported order type {req.order_type}")
     if req.tif not in TIFS:
         raise rejected(f"Unsupported time in force {req.tif}")
+    if req.tif == "GTD" and not req.good_till_date:
+        raise rejected("A GTD order needs a good-till date")
     if req.action not in ("BUY", "SELL"):
         raise rejected(f"Invalid action {req.action}")
     if req.total_qty <= 0:

@@ -21,7 +21,7 @@ from ib_async.util import UNSET_DOUBLE
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.market import Bar, Instrument, Quote, Session
-from tui_trader.domain.orders import Fill, Order, WhatIf
+from tui_trader.domain.orders import LOCATE, Fill, Order, WhatIf
 
 #: IB order status → engine status; ``None`` means "no lifecycle information, keep the current".
 MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
@@ -39,9 +39,10 @@ MAP_ORDER_STATUS: dict[str, OrderStatus | None] = {
 }
 
 MAP_EXEC_SIDE = {"BOT": Side.BUY, "SLD": Side.SELL}
-MAP_ORDER_TYPE = {t.value: t for t in OrderType}
-#: IB time in force → the engine's; one missing here (GTD, IOC, OPG, …) is not modelled (``None``).
-MAP_TIME_IN_FORCE = {t.value: t for t in TimeInForce}
+#: IB order type → the engine's; one missing here (MIT, TRAIL LIMIT, REL, …) is ``OrderType.OTHER``.
+MAP_ORDER_TYPE = {t.value: t for t in OrderType if t is not OrderType.OTHER}
+#: IB time in force → the engine's; one missing here (FOK, DTC, …) is ``TimeInForce.OTHER``.
+MAP_TIME_IN_FORCE = {t.value: t for t in TimeInForce if t is not TimeInForce.OTHER}
 
 
 def _num(value: float | Decimal | None) -> float | None:
@@ -66,11 +67,6 @@ def _aware(when: datetime | date) -> datetime:
     if not isinstance(when, datetime):
         return datetime.combine(when, time(0), tzinfo=UTC)
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-LOCATE = "locate"
-"""IB's ``whyHeld`` for a short sale held while shares to borrow are located (error 404): its status reads
-``Inactive``, yet the order lives and can fill at any moment."""
 
 
 def map_status(raw: str, filled: float, remaining: float, why_held: str = "") -> OrderStatus | None:
@@ -336,6 +332,8 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
     filled = float(status.filled)
     remaining = float(status.remaining) if status.status and status.remaining else quantity - filled
     engine_status, error_note = _status_with_error(trade, filled, remaining)
+    trails = order.orderType == "TRAIL"
+    percent = _num(order.trailingPercent) if trails else None
     return BrokerOrderReport(
         order_ref=order.orderRef,
         broker_id=order.orderId,
@@ -344,19 +342,26 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
         symbol=trade.contract.symbol,
         side=Side(order.action) if order.action in ("BUY", "SELL") else Side.BUY,
         quantity=quantity,
-        order_type=MAP_ORDER_TYPE.get(order.orderType, OrderType.MKT),
+        order_type=MAP_ORDER_TYPE.get(order.orderType, OrderType.OTHER),
         status=engine_status,
         filled=filled,
         remaining=remaining,
         avg_fill_price=float(status.avgFillPrice or 0.0),
         limit_price=_num(order.lmtPrice),
-        stop_price=_num(order.auxPrice),
+        stop_price=_num(order.trailStopPrice if trails else order.auxPrice),
         parent_id=order.parentId,
         oca_group=order.ocaGroup,
         raw_status=status.status,
         note=note or error_note,
-        tif=MAP_TIME_IN_FORCE.get(order.tif),
+        tif=MAP_TIME_IN_FORCE.get(order.tif, TimeInForce.OTHER) if order.tif else None,
         why_held=status.whyHeld,
+        # A trailing stop's auxPrice is its trailing amount, unless it trails by a percent.
+        trail_amount=_num(order.auxPrice) if trails and percent is None else None,
+        trail_percent=percent,
+        outside_rth=bool(order.outsideRth),
+        raw_order_type=order.orderType,
+        raw_tif=order.tif,
+        good_till=order.goodTillDate if order.tif == "GTD" else "",
     )
 
 

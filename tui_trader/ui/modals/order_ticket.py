@@ -133,7 +133,7 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
                 yield Select([(s.value, s.value) for s in Side], value=Side.BUY.value,
                              allow_blank=False, id="ticket-side")
                 yield Input("", placeholder="quantity", id="ticket-quantity")
-                yield Select([(t.value, t.value) for t in OrderType], value=OrderType.LMT.value,
+                yield Select([(t.value, t.value) for t in OrderType if t.modelled], value=OrderType.LMT.value,
                              allow_blank=False, id="ticket-type")
                 yield Input("", placeholder="limit price", id="ticket-limit")
                 yield Input("", placeholder="stop price", id="ticket-stop")

@@ -1,0 +1,72 @@
+"""Orders adopted from the broker: the ticket that says what the broker holds, and what the engine cannot re-send.
+
+An order found working at the broker that the engine did not place (TWS, another tool, a run whose journal
+was lost) is tracked as its own from then on: counted by the risk checks, shown, cancelled by the kill switch,
+modifiable. Its ticket is the broker's order as the domain can say it: a trailing stop with its trail and the
+stop where it stands, its extended-hours flag, its time in force. What the domain cannot hold is said, never
+replaced by something it can: a type it does not model is ``OrderType.OTHER``, not MKT; a GTD order is GTD,
+its date in the ticket's reason. A modify re-sends the whole order, so such an order is refused one
+(:func:`not_resendable`) rather than sent back to the broker as another.
+"""
+
+from __future__ import annotations
+
+from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.domain.enums import OrderType, TimeInForce
+from tui_trader.domain.orders import OrderTicket
+
+ADOPTED = "adopted"
+"""The strategy of an order adopted from the broker."""
+FOUND = "found working at the broker"
+"""How the reason of an adopted order's ticket begins."""
+NOT_MODELLED = "not modelled here: "
+"""How the reason of an adopted order goes on (after :data:`FOUND` and ``; ``) when the engine cannot re-send it."""
+
+
+def adopted_ticket(report: BrokerOrderReport) -> OrderTicket:
+    """The ticket of an order the broker reports working that the engine does not know.
+
+    A time in force not reported is ``OTHER`` (not assumed DAY: a GTC stop recorded DAY was settled EXPIRED
+    on the next day, and a modify sent it back as a day order).
+    """
+    return OrderTicket(report.symbol, report.side, report.quantity, report.order_type,
+                       limit_price=report.limit_price, stop_price=report.stop_price,
+                       trail_amount=report.trail_amount, trail_percent=report.trail_percent,
+                       tif=report.tif or TimeInForce.OTHER, outside_rth=report.outside_rth,
+                       strategy=ADOPTED, reason=_reason(report))
+
+
+def _reason(report: BrokerOrderReport) -> str:
+    """``found working at the broker``, and what of the order the engine does not model, in the broker's words
+    (``found working at the broker; not modelled here: time in force GTD 20260320 16:00:00 US/Eastern``)."""
+    tif_words = " ".join(w for w in (report.raw_tif or "not reported", report.good_till) if w)
+    said = _unmodelled(report.order_type, report.tif, report.raw_order_type or "not reported", tif_words)
+    return f"{FOUND}; {NOT_MODELLED}{said}" if said else FOUND
+
+
+def _unmodelled(order_type: OrderType, tif: TimeInForce | None, type_words: str, tif_words: str) -> str:
+    """``order type MIT, time in force FOK``: what of an order the engine does not model ('' when nothing)."""
+    words = (f"order type {type_words}" if not order_type.modelled else "",
+             f"time in force {tif_words}" if tif is None or not tif.modelled else "")
+    return ", ".join(w for w in words if w)
+
+
+def adoption_note(ticket: OrderTicket) -> str:
+    """What the operator is told of an adopted order beyond its figures: ``""`` when a modify can re-send it as
+    it is, else why it cannot."""
+    why = not_resendable(ticket)
+    return f": {why}; it cannot be modified here (cancel it here, or change it in TWS)" if why else ""
+
+
+def not_resendable(ticket: OrderTicket) -> str:
+    """Why a modify cannot re-send ``ticket`` as the broker holds it (``""`` when it can): ``not modelled here:
+    time in force GTD 20260320 16:00:00 US/Eastern``.
+
+    A modify re-places the whole order under its id: an order type the engine does not model would go out as
+    another, a GTD order without its date (the ticket does not keep it), an IOC or OPG one as a DAY or GTC order.
+    """
+    if ticket.order_type.modelled and ticket.tif.modelled:
+        return ""
+    _, found, said = ticket.reason.partition(NOT_MODELLED)
+    return NOT_MODELLED + (said if found else _unmodelled(ticket.order_type, ticket.tif, ticket.order_type.value,
+                                                          ticket.tif.value))
