@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tui_trader.domain import Bracket, OrderStatus, OrderTicket, OrderType, Quote, Side
+from tui_trader.domain import Bracket, OrderStatus, OrderTicket, OrderType, Quote, Side, TimeInForce
 from tui_trader.domain.orders import larger_of
 from tui_trader.risk import RiskLimits
 from tui_trader.risk.book import build_book
@@ -185,6 +185,22 @@ def test_ticket_when_a_price_is_off_the_instruments_tick_then_denied_naming_it(
 
     assert "ticket_valid" in _failed(verdict)
     assert said in verdict.check("ticket_valid").message
+
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ({"tif": TimeInForce.IOC}, "time in force IOC is not one the engine sends (DAY or GTC)"),
+    ({"tif": TimeInForce.GTD}, "time in force GTD is not one the engine sends (DAY or GTC)"),
+    ({"tif": TimeInForce.OTHER}, "time in force OTHER is not one the engine sends (DAY or GTC)"),
+    ({"order_type": OrderType.OTHER, "limit_price": None}, "an order type the engine does not model cannot be sent"),
+], ids=["ioc", "gtd", "other-tif", "other-type"])
+def test_ticket_when_its_type_or_time_in_force_is_one_only_an_adopted_order_carries_then_denied_naming_it(
+        fields: dict[str, object], said: str) -> None:
+    # Only what the broker holds in an order adopted from it has these; sent, IOC or OPG would work differently
+    # from what the engine assumes, and GTD would lose its date.
+    verdict = check(ticket(**fields), RiskLimits())
+
+    assert "ticket_valid" in _failed(verdict)
+    assert verdict.check("ticket_valid").message == said
 
 
 @pytest.mark.parametrize(("price", "tick"), [(100.25, 0.01), (100.25, 0.05), (0.5012, 0.01), (100.2, 0.0)],

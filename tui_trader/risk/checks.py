@@ -28,6 +28,7 @@ from tui_trader.domain import (
     Quote,
     RiskVerdict,
     Side,
+    TimeInForce,
     TradingState,
 )
 from tui_trader.risk.book import Book, Leg, build_book
@@ -164,7 +165,7 @@ def check_ticket_fields(ticket: OrderTicket, size_increment: float = 1.0, min_ti
     contract's tick).
     """
     problem = (_quantity_problem(ticket.quantity, size_increment) or _price_problem(ticket)
-               or _tick_problem(ticket, min_tick))
+               or _tick_problem(ticket, min_tick) or _kind_problem(ticket))
     return CheckResult("ticket_valid", False, message=problem) if problem else PASS["ticket_valid"]
 
 
@@ -180,6 +181,17 @@ def _tick_problem(ticket: OrderTicket, tick: float) -> str:
     for what, price in prices:
         if price is not None and 1.0 <= price < math.inf and abs(price / tick - round(price / tick)) > 1e-6:
             return f"{what} {price:g} is not on the instrument's {tick:g} tick"
+    return ""
+
+
+def _kind_problem(ticket: OrderTicket) -> str:
+    """An order type or time in force the engine does not send (one only an order adopted from the broker
+    can carry: the mapping keeps what IB holds, OTHER when it is not modelled), said ("" when none)."""
+    tif = ticket.tif
+    if tif is not _DAY and tif is not _GTC:
+        return f"time in force {tif} is not one the engine sends (DAY or GTC)"
+    if ticket.order_type is _OTHER_TYPE:
+        return "an order type the engine does not model cannot be sent"
     return ""
 
 
@@ -213,6 +225,7 @@ def _price_problem(ticket: OrderTicket) -> str:
 
 
 _LIMIT_TYPES = (OrderType.LMT, OrderType.STP_LMT)
+_DAY, _GTC, _OTHER_TYPE = TimeInForce.DAY, TimeInForce.GTC, OrderType.OTHER
 _STOP_TYPES = (OrderType.STP, OrderType.STP_LMT)
 
 
