@@ -21,6 +21,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.risk.limits import RiskLimits
 from tui_trader.sim import SimGateway
+from tui_trader.sim.orders import SimOrder
 
 CLIENT_ID = 11
 
@@ -201,3 +202,20 @@ def shown(engine: Engine, order_ref: str) -> tuple[float, float | None, float | 
     (a front end shows the ones the broker holds until it confirms them: ``EngineSnapshot.modifications``)."""
     ticket = engine.orders.orders[order_ref].ticket
     return ticket.quantity, ticket.limit_price, ticket.stop_price
+
+
+async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> SimOrder:
+    """``order`` placed on AAPL on the engine's client id by another ib_async client that then went away (another
+    tool, or a previous run whose journal never knew it), working: the simulator's order."""
+    other = ib_async.IB()
+    await other.connectAsync(sim.host, sim.port, clientId=CLIENT_ID, timeout=3)
+    try:
+        contract = ib_async.Stock("AAPL", "SMART", "USD")
+        await other.qualifyContractsAsync(contract)
+        trade = other.placeOrder(contract, order)
+        await eventually(lambda: trade.orderStatus.status == "Submitted", what="working at the broker")
+    finally:
+        other.disconnect()
+    await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
+    (held,) = [o for o in sim.orders() if o.perm_id == trade.order.permId]
+    return held

@@ -13,27 +13,9 @@ from tui_trader.domain import Order, OrderType, TimeInForce
 from tui_trader.domain.events import AlertRaised
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
-from tui_trader.sim.orders import SimOrder
 from tui_trader.ui.widgets.orders import order_row
 
-from .helpers import CLIENT_ID, eventually, make_config, running
-
-
-async def _placed_by_a_previous_run(sim: SimGateway, order: ib_async.Order) -> SimOrder:
-    """``order`` for 5 AAPL placed on the engine's client id by another ib_async client that then went away
-    (a previous run whose journal is lost, or another tool): the simulator's order."""
-    other = ib_async.IB()
-    await other.connectAsync(sim.host, sim.port, clientId=CLIENT_ID, timeout=3)
-    try:
-        contract = ib_async.Stock("AAPL", "SMART", "USD")
-        await other.qualifyContractsAsync(contract)
-        trade = other.placeOrder(contract, order)
-        await eventually(lambda: trade.orderStatus.status == "Submitted", what="working at the broker")
-    finally:
-        other.disconnect()
-    await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other client gone")
-    (held,) = [o for o in sim.orders() if o.perm_id == trade.order.permId]
-    return held
+from .helpers import eventually, make_config, placed_by_another_tool, running
 
 
 def _adopted(orders: dict[str, Order]) -> Order:
@@ -49,7 +31,7 @@ async def test_trailing_stop_by_amount_adopted_then_its_trail_and_stop_not_the_a
         sim: SimGateway, tmp_path: Path) -> None:
     # The adopted ticket took IB's auxPrice as the stop price: a trailing stop 2.00 behind the price showed a stop
     # at 2.00, carried no trail (a modify was denied: "TRAIL needs a trail amount or percent"), nor outsideRth.
-    held = await _placed_by_a_previous_run(sim, _trailing_stop(auxPrice=2.0))
+    held = await placed_by_another_tool(sim, _trailing_stop(auxPrice=2.0))
     assert held.trail_stop_price is not None
     assert held.trail_stop_price > 100  # where the stop stands, well above the 2.00 behind the price
 
@@ -65,7 +47,7 @@ async def test_trailing_stop_by_amount_adopted_then_its_trail_and_stop_not_the_a
 
 async def test_trailing_stop_by_percent_adopted_when_modified_then_sent_again_with_the_same_trail(
         sim: SimGateway, tmp_path: Path) -> None:
-    held = await _placed_by_a_previous_run(sim, _trailing_stop(trailingPercent=1.5))
+    held = await placed_by_another_tool(sim, _trailing_stop(trailingPercent=1.5))
 
     async with running(sim, make_config(tmp_path)) as (engine, _):
         adopted = _adopted(engine.orders.orders)
@@ -83,7 +65,7 @@ async def test_trailing_stop_by_percent_adopted_when_modified_then_sent_again_wi
 
 async def test_trailing_stop_by_amount_adopted_when_modified_then_the_same_amount_not_a_stop_price(
         sim: SimGateway, tmp_path: Path) -> None:
-    held = await _placed_by_a_previous_run(sim, _trailing_stop(auxPrice=2.0))
+    held = await placed_by_another_tool(sim, _trailing_stop(auxPrice=2.0))
 
     async with running(sim, make_config(tmp_path)) as (engine, _):
         verdict = await engine.modify(_adopted(engine.orders.orders).order_ref, quantity=4)
@@ -99,7 +81,7 @@ async def test_gtd_order_adopted_then_gtd_with_its_date_and_a_modify_refused_not
     # A GTD order was recorded DAY: shown as a day order, settled EXPIRED as one of an earlier session when gone
     # the next day, and a modify sent it back as a DAY order (expiring at that day's close, not its date).
     stop = round(sim.quote("AAPL").bid - 5, 2)
-    held = await _placed_by_a_previous_run(sim, ib_async.StopOrder("SELL", 5, stop, tif="GTD",
+    held = await placed_by_another_tool(sim, ib_async.StopOrder("SELL", 5, stop, tif="GTD",
                                                                    goodTillDate="20990101 16:00:00 US/Eastern"))
 
     async with running(sim, make_config(tmp_path)) as (engine, events):

@@ -34,7 +34,16 @@ from tui_trader.engine.order_path import bracket_children
 from tui_trader.engine.reconcile import ENDED_AWAY
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import CLIENT_ID, buy, eventually, link_down, make_config, protected_long, running, status
+from .helpers import (
+    buy,
+    eventually,
+    link_down,
+    make_config,
+    placed_by_another_tool,
+    protected_long,
+    running,
+    status,
+)
 
 S = OrderStatus
 TUESDAY_1555 = datetime(2024, 3, 5, 20, 55, tzinfo=UTC)
@@ -271,20 +280,6 @@ def end_overnight(sim: SimGateway, stop: Order, target: Order, ending: str) -> N
         sim.control.cancel(stop.order_ref)
         sim.control.cancel(target.order_ref)
     step_to(sim, WEDNESDAY_0935)
-
-
-async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> None:
-    """``order`` placed on AAPL on the engine's client id by another tool (its journal never knew it), working."""
-    other = ib_async.IB()
-    await other.connectAsync(sim.host, sim.port, clientId=CLIENT_ID, timeout=3)
-    try:
-        contract = ib_async.Stock("AAPL", "SMART", "USD")
-        await other.qualifyContractsAsync(contract)
-        trade = other.placeOrder(contract, order)
-        await eventually(lambda: trade.orderStatus.status == "Submitted", what="working at the broker")
-    finally:
-        other.disconnect()
-    await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
 
 
 async def tws_stop(sim: SimGateway) -> None:
