@@ -7,6 +7,7 @@ import json
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,15 @@ class Busy:
     hold: bool = True
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A plan entry: read the request, then answer ``status`` only once ``released`` is set (a slow server
+    the test controls: no sleeping and hoping)."""
+
+    released: asyncio.Event
+    status: int = 200
+
+
 @dataclass
 class HttpServer:
     """An asyncio HTTP/1.1 server on 127.0.0.1 that records requests.
@@ -53,11 +63,11 @@ class HttpServer:
     ``plan`` holds the answers to give, in order: an int status (with a Telegram-style body),
     ``"hang"`` (read the request, never answer), ``"chunked"`` (200 with a chunked body) or
     ``"flood"`` (Telegram's flood control: 429 with ``retry_after`` = ``flood_wait_s``, and 429 to
-    every request until that wait is over), or a :class:`Busy`. When the plan is empty it answers 200.
+    every request until that wait is over), a :class:`Busy` or a :class:`Hold`. When the plan is empty it answers 200.
     With ``tls`` (a server context) it speaks https. ``times`` holds each request's loop time.
     """
 
-    plan: list[int | str | Busy] = field(default_factory=list)
+    plan: list[int | str | Busy | Hold] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
@@ -69,6 +79,7 @@ class HttpServer:
     _busy_wall_until: float = 0.0
     _server: asyncio.Server | None = None
     _hung: list[asyncio.StreamWriter] = field(default_factory=list)
+    _holds: list[tuple[Hold, asyncio.Task[Any]]] = field(default_factory=list)
 
     async def start(self) -> HttpServer:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
@@ -76,6 +87,9 @@ class HttpServer:
         return self
 
     async def stop(self) -> None:
+        for hold, _ in self._holds:  # a test that failed before releasing must not leave a handler waiting
+            hold.released.set()
+        await asyncio.gather(*(handler for _, handler in self._holds), return_exceptions=True)
         for writer in self._hung:
             writer.close()
         if self._server is not None:
@@ -98,6 +112,12 @@ class HttpServer:
         if isinstance(answer, Busy):
             await self._start_busy(writer, answer, now)
             return
+        if isinstance(answer, Hold):
+            handler = asyncio.current_task()
+            assert handler is not None
+            self._holds.append((answer, handler))
+            await answer.released.wait()
+            answer = answer.status
         if answer == "hang":
             self._hung.append(writer)
             return
@@ -208,6 +228,29 @@ class SlowHandler(RecordingHandler):
         self.quits += 1
         await asyncio.sleep(self.quit_s)
         return "221 Bye"
+
+
+class GatedHandler(RecordingHandler):
+    """A relay that holds the first ``sessions`` sessions at MAIL until ``gate`` is set (then goes on as usual).
+
+    aiosmtpd runs its own loop in a thread: the gate is a :class:`threading.Event`, waited for in a worker
+    thread (at most ``hold_s``, so a test that failed before releasing cannot hang the server's stop).
+    """
+
+    def __init__(self, sessions: int = 1, hold_s: float = 10.0) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.sessions, self.hold_s = sessions, hold_s
+        self.held = 0  # sessions held at MAIL so far
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        if self.held < self.sessions:
+            self.held += 1
+            await asyncio.to_thread(self.gate.wait, self.hold_s)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
 
 def authenticator(user: str, password: str) -> Callable[..., AuthResult]:

@@ -1,22 +1,34 @@
 """A critical notice against a channel's pacing: the rate limit, a retry's backoff, a server's Retry-After,
-the cut Telegram and Discord make in a long message, and the stop. Real HTTP servers on loopback."""
+a slow send in progress, the cut Telegram and Discord make in a long message, and the stop. Real HTTP and
+SMTP servers on loopback."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.ops.notify import Channel, Notice, Notifier
 
-from .conftest import eventually
-from .servers import Busy, HttpServer
+from .conftest import SMTP_PASSWORD, SMTP_USER, eventually
+from .servers import Busy, GatedHandler, Hold, HttpServer, smtp_server
 from .test_notify import NOW, notice, policy, running, telegram, webhook
+from .test_notify_email import email_channel
 
 KILL = "kill switch engaged"
+JOURNAL = "journal write failed"
+HELD_TIMEOUT_S = 10.0  # a held send outlasts eventually(): a kill waiting for its answer (or timeout) fails the test
 
 
 def kill() -> Notice:
     return notice(KILL, AlertLevel.CRITICAL, "kill_switch")
+
+
+def journal_failure() -> Notice:
+    return notice(JOURNAL, AlertLevel.CRITICAL, "system")
 
 
 def before(text: str, first: str, second: str) -> bool:
@@ -119,3 +131,128 @@ async def test_stop_while_a_retry_backs_off_then_the_message_is_sent_again_at_on
     await notifier.stop(grace_s=5)
     assert channel.status().sent == 1
     assert "daily summary 2026-03-03" in http.requests[1].json()["text"]
+
+
+@pytest.mark.parametrize("answer", [200, 500], ids=["then-delivered", "then-failed-and-retried"])
+async def test_slow_webhook_holding_a_warning_then_a_kill_notice_overtakes_it_and_the_warning_still_arrives_once(
+        http: HttpServer, answer: int) -> None:
+    released = asyncio.Event()
+    http.plan = [Hold(released, answer)]
+    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
+    async with running(channel):
+        channel.offer(notice("risk warning"))
+        await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+        channel.offer(kill())
+        await eventually(lambda: channel.status().sent == 1, what="the kill delivered while the warning is held")
+        released.set()
+        await eventually(lambda: channel.status().sent == 2 and channel.status().queued == 0)
+    carried = [("risk warning" in r.json()["text"], KILL in r.json()["text"]) for r in http.requests]
+    retry = [(True, False)] if answer == 500 else []  # the warning's own retry, after the kill
+    assert carried == [(True, False), (False, True), *retry]
+    assert (channel.status().failed, channel.status().retried) == (0, len(retry))
+
+
+async def test_slow_webhook_holding_a_warning_then_kill_and_journal_failure_at_once_overtake_it_in_order(
+        http: HttpServer) -> None:
+    released = asyncio.Event()
+    http.plan = [Hold(released)]
+    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
+    async with running(channel):
+        channel.offer(notice("risk warning"))
+        await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+        channel.offer(kill())
+        channel.offer(journal_failure())
+        await eventually(lambda: channel.status().sent == 1, what="the criticals delivered while the warning is held")
+        released.set()
+        await eventually(lambda: channel.status().sent == 2)
+    text = http.requests[1].json()["text"]
+    assert before(text, KILL, JOURNAL)
+    assert "risk warning" not in text
+
+
+async def test_slow_webhook_holding_a_warning_then_each_later_critical_overtakes_it_in_turn(http: HttpServer) -> None:
+    released = asyncio.Event()
+    http.plan = [Hold(released)]
+    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
+    async with running(channel):
+        channel.offer(notice("risk warning"))
+        await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+        channel.offer(kill())
+        await eventually(lambda: channel.status().sent == 1, what="the kill delivered while the warning is held")
+        channel.offer(journal_failure())
+        await eventually(lambda: channel.status().sent == 2, what="the journal failure delivered after it")
+        released.set()
+        await eventually(lambda: channel.status().sent == 3)
+    texts = [r.json()["text"] for r in http.requests]
+    assert [KILL in t for t in texts] == [False, True, False]
+    assert [JOURNAL in t for t in texts] == [False, False, True]
+
+
+async def test_stop_while_a_slow_send_holds_a_warning_then_the_kill_notified_at_stop_overtakes_it(
+        http: HttpServer) -> None:
+    released = asyncio.Event()
+    http.plan = [Hold(released)]
+    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
+    notifier = Notifier([channel])
+    notifier.start()
+    notifier.notify(notice("risk warning"))
+    await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+    notifier.notify(kill())
+    stopping = asyncio.create_task(notifier.stop(grace_s=HELD_TIMEOUT_S))
+    await eventually(lambda: channel.status().sent == 1, what="the kill delivered within the grace, ahead")
+    released.set()
+    await stopping
+    assert (channel.status().sent, channel.status().queued) == (2, 0)
+    assert KILL in http.requests[1].json()["text"]
+
+
+async def test_idle_channel_then_kill_and_journal_failure_at_once_go_in_one_message_in_order(
+        http: HttpServer) -> None:
+    channel = Channel(webhook(http.url), policy(batch_window_s=0))
+    async with running(channel):
+        channel.offer(kill())
+        channel.offer(journal_failure())
+        await eventually(lambda: channel.status().sent == 1 and channel.status().queued == 0)
+    (request,) = http.requests
+    assert before(request.json()["text"], KILL, JOURNAL)
+
+
+async def test_warning_waiting_out_a_retry_after_then_a_kill_notice_leaves_with_it_when_the_wait_ends(
+        http: HttpServer) -> None:
+    http.plan = [Busy(503, 1, hold=False)]
+    channel = Channel(webhook(http.url), policy(batch_window_s=0, retries=2))
+    async with running(channel):
+        channel.offer(notice("risk warning"))
+        await eventually(lambda: channel.status().last_failure is not None, what="the 503 with Retry-After")
+        channel.offer(kill())
+        await eventually(lambda: channel.status().sent >= 1 and channel.status().queued == 0, within=10)
+    assert len(http.requests) == 2  # the kill was not sent into the wait the server asked for, nor after it
+    assert before(http.requests[1].json()["text"], KILL, "risk warning")
+
+
+@pytest.fixture
+def gated_relay(certificate: tuple[Path, Path]) -> Iterator[tuple[int, GatedHandler]]:
+    """A STARTTLS relay holding its first session at MAIL until the test opens its gate."""
+    controller, handler = smtp_server(*certificate, SMTP_USER, SMTP_PASSWORD, GatedHandler())
+    controller.start()
+    yield controller.port, handler  # type: ignore[misc]
+    handler.gate.set()
+    controller.stop()
+
+
+async def test_slow_relay_holding_a_warning_then_a_kill_email_arrives_first(
+        gated_relay: tuple[int, GatedHandler], certificate: tuple[Path, Path]) -> None:
+    port, handler = gated_relay
+    channel = email_channel(port, certificate[0], batch_window_s=0, timeout_s=HELD_TIMEOUT_S)
+    async with running(channel):
+        channel.offer(notice("risk warning"))
+        await eventually(lambda: handler.held == 1, what="the warning's session held at MAIL")
+        channel.offer(kill())
+        await eventually(lambda: len(handler.messages) == 1, what="the kill email while the warning is held")
+        handler.gate.set()
+        await eventually(lambda: channel.status().sent == 2, within=10)
+    subjects = [m["Subject"] for m in handler.messages]
+    assert KILL in subjects[0]
+    assert "risk warning" not in subjects[0]
+    assert "risk warning" in subjects[1]
+    assert len(subjects) == 2

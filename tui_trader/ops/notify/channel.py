@@ -10,8 +10,16 @@ A CRITICAL notice (and a flush at stop) waits for none of this: it cuts the batc
 goes without a rate-limit slot (the message is still counted) and cuts a retry's backoff short
 (the failed batch goes back to the head of the queue and leaves with it), so a kill or a dead
 engine is told at once, ahead of the notices it found waiting. Only a wait the server asked for
-is kept: earlier would only meet another refusal. A dead or hanging channel costs the engine
-nothing, and the alert is still in the console and the journal, which do not depend on it.
+is kept (earlier would only meet another refusal); when it ends, the critical notice leaves with
+the batch that was waiting, not after that batch's remaining retries.
+
+Nor does a CRITICAL notice wait for the answer to a lesser message already sent (a slow relay, a
+webhook holding the request): it overtakes it in a message of its own, while that answer is still
+awaited. A send is never cut off to make room (the server may already have the message, and
+sending it again would duplicate it). Critical notices keep their order: one critical message is
+in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
+A dead or hanging channel costs the engine nothing, and the alert is still in the console and the
+journal, which do not depend on it.
 """
 
 from __future__ import annotations
@@ -65,13 +73,13 @@ class Channel:
         self._now = clock or (lambda: datetime.now(UTC))
         self._queue: deque[Notice] = deque()
         self._wakeup = asyncio.Event()
-        self._urgent = asyncio.Event()
+        self._urgent = asyncio.Event()  # something urgent is queued (or a flush): no waiting
+        self._overtake = asyncio.Event()  # a critical notice came while a lesser message is in flight
+        self._flushing = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._sent_at: deque[float] = deque()
         self._in_flight = 0
-        self._retry_after = 0.0
-        self._retryable = True
         self._dropped_told = 0  # drops already mentioned in a message
         self.sent = self.failed = self.dropped = self.retried = 0
         self.last_success: datetime | None = None
@@ -103,8 +111,10 @@ class Channel:
         self._bound_queue()
         self._idle.clear()
         self._wakeup.set()
-        if notice.level is AlertLevel.CRITICAL or notice.kind == "test":
+        if _urgent(notice):
             self._urgent.set()
+        if notice.level is AlertLevel.CRITICAL:
+            self._overtake.set()
         return True
 
     def _bound_queue(self) -> None:
@@ -123,7 +133,9 @@ class Channel:
     def flush(self) -> None:
         """Deliver what is queued now: no batch window, no rate-limit slot, no backoff (at stop)."""
         if self._queue or self._in_flight:  # in flight: a batch waiting out a retry's backoff
+            self._flushing = True
             self._urgent.set()
+            self._overtake.set()  # cuts the backoff of a critical message overtaking a slow one
 
     async def wait_idle(self) -> None:
         """Wait until every queued notice was delivered or given up."""
@@ -131,6 +143,7 @@ class Channel:
 
     async def run(self) -> None:
         """Deliver batches until cancelled."""
+        self._in_flight = 0  # a batch cut off by an earlier stop was not delivered, and is gone
         while True:
             await self._wakeup.wait()
             if self.policy.batch_window_s > 0:
@@ -140,7 +153,8 @@ class Channel:
             if batch:
                 await self._deliver(batch)
             if not self._queue:
-                self._urgent.clear()  # a flush that met an empty queue must not rush the next notice
+                self._flushing = False  # a flush that met an empty queue must not rush the next notice
+                self._urgent.clear()
                 self._idle.set()
 
     def _take(self) -> list[Notice]:
@@ -148,20 +162,24 @@ class Channel:
         self._queue.clear()
         self._wakeup.clear()
         self._urgent.clear()
+        self._overtake.clear()
+        self._flushing = False
+        return batch
+
+    def _take_critical(self) -> list[Notice]:
+        """The critical notices queued (in their order), leaving the others for the batch after the one
+        in flight; that batch keeps its window, pace and backoff unless something urgent stays queued."""
+        self._overtake.clear()
+        batch = [n for n in self._queue if n.level is AlertLevel.CRITICAL]
+        if batch:
+            self._queue = deque(n for n in self._queue if n.level is not AlertLevel.CRITICAL)
+            if not self._flushing and not any(_urgent(n) for n in self._queue):
+                self._urgent.clear()
         return batch
 
     async def _until_urgent(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for something urgent; returns whether it came.
-
-        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a cancel that
-        arrives as the event is set, and the stop that sent it would then wait for this task forever.
-        """
-        if self._urgent.is_set():
-            return True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._urgent.wait()
-        return self._urgent.is_set()
+        """Wait up to ``seconds`` for something urgent; returns whether it came."""
+        return await _until(self._urgent, seconds)
 
     async def _pace(self) -> None:
         """Wait for a slot under ``max_per_minute`` (notices arriving meanwhile join the batch),
@@ -175,67 +193,133 @@ class Channel:
                 return
             await self._until_urgent(period - (now - self._sent_at[0]))
 
-    async def _deliver(self, batch: list[Notice]) -> None:
+    async def _deliver(self, batch: list[Notice], cut: asyncio.Event | None = None) -> None:
+        """Deliver ``batch`` as one message; a backoff ends early when ``cut`` (default: urgency) is set."""
         dropped, self._dropped_told = self.dropped - self._dropped_told, self.dropped
         message = Message(subject_of(batch), body_of(batch, dropped), tuple(batch))
-        self._in_flight = len(batch)
-        interrupted = await self._attempts(message)
-        self._in_flight = 0  # not on cancellation: a batch cut off at stop still counts as undelivered
+        self._in_flight += len(batch)
+        interrupted = await self._attempts(message, cut or self._urgent)
+        self._in_flight -= len(batch)  # not on cancellation: a batch cut off at stop still counts as undelivered
         if interrupted:  # back to the head of the queue, to leave at once with what cut it short
             self._dropped_told -= dropped
             self._queue.extendleft(reversed(batch))
             self._bound_queue()
+            if any(_urgent(n) for n in batch):
+                self._urgent.set()
             self._wakeup.set()
 
-    async def _attempts(self, message: Message) -> bool:
-        """Deliver ``message``, retrying; returns ``True`` when something urgent cut a backoff short
-        (the message was not delivered and is to be sent again with it)."""
-        delay = self.policy.retry_initial_s
+    async def _attempts(self, message: Message, cut: asyncio.Event) -> bool:
+        """Deliver ``message``, retrying; returns ``True`` when ``cut`` cut a backoff short (the message
+        was not delivered and is to be sent again with what cut it)."""
+        delay, asked_s = self.policy.retry_initial_s, None
         for attempt in range(self.policy.retries + 1):
             if attempt:
-                if await self._back_off(delay):
+                if await self._back_off(delay, asked_s, cut):
                     return True
                 self.retried += 1
                 delay *= 2
-            if await self.try_send(message):
+            error = await self._attempt(message)
+            if error is None:
                 return False
-            if not self._retryable:
+            if not error.retryable:
                 break
+            asked_s = error.retry_after_s
         self.failed += 1
         log.warning("%s: gave up on a message after %d attempts: %s", self.name, attempt + 1, self.last_error)
         return False
 
-    async def _back_off(self, delay: float) -> bool:
-        """Wait before a retry; returns ``True`` when something urgent came first.
+    async def _attempt(self, message: Message) -> DeliveryError | None:
+        """One attempt at ``message``: its failure, or ``None`` once delivered.
 
-        A wait the server asked for is kept whole (earlier only meets another refusal), but no wait
-        is longer than ``retry_max_s``: a server asking for an hour would silence the channel.
+        A message without a critical notice can be overtaken: while its answer is awaited, critical
+        notices offered meanwhile go in messages of their own (:meth:`_overtake_with`). One with a
+        critical notice cannot: the critical notices behind it keep their order by waiting for it.
         """
-        wait = min(max(delay, self._retry_after), self.policy.retry_max_s)
-        if self._retry_after:
+        if any(n.level is AlertLevel.CRITICAL for n in message.notices):
+            return await self._send(message)
+        attempt = asyncio.ensure_future(self._send(message))
+        try:
+            while not await _first_done(attempt, self._overtake):
+                await self._overtake_with()
+            return attempt.result()
+        finally:
+            if not attempt.done():  # cancelled (at stop): the attempt ends with the channel
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+
+    async def _overtake_with(self) -> None:
+        """Deliver the critical notices queued now, as one message, ahead of the answer awaited.
+
+        It retries as any message; a backoff is cut short only by another critical notice (or a flush),
+        which then leaves with it: the urgency that the lesser batch's backoff listens to is not spent here.
+        """
+        batch = self._take_critical()
+        if batch:
+            await self._deliver(batch, self._overtake)
+
+    async def _back_off(self, delay: float, asked_s: float | None, cut: asyncio.Event) -> bool:
+        """Wait before a retry; returns ``True`` when ``cut`` came first, or during a wait the server
+        asked for (``asked_s``): that wait is kept whole (earlier only meets another refusal), then the
+        message leaves with what came meanwhile instead of ahead of it.
+
+        No wait is longer than ``retry_max_s``: a server asking for an hour would silence the channel.
+        """
+        wait = min(max(delay, asked_s or 0.0), self.policy.retry_max_s)
+        if asked_s:
             await asyncio.sleep(wait)
-            return False
-        return await self._until_urgent(wait)
+            return cut.is_set()
+        return await _until(cut, wait)
 
     async def try_send(self, message: Message) -> bool:
         """One delivery attempt; records success or failure. Returns whether it was delivered."""
+        return await self._send(message) is None
+
+    async def _send(self, message: Message) -> DeliveryError | None:
+        """One delivery attempt, recorded in the counters: its failure, or ``None`` once delivered."""
         try:
             await self.sender.send(message, self.policy.timeout_s)
         except DeliveryError as exc:
-            self._retry_after, self._retryable = exc.retry_after_s or 0.0, exc.retryable
             self.last_failure, self.last_error = self._now(), str(exc)
             log.info("%s: delivery failed: %s", self.name, exc)
-            return False
+            return exc
         except Exception as exc:  # noqa: BLE001 - a sender's bug must fail this message, not end the channel
             # Only the type: an unexpected exception's text may carry a URL with its token.
-            self._retry_after, self._retryable = 0.0, True
             self.last_failure, self.last_error = self._now(), f"unexpected {type(exc).__name__}"
             log.error("%s: sender raised %s", self.name, type(exc).__name__)
-            return False
+            return DeliveryError(self.last_error)
         self._sent_at.append(asyncio.get_running_loop().time())
         self.sent += 1
         self.last_success, self.last_error = self._now(), ""
+        return None
+
+
+def _urgent(notice: Notice) -> bool:
+    """A notice that waits for no batch window, rate-limit slot or backoff."""
+    return notice.level is AlertLevel.CRITICAL or notice.kind == "test"
+
+
+async def _until(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; returns whether it is set.
+
+    ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a cancel that
+    arrives as the event is set, and the stop that sent it would then wait for this task forever.
+    """
+    if event.is_set():
         return True
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
+
+
+async def _first_done(task: asyncio.Future[DeliveryError | None], event: asyncio.Event) -> bool:
+    """Wait until ``task`` is done or ``event`` is set; returns whether ``task`` is done."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return task.done()
 
 
 def frozen_upper(values: Iterable[str]) -> frozenset[str]:
