@@ -204,6 +204,23 @@ def test_order_to_ib_sets_ref_prices_and_trail() -> None:
     assert (lmt.lmtPrice, lmt.auxPrice, lmt.orderType) == (10.0, 9.9, "STP LMT")
 
 
+@pytest.mark.parametrize(("ticket_stop", "held_stop", "moves"), [
+    (99.0, 99.0, False),  # a quantity-only modify: the stop last set, which IB may have trailed since
+    (104.5, 99.0, True),  # the stop changed on purpose
+    (None, UNSET_DOUBLE, False),  # no stop known: IB started it
+])
+def test_order_to_ib_when_a_trailing_stop_is_modified_then_its_stop_sent_only_when_moved_on_purpose(
+        ticket_stop: float | None, held_stop: float, moves: bool) -> None:
+    ticket = OrderTicket("AAPL", Side.SELL, 10, OrderType.TRAIL, trail_amount=1.0, stop_price=ticket_stop)
+    order = DomainOrder("tt-9", ticket, S.SUBMITTED, NOW, NOW)
+    held = Order(orderType="TRAIL", auxPrice=1.0, trailStopPrice=held_stop)
+    assert m.trail_stop_changed(order, held) is moves
+    modify = m.order_to_ib(order, 12, "DU1", trail_stop=moves)
+    assert modify.trailStopPrice == (ticket_stop if moves else UNSET_DOUBLE)
+    assert modify.auxPrice == 1.0  # the trail itself is always sent
+    assert m.order_to_ib(order, 12, "DU1").trailStopPrice == (ticket_stop or UNSET_DOUBLE)  # a new order: its start
+
+
 def test_is_managed_when_not_a_us_stock_then_not_and_described_for_the_operator() -> None:
     call = Option("AAPL", "20261218", 200, "C", "SMART", "100", "USD")
     assert not m.is_managed(call)

@@ -4,18 +4,21 @@ refused when the engine could not (never sent back as another order)."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import ib_async
 import pytest
 
-from tui_trader.domain import Order, OrderType, TimeInForce
+from tui_trader.domain import AlertLevel, Order, OrderType, TimeInForce
 from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.orders import FIGURES_NOTE
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
 from tui_trader.ui.widgets.orders import order_row
 
-from .helpers import eventually, make_config, placed_by_another_tool, running
+from .helpers import eventually, link_down, make_config, placed_by_another_tool, running
 
 
 def _adopted(orders: dict[str, Order]) -> Order:
@@ -101,3 +104,47 @@ async def test_gtd_order_adopted_then_gtd_with_its_date_and_a_modify_refused_not
         assert len(sim.received_orders()) == modifications
         assert (held.tif, held.aux_price, held.good_till_date) == ("GTD", stop, "20990101 16:00:00 US/Eastern")
         assert engine.orders.orders[adopted.order_ref].ticket == adopted.ticket
+
+
+def _journaled_as_a_day_market_order(journal: Path, order_ref: str) -> None:
+    """Rewrite ``order_ref`` in the journal as an adoption before the adopted ticket's fix recorded it: a MKT DAY
+    order, no trail, no stop, regular hours."""
+    with sqlite3.connect(journal) as db:
+        (payload,) = db.execute("SELECT payload FROM orders WHERE order_ref = ?", (order_ref,)).fetchone()
+        order = json.loads(payload)
+        order["ticket"].update(order_type="MKT", tif="DAY", stop_price=None, trail_amount=None, trail_percent=None,
+                               outside_rth=False)
+        db.execute("UPDATE orders SET payload = ?, order_type = 'MKT' WHERE order_ref = ?",
+                   (json.dumps(order), order_ref))
+
+
+async def test_adopted_trailing_stop_journaled_as_a_day_market_order_when_restarted_then_the_broker_s_terms_said_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a GTC trailing stop (2.00, extended hours) adopted by a run, then journaled as the adoption before its
+    # fix did: a MKT DAY order (shown so, settled EXPIRED as a day order, re-sent as one by a modify).
+    held = await placed_by_another_tool(sim, _trailing_stop(auxPrice=2.0))
+    config = make_config(tmp_path)
+    async with running(sim, config) as (engine, _):
+        ref = _adopted(engine.orders.orders).order_ref
+    assert config.journal_path is not None
+    _journaled_as_a_day_market_order(config.journal_path, ref)
+
+    # Act: the engine restarts, restores the order as journaled, and reconciles with the broker.
+    async with running(sim, config) as (engine, events):
+        t = engine.orders.orders[ref].ticket
+        corrected = (t.order_type, t.tif, t.trail_amount, t.trail_percent, t.stop_price, t.outside_rth)
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "order_figures"]
+        await link_down(engine, sim)  # and compares again after a reconnect
+        sim.control.refuse_connections(0)
+        await eventually(lambda: engine.reconnects >= 1 and "reconciling" not in engine.blocks, what="reconciled")
+        said_again = [e for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "order_figures"]
+        history = engine.orders.orders[ref].history
+
+    # Assert: the broker's terms replaced the record, with a history step; said once, naming what changed.
+    assert corrected == (OrderType.TRAIL, TimeInForce.GTC, 2.0, None, held.trail_stop_price, True)
+    what = (f"type TRAIL, not MKT, time in force GTC, not DAY, outside RTH yes, not no, "
+            f"stop {held.trail_stop_price:g}, not none, trail 2, not none")
+    assert [(a.level, a.text) for a in said] == [
+        (AlertLevel.WARNING, f"{ref} (TRAIL SELL AAPL) at the broker: {what}: taken from the broker")]
+    assert [h.note for h in history if h.note.startswith(FIGURES_NOTE)] == [f"{FIGURES_NOTE}: {what}"]
+    assert said_again == []

@@ -15,7 +15,9 @@ import pytest
 from ib_async import LimitOrder
 from rich.console import Console
 
+from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.config import Settings
+from tui_trader.domain import OrderType, Side
 from tui_trader.errors import UsageError
 from tui_trader.ops.kill import (
     EXIT_CLIENT_ID_IN_USE,
@@ -23,7 +25,10 @@ from tui_trader.ops.kill import (
     EXIT_NOT_REACHED,
     EXIT_OK,
     EXIT_OTHER_ENGINE,
+    CancelReport,
+    GatewayTarget,
     out_of_band_kill,
+    print_report,
     run_kill,
 )
 from tui_trader.ops.kill_watch import KillStateWatcher
@@ -306,3 +311,19 @@ async def test_kill_with_client_id_flag_then_connects_with_that_id(sim: SimGatew
 def test_kill_client_id_flag_out_of_range_then_refused_before_anything() -> None:
     with pytest.raises(UsageError, match="--client-id must be an API client id"):
         run_kill(["--reason", "x", "--client-id", "-1"])
+
+
+def test_kill_report_when_an_order_type_not_modelled_then_the_broker_s_words_not_other() -> None:
+    # Arrange: the gateway cancelled a TWS MIT order and an engine's stop.
+    mit = BrokerOrderReport("", 7, 70, 0, "AAPL", Side.SELL, 5, OrderType.OTHER, None, limit_price=None,
+                            stop_price=180.5, raw_order_type="MIT")
+    stop = BrokerOrderReport("tt-1", 8, 80, 1, "AAPL", Side.SELL, 5, OrderType.STP, None, stop_price=179.0,
+                             raw_order_type="STP")
+    out = io.StringIO()
+
+    # Act
+    print_report(Console(file=out, width=200), GatewayTarget("127.0.0.1", 7800, 99), CancelReport(True, (mit, stop)))
+
+    # Assert
+    rows = [line.split("│")[1:-1] for line in out.getvalue().splitlines() if "AAPL" in line]
+    assert [[cell.strip() for cell in row][5:] for row in rows] == [["5", "MIT", "", "180.5"], ["5", "STP", "", "179"]]

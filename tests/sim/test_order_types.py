@@ -63,6 +63,36 @@ async def test_trailing_stop_when_market_rises_then_falls_then_stop_follows_and_
     assert trade.orderStatus.avgFillPrice == 108.80
 
 
+async def test_trailing_stop_when_modified_then_stop_kept_unless_the_modify_sets_it_as_ib_does(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # Arrange: a sell trailing 1.00 behind the bid, trailed from 99.00 to 104.00.
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    order = Order(action="SELL", totalQuantity=10, orderType="TRAIL", tif="GTC", auxPrice=1.00)
+    trade = ib.placeOrder(aapl, order)
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    sim.control.set_quote("AAPL", 105.00, 105.02, 500, 500)
+    await sync(ib)
+    (sim_order,) = sim.orders()
+    assert sim_order.trail_stop_price == pytest.approx(104.00)
+
+    # Act / Assert: a modify without trailStopPrice keeps the stop where it trailed to.
+    order.totalQuantity = 8
+    ib.placeOrder(aapl, order)
+    await sync(ib)
+    assert (sim_order.total_qty, sim_order.trail_stop_price) == (8, pytest.approx(104.00))
+    # One that sets it moves it there, looser too, and it stays until the bid passes its high since.
+    order.trailStopPrice = 102.00
+    ib.placeOrder(aapl, order)
+    sim.control.set_quote("AAPL", 104.50, 104.52, 500, 500)
+    await sync(ib)
+    assert sim_order.trail_stop_price == pytest.approx(102.00)
+    sim.control.set_quote("AAPL", 105.50, 105.52, 500, 500)
+    await sync(ib)
+    assert sim_order.trail_stop_price == pytest.approx(104.50)
+    assert not trade.isDone()
+
+
 async def test_market_order_when_larger_than_displayed_size_then_partial_fills_over_ticks(
     ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
 ) -> None:

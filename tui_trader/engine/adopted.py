@@ -33,10 +33,10 @@ def adopted_ticket(report: BrokerOrderReport) -> OrderTicket:
                        limit_price=report.limit_price, stop_price=report.stop_price,
                        trail_amount=report.trail_amount, trail_percent=report.trail_percent,
                        tif=report.tif or TimeInForce.OTHER, outside_rth=report.outside_rth,
-                       strategy=ADOPTED, reason=_reason(report))
+                       strategy=ADOPTED, reason=adopted_reason(report))
 
 
-def _reason(report: BrokerOrderReport) -> str:
+def adopted_reason(report: BrokerOrderReport) -> str:
     """``found working at the broker``, and what of the order the engine does not model, in the broker's words
     (``found working at the broker; not modelled here: time in force GTD 20260320 16:00:00 US/Eastern``)."""
     tif_words = " ".join(w for w in (report.raw_tif or "not reported", report.good_till) if w)

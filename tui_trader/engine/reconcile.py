@@ -34,6 +34,7 @@ from tui_trader.domain.events import BookCheckpointed, CommissionReported, Order
 from tui_trader.domain.orders import FIGURES_NOTE, Fill, Order, OrderTicket
 from tui_trader.engine.adopted import adopted_ticket, adoption_note
 from tui_trader.engine.broker_events import BrokerEvents
+from tui_trader.engine.broker_terms import broker_terms, only_trailed, terms_differing
 from tui_trader.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -340,7 +341,9 @@ class Reconciliation(BrokerEvents):
                    f"{adoption_note(ticket)}", kind="order_adopted")
 
     def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
-        """A working order of ours whose size or price at the broker is not ours takes the broker's, said.
+        """A working order of ours whose size, prices or terms (type, trail, time in force, extended hours:
+        :func:`~tui_trader.engine.broker_terms.broker_terms`) at the broker are not ours takes the broker's, said
+        (at INFO when only a trailing stop's stop moved, as the broker moves it; else a WARNING).
 
         The engine records a modify before it sends it: one lost with the connection (or never sent, the
         engine stopped in between) left the order showing figures the broker never had, a stop cut to
@@ -352,15 +355,16 @@ class Reconciliation(BrokerEvents):
         order = self.orders.match(report)
         if order is None or not order.status.is_working or asked.get(order.order_ref) is not order.ticket:
             return
-        theirs = broker_figures(order.ticket, report)
+        theirs = broker_figures(broker_terms(order.ticket, report), report)
         if theirs == order.ticket:
             return
-        what = ", ".join(f"{name} {b:g}, not {a:g}" for name, a, b in _figures_differing(order.ticket, theirs))
+        what = ", ".join(terms_differing(order.ticket, theirs, report.raw_order_type))
         self.publish_order(self.orders.amend(order.order_ref, theirs, self.now(), f"{FIGURES_NOTE}: {what}"),
                            order)
-        self.alert(AlertLevel.WARNING, "reconcile", f"{order.order_ref} ({theirs.order_type.value} "
-                   f"{theirs.side.value} {theirs.symbol}) at the broker: {what}: taken from the broker",
-                   kind="order_figures")
+        kind = report.raw_order_type if theirs.order_type is OrderType.OTHER else theirs.order_type.value
+        level = AlertLevel.INFO if only_trailed(order.ticket, theirs) else AlertLevel.WARNING  # IB trails it so
+        self.alert(level, "reconcile", f"{order.order_ref} ({kind} {theirs.side.value} {theirs.symbol}) at the "
+                   f"broker: {what}: taken from the broker", kind="order_figures")
         self.after_figures_taken(order.order_ref)
 
     def after_figures_taken(self, order_ref: str) -> None:
@@ -730,13 +734,6 @@ def broker_figures(ours: OrderTicket, report: BrokerOrderReport) -> OrderTicket:
         if price is not None and (mine is None or abs(price - mine) > _PRICE_EPS):
             changes[name] = price
     return replace(ours, **changes) if changes else ours
-
-
-def _figures_differing(ours: OrderTicket, theirs: OrderTicket) -> list[tuple[str, float, float]]:
-    """(name, ours, the broker's) of each figure that differs."""
-    names = {"quantity": "quantity", "limit_price": "limit", "stop_price": "stop"}
-    return [(label, getattr(ours, name) or 0.0, getattr(theirs, name) or 0.0) for name, label in names.items()
-            if getattr(ours, name) != getattr(theirs, name)]
 
 
 def _diff_text(diffs: dict[str, tuple[float, float]]) -> str:

@@ -204,12 +204,13 @@ def _not_reached(target: GatewayTarget, report: CancelReport) -> str:
 
 
 def _orders_table(title: str, rows: Sequence[BrokerOrderReport]) -> Table:
+    """The orders, their type in the broker's words (``MIT``, not ``OTHER``: one the engine does not model)."""
     table = Table(title=title)
     for column in ("broker id", "client", "orderRef", "symbol", "side", "qty", "type", "limit", "stop"):
         table.add_column(column)
     for r in rows:
         table.add_row(str(r.broker_id), str(r.client_id), r.order_ref, r.symbol, r.side.value, f"{r.quantity:g}",
-                      r.order_type.value, _price(r.limit_price), _price(r.stop_price))
+                      r.raw_order_type or r.order_type.value, _price(r.limit_price), _price(r.stop_price))
     return table
 
 

@@ -229,14 +229,20 @@ class OrderEngine:
         order.total_qty, order.lmt_price, order.aux_price = req.total_qty, req.lmt_price, req.aux_price
         order.tif, order.outside_rth, order.order_ref = req.tif or order.tif, req.outside_rth, req.order_ref
         order.trailing_percent = req.trailing_percent
-        if req.trail_stop_price is not None:
+        if req.trail_stop_price is not None:  # set: the stop moves there; unset: it stays where it trailed to
             order.trail_stop_price = req.trail_stop_price
+            order.trail_extreme = self._trail_reference(order)
         if not order.transmitted:
             if req.transmit:
                 self._transmit(order)
             return
         self.events.order_acked(order)
         self.check(order)
+
+    def _trail_reference(self, order: SimOrder) -> float:
+        """The price a trailing stop trails: a sell's bid, a buy's ask."""
+        quote = self.market.quotes[order.con_id]
+        return quote.bid if order.sign < 0 else quote.ask
 
     def _refuse_modify_if_told(self, order: SimOrder) -> None:
         """The modification fault: raise it as many times as it was set, for the order it names (or the orders
@@ -329,7 +335,13 @@ class OrderEngine:
 
     @staticmethod
     def _update_trail(order: SimOrder, quote: Quote) -> None:
+        """Trail the stop behind the price; after a modify set the stop, only once the price passes the most
+        favourable one seen then (IB's stop stays where the modify put it, looser or not, until then)."""
         ref = quote.bid if order.sign < 0 else quote.ask
+        extreme = order.trail_extreme
+        if extreme is not None and (ref <= extreme if order.sign < 0 else ref >= extreme):
+            return
+        order.trail_extreme = ref
         amount = order.aux_price if order.aux_price is not None else ref * (order.trailing_percent or 0) / 100
         candidate = quote.round_tick(ref + amount if order.sign > 0 else ref - amount)
         current = order.trail_stop_price

@@ -35,6 +35,9 @@ class SimOrder:
     outside_rth: bool = False
     trailing_percent: float | None = None
     trail_stop_price: float | None = None
+    trail_extreme: float | None = None
+    """A trailing stop's most favourable price seen (a sell's highest bid, a buy's lowest ask): its stop moves
+    only on a price past it, so a stop a modify set (looser or not) stays there until then, as IB's does."""
     display_size: int = 0
     good_till_date: str = ""
     status: str = "PendingSubmit"

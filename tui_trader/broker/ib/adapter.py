@@ -22,6 +22,7 @@ from ib_async import Order as IbOrder
 from ib_async import Position as IbPosition
 from ib_async.objects import AccountValue, CommissionReport, RealTimeBarList
 from ib_async.ticker import Ticker
+from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
@@ -276,16 +277,22 @@ class IbBroker:
         the simulator" from 0.52–0.59 to 0.32–0.39 ms at p90 (seven alternating runs each,
         ``benchmarks/README.md``).
         """
+        trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
+        # A modify sends a trailing stop's stop only when it moves it on purpose (m.order_to_ib).
+        trail_stop = trade is None or m.trail_stop_changed(order, trade.order)
         # The blank is taken first: one whose send failed half-way is never filled again.
         blank, self._blank = self._blank or IbOrder(), None
-        ib_order = m.order_to_ib(order, broker_id, self._account, blank)
+        ib_order = m.order_to_ib(order, broker_id, self._account, blank, trail_stop=trail_stop)
         ib_order.parentId = parent_id
         ib_order.transmit = transmit
         if oca_group:  # 2: reduce the others by each fill, with block (1 cancelled them at a partial fill)
             ib_order.ocaGroup, ib_order.ocaType = oca_group, OCA_REDUCE_WITH_BLOCK
-        trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
         if trade is not None:  # a modification of an order sent before
             self._modifying[broker_id] = self._modifying.get(broker_id, 0) + 1
+            if trail_stop and ib_order.trailStopPrice != UNSET_DOUBLE:
+                # ib_async keeps the order first sent and takes no trailStopPrice from the broker's answers:
+                # the stop set now is the one the next modify compares with (and reports show).
+                trade.order.trailStopPrice = ib_order.trailStopPrice
         if trade is not None and m.held_for_locate(trade.orderStatus):
             # ib_async counts Inactive as done and asserts a modified order is not: the request alone
             self.ib.client.placeOrder(broker_id, self._contract(order.symbol), ib_order)

@@ -386,12 +386,18 @@ def position_from_ib(position: IbPosition) -> BrokerPosition:
                           float(position.avgCost), position.account)
 
 
-def order_to_ib(order: Order, broker_id: int, account: str = "", blank: IbOrder | None = None) -> IbOrder:
+def order_to_ib(order: Order, broker_id: int, account: str = "", blank: IbOrder | None = None, *,
+                trail_stop: bool = True) -> IbOrder:
     """An ib_async order for a domain order (prices, TIF, ref, account).
 
     ``blank``: a default ``IbOrder()`` made ahead of time, filled in here. ib_async's order has 139
     fields; making one right before the wire cost ≈65 µs with caches cold, filling one ≈25 µs
     (:class:`~tui_trader.broker.ib.adapter.IbBroker` keeps the next one ready).
+
+    ``trail_stop``: send a trailing stop's stop price (``trailStopPrice``). A new order sends where it starts;
+    a modify only a stop changed on purpose: left unset, IB keeps the stop where it trailed to, which the
+    ticket does not know (IB moves it without a word), so a quantity-only modify sending the ticket's would
+    set it back, looser.
     """
     t = order.ticket
     ib = IbOrder() if blank is None else blank
@@ -403,19 +409,26 @@ def order_to_ib(order: Order, broker_id: int, account: str = "", blank: IbOrder 
     if t.order_type in (OrderType.STP, OrderType.STP_LMT) and t.stop_price is not None:
         ib.auxPrice = t.stop_price
     if t.order_type is OrderType.TRAIL:
-        _set_trail(ib, order)
+        _set_trail(ib, order, trail_stop)
     return ib
 
 
-def _set_trail(ib: IbOrder, order: Order) -> None:
-    """Trailing amount or percent, and the initial stop when known."""
+def _set_trail(ib: IbOrder, order: Order, trail_stop: bool) -> None:
+    """Trailing amount or percent, and the stop when known and asked for (see :func:`order_to_ib`)."""
     t = order.ticket
     if t.trail_percent is not None:
         ib.trailingPercent = t.trail_percent
     elif t.trail_amount is not None:
         ib.auxPrice = t.trail_amount
-    if t.stop_price is not None:
+    if trail_stop and t.stop_price is not None:
         ib.trailStopPrice = t.stop_price
+
+
+def trail_stop_changed(order: Order, held: IbOrder) -> bool:
+    """A modify of ``order`` moves its trailing stop on purpose: its ticket's stop is not the one last set at the
+    broker (``held``: the order as ib_async keeps it, with the stop sent or reported last)."""
+    stop = order.ticket.stop_price
+    return order.ticket.order_type is OrderType.TRAIL and stop is not None and stop != _num(held.trailStopPrice)
 
 
 def what_if_from_state(state: OrderState) -> WhatIf:
