@@ -10,7 +10,7 @@ from textual.widgets import Input, Label, Select
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.orders import OrderTicket
-from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.demo import FROZEN, make_order, normal_state
 from tui_trader.ui.modals.modify_order import ModifyOrderModal
 from tui_trader.ui.modals.order_ticket import build_ticket
@@ -95,3 +95,26 @@ async def test_modify_when_only_the_limit_changes_then_a_fractional_quantity_is_
         await c.settle(3)
 
         assert c.engine.called("modify") == [("modify", "tt-777", None, 101.0, None)]
+
+
+async def test_modify_when_a_modify_of_the_order_is_unconfirmed_then_the_brokers_figures_are_shown_as_current() -> None:
+    # The form read the order's ticket, the figures of the modify still unanswered, as the order working now
+    # ("BUY 3 NVR LMT limit 101.00") and the change as from them: the broker still held 2 at 100.
+    held = OrderTicket("NVR", Side.BUY, 2, OrderType.LMT, limit_price=100.0)
+    state = one_order(3, 101.0)
+    state = replace(state, modifications={"tt-777": PendingModification(held, state.orders[0].ticket)})
+    async with running(state) as c:
+        modal = await open_modify(c)
+        now = "BUY 2 NVR LMT limit 100.00 · filled 0 · SUBMITTED"
+        assert str(modal.query_one("#modify-now", Label).render()) == now
+        assert str(modal.query_one("#modify-pending", Label).render()) == (
+            "modify pending, not confirmed by the broker: 3 · limit 101.00")
+        assert modal.query_one("#modify-quantity", Input).value == "3"  # a new modify goes on top of the pending one
+
+        modal.query_one("#modify-limit", Input).value = "102"
+        await c.settle()
+        assert str(modal.query_one("#modify-change", Label).render()) == "quantity 2 → 3 · limit 100.00 → 102.00"
+        await c.pilot.press("ctrl+s")
+        await c.settle(3)
+
+        assert c.engine.called("modify") == [("modify", "tt-777", None, 102.0, None)]

@@ -15,7 +15,8 @@ The engine takes a modification's figures as the order's from the moment it is s
 what the broker held before it until the broker answers: its echo of the new figures confirms it; an
 error for the order refuses it, and the order is put back to the figures the broker still holds, said
 and journaled. Until then the snapshot shows it as a :class:`PendingModification` (what the broker
-holds, what was asked), so that a front end never shows figures the broker has not confirmed as its, and
+holds, what was asked), so that a front end never shows figures the broker has not confirmed as its (a connection
+lost first leaves it so until the reconnect's reconciliation has read the figures the broker holds), and
 the snapshot's account has the figures held (:meth:`Amendments.account_held`): the positions' stops, and
 how much of each position they cover, are the broker's. The risk checks of other orders count it at the
 larger figures of the two (:func:`~tui_trader.domain.orders.larger_of`, :attr:`Amendments.counted_tickets`):
@@ -251,7 +252,8 @@ class Amendments(Reconciliation):
         """Remember, for each order just sent modified, the figures the broker holds until it answers."""
         now = asyncio.get_running_loop().time()
         for old, new in zip(before, sent, strict=True):
-            pending = self._unanswered.setdefault(new.order_ref, _Unanswered(old.ticket))
+            held = self._unconfirmed.get(new.order_ref, old.ticket)
+            pending = self._unanswered.setdefault(new.order_ref, _Unanswered(held))
             pending.sent.append(new.ticket)
             pending.sent_at = now
             self._review_pending(new.order_ref)
@@ -291,9 +293,11 @@ class Amendments(Reconciliation):
     def on_order(self, report: BrokerOrderReport) -> None:
         """Also: the broker's echo of a modification's figures confirms it (and any sent before it)."""
         super().on_order(report)
-        if not self._unanswered:
+        if not self._unanswered and not self._unconfirmed:
             return
         order = self.orders.match(report)
+        if order is not None and order.status.is_final:
+            self._settle_unconfirmed(order.order_ref)
         pending = self._unanswered.get(order.order_ref) if order is not None else None
         if order is None or pending is None:
             return
@@ -305,6 +309,7 @@ class Amendments(Reconciliation):
         if echoed is not None:
             pending.held = pending.sent[echoed]
             del pending.sent[:echoed + 1]
+            self._unconfirmed.pop(order.order_ref, None)  # newer figures than those the outage left unsure
             if not pending.sent:
                 self._answered(order.order_ref)
             else:
@@ -368,11 +373,41 @@ class Amendments(Reconciliation):
             self._review_pending(order_ref)
 
     def lose_touch(self) -> None:
-        """Also: what the last session did not answer it never will (the reconciliation after the connect
-        compares the figures of every working order with the broker's)."""
+        """Also: what the last session did not answer it never will. Its waiters go on; the orders stay shown
+        pending at the figures the broker last confirmed (:attr:`_unconfirmed`) until the reconciliation after
+        the connect compares the figures of every working order with the broker's."""
         super().lose_touch()
-        for ref in list(self._unanswered):
+        for ref, pending in list(self._unanswered.items()):
+            self._unconfirmed.setdefault(ref, pending.held)
             self._answered(ref)
+
+    @functools.cached_property
+    def _unconfirmed(self) -> dict[str, OrderTicket]:
+        """The orders whose modifications were unanswered when touch with the broker was lost, at the figures it
+        last confirmed, by ref: the broker may hold those or the ones asked, and says which only to the
+        reconciliation after the connect (:meth:`reconcile`)."""
+        return {}
+
+    async def reconcile(self, why: str, startup: bool = False,
+                        before: dict[str, OrderStatus] | None = None) -> None:
+        """Also: a connect's reconciliation (``before`` given) has read the figures the broker holds for every
+        order it still works (:meth:`_settle_figures`) and settled the others: none is left unconfirmed."""
+        await super().reconcile(why, startup, before)
+        if before is not None:
+            for ref in list(self._unconfirmed):
+                self._settle_unconfirmed(ref)
+
+    def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
+        """Also: an order whose figures were compared with the broker's (``asked``) has the broker's now, or the
+        broker holds the ones asked: no longer unconfirmed (a modify sent since is pending on its own)."""
+        super()._settle_figures(report, asked)
+        order = self.orders.match(report)
+        if order is not None and order.order_ref in asked:
+            self._settle_unconfirmed(order.order_ref)
+
+    def _settle_unconfirmed(self, order_ref: str) -> None:
+        if self._unconfirmed.pop(order_ref, None) is not None:
+            self._review_pending(order_ref)
 
     # -- what the broker holds until it answers ----------------------------------------------------
 
@@ -410,13 +445,18 @@ class Amendments(Reconciliation):
         """The orders ``before`` a modification, amended just now: pending until the broker answers, at what
         it holds (the figures before them, or before a modification of theirs it has not answered yet)."""
         for old in before:
-            pending = self._unanswered.get(old.order_ref)
-            self._show_pending(old.order_ref, pending.held if pending is not None else old.ticket)
+            held = self._held(old.order_ref)
+            self._show_pending(old.order_ref, held if held is not None else old.ticket)
 
     def _review_pending(self, order_ref: str) -> None:
         """``order_ref`` as its modifications unanswered leave it: pending at what the broker holds, or not."""
+        self._show_pending(order_ref, self._held(order_ref))
+
+    def _held(self, order_ref: str) -> OrderTicket | None:
+        """What the broker holds of ``order_ref`` as last confirmed, while a modification of it is unconfirmed
+        (unanswered, or left unsure by a lost connection); else ``None``."""
         pending = self._unanswered.get(order_ref)
-        self._show_pending(order_ref, pending.held if pending is not None else None)
+        return pending.held if pending is not None else self._unconfirmed.get(order_ref)
 
     def _show_pending(self, order_ref: str, held: OrderTicket | None) -> None:
         """Show ``order_ref`` as the broker holding ``held`` while its own ticket is asked (nothing pending when

@@ -3,11 +3,15 @@
 What it returns goes to ``EngineHandle.modify``, which checks the changed order with the risk gate
 before it re-places it (a denial changes nothing at the broker and is said as an alert). The modal
 is the operator's confirmation: it shows the order as it works now and what the change makes of it.
+
+While a modify of the order is unconfirmed, the order works at the figures the broker still holds: those
+are shown as its own, the ones asked beside them as pending. The fields start from the figures asked (a
+new modify goes out after the pending one, on top of it), and the change is shown from the broker's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -15,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label
 
-from tui_trader.domain.orders import Order
+from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.ui.format import plain, price, qty
 from tui_trader.ui.modals.form import OrderForm
 from tui_trader.ui.modals.order_ticket import USES_LIMIT, USES_STOP, TicketError, figure, optional_price
@@ -29,22 +33,38 @@ class Modification:
     limit_price: float | None = None
     stop_price: float | None = None
 
-    def describe(self, order: Order) -> str:
-        """``quantity 25 → 30 · stop 200.40 → 199.80``."""
+    def describe(self, order: Order, held: OrderTicket | None = None) -> str:
+        """``quantity 25 → 30 · stop 200.40 → 199.80``: from the order's figures, or from ``held`` (what the broker
+        holds while a modify of it is unconfirmed) to the figures this change leaves the order with."""
         t = order.ticket
+        base = held or t
         parts = [f"{name} {show(old)} → {show(new)}" for name, old, new, show in (
-            ("quantity", t.quantity, self.quantity, qty), ("limit", t.limit_price, self.limit_price, price),
-            ("stop", t.stop_price, self.stop_price, price)) if new is not None]
+            ("quantity", base.quantity, _or(self.quantity, t.quantity), qty),
+            ("limit", base.limit_price, _or(self.limit_price, t.limit_price), price),
+            ("stop", base.stop_price, _or(self.stop_price, t.stop_price), price)) if new != old]
         return " · ".join(parts)
+
+
+def _or(new: float | None, old: float | None) -> float | None:
+    return new if new is not None else old
 
 
 def order_line(order: Order) -> str:
     """The order as it works now: ``SELL 25 AAPL STP stop 200.40 · filled 0 · SUBMITTED``."""
     t = order.ticket
-    prices = [f"limit {price(t.limit_price)}" if t.order_type in USES_LIMIT else "",
-              f"stop {price(t.stop_price)}" if t.order_type in USES_STOP else ""]
-    what = " ".join(p for p in (t.side.value, qty(t.quantity), t.symbol, t.order_type.value, *prices) if p)
+    what = " ".join(p for p in (t.side.value, qty(t.quantity), t.symbol, t.order_type.value, _prices(t)) if p)
     return f"{what} · filled {qty(order.filled_quantity)} · {order.status.value}"
+
+
+def pending_line(asked: OrderTicket) -> str:
+    """A modify the broker has not confirmed: ``modify pending, not confirmed by the broker: 30 · stop 199.80``."""
+    figures = " · ".join(p for p in (qty(asked.quantity), _prices(asked)) if p)
+    return f"modify pending, not confirmed by the broker: {figures}"
+
+
+def _prices(t: OrderTicket) -> str:
+    return " ".join(p for p in (f"limit {price(t.limit_price)}" if t.order_type in USES_LIMIT else "",
+                                f"stop {price(t.stop_price)}" if t.order_type in USES_STOP else "") if p)
 
 
 def build_modification(order: Order, fields: dict[str, str]) -> Modification:
@@ -76,15 +96,19 @@ class ModifyOrderModal(OrderForm[Modification | None]):
     ]
     """ctrl+s (or Enter) modifies, Escape leaves the order as it is."""
 
-    def __init__(self, order: Order) -> None:
+    def __init__(self, order: Order, held: OrderTicket | None = None) -> None:
+        """``held``: the figures the broker holds while a modify of ``order`` (its ticket) is unconfirmed."""
         super().__init__(id="modify-order-modal")
         self.order = order
+        self.held = held if held != order.ticket else None
 
     def compose(self) -> ComposeResult:
         t = self.order.ticket
         with Vertical(id="modify-dialog", classes="dialog"):
             yield Label(f"Modify order {self.order.order_ref} ({t.symbol})", classes="dialog-title")
-            yield Label(order_line(self.order), id="modify-now")
+            yield Label(order_line(replace(self.order, ticket=self.held) if self.held else self.order), id="modify-now")
+            if self.held is not None:
+                yield Label(pending_line(t), id="modify-pending")
             with Horizontal(id="modify-form"):
                 # Exact figures: a field left as it is parses back to the order's own figure, so it is
                 # not sent (f"{12345.67:g}" prefilled 12345.7, and a quantity change re-placed the limit there).
@@ -122,7 +146,7 @@ class ModifyOrderModal(OrderForm[Modification | None]):
             self.query_one("#modify-change", Label).update("")
             self.query_one("#modify-error", Label).update(str(exc))
             return None
-        self.query_one("#modify-change", Label).update(change.describe(self.order))
+        self.query_one("#modify-change", Label).update(change.describe(self.order, self.held))
         self.query_one("#modify-error", Label).update("")
         return change
 

@@ -119,14 +119,17 @@ class MainActions(Screen[None]):
                         title="Modify", severity="warning")
             return
 
+        pending = self.snapshot.modifications.get(order.order_ref) if self.snapshot else None
+        held = pending.held if pending is not None else None  # the broker's figures until it confirms the asked
+
         def chosen(change: Modification | None) -> None:
             if change is not None:
-                self.command(f"modify {ref}", lambda: self._modify(order, change))
+                self.command(f"modify {ref}", lambda: self._modify(order, change, held))
 
-        self.app.push_screen(ModifyOrderModal(order), chosen)
+        self.app.push_screen(ModifyOrderModal(order, held), chosen)
 
-    async def _modify(self, order: Order, change: Modification) -> None:
-        ref, text = order.order_ref, change.describe(order)
+    async def _modify(self, order: Order, change: Modification, held: OrderTicket | None = None) -> None:
+        ref, text = order.order_ref, change.describe(order, held)
         verdict = await self.handle.modify(ref, change.quantity, change.limit_price, change.stop_price)
         if verdict.passed:
             self.console_alert(AlertLevel.INFO, f"modify {ref}: {text}: sent")
