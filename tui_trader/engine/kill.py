@@ -100,8 +100,12 @@ class KillOps(OrderPath):
         await self._verify_kill(cancels)
 
     async def _verify_kill(self, cancels: KillCancels) -> None:
-        """Verify a kill's ``cancels`` and say the outcome (the protective orders they keep are not left behind)."""
-        report = await self._verify_cancelled(cancels.refs, kept_by=cancels)
+        """Verify a kill's ``cancels`` and say the outcome (the protective orders they keep are not left behind).
+
+        The kill switch's verification names whatever still works, the orders only the broker holds too: one
+        critical alert (``kill_verify``), not a second of the cancel check's own for the same orders (each
+        critical alert goes to the operator's phone)."""
+        report = await self._verify_cancelled(cancels.refs, kept_by=cancels, alert=False)
         self._publish_verification(report, cancels)
 
     async def verify_latched_kill(self) -> None:
