@@ -63,8 +63,12 @@ class Seen:
 
     def checks(self) -> list[KillReport]:
         """The kill verifications so far."""
+        return [e.report for e in self.checked()]
+
+    def checked(self) -> list[KillChecked]:
+        """The kill verifications so far, as published."""
         self.all.extend(self.events.drain())
-        return [e.report for e in self.all if isinstance(e, KillChecked)]
+        return [e for e in self.all if isinstance(e, KillChecked)]
 
     def alerts(self, *kinds: str) -> list[str]:
         """The texts of the alerts of ``kinds`` so far."""
@@ -187,36 +191,43 @@ def _asked_open_orders(sim: SimGateway) -> bool:
     return any(cid == CLIENT_ID and f[:1] == [str(int(Out.REQ_OPEN_ORDERS))] for cid, f in sim.received_frames)
 
 
+async def _ctrl_k_while_the_trips_check_waits(sim: SimGateway, engine: Engine, seen: Seen) -> Book:
+    """A daily-loss trip whose check waits for the broker's answer until Ctrl+K is engaged and its cancels are
+    done at the broker; then the trip's check is answered and published, and Ctrl+K's check follows."""
+    book = await _bracketed_long_and_a_resting_entry(sim, engine)
+    seen.checks()
+    sim.control.delay_messages("open_orders_end", 1.0)  # the trip's check waits for the broker until stepped
+    sim.received_frames.clear()
+    await _price(sim, engine, 94.0)  # the daily loss trips
+    await eventually(lambda: status(engine, book.resting) is S.CANCELLED, what="the trip's cancel done")
+    await eventually(lambda: _asked_open_orders(sim), what="the trip's check asking the broker")
+    assert engine.risk.kill_state.keeps_protection
+    assert not seen.checks()
+    for kind in ("order_status", "error"):  # Ctrl+K's cancels are answered (202, Cancelled) after the trip's check
+        sim.control.delay_messages(kind, 2.0)
+    engine.kill("operator pressed ctrl+k")
+    await eventually(lambda: not _working_at_sim(sim, [book.stop, book.target]), what="Ctrl+K's cancels done")
+    sim.control.delay_messages("open_orders_end", 0)
+    sim.control.step(1.0)  # the trip's check is answered, Ctrl+K's cancels not yet
+    await eventually(seen.checks, what="the trip's check")
+    sim.control.clear_faults()
+    sim.control.step(1.0)
+    await eventually(lambda: len(seen.checks()) == 2, what="Ctrl+K's check")
+    return book
+
+
 async def test_ctrl_k_while_an_automatic_trips_cancels_are_checked_then_each_check_reports_its_own_decision(
         sim: SimGateway, tmp_path: Path) -> None:
     # Ctrl+K lands after the trip's cancels went out, while the trip's check waits for the broker's answer. The
     # trip's check worked out what is kept again from the latched state, which keeps nothing any more: it named
     # the stop and target it had left working on purpose as "still working after kill", not verified.
     async with running(sim, _config(tmp_path)) as (engine, events):
-        book = await _bracketed_long_and_a_resting_entry(sim, engine)
         seen = Seen(events)
-        seen.checks()
-        sim.control.delay_messages("open_orders_end", 1.0)  # the trip's check waits for the broker until stepped
-        sim.received_frames.clear()
-        await _price(sim, engine, 94.0)  # the daily loss trips
-        await eventually(lambda: status(engine, book.resting) is S.CANCELLED, what="the trip's cancel done")
-        await eventually(lambda: _asked_open_orders(sim), what="the trip's check asking the broker")
-        assert engine.risk.kill_state.keeps_protection
-        assert not seen.checks()
-        for kind in ("order_status", "error"):  # Ctrl+K's cancels are answered (202, Cancelled) after the trip's check
-            sim.control.delay_messages(kind, 2.0)
 
         # Act
-        engine.kill("operator pressed ctrl+k")
-        await eventually(lambda: not _working_at_sim(sim, [book.stop, book.target]), what="Ctrl+K's cancels done")
-        sim.control.delay_messages("open_orders_end", 0)
-        sim.control.step(1.0)  # the trip's check is answered, Ctrl+K's cancels not yet
-        await eventually(seen.checks, what="the trip's check")
-        sim.control.clear_faults()
-        sim.control.step(1.0)
+        book = await _ctrl_k_while_the_trips_check_waits(sim, engine, seen)
 
         # Assert: the trip's check reports what the trip kept; Ctrl+K's, what Ctrl+K cancelled.
-        await eventually(lambda: len(seen.checks()) == 2, what="Ctrl+K's check")
         trip, ctrl_k = seen.checks()
         assert trip.verified
         assert trip.cancelled == (book.resting,)
@@ -225,6 +236,25 @@ async def test_ctrl_k_while_an_automatic_trips_cancels_are_checked_then_each_che
         assert ctrl_k.kept == ()
         assert sorted(ctrl_k.cancelled) == sorted([book.stop, book.target])
         assert not seen.alerts("kill_verify", "cancel_unverified")
+
+
+async def test_ctrl_k_while_an_automatic_trips_cancels_are_checked_then_the_trips_check_is_superseded(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The trip's check, answered after Ctrl+K was decided, was published as any other: the console's banner took
+    # it for the kill's check (a Ctrl+K's check pending showed the trip's "verified", own orders only asked for)
+    # and, had it come after Ctrl+K's, would have replaced the latest kill's check with a superseded one.
+    async with running(sim, _config(tmp_path)) as (engine, events):
+        seen = Seen(events)
+
+        # Act
+        await _ctrl_k_while_the_trips_check_waits(sim, engine, seen)
+
+        # Assert: the trip's check is marked superseded; Ctrl+K's, the latest kill's, stands.
+        trip, ctrl_k = seen.checked()
+        assert trip.report.kept
+        assert trip.superseded
+        assert ctrl_k.report.kept == ()
+        assert not ctrl_k.superseded
 
 
 async def test_reset_and_an_automatic_trip_before_ctrl_ks_check_then_the_stop_it_cancelled_is_not_counted_kept(
@@ -244,12 +274,14 @@ async def test_reset_and_an_automatic_trip_before_ctrl_ks_check_then_the_stop_it
         engine.reset_kill("pressed by mistake")
         engine.engage_kill("drawdown 5%", "risk:drawdown", KillTrigger.DRAWDOWN)
 
-        # Assert: the trip's check keeps them; Ctrl+K's names them still working.
+        # Assert: the trip's check keeps them; Ctrl+K's names them still working, and is superseded by the trip
+        # (published last, it does not replace the latest kill's check).
         await eventually(lambda: len(seen.checks()) == 2, what="both checks")
         assert engine.risk.kill_state.keeps_protection
-        both = sorted((sorted(c.kept), sorted(c.remaining)) for c in seen.checks())
-        assert both == sorted([([], sorted([stop.order_ref, target.order_ref])),
-                               (sorted([stop.order_ref, target.order_ref]), [])])
+        both = sorted((sorted(c.report.kept), sorted(c.report.remaining), c.superseded) for c in seen.checked())
+        assert both == sorted([([], sorted([stop.order_ref, target.order_ref]), True),
+                               (sorted([stop.order_ref, target.order_ref]), [], False)])
+        assert seen.checked()[-1].superseded  # Ctrl+K's, waiting out its unanswered cancels, came last
         (named,) = seen.alerts("kill_verify")
         assert stop.order_ref in named
         assert target.order_ref in named

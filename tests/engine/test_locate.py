@@ -7,6 +7,8 @@ rejection.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.events import AlertRaised
@@ -16,7 +18,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.risk.book import build_book
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually, sell, status
+from .helpers import buy, eventually, make_config, running, sell, status
 
 S = OrderStatus
 
@@ -124,3 +126,39 @@ async def test_cancel_all_when_a_short_is_held_for_locate_then_cancelled_and_ver
     assert report.remaining == ()
     assert at_broker(sim, entry.order_ref) == ("Cancelled", "")
     await eventually(lambda: status(engine, entry.order_ref) is S.CANCELLED, what="cancelled")
+
+
+
+async def test_start_when_a_short_held_for_a_locate_is_adopted_then_shown_held_and_said_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A short sale of this client the engine does not know (its journal lost it) is first seen by the startup's
+    # reconciliation, which adopts it: it was adopted as a plain working order, the hold neither shown nor said
+    # (the live stream's status, heard before the order was adopted, matched no order).
+    async with running(sim, make_config(tmp_path / "lost")) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quotes")
+        sim.control.locate_shorts()
+        entry = await first.submit(sell(10, order_type=OrderType.LMT, limit_price=round(sim.quote("AAPL").ask + 1, 2)))
+        await eventually(lambda: first.orders.orders[entry.order_ref].broker_hold == LOCATING, what="held")
+    ref = entry.order_ref
+
+    # Act
+    async with running(sim, make_config(tmp_path)) as (second, events):
+
+        # Assert: adopted, shown held, said once
+        assert second.orders.orders[ref].broker_hold == LOCATING
+        assert status(second, ref) is S.SUBMITTED
+        (shown,) = [o for o in second.snapshot().orders if o.order_ref == ref]
+        assert shown.broker_hold == LOCATING
+        said = [(a.level, a.text) for a in alerts(events) if a.kind == "order_held"]
+        assert said == [(AlertLevel.WARNING, f"{ref} SELL 10 AAPL held by the broker ({LOCATING}): still working, it "
+                                             "can fill at any moment")]
+
+        # Act: the live stream hears the same hold (the connection dropped and made again); reconciled again
+        reconnects = second.reconnects
+        sim.control.drop_sessions()
+        await eventually(lambda: second.reconnects > reconnects and not second.blocks, what="reconnected, reconciled")
+        await second.reconcile("test: the held order seen again")
+
+        # Assert: nothing more said
+        assert second.orders.orders[ref].broker_hold == LOCATING
+        assert [a for a in alerts(events) if a.kind == "order_held"] == []

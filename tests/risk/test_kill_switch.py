@@ -178,7 +178,8 @@ def test_verify_an_automatic_trips_cancels_after_the_operators_kill_then_its_pro
     assert not switch.state.keeps_protection
     assert result.ok
     assert result.kept == ("STOP",)
-    assert result.events == (KillChecked(T0, KillReport(("ENTRY",), (), checked=True, kept=("STOP",))),)
+    # ... and says it is a superseded kill's check: the operator's kill's own check is the one that stands.
+    assert result.events == (KillChecked(T0, KillReport(("ENTRY",), (), checked=True, kept=("STOP",)), True),)
 
 
 def test_verify_an_operators_kill_after_a_reset_and_an_automatic_trip_then_the_stop_it_cancels_is_remaining() -> None:

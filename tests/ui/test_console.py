@@ -252,6 +252,18 @@ async def test_halted_demo_when_the_broker_has_not_said_what_works_then_the_bann
         assert "(by operator)" in text  # from the snapshot: no engagement in this run told it
 
 
+async def test_halted_when_a_superseded_kills_check_comes_last_then_the_banner_keeps_the_latest_kills() -> None:
+    # An automatic trip's check published after a later Ctrl+K's replaced it on the banner: "verified" (the trip
+    # asked for its own orders only) over the Ctrl+K's "the broker did not answer".
+    latest = KillChecked(FROZEN, KillReport(checked=False))
+    superseded = KillChecked(FROZEN, KillReport(checked=True), superseded=True)
+    engine = ScriptedEngine(halted_state(), start_events=[latest, superseded])
+    async with running(engine=engine) as c:
+        await c.pull()
+        text = str(c.app.main.query_one(KillBanner).render())
+        assert "remaining 0 · NOT VERIFIED: the broker did not answer ·" in text
+
+
 async def test_reset_kill_when_reason_typed_and_same_day_confirmed_then_resets() -> None:
     async with running(halted_state()) as c:
         await c.pilot.press("ctrl+r")

@@ -165,6 +165,10 @@ class KillChecked(Event):
     (``report.checked`` False: it could not be asked)."""
 
     report: KillReport
+    superseded: bool = False
+    """A later kill was decided before this check came (Ctrl+K during an automatic trip's check, a reset and
+    another trip): it reports on the cancels of a kill no longer the latest, whose own check follows or came
+    already. The console's banner keeps showing (or waiting for) the latest kill's."""
 
 
 @dataclass(frozen=True, slots=True)

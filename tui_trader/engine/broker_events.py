@@ -72,15 +72,21 @@ class BrokerEvents(KillOps):
         order = self.orders.apply_report(report, self.now())
         if order is not None:
             self.publish_order(order, before)
-            if order.broker_hold and not (before is not None and before.broker_hold):
-                self._alert_held(order)
+            self.say_held(order, before)
             self.after_order_change(order.order_ref)
         if report.status is None and report.note.startswith("cancel race"):
             self.request_reconcile(f"{report.order_ref}: {report.note}")
 
-    def _alert_held(self, order: Order) -> None:
-        """The broker holds a working order unworked (a short sale while it locates shares to borrow): it is
-        not rejected, and counts as working, as it can fill at any moment."""
+    def say_held(self, order: Order, before: Order | None) -> None:
+        """Say it when the broker begins to hold ``order`` unworked (a short sale while it locates shares to
+        borrow): it is not rejected, and counts as working, as it can fill at any moment.
+
+        ``before``: the order as the engine had it (``None``: new to the engine, adopted from the broker). Said
+        once, by whichever sees the hold first, the live stream or a reconciliation (after a restart or a
+        reconnect); not again while the hold lasts.
+        """
+        if not order.broker_hold or (before is not None and before.broker_hold):
+            return
         t = order.ticket
         self.alert(AlertLevel.WARNING, "orders", f"{order.order_ref} {t.side} {t.quantity:g} {t.symbol} held by "
                    f"the broker ({order.broker_hold}): still working, it can fill at any moment", kind="order_held")

@@ -100,8 +100,12 @@ class KillOps(OrderPath):
         await self._verify_kill(cancels)
 
     async def _verify_kill(self, cancels: KillCancels) -> None:
-        """Verify a kill's ``cancels`` and say the outcome (the protective orders they keep are not left behind)."""
-        report = await self._verify_cancelled(cancels.refs, kept_by=cancels)
+        """Verify a kill's ``cancels`` and say the outcome (the protective orders they keep are not left behind).
+
+        The kill switch's verification names whatever still works, the orders only the broker holds too: one
+        critical alert (``kill_verify``), not a second of the cancel check's own for the same orders (each
+        critical alert goes to the operator's phone)."""
+        report = await self._verify_cancelled(cancels.refs, kept_by=cancels, alert=False)
         self._publish_verification(report, cancels)
 
     async def verify_latched_kill(self) -> None:
@@ -109,9 +113,10 @@ class KillOps(OrderPath):
         still works in the kill's scope and say it, as after a kill's cancels. Nothing is cancelled:
         an operator's Ctrl+K (engaging again) sends the cancels. The protective orders an automatic trip
         keeps are said as kept, not as left working."""
-        at_broker = await self._broker_working(own_only=self._keeps_protection)
-        # Nothing is sent: what the latched kill would cancel and keep now is the decision its check follows.
+        # Nothing is sent: what the latched kill would cancel and keep as the check begins is the decision it
+        # follows (a Ctrl+K while the broker is asked decides anew, and that kill's own check is the one to show).
         cancels = self.risk.cancels(self.orders.working(), keep_protection=self._keeps_protection)
+        at_broker = await self._broker_working(own_only=cancels.keeps_protection)
         self._publish_verification(KillReport((), tuple(at_broker or ()), checked=at_broker is not None), cancels)
 
     @property

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
-from tui_trader.domain.orders import FIGURES_NOTE, Fill, Order, OrderTicket
+from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Fill, Order, OrderTicket, hold_note
 from tui_trader.engine.adopted import adopted_ticket, adoption_note
 from tui_trader.engine.broker_events import BrokerEvents
 from tui_trader.engine.broker_terms import broker_terms, only_trailed, terms_differing
@@ -320,6 +320,8 @@ class Reconciliation(BrokerEvents):
         order = self.orders.apply_report(report, self.now())
         self._note_settled(order, before)
         self.publish_order(order, before)
+        if order is not None:
+            self.say_held(order, before)
 
     def _note_settled(self, order: Order | None, before: Order) -> None:
         if self._settled is not None and order is not None and order.status is not before.status:
@@ -334,11 +336,14 @@ class Reconciliation(BrokerEvents):
         now = self.now()
         order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
                       perm_id=report.perm_id).with_status(S.SUBMITTED, now, "adopted from the broker")
+        if report.why_held in HOLD_REASONS:  # held unworked at the broker (a short sale's locate): shown so
+            order = order.with_status(S.SUBMITTED, now, hold_note(report.why_held))
         self.publish_order(self.orders.adopt(order))
         kind = report.raw_order_type if not ticket.order_type.modelled else ticket.order_type.value
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
                    f"({report.side} {report.quantity:g} {report.symbol} {kind} {report.raw_tif or '?'})"
                    f"{adoption_note(ticket)}", kind="order_adopted")
+        self.say_held(order, None)
 
     def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
         """A working order of ours whose size, prices or terms (type, trail, time in force, extended hours:

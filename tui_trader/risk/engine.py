@@ -37,7 +37,6 @@ from tui_trader.risk.kill_switch import (
     KillTrigger,
     ResetDecision,
     Verification,
-    kill_cancels,
 )
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 from tui_trader.risk.monitors import (
@@ -256,7 +255,7 @@ class RiskEngine:
     def cancels(self, working: Sequence[Order], keep_protection: bool = False) -> KillCancels:
         """The cancels of ``working`` in the kill's scope (:func:`kill_cancels`, as :meth:`engage_kill` lists
         them) for a cancel with no engaging: the operator's cancel-all, those a kill owes after an outage."""
-        return kill_cancels(working, self._kill.scope, keep_protection)
+        return self._kill.cancels(working, keep_protection)
 
     def verify_kill(self, cancels: KillCancels, cancelled: Iterable[str], still_working: Sequence[Order],
                     now: datetime, at_broker: Sequence[str] = (), checked: bool = True) -> Verification:

@@ -147,6 +147,9 @@ class KillCancels:
     """One global cancel (every order on the account) instead of the ``refs`` one by one."""
     keeps_protection: bool = False
     """An automatic trip's cancels: only this client's orders that can add exposure, one by one."""
+    kill: int = 0
+    """Which kill decision they follow (:attr:`KillSwitch.decisions` when decided): its verification is
+    superseded once a later kill is decided."""
 
     def keeps(self, order: Order) -> bool:
         """These cancels leave ``order`` working on purpose: one of :attr:`kept`, or, as they keep the positions'
@@ -232,6 +235,7 @@ class KillSwitch:
     ) -> None:
         self._state = state or KillState()
         self.scope = scope
+        self._decisions = 0
         self._tz = ZoneInfo(trading_day_time_zone)
 
     @classmethod
@@ -248,6 +252,17 @@ class KillSwitch:
     def engaged(self) -> bool:
         """True while latched."""
         return self._state.engaged
+
+    @property
+    def decisions(self) -> int:
+        """How many kills were decided since this switch was made (:meth:`engage`, also engaging again): the
+        number of the latest, which :attr:`KillCancels.kill` carries."""
+        return self._decisions
+
+    def cancels(self, working: Iterable[Order], keep_protection: bool = False) -> KillCancels:
+        """The cancels of ``working`` in scope (:func:`kill_cancels`) as the latest kill decided stands: the
+        cancels a kill owes after an outage, a latched kill's check, the operator's cancel-all."""
+        return replace(kill_cancels(working, self.scope, keep_protection), kill=self._decisions)
 
     @property
     def start_state(self) -> TradingState:
@@ -293,7 +308,8 @@ class KillSwitch:
         elif manual and self._state.keeps_protection:
             self._state = replace(self._state, keeps_protection=False)
             events = _everything_events(by, reason, now)
-        cancels = kill_cancels(working, self.scope, self._state.keeps_protection)
+        self._decisions += 1
+        cancels = replace(kill_cancels(working, self.scope, self._state.keeps_protection), kill=self._decisions)
         cancel = KillAction.CANCEL_GLOBAL if cancels.global_cancel else KillAction.CANCEL_OWN
         actions: tuple[KillAction, ...] = (KillAction.SET_HALTED, cancel, KillAction.VERIFY_CANCELLED)
         actions += (KillAction.FLATTEN,) if flatten else ()
@@ -313,6 +329,9 @@ class KillSwitch:
         ``at_broker``: orders the broker still holds that the engine does not track as working (another
         client's, under the global scope); they are named and counted as remaining too. ``checked``:
         whether the broker could be asked at all (unchecked, nothing is verified).
+
+        A check of cancels a later kill decision has superseded (:attr:`KillCancels.kill`) is marked so
+        (:attr:`KillChecked.superseded`): the latest kill's check is the one that stands, whichever comes last.
         """
         live = [o for o in still_working if o.status.is_working]
         kept = cancels.kept_of(live, at_broker)
@@ -320,7 +339,7 @@ class KillSwitch:
         tracked = tuple(o.order_ref for o in working)
         remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked and r not in kept)
         done = tuple(r for r in cancelled if r not in remaining and r not in kept)
-        event = KillChecked(now, KillReport(done, remaining, checked, kept))
+        event = KillChecked(now, KillReport(done, remaining, checked, kept), cancels.kill < self._decisions)
         if not remaining:
             return Verification(done, (), (event,), kept)
         described = {o.order_ref: f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working}

@@ -202,7 +202,7 @@ class MainScreen(MainActions):
             self.query_one(KillBanner).engage(event.time)
             return []
         if isinstance(event, KillChecked):
-            self.query_one(KillBanner).record_check(event.report)
+            self.query_one(KillBanner).record_check(event)
             return []
         if isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"

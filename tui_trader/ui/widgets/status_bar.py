@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
-from tui_trader.domain.events import KillReport
+from tui_trader.domain.events import KillChecked, KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.risk.kill_switch import is_protective
@@ -235,9 +235,11 @@ class KillBanner(Static):
         engagement): the last check no longer stands until the next one comes."""
         self.verification = None
 
-    def record_check(self, report: KillReport) -> None:
-        """The engine asked the broker what still works (or could not)."""
-        self.verification = report
+    def record_check(self, check: KillChecked) -> None:
+        """The engine asked the broker what still works (or could not). The check of a kill a later one
+        superseded does not replace the latest kill's (nor stand in for it while that one is awaited)."""
+        if not check.superseded:
+            self.verification = check.report
 
     def cancelled(self, snapshot: EngineSnapshot) -> int:
         """Orders the kill cancelled: those the verification named, and those cancelled since it engaged.
