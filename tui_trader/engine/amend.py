@@ -11,17 +11,11 @@ price; the changed ticket passes the risk engine first (excluding the order's ow
 and is journaled before it is sent. A bracket entry's stop and target follow its new quantity in
 the same amendment; a protective child never grows past its entry or the position.
 
-The engine takes a modification's figures as the order's from the moment it is sent, and remembers
-what the broker held before it until the broker answers: its echo of the new figures confirms it; an
-error for the order refuses it, and the order is put back to the figures the broker still holds, said
-and journaled. Until then the snapshot shows it as a :class:`PendingModification` (what the broker
-holds, what was asked), so that a front end never shows figures the broker has not confirmed as its (a connection
-lost first leaves it so until the reconnect's reconciliation has read the figures the broker holds), and
-the snapshot's account has the figures held (:meth:`Amendments.account_held`): the positions' stops, and
-how much of each position they cover, are the broker's. The risk checks of other orders count it at the
-larger figures of the two (:func:`~tui_trader.domain.orders.larger_of`, :attr:`Amendments.counted_tickets`):
-until the broker takes a cut, the order can still fill at the size it holds. A modify's own check, and the
-size a protective cut is figured at, leave the order out or take its ticket: the figures asked.
+The engine takes a modification's figures as the order's from the moment it is sent;
+:class:`~tui_trader.engine.pending.PendingModifications` remembers what the broker holds until it answers, and
+shows and counts the order at it meanwhile. An error for the order refuses it
+(:meth:`Amendments.on_order_error`): the order is put back to the figures the broker still holds, said and
+journaled.
 """
 
 from __future__ import annotations
@@ -46,13 +40,10 @@ from tui_trader.domain.orders import (
     Fill,
     Order,
     OrderTicket,
-    larger_of,
 )
-from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.adopted import not_resendable
-from tui_trader.engine.reconcile import Reconciliation, broker_figures
-from tui_trader.engine.snapshots import PendingModification
+from tui_trader.engine.pending import PendingModifications
 from tui_trader.errors import SafetyError, UnknownOrderError
 
 log = logging.getLogger(__name__)
@@ -70,7 +61,7 @@ order (2102), the gateway's message rate exceeded (100, "max rate of messages pe
 modification sent again a little later can pass (a protective cut is: :meth:`Amendments.claims_refusal`)."""
 
 
-class Amendments(Reconciliation):
+class Amendments(PendingModifications):
     """Resubmit after an ambiguous submit; modify a working order by id."""
 
     # -- resubmit --------------------------------------------------------------------------------
@@ -243,21 +234,6 @@ class Amendments(Reconciliation):
 
     # -- the broker's answer to a modify -----------------------------------------------------------
 
-    @functools.cached_property
-    def _unanswered(self) -> dict[str, _Unanswered]:
-        """The orders with modifications sent that the broker has not answered, by ref."""
-        return {}
-
-    def _await_answers(self, before: list[Order], sent: list[Order]) -> None:
-        """Remember, for each order just sent modified, the figures the broker holds until it answers."""
-        now = asyncio.get_running_loop().time()
-        for old, new in zip(before, sent, strict=True):
-            held = self._unconfirmed.get(new.order_ref, old.ticket)
-            pending = self._unanswered.setdefault(new.order_ref, _Unanswered(held))
-            pending.sent.append(new.ticket)
-            pending.sent_at = now
-            self._review_pending(new.order_ref)
-
     async def _previous_answered(self, order_ref: str) -> None:
         """Wait for the broker's answer to the modifications of ``order_ref`` and its exits still unanswered,
         at most until the ack timeout of the last one sent.
@@ -277,43 +253,6 @@ class Amendments(Reconciliation):
         except TimeoutError:
             log.warning("%s: modification unanswered after %gs; the next one goes", order_ref,
                         self.config.ack_timeout_s)
-
-    async def modification_answered(self, order_ref: str, timeout_s: float) -> bool:
-        """Wait for the broker's answer to ``order_ref``'s modifications sent so far (its echo, a refusal, the
-        order's end, or the connection lost); ``False`` when none came within ``timeout_s``."""
-        pending = self._unanswered.get(order_ref)
-        if pending is None:
-            return True
-        try:
-            await asyncio.wait_for(pending.answered.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
-
-    def on_order(self, report: BrokerOrderReport) -> None:
-        """Also: the broker's echo of a modification's figures confirms it (and any sent before it)."""
-        super().on_order(report)
-        if not self._unanswered and not self._unconfirmed:
-            return
-        order = self.orders.match(report)
-        if order is not None and order.status.is_final:
-            self._settle_unconfirmed(order.order_ref)
-        pending = self._unanswered.get(order.order_ref) if order is not None else None
-        if order is None or pending is None:
-            return
-        if order.status.is_final:
-            self._answered(order.order_ref)
-            return
-        echoed = next((i for i in range(len(pending.sent) - 1, -1, -1)
-                       if broker_figures(pending.sent[i], report) == pending.sent[i]), None)
-        if echoed is not None:
-            pending.held = pending.sent[echoed]
-            del pending.sent[:echoed + 1]
-            self._unconfirmed.pop(order.order_ref, None)  # newer figures than those the outage left unsure
-            if not pending.sent:
-                self._answered(order.order_ref)
-            else:
-                self._review_pending(order.order_ref)
 
     def on_order_error(self, error: BrokerError) -> None:
         """Also: an error for an order with a modification unanswered is the broker refusing it (IB answers
@@ -366,112 +305,6 @@ class Amendments(Reconciliation):
         return (order.ticket.reduce_only and order.status.is_working
                 and order.remaining > self._protected(order)[0] + 1e-9)
 
-    def _answered(self, order_ref: str) -> None:
-        pending = self._unanswered.pop(order_ref, None)
-        if pending is not None:
-            pending.answered.set()
-            self._review_pending(order_ref)
-
-    def lose_touch(self) -> None:
-        """Also: what the last session did not answer it never will. Its waiters go on; the orders stay shown
-        pending at the figures the broker last confirmed (:attr:`_unconfirmed`) until the reconciliation after
-        the connect compares the figures of every working order with the broker's."""
-        super().lose_touch()
-        for ref, pending in list(self._unanswered.items()):
-            self._unconfirmed.setdefault(ref, pending.held)
-            self._answered(ref)
-
-    @functools.cached_property
-    def _unconfirmed(self) -> dict[str, OrderTicket]:
-        """The orders whose modifications were unanswered when touch with the broker was lost, at the figures it
-        last confirmed, by ref: the broker may hold those or the ones asked, and says which only to the
-        reconciliation after the connect (:meth:`reconcile`)."""
-        return {}
-
-    async def reconcile(self, why: str, startup: bool = False,
-                        before: dict[str, OrderStatus] | None = None) -> None:
-        """Also: a connect's reconciliation (``before`` given) has read the figures the broker holds for every
-        order it still works (:meth:`_settle_figures`) and settled the others: none is left unconfirmed."""
-        await super().reconcile(why, startup, before)
-        if before is not None:
-            for ref in list(self._unconfirmed):
-                self._settle_unconfirmed(ref)
-
-    def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
-        """Also: an order whose figures were compared with the broker's (``asked``) has the broker's now, or the
-        broker holds the ones asked: no longer unconfirmed (a modify sent since is pending on its own)."""
-        super()._settle_figures(report, asked)
-        order = self.orders.match(report)
-        if order is not None and order.order_ref in asked:
-            self._settle_unconfirmed(order.order_ref)
-
-    def _settle_unconfirmed(self, order_ref: str) -> None:
-        if self._unconfirmed.pop(order_ref, None) is not None:
-            self._review_pending(order_ref)
-
-    # -- what the broker holds until it answers ----------------------------------------------------
-
-    @functools.cached_property
-    def modifications(self) -> dict[str, PendingModification]:
-        """The working orders with a modification the broker has not confirmed, by ref: the snapshot's.
-        Replaced when one changes, never changed in place (a snapshot handed out keeps its view)."""
-        return {}
-
-    @property
-    def counted_tickets(self) -> dict[str, OrderTicket]:
-        """Also: an order with a modification the broker has not answered, at the larger figures of its two
-        tickets (:func:`~tui_trader.domain.orders.larger_of`): until the broker answers, it can fill at either."""
-        pending = self.modifications
-        return {ref: larger_of(p.held, p.asked) for ref, p in pending.items()} if pending else {}
-
-    def placed_quantity(self, order: Order) -> float:
-        """Also: an order with a modification unanswered, the smaller of the quantity the broker last confirmed
-        (:attr:`PendingModification.held`) and the one asked: the broker can be left with either (a modify is
-        measured against the smaller)."""
-        pending = self.modifications.get(order.order_ref)
-        quantity = order.ticket.quantity
-        return quantity if pending is None else min(quantity, pending.held.quantity)
-
-    def account_held(self) -> AccountSnapshot:
-        """The account as the broker holds it, for the front ends: a working order with a modification unconfirmed
-        at the figures the broker still holds, and the stop and target of the position it protects with it
-        (:meth:`AccountSnapshot.with_tickets`). The risk checks take :meth:`account_snapshot`: such an order at
-        the larger figures of the two (:attr:`counted_tickets`)."""
-        account = self.account_snapshot()
-        pending = self.modifications
-        return account.with_tickets({ref: p.held for ref, p in pending.items()}) if pending else account
-
-    def _show_asked(self, before: list[Order]) -> None:
-        """The orders ``before`` a modification, amended just now: pending until the broker answers, at what
-        it holds (the figures before them, or before a modification of theirs it has not answered yet)."""
-        for old in before:
-            held = self._held(old.order_ref)
-            self._show_pending(old.order_ref, held if held is not None else old.ticket)
-
-    def _review_pending(self, order_ref: str) -> None:
-        """``order_ref`` as its modifications unanswered leave it: pending at what the broker holds, or not."""
-        self._show_pending(order_ref, self._held(order_ref))
-
-    def _held(self, order_ref: str) -> OrderTicket | None:
-        """What the broker holds of ``order_ref`` as last confirmed, while a modification of it is unconfirmed
-        (unanswered, or left unsure by a lost connection); else ``None``."""
-        pending = self._unanswered.get(order_ref)
-        return pending.held if pending is not None else self._unconfirmed.get(order_ref)
-
-    def _show_pending(self, order_ref: str, held: OrderTicket | None) -> None:
-        """Show ``order_ref`` as the broker holding ``held`` while its own ticket is asked (nothing pending when
-        ``held`` is ``None`` or that ticket, or the order no longer works)."""
-        order = self.orders.get(order_ref)
-        view = (PendingModification(held, order.ticket) if held is not None and order is not None
-                and order.status.is_working and order.ticket != held else None)
-        shown = self.modifications
-        if shown.get(order_ref) == view:
-            return
-        views = {ref: v for ref, v in shown.items() if ref != order_ref}
-        if view is not None:
-            views[order_ref] = view
-        self.modifications = views
-
     # -- bracket children --------------------------------------------------------------------------
 
     def _children_to_resize(self, order: Order, quantity: float) -> list[Order]:
@@ -519,20 +352,6 @@ class Amendments(Reconciliation):
         parent = self.orders.orders[order.parent_ref]
         siblings = self.orders.children(order.parent_ref)
         return parent.broker_id or 0, f"oca-{parent.order_ref}" if len(siblings) > 1 else ""
-
-
-@dataclass(slots=True)
-class _Unanswered:
-    """The modifications of one order sent and not yet answered by the broker."""
-
-    held: OrderTicket
-    """What the broker holds as last known: the ticket before the oldest modification unanswered."""
-    sent: list[OrderTicket] = field(default_factory=list)
-    """The tickets sent, oldest first."""
-    sent_at: float = 0.0
-    """When the last one was sent (loop time)."""
-    answered: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once none is left unanswered."""
 
 
 @dataclass(slots=True)

@@ -168,8 +168,8 @@ class OrderPath(EngineCore):
     @property
     def counted_tickets(self) -> dict[str, OrderTicket]:
         """Working orders the risk checks count at a ticket other than their own, by ref (none here;
-        :class:`~tui_trader.engine.amend.Amendments`: an order with a modification the broker has not answered,
-        at the larger figures of the two)."""
+        :class:`~tui_trader.engine.pending.PendingModifications`: an order with a modification the broker has not
+        answered, at the larger figures of the two)."""
         return {}
 
     def replaces_protection(self, ticket: OrderTicket, order_ref: str | None = None) -> bool:
@@ -191,9 +191,9 @@ class OrderPath(EngineCore):
         return order.status not in PLACED or ticket.quantity <= self.placed_quantity(order)
 
     def placed_quantity(self, order: Order) -> float:
-        """The quantity ``order`` is measured at as placed: its ticket's (:class:`~tui_trader.engine.amend.Amendments`:
-        with a modification the broker has not answered, the smaller of the quantity it last confirmed and the one
-        asked)."""
+        """The quantity ``order`` is measured at as placed: its ticket's
+        (:class:`~tui_trader.engine.pending.PendingModifications`: with a modification the broker has not answered,
+        the smaller of the quantity it last confirmed and the one asked)."""
         return order.ticket.quantity
 
     def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:
