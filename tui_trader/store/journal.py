@@ -37,8 +37,8 @@ from tui_trader.store.codec import codec_json
 from tui_trader.store.derive import Row, rows_for
 from tui_trader.store.lock import JournalLock
 from tui_trader.store.queries import JournalQueries
-from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tui_trader.store.writer import LoopWriter, ReadOnlyWriter
+from tui_trader.store.schema import migrate
+from tui_trader.store.writer import CommitCost, LoopWriter, ReadOnlyWriter
 
 log = logging.getLogger(__name__)
 SLICE_S = 0.0004
@@ -47,43 +47,6 @@ SLICE_S = 0.0004
 A slice can still run over: a garbage collection its allocations trigger lands in it."""
 CHECKPOINT_EVERY = 2_000
 """Events written between two WAL checkpoints (run in aiosqlite's thread: a checkpoint fsyncs)."""
-
-
-class CommitCost:
-    """How long a commit of ``rows`` rows takes: ``fixed + per_row * rows``, fitted to recent commits.
-
-    A least-squares fit over the last few dozen commits (exponentially weighted). Small
-    transactions cost more per row than the per-row figure alone says (each one begins, rewrites
-    the same hot pages to the WAL and commits), hence the fixed part. A commit slowed by
-    something else (the process preempted) counts at most double its prediction; while the
-    commits' sizes hardly vary, only ``per_row`` is refitted.
-    """
-
-    DECAY = 0.95
-
-    def __init__(self, fixed: float = 150e-6, per_row: float = 4e-6) -> None:
-        self.fixed, self.per_row = fixed, per_row
-        self._sums = [0.0] * 5  # weight, Σn, Σt, Σn², Σnt
-
-    def __call__(self, rows: int) -> float:
-        """Predicted seconds for a commit of ``rows`` rows."""
-        return self.fixed + self.per_row * rows
-
-    def add(self, rows: int, seconds: float) -> None:
-        """Learn from one commit."""
-        t = min(seconds, 2 * self(rows))
-        sums = self._sums
-        for i, value in enumerate((1.0, rows, t, rows * rows, rows * t)):
-            sums[i] = sums[i] * self.DECAY + value
-        w, sn, st, snn, snt = sums
-        spread = snn * w - sn * sn
-        if spread > 4 * w * w:  # sizes vary by more than ±2 rows: fit both terms
-            per_row = (snt * w - sn * st) / spread
-            fixed = (st - per_row * sn) / w
-        else:
-            per_row, fixed = (st - self.fixed * w) / sn if sn else self.per_row, self.fixed
-        self.per_row = min(max(per_row, 0.5e-6), 100e-6)
-        self.fixed = min(max(fixed, 10e-6), 1e-3)
 
 
 class EventSource(Protocol):
@@ -454,18 +417,6 @@ class Journal(JournalQueries):
         self.failed = exc
         if self._on_failure is not None:
             self._on_failure(exc)
-
-
-async def migrate(conn: aiosqlite.Connection) -> int:
-    """Apply the migrations the file has not seen yet; returns the schema version."""
-    async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"journal schema {version} is newer than this tui-trader ({SCHEMA_VERSION})")
-    for number in range(version, SCHEMA_VERSION):
-        await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
-    return SCHEMA_VERSION
 
 
 def _create_private(path: Path) -> None:
