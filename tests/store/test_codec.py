@@ -47,7 +47,7 @@ def test_rows_for_when_order_updated_then_orders_row_holds_the_order_and_loads_b
 
 
 def test_commit_cost_when_commits_of_varied_sizes_then_fixed_and_per_row_parts_recovered() -> None:
-    from tui_trader.store.journal import CommitCost
+    from tui_trader.store.writer import CommitCost
 
     cost = CommitCost(fixed=50e-6, per_row=20e-6)
     for i in range(200):
@@ -58,7 +58,7 @@ def test_commit_cost_when_commits_of_varied_sizes_then_fixed_and_per_row_parts_r
 
 
 def test_commit_cost_when_one_commit_is_preempted_then_prediction_moves_at_most_a_little() -> None:
-    from tui_trader.store.journal import CommitCost
+    from tui_trader.store.writer import CommitCost
 
     cost = CommitCost(fixed=150e-6, per_row=4e-6)
     for _ in range(50):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter
@@ -84,3 +85,22 @@ def load_event(kind: str, payload: str | bytes) -> ev.Event:
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
     return load(cls, payload)
+
+
+def codec_json(value: dict[str, Any]) -> str:
+    """A plain dict as JSON (datetimes as ISO text)."""
+    return json.dumps(value, default=_json_default, sort_keys=True)
+
+
+def codec_load_json(text: str) -> dict[str, Any]:
+    """The dict stored by :func:`codec_json`."""
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    raise TypeError(f"cannot journal {type(value).__name__}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import aiosqlite
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the append-only event log and the tables derived from it.
     """
@@ -127,3 +129,15 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply the migrations the file has not seen yet; returns the schema version."""
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"journal schema {version} is newer than this tui-trader ({SCHEMA_VERSION})")
+    for number in range(version, SCHEMA_VERSION):
+        await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
+    return SCHEMA_VERSION

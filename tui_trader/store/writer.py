@@ -16,6 +16,8 @@ Two things could still stall the loop, and neither is allowed to:
   and the journal retries that batch through aiosqlite's thread, which may wait;
 - a checkpoint (it ``fsync``\\ s): automatic checkpoints are off on this connection; the
   journal checkpoints through aiosqlite's thread instead.
+
+:class:`CommitCost` predicts how long a commit on it takes: the journal sizes its write slices by it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,43 @@ from pathlib import Path
 from tui_trader.store.derive import Row
 
 _LOCKED = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class CommitCost:
+    """How long a commit of ``rows`` rows takes: ``fixed + per_row * rows``, fitted to recent commits.
+
+    A least-squares fit over the last few dozen commits (exponentially weighted). Small
+    transactions cost more per row than the per-row figure alone says (each one begins, rewrites
+    the same hot pages to the WAL and commits), hence the fixed part. A commit slowed by
+    something else (the process preempted) counts at most double its prediction; while the
+    commits' sizes hardly vary, only ``per_row`` is refitted.
+    """
+
+    DECAY = 0.95
+
+    def __init__(self, fixed: float = 150e-6, per_row: float = 4e-6) -> None:
+        self.fixed, self.per_row = fixed, per_row
+        self._sums = [0.0] * 5  # weight, Σn, Σt, Σn², Σnt
+
+    def __call__(self, rows: int) -> float:
+        """Predicted seconds for a commit of ``rows`` rows."""
+        return self.fixed + self.per_row * rows
+
+    def add(self, rows: int, seconds: float) -> None:
+        """Learn from one commit."""
+        t = min(seconds, 2 * self(rows))
+        sums = self._sums
+        for i, value in enumerate((1.0, rows, t, rows * rows, rows * t)):
+            sums[i] = sums[i] * self.DECAY + value
+        w, sn, st, snn, snt = sums
+        spread = snn * w - sn * sn
+        if spread > 4 * w * w:  # sizes vary by more than ±2 rows: fit both terms
+            per_row = (snt * w - sn * st) / spread
+            fixed = (st - per_row * sn) / w
+        else:
+            per_row, fixed = (st - self.fixed * w) / sn if sn else self.per_row, self.fixed
+        self.per_row = min(max(per_row, 0.5e-6), 100e-6)
+        self.fixed = min(max(fixed, 10e-6), 1e-3)
 
 
 class LoopWriter:

@@ -1,0 +1,266 @@
+"""The journal's read-only queries: orders, fills, events, the kill state, daily summaries, counts.
+
+:class:`JournalQueries` only reads, through the journal's aiosqlite connection (and the sending
+log it reads beside the file, :mod:`tui_trader.store.sending`); :class:`~tui_trader.store.journal.Journal`
+adds the writing. Reports, recovery and the missed daily summary call these on a ``Journal``,
+also on one opened read-only (``tui-trader report``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from tui_trader.domain import events as ev
+from tui_trader.domain.orders import Fill, Order
+from tui_trader.store import codec, sending
+from tui_trader.store.codec import codec_json, codec_load_json
+
+FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+
+
+class JournalQueries:
+    """The journal's reads, over ``conn`` (the journal's aiosqlite connection) and the sending log beside ``path``."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.path = path
+        self._conn = conn
+        self._sending_table: bool | None = None
+        """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
+
+    async def load_kill_state(self) -> dict[str, Any] | None:
+        """The latched kill state as last saved, or ``None`` if never saved."""
+        row = await self._one("SELECT payload FROM kill_state WHERE id = 1")
+        return codec_load_json(row[0]) if row else None
+
+    async def orders(self, open_only: bool = False, since: datetime | None = None) -> list[Order]:
+        """Every journaled order (or only those not in a final state, or only those updated from ``since``
+        on: an order whose last step is older changed nothing since), oldest first."""
+        clauses, params = _time_filters(since, None, "updated_at")
+        if open_only:
+            clauses.append(f"status NOT IN ({','.join('?' * len(FINAL))})")
+            params.extend(FINAL)
+        sql = "SELECT updated_at, payload FROM orders" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        rows = await self._all(sql + " ORDER BY created_at", params)
+        if since is not None:  # exactly, before the payloads are decoded (the bound was widened)
+            rows = [r for r in rows if datetime.fromisoformat(r[0]) >= since]
+        # SENDING, the batch after it not written: the write-ahead record replaces an older ``orders`` row.
+        ahead = {o.order_ref: o for o in await self._ahead() if _within(o.updated_at, since, None)}
+        journaled = [o for o in (codec.load(Order, r[1]) for r in rows) if o.order_ref not in ahead]
+        return sorted([*journaled, *ahead.values()], key=lambda o: o.created_at)
+
+    async def open_orders(self) -> list[Order]:
+        """Orders not in a final state (to adopt after a restart)."""
+        return await self.orders(open_only=True)
+
+    async def order(self, order_ref: str) -> Order | None:
+        """One order by its orderRef."""
+        ahead = await self._ahead(order_ref)
+        if ahead:  # SENDING, the batch after it not written
+            return ahead[-1]
+        row = await self._one("SELECT payload FROM orders WHERE order_ref = ?", (order_ref,))
+        return codec.load(Order, row[0]) if row is not None else None
+
+    async def _ahead(self, order_ref: str | None = None) -> list[Order]:
+        """Orders whose write-ahead record, in the table or the sending log, is newer than their ``orders`` row."""
+        rows: list[Any] = []
+        if not await self._has_sending_table():
+            pass  # a journal older than the write-ahead record, opened read-only (not migrated)
+        elif order_ref is None:
+            rows = await self._all(sending.PENDING_ALL_SQL)
+        else:
+            rows = await self._all(sending.PENDING_OF_REF_SQL, (order_ref,))
+        logged = [r for r in sending.read_log(self.path) if order_ref is None or r[0] == order_ref]
+        if logged:  # newer than the table's rows (those were folded from earlier logs): last, so they win
+            refs = sorted({r[0] for r in logged})
+            sql = sending.JOURNALED_SQL.format(",".join("?" * len(refs)))
+            journaled = {r[0]: tuple(r[1:]) for r in await self._all(sql, refs)}
+            rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
+        return sending.pending_of(rows)
+
+    async def _has_sending_table(self) -> bool:
+        if self._sending_table is None:
+            row = await self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sending'")
+            self._sending_table = row is not None
+        return self._sending_table
+
+    async def fills(self, since: datetime | None = None, until: datetime | None = None) -> list[Fill]:
+        """Fills in time order, optionally from ``since`` on and before ``until`` (instants, any time zone)."""
+        sql = "SELECT exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, " \
+              "realized_pnl FROM fills"
+        clauses, params = _time_filters(since, until)
+        rows = await self._all(sql + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY time, exec_id",
+                               params)
+        return [f for f in map(_fill_from_row, rows) if _within(f.time, since, until)]
+
+    async def known_exec_ids(self) -> set[str]:
+        """Every execution id already journaled."""
+        return {r[0] for r in await self._all("SELECT exec_id FROM fills")}
+
+    async def has_fill(self, exec_id: str) -> bool:
+        """True when the execution ``exec_id`` is journaled."""
+        return await self._one("SELECT 1 FROM fills WHERE exec_id = ?", (exec_id,)) is not None
+
+    async def has_daily_summary(self, day: str) -> bool:
+        """True when the summary of the trading day ``day`` (ISO date) is journaled."""
+        return await self._one("SELECT 1 FROM daily_summaries WHERE day = ?", (day,)) is not None
+
+    async def last_execution_time(self, before: datetime | None = None) -> datetime | None:
+        """Time of the newest journaled execution (before the instant ``before`` when given)."""
+        bound = " WHERE time < ?" if before is not None else ""
+        row = await self._one("SELECT MAX(time) FROM fills" + bound, _utc_bound(before))
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    async def last_summary_day(self, before: str) -> str | None:
+        """The newest trading day (ISO date) before ``before`` whose summary is journaled."""
+        row = await self._one("SELECT MAX(day) FROM daily_summaries WHERE day < ?", (before,))
+        return row[0] if row and row[0] else None
+
+    async def last_event_time(self, before: datetime, kinds: Sequence[str] = ()) -> datetime | None:
+        """Time of the newest journaled event before the instant ``before``, of ``kinds`` when given.
+
+        Compares stored times as text against ``before`` in UTC: exact for the times the engine
+        writes (UTC). One query per kind reads the (kind, time) index; without ``kinds``, every kind
+        journaled is found on the same index (a skip over it: one step per kind, not per row), so a
+        row appended late with an older time (an execution a reconciliation found) hides no newer one.
+        """
+        if kinds:
+            one = "SELECT MAX(time) AS t FROM events WHERE kind = ? AND time < ?"
+            per_kind = " UNION ALL ".join(one for _ in kinds)
+            row = await self._one(f"SELECT MAX(t) FROM ({per_kind})",
+                                  [p for kind in kinds for p in (kind, *_utc_bound(before))])
+        else:
+            row = await self._one(_NEWEST_OF_EVERY_KIND, _utc_bound(before))
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    async def book_positions(self, before: datetime) -> dict[str, float]:
+        """Each symbol's quantity in the engine's book as of the instant ``before`` (flat ones may be 0).
+
+        The book as the engine rebuilds it (:meth:`book_events`): the newest ``BookCheckpointed``
+        journaled before ``before``, plus the executions before ``before`` journaled after that
+        checkpoint (all of them when there is none). Summing executions alone missed every position
+        adopted from the broker (a checkpoint, no fill): one adopted and then sold read as short for ever.
+        """
+        bound = _utc_bound(before)
+        checkpoint = await self._one("SELECT id, payload FROM events WHERE kind = 'BookCheckpointed' AND time < ? "
+                                     "ORDER BY time DESC, id DESC LIMIT 1", bound)
+        if checkpoint is None:
+            rows = await self._all("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
+                                   "FROM fills WHERE time < ? GROUP BY symbol", bound)
+            return {symbol: float(quantity) for symbol, quantity in rows}
+        book = json.loads(checkpoint[1])["state"]
+        held = {symbol: float(p[0]) for symbol, p in book.get("positions", {}).items()}
+        # Read with json, not the codec: a few fills, and only their figures (a payload may hold NaN: not SQL's JSON).
+        for (payload,) in await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id > ?",
+                                          (checkpoint[0],)):
+            fill = json.loads(payload)["fill"]
+            if datetime.fromisoformat(fill["time"]) < before:
+                signed = fill["quantity"] if fill["side"] == "BUY" else -fill["quantity"]
+                held[fill["symbol"]] = held.get(fill["symbol"], 0.0) + signed
+        return held
+
+    async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None) -> list[ev.Event]:
+        """Journaled events in order, filtered by kind, order or time (from ``since`` on, before ``until``)."""
+        clauses, params = _event_filters(kinds, order_ref, since, until)
+        sql = "SELECT kind, payload FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        rows = await self._all(sql + " ORDER BY id", params)
+        events = (codec.load_event(r[0], r[1]) for r in rows)
+        return [e for e in events if _within(e.time, since, until)]
+
+    async def book_events(self, kinds: Iterable[str]) -> list[ev.Event]:
+        """The newest ``BookCheckpointed`` and the events of ``kinds`` journaled after it, in order (all
+        of them when no checkpoint was journaled): what rebuilding the book needs. The engine saves
+        its book every 30 s while it moves, so reading every checkpoint since the journal began
+        would make each start slower than the last."""
+        names = list(kinds)
+        sql = (f"SELECT kind, payload FROM events WHERE kind IN ({','.join('?' * len(names))}) AND id >= "
+               "COALESCE((SELECT MAX(id) FROM events WHERE kind = 'BookCheckpointed'), 0) ORDER BY id")
+        rows = await self._all(sql, names)
+        return [codec.load_event(r[0], r[1]) for r in rows]
+
+    async def count(self, table: str) -> int:
+        """Rows in one of the journal's tables."""
+        if table not in {"events", "orders", "order_states", "fills", "operator_actions", "alerts"}:
+            raise ValueError(f"no journal table {table!r}")
+        row = await self._one(f"SELECT COUNT(*) FROM {table}")
+        return int(row[0]) if row else 0
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+
+def _event_filters(kinds: Iterable[str] | None, order_ref: str | None, since: datetime | None,
+                   until: datetime | None) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if kinds is not None:
+        names = list(kinds)
+        clauses.append(f"kind IN ({','.join('?' * len(names))})")
+        params.extend(names)
+    if order_ref is not None:
+        clauses.append("order_ref = ?")
+        params.append(order_ref)
+    time_clauses, time_params = _time_filters(since, until)
+    return clauses + time_clauses, params + time_params
+
+
+_NEWEST_OF_EVERY_KIND = (
+    "WITH RECURSIVE kinds(kind) AS (SELECT MIN(kind) FROM events UNION ALL "
+    "SELECT (SELECT MIN(kind) FROM events WHERE kind > kinds.kind) FROM kinds WHERE kinds.kind IS NOT NULL) "
+    "SELECT MAX((SELECT MAX(time) FROM events WHERE kind = kinds.kind AND time < ?)) FROM kinds"
+)
+"""The newest time before a bound among every kind's events: a loose scan of the (kind, time) index that
+visits each kind once (the log has no index on time alone, and a schema change is not worth one)."""
+
+MAX_UTC_OFFSET = timedelta(hours=14)
+"""The widest offset from UTC a stored time can carry (+14:00, Kiribati; the most negative is -12:00)."""
+
+
+def _time_filters(since: datetime | None, until: datetime | None,
+                  column: str = "time") -> tuple[list[str], list[Any]]:
+    """SQL bounds on a time ``column`` that keep at least every row in [since, until).
+
+    Times are stored as ISO text with their own offset (the engine's are UTC): text compares as
+    instants only between equal offsets, so "2026-03-05T02:30:00+00:00" (21:30 in New York on
+    the 4th) sorted after a New York midnight of the 5th written "2026-03-05T00:00:00-05:00".
+    The bounds are in UTC, widened by :data:`MAX_UTC_OFFSET` so a row stored with another offset
+    is kept too; the caller filters the rows exactly (:func:`_within`).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append(f"{column} >= ?")
+        params.append((since.astimezone(UTC) - MAX_UTC_OFFSET).isoformat())
+    if until is not None:
+        clauses.append(f"{column} < ?")
+        params.append((until.astimezone(UTC) + MAX_UTC_OFFSET).isoformat())
+    return clauses, params
+
+
+def _utc_bound(before: datetime | None) -> tuple[str, ...]:
+    """``before`` as the UTC text the engine's stored times compare with (none when ``None``)."""
+    return () if before is None else (before.astimezone(UTC).isoformat(),)
+
+
+def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:
+    """True when the instant ``when`` is in [since, until) (an open bound when ``None``)."""
+    return (since is None or when >= since) and (until is None or when < until)
+
+
+def _fill_from_row(row: Any) -> Fill:
+    exec_id, ref, symbol, side, qty, price, time, broker_id, commission, pnl = row
+    return codec.load(Fill, codec_json({
+        "exec_id": exec_id, "order_ref": ref, "symbol": symbol, "side": side, "quantity": qty,
+        "price": price, "time": time, "broker_id": broker_id, "commission": commission, "realized_pnl": pnl,
+    }))
