@@ -36,7 +36,7 @@ from datetime import timedelta
 from typing import Any
 
 from tui_trader.broker.base import BrokerError, BrokerOrderReport
-from tui_trader.domain.enums import AlertLevel, OrderStatus
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
     MODIFY_NOTE,
@@ -305,7 +305,7 @@ class Amendments(Reconciliation):
             self._answered(order.order_ref)
             return
         echoed = next((i for i in range(len(pending.sent) - 1, -1, -1)
-                       if broker_figures(pending.sent[i], report) == pending.sent[i]), None)
+                       if _echoes(pending.sent[i], report)), None)
         if echoed is not None:
             pending.held = pending.sent[echoed]
             del pending.sent[:echoed + 1]
@@ -568,6 +568,16 @@ def _refuse_unresendable(orders: list[Order], what: str) -> None:
         if why := not_resendable(order.ticket):
             raise SafetyError(f"{order.order_ref} cannot be {what}: {why}. Sent again, it would reach the broker as "
                               "another order; cancel it here, or change it in TWS", "Refused")
+
+
+def _echoes(sent: OrderTicket, report: BrokerOrderReport) -> bool:
+    """``report`` carries the figures of the modification ``sent``: its size and prices, and a trailing stop's
+    stop (the adapter reports the one the broker last took; without it, any report of the order, the one
+    putting it back at a refusal too, confirmed a refused change of the stop alone)."""
+    stop, theirs = sent.stop_price, report.stop_price
+    if sent.order_type is OrderType.TRAIL and stop is not None and theirs is not None and abs(stop - theirs) > 1e-9:
+        return False
+    return broker_figures(sent, report) == sent
 
 
 def _refuses_modify(code: int) -> bool:
