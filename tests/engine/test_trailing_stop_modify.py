@@ -8,11 +8,13 @@ triggered.
 
 from __future__ import annotations
 
-from tui_trader.domain import Bracket, OrderStatus, OrderTicket, OrderType, Side
+import pytest
+
+from tui_trader.domain import Bracket, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import eventually, status
+from .helpers import REFUSAL, eventually, status
 
 S = OrderStatus
 
@@ -74,3 +76,59 @@ async def test_trailing_stop_when_its_stop_is_modified_on_purpose_then_the_broke
     assert _trail_at_broker(sim, trail.order_ref) == (8, 104.50)
     sim.control.set_quote("AAPL", 106.00, 106.02, 500, 500)
     await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (8, 105.00), what="trailed on to 105")
+
+
+async def _trailed_to_104(engine: Engine, sim: SimGateway) -> Order:
+    """A long 10 with a stop trailing 1.00 behind the bid, started at 99.00 and trailed to 104.00."""
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT,
+                                            bracket=Bracket(stop_price=99.00, trail_amount=1.00)))
+    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED, what="entry filled")
+    (trail,) = engine.orders.children(entry.order_ref)
+    await eventually(lambda: status(engine, trail.order_ref) is S.SUBMITTED, what="trailing stop working")
+    sim.control.set_quote("AAPL", 105.00, 105.02, 500, 500)
+    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (10, 104.00), what="stop trailed to 104")
+    return trail
+
+
+@pytest.mark.parametrize(("code", "text"), [
+    (201, REFUSAL),  # ib_async marks the trade Cancelled: the adapter puts it back
+    (2102, "Unable to modify this order as it is still being processed."),  # ib_async takes it for a warning
+], ids=["rejected", "still-processing"])
+async def test_trailing_stop_when_a_change_of_its_stop_is_refused_then_later_modifies_leave_it_where_it_trailed(
+        engine: Engine, sim: SimGateway, code: int, text: str) -> None:
+    # Arrange: the stop trailed to 104.00; the broker refuses the operator's move of it to 104.50.
+    trail = await _trailed_to_104(engine, sim)
+    sim.control.refuse_next_modify(code, text, order_ref=trail.order_ref)
+    assert (await engine.modify(trail.order_ref, stop_price=104.50)).passed
+    await eventually(lambda: engine.orders.orders[trail.order_ref].ticket.stop_price == 99.00,
+                     what="the ticket back to its stop as before")
+
+    # Act: two quantity-only modifies.
+    for quantity in (8, 6):
+        assert (await engine.modify(trail.order_ref, quantity=quantity)).passed
+        await eventually(lambda q=quantity: _trail_at_broker(sim, trail.order_ref)[0] == q,
+                         what=f"modified to {quantity}")
+
+    # Assert: neither sent a stop; the broker's stays where it trailed to (the refused one was never recorded as
+    # set, so the ticket's 99.00 was not taken for a change and sent back over it).
+    assert _trail_at_broker(sim, trail.order_ref) == (6, 104.00)
+    assert engine.orders.orders[trail.order_ref].status is S.SUBMITTED
+
+
+async def test_trailing_stop_when_its_stop_change_is_taken_then_the_next_modify_compares_with_it(
+        engine: Engine, sim: SimGateway) -> None:
+    # Arrange: the stop trailed to 104.00, moved to 104.50 on purpose (taken), then trailed on to 105.00.
+    trail = await _trailed_to_104(engine, sim)
+    assert (await engine.modify(trail.order_ref, stop_price=104.50)).passed
+    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (10, 104.50), what="the stop at 104.50")
+    sim.control.set_quote("AAPL", 106.00, 106.02, 500, 500)
+    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (10, 105.00), what="trailed on to 105")
+
+    # Act: a quantity-only modify after the broker's echo of the stop set.
+    await engine.modification_answered(trail.order_ref, 2.0)
+    assert (await engine.modify(trail.order_ref, quantity=7)).passed
+    await eventually(lambda: _trail_at_broker(sim, trail.order_ref)[0] == 7, what="modified to 7")
+
+    # Assert: the stop taken is the record: the ticket's 104.50 is no change, and IB's 105.00 stands.
+    assert _trail_at_broker(sim, trail.order_ref) == (7, 105.00)

@@ -22,7 +22,7 @@ import functools
 from dataclasses import dataclass, field
 
 from tui_trader.broker.base import BrokerOrderReport
-from tui_trader.domain.enums import OrderStatus
+from tui_trader.domain.enums import OrderStatus, OrderType
 from tui_trader.domain.orders import Order, OrderTicket, larger_of
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
@@ -76,7 +76,7 @@ class PendingModifications(Reconciliation):
             self._answered(order.order_ref)
             return
         echoed = next((i for i in range(len(pending.sent) - 1, -1, -1)
-                       if broker_figures(pending.sent[i], report) == pending.sent[i]), None)
+                       if _echoes(pending.sent[i], report)), None)
         if echoed is not None:
             pending.held = pending.sent[echoed]
             del pending.sent[:echoed + 1]
@@ -206,3 +206,13 @@ class _Unanswered:
     """When the last one was sent (loop time)."""
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once none is left unanswered."""
+
+
+def _echoes(sent: OrderTicket, report: BrokerOrderReport) -> bool:
+    """``report`` carries the figures of the modification ``sent``: its size and prices, and a trailing stop's
+    stop (the adapter reports the one the broker last took; without it, any report of the order, the one
+    putting it back at a refusal too, confirmed a refused change of the stop alone)."""
+    stop, theirs = sent.stop_price, report.stop_price
+    if sent.order_type is OrderType.TRAIL and stop is not None and theirs is not None and abs(stop - theirs) > 1e-9:
+        return False
+    return broker_figures(sent, report) == sent

@@ -33,12 +33,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker, BrokerError
-from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
+from tui_trader.domain.market import Quote
 from tui_trader.domain.portfolio import protection
 from tui_trader.engine.amend import TRANSIENT_REFUSALS
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
 from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.engine.trailing import TrailMark, TrailMarks
 from tui_trader.errors import SafetyError
 from tui_trader.risk.kill_switch import KillCancels
 
@@ -93,6 +95,8 @@ class Protection(StrategyRunner):
         """Bracket entries the operator cancelled: a part filled before keeps a stop (:meth:`_stop_lost`)."""
         self._unprotected_said: set[str] = set()
         """Symbols whose position was said to have no protective order left (:meth:`_say_if_unprotected`)."""
+        self._trail_marks = TrailMarks()
+        """Where the bracket trailing stops whose entry filled may stand at the broker (:meth:`_stop_lost`)."""
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -107,8 +111,15 @@ class Protection(StrategyRunner):
             self._fit_protection(order.symbol)
         self._record_protection(order.symbol)
         entry = order.parent_ref or order.order_ref
+        if order.parent_ref is None:
+            self._mark_trails(order)
         if entry in self._entries_cancelled and order.status.is_final:  # a fill heard after the cancel's answer
             self._stop_lost(entry)
+
+    def quote_hook(self, quote: Quote) -> None:
+        """Also: trail the marks of the bracket trailing stops working in the symbol (:meth:`_stop_lost`)."""
+        super().quote_hook(quote)
+        self._trail_marks.see(quote)
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position
@@ -378,9 +389,36 @@ class Protection(StrategyRunner):
             self._ended_unasked(order)
         if order.status.is_final:
             self.cancels_asked.discard(order.order_ref)
+        if order.parent_ref is not None and order.ticket.order_type is OrderType.TRAIL:
+            self._follow_trail(order)
         entry = order.parent_ref or order.order_ref
         if entry in self._entries_cancelled and order.status.is_final:
             self._stop_lost(entry)
+        if order.status.is_final and entry not in self._entries_cancelled and self._bracket_ended(entry):
+            self._trail_marks.drop([c.order_ref for c in self.orders.children(entry)])
+
+    def _mark_trails(self, entry: Order) -> None:
+        """A bracket entry's fill: its working trailing stops are followed from now on (the broker may trail them
+        from its first fill), for a stop placed again if the broker cancels them with the entry."""
+        for child in self.orders.children(entry.order_ref):
+            if (child.ticket.order_type is OrderType.TRAIL and child.status.is_working
+                    and child.order_ref not in self._trail_marks):
+                instrument = self.market.instruments.get(entry.symbol)
+                mark = TrailMark.of(child.ticket, instrument.min_tick if instrument else 0.01)
+                self._trail_marks.start(entry.symbol, child.order_ref, mark, self.market.quotes.get(entry.symbol))
+
+    def _follow_trail(self, order: Order) -> None:
+        """A bracket trailing stop changed: one ended is no longer trailed; a stop set anew restarts its mark."""
+        if order.status.is_final:
+            self._trail_marks.end(order.symbol, order.order_ref)
+        else:
+            self._trail_marks.set(order.symbol, order.order_ref, order.ticket.stop_price,
+                                  self.market.quotes.get(order.symbol))
+
+    def _bracket_ended(self, entry_ref: str) -> bool:
+        """The bracket of ``entry_ref`` ended, every order of it."""
+        family = self.family(entry_ref)
+        return bool(family) and all(o.status.is_final for o in family)
 
     async def cancel(self, order_ref: str) -> None:
         """Cancel one order (a bracket entry's part already filled keeps a stop: :meth:`_stop_lost`)."""
@@ -419,14 +457,31 @@ class Protection(StrategyRunner):
         if (stop is None or entry.ticket.side.sign * held <= 0
                 or self.protection_working(entry.symbol) or (halted and not self._keeps_protection)):
             return
-        ticket = replace(stop.ticket, quantity=min(entry.filled_quantity, abs(held)), created_at=self.now(),
+        start = self._trailed_start(stop)
+        ticket = replace(stop.ticket, quantity=min(entry.filled_quantity, abs(held)), stop_price=start,
+                         created_at=self.now(),
                          reason=f"protective stop of {entry_ref}, placed again for the part filled")
         order = self.orders.create(ticket, OrderStatus.APPROVED, self.now(), note="approved with its bracket")
         self.publish_order(order)
+        trailed = (f"; its trailing stop starts at {start:g}, where the prices seen since the fill trailed it from "
+                   f"{stop.ticket.stop_price:g}" if start != stop.ticket.stop_price and start is not None
+                   and stop.ticket.stop_price is not None else "")
         self.alert(AlertLevel.WARNING, "protection", f"{entry_ref} was cancelled with {entry.filled_quantity:g} of "
                    f"{entry.ticket.quantity:g} filled; the broker cancelled its stop with it: placed again for "
-                   f"{ticket.quantity:g} {entry.symbol} as {order.order_ref}", kind="protection_replaced")
+                   f"{ticket.quantity:g} {entry.symbol} as {order.order_ref}{trailed}", kind="protection_replaced")
         self.spawn(self._send_lost_stop(order.order_ref, held), f"stop-{order.order_ref}")
+
+    def _trailed_start(self, stop: Order) -> float | None:
+        """Where a bracket stop placed again starts: a stop's own; a trailing stop's as IB may have trailed the
+        one cancelled on the prices seen since the entry's first fill (:mod:`~tui_trader.engine.trailing`), never
+        looser than its ticket's."""
+        mark = self._trail_marks.take(stop.order_ref)
+        own = stop.ticket.stop_price
+        if mark is None or mark.stop is None or stop.ticket.order_type is not OrderType.TRAIL:
+            return own
+        if own is None:
+            return mark.stop
+        return max(own, mark.stop) if stop.ticket.side is Side.SELL else min(own, mark.stop)
 
     async def _send_lost_stop(self, order_ref: str, held: float) -> None:
         await self.send(order_ref, past_halt=self._keeps_protection)  # an automatic trip keeps protection

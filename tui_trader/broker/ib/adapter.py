@@ -61,6 +61,10 @@ _WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
 _NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
 """Order errors that answer a cancel, not a modification (:meth:`IbBroker._keep_refused_working`)."""
+_MODIFY_NOTICES = frozenset({399, 404})
+"""IB's notices on an order it works (an order message; shares to short being located): no answer to a modify."""
+STILL_PROCESSING = 2102
+"""IB's "unable to modify this order as it is still being processed": the one refusal among its 21xx notices."""
 
 
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
@@ -125,9 +129,10 @@ class IbBroker:
         this process (the embedded simulator of ``--sim``), which reads the order in this loop."""
         self._blank: IbOrder | None = IbOrder()
         """A default ib_async order for the next :meth:`place` to fill (see :func:`mapping.order_to_ib`)."""
-        self._modifying: dict[int, int] = {}
-        """Our order ids with modifications sent and not yet answered (how many): an error on one of them
-        is the broker refusing a modification of an order that works on (:meth:`_keep_refused_working`)."""
+        self._modifying: dict[int, list[float | None]] = {}
+        """Our order ids with modifications sent and not yet answered, each with the trailing stop it sets (``None``:
+        none), oldest first: an error on one of them is the broker refusing the oldest of an order that works on
+        (:meth:`_keep_refused_working`, :meth:`_refused_as_warning`); its echo takes it (:meth:`_answered`)."""
         self._decode_watch = DecodeWatch(self.ib.client.decoder, self._on_decode_fault)
         self._wire_handlers()
 
@@ -287,12 +292,9 @@ class IbBroker:
         ib_order.transmit = transmit
         if oca_group:  # 2: reduce the others by each fill, with block (1 cancelled them at a partial fill)
             ib_order.ocaGroup, ib_order.ocaType = oca_group, OCA_REDUCE_WITH_BLOCK
-        if trade is not None:  # a modification of an order sent before
-            self._modifying[broker_id] = self._modifying.get(broker_id, 0) + 1
-            if trail_stop and ib_order.trailStopPrice != UNSET_DOUBLE:
-                # ib_async keeps the order first sent and takes no trailStopPrice from the broker's answers:
-                # the stop set now is the one the next modify compares with (and reports show).
-                trade.order.trailStopPrice = ib_order.trailStopPrice
+        if trade is not None:  # a modification of an order sent before; the stop it sets is recorded at its echo
+            stop = float(ib_order.trailStopPrice) if trail_stop and ib_order.trailStopPrice != UNSET_DOUBLE else None
+            self._modifying.setdefault(broker_id, []).append(stop)
         if trade is not None and m.held_for_locate(trade.orderStatus):
             # ib_async counts Inactive as done and asserts a modified order is not: the request alone
             self.ib.client.placeOrder(broker_id, self._contract(order.symbol), ib_order)
@@ -429,7 +431,7 @@ class IbBroker:
     def _on_open_order(self, trade: Trade) -> None:
         """An order's figures as the broker holds them: for an order being modified, the answer to the oldest
         modification unanswered (IB echoes each one it accepts)."""
-        self._answered(trade.order.orderId)
+        self._answered(trade, taken=True)
         self._on_trade(trade)
 
     def _on_trade(self, trade: Trade) -> None:
@@ -456,16 +458,35 @@ class IbBroker:
         if (trade.orderStatus.status != "Cancelled" or last is None or not last.errorCode
                 or last.errorCode in _NOT_A_MODIFY_ANSWER or not self._modifying.get(trade.order.orderId)):
             return
-        self._answered(trade.order.orderId)
+        self._answered(trade, taken=False)
         before = next((e.status for e in reversed(trade.log[:-1]) if e.status in _WORKING_AT_BROKER), "Submitted")
         trade.orderStatus.status = before
         trade.log.append(TradeLogEntry(last.time, before, f"modify refused ({last.errorCode}): works on as it was"))
 
-    def _answered(self, broker_id: int) -> None:
-        """The oldest unanswered modification of ``broker_id`` was answered."""
-        left = self._modifying.pop(broker_id, 0) - 1
-        if left > 0:
-            self._modifying[broker_id] = left
+    def _answered(self, trade: Trade, *, taken: bool) -> None:
+        """The oldest unanswered modification of ``trade`` was answered: ``taken`` (its echo) or refused.
+
+        A trailing stop it set becomes the one the next modify compares with (and reports show) only once the
+        broker took it: ib_async keeps the order first sent and takes no ``trailStopPrice`` from the broker's
+        answers. Recorded when sent, a refused stop was the record while the engine put the order back to its
+        old one, and the next modify sent that old, maybe looser, stop back over where IB had trailed it.
+        """
+        asked = self._modifying.get(trade.order.orderId)
+        if not asked:
+            return
+        stop = asked.pop(0)
+        if not asked:
+            del self._modifying[trade.order.orderId]
+        if taken and stop is not None:
+            trade.order.trailStopPrice = stop
+
+    def _refused_as_warning(self, trade: Trade, code: int) -> None:
+        """An error ib_async takes for a warning (``ValidationError``; IB's 2102 "still being processed", 105,
+        110, 321, …) on an order with a modification unanswered refuses the oldest (its notices excepted:
+        399, 404 and the other 21xx codes); the order works on, so ib_async leaves its status alone."""
+        notice = code in _MODIFY_NOTICES or 2100 <= code < 2200 and code != STILL_PROCESSING
+        if trade.orderStatus.status == "ValidationError" and not notice:
+            self._answered(trade, taken=False)
 
     def prune_finished(self) -> int:
         """Drop finished trades from ib_async's caches, keeping the newest :attr:`finished_trades_kept`.
@@ -551,6 +572,8 @@ class IbBroker:
                 return
             if code == NO_SECURITY_DEFINITION and self._qualifying:  # qualify's callers name unknown symbols
                 return
+        if trade is not None and self._modifying.get(req_id):
+            self._refused_as_warning(trade, code)
         symbol, stream = self._stream_of(req_id, contract)
         self._listener.on_error(BrokerError(code, message, req_id, ref, req_id if trade else None,
                                             symbol, stream))
