@@ -28,7 +28,7 @@ S = OrderStatus
 async def test_stop_when_two_sells_fill_while_its_first_cut_is_unanswered_then_one_cut_at_a_time_and_the_last_wins(
         sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # Arrange: long 100 with a stop of 100; the journal's writes wait for another connection's lock.
-    caplog.set_level(logging.INFO, logger="tui_trader.engine.protection")
+    caplog.set_level(logging.INFO, logger="tui_trader.engine.cuts")
     config = make_config(tmp_path)
     async with running(sim, config) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)

@@ -25,7 +25,7 @@ async def test_stop_larger_than_its_position_in_a_dry_run_then_said_critical_onc
         sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # Arrange: a run leaves long 100 with its stop of 100 and a sell limit of 30 working at the broker.
     caplog.set_level(logging.INFO, logger="tui_trader.engine.core")  # the alerts, as logged
-    caplog.set_level(logging.DEBUG, logger="tui_trader.engine.protection")  # after: the handler's level is the last
+    caplog.set_level(logging.DEBUG, logger="tui_trader.engine.cuts")  # after: the handler's level is the last
     config = make_config(tmp_path)
     async with running(sim, config) as (eng, _):
         await eventually(lambda: "AAPL" in eng.market.quotes)

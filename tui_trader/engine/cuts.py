@@ -1,0 +1,347 @@
+"""Protective orders (stops, targets) kept fitted to their position: cut, retried, re-checked.
+
+A position made smaller by another order (a ticket's partial sell, one side of a bracket partly filled)
+kept protection of its old size: a stop that triggered then sold more than was held, and the position
+reversed. Each fill that shrinks a position, and each order whose figures were taken from the broker,
+cuts the symbol's protective orders to the position (:meth:`ProtectionCuts._fit_protection`); one on the
+position's own side (it flipped) would add to it and is cancelled; a position gone flat has its leftovers
+cancelled. A cut is one modify at a time, each sized from the position when it is sent and waiting for
+the broker's answer before the next (:meth:`ProtectionCuts._cut_protection`). The broker's refusal for the
+moment only (IB still processing the order, 2102; the message rate, 100) is taken over from the
+amendments (:meth:`ProtectionCuts.claims_refusal`) and the cut sent again after each of
+``cut_retry_delays_s``; a cut only the message-rate throttle refused is tried again each second, up to
+:data:`CUT_THROTTLE_RETRIES` times. A cut that gives up is said CRITICAL, once per order and sizes, and
+leaves the order working at its size (cancelled, the position would have no stop at all); it is cut
+again every ``cut_recheck_s`` from the monitor tick while it is larger than its position
+(:meth:`ProtectionCuts._recheck_cuts`). One that stops being larger than its position without a cut (modified,
+cancelled, filled, the position grown back) is said once, at INFO: the operator's last word on it is not the
+CRITICAL (:meth:`ProtectionCuts._say_no_cut_needed`).
+
+A lost stop is placed again, a position left with no protection said, and a position's stop and target
+kept by :class:`~tui_trader.engine.protection.Protection`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from tui_trader.broker.base import Broker, BrokerError
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.engine.amend import TRANSIENT_REFUSALS
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.core import Clock
+from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.errors import SafetyError
+
+if TYPE_CHECKING:
+    from tui_trader.domain.orders import OrderTicket
+
+log = logging.getLogger(__name__)
+_QTY_EPS = 1e-9
+
+
+CUT_THROTTLE_RETRIES = 5
+"""A protective order's cut that only the message-rate throttle refused is tried again each second this many
+times before it is said to have failed (a burst of orders, a kill's cancels, can use the second's budget)."""
+
+
+@dataclass(slots=True)
+class _Cut:
+    """A protective order's cut in flight (:meth:`ProtectionCuts._cut_protection`)."""
+
+    quantity: float | None = None
+    """The size the last try sent (``None`` before the first)."""
+    refusal: BrokerError | None = None
+    """The broker's transient refusal of the last try, taken over from the amendments
+    (:meth:`ProtectionCuts.claims_refusal`) and not yet acted on."""
+    refused: int = 0
+    """How many tries of this run of the cut the broker has refused so far (each for the moment only)."""
+    tries: int = 0
+    """How many tries were made in all, the runs given up included (:meth:`ProtectionCuts._recheck_cuts`)."""
+    said: tuple[float, float] | None = None
+    """The order's size and its position when a run of the cut last gave up, said CRITICAL then (``None``: none
+    gave up): a run given up again at the same sizes says nothing more."""
+
+
+class ProtectionCuts(StrategyRunner):
+    """Fit protective orders to their position: cut, retried, re-checked.
+
+    Args:
+        config: What to trade and how.
+        broker: The broker connection.
+        clock: Injected clock; the wall clock by default.
+    """
+
+    def __init__(self, config: EngineConfig, broker: Broker, clock: Clock | None = None) -> None:
+        super().__init__(config, broker, clock)
+        self._cutting: dict[str, _Cut] = {}
+        """Protective orders with a cut in flight (:meth:`_cut_protection`), and where it stands."""
+        self._uncut: dict[str, _Cut] = {}
+        """Protective orders whose cut gave up, larger than their position: cut again by :meth:`_recheck_cuts`."""
+        self._next_cut_recheck = 0.0
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def after_fill(self, order_ref: str, flat_after: bool) -> None:
+        """When a position goes flat, cancel its leftover protective orders; when it shrinks, fit them to it."""
+        order = self.orders.orders[order_ref]
+        if flat_after:
+            for leftover in self.protection_working(order.symbol):
+                if leftover.broker_id:
+                    self.cancel_at_broker(leftover)
+        else:
+            self._fit_protection(order.symbol)
+
+    def after_figures_taken(self, order_ref: str) -> None:
+        """An order's size or prices were taken from the broker: a protective order larger than its position
+        (a cut lost with the connection) is cut to it again."""
+        order = self.orders.get(order_ref)
+        if order is not None:
+            self._fit_protection(order.symbol)
+
+    # -- fitting to the position --------------------------------------------------------------
+
+    def _fit_protection(self, symbol: str) -> None:
+        """Cut ``symbol``'s protective orders to its position, cancel one that would add to it.
+
+        A position made smaller by another order (a ticket's partial sell, one side of the bracket
+        partly filled) kept protection of its old size: a stop that triggered then sold more than was
+        held, and the position flipped. A protective order on the position's own side (it flipped)
+        would add to it. Not while an entry in the symbol still works: its fills grow the position
+        the protection was placed for. An order with a cut in flight is left to it: it fits the
+        order again once the broker has answered.
+        """
+        held = self.portfolio.quantity(symbol)
+        working = [o for o in self.orders.working() if o.symbol == symbol]
+        if not held or any(not o.ticket.reduce_only for o in working):
+            return
+        for order in working:
+            if order.ticket.side.sign * held > 0:
+                if order.broker_id:
+                    self.cancel_at_broker(order)
+                self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
+                           f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
+            elif order.order_ref in self._cutting:
+                log.info("%s: a cut in flight, fitted again once the broker answers it", order.order_ref)
+            elif self._cut_size(order.order_ref) is not None:
+                self._start_cut(order.order_ref)
+
+    def _start_cut(self, order_ref: str) -> None:
+        """Cut protective order ``order_ref`` to its position (:meth:`_cut_protection`), on top of the cuts of it
+        given up (:attr:`_uncut`)."""
+        cut = self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
+        self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
+
+    def recheck_cuts_if_due(self) -> None:
+        """From the monitor tick while connected: :meth:`_recheck_cuts` every ``cut_recheck_s``, and nothing at
+        all while no cut has given up (the usual case)."""
+        if self._uncut and asyncio.get_running_loop().time() >= self._next_cut_recheck:
+            self._recheck_cuts()
+
+    def _recheck_cuts(self) -> None:
+        """Cut again every protective order whose cut gave up and is still larger than its position, every
+        ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
+        to, and a stop that triggers sells more than is held. One that fits now, or has ended, is said and
+        forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted, say) waits for the
+        next (each denial is published: a notice every re-check)."""
+        self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
+        for order_ref in list(self._uncut):
+            if order_ref in self._cutting:
+                continue
+            if (size := self._cut_size(order_ref)) is None:
+                self._say_no_cut_needed(order_ref)
+            elif self.verdict(replace(self.orders.orders[order_ref].ticket, quantity=size[0]), order_ref).passed:
+                self._start_cut(order_ref)
+
+    def _say_no_cut_needed(self, order_ref: str) -> None:
+        """A protective order whose cut's failure was said CRITICAL no longer needs one, and no cut made it so: it
+        fits its position now (the operator modified it, the position grew back) or it ended (cancelled, filled).
+        Said once, at INFO, and forgotten. Kept, and said once that settles, while it works on a position gone
+        flat or flipped (it is cancelled: :meth:`after_fill`, :meth:`_fit_protection`) or while an entry in the
+        symbol works (it may still be larger than the position once the entry ends unfilled)."""
+        order = self.orders.get(order_ref)
+        if order is None:
+            text = f"{order_ref} ended: no cut needed"
+        elif not order.status.is_working:
+            text = (f"{order_ref} ({order.ticket.order_type.value} {order.ticket.quantity:g} {order.symbol}) ended "
+                    f"{order.status.value}: no cut needed")
+        else:
+            held = self.portfolio.quantity(order.symbol)
+            if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
+                return
+            text = f"{self._cut_what(order_ref)} fits the position of {held:g} now: no cut needed"
+        del self._uncut[order_ref]
+        self.alert(AlertLevel.INFO, "protection", text, kind="protection_fitted")
+
+    def _entry_working(self, symbol: str) -> bool:
+        """An order in ``symbol`` that is not protective still works: its fills grow the position."""
+        return any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol)
+
+    def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
+        """The quantity protective order ``order_ref`` must be cut to for its position as it is now, and that
+        position; ``None`` when it fits (or has ended, or the position flipped: :meth:`_fit_protection`)."""
+        order = self.orders.get(order_ref)
+        if order is None or not order.status.is_working:
+            return None
+        held = self.portfolio.quantity(order.symbol)
+        if (not held or order.ticket.side.sign * held > 0 or order.remaining <= abs(held) + _QTY_EPS
+                or self._entry_working(order.symbol)):
+            return None
+        return order.filled_quantity + abs(held), held
+
+    async def _cut_protection(self, order_ref: str, cut: _Cut) -> None:
+        """Cut a protective order to its position, one modify at a time, until it fits.
+
+        Each cut is sized from the position when it is sent, and the next waits for the broker's
+        answer to it: two fills in quick succession spawned two modifies of the same order, whose
+        journal flushes could finish in either order, so the older, larger size could reach the
+        broker last (the engine showing the stop cut to the position while the broker held it
+        larger); and IB refuses to modify an order whose last modification it is still processing
+        (2102): such a refusal is for the moment only, and the cut is sent again a little later
+        (:meth:`_cut_refused`). A cut that gives up is run again by :meth:`_recheck_cuts`. ``cut``: where it
+        stands, as :meth:`_start_cut` put it in :attr:`_cutting`.
+        """
+        throttled, given_up, cut.refused = 0, False, 0
+        try:
+            while (size := self._cut_size(order_ref)) is not None:
+                sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
+                if sent is None and self._cut_size(order_ref) != size:  # the position moved: sized again
+                    continue
+                if sent is None:  # only the message rate stood in the way: it frees up within a second
+                    throttled += 1
+                    await asyncio.sleep(1.0)
+                elif (refusal := cut.refusal) is not None:
+                    if not await self._cut_refused(order_ref, cut, refusal):
+                        given_up = True
+                        return
+                elif not sent:
+                    given_up = True
+                    return
+        finally:
+            self._cutting.pop(order_ref, None)
+            if given_up:
+                self._cut_given_up(order_ref, cut)
+            elif cut.said is not None:  # a re-check's run that ended with no cut taken: it fits, or ended
+                self._leave_to_recheck(order_ref, cut)
+
+    def _cut_given_up(self, order_ref: str, cut: _Cut) -> None:
+        """A run of the cut gave up (said CRITICAL, here or by the amendments, unless said at these sizes
+        already): the order is cut again at the next :meth:`_recheck_cuts` while it is larger than its position,
+        or said no longer to need it."""
+        if (key := self._cut_key(order_ref)) is None:
+            return
+        cut.said = key
+        self._leave_to_recheck(order_ref, cut)
+
+    def _leave_to_recheck(self, order_ref: str, cut: _Cut) -> None:
+        """A protective order whose cut's failure was said: cut again, or said no longer to need it, at the next
+        :meth:`_recheck_cuts`."""
+        if not self._uncut:
+            self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
+        self._uncut[order_ref] = cut
+
+    def _cut_key(self, order_ref: str) -> tuple[float, float] | None:
+        """The sizes a cut's failure is said for: the order's (what is left of it) and its position's."""
+        order = self.orders.get(order_ref)
+        return None if order is None else (order.remaining, self.portfolio.quantity(order.symbol))
+
+    async def _cut_once(self, order_ref: str, quantity: float, held: float, cut: _Cut,
+                        last_try: bool) -> bool | None:
+        """One cut of ``order_ref`` to ``quantity``, and the broker's answer to it; ``False`` when it was not
+        sent or the broker refused it, ``None`` when it is to be tried again: only the message-rate throttle
+        refused it (not said, unless ``last_try``), or the position moved while the cut waited for the journal
+        (the modify is checked again before the wire: a cut to 70 under the 40 now held is no longer
+        reduce-only; sized again)."""
+        what = self._cut_what(order_ref)
+        cut.quantity, cut.refusal = quantity, None
+        try:
+            verdict = await self.modify(order_ref, quantity=quantity)
+            why = "" if verdict.passed else verdict.reason
+            if why and not last_try and all(c.name.startswith("throttle") for c in verdict.failures):
+                return None
+        except (SafetyError, ValueError) as exc:
+            why = str(exc)
+        if why and self._cut_size(order_ref) != (quantity, held):
+            return None  # sized again from the position as it is now (or it fits, or the order ended)
+        cut.tries += 1
+        if why:
+            self._say_cut_failed(order_ref, cut, what, held, why)
+            return False
+        if not cut.refused and cut.said is None:  # a try after a refusal is said once the broker has taken it
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
+                       kind="protection_fitted")
+        return await self._cut_answered(order_ref, quantity, held, cut, what)
+
+    async def _cut_answered(self, order_ref: str, quantity: float, held: float, cut: _Cut, what: str) -> bool:
+        """Wait for the broker's answer to a cut sent; ``True`` when it took it (or the answer is to be taken
+        from the order as it is now)."""
+        if not await self.modification_answered(order_ref, self.config.ack_timeout_s):
+            self.alert(AlertLevel.WARNING, "protection", f"{order_ref}: the broker has not confirmed its cut to "
+                       f"{quantity:g} within {self.config.ack_timeout_s:g}s", kind="protection_fitted")
+            return True  # sized again from the order as it is now (the broker's figures, after a reconnect)
+        now = self.orders.get(order_ref)
+        # Refused, the order is shown at the size the broker keeps: for the moment only (IB still processing
+        # the order), the refusal is the cut's (cut.refusal) and it is sent again; else the amendments said it
+        # (CRITICAL) and it is not. Answered by a lost connection, the order is still shown cut: the
+        # reconnect's reconciliation takes the broker's figures, and a cut follows from them.
+        taken = now is None or not now.status.is_working or abs(now.ticket.quantity - quantity) <= _QTY_EPS
+        if taken and now is not None and now.status.is_working and cut.said is not None:
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} (after {cut.tries} "
+                       "attempts)", kind="protection_fitted")
+            cut.said = None  # its failure's story closed
+        elif taken and cut.refused and now is not None and now.status.is_working:
+            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g} at try "
+                       f"{cut.refused + 1}", kind="protection_fitted")
+        return taken
+
+    async def _cut_refused(self, order_ref: str, cut: _Cut, refusal: BrokerError) -> bool:
+        """The broker refused the cut's last try for the moment only: ``True`` to try again, after the next
+        wait of ``cut_retry_delays_s`` (said on the first refusal); ``False`` once they are spent, said
+        CRITICAL (once for the order at these sizes: :meth:`_recheck_cuts` tries it again). The order is left
+        working at its size: cancelled, the position would have no stop at all."""
+        cut.refusal, cut.refused = None, cut.refused + 1
+        delays = self.config.cut_retry_delays_s
+        size = self._cut_size(order_ref)
+        if size is None:
+            return True  # it fits the position now, or it ended: nothing left to cut
+        what = self._cut_what(order_ref)
+        if cut.refused > len(delays):
+            self._say_cut_failed(order_ref, cut, what, size[1], f"the broker refused {cut.refused} tries, the last "
+                                 f"{refusal.code}: {refusal.message}")
+            return False
+        delay = delays[cut.refused - 1]
+        if cut.refused == 1 and cut.said is None:
+            self.alert(AlertLevel.WARNING, "protection", f"{what}: the broker refused its cut to {cut.quantity:g} "
+                       f"({refusal.code}: {refusal.message}): tried again in {delay:g}s", kind="protection_fitted")
+        await asyncio.sleep(delay)
+        return True
+
+    def _say_cut_failed(self, order_ref: str, cut: _Cut, what: str, held: float, why: str) -> None:
+        """Say CRITICAL that the cut of ``what`` failed for ``why``, the order left larger than its position of
+        ``held``; not again for a run given up at these sizes already (:attr:`_Cut.said`)."""
+        if cut.said != self._cut_key(order_ref):
+            self.alert(AlertLevel.CRITICAL, "protection", f"{what} is larger than the position of {held:g} and could "
+                       f"not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
+        else:  # a re-check's try (every cut_recheck_s; in a dry run, every one fails): not said again
+            log.debug("%s: cut to the position of %g failed again (%s)", order_ref, held, why)
+
+    def _cut_what(self, order_ref: str) -> str:
+        """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
+        order = self.orders.orders[order_ref]
+        return f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
+
+    def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
+        """A protective cut in flight takes over the broker's refusal of its last try when it is for the moment
+        only (:data:`~tui_trader.engine.amend.TRANSIENT_REFUSALS`): it tries again, and says it if it gives up
+        (:meth:`_cut_refused`); and any refusal of a cut whose failure was said at these sizes already
+        (:meth:`_recheck_cuts`): it gives up again without another CRITICAL."""
+        cut = self._cutting.get(error.order_ref)
+        if cut is None or cut.quantity is None or abs(refused.quantity - cut.quantity) > _QTY_EPS:
+            return False
+        if error.code in TRANSIENT_REFUSALS:
+            cut.refusal = error
+            return True
+        return cut.said is not None and cut.said == self._cut_key(error.order_ref)  # said at these sizes: gives up
