@@ -243,14 +243,7 @@ class Amendments(PendingModifications):
         which the next modify is checked against.
         """
         refs = [order_ref, *(c.order_ref for c in self.orders.children(order_ref))]
-        waiting = [p for r in refs if (p := self._unanswered.get(r)) is not None]
-        if not waiting:
-            return
-        deadline = max(p.sent_at for p in waiting) + self.config.ack_timeout_s
-        try:
-            await asyncio.wait_for(asyncio.gather(*(p.answered.wait() for p in waiting)),
-                                   max(deadline - asyncio.get_running_loop().time(), 0.0))
-        except TimeoutError:
+        if not await self._modifications_answered(refs, self.config.ack_timeout_s):
             log.warning("%s: modification unanswered after %gs; the next one goes", order_ref,
                         self.config.ack_timeout_s)
 
@@ -259,21 +252,19 @@ class Amendments(PendingModifications):
         the oldest first). The order works on at the figures it had: shown at them again, unless a newer
         modification is still on its way, said (CRITICAL for a protective order left larger than what it
         protects) and journaled; a reconciliation checks the order is still working."""
-        pending = self._unanswered.get(error.order_ref)
-        if pending is None or not pending.sent or not _refuses_modify(error.code):
+        refusal = self._refuse_oldest(error.order_ref) if _refuses_modify(error.code) else None
+        if refusal is None:
             super().on_order_error(error)
             return
-        refused = pending.sent.pop(0)
+        refused, held = refusal.refused, refusal.held
         order = self.orders.get(error.order_ref)
-        if not pending.sent:
-            self._answered(error.order_ref)
-            if order is not None and order.status.is_working and order.ticket != pending.held:
-                self._amend(order, pending.held, f"{REFUSED_NOTE} ({error.code}): as before")
+        if not refusal.newer_sent and order is not None and order.status.is_working and order.ticket != held:
+            self._amend(order, held, f"{REFUSED_NOTE} ({error.code}): as before")
         super().on_order_error(error)
         self._review_pending(error.order_ref)
         if order is not None:
-            if pending.sent or not self.claims_refusal(error, refused):
-                self._say_refused(error, refused, pending.held)
+            if refusal.newer_sent or not self.claims_refusal(error, refused):
+                self._say_refused(error, refused, held)
             else:
                 log.info("%s: modification refused (%d: %s), left to its sender", error.order_ref, error.code,
                          error.message)
