@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from tui_trader.broker.base import BrokerError, BrokerOrderReport
+from tui_trader.broker.base import STILL_PROCESSING, BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
@@ -53,9 +53,7 @@ _LOOKBACK = timedelta(minutes=5)
 _NOT_REFUSALS = frozenset({202, 10147, 10148, 161, 399, 404})
 """Order errors that do not refuse a modification: a cancellation (the order's end, heard as such), a cancel's
 race, IB's notices on an order it placed (399 "order message", 404 shares to short being located)."""
-_STILL_PROCESSING = 2102
-"""IB's "unable to modify this order as it is still being processed": the one refusal among its 21xx notices."""
-TRANSIENT_REFUSALS = frozenset({_STILL_PROCESSING, 100})
+TRANSIENT_REFUSALS = frozenset({STILL_PROCESSING, 100})
 """Refusals of a modification that say nothing against it, only against its moment: IB still processing the
 order (2102), the gateway's message rate exceeded (100, "max rate of messages per second"). The same
 modification sent again a little later can pass (a protective cut is: :meth:`Amendments.claims_refusal`)."""
@@ -382,7 +380,7 @@ def _refuse_unresendable(orders: list[Order], what: str) -> None:
 
 def _refuses_modify(code: int) -> bool:
     """An order error that refuses a modification (anything but a cancellation, a cancel's race or a notice)."""
-    notice = 2100 <= code < 2200 and code != _STILL_PROCESSING
+    notice = 2100 <= code < 2200 and code != STILL_PROCESSING
     return code not in _NOT_REFUSALS and not notice
 
 
