@@ -83,6 +83,18 @@ async def test_missed_summary_day_when_that_day_or_a_later_one_has_its_summary_t
     assert await missed_summary_day(journal, ZONE, WEDNESDAY, WEDNESDAY) is None
 
 
+async def test_missed_summary_day_when_only_the_cutoff_day_has_its_summary_then_the_day_before_still_owed(
+        journal: Journal) -> None:
+    # Arrange: traded on Tuesday, no summary of it. Wednesday's summary was journaled at its close and this run
+    # starts at 16:30, within the hour after it: the cutoff is still Wednesday's midnight, Wednesday not over.
+    # A summary of a day not before the cutoff stands for no day before it.
+    filled(journal, 1, Side.BUY, ny(5, "10:00"))
+    await journal.save_daily_summary("2024-03-06", {})
+    await journal.flush()
+    # Act / Assert
+    assert await missed_summary_day(journal, ZONE, WEDNESDAY, ny(6, "16:30")) == date(2024, 3, 5)
+
+
 async def test_missed_summary_day_when_the_activity_is_after_the_cutoff_then_not_that_day(journal: Journal) -> None:
     """Trading after midnight in New York (an overnight session) belongs to Wednesday, not the day owed."""
     filled(journal, 1, Side.BUY, ny(5, "10:00"))

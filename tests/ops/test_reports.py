@@ -544,6 +544,21 @@ async def test_report_of_an_automatic_trip_that_kept_the_protection_then_the_kep
         ("verified", "1 cancelled, 2 protective kept, nothing still working")]
 
 
+async def test_report_of_a_kill_check_superseded_by_a_later_kill_then_labelled_so(tmp_path: Path) -> None:
+    # Arrange: an automatic trip keeps the stop a-2; Ctrl+K is pressed before the trip's check comes, so that
+    # check (a-2 kept) is superseded: the Ctrl+K's own check, a-2 cancelled, is the latest word.
+    trip, ctrl_k = ev.KillReport(("a-1",), (), checked=True, kept=("a-2",)), ev.KillReport(("a-2",), (), checked=True)
+    # Act: the report showed both checks alike, the superseded one read as the word on the kill then latched.
+    report = await report_of(tmp_path, ev.KillSwitchEngaged(at("14:00"), "risk", "daily loss"),
+                             ev.KillSwitchEngaged(at("14:01"), "operator", "ctrl+k"),
+                             ev.KillChecked(at("14:01"), trip, superseded=True), ev.KillChecked(at("14:02"), ctrl_k))
+    # Assert
+    assert [(k["event"], k["reason"]) for k in report["kill_switch"]] == [
+        ("engaged", "daily loss"), ("engaged", "ctrl+k"),
+        ("verified", "superseded by a later kill: 1 cancelled, 1 protective kept, nothing still working"),
+        ("verified", "1 cancelled, nothing still working")]
+
+
 def test_pair_fills_when_every_fill_of_a_side_has_one_price_then_that_price_exactly() -> None:
     # A short of 9 @ 503.2 read entry_price 503.20000000000005 in the JSON: the average by quantity of one price.
     fills = [fill(1, Side.SELL, 9, 503.2, 0, "S1"), fill(2, Side.BUY, 4, 503.34, 1, "B1"),

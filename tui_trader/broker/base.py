@@ -89,6 +89,9 @@ class BrokerError:
 
 CLIENT_ID_IN_USE = 326
 """IB's error code for a connect whose client id another API client holds."""
+STILL_PROCESSING = 2102
+"""IB's "unable to modify this order as it is still being processed": the one refusal of a modification among its
+21xx notices, and one for the moment only (the same modification sent again a little later can pass)."""
 
 
 class ClientIdInUse(ConnectionError):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from tui_trader.broker.base import BrokerError, BrokerOrderReport
+from tui_trader.broker.base import STILL_PROCESSING, BrokerError, BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
@@ -53,9 +53,7 @@ _LOOKBACK = timedelta(minutes=5)
 _NOT_REFUSALS = frozenset({202, 10147, 10148, 161, 399, 404})
 """Order errors that do not refuse a modification: a cancellation (the order's end, heard as such), a cancel's
 race, IB's notices on an order it placed (399 "order message", 404 shares to short being located)."""
-_STILL_PROCESSING = 2102
-"""IB's "unable to modify this order as it is still being processed": the one refusal among its 21xx notices."""
-TRANSIENT_REFUSALS = frozenset({_STILL_PROCESSING, 100})
+TRANSIENT_REFUSALS = frozenset({STILL_PROCESSING, 100})
 """Refusals of a modification that say nothing against it, only against its moment: IB still processing the
 order (2102), the gateway's message rate exceeded (100, "max rate of messages per second"). The same
 modification sent again a little later can pass (a protective cut is: :meth:`Amendments.claims_refusal`)."""
@@ -243,14 +241,7 @@ class Amendments(PendingModifications):
         which the next modify is checked against.
         """
         refs = [order_ref, *(c.order_ref for c in self.orders.children(order_ref))]
-        waiting = [p for r in refs if (p := self._unanswered.get(r)) is not None]
-        if not waiting:
-            return
-        deadline = max(p.sent_at for p in waiting) + self.config.ack_timeout_s
-        try:
-            await asyncio.wait_for(asyncio.gather(*(p.answered.wait() for p in waiting)),
-                                   max(deadline - asyncio.get_running_loop().time(), 0.0))
-        except TimeoutError:
+        if not await self._modifications_answered(refs, self.config.ack_timeout_s):
             log.warning("%s: modification unanswered after %gs; the next one goes", order_ref,
                         self.config.ack_timeout_s)
 
@@ -259,21 +250,19 @@ class Amendments(PendingModifications):
         the oldest first). The order works on at the figures it had: shown at them again, unless a newer
         modification is still on its way, said (CRITICAL for a protective order left larger than what it
         protects) and journaled; a reconciliation checks the order is still working."""
-        pending = self._unanswered.get(error.order_ref)
-        if pending is None or not pending.sent or not _refuses_modify(error.code):
+        refusal = self._refuse_oldest(error.order_ref) if _refuses_modify(error.code) else None
+        if refusal is None:
             super().on_order_error(error)
             return
-        refused = pending.sent.pop(0)
+        refused, held = refusal.refused, refusal.held
         order = self.orders.get(error.order_ref)
-        if not pending.sent:
-            self._answered(error.order_ref)
-            if order is not None and order.status.is_working and order.ticket != pending.held:
-                self._amend(order, pending.held, f"{REFUSED_NOTE} ({error.code}): as before")
+        if not refusal.newer_sent and order is not None and order.status.is_working and order.ticket != held:
+            self._amend(order, held, f"{REFUSED_NOTE} ({error.code}): as before")
         super().on_order_error(error)
         self._review_pending(error.order_ref)
         if order is not None:
-            if pending.sent or not self.claims_refusal(error, refused):
-                self._say_refused(error, refused, pending.held)
+            if refusal.newer_sent or not self.claims_refusal(error, refused):
+                self._say_refused(error, refused, held)
             else:
                 log.info("%s: modification refused (%d: %s), left to its sender", error.order_ref, error.code,
                          error.message)
@@ -391,7 +380,7 @@ def _refuse_unresendable(orders: list[Order], what: str) -> None:
 
 def _refuses_modify(code: int) -> bool:
     """An order error that refuses a modification (anything but a cancellation, a cancel's race or a notice)."""
-    notice = 2100 <= code < 2200 and code != _STILL_PROCESSING
+    notice = 2100 <= code < 2200 and code != STILL_PROCESSING
     return code not in _NOT_REFUSALS and not notice
 
 

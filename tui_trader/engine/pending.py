@@ -61,6 +61,32 @@ class PendingModifications(Reconciliation):
             return False
         return True
 
+    async def _modifications_answered(self, order_refs: list[str], timeout_s: float) -> bool:
+        """Wait for the broker's answer to the modifications of ``order_refs`` sent so far, at most until
+        ``timeout_s`` after the last one of them was sent; ``False`` when one is still unanswered then."""
+        waiting = [p for r in order_refs if (p := self._unanswered.get(r)) is not None]
+        if not waiting:
+            return True
+        deadline = max(p.sent_at for p in waiting) + timeout_s
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.answered.wait() for p in waiting)),
+                                   max(deadline - asyncio.get_running_loop().time(), 0.0))
+        except TimeoutError:
+            return False
+        return True
+
+    def _refuse_oldest(self, order_ref: str) -> RefusedModification | None:
+        """The broker refused the oldest modification of ``order_ref`` it had not answered (IB answers the oldest
+        first): it is answered, and the broker holds what it held before it; ``order_ref`` is answered when it
+        was the last one. ``None`` when no modification of ``order_ref`` is unanswered."""
+        pending = self._unanswered.get(order_ref)
+        if pending is None or not pending.sent:
+            return None
+        refused = pending.sent.pop(0)
+        if not pending.sent:
+            self._answered(order_ref)
+        return RefusedModification(refused, pending.held, newer_sent=bool(pending.sent))
+
     def on_order(self, report: BrokerOrderReport) -> None:
         """Also: the broker's echo of a modification's figures confirms it (and any sent before it)."""
         super().on_order(report)
@@ -192,6 +218,17 @@ class PendingModifications(Reconciliation):
             views[order_ref] = view
         self.modifications = views
 
+
+@dataclass(frozen=True, slots=True)
+class RefusedModification:
+    """A modification the broker refused (:meth:`PendingModifications._refuse_oldest`)."""
+
+    refused: OrderTicket
+    """The ticket it refused."""
+    held: OrderTicket
+    """What the broker holds instead: the ticket before the modification refused."""
+    newer_sent: bool
+    """A newer modification of the order is still unanswered."""
 
 
 @dataclass(slots=True)

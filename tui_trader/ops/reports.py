@@ -256,7 +256,10 @@ def _kill_rows(e: ev.Event) -> list[dict[str, Any]]:
     """The kill switch rows of one event: a kill that left orders working listed only as "engaged"
     read as a kill that worked."""
     if isinstance(e, ev.KillChecked):
-        return [_kill_check(e.time, e.report)]
+        row = _kill_check(e.time, e.report)
+        if e.superseded:  # a later kill was decided before it came: that kill's own check is the latest word
+            row["reason"] = f"superseded by a later kill: {row['reason']}"
+        return [row]
     if isinstance(e, ev.KillSwitchEngaged) and (e.remaining or e.cancelled):  # a journal before KillChecked
         return [_kill_check(e.time, ev.KillReport(e.cancelled, e.remaining, checked=True))]
     if isinstance(e, ev.KillSwitchEngaged | ev.KillSwitchReset):

@@ -26,6 +26,7 @@ from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
+    STILL_PROCESSING,
     BrokerError,
     BrokerListener,
     BrokerOrderReport,
@@ -63,8 +64,6 @@ _NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
 """Order errors that answer a cancel, not a modification (:meth:`IbBroker._keep_refused_working`)."""
 _MODIFY_NOTICES = frozenset({399, 404})
 """IB's notices on an order it works (an order message; shares to short being located): no answer to a modify."""
-STILL_PROCESSING = 2102
-"""IB's "unable to modify this order as it is still being processed": the one refusal among its 21xx notices."""
 
 
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
