@@ -121,7 +121,7 @@ class Amendments(PendingModifications):
         position it protects.
 
         Modifies of one order take turns, in the order they were asked for (the operator's, the
-        protective cuts' of :class:`~tui_trader.engine.protection.Protection`): each is checked against the
+        protective cuts' of :class:`~tui_trader.engine.cuts.ProtectionCuts`): each is checked against the
         order as the one before it left it, and is on the wire before the next one starts. Each
         waits for the journal between its amendment and its send; two at once finished those waits
         in either order, so an older amendment could reach the broker last, the broker holding

@@ -48,6 +48,7 @@ ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "Un
 PACING = 162
 NO_SECURITY_DEFINITION = 200
 DECODE_FAULT_CODE = -2
+"""Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 OCA_REDUCE_WITH_BLOCK = 2
 """How a bracket's stop and target are linked (IB's ``ocaType``): each fill of one reduces the other by its size,
 so a target that fills in part leaves a stop for the rest; a whole fill reduces it to nothing. Type 1 ("cancel all
@@ -57,7 +58,6 @@ FINISHED_TRADES_KEPT = 100
 are dropped. ib_async keeps every trade and fill of the session otherwise; the journal is the record."""
 PRUNE_SLACK = 20
 """Trades tracked beyond :data:`FINISHED_TRADES_KEPT` before a sweep (so a sweep runs every ~20 orders)."""
-"""Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 _WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
 _NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
