@@ -25,17 +25,23 @@ def _trail_at_broker(sim: SimGateway, order_ref: str) -> tuple[float, float | No
     return held.total_qty, held.trail_stop_price
 
 
-async def test_trailing_stop_when_trailed_up_then_cut_and_modified_in_quantity_then_its_stop_stays_where_it_trailed(
-        engine: Engine, sim: SimGateway) -> None:
-    # Arrange: long 100 with a stop trailing 1.00 behind the bid, started at 99.00; the bid rises to 105.
+async def _trailed_to_104(engine: Engine, sim: SimGateway, quantity: int = 10) -> Order:
+    """A long ``quantity`` with a stop trailing 1.00 behind the bid, started at 99.00 and trailed to 104.00."""
     sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
-    entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.MKT,
+    entry = await engine.submit(OrderTicket("AAPL", Side.BUY, quantity, OrderType.MKT,
                                             bracket=Bracket(stop_price=99.00, trail_amount=1.00)))
     await eventually(lambda: status(engine, entry.order_ref) is S.FILLED, what="entry filled")
     (trail,) = engine.orders.children(entry.order_ref)
     await eventually(lambda: status(engine, trail.order_ref) is S.SUBMITTED, what="trailing stop working")
     sim.control.set_quote("AAPL", 105.00, 105.02, 500, 500)
-    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (100, 104.00), what="stop trailed to 104")
+    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (quantity, 104.00), what="stop trailed to 104")
+    return trail
+
+
+async def test_trailing_stop_when_trailed_up_then_cut_and_modified_in_quantity_then_its_stop_stays_where_it_trailed(
+        engine: Engine, sim: SimGateway) -> None:
+    # Arrange: long 100 with a stop trailing 1.00 behind the bid, started at 99.00; the bid rises to 105.
+    trail = await _trailed_to_104(engine, sim, 100)
     assert engine.orders.orders[trail.order_ref].ticket.stop_price == 99.00  # the ticket does not know
 
     # Act: a sell of 30 fills (the engine cuts the stop to the 70 held), then the operator modifies it to 50.
@@ -57,14 +63,7 @@ async def test_trailing_stop_when_trailed_up_then_cut_and_modified_in_quantity_t
 async def test_trailing_stop_when_its_stop_is_modified_on_purpose_then_the_broker_moves_it_there(
         engine: Engine, sim: SimGateway) -> None:
     # Arrange: a trailing stop trailed to 104.00.
-    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
-    entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT,
-                                            bracket=Bracket(stop_price=99.00, trail_amount=1.00)))
-    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED, what="entry filled")
-    (trail,) = engine.orders.children(entry.order_ref)
-    await eventually(lambda: status(engine, trail.order_ref) is S.SUBMITTED, what="trailing stop working")
-    sim.control.set_quote("AAPL", 105.00, 105.02, 500, 500)
-    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (10, 104.00), what="stop trailed to 104")
+    trail = await _trailed_to_104(engine, sim)
 
     # Act: the operator sets the stop to 104.50, then modifies the quantity only.
     assert (await engine.modify(trail.order_ref, stop_price=104.50)).passed
@@ -76,19 +75,6 @@ async def test_trailing_stop_when_its_stop_is_modified_on_purpose_then_the_broke
     assert _trail_at_broker(sim, trail.order_ref) == (8, 104.50)
     sim.control.set_quote("AAPL", 106.00, 106.02, 500, 500)
     await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (8, 105.00), what="trailed on to 105")
-
-
-async def _trailed_to_104(engine: Engine, sim: SimGateway) -> Order:
-    """A long 10 with a stop trailing 1.00 behind the bid, started at 99.00 and trailed to 104.00."""
-    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
-    entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT,
-                                            bracket=Bracket(stop_price=99.00, trail_amount=1.00)))
-    await eventually(lambda: status(engine, entry.order_ref) is S.FILLED, what="entry filled")
-    (trail,) = engine.orders.children(entry.order_ref)
-    await eventually(lambda: status(engine, trail.order_ref) is S.SUBMITTED, what="trailing stop working")
-    sim.control.set_quote("AAPL", 105.00, 105.02, 500, 500)
-    await eventually(lambda: _trail_at_broker(sim, trail.order_ref) == (10, 104.00), what="stop trailed to 104")
-    return trail
 
 
 @pytest.mark.parametrize(("code", "text"), [

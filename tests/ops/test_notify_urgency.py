@@ -5,7 +5,8 @@ SMTP servers on loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -133,15 +134,23 @@ async def test_stop_while_a_retry_backs_off_then_the_message_is_sent_again_at_on
     assert "daily summary 2026-03-03" in http.requests[1].json()["text"]
 
 
-@pytest.mark.parametrize("answer", [200, 500], ids=["then-delivered", "then-failed-and-retried"])
-async def test_slow_webhook_holding_a_warning_then_a_kill_notice_overtakes_it_and_the_warning_still_arrives_once(
-        http: HttpServer, answer: int) -> None:
+@asynccontextmanager
+async def warning_held(http: HttpServer, answer: int = 200) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
+    """A webhook channel running, its WARNING's request held by the server until the event yielded is set (then
+    answered ``answer``)."""
     released = asyncio.Event()
     http.plan = [Hold(released, answer)]
     channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
     async with running(channel):
         channel.offer(notice("risk warning"))
         await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+        yield channel, released
+
+
+@pytest.mark.parametrize("answer", [200, 500], ids=["then-delivered", "then-failed-and-retried"])
+async def test_slow_webhook_holding_a_warning_then_a_kill_notice_overtakes_it_and_the_warning_still_arrives_once(
+        http: HttpServer, answer: int) -> None:
+    async with warning_held(http, answer) as (channel, released):
         channel.offer(kill())
         await eventually(lambda: channel.status().sent == 1, what="the kill delivered while the warning is held")
         released.set()
@@ -154,12 +163,7 @@ async def test_slow_webhook_holding_a_warning_then_a_kill_notice_overtakes_it_an
 
 async def test_slow_webhook_holding_a_warning_then_kill_and_journal_failure_at_once_overtake_it_in_order(
         http: HttpServer) -> None:
-    released = asyncio.Event()
-    http.plan = [Hold(released)]
-    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
-    async with running(channel):
-        channel.offer(notice("risk warning"))
-        await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+    async with warning_held(http) as (channel, released):
         channel.offer(kill())
         channel.offer(journal_failure())
         await eventually(lambda: channel.status().sent == 1, what="the criticals delivered while the warning is held")
@@ -171,12 +175,7 @@ async def test_slow_webhook_holding_a_warning_then_kill_and_journal_failure_at_o
 
 
 async def test_slow_webhook_holding_a_warning_then_each_later_critical_overtakes_it_in_turn(http: HttpServer) -> None:
-    released = asyncio.Event()
-    http.plan = [Hold(released)]
-    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
-    async with running(channel):
-        channel.offer(notice("risk warning"))
-        await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")
+    async with warning_held(http) as (channel, released):
         channel.offer(kill())
         await eventually(lambda: channel.status().sent == 1, what="the kill delivered while the warning is held")
         channel.offer(journal_failure())
