@@ -559,6 +559,30 @@ async def test_report_of_a_kill_check_superseded_by_a_later_kill_then_labelled_s
         ("verified", "1 cancelled, nothing still working")]
 
 
+async def test_daily_summary_when_a_superseded_kill_check_left_orders_working_then_not_counted_unverified(
+        tmp_path: Path) -> None:
+    # Arrange: an automatic trip's check, superseded by Ctrl+K before it came, names a-2 still working; Ctrl+K's own
+    # check (the latest word) has it cancelled.
+    trip = ev.KillReport(("a-1",), ("a-2",), checked=True)
+    ctrl_k = ev.KillReport(("a-2",), (), checked=True)
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    for event in (ev.KillSwitchEngaged(at("14:00"), "risk", "daily loss"),
+                  ev.KillSwitchEngaged(at("14:01"), "operator", "ctrl+k"),
+                  ev.KillChecked(at("14:01"), trip, superseded=True), ev.KillChecked(at("14:02"), ctrl_k)):
+        j.append(event)
+    await j.flush()
+    sent: list[Notice] = []
+    # Act
+    try:
+        summary = await close_session(j, DAY, "America/New_York", sent.append)
+    finally:
+        await j.close()
+    # Assert: the day's summary said a kill was left unverified, which the later kill's check had settled.
+    assert summary["kill_not_verified"] == 0
+    (notice,) = sent
+    assert "kill switch: 2 engaged, 1 superseded check, 1 verified" in notice.text
+
+
 def test_pair_fills_when_every_fill_of_a_side_has_one_price_then_that_price_exactly() -> None:
     # A short of 9 @ 503.2 read entry_price 503.20000000000005 in the JSON: the average by quantity of one price.
     fills = [fill(1, Side.SELL, 9, 503.2, 0, "S1"), fill(2, Side.BUY, 4, 503.34, 1, "B1"),

@@ -252,13 +252,24 @@ def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
     return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
 
 
+SUPERSEDED = "superseded by a later kill: "
+"""How the reason of a kill check begins that a later kill superseded
+(:attr:`~tui_trader.domain.events.KillChecked.superseded`)."""
+
+
+def _kill_event(row: dict[str, Any]) -> str:
+    """What a kill switch row counts as in a summary: a superseded check is not the word on its kill (the later
+    kill's own check is), so its "NOT verified" is not counted as one."""
+    return "superseded check" if row["reason"].startswith(SUPERSEDED) else row["event"]
+
+
 def _kill_rows(e: ev.Event) -> list[dict[str, Any]]:
     """The kill switch rows of one event: a kill that left orders working listed only as "engaged"
     read as a kill that worked."""
     if isinstance(e, ev.KillChecked):
         row = _kill_check(e.time, e.report)
         if e.superseded:  # a later kill was decided before it came: that kill's own check is the latest word
-            row["reason"] = f"superseded by a later kill: {row['reason']}"
+            row["reason"] = f"{SUPERSEDED}{row['reason']}"
         return [row]
     if isinstance(e, ev.KillSwitchEngaged) and (e.remaining or e.cancelled):  # a journal before KillChecked
         return [_kill_check(e.time, ev.KillReport(e.cancelled, e.remaining, checked=True))]
@@ -313,7 +324,7 @@ def summary_text(report: dict[str, Any]) -> str:
              f"net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f}, commission {s['commission']:.2f}), "
              f"max drawdown {s['max_drawdown']:.2f}"]
     lines += [f"  {row['strategy']}: {row['trades']} trades, net {row['net_pnl']:.2f}" for row in report["by_strategy"]]
-    kill = Counter(k["event"] for k in report["kill_switch"])
+    kill = Counter(_kill_event(k) for k in report["kill_switch"])
     if kill:
         lines.append("kill switch: " + ", ".join(f"{n} {event}" for event, n in kill.items()))
     if report["denials"] or report["rejections"]:
@@ -342,7 +353,7 @@ async def close_session(journal: Journal, day: date, time_zone: str, notify: Any
     summary = {k: report[k] for k in ("summary", "by_strategy", "by_symbol", "rejections", "denials", "approvals",
                                       "not_sent")}
     summary["kill_switch"] = sum(k["event"] in ("engaged", "reset") for k in report["kill_switch"])
-    summary["kill_not_verified"] = sum(k["event"] == "NOT verified" for k in report["kill_switch"])
+    summary["kill_not_verified"] = sum(_kill_event(k) == "NOT verified" for k in report["kill_switch"])
     await journal.save_daily_summary(day.isoformat(), summary)
     if notify is not None:
         now = late.astimezone(ZoneInfo(time_zone)) if late is not None else datetime.now(ZoneInfo(time_zone))
