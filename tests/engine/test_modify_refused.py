@@ -257,6 +257,40 @@ async def test_modify_asked_while_the_last_is_never_answered_then_sent_after_the
         assert shown(engine, order.order_ref) == (30, limit, None)
 
 
+async def test_modify_sent_while_the_last_is_unanswered_when_the_broker_refuses_one_then_the_oldest_and_the_newer_shown(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Two modifies of one order unanswered at once (the first's answer late past the ack timeout): IB answers the
+    # oldest first, so its refusal is the first's. Taken for the newer one's, the engine said the 30 refused and
+    # kept the order pending on the 20, which the broker's echo of 30 never confirms.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes)
+        limit = round(sim.quote("AAPL").bid - 3.0, 2)
+        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        sim.control.refuse_next_modify(201, REFUSAL, order_ref=order.order_ref)
+        for kind in ("error", "open_order", "order_status"):  # the answers come when the simulated clock moves on
+            sim.control.delay_messages(kind, 1.0)
+
+        await engine.modify(order.order_ref, quantity=20)
+        await engine.modify(order.order_ref, quantity=30)  # sent once the first is unanswered past the ack timeout
+
+        await eventually(lambda: cuts_received(sim, order.order_ref) == [20, 30], what="both modifies received")
+        for kind in ("error", "open_order", "order_status"):  # the reconciliation after the refusal is answered
+            sim.control.delay_messages(kind, 0)
+        assert held_at_broker(sim, order.order_ref) == (30, limit, None)
+        assert engine.snapshot().modifications[order.order_ref].held.quantity == 10
+        sim.control.step(1.0)  # the refusal of the first, then the echo of the second
+
+        alerts: list[Alert] = []
+        await eventually(lambda: bool(alerts.extend(refusals(events)) or alerts), what="the refusal said")
+        assert [(a.level, a.text) for a in alerts] == [
+            (AlertLevel.WARNING, f"{order.order_ref} (LMT BUY AAPL): the broker refused its modification to 20 lmt "
+                                 f"{limit:g} (201: {REFUSAL}); it works on at 10 lmt {limit:g}")]
+        await eventually(lambda: not engine.snapshot().modifications, what="the second confirmed, nothing pending")
+        assert shown(engine, order.order_ref) == (30, limit, None)
+        assert status(engine, order.order_ref) is S.SUBMITTED
+
+
 QUICK_RECHECK = 0.3
 """How often a cut given up is tried again (``cut_recheck_s``), short for the tests."""
 
