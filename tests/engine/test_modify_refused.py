@@ -285,7 +285,8 @@ async def test_modify_sent_while_the_last_is_unanswered_when_the_broker_refuses_
         await eventually(lambda: bool(alerts.extend(refusals(events)) or alerts), what="the refusal said")
         assert [(a.level, a.text) for a in alerts] == [
             (AlertLevel.WARNING, f"{order.order_ref} (LMT BUY AAPL): the broker refused its modification to 20 lmt "
-                                 f"{limit:g} (201: {REFUSAL}); it works on at 10 lmt {limit:g}")]
+                                 f"{limit:g} (201: {REFUSAL}); it works on at 10 lmt {limit:g} until the broker "
+                                 f"answers the newer modification to 30 lmt {limit:g}")]
         await eventually(lambda: not engine.snapshot().modifications, what="the second confirmed, nothing pending")
         assert shown(engine, order.order_ref) == (30, limit, None)
         assert status(engine, order.order_ref) is S.SUBMITTED

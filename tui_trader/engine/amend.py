@@ -262,7 +262,7 @@ class Amendments(PendingModifications):
         self._review_pending(error.order_ref)
         if order is not None:
             if refusal.newer_sent or not self.claims_refusal(error, refused):
-                self._say_refused(error, refused, held)
+                self._say_refused(error, refused, held, refusal.newer_sent)
             else:
                 log.info("%s: modification refused (%d: %s), left to its sender", error.order_ref, error.code,
                          error.message)
@@ -275,12 +275,17 @@ class Amendments(PendingModifications):
         cuts, after a :data:`TRANSIENT_REFUSALS` one); it is not said here then."""
         return False
 
-    def _say_refused(self, error: BrokerError, refused: OrderTicket, held: OrderTicket) -> None:
+    def _say_refused(self, error: BrokerError, refused: OrderTicket, held: OrderTicket,
+                     newer_sent: bool = False) -> None:
+        """Say the broker refused the modification to ``refused``: the order works on at ``held``, until the
+        broker answers a newer modification still on its way (``newer_sent``: the text says so)."""
         order = self.orders.orders[error.order_ref]
         now = "works on" if order.status.is_working else f"is {order.status.value}"  # a race with its fill, say
+        where = f"it {now} at {_figures(held)}"
+        if newer_sent and order.status.is_working:
+            where += f" until the broker answers the newer modification to {_figures(order.ticket)}"
         text = (f"{order.order_ref} ({held.order_type.value} {held.side.value} {held.symbol}): the broker refused "
-                f"its modification to {_figures(refused)} ({error.code}: {error.message}); it {now} at "
-                f"{_figures(held)}")
+                f"its modification to {_figures(refused)} ({error.code}: {error.message}); {where}")
         oversized = [o for o in (order, *self.orders.children(order.order_ref)) if self._too_large(o)]
         if not oversized:
             self.alert(AlertLevel.WARNING, "orders", text, kind="modify_refused")
