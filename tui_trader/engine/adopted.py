@@ -7,6 +7,10 @@ stop where it stands, its extended-hours flag, its time in force. What the domai
 replaced by something it can: a type it does not model is ``OrderType.OTHER``, not MKT; a GTD order is GTD,
 its date in the ticket's reason. A modify re-sends the whole order, so such an order is refused one
 (:func:`not_resendable`) rather than sent back to the broker as another.
+
+An order that can only take the position the broker holds down (:func:`protects`: a stop typed into TWS, a
+bracket's stop whose journal was lost) is adopted reduce-only, as the position's protection: an automatic trip
+keeps it, the positions show it as the stop, the protective cuts fit it to the position.
 """
 
 from __future__ import annotations
@@ -23,8 +27,15 @@ NOT_MODELLED = "not modelled here: "
 """How the reason of an adopted order goes on (after :data:`FOUND` and ``; ``) when the engine cannot re-send it."""
 
 
-def adopted_ticket(report: BrokerOrderReport) -> OrderTicket:
-    """The ticket of an order the broker reports working that the engine does not know.
+_PROTECTIVE_TYPES = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL, OrderType.LMT})
+"""The types an adopted order can be a position's protection with (a stop, or a target): not a market order, nor
+one the engine does not model."""
+_QTY_EPS = 1e-9
+
+
+def adopted_ticket(report: BrokerOrderReport, held: float = 0.0) -> OrderTicket:
+    """The ticket of an order the broker reports working that the engine does not know; ``held``: the broker's
+    position in its symbol (reduce-only when the order protects it: :func:`protects`).
 
     A time in force not reported is ``OTHER`` (not assumed DAY: a GTC stop recorded DAY was settled EXPIRED
     on the next day, and a modify sent it back as a day order).
@@ -33,7 +44,23 @@ def adopted_ticket(report: BrokerOrderReport) -> OrderTicket:
                        limit_price=report.limit_price, stop_price=report.stop_price,
                        trail_amount=report.trail_amount, trail_percent=report.trail_percent,
                        tif=report.tif or TimeInForce.OTHER, outside_rth=report.outside_rth,
-                       strategy=ADOPTED, reason=adopted_reason(report))
+                       strategy=ADOPTED, reason=adopted_reason(report), reduce_only=protects(report, held))
+
+
+def protects(report: BrokerOrderReport, held: float) -> bool:
+    """The order can only take ``held`` (the broker's position in its symbol) down: a stop, stop limit, trailing
+    stop or limit on the closing side, for no more than the position. Anything else (on the position's side,
+    larger than it, with no position, a market order or a type not modelled) could add exposure."""
+    return (report.order_type in _PROTECTIVE_TYPES and report.side.sign * held < 0
+            and report.quantity <= abs(held) + _QTY_EPS)
+
+
+def protection_note(ticket: OrderTicket, held: float) -> str:
+    """``, adopted as protection of AAPL LONG 10`` for a reduce-only adopted ``ticket`` (``held``: the broker's
+    position it protects); ``""`` for another."""
+    if not ticket.reduce_only:
+        return ""
+    return f", adopted as protection of {ticket.symbol} {'LONG' if held > 0 else 'SHORT'} {abs(held):g}"
 
 
 def adopted_reason(report: BrokerOrderReport) -> str:

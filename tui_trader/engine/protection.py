@@ -11,6 +11,7 @@ Protective orders are cut to a smaller position by :class:`~tui_trader.engine.cu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -76,6 +77,13 @@ class Protection(ProtectionCuts):
         order = self.orders.get(order_ref)
         if order is not None:
             self._record_protection(order.symbol)
+
+    def after_book_taken(self, symbols: Iterable[str]) -> None:
+        """Also: the positions take the stop and target of their protective orders (one adopted from the broker
+        before the book was seeded from it)."""
+        super().after_book_taken(symbols)
+        for symbol in symbols:
+            self._record_protection(symbol)
 
     # -- protection lost ----------------------------------------------------------------------
 

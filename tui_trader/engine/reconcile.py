@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
 from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Fill, Order, OrderTicket, hold_note
-from tui_trader.engine.adopted import adopted_ticket, adoption_note
+from tui_trader.engine.adopted import adopted_ticket, adoption_note, protection_note
 from tui_trader.engine.broker_events import BrokerEvents
 from tui_trader.engine.broker_terms import broker_terms, only_trailed, terms_differing
 from tui_trader.store.journal import Journal
@@ -331,7 +332,10 @@ class Reconciliation(BrokerEvents):
         if self.orders.match(report) is not None:
             self._settle_report(report)
             return
-        ticket = adopted_ticket(report)  # what the broker holds: type, trail, tif, extended hours
+        # The broker's positions came with the connect (ib_async waits for them before it returns), ahead of the
+        # open orders: an order that can only close the position is adopted as its protection.
+        held = self.broker_quantities().get(report.symbol, 0.0)
+        ticket = adopted_ticket(report, held)  # what the broker holds: type, trail, tif, extended hours
         ref = report.order_ref or f"broker-{report.perm_id or report.broker_id}"
         now = self.now()
         order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
@@ -342,7 +346,7 @@ class Reconciliation(BrokerEvents):
         kind = report.raw_order_type if not ticket.order_type.modelled else ticket.order_type.value
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
                    f"({report.side} {report.quantity:g} {report.symbol} {kind} {report.raw_tif or '?'})"
-                   f"{adoption_note(ticket)}", kind="order_adopted")
+                   f"{protection_note(ticket, held)}{adoption_note(ticket)}", kind="order_adopted")
         self.say_held(order, None)
 
     def _settle_figures(self, report: BrokerOrderReport, asked: dict[str, OrderTicket]) -> None:
@@ -374,6 +378,10 @@ class Reconciliation(BrokerEvents):
 
     def after_figures_taken(self, order_ref: str) -> None:
         """Hook after an order's figures were taken from the broker (the engine fits protection to its position)."""
+
+    def after_book_taken(self, symbols: Iterable[str]) -> None:
+        """Hook after ``symbols``' positions were taken from the broker (the engine records their protection: a
+        position the book did not hold had none, also with an order adopted as its stop)."""
 
     def _missing(self, opened: list[BrokerOrderReport], completed: list[BrokerOrderReport],
                  asked: set[str]) -> list[Order]:
@@ -565,6 +573,7 @@ class Reconciliation(BrokerEvents):
         for symbol, (_, theirs) in sorted(adopted.items()):
             cost = next((p.avg_cost for p in self.broker.positions() if p.symbol == symbol), 0.0)
             self.portfolio.adjust(symbol, theirs, cost, self.now())
+        self.after_book_taken(adopted)
         if adopted or cash_note:
             self.checkpoint_book(f"adjusted to the broker: {_diff_text(adopted)} {cash_note}".strip())
         for symbol, (ours, theirs) in sorted(explained.items()):
@@ -676,6 +685,7 @@ class Reconciliation(BrokerEvents):
         if not values:
             self.alert(AlertLevel.WARNING, "portfolio", "the broker sent no account values: cash unknown")
         self.portfolio.seed(cash, positions, self.now())
+        self.after_book_taken(positions)
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         self.alert(AlertLevel.INFO, "portfolio", f"new journal: book starts from the broker's account "
                    f"(cash {cash:,.2f}; {held})", kind="book_seeded")
