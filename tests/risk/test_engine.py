@@ -156,6 +156,14 @@ def _trip(engine: RiskEngine, acct: object, now: datetime) -> tuple[TriggerHit, 
     return hits
 
 
+def _assert_kills(engine: RiskEngine, hit: TriggerHit | None, trigger: KillTrigger) -> TriggerHit:
+    """``hit``, asserted to have come, to be ``trigger``'s and to have the kill switch as the engine's response."""
+    assert hit is not None
+    assert hit.trigger is trigger
+    assert engine.respond(hit, T0).kill
+    return hit
+
+
 @pytest.mark.parametrize(("loss", "warnings"), [(499, 0), (500, 1), (799, 1), (800, 2), (999, 2)],
                          ids=["under-50", "at-50", "under-80", "at-80", "under-limit"])  # fmt: skip
 def test_monitor_when_daily_loss_crosses_thresholds_then_warns(loss: float, warnings: int) -> None:
@@ -299,8 +307,7 @@ def test_monitor_trade_count_at_limit_then_the_kill_switch() -> None:
 
     _, (hit,) = engine.monitor(account(trades_today=10), T0)
 
-    assert hit.trigger is KillTrigger.TRADE_COUNT
-    assert engine.respond(hit, T0).kill
+    _assert_kills(engine, hit, KillTrigger.TRADE_COUNT)
 
 
 def test_monitor_position_held_too_long_then_the_hit_names_it() -> None:
@@ -328,9 +335,7 @@ def test_disconnect_when_longer_than_limit_then_fires_once_while_it_lasts_and_ag
     engine.disconnect(None, T0 + secs(2))  # connected again
     next_outage = engine.disconnect(T0 + secs(3), T0 + secs(65))
 
-    assert first is not None
-    assert first.trigger is KillTrigger.DISCONNECT
-    assert engine.respond(first, T0).kill
+    _assert_kills(engine, first, KillTrigger.DISCONNECT)
     assert second is None
     assert next_outage is not None
 
@@ -360,10 +365,7 @@ def test_unknown_orders_when_stuck_past_timeout_then_fires_once_while_one_is_stu
     again = engine.unknown_orders([stuck], T0 + secs(1))
     engine.unknown_orders([], T0 + secs(2))  # settled
 
-    assert hit is not None
-    assert hit.trigger is KillTrigger.UNKNOWN_ORDER
-    assert "U1" in hit.message
-    assert engine.respond(hit, T0).kill
+    assert "U1" in _assert_kills(engine, hit, KillTrigger.UNKNOWN_ORDER).message
     assert again is None
     assert engine.unknown_orders([stuck], T0 + secs(3)) is not None
 
@@ -400,9 +402,7 @@ def test_journal_failure_then_fires_once_per_failure_and_again_once_it_wrote_or_
     engine.reset_kill("alice", "disk cleaned", T0 + secs(60))
     after_reset = engine.journal_failure("disk still full")
 
-    assert first is not None
-    assert first.trigger is KillTrigger.JOURNAL_FAILURE
-    assert engine.respond(first, T0).kill
+    _assert_kills(engine, first, KillTrigger.JOURNAL_FAILURE)
     assert still is None
     assert after_reset is not None
 
