@@ -309,7 +309,7 @@ class KillSwitch:
             self._state = replace(self._state, keeps_protection=False)
             events = _everything_events(by, reason, now)
         self._decisions += 1
-        cancels = replace(kill_cancels(working, self.scope, self._state.keeps_protection), kill=self._decisions)
+        cancels = self.cancels(working, self._state.keeps_protection)
         cancel = KillAction.CANCEL_GLOBAL if cancels.global_cancel else KillAction.CANCEL_OWN
         actions: tuple[KillAction, ...] = (KillAction.SET_HALTED, cancel, KillAction.VERIFY_CANCELLED)
         actions += (KillAction.FLATTEN,) if flatten else ()
