@@ -28,7 +28,6 @@ from tui_trader.domain import (
     Quote,
     RiskVerdict,
     Side,
-    TimeInForce,
     TradingState,
 )
 from tui_trader.risk.book import Book, Leg, build_book
@@ -187,10 +186,9 @@ def _tick_problem(ticket: OrderTicket, tick: float) -> str:
 def _kind_problem(ticket: OrderTicket) -> str:
     """An order type or time in force the engine does not send (one only an order adopted from the broker
     can carry: the mapping keeps what IB holds, OTHER when it is not modelled), said ("" when none)."""
-    tif = ticket.tif
-    if tif is not _DAY and tif is not _GTC:
-        return f"time in force {tif} is not one the engine sends (DAY or GTC)"
-    if ticket.order_type is _OTHER_TYPE:
+    if not ticket.tif.modelled:  # one rule with the adoption's (domain.enums), not a copy of it
+        return f"time in force {ticket.tif} is not one the engine sends (DAY or GTC)"
+    if not ticket.order_type.modelled:
         return "an order type the engine does not model cannot be sent"
     return ""
 
@@ -225,7 +223,6 @@ def _price_problem(ticket: OrderTicket) -> str:
 
 
 _LIMIT_TYPES = (OrderType.LMT, OrderType.STP_LMT)
-_DAY, _GTC, _OTHER_TYPE = TimeInForce.DAY, TimeInForce.GTC, OrderType.OTHER
 _STOP_TYPES = (OrderType.STP, OrderType.STP_LMT)
 
 
