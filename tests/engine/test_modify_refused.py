@@ -56,6 +56,15 @@ def cuts_received(sim: SimGateway, order_ref: str) -> list[float]:
     return [r.qty for r in sim.received_orders() if r.order_ref == order_ref and r.modification]
 
 
+async def resting_buy(engine: Engine, sim: SimGateway) -> tuple[Order, float]:
+    """A limit buy of 10 AAPL $3 under the bid, working (``SUBMITTED``) at the broker, and its limit."""
+    await eventually(lambda: "AAPL" in engine.market.quotes)
+    limit = round(sim.quote("AAPL").bid - 3.0, 2)
+    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
+    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    return order, limit
+
+
 async def test_modify_of_a_stop_when_the_broker_refuses_it_then_shown_where_the_broker_holds_it_and_said(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (engine, events):
@@ -94,9 +103,7 @@ async def test_modify_of_a_stop_when_the_broker_refuses_it_then_shown_where_the_
 async def test_modify_when_refused_as_still_being_processed_then_shown_as_before(
         engine: Engine, sim: SimGateway) -> None:
     # 2102 is one of IB's 21xx codes, which ib_async takes for warnings: the order stays "ValidationError" there.
-    limit = round(sim.quote("AAPL").bid - 3.0, 2)
-    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    order, limit = await resting_buy(engine, sim)
     sim.control.refuse_next_modify(2102, "Unable to modify this order as it is still being processed.")
 
     await engine.modify(order.order_ref, quantity=20, limit_price=round(limit + 1.0, 2))
@@ -222,9 +229,7 @@ async def test_modify_asked_while_a_refused_one_is_unanswered_then_built_on_what
     # The second modify waits for the broker's answer to the first (IB refuses a modify while it processes the
     # last one): built on the order as the refusal left it, the refused 20 does not reach the broker with the
     # new limit. Sent at once, it carried the 20 it was amended on.
-    limit = round(sim.quote("AAPL").bid - 3.0, 2)
-    order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-    await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+    order, limit = await resting_buy(engine, sim)
     sim.control.refuse_next_modify(201, REFUSAL)
     sim.control.delay_messages("error", 1.0)  # the refusal comes when the simulated clock moves on
     new_limit = round(limit + 0.5, 2)
@@ -244,10 +249,7 @@ async def test_modify_asked_while_the_last_is_never_answered_then_sent_after_the
         sim: SimGateway, tmp_path: Path) -> None:
     # The wait for the broker's answer is bounded: an echo lost on the way never holds the next modify back.
     async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (engine, _):
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        limit = round(sim.quote("AAPL").bid - 3.0, 2)
-        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        order, limit = await resting_buy(engine, sim)
         sim.control.drop_messages("open_order", 1)  # the first modify's echo is lost
 
         await engine.modify(order.order_ref, quantity=20)
@@ -263,10 +265,7 @@ async def test_modify_sent_while_the_last_is_unanswered_when_the_broker_refuses_
     # oldest first, so its refusal is the first's. Taken for the newer one's, the engine said the 30 refused and
     # kept the order pending on the 20, which the broker's echo of 30 never confirms.
     async with running(sim, make_config(tmp_path, ack_timeout_s=0.3)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes)
-        limit = round(sim.quote("AAPL").bid - 3.0, 2)
-        order = await engine.submit(buy(10, order_type=OrderType.LMT, limit_price=limit))
-        await eventually(lambda: status(engine, order.order_ref) is S.SUBMITTED)
+        order, limit = await resting_buy(engine, sim)
         sim.control.refuse_next_modify(201, REFUSAL, order_ref=order.order_ref)
         for kind in ("error", "open_order", "order_status"):  # the answers come when the simulated clock moves on
             sim.control.delay_messages(kind, 1.0)

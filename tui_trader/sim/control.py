@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from tui_trader.sim.account import OtherHolding
     from tui_trader.sim.gateway import SimGateway
     from tui_trader.sim.market import Quote
+    from tui_trader.sim.orders import SimOrder
 
 log = logging.getLogger("tui_trader.sim")
 
@@ -202,10 +203,15 @@ class Control:
     def cancel(self, order_ref: str, reason: str = "cancelled in TWS") -> None:
         """Cancel a working order at the broker's side, as TWS's operator (or IB itself) would: no client
         asked for it. Raises ``KeyError`` when no working order has that orderRef."""
+        order = self._live(order_ref)
+        self.gw.engine.cancel_order(order, reason)
+
+    def _live(self, order_ref: str) -> SimOrder:
+        """The working order with that orderRef (``KeyError`` when none has it)."""
         order = next((o for o in self.gw.ledger.live() if o.order_ref == order_ref), None)
         if order is None:
             raise KeyError(order_ref)
-        self.gw.engine.cancel_order(order, reason)
+        return order
 
     def locate_shorts(self, on: bool = True) -> None:
         """Hold each new order that sells short while IB "locates" shares to borrow: error 404, then status
@@ -220,9 +226,7 @@ class Control:
     def deactivate(self, order_ref: str) -> None:
         """IB ends a working order without an error (it will not work it, and says no more):
         status ``Inactive``, no whyHeld. Raises ``KeyError`` when no working order has that orderRef."""
-        order = next((o for o in self.gw.ledger.live() if o.order_ref == order_ref), None)
-        if order is None:
-            raise KeyError(order_ref)
+        order = self._live(order_ref)
         self.gw.engine.deactivate(order)
 
     def drop_messages(self, kind: str, count: int = 1) -> None:

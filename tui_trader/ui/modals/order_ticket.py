@@ -116,9 +116,9 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
         self.watch_symbol = watch
         self.known = set(known)
         self._watching: set[str] = set()
+        """Symbols being subscribed now."""
         self._held_for_quotes = ""
         """The symbol whose submit waited for its quotes: said again when they are in, not cleared unseen."""
-        """Symbols being subscribed now."""
         self.symbol = symbol
         self._what_if_of: OrderTicket | None = None
         """The ticket the what-if line is about (None: it shows the hint)."""

@@ -85,11 +85,12 @@ def order_row(order: Order, zone: str = "", held: bool = False, pending: Pending
     qty_role = price_role = ""
     if pending is not None and order.status.is_working:
         status, status_role, t = status if hold else MODIFYING, "warn", pending.held
-        quantity = asked(qty(t.quantity), qty(pending.asked.quantity), QTY_WIDTH)
-        prices = asked(order_price(t), order_price(pending.asked), PRICE_WIDTH)
+        held_qty, held_prices = qty(t.quantity), order_price(t)
+        quantity = asked(held_qty, qty(pending.asked.quantity), QTY_WIDTH)
+        prices = asked(held_prices, order_price(pending.asked), PRICE_WIDTH)
         # Only the figures the modify changes are marked (a stop moved keeps its quantity plain).
-        qty_role = "warn" if quantity != qty(t.quantity) else ""
-        price_role = "warn" if prices != order_price(t) else ""
+        qty_role = "warn" if quantity != held_qty else ""
+        price_role = "warn" if prices != held_prices else ""
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,

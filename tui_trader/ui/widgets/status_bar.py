@@ -265,8 +265,10 @@ class KillBanner(Static):
         live = [o for o in snapshot.orders if o.status.is_working and o.status is not OrderStatus.UNKNOWN]
         # An automatic trip keeps the positions' stops and targets working on purpose: kept, not remaining.
         keeps = snapshot.kill_keeps_protection
-        kept = [o.order_ref for o in live if keeps and is_protective(o)]
-        working = [o.order_ref for o in live if not (keeps and is_protective(o))]
+        kept: list[str] = []
+        working: list[str] = []
+        for o in live:
+            (kept if keeps and is_protective(o) else working).append(o.order_ref)
         if verification is not None and verification.remaining:
             # Orders the broker holds that the engine does not track are named there only.
             known = {o.order_ref for o in snapshot.orders}
