@@ -92,6 +92,14 @@ CLIENT_ID_IN_USE = 326
 STILL_PROCESSING = 2102
 """IB's "unable to modify this order as it is still being processed": the one refusal of a modification among its
 21xx notices, and one for the moment only (the same modification sent again a little later can pass)."""
+_ORDER_NOTICES = frozenset({399, 404})
+"""IB's notices on an order it works (399 "order message", 404 shares to short being located)."""
+
+
+def is_order_notice(code: int) -> bool:
+    """An error IB sends on an order it works that refuses nothing (399, 404, the 21xx notices but
+    :data:`STILL_PROCESSING`): no answer to a modification."""
+    return code in _ORDER_NOTICES or 2100 <= code < 2200 and code != STILL_PROCESSING
 
 
 class ClientIdInUse(ConnectionError):

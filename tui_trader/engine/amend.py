@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from tui_trader.broker.base import STILL_PROCESSING, BrokerError, BrokerOrderReport
+from tui_trader.broker.base import STILL_PROCESSING, BrokerError, BrokerOrderReport, is_order_notice
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
@@ -50,9 +50,9 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
 _LOOKBACK = timedelta(minutes=5)
-_NOT_REFUSALS = frozenset({202, 10147, 10148, 161, 399, 404})
-"""Order errors that do not refuse a modification: a cancellation (the order's end, heard as such), a cancel's
-race, IB's notices on an order it placed (399 "order message", 404 shares to short being located)."""
+_NOT_REFUSALS = frozenset({202, 10147, 10148, 161})
+"""Order errors that do not refuse a modification, beside IB's notices
+(:func:`~tui_trader.broker.base.is_order_notice`): a cancellation (the order's end, heard as such), a cancel's race."""
 TRANSIENT_REFUSALS = frozenset({STILL_PROCESSING, 100})
 """Refusals of a modification that say nothing against it, only against its moment: IB still processing the
 order (2102), the gateway's message rate exceeded (100, "max rate of messages per second"). The same
@@ -385,8 +385,7 @@ def _refuse_unresendable(orders: list[Order], what: str) -> None:
 
 def _refuses_modify(code: int) -> bool:
     """An order error that refuses a modification (anything but a cancellation, a cancel's race or a notice)."""
-    notice = 2100 <= code < 2200 and code != STILL_PROCESSING
-    return code not in _NOT_REFUSALS and not notice
+    return code not in _NOT_REFUSALS and not is_order_notice(code)
 
 
 def _figures(ticket: OrderTicket) -> str:

@@ -70,10 +70,15 @@ def terms_differing(ours: OrderTicket, theirs: OrderTicket, raw_type: str = "") 
     """``type TRAIL, not MKT``: each term of ``theirs`` that is not ``ours``, in the order tickets list them; a
     type the engine does not model in the broker's words (``raw_type``: ``type MIT, not MKT``)."""
     words = {name: _word(getattr(theirs, name)) for name in _LABELS}
-    if theirs.order_type is OrderType.OTHER and raw_type:
-        words["order_type"] = raw_type
+    if raw_type:
+        words["order_type"] = type_word(theirs.order_type, raw_type)
     return [f"{label} {words[name]}, not {_word(getattr(ours, name))}"
             for name, label in _LABELS.items() if getattr(ours, name) != getattr(theirs, name)]
+
+
+def type_word(order_type: OrderType, raw_type: str) -> str:
+    """An order's type as the alerts name it: one the engine does not model in the broker's words (``raw_type``)."""
+    return raw_type if order_type is OrderType.OTHER else order_type.value
 
 
 def only_trailed(ours: OrderTicket, theirs: OrderTicket) -> bool:

@@ -93,13 +93,14 @@ class PendingModifications(Reconciliation):
         if not self._unanswered and not self._unconfirmed:
             return
         order = self.orders.match(report)
-        if order is not None and order.status.is_final:
-            self._settle_unconfirmed(order.order_ref)
-        pending = self._unanswered.get(order.order_ref) if order is not None else None
-        if order is None or pending is None:
+        if order is None:
             return
         if order.status.is_final:
+            self._settle_unconfirmed(order.order_ref)
             self._answered(order.order_ref)
+            return
+        pending = self._unanswered.get(order.order_ref)
+        if pending is None:
             return
         echoed = next((i for i in range(len(pending.sent) - 1, -1, -1)
                        if _echoes(pending.sent[i], report)), None)

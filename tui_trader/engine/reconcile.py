@@ -35,7 +35,7 @@ from tui_trader.domain.events import BookCheckpointed, CommissionReported, Order
 from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Fill, Order, OrderTicket, hold_note
 from tui_trader.engine.adopted import adopted_ticket, adoption_note, protection_note
 from tui_trader.engine.broker_events import BrokerEvents
-from tui_trader.engine.broker_terms import broker_terms, only_trailed, terms_differing
+from tui_trader.engine.broker_terms import broker_terms, only_trailed, terms_differing, type_word
 from tui_trader.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -343,7 +343,7 @@ class Reconciliation(BrokerEvents):
         if report.why_held in HOLD_REASONS:  # held unworked at the broker (a short sale's locate): shown so
             order = order.with_status(S.SUBMITTED, now, hold_note(report.why_held))
         self.publish_order(self.orders.adopt(order))
-        kind = report.raw_order_type if not ticket.order_type.modelled else ticket.order_type.value
+        kind = type_word(ticket.order_type, report.raw_order_type)
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
                    f"({report.side} {report.quantity:g} {report.symbol} {kind} {report.raw_tif or '?'})"
                    f"{protection_note(ticket, held)}{adoption_note(ticket)}", kind="order_adopted")
@@ -370,7 +370,7 @@ class Reconciliation(BrokerEvents):
         what = ", ".join(terms_differing(order.ticket, theirs, report.raw_order_type))
         self.publish_order(self.orders.amend(order.order_ref, theirs, self.now(), f"{FIGURES_NOTE}: {what}"),
                            order)
-        kind = report.raw_order_type if theirs.order_type is OrderType.OTHER else theirs.order_type.value
+        kind = type_word(theirs.order_type, report.raw_order_type)
         level = AlertLevel.INFO if only_trailed(order.ticket, theirs) else AlertLevel.WARNING  # IB trails it so
         self.alert(level, "reconcile", f"{order.order_ref} ({kind} {theirs.side.value} {theirs.symbol}) at the "
                    f"broker: {what}: taken from the broker", kind="order_figures")

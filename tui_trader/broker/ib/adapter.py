@@ -26,7 +26,6 @@ from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
-    STILL_PROCESSING,
     BrokerError,
     BrokerListener,
     BrokerOrderReport,
@@ -34,6 +33,7 @@ from tui_trader.broker.base import (
     BrokerPosition,
     BrokerRequestError,
     ClientIdInUse,
+    is_order_notice,
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
@@ -62,8 +62,6 @@ _WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
 _NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
 """Order errors that answer a cancel, not a modification (:meth:`IbBroker._keep_refused_working`)."""
-_MODIFY_NOTICES = frozenset({399, 404})
-"""IB's notices on an order it works (an order message; shares to short being located): no answer to a modify."""
 
 
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
@@ -482,9 +480,8 @@ class IbBroker:
     def _refused_as_warning(self, trade: Trade, code: int) -> None:
         """An error ib_async takes for a warning (``ValidationError``; IB's 2102 "still being processed", 105,
         110, 321, …) on an order with a modification unanswered refuses the oldest (its notices excepted:
-        399, 404 and the other 21xx codes); the order works on, so ib_async leaves its status alone."""
-        notice = code in _MODIFY_NOTICES or 2100 <= code < 2200 and code != STILL_PROCESSING
-        if trade.orderStatus.status == "ValidationError" and not notice:
+        :func:`~tui_trader.broker.base.is_order_notice`); the order works on, so ib_async leaves its status alone."""
+        if trade.orderStatus.status == "ValidationError" and not is_order_notice(code):
             self._answered(trade, taken=False)
 
     def prune_finished(self) -> int:
