@@ -699,7 +699,3 @@ class OrderPath(EngineCore):
         order = self.orders.get(order_ref)  # None: finished and forgotten meanwhile
         if order is not None and order.status.is_working and order.status is not S.UNKNOWN:
             self.mark_unknown(order_ref, "cancel unanswered")
-
-    def halted_or_reducing(self) -> bool:
-        """True when new entries are refused by the trading state."""
-        return self.trading_state is not TradingState.ACTIVE
