@@ -65,6 +65,18 @@ async def resting_buy(engine: Engine, sim: SimGateway) -> tuple[Order, float]:
     return order, limit
 
 
+def _cut_given_up_said(ref: str) -> list[tuple[AlertLevel, str]]:
+    """What a cut of stop ``ref`` (STP 100 AAPL) to a position of 40 says when the broker refuses every try (2102):
+    the cut, the first refusal, the CRITICAL giving up."""
+    return [
+        (AlertLevel.INFO, f"{ref} (STP 100 AAPL) cut to the position of 40"),
+        (AlertLevel.WARNING, f"{ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: {STILL_PROCESSING}): "
+                             "tried again in 0.05s"),
+        (AlertLevel.CRITICAL, f"{ref} (STP 100 AAPL) is larger than the position of 40 and could not be cut to it "
+                              f"(the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if it fills, the "
+                              "position reverses")]
+
+
 async def test_modify_of_a_stop_when_the_broker_refuses_it_then_shown_where_the_broker_holds_it_and_said(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (engine, events):
@@ -167,13 +179,7 @@ async def test_protective_cut_when_every_try_is_refused_as_still_being_processed
         assert cuts_received(sim, stop.order_ref) == [40] * (1 + len(QUICK_RETRIES))
         assert shown(engine, stop.order_ref)[0] == held_at_broker(sim, stop.order_ref)[0] == 100
         assert status(engine, stop.order_ref) is S.SUBMITTED
-        assert said == [
-            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
-            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
-                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
-            (AlertLevel.CRITICAL, f"{stop.order_ref} (STP 100 AAPL) is larger than the position of 40 and could not "
-                                  f"be cut to it (the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if "
-                                  "it fills, the position reverses")]
+        assert said == _cut_given_up_said(stop.order_ref)
 
 
 async def test_protective_cut_when_the_position_shrinks_again_while_a_refused_cut_waits_then_sized_again(
@@ -323,12 +329,7 @@ async def test_protective_cut_given_up_when_the_refusals_stop_then_the_recheck_c
         assert cuts_received(sim, stop.order_ref) == [40] * (2 + len(QUICK_RETRIES))
         assert shown(engine, stop.order_ref)[0] == engine.portfolio.quantity("AAPL") == 40
         assert cut_alerts(events) == [
-            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
-            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
-                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
-            (AlertLevel.CRITICAL, f"{stop.order_ref} (STP 100 AAPL) is larger than the position of 40 and could not "
-                                  f"be cut to it (the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if "
-                                  "it fills, the position reverses"),
+            *_cut_given_up_said(stop.order_ref),
             (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40 (after 5 attempts)")]
         assert not engine._uncut
 
@@ -410,10 +411,5 @@ async def test_protective_cut_given_up_when_the_operator_cancels_the_stop_then_s
                                       lambda: not engine._uncut and stop.order_ref not in engine._cutting, "forgotten")
         assert status(engine, stop.order_ref) is S.CANCELLED
         assert said == [
-            (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40"),
-            (AlertLevel.WARNING, f"{stop.order_ref} (STP 100 AAPL): the broker refused its cut to 40 (2102: "
-                                 f"{STILL_PROCESSING}): tried again in 0.05s"),
-            (AlertLevel.CRITICAL, f"{stop.order_ref} (STP 100 AAPL) is larger than the position of 40 and could not "
-                                  f"be cut to it (the broker refused 4 tries, the last 2102: {STILL_PROCESSING}): if "
-                                  "it fills, the position reverses"),
+            *_cut_given_up_said(stop.order_ref),
             (AlertLevel.INFO, f"{stop.order_ref} (STP 100 AAPL) ended CANCELLED: no cut needed")]
