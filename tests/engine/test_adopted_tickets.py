@@ -6,7 +6,7 @@ import pytest
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain import Order, OrderStatus, OrderType, Side, TimeInForce
-from tui_trader.engine.adopted import adopted_ticket, not_resendable
+from tui_trader.engine.adopted import adopted_ticket, judge_protection, not_resendable
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.sim import SimGateway
@@ -40,6 +40,21 @@ def test_adopted_ticket_when_type_or_tif_not_modelled_then_said_in_the_broker_s_
     assert ticket.tif is (report.tif or TimeInForce.OTHER)  # never a day order in its place
     assert said in ticket.reason
     assert not_resendable(ticket) == said
+
+
+def test_judge_protection_when_a_target_and_a_stop_not_linked_over_the_position_then_the_stop_is_protection(
+) -> None:
+    # A target listed first took the room, and the stop was left out: an automatic trip cancelled the stop.
+    target = BrokerOrderReport("", 77, 9001, 11, "AAPL", Side.SELL, 10, OrderType.LMT, OrderStatus.SUBMITTED,
+                               limit_price=160.0)
+    stop = BrokerOrderReport("", 78, 9002, 11, "AAPL", Side.SELL, 10, OrderType.STP, OrderStatus.SUBMITTED,
+                             stop_price=140.0)
+
+    judged = judge_protection("AAPL", 10, [target, stop])
+
+    assert judged.protective == {"broker-9002"}
+    assert judged.warning.startswith("broker-9002 and broker-9001 together would sell 20 against AAPL LONG 10: "
+                                     "broker-9001 not adopted as protection")
 
 
 async def test_modify_when_adopted_order_type_not_modelled_then_refused_naming_it_and_nothing_sent(

@@ -10,10 +10,16 @@ its date in the ticket's reason. A modify re-sends the whole order, so such an o
 
 An order that can only take the position the broker holds down (:func:`protects`: a stop typed into TWS, a
 bracket's stop whose journal was lost) is adopted reduce-only, as the position's protection: an automatic trip
-keeps it, the positions show it as the stop, the protective cuts fit it to the position.
+keeps it, the positions show it as the stop, the protective cuts fit it to the position. A symbol's orders are
+judged together (:func:`judge_protection`), not one by one: two stops of 10 not linked under a long of 10 would both
+trigger and leave the account short 10, so only what fits beside the protection already working is protection;
+the orders of one OCA group count once (one fill cancels or reduces the others), at their largest.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import OrderType, TimeInForce
@@ -30,12 +36,18 @@ NOT_MODELLED = "not modelled here: "
 _PROTECTIVE_TYPES = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL, OrderType.LMT})
 """The types an adopted order can be a position's protection with (a stop, or a target): not a market order, nor
 one the engine does not model."""
+_STOP_TYPES = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL})
 _QTY_EPS = 1e-9
 
 
-def adopted_ticket(report: BrokerOrderReport, held: float = 0.0) -> OrderTicket:
-    """The ticket of an order the broker reports working that the engine does not know; ``held``: the broker's
-    position in its symbol (reduce-only when the order protects it: :func:`protects`).
+def adopted_ref(report: BrokerOrderReport) -> str:
+    """The ref an order found at the broker is tracked under: its orderRef, else ``broker-<permId>``."""
+    return report.order_ref or f"broker-{report.perm_id or report.broker_id}"
+
+
+def adopted_ticket(report: BrokerOrderReport, protective: bool = False) -> OrderTicket:
+    """The ticket of an order the broker reports working that the engine does not know; ``protective``: adopted
+    as its position's protection, reduce-only (:func:`judge_protection`).
 
     A time in force not reported is ``OTHER`` (not assumed DAY: a GTC stop recorded DAY was settled EXPIRED
     on the next day, and a modify sent it back as a day order).
@@ -44,7 +56,7 @@ def adopted_ticket(report: BrokerOrderReport, held: float = 0.0) -> OrderTicket:
                        limit_price=report.limit_price, stop_price=report.stop_price,
                        trail_amount=report.trail_amount, trail_percent=report.trail_percent,
                        tif=report.tif or TimeInForce.OTHER, outside_rth=report.outside_rth,
-                       strategy=ADOPTED, reason=adopted_reason(report), reduce_only=protects(report, held))
+                       strategy=ADOPTED, reason=adopted_reason(report), reduce_only=protective)
 
 
 def protects(report: BrokerOrderReport, held: float) -> bool:
@@ -53,6 +65,99 @@ def protects(report: BrokerOrderReport, held: float) -> bool:
     larger than it, with no position, a market order or a type not modelled) could add exposure."""
     return (report.order_type in _PROTECTIVE_TYPES and report.side.sign * held < 0
             and report.quantity <= abs(held) + _QTY_EPS)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A closing order of a symbol as the judgement of its protection counts it (:func:`judge_protection`)."""
+
+    name: str
+    """The order's ref."""
+    group: str
+    """Its OCA group (its own name when it is linked to none): a group's orders count once, at the largest."""
+    quantity: float
+    """What it would close."""
+    stop: bool = False
+    """A stop, stop limit or trailing stop (else a limit: a target)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """Which of a symbol's orders found at the broker are adopted as its position's protection."""
+
+    protective: frozenset[str]
+    """The refs of those adopted as protection."""
+    warning: str = ""
+    """What the operator is told of those that are not because, with the others, they would take the position
+    through flat (``""``: none)."""
+
+
+def claim_of(report: BrokerOrderReport) -> Claim:
+    """``report``'s order as the judgement counts it."""
+    name = adopted_ref(report)
+    return Claim(name, report.oca_group or name, report.quantity, report.order_type in _STOP_TYPES)
+
+
+def judge_protection(symbol: str, held: float, found: Sequence[BrokerOrderReport],
+                     working: Sequence[Claim] = ()) -> Judgement:
+    """Which of ``found`` (``symbol``'s orders found working at the broker, to adopt) are adopted as protection of
+    ``held`` (the broker's position), judged together with ``working`` (the protection already working in it).
+
+    Each order that :func:`protects` the position on its own counts with its OCA group: a group once, at its
+    largest order (one fill cancels or reduces the others), an order linked to none on its own. The groups fit in
+    turn into what the working protection leaves of the position, those with a stop first (the stop is the one to
+    keep, not a target linked to nothing), then as the broker listed them. A group that would take the position
+    through flat is not protection, none of its orders (an automatic trip cancels them, as any order that could
+    add exposure), and the warning names the orders and the figures.
+    """
+    claims = [claim_of(r) for r in found if protects(r, held)]
+    taken = _sizes(working)
+    room = abs(held) - sum(taken.values())
+    protective: list[Claim] = []
+    refused: list[Claim] = []
+    for group, members in sorted(_grouped(claims).items(), key=lambda g: not any(c.stop for c in g[1])):
+        size = max(c.quantity for c in members)
+        extra = max(0.0, size - taken.get(group, 0.0))
+        if extra > room + _QTY_EPS:
+            refused += members
+            continue
+        room -= extra
+        taken[group] = max(size, taken.get(group, 0.0))
+        protective += members
+    names = frozenset(c.name for c in protective)
+    return Judgement(names, _overreach(symbol, held, [*working, *protective, *refused], refused) if refused else "")
+
+
+def _grouped(claims: Iterable[Claim]) -> dict[str, list[Claim]]:
+    """``claims`` by OCA group, in the order they come."""
+    groups: dict[str, list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault(claim.group, []).append(claim)
+    return groups
+
+
+def _sizes(claims: Iterable[Claim]) -> dict[str, float]:
+    """What each OCA group of ``claims`` would close: its largest order."""
+    return {group: max(c.quantity for c in members) for group, members in _grouped(claims).items()}
+
+
+def _overreach(symbol: str, held: float, counted: Sequence[Claim], refused: Sequence[Claim]) -> str:
+    """``broker-7 and broker-8 together would sell 20 against AAPL LONG 10: broker-8 not adopted as protection
+    ...``: the orders ``counted`` (an OCA group's as ``a/b (one OCA group)``) and those ``refused``."""
+    groups = _grouped(counted)
+    said = [f"{'/'.join(c.name for c in members)} (one OCA group)" if len(members) > 1 else members[0].name
+            for members in groups.values()]
+    verb = "sell" if held > 0 else "buy"
+    total = sum(_sizes(counted).values())
+    return (f"{_and(said)} together would {verb} {total:g} against {symbol} {'LONG' if held > 0 else 'SHORT'} "
+            f"{abs(held):g}: {_and([c.name for c in refused])} not adopted as protection (if all of them filled, "
+            f"the position would go through flat): an automatic trip cancels "
+            f"{'it' if len(refused) == 1 else 'them'}, as any order that could add exposure")
+
+
+def _and(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def protection_note(ticket: OrderTicket, held: float) -> str:

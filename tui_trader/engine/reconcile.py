@@ -33,7 +33,14 @@ from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
 from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Fill, Order, OrderTicket, hold_note
-from tui_trader.engine.adopted import adopted_ticket, adoption_note, protection_note
+from tui_trader.engine.adopted import (
+    Claim,
+    adopted_ref,
+    adopted_ticket,
+    adoption_note,
+    judge_protection,
+    protection_note,
+)
 from tui_trader.engine.broker_events import BrokerEvents
 from tui_trader.engine.broker_terms import broker_terms, only_trailed, terms_differing, type_word
 from tui_trader.store.journal import Journal
@@ -299,14 +306,50 @@ class Reconciliation(BrokerEvents):
         tickets = {o.order_ref: o.ticket for o in working} if figures else {}
         self._seen_working = {ref: t for ref, t in self._seen_working.items() if ref in asked}
         opened = await self.broker.open_orders()
+        protective, warnings = self._judge_adoptions(opened)
         now = self.now()
         for report in opened:
-            self._settle_open(report)
+            self._settle_open(report, protective)
             self._settle_figures(report, tickets)
             order = self.orders.match(report)
             if order is not None:
                 self._seen_working[order.order_ref] = now
+        for warning in warnings:
+            self.alert(AlertLevel.WARNING, "reconcile", warning, kind="protection_refused")
         return opened, asked
+
+    def _judge_adoptions(self, opened: list[BrokerOrderReport]) -> tuple[frozenset[str], list[str]]:
+        """The refs of the orders among ``opened`` not known here that are adopted as their position's protection,
+        each symbol's judged together, with the protection already working in it (:func:`judge_protection`); and
+        what the operator is told of those that are not because they would take a position through flat.
+
+        One by one, two stops of 10 not linked under a long of 10 were both adopted as protection: kept by an
+        automatic trip, both could trigger and leave the account short 10.
+        """
+        new = [r for r in opened if self.orders.match(r) is None]
+        if not new:
+            return frozenset(), []
+        links = {o.order_ref: r.oca_group for r in opened if r.oca_group and (o := self.orders.match(r)) is not None}
+        held = self.broker_quantities()
+        protective: set[str] = set()
+        warnings: list[str] = []
+        for symbol in sorted({r.symbol for r in new}):
+            position = held.get(symbol, 0.0)
+            judged = judge_protection(symbol, position, [r for r in new if r.symbol == symbol],
+                                      self._protection_claims(symbol, position, links))
+            protective |= judged.protective
+            warnings += [judged.warning] if judged.warning else []
+        return frozenset(protective), warnings
+
+    def _protection_claims(self, symbol: str, held: float, links: dict[str, str]) -> list[Claim]:
+        """``symbol``'s protection working here that closes ``held``, as :func:`judge_protection` counts it: an order
+        with its OCA group at the broker (``links``: ref → group), else a bracket child with its siblings. A
+        bracket's child whose entry still works is left out: the broker holds it for the entry's fill, it protects
+        nothing held yet."""
+        entries = {o.order_ref for o in self.orders.working()}
+        return [Claim(o.order_ref, links.get(o.order_ref) or o.parent_ref or o.order_ref, o.remaining)
+                for o in self.protection_working(symbol)
+                if o.ticket.side.sign * held < 0 and not o.held_for(entries)]
 
     def working_statuses(self) -> dict[str, OrderStatus]:
         """Status of every order that may be live at the broker (compared after a reconciliation)."""
@@ -328,15 +371,17 @@ class Reconciliation(BrokerEvents):
         if self._settled is not None and order is not None and order.status is not before.status:
             self._settled.add(order.order_ref)
 
-    def _settle_open(self, report: BrokerOrderReport) -> None:
+    def _settle_open(self, report: BrokerOrderReport, protective: frozenset[str]) -> None:
+        """An open order at the broker: ours settled, one not known adopted (as protection when its ref is among
+        ``protective``: :meth:`_judge_adoptions`)."""
         if self.orders.match(report) is not None:
             self._settle_report(report)
             return
         # The broker's positions came with the connect (ib_async waits for them before it returns), ahead of the
         # open orders: an order that can only close the position is adopted as its protection.
         held = self.broker_quantities().get(report.symbol, 0.0)
-        ticket = adopted_ticket(report, held)  # what the broker holds: type, trail, tif, extended hours
-        ref = report.order_ref or f"broker-{report.perm_id or report.broker_id}"
+        ref = adopted_ref(report)
+        ticket = adopted_ticket(report, ref in protective)  # what the broker holds: type, trail, tif, extended hours
         now = self.now()
         order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
                       perm_id=report.perm_id).with_status(S.SUBMITTED, now, "adopted from the broker")
