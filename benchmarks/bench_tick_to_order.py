@@ -92,6 +92,11 @@ START_S = 60.0
 SAMPLE_WAIT_S = 10.0
 """How long a sample waits for its order. A later order is a missed sample; one that comes sooner is
 measured, however late (a stalled host's seconds belong in the p99 of the client it stalled)."""
+SAMPLES = {"full": 600, "quick": 30}
+"""Samples per client and rate in one repetition. A p99 of 300 samples is their third-largest value: two host
+stalls more or less on one client moved it by milliseconds, and the engine/bare ratio of the median p99 of three
+repetitions swung between 0.6 and 2.1 on one host and code (``benchmarks/README.md``, sessions 6–21). At 600 it is
+the sixth largest: the same goal, estimated from twice the samples (≈ 3.6 min a repetition)."""
 MISSED_IN_A_ROW = 3
 """Missed samples in a row that end the run: a client is gone, not slow."""
 
@@ -474,7 +479,7 @@ async def _load_and_measure(gw: SimGateway, rate: int, samples: int,
 
 def run(quick: bool = False, in_loop: bool = False) -> dict[str, float]:
     """Measure at 0, 1,000 and 10,000 background ticks/s; keys as the benchmark suite expects."""
-    samples = 30 if quick else 300
+    samples = SAMPLES["quick" if quick else "full"]
     out: dict[str, float] = {}
     for rate in RATES:
         level = asyncio.run(_run_level(rate, samples, in_loop))
@@ -503,7 +508,8 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     """Print the figures, one per line (or, with ``--client``, be one of the clients)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="30 samples per client and level instead of 300")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{SAMPLES['quick']} samples per client and level instead of {SAMPLES['full']}")
     parser.add_argument("--in-loop", action="store_true",
                         help="both clients in the simulator's process and event loop (the shape of --sim)")
     add_client_arguments(parser)
