@@ -1,5 +1,9 @@
 """Pre-trade checks: one small pure function per control, and the gate that runs them all.
 
+The checks live by what they look at: the ticket (:mod:`~tui_trader.risk.ticket_checks`), the market
+(:mod:`~tui_trader.risk.market_checks`), the order flow (:mod:`~tui_trader.risk.rate_checks`); the account and
+book checks and the gate are here.
+
 Each check returns a :class:`CheckResult` with its value, limit and headroom so the approval modal
 can show them; a check whose limit is unset does not run. Orders that only reduce a position
 (never past flat, counting working orders on their side) are exempt from the exposure, count,
@@ -8,13 +12,12 @@ hours and cooldown limits: a limit must never trap the operator in a position.
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.domain import (
@@ -47,8 +50,18 @@ from tui_trader.risk.market_checks import (
     current_session,
     open_window,
 )
-from tui_trader.risk.results import NO_DUPLICATE, PASS, STATE_PASS, exempt, growth_bound, upper_bound
-from tui_trader.risk.throttle import Throttle, TokenBucket
+from tui_trader.risk.rate_checks import RecentOrder, check_cooldown, check_duplicate, check_throttle, order_price
+from tui_trader.risk.results import PASS, STATE_PASS, exempt, growth_bound, upper_bound
+from tui_trader.risk.throttle import Throttle
+from tui_trader.risk.ticket_checks import (
+    check_bracket,
+    check_order_type_allowed,
+    check_reduce_only,
+    check_symbol_allowed,
+    check_ticket_fields,
+    expected_fill,
+    far_side,
+)
 
 if TYPE_CHECKING or sys.version_info >= (3, 12):
     from functools import cached_property as lazy
@@ -73,7 +86,7 @@ else:
 
 
 # Globals: a read of ``Side.BUY`` (any enum member) costs ~90 ns on Python 3.11, and these are read on every check.
-_BUY, _SELL, _MKT, _TRAIL = Side.BUY, Side.SELL, OrderType.MKT, OrderType.TRAIL
+_SELL, _MKT = Side.SELL, OrderType.MKT
 _ACTIVE, _REDUCING = TradingState.ACTIVE, TradingState.REDUCING
 
 __all__ = [
@@ -108,27 +121,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class RecentOrder:
-    """An order the engine sent recently, remembered for the duplicate check."""
-
-    symbol: str
-    side: Side
-    quantity: float
-    price: float | None
-    time: datetime
-
-    @classmethod
-    def of(cls, ticket: OrderTicket, time: datetime) -> RecentOrder:
-        """The memory of ``ticket`` sent at ``time``."""
-        return cls(ticket.symbol, ticket.side, ticket.quantity, order_price(ticket), time)
-
-
-def order_price(ticket: OrderTicket) -> float | None:
-    """The price that identifies a ticket for duplicates: limit, else stop, else None (market)."""
-    return ticket.limit_price if ticket.limit_price is not None else ticket.stop_price
-
-
 def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
     """HALTED denies every new order; REDUCING passes only orders that reduce a position."""
     if state is _ACTIVE:  # the usual case, before the conversion below
@@ -138,220 +130,6 @@ def check_trading_state(state: TradingState, reduces: bool) -> CheckResult:
         return STATE_PASS[state]
     why = "trading halted" if state is TradingState.HALTED else "reducing only: order would add exposure"
     return CheckResult("trading_state", False, message=why)
-
-
-def check_symbol_allowed(symbol: str, allowed: tuple[str, ...]) -> CheckResult:
-    """The symbol is on the allow-list."""
-    if symbol.upper() in allowed:
-        return PASS["symbol_allowed"]
-    return CheckResult("symbol_allowed", False, message=f"{symbol} not in allowed symbols")
-
-
-def check_order_type_allowed(order_type: OrderType, allowed: tuple[OrderType, ...]) -> CheckResult:
-    """The order type is on the allow-list."""
-    if order_type in allowed:
-        return PASS["order_type_allowed"]
-    return CheckResult("order_type_allowed", False, message=f"{order_type} not allowed")
-
-
-def check_ticket_fields(ticket: OrderTicket, size_increment: float = 1.0, min_tick: float = 0.0) -> CheckResult:
-    """A positive finite quantity in whole ``size_increment`` steps, finite prices, the positive
-    prices (or trail) its order type needs, and prices of a dollar or more on the ``min_tick`` grid.
-
-    ``size_increment``: the instrument's (1 for whole shares); ``min_tick``: its price increment.
-    Either not positive or not finite: not checked. Prices under a dollar are not held to the tick:
-    US stocks may quote them in sub-pennies (IB then prices by its market rules, finer than the
-    contract's tick).
-    """
-    problem = (_quantity_problem(ticket.quantity, size_increment) or _price_problem(ticket)
-               or _tick_problem(ticket, min_tick) or _kind_problem(ticket))
-    return CheckResult("ticket_valid", False, message=problem) if problem else PASS["ticket_valid"]
-
-
-def _tick_problem(ticket: OrderTicket, tick: float) -> str:
-    """A price of a dollar or more off the ``tick`` grid, said ("" when none): the broker rejects it
-    (IB's 110), and the operator would lose the ticket to a rejection instead of a denial that keeps it."""
-    if not 0 < tick < math.inf:
-        return ""
-    bracket = ticket.bracket
-    prices = (("limit price", ticket.limit_price), ("stop price", ticket.stop_price),
-              ("stop-loss", bracket.stop_price if bracket is not None else None),
-              ("take-profit", bracket.take_profit_price if bracket is not None else None))
-    for what, price in prices:
-        if price is not None and 1.0 <= price < math.inf and abs(price / tick - round(price / tick)) > 1e-6:
-            return f"{what} {price:g} is not on the instrument's {tick:g} tick"
-    return ""
-
-
-def _kind_problem(ticket: OrderTicket) -> str:
-    """An order type or time in force the engine does not send (one only an order adopted from the broker
-    can carry: the mapping keeps what IB holds, OTHER when it is not modelled), said ("" when none)."""
-    if not ticket.tif.modelled:  # one rule with the adoption's (domain.enums), not a copy of it
-        return f"time in force {ticket.tif} is not one the engine sends (DAY or GTC)"
-    if not ticket.order_type.modelled:
-        return "an order type the engine does not model cannot be sent"
-    return ""
-
-
-def _quantity_problem(quantity: float, increment: float) -> str:
-    """Why ``quantity`` cannot be sent ("" when it can)."""
-    if not (0 < quantity < math.inf):
-        return f"quantity {quantity} must be positive"
-    if 0 < increment < math.inf:
-        steps = quantity / increment
-        if abs(steps - round(steps)) > 1e-9 * (steps if steps > 1.0 else 1.0):
-            return f"quantity {quantity:g} is not a multiple of the instrument's size increment {increment:g}"
-    return ""
-
-
-def _price_problem(ticket: OrderTicket) -> str:
-    """Why the ticket's prices cannot be sent ("" when they can)."""
-    order_type, limit, stop = ticket.order_type, ticket.limit_price, ticket.stop_price
-    if limit is not None and not -math.inf < limit < math.inf:
-        return f"limit price {limit} must be finite"
-    if stop is not None and not -math.inf < stop < math.inf:
-        return f"stop price {stop} must be finite"
-    if order_type in _LIMIT_TYPES and not (limit or 0) > 0:
-        return f"{order_type} needs a positive limit price"
-    if order_type in _STOP_TYPES and not (stop or 0) > 0:
-        return f"{order_type} needs a positive stop price"
-    if order_type is _TRAIL:
-        if ticket.trail_amount is None and ticket.trail_percent is None:
-            return "TRAIL needs a trail amount or percent"
-        return _positive_problem((("trail amount", ticket.trail_amount), ("trail percent", ticket.trail_percent)))
-    return ""
-
-
-_LIMIT_TYPES = (OrderType.LMT, OrderType.STP_LMT)
-_STOP_TYPES = (OrderType.STP, OrderType.STP_LMT)
-
-
-def _positive_problem(figures: Sequence[tuple[str, float | None]]) -> str:
-    """The first figure given that is not finite and positive, said ("" when none)."""
-    for what, value in figures:
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            return f"{what} {value} must be finite and positive"
-    return ""
-
-
-def check_bracket(ticket: OrderTicket, quote: Quote | None) -> CheckResult:
-    """A bracket's stop-loss lies below the entry's expected fill and its target above (a sell: the
-    reverse); on the wrong side, one would trigger as soon as the entry fills.
-
-    Its prices must be finite and positive. The expected fill: a limit entry's limit, or the far
-    side of the quote when that is better (a marketable limit fills there); a stop entry's stop, or
-    the far side when the stop is already through it (it triggers at once: max(stop, ask) for a
-    buy, min(stop, bid) for a sell), a stop-limit's capped by its limit; a market entry's far side.
-    Unknown (a market entry without the side it trades against): not checked here (the quote
-    check says why).
-    """
-    bracket = ticket.bracket
-    assert bracket is not None
-    problem = _positive_problem((("bracket stop", bracket.stop_price), ("bracket target", bracket.take_profit_price),
-                                 ("bracket trail amount", bracket.trail_amount),
-                                 ("bracket trail percent", bracket.trail_percent)))  # fmt: skip
-    if problem:
-        return CheckResult("bracket", False, message=problem)
-    entry = expected_fill(ticket, far_side(quote, ticket.side))
-    if math.isnan(entry):
-        return PASS["bracket"]
-    buy = ticket.side is Side.BUY
-    stop, target = bracket.stop_price, bracket.take_profit_price
-    problems = []
-    if stop is not None and (stop >= entry if buy else stop <= entry):
-        problems.append(f"stop-loss {stop:,.2f} is {'above' if buy else 'below'} the entry's expected fill "
-                        f"{entry:,.2f}: it would trigger at once")
-    if target is not None and (target <= entry if buy else target >= entry):
-        problems.append(f"target {target:,.2f} is {'below' if buy else 'above'} the entry's expected fill "
-                        f"{entry:,.2f}: it would fill at once")
-    if not problems:
-        return PASS["bracket"]
-    return CheckResult("bracket", False, message="; ".join(problems))
-
-
-def expected_fill(ticket: OrderTicket, far: float) -> float:
-    """Where the ticket's entry is expected to fill, given the far side of the quote (NaN: unknown)."""
-    buy, order_type, limit, stop = ticket.side is Side.BUY, ticket.order_type, ticket.limit_price, ticket.stop_price
-    better, worse = (min, max) if buy else (max, min)
-    if order_type in _STOP_TYPES and stop:
-        entry = stop if math.isnan(far) else worse(stop, far)  # through the market: triggers at once
-        return better(limit, entry) if order_type is OrderType.STP_LMT and limit else entry
-    if order_type is OrderType.LMT and limit:
-        return limit if math.isnan(far) else better(limit, far)
-    return far
-
-
-def check_reduce_only(reduces: bool) -> CheckResult:
-    """A ticket flagged reduce-only must reduce a position and not go past flat."""
-    if reduces:
-        return PASS["reduce_only"]
-    return CheckResult("reduce_only", False, message="reduce-only order would not reduce a position "
-                       "(or, with the orders working on its side, would take it past flat)")
-
-
-def check_throttle(name: str, bucket: TokenBucket, now: datetime) -> CheckResult:
-    """One more message fits in the bucket (value = messages used of its capacity)."""
-    used = bucket.capacity - bucket.available(now)
-    limit = bucket.capacity - 1
-    result = upper_bound(name, used, limit, "msgs")
-    if result.passed:
-        return result
-    wait = bucket.seconds_until(now)
-    return CheckResult(name, False, used, limit, limit - used, f"message rate exceeded; retry in {wait:.2f}s", "msgs")
-
-
-def check_duplicate(
-    ticket: OrderTicket,
-    working: Sequence[Order],
-    recent: Sequence[RecentOrder],
-    now: datetime,
-    window_s: float,
-) -> CheckResult:
-    """No working or recently sent order with the same symbol, side, quantity and price within the window."""
-    since = now - _seconds(window_s)
-    symbol = ticket.symbol
-    key = (symbol, ticket.side, ticket.quantity, order_price(ticket))
-    hits = 0
-    for r in recent:
-        if r.symbol == symbol and r.time >= since and _same((r.symbol, r.side, r.quantity, r.price), key):
-            hits += 1
-    for o in working:
-        t = o.ticket
-        if t.symbol == symbol and o.created_at >= since and _same((symbol, t.side, t.quantity, order_price(t)), key):
-            hits += 1
-    if not hits:
-        return NO_DUPLICATE
-    return CheckResult("duplicate", False, hits, 0, -hits, f"same order sent within {window_s:g}s", "orders")
-
-
-@functools.lru_cache(maxsize=16)
-def _seconds(seconds: float) -> timedelta:
-    """``timedelta(seconds=seconds)``, built once per window: from a float it costs ~0.8 µs, on every check."""
-    return timedelta(seconds=seconds)
-
-
-_Key = tuple[str, Side, float, float | None]
-
-
-def _same(a: _Key, b: _Key) -> bool:
-    """Same symbol, side, quantity and price (market orders match market orders)."""
-    if a[0] != b[0] or a[1] is not b[1] or abs(a[2] - b[2]) > 1e-9:
-        return False
-    pa, pb = a[3], b[3]
-    if pa is None or pb is None:
-        return pa is pb
-    return abs(pa - pb) <= 1e-9
-
-
-def check_cooldown(account: AccountSnapshot, limits: RiskLimits, now: datetime) -> CheckResult:
-    """After ``max_losing_streak`` losses, no entry until ``cooldown_s`` after the last loss."""
-    streak, cap, cooldown = account.losing_streak, limits.max_losing_streak, limits.cooldown_s or 0.0
-    if cap is None or streak < cap or account.last_loss_at is None:
-        return CheckResult("cooldown", True, 0.0, cooldown, cooldown, "", "s")
-    left = cooldown - (now - account.last_loss_at).total_seconds()
-    ok = left <= 0
-    msg = "" if ok else f"{streak} losses in a row: cooling down {left:.0f}s more"
-    return CheckResult("cooldown", ok, max(left, 0.0), cooldown, min(-left, cooldown), msg, "s")
 
 
 def check_cash_fraction(cash_after: float, equity: float, limit: float) -> CheckResult:
@@ -458,11 +236,6 @@ class TicketContext:
     def notional(self) -> float:
         """Estimated notional of the ticket."""
         return self.ticket.quantity * self.price
-
-
-def far_side(quote: Quote | None, side: Side) -> float:
-    """The side of the quote an order trades against (:meth:`Quote.far_side`); NaN without a quote."""
-    return math.nan if quote is None else quote.far_side(side is _BUY)
 
 
 def missing_side_message(quote: Quote, ticket: OrderTicket) -> str:
