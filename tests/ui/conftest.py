@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -66,12 +66,15 @@ class Updates:
         return set().union(*self.lines)
 
 
-def build_app(engine: ScriptedEngine, options: ConsoleOptions | None = None) -> TraderApp:
-    """An app with the frozen clock (and ``options`` when given)."""
+def build_app(engine: ScriptedEngine, options: ConsoleOptions | None = None,
+              approval_clock: Callable[[], float] | None = None) -> TraderApp:
+    """An app with the frozen clock (and ``options``, and the approvals' clock, when given)."""
     app = create_app(engine, clock=lambda: FROZEN)
     if options is not None:
         app.options = options
         app.main.options = options
+    if approval_clock is not None:
+        app.main.approval_clock = approval_clock
     return app
 
 
@@ -82,10 +85,15 @@ async def running(
     engine: ScriptedEngine | None = None,
     size: tuple[int, int] = (120, 40),
     options: ConsoleOptions | None = None,
+    approval_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[Console]:
-    """Run the console on a scripted engine until the block ends."""
+    """Run the console on a scripted engine until the block ends.
+
+    A test that presses keys while an approval's delay runs passes ``approval_clock`` and steps it: on the
+    wall clock, a loaded machine can take longer than the delay between two keys.
+    """
     engine = engine or ScriptedEngine(state or normal_state())
-    app = build_app(engine, options)
+    app = build_app(engine, options, approval_clock)
     async with app.run_test(size=size) as pilot:
         console = Console(app, engine, pilot)
         await console.pull()

@@ -146,19 +146,34 @@ async def test_approval_when_y_pressed_then_approves_with_focus_starting_on_reje
 
 async def test_approval_when_y_pressed_as_the_modal_opens_then_ignored_until_the_approve_delay_is_over() -> None:
     # The modal opens over whatever the operator is typing (a symbol into the order ticket, say):
-    # a 'y' meant for that screen must not send the order.
-    async with running(with_pending("tt-200"), options=ConsoleOptions(approve_delay_s=5.0)) as c:
-        modal = c.app.screen
-        assert isinstance(modal, ApprovalModal)
-        assert modal.query_one("#approve", Button).disabled
+    # a 'y' meant for that screen must not send the order. The delay runs on a clock stepped here: on the
+    # wall clock, a loaded machine slower than the delay between the modal opening and the 'y' approved it.
+    clock = [100.0]
+    async with running(with_pending("tt-200", "tt-201"), options=ConsoleOptions(approve_delay_s=5.0),
+                       approval_clock=lambda: clock[0]) as c:
+        first = c.app.screen
+        assert isinstance(first, ApprovalModal)
+        assert first.query_one("#approve", Button).disabled
+        clock[0] += 4.9  # the delay is not over yet
         await c.pilot.press("y")
         await c.pilot.click("#approve")
         await c.settle()
         assert not c.engine.called("approve")
-        assert c.app.screen is modal
+        assert c.app.screen is first
         await c.pilot.press("n")  # Reject works at once: it keeps the order off the market
-        await c.settle()
+        await c.settle(3)
         assert c.engine.called("reject") == [("reject", "tt-200", "operator")]
+
+        second = c.app.screen
+        assert isinstance(second, ApprovalModal)
+        assert second.order_ref == "tt-201"
+        assert second.query_one("#approve", Button).disabled
+        clock[0] += 5.0  # quiet for the delay: Approve is enabled, and y approves
+        await c.pull()
+        assert not second.query_one("#approve", Button).disabled
+        await c.pilot.press("y")
+        await c.settle()
+        assert c.engine.called("approve") == [("approve", "tt-201", "operator")]
 
 
 async def test_approval_when_keys_keep_coming_then_approve_waits_until_none_came_for_the_delay() -> None:

@@ -88,14 +88,17 @@ async def test_order_ticket_when_enter_comes_twice_in_one_burst_then_one_submit_
 
 async def test_order_ticket_when_a_second_enter_lands_on_the_approval_it_opened_then_nothing_is_answered() -> None:
     # The second Enter of a double tap pressed the approval's focused Reject: the order just submitted was
-    # rejected "by the operator".
-    async with running(options=ConsoleOptions(approve_delay_s=5.0)) as c:
+    # rejected "by the operator". The delay runs on a clock stepped here (on the wall clock, a loaded machine
+    # could take longer than the delay between the two Enters).
+    clock = [100.0]
+    async with running(options=ConsoleOptions(approve_delay_s=5.0), approval_clock=lambda: clock[0]) as c:
         form = await typed_ticket(c, "MSFT", "10", "388.00")
         form.query_one("#ticket-limit", Input).focus()
         await c.pilot.press("enter")
         await c.settle(4)
         assert isinstance(c.app.screen, ApprovalModal)
 
+        clock[0] += 4.9  # the delay is not over yet
         await c.pilot.press("enter")
         await c.settle()
 

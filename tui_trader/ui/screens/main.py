@@ -8,6 +8,7 @@ live preflight up to date; ``on_engine_events`` records alerts and kill reports.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import ClassVar, TypeVar
@@ -116,6 +117,9 @@ class MainScreen(MainActions):
         """Approvals said to be waiting for a form or dialog to close (each said once)."""
         self._last_answer = LastAnswer()
         """When the operator last answered an approval: the next one waits out a held key."""
+        self.approval_clock: Callable[[], float] = time.monotonic
+        """The approvals' clock, for their approve delay and held-key wait (tests step one by hand: on the
+        wall clock, a machine slower than the delay let a test's early 'y' through)."""
         self.preflight: PreflightScreen | None = None
         self._parts: dict[type[Widget], Widget] = {}
         self._drawn = 0
@@ -274,7 +278,8 @@ class MainScreen(MainActions):
             self._say_deferred(live, now)
             return
         self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now,
-                                      approve_delay_s=self.options.approve_delay_s, last_answer=self._last_answer)
+                                      approve_delay_s=self.options.approve_delay_s, monotonic=self.approval_clock,
+                                      last_answer=self._last_answer)
         self.app.push_screen(self.approval, partial(self._answered, live[0].order.order_ref))
 
     def _say_deferred(self, live: list[PendingApproval], now: datetime) -> None:
