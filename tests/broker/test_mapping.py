@@ -22,6 +22,7 @@ from ib_async import (
 from ib_async.objects import RealTimeBar, TradeLogEntry
 from ib_async.util import UNSET_DOUBLE
 
+from tui_trader.broker.base import refuses_modify
 from tui_trader.broker.ib import mapping as m
 from tui_trader.domain import Bracket, OrderTicket, OrderType, Side, TimeInForce
 from tui_trader.domain import Order as DomainOrder
@@ -126,10 +127,24 @@ def test_cancelled_with_error_201_then_rejected() -> None:
     assert m.report_from_trade(_trade("Cancelled", error=201)).status is S.REJECTED
 
 
-def test_cancelled_with_cancel_race_code_then_no_status_information() -> None:
-    report = m.report_from_trade(_trade("Cancelled", error=10148))
+@pytest.mark.parametrize("code", [104, 135, 161, 10147, 10148])
+def test_cancelled_with_an_order_ended_or_unknown_code_then_no_status_information(code: int) -> None:
+    # Reached only when the error answered no modification (one refused puts the trade back to working first).
+    report = m.report_from_trade(_trade("Cancelled", error=code))
     assert report.status is None
-    assert "10148" in report.note
+    assert str(code) in report.note
+
+
+@pytest.mark.parametrize(("code", "refuses"), [
+    (104, True),  # can't modify a filled order: refused, the order filled as it was
+    (135, True),  # can't find order with ID: refused, a reconciliation reads what the broker holds
+    (201, True), (2102, True), (110, True),
+    (202, False),  # the order's cancellation
+    (161, False), (10147, False), (10148, False),  # answers to a cancel
+    (399, False), (404, False), (2109, False),  # notices on an order IB works
+])
+def test_refuses_modify_when_ib_answers_an_order_with_a_modification_unanswered(code: int, refuses: bool) -> None:
+    assert refuses_modify(code) is refuses
 
 
 def test_fill_from_ib_maps_side_and_commission() -> None:

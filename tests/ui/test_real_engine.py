@@ -488,6 +488,34 @@ async def test_real_engine_modify_until_the_broker_echoes_it_then_the_orders_pan
         assert c.rows("orders-table")[ref][4:7] == ("8", "LMT", f"{new_limit:,.2f}")
 
 
+async def test_real_engine_modify_racing_a_fill_refused_with_104_then_the_orders_pane_shows_it_filled_as_it_was(
+        tmp_path: Path) -> None:
+    # IB's 104 ("can't modify a filled order") came before the fill: the adapter took it for a cancel's race, the
+    # engine said the order "works on", reconciled before the fill came and said the fill again as recovered.
+    async with real_console(tmp_path) as c:
+        order = await c.engine.submit(c.resting_limit())
+        ref, limit = order.order_ref, order.ticket.limit_price or 0
+        await c.until(lambda: c.rows("orders-table").get(ref, ())[7:8] == ("SUBMITTED",), "the order working")
+        for kind in ("execution", "order_status", "commission", "position", "portfolio", "account_value"):
+            c.gw.control.delay_messages(kind, 2.0)  # the fill is heard after the refusal
+        c.gw.control.delay_messages("error", 1.0)
+        c.gw.control.set_quote("AAPL", round(limit - 0.02, 2), limit, 500, 500)
+        await c.until(lambda: [o.status for o in c.gw.orders() if o.order_ref == ref] == ["Filled"], "filled")
+        said_before = len(c.app.main.query_one(AlertsPane).alerts)
+
+        await c.engine.modify(ref, quantity=8)
+
+        await c.until(lambda: c.rows("orders-table")[ref][4:5] == ("5→8",), "the modify pending")
+        c.gw.control.step(1.0)
+        await c.until(lambda: c.rows("orders-table")[ref][4] == "5", "the refusal: back to what the broker held")
+        c.gw.control.step(1.0)
+        await c.until(lambda: c.rows("orders-table")[ref][7] == "FILLED", "the fill")
+        assert c.rows("orders-table")[ref][4:7] == ("5", "LMT", f"{limit:,.2f}")
+        said = [(a.kind, a.text) for a in c.app.main.query_one(AlertsPane).alerts][said_before:]
+        assert [kind for kind, _ in said] == ["modify_refused"]  # once: no reconciliation racing the fill
+        assert said[0][1].endswith(f"(104: Can't modify a filled order); it filled at 5 lmt {limit:g} first")
+
+
 async def test_real_engine_modify_of_a_short_held_for_a_locate_then_the_orders_pane_still_says_locating(
         tmp_path: Path) -> None:
     # The modify's own step hid the broker's hold: the row read MODIFYING, and the echo said the hold again.

@@ -96,10 +96,39 @@ _ORDER_NOTICES = frozenset({399, 404})
 """IB's notices on an order it works (399 "order message", 404 shares to short being located)."""
 
 
+ORDER_CANCELLED = 202
+"""IB's "order cancelled": the order's end, heard as such (its status says Cancelled too)."""
+MODIFY_OF_FILLED = 104
+"""IB's "can't modify a filled order": the answer to a modification that reached IB after the order filled. It refuses
+the modification; the order filled at the figures it had, and its fill comes by its own status and execution."""
+ORDER_NOT_FOUND = 135
+"""IB's "can't find order with ID": the answer to a modification (or, from older gateways, a cancel) of an order IB
+does not know, or of a bracket child naming a parent IB does not know. It refuses the modification; what the broker
+holds of the order, if anything, only a reconciliation reads."""
+CANCEL_ANSWERS = frozenset({161, 10147, 10148})
+"""IB's answers to a cancel of an order that has ended or that it does not know: 161 "cancel attempted when order is
+not in a cancellable state", 10147 "order that needs to be cancelled is not found", 10148 "... cannot be cancelled,
+state: ...". They answer a cancel, never a modification (one of the order unanswered stays so)."""
+ORDER_ENDED_OR_UNKNOWN = CANCEL_ANSWERS | {MODIFY_OF_FILLED, ORDER_NOT_FOUND}
+"""IB's answers to a request about an order that has ended or that it does not know. ib_async marks the order
+Cancelled at each; none says how the order ended (it may have filled): a reconciliation reads that, unless the error
+answered a modification (:func:`refuses_modify`), which says what it means itself."""
+
+
 def is_order_notice(code: int) -> bool:
     """An error IB sends on an order it works that refuses nothing (399, 404, the 21xx notices but
     :data:`STILL_PROCESSING`): no answer to a modification."""
     return code in _ORDER_NOTICES or 2100 <= code < 2200 and code != STILL_PROCESSING
+
+
+def refuses_modify(code: int) -> bool:
+    """Whether an error IB sends for an order with a modification unanswered is the broker refusing it (IB answers the
+    oldest first): any error but the order's cancellation (:data:`ORDER_CANCELLED`), an answer to a cancel
+    (:data:`CANCEL_ANSWERS`) and a notice (:func:`is_order_notice`). So 104 and 135 refuse it, 2102 and 201 too.
+
+    The one definition the adapter (which keeps ib_async's trade of a refused order working) and the engine (which
+    puts the order back to the figures the broker holds) both follow."""
+    return code != ORDER_CANCELLED and code not in CANCEL_ANSWERS and not is_order_notice(code)
 
 
 class ClientIdInUse(ConnectionError):

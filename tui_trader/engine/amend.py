@@ -14,8 +14,8 @@ the same amendment; a protective child never grows past its entry or the positio
 The engine takes a modification's figures as the order's from the moment it is sent;
 :class:`~tui_trader.engine.pending.PendingModifications` remembers what the broker holds until it answers, and
 shows and counts the order at it meanwhile. An error for the order refuses it
-(:meth:`Amendments.on_order_error`): the order is put back to the figures the broker still holds, said and
-journaled.
+(:meth:`Amendments.on_order_error`, :func:`~tui_trader.broker.base.refuses_modify`): the order is put back to the
+figures the broker still holds (or, refused with 104, filled at), said and journaled.
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from tui_trader.broker.base import STILL_PROCESSING, BrokerError, BrokerOrderReport, is_order_notice
+from tui_trader.broker.base import (
+    MODIFY_OF_FILLED,
+    ORDER_NOT_FOUND,
+    STILL_PROCESSING,
+    BrokerError,
+    BrokerOrderReport,
+    refuses_modify,
+)
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
@@ -50,9 +57,6 @@ log = logging.getLogger(__name__)
 S = OrderStatus
 _AMBIGUOUS = frozenset({S.SENDING, S.UNKNOWN})
 _LOOKBACK = timedelta(minutes=5)
-_NOT_REFUSALS = frozenset({202, 10147, 10148, 161})
-"""Order errors that do not refuse a modification, beside IB's notices
-(:func:`~tui_trader.broker.base.is_order_notice`): a cancellation (the order's end, heard as such), a cancel's race."""
 TRANSIENT_REFUSALS = frozenset({STILL_PROCESSING, 100})
 """Refusals of a modification that say nothing against it, only against its moment: IB still processing the
 order (2102), the gateway's message rate exceeded (100, "max rate of messages per second"). The same
@@ -246,19 +250,22 @@ class Amendments(PendingModifications):
                         self.config.ack_timeout_s)
 
     def on_order_error(self, error: BrokerError) -> None:
-        """Also: an error for an order with a modification unanswered is the broker refusing it (IB answers
-        the oldest first). The order works on at the figures it had: shown at them again, unless a newer
-        modification is still on its way, said (CRITICAL for a protective order left larger than what it
-        protects) and journaled; a reconciliation checks the order is still working."""
-        refusal = self._refuse_oldest(error.order_ref) if _refuses_modify(error.code) else None
+        """Also: an error for an order with a modification unanswered that refuses it (IB answers the oldest first;
+        which errors do: :func:`~tui_trader.broker.base.refuses_modify`). The order works on at the figures it had,
+        or after a 104 filled at them: shown at them again, unless a newer modification is still on its way, said
+        (CRITICAL for a protective order left larger than what it protects) and journaled. A reconciliation checks
+        the order is still working; after a 104 only if its fill has not come by the ack timeout (it is on its
+        way: read at once, the fill was found again by the reconciliation and said as recovered)."""
+        refusal = self._refuse_oldest(error.order_ref) if refuses_modify(error.code) else None
         if refusal is None:
             super().on_order_error(error)
             return
         refused, held = refusal.refused, refusal.held
         order = self.orders.get(error.order_ref)
-        if not refusal.newer_sent and order is not None and order.status.is_working and order.ticket != held:
+        if not refusal.newer_sent and order is not None and order.ticket != held:
+            # An order that ended meanwhile (its fill heard before the 104) ended at the figures held, too.
             self._amend(order, held, f"{REFUSED_NOTE} ({error.code}): as before")
-        super().on_order_error(error)
+        self.show_order_error(error)
         self._review_pending(error.order_ref)
         if order is not None:
             if refusal.newer_sent or not self.claims_refusal(error, refused):
@@ -267,7 +274,18 @@ class Amendments(PendingModifications):
                 log.info("%s: modification refused (%d: %s), left to its sender", error.order_ref, error.code,
                          error.message)
             self.after_figures_taken(error.order_ref)
-        self.request_reconcile(f"{error.order_ref}: modification refused ({error.code})")
+        if error.code == MODIFY_OF_FILLED:
+            self.spawn(self._fill_after_refusal(error.order_ref), f"fill-of-{error.order_ref}")
+        else:
+            self.request_reconcile(f"{error.order_ref}: modification refused ({error.code})")
+
+    async def _fill_after_refusal(self, order_ref: str) -> None:
+        """The broker refused a modification of ``order_ref`` as filled (104): its fill is on its way. Only if the
+        order still works an ack timeout later is what the broker holds read by a reconciliation."""
+        await asyncio.sleep(self.config.ack_timeout_s)
+        order = self.orders.get(order_ref)
+        if order is not None and order.status.is_working:
+            self.request_reconcile(f"{order_ref}: filled at the broker ({MODIFY_OF_FILLED}), no fill heard")
 
     def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
         """Hook: whether the sender of the modification ``refused`` (the last one sent of its order) takes the
@@ -280,9 +298,14 @@ class Amendments(PendingModifications):
         """Say the broker refused the modification to ``refused``: the order works on at ``held``, until the
         broker answers a newer modification still on its way (``newer_sent``: the text says so)."""
         order = self.orders.orders[error.order_ref]
-        now = "works on" if order.status.is_working else f"is {order.status.value}"  # a race with its fill, say
-        where = f"it {now} at {_figures(held)}"
-        if newer_sent and order.status.is_working:
+        if error.code == MODIFY_OF_FILLED:  # whatever the engine has heard of it yet: the broker says it filled
+            where = f"it filled at {_figures(held)} first"
+        elif error.code == ORDER_NOT_FOUND:
+            where = f"the broker does not know it (or its parent): at {_figures(held)} until a reconciliation reads it"
+        else:
+            now = "works on" if order.status.is_working else f"is {order.status.value}"  # a race with its cancel, say
+            where = f"it {now} at {_figures(held)}"
+        if newer_sent and order.status.is_working and error.code != MODIFY_OF_FILLED:
             where += f" until the broker answers the newer modification to {_figures(order.ticket)}"
         text = (f"{order.order_ref} ({held.order_type.value} {held.side.value} {held.symbol}): the broker refused "
                 f"its modification to {_figures(refused)} ({error.code}: {error.message}); {where}")
@@ -381,11 +404,6 @@ def _refuse_unresendable(orders: list[Order], what: str) -> None:
         if why := not_resendable(order.ticket):
             raise SafetyError(f"{order.order_ref} cannot be {what}: {why}. Sent again, it would reach the broker as "
                               "another order; cancel it here, or change it in TWS", "Refused")
-
-
-def _refuses_modify(code: int) -> bool:
-    """An order error that refuses a modification (anything but a cancellation, a cancel's race or a notice)."""
-    return code not in _NOT_REFUSALS and not is_order_notice(code)
 
 
 def _figures(ticket: OrderTicket) -> str:

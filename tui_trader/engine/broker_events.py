@@ -13,7 +13,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tui_trader.broker.base import CLIENT_ID_IN_USE, BrokerError, BrokerOrderReport, BrokerPosition
+from tui_trader.broker.base import (
+    CLIENT_ID_IN_USE,
+    ORDER_ENDED_OR_UNKNOWN,
+    BrokerError,
+    BrokerOrderReport,
+    BrokerPosition,
+)
 from tui_trader.domain.enums import AlertLevel, ConnectionState
 from tui_trader.domain.events import CommissionReported, ConnectionChanged, OrderFilled
 from tui_trader.domain.market import Bar, Quote
@@ -34,7 +40,6 @@ SERVER_LINK_BROKEN = 2110
 SERVER_LINK_BLOCK = "ib_link"
 PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
-CANCEL_RACE = frozenset({10147, 10148, 161})
 
 
 class BrokerEvents(KillOps):
@@ -200,16 +205,24 @@ class BrokerEvents(KillOps):
             self.on_pacing(error.message)
         elif code in NO_PERMISSION:
             self.on_no_permission(error)
-        elif code in CANCEL_RACE:
-            self.request_reconcile(f"cancel race {code} on {error.order_ref or error.req_id}")
+        elif code in ORDER_ENDED_OR_UNKNOWN and not error.order_ref:  # ours are reconciled by on_order_error
+            self.request_reconcile(f"cancel race {code} on {error.req_id}")
         elif code == CLIENT_ID_IN_USE:
             pass  # the connect fails saying so (ClientIdInUse): not one more alert per retry of a reconnect loop
         elif not error.order_ref:
             self._alert_unhandled(error)
 
     def on_order_error(self, error: BrokerError) -> None:
-        """An error about one of our orders: shown on the order. The amendments part hears here the broker
-        refusing a modification (the order works on at the figures it had)."""
+        """An error about one of our orders: shown on the order; one saying the order has ended or is unknown to
+        the broker (:data:`~tui_trader.broker.base.ORDER_ENDED_OR_UNKNOWN`: a cancel's race with a fill, say) has
+        the order's state read by a reconciliation. The amendments part hears here the broker refusing a
+        modification instead (the order works on at the figures it had, or filled at them)."""
+        self.show_order_error(error)
+        if error.code in ORDER_ENDED_OR_UNKNOWN:
+            self.request_reconcile(f"cancel race {error.code} on {error.order_ref}")
+
+    def show_order_error(self, error: BrokerError) -> None:
+        """Record the error on its order (the orders pane shows the last one)."""
         self.publish_order(self.orders.set_error(error.order_ref, f"{error.code}: {error.message}"))
 
     def _alert_unhandled(self, error: BrokerError) -> None:

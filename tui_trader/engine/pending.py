@@ -28,6 +28,9 @@ from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.engine.reconcile import Reconciliation, broker_figures
 from tui_trader.engine.snapshots import PendingModification
 
+ENDED_UNANSWERED_KEPT = 100
+"""Orders that ended with a modification unanswered kept for the broker's refusal of it (the oldest go first)."""
+
 
 class PendingModifications(Reconciliation):
     """The modifications sent and not yet answered by the broker, and the figures it holds meanwhile."""
@@ -79,11 +82,12 @@ class PendingModifications(Reconciliation):
         """The broker refused the oldest modification of ``order_ref`` it had not answered (IB answers the oldest
         first): it is answered, and the broker holds what it held before it; ``order_ref`` is answered when it
         was the last one. ``None`` when no modification of ``order_ref`` is unanswered."""
-        pending = self._unanswered.get(order_ref)
+        pending = self._unanswered.get(order_ref) or self._ended_unanswered.get(order_ref)
         if pending is None or not pending.sent:
             return None
         refused = pending.sent.pop(0)
         if not pending.sent:
+            self._ended_unanswered.pop(order_ref, None)
             self._answered(order_ref)
         return RefusedModification(refused, pending.held, newer_sent=bool(pending.sent))
 
@@ -97,7 +101,7 @@ class PendingModifications(Reconciliation):
             return
         if order.status.is_final:
             self._settle_unconfirmed(order.order_ref)
-            self._answered(order.order_ref)
+            self._end_unanswered(order.order_ref)
             return
         pending = self._unanswered.get(order.order_ref)
         if pending is None:
@@ -113,6 +117,24 @@ class PendingModifications(Reconciliation):
             else:
                 self._review_pending(order.order_ref)
 
+    def _end_unanswered(self, order_ref: str) -> None:
+        """``order_ref`` ended: its modifications are answered (their waiters go on, it shows pending no more),
+        but those the broker has not answered yet are kept for its refusal of them, which comes after the end
+        (IB's 104 "can't modify a filled order" after the fill): the order ended at the figures it held."""
+        pending = self._unanswered.get(order_ref)
+        if pending is not None and pending.sent:
+            ended = self._ended_unanswered
+            ended[order_ref] = pending
+            while len(ended) > ENDED_UNANSWERED_KEPT:
+                del ended[next(iter(ended))]
+        self._answered(order_ref)
+
+    @functools.cached_property
+    def _ended_unanswered(self) -> dict[str, _Unanswered]:
+        """Orders that ended with modifications the broker had not answered, by ref (oldest first): its refusal of
+        them is still to come (:meth:`_end_unanswered`)."""
+        return {}
+
     def _answered(self, order_ref: str) -> None:
         pending = self._unanswered.pop(order_ref, None)
         if pending is not None:
@@ -124,6 +146,7 @@ class PendingModifications(Reconciliation):
         pending at the figures the broker last confirmed (:attr:`_unconfirmed`) until the reconciliation after
         the connect compares the figures of every working order with the broker's."""
         super().lose_touch()
+        self._ended_unanswered.clear()
         for ref, pending in list(self._unanswered.items()):
             self._unconfirmed.setdefault(ref, pending.held)
             self._answered(ref)

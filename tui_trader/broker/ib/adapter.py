@@ -26,6 +26,7 @@ from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
+    MODIFY_OF_FILLED,
     BrokerError,
     BrokerListener,
     BrokerOrderReport,
@@ -33,7 +34,7 @@ from tui_trader.broker.base import (
     BrokerPosition,
     BrokerRequestError,
     ClientIdInUse,
-    is_order_notice,
+    refuses_modify,
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
@@ -60,8 +61,6 @@ PRUNE_SLACK = 20
 """Trades tracked beyond :data:`FINISHED_TRADES_KEPT` before a sweep (so a sweep runs every ~20 orders)."""
 _WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
-_NOT_A_MODIFY_ANSWER = m.CANCEL_CODES | m.CANCEL_RACE_CODES
-"""Order errors that answer a cancel, not a modification (:meth:`IbBroker._keep_refused_working`)."""
 
 
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
@@ -448,17 +447,21 @@ class IbBroker:
         once it has (it asserts the trade is not done): a refused modify showed the order as rejected
         while the broker worked it, its next modify failed, and the position looked unprotected with
         its stop working. The status the trade had before the error is put back (the engine hears
-        the refusal itself as the error). Not for a cancellation (202), the order's end, nor a cancel's
-        race (10148 and friends), whose answer the mapping leaves to a reconciliation.
+        the refusal itself as the error). Which errors refuse a modification the engine decides alike
+        (:func:`~tui_trader.broker.base.refuses_modify`): not a cancellation (202), the order's end, nor an
+        answer to a cancel (10148 and friends), whose meaning the mapping leaves to a reconciliation. A 104
+        ("can't modify a filled order") refuses it too: the order filled at the figures it had, and its
+        status and execution, on their way, say so.
         """
         last = trade.log[-1] if trade.log else None
         if (trade.orderStatus.status != "Cancelled" or last is None or not last.errorCode
-                or last.errorCode in _NOT_A_MODIFY_ANSWER or not self._modifying.get(trade.order.orderId)):
+                or not refuses_modify(last.errorCode) or not self._modifying.get(trade.order.orderId)):
             return
         self._answered(trade, taken=False)
         before = next((e.status for e in reversed(trade.log[:-1]) if e.status in _WORKING_AT_BROKER), "Submitted")
         trade.orderStatus.status = before
-        trade.log.append(TradeLogEntry(last.time, before, f"modify refused ({last.errorCode}): works on as it was"))
+        after = "filled as it was" if last.errorCode == MODIFY_OF_FILLED else "works on as it was"
+        trade.log.append(TradeLogEntry(last.time, before, f"modify refused ({last.errorCode}): {after}"))
 
     def _answered(self, trade: Trade, *, taken: bool) -> None:
         """The oldest unanswered modification of ``trade`` was answered: ``taken`` (its echo) or refused.
@@ -480,8 +483,8 @@ class IbBroker:
     def _refused_as_warning(self, trade: Trade, code: int) -> None:
         """An error ib_async takes for a warning (``ValidationError``; IB's 2102 "still being processed", 105,
         110, 321, …) on an order with a modification unanswered refuses the oldest (its notices excepted:
-        :func:`~tui_trader.broker.base.is_order_notice`); the order works on, so ib_async leaves its status alone."""
-        if trade.orderStatus.status == "ValidationError" and not is_order_notice(code):
+        :func:`~tui_trader.broker.base.refuses_modify`); the order works on, so ib_async leaves its status alone."""
+        if trade.orderStatus.status == "ValidationError" and refuses_modify(code):
             self._answered(trade, taken=False)
 
     def prune_finished(self) -> int:

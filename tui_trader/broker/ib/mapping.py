@@ -18,7 +18,7 @@ from ib_async import OrderStatus as IbOrderStatus
 from ib_async import Position as IbPosition
 from ib_async.util import UNSET_DOUBLE
 
-from tui_trader.broker.base import BrokerOrderReport, BrokerPosition
+from tui_trader.broker.base import ORDER_CANCELLED, ORDER_ENDED_OR_UNKNOWN, BrokerOrderReport, BrokerPosition
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.market import Bar, Instrument, Quote, Session
 from tui_trader.domain.orders import LOCATE, Fill, Order, WhatIf
@@ -302,24 +302,20 @@ def fill_from_ib(fill: IbFill, order_ref: str = "") -> Fill:
     )
 
 
-#: Errors on a cancel that lost a race with a fill: the order's true final state must be fetched.
-CANCEL_RACE_CODES = frozenset({104, 135, 161, 10147, 10148})
-#: Error codes that mean "cancelled", not "rejected".
-CANCEL_CODES = frozenset({202})
-
-
 def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[OrderStatus | None, str]:
     """The engine status, reading the error code ib_async put on the trade's last log entry.
 
-    ib_async marks a trade Cancelled on any order error: a 201 is really a rejection, and a
-    cancel race (10147/10148 after a fill) carries no information about the final state.
+    ib_async marks a trade Cancelled on any order error: a 201 is really a rejection, and an order IB says has
+    ended or does not know (:data:`~tui_trader.broker.base.ORDER_ENDED_OR_UNKNOWN`: a cancel's race with a fill,
+    say) carries no information about the final state. (One that refused a modification never gets here: the
+    adapter puts the trade back to working first.)
     """
     raw = trade.orderStatus.status
     status = map_status(raw, filled, remaining, trade.orderStatus.whyHeld)
     last = trade.log[-1] if trade.log else None
     code = last.errorCode if last is not None else 0
-    if status is OrderStatus.CANCELLED and code and code not in CANCEL_CODES:
-        if code in CANCEL_RACE_CODES:
+    if status is OrderStatus.CANCELLED and code and code != ORDER_CANCELLED:
+        if code in ORDER_ENDED_OR_UNKNOWN:
             return None, f"cancel race {code}: {last.message if last else ''}"
         return OrderStatus.REJECTED, last.message if last else ""
     return status, (last.message if last and code else "")
