@@ -124,3 +124,85 @@ async def test_restart_when_orders_changed_between_saves_then_the_last_save_has_
         assert by_ref["working-1"].lmt_price == 121.5
         assert (by_ref["filled-1"].status, by_ref["filled-1"].filled) == ("Filled", 10)
         assert [e.order_ref for e in restarted.executions()] == ["filled-1"]
+
+
+async def _a_day_later(state: Path) -> SimGateway:
+    """The simulator restarted with ``state`` a day and a minute after the default start (orders done before are
+    forgotten, as IB reports only the current day's)."""
+    from datetime import timedelta
+
+    from tui_trader.sim.clock import DEFAULT_MANUAL_START
+
+    later = SimGateway(port=0, clock=ManualClock(DEFAULT_MANUAL_START + timedelta(days=1, minutes=1)),
+                       state_path=state)
+    await later.start()
+    return later
+
+
+async def test_modify_of_a_bracket_stop_naming_its_entry_forgotten_overnight_then_135_and_with_parent_id_0_moved(
+        tmp_path: Path) -> None:
+    # IB looks up a parentId on every placeOrder: a stop whose entry filled on an earlier day, modified with the
+    # parentId IB reported for it, was refused with 135 "Can't find order with id = <entry>" (erdewit/ib_insync#647);
+    # sent with parentId 0 it moved. The simulator took the first modify as IB never did.
+    state = tmp_path / "sim-state.json"
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
+        ib, aapl = await _with_aapl(sim)
+        sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+        entry, target, stop = ib.bracketOrder("BUY", 10, 100.02, 110.00, 95.00, tif="GTC")
+        trades = [ib.placeOrder(aapl, o) for o in (entry, target, stop)]
+        await eventually(lambda: trades[0].isDone() and trades[2].orderStatus.status == "Submitted")
+        stop.auxPrice = 95.5  # the same day: the filled entry is known, the modify names it and passes
+        ib.placeOrder(aapl, stop)
+        await eventually(lambda: next(o for o in sim.orders() if o.order_id == stop.orderId).aux_price == 95.5)
+        ib.disconnect()
+    later = await _a_day_later(state)
+    try:
+        assert entry.orderId not in {o.order_id for o in later.orders()}
+        ib = await connect(later)
+        held = next(t for t in ib.openTrades() if t.order.orderId == stop.orderId)
+        assert held.order.parentId == entry.orderId  # IB still reports the link
+        errors: list[tuple[int, int, str]] = []
+        ib.errorEvent += lambda req_id, code, text, *_: errors.append((req_id, code, text))
+
+        held.order.auxPrice = 96.0
+        ib.placeOrder(aapl, held.order)
+        await eventually(lambda: errors, what="the modify answered")
+        assert errors == [(stop.orderId, 135, f"Can't find order with id = {entry.orderId}")]
+        at_sim = next(o for o in later.orders() if o.order_id == stop.orderId)
+        assert (at_sim.aux_price, at_sim.status) == (95.5, "Submitted")
+
+        held.order.parentId = 0  # ib_async took the 135 as the stop's end (as in #647): sent past its book-keeping
+        ib.client.placeOrder(stop.orderId, aapl, held.order)
+        await eventually(lambda: at_sim.aux_price == 96.0, what="the stop moved")
+        assert at_sim.status == "Submitted"
+        assert len(errors) == 1
+        ib.disconnect()
+    finally:
+        await later.stop()
+
+
+async def test_new_order_under_an_id_forgotten_overnight_then_103_duplicate_and_nothing_placed(
+        tmp_path: Path) -> None:
+    # The simulator forgets done orders after a day and keeps each client's highest id only: a new order under a
+    # lower id it had used was taken as a new order. IB refuses a reused order id.
+    state = tmp_path / "sim-state.json"
+    async with SimGateway(port=0, clock=ManualClock(), state_path=state) as sim:
+        ib, aapl = await _with_aapl(sim)
+        await _trade_some(ib, sim, aapl)  # filled-1, then working-1 under a higher id
+        reused = next(t for t in ib.trades() if t.order.orderRef == "filled-1").order.orderId
+        ib.disconnect()
+    later = await _a_day_later(state)
+    try:
+        assert [o.order_ref for o in later.orders()] == ["working-1"]
+        ib = await connect(later)
+        errors: list[tuple[int, int]] = []
+        ib.errorEvent += lambda req_id, code, *_: errors.append((req_id, code))
+        ib.client.placeOrder(reused, aapl, LimitOrder("BUY", 1, 90.00, orderRef="reused-1"))
+        await eventually(lambda: errors, what="the order answered")
+        assert errors == [(reused, 103)]
+        assert [o.order_ref for o in later.orders()] == ["working-1"]
+        fresh = ib.placeOrder(aapl, LimitOrder("BUY", 1, 90.00, orderRef="fresh-1"))
+        await eventually(lambda: fresh.orderStatus.status == "Submitted", what="a fresh id works")
+        ib.disconnect()
+    finally:
+        await later.stop()

@@ -16,6 +16,9 @@ from tui_trader.sim.protocol.decode import PlaceOrderRequest
 from tui_trader.sim.validation import Rejection, rejected, validate_new, validate_prices
 
 MSG_DUPLICATE = "Duplicate order id"
+ORDER_NOT_FOUND = 135
+"""IB's answer to a ``placeOrder`` whose parentId names an order it does not know (a bracket entry done on an earlier
+day, say): "Can't find order with id = <parentId>"; nothing changes."""
 MSG_LOCATE = ("Shares for this order are not immediately available for short sale. The order will be held while "
               "we attempt to locate the shares.")
 LOCATE_HELD = 404
@@ -77,7 +80,7 @@ class OrderEngine:
         existing = self.ledger.orders.get((client_id, req.order_id))
         self.ledger.received.append(ReceivedOrder(client_id, req.order_id, req.order_ref, req.contract.symbol,
                                                   req.action, req.total_qty, req.order_type,
-                                                  existing is not None, req.what_if))
+                                                  existing is not None, req.what_if, req.parent_id))
         try:
             if existing is not None and not req.what_if:
                 self._modify(existing, req)
@@ -87,7 +90,7 @@ class OrderEngine:
             self.events.order_error(client_id, req.order_id, rej.code, rej.text)
 
     def _place_new(self, client_id: int, req: PlaceOrderRequest) -> None:
-        if (client_id, req.order_id) in self.ledger.used_ids and not req.what_if:
+        if self.ledger.id_used(client_id, req.order_id) and not req.what_if:
             raise Rejection(103, MSG_DUPLICATE)
         c = req.contract
         inst = self.instruments.resolve(c.con_id, c.symbol, c.sec_type, c.currency)
@@ -95,6 +98,7 @@ class OrderEngine:
             raise Rejection(200, "No security definition has been found for the request")
         if not req.what_if:
             self.ledger.used_ids.add((client_id, req.order_id))
+        self._refuse_unknown_parent(client_id, req)
         self._validate(req, inst)
         order = self._new_order(client_id, req, inst)
         if req.what_if:
@@ -125,6 +129,12 @@ class OrderEngine:
             self.reject_next = None
             raise Rejection(code, text)
         validate_new(req, inst, self.market.quotes[inst.con_id].halted)
+
+    def _refuse_unknown_parent(self, client_id: int, req: PlaceOrderRequest) -> None:
+        """IB looks up a parentId on every ``placeOrder``, a modification's too: one naming an order it does not know
+        (done on an earlier day, or never placed) is refused with 135, naming that id."""
+        if req.parent_id and (client_id, req.parent_id) not in self.ledger.orders:
+            raise Rejection(ORDER_NOT_FOUND, f"Can't find order with id = {req.parent_id}")
 
     def _reference_price(self, order: SimOrder) -> float:
         quote = self.market.quotes[order.con_id]
@@ -221,6 +231,7 @@ class OrderEngine:
             if order.status == "Filled":
                 raise Rejection(104, "Can't modify a filled order")
             raise Rejection(103, MSG_DUPLICATE)
+        self._refuse_unknown_parent(order.client_id, req)
         inst = self.instruments.by_con_id(order.con_id)
         assert inst is not None
         validate_prices(req, inst)

@@ -165,6 +165,7 @@ class ReceivedOrder:
     order_type: str
     modification: bool
     what_if: bool
+    parent_id: int = 0
 
 
 @dataclass(slots=True)
@@ -175,6 +176,9 @@ class Ledger:
     executions: list[SimExecution] = field(default_factory=list)
     received: list[ReceivedOrder] = field(default_factory=list)
     used_ids: set[tuple[int, int]] = field(default_factory=set)
+    forgotten_ids: dict[int, int] = field(default_factory=dict)
+    """Each client's highest order id when orders were last forgotten (:meth:`forget_before`): every id up to it may
+    have been used, so none is taken for a new order again (:meth:`id_used`)."""
     next_perm_id: int = 1_500_000_001
     next_exec_seq: int = 1
     _live: dict[int, dict[tuple[int, int], SimOrder]] = field(default_factory=dict, repr=False)
@@ -224,6 +228,11 @@ class Ledger:
         self.next_exec_seq += 1
         return f"0000{perm_id % 0xFFFF:04x}.{self.next_exec_seq - 1:08x}.01.01"
 
+    def id_used(self, client_id: int, order_id: int) -> bool:
+        """Whether ``client_id`` has used ``order_id`` (IB refuses a new order under it: 103), also for an order
+        forgotten since (:meth:`forget_before` keeps only each client's highest id)."""
+        return (client_id, order_id) in self.used_ids or order_id <= self.forgotten_ids.get(client_id, 0)
+
     def max_order_id(self) -> int:
         """The highest order id any client used."""
         return max((oid for _, oid in self.used_ids), default=0)
@@ -232,12 +241,14 @@ class Ledger:
         """Drop what a broker no longer reports after a day: executions before ``t`` (epoch seconds) and
         orders done before it. A simulator whose state is kept from run to run would otherwise save (five
         times a second while trading) and load every order and execution of every run before. Each
-        client's highest order id is kept, so no id is handed out twice."""
+        client's highest order id is kept, so no id is handed out twice, and no id up to it is taken for a new
+        order again (:meth:`id_used`)."""
         recent = {e.perm_id for e in self.executions if e.time >= t}
         self.executions = [e for e in self.executions if e.time >= t]
-        highest: dict[int, int] = {}
+        highest = dict(self.forgotten_ids)
         for client, oid in self.used_ids:
             highest[client] = max(highest.get(client, 0), oid)
+        self.forgotten_ids = highest
         self.orders = {k: o for k, o in self.orders.items() if not o.done or o.created >= t or o.perm_id in recent}
         self.used_ids = {o.key for o in self.orders.values()} | set(highest.items())
         self._indexed = -1  # index again on first use
@@ -261,7 +272,8 @@ class Ledger:
             orders.append(text)
         encoded = self._executions_json
         encoded.extend(json.dumps(e.to_state()) for e in self.executions[len(encoded):])
-        counters = json.dumps({"used_ids": sorted(self.used_ids), "next_perm_id": self.next_perm_id,
+        counters = json.dumps({"used_ids": sorted(self.used_ids), "forgotten_ids": sorted(self.forgotten_ids.items()),
+                               "next_perm_id": self.next_perm_id,
                                "next_exec_seq": self.next_exec_seq})
         return f'{{"orders":[{",".join(orders)}],"executions":[{",".join(encoded)}],{counters[1:]}'
 
@@ -276,6 +288,7 @@ class Ledger:
         self._indexed = -1  # index again on first use
         self.executions = [SimExecution.from_state(e) for e in state["executions"]]  # type: ignore[attr-defined]
         self.used_ids = {(int(c), int(i)) for c, i in state["used_ids"]}  # type: ignore[attr-defined]
+        self.forgotten_ids = {int(c): int(i) for c, i in state.get("forgotten_ids", ())}  # type: ignore[attr-defined]
         self.next_perm_id = int(state["next_perm_id"])  # type: ignore[call-overload]
         self.next_exec_seq = int(state["next_exec_seq"])  # type: ignore[call-overload]
         self._forget_encoded()
