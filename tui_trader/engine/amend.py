@@ -363,12 +363,23 @@ class Amendments(PendingModifications):
         return held, f"the {order.symbol} position it protects ({held:g})"
 
     def _links(self, order: Order) -> tuple[int, str]:
-        """Parent broker id and OCA group of a bracket child (as first placed)."""
+        """Parent broker id and OCA group a modification of bracket child ``order`` names.
+
+        The OCA group is the one it was placed with. The parent's id only while the entry works: IB looks up a
+        parentId on every ``placeOrder`` and refuses one naming an order it no longer has with 135 ("Can't find
+        order with id"), as it has not an entry done on an earlier day or before the gateway's restart, so a GTC
+        stop moved the next day was refused on every modify. Sent as 0 once the entry is done, IB moves the
+        child; the link had done its work (the child is live since the fill) and the OCA group still pairs
+        stop and target. Nor may the entry still be in memory here: after a restart only open orders are.
+        """
         if order.parent_ref is None:
             return 0, ""
-        parent = self.orders.orders[order.parent_ref]
+        parent = self.orders.get(order.parent_ref)
         siblings = self.orders.children(order.parent_ref)
-        return parent.broker_id or 0, f"oca-{parent.order_ref}" if len(siblings) > 1 else ""
+        oca = f"oca-{order.parent_ref}" if len(siblings) > 1 else ""
+        if parent is None or parent.status.is_final:
+            return 0, oca
+        return parent.broker_id or 0, oca
 
 
 @dataclass(slots=True)
