@@ -3,9 +3,13 @@ over the approval. What goes wrong here sends an order nobody meant, or loses on
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual import events
-from textual.widgets import Input, Label, Static
+from textual.app import App
+from textual.screen import Screen
+from textual.widgets import Button, Input, Label, Static
 
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.snapshots import FlattenPreview
@@ -179,6 +183,79 @@ async def test_approval_when_shown_again_after_a_dialog_covered_it_then_approve_
 
         assert answers == []
         assert c.engine.called("flatten") == [("flatten", True), ("flatten", False)]
+        clock[0] += 0.5
+        await c.pilot.press("y")
+        await c.settle()
+        assert answers == [True]
+
+
+class LateFrame:
+    """The next frame that shows ``screen`` on top reaches the terminal ``late_s`` late (a slow machine, a slow
+    SSH link): the stepped ``clock`` moves on as that frame is displayed."""
+
+    def __init__(self, app: App[Any], screen: Screen[Any], clock: list[float], late_s: float) -> None:
+        self.pending = True
+        """The late frame has not come yet."""
+        display = app._display
+
+        def late(shown: Screen[Any], renderable: Any) -> None:
+            if self.pending and shown is screen and renderable is not None:
+                self.pending = False
+                clock[0] += late_s
+            display(shown, renderable)
+
+        app._display = late  # type: ignore[method-assign]
+
+
+async def test_approval_when_its_first_frame_comes_after_the_delay_then_approve_waits_from_that_frame() -> None:
+    # The delay ran from the mount: on a slow machine or SSH link the first frame came later than the delay,
+    # Approve was live before the order was on screen, and a y meant for something else approved it unseen.
+    clock = [100.0]
+    answers: list[bool | None] = []
+    async with running() as c:
+        modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
+        frame = LateFrame(c.app, modal, clock, late_s=5.0)
+        c.app.push_screen(modal, answers.append)
+        await c.settle()
+        await modal.wait_for_refresh()
+        assert not frame.pending
+
+        await c.pilot.press("y")  # typed as the order appears
+        await c.settle()
+
+        assert answers == []
+        assert modal.query_one("#approve", Button).disabled
+        clock[0] += 0.5  # quiet for the delay since the order was on screen: now y approves
+        await c.pilot.press("y")
+        await c.settle()
+        assert answers == [True]
+
+
+async def test_approval_when_the_frame_showing_it_again_comes_late_then_approve_waits_from_that_frame() -> None:
+    # Shown again after Ctrl+Q's question closed, the wait ran from the resume, not from the frame showing
+    # the approval again: a late frame left Approve live over a screen that still showed the question.
+    clock = [100.0]
+    answers: list[bool | None] = []
+    async with running() as c:
+        modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
+        c.app.push_screen(modal, answers.append)
+        await c.settle()
+        clock[0] += 2.0
+        assert modal.ready
+        await c.pilot.press("ctrl+q")
+        await c.settle()
+        assert isinstance(c.app.screen, QuitModal)
+        frame = LateFrame(c.app, modal, clock, late_s=5.0)
+
+        await c.pilot.press("escape")  # stay: the approval is shown again, 5 s later on the terminal
+        await c.settle()
+        await modal.wait_for_refresh()
+        assert not frame.pending
+        assert c.app.screen is modal
+        await c.pilot.press("y")
+        await c.settle()
+
+        assert answers == []
         clock[0] += 0.5
         await c.pilot.press("y")
         await c.settle()

@@ -256,7 +256,7 @@ class ApprovalsSettings(_Section):
     timeout_s: float = Field(30.0, gt=0, le=600, description="An approval expires after this; expiry denies.")
     approve_delay_s: float = Field(
         0.5, ge=0, le=5, description="Approve (y) works only once no key was pressed this long since an approval "
-                                     "opened: a key meant for the screen under it never approves.")
+                                     "was drawn on screen: a key meant for the screen under it never approves.")
 
 
 class JournalSettings(_Section):

@@ -70,7 +70,7 @@ class ConsoleOptions:
     market_data_stale_s: float = 15.0
     approval_timeout_s: float = 30.0
     approve_delay_s: float = 0.5
-    """The approval modal's Approve works only this long after the modal opens (see :class:`ApprovalModal`)."""
+    """The approval modal's Approve works only this long after the modal is drawn (see :class:`ApprovalModal`)."""
     expected_account: str = ""
     cpu: Thresholds = field(default_factory=lambda: Thresholds(80, 95))
     mem: Thresholds = field(default_factory=lambda: Thresholds(80, 95))

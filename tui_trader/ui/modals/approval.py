@@ -10,9 +10,10 @@ elsewhere, expired, cancelled by the kill switch) the modal closes itself.
 The modal opens when the engine asks, over the main screen and whatever the operator is doing there
 (typing a filter, say); while a form or dialog is open it waits, said in a notice, and opens once that
 closes. Approve works only once no key has been pressed for ``approve_delay_s`` since it
-opened (as browsers delay the accept button of a dialog that pops up, and restart the delay while keys
-come): a ``y`` meant for the screen underneath never sends an order, however long the operator goes on
-typing. The wait starts again when the modal is shown again after a screen that covered it closes, and
+was first drawn (as browsers delay the accept button of a dialog that pops up, and restart the delay while
+keys come): a ``y`` meant for the screen underneath never sends an order, however long the operator goes on
+typing, nor however late the first frame reaches the terminal (a slow machine, a slow SSH link). The wait
+starts again when the modal is drawn again after a screen that covered it closes, and
 Enter or space on the focused button waits with Approve: a bounced Enter that submitted the order ticket
 does not reject the order it submitted. Reject by ``n`` or Escape works at once; a stray one can only keep
 an order off the market.
@@ -129,15 +130,22 @@ class ApprovalModal(Dialog[bool | None]):
         self.now = now
         self.approve_delay_s = approve_delay_s
         self._monotonic = monotonic
-        self._opened_at = self._quiet_since = monotonic()
-        """When the modal opened or was shown again, or when the last key was pressed while Approve waited."""
+        self._opened_at = monotonic()
+        """When the modal opened (the held-key wait of :attr:`wait_s` is measured from here)."""
+        self._quiet_since = self._opened_at
+        """When the modal was drawn (first, or again once uncovered), or when the last key was pressed while
+        Approve waited."""
+        self._drawn = False
+        """Whether the modal has been drawn since it opened or was shown again: until then Approve waits."""
+        self._showing = 0
+        """Counts the showings (opened, shown again): a frame awaited for an earlier one does not count."""
         self._gone = False
         """The order left the queue while another screen covered this one: it closes once shown again."""
 
     @property
     def ready(self) -> bool:
-        """Approve works: no key pressed for :attr:`wait_s` since the modal opened."""
-        return self._monotonic() - self._quiet_since >= self.wait_s
+        """Approve works: the modal has been drawn, and no key pressed for :attr:`wait_s` since."""
+        return self._drawn and self._monotonic() - self._quiet_since >= self.wait_s
 
     @property
     def wait_s(self) -> float:
@@ -164,8 +172,7 @@ class ApprovalModal(Dialog[bool | None]):
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])
         self.query_one("#reject", Button).focus()
-        self._quiet_since = self._monotonic()
-        self._wake()
+        self._wait_for_frame()
 
     def on_key(self, event: events.Key) -> None:
         """A key while Approve waits was meant for the screen underneath: the wait starts again, and Enter
@@ -184,13 +191,29 @@ class ApprovalModal(Dialog[bool | None]):
         if self._gone:
             self.dismiss(None)
             return
+        self._wait_for_frame()
+
+    def _wait_for_frame(self) -> None:
+        """Approve waits for the next frame and its delay starts there, not here: on a slow machine or SSH
+        link the frame came later than the delay, and Approve was live before the order was on screen."""
+        self._drawn = False
+        self._showing += 1
+        self._enable_approve()
+        self.call_after_refresh(self._frame_drawn, self._showing)
+
+    def _frame_drawn(self, showing: int) -> None:
+        """The screen has been refreshed: the delay starts now, if that frame showed this modal on top for
+        its latest showing (covered meanwhile, it waits for the frame after it is shown again)."""
+        if showing != self._showing or not self.is_active:
+            return
+        self._drawn = True
         self._quiet_since = self._monotonic()
         self._wake()
 
     def _wake(self) -> None:
-        """Enable Approve when its wait is over, else look again when it may be."""
+        """Enable Approve when its wait is over, else look again when it may be (not before it is drawn)."""
         self._enable_approve()
-        if not self.ready:
+        if self._drawn and not self.ready:
             left = self.wait_s - (self._monotonic() - self._quiet_since)
             self.set_timer(max(left, 0.02), self._wake)
 
