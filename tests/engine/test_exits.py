@@ -170,10 +170,8 @@ async def test_position_when_partly_sold_from_a_ticket_then_stop_and_target_both
                                         if o.order_ref in (stop.order_ref, target.order_ref)) == [40, 40],
                          what="stop and target cut to the position at the broker")
         alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "protection_fitted"]
-        assert sorted(a.text for a in alerts) == sorted([
-            f"{stop.order_ref} (STP 100 AAPL) cut to the position of 40",
-            f"{target.order_ref} (LMT 100 AAPL) cut to the position of 40"])
-        assert {a.level for a in alerts} == {AlertLevel.INFO}
+        assert [(a.level, a.text) for a in alerts] == [(AlertLevel.INFO, (
+            f"{stop.order_ref} (STP 100 AAPL) and {target.order_ref} (LMT 100 AAPL) cut to the position of 40"))]
 
 
 async def test_position_when_reversed_from_a_ticket_then_its_old_stop_is_cancelled_not_left_to_add_to_it(

@@ -13,7 +13,7 @@ from tui_trader.domain import Order, OrderStatus, OrderType
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, buy, eventually, held_at_broker, sell, status
+from .helpers import below_bid, bracket_buy, buy, eventually, held_at_broker, sell, status
 
 S = OrderStatus
 UNKNOWN_BLOCK = ("unknown_orders", "an order's state is unknown; reconciling with the broker")
@@ -90,8 +90,11 @@ async def test_standalone_exit_overselling_with_the_stop_when_cut_or_moved_then_
         engine: Engine, sim: SimGateway) -> None:
     # Arrange: long 10 with the limit of 5 and the stop of 5; a sell of 4 fills: long 6, the two sell 10 between
     # them. Counted beside the stop, a cut of the limit (5 + 5 > 6, and 2 + 5 > 6 still) was refused as "past
-    # flat", and the exit stayed larger than it could be.
+    # flat", and the exit stayed larger than it could be. A buy limit rests far below: while an entry works the
+    # engine leaves the protection as it is (its fills grow the position), so the two still sell 10 on the 6.
     limit, stop = await _exit_beside_a_stop(engine, sim)
+    resting = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=below_bid(engine, 5.0)))
+    await eventually(lambda: status(engine, resting.order_ref) is S.SUBMITTED, what="a buy resting")
     await engine.submit(sell(4))
     await eventually(lambda: engine.portfolio.quantity("AAPL") == 6, what="long 6")
     lowered = round(limit.ticket.limit_price - 0.5, 2)  # type: ignore[operator]

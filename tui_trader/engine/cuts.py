@@ -1,18 +1,20 @@
 """Protective orders (stops, targets) kept fitted to their position: cut, retried, re-checked.
 
-A position made smaller by another order (a ticket's partial sell, one side of a bracket partly filled)
-kept protection of its old size: a stop that triggered then sold more than was held, and the position
-reversed. Each fill that shrinks a position, and each order whose figures were taken from the broker,
-cuts the symbol's protective orders to the position (:meth:`ProtectionCuts._fit_protection`); one on the
-position's own side (it flipped) would add to it and is cancelled; a position gone flat has its leftovers
-cancelled. A cut is one modify at a time, each sized from the position when it is sent and waiting for
-the broker's answer before the next (:meth:`ProtectionCuts._cut_protection`). The broker's refusal for the
-moment only (IB still processing the order, 2102; the message rate, 100) is taken over from the
-amendments (:meth:`ProtectionCuts.claims_refusal`) and the cut sent again after each of
-``cut_retry_delays_s``; a cut only the message-rate throttle refused is tried again each second, up to
-:data:`CUT_THROTTLE_RETRIES` times. A cut that gives up is said CRITICAL, once per order and sizes, and
-leaves the order working at its size (cancelled, the position would have no stop at all); it is cut
-again every ``cut_recheck_s`` from the monitor tick while it is larger than its position
+A position made smaller by another order (a ticket's partial sell, one side of a bracket partly filled) kept
+protection of its old size: a stop that triggered then sold more than was held, and the position reversed. Each
+fill that shrinks a position, and each order whose figures were taken from the broker, fits the
+symbol's protective orders to the position together (:meth:`ProtectionCuts._fit_protection`): an OCA group counts
+once at its largest order, orders not linked add up, and when together they would close more than the position the
+newest give way first (cut, or cancelled when nothing of the position is left for them), so the oldest protection
+stays whole; one INFO line says each fitting. One on the position's own side (it flipped) would add to it and is
+cancelled; a position gone flat has its leftovers cancelled. A cut is one modify at a time, each sized from the
+position when it is sent and waiting for the broker's answer before the next
+(:meth:`ProtectionCuts._cut_protection`). The broker's refusal for the moment only (IB still processing the order,
+2102; the message rate, 100) is taken over from the amendments (:meth:`ProtectionCuts.claims_refusal`) and the cut
+sent again after each of ``cut_retry_delays_s``; a cut only the message-rate throttle refused is tried again each
+second, up to :data:`CUT_THROTTLE_RETRIES` times. A cut that gives up is said CRITICAL, once per order and sizes,
+and leaves the order working at its size (cancelled, the position would have no stop at all); it is cut again
+every ``cut_recheck_s`` from the monitor tick while it is larger than its position
 (:meth:`ProtectionCuts._recheck_cuts`). One that stops being larger than its position without a cut (modified,
 cancelled, filled, the position grown back) is said once, at INFO: the operator's last word on it is not the
 CRITICAL (:meth:`ProtectionCuts._say_no_cut_needed`).
@@ -26,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker, BrokerError
-from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType
+from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import TRANSIENT_REFUSALS
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _QTY_EPS = 1e-9
 
+
+_STOPS = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL})
 
 CUT_THROTTLE_RETRIES = 5
 """A protective order's cut that only the message-rate throttle refused is tried again each second this many
@@ -82,6 +88,10 @@ class ProtectionCuts(StrategyRunner):
         self._uncut: dict[str, _Cut] = {}
         """Protective orders whose cut gave up, larger than their position: cut again by :meth:`_recheck_cuts`."""
         self._next_cut_recheck = 0.0
+        self._fit_waiting: set[str] = set()
+        """Symbols whose newer protection gives way (cancelled) before the older is cut (:meth:`_fit_protection`)."""
+        self._fit_lines: dict[str, str] = {}
+        """A symbol's fitting not said yet, by symbol: said by the first of its cuts sent (:meth:`_say_fitted`)."""
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -89,11 +99,18 @@ class ProtectionCuts(StrategyRunner):
         """When a position goes flat, cancel its leftover protective orders; when it shrinks, fit them to it."""
         order = self.orders.orders[order_ref]
         if flat_after:
+            self._fit_waiting.discard(order.symbol)
             for leftover in self.protection_working(order.symbol):
                 if leftover.broker_id:
                     self.cancel_at_broker(leftover)
         else:
             self._fit_protection(order.symbol)
+
+    def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
+        """Also: a symbol's older protection waiting for the newer to give way is cut once it has ended."""
+        super().order_updated(order, previous, now)
+        if order.status.is_final and order.symbol in self._fit_waiting:
+            self.call_later(0, self._fit_again, order.symbol, name=f"fit-{order.symbol}")
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position
@@ -104,30 +121,114 @@ class ProtectionCuts(StrategyRunner):
 
     # -- fitting to the position --------------------------------------------------------------
 
-    def _fit_protection(self, symbol: str) -> None:
-        """Cut ``symbol``'s protective orders to its position, cancel one that would add to it.
+    def _fit_protection(self, symbol: str, continued: bool = False) -> None:
+        """Fit ``symbol``'s protective orders to its position together, cancel one that would add to it.
 
         A position made smaller by another order (a ticket's partial sell, one side of the bracket
         partly filled) kept protection of its old size: a stop that triggered then sold more than was
-        held, and the position flipped. A protective order on the position's own side (it flipped)
-        would add to it. Not while an entry in the symbol still works: its fills grow the position
-        the protection was placed for. An order with a cut in flight is left to it: it fits the
-        order again once the broker has answered.
+        held, and the position flipped. Fitted one by one, two brackets of 10 under a long of 5 kept
+        20 of stops (each cut refused, the other bracket beside it). The orders on the closing side are
+        fitted as they can fill (:meth:`_allowances`): the newest give way first, cut, or cancelled when
+        nothing of the position is left for them, and the older are cut only once those have ended
+        (:meth:`_fit_again`: a cut is measured with them beside it). A protective order on the position's
+        own side (it flipped) would add to it. Not while an entry in the symbol still works: its fills grow
+        the position the protection was placed for. An order with a cut in flight is left to it: it fits
+        the order again once the broker has answered. Said once, at INFO (:meth:`_say_fitted`), unless
+        ``continued`` (the older cut after the newer ended: said when the fitting began).
         """
         held = self.portfolio.quantity(symbol)
         working = [o for o in self.orders.working() if o.symbol == symbol]
+        self._fit_waiting.discard(symbol)
         if not held or any(not o.ticket.reduce_only for o in working):
             return
         for order in working:
-            if order.ticket.side.sign * held > 0:
+            if order.ticket.side.sign * held > 0 and order.order_ref not in self.cancels_asked:
                 if order.broker_id:
                     self.cancel_at_broker(order)
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
-            elif order.order_ref in self._cutting:
+        closing = self._protective_closing(symbol, held)
+        allowed = self._allowances(closing, held)
+        giving_way = [o for o in closing if allowed[o.order_ref] <= _QTY_EPS]
+        cancels = [o for o in giving_way if o.broker_id and o.order_ref not in self.cancels_asked]
+        for order in cancels:
+            self.cancel_at_broker(order)
+        cuts = [o for o in closing if _QTY_EPS < allowed[o.order_ref] < o.remaining - _QTY_EPS]
+        if not continued and (cancels or cuts):
+            self._fit_lines[symbol] = self._fitting_line(symbol, held, closing, allowed)
+            if cancels:
+                self._say_fitted(symbol)
+        if giving_way:
+            self._fit_waiting.add(symbol)
+            return
+        for order in cuts:
+            if order.order_ref in self._cutting:
                 log.info("%s: a cut in flight, fitted again once the broker answers it", order.order_ref)
             elif self._cut_size(order.order_ref) is not None:
                 self._start_cut(order.order_ref)
+
+    def _fit_again(self, symbol: str) -> None:
+        """A protective order of ``symbol`` ended while its older protection waited for the newer to give way:
+        fitted again (the older cut once the newer have all ended)."""
+        if symbol in self._fit_waiting:
+            self._fit_protection(symbol, continued=True)
+
+    def _protective_closing(self, symbol: str, held: float) -> list[Order]:
+        """``symbol``'s protective orders working on the side that closes ``held``, as they were tracked: oldest
+        first."""
+        return [o for o in self.orders.working()
+                if o.symbol == symbol and o.ticket.reduce_only and o.ticket.side.sign * held < 0]
+
+    def _allowances(self, closing: list[Order], held: float) -> dict[str, float]:
+        """What each of ``closing`` (a symbol's protective orders) may close of ``held``, by ref: the OCA groups
+        (:meth:`oca_group`) oldest first, each counted once at its largest order (one fill cancels or reduces the
+        others), take what the older left of the position; orders linked to none add up. So the oldest protection
+        stays whole and the newest gives way: cut, or nothing left for it (0). The groups with a stop come first,
+        as when adopted orders are judged (:func:`~tui_trader.engine.adopted.judge_protection`): the stop is the one
+        to keep, not a limit beside it."""
+        groups: dict[str, list[Order]] = {}
+        for order in sorted(closing, key=lambda o: o.created_at):
+            groups.setdefault(self.oca_group(order), []).append(order)
+        room, allowed = abs(held), dict[str, float]()
+        for members in sorted(groups.values(), key=lambda g: not any(o.ticket.order_type in _STOPS for o in g)):
+            give = min(max(o.remaining for o in members), room)
+            room -= give
+            allowed.update((o.order_ref, min(o.remaining, give)) for o in members)
+        return allowed
+
+    def _giving_way(self, symbol: str) -> bool:
+        """Some of ``symbol``'s protection works that nothing of its position is left for (being cancelled)."""
+        held = self.portfolio.quantity(symbol)
+        allowed = self._allowances(self._protective_closing(symbol, held), held) if held else {}
+        return any(size <= _QTY_EPS for size in allowed.values())
+
+    def _fitting_line(self, symbol: str, held: float, closing: list[Order], allowed: dict[str, float]) -> str:
+        """What a fitting of ``symbol``'s protection does, at the sizes the broker holds: ``ORD-2 (STP 100 AAPL) cut
+        to the position of 40`` (one OCA group cut to the position), else ``AAPL protection fitted to LONG 5 (it
+        would have closed 20), the newest giving way first: ORD-2 (STP 10 AAPL) and ORD-3 (LMT 10 AAPL) cut to 5;
+        ORD-5 (STP 10 AAPL) and ORD-6 (LMT 10 AAPL) cancelled``."""
+        placed = {o.order_ref: self.placed_ticket(o).quantity - o.filled_quantity for o in closing}
+        said = {o.order_ref: f"{o.order_ref} ({o.ticket.order_type.value} {placed[o.order_ref]:g} {symbol})"
+                for o in closing}
+        cut = {ref: size for ref, size in allowed.items() if _QTY_EPS < size < placed[ref] - _QTY_EPS}
+        gone = [ref for ref, size in allowed.items() if size <= _QTY_EPS]
+        if not gone and all(abs(size - abs(held)) <= _QTY_EPS for size in cut.values()):
+            return f"{_listed([said[r] for r in cut])} cut to the position of {held:g}"
+        groups: dict[str, float] = {}
+        for o in closing:
+            groups[self.oca_group(o)] = max(groups.get(self.oca_group(o), 0.0), placed[o.order_ref])
+        parts = [f"{_listed([said[r] for r, s in cut.items() if s == size])} cut to {size:g}"
+                 for size in sorted(set(cut.values()), reverse=True)]
+        parts += [f"{_listed([said[r] for r in gone])} cancelled"] if gone else []
+        return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g} (it would have closed "
+                f"{sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
+
+    def _say_fitted(self, symbol: str) -> None:
+        """Say ``symbol``'s fitting (:meth:`_fitting_line`) once, at INFO: when its cancels are sent, or its first
+        cut."""
+        line = self._fit_lines.pop(symbol, None)
+        if line is not None:
+            self.alert(AlertLevel.INFO, "protection", line, kind="protection_fitted")
 
     def _start_cut(self, order_ref: str) -> None:
         """Cut protective order ``order_ref`` to its position (:meth:`_cut_protection`), on top of the cuts of it
@@ -138,7 +239,7 @@ class ProtectionCuts(StrategyRunner):
     def recheck_cuts_if_due(self) -> None:
         """From the monitor tick while connected: :meth:`_recheck_cuts` every ``cut_recheck_s``, and nothing at
         all while no cut has given up (the usual case)."""
-        if self._uncut and asyncio.get_running_loop().time() >= self._next_cut_recheck:
+        if (self._uncut or self._fit_waiting) and asyncio.get_running_loop().time() >= self._next_cut_recheck:
             self._recheck_cuts()
 
     def _recheck_cuts(self) -> None:
@@ -148,6 +249,8 @@ class ProtectionCuts(StrategyRunner):
         forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted, say) waits for the
         next (each denial is published: a notice every re-check)."""
         self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
+        for symbol in list(self._fit_waiting):  # a newer order's cancel unanswered, or sent only now
+            self._fit_protection(symbol, continued=True)
         for order_ref in list(self._uncut):
             if order_ref in self._cutting:
                 continue
@@ -170,7 +273,8 @@ class ProtectionCuts(StrategyRunner):
                     f"{order.status.value}: no cut needed")
         else:
             held = self.portfolio.quantity(order.symbol)
-            if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
+            if (not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol)
+                    or order.order_ref in self.cancels_asked):  # giving way to older protection: cancelled
                 return
             text = f"{self._cut_what(order_ref)} fits the position of {held:g} now: no cut needed"
         del self._uncut[order_ref]
@@ -181,16 +285,20 @@ class ProtectionCuts(StrategyRunner):
         return any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol)
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
-        """The quantity protective order ``order_ref`` must be cut to for its position as it is now, and that
-        position; ``None`` when it fits (or has ended, or the position flipped: :meth:`_fit_protection`)."""
+        """The quantity protective order ``order_ref`` must be cut to for its position as it is now, fitted
+        with the symbol's other protection (:meth:`_allowances`), and that position; ``None`` when it fits (or has
+        ended, or the position flipped, or nothing of it is left for the order: it is cancelled,
+        :meth:`_fit_protection`)."""
         order = self.orders.get(order_ref)
         if order is None or not order.status.is_working:
             return None
         held = self.portfolio.quantity(order.symbol)
-        if (not held or order.ticket.side.sign * held > 0 or order.remaining <= abs(held) + _QTY_EPS
-                or self._entry_working(order.symbol)):
+        if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
             return None
-        return order.filled_quantity + abs(held), held
+        allowed = self._allowances(self._protective_closing(order.symbol, held), held).get(order_ref, 0.0)
+        if allowed <= _QTY_EPS or order.remaining <= allowed + _QTY_EPS:
+            return None
+        return order.filled_quantity + allowed, held
 
     async def _cut_protection(self, order_ref: str, cut: _Cut) -> None:
         """Cut a protective order to its position, one modify at a time, until it fits.
@@ -205,8 +313,12 @@ class ProtectionCuts(StrategyRunner):
         stands, as :meth:`_start_cut` put it in :attr:`_cutting`.
         """
         throttled, given_up, cut.refused = 0, False, 0
+        symbol = self.orders.orders[order_ref].symbol
         try:
             while (size := self._cut_size(order_ref)) is not None:
+                if self._giving_way(symbol):  # measured with the newer beside it: cut once they have ended
+                    self._fit_waiting.add(symbol)
+                    return
                 sent = await self._cut_once(order_ref, *size, cut, last_try=throttled >= CUT_THROTTLE_RETRIES)
                 if sent is None and self._cut_size(order_ref) != size:  # the position moved: sized again
                     continue
@@ -222,6 +334,8 @@ class ProtectionCuts(StrategyRunner):
                     return
         finally:
             self._cutting.pop(order_ref, None)
+            if not any(self.orders.orders[r].symbol == symbol for r in self._cutting if r in self.orders.orders):
+                self._fit_lines.pop(symbol, None)  # a fitting none of whose cuts was sent: nothing done to say
             if given_up:
                 self._cut_given_up(order_ref, cut)
             elif cut.said is not None:  # a re-check's run that ended with no cut taken: it fits, or ended
@@ -271,8 +385,7 @@ class ProtectionCuts(StrategyRunner):
             self._say_cut_failed(order_ref, cut, what, held, why)
             return False
         if not cut.refused and cut.said is None:  # a try after a refusal is said once the broker has taken it
-            self.alert(AlertLevel.INFO, "protection", f"{what} cut to the position of {held:g}",
-                       kind="protection_fitted")
+            self._say_fitted(self.orders.orders[order_ref].symbol)
         return await self._cut_answered(order_ref, quantity, held, cut, what)
 
     async def _cut_answered(self, order_ref: str, quantity: float, held: float, cut: _Cut, what: str) -> bool:
@@ -345,3 +458,8 @@ class ProtectionCuts(StrategyRunner):
             cut.refusal = error
             return True
         return cut.said is not None and cut.said == self._cut_key(error.order_ref)  # said at these sizes: gives up
+
+
+def _listed(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"

@@ -55,6 +55,12 @@ PLACED = (S.SUBMITTED, S.PARTIALLY_FILLED)
 """Acknowledged by the broker and working there (what a modify re-places)."""
 
 
+def _prices(ticket: OrderTicket) -> tuple[object, ...]:
+    """What of ``ticket`` a cut leaves as it is: side, type and prices."""
+    return (ticket.side, ticket.order_type, ticket.limit_price, ticket.stop_price, ticket.trail_amount,
+            ticket.trail_percent)
+
+
 def bracket_children(ticket: OrderTicket) -> list[OrderTicket]:
     """The protective exits of an entry: a stop (fixed or trailing) and an optional target.
 
@@ -129,6 +135,8 @@ class OrderPath(EngineCore):
             # Measured as it will be sent: its protection is cancelled first (send_approved), and
             # it is never placed while that still works (_why_not_placed).
             return functools.partial(self._account_without_protection, ticket.symbol)
+        if order_ref is not None and self._cuts_protection(ticket, order_ref):
+            return functools.partial(self._account_as_protection_counts, ticket.symbol, order_ref)
         return self.account_snapshot
 
     def _engine_checks(self, ticket: OrderTicket, order_ref: str | None = None) -> list[CheckResult]:
@@ -195,6 +203,54 @@ class OrderPath(EngineCore):
         (:class:`~tui_trader.engine.pending.PendingModifications`: with a modification the broker has not answered,
         the smaller of the quantity it last confirmed and the one asked)."""
         return order.ticket.quantity
+
+    def placed_ticket(self, order: Order) -> OrderTicket:
+        """The ticket ``order`` is held at by the broker as placed: its own
+        (:class:`~tui_trader.engine.pending.PendingModifications`: with a modification the broker has not answered,
+        the one before it)."""
+        return order.ticket
+
+    @functools.cached_property
+    def broker_oca_groups(self) -> dict[str, str]:
+        """The OCA group the broker reports each working order in, by ref, as the last reconciliation read it
+        (an adopted stop and target linked in TWS): the engine's own bracket children are linked by their entry."""
+        return {}
+
+    def oca_group(self, order: Order) -> str:
+        """The OCA group ``order`` is one of (its own ref when it is linked to none): a bracket's children are
+        ``oca-<entry ref>`` (:meth:`_place_family`), an adopted order is in the group the broker reports."""
+        if order.parent_ref is not None:
+            return f"oca-{order.parent_ref}"
+        return self.broker_oca_groups.get(order.order_ref) or order.order_ref
+
+    def _cuts_protection(self, ticket: OrderTicket, order_ref: str) -> bool:
+        """``ticket`` modifies protective order ``order_ref`` (reduce-only, working at the broker) only to a smaller
+        size: the same side, type and prices as the broker holds it, no larger (a cut, :mod:`~tui_trader.engine.cuts`).
+        """
+        order = self.orders.get(order_ref)
+        if order is None or not ticket.reduce_only or order.status not in PLACED:
+            return False
+        held = self.placed_ticket(order)
+        return (ticket.quantity <= held.quantity + 1e-9 and held.reduce_only
+                and _prices(ticket) == _prices(held))
+
+    def _account_as_protection_counts(self, symbol: str, order_ref: str) -> AccountSnapshot:
+        """The account a cut of protective order ``order_ref`` is measured on: ``symbol``'s other protective orders
+        counted as they can fill, each OCA group once at its largest order (one fill cancels or reduces the others),
+        and those of ``order_ref``'s own group not at all (alternatives to it, not orders beside it); orders linked
+        to none add up. Counted order by order, a cut of one bracket's stop under two brackets was "past flat" with
+        the other's stop and target both beside it, and every cut of the two was refused."""
+        snapshot = self.account_snapshot()
+        own = self.oca_group(self.orders.orders[order_ref])
+        kept: list[Order] = []
+        largest: dict[str, Order] = {}
+        for o in snapshot.working_orders:
+            if o.symbol != symbol or not o.ticket.reduce_only:
+                kept.append(o)
+            elif (group := self.oca_group(o)) != own and (
+                    (best := largest.get(group)) is None or o.remaining > best.remaining):
+                largest[group] = o
+        return replace(snapshot, working_orders=(*kept, *largest.values()))
 
     def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:
         """Reduce-only orders working in ``symbol`` (its stop and target), ``order_ref`` not counted."""

@@ -202,6 +202,12 @@ class PendingModifications(Reconciliation):
         quantity = order.ticket.quantity
         return quantity if pending is None else min(quantity, pending.held.quantity)
 
+    def placed_ticket(self, order: Order) -> OrderTicket:
+        """Also: an order with a modification unanswered, at the ticket the broker last confirmed
+        (:attr:`PendingModification.held`)."""
+        pending = self.modifications.get(order.order_ref)
+        return order.ticket if pending is None else pending.held
+
     def account_held(self) -> AccountSnapshot:
         """The account as the broker holds it, for the front ends: a working order with a modification unconfirmed
         at the figures the broker still holds, and the stop and target of the position it protects with it

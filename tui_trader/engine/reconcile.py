@@ -308,12 +308,16 @@ class Reconciliation(BrokerEvents):
         opened = await self.broker.open_orders()
         protective, warnings = self._judge_adoptions(opened)
         now = self.now()
+        links: dict[str, str] = {}
         for report in opened:
             self._settle_open(report, protective)
             self._settle_figures(report, tickets)
             order = self.orders.match(report)
             if order is not None:
                 self._seen_working[order.order_ref] = now
+                if report.oca_group:
+                    links[order.order_ref] = report.oca_group
+        self.broker_oca_groups = links
         for warning in warnings:
             self.alert(AlertLevel.WARNING, "reconcile", warning, kind="protection_refused")
         return opened, asked
