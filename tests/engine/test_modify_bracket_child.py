@@ -4,6 +4,10 @@ IB looks up the parentId of every ``placeOrder``, a modification's too, and refu
 longer has with 135 "Can't find order with id = <parentId>" (erdewit/ib_insync#647; parentId 0 moved the stop).
 An entry that filled on an earlier day, or before the gateway's nightly restart, is such an order: a GTC stop
 moved the next day, by the operator or the engine's trailing, was refused on every modify.
+
+IB keeps an order in its OCA group for life, and refuses a modify naming another group, or none, with 10326 "OCA
+group revision is not allowed" (nautilus_trader#2978): the stop of a bracket whose target ended before a restart
+of tui-trader (only open orders are restored) was modified with no group, counted from the children in memory.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ async def _gateway_restarted_a_day_later(before: SimGateway, clock: ManualClock,
 def _parents_named(sim: SimGateway, order_ref: str) -> list[int]:
     """The parentId of each modification of ``order_ref`` the simulator received."""
     return [r.parent_id for r in sim.ledger.received if r.order_ref == order_ref and r.modification]
+
+
+def _groups_named(sim: SimGateway, order_ref: str) -> list[str]:
+    """The OCA group of each modification of ``order_ref`` the simulator received."""
+    return [r.oca_group for r in sim.ledger.received if r.order_ref == order_ref and r.modification]
 
 
 async def test_stop_of_an_entry_filled_before_the_gateways_nightly_restart_then_modified_and_moved_at_the_broker(
@@ -124,3 +133,34 @@ async def test_stop_resized_with_its_working_entry_then_names_the_entry_and_modi
     assert moved.passed, moved.reason
     assert _parents_named(sim, stop.order_ref) == [engine.orders.orders[entry.order_ref].broker_id, 0]
     assert held_at_broker(sim, stop.order_ref) == (8, None, round(limit - 2, 2))
+
+
+async def test_stop_whose_target_was_cancelled_before_a_restart_then_modified_in_its_oca_group_and_moved(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a bracket filled, its target cancelled by the operator; tui-trader restarts (the target, ended, is
+    # not restored: the stop looks like an only child).
+    config = make_config(tmp_path)
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        entry, stop, target = await protected_long(first)
+        await first.cancel(target.order_ref)
+        await eventually(lambda: status(first, target.order_ref) is S.CANCELLED, what="the target cancelled")
+
+    async with running(sim, config) as (second, _):
+        await eventually(lambda: second.connection.state is ConnectionState.CONNECTED and not second.blocks
+                         and "AAPL" in second.market.quotes, what="started and reconciled")
+        assert second.orders.get(target.order_ref) is None
+        moved = round(stop.ticket.stop_price + 0.5, 2)  # type: ignore[operator]
+
+        # Act: the operator moves the stop up.
+        verdict = await second.modify(stop.order_ref, stop_price=moved)
+        await eventually(lambda: not second.snapshot().modifications, what="the modify answered")
+
+        # Assert: the modify named the group the broker holds the stop in, and the broker moved it.
+        assert verdict.passed, verdict.reason
+        assert _groups_named(sim, stop.order_ref) == [f"oca-{entry.order_ref}"]
+        assert held_at_broker(sim, stop.order_ref) == (10, None, moved)
+        (at_sim,) = [o for o in sim.orders() if o.order_ref == stop.order_ref]
+        assert (at_sim.oca_group, at_sim.status) == (f"oca-{entry.order_ref}", "Submitted")
+        assert status(second, stop.order_ref) is S.SUBMITTED
+        assert second.orders.orders[stop.order_ref].ticket.stop_price == moved

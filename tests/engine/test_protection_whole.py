@@ -19,10 +19,12 @@ from tui_trader.domain import AlertLevel, Order, OrderStatus
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
+from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import SimGateway
 
 from .helpers import (
     eventually,
+    limits_for_tests,
     make_config,
     outside_client,
     placed_by_another_tool,
@@ -177,3 +179,29 @@ async def test_adopted_stop_and_target_in_one_oca_group_when_the_engine_sells_ha
         assert target.working
         assert _said(events) == [(AlertLevel.INFO, (
             f"{mine_stop.order_ref} (STP 10 AAPL) and {mine_target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
+
+
+async def test_bracket_when_the_position_taken_from_the_broker_at_a_restart_is_half_then_stop_and_target_cut_to_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A position taken from the broker (changed while tui-trader was away) kept protection of its old size: the stop
+    # of 10 would have sold LONG 5 into SHORT 5. The mismatch reduces only here (the default halts: the kill switch).
+    config = make_config(tmp_path, book_settle_s=0.2,
+                         limits=limits_for_tests(position_mismatch_action=TriggerAction.REDUCING))
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
+        _, stop, target = await protected_long(first)
+    async with outside_client(sim) as (outsider, contract):  # half sold in TWS while tui-trader was away
+        trade = outsider.placeOrder(contract, ib_async.MarketOrder("SELL", 5))
+        await eventually(lambda: trade.orderStatus.status == "Filled", what="sold at the broker")
+
+    async with running(sim, config) as (engine, events):
+        await eventually(lambda: engine.portfolio.quantity("AAPL") == 5, what="the position taken from the broker")
+
+        await eventually(lambda: _at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+                         what="stop and target cut to 5 at the broker")
+        assert {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.SUBMITTED}
+        assert _said(events) == [(AlertLevel.INFO, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
+
+        await _fall_through(sim, engine, engine.orders.orders[stop.order_ref])
+        assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")

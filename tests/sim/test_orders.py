@@ -181,3 +181,39 @@ async def test_quote_when_many_orders_cancelled_then_only_live_ones_rechecked_an
     sim.control.set_quote("AAPL", 94.90, 94.95, 500, 500)
     await eventually(lambda: resting.orderStatus.status == "Filled")
     assert sim.ledger.live(aapl.conId) == []
+
+
+async def test_modify_naming_another_oca_group_or_type_then_10326_or_10327_and_the_order_as_it_was(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # IB keeps an order in its OCA group for life: a modify naming another group, or none, is refused with 10326
+    # "OCA group revision is not allowed" (nautilus_trader#2978), one naming its group with another type with 10327
+    # "OCA group type revision is not allowed"; the order works on as it was. The simulator took them all.
+    errors: list[tuple[int, int, str]] = []
+    ib.errorEvent += lambda req_id, code, text, *_: errors.append((req_id, code, text))
+    sim.control.set_quote("AAPL", 100.00, 100.02, 500, 500)
+    buy = ib.placeOrder(aapl, MarketOrder("BUY", 10))
+    await eventually(buy.isDone, what="bought")
+    stop = ib_async.StopOrder("SELL", 10, 95.00, tif="GTC", ocaGroup="pair-1", ocaType=2)
+    target = LimitOrder("SELL", 10, 110.00, tif="GTC", ocaGroup="pair-1", ocaType=2)
+    trades = [ib.placeOrder(aapl, o) for o in (stop, target)]
+    await eventually(lambda: all(t.orderStatus.status == "Submitted" for t in trades), what="stop and target working")
+    (held,) = [o for o in sim.orders() if o.order_id == stop.orderId]
+
+    def stop_moved(group: str, oca_type: int) -> None:
+        """The stop modified to 96 in ``group`` of ``oca_type``, past ib_async's book-keeping of a refused one."""
+        ib.client.placeOrder(stop.orderId, aapl, ib_async.StopOrder(
+            "SELL", 10, 96.00, tif="GTC", orderId=stop.orderId, ocaGroup=group, ocaType=oca_type))
+
+    for group, oca_type in (("", 0), ("pair-2", 2), ("pair-1", 1)):
+        stop_moved(group, oca_type)
+        await sync(ib)
+    await eventually(lambda: len(errors) == 3, what="the three modifies answered")
+
+    assert errors == [(stop.orderId, 10326, "OCA group revision is not allowed")] * 2 + [
+        (stop.orderId, 10327, "OCA group type revision is not allowed")]
+    assert (held.aux_price, held.oca_group, held.oca_type, held.status) == (95.00, "pair-1", 2, "Submitted")
+    stop_moved("pair-1", 2)
+    await eventually(lambda: held.aux_price == 96.00, what="the stop moved in its group")
+    assert (held.oca_group, held.oca_type, held.status) == ("pair-1", 2, "Submitted")
+    assert len(errors) == 3

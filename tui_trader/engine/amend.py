@@ -363,23 +363,37 @@ class Amendments(PendingModifications):
         return held, f"the {order.symbol} position it protects ({held:g})"
 
     def _links(self, order: Order) -> tuple[int, str]:
-        """Parent broker id and OCA group a modification of bracket child ``order`` names.
+        """Parent broker id and OCA group a modification of ``order`` names.
 
-        The OCA group is the one it was placed with. The parent's id only while the entry works: IB looks up a
-        parentId on every ``placeOrder`` and refuses one naming an order it no longer has with 135 ("Can't find
-        order with id"), as it has not an entry done on an earlier day or before the gateway's restart, so a GTC
-        stop moved the next day was refused on every modify. Sent as 0 once the entry is done, IB moves the
-        child; the link had done its work (the child is live since the fill) and the OCA group still pairs
-        stop and target. Nor may the entry still be in memory here: after a restart only open orders are.
+        The OCA group is the one the broker holds it in (:meth:`_held_oca_group`). The parent's id only while the
+        entry works: IB looks up a parentId on every ``placeOrder`` and refuses one naming an order it no longer
+        has with 135 ("Can't find order with id"), as it has not an entry done on an earlier day or before the
+        gateway's restart, so a GTC stop moved the next day was refused on every modify. Sent as 0 once the entry
+        is done, IB moves the child; the link had done its work (the child is live since the fill) and the OCA
+        group still pairs stop and target. Nor may the entry still be in memory here: after a restart only open
+        orders are.
         """
-        if order.parent_ref is None:
-            return 0, ""
-        parent = self.orders.get(order.parent_ref)
-        siblings = self.orders.children(order.parent_ref)
-        oca = f"oca-{order.parent_ref}" if len(siblings) > 1 else ""
+        oca = self._held_oca_group(order)
+        parent = self.orders.get(order.parent_ref) if order.parent_ref is not None else None
         if parent is None or parent.status.is_final:
             return 0, oca
         return parent.broker_id or 0, oca
+
+    def _held_oca_group(self, order: Order) -> str:
+        """The OCA group the broker holds ``order`` in (``""``: none), which a modification names again: IB refuses
+        one that changes it (10326, "OCA group revision is not allowed"), and an order keeps its group for life.
+
+        As the last reconciliation read it from the broker (:attr:`broker_oca_groups`: an adopted stop and target
+        linked in TWS too); else, a bracket child placed since, the group it was placed with (``oca-<entry ref>``
+        when its entry had more than one child, :meth:`_place_family`). Counted from the children in memory alone,
+        the stop of a bracket whose target had ended before a restart (only open orders are restored) was
+        modified with no group, and IB refused every modify of it.
+        """
+        if held := self.broker_oca_groups.get(order.order_ref):
+            return held
+        if order.parent_ref is not None and len(self.orders.children(order.parent_ref)) > 1:
+            return f"oca-{order.parent_ref}"
+        return ""
 
 
 @dataclass(slots=True)

@@ -2,7 +2,7 @@
 
 A position made smaller by another order (a ticket's partial sell, one side of a bracket partly filled) kept
 protection of its old size: a stop that triggered then sold more than was held, and the position reversed. Each
-fill that shrinks a position, and each order whose figures were taken from the broker, fits the
+fill that shrinks a position, each position and each order whose figures were taken from the broker, fits the
 symbol's protective orders to the position together (:meth:`ProtectionCuts._fit_protection`): an OCA group counts
 once at its largest order, orders not linked add up, and when together they would close more than the position the
 newest give way first (cut, or cancelled when nothing of the position is left for them), so the oldest protection
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -111,6 +112,13 @@ class ProtectionCuts(StrategyRunner):
         super().order_updated(order, previous, now)
         if order.status.is_final and order.symbol in self._fit_waiting:
             self.call_later(0, self._fit_again, order.symbol, name=f"fit-{order.symbol}")
+
+    def after_book_taken(self, symbols: Iterable[str]) -> None:
+        """Also: positions taken from the broker (changed while away, or by another client) have their protection
+        fitted to them."""
+        super().after_book_taken(symbols)
+        for symbol in symbols:
+            self._fit_protection(symbol)
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position

@@ -19,6 +19,12 @@ MSG_DUPLICATE = "Duplicate order id"
 ORDER_NOT_FOUND = 135
 """IB's answer to a ``placeOrder`` whose parentId names an order it does not know (a bracket entry done on an earlier
 day, say): "Can't find order with id = <parentId>"; nothing changes."""
+OCA_GROUP_REVISION = 10326
+"""IB's answer to a modification naming another OCA group than the one it holds the order in (none included):
+"OCA group revision is not allowed"; the order works on as it was (an order keeps its OCA group for life)."""
+OCA_TYPE_REVISION = 10327
+"""IB's answer to a modification naming the order's OCA group with another ``ocaType``: "OCA group type revision is not
+allowed"; the order works on as it was."""
 MSG_LOCATE = ("Shares for this order are not immediately available for short sale. The order will be held while "
               "we attempt to locate the shares.")
 LOCATE_HELD = 404
@@ -80,7 +86,8 @@ class OrderEngine:
         existing = self.ledger.orders.get((client_id, req.order_id))
         self.ledger.received.append(ReceivedOrder(client_id, req.order_id, req.order_ref, req.contract.symbol,
                                                   req.action, req.total_qty, req.order_type,
-                                                  existing is not None, req.what_if, req.parent_id))
+                                                  existing is not None, req.what_if, req.parent_id,
+                                                  req.oca_group))
         try:
             if existing is not None and not req.what_if:
                 self._modify(existing, req)
@@ -232,6 +239,10 @@ class OrderEngine:
                 raise Rejection(104, "Can't modify a filled order")
             raise Rejection(103, MSG_DUPLICATE)
         self._refuse_unknown_parent(order.client_id, req)
+        if req.oca_group != order.oca_group:
+            raise Rejection(OCA_GROUP_REVISION, "OCA group revision is not allowed")
+        if order.oca_group and req.oca_type != order.oca_type:
+            raise Rejection(OCA_TYPE_REVISION, "OCA group type revision is not allowed")
         inst = self.instruments.by_con_id(order.con_id)
         assert inst is not None
         validate_prices(req, inst)

@@ -166,6 +166,7 @@ class ReceivedOrder:
     modification: bool
     what_if: bool
     parent_id: int = 0
+    oca_group: str = ""
 
 
 @dataclass(slots=True)

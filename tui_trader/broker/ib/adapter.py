@@ -288,6 +288,10 @@ class IbBroker:
         ib_order.transmit = transmit
         if oca_group:  # 2: reduce the others by each fill, with block (1 cancelled them at a partial fill)
             ib_order.ocaGroup, ib_order.ocaType = oca_group, OCA_REDUCE_WITH_BLOCK
+            if trade is not None and trade.order.ocaGroup == oca_group and trade.order.ocaType:
+                # A modify keeps the type the broker holds (IB refuses one that changes it: 10327), also of a stop
+                # and target linked in TWS and adopted (ib_async's order is the one placed, or the broker reported).
+                ib_order.ocaType = trade.order.ocaType
         if trade is not None:  # a modification of an order sent before; the stop it sets is recorded at its echo
             stop = float(ib_order.trailStopPrice) if trail_stop and ib_order.trailStopPrice != UNSET_DOUBLE else None
             self._modifying.setdefault(broker_id, []).append(stop)
