@@ -12,7 +12,8 @@ from textual.pilot import Pilot
 
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.app import TraderApp, create_app
-from tui_trader.ui.demo import FROZEN, ScriptedEngine, normal_state
+from tui_trader.ui.demo import FROZEN, ScriptedEngine, normal_state, pending
+from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.options import ConsoleOptions
 
 
@@ -98,3 +99,12 @@ async def running(
         console = Console(app, engine, pilot)
         await console.pull()
         yield console
+
+
+async def stepped_approval(c: Console, clock: list[float], answers: list[bool | None]) -> ApprovalModal:
+    """An approval (a 0.5 s delay on ``clock``, stepped by hand) pushed over the console and drawn; its answers go
+    to ``answers``."""
+    modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
+    c.app.push_screen(modal, answers.append)
+    await c.settle()
+    return modal

@@ -41,7 +41,7 @@ from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
-from .conftest import Console, Updates, running
+from .conftest import Console, Updates, running, stepped_approval
 
 
 def with_pending(*refs: str):
@@ -182,9 +182,7 @@ async def test_approval_when_keys_keep_coming_then_approve_waits_until_none_came
     clock = [100.0]
     answers: list[bool | None] = []
     async with running() as c:
-        modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
-        c.app.push_screen(modal, answers.append)
-        await c.settle()
+        modal = await stepped_approval(c, clock, answers)
         for key in "199":  # typing goes on past the delay: each key starts the wait again
             clock[0] += 0.3
             await c.pilot.press(key)

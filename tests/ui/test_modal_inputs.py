@@ -22,7 +22,7 @@ from tui_trader.ui.modals.order_ticket import TicketError, figure
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.options import ConsoleOptions
 
-from .conftest import Console, running
+from .conftest import Console, running, stepped_approval
 from .test_console import typed_ticket, with_pending
 
 NOT_PLAIN = "is not a plain number (digits and at most one decimal point)"
@@ -166,9 +166,7 @@ async def test_approval_when_shown_again_after_a_dialog_covered_it_then_approve_
     clock = [100.0]
     answers: list[bool | None] = []
     async with running() as c:
-        modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
-        c.app.push_screen(modal, answers.append)
-        await c.settle()
+        modal = await stepped_approval(c, clock, answers)
         clock[0] += 2.0
         assert modal.ready
         c.app.main.action_flatten()
@@ -237,9 +235,7 @@ async def test_approval_when_the_frame_showing_it_again_comes_late_then_approve_
     clock = [100.0]
     answers: list[bool | None] = []
     async with running() as c:
-        modal = ApprovalModal(pending(FROZEN), 0, FROZEN, approve_delay_s=0.5, monotonic=lambda: clock[0])
-        c.app.push_screen(modal, answers.append)
-        await c.settle()
+        modal = await stepped_approval(c, clock, answers)
         clock[0] += 2.0
         assert modal.ready
         await c.pilot.press("ctrl+q")
