@@ -20,7 +20,7 @@ from tui_trader.engine.core import Clock
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.risk.limits import RiskLimits
-from tui_trader.sim import SimGateway
+from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.orders import SimOrder
 
 CLIENT_ID = 11
@@ -116,6 +116,15 @@ async def protected_long(engine: Engine, qty: float = 10, *, approve: bool = Fal
     await eventually(lambda: {status(engine, stop.order_ref), status(engine, target.order_ref)}
                      == {OrderStatus.SUBMITTED})
     return entry, stop, target
+
+
+async def gateway_keeping_state(tmp_path: Path) -> tuple[SimGateway, ManualClock, Path]:
+    """A started simulator that keeps its state in ``tmp_path`` (as ``--state`` does, for its nightly restart), on a
+    clock the test steps: the gateway, its clock and its state file."""
+    clock, state = ManualClock(), tmp_path / "gateway-state.json"
+    gateway = SimGateway(port=0, clock=clock, seed=7, always_open=True, state_path=state)
+    await gateway.start()
+    return gateway, clock, state
 
 
 async def link_down(engine: Engine, gw: SimGateway) -> None:

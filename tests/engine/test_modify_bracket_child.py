@@ -18,7 +18,17 @@ from tui_trader.domain import Bracket, ConnectionState, OrderStatus, OrderTicket
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import below_bid, eventually, held_at_broker, make_config, make_engine, protected_long, running, status
+from .helpers import (
+    below_bid,
+    eventually,
+    gateway_keeping_state,
+    held_at_broker,
+    make_config,
+    make_engine,
+    protected_long,
+    running,
+    status,
+)
 
 S = OrderStatus
 A_DAY_AND_A_MINUTE_S = 86_460.0
@@ -47,9 +57,7 @@ def _groups_named(sim: SimGateway, order_ref: str) -> list[str]:
 async def test_stop_of_an_entry_filled_before_the_gateways_nightly_restart_then_modified_and_moved_at_the_broker(
         tmp_path: Path) -> None:
     # Arrange: a bracket filled; the gateway restarts with its state a day later; the engine reconnects.
-    clock, state = ManualClock(), tmp_path / "gateway-state.json"
-    before = SimGateway(port=0, clock=clock, seed=7, always_open=True, state_path=state)
-    await before.start()
+    before, clock, state = await gateway_keeping_state(tmp_path)
     engine = make_engine(before, make_config(tmp_path))
     await engine.start()
     after: SimGateway | None = None
@@ -82,10 +90,8 @@ async def test_stop_of_an_entry_filled_before_both_restarted_then_modified_and_m
         tmp_path: Path) -> None:
     # A restarted engine restores open orders only: the filled entry was not in memory, and the modify of its
     # stop failed on the lookup of it (a KeyError) before anything was sent.
-    clock, state = ManualClock(), tmp_path / "gateway-state.json"
     config = make_config(tmp_path)
-    before = SimGateway(port=0, clock=clock, seed=7, always_open=True, state_path=state)
-    await before.start()
+    before, clock, state = await gateway_keeping_state(tmp_path)
     after: SimGateway | None = None
     try:
         async with running(before, config) as (first, _):

@@ -7,16 +7,14 @@ from pathlib import Path
 from tui_trader.domain import ConnectionState, OrderStatus, OrderType, TradingState
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, make_config, make_engine, sell, status
+from .helpers import buy, eventually, gateway_keeping_state, make_config, make_engine, sell, status
 
 S = OrderStatus
 
 
 async def test_gateway_restarted_with_state_then_engine_reconnects_resubscribes_reconciles_without_duplicates(
         tmp_path: Path) -> None:
-    clock, state = ManualClock(), tmp_path / "gateway-state.json"
-    before = SimGateway(port=0, clock=clock, seed=7, always_open=True, state_path=state)
-    await before.start()
+    before, clock, state = await gateway_keeping_state(tmp_path)
     engine = make_engine(before, make_config(tmp_path))
     await engine.start()
     await eventually(lambda: "AAPL" in engine.market.quotes)
