@@ -39,6 +39,12 @@ class OrderType(StrEnum):
         """The engine can send an order of this type (and re-send one in a modify)."""
         return self is not OrderType.OTHER
 
+    @property
+    def is_stop(self) -> bool:
+        """A stop, stop limit or trailing stop: the protection to keep over a target when a position's protective
+        orders are judged or fitted together."""
+        return self in (OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL)
+
 
 class TimeInForce(StrEnum):
     """How long an order stays working, spelled as IB spells it.

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tui_trader.broker.base import BrokerOrderReport
+from tui_trader.domain.alerts import listed
 from tui_trader.domain.enums import OrderType, TimeInForce
 from tui_trader.domain.orders import OrderTicket
 
@@ -36,7 +37,6 @@ NOT_MODELLED = "not modelled here: "
 _PROTECTIVE_TYPES = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL, OrderType.LMT})
 """The types an adopted order can be a position's protection with (a stop, or a target): not a market order, nor
 one the engine does not model."""
-_STOP_TYPES = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL})
 _QTY_EPS = 1e-9
 
 
@@ -95,7 +95,7 @@ class Judgement:
 def claim_of(report: BrokerOrderReport) -> Claim:
     """``report``'s order as the judgement counts it."""
     name = adopted_ref(report)
-    return Claim(name, report.oca_group or name, report.quantity, report.order_type in _STOP_TYPES)
+    return Claim(name, report.oca_group or name, report.quantity, report.order_type.is_stop)
 
 
 def judge_protection(symbol: str, held: float, found: Sequence[BrokerOrderReport],
@@ -149,15 +149,10 @@ def _overreach(symbol: str, held: float, counted: Sequence[Claim], refused: Sequ
             for members in groups.values()]
     verb = "sell" if held > 0 else "buy"
     total = sum(_sizes(counted).values())
-    return (f"{_and(said)} together would {verb} {total:g} against {symbol} {'LONG' if held > 0 else 'SHORT'} "
-            f"{abs(held):g}: {_and([c.name for c in refused])} not adopted as protection (if all of them filled, "
+    return (f"{listed(said)} together would {verb} {total:g} against {symbol} {'LONG' if held > 0 else 'SHORT'} "
+            f"{abs(held):g}: {listed([c.name for c in refused])} not adopted as protection (if all of them filled, "
             f"the position would go through flat): an automatic trip cancels "
             f"{'it' if len(refused) == 1 else 'them'}, as any order that could add exposure")
-
-
-def _and(words: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def protection_note(ticket: OrderTicket, held: float) -> str:

@@ -275,14 +275,14 @@ class Amendments(PendingModifications):
                          error.message)
             self.after_figures_taken(error.order_ref)
         if error.code == MODIFY_OF_FILLED:
-            self.spawn(self._fill_after_refusal(error.order_ref), f"fill-of-{error.order_ref}")
+            self.call_later(self.config.ack_timeout_s, self._fill_after_refusal, error.order_ref,
+                            name=f"fill-of-{error.order_ref}")
         else:
             self.request_reconcile(f"{error.order_ref}: modification refused ({error.code})")
 
-    async def _fill_after_refusal(self, order_ref: str) -> None:
+    def _fill_after_refusal(self, order_ref: str) -> None:
         """The broker refused a modification of ``order_ref`` as filled (104): its fill is on its way. Only if the
         order still works an ack timeout later is what the broker holds read by a reconciliation."""
-        await asyncio.sleep(self.config.ack_timeout_s)
         order = self.orders.get(order_ref)
         if order is not None and order.status.is_working:
             self.request_reconcile(f"{order_ref}: filled at the broker ({MODIFY_OF_FILLED}), no fill heard")

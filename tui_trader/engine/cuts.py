@@ -33,7 +33,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker, BrokerError
-from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType
+from tui_trader.domain.alerts import listed
+from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import TRANSIENT_REFUSALS
 from tui_trader.engine.config import EngineConfig
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _QTY_EPS = 1e-9
 
-
-_STOPS = frozenset({OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL})
 
 CUT_THROTTLE_RETRIES = 5
 """A protective order's cut that only the message-rate throttle refused is tried again each second this many
@@ -184,8 +183,7 @@ class ProtectionCuts(StrategyRunner):
     def _protective_closing(self, symbol: str, held: float) -> list[Order]:
         """``symbol``'s protective orders working on the side that closes ``held``, as they were tracked: oldest
         first."""
-        return [o for o in self.orders.working()
-                if o.symbol == symbol and o.ticket.reduce_only and o.ticket.side.sign * held < 0]
+        return [o for o in self.protection_working(symbol) if o.ticket.side.sign * held < 0]
 
     def _allowances(self, closing: list[Order], held: float) -> dict[str, float]:
         """What each of ``closing`` (a symbol's protective orders) may close of ``held``, by ref: the OCA groups
@@ -198,7 +196,7 @@ class ProtectionCuts(StrategyRunner):
         for order in sorted(closing, key=lambda o: o.created_at):
             groups.setdefault(self.oca_group(order), []).append(order)
         room, allowed = abs(held), dict[str, float]()
-        for members in sorted(groups.values(), key=lambda g: not any(o.ticket.order_type in _STOPS for o in g)):
+        for members in sorted(groups.values(), key=lambda g: not any(o.ticket.order_type.is_stop for o in g)):
             give = min(max(o.remaining for o in members), room)
             room -= give
             allowed.update((o.order_ref, min(o.remaining, give)) for o in members)
@@ -221,13 +219,13 @@ class ProtectionCuts(StrategyRunner):
         cut = {ref: size for ref, size in allowed.items() if _QTY_EPS < size < placed[ref] - _QTY_EPS}
         gone = [ref for ref, size in allowed.items() if size <= _QTY_EPS]
         if not gone and all(abs(size - abs(held)) <= _QTY_EPS for size in cut.values()):
-            return f"{_listed([said[r] for r in cut])} cut to the position of {held:g}"
+            return f"{listed([said[r] for r in cut])} cut to the position of {held:g}"
         groups: dict[str, float] = {}
         for o in closing:
             groups[self.oca_group(o)] = max(groups.get(self.oca_group(o), 0.0), placed[o.order_ref])
-        parts = [f"{_listed([said[r] for r, s in cut.items() if s == size])} cut to {size:g}"
+        parts = [f"{listed([said[r] for r, s in cut.items() if s == size])} cut to {size:g}"
                  for size in sorted(set(cut.values()), reverse=True)]
-        parts += [f"{_listed([said[r] for r in gone])} cancelled"] if gone else []
+        parts += [f"{listed([said[r] for r in gone])} cancelled"] if gone else []
         return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g} (it would have closed "
                 f"{sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
 
@@ -466,8 +464,3 @@ class ProtectionCuts(StrategyRunner):
             cut.refusal = error
             return True
         return cut.said is not None and cut.said == self._cut_key(error.order_ref)  # said at these sizes: gives up
-
-
-def _listed(words: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
