@@ -308,16 +308,13 @@ class Reconciliation(BrokerEvents):
         opened = await self.broker.open_orders()
         protective, warnings = self._judge_adoptions(opened)
         now = self.now()
-        links: dict[str, str] = {}
         for report in opened:
             self._settle_open(report, protective)
             self._settle_figures(report, tickets)
             order = self.orders.match(report)
             if order is not None:
                 self._seen_working[order.order_ref] = now
-                if report.oca_group:
-                    links[order.order_ref] = report.oca_group
-        self.broker_oca_groups = links
+        self.broker_oca_groups = self._oca_links(opened)  # those just adopted too
         for warning in warnings:
             self.alert(AlertLevel.WARNING, "reconcile", warning, kind="protection_refused")
         return opened, asked
@@ -333,7 +330,7 @@ class Reconciliation(BrokerEvents):
         new = [r for r in opened if self.orders.match(r) is None]
         if not new:
             return frozenset(), []
-        links = {o.order_ref: r.oca_group for r in opened if r.oca_group and (o := self.orders.match(r)) is not None}
+        links = self._oca_links(opened)
         held = self.broker_quantities()
         protective: set[str] = set()
         warnings: list[str] = []
@@ -344,6 +341,10 @@ class Reconciliation(BrokerEvents):
             protective |= judged.protective
             warnings += [judged.warning] if judged.warning else []
         return frozenset(protective), warnings
+
+    def _oca_links(self, opened: list[BrokerOrderReport]) -> dict[str, str]:
+        """The OCA group the broker reports each of ``opened`` known here in, by ref (those in a group)."""
+        return {o.order_ref: r.oca_group for r in opened if r.oca_group and (o := self.orders.match(r)) is not None}
 
     def _protection_claims(self, symbol: str, held: float, links: dict[str, str]) -> list[Claim]:
         """``symbol``'s protection working here that closes ``held``, as :func:`judge_protection` counts it: an order
