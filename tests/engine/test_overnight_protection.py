@@ -31,7 +31,7 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.order_path import bracket_children
-from tui_trader.engine.reconcile import ENDED_AWAY
+from tui_trader.engine.reconcile_orders import ENDED_AWAY
 from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import (

@@ -1,7 +1,8 @@
 """The terms of an order as the broker holds them: its type, trail, time in force and extended hours.
 
-Compared with the journal's after a (re)connect (:meth:`~tui_trader.engine.reconcile.Reconciliation._settle_figures`),
-beside its size and prices (:func:`~tui_trader.engine.reconcile.broker_figures`). An order adopted before the
+Compared with the journal's after a (re)connect
+(:meth:`~tui_trader.engine.reconcile_orders.OrderSettlement._settle_figures`), beside its size and prices
+(:func:`~tui_trader.engine.reconcile_orders.broker_figures`). An order adopted before the
 adopted ticket said what the broker holds was journaled as a MKT DAY order, or as a stop at its trail amount:
 shown so, expired as a day order, and re-sent so by a modify. The broker's terms replace such a record.
 """
@@ -30,7 +31,7 @@ _LABELS = {"order_type": "type", "tif": "time in force", "outside_rth": "outside
 def broker_terms(ours: OrderTicket, report: BrokerOrderReport) -> OrderTicket:
     """``ours`` with the broker's order type (and the figures it carries), trail, trailing stop, time in force
     and extended-hours flag where the broker reports them and they differ (size, limit and stop prices:
-    :func:`~tui_trader.engine.reconcile.broker_figures`)."""
+    :func:`~tui_trader.engine.reconcile_orders.broker_figures`)."""
     changes: dict[str, Any] = {}
     if report.raw_order_type and report.order_type is not ours.order_type:
         changes["order_type"] = report.order_type  # with the figures it carries, and none it does not

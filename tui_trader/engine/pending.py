@@ -25,7 +25,8 @@ from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import OrderStatus, OrderType
 from tui_trader.domain.orders import Order, OrderTicket, larger_of
 from tui_trader.domain.portfolio import AccountSnapshot
-from tui_trader.engine.reconcile import Reconciliation, broker_figures
+from tui_trader.engine.reconcile import Reconciliation
+from tui_trader.engine.reconcile_orders import broker_figures
 from tui_trader.engine.snapshots import PendingModification
 
 ENDED_UNANSWERED_KEPT = 100
