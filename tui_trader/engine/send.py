@@ -315,5 +315,5 @@ class OrderSending(OrderGate):
         self.request_reconcile(why)
 
     def request_reconcile(self, why: str) -> None:
-        """Schedule a reconciliation with the broker (implemented by the recovery part)."""
+        """Schedule a reconciliation with the broker (:class:`~tui_trader.engine.reconcile.Reconciliation`)."""
         raise NotImplementedError
