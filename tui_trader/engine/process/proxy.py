@@ -25,6 +25,10 @@ share a loop, nor a GIL.
   with :class:`EngineProcessDied` (the console's bridge worker fails, so its crash handling
   runs: the kill switch, a critical alert, the error modal) and serves a snapshot that says
   DISCONNECTED with the reason, never the last numbers as live.
+
+The parts are layers of one class (see :mod:`~tui_trader.engine.process.proxy_core`):
+:mod:`~tui_trader.engine.process.out_of_band` (a kill the engine process did not run) and
+:mod:`~tui_trader.engine.process.feed` (the feed and the failure) under :class:`EngineProxy`.
 """
 
 from __future__ import annotations
@@ -32,67 +36,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import io
-import itertools
 import logging
 import pickle
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tui_trader.domain.enums import Mode
-from tui_trader.domain.events import KillChecked
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.process import views
-from tui_trader.engine.process.delta import DeltaDecoder
+from tui_trader.engine.process.feed import ProxyFeed
 from tui_trader.engine.process.launch import Launched, launch
+from tui_trader.engine.process.out_of_band import SentKill
 from tui_trader.engine.process.subscription import RemoteSubscription
-from tui_trader.engine.process.wire import (
-    Bootstrap,
-    Call,
-    CallMode,
-    EngineRecipe,
-    EventsForwarded,
-    Fault,
-    FrameReceiver,
-    Hello,
-    Reply,
-    SnapshotPushed,
-    Subscribe,
-    encode,
-    read_frame,
-)
+from tui_trader.engine.process.wire import Bootstrap, Call, CallMode, EngineRecipe, Reply, Subscribe, encode
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.errors import EngineDiedInFlight, EngineNotAnswering, EngineProcessDied
 from tui_trader.ops.logs import private_log_dir
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
-    from tui_trader.ops.kill import CancelReport
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class SentKill:
-    """A kill written to the engine process: until a snapshot's ``applied`` reaches ``id``, it may not have run."""
-
-    id: int
-    reason: str
-    by: str
-    cancel: bool
-    """Whether its out-of-band stand-in cancels (an operator's kill) or only latches (see :meth:`EngineProxy.kill`)."""
-    sent_at: float
-    """``time.monotonic()`` when it was written."""
-
-
-class EngineProxy:
+class EngineProxy(ProxyFeed):
     """The engine in a child process, behind the :class:`EngineHandle` surface.
 
     Build it with :meth:`spawn`. Every handle method not defined here is forwarded by
@@ -105,63 +75,6 @@ class EngineProxy:
         commands: The console's end of the command channel.
         feed: The console's end of the feed.
     """
-
-    call_timeout_s = 2.0
-    """Longest wait for the answer to a synchronous call (the console is blocked meanwhile)."""
-    hello_timeout_s = 60.0
-    """Longest wait for the engine process to come up (imports on a loaded machine)."""
-    stall_s = 15.0
-    """No frame for this long (snapshots come several times a second) and the process is declared hung."""
-    kill_timeout_s = 3.0
-    """A kill the engine has not taken within this long (its next push says it has, a fraction of a second
-    later) and the process is declared hung, so the kill runs out of band: Ctrl+K on a hung engine
-    acts when the console says STALLED (a heartbeat 3 s old), not after the whole :attr:`stall_s`."""
-    exit_timeout_s = 15.0
-    """How long a stopping engine may take before its process is terminated."""
-    fallback_exit_timeout_s = 30.0
-    """Longest wait in :meth:`close` for an out-of-band kill the console's exit cut short (its connect and
-    verification are bounded by the settings' timeouts, 5 and 10 s by default)."""
-
-    def __init__(self, recipe: EngineRecipe, process: subprocess.Popen[bytes], commands: socket.socket,
-                 feed: socket.socket) -> None:
-        self.settings: Settings = recipe.settings
-        self.process = process
-        self.pid = process.pid
-        self._commands = commands
-        self._commands.settimeout(self.call_timeout_s)
-        self._feed_sock: socket.socket | None = feed
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[tuple[Reply, EngineSnapshot | None]]] = {}
-        """Awaited calls: the reply and its snapshot, assembled."""
-        self._subs: dict[str, RemoteSubscription] = {}
-        self._methods: dict[str, bool] = {}
-        self._replies = FrameReceiver()
-        self._hello = asyncio.Event()
-        self._down = asyncio.Event()
-        self._connected = False
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._latest = self._placeholder()
-        self._deltas = DeltaDecoder()
-        self._reply_deltas = DeltaDecoder()
-        self._applied = 0
-        self._kill: SentKill | None = None
-        """The last kill sent to the engine process (applied once a snapshot's ``applied`` reaches its id)."""
-        self._last_frame = time.monotonic()
-        self._closing = False
-        self._failing = False
-        self.failure: EngineProcessDied | None = None
-        self.fallback: asyncio.Task[str] | None = None
-        self.fallback_outcome = ""
-        self._fallback_asked: tuple[str, str, bool] | None = None
-        """The reason, who and whether it cancels, of the out-of-band kill :attr:`fallback` runs."""
-        self._early_subs: dict[str, RemoteSubscription] = {}
-        """Subscriptions :meth:`spawn` opened, until :meth:`subscribe` hands them out."""
-        self._early_start: int | None = None
-        """The id of the start call :meth:`spawn` sent, until the feed is connected."""
-        self._early_reply: asyncio.Future[tuple[Reply, EngineSnapshot | None]] | None = None
-        """Where the answer to that start call lands once the feed is read (:meth:`start` awaits it)."""
-        self._launched: Launched | None = None
-        """How the process was launched (its stderr until it opened its log: kept when it ends)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -263,39 +176,6 @@ class EngineProxy:
                 self.process.kill()
                 self.process.wait()
         self._keep_stderr()
-
-    def _finish_out_of_band(self) -> None:
-        """Run again the out-of-band kill that the end of the console's loop cancelled (bounded).
-
-        The console exiting by another path than quit (Ctrl+Q, a signal, an exception) ends its
-        loop without :meth:`stop`, and the loop's end cancels the kill under way: the latch or
-        the global cancel the operator asked for would be lost. Both are safe to repeat.
-        """
-        task, asked = self.fallback, self._fallback_asked
-        cut_short = task is not None and (task.cancelled() or (not task.done() and task.get_loop().is_closed()))
-        if not cut_short or asked is None:
-            return
-        self._fallback_asked = None
-        reason, by, cancel = asked
-        log.warning("the console exited during the out-of-band kill: running it again before the console ends")
-        try:
-            outcome = asyncio.run(asyncio.wait_for(out_of_band(self.settings, reason, by, cancel=cancel),
-                                                   self.fallback_exit_timeout_s))
-        except Exception as exc:  # the console is ending: say it in the log, the only place left
-            log.critical("out-of-band kill failed on exit: %r", exc)
-            self.fallback_outcome = f"out-of-band kill failed: {exc!r}"
-        else:
-            self.fallback_outcome = f"out-of-band kill: {outcome}"
-
-    def _keep_stderr(self) -> None:
-        """What the child wrote before it opened its own stderr log (an import failure) goes to that log."""
-        if self._launched is not None:
-            self._launched.keep_stderr(self.settings.state_dir / "logs" / "engine.stderr.log")
-
-    def _placeholder(self) -> EngineSnapshot:
-        s = self.settings
-        host, port = (s.sim.host, s.sim.port) if s.mode is Mode.SIM else (s.broker.host, s.broker_port)
-        return views.starting(s.mode, s.dry_run, host, port, s.broker.client_id)
 
     # -- the handle ----------------------------------------------------------------------------
 
@@ -433,197 +313,6 @@ class EngineProxy:
     def _raise_if_down(self) -> None:
         if self.failure is not None:
             raise self.failure
-
-    # -- the feed ------------------------------------------------------------------------------
-
-    def _connect_feed(self) -> None:
-        """Start reading the feed and watching the process (once, inside the console's loop)."""
-        if self._connected:
-            return
-        self._connected = True
-        if self._early_start is not None:  # registered before the reader first runs: its answer cannot be missed
-            self._early_reply = asyncio.get_running_loop().create_future()
-            self._pending[self._early_start] = self._early_reply
-            self._early_start = None
-        self._tasks = [asyncio.ensure_future(self._read_feed()), asyncio.ensure_future(self._watch())]
-
-    async def _read_feed(self) -> None:
-        assert self._feed_sock is not None
-        reader, _ = await asyncio.open_connection(sock=self._feed_sock)
-        self._feed_sock = None  # the stream owns it now
-        while True:
-            try:
-                message = await read_frame(reader)
-            except (asyncio.IncompleteReadError, ConnectionError, ValueError, pickle.UnpicklingError) as exc:
-                if not self._closing:
-                    await self._declare_down(f"the engine process closed its channel ({exc!r})")
-                return
-            self._last_frame = time.monotonic()
-            self._dispatch(message)
-            # Frames already buffered are read without the loop getting a turn: after a stall,
-            # a backlog would be taken in one stretch, ahead of the operator's next key.
-            await asyncio.sleep(0)
-
-    def _dispatch(self, message: Any) -> None:
-        if isinstance(message, SnapshotPushed):
-            self._take(message.applied, self._deltas.decode(message.delta))
-        elif isinstance(message, EventsForwarded):
-            if message.name in self._subs:
-                self._subs[message.name].deliver(message)
-        elif isinstance(message, Reply):
-            snapshot = self._deltas.decode(message.snapshot) if message.snapshot is not None else None
-            future = self._pending.pop(message.id, None)
-            if future is not None and not future.done():
-                future.set_result((message, snapshot))
-        elif isinstance(message, Hello):
-            self._methods = message.methods
-            self._take(0, message.snapshot)
-            self._hello.set()
-            self._restart_kill_clock()  # a kill sent while the process was starting is read only now
-        elif isinstance(message, Fault):
-            self._on_fault(message)
-
-    def _take(self, applied: int, snapshot: EngineSnapshot) -> None:
-        """Keep ``snapshot`` unless a newer one is held; HALTED while a sent kill is not yet applied."""
-        if self._failing or applied < self._applied:
-            return  # the process is gone, or this was taken before a command whose answer already brought a newer one
-        self._applied = applied
-        if (kill := self._pending_kill()) is not None:
-            snapshot = views.halted(snapshot, kill.reason, kill.by)
-        self._latest = snapshot
-
-    def _pending_kill(self) -> SentKill | None:
-        """The kill sent to the engine process, unless a snapshot since says the engine has run it."""
-        kill = self._kill
-        return kill if kill is not None and self._applied < kill.id else None
-
-    def _restart_kill_clock(self) -> None:
-        """The engine process could not have read the sent kill until now: its :attr:`kill_timeout_s` starts again."""
-        if self._kill is not None:
-            self._kill = replace(self._kill, sent_at=time.monotonic())
-
-    def _on_fault(self, fault: Fault) -> None:
-        log.error("engine.%s raised in the engine process: %r", fault.name, fault.error)
-        if fault.name == "kill":
-            reason = self._kill.reason if self._kill else "kill failed in the engine process"
-            self._kill_out_of_band(f"{reason} (engine kill failed: {fault.error})", "console", cancel=True)
-
-    async def _watch(self) -> None:
-        """Declare the process hung when no frame arrived for :attr:`stall_s` (the console's own stalls excused).
-
-        Not before its hello: until then :meth:`start` gives it :attr:`hello_timeout_s` to come up.
-        """
-        tick = 1.0
-        last_tick = time.monotonic()
-        while not self._failing and not self._closing:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            if now - last_tick > 3 * tick:
-                self._last_frame = now  # the console itself was blocked: the feed had no chance
-                self._restart_kill_clock()
-            last_tick = now
-            if not self._hello.is_set():
-                self._last_frame = now
-            elif now - self._last_frame > self.stall_s:
-                await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
-                                         "the console killed it", hung=True)
-            elif (kill := self._pending_kill()) is not None and now - kill.sent_at > self.kill_timeout_s:
-                await self._declare_down(f"the engine process did not take the kill switch within "
-                                         f"{self.kill_timeout_s:g}s: the console killed it", hung=True)
-
-    def _exit_text(self, why: str, killed_here: bool) -> str:
-        """What the operator reads: how the process ended (unless the console ended it) and where its logs are."""
-        code = self.process.poll()
-        if code is not None and not killed_here:
-            why = f"the engine process {f'was killed by signal {-code}' if code < 0 else f'exited with code {code}'}"
-        logs = self.settings.state_dir / "logs"
-        return f"{why} (logs: {logs / 'engine.log'}, {logs / 'engine.stderr.log'})"
-
-    async def _declare_down(self, why: str, *, hung: bool = False) -> None:
-        """The process is gone, or ``hung`` (then it is killed). Fail everything that waits on it."""
-        if self._failing:
-            return
-        self._failing = True
-        self._latest = views.down(self._latest, why)  # not one more pull of the last numbers as live
-        log.critical("engine process %d: %s", self.pid, why)
-        if not hung:  # it closed its channel: give it a moment to finish exiting
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(self.process.wait, 2.0)
-        killed_here = self.process.poll() is None
-        if killed_here:
-            self.process.kill()  # a hung engine must not go on trading unsupervised
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(self.process.wait, 2.0)
-        if self.process.poll() is not None:
-            self._keep_stderr()
-        self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
-        self._latest = views.down(self._latest, failure.message)
-        if (kill := self._pending_kill()) is not None:  # the engine never ran it: it runs out of band
-            self._kill_out_of_band(kill.reason, kill.by, cancel=kill.cancel)
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(failure)
-        self._pending.clear()
-        for sub in self._subs.values():
-            sub.fail(failure)
-        self._down.set()
-        with contextlib.suppress(OSError):
-            self._commands.close()
-
-    # -- the out-of-band fallback --------------------------------------------------------------
-
-    def _kill_out_of_band(self, reason: str, by: str, *, cancel: bool = True) -> None:
-        why = self.failure.message if self.failure else "the engine process cannot be reached"
-        self._latest = views.halted(views.down(self._latest, why), reason, by)
-        running = self.fallback if self.fallback is not None and not self.fallback.done() else None
-        if running is not None and (self._fallback_asked is None or self._fallback_asked[2] or not cancel):
-            return  # the kill under way does as much
-        # An operator's Ctrl+K during the console's own latch-only kill (a crash's) still cancels: after it.
-        self.fallback = asyncio.get_running_loop().create_task(_after(running, out_of_band(
-            self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band)))
-        self.fallback.add_done_callback(self._fallback_done)
-        self._fallback_asked = (reason, by, cancel)
-
-    def _cancelled_out_of_band(self, report: CancelReport) -> None:
-        """The orders shown as the out-of-band global cancel left them, and its check said as the engine says
-        its own kill's (a :class:`KillChecked` on the console's subscriptions): the engine can no longer say."""
-        if report.reachable:
-            self._latest = views.after_global_cancel(self._latest, {r.order_ref for r in report.cancelled},
-                                                     {r.order_ref for r in report.remaining})
-        check = KillChecked(datetime.now(UTC), report.as_kill_report())
-        for sub in self._subs.values():
-            sub.offer(check)  # after the failure too: queued events are read first
-
-    def _fallback_done(self, task: asyncio.Task[str]) -> None:
-        if task.cancelled():  # the console's loop ended under it: close() runs it again
-            self.fallback_outcome = "out-of-band kill cut short by the console's exit"
-            return
-        error = task.exception()
-        self.fallback_outcome = f"out-of-band kill failed: {error!r}" if error else f"out-of-band kill: {task.result()}"
-        why = self.failure.message if self.failure else "the engine process cannot be reached"
-        self._latest = views.down(self._latest, f"{why}; {self.fallback_outcome}")
-
-
-async def _after(first: asyncio.Task[str] | None, then: Coroutine[Any, Any, str]) -> str:
-    """``then`` once ``first`` (if any) has ended, however it ended."""
-    if first is not None:
-        await asyncio.wait((first,))
-    return await then
-
-
-async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True,
-                      on_report: Callable[[CancelReport], None] | None = None) -> str:
-    """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text."""
-    from rich.console import Console
-
-    from tui_trader.ops.kill import out_of_band_kill
-
-    text = io.StringIO()
-    code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160),
-                                  on_report=on_report)
-    report = " ".join(text.getvalue().split())
-    log.warning("out-of-band kill (exit %d): %s", code, report)
-    return report
 
 
 async def first_of(*events: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109
