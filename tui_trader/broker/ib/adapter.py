@@ -34,7 +34,7 @@ from tui_trader.broker.base import (
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
-from tui_trader.broker.ib.events import _WORKING_AT_BROKER, FINISHED_TRADES_KEPT, IbEvents
+from tui_trader.broker.ib.events import FINISHED_TRADES_KEPT, WORKING_AT_BROKER, IbEvents
 from tui_trader.domain.market import Bar, Instrument
 from tui_trader.domain.orders import Fill, Order, WhatIf
 
@@ -320,7 +320,7 @@ class IbBroker(IbEvents):
     def cancel(self, broker_id: int) -> None:
         """Request cancellation of one of this client's orders (non-blocking)."""
         trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
-        if trade is not None and trade.orderStatus.status not in _WORKING_AT_BROKER:
+        if trade is not None and trade.orderStatus.status not in WORKING_AT_BROKER:
             self.ib.cancelOrder(trade.order)  # it may end locally (never transmitted, inactive)
         else:
             # The request alone: for a working order ib.cancelOrder adds only a local PendingCancel

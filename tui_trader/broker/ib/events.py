@@ -31,7 +31,7 @@ FINISHED_TRADES_KEPT = 100
 are dropped. ib_async keeps every trade and fill of the session otherwise; the journal is the record."""
 PRUNE_SLACK = 20
 """Trades tracked beyond :data:`FINISHED_TRADES_KEPT` before a sweep (so a sweep runs every ~20 orders)."""
-_WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
+WORKING_AT_BROKER = frozenset({"PreSubmitted", "Submitted"})
 """Statuses of an order the gateway holds: cancelling it is a request, answered by the gateway."""
 
 
@@ -114,7 +114,7 @@ class IbEvents:
                 or not refuses_modify(last.errorCode) or not self._modifying.get(trade.order.orderId)):
             return
         self._answered(trade, taken=False)
-        before = next((e.status for e in reversed(trade.log[:-1]) if e.status in _WORKING_AT_BROKER), "Submitted")
+        before = next((e.status for e in reversed(trade.log[:-1]) if e.status in WORKING_AT_BROKER), "Submitted")
         trade.orderStatus.status = before
         after = "filled as it was" if last.errorCode == MODIFY_OF_FILLED else "works on as it was"
         trade.log.append(TradeLogEntry(last.time, before, f"modify refused ({last.errorCode}): {after}"))
