@@ -14,6 +14,7 @@ import pytest
 
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain import Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain.events import KillChecked
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -133,6 +134,22 @@ async def link_down(engine: Engine, gw: SimGateway) -> None:
     gw.control.refuse_connections(3600)
     gw.control.drop_sessions(CLIENT_ID)
     await eventually(lambda: not engine.broker.is_connected, what="disconnected")
+
+
+async def long_at_the_broker(sim: SimGateway, qty: float = 10) -> float:
+    """AAPL bought ``qty`` at the broker by another client (TWS, id 99): the bid after the fill."""
+    async with outside_client(sim) as (outsider, contract):
+        trade = outsider.placeOrder(contract, ib_async.MarketOrder("BUY", qty))
+        await eventually(lambda: trade.orderStatus.status == "Filled", what="bought at the broker")
+    return sim.quote("AAPL").bid
+
+
+async def kill_checked(events: Subscription) -> KillChecked:
+    """The last verification of a kill (its report) drained from ``events``, waited for."""
+    checks: list[KillChecked] = []
+    await eventually(lambda: checks.extend(e for e in events.drain() if isinstance(e, KillChecked)) or checks,
+                     what="the kill's verification")
+    return checks[-1]
 
 
 @asynccontextmanager

@@ -23,15 +23,15 @@ from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import SimGateway
 from tui_trader.sim.orders import SimOrder
 
-from .helpers import eventually, make_config, outside_client, placed_by_another_tool, protected_long, running
-
-
-async def _long_at_the_broker(sim: SimGateway, qty: float = 10) -> float:
-    """AAPL bought ``qty`` at the broker by another client (TWS, id 99): the bid after the fill."""
-    async with outside_client(sim) as (outsider, contract):
-        trade = outsider.placeOrder(contract, ib_async.MarketOrder("BUY", qty))
-        await eventually(lambda: trade.orderStatus.status == "Filled", what="bought at the broker")
-    return sim.quote("AAPL").bid
+from .helpers import (
+    eventually,
+    kill_checked,
+    long_at_the_broker,
+    make_config,
+    placed_by_another_tool,
+    protected_long,
+    running,
+)
 
 
 async def _stop_placed(sim: SimGateway, action: str, qty: float, bid: float, oca_group: str = "") -> SimOrder:
@@ -55,13 +55,6 @@ def _alerts(events: Subscription, kind: str) -> list[str]:
     return [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == kind]
 
 
-async def _kill_checked(events: Subscription) -> KillChecked:
-    checks: list[KillChecked] = []
-    await eventually(lambda: checks.extend(e for e in events.drain() if isinstance(e, KillChecked)) or checks,
-                     what="the kill's verification")
-    return checks[-1]
-
-
 def _adopted(orders: dict[str, Order]) -> Order:
     (adopted,) = [o for o in orders.values() if o.ticket.strategy == "adopted"]
     return adopted
@@ -70,7 +63,7 @@ def _adopted(orders: dict[str, Order]) -> Order:
 async def test_stop_adopted_under_a_long_when_an_automatic_trip_then_the_stop_kept_at_the_broker(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: long 10 at the broker, a SELL STP 10 on the engine's client that its journal never knew.
-    held = await _stop_placed(sim, "SELL", 10, await _long_at_the_broker(sim))
+    held = await _stop_placed(sim, "SELL", 10, await long_at_the_broker(sim))
 
     async with running(sim, make_config(tmp_path)) as (engine, events):
         adopted = _adopted(engine.orders.orders)
@@ -90,7 +83,7 @@ async def test_stop_adopted_under_a_long_when_an_automatic_trip_then_the_stop_ke
 
 async def test_stop_adopted_under_a_long_then_the_positions_show_it_as_the_stop(
         sim: SimGateway, tmp_path: Path) -> None:
-    held = await _stop_placed(sim, "SELL", 10, await _long_at_the_broker(sim))
+    held = await _stop_placed(sim, "SELL", 10, await long_at_the_broker(sim))
 
     async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.snapshot().account.positions, what="the position seeded")
@@ -106,7 +99,7 @@ async def test_stop_adopted_under_a_long_then_the_positions_show_it_as_the_stop(
 @pytest.mark.parametrize(("action", "qty"), [("BUY", 10), ("SELL", 15)], ids=["same-side", "larger"])
 async def test_stop_adopted_on_the_positions_side_or_larger_than_it_then_not_protection(
         sim: SimGateway, tmp_path: Path, action: str, qty: float) -> None:
-    held = await _stop_placed(sim, action, qty, await _long_at_the_broker(sim))
+    held = await _stop_placed(sim, action, qty, await long_at_the_broker(sim))
 
     async with running(sim, make_config(tmp_path)) as (engine, events):
         adopted = _adopted(engine.orders.orders)
@@ -125,7 +118,7 @@ async def test_two_stops_not_linked_adopted_over_a_long_when_an_automatic_trip_t
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: long 10 at the broker; two SELL STP 10 not linked on the engine's client: both triggered, the
     # account would be short 10.
-    bid = await _long_at_the_broker(sim)
+    bid = await long_at_the_broker(sim)
     first = await _stop_placed(sim, "SELL", 10, bid)
     second = await _stop_placed(sim, "SELL", 10, bid)
 
@@ -145,7 +138,7 @@ async def test_two_stops_not_linked_adopted_over_a_long_when_an_automatic_trip_t
         # Act: an automatic trip keeps the protection, cancels what could add exposure.
         engine.engage_kill("drawdown 5%", "risk:drawdown", KillTrigger.DRAWDOWN)
 
-        report = (await _kill_checked(events)).report
+        report = (await kill_checked(events)).report
         assert report.kept == (kept.order_ref,)
         assert report.verified
         assert first.working
@@ -155,7 +148,7 @@ async def test_two_stops_not_linked_adopted_over_a_long_when_an_automatic_trip_t
 async def test_stop_and_target_in_one_oca_group_adopted_over_a_long_then_both_protection_and_nothing_said(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: long 10 at the broker; a SELL STP 10 and a SELL LMT 10 in one OCA group (one fill cancels the other).
-    bid = await _long_at_the_broker(sim)
+    bid = await long_at_the_broker(sim)
     stop = await _stop_placed(sim, "SELL", 10, bid, oca_group="tws-bracket-1")
     target = await _target_placed(sim, 10, bid, oca_group="tws-bracket-1")
 
@@ -171,7 +164,7 @@ async def test_stop_and_target_in_one_oca_group_adopted_over_a_long_then_both_pr
 
         engine.engage_kill("drawdown 5%", "risk:drawdown", KillTrigger.DRAWDOWN)
 
-        report = (await _kill_checked(events)).report
+        report = (await kill_checked(events)).report
         assert sorted(report.kept) == sorted(o.order_ref for o in adopted)
         assert stop.working
         assert target.working

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from ib_async import LimitOrder
 
 from tui_trader.domain import Bracket, Order, OrderStatus, OrderType
 from tui_trader.engine.engine import Engine
@@ -20,6 +21,8 @@ from .helpers import (
     make_config,
     make_engine,
     modify_waiting_for_the_journal,
+    outside_client,
+    running,
     status,
 )
 
@@ -67,6 +70,32 @@ async def test_resubmit_when_broker_lacks_order_then_resent_once_under_same_ref(
         assert amnesiac.order_refs() == [order.order_ref]
         assert "unknown_orders" not in second.blocks
         await second.stop()
+
+
+async def test_resubmit_of_an_order_acknowledged_before_when_resent_then_its_new_permanent_id_taken(
+        tmp_path: Path) -> None:
+    # The resent order kept the permanent id of its first placement: the broker's acknowledgement of the new one,
+    # under the same ref and another permanent id, is another order's, and the order stayed SENDING.
+    config = make_config(tmp_path)
+    first_gw = SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True)
+    async with first_gw, running(first_gw, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes)
+        order = await first.submit(buy(10, order_type=OrderType.LMT, limit_price=below_bid(first)))
+        await eventually(lambda: status(first, order.order_ref) is S.SUBMITTED)
+        old_perm = first.orders.orders[order.order_ref].perm_id
+    amnesiac = SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True)  # lost the order
+    async with amnesiac:
+        async with outside_client(amnesiac) as (outsider, contract):  # another client's order: new ids move on
+            trade = outsider.placeOrder(contract, LimitOrder("BUY", 1, round(amnesiac.quote("AAPL").bid - 5, 2)))
+            await eventually(lambda: trade.orderStatus.status == "Submitted")
+        async with running(amnesiac, config) as (second, _):
+            assert status(second, order.order_ref) is S.UNKNOWN
+
+            await second.resubmit(order.order_ref)
+
+            await eventually(lambda: status(second, order.order_ref) is S.SUBMITTED, what="resent and acknowledged")
+            (held,) = [o for o in amnesiac.orders() if o.order_ref == order.order_ref]
+            assert second.orders.orders[order.order_ref].perm_id == held.perm_id != old_perm
 
 
 async def test_resubmit_when_order_acknowledged_then_refused(engine: Engine) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tui_trader.broker.base import BrokerOrderReport
-from tui_trader.domain import Fill, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import Fill, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.orders import AMENDMENT_NOTES, LOCATING, StatusChange
 from tui_trader.engine.orders import IllegalTransition, OrderManager
 
@@ -174,6 +174,66 @@ def test_report_matched_by_broker_id_when_ref_missing() -> None:
     assert order is not None
     assert order.order_ref == ref
     assert order.perm_id == 9001
+
+
+def _working(om: OrderManager, ref: str, perm_id: int) -> None:
+    """An order working at the broker under ``ref`` and ``perm_id``, tracked (adopted) here."""
+    om.adopt(Order(ref, OrderTicket("AAPL", Side.BUY, 100), S.SUBMITTED, NOW, NOW, broker_id=perm_id, perm_id=perm_id))
+
+
+def test_report_under_a_tracked_ref_with_another_perm_id_then_applied_to_the_order_with_that_perm_id() -> None:
+    # Two orders placed by another tool under one orderRef: the second's reports were applied to the first.
+    om = OrderManager()
+    _working(om, "bot1", 1)
+    _working(om, "bot1#2", 2)
+
+    changed = om.apply_report(replace(_report("bot1", S.CANCELLED, raw="Cancelled"), perm_id=2, broker_id=2), NOW)
+
+    assert changed is not None
+    assert changed.order_ref == "bot1#2"
+    assert (om.orders["bot1"].status, om.orders["bot1"].perm_id) == (S.SUBMITTED, 1)
+
+
+def test_report_under_a_tracked_ref_with_another_perm_id_not_tracked_then_no_order() -> None:
+    om = OrderManager()
+    _working(om, "bot1", 1)
+
+    report = replace(_report("bot1", S.CANCELLED, raw="Cancelled"), perm_id=2, broker_id=2)
+
+    assert om.match(report) is None
+    assert om.apply_report(report, NOW) is None
+    assert om.orders["bot1"].status is S.SUBMITTED
+
+
+def test_fill_under_a_tracked_ref_with_another_perm_id_then_booked_to_the_order_with_that_perm_id() -> None:
+    om = OrderManager()
+    _working(om, "bot1", 1)
+    _working(om, "bot1#2", 2)
+
+    result = om.apply_fill(replace(_fill("bot1", "e1", 100), perm_id=2, broker_id=2), NOW)
+
+    assert result is not None
+    fill, order = result
+    assert order is not None
+    assert (fill.order_ref, order.order_ref, order.status) == ("bot1#2", "bot1#2", S.FILLED)
+    assert om.orders["bot1"].filled_quantity == 0
+
+
+def test_order_placed_again_when_a_late_report_of_its_first_placement_then_not_applied() -> None:
+    # A resubmit under the same ref (the broker had lost the first placement): the first placement's report,
+    # coming late (a completed order), took the newer one's permanent id back and cancelled it while it worked.
+    om = OrderManager()
+    ref = _sent(om)
+    om.apply_report(_report(ref, S.SUBMITTED), NOW)
+    om.move(ref, S.UNKNOWN, NOW, "working here but unknown to the broker")
+
+    om.placed_again(ref)
+    om.move(ref, S.SENDING, NOW)
+    om.apply_report(replace(_report(ref, S.SUBMITTED), perm_id=9002), NOW)
+    late = om.apply_report(_report(ref, S.CANCELLED, raw="Cancelled"), NOW)  # the first placement's, 9001
+
+    assert late is None
+    assert (om.orders[ref].status, om.orders[ref].perm_id) == (S.SUBMITTED, 9002)
 
 
 def test_cancelled_then_fill_evidence_moves_to_filled() -> None:

@@ -310,6 +310,26 @@ async def test_gtc_stop_adopted_from_the_broker_when_it_ended_on_an_earlier_day_
 
 
 @pytest.mark.parametrize("hours", [TUESDAY_1000], indirect=True)
+async def test_two_gtc_stops_under_one_ref_when_the_first_ended_on_an_earlier_day_then_it_alone_settled_as_ended_away(
+        hours: SimGateway, tmp_path: Path) -> None:
+    # The second's open order, under the same orderRef, was taken to mention the first: gone from the broker (IB
+    # no longer reports it), the first stayed working here for good.
+    sim, config = hours, hours_config(tmp_path)
+    await tws_stop(sim)
+    await tws_stop(sim)
+    async with running(sim, config, clock=sim.clock.now) as (first, _):
+        (second_ref,) = [ref for ref in first.orders.orders if ref.startswith("tws-stop#")]
+        first_perm = first.orders.orders["tws-stop"].perm_id or 0
+    sim.control.cancel("tws-stop", perm_id=first_perm)
+    step_to(sim, WEDNESDAY_0935)
+
+    async with on_hours(sim, config, ready="settled") as (second, _):
+        ended, working = second.orders.orders["tws-stop"], second.orders.orders[second_ref]
+        assert (ended.status, working.status) == (S.CANCELLED, S.SUBMITTED)
+        assert ENDED_AWAY in ended.history[-1].note
+
+
+@pytest.mark.parametrize("hours", [TUESDAY_1000], indirect=True)
 async def test_stop_typed_in_tws_adopted_and_filled_on_an_earlier_day_then_its_fill_explains_the_position(
         hours: SimGateway, tmp_path: Path) -> None:
     # Only reduce-only orders (a bracket's stop, target) counted as orders whose unreported fills explain a

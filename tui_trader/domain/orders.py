@@ -250,6 +250,9 @@ class Fill:
     broker_id: int | None = None
     commission: float | None = None
     realized_pnl: float | None = None
+    perm_id: int | None = None
+    """The broker's permanent id of the order it filled (None: not reported): it tells two orders placed under one
+    orderRef apart."""
 
     @property
     def signed_quantity(self) -> float:

@@ -18,7 +18,7 @@ the orders of one OCA group count once (one fill cancels or reduces the others),
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tui_trader.broker.base import BrokerOrderReport
@@ -40,9 +40,30 @@ one the engine does not model."""
 _QTY_EPS = 1e-9
 
 
-def adopted_ref(report: BrokerOrderReport) -> str:
-    """The ref an order found at the broker is tracked under: its orderRef, else ``broker-<permId>``."""
-    return report.order_ref or f"broker-{report.perm_id or report.broker_id}"
+def adopted_ref(report: BrokerOrderReport, taken: bool = False) -> str:
+    """The ref an order found at the broker is tracked under: its orderRef, else ``broker-<permId>``; with ``taken``
+    (another order has its orderRef already), ``<orderRef>#<permId>``."""
+    if not report.order_ref:
+        return f"broker-{report.perm_id or report.broker_id}"
+    return f"{report.order_ref}#{report.perm_id or report.broker_id}" if taken else report.order_ref
+
+
+def adopted_refs(found: Iterable[BrokerOrderReport], tracked: Container[str]) -> dict[BrokerOrderReport, str]:
+    """The ref each of ``found`` (orders found working at the broker, none of them tracked here) is adopted under,
+    each its own: its orderRef unless an order ``tracked`` here, or one before it in ``found``, has it already.
+
+    Another tool (or a TWS user) may place several orders under one fixed orderRef: each is an order of its own,
+    the first found under its orderRef, the others as ``<orderRef>#<permId>`` (:func:`adopted_ref`), which the
+    journal keeps; the permanent id finds each again after a restart
+    (:meth:`~tui_trader.engine.orders.OrderManager.named`).
+    """
+    refs: dict[BrokerOrderReport, str] = {}
+    given: set[str] = set()
+    for report in found:
+        ref = adopted_ref(report, taken=report.order_ref in tracked or report.order_ref in given)
+        refs[report] = ref
+        given.add(ref)
+    return refs
 
 
 def adopted_ticket(report: BrokerOrderReport, protective: bool = False) -> OrderTicket:
@@ -92,16 +113,17 @@ class Judgement:
     through flat (``""``: none)."""
 
 
-def claim_of(report: BrokerOrderReport) -> Claim:
-    """``report``'s order as the judgement counts it."""
-    name = adopted_ref(report)
+def claim_of(report: BrokerOrderReport, name: str = "") -> Claim:
+    """``report``'s order, to be adopted as ``name`` (default: :func:`adopted_ref`), as the judgement counts it."""
+    name = name or adopted_ref(report)
     return Claim(name, report.oca_group or name, report.quantity, report.order_type.is_stop)
 
 
 def judge_protection(symbol: str, held: float, found: Sequence[BrokerOrderReport],
-                     working: Sequence[Claim] = ()) -> Judgement:
+                     working: Sequence[Claim] = (), refs: Mapping[BrokerOrderReport, str] | None = None) -> Judgement:
     """Which of ``found`` (``symbol``'s orders found working at the broker, to adopt) are adopted as protection of
-    ``held`` (the broker's position), judged together with ``working`` (the protection already working in it).
+    ``held`` (the broker's position), judged together with ``working`` (the protection already working in it);
+    ``refs``: the ref each is adopted under (:func:`adopted_refs`; default :func:`adopted_ref`).
 
     Each order that :func:`protects` the position on its own counts with its OCA group: a group once, at its
     largest order (one fill cancels or reduces the others), an order linked to none on its own. The groups fit in
@@ -110,7 +132,7 @@ def judge_protection(symbol: str, held: float, found: Sequence[BrokerOrderReport
     through flat is not protection, none of its orders (an automatic trip cancels them, as any order that could
     add exposure), and the warning names the orders and the figures.
     """
-    claims = [claim_of(r) for r in found if protects(r, held)]
+    claims = [claim_of(r, refs.get(r, "") if refs else "") for r in found if protects(r, held)]
     taken = _sizes(working)
     room = abs(held) - sum(taken.values())
     protective: list[Claim] = []

@@ -91,6 +91,8 @@ class Amendments(PendingModifications):
             refs = {o.order_ref for o in family}
             if not [o for o in self.orders.with_status(S.UNKNOWN) if o.order_ref not in refs]:
                 self.unblock("unknown_orders")  # the broker just answered for the only unknown orders
+            for order in family:  # a new placement: the broker's answer to it comes under a new permanent id
+                self.orders.placed_again(order.order_ref)
             await self.send(order_ref)
         return self.orders.orders[order_ref]
 

@@ -188,7 +188,7 @@ class BrokerEvents(KillOps):
         """Route an error code to its handling."""
         code = error.code
         if error.order_ref:
-            self.on_order_error(error)
+            self.on_order_error(self._as_tracked(error))
         if code in FARM_BROKEN or code in FARM_OK:
             self._on_farm(code, error.message)
         elif code == SERVER_LINK_BROKEN:
@@ -211,6 +211,18 @@ class BrokerEvents(KillOps):
             pass  # the connect fails saying so (ClientIdInUse): not one more alert per retry of a reconnect loop
         elif not error.order_ref:
             self._alert_unhandled(error)
+
+    def _as_tracked(self, error: BrokerError) -> BrokerError:
+        """``error`` naming its order by the ref it is tracked under. The adapter names an order by its orderRef,
+        which another tool may have given several orders: the second and the next, adopted as
+        ``<orderRef>#<permId>``, are found by the broker id the error is for."""
+        named = self.orders.get(error.order_ref)
+        if error.broker_id is None or named is None or named.broker_id in (None, error.broker_id):
+            return error
+        order = self.orders.by_broker_id(error.broker_id)
+        if order is None or not order.order_ref.startswith(f"{error.order_ref}#"):
+            return error
+        return replace(error, order_ref=order.order_ref)
 
     def on_order_error(self, error: BrokerError) -> None:
         """An error about one of our orders: shown on the order; one saying the order has ended or is unknown to

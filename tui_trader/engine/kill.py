@@ -248,10 +248,11 @@ class KillOps(OrderPath):
             return None
         live = [r for r in reports if (r.status is None or r.status.is_working)
                 and (symbols is None or r.symbol in symbols)]
-        # An order adopted without a ref is tracked as broker-<permId>: named so, an automatic trip's kept
-        # adopted stop is counted kept, not "still working after cancel".
-        adopted = {o.perm_id: o.order_ref for o in self.orders.working() if o.perm_id}
-        return [r.order_ref or adopted.get(r.perm_id) or f"broker#{r.broker_id}" for r in live]
+        # Named as tracked here, by permanent id first: an order adopted without a ref is broker-<permId>, one
+        # placed under another's orderRef <orderRef>#<permId>; so an automatic trip's kept adopted stop is counted
+        # kept, not "still working after cancel", and two orders under one orderRef are two.
+        tracked = {o.perm_id: o.order_ref for o in self.orders.working() if o.perm_id}
+        return [tracked.get(r.perm_id) or r.order_ref or f"broker#{r.broker_id}" for r in live]
 
     # -- flatten -------------------------------------------------------------------------------
 

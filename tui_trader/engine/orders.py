@@ -102,6 +102,7 @@ class OrderManager:
         orders, in-flight ones) stay short however many finished orders memory keeps."""
         self._children: dict[str, dict[str, None]] = {}
         self._by_broker_id: dict[int, str] = {}
+        self._by_perm_id: dict[int, str] = {}
         self._pending_commissions: dict[str, tuple[float, float | None]] = {}
         self._fills_pruned_at: datetime | None = None
 
@@ -140,6 +141,50 @@ class OrderManager:
         """The order the broker knows as ``broker_id``."""
         ref = self._by_broker_id.get(broker_id)
         return self.orders.get(ref) if ref else None
+
+    def by_perm_id(self, perm_id: int) -> Order | None:
+        """The order the broker knows by the permanent id ``perm_id`` (the account's, unique)."""
+        ref = self._by_perm_id.get(perm_id)
+        return self.orders.get(ref) if ref else None
+
+    def named(self, order_ref: str, perm_id: int | None) -> Order | None:
+        """The order ``order_ref`` names, unless ``perm_id`` (the broker's, of the order a report or fill is about)
+        says it is another: both known and different.
+
+        Our refs are unique per order and a modify keeps the permanent id, but another tool (or a TWS user) may
+        place several orders under one fixed orderRef: each is an order of its own, tracked under a ref of its own
+        (:func:`~tui_trader.engine.adopted.adopted_refs`), and the first one's ref names none of the others.
+        """
+        order = self.orders.get(order_ref) if order_ref else None
+        return order if order is not None and _same_perm(order, perm_id) else None
+
+    def find(self, order_ref: str, perm_id: int | None, broker_id: int | None) -> Order | None:
+        """The tracked order a broker record (a report, an execution) is about: by ref (unless the permanent ids
+        differ: :meth:`named`), by permanent id, then, for a record without a ref, by broker id.
+
+        The broker id only without a ref: an order id is the placing client's, and another client's order (with a
+        ref of its own) may carry one of ours. The permanent id is the account's, unique: it finds an order adopted
+        without a ref in the completed orders, which carry no order id, and each of the orders placed under one
+        orderRef.
+        """
+        order = self.named(order_ref, perm_id)
+        if order is None and perm_id:
+            order = self.by_perm_id(perm_id)
+        if order is None and not order_ref and broker_id is not None:
+            order = self.by_broker_id(broker_id)
+            order = order if order is not None and _same_perm(order, perm_id) else None
+        return order
+
+    def placed_again(self, order_ref: str) -> Order:
+        """``order_ref`` is about to be placed again (a resubmit under the same ref): the broker gives the new
+        placement a permanent id of its own, so the old one no longer names it (a late report of the old
+        placement is then not applied to it)."""
+        order = self.orders[order_ref]
+        if not order.perm_id:
+            return order
+        if self._by_perm_id.get(order.perm_id) == order_ref:
+            del self._by_perm_id[order.perm_id]
+        return self._store(replace(order, perm_id=None))
 
     def working(self) -> list[Order]:
         """Orders live (or possibly live) at the broker."""
@@ -203,6 +248,8 @@ class OrderManager:
     def _store(self, order: Order) -> Order:
         ref = order.order_ref
         self.orders[ref] = order
+        if order.perm_id:
+            self._by_perm_id[order.perm_id] = ref
         self._index(order)
         if order.status.is_final and ref not in self._finished:
             self._finished[ref] = None
@@ -227,6 +274,8 @@ class OrderManager:
                 self.forgotten[order.status] += 1
             if order is not None and order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
                 del self._by_broker_id[order.broker_id]
+            if order is not None and order.perm_id and self._by_perm_id.get(order.perm_id) == ref:
+                del self._by_perm_id[order.perm_id]
             excess -= 1
 
     def _forget_child(self, order: Order | None) -> None:
@@ -241,19 +290,8 @@ class OrderManager:
     # -- broker input --------------------------------------------------------------------------
 
     def match(self, report: BrokerOrderReport) -> Order | None:
-        """The tracked order a broker report is about: by ref, by permanent id, then by broker id.
-
-        The broker id only for a report without a ref: an order id is the placing client's, and
-        another client's order (with a ref of its own) may carry one of ours. The permanent id is the
-        account's, unique: it finds an order adopted without a ref in the completed orders, which
-        carry no order id.
-        """
-        order = self.orders.get(report.order_ref) if report.order_ref else None
-        if order is None and report.perm_id:
-            order = next((o for o in map(self.orders.__getitem__, self._open) if o.perm_id == report.perm_id), None)
-        if order is None and not report.order_ref:
-            order = self.by_broker_id(report.broker_id)
-        return order
+        """The tracked order a broker report is about (:meth:`find`)."""
+        return self.find(report.order_ref, report.perm_id, report.broker_id)
 
     def apply_report(self, report: BrokerOrderReport, now: datetime) -> Order | None:
         """Apply a broker status report; returns the order when it changed, else ``None``."""
@@ -284,14 +322,14 @@ class OrderManager:
     def apply_fill(self, fill: Fill, now: datetime) -> tuple[Fill, Order | None] | None:
         """Record an execution once; returns (fill, updated order or None) or ``None`` if seen.
 
-        The order is found by ref, then (a fill without a ref, as :meth:`match`) by broker id;
-        ``None`` in the pair means the fill is for an order this engine does not know.
+        The order is found as a report's (:meth:`find`): by ref unless the permanent ids differ, by permanent id,
+        then (a fill without a ref) by broker id; ``None`` in the pair means the fill is for an order this engine
+        does not know.
         """
         if fill.exec_id in self.fills:
             return None
         fill = self._with_pending_commission(fill)
-        order = self.orders.get(fill.order_ref) or (
-            self.by_broker_id(fill.broker_id) if fill.broker_id and not fill.order_ref else None)
+        order = self.find(fill.order_ref, fill.perm_id, fill.broker_id or None)
         if order is not None and fill.order_ref != order.order_ref:
             fill = replace(fill, order_ref=order.order_ref)
         self.remember_fill(fill)
@@ -365,3 +403,8 @@ class OrderManager:
         if order is not None:
             order = self._store(replace(order, commission=order.commission + commission))
         return fill, order
+
+
+def _same_perm(order: Order, perm_id: int | None) -> bool:
+    """False when ``order``'s permanent id and ``perm_id`` are both known and differ: two orders."""
+    return not (perm_id and order.perm_id and perm_id != order.perm_id)

@@ -20,7 +20,7 @@ from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInFo
 from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Order, OrderTicket, hold_note
 from tui_trader.engine.adopted import (
     Claim,
-    adopted_ref,
+    adopted_refs,
     adopted_ticket,
     adoption_note,
     judge_protection,
@@ -61,10 +61,10 @@ class OrderSettlement(BookSettlement):
         tickets = {o.order_ref: o.ticket for o in working} if figures else {}
         self._seen_working = {ref: t for ref, t in self._seen_working.items() if ref in asked}
         opened = await self.broker.open_orders()
-        protective, warnings = self._judge_adoptions(opened)
+        refs, protective, warnings = self._judge_adoptions(opened)
         now = self.now()
         for report in opened:
-            self._settle_open(report, protective)
+            self._settle_open(report, refs, protective)
             self._settle_figures(report, tickets)
             order = self.orders.match(report)
             if order is not None:
@@ -74,8 +74,10 @@ class OrderSettlement(BookSettlement):
             self.alert(AlertLevel.WARNING, "reconcile", warning, kind="protection_refused")
         return opened, asked
 
-    def _judge_adoptions(self, opened: list[BrokerOrderReport]) -> tuple[frozenset[str], list[str]]:
-        """The refs of the orders among ``opened`` not known here that are adopted as their position's protection,
+    def _judge_adoptions(self, opened: list[BrokerOrderReport]
+                         ) -> tuple[dict[BrokerOrderReport, str], frozenset[str], list[str]]:
+        """The ref each order among ``opened`` not known here is adopted under (:func:`adopted_refs`: two orders under
+        one orderRef are two), the refs of those adopted as their position's protection,
         each symbol's judged together, with the protection already working in it (:func:`judge_protection`); and
         what the operator is told of those that are not because they would take a position through flat.
 
@@ -84,7 +86,8 @@ class OrderSettlement(BookSettlement):
         """
         new = [r for r in opened if self.orders.match(r) is None]
         if not new:
-            return frozenset(), []
+            return {}, frozenset(), []
+        refs = adopted_refs(new, self.orders.orders)
         links = self._oca_links(opened)
         held = self.broker_quantities()
         protective: set[str] = set()
@@ -92,10 +95,10 @@ class OrderSettlement(BookSettlement):
         for symbol in sorted({r.symbol for r in new}):
             position = held.get(symbol, 0.0)
             judged = judge_protection(symbol, position, [r for r in new if r.symbol == symbol],
-                                      self._protection_claims(symbol, position, links))
+                                      self._protection_claims(symbol, position, links), refs)
             protective |= judged.protective
             warnings += [judged.warning] if judged.warning else []
-        return frozenset(protective), warnings
+        return refs, frozenset(protective), warnings
 
     def _oca_links(self, opened: list[BrokerOrderReport]) -> dict[str, str]:
         """The OCA group the broker reports each of ``opened`` known here in, by ref (those in a group)."""
@@ -131,16 +134,17 @@ class OrderSettlement(BookSettlement):
         if self._settled is not None and order is not None and order.status is not before.status:
             self._settled.add(order.order_ref)
 
-    def _settle_open(self, report: BrokerOrderReport, protective: frozenset[str]) -> None:
-        """An open order at the broker: ours settled, one not known adopted (as protection when its ref is among
-        ``protective``: :meth:`_judge_adoptions`)."""
+    def _settle_open(self, report: BrokerOrderReport, refs: dict[BrokerOrderReport, str],
+                     protective: frozenset[str]) -> None:
+        """An open order at the broker: ours settled, one not known adopted under its ref in ``refs`` (as protection
+        when it is among ``protective``: :meth:`_judge_adoptions`)."""
         if self.orders.match(report) is not None:
             self._settle_report(report)
             return
         # The broker's positions came with the connect (ib_async waits for them before it returns), ahead of the
         # open orders: an order that can only close the position is adopted as its protection.
         held = self.broker_quantities().get(report.symbol, 0.0)
-        ref = adopted_ref(report)
+        ref = refs[report]
         ticket = adopted_ticket(report, ref in protective)  # what the broker holds: type, trail, tif, extended hours
         now = self.now()
         order = Order(ref, ticket, S.SUBMITTED, now, now, broker_id=report.broker_id,
@@ -149,8 +153,9 @@ class OrderSettlement(BookSettlement):
             order = order.with_status(S.SUBMITTED, now, hold_note(report.why_held))
         self.publish_order(self.orders.adopt(order))
         kind = type_word(ticket.order_type, report.raw_order_type)
+        shared = f", orderRef {report.order_ref} shared with another order" if report.order_ref not in ("", ref) else ""
         self.alert(AlertLevel.WARNING, "reconcile", f"adopted working order {ref} found at the broker "
-                   f"({report.side} {report.quantity:g} {report.symbol} {kind} {report.raw_tif or '?'})"
+                   f"({report.side} {report.quantity:g} {report.symbol} {kind} {report.raw_tif or '?'}{shared})"
                    f"{protection_note(ticket, held)}{adoption_note(ticket)}", kind="order_adopted")
         self.say_held(order, None)
 
@@ -192,7 +197,8 @@ class OrderSettlement(BookSettlement):
         flight, not missing: the broker may not have answered it yet (or may have answered the
         requests before it saw it). The ack watcher turns a missing acknowledgement into UNKNOWN.
         """
-        refs = {r.order_ref for r in (*opened, *completed) if r.order_ref}
+        # A ref whose permanent id is another's (two orders placed under one fixed orderRef) does not mention it.
+        refs = {r.order_ref for r in (*opened, *completed) if self.orders.named(r.order_ref, r.perm_id) is not None}
         ids = {r.broker_id for r in opened if not r.order_ref}
         perms = {r.perm_id for r in (*opened, *completed) if r.perm_id}
         return [o for o in self.orders.working() if o.order_ref in asked and o.order_ref not in refs
@@ -218,9 +224,13 @@ class OrderSettlement(BookSettlement):
         found: set[str] = set()
         opened = await self.broker.open_orders()
         completed = await self.broker.completed_orders()  # every client's: order ids are not unique there
-        candidates = [(r, r.order_ref if r.order_ref in wanted else perms.get(r.perm_id) or (
-            None if r.order_ref else ids.get(r.broker_id))) for r in opened]
-        candidates += [(r, r.order_ref if r.order_ref in wanted else perms.get(r.perm_id)) for r in completed]
+        def by_ref(r: BrokerOrderReport) -> str | None:  # not when its permanent id says it is another order
+            named = self.orders.named(r.order_ref, r.perm_id) if r.order_ref in wanted else None
+            return named.order_ref if named is not None else None
+
+        candidates = [(r, by_ref(r) or perms.get(r.perm_id) or (None if r.order_ref else ids.get(r.broker_id)))
+                      for r in opened]
+        candidates += [(r, by_ref(r) or perms.get(r.perm_id)) for r in completed]
         for report, ref in candidates:
             if ref is not None:
                 found.add(ref)

@@ -200,15 +200,17 @@ class Control:
             raise ValueError("count must be at least 1")
         self.gw.engine.refuse_modify = (order_ref, code, text, count)
 
-    def cancel(self, order_ref: str, reason: str = "cancelled in TWS") -> None:
+    def cancel(self, order_ref: str, reason: str = "cancelled in TWS", perm_id: int = 0) -> None:
         """Cancel a working order at the broker's side, as TWS's operator (or IB itself) would: no client
-        asked for it. Raises ``KeyError`` when no working order has that orderRef."""
-        order = self._live(order_ref)
+        asked for it (``perm_id``: the one with that permanent id, of several under one orderRef). Raises
+        ``KeyError`` when no working order has that orderRef (and permanent id)."""
+        order = self._live(order_ref, perm_id)
         self.gw.engine.cancel_order(order, reason)
 
-    def _live(self, order_ref: str) -> SimOrder:
-        """The working order with that orderRef (``KeyError`` when none has it)."""
-        order = next((o for o in self.gw.ledger.live() if o.order_ref == order_ref), None)
+    def _live(self, order_ref: str, perm_id: int = 0) -> SimOrder:
+        """The working order with that orderRef (and ``perm_id``, when given; ``KeyError`` when none has it)."""
+        order = next((o for o in self.gw.ledger.live()
+                      if o.order_ref == order_ref and perm_id in (0, o.perm_id)), None)
         if order is None:
             raise KeyError(order_ref)
         return order

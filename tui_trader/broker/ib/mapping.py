@@ -299,6 +299,7 @@ def fill_from_ib(fill: IbFill, order_ref: str = "") -> Fill:
         broker_id=ex.orderId or None,
         commission=float(report.commission) if has_commission else None,
         realized_pnl=_num(report.realizedPNL) if has_commission else None,
+        perm_id=ex.permId or None,
     )
 
 
