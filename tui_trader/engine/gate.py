@@ -26,6 +26,9 @@ EXIT_PENDING = (S.PENDING_APPROVAL, S.APPROVED, S.SENDING, S.SUBMITTED, S.PARTIA
 """An exit in one of these has not ended: another would cancel it as protection and replace it."""
 PLACED = (S.SUBMITTED, S.PARTIALLY_FILLED)
 """Acknowledged by the broker and working there (what a modify re-places)."""
+CUT_PAST_HALT = CheckResult("trading_state", True, message="trading halted, but an automatic trip keeps the "
+                            "positions' protection: a protective order cut to its position passes")
+"""The trading-state check of a protective cut that passes HALTED (:meth:`OrderGate._cut_passes_halt`)."""
 
 
 def _prices(ticket: OrderTicket) -> tuple[object, ...]:
@@ -57,10 +60,42 @@ class OrderGate(EngineCore):
         # The snapshot and the orders in flight are read only if an enabled check needs the account or the book.
         account = self._account_for(ticket, order_ref)
         verdict = self.risk.check(ticket, account, self.market.view(), now, self._in_flight_orders, order_ref)
+        if not verdict.passed and order_ref is not None and self._cut_passes_halt(verdict, ticket, order_ref):
+            checks = (CUT_PAST_HALT if c.name == "trading_state" else c for c in verdict.checks)
+            verdict = RiskVerdict(True, tuple(checks))
         extra = self._engine_checks(ticket, order_ref)
         if extra:
             return RiskVerdict(False, (*extra, *verdict.checks))
         return verdict
+
+    def _cut_passes_halt(self, verdict: RiskVerdict, ticket: OrderTicket, order_ref: str) -> bool:
+        """Only the trading state denies ``ticket``, and it cuts protective order ``order_ref`` to a smaller size
+        (:meth:`_cuts_protection`) that only takes its position toward flat, while the kill switch engaged is an
+        automatic trip's, which keeps the positions' protection: it passes HALTED.
+
+        A position mismatch (a part sold in TWS, while tui-trader was away or running) trips the kill switch by
+        default, and its cut was denied: a stop of 10 left under LONG 5 sold 10 and left the account SHORT 5. The
+        trip keeps the stops so that the positions stay protected; a stop larger than its position does not
+        protect it, it reverses it. Nothing else passes: not a new order, not a grown one, not a price moved
+        (the operator's modifies included). Not under the operator's kill (Ctrl+K, also on top of a trip): it
+        cancels every protective order in its scope on purpose, a modify is a ``placeOrder`` of the same order
+        that would race its cancel, and whatever the kill could not cancel its verification names CRITICAL for
+        the operator to deal with (as a lost stop is not placed again then:
+        :meth:`~tui_trader.engine.protection.Protection._stop_lost`). Every other check still applies."""
+        order = self.orders.get(order_ref)
+        if (order is None or not self._keeps_protection or {c.name for c in verdict.failures} != {"trading_state"}
+                or not self._cuts_protection(ticket, order_ref)):
+            return False
+        held = self.portfolio.quantity(ticket.symbol)
+        left = ticket.quantity - order.filled_quantity
+        return (ticket.quantity < self.placed_ticket(order).quantity - 1e-9 and ticket.side.sign * held < 0
+                and left <= abs(held) + 1e-9)
+
+    @property
+    def _keeps_protection(self) -> bool:
+        """The engaged kill keeps the positions' protective orders (an automatic trip's)."""
+        state = self.risk.kill_state
+        return state.engaged and state.keeps_protection
 
     def _account_for(self, ticket: OrderTicket, order_ref: str | None) -> Callable[[], AccountSnapshot]:
         """What builds the account ``ticket`` is measured against (``order_ref``: its own order, re-checked or

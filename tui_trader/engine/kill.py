@@ -119,12 +119,6 @@ class KillOps(OrderPath):
         at_broker = await self._broker_working(own_only=cancels.keeps_protection)
         self._publish_verification(KillReport((), tuple(at_broker or ()), checked=at_broker is not None), cancels)
 
-    @property
-    def _keeps_protection(self) -> bool:
-        """The engaged kill keeps the positions' protective orders (an automatic trip's)."""
-        state = self.risk.kill_state
-        return state.engaged and state.keeps_protection
-
     def _killed_in_full(self) -> bool:
         """The kill switch is engaged and cancels everything in scope (not an automatic trip keeping the
         positions' protective orders, which an operator's kill still has to cancel)."""

@@ -1,0 +1,115 @@
+"""A protective order larger than its position is cut to it also while a position mismatch holds trading HALTED.
+
+With the default limits a position mismatch halts trading (the kill switch, tripped automatically: it keeps the
+positions' protection). The likeliest reason a position shrinks behind tui-trader's back is the very one that trips
+it: 5 of a LONG 10 sold in TWS while tui-trader was stopped. At the restart the cuts of the bracket's stop and
+target were denied by the trading state, each said CRITICAL, and the re-check every ``cut_recheck_s`` found the gate
+still denying them, so the stop of 10 stayed at the broker under LONG 5: a fall through it sold 10 and left the
+account SHORT 5. Only a cut passes the trip; nothing passes the operator's kill. Real engine against the simulator
+over loopback, default limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import ib_async
+
+from tui_trader.domain import AlertLevel, Order, OrderStatus, TradingState
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.engine import Engine
+from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.sim import SimGateway
+
+from .helpers import eventually, make_config, outside_client, protected_long, running, sell, status
+
+S = OrderStatus
+
+
+def _at_broker(sim: SimGateway) -> dict[str, float]:
+    """The size of every order working at the simulator, by orderRef."""
+    return {o.order_ref: o.total_qty for o in sim.orders() if o.working}
+
+
+def _said(events: Subscription) -> list[tuple[AlertLevel, str]]:
+    return [(e.alert.level, e.alert.text) for e in events.drain()
+            if isinstance(e, AlertRaised) and e.alert.source == "protection"]
+
+
+async def _sold_in_tws(sim: SimGateway, qty: float = 5) -> None:
+    """``qty`` AAPL sold at the broker by another client (TWS, id 99)."""
+    async with outside_client(sim) as (outsider, contract):
+        trade = outsider.placeOrder(contract, ib_async.MarketOrder("SELL", qty))
+        await eventually(lambda: trade.orderStatus.status == "Filled", what="sold at the broker")
+
+
+def _halted_by_the_mismatch(engine: Engine) -> bool:
+    kill = engine.risk.kill_state
+    return engine.trading_state is TradingState.HALTED and kill.trigger is KillTrigger.POSITION_MISMATCH
+
+
+async def _fall_through(sim: SimGateway, engine: Engine, stop: Order) -> None:
+    """The price falls through ``stop``'s stop price; waits until nothing works at the broker."""
+    sim.control.set_price("AAPL", round((stop.ticket.stop_price or 0.0) - 0.5, 2))
+    await eventually(lambda: status(engine, stop.order_ref) is S.FILLED, what="the stop triggered")
+    await eventually(lambda: not _at_broker(sim), what="nothing left working")
+
+
+async def test_bracket_when_half_sold_in_tws_while_stopped_then_halted_by_the_mismatch_and_stop_and_target_cut(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10, the engine stopped, 5 sold in TWS meanwhile. The default limits.
+    config = make_config(tmp_path, book_settle_s=0.2)
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
+        _, stop, target = await protected_long(first)
+    await _sold_in_tws(sim)
+
+    # Act: started again on the same journal.
+    async with running(sim, config) as (engine, events):
+        await eventually(lambda: engine.portfolio.quantity("AAPL") == 5, what="the position taken from the broker")
+        await eventually(lambda: _halted_by_the_mismatch(engine), what="halted by the position mismatch")
+
+        # Assert: cut to the 5 at the broker, said once at INFO, nothing CRITICAL.
+        await eventually(lambda: _at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+                         what="stop and target cut to 5 at the broker")
+        assert {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.SUBMITTED}
+        assert _said(events) == [(AlertLevel.INFO, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
+        assert engine.trading_state is TradingState.HALTED
+
+        # Then: the price falls through the stop: flat at the broker, not short.
+        await _fall_through(sim, engine, engine.orders.orders[stop.order_ref])
+        assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")
+
+
+
+async def test_automatic_trip_when_its_kept_stop_is_modified_then_only_a_cut_passes_and_under_ctrl_k_not_even_one(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: LONG 10 with its stop and target working, then the position-mismatch trip (it keeps them).
+    async with running(sim, make_config(tmp_path)) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        engine.engage_kill("position mismatch with the broker: AAPL ours 10 broker 5", "risk:position_mismatch",
+                           KillTrigger.POSITION_MISMATCH)
+        assert _halted_by_the_mismatch(engine)
+        stop_price = stop.ticket.stop_price or 0.0
+
+        # Act / Assert: a price moved, a new order, are denied by the trading state; a cut passes.
+        moved = await engine.modify(stop.order_ref, stop_price=round(stop_price - 1, 2))
+        assert [c.name for c in moved.failures] == ["trading_state"]
+        assert [c.name for c in engine.preview(sell(5)).failures] == ["trading_state"]
+        cut = await engine.modify(stop.order_ref, quantity=5)
+        assert cut.passed, cut.reason
+        await eventually(lambda: _at_broker(sim) == {stop.order_ref: 5, target.order_ref: 10},
+                         what="the stop cut to 5 at the broker")
+        await eventually(lambda: not engine.snapshot().modifications, what="the cut confirmed")
+        grown = await engine.modify(stop.order_ref, quantity=8)
+        assert [c.name for c in grown.failures] == ["trading_state"]
+
+        # The operator's kill on top cancels the protection: a cut of it does not pass either.
+        engine.kill("operator: stop everything")
+        assert status(engine, target.order_ref) is S.SUBMITTED  # its cancel not answered yet
+        denied = engine.verdict(replace(target.ticket, quantity=5), target.order_ref)
+        assert [c.name for c in denied.failures] == ["trading_state"]
