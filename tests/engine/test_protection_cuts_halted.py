@@ -113,3 +113,32 @@ async def test_automatic_trip_when_its_kept_stop_is_modified_then_only_a_cut_pas
         assert status(engine, target.order_ref) is S.SUBMITTED  # its cancel not answered yet
         denied = engine.verdict(replace(target.ticket, quantity=5), target.order_ref)
         assert [c.name for c in denied.failures] == ["trading_state"]
+
+
+async def test_bracket_when_all_sold_in_tws_while_stopped_then_its_stop_and_target_are_cancelled(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10, the engine stopped, all 10 sold in TWS meanwhile. The default limits.
+    config = make_config(tmp_path, book_settle_s=0.2)
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
+        _, stop, target = await protected_long(first)
+    await _sold_in_tws(sim, 10)
+
+    # Act: started again on the same journal.
+    async with running(sim, config) as (engine, events):
+        await eventually(lambda: engine.portfolio.quantity("AAPL") == 0 and _halted_by_the_mismatch(engine),
+                         what="flat taken from the broker, halted by the mismatch")
+
+        # Assert: a stop and target under a flat position could only open one: both cancelled at the broker, said.
+        await eventually(lambda: not _at_broker(sim), what="stop and target cancelled at the broker")
+        await eventually(lambda: {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.CANCELLED},
+                         what="both shown cancelled")
+        assert _said(events) == [(AlertLevel.WARNING, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cancelled: AAPL is flat at the "
+            "broker, so they could only open a position"))]
+
+        # Then: the price falls below the old stop: nothing happens, the account stays flat.
+        sim.control.set_price("AAPL", round((stop.ticket.stop_price or 0.0) - 0.5, 2))
+        await eventually(lambda: engine.market.quotes["AAPL"].last < (stop.ticket.stop_price or 0.0),
+                         what="the fall seen")
+        assert sim.positions().get("AAPL", 0) == 0

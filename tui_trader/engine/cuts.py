@@ -117,7 +117,27 @@ class ProtectionCuts(StrategyRunner):
         fitted to them."""
         super().after_book_taken(symbols)
         for symbol in symbols:
-            self._fit_protection(symbol)
+            if self.portfolio.quantity(symbol):
+                self._fit_protection(symbol)
+            else:
+                self._cancel_under_flat(symbol)
+
+    def _cancel_under_flat(self, symbol: str) -> None:
+        """``symbol`` is flat at the broker (all of it closed elsewhere while away, say): its protective orders can
+        only open a position now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as
+        a fill that takes the position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol
+        still works: its fills grow the position its children were placed for. A cancel passes every trading
+        state."""
+        working = [o for o in self.orders.working() if o.symbol == symbol]
+        if any(not o.ticket.reduce_only for o in working):
+            return
+        leftovers = [o for o in working if o.broker_id and o.order_ref not in self.cancels_asked]
+        for order in leftovers:
+            self.cancel_at_broker(order)
+        if leftovers:
+            said = [f"{o.order_ref} ({o.ticket.order_type.value} {o.remaining:g} {symbol})" for o in leftovers]
+            self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {symbol} is flat at the broker, "
+                       "so they could only open a position", kind="protection_fitted")
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position
