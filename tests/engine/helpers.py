@@ -13,8 +13,8 @@ import ib_async
 import pytest
 
 from tui_trader.config.sections import SizingSettings, StrategySettings
-from tui_trader.domain import Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
-from tui_trader.domain.events import KillChecked
+from tui_trader.domain import AlertLevel, Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain.events import AlertRaised, KillChecked
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -245,3 +245,21 @@ async def placed_by_another_tool(sim: SimGateway, order: ib_async.Order) -> SimO
     await eventually(lambda: CLIENT_ID not in sim.sessions, what="the other tool gone")
     (held,) = [o for o in sim.orders() if o.perm_id == trade.order.permId]
     return held
+
+
+def working_at_broker(sim: SimGateway) -> dict[str, float]:
+    """The size of every order working at the simulator, by orderRef."""
+    return {o.order_ref: o.total_qty for o in sim.orders() if o.working}
+
+
+def protection_said(events: Subscription) -> list[tuple[AlertLevel, str]]:
+    """The protection's alerts drained from ``events``: (level, text)."""
+    return [(e.alert.level, e.alert.text) for e in events.drain()
+            if isinstance(e, AlertRaised) and e.alert.source == "protection"]
+
+
+async def fall_through(sim: SimGateway, engine: Engine, stop: Order) -> None:
+    """The price falls through ``stop``'s stop price; waits until it has filled and nothing works at the broker."""
+    sim.control.set_price(stop.symbol, round((stop.ticket.stop_price or 0.0) - 0.5, 2))
+    await eventually(lambda: status(engine, stop.order_ref) is OrderStatus.FILLED, what="the stop triggered")
+    await eventually(lambda: not working_at_broker(sim), what="nothing left working")

@@ -16,26 +16,25 @@ from pathlib import Path
 
 import ib_async
 
-from tui_trader.domain import AlertLevel, Order, OrderStatus, TradingState
-from tui_trader.domain.events import AlertRaised
-from tui_trader.engine.bus import Subscription
+from tui_trader.domain import AlertLevel, OrderStatus, TradingState
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import SimGateway
 
-from .helpers import eventually, make_config, outside_client, protected_long, running, sell, status
+from .helpers import (
+    eventually,
+    fall_through,
+    make_config,
+    outside_client,
+    protected_long,
+    protection_said,
+    running,
+    sell,
+    status,
+    working_at_broker,
+)
 
 S = OrderStatus
-
-
-def _at_broker(sim: SimGateway) -> dict[str, float]:
-    """The size of every order working at the simulator, by orderRef."""
-    return {o.order_ref: o.total_qty for o in sim.orders() if o.working}
-
-
-def _said(events: Subscription) -> list[tuple[AlertLevel, str]]:
-    return [(e.alert.level, e.alert.text) for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.source == "protection"]
 
 
 async def _sold_in_tws(sim: SimGateway, qty: float = 5) -> None:
@@ -48,13 +47,6 @@ async def _sold_in_tws(sim: SimGateway, qty: float = 5) -> None:
 def _halted_by_the_mismatch(engine: Engine) -> bool:
     kill = engine.risk.kill_state
     return engine.trading_state is TradingState.HALTED and kill.trigger is KillTrigger.POSITION_MISMATCH
-
-
-async def _fall_through(sim: SimGateway, engine: Engine, stop: Order) -> None:
-    """The price falls through ``stop``'s stop price; waits until nothing works at the broker."""
-    sim.control.set_price("AAPL", round((stop.ticket.stop_price or 0.0) - 0.5, 2))
-    await eventually(lambda: status(engine, stop.order_ref) is S.FILLED, what="the stop triggered")
-    await eventually(lambda: not _at_broker(sim), what="nothing left working")
 
 
 async def test_bracket_when_half_sold_in_tws_while_stopped_then_halted_by_the_mismatch_and_stop_and_target_cut(
@@ -72,15 +64,15 @@ async def test_bracket_when_half_sold_in_tws_while_stopped_then_halted_by_the_mi
         await eventually(lambda: _halted_by_the_mismatch(engine), what="halted by the position mismatch")
 
         # Assert: cut to the 5 at the broker, said once at INFO, nothing CRITICAL.
-        await eventually(lambda: _at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
                          what="stop and target cut to 5 at the broker")
         assert {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.SUBMITTED}
-        assert _said(events) == [(AlertLevel.INFO, (
+        assert protection_said(events) == [(AlertLevel.INFO, (
             f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
         assert engine.trading_state is TradingState.HALTED
 
         # Then: the price falls through the stop: flat at the broker, not short.
-        await _fall_through(sim, engine, engine.orders.orders[stop.order_ref])
+        await fall_through(sim, engine, engine.orders.orders[stop.order_ref])
         assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")
 
 
@@ -102,7 +94,7 @@ async def test_automatic_trip_when_its_kept_stop_is_modified_then_only_a_cut_pas
         assert [c.name for c in engine.preview(sell(5)).failures] == ["trading_state"]
         cut = await engine.modify(stop.order_ref, quantity=5)
         assert cut.passed, cut.reason
-        await eventually(lambda: _at_broker(sim) == {stop.order_ref: 5, target.order_ref: 10},
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 10},
                          what="the stop cut to 5 at the broker")
         await eventually(lambda: not engine.snapshot().modifications, what="the cut confirmed")
         grown = await engine.modify(stop.order_ref, quantity=8)
@@ -130,10 +122,10 @@ async def test_bracket_when_all_sold_in_tws_while_stopped_then_its_stop_and_targ
                          what="flat taken from the broker, halted by the mismatch")
 
         # Assert: a stop and target under a flat position could only open one: both cancelled at the broker, said.
-        await eventually(lambda: not _at_broker(sim), what="stop and target cancelled at the broker")
+        await eventually(lambda: not working_at_broker(sim), what="stop and target cancelled at the broker")
         await eventually(lambda: {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.CANCELLED},
                          what="both shown cancelled")
-        assert _said(events) == [(AlertLevel.WARNING, (
+        assert protection_said(events) == [(AlertLevel.WARNING, (
             f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cancelled: AAPL is flat at the "
             "broker, so they could only open a position"))]
 

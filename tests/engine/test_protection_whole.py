@@ -16,35 +16,26 @@ from pathlib import Path
 import ib_async
 
 from tui_trader.domain import AlertLevel, Order, OrderStatus
-from tui_trader.domain.events import AlertRaised
-from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import SimGateway
 
 from .helpers import (
     eventually,
+    fall_through,
     limits_for_tests,
     make_config,
     outside_client,
     placed_by_another_tool,
     protected_long,
+    protection_said,
     running,
     sell,
     status,
+    working_at_broker,
 )
 
 S = OrderStatus
-
-
-def _at_broker(sim: SimGateway) -> dict[str, float]:
-    """The size of every order working at the simulator, by orderRef."""
-    return {o.order_ref: o.total_qty for o in sim.orders() if o.working}
-
-
-def _said(events: Subscription) -> list[tuple[AlertLevel, str]]:
-    return [(e.alert.level, e.alert.text) for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.source == "protection"]
 
 
 async def _two_brackets(sim: SimGateway, engine: Engine) -> tuple[tuple[Order, Order], tuple[Order, Order]]:
@@ -58,13 +49,6 @@ async def _two_brackets(sim: SimGateway, engine: Engine) -> tuple[tuple[Order, O
     return (old_stop, old_target), (new_stop, new_target)
 
 
-async def _fall_through(sim: SimGateway, engine: Engine, stop: Order) -> None:
-    """The price falls through ``stop``'s stop price; waits until it has filled."""
-    sim.control.set_price("AAPL", round((stop.ticket.stop_price or 0.0) - 0.5, 2))
-    await eventually(lambda: status(engine, stop.order_ref) is S.FILLED, what="the stop triggered")
-    await eventually(lambda: not _at_broker(sim), what="nothing left working")
-
-
 async def test_two_brackets_when_a_sell_leaves_less_than_one_then_the_newer_cancelled_the_older_cut_and_a_fall_flat(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (engine, events):
@@ -76,16 +60,16 @@ async def test_two_brackets_when_a_sell_leaves_less_than_one_then_the_newer_canc
         await eventually(lambda: status(engine, ticket.order_ref) is S.FILLED, what="the sell of 15")
 
         # Assert: the newer bracket gives way (nothing of the position is left for it), the older is cut to the 5.
-        await eventually(lambda: _at_broker(sim) == {old_stop.order_ref: 5, old_target.order_ref: 5},
+        await eventually(lambda: working_at_broker(sim) == {old_stop.order_ref: 5, old_target.order_ref: 5},
                          what="the older bracket cut to 5, the newer cancelled")
         assert {status(engine, new_stop.order_ref), status(engine, new_target.order_ref)} == {S.CANCELLED}
-        assert _said(events) == [(AlertLevel.INFO, (
+        assert protection_said(events) == [(AlertLevel.INFO, (
             f"AAPL protection fitted to LONG 5 (it would have closed 20), the newest giving way first: "
             f"{old_stop.order_ref} (STP 10 AAPL) and {old_target.order_ref} (LMT 10 AAPL) cut to 5; "
             f"{new_stop.order_ref} (STP 10 AAPL) and {new_target.order_ref} (LMT 10 AAPL) cancelled"))]
 
         # Then: the price falls through the stop: flat, not short.
-        await _fall_through(sim, engine, old_stop)
+        await fall_through(sim, engine, old_stop)
         assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")
 
 
@@ -99,12 +83,12 @@ async def test_two_brackets_when_a_sell_leaves_more_than_one_then_the_older_whol
         await eventually(lambda: status(engine, ticket.order_ref) is S.FILLED, what="the sell of 5")
 
         # Assert: the stops total the 15 held; the older bracket untouched (never modified).
-        await eventually(lambda: _at_broker(sim) == {old_stop.order_ref: 10, old_target.order_ref: 10,
+        await eventually(lambda: working_at_broker(sim) == {old_stop.order_ref: 10, old_target.order_ref: 10,
                                                      new_stop.order_ref: 5, new_target.order_ref: 5},
                          what="the newer bracket cut to 5")
         assert not [r for r in sim.received_orders()
                     if r.modification and r.order_ref in (old_stop.order_ref, old_target.order_ref)]
-        assert _said(events) == [(AlertLevel.INFO, (
+        assert protection_said(events) == [(AlertLevel.INFO, (
             f"AAPL protection fitted to LONG 15 (it would have closed 20), the newest giving way first: "
             f"{new_stop.order_ref} (STP 10 AAPL) and {new_target.order_ref} (LMT 10 AAPL) cut to 5"))]
 
@@ -112,7 +96,7 @@ async def test_two_brackets_when_a_sell_leaves_more_than_one_then_the_older_whol
         sim.control.set_price("AAPL", round((old_stop.ticket.stop_price or 0.0) - 0.5, 2))
         await eventually(lambda: {status(engine, old_stop.order_ref), status(engine, new_stop.order_ref)}
                          == {S.FILLED}, what="both stops triggered")
-        await eventually(lambda: not _at_broker(sim), what="nothing left working")
+        await eventually(lambda: not working_at_broker(sim), what="nothing left working")
         assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")
 
 
@@ -144,11 +128,11 @@ async def test_two_adopted_stops_not_linked_when_the_engine_sells_half_then_the_
         assert older.working
         assert not newer.working
         assert [o.total_qty for o in sim.orders() if o.working] == [5]
-        assert _said(events) == [(AlertLevel.INFO, (
+        assert protection_said(events) == [(AlertLevel.INFO, (
             f"AAPL protection fitted to LONG 5 (it would have closed 10), the newest giving way first: "
             f"{other.order_ref} (STP 5 AAPL) cancelled"))]
 
-        await _fall_through(sim, engine, kept)
+        await fall_through(sim, engine, kept)
         assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")
 
 
@@ -177,7 +161,7 @@ async def test_adopted_stop_and_target_in_one_oca_group_when_the_engine_sells_ha
         await eventually(lambda: (stop.total_qty, target.total_qty) == (5, 5), what="both cut to 5 at the broker")
         assert stop.working
         assert target.working
-        assert _said(events) == [(AlertLevel.INFO, (
+        assert protection_said(events) == [(AlertLevel.INFO, (
             f"{mine_stop.order_ref} (STP 10 AAPL) and {mine_target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
 
 
@@ -197,11 +181,11 @@ async def test_bracket_when_the_position_taken_from_the_broker_at_a_restart_is_h
     async with running(sim, config) as (engine, events):
         await eventually(lambda: engine.portfolio.quantity("AAPL") == 5, what="the position taken from the broker")
 
-        await eventually(lambda: _at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
                          what="stop and target cut to 5 at the broker")
         assert {status(engine, stop.order_ref), status(engine, target.order_ref)} == {S.SUBMITTED}
-        assert _said(events) == [(AlertLevel.INFO, (
+        assert protection_said(events) == [(AlertLevel.INFO, (
             f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
 
-        await _fall_through(sim, engine, engine.orders.orders[stop.order_ref])
+        await fall_through(sim, engine, engine.orders.orders[stop.order_ref])
         assert sim.positions().get("AAPL", 0) == 0 == engine.portfolio.quantity("AAPL")
