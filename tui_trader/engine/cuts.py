@@ -128,14 +128,14 @@ class ProtectionCuts(StrategyRunner):
         a fill that takes the position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol
         still works: its fills grow the position its children were placed for. A cancel passes every trading
         state."""
-        working = [o for o in self.orders.working() if o.symbol == symbol]
-        if any(not o.ticket.reduce_only for o in working):
+        if any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol):
             return
-        leftovers = [o for o in working if o.broker_id and o.order_ref not in self.cancels_asked]
+        asked = self.cancels_asked
+        leftovers = [o for o in self.protection_working(symbol) if o.broker_id and o.order_ref not in asked]
+        said = [self._cut_what(o.order_ref) for o in leftovers]
         for order in leftovers:
             self.cancel_at_broker(order)
         if leftovers:
-            said = [f"{o.order_ref} ({o.ticket.order_type.value} {o.remaining:g} {symbol})" for o in leftovers]
             self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {symbol} is flat at the broker, "
                        "so they could only open a position", kind="protection_fitted")
 
