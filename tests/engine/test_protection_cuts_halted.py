@@ -16,7 +16,8 @@ from pathlib import Path
 
 import ib_async
 
-from tui_trader.domain import AlertLevel, OrderStatus, TradingState
+from tui_trader.domain import AlertLevel, Order, OrderStatus, TradingState
+from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import SimGateway
@@ -44,6 +45,15 @@ async def _sold_in_tws(sim: SimGateway, qty: float = 5) -> None:
         await eventually(lambda: trade.orderStatus.status == "Filled", what="sold at the broker")
 
 
+async def _bracket_then_sold_while_stopped(sim: SimGateway, config: EngineConfig, qty: float) -> tuple[Order, Order]:
+    """A filled bracket of 10 AAPL (its stop and target returned), the engine stopped, then ``qty`` sold in TWS."""
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
+        _, stop, target = await protected_long(first)
+    await _sold_in_tws(sim, qty)
+    return stop, target
+
+
 def _halted_by_the_mismatch(engine: Engine) -> bool:
     kill = engine.risk.kill_state
     return engine.trading_state is TradingState.HALTED and kill.trigger is KillTrigger.POSITION_MISMATCH
@@ -53,10 +63,7 @@ async def test_bracket_when_half_sold_in_tws_while_stopped_then_halted_by_the_mi
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: a filled bracket of 10, the engine stopped, 5 sold in TWS meanwhile. The default limits.
     config = make_config(tmp_path, book_settle_s=0.2)
-    async with running(sim, config) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
-        _, stop, target = await protected_long(first)
-    await _sold_in_tws(sim)
+    stop, target = await _bracket_then_sold_while_stopped(sim, config, 5)
 
     # Act: started again on the same journal.
     async with running(sim, config) as (engine, events):
@@ -111,10 +118,7 @@ async def test_bracket_when_all_sold_in_tws_while_stopped_then_its_stop_and_targ
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: a filled bracket of 10, the engine stopped, all 10 sold in TWS meanwhile. The default limits.
     config = make_config(tmp_path, book_settle_s=0.2)
-    async with running(sim, config) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="quotes")
-        _, stop, target = await protected_long(first)
-    await _sold_in_tws(sim, 10)
+    stop, target = await _bracket_then_sold_while_stopped(sim, config, 10)
 
     # Act: started again on the same journal.
     async with running(sim, config) as (engine, events):
