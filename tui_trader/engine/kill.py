@@ -27,9 +27,9 @@ from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError, SafetyError
+from tui_trader.risk.kill_cancels import KillCancels
 from tui_trader.risk.kill_switch import (
     KillAction,
-    KillCancels,
     KillDecision,
     KillTrigger,
     remaining_text,

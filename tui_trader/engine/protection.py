@@ -24,7 +24,7 @@ from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
 from tui_trader.engine.cuts import ProtectionCuts
 from tui_trader.engine.trailing import TrailMark, TrailMarks
-from tui_trader.risk.kill_switch import KillCancels
+from tui_trader.risk.kill_cancels import KillCancels
 
 if TYPE_CHECKING:
     from tui_trader.domain.orders import Order

@@ -8,17 +8,16 @@ from tui_trader.risk.book import Book, Leg, build_book, counted_orders
 from tui_trader.risk.checks import RecentOrder, TicketContext, check_cancel, pre_trade_check
 from tui_trader.risk.engine import KillSwitchLatchedError, RiskEngine, TriggerResponse
 from tui_trader.risk.flatten import FlattenLine, FlattenPreview, check_flatten_ticket, flatten_preview
+from tui_trader.risk.kill_cancels import KillCancels, kill_cancels
 from tui_trader.risk.kill_switch import (
     CONFIRM_SAME_DAY,
     KillAction,
-    KillCancels,
     KillDecision,
     KillState,
     KillSwitch,
     KillTrigger,
     ResetDecision,
     Verification,
-    kill_cancels,
 )
 from tui_trader.risk.limits import CancelScope, CollarReference, RiskLimits, TriggerAction
 from tui_trader.risk.monitors import MonitorMemory, MonitorReading, TriggerHit

@@ -29,8 +29,8 @@ from tui_trader.domain import (
 from tui_trader.domain.events import MessagesSent, OrderDenied, TradingStateChanged
 from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
 from tui_trader.risk.flatten import FlattenPreview, check_flatten_ticket, flatten_preview
+from tui_trader.risk.kill_cancels import KillCancels
 from tui_trader.risk.kill_switch import (
-    KillCancels,
     KillDecision,
     KillState,
     KillSwitch,

@@ -17,7 +17,7 @@ from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.events import KillChecked, KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
-from tui_trader.risk.kill_switch import is_protective
+from tui_trader.risk.kill_cancels import is_protective
 from tui_trader.ui.format import DASH, age, hhmmss, money, pct, price, qty, shown_sign
 from tui_trader.ui.freshness import Freshness
 
