@@ -27,7 +27,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from tui_trader.config.sections import NotificationSettings, SizingSettings, StrategySettings, WebhookSettings
+from tui_trader.config.notifications import NotificationSettings, WebhookSettings
+from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine

@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from tui_trader.config import load_settings
-from tui_trader.config.sections import EmailSettings, NotificationSettings, TelegramSettings, WebhookSettings
+from tui_trader.config.notifications import EmailSettings, NotificationSettings, TelegramSettings, WebhookSettings
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Side
 from tui_trader.domain.events import AlertRaised, ConnectionChanged, OrderFilled

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from tui_trader.config import load_settings
-from tui_trader.config.sections import EmailSettings
+from tui_trader.config.notifications import EmailSettings
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.errors import ConfigError
 from tui_trader.ops.notify import Channel, ChannelStatus

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from tui_trader.config.notifications import NotificationSettings
 from tui_trader.config.sections import (
     ENV_PREFIX,
     IB_PORTS,
@@ -27,7 +28,6 @@ from tui_trader.config.sections import (
     HealthSettings,
     JournalSettings,
     KillSwitchSettings,
-    NotificationSettings,
     RiskSettings,
     ScheduleSettings,
     SimSettings,

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    SecretStr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,41 +23,19 @@ Fraction = Annotated[float, Field(ge=0)]
 PositiveOrNone = Annotated[float | None, Field(gt=0)]
 TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
 _HALTED = "halted: kill switch cancelling only entries; the positions' stops and targets stay, Ctrl+K cancels them"
-# Checked, not free strings: a misspelt kind or level ("kill-switch", "CRITCAL") would filter out
-# every notice of it, silently.
-NotificationKind = Literal["fills", "rejections", "risk", "kill_switch", "disconnects", "daily_summary", "system"]
-LevelName = Literal["INFO", "WARNING", "ERROR", "CRITICAL"]
-NotificationLevel = Annotated[LevelName, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
-
-
-def _levels(*names: LevelName) -> list[LevelName]:
-    """A default list of levels (typed for mypy: a bare list literal is a ``list[str]``)."""
-    return list(names)
-
-
-def _levels_sent(*names: LevelName) -> Any:
-    """A notification channel's ``levels`` field, defaulting to ``names``."""
-    return Field(default_factory=lambda: _levels(*names), description="Levels sent.")
-
-
-ChannelKinds = Annotated[list[NotificationKind] | None,
-                         Field(description="Event kinds sent on this channel (unset: notifications.kinds).")]
-"""A notification channel's ``kinds`` field (``None``: the section's ``kinds``)."""
-
-
 def default_state_dir() -> Path:
     """``$XDG_STATE_HOME/tui-trader``, else ``~/.local/state/tui-trader``."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "tui-trader"
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     """Base of every settings section: frozen, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class BrokerSettings(_Section):
+class BrokerSettings(Section):
     """Connection to IB Gateway or TWS."""
 
     host: str = Field("127.0.0.1", description="Gateway host.")
@@ -99,7 +74,7 @@ class BrokerSettings(_Section):
     )
 
 
-class RiskSettings(_Section):
+class RiskSettings(Section):
     """Pre-trade limits and post-trade monitors; a limit left unset turns its check off."""
 
     max_order_quantity: PositiveOrNone = Field(1000, description="Largest quantity in one order.")
@@ -173,7 +148,7 @@ class RiskSettings(_Section):
     )
 
 
-class KillSwitchSettings(_Section):
+class KillSwitchSettings(Section):
     """The kill switch and the automatic triggers that engage it."""
 
     scope: Literal["own", "global"] = Field(
@@ -199,7 +174,7 @@ class KillSwitchSettings(_Section):
     )
 
 
-class SizingSettings(_Section):
+class SizingSettings(Section):
     """How a signal becomes a quantity."""
 
     method: Literal["fixed_quantity", "fixed_notional", "equity_pct", "risk_per_trade"] = Field(
@@ -220,7 +195,7 @@ class SizingSettings(_Section):
     )
 
 
-class StrategySettings(_Section):
+class StrategySettings(Section):
     """One strategy instance."""
 
     name: str = Field(description="Built-in name (ema_cross, macd, vwap_reversion, volume_breakout) or module:Class.")
@@ -248,7 +223,7 @@ def default_strategies() -> list[StrategySettings]:
     ]
 
 
-class ApprovalsSettings(_Section):
+class ApprovalsSettings(Section):
     """Operator approval of orders (always required in live mode)."""
 
     required_in_paper: bool = Field(True, description="Approve each order in paper mode.")
@@ -259,7 +234,7 @@ class ApprovalsSettings(_Section):
                                      "was drawn on screen: a key meant for the screen under it never approves.")
 
 
-class JournalSettings(_Section):
+class JournalSettings(Section):
     """The SQLite journal."""
 
     path: Path | None = Field(None, description="Journal file; unset: <state_dir>/journal-<mode>.sqlite.")
@@ -267,111 +242,7 @@ class JournalSettings(_Section):
     flush_interval_ms: float = Field(50, gt=0, le=10_000, description="Longest wait before a batch is written.")
 
 
-class TelegramSettings(_Section):
-    """Telegram Bot API channel."""
-
-    enabled: bool = Field(False, description="Send to Telegram.")
-    token: SecretStr = Field(SecretStr(""), description="Bot token (secret).")
-    chat_id: str = Field("", description="Chat to send to.", validate_default=True)
-    base_url: str = Field("https://api.telegram.org", description="Bot API base URL.")
-    levels: list[NotificationLevel] = _levels_sent("WARNING", "ERROR", "CRITICAL")
-    kinds: ChannelKinds = None
-
-    # The checks that an enabled channel can send sit on a field, not the model: an error on the
-    # model would echo the whole section, secrets included, in the config error message.
-    @field_validator("chat_id")
-    @classmethod
-    def _complete_when_enabled(cls, chat_id: str, info: ValidationInfo) -> str:
-        token = info.data.get("token")
-        if info.data.get("enabled") and not (chat_id and token is not None and token.get_secret_value()):
-            raise ValueError("telegram is enabled but token or chat_id is not set")
-        return chat_id
-
-
-SmtpTls = Annotated[Literal["starttls", "implicit", "none"],
-                   BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
-SMTPS_PORT = 465  # the submission port that speaks TLS from the first byte (RFC 8314)
-
-
-class EmailSettings(_Section):
-    """SMTP channel: STARTTLS, implicit TLS (port 465) or plain."""
-
-    enabled: bool = Field(False, description="Send email.")
-    host: str = Field("localhost", description="SMTP host.")
-    port: int = Field(587, ge=1, le=65535, description="SMTP port.")
-    tls: SmtpTls | None = Field(
-        None, description='TLS: "starttls", "implicit" (TLS from the first byte) or "none"; unset: implicit on '
-                          'port 465, else as starttls says.')
-    starttls: bool = Field(True, description='Upgrade with STARTTLS when tls is unset (false: as tls = "none").')
-    username: str = Field("", description="SMTP user.")
-    password: SecretStr = Field(SecretStr(""), description="SMTP password (secret).")
-    sender: str = Field("", description="From address.")
-    recipients: list[str] = Field(default_factory=list, description="To addresses.", validate_default=True)
-    levels: list[NotificationLevel] = _levels_sent("ERROR", "CRITICAL")
-    kinds: ChannelKinds = None
-
-    @field_validator("recipients")
-    @classmethod
-    def _complete_when_enabled(cls, recipients: list[str], info: ValidationInfo) -> list[str]:
-        if info.data.get("enabled") and not recipients:
-            raise ValueError("email is enabled but recipients is empty")
-        return recipients
-
-    @property
-    def tls_mode(self) -> Literal["starttls", "implicit", "none"]:
-        """The TLS the channel speaks: ``tls`` when set, else implicit on port 465, else ``starttls``'s choice.
-
-        ``starttls`` is the older switch, kept so that configurations written before ``tls`` existed
-        (``starttls = true`` was in the example file) still load and mean what they meant.
-        """
-        if self.tls is not None:
-            return self.tls
-        if self.port == SMTPS_PORT:
-            return "implicit"
-        return "starttls" if self.starttls else "none"
-
-
-class WebhookSettings(_Section):
-    """Generic JSON webhook (Slack/Discord compatible payload optional)."""
-
-    enabled: bool = Field(False, description="POST to a webhook.")
-    url: SecretStr = Field(SecretStr(""), description="Webhook URL (secret: it often embeds a token).",
-                           validate_default=True)
-    payload: Literal["json", "slack", "discord"] = Field("json", description="Payload shape.")
-    levels: list[NotificationLevel] = _levels_sent("WARNING", "ERROR", "CRITICAL")
-    kinds: ChannelKinds = None
-
-    @field_validator("url")
-    @classmethod
-    def _complete_when_enabled(cls, url: SecretStr, info: ValidationInfo) -> SecretStr:
-        if info.data.get("enabled") and not url.get_secret_value():
-            raise ValueError("webhook is enabled but url is not set")
-        return url
-
-
-class NotificationSettings(_Section):
-    """Out-of-console notifications."""
-
-    telegram: TelegramSettings = Field(default_factory=TelegramSettings, description="Telegram.")
-    email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
-    webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook.")
-    kinds: list[NotificationKind] = Field(
-        default_factory=lambda: list(get_args(NotificationKind)),
-        description="Event kinds sent: fills, rejections, risk, kill_switch, disconnects, daily_summary, system.",
-    )
-    batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")
-    max_per_minute: int = Field(20, ge=1, description="Messages per channel per minute at most.")
-    timeout_s: float = Field(10.0, gt=0, le=120, description="Longest wait for one delivery attempt.")
-    retries: int = Field(3, ge=0, le=10, description="Retries of a failed delivery (with exponential backoff).")
-    retry_initial_s: float = Field(2.0, gt=0, le=300, description="Wait before the first retry; doubles each time.")
-    retry_max_s: float = Field(
-        60.0, gt=0, le=3600,
-        description="Longest wait before a retry, also when a server asks for longer (Retry-After, retry_after).")
-    queue_size: int = Field(500, ge=1, le=100_000, description="Messages queued per channel; the oldest drop beyond.")
-    ca_file: Path | None = Field(None, description="CA bundle to verify the channels' TLS (unset: system store).")
-
-
-class HealthSettings(_Section):
+class HealthSettings(Section):
     """Thresholds for the health pane and its alerts (warning, critical)."""
 
     cpu_warn_pct: float = Field(80, gt=0, le=100, description="System CPU warning.")
@@ -412,7 +283,7 @@ class HealthSettings(_Section):
         return self
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     """The trading calendar and the IB Gateway's daily restart."""
 
     gateway_restart: str | None = Field(
@@ -449,7 +320,7 @@ class ScheduleSettings(_Section):
         return self
 
 
-class UISettings(_Section):
+class UISettings(Section):
     """The console."""
 
     refresh_hz: float = Field(4, ge=1, le=10, description="Snapshot refresh rate of the panes (4-10 Hz).")
@@ -460,7 +331,7 @@ class UISettings(_Section):
     )
 
 
-class SimSettings(_Section):
+class SimSettings(Section):
     """The embedded IB Gateway simulator used by --sim."""
 
     host: str = Field("127.0.0.1", description="Listen address (loopback only).")

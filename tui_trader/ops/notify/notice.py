@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
 
-from tui_trader.config.sections import NotificationKind
+from tui_trader.config.notifications import NotificationKind
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus

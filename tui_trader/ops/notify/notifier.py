@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from tui_trader.config.sections import NotificationSettings
+from tui_trader.config.notifications import NotificationSettings
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.domain.events import Event
 from tui_trader.engine.snapshots import ChannelStatus, TestNotificationResult

@@ -18,7 +18,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
-from tui_trader.config.sections import EmailSettings, TelegramSettings, WebhookSettings
+from tui_trader.config.notifications import EmailSettings, TelegramSettings, WebhookSettings
 from tui_trader.ops.notify.http import DeliveryError, post_json
 from tui_trader.ops.notify.notice import Notice
 
