@@ -79,8 +79,9 @@ from tui_trader.domain.market import Quote  # noqa: E402
 from tui_trader.engine.process.proxy import EngineProxy, spawn_engine  # noqa: E402
 from tui_trader.engine.snapshots import EngineSnapshot  # noqa: E402
 from tui_trader.ui.app import TraderApp, create_app  # noqa: E402
-from tui_trader.ui.demo import ScriptedEngine, normal_state  # noqa: E402
+from tui_trader.ui.demo import normal_state  # noqa: E402
 from tui_trader.ui.options import ConsoleOptions  # noqa: E402
+from tui_trader.ui.scripted_engine import ScriptedEngine  # noqa: E402
 
 RATES = (1_000, 10_000)
 SIZE = (200, 60)

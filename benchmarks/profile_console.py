@@ -54,9 +54,10 @@ from bench_console import (  # noqa: E402
 )
 
 from tui_trader.ui.app import create_app  # noqa: E402
-from tui_trader.ui.demo import ScriptedEngine, normal_state  # noqa: E402
+from tui_trader.ui.demo import normal_state  # noqa: E402
 from tui_trader.ui.options import ConsoleOptions  # noqa: E402
 from tui_trader.ui.screens import main as main_screen  # noqa: E402
+from tui_trader.ui.scripted_engine import ScriptedEngine  # noqa: E402
 
 PANES = ("StatusBar", "WatchlistPane", "PositionsPane", "OrdersPane", "PnLPane", "ConnectivityPane",
          "HealthPane", "AlertsPane")

@@ -12,9 +12,10 @@ from textual.pilot import Pilot
 
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.app import TraderApp, create_app
-from tui_trader.ui.demo import FROZEN, ScriptedEngine, normal_state, pending
+from tui_trader.ui.demo import FROZEN, normal_state, pending
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.options import ConsoleOptions
+from tui_trader.ui.scripted_engine import ScriptedEngine
 
 
 @dataclass

@@ -17,7 +17,6 @@ from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.app import TraderApp, create_app
 from tui_trader.ui.demo import (
     FROZEN,
-    ScriptedEngine,
     disconnected_state,
     halted_events,
     halted_state,
@@ -30,6 +29,7 @@ from tui_trader.ui.demo import (
 )
 from tui_trader.ui.modals.error import ErrorModal
 from tui_trader.ui.options import ConsoleOptions
+from tui_trader.ui.scripted_engine import ScriptedEngine
 
 Before = Callable[[Pilot[int]], Awaitable[None]]
 

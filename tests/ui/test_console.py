@@ -18,15 +18,7 @@ from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import CheckResult, check_line
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.risk.results import upper_bound
-from tui_trader.ui.demo import (
-    FROZEN,
-    ScriptedEngine,
-    disconnected_state,
-    halted_events,
-    halted_state,
-    normal_state,
-    pending,
-)
+from tui_trader.ui.demo import FROZEN, disconnected_state, halted_events, halted_state, normal_state, pending
 from tui_trader.ui.messages import SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal, check_row
 from tui_trader.ui.modals.error import ErrorModal
@@ -37,6 +29,7 @@ from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.modals.strategies import StrategyModal
 from tui_trader.ui.options import ConsoleOptions
 from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.scripted_engine import ScriptedEngine
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar

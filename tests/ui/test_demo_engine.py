@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tui_trader.ui.demo import ScriptedEngine, normal_state
+from tui_trader.ui.demo import normal_state
+from tui_trader.ui.scripted_engine import ScriptedEngine
 
 
 def working(engine: ScriptedEngine, ref: str):

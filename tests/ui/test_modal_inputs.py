@@ -14,13 +14,14 @@ from textual.widgets import Button, Input, Label, Static
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError
-from tui_trader.ui.demo import FROZEN, ScriptedEngine, normal_state, pending
+from tui_trader.ui.demo import FROZEN, normal_state, pending
 from tui_trader.ui.modals.approval import ApprovalModal, LastAnswer
 from tui_trader.ui.modals.error import ErrorModal
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.order_ticket import TicketError, figure
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.options import ConsoleOptions
+from tui_trader.ui.scripted_engine import ScriptedEngine
 
 from .conftest import Console, running, stepped_approval
 from .test_console import typed_ticket, with_pending

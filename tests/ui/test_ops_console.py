@@ -14,10 +14,11 @@ from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import Input, Label, Static
 
 from tui_trader.domain.enums import AlertLevel
-from tui_trader.ui.demo import ScriptedEngine, normal_state
+from tui_trader.ui.demo import normal_state
 from tui_trader.ui.modals.export_trace import ExportTraceModal
 from tui_trader.ui.screens.help import HelpScreen
 from tui_trader.ui.screens.trace import TraceScreen
+from tui_trader.ui.scripted_engine import ScriptedEngine
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.channels import NONE_TEXT, ChannelsStrip
 from tui_trader.ui.widgets.line_table import LineTable
