@@ -15,9 +15,10 @@ from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.domain.portfolio import Position
 from tui_trader.ui.demo import FROZEN, make_order, normal_state, stalled_state
-from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.orders import OrdersPane
 from tui_trader.ui.widgets.positions import PositionsPane
+from tui_trader.ui.widgets.rows import Column, LazyRows, Row
 
 COLUMNS = (Column("Key", 6), Column("Value", 8, right=True))
 

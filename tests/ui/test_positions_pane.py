@@ -13,8 +13,9 @@ from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.engine.snapshots import PendingModification
 from tui_trader.ui.demo import normal_state
 from tui_trader.ui.format import DASH
-from tui_trader.ui.widgets.line_table import LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.positions import COLUMNS, PositionsPane, exit_cells, position_row, total_row
+from tui_trader.ui.widgets.rows import Row
 
 from .conftest import running
 

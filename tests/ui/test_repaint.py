@@ -15,8 +15,9 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from tui_trader.ui.strip_cycles import install
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, Row
 
 from .conftest import Updates
 

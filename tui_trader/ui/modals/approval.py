@@ -40,7 +40,8 @@ from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
 from tui_trader.ui.modals.dialog import Dialog
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.rows import Column, Row
 
 CHECK_COLUMNS = (
     Column("Check", 20, flex=True),

@@ -15,7 +15,8 @@ from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import TraderError
 from tui_trader.ui.format import money, price, qty
 from tui_trader.ui.modals.dialog import Dialog
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.rows import Column, Row
 
 COLUMNS = (
     Column("Symbol", 8),

@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.rows import Column, Row
 
 COLUMNS = (Column("Key", 12), Column("Id", 18, priority=1), Column("What it does", 30, flex=True))
 

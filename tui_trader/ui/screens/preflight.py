@@ -21,7 +21,8 @@ from tui_trader.domain.enums import ConnectionState
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import pct
 from tui_trader.ui.options import ConsoleOptions
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.rows import Column, Row
 
 COLUMNS = (Column("Check", 20), Column("Finding", 30, flex=True), Column("", 5))
 Finding = tuple[str, str, str]

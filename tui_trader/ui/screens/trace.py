@@ -23,7 +23,8 @@ from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.ops.trace_export import default_export_path, write_trace
 from tui_trader.ui.modals.export_trace import ExportTraceModal
 from tui_trader.ui.options import Clock
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
+from tui_trader.ui.widgets.rows import Column, Row
 
 COLUMNS = (Column("Time", 13), Column("Step", 19), Column("Detail", 40, flex=True))
 STEP_ROLE = {"signal": "accent", "sizing": "accent", "fill": "pos", "commission": "dim", "position": "badge",

@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.ui.format import hhmmss
-from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, LazyRows, Row
 
 COLUMNS = (
     Column("Time", 8, priority=2),

@@ -8,8 +8,9 @@ from tui_trader.domain.enums import ConnectionState
 from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 from tui_trader.ui.format import DASH, age, hhmmss
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, LazyRows, Row
 
 COLUMNS = (Column("Item", 14), Column("Value", 20, flex=True))
 STATE_ROLE = {

@@ -10,8 +10,9 @@ from tui_trader.domain.enums import AlertLevel
 from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo
 from tui_trader.ui.format import DASH
 from tui_trader.ui.options import ConsoleOptions, Thresholds
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, Row
 
 COLUMNS = (
     Column("Metric", 13),

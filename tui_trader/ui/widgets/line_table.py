@@ -5,8 +5,9 @@ Panes that change on every refresh (watchlist, positions, orders, health) use it
 lines that changed, and ``render_line`` reuses a cached strip per row. Measured in DESIGN §5:
 about 6 ms per frame against about 40 ms for a ``DataTable`` driven by ``update_cell``.
 
-A pane whose rows all change at every refresh (quotes, marks) hands over :class:`LazyRows`: only
-the rows on screen are ever formatted (about 20 of 100 at 200x60).
+A pane whose rows all change at every refresh (quotes, marks) hands over
+:class:`~tui_trader.ui.widgets.rows.LazyRows`: only the rows on screen are ever formatted (about 20 of 100 at
+200x60).
 
 Cells carry a *role* (``pos``, ``neg``, ``warn``, ``crit``, ``dim``, ``accent``, ``badge``); each
 role is a component class styled in CSS with theme variables, so no colour lives in Python.
@@ -20,9 +21,8 @@ cursor keys still scroll.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar, overload
+from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -36,81 +36,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_trader.ui.format import fit, fit_figures
+from tui_trader.ui.widgets.rows import Column, LazyRows, Row
 
 ROLES = ("pos", "neg", "warn", "crit", "dim", "accent", "badge", "working")
 STRIP_CACHE = 128
 """Rows whose strips are kept: every visible row (≤ 60 even maximised at 200×60) plus some scrolled away;
 the keys of rows scrolled away or gone age out. Each strip holds its segments and seven small caches
 (≈ 4–5 KB): at 1,024 the orders and alerts tables held ≈ 2,000 strips (≈ 10 MB) by mid-session."""
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One column: its title, width, alignment and how early it is dropped when narrow.
-
-    Columns with a higher ``priority`` number are dropped first; ``flex`` columns take the
-    width left over; ``keep_end`` columns (sparklines) lose their start, not their end, when cut;
-    ``cut_start`` columns (ids whose end tells them apart) lose their start behind an ellipsis;
-    ``figures`` columns (quantities, prices, money) are never cut: a figure too wide is written
-    shorter (:func:`~tui_trader.ui.format.fit_figures`), right-aligned.
-    """
-
-    title: str
-    width: int
-    right: bool = False
-    priority: int = 0
-    flex: bool = False
-    keep_end: bool = False
-    cut_start: bool = False
-    figures: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One row of text cells with a role per cell and one for the whole row."""
-
-    key: str
-    cells: tuple[str, ...]
-    roles: tuple[str, ...] = ()
-    role: str = ""
-
-    def cell_role(self, index: int) -> str:
-        """The role of cell ``index`` ('' when none)."""
-        return self.roles[index] if index < len(self.roles) else ""
-
-
-class LazyRows(Sequence[Row], Generic[T]):
-    """A row model whose rows are formatted on first access, each at most once.
-
-    ``items`` are the sources of the rows in display order and ``make`` turns one into its row.
-    The table reads only the rows it compares and draws, so rows scrolled out of view cost
-    nothing but their place in the list.
-    """
-
-    __slots__ = ("_items", "_made", "_make")
-
-    def __init__(self, items: Sequence[T], make: Callable[[T], Row]) -> None:
-        self._items = items
-        self._make = make
-        self._made: list[Row | None] = [None] * len(items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @overload
-    def __getitem__(self, index: int) -> Row: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Row]: ...
-
-    def __getitem__(self, index: int | slice) -> Row | Sequence[Row]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        row = self._made[index]
-        if row is None:
-            row = self._made[index] = self._make(self._items[index])
-        return row
 
 
 class LineTable(ScrollView, can_focus=True):

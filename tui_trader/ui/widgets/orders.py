@@ -12,8 +12,9 @@ from tui_trader.domain.orders import LOCATING, Order, OrderTicket
 from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.format import DASH, asked, hhmmss, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, Row
 
 # Quantities to 999,999 fit in full (without separators past 99,999: ``Column.figures``); a STP LMT's
 # two prices to 999.99 fit, and a trailing stop's ≥99,999.99. Status is as wide as its longest text

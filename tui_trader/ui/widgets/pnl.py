@@ -12,8 +12,9 @@ from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import DASH, compact, gauge, money, shown_sign, sparkline
 from tui_trader.ui.freshness import Freshness
 from tui_trader.ui.options import RiskLimits
-from tui_trader.ui.widgets.line_table import Column, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, Row
 
 BAR_WIDTH = 16
 SPARK_WIDTH = 120

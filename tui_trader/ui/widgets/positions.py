@@ -8,8 +8,9 @@ from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import DASH, asked, money, pct, price, qty, shown_sign, trailing_stop
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, LazyRows, Row
 
 # Wide enough for -12,345.5 shares (-1000000 without separators), prices to 99,999.99, P&L to -123,456.78
 # (-1234567.89 without them), -100.00 % and a stop for 1,000 at 178.58: wider figures are written shorter,

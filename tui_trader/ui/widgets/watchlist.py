@@ -10,8 +10,9 @@ from tui_trader.domain.market import Quote
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import age, is_num, pct, price, sparkline, spread
 from tui_trader.ui.freshness import Freshness
-from tui_trader.ui.widgets.line_table import Column, LazyRows, LineTable, Row
+from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
+from tui_trader.ui.widgets.rows import Column, LazyRows, Row
 
 SPARK_WIDTH = 12
 COLUMNS = (
