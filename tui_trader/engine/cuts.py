@@ -115,30 +115,75 @@ class ProtectionCuts(ProtectionSizes):
 
     def after_book_taken(self, symbols: Iterable[str]) -> None:
         """Also: positions taken from the broker (changed while away, or by another client) have their protection
-        fitted to them."""
+        fitted to them (the broker's position followed until then is ours now)."""
         super().after_book_taken(symbols)
         for symbol in symbols:
+            self.broker_offsets.pop(symbol, None)
             if self.portfolio.quantity(symbol):
                 self._fit_protection(symbol)
             else:
                 self._cancel_under_flat(symbol)
 
-    def _cancel_under_flat(self, symbol: str) -> None:
-        """``symbol`` is flat at the broker (all of it closed elsewhere while away, say): its protective orders can
-        only open a position now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as
+    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
+        """Also: a mismatch confirmed while the book stays ours (running: the periodic position check, a reconnect's
+        reconciliation) has the symbol's protection follow the broker's position (:meth:`_follow_broker`). One the
+        book took the broker's figures for (at start) is fitted already (:meth:`after_book_taken`)."""
+        super().on_position_mismatch(text, diffs)
+        differing = self.position_diffs()
+        for symbol, (ours, theirs) in sorted(diffs.items()):
+            if symbol in differing:
+                self._follow_broker(symbol, theirs - ours)
+
+    def _follow_broker(self, symbol: str, offset: float) -> None:
+        """A confirmed mismatch: the broker holds ``offset`` more of ``symbol`` than the book, which stays ours.
+
+        A stop sells what the broker holds: 5 of a LONG 10 sold in TWS while running, the stop of 10 "fitted" the
+        book and stayed at the broker under its LONG 5, and a fall through it left the account SHORT 5. So the
+        protection is fitted to the broker's position where it is nearer flat on the same side (cut: it passes the
+        mismatch's trip), and cancelled where it is flat or on the other side (:meth:`protected_position`); a broker
+        position larger than ours leaves it as it is. Said as a fitting at a restart is: once, INFO for a cut,
+        WARNING for a cancel."""
+        self.broker_offsets[symbol] = offset
+        held, ours = self.protected_position(symbol), self.portfolio.quantity(symbol)
+        if abs(held - ours) <= _QTY_EPS:
+            return
+        if held:
+            self._fit_protection(symbol)
+        else:
+            self._cancel_under_flat(symbol, broker_holds=ours + offset)
+
+    def positions_compared(self, diffs: dict[str, tuple[float, float]]) -> None:
+        """Also: a symbol whose position agrees with the broker's again is no longer followed (its protection, cut
+        to the broker's while they differed, is not grown back: said)."""
+        super().positions_compared(diffs)
+        for symbol in [s for s in self.broker_offsets if s not in diffs]:
+            held = self.portfolio.quantity(symbol)
+            followed = abs(self.protected_position(symbol)) < abs(held) - _QTY_EPS
+            del self.broker_offsets[symbol]
+            if followed:
+                self.alert(AlertLevel.WARNING, "protection", f"{symbol}: the broker's position agrees with ours again "
+                           f"({held:g}); protection cut or cancelled to fit the broker's while they differed is not "
+                           "grown back", kind="protection_fitted")
+
+    def _cancel_under_flat(self, symbol: str, broker_holds: float = 0.0) -> None:
+        """``symbol`` is flat at the broker (all of it closed elsewhere while away, say), or on the other side of
+        ours (``broker_holds``: a mismatch followed, :meth:`_follow_broker`): its protective orders can only open
+        (or grow) a position now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as
         a fill that takes the position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol
         still works: its fills grow the position its children were placed for. A cancel passes every trading
         state."""
-        if any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol):
+        if self._entry_working(symbol):
             return
         asked = self.cancels_asked
         leftovers = [o for o in self.protection_working(symbol) if o.broker_id and o.order_ref not in asked]
         said = [self._cut_what(o.order_ref) for o in leftovers]
         for order in leftovers:
             self.cancel_at_broker(order)
+        why = (f"{symbol} is {'LONG' if broker_holds > 0 else 'SHORT'} {abs(broker_holds):g} at the broker, so they "
+               "could only add to it") if abs(broker_holds) > _QTY_EPS else (
+               f"{symbol} is flat at the broker, so they could only open a position")
         if leftovers:
-            self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {symbol} is flat at the broker, "
-                       "so they could only open a position", kind="protection_fitted")
+            self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {why}", kind="protection_fitted")
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position
@@ -164,7 +209,7 @@ class ProtectionCuts(ProtectionSizes):
         the order again once the broker has answered. Said once, at INFO (:meth:`_say_fitted`), unless
         ``continued`` (the older cut after the newer ended: said when the fitting began).
         """
-        held = self.portfolio.quantity(symbol)
+        held = self.protected_position(symbol)
         working = [o for o in self.orders.working() if o.symbol == symbol]
         self._fit_waiting.discard(symbol)
         if not held or any(not o.ticket.reduce_only for o in working):
@@ -250,7 +295,7 @@ class ProtectionCuts(ProtectionSizes):
             text = (f"{order_ref} ({order.ticket.order_type.value} {order.ticket.quantity:g} {order.symbol}) ended "
                     f"{order.status.value}: no cut needed")
         else:
-            held = self.portfolio.quantity(order.symbol)
+            held = self.protected_position(order.symbol)
             if (not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol)
                     or order.order_ref in self.cancels_asked):  # giving way to older protection: cancelled
                 return

@@ -6,19 +6,55 @@ newest give way first (:meth:`ProtectionSizes._allowances`). This module only me
 position, what each may close, the size a cut must bring one to, and how a fitting and a cut are named in the
 alerts. Acting on it (the cuts sent, retried and re-checked, the cancels) is
 :class:`~tui_trader.engine.cuts.ProtectionCuts`.
+
+The position protection is fitted to is the book's (:meth:`ProtectionSizes.protected_position`), but where a
+mismatch with the broker was confirmed while running: the book stays ours then (the mismatch an ERROR, trading
+halted), yet the broker's position is what a stop sells, so where it is nearer flat on the same side the protection
+is fitted to it, and where it is flat or on the other side to nothing. It is followed as the difference the mismatch
+found (:attr:`ProtectionSizes.broker_offsets`): our own fills since move both positions alike.
 """
 
 from __future__ import annotations
 
+from tui_trader.broker.base import Broker
 from tui_trader.domain.alerts import listed
 from tui_trader.domain.orders import Order
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.core import Clock
 from tui_trader.engine.strategy_runner import StrategyRunner
 
 _QTY_EPS = 1e-9
 
 
 class ProtectionSizes(StrategyRunner):
-    """The sizes a symbol's protective orders are fitted to its position at (read only)."""
+    """The sizes a symbol's protective orders are fitted to its position at (read only).
+
+    Args:
+        config: What to trade and how.
+        broker: The broker connection.
+        clock: Injected clock; the wall clock by default.
+    """
+
+    def __init__(self, config: EngineConfig, broker: Broker, clock: Clock | None = None) -> None:
+        super().__init__(config, broker, clock)
+        self.broker_offsets: dict[str, float] = {}
+        """Symbol → the broker's position less ours, as a mismatch confirmed while running found it (the book kept
+        ours): the broker's position is taken as ours plus it. Forgotten once the positions agree again or the book
+        takes the broker's."""
+
+    def protected_position(self, symbol: str) -> float:
+        """The position ``symbol``'s protection is fitted to: ours, or under a confirmed mismatch
+        (:attr:`broker_offsets`) the broker's where it is nearer flat on the same side, ``0.0`` where it is flat or
+        on the other side (protection could only open or grow a position there). A broker position larger than
+        ours is not followed: protection sized for ours is not over-sized for it, and is never grown."""
+        held = self.portfolio.quantity(symbol)
+        offset = self.broker_offsets.get(symbol)
+        if offset is None or not held:
+            return held
+        theirs = held + offset
+        if abs(theirs) <= _QTY_EPS or theirs * held < 0:
+            return 0.0
+        return theirs if abs(theirs) < abs(held) else held
 
     def _protective_closing(self, symbol: str, held: float) -> list[Order]:
         """``symbol``'s protective orders working on the side that closes ``held``, as they were tracked: oldest
@@ -44,7 +80,7 @@ class ProtectionSizes(StrategyRunner):
 
     def _giving_way(self, symbol: str) -> bool:
         """Some of ``symbol``'s protection works that nothing of its position is left for (being cancelled)."""
-        held = self.portfolio.quantity(symbol)
+        held = self.protected_position(symbol)
         allowed = self._allowances(self._protective_closing(symbol, held), held) if held else {}
         return any(size <= _QTY_EPS for size in allowed.values())
 
@@ -81,7 +117,7 @@ class ProtectionSizes(StrategyRunner):
         order = self.orders.get(order_ref)
         if order is None or not order.status.is_working:
             return None
-        held = self.portfolio.quantity(order.symbol)
+        held = self.protected_position(order.symbol)
         if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
             return None
         allowed = self._allowances(self._protective_closing(order.symbol, held), held).get(order_ref, 0.0)
@@ -92,7 +128,7 @@ class ProtectionSizes(StrategyRunner):
     def _cut_key(self, order_ref: str) -> tuple[float, float] | None:
         """The sizes a cut's failure is said for: the order's (what is left of it) and its position's."""
         order = self.orders.get(order_ref)
-        return None if order is None else (order.remaining, self.portfolio.quantity(order.symbol))
+        return None if order is None else (order.remaining, self.protected_position(order.symbol))
 
     def _cut_what(self, order_ref: str) -> str:
         """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
