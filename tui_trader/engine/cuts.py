@@ -259,6 +259,15 @@ class ProtectionCuts(ProtectionSizes):
         cut = self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
         self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
 
+    def arm(self, account_id: str, by: str = "operator") -> None:
+        """Also: cuts refused while live trading was not armed (a modify needs the arming an approval does) are
+        sent at once (:meth:`_recheck_cuts`), not up to ``cut_recheck_s`` later, the position over-protected
+        meanwhile."""
+        armed = self.armed
+        super().arm(account_id, by)
+        if not armed and self.armed and (self._uncut or self._fit_waiting):
+            self._recheck_cuts()
+
     def recheck_cuts_if_due(self) -> None:
         """From the monitor tick while connected: :meth:`_recheck_cuts` every ``cut_recheck_s``, and nothing at
         all while no cut has given up (the usual case)."""
@@ -269,8 +278,9 @@ class ProtectionCuts(ProtectionSizes):
         """Cut again every protective order whose cut gave up and is still larger than its position, every
         ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
         to, and a stop that triggers sells more than is held. One that fits now, or has ended, is said and
-        forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted, say) waits for the
-        next (each denial is published: a notice every re-check)."""
+        forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted by the operator, say)
+        waits quietly for the next: the verdict is only read, not published, and its failure was said CRITICAL
+        once already. Run at once, too, when live trading is armed (:meth:`arm`)."""
         self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
         for symbol in list(self._fit_waiting):  # a newer order's cancel unanswered, or sent only now
             self._fit_protection(symbol, continued=True)
