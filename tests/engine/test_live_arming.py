@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ib_async
 import pytest
 
-from tui_trader.domain import Mode, OrderStatus
-from tui_trader.domain.events import OperatorAction
+from tui_trader.domain import AlertLevel, Mode, OrderStatus
+from tui_trader.domain.events import AlertRaised, OperatorAction
 from tui_trader.errors import SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, make_config, make_engine, status
+from .helpers import (
+    buy,
+    eventually,
+    make_config,
+    make_engine,
+    outside_client,
+    protected_long,
+    running,
+    status,
+    working_at_broker,
+)
 
 
 async def test_live_when_not_armed_then_approval_refused_and_nothing_reaches_the_gateway(tmp_path: Path) -> None:
@@ -83,3 +94,32 @@ async def test_live_when_restarted_unarmed_then_a_working_order_cannot_be_modifi
                              what="modified once armed")
         finally:
             await second.stop()
+
+
+async def test_live_when_restarted_unarmed_with_a_stop_larger_than_its_position_then_arming_cuts_it_at_once(
+        tmp_path: Path) -> None:
+    # A cut is a modify, refused before the arming; the re-check every cut_recheck_s retried it quietly and arming
+    # did not, so the stop of 10 stayed over LONG 5 for up to cut_recheck_s after the operator armed.
+    async with SimGateway(port=0, clock=ManualClock(), live_account=True, always_open=True) as gw:
+        # Arrange: a filled bracket of 10, the engine stopped, 5 sold in TWS; started again, not armed yet.
+        config = make_config(tmp_path, mode=Mode.LIVE, approvals_required=True, book_settle_s=0.2,
+                             cut_recheck_s=600)
+        async with running(gw, config) as (first, _):
+            await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+            first.arm(gw.account_id)
+            _, stop, target = await protected_long(first, approve=True)
+        async with outside_client(gw) as (outsider, contract):
+            trade = outsider.placeOrder(contract, ib_async.MarketOrder("SELL", 5))
+            await eventually(lambda: trade.orderStatus.status == "Filled", what="sold at the broker")
+        async with running(gw, config) as (second, events):
+            await eventually(lambda: any(isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL
+                                         and "not armed" in e.alert.text for e in events.drain()),
+                             what="the cut refused: not armed")
+            assert working_at_broker(gw) == {stop.order_ref: 10, target.order_ref: 10}
+
+            # Act: the operator arms.
+            second.arm(gw.account_id)
+
+            # Assert: cut to the 5 held at once, not cut_recheck_s (600 s) later.
+            await eventually(lambda: working_at_broker(gw) == {stop.order_ref: 5, target.order_ref: 5}, timeout=5,
+                             what="stop and target cut to 5 at the broker once armed")

@@ -7,6 +7,11 @@ target were denied by the trading state, each said CRITICAL, and the re-check ev
 still denying them, so the stop of 10 stayed at the broker under LONG 5: a fall through it sold 10 and left the
 account SHORT 5. Only a cut passes the trip; nothing passes the operator's kill. Real engine against the simulator
 over loopback, default limits.
+
+The same sale made while tui-trader runs is the periodic position check's mismatch: the book stays ours (LONG 10), so
+the stop of 10 "fitted" it and stayed at the broker under the broker's LONG 5. Once the mismatch is confirmed, the
+protection follows the broker's position where it is nearer flat, and is cancelled where it is flat; a broker
+position larger than ours leaves it as it is.
 """
 
 from __future__ import annotations
@@ -38,11 +43,20 @@ from .helpers import (
 S = OrderStatus
 
 
-async def _sold_in_tws(sim: SimGateway, qty: float = 5) -> None:
-    """``qty`` AAPL sold at the broker by another client (TWS, id 99)."""
+async def _sold_in_tws(sim: SimGateway, qty: float = 5, side: str = "SELL") -> None:
+    """``qty`` AAPL sold (or bought: ``side``) at the broker by another client (TWS, id 99)."""
     async with outside_client(sim) as (outsider, contract):
-        trade = outsider.placeOrder(contract, ib_async.MarketOrder("SELL", qty))
-        await eventually(lambda: trade.orderStatus.status == "Filled", what="sold at the broker")
+        trade = outsider.placeOrder(contract, ib_async.MarketOrder(side, qty))
+        await eventually(lambda: trade.orderStatus.status == "Filled", what="traded at the broker")
+
+
+async def _mismatch_confirmed(engine: Engine, broker_holds: float) -> None:
+    """The broker's position streamed as ``broker_holds``; two periodic position checks in a row (their own cadence
+    is 2 s) confirm the mismatch: the executions fetched explain nothing, trading is halted."""
+    await eventually(lambda: engine.broker_quantities().get("AAPL", 0) == broker_holds, what="the broker's position")
+    engine.check_positions_debounced()
+    engine.check_positions_debounced()
+    await eventually(lambda: _halted_by_the_mismatch(engine), what="halted by the position mismatch")
 
 
 async def _bracket_then_sold_while_stopped(sim: SimGateway, config: EngineConfig, qty: float) -> tuple[Order, Order]:
@@ -138,3 +152,87 @@ async def test_bracket_when_all_sold_in_tws_while_stopped_then_its_stop_and_targ
         await eventually(lambda: engine.market.quotes["AAPL"].last < (stop.ticket.stop_price or 0.0),
                          what="the fall seen")
         assert sim.positions().get("AAPL", 0) == 0
+
+
+async def test_bracket_when_half_sold_in_tws_while_running_then_once_confirmed_stop_and_target_cut_to_the_brokers_5(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10 while the engine runs. The default limits.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        events.drain()
+
+        # Act: 5 sold in TWS; the periodic position check confirms the mismatch.
+        await _sold_in_tws(sim)
+        await _mismatch_confirmed(engine, 5)
+
+        # Assert: cut to the 5 at the broker, said once at INFO, nothing CRITICAL; the book stays ours, halted.
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+                         what="stop and target cut to 5 at the broker")
+        assert protection_said(events) == [(AlertLevel.INFO, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
+        assert engine.portfolio.quantity("AAPL") == 10
+        assert engine.trading_state is TradingState.HALTED
+
+        # Then: the price falls through the stop: flat at the broker, not short.
+        await fall_through(sim, engine, engine.orders.orders[stop.order_ref])
+        assert sim.positions().get("AAPL", 0) == 0
+
+
+async def test_bracket_when_all_sold_in_tws_while_running_then_once_confirmed_stop_and_target_cancelled(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10 while the engine runs.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        events.drain()
+
+        # Act: all 10 sold in TWS; the mismatch confirmed.
+        await _sold_in_tws(sim, 10)
+        await _mismatch_confirmed(engine, 0)
+
+        # Assert: under nothing at the broker they could only open a position: both cancelled, said once.
+        await eventually(lambda: not working_at_broker(sim), what="stop and target cancelled at the broker")
+        assert protection_said(events) == [(AlertLevel.WARNING, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cancelled: AAPL is flat at the "
+            "broker, so they could only open a position"))]
+        assert engine.portfolio.quantity("AAPL") == 10
+        assert engine.trading_state is TradingState.HALTED
+
+
+async def test_bracket_when_more_bought_in_tws_while_running_then_mismatch_halts_and_protection_is_left_whole(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10 while the engine runs.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        events.drain()
+
+        # Act: 5 more bought in TWS (the broker holds 15); the mismatch confirmed.
+        await _sold_in_tws(sim, 5, side="BUY")
+        await _mismatch_confirmed(engine, 15)
+
+        # Assert: protection of 10 under 15 is not over-sized: nothing touched, nothing said.
+        await engine.broker.current_time()  # a round trip: a cut or cancel would have reached the broker
+        assert working_at_broker(sim) == {stop.order_ref: 10, target.order_ref: 10}
+        assert protection_said(events) == []
+
+
+async def test_bracket_when_sold_past_flat_in_tws_while_running_then_once_confirmed_stop_and_target_cancelled(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10 while the engine runs.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        events.drain()
+
+        # Act: 15 sold in TWS (the broker SHORT 5); the mismatch confirmed.
+        await _sold_in_tws(sim, 15)
+        await _mismatch_confirmed(engine, -5)
+
+        # Assert: two sells under a short could only add to it: both cancelled, said once.
+        await eventually(lambda: not working_at_broker(sim), what="stop and target cancelled at the broker")
+        assert protection_said(events) == [(AlertLevel.WARNING, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cancelled: AAPL is SHORT 5 at the "
+            "broker, so they could only add to it"))]
+        assert engine.portfolio.quantity("AAPL") == 10

@@ -19,8 +19,9 @@ every ``cut_recheck_s`` from the monitor tick while it is larger than its positi
 cancelled, filled, the position grown back) is said once, at INFO: the operator's last word on it is not the
 CRITICAL (:meth:`ProtectionCuts._say_no_cut_needed`).
 
-A lost stop is placed again, a position left with no protection said, and a position's stop and target
-kept by :class:`~tui_trader.engine.protection.Protection`.
+What each order may close, and the size a cut brings it to, are measured by
+:class:`~tui_trader.engine.protection_sizes.ProtectionSizes`. A lost stop is placed again, a position left with no
+protection said, and a position's stop and target kept by :class:`~tui_trader.engine.protection.Protection`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import TRANSIENT_REFUSALS
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
-from tui_trader.engine.strategy_runner import StrategyRunner
+from tui_trader.engine.protection_sizes import ProtectionSizes
 from tui_trader.errors import SafetyError
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class _Cut:
     gave up): a run given up again at the same sizes says nothing more."""
 
 
-class ProtectionCuts(StrategyRunner):
+class ProtectionCuts(ProtectionSizes):
     """Fit protective orders to their position: cut, retried, re-checked.
 
     Args:
@@ -114,30 +115,75 @@ class ProtectionCuts(StrategyRunner):
 
     def after_book_taken(self, symbols: Iterable[str]) -> None:
         """Also: positions taken from the broker (changed while away, or by another client) have their protection
-        fitted to them."""
+        fitted to them (the broker's position followed until then is ours now)."""
         super().after_book_taken(symbols)
         for symbol in symbols:
+            self.broker_offsets.pop(symbol, None)
             if self.portfolio.quantity(symbol):
                 self._fit_protection(symbol)
             else:
                 self._cancel_under_flat(symbol)
 
-    def _cancel_under_flat(self, symbol: str) -> None:
-        """``symbol`` is flat at the broker (all of it closed elsewhere while away, say): its protective orders can
-        only open a position now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as
+    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
+        """Also: a mismatch confirmed while the book stays ours (running: the periodic position check, a reconnect's
+        reconciliation) has the symbol's protection follow the broker's position (:meth:`_follow_broker`). One the
+        book took the broker's figures for (at start) is fitted already (:meth:`after_book_taken`)."""
+        super().on_position_mismatch(text, diffs)
+        differing = self.position_diffs()
+        for symbol, (ours, theirs) in sorted(diffs.items()):
+            if symbol in differing:
+                self._follow_broker(symbol, theirs - ours)
+
+    def _follow_broker(self, symbol: str, offset: float) -> None:
+        """A confirmed mismatch: the broker holds ``offset`` more of ``symbol`` than the book, which stays ours.
+
+        A stop sells what the broker holds: 5 of a LONG 10 sold in TWS while running, the stop of 10 "fitted" the
+        book and stayed at the broker under its LONG 5, and a fall through it left the account SHORT 5. So the
+        protection is fitted to the broker's position where it is nearer flat on the same side (cut: it passes the
+        mismatch's trip), and cancelled where it is flat or on the other side (:meth:`protected_position`); a broker
+        position larger than ours leaves it as it is. Said as a fitting at a restart is: once, INFO for a cut,
+        WARNING for a cancel."""
+        self.broker_offsets[symbol] = offset
+        held, ours = self.protected_position(symbol), self.portfolio.quantity(symbol)
+        if abs(held - ours) <= _QTY_EPS:
+            return
+        if held:
+            self._fit_protection(symbol)
+        else:
+            self._cancel_under_flat(symbol, broker_holds=ours + offset)
+
+    def positions_compared(self, diffs: dict[str, tuple[float, float]]) -> None:
+        """Also: a symbol whose position agrees with the broker's again is no longer followed (its protection, cut
+        to the broker's while they differed, is not grown back: said)."""
+        super().positions_compared(diffs)
+        for symbol in [s for s in self.broker_offsets if s not in diffs]:
+            held = self.portfolio.quantity(symbol)
+            followed = abs(self.protected_position(symbol)) < abs(held) - _QTY_EPS
+            del self.broker_offsets[symbol]
+            if followed:
+                self.alert(AlertLevel.WARNING, "protection", f"{symbol}: the broker's position agrees with ours again "
+                           f"({held:g}); protection cut or cancelled to fit the broker's while they differed is not "
+                           "grown back", kind="protection_fitted")
+
+    def _cancel_under_flat(self, symbol: str, broker_holds: float = 0.0) -> None:
+        """``symbol`` is flat at the broker (all of it closed elsewhere while away, say), or on the other side of
+        ours (``broker_holds``: a mismatch followed, :meth:`_follow_broker`): its protective orders can only open
+        (or grow) a position now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as
         a fill that takes the position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol
         still works: its fills grow the position its children were placed for. A cancel passes every trading
         state."""
-        if any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol):
+        if self._entry_working(symbol):
             return
         asked = self.cancels_asked
         leftovers = [o for o in self.protection_working(symbol) if o.broker_id and o.order_ref not in asked]
         said = [self._cut_what(o.order_ref) for o in leftovers]
         for order in leftovers:
             self.cancel_at_broker(order)
+        why = (f"{symbol} is {'LONG' if broker_holds > 0 else 'SHORT'} {abs(broker_holds):g} at the broker, so they "
+               "could only add to it") if abs(broker_holds) > _QTY_EPS else (
+               f"{symbol} is flat at the broker, so they could only open a position")
         if leftovers:
-            self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {symbol} is flat at the broker, "
-                       "so they could only open a position", kind="protection_fitted")
+            self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {why}", kind="protection_fitted")
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position
@@ -163,7 +209,7 @@ class ProtectionCuts(StrategyRunner):
         the order again once the broker has answered. Said once, at INFO (:meth:`_say_fitted`), unless
         ``continued`` (the older cut after the newer ended: said when the fitting began).
         """
-        held = self.portfolio.quantity(symbol)
+        held = self.protected_position(symbol)
         working = [o for o in self.orders.working() if o.symbol == symbol]
         self._fit_waiting.discard(symbol)
         if not held or any(not o.ticket.reduce_only for o in working):
@@ -200,55 +246,6 @@ class ProtectionCuts(StrategyRunner):
         if symbol in self._fit_waiting:
             self._fit_protection(symbol, continued=True)
 
-    def _protective_closing(self, symbol: str, held: float) -> list[Order]:
-        """``symbol``'s protective orders working on the side that closes ``held``, as they were tracked: oldest
-        first."""
-        return [o for o in self.protection_working(symbol) if o.ticket.side.sign * held < 0]
-
-    def _allowances(self, closing: list[Order], held: float) -> dict[str, float]:
-        """What each of ``closing`` (a symbol's protective orders) may close of ``held``, by ref: the OCA groups
-        (:meth:`oca_group`) oldest first, each counted once at its largest order (one fill cancels or reduces the
-        others), take what the older left of the position; orders linked to none add up. So the oldest protection
-        stays whole and the newest gives way: cut, or nothing left for it (0). The groups with a stop come first,
-        as when adopted orders are judged (:func:`~tui_trader.engine.adopted.judge_protection`): the stop is the one
-        to keep, not a limit beside it."""
-        groups: dict[str, list[Order]] = {}
-        for order in sorted(closing, key=lambda o: o.created_at):
-            groups.setdefault(self.oca_group(order), []).append(order)
-        room, allowed = abs(held), dict[str, float]()
-        for members in sorted(groups.values(), key=lambda g: not any(o.ticket.order_type.is_stop for o in g)):
-            give = min(max(o.remaining for o in members), room)
-            room -= give
-            allowed.update((o.order_ref, min(o.remaining, give)) for o in members)
-        return allowed
-
-    def _giving_way(self, symbol: str) -> bool:
-        """Some of ``symbol``'s protection works that nothing of its position is left for (being cancelled)."""
-        held = self.portfolio.quantity(symbol)
-        allowed = self._allowances(self._protective_closing(symbol, held), held) if held else {}
-        return any(size <= _QTY_EPS for size in allowed.values())
-
-    def _fitting_line(self, symbol: str, held: float, closing: list[Order], allowed: dict[str, float]) -> str:
-        """What a fitting of ``symbol``'s protection does, at the sizes the broker holds: ``ORD-2 (STP 100 AAPL) cut
-        to the position of 40`` (one OCA group cut to the position), else ``AAPL protection fitted to LONG 5 (it
-        would have closed 20), the newest giving way first: ORD-2 (STP 10 AAPL) and ORD-3 (LMT 10 AAPL) cut to 5;
-        ORD-5 (STP 10 AAPL) and ORD-6 (LMT 10 AAPL) cancelled``."""
-        placed = {o.order_ref: self.placed_ticket(o).quantity - o.filled_quantity for o in closing}
-        said = {o.order_ref: f"{o.order_ref} ({o.ticket.order_type.value} {placed[o.order_ref]:g} {symbol})"
-                for o in closing}
-        cut = {ref: size for ref, size in allowed.items() if _QTY_EPS < size < placed[ref] - _QTY_EPS}
-        gone = [ref for ref, size in allowed.items() if size <= _QTY_EPS]
-        if not gone and all(abs(size - abs(held)) <= _QTY_EPS for size in cut.values()):
-            return f"{listed([said[r] for r in cut])} cut to the position of {held:g}"
-        groups: dict[str, float] = {}
-        for o in closing:
-            groups[self.oca_group(o)] = max(groups.get(self.oca_group(o), 0.0), placed[o.order_ref])
-        parts = [f"{listed([said[r] for r, s in cut.items() if s == size])} cut to {size:g}"
-                 for size in sorted(set(cut.values()), reverse=True)]
-        parts += [f"{listed([said[r] for r in gone])} cancelled"] if gone else []
-        return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g} (it would have closed "
-                f"{sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
-
     def _say_fitted(self, symbol: str) -> None:
         """Say ``symbol``'s fitting (:meth:`_fitting_line`) once, at INFO: when its cancels are sent, or its first
         cut."""
@@ -262,6 +259,15 @@ class ProtectionCuts(StrategyRunner):
         cut = self._cutting[order_ref] = self._uncut.pop(order_ref, _Cut())
         self.spawn(self._cut_protection(order_ref, cut), f"fit-{order_ref}")
 
+    def arm(self, account_id: str, by: str = "operator") -> None:
+        """Also: cuts refused while live trading was not armed (a modify needs the arming an approval does) are
+        sent at once (:meth:`_recheck_cuts`), not up to ``cut_recheck_s`` later, the position over-protected
+        meanwhile."""
+        armed = self.armed
+        super().arm(account_id, by)
+        if not armed and self.armed and (self._uncut or self._fit_waiting):
+            self._recheck_cuts()
+
     def recheck_cuts_if_due(self) -> None:
         """From the monitor tick while connected: :meth:`_recheck_cuts` every ``cut_recheck_s``, and nothing at
         all while no cut has given up (the usual case)."""
@@ -272,8 +278,9 @@ class ProtectionCuts(StrategyRunner):
         """Cut again every protective order whose cut gave up and is still larger than its position, every
         ``cut_recheck_s`` while connected: nothing else cut it until another fill or a reconciliation happened
         to, and a stop that triggers sells more than is held. One that fits now, or has ended, is said and
-        forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted, say) waits for the
-        next (each denial is published: a notice every re-check)."""
+        forgotten (:meth:`_say_no_cut_needed`); one the risk gate would deny (trading halted by the operator, say)
+        waits quietly for the next: the verdict is only read, not published, and its failure was said CRITICAL
+        once already. Run at once, too, when live trading is armed (:meth:`arm`)."""
         self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
         for symbol in list(self._fit_waiting):  # a newer order's cancel unanswered, or sent only now
             self._fit_protection(symbol, continued=True)
@@ -298,33 +305,13 @@ class ProtectionCuts(StrategyRunner):
             text = (f"{order_ref} ({order.ticket.order_type.value} {order.ticket.quantity:g} {order.symbol}) ended "
                     f"{order.status.value}: no cut needed")
         else:
-            held = self.portfolio.quantity(order.symbol)
+            held = self.protected_position(order.symbol)
             if (not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol)
                     or order.order_ref in self.cancels_asked):  # giving way to older protection: cancelled
                 return
             text = f"{self._cut_what(order_ref)} fits the position of {held:g} now: no cut needed"
         del self._uncut[order_ref]
         self.alert(AlertLevel.INFO, "protection", text, kind="protection_fitted")
-
-    def _entry_working(self, symbol: str) -> bool:
-        """An order in ``symbol`` that is not protective still works: its fills grow the position."""
-        return any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol)
-
-    def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
-        """The quantity protective order ``order_ref`` must be cut to for its position as it is now, fitted
-        with the symbol's other protection (:meth:`_allowances`), and that position; ``None`` when it fits (or has
-        ended, or the position flipped, or nothing of it is left for the order: it is cancelled,
-        :meth:`_fit_protection`)."""
-        order = self.orders.get(order_ref)
-        if order is None or not order.status.is_working:
-            return None
-        held = self.portfolio.quantity(order.symbol)
-        if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
-            return None
-        allowed = self._allowances(self._protective_closing(order.symbol, held), held).get(order_ref, 0.0)
-        if allowed <= _QTY_EPS or order.remaining <= allowed + _QTY_EPS:
-            return None
-        return order.filled_quantity + allowed, held
 
     async def _cut_protection(self, order_ref: str, cut: _Cut) -> None:
         """Cut a protective order to its position, one modify at a time, until it fits.
@@ -382,11 +369,6 @@ class ProtectionCuts(StrategyRunner):
         if not self._uncut:
             self._next_cut_recheck = asyncio.get_running_loop().time() + self.config.cut_recheck_s
         self._uncut[order_ref] = cut
-
-    def _cut_key(self, order_ref: str) -> tuple[float, float] | None:
-        """The sizes a cut's failure is said for: the order's (what is left of it) and its position's."""
-        order = self.orders.get(order_ref)
-        return None if order is None else (order.remaining, self.portfolio.quantity(order.symbol))
 
     async def _cut_once(self, order_ref: str, quantity: float, held: float, cut: _Cut,
                         last_try: bool) -> bool | None:
@@ -466,11 +448,6 @@ class ProtectionCuts(StrategyRunner):
                        f"not be cut to it ({why}): if it fills, the position reverses", kind="protection_fitted")
         else:  # a re-check's try (every cut_recheck_s; in a dry run, every one fails): not said again
             log.debug("%s: cut to the position of %g failed again (%s)", order_ref, held, why)
-
-    def _cut_what(self, order_ref: str) -> str:
-        """``ORD-1 (STP 100 AAPL)``: a protective order being cut, as the alerts name it."""
-        order = self.orders.orders[order_ref]
-        return f"{order_ref} ({order.ticket.order_type.value} {order.remaining:g} {order.symbol})"
 
     def claims_refusal(self, error: BrokerError, refused: OrderTicket) -> bool:
         """A protective cut in flight takes over the broker's refusal of its last try when it is for the moment

@@ -95,6 +95,7 @@ class Reconciliation(OrderSettlement):
         if self.orders.with_status(S.SENDING):
             return
         diffs = self.position_diffs()
+        self.positions_compared(diffs)
         self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
         if diffs and self._mismatch_seen == 2:
             self._sweep_fills_soon(f"positions differ from the broker's: {diff_text(diffs)}")

@@ -310,6 +310,10 @@ class BookSettlement(BrokerEvents):
         """Hook after ``symbols``' positions were taken from the broker (the engine records their protection: a
         position the book did not hold had none, also with an order adopted as its stop)."""
 
+    def positions_compared(self, diffs: dict[str, tuple[float, float]]) -> None:
+        """Hook after a periodic position check compared the positions with the broker's: ``diffs`` where they
+        differ (a difference not confirmed yet included)."""
+
 
 def diff_text(diffs: dict[str, tuple[float, float]]) -> str:
     """Each symbol's two quantities, ours and the broker's, for an alert or a checkpoint."""
