@@ -21,7 +21,7 @@ from pathlib import Path
 
 import ib_async
 
-from tui_trader.domain import AlertLevel, Order, OrderStatus, TradingState
+from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side, TradingState
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
@@ -236,3 +236,28 @@ async def test_bracket_when_sold_past_flat_in_tws_while_running_then_once_confir
             f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cancelled: AAPL is SHORT 5 at the "
             "broker, so they could only add to it"))]
         assert engine.portfolio.quantity("AAPL") == 10
+
+
+async def test_bracket_entry_when_cancelled_after_part_was_sold_in_tws_then_its_stop_is_placed_again_for_the_brokers(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: 30 of a bracket entry of 100 filled; 10 of them sold in TWS while the engine runs, the mismatch
+    # confirmed (the entry still works, so nothing is fitted yet).
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
+        stop_price = round(quote.bid - 3, 2)
+        entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.LMT, limit_price=quote.ask,
+                                                bracket=Bracket(stop_price=stop_price)))
+        await eventually(lambda: status(engine, entry.order_ref) is S.PARTIALLY_FILLED, what="30 filled")
+        await _sold_in_tws(sim, 10)
+        await _mismatch_confirmed(engine, 20)
+
+        # Act: the operator cancels the entry; the broker cancels its stop and target with it.
+        await engine.cancel(entry.order_ref)
+
+        # Assert: the stop placed again sells what the broker holds (20), not the book's 30 (which would leave the
+        # account SHORT 10 if it triggered).
+        await eventually(lambda: [(o.action, o.total_qty, o.aux_price) for o in sim.orders() if o.working]
+                         == [("SELL", 20, stop_price)], what="a stop for the broker's 20")
+        assert engine.portfolio.quantity("AAPL") == 30

@@ -163,7 +163,7 @@ class Protection(ProtectionCuts):
             return
         self._entries_cancelled.discard(entry_ref)
         entry, children = family[0], family[1:]
-        held = self.portfolio.quantity(entry.symbol)
+        held = self.protected_position(entry.symbol)  # under a mismatch followed, what the broker holds
         stop = next((c for c in children if c.ticket.stop_price or c.ticket.order_type is OrderType.TRAIL), None)
         halted = self.trading_state is TradingState.HALTED
         if (stop is None or entry.ticket.side.sign * held <= 0
