@@ -22,6 +22,7 @@ from pathlib import Path
 import ib_async
 
 from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side, TradingState
+from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
@@ -261,3 +262,28 @@ async def test_bracket_entry_when_cancelled_after_part_was_sold_in_tws_then_its_
         await eventually(lambda: [(o.action, o.total_qty, o.aux_price) for o in sim.orders() if o.working]
                          == [("SELL", 20, stop_price)], what="a stop for the broker's 20")
         assert engine.portfolio.quantity("AAPL") == 30
+
+
+async def test_bracket_when_more_sold_in_tws_after_a_mismatch_was_followed_then_confirmed_again_and_cut_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: 5 of a bracket's LONG 10 sold in TWS while running; confirmed, stop and target cut to 5.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        await _sold_in_tws(sim)
+        await _mismatch_confirmed(engine, 5)
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+                         what="stop and target cut to 5 at the broker")
+        events.drain()
+
+        # Act: 3 more sold in TWS (the broker holds 2): a different mismatch, read twice.
+        await _sold_in_tws(sim, 3)
+        await _mismatch_confirmed(engine, 2)
+
+        # Assert: confirmed again and said again with its figures; stop and target cut to the broker's 2.
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 2, target.order_ref: 2},
+                         what="stop and target cut to 2 at the broker")
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        assert [a.text for a in said if a.kind == "position_mismatch"] == ["position mismatch: AAPL: ours 10, broker 2"]
+        assert [(a.level, a.text) for a in said if a.kind == "protection_fitted"] == [(AlertLevel.INFO, (
+            f"{stop.order_ref} (STP 5 AAPL) and {target.order_ref} (LMT 5 AAPL) cut to the position of 2"))]

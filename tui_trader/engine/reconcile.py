@@ -43,7 +43,10 @@ class Reconciliation(OrderSettlement):
     next periodic check while connected (a reconnect's own reconciliation settles it too)."""
     _sweeping = False
     _mismatch_seen = 0
-    """Periodic position checks in a row that found a difference."""
+    """Periodic position checks in a row that found the same difference: one that changes (more sold in TWS) is
+    confirmed again, and said again, from its first reading."""
+    _mismatch_last: dict[str, tuple[float, float]] = {}
+    """The difference the last periodic position check found (replaced, never changed in place)."""
     _no_commission: frozenset[str] = frozenset()
     """Fills without a commission at the last periodic check."""
     _commission_asked: frozenset[str] = frozenset()
@@ -83,7 +86,8 @@ class Reconciliation(OrderSettlement):
         return True
 
     def check_positions_debounced(self) -> None:
-        """The periodic position check: a difference seen two checks in a row fetches the executions.
+        """The periodic position check: a difference seen two checks in a row fetches the executions (the same
+        difference: one that changed since is seen anew).
 
         Two in a row, because a fill and its position update may straddle one check; none while an
         order is SENDING (its fill could straddle it too) or while reconnecting or reconciling.
@@ -96,7 +100,8 @@ class Reconciliation(OrderSettlement):
             return
         diffs = self.position_diffs()
         self.positions_compared(diffs)
-        self._mismatch_seen = self._mismatch_seen + 1 if diffs else 0
+        self._mismatch_seen = self._mismatch_seen + 1 if diffs and diffs == self._mismatch_last else int(bool(diffs))
+        self._mismatch_last = diffs
         if diffs and self._mismatch_seen == 2:
             self._sweep_fills_soon(f"positions differ from the broker's: {diff_text(diffs)}")
         else:
