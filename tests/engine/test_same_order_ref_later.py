@@ -15,7 +15,7 @@ from tui_trader.sim import SimGateway
 from tui_trader.sim.orders import SimOrder
 from tui_trader.store.journal import Journal
 
-from .helpers import eventually, make_config, placed_by_another_tool, running, status
+from .helpers import REFUSAL, eventually, make_config, placed_by_another_tool, running, status
 
 S = OrderStatus
 REF = "bot1"
@@ -77,3 +77,26 @@ async def test_same_ref_on_a_later_run_when_the_earlier_order_ended_then_the_new
     first_now = (S.FILLED, 3) if how == "filled" else (S.CANCELLED, 0)
     assert orders == {REF: (first.perm_id, 3, *first_now), second_ref: (second.perm_id, 4, S.FILLED, 4)}
     assert fills == sorted([*([(REF, 3)] if how == "filled" else []), (second_ref, 4)])
+
+
+async def test_same_ref_on_a_later_run_when_a_modify_of_the_new_one_refused_then_the_refusal_is_its_own(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker's refusal names the order by its orderRef: no order tracked under it (the earlier one ended), it was
+    # shown on nothing, and the new order showed the refused size while the broker held the one it had.
+    config = make_config(tmp_path)
+    first = await _buy_limit(sim, 3, below=3)
+    async with running(sim, config) as (engine, _):
+        await _ended(sim, first, "cancelled")
+        await eventually(lambda: status(engine, REF).is_final, what="the first ended")
+    second = await _buy_limit(sim, 4, below=2)
+
+    async with running(sim, config) as (engine, _):
+        second_ref = f"{REF}#{second.perm_id}"
+        sim.control.refuse_next_modify(201, REFUSAL, order_ref=REF, perm_id=second.perm_id)
+
+        verdict = await engine.modify(second_ref, quantity=5)
+
+        assert verdict.passed, verdict.reason
+        await eventually(lambda: engine.orders.orders[second_ref].last_error, what="the refusal heard")
+        assert (engine.orders.orders[second_ref].ticket.quantity, second.total_qty) == (4, 4)
+        assert not engine.snapshot().modifications
