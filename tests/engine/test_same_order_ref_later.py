@@ -11,7 +11,7 @@ import pytest
 from tui_trader.domain import OrderStatus
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
-from tui_trader.sim import SimGateway
+from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.orders import SimOrder
 from tui_trader.store.journal import Journal
 
@@ -100,3 +100,28 @@ async def test_same_ref_on_a_later_run_when_a_modify_of_the_new_one_refused_then
         await eventually(lambda: engine.orders.orders[second_ref].last_error, what="the refusal heard")
         assert (engine.orders.orders[second_ref].ticket.quantity, second.total_qty) == (4, 4)
         assert not engine.snapshot().modifications
+
+
+async def test_same_ref_when_the_broker_lost_the_earlier_order_then_its_resubmit_does_not_take_the_new_one_for_it(
+        tmp_path: Path) -> None:
+    # The resubmit looked the order up at the broker by its orderRef alone: the new order under "bot1" was taken for
+    # the lost one, said to be "already at the broker", and the lost one stayed UNKNOWN, entries blocked.
+    config = make_config(tmp_path)
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as first_gw:
+        await _buy_limit(first_gw, 3, below=3)
+        async with running(first_gw, config) as (engine, _):
+            assert status(engine, REF) is S.SUBMITTED
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as amnesiac:  # lost the order
+        amnesiac.ledger.next_perm_id = first_gw.ledger.next_perm_id  # a broker's permanent ids never repeat
+        second = await _buy_limit(amnesiac, 4, below=2)
+        async with running(amnesiac, config) as (engine, events):
+            second_ref = f"{REF}#{second.perm_id}"
+            assert (status(engine, REF), status(engine, second_ref)) == (S.UNKNOWN, S.SUBMITTED)
+
+            await engine.resubmit(REF)
+
+            await eventually(lambda: status(engine, REF) is S.SUBMITTED, what="resent and acknowledged")
+            said = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+            assert ("order_found" in said, "order_resubmitted" in said) == (False, True)
+            assert sorted(o.total_qty for o in amnesiac.orders() if o.working) == [3, 4]
+            assert engine.orders.orders[REF].perm_id not in (None, second.perm_id)
