@@ -125,3 +125,4 @@ async def test_same_ref_when_the_broker_lost_the_earlier_order_then_its_resubmit
             assert ("order_found" in said, "order_resubmitted" in said) == (False, True)
             assert sorted(o.total_qty for o in amnesiac.orders() if o.working) == [3, 4]
             assert engine.orders.orders[REF].perm_id not in (None, second.perm_id)
+
