@@ -106,6 +106,24 @@ async def test_refuse_next_modify_when_set_then_that_modify_refused_and_the_orde
     assert errors == [(order.orderId, 201)]
 
 
+async def test_refuse_next_modify_of_a_permanent_id_when_two_orders_share_the_ref_then_only_that_one_refused(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    errors: list[tuple[int, int]] = []
+    ib.errorEvent += lambda req_id, code, *_: errors.append((req_id, code))
+    first, second = LimitOrder("BUY", 1, 50.00, orderRef="mine"), LimitOrder("BUY", 2, 49.00, orderRef="mine")
+    trades = [ib.placeOrder(aapl, order) for order in (first, second)]
+    await eventually(lambda: all(t.orderStatus.status == "Submitted" for t in trades))
+    sim.control.refuse_next_modify(201, "Order rejected - reason:Simulated", order_ref="mine",
+                                   perm_id=second.permId)
+    first.lmtPrice, second.lmtPrice = 51.00, 48.00
+    ib.placeOrder(aapl, first)
+    ib.placeOrder(aapl, second)
+    await eventually(lambda: errors == [(second.orderId, 201)])
+    held = {o.perm_id: o.lmt_price for o in sim.orders()}
+    assert held == {first.permId: 51.00, second.permId: 49.00}
+
+
 async def test_refuse_next_modify_when_set_for_two_then_two_refused_and_the_third_taken(
     ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
 ) -> None:

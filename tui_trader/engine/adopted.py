@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.alerts import listed
 from tui_trader.domain.enums import OrderType, TimeInForce
-from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.orders import Order, OrderTicket
 
 ADOPTED = "adopted"
 """The strategy of an order adopted from the broker."""
@@ -48,22 +48,37 @@ def adopted_ref(report: BrokerOrderReport, taken: bool = False) -> str:
     return f"{report.order_ref}#{report.perm_id or report.broker_id}" if taken else report.order_ref
 
 
-def adopted_refs(found: Iterable[BrokerOrderReport], tracked: Container[str]) -> dict[BrokerOrderReport, str]:
+def adopted_refs(found: Iterable[BrokerOrderReport], tracked: Container[str],
+                 journaled: Mapping[str, Order] | None = None) -> dict[BrokerOrderReport, str]:
     """The ref each of ``found`` (orders found working at the broker, none of them tracked here) is adopted under,
-    each its own: its orderRef unless an order ``tracked`` here, or one before it in ``found``, has it already.
+    each its own: its orderRef unless an order ``tracked`` here, one before it in ``found``, or another order in the
+    journal (``journaled``: the journal's order under each orderRef it has, of those not tracked here:
+    :func:`another_order`) has it already.
 
     Another tool (or a TWS user) may place several orders under one fixed orderRef: each is an order of its own,
     the first found under its orderRef, the others as ``<orderRef>#<permId>`` (:func:`adopted_ref`), which the
     journal keeps; the permanent id finds each again after a restart
-    (:meth:`~tui_trader.engine.orders.OrderManager.named`).
+    (:meth:`~tui_trader.engine.orders.OrderManager.named`). So is one found on a later day, or after a restart, when
+    the earlier order under its orderRef has ended (and is no longer tracked): adopted under its orderRef, it took
+    the earlier one's row in the journal (the orders table keeps one row per ref), whose figures and fills then read
+    as the new order's.
     """
     refs: dict[BrokerOrderReport, str] = {}
     given: set[str] = set()
+    earlier = journaled or {}
     for report in found:
-        ref = adopted_ref(report, taken=report.order_ref in tracked or report.order_ref in given)
+        ref = adopted_ref(report, taken=report.order_ref in tracked or report.order_ref in given
+                          or another_order(earlier.get(report.order_ref), report))
         refs[report] = ref
         given.add(ref)
     return refs
+
+
+def another_order(journaled: Order | None, report: BrokerOrderReport) -> bool:
+    """``journaled``, the journal's order under ``report``'s orderRef, is another order than ``report``'s: there is
+    one, and not the same permanent id (one without any is another: one with none still open is tracked, so this one
+    ended; only a permanent id says it is the same order)."""
+    return journaled is not None and not (journaled.perm_id and journaled.perm_id == report.perm_id)
 
 
 def adopted_ticket(report: BrokerOrderReport, protective: bool = False) -> OrderTicket:

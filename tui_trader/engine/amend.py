@@ -97,14 +97,13 @@ class Amendments(PendingModifications):
         return self.orders.orders[order_ref]
 
     async def find_at_broker(self, family: list[Order]) -> tuple[list[BrokerOrderReport], list[Fill]]:
-        """Every broker record of these orders' refs: open and completed orders, executions."""
-        refs = {o.order_ref for o in family}
+        """Every broker record of these orders: open and completed orders, executions (:func:`about`)."""
         since = min(o.created_at for o in family) - _LOOKBACK
         opened = await self.broker.open_orders()
         completed = await self.broker.completed_orders()
         executions = await self.broker.executions(since)
-        reports = [r for r in (*opened, *completed) if r.order_ref in refs]
-        return reports, [f for f in executions if f.order_ref in refs]
+        reports = [r for r in (*opened, *completed) if about(family, r.order_ref, r.perm_id)]
+        return reports, [f for f in executions if about(family, f.order_ref, f.perm_id)]
 
     def _adopt_found(self, order_ref: str, reports: list[BrokerOrderReport], fills: list[Fill]) -> None:
         for report in reports:
@@ -419,6 +418,17 @@ def _changes(order: Order, quantity: float | None, limit_price: float | None,
         raise SafetyError(f"{order.order_ref} has {order.filled_quantity:g} filled already: a quantity of "
                           f"{quantity:g} is not above it. Cancel the rest instead", "Refused")
     return changes
+
+
+def about(family: list[Order], order_ref: str, perm_id: int | None) -> bool:
+    """A broker record (an order report, an execution) under ``order_ref`` and ``perm_id`` is about one of
+    ``family``: by the permanent id when the order and the record both have one, else by the orderRef.
+
+    The orderRef alone is not an order's: another tool (or a TWS user) may give every order the same one, and an order
+    of theirs adopted here as ``<orderRef>#<permId>`` carries the broker's orderRef, not that name. Taken by its
+    orderRef, another order under it was found for one the broker had lost, which then was never resent.
+    """
+    return any(perm_id == o.perm_id if perm_id and o.perm_id else order_ref == o.order_ref for o in family)
 
 
 def _refuse_unresendable(orders: list[Order], what: str) -> None:

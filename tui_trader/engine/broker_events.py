@@ -215,9 +215,10 @@ class BrokerEvents(KillOps):
     def _as_tracked(self, error: BrokerError) -> BrokerError:
         """``error`` naming its order by the ref it is tracked under. The adapter names an order by its orderRef,
         which another tool may have given several orders: the second and the next, adopted as
-        ``<orderRef>#<permId>``, are found by the broker id the error is for."""
+        ``<orderRef>#<permId>``, are found by the broker id the error is for; so is one adopted so on a later run,
+        with no order tracked under its orderRef any more (the earlier one ended)."""
         named = self.orders.get(error.order_ref)
-        if error.broker_id is None or named is None or named.broker_id in (None, error.broker_id):
+        if error.broker_id is None or (named is not None and named.broker_id in (None, error.broker_id)):
             return error
         order = self.orders.by_broker_id(error.broker_id)
         if order is None or not order.order_ref.startswith(f"{error.order_ref}#"):

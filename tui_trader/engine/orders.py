@@ -7,7 +7,6 @@ order backwards (a late ``Submitted`` after ``Filled``) are ignored, never appli
 
 from __future__ import annotations
 
-import itertools
 import secrets
 from collections import Counter
 from dataclasses import replace
@@ -49,6 +48,11 @@ PENDING_COMMISSIONS_KEPT = 1000
 _HOUR = timedelta(hours=1)
 
 
+def draw_ref_prefix() -> str:
+    """A run's ref prefix, drawn at random: ``tt`` and six hex digits (:meth:`OrderManager.new_ref`)."""
+    return f"tt{secrets.token_hex(3)}"
+
+
 def _step_note(report: BrokerOrderReport) -> str:
     """The note of the step a broker report makes: a working order the broker holds says why (the reasons
     known only: another ``whyHeld`` IB may send with a working status is carried, not shown as a hold)."""
@@ -76,14 +80,16 @@ class OrderManager:
     older than that is not decided here: :meth:`remembers` says so, and the caller asks the journal.
 
     Args:
-        ref_prefix: Prefix of every order ref (a per-process token keeps refs unique across
-            restarts, so a resubmit check against the broker can never match a stranger).
+        ref_prefix: Prefix of every order ref (default: a per-process token, :func:`draw_ref_prefix`, drawn again
+            while the journal holds orders under it: :meth:`draw_prefix`; it keeps refs unique across restarts, so a
+            resubmit check against the broker can never match a stranger, nor a journal row another order's).
         finished_kept: Orders in a final state kept in memory.
     """
 
     def __init__(self, ref_prefix: str | None = None, finished_kept: int = FINISHED_ORDERS_KEPT) -> None:
-        self._prefix = ref_prefix or f"tt{secrets.token_hex(3)}"
-        self._counter = itertools.count(1)
+        self._prefix = ref_prefix or draw_ref_prefix()
+        self._made = 0
+        """Refs :meth:`new_ref` made (the last one's number)."""
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, Fill] = {}
         self.fill_memory: timedelta | None = None
@@ -109,8 +115,25 @@ class OrderManager:
     # -- creation and lookup ------------------------------------------------------------------
 
     def new_ref(self) -> str:
-        """A fresh idempotent order reference."""
-        return f"{self._prefix}-{next(self._counter)}"
+        """A fresh idempotent order reference: ``<prefix>-<n>``."""
+        self._made += 1
+        return f"{self._prefix}-{self._made}"
+
+    @property
+    def ref_prefix(self) -> str:
+        """What every ref :meth:`new_ref` makes begins with (before its ``-<n>``)."""
+        return self._prefix
+
+    def draw_prefix(self) -> str:
+        """Draw the ref prefix again (another run's, in the journal); returns it. Only before the first ref is made.
+
+        Raises:
+            RuntimeError: A ref was made under the prefix drawn before.
+        """
+        if self._made:
+            raise RuntimeError(f"refs already made under {self._prefix}")
+        self._prefix = draw_ref_prefix()
+        return self._prefix
 
     def create(self, ticket: OrderTicket, status: OrderStatus, now: datetime,
                parent_ref: str | None = None, note: str = "", passed: tuple[StatusChange, ...] = ()) -> Order:

@@ -61,7 +61,7 @@ class OrderSettlement(BookSettlement):
         tickets = {o.order_ref: o.ticket for o in working} if figures else {}
         self._seen_working = {ref: t for ref, t in self._seen_working.items() if ref in asked}
         opened = await self.broker.open_orders()
-        refs, protective, warnings = self._judge_adoptions(opened)
+        refs, protective, warnings = await self._judge_adoptions(opened)
         now = self.now()
         for report in opened:
             self._settle_open(report, refs, protective)
@@ -74,10 +74,11 @@ class OrderSettlement(BookSettlement):
             self.alert(AlertLevel.WARNING, "reconcile", warning, kind="protection_refused")
         return opened, asked
 
-    def _judge_adoptions(self, opened: list[BrokerOrderReport]
-                         ) -> tuple[dict[BrokerOrderReport, str], frozenset[str], list[str]]:
+    async def _judge_adoptions(self, opened: list[BrokerOrderReport]
+                               ) -> tuple[dict[BrokerOrderReport, str], frozenset[str], list[str]]:
         """The ref each order among ``opened`` not known here is adopted under (:func:`adopted_refs`: two orders under
-        one orderRef are two), the refs of those adopted as their position's protection,
+        one orderRef are two, and so is one with an earlier order's in the journal), the refs of those adopted as their
+        position's protection,
         each symbol's judged together, with the protection already working in it (:func:`judge_protection`); and
         what the operator is told of those that are not because they would take a position through flat.
 
@@ -87,7 +88,8 @@ class OrderSettlement(BookSettlement):
         new = [r for r in opened if self.orders.match(r) is None]
         if not new:
             return {}, frozenset(), []
-        refs = adopted_refs(new, self.orders.orders)
+        refs = adopted_refs(new, self.orders.orders,
+                            await self._journaled({r.order_ref for r in new} - {"", *self.orders.orders}))
         links = self._oca_links(opened)
         held = self.broker_quantities()
         protective: set[str] = set()
@@ -99,6 +101,13 @@ class OrderSettlement(BookSettlement):
             protective |= judged.protective
             warnings += [judged.warning] if judged.warning else []
         return refs, frozenset(protective), warnings
+
+    async def _journaled(self, refs: set[str]) -> dict[str, Order]:
+        """The journal's order under each of ``refs`` it has one under (an earlier order, ended, no longer tracked)."""
+        if self.journal is None:
+            return {}
+        found = {ref: await self.journal.order(ref) for ref in sorted(refs)}
+        return {ref: order for ref, order in found.items() if order is not None}
 
     def _oca_links(self, opened: list[BrokerOrderReport]) -> dict[str, str]:
         """The OCA group the broker reports each of ``opened`` known here in, by ref (those in a group)."""

@@ -72,6 +72,7 @@ class Recovery(Amendments):
             self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch still engaged from "
                        f"{kill.get('engaged_at')} by {kill.get('by')}: {kill.get('reason')}", kind="kill_restored")
         restored = [self.orders.adopt(order) for order in await self.journal.open_orders()]
+        await self._own_ref_prefix(self.journal, restored)
         for order in restored:  # journaled as SENDING, no answer recorded: the engine died mid-send
             if order.status is S.SENDING and order.parent_ref not in self.in_flight:
                 self.resume_in_flight(order)
@@ -87,6 +88,19 @@ class Recovery(Amendments):
         await self.restore_book(self.journal)
         if self.book_restored:  # a new day starts from the restored marks, before any quote moves them
             self.portfolio.roll_day(self.now())
+
+    async def _own_ref_prefix(self, journal: Journal, restored: list[Order]) -> None:
+        """Draw the run's ref prefix again while the journal holds an order under it (``restored``: its open orders, a
+        SENDING one perhaps only in the write-ahead record).
+
+        The engine's refs are ``tt<6 hex digits>-<n>``: the counter makes them unique within a run, the prefix,
+        drawn at random, across runs, but only by chance (one in 16.7 million a pair: a crash loop's thousands of
+        restarts make a repeat likely). A run under an earlier one's prefix would give its orders that run's refs: the
+        journal's rows overwritten, another order's found by a resubmit's look-up at the broker.
+        """
+        taken = {o.order_ref.rpartition("-")[0] for o in restored}
+        while self.orders.ref_prefix in taken or await journal.has_refs_under(self.orders.ref_prefix):
+            self.orders.draw_prefix()
 
     async def _remember_sent(self, journal: Journal, sending: list[Order]) -> None:
         """Seed the throttle and the duplicate check with the messages the run before sent (its journal's

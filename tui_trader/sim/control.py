@@ -189,16 +189,17 @@ class Control:
         self.gw.engine.reject_next = (code, reason)
 
     def refuse_next_modify(self, code: int = 201, text: str = "Order rejected - reason:Simulated refusal of a "
-                           "modification", order_ref: str = "", count: int = 1) -> None:
-        """Refuse the next ``count`` modifications (of ``order_ref``; ``""``: of any order) with this error code
-        and text.
+                           "modification", order_ref: str = "", count: int = 1, perm_id: int = 0) -> None:
+        """Refuse the next ``count`` modifications (of ``order_ref``, and of the order with the permanent id
+        ``perm_id`` when given: several may share an orderRef; ``""`` and 0: of any order) with this error code and
+        text.
 
         IB answers such a modify with the error alone: the order works on at the figures it had (IB refuses
         one while the last is still processed, 2102; one racing a fill or a cancel, 103/104/201).
         """
         if count < 1:
             raise ValueError("count must be at least 1")
-        self.gw.engine.refuse_modify = (order_ref, code, text, count)
+        self.gw.engine.refuse_modify = (order_ref, perm_id, code, text, count)
 
     def cancel(self, order_ref: str, reason: str = "cancelled in TWS", perm_id: int = 0) -> None:
         """Cancel a working order at the broker's side, as TWS's operator (or IB itself) would: no client

@@ -12,7 +12,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
     reject_next CODE [REASON…]          drop_messages KIND [COUNT]
-    refuse_next_modify CODE [ORDER_REF]
+    refuse_next_modify CODE [ORDER_REF [PERM_ID]]
     locate_shorts [on|off]              locate_shares [ORDER_REF]      deactivate ORDER_REF
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
     delay_messages KIND SECONDS         fill_sequence KIND KIND KIND
@@ -55,7 +55,8 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "halt": lambda w: c.halt(w[0]),
         "resume": lambda w: c.resume(w[0]),
         "reject_next": lambda w: c.reject_next(int(w[0]), " ".join(w[1:]) or "Order rejected - reason:Simulated"),
-        "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else ""),
+        "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else "",
+                                                             perm_id=int(w[2]) if len(w) > 2 else 0),
         "locate_shorts": lambda w: c.locate_shorts(not w or w[0] == "on"),
         "locate_shares": lambda w: c.locate_shares(w[0] if w else ""),
         "deactivate": lambda w: c.deactivate(w[0]),

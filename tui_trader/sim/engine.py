@@ -69,9 +69,9 @@ class OrderEngine:
         self.commissions = CommissionSchedule()
         self.slippage_ticks = 0
         self.reject_next: tuple[int, str] | None = None
-        self.refuse_modify: tuple[str, int, str, int] | None = None
-        """A fault: the next modifications (of this orderRef; ``""``: of any order), as many as the count, are
-        refused with this code and text, the order working on at the figures it had (see
+        self.refuse_modify: tuple[str, int, int, str, int] | None = None
+        """A fault: the next modifications (of this orderRef and permanent id; ``""`` and 0: of any order), as many as
+        the count, are refused with this code and text, the order working on at the figures it had (see
         :meth:`Control.refuse_next_modify`)."""
         self.ignore_global_cancel = False
         """A fault: ``reqGlobalCancel`` is ignored (every order stays as it is)."""
@@ -269,10 +269,12 @@ class OrderEngine:
     def _refuse_modify_if_told(self, order: SimOrder) -> None:
         """The modification fault: raise it as many times as it was set, for the order it names (or the orders
         modified first)."""
-        if self.refuse_modify is None or self.refuse_modify[0] not in ("", order.order_ref):
+        if self.refuse_modify is None:
             return
-        ref, code, text, count = self.refuse_modify
-        self.refuse_modify = (ref, code, text, count - 1) if count > 1 else None
+        ref, perm_id, code, text, count = self.refuse_modify
+        if ref not in ("", order.order_ref) or perm_id not in (0, order.perm_id):
+            return
+        self.refuse_modify = (ref, perm_id, code, text, count - 1) if count > 1 else None
         raise Rejection(code, text)
 
     def cancel(self, client_id: int, order_id: int, reason: str = "") -> None:

@@ -66,6 +66,12 @@ class JournalQueries:
         row = await self._one("SELECT payload FROM orders WHERE order_ref = ?", (order_ref,))
         return codec.load(Order, row[0]) if row is not None else None
 
+    async def has_refs_under(self, prefix: str) -> bool:
+        """True when the ``orders`` table has an order whose ref is ``<prefix>-…`` (a run's own refs)."""
+        # A range on the primary key ('.' follows '-'): read on its index, where LIKE would scan every order.
+        return await self._one("SELECT 1 FROM orders WHERE order_ref >= ? AND order_ref < ? LIMIT 1",
+                               (f"{prefix}-", f"{prefix}.")) is not None
+
     async def _ahead(self, order_ref: str | None = None) -> list[Order]:
         """Orders whose write-ahead record, in the table or the sending log, is newer than their ``orders`` row."""
         rows: list[Any] = []

@@ -1,0 +1,128 @@
+"""An orderRef another tool (or a TWS user) gives every order of its own ("bot1") comes back on a later run: the new
+order is one of its own, adopted under a name of its own, and the journal's row of the earlier one is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ib_async
+import pytest
+
+from tui_trader.domain import OrderStatus
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.bus import Subscription
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.sim.orders import SimOrder
+from tui_trader.store.journal import Journal
+
+from .helpers import REFUSAL, eventually, make_config, placed_by_another_tool, running, status
+
+S = OrderStatus
+REF = "bot1"
+
+
+async def _buy_limit(sim: SimGateway, qty: float, below: float) -> SimOrder:
+    """A buy limit of ``qty`` AAPL ``below`` the bid, placed by another tool under the orderRef ``bot1``, working."""
+    bid = sim.quote("AAPL").bid
+    return await placed_by_another_tool(sim, ib_async.LimitOrder("BUY", qty, round(bid - below, 2), orderRef=REF))
+
+
+def _adoptions(events: Subscription) -> list[str]:
+    """The refs the adoption alerts drained from ``events`` name."""
+    return [e.alert.text.split()[3] for e in events.drain()
+            if isinstance(e, AlertRaised) and e.alert.kind == "order_adopted"]
+
+
+async def _ended(sim: SimGateway, held: SimOrder, how: str) -> None:
+    """``held``, working at the broker, ends: it fills (the price falls through its limit, then comes back), or it is
+    cancelled in TWS."""
+    if how == "cancelled":
+        sim.control.cancel(REF, perm_id=held.perm_id)
+        return
+    bid = sim.quote("AAPL").bid
+    sim.control.set_price("AAPL", round(held.lmt_price - 0.5, 2))
+    await eventually(lambda: held.status == "Filled", what="the first filled")
+    sim.control.set_price("AAPL", bid)
+
+
+@pytest.mark.parametrize("how", ["filled", "cancelled"])
+async def test_same_ref_on_a_later_run_when_the_earlier_order_ended_then_the_new_one_adopted_under_its_own_name(
+        sim: SimGateway, tmp_path: Path, how: str) -> None:
+    # Adopted as plain "bot1", the new order's journal row overwrote the earlier one's (its size, status and fills
+    # read as the new order's), and a commission of the earlier fill would have been added to the new order.
+    config = make_config(tmp_path)
+    first = await _buy_limit(sim, 3, below=3)
+    async with running(sim, config) as (engine, _):
+        await _ended(sim, first, how)
+        await eventually(lambda: status(engine, REF).is_final, what="the first ended")
+    second = await _buy_limit(sim, 4, below=2)
+    second_ref = f"{REF}#{second.perm_id}"
+
+    async with running(sim, config) as (engine, events):
+        assert _adoptions(events) == [second_ref]
+        sim.control.set_price("AAPL", round(second.lmt_price - 0.5, 2))
+        await eventually(lambda: status(engine, second_ref) is S.FILLED, what="the second filled")
+        booked = engine.portfolio.quantity("AAPL")
+        blocked = engine.entries_blocked_reason
+
+    assert (booked, blocked) == ((3 if how == "filled" else 0) + 4, "")
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        orders = {o.order_ref: (o.perm_id, o.ticket.quantity, o.status, o.filled_quantity)
+                  for o in await journal.orders()}
+        fills = sorted((f.order_ref, f.quantity) for f in await journal.fills())
+    finally:
+        await journal.close()
+    first_now = (S.FILLED, 3) if how == "filled" else (S.CANCELLED, 0)
+    assert orders == {REF: (first.perm_id, 3, *first_now), second_ref: (second.perm_id, 4, S.FILLED, 4)}
+    assert fills == sorted([*([(REF, 3)] if how == "filled" else []), (second_ref, 4)])
+
+
+async def test_same_ref_on_a_later_run_when_a_modify_of_the_new_one_refused_then_the_refusal_is_its_own(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker's refusal names the order by its orderRef: no order tracked under it (the earlier one ended), it was
+    # shown on nothing, and the new order showed the refused size while the broker held the one it had.
+    config = make_config(tmp_path)
+    first = await _buy_limit(sim, 3, below=3)
+    async with running(sim, config) as (engine, _):
+        await _ended(sim, first, "cancelled")
+        await eventually(lambda: status(engine, REF).is_final, what="the first ended")
+    second = await _buy_limit(sim, 4, below=2)
+
+    async with running(sim, config) as (engine, _):
+        second_ref = f"{REF}#{second.perm_id}"
+        sim.control.refuse_next_modify(201, REFUSAL, order_ref=REF, perm_id=second.perm_id)
+
+        verdict = await engine.modify(second_ref, quantity=5)
+
+        assert verdict.passed, verdict.reason
+        await eventually(lambda: engine.orders.orders[second_ref].last_error, what="the refusal heard")
+        assert (engine.orders.orders[second_ref].ticket.quantity, second.total_qty) == (4, 4)
+        assert not engine.snapshot().modifications
+
+
+async def test_same_ref_when_the_broker_lost_the_earlier_order_then_its_resubmit_does_not_take_the_new_one_for_it(
+        tmp_path: Path) -> None:
+    # The resubmit looked the order up at the broker by its orderRef alone: the new order under "bot1" was taken for
+    # the lost one, said to be "already at the broker", and the lost one stayed UNKNOWN, entries blocked.
+    config = make_config(tmp_path)
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as first_gw:
+        await _buy_limit(first_gw, 3, below=3)
+        async with running(first_gw, config) as (engine, _):
+            assert status(engine, REF) is S.SUBMITTED
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as amnesiac:  # lost the order
+        amnesiac.ledger.next_perm_id = first_gw.ledger.next_perm_id  # a broker's permanent ids never repeat
+        second = await _buy_limit(amnesiac, 4, below=2)
+        async with running(amnesiac, config) as (engine, events):
+            second_ref = f"{REF}#{second.perm_id}"
+            assert (status(engine, REF), status(engine, second_ref)) == (S.UNKNOWN, S.SUBMITTED)
+
+            await engine.resubmit(REF)
+
+            await eventually(lambda: status(engine, REF) is S.SUBMITTED, what="resent and acknowledged")
+            said = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+            assert ("order_found" in said, "order_resubmitted" in said) == (False, True)
+            assert sorted(o.total_qty for o in amnesiac.orders() if o.working) == [3, 4]
+            assert engine.orders.orders[REF].perm_id not in (None, second.perm_id)
+
