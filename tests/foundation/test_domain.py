@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from tui_trader.domain import (
     AccountSnapshot,
+    CheckResult,
     Instrument,
     Order,
     OrderStatus,
@@ -20,6 +23,7 @@ from tui_trader.domain import (
     OrderType,
     Position,
     Quote,
+    RiskVerdict,
     Side,
 )
 from tui_trader.domain.enums import TimeInForce
@@ -147,3 +151,58 @@ def test_position_marked_when_every_field_set_then_only_the_mark_changes() -> No
     assert set(values) == {f.name for f in dataclasses.fields(Position)}, "a new field: add it to marked"
     position = Position(**values)
     assert position.marked(11.5) == dataclasses.replace(position, market_price=11.5)
+
+
+def a_check(**changes: Any) -> CheckResult:
+    return dataclasses.replace(CheckResult("order_notional", True, 4964.75, 50000.0, 45035.25, "", "$"), **changes)
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(CheckResult)])
+def test_check_result_when_a_field_is_assigned_or_deleted_then_frozen_instance_error(field: str) -> None:
+    check = a_check()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(check, field, "changed")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        delattr(check, field)
+    assert check == a_check()
+
+
+def test_check_result_when_an_attribute_is_added_then_frozen_instance_error() -> None:
+    check = a_check()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        check.note = "added"  # type: ignore[attr-defined]
+    assert not hasattr(check, "note")
+
+
+def test_check_result_init_when_compared_with_the_fields_then_same_names_order_and_defaults() -> None:
+    params = list(inspect.signature(CheckResult).parameters.values())
+    fields = dataclasses.fields(CheckResult)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+                                          for f in fields]
+    assert CheckResult("cancel", True) == CheckResult("cancel", True, None, None, None, "", "")
+
+
+def test_check_result_when_equal_fields_then_equal_and_same_hash_and_repr_names_the_fields() -> None:
+    check = a_check()
+    assert check == a_check()
+    assert hash(check) == hash(a_check())
+    assert {check, a_check()} == {check}
+    assert check != a_check(headroom=1.0)
+    assert check != ("order_notional", True, 4964.75, 50000.0, 45035.25, "", "$")  # type: ignore[comparison-overlap]
+    assert repr(check) == ("CheckResult(name='order_notional', passed=True, value=4964.75, limit=50000.0, "
+                           "headroom=45035.25, message='', unit='$')")
+
+
+def test_check_result_replace_and_pickle_when_used_then_new_values_and_original_untouched() -> None:
+    check = a_check()
+    denied = dataclasses.replace(check, passed=False, message="order has no price")
+    assert (denied.name, denied.passed, denied.message) == ("order_notional", False, "order has no price")
+    assert denied.unit == "$"
+    assert check == a_check()
+    verdict = RiskVerdict(False, (check, denied))
+    copied = pickle.loads(pickle.dumps(verdict))
+    assert copied == verdict
+    assert copied.failures == (denied,)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copied.checks[0].passed = False

@@ -1,4 +1,5 @@
-"""The journal's encoding: an order update's order is taken from the event's JSON, not encoded twice."""
+"""The journal's encoding: an order update's order is taken from the event's JSON, not encoded twice; verdicts keep
+their stored form."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import CheckResult, Order, OrderStatus, OrderTicket, OrderType, RiskVerdict, Side
 from tui_trader.domain import events as ev
 from tui_trader.store import codec
 from tui_trader.store.derive import rows_for
@@ -66,3 +67,32 @@ def test_commit_cost_when_one_commit_is_preempted_then_prediction_moves_at_most_
     before = cost(60)
     cost.add(60, 0.050)  # 50 ms: the process lost its core mid-commit
     assert cost(60) < 1.2 * before
+
+
+VERDICT_AS_JOURNALED = (
+    '{"time":"2026-11-20T14:30:00Z","order_ref":"R1","verdict":{"passed":false,"checks":['
+    '{"name":"order_notional","passed":true,"value":4964.75,"limit":50000.0,"headroom":45035.25,"message":"",'
+    '"unit":"$"},'
+    '{"name":"daily_trades","passed":true,"value":23.0,"limit":100.0,"headroom":77.0,"message":"","unit":"trades"},'
+    '{"name":"quote_age","passed":false,"value":Infinity,"limit":5.0,"headroom":-Infinity,"message":"no quote",'
+    '"unit":"s"},'
+    '{"name":"symbol_allowed","passed":false,"value":null,"limit":null,"headroom":null,'
+    '"message":"ZZZ not in \\"allowed\\" symbols ✓","unit":""}]},"stage":"re-check"}'
+)
+"""An ``OrderChecked`` as the journal stored it while ``CheckResult`` was a frozen slotted dataclass."""
+
+
+def test_verdict_when_journaled_by_the_earlier_check_result_then_loads_equal_and_is_written_byte_for_byte() -> None:
+    checks = (
+        CheckResult("order_notional", True, 4964.75, 50000.0, 45035.25, "", "$"),
+        CheckResult("daily_trades", True, 23, 100, 77, unit="trades"),
+        CheckResult("quote_age", False, math.inf, 5.0, -math.inf, "no quote", "s"),
+        CheckResult("symbol_allowed", False, message='ZZZ not in "allowed" symbols ✓'),
+    )
+    event = ev.OrderChecked(T0, "R1", RiskVerdict(False, checks), "re-check")
+    loaded = codec.load_event("OrderChecked", VERDICT_AS_JOURNALED)
+    assert loaded == event
+    assert isinstance(loaded, ev.OrderChecked)
+    assert all(type(c) is CheckResult for c in loaded.verdict.checks)
+    assert codec.dump(event) == VERDICT_AS_JOURNALED
+    assert codec.dump(loaded) == VERDICT_AS_JOURNALED
