@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +50,18 @@ def _fail_on_ib_async_errors(request: pytest.FixtureRequest) -> Iterator[_IbAsyn
 
 
 _session_status: list[int] = []
+_started_in: weakref.WeakKeyDictionary[threading.Thread, str] = weakref.WeakKeyDictionary()
+"""The test during which each non-daemon thread still running after it was started (named at exit)."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Note the non-daemon threads a test (its fixtures included) leaves running, with the test's id."""
+    before = set(threading.enumerate())
+    yield
+    for thread in threading.enumerate():
+        if thread not in before and not thread.daemon:
+            _started_in.setdefault(thread, item.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -63,8 +76,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     aiosqlite runs each connection on a non-daemon thread; a test that fails before closing its
     journal leaves that thread waiting, and the failure report keeps the connection alive, so the
     interpreter would wait for it forever at exit: CI would time out instead of reporting the
-    failure. Seen twice on a loaded machine. The threads still alive are named, then the process
-    ends with pytest's own status.
+    failure. Seen twice on a loaded machine. The threads still alive are named, each with the test
+    it was left running by, then the process ends with pytest's own status.
     """
     leaked = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     for thread in leaked:
@@ -73,6 +86,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if leaked and _session_status:
         sys.stdout.flush()
         sys.stderr.write(f"\n{len(leaked)} non-daemon thread(s) left running by the tests (a journal a failed test "
-                         f"did not close?): {', '.join(t.name for t in leaked)}; exiting without them\n")
+                         f"did not close?): {', '.join(map(_named, leaked))}; exiting without them\n")
         sys.stderr.flush()
         os._exit(_session_status[-1])
+
+
+def _named(thread: threading.Thread) -> str:
+    return f"{thread.name} (left running by {_started_in.get(thread, 'no test: started outside them')})"

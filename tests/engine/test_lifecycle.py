@@ -11,6 +11,7 @@ from tui_trader.domain import ConnectionState, OrderStatus, OrderType, Side
 from tui_trader.domain.events import OrderUpdated
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
+from tui_trader.store.lock import JournalLock
 from tui_trader.strategies.base import Signal
 
 from .helpers import buy, eventually, make_config, make_engine, sell, status, strategy
@@ -125,3 +126,23 @@ async def test_strategy_signal_when_the_engine_has_begun_to_stop_then_no_order_a
 
     assert engine.orders.orders == {}
     assert sim.order_refs() == []
+
+
+async def test_stop_when_cancelled_midway_then_the_journal_is_closed_all_the_same(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A stop cancelled before its last step (the console's shutdown worker cancelled as the app exits) left the
+    # journal open, and a second stop returned at once: aiosqlite's thread (not a daemon) kept the process alive.
+    config = make_config(tmp_path)
+    engine = make_engine(sim, config)
+    draining = asyncio.Event()
+    engine.add_service(lambda: None, draining.wait)  # a service whose stop waits (a notifier draining its queue)
+    await engine.start()
+    stopping = asyncio.create_task(engine.stop())
+    await eventually(lambda: engine.stopping, what="the stop under way")
+
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+
+    assert config.journal_path is not None
+    JournalLock.check(config.journal_path)  # let go of: the journal was closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tui_trader.domain import OrderStatus, OrderType
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
+from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
 
@@ -21,6 +23,24 @@ S = OrderStatus
 def alerts(events: Subscription) -> list[tuple[str, str]]:
     """(kind, text) of the alerts received so far (drains the subscription)."""
     return [(e.alert.kind, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)]
+
+
+def runs(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Why each reconciliation run logged so far was asked for, in order."""
+    return [m.removeprefix("reconciling: ") for m in caplog.messages if m.startswith("reconciling: ")]
+
+
+def quiet(eng: Engine) -> bool:
+    """No reconciliation runs and none waits to start."""
+    return not eng._reconciling and not any(t.get_name() == "reconcile" and not t.done() for t in eng._tasks)
+
+
+def cancels_overtaken(sim: SimGateway, *order_ids: int) -> None:
+    """IB's 10148 for each of ``order_ids``, written in one step (the engine reads them together): the answers
+    to cancels that fills overtook (of orders this session's ib_async does not hold: no orderRef)."""
+    for order_id in order_ids:
+        sim.control.send_error(10148, f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
+                               "state: Filled.", req_id=order_id, client_id=CLIENT_ID)
 
 
 async def test_reconcile_requested_while_connecting_then_the_connects_own_still_settles_the_book(
@@ -136,3 +156,39 @@ async def test_reconcile_fails_after_one_was_asked_for_during_it_then_the_reques
 
         await eventually(lambda: status(eng, order.order_ref) is S.SUBMITTED and "unknown_orders" not in eng.blocks,
                          what="settled by the reconciliation asked for")
+
+
+async def test_cancel_race_answers_back_to_back_then_one_reconciliation_reads_them_all(
+        sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Each 10148 of a cancel race asked for a reconciliation of its own: the second, asked before the first had
+    # started, made a second run that read nothing the first would not have.
+    caplog.set_level(logging.INFO, logger="tui_trader.engine.reconcile")
+    async with running(sim, make_config(tmp_path)) as (eng, _):
+        await eventually(lambda: quiet(eng), what="the connect's reconciliation over")
+        caplog.clear()
+
+        cancels_overtaken(sim, 901, 902, 903)
+
+        await eventually(lambda: runs(caplog) and quiet(eng), what="the reconciliation asked for run and over")
+        assert runs(caplog) == ["cancel race 10148 on 901"]
+
+
+async def test_reconcile_asked_during_a_run_then_exactly_one_more_run_after_it(
+        sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Coalescing must not fold a request into a run that had already read the broker: a request during a run
+    # (two here) gets one run that starts after it.
+    caplog.set_level(logging.INFO, logger="tui_trader.engine.reconcile")
+    async with running(sim, make_config(tmp_path)) as (eng, _):
+        await eventually(lambda: quiet(eng), what="the connect's reconciliation over")
+        caplog.clear()
+        sim.control.delay_messages("open_orders_end", 30)  # the first run waits for its open orders
+        cancels_overtaken(sim, 901)
+        await eventually(lambda: eng._reconciling, what="the first run waiting for the broker")
+
+        cancels_overtaken(sim, 902, 903)
+        await eventually(lambda: eng._reconcile_again, what="the requests during it heard")
+        sim.control.clear_faults()
+        sim.control.step(30)  # the open orders are answered
+
+        await eventually(lambda: len(runs(caplog)) == 2 and quiet(eng), what="both runs over")
+        assert runs(caplog) == ["cancel race 10148 on 901", "requested during a reconciliation"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from tui_trader.engine.runner import NEVER_CONNECTED, outcome, run_headless, sum
 from tui_trader.ops.kill import latch
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
+from tui_trader.store.lock import JournalLock
 
 from .helpers import buy, eventually, status
 
@@ -172,3 +175,19 @@ def test_headless_run_when_the_kill_switch_is_latched_then_it_exits_0_and_the_su
     assert set(summary["orders"]) <= {"REJECTED"}  # the strategies' signals, denied by the risk gate
     assert summary["fills"] == 0
     assert ": HALTED; orders " in capsys.readouterr().out
+
+
+def test_headless_run_when_its_start_fails_after_the_journal_opened_then_the_error_and_the_journal_closed(
+        tmp_path: Path) -> None:
+    # The runner stopped the engine only once started: a start that failed after the journal opened (here its
+    # latched kill state unreadable) left the journal open, and aiosqlite's thread (not a daemon) kept the
+    # process from exiting after the error.
+    settings = Settings(mode=Mode.SIM, confirm=False, headless=True, state_dir=tmp_path, sim={"port": 0, "seed": 7})
+    asyncio.run(latch(settings.journal_path, "tester", "latched before the run", datetime.now(UTC)))
+    with contextlib.closing(sqlite3.connect(settings.journal_path)) as db, db:
+        db.execute("UPDATE kill_state SET payload = '{damaged'")
+
+    with pytest.raises(json.JSONDecodeError):
+        run_headless(settings, 2.0, None)
+
+    JournalLock.check(settings.journal_path)  # let go of: the journal was closed

@@ -121,6 +121,18 @@ class Engine(Protection):
         if self.stopping:
             return
         self.stopping = True
+        try:
+            await self._wind_down()
+        finally:  # also when a step failed or the stop was cancelled: an open journal's aiosqlite thread
+            try:  # (not a daemon) would keep the process from ever exiting
+                if self.journal is not None:
+                    await self.journal.close()
+            finally:
+                if self._on_stop is not None:
+                    await self._on_stop()
+
+    async def _wind_down(self) -> None:
+        """What :meth:`stop` does before the journal closes."""
         self.lapse_unsent("the engine stopped")
         for _, stop_service in self._services:
             if stop_service is not None:
@@ -131,10 +143,6 @@ class Engine(Protection):
         self.broker.disconnect()  # no fill is booked after this
         if self.book_settled:
             self.checkpoint_book("clean stop")
-        if self.journal is not None:
-            await self.journal.close()
-        if self._on_stop is not None:
-            await self._on_stop()
 
     async def _save_kill_state_at_stop(self) -> None:
         """The kill state as it is now: a reset's own save, spawned, may have been cancelled with the tasks

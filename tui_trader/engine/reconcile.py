@@ -9,8 +9,9 @@ position-mismatch trigger. An order whose state stays unknown blocks new entries
 
 The orders are settled in :mod:`~tui_trader.engine.reconcile_orders`, the book (its restore from the journal,
 the executions, positions and cash) in :mod:`~tui_trader.engine.reconcile_book`. This module holds the run
-itself: asked for (one at a time; asked during one, that one runs once more; owed when it fails), the
-connect's, the periodic position check between runs, and the entry blocks a run lifts.
+itself: asked for (one at a time; asked while one waits to start, folded into it; asked during one, that
+one runs once more; owed when it fails), the connect's, the periodic position check between runs, and the
+entry blocks a run lifts.
 
 While connected, a position that disagrees with the broker's for two checks in a row fetches the
 broker's executions first (:meth:`Reconciliation.check_positions_debounced`): a fill never heard live is booked
@@ -38,6 +39,9 @@ class Reconciliation(OrderSettlement):
     _run_ended: asyncio.Event | None = None
     """Set when the running reconciliation ends (None while none runs)."""
     _reconcile_again = False
+    _reconcile_asked: asyncio.Task[None] | None = None
+    """The requested reconciliation spawned and not started yet (None when none waits): a request meanwhile
+    is folded into it."""
     _reconcile_owed = ""
     """Why a requested reconciliation that failed was asked for ('' when none is owed): asked again at the
     next periodic check while connected (a reconnect's own reconciliation settles it too)."""
@@ -60,16 +64,25 @@ class Reconciliation(OrderSettlement):
         return self._run_ended is not None
 
     def request_reconcile(self, why: str) -> None:
-        """Schedule a reconciliation; a request during one makes it run once more afterwards."""
+        """Schedule a reconciliation; requests coalesce into at most one more run.
+
+        A request while a requested one waits to start is folded into it: that run starts after the
+        request, so it reads whatever the request was about (a kill's cancels that fills overtook are
+        answered with a 10148 each, each asking). A request during a run makes that run go once more
+        afterwards (it may have read the broker before what the request is about).
+        """
         if self._reconciling:
             self._reconcile_again = True
+        elif self._reconcile_asked is not None and not self._reconcile_asked.done():
+            log.info("reconciliation asked (%s): the one about to start reads it", why)
         elif self.broker.is_connected:
-            self.spawn(self._requested_reconcile(why), "reconcile")
+            self._reconcile_asked = self.spawn(self._requested_reconcile(why), "reconcile")
 
     async def _requested_reconcile(self, why: str) -> None:
         """A reconciliation nobody awaits: a failure is said and owed (:meth:`_retry_owed_reconcile`),
         since what asked for it (an UNKNOWN order, a fill for an unknown order) keeps entries blocked
         until one succeeds."""
+        self._reconcile_asked = None  # started: a request from now on is one it may not see
         try:
             await self.reconcile(why)
         except (ConnectionError, TimeoutError) as exc:

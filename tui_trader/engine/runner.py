@@ -49,9 +49,11 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     stop = asyncio.Event()
     _install_signals(stop)
     alerts = StderrAlerts()
-    await engine.start()
-    freeze_startup_heap()
     try:
+        # Inside: a start that fails after the journal opened is stopped too, else aiosqlite's thread
+        # (not a daemon) kept the process from exiting after the error.
+        await engine.start()
+        freeze_startup_heap()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration_s)
         engine.lapse_unsent("the run ended")
