@@ -6,11 +6,14 @@ import dataclasses
 import json
 import math
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
+
+import pytest
 
 from tests.engine.helpers import eventually
 from tui_trader.domain import Order, OrderStatus, OrderTicket, OrderType, Side
@@ -307,3 +310,19 @@ async def test_log_when_read_by_a_read_only_journal_then_its_records_are_seen_an
     assert found == {"tt1-1": S.SENDING, "tt1-2": S.SENDING}
     assert one is not None
     assert _same(one, family[1])
+
+
+async def test_open_when_the_sending_log_cannot_be_read_then_the_error_and_no_connection_left_open(
+        tmp_path: Path) -> None:
+    # A sending log that is not a file (an OSError, not an sqlite3.Error): the open fails after its connection
+    # opened, whose thread (not a daemon) kept the process from exiting while the error was held.
+    path = tmp_path / "journal.sqlite"
+    sending.log_path(path).mkdir()
+    before = {t for t in threading.enumerate() if not t.daemon}
+
+    with pytest.raises(IsADirectoryError) as raised:  # held, as a caller showing the error holds it (and its frames)
+        await Journal.open(path)
+
+    await eventually(lambda: {t for t in threading.enumerate() if not t.daemon} <= before,
+                     what="the connection's thread ended")
+    assert raised.value.filename == str(sending.log_path(path))

@@ -113,20 +113,22 @@ class Journal(JournalQueries):
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         conn = await aiosqlite.connect(path)
+        # Closed on whatever fails or is cancelled before the journal exists to close it: the connection's
+        # thread (not a daemon) would keep the process from ever exiting.
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
             await migrate(conn)
+            try:
+                await _fold_sending_log(conn, path)
+            except sqlite3.Error as exc:  # nothing is lost: the log stays (readers read it), the next open folds it
+                await conn.rollback()
+                log.warning("journal: sending log not folded into the table at open: %s", exc)
+            await _prune_sending(conn)
+            journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure, sending_log_bytes)
         except BaseException:
             await conn.close()
             raise
-        try:
-            await _fold_sending_log(conn, path)
-        except sqlite3.Error as exc:  # nothing is lost: the log stays (readers read it), the next open folds it
-            await conn.rollback()
-            log.warning("journal: sending log not folded into the table at open: %s", exc)
-        await _prune_sending(conn)
-        journal = cls(conn, path, batch_size, flush_interval_ms / 1000, on_failure, sending_log_bytes)
         journal._tasks.append(asyncio.create_task(journal._writer(), name="journal-writer"))
         return journal
 
