@@ -146,3 +146,21 @@ async def test_stop_when_cancelled_midway_then_the_journal_is_closed_all_the_sam
 
     assert config.journal_path is not None
     JournalLock.check(config.journal_path)  # let go of: the journal was closed
+
+
+async def test_stop_when_asked_while_the_start_opens_the_journal_then_the_start_goes_no_further_and_closes_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The console quit during the start: the stop found no journal yet to close, the start opened it afterwards and
+    # went on to connect a stopped engine; the journal's thread (not a daemon) kept the process from exiting.
+    config = make_config(tmp_path)
+    engine = make_engine(sim, config)
+    starting = asyncio.create_task(engine.start())
+    await asyncio.sleep(0)  # one step: the start is inside the journal's open
+
+    await engine.stop()
+    await starting
+
+    assert not engine.broker.is_connected
+    assert not engine.started
+    assert config.journal_path is not None
+    JournalLock.check(config.journal_path)  # let go of: the journal was closed

@@ -62,6 +62,8 @@ class Engine(Protection):
         self.restored_exec_ids = set()
         self._seen_working, self._gone_away = {}, {}
         self.started = False
+        self._journal_close_passed = False
+        """The stop has reached its closing of the journal: one the start opens after it, the start closes."""
         self.health_source: Callable[[], HealthInfo] | None = None
         self.notifier: Notifier | None = None
         self._services: list[tuple[Callable[[], None], Callable[[], Awaitable[None]] | None]] = []
@@ -89,8 +91,16 @@ class Engine(Protection):
         self._tick_hooks.append(hook)
 
     async def start(self) -> None:
-        """Restore from the journal, connect, reconcile, subscribe, warm up, start strategies."""
+        """Restore from the journal, connect, reconcile, subscribe, warm up, start strategies.
+
+        A stop asked meanwhile (the console quit while it started) ends it at the next step: what the stop found
+        not opened yet and this step opened (the journal, the connection) is closed, nothing more starts.
+        """
         await self.open_journal()
+        if self.stopping:
+            if self._journal_close_passed and self.journal is not None:  # the stop found none to close
+                await self.journal.close()
+            return
         self._watch_out_of_band_kill()
         for start_service, _ in self._services:
             start_service()
@@ -104,7 +114,12 @@ class Engine(Protection):
             self.broker.disconnect()
             self.on_disconnected()
         else:
+            if self.stopping:  # connected after the stop disconnected: nothing is to be booked from here
+                self.broker.disconnect()
+                return
             await self.warm_up()
+        if self.stopping:
+            return
         self.spawn(self._monitor(), "monitor")
         self.started = True
 
@@ -124,7 +139,8 @@ class Engine(Protection):
         try:
             await self._wind_down()
         finally:  # also when a step failed or the stop was cancelled: an open journal's aiosqlite thread
-            try:  # (not a daemon) would keep the process from ever exiting
+            self._journal_close_passed = True  # (not a daemon) would keep the process from ever exiting
+            try:  # one the start opens from now on, the start closes (:meth:`start`)
                 if self.journal is not None:
                     await self.journal.close()
             finally:

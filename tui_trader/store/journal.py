@@ -87,6 +87,7 @@ class Journal(JournalQueries):
         self._sub: EventSource | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock_file: JournalLock | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path, *, batch_size: int = 200, flush_interval_ms: float = 50.0,
@@ -242,7 +243,10 @@ class Journal(JournalQueries):
             ])
 
     async def close(self) -> None:
-        """Commit what is queued, stop the writer and close the file."""
+        """Commit what is queued, stop the writer and close the file; once (closing it again does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await self.flush()
         finally:
