@@ -219,6 +219,22 @@ def test_fill_under_a_tracked_ref_with_another_perm_id_then_booked_to_the_order_
     assert om.orders["bot1"].filled_quantity == 0
 
 
+def test_commission_of_a_fill_under_a_tracked_ref_with_another_perm_id_not_tracked_then_not_the_tracked_orders(
+        ) -> None:
+    # Another order under the shared orderRef bot1, not tracked here (filled before any reconciliation adopted it):
+    # its fill is a fill for an unknown order, and its commission, coming after it, was added to the tracked bot1.
+    om = OrderManager()
+    _working(om, "bot1", 1)
+    fill, order = om.apply_fill(replace(_fill("bot1", "e1", 100), perm_id=2, broker_id=2), NOW)  # type: ignore[misc]
+    assert order is None
+
+    result = om.apply_commission("e1", 1.25, None)
+
+    assert result is not None
+    assert (result[0].commission, result[1]) == (1.25, None)
+    assert om.orders["bot1"].commission == 0
+
+
 def test_order_placed_again_when_a_late_report_of_its_first_placement_then_not_applied() -> None:
     # A resubmit under the same ref (the broker had lost the first placement): the first placement's report,
     # coming late (a completed order), took the newer one's permanent id back and cancelled it while it worked.

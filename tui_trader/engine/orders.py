@@ -422,7 +422,7 @@ class OrderManager:
         fill = replace(fill, commission=commission, realized_pnl=realized_pnl)
         self.fills[exec_id] = fill
         self.uncommissioned.discard(exec_id)
-        order = self.orders.get(fill.order_ref)
+        order = self.named(fill.order_ref, fill.perm_id)  # not another order under a shared orderRef
         if order is not None:
             order = self._store(replace(order, commission=order.commission + commission))
         return fill, order
