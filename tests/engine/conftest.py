@@ -38,7 +38,9 @@ def engine_changes() -> dict[str, Any]:
 async def engine(sim: SimGateway, tmp_path: Path, engine_changes: dict[str, Any]) -> AsyncIterator[Engine]:
     """A started engine (no approvals, no strategies) with quotes for AAPL and MSFT."""
     eng = make_engine(sim, make_config(tmp_path, **engine_changes))
-    await eng.start()
-    await eventually(lambda: {"AAPL", "MSFT"} <= set(eng.market.quotes), what="first quotes")
-    yield eng
-    await eng.stop()
+    try:
+        await eng.start()  # inside: a start that fails is stopped too (its journal closed)
+        await eventually(lambda: {"AAPL", "MSFT"} <= set(eng.market.quotes), what="first quotes")
+        yield eng
+    finally:
+        await eng.stop()

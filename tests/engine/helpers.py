@@ -97,8 +97,8 @@ async def running(sim: SimGateway, config: EngineConfig,
     """A started engine on ``sim`` (``clock``: the engine's) and a lossless subscription opened before it started."""
     engine = make_engine(sim, config, clock=clock)
     events = engine.subscribe("test", lossless=True)
-    await engine.start()
     try:
+        await engine.start()  # inside: a start that fails is stopped too (its journal closed)
         yield engine, events
     finally:
         await engine.stop()
