@@ -29,6 +29,8 @@ from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import SimGateway
 
 from .helpers import (
+    below_bid,
+    buy,
     eventually,
     fall_through,
     make_config,
@@ -287,3 +289,26 @@ async def test_bracket_when_more_sold_in_tws_after_a_mismatch_was_followed_then_
         assert [a.text for a in said if a.kind == "position_mismatch"] == ["position mismatch: AAPL: ours 10, broker 2"]
         assert [(a.level, a.text) for a in said if a.kind == "protection_fitted"] == [(AlertLevel.INFO, (
             f"{stop.order_ref} (STP 5 AAPL) and {target.order_ref} (LMT 5 AAPL) cut to the position of 2"))]
+
+
+async def test_bracket_when_half_sold_in_tws_while_an_entry_worked_then_cut_to_the_brokers_5_once_the_entry_ends(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: a filled bracket of 10 and a resting limit buy of 5 in the same symbol.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        resting = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(engine, 5)))
+        await eventually(lambda: status(engine, resting.order_ref) is S.SUBMITTED, what="the entry resting")
+        events.drain()
+
+        # Act: 5 sold in TWS; the mismatch confirmed. Nothing is fitted while the entry works (its fills would grow
+        # the position); the trip cancels it (it could add exposure), and the entry ends unfilled.
+        await _sold_in_tws(sim)
+        await _mismatch_confirmed(engine, 5)
+
+        # Assert: once the entry ended, the protection follows the broker's 5, said once.
+        await eventually(lambda: status(engine, resting.order_ref) is S.CANCELLED, what="the entry cancelled")
+        await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
+                         what="stop and target cut to 5 at the broker")
+        assert protection_said(events) == [(AlertLevel.INFO, (
+            f"{stop.order_ref} (STP 10 AAPL) and {target.order_ref} (LMT 10 AAPL) cut to the position of 5"))]
