@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import ib_async
+import pytest
 
 from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side, TradingState
 from tui_trader.domain.events import AlertRaised
@@ -291,13 +292,17 @@ async def test_bracket_when_more_sold_in_tws_after_a_mismatch_was_followed_then_
             f"{stop.order_ref} (STP 5 AAPL) and {target.order_ref} (LMT 5 AAPL) cut to the position of 2"))]
 
 
+@pytest.mark.parametrize("bracketed", [False, True])
 async def test_bracket_when_half_sold_in_tws_while_an_entry_worked_then_cut_to_the_brokers_5_once_the_entry_ends(
-        sim: SimGateway, tmp_path: Path) -> None:
-    # Arrange: a filled bracket of 10 and a resting limit buy of 5 in the same symbol.
+        sim: SimGateway, tmp_path: Path, bracketed: bool) -> None:
+    # Arrange: a filled bracket of 10 and a resting limit buy of 5 in the same symbol (a bracket of its own, whose
+    # stop the broker cancels with it, or not).
     async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
         _, stop, target = await protected_long(engine)
-        resting = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(engine, 5)))
+        limit = below_bid(engine, 5)
+        resting = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=limit,
+                                          bracket=Bracket(stop_price=round(limit - 3, 2)) if bracketed else None))
         await eventually(lambda: status(engine, resting.order_ref) is S.SUBMITTED, what="the entry resting")
         events.drain()
 

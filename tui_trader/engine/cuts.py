@@ -108,20 +108,27 @@ class ProtectionCuts(ProtectionSizes):
             self._fit_protection(order.symbol)
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
-        """Also: a symbol's older protection waiting for the newer to give way is cut once it has ended; an entry
-        that ended unfilled in a symbol whose mismatch is followed lets its protection follow the broker now
-        (:meth:`_follow_broker` waits while an entry works; one that fills is fitted by :meth:`after_fill`)."""
+        """Also: a symbol's older protection waiting for the newer to give way is cut once it has ended; an order
+        that ended unfilled in a symbol whose mismatch is followed (an entry the trip cancelled, say) lets its
+        protection follow the broker now (:meth:`_follow_again`; a fill is fitted by :meth:`after_fill`)."""
         super().order_updated(order, previous, now)
         if order.status.is_final and order.symbol in self._fit_waiting:
             self.call_later(0, self._fit_again, order.symbol, name=f"fit-{order.symbol}")
-        if (order.symbol in self.broker_offsets and not order.ticket.reduce_only and order.status.is_final
-                and order.status is not OrderStatus.FILLED and previous is not None and not previous.is_final):
+        if (order.symbol in self.broker_offsets and order.status.is_final and order.status is not OrderStatus.FILLED
+                and previous is not None and not previous.is_final):
             self.call_later(0, self._follow_again, order.symbol, name=f"follow-{order.symbol}")
 
     def _follow_again(self, symbol: str) -> None:
+        """An order in ``symbol``, whose mismatch is followed, ended unfilled: fit its protection to the broker's
+        position now, unless an entry still works, or a child of an entry that ended unfilled (the broker cancels
+        it with its entry: fitted once that has ended)."""
         offset = self.broker_offsets.get(symbol)
-        if offset is not None and not self._entry_working(symbol):
-            self._follow_broker(symbol, offset)
+        if offset is None or self._entry_working(symbol):
+            return
+        if any(o.symbol == symbol and (parent := self.orders.get(o.parent_ref or "")) is not None
+               and parent.status.is_final and not parent.filled_quantity for o in self.orders.working()):
+            return
+        self._follow_broker(symbol, offset)
 
     def after_book_taken(self, symbols: Iterable[str]) -> None:
         """Also: positions taken from the broker (changed while away, or by another client) have their protection
