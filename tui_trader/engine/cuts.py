@@ -136,10 +136,7 @@ class ProtectionCuts(ProtectionSizes):
         super().after_book_taken(symbols)
         for symbol in symbols:
             self.broker_offsets.pop(symbol, None)
-            if self.portfolio.quantity(symbol):
-                self._fit_protection(symbol)
-            else:
-                self._cancel_under_flat(symbol)
+            self._fit_to_position(symbol)
 
     def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
         """Also: a mismatch confirmed while the book stays ours (running: the periodic position check, a reconnect's
@@ -161,13 +158,16 @@ class ProtectionCuts(ProtectionSizes):
         position larger than ours leaves it as it is. Said as a fitting at a restart is: once, INFO for a cut,
         WARNING for a cancel."""
         self.broker_offsets[symbol] = offset
-        held, ours = self.protected_position(symbol), self.portfolio.quantity(symbol)
-        if abs(held - ours) <= _QTY_EPS:
-            return
-        if held:
+        if abs(self.protected_position(symbol) - self.portfolio.quantity(symbol)) > _QTY_EPS:
+            self._fit_to_position(symbol)
+
+    def _fit_to_position(self, symbol: str) -> None:
+        """Fit ``symbol``'s protection to the position it protects (:meth:`protected_position`): cut to it, or,
+        with nothing of it left on their side, cancelled (:meth:`_cancel_under_flat`)."""
+        if self.protected_position(symbol):
             self._fit_protection(symbol)
         else:
-            self._cancel_under_flat(symbol, broker_holds=ours + offset)
+            self._cancel_under_flat(symbol)
 
     def positions_compared(self, diffs: dict[str, tuple[float, float]]) -> None:
         """Also: a symbol whose position agrees with the broker's again is no longer followed (its protection, cut
@@ -182,25 +182,26 @@ class ProtectionCuts(ProtectionSizes):
                            f"({held:g}); protection cut or cancelled to fit the broker's while they differed is not "
                            "grown back", kind="protection_fitted")
 
-    def _cancel_under_flat(self, symbol: str, broker_holds: float = 0.0) -> None:
+    def _cancel_under_flat(self, symbol: str) -> None:
         """``symbol`` is flat at the broker (all of it closed elsewhere while away, say), or on the other side of
-        ours (``broker_holds``: a mismatch followed, :meth:`_follow_broker`): its protective orders can only open
-        (or grow) a position now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as
-        a fill that takes the position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol
-        still works: its fills grow the position its children were placed for. A cancel passes every trading
-        state."""
+        ours (a mismatch followed, :meth:`_follow_broker`): its protective orders can only open (or grow) a position
+        now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as a fill that takes the
+        position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol still works: its fills
+        grow the position its children were placed for. A cancel passes every trading state."""
         if self._entry_working(symbol):
             return
         asked = self.cancels_asked
         leftovers = [o for o in self.protection_working(symbol) if o.broker_id and o.order_ref not in asked]
+        if not leftovers:
+            return
         said = [self._cut_what(o.order_ref) for o in leftovers]
         for order in leftovers:
             self.cancel_at_broker(order)
-        why = (f"{symbol} is {'LONG' if broker_holds > 0 else 'SHORT'} {abs(broker_holds):g} at the broker, so they "
-               "could only add to it") if abs(broker_holds) > _QTY_EPS else (
+        theirs = self.portfolio.quantity(symbol) + self.broker_offsets.get(symbol, 0.0)
+        why = (f"{symbol} is {'LONG' if theirs > 0 else 'SHORT'} {abs(theirs):g} at the broker, so they could only "
+               "add to it" if abs(theirs) > _QTY_EPS else
                f"{symbol} is flat at the broker, so they could only open a position")
-        if leftovers:
-            self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {why}", kind="protection_fitted")
+        self.alert(AlertLevel.WARNING, "protection", f"{listed(said)} cancelled: {why}", kind="protection_fitted")
 
     def after_figures_taken(self, order_ref: str) -> None:
         """An order's size or prices were taken from the broker: a protective order larger than its position
