@@ -263,3 +263,15 @@ async def fall_through(sim: SimGateway, engine: Engine, stop: Order) -> None:
     sim.control.set_price(stop.symbol, round((stop.ticket.stop_price or 0.0) - 0.5, 2))
     await eventually(lambda: status(engine, stop.order_ref) is OrderStatus.FILLED, what="the stop triggered")
     await eventually(lambda: not working_at_broker(sim), what="nothing left working")
+
+
+async def partly_filled_bracket(sim: SimGateway, engine: Engine) -> tuple[Order, float]:
+    """A bracket entry to buy 100 AAPL at the ask with 30 offered there: 30 filled, the rest working; (the entry,
+    its stop price, 3 below the bid)."""
+    quote = sim.quote("AAPL")
+    sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
+    stop_price = round(quote.bid - 3, 2)
+    entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.LMT, limit_price=quote.ask,
+                                            bracket=Bracket(stop_price=stop_price)))
+    await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.PARTIALLY_FILLED, what="30 filled")
+    return entry, stop_price

@@ -12,7 +12,7 @@ from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, Ord
 from tui_trader.domain.events import AlertRaised
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, eventually, limits_for_tests, make_config, running, status
+from .helpers import bracket_buy, eventually, limits_for_tests, make_config, partly_filled_bracket, running, status
 
 S = OrderStatus
 
@@ -195,12 +195,7 @@ async def test_bracket_entry_when_cancelled_after_a_partial_fill_then_its_stop_i
     # and the 30 were left with nothing at the broker, nothing said.
     async with running(sim, make_config(tmp_path)) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
-        quote = sim.quote("AAPL")
-        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
-        stop_price = round(quote.bid - 3, 2)
-        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.LMT, limit_price=quote.ask,
-                                             bracket=Bracket(stop_price=stop_price)))
-        await eventually(lambda: status(eng, entry.order_ref) is S.PARTIALLY_FILLED, what="30 filled")
+        entry, stop_price = await partly_filled_bracket(sim, eng)
 
         await eng.cancel(entry.order_ref)
 

@@ -16,14 +16,17 @@ position larger than ours leaves it as it is.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import ib_async
 import pytest
 
-from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side, TradingState
+from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
@@ -36,6 +39,7 @@ from .helpers import (
     fall_through,
     make_config,
     outside_client,
+    partly_filled_bracket,
     protected_long,
     protection_said,
     running,
@@ -72,6 +76,18 @@ async def _bracket_then_sold_while_stopped(sim: SimGateway, config: EngineConfig
     return stop, target
 
 
+@asynccontextmanager
+async def _running_protected(sim: SimGateway, tmp_path: Path
+                             ) -> AsyncIterator[tuple[Engine, Subscription, Order, Order]]:
+    """The engine running with the default limits, a filled bracket of 10 AAPL (its stop and target working), the
+    events so far drained: (engine, events, stop, target)."""
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        _, stop, target = await protected_long(engine)
+        events.drain()
+        yield engine, events, stop, target
+
+
 def _halted_by_the_mismatch(engine: Engine) -> bool:
     kill = engine.risk.kill_state
     return engine.trading_state is TradingState.HALTED and kill.trigger is KillTrigger.POSITION_MISMATCH
@@ -105,9 +121,7 @@ async def test_bracket_when_half_sold_in_tws_while_stopped_then_halted_by_the_mi
 async def test_automatic_trip_when_its_kept_stop_is_modified_then_only_a_cut_passes_and_under_ctrl_k_not_even_one(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: LONG 10 with its stop and target working, then the position-mismatch trip (it keeps them).
-    async with running(sim, make_config(tmp_path)) as (engine, _):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
+    async with _running_protected(sim, tmp_path) as (engine, _, stop, target):
         engine.engage_kill("position mismatch with the broker: AAPL ours 10 broker 5", "risk:position_mismatch",
                            KillTrigger.POSITION_MISMATCH)
         assert _halted_by_the_mismatch(engine)
@@ -161,10 +175,7 @@ async def test_bracket_when_all_sold_in_tws_while_stopped_then_its_stop_and_targ
 async def test_bracket_when_half_sold_in_tws_while_running_then_once_confirmed_stop_and_target_cut_to_the_brokers_5(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: a filled bracket of 10 while the engine runs. The default limits.
-    async with running(sim, make_config(tmp_path)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
-        events.drain()
+    async with _running_protected(sim, tmp_path) as (engine, events, stop, target):
 
         # Act: 5 sold in TWS; the periodic position check confirms the mismatch.
         await _sold_in_tws(sim)
@@ -186,10 +197,7 @@ async def test_bracket_when_half_sold_in_tws_while_running_then_once_confirmed_s
 async def test_bracket_when_all_sold_in_tws_while_running_then_once_confirmed_stop_and_target_cancelled(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: a filled bracket of 10 while the engine runs.
-    async with running(sim, make_config(tmp_path)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
-        events.drain()
+    async with _running_protected(sim, tmp_path) as (engine, events, stop, target):
 
         # Act: all 10 sold in TWS; the mismatch confirmed.
         await _sold_in_tws(sim, 10)
@@ -207,10 +215,7 @@ async def test_bracket_when_all_sold_in_tws_while_running_then_once_confirmed_st
 async def test_bracket_when_more_bought_in_tws_while_running_then_mismatch_halts_and_protection_is_left_whole(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: a filled bracket of 10 while the engine runs.
-    async with running(sim, make_config(tmp_path)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
-        events.drain()
+    async with _running_protected(sim, tmp_path) as (engine, events, stop, target):
 
         # Act: 5 more bought in TWS (the broker holds 15); the mismatch confirmed.
         await _sold_in_tws(sim, 5, side="BUY")
@@ -225,10 +230,7 @@ async def test_bracket_when_more_bought_in_tws_while_running_then_mismatch_halts
 async def test_bracket_when_sold_past_flat_in_tws_while_running_then_once_confirmed_stop_and_target_cancelled(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: a filled bracket of 10 while the engine runs.
-    async with running(sim, make_config(tmp_path)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
-        events.drain()
+    async with _running_protected(sim, tmp_path) as (engine, events, stop, target):
 
         # Act: 15 sold in TWS (the broker SHORT 5); the mismatch confirmed.
         await _sold_in_tws(sim, 15)
@@ -248,12 +250,7 @@ async def test_bracket_entry_when_cancelled_after_part_was_sold_in_tws_then_its_
     # confirmed (the entry still works, so nothing is fitted yet).
     async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        quote = sim.quote("AAPL")
-        sim.control.set_quote("AAPL", quote.bid, quote.ask, 100, 30)  # 30 offered at the limit
-        stop_price = round(quote.bid - 3, 2)
-        entry = await engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.LMT, limit_price=quote.ask,
-                                                bracket=Bracket(stop_price=stop_price)))
-        await eventually(lambda: status(engine, entry.order_ref) is S.PARTIALLY_FILLED, what="30 filled")
+        entry, stop_price = await partly_filled_bracket(sim, engine)
         await _sold_in_tws(sim, 10)
         await _mismatch_confirmed(engine, 20)
 
@@ -270,9 +267,7 @@ async def test_bracket_entry_when_cancelled_after_part_was_sold_in_tws_then_its_
 async def test_bracket_when_more_sold_in_tws_after_a_mismatch_was_followed_then_confirmed_again_and_cut_again(
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: 5 of a bracket's LONG 10 sold in TWS while running; confirmed, stop and target cut to 5.
-    async with running(sim, make_config(tmp_path)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
+    async with _running_protected(sim, tmp_path) as (engine, events, stop, target):
         await _sold_in_tws(sim)
         await _mismatch_confirmed(engine, 5)
         await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 5, target.order_ref: 5},
@@ -297,9 +292,7 @@ async def test_bracket_when_half_sold_in_tws_while_an_entry_worked_then_cut_to_t
         sim: SimGateway, tmp_path: Path, bracketed: bool) -> None:
     # Arrange: a filled bracket of 10 and a resting limit buy of 5 in the same symbol (a bracket of its own, whose
     # stop the broker cancels with it, or not).
-    async with running(sim, make_config(tmp_path)) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        _, stop, target = await protected_long(engine)
+    async with _running_protected(sim, tmp_path) as (engine, events, stop, target):
         limit = below_bid(engine, 5)
         resting = await engine.submit(buy(5, order_type=OrderType.LMT, limit_price=limit,
                                           bracket=Bracket(stop_price=round(limit - 3, 2)) if bracketed else None))
