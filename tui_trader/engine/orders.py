@@ -124,8 +124,8 @@ class OrderManager:
         """What every ref :meth:`new_ref` makes begins with (before its ``-<n>``)."""
         return self._prefix
 
-    def draw_prefix(self) -> str:
-        """Draw the ref prefix again (another run's, in the journal); returns it. Only before the first ref is made.
+    def draw_prefix(self) -> None:
+        """Draw the ref prefix again (another run's, in the journal). Only before the first ref is made.
 
         Raises:
             RuntimeError: A ref was made under the prefix drawn before.
@@ -133,7 +133,6 @@ class OrderManager:
         if self._made:
             raise RuntimeError(f"refs already made under {self._prefix}")
         self._prefix = draw_ref_prefix()
-        return self._prefix
 
     def create(self, ticket: OrderTicket, status: OrderStatus, now: datetime,
                parent_ref: str | None = None, note: str = "", passed: tuple[StatusChange, ...] = ()) -> Order:
