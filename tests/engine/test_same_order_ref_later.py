@@ -13,6 +13,7 @@ from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
+from tui_trader.ops.trace import order_trace
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.orders import SimOrder
 from tui_trader.store.journal import Journal
@@ -195,3 +196,35 @@ async def test_same_ref_when_another_orders_fill_restored_without_commission_the
 
 
 
+
+async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_then_the_trace_of_bot1_is_its_own(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The new order, never seen working, is not tracked: its execution is booked (the position is the broker's) as
+    # a fill for an order not known here, under the broker's orderRef. The trace of bot1 read every fill under that
+    # ref: the other order's 4 shown as bot1's fill, with its commission, and "position 7 after this order".
+    config = make_config(tmp_path)
+    first = await _earlier_adopted_then_away(sim, config, below=3)
+    await _ended(sim, first, "filled")
+    second = await _buy_limit(sim, 4, below=2)
+    await _ended(sim, second, "filled")
+
+    async with running(sim, config) as (engine, events):
+        said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "unknown_fill"]
+        tracked = _tracked(engine)
+        booked = engine.portfolio.quantity("AAPL")
+        (own,) = [f for f in engine.orders.fills.values() if f.perm_id == first.perm_id]
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        steps = [(s.step, s.detail) for s in await order_trace(journal, REF) if s.step in ("fill", "commission",
+                                                                                             "position")]
+    finally:
+        await journal.close()
+
+    assert tracked == {REF: (first.perm_id, S.FILLED, 3, own.commission)}
+    assert booked == 7
+    (unknown,) = said
+    assert unknown.endswith("for unknown order bot1: BUY 4 AAPL")
+    assert steps == [("fill", f"BUY 3 @ {own.price:g} ({own.exec_id})"),
+                     ("commission", f"{own.commission:g} on {own.exec_id}"),
+                     ("position", "AAPL position 3 after this order")]
