@@ -177,7 +177,7 @@ async def test_same_ref_when_another_orders_fill_restored_without_commission_the
     # The fills table kept no permanent id: read back after a restart, a fill of another order under bot1 (one that
     # filled while tui-trader was away, never seen working) matched the tracked bot1 by its ref alone, and its
     # commission, recovered from the executions, was added to that order, which had filled nothing.
-    config = make_config(tmp_path)
+    config = make_config(tmp_path, book_settle_s=0.2)  # the cash differs by the commission not reported
     first = await _earlier_adopted_then_away(sim, config, below=6)
     second = await _buy_limit(sim, 4, below=2)
     await _ended(sim, second, "filled")
