@@ -11,6 +11,9 @@ import pytest
 from tui_trader.domain import OrderStatus
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.engine import Engine
+from tui_trader.ops.trace import order_trace
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.orders import SimOrder
 from tui_trader.store.journal import Journal
@@ -126,3 +129,102 @@ async def test_same_ref_when_the_broker_lost_the_earlier_order_then_its_resubmit
             assert sorted(o.total_qty for o in amnesiac.orders() if o.working) == [3, 4]
             assert engine.orders.orders[REF].perm_id not in (None, second.perm_id)
 
+
+
+
+async def _earlier_adopted_then_away(sim: SimGateway, config: EngineConfig, below: float) -> SimOrder:
+    """A first ``bot1`` (a buy limit of 3 ``below`` the bid) adopted by a run that then stops: the earlier order,
+    its journal row working."""
+    first = await _buy_limit(sim, 3, below=below)
+    async with running(sim, config) as (engine, _):
+        assert status(engine, REF) is S.SUBMITTED
+    return first
+
+
+def _tracked(engine: Engine) -> dict[str, tuple[int | None, OrderStatus, float, float]]:
+    """Each order tracked: ref → (permanent id, status, filled, commission)."""
+    return {r: (o.perm_id, o.status, o.filled_quantity, o.commission) for r, o in engine.orders.orders.items()}
+
+
+async def test_same_ref_when_the_earlier_filled_while_away_and_a_new_one_works_then_each_ends_with_its_own(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Met in one reconciliation, adopted before the executions are fetched: the earlier one, restored from its
+    # journal row, holds the orderRef, so the new one is adopted as bot1#<permId>; the completed order and the
+    # execution, each with its permanent id, end the earlier one with its own fill (passed before any change).
+    config = make_config(tmp_path)
+    first = await _earlier_adopted_then_away(sim, config, below=3)
+    await _ended(sim, first, "filled")
+    second = await _buy_limit(sim, 4, below=2)
+    second_ref = f"{REF}#{second.perm_id}"
+
+    async with running(sim, config) as (engine, events):
+        said = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+        tracked = _tracked(engine)
+        fills = sorted((f.order_ref, f.quantity) for f in engine.orders.fills.values())
+        booked, blocked = engine.portfolio.quantity("AAPL"), engine.entries_blocked_reason
+
+    assert {r: t[:3] for r, t in tracked.items()} == {REF: (first.perm_id, S.FILLED, 3),
+                                                      second_ref: (second.perm_id, S.SUBMITTED, 0)}
+    assert tracked[second_ref][3] == 0
+    assert fills == [(REF, 3)]
+    assert (booked, blocked) == (3, "")
+    assert [k for k in said if k in ("order_adopted", "fill_recovered", "order_reconciled", "unknown_fill")] == [
+        "order_adopted", "fill_recovered", "order_reconciled"]
+
+
+async def test_same_ref_when_another_orders_fill_restored_without_commission_then_its_commission_not_the_tracked_ones(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The fills table kept no permanent id: read back after a restart, a fill of another order under bot1 (one that
+    # filled while tui-trader was away, never seen working) matched the tracked bot1 by its ref alone, and its
+    # commission, recovered from the executions, was added to that order, which had filled nothing.
+    config = make_config(tmp_path, book_settle_s=0.2)  # the cash differs by the commission not reported
+    first = await _earlier_adopted_then_away(sim, config, below=6)
+    second = await _buy_limit(sim, 4, below=2)
+    await _ended(sim, second, "filled")
+    assert first.working
+    sim.control.drop_messages("commission", -1)
+    async with running(sim, config) as (engine, _):  # books the other order's fill, its commission not reported
+        (fill,) = engine.orders.fills.values()
+        assert (fill.order_ref, fill.perm_id, fill.commission) == (REF, second.perm_id, None)
+    sim.control.clear_faults()
+
+    async with running(sim, config) as (engine, _):
+        await eventually(lambda: engine.orders.fills[fill.exec_id].commission is not None, what="commission recovered")
+        tracked = _tracked(engine)
+
+    assert tracked == {REF: (first.perm_id, S.SUBMITTED, 0, 0)}
+
+
+
+
+async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_then_the_trace_of_bot1_is_its_own(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The new order, never seen working, is not tracked: its execution is booked (the position is the broker's) as
+    # a fill for an order not known here, under the broker's orderRef. The trace of bot1 read every fill under that
+    # ref: the other order's 4 shown as bot1's fill, with its commission, and "position 7 after this order".
+    config = make_config(tmp_path)
+    first = await _earlier_adopted_then_away(sim, config, below=3)
+    await _ended(sim, first, "filled")
+    second = await _buy_limit(sim, 4, below=2)
+    await _ended(sim, second, "filled")
+
+    async with running(sim, config) as (engine, events):
+        said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "unknown_fill"]
+        tracked = _tracked(engine)
+        booked = engine.portfolio.quantity("AAPL")
+        (own,) = [f for f in engine.orders.fills.values() if f.perm_id == first.perm_id]
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        steps = [(s.step, s.detail) for s in await order_trace(journal, REF) if s.step in ("fill", "commission",
+                                                                                             "position")]
+    finally:
+        await journal.close()
+
+    assert tracked == {REF: (first.perm_id, S.FILLED, 3, own.commission)}
+    assert booked == 7
+    (unknown,) = said
+    assert unknown.endswith("for unknown order bot1: BUY 4 AAPL")
+    assert steps == [("fill", f"BUY 3 @ {own.price:g} ({own.exec_id})"),
+                     ("commission", f"{own.commission:g} on {own.exec_id}"),
+                     ("position", "AAPL position 3 after this order")]

@@ -362,6 +362,43 @@ def test_cli_on_a_journal_of_an_older_schema_then_reported_read_only(tmp_path: P
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)  # not migrated
 
 
+_SCHEMA_3_FILL = ("INSERT OR IGNORE INTO fills(exec_id, order_ref, symbol, side, quantity, price, time, broker_id, "
+                  "commission, realized_pnl) VALUES (?,?,?,?,?,?,?,?,?,?)")
+"""How a schema-3 journal (before the fills' permanent id) wrote a fill."""
+
+
+def test_cli_on_a_journal_before_the_fills_permanent_id_then_report_and_trace_read_it_read_only(
+        tmp_path: Path) -> None:
+    # Arrange: a schema-3 journal with a round trip, written as that version wrote it (no perm_id column in fills)
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:3]):
+        conn.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
+    refs = []
+    for n, (side, price, hhmm) in enumerate([(Side.BUY, 100.0, "10:00"), (Side.SELL, 103.0, "10:30")], start=1):
+        when, ref = at(hhmm), f"ema_cross-{n}"
+        order = Order(ref, OrderTicket("AAPL", side, 10, OrderType.MKT, strategy="ema_cross", created_at=when),
+                      OrderStatus.FILLED, when, when, broker_id=n, filled_quantity=10, avg_fill_price=price)
+        fill = Fill(f"x{n}", ref, "AAPL", side, 10, price, when, n, commission=1.0, perm_id=900 + n)
+        for event in (ev.OrderUpdated(when, order, OrderStatus.SUBMITTED), ev.OrderFilled(when, fill, order)):
+            for sql, params in rows_for(event):
+                old = sql.startswith("INSERT OR IGNORE INTO fills")
+                conn.execute(_SCHEMA_3_FILL if old else sql, params[:-1] if old else params)
+        refs.append(ref)
+    conn.commit()
+    conn.close()
+    # Act
+    report = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
+    trace = run_cli("--journal", str(path), "--order", refs[1], "--format", "json")
+    # Assert
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["summary"]["trades"] == 1
+    assert trace.returncode == 0, trace.stderr
+    assert "AAPL position 0 after this order" in trace.stdout
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)  # not migrated
+
+
 async def test_report_when_a_writer_holds_the_lock_then_it_reads_and_its_journal_never_writes(
         journal: Journal, tmp_path: Path) -> None:
     # Arrange: a writer mid-transaction beside the report (the engine committing a batch): it holds the write lock.

@@ -363,3 +363,48 @@ async def test_events_and_fills_when_bounds_in_another_time_zone_then_compared_a
     assert await journal.events(["OperatorAction"], since=fourth, until=evening) == []  # the end excluded
     assert await journal.fills(since=fifth) == []
     assert [f.exec_id for f in await journal.fills(since=fourth, until=fifth)] == ["x1"]
+
+
+def _schema_3_file_with_a_fill(path: Path) -> None:
+    """A journal of schema 3 (before the fills' permanent id) holding one fill, written as that version wrote it."""
+    from tui_trader.store.schema import MIGRATIONS
+
+    with sqlite3.connect(path) as conn:
+        for number, script in enumerate(MIGRATIONS[:3]):
+            conn.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
+        conn.execute("INSERT INTO fills(exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission,"
+                     " realized_pnl) VALUES ('E1', 'bot1', 'SPY', 'BUY', 5, 500.0, ?, 7, 1.25, NULL)",
+                     (T0.isoformat(),))
+    conn.close()
+
+
+async def test_open_when_a_file_before_the_fills_permanent_id_then_migrated_and_its_fills_read_without_one(
+        tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _schema_3_file_with_a_fill(path)
+    j = await Journal.open(path)
+    try:
+        j.append(ev.OrderFilled(T0, Fill("E2", "bot1#77", "SPY", Side.BUY, 3, 501.0, T0, broker_id=8, perm_id=77)))
+        await j.flush()
+        fills = [(f.exec_id, f.order_ref, f.perm_id, f.commission) for f in await j.fills()]
+    finally:
+        await j.close()
+    assert fills == [("E1", "bot1", None, 1.25), ("E2", "bot1#77", 77, None)]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+
+
+async def test_fills_when_read_only_from_a_file_before_their_permanent_id_then_read_and_the_file_not_migrated(
+        tmp_path: Path) -> None:
+    from tui_trader.ops.report_cli import open_readonly, readonly_uri
+
+    path = tmp_path / "old.sqlite"
+    _schema_3_file_with_a_fill(path)
+    reader = await open_readonly(path, readonly_uri(path))
+    try:
+        fills = [(f.exec_id, f.order_ref, f.perm_id) for f in await reader.fills()]
+    finally:
+        await reader.close()
+    assert fills == [("E1", "bot1", None)]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3

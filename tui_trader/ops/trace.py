@@ -164,13 +164,25 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
         return [_what_if(event)]
     if isinstance(event, ev.OrderDenied):
         return [*_checks(event.time, event.verdict, ref), TraceStep(event.time, "denied", event.verdict.reason, ref)]
-    if isinstance(event, ev.OrderFilled):
+    if isinstance(event, ev.OrderFilled) and _fills_it(event.fill, order):
         f = event.fill
         # The step's time is when the engine recorded it; the broker's execution time is in the data.
         return [TraceStep(event.time, "fill", f"{f.side.value} {f.quantity:g} @ {f.price:g} ({f.exec_id})", ref,
                           {"exec_id": f.exec_id, "quantity": f.quantity, "price": f.price,
                            "exec_time": f.time.isoformat()})]
     return []
+
+
+def _fills_it(fill: Fill, order: Order) -> bool:
+    """``fill``, journaled under ``order``'s ref, filled that order: not another one placed under the same orderRef
+    (another tool's fixed ``bot1``), which only the permanent ids, both known, tell apart. A fill for an order not
+    tracked is journaled under the broker's orderRef: another order's, filled while tui-trader was away, was shown
+    in the trace of the one tracked under it (its size, commission and position)."""
+    return fill.order_ref == order.order_ref and not (fill.perm_id and order.perm_id and fill.perm_id != order.perm_id)
+
+
+def _of_family(fill: Fill, family: list[Order]) -> bool:
+    return any(_fills_it(fill, o) for o in family)
 
 
 def _checks(when: datetime, verdict: RiskVerdict, ref: str, step: str = "risk check") -> list[TraceStep]:
@@ -206,8 +218,7 @@ async def _commissions(journal: Journal, family: list[Order], heard: dict[str, d
     """Each fill's commission: as the broker reported it, or as it came with the execution (``heard``:
     when each fill was journaled), for a fill booked from the executions asked for after a reconnect
     or a restart, which has no report of its own (its commission was missing from the trace)."""
-    refs = {o.order_ref for o in family}
-    fills = {f.exec_id: f for f in await journal.fills() if f.order_ref in refs}  # broker time: no "since"
+    fills = {f.exec_id: f for f in await journal.fills() if _of_family(f, family)}  # broker time: no "since"
     reports = [e for e in await journal.events(["CommissionReported"], since=min(o.created_at for o in family))
                if isinstance(e, ev.CommissionReported) and e.exec_id in fills]
     steps = [_commission(e.time, fills[e.exec_id], e.commission, e.realized_pnl) for e in reports]
@@ -224,10 +235,9 @@ def _commission(when: datetime, fill: Fill, commission: float, realized_pnl: flo
 
 async def _position(journal: Journal, family: list[Order], when: datetime) -> TraceStep:
     """The symbol's position right after the family's last fill (fills in :func:`execution_order`)."""
-    refs = {o.order_ref for o in family}
     symbol = family[0].symbol
     fills = await execution_order(journal, [f for f in await journal.fills() if f.symbol == symbol])
-    last = max(i for i, f in enumerate(fills) if f.order_ref in refs)
+    last = max(i for i, f in enumerate(fills) if _of_family(f, family))
     position = sum(f.signed_quantity for f in fills[:last + 1])
     return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
                      {"symbol": symbol, "position": position})

@@ -27,7 +27,7 @@ _INSERT_EVENT = "INSERT INTO events(time, kind, order_ref, payload) VALUES (?,?,
 _INSERT_STATE = "INSERT INTO order_states(order_ref, status, time, note) VALUES (?,?,?,?)"
 _INSERT_FILL = (
     "INSERT OR IGNORE INTO fills(exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, "
-    "realized_pnl) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "realized_pnl, perm_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -86,7 +86,7 @@ def _order_rows(event: Any, payload: str, when: str) -> list[Row]:
 def _fill_rows(event: Any, payload: str, when: str) -> list[Row]:
     f = event.fill
     return [(_INSERT_FILL, (f.exec_id, f.order_ref, f.symbol, str(f.side), f.quantity, f.price,
-                            _iso(f.time, event, when), f.broker_id, f.commission, f.realized_pnl))]
+                            _iso(f.time, event, when), f.broker_id, f.commission, f.realized_pnl, f.perm_id))]
 
 
 def _commission_rows(event: Any, payload: str, when: str) -> list[Row]:

@@ -32,6 +32,8 @@ class JournalQueries:
         self._conn = conn
         self._sending_table: bool | None = None
         """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
+        self._fill_perm: bool | None = None
+        """Whether the ``fills`` table has its ``perm_id`` column (schema 4 on)."""
 
     async def load_kill_state(self) -> dict[str, Any] | None:
         """The latched kill state as last saved, or ``None`` if never saved."""
@@ -89,6 +91,12 @@ class JournalQueries:
             rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
         return sending.pending_of(rows)
 
+    async def _fills_have_perm(self) -> bool:
+        if self._fill_perm is None:
+            row = await self._one("SELECT 1 FROM pragma_table_info('fills') WHERE name = 'perm_id'")
+            self._fill_perm = row is not None
+        return self._fill_perm
+
     async def _has_sending_table(self) -> bool:
         if self._sending_table is None:
             row = await self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sending'")
@@ -97,8 +105,9 @@ class JournalQueries:
 
     async def fills(self, since: datetime | None = None, until: datetime | None = None) -> list[Fill]:
         """Fills in time order, optionally from ``since`` on and before ``until`` (instants, any time zone)."""
+        perm = "perm_id" if await self._fills_have_perm() else "NULL"
         sql = "SELECT exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, " \
-              "realized_pnl FROM fills"
+              f"realized_pnl, {perm} FROM fills"
         clauses, params = _time_filters(since, until)
         rows = await self._all(sql + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY time, exec_id",
                                params)
@@ -265,8 +274,9 @@ def _within(when: datetime, since: datetime | None, until: datetime | None) -> b
 
 
 def _fill_from_row(row: Any) -> Fill:
-    exec_id, ref, symbol, side, qty, price, time, broker_id, commission, pnl = row
+    exec_id, ref, symbol, side, qty, price, time, broker_id, commission, pnl, perm_id = row
     return codec.load(Fill, codec_json({
         "exec_id": exec_id, "order_ref": ref, "symbol": symbol, "side": side, "quantity": qty,
         "price": price, "time": time, "broker_id": broker_id, "commission": commission, "realized_pnl": pnl,
+        "perm_id": perm_id,
     }))

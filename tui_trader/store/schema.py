@@ -126,6 +126,11 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM sending WHERE id NOT IN (SELECT MIN(id) FROM sending GROUP BY order_ref, history);
     CREATE UNIQUE INDEX sending_record ON sending(order_ref, history);
     """,
+    # 4: the broker's permanent id of the order each fill filled: another tool may give several orders one orderRef,
+    # and a fill read back matched its order by that ref alone (NULL in the rows written before: matched so still).
+    """
+    ALTER TABLE fills ADD COLUMN perm_id INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
