@@ -255,14 +255,39 @@ def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:
 
 def test_csv_of_summed_figures_then_numbers_without_binary_noise() -> None:
     # Arrange: a P&L summed from fills carries binary noise; prices, quantities and flags do not.
-    rows = [{"symbol": "AAPL", "pnl": -8.49000000000035, "price": 0.0001234, "notional": 9_876_543_210.12,
+    rows = [{"symbol": "AAPL", "pnl": -8.49000000000035, "price": 0.0012, "notional": 9_876_543_210.12,
              "quantity": 7, "win": True, "commission": math.nan}]
     # Act
     text = render_csv(rows)
     # Assert
     (row,) = csv.DictReader(io.StringIO(text))
-    assert row == {"symbol": "AAPL", "pnl": "-8.49", "price": "0.0001234", "notional": "9876543210.12",
+    assert row == {"symbol": "AAPL", "pnl": "-8.49", "price": "0.0012", "notional": "9876543210.12",
                    "quantity": "7", "win": "True", "commission": ""}  # unknown: empty
+
+
+async def test_cli_json_and_csv_of_figures_summed_from_fills_then_rounded_as_the_headless_summary(
+        tmp_path: Path) -> None:
+    # Arrange: a round trip whose P&L and commission, summed from its fills, carry binary noise
+    # (the JSON read "gross_pnl": -8.940000000000055 where the headless summary says -8.94).
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    book = Book(j)
+    book.trade("AAPL", Side.BUY, 10, 100.123, at("10:00"), "ema_cross", 0.1)
+    book.trade("AAPL", Side.SELL, 10, 99.229, at("10:05"), "ema_cross", 0.2)
+    await j.flush()
+    await j.close()
+    path = str(tmp_path / "journal.sqlite")
+    # Act
+    as_json = run_cli("--journal", path, "--date", "2026-03-03", "--format", "json")
+    as_csv = run_cli("--journal", path, "--date", "2026-03-03", "--format", "csv", "--section", "by_symbol")
+    # Assert: to the digits of the headless summary's P&L (money(): 6 decimals), in both formats
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    (trade,) = report["trades"]
+    assert (trade["gross_pnl"], trade["commission"], trade["net_pnl"]) == (-8.94, 0.3, -9.24)
+    assert (report["summary"]["gross_pnl"], report["summary"]["fills_commission"]) == (-8.94, 0.3)
+    assert report["by_strategy"][0]["avg_loss"] == -9.24
+    (row,) = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert (row["gross_pnl"], row["commission"], row["net_pnl"]) == ("-8.94", "0.3", "-9.24")
 
 
 async def test_report_of_a_day_when_events_came_the_evening_before_then_only_in_that_days_report(
