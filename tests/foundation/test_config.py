@@ -75,6 +75,8 @@ def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
         ("[broker]\nclient_id = 0\n", "broker.client_id = 0: client id 0 is TWS's own"),
         ("[broker\nport = 1\n", "not valid TOML"),
         ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 7\n", "strategies.0"),
+        # A folder of zones raised IsADirectoryError: a traceback instead of this message.
+        ("[schedule]\ngateway_restart_zone = 'America'\n", "unknown time zone 'America'"),
     ],
 )
 def test_load_when_file_invalid_then_error_names_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:

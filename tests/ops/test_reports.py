@@ -253,6 +253,16 @@ def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:
     assert "no journal" in result.stderr
 
 
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "America"])
+def test_cli_with_a_tz_that_is_no_time_zone_then_usage_error_naming_it(journal: Journal, tmp_path: Path,
+                                                                        zone: str) -> None:
+    # "America", a folder of zones, raised IsADirectoryError: a traceback, not a message.
+    result = run_cli("--journal", str(tmp_path / "journal.sqlite"), "--tz", zone)
+    assert result.returncode == 2, result.stderr
+    assert f"--tz '{zone}' is not a time zone" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_csv_of_summed_figures_then_numbers_without_binary_noise() -> None:
     # Arrange: a P&L summed from fills carries binary noise; prices, quantities and flags do not.
     rows = [{"symbol": "AAPL", "pnl": -8.49000000000035, "price": 0.0012, "notional": 9_876_543_210.12,

@@ -259,7 +259,7 @@ def run_report(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     try:
         ZoneInfo(args.tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America") is no zone
         raise UsageError(f"--tz {args.tz!r} is not a time zone (an IANA name such as America/New_York)") from None
     path = args.journal or settings_for(args.config, args.mode).journal_path
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
