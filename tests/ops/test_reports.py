@@ -23,7 +23,7 @@ import pytest
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.orders import Bracket, Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.notify import Notice
@@ -492,6 +492,33 @@ async def test_report_when_an_older_resting_exit_fills_in_the_same_second_as_new
     assert report["summary"]["net_pnl"] == pytest.approx(realized)
     (position,) = [s for s in trace if s.step == "position"]
     assert position.data["position"] == 10  # it read 0: the limit's later fill counted as before it
+
+
+async def test_report_of_a_dry_run_bracket_then_not_sent_counts_its_stop_and_target_as_the_summary_does(
+        tmp_path: Path) -> None:
+    # Arrange: a dry run "sends" a bracket: entry, stop and target. The headless summary counted the 3 orders
+    # it would have sent (dry_run_orders), the report's not_sent 1: after a minute's run, 18 against 6.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, dry_run=True)
+        try:
+            await engine.start()
+            await eventually(lambda: "AAPL" in engine.market.quotes)
+            sim.control.set_price("AAPL", 100.0)
+            await eventually(lambda: engine.market.quotes["AAPL"].ask < 101, what="AAPL quoted at 100")
+            order = await engine.submit(buy(10, bracket=Bracket(stop_price=95.0, take_profit_price=110.0)))
+            await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED)
+        finally:
+            await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        # Act
+        report = await build_report(journal, Period(date(2000, 1, 1), date(2100, 1, 1)))
+    finally:
+        await journal.close()
+    # Assert
+    assert engine.unsent_counts["dry_run"] == 3
+    assert report["not_sent"] == {"dry run: not sent": 3}
 
 
 @pytest.mark.parametrize(("flags", "says"), [
