@@ -137,6 +137,17 @@ def test_example_is_generated_from_the_models() -> None:
     )
 
 
+def test_example_when_generated_for_another_user_then_the_same_file(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    # The state directory's default was written out: "/root/.local/state/tui-trader" in the committed file, so
+    # the example (and this suite) was stale for any other user, or with XDG_STATE_HOME set.
+    monkeypatch.setenv("HOME", str(tmp_path / "alice"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    text = render_example(Settings)
+    assert text == EXAMPLE.read_text(encoding="utf-8")
+    assert str(tmp_path) not in text
+
+
 def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     paths = []
     for name, info in model.model_fields.items():
