@@ -93,9 +93,11 @@ def apply_selection(settings: Any, symbols: str | None, strategy: str | None) ->
     from tui_trader.config import StrategySettings
 
     chosen = list(settings.strategies)
-    if strategy:
+    if strategy is not None:  # "" too: an empty flag is refused, not taken as no flag
+        if not strategy.strip():
+            raise UsageError(f"--strategy needs a strategy name (built-in or module:Class), got {strategy!r}")
         chosen = [s for s in chosen if s.name == strategy] or [StrategySettings(name=strategy)]
-    if symbols:
+    if symbols is not None:
         wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         if not wanted:
             raise UsageError(f"--symbols needs at least one symbol, got {symbols!r}")

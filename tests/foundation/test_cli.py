@@ -39,6 +39,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["kill", "--reason", "x", "--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
         (["report", "--tz", "Mars/Base"], "--tz 'Mars/Base' is not a time zone"),
         (["--headless", "--sim", "--symbols", ","], "--symbols needs at least one symbol"),
+        # Empty, they were ignored: the run traded every configured symbol, or strategy, without a word.
+        (["--headless", "--sim", "--symbols", ""], "--symbols needs at least one symbol, got ''"),
+        (["--headless", "--sim", "--strategy", ""], "--strategy needs a strategy name"),
     ],
 )
 def test_main_when_flags_contradict_then_exit_2_with_message(

@@ -75,6 +75,8 @@ def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
         ("[broker]\nclient_id = 0\n", "broker.client_id = 0: client id 0 is TWS's own"),
         ("[broker\nport = 1\n", "not valid TOML"),
         ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 7\n", "strategies.0"),
+        # A folder of zones raised IsADirectoryError: a traceback instead of this message.
+        ("[schedule]\ngateway_restart_zone = 'America'\n", "unknown time zone 'America'"),
     ],
 )
 def test_load_when_file_invalid_then_error_names_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
@@ -133,6 +135,17 @@ def test_example_is_generated_from_the_models() -> None:
     assert EXAMPLE.read_text(encoding="utf-8") == render_example(Settings), (
         "config.example.toml is stale: regenerate it with `tui-trader check-config --example > config.example.toml`"
     )
+
+
+def test_example_when_generated_for_another_user_then_the_same_file(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    # The state directory's default was written out: "/root/.local/state/tui-trader" in the committed file, so
+    # the example (and this suite) was stale for any other user, or with XDG_STATE_HOME set.
+    monkeypatch.setenv("HOME", str(tmp_path / "alice"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    text = render_example(Settings)
+    assert text == EXAMPLE.read_text(encoding="utf-8")
+    assert str(tmp_path) not in text
 
 
 def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -23,7 +23,7 @@ import pytest
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.orders import Fill, Order, OrderTicket
+from tui_trader.domain.orders import Bracket, Fill, Order, OrderTicket
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.notify import Notice
@@ -253,16 +253,51 @@ def test_cli_without_a_journal_then_usage_error(tmp_path: Path) -> None:
     assert "no journal" in result.stderr
 
 
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "America"])
+def test_cli_with_a_tz_that_is_no_time_zone_then_usage_error_naming_it(journal: Journal, tmp_path: Path,
+                                                                        zone: str) -> None:
+    # "America", a folder of zones, raised IsADirectoryError: a traceback, not a message.
+    result = run_cli("--journal", str(tmp_path / "journal.sqlite"), "--tz", zone)
+    assert result.returncode == 2, result.stderr
+    assert f"--tz '{zone}' is not a time zone" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_csv_of_summed_figures_then_numbers_without_binary_noise() -> None:
     # Arrange: a P&L summed from fills carries binary noise; prices, quantities and flags do not.
-    rows = [{"symbol": "AAPL", "pnl": -8.49000000000035, "price": 0.0001234, "notional": 9_876_543_210.12,
+    rows = [{"symbol": "AAPL", "pnl": -8.49000000000035, "price": 0.0012, "notional": 9_876_543_210.12,
              "quantity": 7, "win": True, "commission": math.nan}]
     # Act
     text = render_csv(rows)
     # Assert
     (row,) = csv.DictReader(io.StringIO(text))
-    assert row == {"symbol": "AAPL", "pnl": "-8.49", "price": "0.0001234", "notional": "9876543210.12",
+    assert row == {"symbol": "AAPL", "pnl": "-8.49", "price": "0.0012", "notional": "9876543210.12",
                    "quantity": "7", "win": "True", "commission": ""}  # unknown: empty
+
+
+async def test_cli_json_and_csv_of_figures_summed_from_fills_then_rounded_as_the_headless_summary(
+        tmp_path: Path) -> None:
+    # Arrange: a round trip whose P&L and commission, summed from its fills, carry binary noise
+    # (the JSON read "gross_pnl": -8.940000000000055 where the headless summary says -8.94).
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    book = Book(j)
+    book.trade("AAPL", Side.BUY, 10, 100.123, at("10:00"), "ema_cross", 0.1)
+    book.trade("AAPL", Side.SELL, 10, 99.229, at("10:05"), "ema_cross", 0.2)
+    await j.flush()
+    await j.close()
+    path = str(tmp_path / "journal.sqlite")
+    # Act
+    as_json = run_cli("--journal", path, "--date", "2026-03-03", "--format", "json")
+    as_csv = run_cli("--journal", path, "--date", "2026-03-03", "--format", "csv", "--section", "by_symbol")
+    # Assert: to the digits of the headless summary's P&L (money(): 6 decimals), in both formats
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    (trade,) = report["trades"]
+    assert (trade["gross_pnl"], trade["commission"], trade["net_pnl"]) == (-8.94, 0.3, -9.24)
+    assert (report["summary"]["gross_pnl"], report["summary"]["fills_commission"]) == (-8.94, 0.3)
+    assert report["by_strategy"][0]["avg_loss"] == -9.24
+    (row,) = csv.DictReader(io.StringIO(as_csv.stdout))
+    assert (row["gross_pnl"], row["commission"], row["net_pnl"]) == ("-8.94", "0.3", "-9.24")
 
 
 async def test_report_of_a_day_when_events_came_the_evening_before_then_only_in_that_days_report(
@@ -494,6 +529,33 @@ async def test_report_when_an_older_resting_exit_fills_in_the_same_second_as_new
     assert report["summary"]["net_pnl"] == pytest.approx(realized)
     (position,) = [s for s in trace if s.step == "position"]
     assert position.data["position"] == 10  # it read 0: the limit's later fill counted as before it
+
+
+async def test_report_of_a_dry_run_bracket_then_not_sent_counts_its_stop_and_target_as_the_summary_does(
+        tmp_path: Path) -> None:
+    # Arrange: a dry run "sends" a bracket: entry, stop and target. The headless summary counted the 3 orders
+    # it would have sent (dry_run_orders), the report's not_sent 1: after a minute's run, 18 against 6.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path, dry_run=True)
+        try:
+            await engine.start()
+            await eventually(lambda: "AAPL" in engine.market.quotes)
+            sim.control.set_price("AAPL", 100.0)
+            await eventually(lambda: engine.market.quotes["AAPL"].ask < 101, what="AAPL quoted at 100")
+            order = await engine.submit(buy(10, bracket=Bracket(stop_price=95.0, take_profit_price=110.0)))
+            await eventually(lambda: engine.orders.orders[order.order_ref].status is OrderStatus.CANCELLED)
+        finally:
+            await engine.stop()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        # Act
+        report = await build_report(journal, Period(date(2000, 1, 1), date(2100, 1, 1)))
+    finally:
+        await journal.close()
+    # Assert
+    assert engine.unsent_counts["dry_run"] == 3
+    assert report["not_sent"] == {"dry run: not sent": 3}
 
 
 @pytest.mark.parametrize(("flags", "says"), [

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
         "INFO", description="Level of the rotating log file in the state directory."
     )
     state_dir: Path = Field(
-        default_factory=default_state_dir, description="Where the journal, logs and sim state live."
+        default_factory=default_state_dir,
+        description="Where the journal, logs and sim state live "
+                    "(unset: $XDG_STATE_HOME/tui-trader, else ~/.local/state/tui-trader).",
     )
     broker: BrokerSettings = Field(default_factory=BrokerSettings, description="IB Gateway/TWS connection.")
     risk: RiskSettings = Field(default_factory=RiskSettings, description="Pre-trade and post-trade limits.")

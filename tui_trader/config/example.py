@@ -69,8 +69,9 @@ def _key(name: str, info: FieldInfo, value: Any) -> list[str]:
     if value is None or isinstance(value, BaseModel):
         return [comment, f"# {name} ="]
     if isinstance(value, Path) and info.default_factory is not None:
-        # A default computed from the environment (XDG paths) is shown, not pinned.
-        return [comment, f"# {name} = {_toml(value)}"]
+        # A default computed from the environment (XDG paths): its description says it. Written out, it was
+        # the home of whoever generated the file ("/root/..."), and the file stale on every other machine.
+        return [comment, f"# {name} ="]
     return [comment, f"{name} = {_toml(value)}"]
 
 

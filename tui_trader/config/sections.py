@@ -315,7 +315,7 @@ class ScheduleSettings(Section):
 
         try:
             ZoneInfo(self.gateway_restart_zone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder of zones ("America")
             raise ValueError(f"unknown time zone {self.gateway_restart_zone!r}") from exc
         return self
 

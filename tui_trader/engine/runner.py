@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui_trader.domain.money import money
 from tui_trader.engine import core
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.engine import Engine
@@ -162,9 +163,9 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -
         "positions": positions,
         "broker_positions": dict(sorted(broker_positions.items())),
         "positions_match": positions == broker_positions,
-        "realized_pnl": round(realized, 6),
-        "unrealized_pnl": round(portfolio.unrealized_pnl, 6),
-        "commissions": round(commissions, 6),
+        "realized_pnl": money(realized),
+        "unrealized_pnl": money(portfolio.unrealized_pnl),
+        "commissions": money(commissions),
         "alerts": dict(engine.alert_counts),
         "reconnects": engine.reconnects,
         "entries_blocked": engine.entries_blocked_reason,

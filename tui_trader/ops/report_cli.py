@@ -23,6 +23,7 @@ import aiosqlite
 from rich.console import Console
 from rich.table import Table
 
+from tui_trader.domain.money import money
 from tui_trader.errors import TraderError, UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.ops.reports import SECTION_COLUMNS, Period, build_report, jsonable
@@ -116,15 +117,11 @@ def _day(text: str | None) -> date | None:
         raise UsageError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
-CSV_DIGITS = 12
-"""Significant digits of a number in CSV: cents of a ten-billion figure, and none of a sum's binary noise."""
-
-
 def render_csv(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> str:
     """Rows as CSV with a header: that of ``columns`` when there are no rows (empty string without either).
 
-    Numbers are written to :data:`CSV_DIGITS` significant digits: a P&L summed from fills reads
-    ``-8.49``, not ``-8.49000000000035`` (the JSON format keeps every digit).
+    Numbers are written as :func:`for_tools` writes them: a P&L summed from fills reads ``-8.49``, not
+    ``-8.49000000000035``.
     """
     fields = list(rows[0]) if rows else list(columns)
     if not fields:
@@ -132,12 +129,23 @@ def render_csv(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in jsonable(rows))
+    writer.writerows(for_tools(rows))
     return out.getvalue()
 
 
-def _csv_value(value: Any) -> Any:
-    return float(f"{value:.{CSV_DIGITS}g}") if isinstance(value, float) else value
+def for_tools(value: Any) -> Any:
+    """``value`` as the JSON and CSV formats write it: :func:`jsonable`, with every figure rounded by
+    :func:`~tui_trader.domain.money.money`, the rule of the headless summary's P&L (the JSON read
+    ``"gross_pnl": -8.940000000000083`` beside a summary's ``-8.94``). The table keeps its own: cents."""
+    return _rounded(jsonable(value))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return money(value) if isinstance(value, float) else value
 
 
 def section_rows(report: dict[str, Any], section: str) -> list[dict[str, Any]]:
@@ -251,7 +259,7 @@ def run_report(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     try:
         ZoneInfo(args.tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America") is no zone
         raise UsageError(f"--tz {args.tz!r} is not a time zone (an IANA name such as America/New_York)") from None
     path = args.journal or settings_for(args.config, args.mode).journal_path
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
@@ -290,7 +298,7 @@ def _trace_row(step: Any) -> dict[str, Any]:
 
 def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, title: str, zone: ZoneInfo) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(jsonable(report), indent=2) + "\n")
+        sys.stdout.write(json.dumps(for_tools(report), indent=2) + "\n")
         return
     rows = _plain(report["order"]) if section == "order" else section_rows(report, section)
     if fmt == "csv":
