@@ -135,6 +135,84 @@ async def test_restart_while_a_commission_is_late_then_cash_adopted_and_the_comm
         assert "cash_mismatch" not in [kind for kind, _ in alerts(events)]
 
 
+async def test_restart_when_a_commission_adopted_in_cash_comes_only_on_a_later_run_then_not_taken_off_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Which fills the adopted cash already had the commission of was remembered for one run only: recovered on the
+    # next, the commission was taken off cash again, and the start-up check adopted the broker's cash once more with a
+    # false cash_mismatch warning (ours 999,213.66, the broker's 999,214.01).
+    config = make_config(tmp_path, book_settle_s=0.2)
+    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        order = await first.submit(buy(5))
+        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    (execution,) = sim.executions()
+    async with running(sim, config) as (second, events):  # the broker's cash adopted, the commission still missing
+        assert "cash_mismatch" in [kind for kind, _ in alerts(events)]
+        assert second.orders.fills[execution.exec_id].commission is None
+    sim.control.clear_faults()
+
+    async with running(sim, config) as (third, events):  # the commission recovered from the executions
+        await eventually(lambda: third.orders.fills[execution.exec_id].commission is not None, what="commission")
+        said = [kind for kind, _ in alerts(events)]
+        cash, commissions = third.portfolio.cash, third.portfolio.commissions
+
+    assert "cash_mismatch" not in said
+    assert (cash, commissions) == (pytest.approx(sim.cash, abs=0.005), pytest.approx(execution.commission))
+
+
+async def test_restart_when_cash_adopted_again_before_an_earlier_adopted_commission_came_then_neither_taken_twice(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Adopted again on a later start (another commission missing), the broker's cash had both commissions off: only
+    # what it was below ours (the new one) was held back from cash, and the earlier one, already in the cash adopted
+    # before, was taken off again when both came.
+    config = make_config(tmp_path, book_settle_s=0.2)
+    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        order = await first.submit(buy(5))
+        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    async with running(sim, config) as (second, _):  # the broker's cash adopted; another fill, its commission missing
+        await eventually(lambda: "AAPL" in second.market.quotes, what="first quote")
+        order = await second.submit(buy(5))
+        await eventually(lambda: status(second, order.order_ref) is S.FILLED, what="filled")
+
+    async with running(sim, config) as (third, events):  # adopted again, then both commissions recovered
+        assert [kind for kind, _ in alerts(events)].count("cash_mismatch") == 1
+        sim.control.clear_faults()
+        await third.reconcile("test")
+        assert all(f.commission is not None for f in third.orders.fills.values())
+        cash, commissions = third.portfolio.cash, third.portfolio.commissions
+
+    assert (cash, commissions) == (pytest.approx(sim.cash, abs=0.01),  # the cash adopted is sent to the cent
+                                   pytest.approx(sum(e.commission for e in sim.executions())))
+
+
+async def test_restart_after_a_crash_when_an_adopted_commission_came_after_the_last_checkpoint_then_not_taken_twice(
+        sim: SimGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The commission came and the engine died before a checkpoint: the next start replays it from the journal, and
+    # the replay took it off the adopted cash again (one commission short, a false cash_mismatch).
+    config = make_config(tmp_path, book_settle_s=0.2)
+    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        order = await first.submit(buy(5))
+        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    async with running(sim, config) as (second, _):  # the broker's cash adopted, then the commission recovered
+        monkeypatch.setattr(second, "checkpoint_book", lambda reason: None)  # it dies before any checkpoint
+        sim.control.clear_faults()
+        await second.reconcile("test")
+        assert all(f.commission is not None for f in second.orders.fills.values())
+    monkeypatch.undo()
+
+    async with running(sim, config) as (third, events):
+        said = [kind for kind, _ in alerts(events)]
+        cash = third.portfolio.cash
+
+    assert "cash_mismatch" not in said
+    assert cash == pytest.approx(sim.cash, abs=0.01)  # the cash adopted is sent to the cent
+
+
 async def test_reconcile_fails_after_one_was_asked_for_during_it_then_the_request_is_not_lost(
         sim: SimGateway, tmp_path: Path) -> None:
     # The schedule's reconciliation (after the gateway's restart window) was running when an order went UNKNOWN; the

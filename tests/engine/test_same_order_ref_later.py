@@ -201,7 +201,8 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
         sim: SimGateway, tmp_path: Path) -> None:
     # The new order, never seen working, is not tracked: its execution is booked (the position is the broker's) as
     # a fill for an order not known here, under the broker's orderRef. The trace of bot1 read every fill under that
-    # ref: the other order's 4 shown as bot1's fill, with its commission, and "position 7 after this order".
+    # ref: the other order's 4 shown as bot1's fill, with its commission, and "position 7 after this order". The
+    # alert said "for unknown order bot1" while bot1 was tracked, named by its ref alone: now by its permanent id.
     config = make_config(tmp_path)
     first = await _earlier_adopted_then_away(sim, config, below=3)
     await _ended(sim, first, "filled")
@@ -224,7 +225,8 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
     assert tracked == {REF: (first.perm_id, S.FILLED, 3, own.commission)}
     assert booked == 7
     (unknown,) = said
-    assert unknown.endswith("for unknown order bot1: BUY 4 AAPL")
+    assert unknown.endswith(f"for unknown order bot1 (permId {second.perm_id}; the bot1 tracked here is permId "
+                            f"{first.perm_id}): BUY 4 AAPL")
     assert steps == [("fill", f"BUY 3 @ {own.price:g} ({own.exec_id})"),
                      ("commission", f"{own.commission:g} on {own.exec_id}"),
                      ("position", "AAPL position 3 after this order")]

@@ -141,11 +141,21 @@ class BrokerEvents(KillOps):
             self.publish_order(order) if before_status is not order.status else None
             self.after_fill(order.order_ref, effect.flat_after)
         else:
-            self.alert(AlertLevel.ERROR, "orders", f"fill {fill.exec_id} for unknown order "
-                       f"{fill.order_ref or fill.broker_id}: {fill.side} {fill.quantity:g} {fill.symbol}",
-                       kind="unknown_fill")
+            self.alert(AlertLevel.ERROR, "orders", f"fill {fill.exec_id} for unknown order {self._unknown_name(fill)}: "
+                       f"{fill.side} {fill.quantity:g} {fill.symbol}", kind="unknown_fill")
             self.block("unknown_fill", "a fill arrived for an order this engine does not know")
             self.request_reconcile("fill for an unknown order")
+
+    def _unknown_name(self, fill: Fill) -> str:
+        """The order of a fill for an unknown order as the engine tells orders apart: its orderRef (or order id) and
+        its permanent id, and the one of the order tracked under that ref, if any (another order under a shared
+        orderRef: named by its ref alone, the alert called an order the operator could see unknown)."""
+        name = fill.order_ref or str(fill.broker_id)
+        if not fill.perm_id:
+            return name
+        tracked = self.orders.orders.get(fill.order_ref) if fill.order_ref else None
+        beside = f"; the {name} tracked here is permId {tracked.perm_id}" if tracked is not None else ""
+        return f"{name} (permId {fill.perm_id}{beside})"
 
     def after_fill(self, order_ref: str, flat_after: bool) -> None:
         """Hook after a fill (protective-stop bookkeeping lives in the engine)."""

@@ -28,6 +28,8 @@ from tui_trader.store.journal import Journal
 _EXEC_OVERLAP = timedelta(minutes=5)
 _BOOK_EVENTS = ("BookCheckpointed", "OrderFilled", "CommissionReported")
 _QTY_EPS = 1e-9
+_IN_ADOPTED_CASH = "commissions_in_adopted_cash"
+"""The checkpoint's key for :attr:`BookSettlement._charged_by_broker` and ``_cash_short_by`` (absent: none)."""
 
 
 class BookSettlement(BrokerEvents):
@@ -43,7 +45,8 @@ class BookSettlement(BrokerEvents):
     _newest_before: datetime | None = None
     """The newest fill known when touch was lost (None: none known, every execution is fetched)."""
     _charged_by_broker: frozenset[str] = frozenset()
-    """Fills still without a commission when the broker's cash was adopted at start (:meth:`book_commission`)."""
+    """Fills still without a commission when the broker's cash was adopted at start (:meth:`book_commission`), on
+    this run or an earlier one: journaled with the book's checkpoints until their commissions are booked."""
     _cash_short_by = 0.0
     """How much lower than ours the adopted cash was, less what those fills' commissions have accounted for."""
     _gone_away: dict[str, list[Order]]
@@ -55,23 +58,36 @@ class BookSettlement(BrokerEvents):
     # -- the book from the journal ---------------------------------------------------------------
 
     async def restore_book(self, journal: Journal) -> None:
-        """Rebuild the book: the last checkpoint, then every fill and commission journaled after it."""
+        """Rebuild the book: the last checkpoint, then every fill and commission journaled after it.
+
+        The checkpoint also brings back the fills whose commissions a broker's cash adopted at start already had
+        off (:meth:`book_commission`), so one that comes on a later run is not taken off cash again (remembered for
+        one run only, it was, and that start adopted the broker's cash again with a false cash_mismatch warning).
+        A checkpoint written before they were kept has none.
+        """
         events = await journal.book_events(_BOOK_EVENTS)
         last = max((i for i, e in enumerate(events) if isinstance(e, BookCheckpointed)), default=-1)
         if last >= 0:
             checkpoint = events[last]
             assert isinstance(checkpoint, BookCheckpointed)
             self.portfolio.restore(checkpoint.state)
+            in_cash = checkpoint.state.get(_IN_ADOPTED_CASH, {})
+            self._charged_by_broker = frozenset(in_cash.get("exec_ids", ()))
+            self._cash_short_by = float(in_cash.get("up_to", 0.0))
         for event in events[last + 1:]:
             if isinstance(event, OrderFilled):
                 self.portfolio.apply_fill(event.fill, event.order)
             elif isinstance(event, CommissionReported):
-                self.portfolio.apply_commission(event.commission)
+                charged = self._in_adopted_cash(event.exec_id, event.commission)  # it died before its checkpoint
+                self.portfolio.apply_commission(event.commission, charged)
         self.book_restored = bool(events)
 
     def checkpoint_book(self, reason: str) -> None:
-        """Journal the book as it is now."""
-        self.publish(BookCheckpointed(self.now(), self.portfolio.state(), reason))
+        """Journal the book as it is now (with the fills whose commissions the adopted cash already had off)."""
+        state = self.portfolio.state()
+        if self._charged_by_broker:
+            state[_IN_ADOPTED_CASH] = {"exec_ids": sorted(self._charged_by_broker), "up_to": self._cash_short_by}
+        self.publish(BookCheckpointed(self.now(), state, reason))
 
     # -- executions ------------------------------------------------------------------------------
 
@@ -238,7 +254,9 @@ class BookSettlement(BrokerEvents):
         self.alert(AlertLevel.WARNING, "reconcile", f"cash differs from the journal: ours {ours:,.2f}, "
                    f"broker {cash:,.2f}; using the broker's{note}", kind="cash_mismatch")
         self.portfolio.cash = cash
-        self._charged_by_broker, self._cash_short_by = frozenset(late), max(0.0, ours - cash)
+        # Those an earlier run's adopted cash had off (restored with the book) are in ours and in this one: kept.
+        self._charged_by_broker |= frozenset(late)
+        self._cash_short_by += max(0.0, ours - cash)
         return f"cash {ours:.2f} → {cash:.2f}"
 
     def book_commission(self, exec_id: str, commission: float, realized_pnl: float | None,
@@ -251,17 +269,28 @@ class BookSettlement(BrokerEvents):
         charged in the broker's cash but not in ours: taken off cash again when the report came, cash
         stayed one commission short for good. Only what the adopted cash was lower than ours can be
         such a commission (a cash that was not lower did not have it), so no more than that is skipped.
-        The book is checkpointed after it, so a restart's replay does not take it off cash either.
+        Those fills are journaled with every checkpoint until their commissions come, on whatever later run; the
+        book is checkpointed after each, so a restart's replay does not take it off cash either.
         """
         if exec_id not in self._charged_by_broker:
             super().book_commission(exec_id, commission, realized_pnl, already_in_cash)
             return
-        self._charged_by_broker -= {exec_id}
-        charged = min(commission, self._cash_short_by)
-        self._cash_short_by -= charged
+        charged = self._in_adopted_cash(exec_id, commission)
         super().book_commission(exec_id, commission, realized_pnl, already_in_cash=charged)
         self.checkpoint_book(f"commission of {exec_id} booked: {charged:.2f} of it was in the broker's cash "
                              "adopted at start")
+
+    def _in_adopted_cash(self, exec_id: str, commission: float) -> float:
+        """How much of ``exec_id``'s ``commission`` the adopted cash already had off (0 for a fill it had not), now
+        accounted for: the fill is forgotten, and all of them once no shortfall is left to explain."""
+        if exec_id not in self._charged_by_broker:
+            return 0.0
+        charged = min(commission, self._cash_short_by)
+        self._charged_by_broker -= {exec_id}
+        self._cash_short_by -= charged
+        if not self._charged_by_broker or self._cash_short_by <= 0:
+            self._charged_by_broker, self._cash_short_by = frozenset(), 0.0
+        return charged
 
     def _seed_portfolio(self) -> None:
         """First start on this journal: the book starts from the broker's account (an INFO alert)."""
