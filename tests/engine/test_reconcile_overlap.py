@@ -119,18 +119,18 @@ async def test_restart_while_a_commission_is_late_then_cash_adopted_and_the_comm
 
     async with running(sim, config) as (second, events):
         await eventually(lambda: second.book_settled, what="the book settled")
-        assert second.portfolio.cash == pytest.approx(sim.cash, abs=0.005)  # adopted, commission included
+        assert second.portfolio.cash == pytest.approx(sim.cash, abs=0.01)  # adopted, commission included
         assert "cash_mismatch" in [kind for kind, _ in alerts(events)]
         sim.control.step(31)  # the commission report comes
         sim.control.clear_faults()
         await eventually(lambda: second.orders.fills[execution.exec_id].commission is not None, what="commission")
 
-        assert second.portfolio.cash == pytest.approx(sim.cash, abs=0.005)
+        assert second.portfolio.cash == pytest.approx(sim.cash, abs=0.01)
         assert second.portfolio.commissions == pytest.approx(execution.commission)
 
     async with running(sim, config) as (third, events):  # the journal's book agrees with the broker's
         await eventually(lambda: third.book_settled, what="the book settled")
-        assert third.portfolio.cash == pytest.approx(sim.cash, abs=0.005)
+        assert third.portfolio.cash == pytest.approx(sim.cash, abs=0.01)
         assert third.portfolio.commissions == pytest.approx(execution.commission)
         assert "cash_mismatch" not in [kind for kind, _ in alerts(events)]
 
@@ -158,7 +158,7 @@ async def test_restart_when_a_commission_adopted_in_cash_comes_only_on_a_later_r
         cash, commissions = third.portfolio.cash, third.portfolio.commissions
 
     assert "cash_mismatch" not in said
-    assert (cash, commissions) == (pytest.approx(sim.cash, abs=0.005), pytest.approx(execution.commission))
+    assert (cash, commissions) == (pytest.approx(sim.cash, abs=0.01), pytest.approx(execution.commission))
 
 
 async def test_restart_when_cash_adopted_again_before_an_earlier_adopted_commission_came_then_neither_taken_twice(
