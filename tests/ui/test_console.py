@@ -639,6 +639,22 @@ def test_preflight_when_the_kill_is_latched_then_it_says_who_engaged_it_and_why(
     assert found["Kill switch"] == ("ENGAGED by operator: operator pressed Ctrl+K", "warn")
 
 
+@pytest.mark.parametrize(("account_id", "expected"), [
+    ("", ("unknown: the gateway has not reported the account", "FAIL")),
+    ("DU1234567", ("PAPER (DU…) — not a live account", "FAIL")),
+    ("U7654321", ("live", "ok")),
+])
+def test_preflight_account_type_when_account_reported_or_not_then_only_a_reported_live_id_is_ok(
+        account_id: str, expected: tuple[str, str]) -> None:
+    # Seen with --live and no gateway: "Account type: live — ok" beside "Account id: unknown — FAIL".
+    from tui_trader.ui.options import ConsoleOptions
+    from tui_trader.ui.screens.preflight import account_findings
+
+    state = replace(normal_state(), mode=Mode.LIVE, account_id=account_id)
+    found = {name: (text, level) for name, text, level in account_findings(state, ConsoleOptions(mode=Mode.LIVE))}
+    assert found["Account type"] == expected
+
+
 async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
     from tui_trader.ui.options import ConsoleOptions
     from tui_trader.ui.screens.preflight import PreflightScreen

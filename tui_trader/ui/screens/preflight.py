@@ -29,11 +29,18 @@ Finding = tuple[str, str, str]
 
 
 def account_findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Finding]:
-    """Account id, account type (paper ids start with DU) and the expected account."""
+    """Account id, account type (paper ids start with DU) and the expected account.
+
+    With no account reported yet (no gateway, or it has not answered) the type is unknown too: it read
+    "live — ok", a finding the console had no ground for."""
     acct = snap.account_id or "unknown"
-    paper = acct.upper().startswith("DU")
-    found = [("Account id", acct, "ok" if snap.account_id else "FAIL"),
-             ("Account type", "PAPER (DU…) — not a live account" if paper else "live", "FAIL" if paper else "ok")]
+    if not snap.account_id:
+        kind = ("unknown: the gateway has not reported the account", "FAIL")
+    elif acct.upper().startswith("DU"):
+        kind = ("PAPER (DU…) — not a live account", "FAIL")
+    else:
+        kind = ("live", "ok")
+    found = [("Account id", acct, "ok" if snap.account_id else "FAIL"), ("Account type", *kind)]
     if options.expected_account:
         match = options.expected_account == snap.account_id
         found.append(("Expected account", options.expected_account, "ok" if match else "FAIL"))
