@@ -188,3 +188,18 @@ def test_trace_with_a_nan_figure_when_exported_then_strict_json_with_null(tmp_pa
     written = write_trace(trace, tmp_path / "t.json")
     doc = json.loads(written.read_text(encoding="utf-8"), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert doc["steps"][0]["data"] == {"signal_price": None, "quantity": 1.0}
+
+
+def test_trace_with_a_figure_of_binary_noise_when_exported_then_written_as_the_report_writes_it(tmp_path: Path) -> None:
+    # Seen in a console export: "signal_price": 503.28999999999996, where `report --order` wrote 503.29.
+    from tui_trader.engine.snapshots import OrderTrace, TraceStep
+
+    when = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+    noisy = 503.2 + 0.09
+    assert noisy != 503.29
+    trace = OrderTrace("r1", "r1", "AAPL", (TraceStep(when, "sizing", "BUY 1 AAPL", "r1",
+                                                      {"signal_price": noisy, "quantity": 3}),))
+    doc = json.loads(write_trace(trace, tmp_path / "t.json").read_text(encoding="utf-8"))
+    rows = list(csv.DictReader(io.StringIO(write_trace(trace, tmp_path / "t.csv").read_text(encoding="utf-8"))))
+    assert doc["steps"][0]["data"] == {"signal_price": 503.29, "quantity": 3}
+    assert json.loads(rows[0]["data"]) == {"quantity": 3, "signal_price": 503.29}

@@ -15,16 +15,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tui_trader.domain.money import money
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 
 CSV_FIELDS = ("time", "step", "order_ref", "detail", "data")
 
 
 def step_record(step: TraceStep) -> dict[str, Any]:
-    """One step as JSON-ready values (times in ISO 8601; NaN and infinities become null)."""
-    data = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in step.data.items()}
+    """One step as JSON-ready values (times in ISO 8601; NaN and infinities become null; a figure rounded by
+    :func:`~tui_trader.domain.money.money`, as ``tui-trader report --order`` writes it: ``503.29``, not
+    ``503.28999999999996``)."""
+    data = {k: _figure(v) if isinstance(v, float) else v for k, v in step.data.items()}
     return {"time": step.time.isoformat(), "step": step.step, "order_ref": step.order_ref,
             "detail": step.detail, "data": data}
+
+
+def _figure(value: float) -> float | None:
+    return money(value) if math.isfinite(value) else None
 
 
 def trace_json(trace: OrderTrace) -> str:
