@@ -230,7 +230,7 @@ def not_available(name: str, issue: str) -> Callable[[Sequence[str]], int]:
 
 def run_kill(argv: Sequence[str]) -> int:
     """``kill``: the out-of-band kill switch (journal latch and global cancel)."""
-    from tui_trader.ops.kill import run_kill as ops_kill
+    from tui_trader.ops.kill_cli import run_kill as ops_kill
 
     return ops_kill(argv)
 

@@ -37,6 +37,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["--headless", "--duration", "-1"], "--duration must be a positive number"),
         (["--headless", "--duration", "nan"], "--duration must be a positive number of seconds, not nan"),
         (["kill", "--reason", "x", "--connect-timeout", "-1"], "--connect-timeout must be a positive number"),
+        (["kill", "--reason", "x", "--port", "0"], "--port must be a port from 1 to 65535, not 0"),
         (["report", "--tz", "Mars/Base"], "--tz 'Mars/Base' is not a time zone"),
         (["--headless", "--sim", "--symbols", ","], "--symbols needs at least one symbol"),
         # Empty, they were ignored: the run traded every configured symbol, or strategy, without a word.

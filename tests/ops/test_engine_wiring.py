@@ -46,7 +46,9 @@ async def test_cli_kill_while_engine_runs_then_halted_within_a_second_and_orders
     price = round(engine.market.quotes["AAPL"].bid * 0.9, 2)
     orders = [await engine.submit(buy(q, order_type=OrderType.LMT, limit_price=price)) for q in (1, 2)]
     await eventually(lambda: all(engine.orders.orders[o.order_ref].status is S.SUBMITTED for o in orders))
-    settings = Settings(mode="sim", state_dir=tmp_path, sim={"port": sim.port}, kill_switch={"kill_client_id": 55})
+    # The simulator stands in for a paper gateway (a --sim kill goes where the engine's own simulator listens).
+    settings = Settings(mode="paper", state_dir=tmp_path, broker={"port": sim.port},
+                        kill_switch={"kill_client_id": 55})
     journal = engine.config.journal_path
     assert journal is not None
     code = await out_of_band_kill(settings, "console frozen", by="ops", journal_path=journal,

@@ -67,3 +67,16 @@ def test_cli_when_another_tui_trader_writes_the_journal_then_exit_2_naming_it_wi
     assert "in use by another tui-trader" in err
     assert journal.name in err
     assert "Traceback" not in result.stderr
+
+
+def test_check_when_no_engine_ever_ran_with_the_journal_then_creates_nothing_and_still_sees_a_holder(
+        tmp_path: Path) -> None:
+    # Checking a journal nobody runs left an empty <journal>.lock (and its folder) behind.
+    JournalLock.check(tmp_path / "new" / "journal-live.sqlite")
+    assert not (tmp_path / "new").exists()
+    held = JournalLock.acquire(tmp_path / "journal-live.sqlite")
+    try:
+        with pytest.raises(JournalInUse, match=f"in use by another tui-trader \\(process {os.getpid()}\\)"):
+            JournalLock.check(tmp_path / "journal-live.sqlite")
+    finally:
+        held.release()

@@ -29,8 +29,8 @@ from tui_trader.ops.kill import (
     GatewayTarget,
     out_of_band_kill,
     print_report,
-    run_kill,
 )
+from tui_trader.ops.kill_cli import run_kill
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
@@ -49,7 +49,9 @@ async def sim() -> AsyncIterator[SimGateway]:
 
 
 def settings_for(tmp_path: Path, port: int, **changes: Any) -> Settings:
-    base: dict[str, Any] = dict(mode="sim", state_dir=tmp_path, sim={"port": port},
+    """A gateway at ``port`` (the test's simulator, standing in for IB's paper gateway): the ``--sim`` kill goes
+    to the simulator its running engine said it listens on (tests/ops/test_kill_cli.py)."""
+    base: dict[str, Any] = dict(mode="paper", state_dir=tmp_path, broker={"port": port},
                                 kill_switch={"kill_client_id": 55})
     base.update(changes)
     return Settings(**base)
@@ -86,7 +88,7 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
     printed = out.getvalue()
     assert "3 cancelled, 0 still working" in printed
     assert all(ref in printed for ref in ("ref-a", "ref-b", "ref-c"))
-    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    journal = await Journal.open(tmp_path / "journal-paper.sqlite")
     state = await journal.load_kill_state()
     actions = [(e.action, e.after) for e in await journal.events(["OperatorAction"])]  # type: ignore[attr-defined]
     await journal.close()
@@ -103,7 +105,7 @@ async def test_kill_when_the_journal_is_locked_then_the_cancel_does_not_wait_for
     """A frozen engine stuck inside a write holds the journal's lock: the kill raised 'database is locked'
     (a traceback, exit 1) and never sent the global cancel it is there for; then it sent it only once the
     latch had waited out SQLite's busy timeouts (15 s). Now the cancel goes while the latch still waits."""
-    path = tmp_path / "journal-sim.sqlite"
+    path = tmp_path / "journal-paper.sqlite"
     await (await Journal.open(path)).close()
     ib, trades = await resting_orders(sim, ["ref-a", "ref-b"])
     holder = sqlite3.connect(path, isolation_level=None)
@@ -132,7 +134,7 @@ async def test_kill_when_the_journal_is_locked_then_the_cancel_does_not_wait_for
 async def test_kill_when_the_journal_cannot_be_written_then_orders_still_cancelled_and_says_not_latched(
         sim: SimGateway, tmp_path: Path) -> None:
     """A journal that cannot be written raised out of the command before the cancel: said, and the cancel goes."""
-    path = tmp_path / "journal-sim.sqlite"
+    path = tmp_path / "journal-paper.sqlite"
     path.mkdir()  # not a file SQLite can open
     ib, trades = await resting_orders(sim, ["ref-a", "ref-b"])
     code, printed = await kill_printed(tmp_path, sim.port, journal_path=path)
@@ -150,7 +152,7 @@ async def test_kill_when_the_running_engine_uses_another_modes_journal_then_says
     live = JournalLock.acquire(tmp_path / "journal-live.sqlite")  # the running engine's writer lock
     try:
         code, printed = await kill_printed(tmp_path, sim.port)
-        held = JournalLock.acquire(tmp_path / "journal-sim.sqlite")  # no engine on the one it latched
+        held = JournalLock.acquire(tmp_path / "journal-paper.sqlite")  # no engine on the one it latched
         held.release()
     finally:
         live.release()
@@ -161,8 +163,8 @@ async def test_kill_when_the_running_engine_uses_another_modes_journal_then_says
 
 async def test_kill_when_the_engine_runs_with_its_journal_then_no_word_of_another(
         sim: SimGateway, tmp_path: Path) -> None:
-    mine = JournalLock.acquire(tmp_path / "journal-sim.sqlite")
-    other = JournalLock.acquire(tmp_path / "journal-paper.sqlite")  # a second engine, another mode: not this one
+    mine = JournalLock.acquire(tmp_path / "journal-paper.sqlite")
+    other = JournalLock.acquire(tmp_path / "journal-sim.sqlite")  # a second engine, another mode: not this one
     try:
         code, printed = await kill_printed(tmp_path, sim.port, "x")
     finally:
@@ -180,7 +182,7 @@ async def test_kill_without_a_gateway_then_latched_says_nothing_was_cancelled_an
     assert code == EXIT_NOT_REACHED == 3
     assert "not reachable" in out.getvalue()
     assert "by tester: no console [x] :X:" in out.getvalue()  # as typed: not markup, not an emoji code
-    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    journal = await Journal.open(tmp_path / "journal-paper.sqlite")
     state = await journal.load_kill_state()
     await journal.close()
     assert state is not None
@@ -202,10 +204,11 @@ async def test_kill_when_the_journal_did_not_exist_then_latched_and_says_no_engi
 
 
 async def test_kill_client_id_same_as_engine_then_latched_first_then_refused(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, closed_port(), kill_switch={"kill_client_id": 17}, broker={"client_id": 17})
+    settings = settings_for(tmp_path, closed_port(), kill_switch={"kill_client_id": 17},
+                            broker={"client_id": 17, "port": closed_port()})
     with pytest.raises(UsageError, match="must differ"):
         await out_of_band_kill(settings, "x", by="tester", console=Console(file=io.StringIO()))
-    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    journal = await Journal.open(tmp_path / "journal-paper.sqlite")
     state = await journal.load_kill_state()
     await journal.close()
     assert state is not None
@@ -289,7 +292,7 @@ async def test_kill_when_its_client_id_is_in_use_then_says_so_names_the_id_and_h
     assert "--client-id" in printed
     assert "kill_switch.kill_client_id" in printed
     assert "Orders already at the broker were NOT cancelled" in printed
-    journal = await Journal.open(tmp_path / "journal-sim.sqlite")
+    journal = await Journal.open(tmp_path / "journal-paper.sqlite")
     actions = [(e.action, e.before) for e in await journal.events(["OperatorAction"])]  # type: ignore[attr-defined]
     await journal.close()
     assert actions == [("kill", ""), ("global_cancel", "client id 55 in use at the gateway")]

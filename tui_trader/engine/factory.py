@@ -7,19 +7,22 @@ ib_async (only ``tui_trader.broker.ib`` does), and that includes imports through
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
-from tui_trader.domain.enums import Mode
+from tui_trader.domain.enums import AlertLevel, Mode
 from tui_trader.engine.config import config_from_settings
 from tui_trader.engine.engine import Engine
+from tui_trader.ops import sim_endpoint
 from tui_trader.store.lock import JournalLock
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
+log = logging.getLogger(__name__)
 
 
 def make_broker(host: str, port: int, client_id: int, account: str = "", timeout: float = 10.0,
@@ -33,7 +36,8 @@ def make_broker(host: str, port: int, client_id: int, account: str = "", timeout
 
 
 class _SimEngine(Engine):
-    """An engine that starts the embedded simulator before connecting to it."""
+    """An engine that starts the embedded simulator before connecting to it, and says where it listens
+    (:mod:`tui_trader.ops.sim_endpoint`: ``tui-trader kill --sim`` cancels there)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -44,16 +48,20 @@ class _SimEngine(Engine):
 
     async def start(self) -> None:
         """Take the journal's lock, start the simulator (an ephemeral port when the configured one is
-        taken), then the engine.
+        taken), say where it listens, then start the engine.
 
         The lock first: a second engine on the journal fails before its simulator loads (and later
         saves) the simulated account's state the first one's simulator is using.
         """
-        if self.config.journal_path is not None and self.journal_lock is None:
-            self.journal_lock = JournalLock.acquire(self.config.journal_path)
+        journal = self.config.journal_path
+        if journal is not None and self.journal_lock is None:
+            self.journal_lock = JournalLock.acquire(journal)
         try:
             self._gateway = await start_simulator(self._settings)
+            if journal is not None:
+                sim_endpoint.publish(journal, self._gateway.host, self._gateway.port)
         except BaseException:
+            await self._stop_gateway()
             if self.journal_lock is not None:
                 self.journal_lock.release()
                 self.journal_lock = None
@@ -62,8 +70,19 @@ class _SimEngine(Engine):
         self.connection = _with_port(self.connection, self._gateway.port)
         await super().start()
 
+    async def open_journal(self) -> None:
+        """Open the journal, then say (journaled) that the simulator is not on the configured port, if so."""
+        await super().open_journal()
+        configured = self._settings.sim.port
+        if self._gateway is not None and configured not in (0, self._gateway.port):
+            self.alert(AlertLevel.INFO, "simulator", f"the simulator's port {configured} is taken (sim.port): it "
+                       f"listens on {self._gateway.port} instead; tui-trader kill --sim finds it there",
+                       kind="sim_port_taken")
+
     async def _stop_gateway(self) -> None:
         if self._gateway is not None:
+            if self.config.journal_path is not None:
+                sim_endpoint.withdraw(self.config.journal_path)
             await self._gateway.__aexit__(None, None, None)
             self._gateway = None
 
@@ -89,9 +108,11 @@ async def start_simulator(settings: Settings) -> Any:
     try:
         gateway = build(sim.port)
         await gateway.__aenter__()
-    except OSError:
+    except OSError as exc:
         gateway = build(0)
         await gateway.__aenter__()
+        log.info("the simulator's port %s:%d is taken (%s): it listens on port %d instead", sim.host, sim.port,
+                 exc.strerror or exc, gateway.port)
     return gateway
 
 

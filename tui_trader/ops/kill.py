@@ -6,19 +6,20 @@
 2. If the gateway is reachable, connect with the kill's own client id (``kill_switch.kill_client_id``,
    or ``--client-id``) and send a global cancel:
    every working order on the account, from any client. Print what was cancelled and what, if
-   anything, is still working; journal that as an OperatorAction too.
+   anything, is still working; journal that as an OperatorAction too. The gateway is the configured one
+   (or ``--host``/``--port``); for ``--sim``, the simulator the running engine said it listens on
+   (:mod:`~tui_trader.ops.sim_endpoint`). Where that is not known for certain, nothing is sent, and it says why.
 
-The ib_async adapter is loaded by name (only ``tui_trader.broker.ib`` may import ib_async).
+The command line (and a configuration that does not load) is :mod:`tui_trader.ops.kill_cli`. The ib_async
+adapter is loaded by name (only ``tui_trader.broker.ib`` may import ib_async).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import getpass
 import importlib
-import math
 import socket
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -35,21 +36,25 @@ from tui_trader.broker.base import BrokerOrderReport, ClientIdInUse
 from tui_trader.domain.enums import Mode, TradingState
 from tui_trader.domain.events import KillReport, KillSwitchEngaged, OperatorAction
 from tui_trader.errors import UsageError
-from tui_trader.ops.modes import add_mode_flags, settings_for
+from tui_trader.ops import sim_endpoint
+from tui_trader.ops.sim_endpoint import SimEndpoint
 from tui_trader.store.journal import Journal
-from tui_trader.store.lock import JournalInUse, JournalLock
+from tui_trader.store.lock import probe
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
 EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED, EXIT_OTHER_ENGINE, EXIT_CLIENT_ID_IN_USE = 0, 1, 3, 4, 5, 6
+EXIT_GATEWAY_UNKNOWN = 7
 """Latched and nothing left working; latched but orders still working; latched but the gateway was not
 reached (what works at the broker is not known: 0 would read as "all clear" to a script); the journal could
 not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed); no
 engine runs with this journal but one runs with another mode's, so the running engine was not told;
 latched, the gateway reached but it refused the kill's client id as in use (IB error 326), so nothing was
-cancelled: run it again with another id (``--client-id``)."""
+cancelled: run it again with another id (``--client-id``); latched, but where the gateway is was not known for
+certain (a configuration that did not load and no ``--host``/``--port``; a ``--sim`` engine that has not said
+where its simulator listens), so no global cancel was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,19 @@ class CancelReport:
         gateway was reached, and then nothing is left working unless ``remaining`` says so."""
         return KillReport(tuple(map(_label, self.cancelled)), tuple(map(_label, self.remaining)),
                           checked=self.reachable)
+
+
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    """Why no global cancel was sent, and the exit code that says so."""
+
+    why: str
+    code: int
+
+
+Gateway = Callable[[], "GatewayTarget | NotSent"]
+"""Where the global cancel goes, or why it does not: asked after the latch's head start (a refusal of the
+kill's client id as the engine's comes after the latch)."""
 
 
 def kill_state(by: str, reason: str, when: datetime) -> dict[str, Any]:
@@ -158,17 +176,40 @@ def _key(report: BrokerOrderReport) -> tuple[int, int, int]:
     return (report.perm_id, report.client_id, report.broker_id)
 
 
-def target_for(settings: Settings, connect_timeout_s: float, client_id: int | None = None) -> GatewayTarget:
-    """The gateway of ``settings`` and the kill's client id: ``client_id`` (``--client-id``) or the configured
-    ``kill_switch.kill_client_id``; refused when it is the engine's."""
+def target_for(settings: Settings, connect_timeout_s: float, client_id: int | None = None, *,
+               journal: Path | None = None, host: str | None = None,
+               port: int | None = None) -> GatewayTarget | NotSent:
+    """The gateway of ``settings`` (``host``/``port``: given on the command line, they win) and the kill's client
+    id: ``client_id`` (``--client-id``) or the configured ``kill_switch.kill_client_id``; refused when it is the
+    engine's. For ``--sim`` without ``port``: the simulator of the engine running with ``journal`` (default: the
+    configured one), where it said it listens (:mod:`~tui_trader.ops.sim_endpoint`), never the configured port,
+    which another run's simulator may hold."""
     chosen = "--client-id" if client_id is not None else "kill_switch.kill_client_id"
     client_id = settings.kill_switch.kill_client_id if client_id is None else client_id
     if client_id == settings.broker.client_id:
         raise UsageError(f"{chosen} ({client_id}) must differ from broker.client_id: "
                          "the kill must not take over the engine's session")
-    host = settings.sim.host if settings.mode is Mode.SIM else settings.broker.host
-    return GatewayTarget(host, settings.broker_port, client_id, settings.broker.account,
-                         min(connect_timeout_s, settings.broker.connect_timeout), settings.broker.ack_timeout_s)
+    timeouts = min(connect_timeout_s, settings.broker.connect_timeout), settings.broker.ack_timeout_s
+    if settings.mode is Mode.SIM and port is None:
+        found = running_simulator(journal or settings.journal_path)
+        if isinstance(found, NotSent):
+            return found
+        return GatewayTarget(found.host, found.port, client_id, settings.broker.account, *timeouts)
+    default_host = settings.sim.host if settings.mode is Mode.SIM else settings.broker.host
+    return GatewayTarget(host or default_host, port or settings.broker_port, client_id, settings.broker.account,
+                         *timeouts)
+
+
+def running_simulator(journal: Path) -> SimEndpoint | NotSent:
+    """Where the simulator embedded in the engine running with ``journal`` listens, else why no cancel is sent:
+    no engine runs with it (so neither does its simulator: nothing to cancel, exit 0), or it has not said (7)."""
+    found = sim_endpoint.running(journal)
+    if isinstance(found, SimEndpoint):
+        return found
+    if not found.engine_runs:
+        return NotSent(f"{found.why} (one on the configured port would be another run's)", EXIT_OK)
+    return NotSent(f"{found.why}. Run the kill again in a moment, or give the simulator's port: --port N",
+                   EXIT_GATEWAY_UNKNOWN)
 
 
 def default_operator() -> str:
@@ -189,6 +230,12 @@ def print_report(console: Console, target: GatewayTarget, report: CancelReport, 
     for title, rows in (("cancelled", report.cancelled), ("STILL WORKING", report.remaining)):
         if rows:
             console.print(_orders_table(title, rows))
+
+
+def print_not_sent(console: Console, not_sent: NotSent) -> None:
+    """Why no global cancel was sent."""
+    style = "yellow" if not_sent.code != EXIT_OK else ""
+    console.print(Text.assemble(("global cancel NOT sent: ", f"bold {style}".strip()), (not_sent.why, style)))
 
 
 def _not_reached(target: GatewayTarget, report: CancelReport) -> str:
@@ -218,53 +265,14 @@ def _price(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``kill`` subcommand's parser."""
-    parser = argparse.ArgumentParser(prog="tui-trader kill", description=(
-        "Engage the kill switch from outside the console: latch it in the journal (a running engine halts "
-        "within a second) and cancel every working order on the account through the gateway."),
-        epilog="Exit status: 0 latched and nothing left working (or --no-cancel); 1 orders still working "
-               "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled; 4 the "
-               "journal could not be written, so the kill is not latched (the global cancel was still sent); 5 no "
-               "engine runs with this journal, but one runs with another mode's: that engine was not told; 6 the "
-               "gateway refused the kill's client id as in use, so nothing was cancelled: run it again with "
-               "--client-id.")
-    parser.add_argument("--reason", required=True, help="why (journaled)")
-    parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
-    add_mode_flags(parser, "journal and gateway")
-    parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
-    parser.add_argument("--by", default=None, help="who is killing (default: kill-cli:USER@HOST)")
-    parser.add_argument("--no-cancel", action="store_true", help="only latch the journal; do not contact the gateway")
-    parser.add_argument("--client-id", type=int, default=None, metavar="N",
-                        help="API client id for the global cancel (default: kill_switch.kill_client_id)")
-    parser.add_argument("--connect-timeout", type=float, default=5.0, metavar="S", help="gateway connect timeout")
-    return parser
-
-
-def run_kill(argv: Sequence[str]) -> int:
-    """Entry point of ``tui-trader kill``; returns the exit code (1: orders still working, 3: gateway
-    not reached, 4: not latched, 5: the running engine uses another mode's journal, 6: the kill's client id
-    is in use at the gateway)."""
-    args = build_parser().parse_args(list(argv))
-    if not args.reason.strip():
-        raise UsageError("--reason must say why")
-    if not 0 < args.connect_timeout < math.inf:
-        raise UsageError(f"--connect-timeout must be a positive number of seconds, not {args.connect_timeout}")
-    if args.client_id is not None and not 0 <= args.client_id <= 2**31 - 1:
-        raise UsageError(f"--client-id must be an API client id from 0 to 2147483647, not {args.client_id}")
-    settings = settings_for(args.config, args.mode)
-    return asyncio.run(out_of_band_kill(settings, args.reason.strip(), by=args.by, journal_path=args.journal,
-                                        cancel=not args.no_cancel, connect_timeout_s=args.connect_timeout,
-                                        client_id=args.client_id))
-
-
 LATCH_HEAD_START_S = 1.0
 """How long the global cancel waits for the kill's latch in the journal before it goes anyway."""
 
 
 async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = None,
                            journal_path: Path | None = None, cancel: bool = True, connect_timeout_s: float = 5.0,
-                           client_id: int | None = None, console: Console | None = None,
+                           client_id: int | None = None, host: str | None = None, port: int | None = None,
+                           console: Console | None = None,
                            on_report: Callable[[CancelReport], None] | None = None) -> int:
     """Latch the kill in the journal, then global-cancel at the gateway; returns the exit code.
 
@@ -276,26 +284,45 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         cancel: Contact the gateway and cancel every working order.
         connect_timeout_s: Longest wait for the gateway connection.
         client_id: The API client id of the global cancel (default: ``kill_switch.kill_client_id``).
+        host: The gateway's host, if given (default: the configured one).
+        port: The gateway's port, if given (default: the configured one; for ``--sim``, the port the running
+            engine's simulator said it listens on).
         console: Where to print (default: stdout).
         on_report: Given the global cancel's report (the console shows its orders as the broker left them).
     """
+    path = journal_path or settings.journal_path
+    journals = {mode: settings.model_copy(update={"mode": mode}).journal_path for mode in Mode}
+
+    def gateway() -> GatewayTarget | NotSent:
+        return target_for(settings, connect_timeout_s, client_id, journal=path, host=host, port=port)
+
+    return await execute(path, journals, reason, by=by, gateway=gateway if cancel else None, console=console,
+                         on_report=on_report)
+
+
+async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: str | None, gateway: Gateway | None,
+                  console: Console | None = None, on_report: Callable[[CancelReport], None] | None = None) -> int:
+    """The kill: latch ``path``, say an engine running with another of ``journals`` (every mode's), then the
+    global cancel where ``gateway`` says (None: ``--no-cancel``); returns the exit code."""
     console = console or Console()
-    by, path = by or default_operator(), journal_path or settings.journal_path
+    by = by or default_operator()
     # The latch goes first, so that a running engine halts before the global cancel; but a journal whose
     # lock another writer holds (a frozen engine inside a write) made it wait out SQLite's busy timeouts,
     # 15 s, before the cancel: after LATCH_HEAD_START_S the cancel goes, the latch still on its way.
-    latching = asyncio.ensure_future(_latch_and_say(console, path, by, reason, new=not path.exists()))
+    latching = asyncio.ensure_future(_latch_and_say(console, path, by, reason, new=_is_new(path)))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(latching), LATCH_HEAD_START_S)
-    elsewhere = engines_elsewhere(settings, path)
+    elsewhere = engines_elsewhere(journals, path)
     for mode, other in elsewhere:
         console.print(Text.assemble(("an engine runs with another journal: ", "bold red"), f"{other} ({mode.value}) "
                                     f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
                                     f"--{mode.value}."))
-    if not cancel:
+    target = gateway() if gateway is not None else NotSent("", EXIT_OK)
+    if isinstance(target, NotSent):
         latched = await latching
-        return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else EXIT_OK
-    target = target_for(settings, connect_timeout_s, client_id)
+        if target.why:
+            print_not_sent(console, target)
+        return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else target.code
     report = await global_cancel(target)
     latched = await latching
     if on_report is not None:
@@ -314,19 +341,21 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
     return EXIT_REMAINING if report.remaining else EXIT_OK
 
 
+def _is_new(journal: Path) -> bool:
+    return not journal.exists()
+
+
 def engine_holds(journal: Path) -> bool:
-    """Whether a running engine holds ``journal`` (its writer lock, :class:`JournalLock`)."""
+    """Whether a running engine holds ``journal`` (its writer lock, :class:`JournalLock`); looking creates nothing."""
     try:
-        JournalLock.check(journal)
-    except JournalInUse:
-        return True
+        held, _ = probe(journal)
     except OSError:  # the lock file cannot be opened: not known, so not claimed
         return False
-    return False
+    return held
 
 
-def engines_elsewhere(settings: Settings, journal: Path) -> list[tuple[Mode, Path]]:
-    """When no engine holds ``journal``: the other modes' journals an engine holds now.
+def engines_elsewhere(journals: dict[Mode, Path], journal: Path) -> list[tuple[Mode, Path]]:
+    """When no engine holds ``journal``: the other modes' ``journals`` an engine holds now.
 
     Without a mode flag the kill takes the configured mode's journal; an operator running
     ``tui-trader --live`` with ``mode = "paper"`` configured latched the paper journal and
@@ -334,7 +363,7 @@ def engines_elsewhere(settings: Settings, journal: Path) -> list[tuple[Mode, Pat
     """
     if engine_holds(journal):
         return []
-    others = {settings.model_copy(update={"mode": mode}).journal_path: mode for mode in Mode}
+    others = {path: mode for mode, path in journals.items()}
     return [(mode, path) for path, mode in others.items() if path != journal and engine_holds(path)]
 
 

@@ -51,11 +51,9 @@ class JournalLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(fd)
+            holder = _holder_pid(fd)
             os.close(fd)
-            raise JournalInUse(
-                f"the journal {journal} is in use by another tui-trader{holder}: one engine writes a journal "
-                f"at a time. Quit the other one, or use another mode or --config (state_dir).") from None
+            raise _in_use(journal, holder) from None
         except BaseException:
             os.close(fd)
             raise
@@ -66,12 +64,14 @@ class JournalLock:
 
     @classmethod
     def check(cls, journal: Path) -> None:
-        """Fail now if another tui-trader holds the lock (taken and let go at once).
+        """Fail now if another tui-trader holds the lock (taken and let go at once); creates no file.
 
         Raises:
             JournalInUse: when it is held.
         """
-        cls.acquire(journal).release()
+        held, holder = probe(journal)
+        if held:
+            raise _in_use(journal, holder)
 
     @property
     def held(self) -> bool:
@@ -85,10 +85,38 @@ class JournalLock:
             self._fd = None
 
 
-def _holder(fd: int) -> str:
-    """`` (process N)`` from the lock file, if the holder wrote its process id there."""
+def probe(journal: Path) -> tuple[bool, int | None]:
+    """Whether a tui-trader holds the lock of ``journal`` now, and its process id if it wrote it.
+
+    Looking creates nothing: a journal no engine ever ran with has no lock file, so nobody holds it (checking
+    the other modes' journals left an empty ``.lock`` for each in a new user's state directory).
+
+    Raises:
+        OSError: the lock file is there but cannot be opened (no permission, say): not known.
+    """
+    try:
+        fd = os.open(lock_path(journal), os.O_RDONLY)
+    except FileNotFoundError:
+        return False, None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # let go at the close below
+    except BlockingIOError:
+        return True, _holder_pid(fd)
+    finally:
+        os.close(fd)
+    return False, None
+
+
+def _in_use(journal: Path, holder: int | None) -> JournalInUse:
+    by = f" (process {holder})" if holder is not None else ""
+    return JournalInUse(f"the journal {journal} is in use by another tui-trader{by}: one engine writes a journal "
+                        f"at a time. Quit the other one, or use another mode or --config (state_dir).")
+
+
+def _holder_pid(fd: int) -> int | None:
+    """The process id the holder wrote in the lock file, if it did."""
     try:
         text = os.pread(fd, 32, 0).decode().strip()
     except (OSError, UnicodeDecodeError):
-        return ""
-    return f" (process {text})" if text.isdigit() else ""
+        return None
+    return int(text) if text.isdigit() else None

@@ -68,7 +68,8 @@ class OutOfBandKill(ProxyCore):
             return  # the kill under way does as much
         # An operator's Ctrl+K during the console's own latch-only kill (a crash's) still cancels: after it.
         self.fallback = asyncio.get_running_loop().create_task(_after(running, out_of_band(
-            self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band)))
+            self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band,
+            gateway=self.gateway_seen)))
         self.fallback.add_done_callback(self._fallback_done)
         self._fallback_asked = (reason, by, cancel)
 
@@ -106,7 +107,8 @@ class OutOfBandKill(ProxyCore):
         reason, by, cancel = asked
         log.warning("the console exited during the out-of-band kill: running it again before the console ends")
         try:
-            outcome = asyncio.run(asyncio.wait_for(out_of_band(self.settings, reason, by, cancel=cancel),
+            outcome = asyncio.run(asyncio.wait_for(out_of_band(self.settings, reason, by, cancel=cancel,
+                                                               gateway=self.gateway_seen),
                                                    self.fallback_exit_timeout_s))
         except Exception as exc:  # the console is ending: say it in the log, the only place left
             log.critical("out-of-band kill failed on exit: %r", exc)
@@ -123,15 +125,18 @@ async def _after(first: asyncio.Task[str] | None, then: Coroutine[Any, Any, str]
 
 
 async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True,
-                      on_report: Callable[[CancelReport], None] | None = None) -> str:
-    """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text."""
+                      on_report: Callable[[CancelReport], None] | None = None,
+                      gateway: tuple[str, int] | None = None) -> str:
+    """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text; its global cancel
+    goes to ``gateway`` (host, port) when given, the one the engine was connected to."""
     from rich.console import Console
 
     from tui_trader.ops.kill import out_of_band_kill
 
+    host, port = gateway or (None, None)
     text = io.StringIO()
     code = await out_of_band_kill(settings, reason, by=by, cancel=cancel, console=Console(file=text, width=160),
-                                  on_report=on_report)
+                                  on_report=on_report, host=host, port=port)
     report = " ".join(text.getvalue().split())
     log.warning("out-of-band kill (exit %d): %s", code, report)
     return report

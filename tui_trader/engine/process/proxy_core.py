@@ -87,6 +87,9 @@ class ProxyCore:
         self.failure: EngineProcessDied | None = None
         self.fallback: asyncio.Task[str] | None = None
         self.fallback_outcome = ""
+        self.gateway_seen: tuple[str, int] | None = None
+        """The host and port the engine was last connected to: the out-of-band kill cancels there (a --sim
+        engine's simulator may not be on the configured port)."""
         self._fallback_asked: tuple[str, str, bool] | None = None
         """The reason, who and whether it cancels, of the out-of-band kill :attr:`fallback` runs."""
         self._early_subs: dict[str, RemoteSubscription] = {}
