@@ -11,6 +11,7 @@ import pytest
 from tui_trader.domain import OrderStatus, OrderType
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
@@ -135,17 +136,23 @@ async def test_restart_while_a_commission_is_late_then_cash_adopted_and_the_comm
         assert "cash_mismatch" not in [kind for kind, _ in alerts(events)]
 
 
+async def _bought_with_no_commission(sim: SimGateway, config: EngineConfig) -> None:
+    """A first run buys 5 AAPL, filled; its commission is not reported (neither live nor in the executions' answer)
+    until the test clears the simulator's faults."""
+    sim.control.drop_messages("commission", -1)
+    async with running(sim, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        order = await first.submit(buy(5))
+        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+
+
 async def test_restart_when_a_commission_adopted_in_cash_comes_only_on_a_later_run_then_not_taken_off_again(
         sim: SimGateway, tmp_path: Path) -> None:
     # Which fills the adopted cash already had the commission of was remembered for one run only: recovered on the
     # next, the commission was taken off cash again, and the start-up check adopted the broker's cash once more with a
     # false cash_mismatch warning (ours 999,213.66, the broker's 999,214.01).
     config = make_config(tmp_path, book_settle_s=0.2)
-    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
-    async with running(sim, config) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
-        order = await first.submit(buy(5))
-        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    await _bought_with_no_commission(sim, config)
     (execution,) = sim.executions()
     async with running(sim, config) as (second, events):  # the broker's cash adopted, the commission still missing
         assert "cash_mismatch" in [kind for kind, _ in alerts(events)]
@@ -167,11 +174,7 @@ async def test_restart_when_cash_adopted_again_before_an_earlier_adopted_commiss
     # what it was below ours (the new one) was held back from cash, and the earlier one, already in the cash adopted
     # before, was taken off again when both came.
     config = make_config(tmp_path, book_settle_s=0.2)
-    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
-    async with running(sim, config) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
-        order = await first.submit(buy(5))
-        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    await _bought_with_no_commission(sim, config)
     async with running(sim, config) as (second, _):  # the broker's cash adopted; another fill, its commission missing
         await eventually(lambda: "AAPL" in second.market.quotes, what="first quote")
         order = await second.submit(buy(5))
@@ -193,11 +196,7 @@ async def test_restart_after_a_crash_when_an_adopted_commission_came_after_the_l
     # The commission came and the engine died before a checkpoint: the next start replays it from the journal, and
     # the replay took it off the adopted cash again (one commission short, a false cash_mismatch).
     config = make_config(tmp_path, book_settle_s=0.2)
-    sim.control.drop_messages("commission", -1)  # live and in the executions' answer
-    async with running(sim, config) as (first, _):
-        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
-        order = await first.submit(buy(5))
-        await eventually(lambda: status(first, order.order_ref) is S.FILLED, what="filled")
+    await _bought_with_no_commission(sim, config)
     async with running(sim, config) as (second, _):  # the broker's cash adopted, then the commission recovered
         monkeypatch.setattr(second, "checkpoint_book", lambda reason: None)  # it dies before any checkpoint
         sim.control.clear_faults()
