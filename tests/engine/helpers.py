@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -62,6 +63,16 @@ def make_config(tmp_path: Path, **changes: Any) -> EngineConfig:
                           reconnect_initial_s=0.05, reconnect_max_s=0.2, market_data_stale_s=3600,
                           warmup_bars=20, tick_interval_s=0.05, sizing=SizingSettings(method="fixed_quantity"))
     return config.with_(**changes)
+
+
+@contextmanager
+def silent_gateway() -> Iterator[int]:
+    """A loopback port that accepts connections (into the kernel's backlog) and never answers: a gateway whose
+    API does not respond. Yields the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
 
 
 def make_engine(sim: SimGateway, config: EngineConfig, client_id: int = CLIENT_ID,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,10 +94,50 @@ async def test_connect_when_the_client_id_is_in_use_then_refused_at_once_saying_
     await asyncio.wait_for(second.start(), 20)  # well inside the 120 s ib_async would have waited
     said = [e.alert.text for e in alerts.drain() if isinstance(e, AlertRaised) and e.alert.source == "broker"]
     assert [text for text in said if "in use" in text] == [  # once, not again as the raw 326
-        f"could not connect to {sim.host}:{sim.port}: {second.connection.last_error}"]
-    assert second.connection.last_error.startswith(f"client id {CLIENT_ID} is in use")
+        second.connection.last_error]  # as the connectivity pane says it
+    assert second.connection.last_error.startswith(
+        f"could not connect to {sim.host}:{sim.port}: client id {CLIENT_ID} is in use")
     assert engine.connection.state is ConnectionState.CONNECTED  # the session holding the id is untouched
     await second.stop()
+
+
+async def test_start_when_the_gateway_refuses_then_could_not_connect_is_said_once_with_the_retry_and_no_disconnect(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # An engine that never connected said "disconnected from the broker; reconnecting", and its retries only the
+    # reason (in the connectivity pane): the log, the alerts and the pane now say one thing, what happened.
+    port = closed_port()
+    engine = Engine(make_config(tmp_path), make_broker("127.0.0.1", port, CLIENT_ID, timeout=3.0))
+    events = engine.subscribe("test", lossless=True)
+    caplog.set_level(logging.INFO, logger="tui_trader.engine")
+    wording = re.compile(rf"could not connect to 127\.0\.0\.1:{port}: connection refused \(is the gateway running, "
+                         r"listening on this port\?\); trying again in \d+\.\d s")
+
+    def said_in_the_log() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "could not connect" in r.getMessage()]
+
+    try:
+        await engine.start()
+        await eventually(lambda: len(said_in_the_log()) >= 3, what="the start's attempt and two retries refused")
+    finally:
+        await engine.stop()
+    alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "broker"]
+    assert [a.level for a in alerts] == [AlertLevel.ERROR]  # said once, not again at every retry
+    assert wording.fullmatch(alerts[0].text)
+    assert all(wording.search(text) for text in said_in_the_log())  # the alert's record with its source
+    assert wording.fullmatch(engine.connection.last_error)  # the connectivity pane's last error
+    assert engine.connect_error.startswith("connection refused")
+    assert engine.reconnects == 0
+
+
+async def test_start_when_connected_then_a_lost_link_is_said_as_a_disconnect(engine: Engine, sim: SimGateway) -> None:
+    events = engine.subscribe("test", lossless=True)
+    sim.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    said = [e for e in events.drain() if isinstance(e, AlertRaised | ConnectionChanged)]
+    assert [(e.alert.level, e.alert.text) for e in said if isinstance(e, AlertRaised) and e.alert.source == "broker"] \
+        == [(AlertLevel.WARNING, "disconnected from the broker; reconnecting")]
+    assert [e.detail for e in said if isinstance(e, ConnectionChanged)
+            and e.state is ConnectionState.DISCONNECTED] == ["connection lost"]
 
 
 async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, sim: SimGateway) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +20,20 @@ from ops.servers import closed_port
 from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.runner import NEVER_CONNECTED, outcome, run_headless, summarize
+from tui_trader.engine.runner import (
+    NEVER_CONNECTED,
+    NO_ANSWER,
+    NOTHING_TO_TRADE,
+    outcome,
+    run_headless,
+    summarize,
+)
 from tui_trader.ops.kill import latch
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 from tui_trader.store.lock import JournalLock
 
-from .helpers import buy, eventually, status
+from .helpers import buy, eventually, silent_gateway, status
 
 
 def test_headless_sim_run_trades_and_summary_agrees_with_the_broker(tmp_path: Path,
@@ -97,8 +109,52 @@ def test_headless_paper_run_when_no_gateway_answers_then_it_says_so_and_exits_no
     assert run_headless(settings, 2.0, out) == NEVER_CONNECTED
     said = capsys.readouterr()
     assert f"never connected to 127.0.0.1:{port}: connection refused (is the gateway running" in said.out
-    assert f"ERROR    broker: could not connect to 127.0.0.1:{port}: connection refused" in said.err
-    assert json.loads(out.read_text())["account"] == ""
+    assert re.search(rf"ERROR    broker: could not connect to 127\.0\.0\.1:{port}: connection refused \(.*\); "
+                     r"trying again in \d+\.\d s\n", said.err)
+    assert "disconnected" not in said.err  # it never was connected
+    summary = json.loads(out.read_text())
+    assert summary["account"] == ""
+    assert summary["never_connected"].startswith("connection refused")
+
+
+def test_headless_run_when_the_gateway_never_answers_then_it_ends_at_its_duration_saying_it_never_connected(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A connect under way was waited out past the end: --duration 25 against a port that accepted and never
+    # answered took 35.8 s (the 10 s connect timeout, then the whole duration).
+    with silent_gateway() as port:
+        settings = Settings(mode=Mode.PAPER, headless=True, state_dir=tmp_path,
+                            broker={"port": port, "connect_timeout": 30.0})
+        out = tmp_path / "summary.json"
+        began = time.monotonic()
+        assert run_headless(settings, 1.0, out) == NEVER_CONNECTED
+        took = time.monotonic() - began
+    assert took < 5.0, f"a 1 s run took {took:.1f} s"  # the connect timeout is 30 s
+    assert json.loads(out.read_text())["never_connected"] == NO_ANSWER
+    assert f"never connected to 127.0.0.1:{port}: {NO_ANSWER}" in capsys.readouterr().out
+
+
+def test_headless_cli_when_no_chosen_symbol_is_known_then_it_says_nothing_to_trade_and_stops_at_once(
+        tmp_path: Path) -> None:
+    # --symbols ZZZZ said "unknown symbol ZZZZ: not traded", then that its strategies "wait for 26 live bars
+    # before they trade", and the run went on to its end doing nothing and exited 0.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUI_TRADER_", "XDG_"))}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    out = tmp_path / "summary.json"
+    began = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "tui_trader.cli", "--headless", "--sim", "--symbols", "ZZZZ",
+                           "--duration", "60", "--summary-json", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    took = time.monotonic() - began
+    assert proc.returncode == NOTHING_TO_TRADE, proc.stderr
+    assert took < 30, f"it ran {took:.0f} s of its 60"
+    assert "ERROR    market_data: unknown symbol ZZZZ: the broker has no such stock" in proc.stderr
+    assert "ERROR    strategies: nothing to trade: the broker knows none of the strategies' symbols (ZZZZ)" \
+        in proc.stderr
+    assert "live bars" not in proc.stderr
+    assert proc.stdout.rstrip().endswith("nothing to trade: the broker knows none of the strategies' symbols (ZZZZ)")
+    summary = json.loads(out.read_text())
+    assert summary["account"].startswith("DU")
+    assert summary["nothing_to_trade"] == "the broker knows none of the strategies' symbols (ZZZZ)"
 
 
 async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulated_broker_goes_on(

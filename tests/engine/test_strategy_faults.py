@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tui_trader.config.sections import SizingSettings
-from tui_trader.domain import Bar, Instrument, Side
+from tui_trader.domain import AlertLevel, Bar, Instrument, Side
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.sizing import entry_probe
 from tui_trader.sim import SimGateway
@@ -156,5 +156,28 @@ async def test_warm_up_when_no_history_came_then_no_signal_before_the_strategys_
         engine.on_bar(_bar(9, 109.0))
         (entry,) = [o for o in engine.orders.orders.values() if o.parent_ref is None]
         assert (entry.ticket.side, entry.ticket.strategy) == (Side.BUY, "ema_cross")
+    finally:
+        await engine.stop()
+
+
+async def test_warm_up_when_one_symbol_is_unknown_then_only_it_is_said_and_the_known_one_is_traded(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # After "unknown symbol ZZZZ: not traded" the warm-up asked for ZZZZ's history and said its strategies "wait
+    # for 10 live bars before they trade": a symbol that is not traded was said to be waiting to trade.
+    sim.control.set_pacing(0, per_seconds=3600)  # no history: a short warm-up is said for every series warmed
+    ema = strategy("ema_cross", symbols=("ZZZZ", "AAPL"), fast=2, slow=5)
+    engine = make_engine(sim, make_config(tmp_path, strategies=(ema,), symbols=(), warmup_bars=1))
+    engine.broker.pacing_backoff = (0.01, 0.01, 0)  # type: ignore[attr-defined]
+    events = engine.subscribe("test", lossless=True)
+    await engine.start()
+    try:
+        said = [(e.alert.level, e.alert.kind, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)
+                and ("ZZZZ" in e.alert.text or e.alert.kind in ("warmup_short", "nothing_to_trade"))]
+        assert said == [
+            (AlertLevel.ERROR, "unknown_symbol", "unknown symbol ZZZZ: the broker has no such stock (SMART, USD); "
+             "not traded"),
+            (AlertLevel.WARNING, "warmup_short", "AAPL 5s bars: 0 of history, its strategies need 10: they wait for "
+             "10 live bars before they trade")]
+        assert engine.nothing_to_trade == ""  # AAPL is traded
     finally:
         await engine.stop()

@@ -72,6 +72,8 @@ class Engine(Protection):
         """Gives the C heap's free pages back now and then (a long session fragments it)."""
         self._checkpointed: tuple[datetime, object] | None = None
         """When the book was last journaled, and its trading day, equity and high-water mark then."""
+        self._connecting: asyncio.Task[None] | None = None
+        """The start's connect and warm-up while under way (:meth:`_connect_at_start`): a stop cancels it."""
         self.broker_positions_at_stop: dict[str, float] | None = None
         """The broker's positions as last streamed, taken by :meth:`stop` right before it disconnects
         (ib_async forgets them then): what a summary made after the stop compares the book with."""
@@ -105,23 +107,41 @@ class Engine(Protection):
         for start_service, _ in self._services:
             start_service()
         self.load_strategies()
-        try:
-            await self.connect_and_sync(startup=True)
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            where = f"{self.connection.host}:{self.connection.port}"
-            self.alert(AlertLevel.ERROR, "broker", f"could not connect to {where}: {self.connect_failed(exc)}",
-                       kind="connect_failed")
-            self.broker.disconnect()
-            self.on_disconnected()
-        else:
-            if self.stopping:  # connected after the stop disconnected: nothing is to be booked from here
-                self.broker.disconnect()
-                return
-            await self.warm_up()
+        await self._connect_at_start()
         if self.stopping:
             return
         self.spawn(self._monitor(), "monitor")
         self.started = True
+
+    async def _connect_at_start(self) -> None:
+        """Connect and warm up (a failed connect is said, and retried by the reconnect loop), as a task that
+        :meth:`stop` cancels.
+
+        A stop waited for them: a gateway that accepts and never answers holds a connect for its whole timeout,
+        and a request under way when the stop disconnects is waited out to its own (ib_async drops its answer);
+        a headless run went on for as long past its duration.
+        """
+        self._connecting = asyncio.ensure_future(self._connect_and_warm_up())
+        try:
+            await self._connecting
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self.stopping or (current is not None and current.cancelling()):
+                raise  # the start itself was cancelled, not the stop's doing
+        finally:
+            self._connecting = None
+
+    async def _connect_and_warm_up(self) -> None:
+        try:
+            await self.connect_and_sync(startup=True)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            self.broker.disconnect()
+            self.on_start_connect_failed(exc)
+            return
+        if self.stopping:  # connected after the stop disconnected: nothing is to be booked from here
+            self.broker.disconnect()
+            return
+        await self.warm_up()
 
     def _watch_out_of_band_kill(self) -> None:
         """Halt within a second when ``tui-trader kill`` latches the kill in the journal (also on top of an
@@ -149,6 +169,9 @@ class Engine(Protection):
 
     async def _wind_down(self) -> None:
         """What :meth:`stop` does before the journal closes."""
+        if self._connecting is not None:  # a start still connecting or warming up: given up
+            self._connecting.cancel()
+            await asyncio.wait({self._connecting})
         self.lapse_unsent("the engine stopped")
         for _, stop_service in self._services:
             if stop_service is not None:

@@ -47,6 +47,12 @@ class Recovery(Amendments):
     instruments_day: date | None = None
     """Trading day (exchange time) of the last contract details read."""
     refusal = ""
+    connect_error = ""
+    """Why the last connect failed, in the operator's words ("" before any failed)."""
+    _connect_said = ""
+    """The reason of a failed connect last alerted in this outage (each attempt's is logged; a new one alerted)."""
+    unknown_symbols: frozenset[str] = frozenset()
+    """Symbols the broker said it does not know (at the last subscribe): not traded, not warmed up."""
     _reconnecting = False
     journal_lock: JournalLock | None = None
     """The journal's writer lock when taken ahead of :meth:`open_journal` (the simulator starts after it)."""
@@ -156,6 +162,7 @@ class Recovery(Amendments):
                             server_link_broken=False)
         self.blocks.pop(SERVER_LINK_BLOCK, None)
         await self.broker.connect()
+        self._connect_said = ""
         if not startup:  # a reconnection made, not an attempt: a gateway down for a minute is one
             self.reconnects += 1
         self.account_id = self.broker.account_id
@@ -249,9 +256,13 @@ class Recovery(Amendments):
             self.broker.set_market_data_type(data_type)
         instruments = await self.broker.qualify(symbols)
         self._store_instruments(instruments)
+        unknown = frozenset(s for s in symbols if s not in instruments)
+        for symbol in sorted(unknown - self.unknown_symbols):  # said once, not again on every reconnect
+            self.alert(AlertLevel.ERROR, "market_data", f"unknown symbol {symbol}: the broker has no such stock "
+                       "(SMART, USD); not traded", kind="unknown_symbol")
+        self.unknown_symbols = unknown
         for symbol in symbols:
-            if symbol not in instruments:
-                self.alert(AlertLevel.ERROR, "market_data", f"unknown symbol {symbol}: not traded")
+            if symbol in unknown:
                 continue
             if self.risk.limits.require_liquid_hours and not instruments[symbol].liquid_sessions:
                 self.alert(AlertLevel.ERROR, "market_data", f"trading hours of {symbol} unknown: its entries "
@@ -292,23 +303,49 @@ class Recovery(Amendments):
     # -- disconnects ---------------------------------------------------------------------------
 
     def on_disconnected(self) -> None:
-        """Mark the connection down, block entries, start the reconnect loop."""
-        if self.stopping:
+        """The link went down: mark it down, block entries, start the reconnect loop.
+
+        Not while a connect is under way: that attempt fails, and says why itself (:meth:`connect_failed`). A
+        run that never connected said "disconnected from the broker; reconnecting" (ib_async closes a half-open
+        connection as it gives up).
+        """
+        if self.stopping or self.connection.state is ConnectionState.CONNECTING:
             return
+        self.alert(AlertLevel.WARNING, "broker", "disconnected from the broker; reconnecting", kind="disconnect")
+        self._link_down("connection lost", retry_delay(self.config.reconnect_initial_s))
+
+    def on_start_connect_failed(self, exc: BaseException) -> None:
+        """The first connect failed: say why, then try again as after a lost link."""
+        delay = retry_delay(self.config.reconnect_initial_s)
+        self._link_down(self.connect_failed(exc, delay), delay)
+
+    def _link_down(self, why: str, retry_s: float) -> None:
         self.disconnected_since = self.disconnected_since or self.now()
         self.set_connection(ConnectionState.DISCONNECTED, connected_since=None)  # not "connected since" any more
-        self.publish(ConnectionChanged(self.now(), ConnectionState.DISCONNECTED, "connection lost"))
-        self.alert(AlertLevel.WARNING, "broker", "disconnected from the broker; reconnecting", kind="disconnect")
+        self.publish(ConnectionChanged(self.now(), ConnectionState.DISCONNECTED, why))
         self.block("reconciling", "disconnected: waiting to reconnect and reconcile")
         if not self._reconnecting:
             self._reconnecting = True
-            self.spawn(self._reconnect_loop(), "reconnect")
+            self.spawn(self._reconnect_loop(retry_s), "reconnect")
 
-    def connect_failed(self, exc: BaseException) -> str:
-        """Record why a connect failed (the connectivity pane's last error, a headless run's outcome)."""
+    def connect_failed(self, exc: BaseException, retry_s: float) -> str:
+        """Say that a connect failed, why, and when it is tried again: one wording (:func:`could_not_connect`)
+        in the connectivity pane's last error, the alerts and the log. Returns it.
+
+        Alerted (an ERROR while this run has never connected) the first time in an outage and when the reason
+        changes; each attempt of a reconnect loop is logged, not alerted again every few seconds.
+        """
         why = connect_failure(exc)
-        self.set_connection(self.connection.state, last_error=why, last_error_at=self.now())
-        return why
+        text = could_not_connect(f"{self.connection.host}:{self.connection.port}", why, retry_s)
+        self.connect_error = why
+        self.set_connection(self.connection.state, last_error=text, last_error_at=self.now())
+        if why == self._connect_said:
+            log.info("%s", text)
+        else:
+            self._connect_said = why
+            level = AlertLevel.WARNING if self.account_id else AlertLevel.ERROR
+            self.alert(level, "broker", text, kind="connect_failed")
+        return text
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: tear the session down and reconnect (IB will not replay what we missed)."""
@@ -325,19 +362,20 @@ class Recovery(Amendments):
         self.alert(AlertLevel.WARNING, "broker", why, kind="disconnect")
         asyncio.get_running_loop().call_soon(self.broker.disconnect)
 
-    async def _reconnect_loop(self) -> None:
-        delay = self.config.reconnect_initial_s
+    async def _reconnect_loop(self, delay_s: float) -> None:
+        """Connect again in ``delay_s``, then after delays doubling up to the maximum (with jitter)."""
+        backoff = self.config.reconnect_initial_s
         try:
             while not self.stopping:
-                await asyncio.sleep(delay * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not crypto
+                await asyncio.sleep(delay_s)
                 try:
                     await self.connect_and_sync(startup=False)
                     return
                 except (ConnectionError, TimeoutError, OSError) as exc:
-                    log.info("reconnect failed: %s", exc)
-                    self.connect_failed(exc)
                     self.broker.disconnect()
-                    delay = min(delay * 2, self.config.reconnect_max_s)
+                    backoff = min(backoff * 2, self.config.reconnect_max_s)
+                    delay_s = retry_delay(backoff)
+                    self.connect_failed(exc, delay_s)
         finally:
             self._reconnecting = False
 
@@ -364,6 +402,18 @@ def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],
             ticket = order.ticket if order.parent_ref is None else None  # a child went out with its entry
             out.append(MessagesSent(at, "place", 1, order.order_ref, ticket))
     return out
+
+
+def retry_delay(backoff_s: float) -> float:
+    """The wait before the next connect attempt: ``backoff_s`` within ±25 % (clients restarted together do
+    not all knock at once)."""
+    return backoff_s * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not crypto
+
+
+def could_not_connect(where: str, why: str, retry_s: float) -> str:
+    """The one wording of a failed connect, for the log, the alerts and the connectivity pane."""
+    wait = f"{max(retry_s, 0.1):.1f}" if retry_s < 10 else f"{retry_s:.0f}"
+    return f"could not connect to {where}: {why}; trying again in {wait} s"
 
 
 def connect_failure(exc: BaseException) -> str:

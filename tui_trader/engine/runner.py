@@ -1,7 +1,8 @@
 """Headless runs: the engine without the console for a fixed duration, then a JSON summary.
 
-``tui-trader --headless --sim --duration S --summary-json PATH`` calls :func:`run_headless`.
-SIGINT/SIGTERM end the run early (the summary is still written).
+``tui-trader --headless --sim --duration S --summary-json PATH`` calls :func:`run_headless`. The run ends S
+seconds after it began, whatever the connection is doing then; SIGINT/SIGTERM end it early, and so does a
+start that finds nothing to trade (the summary is written in every case).
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ def run_headless(settings: Settings, duration_s: float, summary_json: Path | Non
 
 NEVER_CONNECTED = 3
 """Exit code of a headless run that never reached the broker (no gateway there, say)."""
+NO_ANSWER = "no answer before the run ended (is the gateway running, its API enabled?)"
+"""Why a run never connected when no connect failed: the first was still waiting for an answer at the end."""
+NOTHING_TO_TRADE = 4
+"""Exit code of a headless run whose strategies could trade none of their symbols (none known to the broker)."""
 
 
 async def _run(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
+    ends_at = asyncio.get_running_loop().time() + duration_s
     engine = create_engine(settings)
     book_at_start = (0.0, 0.0)
 
@@ -49,19 +55,19 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     engine.add_service(note_book_at_start)
     stop = asyncio.Event()
     _install_signals(stop)
+    engine.add_tick_hook(lambda _: stop.set() if engine.nothing_to_trade else None)
     alerts = StderrAlerts()
+    starting = asyncio.ensure_future(engine.start())
     try:
         # Inside: a start that fails after the journal opened is stopped too, else aiosqlite's thread
         # (not a daemon) kept the process from exiting after the error.
-        await engine.start()
-        freeze_startup_heap()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration_s)
-        engine.lapse_unsent("the run ended")
+        await _serve(engine, starting, stop, ends_at)
     finally:
-        await engine.stop()
+        await engine.stop()  # a connect or warm-up still under way is given up
+        await asyncio.wait({starting})
         thaw_startup_heap()  # as the console does on quitting: the process may go on (tests run it in-process)
         alerts.close()
+    starting.result()  # a start that failed after the run's end raises too
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
     # in the book and the journal, so in the summary too.
     summary = summarize(engine, book_at_start)
@@ -70,7 +76,28 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     log.info("headless run done: %s", summary)
     sys.stdout.write(outcome(summary, engine.connection) + "\n")
     sys.stdout.flush()
-    return 0 if summary["account"] else NEVER_CONNECTED
+    if summary["never_connected"]:
+        return NEVER_CONNECTED
+    return NOTHING_TO_TRADE if summary["nothing_to_trade"] else 0
+
+
+async def _serve(engine: Engine, starting: asyncio.Future[None], stop: asyncio.Event, ends_at: float) -> None:
+    """Wait for the start (a failed one raises here), then the end of the run: ``ends_at`` (loop time), a signal or
+    nothing to trade. The duration counts from the run's beginning: a start still connecting (a gateway that
+    accepts and never answers holds a connect for its whole timeout) is no longer waited out before it."""
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopped}, timeout=max(ends_at - loop.time(), 0),
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            return
+        starting.result()
+        freeze_startup_heap()
+        await asyncio.wait({stopped}, timeout=max(ends_at - loop.time(), 0))
+        engine.lapse_unsent("the run ended")
+    finally:
+        stopped.cancel()
 
 
 def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
@@ -80,9 +107,10 @@ def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
                                             ("dry run", summary["dry_run_orders"])) if n]
     if unsent:
         orders += f" ({', '.join(unsent)})"
-    if not summary["account"]:
-        why = connection.last_error or "(is the gateway running, its API enabled?)"
-        positions = f"never connected to {connection.host}:{connection.port}: {why}"
+    if summary["never_connected"]:
+        positions = f"never connected to {connection.host}:{connection.port}: {summary['never_connected']}"
+    elif summary["nothing_to_trade"]:
+        positions = f"nothing to trade: {summary['nothing_to_trade']}"
     elif summary["positions_match"]:
         positions = "positions match the broker's"
     else:
@@ -169,4 +197,6 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -
         "alerts": dict(engine.alert_counts),
         "reconnects": engine.reconnects,
         "entries_blocked": engine.entries_blocked_reason,
+        "never_connected": "" if engine.account_id else engine.connect_error or NO_ANSWER,
+        "nothing_to_trade": engine.nothing_to_trade,
     }

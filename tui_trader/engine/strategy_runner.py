@@ -80,6 +80,8 @@ class StrategyRunner(Recovery):
     series: dict[tuple[str, int], BarSeries]
     left_alone: dict[tuple[str, str], datetime | None]
     """(strategy, symbol) → when the position its signal last left alone was opened (said once per position)."""
+    nothing_to_trade = ""
+    """Why the strategies can trade nothing at all (none of their symbols known to the broker); "" while they can."""
 
     def load_strategies(self) -> None:
         """Instantiate every enabled strategy of the config (a bad one is reported, not fatal)."""
@@ -123,8 +125,21 @@ class StrategyRunner(Recovery):
         for series in self.series.values():
             series.hold()
         await super().connect_and_sync(startup)
+        self._check_something_to_trade()
         if not startup:
             self.spawn(self.warm_up(), "warm-up")
+
+    def _check_something_to_trade(self) -> None:
+        """Say it (an ERROR, once) when the broker has known none of the strategies' symbols this session: each
+        unknown one was said, but a headless run then went on to its end doing nothing and exited 0 (it stops on
+        this). One known on an earlier connection does not count as unknown now."""
+        traded = {symbol for running in self.strategies.values() for symbol in running.symbols}
+        if self.nothing_to_trade or not traded or traded & self.market.instruments.keys():
+            return
+        self.nothing_to_trade = (f"the broker knows none of the strategies' symbols "
+                                 f"({', '.join(sorted(traded))})")
+        self.alert(AlertLevel.ERROR, "strategies", f"nothing to trade: {self.nothing_to_trade}",
+                   kind="nothing_to_trade")
 
     async def warm_up(self) -> None:
         """Seed every bar series from historical bars (failures alert; live bars fill in).
@@ -135,8 +150,9 @@ class StrategyRunner(Recovery):
         """
         for series in self.series.values():
             series.hold()
-        preload = [asyncio.to_thread(importlib.import_module, "pandas")] if self.series else []
-        await asyncio.gather(*preload, *(self._warm_one(series) for series in self.series.values()))
+        traded = [series for series in self.series.values() if series.symbol not in self.unknown_symbols]
+        preload = [asyncio.to_thread(importlib.import_module, "pandas")] if traded else []
+        await asyncio.gather(*preload, *(self._warm_one(series) for series in traded))
 
     async def _warm_one(self, series: BarSeries) -> None:
         """Fetch what the longest-looking strategy on ``series`` needs (the config's count at least);

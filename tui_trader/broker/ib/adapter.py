@@ -150,6 +150,10 @@ class IbBroker(IbEvents):
         self.ib.errorEvent += on_error
         try:
             await asyncio.wait((connecting, refused), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # given up (the engine stops): no connection may open after this
+            connecting.cancel()
+            await asyncio.wait((connecting,))
+            raise
         finally:
             self.ib.errorEvent -= on_error
             refused.cancel()
