@@ -20,6 +20,7 @@ from ops.servers import closed_port
 from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus
 from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import create_engine
 from tui_trader.engine.runner import (
     NEVER_CONNECTED,
     NO_ANSWER,
@@ -29,6 +30,7 @@ from tui_trader.engine.runner import (
     summarize,
 )
 from tui_trader.ops.kill import latch
+from tui_trader.ops.sim_endpoint import endpoint_path
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 from tui_trader.store.lock import JournalLock
@@ -162,7 +164,6 @@ async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulate
     # A working order left by one --sim run was unknown to the next run's fresh simulator: UNKNOWN, entries
     # blocked, and after 30 s the kill switch with the order "STILL WORKING" where no broker had it.
     from tui_trader.domain import OrderType
-    from tui_trader.engine.factory import create_engine
 
     settings = Settings(mode=Mode.SIM, confirm=False, state_dir=tmp_path, sim={"port": 0, "seed": 7})
     first = create_engine(settings)
@@ -185,6 +186,29 @@ async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulate
     await second.stop()
     assert settings.sim_state_path == tmp_path / "journal-sim.sqlite-sim.json"
     assert settings.sim_state_path.stat().st_mode & 0o777 == 0o600  # as the journal: the owner's only
+
+
+async def test_sim_engine_when_stopped_while_its_simulator_starts_then_that_simulator_is_stopped_too(
+        tmp_path: Path) -> None:
+    # A stop that came while the embedded simulator was starting (a headless --duration shorter than its start,
+    # a SIGINT then) found no simulator to stop: the one the start brought up after it kept its port open and its
+    # <journal>.gateway file, and the simulated account was never saved.
+    port = closed_port()
+    settings = Settings(mode=Mode.SIM, confirm=False, state_dir=tmp_path, sim={"port": port, "seed": 7})
+    engine = create_engine(settings)
+    starting = asyncio.ensure_future(engine.start())
+    await asyncio.sleep(0)  # the start has taken the journal's lock and is starting the simulator
+    await engine.stop()
+    assert not endpoint_path(settings.journal_path).exists()  # the stop came before the simulator listened
+
+    await starting
+
+    assert not endpoint_path(settings.journal_path).exists()
+    JournalLock.check(settings.journal_path)  # let go of
+    assert settings.sim_state_path.exists()  # the simulated account saved, as at a clean stop
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(settings.sim.host, port)
+    assert not engine.started
 
 
 async def _journaled(settings: Settings) -> tuple[int, float, float]:

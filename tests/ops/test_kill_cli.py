@@ -83,6 +83,16 @@ async def latched(journal: Path) -> bool:
     return bool(state and state.get("engaged"))
 
 
+async def cancel_outcomes(journal: Path) -> list[str]:
+    """What became of each global cancel, as the journal's OperatorAction "global_cancel" says (its ``after``)."""
+    opened = await Journal.open(journal)
+    try:
+        actions = await opened.events(["OperatorAction"])
+    finally:
+        await opened.close()
+    return [a.after for a in actions if a.action == "global_cancel"]  # type: ignore[attr-defined]
+
+
 def config_message(path: Path) -> str:
     """What check-config says of the configuration at ``path``."""
     with pytest.raises(ConfigError) as refused:
@@ -139,6 +149,8 @@ async def test_kill_when_the_config_does_not_validate_then_no_global_cancel_at_a
         assert await latched(state / "journal-paper.sqlite")
         assert "global cancel NOT sent" in skipped
         assert "--host and --port" in skipped
+        (outcome,) = await cancel_outcomes(state / "journal-paper.sqlite")  # the journal says so too
+        assert outcome.startswith("not sent: the configuration did not load, so where the gateway is is not known")
 
         code = await kill_cli("--config", str(config), "--host", sim.host, "--port", str(sim.port))
         sent = " ".join(capsys.readouterr().out.split())
@@ -147,6 +159,7 @@ async def test_kill_when_the_config_does_not_validate_then_no_global_cancel_at_a
     assert code == EXIT_OK
     assert working_refs(sim) == []
     assert f"global cancel sent to {sim.host}:{sim.port}" in sent
+    assert (await cancel_outcomes(state / "journal-paper.sqlite"))[1:] == ["0 still working"]
 
 
 # -- the simulator the --sim engine runs --------------------------------------------------------------------------
@@ -202,6 +215,8 @@ async def test_kill_sim_when_no_engine_runs_with_the_journal_then_no_cancel_at_t
     assert working_refs(sim) == ["theirs"]
     assert "global cancel NOT sent: no engine runs with this journal, so neither does its simulator" in \
         " ".join(out.getvalue().split())
+    (outcome,) = await cancel_outcomes(settings.journal_path)
+    assert outcome.startswith("not sent: no engine runs with this journal, so neither does its simulator")
 
 
 async def test_kill_sim_when_the_engine_has_not_said_where_its_simulator_listens_then_not_sent_and_exits_7(
@@ -215,6 +230,9 @@ async def test_kill_sim_when_the_engine_has_not_said_where_its_simulator_listens
         starting.release()
     assert code == 7  # EXIT_GATEWAY_UNKNOWN
     assert "has not said where its simulator listens" in out.getvalue()
+    (outcome,) = await cancel_outcomes(settings.journal_path)  # the journal tells the whole story of the kill
+    assert outcome.startswith(f"not sent: the engine running with {settings.journal_path} (process ")
+    assert "has not said where its simulator listens" in outcome
 
 
 # -- what it prints and leaves ---------------------------------------------------------------------------------
@@ -247,6 +265,22 @@ async def test_kill_when_the_state_dir_is_new_then_checking_the_other_modes_leav
 
     assert code == EXIT_OK
     assert sorted(p.name for p in (tmp_path / "state").iterdir() if p.name.endswith(".lock")) == []
+
+
+async def test_kill_with_no_cancel_then_the_journal_and_the_report_say_the_global_cancel_was_not_sent(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The journal said "kill" and nothing of the cancel: the printed line was the only record of one not sent.
+    settings = load_settings(None, {"mode": "paper", "state_dir": str(tmp_path / "state")})
+
+    code = await out_of_band_kill(settings, "x", by="tester", cancel=False, console=Console(file=io.StringIO()))
+
+    assert code == EXIT_OK
+    assert await cancel_outcomes(settings.journal_path) == ["not sent: only the latch was asked for"]
+    assert await asyncio.to_thread(main, ["report", "--journal", str(settings.journal_path), "--section",
+                                          "operator_actions", "--format", "json"]) == 0
+    actions = json.loads(capsys.readouterr().out)["operator_actions"]
+    assert [(a["who"], a["action"], a["after"]) for a in actions] == [
+        ("tester", "kill", "HALTED"), ("tester", "global_cancel", "not sent: only the latch was asked for")]
 
 
 async def test_kill_when_an_engine_holds_another_modes_journal_then_still_found_without_creating_lock_files(

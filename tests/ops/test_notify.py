@@ -208,7 +208,8 @@ async def test_notifier_on_the_engine_bus_then_events_routed_and_test_message_se
     fill = Fill("e1", "ref-1", "AAPL", Side.BUY, 10, 190.5, NOW)
     bus.publish(OrderFilled(NOW, fill))
     bus.publish(AlertRaised(NOW, Alert(AlertLevel.INFO, "engine", "entry block lifted", NOW)))  # level filtered
-    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed"))
+    bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1"))
+    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed"))  # a lost link: notified
     await eventually(lambda: notifier.routed == 3 and notifier.statuses()[0].sent >= 1)
     await notifier.wait_idle()
     text = "\n".join(r.json()["text"] for r in http.requests)
@@ -395,6 +396,7 @@ async def test_stop_right_after_an_event_is_published_then_its_notice_is_still_d
     bus = EventBus()
     notifier.start(bus.subscribe("notifier", maxsize=1000))
     await asyncio.sleep(0)  # the pump is waiting on its queue
+    bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1"))
     bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed at stop"))
     await notifier.stop(grace_s=5)  # no chance for the pump to run before stop flushes the channels
     assert len(http.requests) == 1

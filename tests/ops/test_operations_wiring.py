@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.config import load_settings
+from tui_trader.config import Settings, load_settings
 from tui_trader.domain import Alert, AlertLevel
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
+from tui_trader.sim import SimGateway
 
 from .conftest import eventually
-from .servers import HttpServer
+from .servers import HttpServer, closed_port
 
 
 @pytest.fixture
@@ -84,3 +85,52 @@ async def test_sim_engine_when_a_channel_gives_up_on_a_message_then_one_alert_an
     failed = next(a for a in alerts() if a.kind == "notification_failed")
     assert failed.text.startswith("webhook: a message was not delivered (")
 
+
+
+def notifying_settings(tmp_path: Path, http: HttpServer, port: int, levels: list[str]) -> Settings:
+    """A paper engine at the gateway on ``port``, notifying every notice at ``levels`` to the webhook at once."""
+    return load_settings(None, {
+        "mode": "paper", "state_dir": str(tmp_path / "state"), "strategies": [],
+        "broker": {"port": port, "connect_timeout": 2.0},
+        "notifications": {"batch_window_s": 0, "webhook": {"enabled": True, "url": http.url + "/hook",
+                                                            "levels": levels}},
+    })
+
+
+def notified(http: HttpServer) -> list[str]:
+    """Every notice the webhook received, one line each."""
+    return [line for r in http.requests for line in r.json()["text"].splitlines()]
+
+
+async def test_engine_when_its_start_cannot_connect_then_one_notice_says_why(
+        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two went out: "broker: could not connect to H:P: ..." and "broker disconnected: could not connect to H:P: ..."
+    # (the same words): the operator's phone buzzed twice for one thing, and it had never been connected.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    port = closed_port()
+    engine = create_engine(notifying_settings(tmp_path, http, port, ["WARNING", "ERROR", "CRITICAL"]))
+    await engine.start()
+    try:
+        await eventually(lambda: any("could not connect" in line for line in notified(http)), what="the notice")
+    finally:
+        await engine.stop()  # the notifier delivers what is queued before it stops
+    about = [line for line in notified(http) if f"127.0.0.1:{port}" in line]
+    assert len(about) == 1, about
+    assert f"[ERROR] broker: could not connect to 127.0.0.1:{port}: connection refused" in about[0]
+
+
+async def test_engine_when_its_link_is_lost_after_connecting_then_an_error_notice_says_broker_disconnected(
+        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    async with SimGateway(port=0, seed=7, always_open=True) as sim:
+        engine = create_engine(notifying_settings(tmp_path, http, sim.port, ["ERROR", "CRITICAL"]))
+        await engine.start()
+        try:
+            await eventually(lambda: engine.is_connected, what="connected")
+            sim.control.disconnect()
+            await eventually(lambda: any("broker disconnected" in line for line in notified(http)),
+                             what="the lost link notified")
+        finally:
+            await engine.stop()
+    assert [line for line in notified(http) if "disconnect" in line][0].endswith(
+        "[ERROR] broker disconnected: connection lost")

@@ -51,21 +51,22 @@ class _SimEngine(Engine):
         taken), say where it listens, then start the engine.
 
         The lock first: a second engine on the journal fails before its simulator loads (and later
-        saves) the simulated account's state the first one's simulator is using.
+        saves) the simulated account's state the first one's simulator is using. A stop asked while the
+        simulator started found none to stop: the start stops it (its state saved) and lets go of the lock.
         """
         journal = self.config.journal_path
         if journal is not None and self.journal_lock is None:
             self.journal_lock = JournalLock.acquire(journal)
         try:
             self._gateway = await start_simulator(self._settings)
-            if journal is not None:
+            if journal is not None and not self.stopping:
                 sim_endpoint.publish(journal, self._gateway.host, self._gateway.port)
         except BaseException:
-            await self._stop_gateway()
-            if self.journal_lock is not None:
-                self.journal_lock.release()
-                self.journal_lock = None
+            await self._give_up_start()
             raise
+        if self.stopping:
+            await self._give_up_start()
+            return
         self.broker.port = self._gateway.port  # type: ignore[attr-defined]
         self.connection = _with_port(self.connection, self._gateway.port)
         await super().start()
@@ -79,12 +80,19 @@ class _SimEngine(Engine):
                        f"listens on {self._gateway.port} instead; tui-trader kill --sim finds it there",
                        kind="sim_port_taken")
 
+    async def _give_up_start(self) -> None:
+        """Stop the simulator this start brought up and let go of the journal's lock it took."""
+        await self._stop_gateway()
+        if self.journal_lock is not None:
+            self.journal_lock.release()
+            self.journal_lock = None
+
     async def _stop_gateway(self) -> None:
-        if self._gateway is not None:
+        gateway, self._gateway = self._gateway, None  # taken at once: the start and the stop may both stop it
+        if gateway is not None:
             if self.config.journal_path is not None:
                 sim_endpoint.withdraw(self.config.journal_path)
-            await self._gateway.__aexit__(None, None, None)
-            self._gateway = None
+            await gateway.__aexit__(None, None, None)
 
 
 def _with_port(info: Any, port: int) -> Any:

@@ -8,7 +8,8 @@
    every working order on the account, from any client. Print what was cancelled and what, if
    anything, is still working; journal that as an OperatorAction too. The gateway is the configured one
    (or ``--host``/``--port``); for ``--sim``, the simulator the running engine said it listens on
-   (:mod:`~tui_trader.ops.sim_endpoint`). Where that is not known for certain, nothing is sent, and it says why.
+   (:mod:`~tui_trader.ops.sim_endpoint`). Where that is not known for certain, nothing is sent, and it says why,
+   in the journal too (:mod:`~tui_trader.ops.kill_journal`).
 
 The command line (and a configuration that does not load) is :mod:`tui_trader.ops.kill_cli`. The ib_async
 adapter is loaded by name (only ``tui_trader.broker.ib`` may import ib_async).
@@ -33,12 +34,12 @@ from rich.table import Table
 from rich.text import Text
 
 from tui_trader.broker.base import BrokerOrderReport, ClientIdInUse
-from tui_trader.domain.enums import Mode, TradingState
-from tui_trader.domain.events import KillReport, KillSwitchEngaged, OperatorAction
+from tui_trader.domain.enums import Mode
+from tui_trader.domain.events import KillReport
 from tui_trader.errors import UsageError
 from tui_trader.ops import sim_endpoint
+from tui_trader.ops.kill_journal import LATCH_ONLY, latch, not_sent, record_cancel, sent
 from tui_trader.ops.sim_endpoint import SimEndpoint
-from tui_trader.store.journal import Journal
 from tui_trader.store.lock import probe
 
 if TYPE_CHECKING:
@@ -98,38 +99,6 @@ class NotSent:
 Gateway = Callable[[], "GatewayTarget | NotSent"]
 """Where the global cancel goes, or why it does not: asked after the latch's head start (a refusal of the
 kill's client id as the engine's comes after the latch)."""
-
-
-def kill_state(by: str, reason: str, when: datetime) -> dict[str, Any]:
-    """The latched kill state as the engine persists it, marked out of band."""
-    return {"engaged": True, "by": by, "reason": reason, "engaged_at": when.isoformat(), "trigger": "manual",
-            "auto": False, "out_of_band": True}
-
-
-async def latch(journal_path: Path, by: str, reason: str, when: datetime) -> None:
-    """Write the kill to the journal (events and latched state), committed before this returns."""
-    journal = await Journal.open(journal_path)
-    try:
-        journal.append(KillSwitchEngaged(when, by, reason))
-        journal.append(OperatorAction(when, by, "kill", reason, "", TradingState.HALTED.value))
-        await journal.save_kill_state(kill_state(by, reason, when), when)
-    finally:
-        await journal.close()
-
-
-async def record_cancel(journal_path: Path, by: str, reason: str, report: CancelReport) -> None:
-    """Journal the global cancel's outcome as an operator action."""
-    when = datetime.now(UTC)
-    before = (f"{len(report.cancelled) + len(report.remaining)} working" if report.reachable
-              else f"client id {report.client_id_in_use} in use at the gateway" if report.client_id_in_use is not None
-              else "gateway unreachable")
-    after = f"{len(report.remaining)} still working" if report.reachable else report.error
-    journal = await Journal.open(journal_path)
-    try:
-        journal.append(OperatorAction(when, by, "global_cancel", reason, before, after))
-        await journal.flush()
-    finally:
-        await journal.close()
 
 
 async def global_cancel(target: GatewayTarget) -> CancelReport:
@@ -317,18 +286,20 @@ async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: st
         console.print(Text.assemble(("an engine runs with another journal: ", "bold red"), f"{other} ({mode.value}) "
                                     f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
                                     f"--{mode.value}."))
-    target = gateway() if gateway is not None else NotSent("", EXIT_OK)
+    target = gateway() if gateway is not None else NotSent(LATCH_ONLY, EXIT_OK)
     if isinstance(target, NotSent):
         latched = await latching
-        if target.why:
+        if gateway is not None:
             print_not_sent(console, target)
+        if latched:
+            await _record_cancel_and_say(console, path, by, reason, not_sent(target.why))
         return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else target.code
     report = await global_cancel(target)
     latched = await latching
     if on_report is not None:
         on_report(report)
     if latched:
-        await _record_cancel_and_say(console, path, by, reason, report)
+        await _record_cancel_and_say(console, path, by, reason, sent(report))
     print_report(console, target, report, latched)
     if not latched:
         return EXIT_NOT_LATCHED
@@ -390,10 +361,12 @@ async def _latch_and_say(console: Console, path: Path, by: str, reason: str, new
     return True
 
 
-async def _record_cancel_and_say(console: Console, path: Path, by: str, reason: str, report: CancelReport) -> None:
-    """Journal the cancel's outcome; the kill is latched already, so a failure here only loses this record."""
+async def _record_cancel_and_say(console: Console, path: Path, by: str, reason: str,
+                                 outcome: tuple[str, str]) -> None:
+    """Journal the cancel's outcome (sent or not); the kill is latched already, so a failure here only loses this
+    record."""
     try:
-        await record_cancel(path, by, reason, report)
+        await record_cancel(path, by, reason, outcome)
     except (sqlite3.Error, OSError) as exc:
         console.print(Text(f"the global cancel's outcome was not journaled ({exc}); the kill stays latched.",
                            style="yellow"))

@@ -3,7 +3,8 @@
 Kinds (``notifications.kinds``): ``fills``, ``rejections``, ``risk``, ``kill_switch``,
 ``disconnects``, ``daily_summary``, ``system`` (health, journal, engine failures) and ``test``.
 Alerts are routed by their source; the events behind an alert (a KillSwitchEngaged next to its
-critical alert) are not sent twice.
+critical alert, the DISCONNECTED of a connect that failed next to its ``connect_failed`` alert) are
+not sent twice.
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ def kind_of_alert(alert: Alert) -> str:
     return _ALERT_KIND_KIND.get(alert.kind) or _ALERT_SOURCE_KIND.get(alert.source, "system")
 
 
-def notice_for(event: ev.Event) -> Notice | None:
-    """The notice an engine event calls for, or ``None`` when it is not worth a message."""
+def notice_for(event: ev.Event, link_was_up: bool = True) -> Notice | None:
+    """The notice an engine event calls for, or ``None`` when it is not worth a message.
+
+    ``link_was_up``: whether the broker link was up before ``event``. A DISCONNECTED after a connect that
+    failed (the link never came up) is no lost link: the ``connect_failed`` alert beside it says the same in
+    better words, and the operator's phone buzzed twice for one outage.
+    """
     if isinstance(event, ev.AlertRaised):
         a = event.alert
         return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}")
@@ -63,7 +69,7 @@ def notice_for(event: ev.Event) -> Notice | None:
         o = event.order
         title = f"rejected {o.ticket.side.value} {o.ticket.quantity:g} {o.symbol} {o.order_ref}"
         return Notice(event.time, AlertLevel.WARNING, "rejections", title, o.last_error)
-    if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED:
+    if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED and link_was_up:
         return Notice(event.time, AlertLevel.ERROR, "disconnects", "broker disconnected", event.detail)
     return None
 
