@@ -159,7 +159,7 @@ class Recovery(Amendments):
         # Each connection's farms report afresh as it opens (while CONNECTING); so does a 2110 on a link that
         # is still broken. Kept across connections instead, a 1102 heard by no session would block for good.
         self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False,
-                            server_link_broken=False)
+                            server_link_broken=False, retry_at=None)
         self.blocks.pop(SERVER_LINK_BLOCK, None)
         await self.broker.connect()
         self._connect_said = ""
@@ -320,8 +320,11 @@ class Recovery(Amendments):
         self._link_down(self.connect_failed(exc, delay), delay)
 
     def _link_down(self, why: str, retry_s: float) -> None:
-        self.disconnected_since = self.disconnected_since or self.now()
-        self.set_connection(ConnectionState.DISCONNECTED, connected_since=None)  # not "connected since" any more
+        now = self.now()
+        self.disconnected_since = self.disconnected_since or now
+        # Not "connected since" any more; the next try is at the end of the reconnect loop's first wait.
+        self.set_connection(ConnectionState.DISCONNECTED, connected_since=None,
+                            retry_at=now + timedelta(seconds=retry_s))
         self.publish(ConnectionChanged(self.now(), ConnectionState.DISCONNECTED, why))
         self.block("reconciling", "disconnected: waiting to reconnect and reconcile")
         if not self._reconnecting:
@@ -338,7 +341,9 @@ class Recovery(Amendments):
         why = connect_failure(exc)
         text = could_not_connect(f"{self.connection.host}:{self.connection.port}", why, retry_s)
         self.connect_error = why
-        self.set_connection(self.connection.state, last_error=text, last_error_at=self.now())
+        now = self.now()
+        self.set_connection(self.connection.state, last_error=text, last_error_at=now, last_error_reason=why,
+                            retry_at=now + timedelta(seconds=retry_s))
         if why == self._connect_said:
             log.info("%s", text)
         else:
@@ -378,6 +383,7 @@ class Recovery(Amendments):
                     self.connect_failed(exc, delay_s)
         finally:
             self._reconnecting = False
+            self.set_connection(self.connection.state, retry_at=None)  # stopped (or connected): no next try
 
 
 def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],

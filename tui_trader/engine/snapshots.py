@@ -37,6 +37,13 @@ class ConnectionInfo:
     last_error: str = ""
     last_error_at: datetime | None = None
     """When :attr:`last_error` happened: it stays after a reconnect, as the last thing that went wrong."""
+    last_error_reason: str = ""
+    """The reason alone of a failed connect's :attr:`last_error` (``connection refused (is the gateway
+    running …)``), without the gateway's address or the wait before the next try, which the connectivity pane
+    shows on rows of their own; "" when :attr:`last_error` is not a failed connect's."""
+    retry_at: datetime | None = None
+    """When the engine tries to connect again, while it waits to after a failed connect or a lost link (None
+    while connected, and while a try is under way)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,12 +238,12 @@ def halted_events(now: datetime = FROZEN) -> list[Event]:
 
 
 def disconnected_state(now: datetime = FROZEN) -> EngineSnapshot:
-    """The gateway link is down; quotes and positions are 40 s old."""
+    """The gateway link is down; quotes and positions are 40 s old; the engine tries again in 7 s."""
     snap = normal_state(now)
     old = {s: replace(q, time=now - timedelta(seconds=40)) for s, q in snap.quotes.items()}
     conn = replace(snap.connection, state=ConnectionState.DISCONNECTED, connected_since=None, reconnects=3,
                    round_trip_ms=None, last_error="1100: Connectivity between IB and TWS has been lost",
-                   last_error_at=now - timedelta(seconds=40))
+                   last_error_at=now - timedelta(seconds=40), retry_at=now + timedelta(seconds=6.5))
     return replace(snap, connection=conn, quotes=old)
 
 

@@ -7,12 +7,16 @@ and the status bar says STALLED, DISCONNECTED or DEGRADED.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from tui_trader.domain.enums import ConnectionState
-from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 from tui_trader.ui.options import ConsoleOptions
+
+LINK_UP = (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+"""The states of a link that is up (orders and quotes flow, if perhaps not all of them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +77,22 @@ def assess(snapshot: EngineSnapshot, now: datetime, options: ConsoleOptions) -> 
         quote_ages=ages,
         stale_symbols=stale,
     )
+
+
+def waiting_to_retry(conn: ConnectionInfo) -> bool:
+    """True while the engine waits to try the connect again (after a failed connect or a lost link)."""
+    return conn.retry_at is not None and conn.state not in LINK_UP
+
+
+def link_state(conn: ConnectionInfo, now: datetime) -> str:
+    """The broker link's state in the console's words: the engine's, but DISCONNECTED and the wait while the
+    engine waits to try again (``DISCONNECTED · retry in 3 s``).
+
+    Between the tries of its reconnect loop the engine keeps the state CONNECTING (a retry is no news), and
+    the status bar said CONNECTING through a gateway that was not even running, under panes saying
+    DISCONNECTED.
+    """
+    if conn.retry_at is None or not waiting_to_retry(conn):
+        return conn.state.value
+    wait = math.ceil((conn.retry_at - now).total_seconds())
+    return f"DISCONNECTED · retry in {wait} s" if wait >= 1 else "DISCONNECTED · retrying"

@@ -43,8 +43,8 @@ def down(snapshot: EngineSnapshot, why: str) -> EngineSnapshot:
     keep growing and the panes go stale.
     """
     connection = replace(snapshot.connection, state=ConnectionState.DISCONNECTED, last_error=why,
-                         last_error_at=datetime.now(UTC), market_data_degraded=True, connected_since=None,
-                         round_trip_ms=None)
+                         last_error_at=datetime.now(UTC), last_error_reason="", retry_at=None,
+                         market_data_degraded=True, connected_since=None, round_trip_ms=None)
     return replace(snapshot, connection=connection, pending_approvals=(), entries_blocked_reason=why)
 
 

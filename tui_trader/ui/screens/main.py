@@ -38,7 +38,7 @@ from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
 from tui_trader.errors import TraderError
 from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.format import qty
-from tui_trader.ui.freshness import assess
+from tui_trader.ui.freshness import LINK_UP, assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import ApprovalModal, LastAnswer
 from tui_trader.ui.options import Clock, ConsoleOptions
@@ -58,6 +58,7 @@ COMPACT_WIDTH = 120
 W = TypeVar("W", bound=Widget)
 COMPACT_HEIGHT = 34
 SETTLED_DRAWS = 5
+"""Draws after which the screen's long-lived render state is built (half a second at 10 Hz)."""
 CONNECTION_ALERT_LEVEL = {
     ConnectionState.CONNECTING: AlertLevel.INFO,
     ConnectionState.CONNECTED: AlertLevel.INFO,
@@ -66,7 +67,6 @@ CONNECTION_ALERT_LEVEL = {
 }
 """The alert each connection change adds: a normal start (connecting, connected, farms OK) is no
 warning; a trader who sees five warnings on every start learns to ignore them."""
-"""Draws after which the screen's long-lived render state is built (half a second at 10 Hz)."""
 
 
 class MainScreen(MainActions):
@@ -125,6 +125,8 @@ class MainScreen(MainActions):
         self._drawn = 0
         self._taken = -1.0
         """When the screen last took a snapshot itself (``time.monotonic()``): pulls taken earlier are stale."""
+        self._link: ConnectionState | None = None
+        """The link's state as the last connection change said it (None before the first)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -168,7 +170,7 @@ class MainScreen(MainActions):
         part(PositionsPane).show(snapshot, fresh)
         part(OrdersPane).show(snapshot, fresh)
         part(PnLPane).show(snapshot, fresh)
-        part(ConnectivityPane).show(snapshot, fresh)
+        part(ConnectivityPane).show(snapshot, fresh, now)
         part(ChannelsStrip).show(snapshot.notifications, snapshot.time_zone)
         part(HealthPane).show(snapshot, now, fresh.engine_stalled)
         alerts = part(AlertsPane)
@@ -212,14 +214,29 @@ class MainScreen(MainActions):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
             return [self._alert(AlertLevel.WARNING, text, event.time)]
         if isinstance(event, ConnectionChanged):
-            level = CONNECTION_ALERT_LEVEL[event.state]
-            return [self._alert(level, f"connection {event.state.value} {event.detail}".strip())]
+            return self._connection_alert(event)
         if isinstance(event, ApprovalRequested):
             self.app.call_later(self.request_refresh)
         elif isinstance(event, OrderFilled):
             zone = self.snapshot.time_zone if self.snapshot else ""
             self.part(StatusBar).show_fill(event.fill, zone)
         return []
+
+    def _connection_alert(self, event: ConnectionChanged) -> list[Alert]:
+        """The console's alert for a connection change, unless the engine's own alerts say it.
+
+        The engine says why a connect failed and when it tries again (once an outage, not at each try):
+        the console's "connection DISCONNECTED could not connect to …" under it said it twice, and its
+        "connection CONNECTING" at each try of the reconnect loop a third time. A link lost after being up
+        is still said here, and so is the link coming up.
+        """
+        before, self._link = self._link, event.state
+        if event.state is ConnectionState.CONNECTING and before is not None:
+            return []  # a try again: the engine said it would, and when
+        if event.state is ConnectionState.DISCONNECTED and before not in LINK_UP:
+            return []  # a connect that failed: the engine said why
+        level = CONNECTION_ALERT_LEVEL[event.state]
+        return [self._alert(level, f"connection {event.state.value} {event.detail}".strip())]
 
     def _alert(self, level: AlertLevel, text: str, when: datetime | None = None) -> Alert:
         return Alert(level=level, source="console", text=text, time=when or self.clock())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
+from datetime import datetime
+
 from textual.app import ComposeResult
 
 from tui_trader.domain.enums import ConnectionState
 from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 from tui_trader.ui.format import DASH, age, hhmmss
-from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.freshness import LINK_UP, Freshness, link_state, waiting_to_retry
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.rows import Column, LazyRows, Row
@@ -31,15 +34,22 @@ def farm_role(status: str) -> str:
     return "pos"
 
 
-def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
+def link_rows(conn: ConnectionInfo, zone: str, now: datetime, width: int = 0) -> list[Row]:
     """Gateway, client, state, since, reconnects, RTT, pacing, IB's servers and market data when they
-    fail, last error."""
+    fail, last error (wrapped at ``width``, the value column's; 0: not wrapped).
+
+    While the link is down the last error comes right under the state, which says when the next try is: it
+    is why there is no connection, and the rows below it have nothing to say until there is one.
+    """
     rtt = f"{conn.round_trip_ms:.1f} ms" if conn.round_trip_ms is not None else DASH
     pacing = f"{conn.pacing_budget:.0%} left" if conn.pacing_budget is not None else DASH
-    rows = [
+    state = ConnectionState.DISCONNECTED if waiting_to_retry(conn) else conn.state
+    head = [
         Row("gw", ("Gateway", f"{conn.host}:{conn.port}")),
         Row("cid", ("Client id", str(conn.client_id))),
-        Row("state", ("State", conn.state.value), ("", STATE_ROLE[conn.state])),
+        Row("state", ("State", link_state(conn, now)), ("", STATE_ROLE[state])),
+    ]
+    rows = [
         Row("since", ("Connected", hhmmss(conn.connected_since, zone))),
         Row("recon", ("Reconnects", str(conn.reconnects)), ("", "warn" if conn.reconnects else "")),
         Row("rtt", ("Round trip", rtt)),
@@ -50,12 +60,22 @@ def link_rows(conn: ConnectionInfo, zone: str) -> list[Row]:
         rows.append(Row("ib", ("IB servers", "UNREACHABLE (2110)"), ("", "warn")))
     if conn.market_data_degraded:
         rows.append(Row("md", ("Market data", "DEGRADED"), ("", "warn")))
-    if conn.last_error:
-        # Once connected again it is history: kept (with its time) but no longer shown as a fault.
-        at = f"{hhmmss(conn.last_error_at, zone)} " if conn.last_error_at else ""
-        past = conn.state in (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
-        rows.append(Row("err", ("Last error", f"{at}{conn.last_error}"), ("", "" if past else "neg")))
-    return rows
+    errors = error_rows(conn, zone, width)
+    return [*head, *errors, *rows] if conn.state not in LINK_UP else [*head, *rows, *errors]
+
+
+def error_rows(conn: ConnectionInfo, zone: str, width: int) -> list[Row]:
+    """The last error over as many rows as it takes at ``width``: a failed connect's reason alone (the gateway
+    is on its own row, the next try on the state's)."""
+    if not conn.last_error:
+        return []
+    at = f"{hhmmss(conn.last_error_at, zone)} " if conn.last_error_at else ""
+    text = f"{at}{conn.last_error_reason or conn.last_error}"
+    lines = textwrap.wrap(text, width) if width > 0 else [text]
+    # Once connected again it is history: kept (with its time) but no longer shown as a fault.
+    role = "" if conn.state in LINK_UP else "neg"
+    return [Row("err" if i == 0 else f"err:{i}", ("Last error" if i == 0 else "", line), ("", role))
+            for i, line in enumerate(lines)]
 
 
 def farm_rows(conn: ConnectionInfo) -> list[Row]:
@@ -83,10 +103,12 @@ class ConnectivityPane(Pane):
     def compose(self) -> ComposeResult:
         yield LineTable(COLUMNS, empty="No connection information", id="connectivity-table")
 
-    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
-        """Draw the connection info of ``snapshot``."""
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> None:
+        """Draw the connection info of ``snapshot`` (``now``: the console's clock, for the wait before the
+        next try)."""
         conn = snapshot.connection
-        items: list[Row | str] = [*link_rows(conn, snapshot.time_zone), *farm_rows(conn), *sorted(fresh.quote_ages)]
+        links = link_rows(conn, snapshot.time_zone, now, self.table.column_width(1))
+        items: list[Row | str] = [*links, *farm_rows(conn), *sorted(fresh.quote_ages)]
 
         def row(item: Row | str) -> Row:
             return item if isinstance(item, Row) else tick_row(item, fresh)

@@ -465,6 +465,10 @@ class LineTable(ScrollView, can_focus=True):
             style = self._styles[component] = self.get_component_rich_style(component, partial=True)
         return style
 
+    def column_width(self, index: int) -> int:
+        """The width column ``index`` is drawn at in the table's present width (0: not drawn)."""
+        return next((w for i, w, *_ in self._visible(self.size.width) if i == index), 0)
+
     def _visible(self, width: int) -> tuple[tuple[int, int, bool, bool, bool, bool], ...]:
         """(column index, width, right-aligned, keep end, cut start, figures) of the columns that fit in ``width``."""
         if self._layout[0] == width:

@@ -19,7 +19,7 @@ from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.risk.kill_cancels import is_protective
 from tui_trader.ui.format import DASH, age, hhmmss, money, pct, price, qty, shown_sign
-from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.freshness import Freshness, link_state
 
 STATE_CLASSES = ("-active", "-reducing", "-halted")
 LINK_VARIANTS = {"LIVE": ("link-live",), "DEGRADED": ("link-degraded",), "STALLED": ("link-down",),
@@ -102,7 +102,7 @@ class StatusBar(Widget):
         texts["account"] = snapshot.account_id or "no account"
         state = snapshot.trading_state.value
         texts["state"] = f" ■ {state} · KILL " if snapshot.kill_engaged else f" {state} "
-        texts["link"] = f"● {link_text(snapshot, fresh)}"
+        texts["link"] = f"● {link_text(snapshot, fresh, now)}"
         texts.update(money_texts(snapshot, self.texts))
         texts["heartbeat"] = grown(self.texts["heartbeat"] or None, f"hb {age(fresh.heartbeat_age)}")
         texts["clock"] = exchange_clock(now, snapshot.time_zone)
@@ -182,9 +182,10 @@ class StatusBar(Widget):
         return cached
 
 
-def link_text(snapshot: EngineSnapshot, fresh: Freshness) -> str:
-    """The broker link's word, or STALLED/DEGRADED when the data says so."""
-    text = snapshot.connection.state.value
+def link_text(snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> str:
+    """The broker link's state (with the wait before the next try while there is one, as the connectivity
+    pane says it), or STALLED/DEGRADED when the data says so."""
+    text = link_state(snapshot.connection, now)
     if fresh.verdict == "STALLED":
         return f"STALLED {age(fresh.heartbeat_age)}"
     if fresh.verdict == "DEGRADED" and text == "CONNECTED":
