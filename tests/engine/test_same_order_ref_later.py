@@ -130,8 +130,6 @@ async def test_same_ref_when_the_broker_lost_the_earlier_order_then_its_resubmit
             assert engine.orders.orders[REF].perm_id not in (None, second.perm_id)
 
 
-
-
 async def _earlier_adopted_then_away(sim: SimGateway, config: EngineConfig, below: float) -> SimOrder:
     """A first ``bot1`` (a buy limit of 3 ``below`` the bid) adopted by a run that then stops: the earlier order,
     its journal row working."""
@@ -193,8 +191,6 @@ async def test_same_ref_when_another_orders_fill_restored_without_commission_the
         tracked = _tracked(engine)
 
     assert tracked == {REF: (first.perm_id, S.SUBMITTED, 0, 0)}
-
-
 
 
 async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_then_the_trace_of_bot1_is_its_own(

@@ -86,7 +86,6 @@ async def test_sim_engine_when_a_channel_gives_up_on_a_message_then_one_alert_an
     assert failed.text.startswith("webhook: a message was not delivered (")
 
 
-
 def notifying_settings(tmp_path: Path, http: HttpServer, port: int, levels: list[str]) -> Settings:
     """A paper engine at the gateway on ``port``, notifying every notice at ``levels`` to the webhook at once."""
     return load_settings(None, {
