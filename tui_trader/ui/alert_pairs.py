@@ -49,6 +49,7 @@ LINK_LOST = Pairing("broker", frozenset({"disconnect"}))
 LINK_DEGRADED = Pairing("broker", frozenset({"farm_broken", "ib_link_broken"}))
 LINK_RESTORED = Pairing("broker", frozenset({"ib_link_restored"}))
 KILL_ENGAGED = Pairing("kill_switch", frozenset({"kill"}))
+KILL_RELEASED = Pairing("kill_switch", frozenset({"kill_reset"}))
 
 
 def connection_pairing(before: ConnectionState | None, state: ConnectionState) -> Pairing | None:
@@ -69,8 +70,7 @@ def trading_pairing(event: TradingStateChanged) -> Pairing | None:
     if event.state is TradingState.HALTED:
         return KILL_ENGAGED  # the engine's words say what the kill cancelled and what it kept
     if event.previous is TradingState.HALTED:
-        # "HALTED → REDUCING by alice: …" says what trading resumes as; "kill switch released by alice: …" does not.
-        return Pairing("kill_switch", frozenset({"kill_reset"}), console_words=True)
+        return KILL_RELEASED  # "kill switch released by alice: …": the status bar says what trading resumes as
     if event.by.startswith("risk:"):
         return Pairing("risk", frozenset({event.by.removeprefix("risk:")}), console_words=True)
     return None
