@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tui_trader.domain import AlertLevel, OrderStatus, Side, TradingState
+from tui_trader.domain import Alert, AlertLevel, OrderStatus, Side, TradingState
 from tui_trader.domain.events import KillSwitchEngaged, MessagesSent, TradingStateChanged
 from tui_trader.risk import (
     KillAction,
@@ -15,8 +15,10 @@ from tui_trader.risk import (
     KillTrigger,
     RiskEngine,
     RiskLimits,
+    TriggerAction,
     TriggerHit,
 )
+from tui_trader.risk.monitors import disconnect_hit
 
 from .builders import T0, account, market, order, position, quote, secs, ticket
 
@@ -348,6 +350,23 @@ def test_disconnect_when_the_operator_resets_the_kill_in_the_outage_then_it_does
     engine.reset_kill("alice", "gateway restarting, known", T0 + secs(1))
 
     assert engine.disconnect(T0 - secs(61), T0 + secs(2)) is None
+
+
+def test_disconnect_when_the_link_was_never_up_then_it_says_no_connection_not_disconnected() -> None:
+    # 30 s without a gateway that never answered said "broker disconnected for 30s": a link never made.
+    limits = RiskLimits(disconnect_halt_after_s=30, disconnect_action=TriggerAction.REDUCING)
+    since = T0 - secs(31)
+
+    never = RiskEngine(limits).disconnect(since, T0, ever_connected=False)
+    lost = disconnect_hit(since, T0, limits, ever_connected=True)
+
+    assert never is not None
+    assert lost is not None
+    assert never.message == "no connection to the broker for 31s (limit 30s)"
+    assert RiskEngine(limits).respond(never, T0).alert == Alert(
+        AlertLevel.ERROR, "risk", "no connection to the broker for 31s (limit 30s): reducing only", T0,
+        kind="disconnect")
+    assert lost.message == "broker disconnected for 31s (limit 30s)"
 
 
 def test_disconnect_when_shorter_than_limit_then_nothing() -> None:

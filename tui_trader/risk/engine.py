@@ -311,10 +311,13 @@ class RiskEngine:
         self._memory.release(self._kill.released_on(now), now)
         return evaluate_account(account, self._limits, now, self._memory)
 
-    def disconnect(self, disconnected_since: datetime | None, now: datetime) -> TriggerHit | None:
+    def disconnect(self, disconnected_since: datetime | None, now: datetime, *,
+                   ever_connected: bool = True) -> TriggerHit | None:
         """The disconnect trigger's hit, once while the broker stays disconnected past the limit (armed again
-        once it is connected, or back under the limit)."""
-        return self._lasting("disconnect", disconnect_hit(disconnected_since, now, self._limits))
+        once it is connected, or back under the limit). ``ever_connected``: the link was up at some time this
+        run (:func:`disconnect_hit` words a link never made as such)."""
+        hit = disconnect_hit(disconnected_since, now, self._limits, ever_connected=ever_connected)
+        return self._lasting("disconnect", hit)
 
     def unknown_orders(self, orders: Sequence[Order], now: datetime) -> TriggerHit | None:
         """The unknown-order trigger's hit, once while any of ``orders`` stays UNKNOWN past the limit (armed

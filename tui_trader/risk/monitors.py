@@ -236,15 +236,21 @@ def evaluate_account(
 # --------------------------------------------------------------------------------------------
 
 
-def disconnect_hit(disconnected_since: datetime | None, now: datetime, limits: RiskLimits) -> TriggerHit | None:
-    """Fires when the broker has been disconnected longer than ``disconnect_halt_after_s``."""
+def disconnect_hit(disconnected_since: datetime | None, now: datetime, limits: RiskLimits, *,
+                   ever_connected: bool = True) -> TriggerHit | None:
+    """Fires when the broker has been disconnected longer than ``disconnect_halt_after_s``.
+
+    ``ever_connected``: the link was up at some time this run. A link never made was not "disconnected": the
+    words say there has been no connection.
+    """
     limit = limits.disconnect_halt_after_s
     if disconnected_since is None or limit is None:
         return None
     down = (now - disconnected_since).total_seconds()
     if down <= limit:
         return None
-    text = f"broker disconnected for {down:.0f}s (limit {limit:g}s)"
+    what = "broker disconnected" if ever_connected else "no connection to the broker"
+    text = f"{what} for {down:.0f}s (limit {limit:g}s)"
     return TriggerHit(KillTrigger.DISCONNECT, limits.disconnect_action, "disconnect", down, limit, text)
 
 

@@ -36,6 +36,7 @@ from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
 from tui_trader.errors import TraderError
+from tui_trader.ui.alert_pairs import Pairing, connection_pairing, trading_pairing
 from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.format import qty
 from tui_trader.ui.freshness import LINK_UP, assess
@@ -196,47 +197,50 @@ class MainScreen(MainActions):
         return found  # type: ignore[return-value]
 
     def on_engine_events(self, message: EngineEvents) -> None:
-        alerts = [alert for event in message.events for alert in self._on_event(event)]
-        self.part(AlertsPane).add(alerts)
+        pane = self.part(AlertsPane)
+        for event in message.events:
+            if isinstance(event, AlertRaised):
+                pane.add([event.alert])
+            elif said := self._on_event(event):
+                pane.add_paired(*said)
 
-    def _on_event(self, event: Event) -> list[Alert]:
-        """Side effects of one event; returns the alerts it adds to the pane."""
-        if isinstance(event, AlertRaised):
-            return [event.alert]
+    def _on_event(self, event: Event) -> tuple[Alert, Pairing | None] | None:
+        """Side effects of one event; returns the console's alert for it, with the engine alert it goes with
+        (:mod:`~tui_trader.ui.alert_pairs`: the two are one row)."""
         # The engine raises the alerts that go with these (the engagement, orders still working): one line each.
         if isinstance(event, KillSwitchEngaged):
             self.query_one(KillBanner).engage(event.time)
-            return []
-        if isinstance(event, KillChecked):
+        elif isinstance(event, KillChecked):
             self.query_one(KillBanner).record_check(event)
-            return []
-        if isinstance(event, TradingStateChanged):
+        elif isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
-            return [self._alert(AlertLevel.WARNING, text, event.time)]
-        if isinstance(event, ConnectionChanged):
+            return self._alert(AlertLevel.WARNING, text, event.time), trading_pairing(event)
+        elif isinstance(event, ConnectionChanged):
             return self._connection_alert(event)
-        if isinstance(event, ApprovalRequested):
+        elif isinstance(event, ApprovalRequested):
             self.app.call_later(self.request_refresh)
         elif isinstance(event, OrderFilled):
             zone = self.snapshot.time_zone if self.snapshot else ""
             self.part(StatusBar).show_fill(event.fill, zone)
-        return []
+        return None
 
-    def _connection_alert(self, event: ConnectionChanged) -> list[Alert]:
+    def _connection_alert(self, event: ConnectionChanged) -> tuple[Alert, Pairing | None] | None:
         """The console's alert for a connection change, unless the engine's own alerts say it.
 
         The engine says why a connect failed and when it tries again (once an outage, not at each try):
         the console's "connection DISCONNECTED could not connect to …" under it said it twice, and its
         "connection CONNECTING" at each try of the reconnect loop a third time. A link lost after being up
-        is still said here, and so is the link coming up.
+        is said with the engine's alert for it, and so is a broken farm (one row each: :func:`connection_pairing`);
+        the link coming up is said here alone.
         """
         before, self._link = self._link, event.state
         if event.state is ConnectionState.CONNECTING and before is not None:
-            return []  # a try again: the engine said it would, and when
+            return None  # a try again: the engine said it would, and when
         if event.state is ConnectionState.DISCONNECTED and before not in LINK_UP:
-            return []  # a connect that failed: the engine said why
+            return None  # a connect that failed: the engine said why
         level = CONNECTION_ALERT_LEVEL[event.state]
-        return [self._alert(level, f"connection {event.state.value} {event.detail}".strip())]
+        alert = self._alert(level, f"connection {event.state.value} {event.detail}".strip(), event.time)
+        return alert, connection_pairing(before, event.state)
 
     def _alert(self, level: AlertLevel, text: str, when: datetime | None = None) -> Alert:
         return Alert(level=level, source="console", text=text, time=when or self.clock())

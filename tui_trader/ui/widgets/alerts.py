@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
+from tui_trader.ui.alert_pairs import Pairing
 from tui_trader.ui.format import hhmmss
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
@@ -26,6 +27,9 @@ LEVEL_ROLE = {AlertLevel.INFO: "", AlertLevel.WARNING: "warn", AlertLevel.ERROR:
               AlertLevel.CRITICAL: "crit"}
 MAX_ALERTS = 10_000
 MAX_ROWS = 500
+LOOKBACK = 8
+"""How many of the newest rows a console alert looks back through for its engine alert, and how many console
+alerts wait for theirs: the two are raised together, with at most an alert or two between them."""
 
 
 def alert_row(index: int, alert: Alert, zone: str = "") -> Row:
@@ -47,6 +51,10 @@ class AlertsPane(Pane):
         self._levels: Counter[AlertLevel] = Counter()
         """How many of the kept alerts are at each level."""
         self._dirty = True
+        self._awaiting: deque[tuple[int, Alert, Pairing]] = deque(maxlen=LOOKBACK)
+        """Console alerts kept whose engine alert has not come yet (numbered as kept)."""
+        self._paired: deque[int] = deque(maxlen=LOOKBACK)
+        """The newest rows that merged two alerts: none merges a third."""
         self.last_at: datetime | None = None
         self.zone = ""
 
@@ -59,15 +67,53 @@ class AlertsPane(Pane):
         return [a for _, a in self._alerts]
 
     def add(self, alerts: list[Alert]) -> None:
-        """Keep ``alerts``; they are drawn on the next refresh, not one by one."""
+        """Keep ``alerts``; they are drawn on the next refresh, not one by one. One that goes with a console
+        alert kept just before (:meth:`add_paired`) is merged into its row."""
         for alert in alerts:
-            self._count += 1
-            if len(self._alerts) == MAX_ALERTS:  # the oldest is about to drop out
-                self._levels[self._alerts[0][1].level] -= 1
-            self._alerts.append((self._count, alert))
-            self._levels[alert.level] += 1
-            self.last_at = alert.time
+            if not self._merge_awaiting(alert):
+                self._keep(alert)
         self._dirty = self._dirty or bool(alerts)
+
+    def add_paired(self, alert: Alert, pairing: Pairing | None) -> None:
+        """Keep the console's ``alert``, or merge it into the engine's alert that says the same (``pairing``)
+        when that came just before; else the engine's merges into it when it comes (:meth:`add`)."""
+        self._dirty = True
+        if pairing is None:
+            self._keep(alert)
+            return
+        for back in range(1, min(LOOKBACK, len(self._alerts)) + 1):
+            index, kept = self._alerts[-back]
+            if index not in self._paired and pairing.matches(alert, kept):
+                self._replace(index, pairing.merged(alert, kept))
+                return
+        self._keep(alert)
+        self._awaiting.append((self._count, alert, pairing))
+
+    def _merge_awaiting(self, alert: Alert) -> bool:
+        """Merge ``alert`` into the newest console row awaiting it; False when none does."""
+        for waiting in reversed(self._awaiting):
+            index, console, pairing = waiting
+            if pairing.matches(console, alert) and self._count - index < len(self._alerts):
+                self._awaiting.remove(waiting)
+                self._replace(index, pairing.merged(console, alert))
+                return True
+        return False
+
+    def _keep(self, alert: Alert) -> None:
+        self._count += 1
+        if len(self._alerts) == MAX_ALERTS:  # the oldest is about to drop out
+            self._levels[self._alerts[0][1].level] -= 1
+        self._alerts.append((self._count, alert))
+        self._levels[alert.level] += 1
+        self.last_at = alert.time
+
+    def _replace(self, index: int, alert: Alert) -> None:
+        """Put ``alert`` in the place of the kept alert numbered ``index`` (one of the newest)."""
+        at = index - self._count - 1
+        self._levels[self._alerts[at][1].level] -= 1
+        self._alerts[at] = (index, alert)
+        self._levels[alert.level] += 1
+        self._paired.append(index)
 
     def set_filter(self, text: str) -> None:
         """Show only alerts whose level, source or text contain ``text``."""

@@ -1,0 +1,123 @@
+"""One alert row for one thing that happened: a lost link, a broken farm, a trading-state change.
+
+The console derives an alert from each connection and trading-state change; the engine raises its own for most of
+them. Each was two rows ("broker  disconnected from the broker; reconnecting" over "console  connection
+DISCONNECTED connection lost"). Against the real engine on the simulator where it can be made to happen, the
+scripted engine for the kill and the operator's own change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from engine.helpers import CLIENT_ID, eventually, limits_for_tests, make_config, make_engine
+from ops.servers import closed_port
+
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, ConnectionState, TradingState
+from tui_trader.domain.events import AlertRaised, TradingStateChanged
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import make_broker
+from tui_trader.risk.limits import TriggerAction
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.ui.app import TraderApp, create_app
+from tui_trader.ui.demo import FROZEN, normal_state
+from tui_trader.ui.scripted_engine import ScriptedEngine
+from tui_trader.ui.widgets.alerts import AlertsPane
+
+from .conftest import running
+
+
+def rows(app: TraderApp) -> list[Alert]:
+    """The alerts pane's rows, oldest first."""
+    return app.main.query_one(AlertsPane).alerts
+
+
+@asynccontextmanager
+async def console_on(engine: Engine) -> AsyncIterator[TraderApp]:
+    """The console on ``engine``, stopped at the end."""
+    app = create_app(engine)
+    try:
+        async with app.run_test(size=(160, 48)):
+            yield app
+    finally:
+        await engine.stop()
+
+
+async def test_alert_rows_when_a_link_that_was_up_is_lost_then_one_error_row_says_it_was_lost(
+        tmp_path: Path) -> None:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path))
+        async with console_on(engine) as app:
+            await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="connected")
+            gw.control.refuse_connections(3600)
+
+            gw.control.drop_sessions(CLIENT_ID)
+
+            # The engine's failed reconnect is said after the lost link: once it is on the pane, so is all of that.
+            await eventually(lambda: any("could not connect" in a.text for a in rows(app)), what="a reconnect tried")
+            (row,) = [a for a in rows(app) if "disconnected from" in a.text or "DISCONNECTED" in a.text]
+            assert (row.level, row.source, row.kind) == (AlertLevel.ERROR, "broker", "disconnect")
+            assert row.text == "disconnected from the broker; reconnecting"
+
+
+async def test_alert_rows_when_a_data_farm_breaks_then_one_row_in_the_engine_words(tmp_path: Path) -> None:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path))
+        async with console_on(engine) as app:
+            await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="connected")
+
+            gw.control.send_error(2103)
+
+            await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="degraded")
+            # The engine alerts after it publishes the change: its words on the pane, all of it is there.
+            await eventually(lambda: any("market data degraded" in a.text for a in rows(app)), what="the farm said")
+            (row,) = [a for a in rows(app) if "2103" in a.text]
+            assert (row.level, row.source, row.kind) == (AlertLevel.WARNING, "broker", "farm_broken")
+            assert row.text.startswith("market data degraded (2103): ")
+
+
+async def test_alert_rows_when_the_disconnect_trigger_reduces_a_run_never_connected_then_one_error_row_says_so(
+        tmp_path: Path) -> None:
+    limits = limits_for_tests(disconnect_halt_after_s=0.2, disconnect_action=TriggerAction.REDUCING)
+    engine = Engine(make_config(tmp_path, limits=limits, reconnect_initial_s=30),
+                    make_broker("127.0.0.1", closed_port(), CLIENT_ID, timeout=3.0))
+    async with console_on(engine) as app:
+        await eventually(lambda: engine.trading_state is TradingState.REDUCING, what="reducing by the trigger")
+
+        # The engine alerts before it changes the state: the change on the pane, all of it is there.
+        await eventually(lambda: any("→ REDUCING" in a.text for a in rows(app)), what="the trigger said")
+        (row,) = [a for a in rows(app) if a.source in ("risk", "console") and "REDUC" in a.text.upper()]
+        assert (row.level, row.source, row.kind) == (AlertLevel.ERROR, "risk", "disconnect")
+        assert row.text.startswith("ACTIVE → REDUCING by risk:disconnect: no connection to the broker for ")
+        assert row.text.endswith("s (limit 0.2s)")
+
+
+async def test_alert_rows_when_the_kill_switch_engages_then_one_critical_row() -> None:
+    async with running() as c:
+        await c.pilot.press("ctrl+k")
+        await c.pull()
+        halted = [a for a in rows(c.app) if "HALTED" in a.text or "kill switch" in a.text]
+        assert [(a.level, a.source, a.kind) for a in halted] == [(AlertLevel.CRITICAL, "kill_switch", "kill")]
+        assert halted[0].text.startswith("kill switch engaged by operator (manual): ")
+
+
+async def test_alert_rows_when_the_operator_reduces_or_the_engine_alert_comes_first_then_each_change_one_row(
+        ) -> None:
+    risk = Alert(AlertLevel.ERROR, "risk", "daily_loss limit reached: 5,000 USD (limit 5,000) -> REDUCING: "
+                 "reducing only", FROZEN, kind="daily_loss")
+    events = [TradingStateChanged(FROZEN, TradingState.ACTIVE, TradingState.REDUCING, "alice", "news at 2"),
+              TradingStateChanged(FROZEN, TradingState.REDUCING, TradingState.ACTIVE, "alice", "news out"),
+              AlertRaised(FROZEN, risk),
+              TradingStateChanged(FROZEN, TradingState.ACTIVE, TradingState.REDUCING, "risk:daily_loss",
+                                  "daily_loss limit reached: 5,000 USD (limit 5,000) -> REDUCING")]
+    async with running(engine=ScriptedEngine(normal_state(), start_events=events)) as c:
+        await c.pull()
+        said = [(a.level, a.source, a.text) for a in rows(c.app) if a.source in ("console", "risk")]
+        assert said == [
+            (AlertLevel.WARNING, "console", "ACTIVE → REDUCING by alice: news at 2"),
+            (AlertLevel.WARNING, "console", "REDUCING → ACTIVE by alice: news out"),
+            (AlertLevel.ERROR, "risk", "ACTIVE → REDUCING by risk:daily_loss: daily_loss limit reached: 5,000 USD "
+             "(limit 5,000) -> REDUCING")]
