@@ -125,7 +125,7 @@ async def test_start_when_the_gateway_refuses_then_could_not_connect_is_said_onc
     assert wording.fullmatch(alerts[0].text)
     assert all(wording.search(text) for text in said_in_the_log())  # the alert's record with its source
     assert wording.fullmatch(engine.connection.last_error)  # the connectivity pane's last error
-    assert engine.connect_error.startswith("connection refused")
+    assert engine.connection.last_error_reason.startswith("connection refused")
     assert engine.reconnects == 0
 
 

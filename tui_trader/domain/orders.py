@@ -221,6 +221,11 @@ class Order:
         """Working at the broker and acknowledged there: it can be re-placed with new figures."""
         return self.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED) and self.broker_id is not None
 
+    def may_be(self, perm_id: int | None) -> bool:
+        """Whether a broker record with the permanent id ``perm_id`` may be about this order: not when both ids are
+        known and differ (another tool may place several orders under one orderRef: each is an order of its own)."""
+        return not (perm_id and self.perm_id and perm_id != self.perm_id)
+
     def with_status(self, status: OrderStatus, when: datetime, note: str = "") -> Order:
         """A copy moved to ``status`` with the step appended to its history."""
         # Every field spelled out, not ``dataclasses.replace`` (≈3× slower): the order path copies

@@ -178,7 +178,7 @@ class OrderManager:
         (:func:`~tui_trader.engine.adopted.adopted_refs`), and the first one's ref names none of the others.
         """
         order = self.orders.get(order_ref) if order_ref else None
-        return order if order is not None and _same_perm(order, perm_id) else None
+        return order if order is not None and order.may_be(perm_id) else None
 
     def find(self, order_ref: str, perm_id: int | None, broker_id: int | None) -> Order | None:
         """The tracked order a broker record (a report, an execution) is about: by ref (unless the permanent ids
@@ -194,7 +194,7 @@ class OrderManager:
             order = self.by_perm_id(perm_id)
         if order is None and not order_ref and broker_id is not None:
             order = self.by_broker_id(broker_id)
-            order = order if order is not None and _same_perm(order, perm_id) else None
+            order = order if order is not None and order.may_be(perm_id) else None
         return order
 
     def placed_again(self, order_ref: str) -> Order:
@@ -425,8 +425,3 @@ class OrderManager:
         if order is not None:
             order = self._store(replace(order, commission=order.commission + commission))
         return fill, order
-
-
-def _same_perm(order: Order, perm_id: int | None) -> bool:
-    """False when ``order``'s permanent id and ``perm_id`` are both known and differ: two orders."""
-    return not (perm_id and order.perm_id and perm_id != order.perm_id)

@@ -47,8 +47,6 @@ class Recovery(Amendments):
     instruments_day: date | None = None
     """Trading day (exchange time) of the last contract details read."""
     refusal = ""
-    connect_error = ""
-    """Why the last connect failed, in the operator's words ("" before any failed)."""
     _connect_said = ""
     """The reason of a failed connect last alerted in this outage (each attempt's is logged; a new one alerted)."""
     unknown_symbols: frozenset[str] = frozenset()
@@ -340,7 +338,6 @@ class Recovery(Amendments):
         """
         why = connect_failure(exc)
         text = could_not_connect(f"{self.connection.host}:{self.connection.port}", why, retry_s)
-        self.connect_error = why
         now = self.now()
         self.set_connection(self.connection.state, last_error=text, last_error_at=now, last_error_reason=why,
                             retry_at=now + timedelta(seconds=retry_s))

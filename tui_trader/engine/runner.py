@@ -197,6 +197,6 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -
         "alerts": dict(engine.alert_counts),
         "reconnects": engine.reconnects,
         "entries_blocked": engine.entries_blocked_reason,
-        "never_connected": "" if engine.account_id else engine.connect_error or NO_ANSWER,
+        "never_connected": "" if engine.account_id else engine.connection.last_error_reason or NO_ANSWER,
         "nothing_to_trade": engine.nothing_to_trade,
     }

@@ -178,7 +178,7 @@ def _fills_it(fill: Fill, order: Order) -> bool:
     (another tool's fixed ``bot1``), which only the permanent ids, both known, tell apart. A fill for an order not
     tracked is journaled under the broker's orderRef: another order's, filled while tui-trader was away, was shown
     in the trace of the one tracked under it (its size, commission and position)."""
-    return fill.order_ref == order.order_ref and not (fill.perm_id and order.perm_id and fill.perm_id != order.perm_id)
+    return fill.order_ref == order.order_ref and order.may_be(fill.perm_id)
 
 
 def _of_family(fill: Fill, family: list[Order]) -> bool:
