@@ -12,7 +12,16 @@ from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, Ord
 from tui_trader.domain.events import AlertRaised
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, eventually, limits_for_tests, make_config, partly_filled_bracket, running, status
+from .helpers import (
+    below_bid,
+    bracket_buy,
+    eventually,
+    limits_for_tests,
+    make_config,
+    partly_filled_bracket,
+    running,
+    status,
+)
 
 S = OrderStatus
 
@@ -187,6 +196,30 @@ async def test_position_when_reversed_from_a_ticket_then_its_old_stop_is_cancell
         assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
                 and e.alert.kind == "protection_fitted"] == [
             f"{stop.order_ref} cancelled: a SELL would add to the AAPL position of -15"]
+
+
+async def test_position_when_sold_flat_then_the_stop_of_a_bracket_entry_still_working_stays_for_its_fill(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A fill that took the position flat cancelled every protective order in the symbol, the stop of a
+    # second bracket whose entry still worked too: that entry filled later, LONG 5 with no stop at the broker.
+    async with running(sim, make_config(tmp_path)) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        first_stop = await bracket_buy(sim, eng, qty=10)
+        limit = below_bid(eng, 1.0)
+        second = await eng.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.LMT, limit_price=limit,
+                                              bracket=Bracket(stop_price=round(limit * 0.9, 2))))
+        (second_stop,) = eng.orders.children(second.order_ref)
+        await eventually(lambda: status(eng, second_stop.order_ref) is S.SUBMITTED, what="the second bracket working")
+
+        sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 10, OrderType.MKT))
+        await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="sold flat")
+        await eventually(lambda: status(eng, first_stop.order_ref) is S.CANCELLED, what="the first stop cancelled")
+        sim.control.set_price("AAPL", round(limit - 0.5, 2))
+        await eventually(lambda: status(eng, second.order_ref) is S.FILLED, what="the second entry filled")
+
+        assert sim.positions()["AAPL"] == 5
+        assert _working_at_broker(sim) == [second_stop.order_ref]
+        assert status(eng, second_stop.order_ref) is S.SUBMITTED
 
 
 async def test_bracket_entry_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_the_part_held(

@@ -97,15 +97,24 @@ class ProtectionCuts(ProtectionSizes):
     # -- hooks ---------------------------------------------------------------------------------
 
     def after_fill(self, order_ref: str, flat_after: bool) -> None:
-        """When a position goes flat, cancel its leftover protective orders; when it shrinks, fit them to it."""
+        """When a position goes flat, cancel its leftover protective orders; when it shrinks, fit them to it.
+
+        The children of a bracket entry still working are not leftovers: they wait for the position that entry's
+        fills will make. Cancelled with the rest, a second bracket's entry filled after the first position was
+        sold flat and was left with no stop at the broker."""
         order = self.orders.orders[order_ref]
         if flat_after:
             self._fit_waiting.discard(order.symbol)
             for leftover in self.protection_working(order.symbol):
-                if leftover.broker_id:
+                if leftover.broker_id and not self._entry_still_works(leftover):
                     self.cancel_at_broker(leftover)
         else:
             self._fit_protection(order.symbol)
+
+    def _entry_still_works(self, child: Order) -> bool:
+        """``child`` is a bracket child whose entry is still working (its fills are yet to come)."""
+        parent = self.orders.get(child.parent_ref) if child.parent_ref else None
+        return parent is not None and parent.status.is_working
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Also: a symbol's older protection waiting for the newer to give way is cut once it has ended; an order
