@@ -222,6 +222,58 @@ async def test_position_when_sold_flat_then_the_stop_of_a_bracket_entry_still_wo
         assert status(eng, second_stop.order_ref) is S.SUBMITTED
 
 
+async def test_position_when_partly_sold_beside_a_working_bracket_entry_then_its_stop_is_cut_and_never_reverses_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # While a second bracket's entry worked, no protection in the symbol was fitted: the stop of 10 stayed under
+    # the LONG 6 left after a sell of 4, and its trigger sold the account SHORT 4.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=10)
+        limit = round(sim.quote("AAPL").bid * 0.8, 2)  # far below the first stop: it stays unfilled
+        second = await eng.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.LMT, limit_price=limit,
+                                              bracket=Bracket(stop_price=round(limit * 0.9, 2))))
+        (second_stop,) = eng.orders.children(second.order_ref)
+        await eventually(lambda: status(eng, second_stop.order_ref) is S.SUBMITTED, what="the second bracket working")
+
+        sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 4, OrderType.MKT))
+        await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the partial sell")
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [6],
+                         what="the first stop cut to the position at the broker")
+        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "protection_fitted"] == [f"{stop.order_ref} (STP 10 AAPL) cut to the position of 6"]
+        assert [o.total_qty for o in sim.orders() if o.order_ref == second_stop.order_ref] == [5]  # left whole
+
+        sim.control.set_price("AAPL", round(stop.ticket.stop_price - 0.5, 2))
+        await eventually(lambda: status(eng, stop.order_ref) is S.FILLED, what="the first stop triggered")
+        assert sim.positions().get("AAPL", 0) == 0
+        assert sorted(_working_at_broker(sim)) == sorted([second.order_ref, second_stop.order_ref])
+
+
+async def test_position_when_partly_sold_beside_a_partly_filled_bracket_entry_then_the_older_stop_leaves_it_its_part(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The second bracket's own stop protects what its entry has filled (30), and waits whole for the rest: the
+    # first stop is fitted to what is left of the position beside it (70 held less 30), not to all 70.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng, qty=100)
+        second, _ = await partly_filled_bracket(sim, eng)
+        (second_stop,) = eng.orders.children(second.order_ref)
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 130, what="long 130")
+
+        sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
+        await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the partial sell")
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
+                         what="the first stop cut beside the second bracket's part")
+
+        assert [o.total_qty for o in sim.orders() if o.order_ref == second_stop.order_ref] == [100]
+        assert status(eng, second.order_ref) is S.PARTIALLY_FILLED
+        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
+                and e.alert.kind == "protection_fitted"] == [
+            "AAPL protection fitted to LONG 70, 30 of it left to the protection of the bracket entries still working "
+            f"(it would have closed 100), the newest giving way first: "
+            f"{stop.order_ref} (STP 100 AAPL) cut to 40"]
+
+
 async def test_bracket_entry_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_the_part_held(
         sim: SimGateway, tmp_path: Path) -> None:
     # The broker cancels a bracket's stop and target with its entry: 30 of 100 filled, the rest cancelled,

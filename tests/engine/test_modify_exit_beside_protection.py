@@ -90,26 +90,24 @@ async def test_standalone_exit_overselling_with_the_stop_when_cut_or_moved_then_
         engine: Engine, sim: SimGateway) -> None:
     # Arrange: long 10 with the limit of 5 and the stop of 5; a sell of 4 fills: long 6, the two sell 10 between
     # them. Counted beside the stop, a cut of the limit (5 + 5 > 6, and 2 + 5 > 6 still) was refused as "past
-    # flat", and the exit stayed larger than it could be. A buy limit rests far below: while an entry works the
-    # engine leaves the protection as it is (its fills grow the position), so the two still sell 10 on the 6.
+    # flat", and the exit stayed larger than it could be. A buy limit rests far below: an entry working no longer
+    # stops the fitting (it left the two selling 10 on the 6).
     limit, stop = await _exit_beside_a_stop(engine, sim)
     resting = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=below_bid(engine, 5.0)))
     await eventually(lambda: status(engine, resting.order_ref) is S.SUBMITTED, what="a buy resting")
-    await engine.submit(sell(4))
-    await eventually(lambda: engine.portfolio.quantity("AAPL") == 6, what="long 6")
     lowered = round(limit.ticket.limit_price - 0.5, 2)  # type: ignore[operator]
 
-    # Act
-    cut = await engine.modify(limit.order_ref, quantity=2)
-    await eventually(lambda: held_at_broker(sim, limit.order_ref)[0] == 2, what="limit cut")
+    # Act: the sell of 4; the engine fits the two to the 6 left, the stop kept whole; then the limit is moved.
+    await engine.submit(sell(4))
+    await eventually(lambda: engine.portfolio.quantity("AAPL") == 6, what="long 6")
+    await eventually(lambda: held_at_broker(sim, limit.order_ref)[0] == 1, what="limit cut")
     moved = await engine.modify(limit.order_ref, limit_price=lowered)
     regrown = await engine.modify(limit.order_ref, quantity=4)
 
     # Assert: the cut and the move add nothing to what the broker holds; growing it back past flat beside the
     # stop is still denied.
-    assert cut.passed, cut.reason
     assert moved.passed, moved.reason
-    await eventually(lambda: held_at_broker(sim, limit.order_ref) == (2, lowered, None), what="limit moved")
+    await eventually(lambda: held_at_broker(sim, limit.order_ref) == (1, lowered, None), what="limit moved")
     assert not regrown.passed
     assert [c.name for c in regrown.failures] == ["reduce_only"], regrown.reason
     assert held_at_broker(sim, stop.order_ref)[0] == 5

@@ -106,15 +106,10 @@ class ProtectionCuts(ProtectionSizes):
         if flat_after:
             self._fit_waiting.discard(order.symbol)
             for leftover in self.protection_working(order.symbol):
-                if leftover.broker_id and not self._entry_still_works(leftover):
+                if leftover.broker_id and not self.waits_for_entry(leftover):
                     self.cancel_at_broker(leftover)
         else:
             self._fit_protection(order.symbol)
-
-    def _entry_still_works(self, child: Order) -> bool:
-        """``child`` is a bracket child whose entry is still working (its fills are yet to come)."""
-        parent = self.orders.get(child.parent_ref) if child.parent_ref else None
-        return parent is not None and parent.status.is_working
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Also: a symbol's older protection waiting for the newer to give way is cut once it has ended; an order
@@ -129,10 +124,10 @@ class ProtectionCuts(ProtectionSizes):
 
     def _follow_again(self, symbol: str) -> None:
         """An order in ``symbol``, whose mismatch is followed, ended unfilled: fit its protection to the broker's
-        position now, unless an entry still works, or a child of an entry that ended unfilled (the broker cancels
-        it with its entry: fitted once that has ended)."""
+        position now, unless a child of an entry that ended unfilled still works (the broker cancels it with its
+        entry: fitted once that has ended)."""
         offset = self.broker_offsets.get(symbol)
-        if offset is None or self._entry_working(symbol):
+        if offset is None:
             return
         if any(o.symbol == symbol and (parent := self.orders.get(o.parent_ref or "")) is not None
                and parent.status.is_final and not parent.filled_quantity for o in self.orders.working()):
@@ -195,12 +190,11 @@ class ProtectionCuts(ProtectionSizes):
         """``symbol`` is flat at the broker (all of it closed elsewhere while away, say), or on the other side of
         ours (a mismatch followed, :meth:`_follow_broker`): its protective orders can only open (or grow) a position
         now (a stop of 10 under nothing sells 10 short), so they are cancelled, said once, as a fill that takes the
-        position flat cancels them (:meth:`after_fill`). Not while an entry in the symbol still works: its fills
-        grow the position its children were placed for. A cancel passes every trading state."""
-        if self._entry_working(symbol):
-            return
+        position flat cancels them (:meth:`after_fill`). The children of a bracket entry still working are left:
+        they wait for the position its fills make (:meth:`waits_for_entry`). A cancel passes every trading
+        state."""
         asked = self.cancels_asked
-        leftovers = [o for o in self.protection_working(symbol) if o.broker_id and o.order_ref not in asked]
+        leftovers = [o for o in self._fitted_protection(symbol) if o.broker_id and o.order_ref not in asked]
         if not leftovers:
             return
         said = [self._cut_what(o.order_ref) for o in leftovers]
@@ -231,24 +225,25 @@ class ProtectionCuts(ProtectionSizes):
         fitted as they can fill (:meth:`_allowances`): the newest give way first, cut, or cancelled when
         nothing of the position is left for them, and the older are cut only once those have ended
         (:meth:`_fit_again`: a cut is measured with them beside it). A protective order on the position's
-        own side (it flipped) would add to it. Not while an entry in the symbol still works: its fills grow
-        the position the protection was placed for. An order with a cut in flight is left to it: it fits
-        the order again once the broker has answered. Said once, at INFO (:meth:`_say_fitted`), unless
-        ``continued`` (the older cut after the newer ended: said when the fitting began).
+        own side (it flipped) would add to it. The children of a bracket entry still working are left whole
+        (:meth:`waits_for_entry`): they wait for the position its fills make. Skipping the whole fitting while
+        an entry worked left a stop of 10 under a LONG 6 (4 sold from a ticket), and its trigger sold the
+        position SHORT 4. An order with a cut in flight is left to it: it fits the order again once the broker
+        has answered. Said once, at INFO (:meth:`_say_fitted`), unless ``continued`` (the older cut after the
+        newer ended: said when the fitting began).
         """
         held = self.protected_position(symbol)
-        working = [o for o in self.orders.working() if o.symbol == symbol]
         self._fit_waiting.discard(symbol)
-        if not held or any(not o.ticket.reduce_only for o in working):
+        if not held:
             return
-        for order in working:
+        for order in self._fitted_protection(symbol):
             if order.ticket.side.sign * held > 0 and order.order_ref not in self.cancels_asked:
                 if order.broker_id:
                     self.cancel_at_broker(order)
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
         closing = self._protective_closing(symbol, held)
-        allowed = self._allowances(closing, held)
+        allowed = self._allowances(closing, self._room(symbol, held))
         giving_way = [o for o in closing if allowed[o.order_ref] <= _QTY_EPS]
         cancels = [o for o in giving_way if o.broker_id and o.order_ref not in self.cancels_asked]
         for order in cancels:
@@ -333,7 +328,7 @@ class ProtectionCuts(ProtectionSizes):
                     f"{order.status.value}: no cut needed")
         else:
             held = self.protected_position(order.symbol)
-            if (not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol)
+            if (not held or order.ticket.side.sign * held > 0 or self.waits_for_entry(order)
                     or order.order_ref in self.cancels_asked):  # giving way to older protection: cancelled
                 return
             text = f"{self._cut_what(order_ref)} fits the position of {held:g} now: no cut needed"

@@ -56,10 +56,23 @@ class ProtectionSizes(StrategyRunner):
             return 0.0
         return theirs if abs(theirs) < abs(held) else held
 
+    def _fitted_protection(self, symbol: str) -> list[Order]:
+        """``symbol``'s protective orders fitted to its position: those working, but the children of a bracket
+        entry still working (:meth:`waits_for_entry`)."""
+        return [o for o in self.protection_working(symbol) if not self.waits_for_entry(o)]
+
+    def _room(self, symbol: str, held: float) -> float:
+        """What of ``held`` (``symbol``'s :meth:`protected_position`) its fitted protection may close: less what the
+        bracket entries still working in it have filled so far, which their own children protect (left whole,
+        waiting for the rest: :meth:`waits_for_entry`)."""
+        covered = sum(o.filled_quantity for o in self.orders.working() if o.symbol == symbol and o.parent_ref is None
+                      and o.filled_quantity and o.ticket.side.sign * held > 0 and self.orders.children(o.order_ref))
+        return max(abs(held) - covered, 0.0) if covered else held
+
     def _protective_closing(self, symbol: str, held: float) -> list[Order]:
-        """``symbol``'s protective orders working on the side that closes ``held``, as they were tracked: oldest
-        first."""
-        return [o for o in self.protection_working(symbol) if o.ticket.side.sign * held < 0]
+        """``symbol``'s protective orders fitted to its position (:meth:`_fitted_protection`) on the side that
+        closes ``held``, as they were tracked: oldest first."""
+        return [o for o in self._fitted_protection(symbol) if o.ticket.side.sign * held < 0]
 
     def _allowances(self, closing: list[Order], held: float) -> dict[str, float]:
         """What each of ``closing`` (a symbol's protective orders) may close of ``held``, by ref: the OCA groups
@@ -81,7 +94,7 @@ class ProtectionSizes(StrategyRunner):
     def _giving_way(self, symbol: str) -> bool:
         """Some of ``symbol``'s protection works that nothing of its position is left for (being cancelled)."""
         held = self.protected_position(symbol)
-        allowed = self._allowances(self._protective_closing(symbol, held), held) if held else {}
+        allowed = self._allowances(self._protective_closing(symbol, held), self._room(symbol, held)) if held else {}
         return any(size <= _QTY_EPS for size in allowed.values())
 
     def _fitting_line(self, symbol: str, held: float, closing: list[Order], allowed: dict[str, float]) -> str:
@@ -102,12 +115,11 @@ class ProtectionSizes(StrategyRunner):
         parts = [f"{listed([said[r] for r, s in cut.items() if s == size])} cut to {size:g}"
                  for size in sorted(set(cut.values()), reverse=True)]
         parts += [f"{listed([said[r] for r in gone])} cancelled"] if gone else []
-        return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g} (it would have closed "
-                f"{sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
-
-    def _entry_working(self, symbol: str) -> bool:
-        """An order in ``symbol`` that is not protective still works: its fills grow the position."""
-        return any(not o.ticket.reduce_only for o in self.orders.working() if o.symbol == symbol)
+        room = self._room(symbol, held)
+        beside = (f", {abs(held) - abs(room):g} of it left to the protection of the bracket entries still working"
+                  if abs(room) < abs(held) - _QTY_EPS else "")
+        return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g}{beside} (it would have "
+                f"closed {sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
         """The quantity protective order ``order_ref`` must be cut to for its position as it is now, fitted
@@ -118,9 +130,10 @@ class ProtectionSizes(StrategyRunner):
         if order is None or not order.status.is_working:
             return None
         held = self.protected_position(order.symbol)
-        if not held or order.ticket.side.sign * held > 0 or self._entry_working(order.symbol):
+        if not held or order.ticket.side.sign * held > 0 or self.waits_for_entry(order):
             return None
-        allowed = self._allowances(self._protective_closing(order.symbol, held), held).get(order_ref, 0.0)
+        closing = self._protective_closing(order.symbol, held)
+        allowed = self._allowances(closing, self._room(order.symbol, held)).get(order_ref, 0.0)
         if allowed <= _QTY_EPS or order.remaining <= allowed + _QTY_EPS:
             return None
         return order.filled_quantity + allowed, held
