@@ -249,10 +249,10 @@ async def test_position_when_partly_sold_beside_a_working_bracket_entry_then_its
         assert sorted(_working_at_broker(sim)) == sorted([second.order_ref, second_stop.order_ref])
 
 
-async def test_position_when_partly_sold_beside_a_partly_filled_bracket_entry_then_the_older_stop_leaves_it_its_part(
+async def test_position_when_partly_sold_beside_a_partly_filled_bracket_entry_then_the_older_stop_covers_it_all(
         sim: SimGateway, tmp_path: Path) -> None:
-    # The second bracket's own stop protects what its entry has filled (30), and waits whole for the rest: the
-    # first stop is fitted to what is left of the position beside it (70 held less 30), not to all 70.
+    # The broker holds the second bracket's stop inactive until its entry has filled in full: it protects none of
+    # the 30 filled so far. So the first stop is fitted to all 70 held, and the gate measures the cut without it.
     async with running(sim, make_config(tmp_path)) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng, qty=100)
@@ -262,16 +262,14 @@ async def test_position_when_partly_sold_beside_a_partly_filled_bracket_entry_th
 
         sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 60, OrderType.MKT))
         await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the partial sell")
-        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
-                         what="the first stop cut beside the second bracket's part")
+        await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [70],
+                         what="the first stop cut to the position")
 
         assert [o.total_qty for o in sim.orders() if o.order_ref == second_stop.order_ref] == [100]
         assert status(eng, second.order_ref) is S.PARTIALLY_FILLED
         assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
                 and e.alert.kind == "protection_fitted"] == [
-            "AAPL protection fitted to LONG 70, 30 of it left to the protection of the bracket entries still working "
-            f"(it would have closed 100), the newest giving way first: "
-            f"{stop.order_ref} (STP 100 AAPL) cut to 40"]
+            f"{stop.order_ref} (STP 100 AAPL) cut to the position of 70"]
 
 
 async def test_bracket_entry_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_the_part_held(

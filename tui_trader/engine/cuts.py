@@ -243,7 +243,7 @@ class ProtectionCuts(ProtectionSizes):
                 self.alert(AlertLevel.WARNING, "protection", f"{order.order_ref} cancelled: a {order.ticket.side} "
                            f"would add to the {symbol} position of {held:g}", kind="protection_fitted")
         closing = self._protective_closing(symbol, held)
-        allowed = self._allowances(closing, self._room(symbol, held))
+        allowed = self._allowances(closing, held)
         giving_way = [o for o in closing if allowed[o.order_ref] <= _QTY_EPS]
         cancels = [o for o in giving_way if o.broker_id and o.order_ref not in self.cancels_asked]
         for order in cancels:

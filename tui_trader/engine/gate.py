@@ -209,9 +209,9 @@ class OrderGate(EngineCore):
         and those of ``order_ref``'s own group not at all (alternatives to it, not orders beside it); orders linked
         to none add up. Counted order by order, a cut of one bracket's stop under two brackets was "past flat" with
         the other's stop and target both beside it, and every cut of the two was refused. A bracket child whose entry
-        still works (:meth:`waits_for_entry`) counts only what its entry has filled so far: the rest of it waits for
-        fills that grow the position (counted whole, a stop under LONG 6 could not be cut to it beside a second
-        bracket's unfilled entry and stop of 5)."""
+        still works (:meth:`waits_for_entry`) is not counted: the broker holds it inactive until its entry has filled
+        in full (counted, a stop under LONG 6 could not be cut to it beside a second bracket's unfilled entry and
+        stop of 5)."""
         snapshot = self.account_snapshot()
         own = self.oca_group(self.orders.orders[order_ref])
         kept: list[Order] = []
@@ -219,24 +219,19 @@ class OrderGate(EngineCore):
         for o in snapshot.working_orders:
             if o.symbol != symbol or not o.ticket.reduce_only:
                 kept.append(o)
-            elif (entry := self.entry_waited_for(o)) is not None:
-                if entry.filled_quantity > 1e-9:
-                    kept.append(replace(o, ticket=replace(o.ticket, quantity=min(
-                        o.ticket.quantity, o.filled_quantity + entry.filled_quantity))))
+            elif self.waits_for_entry(o):
+                continue
             elif (group := self.oca_group(o)) != own and (
                     (best := largest.get(group)) is None or o.remaining > best.remaining):
                 largest[group] = o
         return replace(snapshot, working_orders=(*kept, *largest.values()))
 
-    def entry_waited_for(self, order: Order) -> Order | None:
-        """The bracket entry ``order`` (one of its children) waits for, while that entry still works; else ``None``."""
-        parent = self.orders.get(order.parent_ref) if order.parent_ref else None
-        return parent if parent is not None and parent.status.is_working else None
-
     def waits_for_entry(self, order: Order) -> bool:
-        """``order`` is a bracket child whose entry still works: it waits for the position that entry's fills make,
-        so it is not fitted to the position held now (:mod:`~tui_trader.engine.protection_sizes`)."""
-        return self.entry_waited_for(order) is not None
+        """``order`` is a bracket child whose entry still works (:meth:`Order.held_for`): the broker holds it
+        inactive until that entry has filled in full, so it protects nothing held yet and is not fitted to the
+        position (:mod:`~tui_trader.engine.protection_sizes`)."""
+        parent = self.orders.get(order.parent_ref) if order.parent_ref else None
+        return parent is not None and parent.status.is_working
 
     def protection_working(self, symbol: str, order_ref: str | None = None) -> list[Order]:
         """Reduce-only orders working in ``symbol`` (its stop and target), ``order_ref`` not counted."""

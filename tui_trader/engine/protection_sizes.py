@@ -61,14 +61,6 @@ class ProtectionSizes(StrategyRunner):
         entry still working (:meth:`waits_for_entry`)."""
         return [o for o in self.protection_working(symbol) if not self.waits_for_entry(o)]
 
-    def _room(self, symbol: str, held: float) -> float:
-        """What of ``held`` (``symbol``'s :meth:`protected_position`) its fitted protection may close: less what the
-        bracket entries still working in it have filled so far, which their own children protect (left whole,
-        waiting for the rest: :meth:`waits_for_entry`)."""
-        covered = sum(o.filled_quantity for o in self.orders.working() if o.symbol == symbol and o.parent_ref is None
-                      and o.filled_quantity and o.ticket.side.sign * held > 0 and self.orders.children(o.order_ref))
-        return max(abs(held) - covered, 0.0) if covered else held
-
     def _protective_closing(self, symbol: str, held: float) -> list[Order]:
         """``symbol``'s protective orders fitted to its position (:meth:`_fitted_protection`) on the side that
         closes ``held``, as they were tracked: oldest first."""
@@ -94,7 +86,7 @@ class ProtectionSizes(StrategyRunner):
     def _giving_way(self, symbol: str) -> bool:
         """Some of ``symbol``'s protection works that nothing of its position is left for (being cancelled)."""
         held = self.protected_position(symbol)
-        allowed = self._allowances(self._protective_closing(symbol, held), self._room(symbol, held)) if held else {}
+        allowed = self._allowances(self._protective_closing(symbol, held), held) if held else {}
         return any(size <= _QTY_EPS for size in allowed.values())
 
     def _fitting_line(self, symbol: str, held: float, closing: list[Order], allowed: dict[str, float]) -> str:
@@ -115,11 +107,8 @@ class ProtectionSizes(StrategyRunner):
         parts = [f"{listed([said[r] for r, s in cut.items() if s == size])} cut to {size:g}"
                  for size in sorted(set(cut.values()), reverse=True)]
         parts += [f"{listed([said[r] for r in gone])} cancelled"] if gone else []
-        room = self._room(symbol, held)
-        beside = (f", {abs(held) - abs(room):g} of it left to the protection of the bracket entries still working"
-                  if abs(room) < abs(held) - _QTY_EPS else "")
-        return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g}{beside} (it would have "
-                f"closed {sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
+        return (f"{symbol} protection fitted to {'LONG' if held > 0 else 'SHORT'} {abs(held):g} (it would have closed "
+                f"{sum(groups.values()):g}), the newest giving way first: {'; '.join(parts)}")
 
     def _cut_size(self, order_ref: str) -> tuple[float, float] | None:
         """The quantity protective order ``order_ref`` must be cut to for its position as it is now, fitted
@@ -132,8 +121,7 @@ class ProtectionSizes(StrategyRunner):
         held = self.protected_position(order.symbol)
         if not held or order.ticket.side.sign * held > 0 or self.waits_for_entry(order):
             return None
-        closing = self._protective_closing(order.symbol, held)
-        allowed = self._allowances(closing, self._room(order.symbol, held)).get(order_ref, 0.0)
+        allowed = self._allowances(self._protective_closing(order.symbol, held), held).get(order_ref, 0.0)
         if allowed <= _QTY_EPS or order.remaining <= allowed + _QTY_EPS:
             return None
         return order.filled_quantity + allowed, held
