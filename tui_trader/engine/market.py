@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 BAR_COLUMNS = ["open", "high", "low", "close", "volume", "wap", "count"]
 DAY_S = 86_400
 DEFAULT_ZONE = "America/New_York"
-_NEVER = datetime.min.replace(tzinfo=UTC)
+"""The exchange's zone until the broker says the symbol's (the engine's trading-day zone)."""
 STEADY_S = 3600
+"""How long a clock is taken not to change after a check: no zone changes its clock twice within an hour."""
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 class BarClock:
