@@ -75,6 +75,11 @@ def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
         ("[broker]\nclient_id = 0\n", "broker.client_id = 0: client id 0 is TWS's own"),
         ("[broker\nport = 1\n", "not valid TOML"),
         ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 7\n", "strategies.0"),
+        # Over an hour, a size that does not divide a day would begin its bars at other clock times every day.
+        ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 9000\n",
+         "bar_size_s 9000 is over an hour and does not divide a day (86400 s) evenly"),
+        ("[[strategies]]\nname = 'ema_cross'\nbar_size_s = 172800\n",
+         "strategies.0.bar_size_s = 172800: Input should be less than or equal to 86400"),
         # A folder of zones raised IsADirectoryError: a traceback instead of this message.
         ("[schedule]\ngateway_restart_zone = 'America'\n", "unknown time zone 'America'"),
     ],
@@ -85,6 +90,13 @@ def test_load_when_file_invalid_then_error_names_file_key_and_value(tmp_path: Pa
         load_settings(cfg)
     assert str(cfg) in info.value.message
     assert expected in info.value.message
+
+
+@pytest.mark.parametrize("size", [5, 420, 3600, 5400, 7200, 14400, 86400])
+def test_load_when_bar_size_fits_the_day_or_is_an_hour_at_most_then_accepted(tmp_path: Path, size: int) -> None:
+    cfg = write(tmp_path / "ok.toml", f"[[strategies]]\nname = 'ema_cross'\nbar_size_s = {size}\n")
+
+    assert load_settings(cfg).strategies[0].bar_size_s == size
 
 
 def test_load_when_env_value_invalid_then_error_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:

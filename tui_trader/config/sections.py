@@ -200,16 +200,25 @@ class StrategySettings(Section):
 
     name: str = Field(description="Built-in name (ema_cross, macd, vwap_reversion, volume_breakout) or module:Class.")
     symbols: list[str] = Field(default_factory=lambda: ["SPY"], min_length=1, description="Symbols it trades.")
-    bar_size_s: int = Field(60, ge=5, description="Bar size in seconds (a multiple of 5).")
+    bar_size_s: int = Field(60, ge=5, le=86_400, description=(
+        "Bar size in seconds: a multiple of 5; over an hour, one that divides a day (7200, 14400; 86400 is "
+        "the exchange's calendar day). Bars begin on the exchange's clock: 4-hour bars at 00:00, 04:00..."))
     params: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Its parameters.")
     sizing: SizingSettings | None = Field(None, description="Sizing override for this strategy.")
     enabled: bool = Field(True, description="Whether it runs.")
     max_holding_s: float | None = Field(None, gt=0, description="Close its positions held longer than this.")
 
     @model_validator(mode="after")
-    def _bar_size_multiple_of_five(self) -> StrategySettings:
-        if self.bar_size_s % 5:
-            raise ValueError(f"bar_size_s must be a multiple of 5 seconds, not {self.bar_size_s}")
+    def _bar_size_on_the_clock(self) -> StrategySettings:
+        """5-second slices make the bars; a bar over an hour must fit a whole number of times into the
+        exchange's day, or its boundaries would fall at other clock times every day."""
+        size = self.bar_size_s
+        if size % 5:
+            raise ValueError(f"bar_size_s must be a multiple of 5 seconds, not {size}")
+        if size > 3600 and 86_400 % size:
+            raise ValueError(f"bar_size_s {size} is over an hour and does not divide a day (86400 s) evenly: "
+                             "its bars would begin at other clock times every day; use one that does, "
+                             "e.g. 7200 (2 hours), 14400 (4 hours) or 86400 (the exchange's day)")
         return self
 
 

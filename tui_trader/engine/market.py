@@ -1,8 +1,8 @@
 """Market data state: latest quotes, instruments, staleness, and bars aggregated per bar size.
 
 The broker streams 5-second bars; each strategy asks for its own bar size (a multiple of 5 s).
-:class:`BarSeries` aggregates 5-second bars into bars aligned on the bar size and keeps a bounded
-history that strategies read as a pandas DataFrame.
+:class:`BarSeries` aggregates 5-second bars into bars whose boundaries a :class:`BarClock` places on the
+exchange's clock, and keeps a bounded history that strategies read as a pandas DataFrame.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from tui_trader.domain.market import Bar, Instrument, MarketSnapshot, Quote
 
@@ -21,12 +22,96 @@ if TYPE_CHECKING:  # pandas is needed at the first completed bar, not on the sta
 
 log = logging.getLogger(__name__)
 BAR_COLUMNS = ["open", "high", "low", "close", "volume", "wap", "count"]
+DAY_S = 86_400
+DEFAULT_ZONE = "America/New_York"
+"""The exchange's zone until the broker says the symbol's (the engine's trading-day zone)."""
+STEADY_S = 3600
+"""How long a clock is taken not to change after a check: no zone changes its clock twice within an hour."""
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def bar_start(when: datetime, size_s: int) -> datetime:
-    """Start of the ``size_s``-second bucket containing ``when`` (aligned on the epoch)."""
+class BarClock:
+    """Where the bars of one size begin and end, on an exchange's clock.
+
+    A size that divides a day (86,400 s; every size over an hour must, the config refuses others) has its
+    boundaries wherever the exchange's clock reads a whole number of sizes since its midnight: 4-hour bars
+    begin at 00:00, 04:00, 08:00... New York time in winter and in summer, and a 1-day bar is the
+    exchange's calendar day, midnight to midnight. The bar holding a clock change is as long as the clock
+    says: when New York's clock jumps from 02:00 to 03:00 the 2-hour bar from 00:00 runs to 04:00 (three
+    hours; 02:00 never happens) and the day has 23 hours; when 01:00-02:00 happens twice the 2-hour bar
+    from 00:00 runs three hours, the 1-hour bar of 01:00 comes twice, and the day has 25 hours.
+
+    A size that does not divide a day (up to an hour: 7 minutes, say) recurs at no fixed time of day;
+    its boundaries lie on the Unix epoch, as they always did.
+
+    Args:
+        size_s: Bar length in seconds.
+        zone: The exchange's IANA time zone.
+    """
+
+    def __init__(self, size_s: int, zone: str = DEFAULT_ZONE) -> None:
+        self.size_s = size_s
+        self.zone = zone if DAY_S % size_s == 0 else "UTC"
+        """The zone whose clock the boundaries follow ("UTC" for a size that does not divide a day)."""
+        self._tz = ZoneInfo(self.zone)
+        self._steady = (0, 0, 0)
+        """An hour (epoch seconds, from, to) over which the clock does not change, and its offset: 5-second
+        bars look their bounds up every 5 seconds, and the zone is asked only once an hour for them."""
+
+    def span(self, when: datetime) -> tuple[datetime, datetime]:
+        """Start (inclusive) and end (exclusive) of the bar holding ``when``, as UTC instants."""
+        t = math.floor(when.timestamp())
+        first, last, offset = self._steady
+        start = t - (t + offset) % self.size_s
+        if not (first <= start and start + self.size_s <= last):
+            start, end = self._start(t), self._end(t)
+            if self._offset(t) == self._offset(t + STEADY_S):  # no clock changes twice within an hour
+                self._steady = (t, t + STEADY_S, self._offset(t))
+            return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(start + self.size_s, UTC)
+
+    def _start(self, t: int) -> int:
+        """The last boundary at or before ``t`` (epoch seconds)."""
+        offset = self._offset(t)
+        while True:
+            grid = t - (t + offset) % self.size_s  # the last boundary at or before t, were the clock not to change
+            if self._offset(grid) == offset:
+                return grid
+            changed = self._change(grid, t)  # the clock changed after grid: t's stretch of clock began there
+            t = changed - 1
+            offset = self._offset(t)
+
+    def _end(self, t: int) -> int:
+        """The first boundary after ``t`` (epoch seconds)."""
+        offset = self._offset(t)
+        grid = t - (t + offset) % self.size_s + self.size_s
+        while self._offset(grid) != offset:  # the clock changes before grid: the boundary is on the new clock
+            t = self._change(t, grid)
+            offset = self._offset(t)
+            grid = t + -(t + offset) % self.size_s
+        return grid
+
+    def _offset(self, t: int) -> int:
+        """The exchange clock's distance from UTC at ``t``, in seconds."""
+        offset = datetime.fromtimestamp(t, self._tz).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
+
+    def _change(self, before: int, after: int) -> int:
+        """The second the clock changes, between ``before`` and ``after`` (whose offsets differ)."""
+        offset = self._offset(before)
+        while after - before > 1:
+            middle = (before + after) // 2
+            if self._offset(middle) == offset:
+                before = middle
+            else:
+                after = middle
+        return after
+
+
+def slice_start(when: datetime) -> datetime:
+    """Start of the 5-second slice holding ``when`` (slices lie on the epoch, as IB sends them)."""
     ts = when.timestamp()
-    return datetime.fromtimestamp(ts - ts % size_s, tz=UTC)
+    return datetime.fromtimestamp(ts - ts % 5, tz=UTC)
 
 
 def merge_bars(current: Bar, bar: Bar) -> Bar:
@@ -46,6 +131,9 @@ def _wap(a: Bar, b: Bar, volume: float) -> float:
 class BarSeries:
     """Bars of one symbol at one size: aggregation of incoming bars and a bounded history.
 
+    Bars begin and end where its :class:`BarClock` says, on the exchange's clock; live slices and the
+    warm-up's history are bucketed by the same clock, so they agree on every boundary.
+
     A bar is stored (and returned to strategies) only when it is whole: its 5-second slices ran
     unbroken from the start of its bucket to its end. A bar cut off by a gap (a disconnect, a
     halt) or begun in the middle of its bucket (the first after a subscription) is dropped and
@@ -55,18 +143,41 @@ class BarSeries:
         symbol: The symbol.
         size_s: Bar length in seconds.
         maxlen: Bars of history kept.
+        zone: The exchange's time zone (until :meth:`use_zone` is told the symbol's own).
     """
 
-    def __init__(self, symbol: str, size_s: int, maxlen: int = 500) -> None:
+    def __init__(self, symbol: str, size_s: int, maxlen: int = 500, zone: str = DEFAULT_ZONE) -> None:
         self.symbol, self.size_s = symbol, size_s
+        self.clock = BarClock(size_s, zone)
         self.bars: deque[Bar] = deque(maxlen=maxlen)
         self.warmup_bars = 0
         """Bars of history the strategies on this series need before their first signal."""
         self._current: Bar | None = None
+        self._current_end = _NEVER
+        self._stored_end = _NEVER
+        """End of the newest stored bar: a slice before it is late."""
+        self._span = (_NEVER, _NEVER)
+        """The bar (start, end) last looked up: slices look up their bar once, not once each."""
         self._whole = False
         self._next_slice: datetime | None = None
         self._held: list[Bar] | None = None
         self._frame: pd.DataFrame | None = None
+
+    def use_zone(self, zone: str) -> None:
+        """Place the boundaries on ``zone``'s clock (the symbol's exchange's, once the broker said it).
+
+        Bars already made on another clock are dropped, not mixed with the new ones: the warm-up that
+        follows brings them back from history, on the new clock.
+        """
+        clock = BarClock(self.size_s, zone)
+        if clock.zone == self.clock.zone:
+            return
+        log.info("%s %ss bars follow %s's clock, not %s's: %d bars dropped for the warm-up to refill",
+                 self.symbol, self.size_s, clock.zone, self.clock.zone, len(self.bars))
+        self.clock, self._span = clock, (_NEVER, _NEVER)
+        self.bars.clear()
+        self._current, self._current_end, self._stored_end, self._next_slice = None, _NEVER, _NEVER, None
+        self._frame = None
 
     def hold(self) -> None:
         """Keep live slices aside until :meth:`warm` (a warm-up is on its way): folded first, they
@@ -88,11 +199,12 @@ class BarSeries:
             The newest bar the held slices completed: a live bar, which strategies see as one.
         """
         buckets = self._fold_history(bars)
-        if buckets and buckets[-1].time.timestamp() + self.size_s > asked.timestamp():
+        if buckets and self._bucket(buckets[-1].time)[1] > asked:
             self._seed(buckets.pop(), asked)
         known = {b.time for b in self.bars}
         merged = sorted([*self.bars, *(b for b in buckets if b.time not in known)], key=lambda b: b.time)
         self.bars = deque(merged[-(self.bars.maxlen or len(merged)):], maxlen=self.bars.maxlen)
+        self._stored_end = self.clock.span(self.bars[-1].time)[1] if self.bars else _NEVER
         self._frame = None
         held, self._held = self._held or [], None
         completed = None
@@ -103,11 +215,11 @@ class BarSeries:
     def _fold_history(self, bars: list[Bar]) -> list[Bar]:
         """History at this size; an oldest bucket that history covers only in part is left out."""
         bars = sorted(bars, key=lambda b: b.time)
-        if bars and bars[0].time != bar_start(bars[0].time, self.size_s):
-            bars = [b for b in bars if bar_start(b.time, self.size_s) != bar_start(bars[0].time, self.size_s)]
+        if bars and bars[0].time != (oldest := self._bucket(bars[0].time)[0]):
+            bars = [b for b in bars if self._bucket(b.time)[0] != oldest]
         buckets: list[Bar] = []
         for bar in bars:
-            start = bar_start(bar.time, self.size_s)
+            start = self._bucket(bar.time)[0]
             if buckets and buckets[-1].time == start:
                 buckets[-1] = merge_bars(buckets[-1], bar)
             else:
@@ -117,13 +229,14 @@ class BarSeries:
     def _seed(self, partial: Bar, asked: datetime) -> None:
         """The bar in progress from history up to ``asked``, unless live slices hold it whole up to there
         (after a reconnect within the bar, the live slices from before the outage are not)."""
-        cut = max(bar_start(asked, 5), partial.time)  # history answered in the next bucket: live from its start
+        cut = max(slice_start(asked), partial.time)  # history answered in the next bucket: live from its start
         if self._current is not None and self._current.time > partial.time:
             return
         if (self._current is not None and self._current.time == partial.time and self._whole
                 and self._next_slice is not None and self._next_slice >= cut):
             return
         self._current, self._whole = partial, True
+        self._current_end = self._bucket(partial.time)[1]
         self._next_slice = cut
 
     def add(self, bar: Bar) -> Bar | None:
@@ -139,23 +252,30 @@ class BarSeries:
             log.info("%s %ss bars: ignored the late or repeated slice of %s", self.symbol, self.size_s,
                      bar.time.isoformat())
             return None
-        start = bar_start(bar.time, self.size_s)
-        if self._current is not None and start > self._current.time:
+        if self._current is not None and bar.time >= self._current_end:
             self._drop_current("its last slices never came")
         if self._current is None:
+            start, self._current_end = self._bucket(bar.time)
             self._current, self._whole = replace(bar, time=start), bar.time == start
         else:
             self._current = merge_bars(self._current, bar)
             self._whole = self._whole and bar.time == self._next_slice
         self._next_slice = bar.time + timedelta(seconds=5)
-        if self._next_slice >= start + timedelta(seconds=self.size_s):
+        if self._next_slice >= self._current_end:
             return self._close_current()
         return None
+
+    def _bucket(self, when: datetime) -> tuple[datetime, datetime]:
+        """The bar (start, end) holding ``when``: the clock is asked once per bar, not once per slice."""
+        start, end = self._span
+        if not start <= when < end:
+            self._span = start, end = self.clock.span(when)
+        return start, end
 
     def _is_stale(self, bar: Bar) -> bool:
         if self._next_slice is not None and bar.time < self._next_slice:
             return True
-        return bool(self.bars) and bar_start(bar.time, self.size_s) <= self.bars[-1].time
+        return bar.time < self._stored_end
 
     def _drop_current(self, why: str) -> None:
         assert self._current is not None
@@ -173,6 +293,7 @@ class BarSeries:
         if self.bars and bar.time <= self.bars[-1].time:
             return None
         self.bars.append(bar)
+        self._stored_end = self._current_end
         self._frame = None
         return bar
 
@@ -207,12 +328,14 @@ class MarketState:
         """Fresh contract details (after a connect, at a new trading day).
 
         An instrument that came back without hours (its details timed out) keeps the hours it
-        had: older sessions beat none, which would deny every entry of the symbol.
+        had: older sessions beat none, which would deny every entry of the symbol. It keeps the time
+        zone that came with them too, not the default a bare contract carries (its bars follow it).
         """
         for symbol, fresh in instruments.items():
             old = self.instruments.get(symbol)
             if old is not None and not (fresh.trading_sessions or fresh.liquid_sessions):
-                fresh = replace(fresh, trading_sessions=old.trading_sessions, liquid_sessions=old.liquid_sessions)
+                fresh = replace(fresh, trading_sessions=old.trading_sessions, liquid_sessions=old.liquid_sessions,
+                                time_zone=old.time_zone)
             self.instruments[symbol] = fresh
         self.instruments_version += 1
 

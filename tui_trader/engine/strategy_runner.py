@@ -106,7 +106,7 @@ class StrategyRunner(Recovery):
         for symbol in symbols:
             key = (symbol, spec.bar_size_s)
             keep = max(warmup * 2, MIN_BARS_KEPT)
-            series = self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, keep))
+            series = self.series.setdefault(key, BarSeries(symbol, spec.bar_size_s, keep, self.config.time_zone))
             series.warmup_bars = max(series.warmup_bars, warmup)
             series.hold()  # bars are subscribed before the warm-up: its history goes in first
             if keep > (series.bars.maxlen or 0):  # another strategy on the same bars looks further back
@@ -159,7 +159,10 @@ class StrategyRunner(Recovery):
         the held live slices are released whatever happens. The time is taken before the request: the
         history ends there (or a little after), not where its answer arrives. A bar the held slices
         complete is run through the strategies at once: a live bar, which would else wait for the next.
+        The bars follow the clock of the symbol's exchange, as its contract details give it.
         """
+        if (instrument := self.market.instruments.get(series.symbol)) is not None:
+            series.use_zone(instrument.time_zone)
         size = series.size_s
         bars: list[Bar] = []
         asked = self.now()

@@ -256,8 +256,9 @@ def bar_from_history(symbol: str, bar: BarData) -> Bar:
 
 
 #: IB's history bar sizes (``barSizeSetting``) in seconds, from 5 s (ours are multiples of 5) to an hour.
-#: Each divides an hour, so its bars fall on the engine's boundaries, which are aligned on the epoch; the
-#: larger ones (2, 3, 4, 8 hours, 1 day) are aligned on the exchange's midnight and would straddle them.
+#: Each divides an hour, so its bars, on the exchange's clock, fall within the engine's (on the same clock,
+#: ``engine.market.BarClock``) also on a day the clock changes; the larger ones (2, 3, 4, 8 hours, 1 day)
+#: are not used: the engine folds its long bars from these.
 HISTORY_BAR_SIZES = {5: "5 secs", 10: "10 secs", 15: "15 secs", 30: "30 secs", 60: "1 min",
                      120: "2 mins", 180: "3 mins", 300: "5 mins", 600: "10 mins", 900: "15 mins",
                      1200: "20 mins", 1800: "30 mins", 3600: "1 hour"}
