@@ -184,3 +184,13 @@ def test_load_when_a_health_warning_is_above_its_critical_then_refused(tmp_path:
     cfg = write(tmp_path / "inverted.toml", "[health]\ncpu_warn_pct = 95\ncpu_crit_pct = 80\n")
     with pytest.raises(ConfigError, match=r"cpu_warn_pct \(95\) is above cpu_crit_pct \(80\)"):
         load_settings(cfg)
+
+
+def test_example_when_a_list_entry_shows_a_value_not_the_default_then_its_comment_gives_the_default() -> None:
+    # The built-in strategies run on 5-second bars, and the example showed `bar_size_s = 5` under "every key with
+    # its default": a new [[strategies]] entry written without the key got 60-second bars, and no signal for a minute.
+    text = render_example(Settings)
+    block = text[text.index("[[strategies]]"):]
+    assert "04:00... (left out: 60)\nbar_size_s = 5\n" in block
+    assert '# Symbols it trades. (left out: ["SPY"])\n' in block
+    assert "# Whether it runs.\nenabled = true\n" in block  # shown as its default: nothing to add

@@ -60,12 +60,21 @@ def _array_of_tables(path: str, items: list[BaseModel]) -> list[str]:
                 lines.append(f"# {info.description}")
                 lines.append(f"{name} = {{ {', '.join(f'{k} = {_toml(v)}' for k, v in current.items())} }}")
             else:
-                lines.extend(_key(name, info, current))
+                lines.extend(_key(name, info, current, _left_out(info, current)))
     return lines
 
 
-def _key(name: str, info: FieldInfo, value: Any) -> list[str]:
-    comment = f"# {info.description}"
+def _left_out(info: FieldInfo, shown: Any) -> str:
+    """`` (left out: 60)``: an entry of a list shows its own value, which may not be the key's default: a
+    new entry written without the key gets the default, not what the example shows."""
+    default = _default(info)
+    if info.is_required() or default is None or isinstance(default, BaseModel) or default == shown:
+        return ""
+    return f" (left out: {_toml(default)})"
+
+
+def _key(name: str, info: FieldInfo, value: Any, note: str = "") -> list[str]:
+    comment = f"# {info.description}{note}"
     if value is None or isinstance(value, BaseModel):
         return [comment, f"# {name} ="]
     if isinstance(value, Path) and info.default_factory is not None:
