@@ -189,9 +189,9 @@ def check_strategies(settings: Any) -> None:
     """
     from tui_trader.strategies.registry import problems
 
-    found = problems((s.name, s.params) for s in settings.strategies)
+    found = [(i, p) for i, s in enumerate(settings.strategies, 1) for p in problems([(s.name, s.params)])]
     if found:
-        raise ConfigError("\n".join(f"strategies: {p}" for p in found))
+        raise ConfigError("\n".join(f"strategies (entry {i} of {len(settings.strategies)}): {p}" for i, p in found))
 
 
 def run_check_config(argv: Sequence[str]) -> int:

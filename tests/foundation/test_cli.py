@@ -86,8 +86,10 @@ def test_check_config_when_a_strategy_does_not_load_then_exit_2_quoting_the_name
     cfg = tmp_path / "c.toml"
     cfg.write_text('[[strategies]]\nname = "nosuch:X"\nsymbols = ["AAPL"]\n', encoding="utf-8")
     assert main(["check-config", "--config", str(cfg)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    assert "strategies: nosuch:X: cannot import nosuch" in err
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # the panel's lines joined
+    assert "strategies (entry 1 of 1): nosuch:X: cannot import nosuch (No module named 'nosuch'); a plugin's " \
+           "module must be importable by the Python that runs tui-trader" in err
+    assert "installed in its environment, or in a folder on PYTHONPATH" in err
     assert main(["--strategy", "[bold]nosuch", "--headless", "--duration", "1", "--config", str(cfg)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "unknown strategy '[bold]nosuch'" in err
@@ -103,12 +105,12 @@ def test_check_config_when_strategy_params_are_wrong_then_exit_2_naming_each(
                    '[[strategies]]\nname = "volume_breakout"\nparams = { lookback = 0, volume_mult = nan }\n',
                    encoding="utf-8")
     assert main(["check-config", "--config", str(cfg)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    assert "strategies: ema_cross: unknown parameter 'fsat' (did you mean fast?)" in err
-    assert "strategies: ema_cross: slow = 'x': must be a whole number" in err
-    assert "strategies: macd: fast (30) must be shorter than slow (26)" in err
-    assert "strategies: volume_breakout: lookback = 0: must be at least 2" in err
-    assert "strategies: volume_breakout: volume_mult = nan: must be a number above 0" in err
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # the panel's lines joined
+    assert "strategies (entry 1 of 3): ema_cross: unknown parameter 'fsat' (did you mean fast?)" in err
+    assert "strategies (entry 1 of 3): ema_cross: slow = 'x': must be a whole number" in err
+    assert "strategies (entry 2 of 3): macd: fast (30) must be shorter than slow (26)" in err
+    assert "strategies (entry 3 of 3): volume_breakout: lookback = 0: must be at least 2" in err
+    assert "strategies (entry 3 of 3): volume_breakout: volume_mult = nan: must be a number above 0" in err
     assert main(["--headless", "--sim", "--duration", "1", "--config", str(cfg)]) == 2
 
 

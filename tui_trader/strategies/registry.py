@@ -9,6 +9,7 @@ no number of bars) becomes a :class:`StrategyLoadError` naming the strategy and 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -59,6 +60,10 @@ def _from_path(path: str) -> object:
         raise StrategyLoadError(f"{path}: not module:Class (a module to import, a colon, the class in it)")
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        where = (f"; a plugin's module must be importable by the Python that runs tui-trader ({sys.executable}): "
+                 "installed in its environment, or in a folder on PYTHONPATH") if exc.name == module_name else ""
+        raise StrategyLoadError(f"{path}: cannot import {module_name} ({exc}){where}") from exc
     except ImportError as exc:
         raise StrategyLoadError(f"{path}: cannot import {module_name} ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - the user's module fails as it loads (does not parse, raises)
