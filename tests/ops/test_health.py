@@ -80,6 +80,18 @@ def test_level_held_for_the_sustain_then_one_alert_with_the_level_held_throughou
     assert "back to normal" in falling[-1].text  # type: ignore[union-attr]
 
 
+def test_rise_held_for_the_sustain_ending_in_the_band_then_the_alert_names_the_highest_value() -> None:
+    # "cpu 76.1% reached the warning limit 80%": the sample that completed the sustain sat below the limit (within
+    # the hysteresis band), and the alert quoted only it.
+    tracker = LevelTracker([CPU], 5.0, sustain=3)
+    changes = [tracker.update("cpu", v) for v in (84.0, 92.4, 76.1)]
+    assert [c.text for c in changes if c is not None] == [
+        "cpu reached the warning limit 80% for 3 samples in a row: 92.4% at the highest, 76.1% now"]
+    once = LevelTracker([CPU], 5.0, sustain=1).update("cpu", 80.2)
+    assert once is not None
+    assert once.text == "cpu 80.2% reached the warning limit 80%"
+
+
 def monitor(tmp_path: Path, alerts: list[Alert], **kw: object) -> HealthMonitor:
     settings = HealthSettings(sample_interval_s=0.05, market_data_stale_s=15, journal_queue_warn=100,
                               journal_queue_crit=10_000, alert_after_s=0)

@@ -34,14 +34,24 @@ class LevelChange:
     value: float
     limit: float | None
     unit: str = ""
+    peak: float | None = None
+    """The highest value of the samples that held the level (a rise over several samples), when not ``value``."""
+    samples: int = 1
+    """How many samples in a row held the level before it was alerted."""
 
     @property
     def text(self) -> str:
-        """One line for the operator."""
+        """One line for the operator: the value that crossed the limit, not only the last one (the last sample
+        of a sustained rise may sit below the limit, within the hysteresis band: "cpu 76.1% reached the warning
+        limit 80%" read as a false alarm)."""
         unit = self.unit
         if self.level is OK:
             return f"{self.metric} back to normal: {self.value:.1f}{unit}"
-        return f"{self.metric} {self.value:.1f}{unit} reached the {self.level.value.lower()} limit {self.limit:g}{unit}"
+        reached = f"reached the {self.level.value.lower()} limit {self.limit:g}{unit}"
+        if self.peak is None or self.peak == self.value:
+            return f"{self.metric} {self.value:.1f}{unit} {reached}"
+        return (f"{self.metric} {reached} for {self.samples} samples in a row: {self.peak:.1f}{unit} at the highest, "
+                f"{self.value:.1f}{unit} now")
 
 
 def _rank(level: AlertLevel) -> int:
@@ -96,8 +106,8 @@ class LevelTracker:
         self._levels: dict[str, AlertLevel] = {}
         """The level last alerted, per metric."""
         self._shown: dict[str, AlertLevel] = {}
-        self._streaks: dict[str, tuple[bool, AlertLevel, int]] = {}
-        """Per metric: rising?, the level held throughout, samples so far."""
+        self._streaks: dict[str, tuple[bool, AlertLevel, int, float]] = {}
+        """Per metric: rising?, the level held throughout, samples so far, the highest value among them."""
         self._hysteresis = hysteresis_pct
         self._sustain = max(sustain, 1)
 
@@ -117,19 +127,21 @@ class LevelTracker:
             self._streaks.pop(metric, None)
             return None
         rising = level.rank > alerted.rank
-        same_way, held, count = self._streaks.get(metric, (rising, level, 0))
+        same_way, held, count, peak = self._streaks.get(metric, (rising, level, 0, value))
         if same_way is not rising:
-            held, count = level, 0
+            held, count, peak = level, 0, value
         held = min(held, level, key=_rank) if rising else max(held, level, key=_rank)
+        peak = max(peak, value)
         if spans_sustain and rising:
             held, count = level, self._sustain
         if count + 1 < self._sustain:
-            self._streaks[metric] = (rising, held, count + 1)
+            self._streaks[metric] = (rising, held, count + 1, peak)
             return None
         self._streaks.pop(metric, None)
         self._levels[metric] = held
         limit = threshold.crit if held is AlertLevel.CRITICAL else threshold.warn
-        return LevelChange(metric, alerted, held, value, limit, threshold.unit)
+        return LevelChange(metric, alerted, held, value, limit, threshold.unit, peak if rising else None,
+                           min(count + 1, self._sustain))
 
     def level(self, metric: str) -> AlertLevel:
         """The level of ``metric``'s latest sample (INFO when normal), alerted yet or not."""
