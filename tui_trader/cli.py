@@ -199,8 +199,9 @@ def run_check_config(argv: Sequence[str]) -> int:
     from tui_trader.config import Settings, load_settings
     from tui_trader.config.example import render_example
 
-    parser = argparse.ArgumentParser(prog="tui-trader check-config",
-                                     description="Validate a configuration and print the effective settings.")
+    parser = argparse.ArgumentParser(prog="tui-trader check-config", description=(
+        "Validate a configuration (and load every configured strategy, checking its params) and print the "
+        "effective settings, secrets masked."))
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     parser.add_argument("--example", action="store_true", help="print a documented example file and exit")
     args = parser.parse_args(list(argv))
