@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from textual.command import CommandPalette
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import ConnectionChanged, KillChecked, KillReport
@@ -510,6 +510,25 @@ async def test_pause_strategy_when_chosen_then_pauses_it() -> None:
         await c.pilot.press("enter")
         await c.settle()
         assert c.engine.called("pause_strategy") == [("pause_strategy", "ema_cross", True)]
+
+
+async def test_pause_strategy_when_one_is_disabled_then_it_says_so_and_cannot_be_chosen() -> None:
+    # A plugin that raised in on_bar read "running → pause (disabled: it raised …)"; choosing it "paused" it.
+    async with running() as c:
+        first = c.engine.state.strategies[0]
+        disabled = replace(first, disabled_reason="it raised ZeroDivisionError('boom')")
+        c.engine.state = replace(c.engine.state, strategies=(disabled, *c.engine.state.strategies[1:]))
+        await c.pull()
+        await c.pilot.press("p")
+        await c.settle()
+        options = c.app.screen.query_one("#strategy-list", OptionList)
+        label = str(options.get_option_at_index(0).prompt)
+        assert label.endswith("DISABLED: it raised ZeroDivisionError('boom')")
+        assert "running" not in label
+        assert options.get_option_at_index(0).disabled
+        await c.pilot.press("enter")  # the highlight starts on the first strategy that can be chosen
+        await c.settle()
+        assert [call[1] for call in c.engine.called("pause_strategy")] == [c.engine.state.strategies[1].name]
 
 
 async def test_reducing_toggle_then_turns_on_and_off() -> None:

@@ -30,14 +30,15 @@ class StrategyModal(Dialog[tuple[str, bool] | None]):
         with Vertical(id="strategy-dialog", classes="dialog"):
             yield Label("Pause or resume a strategy", classes="dialog-title")
             yield Label("Paused: no new entries; its exits still close the positions it opened.", id="strategy-note")
-            options = [Option(self._label(s), id=s.name) for s in self.strategies]
+            options = [Option(self._label(s), id=s.name, disabled=bool(s.disabled_reason)) for s in self.strategies]
             yield OptionList(*options, id="strategy-list")
 
     @staticmethod
     def _label(s: StrategyStatus) -> str:
+        if s.disabled_reason:  # not running, and nothing here runs it again: not offered
+            return f"{s.name:<18} {', '.join(s.symbols):<20} DISABLED: {s.disabled_reason}"
         state = "PAUSED → resume" if s.paused else "running → pause"
-        extra = f" (disabled: {s.disabled_reason})" if s.disabled_reason else ""
-        return f"{s.name:<18} {', '.join(s.symbols):<20} {state}{extra}"
+        return f"{s.name:<18} {', '.join(s.symbols):<20} {state}"
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
