@@ -29,8 +29,8 @@ from tui_trader.engine.runner import (
     run_headless,
     summarize,
 )
+from tui_trader.ops.gateway_endpoint import endpoint_path
 from tui_trader.ops.kill import latch
-from tui_trader.ops.sim_endpoint import endpoint_path
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 from tui_trader.store.lock import JournalLock

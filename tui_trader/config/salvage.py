@@ -3,19 +3,22 @@
 ``tui-trader kill`` must latch the kill switch even when the configuration has an error (a typo made while an
 engine runs, editing the file for the next run). It reads from the file and the environment only the settings
 that say which journal that is (``mode``, ``state_dir``, ``journal.path``), each one only when it reads as a valid
-value on its own, with the environment before the file as :func:`~tui_trader.config.load_settings` has it. Nothing
-that says where the gateway is counts: a global cancel is not sent to a port guessed from a broken file.
+value on its own, with the environment before the file as :func:`~tui_trader.config.load_settings` has it, and read
+from the environment as the settings read it (``TUI_TRADER_JOURNAL='{"path": ...}'`` as well as
+``TUI_TRADER_JOURNAL__PATH``, the names in any case). Nothing that says where the gateway is counts: a global cancel
+is not sent to a port guessed from a broken file.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_trader.config import find_config_file, read_toml
-from tui_trader.config.sections import ENV_PREFIX, default_state_dir
+from pydantic_settings import EnvSettingsSource, SettingsError
+
+from tui_trader.config import Settings, find_config_file, read_toml
+from tui_trader.config.sections import default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError
 
@@ -45,20 +48,44 @@ def journal_whereabouts(config: Path | None) -> JournalWhereabouts:
         data = read_toml(found) if found is not None else {}
     except ConfigError:  # not there, not readable, not TOML: the environment and the defaults are all there is
         data = {}
-    mode = _value(data, "mode")
+    env = _environment()
+    mode = _value(env, data, "mode")
     return JournalWhereabouts(Mode(mode) if mode in {m.value for m in Mode} else None,
-                              _path(_value(data, "state_dir")), _path(_value(data, "journal", "path")))
+                              _path(_value(env, data, "state_dir")), _path(_value(env, data, "journal", "path")))
 
 
-def _value(data: dict[str, Any], *keys: str) -> Any:
-    """``TUI_TRADER_<KEYS>`` if set, else the file's value at ``keys`` (None when neither has one)."""
-    env = os.environ.get(ENV_PREFIX + "__".join(keys).upper())
-    if env is not None:
-        return env
-    node: Any = data
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
+WHEREABOUTS = ("mode", "state_dir", "journal")
+"""The settings that say which journal it is (``journal``: for its ``path``)."""
+
+
+def _environment() -> dict[str, Any]:
+    """The environment's values of :data:`WHEREABOUTS`, as the settings read them: a table given as JSON
+    (``TUI_TRADER_JOURNAL='{"path": ...}'``), its keys as ``__``-nested variables (which win), the names in any
+    case. A variable that does not parse is left out (the file's value counts instead), as is one of another
+    setting: the environment's error may be the one that keeps the configuration from loading."""
+    source = EnvSettingsSource(Settings)
+    found: dict[str, Any] = {}
+    for name in WHEREABOUTS:
+        field = Settings.model_fields[name]
+        try:
+            value, _, is_complex = source.get_field_value(field, name)
+            value = source.prepare_field_value(name, field, value, is_complex)
+        except (ValueError, SettingsError):  # not JSON where a table is expected
+            continue
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def _value(env: dict[str, Any], data: dict[str, Any], *keys: str) -> Any:
+    """The environment's value at ``keys`` if it has one, else the file's (None when neither has one)."""
+    for source in (env, data):
+        node: Any = source
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
 
 
 def _path(value: Any) -> Path | None:

@@ -1,4 +1,5 @@
-"""Building an engine from the settings: the broker adapter and, for ``--sim``, the simulator.
+"""Building an engine from the settings: the broker adapter and, for ``--sim``, the simulator; in every mode an
+engine that says which gateway it is connected to (:mod:`tui_trader.ops.gateway_endpoint`).
 
 The ib_async adapter is imported by name at run time: the engine package must not import
 ib_async (only ``tui_trader.broker.ib`` does), and that includes imports through a chain.
@@ -12,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
-from tui_trader.domain.enums import AlertLevel, Mode
-from tui_trader.engine.config import config_from_settings
+from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode
+from tui_trader.domain.events import ConnectionChanged, Event
+from tui_trader.engine.config import EngineConfig, config_from_settings
 from tui_trader.engine.engine import Engine
-from tui_trader.ops import sim_endpoint
+from tui_trader.ops import gateway_endpoint
 from tui_trader.store.lock import JournalLock
 
 if TYPE_CHECKING:
@@ -35,9 +37,54 @@ def make_broker(host: str, port: int, client_id: int, account: str = "", timeout
     return broker
 
 
-class _SimEngine(Engine):
-    """An engine that starts the embedded simulator before connecting to it, and says where it listens
-    (:mod:`tui_trader.ops.sim_endpoint`: ``tui-trader kill --sim`` cancels there)."""
+class _GatewayEngine(Engine):
+    """An engine that says which gateway it is connected to, beside its journal, while it runs
+    (:mod:`tui_trader.ops.gateway_endpoint`: ``tui-trader kill`` cancels there, in every mode)."""
+
+    def __init__(self, config: EngineConfig, broker: Broker,
+                 on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._said: tuple[str, int] | None = None
+        """The gateway the file says, as this engine wrote it (None: no file of this engine's)."""
+        super().__init__(config, broker, on_stop=on_stop)
+        self.add_service(lambda: None, self._unsay)  # at stop, while the journal's lock is still held
+
+    def publish(self, event: Event) -> None:
+        """Publish ``event``; a connection made (or still up) says which gateway it is on, if that is news."""
+        super().publish(event)
+        if isinstance(event, ConnectionChanged) and event.state in LINKED:
+            self.say_where(getattr(self.broker, "host", ""), getattr(self.broker, "port", 0))
+
+    def say_where(self, host: str, port: int) -> None:
+        """Write ``host:port`` as this engine's gateway (again only when it changed; never once stopping)."""
+        journal = self.config.journal_path
+        if journal is None or self.stopping or self._said == (host, port):
+            return
+        try:
+            gateway_endpoint.publish(journal, self.config.mode, host, port)
+        except OSError as exc:  # not said: the kill then says it does not know where, never a wrong gateway
+            log.warning("could not say which gateway the engine is connected to in %s: %s",
+                        gateway_endpoint.endpoint_path(journal), exc)
+            return
+        self._said = (host, port)
+
+    async def _unsay(self) -> None:
+        """Remove the file this engine wrote."""
+        journal = self.config.journal_path
+        if journal is not None and self._said is not None:
+            self._said = None
+            try:
+                gateway_endpoint.withdraw(journal)
+            except OSError as exc:  # a stale file is not believed: its pid no longer holds the journal's lock
+                log.warning("could not remove %s: %s", gateway_endpoint.endpoint_path(journal), exc)
+
+
+LINKED = (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+"""The connection states in which the engine is connected to its gateway."""
+
+
+class _SimEngine(_GatewayEngine):
+    """An engine that starts the embedded simulator before connecting to it, and says where it listens as soon as
+    it does (:mod:`tui_trader.ops.gateway_endpoint`: ``tui-trader kill --sim`` cancels there)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -59,8 +106,7 @@ class _SimEngine(Engine):
             self.journal_lock = JournalLock.acquire(journal)
         try:
             self._gateway = await start_simulator(self._settings)
-            if journal is not None and not self.stopping:
-                sim_endpoint.publish(journal, self._gateway.host, self._gateway.port)
+            self.say_where(self._gateway.host, self._gateway.port)
         except BaseException:
             await self._give_up_start()
             raise
@@ -82,6 +128,7 @@ class _SimEngine(Engine):
 
     async def _give_up_start(self) -> None:
         """Stop the simulator this start brought up and let go of the journal's lock it took."""
+        await self._unsay()
         await self._stop_gateway()
         if self.journal_lock is not None:
             self.journal_lock.release()
@@ -90,8 +137,7 @@ class _SimEngine(Engine):
     async def _stop_gateway(self) -> None:
         gateway, self._gateway = self._gateway, None  # taken at once: the start and the stop may both stop it
         if gateway is not None:
-            if self.config.journal_path is not None:
-                sim_endpoint.withdraw(self.config.journal_path)
+            await self._unsay()  # said already at the stop, while the journal's lock was held; else now
             await gateway.__aexit__(None, None, None)
 
 
@@ -132,7 +178,7 @@ def create_engine(settings: Settings) -> Engine:
         return attach_operations(_SimEngine(settings), settings)
     broker = make_broker(settings.broker.host, settings.broker_port, settings.broker.client_id,
                          settings.broker.account, settings.broker.connect_timeout, settings.broker.readonly)
-    return attach_operations(Engine(config_from_settings(settings), broker), settings)
+    return attach_operations(_GatewayEngine(config_from_settings(settings), broker), settings)
 
 
 StopHook = Callable[[], Awaitable[None]]

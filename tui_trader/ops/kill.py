@@ -6,10 +6,11 @@
 2. If the gateway is reachable, connect with the kill's own client id (``kill_switch.kill_client_id``,
    or ``--client-id``) and send a global cancel:
    every working order on the account, from any client. Print what was cancelled and what, if
-   anything, is still working; journal that as an OperatorAction too. The gateway is the configured one
-   (or ``--host``/``--port``); for ``--sim``, the simulator the running engine said it listens on
-   (:mod:`~tui_trader.ops.sim_endpoint`). Where that is not known for certain, nothing is sent, and it says why,
-   in the journal too (:mod:`~tui_trader.ops.kill_journal`).
+   anything, is still working; journal that as an OperatorAction too. The gateway is ``--host``/``--port`` if
+   given, else the one the engine running with the journal said it is connected to, if it runs in the kill's mode
+   (:mod:`~tui_trader.ops.gateway_endpoint`), else the configured one (``--sim``: none, the simulator is the
+   engine's). Where that is not known for certain, nothing is sent, and it says why, in the journal too
+   (:mod:`~tui_trader.ops.kill_journal`).
 
 The command line (and a configuration that does not load) is :mod:`tui_trader.ops.kill_cli`. The ib_async
 adapter is loaded by name (only ``tui_trader.broker.ib`` may import ib_async).
@@ -24,7 +25,7 @@ import importlib
 import socket
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,9 @@ from tui_trader.broker.base import BrokerOrderReport, ClientIdInUse
 from tui_trader.domain.enums import Mode
 from tui_trader.domain.events import KillReport
 from tui_trader.errors import UsageError
-from tui_trader.ops import sim_endpoint
+from tui_trader.ops import gateway_endpoint
+from tui_trader.ops.gateway_endpoint import GatewayEndpoint, NotKnown
 from tui_trader.ops.kill_journal import LATCH_ONLY, latch, not_sent, record_cancel, sent
-from tui_trader.ops.sim_endpoint import SimEndpoint
 from tui_trader.store.lock import probe
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ engine runs with this journal but one runs with another mode's, so the running e
 latched, the gateway reached but it refused the kill's client id as in use (IB error 326), so nothing was
 cancelled: run it again with another id (``--client-id``); latched, but where the gateway is was not known for
 certain (a configuration that did not load and no ``--host``/``--port``; a ``--sim`` engine that has not said
-where its simulator listens), so no global cancel was sent."""
+where its simulator listens; the engine running with the journal is of another mode), so no global cancel was
+sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,9 @@ class GatewayTarget:
     account: str = ""
     connect_timeout_s: float = 5.0
     verify_timeout_s: float = 10.0
+    whence: str = ""
+    """Why this gateway, when that is worth saying before the cancel goes (the running engine's, not the
+    configured one; the configured one, as the engine of this journal runs in another mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,37 +153,63 @@ def _key(report: BrokerOrderReport) -> tuple[int, int, int]:
 def target_for(settings: Settings, connect_timeout_s: float, client_id: int | None = None, *,
                journal: Path | None = None, host: str | None = None,
                port: int | None = None) -> GatewayTarget | NotSent:
-    """The gateway of ``settings`` (``host``/``port``: given on the command line, they win) and the kill's client
-    id: ``client_id`` (``--client-id``) or the configured ``kill_switch.kill_client_id``; refused when it is the
-    engine's. For ``--sim`` without ``port``: the simulator of the engine running with ``journal`` (default: the
-    configured one), where it said it listens (:mod:`~tui_trader.ops.sim_endpoint`), never the configured port,
-    which another run's simulator may hold."""
+    """Where the global cancel of a kill with ``settings`` goes, with the kill's client id: ``client_id``
+    (``--client-id``) or the configured ``kill_switch.kill_client_id``; refused when it is the engine's.
+
+    ``host``/``port`` (the command line's) win, the other one configured. Without them: the gateway the engine
+    running with ``journal`` (default: the configured one) said it is connected to, when it runs in this mode
+    (:mod:`~tui_trader.ops.gateway_endpoint`); else the configured one, but for ``--sim``: its simulator is the
+    engine's, and one on the configured port is another run's.
+    """
     chosen = "--client-id" if client_id is not None else "kill_switch.kill_client_id"
     client_id = settings.kill_switch.kill_client_id if client_id is None else client_id
     if client_id == settings.broker.client_id:
         raise UsageError(f"{chosen} ({client_id}) must differ from broker.client_id: "
                          "the kill must not take over the engine's session")
     timeouts = min(connect_timeout_s, settings.broker.connect_timeout), settings.broker.ack_timeout_s
-    if settings.mode is Mode.SIM and port is None:
-        found = running_simulator(journal or settings.journal_path)
-        if isinstance(found, NotSent):
-            return found
-        return GatewayTarget(found.host, found.port, client_id, settings.broker.account, *timeouts)
-    default_host = settings.sim.host if settings.mode is Mode.SIM else settings.broker.host
-    return GatewayTarget(host or default_host, port or settings.broker_port, client_id, settings.broker.account,
-                         *timeouts)
-
-
-def running_simulator(journal: Path) -> SimEndpoint | NotSent:
-    """Where the simulator embedded in the engine running with ``journal`` listens, else why no cancel is sent:
-    no engine runs with it (so neither does its simulator: nothing to cancel, exit 0), or it has not said (7)."""
-    found = sim_endpoint.running(journal)
-    if isinstance(found, SimEndpoint):
-        return found
+    configured = GatewayTarget(settings.sim.host if settings.mode is Mode.SIM else settings.broker.host,
+                               settings.broker_port, client_id, settings.broker.account, *timeouts)
+    if host is not None or port is not None:
+        return replace(configured, host=host or configured.host, port=port or configured.port)
+    journal = journal or settings.journal_path
+    found = gateway_endpoint.running(journal, settings.mode)
+    if isinstance(found, GatewayEndpoint):
+        return replace(configured, host=found.host, port=found.port, whence=engine_said(found, journal))
+    if settings.mode is Mode.SIM:
+        return simulator_unknown(found, "give the simulator's port: --port N")
     if not found.engine_runs:
-        return NotSent(f"{found.why} (one on the configured port would be another run's)", EXIT_OK)
-    return NotSent(f"{found.why}. Run the kill again in a moment, or give the simulator's port: --port N",
-                   EXIT_GATEWAY_UNKNOWN)
+        return configured
+    return replace(configured, whence=f"{found.why}: the global cancel goes to the configured gateway "
+                                      f"{configured.host}:{configured.port}")
+
+
+def refuse_host_without_port(mode: Mode, host: str | None, port: int | None) -> None:
+    """``--sim`` with ``--host`` and no ``--port``: refused (UsageError), before anything is done.
+
+    The port was the one the running engine's simulator said, and ``--host`` was dropped without a word: the
+    cancel went to another host than the operator named. With the simulator's port it would be a port guessed for
+    that host, with the configured one perhaps another run's simulator."""
+    if mode is Mode.SIM and host is not None and port is None:
+        raise UsageError("--host without --port: with --sim the cancel goes to the simulator the running engine "
+                         "said it listens on, host and port; to name another gateway, give both --host and --port")
+
+
+def simulator_unknown(found: NotKnown, remedy: str) -> NotSent:
+    """Why no cancel is sent for ``--sim`` when where the engine's simulator listens is not known: no engine runs
+    with the journal (so neither does its simulator: nothing to cancel, exit 0), or it has not said, or it runs in
+    another mode (7; ``remedy``: what to give on the command line)."""
+    if not found.engine_runs:
+        return NotSent(f"{found.why}, so neither does its simulator (one on the configured port would be another "
+                       "run's)", EXIT_OK)
+    if found.other_mode is not None:
+        return NotSent(found.why, EXIT_GATEWAY_UNKNOWN)
+    return NotSent(f"{found.why}. Run the kill again in a moment, or {remedy}", EXIT_GATEWAY_UNKNOWN)
+
+
+def engine_said(found: GatewayEndpoint, journal: Path) -> str:
+    """Where the cancel goes, as the engine running with ``journal`` said it."""
+    return (f"the engine running with this journal (process {found.pid}) said it is connected to "
+            f"{found.host}:{found.port} ({gateway_endpoint.endpoint_path(journal).name})")
 
 
 def default_operator() -> str:
@@ -254,11 +285,12 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         connect_timeout_s: Longest wait for the gateway connection.
         client_id: The API client id of the global cancel (default: ``kill_switch.kill_client_id``).
         host: The gateway's host, if given (default: the configured one).
-        port: The gateway's port, if given (default: the configured one; for ``--sim``, the port the running
-            engine's simulator said it listens on).
+        port: The gateway's port, if given (default: the one the running engine of this mode said it is
+            connected to, else the configured one; ``--sim``: only the former).
         console: Where to print (default: stdout).
         on_report: Given the global cancel's report (the console shows its orders as the broker left them).
     """
+    refuse_host_without_port(settings.mode, host, port)
     path = journal_path or settings.journal_path
     journals = {mode: settings.model_copy(update={"mode": mode}).journal_path for mode in Mode}
 
@@ -287,6 +319,8 @@ async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: st
                                     f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
                                     f"--{mode.value}."))
     target = gateway() if gateway is not None else NotSent(LATCH_ONLY, EXIT_OK)
+    if isinstance(target, GatewayTarget) and target.whence:
+        console.print(Text(target.whence))
     if isinstance(target, NotSent):
         latched = await latching
         if gateway is not None:

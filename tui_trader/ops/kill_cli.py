@@ -4,9 +4,9 @@ The kill is the switch for when everything else is broken, the configuration inc
 (a typo made while an engine runs, editing it for the next run) is said as check-config says it, and the kill
 goes on with what can be known for certain. It latches the journal it can find (``--journal``, else the mode's
 journal in the state directory the configuration names, if that much of it reads, else in the default one). The
-global cancel goes only where the gateway is known for certain: ``--host`` and ``--port`` given, or the simulator
-a running ``--sim`` engine said it listens on; never at a port guessed from the defaults, which may be another
-gateway's.
+global cancel goes only where the gateway is known for certain: ``--host`` and ``--port`` given, or the gateway
+the engine running with that journal said it is connected to (in the kill's mode); never at a port guessed from
+the defaults, which may be another gateway's.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ from tui_trader.config.salvage import JournalWhereabouts, journal_whereabouts
 from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError, UsageError
+from tui_trader.ops import gateway_endpoint
+from tui_trader.ops.gateway_endpoint import GatewayEndpoint
 from tui_trader.ops.kill import (
     EXIT_GATEWAY_UNKNOWN,
     GatewayTarget,
     NotSent,
+    engine_said,
     execute,
     out_of_band_kill,
-    running_simulator,
+    refuse_host_without_port,
+    simulator_unknown,
 )
 from tui_trader.ops.logs import LOG_FORMAT, private_log_dir, private_opener
 from tui_trader.ops.modes import add_mode_flags, settings_for
@@ -53,19 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
                "journal could not be written, so the kill is not latched (the global cancel was still sent); 5 no "
                "engine runs with this journal, but one runs with another mode's: that engine was not told; 6 the "
                "gateway refused the kill's client id as in use, so nothing was cancelled: run it again with "
-               "--client-id; 7 where the gateway is was not known for certain (the configuration did not load "
-               "and --host/--port were not given; a --sim engine that has not said where its simulator "
-               "listens), so no global cancel was sent.")
+               "--client-id; 7 where the gateway is was not known for certain (the configuration did not load, "
+               "--host/--port were not given and no engine of this mode runs with the journal to say which "
+               "gateway it is connected to; a --sim engine that has not said where its simulator listens; the "
+               "engine running with the journal is of another mode), so no global cancel was sent.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal and gateway")
     parser.add_argument("--journal", type=Path, metavar="PATH", help="journal file (default: the configured one)")
     parser.add_argument("--by", default=None, help="who is killing (default: kill-cli:USER@HOST)")
     parser.add_argument("--no-cancel", action="store_true", help="only latch the journal; do not contact the gateway")
-    parser.add_argument("--host", default=None, help="gateway host (default: the configured one)")
+    parser.add_argument("--host", default=None, help=(
+        "gateway host (default: the one the engine running with the journal is connected to, else the "
+        "configured one); with --sim only with --port"))
     parser.add_argument("--port", type=int, default=None, metavar="N", help=(
-        "gateway port (default: the configured one; --sim: the port the running engine's simulator listens "
-        "on). With a configuration that does not load, the global cancel is sent only with --host and --port"))
+        "gateway port (default: the one the engine running with the journal is connected to, if it runs in this "
+        "mode, else the configured one; --sim: only the former). With a configuration that does not load and no "
+        "engine of this mode running, the global cancel is sent only with --host and --port"))
     parser.add_argument("--client-id", type=int, default=None, metavar="N",
                         help="API client id for the global cancel (default: kill_switch.kill_client_id)")
     parser.add_argument("--connect-timeout", type=float, default=5.0, metavar="S", help="gateway connect timeout")
@@ -111,6 +119,7 @@ async def kill_without_settings(error: ConfigError, where: JournalWhereabouts, a
     # As check-config says it (tui_trader.cli.print_error), plain text: a "[risk]" in it is not markup.
     errors.print(Panel(Text(error.message), title=error.title, border_style="red", expand=False))
     mode = Mode(args.mode) if args.mode else where.mode or Mode.SIM
+    refuse_host_without_port(mode, args.host, args.port)
     journal = args.journal or where.journal_of(mode)
     console.print(Text.assemble(("the configuration did not load", "bold red"), f" (the error above): the kill goes "
                                 f"on with what is known without it: the {mode.value} journal {journal} "
@@ -125,20 +134,24 @@ async def kill_without_settings(error: ConfigError, where: JournalWhereabouts, a
 
 
 def gateway_without_settings(mode: Mode, journal: Path, args: argparse.Namespace) -> GatewayTarget | NotSent:
-    """``--host`` and ``--port``, or the simulator a running ``--sim`` engine said it listens on; else not sent."""
+    """``--host`` and ``--port``, or the gateway the engine running with ``journal`` in ``mode`` said it is
+    connected to; else not sent."""
     client_id = KillSwitchSettings().kill_client_id if args.client_id is None else args.client_id
     broker = BrokerSettings()
     timeouts = min(args.connect_timeout, broker.connect_timeout), broker.ack_timeout_s
     if args.host is not None and args.port is not None:
         return GatewayTarget(args.host, args.port, client_id, "", *timeouts)
-    if mode is Mode.SIM and args.port is None:
-        found = running_simulator(journal)
-        if isinstance(found, NotSent):
-            return found
-        return GatewayTarget(found.host, found.port, client_id, "", *timeouts)
-    return NotSent("the configuration did not load, so where the gateway is is not known for certain (a port "
-                   "guessed from the defaults may be another gateway's). To send it, run the kill again with the "
-                   "gateway's --host and --port.", EXIT_GATEWAY_UNKNOWN)
+    unknown = ("the configuration did not load, so where the gateway is is not known for certain (a port guessed "
+               "from the defaults may be another gateway's)")
+    remedy = "To send it, run the kill again with the gateway's --host and --port."
+    if args.host is not None or args.port is not None:
+        return NotSent(f"{unknown}, and only one of --host and --port was given. {remedy}", EXIT_GATEWAY_UNKNOWN)
+    found = gateway_endpoint.running(journal, mode)
+    if isinstance(found, GatewayEndpoint):
+        return GatewayTarget(found.host, found.port, client_id, "", *timeouts, whence=engine_said(found, journal))
+    if mode is Mode.SIM:
+        return simulator_unknown(found, "give the simulator's --host and --port")
+    return NotSent(f"{unknown}, and {found.why}. {remedy}", EXIT_GATEWAY_UNKNOWN)
 
 
 def _whence(args: argparse.Namespace, where: JournalWhereabouts) -> str:

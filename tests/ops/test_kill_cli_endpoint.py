@@ -1,0 +1,247 @@
+"""``tui-trader kill`` finds the running engine's gateway in every mode (``<journal>.gateway``), never another mode's;
+``--sim --host`` without ``--port``; a configuration that does not load read from the environment as the settings
+read it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from tui_trader.config import Settings, load_settings
+from tui_trader.config.salvage import JournalWhereabouts, journal_whereabouts
+from tui_trader.domain import Mode
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import create_engine
+from tui_trader.ops.gateway_endpoint import endpoint_path
+from tui_trader.ops.kill import EXIT_GATEWAY_UNKNOWN, EXIT_OK, out_of_band_kill
+from tui_trader.sim import ManualClock, SimGateway
+
+from .conftest import eventually
+from .test_kill_cli import BROKEN_KEY, cancel_outcomes, kill_cli, latched, working_order, working_refs
+
+EXIT_USAGE = 2
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in list(os.environ):
+        if var.upper().startswith("TUI_TRADER_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+
+
+@asynccontextmanager
+async def gateway() -> AsyncIterator[SimGateway]:
+    """A simulator standing in for an IB paper gateway (its account is DUSIM...)."""
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        yield gw
+
+
+def settings_of(tmp_path: Path, mode: str, **changes: Any) -> Settings:
+    base: dict[str, Any] = {"mode": mode, "state_dir": str(tmp_path / "state"), "confirm": False, "strategies": [],
+                            "kill_switch": {"kill_client_id": 55}}
+    return load_settings(None, {**base, **changes})
+
+
+def paper_at(tmp_path: Path, port: int, **changes: Any) -> Settings:
+    """``--paper`` with the gateway at ``port`` (reconnecting at once)."""
+    broker = {"port": port, "reconnect_initial_s": 0.05, "reconnect_max_s": 0.2}
+    return settings_of(tmp_path, "paper", broker=broker, **changes)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Engine]:
+    engine = create_engine(settings)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
+async def kill_printed(settings: Settings) -> tuple[int, str]:
+    out = io.StringIO()
+    code = await out_of_band_kill(settings, "console frozen", by="tester", console=Console(file=out, width=400))
+    return code, " ".join(out.getvalue().split())
+
+
+# -- --paper / --live: the gateway the engine is connected to --------------------------------------------------------
+
+
+async def test_kill_paper_when_the_config_was_edited_since_the_engine_started_then_cancels_at_the_engines_gateway(
+        tmp_path: Path) -> None:
+    # It went to the configured port: the gateway named for the next run, while the engine's orders worked on.
+    async with gateway() as engines, gateway() as configured:
+        settings = paper_at(tmp_path, engines.port)
+        file = endpoint_path(settings.journal_path)
+        async with running(settings):
+            said = json.loads(file.read_text())
+            mode = stat.S_IMODE(file.stat().st_mode)
+            mine = await working_order(engines.host, engines.port, "mine", engines)
+            theirs = await working_order(configured.host, configured.port, "theirs", configured)
+            try:
+                code, out = await kill_printed(paper_at(tmp_path, configured.port))  # edited for the next run
+            finally:
+                mine.disconnect()
+                theirs.disconnect()
+        assert said == {"mode": "paper", "host": settings.broker.host, "port": engines.port, "pid": os.getpid()}
+        assert mode == 0o600
+        assert code == EXIT_OK
+        assert f"said it is connected to {settings.broker.host}:{engines.port}" in out
+        assert f"global cancel sent to {settings.broker.host}:{engines.port} as client 55: 1 cancelled" in out
+        assert working_refs(engines) == []
+        assert working_refs(configured) == ["theirs"]
+        assert not file.exists()  # said only while it ran
+
+
+async def test_kill_paper_when_the_engine_reconnects_to_another_gateway_then_the_file_and_the_kill_follow_it(
+        tmp_path: Path) -> None:
+    async with gateway() as first, gateway() as second:
+        settings = paper_at(tmp_path, first.port)
+        file = endpoint_path(settings.journal_path)
+        async with running(settings) as engine:
+            assert json.loads(file.read_text())["port"] == first.port
+            engine.broker.port = second.port  # type: ignore[attr-defined]  # the next connect goes there
+            first.control.disconnect()
+            await eventually(lambda: json.loads(file.read_text())["port"] == second.port, what="said again")
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600
+            mine = await working_order(second.host, second.port, "mine", second)
+            try:
+                code, out = await kill_printed(settings)
+            finally:
+                mine.disconnect()
+        assert code == EXIT_OK
+        assert f"global cancel sent to {settings.broker.host}:{second.port} as client 55: 1 cancelled" in out
+        assert working_refs(second) == []
+
+
+async def test_kill_when_the_config_does_not_load_and_a_paper_engine_runs_then_cancels_at_its_gateway(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "global cancel NOT sent" (exit 7) unless given --host and --port: the engine knew where it was.
+    state = tmp_path / "state"
+    config = tmp_path / "tui-trader.toml"
+    async with gateway() as engines:
+        settings = paper_at(tmp_path, engines.port)
+        async with running(settings):
+            config.write_text(f'mode = "paper"\nstate_dir = "{state}"\n{BROKEN_KEY}')
+            mine = await working_order(engines.host, engines.port, "mine", engines)
+            try:
+                code = await kill_cli("--config", str(config), "--connect-timeout", "2")
+            finally:
+                mine.disconnect()
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == EXIT_OK, out
+        assert "the configuration did not load" in out
+        assert f"global cancel sent to {settings.broker.host}:{engines.port}" in out
+        assert working_refs(engines) == []
+        assert (await cancel_outcomes(state / "journal-paper.sqlite"))[-1] == "0 still working"
+
+
+# -- never another mode's gateway ---------------------------------------------------------------------------------
+
+
+async def test_kill_paper_when_a_sim_engine_runs_with_the_shared_journal_then_not_at_its_simulator_and_says_so(
+        tmp_path: Path) -> None:
+    shared = str(tmp_path / "journal.sqlite")  # journal.path: one file for every mode
+    async with gateway() as paper:
+        sim_settings = settings_of(tmp_path, "sim", journal={"path": shared}, sim={"port": 0})
+        async with running(sim_settings) as engine:
+            simulator = engine.connection.port
+            mine = await working_order(sim_settings.sim.host, simulator, "sim-order")
+            theirs = await working_order(paper.host, paper.port, "paper-order", paper)
+            try:
+                code, out = await kill_printed(paper_at(tmp_path, paper.port, journal={"path": shared}))
+                assert working_refs(paper) == []  # the paper kill cancels at the paper gateway, as configured
+                open_at_sim = [t.order.orderRef for t in mine.openTrades()]
+            finally:
+                mine.disconnect()
+                theirs.disconnect()
+    assert code == EXIT_OK
+    assert f"is a --sim engine, connected to {sim_settings.sim.host}:{simulator}" in out
+    assert "a --paper kill does not cancel there (run tui-trader kill --sim for its orders)" in out
+    assert open_at_sim == ["sim-order"]
+
+
+async def test_kill_sim_when_a_paper_engine_runs_with_the_shared_journal_then_nothing_sent_and_exits_7(
+        tmp_path: Path) -> None:
+    shared = str(tmp_path / "journal.sqlite")
+    async with gateway() as paper:
+        async with running(paper_at(tmp_path, paper.port, journal={"path": shared})):
+            mine = await working_order(paper.host, paper.port, "paper-order", paper)
+            try:
+                code, out = await kill_printed(settings_of(tmp_path, "sim", journal={"path": shared}))
+            finally:
+                mine.disconnect()
+        assert working_refs(paper) == ["paper-order"]
+    assert code == EXIT_GATEWAY_UNKNOWN
+    assert "global cancel NOT sent" in out
+    assert f"is a --paper engine, connected to 127.0.0.1:{paper.port}; a --sim kill does not cancel there" in out
+    (outcome,) = await cancel_outcomes(Path(shared))
+    assert "is a --paper engine" in outcome
+
+
+# -- --sim --host without --port ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config_loads", [True, False])
+async def test_kill_sim_with_host_but_no_port_then_refused_before_anything_is_done(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], config_loads: bool) -> None:
+    # --host was dropped without a word: the cancel went to the simulator on the host the engine said.
+    state = tmp_path / "state"
+    config = tmp_path / "tui-trader.toml"
+    config.write_text(f'state_dir = "{state}"\n' + ("" if config_loads else BROKEN_KEY))
+
+    code = await kill_cli("--config", str(config), "--sim", "--host", "10.1.2.3")
+
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == EXIT_USAGE
+    assert "--host without --port" in err
+    assert not (state / "journal-sim.sqlite").exists()  # nothing latched: run it again as meant
+
+
+# -- a configuration that does not load: the environment as the settings read it ------------------------------------
+
+
+async def test_kill_when_the_config_does_not_load_then_the_journal_table_in_the_environment_names_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # TUI_TRADER_JOURNAL='{"path": ...}' is how the settings take a table from the environment: the kill latched
+    # the state directory's journal, which no engine used.
+    journal = tmp_path / "elsewhere" / "trading.sqlite"
+    monkeypatch.setenv("TUI_TRADER_JOURNAL", json.dumps({"path": str(journal)}))
+    config = tmp_path / "tui-trader.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n{BROKEN_KEY}')
+
+    code = await kill_cli("--config", str(config), "--no-cancel")
+
+    assert code == EXIT_OK
+    assert await latched(journal)
+    assert not (tmp_path / "state" / "journal-sim.sqlite").exists()
+
+
+def test_journal_whereabouts_read_the_environment_as_the_settings_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "tui-trader.toml"
+    config.write_text(f'[journal]\npath = "{tmp_path / "file.sqlite"}"\n{BROKEN_KEY}')
+    monkeypatch.setenv("TUI_TRADER_JOURNAL", json.dumps({"path": str(tmp_path / "json.sqlite"), "batch_size": 5}))
+    monkeypatch.setenv("tui_trader_state_dir", str(tmp_path / "lower"))  # any case, as the settings take it
+    monkeypatch.setenv("TUI_TRADER_MODE", "live")
+    assert journal_whereabouts(config) == JournalWhereabouts(Mode.LIVE, tmp_path / "lower", tmp_path / "json.sqlite")
+
+    monkeypatch.setenv("TUI_TRADER_JOURNAL__PATH", str(tmp_path / "nested.sqlite"))  # the nested variable wins
+    assert journal_whereabouts(config).journal == tmp_path / "nested.sqlite"
+
+    monkeypatch.delenv("TUI_TRADER_JOURNAL__PATH")
+    monkeypatch.setenv("TUI_TRADER_JOURNAL", "{not json")  # does not parse: the file's value counts
+    assert journal_whereabouts(config).journal == tmp_path / "file.sqlite"
