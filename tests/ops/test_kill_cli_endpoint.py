@@ -195,20 +195,21 @@ async def test_kill_sim_when_a_paper_engine_runs_with_the_shared_journal_then_no
 # -- --sim --host without --port ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config_loads", [True, False])
-async def test_kill_sim_with_host_but_no_port_then_refused_before_anything_is_done(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], config_loads: bool) -> None:
-    # --host was dropped without a word: the cancel went to the simulator on the host the engine said.
+@pytest.mark.parametrize(("mode", "config_loads"), [("--sim", True), ("--sim", False), ("--paper", True)])
+async def test_kill_with_host_but_no_port_then_refused_before_anything_is_done(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, config_loads: bool) -> None:
+    # --sim: --host was dropped without a word, the cancel went to the simulator on the host the engine said.
+    # --paper: --host went with the configured port, a port guessed for another host.
     state = tmp_path / "state"
     config = tmp_path / "tui-trader.toml"
     config.write_text(f'state_dir = "{state}"\n' + ("" if config_loads else BROKEN_KEY))
 
-    code = await kill_cli("--config", str(config), "--sim", "--host", "10.1.2.3")
+    code = await kill_cli("--config", str(config), mode, "--host", "10.1.2.3")
 
     err = " ".join(capsys.readouterr().err.split())
     assert code == EXIT_USAGE
     assert "--host without --port" in err
-    assert not (state / "journal-sim.sqlite").exists()  # nothing latched: run it again as meant
+    assert not [p.name for p in state.glob("journal-*.sqlite")]  # nothing latched: run it again as meant
 
 
 # -- a configuration that does not load: the environment as the settings read it ------------------------------------

@@ -184,14 +184,17 @@ def target_for(settings: Settings, connect_timeout_s: float, client_id: int | No
 
 
 def refuse_host_without_port(mode: Mode, host: str | None, port: int | None) -> None:
-    """``--sim`` with ``--host`` and no ``--port``: refused (UsageError), before anything is done.
+    """``--host`` and no ``--port``: refused (UsageError), in every mode, before anything is done.
 
-    The port was the one the running engine's simulator said, and ``--host`` was dropped without a word: the
-    cancel went to another host than the operator named. With the simulator's port it would be a port guessed for
-    that host, with the configured one perhaps another run's simulator."""
-    if mode is Mode.SIM and host is not None and port is None:
-        raise UsageError("--host without --port: with --sim the cancel goes to the simulator the running engine "
-                         "said it listens on, host and port; to name another gateway, give both --host and --port")
+    With ``--sim`` the port was the one the running engine's simulator said, and ``--host`` was dropped without a
+    word: the cancel went to another host than the operator named. Any port put beside a host named on the
+    command line is a guess for that host (the configured one may be another gateway's there, the running
+    engine's is its own host's): a global cancel at a gateway guessed cancels another account's orders."""
+    if host is not None and port is None:
+        where = ("the simulator the running engine said it listens on, host and port" if mode is Mode.SIM else
+                 "the gateway the running engine said it is connected to, else the configured one, host and port")
+        raise UsageError(f"--host without --port: without them the cancel goes to {where}; to name another "
+                         "gateway, give both --host and --port")
 
 
 def simulator_unknown(found: NotKnown, remedy: str) -> NotSent:

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cancel", action="store_true", help="only latch the journal; do not contact the gateway")
     parser.add_argument("--host", default=None, help=(
         "gateway host (default: the one the engine running with the journal is connected to, else the "
-        "configured one); with --sim only with --port"))
+        "configured one); only with --port"))
     parser.add_argument("--port", type=int, default=None, metavar="N", help=(
         "gateway port (default: the one the engine running with the journal is connected to, if it runs in this "
         "mode, else the configured one; --sim: only the former). With a configuration that does not load and no "
