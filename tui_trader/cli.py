@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-confirm", action="store_true", help="do not ask to approve each order (not in live)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     parser.add_argument("--symbols", metavar="A,B", help="trade and watch only these symbols")
-    parser.add_argument("--strategy", metavar="NAME", help="run only this strategy (name or module:Class)")
+    parser.add_argument("--strategy", metavar="NAME",
+                        help="run only this strategy (name or module:Class); one disabled in the configuration "
+                             "is refused, not enabled")
     parser.add_argument("--host", help="gateway host")
     parser.add_argument("--port", type=int, help="gateway port")
     parser.add_argument("--client-id", type=int, help="API client id")
@@ -89,14 +91,23 @@ def refuse_contradictions(args: argparse.Namespace) -> None:
 
 
 def apply_selection(settings: Any, symbols: str | None, strategy: str | None) -> Any:
-    """Narrow the configured strategies to ``--strategy`` and their symbols to ``--symbols``."""
+    """Narrow the configured strategies to ``--strategy`` and their symbols to ``--symbols``.
+
+    Raises:
+        UsageError: An empty flag, or ``--strategy`` naming a configured strategy that is disabled (the flag
+            narrows what runs: it does not override ``enabled = false``).
+    """
     from tui_trader.config import StrategySettings
 
     chosen = list(settings.strategies)
     if strategy is not None:  # "" too: an empty flag is refused, not taken as no flag
         if not strategy.strip():
             raise UsageError(f"--strategy needs a strategy name (built-in or module:Class), got {strategy!r}")
-        chosen = [s for s in chosen if s.name == strategy] or [StrategySettings(name=strategy)]
+        named = [s for s in chosen if s.name == strategy]
+        if named and not any(s.enabled for s in named):  # the flag narrows the selection, it never enables
+            raise UsageError(f"--strategy {strategy} is disabled in the configuration (enabled = false): "
+                             "set enabled = true there to run it")
+        chosen = named or [StrategySettings(name=strategy)]
     if symbols is not None:
         wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         if not wanted:

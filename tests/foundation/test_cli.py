@@ -95,6 +95,17 @@ def test_check_config_when_a_strategy_does_not_load_then_exit_2_quoting_the_name
     assert "unknown strategy '[bold]nosuch'" in err
 
 
+def test_main_when_strategy_flag_names_a_disabled_strategy_then_exit_2_instead_of_running_none(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --strategy picked the configured entry, enabled = false: the run started no strategy at all, saying nothing.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[strategies]]\nname = "ema_cross"\nenabled = false\n'
+                   '[[strategies]]\nname = "macd"\n', encoding="utf-8")
+    assert main(["--headless", "--sim", "--strategy", "ema_cross", "--duration", "1", "--config", str(cfg)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--strategy ema_cross is disabled in the configuration (enabled = false)" in err
+
+
 def test_check_config_when_strategy_params_are_wrong_then_exit_2_naming_each(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A misspelt parameter was ignored (the strategy traded on its default), "fast" slower than "slow"

@@ -83,8 +83,8 @@ class Engine(Protection):
     def add_service(self, start: Callable[[], None], stop: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run an operations service (health, notifications) with the engine.
 
-        ``start`` is called once the journal is open (it may spawn tasks with :meth:`spawn`,
-        which :meth:`stop` cancels); ``stop`` is awaited at stop, before the journal closes.
+        ``start`` is called once the journal is open, right before the first connect (it may spawn tasks
+        with :meth:`spawn`, which :meth:`stop` cancels); ``stop`` is awaited at stop, before the journal closes.
         """
         self._services.append((start, stop))
 

@@ -2,7 +2,9 @@
 
 ``tui-trader --headless --sim --duration S --summary-json PATH`` calls :func:`run_headless`. The run ends S
 seconds after it began, whatever the connection is doing then; SIGINT/SIGTERM end it early, and so does a
-start that finds nothing to trade (the summary is written in every case).
+start that finds nothing to trade: no strategy enabled, or none of their symbols known to the broker (the
+summary is written in every case). Alerts (WARNING and up) go to stderr as they happen, and so does one line as
+the first connect begins.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import logging
 import signal
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui_trader.domain.enums import Mode
 from tui_trader.domain.money import money
 from tui_trader.engine import core
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
@@ -24,7 +28,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
 
 if TYPE_CHECKING:
-    from tui_trader.config import Settings
+    from tui_trader.config import Settings, StrategySettings
     from tui_trader.engine.snapshots import ConnectionInfo
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def run_headless(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
     """Run the engine for ``duration_s`` seconds and write the summary; returns the exit code."""
-    return asyncio.run(_run(settings, duration_s, summary_json))
+    return asyncio.run(headless_run(settings, duration_s, summary_json))
 
 
 NEVER_CONNECTED = 3
@@ -40,10 +44,12 @@ NEVER_CONNECTED = 3
 NO_ANSWER = "no answer before the run ended (is the gateway running, its API enabled?)"
 """Why a run never connected when no connect failed: the first was still waiting for an answer at the end."""
 NOTHING_TO_TRADE = 4
-"""Exit code of a headless run whose strategies could trade none of their symbols (none known to the broker)."""
+"""Exit code of a headless run whose strategies could trade nothing: none enabled, or none of their symbols
+known to the broker."""
 
 
-async def _run(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
+async def headless_run(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
+    """:func:`run_headless` in a running loop (SIGINT and SIGTERM end it early); returns the exit code."""
     ends_at = asyncio.get_running_loop().time() + duration_s
     engine = create_engine(settings)
     book_at_start = (0.0, 0.0)
@@ -53,10 +59,12 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
         book_at_start = book_totals(engine)
 
     engine.add_service(note_book_at_start)
-    stop = asyncio.Event()
-    _install_signals(stop)
+    stop = StopSignal()
+    stop.install()
     engine.add_tick_hook(lambda _: stop.set() if engine.nothing_to_trade else None)
     alerts = StderrAlerts()
+    steps = StartSteps(engine, alerts, settings.broker.connect_timeout)
+    engine.add_service(steps.before_connect)
     starting = asyncio.ensure_future(engine.start())
     try:
         # Inside: a start that fails after the journal opened is stopped too, else aiosqlite's thread
@@ -70,7 +78,7 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     starting.result()  # a start that failed after the run's end raises too
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
     # in the book and the journal, so in the summary too.
-    summary = summarize(engine, book_at_start)
+    summary = summarize(engine, book_at_start, steps.no_answer(stop.by))
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
@@ -79,6 +87,67 @@ async def _run(settings: Settings, duration_s: float, summary_json: Path | None)
     if summary["never_connected"]:
         return NEVER_CONNECTED
     return NOTHING_TO_TRADE if summary["nothing_to_trade"] else 0
+
+
+class StopSignal(asyncio.Event):
+    """Set by SIGINT or SIGTERM (:meth:`install`), or by the runner; :attr:`by` names the signal that set it."""
+
+    by = ""
+
+    def install(self) -> None:
+        """Set this event on SIGINT and SIGTERM, in the running loop (where the platform allows)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.by = self.by or sig.name
+        self.set()
+
+
+class StartSteps:
+    """What a headless start says on stderr as it goes, and how far it got before the first connect.
+
+    :meth:`before_connect` is an engine service: the engine starts its services once the journal is open
+    (and, in ``--sim``, the embedded simulator listens), right before its first connect.
+    """
+
+    def __init__(self, engine: Engine, alerts: StderrAlerts, connect_timeout_s: float) -> None:
+        self.engine = engine
+        self.alerts = alerts
+        self.connect_timeout_s = connect_timeout_s
+        self.connecting = False
+        """The first connect has begun."""
+
+    def before_connect(self) -> None:
+        """Say that nothing is to be traded when no strategy is enabled (the run stops once started), then that
+        the first connect begins: a gateway that accepts and never answers holds it for the whole timeout, and
+        nothing else was said meanwhile (the run looked hung). Only the first: each later attempt is logged."""
+        idle = no_strategy_enabled(self.engine.config.strategies)
+        if idle:
+            self.engine.say_nothing_to_trade(idle)
+        self.connecting = True
+        where = f"{self.engine.connection.host}:{self.engine.connection.port}"
+        self.alerts.say("broker", f"connecting to {where} (timeout {self.connect_timeout_s:g} s)...")
+
+    def no_answer(self, stopped_by: str) -> str:
+        """Why the run never connected if no connect failed (``stopped_by``: the signal that ended it, if one did).
+
+        In ``--sim`` not the gateway's fault: the embedded simulator answers at once, the run ended first.
+        """
+        ended = f"stopped by {stopped_by}" if stopped_by else "the run ended"
+        if self.engine.config.mode is Mode.SIM:
+            return f"{ended} while {'connecting to' if self.connecting else 'starting'} the simulator"
+        return NO_ANSWER if self.connecting else f"{ended} before the connect began"
+
+
+def no_strategy_enabled(strategies: Sequence[StrategySettings]) -> str:
+    """Why the strategies of a run can trade nothing before it connects (none enabled); "" when one is."""
+    names = list(dict.fromkeys(s.name for s in strategies if not s.enabled))
+    if any(s.enabled for s in strategies):
+        return ""
+    return f"no strategy is enabled ({', '.join(names)}: enabled = false)" if names else "no strategy is configured"
 
 
 async def _serve(engine: Engine, starting: asyncio.Future[None], stop: asyncio.Event, ends_at: float) -> None:
@@ -133,6 +202,12 @@ class StderrAlerts(logging.StreamHandler):
         ALERTS.setLevel(min(ALERTS.getEffectiveLevel(), logging.WARNING))
         ALERTS.addHandler(self)
 
+    def say(self, source: str, text: str) -> None:
+        """Say on stderr, as an INFO line in the alerts' form, what the run is doing (and log it)."""
+        record = ALERTS.makeRecord(ALERTS.name, logging.INFO, __file__, 0, "%s: %s", (source, text), None)
+        log.info("%s: %s", source, text)
+        self.handle(record)
+
     def close(self) -> None:
         ALERTS.removeHandler(self)
         ALERTS.setLevel(self._level)
@@ -149,25 +224,20 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _install_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-
-
 def book_totals(engine: Engine) -> tuple[float, float]:
     """The book's realized P&L (net) and commissions, over every run of its journal."""
     return engine.portfolio.realized_pnl, engine.portfolio.commissions
 
 
-def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
+def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0),
+              no_answer: str = NO_ANSWER) -> dict[str, Any]:
     """The run's summary: state, orders by final status, fills, positions, P&L, alerts (made after
     :meth:`Engine.stop` it is final: nothing is booked after the disconnect).
 
     ``book_at_start`` is :func:`book_totals` as the journal restored them: the realized P&L and
     commissions are the run's, as its fills are (the book goes on from run to run); positions and
-    unrealized P&L are the book's at the end.
+    unrealized P&L are the book's at the end. ``no_answer`` is why the run never connected when no connect
+    failed (:meth:`StartSteps.no_answer`).
     """
     portfolio = engine.portfolio
     realized, commissions = book_totals(engine)
@@ -197,6 +267,6 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0)) -
         "alerts": dict(engine.alert_counts),
         "reconnects": engine.reconnects,
         "entries_blocked": engine.entries_blocked_reason,
-        "never_connected": "" if engine.account_id else engine.connection.last_error_reason or NO_ANSWER,
+        "never_connected": "" if engine.account_id else engine.connection.last_error_reason or no_answer,
         "nothing_to_trade": engine.nothing_to_trade,
     }

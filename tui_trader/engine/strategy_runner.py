@@ -81,7 +81,8 @@ class StrategyRunner(Recovery):
     left_alone: dict[tuple[str, str], datetime | None]
     """(strategy, symbol) → when the position its signal last left alone was opened (said once per position)."""
     nothing_to_trade = ""
-    """Why the strategies can trade nothing at all (none of their symbols known to the broker); "" while they can."""
+    """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
+    none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
 
     def load_strategies(self) -> None:
         """Instantiate every enabled strategy of the config (a bad one is reported, not fatal)."""
@@ -134,12 +135,17 @@ class StrategyRunner(Recovery):
         unknown one was said, but a headless run then went on to its end doing nothing and exited 0 (it stops on
         this). One known on an earlier connection does not count as unknown now."""
         traded = {symbol for running in self.strategies.values() for symbol in running.symbols}
-        if self.nothing_to_trade or not traded or traded & self.market.instruments.keys():
+        if not traded or traded & self.market.instruments.keys():
             return
-        self.nothing_to_trade = (f"the broker knows none of the strategies' symbols "
-                                 f"({', '.join(sorted(traded))})")
-        self.alert(AlertLevel.ERROR, "strategies", f"nothing to trade: {self.nothing_to_trade}",
-                   kind="nothing_to_trade")
+        self.say_nothing_to_trade(f"the broker knows none of the strategies' symbols ({', '.join(sorted(traded))})")
+
+    def say_nothing_to_trade(self, why: str) -> None:
+        """Say (an ERROR, once: the first reason stays) that the strategies can trade nothing at all, and why;
+        :attr:`nothing_to_trade` keeps it (a headless run stops on it)."""
+        if self.nothing_to_trade:
+            return
+        self.nothing_to_trade = why
+        self.alert(AlertLevel.ERROR, "strategies", f"nothing to trade: {why}", kind="nothing_to_trade")
 
     async def warm_up(self) -> None:
         """Seed every bar series from historical bars (failures alert; live bars fill in).
