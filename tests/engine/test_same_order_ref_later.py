@@ -226,3 +226,29 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
     assert steps == [("fill", f"BUY 3 @ {own.price:g} ({own.exec_id})"),
                      ("commission", f"{own.commission:g} on {own.exec_id}"),
                      ("position", "AAPL position 3 after this order")]
+
+
+async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_then_the_report_tells_them_apart(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The other order's execution is journaled under bot1 with its own permanent id: by the orderRef alone the report
+    # held both lots as bot1's, the adopted order's strategy (3 and 4 where bot1 bought 3).
+    from datetime import date
+
+    from tui_trader.ops.reports import Period, build_report
+
+    config = make_config(tmp_path)
+    first = await _earlier_adopted_then_away(sim, config, below=3)
+    await _ended(sim, first, "filled")
+    second = await _buy_limit(sim, 4, below=2)
+    await _ended(sim, second, "filled")
+    async with running(sim, config):
+        pass
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        report = await build_report(journal, Period(date(2000, 1, 1), date(2100, 1, 1)))
+    finally:
+        await journal.close()
+
+    lots = [(p["order_ref"], p["strategy"], p["quantity"]) for p in report["open_positions"]]
+    assert lots == [(REF, "adopted", 3), (f"{REF}#{second.perm_id}", "unknown", 4)]

@@ -688,3 +688,64 @@ def test_pair_fills_when_every_fill_of_a_side_has_one_price_then_that_price_exac
              fill(3, Side.BUY, 5, 503.34, 2, "B2")]
     (trade,), _ = pair_fills(fills, {})
     assert (trade["entry_price"], trade["exit_price"]) == (503.2, 503.34)
+
+
+def _trade_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [(t["symbol"], t["strategy"], t["entry_ref"], t["exit_ref"]) for t in report["trades"]]
+
+
+async def test_report_when_two_orders_share_an_order_ref_then_each_fill_is_its_own_orders(tmp_path: Path) -> None:
+    # Arrange: another tool's orderRef "bot1": the first order adopted as bot1 (permId 11); a second, working, adopted
+    # as bot1#22, whose fill came before it was adopted (journaled as a fill for an unknown order, under bot1); a third
+    # never seen working (permId 33), its fill under bot1 too. By the orderRef alone the report gave every fill under
+    # bot1 to bot1: its exits read "bot1", and the third order's MSFT trade counted as the adopted bot1's.
+    from tests.store.old_journal import filled, order
+
+    bot1 = order("bot1", "AAPL", Side.BUY, 3, at("09:50"), "adopted", 11, 50)
+    bot1_22 = order("bot1#22", "AAPL", Side.SELL, 5, at("10:40"), "adopted", 22, 51, OrderStatus.PARTIALLY_FILLED)
+    ours = order("tt1-1", "MSFT", Side.SELL, 2, at("11:30"), "macd", 901, 1)
+    other = order("bot1", "MSFT", Side.BUY, 2, at("11:00"), "-", 33, 52)  # never journaled: only its fill is
+    # Act
+    report = await report_of(
+        tmp_path, *(ev.OrderUpdated(o.created_at, o, OrderStatus.SUBMITTED) for o in (bot1, bot1_22, ours)),
+        filled("x1", "bot1", bot1, 3, 100.0, at("10:00"), perm_id=11),
+        filled("x2", "bot1", bot1_22, 3, 104.0, at("10:30"), perm_id=22),
+        filled("x3", "bot1", other, 2, 50.0, at("11:00"), perm_id=33),
+        filled("x4", "tt1-1", ours, 2, 51.0, at("11:30"), perm_id=901))
+    # Assert
+    assert _trade_rows(report) == [("AAPL", "adopted", "bot1", "bot1#22"), ("MSFT", "unknown", "bot1#33", "tt1-1")]
+    assert [(s["strategy"], s["trades"]) for s in report["by_strategy"]] == [("adopted", 1), ("unknown", 1)]
+    assert (report["summary"]["uncertain_fills"], report["uncertain_fills"]) == (0, [])
+
+
+async def test_report_and_trace_of_an_old_journal_read_only_then_fills_of_uncertain_orders_said_so(
+        tmp_path: Path) -> None:
+    # Arrange: a schema-3 journal (fills without permanent ids) with fills its event log or its one order under the
+    # ref ties to an order, and fills it cannot (tests/store/old_journal.py: shared_ref_events says which and why).
+    from tests.store.old_journal import shared_ref_events, write_old_journal
+
+    path = tmp_path / "old.sqlite"
+    times = ("09:00", "10:00", "10:10", "10:20", "10:30", "10:50", "11:00", "11:30", "11:50", "12:00")
+    write_old_journal(path, 3, shared_ref_events({t: at(t) for t in times}))
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        # Act
+        report = await build_report(journal, Period(DAY, DAY))
+        traces = {ref: [(s.step, s.data.get("exec_id"), "uncertain" in s.detail)
+                        for s in await order_trace(journal, ref) if s.step == "fill"] for ref in ("bot1", "bot1#22")}
+    finally:
+        await journal.close()
+    # Assert: a fill whose order is uncertain is given to none of the orders under its ref: said, with why.
+    assert _trade_rows(report) == [("AAPL", "ema_cross", "tt1-1", "bot1#22,bot1#?"),
+                                   ("MSFT", "uncertain", "bot2#?", "tt1-2")]
+    assert [(p["symbol"], p["strategy"], p["order_ref"]) for p in report["open_positions"]] == [
+        ("NVDA", "uncertain", "tt1-3#?")]
+    assert report["summary"]["uncertain_fills"] == 3
+    assert [(u["exec_id"], u["order_ref"], u["why"]) for u in report["uncertain_fills"]] == [
+        ("x3", "bot1", "2 orders were journaled under orderRef bot1: bot1 (permId 11), bot1#22 (permId 22)"),
+        ("x4", "bot2", "2 orders were journaled under orderRef bot2: bot2 (permId 5), bot2 (permId 6)"),
+        ("x6", "tt1-3", "the order journaled under orderRef tt1-3 is a BUY of NVDA")]
+    assert traces == {"bot1": [("fill", "x3", True)], "bot1#22": [("fill", "x2", False)]}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)  # not migrated
+    conn.close()

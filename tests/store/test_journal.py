@@ -391,7 +391,7 @@ async def test_open_when_a_file_before_the_fills_permanent_id_then_migrated_and_
         await j.close()
     assert fills == [("E1", "bot1", None, 1.25), ("E2", "bot1#77", 77, None)]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 async def test_fills_when_read_only_from_a_file_before_their_permanent_id_then_read_and_the_file_not_migrated(
@@ -408,3 +408,54 @@ async def test_fills_when_read_only_from_a_file_before_their_permanent_id_then_r
     assert fills == [("E1", "bot1", None)]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def _times(*hhmm: str) -> dict[str, datetime]:
+    return {t: T0.replace(hour=int(t[:2]), minute=int(t[3:])) for t in hhmm}
+
+
+SHARED_TIMES = _times("09:00", "10:00", "10:10", "10:20", "10:30", "10:50", "11:00", "11:30", "11:50", "12:00")
+CERTAIN_ONLY = {"x1": 901, "x2": 22, "x3": None, "x4": None, "x5": 902, "x6": None}
+"""The permanent ids the journal of :func:`shared_ref_events` says for certain (see there why each)."""
+
+
+@pytest.mark.parametrize("version", [3, 4])
+async def test_open_when_old_fills_without_permanent_ids_then_migrated_with_the_certain_ones_only(
+        tmp_path: Path, version: int) -> None:
+    # Arrange: fills journaled before schema 4 (or in the rows 4 left NULL): none has its order's permanent id.
+    from tests.store.old_journal import shared_ref_events, write_old_journal
+
+    path = tmp_path / "old.sqlite"
+    write_old_journal(path, version, shared_ref_events(SHARED_TIMES))
+    # Act
+    j = await Journal.open(path)
+    await j.close()
+    # Assert: one certain where the event log or the only order under its ref says it; NULL where it cannot tell.
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        perms = dict(conn.execute("SELECT exec_id, perm_id FROM fills").fetchall())
+    conn.close()
+    assert perms == CERTAIN_ONLY
+
+
+async def test_fills_when_read_only_from_an_old_file_then_the_certain_permanent_ids_and_the_file_not_migrated(
+        tmp_path: Path) -> None:
+    from tests.store.old_journal import shared_ref_events, write_old_journal
+    from tui_trader.ops.report_cli import open_readonly, readonly_uri
+
+    path = tmp_path / "old.sqlite"
+    write_old_journal(path, 3, shared_ref_events(SHARED_TIMES))
+    reader = await open_readonly(path, readonly_uri(path))
+    try:
+        fills = await reader.fills()
+        doubts = await reader.fill_doubts(fills)
+    finally:
+        await reader.close()
+    assert {f.exec_id: f.perm_id for f in fills} == CERTAIN_ONLY
+    assert doubts == {
+        "x3": "2 orders were journaled under orderRef bot1: bot1 (permId 11), bot1#22 (permId 22)",
+        "x4": "2 orders were journaled under orderRef bot2: bot2 (permId 5), bot2 (permId 6)",
+        "x6": "the order journaled under orderRef tt1-3 is a BUY of NVDA"}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()

@@ -32,7 +32,7 @@ from tui_trader.store.journal import Journal
 from tui_trader.store.schema import SCHEMA_VERSION
 
 SECTIONS = ("summary", "by_strategy", "by_symbol", "trades", "open_positions", "kill_switch", "risk_triggers",
-            "operator_actions")
+            "operator_actions", "uncertain_fills")
 COUNTED = ("rejections", "denials", "approvals", "not_sent")
 """Sections that count by reason: broker rejections, risk denials, approval outcomes, orders stopped
 before the wire (a dry run's would-be orders)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.ops.notify.notice import Notice
 from tui_trader.ops.trace import execution_order
+from tui_trader.ops.trace_fills import FillOrders
 from tui_trader.store.journal import Journal
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
@@ -32,6 +33,7 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "open_positions": ("symbol", "direction", "quantity", "price", "time", "strategy", "order_ref"),
     "kill_switch": ("time", "event", "by", "reason"), "risk_triggers": ("time", "by", "from", "to", "reason"),
     "operator_actions": ("time", "who", "action", "why", "before", "after"),
+    "uncertain_fills": ("time", "exec_id", "order_ref", "symbol", "side", "quantity", "price", "why"),
 }
 """The columns of each section listing rows, also when it has none (CSV prints its header then)."""
 
@@ -172,10 +174,33 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def fill_stats(fills: list[Fill]) -> dict[str, Any]:
+def fill_stats(fills: list[Fill], uncertain: int = 0) -> dict[str, Any]:
     """The period's executions and every commission they paid: the trades' ``commission`` counts only
-    closed round trips, so a day that opened a position paid commissions the trades do not show."""
-    return {"fills": len(fills), "fills_commission": sum((f.commission or 0.0 for f in fills), 0.0)}
+    closed round trips, so a day that opened a position paid commissions the trades do not show.
+    ``uncertain``: how many of them the journal cannot tie to one order (:func:`uncertain_fills`)."""
+    return {"fills": len(fills), "fills_commission": sum((f.commission or 0.0 for f in fills), 0.0),
+            "uncertain_fills": uncertain}
+
+
+def named_fills(fills: list[Fill], orders: FillOrders) -> tuple[list[Fill], dict[str, str]]:
+    """``fills`` each under the name of the order it filled (:meth:`FillOrders.of`), and each name's strategy.
+
+    Two orders under one orderRef (another tool's ``bot1``, one of them adopted as ``bot1#<permId>``, or one never
+    journaled) are two orders here: by the orderRef alone, a fill of the other one took the strategy of the ``bot1``
+    journaled and read as its entry or exit in the trades. A fill whose order is uncertain is named ``bot1#?``, its
+    strategy ``uncertain``.
+    """
+    owners = [orders.of(f) for f in fills]
+    return [replace(f, order_ref=o.name) for f, o in zip(fills, owners, strict=True)], \
+        {o.name: o.strategy for o in owners}
+
+
+def uncertain_fills(fills: list[Fill], orders: FillOrders) -> list[dict[str, Any]]:
+    """The fills of ``fills`` whose order the journal cannot tell, each with why (not given to one of the orders
+    under its orderRef)."""
+    return [{"time": f.time, "exec_id": f.exec_id, "order_ref": f.order_ref, "symbol": f.symbol, "side": str(f.side),
+             "quantity": f.quantity, "price": f.price, "why": orders.doubts[f.exec_id]}
+            for f in fills if f.exec_id in orders.doubts]
 
 
 def max_drawdown(pnl: pd.Series) -> float:
@@ -310,19 +335,22 @@ async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     """The whole report of ``period`` as plain values (datetimes stay datetimes)."""
     fills = await execution_order(journal, await journal.fills(until=period.end))
     orders = await journal.orders()
-    strategies = {o.order_ref: o.ticket.strategy for o in orders}
+    owners = FillOrders(orders, await journal.fill_doubts(fills))
     children = Counter(o.parent_ref for o in orders if o.parent_ref)
-    trades_all, open_lots = pair_fills(fills, strategies)
+    trades_all, open_lots = pair_fills(*named_fills(fills, owners))
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
     trades = trades[[period.contains(t) for t in trades["exit_time"]]] if not trades.empty else trades
     events = await journal.events(REPORT_EVENT_KINDS, since=period.start, until=period.end)
+    in_period = [f for f in fills if period.contains(f.time)]
+    uncertain = uncertain_fills(in_period, owners)
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "time_zone": period.time_zone},
-        "summary": {**trade_stats(trades), **fill_stats([f for f in fills if period.contains(f.time)])},
+        "summary": {**trade_stats(trades), **fill_stats(in_period, len(uncertain))},
         "by_strategy": totals_by(trades, "strategy"), "by_symbol": totals_by(trades, "symbol"),
         "trades": trades.to_dict("records"), "open_positions": open_lots,
         "rejections": rejection_reasons(events), "denials": denial_reasons(events),
         "approvals": approval_outcomes(events), "not_sent": not_sent_reasons(events, children), **incidents(events),
+        "uncertain_fills": uncertain,
     }
 
 
@@ -330,7 +358,8 @@ def summary_text(report: dict[str, Any]) -> str:
     """The daily summary as a few lines for a notification."""
     s = report["summary"]
     rate = f"{s['win_rate']:.0%}" if s["win_rate"] is not None else "n/a"
-    lines = [f"trades {s['trades']} (win rate {rate}), fills {s['fills']}",
+    uncertain = f" ({s['uncertain_fills']} of an uncertain order)" if s.get("uncertain_fills") else ""
+    lines = [f"trades {s['trades']} (win rate {rate}), fills {s['fills']}{uncertain}",
              f"net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f}, commission {s['commission']:.2f}), "
              f"max drawdown {s['max_drawdown']:.2f}"]
     lines += [f"  {row['strategy']}: {row['trades']} trades, net {row['net_pnl']:.2f}" for row in report["by_strategy"]]

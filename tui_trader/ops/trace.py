@@ -18,6 +18,7 @@ from tui_trader.domain.market import Bar
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.domain.verdicts import RiskVerdict, check_line
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
+from tui_trader.ops.trace_fills import FillOrders
 from tui_trader.store.journal import Journal
 
 SIGNAL_LOOKBACK = timedelta(minutes=10)
@@ -69,22 +70,50 @@ async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
     """The timeline of the order ``ref`` (orderRef or broker id) and its bracket; [] if unknown.
 
     A bracket child's timeline is its parent's: the family was signalled, checked, approved and
-    sent as one.
+    sent as one. A fill is the order's as the engine books it (:class:`~tui_trader.ops.trace_fills.FillOrders`),
+    also one journaled under the broker's shared orderRef before the order was adopted as ``<orderRef>#<permId>``;
+    one whose order the journal cannot tell is shown, said uncertain.
     """
     order = await find_order(journal, ref)
     if order is None:
         return []
     if order.parent_ref:  # a bracket child: its story is the bracket's (signal, checks, approval)
         order = await journal.order(order.parent_ref) or order
-    family = [order, *[o for o in await journal.orders() if o.parent_ref == order.order_ref]]
+    orders = await journal.orders()
+    family = [order, *[o for o in orders if o.parent_ref == order.order_ref]]
+    owners = await _owners(journal, orders, family)
     steps = [*await _signal(journal, order), _sizing(order)]  # the signal first when at the same instant
     for member in family:
-        steps += _member_steps(await journal.events(order_ref=member.order_ref), member)
-    steps += await _commissions(journal, family, {s.data["exec_id"]: s.time for s in steps if s.step == "fill"})
+        steps += _member_steps(await _events_of(journal, member), member, owners)
+    steps += await _commissions(journal, family, owners, {s.data["exec_id"]: s.time for s in steps
+                                                          if s.step == "fill"})
     fills = [s.time for s in steps if s.step == "fill"]
     if fills:
-        steps.append(await _position(journal, family, max(fills)))
+        steps.append(await _position(journal, family, owners, max(fills)))
     return sorted(steps, key=lambda s: s.time)
+
+
+def _shared_ref(order: Order) -> str:
+    """The broker's orderRef of an order adopted as ``<orderRef>#<permId>`` (its own ref otherwise)."""
+    return order.order_ref.split("#", 1)[0]
+
+
+async def _owners(journal: Journal, orders: list[Order], family: list[Order]) -> FillOrders:
+    """The fills' orders, with the doubts of the fills under the family's refs (and the orderRefs they share)."""
+    refs = {r for o in family for r in (o.order_ref, _shared_ref(o))}
+    fills = [f for f in await journal.fills() if f.order_ref in refs]
+    return FillOrders(orders, await journal.fill_doubts(fills), fills)
+
+
+async def _events_of(journal: Journal, order: Order) -> list[ev.Event]:
+    """The order's journaled events, and the fills journaled under the orderRef it shares, before it was adopted as
+    ``<orderRef>#<permId>`` (an execution of an order not tracked yet is journaled under the broker's orderRef)."""
+    events = await journal.events(order_ref=order.order_ref)
+    shared = _shared_ref(order)
+    if shared == order.order_ref:
+        return events
+    earlier = await journal.events(["OrderFilled"], order_ref=shared)
+    return sorted([*events, *earlier], key=lambda e: e.time)
 
 
 def _sizing(order: Order) -> TraceStep:
@@ -121,7 +150,7 @@ def _bar_data(b: Bar) -> dict[str, Any]:
             "volume": b.volume}
 
 
-def _member_steps(events: list[ev.Event], order: Order) -> list[TraceStep]:
+def _member_steps(events: list[ev.Event], order: Order, owners: FillOrders) -> list[TraceStep]:
     """The steps of one order's journaled events, in order.
 
     An update journaled without the status it came from (the engine's, after a fill booked by
@@ -134,8 +163,21 @@ def _member_steps(events: list[ev.Event], order: Order) -> list[TraceStep]:
             if event.previous is None and status is not None:
                 event = replace(event, previous=status)
             status = event.order.status
-        steps += _steps(event, order)
+        steps += _fill_step(event, order, owners) if isinstance(event, ev.OrderFilled) else _steps(event, order)
     return steps
+
+
+def _fill_step(event: ev.OrderFilled, order: Order, owners: FillOrders) -> list[TraceStep]:
+    """The step of a fill of ``order``; of one under its ref whose order is uncertain, said so; none for another's."""
+    f = event.fill
+    if not _belongs(f, order, owners):
+        return []
+    doubt = owners.doubts.get(f.exec_id, "")
+    # The step's time is when the engine recorded it; the broker's execution time is in the data.
+    detail = f"{f.side.value} {f.quantity:g} @ {f.price:g} ({f.exec_id})" + \
+        (f"; which order it filled is uncertain: {doubt}" if doubt else "")
+    data = {"exec_id": f.exec_id, "quantity": f.quantity, "price": f.price, "exec_time": f.time.isoformat()}
+    return [TraceStep(event.time, "fill", detail, order.order_ref, {**data, **({"uncertain": doubt} if doubt else {})})]
 
 
 def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
@@ -164,25 +206,18 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
         return [_what_if(event)]
     if isinstance(event, ev.OrderDenied):
         return [*_checks(event.time, event.verdict, ref), TraceStep(event.time, "denied", event.verdict.reason, ref)]
-    if isinstance(event, ev.OrderFilled) and _fills_it(event.fill, order):
-        f = event.fill
-        # The step's time is when the engine recorded it; the broker's execution time is in the data.
-        return [TraceStep(event.time, "fill", f"{f.side.value} {f.quantity:g} @ {f.price:g} ({f.exec_id})", ref,
-                          {"exec_id": f.exec_id, "quantity": f.quantity, "price": f.price,
-                           "exec_time": f.time.isoformat()})]
     return []
 
 
-def _fills_it(fill: Fill, order: Order) -> bool:
-    """``fill``, journaled under ``order``'s ref, filled that order: not another one placed under the same orderRef
-    (another tool's fixed ``bot1``), which only the permanent ids, both known, tell apart. A fill for an order not
-    tracked is journaled under the broker's orderRef: another order's, filled while tui-trader was away, was shown
-    in the trace of the one tracked under it (its size, commission and position)."""
-    return fill.order_ref == order.order_ref and order.may_be(fill.perm_id)
+def _belongs(fill: Fill, order: Order, owners: FillOrders) -> bool:
+    """``fill`` is ``order``'s as the engine books it (not another order's under the same orderRef: another tool's
+    fixed ``bot1``, told apart by the permanent ids), or it is journaled under ``order``'s ref and which order under
+    it filled it is uncertain (shown, said so)."""
+    return owners.fills_it(fill, order) or (fill.order_ref == order.order_ref and fill.exec_id in owners.doubts)
 
 
-def _of_family(fill: Fill, family: list[Order]) -> bool:
-    return any(_fills_it(fill, o) for o in family)
+def _of_family(fill: Fill, family: list[Order], owners: FillOrders) -> bool:
+    return any(_belongs(fill, o, owners) for o in family)
 
 
 def _checks(when: datetime, verdict: RiskVerdict, ref: str, step: str = "risk check") -> list[TraceStep]:
@@ -214,11 +249,12 @@ def _approval(event: ev.ApprovalResolved, order: Order) -> TraceStep:
                      {"approved": event.approved, "by": event.by, "waited_s": waited})
 
 
-async def _commissions(journal: Journal, family: list[Order], heard: dict[str, datetime]) -> list[TraceStep]:
+async def _commissions(journal: Journal, family: list[Order], owners: FillOrders,
+                       heard: dict[str, datetime]) -> list[TraceStep]:
     """Each fill's commission: as the broker reported it, or as it came with the execution (``heard``:
     when each fill was journaled), for a fill booked from the executions asked for after a reconnect
     or a restart, which has no report of its own (its commission was missing from the trace)."""
-    fills = {f.exec_id: f for f in await journal.fills() if _of_family(f, family)}  # broker time: no "since"
+    fills = {f.exec_id: f for f in await journal.fills() if _of_family(f, family, owners)}  # broker time: no "since"
     reports = [e for e in await journal.events(["CommissionReported"], since=min(o.created_at for o in family))
                if isinstance(e, ev.CommissionReported) and e.exec_id in fills]
     steps = [_commission(e.time, fills[e.exec_id], e.commission, e.realized_pnl) for e in reports]
@@ -233,11 +269,11 @@ def _commission(when: datetime, fill: Fill, commission: float, realized_pnl: flo
                      fill.order_ref, {"commission": commission, "realized_pnl": realized_pnl})
 
 
-async def _position(journal: Journal, family: list[Order], when: datetime) -> TraceStep:
+async def _position(journal: Journal, family: list[Order], owners: FillOrders, when: datetime) -> TraceStep:
     """The symbol's position right after the family's last fill (fills in :func:`execution_order`)."""
     symbol = family[0].symbol
     fills = await execution_order(journal, [f for f in await journal.fills() if f.symbol == symbol])
-    last = max(i for i, f in enumerate(fills) if _of_family(f, family))
+    last = max(i for i, f in enumerate(fills) if _of_family(f, family, owners))
     position = sum(f.signed_quantity for f in fills[:last + 1])
     return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
                      {"symbol": symbol, "position": position})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import aiosqlite
 
 from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Fill, Order
-from tui_trader.store import codec, sending
+from tui_trader.store import codec, fill_owners, sending
 from tui_trader.store.codec import codec_json, codec_load_json
+from tui_trader.store.schema import BACKFILLED
 
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 
@@ -34,6 +36,10 @@ class JournalQueries:
         """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
         self._fill_perm: bool | None = None
         """Whether the ``fills`` table has its ``perm_id`` column (schema 4 on)."""
+        self._schema: int | None = None
+        """The file's ``user_version`` (a reader does not migrate an older file)."""
+        self._owners: dict[str, fill_owners.FillOwner] = {}
+        """What the journal says of the order of each fill read without a permanent id (:mod:`fill_owners`)."""
 
     async def load_kill_state(self) -> dict[str, Any] | None:
         """The latched kill state as last saved, or ``None`` if never saved."""
@@ -111,7 +117,35 @@ class JournalQueries:
         clauses, params = _time_filters(since, until)
         rows = await self._all(sql + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY time, exec_id",
                                params)
-        return [f for f in map(_fill_from_row, rows) if _within(f.time, since, until)]
+        fills = [f for f in map(_fill_from_row, rows) if _within(f.time, since, until)]
+        if await self._schema_version() >= BACKFILLED:
+            return fills
+        # A file before the backfill, read without migrating it: its fills read as the backfill would have left them.
+        found = await self._owners_of(fills)
+        return [replace(f, perm_id=found[f.exec_id].perm_id) if f.exec_id in found else f for f in fills]
+
+    async def fill_doubts(self, fills: Iterable[Fill]) -> dict[str, str]:
+        """Why the order of each of ``fills`` is uncertain, by execution id: those without a permanent id whose
+        orderRef the journal cannot tie to one order (:mod:`~tui_trader.store.fill_owners`)."""
+        found = await self._owners_of(fills)
+        return {exec_id: owner.doubt for exec_id, owner in found.items() if owner.doubt}
+
+    async def _owners_of(self, fills: Iterable[Fill]) -> dict[str, fill_owners.FillOwner]:
+        """The owners of those of ``fills`` without a permanent id. Kept for a file before the backfill (read-only,
+        asked at each read of its fills); asked afresh of a newer one, whose engine may journal more orders since."""
+        bare = [f for f in fills if not f.perm_id]
+        kept = self._owners if await self._schema_version() < BACKFILLED else {}
+        ask = [fill_owners.FillRow(f.exec_id, f.order_ref, f.symbol, str(f.side), f.broker_id) for f in bare
+               if f.exec_id not in kept]
+        found = {**kept, **await fill_owners.owners(self._conn, ask)}
+        kept.update(found)
+        return {f.exec_id: found[f.exec_id] for f in bare}
+
+    async def _schema_version(self) -> int:
+        if self._schema is None:
+            row = await self._one("PRAGMA user_version")
+            self._schema = int(row[0]) if row else 0
+        return self._schema
 
     async def known_exec_ids(self) -> set[str]:
         """Every execution id already journaled."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiosqlite
+
+from tui_trader.store import fill_owners
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the append-only event log and the tables derived from it.
@@ -131,9 +135,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE fills ADD COLUMN perm_id INTEGER;
     """,
+    # 5: data only (DATA_STEPS): the fills written before 4 get their order's permanent id where the journal says it
+    # for certain (tui_trader/store/fill_owners.py); the others keep none.
+    "",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+BACKFILLED = 5
+"""The schema from which the ``fills`` rows hold every permanent id the journal knows for certain."""
+DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[object]]] = {BACKFILLED: fill_owners.backfill}
+"""The migrations (by the version they make) that rewrite rows in Python, in the same transaction as the version."""
 
 
 async def migrate(conn: aiosqlite.Connection) -> int:
@@ -144,5 +156,22 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"journal schema {version} is newer than this tui-trader ({SCHEMA_VERSION})")
     for number in range(version, SCHEMA_VERSION):
-        await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
+        step = DATA_STEPS.get(number + 1)
+        if step is None:
+            await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
+        else:
+            await _data_step(conn, step, number + 1)
     return SCHEMA_VERSION
+
+
+async def _data_step(conn: aiosqlite.Connection, step: Callable[[aiosqlite.Connection], Awaitable[object]],
+                     version: int) -> None:
+    """Run ``step`` and set ``version`` in one transaction: a step cut short leaves the file at the version before."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await step(conn)
+        await conn.execute(f"PRAGMA user_version = {version}")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
