@@ -6,14 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tui_trader.domain import OrderStatus, OrderType
 from tui_trader.domain.events import CommissionReported
+from tui_trader.engine.snapshots import TraceStep
 from tui_trader.ops.report_cli import open_readonly, readonly_uri
 from tui_trader.ops.trace import order_trace
+from tui_trader.ops.trace_export import step_detail
 from tui_trader.sim import ManualClock, SimGateway
 
 from .conftest import eventually
@@ -142,3 +146,15 @@ async def test_fill_booked_after_a_reconnect_with_its_commission_then_trace_show
     assert [s.step for s in steps].index("fill") < [s.step for s in steps].index("commission")
     statuses = [s.detail for s in steps if s.step == "status"]
     assert not [d for d in statuses[1:] if d.startswith("new ->")], statuses
+
+
+def test_bar_step_when_read_in_a_zone_then_its_time_is_that_zones_as_every_other_step() -> None:
+    # The bar's time was written into its detail in UTC ("01:57:10 O 460.01 ...") beside steps shown at 20:57 in
+    # New York: read as bars five hours off.
+    bar = TraceStep(datetime(2026, 11, 25, 1, 57, 30, tzinfo=UTC), "bar", "O 460.01 H 460.2 L 459.9 C 460.1 V 900",
+                    "tt-1", {"time": "2026-11-25T01:57:10+00:00", "close": 460.1})
+    assert step_detail(bar, ZoneInfo("America/New_York")) == "20:57:10 O 460.01 H 460.2 L 459.9 C 460.1 V 900"
+    assert step_detail(bar, None) == "01:57:10 O 460.01 H 460.2 L 459.9 C 460.1 V 900"
+    other = TraceStep(bar.time, "signal", "ema_cross: BUY AAPL at 460.1", "tt-1", {"time": "not a bar's"})
+    assert step_detail(other, ZoneInfo("America/New_York")) == other.detail
+

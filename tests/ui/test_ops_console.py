@@ -109,7 +109,7 @@ async def test_export_then_json_written_next_to_the_journal_and_says_where(tmp_p
         await c.settle()
         modal = c.app.screen
         assert isinstance(modal, ExportTraceModal)
-        expected = tmp_path / f"trace-{screen.trace.order_ref}-20250314T143000.json"
+        expected = tmp_path / f"trace-{screen.trace.order_ref}-20250314T103000.json"  # 14:30 UTC, in New York
         assert modal.query_one(Input).value == str(expected)
         await c.pilot.press("enter")
         await c.settle()
@@ -118,6 +118,23 @@ async def test_export_then_json_written_next_to_the_journal_and_says_where(tmp_p
         assert [s["step"] for s in doc["steps"]] == [s.step for s in screen.trace.steps]
         assert screen.exported == expected
         assert str(expected) in str(screen.query_one("#trace-export-note", Label).render())
+        assert expected.stat().st_mode & 0o777 == 0o600  # the owner's only, as the journal (it was 0644)
+
+
+async def test_export_when_it_fails_after_one_that_worked_then_the_note_says_it_failed(tmp_path: Path) -> None:
+    # After a failed export the line still read "Exported to <the earlier file>".
+    async with running() as c:
+        screen = await open_trace(c)
+        for target in (tmp_path / "trace.json", tmp_path / "a-file" / "trace.json"):
+            (tmp_path / "a-file").touch()
+            await c.pilot.press("e")
+            await c.settle()
+            c.app.screen.query_one(Input).value = str(target)
+            await c.pilot.press("enter")
+            await c.settle()
+        note = str(screen.query_one("#trace-export-note", Label).render())
+        assert note.startswith(f"Export failed: {tmp_path / 'a-file' / 'trace.json'}")
+        assert screen.exported is None
 
 
 async def test_export_as_csv_to_a_chosen_path_then_one_row_per_step(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from tui_trader.errors import TraderError, UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.ops.reports import SECTION_COLUMNS, Period, build_report, jsonable
 from tui_trader.ops.trace import order_trace
+from tui_trader.ops.trace_export import step_detail
 from tui_trader.store.journal import Journal
 from tui_trader.store.schema import SCHEMA_VERSION
 
@@ -285,14 +286,14 @@ async def _read(journal: Journal, path: Path, args: argparse.Namespace,
     if not args.order:
         assert period is not None
         return await build_report(journal, period), ""
-    rows = [_trace_row(s) for s in await order_trace(journal, args.order)]
+    rows = [_trace_row(s, ZoneInfo(args.tz)) for s in await order_trace(journal, args.order)]
     if not rows:
         raise UsageError(f"no order {args.order!r} in {path}")
     return {"order": rows}, f"order {args.order}"
 
 
-def _trace_row(step: Any) -> dict[str, Any]:
-    return {"time": step.time, "step": step.step, "order_ref": step.order_ref, "detail": step.detail,
+def _trace_row(step: Any, zone: ZoneInfo) -> dict[str, Any]:
+    return {"time": step.time, "step": step.step, "order_ref": step.order_ref, "detail": step_detail(step, zone),
             "data": step.data}
 
 

@@ -142,7 +142,9 @@ async def _signal(journal: Journal, order: Order) -> list[TraceStep]:
 
 
 def _bar_line(b: Bar) -> str:
-    return f"{b.time:%H:%M:%S} O {b.open:g} H {b.high:g} L {b.low:g} C {b.close:g} V {b.volume:g}"
+    """A bar's figures; its time is in its data, shown in the reader's zone
+    (:func:`~tui_trader.ops.trace_export.step_detail`)."""
+    return f"O {b.open:g} H {b.high:g} L {b.low:g} C {b.close:g} V {b.volume:g}"
 
 
 def _bar_data(b: Bar) -> dict[str, Any]:

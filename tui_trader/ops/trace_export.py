@@ -11,14 +11,25 @@ import io
 import json
 import math
 import re
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from tui_trader.domain.money import money
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
+from tui_trader.ops.logs import private_opener
 
 CSV_FIELDS = ("time", "step", "order_ref", "detail", "data")
+
+
+def step_detail(step: TraceStep, zone: tzinfo | None) -> str:
+    """``step``'s detail as read in ``zone``: a bar's begins with its own time there (the trace's times are
+    shown in the trading day's zone; a bar's time written in UTC beside them read as another hour)."""
+    when = step.data.get("time") if step.step == "bar" else None
+    if not isinstance(when, str):
+        return step.detail
+    at = datetime.fromisoformat(when)
+    return f"{(at.astimezone(zone) if zone else at):%H:%M:%S} {step.detail}"
 
 
 def step_record(step: TraceStep) -> dict[str, Any]:
@@ -54,7 +65,8 @@ def trace_csv(trace: OrderTrace) -> str:
 
 
 def default_export_path(trace: OrderTrace, now: datetime, fmt: str = "json") -> Path:
-    """``trace-<ref>-<UTC stamp>.<fmt>`` next to the journal (the working directory without one)."""
+    """``trace-<ref>-<stamp>.<fmt>`` next to the journal (the working directory without one); the stamp is ``now``
+    as given (the console gives it in the trading day's zone, as it shows every time)."""
     folder = Path(trace.journal_path).parent if trace.journal_path else Path.cwd()
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", trace.order_ref) or "order"
     return folder / f"trace-{safe}-{now:%Y%m%dT%H%M%S}.{fmt}"
@@ -69,5 +81,6 @@ def write_trace(trace: OrderTrace, path: Path) -> Path:
     path = path.expanduser()
     text = trace_csv(trace) if path.suffix.lower() == ".csv" else trace_json(trace)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with open(path, "w", encoding="utf-8", opener=private_opener) as file:  # the owner's only, as the journal
+        file.write(text)
     return path.resolve()

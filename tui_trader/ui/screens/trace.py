@@ -20,7 +20,7 @@ from textual.widgets import Footer, Label, Static
 
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
-from tui_trader.ops.trace_export import default_export_path, write_trace
+from tui_trader.ops.trace_export import default_export_path, step_detail, write_trace
 from tui_trader.ui.modals.export_trace import ExportTraceModal
 from tui_trader.ui.options import Clock
 from tui_trader.ui.widgets.line_table import LineTable
@@ -46,7 +46,8 @@ def trace_rows(trace: OrderTrace, zone: str) -> list[Row]:
         when = step.time.astimezone(tz) if tz else step.time
         role = step_role(step)
         # A bracket child's steps name the child: the family shares one timeline.
-        detail = step.detail if step.order_ref in ("", trace.order_ref) else f"{step.order_ref}: {step.detail}"
+        text = step_detail(step, tz)
+        detail = text if step.order_ref in ("", trace.order_ref) else f"{step.order_ref}: {text}"
         rows.append(Row(str(i), (when.strftime("%H:%M:%S.%f")[:-3], step.step, detail),
                         ("dim", role, "crit" if role == "crit" else "")))
     return rows
@@ -112,7 +113,7 @@ class TraceScreen(Screen[None]):
     def watch_trace(self, trace: OrderTrace | None) -> None:
         if trace is None:
             return
-        asked = f" (bracket of #{trace.query})" if trace.query not in (trace.order_ref, "") and \
+        asked = f" (the bracket #{trace.query} belongs to)" if trace.query not in (trace.order_ref, "") and \
             not trace.query.isdigit() else ""
         self.query_one("#trace-title", Label).update(f"Order trace #{trace.order_ref}{asked} · {trace.symbol}")
         refs = sorted({s.order_ref for s in trace.steps if s.order_ref})
@@ -141,7 +142,8 @@ class TraceScreen(Screen[None]):
         if self.trace is None:
             self.notify("Nothing to export yet.", severity="warning")
             return
-        default = default_export_path(self.trace, self.clock())
+        now = self.clock()
+        default = default_export_path(self.trace, now.astimezone(ZoneInfo(self.zone)) if self.zone else now)
         self.app.push_screen(ExportTraceModal(default), self._export_to)
 
     def _export_to(self, path: Path | None) -> None:
@@ -150,6 +152,8 @@ class TraceScreen(Screen[None]):
         try:
             written = write_trace(self.trace, path)
         except OSError as exc:
+            self.exported = None
+            self.query_one("#trace-export-note", Label).update(f"Export failed: {path}: {exc.strerror or exc}")
             self.notify(f"{path}: {exc.strerror or exc}", title="Export failed", severity="error")
             return
         self.exported = written
