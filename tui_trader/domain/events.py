@@ -196,13 +196,15 @@ class ConnectionChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class OperatorAction(Event):
-    """Something the operator did: who, what, why, and the state before and after."""
+    """Something the operator did: who, what, why, and the state before and after; ``order_ref`` the order it
+    was done to, if any (a cancel, a modify: the journal indexes it with the order's other events)."""
 
     who: str
     action: str
     why: str
     before: str = ""
     after: str = ""
+    order_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,18 @@ AMENDMENT_NOTES = (MODIFY_NOTE, RESIZED_NOTE, NOT_SENT_NOTE, REFUSED_NOTE, FIGUR
 manager's ``amend``): :attr:`Order.broker_hold` looks past them."""
 
 
+def figures(ticket: OrderTicket) -> str:
+    """A ticket's figures a modify may change, in words: ``quantity 100, limit 10.5, stop 9.8``."""
+    prices = (("limit", ticket.limit_price), ("stop", ticket.stop_price))
+    return ", ".join([f"quantity {ticket.quantity:g}", *(f"{k} {v:g}" for k, v in prices if v is not None)])
+
+
+def order_words(order: Order) -> str:
+    """An order in a line of the operator's record: ``tt1a2b3c-4 (SELL 10 AAPL STP)``."""
+    t = order.ticket
+    return f"{order.order_ref} ({t.side.value} {t.quantity:g} {t.symbol} {t.order_type.value})"
+
+
 def hold_note(why_held: str) -> str:
     """The note of the step that puts an order on hold for ``why_held`` (one of :data:`HOLD_REASONS`)."""
     return HELD_BY_BROKER + HOLD_REASONS[why_held]

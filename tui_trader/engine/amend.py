@@ -38,7 +38,7 @@ from tui_trader.broker.base import (
     refuses_modify,
 )
 from tui_trader.domain.enums import AlertLevel, OrderStatus
-from tui_trader.domain.events import OrderChecked, OrderDenied
+from tui_trader.domain.events import OperatorAction, OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
     MODIFY_NOTE,
     NOT_SENT_NOTE,
@@ -47,6 +47,8 @@ from tui_trader.domain.orders import (
     Fill,
     Order,
     OrderTicket,
+    figures,
+    order_words,
 )
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.adopted import not_resendable
@@ -118,8 +120,11 @@ class Amendments(PendingModifications):
     # -- modify ----------------------------------------------------------------------------------
 
     async def modify(self, order_ref: str, quantity: float | None = None, limit_price: float | None = None,
-                     stop_price: float | None = None) -> RiskVerdict:
+                     stop_price: float | None = None, *, operator: bool = True) -> RiskVerdict:
         """Re-place a working order under its broker id with new figures, after a risk check.
+
+        ``operator``: the operator's modify (the handle's), journaled once sent as an :class:`OperatorAction`
+        ``modify_order`` with the figures before and after; the engine's own (a protective cut) passes False.
 
         A bracket entry's new quantity resizes its working stop and target in the same amendment
         (see :meth:`_send_amended`); a protective child may not grow past its entry nor the
@@ -143,7 +148,7 @@ class Amendments(PendingModifications):
             ValueError: Nothing to change.
         """
         async with self._modify_turn(order_ref):
-            return await self._modify(order_ref, quantity, limit_price, stop_price)
+            return await self._modify(order_ref, quantity, limit_price, stop_price, operator)
 
     @contextlib.asynccontextmanager
     async def _modify_turn(self, order_ref: str) -> AsyncIterator[None]:
@@ -167,7 +172,7 @@ class Amendments(PendingModifications):
         return {}
 
     async def _modify(self, order_ref: str, quantity: float | None, limit_price: float | None,
-                      stop_price: float | None) -> RiskVerdict:
+                      stop_price: float | None, operator: bool) -> RiskVerdict:
         self.require_armed()  # a modification reaches the market as an approval does
         if self.config.dry_run:  # orders go nowhere; an order adopted from the broker stays as it is there
             raise SafetyError("dry run: a modification is not sent (the order at the broker is unchanged)")
@@ -206,6 +211,10 @@ class Amendments(PendingModifications):
         self._send_amended(amended, resized, shrinking=ticket.quantity < order.ticket.quantity)
         self._await_answers([order, *children], [amended, *resized])
         self.messages_sent("modify", 1 + len(resized), order_ref, ticket)
+        if operator:
+            with_children = f"; {', '.join(c.order_ref for c in children)} resized with it" if children else ""
+            self.publish(OperatorAction(self.now(), "operator", "modify_order", order_words(order) + with_children,
+                                        figures(order.ticket), figures(ticket), order_ref))
         return verdict
 
     def _unamend(self, before: list[Order], why: str) -> None:

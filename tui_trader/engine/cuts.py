@@ -402,7 +402,7 @@ class ProtectionCuts(ProtectionSizes):
         what = self._cut_what(order_ref)
         cut.quantity, cut.refusal = quantity, None
         try:
-            verdict = await self.modify(order_ref, quantity=quantity)
+            verdict = await self.modify(order_ref, quantity=quantity, operator=False)  # not the operator's
             why = "" if verdict.passed else verdict.reason
             if why and not last_try and all(c.name.startswith("throttle") for c in verdict.failures):
                 return None

@@ -16,7 +16,7 @@ from dataclasses import replace
 from tui_trader.broker.base import BrokerRequestError
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
 from tui_trader.domain.events import ApprovalRequested, ApprovalResolved, OperatorAction, WhatIfAnswered
-from tui_trader.domain.orders import Order, OrderTicket, StatusChange, WhatIf
+from tui_trader.domain.orders import Order, OrderTicket, StatusChange, WhatIf, order_words
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.approvals import as_of
 from tui_trader.engine.send import SENDING_NOTE, OrderSending
@@ -239,17 +239,26 @@ class OrderPath(OrderSending):
     # -- cancelling ----------------------------------------------------------------------------
 
     async def cancel(self, order_ref: str) -> None:
-        """Cancel one order: a pending approval is rejected, a working order cancelled at the broker."""
+        """Cancel one order (the operator's cancel): a pending approval is rejected, a working order cancelled
+        at the broker. Journaled as an :class:`OperatorAction` ``cancel_order`` (the order, its status before,
+        what was done), so the record says who cancelled it; an order with nothing to cancel is left alone."""
         order = self.orders.get(order_ref)
         if order is None:
             raise UnknownOrderError(f"no order {order_ref}: it ended and was let go, or never was")
         if order_ref in self.approvals:
             self.reject(order_ref, "cancel")
+            done = "rejected before approval"
         elif order.status is S.APPROVED:
             self._move_family(order_ref, S.CANCELLED, "cancelled before send")
+            done = "cancelled before send"
         elif order.status.is_working and order.broker_id is not None:
             self.cancel_at_broker(order)
             self.spawn(self._watch_cancel(order_ref), f"cancel-{order_ref}")
+            done = "cancel sent to the broker"
+        else:
+            return
+        self.publish(OperatorAction(self.now(), "operator", "cancel_order", order_words(order),
+                                    order.status.value, done, order_ref))
 
     async def _watch_cancel(self, order_ref: str) -> None:
         await asyncio.sleep(self.config.ack_timeout_s)

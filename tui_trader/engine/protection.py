@@ -53,6 +53,18 @@ class Protection(ProtectionCuts):
 
     # -- hooks ---------------------------------------------------------------------------------
 
+    async def open_journal(self) -> None:
+        """Also: every position restored takes the stop and target of its protective orders restored with it.
+
+        Orders restored unchanged from the journal make no fill, status change or adopted book, which
+        are what move a position's protection otherwise: after a restart the positions pane showed no
+        stop for a position whose stop worked at the broker. Done before the connect, so the first
+        snapshot is right; the reconciliation's changes move them on from here.
+        """
+        await super().open_journal()
+        for symbol in self.portfolio.open_positions():
+            self._record_protection(symbol)
+
     def after_fill(self, order_ref: str, flat_after: bool) -> None:
         """Also: move the position's stop and target; a bracket entry's fill has its trailing stops followed
         (:meth:`_mark_trails`), and one heard after its cancel was answered places its stop again

@@ -21,16 +21,17 @@ import asyncio
 import importlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import BrokerPacingError
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain.enums import AlertLevel, OrderStatus
-from tui_trader.domain.events import SignalGenerated
+from tui_trader.domain.events import Event, OperatorAction, SignalGenerated
 from tui_trader.domain.market import Bar, Instrument, Quote
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.market import BarSeries
@@ -51,6 +52,8 @@ MIN_BARS_KEPT = 100
 NOT_STRATEGY_NAMES = frozenset({"manual", "adopted", "flatten", "max_holding"})
 """What orders that are no strategy's carry as their strategy (the operator's tickets, orders adopted from
 the broker, closes): a strategy loaded under one of them gets a ``#2``, or it would own the operator's positions."""
+PAUSE, RESUME = "pause_strategy", "resume_strategy"
+"""The :class:`OperatorAction` actions of a strategy's pause and resume (its name is their ``why``)."""
 
 
 @dataclass
@@ -83,13 +86,43 @@ class StrategyRunner(Recovery):
     nothing_to_trade = ""
     """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
     none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
+    _journaled_pauses: tuple[OperatorAction, ...] = ()
+    """The pause of each strategy the journal holds as paused (:func:`paused_in`): paused again at load."""
+
+    async def open_journal(self) -> None:
+        """Also: read which strategies the operator left paused (:meth:`load_strategies` pauses them again)."""
+        await super().open_journal()
+        if self.journal is not None:
+            self._journaled_pauses = paused_in(await self.journal.events(kinds=(OperatorAction.__name__,)))
 
     def load_strategies(self) -> None:
-        """Instantiate every enabled strategy of the config (a bad one is reported, not fatal)."""
+        """Instantiate every enabled strategy of the config (a bad one is reported, not fatal); one the
+        journal holds as paused starts paused (:meth:`_restore_pauses`)."""
         self.strategies, self.series, self.left_alone = {}, {}, {}
         for spec in self.config.strategies:
             if spec.enabled:
                 self._load_one(spec)
+        self._restore_pauses()
+
+    def _restore_pauses(self) -> None:
+        """Pause again the strategies the operator paused before the restart, and say which (a WARNING: an
+        operator who forgot the pause would else wonder why a strategy opens nothing).
+
+        A pause lived in memory only: a restart (a crash, a supervisor's, the nightly one) resumed every
+        strategy unseen, and one paused on purpose opened positions again.
+        """
+        restored = [a for a in self._journaled_pauses if a.why in self.strategies]
+        for action in self._journaled_pauses:
+            if action.why not in self.strategies:
+                log.info("strategy %s was paused, and is not loaded now: nothing to pause", action.why)
+        for action in restored:
+            self.strategies[action.why].paused = True
+        if restored:
+            zone = ZoneInfo(self.config.time_zone)
+            said = "; ".join(f"{a.why} paused (since {a.time.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}, by {a.who})"
+                             for a in restored)
+            self.alert(AlertLevel.WARNING, "strategies", f"paused before the restart, still paused: {said}",
+                       kind="strategy_pause_restored")
 
     def _load_one(self, spec: StrategySettings) -> None:
         name = self._unique_name(spec.name)
@@ -192,11 +225,14 @@ class StrategyRunner(Recovery):
         return max(self.config.warmup_bars, series.warmup_bars + 2)
 
     def pause_strategy(self, name: str, paused: bool) -> None:
-        """Pause or resume one strategy."""
+        """Pause or resume one strategy; journaled as the operator's :class:`OperatorAction` (``pause_strategy`` or
+        ``resume_strategy``, the strategy's name as its ``why``), which a restart restores it from."""
         running = self.strategies.get(name)
         if running is None:
             raise KeyError(f"no strategy {name}")
-        running.paused = paused
+        before, running.paused = running.paused, paused
+        self.publish(OperatorAction(self.now(), "operator", PAUSE if paused else RESUME, name,
+                                    _pause_word(before), _pause_word(paused)))
         said = "paused: no new entries; its exits still close its positions" if paused else "resumed"
         self.alert(AlertLevel.INFO, "strategies", f"strategy {name} {said}")
 
@@ -369,6 +405,22 @@ class StrategyRunner(Recovery):
             ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
         order = await self.submit(ticket)
         self.say_if_left_unprotected(order.order_ref, f"exit of {symbol} ({reason})", cancelled)
+
+
+def paused_in(events: Iterable[Event]) -> tuple[OperatorAction, ...]:
+    """The strategies ``events`` (journaled, oldest first) leave paused: the pause of each that no resume
+    followed, the first of several in a row (the one it has been paused since)."""
+    paused: dict[str, OperatorAction] = {}
+    for event in events:
+        if isinstance(event, OperatorAction) and event.action == RESUME:
+            paused.pop(event.why, None)
+        elif isinstance(event, OperatorAction) and event.action == PAUSE:
+            paused.setdefault(event.why, event)
+    return tuple(paused.values())
+
+
+def _pause_word(paused: bool) -> str:
+    return "paused" if paused else "running"
 
 
 def _whose(owner: str) -> str:
