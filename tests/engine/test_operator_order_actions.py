@@ -45,6 +45,10 @@ async def test_cancel_of_a_working_order_then_journaled_as_the_operators_action_
     await eventually(lambda: status(engine, ref) is S.CANCELLED, what="cancelled at the broker")
     assert await _actions(engine, ref) == [
         ("operator", "cancel_order", f"{ref} (BUY 10 AAPL LMT)", "SUBMITTED", "cancel sent to the broker", ref)]
+    trace = await engine.order_trace(ref)  # it read "SUBMITTED -> CANCELLED (Cancelled)", a broker's cancel alike
+    assert trace is not None
+    assert [s.detail for s in trace.steps if s.step == "operator"] == [
+        "operator: cancel order, SUBMITTED -> cancel sent to the broker"]
 
 
 async def test_modify_of_a_working_order_then_journaled_with_its_figures_before_and_after(
@@ -60,6 +64,11 @@ async def test_modify_of_a_working_order_then_journaled_with_its_figures_before_
     assert await _actions(engine, ref) == [
         ("operator", "modify_order", f"{ref} (BUY 10 AAPL LMT)", f"quantity 10, limit {limit:g}",
          f"quantity 15, limit {lower:g}", ref)]
+    # The order's trace says who modified it and what changed (it showed only "SUBMITTED, updated").
+    trace = await engine.order_trace(ref)
+    assert trace is not None
+    assert [s.detail for s in trace.steps if s.step == "operator"] == [
+        f"operator: modify order, quantity 10, limit {limit:g} -> quantity 15, limit {lower:g}"]
 
 
 async def test_protective_cut_after_a_partial_exit_then_not_recorded_as_the_operators_modify(

@@ -208,6 +208,11 @@ def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
         return [_what_if(event)]
     if isinstance(event, ev.OrderDenied):
         return [*_checks(event.time, event.verdict, ref), TraceStep(event.time, "denied", event.verdict.reason, ref)]
+    if isinstance(event, ev.OperatorAction):  # the operator's cancel or modify: who did it, what it changed
+        what = event.action.replace("_", " ")
+        detail = f"{event.who}: {what}, {event.before} -> {event.after}" if event.before else f"{event.who}: {what}"
+        return [TraceStep(event.time, "operator", detail, ref,
+                          {"who": event.who, "action": event.action, "before": event.before, "after": event.after})]
     return []
 
 
