@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
 from .helpers import (
@@ -198,6 +199,16 @@ async def test_position_when_reversed_from_a_ticket_then_its_old_stop_is_cancell
             f"{stop.order_ref} cancelled: a SELL would add to the AAPL position of -15"]
 
 
+async def _second_bracket_working(eng: Engine, limit: float) -> tuple[Order, Order]:
+    """A second bracket entry, a buy limit of 5 AAPL at ``limit`` with its stop 10 % below, working unfilled beside
+    the position: (its entry, its stop)."""
+    second = await eng.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.LMT, limit_price=limit,
+                                          bracket=Bracket(stop_price=round(limit * 0.9, 2))))
+    (second_stop,) = eng.orders.children(second.order_ref)
+    await eventually(lambda: status(eng, second_stop.order_ref) is S.SUBMITTED, what="the second bracket working")
+    return second, second_stop
+
+
 async def test_position_when_sold_flat_then_the_stop_of_a_bracket_entry_still_working_stays_for_its_fill(
         sim: SimGateway, tmp_path: Path) -> None:
     # A fill that took the position flat cancelled every protective order in the symbol, the stop of a
@@ -206,10 +217,7 @@ async def test_position_when_sold_flat_then_the_stop_of_a_bracket_entry_still_wo
         await eventually(lambda: "AAPL" in eng.market.quotes)
         first_stop = await bracket_buy(sim, eng, qty=10)
         limit = below_bid(eng, 1.0)
-        second = await eng.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.LMT, limit_price=limit,
-                                              bracket=Bracket(stop_price=round(limit * 0.9, 2))))
-        (second_stop,) = eng.orders.children(second.order_ref)
-        await eventually(lambda: status(eng, second_stop.order_ref) is S.SUBMITTED, what="the second bracket working")
+        second, second_stop = await _second_bracket_working(eng, limit)
 
         sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 10, OrderType.MKT))
         await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="sold flat")
@@ -230,10 +238,7 @@ async def test_position_when_partly_sold_beside_a_working_bracket_entry_then_its
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng, qty=10)
         limit = round(sim.quote("AAPL").bid * 0.8, 2)  # far below the first stop: it stays unfilled
-        second = await eng.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.LMT, limit_price=limit,
-                                              bracket=Bracket(stop_price=round(limit * 0.9, 2))))
-        (second_stop,) = eng.orders.children(second.order_ref)
-        await eventually(lambda: status(eng, second_stop.order_ref) is S.SUBMITTED, what="the second bracket working")
+        second, second_stop = await _second_bracket_working(eng, limit)
 
         sell = await eng.submit(OrderTicket("AAPL", Side.SELL, 4, OrderType.MKT))
         await eventually(lambda: status(eng, sell.order_ref) is S.FILLED, what="the partial sell")

@@ -193,6 +193,15 @@ async def test_same_ref_when_another_orders_fill_restored_without_commission_the
     assert tracked == {REF: (first.perm_id, S.SUBMITTED, 0, 0)}
 
 
+async def _both_filled_while_away(sim: SimGateway, config: EngineConfig) -> tuple[SimOrder, SimOrder]:
+    """The adopted bot1 (3) filled while away, and another tool's new bot1 (4) placed and filled then too."""
+    first = await _earlier_adopted_then_away(sim, config, below=3)
+    await _ended(sim, first, "filled")
+    second = await _buy_limit(sim, 4, below=2)
+    await _ended(sim, second, "filled")
+    return first, second
+
+
 async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_then_the_trace_of_bot1_is_its_own(
         sim: SimGateway, tmp_path: Path) -> None:
     # The new order, never seen working, is not tracked: its execution is booked (the position is the broker's) as
@@ -200,10 +209,7 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
     # ref: the other order's 4 shown as bot1's fill, with its commission, and "position 7 after this order". The
     # alert said "for unknown order bot1" while bot1 was tracked, named by its ref alone: now by its permanent id.
     config = make_config(tmp_path)
-    first = await _earlier_adopted_then_away(sim, config, below=3)
-    await _ended(sim, first, "filled")
-    second = await _buy_limit(sim, 4, below=2)
-    await _ended(sim, second, "filled")
+    first, second = await _both_filled_while_away(sim, config)
 
     async with running(sim, config) as (engine, events):
         said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "unknown_fill"]
@@ -237,10 +243,7 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
     from tui_trader.ops.reports import Period, build_report
 
     config = make_config(tmp_path)
-    first = await _earlier_adopted_then_away(sim, config, below=3)
-    await _ended(sim, first, "filled")
-    second = await _buy_limit(sim, 4, below=2)
-    await _ended(sim, second, "filled")
+    first, second = await _both_filled_while_away(sim, config)
     async with running(sim, config):
         pass
     assert config.journal_path is not None
