@@ -46,6 +46,11 @@ class Console:
         await self.settle()
 
 
+def screen_lines(app: App[Any]) -> list[str]:
+    """The text of every line of the screen on top, as the terminal shows it (after the last refresh)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
 class Updates:
     """The screen updates sent to the driver: the lines each touched, and their text."""
 

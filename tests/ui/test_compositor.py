@@ -69,7 +69,7 @@ async def test_partial_update_when_top_and_bottom_dirty_then_only_widgets_under_
         assert set(rendered) == {"main-screen", "top", "status-bar", "panes", "pnl-pane"}
         rendered.clear()
         encoded(c, top_and_bottom, textual=True)  # Textual crops to the box around both: every widget
-        assert {"alerts-pane", "alerts-table", "watchlist-table", "Footer"} <= set(rendered)
+        assert {"alerts-pane", "alerts-table", "watchlist-table", "KeyFooter"} <= set(rendered)
 
 
 def counting(widget: Any, rendered: list[str]) -> Any:

@@ -34,7 +34,7 @@ from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
-from .conftest import Console, Updates, running, stepped_approval
+from .conftest import Console, Updates, running, screen_lines, stepped_approval
 
 
 def with_pending(*refs: str):
@@ -566,13 +566,25 @@ async def test_focus_cycle_and_maximise_panes() -> None:
         assert c.app.main.maximized is None
 
 
-async def test_compact_layout_when_hidden_pane_focused_then_opens_maximised() -> None:
+@pytest.mark.parametrize(("key", "pane", "title", "content"), [
+    ("1", "watchlist", "1 Watchlist", "AAPL"),
+    ("5", "pnl", "5 P&L and risk", "Loss used"),
+    ("6", "connectivity", "6 Connectivity", "Gateway"),
+    ("7", "health", "7 Health", "Loop lag"),
+])
+async def test_compact_layout_when_hidden_pane_focused_then_opens_maximised(
+        key: str, pane: str, title: str, content: str) -> None:
+    # QA at 80x24: these keys showed a maximised pane that was still display: none, an empty hatched screen.
     async with running(size=(80, 24)) as c:
         assert c.app.main.has_class("-compact")
-        await c.pilot.press("7")
+        assert not any(title in line for line in screen_lines(c.app))
+        await c.pilot.press(key)
         await c.settle()
         assert c.app.main.maximized is not None
-        assert c.app.main.maximized.id == "health-pane"
+        assert c.app.main.maximized.id == f"{pane}-pane"
+        lines = screen_lines(c.app)
+        assert title in lines[1]  # the pane's border, under the status bar
+        assert any(line.startswith(f"│{content}") for line in lines[2:12]), "\n".join(lines)
 
 
 async def test_help_lists_every_binding_id() -> None:

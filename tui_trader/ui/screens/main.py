@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState
@@ -48,6 +48,7 @@ from tui_trader.ui.screens.preflight import PreflightScreen
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.channels import ChannelsStrip
 from tui_trader.ui.widgets.connectivity import ConnectivityPane
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.health import HealthPane
 from tui_trader.ui.widgets.orders import OrdersPane
 from tui_trader.ui.widgets.pnl import PnLPane
@@ -143,7 +144,7 @@ class MainScreen(MainActions):
                 yield ChannelsStrip()  # notification channels, under the broker link
             yield HealthPane(self.options)
         yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter-input")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#filter-input").display = False

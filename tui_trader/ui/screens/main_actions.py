@@ -30,11 +30,15 @@ from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.positions import PositionsPane
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from tui_trader.engine.handle import EngineHandle
     from tui_trader.engine.snapshots import EngineSnapshot
     from tui_trader.ui.options import Clock
 
 PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
+COMPACT_HIDDEN = frozenset({"watchlist", "pnl", "connectivity", "health"})
+"""Panes the compact layout (``MainScreen.-compact`` in app.tcss) does not show: they open maximised."""
 
 
 class MainActions(Screen[None]):
@@ -43,6 +47,8 @@ class MainActions(Screen[None]):
     handle: EngineHandle
     snapshot: EngineSnapshot | None
     clock: Clock
+    _back_to: Widget | None = None
+    """Where focus returns when a pane the compact layout hides is restored (the pane it was opened from)."""
 
     def console_alert(self, level: AlertLevel, text: str) -> None:
         """Implemented by the main screen."""
@@ -272,13 +278,25 @@ class MainActions(Screen[None]):
 
     def action_focus_pane(self, number: int) -> None:
         """Focus pane ``number`` (1-7); in the compact layout a hidden pane opens maximised."""
-        pane = self.query_one(f"#{PANE_IDS[number - 1]}-pane", Pane)
-        table = pane.query_one(LineTable)
+        name = PANE_IDS[number - 1]
+        pane = self.query_one(f"#{name}-pane", Pane)
+        back = self._back_to or self.focused or self.query_one("#positions-table")
         if self.maximized is not None:
             self.minimize()
-        table.focus()
-        if not pane.display or (self.has_class("-compact") and pane.has_class("-secondary")):
+        pane.query_one(LineTable).focus()
+        if self.has_class("-compact") and name in COMPACT_HIDDEN:
             self.maximize(pane, container=False)
+            self._back_to = back
+
+    def minimize(self) -> None:
+        """Restore the maximised pane; focus leaves a pane the layout hides for the pane it was opened from.
+
+        Textual takes focus from a pane it hides and gives it to nothing: keys would reach no pane.
+        """
+        super().minimize()
+        back, self._back_to = self._back_to, None
+        if back is not None:
+            back.focus()
 
     def action_cycle_pane(self, step: int) -> None:
         """Focus the next (or previous) pane."""

@@ -16,13 +16,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.ops.trace_export import default_export_path, step_detail, write_trace
 from tui_trader.ui.modals.export_trace import ExportTraceModal
 from tui_trader.ui.options import Clock
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.rows import Column, Row
 
@@ -88,7 +89,7 @@ class TraceScreen(Screen[None]):
             yield LineTable(COLUMNS, empty="No steps", id="trace-table")
             yield Static("", id="trace-detail", markup=False)
             yield Label("", id="trace-export-note", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(LineTable).focus()
