@@ -290,7 +290,8 @@ async def test_real_engine_approval_when_the_price_moves_while_it_waits_then_the
     # The drift line read "+0.00% (198.38 → 198.38)" however far the price went, and the checks were
     # the ones from when the order was queued.
     async with real_console(tmp_path, approvals_required=True, approval_timeout_s=60.0) as c:
-        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.MKT, strategy="manual"))
+        # A strategy's order: a ticket has no signal to drift from (its modal says the price now instead).
+        await c.engine.submit(OrderTicket("AAPL", Side.BUY, 5, OrderType.MKT, strategy="ema_cross"))
         await c.until(lambda: isinstance(c.app.screen, ApprovalModal), "the approval modal")
         c.gw.control.set_price("AAPL", 210.00)  # bid 209.99, ask 210.01
 

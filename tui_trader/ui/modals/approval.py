@@ -5,7 +5,12 @@ snapshot while it waits, and once more when it is approved), not as of when the 
 
 Focus starts on Reject; ``y`` approves, ``n`` or Escape rejects. The main screen opens one
 modal at a time and shows how many more wait; when the order stops being pending (approved
-elsewhere, expired, cancelled by the kill switch) the modal closes itself.
+elsewhere, expired, cancelled by the kill switch) the modal closes itself. The title says whose order it
+is (the operator's ticket, or which strategy's), before ``y``.
+
+The title, the countdown and the buttons stay in view at any terminal size (80x24 too); the plan, the checks
+and the drift scroll between them (PageUp/PageDown). The modal has its own footer: the keys it takes, not
+the main screen's (its ``n`` rejects here, it does not open a ticket).
 
 The modal opens when the engine asks, over the main screen and whatever the operator is doing there
 (typing a filter, say); while a form or dialog is open it waits, said in a notice, and opens once that
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -31,11 +36,13 @@ from typing import ClassVar
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
+from tui_trader.domain.enums import Side
 from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.portfolio import Position
 from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
@@ -44,7 +51,7 @@ from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.rows import Column, Row
 
 CHECK_COLUMNS = (
-    Column("Check", 20, flex=True),
+    Column("Check", 18, flex=True),  # narrower than most names: at 80 columns the flex share gives them 20
     Column("Value", 15, right=True, figures=True),  # "0.00496x equity", "$1,000,000.00"
     Column("Limit", 15, right=True, figures=True),
     Column("Headroom", 15, right=True, priority=1, figures=True),
@@ -62,13 +69,44 @@ def check_row(check: CheckResult) -> Row:
     return Row(check.name, cells, ("", "", "dim", "warn" if low else "", role))
 
 
-def plan_text(ticket: OrderTicket, pending: PendingApproval) -> str:
-    """The order in one paragraph: what, how much, at what price, why."""
+NOT_SIGNALS = frozenset({"manual", "adopted", "flatten", "max_holding"})
+"""The ``strategy`` of orders no strategy signalled (as :data:`tui_trader.engine.strategy_runner.NOT_STRATEGY_NAMES`,
+not imported: it would load the strategies' pandas into a console whose engine runs in another process)."""
+
+WHOSE = {"manual": "YOUR TICKET", "flatten": "your flatten", "adopted": "adopted from the broker",
+         "max_holding": "maximum holding time exit"}
+"""Whose order it is, for the orders no strategy signalled."""
+
+
+def whose(ticket: OrderTicket) -> str:
+    """Whose order this is: the operator's ticket, a flatten, or which strategy's."""
+    return WHOSE.get(ticket.strategy) or f"strategy {ticket.strategy}"
+
+
+def exit_text(ticket: OrderTicket, position: Position | None) -> str:
+    """What a reduce-only order does to the position held now (as of the snapshot)."""
+    held = position.quantity if position is not None else 0.0
+    if held == 0 or (held > 0) == (ticket.side is Side.BUY):
+        return f"reduce-only: no {ticket.symbol} position it would reduce (the risk gate denies it)"
+    side, size = ("LONG" if held > 0 else "SHORT"), abs(held)
+    if ticket.quantity >= size - 1e-9:
+        return f"closes {side} {qty(size)} {ticket.symbol}"
+    return f"reduces {side} {qty(size)} {ticket.symbol} to {qty(size - ticket.quantity)}"
+
+
+def plan_text(ticket: OrderTicket, pending: PendingApproval, position: Position | None = None) -> str:
+    """The order in one paragraph: what, how much, at what price, what it does to a position, why.
+
+    A reduce-only order (a strategy's exit, a close) says which position it closes and has no bracket line:
+    it opens nothing to protect ("bracket: none (no protective stop)" read as a warning about an exit).
+    """
     prices = [f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
               f"stop {price(ticket.stop_price)}" if ticket.stop_price else ""]
     lines = [f"{ticket.side.value} {qty(ticket.quantity)} {ticket.symbol} {ticket.order_type.value} "
-             f"{' '.join(p for p in prices if p)} {ticket.tif.value}".replace("  ", " "),
-             f"notional ≈ {money(pending.est_notional)} · commission ≈ {money(pending.est_commission)}"]
+             f"{' '.join(p for p in prices if p)} {ticket.tif.value}".replace("  ", " ")]
+    if ticket.reduce_only:
+        lines.append(exit_text(ticket, position))
+    lines.append(f"notional ≈ {money(pending.est_notional)} · commission ≈ {money(pending.est_commission)}")
     if ticket.bracket is not None:
         b = ticket.bracket
         stop = f"stop {price(b.stop_price)}"
@@ -76,16 +114,22 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval) -> str:
             behind = f"{b.trail_percent:g}%" if b.trail_percent else price(b.trail_amount)
             stop = f"trailing stop {behind} behind the price, starting at {price(b.stop_price)}"
         lines.append(f"bracket: {stop} · target {price(b.take_profit_price)} (GTC: kept overnight)")
-    else:
+    elif not ticket.reduce_only:
         lines.append("bracket: none (no protective stop)")
-    lines.append(f"strategy {ticket.strategy}: {ticket.reason or DASH}")
+    if ticket.strategy == "manual":
+        lines.append("your ticket, typed in this console")
+    else:
+        lines.append(f"{whose(ticket)}: {ticket.reason or DASH}")
     return "\n".join(lines)
 
 
 def drift_text(ticket: OrderTicket, pending: PendingApproval) -> str:
-    """Price drift since the signal, and the what-if margin impact when the broker gave one."""
+    """Price drift since a strategy's signal (the price now, for an order no strategy signalled: a ticket's
+    "signal" was the mark when it was submitted), and the what-if margin impact when the broker gave one."""
     signal, now = ticket.signal_price, pending.reference_price
-    if is_num(signal) and signal > 0 and is_num(now):
+    if ticket.strategy in NOT_SIGNALS:
+        drift = f"price now {price(now)}"
+    elif is_num(signal) and signal > 0 and is_num(now):
         drift = f"drift since signal {pct((now - signal) / signal * 100)} ({price(signal)} → {price(now)})"
     else:
         drift = f"drift since signal: unknown (now {price(now)})"
@@ -118,12 +162,21 @@ class ApprovalModal(Dialog[bool | None]):
         Binding("y", "approve", "Approve", id="approve-order", tooltip="Send this order (risk re-checks it)"),
         Binding("n", "reject", "Reject", id="reject-order", tooltip="Refuse this order"),
         Binding("escape", "reject", "Reject", show=False, id="reject-order-escape"),
+        Binding("ctrl+k", "app.kill_switch", "KILL", id="approval-kill-switch",
+                tooltip="Kill switch (the App's binding takes the key first: listed so this footer shows it)"),
+        Binding("pagedown", "scroll_body(1)", "Scroll", show=False, id="approval-page-down",
+                tooltip="Scroll the plan and the checks down"),
+        Binding("pageup", "scroll_body(-1)", "Scroll", show=False, id="approval-page-up",
+                tooltip="Scroll the plan and the checks up"),
     ]
-    """y approves, n or Escape rejects."""
+    """y approves, n or Escape rejects; PageDown and PageUp scroll the plan and checks (on a small terminal)."""
 
     def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5,
-                 monotonic: Callable[[], float] = time.monotonic, last_answer: LastAnswer | None = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, last_answer: LastAnswer | None = None,
+                 positions: Mapping[str, Position] | None = None) -> None:
+        """``positions``: the account's positions by symbol, as of ``now`` (what a reduce-only order closes)."""
         super().__init__()
+        self.positions: Mapping[str, Position] = positions or {}
         self._last_answer = last_answer or LastAnswer()
         self.pending = pending
         self.order_ref = pending.order.order_ref
@@ -159,16 +212,34 @@ class ApprovalModal(Dialog[bool | None]):
     def compose(self) -> ComposeResult:
         ticket = self.pending.order.ticket
         with Vertical(id="approval-dialog", classes="dialog"):
-            yield Label(self._title(), id="approval-title", classes="dialog-title")
-            yield Static(plan_text(ticket, self.pending), id="approval-plan")
-            table = LineTable(CHECK_COLUMNS, empty="No checks reported", id="approval-checks")
-            table.show_cursor = False
-            yield table
-            yield Static(drift_text(ticket, self.pending), id="approval-drift")
-            yield Label(self._countdown(), id="approval-countdown")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Reject (n)", id="reject", variant="error")
-                yield Button("Approve (y)", id="approve", variant="success")
+            yield Label(self._title(), id="approval-title", classes="dialog-title dialog-head")
+            with VerticalScroll(id="approval-body", classes="dialog-body", can_focus=False):
+                yield Static(self._plan(self.pending), id="approval-plan")
+                table = LineTable(CHECK_COLUMNS, empty="No checks reported", id="approval-checks")
+                table.show_cursor = False
+                table.can_focus = False
+                yield table
+                yield Static(drift_text(ticket, self.pending), id="approval-drift")
+            with Vertical(classes="dialog-foot"):
+                yield Label(self._countdown(), id="approval-countdown")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Reject (n)", id="reject", variant="error")
+                    yield Button("Approve (y)", id="approve", variant="success")
+        yield Footer()
+
+    def _held(self) -> float:
+        """The quantity held of the order's symbol (0 when none)."""
+        position = self.positions.get(self.pending.order.ticket.symbol)
+        return position.quantity if position is not None else 0.0
+
+    def _plan(self, pending: PendingApproval) -> str:
+        ticket = pending.order.ticket
+        return plan_text(ticket, pending, self.positions.get(ticket.symbol))
+
+    def action_scroll_body(self, pages: int) -> None:
+        """Scroll the plan, checks and drift a page down (``pages`` 1) or up (-1)."""
+        body = self.query_one("#approval-body", VerticalScroll)
+        body.scroll_page_down(animate=False) if pages > 0 else body.scroll_page_up(animate=False)
 
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])
@@ -227,11 +298,17 @@ class ApprovalModal(Dialog[bool | None]):
         """Seconds until the approval expires (expiry means deny)."""
         return (self.pending.expires_at - self.now).total_seconds()
 
-    def tick(self, pending: tuple[PendingApproval, ...], now: datetime) -> None:
-        """Refresh the countdown and queue count; close when this order left the queue."""
+    def tick(self, pending: tuple[PendingApproval, ...], now: datetime,
+             positions: Mapping[str, Position] | None = None) -> None:
+        """Refresh the countdown and queue count (and the plan, with ``positions`` as of ``now``); close when this
+        order left the queue."""
         if not self.is_mounted:
             return
         self.now = now
+        held = self._held()
+        if positions is not None:
+            self.positions = positions
+        moved = self._held() != held  # the position a reduce-only order closes (its marks are not shown here)
         mine = next((p for p in pending if p.order.order_ref == self.order_ref), None)
         if mine is None:
             self._leave()
@@ -240,11 +317,11 @@ class ApprovalModal(Dialog[bool | None]):
         try:
             title = self.query_one("#approval-title", Label)
             countdown = self.query_one("#approval-countdown", Label)
-            if mine != self.pending:  # checked again as of now, the mark moved, or the broker's what-if answered
+            if mine != self.pending or moved:  # checked again as of now, the mark or position moved, the what-if
                 if mine.verdict != self.pending.verdict:
                     self.query_one(LineTable).set_rows([check_row(c) for c in mine.verdict.checks])
                 self.pending = mine
-                self.query_one("#approval-plan", Static).update(plan_text(mine.order.ticket, mine))
+                self.query_one("#approval-plan", Static).update(self._plan(mine))
                 self.query_one("#approval-drift", Static).update(drift_text(mine.order.ticket, mine))
             self._enable_approve()
         except NoMatches:  # a snapshot arrived while the console tears the modal down
@@ -270,7 +347,7 @@ class ApprovalModal(Dialog[bool | None]):
     def _title(self) -> str:
         more = f" · {self.waiting} more waiting" if self.waiting > 0 else ""
         order = self.pending.order
-        return f"APPROVE ORDER {order.order_ref} ({order.ticket.symbol}){more}"
+        return f"APPROVE ORDER {order.order_ref} ({order.ticket.symbol}) · {whose(order.ticket)}{more}"
 
     def _countdown(self) -> str:
         left = self.seconds_left

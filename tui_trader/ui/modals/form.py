@@ -1,10 +1,13 @@
 """What the order forms (the ticket, the modify form) share: Enter in a field or the ``submit`` button
-submits, the other button and Escape cancel (the form returns ``None``)."""
+submits, the other button and Escape cancel (the form returns ``None``); Tab and Shift+Tab move between the
+fields before the next key is routed (typed in one burst, ``10<Tab><Tab>398.5`` made the quantity 10398.5);
+PageUp and PageDown scroll the form on a small terminal."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
+from textual.binding import Binding, BindingType
 from textual.widgets import Button, Input
 
 from tui_trader.ui.modals.dialog import Dialog
@@ -14,6 +17,22 @@ R = TypeVar("R")
 
 class OrderForm(Dialog[R]):
     """A modal form: subclasses implement :meth:`action_submit` (dismissing with what they return)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form-next-field"),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
+                id="form-previous-field"),
+        Binding("pagedown", "scroll_form(1)", "Scroll", show=False, id="form-page-down"),
+        Binding("pageup", "scroll_form(-1)", "Scroll", show=False, id="form-page-up"),
+    ]
+    """Tab and Shift+Tab move focus as priority bindings: the App handles them as they arrive, before it routes
+    the next key, which goes to the field focused by then. As the focused field's bindings (Textual's own),
+    the keys of a burst that came after a Tab were all routed to the field focused before it."""
+
+    def action_scroll_form(self, pages: int) -> None:
+        """Scroll the form's body (``.dialog-body``) a page down (``pages`` 1) or up (-1), when it has one."""
+        for body in self.query(".dialog-body"):
+            body.scroll_page_down(animate=False) if pages > 0 else body.scroll_page_up(animate=False)
 
     def action_submit(self) -> None:
         """Submit the form (implemented by each form)."""

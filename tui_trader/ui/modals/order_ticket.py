@@ -5,6 +5,10 @@ as a strategy's order (the approval modal follows where approvals are required).
 broker's what-if of the ticket as it stands (``EngineHandle.what_if``: margin and commission, nothing
 placed) before it is submitted. A symbol the session has no quote for is subscribed when the
 symbol field is left (``EngineHandle.watch``), so it can be checked against a quote.
+
+The order as parsed (side, quantity, symbol, type, price) and its notional are shown in bold above the buttons
+as it is typed: what Ctrl+S sends, read before it is sent. The title, that line, the error and the buttons stay
+in view at any terminal size; the fields and the checks scroll between them.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical
-from textual.widgets import Button, Input, Label, Select
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
-from tui_trader.ui.format import money, qty
+from tui_trader.ui.format import money, price, qty
 from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row
 from tui_trader.ui.modals.form import OrderForm
 from tui_trader.ui.widgets.line_table import LineTable
@@ -37,6 +41,15 @@ USES_LIMIT = frozenset({OrderType.LMT, OrderType.STP_LMT})
 USES_STOP = frozenset({OrderType.STP, OrderType.STP_LMT})
 """Order types that carry a stop price. A TRAIL takes a trail amount or percent, which this form has no
 field for: the risk gate denies one typed here rather than price it at a stop typed for another type."""
+
+
+TYPED_QUANTITY = r"\d*\.?\d{0,4}"
+"""What the quantity field takes as it is typed: digits, one decimal point, at most 4 decimals (a key that
+would make it anything else is refused with the bell; :func:`figure` still checks what was pasted or set)."""
+TYPED_PRICE = r"\d*\.?\d*"
+"""What a price field takes as it is typed: digits and one decimal point."""
+PRICE_FIELDS = (("limit", "limit price"), ("stop", "stop price"), ("sl", "bracket stop-loss"),
+                ("tp", "bracket target"))
 
 
 class TicketError(ValueError):
@@ -72,6 +85,24 @@ def figure(text: str, name: str) -> float:
 def optional_price(text: str, name: str) -> float | None:
     """A positive price, or ``None`` for an empty field."""
     return figure(text, name) if text.strip() else None
+
+
+def notional_of(ticket: OrderTicket, verdict: RiskVerdict) -> float:
+    """The ticket's notional as the risk gate valued it (its order_notional check, at the quote now), else at
+    the ticket's own price; NaN when neither is known (a market order with that check off)."""
+    gate = next((c.value for c in verdict.checks if c.name == "order_notional"), None)
+    if gate is not None and math.isfinite(gate):
+        return gate
+    return ticket.quantity * ticket.own_price
+
+
+def summary_text(ticket: OrderTicket, notional: float) -> str:
+    """The order as parsed, in one line: what Ctrl+S sends, and what it is worth."""
+    prices = " ".join(p for p in (f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
+                                  f"stop {price(ticket.stop_price)}" if ticket.stop_price else "") if p)
+    what = f"{ticket.side.value} {qty(ticket.quantity)} {ticket.symbol} {ticket.order_type.value} {prices}".rstrip()
+    worth = f"notional ≈ {money(notional)}" if math.isfinite(notional) else "notional: not known yet (no price)"
+    return f"{what} · {worth}"
 
 
 def build_ticket(fields: dict[str, str]) -> OrderTicket:
@@ -127,27 +158,30 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ticket-dialog", classes="dialog"):
-            yield Label("New order", classes="dialog-title")
-            with Grid(id="ticket-form"):
-                yield Input(self.symbol, placeholder="symbol", id="ticket-symbol")
-                yield Select([(s.value, s.value) for s in Side], value=Side.BUY.value,
-                             allow_blank=False, id="ticket-side")
-                yield Input("", placeholder="quantity", id="ticket-quantity")
-                yield Select([(t.value, t.value) for t in OrderType if t.modelled], value=OrderType.LMT.value,
-                             allow_blank=False, id="ticket-type")
-                yield Input("", placeholder="limit price", id="ticket-limit")
-                yield Input("", placeholder="stop price", id="ticket-stop")
-                yield Input("", placeholder="bracket stop-loss", id="ticket-sl")
-                yield Input("", placeholder="bracket target", id="ticket-tp")
-            table = LineTable(CHECK_COLUMNS, empty="Fill in the ticket to see the risk checks",
-                              id="ticket-checks")
-            table.show_cursor = False
-            yield table
-            yield Label("", id="ticket-error", classes="dialog-error")
-            yield Label(WHAT_IF_HINT if self.what_if else "", id="ticket-what-if")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button("Submit (ctrl+s)", id="submit", variant="warning")
+            yield Label("New order", classes="dialog-title dialog-head")
+            with VerticalScroll(id="ticket-body", classes="dialog-body", can_focus=False):
+                with Grid(id="ticket-form"):
+                    yield Input(self.symbol, placeholder="symbol", id="ticket-symbol")
+                    yield Select([(s.value, s.value) for s in Side], value=Side.BUY.value,
+                                 allow_blank=False, id="ticket-side")
+                    yield Input("", placeholder="quantity", id="ticket-quantity", restrict=TYPED_QUANTITY)
+                    yield Select([(t.value, t.value) for t in OrderType if t.modelled], value=OrderType.LMT.value,
+                                 allow_blank=False, id="ticket-type")
+                    for name, hint in PRICE_FIELDS:
+                        yield Input("", placeholder=hint, id=f"ticket-{name}", restrict=TYPED_PRICE)
+                table = LineTable(CHECK_COLUMNS, empty="Fill in the ticket to see the risk checks",
+                                  id="ticket-checks")
+                table.show_cursor = False
+                table.can_focus = False
+                yield table
+                yield Label(WHAT_IF_HINT if self.what_if else "", id="ticket-what-if")
+            with Vertical(classes="dialog-foot"):
+                yield Label("", id="ticket-summary")
+                yield Label("", id="ticket-error", classes="dialog-error")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Cancel", id="cancel", variant="primary")
+                    yield Button("Submit (ctrl+s)", id="submit", variant="warning")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#ticket-symbol", Input).focus()
@@ -207,14 +241,16 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
 
     def update_preview(self) -> OrderTicket | None:
         """Parse the form and show the risk gate's verdict; returns the ticket when it parses."""
-        error = self.query_one("#ticket-error", Label)
+        error, summary = self.query_one("#ticket-error", Label), self.query_one("#ticket-summary", Label)
         try:
             ticket = build_ticket(self.fields())
         except TicketError as exc:
             error.update(str(exc))
+            summary.update("")
             self.query_one(LineTable).set_rows([])
             return None
         verdict = self.preview(ticket)
+        summary.update(summary_text(ticket, notional_of(ticket, verdict)))
         self.query_one(LineTable).set_rows([check_row(c) for c in verdict.checks])
         self.denial = "" if verdict.passed else verdict.reason
         error.update(f"Risk would deny: {self.denial}" if self.denial else "")

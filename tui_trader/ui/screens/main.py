@@ -7,6 +7,7 @@ live preflight up to date; ``on_engine_events`` records alerts and kill reports.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -41,7 +42,7 @@ from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.format import qty
 from tui_trader.ui.freshness import LINK_UP, assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
-from tui_trader.ui.modals.approval import ApprovalModal, LastAnswer
+from tui_trader.ui.modals.approval import HELD_KEY_S, ApprovalModal, LastAnswer
 from tui_trader.ui.options import Clock, ConsoleOptions
 from tui_trader.ui.screens.main_actions import MainActions
 from tui_trader.ui.screens.preflight import PreflightScreen
@@ -118,7 +119,11 @@ class MainScreen(MainActions):
         self._deferred: set[str] = set()
         """Approvals said to be waiting for a form or dialog to close (each said once)."""
         self._last_answer = LastAnswer()
-        """When the operator last answered an approval: the next one waits out a held key."""
+        """When the operator last answered an approval: the next one waits out a held key, and so does ``n``."""
+        self._swallowed_at = -math.inf
+        """When an ``n`` was last taken as the approval's answer key still held (it opened no ticket)."""
+        self.submitting = 0
+        """Tickets whose submit is under way: no approval opens meanwhile, so the ticket's own is the first."""
         self.approval_clock: Callable[[], float] = time.monotonic
         """The approvals' clock, for their approve delay and held-key wait (tests step one by hand: on the
         wall clock, a machine slower than the delay let a test's early 'y' through)."""
@@ -288,11 +293,18 @@ class MainScreen(MainActions):
         self.snapshot = self.handle.snapshot()
 
     def _approvals(self, snapshot: EngineSnapshot, now: datetime) -> None:
+        """Keep the open approval up to date, or open the next one: the operator's own tickets first.
+
+        A strategy's approval opened over a ticket just submitted (Ctrl+S), and the ``y`` meant for the ticket
+        approved the strategy's order: none opens while a ticket's submit is under way, and then the tickets'
+        approvals come before the strategies' (each modal's title says whose order it is).
+        """
         if self.approval is not None:
-            self.approval.tick(snapshot.pending_approvals, now)
+            self.approval.tick(snapshot.pending_approvals, now, snapshot.account.positions)
             return
-        live = [p for p in snapshot.pending_approvals if p.expires_at > now]
-        if not self.armed or not live:
+        live = sorted((p for p in snapshot.pending_approvals if p.expires_at > now),
+                      key=lambda p: p.order.ticket.strategy != "manual")  # stable: queue order within each
+        if not self.armed or not live or self.submitting:
             return
         if self.app.screen is not self:
             # A form or dialog is open (a ticket being typed, say): its keys are not for an approval, and an
@@ -301,7 +313,7 @@ class MainScreen(MainActions):
             return
         self.approval = ApprovalModal(live[0], len(snapshot.pending_approvals) - 1, now,
                                       approve_delay_s=self.options.approve_delay_s, monotonic=self.approval_clock,
-                                      last_answer=self._last_answer)
+                                      last_answer=self._last_answer, positions=snapshot.account.positions)
         self.app.push_screen(self.approval, partial(self._answered, live[0].order.order_ref))
 
     def _say_deferred(self, live: list[PendingApproval], now: datetime) -> None:
@@ -313,6 +325,17 @@ class MainScreen(MainActions):
                             f"dialog closes (expires in {left:.0f}s; no answer means deny)",
                             title="Approval waiting", severity="warning")
         self._deferred = {item.order.order_ref for item in live}  # only those still waiting are remembered
+
+    def answer_key_held(self) -> bool:
+        """Whether a key now is the one that answered the last approval, still held or bounced: pressed within
+        :data:`HELD_KEY_S` of that answer, or of the last key taken so. ``n`` rejects an approval; the
+        repeats of a held ``n`` (or the rest of a burst) that reached this screen once the queue was empty
+        opened a new-order ticket nobody asked for."""
+        now = self.approval_clock()
+        if now - max(self._last_answer.at, self._swallowed_at) >= HELD_KEY_S:
+            return False
+        self._swallowed_at = now
+        return True
 
     def _answered(self, order_ref: str, answer: bool | None) -> None:
         self.approval = None

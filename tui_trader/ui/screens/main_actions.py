@@ -49,6 +49,7 @@ class MainActions(Screen[None]):
     clock: Clock
     _back_to: Widget | None = None
     """Where focus returns when a pane the compact layout hides is restored (the pane it was opened from)."""
+    submitting: int
 
     def console_alert(self, level: AlertLevel, text: str) -> None:
         """Implemented by the main screen."""
@@ -96,16 +97,33 @@ class MainActions(Screen[None]):
 
         self.app.run_worker(run(), name=name, group="commands", exit_on_error=False)
 
+    def answer_key_held(self) -> bool:
+        """Implemented by the main screen."""
+        raise NotImplementedError
+
     def action_new_order(self) -> None:
-        """Open a ticket (prefilled with the selected position's symbol)."""
+        """Open a ticket (prefilled with the selected position's symbol); not for an ``n`` that was the
+        approval's reject key, still held or bounced (:meth:`answer_key_held`)."""
+        if self.answer_key_held():
+            return
         symbol = self.query_one(PositionsPane).selected_symbol or ""
         known = self.snapshot.quotes if self.snapshot else ()
         ticket = OrderTicketModal(self.handle.preview, symbol, self.handle.what_if, self.handle.watch, known)
         self.app.push_screen(ticket, self._submit_ticket)
 
     def _submit_ticket(self, ticket: OrderTicket | None) -> None:
-        if ticket is not None:
-            self.command(f"submit {ticket.symbol}", lambda: self.handle.submit(ticket))
+        """Submit the ticket; no approval opens until the engine has taken it (its own then opens first)."""
+        if ticket is None:
+            return
+
+        async def submit() -> None:
+            try:
+                await self.handle.submit(ticket)
+            finally:
+                self.submitting -= 1
+
+        self.submitting += 1  # now: a snapshot drawn before the worker starts opens no approval either
+        self.command(f"submit {ticket.symbol}", submit)
 
     def action_cancel_order(self, order_ref: str = "") -> None:
         """Cancel the order under the cursor (or ``order_ref``)."""
