@@ -208,8 +208,9 @@ async def test_notifier_on_the_engine_bus_then_events_routed_and_test_message_se
     fill = Fill("e1", "ref-1", "AAPL", Side.BUY, 10, 190.5, NOW)
     bus.publish(OrderFilled(NOW, fill))
     bus.publish(AlertRaised(NOW, Alert(AlertLevel.INFO, "engine", "entry block lifted", NOW)))  # level filtered
-    bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1"))
-    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed"))  # a lost link: notified
+    bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1", ConnectionState.CONNECTING))
+    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed",  # a lost link: notified
+                                  ConnectionState.CONNECTED))
     await eventually(lambda: notifier.routed == 3 and notifier.statuses()[0].sent >= 1)
     await notifier.wait_idle()
     text = "\n".join(r.json()["text"] for r in http.requests)
@@ -391,13 +392,24 @@ def test_channel_enabled_without_its_essentials_then_refused_naming_what_is_miss
     assert SMTP_PASSWORD not in str(raised.value)
 
 
+def test_route_when_the_link_up_was_never_seen_then_its_loss_is_notified_from_the_state_it_left() -> None:
+    # The notifier is a lossy subscriber: with the CONNECTED dropped (or not yet routed), it took the lost link for a
+    # connect that failed, and sent nothing. The event says the state it left.
+    notifier = Notifier([])
+    notifier.route(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "connection lost", ConnectionState.CONNECTED))
+    notifier.route(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "could not connect to …",
+                                     ConnectionState.CONNECTING))  # said by its connect_failed alert instead
+    assert notifier.routed == 1
+
+
 async def test_stop_right_after_an_event_is_published_then_its_notice_is_still_delivered(http: HttpServer) -> None:
     notifier = Notifier([Channel(webhook(http.url), policy(batch_window_s=60))])
     bus = EventBus()
     notifier.start(bus.subscribe("notifier", maxsize=1000))
     await asyncio.sleep(0)  # the pump is waiting on its queue
-    bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1"))
-    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed at stop"))
+    bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1", ConnectionState.CONNECTING))
+    bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed at stop",
+                                  ConnectionState.CONNECTED))
     await notifier.stop(grace_s=5)  # no chance for the pump to run before stop flushes the channels
     assert len(http.requests) == 1
     assert "socket closed at stop" in http.requests[0].json()["text"]

@@ -118,11 +118,13 @@ async def test_engine_when_its_start_cannot_connect_then_one_notice_says_why(
     assert f"[ERROR] broker: could not connect to 127.0.0.1:{port}: connection refused" in about[0]
 
 
-async def test_engine_when_its_link_is_lost_after_connecting_then_an_error_notice_says_broker_disconnected(
+async def test_engine_when_its_link_is_lost_after_connecting_then_one_error_notice_says_broker_disconnected(
         tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two went out: "[WARNING] broker: disconnected from the broker; reconnecting" and "[ERROR] broker disconnected:
+    # connection lost", for the one lost link.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     async with SimGateway(port=0, seed=7, always_open=True) as sim:
-        engine = create_engine(notifying_settings(tmp_path, http, sim.port, ["ERROR", "CRITICAL"]))
+        engine = create_engine(notifying_settings(tmp_path, http, sim.port, ["WARNING", "ERROR", "CRITICAL"]))
         await engine.start()
         try:
             await eventually(lambda: engine.is_connected, what="connected")
@@ -131,5 +133,5 @@ async def test_engine_when_its_link_is_lost_after_connecting_then_an_error_notic
                              what="the lost link notified")
         finally:
             await engine.stop()
-    assert [line for line in notified(http) if "disconnect" in line][0].endswith(
-        "[ERROR] broker disconnected: connection lost")
+    (line,) = [line for line in notified(http) if "broker" in line and "disconnect" in line]
+    assert line.endswith("[ERROR] broker disconnected: connection lost")

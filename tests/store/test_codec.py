@@ -10,6 +10,7 @@ import pytest
 
 from tui_trader.domain import CheckResult, Order, OrderStatus, OrderTicket, OrderType, RiskVerdict, Side
 from tui_trader.domain import events as ev
+from tui_trader.domain.enums import ConnectionState
 from tui_trader.store import codec
 from tui_trader.store.derive import rows_for
 
@@ -96,3 +97,13 @@ def test_verdict_when_journaled_by_the_earlier_check_result_then_loads_equal_and
     assert all(type(c) is CheckResult for c in loaded.verdict.checks)
     assert codec.dump(event) == VERDICT_AS_JOURNALED
     assert codec.dump(loaded) == VERDICT_AS_JOURNALED
+
+
+def test_connection_changed_when_journaled_before_previous_existed_then_loads_from_disconnected() -> None:
+    # Journals written before ConnectionChanged carried the state it left: their rows load, with the state an engine
+    # starts in; rows written now keep the state left.
+    row = '{"time":"2026-11-20T14:30:00Z","state":"CONNECTED","detail":"account DU1"}'
+    old = codec.load_event("ConnectionChanged", row)
+    assert old == ev.ConnectionChanged(T0, ConnectionState.CONNECTED, "account DU1", ConnectionState.DISCONNECTED)
+    new = ev.ConnectionChanged(T0, ConnectionState.DISCONNECTED, "connection lost", ConnectionState.DEGRADED)
+    assert codec.load_event("ConnectionChanged", codec.dump(new)) == new

@@ -1,9 +1,10 @@
 """One alert row for one thing that happened: a lost link, a broken farm, a trading-state change.
 
-The console derives an alert from each connection and trading-state change; the engine raises its own for most of
+The console derived an alert from each connection and trading-state change; the engine raises its own for most of
 them. Each was two rows ("broker  disconnected from the broker; reconnecting" over "console  connection
-DISCONNECTED connection lost"). Against the real engine on the simulator where it can be made to happen, the
-scripted engine for the kill and the operator's own change.
+DISCONNECTED connection lost"). A connection change is now said by one of them only (the console says the start's
+connect and the link made); a trading-state change's two are merged. Against the real engine on the simulator where
+it can be made to happen, the scripted engine for the kill and the operator's own change.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ async def test_alert_rows_when_a_link_that_was_up_is_lost_then_one_error_row_say
             assert row.text == "disconnected from the broker; reconnecting"
 
 
-async def test_alert_rows_when_a_data_farm_breaks_then_one_row_in_the_engine_words(tmp_path: Path) -> None:
+async def test_alert_rows_when_a_data_farm_breaks_and_recovers_then_one_row_each_in_the_engine_words(
+        tmp_path: Path) -> None:
     async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
         engine = make_engine(gw, make_config(tmp_path))
         async with console_on(engine) as app:
@@ -77,6 +79,54 @@ async def test_alert_rows_when_a_data_farm_breaks_then_one_row_in_the_engine_wor
             (row,) = [a for a in rows(app) if "2103" in a.text]
             assert (row.level, row.source, row.kind) == (AlertLevel.WARNING, "broker", "farm_broken")
             assert row.text.startswith("market data degraded (2103): ")
+
+            gw.control.send_error(2104)
+
+            await eventually(lambda: any("2104" in a.text for a in rows(app)), what="the farm back")
+            (back,) = [a for a in rows(app) if "2104" in a.text]
+            assert (back.level, back.source, back.kind) == (AlertLevel.INFO, "broker", "farm_ok")
+            assert back.text == "market data farm back (2104): Market data farm connection is OK:usfarm"
+
+
+async def test_alert_rows_when_ib_loses_connectivity_1100_then_one_error_row_says_it_and_the_reconnect(
+        tmp_path: Path) -> None:
+    # Two rows: "broker  connectivity lost (1100): …" (WARNING) over "broker  disconnected from the broker;
+    # reconnecting", which the console's own "connection DISCONNECTED connection lost" was merged into.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path))
+        async with console_on(engine) as app:
+            await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="connected")
+
+            gw.control.connectivity_lost()
+
+            await eventually(lambda: engine.reconnects == 1 and not engine.blocks, what="reconnected")
+            await eventually(lambda: "connection CONNECTED" in rows(app)[-1].text, what="the rows of it all")
+            about = [a for a in rows(app) if a.source in ("broker", "console") and "CONNECT" not in a.text]
+            assert [(a.level, a.source, a.kind, a.text) for a in about] == [
+                (AlertLevel.ERROR, "broker", "disconnect", "connectivity lost (1100): Connectivity between IB and "
+                 "Trader Workstation has been lost; reconnecting")]
+
+
+async def test_alert_rows_when_ib_servers_come_back_with_data_lost_1101_then_one_row_says_it_and_the_reconnect(
+        tmp_path: Path) -> None:
+    # The 1101 after a 2110 was three rows: the link to IB's servers "restored (1101): new entries allowed again"
+    # (they were not: the session was dropped next), "market data lost (1101): …" and the disconnect.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path))
+        async with console_on(engine) as app:
+            await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="connected")
+            gw.control.server_link_broken()
+            await eventually(lambda: any(a.kind == "ib_link_broken" for a in rows(app)), what="2110 said")
+            said = len(rows(app))
+
+            gw.control.connectivity_restored(data_lost=True)
+
+            await eventually(lambda: engine.reconnects == 1 and not engine.blocks, what="reconnected")
+            await eventually(lambda: "connection CONNECTED" in rows(app)[-1].text, what="the rows of it all")
+            about = [a for a in rows(app)[said:] if a.source in ("broker", "console") and "CONNECT" not in a.text]
+            assert [(a.level, a.source, a.kind) for a in about] == [(AlertLevel.ERROR, "broker", "disconnect")]
+            assert about[0].text == ("market data lost (1101): Connectivity between IB and Trader Workstation has "
+                                     "been restored - data lost; reconnecting to resubscribe")
 
 
 async def test_alert_rows_when_the_disconnect_trigger_reduces_a_run_never_connected_then_one_error_row_says_so(

@@ -705,16 +705,19 @@ async def test_live_mode_when_paper_account_then_preflight_cannot_arm() -> None:
 
 async def test_connection_changes_when_alerted_then_leveled_by_state_not_all_warnings() -> None:
     # Found in a --sim run: every start added five WARNING alerts (connecting, connected, farms OK).
-    events = [ConnectionChanged(FROZEN, ConnectionState.CONNECTING),
-              ConnectionChanged(FROZEN, ConnectionState.CONNECTED, "2104: Market data farm connection is OK"),
-              ConnectionChanged(FROZEN, ConnectionState.DEGRADED, "2103: Market data farm connection is broken"),
-              ConnectionChanged(FROZEN, ConnectionState.DISCONNECTED, "1100: connectivity lost")]
+    # The console says the start's connect and the link made; the rest (a farm, a lost link) the engine's alerts say.
+    s = ConnectionState
+    events = [ConnectionChanged(FROZEN, s.CONNECTING, "", s.DISCONNECTED),
+              ConnectionChanged(FROZEN, s.CONNECTED, "account DU1", s.CONNECTING),
+              ConnectionChanged(FROZEN, s.DEGRADED, "2103: Market data farm connection is broken", s.CONNECTED),
+              ConnectionChanged(FROZEN, s.DISCONNECTED, "connectivity lost (1100)", s.DEGRADED),
+              ConnectionChanged(FROZEN, s.CONNECTING, "", s.DISCONNECTED),
+              ConnectionChanged(FROZEN, s.DEGRADED, "account DU1", s.CONNECTING)]
     async with running(engine=ScriptedEngine(normal_state(), start_events=events)) as c:
         await c.pull()
         alerts = [a for a in c.app.main.query_one(AlertsPane).alerts if a.text.startswith("connection ")]
         assert [(a.level, a.text.split()[1]) for a in alerts] == [
-            (AlertLevel.INFO, "CONNECTING"), (AlertLevel.INFO, "CONNECTED"),
-            (AlertLevel.WARNING, "DEGRADED"), (AlertLevel.ERROR, "DISCONNECTED")]
+            (AlertLevel.INFO, "CONNECTING"), (AlertLevel.INFO, "CONNECTED"), (AlertLevel.WARNING, "DEGRADED")]
 
 
 def test_check_rows_when_a_figure_is_not_finite_then_no_inf_or_nan_is_shown() -> None:

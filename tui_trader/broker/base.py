@@ -144,6 +144,14 @@ class ClientIdInUse(ConnectionError):
         self.client_id = client_id
 
 
+class SyncFailed(ConnectionError):
+    """The connection was made (the API handshake done) but the sync after it failed: the positions, orders,
+    executions or account values it reads did not come, or the gateway dropped the connection meanwhile.
+
+    Not "could not connect": the gateway answered. ``str()`` says why, in the operator's words.
+    """
+
+
 class BrokerPacingError(RuntimeError):
     """Historical data stayed paced (error 162) through every bounded, backed-off retry."""
 

@@ -143,3 +143,7 @@ class ConnectionState(StrEnum):
     CONNECTING = "CONNECTING"
     CONNECTED = "CONNECTED"
     DEGRADED = "DEGRADED"
+
+
+LINK_UP = (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+"""The states of a link that is up (orders and quotes flow, if perhaps not all of them)."""

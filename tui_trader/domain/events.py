@@ -188,10 +188,16 @@ class AlertRaised(Event):
 
 @dataclass(frozen=True, slots=True)
 class ConnectionChanged(Event):
-    """The broker connection changed state."""
+    """The broker connection changed state, from ``previous`` (the engine fills it where the state changes).
+
+    Its readers (the console, the notifier) take "was the link up before?" from ``previous`` instead of each
+    inferring it from the events it happened to see. Journal rows written before the field load with
+    DISCONNECTED, the state an engine starts in.
+    """
 
     state: ConnectionState
     detail: str = ""
+    previous: ConnectionState = ConnectionState.DISCONNECTED
 
 
 @dataclass(frozen=True, slots=True)

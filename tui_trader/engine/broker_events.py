@@ -21,7 +21,7 @@ from tui_trader.broker.base import (
     BrokerPosition,
 )
 from tui_trader.domain.enums import AlertLevel, ConnectionState
-from tui_trader.domain.events import CommissionReported, ConnectionChanged, OrderFilled
+from tui_trader.domain.events import CommissionReported, OrderFilled
 from tui_trader.domain.market import Bar, Quote
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.engine.core import link_state
@@ -205,8 +205,8 @@ class BrokerEvents(KillOps):
             self._on_server_link(code, error.message, broken=True)
         elif code == CONNECTIVITY_LOST:
             self.on_connectivity_lost(error.message)
-        elif code == DATA_LOST:
-            self._on_server_link(code, error.message, broken=False)
+        elif code == DATA_LOST:  # its alert says the link is back: the fresh session's (one row for one message)
+            self._on_server_link(code, error.message, broken=False, said=False)
             self.on_data_lost(error.message)
         elif code == DATA_MAINTAINED:
             self._on_server_link(code, error.message, broken=False)
@@ -261,17 +261,23 @@ class BrokerEvents(KillOps):
     def _on_farm(self, code: int, message: str) -> None:
         """A data farm's status. It moves the link between CONNECTED and DEGRADED, and is news only
         when it does: the farms report at every connect, before the engine has checked the account
-        (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise)."""
+        (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise). A broken farm is
+        alerted, and so is its recovery (the console says neither itself)."""
         broken = code in FARM_BROKEN
         farms = dict(self.connection.farms)
-        farms[message.split(":")[-1].strip() or str(code)] = "broken" if broken else "ok"
+        farm = message.split(":")[-1].strip() or str(code)
+        was_broken = farms.get(farm) == "broken"
+        farms[farm] = "broken" if broken else "ok"
         self._set_link(code, message, farms=farms, market_data_degraded="broken" in farms.values())
         if broken:
             self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
                        kind="farm_broken")
+        elif was_broken:
+            self.alert(AlertLevel.INFO, "broker", f"market data farm back ({code}): {message}", kind="farm_ok")
 
-    def _on_server_link(self, code: int, message: str, *, broken: bool) -> None:
-        """2110: the gateway lost its link to IB's servers; 1101/1102: IB says it is back.
+    def _on_server_link(self, code: int, message: str, *, broken: bool, said: bool = True) -> None:
+        """2110: the gateway lost its link to IB's servers; 1101/1102: IB says it is back (alerted unless not
+        ``said``: a 1101's own alert says it).
 
         The API link stays up (nothing to reconnect: IB restores it itself), but what is sent meanwhile
         stops at the gateway and the market data stops with it. So the link shows DEGRADED and new entries
@@ -288,8 +294,9 @@ class BrokerEvents(KillOps):
                        f"and Ctrl+K still go): {message}", kind="ib_link_broken")
         else:
             self.blocks.pop(SERVER_LINK_BLOCK, None)
-            self.alert(AlertLevel.INFO, "broker", f"the gateway's link to IB's servers is restored ({code}): new "
-                       f"entries allowed again: {message}", kind="ib_link_restored")
+            if said:
+                self.alert(AlertLevel.INFO, "broker", f"the gateway's link to IB's servers is restored ({code}): "
+                           f"new entries allowed again: {message}", kind="ib_link_restored")
 
     def _set_link(self, code: int, message: str, **changes: Any) -> None:
         """Apply ``changes`` to the connection; the link is DEGRADED while a farm or IB's servers are broken.
@@ -300,9 +307,7 @@ class BrokerEvents(KillOps):
         conn = replace(self.connection, **changes)
         degraded = conn.market_data_degraded or conn.server_link_broken
         state = link_state(degraded) if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
-        self.set_connection(state, **changes)
-        if state is not before:
-            self.publish(ConnectionChanged(self.now(), state, f"{code}: {message}"))
+        self.move_link(state, f"{code}: {message}", **changes)
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: IB lost its own connectivity (the recovery part reconnects)."""

@@ -17,7 +17,7 @@ from typing import Any
 from tui_trader.broker.base import Broker
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
-from tui_trader.domain.events import AlertRaised, Event, OrderUpdated
+from tui_trader.domain.events import AlertRaised, ConnectionChanged, Event, OrderUpdated
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.engine.approvals import ApprovalQueue
 from tui_trader.engine.bus import EventBus
@@ -177,10 +177,18 @@ class EngineCore:
     # -- connection ----------------------------------------------------------------------------
 
     def set_connection(self, state: ConnectionState, **changes: Any) -> None:
-        """Update the connection info (the caller publishes ConnectionChanged)."""
+        """Update the connection info (a change of state goes through :meth:`move_link`, which says it)."""
         from dataclasses import replace
 
         self.connection = replace(self.connection, state=state, **changes)
+
+    def move_link(self, state: ConnectionState, detail: str = "", **changes: Any) -> None:
+        """Update the connection info; a new ``state`` is published as :class:`ConnectionChanged` from the state it
+        leaves (the one place that knows it: the console and the notifier read it, they do not infer it)."""
+        previous = self.connection.state
+        self.set_connection(state, **changes)
+        if state is not previous:
+            self.publish(ConnectionChanged(self.now(), state, detail, previous))
 
     # -- tasks ---------------------------------------------------------------------------------
 

@@ -265,7 +265,7 @@ class Engine(Protection):
             hook(now)
 
     def _check_stale(self, now: datetime) -> None:
-        if not self.broker.is_connected or not self.series:
+        if not self.is_connected or not self.series:  # not while a connect subscribes and reconciles
             return
         # Counted from the connect when nothing came since: data cannot be late before it was asked for
         # (it said "nothing for infs" the moment a session with no data yet connected).

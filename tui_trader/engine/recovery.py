@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, OrderStatus
-from tui_trader.domain.events import ConnectionChanged, MessagesSent
+from tui_trader.broker.base import SyncFailed
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode, OrderStatus
+from tui_trader.domain.events import MessagesSent
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
@@ -49,6 +50,8 @@ class Recovery(Amendments):
     refusal = ""
     _connect_said = ""
     """The reason of a failed connect last alerted in this outage (each attempt's is logged; a new one alerted)."""
+    _dropping: tuple[str, str] | None = None
+    """Why the engine drops the session itself (a 1100, a 1101): the lost link's detail and its alert."""
     unknown_symbols: frozenset[str] = frozenset()
     """Symbols the broker said it does not know (at the last subscribe): not traded, not warmed up."""
     _reconnecting = False
@@ -144,41 +147,78 @@ class Recovery(Amendments):
     # -- connecting ----------------------------------------------------------------------------
 
     async def connect_and_sync(self, startup: bool) -> None:
-        """Connect, check the account, subscribe, reconcile (raises when the connect fails).
+        """Connect, check the account, subscribe, reconcile; then the link is up (CONNECTED, or DEGRADED).
 
-        Entries stay blocked until the reconciliation is done; order statuses from before the
-        connect are the reference for "changed while out of touch" alerts.
+        The link stays CONNECTING until all of it is done: a connect whose sync fails (the gateway stalls or
+        drops it) is a connect that failed, said once (:meth:`connect_failed`), not a link that came up and was
+        lost. Entries stay blocked until the reconciliation is done; order statuses from before the connect are
+        the reference for "changed while out of touch" alerts.
+
+        Raises:
+            SyncFailed: Connected, but the sync after it failed.
+            ConnectionError, TimeoutError, OSError: No connection was made.
         """
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
         before = self.working_statuses()
         self.lose_touch()
-        if self.connection.state is not ConnectionState.CONNECTING:  # not news again on each retry of a loop
-            self.publish(ConnectionChanged(self.now(), ConnectionState.CONNECTING))
+        self._dropping = None
         # Each connection's farms report afresh as it opens (while CONNECTING); so does a 2110 on a link that
         # is still broken. Kept across connections instead, a 1102 heard by no session would block for good.
-        self.set_connection(ConnectionState.CONNECTING, farms={}, market_data_degraded=False,
-                            server_link_broken=False, retry_at=None)
+        # Not news again on each retry of a reconnect loop (the state stays CONNECTING between its tries).
+        self.move_link(ConnectionState.CONNECTING, farms={}, market_data_degraded=False, server_link_broken=False,
+                       retry_at=None)
         self.blocks.pop(SERVER_LINK_BLOCK, None)
         await self.broker.connect()
+        self.account_id = self.broker.account_id
+        self._guard_account()
+        await self._sync(startup, before)
         self._connect_said = ""
         if not startup:  # a reconnection made, not an attempt: a gateway down for a minute is one
             self.reconnects += 1
-        self.account_id = self.broker.account_id
-        self._guard_account()
         now = self.now()
         self.disconnected_since = None
         state = link_state(self.connection.market_data_degraded or self.connection.server_link_broken)
-        self.set_connection(state, connected_since=now, reconnects=self.reconnects)
-        self.publish(ConnectionChanged(now, state, f"account {self.account_id}"))
-        await self._subscribe()
-        # The book is settled against the broker once, on the first successful connect.
-        await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,
-                             before=before)
+        self.move_link(state, f"account {self.account_id}", connected_since=now, reconnects=self.reconnects)
         self._watch_held()
         if self.risk.kill_state.engaged and self.kill_cancels_owed:  # engaged in the outage just ended
             self.spawn(self.send_owed_kill_cancels(), "kill-cancels-owed")
         elif self.risk.kill_state.engaged:  # latched from before this connection: say what the broker still holds
             self.spawn(self.verify_latched_kill(), "kill-verify-latched")
+
+    async def _sync(self, startup: bool, before: dict[str, OrderStatus]) -> None:
+        """Subscribe and reconcile on the connection just made; a failure is a :class:`SyncFailed` saying where.
+
+        Raises:
+            SyncFailed: A request went unanswered, or the connection closed under it (also after the last answer:
+                nothing failed then, and nothing is connected).
+        """
+        stage = "subscribing market data"
+        try:
+            await self._subscribe()
+            stage = "reconciling"
+            # The book is settled against the broker once, on the first successful connect.
+            await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,
+                                 before=before)
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            self._sync_failed()
+            raise SyncFailed(self._sync_failure(stage, exc)) from exc
+        if not self.broker.is_connected:
+            self._sync_failed()
+            raise SyncFailed(self._sync_failure(stage, ConnectionError()))
+
+    def _sync_failed(self) -> None:
+        """Entries blocked again (a reconciliation that ended before the connection closed lifted the block)."""
+        self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
+
+    def _sync_failure(self, stage: str, exc: BaseException) -> str:
+        """Why the engine's part of a sync failed: the session it dropped itself (a 1100), or ``exc`` at ``stage``."""
+        if self._dropping is not None:
+            return self._dropping[0]
+        if not self.broker.is_connected:
+            return f"{stage}: the gateway closed the connection"
+        if isinstance(exc, TimeoutError):
+            return f"{stage}: the broker did not answer in time"
+        return f"{stage}: {str(exc) or type(exc).__name__}"
 
     def _guard_account(self) -> None:
         """--paper against a non-paper account, or an unexpected account, refuses to trade."""
@@ -301,16 +341,19 @@ class Recovery(Amendments):
     # -- disconnects ---------------------------------------------------------------------------
 
     def on_disconnected(self) -> None:
-        """The link went down: mark it down, block entries, start the reconnect loop.
+        """A link that was up went down: say it (once, at ERROR), block entries, start the reconnect loop.
 
-        Not while a connect is under way: that attempt fails, and says why itself (:meth:`connect_failed`). A
-        run that never connected said "disconnected from the broker; reconnecting" (ib_async closes a half-open
-        connection as it gives up).
+        Not while a connect is under way (its sync included): that attempt fails, and says why itself
+        (:meth:`connect_failed`). A run that never connected said "disconnected from the broker; reconnecting"
+        (ib_async closes a half-open connection as it gives up); a sync that failed said it besides "could not
+        connect".
         """
-        if self.stopping or self.connection.state is ConnectionState.CONNECTING:
+        if self.stopping or self.connection.state not in LINK_UP:
             return
-        self.alert(AlertLevel.WARNING, "broker", "disconnected from the broker; reconnecting", kind="disconnect")
-        self._link_down("connection lost", retry_delay(self.config.reconnect_initial_s))
+        why, said = self._dropping or ("connection lost", "disconnected from the broker; reconnecting")
+        self._dropping = None
+        self.alert(AlertLevel.ERROR, "broker", said, kind="disconnect")
+        self._link_down(why, retry_delay(self.config.reconnect_initial_s))
 
     def on_start_connect_failed(self, exc: BaseException) -> None:
         """The first connect failed: say why, then try again as after a lost link."""
@@ -321,23 +364,21 @@ class Recovery(Amendments):
         now = self.now()
         self.disconnected_since = self.disconnected_since or now
         # Not "connected since" any more; the next try is at the end of the reconnect loop's first wait.
-        self.set_connection(ConnectionState.DISCONNECTED, connected_since=None,
-                            retry_at=now + timedelta(seconds=retry_s))
-        self.publish(ConnectionChanged(self.now(), ConnectionState.DISCONNECTED, why))
+        self.move_link(ConnectionState.DISCONNECTED, why, connected_since=None,
+                       retry_at=now + timedelta(seconds=retry_s))
         self.block("reconciling", "disconnected: waiting to reconnect and reconcile")
         if not self._reconnecting:
             self._reconnecting = True
             self.spawn(self._reconnect_loop(retry_s), "reconnect")
 
     def connect_failed(self, exc: BaseException, retry_s: float) -> str:
-        """Say that a connect failed, why, and when it is tried again: one wording (:func:`could_not_connect`)
+        """Say that a connect failed, why, and when it is tried again: one wording (:func:`connect_failure_said`)
         in the connectivity pane's last error, the alerts and the log. Returns it.
 
         Alerted (an ERROR while this run has never connected) the first time in an outage and when the reason
         changes; each attempt of a reconnect loop is logged, not alerted again every few seconds.
         """
-        why = connect_failure(exc)
-        text = could_not_connect(f"{self.connection.host}:{self.connection.port}", why, retry_s)
+        why, text = connect_failure_said(f"{self.connection.host}:{self.connection.port}", exc, retry_s)
         now = self.now()
         self.set_connection(self.connection.state, last_error=text, last_error_at=now, last_error_reason=why,
                             retry_at=now + timedelta(seconds=retry_s))
@@ -351,17 +392,21 @@ class Recovery(Amendments):
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: tear the session down and reconnect (IB will not replay what we missed)."""
-        self._fresh_session(f"connectivity lost (1100): {message}")
+        why = f"connectivity lost (1100): {message.rstrip('.')}"
+        self._fresh_session(why, f"{why}; reconnecting")
 
     def on_data_lost(self, message: str) -> None:
         """1101: the quotes and bars stopped for good; a fresh session resubscribes all of them and
         reconciles (the path every reconnect takes), where the session kept would only go stale (and
         the staleness check block entries)."""
-        self._fresh_session(f"market data lost (1101): reconnecting to resubscribe: {message}")
+        why = f"market data lost (1101): {message.rstrip('.')}"
+        self._fresh_session(why, f"{why}; reconnecting to resubscribe")
 
-    def _fresh_session(self, why: str) -> None:
-        """Say ``why`` and drop the session: the reconnect that follows resubscribes and reconciles."""
-        self.alert(AlertLevel.WARNING, "broker", why, kind="disconnect")
+    def _fresh_session(self, why: str, said: str) -> None:
+        """Drop the session: the reconnect that follows resubscribes and reconciles. ``why`` (the lost link's
+        detail) and ``said`` (its alert) are said as the link goes down (:meth:`on_disconnected`): one alert for
+        the one thing that happened, not the broker's message and then the disconnect."""
+        self._dropping = (why, said)
         asyncio.get_running_loop().call_soon(self.broker.disconnect)
 
     async def _reconnect_loop(self, delay_s: float) -> None:
@@ -413,10 +458,18 @@ def retry_delay(backoff_s: float) -> float:
     return backoff_s * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not crypto
 
 
-def could_not_connect(where: str, why: str, retry_s: float) -> str:
-    """The one wording of a failed connect, for the log, the alerts and the connectivity pane."""
+def connect_failure_said(where: str, exc: BaseException, retry_s: float) -> tuple[str, str]:
+    """The one wording of a failed connect, for the log, the alerts and the connectivity pane: its reason (the pane
+    shows the gateway and the next try on rows of their own), and the whole sentence.
+
+    A connect that was made but whose sync failed is said as that: it connected.
+    """
     wait = f"{max(retry_s, 0.1):.1f}" if retry_s < 10 else f"{retry_s:.0f}"
-    return f"could not connect to {where}: {why}; trying again in {wait} s"
+    if isinstance(exc, SyncFailed):
+        return (f"connected, but the sync failed: {exc}",
+                f"connected to {where} but the sync failed: {exc}; trying again in {wait} s")
+    why = connect_failure(exc)
+    return why, f"could not connect to {where}: {why}; trying again in {wait} s"
 
 
 def connect_failure(exc: BaseException) -> str:

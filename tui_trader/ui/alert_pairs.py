@@ -1,11 +1,13 @@
 """The engine alert that says the same thing as one of the console's own: one row for one thing that happened.
 
-The console derives an alert from a connection change and from a trading-state change. The engine raises its own
-for most of them: a lost link ("disconnected from the broker; reconnecting"), a broken data farm ("market data
-degraded …"), a risk trigger's REDUCING, the kill switch engaged or released. Shown apart, each was two rows. A
-:class:`Pairing` names the engine alert a console alert goes with; the alerts pane merges the two into the
-engine's row (its kind is what notifications and the headless summary count), at the more severe level and with
-the words that say the most. A console alert whose engine alert never comes stays a row of its own.
+The console derives an alert from a trading-state change, and the engine raises its own for most of them: a risk
+trigger's REDUCING, the kill switch engaged or released. Shown apart, each was two rows. A :class:`Pairing` names
+the engine alert a console alert goes with; the alerts pane merges the two into the engine's row (its kind is what
+notifications and the headless summary count), at the more severe level and with the words that say the most. A
+console alert whose engine alert never comes stays a row of its own.
+
+Connection changes need no pairing: the console says only those the engine does not (the start's connect, the link
+made; :meth:`~tui_trader.ui.screens.main.MainScreen._connection_alert`), reading the change's ``previous``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import ConnectionState, TradingState
+from tui_trader.domain.enums import TradingState
 from tui_trader.domain.events import TradingStateChanged
 
 PAIR_WINDOW = timedelta(seconds=2)
@@ -45,23 +47,8 @@ class Pairing:
         return replace(engine, level=level, text=console.text if self.console_words else engine.text)
 
 
-LINK_LOST = Pairing("broker", frozenset({"disconnect"}))
-LINK_DEGRADED = Pairing("broker", frozenset({"farm_broken", "ib_link_broken"}))
-LINK_RESTORED = Pairing("broker", frozenset({"ib_link_restored"}))
 KILL_ENGAGED = Pairing("kill_switch", frozenset({"kill"}))
 KILL_RELEASED = Pairing("kill_switch", frozenset({"kill_reset"}))
-
-
-def connection_pairing(before: ConnectionState | None, state: ConnectionState) -> Pairing | None:
-    """The engine alert that goes with the link moving from ``before`` to ``state`` (None: the engine raises none;
-    a farm back to OK, the link made)."""
-    if state is ConnectionState.DISCONNECTED:
-        return LINK_LOST
-    if state is ConnectionState.DEGRADED:
-        return LINK_DEGRADED
-    if state is ConnectionState.CONNECTED and before is ConnectionState.DEGRADED:
-        return LINK_RESTORED
-    return None
 
 
 def trading_pairing(event: TradingStateChanged) -> Pairing | None:

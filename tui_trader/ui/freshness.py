@@ -11,12 +11,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tui_trader.domain.enums import ConnectionState
+from tui_trader.domain.enums import LINK_UP, ConnectionState
 from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 from tui_trader.ui.options import ConsoleOptions
-
-LINK_UP = (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
-"""The states of a link that is up (orders and quotes flow, if perhaps not all of them)."""
 
 
 @dataclass(frozen=True, slots=True)

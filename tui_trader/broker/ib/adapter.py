@@ -31,6 +31,7 @@ from tui_trader.broker.base import (
     BrokerPosition,
     BrokerRequestError,
     ClientIdInUse,
+    SyncFailed,
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
@@ -50,6 +51,16 @@ remaining with block") cancelled the stop at the target's first partial fill, th
 _let_the_gateway_run = getattr(os, "sched_yield", lambda: None)
 """Offers this CPU to another runnable process once, right after an order that transmits is written
 (:meth:`IbBroker.place`); returns at once when none is waiting for it (or without ``sched_yield``)."""
+
+
+def ib_sync_failure(exc: ConnectionError) -> str:
+    """Why ib_async's sync after the handshake failed, in the operator's words: the requests it names as timed out
+    (``ConnectionError(["open orders request timed out"])``), else the connection closed under it ("Socket
+    connection broken while connecting", "Not connected")."""
+    named = exc.args[0] if exc.args else None
+    if isinstance(named, list) and named:
+        return "; ".join(str(n) for n in named)
+    return "the gateway closed the connection"
 
 
 def backoff_delays(initial: float, maximum: float, attempts: int) -> list[float]:
@@ -133,7 +144,13 @@ class IbBroker(IbEvents):
         self._listener = listener
 
     async def connect(self) -> None:
-        """Connect, then let ib_async sync positions, orders, executions and account values."""
+        """Connect, then let ib_async sync positions, orders, executions and account values.
+
+        Raises:
+            ClientIdInUse: The gateway refused this client id.
+            SyncFailed: The handshake was done, the sync after it failed.
+            ConnectionError, TimeoutError, OSError: No connection was made.
+        """
         self._tickers.clear()
         self._bars.clear()
         self._decode_watch.rearm()
@@ -141,6 +158,10 @@ class IbBroker(IbEvents):
             self.host, self.port, clientId=self.client_id, timeout=self._timeout, readonly=self._readonly,
             account=self._account, raiseSyncErrors=True))
         refused = asyncio.get_running_loop().create_future()
+        handshake: list[bool] = []
+
+        def on_api_start() -> None:
+            handshake.append(True)
 
         def on_error(req_id: int, code: int, message: str, contract: Contract | None) -> None:
             if code == CLIENT_ID_IN_USE and not refused.done():
@@ -148,6 +169,7 @@ class IbBroker(IbEvents):
 
         # ib_async waits out its whole timeout after a 326 (the gateway closes the socket): say why at once.
         self.ib.errorEvent += on_error
+        self.ib.client.apiStart += on_api_start
         try:
             await asyncio.wait((connecting, refused), return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # given up (the engine stops): no connection may open after this
@@ -156,6 +178,7 @@ class IbBroker(IbEvents):
             raise
         finally:
             self.ib.errorEvent -= on_error
+            self.ib.client.apiStart -= on_api_start
             refused.cancel()
         if not connecting.done():
             connecting.cancel()
@@ -163,7 +186,12 @@ class IbBroker(IbEvents):
                 await connecting
             self.ib.disconnect()
             raise ClientIdInUse(self.client_id)
-        connecting.result()
+        try:
+            connecting.result()
+        except ConnectionError as exc:
+            if not handshake:
+                raise
+            raise SyncFailed(ib_sync_failure(exc)) from exc
         if not self._account:
             accounts = self.ib.managedAccounts()
             self._account = accounts[0] if accounts else ""

@@ -2,9 +2,10 @@
 
 Kinds (``notifications.kinds``): ``fills``, ``rejections``, ``risk``, ``kill_switch``,
 ``disconnects``, ``daily_summary``, ``system`` (health, journal, engine failures) and ``test``.
-Alerts are routed by their source; the events behind an alert (a KillSwitchEngaged next to its
-critical alert, the DISCONNECTED of a connect that failed next to its ``connect_failed`` alert) are
-not sent twice.
+Alerts are routed by their source; one thing that happened is one notice: the events behind an alert
+(a KillSwitchEngaged next to its critical alert, the DISCONNECTED of a connect that failed next to its
+``connect_failed`` alert) are not sent, and a lost link is sent as its DISCONNECTED event, not again as the
+broker's ``disconnect`` alert beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import get_args
 from tui_trader.config.notifications import NotificationKind
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, OrderStatus
 
 KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
 _ALERT_SOURCE_KIND = {
@@ -48,15 +49,18 @@ def kind_of_alert(alert: Alert) -> str:
     return _ALERT_KIND_KIND.get(alert.kind) or _ALERT_SOURCE_KIND.get(alert.source, "system")
 
 
-def notice_for(event: ev.Event, link_was_up: bool = True) -> Notice | None:
+def notice_for(event: ev.Event) -> Notice | None:
     """The notice an engine event calls for, or ``None`` when it is not worth a message.
 
-    ``link_was_up``: whether the broker link was up before ``event``. A DISCONNECTED after a connect that
-    failed (the link never came up) is no lost link: the ``connect_failed`` alert beside it says the same in
-    better words, and the operator's phone buzzed twice for one outage.
+    A DISCONNECTED from a state in which the link was not up (a connect that failed, its sync included) is no lost
+    link: the ``connect_failed`` alert beside it says the same in better words, and the operator's phone buzzed
+    twice for one outage. A lost link is the DISCONNECTED, at ERROR, with why (``connection lost``, ``connectivity
+    lost (1100): …``); the broker's ``disconnect`` alert for it is not sent again.
     """
     if isinstance(event, ev.AlertRaised):
         a = event.alert
+        if a.source == "broker" and a.kind == "disconnect":
+            return None  # the lost link's ConnectionChanged is its notice
         return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}")
     if isinstance(event, ev.OrderFilled):
         return _fill_notice(event)
@@ -69,7 +73,8 @@ def notice_for(event: ev.Event, link_was_up: bool = True) -> Notice | None:
         o = event.order
         title = f"rejected {o.ticket.side.value} {o.ticket.quantity:g} {o.symbol} {o.order_ref}"
         return Notice(event.time, AlertLevel.WARNING, "rejections", title, o.last_error)
-    if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED and link_was_up:
+    if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED \
+            and event.previous in LINK_UP:
         return Notice(event.time, AlertLevel.ERROR, "disconnects", "broker disconnected", event.detail)
     return None
 

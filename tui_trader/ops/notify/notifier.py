@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from tui_trader.config.notifications import NotificationSettings
-from tui_trader.domain.enums import AlertLevel, ConnectionState
-from tui_trader.domain.events import ConnectionChanged, Event
+from tui_trader.domain.enums import AlertLevel
+from tui_trader.domain.events import Event
 from tui_trader.engine.snapshots import ChannelStatus, TestNotificationResult
 from tui_trader.ops.notify.channel import Channel, ChannelPolicy, frozen_upper
 from tui_trader.ops.notify.notice import Notice, notice_for
@@ -53,8 +53,6 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._source: EventSource | None = None
         self.routed = 0
-        self._link_up = False
-        """Whether the broker link was up at the last ConnectionChanged routed (the engine starts without one)."""
 
     @classmethod
     def from_settings(cls, settings: NotificationSettings) -> Notifier:
@@ -98,9 +96,7 @@ class Notifier:
 
     def route(self, event: Event) -> None:
         """Offer the notice ``event`` calls for to every channel; never blocks."""
-        notice = notice_for(event, self._link_up)
-        if isinstance(event, ConnectionChanged):
-            self._link_up = event.state in (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+        notice = notice_for(event)
         if notice is not None:
             self.notify(notice)
 

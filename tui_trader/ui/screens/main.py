@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel, ConnectionState
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState
 from tui_trader.domain.events import (
     AlertRaised,
     ApprovalRequested,
@@ -37,10 +37,10 @@ from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
 from tui_trader.errors import TraderError
-from tui_trader.ui.alert_pairs import Pairing, connection_pairing, trading_pairing
+from tui_trader.ui.alert_pairs import Pairing, trading_pairing
 from tui_trader.ui.compositor import DirtyBandCompositor
 from tui_trader.ui.format import qty
-from tui_trader.ui.freshness import LINK_UP, assess
+from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import HELD_KEY_S, ApprovalModal, LastAnswer
 from tui_trader.ui.options import Clock, ConsoleOptions
@@ -66,10 +66,10 @@ CONNECTION_ALERT_LEVEL = {
     ConnectionState.CONNECTING: AlertLevel.INFO,
     ConnectionState.CONNECTED: AlertLevel.INFO,
     ConnectionState.DEGRADED: AlertLevel.WARNING,
-    ConnectionState.DISCONNECTED: AlertLevel.ERROR,
 }
-"""The alert each connection change adds: a normal start (connecting, connected, farms OK) is no
-warning; a trader who sees five warnings on every start learns to ignore them."""
+"""The alert of each connection change the console says itself (the start's connect, the link made): a normal
+start (connecting, connected, farms OK) is no warning; a trader who sees five warnings on every start learns to
+ignore them."""
 
 
 class MainScreen(MainActions):
@@ -132,8 +132,8 @@ class MainScreen(MainActions):
         self._drawn = 0
         self._taken = -1.0
         """When the screen last took a snapshot itself (``time.monotonic()``): pulls taken earlier are stale."""
-        self._link: ConnectionState | None = None
-        """The link's state as the last connection change said it (None before the first)."""
+        self._link_heard = False
+        """Whether a connection change came yet: the first CONNECTING is the start's, later ones retries."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -207,6 +207,9 @@ class MainScreen(MainActions):
         for event in message.events:
             if isinstance(event, AlertRaised):
                 pane.add([event.alert])
+            elif isinstance(event, ConnectionChanged):
+                if (alert := self._connection_alert(event)) is not None:
+                    pane.add([alert])
             elif said := self._on_event(event):
                 pane.add_paired(*said)
 
@@ -221,8 +224,6 @@ class MainScreen(MainActions):
         elif isinstance(event, TradingStateChanged):
             text = f"{event.previous.value} → {event.state.value} by {event.by}: {event.reason}"
             return self._alert(AlertLevel.WARNING, text, event.time), trading_pairing(event)
-        elif isinstance(event, ConnectionChanged):
-            return self._connection_alert(event)
         elif isinstance(event, ApprovalRequested):
             self.app.call_later(self.request_refresh)
         elif isinstance(event, OrderFilled):
@@ -230,23 +231,20 @@ class MainScreen(MainActions):
             self.part(StatusBar).show_fill(event.fill, zone)
         return None
 
-    def _connection_alert(self, event: ConnectionChanged) -> tuple[Alert, Pairing | None] | None:
-        """The console's alert for a connection change, unless the engine's own alerts say it.
-
-        The engine says why a connect failed and when it tries again (once an outage, not at each try):
-        the console's "connection DISCONNECTED could not connect to …" under it said it twice, and its
-        "connection CONNECTING" at each try of the reconnect loop a third time. A link lost after being up
-        is said with the engine's alert for it, and so is a broken farm (one row each: :func:`connection_pairing`);
-        the link coming up is said here alone.
-        """
-        before, self._link = self._link, event.state
-        if event.state is ConnectionState.CONNECTING and before is not None:
-            return None  # a try again: the engine said it would, and when
-        if event.state is ConnectionState.DISCONNECTED and before not in LINK_UP:
-            return None  # a connect that failed: the engine said why
+    def _connection_alert(self, event: ConnectionChanged) -> Alert | None:
+        """The console's alert for a connection change: the start's connect, and the link made. Every other change
+        the engine says in an alert of its own (one producer for one thing that happened): a failed connect and when
+        it tries again (once an outage, not at each try), a lost link, a broken farm or link to IB's servers and
+        their recovery. ``previous`` (from the engine) says whether the link was up before."""
+        first, self._link_heard = not self._link_heard, True
+        if event.state is ConnectionState.CONNECTING:
+            said = first  # later: a try again, which the engine said it would make, and when
+        else:
+            said = event.state in LINK_UP and event.previous not in LINK_UP  # the link made
+        if not said:
+            return None
         level = CONNECTION_ALERT_LEVEL[event.state]
-        alert = self._alert(level, f"connection {event.state.value} {event.detail}".strip(), event.time)
-        return alert, connection_pairing(before, event.state)
+        return self._alert(level, f"connection {event.state.value} {event.detail}".strip(), event.time)
 
     def _alert(self, level: AlertLevel, text: str, when: datetime | None = None) -> Alert:
         return Alert(level=level, source="console", text=text, time=when or self.clock())
