@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
-from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode
+from tui_trader.domain.enums import LINK_UP, AlertLevel, Mode
 from tui_trader.domain.events import ConnectionChanged, Event
 from tui_trader.engine.config import EngineConfig, config_from_settings
 from tui_trader.engine.engine import Engine
@@ -51,7 +51,7 @@ class _GatewayEngine(Engine):
     def publish(self, event: Event) -> None:
         """Publish ``event``; a connection made (or still up) says which gateway it is on, if that is news."""
         super().publish(event)
-        if isinstance(event, ConnectionChanged) and event.state in LINKED:
+        if isinstance(event, ConnectionChanged) and event.state in LINK_UP:
             self.say_where(getattr(self.broker, "host", ""), getattr(self.broker, "port", 0))
 
     def say_where(self, host: str, port: int) -> None:
@@ -76,10 +76,6 @@ class _GatewayEngine(Engine):
                 gateway_endpoint.withdraw(journal)
             except OSError as exc:  # a stale file is not believed: its pid no longer holds the journal's lock
                 log.warning("could not remove %s: %s", gateway_endpoint.endpoint_path(journal), exc)
-
-
-LINKED = (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
-"""The connection states in which the engine is connected to its gateway."""
 
 
 class _SimEngine(_GatewayEngine):
