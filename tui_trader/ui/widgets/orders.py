@@ -165,7 +165,9 @@ class OrdersPane(Pane):
         self._working = 0
 
     def compose(self) -> ComposeResult:
-        yield LineTable(COLUMNS, empty="No orders this session", id="orders-table")
+        table = LineTable(COLUMNS, empty="No orders this session", id="orders-table")
+        table.newest_first = True
+        yield table
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw the orders, working first, through the current filter."""
@@ -186,11 +188,16 @@ class OrdersPane(Pane):
             self._working = sum(e[3] for e in entries)
             self.table.set_rows(self._visible)
         visible, rows_total, working = self._visible, self._total, self._working
-        notes = [f"{working} working"]
-        if self.table.lost_key is not None:  # x, e and t act on nothing until the operator picks a row again
-            notes.append(f"{self.table.lost_key} left the list: ↑/↓ to select")
+        notes = [f"{working} working", *self.newer_note()]
+        table = self.table
+        # x, e and t act on nothing until the operator picks a row again. One pushed below the view by newer
+        # rows is said only while the pane has focus: focusing it puts the cursor on the top row.
+        if table.lost_key is not None and not table.lost_below:
+            notes.append(f"{table.lost_key} left the list: ↑/↓ to select")
+        elif table.lost_key is not None and table.has_focus:
+            notes.append(f"{table.lost_key} below the view: ↑/↓ to select")
         if needle:
-            notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total}")
+            notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total} (Esc clears)")
         if fresh.account_stale:
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
