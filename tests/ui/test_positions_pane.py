@@ -43,7 +43,7 @@ def test_position_row_when_never_marked_then_value_and_pnl_unknown_not_zero() ->
     row = position_row(Position("AAPL", 100, 212.40), stale=False)
     for title in ("Last", "Mkt value", "Unrl P&L", "P&L %"):
         assert cell(row, title)[0] == DASH, title
-    assert cell(row, "Rlzd P&L")[0] == "+0.00"
+    assert cell(row, "Rlzd gross")[0] == "+0.00"
 
 
 def test_total_row_when_one_position_never_marked_then_its_value_and_pnl_totals_unknown() -> None:
@@ -52,7 +52,7 @@ def test_total_row_when_one_position_never_marked_then_its_value_and_pnl_totals_
     # The MSFT figures alone read as the book's: +100.00 of open P&L over two positions, one unknown.
     assert cell(row, "Mkt value")[0] == DASH
     assert cell(row, "Unrl P&L")[0] == DASH
-    assert cell(row, "Rlzd P&L")[0] == "-5.00"
+    assert cell(row, "Rlzd gross")[0] == "-5.00"
 
 
 def test_position_row_when_its_mark_is_stale_then_the_pnl_from_it_is_dimmed_too() -> None:
@@ -92,7 +92,9 @@ async def test_positions_pane_when_the_account_is_not_known_yet_then_not_no_open
         c.engine.state = state
         await c.pull()
         assert table.rows[0].key != "__total__"
-        c.engine.state = replace(state, account=replace(state.account, positions={}))
+        # Nothing held, nothing realised today (a day of closed trades keeps its total line: see below).
+        flat = replace(state.account, positions={}, realized_pnl_today=0.0, commissions_today=0.0)
+        c.engine.state = replace(state, account=flat)
         await c.pull()
         assert table.render_line(1).text.strip() == "No open positions"
 
@@ -134,3 +136,33 @@ async def test_positions_pane_when_a_stop_modification_is_unconfirmed_then_the_s
         await c.pull()
         rows = {r.key: r for r in table.rows}
         assert cell(rows["AAPL"], "Stop") == ("219.50", "")
+
+
+def day_of(held: dict[str, Position], net: float, commissions: float):
+    """The demo session holding ``held``, with the day's realised P&L after ``commissions`` at ``net``."""
+    state = normal_state()
+    account = replace(state.account, positions=held, realized_pnl_today=net, commissions_today=commissions)
+    return replace(state, account=account)
+
+
+def total_cells(table: LineTable) -> dict[str, str]:
+    """The totals line by column title."""
+    (total,) = [row for row in table.rows if row.key == "__total__"]
+    return dict(zip((c.title for c in COLUMNS), total.cells, strict=True))
+
+
+async def test_total_realised_when_a_symbol_was_closed_today_then_the_days_gross_and_net_not_the_open_ones() -> None:
+    # QA: MSFT closed at a loss today, AAPL still held: TOTAL read -0.30 (AAPL's alone) against the report's
+    # gross -3.51 and net -7.70.
+    held = {"AAPL": Position("AAPL", 10, 200.0, 201.0, realized_pnl=-0.30)}
+    async with running(day_of(held, net=-7.70, commissions=4.19)) as c:
+        pane = c.app.main.query_one(PositionsPane)
+        assert total_cells(pane.table)["Rlzd gross"] == "-3.51"
+        assert "day rlzd net -7.70" in str(pane.border_subtitle)
+
+
+async def test_total_realised_when_every_position_was_closed_today_then_the_total_line_stays() -> None:
+    async with running(day_of({}, net=-7.70, commissions=4.19)) as c:
+        pane = c.app.main.query_one(PositionsPane)
+        cells = total_cells(pane.table)
+        assert (cells["Symbol"], cells["Side"], cells["Rlzd gross"]) == ("TOTAL", "0", "-3.51")

@@ -111,7 +111,7 @@ def account(now: datetime, pos: dict[str, Position], working: tuple[Order, ...])
     start = 1_000_000.0
     realized = sum(p.realized_pnl for p in pos.values())
     return AccountSnapshot(now, "DUSIM0042", cash=start - 250_000, equity=start + upnl + realized,
-                           start_of_day_equity=start, high_water_mark=start + 4_200, realized_pnl_today=realized,
+                           start_of_day_equity=start, high_water_mark=start + 4_200, realized_pnl_today=realized - 18.4,
                            unrealized_pnl=upnl, commissions_today=18.4, positions=pos, working_orders=working,
                            trades_today=23)
 

@@ -128,8 +128,10 @@ class MainActions(Screen[None]):
     def action_cancel_order(self, order_ref: str = "") -> None:
         """Cancel the order under the cursor (or ``order_ref``)."""
         ref = order_ref or self.query_one(OrdersPane).selected_ref
-        if ref:
-            self.command(f"cancel {ref}", lambda: self.handle.cancel(ref))
+        if not ref:
+            self.notify("Select an order in the orders pane first (3).", severity="warning")
+            return
+        self.command(f"cancel {ref}", lambda: self.handle.cancel(ref))
 
     def action_modify_order(self, order_ref: str = "") -> None:
         """Change the quantity, limit or stop of the working order under the cursor (or ``order_ref``)."""
@@ -264,8 +266,9 @@ class MainActions(Screen[None]):
         if event.input.id == "filter-input":
             self._close_filter()
 
-    def _apply_filter(self, text: str) -> None:
-        pane = self._filter_target
+    def _apply_filter(self, text: str, pane: OrdersPane | AlertsPane | None = None) -> None:
+        """Filter ``pane`` (the one the filter line is for) by ``text`` ('' shows every row)."""
+        pane = pane if pane is not None else self._filter_target
         if isinstance(pane, AlertsPane):
             pane.set_filter(text)
         else:
@@ -288,9 +291,15 @@ class MainActions(Screen[None]):
         self._filter_target.query_one(LineTable).focus()
 
     def key_escape(self) -> None:
-        """Escape closes the filter line, or restores a maximised pane."""
-        if self.query_one("#filter-input").display:
+        """Escape clears the filter and closes its line (as the line says), clears the filter of the focused
+        pane when the line is closed, or else restores a maximised pane."""
+        box = self.query_one("#filter-input", Input)
+        if box.display:
+            self._apply_filter("")
+            box.value = ""
             self._close_filter()
+        elif (pane := self._filter_pane()).filter_text and self.focused is pane.table:
+            self._apply_filter("", pane)
         elif self.maximized is not None:
             self.minimize()
 

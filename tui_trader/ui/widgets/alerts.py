@@ -59,7 +59,9 @@ class AlertsPane(Pane):
         self.zone = ""
 
     def compose(self) -> ComposeResult:
-        yield LineTable(COLUMNS, empty="No alerts", id="alerts-table")
+        table = LineTable(COLUMNS, empty="No alerts", id="alerts-table")
+        table.newest_first = True
+        yield table
 
     @property
     def alerts(self) -> list[Alert]:
@@ -127,9 +129,9 @@ class AlertsPane(Pane):
             self.table.set_rows(self._rows())
         seconds = (now - self.last_at).total_seconds() if self.last_at else None
         counts = self._level_counts()
-        note = " ".join(f"{lvl[0]}{n}" for lvl, n in counts.items() if n)
+        note = " ".join([f"{lvl[0]}{n}" for lvl, n in counts.items() if n] + self.newer_note())
         if self.filter_text:
-            note += f" filter '{self.filter_text}'"
+            note += f" filter '{self.filter_text}' (Esc clears)"
         self.set_age(seconds, stale=False, note=note.strip() or "none")
 
     def _rows(self) -> Sequence[Row]:

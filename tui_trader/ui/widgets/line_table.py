@@ -103,6 +103,13 @@ class LineTable(ScrollView, can_focus=True):
         self._lost: str | None = None
         """The key of the row that was under the cursor and left the rows: nothing is selected until
         the cursor moves, so a key pressed for that row does not act on the one now in its place."""
+        self._below = False
+        """The lost row did not leave: newer rows pushed it below a view kept on the newest (:attr:`newest_first`)."""
+        self.newest_first = False
+        """New rows come at the top (orders, alerts): the view stays on them unless the operator scrolled away,
+        and then keeps the rows the operator scrolled to (:meth:`_keep_place`), counting those that came above."""
+        self._newer = 0
+        """Rows that came above the view since the operator scrolled away from the top."""
 
     @property
     def rows(self) -> Sequence[Row]:
@@ -121,6 +128,16 @@ class LineTable(ScrollView, can_focus=True):
         """The key of the row the cursor was on until it left the rows (``None``: the cursor is on a row)."""
         return self._lost
 
+    @property
+    def lost_below(self) -> bool:
+        """The row of :attr:`lost_key` is still there, pushed below the view by newer rows."""
+        return self._lost is not None and self._below
+
+    @property
+    def newer_above(self) -> int:
+        """How many rows came above the view since the operator scrolled away from the newest (0 at the top)."""
+        return self._newer if self.scroll_offset.y > 0 else 0
+
     def set_empty(self, text: str) -> None:
         """What the table says when it has no rows (the first line redrawn when it changed)."""
         if text != self.empty_text:
@@ -132,32 +149,67 @@ class LineTable(ScrollView, can_focus=True):
         """Replace the row model; only lines whose row changed are redrawn.
 
         A :class:`LazyRows` is kept as it is: only the rows on screen get formatted. The cursor
-        stays on its row (by key) wherever the row now sorts: see :meth:`_follow_cursor`.
+        stays on its row (by key) wherever the row now sorts: see :meth:`_follow_cursor`. A table
+        of :attr:`newest_first` rows keeps the newest in view, or the operator's place: see
+        :meth:`_keep_place`.
         """
         old, new = self._rows, rows if isinstance(rows, LazyRows | tuple) else tuple(rows)
+        top = self.scroll_offset.y
         self._rows = new
         self._set_virtual_rows(len(new))
-        self._follow_cursor(old, new)
+        if self.newest_first:
+            self._keep_place(old, new, top)
+        self._follow_cursor(old, new, pinned=self.newest_first and top == 0)
         self._refresh_changed(old, new)
 
-    def _follow_cursor(self, old: Sequence[Row], new: Sequence[Row]) -> None:
+    def _keep_place(self, old: Sequence[Row], new: Sequence[Row], top: int) -> None:
+        """Keep the rows the operator scrolled to on screen as newer rows come above them.
+
+        At the top the view stays there, on the newest rows. Scrolled away, the view moves down by
+        the rows that came above its first row (found by key: a :class:`LazyRows` formats the rows
+        up to it, only when it moved), and they are counted (:attr:`newer_above`): the new rows
+        slid the operator's rows down and the cursor's row out of sight, and the view followed
+        the cursor, so a pane showed rows 4-17 of 34 with the two working orders above.
+        """
+        if top == 0:
+            self._newer = 0
+            return
+        if top >= len(old) or (top < len(new) and new[top].key == old[top].key):
+            return
+        key = old[top].key
+        found = next((i for i, row in enumerate(new) if row.key == key), None)
+        if found is not None and found != top:
+            self._newer += max(found - top, 0)
+            self.scroll_to(y=found, animate=False, immediate=True)
+
+    def _follow_cursor(self, old: Sequence[Row], new: Sequence[Row], pinned: bool = False) -> None:
         """Move the cursor to where its row (by key) is in ``new``; mark it lost when the row is gone.
 
         By index, a new order sorted above the one under the cursor slid another one under it, and
         ``x`` cancelled that one. A row gone leaves the cursor at its place, drawn nowhere and
-        selecting nothing, until the operator moves it. The rows are searched only when the
-        cursor's row moved (an order added above it): a :class:`LazyRows` then formats the rows
-        up to it, once.
+        selecting nothing, until the operator moves it; a row back (a filter cleared) takes the cursor
+        back. The rows are searched only when the cursor's row moved (an order added above it): a
+        :class:`LazyRows` then formats the rows up to it, once (one is not searched for a row gone).
+
+        In a view kept on the newest rows (``pinned``) a row pushed below the view lets the cursor go
+        the same way (:attr:`lost_below`): following it scrolled the newest rows out of sight.
         """
         index = self.cursor_row
+        key: str | None = None
         if self._lost is None and 0 <= index < len(old):
             key = old[index].key
-            if index >= len(new) or new[index].key != key:
-                found = next((i for i, row in enumerate(new) if row.key == key), None)
-                if found is None:
-                    self._lost = key
-                else:
-                    index = found
+            if index < len(new) and new[index].key == key:
+                key = None  # the row did not move
+        elif self._lost is not None and not isinstance(new, LazyRows):
+            key = self._lost
+        if key is not None:
+            found = next((i for i, row in enumerate(new) if row.key == key), None)
+            if found is None:
+                self._lost, self._below = key, False
+            elif pinned and found >= max(self.size.height - 1, 1) or self._below and not pinned:
+                self._lost, self._below = key, True  # still there, out of sight: the view does not chase it
+            else:
+                self._lost, self._below, index = None, False, found
         self.cursor_row = min(index, max(len(new) - 1, 0))
 
     def _set_virtual_rows(self, count: int) -> None:
@@ -212,8 +264,8 @@ class LineTable(ScrollView, can_focus=True):
             return
         target = self.cursor_row + delta
         if self._lost is not None:
-            self._lost = None
-            target -= 1 if delta > 0 else 0
+            target = self.scroll_offset.y if self._below else target - (1 if delta > 0 else 0)
+            self._lost, self._below = None, False
             self.refresh_lines(self.cursor_row + 1)  # drawn again with the cursor
         self.cursor_row = min(max(target, 0), len(self._rows) - 1)
 
@@ -246,6 +298,9 @@ class LineTable(ScrollView, can_focus=True):
         self._strips.clear()
 
     def on_focus(self) -> None:
+        if self._lost is not None and self._below:  # the cursor shows up where the operator looks: the top row
+            self._lost, self._below = None, False
+            self.cursor_row = self.scroll_offset.y
         self.refresh_lines(self.cursor_row + 1)
 
     def on_blur(self) -> None:

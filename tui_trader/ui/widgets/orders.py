@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from operator import itemgetter
 
@@ -30,7 +31,7 @@ COLUMNS = (
     Column("Status", 9),
     Column("Filled", 6, right=True, priority=2, figures=True),
     Column("Avg", 9, right=True, priority=4, figures=True),
-    Column("Strategy", 12, priority=5, flex=True),
+    Column("Strategy/why", 12, priority=5, flex=True),
 )
 
 STATUS_ROLE = {
@@ -70,11 +71,54 @@ HOLD_SHORT = {LOCATING: "LOCATING"}
 are located reads LOCATING (it can still fill); any other hold reads HELD."""
 
 
+DRY_RUN_NOTE = "dry run: not sent"
+"""The note of an order a dry run recorded instead of sending it (``engine.send.DRY_RUN_NOTE``, which a test
+keeps it equal to): CANCELLED in the journal, yet no broker cancelled anything."""
+NOT_SENT = ": not sent"
+"""How the note of an order the engine stopped before the wire ends (``engine.send.NOT_SENT``)."""
+BROKER_PREFIX = re.compile(r"^(Error -?\d+, reqId -?\d+: )?(Order rejected - reason:)?")
+"""What starts a broker's rejection as ib_async words it (``Error 201, reqId 12: Order rejected - reason:…``):
+the reason alone fits the column."""
+
+
+def denial_gist(reason: str) -> str:
+    """The first failed check's message, short enough for the column (``trading_state: trading halted`` →
+    ``halted``, ``reducing only: …`` → ``reducing only``); the order's trace (t) has the whole reason."""
+    name, _, message = reason.split(";")[0].partition(": ")
+    return message.split(":")[0].removeprefix("trading ").strip() if message else name
+
+
+def unsent_outcome(order: Order) -> tuple[str, str] | None:
+    """(status, why) of an order that ended without the broker working it, or ``None``.
+
+    The journal says CANCELLED of a dry run's order and REJECTED of three different things; the pane says
+    which: DRY RUN / NOT SENT, DENIED by the engine (the risk gate, the kill switch), REJECTED by the
+    operator or by the broker (with its reason).
+    """
+    status = order.status
+    if status not in (OrderStatus.CANCELLED, OrderStatus.REJECTED) or not order.history:
+        return None
+    note = order.history[-1].note
+    if status is OrderStatus.CANCELLED:
+        if note == DRY_RUN_NOTE:
+            return "DRY RUN", note
+        return ("NOT SENT", note) if note.endswith(NOT_SENT) else None
+    if note.startswith("rejected by "):
+        by = note.removeprefix("rejected by ")
+        return "REJECTED", "rejected by you" if by == "operator" else note
+    if note.startswith("risk: "):
+        return "DENIED", f"denied: {denial_gist(note.removeprefix('risk: '))}"
+    if not any(step.status is OrderStatus.SENDING for step in order.history):
+        return "DENIED", f"denied: {note or 'by the engine'}"  # pending approvals a kill or cancel-all ended
+    return "REJECTED", f"broker: {BROKER_PREFIX.sub('', note).strip() or 'no reason given'}"
+
+
 def order_row(order: Order, zone: str = "", held: bool = False, pending: PendingModification | None = None) -> Row:
     """One order as a row; working orders are bold, final ones dimmed; a bracket child the broker
     ``held`` until its entry fills says so (:meth:`Order.held_for`); one with a modification
     ``pending`` shows the figures the broker holds, then the ones asked (:func:`asked`), as MODIFYING,
-    or as the broker's hold when it holds the order unworked (LOCATING: it can still fill)."""
+    or as the broker's hold when it holds the order unworked (LOCATING: it can still fill). One that ended
+    unsent or rejected says so, and why in place of its strategy (:func:`unsent_outcome`)."""
     t = order.ticket
     status, status_role = STATUS_SHORT.get(order.status, order.status.value), STATUS_ROLE.get(order.status, "")
     hold = order.broker_hold
@@ -92,6 +136,10 @@ def order_row(order: Order, zone: str = "", held: bool = False, pending: Pending
         # Only the figures the modify changes are marked (a stop moved keeps its quantity plain).
         qty_role = "warn" if quantity != held_qty else ""
         price_role = "warn" if prices != held_prices else ""
+    why, why_role = t.strategy, ""
+    if (unsent := unsent_outcome(order)) is not None:
+        status, why = unsent
+        why_role = "neg" if order.status is OrderStatus.REJECTED else ""
     cells = (
         hhmmss(order.created_at, zone),
         order.order_ref,
@@ -103,9 +151,9 @@ def order_row(order: Order, zone: str = "", held: bool = False, pending: Pending
         status,
         qty(order.filled_quantity),
         price(order.avg_fill_price) if order.filled_quantity else DASH,
-        t.strategy,
+        why,
     )
-    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", qty_role, "", price_role, status_role)
+    roles = ("", "", "", "pos" if t.side.sign > 0 else "neg", qty_role, "", price_role, status_role, "", "", why_role)
     row_role = "working" if order.status.is_working else "dim" if order.status.is_final else ""
     return Row(order.order_ref, cells, roles, row_role)
 
@@ -165,7 +213,9 @@ class OrdersPane(Pane):
         self._working = 0
 
     def compose(self) -> ComposeResult:
-        yield LineTable(COLUMNS, empty="No orders this session", id="orders-table")
+        table = LineTable(COLUMNS, empty="No orders this session", id="orders-table")
+        table.newest_first = True
+        yield table
 
     def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
         """Draw the orders, working first, through the current filter."""
@@ -186,11 +236,16 @@ class OrdersPane(Pane):
             self._working = sum(e[3] for e in entries)
             self.table.set_rows(self._visible)
         visible, rows_total, working = self._visible, self._total, self._working
-        notes = [f"{working} working"]
-        if self.table.lost_key is not None:  # x, e and t act on nothing until the operator picks a row again
-            notes.append(f"{self.table.lost_key} left the list: ↑/↓ to select")
+        notes = [f"{working} working", *self.newer_note()]
+        table = self.table
+        # x, e and t act on nothing until the operator picks a row again. One pushed below the view by newer
+        # rows is said only while the pane has focus: focusing it puts the cursor on the top row.
+        if table.lost_key is not None and not table.lost_below:
+            notes.append(f"{table.lost_key} left the list: ↑/↓ to select")
+        elif table.lost_key is not None and table.has_focus:
+            notes.append(f"{table.lost_key} below the view: ↑/↓ to select")
         if needle:
-            notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total}")
+            notes.append(f"filter '{self.filter_text}' {len(visible)}/{rows_total} (Esc clears)")
         if fresh.account_stale:
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))

@@ -40,6 +40,11 @@ class Pane(Vertical):
             table = self._table = self.query_one(LineTable)
         return table
 
+    def newer_note(self) -> list[str]:
+        """What the border says of rows that came above a table the operator scrolled down (none at the top)."""
+        newer = self.table.newer_above
+        return [f"↑ {newer} newer (Home)"] if newer else []
+
     def set_age(self, seconds: float | None, *, stale: bool, note: str = "") -> None:
         """Show the data's age (and a state word like STALLED) in the border.
 

@@ -24,7 +24,7 @@ COLUMNS = (
     Column("Last", 9, right=True, figures=True),
     Column("Mkt value", 12, right=True, priority=4, figures=True),
     Column("Unrl P&L", 11, right=True, figures=True),
-    Column("Rlzd P&L", 11, right=True, priority=5, figures=True),
+    Column("Rlzd gross", 11, right=True, priority=5, figures=True),
     Column("P&L %", 8, right=True, priority=1, figures=True),
     Column("Stop", 12, right=True, priority=2, figures=True),
     Column("Target", 9, right=True, priority=6, figures=True),
@@ -131,14 +131,21 @@ def position_row(pos: Position, stale: bool, covered: float | None = None, held:
     return Row(pos.symbol, cells, roles)
 
 
-def total_row(positions: list[Position], stale: bool = False) -> Row:
-    """The totals line: market value and P&L summed over every position; the market value and open P&L
+def day_realised(account: AccountSnapshot) -> tuple[float, float]:
+    """The day's realised P&L before commissions (as ``tui-trader report`` sums its trades' gross) and after
+    today's commissions (the account's own figure), flat symbols included."""
+    return account.realized_pnl_today + account.commissions_today, account.realized_pnl_today
+
+
+def total_row(positions: list[Position], stale: bool = False, realised: float | None = None) -> Row:
+    """The totals line: market value and open P&L summed over every position; the market value and open P&L
     are unknown while a position has no mark (a sum without it read as the book's), dimmed while one
-    is ``stale``."""
+    is ``stale``. The realised figure is the day's (gross, :func:`day_realised`) when given: summed over the
+    positions held, it lost what a symbol closed today made or lost."""
     marked = all(is_marked(p) for p in positions)
     value = sum(p.market_value for p in positions) if marked else None
     upnl = sum(p.unrealized_pnl for p in positions) if marked else None
-    rpnl = sum(p.realized_pnl for p in positions)
+    rpnl = sum(p.realized_pnl for p in positions) if realised is None else realised
     cells = ("TOTAL", f"{len(positions)}", "", "", "", money(value), money(upnl, signed=True),
              money(rpnl, signed=True), "", "", "", "")
     roles = ("", "", "", "", "", "dim" if stale else "", "dim" if stale else sign_role(upnl or 0.0),
@@ -190,7 +197,9 @@ class PositionsPane(Pane):
         account = snapshot.account
         held = sorted((p for p in account.positions.values() if not p.is_flat), key=lambda p: p.symbol)
         stale = {p.symbol for p in held if not_live(snapshot, fresh, p.symbol)}
-        items: list[Position | Row] = [*held, total_row(held, bool(stale))] if held else []
+        gross, net = day_realised(account)
+        traded = account.known and (held or gross or net)  # a day of closed trades has a total, and no position
+        items: list[Position | Row] = [*held, total_row(held, bool(stale), gross)] if traded else []
         changing, asked_account = exits_changing(snapshot)
 
         def row(item: Position | Row) -> Row:
@@ -203,7 +212,8 @@ class PositionsPane(Pane):
 
         self.table.set_empty(EMPTY if snapshot.account.known else UNKNOWN)
         self.table.set_rows(LazyRows(items, row))
-        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=marks_note(fresh, stale))
+        notes = [marks_note(fresh, stale), f"day rlzd net {money(net, signed=True)}" if traded else ""]
+        self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(n for n in notes if n))
 
     @property
     def selected_symbol(self) -> str | None:
