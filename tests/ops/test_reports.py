@@ -212,6 +212,23 @@ async def test_cli_json_csv_and_table_read_the_journal(journal: Journal, tmp_pat
     assert re.search(r"win_rate\s+│\s+0\.75 ", table.stdout), table.stdout
 
 
+async def test_cli_section_when_given_then_json_and_table_print_only_that_section(
+        journal: Journal, tmp_path: Path) -> None:
+    # `report --section operator_actions`, as the kill's help suggests, printed the whole report: --section only
+    # chose the CSV's section.
+    path = str(tmp_path / "journal.sqlite")
+    as_json = run_cli("--journal", path, "--date", "2026-03-03", "--section", "by_symbol", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert sorted(doc) == ["by_symbol", "period"]
+    assert {row["symbol"] for row in doc["by_symbol"]} >= {"AAPL"}
+    table = run_cli("--journal", path, "--date", "2026-03-03", "--section", "by_symbol", "--format", "table")
+    assert table.returncode == 0, table.stderr
+    assert "by symbol" in table.stdout
+    assert "by strategy" not in table.stdout
+    assert "open positions" not in table.stdout
+
+
 async def test_cli_table_on_an_80_column_terminal_then_no_figure_name_or_time_is_cut_short(
         journal: Journal, tmp_path: Path) -> None:
     # At 80 columns a trade's P&L read "-0…", its strategy "ema…" and its times "11-23 18:…".

@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", metavar="D", help="last day YYYY-MM-DD (default: today)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default=None,
                         help="table on a terminal, json otherwise (default)")
-    parser.add_argument("--section", choices=(*SECTIONS, *COUNTED), default="trades",
-                        help="the section --format csv prints (default: trades)")
+    parser.add_argument("--section", choices=(*SECTIONS, *COUNTED), default=None,
+                        help="print only this section (--format csv prints one: trades by default)")
     parser.add_argument("--order", metavar="REF", help="trace one order by orderRef or broker id")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal")
@@ -297,17 +297,26 @@ def _trace_row(step: Any, zone: ZoneInfo) -> dict[str, Any]:
             "data": step.data}
 
 
-def _emit(console: Console, report: dict[str, Any], fmt: str, section: str, title: str, zone: ZoneInfo) -> None:
+def _emit(console: Console, report: dict[str, Any], fmt: str, section: str | None, title: str,
+          zone: ZoneInfo) -> None:
+    """Print the report (``section``: only it, when asked for; CSV prints one, trades by default)."""
     if fmt == "json":
-        sys.stdout.write(json.dumps(for_tools(report), indent=2) + "\n")
+        chosen = report if section in (None, "order") else {"period": report["period"], section: report[section]}
+        sys.stdout.write(json.dumps(for_tools(chosen), indent=2) + "\n")
         return
+    if fmt == "table" and section is None:
+        render_tables(console, report)
+        return
+    section = section or "trades"
     rows = _plain(report["order"]) if section == "order" else section_rows(report, section)
     if fmt == "csv":
         sys.stdout.write(render_csv(rows, section_columns(section)))
     elif section == "order":
         print_table(console, rows_table(f"{title} (times in {zone.key})", [_for_terminal(r, zone) for r in rows]))
     else:
-        render_tables(console, report)
+        p = report["period"]
+        console.print(f"[bold]tui-trader report[/] {p['from']} .. {p['to']} (times in {p['time_zone']})")
+        print_table(console, rows_table(section.replace("_", " "), [_for_terminal(r, zone) for r in rows]))
 
 
 def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
