@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader import __version__
-from tui_trader.errors import ConfigError, TraderError, UsageError
+from tui_trader.errors import ConfigError, TraderError, UsageError, print_error
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -267,16 +267,6 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "kill": run_kill,
     "report": run_report,
 }
-
-
-def print_error(error: TraderError) -> None:
-    """One short panel on stderr naming the problem."""
-    from rich.console import Console
-    from rich.panel import Panel
-    from rich.text import Text
-
-    # As plain text: a message quoting "[risk]" or "nosuch:X:" is not markup, nor an emoji code.
-    Console(stderr=True).print(Panel(Text(error.message), title=error.title, border_style="red", expand=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,3 +81,14 @@ class EngineNotAnswering(TraderError):
     """A synchronous call got no answer in time (the engine process may be overloaded or hung)."""
 
     title = "Engine not answering"
+
+
+def print_error(error: TraderError) -> None:
+    """One short panel on stderr naming the problem (the CLI's, and the kill's with a configuration that did not
+    load)."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    # As plain text: a message quoting "[risk]" or "nosuch:X:" is not markup, nor an emoji code.
+    Console(stderr=True).print(Panel(Text(error.message), title=error.title, border_style="red", expand=False))

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
-from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.orders import DRY_RUN_NOTE, NOT_SENT, Order, OrderTicket
 from tui_trader.engine import send
 from tui_trader.ui.demo import FROZEN, make_order, normal_state
 from tui_trader.ui.widgets import orders as pane
@@ -31,16 +31,12 @@ def ended(ref: str, *steps: tuple[OrderStatus, str]) -> Order:
     return order
 
 
-def test_notes_the_pane_reads_when_the_engine_writes_them_then_the_same() -> None:
-    assert (send.DRY_RUN_NOTE, f": {send.NOT_SENT}") == (pane.DRY_RUN_NOTE, pane.NOT_SENT)
-
-
 async def test_orders_pane_when_orders_ended_unsent_or_rejected_then_each_says_what_happened_and_why() -> None:
     # QA: a dry run's orders read CANCELLED, as if the broker had cancelled them; the operator's reject, the gate's
     # denial (HALTED) and the broker's rejection all read REJECTED, with no reason.
     orders = (
         ended("tt-1", (S.APPROVED, "approved by operator"), (S.SENDING, send.SENDING_NOTE),
-              (S.CANCELLED, send.DRY_RUN_NOTE)),
+              (S.CANCELLED, DRY_RUN_NOTE)),
         ended("tt-2", (S.REJECTED, "rejected by operator")),
         ended("tt-3", (S.REJECTED, "risk: trading_state: trading halted")),
         ended("tt-4", (S.APPROVED, "approved by operator"), (S.SENDING, send.SENDING_NOTE),
@@ -48,6 +44,9 @@ async def test_orders_pane_when_orders_ended_unsent_or_rejected_then_each_says_w
         ended("tt-5", (S.REJECTED, "kill switch engaged")),
         ended("tt-6", (S.APPROVED, "approved by operator"), (S.SENDING, send.SENDING_NOTE),
               (S.SUBMITTED, "Submitted"), (S.CANCELLED, "operator cancel")),
+        # As the engine words an exit stopped before the wire (it read CANCELLED: the pane matched ": not sent").
+        ended("tt-7", (S.APPROVED, "approved by operator"), (S.SENDING, send.SENDING_NOTE),
+              (S.CANCELLED, f"protective orders still working in AAPL: exit {NOT_SENT}")),
     )
     async with running(replace(normal_state(), orders=orders), size=(160, 48)) as c:
         rows = {row.key: row for row in c.app.main.query_one("#orders-table", LineTable).rows}
@@ -60,6 +59,7 @@ async def test_orders_pane_when_orders_ended_unsent_or_rejected_then_each_says_w
             "tt-4": ("REJECTED", "broker: Simulated rejection"),
             "tt-5": ("DENIED", "denied: kill switch engaged"),
             "tt-6": ("CANCELLED", "ema_cross"),  # a cancel at the broker still reads as one
+            "tt-7": ("NOT SENT", "protective orders still working in AAPL: exit not sent"),
         }
         assert rows["tt-4"].cell_role(WHY) == "neg"
         table = c.app.main.query_one("#orders-table", LineTable)

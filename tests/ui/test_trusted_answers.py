@@ -19,18 +19,13 @@ from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.options import ConsoleOptions
 
-from .conftest import Console, running
+from .conftest import Console, running, screen_lines
 from .test_console import typed_ticket, with_pending
 from .test_modal_inputs import burst
 
 CHARACTERS = {"tab": "\t", "full_stop": "."}
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-
-
-def screen_lines(c: Console) -> list[str]:
-    """The terminal's lines as drawn now: the screen on top, composed over the screens under it."""
-    return [strip.text for strip in c.app.screen._compositor.render_strips()]
 
 
 async def typed_at_once(c: Console, *keys: str) -> None:
@@ -60,7 +55,7 @@ async def test_approval_when_drawn_then_expiry_buttons_headroom_status_bar_and_i
     # the status bar, and the footer under it offered "n Order" (n rejects here).
     async with running(with_pending("tt-200", "tt-201"), size=size) as c:
         assert isinstance(c.app.screen, ApprovalModal)
-        lines = screen_lines(c)
+        lines = screen_lines(c.app)
 
         assert lines[0].split()[:3] == ["SIM", "DUSIM0042", "ACTIVE"]  # the status bar: mode, account, state
         assert any("expires in 24s — no answer means deny" in line for line in lines)
@@ -90,7 +85,7 @@ async def test_approval_when_the_body_does_not_fit_then_page_down_shows_every_ch
         for _ in range(4):
             await c.pilot.press("pagedown")
         await c.settle()
-        lines = screen_lines(c)
+        lines = screen_lines(c.app)
 
         assert any("the_last_check" in line for line in lines)
         assert any("drift since signal +0.12%" in line for line in lines)
@@ -98,7 +93,7 @@ async def test_approval_when_the_body_does_not_fit_then_page_down_shows_every_ch
         assert any("Reject (n)" in line and "Approve (y)" in line for line in lines)
         await c.pilot.press("pageup")  # and back up
         await c.settle()
-        assert any("the_last_check" in line for line in screen_lines(c)) == (size[1] > 40)
+        assert any("the_last_check" in line for line in screen_lines(c.app)) == (size[1] > 40)
 
 
 @SIZES
@@ -161,7 +156,7 @@ async def test_approval_of_a_strategy_exit_then_says_the_position_it_closes_and_
 
         assert plan.splitlines()[:2] == ["SELL 150 AMD MKT DAY", "closes LONG 150 AMD"]
         assert "bracket" not in plan
-        assert any("closes LONG 150 AMD" in line for line in screen_lines(c))
+        assert any("closes LONG 150 AMD" in line for line in screen_lines(c.app))
 
 
 @SIZES
@@ -201,8 +196,8 @@ async def test_ticket_when_keys_come_in_one_burst_then_each_lands_in_the_field_i
         assert form.query_one("#ticket-limit", Input).value == "398.5"
         summary = str(form.query_one("#ticket-summary", Label).render())
         assert summary == "BUY 10 MSFT LMT limit 398.50 · notional ≈ 3,985.00"
-        assert any(summary in line for line in screen_lines(c))
-        assert any("Submit (ctrl+s)" in line for line in screen_lines(c))
+        assert any(summary in line for line in screen_lines(c.app))
+        assert any("Submit (ctrl+s)" in line for line in screen_lines(c.app))
 
 
 @SIZES

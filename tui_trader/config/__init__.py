@@ -106,10 +106,8 @@ class Settings(BaseSettings):
 
     @property
     def journal_path(self) -> Path:
-        """The journal file: configured, else ``<state_dir>/journal-<mode>.sqlite``."""
-        if self.journal.path is not None:
-            return self.journal.path
-        return self.state_dir / f"journal-{self.mode.value}.sqlite"
+        """The journal file: configured, else ``<state_dir>/journal-<mode>.sqlite`` (:func:`journal_file`)."""
+        return journal_file(self.state_dir, self.mode, self.journal.path)
 
     @property
     def sim_state_path(self) -> Path:
@@ -149,6 +147,12 @@ class _TomlSource(PydanticBaseSettingsSource):
 
 
 _TOML_DATA: dict[str, dict[str, Any]] = {}
+
+
+def journal_file(state_dir: Path, mode: Mode, configured: Path | None = None) -> Path:
+    """The journal of ``mode``: ``journal.path`` (``configured``) when set, else ``<state_dir>/journal-<mode>.sqlite``
+    (also for a configuration that did not load: :mod:`tui_trader.config.salvage`)."""
+    return configured if configured is not None else state_dir / f"journal-{mode.value}.sqlite"
 
 
 def find_config_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:

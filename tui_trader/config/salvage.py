@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic_settings import EnvSettingsSource, SettingsError
 
-from tui_trader.config import Settings, find_config_file, read_toml
+from tui_trader.config import Settings, find_config_file, journal_file, read_toml
 from tui_trader.config.sections import default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError
@@ -35,9 +35,7 @@ class JournalWhereabouts:
     def journal_of(self, mode: Mode) -> Path:
         """``mode``'s journal: ``journal.path``, else ``journal-<mode>.sqlite`` in the state directory (the
         configured one if it could be read, else the default)."""
-        if self.journal is not None:
-            return self.journal
-        return (self.state_dir or default_state_dir()) / f"journal-{mode.value}.sqlite"
+        return journal_file(self.state_dir or default_state_dir(), mode, self.journal)
 
 
 def journal_whereabouts(config: Path | None) -> JournalWhereabouts:

@@ -8,6 +8,10 @@ from datetime import datetime
 
 from tui_trader.domain.enums import AlertLevel
 
+LOST_LINK = "disconnect"
+"""The kind of the broker's alert for a link that was up and went down (the engine raises it; the notifications send
+the connection change behind it instead, :func:`~tui_trader.ops.notify.notice.notice_for`)."""
+
 
 def listed(words: Sequence[str]) -> str:
     """Words as an alert says them together: ``a``, ``a and b``, ``a, b and c``."""

@@ -136,6 +136,11 @@ HOLD_REASONS = {LOCATE: LOCATING}
 MODIFY_NOTE = "modify requested"
 RESIZED_NOTE = "resized with"
 """How the history step of a modify begins: of the order modified, of a bracket child resized with its entry."""
+NOT_SENT = "not sent"
+"""The end of every note that moves an order journaled as SENDING on without placing it (the engine's ``_not_sent``;
+the orders pane reads it: NOT SENT, not a broker's CANCELLED)."""
+DRY_RUN_NOTE = f"dry run: {NOT_SENT}"
+"""The note of an order a dry run recorded instead of sending it (the pane reads it: DRY RUN)."""
 NOT_SENT_NOTE = "modify not sent"
 """How the step begins that puts an order back to its figures before a modification that was not sent."""
 REFUSED_NOTE = "modify refused by the broker"

@@ -20,7 +20,7 @@ from tui_trader.broker.base import (
     BrokerOrderReport,
     BrokerPosition,
 )
-from tui_trader.domain.enums import AlertLevel, ConnectionState
+from tui_trader.domain.enums import LINK_UP, AlertLevel
 from tui_trader.domain.events import CommissionReported, OrderFilled
 from tui_trader.domain.market import Bar, Quote
 from tui_trader.domain.orders import Fill, Order
@@ -306,7 +306,7 @@ class BrokerEvents(KillOps):
         before = self.connection.state
         conn = replace(self.connection, **changes)
         degraded = conn.market_data_degraded or conn.server_link_broken
-        state = link_state(degraded) if before in (ConnectionState.CONNECTED, ConnectionState.DEGRADED) else before
+        state = link_state(degraded) if before in LINK_UP else before
         self.move_link(state, f"{code}: {message}", **changes)
 
     def on_connectivity_lost(self, message: str) -> None:

@@ -105,8 +105,8 @@ class ProtectionCuts(ProtectionSizes):
         order = self.orders.orders[order_ref]
         if flat_after:
             self._fit_waiting.discard(order.symbol)
-            for leftover in self.protection_working(order.symbol):
-                if leftover.broker_id and not self.waits_for_entry(leftover):
+            for leftover in self._fitted_protection(order.symbol):
+                if leftover.broker_id:
                     self.cancel_at_broker(leftover)
         else:
             self._fit_protection(order.symbol)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui_trader.broker.base import Broker
-from tui_trader.domain.enums import AlertLevel, ConnectionState, OrderStatus, TradingState
+from tui_trader.domain.enums import LINK_UP, AlertLevel, OrderStatus, TradingState
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -434,4 +434,4 @@ class Engine(Protection):
     @property
     def is_connected(self) -> bool:
         """True while the broker connection is up."""
-        return self.connection.state in (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+        return self.connection.state in LINK_UP

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
-from tui_trader.domain.enums import LINK_UP, AlertLevel, Mode
-from tui_trader.domain.events import ConnectionChanged, Event
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode
 from tui_trader.engine.config import EngineConfig, config_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.ops import gateway_endpoint
@@ -48,10 +47,11 @@ class _GatewayEngine(Engine):
         super().__init__(config, broker, on_stop=on_stop)
         self.add_service(lambda: None, self._unsay)  # at stop, while the journal's lock is still held
 
-    def publish(self, event: Event) -> None:
-        """Publish ``event``; a connection made (or still up) says which gateway it is on, if that is news."""
-        super().publish(event)
-        if isinstance(event, ConnectionChanged) and event.state in LINK_UP:
+    def move_link(self, state: ConnectionState, detail: str = "", **changes: Any) -> None:
+        """Also: a link that comes up says which gateway it is on, if that is news (here, where the link's state
+        changes, not in :meth:`publish`, which every order, fill and alert passes through)."""
+        super().move_link(state, detail, **changes)
+        if state in LINK_UP:
             self.say_where(getattr(self.broker, "host", ""), getattr(self.broker, "port", 0))
 
     def say_where(self, host: str, port: int) -> None:
@@ -123,8 +123,7 @@ class _SimEngine(_GatewayEngine):
                        kind="sim_port_taken")
 
     async def _give_up_start(self) -> None:
-        """Stop the simulator this start brought up and let go of the journal's lock it took."""
-        await self._unsay()
+        """Stop the simulator this start brought up (its file removed with it) and let go of the journal's lock."""
         await self._stop_gateway()
         if self.journal_lock is not None:
             self.journal_lock.release()
@@ -158,11 +157,9 @@ async def start_simulator(settings: Settings) -> Any:
     try:
         gateway = build(sim.port)
         await gateway.__aenter__()
-    except OSError as exc:
+    except OSError:  # said by the engine's sim_port_taken alert, which the log has too
         gateway = build(0)
         await gateway.__aenter__()
-        log.info("the simulator's port %s:%d is taken (%s): it listens on port %d instead", sim.host, sim.port,
-                 exc.strerror or exc, gateway.port)
     return gateway
 
 

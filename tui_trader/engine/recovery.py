@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import SyncFailed
+from tui_trader.domain.alerts import LOST_LINK
 from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode, OrderStatus
 from tui_trader.domain.events import MessagesSent
 from tui_trader.domain.market import Instrument
@@ -158,7 +159,7 @@ class Recovery(Amendments):
             SyncFailed: Connected, but the sync after it failed.
             ConnectionError, TimeoutError, OSError: No connection was made.
         """
-        self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
+        self._block_until_reconciled()
         before = self.working_statuses()
         self.lose_touch()
         self._dropping = None
@@ -200,14 +201,15 @@ class Recovery(Amendments):
             await self.reconcile("startup" if startup else "reconnected", startup=not self.book_settled,
                                  before=before)
         except (ConnectionError, TimeoutError, OSError) as exc:
-            self._sync_failed()
+            self._block_until_reconciled()
             raise SyncFailed(self._sync_failure(stage, exc)) from exc
         if not self.broker.is_connected:
-            self._sync_failed()
+            self._block_until_reconciled()
             raise SyncFailed(self._sync_failure(stage, ConnectionError()))
 
-    def _sync_failed(self) -> None:
-        """Entries blocked again (a reconciliation that ended before the connection closed lifted the block)."""
+    def _block_until_reconciled(self) -> None:
+        """Entries blocked until a reconciliation on this connection is done (again after a sync that failed: a
+        reconciliation that ended before the connection closed lifted the block)."""
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
 
     def _sync_failure(self, stage: str, exc: BaseException) -> str:
@@ -352,7 +354,7 @@ class Recovery(Amendments):
             return
         why, said = self._dropping or ("connection lost", "disconnected from the broker; reconnecting")
         self._dropping = None
-        self.alert(AlertLevel.ERROR, "broker", said, kind="disconnect")
+        self.alert(AlertLevel.ERROR, "broker", said, kind=LOST_LINK)
         self._link_down(why, retry_delay(self.config.reconnect_initial_s))
 
     def on_start_connect_failed(self, exc: BaseException) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, TradingState
 from tui_trader.domain.events import MessagesSent, OrderChecked, OrderDenied, OrderNotSent
-from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.orders import DRY_RUN_NOTE, NOT_SENT, Order, OrderTicket
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.gate import OrderGate
 from tui_trader.risk.checks import check_trading_state
@@ -24,9 +24,6 @@ from tui_trader.risk.checks import check_trading_state
 log = logging.getLogger(__name__)
 S = OrderStatus
 SENDING_NOTE = "journaled before send"
-NOT_SENT = "not sent"
-"""The end of every note that moves an order journaled as SENDING on without placing it (``_not_sent``)."""
-DRY_RUN_NOTE = f"dry run: {NOT_SENT}"
 # What a send may start from: approved, or journaled as SENDING / UNKNOWN and resubmitted.
 SENDABLE = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN})
 

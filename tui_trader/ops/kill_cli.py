@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import cast
 
 from rich.console import Console
-from rich.panel import Panel
 from rich.text import Text
 
 from tui_trader.config.salvage import JournalWhereabouts, journal_whereabouts
 from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, default_state_dir
 from tui_trader.domain.enums import Mode
-from tui_trader.errors import ConfigError, UsageError
+from tui_trader.errors import ConfigError, UsageError, print_error
 from tui_trader.ops import gateway_endpoint
 from tui_trader.ops.gateway_endpoint import GatewayEndpoint
 from tui_trader.ops.kill import (
@@ -111,13 +110,11 @@ def refuse_bad_flags(args: argparse.Namespace) -> None:
         raise UsageError("--host must name the gateway's host")
 
 
-async def kill_without_settings(error: ConfigError, where: JournalWhereabouts, args: argparse.Namespace,
-                                console: Console | None = None, errors: Console | None = None) -> int:
-    """The kill when the configuration did not load: ``error`` said, the journal ``where`` names latched, and
-    the global cancel only where the gateway is known for certain."""
-    console, errors = console or Console(), errors or Console(stderr=True)
-    # As check-config says it (tui_trader.cli.print_error), plain text: a "[risk]" in it is not markup.
-    errors.print(Panel(Text(error.message), title=error.title, border_style="red", expand=False))
+async def kill_without_settings(error: ConfigError, where: JournalWhereabouts, args: argparse.Namespace) -> int:
+    """The kill when the configuration did not load: ``error`` said (as check-config says it), the journal
+    ``where`` names latched, and the global cancel only where the gateway is known for certain."""
+    console = Console()
+    print_error(error)
     mode = Mode(args.mode) if args.mode else where.mode or Mode.SIM
     refuse_host_without_port(mode, args.host, args.port)
     journal = args.journal or where.journal_of(mode)

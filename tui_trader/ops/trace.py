@@ -81,15 +81,16 @@ async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
         order = await journal.order(order.parent_ref) or order
     orders = await journal.orders()
     family = [order, *[o for o in orders if o.parent_ref == order.order_ref]]
-    owners = await _owners(journal, orders, family)
+    every_fill = await journal.fills()  # read once: the owners, the commissions and the position read them
+    owners = await _owners(journal, orders, family, every_fill)
     steps = [*await _signal(journal, order), _sizing(order)]  # the signal first when at the same instant
     for member in family:
         steps += _member_steps(await _events_of(journal, member), member, owners)
-    steps += await _commissions(journal, family, owners, {s.data["exec_id"]: s.time for s in steps
-                                                          if s.step == "fill"})
+    steps += await _commissions(journal, family, owners, every_fill, {s.data["exec_id"]: s.time for s in steps
+                                                                      if s.step == "fill"})
     fills = [s.time for s in steps if s.step == "fill"]
     if fills:
-        steps.append(await _position(journal, family, owners, max(fills)))
+        steps.append(await _position(journal, family, owners, every_fill, max(fills)))
     return sorted(steps, key=lambda s: s.time)
 
 
@@ -98,10 +99,10 @@ def _shared_ref(order: Order) -> str:
     return order.order_ref.split("#", 1)[0]
 
 
-async def _owners(journal: Journal, orders: list[Order], family: list[Order]) -> FillOrders:
+async def _owners(journal: Journal, orders: list[Order], family: list[Order], every_fill: list[Fill]) -> FillOrders:
     """The fills' orders, with the doubts of the fills under the family's refs (and the orderRefs they share)."""
     refs = {r for o in family for r in (o.order_ref, _shared_ref(o))}
-    fills = [f for f in await journal.fills() if f.order_ref in refs]
+    fills = [f for f in every_fill if f.order_ref in refs]
     return FillOrders(orders, await journal.fill_doubts(fills), fills)
 
 
@@ -256,12 +257,12 @@ def _approval(event: ev.ApprovalResolved, order: Order) -> TraceStep:
                      {"approved": event.approved, "by": event.by, "waited_s": waited})
 
 
-async def _commissions(journal: Journal, family: list[Order], owners: FillOrders,
+async def _commissions(journal: Journal, family: list[Order], owners: FillOrders, every_fill: list[Fill],
                        heard: dict[str, datetime]) -> list[TraceStep]:
     """Each fill's commission: as the broker reported it, or as it came with the execution (``heard``:
     when each fill was journaled), for a fill booked from the executions asked for after a reconnect
     or a restart, which has no report of its own (its commission was missing from the trace)."""
-    fills = {f.exec_id: f for f in await journal.fills() if _of_family(f, family, owners)}  # broker time: no "since"
+    fills = {f.exec_id: f for f in every_fill if _of_family(f, family, owners)}  # broker time: no "since"
     reports = [e for e in await journal.events(["CommissionReported"], since=min(o.created_at for o in family))
                if isinstance(e, ev.CommissionReported) and e.exec_id in fills]
     steps = [_commission(e.time, fills[e.exec_id], e.commission, e.realized_pnl) for e in reports]
@@ -276,10 +277,11 @@ def _commission(when: datetime, fill: Fill, commission: float, realized_pnl: flo
                      fill.order_ref, {"commission": commission, "realized_pnl": realized_pnl})
 
 
-async def _position(journal: Journal, family: list[Order], owners: FillOrders, when: datetime) -> TraceStep:
+async def _position(journal: Journal, family: list[Order], owners: FillOrders, every_fill: list[Fill],
+                    when: datetime) -> TraceStep:
     """The symbol's position right after the family's last fill (fills in :func:`execution_order`)."""
     symbol = family[0].symbol
-    fills = await execution_order(journal, [f for f in await journal.fills() if f.symbol == symbol])
+    fills = await execution_order(journal, [f for f in every_fill if f.symbol == symbol])
     last = max(i for i, f in enumerate(fills) if _of_family(f, family, owners))
     position = sum(f.signed_quantity for f in fills[:last + 1])
     return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,

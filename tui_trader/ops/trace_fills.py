@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tui_trader.domain.orders import Fill, Order
-from tui_trader.store.journal import Journal
 
 UNCERTAIN = "uncertain"
 """The strategy of a fill whose order is uncertain; its order is named ``<orderRef>#?``."""
@@ -78,7 +77,3 @@ class FillOrders:
         found = self.of(fill).order
         return found is not None and found.order_ref == order.order_ref
 
-
-async def fill_orders(journal: Journal, fills: Iterable[Fill]) -> FillOrders:
-    """The index of the journal's orders for ``fills`` (their doubts read from the journal)."""
-    return FillOrders(await journal.orders(), await journal.fill_doubts(fills))

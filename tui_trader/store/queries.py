@@ -21,7 +21,7 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.store import codec, fill_owners, sending
 from tui_trader.store.codec import codec_json, codec_load_json
-from tui_trader.store.schema import BACKFILLED
+from tui_trader.store.schema import BACKFILLED, FILL_PERM_IDS
 
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 
@@ -34,7 +34,6 @@ class JournalQueries:
         self._conn = conn
         self._sending_table: bool | None = None
         """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
-        self._fill_perm: bool | None = None
         """Whether the ``fills`` table has its ``perm_id`` column (schema 4 on)."""
         self._schema: int | None = None
         """The file's ``user_version`` (a reader does not migrate an older file)."""
@@ -97,12 +96,6 @@ class JournalQueries:
             rows += [(0, *r, *journaled.get(r[0], (None, None))) for r in logged]
         return sending.pending_of(rows)
 
-    async def _fills_have_perm(self) -> bool:
-        if self._fill_perm is None:
-            row = await self._one("SELECT 1 FROM pragma_table_info('fills') WHERE name = 'perm_id'")
-            self._fill_perm = row is not None
-        return self._fill_perm
-
     async def _has_sending_table(self) -> bool:
         if self._sending_table is None:
             row = await self._one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sending'")
@@ -111,7 +104,7 @@ class JournalQueries:
 
     async def fills(self, since: datetime | None = None, until: datetime | None = None) -> list[Fill]:
         """Fills in time order, optionally from ``since`` on and before ``until`` (instants, any time zone)."""
-        perm = "perm_id" if await self._fills_have_perm() else "NULL"
+        perm = "perm_id" if await self._schema_version() >= FILL_PERM_IDS else "NULL"
         sql = "SELECT exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission, " \
               f"realized_pnl, {perm} FROM fills"
         clauses, params = _time_filters(since, until)

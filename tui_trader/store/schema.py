@@ -142,6 +142,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+FILL_PERM_IDS = 4
+"""The schema from which the ``fills`` table has its ``perm_id`` column."""
 BACKFILLED = 5
 """The schema from which the ``fills`` rows hold every permanent id the journal knows for certain."""
 DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[object]]] = {BACKFILLED: fill_owners.backfill}

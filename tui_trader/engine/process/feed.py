@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import Any
 
-from tui_trader.domain.enums import ConnectionState
+from tui_trader.domain.enums import LINK_UP
 from tui_trader.engine.process import views
 from tui_trader.engine.process.out_of_band import OutOfBandKill
 from tui_trader.engine.process.wire import EventsForwarded, Fault, Hello, Reply, SnapshotPushed, read_frame
@@ -83,7 +83,7 @@ class ProxyFeed(OutOfBandKill):
         if self._failing or applied < self._applied:
             return  # the process is gone, or this was taken before a command whose answer already brought a newer one
         self._applied = applied
-        if snapshot.connection.state is ConnectionState.CONNECTED:
+        if snapshot.connection.state in LINK_UP:  # a session that stays DEGRADED is connected too
             self.gateway_seen = (snapshot.connection.host, snapshot.connection.port)
         if (kill := self._pending_kill()) is not None:
             snapshot = views.halted(snapshot, kill.reason, kill.by)

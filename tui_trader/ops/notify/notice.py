@@ -16,7 +16,7 @@ from typing import get_args
 
 from tui_trader.config.notifications import NotificationKind
 from tui_trader.domain import events as ev
-from tui_trader.domain.alerts import Alert
+from tui_trader.domain.alerts import LOST_LINK, Alert
 from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, OrderStatus
 
 KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
@@ -59,7 +59,7 @@ def notice_for(event: ev.Event) -> Notice | None:
     """
     if isinstance(event, ev.AlertRaised):
         a = event.alert
-        if a.source == "broker" and a.kind == "disconnect":
+        if a.source == "broker" and a.kind == LOST_LINK:
             return None  # the lost link's ConnectionChanged is its notice
         return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}")
     if isinstance(event, ev.OrderFilled):

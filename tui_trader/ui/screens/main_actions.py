@@ -295,8 +295,9 @@ class MainActions(Screen[None]):
         pane when the line is closed, or else restores a maximised pane."""
         box = self.query_one("#filter-input", Input)
         if box.display:
+            with box.prevent(Input.Changed):  # applied once, here: its change would apply it again
+                box.value = ""
             self._apply_filter("")
-            box.value = ""
             self._close_filter()
         elif (pane := self._filter_pane()).filter_text and self.focused is pane.table:
             self._apply_filter("", pane)

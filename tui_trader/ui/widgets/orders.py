@@ -9,7 +9,7 @@ from operator import itemgetter
 from textual.app import ComposeResult
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
-from tui_trader.domain.orders import LOCATING, Order, OrderTicket
+from tui_trader.domain.orders import DRY_RUN_NOTE, LOCATING, NOT_SENT, Order, OrderTicket
 from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.format import DASH, asked, hhmmss, price, qty, trailing_stop
 from tui_trader.ui.freshness import Freshness
@@ -71,11 +71,6 @@ HOLD_SHORT = {LOCATING: "LOCATING"}
 are located reads LOCATING (it can still fill); any other hold reads HELD."""
 
 
-DRY_RUN_NOTE = "dry run: not sent"
-"""The note of an order a dry run recorded instead of sending it (``engine.send.DRY_RUN_NOTE``, which a test
-keeps it equal to): CANCELLED in the journal, yet no broker cancelled anything."""
-NOT_SENT = ": not sent"
-"""How the note of an order the engine stopped before the wire ends (``engine.send.NOT_SENT``)."""
 BROKER_PREFIX = re.compile(r"^(Error -?\d+, reqId -?\d+: )?(Order rejected - reason:)?")
 """What starts a broker's rejection as ib_async words it (``Error 201, reqId 12: Order rejected - reason:…``):
 the reason alone fits the column."""
