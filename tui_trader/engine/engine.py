@@ -293,8 +293,7 @@ class Engine(Protection):
             self.alert(alert.level, alert.source, alert.text, alert.kind)
         for hit in hits:
             self.apply_hit(hit)
-        # The account id is read at the first connect: without one, this run's link was never up.
-        self.apply_hit(self.risk.disconnect(self.disconnected_since, now, ever_connected=bool(self.account_id)))
+        self.apply_hit(self.risk.disconnect(self.disconnected_since, now, ever_connected=self.ever_linked))
         self.apply_hit(self.risk.unknown_orders(self.orders.with_status(S.UNKNOWN), now))
 
     def checkpoint_book(self, reason: str) -> None:

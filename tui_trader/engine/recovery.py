@@ -46,6 +46,9 @@ class Recovery(Amendments):
 
     reconnects = 0
     disconnected_since = None
+    ever_linked = False
+    """The link has come up this run (connected, synced and reconciled: :meth:`connect_and_sync` done). Not the
+    account id, read at the handshake: a run whose every sync failed after it never had a working link."""
     instruments_day: date | None = None
     """Trading day (exchange time) of the last contract details read."""
     refusal = ""
@@ -178,6 +181,7 @@ class Recovery(Amendments):
             self.reconnects += 1
         now = self.now()
         self.disconnected_since = None
+        self.ever_linked = True
         state = link_state(self.connection.market_data_degraded or self.connection.server_link_broken)
         self.move_link(state, f"account {self.account_id}", connected_since=now, reconnects=self.reconnects)
         self._watch_held()
@@ -377,7 +381,7 @@ class Recovery(Amendments):
         """Say that a connect failed, why, and when it is tried again: one wording (:func:`connect_failure_said`)
         in the connectivity pane's last error, the alerts and the log. Returns it.
 
-        Alerted (an ERROR while this run has never connected) the first time in an outage and when the reason
+        Alerted (an ERROR while this run's link has never come up) the first time in an outage and when the reason
         changes; each attempt of a reconnect loop is logged, not alerted again every few seconds.
         """
         why, text = connect_failure_said(f"{self.connection.host}:{self.connection.port}", exc, retry_s)
@@ -388,7 +392,7 @@ class Recovery(Amendments):
             log.info("%s", text)
         else:
             self._connect_said = why
-            level = AlertLevel.WARNING if self.account_id else AlertLevel.ERROR
+            level = AlertLevel.WARNING if self.ever_linked else AlertLevel.ERROR
             self.alert(level, "broker", text, kind="connect_failed")
         return text
 

@@ -40,7 +40,8 @@ def run_headless(settings: Settings, duration_s: float, summary_json: Path | Non
 
 
 NEVER_CONNECTED = 3
-"""Exit code of a headless run that never reached the broker (no gateway there, say)."""
+"""Exit code of a headless run whose link to the broker never came up (no gateway there, say, or every sync after
+the connect failed)."""
 NO_ANSWER = "no answer before the run ended (is the gateway running, its API enabled?)"
 """Why a run never connected when no connect failed: the first was still waiting for an answer at the end."""
 NOTHING_TO_TRADE = 4
@@ -267,6 +268,6 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0),
         "alerts": dict(engine.alert_counts),
         "reconnects": engine.reconnects,
         "entries_blocked": engine.entries_blocked_reason,
-        "never_connected": "" if engine.account_id else engine.connection.last_error_reason or no_answer,
+        "never_connected": "" if engine.ever_linked else engine.connection.last_error_reason or no_answer,
         "nothing_to_trade": engine.nothing_to_trade,
     }
