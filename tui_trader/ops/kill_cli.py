@@ -17,9 +17,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from io import TextIOWrapper
 from pathlib import Path
-from typing import cast
 
 from rich.console import Console
 from rich.text import Text
@@ -40,7 +38,7 @@ from tui_trader.ops.kill import (
     refuse_host_without_port,
     simulator_unknown,
 )
-from tui_trader.ops.logs import LOG_FORMAT, private_log_dir, private_opener
+from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, private_log_file
 from tui_trader.ops.modes import add_mode_flags, settings_for
 
 LOG_NAME = "kill.log"
@@ -171,7 +169,7 @@ def ib_async_logged_in(state_dir: Path) -> Iterator[None]:
     logger is left as it is (tests run this in their process); what is changed here is put back after.
     """
     logger = logging.getLogger("ib_async")
-    handler = _LazyPrivateFileHandler(state_dir)
+    handler = private_log_file(state_dir, LOG_NAME, delay=True, kind=_KillLog)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     saved = logger.propagate, logger.level
     logger.addHandler(handler)
@@ -185,19 +183,8 @@ def ib_async_logged_in(state_dir: Path) -> Iterator[None]:
         logger.propagate, logger.level = saved
 
 
-class _LazyPrivateFileHandler(logging.FileHandler):
-    """``<state_dir>/logs/kill.log`` (the owner's only), created at its first line: a kill with nothing to say
-    leaves no file. A log that cannot be written loses the line, never the kill."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self._state_dir = state_dir
-        super().__init__(state_dir / "logs" / LOG_NAME, encoding="utf-8", delay=True)
-
-    def _open(self) -> TextIOWrapper:
-        private_log_dir(self._state_dir)
-        stream = open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,  # noqa: SIM115
-                      opener=private_opener)
-        return cast(TextIOWrapper, stream)
+class _KillLog(PrivateRotatingFileHandler):
+    """``logs/kill.log``, rotated as every log; a line that cannot be written is lost, never the kill."""
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         """Dropped: the kill's own output says what matters; a traceback on stderr would not help."""
