@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import ib_async
@@ -24,6 +26,8 @@ from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.factory import create_engine
 from tui_trader.errors import ConfigError
 from tui_trader.ops.kill import EXIT_OK, EXIT_OTHER_ENGINE, out_of_band_kill
+from tui_trader.ops.kill_cli import ib_async_logged_in
+from tui_trader.ops.logs import BACKUPS, MAX_BYTES
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
 from tui_trader.store.lock import JournalLock
@@ -255,6 +259,26 @@ def test_kill_cli_when_the_gateway_is_down_then_its_own_words_on_the_terminal_an
     assert "not reachable" in run.stdout
     assert run.stderr == ""
     assert "API connection failed" in (state / "logs" / "kill.log").read_text()
+
+
+def test_kill_log_when_ib_async_says_much_then_it_rotates_as_every_log_and_stays_the_owners_only(
+        tmp_path: Path) -> None:
+    # It was a plain file handler: the kill's log grew without end, where every other log rotates.
+    state = tmp_path / "state"
+    with ib_async_logged_in(state):
+        (handler,) = [h for h in logging.getLogger("ib_async").handlers if isinstance(h, logging.FileHandler)]
+        assert not (state / "logs").exists()  # nothing said yet, nothing left
+        assert isinstance(handler, RotatingFileHandler)
+        assert (handler.maxBytes, handler.backupCount) == (MAX_BYTES, BACKUPS)
+        handler.maxBytes = 300
+        for n in range(20):
+            logging.getLogger("ib_async.client").warning("API connection failed: ConnectionRefusedError(%d)", n)
+
+    logs = state / "logs"
+    modes = {p.name: p.stat().st_mode & 0o777 for p in logs.iterdir()}
+    assert {"kill.log", "kill.log.1", "kill.log.5"} <= set(modes)
+    assert set(modes.values()) == {0o600}
+    assert logs.stat().st_mode & 0o777 == 0o700
 
 
 async def test_kill_when_the_state_dir_is_new_then_checking_the_other_modes_leaves_no_lock_files(

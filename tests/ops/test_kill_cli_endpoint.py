@@ -1,6 +1,6 @@
 """``tui-trader kill`` finds the running engine's gateway in every mode (``<journal>.gateway``), never another mode's;
 ``--sim --host`` without ``--port``; a configuration that does not load read from the environment as the settings
-read it."""
+read it, and the same gateway and client id chosen with it or without it."""
 
 from __future__ import annotations
 
@@ -17,12 +17,24 @@ import pytest
 from rich.console import Console
 
 from tui_trader.config import Settings, load_settings
-from tui_trader.config.salvage import JournalWhereabouts, journal_whereabouts
+from tui_trader.config.salvage import Salvaged, salvage
 from tui_trader.domain import Mode
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
+from tui_trader.errors import UsageError
 from tui_trader.ops.gateway_endpoint import endpoint_path
-from tui_trader.ops.kill import EXIT_GATEWAY_UNKNOWN, EXIT_OK, out_of_band_kill
+from tui_trader.ops.kill import (
+    EXIT_GATEWAY_UNKNOWN,
+    EXIT_OK,
+    GatewayTarget,
+    KillSetup,
+    NotSent,
+    out_of_band_kill,
+    setup_of,
+    target_for,
+)
+from tui_trader.ops.kill_cli import setup_without_settings
+from tui_trader.ops.modes import settings_for
 from tui_trader.sim import ManualClock, SimGateway
 
 from .conftest import eventually
@@ -231,18 +243,108 @@ async def test_kill_when_the_config_does_not_load_then_the_journal_table_in_the_
     assert not (tmp_path / "state" / "journal-sim.sqlite").exists()
 
 
-def test_journal_whereabouts_read_the_environment_as_the_settings_do(
+def test_salvage_reads_the_environment_as_the_settings_do(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "tui-trader.toml"
     config.write_text(f'[journal]\npath = "{tmp_path / "file.sqlite"}"\n{BROKEN_KEY}')
     monkeypatch.setenv("TUI_TRADER_JOURNAL", json.dumps({"path": str(tmp_path / "json.sqlite"), "batch_size": 5}))
     monkeypatch.setenv("tui_trader_state_dir", str(tmp_path / "lower"))  # any case, as the settings take it
     monkeypatch.setenv("TUI_TRADER_MODE", "live")
-    assert journal_whereabouts(config) == JournalWhereabouts(Mode.LIVE, tmp_path / "lower", tmp_path / "json.sqlite")
+    assert salvage(config) == Salvaged(Mode.LIVE, tmp_path / "lower", tmp_path / "json.sqlite")
 
     monkeypatch.setenv("TUI_TRADER_JOURNAL__PATH", str(tmp_path / "nested.sqlite"))  # the nested variable wins
-    assert journal_whereabouts(config).journal == tmp_path / "nested.sqlite"
+    assert salvage(config).journal == tmp_path / "nested.sqlite"
 
     monkeypatch.delenv("TUI_TRADER_JOURNAL__PATH")
     monkeypatch.setenv("TUI_TRADER_JOURNAL", "{not json")  # does not parse: the file's value counts
-    assert journal_whereabouts(config).journal == tmp_path / "file.sqlite"
+    assert salvage(config).journal == tmp_path / "file.sqlite"
+
+
+def test_salvage_reads_the_client_ids_each_only_when_valid_on_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "tui-trader.toml"
+    config.write_text(f"[broker]\nclient_id = 0\n[kill_switch]\nkill_client_id = 31\n{BROKEN_KEY}")
+    assert (salvage(config).client_id, salvage(config).kill_client_id) == (None, 31)  # 0 is TWS's own: invalid
+
+    monkeypatch.setenv("TUI_TRADER_BROKER__CLIENT_ID", "23")  # the environment before the file
+    assert salvage(config).client_id == 23
+
+
+# -- one choice of gateway and client id, whether the configuration loads or not --------------------------------------
+
+
+@pytest.mark.parametrize(("client_id", "broker", "flags", "refusal"), [
+    (999, "[broker]\nclient_id = 999\n", (),
+     "(kill_switch.kill_client_id, the default, as the configuration did not load: 999) must differ from the "
+     "engine's (broker.client_id, as the configuration that did not load has it: 999)"),
+    (17, "", ("--client-id", "17"),
+     "(--client-id: 17) must differ from the engine's (broker.client_id, the default, as the configuration did not "
+     "load: 17)"),
+], ids=["the-configured-id", "the-flag"])
+async def test_kill_when_the_config_does_not_load_and_the_kill_would_connect_with_the_engines_client_id_then_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], client_id: int, broker: str, flags: tuple[str, ...],
+        refusal: str) -> None:
+    # Without the configuration the refusal was dropped: the kill connected with the engine's own id (the
+    # configuration's, as far as it reads, or the default), and the gateway refused it as in use (exit 6), or, with
+    # the engine between two connections, the kill took the id and the engine's reconnect was refused.
+    state = tmp_path / "state"
+    config = tmp_path / "tui-trader.toml"
+    async with gateway() as engines:
+        settings = settings_of(tmp_path, "paper", broker={"port": engines.port, "client_id": client_id})
+        async with running(settings) as engine:
+            config.write_text(f'mode = "paper"\nstate_dir = "{state}"\n{broker}{BROKEN_KEY}')
+            mine = await working_order(engines.host, engines.port, "mine", engines)
+            try:
+                code = await kill_cli("--config", str(config), "--connect-timeout", "2", *flags)
+            finally:
+                mine.disconnect()
+            still_connected = engine.broker.is_connected
+            latched_first = await latched(state / "journal-paper.sqlite")  # as with the configuration
+        err = " ".join(capsys.readouterr().err.split())
+        assert code == EXIT_USAGE, err
+        assert f"the kill's client id {refusal}: the kill must not take over the engine's session" in err
+        assert "--client-id N" in err
+        assert still_connected
+        assert working_refs(engines) == ["mine"]
+        assert latched_first
+
+
+async def test_kill_with_or_without_the_config_loading_then_the_same_gateway_and_client_id_for_the_same_inputs(
+        tmp_path: Path) -> None:
+    # Two copies of the choice disagreed: the one for a configuration that did not load let the kill connect with
+    # the engine's client id.
+    state = tmp_path / "state"
+    config = tmp_path / "tui-trader.toml"
+    text = f'mode = "paper"\nstate_dir = "{state}"\n[broker]\nport = {{port}}\n[kill_switch]\nkill_client_id = 55\n'
+    async with gateway() as engines, gateway() as other, running(paper_at(tmp_path, engines.port)):
+        config.write_text(text.format(port=other.port))  # edited for the next run
+        loaded = {mode: setup_of(settings_for(config, mode)) for mode in ("paper", "sim")}
+        config.write_text(text.format(port=other.port) + BROKEN_KEY)
+        salvaged = {mode: setup_without_settings(Mode(mode), salvage(config)) for mode in ("paper", "sim")}
+
+        def both(mode: str, **flags: Any) -> tuple[object, object]:
+            journal = state / f"journal-{mode}.sqlite"
+            return choice(loaded[mode], journal, **flags), choice(salvaged[mode], journal, **flags)
+
+        engines_gateway = ("127.0.0.1", engines.port, 55)
+        assert both("paper") == (engines_gateway, engines_gateway)
+        assert both("paper", client_id=56) == (("127.0.0.1", engines.port, 56),) * 2
+        assert both("paper", host="127.0.0.1", port=other.port) == (("127.0.0.1", other.port, 55),) * 2
+        assert both("paper", client_id=17) == ("refused: must differ from the engine's",) * 2
+        assert both("sim") == ("not sent, exit 0",) * 2  # no --sim engine runs: neither does its simulator
+    # The one difference: with no engine of the mode to say where, only the configuration names a gateway.
+    assert choice(loaded["paper"], state / "journal-paper.sqlite") == ("127.0.0.1", other.port, 55)
+    assert choice(salvaged["paper"], state / "journal-paper.sqlite") == f"not sent, exit {EXIT_GATEWAY_UNKNOWN}"
+
+
+def choice(setup: KillSetup, journal: Path, client_id: int | None = None, **flags: Any) -> object:
+    """Where the kill's global cancel goes (host, port, client id), or why not, in a few words."""
+    try:
+        target = target_for(setup, journal, client_id, **flags)
+    except UsageError as refused:
+        said = "must differ from the engine's"
+        return f"refused: {said}" if said in refused.message else refused
+    if isinstance(target, NotSent):
+        return f"not sent, exit {target.code}"
+    assert isinstance(target, GatewayTarget)
+    return target.host, target.port, target.client_id

@@ -150,40 +150,100 @@ def _key(report: BrokerOrderReport) -> tuple[int, int, int]:
     return (report.perm_id, report.client_id, report.broker_id)
 
 
-def target_for(settings: Settings, connect_timeout_s: float, client_id: int | None = None, *,
-               journal: Path | None = None, host: str | None = None,
-               port: int | None = None) -> GatewayTarget | NotSent:
-    """Where the global cancel of a kill with ``settings`` goes, with the kill's client id: ``client_id``
-    (``--client-id``) or the configured ``kill_switch.kill_client_id``; refused when it is the engine's.
+@dataclass(frozen=True, slots=True)
+class KillSetup:
+    """What a kill knows before its command line and the running engine: the settings' values, or, with a
+    configuration that did not load, what of it reads (:func:`tui_trader.ops.kill_cli.setup_without_settings`)."""
 
-    ``host``/``port`` (the command line's) win, the other one configured. Without them: the gateway the engine
-    running with ``journal`` (default: the configured one) said it is connected to, when it runs in this mode
-    (:mod:`~tui_trader.ops.gateway_endpoint`); else the configured one, but for ``--sim``: its simulator is the
-    engine's, and one on the configured port is another run's.
+    mode: Mode
+    engine_client_id: int
+    """The engine's API client id (``broker.client_id``): the kill never connects with it."""
+    kill_client_id: int
+    """The kill's own (``kill_switch.kill_client_id``), unless ``--client-id`` names another."""
+    configured: tuple[str, int] | None
+    """The configured gateway, host and port; None when it is not known for certain (the configuration did not
+    load: a port guessed from the defaults may be another gateway's)."""
+    account: str = ""
+    connect_timeout_s: float = 10.0
+    verify_timeout_s: float = 10.0
+    engine_client_id_from: str = "broker.client_id"
+    kill_client_id_from: str = "kill_switch.kill_client_id"
+    """Where the two ids came from, as the refusal of one as the other names them."""
+
+
+def setup_of(settings: Settings) -> KillSetup:
+    """The kill's setup from loaded ``settings``: their client ids and gateway (``--sim``: the simulator's host)."""
+    broker = settings.broker
+    host = settings.sim.host if settings.mode is Mode.SIM else broker.host
+    return KillSetup(settings.mode, broker.client_id, settings.kill_switch.kill_client_id,
+                     (host, settings.broker_port), broker.account, broker.connect_timeout, broker.ack_timeout_s)
+
+
+NOT_KNOWN = ("the configuration did not load, so where the gateway is is not known for certain (a port guessed "
+             "from the defaults may be another gateway's)")
+GIVE_BOTH = "To send it, run the kill again with the gateway's --host and --port."
+
+
+def gateway_chooser(setup: KillSetup, journal: Path, *, client_id: int | None = None, host: str | None = None,
+                    port: int | None = None, connect_timeout_s: float = 5.0) -> Gateway:
+    """Where the global cancel of a kill with ``setup`` on ``journal`` goes, asked after the latch's head start
+    (:func:`target_for`); ``--host`` without ``--port`` is refused now, before anything is done."""
+    _refuse_host_without_port(setup.mode, host, port)
+
+    def gateway() -> GatewayTarget | NotSent:
+        return target_for(setup, journal, client_id, host=host, port=port, connect_timeout_s=connect_timeout_s)
+
+    return gateway
+
+
+def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *, host: str | None = None,
+               port: int | None = None, connect_timeout_s: float = 5.0) -> GatewayTarget | NotSent:
+    """Where the global cancel goes, with the kill's client id (``client_id``, ``--client-id``, else the setup's;
+    refused when it is the engine's), or why it is not sent.
+
+    ``host`` and ``port`` (the command line's) win, a missing one taken from the configured gateway (none known:
+    not sent). Without them: the gateway the engine running with ``journal`` said it is connected to, when it runs
+    in this mode (:mod:`~tui_trader.ops.gateway_endpoint`); else the configured one, but for ``--sim`` (its
+    simulator is the engine's, and one on the configured port is another run's) and when none is known.
     """
-    chosen = "--client-id" if client_id is not None else "kill_switch.kill_client_id"
-    client_id = settings.kill_switch.kill_client_id if client_id is None else client_id
-    if client_id == settings.broker.client_id:
-        raise UsageError(f"{chosen} ({client_id}) must differ from broker.client_id: "
-                         "the kill must not take over the engine's session")
-    timeouts = min(connect_timeout_s, settings.broker.connect_timeout), settings.broker.ack_timeout_s
-    configured = GatewayTarget(settings.sim.host if settings.mode is Mode.SIM else settings.broker.host,
-                               settings.broker_port, client_id, settings.broker.account, *timeouts)
+    target = GatewayTarget("", 0, _kill_client_id(setup, client_id), setup.account,
+                           min(connect_timeout_s, setup.connect_timeout_s), setup.verify_timeout_s)
+    configured = setup.configured
     if host is not None or port is not None:
-        return replace(configured, host=host or configured.host, port=port or configured.port)
-    journal = journal or settings.journal_path
-    found = gateway_endpoint.running(journal, settings.mode)
+        if host is not None and port is not None:
+            return replace(target, host=host, port=port)
+        if configured is None:
+            return NotSent(f"{NOT_KNOWN}, and only one of --host and --port was given. {GIVE_BOTH}",
+                           EXIT_GATEWAY_UNKNOWN)
+        return replace(target, host=host or configured[0], port=port or configured[1])
+    found = gateway_endpoint.running(journal, setup.mode)
     if isinstance(found, GatewayEndpoint):
-        return replace(configured, host=found.host, port=found.port, whence=engine_said(found, journal))
-    if settings.mode is Mode.SIM:
-        return simulator_unknown(found, "give the simulator's port: --port N")
+        return replace(target, host=found.host, port=found.port, whence=_engine_said(found, journal))
+    if setup.mode is Mode.SIM:
+        return _simulator_unknown(found, "give the simulator's " + ("--host and --port" if configured is None
+                                                                    else "port: --port N"))
+    if configured is None:
+        return NotSent(f"{NOT_KNOWN}, and {found.why}. {GIVE_BOTH}", EXIT_GATEWAY_UNKNOWN)
+    target = replace(target, host=configured[0], port=configured[1])
     if not found.engine_runs:
-        return configured
-    return replace(configured, whence=f"{found.why}: the global cancel goes to the configured gateway "
-                                      f"{configured.host}:{configured.port}")
+        return target
+    return replace(target, whence=f"{found.why}: the global cancel goes to the configured gateway "
+                                  f"{target.host}:{target.port}")
 
 
-def refuse_host_without_port(mode: Mode, host: str | None, port: int | None) -> None:
+def _kill_client_id(setup: KillSetup, client_id: int | None) -> int:
+    """``client_id`` (``--client-id``), else the setup's kill client id; UsageError when it is the engine's: the
+    kill would take over the engine's session (or the gateway refuse it as in use, and cancel nothing)."""
+    chosen = "--client-id" if client_id is not None else setup.kill_client_id_from
+    client_id = setup.kill_client_id if client_id is None else client_id
+    if client_id == setup.engine_client_id:
+        raise UsageError(f"the kill's client id ({chosen}: {client_id}) must differ from the engine's "
+                         f"({setup.engine_client_id_from}: {setup.engine_client_id}): the kill must not take over "
+                         "the engine's session; run it again with another: --client-id N")
+    return client_id
+
+
+def _refuse_host_without_port(mode: Mode, host: str | None, port: int | None) -> None:
     """``--host`` and no ``--port``: refused (UsageError), in every mode, before anything is done.
 
     With ``--sim`` the port was the one the running engine's simulator said, and ``--host`` was dropped without a
@@ -197,7 +257,7 @@ def refuse_host_without_port(mode: Mode, host: str | None, port: int | None) -> 
                          "gateway, give both --host and --port")
 
 
-def simulator_unknown(found: NotKnown, remedy: str) -> NotSent:
+def _simulator_unknown(found: NotKnown, remedy: str) -> NotSent:
     """Why no cancel is sent for ``--sim`` when where the engine's simulator listens is not known: no engine runs
     with the journal (so neither does its simulator: nothing to cancel, exit 0), or it has not said, or it runs in
     another mode (7; ``remedy``: what to give on the command line)."""
@@ -209,7 +269,7 @@ def simulator_unknown(found: NotKnown, remedy: str) -> NotSent:
     return NotSent(f"{found.why}. Run the kill again in a moment, or {remedy}", EXIT_GATEWAY_UNKNOWN)
 
 
-def engine_said(found: GatewayEndpoint, journal: Path) -> str:
+def _engine_said(found: GatewayEndpoint, journal: Path) -> str:
     """Where the cancel goes, as the engine running with ``journal`` said it."""
     return (f"the engine running with this journal (process {found.pid}) said it is connected to "
             f"{found.host}:{found.port} ({gateway_endpoint.endpoint_path(journal).name})")
@@ -293,13 +353,10 @@ async def out_of_band_kill(settings: Settings, reason: str, *, by: str | None = 
         console: Where to print (default: stdout).
         on_report: Given the global cancel's report (the console shows its orders as the broker left them).
     """
-    refuse_host_without_port(settings.mode, host, port)
     path = journal_path or settings.journal_path
+    gateway = gateway_chooser(setup_of(settings), path, client_id=client_id, host=host, port=port,
+                              connect_timeout_s=connect_timeout_s)
     journals = {mode: settings.model_copy(update={"mode": mode}).journal_path for mode in Mode}
-
-    def gateway() -> GatewayTarget | NotSent:
-        return target_for(settings, connect_timeout_s, client_id, journal=path, host=host, port=port)
-
     return await execute(path, journals, reason, by=by, gateway=gateway if cancel else None, console=console,
                          on_report=on_report)
 

@@ -6,7 +6,9 @@ goes on with what can be known for certain. It latches the journal it can find (
 journal in the state directory the configuration names, if that much of it reads, else in the default one). The
 global cancel goes only where the gateway is known for certain: ``--host`` and ``--port`` given, or the gateway
 the engine running with that journal said it is connected to (in the kill's mode); never at a port guessed from
-the defaults, which may be another gateway's.
+the defaults, which may be another gateway's. The choice is the one a kill with the settings makes
+(:func:`tui_trader.ops.kill.target_for`), with what the configuration says as far as it reads: its client ids too
+(the kill's must not be the engine's), and no configured gateway.
 """
 
 from __future__ import annotations
@@ -17,30 +19,17 @@ import contextlib
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from io import TextIOWrapper
 from pathlib import Path
-from typing import cast
 
 from rich.console import Console
 from rich.text import Text
 
-from tui_trader.config.salvage import JournalWhereabouts, journal_whereabouts
+from tui_trader.config.salvage import Salvaged, salvage
 from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError, UsageError, print_error
-from tui_trader.ops import gateway_endpoint
-from tui_trader.ops.gateway_endpoint import GatewayEndpoint
-from tui_trader.ops.kill import (
-    EXIT_GATEWAY_UNKNOWN,
-    GatewayTarget,
-    NotSent,
-    engine_said,
-    execute,
-    out_of_band_kill,
-    refuse_host_without_port,
-    simulator_unknown,
-)
-from tui_trader.ops.logs import LOG_FORMAT, private_log_dir, private_opener
+from tui_trader.ops.kill import KillSetup, execute, gateway_chooser, out_of_band_kill
+from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, private_log_file
 from tui_trader.ops.modes import add_mode_flags, settings_for
 
 LOG_NAME = "kill.log"
@@ -87,7 +76,7 @@ def run_kill(argv: Sequence[str]) -> int:
     try:
         settings = settings_for(args.config, args.mode)
     except ConfigError as error:
-        where = journal_whereabouts(args.config)
+        where = salvage(args.config)
         with ib_async_logged_in(where.state_dir or default_state_dir()):
             return asyncio.run(kill_without_settings(error, where, args))
     with ib_async_logged_in(settings.state_dir):
@@ -110,48 +99,42 @@ def refuse_bad_flags(args: argparse.Namespace) -> None:
         raise UsageError("--host must name the gateway's host")
 
 
-async def kill_without_settings(error: ConfigError, where: JournalWhereabouts, args: argparse.Namespace) -> int:
+async def kill_without_settings(error: ConfigError, where: Salvaged, args: argparse.Namespace) -> int:
     """The kill when the configuration did not load: ``error`` said (as check-config says it), the journal
     ``where`` names latched, and the global cancel only where the gateway is known for certain."""
     console = Console()
     print_error(error)
     mode = Mode(args.mode) if args.mode else where.mode or Mode.SIM
-    refuse_host_without_port(mode, args.host, args.port)
     journal = args.journal or where.journal_of(mode)
+    gateway = gateway_chooser(setup_without_settings(mode, where), journal, client_id=args.client_id,
+                              host=args.host, port=args.port, connect_timeout_s=args.connect_timeout)
     console.print(Text.assemble(("the configuration did not load", "bold red"), f" (the error above): the kill goes "
                                 f"on with what is known without it: the {mode.value} journal {journal} "
                                 f"({_whence(args, where)})."))
-
-    def gateway() -> GatewayTarget | NotSent:
-        return gateway_without_settings(mode, journal, args)
-
     journals = {m: where.journal_of(m) for m in Mode}
     return await execute(journal, journals, args.reason.strip(), by=args.by,
                          gateway=None if args.no_cancel else gateway, console=console)
 
 
-def gateway_without_settings(mode: Mode, journal: Path, args: argparse.Namespace) -> GatewayTarget | NotSent:
-    """``--host`` and ``--port``, or the gateway the engine running with ``journal`` in ``mode`` said it is
-    connected to; else not sent."""
-    client_id = KillSwitchSettings().kill_client_id if args.client_id is None else args.client_id
+def setup_without_settings(mode: Mode, where: Salvaged) -> KillSetup:
+    """The kill's setup from a configuration that did not load: the client ids as far as it reads (else the
+    defaults), the broker's default timeouts, and no configured gateway (not known for certain)."""
     broker = BrokerSettings()
-    timeouts = min(args.connect_timeout, broker.connect_timeout), broker.ack_timeout_s
-    if args.host is not None and args.port is not None:
-        return GatewayTarget(args.host, args.port, client_id, "", *timeouts)
-    unknown = ("the configuration did not load, so where the gateway is is not known for certain (a port guessed "
-               "from the defaults may be another gateway's)")
-    remedy = "To send it, run the kill again with the gateway's --host and --port."
-    if args.host is not None or args.port is not None:
-        return NotSent(f"{unknown}, and only one of --host and --port was given. {remedy}", EXIT_GATEWAY_UNKNOWN)
-    found = gateway_endpoint.running(journal, mode)
-    if isinstance(found, GatewayEndpoint):
-        return GatewayTarget(found.host, found.port, client_id, "", *timeouts, whence=engine_said(found, journal))
-    if mode is Mode.SIM:
-        return simulator_unknown(found, "give the simulator's --host and --port")
-    return NotSent(f"{unknown}, and {found.why}. {remedy}", EXIT_GATEWAY_UNKNOWN)
+    engine_id, engine_from = _salvaged(where.client_id, broker.client_id, "broker.client_id")
+    kill_id, kill_from = _salvaged(where.kill_client_id, KillSwitchSettings().kill_client_id,
+                                   "kill_switch.kill_client_id")
+    return KillSetup(mode, engine_id, kill_id, None, "", broker.connect_timeout, broker.ack_timeout_s,
+                     engine_from, kill_from)
 
 
-def _whence(args: argparse.Namespace, where: JournalWhereabouts) -> str:
+def _salvaged(value: int | None, default: int, name: str) -> tuple[int, str]:
+    """A client id read from the configuration that did not load, else the default, and which it is."""
+    if value is None:
+        return default, f"{name}, the default, as the configuration did not load"
+    return value, f"{name}, as the configuration that did not load has it"
+
+
+def _whence(args: argparse.Namespace, where: Salvaged) -> str:
     """Where the journal's path came from, in a few words."""
     if args.journal is not None:
         return "--journal"
@@ -171,7 +154,7 @@ def ib_async_logged_in(state_dir: Path) -> Iterator[None]:
     logger is left as it is (tests run this in their process); what is changed here is put back after.
     """
     logger = logging.getLogger("ib_async")
-    handler = _LazyPrivateFileHandler(state_dir)
+    handler = private_log_file(state_dir, LOG_NAME, delay=True, kind=_KillLog)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     saved = logger.propagate, logger.level
     logger.addHandler(handler)
@@ -185,19 +168,8 @@ def ib_async_logged_in(state_dir: Path) -> Iterator[None]:
         logger.propagate, logger.level = saved
 
 
-class _LazyPrivateFileHandler(logging.FileHandler):
-    """``<state_dir>/logs/kill.log`` (the owner's only), created at its first line: a kill with nothing to say
-    leaves no file. A log that cannot be written loses the line, never the kill."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self._state_dir = state_dir
-        super().__init__(state_dir / "logs" / LOG_NAME, encoding="utf-8", delay=True)
-
-    def _open(self) -> TextIOWrapper:
-        private_log_dir(self._state_dir)
-        stream = open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,  # noqa: SIM115
-                      opener=private_opener)
-        return cast(TextIOWrapper, stream)
+class _KillLog(PrivateRotatingFileHandler):
+    """``logs/kill.log``, rotated as every log; a line that cannot be written is lost, never the kill."""
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         """Dropped: the kill's own output says what matters; a traceback on stderr would not help."""

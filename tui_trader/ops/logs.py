@@ -27,21 +27,38 @@ def private_log_dir(state_dir: Path) -> Path:
     The logs name the account, its orders, fills and alerts, as the journal beside them (0600) does;
     created with the umask's modes (0755 / 0644 by default) every user of the machine could read them.
     """
-    log_dir = state_dir / "logs"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    return _private_dir(state_dir / "logs")
+
+
+def _private_dir(directory: Path) -> Path:
+    """``directory`` (its parents made as needed), the owner's only (0700)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
-        log_dir.mkdir(mode=0o700)
-    log_dir.chmod(0o700)
-    return log_dir
+        directory.mkdir(mode=0o700)
+    directory.chmod(0o700)
+    return directory
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):
-    """A rotating log whose files (the current one and each after a rotation) are created 0600."""
+    """A rotating log whose files (the current one and each after a rotation) are created 0600, in a directory
+    made the owner's only (0700) as the file is opened (with ``delay=True``, at the first line)."""
 
     def _open(self) -> TextIOWrapper:
+        _private_dir(Path(self.baseFilename).parent)
         stream = open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,  # noqa: SIM115
                       opener=private_opener)
         return cast(TextIOWrapper, stream)
+
+
+MAX_BYTES, BACKUPS = 5_000_000, 5
+"""Every log's rotation: 5 × 5 MB."""
+
+
+def private_log_file(state_dir: Path, name: str, *, delay: bool = False,
+                     kind: type[PrivateRotatingFileHandler] = PrivateRotatingFileHandler) -> PrivateRotatingFileHandler:
+    """A handler writing ``<state_dir>/logs/<name>`` (rotated, the owner's only); ``delay``: the directory and
+    the file are made at the first line, so a run with nothing to log leaves none."""
+    return kind(state_dir / "logs" / name, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=delay)
 
 
 def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-trader.log") -> Path:
@@ -54,7 +71,7 @@ def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-tra
         The path of the log file.
     """
     path = private_log_dir(state_dir) / name
-    handler = PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler = private_log_file(state_dir, name)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
