@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,10 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
 from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
+from tui_trader.ops.kill_journal import kill_state, latch
+from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
 
 from .conftest import eventually
 from .engines import buy, make_engine
@@ -140,3 +144,63 @@ async def test_trigger_file_when_a_directory_is_at_its_path_then_it_counts_as_ap
         assert not [a for a in trigger_alerts(events, trigger) if "cannot be checked" in a.text]
     finally:
         await engine.stop()
+
+
+async def test_cli_kill_latched_as_the_engine_stops_then_kept_and_the_next_start_is_halted(
+        sim: SimGateway, tmp_path: Path) -> None:
+    """The stop saved the engine's own kill state (not engaged) over a latch its watcher had not polled yet (it
+    polls every quarter second): the restart traded, the operator's kill undone."""
+    engine = make_engine(sim, tmp_path)
+    await engine.start()
+    journal = engine.config.journal_path
+    assert journal is not None
+    await latch(journal, "ops", "console frozen", datetime.now(UTC))
+    await engine.stop()
+
+    restarted = make_engine(sim, tmp_path)
+    await restarted.start()
+    try:
+        kill = restarted.risk.kill_state
+        assert (kill.engaged, kill.by, kill.reason) == (True, "ops", "console frozen")
+        assert restarted.trading_state is TradingState.HALTED
+    finally:
+        await restarted.stop()
+
+
+async def test_engine_save_when_an_unseen_cli_latch_is_in_the_journal_then_it_is_kept_a_seen_one_overwritten(
+        tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    when = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    await latch(path, "ops", "console frozen", when)
+    released = {"engaged": False, "by": "", "reason": ""}
+    journal = await Journal.open(path)
+    try:
+        await journal.save_kill_state(released, when, seen_out_of_band=frozenset({"2026-11-25T14:00:00+00:00"}))
+        assert (await journal.load_kill_state() or {}).get("by") == "ops"  # another latch seen: this one kept
+
+        await journal.save_kill_state(released, when, seen_out_of_band=frozenset({when.isoformat()}))
+        assert (await journal.load_kill_state() or {}).get("engaged") is False  # acted on: the engine's save wins
+
+        await latch(path, "ops", "again", when)
+        await journal.save_kill_state(released, when)  # the kill command's own write: as it is
+        assert (await journal.load_kill_state() or {}).get("engaged") is False
+
+        await journal.save_kill_state({"engaged": True, "by": "risk:daily_loss"}, when, seen_out_of_band=frozenset())
+        await journal.save_kill_state(released, when, seen_out_of_band=frozenset())  # the engine's own latch
+        assert (await journal.load_kill_state() or {}).get("engaged") is False
+    finally:
+        await journal.close()
+
+
+def test_watcher_when_the_engine_restored_a_cli_latch_then_it_is_seen_and_never_fires_again() -> None:
+    restored = kill_state("ops", "console frozen", datetime(2026, 11, 25, 15, 0, tzinfo=UTC))
+    fired: list[str] = []
+    watcher = KillStateWatcher(_no_state, lambda reason, by: fired.append(reason), lambda: False,
+                               restored=restored)
+    assert watcher.seen == {restored["engaged_at"]}
+    assert not watcher.consider(restored)
+    assert not fired
+
+
+async def _no_state() -> None:
+    return None

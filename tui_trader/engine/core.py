@@ -26,6 +26,7 @@ from tui_trader.engine.market import MarketState
 from tui_trader.engine.orders import OrderManager
 from tui_trader.engine.portfolio import Portfolio
 from tui_trader.engine.snapshots import ConnectionInfo
+from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.risk.engine import KillSwitchLatchedError, RiskEngine
 from tui_trader.store.journal import Journal
 
@@ -59,6 +60,8 @@ class EngineCore:
         self.approvals = ApprovalQueue(config.approval_timeout_s)
         self.risk = RiskEngine(config.limits)
         self.journal: Journal | None = None
+        self.kill_watcher: KillStateWatcher | None = None
+        """Notices a kill ``tui-trader kill`` latches in the journal (started with the journal)."""
         self.connection = ConnectionInfo(getattr(broker, "host", ""), getattr(broker, "port", 0),
                                          getattr(broker, "client_id", 0))
         self.account_id = ""

@@ -147,9 +147,9 @@ class Engine(Protection):
         """Halt within a second when ``tui-trader kill`` latches the kill in the journal (also on top of an
         automatic trip that kept the positions' protection: the operator's kill cancels everything)."""
         if self.journal is not None:
-            watcher = KillStateWatcher(self.journal.load_kill_state, self.kill, self._killed_in_full,
-                                       self.config.kill_poll_s)
-            self.spawn(watcher.run(), "kill-watch")
+            self.kill_watcher = KillStateWatcher(self.journal.load_kill_state, self.kill, self._killed_in_full,
+                                                 self.config.kill_poll_s, self.risk.kill_state.to_dict())
+            self.spawn(self.kill_watcher.run(), "kill-watch")
 
     async def stop(self) -> None:
         """Stop strategies, flush the journal and disconnect (working orders stay at the broker)."""
@@ -186,13 +186,21 @@ class Engine(Protection):
     async def _save_kill_state_at_stop(self) -> None:
         """The kill state as it is now: a reset's own save, spawned, may have been cancelled with the tasks
         (a restart then tripped again the triggers the reset released). A failure is logged, not acted on:
-        the engine is stopping, and the journal-failure trigger would cancel orders on its way out."""
+        the engine is stopping, and the journal-failure trigger would cancel orders on its way out.
+
+        A kill that ``tui-trader kill`` latched and the engine had not polled yet is kept (the save never
+        overwrites it: :meth:`persist_kill_state`), and said: the next start restores it engaged."""
         if self.journal is None or self.journal.failed is not None:
             return
         try:
-            await self.journal.save_kill_state(self.risk.kill_state.to_dict(), self.now())
+            await self.persist_kill_state()
+            latched = await self.journal.load_kill_state()
         except Exception:  # noqa: BLE001 - stopping: said in the log, the journal's own failure path is closed
             log.exception("kill state not saved at stop")
+            return
+        if latched and latched.get("engaged") and not self.risk.kill_state.engaged:
+            self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch latched by {latched.get('by')} as the engine "
+                       f"stopped: {latched.get('reason')}; kept, the next start is halted", kind="kill_restored")
 
     def subscribe(self, name: str, *, maxsize: int = 10_000, lossless: bool = False) -> Subscription:
         """A bounded queue of engine events."""

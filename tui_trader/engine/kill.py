@@ -137,11 +137,13 @@ class KillOps(OrderPath):
         self.publish_all(verification.events)
 
     async def persist_kill_state(self) -> None:
-        """Write the latched kill state to the journal now."""
+        """Write the latched kill state to the journal now; never over a kill ``tui-trader kill`` latched there that
+        the engine has not acted on yet (its watcher will, within a poll; a stop keeps it for the next start)."""
         if self.journal is None:
             return
+        seen = self.kill_watcher.seen if self.kill_watcher is not None else frozenset()
         try:
-            await self.journal.save_kill_state(self.risk.kill_state.to_dict(), self.now())
+            await self.journal.save_kill_state(self.risk.kill_state.to_dict(), self.now(), seen_out_of_band=seen)
         except Exception as exc:  # noqa: BLE001 - a journal failure must halt, not crash the kill
             self.on_journal_failure(exc)
 

@@ -27,15 +27,24 @@ class KillStateWatcher:
         on_kill: Engages the engine's kill switch (synchronous, like ``EngineHandle.kill``).
         engaged: True while the engine's kill switch is engaged.
         interval_s: Polling interval (at most 0.5 s so the engine halts within a second).
+        restored: The kill state the engine restored at its start: a latch in it is the engine's already.
     """
 
     def __init__(self, load: KillLoader, on_kill: Callable[[str, str], None], engaged: Callable[[], bool],
-                 interval_s: float = 0.25) -> None:
+                 interval_s: float = 0.25, restored: dict[str, Any] | None = None) -> None:
         self._load = load
         self._on_kill = on_kill
         self._engaged = engaged
         self._interval = min(interval_s, 0.5)
         self._seen: set[str] = set()
+        if restored and restored.get("engaged"):
+            self._seen.add(_key(restored))
+
+    @property
+    def seen(self) -> frozenset[str]:
+        """The out-of-band latches the engine has acted on (their ``engaged_at``): the engine's own saves of the
+        kill state may overwrite these, never another (:meth:`~tui_trader.store.journal.Journal.save_kill_state`)."""
+        return frozenset(self._seen)
 
     async def run(self) -> None:
         """Poll until cancelled; a failed read is logged and retried on the next poll."""
@@ -56,7 +65,7 @@ class KillStateWatcher:
         """Decide on one read of the kill state (pure; returns True when it engaged)."""
         if not state or not state.get("engaged") or not state.get("out_of_band"):
             return False
-        key = str(state.get("engaged_at"))
+        key = _key(state)
         if key in self._seen:
             return False
         self._seen.add(key)
@@ -67,3 +76,8 @@ class KillStateWatcher:
         log.critical("out-of-band kill by %s: %s", by, reason)
         self._on_kill(reason, by)
         return True
+
+
+def _key(state: dict[str, Any]) -> str:
+    """What tells one out-of-band latch from another: the time it was engaged, as the journal holds it."""
+    return str(state.get("engaged_at") or "")

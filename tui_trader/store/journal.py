@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -224,16 +225,27 @@ class Journal(JournalQueries):
         if self._sub is not None:
             self._pending.extend(self._sub.drain(limit=1_000_000))
 
-    async def save_kill_state(self, state: dict[str, Any], when: datetime) -> None:
-        """Persist the latched kill state now (committed before this returns)."""
+    async def save_kill_state(self, state: dict[str, Any], when: datetime, *,
+                              seen_out_of_band: Collection[str] | None = None) -> None:
+        """Persist the latched kill state now (committed before this returns).
+
+        ``seen_out_of_band``: the engine's save, which never overwrites a kill that ``tui-trader kill`` latched out
+        of band (``"out_of_band": true``, engaged) unless its ``engaged_at`` is among these, the latches the engine
+        has acted on. Decided in the one statement that writes, so a latch landing from the other process between a
+        read and this write is kept too. None (the kill command's own latch): written as it is.
+        """
         await self.flush()
+        sql = ("INSERT INTO kill_state(id, engaged, updated_at, payload) VALUES (1, ?, ?, ?) "
+               "ON CONFLICT(id) DO UPDATE SET engaged=excluded.engaged, updated_at=excluded.updated_at, "
+               "payload=excluded.payload")
+        params: tuple[Any, ...] = (int(bool(state.get("engaged"))), when.isoformat(), codec_json(state))
+        if seen_out_of_band is not None:
+            sql += (" WHERE NOT (kill_state.engaged = 1 AND json_extract(kill_state.payload, '$.out_of_band') IS 1"
+                    " AND coalesce(json_extract(kill_state.payload, '$.engaged_at'), '')"
+                    " NOT IN (SELECT value FROM json_each(?)))")
+            params += (json.dumps(sorted(seen_out_of_band)),)
         async with self._lock:
-            await self._commit_rows([(
-                "INSERT INTO kill_state(id, engaged, updated_at, payload) VALUES (1, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET engaged=excluded.engaged, updated_at=excluded.updated_at, "
-                "payload=excluded.payload",
-                (int(bool(state.get("engaged"))), when.isoformat(), codec_json(state)),
-            )])
+            await self._commit_rows([(sql, params)])
 
     async def save_daily_summary(self, day: str, summary: dict[str, Any]) -> None:
         """Store (or replace) the summary of one trading day."""
