@@ -27,6 +27,7 @@ from tui_trader.domain import (
     Side,
 )
 from tui_trader.domain.enums import TimeInForce
+from tui_trader.domain.money import tool_figures
 from tui_trader.domain.orders import Bracket, StatusChange, base_ref, order_of, shared_ref_name
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -230,3 +231,10 @@ def test_order_of_when_the_permanent_ids_differ_then_the_order_with_the_records_
     assert order_of("bot1", 33, by_ref, by_perm) is None
     assert order_of("bot9", None, by_ref, by_perm) is None
 
+
+def test_tool_figures_when_nan_or_infinite_anywhere_then_null_and_the_others_rounded() -> None:
+    value = {"pnl": -8.940000000000083, "value": math.inf, "rows": [{"headroom": -math.inf}, (math.nan, 3)],
+             "flag": True, "count": 7, "text": "inf"}
+
+    assert tool_figures(value) == {"pnl": -8.94, "value": None, "rows": [{"headroom": None}, [None, 3]],
+                                   "flag": True, "count": 7, "text": "inf"}
