@@ -27,7 +27,8 @@ from tui_trader.domain import (
     Side,
 )
 from tui_trader.domain.enums import TimeInForce
-from tui_trader.domain.orders import Bracket, StatusChange
+from tui_trader.domain.money import tool_figures
+from tui_trader.domain.orders import Bracket, StatusChange, base_ref, order_of, shared_ref_name
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -206,3 +207,34 @@ def test_check_result_replace_and_pickle_when_used_then_new_values_and_original_
     assert copied.failures == (denied,)
     with pytest.raises(dataclasses.FrozenInstanceError):
         copied.checks[0].passed = False
+
+
+def test_shared_ref_name_when_read_back_then_the_brokers_order_ref_even_when_it_holds_the_separator() -> None:
+    # Another tool's orderRef may hold '#' itself: its second order is "a#b#22", whose orderRef is "a#b" (the first
+    # '#' read it as "a", another orderRef, and a fill under "a#b" was taken as its first order's for certain).
+    assert shared_ref_name("bot1", 22) == "bot1#22"
+    assert shared_ref_name("bot1", "?") == "bot1#?"
+    assert [base_ref(n) for n in ("bot1#22", "a#b#22", "tt1a2b3c-4", "broker-7")] == ["bot1", "a#b", "tt1a2b3c-4",
+                                                                                       "broker-7"]
+
+
+def test_order_of_when_the_permanent_ids_differ_then_the_order_with_the_records_permanent_id() -> None:
+    first = dataclasses.replace(_every_field_set(), order_ref="bot1", perm_id=11)
+    second = dataclasses.replace(_every_field_set(), order_ref="bot1#22", perm_id=22)
+    by_ref = {o.order_ref: o for o in (first, second)}.get
+    by_perm = {o.perm_id: o for o in (first, second)}.get
+
+    assert order_of("bot1", 11, by_ref, by_perm) is first
+    assert order_of("bot1", None, by_ref, by_perm) is first  # no permanent id to tell them apart: its ref's
+    assert order_of("bot1", 22, by_ref, by_perm) is second
+    assert order_of("", 22, by_ref, by_perm) is second
+    assert order_of("bot1", 33, by_ref, by_perm) is None
+    assert order_of("bot9", None, by_ref, by_perm) is None
+
+
+def test_tool_figures_when_nan_or_infinite_anywhere_then_null_and_the_others_rounded() -> None:
+    value = {"pnl": -8.940000000000083, "value": math.inf, "rows": [{"headroom": -math.inf}, (math.nan, 3)],
+             "flag": True, "count": 7, "text": "inf"}
+
+    assert tool_figures(value) == {"pnl": -8.94, "value": None, "rows": [{"headroom": None}, [None, 3]],
+                                   "flag": True, "count": 7, "text": "inf"}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,12 +17,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tui_trader.domain import OrderStatus, OrderType
+from tui_trader.domain import events as ev
+from tui_trader.domain.enums import Side
 from tui_trader.domain.events import CommissionReported
-from tui_trader.engine.snapshots import TraceStep
-from tui_trader.ops.report_cli import open_readonly, readonly_uri
-from tui_trader.ops.trace import order_trace
-from tui_trader.ops.trace_export import step_detail
+from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.verdicts import CheckResult, RiskVerdict
+from tui_trader.engine.snapshots import OrderTrace, TraceStep
+from tui_trader.ops.report_cli import open_readonly, readonly_uri, run_report
+from tui_trader.ops.trace import order_trace, trace_of
+from tui_trader.ops.trace_export import step_detail, trace_csv, trace_json
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
 
 from .conftest import eventually
 from .engines import buy, make_engine, sell
@@ -158,3 +167,48 @@ def test_bar_step_when_read_in_a_zone_then_its_time_is_that_zones_as_every_other
     other = TraceStep(bar.time, "signal", "ema_cross: BUY AAPL at 460.1", "tt-1", {"time": "not a bar's"})
     assert step_detail(other, ZoneInfo("America/New_York")) == other.detail
 
+
+
+def _strict(text: str) -> object:
+    """``text`` read as JSON by a strict reader: ``NaN`` and ``Infinity`` are no JSON."""
+    def refuse(word: str) -> object:
+        raise ValueError(f"not JSON: {word}")
+    return json.loads(text, parse_constant=refuse)
+
+
+async def _journal_with_an_infinite_check(path: Path) -> OrderTrace:
+    """A journal holding an order checked by a check denied for no quote (its age infinite, its headroom minus
+    infinity) and sized without a signal price (NaN); the order's trace."""
+    at = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+    order = Order("tt-1", OrderTicket("AAPL", Side.BUY, 10, strategy="manual", created_at=at), OrderStatus.SUBMITTED,
+                  at, at)
+    check = CheckResult("quote_age", False, math.inf, 5.0, -math.inf, "no quote", "s")
+    journal = await Journal.open(path)
+    journal.append(ev.OrderUpdated(at, order, OrderStatus.SENDING))
+    journal.append(ev.OrderChecked(at, "tt-1", RiskVerdict(False, (check,))))
+    await journal.flush()
+    try:
+        trace = await trace_of(journal, "tt-1")
+    finally:
+        await journal.close()
+    assert trace is not None
+    return trace
+
+
+def test_report_and_export_of_a_check_with_an_infinite_figure_then_valid_json_with_null_in_both(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: `report --order --format json` wrote Infinity, which is no JSON; the trace's export wrote null.
+    path = tmp_path / "j.sqlite"
+    trace = asyncio.run(_journal_with_an_infinite_check(path))
+    # Act
+    code = run_report(["--journal", str(path), "--order", "tt-1", "--format", "json"])
+    reported = _strict(capsys.readouterr().out)
+    exported = _strict(trace_json(trace))
+    cells = [_strict(row["data"]) if row["data"] else {} for row in csv.DictReader(io.StringIO(trace_csv(trace)))]
+    # Assert: null in each, and the same figures in each
+    assert code == 0
+    assert isinstance(reported, dict)
+    assert isinstance(exported, dict)
+    assert [r["data"] for r in reported["order"]] == [s["data"] for s in exported["steps"]] == cells
+    assert {"check": "quote_age", "passed": False, "value": None, "limit": 5.0, "headroom": None} in cells
+    assert {"quantity": 10.0, "signal_price": None} in cells

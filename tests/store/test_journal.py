@@ -459,3 +459,21 @@ async def test_fills_when_read_only_from_an_old_file_then_the_certain_permanent_
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
+
+
+async def test_fill_doubts_when_the_shared_order_ref_holds_the_separator_then_both_orders_under_it_counted(
+        journal: Journal) -> None:
+    # Arrange: another tool's orderRef "a#b" with two orders, the second adopted as "a#b#22"; a fill under "a#b"
+    # without a permanent id. Read at its first '#', "a#b#22" was counted under "a": the fill was "a#b"'s for certain.
+    first = Order("a#b", make_order("a#b", OrderStatus.SUBMITTED).ticket, OrderStatus.SUBMITTED, T0, T0, broker_id=7,
+                  perm_id=11)
+    second = Order("a#b#22", first.ticket, OrderStatus.SUBMITTED, T0, T0, broker_id=8, perm_id=22)
+    for order in (first, second):
+        journal.append(ev.OrderUpdated(T0, order, OrderStatus.SUBMITTED))
+    fill = make_fill("x1", "a#b")
+    journal.append(ev.OrderFilled(T0, fill, None))
+    await journal.flush()
+    # Act
+    doubts = await journal.fill_doubts([fill])
+    # Assert
+    assert doubts == {"x1": "2 orders were journaled under orderRef a#b: a#b (permId 11), a#b#22 (permId 22)"}

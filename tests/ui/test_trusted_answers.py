@@ -13,7 +13,6 @@ from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.domain.verdicts import CheckResult
 from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
-from tui_trader.engine.strategy_runner import NOT_STRATEGY_NAMES
 from tui_trader.ui.demo import FROZEN, make_order, normal_state, pending
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
@@ -172,12 +171,6 @@ async def test_approval_of_a_manual_ticket_then_no_drift_since_signal_only_the_p
 
         assert drift == "price now 212.36 · what-if margin +5,310.00"
         assert "YOUR TICKET" in str(modal.query_one("#approval-title", Label).render())
-
-
-def test_not_signals_when_compared_with_the_engines_names_then_the_same() -> None:
-    from tui_trader.ui.modals.approval import NOT_SIGNALS  # a copy: the console need not load the strategies
-
-    assert NOT_SIGNALS == NOT_STRATEGY_NAMES
 
 
 @SIZES

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -100,6 +100,13 @@ class OrderTicket:
         return own
 
 
+NOT_STRATEGY_NAMES = frozenset({"manual", "adopted", "flatten", "max_holding"})
+"""What orders no strategy signalled carry as their :attr:`OrderTicket.strategy`: the operator's tickets (``manual``),
+orders adopted from the broker, flattens and maximum holding time exits. A strategy loaded under one of them gets a
+``#2`` (or it would own the operator's positions); the approval modal says whose such an order is, and shows the
+price now rather than a drift since a signal."""
+
+
 def larger_of(held: OrderTicket, asked: OrderTicket) -> OrderTicket:
     """``asked`` with each figure a modify can change the larger of the two tickets': quantity, limit, stop.
 
@@ -167,6 +174,27 @@ def order_words(order: Order) -> str:
 def hold_note(why_held: str) -> str:
     """The note of the step that puts an order on hold for ``why_held`` (one of :data:`HOLD_REASONS`)."""
     return HELD_BY_BROKER + HOLD_REASONS[why_held]
+
+
+SHARED_REF_SEP = "#"
+"""What separates a broker's orderRef from the key in the name of another order placed under it
+(:func:`shared_ref_name`: ``bot1#22``)."""
+
+
+def shared_ref_name(order_ref: str, key: int | str) -> str:
+    """``bot1#22``: the name of an order placed under the broker's orderRef ``order_ref`` when another order has that
+    orderRef already, told apart by ``key`` (its permanent id; ``?`` where which order it is is uncertain).
+
+    Another tool (or a TWS user) may place several orders under one fixed orderRef: each is an order of its own.
+    """
+    return f"{order_ref}{SHARED_REF_SEP}{key}"
+
+
+def base_ref(name: str) -> str:
+    """The broker's orderRef of an order named by :func:`shared_ref_name` (``bot1`` of ``bot1#22``); ``name`` itself
+    when it has no key. The key is the part after the last separator: an orderRef may hold one itself."""
+    ref, sep, _ = name.rpartition(SHARED_REF_SEP)
+    return ref if sep else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,3 +326,15 @@ class WhatIf:
     commission: float | None = None
     warning: str = ""
     """The broker's warning about the order, when it gave one."""
+
+
+def order_of(order_ref: str, perm_id: int | None, by_ref: Callable[[str], Order | None],
+             by_perm: Callable[[int], Order | None]) -> Order | None:
+    """The order a broker record (a report, an execution) under ``order_ref`` with the permanent id ``perm_id`` is
+    about: the one ``order_ref`` names (``by_ref``) unless both permanent ids are known and differ
+    (:meth:`Order.may_be`: another order under the same orderRef), else the one with ``perm_id`` (``by_perm``);
+    ``None`` when neither is known. One rule for the engine's book and for the journal's readers."""
+    named = by_ref(order_ref) if order_ref else None
+    if named is not None and named.may_be(perm_id):
+        return named
+    return by_perm(perm_id) if perm_id else None

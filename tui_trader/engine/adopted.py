@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.alerts import listed
 from tui_trader.domain.enums import OrderType, TimeInForce
-from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.orders import Order, OrderTicket, shared_ref_name
 
 ADOPTED = "adopted"
 """The strategy of an order adopted from the broker."""
@@ -42,10 +42,11 @@ _QTY_EPS = 1e-9
 
 def adopted_ref(report: BrokerOrderReport, taken: bool = False) -> str:
     """The ref an order found at the broker is tracked under: its orderRef, else ``broker-<permId>``; with ``taken``
-    (another order has its orderRef already), ``<orderRef>#<permId>``."""
+    (another order has its orderRef already), ``<orderRef>#<permId>`` (:func:`shared_ref_name`)."""
+    key = report.perm_id or report.broker_id
     if not report.order_ref:
-        return f"broker-{report.perm_id or report.broker_id}"
-    return f"{report.order_ref}#{report.perm_id or report.broker_id}" if taken else report.order_ref
+        return f"broker-{key}"
+    return shared_ref_name(report.order_ref, key) if taken else report.order_ref
 
 
 def adopted_refs(found: Iterable[BrokerOrderReport], tracked: Container[str],

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import OrderStatus
-from tui_trader.domain.orders import HOLD_REASONS, Fill, Order, OrderTicket, StatusChange, hold_note
+from tui_trader.domain.orders import HOLD_REASONS, Fill, Order, OrderTicket, StatusChange, hold_note, order_of
 
 S = OrderStatus
 
@@ -181,17 +181,16 @@ class OrderManager:
         return order if order is not None and order.may_be(perm_id) else None
 
     def find(self, order_ref: str, perm_id: int | None, broker_id: int | None) -> Order | None:
-        """The tracked order a broker record (a report, an execution) is about: by ref (unless the permanent ids
-        differ: :meth:`named`), by permanent id, then, for a record without a ref, by broker id.
+        """The tracked order a broker record (a report, an execution) is about: by ref unless the permanent ids
+        differ, else by permanent id (:func:`~tui_trader.domain.orders.order_of`, the rule the journal's readers
+        follow too), then, for a record without a ref, by broker id.
 
         The broker id only without a ref: an order id is the placing client's, and another client's order (with a
         ref of its own) may carry one of ours. The permanent id is the account's, unique: it finds an order adopted
         without a ref in the completed orders, which carry no order id, and each of the orders placed under one
         orderRef.
         """
-        order = self.named(order_ref, perm_id)
-        if order is None and perm_id:
-            order = self.by_perm_id(perm_id)
+        order = order_of(order_ref, perm_id, self.orders.get, self.by_perm_id)
         if order is None and not order_ref and broker_id is not None:
             order = self.by_broker_id(broker_id)
             order = order if order is not None and order.may_be(perm_id) else None

@@ -33,7 +33,7 @@ from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import Event, OperatorAction, SignalGenerated
 from tui_trader.domain.market import Bar, Instrument, Quote
-from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.orders import NOT_STRATEGY_NAMES, OrderTicket
 from tui_trader.engine.market import BarSeries
 from tui_trader.engine.recovery import Recovery
 from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
@@ -49,9 +49,6 @@ SIGNAL_BARS = 10
 """Bars journaled with each signal (the order trace shows them)."""
 MIN_BARS_KEPT = 100
 """Bars of history kept per series at least; more when a strategy's warm-up needs (twice its warm-up)."""
-NOT_STRATEGY_NAMES = frozenset({"manual", "adopted", "flatten", "max_holding"})
-"""What orders that are no strategy's carry as their strategy (the operator's tickets, orders adopted from
-the broker, closes): a strategy loaded under one of them gets a ``#2``, or it would own the operator's positions."""
 PAUSE, RESUME = "pause_strategy", "resume_strategy"
 """The :class:`OperatorAction` actions of a strategy's pause and resume (its name is their ``why``)."""
 

@@ -23,7 +23,7 @@ import aiosqlite
 from rich.console import Console
 from rich.table import Table
 
-from tui_trader.domain.money import money
+from tui_trader.domain.money import tool_figures
 from tui_trader.errors import TraderError, UsageError
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.ops.reports import SECTION_COLUMNS, Period, build_report, jsonable
@@ -135,18 +135,12 @@ def render_csv(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> str:
 
 
 def for_tools(value: Any) -> Any:
-    """``value`` as the JSON and CSV formats write it: :func:`jsonable`, with every figure rounded by
-    :func:`~tui_trader.domain.money.money`, the rule of the headless summary's P&L (the JSON read
-    ``"gross_pnl": -8.940000000000083`` beside a summary's ``-8.94``). The table keeps its own: cents."""
-    return _rounded(jsonable(value))
-
-
-def _rounded(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return money(value) if isinstance(value, float) else value
+    """``value`` as the JSON and CSV formats write it: :func:`jsonable`, with every figure as
+    :func:`~tui_trader.domain.money.tool_figures` writes it (the order trace's export too): rounded by the rule of
+    the headless summary's P&L (the JSON read ``"gross_pnl": -8.940000000000083`` beside a summary's ``-8.94``), NaN
+    and infinities null (a denied check's ``Infinity`` made the JSON unreadable to strict tools). The table keeps its
+    own: cents."""
+    return tool_figures(jsonable(value))
 
 
 def section_rows(report: dict[str, Any], section: str) -> list[dict[str, Any]]:
@@ -302,7 +296,7 @@ def _emit(console: Console, report: dict[str, Any], fmt: str, section: str | Non
     """Print the report (``section``: only it, when asked for; CSV prints one, trades by default)."""
     if fmt == "json":
         chosen = report if section in (None, "order") else {"period": report["period"], section: report[section]}
-        sys.stdout.write(json.dumps(for_tools(chosen), indent=2) + "\n")
+        sys.stdout.write(json.dumps(for_tools(chosen), indent=2, allow_nan=False) + "\n")
         return
     if fmt == "table" and section is None:
         render_tables(console, report)

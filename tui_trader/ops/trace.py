@@ -15,7 +15,7 @@ from typing import Any
 from tui_trader.domain import events as ev
 from tui_trader.domain.enums import OrderStatus
 from tui_trader.domain.market import Bar
-from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.orders import Fill, Order, base_ref
 from tui_trader.domain.verdicts import RiskVerdict, check_line
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.ops.trace_fills import FillOrders
@@ -94,14 +94,9 @@ async def order_trace(journal: Journal, ref: str) -> list[TraceStep]:
     return sorted(steps, key=lambda s: s.time)
 
 
-def _shared_ref(order: Order) -> str:
-    """The broker's orderRef of an order adopted as ``<orderRef>#<permId>`` (its own ref otherwise)."""
-    return order.order_ref.split("#", 1)[0]
-
-
 async def _owners(journal: Journal, orders: list[Order], family: list[Order], every_fill: list[Fill]) -> FillOrders:
     """The fills' orders, with the doubts of the fills under the family's refs (and the orderRefs they share)."""
-    refs = {r for o in family for r in (o.order_ref, _shared_ref(o))}
+    refs = {r for o in family for r in (o.order_ref, base_ref(o.order_ref))}
     fills = [f for f in every_fill if f.order_ref in refs]
     return FillOrders(orders, await journal.fill_doubts(fills), fills)
 
@@ -110,7 +105,7 @@ async def _events_of(journal: Journal, order: Order) -> list[ev.Event]:
     """The order's journaled events, and the fills journaled under the orderRef it shares, before it was adopted as
     ``<orderRef>#<permId>`` (an execution of an order not tracked yet is journaled under the broker's orderRef)."""
     events = await journal.events(order_ref=order.order_ref)
-    shared = _shared_ref(order)
+    shared = base_ref(order.order_ref)
     if shared == order.order_ref:
         return events
     earlier = await journal.events(["OrderFilled"], order_ref=shared)

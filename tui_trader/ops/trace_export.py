@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from tui_trader.domain.money import money
+from tui_trader.domain.money import tool_figures
 from tui_trader.engine.snapshots import OrderTrace, TraceStep
 from tui_trader.ops.logs import private_opener
 
@@ -33,16 +32,11 @@ def step_detail(step: TraceStep, zone: tzinfo | None) -> str:
 
 
 def step_record(step: TraceStep) -> dict[str, Any]:
-    """One step as JSON-ready values (times in ISO 8601; NaN and infinities become null; a figure rounded by
-    :func:`~tui_trader.domain.money.money`, as ``tui-trader report --order`` writes it: ``503.29``, not
-    ``503.28999999999996``)."""
-    data = {k: _figure(v) if isinstance(v, float) else v for k, v in step.data.items()}
+    """One step as JSON-ready values (times in ISO 8601; every figure as
+    :func:`~tui_trader.domain.money.tool_figures` writes it, as ``tui-trader report --order`` does: ``503.29``, not
+    ``503.28999999999996``; NaN and infinities null)."""
     return {"time": step.time.isoformat(), "step": step.step, "order_ref": step.order_ref,
-            "detail": step.detail, "data": data}
-
-
-def _figure(value: float) -> float | None:
-    return money(value) if math.isfinite(value) else None
+            "detail": step.detail, "data": tool_figures(step.data)}
 
 
 def trace_json(trace: OrderTrace) -> str:
@@ -59,7 +53,7 @@ def trace_csv(trace: OrderTrace) -> str:
     writer.writeheader()
     for step in trace.steps:
         record = step_record(step)
-        record["data"] = json.dumps(record["data"], default=str, sort_keys=True) if step.data else ""
+        record["data"] = json.dumps(record["data"], default=str, sort_keys=True, allow_nan=False) if step.data else ""
         writer.writerow(record)
     return out.getvalue()
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tui_trader.domain.orders import Fill, Order
+from tui_trader.domain.orders import Fill, Order, order_of, shared_ref_name
 
 UNCERTAIN = "uncertain"
 """The strategy of a fill whose order is uncertain; its order is named ``<orderRef>#?``."""
 UNKNOWN = "unknown"
 """The strategy of a fill of an order the journal never held."""
+UNSURE_KEY = "?"
+"""The key of the name of a fill's order when which order under its orderRef it is is uncertain: ``bot1#?``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +61,18 @@ class FillOrders:
         self.perm_ids = {f.exec_id: f.perm_id for f in fills if f.perm_id}
 
     def of(self, fill: Fill) -> FillOrder:
-        """The order ``fill`` filled."""
-        named = self.by_ref.get(fill.order_ref)
+        """The order ``fill`` filled (:func:`~tui_trader.domain.orders.order_of`, the engine's rule)."""
         perm_id = fill.perm_id or self.perm_ids.get(fill.exec_id)
         if perm_id:
-            order = named if named is not None and named.may_be(perm_id) else self.by_perm.get(perm_id)
+            order = order_of(fill.order_ref, perm_id, self.by_ref.get, self.by_perm.get)
             if order is not None:
                 return FillOrder(order.order_ref, order)
-            return FillOrder(f"{fill.order_ref}#{perm_id}" if named is not None else fill.order_ref)
+            taken = fill.order_ref in self.by_ref
+            return FillOrder(shared_ref_name(fill.order_ref, perm_id) if taken else fill.order_ref)
         doubt = self.doubts.get(fill.exec_id, "")
         if doubt:
-            return FillOrder(f"{fill.order_ref}#?", None, doubt)
-        return FillOrder(fill.order_ref, named)
+            return FillOrder(shared_ref_name(fill.order_ref, UNSURE_KEY), None, doubt)
+        return FillOrder(fill.order_ref, self.by_ref.get(fill.order_ref))
 
     def fills_it(self, fill: Fill, order: Order) -> bool:
         """``fill`` filled ``order`` (not another order under its orderRef)."""

@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import aiosqlite
 
+from tui_trader.domain.orders import SHARED_REF_SEP, base_ref
+
 CHUNK = 400
 """Refs per ``IN (…)`` query (SQLite's default limit on host parameters is 999 on older builds)."""
 
@@ -132,9 +134,9 @@ async def _perm_ids_logged(conn: aiosqlite.Connection, refs: list[str]) -> dict[
 async def _journaled_under(conn: aiosqlite.Connection, refs: list[str]) -> dict[str, list[_Journaled]]:
     """The orders journaled under each of ``refs``: its own, and those adopted under it as ``<ref>#<permId>``."""
     names: dict[str, list[str]] = {ref: [ref] for ref in refs}
-    async with conn.execute("SELECT order_ref FROM orders WHERE instr(order_ref, '#') > 0") as cur:
+    async with conn.execute("SELECT order_ref FROM orders WHERE instr(order_ref, ?) > 0", (SHARED_REF_SEP,)) as cur:
         for (adopted,) in await cur.fetchall():
-            shared = adopted.split("#", 1)[0]
+            shared = base_ref(adopted)
             if shared in names and shared != adopted:
                 names[shared].append(adopted)
     known = {name: _Journaled(name) for group in names.values() for name in group}

@@ -142,38 +142,48 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+Step = Callable[[aiosqlite.Connection], Awaitable[object]]
+"""A data step: rewrites rows in Python (:data:`DATA_STEPS`)."""
+
 FILL_PERM_IDS = 4
 """The schema from which the ``fills`` table has its ``perm_id`` column."""
 BACKFILLED = 5
 """The schema from which the ``fills`` rows hold every permanent id the journal knows for certain."""
-DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[object]]] = {BACKFILLED: fill_owners.backfill}
-"""The migrations (by the version they make) that rewrite rows in Python, in the same transaction as the version."""
+DATA_STEPS: dict[int, Step] = {BACKFILLED: fill_owners.backfill}
+"""The migrations (by the version they make) that also rewrite rows in Python: after the step's SQL, in the same
+transaction as the version."""
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
-    """Apply the migrations the file has not seen yet; returns the schema version."""
+async def migrate(conn: aiosqlite.Connection, migrations: tuple[str, ...] = MIGRATIONS,
+                  data_steps: dict[int, Step] | None = None) -> int:
+    """Apply the migrations the file has not seen yet; returns the schema version.
+
+    Each is one transaction: its SQL, then its data step (:data:`DATA_STEPS`) if it has one, then the version. The
+    arguments are this version's schema unless given (a test gives a newer one).
+    """
+    steps = DATA_STEPS if data_steps is None else data_steps
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"journal schema {version} is newer than this tui-trader ({SCHEMA_VERSION})")
-    for number in range(version, SCHEMA_VERSION):
-        step = DATA_STEPS.get(number + 1)
-        if step is None:
-            await conn.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")
-        else:
-            await _data_step(conn, step, number + 1)
-    return SCHEMA_VERSION
+    newest = len(migrations)
+    if version > newest:
+        raise RuntimeError(f"journal schema {version} is newer than this tui-trader ({newest})")
+    for number in range(version, newest):
+        await _step(conn, migrations[number], steps.get(number + 1), number + 1)
+    return newest
 
 
-async def _data_step(conn: aiosqlite.Connection, step: Callable[[aiosqlite.Connection], Awaitable[object]],
-                     version: int) -> None:
-    """Run ``step`` and set ``version`` in one transaction: a step cut short leaves the file at the version before."""
-    await conn.execute("BEGIN IMMEDIATE")
+async def _step(conn: aiosqlite.Connection, sql: str, data: Step | None, version: int) -> None:
+    """Run ``sql``, then ``data``, and set ``version`` in one transaction: a step cut short leaves the file at the
+    version before, with none of its changes."""
     try:
-        await step(conn)
+        # executescript: the SQL may hold several statements; it begins the transaction the rest runs in.
+        await conn.executescript(f"BEGIN IMMEDIATE; {sql}")
+        if data is not None:
+            await data(conn)
         await conn.execute(f"PRAGMA user_version = {version}")
     except BaseException:
-        await conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
         raise
     await conn.execute("COMMIT")

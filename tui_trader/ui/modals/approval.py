@@ -41,6 +41,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Footer, Label, Static
 
 from tui_trader.domain.enums import Side
+from tui_trader.domain.orders import NOT_STRATEGY_NAMES as NOT_SIGNALS
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.domain.portfolio import Position
 from tui_trader.domain.verdicts import CheckResult, figure
@@ -68,10 +69,6 @@ def check_row(check: CheckResult) -> Row:
     low = check.headroom is not None and check.limit and check.headroom < 0.2 * abs(check.limit)
     return Row(check.name, cells, ("", "", "dim", "warn" if low else "", role))
 
-
-NOT_SIGNALS = frozenset({"manual", "adopted", "flatten", "max_holding"})
-"""The ``strategy`` of orders no strategy signalled (as :data:`tui_trader.engine.strategy_runner.NOT_STRATEGY_NAMES`,
-not imported: it would load the strategies' pandas into a console whose engine runs in another process)."""
 
 WHOSE = {"manual": "YOUR TICKET", "flatten": "your flatten", "adopted": "adopted from the broker",
          "max_holding": "maximum holding time exit"}
