@@ -222,9 +222,9 @@ class Recovery(Amendments):
             return self._dropping[0]
         if not self.broker.is_connected:
             return f"{stage}: the gateway closed the connection"
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, TimeoutError) and not str(exc):  # the adapter's say how long it waited
             return f"{stage}: the broker did not answer in time"
-        return f"{stage}: {str(exc) or type(exc).__name__}"
+        return f"{stage}: {_failure(exc)}"
 
     def _guard_account(self) -> None:
         """--paper against a non-paper account, or an unexpected account, refuses to trade."""
@@ -250,7 +250,7 @@ class Recovery(Amendments):
         checked against. Kept across reconnects, not across restarts. Returns the instrument.
 
         Raises:
-            BrokerError: Not connected, or the broker has no such contract.
+            BrokerError: Not connected, the broker has no such contract, or it did not answer in time.
         """
         symbol = symbol.strip().upper()
         if not symbol or not symbol.replace(".", "").replace(" ", "").isalnum():
@@ -260,7 +260,10 @@ class Recovery(Amendments):
             return known
         if not self.broker.is_connected:
             raise BrokerError(f"{symbol}: cannot subscribe while disconnected from the broker")
-        instruments = await self.broker.qualify([symbol])
+        try:
+            instruments = await self.broker.qualify([symbol])
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise BrokerError(f"{symbol}: the broker gave no contract details ({_failure(exc)})") from exc
         if symbol not in instruments:
             raise BrokerError(f"{symbol}: no such stock at the broker (SMART, USD)")
         self._store_instruments(instruments)
@@ -339,8 +342,8 @@ class Recovery(Amendments):
         try:
             instruments = await self.broker.qualify(self.subscribed_symbols)
         except (ConnectionError, TimeoutError, OSError) as exc:
-            self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: {exc!r}",
-                       kind="hours_refresh_failed")
+            self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: "
+                       f"{_failure(exc)}; the hours read before are kept", kind="hours_refresh_failed")
             return
         self._store_instruments(instruments)
 
@@ -456,6 +459,11 @@ def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],
             ticket = order.ticket if order.parent_ref is None else None  # a child went out with its entry
             out.append(MessagesSent(at, "place", 1, order.order_ref, ticket))
     return out
+
+
+def _failure(exc: BaseException) -> str:
+    """A request's failure in a few words: its text (the adapter's timeouts say how long it waited), else its type."""
+    return str(exc) or type(exc).__name__
 
 
 def retry_delay(backoff_s: float) -> float:
