@@ -59,6 +59,8 @@ class Recovery(Amendments):
     unknown_symbols: frozenset[str] = frozenset()
     """Symbols the broker said it does not know (at the last subscribe): not traded, not warmed up."""
     _reconnecting = False
+    _lift_owed = False
+    """A lost link's alert said "new entries blocked until reconciled": the link made again says they no longer are."""
     journal_lock: JournalLock | None = None
     """The journal's writer lock when taken ahead of :meth:`open_journal` (the simulator starts after it)."""
 
@@ -182,6 +184,7 @@ class Recovery(Amendments):
         now = self.now()
         self.disconnected_since = None
         self.ever_linked = True
+        self._say_lost_link_over()
         state = link_state(self.connection.market_data_degraded or self.connection.server_link_broken)
         self.move_link(state, f"account {self.account_id}", connected_since=now, reconnects=self.reconnects)
         self._watch_held()
@@ -213,8 +216,20 @@ class Recovery(Amendments):
 
     def _block_until_reconciled(self) -> None:
         """Entries blocked until a reconciliation on this connection is done (again after a sync that failed: a
-        reconciliation that ended before the connection closed lifted the block)."""
+        reconciliation that ended before the connection closed lifted the block). Silently: a start's link made
+        says it is done, a lost link's alert said it (:meth:`on_disconnected`)."""
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
+
+    def _say_lost_link_over(self) -> None:
+        """The link is made again after a lost link whose alert said entries are blocked: say they no longer are
+        for it (and what blocks them still). Not after the reconciliation that lifted the block: a connection
+        closed after it is a sync that failed, and the link is not back."""
+        if not self._lift_owed:
+            return
+        self._lift_owed = False
+        still = f" (still blocked: {self.entries_blocked_reason})" if self.blocks else ""
+        self.alert(AlertLevel.INFO, "broker", f"reconnected and reconciled: new entries no longer blocked by the lost "
+                   f"link{still}", kind="reconnected")
 
     def _sync_failure(self, stage: str, exc: BaseException) -> str:
         """Why the engine's part of a sync failed: the session it dropped itself (a 1100), or ``exc`` at ``stage``."""
@@ -350,7 +365,8 @@ class Recovery(Amendments):
     # -- disconnects ---------------------------------------------------------------------------
 
     def on_disconnected(self) -> None:
-        """A link that was up went down: say it (once, at ERROR), block entries, start the reconnect loop.
+        """A link that was up went down: say it and that entries are blocked until reconciled (one ERROR), block
+        them, start the reconnect loop.
 
         Not while a connect is under way (its sync included): that attempt fails, and says why itself
         (:meth:`connect_failed`). A run that never connected said "disconnected from the broker; reconnecting"
@@ -361,7 +377,9 @@ class Recovery(Amendments):
             return
         why, said = self._dropping or ("connection lost", "disconnected from the broker; reconnecting")
         self._dropping = None
-        self.alert(AlertLevel.ERROR, "broker", said, kind=LOST_LINK)
+        self.blocks["reconciling"] = "disconnected: waiting to reconnect and reconcile"  # said by the alert
+        self._lift_owed = True
+        self.alert(AlertLevel.ERROR, "broker", f"{said} (new entries blocked until reconciled)", kind=LOST_LINK)
         self._link_down(why, retry_delay(self.config.reconnect_initial_s))
 
     def on_start_connect_failed(self, exc: BaseException) -> None:
@@ -375,7 +393,6 @@ class Recovery(Amendments):
         # Not "connected since" any more; the next try is at the end of the reconnect loop's first wait.
         self.move_link(ConnectionState.DISCONNECTED, why, connected_since=None,
                        retry_at=now + timedelta(seconds=retry_s))
-        self.block("reconciling", "disconnected: waiting to reconnect and reconcile")
         if not self._reconnecting:
             self._reconnecting = True
             self.spawn(self._reconnect_loop(retry_s), "reconnect")
