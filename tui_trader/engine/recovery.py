@@ -489,6 +489,10 @@ def retry_delay(backoff_s: float) -> float:
     return backoff_s * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not crypto
 
 
+SYNC_FAILED = "connected, but the sync failed"
+"""How the reason of a connect whose sync failed after the handshake begins (:func:`connect_failure_said`)."""
+
+
 def connect_failure_said(where: str, exc: BaseException, retry_s: float) -> tuple[str, str]:
     """The one wording of a failed connect, for the log, the alerts and the connectivity pane: its reason (the pane
     shows the gateway and the next try on rows of their own), and the whole sentence.
@@ -497,7 +501,7 @@ def connect_failure_said(where: str, exc: BaseException, retry_s: float) -> tupl
     """
     wait = f"{max(retry_s, 0.1):.1f}" if retry_s < 10 else f"{retry_s:.0f}"
     if isinstance(exc, SyncFailed):
-        return (f"connected, but the sync failed: {exc}",
+        return (f"{SYNC_FAILED}: {exc}",
                 f"connected to {where} but the sync failed: {exc}; trying again in {wait} s")
     why = connect_failure(exc)
     return why, f"could not connect to {where}: {why}; trying again in {wait} s"
