@@ -95,13 +95,14 @@ async def test_reconnect_when_the_gateway_drops_it_during_the_sync_then_one_aler
     where = f"{sim.host}:{sim.port}"
     alerts = broker_alerts(seen)
     assert [(level, kind) for level, kind, _ in alerts] == [
-        (AlertLevel.ERROR, "disconnect"), (AlertLevel.WARNING, "connect_failed")]
-    assert alerts[0][2] == "disconnected from the broker; reconnecting"
+        (AlertLevel.ERROR, "disconnect"), (AlertLevel.WARNING, "connect_failed"), (AlertLevel.INFO, "reconnected")]
+    assert alerts[0][2] == "disconnected from the broker; reconnecting (new entries blocked until reconciled)"
     assert re.fullmatch(rf"connected to {where} but the sync failed: subscribing market data: the gateway closed "
                         r"the connection; trying again in \d+\.\d s", alerts[1][2])
     assert link_changes(seen) == [(S.CONNECTED, S.DISCONNECTED), (S.DISCONNECTED, S.CONNECTING),
                                   (S.CONNECTING, S.CONNECTED)]
     notices = disconnect_notices(seen)
     assert [line.split("] ", 1)[1] for line in notices] == [
-        "broker disconnected: connection lost", f"broker: {alerts[1][2]}"]
+        "broker disconnected: connection lost; new entries blocked until reconciled", f"broker: {alerts[1][2]}",
+        f"broker: {alerts[2][2]}"]  # the last at INFO: sent where INFO is
     assert engine.reconnects == 1  # the attempt whose sync failed made no reconnection

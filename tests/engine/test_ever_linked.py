@@ -109,5 +109,5 @@ def test_headless_run_when_every_sync_after_the_handshake_fails_then_it_never_co
     assert summary["account"].startswith("DU")  # read at the handshake: the premise
     assert summary["never_connected"] == SYNC_DROPPED
     said = capsys.readouterr()
-    assert re.search(r"never connected to 127\.0\.0\.1:\d+: " + re.escape(SYNC_DROPPED) + "$", said.out.rstrip())
+    assert re.search(r"no working link to 127\.0\.0\.1:\d+: " + re.escape(SYNC_DROPPED) + "$", said.out.rstrip())
     assert re.search(r"ERROR    broker: connected to 127\.0\.0\.1:\d+ but the sync failed", said.err)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import OrderStatus, OrderType
-from tui_trader.domain.events import AlertRaised
+from tui_trader.domain import ConnectionState, OrderStatus, OrderType
+from tui_trader.domain.events import AlertRaised, ConnectionChanged
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -78,8 +78,9 @@ async def test_reconcile_requested_while_connecting_then_the_connects_own_still_
         assert eng.book_settled
         assert eng.portfolio.cash == pytest.approx(sim.cash)
         assert "reconciling" not in eng.blocks
-        kinds = [kind for kind, _ in alerts(events)]
-        assert kinds.index("book_seeded") < kinds.index("entries_unblocked")  # entries opened once seeded
+        said = [e.alert.kind if isinstance(e, AlertRaised) else e.state for e in events.drain()
+                if isinstance(e, AlertRaised | ConnectionChanged)]
+        assert said.index("book_seeded") < said.index(ConnectionState.CONNECTED)  # link and entries up once seeded
     finally:
         start.cancel()
         await eng.stop()

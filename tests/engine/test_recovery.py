@@ -135,7 +135,8 @@ async def test_start_when_connected_then_a_lost_link_is_said_as_a_disconnect(eng
     await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
     said = [e for e in events.drain() if isinstance(e, AlertRaised | ConnectionChanged)]
     assert [(e.alert.level, e.alert.text) for e in said if isinstance(e, AlertRaised) and e.alert.source == "broker"] \
-        == [(AlertLevel.ERROR, "disconnected from the broker; reconnecting")]  # the one row for it, as it says it
+        == [(AlertLevel.ERROR, "disconnected from the broker; reconnecting (new entries blocked until reconciled)"),
+            (AlertLevel.INFO, "reconnected and reconciled: new entries no longer blocked by the lost link")]
     assert [e.detail for e in said if isinstance(e, ConnectionChanged)
             and e.state is ConnectionState.DISCONNECTED] == ["connection lost"]
 

@@ -134,4 +134,4 @@ async def test_engine_when_its_link_is_lost_after_connecting_then_one_error_noti
         finally:
             await engine.stop()
     (line,) = [line for line in notified(http) if "broker" in line and "disconnect" in line]
-    assert line.endswith("[ERROR] broker disconnected: connection lost")
+    assert line.endswith("[ERROR] broker disconnected: connection lost; new entries blocked until reconciled")

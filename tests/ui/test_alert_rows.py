@@ -61,7 +61,7 @@ async def test_alert_rows_when_a_link_that_was_up_is_lost_then_one_error_row_say
             await eventually(lambda: any("could not connect" in a.text for a in rows(app)), what="a reconnect tried")
             (row,) = [a for a in rows(app) if "disconnected from" in a.text or "DISCONNECTED" in a.text]
             assert (row.level, row.source, row.kind) == (AlertLevel.ERROR, "broker", "disconnect")
-            assert row.text == "disconnected from the broker; reconnecting"
+            assert row.text == "disconnected from the broker; reconnecting (new entries blocked until reconciled)"
 
 
 async def test_alert_rows_when_a_data_farm_breaks_and_recovers_then_one_row_each_in_the_engine_words(
@@ -104,7 +104,9 @@ async def test_alert_rows_when_ib_loses_connectivity_1100_then_one_error_row_say
             about = [a for a in rows(app) if a.source in ("broker", "console") and "CONNECT" not in a.text]
             assert [(a.level, a.source, a.kind, a.text) for a in about] == [
                 (AlertLevel.ERROR, "broker", "disconnect", "connectivity lost (1100): Connectivity between IB and "
-                 "Trader Workstation has been lost; reconnecting")]
+                 "Trader Workstation has been lost; reconnecting (new entries blocked until reconciled)"),
+                (AlertLevel.INFO, "broker", "reconnected",
+                 "reconnected and reconciled: new entries no longer blocked by the lost link")]
 
 
 async def test_alert_rows_when_ib_servers_come_back_with_data_lost_1101_then_one_row_says_it_and_the_reconnect(
@@ -124,9 +126,11 @@ async def test_alert_rows_when_ib_servers_come_back_with_data_lost_1101_then_one
             await eventually(lambda: engine.reconnects == 1 and not engine.blocks, what="reconnected")
             await eventually(lambda: "connection CONNECTED" in rows(app)[-1].text, what="the rows of it all")
             about = [a for a in rows(app)[said:] if a.source in ("broker", "console") and "CONNECT" not in a.text]
-            assert [(a.level, a.source, a.kind) for a in about] == [(AlertLevel.ERROR, "broker", "disconnect")]
+            assert [(a.level, a.source, a.kind) for a in about] == [
+                (AlertLevel.ERROR, "broker", "disconnect"), (AlertLevel.INFO, "broker", "reconnected")]
             assert about[0].text == ("market data lost (1101): Connectivity between IB and Trader Workstation has "
-                                     "been restored - data lost; reconnecting to resubscribe")
+                                     "been restored - data lost; reconnecting to resubscribe (new entries blocked "
+                                     "until reconciled)")
 
 
 async def test_alert_rows_when_the_disconnect_trigger_reduces_a_run_never_connected_then_one_error_row_says_so(

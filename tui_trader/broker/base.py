@@ -229,7 +229,12 @@ class Broker(Protocol):
         ...
 
     async def qualify(self, symbols: Sequence[str]) -> dict[str, Instrument]:
-        """Qualify stock symbols; unknown symbols are left out."""
+        """Qualify stock symbols; unknown symbols are left out.
+
+        Raises:
+            TimeoutError: The broker did not answer within its request timeout (the text says so).
+            ConnectionError: The connection closed meanwhile.
+        """
         ...
 
     def subscribe_quotes(self, symbol: str) -> None:

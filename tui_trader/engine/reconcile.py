@@ -257,5 +257,5 @@ class Reconciliation(OrderSettlement):
         if not self.orders.with_status(S.UNKNOWN):
             self.unblock("unknown_orders")
             self.unblock("unknown_fill")
-        if connect and self.broker.is_connected:
-            self.unblock("reconciling")
+        if connect and self.broker.is_connected:  # set silently, lifted so (Recovery._say_lost_link_over)
+            self.blocks.pop("reconciling", None)

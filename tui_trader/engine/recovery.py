@@ -59,6 +59,8 @@ class Recovery(Amendments):
     unknown_symbols: frozenset[str] = frozenset()
     """Symbols the broker said it does not know (at the last subscribe): not traded, not warmed up."""
     _reconnecting = False
+    _lift_owed = False
+    """A lost link's alert said "new entries blocked until reconciled": the link made again says they no longer are."""
     journal_lock: JournalLock | None = None
     """The journal's writer lock when taken ahead of :meth:`open_journal` (the simulator starts after it)."""
 
@@ -182,6 +184,7 @@ class Recovery(Amendments):
         now = self.now()
         self.disconnected_since = None
         self.ever_linked = True
+        self._say_lost_link_over()
         state = link_state(self.connection.market_data_degraded or self.connection.server_link_broken)
         self.move_link(state, f"account {self.account_id}", connected_since=now, reconnects=self.reconnects)
         self._watch_held()
@@ -213,8 +216,20 @@ class Recovery(Amendments):
 
     def _block_until_reconciled(self) -> None:
         """Entries blocked until a reconciliation on this connection is done (again after a sync that failed: a
-        reconciliation that ended before the connection closed lifted the block)."""
+        reconciliation that ended before the connection closed lifted the block). Silently: a start's link made
+        says it is done, a lost link's alert said it (:meth:`on_disconnected`)."""
         self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
+
+    def _say_lost_link_over(self) -> None:
+        """The link is made again after a lost link whose alert said entries are blocked: say they no longer are
+        for it (and what blocks them still). Not after the reconciliation that lifted the block: a connection
+        closed after it is a sync that failed, and the link is not back."""
+        if not self._lift_owed:
+            return
+        self._lift_owed = False
+        still = f" (still blocked: {self.entries_blocked_reason})" if self.blocks else ""
+        self.alert(AlertLevel.INFO, "broker", f"reconnected and reconciled: new entries no longer blocked by the lost "
+                   f"link{still}", kind="reconnected")
 
     def _sync_failure(self, stage: str, exc: BaseException) -> str:
         """Why the engine's part of a sync failed: the session it dropped itself (a 1100), or ``exc`` at ``stage``."""
@@ -222,9 +237,9 @@ class Recovery(Amendments):
             return self._dropping[0]
         if not self.broker.is_connected:
             return f"{stage}: the gateway closed the connection"
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, TimeoutError) and not str(exc):  # the adapter's say how long it waited
             return f"{stage}: the broker did not answer in time"
-        return f"{stage}: {str(exc) or type(exc).__name__}"
+        return f"{stage}: {_failure(exc)}"
 
     def _guard_account(self) -> None:
         """--paper against a non-paper account, or an unexpected account, refuses to trade."""
@@ -250,7 +265,7 @@ class Recovery(Amendments):
         checked against. Kept across reconnects, not across restarts. Returns the instrument.
 
         Raises:
-            BrokerError: Not connected, or the broker has no such contract.
+            BrokerError: Not connected, the broker has no such contract, or it did not answer in time.
         """
         symbol = symbol.strip().upper()
         if not symbol or not symbol.replace(".", "").replace(" ", "").isalnum():
@@ -260,7 +275,10 @@ class Recovery(Amendments):
             return known
         if not self.broker.is_connected:
             raise BrokerError(f"{symbol}: cannot subscribe while disconnected from the broker")
-        instruments = await self.broker.qualify([symbol])
+        try:
+            instruments = await self.broker.qualify([symbol])
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise BrokerError(f"{symbol}: the broker gave no contract details ({_failure(exc)})") from exc
         if symbol not in instruments:
             raise BrokerError(f"{symbol}: no such stock at the broker (SMART, USD)")
         self._store_instruments(instruments)
@@ -339,15 +357,16 @@ class Recovery(Amendments):
         try:
             instruments = await self.broker.qualify(self.subscribed_symbols)
         except (ConnectionError, TimeoutError, OSError) as exc:
-            self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: {exc!r}",
-                       kind="hours_refresh_failed")
+            self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: "
+                       f"{_failure(exc)}; the hours read before are kept", kind="hours_refresh_failed")
             return
         self._store_instruments(instruments)
 
     # -- disconnects ---------------------------------------------------------------------------
 
     def on_disconnected(self) -> None:
-        """A link that was up went down: say it (once, at ERROR), block entries, start the reconnect loop.
+        """A link that was up went down: say it and that entries are blocked until reconciled (one ERROR), block
+        them, start the reconnect loop.
 
         Not while a connect is under way (its sync included): that attempt fails, and says why itself
         (:meth:`connect_failed`). A run that never connected said "disconnected from the broker; reconnecting"
@@ -358,7 +377,9 @@ class Recovery(Amendments):
             return
         why, said = self._dropping or ("connection lost", "disconnected from the broker; reconnecting")
         self._dropping = None
-        self.alert(AlertLevel.ERROR, "broker", said, kind=LOST_LINK)
+        self.blocks["reconciling"] = "disconnected: waiting to reconnect and reconcile"  # said by the alert
+        self._lift_owed = True
+        self.alert(AlertLevel.ERROR, "broker", f"{said} (new entries blocked until reconciled)", kind=LOST_LINK)
         self._link_down(why, retry_delay(self.config.reconnect_initial_s))
 
     def on_start_connect_failed(self, exc: BaseException) -> None:
@@ -372,7 +393,6 @@ class Recovery(Amendments):
         # Not "connected since" any more; the next try is at the end of the reconnect loop's first wait.
         self.move_link(ConnectionState.DISCONNECTED, why, connected_since=None,
                        retry_at=now + timedelta(seconds=retry_s))
-        self.block("reconciling", "disconnected: waiting to reconnect and reconcile")
         if not self._reconnecting:
             self._reconnecting = True
             self.spawn(self._reconnect_loop(retry_s), "reconnect")
@@ -458,10 +478,19 @@ def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],
     return out
 
 
+def _failure(exc: BaseException) -> str:
+    """A request's failure in a few words: its text (the adapter's timeouts say how long it waited), else its type."""
+    return str(exc) or type(exc).__name__
+
+
 def retry_delay(backoff_s: float) -> float:
     """The wait before the next connect attempt: ``backoff_s`` within ±25 % (clients restarted together do
     not all knock at once)."""
     return backoff_s * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not crypto
+
+
+SYNC_FAILED = "connected, but the sync failed"
+"""How the reason of a connect whose sync failed after the handshake begins (:func:`connect_failure_said`)."""
 
 
 def connect_failure_said(where: str, exc: BaseException, retry_s: float) -> tuple[str, str]:
@@ -472,7 +501,7 @@ def connect_failure_said(where: str, exc: BaseException, retry_s: float) -> tupl
     """
     wait = f"{max(retry_s, 0.1):.1f}" if retry_s < 10 else f"{retry_s:.0f}"
     if isinstance(exc, SyncFailed):
-        return (f"connected, but the sync failed: {exc}",
+        return (f"{SYNC_FAILED}: {exc}",
                 f"connected to {where} but the sync failed: {exc}; trying again in {wait} s")
     why = connect_failure(exc)
     return why, f"could not connect to {where}: {why}; trying again in {wait} s"

@@ -26,6 +26,7 @@ from tui_trader.engine import core
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
+from tui_trader.engine.recovery import SYNC_FAILED
 
 if TYPE_CHECKING:
     from tui_trader.config import Settings, StrategySettings
@@ -135,12 +136,18 @@ class StartSteps:
     def no_answer(self, stopped_by: str) -> str:
         """Why the run never connected if no connect failed (``stopped_by``: the signal that ended it, if one did).
 
-        In ``--sim`` not the gateway's fault: the embedded simulator answers at once, the run ended first.
+        In ``--sim`` not the gateway's fault: the embedded simulator answers at once, the run ended first. Nor when
+        the operator stopped the run while the connect waited (a SIGINT a moment into it), or while the sync after
+        it was under way (the gateway had answered).
         """
         ended = f"stopped by {stopped_by}" if stopped_by else "the run ended"
         if self.engine.config.mode is Mode.SIM:
             return f"{ended} while {'connecting to' if self.connecting else 'starting'} the simulator"
-        return NO_ANSWER if self.connecting else f"{ended} before the connect began"
+        if not self.connecting:
+            return f"{ended} before the connect began"
+        if self.engine.account_id:  # read once the gateway answered the connect
+            return f"{ended} during the sync after the connect"
+        return f"{ended} before the connect was answered" if stopped_by else NO_ANSWER
 
 
 def no_strategy_enabled(strategies: Sequence[StrategySettings]) -> str:
@@ -178,7 +185,7 @@ def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
     if unsent:
         orders += f" ({', '.join(unsent)})"
     if summary["never_connected"]:
-        positions = f"never connected to {connection.host}:{connection.port}: {summary['never_connected']}"
+        positions = f"{never_connected_lead(summary)} {connection.host}:{connection.port}: {summary['never_connected']}"
     elif summary["nothing_to_trade"]:
         positions = f"nothing to trade: {summary['nothing_to_trade']}"
     elif summary["positions_match"]:
@@ -189,6 +196,14 @@ def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
             f"{' account ' + summary['account'] if summary['account'] else ''}: {summary['trading_state']}; "
             f"orders {orders}; fills {summary['fills']}; realized {summary['realized_pnl']:,.2f}, "
             f"unrealized {summary['unrealized_pnl']:,.2f}; {positions}")
+
+
+def never_connected_lead(summary: dict[str, Any]) -> str:
+    """How the outcome line leads in to why the link never came up: "never connected to" unless the gateway answered
+    the connect (its account read, or a sync after it that failed), where that read as a contradiction ("never
+    connected to H:P: connected, but the sync failed: …")."""
+    answered = summary["account"] or summary["never_connected"].startswith(SYNC_FAILED)
+    return "no working link to" if answered else "never connected to"
 
 
 class StderrAlerts(logging.StreamHandler):

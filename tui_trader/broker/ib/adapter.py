@@ -14,8 +14,9 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ib_async import IB, Contract, ExecutionFilter, OrderState
 from ib_async import Order as IbOrder
@@ -40,6 +41,7 @@ from tui_trader.domain.market import Bar, Instrument
 from tui_trader.domain.orders import Fill, Order, WhatIf
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PACING = 162
 OCA_REDUCE_WITH_BLOCK = 2
@@ -212,11 +214,15 @@ class IbBroker(IbEvents):
 
         Unknown symbols are left out. A symbol whose details do not arrive keeps a minimal
         instrument without hours, so the risk gate denies its entries rather than guessing.
+
+        Raises:
+            TimeoutError: The qualification was not answered within the timeout ("no answer within N s").
+            ConnectionError: The connection closed meanwhile.
         """
         wanted = [m.stock_contract(s) for s in symbols]
         self._qualifying += 1
-        try:
-            qualified = await self.ib.qualifyContractsAsync(*wanted)
+        try:  # ib_async's qualification has no timeout: a gateway that never ends the details held it for good
+            qualified = await self._answer(self.ib.qualifyContractsAsync(*wanted))
         finally:
             self._qualifying -= 1
         contracts = [c for c in qualified if isinstance(c, Contract) and c.conId]
@@ -227,7 +233,7 @@ class IbBroker(IbEvents):
 
     async def _instrument(self, contract: Contract) -> Instrument:
         try:
-            details = await asyncio.wait_for(self.ib.reqContractDetailsAsync(contract), self._timeout)
+            details = await self._answer(self.ib.reqContractDetailsAsync(contract))
         except TimeoutError:
             log.warning("no contract details for %s: trading hours unknown", contract.symbol)
             details = []
@@ -364,6 +370,17 @@ class IbBroker(IbEvents):
         """Cancel every order on the account."""
         self.ib.reqGlobalCancel()
 
+    async def _answer(self, request: Awaitable[T]) -> T:
+        """The answer to ``request``, awaited for the broker timeout at most.
+
+        Raises:
+            TimeoutError: No answer within the timeout; its text says so ("no answer within 8 s").
+        """
+        try:
+            return await asyncio.wait_for(request, self._timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"no answer within {self._timeout:g} s") from exc
+
     def _request_lock(self, key: str) -> asyncio.Lock:
         """One lock per ib_async request key (``wrapper.startReq(key)``).
 
@@ -380,14 +397,14 @@ class IbBroker(IbEvents):
         """Working orders (this client's, or every client's)."""
         request = self.ib.reqAllOpenOrdersAsync if all_clients else self.ib.reqOpenOrdersAsync
         async with self._request_lock("openOrders"):  # both requests share ib_async's key
-            trades = await asyncio.wait_for(request(), self._timeout)
+            trades = await self._answer(request())
         return [m.report_from_trade(t) for t in trades]
 
     async def completed_orders(self) -> list[BrokerOrderReport]:
         """Orders that reached a final state (this session's day)."""
         async with self._request_lock("completedOrders"):
             self.completed_requests += 1
-            trades = await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self._timeout)
+            trades = await self._answer(self.ib.reqCompletedOrdersAsync(False))
         reports = [m.report_from_trade(t) for t in trades]
         self.prune_finished()  # ib_async files every completed order it did not know as a new trade
         return reports
@@ -396,14 +413,14 @@ class IbBroker(IbEvents):
         """This account's executions since ``since`` (deduplication is the caller's)."""
         stamp = since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S") if since else ""
         flt = ExecutionFilter(acctCode=self._account, time=stamp)
-        fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(flt), self._timeout)
+        fills = await self._answer(self.ib.reqExecutionsAsync(flt))
         return [m.fill_from_ib(f) for f in fills
                 if (since is None or f.execution.time >= since) and m.is_managed(f.contract)]
 
     async def current_time(self) -> datetime:
         """The gateway's clock (reqCurrentTime): one round trip."""
         async with self._request_lock("currentTime"):
-            stamp: datetime = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self._timeout)
+            stamp: datetime = await self._answer(self.ib.reqCurrentTimeAsync())
         return stamp
 
     def positions(self) -> list[BrokerPosition]:

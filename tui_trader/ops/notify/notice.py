@@ -55,7 +55,8 @@ def notice_for(event: ev.Event) -> Notice | None:
     A DISCONNECTED from a state in which the link was not up (a connect that failed, its sync included) is no lost
     link: the ``connect_failed`` alert beside it says the same in better words, and the operator's phone buzzed
     twice for one outage. A lost link is the DISCONNECTED, at ERROR, with why (``connection lost``, ``connectivity
-    lost (1100): …``); the broker's ``disconnect`` alert for it is not sent again.
+    lost (1100): …``) and that entries are blocked until reconciled (the engine blocks them as it goes down, silently:
+    its ``disconnect`` alert says it, which is not sent again).
     """
     if isinstance(event, ev.AlertRaised):
         a = event.alert
@@ -75,7 +76,8 @@ def notice_for(event: ev.Event) -> Notice | None:
         return Notice(event.time, AlertLevel.WARNING, "rejections", title, o.last_error)
     if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED \
             and event.previous in LINK_UP:
-        return Notice(event.time, AlertLevel.ERROR, "disconnects", "broker disconnected", event.detail)
+        return Notice(event.time, AlertLevel.ERROR, "disconnects", "broker disconnected",
+                      f"{event.detail}; new entries blocked until reconciled")
     return None
 
 
