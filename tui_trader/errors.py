@@ -83,6 +83,12 @@ class EngineNotAnswering(TraderError):
     title = "Engine not answering"
 
 
+def failure_words(exc: BaseException) -> str:
+    """A request's failure in a few words for an alert: its text (the broker adapter's timeouts say how long they
+    waited: "no answer within 8 s"), else its type's name (never a repr: ``TimeoutError('…')``)."""
+    return str(exc) or type(exc).__name__
+
+
 def print_error(error: TraderError) -> None:
     """One short panel on stderr naming the problem (the CLI's, and the kill's with a configuration that did not
     load)."""

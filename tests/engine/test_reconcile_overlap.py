@@ -96,7 +96,7 @@ async def test_requested_reconcile_fails_then_retried_until_the_unknown_order_is
             sim.control.drop_messages(kind, -1)  # filled unheard: UNKNOWN after the ack timeout
         sim.control.drop_messages("open_orders_end", 1)  # the reconciliation it asks for fails
         order = await eng.submit(buy(10))
-        await eventually(lambda: any("TimeoutError" in text for _, text in alerts(events)),
+        await eventually(lambda: any("reconciliation failed (no answer within" in text for _, text in alerts(events)),
                          what="the reconciliation failed")
         assert status(eng, order.order_ref) is S.UNKNOWN
         assert "unknown_orders" in eng.blocks

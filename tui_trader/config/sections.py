@@ -44,7 +44,8 @@ class BrokerSettings(Section):
     )
     client_id: int = Field(17, ge=0, le=2**31 - 1, description="API client id of the engine (not 0: TWS's own).")
     account: str = Field("", description="Expected account id; trading is refused if the gateway differs.")
-    connect_timeout: float = Field(10.0, gt=0, le=300, description="Seconds to wait for the connection.")
+    connect_timeout: float = Field(10.0, gt=0, le=300, description=(
+        "Seconds to wait for the connection, and for each request of the sync after it."))
     readonly: bool = Field(False, description="Connect read-only: no orders can be sent.")
     market_data_type: Literal[1, 2, 3, 4] = Field(
         1, description="1 live, 2 frozen, 3 delayed, 4 delayed-frozen."

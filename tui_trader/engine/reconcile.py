@@ -28,6 +28,7 @@ import logging
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.engine.reconcile_book import diff_text
 from tui_trader.engine.reconcile_orders import OrderSettlement
+from tui_trader.errors import failure_words
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -88,8 +89,8 @@ class Reconciliation(OrderSettlement):
         except (ConnectionError, TimeoutError) as exc:
             self._reconcile_owed = why
             if self.broker.is_connected:  # else the reconnect reconciles, and the disconnect was said
-                self.alert(AlertLevel.WARNING, "reconcile", f"reconciliation failed ({exc!r}): asked again at "
-                           f"the next position check ({why})", kind="reconcile_failed")
+                self.alert(AlertLevel.WARNING, "reconcile", f"reconciliation failed ({failure_words(exc)}): asked "
+                           f"again at the next position check ({why})", kind="reconcile_failed")
 
     def _retry_owed_reconcile(self) -> bool:
         """Ask again for a requested reconciliation that failed; ``True`` when one was asked for."""

@@ -24,7 +24,7 @@ from tui_trader.engine.amend import Amendments
 from tui_trader.engine.broker_events import SERVER_LINK_BLOCK
 from tui_trader.engine.core import link_state
 from tui_trader.engine.orders import FILL_MEMORY
-from tui_trader.errors import BrokerError
+from tui_trader.errors import BrokerError, failure_words
 from tui_trader.risk.engine import RiskEngine
 from tui_trader.risk.kill_switch import KillState
 from tui_trader.store.journal import Journal
@@ -239,7 +239,7 @@ class Recovery(Amendments):
             return f"{stage}: the gateway closed the connection"
         if isinstance(exc, TimeoutError) and not str(exc):  # the adapter's say how long it waited
             return f"{stage}: the broker did not answer in time"
-        return f"{stage}: {_failure(exc)}"
+        return f"{stage}: {failure_words(exc)}"
 
     def _guard_account(self) -> None:
         """--paper against a non-paper account, or an unexpected account, refuses to trade."""
@@ -278,7 +278,7 @@ class Recovery(Amendments):
         try:
             instruments = await self.broker.qualify([symbol])
         except (ConnectionError, TimeoutError, OSError) as exc:
-            raise BrokerError(f"{symbol}: the broker gave no contract details ({_failure(exc)})") from exc
+            raise BrokerError(f"{symbol}: the broker gave no contract details ({failure_words(exc)})") from exc
         if symbol not in instruments:
             raise BrokerError(f"{symbol}: no such stock at the broker (SMART, USD)")
         self._store_instruments(instruments)
@@ -358,7 +358,7 @@ class Recovery(Amendments):
             instruments = await self.broker.qualify(self.subscribed_symbols)
         except (ConnectionError, TimeoutError, OSError) as exc:
             self.alert(AlertLevel.WARNING, "market_data", f"trading hours not refreshed for the new day: "
-                       f"{_failure(exc)}; the hours read before are kept", kind="hours_refresh_failed")
+                       f"{failure_words(exc)}; the hours read before are kept", kind="hours_refresh_failed")
             return
         self._store_instruments(instruments)
 
@@ -476,11 +476,6 @@ def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],
             ticket = order.ticket if order.parent_ref is None else None  # a child went out with its entry
             out.append(MessagesSent(at, "place", 1, order.order_ref, ticket))
     return out
-
-
-def _failure(exc: BaseException) -> str:
-    """A request's failure in a few words: its text (the adapter's timeouts say how long it waited), else its type."""
-    return str(exc) or type(exc).__name__
 
 
 def retry_delay(backoff_s: float) -> float:
