@@ -2,7 +2,10 @@
 
 ``_fail_on_ib_async_errors`` is autouse: any test during which ib_async's decoder logs an
 error (it swallows decode failures and only logs them) or a sync request times out fails,
-naming the log line. Fixtures of a layer live in that layer's own conftest.
+naming the log line. ``isolated`` is a user with nothing configured, for the tests of the
+configuration and the command line (a module asks for it with
+``pytestmark = pytest.mark.usefixtures("isolated")``). Fixtures of a layer live in that layer's
+own conftest.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +51,24 @@ def _fail_on_ib_async_errors(request: pytest.FixtureRequest) -> Iterator[_IbAsyn
         lg.removeHandler(collector)
     if collector.faults and not request.node.get_closest_marker("allow_ib_async_faults"):
         pytest.fail("ib_async reported protocol faults:\n" + "\n".join(dict.fromkeys(collector.faults)))
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A user with nothing configured, in ``tmp_path`` (returned), which is also the working directory.
+
+    No ``TUI_TRADER_*`` variable (in any case: the settings read them case-insensitively); the XDG
+    configuration and state homes ``tmp_path/xdg-config`` and ``tmp_path/xdg-state``, both empty; a
+    terminal 400 columns wide, so an error panel keeps each line of its message on one line.
+    """
+    for var in list(os.environ):
+        if var.upper().startswith("TUI_TRADER_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 _session_status: list[int] = []

@@ -16,6 +16,7 @@ import pytest
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain import AlertLevel, Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised, KillChecked
+from tui_trader.engine import factory
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -286,3 +287,32 @@ async def partly_filled_bracket(sim: SimGateway, engine: Engine) -> tuple[Order,
                                             bracket=Bracket(stop_price=stop_price)))
     await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.PARTIALLY_FILLED, what="30 filled")
     return entry, stop_price
+
+
+class HeldSimulatorStart:
+    """The embedded simulator's start (:func:`tui_trader.engine.factory.start_simulator`) held at its beginning
+    until the test lets it go (:attr:`go`): then the real simulator starts, in the engine's own start.
+
+    Not a double: only the moment the real start begins is the test's. A stop asked once :attr:`entered` is set
+    is asked while the simulator is starting, provably (the engine holds the journal's lock, no simulator yet).
+    """
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        """Set when an engine's start is held here."""
+        self.go = asyncio.Event()
+        """Set by the test: the held start goes on with the real simulator's."""
+        self._start = factory.start_simulator
+
+    async def __call__(self, settings: Any) -> Any:
+        self.entered.set()
+        await self.go.wait()
+        return await self._start(settings)
+
+
+def hold_simulator_start(monkeypatch: pytest.MonkeyPatch) -> HeldSimulatorStart:
+    """Hold every ``--sim`` engine's simulator start until the test sets the returned :attr:`~HeldSimulatorStart.go`
+    (undone at the test's end)."""
+    held = HeldSimulatorStart()
+    monkeypatch.setattr(factory, "start_simulator", held)
+    return held

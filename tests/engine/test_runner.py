@@ -35,7 +35,7 @@ from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 from tui_trader.store.lock import JournalLock
 
-from .helpers import buy, eventually, silent_gateway, status
+from .helpers import buy, eventually, hold_simulator_start, silent_gateway, status
 
 
 def test_headless_sim_run_trades_and_summary_agrees_with_the_broker(tmp_path: Path,
@@ -189,18 +189,20 @@ async def test_sim_engine_when_run_again_in_the_same_state_dir_then_the_simulate
 
 
 async def test_sim_engine_when_stopped_while_its_simulator_starts_then_that_simulator_is_stopped_too(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A stop that came while the embedded simulator was starting (a headless --duration shorter than its start,
     # a SIGINT then) found no simulator to stop: the one the start brought up after it kept its port open and its
     # <journal>.gateway file, and the simulated account was never saved.
     port = closed_port()
     settings = Settings(mode=Mode.SIM, confirm=False, state_dir=tmp_path, sim={"port": port, "seed": 7})
+    held = hold_simulator_start(monkeypatch)
     engine = create_engine(settings)
     starting = asyncio.ensure_future(engine.start())
-    await asyncio.sleep(0)  # the start has taken the journal's lock and is starting the simulator
+    await eventually(held.entered.is_set, what="the start holding the journal's lock, starting the simulator")
     await engine.stop()
     assert not endpoint_path(settings.journal_path).exists()  # the stop came before the simulator listened
 
+    held.go.set()  # the real simulator starts now, after the stop
     await starting
 
     assert not endpoint_path(settings.journal_path).exists()

@@ -16,9 +16,12 @@ from ops.servers import closed_port
 
 from tui_trader.config import Settings, StrategySettings
 from tui_trader.domain import Mode
+from tui_trader.engine import runner
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import create_engine
 from tui_trader.engine.runner import NEVER_CONNECTED, NOTHING_TO_TRADE, headless_run, no_strategy_enabled, run_headless
 
-from .helpers import silent_gateway
+from .helpers import eventually, hold_simulator_start, silent_gateway
 
 
 def test_headless_run_when_no_strategy_is_enabled_then_it_says_nothing_to_trade_and_stops_at_once(
@@ -55,14 +58,34 @@ def test_no_strategy_enabled_names_the_disabled_ones_once_and_is_empty_when_one_
     assert no_strategy_enabled([ema_off, ema]) == ""
 
 
-async def _stopped_as_it_begins(settings: Settings, out: Path) -> int:
-    """A headless run that gets SIGINT as its first step: while its embedded simulator starts."""
-    asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGINT)
-    return await headless_run(settings, 60.0, out)
+async def _stopped_while_its_simulator_starts(settings: Settings, out: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A headless run that gets SIGINT while its embedded simulator starts (held there until the run has stopped).
+
+    Sent only once the run's own handler has taken SIGINT over, else it would reach asyncio.run's (which cancels
+    this coroutine; asyncio.run then raises KeyboardInterrupt, which ends the whole test session) or Python's
+    default one (a KeyboardInterrupt raised in whatever Python code runs next, a gc callback's included). The
+    start goes on only once the run has stopped on it: the stop is asked while the simulator starts, provably.
+    """
+    held = hold_simulator_start(monkeypatch)
+    engines: list[Engine] = []
+
+    def create(settings: Settings) -> Engine:
+        engines.append(create_engine(settings))
+        return engines[-1]
+
+    monkeypatch.setattr(runner, "create_engine", create)
+    before = signal.getsignal(signal.SIGINT)  # asyncio.run's own
+    run = asyncio.ensure_future(headless_run(settings, 60.0, out))
+    await eventually(held.entered.is_set, what="the run starting its simulator")
+    assert signal.getsignal(signal.SIGINT) not in (before, signal.default_int_handler), "SIGINT is not the run's"
+    os.kill(os.getpid(), signal.SIGINT)
+    await eventually(lambda: engines[0].stopping, what="the run stopping on SIGINT")
+    held.go.set()
+    return await run
 
 
 def test_headless_sim_run_when_stopped_while_its_simulator_starts_then_it_says_so_not_that_no_gateway_answered(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     # It said "never connected to 127.0.0.1:P: no answer before the run ended (is the gateway running, its API
     # enabled?)": the words for a gateway that does not answer, of a simulator this run was starting itself.
     port = closed_port()
@@ -70,7 +93,7 @@ def test_headless_sim_run_when_stopped_while_its_simulator_starts_then_it_says_s
                         sim={"port": port, "seed": 7})
     out = tmp_path / "summary.json"
 
-    assert asyncio.run(_stopped_as_it_begins(settings, out)) == NEVER_CONNECTED
+    assert asyncio.run(_stopped_while_its_simulator_starts(settings, out, monkeypatch)) == NEVER_CONNECTED
 
     why = "stopped by SIGINT while starting the simulator"
     assert json.loads(out.read_text())["never_connected"] == why

@@ -16,14 +16,7 @@ from tui_trader.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
 
-
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in list(__import__("os").environ):
-        if var.startswith("TUI_TRADER_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def write(path: Path, text: str) -> Path:
@@ -52,7 +45,7 @@ def test_load_when_file_env_and_flags_set_then_later_source_wins(
 
 
 def test_find_when_no_flag_then_local_file_before_xdg(tmp_path: Path) -> None:
-    xdg = tmp_path / "xdg" / "tui-trader"
+    xdg = tmp_path / "xdg-config" / "tui-trader"
     xdg.mkdir(parents=True)
     write(xdg / "config.toml", "[broker]\nclient_id = 1\n")
     assert load_settings().broker.client_id == 1

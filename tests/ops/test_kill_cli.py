@@ -39,16 +39,7 @@ TRADER_CLIENT = 7
 BROKEN_KEY = "[risk]\nmax_order_quantityy = 5\n"
 """A typo, as made while editing the configuration for the next run."""
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in list(os.environ):
-        if var.startswith("TUI_TRADER_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    monkeypatch.setenv("COLUMNS", "400")  # the error panel on one line per line of the message
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from tests.store.old_journal import shared_ref_events, write_old_journal
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
@@ -32,9 +33,8 @@ from tui_trader.ops.reports import Period, build_report, close_session, pair_fil
 from tui_trader.ops.trace import order_trace
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store import sending
-from tui_trader.store.derive import rows_for
 from tui_trader.store.journal import Journal
-from tui_trader.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tui_trader.store.schema import SCHEMA_VERSION
 
 from .conftest import eventually
 from .engines import buy, make_engine, sell
@@ -396,12 +396,7 @@ def test_cli_on_a_journal_of_an_older_schema_then_reported_read_only(tmp_path: P
     # Arrange: a schema-1 journal (before the write-ahead `sending` table) with one denial; read-only, it
     # is not migrated, and reading orders crashed on "no such table: sending".
     path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
-    for sql, params in rows_for(denial(at("11:30"), "max_order_quantity")):
-        conn.execute(sql, params)
-    conn.commit()
-    conn.close()
+    write_old_journal(path, 1, [denial(at("11:30"), "max_order_quantity")])
     # Act
     report = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
     trace = run_cli("--journal", str(path), "--order", "nope", "--format", "json")
@@ -414,31 +409,20 @@ def test_cli_on_a_journal_of_an_older_schema_then_reported_read_only(tmp_path: P
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)  # not migrated
 
 
-_SCHEMA_3_FILL = ("INSERT OR IGNORE INTO fills(exec_id, order_ref, symbol, side, quantity, price, time, broker_id, "
-                  "commission, realized_pnl) VALUES (?,?,?,?,?,?,?,?,?,?)")
-"""How a schema-3 journal (before the fills' permanent id) wrote a fill."""
-
-
 def test_cli_on_a_journal_before_the_fills_permanent_id_then_report_and_trace_read_it_read_only(
         tmp_path: Path) -> None:
     # Arrange: a schema-3 journal with a round trip, written as that version wrote it (no perm_id column in fills)
     path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    for number, script in enumerate(MIGRATIONS[:3]):
-        conn.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
-    refs = []
+    refs: list[str] = []
+    events: list[ev.Event] = []
     for n, (side, price, hhmm) in enumerate([(Side.BUY, 100.0, "10:00"), (Side.SELL, 103.0, "10:30")], start=1):
         when, ref = at(hhmm), f"ema_cross-{n}"
         order = Order(ref, OrderTicket("AAPL", side, 10, OrderType.MKT, strategy="ema_cross", created_at=when),
                       OrderStatus.FILLED, when, when, broker_id=n, filled_quantity=10, avg_fill_price=price)
         fill = Fill(f"x{n}", ref, "AAPL", side, 10, price, when, n, commission=1.0, perm_id=900 + n)
-        for event in (ev.OrderUpdated(when, order, OrderStatus.SUBMITTED), ev.OrderFilled(when, fill, order)):
-            for sql, params in rows_for(event):
-                old = sql.startswith("INSERT OR IGNORE INTO fills")
-                conn.execute(_SCHEMA_3_FILL if old else sql, params[:-1] if old else params)
+        events += [ev.OrderUpdated(when, order, OrderStatus.SUBMITTED), ev.OrderFilled(when, fill, order)]
         refs.append(ref)
-    conn.commit()
-    conn.close()
+    write_old_journal(path, 3, events)
     # Act
     report = run_cli("--journal", str(path), "--date", "2026-03-03", "--format", "json")
     trace = run_cli("--journal", str(path), "--order", refs[1], "--format", "json")
@@ -716,7 +700,7 @@ async def test_report_when_two_orders_share_an_order_ref_then_each_fill_is_its_o
     # as bot1#22, whose fill came before it was adopted (journaled as a fill for an unknown order, under bot1); a third
     # never seen working (permId 33), its fill under bot1 too. By the orderRef alone the report gave every fill under
     # bot1 to bot1: its exits read "bot1", and the third order's MSFT trade counted as the adopted bot1's.
-    from tests.store.old_journal import filled, order
+    from tests.store.old_journal import filled, order  # this module's filled() is another: an engine's order filled
 
     bot1 = order("bot1", "AAPL", Side.BUY, 3, at("09:50"), "adopted", 11, 50)
     bot1_22 = order("bot1#22", "AAPL", Side.SELL, 5, at("10:40"), "adopted", 22, 51, OrderStatus.PARTIALLY_FILLED)
@@ -739,8 +723,6 @@ async def test_report_and_trace_of_an_old_journal_read_only_then_fills_of_uncert
         tmp_path: Path) -> None:
     # Arrange: a schema-3 journal (fills without permanent ids) with fills its event log or its one order under the
     # ref ties to an order, and fills it cannot (tests/store/old_journal.py: shared_ref_events says which and why).
-    from tests.store.old_journal import shared_ref_events, write_old_journal
-
     path = tmp_path / "old.sqlite"
     times = ("09:00", "10:00", "10:10", "10:20", "10:30", "10:50", "11:00", "11:30", "11:50", "12:00")
     write_old_journal(path, 3, shared_ref_events({t: at(t) for t in times}))

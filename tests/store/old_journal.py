@@ -1,4 +1,8 @@
-"""Journals written as older tui-trader versions wrote them, for the migration and read-only reading tests."""
+"""Journals written as older tui-trader versions wrote them, for the migration and read-only reading tests.
+
+:func:`create_schema` makes the tables of any schema version (the current one included) in a file;
+:func:`write_old_journal` fills a file of an older version with events, as that version wrote them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ _FILL_WITHOUT_PERM = ("INSERT OR IGNORE INTO fills(exec_id, order_ref, symbol, s
                       "commission, realized_pnl) VALUES (?,?,?,?,?,?,?,?,?,?)")
 
 
+def create_schema(conn: sqlite3.Connection, version: int) -> None:
+    """The tables of schema ``version`` (its ``user_version`` too), as the journal of that version made them."""
+    for number, script in enumerate(MIGRATIONS[:version]):
+        conn.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
+
+
 def write_old_journal(path: Path, version: int, events: Iterable[ev.Event]) -> None:
     """A journal of schema ``version`` (3: no ``fills.perm_id``; 4: the column, NULL in the rows written before it)
     holding ``events``, each written as the engine writes it but for the fill row, which has no permanent id.
@@ -25,8 +35,7 @@ def write_old_journal(path: Path, version: int, events: Iterable[ev.Event]) -> N
     before the table had its column."""
     conn = sqlite3.connect(path)
     try:
-        for number, script in enumerate(MIGRATIONS[:version]):
-            conn.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
+        create_schema(conn, version)
         for event in events:
             for sql, params in rows_for(event):
                 old = sql.startswith("INSERT OR IGNORE INTO fills")

@@ -21,6 +21,8 @@ from tui_trader.engine.bus import EventBus
 from tui_trader.store import Journal
 from tui_trader.store.schema import SCHEMA_VERSION
 
+from .old_journal import shared_ref_events, write_old_journal
+
 T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 
 
@@ -367,15 +369,8 @@ async def test_events_and_fills_when_bounds_in_another_time_zone_then_compared_a
 
 def _schema_3_file_with_a_fill(path: Path) -> None:
     """A journal of schema 3 (before the fills' permanent id) holding one fill, written as that version wrote it."""
-    from tui_trader.store.schema import MIGRATIONS
-
-    with sqlite3.connect(path) as conn:
-        for number, script in enumerate(MIGRATIONS[:3]):
-            conn.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
-        conn.execute("INSERT INTO fills(exec_id, order_ref, symbol, side, quantity, price, time, broker_id, commission,"
-                     " realized_pnl) VALUES ('E1', 'bot1', 'SPY', 'BUY', 5, 500.0, ?, 7, 1.25, NULL)",
-                     (T0.isoformat(),))
-    conn.close()
+    write_old_journal(path, 3, [ev.OrderFilled(T0, Fill("E1", "bot1", "SPY", Side.BUY, 5, 500.0, T0, broker_id=7,
+                                                        commission=1.25), None)])
 
 
 async def test_open_when_a_file_before_the_fills_permanent_id_then_migrated_and_its_fills_read_without_one(
@@ -423,8 +418,6 @@ CERTAIN_ONLY = {"x1": 901, "x2": 22, "x3": None, "x4": None, "x5": 902, "x6": No
 async def test_open_when_old_fills_without_permanent_ids_then_migrated_with_the_certain_ones_only(
         tmp_path: Path, version: int) -> None:
     # Arrange: fills journaled before schema 4 (or in the rows 4 left NULL): none has its order's permanent id.
-    from tests.store.old_journal import shared_ref_events, write_old_journal
-
     path = tmp_path / "old.sqlite"
     write_old_journal(path, version, shared_ref_events(SHARED_TIMES))
     # Act
@@ -440,7 +433,6 @@ async def test_open_when_old_fills_without_permanent_ids_then_migrated_with_the_
 
 async def test_fills_when_read_only_from_an_old_file_then_the_certain_permanent_ids_and_the_file_not_migrated(
         tmp_path: Path) -> None:
-    from tests.store.old_journal import shared_ref_events, write_old_journal
     from tui_trader.ops.report_cli import open_readonly, readonly_uri
 
     path = tmp_path / "old.sqlite"

@@ -21,6 +21,9 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.enums import TimeInForce
 from tui_trader.domain.orders import Bracket, StatusChange
 from tui_trader.store import Journal, sending
+from tui_trader.store.schema import SCHEMA_VERSION
+
+from .old_journal import create_schema
 
 S = OrderStatus
 T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
@@ -93,10 +96,7 @@ def test_row_when_read_back_then_the_same_order(tmp_path: Path) -> None:
                                 commission=1.5, last_error="201 margin",
                                 history=(*order.history, StatusChange(S.SENDING, T0, "résumé ✓")))
     with sqlite3.connect(tmp_path / "j.sqlite") as conn:
-        from tui_trader.store.schema import MIGRATIONS
-
-        for script in MIGRATIONS:
-            conn.executescript(script)
+        create_schema(conn, SCHEMA_VERSION)
         # Act
         conn.executemany(sending.INGEST_SQL, sending.rows([order, child]))
         read = sending.pending(conn)
@@ -182,10 +182,7 @@ def test_row_when_order_born_in_sending_then_read_back_the_same_with_the_history
     # Act
     (params,) = sending.rows([order])
     with sqlite3.connect(tmp_path / "j.sqlite") as conn:
-        from tui_trader.store.schema import MIGRATIONS
-
-        for script in MIGRATIONS:
-            conn.executescript(script)
+        create_schema(conn, SCHEMA_VERSION)
         conn.execute(sending.INGEST_SQL, params)
         read = sending.pending(conn)
     # Assert
@@ -277,15 +274,11 @@ async def test_log_when_a_line_is_not_a_record_then_skipped_and_the_journal_stil
 async def test_migration_when_a_version_2_file_holds_a_record_twice_then_one_row_kept_and_the_log_folds_in(
         tmp_path: Path) -> None:
     # Arrange: a journal as the previous schema left it, the same record written twice.
-    from tui_trader.store.schema import MIGRATIONS
-
     path = tmp_path / "journal.sqlite"
     (params,) = sending.rows(_family()[:1])
     with closing(sqlite3.connect(path)) as conn:
-        for script in MIGRATIONS[:2]:
-            conn.executescript(script)
+        create_schema(conn, 2)
         conn.executemany(sending.INGEST_SQL.replace("INSERT OR IGNORE", "INSERT"), [params, params])
-        conn.execute("PRAGMA user_version = 2")
         conn.commit()
     sending.log_path(path).write_bytes(sending.record(_family()))
     # Act

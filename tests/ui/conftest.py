@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -31,14 +33,23 @@ class Console:
         for _ in range(times):
             await self.pilot.pause()
 
+    async def eventually(self, predicate: Callable[[], object], what: str = "", within: float = 10.0) -> None:
+        """Let the console run (a pilot pause at a time: its messages handled, the screen redrawn) until
+        ``predicate()`` holds; fail after ``within`` seconds (loop time: generous, reached only when broken).
+
+        For a state the console comes to and stays in; what it must not do is asserted once it got there.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not predicate():
+            if loop.time() > deadline:
+                pytest.fail(f"condition not met within {within}s: {what or predicate}")
+            await self.pilot.pause()
+
     async def approve_ready(self) -> None:
         """Wait (bounded) until the approval modal on screen takes ``y`` (its approve delay is over)."""
         screen = self.app.screen
-        for _ in range(500):
-            if getattr(screen, "ready", False):
-                return
-            await self.pilot.pause(0.01)
-        raise AssertionError(f"{screen!r} never took y")
+        await self.eventually(lambda: getattr(screen, "ready", False), f"{screen!r} taking y")
 
     async def pull(self) -> None:
         """Pull a snapshot now and let the screen draw it."""

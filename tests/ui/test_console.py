@@ -51,11 +51,8 @@ async def assert_halted(c: Console) -> None:
     assert bar.trading_state is TradingState.HALTED
     assert bar.has_class("-halted")
     banner = c.app.main.query_one(KillBanner)
-    for _ in range(100):  # the banner comes with the refresh that follows the kill's cancels
-        if banner.display:
-            break
-        await c.pilot.pause(0.01)
-    assert banner.display
+    # the banner comes with the refresh that follows the kill's cancels
+    await c.eventually(lambda: banner.display, "the kill banner shown")
 
 
 async def test_main_screen_when_started_then_shows_state_and_panes() -> None:

@@ -84,7 +84,8 @@ async def test_footer_when_terminal_shrinks_then_keys_fitted_again() -> None:
     async with running(size=(160, 48)) as c:
         assert "^r Reset kill" in footer_keys(c)
         await c.pilot.resize_terminal(80, 24)
-        await c.settle(3)
+        await c.eventually(lambda: footer_keys(c)[:1] == ["^k KILL"] and "^r Reset kill" not in footer_keys(c)
+                           and len(footer_line(c)) == 80, "the keys fitted to 80 columns")
         assert "^r Reset kill" not in footer_keys(c)
         line = footer_line(c)
         assert line.startswith(" ^k KILL  ? Help ")
@@ -94,7 +95,8 @@ async def test_footer_when_terminal_shrinks_then_keys_fitted_again() -> None:
 async def test_footer_on_order_trace_screen_then_kill_switch_first() -> None:
     async with running(size=(80, 24)) as c:
         await c.pilot.press("3", "t")
-        await c.settle(3)
+        await c.eventually(lambda: c.app.screen.id == "trace-screen" and screen_lines(c.app)[-1:] != [],
+                           "the order's trace drawn")
         assert c.app.screen.id == "trace-screen"
         assert footer_line(c).startswith(" ^k KILL  ? Help ")
 

@@ -45,12 +45,19 @@ async def refused_console(tmp_path: Path, **config: Any) -> AsyncIterator[tuple[
     app = create_app(engine)
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            await eventually(lambda: app.main.snapshot and app.main.snapshot.connection.last_error,
-                             what="the failed connect on screen")
-            await pilot.pause()
+            table = app.main.query_one("#connectivity-table", LineTable)
+            await eventually(lambda: any(row.key.startswith("err") for row in table.rows),
+                             what="the failed connect in the connectivity pane")
             yield app, pilot, engine
     finally:
         await engine.stop()
+
+
+def handed_over(app: TraderApp) -> bool:
+    """Every event the engine published so far is in the panes: the console's subscription and the main screen's
+    messages drained (the bridge takes a batch off the queue and posts it in one step)."""
+    subscription = app.bridge.subscription
+    return subscription is not None and subscription.backlog == 0 and app.main.message_queue_size == 0
 
 
 def said(app: TraderApp) -> list[tuple[AlertLevel, str, str]]:
@@ -86,7 +93,7 @@ async def test_no_gateway_when_connects_keep_failing_then_one_alert_says_so_and_
         tmp_path: Path) -> None:
     # One failed start gave two ERROR rows ("console  connection DISCONNECTED could not connect …" under the
     # engine's "broker  could not connect …"), and the first retry another "connection CONNECTING".
-    async with refused_console(tmp_path) as (app, pilot, engine):  # tries again within 0.05-0.25 s
+    async with refused_console(tmp_path) as (app, _, engine):  # tries again within 0.05-0.25 s
         failures = set()
 
         def tried_three_times() -> bool:
@@ -95,7 +102,7 @@ async def test_no_gateway_when_connects_keep_failing_then_one_alert_says_so_and_
 
         await eventually(tried_three_times, what="the start's connect and two retries refused")
         app.main.request_refresh()
-        await pilot.pause()
+        await eventually(lambda: handed_over(app), what="every event the engine published in the panes")
         alerts = said(app)
         assert [(level, source) for level, source, _ in alerts] == [
             (AlertLevel.INFO, "console"), (AlertLevel.ERROR, "broker")]

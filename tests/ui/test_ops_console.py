@@ -27,13 +27,9 @@ from tui_trader.ui.widgets.orders import OrdersPane
 from .conftest import Console, running
 
 
-async def wait_for(c: Console, predicate, what: str = "", tries: int = 200) -> None:
-    """Let the app run until ``predicate()`` holds (bounded)."""
-    for _ in range(tries):
-        if predicate():
-            return
-        await c.pilot.pause(0.01)
-    raise AssertionError(f"not reached: {what or predicate}")
+async def wait_for(c: Console, predicate, what: str = "") -> None:
+    """Let the app run until ``predicate()`` holds (bounded: :meth:`Console.eventually`)."""
+    await c.eventually(predicate, what)
 
 
 def files_in(folder: Path) -> list[Path]:

@@ -27,11 +27,10 @@ CHARACTERS = {"tab": "\t", "full_stop": "."}
 SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 
 
-async def typed_at_once(c: Console, *keys: str) -> None:
+def typed_at_once(c: Console, *keys: str) -> None:
     """``keys`` as a terminal delivers a fast typist's burst: all posted before any is handled."""
     for key in keys:
         c.app.post_message(events.Key(key, CHARACTERS.get(key, key)))
-    await c.settle(6)
 
 
 def waiting(state: EngineSnapshot, *items: PendingApproval) -> EngineSnapshot:
@@ -128,7 +127,7 @@ async def test_ticket_when_submitted_while_a_strategy_order_waits_then_its_own_a
         c.engine.state = waiting(c.engine.state, pending(FROZEN, ref="tt-200", symbol="QQQ"))
         await c.pull()
         await c.pilot.press("ctrl+s")
-        await c.settle(4)
+        await c.eventually(lambda: isinstance(c.app.screen, ApprovalModal), "an approval open")
 
         modal = c.app.screen
         assert isinstance(modal, ApprovalModal)
@@ -137,7 +136,8 @@ async def test_ticket_when_submitted_while_a_strategy_order_waits_then_its_own_a
         assert title == "APPROVE ORDER tt-301 (MSFT) · YOUR TICKET · 1 more waiting"
         await c.approve_ready()
         await c.pilot.press("y")
-        await c.settle(4)
+        await c.eventually(lambda: c.app.screen is not modal and isinstance(c.app.screen, ApprovalModal),
+                           "the next approval open")
         assert c.engine.called("approve") == [("approve", "tt-301", "operator")]
         assert isinstance(c.app.screen, ApprovalModal)
         title = str(c.app.screen.query_one("#approval-title", Label).render())
@@ -183,12 +183,13 @@ async def test_ticket_when_keys_come_in_one_burst_then_each_lands_in_the_field_i
         form.query_one("#ticket-quantity", Input).focus()
         await c.settle()
 
-        await typed_at_once(c, "1", "0", "tab", "tab", "3", "9", "8", "full_stop", "5")
+        typed_at_once(c, "1", "0", "tab", "tab", "3", "9", "8", "full_stop", "5")
 
+        summary = "BUY 10 MSFT LMT limit 398.50 · notional ≈ 3,985.00"
+        await c.eventually(lambda: any(summary in line for line in screen_lines(c.app)), "the burst's ticket drawn")
         assert form.query_one("#ticket-quantity", Input).value == "10"
         assert form.query_one("#ticket-limit", Input).value == "398.5"
-        summary = str(form.query_one("#ticket-summary", Label).render())
-        assert summary == "BUY 10 MSFT LMT limit 398.50 · notional ≈ 3,985.00"
+        assert str(form.query_one("#ticket-summary", Label).render()) == summary
         assert any(summary in line for line in screen_lines(c.app))
         assert any("Submit (ctrl+s)" in line for line in screen_lines(c.app))
 
