@@ -38,7 +38,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, Footer, Label, Static
+from textual.widgets import Button, Label, Static
 
 from tui_trader.domain.enums import Side
 from tui_trader.domain.orders import OrderTicket
@@ -47,6 +47,7 @@ from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
 from tui_trader.ui.modals.dialog import Dialog
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.rows import Column, Row
 
@@ -162,14 +163,9 @@ class ApprovalModal(Dialog[bool | None]):
         Binding("y", "approve", "Approve", id="approve-order", tooltip="Send this order (risk re-checks it)"),
         Binding("n", "reject", "Reject", id="reject-order", tooltip="Refuse this order"),
         Binding("escape", "reject", "Reject", show=False, id="reject-order-escape"),
-        Binding("ctrl+k", "app.kill_switch", "KILL", id="approval-kill-switch",
-                tooltip="Kill switch (the App's binding takes the key first: listed so this footer shows it)"),
-        Binding("pagedown", "scroll_body(1)", "Scroll", show=False, id="approval-page-down",
-                tooltip="Scroll the plan and the checks down"),
-        Binding("pageup", "scroll_body(-1)", "Scroll", show=False, id="approval-page-up",
-                tooltip="Scroll the plan and the checks up"),
     ]
-    """y approves, n or Escape rejects; PageDown and PageUp scroll the plan and checks (on a small terminal)."""
+    """y approves, n or Escape rejects (Ctrl+K and PageDown/PageUp, which scroll the plan and checks on a small
+    terminal, are every dialog's: :class:`~tui_trader.ui.modals.dialog.Dialog`)."""
 
     def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5,
                  monotonic: Callable[[], float] = time.monotonic, last_answer: LastAnswer | None = None,
@@ -225,7 +221,7 @@ class ApprovalModal(Dialog[bool | None]):
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Reject (n)", id="reject", variant="error")
                     yield Button("Approve (y)", id="approve", variant="success")
-        yield Footer()
+        yield KeyFooter()
 
     def _held(self) -> float:
         """The quantity held of the order's symbol (0 when none)."""
@@ -235,11 +231,6 @@ class ApprovalModal(Dialog[bool | None]):
     def _plan(self, pending: PendingApproval) -> str:
         ticket = pending.order.ticket
         return plan_text(ticket, pending, self.positions.get(ticket.symbol))
-
-    def action_scroll_body(self, pages: int) -> None:
-        """Scroll the plan, checks and drift a page down (``pages`` 1) or up (-1)."""
-        body = self.query_one("#approval-body", VerticalScroll)
-        body.scroll_page_down(animate=False) if pages > 0 else body.scroll_page_up(animate=False)
 
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])

@@ -21,7 +21,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Input, Label, Select
+from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
 from tui_trader.domain.market import Instrument
@@ -30,6 +30,7 @@ from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.ui.format import money, price, qty
 from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row
 from tui_trader.ui.modals.form import OrderForm
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.line_table import LineTable
 
 Previewer = Callable[[OrderTicket], RiskVerdict]
@@ -181,7 +182,7 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Cancel", id="cancel", variant="primary")
                     yield Button("Submit (ctrl+s)", id="submit", variant="warning")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#ticket-symbol", Input).focus()
