@@ -70,6 +70,14 @@ def check_row(check: CheckResult) -> Row:
     return Row(check.name, cells, ("", "", "dim", "warn" if low else "", role))
 
 
+def order_line(ticket: OrderTicket) -> str:
+    """The order in words: side, quantity, symbol, type and its prices (``BUY 100 AAPL LMT limit 210.50``)."""
+    prices = (f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
+              f"stop {price(ticket.stop_price)}" if ticket.stop_price else "")
+    return " ".join(w for w in (ticket.side.value, qty(ticket.quantity), ticket.symbol, ticket.order_type.value,
+                                *prices) if w)
+
+
 NOT_SIGNALS = frozenset({"manual", "adopted", "flatten", "max_holding"})
 """The ``strategy`` of orders no strategy signalled (as :data:`tui_trader.engine.strategy_runner.NOT_STRATEGY_NAMES`,
 not imported: it would load the strategies' pandas into a console whose engine runs in another process)."""
@@ -101,10 +109,7 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval, position: Position 
     A reduce-only order (a strategy's exit, a close) says which position it closes and has no bracket line:
     it opens nothing to protect ("bracket: none (no protective stop)" read as a warning about an exit).
     """
-    prices = [f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
-              f"stop {price(ticket.stop_price)}" if ticket.stop_price else ""]
-    lines = [f"{ticket.side.value} {qty(ticket.quantity)} {ticket.symbol} {ticket.order_type.value} "
-             f"{' '.join(p for p in prices if p)} {ticket.tif.value}".replace("  ", " ")]
+    lines = [f"{order_line(ticket)} {ticket.tif.value}"]
     if ticket.reduce_only:
         lines.append(exit_text(ticket, position))
     lines.append(f"notional ≈ {money(pending.est_notional)} · commission ≈ {money(pending.est_commission)}")
