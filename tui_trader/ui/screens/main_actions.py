@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from tui_trader.ui.options import Clock
 
 PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
-COMPACT_HIDDEN = frozenset({"watchlist", "pnl", "connectivity", "health"})
-"""Panes the compact layout (``MainScreen.-compact`` in app.tcss) does not show: they open maximised."""
+COMPACT_HIDDEN = "compact-hidden"
+"""The class of the panes the compact layout (``MainScreen.-compact`` in app.tcss) does not show: they open
+maximised."""
 
 
 class MainActions(Screen[None]):
@@ -312,7 +313,7 @@ class MainActions(Screen[None]):
         if self.maximized is not None:
             self.minimize()
         pane.query_one(LineTable).focus()
-        if self.has_class("-compact") and name in COMPACT_HIDDEN:
+        if self.has_class("-compact") and pane.has_class(COMPACT_HIDDEN):
             self.maximize(pane, container=False)
             self._back_to = back
 
