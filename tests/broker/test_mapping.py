@@ -127,6 +127,25 @@ def test_cancelled_with_error_201_then_rejected() -> None:
     assert m.report_from_trade(_trade("Cancelled", error=201)).status is S.REJECTED
 
 
+@pytest.mark.parametrize(("code", "logged", "status", "note"), [
+    (201, "Error 201, reqId 7: Order rejected - reason:The contract is not available for short sale.", S.REJECTED,
+     "Order rejected - reason:The contract is not available for short sale."),
+    (202, "Error 202, reqId 7: Order Canceled - reason:cancelled in TWS", S.CANCELLED,
+     "Order Canceled - reason:cancelled in TWS"),
+    (10148, "Error 10148, reqId 7: OrderId 7 that needs to be cancelled cannot be cancelled, state: Filled.", None,
+     "cancel race 10148: OrderId 7 that needs to be cancelled cannot be cancelled, state: Filled."),
+])
+def test_report_from_trade_when_ib_async_logged_an_error_then_the_note_is_the_brokers_words_alone(
+        code: int, logged: str, status: S | None, note: str) -> None:
+    # The console cut ib_async's "Error 201, reqId 7: " off the rejection's reason; the journal and the reports kept it.
+    trade = _trade("Cancelled", error=code)
+    trade.log[-1] = TradeLogEntry(NOW, "Cancelled", logged, code)
+
+    report = m.report_from_trade(trade)
+
+    assert (report.status, report.note) == (status, note)
+
+
 @pytest.mark.parametrize("code", [104, 135, 161, 10147, 10148])
 def test_cancelled_with_an_order_ended_or_unknown_code_then_no_status_information(code: int) -> None:
     # Reached only when the error answered no modification (one refused puts the trade back to working first).

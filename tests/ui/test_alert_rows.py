@@ -158,6 +158,25 @@ async def test_alert_rows_when_the_kill_switch_engages_then_one_critical_row() -
         assert halted[0].text.startswith("kill switch engaged by operator (manual): ")
 
 
+async def test_alert_rows_when_the_real_engine_kills_and_releases_then_one_row_each_in_the_engines_words(
+        tmp_path: Path) -> None:
+    # The engine's alert and the console's trading-state change merge (alert_pairs: KILL_ENGAGED, KILL_RELEASED);
+    # the release said twice: "kill switch released by alice: …" and "HALTED → ACTIVE by alice: …".
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path))
+        async with console_on(engine) as app:
+            await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="connected")
+            said = len(rows(app))
+
+            engine.kill("feed looks wrong", by="alice")
+            engine.reset_kill("feed checked", by="alice", confirm_same_day=True)
+
+            await eventually(lambda: any(a.kind == "kill_reset" for a in rows(app)), what="the release said")
+            about = [(a.source, a.kind, a.text) for a in rows(app)[said:] if a.source in ("console", "kill_switch")]
+            assert about == [("kill_switch", "kill", "kill switch engaged by alice (manual): feed looks wrong"),
+                             ("kill_switch", "kill_reset", "kill switch released by alice: feed checked")]
+
+
 async def test_alert_rows_when_the_operator_reduces_or_the_engine_alert_comes_first_then_each_change_one_row(
         ) -> None:
     risk = Alert(AlertLevel.ERROR, "risk", "daily_loss limit reached: 5,000 USD (limit 5,000) -> REDUCING: "

@@ -11,9 +11,10 @@ from textual.widgets import Input, Label, Select
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
-from tui_trader.ui.demo import FROZEN, make_order, normal_state
+from tui_trader.ui.demo import FROZEN, make_order, normal_state, pending
+from tui_trader.ui.modals.approval import order_line, plan_text
 from tui_trader.ui.modals.modify_order import ModifyOrderModal
-from tui_trader.ui.modals.order_ticket import build_ticket
+from tui_trader.ui.modals.order_ticket import build_ticket, summary_text
 
 from .conftest import Console, running
 from .test_console import typed_ticket
@@ -118,3 +119,15 @@ async def test_modify_when_a_modify_of_the_order_is_unconfirmed_then_the_brokers
         await c.settle(3)
 
         assert c.engine.called("modify") == [("modify", "tt-777", None, 102.0, None)]
+
+
+@pytest.mark.parametrize(("ticket", "line"), [
+    (OrderTicket("AAPL", Side.BUY, 100, OrderType.MKT), "BUY 100 AAPL MKT"),
+    (OrderTicket("AAPL", Side.SELL, 12.5, OrderType.STP_LMT, limit_price=209.5, stop_price=210),
+     "SELL 12.5 AAPL STP LMT limit 209.50 stop 210.00"),
+])
+def test_order_line_when_the_approval_or_the_ticket_says_the_order_then_the_same_words(
+        ticket: OrderTicket, line: str) -> None:
+    assert order_line(ticket) == line
+    assert plan_text(ticket, pending(FROZEN)).splitlines()[0] == f"{line} DAY"
+    assert summary_text(ticket, 1000.0) == f"{line} · notional ≈ 1,000.00"

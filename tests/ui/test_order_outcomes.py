@@ -40,7 +40,7 @@ async def test_orders_pane_when_orders_ended_unsent_or_rejected_then_each_says_w
         ended("tt-2", (S.REJECTED, "rejected by operator")),
         ended("tt-3", (S.REJECTED, "risk: trading_state: trading halted")),
         ended("tt-4", (S.APPROVED, "approved by operator"), (S.SENDING, send.SENDING_NOTE),
-              (S.REJECTED, "Error 201, reqId 12: Order rejected - reason:Simulated rejection")),
+              (S.REJECTED, "Order rejected - reason:Simulated rejection")),  # the broker's words (broker.ib.mapping)
         ended("tt-5", (S.REJECTED, "kill switch engaged")),
         ended("tt-6", (S.APPROVED, "approved by operator"), (S.SENDING, send.SENDING_NOTE),
               (S.SUBMITTED, "Submitted"), (S.CANCELLED, "operator cancel")),

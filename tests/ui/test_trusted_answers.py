@@ -59,7 +59,7 @@ async def test_approval_when_drawn_then_expiry_buttons_headroom_status_bar_and_i
         assert any("expires in 24s — no answer means deny" in line for line in lines)
         assert any("Reject (n)" in line and "Approve (y)" in line for line in lines)
         assert any("Headroom" in line for line in lines)
-        assert lines[-1].split() == ["y", "Approve", "n", "Reject", "^k", "KILL"]  # the modal's keys, not "n Order"
+        assert lines[-1].split() == ["^k", "KILL", "y", "Approve", "n", "Reject"]  # the modal's keys, not "n Order"
 
 
 EXTRA_CHECKS = ("ticket_valid", "symbol_allowed", "order_type_allowed", "quote", "trading_hours", "bracket",

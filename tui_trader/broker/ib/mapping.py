@@ -7,6 +7,7 @@ values (or the reverse for orders), so it is unit-tested without a connection.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -304,6 +305,17 @@ def fill_from_ib(fill: IbFill, order_ref: str = "") -> Fill:
     )
 
 
+IB_ASYNC_WORDS = re.compile(r"^(?:Error|Warning) -?\d+, reqId -?\d+: ")
+"""How ib_async words an order's error on its trade log, before the broker's own words: ``Error 201, reqId 12: ``."""
+
+
+def broker_reason(message: str) -> str:
+    """The broker's words alone from a trade log entry's message: ``Error 201, reqId 12: Order rejected -
+    reason:Simulated rejection`` is ``Order rejected - reason:Simulated rejection``, as IB sent it (an order's
+    reason, for the console, the journal and the reports)."""
+    return IB_ASYNC_WORDS.sub("", message).strip()
+
+
 def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[OrderStatus | None, str]:
     """The engine status, reading the error code ib_async put on the trade's last log entry.
 
@@ -316,11 +328,12 @@ def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[O
     status = map_status(raw, filled, remaining, trade.orderStatus.whyHeld)
     last = trade.log[-1] if trade.log else None
     code = last.errorCode if last is not None else 0
+    said = broker_reason(last.message) if last is not None and code else ""
     if status is OrderStatus.CANCELLED and code and code != ORDER_CANCELLED:
         if code in ORDER_ENDED_OR_UNKNOWN:
-            return None, f"cancel race {code}: {last.message if last else ''}"
-        return OrderStatus.REJECTED, last.message if last else ""
-    return status, (last.message if last and code else "")
+            return None, f"cancel race {code}: {said}"
+        return OrderStatus.REJECTED, said
+    return status, said
 
 
 def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:

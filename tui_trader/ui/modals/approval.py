@@ -38,16 +38,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import Button, Footer, Label, Static
+from textual.widgets import Button, Label, Static
 
 from tui_trader.domain.enums import Side
-from tui_trader.domain.orders import NOT_STRATEGY_NAMES as NOT_SIGNALS
-from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.orders import NOT_STRATEGY_NAMES, OrderTicket
 from tui_trader.domain.portfolio import Position
 from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
 from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
 from tui_trader.ui.modals.dialog import Dialog
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.rows import Column, Row
 
@@ -68,6 +68,14 @@ def check_row(check: CheckResult) -> Row:
     role = "pos" if check.passed else "crit"
     low = check.headroom is not None and check.limit and check.headroom < 0.2 * abs(check.limit)
     return Row(check.name, cells, ("", "", "dim", "warn" if low else "", role))
+
+
+def order_line(ticket: OrderTicket) -> str:
+    """The order in words: side, quantity, symbol, type and its prices (``BUY 100 AAPL LMT limit 210.50``)."""
+    prices = (f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
+              f"stop {price(ticket.stop_price)}" if ticket.stop_price else "")
+    return " ".join(w for w in (ticket.side.value, qty(ticket.quantity), ticket.symbol, ticket.order_type.value,
+                                *prices) if w)
 
 
 WHOSE = {"manual": "YOUR TICKET", "flatten": "your flatten", "adopted": "adopted from the broker",
@@ -97,10 +105,7 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval, position: Position 
     A reduce-only order (a strategy's exit, a close) says which position it closes and has no bracket line:
     it opens nothing to protect ("bracket: none (no protective stop)" read as a warning about an exit).
     """
-    prices = [f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
-              f"stop {price(ticket.stop_price)}" if ticket.stop_price else ""]
-    lines = [f"{ticket.side.value} {qty(ticket.quantity)} {ticket.symbol} {ticket.order_type.value} "
-             f"{' '.join(p for p in prices if p)} {ticket.tif.value}".replace("  ", " ")]
+    lines = [f"{order_line(ticket)} {ticket.tif.value}"]
     if ticket.reduce_only:
         lines.append(exit_text(ticket, position))
     lines.append(f"notional ≈ {money(pending.est_notional)} · commission ≈ {money(pending.est_commission)}")
@@ -124,7 +129,7 @@ def drift_text(ticket: OrderTicket, pending: PendingApproval) -> str:
     """Price drift since a strategy's signal (the price now, for an order no strategy signalled: a ticket's
     "signal" was the mark when it was submitted), and the what-if margin impact when the broker gave one."""
     signal, now = ticket.signal_price, pending.reference_price
-    if ticket.strategy in NOT_SIGNALS:
+    if ticket.strategy in NOT_STRATEGY_NAMES:
         drift = f"price now {price(now)}"
     elif is_num(signal) and signal > 0 and is_num(now):
         drift = f"drift since signal {pct((now - signal) / signal * 100)} ({price(signal)} → {price(now)})"
@@ -159,14 +164,9 @@ class ApprovalModal(Dialog[bool | None]):
         Binding("y", "approve", "Approve", id="approve-order", tooltip="Send this order (risk re-checks it)"),
         Binding("n", "reject", "Reject", id="reject-order", tooltip="Refuse this order"),
         Binding("escape", "reject", "Reject", show=False, id="reject-order-escape"),
-        Binding("ctrl+k", "app.kill_switch", "KILL", id="approval-kill-switch",
-                tooltip="Kill switch (the App's binding takes the key first: listed so this footer shows it)"),
-        Binding("pagedown", "scroll_body(1)", "Scroll", show=False, id="approval-page-down",
-                tooltip="Scroll the plan and the checks down"),
-        Binding("pageup", "scroll_body(-1)", "Scroll", show=False, id="approval-page-up",
-                tooltip="Scroll the plan and the checks up"),
     ]
-    """y approves, n or Escape rejects; PageDown and PageUp scroll the plan and checks (on a small terminal)."""
+    """y approves, n or Escape rejects (Ctrl+K and PageDown/PageUp, which scroll the plan and checks on a small
+    terminal, are every dialog's: :class:`~tui_trader.ui.modals.dialog.Dialog`)."""
 
     def __init__(self, pending: PendingApproval, waiting: int, now: datetime, approve_delay_s: float = 0.5,
                  monotonic: Callable[[], float] = time.monotonic, last_answer: LastAnswer | None = None,
@@ -222,7 +222,7 @@ class ApprovalModal(Dialog[bool | None]):
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Reject (n)", id="reject", variant="error")
                     yield Button("Approve (y)", id="approve", variant="success")
-        yield Footer()
+        yield KeyFooter()
 
     def _held(self) -> float:
         """The quantity held of the order's symbol (0 when none)."""
@@ -232,11 +232,6 @@ class ApprovalModal(Dialog[bool | None]):
     def _plan(self, pending: PendingApproval) -> str:
         ticket = pending.order.ticket
         return plan_text(ticket, pending, self.positions.get(ticket.symbol))
-
-    def action_scroll_body(self, pages: int) -> None:
-        """Scroll the plan, checks and drift a page down (``pages`` 1) or up (-1)."""
-        body = self.query_one("#approval-body", VerticalScroll)
-        body.scroll_page_down(animate=False) if pages > 0 else body.scroll_page_up(animate=False)
 
     def on_mount(self) -> None:
         self.query_one(LineTable).set_rows([check_row(c) for c in self.pending.verdict.checks])

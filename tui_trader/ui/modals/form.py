@@ -1,7 +1,7 @@
 """What the order forms (the ticket, the modify form) share: Enter in a field or the ``submit`` button
 submits, the other button and Escape cancel (the form returns ``None``); Tab and Shift+Tab move between the
 fields before the next key is routed (typed in one burst, ``10<Tab><Tab>398.5`` made the quantity 10398.5);
-PageUp and PageDown scroll the form on a small terminal."""
+PageUp and PageDown scroll the form on a small terminal (:class:`~tui_trader.ui.modals.dialog.Dialog`'s keys)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,10 @@ class OrderForm(Dialog[R]):
         Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="form-next-field"),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
                 id="form-previous-field"),
-        Binding("pagedown", "scroll_form(1)", "Scroll", show=False, id="form-page-down"),
-        Binding("pageup", "scroll_form(-1)", "Scroll", show=False, id="form-page-up"),
     ]
     """Tab and Shift+Tab move focus as priority bindings: the App handles them as they arrive, before it routes
     the next key, which goes to the field focused by then. As the focused field's bindings (Textual's own),
     the keys of a burst that came after a Tab were all routed to the field focused before it."""
-
-    def action_scroll_form(self, pages: int) -> None:
-        """Scroll the form's body (``.dialog-body``) a page down (``pages`` 1) or up (-1), when it has one."""
-        for body in self.query(".dialog-body"):
-            body.scroll_page_down(animate=False) if pages > 0 else body.scroll_page_up(animate=False)
 
     def action_submit(self) -> None:
         """Submit the form (implemented by each form)."""

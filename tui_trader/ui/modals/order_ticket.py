@@ -21,15 +21,16 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Input, Label, Select
+from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
-from tui_trader.ui.format import money, price, qty
-from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row
+from tui_trader.ui.format import money, qty
+from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row, order_line
 from tui_trader.ui.modals.form import OrderForm
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.line_table import LineTable
 
 Previewer = Callable[[OrderTicket], RiskVerdict]
@@ -98,11 +99,8 @@ def notional_of(ticket: OrderTicket, verdict: RiskVerdict) -> float:
 
 def summary_text(ticket: OrderTicket, notional: float) -> str:
     """The order as parsed, in one line: what Ctrl+S sends, and what it is worth."""
-    prices = " ".join(p for p in (f"limit {price(ticket.limit_price)}" if ticket.limit_price else "",
-                                  f"stop {price(ticket.stop_price)}" if ticket.stop_price else "") if p)
-    what = f"{ticket.side.value} {qty(ticket.quantity)} {ticket.symbol} {ticket.order_type.value} {prices}".rstrip()
     worth = f"notional ≈ {money(notional)}" if math.isfinite(notional) else "notional: not known yet (no price)"
-    return f"{what} · {worth}"
+    return f"{order_line(ticket)} · {worth}"
 
 
 def build_ticket(fields: dict[str, str]) -> OrderTicket:
@@ -181,7 +179,7 @@ class OrderTicketModal(OrderForm[OrderTicket | None]):
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Cancel", id="cancel", variant="primary")
                     yield Button("Submit (ctrl+s)", id="submit", variant="warning")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#ticket-symbol", Input).focus()

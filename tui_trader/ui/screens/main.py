@@ -44,7 +44,7 @@ from tui_trader.ui.freshness import assess
 from tui_trader.ui.messages import EngineEvents, EventsDropped, SnapshotPulled
 from tui_trader.ui.modals.approval import HELD_KEY_S, ApprovalModal, LastAnswer
 from tui_trader.ui.options import Clock, ConsoleOptions
-from tui_trader.ui.screens.main_actions import MainActions
+from tui_trader.ui.screens.main_actions import COMPACT_HIDDEN, MainActions
 from tui_trader.ui.screens.preflight import PreflightScreen
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.channels import ChannelsStrip
@@ -139,15 +139,15 @@ class MainScreen(MainActions):
         with Vertical(id="top"):
             yield StatusBar(id="status-bar")
             yield KillBanner()
-        with Grid(id="panes"):
-            yield WatchlistPane()
+        with Grid(id="panes"):  # the compact layout shows positions, orders and alerts; the others open maximised
+            yield WatchlistPane().add_class(COMPACT_HIDDEN)
             yield PositionsPane()
             yield OrdersPane()
             yield AlertsPane()
-            yield PnLPane(self.options.limits)
-            with ConnectivityPane():
+            yield PnLPane(self.options.limits).add_class(COMPACT_HIDDEN)
+            with ConnectivityPane().add_class(COMPACT_HIDDEN):
                 yield ChannelsStrip()  # notification channels, under the broker link
-            yield HealthPane(self.options)
+            yield HealthPane(self.options).add_class(COMPACT_HIDDEN)
         yield Input(placeholder="filter (Enter to apply, Esc to clear)", id="filter-input")
         yield KeyFooter()
 

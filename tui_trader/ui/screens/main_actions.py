@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from tui_trader.ui.options import Clock
 
 PANE_IDS = ("watchlist", "positions", "orders", "alerts", "pnl", "connectivity", "health")
-COMPACT_HIDDEN = frozenset({"watchlist", "pnl", "connectivity", "health"})
-"""Panes the compact layout (``MainScreen.-compact`` in app.tcss) does not show: they open maximised."""
+COMPACT_HIDDEN = "compact-hidden"
+"""The class of the panes the compact layout (``MainScreen.-compact`` in app.tcss) does not show: they open
+maximised."""
 
 
 class MainActions(Screen[None]):
@@ -125,20 +126,36 @@ class MainActions(Screen[None]):
         self.submitting += 1  # now: a snapshot drawn before the worker starts opens no approval either
         self.command(f"submit {ticket.symbol}", submit)
 
+    def selected_order(self) -> str | None:
+        """The order under the orders pane's cursor, while that pane has the focus (else ``None``).
+
+        x, e and t act on the row the operator sees selected: a trader in the positions pane pressing x
+        cancelled the order the orders pane's cursor had been left on, which nothing there showed selected.
+        """
+        pane = self.query_one(OrdersPane)
+        focused = self.focused
+        return pane.selected_ref if focused is not None and pane in focused.ancestors_with_self else None
+
+    def _no_order_selected(self, working: str = "") -> None:
+        """Say that ``x``, ``e`` and ``t`` act on the order selected in the orders pane."""
+        where = "select" if self.query_one(OrdersPane).table.has_focus else "focus the orders pane (3) and select"
+        self.notify(f"No order selected: {where} {working or 'an'} order first.", severity="warning")
+
     def action_cancel_order(self, order_ref: str = "") -> None:
-        """Cancel the order under the cursor (or ``order_ref``)."""
-        ref = order_ref or self.query_one(OrdersPane).selected_ref
+        """Cancel the order under the orders pane's cursor while that pane has the focus (or ``order_ref``)."""
+        ref = order_ref or self.selected_order()
         if not ref:
-            self.notify("Select an order in the orders pane first (3).", severity="warning")
+            self._no_order_selected()
             return
         self.command(f"cancel {ref}", lambda: self.handle.cancel(ref))
 
     def action_modify_order(self, order_ref: str = "") -> None:
-        """Change the quantity, limit or stop of the working order under the cursor (or ``order_ref``)."""
-        ref = order_ref or self.query_one(OrdersPane).selected_ref
+        """Change the quantity, limit or stop of the working order under the orders pane's cursor while that pane
+        has the focus (or ``order_ref``)."""
+        ref = order_ref or self.selected_order()
         order = next((o for o in self.snapshot.orders if o.order_ref == ref), None) if self.snapshot and ref else None
         if order is None:
-            self.notify("Select a working order in the orders pane first (3).", severity="warning")
+            self._no_order_selected("a working")
             return
         if not order.modifiable:
             self.notify(f"{ref} is {order.status.value}: only an order working at the broker can be modified.",
@@ -195,10 +212,11 @@ class MainActions(Screen[None]):
                      lambda: self.handle.flatten(preview=False, symbol=symbol or None, expected=shown))
 
     def action_trace_order(self, order_ref: str = "") -> None:
-        """Open the timeline of the order under the cursor (or ``order_ref``)."""
-        ref = order_ref or self.query_one(OrdersPane).selected_ref
+        """Open the timeline of the order under the orders pane's cursor while that pane has the focus (or
+        ``order_ref``)."""
+        ref = order_ref or self.selected_order()
         if not ref:
-            self.notify("Select an order in the orders pane first (3).", severity="warning")
+            self._no_order_selected()
             return
         zone = self.snapshot.time_zone if self.snapshot else ""
         self.app.push_screen(TraceScreen(self.handle, ref, self.clock, zone))
@@ -312,7 +330,7 @@ class MainActions(Screen[None]):
         if self.maximized is not None:
             self.minimize()
         pane.query_one(LineTable).focus()
-        if self.has_class("-compact") and name in COMPACT_HIDDEN:
+        if self.has_class("-compact") and pane.has_class(COMPACT_HIDDEN):
             self.maximize(pane, container=False)
             self._back_to = back
 

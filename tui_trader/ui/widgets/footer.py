@@ -1,4 +1,5 @@
-"""KeyFooter: the footer that always shows Ctrl+K and help, and drops other keys to fit.
+"""KeyFooter: the footer that always shows Ctrl+K and help first, and drops other keys to fit; the main screen's,
+the trace's and the dialogs' that have a key bar of their own (the approval, the order ticket).
 
 Textual's footer shows the keys in the order it finds them (the focused widget's, then the
 screen's, then the app's) and cuts what does not fit: at 80 columns the kill switch, the reset
@@ -22,6 +23,11 @@ RANK = ("cancel_all", "flatten", "toggle_reducing", "cancel_order", "new_order",
 (keys not named here come after them, in the order they were found)."""
 
 
+def action_of(key: FooterKey) -> str:
+    """The key's action without its namespace: a dialog's ``app.kill_switch`` is the App's ``kill_switch``."""
+    return key.action.rpartition(".")[2]
+
+
 def key_width(key: FooterKey) -> int:
     """Cells a footer key takes: one space before the key, one between, one after its description (the paddings
     of Textual's footer keys, not compact)."""
@@ -31,9 +37,9 @@ def key_width(key: FooterKey) -> int:
 def fit_keys(keys: list[FooterKey], width: int) -> list[FooterKey]:
     """The keys to show in ``width`` cells: ``ALWAYS`` first, then the others in their order, as many of the
     most important as fit (the ranking stops at the first that does not fit: no small key jumps a big one)."""
-    first = sorted((k for k in keys if k.action in ALWAYS), key=lambda k: ALWAYS.index(k.action))
-    others = [k for k in keys if k.action not in ALWAYS]
-    ranked = sorted(others, key=lambda k: RANK.index(k.action) if k.action in RANK else len(RANK))
+    first = sorted((k for k in keys if action_of(k) in ALWAYS), key=lambda k: ALWAYS.index(action_of(k)))
+    others = [k for k in keys if action_of(k) not in ALWAYS]
+    ranked = sorted(others, key=lambda k: RANK.index(action_of(k)) if action_of(k) in RANK else len(RANK))
     room = width - sum(key_width(k) for k in first)
     kept: set[int] = set()
     for key in ranked:
@@ -61,7 +67,7 @@ class KeyFooter(Footer):
         # The palette key is docked right, with a border and a padding of its own.
         width = self._composed_for - sum(key_width(w) + 2 for w in palette if isinstance(w, FooterKey))
         for key in fit_keys(keys, width):
-            key.set_class(key.action == "kill_switch", "-kill")
+            key.set_class(action_of(key) == "kill_switch", "-kill")
             yield key
         yield from palette
 

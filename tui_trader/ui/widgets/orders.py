@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from operator import itemgetter
 
@@ -71,9 +70,9 @@ HOLD_SHORT = {LOCATING: "LOCATING"}
 are located reads LOCATING (it can still fill); any other hold reads HELD."""
 
 
-BROKER_PREFIX = re.compile(r"^(Error -?\d+, reqId -?\d+: )?(Order rejected - reason:)?")
-"""What starts a broker's rejection as ib_async words it (``Error 201, reqId 12: Order rejected - reason:…``):
-the reason alone fits the column."""
+REJECTED_LEAD_IN = "Order rejected - reason:"
+"""How IB starts a rejection's reason (an order's note is the broker's words as IB sent them, ib_async's cut off
+by ``broker.ib.mapping.broker_reason``): the column says the reason alone, after ``REJECTED`` and ``broker:``."""
 
 
 def denial_gist(reason: str) -> str:
@@ -105,7 +104,7 @@ def unsent_outcome(order: Order) -> tuple[str, str] | None:
         return "DENIED", f"denied: {denial_gist(note.removeprefix('risk: '))}"
     if not any(step.status is OrderStatus.SENDING for step in order.history):
         return "DENIED", f"denied: {note or 'by the engine'}"  # pending approvals a kill or cancel-all ended
-    return "REJECTED", f"broker: {BROKER_PREFIX.sub('', note).strip() or 'no reason given'}"
+    return "REJECTED", f"broker: {note.removeprefix(REJECTED_LEAD_IN).strip() or 'no reason given'}"
 
 
 def order_row(order: Order, zone: str = "", held: bool = False, pending: PendingModification | None = None) -> Row:
