@@ -181,6 +181,35 @@ async def test_report_of_the_day_before_then_only_its_fill_and_no_trade(journal:
     assert report["summary"]["fills"] == 1
 
 
+async def test_report_of_a_journal_begun_by_a_seed_then_trades_start_from_its_positions_not_the_replayed_fills(
+        tmp_path: Path) -> None:
+    # Arrange: as an earlier version journaled it on an account another run had traded the same day: that run's
+    # executions (a QQQ round trip), replayed by the first executions request, then the seed (the broker's SPY short
+    # of 9 at 500, the QQQ in it), then the journal's own fills: SPY covered, an AAPL round trip.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    book = Book(j)
+    book.trade("QQQ", Side.SELL, 10, 451, at("09:40"), "unknown")
+    book.trade("QQQ", Side.BUY, 10, 450, at("09:50"), "unknown")
+    j.append(ev.BookCheckpointed(at("10:00"), {"cash": 1e6, "positions": {"SPY": [-9, 500.0, 0.0, None]}},
+                                 "first start: seeded from the broker"))
+    book.trade("SPY", Side.BUY, 9, 499, at("10:10"), "manual")
+    book.trade("AAPL", Side.BUY, 5, 100, at("10:20"), "ema_cross")
+    book.trade("AAPL", Side.SELL, 5, 101, at("10:30"), "ema_cross")
+    await j.flush()
+    try:
+        # Act
+        report = await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
+    # Assert: the short the book began with is covered (its entry the broker's cost); the QQQ is no trade of it.
+    trades = [(t["symbol"], t["strategy"], t["direction"], t["quantity"], t["entry_price"], round(t["net_pnl"], 6))
+              for t in report["trades"]]
+    assert trades == [("SPY", "held at journal start", "SHORT", 9, 500.0, 8.0),
+                      ("AAPL", "ema_cross", "LONG", 5, 100, 3.0)]
+    assert report["open_positions"] == []
+    assert (report["summary"]["fills"], report["summary"]["fills_commission"]) == (3, pytest.approx(3.0))
+
+
 async def test_close_session_then_summary_journaled_and_notified(journal: Journal) -> None:
     sent: list[Notice] = []
     summary = await close_session(journal, DAY, "America/New_York", sent.append)

@@ -254,3 +254,13 @@ class BookCheckpointed(Event):
 
     state: dict[str, Any]
     reason: str = ""
+
+
+BOOK_SEEDED = "first start: seeded from the broker"
+"""The :attr:`BookCheckpointed.reason` of the checkpoint a new journal's book begins with: the broker's positions
+(at its average costs) and cash, at the first reconciliation. Executions from before it are in those positions, not
+the journal's fills; its ``state`` names those the broker reported then under :data:`EXECUTIONS_BEFORE`."""
+
+EXECUTIONS_BEFORE = "executions_before"
+"""The key of the seed checkpoint's ``state`` listing the ids of the executions from before the book began (absent in a
+journal seeded before it was written)."""

@@ -47,6 +47,10 @@ class BrokerEvents(KillOps):
 
     _pacing_alerted_at: datetime | None = None
     _delayed_fallback_on = False
+    before_book: frozenset[str] = frozenset()
+    """Ids of the executions from before the journal's book began (:data:`~tui_trader.domain.events.BOOK_SEEDED`):
+    in the broker's positions it began from, never this journal's fills. IB reports the whole day's executions to
+    every request: another run's, earlier today, would be booked again."""
 
     # -- market data -----------------------------------------------------------------------------
 
@@ -111,8 +115,9 @@ class BrokerEvents(KillOps):
         self.book_fill(fill)
 
     async def is_new_fill(self, fill: Fill) -> bool:
-        """True when ``fill`` was never booked: memory decides, or for an old one the journal."""
-        if fill.exec_id in self.orders.fills:
+        """True when ``fill`` was never booked: memory decides, or for an old one the journal; never one from before
+        the book began."""
+        if fill.exec_id in self.orders.fills or fill.exec_id in self.before_book:
             return False
         if self.orders.remembers(fill) or self.journal is None:
             return True
@@ -161,7 +166,9 @@ class BrokerEvents(KillOps):
         """Hook after a fill (protective-stop bookkeeping lives in the engine)."""
 
     def on_commission(self, exec_id: str, commission: float, realized_pnl: float | None) -> None:
-        """Attach a commission to its fill (once) and book it."""
+        """Attach a commission to its fill (once) and book it (not one from before the book began)."""
+        if exec_id in self.before_book:
+            return
         if self.orders.apply_commission(exec_id, commission, realized_pnl) is not None:
             self.book_commission(exec_id, commission, realized_pnl)
 

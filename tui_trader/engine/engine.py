@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import LINK_UP, AlertLevel, OrderStatus, TradingState
@@ -304,9 +304,9 @@ class Engine(Protection):
         self.apply_hit(self.risk.disconnect(self.disconnected_since, now, ever_connected=self.ever_linked))
         self.apply_hit(self.risk.unknown_orders(self.orders.with_status(S.UNKNOWN), now))
 
-    def checkpoint_book(self, reason: str) -> None:
+    def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (and note when, for :meth:`_checkpoint_book_if_due`)."""
-        super().checkpoint_book(reason)
+        super().checkpoint_book(reason, extra)
         self._checkpointed = (self.now(), self._book_figures())
 
     def _book_figures(self) -> object:

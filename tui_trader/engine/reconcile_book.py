@@ -9,19 +9,26 @@ alert, never silently copied: at start the broker's figure is adopted with a che
 position difference applies the configured position-mismatch trigger; at start and after a reconnect alike, a
 position difference that orders settled as ended while away explain (IB no longer reports their fills) is
 adopted with a warning, not a mismatch (:meth:`BookSettlement._conclude_positions`).
+
+A new journal's book begins at the broker's account (the seed, at its first reconciliation). IB reports the whole
+day's executions to every request: those from before the seed (another run's, earlier today) are in the positions it
+takes, so they are left out, said once, and kept with the seed so that no later fetch books them
+(:meth:`BookSettlement._before_seed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from tui_trader.broker.base import BrokerPosition
 from tui_trader.domain.enums import AlertLevel
-from tui_trader.domain.events import BookCheckpointed, CommissionReported, OrderFilled
+from tui_trader.domain.events import BOOK_SEEDED, EXECUTIONS_BEFORE, BookCheckpointed, CommissionReported, OrderFilled
 from tui_trader.domain.orders import Fill, Order
+from tui_trader.engine.adopted import ADOPTED
 from tui_trader.engine.broker_events import BrokerEvents
 from tui_trader.store.journal import Journal
 
@@ -74,6 +81,8 @@ class BookSettlement(BrokerEvents):
             in_cash = checkpoint.state.get(_IN_ADOPTED_CASH, {})
             self._charged_by_broker = frozenset(in_cash.get("exec_ids", ()))
             self._cash_short_by = float(in_cash.get("up_to", 0.0))
+        start = await journal.book_start()
+        self.before_book = start.executions_before if start is not None else frozenset()
         for event in events[last + 1:]:
             if isinstance(event, OrderFilled):
                 self.portfolio.apply_fill(event.fill, event.order)
@@ -82,9 +91,10 @@ class BookSettlement(BrokerEvents):
                 self.portfolio.apply_commission(event.commission, charged)
         self.book_restored = bool(events)
 
-    def checkpoint_book(self, reason: str) -> None:
-        """Journal the book as it is now (with the fills whose commissions the adopted cash already had off)."""
-        state = self.portfolio.state()
+    def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
+        """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, and
+        ``extra``)."""
+        state = {**self.portfolio.state(), **(extra or {})}
         if self._charged_by_broker:
             state[_IN_ADOPTED_CASH] = {"exec_ids": sorted(self._charged_by_broker), "up_to": self._cash_short_by}
         self.publish(BookCheckpointed(self.now(), state, reason))
@@ -106,9 +116,13 @@ class BookSettlement(BrokerEvents):
         fills = await self.broker.executions(self._executions_since())
         if out_of_touch:
             self._out_of_touch, self._newest_before = False, None
+        before: set[str] = set()
         for fill in sorted(fills, key=lambda f: f.time):
             known = self.orders.fills.get(fill.exec_id)
-            if known is None:
+            if known is None and self._before_seed(fill):
+                before.add(fill.exec_id)  # said at the seed (:meth:`_seed_portfolio`)
+                self.orders.drop_pending_commission(fill.exec_id)
+            elif known is None:
                 if not await self.is_new_fill(fill):  # an old execution the journal already has
                     continue
                 self.alert(AlertLevel.WARNING, "reconcile", f"execution {fill.exec_id} recovered after the fact: "
@@ -116,6 +130,21 @@ class BookSettlement(BrokerEvents):
                 self.book_fill(fill)
             elif known.commission is None and fill.commission is not None:
                 self._recover_commission(fill.exec_id, fill.commission, fill.realized_pnl)
+        self.before_book |= before
+
+    def _before_seed(self, fill: Fill) -> bool:
+        """``fill`` is from before the book began: a new journal's first reconciliation fetched it, ahead of the seed
+        that takes the broker's positions (``fill`` in them), for no order of the journal's own.
+
+        IB reports the day's executions to every request, another run's from earlier today too: booked, they were
+        fills for unknown orders, counted in the run's fills, commissions and P&L (and positions, until the seed
+        took the broker's). An order of the journal's own is one restored from it (its SENDING record written
+        ahead of the seed's batch, then a crash): its fill is recovered as after any crash.
+        """
+        if self.book_restored or self.book_settled:
+            return False
+        order = self.orders.find(fill.order_ref, fill.perm_id, fill.broker_id)
+        return order is None or order.ticket.strategy == ADOPTED
 
     def _executions_since(self) -> datetime | None:
         """From a little before the newest fill known (when touch was lost, after an outage), or from
@@ -304,7 +333,12 @@ class BookSettlement(BrokerEvents):
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         self.alert(AlertLevel.INFO, "portfolio", f"new journal: book starts from the broker's account "
                    f"(cash {cash:,.2f}; {held})", kind="book_seeded")
-        self.checkpoint_book("first start: seeded from the broker")
+        if self.before_book:
+            n = len(self.before_book)
+            self.alert(AlertLevel.INFO, "reconcile", f"{n} execution{'s' if n > 1 else ''} from before this journal "
+                       "began (earlier today) left out: already in the broker's positions the book starts from",
+                       kind="executions_before_book")
+        self.checkpoint_book(BOOK_SEEDED, {EXECUTIONS_BEFORE: sorted(self.before_book)})
         self._mark_all()
 
     def _mark_all(self) -> None:

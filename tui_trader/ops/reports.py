@@ -23,6 +23,7 @@ from tui_trader.ops.notify.notice import Notice
 from tui_trader.ops.trace import execution_order
 from tui_trader.ops.trace_fills import FillOrders
 from tui_trader.store.journal import Journal
+from tui_trader.store.queries import BookStart
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
                  "exit_price", "gross_pnl", "commission", "net_pnl", "holding_s", "entry_ref", "exit_ref"]
@@ -61,6 +62,11 @@ class Period:
         return self.start <= when < self.end
 
 
+HELD_AT_START = "held at journal start"
+"""The strategy of a position the journal's book began with (the broker's, at its average cost, when a new journal was
+seeded): no order of the journal opened it."""
+
+
 @dataclass
 class _Lot:
     direction: int
@@ -72,8 +78,12 @@ class _Lot:
     order_ref: str
 
 
-def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def pair_fills(fills: list[Fill], strategies: dict[str, str],
+               start: BookStart | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Round-trip trades from fills; returns (trades, open lots).
+
+    Each symbol starts flat, or from the position the book began with (``start``, a new journal's seed: the
+    broker's, at its average cost, commissions in), held as one lot (:data:`HELD_AT_START`) from then on.
 
     A round trip is a position in one symbol from flat back to flat: an entry filled in pieces,
     a scale-in or a scale-out is one trade, with the quantities and P&L summed and the prices
@@ -84,7 +94,7 @@ def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict
     ``fills`` come in execution order (:func:`~tui_trader.ops.trace.execution_order`): they are sorted
     by time only, so fills of the same second keep the order given.
     """
-    books: dict[str, deque[_Lot]] = defaultdict(deque)
+    books: dict[str, deque[_Lot]] = defaultdict(deque, _held_lots(start))
     pieces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     trades: list[dict[str, Any]] = []
     for fill in sorted(fills, key=lambda f: f.time):
@@ -98,6 +108,14 @@ def pair_fills(fills: list[Fill], strategies: dict[str, str]) -> tuple[list[dict
             book.append(lot)
     open_lots = [{"symbol": s, **_lot_row(lot)} for s, book in books.items() for lot in book]
     return trades, open_lots
+
+
+def _held_lots(start: BookStart | None) -> dict[str, deque[_Lot]]:
+    """Each symbol's position at the book's start as a lot (none when the book began flat or from nothing)."""
+    if start is None:
+        return {}
+    return {symbol: deque([_Lot(1 if qty > 0 else -1, abs(qty), cost, start.time, 0.0, HELD_AT_START, "")])
+            for symbol, (qty, cost) in start.positions.items() if abs(qty) > 1e-12}
 
 
 def round_trips(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -333,11 +351,14 @@ REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderN
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     """The whole report of ``period`` as plain values (datetimes stay datetimes)."""
+    start = await journal.book_start()
     fills = await execution_order(journal, await journal.fills(until=period.end))
+    if start is not None:  # in the positions the book began with (another run's, replayed by an earlier version)
+        fills = [f for f in fills if f.exec_id not in start.journaled_before]
     orders = await journal.orders()
     owners = FillOrders(orders, await journal.fill_doubts(fills))
     children = Counter(o.parent_ref for o in orders if o.parent_ref)
-    trades_all, open_lots = pair_fills(*named_fills(fills, owners))
+    trades_all, open_lots = pair_fills(*named_fills(fills, owners), start)
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
     trades = trades[[period.contains(t) for t in trades["exit_time"]]] if not trades.empty else trades
     events = await journal.events(REPORT_EVENT_KINDS, since=period.start, until=period.end)

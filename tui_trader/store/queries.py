@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,21 @@ from tui_trader.store.codec import codec_json, codec_load_json
 from tui_trader.store.schema import BACKFILLED, FILL_PERM_IDS
 
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+
+
+@dataclass(frozen=True, slots=True)
+class BookStart:
+    """Where a journal's book began (:meth:`JournalQueries.book_start`): the broker's positions at its first
+    reconciliation, and the executions from before them, which are not the journal's fills."""
+
+    time: datetime
+    """When the book was seeded (the engine's clock)."""
+    positions: dict[str, tuple[float, float]]
+    """Symbol → (quantity, the broker's average cost) the book began with."""
+    executions_before: frozenset[str]
+    """Ids of the executions the broker reported then, left out of the book (already in its positions)."""
+    journaled_before: frozenset[str]
+    """Ids of the fills journaled before the seed (an earlier version booked the day's executions from before it)."""
 
 
 class JournalQueries:
@@ -205,6 +220,29 @@ class JournalQueries:
                 signed = fill["quantity"] if fill["side"] == "BUY" else -fill["quantity"]
                 held[fill["symbol"]] = held.get(fill["symbol"], 0.0) + signed
         return held
+
+    async def book_start(self) -> BookStart | None:
+        """Where the journal's book began: its first checkpoint when that is the seed a new journal writes
+        (:data:`~tui_trader.domain.events.BOOK_SEEDED`); ``None`` for a journal that began otherwise (one written
+        before seeds were, or with no checkpoint yet).
+
+        By id, not time: a clock stepped back must not make a later checkpoint the first. The seed's positions are
+        the broker's, every execution before them included; so are the fills an earlier version booked before the
+        seed from the broker's executions of the day (another run's): named in ``journaled_before``.
+        """
+        row = await self._one("SELECT id, time, payload FROM events WHERE id = "
+                              "(SELECT MIN(id) FROM events WHERE kind = 'BookCheckpointed')")
+        if row is None:
+            return None
+        seed = json.loads(row[2])
+        if seed.get("reason") != ev.BOOK_SEEDED:
+            return None
+        state = seed["state"]
+        held = {s: (float(p[0]), float(p[1])) for s, p in state.get("positions", {}).items()}
+        # Read with json, not the codec: only the ids (a payload may hold NaN: not SQL's JSON).
+        before = await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id < ?", (row[0],))
+        return BookStart(datetime.fromisoformat(row[1]), held, frozenset(state.get(ev.EXECUTIONS_BEFORE, ())),
+                         frozenset(json.loads(p)["fill"]["exec_id"] for (p,) in before))
 
     async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
                      since: datetime | None = None, until: datetime | None = None) -> list[ev.Event]:

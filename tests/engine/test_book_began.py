@@ -1,0 +1,131 @@
+"""A new journal on an account that traded earlier the same day: its book begins at the broker's positions.
+
+Two engines with two journals on one simulator, one after the other (the second on a fresh journal): the first's
+executions, which IB still reports the whole day, are already in the positions the second's book starts from. They
+are not its fills: not booked, not counted in its summary, not paired into trades by its report; not on a restart
+either. Against the simulator over loopback, real journals.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import OrderStatus, OrderTicket
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.config import EngineConfig
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.runner import summarize
+from tui_trader.ops.reports import Period, build_report
+from tui_trader.sim import SimGateway
+from tui_trader.store.journal import Journal
+
+from .helpers import buy, eventually, make_config, running, sell, status
+
+EVER = Period(date(2000, 1, 1), date(2100, 1, 1))
+
+
+def config_in(tmp_path: Path, name: str) -> EngineConfig:
+    """An engine config whose journal is in its own directory ``name``."""
+    (tmp_path / name).mkdir()
+    return make_config(tmp_path / name)
+
+
+def alerts(events: Subscription) -> dict[str, str]:
+    """Kind → text of the alerts received so far (drains the subscription)."""
+    return {e.alert.kind: e.alert.text for e in events.drain() if isinstance(e, AlertRaised)}
+
+
+def broker_cost(sim: SimGateway, symbol: str) -> float:
+    """The simulator's average cost of ``symbol`` (commissions in, as IB's)."""
+    instrument = sim.instruments.by_symbol(symbol)
+    assert instrument is not None
+    return sim.account.positions[instrument.con_id].avg_cost
+
+
+async def filled(engine: Engine, ticket: OrderTicket) -> None:
+    """Submit ``ticket`` and wait for its fill and commission."""
+    order = await engine.submit(ticket)
+    await eventually(lambda: status(engine, order.order_ref) is OrderStatus.FILLED, what=f"{ticket} filled")
+    await eventually(lambda: not engine.orders.uncommissioned, what="its commission")
+
+
+async def traded_earlier(sim: SimGateway, tmp_path: Path) -> set[str]:
+    """Run A, on its own journal, buys 10 AAPL and sells 4 (the account holds 6); returns its execution ids."""
+    async with running(sim, config_in(tmp_path, "a")) as (first, _):
+        await filled(first, buy(10))
+        await filled(first, sell(4))
+    return {e.exec_id for e in sim.executions()}
+
+
+async def report_of(config: EngineConfig) -> dict:
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        return await build_report(journal, EVER)
+    finally:
+        await journal.close()
+
+
+async def test_new_journal_after_another_run_traded_today_then_its_executions_are_not_this_journals_fills(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: run A traded; its executions are the day's, reported to every executions request.
+    earlier = await traded_earlier(sim, tmp_path)
+    config = config_in(tmp_path, "b")
+
+    # Act: run B on a new journal sells the 6 held, and makes a round trip in MSFT.
+    async with running(sim, config) as (second, events):
+        said = alerts(events)
+        held, cost = second.portfolio.positions["AAPL"], broker_cost(sim, "AAPL")
+        await filled(second, sell(6))
+        await filled(second, buy(5, "MSFT"))
+        await filled(second, sell(5, "MSFT"))
+        blocked = dict(second.blocks)
+    summary = summarize(second)
+    own = [e for e in sim.executions() if e.exec_id not in earlier]
+
+    # Assert: the book began at the broker's 6 at its cost; A's two executions said once, booked nowhere.
+    assert (held.quantity, held.avg_cost) == (6, pytest.approx(cost))
+    assert said["executions_before_book"] == ("2 executions from before this journal began (earlier today) left "
+                                              "out: already in the broker's positions the book starts from")
+    assert not {"unknown_fill", "fill_recovered", "position_mismatch"} & set(said)
+    assert "unknown_fill" not in blocked
+    assert summary["fills"] == len(own) == 3
+    assert summary["commissions"] == pytest.approx(sum(e.commission for e in own), abs=0.01)
+    assert summary["realized_pnl"] == pytest.approx(sum(e.realized_pnl for e in own), abs=0.01)
+    assert summary["positions"] == summary["broker_positions"] == {}
+    report = await report_of(config)
+    trades = {(t["symbol"], t["strategy"], t["direction"], t["quantity"]) for t in report["trades"]}
+    assert trades == {("AAPL", "held at journal start", "LONG", 6), ("MSFT", "manual", "LONG", 5)}
+    assert report["open_positions"] == []
+    assert report["summary"]["fills"] == 3
+    assert report["summary"]["net_pnl"] == pytest.approx(summary["realized_pnl"], abs=0.01)
+
+
+async def test_new_journal_restarted_after_another_run_traded_today_then_its_executions_stay_out(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: run A traded; run B began a new journal after it (and traded nothing, or one fill).
+    earlier = await traded_earlier(sim, tmp_path)
+    config = config_in(tmp_path, "b")
+    async with running(sim, config):
+        pass
+    # Act / Assert: restarted with no fill journaled, every execution of the day is fetched: A's stay out.
+    async with running(sim, config) as (again, events):
+        said = alerts(events)
+        assert not {"unknown_fill", "fill_recovered", "executions_before_book", "position_mismatch"} & set(said)
+        assert again.portfolio.quantity("AAPL") == 6
+        await filled(again, buy(1, "MSFT"))
+    # Restarted with a fill journaled (the fetch reaches back a few minutes before it, over A's): out too.
+    async with running(sim, config) as (third, events):
+        said = alerts(events)
+        assert not {"unknown_fill", "fill_recovered", "position_mismatch"} & set(said)
+        assert (third.portfolio.quantity("AAPL"), third.portfolio.quantity("MSFT")) == (6, 1)
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        assert not earlier & await journal.known_exec_ids()
+    finally:
+        await journal.close()
