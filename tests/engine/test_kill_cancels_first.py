@@ -32,9 +32,9 @@ async def test_kill_writes_every_cancel_before_publishing_or_journaling_then_all
         steps.append(("publish", type(event).__name__))
         publish(event)
 
-    async def recorded_save(*args: Any) -> None:
+    async def recorded_save(*args: Any, **kwargs: Any) -> None:
         steps.append(("journal", None))
-        await save_kill(*args)
+        await save_kill(*args, **kwargs)
 
     engine.broker.cancel = recorded_cancel  # type: ignore[method-assign]
     engine.publish = recorded_publish  # type: ignore[method-assign]
