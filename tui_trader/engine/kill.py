@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import Event, KillReport, OperatorAction
 from tui_trader.domain.orders import DRY_RUN_NOTE, Order, OrderTicket
+from tui_trader.domain.portfolio import unprotected_positions
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError, SafetyError, TraderError
@@ -164,6 +165,17 @@ class KillOps(OrderPath):
         self.kill_cancels_owed = False
         self.publish_all(decision.events)
         self.spawn(self.persist_kill_state(), "kill-reset-persist")
+        self._say_unprotected_after_reset()
+
+    def _say_unprotected_after_reset(self) -> None:
+        """Trading resumes: a WARNING names the positions no protective stop covers at the broker (the
+        operator's kill cancelled their stops), as the reset's dialog did. Nothing puts them back by itself:
+        the kill cancelled them on purpose, and an order placed unasked as trading resumes is not what a reset
+        says it does. Without this, strategies traded again beside positions with no stop, and nothing said so."""
+        left = unprotected_positions(self.account_snapshot())
+        if left:
+            self.alert(AlertLevel.WARNING, "kill_switch", f"trading resumed with no protective stop at the broker "
+                       f"for: {', '.join(left)}; place stops or flatten them", kind="unprotected_after_reset")
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         """Enter (or leave) REDUCING."""
