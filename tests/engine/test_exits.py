@@ -4,6 +4,7 @@ nothing at the broker, nor with orders that together close more than it holds.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ from .helpers import (
     below_bid,
     bracket_buy,
     eventually,
-    limits_for_tests,
     make_config,
     partly_filled_bracket,
     running,
@@ -65,15 +65,13 @@ async def test_flatten_when_the_stops_cancel_goes_unconfirmed_then_not_sent_and_
 @pytest.mark.parametrize("how", ["strategy exit", "flatten"])
 async def test_exit_when_the_gate_denies_it_then_its_stop_was_never_cancelled(
         sim: SimGateway, tmp_path: Path, how: str) -> None:
-    # The stop was cancelled first and the exit checked after: denied (here a spread too wide), it left
-    # the position with nothing at the broker, and nothing said so.
-    async with running(sim, make_config(tmp_path, limits=limits_for_tests(max_spread_pct=1.0))) as (eng, _):
+    # The stop was cancelled first and the exit checked after: denied (here the order size limit, lowered
+    # under the position since it was opened; a spread too wide no longer denies an exit), it left the
+    # position with nothing at the broker, and nothing said so.
+    async with running(sim, make_config(tmp_path)) as (eng, _):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng)
-        quote = sim.quote("AAPL")
-        mid = (quote.bid + quote.ask) / 2
-        sim.control.set_quote("AAPL", round(mid - 2, 2), round(mid + 2, 2))  # a fast market: 2% wide
-        await eventually(lambda: eng.market.quotes["AAPL"].ask - eng.market.quotes["AAPL"].bid > 3)
+        eng.risk.set_limits(replace(eng.risk.limits, max_order_quantity=5))
 
         if how == "flatten":
             await eng.flatten(preview=False)
@@ -85,7 +83,7 @@ async def test_exit_when_the_gate_denies_it_then_its_stop_was_never_cancelled(
         assert sim.positions()["AAPL"] == 10
         (denied,) = [o for o in eng.orders.orders.values() if o.ticket.reduce_only and o.parent_ref is None]
         assert denied.status is S.REJECTED
-        assert "spread" in denied.history[-1].note
+        assert "order_quantity" in denied.history[-1].note
 
 
 async def test_exit_when_one_already_works_then_a_second_close_leaves_it_alone(

@@ -98,9 +98,12 @@ class RiskSettings(Section):
         "mid", description="Collar reference: the mid, or the far side of the quote."
     )
     max_spread_pct: PositiveOrNone = Field(
-        1.0, description="Deny a market order when the quote is wider than this percent."
+        1.0, description="Deny a market order when the quote is wider than this percent (an order that only "
+                         "reduces a position is exempt)."
     )
-    max_quote_age_s: PositiveOrNone = Field(10.0, description="Deny when the quote is older than this.")
+    max_quote_age_s: PositiveOrNone = Field(
+        10.0, description="Deny when the quote is older than this (an order that only reduces a position is "
+                          "exempt: an exit still goes in a data outage).")
     max_orders_per_second: PositiveOrNone = Field(
         10, description="Submits, modifies and cancels per second (placeOrder messages: a bracket is three).")
     max_orders_per_minute: PositiveOrNone = Field(

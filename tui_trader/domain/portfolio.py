@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -159,3 +159,27 @@ def protection(working: Iterable[Order], symbol: str) -> tuple[float | None, flo
     stop = next((t for t in mine if t.stop_price), None)
     target = next((t.limit_price for t in mine if t.limit_price), None)
     return (stop.stop_price if stop else None), target, stop is not None and stop.order_type is OrderType.TRAIL
+
+
+def unprotected_positions(account: AccountSnapshot,
+                          quantity: Callable[[float], str] = "{:g}".format) -> tuple[str, ...]:
+    """The open positions no protective stop covers at the broker, wholly or in part, as ``AAPL LONG 25``
+    (``AAPL LONG 100 (a stop for 10 only)``, ``AAPL LONG 30 (its stop not active yet)``): what the console's
+    quit and kill-reset dialogs name, and the engine's warning as a reset resumes trading.
+
+    A stop covering less than the position, or none of it while the broker holds it for its bracket entry
+    (:meth:`AccountSnapshot.stop_held`), is named with what it covers. ``quantity``: how a quantity is written.
+    """
+    out = []
+    for p in account.positions.values():
+        if not p.quantity:
+            continue
+        held = f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {quantity(abs(p.quantity))}"
+        covered = account.stop_covered(p.symbol)
+        waiting = not covered and account.stop_held(p.symbol) > 0
+        if not p.stop_price:
+            out.append(held)
+        elif (covered > 0 or waiting) and covered < abs(p.quantity) - 1e-9:
+            out.append(f"{held} (a stop for {quantity(covered)} only)" if covered
+                       else f"{held} (its stop not active yet)")
+    return tuple(out)

@@ -23,10 +23,12 @@ from collections.abc import Sequence
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import Event, KillReport, OperatorAction
-from tui_trader.domain.orders import Order, OrderTicket
+from tui_trader.domain.orders import DRY_RUN_NOTE, Order, OrderTicket
+from tui_trader.domain.portfolio import unprotected_positions
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
-from tui_trader.errors import BrokerError, SafetyError
+from tui_trader.errors import BrokerError, SafetyError, TraderError
+from tui_trader.risk.flatten import quote_warnings
 from tui_trader.risk.kill_cancels import KillCancels
 from tui_trader.risk.kill_switch import (
     KillAction,
@@ -163,6 +165,17 @@ class KillOps(OrderPath):
         self.kill_cancels_owed = False
         self.publish_all(decision.events)
         self.spawn(self.persist_kill_state(), "kill-reset-persist")
+        self._say_unprotected_after_reset()
+
+    def _say_unprotected_after_reset(self) -> None:
+        """Trading resumes: a WARNING names the positions no protective stop covers at the broker (the
+        operator's kill cancelled their stops), as the reset's dialog did. Nothing puts them back by itself:
+        the kill cancelled them on purpose, and an order placed unasked as trading resumes is not what a reset
+        says it does. Without this, strategies traded again beside positions with no stop, and nothing said so."""
+        left = unprotected_positions(self.account_snapshot())
+        if left:
+            self.alert(AlertLevel.WARNING, "kill_switch", f"trading resumed with no protective stop at the broker "
+                       f"for: {', '.join(left)}; place stops or flatten them", kind="unprotected_after_reset")
 
     def reduce_only(self, on: bool, reason: str, by: str = "operator") -> None:
         """Enter (or leave) REDUCING."""
@@ -269,36 +282,76 @@ class KillOps(OrderPath):
         working orders (their stops and targets) are cancelled and verified first, then each
         closing order is re-checked (reduce-only) and sent. ``expected``: the preview the operator
         confirmed; nothing is sent when the positions have changed since (a fill while the dialog
-        was open made SELL 10 into SELL 100). ``by``: who asked, as the journal records it.
+        was open made SELL 10 into SELL 100). ``by``: who asked, as the journal records it, with
+        what was held before and what became of each closing order after. A closing order not sent
+        is said in an alert naming the symbol and why (:meth:`_say_flatten_outcome`).
 
         Raises:
             SafetyError: ``expected`` is not what would be sent now.
+            BrokerError: Not connected: no protective order could be cancelled, nothing was sent.
         """
         tickets = tuple(t for t in self.flatten_tickets() if symbol in (None, t.symbol))
-        result = FlattenPreview(tickets, {t.symbol: self.market.mark(t.symbol) for t in tickets})
-        if not preview and expected is not None and _plan(expected) != _plan(tickets):
-            raise SafetyError(f"the positions changed since the preview: it showed {_plan_text(expected)}, now "
-                              f"it would be {_plan_text(tickets)}. Nothing was sent: flatten again to see the "
-                              "orders as they are", "Flatten not sent")
-        if preview or not tickets:
+        result = FlattenPreview(tickets, {t.symbol: self.market.mark(t.symbol) for t in tickets},
+                                self._flatten_warnings(tickets))
+        if preview or (not tickets and expected is None):
             return result
-        what = f"flatten {symbol}" if symbol else "flatten all positions"
-        self.publish(OperatorAction(self.now(), by, "flatten", what))
+        what, held = f"flatten {symbol}" if symbol else "flatten all positions", _held_text(tickets)
+        outcomes: dict[str, str] = {}
+        try:
+            if expected is not None and _plan(expected) != _plan(tickets):
+                raise SafetyError(f"the positions changed since the preview: it showed {_plan_text(expected)}, "
+                                  f"now it would be {_plan_text(tickets)}. Nothing was sent: flatten again to see "
+                                  "the orders as they are", "Flatten not sent")
+            await self._flatten_tickets(tickets, outcomes)
+        except TraderError as exc:  # said by whoever asked (the console, the kill switch, the schedule)
+            unsent = [t.symbol for t in tickets if t.symbol not in outcomes] if tickets else [""]  # "": none held
+            outcomes.update((sym, f"NOT sent: {exc.message}") for sym in unsent)
+            raise
+        finally:
+            after = "; ".join(f"{sym} {outcome}".lstrip() for sym, outcome in outcomes.items())
+            self.publish(OperatorAction(self.now(), by, "flatten", what, held, after))
+        return result
+
+    def _flatten_warnings(self, tickets: tuple[OrderTicket, ...]) -> tuple[str, ...]:
+        """The preview's warnings: a symbol with no quote, or one older than the gate's quote age limit (the
+        market data stall's when that is off)."""
+        max_age = self.risk.limits.max_quote_age_s or self.config.market_data_stale_s
+        return quote_warnings((t.symbol for t in tickets), self.market.view(), self.now(), max_age)
+
+    async def _flatten_tickets(self, tickets: tuple[OrderTicket, ...], outcomes: dict[str, str]) -> None:
+        """Cancel the symbols' protection, then send each closing order; ``outcomes`` gets what became of each."""
         # A closing order the gate would deny keeps its symbol's protection: it is denied as it is.
         denied = {t.symbol for t in tickets if self.exit_denied(t, past_halt=True) is not None}
         await self._cancel_symbols({t.symbol for t in tickets} - denied, "flatten")
         for sym in [t.symbol for t in tickets]:
-            if sym not in denied and await self._protection_ended(sym, f"flatten of {sym}"):
-                continue  # a stop whose cancel is unconfirmed may have filled: not sent, said
+            if sym not in denied and (why := await self._protection_ended(sym, f"flatten of {sym}")):
+                outcomes[sym] = f"NOT sent: {why}"  # a stop whose cancel is unconfirmed may have filled: said
+                continue
             # As the position is now: a stop may have filled as it was cancelled.
             ticket = next((t for t in self.flatten_tickets() if t.symbol == sym), None)
             if ticket is None:
+                outcomes[sym] = "already flat"
                 continue
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
             self.publish_order(order)
             await self.send(order.order_ref, past_halt=True)
             self.say_if_left_unprotected(order.order_ref, f"flatten of {sym}", cancelled=sym not in denied)
-        return result
+            outcomes[sym] = self._say_flatten_outcome(order.order_ref)
+
+    def _say_flatten_outcome(self, order_ref: str) -> str:
+        """What became of a flatten's closing order: sent, or not (denied by the gate, stopped before the wire),
+        said in an ERROR alert then: the orders pane's row alone went unseen (QA: a flatten denied for a stale
+        quote left the position open, said nowhere else). A dry run's is what the mode asked for."""
+        order = self.orders.orders[order_ref]
+        words = f"{order.ticket.side.value} {order.ticket.quantity:g}"
+        if order.status not in (S.REJECTED, S.CANCELLED):
+            return f"{words} sent ({order_ref})"
+        why = order.history[-1].note if order.history else order.status.value
+        if why == DRY_RUN_NOTE:
+            return f"{words} not sent: {why}"
+        self.alert(AlertLevel.ERROR, "flatten", f"flatten NOT sent for {order.symbol}: {why}; the position "
+                   f"{self.portfolio.quantity(order.symbol):g} is still open", kind="flatten_not_sent")
+        return f"{words} NOT sent ({order_ref}): {why}"
 
     async def send_approved(self, order_ref: str) -> None:
         """An approved exit first cancels its symbol's protection (kept in force while the exit
@@ -400,6 +453,11 @@ class KillOps(OrderPath):
 
 def _plan(tickets: tuple[OrderTicket, ...]) -> list[tuple[str, Side, float]]:
     return sorted((t.symbol, t.side, t.quantity) for t in tickets)
+
+
+def _held_text(tickets: tuple[OrderTicket, ...]) -> str:
+    """The positions closing ``tickets`` close, as the operator action records them: ``SPY LONG 9``."""
+    return ", ".join(f"{t.symbol} {'LONG' if t.side is Side.SELL else 'SHORT'} {t.quantity:g}" for t in tickets)
 
 
 def _plan_text(tickets: tuple[OrderTicket, ...]) -> str:

@@ -118,6 +118,8 @@ class FlattenPreview:
 
     tickets: tuple[OrderTicket, ...]
     est_prices: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """What makes an estimate unreliable, one line per symbol (its quote old, or none): the preview says it."""
 
 
 @dataclass(frozen=True, slots=True)

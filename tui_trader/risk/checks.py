@@ -7,7 +7,10 @@ book checks and the gate are here.
 Each check returns a :class:`CheckResult` with its value, limit and headroom so the approval modal
 can show them; a check whose limit is unset does not run. Orders that only reduce a position
 (never past flat, counting working orders on their side) are exempt from the exposure, count,
-hours and cooldown limits: a limit must never trap the operator in a position.
+hours and cooldown limits, and from the market-data freshness checks (quote age, spread): a limit
+must never trap the operator in a position, and a data outage is when an exit matters most. Such an
+exit still needs a quote that can price it (``quote``), and a priced one stays inside the collar
+(measured from the last quote); a market exit has no price to collar, so it goes at the market.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from tui_trader.risk.market_checks import (
     open_window,
 )
 from tui_trader.risk.rate_checks import RecentOrder, check_cooldown, check_duplicate, check_throttle, order_price
-from tui_trader.risk.results import PASS, STATE_PASS, exempt, growth_bound, upper_bound
+from tui_trader.risk.results import PASS, STATE_PASS, exempt, exempted, growth_bound, upper_bound
 from tui_trader.risk.throttle import Throttle
 from tui_trader.risk.ticket_checks import (
     check_bracket,
@@ -321,10 +324,13 @@ def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
             assert quote is not None  # a usable quote
             usable = CheckResult("quote", False, message=missing_side_message(quote, ticket))
         out.append(usable)
+    # An exit is not trapped by a data outage or a wide market (the book is built only when one fails).
     if lim.max_quote_age_s is not None:
-        out.append(check_quote_age(quote, ctx.now, lim.max_quote_age_s))
+        age = check_quote_age(quote, ctx.now, lim.max_quote_age_s)
+        out.append(age if age.passed or not ctx.reduces else exempted(age))
     if lim.max_spread_pct is not None and ticket.order_type is _MKT:
-        out.append(check_spread(quote, lim.max_spread_pct))
+        spread = check_spread(quote, lim.max_spread_pct)
+        out.append(spread if spread.passed or not ctx.reduces else exempted(spread))
     if lim.price_collar_pct is None and lim.price_collar_ticks is None:
         return
     reference = collar_reference(quote, ticket.side, lim.collar_reference)

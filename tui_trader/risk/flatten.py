@@ -93,6 +93,20 @@ def flatten_preview(
     return FlattenPreview(now, lines, cancel, warnings, state)
 
 
+def quote_warnings(symbols: Iterable[str], market: MarketSnapshot, now: datetime, max_age_s: float) -> tuple[str, ...]:
+    """What makes the estimate of each symbol's closing order unreliable: no quote, or one older than
+    ``max_age_s`` (a data outage). Such an order is not stopped by it (a market exit goes without a fresh
+    quote: :mod:`~tui_trader.risk.checks`); the operator is told before confirming."""
+    out = []
+    for symbol in symbols:
+        quote = market.quotes.get(symbol)
+        if quote is None:
+            out.append(f"{symbol}: no quote: no estimate of the fill")
+        elif (age := (now - quote.time).total_seconds()) > max_age_s:
+            out.append(f"{symbol}: quote {age:.0f} s old: the estimate may be stale")
+    return tuple(out)
+
+
 def _line(position: Position, market: MarketSnapshot, now: datetime) -> FlattenLine:
     side = Side.SELL if position.quantity > 0 else Side.BUY
     qty = abs(position.quantity)

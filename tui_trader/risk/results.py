@@ -7,6 +7,7 @@ are module constants: the gate runs some 25 checks per order inside a 50 µs bud
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from tui_trader.domain import CheckResult, TradingState
 from tui_trader.domain.verdicts import figure
@@ -54,3 +55,10 @@ def growth_bound(name: str, before: float, after: float, limit: float, unit: str
 def exempt(name: str) -> CheckResult:
     """A passing result for a check a reducing order is exempt from."""
     return EXEMPTS.get(name) or const(name, EXEMPT_MESSAGE)
+
+
+def exempted(result: CheckResult) -> CheckResult:
+    """``result``, failed, passed for an order that only reduces a position, its figures and why it failed kept:
+    the trace and the approval still show how old (or how wide) the quote was."""
+    why = result.message or "over the limit"
+    return replace(result, passed=True, message=f"{why}; {EXEMPT_MESSAGE}")

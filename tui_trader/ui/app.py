@@ -134,7 +134,7 @@ class TraderApp(App[int]):
         if snap is None or not snap.kill_engaged:
             self.notify("The kill switch is not engaged.")
             return
-        self.push_screen(ResetKillModal(self.handle, snap.kill_reason), self._reset_done)
+        self.push_screen(ResetKillModal(self.handle, snap.kill_reason, unprotected_positions(snap)), self._reset_done)
 
     def _reset_done(self, reason: str | None) -> None:
         self.main.request_refresh()  # the engine raises the reset's alert

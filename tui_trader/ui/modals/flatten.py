@@ -39,6 +39,17 @@ def preview_rows(tickets: tuple[OrderTicket, ...], prices: dict[str, float]) -> 
     return rows
 
 
+def summary_text(preview: FlattenPreview) -> str:
+    """What confirming sends, and first what makes its estimate unreliable (a quote long stale in a data
+    outage: the market orders still go)."""
+    tickets = preview.tickets
+    total = sum(preview.est_prices.get(t.symbol, 0.0) * t.quantity for t in tickets)
+    warnings = "".join(f"{w}.\n" for w in preview.warnings)
+    return (f"{warnings}{len(tickets)} closing market order(s), ≈ {money(total)} notional. "
+            "Confirming sends them: stops and targets are cancelled first, then each passes the risk gate"
+            " (reduce-only).")
+
+
 class FlattenModal(Dialog[bool]):
     """Flatten everything (``symbol`` None) or one symbol, after showing exactly what would be sent."""
 
@@ -83,13 +94,9 @@ class FlattenModal(Dialog[bool]):
                 f"No preview: {exc.message}. Nothing can be sent from here; Esc closes.")
             return
         tickets = preview.tickets
-        self.preview = FlattenPreview(tickets, preview.est_prices)
+        self.preview = FlattenPreview(tickets, preview.est_prices, preview.warnings)
         self.query_one(LineTable).set_rows(preview_rows(tickets, preview.est_prices))
-        total = sum(preview.est_prices.get(t.symbol, 0.0) * t.quantity for t in tickets)
-        self.query_one("#flatten-summary", Static).update(
-            f"{len(tickets)} closing market order(s), ≈ {money(total)} notional. "
-            "Confirming sends them: stops and targets are cancelled first, then each passes the risk gate"
-            " (reduce-only).")
+        self.query_one("#flatten-summary", Static).update(summary_text(self.preview))
         self.query_one("#confirm", Button).disabled = not tickets
 
     def action_confirm(self) -> None:

@@ -10,28 +10,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Static
 
+from tui_trader.domain.portfolio import unprotected_positions as uncovered
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import qty
 from tui_trader.ui.modals.dialog import Dialog
-from tui_trader.ui.widgets.positions import partly, stop_cover
+from tui_trader.ui.widgets.positions import stop_cover
 
 QuitChoice = Literal["leave", "cancel", "stay"]
 
 
 def unprotected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
     """The open positions no protective stop covers at the broker, wholly or in part, as ``AAPL LONG 25``
-    (``AAPL LONG 100, a stop for 10``)."""
-    out = []
-    for p in snapshot.account.positions.values():
-        if not p.quantity:
-            continue
-        held = f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}"
-        covered, stop_held = stop_cover(snapshot.account, p.symbol)
-        if not p.stop_price:
-            out.append(held)
-        elif partly(p, covered, stop_held):
-            out.append(f"{held} (a stop for {qty(covered)} only)" if covered else f"{held} (its stop not active yet)")
-    return tuple(out)
+    (``AAPL LONG 100 (a stop for 10 only)``): the rule the kill reset's dialog and the engine's warning after a
+    reset name them by too (:func:`~tui_trader.domain.portfolio.unprotected_positions`)."""
+    return uncovered(snapshot.account, qty)
 
 
 def protected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:

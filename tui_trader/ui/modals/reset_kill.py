@@ -23,16 +23,23 @@ class ResetKillModal(Dialog[str | None]):
     ]
     """Escape keeps the kill switch engaged."""
 
-    def __init__(self, handle: EngineHandle, kill_reason: str) -> None:
+    def __init__(self, handle: EngineHandle, kill_reason: str, unprotected: tuple[str, ...] = ()) -> None:
         super().__init__(id="reset-kill-modal")
         self.handle = handle
         self.kill_reason = kill_reason
+        self.unprotected = unprotected
+        """The open positions no protective stop covers at the broker
+        (:func:`~tui_trader.ui.modals.quit.unprotected_positions`): the kill cancelled their stops."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="reset-dialog", classes="dialog -warning"):
             yield Label("Reset the kill switch", classes="dialog-title")
             yield Static(f"Engaged because: {self.kill_reason or 'no reason recorded'}\n"
                          "Trading resumes in the state before the kill. Type why it is safe now.")
+            if self.unprotected:
+                yield Static(f"No protective stop works at the broker for: {', '.join(self.unprotected)}. "
+                             "The reset does not put stops back: they stay open without one, and strategies "
+                             "trade again beside them.", id="reset-unprotected")
             yield Input(placeholder=f"reason (at least {MIN_REASON} characters)", id="reset-reason")
             yield Checkbox("Same day: I confirm trading resumes today", id="confirm-same-day")
             yield Label("", id="reset-error", classes="dialog-error")
