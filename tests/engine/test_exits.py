@@ -65,13 +65,13 @@ async def test_flatten_when_the_stops_cancel_goes_unconfirmed_then_not_sent_and_
 @pytest.mark.parametrize("how", ["strategy exit", "flatten"])
 async def test_exit_when_the_gate_denies_it_then_its_stop_was_never_cancelled(
         sim: SimGateway, tmp_path: Path, how: str) -> None:
-    # The stop was cancelled first and the exit checked after: denied (here the order size limit, lowered
-    # under the position since it was opened; a spread too wide no longer denies an exit), it left the
+    # The stop was cancelled first and the exit checked after: denied (here market orders no longer allowed;
+    # neither a spread too wide nor an order size limit lowered under the position denies an exit), it left the
     # position with nothing at the broker, and nothing said so.
     async with running(sim, make_config(tmp_path)) as (eng, _):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng)
-        eng.risk.set_limits(replace(eng.risk.limits, max_order_quantity=5))
+        eng.risk.set_limits(replace(eng.risk.limits, allowed_order_types=(OrderType.LMT, OrderType.STP)))
 
         if how == "flatten":
             await eng.flatten(preview=False)
@@ -83,7 +83,7 @@ async def test_exit_when_the_gate_denies_it_then_its_stop_was_never_cancelled(
         assert sim.positions()["AAPL"] == 10
         (denied,) = [o for o in eng.orders.orders.values() if o.ticket.reduce_only and o.parent_ref is None]
         assert denied.status is S.REJECTED
-        assert "order_quantity" in denied.history[-1].note
+        assert "order_type_allowed" in denied.history[-1].note
 
 
 async def test_exit_when_one_already_works_then_a_second_close_leaves_it_alone(

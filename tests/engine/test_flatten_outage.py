@@ -62,11 +62,11 @@ async def test_flatten_when_the_market_data_stalled_then_the_preview_warns_and_t
 
 async def test_flatten_when_the_gate_denies_its_order_then_an_alert_says_so_and_the_action_records_it(
         sim: SimGateway, tmp_path: Path) -> None:
-    # Arrange: long 9 AAPL with its stop; then the order size limit lowered under it.
+    # Arrange: long 9 AAPL with its stop; then market orders no longer allowed.
     async with running(sim, make_config(tmp_path)) as (engine, events):
         await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
         stop = await bracket_buy(sim, engine, qty=9)
-        engine.risk.set_limits(replace(engine.risk.limits, max_order_quantity=5))
+        engine.risk.set_limits(replace(engine.risk.limits, allowed_order_types=(OrderType.LMT, OrderType.STP)))
         events.drain()
 
         # Act
@@ -75,7 +75,7 @@ async def test_flatten_when_the_gate_denies_its_order_then_an_alert_says_so_and_
         # Assert: not sent, said loudly, the stop kept, and the journal says what became of it.
         (close,) = [o for o in engine.orders.orders.values() if o.ticket.strategy == "flatten"]
         assert close.status is S.REJECTED
-        why = "risk: order_quantity: 9 qty over the limit of 5 qty"
+        why = "risk: order_type_allowed: MKT not allowed"
         assert _alerts(events, "flatten_not_sent") == [
             (AlertLevel.ERROR, f"flatten NOT sent for AAPL: {why}; the position 9 is still open")]
         assert status(engine, stop.order_ref) is S.SUBMITTED

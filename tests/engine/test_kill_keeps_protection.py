@@ -18,7 +18,7 @@ import ib_async
 import pytest
 
 from tui_trader.domain import Bracket, OrderStatus, OrderType, TradingState
-from tui_trader.domain.events import AlertRaised, Event, KillChecked, KillReport
+from tui_trader.domain.events import AlertRaised, Event, KillChecked, KillReport, OperatorAction
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
@@ -382,6 +382,13 @@ async def test_daily_loss_trip_with_halt_and_flatten_then_the_positions_are_stil
         assert _working_at_sim(sim, [book.resting, book.stop, book.target]) == set()
         assert not sim.positions().get("AAPL")
         assert not seen.alerts("kill_verify", "cancel_unverified", "flatten_failed")
+        # On the record as the trip's flatten, not the operator's.
+        assert engine.journal is not None
+        await engine.journal.flush()
+        flattens = [e for e in await engine.journal.events(["OperatorAction"])
+                    if isinstance(e, OperatorAction) and e.action == "flatten"]
+        assert [a.who for a in flattens] == [engine.risk.kill_state.by]
+        assert engine.risk.kill_state.by != "operator"
 
 
 @pytest.mark.parametrize("how", ["trigger_file", "kill_cli"])

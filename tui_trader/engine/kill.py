@@ -86,7 +86,7 @@ class KillOps(OrderPath):
         await self._verify_kill(decision.cancels)  # as they were sent (a Ctrl+K since verifies its own)
         if KillAction.FLATTEN in decision.actions:
             try:
-                await self.flatten(preview=False)
+                await self.flatten(preview=False, by=decision.state.by or "kill_switch")  # the kill's, not yours
             except BrokerError as exc:
                 self.alert(AlertLevel.CRITICAL, "kill_switch", f"positions NOT flattened: {exc.message}",
                            kind="flatten_failed")

@@ -6,8 +6,8 @@ book checks and the gate are here.
 
 Each check returns a :class:`CheckResult` with its value, limit and headroom so the approval modal
 can show them; a check whose limit is unset does not run. Orders that only reduce a position
-(never past flat, counting working orders on their side) are exempt from the exposure, count,
-hours and cooldown limits, and from the market-data freshness checks (quote age, spread): a limit
+(never past flat, counting working orders on their side) are exempt from the order size, exposure,
+count, hours and cooldown limits, and from the market-data freshness checks (quote age, spread): a limit
 must never trap the operator in a position, and a data outage is when an exit matters most. Such an
 exit still needs a quote that can price it (``quote``), and a priced one stays inside the collar
 (measured from the last quote); a market exit has no price to collar, so it goes at the market.
@@ -343,11 +343,14 @@ def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
 
 def _size_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim = ctx.limits
+    # A position built past an order's size limits (several orders, or the limit lowered since) can still be closed
+    # in one: an order that only reduces it is exempt (the book is built only when one fails).
     if lim.max_order_quantity is not None:
-        out.append(upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity, "qty"))
+        size = upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity, "qty")
+        out.append(size if size.passed or not ctx.reduces else exempted(size))
     if lim.max_order_notional is not None:
         notional = upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$")
-        out.append(notional if notional.passed else _priced(ctx, notional))
+        out.append(notional if notional.passed else _priced(ctx, notional) if not ctx.reduces else exempted(notional))
     if lim.max_position_quantity is None and lim.max_position_notional is None:
         return
     before, after = ctx.leg.worst_abs, ctx.leg_after.worst_abs
