@@ -713,3 +713,20 @@ def test_quote_when_the_symbol_is_not_watched_then_the_denial_says_no_quote_will
     assert unwatched.check("quote").message == "no quote: not one of this session's symbols (--symbols, or the config)"
     watched = check(ticket("MSFT"), RiskLimits(), mkt=market(quote("AAPL"), instruments=[instrument("MSFT")]))
     assert watched.check("quote").message == "no quote"
+
+
+def test_daily_trades_when_a_bracket_works_then_its_stop_and_target_count_once_and_the_denial_adds_up() -> None:
+    # Found by QA: with max_daily_trades = 4 and 3 executions, an entry was denied "7 trades over the limit of 4
+    # trades": a bracket's stop and target counted two, though one cancels the other, and 7 read as executed.
+    entry = order(ticket(limit_price=98), ref="E1")
+    stop = order(ticket(side=Side.SELL, order_type=OrderType.STP, limit_price=None, stop_price=90), parent_ref="E1")
+    target = order(ticket(side=Side.SELL, limit_price=120), parent_ref="E1")
+    acct = account(trades_today=1, working=[entry, stop, target])
+
+    verdict = check(ticket(limit_price=97), RiskLimits(max_daily_trades=3), acct=acct)
+
+    result = verdict.check("daily_trades")
+    assert result is not None
+    assert (result.passed, result.value) == (False, 4)  # 1 executed + the entry + one of its children + this one
+    assert result.message == ("4 trades over the limit of 3 trades (1 executed today, 2 working orders that may "
+                              "execute, and this one)")

@@ -436,18 +436,28 @@ def _rate_checks(
 
 def _trade_counts(ctx: TicketContext, out: list[CheckResult]) -> None:
     """Executions today, plus one per unfilled working order, plus this one: for the account, and for
-    the ticket's strategy (the unfilled orders are listed once, for both)."""
+    the ticket's strategy (the unfilled orders are listed once, for both). A bracket's stop and target
+    are one: one cancels the other, so only one of them can execute."""
     lim, strategy = ctx.limits, ctx.ticket.strategy
     if ctx.reduces:
         names = ("daily_trades", lim.max_daily_trades), ("daily_trades_strategy", lim.max_daily_trades_per_strategy)
         out.extend(exempt(name) for name, limit in names if limit is not None)
         return
-    unfilled = [o.ticket.strategy for o in ctx.book.working if o.filled_quantity == 0]  # their strategies
+    unfilled = list({(o.parent_ref or o.order_ref, o.parent_ref is None): o.ticket.strategy  # their strategies
+                     for o in ctx.book.working if o.filled_quantity == 0}.values())
     account = ctx.account
     if lim.max_daily_trades is not None:
-        out.append(upper_bound("daily_trades", account.trades_today + len(unfilled) + 1, lim.max_daily_trades,
-                               "trades"))  # fmt: skip
+        out.append(_trades("daily_trades", account.trades_today, len(unfilled), lim.max_daily_trades))
     if lim.max_daily_trades_per_strategy is not None:
         done = account.trades_today_by_strategy.get(strategy, 0)
-        out.append(upper_bound("daily_trades_strategy", done + unfilled.count(strategy) + 1,
-                               lim.max_daily_trades_per_strategy, "trades"))  # fmt: skip
+        out.append(_trades("daily_trades_strategy", done, unfilled.count(strategy), lim.max_daily_trades_per_strategy))
+
+
+def _trades(name: str, done: int, working: int, limit: int) -> CheckResult:
+    """The day's trades with this order's against ``limit``; a denial adds them up ("7 trades over the limit of 4"
+    read as if 7 had executed)."""
+    result = upper_bound(name, done + working + 1, limit, "trades")
+    if result.passed:
+        return result
+    return replace(result, message=f"{result.message} ({done} executed today, {working} working "
+                                   f"order{'s' if working != 1 else ''} that may execute, and this one)")
