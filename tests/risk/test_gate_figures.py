@@ -140,7 +140,8 @@ def test_gate_figures_when_a_market_buy_breaks_eleven_limits_then_every_figure_a
         ("throttle_per_minute", True, 1.8333333333333286, 99, 97.16666666666667, "", "msgs"),
         ("daily_trades", False, 10, 9, -1, "10 trades over the limit of 9 trades (7 executed today, 2 working orders "
          "that may execute, and this one)", "trades"),
-        ("daily_trades_strategy", False, 6, 5, -1, "6 trades over the limit of 5 trades", "trades"),
+        ("daily_trades_strategy", False, 6, 5, -1, "6 trades over the limit of 5 trades (3 executed today, 2 "
+         "working orders that may execute, and this one)", "trades"),
         ("duplicate", True, 0, 0, 0, "", "orders"),
     ]  # fmt: skip
 
