@@ -3,6 +3,7 @@ the 2-hour bar from midnight (three hours long) is begun by the warm-up's histor
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,24 @@ async def test_warm_up_of_a_symbol_on_another_exchange_s_clock_then_its_bars_fol
         assert series.clock.zone == "Europe/Berlin"
         assert len(series.bars) >= 3
         assert {b.time.astimezone(BERLIN).hour % 4 for b in series.bars} == {0}
+
+
+async def test_connect_when_the_broker_names_new_york_us_eastern_then_the_bars_kept_and_nothing_logged(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Each connect logged "AAPL 60s bars follow US/Eastern's clock, not America/New_York's: 0 bars dropped" (IB's and
+    # the simulator's name of New York's zone), and a warm-up again dropped the bars it had to refill them.
+    config = make_config(tmp_path, strategies=(strategy(f"{__name__}:NewestBarSeen", ("AAPL",), 60),),
+                         warmup_bars=5)
+    with caplog.at_level(logging.INFO, logger="tui_trader.engine.market"):
+        async with running(sim, config, clock=clock.now) as (engine, _):
+            series = engine.series[("AAPL", 60)]
+            assert engine.market.instruments["AAPL"].time_zone == "US/Eastern"
+            bars = list(series.bars)
+
+            await engine.warm_up()  # as on a reconnect
+
+            assert list(series.bars)[:len(bars)] == bars
+    assert [r.getMessage() for r in caplog.records if "clock" in r.getMessage()] == []
 
 
 def ny_hour(when: datetime) -> int:

@@ -6,6 +6,7 @@ follow a trigger past the operator's reset and past a restart.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -194,6 +195,25 @@ async def test_drawdown_reducing_released_by_the_operator_then_the_next_day_stay
         # Assert
         assert engine.trading_state is TradingState.ACTIVE
         assert engine.account_snapshot().drawdown == 0.0
+
+
+async def test_drawdown_reducing_trip_then_said_once_in_money_as_elsewhere(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # Every trip to REDUCING was said twice ("losing_streak limit reached: 5 losses (limit 5) -> REDUCING" and
+    # "… -> REDUCING: reducing only"), and its money as "6,000 $ (limit 5,000)".
+    config = make_config(tmp_path, limits=limits_for_tests(max_drawdown=5_000, drawdown_action="reducing"))
+    async with running(sim, config, clock.now) as (engine, events):
+        await _long_100_then_drawdown(sim, engine)
+
+        # Act
+        await eventually(lambda: engine.trading_state is TradingState.REDUCING, what="drawdown tripped")
+        engine.tick()
+
+        # Assert
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and "limit reached" in e.alert.text]
+        assert [(a.level, a.kind) for a in said] == [(AlertLevel.ERROR, "drawdown")]
+        assert re.fullmatch(r"drawdown limit reached: \$6,0\d\d\.\d\d \(limit \$5,000\.00\) -> REDUCING",
+                            said[0].text), said[0].text
 
 
 # --- a trigger the operator released, after a restart the same day ----------------------------------

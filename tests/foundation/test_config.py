@@ -98,6 +98,25 @@ def test_load_when_env_value_invalid_then_error_names_variable(monkeypatch: pyte
         load_settings()
 
 
+def test_load_when_an_optional_setting_is_empty_in_the_file_or_the_environment_then_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The example said "unset: none", but leaving it out gives 23:45, and both `gateway_restart = ""` and
+    # TUI_TRADER_SCHEDULE__GATEWAY_RESTART= failed "String should match pattern": it could not be turned off.
+    cfg = write(tmp_path / "c.toml", '[schedule]\ngateway_restart = ""\nreduce_before_close_min = ""\n'
+                                     '[sizing]\ntake_profit_r = ""\n')
+    from_file = load_settings(cfg)
+    left_out = load_settings(write(tmp_path / "d.toml", ""))
+    monkeypatch.setenv("TUI_TRADER_SCHEDULE__GATEWAY_RESTART", "")
+    monkeypatch.setenv("TUI_TRADER_SCHEDULE__REDUCE_BEFORE_RESTART_MIN", "")
+    from_env = load_settings()
+
+    assert (from_file.schedule.gateway_restart, from_file.schedule.reduce_before_close_min,
+            from_file.sizing.take_profit_r) == (None, None, None)
+    assert (from_env.schedule.gateway_restart, from_env.schedule.reduce_before_restart_min) == (None, None)
+    assert left_out.schedule.gateway_restart == "23:45"  # left out: the default
+    assert '("" turns it off: no restart window;' in EXAMPLE.read_text(encoding="utf-8")
+
+
 def test_load_when_env_names_no_setting_then_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUI_TRADER_BORKER__PORT", "1")
     with pytest.raises(ConfigError, match="TUI_TRADER_BORKER__PORT: names no setting"):

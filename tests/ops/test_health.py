@@ -92,6 +92,21 @@ def test_rise_held_for_the_sustain_ending_in_the_band_then_the_alert_names_the_h
     assert once.text == "cpu 80.2% reached the warning limit 80%"
 
 
+def test_fall_from_critical_held_at_the_warning_level_then_said_as_back_under_the_critical_limit() -> None:
+    # "cpu 59.8% reached the warning limit 80%": a fall from critical, worded as a rise to a limit it is under.
+    tracker = LevelTracker([CPU], 5.0, sustain=3)
+    for v in (97, 98, 96):
+        tracker.update("cpu", v)
+    falling = [tracker.update("cpu", v) for v in (88.0, 70.3, 59.8)]  # the first held the warning level
+    assert [(c.previous, c.level, c.text) for c in falling if c is not None] == [
+        (CRIT, WARN, "cpu back under the critical limit 95%: 59.8% now")]
+    once = LevelTracker([CPU], 5.0)
+    once.update("cpu", 97)
+    change = once.update("cpu", 85.5)
+    assert change is not None
+    assert change.text == "cpu back under the critical limit 95%: 85.5% now"
+
+
 def monitor(tmp_path: Path, alerts: list[Alert], **kw: object) -> HealthMonitor:
     settings = HealthSettings(sample_interval_s=0.05, market_data_stale_s=15, journal_queue_warn=100,
                               journal_queue_crit=10_000, alert_after_s=0)

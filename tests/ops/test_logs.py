@@ -10,12 +10,18 @@ from typing import cast
 
 import pytest
 
-from tui_trader.ops.logs import configure_logging
+from tui_trader.domain import OrderStatus, OrderType
+from tui_trader.ops.logs import CancelIsNoError, configure_logging
+from tui_trader.sim import ManualClock, SimGateway
+
+from .conftest import eventually
+from .engines import buy, make_engine
 
 
 @pytest.fixture
 def root_handlers() -> Iterator[None]:
-    """configure_logging replaces the root logger's handlers (pytest's own among them): put them back."""
+    """configure_logging replaces the root logger's handlers (pytest's own among them): put them back (and take its
+    filter off ib_async's logger)."""
     root = logging.getLogger()
     saved, level = root.handlers[:], root.level
     yield
@@ -25,6 +31,9 @@ def root_handlers() -> Iterator[None]:
     for handler in saved:
         root.addHandler(handler)
     root.setLevel(level)
+    wrapper = logging.getLogger("ib_async.wrapper")
+    for added in [f for f in wrapper.filters if isinstance(f, CancelIsNoError)]:
+        wrapper.removeFilter(added)
 
 
 @pytest.mark.usefixtures("root_handlers")
@@ -60,3 +69,32 @@ def test_logs_left_readable_by_an_earlier_version_then_made_the_owners_only(tmp_
 
     assert old.stat().st_mode & 0o777 == 0o600
     assert logs.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.usefixtures("root_handlers")
+async def test_logs_when_an_order_is_cancelled_then_its_202_is_info_and_a_rejection_stays_an_error(
+        tmp_path: Path) -> None:
+    # Every cancel we asked for (and every OCA sibling's) was logged "ERROR ib_async.wrapper: Error 202 … Order
+    # Canceled": 14 in a 12-minute run, among which a real error was hard to find.
+    path = configure_logging(tmp_path / "state", "INFO")
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, tmp_path)
+        await engine.start()
+        try:
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+            far = round(engine.market.quotes["AAPL"].bid * 0.9, 2)
+            order = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=far))
+            await eventually(lambda: engine.orders.get(order.order_ref).status is OrderStatus.SUBMITTED)
+            await engine.cancel(order.order_ref)
+            await eventually(lambda: engine.orders.get(order.order_ref).status is OrderStatus.CANCELLED)
+            sim.control.reject_next()
+            rejected = await engine.submit(buy(1, order_type=OrderType.LMT, limit_price=far))
+            await eventually(lambda: engine.orders.get(rejected.order_ref).status is OrderStatus.REJECTED)
+        finally:
+            await engine.stop()
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cancels = [ln for ln in lines if "Error 202," in ln]
+    assert cancels, lines
+    assert all(" INFO    ib_async.wrapper: Error 202," in ln for ln in cancels), cancels
+    assert any(" ERROR   ib_async.wrapper: Error 201," in ln for ln in lines), lines

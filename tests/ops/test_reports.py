@@ -622,6 +622,24 @@ async def test_cli_csv_of_a_section_with_no_rows_then_its_header_the_same_as_wit
     assert quiet.stdout.strip()
 
 
+@pytest.mark.parametrize("section", ["denials", "rejections", "approvals", "uncertain_fills", "risk_triggers",
+                                     "kill_switch", "trades"])
+async def test_cli_table_of_a_section_with_no_rows_then_its_title_and_none(tmp_path: Path, section: str) -> None:
+    # Arrange: a day with nothing in it (the journal has a denial the day before).
+    j = await Journal.open(tmp_path / "quiet.sqlite")
+    j.append(denial(at("11:30", date(2026, 3, 9)), "max_order_quantity"))
+    await j.flush()
+    await j.close()
+    # Act: it ended in "IndexError: list index out of range", exit 1.
+    table = run_cli("--journal", str(tmp_path / "quiet.sqlite"), "--date", "2026-03-10", "--format", "table",
+                    "--section", section)
+    # Assert
+    assert table.returncode == 0, table.stderr
+    lines = [ln.strip(" │┃|") for ln in table.stdout.splitlines()]
+    title = lines.index(section.replace("_", " "))
+    assert "none" in [ln.strip() for ln in lines[title + 1:]], table.stdout
+
+
 async def test_report_when_a_kill_left_an_order_working_then_its_kill_events_say_so(tmp_path: Path) -> None:
     # Arrange: a resting buy limit; the kill's cancel is never answered, so the broker still holds it.
     # The report listed the kill as "engaged" and nothing else: it read as a kill that worked.

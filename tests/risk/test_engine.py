@@ -252,16 +252,17 @@ def test_respond_when_action_is_halt_and_flatten_then_the_kill_flattens() -> Non
     assert KillAction.FLATTEN in decision.actions
 
 
-def test_respond_when_action_is_reducing_then_reducing_by_the_monitor_without_kill() -> None:
+def test_respond_when_action_is_reducing_then_reducing_by_the_monitor_without_kill_said_once() -> None:
     engine = RiskEngine(RiskLimits(max_drawdown=1_000, drawdown_action="reducing"))
-    _, (hit,) = engine.monitor(_loss(1_200), T0)
+    alerts, (hit,) = engine.monitor(_loss(1_200), T0)
 
     response = engine.respond(hit, T0)
 
     assert (response.reduce, response.kill) == (True, False)
-    assert response.alert is not None
-    assert (response.alert.level, response.alert.kind) == (AlertLevel.ERROR, "drawdown")
-    assert response.alert.text.endswith(": reducing only")
+    # Said once, by the monitor (the response said it again: "… -> REDUCING" and "… -> REDUCING: reducing only").
+    assert response.alert is None
+    assert [(a.level, a.kind, a.text) for a in alerts] == [
+        (AlertLevel.ERROR, "drawdown", "drawdown limit reached: $1,200.00 (limit $1,000.00) -> REDUCING")]
     engine.set_state(TradingState.REDUCING, response.by, hit.message, T0)
     assert engine.state is TradingState.REDUCING
     assert engine.last_change is not None
@@ -279,7 +280,7 @@ def test_respond_when_reducing_hit_and_not_active_then_reducing_claimed_but_halt
     response = engine.respond(hit, T0)
 
     assert (response.reduce, response.kill) == (reduce, False)
-    assert response.alert is not None
+    assert hit.said
 
 
 def test_respond_when_action_is_alert_then_a_warning_and_the_state_unchanged() -> None:
@@ -288,10 +289,8 @@ def test_respond_when_action_is_alert_then_a_warning_and_the_state_unchanged() -
 
     response = engine.respond(hit, T0)
 
-    assert [a.level for a in alerts][-1] is AlertLevel.ERROR
-    assert (response.reduce, response.kill) == (False, False)
-    assert response.alert is not None
-    assert (response.alert.level, response.alert.kind) == (AlertLevel.WARNING, "losing_streak")
+    assert [(a.level, a.kind) for a in alerts][-1] == (AlertLevel.ERROR, "losing_streak")
+    assert (response.reduce, response.kill, response.alert) == (False, False, None)  # said once, by the monitor
     assert engine.state is TradingState.ACTIVE
 
 
@@ -322,7 +321,7 @@ def test_monitor_position_held_too_long_then_the_hit_names_it() -> None:
     assert [h.symbols for h in hits] == [("AAPL",)]
     response = engine.respond(hits[0], T0)  # an alert only, by default: the state is left as it is
     assert (response.reduce, response.kill) == (False, False)
-    assert response.alert is not None
+    assert hits[0].said
 
 
 # --- automatic triggers outside snapshots: each fires once while its condition lasts -------------------

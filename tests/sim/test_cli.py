@@ -7,10 +7,12 @@ import asyncio
 import signal
 import socket
 import sys
+from datetime import UTC, datetime
 
 import ib_async
 import pytest
 
+from tui_trader.sim import ManualClock
 from tui_trader.sim.cli import DEFAULT_PORT, build_parser, main
 from tui_trader.sim.control import Control
 from tui_trader.sim.control_port import execute
@@ -49,6 +51,24 @@ def test_main_when_an_option_is_out_of_range_then_exit_2_naming_it(
         got = int(exc.code or 0)
     assert got == code
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("always_open", [False, True])
+async def test_help_of_always_open_when_the_market_is_closed_then_says_what_the_simulator_does(
+        always_open: bool) -> None:
+    # The help said the simulator "quotes and fills around the clock either way": without --always-open its prices
+    # stand still outside exchange hours (the console showed them LIVE at 0.00% and no strategy signalled).
+    help_text = " ".join(build_parser().format_help().split())
+    saturday = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+    async with SimGateway(port=0, clock=ManualClock(saturday), symbols=["AAPL"], always_open=always_open) as gw:
+        (quote,) = gw.market.quotes.values()
+        before = quote.mid
+        gw.control.step(600)
+
+        moved = quote.mid != before
+    assert moved is always_open
+    assert "either way" not in help_text
+    assert "Without it the simulator keeps New York's exchange hours: prices stand still outside" in help_text
 
 
 async def test_standalone_when_started_then_prints_ready_line_and_serves_ib_async() -> None:

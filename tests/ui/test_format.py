@@ -72,6 +72,19 @@ def test_status_bar_last_fill_when_the_price_is_under_a_dollar_then_four_decimal
     assert bar.texts["fill"] == " last fill BUY 1,234.5 SNDL @ 0.1234 10:00:00"
 
 
+def test_status_bar_last_fill_shown_before_the_first_snapshot_then_drawn_in_the_snapshots_zone() -> None:
+    # A fill recovered after a crash comes before the first snapshot, with no zone yet: "last fill BUY 12 MSFT @
+    # 410.77 05:15:03" in UTC, beside a clock reading "00:15:31 EST".
+    fill = Fill("e1", "tt-1", "MSFT", Side.BUY, 12, 410.77, datetime(2026, 1, 5, 5, 15, 3, tzinfo=UTC))
+    snapshot = replace(normal_state(), time_zone="America/New_York")
+    bar = StatusBar()
+    bar.show_fill(fill, "")
+
+    bar.show(snapshot, assess(snapshot, FROZEN, ConsoleOptions()), FROZEN)
+
+    assert bar.texts["fill"] == " last fill BUY 12 MSFT @ 410.77 00:15:03"
+
+
 def test_watchlist_spread_when_the_stock_is_under_a_dollar_then_four_decimals() -> None:
     # Read "0.00" at two decimals.
     penny = Quote("SNDL", datetime(2026, 1, 5, 15, tzinfo=UTC), bid=0.1234, ask=0.1250, last=0.124)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -21,6 +22,16 @@ IB_PORTS = {Mode.PAPER: 4002, Mode.LIVE: 4001}
 SIM_DEFAULT_PORT = 4012
 Fraction = Annotated[float, Field(ge=0)]
 PositiveOrNone = Annotated[float | None, Field(gt=0)]
+def _empty_is_off(value: Any) -> Any:
+    """``""`` turns an optional setting off: TOML has no null, and its default is not off (``gateway_restart = ""``
+    and ``TUI_TRADER_SCHEDULE__GATEWAY_RESTART=`` failed "String should match pattern")."""
+    return None if value == "" else value
+
+
+OFF = '"" turns it off'
+"""How a description says that ``""`` turns a setting off (:data:`OffWhenEmpty`)."""
+OffWhenEmpty = BeforeValidator(_empty_is_off)
+"""An optional setting whose default is not off, turned off by ``""``."""
 TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
 _HALTED = "halted: kill switch cancelling only entries; the positions' stops and targets stay, Ctrl+K cancels them"
 def default_state_dir() -> Path:
@@ -194,8 +205,8 @@ class SizingSettings(Section):
     )
     stop_pct: float = Field(1.0, gt=0, le=50, description="Stop distance in percent (fixed_pct, trailing).")
     atr_mult: float = Field(2.0, gt=0, le=20, description="Stop distance in ATRs (atr).")
-    take_profit_r: float | None = Field(
-        2.0, gt=0, description="Take-profit at this multiple of the stop distance (unset: none)."
+    take_profit_r: Annotated[float | None, OffWhenEmpty] = Field(
+        2.0, gt=0, description=f"Take-profit at this multiple of the stop distance ({OFF}: no take-profit)."
     )
 
 
@@ -299,18 +310,18 @@ class HealthSettings(Section):
 class ScheduleSettings(Section):
     """The trading calendar and the IB Gateway's daily restart."""
 
-    gateway_restart: str | None = Field(
+    gateway_restart: Annotated[str | None, OffWhenEmpty] = Field(
         "23:45", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description="Daily IB Gateway restart time HH:MM in gateway_restart_zone (unset: none; off in --sim: the "
-        "embedded simulator never restarts).",
+        description=f"Daily IB Gateway restart time HH:MM in gateway_restart_zone ({OFF}: no restart window; off "
+        "in --sim: the embedded simulator never restarts).",
     )
     gateway_restart_zone: str = Field("America/New_York", description="Time zone of the restart time.")
     restart_duration_min: float = Field(15, gt=0, le=240, description="How long the restart window lasts.")
-    reduce_before_restart_min: float | None = Field(
-        10, ge=0, description="Go REDUCING this many minutes before the restart (unset: never)."
+    reduce_before_restart_min: Annotated[float | None, OffWhenEmpty] = Field(
+        10, ge=0, description=f"Go REDUCING this many minutes before the restart ({OFF}: never)."
     )
-    reduce_before_close_min: float | None = Field(
-        10, ge=0, description="Go REDUCING this many minutes before the close (unset: never; off in --sim)."
+    reduce_before_close_min: Annotated[float | None, OffWhenEmpty] = Field(
+        10, ge=0, description=f"Go REDUCING this many minutes before the close ({OFF}: never; off in --sim)."
     )
     flatten_before_close_min: float | None = Field(
         None, ge=0, description="Close all positions this many minutes before the close, tried again every 30 s "

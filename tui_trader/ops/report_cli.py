@@ -182,10 +182,16 @@ def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
 
     Nothing is cut short: a figure's or a time's column is as wide as its widest cell, and text (names,
     reasons) wraps inside a column at least :data:`TEXT_MIN_WIDTH` wide on a narrow terminal (an
-    80-column terminal showed a trade's P&L as "-0…" and its strategy as "ema…"). Print it with
-    :func:`print_table`.
+    80-column terminal showed a trade's P&L as "-0…" and its strategy as "ema…"). Without rows, one cell
+    says "none". Print it with :func:`print_table`.
     """
     table = Table(title=title, title_justify="left")
+    if not rows:  # a section with no rows: its title and "none" (it ended in an IndexError)
+        table.show_header = False
+        table.min_width = len(title)  # the title on one line above it
+        table.add_column()
+        table.add_row("none")
+        return table
     cells = [[_cell(v) for v in row.values()] for row in rows]
     for i, column in enumerate(rows[0]):
         widest = max(len(column), *(len(r[i]) for r in cells))

@@ -38,6 +38,8 @@ class LevelChange:
     """The highest value of the samples that held the level (a rise over several samples), when not ``value``."""
     samples: int = 1
     """How many samples in a row held the level before it was alerted."""
+    left_limit: float | None = None
+    """Falling: the limit of the level left (``previous``'s)."""
 
     @property
     def text(self) -> str:
@@ -47,11 +49,20 @@ class LevelChange:
         unit = self.unit
         if self.level is OK:
             return f"{self.metric} back to normal: {self.value:.1f}{unit}"
+        if self.level.rank < self.previous.rank:  # falling: "59.8% reached the warning limit 80%" read as a rise
+            left = f" {self.left_limit:g}{unit}" if self.left_limit is not None else ""
+            return (f"{self.metric} back under the {self.previous.value.lower()} limit{left}: "
+                    f"{self.value:.1f}{unit} now")
         reached = f"reached the {self.level.value.lower()} limit {self.limit:g}{unit}"
         if self.peak is None or self.peak == self.value:
             return f"{self.metric} {self.value:.1f}{unit} {reached}"
         return (f"{self.metric} {reached} for {self.samples} samples in a row: {self.peak:.1f}{unit} at the highest, "
                 f"{self.value:.1f}{unit} now")
+
+
+def _limit(threshold: Threshold, level: AlertLevel) -> float | None:
+    """``threshold``'s limit of ``level`` (WARNING's for INFO, which has none)."""
+    return threshold.crit if level is AlertLevel.CRITICAL else threshold.warn
 
 
 def _rank(level: AlertLevel) -> int:
@@ -139,9 +150,9 @@ class LevelTracker:
             return None
         self._streaks.pop(metric, None)
         self._levels[metric] = held
-        limit = threshold.crit if held is AlertLevel.CRITICAL else threshold.warn
-        return LevelChange(metric, alerted, held, value, limit, threshold.unit, peak if rising else None,
-                           min(count + 1, self._sustain))
+        return LevelChange(metric, alerted, held, value, _limit(threshold, held), threshold.unit,
+                           peak if rising else None, min(count + 1, self._sustain),
+                           None if rising else _limit(threshold, alerted))
 
     def level(self, metric: str) -> AlertLevel:
         """The level of ``metric``'s latest sample (INFO when normal), alerted yet or not."""

@@ -345,14 +345,20 @@ class RiskEngine:
 
         ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
         asked again so the trigger owns it: a schedule's window ending does not lift it). HALTED and
-        HALT_AND_FLATTEN: the kill switch, unless it is engaged already (its own alert says it).
+        HALT_AND_FLATTEN: the kill switch, unless it is engaged already (its own alert says it). A hit whose
+        alert is raised already (:attr:`TriggerHit.said`: the account monitors') gets no second one.
         """
         if hit.action is TriggerAction.ALERT:
-            return TriggerResponse(hit, Alert(AlertLevel.WARNING, "risk", hit.message, now, kind=hit.monitor))
+            return TriggerResponse(hit, self._said(hit, AlertLevel.WARNING, hit.message, now))
         if hit.action is TriggerAction.REDUCING:
-            alert = Alert(AlertLevel.ERROR, "risk", f"{hit.message}: reducing only", now, kind=hit.monitor)
+            alert = self._said(hit, AlertLevel.ERROR, f"{hit.message}: reducing only", now)
             return TriggerResponse(hit, alert, reduce=self._state is not TradingState.HALTED)
         return TriggerResponse(hit, kill=not self._kill.engaged)
+
+    @staticmethod
+    def _said(hit: TriggerHit, level: AlertLevel, text: str, now: datetime) -> Alert | None:
+        """The response's alert for ``hit``: none when the hit's own was raised already."""
+        return None if hit.said else Alert(level, "risk", text, now, kind=hit.monitor)
 
     def _lasting(self, key: str, hit: TriggerHit | None) -> TriggerHit | None:
         """``hit`` the first time its condition ``key`` is seen, None while it lasts; gone, it is armed again."""

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain import AccountSnapshot, Alert, AlertLevel, Order, OrderStatus
+from tui_trader.domain.verdicts import figure
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.risk.limits import RiskLimits, TriggerAction
 
@@ -56,6 +57,9 @@ class TriggerHit:
     limit: float
     message: str
     symbols: tuple[str, ...] = ()
+    said: bool = False
+    """Its alert is raised already: the account monitors raise theirs with the hit (:func:`evaluate_readings`), so
+    the response to it raises none of its own (the REDUCING of a losing streak was said twice)."""
 
 
 DRAWDOWN_MONITORS = ("drawdown", "drawdown_pct")
@@ -194,7 +198,8 @@ def _holding_readings(account: AccountSnapshot, limits: RiskLimits, now: datetim
 def evaluate_readings(
     readings: Sequence[MonitorReading], now: datetime, memory: MonitorMemory
 ) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
-    """Warning alerts for thresholds crossed and hits for limits reached, each once per trading day."""
+    """Warning alerts for thresholds crossed and hits for limits reached, each once per trading day; a hit's
+    alert comes with it (of the monitor's kind: the console's row of the trading state it sets goes with it)."""
     alerts: list[Alert] = []
     hits: list[TriggerHit] = []
     for r in readings:
@@ -204,19 +209,19 @@ def evaluate_readings(
         if r.hit and memory.first_today(f"{r.monitor}@hit", now):
             hit = _hit(r)
             hits.append(hit)
-            alerts.append(Alert(_hit_level(r.action), "risk", hit.message, now, kind=f"trigger:{r.monitor}"))
+            alerts.append(Alert(_hit_level(r.action), "risk", hit.message, now, kind=r.monitor))
     return tuple(alerts), tuple(hits)
 
 
 def _warning(r: MonitorReading, threshold: float, now: datetime) -> Alert:
-    text = f"{r.monitor} at {r.ratio:.0%} of its limit ({r.value:,.4g} of {r.limit:,.4g} {r.unit})"
+    text = f"{r.monitor} at {r.ratio:.0%} of its limit ({figure(r.value, r.unit)} of {figure(r.limit, r.unit)})"
     return Alert(AlertLevel.WARNING, "risk", text, now, kind=f"warning:{r.monitor}")
 
 
 def _hit(r: MonitorReading) -> TriggerHit:
-    text = f"{r.monitor} limit reached: {r.value:,.4g} {r.unit} (limit {r.limit:,.4g}) -> {r.action.value}"
+    text = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)}) -> {r.action.value}"
     symbol = r.monitor.split(":", 1)[1] if ":" in r.monitor else ""
-    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else ())
+    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else (), said=True)
 
 
 def _hit_level(action: TriggerAction) -> AlertLevel:

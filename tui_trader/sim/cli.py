@@ -30,8 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default=None, help="JSON file keeping account, orders and executions")
     p.add_argument("--live-account", action="store_true", help="present a non-paper account id (USIM…)")
     p.add_argument("--always-open", action="store_true",
-                   help="DAY orders never expire at the close (the simulator quotes and fills around the clock "
-                        "either way; without this a DAY order ends at 16:00 New York, 20:00 if outside RTH)")
+                   help="trade around the clock: prices move, orders fill and DAY orders never expire at any "
+                        "hour. Without it the simulator keeps New York's exchange hours: prices stand still "
+                        "outside 04:00-20:00 and on weekends and holidays (thin outside 09:30-16:00), orders "
+                        "fill in regular hours (04:00-20:00 with outsideRth), and a DAY order ends at 16:00, "
+                        "20:00 if outside RTH")
     p.add_argument("--control-port", type=tcp_port, default=None,
                    help="loopback port of the line-based fault/price control (0 = any free port; off by default)")
     p.add_argument("--manual-clock", default=None, metavar="ISO_TIME",

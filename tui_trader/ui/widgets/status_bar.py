@@ -39,6 +39,12 @@ def grown(old: str | None, text: str) -> str:
     return text.ljust(cell_len(old)) if old is not None else text
 
 
+def fill_text(fill: Fill, zone: str) -> str:
+    """`` last fill BUY 12 MSFT @ 410.77 00:15:03``: the fill, its time in ``zone`` (the clock's beside it)."""
+    return f" last fill {fill.side.value} {qty(fill.quantity)} {fill.symbol} @ {price(fill.price)} " \
+           f"{hhmmss(fill.time, zone)}"
+
+
 def exchange_clock(now: datetime, zone: str) -> str:
     """``09:45:12 EDT``: the time in the exchange's zone."""
     try:
@@ -86,6 +92,8 @@ class StatusBar(Widget):
         """Component classes added to a field's own (``day-pnl``: ``pnl-neg``, ``stale`` …)."""
         self._unpainted = False
         """A fill was recorded since the line was last drawn."""
+        self._fill: Fill | None = None
+        """The last fill shown (its time is drawn in the snapshot's zone: :meth:`show`)."""
         self._styles: dict[tuple[str, tuple[str, ...]], tuple[Style, Segment]] = {}
         """Each field's style and padding by its variants (a few dozen at most; cleared on restyle)."""
 
@@ -106,6 +114,8 @@ class StatusBar(Widget):
         texts.update(money_texts(snapshot, self.texts))
         texts["heartbeat"] = grown(self.texts["heartbeat"] or None, f"hb {age(fresh.heartbeat_age)}")
         texts["clock"] = exchange_clock(now, snapshot.time_zone)
+        if self._fill is not None:  # shown before the first snapshot (a fill recovered at the start), it read UTC
+            texts["fill"] = fill_text(self._fill, snapshot.time_zone)
         self._set_classes(snapshot)
         self.trading_state = snapshot.trading_state
         self.verdict = fresh.verdict
@@ -119,9 +129,8 @@ class StatusBar(Widget):
         line is drawn with the next snapshot (at the refresh rate), together with the position
         and the order the fill changed, so a burst of fills costs no extra compositor passes.
         """
-        text = f" last fill {fill.side.value} {qty(fill.quantity)} {fill.symbol} @ {price(fill.price)}" \
-               f" {hhmmss(fill.time, zone)}"
-        self.texts = {**self.texts, "fill": text}
+        self._fill = fill
+        self.texts = {**self.texts, "fill": fill_text(fill, zone)}
         self._unpainted = True
 
     def _update(self, texts: dict[str, str], variants: dict[str, tuple[str, ...]]) -> None:
