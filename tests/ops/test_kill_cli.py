@@ -272,6 +272,17 @@ def test_kill_log_when_ib_async_says_much_then_it_rotates_as_every_log_and_stays
     assert logs.stat().st_mode & 0o777 == 0o700
 
 
+def test_kill_log_when_the_global_cancel_cancels_then_ib_async_s_202_is_no_error(tmp_path: Path) -> None:
+    # Every order the kill cancelled read "ERROR ib_async.wrapper: Error 202, ... Order Canceled" in kill.log.
+    state = tmp_path / "state"
+    with ib_async_logged_in(state):
+        logging.getLogger("ib_async.wrapper").error("Error 202, reqId 7: Order Canceled - reason:")
+        logging.getLogger("ib_async.wrapper").error("Error 201, reqId 8: Order rejected - reason:margin")
+
+    lines = (state / "logs" / "kill.log").read_text().splitlines()
+    assert [line.split()[2] for line in lines] == ["INFO", "ERROR"]
+
+
 async def test_kill_when_the_state_dir_is_new_then_checking_the_other_modes_leaves_no_lock_files(
         tmp_path: Path) -> None:
     settings = load_settings(None, {"mode": "paper", "state_dir": str(tmp_path / "state")})

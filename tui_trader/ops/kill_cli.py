@@ -29,7 +29,7 @@ from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, defau
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError, UsageError, print_error
 from tui_trader.ops.kill import KillSetup, execute, gateway_chooser, out_of_band_kill
-from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, private_log_file
+from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, cancels_are_no_errors, private_log_file
 from tui_trader.ops.modes import add_mode_flags, settings_for
 
 LOG_NAME = "kill.log"
@@ -154,6 +154,7 @@ def ib_async_logged_in(state_dir: Path) -> Iterator[None]:
     logger is left as it is (tests run this in their process); what is changed here is put back after.
     """
     logger = logging.getLogger("ib_async")
+    cancels_are_no_errors()  # the global cancel's: what the kill asked for
     handler = private_log_file(state_dir, LOG_NAME, delay=True, kind=_KillLog)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     saved = logger.propagate, logger.level

@@ -79,11 +79,16 @@ def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-tra
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    cancels_are_no_errors()
+    logging.captureWarnings(True)
+    return path
+
+
+def cancels_are_no_errors() -> None:
+    """ib_async's "Error 202" (a cancel) logged at INFO from now on, in every log (:class:`CancelIsNoError`)."""
     wrapper = logging.getLogger("ib_async.wrapper")
     if not any(isinstance(f, CancelIsNoError) for f in wrapper.filters):
         wrapper.addFilter(CancelIsNoError(wrapper))
-    logging.captureWarnings(True)
-    return path
 
 
 class CancelIsNoError(logging.Filter):
