@@ -16,7 +16,7 @@ from tui_trader.sim import SimGateway
 from tui_trader.strategies.base import Signal
 
 from . import plugin_strategies
-from .helpers import eventually, make_config, make_engine, running, strategy
+from .helpers import eventually, limits_for_tests, make_config, make_engine, running, strategy
 
 PLUGINS = "engine.plugin_strategies"
 
@@ -181,3 +181,37 @@ async def test_warm_up_when_one_symbol_is_unknown_then_only_it_is_said_and_the_k
         assert engine.nothing_to_trade == ""  # AAPL is traded
     finally:
         await engine.stop()
+
+
+async def test_entry_when_an_order_size_limit_caps_it_then_the_order_says_what_it_was_sized_and_what_cut_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Found by QA: with max_order_quantity = 3 every entry went out as 3 (AAPL 3 for 25) and the trace said only
+    # "SELL 3 AAPL MKT DAY by ema_cross".
+    sizing = SizingSettings(method="fixed_quantity", quantity=25, stop_method="fixed_pct", stop_pct=2.0)
+    config = make_config(tmp_path, sizing=sizing, limits=limits_for_tests(max_order_quantity=3),
+                         strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    async with running(sim, config) as (eng, _):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        eng.on_bar(_bar())
+
+        (entry,) = [o for o in eng.orders.orders.values() if o.parent_ref is None]
+        assert entry.ticket.quantity == 3
+        assert entry.ticket.reason == "always; sized 25, capped to 3 by order_quantity"
+
+
+async def test_entry_when_it_sizes_to_nothing_then_an_info_alert_once_until_one_is_sized(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A signal that sized to 0 was logged at INFO and vanished: the trader saw a strategy that never traded.
+    sizing = SizingSettings(method="fixed_quantity", quantity=25, stop_method="fixed_pct", stop_pct=2.0)
+    config = make_config(tmp_path, sizing=sizing, limits=limits_for_tests(max_order_notional=10),
+                         strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        eng.on_bar(_bar())
+        eng.on_bar(_bar(1))
+
+        assert not eng.orders.orders
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "not_sized"]
+        assert [(a.level, a.text) for a in said] == [
+            (AlertLevel.INFO, "Returning's BUY AAPL signal opens nothing: sized to 0 (no headroom left under "
+                              "order_notional)")]

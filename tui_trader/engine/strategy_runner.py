@@ -80,6 +80,8 @@ class StrategyRunner(Recovery):
     series: dict[tuple[str, int], BarSeries]
     left_alone: dict[tuple[str, str], datetime | None]
     """(strategy, symbol) → when the position its signal last left alone was opened (said once per position)."""
+    not_sized: dict[tuple[str, str], str]
+    """(strategy, symbol) → why its last entry signal sized to nothing (said once until one is sized again)."""
     nothing_to_trade = ""
     """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
     none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
@@ -95,7 +97,7 @@ class StrategyRunner(Recovery):
     def load_strategies(self) -> None:
         """Instantiate every enabled strategy of the config (a bad one is reported, not fatal); one the
         journal holds as paused starts paused (:meth:`_restore_pauses`)."""
-        self.strategies, self.series, self.left_alone = {}, {}, {}
+        self.strategies, self.series, self.left_alone, self.not_sized = {}, {}, {}, {}
         for spec in self.config.strategies:
             if spec.enabled:
                 self._load_one(spec)
@@ -364,11 +366,27 @@ class StrategyRunner(Recovery):
         result = size_order(sizing_rule(sizing), probe, account, self.market.snapshot(), self.risk.limits,
                             self.now(), in_flight, stop_price=stop, atr=signal.stop_distance)
         if not result.ok:
-            log.info("%s %s %s not sized: %s", name, signal.side, symbol, result.reason)
+            self._say_not_sized(name, symbol, signal, result.reason)
             return None
+        self.not_sized.pop((name, symbol), None)
         from dataclasses import replace
 
-        return replace(probe, quantity=result.quantity, created_at=self.now())
+        if result.capped_by is None:
+            return replace(probe, quantity=result.quantity, created_at=self.now())
+        # Said with the order (its approval, row and trace): the size the rule asked for, and what cut it.
+        reason = (f"{probe.reason}; " if probe.reason else "") + (
+            f"sized {result.requested:g}, capped to {result.quantity:g} by {result.capped_by}")
+        return replace(probe, quantity=result.quantity, created_at=self.now(), reason=reason)
+
+    def _say_not_sized(self, name: str, symbol: str, signal: Signal, why: str) -> None:
+        """An entry signal that sized to nothing: an INFO alert once (a signal on every bar would repeat it) until
+        one is sized again or the reason changes; logged each time. It vanished into the log."""
+        log.info("%s %s %s not sized: %s", name, signal.side, symbol, why)
+        if self.not_sized.get((name, symbol)) == why:
+            return
+        self.not_sized[(name, symbol)] = why
+        self.alert(AlertLevel.INFO, "strategies", f"{name}'s {signal.side} {symbol} signal opens nothing: sized to 0 "
+                   f"({why})", kind="not_sized")
 
     async def close_position(self, symbol: str, reason: str, strategy: str, *, owned: bool = False) -> None:
         """Close the symbol's position at market; its protective orders are cancelled first.
