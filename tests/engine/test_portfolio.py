@@ -87,6 +87,23 @@ def test_day_pnl_restarts_at_the_next_trading_day() -> None:
     assert tomorrow.day_pnl == pytest.approx(0)
 
 
+def test_next_trading_day_then_each_symbol_s_realized_starts_over_and_yesterday_s_flat_symbols_go() -> None:
+    # Found by QA: after midnight New York the positions pane's SPY row still showed yesterday's realized -2.34
+    # beside a TOTAL and a day realized of 0.00.
+    p = _book(10_000)
+    p.apply_fill(_fill(Side.BUY, 10, 100))
+    p.apply_fill(_fill(Side.SELL, 10, 101))  # flat, +10
+    p.apply_fill(Fill("m1", "r", "MSFT", Side.BUY, 5, 200, T0))
+    p.apply_fill(Fill("m2", "r", "MSFT", Side.SELL, 2, 210, T0))  # long 3, +20
+    p.snapshot(T0, "DU1", ())
+    assert {s: q.realized_pnl for s, q in p.positions.items()} == {"AAPL": 10, "MSFT": 20}
+
+    p.snapshot(T0 + timedelta(days=1), "DU1", ())
+
+    assert {s: (q.quantity, q.realized_pnl) for s, q in p.positions.items()} == {"MSFT": (3, 0)}
+    assert p.positions["MSFT"].avg_cost == 200
+
+
 def test_losing_streak_counts_consecutive_losing_closes() -> None:
     p = _book()
     for price in (99, 98):

@@ -262,6 +262,9 @@ class Portfolio:
         self.realized_today = self.commissions_today = 0.0
         self.trades_today, self.trades_by_strategy = 0, {}
         self.start_of_day_equity = self.equity
+        # Each symbol's realized P&L is the day's too: the positions pane showed yesterday's beside a TOTAL of 0.
+        if any(p.realized_pnl or p.is_flat for p in self._positions.values()):
+            self._replace_all({s: replace(p, realized_pnl=0.0) for s, p in self.positions.items() if not p.is_flat})
         return True
 
     def _set_day(self, day: date | None) -> None:
