@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tui_trader.domain import Alert, AlertLevel, OrderStatus, Side, TradingState
+from tui_trader.domain import Alert, AlertLevel, OrderStatus, TradingState
 from tui_trader.domain.events import KillSwitchEngaged, MessagesSent, TradingStateChanged
 from tui_trader.risk import (
     KillAction,
@@ -20,7 +20,7 @@ from tui_trader.risk import (
 )
 from tui_trader.risk.monitors import disconnect_hit
 
-from .builders import T0, account, market, order, position, quote, secs, ticket
+from .builders import T0, account, market, order, position, secs, ticket
 
 
 def test_set_state_records_who_why_and_when() -> None:
@@ -423,17 +423,6 @@ def test_journal_failure_then_fires_once_per_failure_and_again_once_it_wrote_or_
     _assert_kills(engine, first, KillTrigger.JOURNAL_FAILURE)
     assert still is None
     assert after_reset is not None
-
-
-def test_flatten_preview_keeps_engine_state_and_lists_tickets() -> None:
-    engine = RiskEngine(RiskLimits())
-    acct = account(positions=[position(quantity=-10)])
-
-    preview = engine.flatten_preview(acct, market(quote()), T0)
-
-    assert preview.tickets[0].side is Side.BUY
-    assert engine.check_flatten(preview.tickets[0], acct).passed
-    assert preview.trading_state is TradingState.REDUCING
 
 
 # --- the drawdown's peak after the operator releases a drawdown trip -----------------------------------

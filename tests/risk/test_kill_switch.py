@@ -1,4 +1,4 @@
-"""Kill switch: engage, verify, latch across restarts, audited reset, flatten preview."""
+"""Kill switch: engage, verify, latch across restarts, audited reset."""
 
 from __future__ import annotations
 
@@ -23,12 +23,10 @@ from tui_trader.risk import (
     KillState,
     KillSwitch,
     KillTrigger,
-    check_flatten_ticket,
-    flatten_preview,
     kill_cancels,
 )
 
-from .builders import T0, account, market, order, position, quote, ticket
+from .builders import T0, order, ticket
 
 
 def _kinds(events) -> list[str]:
@@ -370,48 +368,6 @@ def test_engage_event_carries_reason() -> None:
 
     engaged = next(e for e in decision.events if isinstance(e, KillSwitchEngaged))
     assert (engaged.by, engaged.reason) == ("alice", "why")
-
-
-# --- flatten ------------------------------------------------------------------------------------
-
-
-def test_flatten_preview_lists_closing_orders_with_estimated_prices() -> None:
-    acct = account(positions=[position("AAPL", 100, avg_cost=90), position("MSFT", -50, avg_cost=110),
-                              position("FLAT", 0)], working=[order(ref="W")])  # fmt: skip
-    mkt = market(quote("AAPL", bid=99, ask=101), quote("MSFT", bid=99, ask=101))
-
-    preview = flatten_preview(acct, mkt, T0)
-
-    assert [(t.symbol, t.side, t.quantity) for t in preview.tickets] == [("AAPL", Side.SELL, 100),
-                                                                        ("MSFT", Side.BUY, 50)]  # fmt: skip
-    assert [ln.estimated_price for ln in preview.lines] == [99, 101]
-    assert preview.estimated_pnl == pytest.approx(100 * 9 + -50 * (101 - 110))
-    assert preview.cancel_first == ("W",)
-    assert all(t.reduce_only for t in preview.tickets)
-
-
-def test_flatten_preview_when_no_price_then_warns() -> None:
-    acct = account(positions=[position("XYZ", 10, market_price=float("nan"))])
-
-    preview = flatten_preview(acct, market(), T0, current=TradingState.ACTIVE)
-
-    assert preview.warnings
-    assert preview.trading_state is TradingState.REDUCING
-
-
-def test_flatten_ticket_when_halted_and_reduce_only_then_passes() -> None:
-    acct = account(positions=[position(quantity=100)])
-    (t,) = flatten_preview(acct, market(), T0).tickets
-
-    assert check_flatten_ticket(t, acct).passed
-
-
-def test_flatten_ticket_when_past_flat_then_denied() -> None:
-    acct = account(positions=[position(quantity=100)])
-
-    verdict = check_flatten_ticket(ticket(side=Side.SELL, quantity=150, reduce_only=True), acct)
-
-    assert not verdict.passed
 
 
 def test_verify_when_an_order_is_in_unknown_state_then_the_alert_names_it_apart_from_the_working() -> None:

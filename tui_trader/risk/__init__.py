@@ -7,7 +7,6 @@ library: no asyncio, no I/O.
 from tui_trader.risk.book import Book, Leg, build_book, counted_orders
 from tui_trader.risk.checks import RecentOrder, TicketContext, check_cancel, pre_trade_check
 from tui_trader.risk.engine import KillSwitchLatchedError, RiskEngine, TriggerResponse
-from tui_trader.risk.flatten import FlattenLine, FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_cancels import KillCancels, kill_cancels
 from tui_trader.risk.kill_switch import (
     CONFIRM_SAME_DAY,
@@ -28,8 +27,6 @@ __all__ = [
     "CONFIRM_SAME_DAY",
     "Book",
     "CancelScope",
-    "FlattenLine",
-    "FlattenPreview",
     "CollarReference",
     "KillAction",
     "KillCancels",
@@ -57,9 +54,7 @@ __all__ = [
     "Verification",
     "build_book",
     "check_cancel",
-    "check_flatten_ticket",
     "counted_orders",
-    "flatten_preview",
     "kill_cancels",
     "pre_trade_check",
     "quantity_headroom",

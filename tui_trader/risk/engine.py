@@ -28,7 +28,6 @@ from tui_trader.domain import (
 )
 from tui_trader.domain.events import MessagesSent, OrderDenied, TradingStateChanged
 from tui_trader.risk.checks import RecentOrder, check_cancel, pre_trade_check
-from tui_trader.risk.flatten import FlattenPreview, check_flatten_ticket, flatten_preview
 from tui_trader.risk.kill_cancels import KillCancels
 from tui_trader.risk.kill_switch import (
     KillDecision,
@@ -284,18 +283,6 @@ class RiskEngine:
         if decision.accepted and decision.trading_state is not None:
             self._change(decision.trading_state, by, reason.strip(), now)
         return decision
-
-    def flatten_preview(
-        self, account: AccountSnapshot, market: MarketSnapshot, now: datetime, symbols: Iterable[str] | None = None
-    ) -> FlattenPreview:
-        """The closing orders a flatten would send, with estimated prices (nothing is sent)."""
-        return flatten_preview(account, market, now, symbols, self._state)
-
-    def check_flatten(
-        self, ticket: OrderTicket, account: AccountSnapshot, in_flight: Sequence[Order] = ()
-    ) -> RiskVerdict:
-        """The gate for a confirmed flatten ticket, valid in every state: reduce-only, never past flat."""
-        return check_flatten_ticket(ticket, account, in_flight)
 
     # --- post-trade and automatic triggers ---------------------------------------------------
 
