@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,8 +103,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     it was left running by, then the process ends with pytest's own status.
     """
     leaked = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    # One deadline for all of them, not a second each: an xdist worker still busy 5 s after it was told to stop
+    # is sent SIGINT by execnet, which landed in hypothesis's gc callback (PytestUnraisableExceptionWarning).
+    deadline = time.monotonic() + 1.0
     for thread in leaked:
-        thread.join(timeout=1.0)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     leaked = [t for t in leaked if t.is_alive()]
     if leaked and _session_status:
         sys.stdout.flush()
