@@ -18,6 +18,7 @@ from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.orders import OrderManager
+from tui_trader.engine.runner import summarize
 from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import buy, eventually, limits_for_tests, make_config, running, status
@@ -96,6 +97,21 @@ async def test_restart_the_next_day_then_yesterdays_finished_orders_are_not_show
         refs = {o.order_ref for o in second.snapshot().orders}
         assert working.order_ref in refs
         assert not refs & {filled.order_ref, cancelled.order_ref}
+
+
+async def test_restart_the_same_day_then_the_runs_summary_counts_its_own_orders_not_the_days_finished_ones(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    async with running(sim, config, clock.now) as (first, _):
+        await morning_orders(first)
+
+    async with running(sim, config, clock.now) as (second, _):
+        await eventually(lambda: "AAPL" in second.market.quotes, what="first quote")
+        order = await second.submit(buy(1))
+        await eventually(lambda: status(second, order.order_ref) is S.FILLED, what="filled")
+
+    # The restored working order is counted as it was before; the morning's fill and cancel are not this run's.
+    assert summarize(second)["orders"] == {"FILLED": 1, "SUBMITTED": 1}
 
 
 T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
