@@ -7,7 +7,8 @@ moved the next day, by the operator or the engine's trailing, was refused on eve
 
 IB keeps an order in its OCA group for life, and refuses a modify naming another group, or none, with 10326 "OCA
 group revision is not allowed" (nautilus_trader#2978): the stop of a bracket whose target ended before a restart
-of tui-trader (only open orders are restored) was modified with no group, counted from the children in memory.
+of tui-trader on a later day (only open orders and the day's finished ones are restored) was modified with no group,
+counted from the children in memory.
 """
 
 from __future__ import annotations
@@ -88,18 +89,18 @@ async def test_stop_of_an_entry_filled_before_the_gateways_nightly_restart_then_
 
 async def test_stop_of_an_entry_filled_before_both_restarted_then_modified_and_moved_at_the_broker(
         tmp_path: Path) -> None:
-    # A restarted engine restores open orders only: the filled entry was not in memory, and the modify of its
-    # stop failed on the lookup of it (a KeyError) before anything was sent.
+    # A restarted engine restores the open orders and the day's finished ones: the entry filled on an earlier day
+    # was not in memory, and the modify of its stop failed on the lookup of it (a KeyError) before anything was sent.
     config = make_config(tmp_path)
     before, clock, state = await gateway_keeping_state(tmp_path)
     after: SimGateway | None = None
     try:
-        async with running(before, config) as (first, _):
+        async with running(before, config, clock.now) as (first, _):
             await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
             entry, stop, target = await protected_long(first)
         after = await _gateway_restarted_a_day_later(before, clock, state)
 
-        async with running(after, config) as (second, _):
+        async with running(after, config, clock.now) as (second, _):
             await eventually(lambda: second.connection.state is ConnectionState.CONNECTED and not second.blocks
                              and "AAPL" in second.market.quotes, what="started and reconciled")
             assert second.orders.get(entry.order_ref) is None
@@ -142,17 +143,18 @@ async def test_stop_resized_with_its_working_entry_then_names_the_entry_and_modi
 
 
 async def test_stop_whose_target_was_cancelled_before_a_restart_then_modified_in_its_oca_group_and_moved(
-        sim: SimGateway, tmp_path: Path) -> None:
-    # Arrange: a bracket filled, its target cancelled by the operator; tui-trader restarts (the target, ended, is
-    # not restored: the stop looks like an only child).
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # Arrange: a bracket filled, its target cancelled by the operator; tui-trader restarts the next day (the target,
+    # ended on an earlier day, is not restored: the stop looks like an only child).
     config = make_config(tmp_path)
-    async with running(sim, config) as (first, _):
+    async with running(sim, config, clock.now) as (first, _):
         await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
         entry, stop, target = await protected_long(first)
         await first.cancel(target.order_ref)
         await eventually(lambda: status(first, target.order_ref) is S.CANCELLED, what="the target cancelled")
 
-    async with running(sim, config) as (second, _):
+    clock.advance(A_DAY_AND_A_MINUTE_S)
+    async with running(sim, config, clock.now) as (second, _):
         await eventually(lambda: second.connection.state is ConnectionState.CONNECTED and not second.blocks
                          and "AAPL" in second.market.quotes, what="started and reconciled")
         assert second.orders.get(target.order_ref) is None

@@ -111,6 +111,23 @@ async def test_order_when_status_changes_then_table_holds_latest_and_history(jou
     assert [e.kind for e in await journal.events(order_ref="R1")] == ["OrderUpdated"] * 3
 
 
+async def test_finished_orders_then_the_newest_ended_since_the_bound_oldest_first_open_ones_left_out(
+        journal: Journal) -> None:
+    # Arrange: in New York, one ended the evening before (02:30 UTC on the 5th: the 4th), three on the 5th, one open.
+    ny = ZoneInfo("America/New_York")
+    evening = datetime(2026, 3, 5, 2, 30, tzinfo=UTC)
+    ended = {"eve": evening, "a": evening + timedelta(hours=12), "b": evening + timedelta(hours=13),
+             "c": evening + timedelta(hours=14)}
+    for ref, at in ended.items():
+        journal.append(ev.OrderUpdated(at, make_order(ref, OrderStatus.CANCELLED, at)))
+    journal.append(ev.OrderUpdated(evening, make_order("open", OrderStatus.SUBMITTED, evening + timedelta(hours=15))))
+    await journal.flush()
+    fifth = datetime(2026, 3, 5, tzinfo=ny)
+    # Act / Assert: the bound compared as an instant, the newest kept under the limit, oldest first.
+    assert [o.order_ref for o in await journal.finished_orders(fifth, 10)] == ["a", "b", "c"]
+    assert [o.order_ref for o in await journal.finished_orders(fifth, 2)] == ["b", "c"]
+
+
 async def test_kill_state_when_engaged_then_latched_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     j = await Journal.open(path)

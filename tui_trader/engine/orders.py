@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -102,6 +103,8 @@ class OrderManager:
         """Exec ids of the fills in memory that have no commission yet."""
         self.forgotten: Counter[OrderStatus] = Counter()
         """Final statuses of the orders no longer in memory (summaries add them to what is)."""
+        self.earlier: set[str] = set()
+        """Refs of the orders in memory that had finished before this run (:meth:`restore_finished`)."""
         self._finished: dict[str, None] = {}
         self._open: dict[str, None] = {}
         """Refs of the orders not in a final state, oldest first: the order path's scans (working
@@ -154,6 +157,16 @@ class OrderManager:
         if order.broker_id is not None:
             self._by_broker_id[order.broker_id] = order.order_ref
         return self._store(order)
+
+    def restore_finished(self, orders: Iterable[Order]) -> None:
+        """Show orders that finished before this run (the day's, from the journal, oldest first) as finished
+        orders in memory: found by a report or a fill as any other, kept and forgotten by the same rule (the
+        oldest first, :attr:`finished_kept`), never working, and not this run's (:attr:`finished_count`,
+        :attr:`forgotten`, :attr:`earlier`). An order already tracked, or not final, is left out."""
+        for order in orders:
+            if order.status.is_final and order.order_ref not in self.orders:
+                self.earlier.add(order.order_ref)
+                self.adopt(order)
 
     def get(self, order_ref: str) -> Order | None:
         """The order with ``order_ref``."""
@@ -274,7 +287,8 @@ class OrderManager:
         self._index(order)
         if order.status.is_final and ref not in self._finished:
             self._finished[ref] = None
-            self.finished_count += 1
+            if ref not in self.earlier:  # else it finished before this run
+                self.finished_count += 1
             if len(self._finished) > self.finished_kept:
                 self._forget_finished()
         return order
@@ -291,8 +305,9 @@ class OrderManager:
             del self._finished[ref]
             order = self.orders.pop(ref, None)
             self._forget_child(order)
-            if order is not None:
+            if order is not None and ref not in self.earlier:
                 self.forgotten[order.status] += 1
+            self.earlier.discard(ref)
             if order is not None and order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
                 del self._by_broker_id[order.broker_id]
             if order is not None and order.perm_id and self._by_perm_id.get(order.perm_id) == ref:

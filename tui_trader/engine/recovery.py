@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import SyncFailed
@@ -67,7 +67,8 @@ class Recovery(Amendments):
     # -- journal -------------------------------------------------------------------------------
 
     async def open_journal(self) -> None:
-        """Open the journal, attach it to the bus, restore the kill state and open orders."""
+        """Open the journal, attach it to the bus, restore the kill state, the open orders and the day's finished
+        ones (:meth:`~tui_trader.engine.orders.OrderManager.restore_finished`)."""
         path = self.config.journal_path
         if path is None:
             return
@@ -84,6 +85,8 @@ class Recovery(Amendments):
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill))
             self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch still engaged from "
                        f"{kill.get('engaged_at')} by {kill.get('by')}: {kill.get('reason')}", kind="kill_restored")
+        # The day's finished orders are shown, never worked: the open ones after them win a shared broker id.
+        self.orders.restore_finished(await self.journal.finished_orders(self._day_start(), self.orders.finished_kept))
         restored = [self.orders.adopt(order) for order in await self.journal.open_orders()]
         await self._own_ref_prefix(self.journal, restored)
         for order in restored:  # journaled as SENDING, no answer recorded: the engine died mid-send
@@ -340,6 +343,10 @@ class Recovery(Amendments):
 
     def _trading_day(self, now: datetime) -> date:
         return now.astimezone(ZoneInfo(self.config.time_zone)).date()
+
+    def _day_start(self) -> datetime:
+        """Midnight (exchange time) starting today's trading day, the day the portfolio counts."""
+        return datetime.combine(self._trading_day(self.now()), time(), ZoneInfo(self.config.time_zone))
 
     def roll_trading_day(self, now: datetime) -> None:
         """On the first tick of a new trading day, re-read every symbol's contract details.

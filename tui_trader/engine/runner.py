@@ -269,7 +269,9 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0),
         "account": engine.account_id,
         "trading_state": engine.trading_state.value,
         "kill_engaged": engine.risk.kill_state.engaged,
-        "orders": dict(Counter(o.status.value for o in engine.orders.orders.values())
+        # The run's orders: not those that had finished before it (the day's, shown after a restart).
+        "orders": dict(Counter(o.status.value for o in engine.orders.orders.values()
+                               if o.order_ref not in engine.orders.earlier)
                        + Counter({s.value: n for s, n in engine.orders.forgotten.items()})),
         "denied": engine.unsent_counts["denied"],
         "dry_run_orders": engine.unsent_counts["dry_run"],

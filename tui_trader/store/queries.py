@@ -80,6 +80,16 @@ class JournalQueries:
         """Orders not in a final state (to adopt after a restart)."""
         return await self.orders(open_only=True)
 
+    async def finished_orders(self, since: datetime, limit: int) -> list[Order]:
+        """The newest ``limit`` orders that reached a final state from the instant ``since`` on (their last step),
+        oldest first: the day's finished orders a restarted engine shows beside its open ones."""
+        clauses, params = _time_filters(since, None, "updated_at")
+        rows = await self._all(f"SELECT updated_at, payload FROM orders WHERE status IN ({','.join('?' * len(FINAL))})"
+                               f" AND {clauses[0]} ORDER BY updated_at DESC LIMIT ?", [*FINAL, *params, limit])
+        # Exactly, before the payloads are decoded (the bound was widened: the rows cut here are the oldest read).
+        rows = [r for r in rows if datetime.fromisoformat(r[0]) >= since]
+        return sorted((codec.load(Order, r[1]) for r in rows), key=lambda o: o.updated_at)
+
     async def order(self, order_ref: str) -> Order | None:
         """One order by its orderRef."""
         ahead = await self._ahead(order_ref)
