@@ -122,7 +122,7 @@ class TraderApp(App[int]):
         self.handle.kill("operator pressed Ctrl+K", by="operator")
         banner = self.main.query_one(KillBanner)
         if banner.engaged_at is not None:
-            banner.check_pending()
+            banner.check_pending(self.main.clock())
         else:  # its cancels count from now: an engine that hung or died never announces the engagement
             banner.engage(self.main.clock())
         self.main.show_state_now()
