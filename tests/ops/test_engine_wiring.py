@@ -204,3 +204,24 @@ def test_watcher_when_the_engine_restored_a_cli_latch_then_it_is_seen_and_never_
 
 async def _no_state() -> None:
     return None
+
+
+async def test_restart_after_the_console_latched_as_its_engine_process_died_then_said_in_the_consoles_zone_and_why(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Found by QA: "kill switch still engaged from 2026-11-25T04:53:07.142565+00:00 by console: console worker
+    # 'bridge-events' crashed: EngineProcessDied: …", UTC with microseconds while the console shows New York time.
+    engine = make_engine(sim, tmp_path, time_zone="America/New_York")
+    journal = engine.config.journal_path
+    assert journal is not None
+    reason = "latched when the engine process died (killed by signal 9); orders at the broker were left as they were"
+    await latch(journal, "console", reason, datetime(2026, 11, 25, 4, 53, 7, 142565, tzinfo=UTC))
+    events = engine.subscribe("test", lossless=True)
+
+    await engine.start()
+    try:
+        restored = [e.alert.text for e in events.drain()
+                    if isinstance(e, AlertRaised) and e.alert.kind == "kill_restored"]
+        assert restored == [f"kill switch still engaged from 2026-11-24 23:53:07 EST by console: {reason}"]
+        assert engine.trading_state is TradingState.HALTED
+    finally:
+        await engine.stop()

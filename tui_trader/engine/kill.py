@@ -20,6 +20,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import Event, KillReport, OperatorAction
@@ -449,6 +452,18 @@ class KillOps(OrderPath):
         except ConnectionError:  # the link dropped mid-way
             raise refused from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)
+
+
+def restored_kill_text(kill: dict[str, Any], time_zone: str) -> str:
+    """The kill switch latched before this start, as its alert says it: since when, in the console's zone and to
+    the second (``2026-11-24 23:53:07 EST``, not the journal's UTC with microseconds), by whom, and why."""
+    try:
+        since = datetime.fromisoformat(str(kill.get("engaged_at"))).astimezone(ZoneInfo(time_zone))
+    except (ValueError, KeyError):  # a latch without its time, or a zone not known: as the journal holds it
+        when = str(kill.get("engaged_at") or "an unknown time")
+    else:
+        when = f"{since:%Y-%m-%d %H:%M:%S %Z}"
+    return f"kill switch still engaged from {when} by {kill.get('by') or 'unknown'}: {kill.get('reason')}"
 
 
 def _plan(tickets: tuple[OrderTicket, ...]) -> list[tuple[str, Side, float]]:
