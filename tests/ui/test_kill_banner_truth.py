@@ -8,6 +8,7 @@ positions' stops, a flatten's own cancels of those stops were counted as the kil
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from engine.helpers import CLIENT_ID, limits_for_tests
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Bracket, OrderTicket
+from tui_trader.ops.kill_journal import latch
 from tui_trader.ui.widgets.status_bar import KillBanner
 
 from .test_real_engine import real_console
@@ -62,3 +64,27 @@ async def test_real_engine_flatten_after_a_trip_kept_the_stops_then_their_cancel
         await c.until(lambda: "kept" not in str(banner.render()), "the stop and target gone")
         assert "cancelled 1 · remaining 0 · verified · reset" in str(banner.render())  # the flatten's 2 are its own
         assert c.engine.trading_state is TradingState.HALTED
+
+
+async def test_real_engine_cli_kill_after_a_reset_then_the_banner_counts_this_kills_cancels_only(
+        tmp_path: Path) -> None:
+    # The engine records a `tui-trader kill` latch as taken (KillLatchTaken), not as a second engagement: the banner
+    # starts a new count on it, as on an engagement, not on top of the kill before the reset.
+    async with real_console(tmp_path) as c:
+        first = await c.engine.submit(c.resting_limit())
+        await c.until(lambda: c.working_at_sim([first.order_ref]), "the first limit working")
+        await c.pilot.press("ctrl+k")
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "cancelled 1 · remaining 0 · verified" in str(banner.render()), "the first kill's")
+        c.engine.reset_kill("checked the orders")
+        second = await c.engine.submit(c.resting_limit("MSFT"))
+        await c.until(lambda: c.working_at_sim([second.order_ref]), "the second limit working")
+        journal = c.engine.config.journal_path
+        assert journal is not None
+
+        await latch(journal, "kill-cli:ops@host", "console frozen", datetime.now(UTC))
+
+        await c.until(lambda: "(by kill-cli:ops@host)" in str(banner.render()) and "verified" in str(banner.render()),
+                      "the command's kill checked")
+        assert "cancelled 1 · remaining 0 · verified" in str(banner.render())
+        assert not c.working_at_sim([second.order_ref])
