@@ -17,6 +17,7 @@ from engine.helpers import CLIENT_ID, limits_for_tests
 from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.orders import Bracket, OrderTicket
 from tui_trader.ops.kill_journal import latch
+from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.status_bar import KillBanner
 
 from .test_real_engine import real_console
@@ -40,6 +41,9 @@ async def test_real_engine_ctrl_k_with_the_gateway_down_then_not_verified_and_la
         assert f"remaining 1 · NOT VERIFIED: disconnected · last known working: {order.order_ref} ·" in text
         assert "STILL WORKING" not in text
         assert c.working_at_sim([order.order_ref])  # nothing could be cancelled: it is last known, and so it is
+        (verify,) = [a.text for a in c.app.main.query_one(AlertsPane).alerts if a.kind == "kill_verify"]
+        assert verify == ("kill NOT VERIFIED (the broker could not be asked); orders last known working: "
+                          f"{order.order_ref} BUY 5 AAPL")
 
 
 async def test_real_engine_flatten_after_a_trip_kept_the_stops_then_their_cancels_are_not_the_kills(
