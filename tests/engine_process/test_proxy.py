@@ -135,7 +135,7 @@ async def test_child_sigkilled_when_operator_kills_then_reported_and_out_of_band
 
         os.kill(proxy.pid, signal.SIGKILL)
 
-        with pytest.raises(EngineProcessDied, match="was killed by signal 9"):
+        with pytest.raises(EngineProcessDied, match=r"died \(killed by signal 9\)"):
             await drain_until_failure(sub)
         assert proxy.snapshot().connection.state is ConnectionState.DISCONNECTED
         with pytest.raises(EngineProcessDied):

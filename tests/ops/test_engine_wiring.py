@@ -6,6 +6,7 @@ import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
@@ -21,6 +22,7 @@ from tui_trader.errors import SafetyError
 from tui_trader.ops.kill import EXIT_OK, out_of_band_kill
 from tui_trader.ops.kill_journal import kill_state, latch
 from tui_trader.ops.kill_watch import KillStateWatcher
+from tui_trader.ops.reports import Period, build_report
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store.journal import Journal
 
@@ -204,3 +206,46 @@ def test_watcher_when_the_engine_restored_a_cli_latch_then_it_is_seen_and_never_
 
 async def _no_state() -> None:
     return None
+
+
+async def test_restart_after_the_console_latched_as_its_engine_process_died_then_said_in_the_consoles_zone_and_why(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Found by QA: "kill switch still engaged from 2026-11-25T04:53:07.142565+00:00 by console: console worker
+    # 'bridge-events' crashed: EngineProcessDied: …", UTC with microseconds while the console shows New York time.
+    engine = make_engine(sim, tmp_path, time_zone="America/New_York")
+    journal = engine.config.journal_path
+    assert journal is not None
+    reason = "latched when the engine process died (killed by signal 9); orders at the broker were left as they were"
+    await latch(journal, "console", reason, datetime(2026, 11, 25, 4, 53, 7, 142565, tzinfo=UTC))
+    events = engine.subscribe("test", lossless=True)
+
+    await engine.start()
+    try:
+        restored = [e.alert.text for e in events.drain()
+                    if isinstance(e, AlertRaised) and e.alert.kind == "kill_restored"]
+        assert restored == [f"kill switch still engaged from 2026-11-24 23:53:07 EST by console: {reason}"]
+        assert engine.trading_state is TradingState.HALTED
+    finally:
+        await engine.stop()
+
+
+async def test_cli_kill_while_engine_runs_then_one_kill_in_the_report_the_engines_record_is_taking_the_latch(
+        engine: Engine, sim: SimGateway, tmp_path: Path) -> None:
+    # Found by QA: `tui-trader kill --sim` while the console ran read as two kills: operator_actions had `kill` twice
+    # (the command's, before empty, and the engine's, ACTIVE → HALTED) and kill_switch `engaged` twice, 54 ms apart.
+    journal = engine.config.journal_path
+    assert journal is not None
+    await latch(journal, "kill-cli:ops@host", "console frozen", datetime.now(UTC))
+    await eventually(lambda: engine.trading_state is TradingState.HALTED, within=1.0, what="engine halted")
+    await eventually(lambda: engine.risk.kill_state.engaged, what="the latch taken")
+    assert engine.journal is not None
+    await engine.journal.flush()
+
+    kinds = [e.kind for e in await engine.journal.events(["KillSwitchEngaged", "KillLatchTaken", "OperatorAction"])]
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    report = await build_report(engine.journal, Period(today, today))
+
+    assert kinds == ["KillSwitchEngaged", "OperatorAction", "KillLatchTaken"]  # the command's two, then the engine's
+    assert [a["action"] for a in report["operator_actions"]] == ["kill"]
+    assert [(k["event"], k["by"]) for k in report["kill_switch"] if k["event"] == "engaged"] == [
+        ("engaged", "kill-cli:ops@host")]

@@ -19,14 +19,18 @@ from typing import Any
 
 from engine.helpers import buy
 from engine_process.helpers import engine_process
+from textual.widgets import Static
 
 from tui_trader.domain.enums import AlertLevel, OrderType, TradingState
+from tui_trader.domain.events import KillSwitchEngaged
 from tui_trader.engine.process.proxy import EngineProxy
 from tui_trader.engine.process.wire import Call
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
 from tui_trader.ui.app import create_app
 from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.error import ErrorModal
+from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.status_bar import KillBanner, StatusBar
 
@@ -104,6 +108,10 @@ async def test_child_engine_modify_until_the_broker_echoes_it_then_the_pane_show
 
 async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only_until_ctrl_k_cancels(
         tmp_path: Path) -> None:
+    # Found by QA: "console worker 'bridge-events' crashed: EngineProcessDied: the engine process was killed by
+    # signal 9" on the modal, the alert, the banner and in the journal; the banner's "STILL WORKING" for orders the
+    # broker was not asked about (both stops had filled at the gateway); the quit dialog offering "Cancel them (c)",
+    # which then said the orders were not cancelled.
     async with child_console(tmp_path) as c:
         ref = await c.rest_limit()
 
@@ -113,17 +121,40 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         modal = c.app.screen
         assert isinstance(modal, ErrorModal)
         assert modal.error_title == "Engine process stopped"
-        assert "was killed by signal 9" in modal.message
-        assert c.proxy.fallback is not None  # the crash handling engaged the kill: out of band
+        said = ("the engine process died (killed by signal 9): the kill switch is latched; orders at the broker are "
+                "as they were — restart tui-trader to reconnect and check them (logs: ")
+        assert modal.message.startswith(said)
+        alerts = [a.text for a in c.app.main.query_one(AlertsPane).alerts if a.level is AlertLevel.CRITICAL]
+        assert [t for t in alerts if t.startswith(said)]
+        assert not [t for t in alerts if "EngineProcessDied" in t or "crashed" in t]
+        assert c.proxy.fallback is not None  # the process's death latched the kill: out of band
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert "latched" in c.proxy.fallback_outcome
         assert ref in c.working_at_sim()  # latched only: the broker keeps the orders (protective stops)
+        reason = ("latched when the engine process died (killed by signal 9); orders at the broker were left as they "
+                  "were")
+        assert await latches(c.proxy.settings.journal_path) == [("console", reason)]  # once, in those words
+        banner = c.app.main.query_one(KillBanner)
+        await c.until(lambda: "working: " in str(banner.render()).lower(), "the order named on the banner")
+        text = str(banner.render())
+        assert text.startswith(f"KILL SWITCH ENGAGED — {reason} (by console) · cancelled 0 · remaining 1 · NOT "
+                               f"VERIFIED: disconnected · last known working: {ref} ·")
+
+        await c.pilot.press("escape")  # the error modal closed
+        await c.pilot.press("q")
+        await c.until(lambda: isinstance(c.app.screen, QuitModal), "the quit dialog")
+        dialog = c.app.screen
+        assert isinstance(dialog, QuitModal)
+        assert not dialog.query("#cancel")  # the engine that would cancel them is gone
+        assert "cannot be cancelled from here" in str(dialog.query_one("#quit-working", Static).render())
+        await c.pilot.press("c")
+        assert c.app.screen is dialog
+        await c.pilot.press("escape")
 
         await c.pilot.press("ctrl+k")  # the operator's kill cancels, out of band
         assert c.proxy.fallback is not None
         await asyncio.wait_for(c.proxy.fallback, WAIT_S)
         assert ref not in c.working_at_sim()
-        banner = c.app.main.query_one(KillBanner)
         await c.until(lambda: "cancelled 1 · remaining 0 · verified ·" in str(banner.render()),
                       "the banner says what the operator's out-of-band kill did, as the broker verified it")
         await c.until(lambda: c.app.main.query_one(StatusBar).verdict in ("DISCONNECTED", "STALLED"),
@@ -227,6 +258,16 @@ async def test_child_engine_quit_when_no_working_orders_then_child_stops_and_exi
 
         await c.until(lambda: c.app.return_code == 0, "the console exits")
         assert c.proxy.process.poll() == 0
+
+
+async def latches(journal_path: Path) -> list[tuple[str, str]]:
+    """Who latched the kill switch in the journal, and why, in order."""
+    journal = await Journal.open(journal_path)
+    try:
+        return [(e.by, e.reason) for e in await journal.events(["KillSwitchEngaged"])
+                if isinstance(e, KillSwitchEngaged)]
+    finally:
+        await journal.close()
 
 
 def test_cli_early_spawn_opens_the_subscription_the_bridge_asks_for() -> None:

@@ -139,6 +139,20 @@ class KillSwitchEngaged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class KillLatchTaken(Event):
+    """The engine acted on a kill ``tui-trader kill`` latched in the journal (halted, cancels sent): not a
+    second kill. The command's own KillSwitchEngaged and OperatorAction are that kill's record.
+
+    ``again``: the switch was engaged already (an automatic trip that kept the positions' protection): the
+    latch makes it cancel everything in scope, as the operator's Ctrl+K does.
+    """
+
+    by: str
+    reason: str
+    again: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class KillReport:
     """What cancels of working orders did (a kill's, a cancel-all's), as the broker was asked afterwards.
 

@@ -147,8 +147,9 @@ class Engine(Protection):
         """Halt within a second when ``tui-trader kill`` latches the kill in the journal (also on top of an
         automatic trip that kept the positions' protection: the operator's kill cancels everything)."""
         if self.journal is not None:
-            self.kill_watcher = KillStateWatcher(self.journal.load_kill_state, self.kill, self._killed_in_full,
-                                                 self.config.kill_poll_s, self.risk.kill_state.to_dict())
+            self.kill_watcher = KillStateWatcher(self.journal.load_kill_state, self.take_latched_kill,
+                                                 self._killed_in_full, self.config.kill_poll_s,
+                                                 self.risk.kill_state.to_dict())
             self.spawn(self.kill_watcher.run(), "kill-watch")
 
     async def stop(self) -> None:

@@ -20,9 +20,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.events import Event, KillReport, OperatorAction
+from tui_trader.domain.events import AlertRaised, Event, KillLatchTaken, KillReport, KillSwitchEngaged, OperatorAction
 from tui_trader.domain.orders import DRY_RUN_NOTE, Order, OrderTicket
 from tui_trader.domain.portfolio import unprotected_positions
 from tui_trader.engine.order_path import OrderPath
@@ -63,19 +66,27 @@ class KillOps(OrderPath):
         """Engage the kill switch: HALTED now; cancels and verification scheduled (whoever engaged it)."""
         self.engage_kill(reason, by, KillTrigger.MANUAL)
 
-    def engage_kill(self, reason: str, by: str, trigger: KillTrigger, flatten: bool = False) -> None:
+    def take_latched_kill(self, reason: str, by: str) -> None:
+        """Act on a kill ``tui-trader kill`` latched in the journal (the :class:`KillStateWatcher` calls this): as
+        the operator's kill, but recorded as acting on that latch (:class:`KillLatchTaken`), not as a second kill:
+        the command journaled the kill and its operator action itself."""
+        self.engage_kill(reason, by, KillTrigger.MANUAL, latched=True)
+
+    def engage_kill(self, reason: str, by: str, trigger: KillTrigger, flatten: bool = False, *,
+                    latched: bool = False) -> None:
         """HALTED, then the cancels on the socket, then pending approvals denied; verify and persist later.
 
         The state flip comes first and the cancels next, synchronously: no event is published, no
         journal record written and nothing awaited before the cancels leave (a spawned task would
         wait behind whatever the loop has queued — under a tick storm, tens of milliseconds). The
-        latch is in memory from the flip on; persisting it follows the cancels.
+        latch is in memory from the flip on; persisting it follows the cancels. ``latched``: engaged on a
+        kill latched out of band (:meth:`take_latched_kill`).
         """
         decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
         self._send_cancels(decision.cancels)
         if not self.broker.is_connected:
             self.kill_cancels_owed = True  # nothing could be sent: connect_and_sync sends them
-        self.publish_all(decision.events)
+        self.publish_all(_as_taken(decision, by, reason, self.now()) if latched else decision.events)
         self.reject_all_pending("kill switch engaged")
         for order in self.orders.with_status(S.APPROVED):
             self._move_family(order.order_ref, S.CANCELLED, "kill switch engaged before send")
@@ -449,6 +460,29 @@ class KillOps(OrderPath):
         except ConnectionError:  # the link dropped mid-way
             raise refused from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)
+
+
+def _as_taken(decision: KillDecision, by: str, reason: str, now: datetime) -> tuple[Event, ...]:
+    """``decision``'s events for a kill latched out of band: its engagement and operator action are the kill
+    command's (journaled by it), so the engine says it took the latch instead; the state change and the alert
+    stay the engine's own."""
+    taken = KillLatchTaken(now, by, reason, again=decision.already_engaged)
+    events = [e for e in decision.events
+              if not isinstance(e, KillSwitchEngaged) and not (isinstance(e, OperatorAction) and e.action == "kill")]
+    at = next((i for i, e in enumerate(events) if isinstance(e, AlertRaised)), len(events))
+    return (*events[:at], taken, *events[at:])
+
+
+def restored_kill_text(kill: dict[str, Any], time_zone: str) -> str:
+    """The kill switch latched before this start, as its alert says it: since when, in the console's zone and to
+    the second (``2026-11-24 23:53:07 EST``, not the journal's UTC with microseconds), by whom, and why."""
+    try:
+        since = datetime.fromisoformat(str(kill.get("engaged_at"))).astimezone(ZoneInfo(time_zone))
+    except (ValueError, KeyError):  # a latch without its time, or a zone not known: as the journal holds it
+        when = str(kill.get("engaged_at") or "an unknown time")
+    else:
+        when = f"{since:%Y-%m-%d %H:%M:%S %Z}"
+    return f"kill switch still engaged from {when} by {kill.get('by') or 'unknown'}: {kill.get('reason')}"
 
 
 def _plan(tickets: tuple[OrderTicket, ...]) -> list[tuple[str, Side, float]]:

@@ -23,6 +23,7 @@ from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
 from tui_trader.engine.broker_events import SERVER_LINK_BLOCK
 from tui_trader.engine.core import link_state
+from tui_trader.engine.kill import restored_kill_text
 from tui_trader.engine.orders import FILL_MEMORY
 from tui_trader.errors import BrokerError, failure_words
 from tui_trader.risk.engine import RiskEngine
@@ -83,8 +84,8 @@ class Recovery(Amendments):
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill).released_only())
         elif kill:
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill))
-            self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch still engaged from "
-                       f"{kill.get('engaged_at')} by {kill.get('by')}: {kill.get('reason')}", kind="kill_restored")
+            self.alert(AlertLevel.CRITICAL, "kill_switch", restored_kill_text(kill, self.config.time_zone),
+                       kind="kill_restored")
         # The day's finished orders are shown, never worked: the open ones after them win a shared broker id.
         self.orders.restore_finished(await self.journal.finished_orders(self._day_start(), self.orders.finished_kept))
         restored = [self.orders.adopt(order) for order in await self.journal.open_orders()]

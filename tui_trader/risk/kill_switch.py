@@ -291,7 +291,10 @@ class KillSwitch:
         described = {o.order_ref: f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working}
         described |= {r: f"{r} (at the broker)" for r in remaining[len(tracked):]}
         unknown = [o.order_ref for o in working if o.status is OrderStatus.UNKNOWN]
-        text = remaining_text(remaining, unknown, described, "orders still working after kill")
+        # Not asked: only what the engine last knew working (a stop may have filled since), never said as working.
+        title = "orders still working after kill" if checked else \
+            "kill NOT VERIFIED (the broker could not be asked); orders last known working"
+        text = remaining_text(remaining, unknown, described, title)
         alert = Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill_verify")
         return Verification(done, remaining, (event, AlertRaised(now, alert)), kept)
 

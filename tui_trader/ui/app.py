@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 from tui_trader.domain.enums import AlertLevel, Mode
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
 from tui_trader.engine.handle import EngineHandle
-from tui_trader.errors import TraderError
+from tui_trader.errors import EngineProcessDied, TraderError
 from tui_trader.ui.bridge import Bridge
 from tui_trader.ui.commands import TraderCommands
 from tui_trader.ui.modals.error import ErrorModal
@@ -67,6 +67,8 @@ class TraderApp(App[int]):
         self.main = MainScreen(handle, options, clock)
         self.bridge = Bridge(handle, self.main)
         self._reported: BaseException | None = None
+        self.engine_gone: EngineProcessDied | None = None
+        """Why the engine process is gone, once it is: nothing can be asked of it any more."""
 
     def on_mount(self) -> None:
         if self.options.theme in self.available_themes:
@@ -104,8 +106,11 @@ class TraderApp(App[int]):
             return
         self._reported = error
         text = f"{type(error).__name__}: {error}" if error else "unknown error"
+        what = f"worker '{name}' crashed: "
+        if isinstance(error, EngineProcessDied):  # no bug of the console's: what happened and what now, as it says
+            self.engine_gone, what, text = error, "", error.message
         try:
-            self.handle.kill(f"console worker '{name}' crashed: {text}", by="console", operator=False)
+            self.handle.kill(f"console {what}{text}" if what else text, by="console", operator=False)
             halted = True
         except Exception as exc:  # the engine itself may be what broke: say so, never hide it
             text += f"\n\nThe kill switch could not be engaged: {exc}"
@@ -113,7 +118,7 @@ class TraderApp(App[int]):
         if not self.is_running:  # the console is closing (its panes already gone): the log says it
             log.critical("worker '%s' crashed while the console closed: %s", name, text)
             return
-        self.main.console_alert(AlertLevel.CRITICAL, f"worker '{name}' crashed: {text}")
+        self.main.console_alert(AlertLevel.CRITICAL, f"{what}{text}")
         title = getattr(error, "title", None) or f"The {name} worker failed"
         self.push_screen(ErrorModal(title, text, halted=halted))
 
@@ -122,7 +127,7 @@ class TraderApp(App[int]):
         self.handle.kill("operator pressed Ctrl+K", by="operator")
         banner = self.main.query_one(KillBanner)
         if banner.engaged_at is not None:
-            banner.check_pending()
+            banner.check_pending(self.main.clock())
         else:  # its cancels count from now: an engine that hung or died never announces the engagement
             banner.engage(self.main.clock())
         self.main.show_state_now()
@@ -150,7 +155,8 @@ class TraderApp(App[int]):
         unprotected = unprotected_positions(snap) if snap else ()
         if working or unprotected:
             protected = protected_positions(snap) if snap and working else ()
-            self.push_screen(QuitModal(working, unprotected, protected), self._quit_chosen)
+            self.push_screen(QuitModal(working, unprotected, protected, self.engine_gone is not None),
+                             self._quit_chosen)
         else:
             self._quit_chosen("leave")
 

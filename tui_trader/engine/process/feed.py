@@ -51,7 +51,8 @@ class ProxyFeed(OutOfBandKill):
                 message = await read_frame(reader)
             except (asyncio.IncompleteReadError, ConnectionError, ValueError, pickle.UnpicklingError) as exc:
                 if not self._closing:
-                    await self._declare_down(f"the engine process closed its channel ({exc!r})")
+                    await self._declare_down(f"the engine process closed its channel ({exc!r}), so the console "
+                                             "killed it")
                 return
             self._last_frame = time.monotonic()
             self._dispatch(message)
@@ -112,19 +113,28 @@ class ProxyFeed(OutOfBandKill):
             if not self._hello.is_set():
                 self._last_frame = now
             elif now - self._last_frame > self.stall_s:
-                await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s): "
-                                         "the console killed it", hung=True)
+                await self._declare_down(f"the engine process stopped answering (nothing for {self.stall_s:g}s), "
+                                         "so the console killed it", hung=True)
             elif (kill := self._pending_kill()) is not None and now - kill.sent_at > self.kill_timeout_s:
                 await self._declare_down(f"the engine process did not take the kill switch within "
-                                         f"{self.kill_timeout_s:g}s: the console killed it", hung=True)
+                                         f"{self.kill_timeout_s:g}s, so the console killed it", hung=True)
 
-    def _exit_text(self, why: str, killed_here: bool) -> str:
-        """What the operator reads: how the process ended (unless the console ended it) and where its logs are."""
+    def _ended(self, why: str, killed_here: bool) -> str:
+        """How the process ended, in the operator's words: ``why`` it was declared down, unless it ended by itself
+        (``the engine process died (killed by signal 9)``)."""
         code = self.process.poll()
-        if code is not None and not killed_here:
-            why = f"the engine process {f'was killed by signal {-code}' if code < 0 else f'exited with code {code}'}"
+        if code is None or killed_here:
+            return why
+        return f"the engine process died ({f'killed by signal {-code}' if code < 0 else f'exited with code {code}'})"
+
+    def _exit_text(self, ended: str, cancels: bool) -> str:
+        """What the operator reads: how the process ended, what the kill switch does about it (its global cancel
+        when the operator's kill ``cancels``; otherwise a latch only), what to do, and where the logs are."""
         logs = self.settings.state_dir / "logs"
-        return f"{why} (logs: {logs / 'engine.log'}, {logs / 'engine.stderr.log'})"
+        then = ("the kill switch is latched and its global cancel goes out of band (the banner says what it left)"
+                if cancels else "the kill switch is latched; orders at the broker are as they were")
+        return (f"{ended}: {then} — restart tui-trader to reconnect and check them "
+                f"(logs: {logs / 'engine.log'}, {logs / 'engine.stderr.log'})")
 
     async def _declare_down(self, why: str, *, hung: bool = False) -> None:
         """The process is gone, or ``hung`` (then it is killed). Fail everything that waits on it."""
@@ -143,10 +153,15 @@ class ProxyFeed(OutOfBandKill):
                 await asyncio.to_thread(self.process.wait, 2.0)
         if self.process.poll() is not None:
             self._keep_stderr()
-        self.failure = failure = EngineProcessDied(self._exit_text(why, killed_here))
+        ended = self._ended(why, killed_here)
+        kill = self._pending_kill()
+        self.failure = failure = EngineProcessDied(self._exit_text(ended, kill is not None and kill.cancel))
         self._latest = views.down(self._latest, failure.message)
-        if (kill := self._pending_kill()) is not None:  # the engine never ran it: it runs out of band
+        if kill is not None:  # the engine never ran it: it runs out of band
             self._kill_out_of_band(kill.reason, kill.by, cancel=kill.cancel)
+        else:  # latched only: with the engine gone, the stops held at the broker guard the positions
+            self._kill_out_of_band(f"latched when {ended}; orders at the broker were left as "
+                                   "they were", "console", cancel=False)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(failure)

@@ -66,8 +66,10 @@ class OutOfBandKill(ProxyCore):
         running = self.fallback if self.fallback is not None and not self.fallback.done() else None
         if running is not None and (self._fallback_asked is None or self._fallback_asked[2] or not cancel):
             return  # the kill under way does as much
+        if not cancel and self._fallback_asked is not None:
+            return  # latched already (the process's death latches): the console's crash handling adds nothing
         # An operator's Ctrl+K during the console's own latch-only kill (a crash's) still cancels: after it.
-        self.fallback = asyncio.get_running_loop().create_task(_after(running, out_of_band(
+        self.fallback = asyncio.get_running_loop().create_task(_after(running, lambda: out_of_band(
             self.settings, reason, by, cancel=cancel, on_report=self._cancelled_out_of_band,
             gateway=self.gateway_seen)))
         self.fallback.add_done_callback(self._fallback_done)
@@ -117,11 +119,12 @@ class OutOfBandKill(ProxyCore):
             self.fallback_outcome = f"out-of-band kill: {outcome}"
 
 
-async def _after(first: asyncio.Task[str] | None, then: Coroutine[Any, Any, str]) -> str:
-    """``then`` once ``first`` (if any) has ended, however it ended."""
+async def _after(first: asyncio.Task[str] | None, then: Callable[[], Coroutine[Any, Any, str]]) -> str:
+    """``then()`` once ``first`` (if any) has ended, however it ended (made only then: a wait the console's exit
+    cuts short leaves no coroutine never awaited)."""
     if first is not None:
         await asyncio.wait((first,))
-    return await then
+    return await then()
 
 
 async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool = True,

@@ -21,10 +21,11 @@ share a loop, nor a GIL.
 - **Events**: :meth:`EngineProxy.subscribe` returns a local queue fed from the engine's bus
   subscription of the same name (lossy, bounded, drops counted on both sides).
 - **Failure**: when the process exits or stops answering (no frame for
-  :attr:`EngineProxy.stall_s`), the proxy kills it, fails pending calls and the subscriptions
-  with :class:`EngineProcessDied` (the console's bridge worker fails, so its crash handling
-  runs: the kill switch, a critical alert, the error modal) and serves a snapshot that says
-  DISCONNECTED with the reason, never the last numbers as live.
+  :attr:`EngineProxy.stall_s`), the proxy kills it, latches the kill switch out of band (the latch
+  only: the orders at the broker stay as they were), fails pending calls and the subscriptions
+  with :class:`EngineProcessDied`, whose message says all that in the operator's words (the
+  console's bridge worker fails, so its crash handling runs: a critical alert, the error modal)
+  and serves a snapshot that says DISCONNECTED with the reason, never the last numbers as live.
 
 The parts are layers of one class (see :mod:`~tui_trader.engine.process.proxy_core`):
 :mod:`~tui_trader.engine.process.out_of_band` (a kill the engine process did not run) and
@@ -124,8 +125,8 @@ class EngineProxy(ProxyFeed):
         self._connect_feed()
         early, self._early_reply = self._early_reply, None
         if not await first_of(self._hello, self._down, timeout=self.hello_timeout_s):
-            await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s",
-                                     hung=True)
+            await self._declare_down(f"the engine process did not come up within {self.hello_timeout_s:g}s, so the "
+                                     "console killed it", hung=True)
         self._raise_if_down()
         if early is None:
             await self._call_async("start", (), {}, lifecycle=True)
@@ -183,11 +184,11 @@ class EngineProxy(ProxyFeed):
         """Engage the kill switch: one message to the engine; HALTED in :meth:`snapshot` at once.
 
         With the engine process gone, the out-of-band kill runs instead: the latch in the journal,
-        then, when an ``operator`` engaged it, a global cancel with the kill's own client id. A
-        kill the console engages by itself (``operator=False``: its crash handling, when the engine
-        process died) only latches: with the engine gone, the protective stops held at the
-        broker are what guard the positions, and a global cancel would remove them along with
-        every other client's orders. Ctrl+K after that still cancels.
+        then, when an ``operator`` engaged it, a global cancel with the kill's own client id. The
+        process's death latches by itself (:meth:`_declare_down`), and only latches: with the engine
+        gone, the protective stops held at the broker are what guard the positions, and a global
+        cancel would remove them along with every other client's orders. A kill the console engages
+        by itself after that (``operator=False``: its crash handling) adds nothing; Ctrl+K still cancels.
         """
         if self.failure is None:
             call = Call(next(self._ids), "kill", (reason, by), {}, CallMode.POST)

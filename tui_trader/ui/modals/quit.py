@@ -45,6 +45,8 @@ class QuitModal(Dialog[QuitChoice]):
             (``AAPL LONG 25``).
         protected: The open positions a working stop protects (:func:`protected_positions`): cancelling
             the working orders leaves them without it.
+        engine_gone: The engine process is gone: the orders and positions are as it last knew them, and
+            it cannot cancel them, so that is not offered (Ctrl+K still cancels, out of band).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -54,29 +56,45 @@ class QuitModal(Dialog[QuitChoice]):
     ]
     """l leaves the orders working, c cancels them, Escape stays."""
 
-    def __init__(self, working: int, unprotected: tuple[str, ...] = (), protected: tuple[str, ...] = ()) -> None:
+    def __init__(self, working: int, unprotected: tuple[str, ...] = (), protected: tuple[str, ...] = (),
+                 engine_gone: bool = False) -> None:
         super().__init__(id="quit-modal")
         self.working = working
         self.unprotected = unprotected
         self.protected = protected
+        self.engine_gone = engine_gone
+
+    @property
+    def can_cancel(self) -> bool:
+        """Whether "Cancel them" is offered: there are working orders, and an engine to cancel them."""
+        return bool(self.working) and not self.engine_gone
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog", classes="dialog -warning"):
             yield Label(self._title(), classes="dialog-title")
             if self.working:
-                stops = (f" Cancelling them cancels the stops of {', '.join(self.protected)} too: those stay "
-                         "open without one." if self.protected else "")
-                yield Static(f"{self.working} order(s) are working at the broker. Orders left working stay "
-                             f"live after the console exits.{stops}", id="quit-working")
+                yield Static(self._working_text(), id="quit-working")
             if self.unprotected:
-                yield Static(f"No protective stop works at the broker for: {', '.join(self.unprotected)}. "
+                known = " as last known" if self.engine_gone else ""
+                yield Static(f"No protective stop works at the broker{known} for: {', '.join(self.unprotected)}. "
                              "They stay open after the console exits, and nothing watches them.",
                              id="quit-unprotected")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stay", id="stay", variant="primary")
                 yield Button("Leave working (l)" if self.working else "Leave open (l)", id="leave", variant="warning")
-                if self.working:
+                if self.can_cancel:
                     yield Button("Cancel them (c)", id="cancel", variant="error")
+
+    def _working_text(self) -> str:
+        if self.engine_gone:  # the engine cannot cancel them: only the kill switch's global cancel can
+            return (f"{self.working} order(s) were working at the broker as the engine process last knew them (not "
+                    "verified). The engine process is gone, so they cannot be cancelled from here; they stay at "
+                    "the broker after the console exits. To cancel them first, press Stay, then Ctrl+K: a global "
+                    "cancel of every working order on the account, stops included.")
+        stops = (f" Cancelling them cancels the stops of {', '.join(self.protected)} too: those stay "
+                 "open without one." if self.protected else "")
+        return f"{self.working} order(s) are working at the broker. Orders left working stay live after the " \
+               f"console exits.{stops}"
 
     def _title(self) -> str:
         what = [w for w, shown in (("working orders", self.working), ("unprotected positions", self.unprotected))
@@ -86,9 +104,13 @@ class QuitModal(Dialog[QuitChoice]):
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``c`` is not shown (nor taken) when there is nothing it could cancel."""
+        return not (action == "choose" and parameters == ("cancel",) and not self.can_cancel)
+
     def action_choose(self, choice: QuitChoice) -> None:
-        """Close with ``choice`` (there is nothing to cancel without working orders)."""
-        if choice == "cancel" and not self.working:
+        """Close with ``choice`` (nothing is cancelled without working orders, nor without an engine)."""
+        if choice == "cancel" and not self.can_cancel:
             return
         self.dismiss(choice)
 

@@ -29,6 +29,7 @@ from tui_trader.domain.events import (
     ConnectionChanged,
     Event,
     KillChecked,
+    KillLatchTaken,
     KillSwitchEngaged,
     OrderFilled,
     TradingStateChanged,
@@ -217,8 +218,10 @@ class MainScreen(MainActions):
         """Side effects of one event; returns the console's alert for it, with the engine alert it goes with
         (:mod:`~tui_trader.ui.alert_pairs`: the two are one row)."""
         # The engine raises the alerts that go with these (the engagement, orders still working): one line each.
-        if isinstance(event, KillSwitchEngaged):
+        if isinstance(event, KillSwitchEngaged) or (isinstance(event, KillLatchTaken) and not event.again):
             self.query_one(KillBanner).engage(event.time)
+        elif isinstance(event, KillLatchTaken):  # on top of a trip: cancels sent again, as a Ctrl+K's
+            self.query_one(KillBanner).check_pending(event.time)
         elif isinstance(event, KillChecked):
             self.query_one(KillBanner).record_check(event)
         elif isinstance(event, TradingStateChanged):

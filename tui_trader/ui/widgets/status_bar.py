@@ -225,7 +225,13 @@ def money_texts(snapshot: EngineSnapshot, before: dict[str, str]) -> dict[str, s
 
 
 class KillBanner(Static):
-    """Shown while the kill switch is engaged: why, by whom, what was cancelled, what remains."""
+    """Shown while the kill switch is engaged: why, by whom, what was cancelled, what remains.
+
+    What remains is said as the broker last answered: an order still working after a check the broker
+    answered is STILL WORKING; while the broker could not be asked (disconnected, no answer, the engine
+    process gone) the banner says NOT VERIFIED and names the orders only as last known working (a stop
+    may have filled meanwhile).
+    """
 
     engaged: reactive[bool] = reactive(False)
     """Whether the kill switch is latched."""
@@ -235,33 +241,40 @@ class KillBanner(Static):
         self.verification: KillReport | None = None
         """The broker's answer after the last engagement (or connect); None until it comes."""
         self.engaged_at: datetime | None = None
+        self.asked_at: datetime | None = None
+        """When the kill's cancels awaiting their check went out (None once it has come): the orders cancelled
+        since are theirs until it says which were."""
+        self.credited: set[str] = set()
+        """The orders this engagement's checks said the kill cancelled."""
 
     def engage(self, when: datetime) -> None:
         """A new engagement: its verification is to come."""
-        self.verification, self.engaged_at = None, when
+        self.verification, self.engaged_at, self.asked_at, self.credited = None, when, when, set()
 
-    def check_pending(self) -> None:
-        """Cancels were sent again (Ctrl+K while engaged, which the engine does not announce as a new
-        engagement): the last check no longer stands until the next one comes."""
-        self.verification = None
+    def check_pending(self, when: datetime) -> None:
+        """Cancels were sent again at ``when`` (Ctrl+K while engaged, which the engine does not announce as a
+        new engagement): the last check no longer stands until the next one comes."""
+        self.verification, self.asked_at = None, when
 
     def record_check(self, check: KillChecked) -> None:
         """The engine asked the broker what still works (or could not). The check of a kill a later one
         superseded does not replace the latest kill's (nor stand in for it while that one is awaited)."""
         if not check.superseded:
-            self.verification = check.report
+            self.verification, self.asked_at = check.report, None
+            self.credited.update(check.report.cancelled)
 
     def cancelled(self, snapshot: EngineSnapshot) -> int:
-        """Orders the kill cancelled: those the verification named, and those cancelled since it engaged.
+        """Orders the kill cancelled: those its checks named, those its check left working that were
+        cancelled since, and, while a check is awaited, those cancelled since its cancels went out.
 
-        The count is also read from the orders themselves: until the verification comes, they are all
-        there is (nothing else cancels while HALTED).
+        Not every order cancelled while HALTED: a flatten cancels the positions' stops (an automatic trip
+        kept them), and those are the flatten's, not the kill's.
         """
-        refs = set(self.verification.cancelled if self.verification else ())
-        if self.engaged_at is not None:
-            since = self.engaged_at
-            refs.update(o.order_ref for o in snapshot.orders
-                        if o.status is OrderStatus.CANCELLED and o.updated_at >= since)
+        refs = set(self.credited)
+        ours = set(self.verification.remaining) if self.verification else set()
+        since = self.asked_at
+        refs.update(o.order_ref for o in snapshot.orders if o.status is OrderStatus.CANCELLED
+                    and (o.order_ref in ours or (since is not None and o.updated_at >= since)))
         return len(refs)
 
     def show(self, snapshot: EngineSnapshot) -> None:
@@ -283,19 +296,19 @@ class KillBanner(Static):
             # Orders the broker holds that the engine does not track are named there only.
             known = {o.order_ref for o in snapshot.orders}
             working += [r for r in verification.remaining if r not in known]
+        connected = snapshot.connection.state is ConnectionState.CONNECTED
+        check = _check_text(verification, connected)
+        unverified = check.startswith("NOT VERIFIED")
+        # The broker not asked now: what was last known (a stop may have filled since), never "still working".
+        title = "last known working" if unverified or not connected else "STILL WORKING"
         named = [f"{label}: {', '.join(refs[:6])}" + (" …" if len(refs) > 6 else "")
-                 for label, refs in (("STILL WORKING", working), ("STATE UNKNOWN", unknown)) if refs]
-        if named:
-            check = " · ".join(named)
-        elif verification is not None:
-            check = "verified" if verification.checked else "NOT VERIFIED: the broker did not answer"
-        elif snapshot.connection.state is ConnectionState.CONNECTED:
-            check = "verifying…"
-        else:
-            check = "NOT VERIFIED: disconnected"
+                 for label, refs in ((title, working), ("STATE UNKNOWN", unknown)) if refs]
+        if unverified:
+            named.insert(0, check)
+        said = " · ".join(named) or check
         by = f" (by {snapshot.kill_by})" if snapshot.kill_by else ""
         text = (f"KILL SWITCH ENGAGED — {snapshot.kill_reason or 'no reason given'}{by} · "
-                f"cancelled {self.cancelled(snapshot)} · remaining {len(working) + len(unknown)} · {check} · "
+                f"cancelled {self.cancelled(snapshot)} · remaining {len(working) + len(unknown)} · {said} · "
                 + (f"kept {len(kept)} protective (ctrl+k cancels them) · " if kept else "") + "reset: ctrl+r")
         if getattr(self, "_last_text", None) != text:
             self._last_text = text
@@ -304,3 +317,12 @@ class KillBanner(Static):
 
     def watch_engaged(self, engaged: bool) -> None:
         self.display = engaged
+
+
+def _check_text(verification: KillReport | None, connected: bool) -> str:
+    """What the kill's check says: verified, verifying, or NOT VERIFIED and why the broker was not asked."""
+    if verification is not None and verification.checked:
+        return "verified"
+    if verification is not None:
+        return f"NOT VERIFIED: {'the broker did not answer' if connected else 'disconnected'}"
+    return "verifying…" if connected else "NOT VERIFIED: disconnected"
