@@ -11,15 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from engine.helpers import CLIENT_ID, limits_for_tests
 
-from tui_trader.domain.enums import OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.orders import Bracket, OrderTicket
+from tui_trader.domain.enums import TradingState
 from tui_trader.ops.kill_journal import latch
 from tui_trader.ui.widgets.alerts import AlertsPane
 from tui_trader.ui.widgets.status_bar import KillBanner
 
+from .test_kill_banner_kept import bracketed_long_beside_a_resting_limit
 from .test_real_engine import real_console
 
 
@@ -49,14 +48,7 @@ async def test_real_engine_ctrl_k_with_the_gateway_down_then_not_verified_and_la
 async def test_real_engine_flatten_after_a_trip_kept_the_stops_then_their_cancels_are_not_the_kills(
         tmp_path: Path) -> None:
     async with real_console(tmp_path, limits=limits_for_tests(daily_loss_limit=500)) as c:
-        c.gw.control.set_price("AAPL", 100.0)
-        await c.until(lambda: c.engine.market.quotes["AAPL"].mark == pytest.approx(100.0), "AAPL at 100")
-        entry = await c.engine.submit(OrderTicket("AAPL", Side.BUY, 100, OrderType.MKT, strategy="manual",
-                                                  bracket=Bracket(stop_price=90.0, take_profit_price=110.0)))
-        resting = await c.engine.submit(c.resting_limit("MSFT"))
-        await c.until(lambda: c.engine.orders.orders[entry.order_ref].status is OrderStatus.FILLED, "entry filled")
-        children = [o.order_ref for o in c.engine.orders.children(entry.order_ref)]
-        await c.until(lambda: len(c.working_at_sim([*children, resting.order_ref])) == 3, "stop, target, limit working")
+        await bracketed_long_beside_a_resting_limit(c)
         c.gw.control.set_price("AAPL", 94.0)  # the daily loss trips: the limit cancelled, stop and target kept
         banner = c.app.main.query_one(KillBanner)
         await c.until(lambda: "cancelled 1 · remaining 0 · verified · kept 2 protective" in str(banner.render()),
