@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel, TradingState
+from tui_trader.domain.enums import LINK_UP, AlertLevel, TradingState
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
@@ -42,6 +42,7 @@ def attach_health(engine: Engine, settings: Settings) -> HealthMonitor:
         journal_queue=lambda: engine.journal.backlog if engine.journal is not None else 0,
         round_trip=_round_trip(engine),
         quote_times=lambda: {symbol: quote.time for symbol, quote in engine.market.quotes.items()},
+        link_up=lambda: engine.connection.state in LINK_UP,  # a lost link is said once, not as stale quotes
     )
     def start() -> None:
         engine.spawn(monitor.run(), "health-monitor")
