@@ -162,7 +162,7 @@ class ScheduleRunner:
         if action.kind == "restore" and not self._reducing_is_ours():
             return
         if action.kind in ("reduce", "restore") and action.state is not None:
-            self.engine.set_trading_state(action.state, "schedule", action.reason)
+            self._set_state(action.state, action.reason)
         elif action.kind == "flatten":
             self._flatten_close = action.when
             self._flatten(now)
@@ -173,6 +173,21 @@ class ScheduleRunner:
                 self.engine.spawn(self._summarize(self.engine.journal, day), "daily-summary")
         elif action.kind == "reconcile":
             self._reconcile(now)
+
+    def _set_state(self, state: TradingState, reason: str) -> None:
+        """Move to ``state`` for ``reason`` and say it, as a risk trigger's change is said: in an alert (the log, the
+        notifications, a headless run's stderr), with until when. A headless run at night said only "REDUCING;
+        orders 9 REJECTED (9 denied by risk)", nowhere why."""
+        before = self.engine.trading_state
+        if not self.engine.set_trading_state(state, "schedule", reason) or self.engine.trading_state is before:
+            return
+        if state is TradingState.ACTIVE:
+            self.engine.alert(AlertLevel.INFO, "schedule", f"ACTIVE again: {reason}", kind="schedule_restored")
+            return
+        window = self.guard.window
+        until = f"{window.end:%a %H:%M %Z}" if window is not None and window.end is not None else "the window ends"
+        self.engine.alert(AlertLevel.WARNING, "schedule", f"{state.value}: {reason}; only orders that reduce exposure "
+                          f"pass until {until}, then ACTIVE again once reconciled", kind="schedule_reduced")
 
     async def _summarize(self, journal: Journal, day: date, late: datetime | None = None) -> None:
         """Journal and send ``day``'s summary, unless the journal holds it already: one summary a trading day.
