@@ -184,8 +184,8 @@ class ScheduleRunner:
         if state is TradingState.ACTIVE:
             self.engine.alert(AlertLevel.INFO, "schedule", f"ACTIVE again: {reason}", kind="schedule_restored")
             return
-        window = self.guard.window
-        until = f"{window.end:%a %H:%M %Z}" if window is not None and window.end is not None else "the window ends"
+        end = self.guard.window.end if self.guard.window is not None else None
+        until = f"{end:%a %H:%M %Z}" if end is not None else "the next open (none known yet)"
         self.engine.alert(AlertLevel.WARNING, "schedule", f"{state.value}: {reason}; only orders that reduce exposure "
                           f"pass until {until}, then ACTIVE again once reconciled", kind="schedule_reduced")
 
