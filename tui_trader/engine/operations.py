@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.enums import AlertLevel, TradingState
+from tui_trader.domain.enums import LINK_UP, AlertLevel, TradingState
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
@@ -42,6 +42,7 @@ def attach_health(engine: Engine, settings: Settings) -> HealthMonitor:
         journal_queue=lambda: engine.journal.backlog if engine.journal is not None else 0,
         round_trip=_round_trip(engine),
         quote_times=lambda: {symbol: quote.time for symbol, quote in engine.market.quotes.items()},
+        link_up=lambda: engine.connection.state in LINK_UP,  # a lost link is said once, not as stale quotes
     )
     def start() -> None:
         engine.spawn(monitor.run(), "health-monitor")
@@ -161,7 +162,7 @@ class ScheduleRunner:
         if action.kind == "restore" and not self._reducing_is_ours():
             return
         if action.kind in ("reduce", "restore") and action.state is not None:
-            self.engine.set_trading_state(action.state, "schedule", action.reason)
+            self._set_state(action.state, action.reason)
         elif action.kind == "flatten":
             self._flatten_close = action.when
             self._flatten(now)
@@ -172,6 +173,21 @@ class ScheduleRunner:
                 self.engine.spawn(self._summarize(self.engine.journal, day), "daily-summary")
         elif action.kind == "reconcile":
             self._reconcile(now)
+
+    def _set_state(self, state: TradingState, reason: str) -> None:
+        """Move to ``state`` for ``reason`` and say it, as a risk trigger's change is said: in an alert (the log, the
+        notifications, a headless run's stderr), with until when. A headless run at night said only "REDUCING;
+        orders 9 REJECTED (9 denied by risk)", nowhere why."""
+        before = self.engine.trading_state
+        if not self.engine.set_trading_state(state, "schedule", reason) or self.engine.trading_state is before:
+            return
+        if state is TradingState.ACTIVE:
+            self.engine.alert(AlertLevel.INFO, "schedule", f"ACTIVE again: {reason}", kind="schedule_restored")
+            return
+        end = self.guard.window.end if self.guard.window is not None else None
+        until = f"{end:%a %H:%M %Z}" if end is not None else "the next open (none known yet)"
+        self.engine.alert(AlertLevel.WARNING, "schedule", f"{state.value}: {reason}; only orders that reduce exposure "
+                          f"pass until {until}, then ACTIVE again once reconciled", kind="schedule_reduced")
 
     async def _summarize(self, journal: Journal, day: date, late: datetime | None = None) -> None:
         """Journal and send ``day``'s summary, unless the journal holds it already: one summary a trading day.

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import SyncFailed
 from tui_trader.domain.alerts import LOST_LINK
-from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode, OrderStatus
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import MessagesSent
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order
@@ -37,6 +37,9 @@ S = OrderStatus
 
 WATCH_QUOTE_WAIT_S = 3.0
 """How long :meth:`Recovery.watch` waits for a newly watched symbol's first quote."""
+
+DISCONNECT_TRIGGER = "risk:disconnect"
+"""Who a trading-state change made by the disconnect trigger is recorded as made by (``TriggerResponse.by``)."""
 
 UNSENT = (S.PENDING_APPROVAL, S.APPROVED)
 """Statuses of an order that has not reached the wire: SENDING is journaled before the bytes go out."""
@@ -233,7 +236,16 @@ class Recovery(Amendments):
         self._lift_owed = False
         still = f" (still blocked: {self.entries_blocked_reason})" if self.blocks else ""
         self.alert(AlertLevel.INFO, "broker", f"reconnected and reconciled: new entries no longer blocked by the lost "
-                   f"link{still}", kind="reconnected")
+                   f"link{still}{self._outage_reducing()}", kind="reconnected")
+
+    def _outage_reducing(self) -> str:
+        """What the link's return leaves in place: the REDUCING the disconnect trigger set during the outage. It stays
+        (as every risk trigger's does: an operator decides when to trade again, DESIGN §6), said with how to end it;
+        the link back read as all clear while every entry was denied."""
+        change = self.risk.last_change
+        if self.trading_state is not TradingState.REDUCING or change is None or change.by != DISCONNECT_TRIGGER:
+            return ""
+        return f"; trading state still REDUCING ({DISCONNECT_TRIGGER}): press r to resume"
 
     def _sync_failure(self, stage: str, exc: BaseException) -> str:
         """Why the engine's part of a sync failed: the session it dropped itself (a 1100), or ``exc`` at ``stage``."""

@@ -4,7 +4,8 @@
 seconds after it began, whatever the connection is doing then; SIGINT/SIGTERM end it early, and so does a
 start that finds nothing to trade: no strategy enabled, or none of their symbols known to the broker (the
 summary is written in every case). Alerts (WARNING and up) go to stderr as they happen, and so does one line as
-the first connect begins.
+the first connect begins, one as the first link is made, and the INFO alert that ends what one on stderr said (an
+entry block lifted, the lost link back, the schedule's REDUCING over: :class:`StderrFollow`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_trader.domain.enums import Mode
+from tui_trader.domain.alerts import LOST_LINK
+from tui_trader.domain.enums import LINK_UP, AlertLevel, Mode
+from tui_trader.domain.events import AlertRaised, ConnectionChanged, Event
 from tui_trader.domain.money import money
 from tui_trader.engine import core
 from tui_trader.engine.collector import freeze_startup_heap, thaw_startup_heap
@@ -65,6 +68,7 @@ async def headless_run(settings: Settings, duration_s: float, summary_json: Path
     stop.install()
     engine.add_tick_hook(lambda _: stop.set() if engine.nothing_to_trade else None)
     alerts = StderrAlerts()
+    follow = StderrFollow(engine, alerts)
     steps = StartSteps(engine, alerts, settings.broker.connect_timeout)
     engine.add_service(steps.before_connect)
     starting = asyncio.ensure_future(engine.start())
@@ -76,6 +80,7 @@ async def headless_run(settings: Settings, duration_s: float, summary_json: Path
         await engine.stop()  # a connect or warm-up still under way is given up
         await asyncio.wait({starting})
         thaw_startup_heap()  # as the console does on quitting: the process may go on (tests run it in-process)
+        follow.flush()
         alerts.close()
     starting.result()  # a start that failed after the run's end raises too
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
@@ -220,9 +225,12 @@ class StderrAlerts(logging.StreamHandler):
 
     def say(self, source: str, text: str) -> None:
         """Say on stderr, as an INFO line in the alerts' form, what the run is doing (and log it)."""
-        record = ALERTS.makeRecord(ALERTS.name, logging.INFO, __file__, 0, "%s: %s", (source, text), None)
         log.info("%s: %s", source, text)
-        self.handle(record)
+        self.show(source, text)
+
+    def show(self, source: str, text: str) -> None:
+        """Print an INFO line in the alerts' form on stderr (logged elsewhere, if at all)."""
+        self.handle(ALERTS.makeRecord(ALERTS.name, logging.INFO, __file__, 0, "%s: %s", (source, text), None))
 
     def close(self) -> None:
         ALERTS.removeHandler(self)
@@ -232,6 +240,56 @@ class StderrAlerts(logging.StreamHandler):
 
 ALERTS = logging.getLogger(core.__name__)
 """Where :meth:`EngineCore.alert` logs every alert."""
+
+
+LIFTS: dict[str, frozenset[str]] = {
+    "entries_unblocked": frozenset({"entries_blocked"}),
+    "reconnected": frozenset({LOST_LINK}),
+    "schedule_restored": frozenset({"schedule_reduced"}),
+    "schedule_state_kept": frozenset({"schedule_reduced"}),
+}
+"""INFO alerts (by kind) that end what an alert of one of their kinds said: on stderr once one of those was."""
+
+
+class StderrFollow:
+    """What a headless run says on stderr besides the alerts at WARNING and up, read from the engine's events: the
+    first link made (the answer to the "connecting to" line) and the INFO alerts that end what an alert on stderr said
+    (:data:`LIFTS`). Without them stderr ended with "could not connect … trying again in 17 s" after the link was
+    back, or with "new entries blocked: …" lifted a millisecond later; the console shows both.
+
+    Reads its own subscription, opened before the engine starts (so no alert of the start is missed), in an engine
+    task; :meth:`flush` says what is still queued once the engine stopped.
+    """
+
+    def __init__(self, engine: Engine, alerts: StderrAlerts) -> None:
+        self.engine, self.alerts = engine, alerts
+        self._events = engine.subscribe("stderr", maxsize=10_000)
+        self._said: set[str] = set()
+        """Kinds of the alerts said on stderr (WARNING and up)."""
+        self._linked = False
+        engine.spawn(self._follow(), "stderr-follow")
+
+    async def _follow(self) -> None:
+        while True:
+            self.on_event(await self._events.get())
+
+    def flush(self) -> None:
+        """Say what the events still queued call for."""
+        for event in self._events.drain():
+            self.on_event(event)
+
+    def on_event(self, event: Event) -> None:
+        """Note an alert said on stderr; show a lift of one, or the first link made."""
+        if isinstance(event, AlertRaised):
+            alert = event.alert
+            if alert.level.rank >= AlertLevel.WARNING.rank:
+                self._said.add(alert.kind)
+            elif not self._said.isdisjoint(LIFTS.get(alert.kind, ())):
+                self.alerts.show(alert.source, alert.text)  # the engine logged it
+        elif isinstance(event, ConnectionChanged) and event.state in LINK_UP and not self._linked:
+            self._linked = True
+            where = f"{self.engine.connection.host}:{self.engine.connection.port}"
+            self.alerts.say("broker", f"connected to {where}: {event.detail}".removesuffix(": "))
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -5,6 +5,8 @@ psutil is read in a worker thread once per ``sample_interval_s``; the loop-lag p
 task that measures how late its own sleeps wake up; the broker round trip is a periodic request
 the engine provides (a current-time request). Threshold crossings go through
 :class:`~tui_trader.ops.thresholds.LevelTracker`, so an alert is raised once per change of level.
+A symbol's quote age is news only on a live link: while the link is down the disconnect has been said,
+and quotes cannot be late before the link is back (:meth:`HealthMonitor.quote_age_news`).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class HealthMonitor:
         journal_queue: Events waiting to be written to the journal.
         round_trip: One broker round trip (e.g. a current-time request); ``None``: not measured.
         quote_times: Time of the latest quote per symbol.
+        link_up: Whether the broker link is up (``None``: taken as always up); see :meth:`quote_age_news`.
         clock: Timezone-aware clock.
     """
 
@@ -86,6 +89,7 @@ class HealthMonitor:
                  journal_queue: Callable[[], int] | None = None,
                  round_trip: Callable[[], Awaitable[object]] | None = None,
                  quote_times: Callable[[], Mapping[str, datetime]] | None = None,
+                 link_up: Callable[[], bool] | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.latest = HealthInfo(time=(clock or _utc_now)())
@@ -94,6 +98,11 @@ class HealthMonitor:
         self._journal_queue = journal_queue
         self._round_trip = round_trip
         self._quote_times = quote_times
+        self._link_up = link_up
+        self._link_seen_up: datetime | None = None
+        """When a sample first found the link up (``None``: down at the last sample)."""
+        self._up_for_s: float | None = None
+        """How long the link has been up, as of the last sample (``None``: down)."""
         self._now = clock or _utc_now
         sustain = max(1, math.ceil(settings.alert_after_s / settings.sample_interval_s - 1e-9))
         self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct, sustain)
@@ -151,16 +160,40 @@ class HealthMonitor:
             "broker_rtt": sample.broker_rtt_ms,
         }
         stale = self.settings.market_data_stale_s
+        when = sample.time or self._now()
+        self._follow_link(when)
         for symbol, age in sample.md_age_s.items():
             metric = f"market_data_age[{symbol}]"
             self._tracker.add(Threshold(metric, stale, None, " s"))
-            values[metric] = age
+            values[metric] = self.quote_age_news(age)
         for metric, value in values.items():
             change = self._tracker.update(metric, value, metric == "loop_lag" and self._is_freeze(value))
             if change is not None:
-                self._raise(change, sample.time or self._now())
+                self._raise(change, when)
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
+
+    def quote_age_news(self, age_s: float) -> float | None:
+        """A symbol's quote age ``age_s`` as the alerts see it: ``None`` (not measured) while the link is down, and
+        from its return counted from then until a quote comes (none can be late before it was asked for again).
+
+        An outage made a warning and a "back to normal" per symbol, five symbols ten alerts, after the alert that
+        said the link was lost. A quote stalled on a live link is still news, a symbol never quoted after the link
+        came back too: its age counts from the return (:meth:`_follow_link`, at each sample).
+        """
+        if self._link_up is None:
+            return age_s
+        if self._up_for_s is None:
+            return None
+        return min(age_s, self._up_for_s)
+
+    def _follow_link(self, now: datetime) -> None:
+        """Note whether the link is up at this sample, and for how long (from the first sample that found it up)."""
+        if self._link_up is None or not self._link_up():
+            self._link_seen_up = self._up_for_s = None
+            return
+        self._link_seen_up = self._link_seen_up or now
+        self._up_for_s = max((now - self._link_seen_up).total_seconds(), 0.0)
 
     def _is_freeze(self, lag_ms: float | None) -> bool:
         """A loop stall that is an alert at once, not after the level has held for ``alert_after_s``.
