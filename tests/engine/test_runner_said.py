@@ -79,4 +79,4 @@ async def test_stderr_when_a_block_said_there_is_lifted_then_the_lift_is_said_th
 
     said = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines() if " engine: " in line]
     assert said == ["ERROR    engine: new entries blocked: a fill arrived for an order this engine does not know",
-                    "INFO     engine: entry block lifted: unknown_fill"]
+                    "INFO     engine: entry block lifted: a fill arrived for an order this engine does not know"]

@@ -163,9 +163,9 @@ class EngineCore:
             self.alert(AlertLevel.ERROR, "engine", f"new entries blocked: {reason}", kind="entries_blocked")
 
     def unblock(self, key: str) -> None:
-        """Lift one entry block."""
-        if self.blocks.pop(key, None) is not None:
-            self.alert(AlertLevel.INFO, "engine", f"entry block lifted: {key}", kind="entries_unblocked")
+        """Lift one entry block (said with the reason its block was said with, not its key)."""
+        if (reason := self.blocks.pop(key, None)) is not None:
+            self.alert(AlertLevel.INFO, "engine", f"entry block lifted: {reason}", kind="entries_unblocked")
 
     @property
     def entries_blocked_reason(self) -> str:
