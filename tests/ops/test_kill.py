@@ -18,6 +18,7 @@ from rich.console import Console
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.config import Settings
 from tui_trader.domain import OrderType, Side
+from tui_trader.domain.events import OperatorAction
 from tui_trader.errors import UsageError
 from tui_trader.ops.kill import (
     EXIT_CLIENT_ID_IN_USE,
@@ -210,9 +211,13 @@ async def test_kill_client_id_same_as_engine_then_latched_first_then_refused(tmp
         await out_of_band_kill(settings, "x", by="tester", console=Console(file=io.StringIO()))
     journal = await Journal.open(tmp_path / "journal-paper.sqlite")
     state = await journal.load_kill_state()
+    actions = [(e.action, e.after) for e in await journal.events(["OperatorAction"]) if isinstance(e, OperatorAction)]
     await journal.close()
     assert state is not None
     assert state["engaged"] is True
+    # The refusal is on the record as the global cancel not sent (the journal tells the whole story of a kill).
+    assert [a for a, _ in actions] == ["kill", "global_cancel"]
+    assert actions[1][1].startswith("not sent: the kill's client id")
 
 
 class EngineStandIn:

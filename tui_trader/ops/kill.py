@@ -378,7 +378,12 @@ async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: st
         console.print(Text.assemble(("an engine runs with another journal: ", "bold red"), f"{other} ({mode.value}) "
                                     f"is in use, {path} is not. That engine was NOT told: run tui-trader kill "
                                     f"--{mode.value}."))
-    target = gateway() if gateway is not None else NotSent(LATCH_ONLY, EXIT_OK)
+    try:
+        target = gateway() if gateway is not None else NotSent(LATCH_ONLY, EXIT_OK)
+    except UsageError as refused:  # the kill's client id is the engine's: the latch on its way is still awaited
+        if await latching:
+            await _record_cancel_and_say(console, path, by, reason, not_sent(refused.message))
+        raise
     if isinstance(target, GatewayTarget) and target.whence:
         console.print(Text(target.whence))
     if isinstance(target, NotSent):

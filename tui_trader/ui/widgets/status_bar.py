@@ -13,7 +13,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui_trader.domain.enums import ConnectionState, OrderStatus, TradingState
+from tui_trader.domain.enums import LINK_UP, OrderStatus, TradingState
 from tui_trader.domain.events import KillChecked, KillReport
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.snapshots import EngineSnapshot
@@ -280,8 +280,12 @@ class KillBanner(Static):
     def show(self, snapshot: EngineSnapshot) -> None:
         """Draw the banner from the snapshot's kill state and the last verification."""
         self.engaged = snapshot.kill_engaged
-        if not snapshot.kill_engaged:
+        if not snapshot.kill_engaged:  # released: the next kill's check and count start afresh
+            if self.engaged_at is not None:
+                self.verification, self.engaged_at, self.asked_at, self.credited = None, None, None, set()
             return
+        if self.engaged_at is None:  # engaged with no event to say so (the console's own latch, its engine gone)
+            self.engage(snapshot.time)
         verification = self.verification
         # UNKNOWN: neither working nor ended as far as the broker said (reconciliation settles it).
         unknown = [o.order_ref for o in snapshot.orders if o.status is OrderStatus.UNKNOWN]
@@ -296,7 +300,7 @@ class KillBanner(Static):
             # Orders the broker holds that the engine does not track are named there only.
             known = {o.order_ref for o in snapshot.orders}
             working += [r for r in verification.remaining if r not in known]
-        connected = snapshot.connection.state is ConnectionState.CONNECTED
+        connected = snapshot.connection.state in LINK_UP  # DEGRADED too: the broker answers
         check = _check_text(verification, connected)
         unverified = check.startswith("NOT VERIFIED")
         # The broker not asked now: what was last known (a stop may have filled since), never "still working".
