@@ -121,7 +121,7 @@ async def test_child_engine_killed_when_console_runs_then_error_modal_latch_only
         modal = c.app.screen
         assert isinstance(modal, ErrorModal)
         assert modal.error_title == "Engine process stopped"
-        said = ("the engine process died (killed by signal 9): the kill switch is latched; orders at the broker are "
+        said = ("the engine process died (killed by signal 9): latching the kill switch; orders at the broker are "
                 "as they were — restart tui-trader to reconnect and check them (logs: ")
         assert modal.message.startswith(said)
         alerts = [a.text for a in c.app.main.query_one(AlertsPane).alerts if a.level is AlertLevel.CRITICAL]

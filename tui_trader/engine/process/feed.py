@@ -131,8 +131,10 @@ class ProxyFeed(OutOfBandKill):
         """What the operator reads: how the process ended, what the kill switch does about it (its global cancel
         when the operator's kill ``cancels``; otherwise a latch only), what to do, and where the logs are."""
         logs = self.settings.state_dir / "logs"
-        then = ("the kill switch is latched and its global cancel goes out of band (the banner says what it left)"
-                if cancels else "the kill switch is latched; orders at the broker are as they were")
+        # "latching", not "latched": the latch is on its way (out of band); whether it took, the connectivity
+        # pane's reason says when it is done (_fallback_done), and a latch that failed says so there.
+        then = ("latching the kill switch and sending its global cancel out of band (the banner says what it left)"
+                if cancels else "latching the kill switch; orders at the broker are as they were")
         return (f"{ended}: {then} — restart tui-trader to reconnect and check them "
                 f"(logs: {logs / 'engine.log'}, {logs / 'engine.stderr.log'})")
 

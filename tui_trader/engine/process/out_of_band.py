@@ -66,7 +66,7 @@ class OutOfBandKill(ProxyCore):
         running = self.fallback if self.fallback is not None and not self.fallback.done() else None
         if running is not None and (self._fallback_asked is None or self._fallback_asked[2] or not cancel):
             return  # the kill under way does as much
-        if not cancel and self._fallback_asked is not None:
+        if not cancel and self._fallback_asked is not None and not self._fallback_failed():
             return  # latched already (the process's death latches): the console's crash handling adds nothing
         # An operator's Ctrl+K during the console's own latch-only kill (a crash's) still cancels: after it.
         self.fallback = asyncio.get_running_loop().create_task(_after(running, lambda: out_of_band(
@@ -74,6 +74,11 @@ class OutOfBandKill(ProxyCore):
             gateway=self.gateway_seen)))
         self.fallback.add_done_callback(self._fallback_done)
         self._fallback_asked = (reason, by, cancel)
+
+    def _fallback_failed(self) -> bool:
+        """The last out-of-band kill ended in an error (its latch may not have been written): asked again."""
+        task = self.fallback
+        return task is not None and task.done() and not task.cancelled() and task.exception() is not None
 
     def _cancelled_out_of_band(self, report: CancelReport) -> None:
         """The orders shown as the out-of-band global cancel left them, and its check said as the engine says
