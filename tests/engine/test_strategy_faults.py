@@ -215,3 +215,21 @@ async def test_entry_when_it_sizes_to_nothing_then_an_info_alert_once_until_one_
         assert [(a.level, a.text) for a in said] == [
             (AlertLevel.INFO, "Returning's BUY AAPL signal opens nothing: sized to 0 (no headroom left under "
                               "order_notional)")]
+
+
+async def test_entry_when_risk_per_trade_rounds_to_nothing_on_every_bar_then_said_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The reason's words hold each bar's figures ("1 at risk over 3.97 ..."): de-duplicated on them, it was said on
+    # every signal.
+    sizing = SizingSettings(method="risk_per_trade", risk_money=1, stop_method="fixed_pct", stop_pct=2.0)
+    config = make_config(tmp_path, sizing=sizing, strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        for k, price in enumerate((180.0, 190.0, 200.0)):
+            sim.control.set_price("AAPL", price)
+            await eventually(lambda p=price: eng.market.mark("AAPL") == pytest.approx(p, abs=1))  # type: ignore[misc]
+            eng.on_bar(_bar(k))
+
+        assert not eng.orders.orders
+        said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "not_sized"]
+        assert len(said) == 1, said

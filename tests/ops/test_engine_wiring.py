@@ -15,7 +15,7 @@ from tui_trader.config import Settings
 from tui_trader.domain import OrderStatus, OrderType, TradingState
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel
-from tui_trader.domain.events import AlertRaised, OperatorAction
+from tui_trader.domain.events import AlertRaised, KillSwitchReset, OperatorAction
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.errors import SafetyError
@@ -249,3 +249,20 @@ async def test_cli_kill_while_engine_runs_then_one_kill_in_the_report_the_engine
     assert [a["action"] for a in report["operator_actions"]] == ["kill"]
     assert [(k["event"], k["by"]) for k in report["kill_switch"] if k["event"] == "engaged"] == [
         ("engaged", "kill-cli:ops@host")]
+
+
+async def test_engine_reset_journaled_when_a_cli_latch_landed_first_then_the_latch_is_kept(tmp_path: Path) -> None:
+    # Found in review: the row derived from a journaled KillSwitchReset (or KillSwitchEngaged) wrote over the latch
+    # unguarded: a `tui-trader kill` landing as the operator reset in the console was erased, and the engine traded.
+    path = tmp_path / "journal.db"
+    when = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    journal = await Journal.open(path)
+    try:
+        journal.append(KillSwitchReset(when, "alice", "checked"))  # the engine's, still in its batch
+        await latch(path, "ops", "console frozen", when)
+        await journal.flush()
+
+        state = await journal.load_kill_state() or {}
+        assert (state.get("engaged"), state.get("out_of_band"), state.get("by")) == (True, True, "ops")
+    finally:
+        await journal.close()

@@ -100,3 +100,29 @@ def test_quote_age_when_no_quote_comes_after_the_link_is_back_then_counted_from_
     sample_at(76, True)  # up for 15 s since the sample at 61
     assert [(a.level, a.text) for a in alerts] == [
         (AlertLevel.WARNING, "market_data_age[AAPL] 15.0 s reached the warning limit 15 s")]
+
+
+def test_quote_age_when_a_stale_symbol_s_link_drops_and_returns_unquoted_then_no_back_to_normal_until_a_quote() -> None:
+    # Found in review: the return counted the age from itself (about 0 s), so a symbol still stale read "back to
+    # normal: 1.0 s" at the reconnect, then warned again a limit later.
+    now, link = [datetime(2026, 3, 3, 15, 0, tzinfo=UTC)], [True]
+    alerts: list[Alert] = []
+    mon = HealthMonitor(HealthSettings(market_data_stale_s=15, alert_after_s=1, sample_interval_s=1),
+                        Path("journal.sqlite"), alerts.append, link_up=lambda: link[0], clock=lambda: now[0])
+    start = now[0]
+
+    def sample_at(seconds: float, up: bool, age: float) -> None:
+        now[0], link[0] = start + timedelta(seconds=seconds), up
+        mon.evaluate(HealthInfo(time=now[0], md_age_s={"AAPL": age}))
+
+    sample_at(0, True, 1)
+    sample_at(20, True, 21)  # stalled on a live link: a warning
+    sample_at(22, True, 23)
+    assert [a.level for a in alerts] == [AlertLevel.WARNING]
+    for seconds, up in ((25, False), (60, False), (61, True), (63, True)):  # lost, back, still no quote
+        sample_at(seconds, up, seconds + 1)
+    assert [a.level for a in alerts] == [AlertLevel.WARNING]
+
+    sample_at(64, True, 0.5)  # a quote since the return
+    sample_at(66, True, 0.5)
+    assert [a.level for a in alerts] == [AlertLevel.WARNING, AlertLevel.INFO]

@@ -245,7 +245,7 @@ class Recovery(Amendments):
         change = self.risk.last_change
         if self.trading_state is not TradingState.REDUCING or change is None or change.by != DISCONNECT_TRIGGER:
             return ""
-        return f"; trading state still REDUCING ({DISCONNECT_TRIGGER}): press r to resume"
+        return f"; trading state still REDUCING ({DISCONNECT_TRIGGER}): resume trading to end it (console: r)"
 
     def _sync_failure(self, stage: str, exc: BaseException) -> str:
         """Why the engine's part of a sync failed: the session it dropped itself (a 1100), or ``exc`` at ``stage``."""

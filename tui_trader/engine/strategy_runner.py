@@ -81,7 +81,7 @@ class StrategyRunner(Recovery):
     left_alone: dict[tuple[str, str], datetime | None]
     """(strategy, symbol) → when the position its signal last left alone was opened (said once per position)."""
     not_sized: dict[tuple[str, str], str]
-    """(strategy, symbol) → why its last entry signal sized to nothing (said once until one is sized again)."""
+    """(strategy, symbol) → what made its last entry signal size to nothing (said once until one is sized again)."""
     nothing_to_trade = ""
     """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
     none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
@@ -366,7 +366,7 @@ class StrategyRunner(Recovery):
         result = size_order(sizing_rule(sizing), probe, account, self.market.snapshot(), self.risk.limits,
                             self.now(), in_flight, stop_price=stop, atr=signal.stop_distance)
         if not result.ok:
-            self._say_not_sized(name, symbol, signal, result.reason)
+            self._say_not_sized(name, symbol, signal, result.reason, result.capped_by or "its sizing rule")
             return None
         self.not_sized.pop((name, symbol), None)
         from dataclasses import replace
@@ -378,13 +378,14 @@ class StrategyRunner(Recovery):
             f"sized {result.requested:g}, capped to {result.quantity:g} by {result.capped_by}")
         return replace(probe, quantity=result.quantity, created_at=self.now(), reason=reason)
 
-    def _say_not_sized(self, name: str, symbol: str, signal: Signal, why: str) -> None:
+    def _say_not_sized(self, name: str, symbol: str, signal: Signal, why: str, cause: str) -> None:
         """An entry signal that sized to nothing: an INFO alert once (a signal on every bar would repeat it) until
-        one is sized again or the reason changes; logged each time. It vanished into the log."""
+        one is sized again or its ``cause`` (the limit without headroom, or the sizing rule itself: its words hold
+        each bar's figures) changes; logged each time. It vanished into the log."""
         log.info("%s %s %s not sized: %s", name, signal.side, symbol, why)
-        if self.not_sized.get((name, symbol)) == why:
+        if self.not_sized.get((name, symbol)) == cause:
             return
-        self.not_sized[(name, symbol)] = why
+        self.not_sized[(name, symbol)] = cause
         self.alert(AlertLevel.INFO, "strategies", f"{name}'s {signal.side} {symbol} signal opens nothing: sized to 0 "
                    f"({why})", kind="not_sized")
 

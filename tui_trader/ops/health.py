@@ -25,7 +25,7 @@ import psutil
 from tui_trader.config.sections import HealthSettings
 from tui_trader.domain.alerts import Alert
 from tui_trader.engine.snapshots import HealthInfo
-from tui_trader.ops.thresholds import LevelChange, LevelTracker, Threshold
+from tui_trader.ops.thresholds import OK, LevelChange, LevelTracker, Threshold
 
 log = logging.getLogger(__name__)
 LAG_PROBE_S = 0.1
@@ -165,7 +165,7 @@ class HealthMonitor:
         for symbol, age in sample.md_age_s.items():
             metric = f"market_data_age[{symbol}]"
             self._tracker.add(Threshold(metric, stale, None, " s"))
-            values[metric] = self.quote_age_news(age)
+            values[metric] = self.quote_age_news(age, alerted=self._tracker.level(metric) is not OK)
         for metric, value in values.items():
             change = self._tracker.update(metric, value, metric == "loop_lag" and self._is_freeze(value))
             if change is not None:
@@ -173,17 +173,18 @@ class HealthMonitor:
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
 
-    def quote_age_news(self, age_s: float) -> float | None:
+    def quote_age_news(self, age_s: float, *, alerted: bool = False) -> float | None:
         """A symbol's quote age ``age_s`` as the alerts see it: ``None`` (not measured) while the link is down, and
         from its return counted from then until a quote comes (none can be late before it was asked for again).
 
         An outage made a warning and a "back to normal" per symbol, five symbols ten alerts, after the alert that
         said the link was lost. A quote stalled on a live link is still news, a symbol never quoted after the link
-        came back too: its age counts from the return (:meth:`_follow_link`, at each sample).
+        came back too: its age counts from the return (:meth:`_follow_link`, at each sample). One ``alerted`` as
+        stale before is not measured until a quote newer than the return comes: the return is no "back to normal".
         """
         if self._link_up is None:
             return age_s
-        if self._up_for_s is None:
+        if self._up_for_s is None or (alerted and age_s > self._up_for_s):
             return None
         return min(age_s, self._up_for_s)
 

@@ -105,17 +105,23 @@ def _alert_rows(event: Any, payload: str, when: str) -> list[Row]:
              (_iso(a.time, event, when), str(a.level), a.source, a.kind, a.text))]
 
 
-_UPSERT_KILL = (
+UPSERT_KILL = (
     "INSERT INTO kill_state(id, engaged, updated_at, payload) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
     "SET engaged=excluded.engaged, updated_at=excluded.updated_at, payload=excluded.payload"
 )
+"""The one row of the latched kill state, written whole."""
+OUT_OF_BAND_LATCH = ("kill_state.engaged = 1 AND json_extract(kill_state.payload, '$.out_of_band') IS 1")
+"""The row holds a kill ``tui-trader kill`` latched (engaged, out of band): the engine's writes keep it until its
+watcher has acted on it (:meth:`~tui_trader.store.journal.Journal.save_kill_state`)."""
 
 
 def _kill_rows(event: Any, payload: str, when: str) -> list[Row]:
+    """The engine's engagement or reset as the row's first word (its full state follows, saved by the engine); never
+    over an out-of-band latch: a reset journaled as ``tui-trader kill`` latched erased the latch, the engine traded."""
     engaged = isinstance(event, ev.KillSwitchEngaged)
     state = {"engaged": engaged, "by": event.by, "reason": event.reason,
              ("engaged_at" if engaged else "reset_at"): event.time.isoformat()}
-    return [(_UPSERT_KILL, (int(engaged), when, json.dumps(state, sort_keys=True)))]
+    return [(f"{UPSERT_KILL} WHERE NOT ({OUT_OF_BAND_LATCH})", (int(engaged), when, json.dumps(state, sort_keys=True)))]
 
 
 _DERIVERS = {

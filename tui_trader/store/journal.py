@@ -35,7 +35,7 @@ from tui_trader.domain import events as ev
 from tui_trader.domain.orders import Order
 from tui_trader.store import sending
 from tui_trader.store.codec import codec_json
-from tui_trader.store.derive import Row, rows_for
+from tui_trader.store.derive import OUT_OF_BAND_LATCH, UPSERT_KILL, Row, rows_for
 from tui_trader.store.lock import JournalLock
 from tui_trader.store.queries import JournalQueries
 from tui_trader.store.schema import migrate
@@ -235,14 +235,11 @@ class Journal(JournalQueries):
         read and this write is kept too. None (the kill command's own latch): written as it is.
         """
         await self.flush()
-        sql = ("INSERT INTO kill_state(id, engaged, updated_at, payload) VALUES (1, ?, ?, ?) "
-               "ON CONFLICT(id) DO UPDATE SET engaged=excluded.engaged, updated_at=excluded.updated_at, "
-               "payload=excluded.payload")
+        sql = UPSERT_KILL
         params: tuple[Any, ...] = (int(bool(state.get("engaged"))), when.isoformat(), codec_json(state))
         if seen_out_of_band is not None:
-            sql += (" WHERE NOT (kill_state.engaged = 1 AND json_extract(kill_state.payload, '$.out_of_band') IS 1"
-                    " AND coalesce(json_extract(kill_state.payload, '$.engaged_at'), '')"
-                    " NOT IN (SELECT value FROM json_each(?)))")
+            sql += (f" WHERE NOT ({OUT_OF_BAND_LATCH} AND coalesce(json_extract(kill_state.payload, '$.engaged_at'),"
+                    " '') NOT IN (SELECT value FROM json_each(?)))")
             params += (json.dumps(sorted(seen_out_of_band)),)
         async with self._lock:
             await self._commit_rows([(sql, params)])
