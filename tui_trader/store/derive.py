@@ -110,9 +110,11 @@ UPSERT_KILL = (
     "SET engaged=excluded.engaged, updated_at=excluded.updated_at, payload=excluded.payload"
 )
 """The one row of the latched kill state, written whole."""
-OUT_OF_BAND_LATCH = ("kill_state.engaged = 1 AND json_extract(kill_state.payload, '$.out_of_band') IS 1")
+OUT_OF_BAND_LATCH = ("kill_state.engaged = 1 AND CASE WHEN json_valid(kill_state.payload) "
+                     "THEN json_extract(kill_state.payload, '$.out_of_band') END IS 1")
 """The row holds a kill ``tui-trader kill`` latched (engaged, out of band): the engine's writes keep it until its
-watcher has acted on it (:meth:`~tui_trader.store.journal.Journal.save_kill_state`)."""
+watcher has acted on it (:meth:`~tui_trader.store.journal.Journal.save_kill_state`). A damaged payload is none (it
+is written over: ``json_extract`` of one failed the write)."""
 
 
 def _kill_rows(event: Any, payload: str, when: str) -> list[Row]:

@@ -238,8 +238,9 @@ class Journal(JournalQueries):
         sql = UPSERT_KILL
         params: tuple[Any, ...] = (int(bool(state.get("engaged"))), when.isoformat(), codec_json(state))
         if seen_out_of_band is not None:
-            sql += (f" WHERE NOT ({OUT_OF_BAND_LATCH} AND coalesce(json_extract(kill_state.payload, '$.engaged_at'),"
-                    " '') NOT IN (SELECT value FROM json_each(?)))")
+            sql += (f" WHERE NOT ({OUT_OF_BAND_LATCH} AND coalesce(CASE WHEN json_valid(kill_state.payload) "
+                    "THEN json_extract(kill_state.payload, '$.engaged_at') END, '') "
+                    "NOT IN (SELECT value FROM json_each(?)))")
             params += (json.dumps(sorted(seen_out_of_band)),)
         async with self._lock:
             await self._commit_rows([(sql, params)])

@@ -284,8 +284,9 @@ class KillBanner(Static):
             if self.engaged_at is not None:
                 self.verification, self.engaged_at, self.asked_at, self.credited = None, None, None, set()
             return
-        if self.engaged_at is None:  # engaged with no event to say so (the console's own latch, its engine gone)
-            self.engage(snapshot.time)
+        if self.engaged_at is None:  # engaged with no event to say so (a latch restored, the console's own): a check
+            self.engaged_at = snapshot.time  # heard already stands (the release before cleared the last kill's)
+            self.asked_at = snapshot.time if self.verification is None else None
         verification = self.verification
         # UNKNOWN: neither working nor ended as far as the broker said (reconciliation settles it).
         unknown = [o.order_ref for o in snapshot.orders if o.status is OrderStatus.UNKNOWN]
