@@ -161,6 +161,11 @@ def protection(working: Iterable[Order], symbol: str) -> tuple[float | None, flo
     return (stop.stop_price if stop else None), target, stop is not None and stop.order_type is OrderType.TRAIL
 
 
+def held_words(symbol: str, quantity: float, written: Callable[[float], str] = "{:g}".format) -> str:
+    """A position in words: ``AAPL LONG 25`` (``quantity`` signed; ``written``: how its size is written)."""
+    return f"{symbol} {'LONG' if quantity > 0 else 'SHORT'} {written(abs(quantity))}"
+
+
 def unprotected_positions(account: AccountSnapshot,
                           quantity: Callable[[float], str] = "{:g}".format) -> tuple[str, ...]:
     """The open positions no protective stop covers at the broker, wholly or in part, as ``AAPL LONG 25``
@@ -174,7 +179,7 @@ def unprotected_positions(account: AccountSnapshot,
     for p in account.positions.values():
         if not p.quantity:
             continue
-        held = f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {quantity(abs(p.quantity))}"
+        held = held_words(p.symbol, p.quantity, quantity)
         covered = account.stop_covered(p.symbol)
         waiting = not covered and account.stop_held(p.symbol) > 0
         if not p.stop_price:

@@ -25,6 +25,7 @@ from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.alerts import listed
 from tui_trader.domain.enums import OrderType, TimeInForce
 from tui_trader.domain.orders import Order, OrderTicket, shared_ref_name
+from tui_trader.domain.portfolio import held_words
 
 ADOPTED = "adopted"
 """The strategy of an order adopted from the broker."""
@@ -187,8 +188,8 @@ def _overreach(symbol: str, held: float, counted: Sequence[Claim], refused: Sequ
             for members in groups.values()]
     verb = "sell" if held > 0 else "buy"
     total = sum(_sizes(counted).values())
-    return (f"{listed(said)} together would {verb} {total:g} against {symbol} {'LONG' if held > 0 else 'SHORT'} "
-            f"{abs(held):g}: {listed([c.name for c in refused])} not adopted as protection (if all of them filled, "
+    return (f"{listed(said)} together would {verb} {total:g} against {held_words(symbol, held)}: "
+            f"{listed([c.name for c in refused])} not adopted as protection (if all of them filled, "
             f"the position would go through flat): an automatic trip cancels "
             f"{'it' if len(refused) == 1 else 'them'}, as any order that could add exposure")
 
@@ -198,7 +199,7 @@ def protection_note(ticket: OrderTicket, held: float) -> str:
     position it protects); ``""`` for another."""
     if not ticket.reduce_only:
         return ""
-    return f", adopted as protection of {ticket.symbol} {'LONG' if held > 0 else 'SHORT'} {abs(held):g}"
+    return f", adopted as protection of {held_words(ticket.symbol, held)}"
 
 
 def adopted_reason(report: BrokerOrderReport) -> str:

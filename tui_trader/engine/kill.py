@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
 from tui_trader.domain.events import AlertRaised, Event, KillLatchTaken, KillReport, KillSwitchEngaged, OperatorAction
 from tui_trader.domain.orders import DRY_RUN_NOTE, Order, OrderTicket
-from tui_trader.domain.portfolio import unprotected_positions
+from tui_trader.domain.portfolio import held_words, unprotected_positions
 from tui_trader.engine.order_path import OrderPath
 from tui_trader.engine.snapshots import FlattenPreview
 from tui_trader.errors import BrokerError, SafetyError, TraderError
@@ -491,7 +491,7 @@ def _plan(tickets: tuple[OrderTicket, ...]) -> list[tuple[str, Side, float]]:
 
 def _held_text(tickets: tuple[OrderTicket, ...]) -> str:
     """The positions closing ``tickets`` close, as the operator action records them: ``SPY LONG 9``."""
-    return ", ".join(f"{t.symbol} {'LONG' if t.side is Side.SELL else 'SHORT'} {t.quantity:g}" for t in tickets)
+    return ", ".join(held_words(t.symbol, -t.side.sign * t.quantity) for t in tickets)
 
 
 def _plan_text(tickets: tuple[OrderTicket, ...]) -> str:

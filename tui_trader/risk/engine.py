@@ -111,7 +111,7 @@ class RiskEngine:
             return self._kill.state.trigger is KillTrigger.DRAWDOWN
         last = self._last_change
         return (self._state is TradingState.REDUCING and last is not None
-                and last.by in tuple(f"risk:{m}" for m in DRAWDOWN_MONITORS))
+                and last.by in {trigger_by(m) for m in DRAWDOWN_MONITORS})
 
     @property
     def recent(self) -> tuple[RecentOrder, ...]:
@@ -373,9 +373,18 @@ class TriggerResponse:
     @property
     def by(self) -> str:
         """Who the trading state change is recorded as made by: ``risk:<monitor>``."""
-        return f"risk:{self.hit.monitor}"
+        return trigger_by(self.hit.monitor)
 
     @property
     def flatten(self) -> bool:
         """The kill switch flattens the positions after its cancels."""
         return self.hit.action is TriggerAction.HALT_AND_FLATTEN
+
+
+TRIGGER_BY = "risk:"
+"""What begins the name a trigger's trading-state change is recorded as made by (:func:`trigger_by`)."""
+
+
+def trigger_by(monitor: str) -> str:
+    """Who a trading-state change made by trigger ``monitor`` is recorded as made by: ``risk:disconnect``."""
+    return f"{TRIGGER_BY}{monitor}"

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Static
 
+from tui_trader.domain.portfolio import held_words
 from tui_trader.domain.portfolio import unprotected_positions as uncovered
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import qty
@@ -32,7 +33,7 @@ def protected_positions(snapshot: EngineSnapshot) -> tuple[str, ...]:
     out = []
     for p in snapshot.account.positions.values():
         if p.quantity and p.stop_price and stop_cover(snapshot.account, p.symbol) != (0.0, False):
-            out.append(f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {qty(abs(p.quantity))}")
+            out.append(held_words(p.symbol, p.quantity, qty))
     return tuple(out)
 
 
