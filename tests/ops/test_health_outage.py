@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,20 +84,12 @@ async def test_quote_age_when_quotes_stall_on_a_live_link_then_a_warning_per_sym
 def test_quote_age_when_no_quote_comes_after_the_link_is_back_then_counted_from_its_return() -> None:
     # A symbol left unquoted after a reconnect (its subscription lost) is a stall on a live link: said once the link
     # has been up for the limit, not at once for the outage's age, nor never.
-    now, link = [datetime(2026, 3, 3, 15, 0, tzinfo=UTC)], [True]
-    alerts: list[Alert] = []
-    mon = HealthMonitor(HealthSettings(market_data_stale_s=15, alert_after_s=1, sample_interval_s=1),
-                        Path("journal.sqlite"), alerts.append, link_up=lambda: link[0], clock=lambda: now[0])
-    quoted = now[0]
-
-    def sample_at(seconds: float, up: bool) -> None:
-        now[0], link[0] = quoted + timedelta(seconds=seconds), up
-        mon.evaluate(HealthInfo(time=now[0], md_age_s={"AAPL": seconds}))
+    alerts, sample_at = _aapl_samples()
 
     for seconds, up in ((1, True), (5, False), (60, False), (61, True), (70, True)):
-        sample_at(seconds, up)
+        sample_at(seconds, up, seconds)  # quoted last at 0
     assert alerts == []
-    sample_at(76, True)  # up for 15 s since the sample at 61
+    sample_at(76, True, 76)  # up for 15 s since the sample at 61
     assert [(a.level, a.text) for a in alerts] == [
         (AlertLevel.WARNING, "market_data_age[AAPL] 15.0 s reached the warning limit 15 s")]
 
@@ -105,15 +97,7 @@ def test_quote_age_when_no_quote_comes_after_the_link_is_back_then_counted_from_
 def test_quote_age_when_a_stale_symbol_s_link_drops_and_returns_unquoted_then_no_back_to_normal_until_a_quote() -> None:
     # Found in review: the return counted the age from itself (about 0 s), so a symbol still stale read "back to
     # normal: 1.0 s" at the reconnect, then warned again a limit later.
-    now, link = [datetime(2026, 3, 3, 15, 0, tzinfo=UTC)], [True]
-    alerts: list[Alert] = []
-    mon = HealthMonitor(HealthSettings(market_data_stale_s=15, alert_after_s=1, sample_interval_s=1),
-                        Path("journal.sqlite"), alerts.append, link_up=lambda: link[0], clock=lambda: now[0])
-    start = now[0]
-
-    def sample_at(seconds: float, up: bool, age: float) -> None:
-        now[0], link[0] = start + timedelta(seconds=seconds), up
-        mon.evaluate(HealthInfo(time=now[0], md_age_s={"AAPL": age}))
+    alerts, sample_at = _aapl_samples()
 
     sample_at(0, True, 1)
     sample_at(20, True, 21)  # stalled on a live link: a warning
@@ -126,3 +110,18 @@ def test_quote_age_when_a_stale_symbol_s_link_drops_and_returns_unquoted_then_no
     sample_at(64, True, 0.5)  # a quote since the return
     sample_at(66, True, 0.5)
     assert [a.level for a in alerts] == [AlertLevel.WARNING, AlertLevel.INFO]
+
+
+def _aapl_samples() -> tuple[list[Alert], Callable[[float, bool, float], None]]:
+    """A monitor warning at a 15-s quote age, and what samples it: ``sample_at(seconds, link up, AAPL's age)``, the
+    seconds from a fixed start; the alerts it raised."""
+    start, now, link = datetime(2026, 3, 3, 15, 0, tzinfo=UTC), [datetime(2026, 3, 3, 15, 0, tzinfo=UTC)], [True]
+    alerts: list[Alert] = []
+    mon = HealthMonitor(HealthSettings(market_data_stale_s=15, alert_after_s=1, sample_interval_s=1),
+                        Path("journal.sqlite"), alerts.append, link_up=lambda: link[0], clock=lambda: now[0])
+
+    def sample_at(seconds: float, up: bool, age: float) -> None:
+        now[0], link[0] = start + timedelta(seconds=seconds), up
+        mon.evaluate(HealthInfo(time=now[0], md_age_s={"AAPL": age}))
+
+    return alerts, sample_at
