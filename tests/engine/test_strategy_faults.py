@@ -11,6 +11,7 @@ import pytest
 from tui_trader.config.sections import SizingSettings
 from tui_trader.domain import AlertLevel, Bar, Instrument, Side
 from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.sizing import entry_probe
 from tui_trader.sim import SimGateway
 from tui_trader.strategies.base import Signal
@@ -187,9 +188,7 @@ async def test_entry_when_an_order_size_limit_caps_it_then_the_order_says_what_i
         sim: SimGateway, tmp_path: Path) -> None:
     # Found by QA: with max_order_quantity = 3 every entry went out as 3 (AAPL 3 for 25) and the trace said only
     # "SELL 3 AAPL MKT DAY by ema_cross".
-    sizing = SizingSettings(method="fixed_quantity", quantity=25, stop_method="fixed_pct", stop_pct=2.0)
-    config = make_config(tmp_path, sizing=sizing, limits=limits_for_tests(max_order_quantity=3),
-                         strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    config = _always_buying(tmp_path, SIZED_25, max_order_quantity=3)
     async with running(sim, config) as (eng, _):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         eng.on_bar(_bar())
@@ -202,9 +201,7 @@ async def test_entry_when_an_order_size_limit_caps_it_then_the_order_says_what_i
 async def test_entry_when_it_sizes_to_nothing_then_an_info_alert_once_until_one_is_sized(
         sim: SimGateway, tmp_path: Path) -> None:
     # A signal that sized to 0 was logged at INFO and vanished: the trader saw a strategy that never traded.
-    sizing = SizingSettings(method="fixed_quantity", quantity=25, stop_method="fixed_pct", stop_pct=2.0)
-    config = make_config(tmp_path, sizing=sizing, limits=limits_for_tests(max_order_notional=10),
-                         strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    config = _always_buying(tmp_path, SIZED_25, max_order_notional=10)
     async with running(sim, config) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         eng.on_bar(_bar())
@@ -221,8 +218,8 @@ async def test_entry_when_risk_per_trade_rounds_to_nothing_on_every_bar_then_sai
         sim: SimGateway, tmp_path: Path) -> None:
     # The reason's words hold each bar's figures ("1 at risk over 3.97 ..."): de-duplicated on them, it was said on
     # every signal.
-    sizing = SizingSettings(method="risk_per_trade", risk_money=1, stop_method="fixed_pct", stop_pct=2.0)
-    config = make_config(tmp_path, sizing=sizing, strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
+    config = _always_buying(tmp_path, SizingSettings(method="risk_per_trade", risk_money=1, stop_method="fixed_pct",
+                                                     stop_pct=2.0))
     async with running(sim, config) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         for k, price in enumerate((180.0, 190.0, 200.0)):
@@ -233,3 +230,13 @@ async def test_entry_when_risk_per_trade_rounds_to_nothing_on_every_bar_then_sai
         assert not eng.orders.orders
         said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "not_sized"]
         assert len(said) == 1, said
+
+
+SIZED_25 = SizingSettings(method="fixed_quantity", quantity=25, stop_method="fixed_pct", stop_pct=2.0)
+
+
+def _always_buying(tmp_path: Path, sizing: SizingSettings, **limits: float) -> EngineConfig:
+    """An engine whose one strategy signals BUY on every bar, sized by ``sizing`` under the test limits changed by
+    ``limits``."""
+    return make_config(tmp_path, sizing=sizing, limits=limits_for_tests(**limits),
+                       strategies=(strategy(f"{PLUGINS}:Returning", make="buy 0.25"),))
