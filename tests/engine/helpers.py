@@ -77,9 +77,10 @@ def silent_gateway() -> Iterator[int]:
 
 
 def make_engine(sim: SimGateway, config: EngineConfig, client_id: int = CLIENT_ID,
-                clock: Clock | None = None) -> Engine:
-    """An engine wired to ``sim`` through the real ib_async adapter (``clock``: the engine's)."""
-    return Engine(config, make_broker(sim.host, sim.port, client_id, timeout=3.0), clock)
+                clock: Clock | None = None, timeout: float = 3.0) -> Engine:
+    """An engine wired to ``sim`` through the real ib_async adapter (``clock``: the engine's; ``timeout``: the
+    broker's, each request's bound)."""
+    return Engine(config, make_broker(sim.host, sim.port, client_id, timeout=timeout), clock)
 
 
 def strategy(name: str, symbols: tuple[str, ...] = ("AAPL",), bar_size_s: int = 5,

@@ -16,12 +16,11 @@ import pytest
 from tui_trader.domain import AlertLevel, ConnectionState
 from tui_trader.domain.events import AlertRaised, ConnectionChanged, Event
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.factory import make_broker
 from tui_trader.ops.notify import notice_for
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, eventually, make_config
+from .helpers import CLIENT_ID, eventually, make_config, make_engine
 
 S = ConnectionState
 
@@ -47,7 +46,7 @@ def disconnect_notices(events: list[Event]) -> list[str]:
 async def test_start_when_the_sync_after_the_handshake_stalls_then_said_connected_but_the_sync_failed_once(
         sim: SimGateway, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     sim.control.delay_messages("open_orders_end", 3600)  # the gateway answers the handshake, never the open orders
-    engine = Engine(make_config(tmp_path), make_broker(sim.host, sim.port, CLIENT_ID, timeout=0.3))
+    engine = make_engine(sim, make_config(tmp_path), timeout=0.3)
     events = engine.subscribe("test", lossless=True)
     caplog.set_level(logging.INFO, logger="tui_trader.engine")
     wording = re.compile(rf"connected to {sim.host}:{sim.port} but the sync failed: open orders request timed out; "

@@ -19,27 +19,19 @@ from tui_trader.domain import AlertLevel, ConnectionState
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.factory import make_broker
 from tui_trader.errors import BrokerError
 from tui_trader.sim import ManualClock, SimGateway
-from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, eventually, make_config
+from .helpers import eventually, make_config, make_engine
 
 TIMEOUT_S = 0.3
 """The broker timeout of these tests (each sync request's bound)."""
 
 
-def details_asked(sim: SimGateway) -> int:
-    """How many contract details requests ``sim`` received."""
-    details = str(int(Out.REQ_CONTRACT_DATA))
-    return sum(fields[:1] == [details] for _, fields in sim.received_frames)
-
-
 def stalling_engine(sim: SimGateway, tmp_path: Path) -> Engine:
     """An engine on ``sim`` with a short broker timeout, ``sim`` holding back the end of every contract details."""
     sim.control.delay_messages("contract_details_end", 3600)
-    return Engine(make_config(tmp_path), make_broker(sim.host, sim.port, CLIENT_ID, timeout=TIMEOUT_S))
+    return make_engine(sim, make_config(tmp_path), timeout=TIMEOUT_S)
 
 
 async def test_start_when_the_gateway_never_ends_the_contract_details_then_sync_failed_said_once_and_retried(
@@ -68,7 +60,7 @@ async def test_start_when_the_gateway_never_ends_the_contract_details_then_sync_
 
 async def test_watch_when_the_gateway_never_ends_the_contract_details_then_a_broker_error_says_no_answer(
         sim: SimGateway, tmp_path: Path) -> None:
-    engine = Engine(make_config(tmp_path), make_broker(sim.host, sim.port, CLIENT_ID, timeout=TIMEOUT_S))
+    engine = make_engine(sim, make_config(tmp_path), timeout=TIMEOUT_S)
     try:
         await asyncio.wait_for(engine.start(), 5)
         assert engine.connection.state is ConnectionState.CONNECTED
@@ -87,8 +79,7 @@ async def test_new_trading_day_when_the_gateway_never_ends_the_contract_details_
     # The day's refresh of the trading hours waited for good, in a task nobody watches: nothing said.
     clock = ManualClock(datetime(2024, 3, 5, 15, 0, tzinfo=UTC))  # Tuesday 10:00 New York
     async with SimGateway(port=0, clock=clock, seed=7, always_open=True) as sim:
-        engine = Engine(make_config(tmp_path), make_broker(sim.host, sim.port, CLIENT_ID, timeout=TIMEOUT_S),
-                        clock.now)
+        engine = make_engine(sim, make_config(tmp_path), clock=clock.now, timeout=TIMEOUT_S)
         events = engine.subscribe("test", lossless=True)
         try:
             await asyncio.wait_for(engine.start(), 5)

@@ -19,6 +19,9 @@ from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.options import ConsoleOptions
 from tui_trader.ui.scripted_engine import ScriptedEngine
 
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+"""The two terminal sizes the console is checked at: a small VPS terminal over SSH, and a roomy one."""
+
 
 @dataclass
 class Console:

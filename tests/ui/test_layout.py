@@ -9,9 +9,7 @@ from textual.widgets._footer import FooterKey
 
 from tui_trader.ui.screens.help import HelpScreen
 
-from .conftest import Console, running, screen_lines
-
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+from .conftest import SIZES, Console, running, screen_lines
 
 
 def footer_line(c: Console) -> str:

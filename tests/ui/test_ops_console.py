@@ -27,11 +27,6 @@ from tui_trader.ui.widgets.orders import OrdersPane
 from .conftest import Console, running
 
 
-async def wait_for(c: Console, predicate, what: str = "") -> None:
-    """Let the app run until ``predicate()`` holds (bounded: :meth:`Console.eventually`)."""
-    await c.eventually(predicate, what)
-
-
 def files_in(folder: Path) -> list[Path]:
     """The files a test's folder holds."""
     return list(folder.iterdir())
@@ -39,7 +34,7 @@ def files_in(folder: Path) -> list[Path]:
 
 async def open_trace(c: Console) -> TraceScreen:
     await c.pilot.press("3", "t")
-    await wait_for(c, lambda: isinstance(c.app.screen, TraceScreen) and c.app.screen.trace is not None,
+    await c.eventually(lambda: isinstance(c.app.screen, TraceScreen) and c.app.screen.trace is not None,
                    "the trace on screen")
     screen = c.app.screen
     assert isinstance(screen, TraceScreen)
@@ -80,16 +75,16 @@ async def test_palette_trace_order_command_then_opens_that_orders_trace() -> Non
         await c.settle()
         assert isinstance(c.app.screen, CommandPalette)
         c.app.screen.query_one(CommandInput).value = "trace order #tt-101"  # as typed, one search instead of 19
-        await wait_for(c, lambda: c.app.screen.query_one(CommandList).option_count > 0, "palette hits")
+        await c.eventually(lambda: c.app.screen.query_one(CommandList).option_count > 0, "palette hits")
         await c.pilot.press("enter")
-        await wait_for(c, lambda: isinstance(c.app.screen, TraceScreen), "the trace screen")
+        await c.eventually(lambda: isinstance(c.app.screen, TraceScreen), "the trace screen")
         assert c.engine.called("order_trace") == [("order_trace", "tt-101")]
 
 
 async def test_trace_of_unknown_order_then_says_so() -> None:
     async with running() as c:
         c.app.main.action_trace_order("tt-999")
-        await wait_for(c, lambda: c.engine.called("order_trace"))
+        await c.eventually(lambda: c.engine.called("order_trace"))
         await c.settle()
         summary = c.app.screen.query_one("#trace-summary", Label)
         assert "No order 'tt-999'" in str(summary.render())
@@ -183,11 +178,11 @@ async def test_palette_send_test_notification_then_results_per_channel_in_alerts
         await c.pilot.press("ctrl+p")
         await c.settle()
         c.app.screen.query_one(CommandInput).value = "send test notification"
-        await wait_for(c, lambda: c.app.screen.query_one(CommandList).option_count > 0, "palette hits")
+        await c.eventually(lambda: c.app.screen.query_one(CommandList).option_count > 0, "palette hits")
         await c.pilot.press("enter")
-        await wait_for(c, lambda: c.engine.called("send_test_notification"), "the test sent")
+        await c.eventually(lambda: c.engine.called("send_test_notification"), "the test sent")
         pane = c.app.main.query_one(AlertsPane)
-        await wait_for(c, lambda: sum("test notification via" in a.text for a in pane.alerts) == 3)
+        await c.eventually(lambda: sum("test notification via" in a.text for a in pane.alerts) == 3)
         alerts = {a.text.split()[3].rstrip(":"): a for a in pane.alerts if "test notification via" in a.text}
         assert alerts["telegram"].level is AlertLevel.INFO
         assert alerts["webhook"].level is AlertLevel.ERROR
@@ -200,7 +195,7 @@ async def test_palette_send_test_notification_then_results_per_channel_in_alerts
 async def test_test_notification_without_channels_then_console_says_none_configured() -> None:
     async with running(replace(normal_state(), notifications=())) as c:
         c.app.main.action_test_notification()
-        await wait_for(c, lambda: c.engine.called("send_test_notification"))
+        await c.eventually(lambda: c.engine.called("send_test_notification"))
         await c.settle()
         assert not any("test notification via" in a.text for a in c.app.main.query_one(AlertsPane).alerts)
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import SIZES
 from .scenes import MAIN_STATES, MODALS, scene
-
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -18,13 +18,12 @@ from tui_trader.ui.modals.approval import ApprovalModal
 from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.options import ConsoleOptions
 
-from .conftest import Console, running, screen_lines
+from .conftest import SIZES, Console, running, screen_lines
 from .test_console import typed_ticket, with_pending
 from .test_modal_inputs import burst
 
 CHARACTERS = {"tab": "\t", "full_stop": "."}
 
-SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 
 
 def typed_at_once(c: Console, *keys: str) -> None:
@@ -46,7 +45,7 @@ def approval_of(ticket: OrderTicket, ref: str) -> PendingApproval:
     return replace(item, order=order)
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_approval_when_drawn_then_expiry_buttons_headroom_status_bar_and_its_own_keys_are_on_screen(
         size: tuple[int, int]) -> None:
     # At 80x24 the modal ended after the what-if line: no expiry, no buttons, no Headroom column; it covered
@@ -74,7 +73,7 @@ def with_every_check() -> EngineSnapshot:
     return waiting(normal_state(), replace(item, verdict=replace(item.verdict, checks=checks)))
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_approval_when_the_body_does_not_fit_then_page_down_shows_every_check_and_the_drift(
         size: tuple[int, int]) -> None:
     # The gate reports some 25 checks: the table stopped at 14 (the rest out of reach, the focus on Reject),
@@ -94,7 +93,7 @@ async def test_approval_when_the_body_does_not_fit_then_page_down_shows_every_ch
         assert any("the_last_check" in line for line in screen_lines(c.app)) == (size[1] > 40)
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_approval_when_n_answers_the_last_one_in_a_burst_or_held_then_no_ticket_opens(
         size: tuple[int, int]) -> None:
     # n rejects in the modal and opens a ticket on the main screen: the rest of a burst (or a held key's
@@ -117,7 +116,7 @@ async def test_approval_when_n_answers_the_last_one_in_a_burst_or_held_then_no_t
         assert isinstance(c.app.screen, OrderTicketModal)
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_ticket_when_submitted_while_a_strategy_order_waits_then_its_own_approval_opens_first(
         size: tuple[int, int]) -> None:
     # The strategy's approval (queued while the ticket was typed) opened first, with "1 more waiting", and
@@ -144,7 +143,7 @@ async def test_ticket_when_submitted_while_a_strategy_order_waits_then_its_own_a
         assert title == "APPROVE ORDER tt-200 (QQQ) · strategy ema_cross"
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_approval_of_a_strategy_exit_then_says_the_position_it_closes_and_no_bracket_line(
         size: tuple[int, int]) -> None:
     # An exit read "bracket: none (no protective stop)" and never said it closes the position.
@@ -158,7 +157,7 @@ async def test_approval_of_a_strategy_exit_then_says_the_position_it_closes_and_
         assert any("closes LONG 150 AMD" in line for line in screen_lines(c.app))
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_approval_of_a_manual_ticket_then_no_drift_since_signal_only_the_price_now(
         size: tuple[int, int]) -> None:
     # A ticket has no signal: its "drift since signal" compared the price with the mark when it was submitted.
@@ -173,7 +172,7 @@ async def test_approval_of_a_manual_ticket_then_no_drift_since_signal_only_the_p
         assert "YOUR TICKET" in str(modal.query_one("#approval-title", Label).render())
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_ticket_when_keys_come_in_one_burst_then_each_lands_in_the_field_it_was_typed_for(
         size: tuple[int, int]) -> None:
     # 10<Tab><Tab>398.5 typed at once made the quantity 10398.5: the keys after a Tab were routed to the
@@ -194,7 +193,7 @@ async def test_ticket_when_keys_come_in_one_burst_then_each_lands_in_the_field_i
         assert any("Submit (ctrl+s)" in line for line in screen_lines(c.app))
 
 
-@SIZES
+@pytest.mark.parametrize("size", SIZES)
 async def test_ticket_quantity_when_a_key_would_make_it_no_plain_number_then_the_key_is_refused(
         size: tuple[int, int]) -> None:
     async with running(size=size) as c:

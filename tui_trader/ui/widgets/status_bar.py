@@ -94,6 +94,8 @@ class StatusBar(Widget):
         """A fill was recorded since the line was last drawn."""
         self._fill: Fill | None = None
         """The last fill shown (its time is drawn in the snapshot's zone: :meth:`show`)."""
+        self._fill_zone = ""
+        """The zone the last fill's time is drawn in now."""
         self._styles: dict[tuple[str, tuple[str, ...]], tuple[Style, Segment]] = {}
         """Each field's style and padding by its variants (a few dozen at most; cleared on restyle)."""
 
@@ -114,8 +116,9 @@ class StatusBar(Widget):
         texts.update(money_texts(snapshot, self.texts))
         texts["heartbeat"] = grown(self.texts["heartbeat"] or None, f"hb {age(fresh.heartbeat_age)}")
         texts["clock"] = exchange_clock(now, snapshot.time_zone)
-        if self._fill is not None:  # shown before the first snapshot (a fill recovered at the start), it read UTC
-            texts["fill"] = fill_text(self._fill, snapshot.time_zone)
+        if self._fill is not None and self._fill_zone != snapshot.time_zone:  # shown before the first snapshot (a
+            texts["fill"] = fill_text(self._fill, snapshot.time_zone)       # fill recovered at the start), it read UTC
+            self._fill_zone = snapshot.time_zone
         self._set_classes(snapshot)
         self.trading_state = snapshot.trading_state
         self.verdict = fresh.verdict
@@ -129,7 +132,7 @@ class StatusBar(Widget):
         line is drawn with the next snapshot (at the refresh rate), together with the position
         and the order the fill changed, so a burst of fills costs no extra compositor passes.
         """
-        self._fill = fill
+        self._fill, self._fill_zone = fill, zone
         self.texts = {**self.texts, "fill": fill_text(fill, zone)}
         self._unpainted = True
 
@@ -303,7 +306,8 @@ class KillBanner(Static):
             working += [r for r in verification.remaining if r not in known]
         connected = snapshot.connection.state in LINK_UP  # DEGRADED too: the broker answers
         check = _check_text(verification, connected)
-        unverified = check.startswith("NOT VERIFIED")
+        # The broker said it could not check, or cannot be asked now (no check has come yet).
+        unverified = not verification.checked if verification is not None else not connected
         # The broker not asked now: what was last known (a stop may have filled since), never "still working".
         title = "last known working" if unverified or not connected else "STILL WORKING"
         named = [f"{label}: {', '.join(refs[:6])}" + (" …" if len(refs) > 6 else "")
