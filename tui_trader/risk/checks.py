@@ -326,11 +326,9 @@ def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
         out.append(usable)
     # An exit is not trapped by a data outage or a wide market (the book is built only when one fails).
     if lim.max_quote_age_s is not None:
-        age = check_quote_age(quote, ctx.now, lim.max_quote_age_s)
-        out.append(age if age.passed or not ctx.reduces else exempted(age))
+        out.append(_unless_reducing(ctx, check_quote_age(quote, ctx.now, lim.max_quote_age_s)))
     if lim.max_spread_pct is not None and ticket.order_type is _MKT:
-        spread = check_spread(quote, lim.max_spread_pct)
-        out.append(spread if spread.passed or not ctx.reduces else exempted(spread))
+        out.append(_unless_reducing(ctx, check_spread(quote, lim.max_spread_pct)))
     if lim.price_collar_pct is None and lim.price_collar_ticks is None:
         return
     reference = collar_reference(quote, ticket.side, lim.collar_reference)
@@ -346,11 +344,11 @@ def _size_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     # A position built past an order's size limits (several orders, or the limit lowered since) can still be closed
     # in one: an order that only reduces it is exempt (the book is built only when one fails).
     if lim.max_order_quantity is not None:
-        size = upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity, "qty")
-        out.append(size if size.passed or not ctx.reduces else exempted(size))
+        out.append(_unless_reducing(ctx, upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity,
+                                                     "qty")))
     if lim.max_order_notional is not None:
-        notional = upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$")
-        out.append(notional if notional.passed else _priced(ctx, notional) if not ctx.reduces else exempted(notional))
+        notional = _unless_reducing(ctx, upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$"))
+        out.append(notional if notional.passed else _priced(ctx, notional))
     if lim.max_position_quantity is None and lim.max_position_notional is None:
         return
     before, after = ctx.leg.worst_abs, ctx.leg_after.worst_abs
@@ -384,6 +382,13 @@ def _book_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
             cash_after = ctx.account.cash - ctx.book.buy_total - ctx.notional
             cash = check_cash_fraction(cash_after, ctx.account.equity, lim.min_cash_fraction)
             out.append(cash if cash.passed else _priced(ctx, cash))
+
+
+def _unless_reducing(ctx: TicketContext, result: CheckResult) -> CheckResult:
+    """``result``, or, failed for an order that only reduces a position, passed as exempt with its figures kept
+    (:func:`~tui_trader.risk.results.exempted`). Whether it reduces is asked only of a failure: the book is built
+    then, not on every order."""
+    return result if result.passed or not ctx.reduces else exempted(result)
 
 
 def _priced(ctx: TicketContext, result: CheckResult) -> CheckResult:

@@ -381,10 +381,6 @@ class TriggerResponse:
         return self.hit.action is TriggerAction.HALT_AND_FLATTEN
 
 
-TRIGGER_BY = "risk:"
-"""What begins the name a trigger's trading-state change is recorded as made by (:func:`trigger_by`)."""
-
-
 def trigger_by(monitor: str) -> str:
     """Who a trading-state change made by trigger ``monitor`` is recorded as made by: ``risk:disconnect``."""
-    return f"{TRIGGER_BY}{monitor}"
+    return f"risk:{monitor}"

@@ -49,7 +49,6 @@ class JournalQueries:
         self._conn = conn
         self._sending_table: bool | None = None
         """Whether the file has the ``sending`` table (schema 2 on; a reader does not migrate an older file)."""
-        """Whether the ``fills`` table has its ``perm_id`` column (schema 4 on)."""
         self._schema: int | None = None
         """The file's ``user_version`` (a reader does not migrate an older file)."""
         self._owners: dict[str, fill_owners.FillOwner] = {}
