@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import BaseModel
 
+from tests.risk.builders import check, ticket
 from tui_trader.config import Settings, load_settings
 from tui_trader.config.example import render_example
+from tui_trader.config.sections import OFF, RiskSettings
 from tui_trader.domain.enums import Mode
+from tui_trader.engine.config import limits_from_settings
 from tui_trader.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +119,31 @@ def test_load_when_an_optional_setting_is_empty_in_the_file_or_the_environment_t
     assert (from_env.schedule.gateway_restart, from_env.schedule.reduce_before_restart_min) == (None, None)
     assert left_out.schedule.gateway_restart == "23:45"  # left out: the default
     assert '("" turns it off: no restart window;' in EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_load_when_a_risk_limit_with_a_default_is_empty_then_its_check_is_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The [risk] section said "a limit left unset turns its check off", but leaving out a limit with a default
+    # keeps the default, and `max_drawdown_pct = ""` failed "Input should be a valid number": it could not be
+    # turned off at all. Every limit whose default is on now takes "", in the file and in the environment.
+    defaulted = [name for name, field in RiskSettings.model_fields.items()
+                 if field.default is not None and _optional(field.annotation)]
+    text = "[risk]\n" + "".join(f'{name} = ""\n' for name in defaulted)
+    from_file = load_settings(write(tmp_path / "c.toml", text))
+    monkeypatch.setenv("TUI_TRADER_RISK__MAX_ORDER_QUANTITY", "")
+    from_env = load_settings()
+    big = ticket(quantity=5_000)  # 500,000 of AAPL: over the default order size, notional and position limits
+
+    assert len(defaulted) >= 15  # the size, exposure, collar, quote, rate, trade-count, loss and drawdown limits
+    assert {name: getattr(from_file.risk, name) for name in defaulted} == dict.fromkeys(defaulted)
+    assert from_env.risk.max_order_quantity is None
+    assert not check(big, limits_from_settings(load_settings())).passed
+    assert check(big, limits_from_settings(from_file)).passed
+    assert f'Largest quantity in one order. {OFF}.' in EXAMPLE.read_text(encoding="utf-8")
+
+
+def _optional(annotation: object) -> bool:
+    return type(None) in get_args(annotation)
 
 
 def test_load_when_env_names_no_setting_then_refused(monkeypatch: pytest.MonkeyPatch) -> None:

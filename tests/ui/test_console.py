@@ -27,7 +27,7 @@ from tui_trader.ui.modals.order_ticket import OrderTicketModal
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.modals.reset_kill import ResetKillModal
 from tui_trader.ui.modals.strategies import StrategyModal
-from tui_trader.ui.options import ConsoleOptions
+from tui_trader.ui.options import ConsoleOptions, RiskLimits
 from tui_trader.ui.screens.help import HelpScreen
 from tui_trader.ui.scripted_engine import ScriptedEngine
 from tui_trader.ui.widgets.alerts import AlertsPane
@@ -665,6 +665,21 @@ def test_preflight_when_the_kill_is_latched_then_it_says_who_engaged_it_and_why(
 
     found = {name: (text, level) for name, text, level in session_findings(halted_state())}
     assert found["Kill switch"] == ("ENGAGED by operator: operator pressed Ctrl+K", "warn")
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    (RiskLimits(), ("daily loss 2.00% · drawdown 5.00% · trades/day 100 · gross ≤ 1.0× equity", "ok")),
+    (RiskLimits(daily_loss_pct=None, daily_loss=1_500, max_drawdown_pct=None),
+     ("daily loss 1,500 · drawdown OFF · trades/day 100 · gross ≤ 1.0× equity", "warn")),
+    (RiskLimits(daily_loss=2_000, max_daily_trades=None),
+     ("daily loss 2.00% or 2,000 · drawdown 5.00% · trades/day ∞ · gross ≤ 1.0× equity", "ok")),
+])
+def test_preflight_risk_limits_when_a_loss_limit_is_off_then_it_says_off_as_a_warning(
+        limits: RiskLimits, expected: tuple[str, str]) -> None:
+    # A loss limit turned off with "" read "daily loss —" in the live preflight, marked ok.
+    from tui_trader.ui.screens.preflight import limit_findings
+
+    assert limit_findings(ConsoleOptions(mode=Mode.LIVE, limits=limits)) == [("Risk limits", *expected)]
 
 
 @pytest.mark.parametrize(("account_id", "expected"), [

@@ -21,7 +21,8 @@ ENV_PREFIX = "TUI_TRADER_"
 IB_PORTS = {Mode.PAPER: 4002, Mode.LIVE: 4001}
 SIM_DEFAULT_PORT = 4012
 Fraction = Annotated[float, Field(ge=0)]
-PositiveOrNone = Annotated[float | None, Field(gt=0)]
+
+
 def _empty_is_off(value: Any) -> Any:
     """``""`` turns an optional setting off: TOML has no null, and its default is not off (``gateway_restart = ""``
     and ``TUI_TRADER_SCHEDULE__GATEWAY_RESTART=`` failed "String should match pattern")."""
@@ -32,8 +33,22 @@ OFF = '"" turns it off'
 """How a description says that ``""`` turns a setting off (:data:`OffWhenEmpty`)."""
 OffWhenEmpty = BeforeValidator(_empty_is_off)
 """An optional setting whose default is not off, turned off by ``""``."""
+PositiveOrNone = Annotated[Annotated[float, Field(gt=0)] | None, OffWhenEmpty]
+CountOrNone = Annotated[Annotated[int, Field(gt=0)] | None, OffWhenEmpty]
+MinutesOrNone = Annotated[Annotated[float, Field(ge=0)] | None, OffWhenEmpty]
+ShareOrNone = Annotated[Annotated[float, Field(ge=0, le=1)] | None, OffWhenEmpty]
+
+
+def limit(default: float | None, description: str) -> Any:
+    """A risk limit's field: ``description`` says that ``""`` turns it off when its default is not off (a limit
+    whose default is off is turned on by setting it)."""
+    return Field(default, description=description if default is None else f"{description} {OFF}.")
+
+
 TriggerAction = Literal["alert", "reducing", "halted", "halt_and_flatten"]
 _HALTED = "halted: kill switch cancelling only entries; the positions' stops and targets stay, Ctrl+K cancels them"
+
+
 def default_state_dir() -> Path:
     """``$XDG_STATE_HOME/tui-trader``, else ``~/.local/state/tui-trader``."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -87,47 +102,35 @@ class BrokerSettings(Section):
 
 
 class RiskSettings(Section):
-    """Pre-trade limits and post-trade monitors; a limit left unset turns its check off."""
+    """Pre-trade limits and post-trade monitors. A limit set to ``""`` (or unset where its default is unset) turns its
+    check off."""
 
-    max_order_quantity: PositiveOrNone = Field(1000, description="Largest quantity in one order.")
-    max_order_notional: PositiveOrNone = Field(50_000, description="Largest value of one order.")
-    max_position_notional: PositiveOrNone = Field(100_000, description="Largest position value per symbol.")
-    max_position_quantity: PositiveOrNone = Field(None, description="Largest position quantity per symbol.")
-    max_open_positions: Annotated[int | None, Field(gt=0)] = Field(
-        10, description="Most symbols held at once."
-    )
-    max_gross_exposure: PositiveOrNone = Field(1.0, description="Gross exposure as a fraction of equity.")
-    max_leverage: PositiveOrNone = Field(2.0, description="Gross exposure over equity, hard cap.")
-    min_cash_fraction: Annotated[float | None, Field(ge=0, le=1)] = Field(
-        None, description="Cash that must stay uncommitted, as a fraction of equity."
-    )
-    price_collar_pct: PositiveOrNone = Field(
-        5.0, description="Deny a limit/stop price farther than this percent from the reference."
-    )
-    price_collar_ticks: PositiveOrNone = Field(None, description="Same collar in ticks.")
+    max_order_quantity: PositiveOrNone = limit(1000, "Largest quantity in one order.")
+    max_order_notional: PositiveOrNone = limit(50_000, "Largest value of one order.")
+    max_position_notional: PositiveOrNone = limit(100_000, "Largest position value per symbol.")
+    max_position_quantity: PositiveOrNone = limit(None, "Largest position quantity per symbol.")
+    max_open_positions: CountOrNone = limit(10, "Most symbols held at once.")
+    max_gross_exposure: PositiveOrNone = limit(1.0, "Gross exposure as a fraction of equity.")
+    max_leverage: PositiveOrNone = limit(2.0, "Gross exposure over equity, hard cap.")
+    min_cash_fraction: ShareOrNone = limit(None, "Cash that must stay uncommitted, as a fraction of equity.")
+    price_collar_pct: PositiveOrNone = limit(5.0, "Deny a limit/stop price farther than this percent from the "
+                                                    "reference.")
+    price_collar_ticks: PositiveOrNone = limit(None, "Same collar in ticks.")
     collar_reference: Literal["mid", "far"] = Field(
         "mid", description="Collar reference: the mid, or the far side of the quote."
     )
-    max_spread_pct: PositiveOrNone = Field(
-        1.0, description="Deny a market order when the quote is wider than this percent (an order that only "
-                         "reduces a position is exempt)."
-    )
-    max_quote_age_s: PositiveOrNone = Field(
-        10.0, description="Deny when the quote is older than this (an order that only reduces a position is "
-                          "exempt: an exit still goes in a data outage).")
-    max_orders_per_second: PositiveOrNone = Field(
-        10, description="Submits, modifies and cancels per second (placeOrder messages: a bracket is three).")
-    max_orders_per_minute: PositiveOrNone = Field(
-        120, description="Submits, modifies and cancels per minute (placeOrder messages: a bracket is three).")
-    max_daily_trades: Annotated[int | None, Field(gt=0)] = Field(
-        100, description="Executions per day for the account."
-    )
-    max_daily_trades_per_strategy: Annotated[int | None, Field(gt=0)] = Field(
-        50, description="Executions per day for one strategy."
-    )
-    duplicate_window_s: PositiveOrNone = Field(
-        5.0, description="Deny an order identical to one working or sent within this window."
-    )
+    max_spread_pct: PositiveOrNone = limit(1.0, "Deny a market order when the quote is wider than this percent (an "
+                                           "order that only reduces a position is exempt).")
+    max_quote_age_s: PositiveOrNone = limit(10.0, "Deny when the quote is older than this (an order that only reduces "
+                                            "a position is exempt: an exit still goes in a data outage).")
+    max_orders_per_second: PositiveOrNone = limit(10, "Submits, modifies and cancels per second (placeOrder messages: "
+                                                  "a bracket is three).")
+    max_orders_per_minute: PositiveOrNone = limit(120, "Submits, modifies and cancels per minute (placeOrder messages: "
+                                                  "a bracket is three).")
+    max_daily_trades: CountOrNone = limit(100, "Executions per day for the account.")
+    max_daily_trades_per_strategy: CountOrNone = limit(50, "Executions per day for one strategy.")
+    duplicate_window_s: PositiveOrNone = limit(5.0, "Deny an order identical to one working or sent within this "
+                                                      "window.")
     allowed_symbols: list[str] | None = Field(None, description="Only these symbols may trade (unset: all).")
     allowed_order_types: list[str] | None = Field(
         None, description="Only these order types (MKT, LMT, STP, STP LMT, TRAIL; unset: all)."
@@ -135,28 +138,22 @@ class RiskSettings(Section):
     require_liquid_hours: bool = Field(
         True, description="New entries only inside liquid hours (off in --sim: the simulator never closes)."
     )
-    no_entry_before_close_min: Annotated[float | None, Field(ge=0)] = Field(
-        5, description="No new entries in the last N minutes before the close (off in --sim)."
-    )
-    no_entry_after_open_min: Annotated[float | None, Field(ge=0)] = Field(
-        None, description="No new entries in the first N minutes after the open (off in --sim)."
-    )
-    daily_loss_limit: PositiveOrNone = Field(None, description="Daily loss limit in money.")
-    daily_loss_limit_pct: PositiveOrNone = Field(
-        2.0, description="Daily loss limit, percent of start-of-day equity."
-    )
+    no_entry_before_close_min: MinutesOrNone = limit(5, "No new entries in the last N minutes before the close (off in "
+                                                     "--sim).")
+    no_entry_after_open_min: MinutesOrNone = limit(None, "No new entries in the first N minutes after the open (off in "
+                                                   "--sim).")
+    daily_loss_limit: PositiveOrNone = limit(None, "Daily loss limit in money.")
+    daily_loss_limit_pct: PositiveOrNone = limit(2.0, "Daily loss limit, percent of start-of-day equity.")
     daily_loss_action: TriggerAction = Field("halted", description=f"What the daily loss limit does. {_HALTED}.")
-    max_drawdown: PositiveOrNone = Field(
-        None, description="Drawdown from the equity high in money (restarts when you release a drawdown trip).")
-    max_drawdown_pct: PositiveOrNone = Field(
-        5.0, description="Drawdown from the equity high in percent (restarts when you release a drawdown trip).")
+    max_drawdown: PositiveOrNone = limit(None, "Drawdown from the equity high in money (restarts when you release a "
+                                               "drawdown trip).")
+    max_drawdown_pct: PositiveOrNone = limit(5.0, "Drawdown from the equity high in percent (restarts when you "
+                                                  "release a drawdown trip).")
     drawdown_action: TriggerAction = Field("halted", description=f"What the drawdown limit does. {_HALTED}.")
-    max_losing_streak: Annotated[int | None, Field(gt=0)] = Field(
-        5, description="Losing trades in a row before a cooldown."
-    )
+    max_losing_streak: CountOrNone = limit(5, "Losing trades in a row before a cooldown.")
     cooldown_s: Annotated[float, Field(ge=0)] = Field(600, description="Cooldown after a losing streak.")
     losing_streak_action: TriggerAction = Field("reducing", description="What a losing streak does.")
-    max_holding_s: PositiveOrNone = Field(None, description="Close positions held longer than this.")
+    max_holding_s: PositiveOrNone = limit(None, "Close positions held longer than this.")
     trade_count_action: TriggerAction = Field("halted", description=f"What the daily trade limit does. {_HALTED}.")
     warning_thresholds: tuple[Fraction, ...] = Field(
         (0.5, 0.8), description="Alert when a limit is this fraction used."

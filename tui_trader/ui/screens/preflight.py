@@ -25,6 +25,8 @@ from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.rows import Column, Row
 
 COLUMNS = (Column("Check", 20), Column("Finding", 30, flex=True), Column("", 5))
+OFF = "OFF"
+"""A loss limit turned off."""
 Finding = tuple[str, str, str]
 
 
@@ -69,12 +71,21 @@ def session_findings(snap: EngineSnapshot) -> list[Finding]:
 
 
 def limit_findings(options: ConsoleOptions) -> list[Finding]:
-    """The risk limits in force."""
+    """The risk limits in force; a loss limit turned off (``""`` in the configuration) is a warning."""
     lim = options.limits
-    text = (f"daily loss {pct(lim.daily_loss_pct, signed=False)} · drawdown "
-            f"{pct(lim.max_drawdown_pct, signed=False)} · trades/day {lim.max_daily_trades or '∞'} · "
+    loss = _loss_limit(lim.daily_loss_pct, lim.daily_loss)
+    drawdown = _loss_limit(lim.max_drawdown_pct, lim.max_drawdown)
+    text = (f"daily loss {loss} · drawdown {drawdown} · trades/day {lim.max_daily_trades or '∞'} · "
             f"gross ≤ {lim.max_gross_exposure or '∞'}× equity")
-    return [("Risk limits", text, "ok")]
+    return [("Risk limits", text, "warn" if OFF in (loss, drawdown) else "ok")]
+
+
+def _loss_limit(percent: float | None, money: float | None) -> str:
+    """A loss limit set in percent, in money, or both (the first reached trips it); ``OFF`` when neither is."""
+    said = [pct(percent, signed=False)] if percent else []
+    if money:
+        said.append(f"{money:,.0f}")
+    return " or ".join(said) or OFF
 
 
 def findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Finding]:
