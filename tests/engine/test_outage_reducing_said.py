@@ -28,4 +28,4 @@ async def test_lost_link_when_the_disconnect_trigger_reduced_then_reducing_stays
         assert engine.trading_state is TradingState.REDUCING
     assert [a.text for a in said if a.kind == "reconnected"] == [
         "reconnected and reconciled: new entries no longer blocked by the lost link; trading state still REDUCING "
-        "(risk:disconnect): resume trading to end it (console: r)"]
+        "(risk:disconnect): resume trading to end it (the console's r; a headless run keeps it to its end)"]

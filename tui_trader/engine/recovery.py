@@ -245,7 +245,8 @@ class Recovery(Amendments):
         change = self.risk.last_change
         if self.trading_state is not TradingState.REDUCING or change is None or change.by != DISCONNECT_TRIGGER:
             return ""
-        return f"; trading state still REDUCING ({DISCONNECT_TRIGGER}): resume trading to end it (console: r)"
+        return (f"; trading state still REDUCING ({DISCONNECT_TRIGGER}): resume trading to end it (the console's r; a "
+                "headless run keeps it to its end)")
 
     def _sync_failure(self, stage: str, exc: BaseException) -> str:
         """Why the engine's part of a sync failed: the session it dropped itself (a 1100), or ``exc`` at ``stage``."""
