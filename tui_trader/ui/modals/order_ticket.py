@@ -25,7 +25,7 @@ from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
 from tui_trader.domain.market import Instrument
-from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
+from tui_trader.domain.orders import MANUAL, Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.ui.format import money, qty
 from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row, order_line
@@ -121,7 +121,7 @@ def build_ticket(fields: dict[str, str]) -> OrderTicket:
     sl, tp = optional_price(fields["sl"], "stop-loss"), optional_price(fields["tp"], "target")
     bracket = Bracket(stop_price=sl, take_profit_price=tp) if sl or tp else None
     return OrderTicket(symbol=symbol, side=Side(fields["side"]), quantity=quantity, order_type=order_type,
-                       limit_price=limit, stop_price=stop, bracket=bracket, strategy="manual",
+                       limit_price=limit, stop_price=stop, bracket=bracket, strategy=MANUAL,
                        reason="manual ticket")
 
 
