@@ -14,7 +14,7 @@ import ib_async
 import pytest
 
 from tui_trader.config.sections import SizingSettings, StrategySettings
-from tui_trader.domain import AlertLevel, Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import Alert, AlertLevel, Bracket, Mode, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised, KillChecked
 from tui_trader.engine import factory
 from tui_trader.engine.bus import Subscription
@@ -265,10 +265,21 @@ def working_at_broker(sim: SimGateway) -> dict[str, float]:
     return {o.order_ref: o.total_qty for o in sim.orders() if o.working}
 
 
+def alerts_said(events: Subscription, *, kind: str | None = None, source: str | None = None) -> list[Alert]:
+    """The alerts raised since ``events`` was last drained (it is drained), only those of ``kind`` and from
+    ``source`` when given."""
+    return [e.alert for e in events.drain() if isinstance(e, AlertRaised)
+            and kind in (None, e.alert.kind) and source in (None, e.alert.source)]
+
+
 def protection_said(events: Subscription) -> list[tuple[AlertLevel, str]]:
     """The protection's alerts drained from ``events``: (level, text)."""
-    return [(e.alert.level, e.alert.text) for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.source == "protection"]
+    return [(a.level, a.text) for a in alerts_said(events, source="protection")]
+
+
+def adopted_refs(events: Subscription) -> list[str]:
+    """The refs the adoption alerts drained from ``events`` name."""
+    return [a.text.split()[3] for a in alerts_said(events, kind="order_adopted")]
 
 
 async def fall_through(sim: SimGateway, engine: Engine, stop: Order) -> None:

@@ -24,6 +24,7 @@ from tui_trader.sim import SimGateway
 from tui_trader.sim.orders import SimOrder
 
 from .helpers import (
+    alerts_said,
     eventually,
     kill_checked,
     long_at_the_broker,
@@ -52,7 +53,7 @@ async def _target_placed(sim: SimGateway, qty: float, bid: float, oca_group: str
 
 
 def _alerts(events: Subscription, kind: str) -> list[str]:
-    return [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == kind]
+    return [a.text for a in alerts_said(events, kind=kind)]
 
 
 def _adopted(orders: dict[str, Order]) -> Order:

@@ -95,10 +95,9 @@ async def test_order_family_written_then_the_cpu_is_offered_once_after_its_trans
 
 
 async def test_order_with_the_simulator_embedded_then_the_cpu_is_not_offered(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrange: the engine --sim runs (the simulator reads the order in the engine's own loop).
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    settings = load_settings(None, {"state_dir": str(tmp_path / "state"), "confirm": False, "sim": {"port": 0},
+    settings = load_settings(None, {"state_dir": str(isolated / "state"), "confirm": False, "sim": {"port": 0},
                                     "strategies": [{"name": "ema_cross", "symbols": ["AAPL"]}]})
     engine = create_engine(settings)
     offered: list[None] = []

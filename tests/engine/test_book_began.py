@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tui_trader.domain import OrderStatus, OrderTicket
-from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -23,7 +22,7 @@ from tui_trader.ops.reports import Period, build_report
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 
-from .helpers import buy, eventually, make_config, running, sell, status
+from .helpers import alerts_said, buy, eventually, make_config, running, sell, status
 
 EVER = Period(date(2000, 1, 1), date(2100, 1, 1))
 
@@ -36,7 +35,7 @@ def config_in(tmp_path: Path, name: str) -> EngineConfig:
 
 def alerts(events: Subscription) -> dict[str, str]:
     """Kind → text of the alerts received so far (drains the subscription)."""
-    return {e.alert.kind: e.alert.text for e in events.drain() if isinstance(e, AlertRaised)}
+    return {a.kind: a.text for a in alerts_said(events)}
 
 
 def broker_cost(sim: SimGateway, symbol: str) -> float:

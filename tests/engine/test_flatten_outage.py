@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderType
-from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, eventually, limits_for_tests, make_config, running, status
+from .helpers import alerts_said, bracket_buy, eventually, limits_for_tests, make_config, running, status
 
 S = OrderStatus
 
@@ -29,8 +28,7 @@ def _journaled_actions(engine: Engine) -> list[tuple[str, str, str, str, str]]:
 
 
 def _alerts(events: Subscription, kind: str) -> list[tuple[AlertLevel, str]]:
-    return [(e.alert.level, e.alert.text) for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.kind == kind]
+    return [(a.level, a.text) for a in alerts_said(events, kind=kind)]
 
 
 async def test_flatten_when_the_market_data_stalled_then_the_preview_warns_and_the_market_exit_goes(

@@ -10,22 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderType
-from tui_trader.domain.alerts import Alert
-from tui_trader.domain.events import AlertRaised
 from tui_trader.domain.orders import LOCATING
-from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.book import build_book
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually, make_config, running, sell, status
+from .helpers import alerts_said, buy, eventually, make_config, running, sell, status
 
 S = OrderStatus
-
-
-def alerts(events: Subscription) -> list[Alert]:
-    """The alerts published since the last drain."""
-    return [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
 
 
 def at_broker(sim: SimGateway, order_ref: str) -> tuple[str, str]:
@@ -58,13 +50,13 @@ async def test_short_entry_when_held_for_locate_then_works_on_and_fills_once(
     assert held.broker_hold == LOCATING
     assert held.last_error.startswith("404: ")
     assert working_sells(engine) == 10
-    assert [(a.level, a.kind, a.text) for a in alerts(events) if a.level is not AlertLevel.INFO] == [
+    assert [(a.level, a.kind, a.text) for a in alerts_said(events) if a.level is not AlertLevel.INFO] == [
         (AlertLevel.WARNING, "order_held", f"{entry.order_ref} SELL 10 AAPL held by the broker ({LOCATING}): still "
                                            "working, it can fill at any moment")]
 
     await engine.reconcile("test: the broker's view of a held order")
     assert status(engine, entry.order_ref) is S.SUBMITTED
-    assert [a for a in alerts(events) if a.level is not AlertLevel.INFO] == []  # no difference found
+    assert [a for a in alerts_said(events) if a.level is not AlertLevel.INFO] == []  # no difference found
 
     # Act: the shares are located; the entry works and fills as usual
     sim.control.locate_shares()
@@ -79,7 +71,7 @@ async def test_short_entry_when_held_for_locate_then_works_on_and_fills_once(
     filled = engine.orders.orders[entry.order_ref]
     assert filled.broker_hold == ""
     assert [h.status for h in filled.history][-3:] == [S.SUBMITTED, S.SUBMITTED, S.FILLED]  # held, located, filled
-    assert [a for a in alerts(events) if a.level is not AlertLevel.INFO] == []
+    assert [a for a in alerts_said(events) if a.level is not AlertLevel.INFO] == []
     assert engine.blocks == {}
 
 
@@ -149,7 +141,7 @@ async def test_start_when_a_short_held_for_a_locate_is_adopted_then_shown_held_a
         assert status(second, ref) is S.SUBMITTED
         (shown,) = [o for o in second.snapshot().orders if o.order_ref == ref]
         assert shown.broker_hold == LOCATING
-        said = [(a.level, a.text) for a in alerts(events) if a.kind == "order_held"]
+        said = [(a.level, a.text) for a in alerts_said(events) if a.kind == "order_held"]
         assert said == [(AlertLevel.WARNING, f"{ref} SELL 10 AAPL held by the broker ({LOCATING}): still working, it "
                                              "can fill at any moment")]
 
@@ -161,4 +153,4 @@ async def test_start_when_a_short_held_for_a_locate_is_adopted_then_shown_held_a
 
         # Assert: nothing more said
         assert second.orders.orders[ref].broker_hold == LOCATING
-        assert [a for a in alerts(events) if a.kind == "order_held"] == []
+        assert [a for a in alerts_said(events) if a.kind == "order_held"] == []

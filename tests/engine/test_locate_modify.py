@@ -8,21 +8,14 @@ whyHeld ``locate``, put it on hold anew and raised a second "held by the broker"
 from __future__ import annotations
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderType
-from tui_trader.domain.alerts import Alert
-from tui_trader.domain.events import AlertRaised
 from tui_trader.domain.orders import LOCATING
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import broker_answers, eventually, held_at_broker, sell, status
+from .helpers import alerts_said, broker_answers, eventually, held_at_broker, sell, status
 
 S = OrderStatus
-
-
-def held_alerts(events: Subscription) -> list[Alert]:
-    """The ``order_held`` alerts published since the last drain."""
-    return [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "order_held"]
 
 
 def hold(engine: Engine, order_ref: str) -> str:
@@ -38,7 +31,7 @@ async def held_short(engine: Engine, sim: SimGateway, events: Subscription) -> t
     limit = round(sim.quote("AAPL").ask + 1, 2)
     entry = await engine.submit(sell(10, order_type=OrderType.LMT, limit_price=limit))
     await eventually(lambda: hold(engine, entry.order_ref) == LOCATING, what="held for a locate")
-    assert [a.level for a in held_alerts(events)] == [AlertLevel.WARNING]
+    assert [a.level for a in alerts_said(events, kind="order_held")] == [AlertLevel.WARNING]
     return entry.order_ref, limit
 
 
@@ -61,7 +54,7 @@ async def test_held_short_when_modified_then_held_while_unanswered_and_after_the
     assert (sim.orders()[0].status, sim.orders()[0].why_held) == ("Inactive", "locate")
     assert hold(engine, ref) == LOCATING
     assert status(engine, ref) is S.SUBMITTED
-    assert held_alerts(events) == []
+    assert alerts_said(events, kind="order_held") == []
 
     # Act: the shares are found
     sim.control.locate_shares(ref)
@@ -69,7 +62,7 @@ async def test_held_short_when_modified_then_held_while_unanswered_and_after_the
     # Assert: the broker's word ends the hold, and says nothing more
     await eventually(lambda: hold(engine, ref) == "", what="released")
     assert status(engine, ref) is S.SUBMITTED
-    assert held_alerts(events) == []
+    assert alerts_said(events, kind="order_held") == []
 
 
 async def test_held_short_when_modified_then_a_part_filled_ends_the_hold(engine: Engine, sim: SimGateway) -> None:
@@ -95,4 +88,4 @@ async def test_held_short_when_modified_then_a_part_filled_ends_the_hold(engine:
     sim.control.step(1.0)  # the statuses held back go out, then the answers of a reconciliation after them
     await engine.reconcile("test: the broker's statuses after the fill")
     assert hold(engine, ref) == ""
-    assert held_alerts(events) == []
+    assert alerts_said(events, kind="order_held") == []

@@ -6,11 +6,10 @@ import asyncio
 from pathlib import Path
 
 from tui_trader.broker.ib.adapter import backoff_delays
-from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.sim import SimGateway
 
-from .helpers import eventually, make_config, make_engine, strategy
+from .helpers import alerts_said, eventually, make_config, make_engine, strategy
 
 
 class AlertLog:
@@ -21,7 +20,7 @@ class AlertLog:
         self.kinds: list[str] = []
 
     def __contains__(self, kind: str) -> bool:
-        self.kinds.extend(e.alert.kind for e in self.events.drain() if isinstance(e, AlertRaised))
+        self.kinds.extend(a.kind for a in alerts_said(self.events))
         return kind in self.kinds
 
     def count(self, kind: str) -> int:

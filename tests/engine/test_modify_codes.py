@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 
 from tui_trader.domain import AlertLevel, OrderStatus, OrderType
-from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.amend import REFUSED_NOTE
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import buy, eventually, held_at_broker, make_config, running, shown, status
+from .helpers import alerts_said, buy, eventually, held_at_broker, make_config, running, shown, status
 
 S = OrderStatus
 FILLED_FIRST = "Can't modify a filled order"
@@ -36,7 +35,7 @@ FILL_KINDS = ("execution", "order_status", "commission", "position", "portfolio"
 
 def alerts(events: Subscription) -> list[tuple[AlertLevel, str, str]]:
     """(level, kind, text) of the alerts published so far."""
-    return [(e.alert.level, e.alert.kind, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)]
+    return [(a.level, a.kind, a.text) for a in alerts_said(events)]
 
 
 def ib_trade(engine: Engine, order_ref: str) -> Any:

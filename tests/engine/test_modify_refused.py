@@ -21,7 +21,18 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import REFUSAL, bracket_buy, buy, eventually, held_at_broker, make_config, running, shown, status
+from .helpers import (
+    REFUSAL,
+    alerts_said,
+    bracket_buy,
+    buy,
+    eventually,
+    held_at_broker,
+    make_config,
+    running,
+    shown,
+    status,
+)
 
 S = OrderStatus
 STILL_PROCESSING = "Unable to modify this order as it is still being processed."
@@ -31,13 +42,12 @@ QUICK_RETRIES = (0.05, 0.05, 0.05)
 
 def refusals(events: Subscription) -> list[Alert]:
     """The alerts of refused modifications published so far."""
-    return [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "modify_refused"]
+    return alerts_said(events, kind="modify_refused")
 
 
 def cut_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:
     """(level, text) of the alerts published so far about protective orders and refused modifications."""
-    return [(e.alert.level, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)
-            and (e.alert.source == "protection" or e.alert.kind == "modify_refused")]
+    return [(a.level, a.text) for a in alerts_said(events) if a.source == "protection" or a.kind == "modify_refused"]
 
 
 async def cut_alerts_until(events: Subscription, enough: Callable[[list[tuple[AlertLevel, str]]], bool], what: str,

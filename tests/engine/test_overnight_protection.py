@@ -26,7 +26,6 @@ from tui_trader.domain import (
     TimeInForce,
     TradingState,
 )
-from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -35,6 +34,7 @@ from tui_trader.engine.reconcile_orders import ENDED_AWAY
 from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import (
+    alerts_said,
     buy,
     eventually,
     link_down,
@@ -69,7 +69,7 @@ class Alerts:
 
     def of(self, kind: str) -> list[Alert]:
         """The alerts of ``kind`` received so far."""
-        self.seen.extend(e.alert for e in self.events.drain() if isinstance(e, AlertRaised))
+        self.seen.extend(alerts_said(self.events))
         return [a for a in self.seen if a.kind == kind]
 
 

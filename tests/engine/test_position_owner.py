@@ -18,7 +18,18 @@ from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.strategies.base import Signal
 
-from .helpers import bracket_buy, buy, eventually, make_config, outside_client, running, sell, status, strategy
+from .helpers import (
+    alerts_said,
+    bracket_buy,
+    buy,
+    eventually,
+    make_config,
+    outside_client,
+    running,
+    sell,
+    status,
+    strategy,
+)
 
 S = OrderStatus
 NAME = "Counting"
@@ -38,7 +49,7 @@ def _closing() -> list[str]:
 
 
 def _not_owned(events: Subscription) -> list[str]:
-    return [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "position_not_owned"]
+    return [a.text for a in alerts_said(events, kind="position_not_owned")]
 
 
 def _left_alone(symbol: str, whose: str) -> str:

@@ -21,14 +21,25 @@ from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.account import OtherHolding
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, outside_client, running, sell, status
+from .helpers import (
+    CLIENT_ID,
+    alerts_said,
+    buy,
+    eventually,
+    make_config,
+    make_engine,
+    outside_client,
+    running,
+    sell,
+    status,
+)
 
 S = OrderStatus
 
 
 def alert_kinds(events: Subscription) -> list[str]:
     """Kinds of the alerts received so far (drains the subscription)."""
-    return [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised)]
+    return [a.kind for a in alerts_said(events)]
 
 
 async def stepped_until_done(sim: SimGateway, task: asyncio.Task[None], steps: int = 60) -> None:

@@ -16,14 +16,14 @@ from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, running, status
+from .helpers import CLIENT_ID, alerts_said, buy, eventually, make_config, make_engine, running, status
 
 S = OrderStatus
 
 
 def alerts(events: Subscription) -> list[tuple[str, str]]:
     """(kind, text) of the alerts received so far (drains the subscription)."""
-    return [(e.alert.kind, e.alert.text) for e in events.drain() if isinstance(e, AlertRaised)]
+    return [(a.kind, a.text) for a in alerts_said(events)]
 
 
 def runs(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -5,20 +5,18 @@ NVDA and QQQ stayed without a stop with nothing said."""
 from __future__ import annotations
 
 from tui_trader.domain import AlertLevel, OrderStatus, TradingState
-from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import SimGateway
 
-from .helpers import bracket_buy, kill_checked, status
+from .helpers import alerts_said, bracket_buy, kill_checked, status
 
 S = OrderStatus
 
 
 def _said(events: Subscription) -> list[tuple[AlertLevel, str]]:
-    return [(e.alert.level, e.alert.text) for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.kind == "unprotected_after_reset"]
+    return [(a.level, a.text) for a in alerts_said(events, kind="unprotected_after_reset")]
 
 
 async def test_reset_after_the_operators_kill_cancelled_the_stops_then_a_warning_names_the_positions(

@@ -10,7 +10,6 @@ import pytest
 
 from tui_trader.domain import OrderStatus
 from tui_trader.domain.events import AlertRaised
-from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
 from tui_trader.sim import SimGateway
@@ -18,6 +17,7 @@ from tui_trader.sim.orders import SimOrder
 
 from .helpers import (
     REFUSAL,
+    adopted_refs,
     eventually,
     kill_checked,
     long_at_the_broker,
@@ -41,12 +41,6 @@ async def _two_under_one_ref(sim: SimGateway) -> tuple[SimOrder, SimOrder]:
     return first, second
 
 
-def _adopted_refs(events: Subscription) -> list[str]:
-    """The refs the adoption alerts drained from ``events`` name."""
-    return [e.alert.text.split()[3] for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.kind == "order_adopted"]
-
-
 def _tracked(engine: Engine, held: SimOrder) -> tuple[str, float, float | None]:
     """(ref, quantity, limit) of the order tracked here under ``held``'s permanent id."""
     (order,) = [o for o in engine.orders.orders.values() if o.perm_id == held.perm_id]
@@ -64,7 +58,7 @@ async def test_two_orders_under_one_ref_found_at_start_then_two_orders_each_with
 
         assert _tracked(engine, first) == (REF, 3, first.lmt_price)
         assert _tracked(engine, second) == (f"{REF}#{second.perm_id}", 4, second.lmt_price)
-        assert sorted(_adopted_refs(events)) == [REF, f"{REF}#{second.perm_id}"]
+        assert sorted(adopted_refs(events)) == [REF, f"{REF}#{second.perm_id}"]
         both = {REF, f"{REF}#{second.perm_id}"}
         assert {o.order_ref for o in snapshot.orders if o.status is S.SUBMITTED} == both
         assert {o.order_ref for o in snapshot.account.working_orders} == both
@@ -100,7 +94,7 @@ async def test_two_orders_under_one_ref_when_restarted_then_still_two_and_one_ca
 
     async with running(sim, config) as (engine, events):
         statuses = {REF: status(engine, REF), second_ref: status(engine, second_ref)}
-        adoptions = _adopted_refs(events)
+        adoptions = adopted_refs(events)
 
     ended = {"none": set(), "first": {REF}, "second": {second_ref}}[away]
     assert statuses == {ref: S.CANCELLED if ref in ended else S.SUBMITTED for ref in (REF, second_ref)}

@@ -10,7 +10,6 @@ import pytest
 
 from tui_trader.domain import OrderStatus
 from tui_trader.domain.events import AlertRaised
-from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.trace import order_trace
@@ -18,7 +17,7 @@ from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.orders import SimOrder
 from tui_trader.store.journal import Journal
 
-from .helpers import REFUSAL, eventually, make_config, placed_by_another_tool, running, status
+from .helpers import REFUSAL, adopted_refs, eventually, make_config, placed_by_another_tool, running, status
 
 S = OrderStatus
 REF = "bot1"
@@ -28,12 +27,6 @@ async def _buy_limit(sim: SimGateway, qty: float, below: float) -> SimOrder:
     """A buy limit of ``qty`` AAPL ``below`` the bid, placed by another tool under the orderRef ``bot1``, working."""
     bid = sim.quote("AAPL").bid
     return await placed_by_another_tool(sim, ib_async.LimitOrder("BUY", qty, round(bid - below, 2), orderRef=REF))
-
-
-def _adoptions(events: Subscription) -> list[str]:
-    """The refs the adoption alerts drained from ``events`` name."""
-    return [e.alert.text.split()[3] for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.kind == "order_adopted"]
 
 
 async def _ended(sim: SimGateway, held: SimOrder, how: str) -> None:
@@ -62,7 +55,7 @@ async def test_same_ref_on_a_later_run_when_the_earlier_order_ended_then_the_new
     second_ref = f"{REF}#{second.perm_id}"
 
     async with running(sim, config) as (engine, events):
-        assert _adoptions(events) == [second_ref]
+        assert adopted_refs(events) == [second_ref]
         sim.control.set_price("AAPL", round(second.lmt_price - 0.5, 2))
         await eventually(lambda: status(engine, second_ref) is S.FILLED, what="the second filled")
         booked = engine.portfolio.quantity("AAPL")

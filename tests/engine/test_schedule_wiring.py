@@ -29,6 +29,7 @@ from tui_trader.store.journal import Journal
 
 from .helpers import (
     CLIENT_ID,
+    alerts_said,
     bracket_buy,
     buy,
     eventually,
@@ -320,8 +321,7 @@ def flatten_running(engine: Engine) -> bool:
 
 def schedule_alerts(events: Subscription) -> list[tuple[AlertLevel, str]]:
     """The schedule's alerts among ``events``."""
-    return [(e.alert.level, e.alert.kind) for e in events.drain()
-            if isinstance(e, AlertRaised) and e.alert.source == "schedule"]
+    return [(a.level, a.kind) for a in alerts_said(events, source="schedule")]
 
 
 async def test_flatten_before_close_when_its_order_is_rejected_then_tried_again_and_flat_by_the_close(

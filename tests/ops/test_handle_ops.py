@@ -101,12 +101,11 @@ async def test_trace_exported_as_json_and_csv_then_files_hold_every_step(tmp_pat
 
 
 @pytest.fixture
-async def notifying_engine(tmp_path: Path, http: HttpServer, smtp: tuple[int, RecordingHandler],
-                           certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Engine]:
+async def notifying_engine(isolated: Path, http: HttpServer, smtp: tuple[int, RecordingHandler],
+                           certificate: tuple[Path, Path]) -> AsyncIterator[Engine]:
     """The CLI's engine on the simulator with Telegram and email on loopback servers and a dead webhook."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     settings = load_settings(None, {
-        "state_dir": str(tmp_path / "state"), "confirm": False, "strategies": [], "sim": {"port": 0},
+        "state_dir": str(isolated / "state"), "confirm": False, "strategies": [], "sim": {"port": 0},
         "notifications": {
             "batch_window_s": 0, "retries": 0, "timeout_s": 5, "ca_file": str(certificate[0]),
             "telegram": {"enabled": True, "token": TOKEN, "chat_id": "42", "base_url": http.url},

@@ -20,10 +20,9 @@ from .servers import HttpServer, closed_port
 
 
 @pytest.fixture
-async def sim_engine(tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Engine]:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+async def sim_engine(isolated: Path, http: HttpServer) -> AsyncIterator[Engine]:
     settings = load_settings(None, {
-        "state_dir": str(tmp_path / "state"), "confirm": False, "strategies": [],
+        "state_dir": str(isolated / "state"), "confirm": False, "strategies": [],
         "sim": {"port": 0},
         "health": {"sample_interval_s": 0.2},
         "notifications": {"batch_window_s": 0, "webhook": {"enabled": True, "url": http.url + "/hook",
@@ -53,12 +52,11 @@ async def test_sim_engine_when_alert_raised_then_webhook_receives_it(sim_engine:
 
 
 async def test_sim_engine_when_a_channel_gives_up_on_a_message_then_one_alert_and_one_when_it_delivers_again(
-        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        isolated: Path, http: HttpServer) -> None:
     # A channel that failed showed only as FAIL in the console's channel strip and in the log.
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     http.plan = [500, 500]  # the first message and the one after it fail; then the server answers 200
     settings = load_settings(None, {
-        "state_dir": str(tmp_path / "state"), "confirm": False, "strategies": [], "sim": {"port": 0},
+        "state_dir": str(isolated / "state"), "confirm": False, "strategies": [], "sim": {"port": 0},
         "notifications": {"batch_window_s": 0, "retries": 0,
                           "webhook": {"enabled": True, "url": http.url + "/hook", "levels": ["ERROR"]}},
     })
@@ -102,12 +100,11 @@ def notified(http: HttpServer) -> list[str]:
 
 
 async def test_engine_when_its_start_cannot_connect_then_one_notice_says_why(
-        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        isolated: Path, http: HttpServer) -> None:
     # Two went out: "broker: could not connect to H:P: ..." and "broker disconnected: could not connect to H:P: ..."
     # (the same words): the operator's phone buzzed twice for one thing, and it had never been connected.
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     port = closed_port()
-    engine = create_engine(notifying_settings(tmp_path, http, port, ["WARNING", "ERROR", "CRITICAL"]))
+    engine = create_engine(notifying_settings(isolated, http, port, ["WARNING", "ERROR", "CRITICAL"]))
     await engine.start()
     try:
         await eventually(lambda: any("could not connect" in line for line in notified(http)), what="the notice")
@@ -119,12 +116,11 @@ async def test_engine_when_its_start_cannot_connect_then_one_notice_says_why(
 
 
 async def test_engine_when_its_link_is_lost_after_connecting_then_one_error_notice_says_broker_disconnected(
-        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        isolated: Path, http: HttpServer) -> None:
     # Two went out: "[WARNING] broker: disconnected from the broker; reconnecting" and "[ERROR] broker disconnected:
     # connection lost", for the one lost link.
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     async with SimGateway(port=0, seed=7, always_open=True) as sim:
-        engine = create_engine(notifying_settings(tmp_path, http, sim.port, ["WARNING", "ERROR", "CRITICAL"]))
+        engine = create_engine(notifying_settings(isolated, http, sim.port, ["WARNING", "ERROR", "CRITICAL"]))
         await engine.start()
         try:
             await eventually(lambda: engine.is_connected, what="connected")

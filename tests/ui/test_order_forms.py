@@ -9,10 +9,10 @@ import pytest
 from textual.widgets import Input, Label, Select
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
-from tui_trader.domain.orders import OrderTicket
+from tui_trader.domain.orders import NOT_STRATEGY_NAMES, OrderTicket
 from tui_trader.engine.snapshots import EngineSnapshot, PendingModification
 from tui_trader.ui.demo import FROZEN, make_order, normal_state, pending
-from tui_trader.ui.modals.approval import order_line, plan_text
+from tui_trader.ui.modals.approval import WHOSE, order_line, plan_text
 from tui_trader.ui.modals.modify_order import ModifyOrderModal
 from tui_trader.ui.modals.order_ticket import build_ticket, summary_text
 
@@ -131,3 +131,8 @@ def test_order_line_when_the_approval_or_the_ticket_says_the_order_then_the_same
     assert order_line(ticket) == line
     assert plan_text(ticket, pending(FROZEN)).splitlines()[0] == f"{line} DAY"
     assert summary_text(ticket, 1000.0) == f"{line} · notional ≈ 1,000.00"
+
+
+def test_whose_words_when_compared_with_the_names_no_strategy_may_take_then_the_same_names() -> None:
+    # A name added to NOT_STRATEGY_NAMES without words in WHOSE would read "strategy <name>" in the approval.
+    assert WHOSE.keys() == NOT_STRATEGY_NAMES

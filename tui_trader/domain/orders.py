@@ -29,6 +29,11 @@ class Bracket:
         return bool(self.trail_amount or self.trail_percent)
 
 
+MANUAL = "manual"
+"""The :attr:`OrderTicket.strategy` of the operator's tickets (typed in the console), and the owner of the positions
+they open."""
+
+
 @dataclass(frozen=True, slots=True)
 class OrderTicket:
     """An order intent before the engine has assigned it an id.
@@ -47,7 +52,7 @@ class OrderTicket:
     trail_percent: float | None = None
     tif: TimeInForce = TimeInForce.DAY
     outside_rth: bool = False
-    strategy: str = "manual"
+    strategy: str = MANUAL
     reason: str = ""
     bracket: Bracket | None = None
     signal_price: float = math.nan
@@ -100,7 +105,7 @@ class OrderTicket:
         return own
 
 
-NOT_STRATEGY_NAMES = frozenset({"manual", "adopted", "flatten", "max_holding"})
+NOT_STRATEGY_NAMES = frozenset({MANUAL, "adopted", "flatten", "max_holding"})
 """What orders no strategy signalled carry as their :attr:`OrderTicket.strategy`: the operator's tickets (``manual``),
 orders adopted from the broker, flattens and maximum holding time exits. A strategy loaded under one of them gets a
 ``#2`` (or it would own the operator's positions); the approval modal says whose such an order is, and shows the

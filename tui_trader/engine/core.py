@@ -156,15 +156,18 @@ class EngineCore:
             self.publish(event)
         return True
 
-    def block(self, key: str, reason: str) -> None:
-        """Block new entries for ``reason`` until :meth:`unblock` (alerts once per key)."""
+    def block(self, key: str, reason: str, *, silent: bool = False) -> None:
+        """Block new entries for ``reason`` until :meth:`unblock` (alerts once per key; ``silent``: not alerted,
+        what set the block says it another way)."""
         if key not in self.blocks:
             self.blocks[key] = reason
-            self.alert(AlertLevel.ERROR, "engine", f"new entries blocked: {reason}", kind="entries_blocked")
+            if not silent:
+                self.alert(AlertLevel.ERROR, "engine", f"new entries blocked: {reason}", kind="entries_blocked")
 
-    def unblock(self, key: str) -> None:
-        """Lift one entry block (said with the reason its block was said with, not its key)."""
-        if (reason := self.blocks.pop(key, None)) is not None:
+    def unblock(self, key: str, *, silent: bool = False) -> None:
+        """Lift one entry block (said with the reason its block was said with, not its key; ``silent``: not
+        alerted, what lifted it says it another way)."""
+        if (reason := self.blocks.pop(key, None)) is not None and not silent:
             self.alert(AlertLevel.INFO, "engine", f"entry block lifted: {reason}", kind="entries_unblocked")
 
     @property

@@ -33,6 +33,9 @@ from tui_trader.errors import failure_words
 log = logging.getLogger(__name__)
 S = OrderStatus
 
+RECONCILING_BLOCK = "reconciling"
+"""The entry block a (re)connect sets and its reconciliation lifts (silently both: the link's words say it)."""
+
 
 class Reconciliation(OrderSettlement):
     """The journal's book and the broker's account, made to agree."""
@@ -108,7 +111,7 @@ class Reconciliation(OrderSettlement):
         """
         if self._retry_owed_reconcile():
             return
-        if not self.broker.is_connected or self.blocks.get("reconciling") or not self.book_settled:
+        if not self.broker.is_connected or RECONCILING_BLOCK in self.blocks or not self.book_settled:
             return
         if self.orders.with_status(S.SENDING):
             return
@@ -184,7 +187,7 @@ class Reconciliation(OrderSettlement):
         given, or ``startup``) waits for the running one to end and then runs itself: folded into it,
         its book was never settled nor its out-of-touch changes said, and its failure (which makes the
         reconnect loop try again) was lost. Only a connect's reconciliation lifts the connect's entry
-        block ("reconciling").
+        block (:data:`RECONCILING_BLOCK`).
 
         Args:
             why: What asked for it (logged).
@@ -259,4 +262,4 @@ class Reconciliation(OrderSettlement):
             self.unblock("unknown_orders")
             self.unblock("unknown_fill")
         if connect and self.broker.is_connected:  # set silently, lifted so (Recovery._say_lost_link_over)
-            self.blocks.pop("reconciling", None)
+            self.unblock(RECONCILING_BLOCK, silent=True)

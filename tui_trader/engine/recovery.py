@@ -25,6 +25,7 @@ from tui_trader.engine.broker_events import SERVER_LINK_BLOCK
 from tui_trader.engine.core import link_state
 from tui_trader.engine.kill import restored_kill_text
 from tui_trader.engine.orders import FILL_MEMORY
+from tui_trader.engine.reconcile import RECONCILING_BLOCK
 from tui_trader.errors import BrokerError, failure_words
 from tui_trader.risk.engine import RiskEngine, trigger_by
 from tui_trader.risk.kill_switch import KillState
@@ -225,7 +226,7 @@ class Recovery(Amendments):
         """Entries blocked until a reconciliation on this connection is done (again after a sync that failed: a
         reconciliation that ended before the connection closed lifted the block). Silently: a start's link made
         says it is done, a lost link's alert said it (:meth:`on_disconnected`)."""
-        self.blocks.setdefault("reconciling", "connecting: waiting to reconcile with the broker")
+        self.block(RECONCILING_BLOCK, "connecting: waiting to reconcile with the broker", silent=True)
 
     def _say_lost_link_over(self) -> None:
         """The link is made again after a lost link whose alert said entries are blocked: say they no longer are
@@ -398,7 +399,8 @@ class Recovery(Amendments):
             return
         why, said = self._dropping or ("connection lost", "disconnected from the broker; reconnecting")
         self._dropping = None
-        self.blocks["reconciling"] = "disconnected: waiting to reconnect and reconcile"  # said by the alert
+        # Said by the alert below. Not held while the link is up (a connect's reconciliation lifts it first).
+        self.block(RECONCILING_BLOCK, "disconnected: waiting to reconnect and reconcile", silent=True)
         self._lift_owed = True
         self.alert(AlertLevel.ERROR, "broker", f"{said} (new entries blocked until reconciled)", kind=LOST_LINK)
         self._link_down(why, retry_delay(self.config.reconnect_initial_s))

@@ -33,7 +33,7 @@ from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import Event, OperatorAction, SignalGenerated
 from tui_trader.domain.market import Bar, Instrument, Quote
-from tui_trader.domain.orders import NOT_STRATEGY_NAMES, OrderTicket
+from tui_trader.domain.orders import MANUAL, NOT_STRATEGY_NAMES, OrderTicket
 from tui_trader.engine.market import BarSeries
 from tui_trader.engine.recovery import Recovery
 from tui_trader.engine.sizing import entry_probe, exit_ticket, sizing_rule
@@ -441,7 +441,7 @@ def _pause_word(paused: bool) -> str:
 
 def _whose(owner: str) -> str:
     """Who a position belongs to, in the operator's words (:attr:`Position.owner`)."""
-    if owner == "manual":
+    if owner == MANUAL:
         return "opened from a ticket"
     if owner == "adopted":
         return "opened by an order adopted from the broker"

@@ -68,10 +68,9 @@ def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-tra
     so nothing is printed over the console.
 
     Returns:
-        The path of the log file.
+        The path of the log file (absolute).
     """
-    path = private_log_dir(state_dir) / name
-    handler = private_log_file(state_dir, name)
+    handler = private_log_file(state_dir, name)  # opened now, in its directory made the owner's only (0700)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -81,7 +80,7 @@ def configure_logging(state_dir: Path, level: str = "INFO", name: str = "tui-tra
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     cancels_are_no_errors()
     logging.captureWarnings(True)
-    return path
+    return Path(handler.baseFilename)
 
 
 def cancels_are_no_errors() -> None:

@@ -66,6 +66,10 @@ from tui_trader.risk.ticket_checks import (
     far_side,
 )
 
+ORDER_NOTIONAL = "order_notional"
+"""The check of an order's notional against ``max_order_notional``; its value is the order valued as the gate
+prices it (at the quote now), the figure the order ticket shows."""
+
 if TYPE_CHECKING or sys.version_info >= (3, 12):
     from functools import cached_property as lazy
 else:
@@ -347,7 +351,7 @@ def _size_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
         out.append(_unless_reducing(ctx, upper_bound("order_quantity", ctx.ticket.quantity, lim.max_order_quantity,
                                                      "qty")))
     if lim.max_order_notional is not None:
-        notional = _unless_reducing(ctx, upper_bound("order_notional", ctx.notional, lim.max_order_notional, "$"))
+        notional = _unless_reducing(ctx, upper_bound(ORDER_NOTIONAL, ctx.notional, lim.max_order_notional, "$"))
         out.append(notional if notional.passed else _priced(ctx, notional))
     if lim.max_position_quantity is None and lim.max_position_notional is None:
         return

@@ -16,11 +16,11 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from tui_trader.domain import AccountSnapshot, Instrument, MarketSnapshot, Order, OrderTicket, Side, TradingState
-from tui_trader.risk.checks import TicketContext, pre_trade_check
+from tui_trader.risk.checks import ORDER_NOTIONAL, TicketContext, pre_trade_check
 from tui_trader.risk.limits import RiskLimits
 from tui_trader.risk.throttle import Throttle
 
-SIZE_CHECKS = frozenset({"order_quantity", "order_notional", "position_quantity", "position_notional",
+SIZE_CHECKS = frozenset({"order_quantity", ORDER_NOTIONAL, "position_quantity", "position_notional",
                          "gross_exposure", "leverage", "cash_fraction"})  # fmt: skip
 """The pre-trade checks whose headroom bounds the size."""
 
@@ -112,7 +112,7 @@ def quantity_headroom(ctx: TicketContext) -> list[tuple[str, float]]:
     if lim.max_order_quantity is not None:
         out.append(("order_quantity", lim.max_order_quantity))
     if lim.max_order_notional is not None:
-        out.append(("order_notional", lim.max_order_notional / ctx.price))
+        out.append((ORDER_NOTIONAL, lim.max_order_notional / ctx.price))
     if lim.max_position_quantity is not None:
         out.append(("position_quantity", lim.max_position_quantity - edge))
     if lim.max_position_notional is not None:

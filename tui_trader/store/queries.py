@@ -24,6 +24,8 @@ from tui_trader.store.codec import codec_json, codec_load_json
 from tui_trader.store.schema import BACKFILLED, FILL_PERM_IDS
 
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+_FINAL_MARKS = ",".join("?" * len(FINAL))
+"""One ``?`` for each of :data:`FINAL` (a status's ``IN`` list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +64,11 @@ class JournalQueries:
     async def orders(self, open_only: bool = False, since: datetime | None = None) -> list[Order]:
         """Every journaled order (or only those not in a final state, or only those updated from ``since``
         on: an order whose last step is older changed nothing since), oldest first."""
-        clauses, params = _time_filters(since, None, "updated_at")
-        if open_only:
-            clauses.append(f"status NOT IN ({','.join('?' * len(FINAL))})")
-            params.extend(FINAL)
-        sql = "SELECT updated_at, payload FROM orders" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        rows = await self._all(sql + " ORDER BY created_at", params)
-        if since is not None:  # exactly, before the payloads are decoded (the bound was widened)
-            rows = [r for r in rows if datetime.fromisoformat(r[0]) >= since]
+        where = [f"status NOT IN ({_FINAL_MARKS})"] if open_only else []
+        journaled = await self._journaled_orders(since, where, FINAL if open_only else ())
         # SENDING, the batch after it not written: the write-ahead record replaces an older ``orders`` row.
         ahead = {o.order_ref: o for o in await self._ahead() if _within(o.updated_at, since, None)}
-        journaled = [o for o in (codec.load(Order, r[1]) for r in rows) if o.order_ref not in ahead]
+        journaled = [o for o in journaled if o.order_ref not in ahead]
         return sorted([*journaled, *ahead.values()], key=lambda o: o.created_at)
 
     async def open_orders(self) -> list[Order]:
@@ -81,13 +77,27 @@ class JournalQueries:
 
     async def finished_orders(self, since: datetime, limit: int) -> list[Order]:
         """The newest ``limit`` orders that reached a final state from the instant ``since`` on (their last step),
-        oldest first: the day's finished orders a restarted engine shows beside its open ones."""
-        clauses, params = _time_filters(since, None, "updated_at")
-        rows = await self._all(f"SELECT updated_at, payload FROM orders WHERE status IN ({','.join('?' * len(FINAL))})"
-                               f" AND {clauses[0]} ORDER BY updated_at DESC LIMIT ?", [*FINAL, *params, limit])
-        # Exactly, before the payloads are decoded (the bound was widened: the rows cut here are the oldest read).
-        rows = [r for r in rows if datetime.fromisoformat(r[0]) >= since]
-        return sorted((codec.load(Order, r[1]) for r in rows), key=lambda o: o.updated_at)
+        oldest first: the day's finished orders a restarted engine shows beside its open ones.
+
+        The write-ahead records (:meth:`_ahead`) are not read: each is an order SENDING, not finished, and
+        none is newer than a final ``orders`` row (a final row has caught up with it, :mod:`sending`)."""
+        # Read newest first: the rows the exact ``since`` cut drops after the limit are the oldest read.
+        finished = await self._journaled_orders(since, [f"status IN ({_FINAL_MARKS})"], FINAL,
+                                                order_by="updated_at DESC", limit=limit)
+        return sorted(finished, key=lambda o: o.updated_at)
+
+    async def _journaled_orders(self, since: datetime | None, where: Sequence[str], params: Sequence[Any],
+                                order_by: str = "created_at", limit: int | None = None) -> list[Order]:
+        """The ``orders`` rows meeting ``where`` (its ``?`` bound to ``params``) and updated from ``since`` on,
+        decoded, in ``order_by`` order (read up to ``limit`` rows, if given, before the exact ``since`` cut)."""
+        clauses, bounds = _time_filters(since, None, "updated_at")
+        clauses = [*where, *clauses]
+        sql = "SELECT updated_at, payload FROM orders" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += f" ORDER BY {order_by}" + (" LIMIT ?" if limit is not None else "")
+        rows = await self._all(sql, [*params, *bounds, *([] if limit is None else [limit])])
+        if since is not None:  # exactly, before the payloads are decoded (the bound was widened)
+            rows = [r for r in rows if datetime.fromisoformat(r[0]) >= since]
+        return [codec.load(Order, r[1]) for r in rows]
 
     async def order(self, order_ref: str) -> Order | None:
         """One order by its orderRef."""

@@ -21,7 +21,7 @@ from tui_trader.domain.events import (
     TradingStateChanged,
 )
 from tui_trader.domain.market import Quote
-from tui_trader.domain.orders import Bracket, Order, OrderTicket
+from tui_trader.domain.orders import MANUAL, Bracket, Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot, Position
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict, check_line
 from tui_trader.engine.snapshots import (
@@ -76,7 +76,7 @@ def positions(q: dict[str, Quote], count: int) -> dict[str, Position]:
         stop = round(cost * (0.97 if qty > 0 else 1.03), 2) if i != 2 else None
         out[sym] = Position(sym, qty, cost, mark, realized_pnl=round(35.5 * (i - 1), 2),
                             stop_price=stop, take_profit_price=round(cost * (1.06 if qty > 0 else 0.94), 2),
-                            owner=("ema_cross", "manual", "vwap_reversion", "")[i % 4])
+                            owner=("ema_cross", MANUAL, "vwap_reversion", "")[i % 4])
     return out
 
 
@@ -98,7 +98,7 @@ def orders(q: dict[str, Quote], now: datetime, count: int) -> tuple[Order, ...]:
         side = Side.BUY if i % 2 == 0 else Side.SELL
         limit = round(q[sym].last * (0.995 if side is Side.BUY else 1.005), 2)
         ticket = OrderTicket(sym, side, 50 + 10 * (i % 5), OrderType.LMT, limit_price=limit,
-                             strategy=("ema_cross", "vwap_reversion", "manual")[i % 3])
+                             strategy=("ema_cross", "vwap_reversion", MANUAL)[i % 3])
         status = statuses[i % len(statuses)]
         filled = ticket.quantity if status is OrderStatus.FILLED else 20.0 if status.is_working and i % 3 == 2 else 0
         out.append(make_order(f"tt-{100 + i:03d}", ticket, status, now - timedelta(seconds=40 * (count - i)), filled))

@@ -35,6 +35,7 @@ from tui_trader.engine.snapshots import (
     TestNotificationResult,
 )
 from tui_trader.errors import BrokerError, SafetyError
+from tui_trader.risk.checks import ORDER_NOTIONAL
 from tui_trader.risk.kill_switch import KillTrigger, engaged_alert, released_alert
 from tui_trader.ui.demo import make_order, scripted_trace
 
@@ -72,7 +73,7 @@ class ScriptedEngine:
         q = self.state.quotes.get(ticket.symbol)
         notional = ticket.quantity * ticket.price_for_notional(q.last if q else math.nan)
         ok = notional <= 50_000 if not math.isnan(notional) else False
-        check = CheckResult("order_notional", ok, notional, 50_000, 50_000 - notional,
+        check = CheckResult(ORDER_NOTIONAL, ok, notional, 50_000, 50_000 - notional,
                             message="" if ok else "order too large", unit="$")
         return RiskVerdict(ok, (check, CheckResult("order_quantity", True, ticket.quantity, 1000,
                                                    1000 - ticket.quantity, unit="qty")))

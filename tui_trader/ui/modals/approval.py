@@ -41,7 +41,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Button, Label, Static
 
 from tui_trader.domain.enums import Side
-from tui_trader.domain.orders import NOT_STRATEGY_NAMES, OrderTicket
+from tui_trader.domain.orders import MANUAL, NOT_STRATEGY_NAMES, OrderTicket
 from tui_trader.domain.portfolio import Position
 from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
@@ -78,7 +78,7 @@ def order_line(ticket: OrderTicket) -> str:
                                 *prices) if w)
 
 
-WHOSE = {"manual": "YOUR TICKET", "flatten": "your flatten", "adopted": "adopted from the broker",
+WHOSE = {MANUAL: "YOUR TICKET", "flatten": "your flatten", "adopted": "adopted from the broker",
          "max_holding": "maximum holding time exit"}
 """Whose order it is, for the orders no strategy signalled."""
 
@@ -118,7 +118,7 @@ def plan_text(ticket: OrderTicket, pending: PendingApproval, position: Position 
         lines.append(f"bracket: {stop} · target {price(b.take_profit_price)} (GTC: kept overnight)")
     elif not ticket.reduce_only:
         lines.append("bracket: none (no protective stop)")
-    if ticket.strategy == "manual":
+    if ticket.strategy == MANUAL:
         lines.append("your ticket, typed in this console")
     else:
         lines.append(f"{whose(ticket)}: {ticket.reason or DASH}")

@@ -25,8 +25,9 @@ from textual.widgets import Button, Input, Label, Select
 
 from tui_trader.domain.enums import OrderType, Side
 from tui_trader.domain.market import Instrument
-from tui_trader.domain.orders import Bracket, OrderTicket, WhatIf
+from tui_trader.domain.orders import MANUAL, Bracket, OrderTicket, WhatIf
 from tui_trader.domain.verdicts import RiskVerdict
+from tui_trader.risk.checks import ORDER_NOTIONAL
 from tui_trader.ui.format import money, qty
 from tui_trader.ui.modals.approval import CHECK_COLUMNS, check_row, order_line
 from tui_trader.ui.modals.form import OrderForm
@@ -91,9 +92,9 @@ def optional_price(text: str, name: str) -> float | None:
 def notional_of(ticket: OrderTicket, verdict: RiskVerdict) -> float:
     """The ticket's notional as the risk gate valued it (its order_notional check, at the quote now), else at
     the ticket's own price; NaN when neither is known (a market order with that check off)."""
-    gate = next((c.value for c in verdict.checks if c.name == "order_notional"), None)
-    if gate is not None and math.isfinite(gate):
-        return gate
+    gate = verdict.check(ORDER_NOTIONAL)
+    if gate is not None and gate.value is not None and math.isfinite(gate.value):
+        return gate.value
     return ticket.quantity * ticket.own_price
 
 
@@ -121,7 +122,7 @@ def build_ticket(fields: dict[str, str]) -> OrderTicket:
     sl, tp = optional_price(fields["sl"], "stop-loss"), optional_price(fields["tp"], "target")
     bracket = Bracket(stop_price=sl, take_profit_price=tp) if sl or tp else None
     return OrderTicket(symbol=symbol, side=Side(fields["side"]), quantity=quantity, order_type=order_type,
-                       limit_price=limit, stop_price=stop, bracket=bracket, strategy="manual",
+                       limit_price=limit, stop_price=stop, bracket=bracket, strategy=MANUAL,
                        reason="manual ticket")
 
 

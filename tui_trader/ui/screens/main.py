@@ -34,6 +34,7 @@ from tui_trader.domain.events import (
     OrderFilled,
     TradingStateChanged,
 )
+from tui_trader.domain.orders import MANUAL
 from tui_trader.engine.collector import freeze_startup_heap
 from tui_trader.engine.handle import EngineHandle
 from tui_trader.engine.snapshots import EngineSnapshot, PendingApproval
@@ -304,7 +305,7 @@ class MainScreen(MainActions):
             self.approval.tick(snapshot.pending_approvals, now, snapshot.account.positions)
             return
         live = sorted((p for p in snapshot.pending_approvals if p.expires_at > now),
-                      key=lambda p: p.order.ticket.strategy != "manual")  # stable: queue order within each
+                      key=lambda p: p.order.ticket.strategy != MANUAL)  # stable: queue order within each
         if not self.armed or not live or self.submitting:
             return
         if self.app.screen is not self:
