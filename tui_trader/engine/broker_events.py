@@ -295,12 +295,12 @@ class BrokerEvents(KillOps):
             return  # a 1102 after a 1100 (no 2110), or a 2110 repeated: no news
         self._set_link(code, message, server_link_broken=broken)
         if broken:
-            self.blocks[SERVER_LINK_BLOCK] = f"IB's servers unreachable from the gateway ({code})"
+            self.block(SERVER_LINK_BLOCK, f"IB's servers unreachable from the gateway ({code})", silent=True)
             self.alert(AlertLevel.WARNING, "broker", f"the gateway lost its link to IB's servers ({code}): orders "
                        "and market data do not flow; new entries blocked until IB restores it (exits, cancels "
                        f"and Ctrl+K still go): {message}", kind="ib_link_broken")
         else:
-            self.blocks.pop(SERVER_LINK_BLOCK, None)
+            self.unblock(SERVER_LINK_BLOCK, silent=True)
             if said:
                 self.alert(AlertLevel.INFO, "broker", f"the gateway's link to IB's servers is restored ({code}): "
                            f"new entries allowed again: {message}", kind="ib_link_restored")

@@ -181,7 +181,7 @@ class Recovery(Amendments):
         # Not news again on each retry of a reconnect loop (the state stays CONNECTING between its tries).
         self.move_link(ConnectionState.CONNECTING, farms={}, market_data_degraded=False, server_link_broken=False,
                        retry_at=None)
-        self.blocks.pop(SERVER_LINK_BLOCK, None)
+        self.unblock(SERVER_LINK_BLOCK, silent=True)
         await self.broker.connect()
         self.account_id = self.broker.account_id
         self._guard_account()
