@@ -22,7 +22,8 @@ from tui_trader.domain import Mode
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import create_engine
 from tui_trader.errors import UsageError
-from tui_trader.ops.gateway_endpoint import endpoint_path
+from tui_trader.ops import gateway_endpoint
+from tui_trader.ops.gateway_endpoint import GatewayEndpoint, endpoint_path
 from tui_trader.ops.kill import (
     EXIT_GATEWAY_UNKNOWN,
     EXIT_OK,
@@ -59,8 +60,8 @@ def settings_of(tmp_path: Path, mode: str, **changes: Any) -> Settings:
 
 
 def paper_at(tmp_path: Path, port: int, **changes: Any) -> Settings:
-    """``--paper`` with the gateway at ``port`` (reconnecting at once)."""
-    broker = {"port": port, "reconnect_initial_s": 0.05, "reconnect_max_s": 0.2}
+    """``--paper`` with the gateway at ``port`` (reconnecting at once); ``broker`` changes more of its section."""
+    broker = {"port": port, "reconnect_initial_s": 0.05, "reconnect_max_s": 0.2, **changes.pop("broker", {})}
     return settings_of(tmp_path, "paper", broker=broker, **changes)
 
 
@@ -99,7 +100,8 @@ async def test_kill_paper_when_the_config_was_edited_since_the_engine_started_th
             finally:
                 mine.disconnect()
                 theirs.disconnect()
-        assert said == {"mode": "paper", "host": settings.broker.host, "port": engines.port, "pid": os.getpid()}
+        assert said == {"mode": "paper", "host": settings.broker.host, "port": engines.port,
+                        "client_id": settings.broker.client_id, "pid": os.getpid()}
         assert mode == 0o600
         assert code == EXIT_OK
         assert f"said it is connected to {settings.broker.host}:{engines.port}" in out
@@ -150,6 +152,60 @@ async def test_kill_when_the_config_does_not_load_and_a_paper_engine_runs_then_c
         assert f"global cancel sent to {settings.broker.host}:{engines.port}" in out
         assert working_refs(engines) == []
         assert (await cancel_outcomes(state / "journal-paper.sqlite"))[-1] == "0 still working"
+
+
+# -- the running engine's client id (started with --client-id: not the configured one) --------------------------------
+
+
+async def test_kill_when_the_engine_was_started_with_the_kills_client_id_then_cancels_as_another_and_says_so(
+        tmp_path: Path) -> None:
+    # The kill knew only broker.client_id (17): it connected with 55, the id `tui-trader --client-id 55` gave the
+    # running engine, and the gateway refused it as in use (exit 6, nothing cancelled).
+    async with gateway() as engines, running(paper_at(tmp_path, engines.port, broker={"client_id": 55})) as engine:
+        mine = await working_order(engines.host, engines.port, "mine", engines)
+        try:
+            code, out = await kill_printed(paper_at(tmp_path, engines.port))  # the configuration: 17 and 55
+        finally:
+            mine.disconnect()
+        still_connected = engine.broker.is_connected
+    assert code == EXIT_OK, out
+    assert (f"(process {os.getpid()}) connects with client id 55, the kill's own (kill_switch.kill_client_id): the "
+            "global cancel goes as client 56 instead") in out
+    assert f"global cancel sent to 127.0.0.1:{engines.port} as client 56: 1 cancelled" in out
+    assert working_refs(engines) == []
+    assert still_connected
+
+
+async def test_kill_with_the_client_id_flag_naming_the_running_engines_id_then_refused_after_the_latch(
+        tmp_path: Path) -> None:
+    async with gateway() as engines, running(paper_at(tmp_path, engines.port, broker={"client_id": 23})) as engine:
+        mine = await working_order(engines.host, engines.port, "mine", engines)
+        try:
+            with pytest.raises(UsageError) as refused:
+                await out_of_band_kill(paper_at(tmp_path, engines.port), "console frozen", by="tester",
+                                       client_id=23, console=Console(file=io.StringIO()))
+        finally:
+            mine.disconnect()
+        still_connected = engine.broker.is_connected
+    assert (f"(--client-id: 23) must differ from the engine's: the engine running with this journal (process "
+            f"{os.getpid()}) connects with client id 23") in refused.value.message
+    assert still_connected
+    assert working_refs(engines) == ["mine"]
+    journal = tmp_path / "state" / "journal-paper.sqlite"
+    assert await latched(journal)
+    (outcome,) = await cancel_outcomes(journal)
+    assert outcome.startswith("not sent: the kill's client id (--client-id: 23)")
+
+
+def test_gateway_file_without_a_client_id_then_still_read_and_one_written_now_then_read_with_it(
+        tmp_path: Path) -> None:
+    # A file an engine of the version before wrote (mode, host, port, pid): the kill still finds the gateway in it.
+    journal = tmp_path / "journal-paper.sqlite"
+    endpoint_path(journal).write_text(json.dumps({"mode": "paper", "host": "127.0.0.1", "port": 4002, "pid": 1}))
+    assert gateway_endpoint.read(endpoint_path(journal)) == GatewayEndpoint("127.0.0.1", 4002, 1, Mode.PAPER)
+    gateway_endpoint.publish(journal, Mode.PAPER, "127.0.0.1", 4002, 31)
+    assert gateway_endpoint.read(endpoint_path(journal)) == GatewayEndpoint("127.0.0.1", 4002, os.getpid(),
+                                                                            Mode.PAPER, 31)
 
 
 # -- never another mode's gateway ---------------------------------------------------------------------------------

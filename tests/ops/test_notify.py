@@ -208,15 +208,17 @@ async def test_notifier_on_the_engine_bus_then_events_routed_and_test_message_se
     fill = Fill("e1", "ref-1", "AAPL", Side.BUY, 10, 190.5, NOW)
     bus.publish(OrderFilled(NOW, fill))
     bus.publish(AlertRaised(NOW, Alert(AlertLevel.INFO, "engine", "entry block lifted", NOW)))  # level filtered
+    # The link made: sent only where a connect that failed was told (test_notify_recovery), so not here.
     bus.publish(ConnectionChanged(NOW, ConnectionState.CONNECTED, "account DU1", ConnectionState.CONNECTING))
     bus.publish(ConnectionChanged(NOW, ConnectionState.DISCONNECTED, "socket closed",  # a lost link: notified
                                   ConnectionState.CONNECTED))
-    await eventually(lambda: notifier.routed == 3 and notifier.statuses()[0].sent >= 1)
+    await eventually(lambda: notifier.routed == 4 and notifier.statuses()[0].sent >= 1)
     await notifier.wait_idle()
     text = "\n".join(r.json()["text"] for r in http.requests)
     assert "filled BUY 10 AAPL" in text
     assert "broker disconnected" in text
     assert "entry block lifted" not in text
+    assert "broker connected" not in text
     assert await notifier.send_test() == {"webhook": "ok"}
     assert "test notification" in http.requests[-1].json()["text"]
     await notifier.stop()

@@ -23,7 +23,9 @@ def _levels(*names: LevelName) -> list[LevelName]:
 
 def _levels_sent(*names: LevelName) -> Any:
     """A notification channel's ``levels`` field, defaulting to ``names``."""
-    return Field(default_factory=lambda: _levels(*names), description="Levels sent.")
+    return Field(default_factory=lambda: _levels(*names),
+                 description="Levels sent; the end of something this channel said began is sent at any level "
+                             "(the link back, INFO, after the link lost).")
 
 
 ChannelKinds = Annotated[list[NotificationKind] | None,
@@ -121,7 +123,11 @@ class NotificationSettings(Section):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook.")
     kinds: list[NotificationKind] = Field(
         default_factory=lambda: list(get_args(NotificationKind)),
-        description="Event kinds sent: fills, rejections, risk, kill_switch, disconnects, daily_summary, system.",
+        description="Event kinds sent: fills; rejections (orders denied or rejected); risk (risk triggers, "
+                    "reconciliation mismatches, the schedule's REDUCING before the gateway restart or the close, its "
+                    "end, positions held past the close); kill_switch; disconnects (the link to the gateway, data "
+                    "farms, IB's servers); daily_summary; system (health, journal, entry blocks, engine failures, "
+                    "notification channels).",
     )
     batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")
     max_per_minute: int = Field(20, ge=1, description="Messages per channel per minute at most.")

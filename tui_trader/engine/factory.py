@@ -55,12 +55,13 @@ class _GatewayEngine(Engine):
             self.say_where(getattr(self.broker, "host", ""), getattr(self.broker, "port", 0))
 
     def say_where(self, host: str, port: int) -> None:
-        """Write ``host:port`` as this engine's gateway (again only when it changed; never once stopping)."""
+        """Write ``host:port`` as this engine's gateway, with the client id it connects with (``--client-id`` is not
+        the configured one the kill knows), again only when it changed; never once stopping."""
         journal = self.config.journal_path
         if journal is None or self.stopping or self._said == (host, port):
             return
         try:
-            gateway_endpoint.publish(journal, self.config.mode, host, port)
+            gateway_endpoint.publish(journal, self.config.mode, host, port, getattr(self.broker, "client_id", None))
         except OSError as exc:  # not said: the kill then says it does not know where, never a wrong gateway
             log.warning("could not say which gateway the engine is connected to in %s: %s",
                         gateway_endpoint.endpoint_path(journal), exc)

@@ -4,11 +4,15 @@
 the ``--sim`` simulator takes ``sim.port`` when it is free, else any free port (a kill at the configured port
 cancelled another state directory's orders); the configuration may have been edited since the engine started, or
 not load at all (then no port is known for certain). So the engine says where its gateway is: it writes this file
-(its mode, the gateway's host and port, its own pid) once it is connected to one (``--sim``: once its simulator
-listens), writes it again when it connects to another, and removes it when it stops. The file is believed only
-while the process named in it holds the journal's lock (one left by an engine that died is stale), and only by a
-kill of the same mode: a ``--paper`` kill never cancels at a ``--sim`` gateway (a ``journal.path`` shared by the
-modes puts both beside one journal), nor the other way round. The file is the owner's only (0600).
+(its mode, the gateway's host and port, its API client id, its own pid) once it is connected to one (``--sim``: once
+its simulator listens), writes it again when it connects to another, and removes it when it stops. The file is
+believed only while the process named in it holds the journal's lock (one left by an engine that died is stale), and
+only by a kill of the same mode: a ``--paper`` kill never cancels at a ``--sim`` gateway (a ``journal.path`` shared by
+the modes puts both beside one journal), nor the other way round. The file is the owner's only (0600).
+
+The client id is the one the engine connects with (``--client-id`` when it was started with one): the kill must
+not connect with it (IB would drop the engine's session), and only the configured one is known to it otherwise. A
+file written before it carried the id still reads, without one.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class GatewayEndpoint:
     port: int
     pid: int
     mode: Mode
+    client_id: int | None = None
+    """The engine's API client id there (None: a file written before it said the id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +57,13 @@ def endpoint_path(journal: Path) -> Path:
     return journal.with_name(journal.name + SUFFIX)
 
 
-def publish(journal: Path, mode: Mode, host: str, port: int) -> None:
-    """Say that this process's engine for ``journal``, in ``mode``, is connected to ``host:port`` (replacing a
-    stale file, or the one of the gateway it was connected to before)."""
+def publish(journal: Path, mode: Mode, host: str, port: int, client_id: int | None) -> None:
+    """Say that this process's engine for ``journal``, in ``mode``, is connected to ``host:port`` as API client
+    ``client_id`` (replacing a stale file, or the one of the gateway it was connected to before)."""
     path = endpoint_path(journal)
     draft = path.with_name(path.name + ".new")
-    text = json.dumps({"mode": mode.value, "host": host, "port": port, "pid": os.getpid()}) + "\n"
+    said = {"mode": mode.value, "host": host, "port": port, "client_id": client_id, "pid": os.getpid()}
+    text = json.dumps(said) + "\n"
     with open(draft, "w", encoding="utf-8", opener=private_opener) as file:
         file.write(text)
     draft.replace(path)  # whole or not at all: a kill reading it meanwhile sees the old file or the new one
@@ -74,11 +81,14 @@ def withdraw(journal: Path) -> None:
 def read(path: Path) -> GatewayEndpoint | None:
     """The endpoint in the file at ``path``; None when there is none (or it cannot be read as one).
 
-    A file without a mode was written by a version that wrote it for ``--sim`` only: it is the simulator's."""
+    A file without a mode was written by a version that wrote it for ``--sim`` only: it is the simulator's; one
+    without a client id, by a version that did not say it (the kill then knows only the configured one)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         mode = Mode(data.get("mode", Mode.SIM.value))
-        return GatewayEndpoint(str(data["host"]), int(data["port"]), int(data["pid"]), mode)
+        client_id = data.get("client_id")
+        return GatewayEndpoint(str(data["host"]), int(data["port"]), int(data["pid"]), mode,
+                               None if client_id is None else int(client_id))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

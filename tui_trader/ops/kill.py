@@ -58,6 +58,8 @@ cancelled: run it again with another id (``--client-id``); latched, but where th
 certain (a configuration that did not load and no ``--host``/``--port``; a ``--sim`` engine that has not said
 where its simulator listens; the engine running with the journal is of another mode), so no global cancel was
 sent."""
+MAX_CLIENT_ID = 2**31 - 1
+"""The highest API client id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,15 +201,18 @@ def gateway_chooser(setup: KillSetup, journal: Path, *, client_id: int | None = 
 def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *, host: str | None = None,
                port: int | None = None, connect_timeout_s: float = 5.0) -> GatewayTarget | NotSent:
     """Where the global cancel goes, with the kill's client id (``client_id``, ``--client-id``, else the setup's;
-    refused when it is the engine's), or why it is not sent.
+    never the engine's: :func:`_kill_client_id`), or why it is not sent.
 
     ``host`` and ``port`` (the command line's) win, a missing one taken from the configured gateway (none known:
     not sent). Without them: the gateway the engine running with ``journal`` said it is connected to, when it runs
     in this mode (:mod:`~tui_trader.ops.gateway_endpoint`); else the configured one, but for ``--sim`` (its
     simulator is the engine's, and one on the configured port is another run's) and when none is known.
     """
-    target = GatewayTarget("", 0, _kill_client_id(setup, client_id), setup.account,
-                           min(connect_timeout_s, setup.connect_timeout_s), setup.verify_timeout_s)
+    found = gateway_endpoint.running(journal, setup.mode)
+    engine = found if isinstance(found, GatewayEndpoint) else None
+    kill_id, avoided = _kill_client_id(setup, client_id, engine)
+    target = GatewayTarget("", 0, kill_id, setup.account, min(connect_timeout_s, setup.connect_timeout_s),
+                           setup.verify_timeout_s, whence=avoided)
     configured = setup.configured
     if host is not None or port is not None:
         if host is not None and port is not None:
@@ -216,9 +221,8 @@ def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *,
             return NotSent(f"{NOT_KNOWN}, and only one of --host and --port was given. {GIVE_BOTH}",
                            EXIT_GATEWAY_UNKNOWN)
         return replace(target, host=host or configured[0], port=port or configured[1])
-    found = gateway_endpoint.running(journal, setup.mode)
     if isinstance(found, GatewayEndpoint):
-        return replace(target, host=found.host, port=found.port, whence=_engine_said(found, journal))
+        return replace(target, host=found.host, port=found.port, whence=_said(_engine_said(found, journal), avoided))
     if setup.mode is Mode.SIM:
         return _simulator_unknown(found, "give the simulator's " + ("--host and --port" if configured is None
                                                                     else "port: --port N"))
@@ -231,16 +235,44 @@ def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *,
                                   f"{target.host}:{target.port}")
 
 
-def _kill_client_id(setup: KillSetup, client_id: int | None) -> int:
-    """``client_id`` (``--client-id``), else the setup's kill client id; UsageError when it is the engine's: the
-    kill would take over the engine's session (or the gateway refuse it as in use, and cancel nothing)."""
+def _kill_client_id(setup: KillSetup, client_id: int | None, engine: GatewayEndpoint | None) -> tuple[int, str]:
+    """The kill's client id, and what to say of it ('' when nothing): never the engine's, which would take over the
+    engine's session (IB drops the one it had), or be refused as in use and cancel nothing.
+
+    ``client_id`` (``--client-id``), else the setup's kill client id. The configured engine's id (``setup``) is
+    refused (UsageError), and so is ``--client-id`` naming the id the engine running with the journal said it
+    connects with (``engine``: it may have been started with ``--client-id``, which the configuration does not
+    know). The configured kill id that is the running engine's is not the operator's choice: the kill takes the
+    next free id instead, and says so, rather than send nothing at the moment the kill is needed.
+    """
     chosen = "--client-id" if client_id is not None else setup.kill_client_id_from
-    client_id = setup.kill_client_id if client_id is None else client_id
-    if client_id == setup.engine_client_id:
-        raise UsageError(f"the kill's client id ({chosen}: {client_id}) must differ from the engine's "
+    wanted = setup.kill_client_id if client_id is None else client_id
+    if wanted == setup.engine_client_id:
+        raise UsageError(f"the kill's client id ({chosen}: {wanted}) must differ from the engine's "
                          f"({setup.engine_client_id_from}: {setup.engine_client_id}): the kill must not take over "
                          "the engine's session; run it again with another: --client-id N")
-    return client_id
+    if engine is None or engine.client_id != wanted:
+        return wanted, ""
+    running = f"the engine running with this journal (process {engine.pid}) connects with client id {wanted}"
+    if client_id is not None:
+        raise UsageError(f"the kill's client id (--client-id: {wanted}) must differ from the engine's: {running}; "
+                         "the kill must not take over the engine's session; run it again with another: --client-id N")
+    other = _free_client_id(wanted, {setup.engine_client_id, wanted})
+    return other, f"{running}, the kill's own ({chosen}): the global cancel goes as client {other} instead"
+
+
+def _free_client_id(near: int, taken: set[int]) -> int:
+    """The first API client id after ``near`` (before it, at the top of the range) that is not ``taken``."""
+    step = 1 if near < MAX_CLIENT_ID else -1
+    candidate = near + step
+    while candidate in taken:
+        candidate += step
+    return candidate
+
+
+def _said(*parts: str) -> str:
+    """What the kill says before the cancel goes: the parts that say something, one sentence each."""
+    return ". ".join(part for part in parts if part)
 
 
 def _refuse_host_without_port(mode: Mode, host: str | None, port: int | None) -> None:

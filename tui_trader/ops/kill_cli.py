@@ -28,7 +28,7 @@ from tui_trader.config.salvage import Salvaged, salvage
 from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError, UsageError, print_error
-from tui_trader.ops.kill import KillSetup, execute, gateway_chooser, out_of_band_kill
+from tui_trader.ops.kill import MAX_CLIENT_ID, KillSetup, execute, gateway_chooser, out_of_band_kill
 from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, cancels_are_no_errors, private_log_file
 from tui_trader.ops.modes import add_mode_flags, settings_for
 
@@ -91,7 +91,7 @@ def refuse_bad_flags(args: argparse.Namespace) -> None:
         raise UsageError("--reason must say why")
     if not 0 < args.connect_timeout < math.inf:
         raise UsageError(f"--connect-timeout must be a positive number of seconds, not {args.connect_timeout}")
-    if args.client_id is not None and not 0 <= args.client_id <= 2**31 - 1:
+    if args.client_id is not None and not 0 <= args.client_id <= MAX_CLIENT_ID:
         raise UsageError(f"--client-id must be an API client id from 0 to 2147483647, not {args.client_id}")
     if args.port is not None and not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be a port from 1 to 65535, not {args.port}")

@@ -81,6 +81,7 @@ class Channel:
         self._sent_at: deque[float] = deque()
         self._in_flight = 0
         self._dropped_told = 0  # drops already mentioned in a message
+        self._told: set[str] = set()  # the conditions (Notice.topic) this channel said began and not yet that ended
         self.sent = self.failed = self.dropped = self.retried = 0
         self.last_success: datetime | None = None
         self.last_failure: datetime | None = None
@@ -95,11 +96,17 @@ class Channel:
         """True when the channel's filters let ``notice`` through.
 
         The kind must be listed; so must the level, except for fills and daily summaries (facts
-        at INFO level that a channel asks for by kind). Test notices always pass.
+        at INFO level that a channel asks for by kind) and for the end of a condition whose beginning
+        this channel sent (:attr:`Notice.topic`: the link back after the link lost, at INFO); a notice
+        sent only there (:attr:`Notice.owed_only`) goes nowhere else. Test notices always pass.
         """
         if notice.kind == "test":
             return True
         if notice.kind not in self.policy.kinds:
+            return False
+        if notice.ends and notice.topic in self._told:
+            return True
+        if notice.owed_only:
             return False
         return notice.kind in LEVEL_EXEMPT or notice.level.value in self.policy.levels
 
@@ -107,6 +114,10 @@ class Channel:
         """Queue ``notice`` if the filters accept it; never blocks. Returns whether it was queued."""
         if not self.accepts(notice):
             return False
+        if notice.ends:
+            self._told.discard(notice.topic)
+        elif notice.topic:  # told going on here: its end is told here too
+            self._told.add(notice.topic)
         self._queue.append(notice)
         self._bound_queue()
         self._idle.clear()

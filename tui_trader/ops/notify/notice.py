@@ -1,15 +1,24 @@
 """What a notification says: engine events become :class:`Notice` values of a kind and a level.
 
-Kinds (``notifications.kinds``): ``fills``, ``rejections``, ``risk``, ``kill_switch``,
-``disconnects``, ``daily_summary``, ``system`` (health, journal, engine failures) and ``test``.
+Kinds (``notifications.kinds``): ``fills``, ``rejections``, ``risk`` (risk triggers, reconciliation, the
+schedule), ``kill_switch``, ``disconnects``, ``daily_summary``, ``system`` (health, journal, engine failures) and
+``test``.
 Alerts are routed by their source; one thing that happened is one notice: the events behind an alert
 (a KillSwitchEngaged next to its critical alert, the DISCONNECTED of a connect that failed next to its
 ``connect_failed`` alert) are not sent, and a lost link is sent as its DISCONNECTED event, not again as the
 broker's ``disconnect`` alert beside it.
+
+A notice that a condition began (the link lost, entries blocked, a data farm broken, a health figure over its limit,
+the schedule's REDUCING, the kill switch engaged) names it (:attr:`Notice.topic`), and so does the notice that it
+is over (:attr:`Notice.ends`). The end is mostly INFO, which the channels' default levels leave out: a channel that
+sent the beginning sends the end too, whatever its levels (:meth:`~tui_trader.ops.notify.channel.Channel.accepts`),
+so a phone told the link was lost hears that it is back, and one never told of a farm's outage hears nothing of its
+return: recoveries are sent where their loss was, not every INFO.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
@@ -20,11 +29,33 @@ from tui_trader.domain.alerts import LOST_LINK, Alert
 from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, OrderStatus
 
 KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
+# The schedule's alerts are risk: its REDUCING before a restart or the close, ACTIVE again, positions held past the
+# close; a trader who picks the risk kind looks there for why entries are denied (as for a risk trigger's REDUCING).
 _ALERT_SOURCE_KIND = {
-    "kill_switch": "kill_switch", "risk": "risk", "reconcile": "risk", "broker": "disconnects",
+    "kill_switch": "kill_switch", "risk": "risk", "reconcile": "risk", "schedule": "risk", "broker": "disconnects",
     "connection": "disconnects", "market_data": "disconnects",
 }
 _ALERT_KIND_KIND = {"disconnected": "disconnects", "connect_failed": "disconnects", "position_mismatch": "risk"}
+
+LINK = "link"
+"""The condition of a link lost, or never made (:attr:`Notice.topic`)."""
+_CONDITIONS = {  # an alert's kind -> the condition it is news of, and whether it says the condition is over
+    "connect_failed": (LINK, False), "reconnected": (LINK, True),
+    "farm_broken": ("farm", False), "farm_ok": ("farm", True),
+    "ib_link_broken": ("ib_link", False), "ib_link_restored": ("ib_link", True),
+    "entries_blocked": ("entries", False), "entries_unblocked": ("entries", True),
+    "schedule_reduced": ("schedule", False), "schedule_restored": ("schedule", True),
+    "schedule_state_kept": ("schedule", True),  # the window over, REDUCING kept as another set it: said so
+    "trigger_file_unchecked": ("trigger_file", False), "trigger_file_checked": ("trigger_file", True),
+    "notification_failed": ("notifications", False), "notification_recovered": ("notifications", True),
+    "kill": ("kill", False), "kill_all": ("kill", False), "kill_restored": ("kill", False),
+    "kill_reset": ("kill", True),
+}
+_WHICH: dict[str, Callable[[str], str]] = {  # which one of a condition, as both its alerts' texts end or begin
+    "farm": lambda text: text.rsplit(":", 1)[-1].strip(),  # "…: Market data farm connection is OK:usfarm"
+    "entries": lambda text: text.partition(": ")[2],  # "new entries blocked: <why>", "entry block lifted: <why>"
+    "notifications": lambda text: text.partition(":")[0],  # "<channel>: delivering again"
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +67,14 @@ class Notice:
     kind: str
     title: str
     text: str = ""
+    topic: str = ""
+    """The condition the notice is news of (``link``, ``entries: market data stalled``, ``farm: usfarm``,
+    ``health_cpu``), if any: a channel that sent its beginning sends its end, whatever the channel's levels."""
+    ends: bool = False
+    """The notice says the condition ``topic`` is over."""
+    owed_only: bool = False
+    """Sent only where the beginning of ``topic`` was (the link made after a connect that failed: every start makes
+    one, and a reconnection's end is the ``reconnected`` alert)."""
 
     @property
     def line(self) -> str:
@@ -47,6 +86,20 @@ class Notice:
 def kind_of_alert(alert: Alert) -> str:
     """The notification kind of an alert (by its kind, then its source; else ``system``)."""
     return _ALERT_KIND_KIND.get(alert.kind) or _ALERT_SOURCE_KIND.get(alert.source, "system")
+
+
+def condition_of(alert: Alert) -> tuple[str, bool]:
+    """The condition ``alert`` is news of (``""``: none), and whether it says the condition is over.
+
+    A health figure's condition is its kind (``health_cpu``, ``health_market_data_age[AAPL]``): over when it is
+    back to normal (INFO). A condition that can hold more than once at a time (two farms broken, two entry blocks)
+    is told apart by the words its alerts share.
+    """
+    if alert.kind.startswith("health_"):
+        return alert.kind, alert.level is AlertLevel.INFO
+    name, ends = _CONDITIONS.get(alert.kind, ("", False))
+    which = _WHICH.get(name)
+    return (f"{name}: {which(alert.text)}" if which is not None else name), ends
 
 
 def notice_for(event: ev.Event) -> Notice | None:
@@ -62,7 +115,8 @@ def notice_for(event: ev.Event) -> Notice | None:
         a = event.alert
         if a.source == "broker" and a.kind == LOST_LINK:
             return None  # the lost link's ConnectionChanged is its notice
-        return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}")
+        topic, ends = condition_of(a)
+        return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}", topic=topic, ends=ends)
     if isinstance(event, ev.OrderFilled):
         return _fill_notice(event)
     if isinstance(event, ev.OrderDenied):
@@ -74,10 +128,20 @@ def notice_for(event: ev.Event) -> Notice | None:
         o = event.order
         title = f"rejected {o.ticket.side.value} {o.ticket.quantity:g} {o.symbol} {o.order_ref}"
         return Notice(event.time, AlertLevel.WARNING, "rejections", title, o.last_error)
-    if isinstance(event, ev.ConnectionChanged) and event.state is ConnectionState.DISCONNECTED \
-            and event.previous in LINK_UP:
+    if isinstance(event, ev.ConnectionChanged):
+        return _link_notice(event)
+    return None
+
+
+def _link_notice(event: ev.ConnectionChanged) -> Notice | None:
+    """A link lost (it was up), or made where a connect that failed was told (the start's: a reconnection's end is
+    its ``reconnected`` alert, which comes first)."""
+    if event.state is ConnectionState.DISCONNECTED and event.previous in LINK_UP:
         return Notice(event.time, AlertLevel.ERROR, "disconnects", "broker disconnected",
-                      f"{event.detail}; new entries blocked until reconciled")
+                      f"{event.detail}; new entries blocked until reconciled", topic=LINK)
+    if event.state in LINK_UP and event.previous not in LINK_UP:
+        return Notice(event.time, AlertLevel.INFO, "disconnects", "broker connected", event.detail, topic=LINK,
+                      ends=True, owed_only=True)
     return None
 
 

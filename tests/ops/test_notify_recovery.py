@@ -1,0 +1,237 @@
+"""The end of what a channel was told is going on: the link back after the link lost, a farm back, an entry block
+lifted, a health figure back to normal, the schedule's ACTIVE again, the kill switch released. Sent where the
+beginning was, whatever the channel's levels; nowhere else (no INFO flood). The rule is pure; the channel sends to a
+real webhook on loopback, the engine talks to the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tui_trader.config import Settings, load_settings
+from tui_trader.config.notifications import WebhookSettings
+from tui_trader.domain.alerts import Alert
+from tui_trader.domain.enums import AlertLevel, ConnectionState
+from tui_trader.domain.events import AlertRaised, ConnectionChanged, Event
+from tui_trader.engine.factory import create_engine
+from tui_trader.ops.notify import Channel, Notice, WebhookSender
+from tui_trader.ops.notify.notice import notice_for
+from tui_trader.sim import SimGateway
+
+from .conftest import eventually
+from .servers import HttpServer, closed_port
+from .test_notify import NOW, policy, running, webhook
+from .test_operations_wiring import notified
+
+WARNING_UP = frozenset({"WARNING", "ERROR", "CRITICAL"})
+ERROR_UP = frozenset({"ERROR", "CRITICAL"})  # email's default
+
+
+def alert(level: AlertLevel, source: str, text: str, kind: str) -> AlertRaised:
+    return AlertRaised(NOW, Alert(level, source, text, NOW, kind=kind))
+
+
+def link(state: ConnectionState, previous: ConnectionState, detail: str = "connection lost") -> ConnectionChanged:
+    return ConnectionChanged(NOW, state, detail, previous)
+
+
+LOST = link(ConnectionState.DISCONNECTED, ConnectionState.CONNECTED)
+BACK = alert(AlertLevel.INFO, "broker", "reconnected and reconciled: new entries no longer blocked by the lost link",
+             "reconnected")
+LINK_MADE = link(ConnectionState.CONNECTED, ConnectionState.CONNECTING, "account DUSIM0001")
+CONNECT_FAILED = alert(AlertLevel.ERROR, "broker", "could not connect to 127.0.0.1:4002: connection refused",
+                       "connect_failed")
+
+
+def farm(code: int, state: str, name: str) -> AlertRaised:
+    if state == "broken":
+        return alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): Market data farm connection is "
+                     f"broken:{name}", "farm_broken")
+    return alert(AlertLevel.INFO, "broker", f"market data farm back ({code}): Market data farm connection is OK:{name}",
+                 "farm_ok")
+
+
+def blocked(why: str) -> AlertRaised:
+    return alert(AlertLevel.ERROR, "engine", f"new entries blocked: {why}", "entries_blocked")
+
+
+def lifted(why: str) -> AlertRaised:
+    return alert(AlertLevel.INFO, "engine", f"entry block lifted: {why}", "entries_unblocked")
+
+
+def channel(levels: frozenset[str] = WARNING_UP, **changes: object) -> Channel:
+    """A channel that is never run: what it queues is what it would send."""
+    sender = WebhookSender(WebhookSettings(enabled=True, url=SecretStr("http://127.0.0.1:9/hook")))
+    return Channel(sender, policy(levels=levels, **changes))
+
+
+def offered(ch: Channel, *events: Event) -> list[str]:
+    """The titles of the notices ``events`` call for that ``ch`` queues."""
+    notices = [n for n in map(notice_for, events) if n is not None]
+    return [n.title for n in notices if ch.offer(n)]
+
+
+# -- the rule -------------------------------------------------------------------------------------------------------
+
+
+def test_notice_for_a_loss_and_its_end_then_one_condition_named_by_both() -> None:
+    pairs = [(LOST, BACK), (CONNECT_FAILED, LINK_MADE), (farm(2103, "broken", "usfarm"), farm(2104, "ok", "usfarm")),
+             (blocked("market data stalled"), lifted("market data stalled")),
+             (alert(AlertLevel.WARNING, "health", "cpu 91.0% reached the warning limit 80%", "health_cpu"),
+              alert(AlertLevel.INFO, "health", "cpu back to normal: 12.0%", "health_cpu")),
+             (alert(AlertLevel.WARNING, "schedule", "REDUCING: IB Gateway restart at 23:45", "schedule_reduced"),
+              alert(AlertLevel.INFO, "schedule", "ACTIVE again: IB Gateway restart over", "schedule_restored")),
+             (alert(AlertLevel.CRITICAL, "kill_switch", "KILL SWITCH ENGAGED by alice", "kill"),
+              alert(AlertLevel.WARNING, "kill_switch", "kill switch released by alice: checked", "kill_reset")),
+             (alert(AlertLevel.WARNING, "broker", "the gateway lost its link to IB's servers (2110)", "ib_link_broken"),
+              alert(AlertLevel.INFO, "broker", "the gateway's link to IB's servers is restored (1102)",
+                    "ib_link_restored"))]
+    for began, ended in pairs:
+        start, end = notice_for(began), notice_for(ended)
+        assert start is not None
+        assert end is not None
+        assert (start.topic, start.ends, end.topic, end.ends, end.kind) == (end.topic, False, start.topic, True,
+                                                                            start.kind), began
+        assert start.topic
+
+
+def test_notice_for_two_farms_or_two_entry_blocks_then_each_its_own_condition() -> None:
+    topics = {n.topic for n in map(notice_for, (farm(2103, "broken", "usfarm"), farm(2103, "broken", "eufarm"),
+                                                 blocked("market data stalled"), blocked("account refused")))
+              if n is not None}
+    assert topics == {"farm: usfarm", "farm: eufarm", "entries: market data stalled", "entries: account refused"}
+
+
+def test_notice_for_an_info_that_ends_nothing_then_no_condition() -> None:
+    # Not every INFO: a watched symbol, a strategy's word, a 2xxx notice from IB end nothing a channel was told.
+    for event in (alert(AlertLevel.INFO, "market_data", "watching MSFT for this session", "watch"),
+                  alert(AlertLevel.INFO, "strategies", "strategy ema_cross paused", "general"),
+                  alert(AlertLevel.INFO, "broker", "2158: Sec-def data farm connection is OK:secdefnj",
+                        "broker_error")):
+        found = notice_for(event)
+        assert found is not None
+        assert (found.topic, found.ends) == ("", False)
+
+
+def test_schedule_alerts_then_the_risk_kind() -> None:
+    # They went to "system" (health, journal, engine failures): a trader who chose the risk kind never heard why every
+    # entry was denied from 15:45 on, nor that the book was not flat at the close.
+    for kind in ("schedule_reduced", "schedule_restored", "schedule_state_kept", "schedule_not_flat_at_close"):
+        found = notice_for(alert(AlertLevel.WARNING, "schedule", "…", kind))
+        assert found is not None
+        assert found.kind == "risk", kind
+
+
+def test_channel_at_warning_told_the_link_lost_then_takes_its_return_at_info_once() -> None:
+    ch = channel()
+    assert offered(ch, BACK) == []  # no loss told: an INFO as any other
+    assert offered(ch, LOST, BACK, BACK) == ["broker disconnected", "broker: " + BACK.alert.text]
+
+
+def test_channel_told_one_farm_broken_then_takes_that_farms_return_only() -> None:
+    ch = channel()
+    assert offered(ch, farm(2103, "broken", "usfarm"), farm(2106, "ok", "ushmds"), farm(2104, "ok", "usfarm")) == [
+        "broker: market data degraded (2103): Market data farm connection is broken:usfarm",
+        "broker: market data farm back (2104): Market data farm connection is OK:usfarm"]
+
+
+def test_channel_that_did_not_take_the_loss_then_not_its_end_either() -> None:
+    # Email (ERROR and CRITICAL) never heard the WARNING of a broken farm: its return would be news of nothing.
+    assert offered(channel(ERROR_UP), farm(2103, "broken", "usfarm"), farm(2104, "ok", "usfarm")) == []
+    # Nor a channel without the kind: its filter is the operator's choice.
+    risk_only = channel(kinds=frozenset({"risk"}))
+    assert offered(risk_only, LOST, BACK) == []
+
+
+def test_channel_told_entries_blocked_then_takes_the_lift_of_that_block_only() -> None:
+    ch = channel(ERROR_UP)
+    assert offered(ch, blocked("market data stalled"), lifted("an order's state is unknown"),
+                   lifted("market data stalled")) == [
+        "engine: new entries blocked: market data stalled", "engine: entry block lifted: market data stalled"]
+
+
+def test_link_made_then_sent_only_where_a_failed_connect_was_told() -> None:
+    # The start's connect that failed (ERROR) had no end: the phone's last word was "could not connect".
+    assert offered(channel(), CONNECT_FAILED, LINK_MADE) == [
+        "broker: " + CONNECT_FAILED.alert.text, "broker connected"]
+    # Every start makes a link, and a reconnection's end is its `reconnected` alert: no second word, not even at INFO.
+    everything = channel(frozenset({"INFO", "WARNING", "ERROR", "CRITICAL"}))
+    assert offered(everything, LINK_MADE, LOST, BACK, LINK_MADE) == [
+        "broker disconnected", "broker: " + BACK.alert.text]
+
+
+def test_channel_told_a_kill_then_takes_its_release_below_its_levels() -> None:
+    ch = channel(ERROR_UP)
+    assert offered(ch, alert(AlertLevel.WARNING, "kill_switch", "kill switch released by bob: x", "kill_reset")) == []
+    assert offered(ch, alert(AlertLevel.CRITICAL, "kill_switch", "KILL SWITCH ENGAGED by bob", "kill"),
+                   alert(AlertLevel.WARNING, "kill_switch", "kill switch released by bob: x", "kill_reset")) == [
+        "kill_switch: KILL SWITCH ENGAGED by bob", "kill_switch: kill switch released by bob: x"]
+
+
+# -- a real channel, a real webhook ---------------------------------------------------------------------------------
+
+
+async def test_webhook_at_warning_when_the_link_is_lost_and_back_then_both_delivered(http: HttpServer) -> None:
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0))
+    async with running(ch):
+        for event in (LOST, farm(2104, "ok", "usfarm"), BACK):
+            notice = notice_for(event)
+            assert isinstance(notice, Notice)
+            ch.offer(notice)
+        await eventually(lambda: any("reconnected" in line for line in notified(http)), what="the return delivered")
+    lines = notified(http)  # the farm's return is not one: its loss was never told here
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("[ERROR] broker disconnected: connection lost; new entries blocked until reconciled")
+    assert lines[1].endswith("[INFO] broker: reconnected and reconciled: new entries no longer blocked by the lost "
+                             "link")
+
+
+def paper_notifying(tmp_path: Path, http: HttpServer, port: int) -> Settings:
+    """A paper engine at ``port`` reconnecting at once, its webhook at WARNING and up (the default levels)."""
+    return load_settings(None, {
+        "mode": "paper", "state_dir": str(tmp_path / "state"), "strategies": [],
+        "broker": {"port": port, "connect_timeout": 2.0, "reconnect_initial_s": 0.05, "reconnect_max_s": 0.2},
+        "notifications": {"batch_window_s": 0, "webhook": {"enabled": True, "url": http.url + "/hook"}},
+    })
+
+
+async def test_engine_when_its_link_is_lost_and_made_again_then_the_webhook_hears_both(
+        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The phone heard "broker disconnected … new entries blocked until reconciled", and never that it came back.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    async with SimGateway(port=0, seed=7, always_open=True) as sim:
+        engine = create_engine(paper_notifying(tmp_path, http, sim.port))
+        await engine.start()
+        try:
+            await eventually(lambda: engine.is_connected, what="connected")
+            sim.control.disconnect()
+            await eventually(lambda: any("reconnected and reconciled" in line for line in notified(http)),
+                             what="the return notified")
+        finally:
+            await engine.stop()
+    about = [line for line in notified(http) if "connect" in line]
+    assert len(about) == 2, about
+    assert "[ERROR] broker disconnected: connection lost" in about[0]
+    assert "[INFO] broker: reconnected and reconciled: new entries no longer blocked by the lost link" in about[1]
+
+
+async def test_engine_when_its_start_could_not_connect_and_then_does_then_the_webhook_hears_it_connected(
+        tmp_path: Path, http: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The phone's last word was "could not connect to H:P": the start's link made has no alert of its own.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    port = closed_port()
+    engine = create_engine(paper_notifying(tmp_path, http, port))
+    await engine.start()
+    try:
+        await eventually(lambda: any("could not connect" in line for line in notified(http)), what="the failure")
+        async with SimGateway(port=port, seed=7, always_open=True):
+            await eventually(lambda: any("broker connected" in line for line in notified(http)),
+                             what="the link made notified")
+            await engine.stop()
+    finally:
+        await engine.stop()
+    about = [line for line in notified(http) if f"127.0.0.1:{port}" in line or "broker connected" in line]
+    assert len(about) == 2, about
+    assert "[INFO] broker connected: account DUSIM" in about[1]
