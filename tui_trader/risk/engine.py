@@ -242,10 +242,12 @@ class RiskEngine:
         working: Sequence[Order] = (),
         trigger: KillTrigger = KillTrigger.MANUAL,
         flatten: bool = False,
+        taken: bool = False,
     ) -> KillDecision:
-        """Engage the kill switch: HALTED before this returns; the decision lists the cancels."""
+        """Engage the kill switch: HALTED before this returns; the decision lists the cancels and the records
+        (``taken``: a kill latched out of band, recorded as taken: :meth:`KillSwitch.engage`)."""
         decision = self._kill.engage(
-            by, reason, now, working=working, previous=self._state, trigger=trigger, flatten=flatten
+            by, reason, now, working=working, previous=self._state, trigger=trigger, flatten=flatten, taken=taken
         )
         if self._state is not TradingState.HALTED:
             self._change(TradingState.HALTED, by, decision.state.reason, now)
