@@ -144,6 +144,20 @@ def test_engage_by_an_automatic_trigger_then_only_entries_listed_and_the_protect
     assert ("other clients' orders were not touched" in alert.text) is (scope is CancelScope.GLOBAL)
 
 
+def test_engage_by_an_automatic_trigger_that_flattens_then_its_alert_says_the_positions_are_flattened_next(
+) -> None:
+    # The trip's one alert (the monitor raises none beside it) said the stops were kept working, as the flatten
+    # that follows cancelled them and closed the positions.
+    decision = KillSwitch().engage("risk:daily_loss", "daily_loss limit reached: $600.00 (limit $500.00) -> "
+                                   "HALT_AND_FLATTEN", T0, trigger=KillTrigger.DAILY_LOSS, flatten=True)
+
+    (alert,) = [e.alert for e in decision.events if isinstance(e, AlertRaised)]
+    assert alert.text == ("kill switch engaged by risk:daily_loss (daily_loss): daily_loss limit reached: $600.00 "
+                          "(limit $500.00) -> HALT_AND_FLATTEN. Entries cancelled; the open positions are flattened "
+                          "next (their protective orders cancelled first)")
+    assert KillAction.FLATTEN in decision.actions
+
+
 def test_engage_by_the_operator_then_the_protection_is_listed_too() -> None:
     switch = KillSwitch()
 

@@ -256,7 +256,7 @@ class KillSwitch:
             before = self._state
             self._state = KillState(True, by, reason, now, trigger, not manual, before.released, before.released_at,
                                     keeps_protection=not manual)
-            events = self._engage_events(by, reason, now, previous, trigger, taken)
+            events = self._engage_events(now, previous, taken=taken, flatten=flatten)
         elif manual and self._state.keeps_protection:
             self._state = replace(self._state, keeps_protection=False)
             events = _everything_events(by, reason, now, taken)
@@ -374,16 +374,18 @@ class KillSwitch:
             return None
         return ResetDecision(False, self._state, problem, needs_confirmation=confirm_needed)
 
-    def _engage_events(
-        self, by: str, reason: str, now: datetime, previous: TradingState, trigger: KillTrigger, taken: bool
-    ) -> tuple[Event, ...]:
+    def _engage_events(self, now: datetime, previous: TradingState, *, taken: bool, flatten: bool
+                       ) -> tuple[Event, ...]:
+        """The records of the engagement just latched (:attr:`state`), from ``previous``; ``taken``, ``flatten``:
+        see :meth:`engage`."""
+        by, reason, trigger = self._state.by, self._state.reason, self._state.trigger or KillTrigger.MANUAL
         events: list[Event] = []
         if previous is not TradingState.HALTED:
             events.append(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
         events.append(KillLatchTaken(now, by, reason) if taken else KillSwitchEngaged(now, by, reason))
         if trigger is KillTrigger.MANUAL and not taken:
             events.append(OperatorAction(now, by, "kill", reason, previous.value, TradingState.HALTED.value))
-        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now, self.scope)))
+        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now, self.scope, flatten=flatten)))
         return tuple(events)
 
     @staticmethod
@@ -401,13 +403,21 @@ class KillSwitch:
 
 
 def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime,
-                  scope: CancelScope = CancelScope.OWN) -> Alert:
+                  scope: CancelScope = CancelScope.OWN, *, flatten: bool = False) -> Alert:
     """The critical alert every engagement raises (the console shows it; it adds none of its own).
 
-    An automatic trip says that the positions' protective orders were kept, and how to cancel them too."""
+    An automatic trip's is the trip's only alert (the monitor raises none beside it: one message on the trader's
+    phone): its ``reason`` is the hit's message (what tripped, its figures, the action), and it says what the kill
+    did: the entries cancelled, the positions' protective orders kept and how to cancel them too, or, with
+    ``flatten`` (HALT_AND_FLATTEN), the positions flattened next."""
     text = f"kill switch engaged by {by} ({trigger.value}): {reason}"
-    if trigger is not KillTrigger.MANUAL:
-        others = "; other clients' orders were not touched" if scope is CancelScope.GLOBAL else ""
+    if trigger is KillTrigger.MANUAL:
+        return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
+    others = "; other clients' orders were not touched" if scope is CancelScope.GLOBAL else ""
+    if flatten:
+        text += (f". Entries cancelled; the open positions are flattened next (their protective orders cancelled "
+                 f"first){others}")
+    else:
         text += (f". Entries cancelled; the open positions' protective orders (stops, targets, exits) are kept "
                  f"working{others}. Ctrl+K cancels everything, those too")
     return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
