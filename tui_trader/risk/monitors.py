@@ -67,6 +67,10 @@ class TriggerHit:
     already, the response says the hit (:meth:`~tui_trader.risk.engine.RiskEngine.respond`)."""
 
 
+DISCONNECT_MONITOR = "disconnect"
+"""The disconnect trigger's monitor (its hits', :func:`disconnect_hit`: the trading state it sets is ``by``
+``risk:disconnect``)."""
+
 DRAWDOWN_MONITORS = ("drawdown", "drawdown_pct")
 """The monitors of the drawdown trigger (the trading state they set is ``by`` ``risk:<monitor>``)."""
 
@@ -261,7 +265,7 @@ def disconnect_hit(disconnected_since: datetime | None, now: datetime, limits: R
         return None
     what = "broker disconnected" if ever_connected else "no connection to the broker"
     text = f"{what} for {down:.0f}s (limit {limit:g}s)"
-    return TriggerHit(KillTrigger.DISCONNECT, limits.disconnect_action, "disconnect", down, limit, text)
+    return TriggerHit(KillTrigger.DISCONNECT, limits.disconnect_action, DISCONNECT_MONITOR, down, limit, text)
 
 
 def unknown_order_hits(orders: Sequence[Order], now: datetime, limits: RiskLimits) -> TriggerHit | None:
