@@ -238,6 +238,37 @@ async def test_engine_death_latch_failed_then_the_consoles_own_kill_asks_the_lat
         assert (state["engaged"], state["by"], state["reason"]) == (True, "console", "console worker crashed")
 
 
+async def test_engine_death_latch_not_written_then_the_consoles_own_kill_asks_the_latch_again(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # A journal the latch could not write is said ("kill switch NOT latched"), not raised: the death's kill ended as
+    # if it had latched, and the console's own kill after it added nothing. The next engine did not start HALTED.
+    journal = settings_for(gw, tmp_path).journal_path
+    journal.mkdir(parents=True)  # a journal that cannot be opened as a file
+    async with engine_process(gw, tmp_path) as proxy:
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await proxy.start()
+        death = proxy.fallback
+        assert death is not None
+        await asyncio.wait((death,), timeout=WAIT_S)
+        assert "kill switch NOT latched" in proxy.fallback_outcome
+        journal.rmdir()
+
+        # Act: the console's crash handling.
+        proxy.kill("console worker crashed", by="console", operator=False)
+
+        # Assert
+        assert proxy.fallback is not death
+        await asyncio.wait_for(proxy.fallback, WAIT_S)
+        opened = await Journal.open(journal)
+        try:
+            state = await opened.load_kill_state()
+        finally:
+            await opened.close()
+        assert state is not None
+        assert (state["engaged"], state["by"]) == (True, "console")
+
+
 def _schema_version(journal: Path, version: int) -> None:
     """Set ``journal``'s schema version (its file made if missing)."""
     with contextlib.closing(sqlite3.connect(journal)) as conn:
