@@ -250,3 +250,40 @@ async def test_daily_loss_kill_reset_then_a_restart_the_same_day_does_not_trip_i
     sim.control.set_price("AAPL", 25.0)
     async with running(sim, config, clock.now) as (next_day, _):
         await eventually(lambda: next_day.risk.kill_state.engaged, what="a new day's loss trips")
+
+
+# --- a trip to HALTED, said once --------------------------------------------------------------------------------
+
+
+async def test_daily_loss_halted_trip_then_one_critical_alert_saying_what_tripped_its_figures_and_what_the_kill_did(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # One trip was two critical alerts, two messages on the trader's phone: the monitor's "daily_loss limit
+    # reached: … -> halted" and the kill switch's "kill switch engaged by risk:daily_loss …", each half the story.
+    config = make_config(tmp_path, limits=limits_for_tests(daily_loss_limit=3_000))
+    async with running(sim, config, clock.now) as (engine, events):
+        await _price(sim, engine, 100.0)
+        entry = await engine.submit(buy(100))
+        await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.FILLED, what="entry filled")
+        events.drain()
+
+        # Act
+        await _price(sim, engine, 60.0)
+        await eventually(lambda: engine.risk.kill_state.engaged, what="daily loss tripped")
+        engine.tick()
+
+        # Assert: one critical alert, the kill switch's, with the trip's figures and what the kill did.
+        seen = events.drain()
+        (critical,) = [e.alert for e in seen if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
+        assert (critical.source, critical.kind) == ("kill_switch", "kill")
+        assert re.search(r"daily_loss limit reached: \$4,0\d\d\.\d\d \(limit \$3,000\.00\)", critical.text), \
+            critical.text
+        assert "Entries cancelled; the open positions' protective orders" in critical.text
+        # The journal's records of the trip are as they were: the engagement and the state change, by the monitor.
+        assert engine.journal is not None
+        await engine.journal.flush()
+        (engaged,) = await engine.journal.events(["KillSwitchEngaged"])
+        (halted,) = [e for e in await engine.journal.events(["TradingStateChanged"])
+                     if e.state is TradingState.HALTED]
+        assert (engaged.by, halted.by) == ("risk:daily_loss", "risk:daily_loss")
+        assert engaged.reason == halted.reason == engine.risk.kill_state.reason
+        assert engaged.reason.startswith("daily_loss limit reached: $4,0")

@@ -9,8 +9,10 @@ Waits are bounded polls, never sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -202,6 +204,75 @@ async def test_operator_kill_during_the_consoles_own_latch_only_kill_then_it_sti
         proxy.kill("operator pressed Ctrl+K", by="operator")  # at once, while the latch is under way
         await eventually(lambda: not working_at_sim(gw, [ref]), WAIT_S, "the global cancel at the simulator")
         await asyncio.wait_for(proxy.stop(), WAIT_S)
+
+
+async def test_engine_death_latch_failed_then_the_consoles_own_kill_asks_the_latch_again(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # The process's death latches out of band (latch only). The console's crash handling that follows (a kill,
+    # operator=False) adds nothing to a latch under way or written, but one that failed may not have been written:
+    # it is asked again, or the next engine started from the journal would not start HALTED.
+    journal = settings_for(gw, tmp_path).journal_path
+    _schema_version(journal, 999)  # a journal the latch cannot open (a newer tui-trader's schema)
+    async with engine_process(gw, tmp_path) as proxy:
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await proxy.start()
+        death = proxy.fallback
+        assert death is not None
+        await asyncio.wait((death,), timeout=WAIT_S)
+        assert "out-of-band kill failed: RuntimeError('journal schema 999 is newer" in proxy.fallback_outcome
+        _schema_version(journal, 0)  # the journal can be opened again (a new one: its tables made as it opens)
+
+        # Act: the console's crash handling.
+        proxy.kill("console worker crashed", by="console", operator=False)
+
+        # Assert
+        assert proxy.fallback is not death
+        await asyncio.wait_for(proxy.fallback, WAIT_S)
+        opened = await Journal.open(journal)
+        try:
+            state = await opened.load_kill_state()
+        finally:
+            await opened.close()
+        assert state is not None
+        assert (state["engaged"], state["by"], state["reason"]) == (True, "console", "console worker crashed")
+
+
+async def test_engine_death_latch_not_written_then_the_consoles_own_kill_asks_the_latch_again(
+        gw: SimGateway, tmp_path: Path) -> None:
+    # A journal the latch could not write is said ("kill switch NOT latched"), not raised: the death's kill ended as
+    # if it had latched, and the console's own kill after it added nothing. The next engine did not start HALTED.
+    journal = settings_for(gw, tmp_path).journal_path
+    journal.mkdir(parents=True)  # a journal that cannot be opened as a file
+    async with engine_process(gw, tmp_path) as proxy:
+        os.kill(proxy.pid, signal.SIGKILL)
+        with pytest.raises(EngineProcessDied):
+            await proxy.start()
+        death = proxy.fallback
+        assert death is not None
+        await asyncio.wait((death,), timeout=WAIT_S)
+        assert "kill switch NOT latched" in proxy.fallback_outcome
+        journal.rmdir()
+
+        # Act: the console's crash handling.
+        proxy.kill("console worker crashed", by="console", operator=False)
+
+        # Assert
+        assert proxy.fallback is not death
+        await asyncio.wait_for(proxy.fallback, WAIT_S)
+        opened = await Journal.open(journal)
+        try:
+            state = await opened.load_kill_state()
+        finally:
+            await opened.close()
+        assert state is not None
+        assert (state["engaged"], state["by"]) == (True, "console")
+
+
+def _schema_version(journal: Path, version: int) -> None:
+    """Set ``journal``'s schema version (its file made if missing)."""
+    with contextlib.closing(sqlite3.connect(journal)) as conn:
+        conn.execute(f"PRAGMA user_version = {version}")
 
 
 async def test_console_exits_by_another_path_than_quit_during_an_out_of_band_kill_then_close_finishes_it(

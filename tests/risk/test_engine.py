@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tui_trader.domain import Alert, AlertLevel, OrderStatus, TradingState
-from tui_trader.domain.events import KillSwitchEngaged, MessagesSent, TradingStateChanged
+from tui_trader.domain.events import AlertRaised, KillSwitchEngaged, MessagesSent, TradingStateChanged
 from tui_trader.risk import (
     KillAction,
     KillState,
@@ -194,7 +194,8 @@ def test_respond_when_daily_loss_at_limit_then_the_kill_switch_by_the_monitor() 
 
     response = engine.respond(hit, T0)
 
-    assert [a.level for a in alerts] == [AlertLevel.CRITICAL]
+    # Said once, by the kill switch: the monitor's own critical alert beside it was a second message for one trip.
+    assert alerts == ()
     assert hit.trigger is KillTrigger.DAILY_LOSS
     assert (response.kill, response.reduce, response.alert, response.flatten) == (True, False, None, False)
     assert response.by == "risk:daily_loss"
@@ -205,14 +206,34 @@ def test_respond_when_daily_loss_at_limit_then_the_kill_switch_by_the_monitor() 
     assert engine.kill_state.auto
     assert engine.kill_state.trigger is KillTrigger.DAILY_LOSS
     assert any(isinstance(e, KillSwitchEngaged) for e in decision.events)
+    (said,) = [e.alert for e in decision.events if isinstance(e, AlertRaised)]
+    assert (said.level, said.source, said.kind) == (AlertLevel.CRITICAL, "kill_switch", "kill")
+    assert said.text.startswith("kill switch engaged by risk:daily_loss (daily_loss): daily_loss limit reached: "
+                                "$1,000.00 (limit $1,000.00) -> HALTED. Entries cancelled; the open positions' "
+                                "protective orders")
 
 
-def test_respond_when_the_kill_switch_is_engaged_already_then_nothing_more() -> None:
+def test_respond_when_the_kill_switch_is_engaged_already_then_no_kill_and_the_hit_said_in_its_own_alert() -> None:
+    # No kill switch alert to say it: the trip is said once, by itself (it is not reported again today).
     engine = RiskEngine(RiskLimits(daily_loss_limit=1_000))
     engine.engage_kill("alice", "fat finger", T0)
-    _, (hit,) = engine.monitor(_loss(1_000), T0 + secs(1))
+    alerts, (hit,) = engine.monitor(_loss(1_000), T0 + secs(1))
 
     response = engine.respond(hit, T0 + secs(1))
+
+    assert (response.kill, response.reduce, alerts) == (False, False, ())
+    assert response.alert == Alert(AlertLevel.CRITICAL, "risk", "daily_loss limit reached: $1,000.00 (limit "
+                                   "$1,000.00) -> HALTED (the kill switch was engaged already, by alice)",
+                                   T0 + secs(1), kind="daily_loss")
+
+
+def test_respond_when_the_kill_switch_is_engaged_already_and_a_trigger_says_itself_then_nothing_more() -> None:
+    engine = RiskEngine(RiskLimits(disconnect_halt_after_s=30, disconnect_action=TriggerAction.HALTED))
+    engine.engage_kill("alice", "fat finger", T0)
+    hit = engine.disconnect(T0, T0 + secs(31))
+    assert hit is not None
+
+    response = engine.respond(hit, T0 + secs(31))
 
     assert (response.kill, response.reduce, response.alert) == (False, False, None)
 
@@ -225,7 +246,7 @@ def test_monitor_when_daily_loss_at_limit_then_the_hit_reported_once_and_nothing
     again = engine.monitor(_loss(1_100), T0 + secs(1))
 
     assert [h.trigger for h in hits] == [KillTrigger.DAILY_LOSS]
-    assert [a.level for a in alerts] == [AlertLevel.CRITICAL]
+    assert alerts == ()  # the kill switch it engages says it
     assert engine.state is TradingState.ACTIVE
     assert not engine.kill_state.engaged
     assert again == ((), ())

@@ -10,6 +10,7 @@ from tui_trader.domain import AlertLevel, Order, OrderStatus, OrderType, Side, T
 from tui_trader.domain.events import (
     AlertRaised,
     KillChecked,
+    KillLatchTaken,
     KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
@@ -96,6 +97,36 @@ def _protective(ref: str) -> Order:
                         reduce_only=True), ref=ref)
 
 
+def test_engage_a_latch_taken_then_the_latch_taken_recorded_not_a_second_engagement_nor_operator_action() -> None:
+    # `tui-trader kill` (another process) journaled the engagement and its operator action; the engine taking the
+    # latch records that it took it, with the state change and the alert that are its own.
+    decision = KillSwitch().engage("kill-cli:ops@host", "console frozen", T0, working=[order(ref="A")], taken=True)
+
+    assert _kinds(decision.events) == ["TradingStateChanged", "KillLatchTaken", "AlertRaised"]
+    assert decision.events[1] == KillLatchTaken(T0, "kill-cli:ops@host", "console frozen", again=False)
+    assert decision.cancels.refs == ("A",)
+    assert KillSwitch().engage("alice", "x", T0, previous=TradingState.HALTED, taken=True).events[0].kind == \
+        "KillLatchTaken"  # already HALTED (a schedule's halt, say): no state change to record
+
+
+@pytest.mark.parametrize(("trip", "kinds"), [
+    (KillTrigger.DAILY_LOSS, ["KillLatchTaken", "AlertRaised"]),  # on top of a trip: the stops cancelled too, said
+    (KillTrigger.MANUAL, ["KillLatchTaken"]),  # on top of a kill that cancelled everything: only taken
+])
+def test_engage_a_latch_taken_when_engaged_already_then_taken_again(trip: KillTrigger, kinds: list[str]) -> None:
+    switch = KillSwitch()
+    switch.engage("first", "loss", T0, working=[_protective("STOP")], trigger=trip)
+
+    again = switch.engage("kill-cli:ops@host", "console frozen", T0 + timedelta(seconds=5), working=[
+        _protective("STOP")], taken=True)
+
+    assert _kinds(again.events) == kinds
+    assert again.events[0] == KillLatchTaken(T0 + timedelta(seconds=5), "kill-cli:ops@host", "console frozen",
+                                             again=True)
+    assert again.cancels.refs == ("STOP",)
+    assert switch.state.by == "first"
+
+
 @pytest.mark.parametrize("scope", list(CancelScope))
 def test_engage_by_an_automatic_trigger_then_only_entries_listed_and_the_protection_kept(scope: CancelScope) -> None:
     switch = KillSwitch(scope=scope)
@@ -111,6 +142,20 @@ def test_engage_by_an_automatic_trigger_then_only_entries_listed_and_the_protect
     assert "protective orders" in alert.text
     assert "Ctrl+K cancels everything" in alert.text
     assert ("other clients' orders were not touched" in alert.text) is (scope is CancelScope.GLOBAL)
+
+
+def test_engage_by_an_automatic_trigger_that_flattens_then_its_alert_says_the_positions_are_flattened_next(
+) -> None:
+    # The trip's one alert (the monitor raises none beside it) said the stops were kept working, as the flatten
+    # that follows cancelled them and closed the positions.
+    decision = KillSwitch().engage("risk:daily_loss", "daily_loss limit reached: $600.00 (limit $500.00) -> "
+                                   "HALT_AND_FLATTEN", T0, trigger=KillTrigger.DAILY_LOSS, flatten=True)
+
+    (alert,) = [e.alert for e in decision.events if isinstance(e, AlertRaised)]
+    assert alert.text == ("kill switch engaged by risk:daily_loss (daily_loss): daily_loss limit reached: $600.00 "
+                          "(limit $500.00) -> HALT_AND_FLATTEN. Entries cancelled; the open positions are flattened "
+                          "next (their protective orders cancelled first)")
+    assert KillAction.FLATTEN in decision.actions
 
 
 def test_engage_by_the_operator_then_the_protection_is_listed_too() -> None:

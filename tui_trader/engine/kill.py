@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, Side, TradingState
-from tui_trader.domain.events import AlertRaised, Event, KillLatchTaken, KillReport, KillSwitchEngaged, OperatorAction
+from tui_trader.domain.events import Event, KillReport, OperatorAction
 from tui_trader.domain.orders import DRY_RUN_NOTE, Order, OrderTicket
 from tui_trader.domain.portfolio import held_words, unprotected_positions
 from tui_trader.engine.order_path import OrderPath
@@ -82,11 +82,12 @@ class KillOps(OrderPath):
         latch is in memory from the flip on; persisting it follows the cancels. ``latched``: engaged on a
         kill latched out of band (:meth:`take_latched_kill`).
         """
-        decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten)
+        decision = self.risk.engage_kill(by, reason, self.now(), self.orders.working(), trigger, flatten,
+                                         taken=latched)
         self._send_cancels(decision.cancels)
         if not self.broker.is_connected:
             self.kill_cancels_owed = True  # nothing could be sent: connect_and_sync sends them
-        self.publish_all(_as_taken(decision, by, reason, self.now()) if latched else decision.events)
+        self.publish_all(decision.events)
         self.reject_all_pending("kill switch engaged")
         for order in self.orders.with_status(S.APPROVED):
             self._move_family(order.order_ref, S.CANCELLED, "kill switch engaged before send")
@@ -460,17 +461,6 @@ class KillOps(OrderPath):
         except ConnectionError:  # the link dropped mid-way
             raise refused from None
         await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)
-
-
-def _as_taken(decision: KillDecision, by: str, reason: str, now: datetime) -> tuple[Event, ...]:
-    """``decision``'s events for a kill latched out of band: its engagement and operator action are the kill
-    command's (journaled by it), so the engine says it took the latch instead; the state change and the alert
-    stay the engine's own."""
-    taken = KillLatchTaken(now, by, reason, again=decision.already_engaged)
-    events = [e for e in decision.events
-              if not isinstance(e, KillSwitchEngaged) and not (isinstance(e, OperatorAction) and e.action == "kill")]
-    at = next((i for i, e in enumerate(events) if isinstance(e, AlertRaised)), len(events))
-    return (*events[:at], taken, *events[at:])
 
 
 def restored_kill_text(kill: dict[str, Any], time_zone: str) -> str:

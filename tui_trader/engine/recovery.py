@@ -29,6 +29,7 @@ from tui_trader.engine.reconcile import RECONCILING_BLOCK
 from tui_trader.errors import BrokerError, failure_words
 from tui_trader.risk.engine import RiskEngine, trigger_by
 from tui_trader.risk.kill_switch import KillState
+from tui_trader.risk.monitors import DISCONNECT_MONITOR
 from tui_trader.store.journal import Journal
 from tui_trader.store.lock import JournalLock
 
@@ -39,7 +40,7 @@ S = OrderStatus
 WATCH_QUOTE_WAIT_S = 3.0
 """How long :meth:`Recovery.watch` waits for a newly watched symbol's first quote."""
 
-DISCONNECT_TRIGGER = trigger_by("disconnect")
+DISCONNECT_TRIGGER = trigger_by(DISCONNECT_MONITOR)
 """Who a trading-state change made by the disconnect trigger is recorded as made by (``TriggerResponse.by``)."""
 
 UNSENT = (S.PENDING_APPROVAL, S.APPROVED)

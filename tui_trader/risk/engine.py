@@ -242,10 +242,12 @@ class RiskEngine:
         working: Sequence[Order] = (),
         trigger: KillTrigger = KillTrigger.MANUAL,
         flatten: bool = False,
+        taken: bool = False,
     ) -> KillDecision:
-        """Engage the kill switch: HALTED before this returns; the decision lists the cancels."""
+        """Engage the kill switch: HALTED before this returns; the decision lists the cancels and the records
+        (``taken``: a kill latched out of band, recorded as taken: :meth:`KillSwitch.engage`)."""
         decision = self._kill.engage(
-            by, reason, now, working=working, previous=self._state, trigger=trigger, flatten=flatten
+            by, reason, now, working=working, previous=self._state, trigger=trigger, flatten=flatten, taken=taken
         )
         if self._state is not TradingState.HALTED:
             self._change(TradingState.HALTED, by, decision.state.reason, now)
@@ -332,7 +334,9 @@ class RiskEngine:
 
         ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
         asked again so the trigger owns it: a schedule's window ending does not lift it). HALTED and
-        HALT_AND_FLATTEN: the kill switch, unless it is engaged already (its own alert says it). A hit whose
+        HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message);
+        engaged already, an account monitor's hit is said in a critical alert of its own (nothing else would say
+        it, and it is not reported again today), the other triggers' are said by their own alerts. A hit whose
         alert is raised already (:attr:`TriggerHit.said`: the account monitors') gets no second one.
         """
         if hit.action is TriggerAction.ALERT:
@@ -340,7 +344,12 @@ class RiskEngine:
         if hit.action is TriggerAction.REDUCING:
             alert = self._said(hit, AlertLevel.ERROR, f"{hit.message}: reducing only", now)
             return TriggerResponse(hit, alert, reduce=self._state is not TradingState.HALTED)
-        return TriggerResponse(hit, kill=not self._kill.engaged)
+        if not self._kill.engaged:
+            return TriggerResponse(hit, kill=True)
+        if not hit.said_by_kill:
+            return TriggerResponse(hit)
+        text = f"{hit.message} (the kill switch was engaged already, by {self._kill.state.by})"
+        return TriggerResponse(hit, Alert(AlertLevel.CRITICAL, "risk", text, now, kind=hit.monitor))
 
     @staticmethod
     def _said(hit: TriggerHit, level: AlertLevel, text: str, now: datetime) -> Alert | None:

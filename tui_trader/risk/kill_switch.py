@@ -32,6 +32,7 @@ from tui_trader.domain.events import (
     AlertRaised,
     Event,
     KillChecked,
+    KillLatchTaken,
     KillReport,
     KillSwitchEngaged,
     KillSwitchReset,
@@ -225,6 +226,7 @@ class KillSwitch:
         previous: TradingState = TradingState.ACTIVE,
         trigger: KillTrigger = KillTrigger.MANUAL,
         flatten: bool = False,
+        taken: bool = False,
     ) -> KillDecision:
         """Latch HALTED and list the cancels to send; engaging again keeps the first record.
 
@@ -241,6 +243,10 @@ class KillSwitch:
             previous: The trading state before engaging.
             trigger: MANUAL, or the automatic trigger that fired.
             flatten: Also flatten positions afterwards (the HALT_AND_FLATTEN action).
+            taken: The operator's kill latched out of band (``tui-trader kill``, another process), which the
+                engine takes: that command journaled the engagement and its operator action, so the decision
+                records a :class:`KillLatchTaken` instead of them (the state change and the alert are the
+                engine's own).
         """
         reason = reason.strip() or "kill switch"
         again = self._state.engaged
@@ -250,10 +256,12 @@ class KillSwitch:
             before = self._state
             self._state = KillState(True, by, reason, now, trigger, not manual, before.released, before.released_at,
                                     keeps_protection=not manual)
-            events = self._engage_events(by, reason, now, previous, trigger)
+            events = self._engage_events(now, previous, taken=taken, flatten=flatten)
         elif manual and self._state.keeps_protection:
             self._state = replace(self._state, keeps_protection=False)
-            events = _everything_events(by, reason, now)
+            events = _everything_events(by, reason, now, taken)
+        elif taken:
+            events = (KillLatchTaken(now, by, reason, again=True),)
         self._decisions += 1
         cancels = self.cancels(working, self._state.keeps_protection)
         cancel = KillAction.CANCEL_GLOBAL if cancels.global_cancel else KillAction.CANCEL_OWN
@@ -366,16 +374,18 @@ class KillSwitch:
             return None
         return ResetDecision(False, self._state, problem, needs_confirmation=confirm_needed)
 
-    def _engage_events(
-        self, by: str, reason: str, now: datetime, previous: TradingState, trigger: KillTrigger
-    ) -> tuple[Event, ...]:
+    def _engage_events(self, now: datetime, previous: TradingState, *, taken: bool, flatten: bool
+                       ) -> tuple[Event, ...]:
+        """The records of the engagement just latched (:attr:`state`), from ``previous``; ``taken``, ``flatten``:
+        see :meth:`engage`."""
+        by, reason, trigger = self._state.by, self._state.reason, self._state.trigger or KillTrigger.MANUAL
         events: list[Event] = []
         if previous is not TradingState.HALTED:
             events.append(TradingStateChanged(now, previous, TradingState.HALTED, by, reason))
-        events.append(KillSwitchEngaged(now, by, reason))
-        if trigger is KillTrigger.MANUAL:
+        events.append(KillLatchTaken(now, by, reason) if taken else KillSwitchEngaged(now, by, reason))
+        if trigger is KillTrigger.MANUAL and not taken:
             events.append(OperatorAction(now, by, "kill", reason, previous.value, TradingState.HALTED.value))
-        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now, self.scope)))
+        events.append(AlertRaised(now, engaged_alert(by, reason, trigger, now, self.scope, flatten=flatten)))
         return tuple(events)
 
     @staticmethod
@@ -393,26 +403,36 @@ class KillSwitch:
 
 
 def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime,
-                  scope: CancelScope = CancelScope.OWN) -> Alert:
+                  scope: CancelScope = CancelScope.OWN, *, flatten: bool = False) -> Alert:
     """The critical alert every engagement raises (the console shows it; it adds none of its own).
 
-    An automatic trip says that the positions' protective orders were kept, and how to cancel them too."""
+    An automatic trip's is the trip's only alert (the monitor raises none beside it: one message on the trader's
+    phone): its ``reason`` is the hit's message (what tripped, its figures, the action), and it says what the kill
+    did: the entries cancelled, the positions' protective orders kept and how to cancel them too, or, with
+    ``flatten`` (HALT_AND_FLATTEN), the positions flattened next."""
     text = f"kill switch engaged by {by} ({trigger.value}): {reason}"
-    if trigger is not KillTrigger.MANUAL:
-        others = "; other clients' orders were not touched" if scope is CancelScope.GLOBAL else ""
+    if trigger is KillTrigger.MANUAL:
+        return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
+    others = "; other clients' orders were not touched" if scope is CancelScope.GLOBAL else ""
+    if flatten:
+        text += (f". Entries cancelled; the open positions are flattened next (their protective orders cancelled "
+                 f"first){others}")
+    else:
         text += (f". Entries cancelled; the open positions' protective orders (stops, targets, exits) are kept "
                  f"working{others}. Ctrl+K cancels everything, those too")
     return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
 
 
-def _everything_events(by: str, reason: str, now: datetime) -> tuple[Event, ...]:
+def _everything_events(by: str, reason: str, now: datetime, taken: bool) -> tuple[Event, ...]:
     """The operator's kill on top of an automatic trip that kept the positions' protection: it now cancels
-    every working order in scope, the protective ones too."""
+    every working order in scope, the protective ones too. ``taken``: a kill latched out of band, whose
+    operator action is the command's (:meth:`KillSwitch.engage`)."""
     text = (f"kill switch engaged again by {by}: {reason}. Every working order in scope is cancelled now, the "
             "open positions' protective stops and targets kept by the automatic trip too")
     halted = TradingState.HALTED.value
-    return (OperatorAction(now, by, "kill", reason, halted, halted),
-            AlertRaised(now, Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill_all")))
+    record: Event = (KillLatchTaken(now, by, reason, again=True) if taken
+                     else OperatorAction(now, by, "kill", reason, halted, halted))
+    return record, AlertRaised(now, Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill_all"))
 
 
 def released_alert(by: str, reason: str, now: datetime) -> Alert:

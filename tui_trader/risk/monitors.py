@@ -60,7 +60,16 @@ class TriggerHit:
     said: bool = False
     """Its alert is raised already: the account monitors raise theirs with the hit (:func:`evaluate_readings`), so
     the response to it raises none of its own (the REDUCING of a losing streak was said twice)."""
+    said_by_kill: bool = False
+    """An account monitor's hit that engages the kill switch (HALTED, HALT_AND_FLATTEN): the kill switch's critical
+    alert says it, with this hit's message as its reason; the monitor raises none of its own (one trip was two
+    critical alerts, two messages on the trader's phone, each half the story). With the kill switch engaged
+    already, the response says the hit (:meth:`~tui_trader.risk.engine.RiskEngine.respond`)."""
 
+
+DISCONNECT_MONITOR = "disconnect"
+"""The disconnect trigger's monitor (its hits', :func:`disconnect_hit`: the trading state it sets is ``by``
+``risk:disconnect``)."""
 
 DRAWDOWN_MONITORS = ("drawdown", "drawdown_pct")
 """The monitors of the drawdown trigger (the trading state they set is ``by`` ``risk:<monitor>``)."""
@@ -199,7 +208,8 @@ def evaluate_readings(
     readings: Sequence[MonitorReading], now: datetime, memory: MonitorMemory
 ) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
     """Warning alerts for thresholds crossed and hits for limits reached, each once per trading day; a hit's
-    alert comes with it (of the monitor's kind: the console's row of the trading state it sets goes with it)."""
+    alert comes with it (of the monitor's kind: the console's row of the trading state it sets goes with it),
+    but for a hit that engages the kill switch, whose alert says it (:attr:`TriggerHit.said_by_kill`)."""
     alerts: list[Alert] = []
     hits: list[TriggerHit] = []
     for r in readings:
@@ -209,7 +219,8 @@ def evaluate_readings(
         if r.hit and memory.first_today(f"{r.monitor}@hit", now):
             hit = _hit(r)
             hits.append(hit)
-            alerts.append(Alert(_hit_level(r.action), "risk", hit.message, now, kind=r.monitor))
+            if hit.said:
+                alerts.append(Alert(AlertLevel.ERROR, "risk", hit.message, now, kind=r.monitor))
     return tuple(alerts), tuple(hits)
 
 
@@ -221,11 +232,9 @@ def _warning(r: MonitorReading, threshold: float, now: datetime) -> Alert:
 def _hit(r: MonitorReading) -> TriggerHit:
     text = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)}) -> {r.action.value}"
     symbol = r.monitor.split(":", 1)[1] if ":" in r.monitor else ""
-    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else (), said=True)
-
-
-def _hit_level(action: TriggerAction) -> AlertLevel:
-    return AlertLevel.CRITICAL if action.rank >= TriggerAction.HALTED.rank else AlertLevel.ERROR
+    kill = r.action.rank >= TriggerAction.HALTED.rank
+    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else (),
+                      said=not kill, said_by_kill=kill)
 
 
 def evaluate_account(
@@ -256,7 +265,7 @@ def disconnect_hit(disconnected_since: datetime | None, now: datetime, limits: R
         return None
     what = "broker disconnected" if ever_connected else "no connection to the broker"
     text = f"{what} for {down:.0f}s (limit {limit:g}s)"
-    return TriggerHit(KillTrigger.DISCONNECT, limits.disconnect_action, "disconnect", down, limit, text)
+    return TriggerHit(KillTrigger.DISCONNECT, limits.disconnect_action, DISCONNECT_MONITOR, down, limit, text)
 
 
 def unknown_order_hits(orders: Sequence[Order], now: datetime, limits: RiskLimits) -> TriggerHit | None:

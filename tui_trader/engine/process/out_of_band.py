@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class LatchNotWritten(RuntimeError):
+    """The out-of-band kill ran but could not write its latch to the journal (its report says why): it failed, and
+    the next kill asks the latch again (:meth:`OutOfBandKill._fallback_failed`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SentKill:
     """A kill written to the engine process: until a snapshot's ``applied`` reaches ``id``, it may not have run."""
@@ -76,7 +81,8 @@ class OutOfBandKill(ProxyCore):
         self._fallback_asked = (reason, by, cancel)
 
     def _fallback_failed(self) -> bool:
-        """The last out-of-band kill ended in an error (its latch may not have been written): asked again."""
+        """The last out-of-band kill ended in an error (its latch may not have been written) or said its latch was
+        not written (:class:`LatchNotWritten`): asked again."""
         task = self.fallback
         return task is not None and task.done() and not task.cancelled() and task.exception() is not None
 
@@ -136,10 +142,15 @@ async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool 
                       on_report: Callable[[CancelReport], None] | None = None,
                       gateway: tuple[str, int] | None = None) -> str:
     """The out-of-band kill (:mod:`tui_trader.ops.kill`) with its report as one line of text; its global cancel
-    goes to ``gateway`` (host, port) when given, the one the engine was connected to."""
+    goes to ``gateway`` (host, port) when given, the one the engine was connected to.
+
+    Raises:
+        LatchNotWritten: The journal could not be written: the kill said so and went on (its global cancel was
+            sent), but it is not latched, so a next engine would not start HALTED.
+    """
     from rich.console import Console
 
-    from tui_trader.ops.kill import out_of_band_kill
+    from tui_trader.ops.kill import EXIT_NOT_LATCHED, out_of_band_kill
 
     host, port = gateway or (None, None)
     text = io.StringIO()
@@ -147,5 +158,7 @@ async def out_of_band(settings: Settings, reason: str, by: str, *, cancel: bool 
                                   on_report=on_report, host=host, port=port)
     report = " ".join(text.getvalue().split())
     log.warning("out-of-band kill (exit %d): %s", code, report)
+    if code == EXIT_NOT_LATCHED:
+        raise LatchNotWritten(report)
     return report
 
