@@ -88,7 +88,7 @@ def test_status_bar_last_fill_shown_before_the_first_snapshot_then_drawn_in_the_
 def test_watchlist_spread_when_the_stock_is_under_a_dollar_then_four_decimals() -> None:
     # Read "0.00" at two decimals.
     penny = Quote("SNDL", datetime(2026, 1, 5, 15, tzinfo=UTC), bid=0.1234, ask=0.1250, last=0.124)
-    assert quote_row(penny, "", 0.0, False).cells[5] == "0.0016"
+    assert quote_row(penny, "", 0.0, "LIVE").cells[5] == "0.0016"
     assert spread(0.02, 212.4) == "0.02"
     assert spread(math.nan, 1.0) == DASH
 

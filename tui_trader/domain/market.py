@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,57 @@ class Instrument:
         """Round ``price`` to the instrument's tick grid."""
         tick = Decimal(str(self.min_tick))
         return float((Decimal(str(price)) / tick).quantize(Decimal(1)) * tick)
+
+
+class MarketPhase(StrEnum):
+    """Where a symbol's market is in its day, by the broker's hours (its contract details)."""
+
+    OPEN = "OPEN"
+    """Regular (liquid) hours."""
+    PRE = "PRE"
+    """Trading hours before the day's regular session (pre-market, a future's overnight)."""
+    POST = "POST"
+    """Trading hours after the day's regular session."""
+    CLOSED = "CLOSED"
+    """Outside every trading session: nothing trades, quotes stand still."""
+
+
+def session_at(sessions: Sequence[Session], when: datetime) -> Session | None:
+    """The session containing ``when``, if any."""
+    return next((s for s in sessions if s.contains(when)), None)
+
+
+def market_phase(instrument: Instrument, now: datetime) -> MarketPhase | None:
+    """The phase of ``instrument``'s market at ``now``; ``None`` when its hours are not known (no contract details).
+
+    Outside liquid hours but inside trading hours it is PRE when a regular session is still to come before the
+    market closes or on the same exchange day (in the instrument's ``time_zone``: a pre-market at 05:00 New York,
+    a Tokyo pre-open at 08:30 JST, which is the evening before in UTC), else POST. Hours with one kind of session
+    only (liquid or trading) stand for both: inside one is OPEN.
+    """
+    trading = instrument.trading_sessions or instrument.liquid_sessions
+    if not trading:
+        return None
+    session = session_at(trading, now)
+    if session is None:
+        return MarketPhase.CLOSED
+    liquid = instrument.liquid_sessions or trading
+    if session_at(liquid, now) is not None:
+        return MarketPhase.OPEN
+    later = [s.start for s in liquid if s.start > now]
+    if not later:
+        return MarketPhase.POST
+    nearest = min(later)
+    zone = _zone(instrument.time_zone) or nearest.tzinfo  # else the zone the hours were read in
+    same_day = nearest.astimezone(zone).date() == now.astimezone(zone).date()
+    return MarketPhase.PRE if same_day or nearest < session.end else MarketPhase.POST
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):  # not a zone zoneinfo knows
+        return None
 
 
 @dataclass(frozen=True, slots=True)

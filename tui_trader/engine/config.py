@@ -62,6 +62,11 @@ class EngineConfig:
     tick_interval_s: float = 0.25
     time_zone: str = "America/New_York"
     max_holding_s: float | None = None
+    exchange_hours: bool = False
+    """Whether the instruments' hours (the broker's contract details) say when their markets trade: the snapshot
+    then carries each symbol's market phase, and a closed market's quotes are not late. :func:`config_from_settings`
+    turns it on for a gateway, not for ``--sim``, whose embedded simulator trades around the clock whatever hours it
+    reports (as :func:`limits_from_settings` turns the hours checks off); off, every market is taken as open."""
 
     @property
     def all_symbols(self) -> tuple[str, ...]:
@@ -119,4 +124,5 @@ def config_from_settings(settings: Settings) -> EngineConfig:
         kill_poll_s=kill.kill_poll_s,
         strategies=tuple(settings.strategies), sizing=settings.sizing,
         limits=limits_from_settings(settings), max_holding_s=settings.risk.max_holding_s,
+        exchange_hours=settings.mode is not Mode.SIM,
     )

@@ -227,7 +227,8 @@ class Engine(Protection):
             strategies=self.strategy_statuses(),
             entries_blocked_reason=self.entries_blocked_reason, time_zone=self.config.time_zone,
             health=health, armed=self.armed, read_only_api=self.config.readonly,
-            notifications=self.notifier.statuses() if self.notifier is not None else ())
+            notifications=self.notifier.statuses() if self.notifier is not None else (),
+            market_phases=self.market.phases(now) if self.config.exchange_hours else {})
 
     # -- operations ----------------------------------------------------------------------------
 

@@ -13,13 +13,13 @@ import logging
 import math
 import zoneinfo
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from tui_trader.domain.market import Bar, Instrument, MarketSnapshot, Quote
+from tui_trader.domain.market import Bar, Instrument, MarketPhase, MarketSnapshot, Quote, market_phase
 
 if TYPE_CHECKING:  # pandas is needed at the first completed bar, not on the start path
     import pandas as pd
@@ -32,6 +32,8 @@ DEFAULT_ZONE = "America/New_York"
 STEADY_S = 3600
 """How long a clock is taken not to change after a check: no zone changes its clock twice within an hour."""
 _NEVER = datetime.min.replace(tzinfo=UTC)
+PHASES_FOR = timedelta(seconds=1)
+"""How long the market phases are kept before they are worked out again (hours change at minutes, not ms)."""
 
 
 def same_clock(a: str, b: str) -> bool:
@@ -342,6 +344,9 @@ class MarketState:
     stale: bool = False
     instruments_version: int = 0
     """Bumped by every :meth:`set_instruments`: readers of the hours (the schedule) refresh on a change."""
+    _phases: dict[str, MarketPhase] = field(default_factory=dict, repr=False)
+    _phases_at: tuple[int, datetime] = (-1, _NEVER)
+    """The instruments' version and the time :attr:`_phases` were worked out for."""
 
     @classmethod
     def empty(cls) -> MarketState:
@@ -362,6 +367,21 @@ class MarketState:
                                 time_zone=old.time_zone)
             self.instruments[symbol] = fresh
         self.instruments_version += 1
+
+    def phases(self, now: datetime) -> dict[str, MarketPhase]:
+        """Each symbol's market phase at ``now`` by its hours (a symbol whose hours are not known is left out).
+
+        Worked out again at most once per :data:`PHASES_FOR` and with new hours; the same dict while no phase
+        changed (the engine's snapshot carries it ten times a second)."""
+        version, at = self._phases_at
+        if version == self.instruments_version and timedelta(0) <= now - at < PHASES_FOR:
+            return self._phases
+        self._phases_at = (self.instruments_version, now)
+        phases = {symbol: phase for symbol, instrument in self.instruments.items()
+                  if (phase := market_phase(instrument, now)) is not None}
+        if phases != self._phases:
+            self._phases = phases
+        return self._phases
 
     def on_quote(self, quote: Quote, now: datetime) -> None:
         """Store a quote (keeping the last known price fields the broker left unset)."""

@@ -43,6 +43,7 @@ def attach_health(engine: Engine, settings: Settings) -> HealthMonitor:
         round_trip=_round_trip(engine),
         quote_times=lambda: {symbol: quote.time for symbol, quote in engine.market.quotes.items()},
         link_up=lambda: engine.connection.state in LINK_UP,  # a lost link is said once, not as stale quotes
+        hours=(lambda: engine.market.instruments) if engine.config.exchange_hours else None,  # a closed market: none
     )
     def start() -> None:
         engine.spawn(monitor.run(), "health-monitor")

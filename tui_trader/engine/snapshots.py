@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from tui_trader.domain.enums import AlertLevel, ConnectionState, Mode, TradingState
-from tui_trader.domain.market import Quote
+from tui_trader.domain.market import MarketPhase, Quote
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot
 from tui_trader.domain.verdicts import RiskVerdict
@@ -212,3 +212,7 @@ class EngineSnapshot:
     modifications: dict[str, PendingModification] = field(default_factory=dict)
     """The orders with a modification the broker has not confirmed, by ``order_ref`` (usually none). The
     engine replaces the dict when it changes, never changes it in place: the same dict is the same view."""
+    market_phases: dict[str, MarketPhase] = field(default_factory=dict)
+    """Each watched symbol's market phase (open, pre/post-market, closed) at :attr:`time`, by the broker's hours; a
+    symbol whose hours are not known (no contract details yet) is absent, and so is every symbol when the engine
+    follows no hours (``--sim``: its simulator trades around the clock). A new dict when a phase changes."""

@@ -5,8 +5,9 @@ psutil is read in a worker thread once per ``sample_interval_s``; the loop-lag p
 task that measures how late its own sleeps wake up; the broker round trip is a periodic request
 the engine provides (a current-time request). Threshold crossings go through
 :class:`~tui_trader.ops.thresholds.LevelTracker`, so an alert is raised once per change of level.
-A symbol's quote age is news only on a live link: while the link is down the disconnect has been said,
-and quotes cannot be late before the link is back (:meth:`HealthMonitor.quote_age_news`).
+A symbol's quote age is news only on a live link and an open market: while the link is down the disconnect has
+been said, while its market is closed its quotes stand still, and quotes cannot be late before the link is back or
+the market opened (:meth:`HealthMonitor.quote_age_news`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import psutil
 
 from tui_trader.config.sections import HealthSettings
 from tui_trader.domain.alerts import Alert
+from tui_trader.domain.market import Instrument, session_at
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.thresholds import OK, LevelChange, LevelTracker, Threshold
 
@@ -82,6 +84,8 @@ class HealthMonitor:
         round_trip: One broker round trip (e.g. a current-time request); ``None``: not measured.
         quote_times: Time of the latest quote per symbol.
         link_up: Whether the broker link is up (``None``: taken as always up); see :meth:`quote_age_news`.
+        hours: The instruments by symbol, with their trading hours (``None``: not followed, every market taken as
+            always open; a symbol without hours too); see :meth:`quote_age_news`.
         clock: Timezone-aware clock.
     """
 
@@ -90,6 +94,7 @@ class HealthMonitor:
                  round_trip: Callable[[], Awaitable[object]] | None = None,
                  quote_times: Callable[[], Mapping[str, datetime]] | None = None,
                  link_up: Callable[[], bool] | None = None,
+                 hours: Callable[[], Mapping[str, Instrument]] | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.latest = HealthInfo(time=(clock or _utc_now)())
@@ -99,6 +104,7 @@ class HealthMonitor:
         self._round_trip = round_trip
         self._quote_times = quote_times
         self._link_up = link_up
+        self._hours = hours
         self._link_seen_up: datetime | None = None
         """When a sample first found the link up (``None``: down at the last sample)."""
         self._up_for_s: float | None = None
@@ -162,10 +168,12 @@ class HealthMonitor:
         stale = self.settings.market_data_stale_s
         when = sample.time or self._now()
         self._follow_link(when)
+        instruments = self._hours() if self._hours is not None else {}
         for symbol, age in sample.md_age_s.items():
             metric = f"market_data_age[{symbol}]"
             self._tracker.add(Threshold(metric, stale, None, " s"))
-            values[metric] = self.quote_age_news(age, alerted=self._tracker.level(metric) is not OK)
+            values[metric] = self.quote_age_news(age, alerted=self._tracker.level(metric) is not OK,
+                                                 open_for_s=open_for(instruments.get(symbol), when))
         for metric, value in values.items():
             change = self._tracker.update(metric, value, metric == "loop_lag" and self._is_freeze(value))
             if change is not None:
@@ -173,20 +181,28 @@ class HealthMonitor:
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
 
-    def quote_age_news(self, age_s: float, *, alerted: bool = False) -> float | None:
-        """A symbol's quote age ``age_s`` as the alerts see it: ``None`` (not measured) while the link is down, and
-        from its return counted from then until a quote comes (none can be late before it was asked for again).
+    def quote_age_news(self, age_s: float, *, alerted: bool = False,
+                       open_for_s: float | None = math.inf) -> float | None:
+        """A symbol's quote age ``age_s`` as the alerts see it: ``None`` (not measured) while the link is down or
+        the symbol's market is closed (``open_for_s`` ``None``), and from the link's return or the market's open
+        (``open_for_s`` ago), the later, counted from then until a quote comes (none can be late before it was asked
+        for again, nor before anything traded).
 
         An outage made a warning and a "back to normal" per symbol, five symbols ten alerts, after the alert that
-        said the link was lost. A quote stalled on a live link is still news, a symbol never quoted after the link
-        came back too: its age counts from the return (:meth:`_follow_link`, at each sample). One ``alerted`` as
-        stale before is not measured until a quote newer than the return comes: the return is no "back to normal".
+        said the link was lost; a night made a warning per symbol whose quotes simply stood still. A quote stalled
+        on a live link in an open market is still news, a symbol never quoted after the link came back or the
+        market opened too: its age counts from then (:meth:`_follow_link`, at each sample). One ``alerted`` as stale
+        before is not measured until a quote newer than that comes: the return or the open is no "back to normal".
         """
-        if self._link_up is None:
-            return age_s
-        if self._up_for_s is None or (alerted and age_s > self._up_for_s):
+        if open_for_s is None:
             return None
-        return min(age_s, self._up_for_s)
+        up_for_s = math.inf if self._link_up is None else self._up_for_s
+        if up_for_s is None:
+            return None
+        since_s = min(up_for_s, open_for_s)
+        if alerted and age_s > since_s:
+            return None
+        return min(age_s, since_s)
 
     def _follow_link(self, now: datetime) -> None:
         """Note whether the link is up at this sample, and for how long (from the first sample that found it up)."""
@@ -257,6 +273,16 @@ class HealthMonitor:
             # Until a first measurement (not connected yet), try again at the sampling pace.
             pause = self.settings.broker_rtt_interval_s if self._rtt_ms is not None else self.settings.sample_interval_s
             await asyncio.sleep(pause)
+
+
+def open_for(instrument: Instrument | None, now: datetime) -> float | None:
+    """How long ``instrument``'s market has been trading at ``now``, in seconds (its trading session's start, pre-market
+    included): ``None`` while it is closed, ``inf`` when its hours are not known (no alert waits on hours we lack)."""
+    sessions = (instrument.trading_sessions or instrument.liquid_sessions) if instrument is not None else ()
+    if not sessions:
+        return math.inf
+    session = session_at(sessions, now)
+    return None if session is None else max((now - session.start).total_seconds(), 0.0)
 
 
 def _utc_now() -> datetime:

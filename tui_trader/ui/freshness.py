@@ -3,6 +3,10 @@
 The console never shows old numbers as live. The engine heartbeat, the broker connection and
 each symbol's last tick are compared with the configured thresholds; panes dim (``-stale``)
 and the status bar says STALLED, DISCONNECTED or DEGRADED.
+
+Nor does it call a closed market live or broken: a symbol whose market is closed (by the broker's hours, the
+snapshot's :attr:`~tui_trader.engine.snapshots.EngineSnapshot.market_phases`) has quotes that stand still, so
+their age is no staleness; its feed says CLOSED, and with every market closed the status bar says so.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tui_trader.domain.enums import LINK_UP, ConnectionState
+from tui_trader.domain.market import MarketPhase
 from tui_trader.engine.snapshots import ConnectionInfo, EngineSnapshot
 from tui_trader.ui.options import ConsoleOptions
 
@@ -26,6 +31,11 @@ class Freshness:
     market_data_degraded: bool
     quote_ages: dict[str, float] = field(default_factory=dict)
     stale_symbols: frozenset[str] = frozenset()
+    """Quoted symbols whose quote is older than the limit while their market is open (or its hours unknown)."""
+    phases: dict[str, MarketPhase] = field(default_factory=dict)
+    """Each symbol's market phase (absent: its hours are not known)."""
+    closed_symbols: frozenset[str] = frozenset()
+    """Quoted symbols whose market is closed."""
 
     @property
     def broker_down(self) -> bool:
@@ -39,10 +49,16 @@ class Freshness:
 
     @property
     def market_stale(self) -> bool:
-        """True when no quote is live (all stale, the engine stalled or the link down)."""
+        """True when no quote is live (all stale but those of closed markets, the engine stalled or the link down)."""
         if self.account_stale:
             return True
-        return bool(self.quote_ages) and len(self.stale_symbols) == len(self.quote_ages)
+        return bool(self.stale_symbols) and len(self.stale_symbols) == len(self.quote_ages) - len(self.closed_symbols)
+
+    @property
+    def markets_closed(self) -> bool:
+        """True when every quoted symbol's market is closed (not with no quotes, nor with a market of unknown
+        hours among them)."""
+        return bool(self.quote_ages) and len(self.closed_symbols) == len(self.quote_ages)
 
     @property
     def newest_quote_age(self) -> float | None:
@@ -65,7 +81,9 @@ def assess(snapshot: EngineSnapshot, now: datetime, options: ConsoleOptions) -> 
     """Compare the snapshot's timestamps with ``now`` and the configured thresholds."""
     heartbeat_age = max((now - snapshot.heartbeat_at).total_seconds(), 0.0)
     ages = {sym: max((now - q.time).total_seconds(), 0.0) for sym, q in snapshot.quotes.items()}
-    stale = frozenset(sym for sym, a in ages.items() if a > options.market_data_stale_s)
+    phases = snapshot.market_phases
+    closed = frozenset(sym for sym in ages if phases.get(sym) is MarketPhase.CLOSED)
+    stale = frozenset(sym for sym, a in ages.items() if a > options.market_data_stale_s and sym not in closed)
     return Freshness(
         heartbeat_age=heartbeat_age,
         engine_stalled=heartbeat_age > options.heartbeat_stale_s,
@@ -73,7 +91,31 @@ def assess(snapshot: EngineSnapshot, now: datetime, options: ConsoleOptions) -> 
         market_data_degraded=snapshot.connection.market_data_degraded,
         quote_ages=ages,
         stale_symbols=stale,
+        phases=phases,
+        closed_symbols=closed,
     )
+
+
+def feed_word(fresh: Freshness, symbol: str, delayed: bool) -> str:
+    """The word ``symbol``'s feed badge shows, the first that holds of:
+
+    - ``STALE``: nothing is live (the engine stalled, the link down);
+    - ``CLOSED``: its market is closed (its quote is the last before the close, standing still);
+    - ``STALE``: its quote is old while its market trades (or its hours are not known);
+    - ``DELAY``: delayed data (``delayed``);
+    - ``PRE`` / ``POST``: it trades outside regular hours, before or after them;
+    - ``LIVE``.
+    """
+    if fresh.account_stale:
+        return "STALE"
+    phase = fresh.phases.get(symbol)
+    if phase is MarketPhase.CLOSED:
+        return "CLOSED"
+    if symbol in fresh.stale_symbols:
+        return "STALE"
+    if delayed:
+        return "DELAY"
+    return phase.value if phase is MarketPhase.PRE or phase is MarketPhase.POST else "LIVE"
 
 
 def waiting_to_retry(conn: ConnectionInfo) -> bool:

@@ -27,6 +27,8 @@ LINK_VARIANTS = {"LIVE": ("link-live",), "DEGRADED": ("link-degraded",), "STALLE
 """The link field's colour per freshness verdict: a variant of its component class, not a state
 class on the bar (the verdict flips when quotes go stale, and a state class restyled the bar:
 3-5 ms of that frame, its costliest part in ``profile_console --real --worst``)."""
+CLOSED_VARIANT = ("link-closed",)
+"""The link field's colour when it is LIVE and every watched market is closed: neither live (green) nor an alarm."""
 MODE_CLASSES = ("-mode-sim", "-mode-paper", "-mode-live")
 FIELDS = ("mode", "dry-run", "account", "state", "link", "equity", "day-pnl", "fill", "heartbeat", "clock")
 """The bar's fields, left to right; ``fill`` takes the width left over (and is cut to it)."""
@@ -72,7 +74,7 @@ class StatusBar(Widget):
 
     COMPONENT_CLASSES = {f"status-bar--{name}" for name in FIELDS} | {
         "status-bar--pnl-pos", "status-bar--pnl-neg", "status-bar--stale",
-        *(f"status-bar--{v}" for variants in LINK_VARIANTS.values() for v in variants)}
+        *(f"status-bar--{v}" for variants in (*LINK_VARIANTS.values(), CLOSED_VARIANT) for v in variants)}
     """One per field, plus variants added to a field's own (day P&L sign, stale figures, the
     link's verdict): a variant changes with the data, and a component class costs nothing to
     switch, where a state class on the bar restyles it (2-3 ms)."""
@@ -122,7 +124,7 @@ class StatusBar(Widget):
         self._set_classes(snapshot)
         self.trading_state = snapshot.trading_state
         self.verdict = fresh.verdict
-        self._update(texts, {**money_variants(snapshot, fresh), "link": LINK_VARIANTS.get(fresh.verdict, ())})
+        self._update(texts, {**money_variants(snapshot, fresh), "link": link_variants(fresh)})
 
     def show_fill(self, fill: Fill, zone: str) -> None:
         """Show the latest fill in the bar's free space.
@@ -196,13 +198,23 @@ class StatusBar(Widget):
 
 def link_text(snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> str:
     """The broker link's state (with the wait before the next try while there is one, as the connectivity
-    pane says it), or STALLED/DEGRADED when the data says so."""
+    pane says it), or STALLED/DEGRADED when the data says so; ``CONNECTED · markets closed`` when the link is
+    live and every watched market closed (its quotes stand still: not a live market, not a broken feed)."""
     text = link_state(snapshot.connection, now)
     if fresh.verdict == "STALLED":
         return f"STALLED {age(fresh.heartbeat_age)}"
     if fresh.verdict == "DEGRADED" and text == "CONNECTED":
         return "DEGRADED"
+    if fresh.verdict == "LIVE" and fresh.markets_closed:
+        return f"{text} · markets closed"
     return text
+
+
+def link_variants(fresh: Freshness) -> tuple[str, ...]:
+    """The link field's colour: by the freshness verdict, muted when it is LIVE with every market closed."""
+    if fresh.verdict == "LIVE" and fresh.markets_closed:
+        return CLOSED_VARIANT
+    return LINK_VARIANTS.get(fresh.verdict, ())
 
 
 def money_variants(snapshot: EngineSnapshot, fresh: Freshness) -> dict[str, tuple[str, ...]]:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from tui_trader.domain.market import Quote
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import age, is_num, pct, price, sparkline, spread
-from tui_trader.ui.freshness import Freshness
+from tui_trader.ui.freshness import Freshness, feed_word
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.rows import Column, LazyRows, Row
@@ -24,8 +24,13 @@ COLUMNS = (
     Column("Sprd", 6, right=True, priority=4, figures=True),  # a sub-dollar stock's: 0.0016
     Column("Trend", SPARK_WIDTH, priority=2, keep_end=True),
     Column("Age", 5, right=True, priority=1),
-    Column("Feed", 5, priority=1),
+    Column("Feed", 6, priority=1),
 )
+BADGE_ROLES = {"STALE": "crit", "CLOSED": "dim", "DELAY": "warn", "PRE": "accent", "POST": "accent", "LIVE": "pos"}
+"""The feed badge's colour per word (:func:`~tui_trader.ui.freshness.feed_word`): a closed market is neither
+live (green) nor broken (red); outside regular hours it trades, thinly."""
+QUIET = frozenset({"STALE", "CLOSED"})
+"""Badges whose row is dimmed: its prices are not moving (stale, or the market closed)."""
 
 
 def change_pct(quote: Quote) -> float | None:
@@ -35,23 +40,27 @@ def change_pct(quote: Quote) -> float | None:
     return None
 
 
-def feed_badge(quote: Quote, stale: bool) -> tuple[str, str]:
-    """(badge, role): STALE beats DELAYED beats LIVE."""
-    if stale:
-        return "STALE", "crit"
-    return ("DELAY", "warn") if quote.delayed else ("LIVE", "pos")
-
-
-def quote_row(quote: Quote, trend: str, tick_age: float, stale: bool) -> Row:
-    """One symbol as a row (``trend``: its sparkline)."""
+def quote_row(quote: Quote, trend: str, tick_age: float, badge: str) -> Row:
+    """One symbol as a row (``trend``: its sparkline; ``badge``: its feed's word, see
+    :func:`~tui_trader.ui.freshness.feed_word`)."""
     chg = change_pct(quote)
-    badge, badge_role = feed_badge(quote, stale)
+    stale, quiet = badge == "STALE", badge in QUIET
     cells = (quote.symbol, price(quote.last), pct(chg), price(quote.bid), price(quote.ask),
              spread(quote.spread, quote.bid), trend, age(tick_age), badge)
     chg_role = "" if chg is None else "pos" if chg > 0 else "neg" if chg < 0 else ""
-    roles = ("", "dim" if stale else "", chg_role, "", "", "", "accent", "warn" if stale else "",
-             badge_role)
-    return Row(quote.symbol, cells, roles, "dim" if stale else "")
+    roles = ("", "dim" if quiet else "", chg_role, "", "", "", "accent", "warn" if stale else "",
+             BADGE_ROLES[badge])
+    return Row(quote.symbol, cells, roles, "dim" if quiet else "")
+
+
+def watchlist_note(fresh: Freshness, count: int) -> str:
+    """The pane's note: the freshness verdict when not LIVE, else the count of symbols and of those closed."""
+    if fresh.verdict != "LIVE":
+        return fresh.verdict
+    if fresh.markets_closed:
+        return "markets closed"
+    closed = len(fresh.closed_symbols)
+    return f"{count} symbols" + (f" · {closed} closed" if closed else "")
 
 
 class WatchlistPane(Pane):
@@ -71,15 +80,14 @@ class WatchlistPane(Pane):
         quotes = snapshot.quotes
         for quote in quotes.values():
             self._record(quote)
-        ages, stale, all_stale = fresh.quote_ages, fresh.stale_symbols, fresh.account_stale
+        ages = fresh.quote_ages
 
         def row(symbol: str) -> Row:
-            return quote_row(quotes[symbol], self._trend(symbol), ages.get(symbol, 0.0),
-                             all_stale or symbol in stale)
+            quote = quotes[symbol]
+            return quote_row(quote, self._trend(symbol), ages.get(symbol, 0.0), feed_word(fresh, symbol, quote.delayed))
 
         self.table.set_rows(LazyRows(sorted(quotes), row))
-        note = fresh.verdict if fresh.verdict != "LIVE" else f"{len(quotes)} symbols"
-        self.set_age(fresh.newest_quote_age, stale=fresh.market_stale, note=note)
+        self.set_age(fresh.newest_quote_age, stale=fresh.market_stale, note=watchlist_note(fresh, len(quotes)))
 
     def _record(self, quote: Quote) -> None:
         """Add a new price to the symbol's history (every refresh, on screen or not)."""
