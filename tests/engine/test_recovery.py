@@ -55,10 +55,24 @@ async def test_disconnected_then_not_shown_as_connected_since_the_last_connect(
     assert engine.connection.connected_since >= first
 
 
-async def test_connectivity_lost_1100_then_reconnects_and_reconciles(engine: Engine, sim: SimGateway) -> None:
+async def test_connectivity_lost_1100_then_not_back_until_ib_is_then_reconnects_and_reconciles(
+        engine: Engine, sim: SimGateway) -> None:
+    # TWS keeps saying 1100 to a client that connects while IB is unreachable. The simulator told only the
+    # sessions of the moment: the engine's session dropped on the 1100 came straight back, and the console said
+    # "reconnected and reconciled: new entries no longer blocked" for the whole outage.
+    events = engine.subscribe("test", lossless=True)
     sim.control.connectivity_lost()
-    await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
+    await eventually(lambda: engine.connection.state is not ConnectionState.CONNECTED, what="the 1100's drop")
+    await eventually(lambda: "connectivity lost (1100)" in engine.connection.last_error_reason,
+                     what="a reconnect told 1100 again, said for what it is")
+    assert engine.connection.state not in (ConnectionState.CONNECTED, ConnectionState.DEGRADED)
+    assert "reconciling" in engine.blocks
+    sim.control.connectivity_restored()
+    await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED and not engine.blocks,
+                     what="back once IB is")
     assert engine.account_id == sim.account_id
+    kinds = [e.alert.kind for e in events.drain() if isinstance(e, AlertRaised) and e.alert.source == "broker"]
+    assert kinds.count("reconnected") == 1
 
 
 async def test_connectivity_restored_with_data_lost_1101_then_a_fresh_session_resubscribes(
@@ -204,6 +218,7 @@ async def test_ib_servers_unreachable_2110_then_a_new_connection_starts_with_the
     sim.control.server_link_broken()
     await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED on 2110")
     sim.control.drop_sessions(CLIENT_ID)
+    sim.control.connectivity_restored()  # before the engine is back: heard by no session
     await eventually(lambda: engine.reconnects >= 1 and engine.connection.state is ConnectionState.CONNECTED)
     assert not engine.connection.server_link_broken
     await eventually(lambda: not engine.blocks, what="entries allowed on the new connection")

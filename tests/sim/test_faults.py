@@ -47,6 +47,30 @@ async def test_send_error_when_connectivity_code_then_client_receives_it(
     await eventually(lambda: code in errors)
 
 
+@pytest.mark.parametrize("lost", [1100, 2110])
+async def test_ib_link_lost_then_each_client_that_connects_is_told_until_it_is_back(
+    ib: ib_async.IB, sim: SimGateway, lost: int
+) -> None:
+    # TWS keeps saying 1100 to a client that connects while IB is unreachable; the simulator told only the sessions
+    # of the moment, so a client that reconnected at once read the link as back.
+    sim.control.send_error(lost)
+    told_while_lost = await _errors_at_connect(sim, client_id=8)
+    sim.control.connectivity_restored()
+    told_after = await _errors_at_connect(sim, client_id=9)
+    assert lost in told_while_lost
+    assert lost not in told_after
+
+
+async def _errors_at_connect(sim: SimGateway, client_id: int) -> list[int]:
+    client = ib_async.IB()
+    errors: list[int] = []
+    client.errorEvent += lambda req_id, code, *_: errors.append(code)
+    await client.connectAsync(sim.host, sim.port, clientId=client_id, timeout=2.0)
+    await sync(client)  # the connect's own messages are in
+    client.disconnect()
+    return errors
+
+
 async def test_server_link_broken_then_the_client_hears_ibs_2110_and_the_control_port_sends_it(
     ib: ib_async.IB, sim: SimGateway
 ) -> None:

@@ -98,15 +98,22 @@ async def test_alert_rows_when_ib_loses_connectivity_1100_then_one_error_row_say
             await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="connected")
 
             gw.control.connectivity_lost()
+            # TWS says 1100 to each client that connects while IB is unreachable: not back until IB is.
+            await eventually(lambda: any(a.kind == "connect_failed" for a in rows(app)), what="a reconnect told 1100")
+            gw.control.connectivity_restored()
 
             await eventually(lambda: engine.reconnects == 1 and not engine.blocks, what="reconnected")
             await eventually(lambda: "connection CONNECTED" in rows(app)[-1].text, what="the rows of it all")
             about = [a for a in rows(app) if a.source in ("broker", "console") and "CONNECT" not in a.text]
-            assert [(a.level, a.source, a.kind, a.text) for a in about] == [
-                (AlertLevel.ERROR, "broker", "disconnect", "connectivity lost (1100): Connectivity between IB and "
-                 "Trader Workstation has been lost; reconnecting (new entries blocked until reconciled)"),
-                (AlertLevel.INFO, "broker", "reconnected",
-                 "reconnected and reconciled: new entries no longer blocked by the lost link")]
+            assert [(a.level, a.source, a.kind, a.text.split(": ", 2)[-1].split(";")[0]) for a in about] == [
+                (AlertLevel.ERROR, "broker", "disconnect", "Connectivity between IB and Trader Workstation has been "
+                 "lost"),
+                (AlertLevel.WARNING, "broker", "connect_failed", "Connectivity between IB and Trader Workstation has "
+                 "been lost"),
+                (AlertLevel.INFO, "broker", "reconnected", "new entries no longer blocked by the lost link")]
+            assert about[0].text.startswith("connectivity lost (1100): ")
+            assert about[1].text.startswith(f"connected to 127.0.0.1:{gw.port} but the sync failed: connectivity "
+                                            "lost (1100): ")
 
 
 async def test_alert_rows_when_ib_servers_come_back_with_data_lost_1101_then_one_row_says_it_and_the_reconnect(

@@ -183,7 +183,14 @@ class Recovery(Amendments):
         self.move_link(ConnectionState.CONNECTING, farms={}, market_data_degraded=False, server_link_broken=False,
                        retry_at=None)
         self.unblock(SERVER_LINK_BLOCK, silent=True)
-        await self.broker.connect()
+        try:
+            await self.broker.connect()
+        except SyncFailed as exc:
+            if self._dropping is None:
+                raise
+            # Dropped on a 1100 in the handshake's own sync (TWS says it to each client while IB is unreachable):
+            # that is why, not "the gateway closed the connection".
+            raise SyncFailed(self._dropping[0]) from exc
         self.account_id = self.broker.account_id
         self._guard_account()
         await self._sync(startup, before)

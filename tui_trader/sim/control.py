@@ -8,7 +8,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from tui_trader.sim import messages as msg
-from tui_trader.sim.faults import DEFAULT_FILL_SEQUENCE, FARM_TEXTS, MESSAGE_KINDS
+from tui_trader.sim.faults import DEFAULT_FILL_SEQUENCE, FARM_TEXTS, LINK_TEXTS, MESSAGE_KINDS
 
 if TYPE_CHECKING:
     from tui_trader.sim.account import OtherHolding
@@ -18,13 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tui_trader.sim")
 
-ERROR_TEXTS = {
-    1100: "Connectivity between IB and Trader Workstation has been lost.",
-    1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
-    1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
-    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
-    **FARM_TEXTS,
-}
+ERROR_TEXTS = {**LINK_TEXTS, **FARM_TEXTS}
 
 
 class Control:
@@ -102,7 +96,7 @@ class Control:
         """
         data = msg.error(req_id, code, text or ERROR_TEXTS.get(code, f"Simulated error {code}"))
         if client_id is None:
-            self.gw.faults.report_farm(code)
+            self.gw.faults.report_status(code)
         for cid, session in list(self.gw.sessions.items()):
             if client_id is None or cid == client_id:
                 session.send(data)
@@ -113,7 +107,8 @@ class Control:
         self.send_error(code, text, req_id, client_id)
 
     def connectivity_lost(self) -> None:
-        """Error 1100 to every client."""
+        """Error 1100 to every client, and to each that connects until :meth:`connectivity_restored` (as TWS keeps
+        saying it while IB is unreachable: a client that reconnects at once is not back in touch)."""
         self.send_error(1100)
 
     def connectivity_restored(self, data_lost: bool = False) -> None:
@@ -122,8 +117,8 @@ class Control:
 
     def server_link_broken(self) -> None:
         """Notice 2110 to every client: the gateway lost its own link to IB's servers while the API
-        sessions stay up (orders and data stop at the gateway). IB says it is back with 1101/1102:
-        :meth:`connectivity_restored`."""
+        sessions stay up (orders and data stop at the gateway). Said to each session that connects meanwhile too.
+        IB says it is back with 1101/1102: :meth:`connectivity_restored`."""
         self.send_error(2110)
 
     def send_malformed(self, kind: str = "fields", client_id: int | None = None, seed: int = 0) -> None:

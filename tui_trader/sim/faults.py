@@ -24,6 +24,16 @@ FARM_TEXTS = {
 }
 """The data farms' status messages; the farm is the text after the last colon."""
 FARMS_OK = {"usfarm": 2104, "ushmds": 2106, "secdefnj": 2158}
+LINK_TEXTS = {
+    1100: "Connectivity between IB and Trader Workstation has been lost.",
+    1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
+    1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
+}
+"""IB's link's status messages."""
+LINK_LOST = frozenset({1100, 2110})
+"""IB's link lost: the API session's connectivity to IB (1100), the gateway's link to IB's servers (2110)."""
+LINK_BACK = frozenset({1101, 1102})
 
 
 class Faults:
@@ -45,15 +55,24 @@ class Faults:
         self.fill_sequence: tuple[str, ...] = DEFAULT_FILL_SEQUENCE
         self.farms = dict(FARMS_OK)
         """Each data farm's last status code, reported to every session as it connects."""
+        self.ib_link: int | None = None
+        """1100 or 2110 while the gateway's link to IB's servers is lost (reported to every session as it connects,
+        as TWS keeps saying 1100 to a client that connects or asks meanwhile); ``None`` while it is up."""
 
-    def farm_messages(self) -> list[tuple[int, str]]:
-        """What a connecting session is told about the data farms."""
-        return [(code, FARM_TEXTS[code]) for code in self.farms.values()]
+    def connect_messages(self) -> list[tuple[int, str]]:
+        """What a connecting session is told about IB's link (when lost) and the data farms."""
+        link = [] if self.ib_link is None else [(self.ib_link, LINK_TEXTS[self.ib_link])]
+        return [*link, *((code, FARM_TEXTS[code]) for code in self.farms.values())]
 
-    def report_farm(self, code: int) -> None:
-        """A farm status sent to every session is the farm's status from now on."""
+    def report_status(self, code: int) -> None:
+        """A farm's or IB's link's status sent to every session is its status from now on (1101 and 1102 say the
+        link is back)."""
         if code in FARM_TEXTS:
             self.farms[FARM_TEXTS[code].rsplit(":", 1)[1]] = code
+        elif code in LINK_LOST:
+            self.ib_link = code
+        elif code in LINK_BACK:
+            self.ib_link = None
 
     def refusing(self) -> bool:
         """Whether new connections are refused right now."""

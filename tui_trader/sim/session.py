@@ -134,7 +134,7 @@ class Session:
         log.info("session client_id=%d from %s", client_id, self.peer)
         self.send(msg.managed_accounts(self.gw.account_id))
         self.send(msg.next_valid_id(self.gw.ledger.max_order_id() + 1))
-        for code, text in self.gw.faults.farm_messages():
+        for code, text in self.gw.faults.connect_messages():
             self.send(msg.error(-1, code, text))
         return True
 
