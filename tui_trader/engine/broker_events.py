@@ -15,10 +15,12 @@ from typing import Any
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
+    HISTORICAL_DATA,
     ORDER_ENDED_OR_UNKNOWN,
     BrokerError,
     BrokerOrderReport,
     BrokerPosition,
+    is_pacing,
 )
 from tui_trader.domain.enums import LINK_UP, AlertLevel
 from tui_trader.domain.events import CommissionReported, OrderFilled
@@ -38,7 +40,6 @@ DATA_MAINTAINED = 1102
 SERVER_LINK_BROKEN = 2110
 """The gateway's own link to IB's servers is down ("restored automatically": IB then sends 1101 or 1102)."""
 SERVER_LINK_BLOCK = "ib_link"
-PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
 
 
@@ -47,6 +48,9 @@ class BrokerEvents(KillOps):
 
     _pacing_alerted_at: datetime | None = None
     _delayed_fallback_on = False
+    bars_refused: frozenset[str] = frozenset()
+    """Symbols whose real-time bars the broker refused (a 354 and friends on the bars stream; IB has no delayed ones):
+    the strategies on them get no live bars until one comes."""
     before_book: frozenset[str] = frozenset()
     """Ids of the executions from before the journal's book began (:data:`~tui_trader.domain.events.BOOK_SEEDED`):
     in the broker's positions it began from, never this journal's fills. IB reports the whole day's executions to
@@ -68,6 +72,8 @@ class BrokerEvents(KillOps):
     def on_bar(self, bar: Bar) -> None:
         """A 5-second bar: market data is alive; strategies get their aggregated bars."""
         self.market.last_data_at = self.now()
+        if bar.symbol in self.bars_refused:
+            self.bars_refused -= {bar.symbol}
         self.bar_hook(bar)
 
     def bar_hook(self, bar: Bar) -> None:
@@ -218,8 +224,8 @@ class BrokerEvents(KillOps):
         elif code == DATA_MAINTAINED:
             self._on_server_link(code, error.message, broken=False)
             self.request_reconcile(f"connectivity restored ({code})")
-        elif code == PACING:
-            self.on_pacing(error.message)
+        elif code == HISTORICAL_DATA:
+            self._on_historical_error(error)
         elif code in NO_PERMISSION:
             self.on_no_permission(error)
         elif code in ORDER_ENDED_OR_UNKNOWN and not error.order_ref:  # ours are reconciled by on_order_error
@@ -323,6 +329,16 @@ class BrokerEvents(KillOps):
         """1101: IB's connectivity is back, the market data subscriptions are not (the recovery part
         resubscribes)."""
 
+    def _on_historical_error(self, error: BrokerError) -> None:
+        """162 carries pacing and refusals alike: only a pacing one is news here (the adapter backs off). A refusal
+        (no permission for the exchange, no data) answers the request that asked, which says it: the warm-up names
+        the symbol and the strategies that cannot warm up on it (:class:`~tui_trader.broker.base.HistoryRefused`)."""
+        if is_pacing(error.message):
+            self.on_pacing(error.message)
+        else:
+            log.info("historical data refused for %s (%d): %s", error.symbol or error.req_id, error.code,
+                     error.message)
+
     def on_pacing(self, message: str) -> None:
         """162: historical data paced. The adapter backs off and retries; the operator hears once a minute."""
         now = self.now()
@@ -334,12 +350,22 @@ class BrokerEvents(KillOps):
     def on_no_permission(self, error: BrokerError) -> None:
         """354 and friends: alert; with ``delayed_fallback`` switch to delayed data and resubscribe."""
         what = f"{error.symbol} {error.stream}".strip() or f"request {error.req_id}"
+        idle = ""
+        if error.stream == "bars" and error.symbol:
+            self.bars_refused |= {error.symbol}
+            if names := self.strategies_on(error.symbol):
+                idle = (f"; {', '.join(names)} get no live bars of {error.symbol} (IB has no delayed ones): they "
+                        "cannot trade it")
         self.alert(AlertLevel.ERROR, "market_data", f"market data not permitted for {what} ({error.code}): "
-                   f"{error.message}", kind="md_permission")
+                   f"{error.message}{idle}", kind="md_permission")
         if error.stream == "bars":
             return  # IB has no delayed real-time bars: the symbol's strategies get no live bars
         if self.config.delayed_fallback and error.symbol:
             asyncio.get_running_loop().call_soon(self._fall_back_to_delayed, error.symbol)
+
+    def strategies_on(self, symbol: str) -> list[str]:
+        """The names of the strategies that trade ``symbol`` (the strategy runner overrides this)."""
+        return []
 
     def _fall_back_to_delayed(self, symbol: str) -> None:
         if not self._delayed_fallback_on:
