@@ -7,11 +7,13 @@ import asyncio
 from pathlib import Path
 
 from tui_trader.broker.ib.adapter import backoff_delays
+from tui_trader.domain.enums import ConnectionState
+from tui_trader.domain.events import AlertRaised, ConnectionChanged
 from tui_trader.engine.bus import Subscription
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import alerts_said, eventually, make_config, make_engine, strategy
+from .helpers import alerts_said, eventually, make_config, make_engine, running, strategy
 
 
 class AlertLog:
@@ -161,3 +163,28 @@ async def test_historical_pacing_when_reconnected_mid_backoff_then_one_retry_cha
     finally:
         await starting
         await engine.stop()
+
+
+async def test_history_and_secdef_farms_broken_then_named_for_what_they_serve_and_quotes_not_called_degraded(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        events.drain()
+        sim.control.send_error(2105)
+        sim.control.send_error(2157)
+        await eventually(lambda: engine.connection.farms.get("secdefnj") == "broken", what="both farms broken")
+        seen = events.drain()
+        assert [e.alert.text for e in seen if isinstance(e, AlertRaised)] == [
+            "historical data farm broken (2105): history (the strategies' warm-up) may not come; quotes and live "
+            "bars are another farm's: HMDS data farm connection is broken:ushmds",
+            "security definition farm broken (2157): contract details (a symbol added, the trading hours) may not "
+            "come; quotes and live bars are another farm's: Sec-def data farm connection is broken:secdefnj"]
+        assert not [e for e in seen if isinstance(e, ConnectionChanged)]
+        assert engine.connection.state is ConnectionState.CONNECTED
+        assert not engine.connection.market_data_degraded
+
+        sim.control.send_error(2106)
+        sim.control.send_error(2158)
+        await eventually(lambda: engine.connection.farms.get("secdefnj") == "ok", what="both farms back")
+        assert [a.text for a in alerts_said(events, kind="farm_ok")] == [
+            "historical data farm back (2106): HMDS data farm connection is OK:ushmds",
+            "security definition farm back (2158): Sec-def data farm connection is OK:secdefnj"]

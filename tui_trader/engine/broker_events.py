@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 
 FARM_BROKEN = frozenset({2103, 2105, 2157})
 FARM_OK = frozenset({2104, 2106, 2158})
+QUOTE_FARM = frozenset({2103, 2104})
+"""A market data farm's status: the quotes and live bars come from it (the link is DEGRADED while one is broken)."""
+FARM_NAMES = {2105: "historical data farm", 2106: "historical data farm", 2157: "security definition farm",
+              2158: "security definition farm"}
+"""The farms that serve no quotes, by their codes: IB's HMDS (history) and Sec-def (contract details) farms."""
+FARM_BROKEN_MEANS = {2105: "history (the strategies' warm-up) may not come; quotes and live bars are another farm's",
+                     2157: "contract details (a symbol added, the trading hours) may not come; quotes and live bars "
+                           "are another farm's"}
 CONNECTIVITY_LOST = 1100
 DATA_LOST = 1101
 """IB's connectivity is back but the session's market data subscriptions are gone."""
@@ -48,6 +56,8 @@ class BrokerEvents(KillOps):
 
     _pacing_alerted_at: datetime | None = None
     _delayed_fallback_on = False
+    quote_farms: frozenset[str] = frozenset()
+    """The farms that reported as market data farms (:data:`QUOTE_FARM`): only one of them broken degrades the link."""
     bars_refused: frozenset[str] = frozenset()
     """Symbols whose real-time bars the broker refused (a 354 and friends on the bars stream; IB has no delayed ones):
     the strategies on them get no live bars until one comes."""
@@ -272,21 +282,31 @@ class BrokerEvents(KillOps):
         self.alert(level, "broker", f"{error.code}: {error.message}", kind="broker_error")
 
     def _on_farm(self, code: int, message: str) -> None:
-        """A data farm's status. It moves the link between CONNECTED and DEGRADED, and is news only
-        when it does: the farms report at every connect, before the engine has checked the account
+        """A data farm's status. A market data farm's moves the link between CONNECTED and DEGRADED, and is
+        news only when it does: the farms report at every connect, before the engine has checked the account
         (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise). A broken farm is
-        alerted, and so is its recovery (the console says neither itself)."""
+        alerted, and so is its recovery (the console says neither itself), each named for what it serves:
+        the historical data (HMDS) and security definition farms serve no quotes, so they leave the link and
+        the market data as they are."""
         broken = code in FARM_BROKEN
         farms = dict(self.connection.farms)
         farm = message.split(":")[-1].strip() or str(code)
+        if code in QUOTE_FARM:
+            self.quote_farms |= {farm}
         was_broken = farms.get(farm) == "broken"
         farms[farm] = "broken" if broken else "ok"
-        self._set_link(code, message, farms=farms, market_data_degraded="broken" in farms.values())
-        if broken:
+        degraded = any(farms.get(name) == "broken" for name in self.quote_farms)
+        self._set_link(code, message, farms=farms, market_data_degraded=degraded)
+        name = FARM_NAMES.get(code)
+        if broken and name is None:
             self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
                        kind="farm_broken")
+        elif broken:
+            self.alert(AlertLevel.WARNING, "broker", f"{name} broken ({code}): {FARM_BROKEN_MEANS[code]}: {message}",
+                       kind="farm_broken")
         elif was_broken:
-            self.alert(AlertLevel.INFO, "broker", f"market data farm back ({code}): {message}", kind="farm_ok")
+            self.alert(AlertLevel.INFO, "broker", f"{name or 'market data farm'} back ({code}): {message}",
+                       kind="farm_ok")
 
     def _on_server_link(self, code: int, message: str, *, broken: bool, said: bool = True) -> None:
         """2110: the gateway lost its link to IB's servers; 1101/1102: IB says it is back (alerted unless not
