@@ -87,6 +87,9 @@ class BrokerError:
     """Which subscription of ``symbol`` the error ended: 'quotes', 'bars' or '' (none)."""
 
 
+MALFORMED_MESSAGE = -2
+"""The adapter's code for a message from the gateway it could not decode (its text says what it was, never the raw
+bytes): the session is dropped and rebuilt."""
 CLIENT_ID_IN_USE = 326
 """IB's error code for a connect whose client id another API client holds."""
 STILL_PROCESSING = 2102

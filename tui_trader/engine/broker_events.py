@@ -16,6 +16,7 @@ from typing import Any
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
     HISTORICAL_DATA,
+    MALFORMED_MESSAGE,
     ORDER_ENDED_OR_UNKNOWN,
     BrokerError,
     BrokerOrderReport,
@@ -228,6 +229,8 @@ class BrokerEvents(KillOps):
             self._on_server_link(code, error.message, broken=True)
         elif code == CONNECTIVITY_LOST:
             self.on_connectivity_lost(error.message)
+        elif code == MALFORMED_MESSAGE:
+            self.on_malformed(error.message)
         elif code == DATA_LOST:  # its alert says the link is back: the fresh session's (one row for one message)
             self._on_server_link(code, error.message, broken=False, said=False)
             self.on_data_lost(error.message)
@@ -344,6 +347,10 @@ class BrokerEvents(KillOps):
 
     def on_connectivity_lost(self, message: str) -> None:
         """1100: IB lost its own connectivity (the recovery part reconnects)."""
+
+    def on_malformed(self, what: str) -> None:
+        """The gateway sent a message that could not be decoded (``what`` says what it was: the adapter drops the
+        session; the recovery part says why as the link goes down)."""
 
     def on_data_lost(self, message: str) -> None:
         """1101: IB's connectivity is back, the market data subscriptions are not (the recovery part
