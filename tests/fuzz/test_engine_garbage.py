@@ -72,3 +72,21 @@ async def test_malformed_message_when_gateway_sends_it_then_engine_drops_connect
 
     await eventually(lambda: engine.reconnects > before, what="the engine to drop and reconnect")
     await trades_again(gw, engine)
+
+
+@pytest.mark.parametrize(("kind", "what"), [
+    ("binary", "a malformed message from the gateway (no fields, not decodable)"),
+    ("fields", "a malformed message from the gateway (6 fields, not decodable)"),
+    ("unknown", "a malformed message from the gateway (3 fields, not decodable)")])
+async def test_malformed_message_when_gateway_sends_it_then_one_alert_says_what_it_was_without_its_bytes(
+        world: tuple[SimGateway, Engine], kind: str, what: str) -> None:
+    gw, engine = world
+    events = engine.subscribe("fuzz", lossless=True)
+    before = engine.reconnects
+
+    gw.control.send_malformed(kind, seed=9)
+
+    await eventually(lambda: engine.reconnects > before, what="the engine to drop and reconnect")
+    said = [e.alert for e in events.drain() if isinstance(e, ev.AlertRaised) and e.alert.source == "broker"]
+    assert [(a.level.value, a.text) for a in said if "malformed" in a.text or "disconnected" in a.text] == [
+        ("ERROR", f"{what}; reconnecting (new entries blocked until reconciled)")]

@@ -87,6 +87,9 @@ class BrokerError:
     """Which subscription of ``symbol`` the error ended: 'quotes', 'bars' or '' (none)."""
 
 
+MALFORMED_MESSAGE = -2
+"""The adapter's code for a message from the gateway it could not decode (its text says what it was, never the raw
+bytes): the session is dropped and rebuilt."""
 CLIENT_ID_IN_USE = 326
 """IB's error code for a connect whose client id another API client holds."""
 STILL_PROCESSING = 2102
@@ -152,8 +155,35 @@ class SyncFailed(ConnectionError):
     """
 
 
+HISTORICAL_DATA = 162
+"""IB's "Historical Market Data Service error message": a pacing violation ("Historical data request pacing
+violation", "API historical data query cancelled: pacing violation"), which passes with time, or a refusal no retry
+changes ("No market data permissions for ARCA STK", "HMDS query returned no data: SPY@SMART Trades", an invalid
+request): :func:`is_pacing` tells them apart."""
+HISTORICAL_DATA_PREFIX = "Historical Market Data Service error message:"
+
+
+def is_pacing(message: str) -> bool:
+    """Whether a 162's text says pacing (only then does waiting help)."""
+    return "pacing" in message.lower()
+
+
+def historical_reason(message: str) -> str:
+    """A 162's text without IB's "Historical Market Data Service error message:" in front."""
+    return message.removeprefix(HISTORICAL_DATA_PREFIX).strip() or message
+
+
 class BrokerPacingError(RuntimeError):
     """Historical data stayed paced (error 162) through every bounded, backed-off retry."""
+
+
+class HistoryRefused(RuntimeError):
+    """A historical data request refused for a reason waiting does not change (a 162 that is not pacing: no
+    permission for the exchange, no data). ``str()`` is IB's reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
 
 
 class BrokerRequestError(RuntimeError):
@@ -251,7 +281,8 @@ class Broker(Protocol):
 
     async def historical_bars(self, symbol: str, duration_s: int, bar_size_s: int) -> list[Bar]:
         """Historical bars ending now (pacing violations are retried with a bounded backoff;
-        :class:`BrokerPacingError` when they persist)."""
+        :class:`BrokerPacingError` when they persist; :class:`HistoryRefused` at once for a refusal that
+        waiting does not change)."""
         ...
 
     def next_order_id(self) -> int:

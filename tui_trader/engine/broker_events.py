@@ -15,10 +15,13 @@ from typing import Any
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
+    HISTORICAL_DATA,
+    MALFORMED_MESSAGE,
     ORDER_ENDED_OR_UNKNOWN,
     BrokerError,
     BrokerOrderReport,
     BrokerPosition,
+    is_pacing,
 )
 from tui_trader.domain.enums import LINK_UP, AlertLevel
 from tui_trader.domain.events import CommissionReported, OrderFilled
@@ -31,6 +34,14 @@ log = logging.getLogger(__name__)
 
 FARM_BROKEN = frozenset({2103, 2105, 2157})
 FARM_OK = frozenset({2104, 2106, 2158})
+QUOTE_FARM = frozenset({2103, 2104})
+"""A market data farm's status: the quotes and live bars come from it (the link is DEGRADED while one is broken)."""
+FARM_NAMES = {2105: "historical data farm", 2106: "historical data farm", 2157: "security definition farm",
+              2158: "security definition farm"}
+"""The farms that serve no quotes, by their codes: IB's HMDS (history) and Sec-def (contract details) farms."""
+FARM_BROKEN_MEANS = {2105: "history (the strategies' warm-up) may not come; quotes and live bars are another farm's",
+                     2157: "contract details (a symbol added, the trading hours) may not come; quotes and live bars "
+                           "are another farm's"}
 CONNECTIVITY_LOST = 1100
 DATA_LOST = 1101
 """IB's connectivity is back but the session's market data subscriptions are gone."""
@@ -38,7 +49,6 @@ DATA_MAINTAINED = 1102
 SERVER_LINK_BROKEN = 2110
 """The gateway's own link to IB's servers is down ("restored automatically": IB then sends 1101 or 1102)."""
 SERVER_LINK_BLOCK = "ib_link"
-PACING = 162
 NO_PERMISSION = frozenset({354, 10089, 10168})
 
 
@@ -47,6 +57,11 @@ class BrokerEvents(KillOps):
 
     _pacing_alerted_at: datetime | None = None
     _delayed_fallback_on = False
+    quote_farms: frozenset[str] = frozenset()
+    """The farms that reported as market data farms (:data:`QUOTE_FARM`): only one of them broken degrades the link."""
+    bars_refused: frozenset[str] = frozenset()
+    """Symbols whose real-time bars the broker refused (a 354 and friends on the bars stream; IB has no delayed ones):
+    the strategies on them get no live bars until one comes."""
     before_book: frozenset[str] = frozenset()
     """Ids of the executions from before the journal's book began (:data:`~tui_trader.domain.events.BOOK_SEEDED`):
     in the broker's positions it began from, never this journal's fills. IB reports the whole day's executions to
@@ -68,6 +83,8 @@ class BrokerEvents(KillOps):
     def on_bar(self, bar: Bar) -> None:
         """A 5-second bar: market data is alive; strategies get their aggregated bars."""
         self.market.last_data_at = self.now()
+        if bar.symbol in self.bars_refused:
+            self.bars_refused -= {bar.symbol}
         self.bar_hook(bar)
 
     def bar_hook(self, bar: Bar) -> None:
@@ -212,14 +229,16 @@ class BrokerEvents(KillOps):
             self._on_server_link(code, error.message, broken=True)
         elif code == CONNECTIVITY_LOST:
             self.on_connectivity_lost(error.message)
+        elif code == MALFORMED_MESSAGE:
+            self.on_malformed(error.message)
         elif code == DATA_LOST:  # its alert says the link is back: the fresh session's (one row for one message)
             self._on_server_link(code, error.message, broken=False, said=False)
             self.on_data_lost(error.message)
         elif code == DATA_MAINTAINED:
             self._on_server_link(code, error.message, broken=False)
             self.request_reconcile(f"connectivity restored ({code})")
-        elif code == PACING:
-            self.on_pacing(error.message)
+        elif code == HISTORICAL_DATA:
+            self._on_historical_error(error)
         elif code in NO_PERMISSION:
             self.on_no_permission(error)
         elif code in ORDER_ENDED_OR_UNKNOWN and not error.order_ref:  # ours are reconciled by on_order_error
@@ -266,21 +285,31 @@ class BrokerEvents(KillOps):
         self.alert(level, "broker", f"{error.code}: {error.message}", kind="broker_error")
 
     def _on_farm(self, code: int, message: str) -> None:
-        """A data farm's status. It moves the link between CONNECTED and DEGRADED, and is news only
-        when it does: the farms report at every connect, before the engine has checked the account
+        """A data farm's status. A market data farm's moves the link between CONNECTED and DEGRADED, and is
+        news only when it does: the farms report at every connect, before the engine has checked the account
         (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise). A broken farm is
-        alerted, and so is its recovery (the console says neither itself)."""
+        alerted, and so is its recovery (the console says neither itself), each named for what it serves:
+        the historical data (HMDS) and security definition farms serve no quotes, so they leave the link and
+        the market data as they are."""
         broken = code in FARM_BROKEN
         farms = dict(self.connection.farms)
         farm = message.split(":")[-1].strip() or str(code)
+        if code in QUOTE_FARM:
+            self.quote_farms |= {farm}
         was_broken = farms.get(farm) == "broken"
         farms[farm] = "broken" if broken else "ok"
-        self._set_link(code, message, farms=farms, market_data_degraded="broken" in farms.values())
-        if broken:
+        degraded = any(farms.get(name) == "broken" for name in self.quote_farms)
+        self._set_link(code, message, farms=farms, market_data_degraded=degraded)
+        name = FARM_NAMES.get(code)
+        if broken and name is None:
             self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
                        kind="farm_broken")
+        elif broken:
+            self.alert(AlertLevel.WARNING, "broker", f"{name} broken ({code}): {FARM_BROKEN_MEANS[code]}: {message}",
+                       kind="farm_broken")
         elif was_broken:
-            self.alert(AlertLevel.INFO, "broker", f"market data farm back ({code}): {message}", kind="farm_ok")
+            self.alert(AlertLevel.INFO, "broker", f"{name or 'market data farm'} back ({code}): {message}",
+                       kind="farm_ok")
 
     def _on_server_link(self, code: int, message: str, *, broken: bool, said: bool = True) -> None:
         """2110: the gateway lost its link to IB's servers; 1101/1102: IB says it is back (alerted unless not
@@ -319,9 +348,23 @@ class BrokerEvents(KillOps):
     def on_connectivity_lost(self, message: str) -> None:
         """1100: IB lost its own connectivity (the recovery part reconnects)."""
 
+    def on_malformed(self, what: str) -> None:
+        """The gateway sent a message that could not be decoded (``what`` says what it was: the adapter drops the
+        session; the recovery part says why as the link goes down)."""
+
     def on_data_lost(self, message: str) -> None:
         """1101: IB's connectivity is back, the market data subscriptions are not (the recovery part
         resubscribes)."""
+
+    def _on_historical_error(self, error: BrokerError) -> None:
+        """162 carries pacing and refusals alike: only a pacing one is news here (the adapter backs off). A refusal
+        (no permission for the exchange, no data) answers the request that asked, which says it: the warm-up names
+        the symbol and the strategies that cannot warm up on it (:class:`~tui_trader.broker.base.HistoryRefused`)."""
+        if is_pacing(error.message):
+            self.on_pacing(error.message)
+        else:
+            log.info("historical data refused for %s (%d): %s", error.symbol or error.req_id, error.code,
+                     error.message)
 
     def on_pacing(self, message: str) -> None:
         """162: historical data paced. The adapter backs off and retries; the operator hears once a minute."""
@@ -334,12 +377,22 @@ class BrokerEvents(KillOps):
     def on_no_permission(self, error: BrokerError) -> None:
         """354 and friends: alert; with ``delayed_fallback`` switch to delayed data and resubscribe."""
         what = f"{error.symbol} {error.stream}".strip() or f"request {error.req_id}"
+        idle = ""
+        if error.stream == "bars" and error.symbol:
+            self.bars_refused |= {error.symbol}
+            if names := self.strategies_on(error.symbol):
+                idle = (f"; {', '.join(names)} get no live bars of {error.symbol} (IB has no delayed ones): they "
+                        "cannot trade it")
         self.alert(AlertLevel.ERROR, "market_data", f"market data not permitted for {what} ({error.code}): "
-                   f"{error.message}", kind="md_permission")
+                   f"{error.message}{idle}", kind="md_permission")
         if error.stream == "bars":
             return  # IB has no delayed real-time bars: the symbol's strategies get no live bars
         if self.config.delayed_fallback and error.symbol:
             asyncio.get_running_loop().call_soon(self._fall_back_to_delayed, error.symbol)
+
+    def strategies_on(self, symbol: str) -> list[str]:
+        """The names of the strategies that trade ``symbol`` (the strategy runner overrides this)."""
+        return []
 
     def _fall_back_to_delayed(self, symbol: str) -> None:
         if not self._delayed_fallback_on:

@@ -452,6 +452,12 @@ class Recovery(Amendments):
         why = f"connectivity lost (1100): {message.rstrip('.')}"
         self._fresh_session(why, f"{why}; reconnecting")
 
+    def on_malformed(self, what: str) -> None:
+        """A message from the gateway could not be decoded: the adapter drops the session (the state may have
+        diverged), and the reconnect rebuilds it. Said as the link goes down, in one alert (``what``: the message's
+        kind and size, never its bytes, which are logged)."""
+        self._dropping = (what, f"{what}; reconnecting")
+
     def on_data_lost(self, message: str) -> None:
         """1101: the quotes and bars stopped for good; a fresh session resubscribes all of them and
         reconciles (the path every reconnect takes), where the session kept would only go stale (and

@@ -28,7 +28,7 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tui_trader.broker.base import BrokerPacingError
+from tui_trader.broker.base import BrokerPacingError, HistoryRefused
 from tui_trader.config.sections import SizingSettings, StrategySettings
 from tui_trader.domain.enums import AlertLevel, OrderStatus
 from tui_trader.domain.events import Event, OperatorAction, SignalGenerated
@@ -83,6 +83,10 @@ class StrategyRunner(Recovery):
     not_sized: dict[tuple[str, str], str]
     """(strategy, symbol) → what made its last entry signal size to nothing (said once until one is sized again)."""
     nothing_to_trade = ""
+    _warming: asyncio.Task[None] | None = None
+    """The warm-up under way (:meth:`warm_up`): one at a time."""
+    history_refused: frozenset[str] = frozenset()
+    """Symbols whose history the broker refused (:meth:`_say_history_refused`: said once, until it answers again)."""
     """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
     none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
     _journaled_pauses: tuple[OperatorAction, ...] = ()
@@ -185,7 +189,25 @@ class StrategyRunner(Recovery):
         Live slices that arrive meanwhile are held and folded in after the history. pandas, which
         strategies read bars through, is imported meanwhile in a thread: it stays off the start path
         (the first quotes do not wait for it) and the first bar does not stall the loop.
+
+        One at a time: a warm-up started while another is under way (a reconnect while the last one's requests
+        back off from pacing) replaces it. The one under way is cancelled and done with first, so each series has
+        one request, and one chain of retries, at a time; the one replaced returns.
         """
+        previous = self._warming
+        if previous is not None and not previous.done():
+            previous.cancel()
+            await asyncio.wait([previous])
+        task = self._warming = asyncio.ensure_future(self._warm_all())
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not task.cancelled():
+            task.result()
+
+    async def _warm_all(self) -> None:
         for series in self.series.values():
             series.hold()
         traded = [series for series in self.series.values() if series.symbol not in self.unknown_symbols]
@@ -204,18 +226,48 @@ class StrategyRunner(Recovery):
         size = series.size_s
         bars: list[Bar] = []
         asked = self.now()
+        refused: HistoryRefused | None = None
         try:
             bars = await self.broker.historical_bars(series.symbol, size * self.warmup_count(series), size)
+            self.history_refused -= {series.symbol}
+        except HistoryRefused as exc:
+            refused = exc
         except (TimeoutError, ConnectionError, BrokerPacingError) as exc:
             self.alert(AlertLevel.WARNING, "strategies", f"no warm-up history for {series.symbol}: {exc}")
         finally:
             completed = series.warm(bars, asked)
-        if (have := len(series.bars)) < series.warmup_bars:
+        if refused is not None:
+            self._say_history_refused(series, refused)
+        elif (have := len(series.bars)) < series.warmup_bars:
             self.alert(AlertLevel.WARNING, "strategies", f"{series.symbol} {size}s bars: {have} of history, its "
                        f"strategies need {series.warmup_bars}: they wait for {series.warmup_bars - have} live bars "
                        "before they trade", kind="warmup_short")
         if completed is not None:
             self._run_strategies(series)
+
+    def _say_history_refused(self, series: BarSeries, refused: HistoryRefused) -> None:
+        """The broker refused ``series``' history (no permission, no data): an ERROR naming the symbol and its
+        strategies, which cannot warm up on it, and what they wait for. Said once per symbol (not again at each
+        reconnect's warm-up) until the history comes."""
+        symbol = series.symbol
+        if symbol in self.history_refused:
+            log.info("history of %s refused again (%d): %s", symbol, refused.code, refused.reason)
+            return
+        self.history_refused |= {symbol}
+        names = ", ".join(self.strategies_on(symbol)) or "its strategies"
+        need = series.warmup_bars - len(series.bars)
+        if symbol in self.bars_refused:
+            then = "its live bars are refused too: they cannot trade it"
+        elif need > 0:
+            then = f"they wait for {need} live {series.size_s}s bars before they trade it"
+        else:
+            then = "live bars carry on"
+        self.alert(AlertLevel.ERROR, "strategies", f"history of {symbol} refused by the broker ({refused.code}: "
+                   f"{refused.reason}): {names} cannot warm up on {symbol}; {then}", kind="history_refused")
+
+    def strategies_on(self, symbol: str) -> list[str]:
+        """The names of the strategies that trade ``symbol``."""
+        return [name for name, running in self.strategies.items() if symbol in running.symbols]
 
     def warmup_count(self, series: BarSeries) -> int:
         """Bars of history fetched for ``series``: the config's count, or two more than its strategies

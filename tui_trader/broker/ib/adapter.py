@@ -26,13 +26,17 @@ from ib_async.util import UNSET_DOUBLE
 
 from tui_trader.broker.base import (
     CLIENT_ID_IN_USE,
+    HISTORICAL_DATA,
     BrokerListener,
     BrokerOrderReport,
     BrokerPacingError,
     BrokerPosition,
     BrokerRequestError,
     ClientIdInUse,
+    HistoryRefused,
     SyncFailed,
+    historical_reason,
+    is_pacing,
 )
 from tui_trader.broker.ib import mapping as m
 from tui_trader.broker.ib.decode_watch import DecodeWatch
@@ -43,7 +47,6 @@ from tui_trader.domain.orders import Fill, Order, WhatIf
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PACING = 162
 OCA_REDUCE_WITH_BLOCK = 2
 """How a bracket's stop and target are linked (IB's ``ocaType``): each fill of one reduces the other by its size,
 so a target that fills in part leaves a stop for the rest; a whole fill reduces it to nothing. Type 1 ("cancel all
@@ -267,13 +270,21 @@ class IbBroker(IbEvents):
         self._tickers[symbol] = self.ib.reqMktData(self._contract(symbol))
 
     async def historical_bars(self, symbol: str, duration_s: int, bar_size_s: int) -> list[Bar]:
-        """Historical trade bars ending now; a pacing violation (162) is retried after a backoff."""
+        """Historical trade bars ending now; a pacing violation (162) is retried after a backoff.
+
+        Raises:
+            BrokerPacingError: Still paced after the last retry.
+            HistoryRefused: A 162 that is not pacing (no permission, no data): asking again would not change it.
+        """
         for delay in [*backoff_delays(*self.pacing_backoff), None]:
             bars = await self.ib.reqHistoricalDataAsync(
                 self._contract(symbol), "", m.duration_setting(duration_s), m.bar_size_setting(bar_size_s),
                 "TRADES", False, formatDate=2, timeout=self._timeout * 4)
-            if self._request_errors.pop(getattr(bars, "reqId", -1), (0, ""))[0] != PACING:
+            code, message = self._request_errors.pop(getattr(bars, "reqId", -1), (0, ""))
+            if code != HISTORICAL_DATA:
                 return [m.bar_from_history(symbol, b) for b in bars or []]
+            if not is_pacing(message):
+                raise HistoryRefused(code, historical_reason(message))
             if delay is None:
                 break
             log.warning("historical data for %s paced (162): retrying in %.1fs", symbol, delay)

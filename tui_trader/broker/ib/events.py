@@ -17,14 +17,13 @@ from ib_async import Position as IbPosition
 from ib_async.objects import AccountValue, CommissionReport, RealTimeBarList
 from ib_async.ticker import Ticker
 
-from tui_trader.broker.base import MODIFY_OF_FILLED, BrokerError, BrokerListener, refuses_modify
+from tui_trader.broker.base import MALFORMED_MESSAGE, MODIFY_OF_FILLED, BrokerError, BrokerListener, refuses_modify
 from tui_trader.broker.ib import mapping as m
 
 #: Account value tags the engine reads (base currency).
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 NO_SECURITY_DEFINITION = 200
-DECODE_FAULT_CODE = -2
 """Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 FINISHED_TRADES_KEPT = 100
 """Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones
@@ -253,7 +252,7 @@ class IbEvents:
 
     def _on_decode_fault(self, text: str) -> None:
         """A message from the gateway could not be decoded: state may have diverged, so rebuild it."""
-        self._listener.on_error(BrokerError(DECODE_FAULT_CODE, f"malformed message from the gateway: {text}"))
+        self._listener.on_error(BrokerError(MALFORMED_MESSAGE, text))
         if self.ib.isConnected():
             self.ib.disconnect()
 
