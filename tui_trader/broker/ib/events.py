@@ -24,7 +24,6 @@ from tui_trader.broker.ib import mapping as m
 ACCOUNT_TAGS = frozenset({"NetLiquidation", "TotalCashValue", "RealizedPnL", "UnrealizedPnL",
                           "GrossPositionValue", "BuyingPower", "AvailableFunds"})
 NO_SECURITY_DEFINITION = 200
-"""Our own code for a gateway message ib_async could not decode (IB's codes are all positive)."""
 FINISHED_TRADES_KEPT = 100
 """Finished trades (and their fills) left in ib_async's caches for late messages about them; older ones
 are dropped. ib_async keeps every trade and fill of the session otherwise; the journal is the record."""
