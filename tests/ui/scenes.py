@@ -24,6 +24,7 @@ from tui_trader.ui.demo import (
     normal_state,
     pending,
     prime_histories,
+    protected_state,
     stalled_state,
     storm_alerts,
 )
@@ -115,7 +116,7 @@ SCENES: dict[str, tuple[Callable[[], EngineSnapshot], tuple[str, ...], Callable[
     "reset_kill": (halted_state, ("ctrl+r", *"feed checked, resuming"), halted_events, None),
     "flatten": (normal_state, ("f",), _none, None),
     "order_ticket": (normal_state, ("n", "tab", "tab", *"100", "tab", "tab", *"210.50"), _none, None),
-    "quit": (normal_state, ("q",), _none, None),
+    "quit": (protected_state, ("q",), _none, None),  # four positions' stops working, one without
     "error": (halted_state, (), halted_events, None),
     "help": (normal_state, ("question_mark",), _none, None),
     "strategies": (normal_state, ("p",), _none, None),

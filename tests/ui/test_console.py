@@ -379,10 +379,11 @@ async def test_quit_without_working_orders_or_positions_then_exits_directly() ->
 
 
 async def test_quit_with_an_unprotected_position_then_asks_naming_it_and_quits_only_when_told() -> None:
-    snap = halted_state()  # the kill cancelled every working order; one position never had a stop
-    bare = [p for p in snap.account.positions.values() if p.quantity and not p.stop_price]
-    assert len(bare) == 1
-    held = f"{bare[0].symbol} {'LONG' if bare[0].quantity > 0 else 'SHORT'} {abs(bare[0].quantity):,.0f}"
+    snap = halted_state()  # the kill cancelled every working order, the positions' stops with them
+    assert not snap.account.working_orders
+    held = ", ".join(f"{p.symbol} {'LONG' if p.quantity > 0 else 'SHORT'} {abs(p.quantity):,.0f}"
+                     for p in snap.account.positions.values() if p.quantity)
+    assert held.count(",") == 4
     async with running(snap) as c:
         await c.pilot.press("q")
         await c.settle()

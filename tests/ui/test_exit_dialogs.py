@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from tui_trader.domain.orders import OrderTicket
 from tui_trader.engine.snapshots import EngineSnapshot, FlattenPreview
-from tui_trader.ui.demo import halted_state
+from tui_trader.ui.demo import halted_state, protected_state
 from tui_trader.ui.modals.flatten import FlattenModal
 from tui_trader.ui.modals.quit import QuitModal
 from tui_trader.ui.modals.reset_kill import ResetKillModal
@@ -45,15 +45,9 @@ async def test_flatten_preview_when_the_quotes_are_stale_then_it_says_so_before_
                                   "5 closing market order(s)")
 
 
-def _without_stops(snap: EngineSnapshot) -> EngineSnapshot:
-    """``snap`` after the operator's kill cancelled every stop: no position has one."""
-    positions = {s: replace(p, stop_price=None) for s, p in snap.account.positions.items()}
-    return replace(snap, account=replace(snap.account, positions=positions))
-
-
 async def test_reset_kill_when_positions_have_no_stop_then_the_dialog_names_them_as_the_quit_dialog_does() -> None:
     # Arrange: HALTED by the operator's kill, which cancelled the five positions' stops.
-    async with running(_without_stops(halted_state())) as c:
+    async with running(halted_state()) as c:
         await c.pilot.press("ctrl+q")
         await c.settle()
         assert isinstance(c.app.screen, QuitModal)
@@ -74,11 +68,18 @@ async def test_reset_kill_when_positions_have_no_stop_then_the_dialog_names_them
                         "strategies trade again beside them.")
 
 
+def _kept_stops() -> EngineSnapshot:
+    """HALTED by an automatic trip that kept the positions' stops: the positions that have one, each protected by
+    its stop working at the broker (the trip cancelled the entries)."""
+    calm, halted = protected_state(), halted_state()
+    stops = tuple(o for o in calm.orders if o.ticket.reduce_only)
+    protected = {s: p for s, p in calm.account.positions.items() if p.stop_price}
+    return replace(halted, orders=(*stops, *halted.orders),
+                   account=replace(halted.account, positions=protected, working_orders=stops))
+
+
 async def test_reset_kill_when_every_position_keeps_its_stop_then_no_such_line() -> None:
-    snap = halted_state()
-    protected = replace(snap, account=replace(snap.account, positions={
-        s: p for s, p in snap.account.positions.items() if p.stop_price}))
-    async with running(protected) as c:
+    async with running(_kept_stops()) as c:
         await c.pilot.press("ctrl+r")
         await c.settle()
         assert isinstance(c.app.screen, ResetKillModal)

@@ -131,7 +131,7 @@ class AccountSnapshot:
                         for o in self.working_orders)
         positions = dict(self.positions)
         for symbol in self.protected_by(tickets):
-            stop, target, trails = protection(working, symbol)
+            stop, target, trails = protection(working, symbol, positions[symbol].quantity)
             positions[symbol] = replace(positions[symbol], stop_price=stop, take_profit_price=target,
                                         stop_trails=trails)
         return replace(self, working_orders=working, positions=positions)
@@ -152,10 +152,16 @@ class AccountSnapshot:
                 and (o.ticket.stop_price or o.ticket.order_type is OrderType.TRAIL) and o.held_for(entries) is held]
 
 
-def protection(working: Iterable[Order], symbol: str) -> tuple[float | None, float | None, bool]:
+def protection(working: Iterable[Order], symbol: str,
+               quantity: float) -> tuple[float | None, float | None, bool]:
     """``symbol``'s protective stop (a trailing one's start), target, and whether the stop trails, as its
-    ``working`` reduce-only orders give them: the first with a stop price, the first with a limit price."""
-    mine = [o.ticket for o in working if o.symbol == symbol and o.ticket.reduce_only]
+    ``working`` reduce-only orders that would close its position of ``quantity`` (signed) give them: the first
+    with a stop price, the first with a limit price, among those on the closing side with something left.
+
+    One on the position's own side closes none of it (a long reversed short by a manual sell, its old sell stop's
+    cancel unanswered: the short showed that stop, which would add to it), and a flat position has none."""
+    mine = [o.ticket for o in working if o.symbol == symbol and o.ticket.reduce_only
+            and o.ticket.side.sign * quantity < 0 and o.remaining > 0]
     stop = next((t for t in mine if t.stop_price), None)
     target = next((t.limit_price for t in mine if t.limit_price), None)
     return (stop.stop_price if stop else None), target, stop is not None and stop.order_type is OrderType.TRAIL
@@ -173,7 +179,10 @@ def unprotected_positions(account: AccountSnapshot,
     quit and kill-reset dialogs name, and the engine's warning as a reset resumes trading.
 
     A stop covering less than the position, or none of it while the broker holds it for its bracket entry
-    (:meth:`AccountSnapshot.stop_held`), is named with what it covers. ``quantity``: how a quantity is written.
+    (:meth:`AccountSnapshot.stop_held`), is named with what it covers. A position whose stop is shown but
+    covers none of it, held for no entry either (no working stop on its closing side: the position's stop
+    and its working orders disagree), is named as one with no stop: only a working stop protects.
+    ``quantity``: how a quantity is written.
     """
     out = []
     for p in account.positions.values():
@@ -182,9 +191,9 @@ def unprotected_positions(account: AccountSnapshot,
         held = held_words(p.symbol, p.quantity, quantity)
         covered = account.stop_covered(p.symbol)
         waiting = not covered and account.stop_held(p.symbol) > 0
-        if not p.stop_price:
+        if not p.stop_price or not (covered > 0 or waiting):
             out.append(held)
-        elif (covered > 0 or waiting) and covered < abs(p.quantity) - 1e-9:
+        elif covered < abs(p.quantity) - 1e-9:
             out.append(f"{held} (a stop for {quantity(covered)} only)" if covered
                        else f"{held} (its stop not active yet)")
     return tuple(out)

@@ -262,4 +262,4 @@ class Protection(ProtectionCuts):
         stops = self.protection_working(symbol)
         if stops or not self.portfolio.holds(symbol):
             self._unprotected_said.discard(symbol)
-        self.portfolio.set_protection(symbol, *protection(stops, symbol))
+        self.portfolio.set_protection(symbol, *protection(stops, symbol, self.portfolio.quantity(symbol)))

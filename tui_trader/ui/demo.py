@@ -144,6 +144,26 @@ def normal_state(now: datetime = FROZEN, *, n_symbols: int = 8, n_positions: int
     )
 
 
+def protective_stops(pos: dict[str, Position], now: datetime) -> tuple[Order, ...]:
+    """The positions' stops as the orders they are at the broker: for each position with one, a reduce-only stop on
+    its closing side for all of it, working since an hour before ``now``."""
+    out = []
+    for i, p in enumerate(q for q in pos.values() if q.quantity and q.stop_price):
+        ticket = OrderTicket(p.symbol, Side.SELL if p.quantity > 0 else Side.BUY, abs(p.quantity), OrderType.STP,
+                             stop_price=p.stop_price, reduce_only=True, strategy=p.owner or "manual")
+        out.append(make_order(f"tt-{90 + i:03d}", ticket, OrderStatus.SUBMITTED, now - timedelta(hours=1)))
+    return tuple(out)
+
+
+def protected_state(now: datetime = FROZEN) -> EngineSnapshot:
+    """:func:`normal_state` with the positions' stops working at the broker (:func:`protective_stops`): the
+    positions that show a stop are protected by one, as the quit dialog reads them (only a working stop protects)."""
+    snap = normal_state(now)
+    stops = protective_stops(snap.account.positions, now)
+    return replace(snap, orders=(*stops, *snap.orders),
+                   account=replace(snap.account, working_orders=(*stops, *snap.account.working_orders)))
+
+
 def sample_verdict(notional: float = 21_240.0) -> RiskVerdict:
     """Every pre-trade check passing, with value / limit / headroom."""
     checks = (
@@ -219,13 +239,15 @@ KILL_REASON = "operator pressed Ctrl+K"
 
 
 def halted_state(now: datetime = FROZEN) -> EngineSnapshot:
-    """After Ctrl+K: HALTED, kill latched, working orders cancelled (``halted_events`` tells of it)."""
+    """After Ctrl+K: HALTED, kill latched, working orders cancelled (``halted_events`` tells of it), and with them
+    the positions' stops and targets: none shows one (:func:`~tui_trader.domain.portfolio.protection`)."""
     snap = normal_state(now)
     ords = tuple(o.with_status(OrderStatus.CANCELLED, now, "kill switch") if o.status.is_working else o
                  for o in snap.orders)
+    bare = {s: replace(p, stop_price=None, take_profit_price=None) for s, p in snap.account.positions.items()}
     return replace(snap, trading_state=TradingState.HALTED, kill_engaged=True, kill_reason=KILL_REASON,
                    kill_by="operator",
-                   orders=ords, account=replace(snap.account, working_orders=()))
+                   orders=ords, account=replace(snap.account, positions=bare, working_orders=()))
 
 
 def halted_events(now: datetime = FROZEN) -> list[Event]:
