@@ -25,7 +25,7 @@ import psutil
 
 from tui_trader.config.sections import HealthSettings
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.market import Instrument, session_at
+from tui_trader.domain.market import Instrument, open_for
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.thresholds import OK, LevelChange, LevelTracker, Threshold
 
@@ -273,16 +273,6 @@ class HealthMonitor:
             # Until a first measurement (not connected yet), try again at the sampling pace.
             pause = self.settings.broker_rtt_interval_s if self._rtt_ms is not None else self.settings.sample_interval_s
             await asyncio.sleep(pause)
-
-
-def open_for(instrument: Instrument | None, now: datetime) -> float | None:
-    """How long ``instrument``'s market has been trading at ``now``, in seconds (its trading session's start, pre-market
-    included): ``None`` while it is closed, ``inf`` when its hours are not known (no alert waits on hours we lack)."""
-    sessions = (instrument.trading_sessions or instrument.liquid_sessions) if instrument is not None else ()
-    if not sessions:
-        return math.inf
-    session = session_at(sessions, now)
-    return None if session is None else max((now - session.start).total_seconds(), 0.0)
 
 
 def _utc_now() -> datetime:
