@@ -78,12 +78,15 @@ async def test_stall_check_when_the_market_is_closed_then_no_stall_and_from_the_
             await eventually(lambda: engine.is_connected and "AAPL" in engine.market.phases(clock.now()),
                              what="connected, AAPL's hours in")
             said = []
-            for seconds in (600, 3000 + 10, 10):  # 03:10 closed; 04:00:10 and 04:00:20, the pre-market open
+            # 03:10 closed; 04:00:10 and 04:00:20, the pre-market open; 20:00:20, closed again
+            for seconds in (600, 3000 + 10, 10, 16 * 3600):
                 clock.advance(seconds)
                 engine.tick()
-                said.append(([a.text for a in alerts_said(events, kind="md_stale")], engine.entries_blocked_reason))
+                said.append(([a.text for a in alerts_said(events) if a.kind in ("md_stale", "entries_unblocked")],
+                             engine.entries_blocked_reason))
         finally:
             await engine.stop()
 
     assert said == [([], ""), ([], ""),
-                    (["market data stalled: none in the 20s since the market opened"], "market data stalled")]
+                    (["market data stalled: none in the 20s since the market opened"], "market data stalled"),
+                    (["entry block lifted: market data stalled"], "")]
