@@ -18,10 +18,11 @@ from tui_trader.engine.config import EngineConfig, config_from_settings
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import eventually, make_engine
+from .helpers import alerts_said, eventually, make_engine, strategy
 
 P = MarketPhase
 PRE_MARKET = datetime(2024, 3, 5, 11, 0, tzinfo=UTC)  # Tuesday 06:00 New York
+NIGHT = datetime(2024, 3, 5, 8, 0, tzinfo=UTC)  # Tuesday 03:00 New York: closed until the 04:00 pre-market
 
 
 def paper_config(tmp_path: Path) -> EngineConfig:
@@ -62,3 +63,30 @@ def test_config_for_the_embedded_simulator_then_hours_not_followed_and_for_a_gat
     # moving prices at night.
     assert not config_from_settings(Settings(mode=Mode.SIM)).exchange_hours
     assert config_from_settings(Settings(mode=Mode.PAPER)).exchange_hours
+
+
+async def test_stall_check_when_the_market_is_closed_then_no_stall_and_from_the_open_counted_from_it(
+        tmp_path: Path) -> None:
+    # Every night and weekend, 15 s after connecting: "market data stalled", new entries blocked, DEGRADED, pushed.
+    clock = ManualClock(NIGHT)
+    config = paper_config(tmp_path).with_(strategies=(strategy("ema_cross"),), market_data_stale_s=15)
+    async with SimGateway(port=0, clock=clock, seed=7) as gw:
+        engine = make_engine(gw, config, clock=clock.now)
+        events = engine.subscribe("test", lossless=True)
+        await engine.start()
+        try:
+            await eventually(lambda: engine.is_connected and "AAPL" in engine.market.phases(clock.now()),
+                             what="connected, AAPL's hours in")
+            said = []
+            # 03:10 closed; 04:00:10 and 04:00:20, the pre-market open; 20:00:20, closed again
+            for seconds in (600, 3000 + 10, 10, 16 * 3600):
+                clock.advance(seconds)
+                engine.tick()
+                said.append(([a.text for a in alerts_said(events) if a.kind in ("md_stale", "entries_unblocked")],
+                             engine.entries_blocked_reason))
+        finally:
+            await engine.stop()
+
+    assert said == [([], ""), ([], ""),
+                    (["market data stalled: none in the 20s since the market opened"], "market data stalled"),
+                    (["entry block lifted: market data stalled"], "")]

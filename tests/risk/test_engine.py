@@ -345,6 +345,19 @@ def test_monitor_position_held_too_long_then_the_hit_names_it() -> None:
     assert hits[0].said
 
 
+def test_monitor_position_held_too_long_then_its_alert_says_the_position_is_closed() -> None:
+    # "holding_time:SPY limit reached: 363.01s (limit 90s) -> ALERT" while the engine sold the position.
+    engine = RiskEngine(RiskLimits(max_holding_s=90))
+    acct = account(positions=[position("SPY", quantity=11, opened_at=T0 - secs(363)),
+                              position("QQQ", quantity=-5, opened_at=T0 - secs(100))])  # fmt: skip
+
+    alerts, _ = engine.monitor(acct, T0)
+
+    assert sorted(a.text for a in alerts if a.level is AlertLevel.ERROR) == [
+        "holding_time:QQQ limit reached: 100s (limit 90s) -> closing QQQ SHORT 5 (max holding time)",
+        "holding_time:SPY limit reached: 363s (limit 90s) -> closing SPY LONG 11 (max holding time)"]
+
+
 # --- automatic triggers outside snapshots: each fires once while its condition lasts -------------------
 
 

@@ -58,7 +58,7 @@ async def test_process_rss_with_only_a_critical_limit_then_the_warning_shown_uns
 async def test_cpu_hovering_at_its_warning_then_the_pane_holds_the_level_the_alert_said() -> None:
     # The pane judged each figure against the raw limit while the alerts used the hysteresis band: CPU at
     # 79.5 / 80.2 / 79.1 / 80.0 / 79.3 % flickered ok / WARN / ok / WARN / ok after one WARNING alert.
-    settings = Settings(health={"alert_after_s": 0})
+    settings = Settings(health={"alert_after_s": 0, "cpu_alert_after_s": 0})
     alerts: list[Alert] = []
     monitor = HealthMonitor(settings.health, Path("journal.sqlite"), alerts.append, clock=lambda: FROZEN)
     state = normal_state()
@@ -69,5 +69,6 @@ async def test_cpu_hovering_at_its_warning_then_the_pane_holds_the_level_the_ale
             await c.pull()
             shown.append(health_cells(c, "CPU")[0][4])
     assert shown == ["ok", "WARN", "WARN", "WARN", "WARN", "ok"]
-    assert [(a.level, a.text.split(":")[0]) for a in alerts if a.kind == "health_cpu"] == [
-        (AlertLevel.WARNING, "cpu 80.2% reached the warning limit 80%"), (AlertLevel.INFO, "cpu back to normal")]
+    assert [(a.level, a.text) for a in alerts if a.kind == "health_cpu"] == [
+        (AlertLevel.WARNING, "cpu 80.2% reached the warning limit 80% (tui-trader's own process: 11.2%)"),
+        (AlertLevel.INFO, "cpu back to normal: 70.0%")]

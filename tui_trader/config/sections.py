@@ -267,7 +267,11 @@ class HealthSettings(Section):
     """Thresholds for the health pane and its alerts (warning, critical)."""
 
     cpu_warn_pct: float = Field(80, gt=0, le=100, description="System CPU warning.")
-    cpu_crit_pct: float = Field(95, gt=0, le=100, description="System CPU critical.")
+    cpu_crit_pct: float | None = Field(
+        None, gt=0, le=100,
+        description="System CPU critical (unset: none; the machine's CPU is other processes' too, and what slows "
+        "trading, the engine's loop lag, has its own critical level).",
+    )
     mem_warn_pct: float = Field(80, gt=0, le=100, description="System memory warning.")
     mem_crit_pct: float = Field(95, gt=0, le=100, description="System memory critical.")
     disk_warn_pct: float = Field(85, gt=0, le=100, description="Journal disk warning.")
@@ -291,6 +295,11 @@ class HealthSettings(Section):
         5, ge=0, le=600,
         description="A level alerts once it has held this long (the pane colours at once; a loop freeze at "
         "loop_lag_crit_ms alerts at once).",
+    )
+    cpu_alert_after_s: float = Field(
+        60, ge=0, le=3600,
+        description="The system CPU's alert_after_s: a level alerts once it has held this long, and its end once the "
+        "CPU has stayed this long under the limit by hysteresis_pct (a busy machine swings every few seconds).",
     )
 
     @model_validator(mode="after")

@@ -89,6 +89,16 @@ def market_phase(instrument: Instrument, now: datetime) -> MarketPhase | None:
     return MarketPhase.PRE if same_day or nearest < session.end else MarketPhase.POST
 
 
+def open_for(instrument: Instrument | None, now: datetime) -> float | None:
+    """How long ``instrument``'s market has been trading at ``now``, in seconds (its trading session's start, pre-market
+    included): ``None`` while it is closed, ``inf`` when its hours are not known (nothing waits on hours we lack)."""
+    sessions = (instrument.trading_sessions or instrument.liquid_sessions) if instrument is not None else ()
+    if not sessions:
+        return math.inf
+    session = session_at(sessions, now)
+    return None if session is None else max((now - session.start).total_seconds(), 0.0)
+
+
 def _zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)

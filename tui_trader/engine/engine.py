@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import LINK_UP, AlertLevel, OrderStatus, TradingState
+from tui_trader.domain.market import open_for
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -277,13 +279,17 @@ class Engine(Protection):
     def _check_stale(self, now: datetime) -> None:
         if not self.is_connected or not self.series:  # not while a connect subscribes and reconciles
             return
-        # Counted from the connect when nothing came since: data cannot be late before it was asked for
-        # (it said "nothing for infs" the moment a session with no data yet connected).
-        since, last = self.connection.connected_since, self.market.last_data_at
-        if since is not None and (last is None or last < since):
-            age, what = (now - since).total_seconds(), "none in the {age:.0f}s since connecting"
+        due = self._data_due_since(now)
+        if due is None:  # every market watched is closed: its quotes stand still, none is late
+            age, what = 0.0, ""
         else:
-            age, what = self.market.age_s(now), "nothing for {age:.0f}s while connected"
+            # Counted from the connect (or the open) when nothing came since: data cannot be late before it was asked
+            # for, nor before anything traded (it said "nothing for infs" the moment a session with no data connected).
+            (since, since_what), last = due, self.market.last_data_at
+            if since is not None and (last is None or last < since):
+                age, what = (now - since).total_seconds(), f"none in the {{age:.0f}}s since {since_what}"
+            else:
+                age, what = self.market.age_s(now), "nothing for {age:.0f}s while connected"
         if age > self.config.market_data_stale_s and not self.market.stale:
             self.market.stale = True
             self.alert(AlertLevel.ERROR, "market_data", f"market data stalled: {what.format(age=age)}",
@@ -292,6 +298,24 @@ class Engine(Protection):
         elif age <= self.config.market_data_stale_s and self.market.stale:
             self.market.stale = False
             self.unblock("stale_data")
+
+    def _data_due_since(self, now: datetime) -> tuple[datetime | None, str] | None:
+        """Since when market data is due, and those words: from the connect, or from the open when the first of the
+        watched markets open now opened later (``None``: every one is closed). Hours are followed only with
+        ``exchange_hours`` (not ``--sim``); a symbol whose hours are not known is taken as always open, as before."""
+        connected = self.connection.connected_since
+        if not self.config.exchange_hours:
+            return connected, "connecting"
+        known = [s for s in self.subscribed_symbols if s not in self.unknown_symbols]
+        opened = [o for s in known if (o := open_for(self.market.instruments.get(s), now)) is not None]
+        if not opened:
+            return (connected, "connecting") if not known else None
+        if math.isinf(longest := max(opened)):
+            return connected, "connecting"
+        open_at = now - timedelta(seconds=longest)
+        if connected is None or open_at > connected:
+            return open_at, "the market opened"
+        return connected, "connecting"
 
     def _check_monitors(self, now: datetime) -> None:
         """The automatic triggers: the risk engine says which fire now (and remembers which did), this performs

@@ -4,7 +4,10 @@ and market-data age, sampled off the hot path, with warning/critical alerts that
 psutil is read in a worker thread once per ``sample_interval_s``; the loop-lag probe is a cheap
 task that measures how late its own sleeps wake up; the broker round trip is a periodic request
 the engine provides (a current-time request). Threshold crossings go through
-:class:`~tui_trader.ops.thresholds.LevelTracker`, so an alert is raised once per change of level.
+:class:`~tui_trader.ops.thresholds.LevelTracker`, so an alert is raised once per change of level that held
+``alert_after_s``. The system CPU holds its own, longer ``cpu_alert_after_s`` (a minute) and has no critical level by
+default: other processes share it (a build, a backup swing it every few seconds on a small shared host), and what slows
+trading, the engine's own loop lag, is watched with its critical level and its freeze alerted at once.
 A symbol's quote age is news only on a live link and an open market: while the link is down the disconnect has
 been said, while its market is closed its quotes stand still, and quotes cannot be late before the link is back or
 the market opened (:meth:`HealthMonitor.quote_age_news`).
@@ -25,7 +28,7 @@ import psutil
 
 from tui_trader.config.sections import HealthSettings
 from tui_trader.domain.alerts import Alert
-from tui_trader.domain.market import Instrument, session_at
+from tui_trader.domain.market import Instrument, open_for
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.thresholds import OK, LevelChange, LevelTracker, Threshold
 
@@ -34,10 +37,10 @@ LAG_PROBE_S = 0.1
 
 
 def thresholds_from(settings: HealthSettings) -> list[Threshold]:
-    """The watched metrics and their limits."""
+    """The watched metrics and their limits; the system CPU holds its level ``cpu_alert_after_s`` before it is news."""
     s = settings
     return [
-        Threshold("cpu", s.cpu_warn_pct, s.cpu_crit_pct, "%"),
+        Threshold("cpu", s.cpu_warn_pct, s.cpu_crit_pct, "%", samples_in(s.cpu_alert_after_s, s)),
         Threshold("memory", s.mem_warn_pct, s.mem_crit_pct, "%"),
         Threshold("process_rss", s.process_rss_warn_mb, s.process_rss_crit_mb, " MB"),
         Threshold("disk", s.disk_warn_pct, s.disk_crit_pct, "%"),
@@ -45,6 +48,11 @@ def thresholds_from(settings: HealthSettings) -> list[Threshold]:
         Threshold("journal_queue", s.journal_queue_warn, s.journal_queue_crit),
         Threshold("broker_rtt", s.broker_rtt_warn_ms, s.broker_rtt_crit_ms, " ms"),
     ]
+
+
+def samples_in(seconds: float, settings: HealthSettings) -> int:
+    """How many samples in a row span ``seconds`` (at least one)."""
+    return max(1, math.ceil(seconds / settings.sample_interval_s - 1e-9))
 
 
 def existing_dir(path: Path) -> Path:
@@ -110,8 +118,8 @@ class HealthMonitor:
         self._up_for_s: float | None = None
         """How long the link has been up, as of the last sample (``None``: down)."""
         self._now = clock or _utc_now
-        sustain = max(1, math.ceil(settings.alert_after_s / settings.sample_interval_s - 1e-9))
-        self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct, sustain)
+        self._tracker = LevelTracker(thresholds_from(settings), settings.hysteresis_pct,
+                                     samples_in(settings.alert_after_s, settings))
         self._process = psutil.Process()
         # psutil measures the system's CPU since its previous read *on the same thread*: a shared pool thread
         # picked at random measured since its own last read, or over no time at all when new.
@@ -177,7 +185,7 @@ class HealthMonitor:
         for metric, value in values.items():
             change = self._tracker.update(metric, value, metric == "loop_lag" and self._is_freeze(value))
             if change is not None:
-                self._raise(change, when)
+                self._raise(change, when, _own_share(change, sample))
         levels = {m: self._tracker.level(m) for m in values}
         return replace(sample, levels=levels)
 
@@ -232,8 +240,8 @@ class HealthMonitor:
         waiting = (asyncio.get_running_loop().time() - self._rtt_sent) * 1000
         return max(self._rtt_ms or 0.0, waiting)
 
-    def _raise(self, change: LevelChange, when: datetime) -> None:
-        self._on_alert(Alert(change.level, "health", change.text, when, kind=f"health_{change.metric}"))
+    def _raise(self, change: LevelChange, when: datetime, note: str = "") -> None:
+        self._on_alert(Alert(change.level, "health", change.text + note, when, kind=f"health_{change.metric}"))
 
     def _md_ages(self, now: datetime) -> dict[str, float]:
         if self._quote_times is None:
@@ -275,14 +283,12 @@ class HealthMonitor:
             await asyncio.sleep(pause)
 
 
-def open_for(instrument: Instrument | None, now: datetime) -> float | None:
-    """How long ``instrument``'s market has been trading at ``now``, in seconds (its trading session's start, pre-market
-    included): ``None`` while it is closed, ``inf`` when its hours are not known (no alert waits on hours we lack)."""
-    sessions = (instrument.trading_sessions or instrument.liquid_sessions) if instrument is not None else ()
-    if not sessions:
-        return math.inf
-    session = session_at(sessions, now)
-    return None if session is None else max((now - session.start).total_seconds(), 0.0)
+def _own_share(change: LevelChange, sample: HealthInfo) -> str:
+    """For the system CPU over a limit, how much of it is tui-trader's own (as the pane's Process CPU): a busy machine
+    is mostly other processes, and the operator reads at once whether the engine is the one using it."""
+    if change.metric != "cpu" or change.level is OK or sample.process_cpu_pct is None:
+        return ""
+    return f" (tui-trader's own process: {sample.process_cpu_pct:.1f}%)"
 
 
 def _utc_now() -> datetime:

@@ -22,6 +22,9 @@ class Threshold:
     warn: float | None
     crit: float | None
     unit: str = ""
+    sustain: int | None = None
+    """Samples in a row a level of this metric must hold before it is alerted, rising or falling (``None``: the
+    tracker's): the system CPU, which other processes share, holds a minute where the loop lag holds seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +105,11 @@ class LevelTracker:
     """Remembers each metric's level and reports only changes.
 
     The level shown (:meth:`level`, the pane's colour) follows every sample at once. An alert
-    waits until the new level has held for ``sustain`` samples in a row: a machine whose CPU
-    swings between 60 % and 95 % every other second (a shared VPS) would otherwise alert on every
-    swing. A streak that rises (or falls) through several levels alerts the one it held throughout.
+    waits until the new level has held for ``sustain`` samples in a row (a metric's own
+    :attr:`Threshold.sustain` first), and so does "back to normal", below the limit by the
+    hysteresis band throughout: a machine whose CPU swings between 60 % and 95 % every other
+    second (a shared VPS) would otherwise alert on every swing. A streak that rises (or falls)
+    through several levels alerts the one it held throughout.
 
     Args:
         thresholds: The metrics watched.
@@ -131,9 +136,12 @@ class LevelTracker:
         threshold = self._thresholds.get(metric)
         if threshold is None or value is None:
             return None
-        level = classify(value, threshold, self._shown.get(metric, OK), self._hysteresis)
-        self._shown[metric] = level
         alerted = self._levels.get(metric, OK)
+        # The level alerted holds its band as the level shown does: a fall is alerted once every sample of it was
+        # under the band, not only the one that took the colour down (50, 78, 50 ... with the limit at 80 and the
+        # band to 76 has not left the warning), and the pane shows the warning the alert said while it stands.
+        level = classify(value, threshold, max(self._shown.get(metric, OK), alerted, key=_rank), self._hysteresis)
+        self._shown[metric] = level
         if level is alerted:
             self._streaks.pop(metric, None)
             return None
@@ -143,15 +151,16 @@ class LevelTracker:
             held, count, peak = level, 0, value
         held = min(held, level, key=_rank) if rising else max(held, level, key=_rank)
         peak = max(peak, value)
+        sustain = max(threshold.sustain or self._sustain, 1)
         if spans_sustain and rising:
-            held, count = level, self._sustain
-        if count + 1 < self._sustain:
+            held, count = level, sustain
+        if count + 1 < sustain:
             self._streaks[metric] = (rising, held, count + 1, peak)
             return None
         self._streaks.pop(metric, None)
         self._levels[metric] = held
         return LevelChange(metric, alerted, held, value, _limit(threshold, held), threshold.unit,
-                           peak if rising else None, min(count + 1, self._sustain),
+                           peak if rising else None, min(count + 1, sustain),
                            None if rising else _limit(threshold, alerted))
 
     def level(self, metric: str) -> AlertLevel:

@@ -32,6 +32,9 @@ class MonitorReading:
     unit: str
     action: TriggerAction
     warnings: tuple[float, ...]
+    does: str | None = None
+    """What reaching the limit does, in words, when the engine acts beyond ``action`` (the maximum holding time
+    closes the position: "-> ALERT" read as if it were only said)."""
 
     @property
     def ratio(self) -> float:
@@ -148,9 +151,9 @@ def read_monitors(
 
 def _reading(
     monitor: str, trigger: KillTrigger, value: float, limit: float, unit: str,
-    action: TriggerAction, warnings: tuple[float, ...],
+    action: TriggerAction, warnings: tuple[float, ...], does: str | None = None,
 ) -> MonitorReading:  # fmt: skip
-    return MonitorReading(monitor, trigger, value, limit, unit, action, warnings)
+    return MonitorReading(monitor, trigger, value, limit, unit, action, warnings, does)
 
 
 def _warn(own: tuple[float, ...] | None, limits: RiskLimits) -> tuple[float, ...]:
@@ -194,11 +197,14 @@ def _count_readings(account: AccountSnapshot, limits: RiskLimits) -> list[Monito
 
 
 def _holding_readings(account: AccountSnapshot, limits: RiskLimits, now: datetime) -> list[MonitorReading]:
+    """One reading per open position; past the limit the engine closes it (``EngineConfig.max_holding_s``, the same
+    ``[risk] max_holding_s``), which its hit says."""
     if limits.max_holding_s is None:
         return []
     return [
         _reading(f"holding_time:{sym}", KillTrigger.HOLDING_TIME, (now - pos.opened_at).total_seconds(),
-                 limits.max_holding_s, "s", limits.holding_time_action, _warn(limits.holding_time_warnings, limits))
+                 limits.max_holding_s, "s", limits.holding_time_action, _warn(limits.holding_time_warnings, limits),
+                 f"closing {sym} {'LONG' if pos.quantity > 0 else 'SHORT'} {abs(pos.quantity):g} (max holding time)")
         for sym, pos in sorted(account.positions.items())
         if pos.opened_at is not None and not pos.is_flat
     ]  # fmt: skip
@@ -230,7 +236,10 @@ def _warning(r: MonitorReading, threshold: float, now: datetime) -> Alert:
 
 
 def _hit(r: MonitorReading) -> TriggerHit:
-    text = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)}) -> {r.action.value}"
+    does = r.action.value if r.does is None else r.does
+    if r.does is not None and r.action is not TriggerAction.ALERT:
+        does = f"{r.action.value}, {r.does}"
+    text = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)}) -> {does}"
     symbol = r.monitor.split(":", 1)[1] if ":" in r.monitor else ""
     kill = r.action.rank >= TriggerAction.HALTED.rank
     return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else (),
