@@ -121,6 +121,8 @@ class Quote:
     volume: float = 0.0
     close: float = math.nan
     delayed: bool = False
+    halted: bool = False
+    """Trading in the symbol is halted at its exchange (IB's "Halted" tick, 49): orders are refused, nothing fills."""
 
     @property
     def has_two_sides(self) -> bool:

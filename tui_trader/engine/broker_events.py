@@ -50,6 +50,8 @@ SERVER_LINK_BROKEN = 2110
 """The gateway's own link to IB's servers is down ("restored automatically": IB then sends 1101 or 1102)."""
 SERVER_LINK_BLOCK = "ib_link"
 NO_PERMISSION = frozenset({354, 10089, 10168})
+HALTED, HALT_OVER = "halted", "halt_over"
+"""The kinds of the alerts that a symbol's trading halted, and that the halt is over."""
 
 
 class BrokerEvents(KillOps):
@@ -70,12 +72,28 @@ class BrokerEvents(KillOps):
     # -- market data -----------------------------------------------------------------------------
 
     def on_quote(self, quote: Quote) -> None:
-        """Store the quote, revalue the position, let quote-driven strategies look at it."""
-        self.market.on_quote(quote, self.now())
+        """Store the quote, revalue the position, let quote-driven strategies look at it; a halt of its symbol's
+        trading, or its end, is said."""
+        if self.market.on_quote(quote, self.now()):
+            self._say_halt(quote)
         self.portfolio.mark(quote.symbol, quote.mark)
         if self.quote_waiters and (waiter := self.quote_waiters.pop(quote.symbol, None)) and not waiter.done():
             waiter.set_result(None)
         self.quote_hook(quote)
+
+    def _say_halt(self, quote: Quote) -> None:
+        """A halt of ``quote``'s symbol at its exchange (a WARNING) or its end (an INFO). The gate denies the
+        symbol's orders meanwhile, exits too, before anything is cancelled for them
+        (:func:`~tui_trader.risk.market_checks.check_halted`): sent, the broker rejected them, said only in the
+        orders pane, and an exit had cancelled its stop first."""
+        symbol = quote.symbol
+        if quote.halted:
+            self.alert(AlertLevel.WARNING, "market", f"{symbol} halted: trading halt at the exchange; no order of "
+                       f"{symbol} is sent until it resumes, exits included (a position's stop and target stay at "
+                       "the broker)", kind=HALTED)
+        else:
+            self.alert(AlertLevel.INFO, "market", f"{symbol} resumed: the trading halt at the exchange is over",
+                       kind=HALT_OVER)
 
     def quote_hook(self, quote: Quote) -> None:
         """Quote-driven strategies (the strategy runner overrides this)."""

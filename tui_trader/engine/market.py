@@ -383,10 +383,13 @@ class MarketState:
             self._phases = phases
         return self._phases
 
-    def on_quote(self, quote: Quote, now: datetime) -> None:
-        """Store a quote (keeping the last known price fields the broker left unset)."""
+    def on_quote(self, quote: Quote, now: datetime) -> bool:
+        """Store a quote; True when it halts or resumes its symbol's trading (the first quote of a symbol: when it
+        comes halted)."""
+        before = self.quotes.get(quote.symbol)
         self.quotes[quote.symbol] = quote
         self.last_data_at = now
+        return quote.halted is not (before is not None and before.halted)
 
     def snapshot(self) -> MarketSnapshot:
         """A frozen view for the risk gate."""

@@ -40,6 +40,7 @@ from tui_trader.risk.book import Book, Leg, build_book
 from tui_trader.risk.limits import RiskLimits
 from tui_trader.risk.market_checks import (
     check_close_window,
+    check_halted,
     check_open_window,
     check_price_collar_pct,
     check_price_collar_ticks,
@@ -322,6 +323,10 @@ def _ticket_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
 
 def _market_checks(ctx: TicketContext, out: list[CheckResult]) -> None:
     lim, quote, ticket = ctx.limits, ctx.quote, ctx.ticket
+    # Always on, in the verdict during a halt: the broker refuses every order of a halted symbol (an exit is denied
+    # before its stop is cancelled for it).
+    if quote is not None and quote.halted:
+        out.append(check_halted(ticket.symbol, quote, lambda: ctx.reduces))
     if lim.require_quote:
         usable = check_quote_usable(quote, quote is not None or ticket.symbol in ctx.watched)
         if usable.passed and math.isnan(ctx.far) and math.isnan(ticket.own_price):

@@ -7,7 +7,7 @@ runs them inside the pre-trade gate.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from tui_trader.domain import CheckResult, OrderTicket, Quote, Session, Side
@@ -32,6 +32,27 @@ def check_quote_usable(quote: Quote | None, watched: bool = True) -> CheckResult
     elif not quote.has_two_sides and not quote.last > 0:
         problem = "quote has no bid/ask and no last price"
     return CheckResult("quote", False, message=problem) if problem else PASS["quote"]
+
+
+HALTED = "halted"
+"""The name of :func:`check_halted`."""
+
+
+def check_halted(symbol: str, quote: Quote | None, reduces: Callable[[], bool]) -> CheckResult:
+    """Trading in ``symbol`` is not halted at its exchange (its last quote says so).
+
+    The broker refuses a halted symbol's new orders, exits too. Every order of it is denied (a change to one working
+    there too: nothing of the symbol goes out during the halt). An exit (``reduces()``: asked only during a halt) is
+    denied before anything is cancelled for it, so its position's stop and target stay at the broker instead of
+    being cancelled for an exit the broker then rejects.
+    """
+    if quote is None or not quote.halted:
+        return CheckResult(HALTED, True)
+    message = f"{symbol} is halted (trading halt at the exchange)"
+    if reduces():
+        message += (f": the exit is not sent and nothing is cancelled for it; any stop or target of {symbol} stays "
+                    "at the broker")
+    return CheckResult(HALTED, False, message=message)
 
 
 MAX_CLOCK_SKEW_S = 2.0

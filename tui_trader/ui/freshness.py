@@ -6,7 +6,8 @@ and the status bar says STALLED, DISCONNECTED or DEGRADED.
 
 Nor does it call a closed market live or broken: a symbol whose market is closed (by the broker's hours, the
 snapshot's :attr:`~tui_trader.engine.snapshots.EngineSnapshot.market_phases`) has quotes that stand still, so
-their age is no staleness; its feed says CLOSED, and with every market closed the status bar says so.
+their age is no staleness; its feed says CLOSED, and with every market closed the status bar says so. Nor is a
+symbol whose trading is halted at its exchange (its quote says so): its feed says HALTED, its quote stands still.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Freshness:
     """Each symbol's market phase (absent: its hours are not known)."""
     closed_symbols: frozenset[str] = frozenset()
     """Quoted symbols whose market is closed."""
+    halted_symbols: frozenset[str] = frozenset()
+    """Quoted symbols whose trading is halted at the exchange."""
 
     @property
     def broker_down(self) -> bool:
@@ -49,10 +52,12 @@ class Freshness:
 
     @property
     def market_stale(self) -> bool:
-        """True when no quote is live (all stale but those of closed markets, the engine stalled or the link down)."""
+        """True when no quote is live (all stale but those of closed markets and halted symbols, the engine stalled
+        or the link down)."""
         if self.account_stale:
             return True
-        return bool(self.stale_symbols) and len(self.stale_symbols) == len(self.quote_ages) - len(self.closed_symbols)
+        still = len(self.closed_symbols | self.halted_symbols)
+        return bool(self.stale_symbols) and len(self.stale_symbols) == len(self.quote_ages) - still
 
     @property
     def markets_closed(self) -> bool:
@@ -83,7 +88,9 @@ def assess(snapshot: EngineSnapshot, now: datetime, options: ConsoleOptions) -> 
     ages = {sym: max((now - q.time).total_seconds(), 0.0) for sym, q in snapshot.quotes.items()}
     phases = snapshot.market_phases
     closed = frozenset(sym for sym in ages if phases.get(sym) is MarketPhase.CLOSED)
-    stale = frozenset(sym for sym, a in ages.items() if a > options.market_data_stale_s and sym not in closed)
+    halted = frozenset(sym for sym, q in snapshot.quotes.items() if q.halted)
+    still = closed | halted if halted else closed
+    stale = frozenset(sym for sym, a in ages.items() if a > options.market_data_stale_s and sym not in still)
     return Freshness(
         heartbeat_age=heartbeat_age,
         engine_stalled=heartbeat_age > options.heartbeat_stale_s,
@@ -93,6 +100,7 @@ def assess(snapshot: EngineSnapshot, now: datetime, options: ConsoleOptions) -> 
         stale_symbols=stale,
         phases=phases,
         closed_symbols=closed,
+        halted_symbols=halted,
     )
 
 
@@ -100,6 +108,7 @@ def feed_word(fresh: Freshness, symbol: str, delayed: bool) -> str:
     """The word ``symbol``'s feed badge shows, the first that holds of:
 
     - ``STALE``: nothing is live (the engine stalled, the link down);
+    - ``HALTED``: its trading is halted at the exchange (nothing of it trades, its orders are denied);
     - ``CLOSED``: its market is closed (its quote is the last before the close, standing still);
     - ``STALE``: its quote is old while its market trades (or its hours are not known);
     - ``DELAY``: delayed data (``delayed``);
@@ -108,6 +117,8 @@ def feed_word(fresh: Freshness, symbol: str, delayed: bool) -> str:
     """
     if fresh.account_stale:
         return "STALE"
+    if symbol in fresh.halted_symbols:
+        return "HALTED"
     phase = fresh.phases.get(symbol)
     if phase is MarketPhase.CLOSED:
         return "CLOSED"

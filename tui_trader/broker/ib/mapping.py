@@ -234,7 +234,14 @@ def quote_from_ticker(ticker: Ticker, now: datetime) -> Quote:
         volume=_size(ticker.volume),
         close=_positive(ticker.close),
         delayed=ticker.marketDataType in (3, 4),
+        halted=is_halted(ticker.halted),
     )
+
+
+def is_halted(value: float) -> bool:
+    """IB's "Halted" tick (49) as a flag: 1 a general (regulatory) halt, 2 a volatility halt; 0 not halted, -1 not
+    known (ib_async stores both as 0, IB's size default), and NaN until IB says anything: not halted."""
+    return value > 0
 
 
 def _size(value: float) -> float:

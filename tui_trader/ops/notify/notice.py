@@ -50,11 +50,13 @@ _CONDITIONS = {  # an alert's kind -> the condition it is news of, and whether i
     "notification_failed": ("notifications", False), "notification_recovered": ("notifications", True),
     "kill": ("kill", False), "kill_all": ("kill", False), "kill_restored": ("kill", False),
     "kill_reset": ("kill", True),
+    "halted": ("halt", False), "halt_over": ("halt", True),  # a symbol's trading halt at its exchange
 }
 _WHICH: dict[str, Callable[[str], str]] = {  # which one of a condition, as both its alerts' texts end or begin
     "farm": lambda text: text.rsplit(":", 1)[-1].strip(),  # "…: Market data farm connection is OK:usfarm"
     "entries": lambda text: text.partition(": ")[2],  # "new entries blocked: <why>", "entry block lifted: <why>"
     "notifications": lambda text: text.partition(":")[0],  # "<channel>: delivering again"
+    "halt": lambda text: text.partition(" ")[0],  # "<symbol> halted: …", "<symbol> resumed: …"
 }
 
 

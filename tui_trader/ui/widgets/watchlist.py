@@ -26,11 +26,12 @@ COLUMNS = (
     Column("Age", 5, right=True, priority=1),
     Column("Feed", 6, priority=1),
 )
-BADGE_ROLES = {"STALE": "crit", "CLOSED": "dim", "DELAY": "warn", "PRE": "accent", "POST": "accent", "LIVE": "pos"}
+BADGE_ROLES = {"STALE": "crit", "HALTED": "crit", "CLOSED": "dim", "DELAY": "warn", "PRE": "accent", "POST": "accent",
+               "LIVE": "pos"}
 """The feed badge's colour per word (:func:`~tui_trader.ui.freshness.feed_word`): a closed market is neither
-live (green) nor broken (red); outside regular hours it trades, thinly."""
-QUIET = frozenset({"STALE", "CLOSED"})
-"""Badges whose row is dimmed: its prices are not moving (stale, or the market closed)."""
+live (green) nor broken (red); outside regular hours it trades, thinly; a halt stops its orders (red)."""
+QUIET = frozenset({"STALE", "HALTED", "CLOSED"})
+"""Badges whose row is dimmed: its prices are not moving (stale, halted, or the market closed)."""
 
 
 def change_pct(quote: Quote) -> float | None:
