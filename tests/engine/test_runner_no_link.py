@@ -79,9 +79,9 @@ def test_headless_run_when_stopped_during_the_sync_after_the_connect_then_no_wor
 def _summary(**changes: Any) -> dict[str, Any]:
     """A headless summary of a paper run that never had a working link."""
     summary: dict[str, Any] = {
-        "mode": "paper", "dry_run": False, "account": "", "trading_state": "ACTIVE", "orders": {}, "denied": 0,
-        "dry_run_orders": 0, "fills": 0, "realized_pnl": 0.0, "unrealized_pnl": 0.0, "never_connected": "",
-        "nothing_to_trade": "", "positions_match": True}
+        "mode": "paper", "dry_run": False, "account": "", "trading_state": "ACTIVE", "trading_refused": "",
+        "orders": {}, "denied": 0, "dry_run_orders": 0, "fills": 0, "realized_pnl": 0.0, "unrealized_pnl": 0.0,
+        "never_connected": "", "nothing_to_trade": "", "positions_match": True}
     summary.update(changes)
     return summary
 

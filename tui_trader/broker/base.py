@@ -173,6 +173,11 @@ def historical_reason(message: str) -> str:
     return message.removeprefix(HISTORICAL_DATA_PREFIX).strip() or message
 
 
+class OrdersRefused(RuntimeError):
+    """An order, modification or cancel asked of a broker connection that refuses them (:meth:`Broker.refuse_orders`):
+    nothing was written. The engine refuses them itself first; this is the last guard at the wire."""
+
+
 class BrokerPacingError(RuntimeError):
     """Historical data stayed paced (error 162) through every bounded, backed-off retry."""
 
@@ -237,7 +242,8 @@ class Broker(Protocol):
 
     @property
     def account_id(self) -> str:
-        """The managed account in use ('' before connecting)."""
+        """The account in use: the configured one when the gateway manages it, else the gateway's first; never one
+        the gateway did not report ('' before connecting)."""
         ...
 
     @property
@@ -307,6 +313,11 @@ class Broker(Protocol):
 
     def global_cancel(self) -> None:
         """Cancel every order on the account, whichever client placed it."""
+
+    def refuse_orders(self, reason: str) -> None:
+        """From now on write no order, modification or cancel: :meth:`place`, :meth:`cancel` and
+        :meth:`global_cancel` raise :class:`OrdersRefused` (``reason`` says why), for the rest of the run (reconnects
+        included)."""
 
     async def open_orders(self, all_clients: bool = False) -> list[BrokerOrderReport]:
         """Working orders at the broker."""

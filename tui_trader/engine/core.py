@@ -65,6 +65,10 @@ class EngineCore:
         self.connection = ConnectionInfo(getattr(broker, "host", ""), getattr(broker, "port", 0),
                                          getattr(broker, "client_id", 0))
         self.account_id = ""
+        self.refusal = ""
+        """Why trading is refused for the connected account ('' while it is not): set at a connect
+        (:meth:`~tui_trader.engine.recovery.Recovery.refuse_trading`) and kept to the end of the run. Nothing goes to
+        the broker then: no order, modification or cancel, automatic or the operator's; trading stays HALTED."""
         self.armed = config.mode is not Mode.LIVE
         """Live mode starts unarmed: no approval is accepted until the operator types the account id."""
         self.alert_counts: Counter[str] = Counter()
@@ -146,7 +150,11 @@ class EngineCore:
         return self.risk.state
 
     def set_trading_state(self, state: TradingState, by: str, reason: str) -> bool:
-        """Change the trading state (refused while the kill switch is latched)."""
+        """Change the trading state (refused while the kill switch is latched, and out of HALTED while trading is
+        refused for the account: :attr:`refusal`)."""
+        if self.refusal and state is not TradingState.HALTED:
+            log.info("trading state change to %s refused: trading refused: %s", state.value, self.refusal)
+            return False
         try:
             event = self.risk.set_state(state, by, reason, self.now())
         except KillSwitchLatchedError as exc:

@@ -93,6 +93,8 @@ class ProtectionCuts(ProtectionSizes):
         """Symbols whose newer protection gives way (cancelled) before the older is cut (:meth:`_fit_protection`)."""
         self._fit_lines: dict[str, str] = {}
         """A symbol's fitting not said yet, by symbol: said by the first of its cuts sent (:meth:`_say_fitted`)."""
+        self._fitting_said: set[str] = set()
+        """Symbols whose protection was said not fitted while trading is refused (:meth:`_fitting_refused`)."""
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -103,6 +105,8 @@ class ProtectionCuts(ProtectionSizes):
         fills will make. Cancelled with the rest, a second bracket's entry filled after the first position was
         sold flat and was left with no stop at the broker."""
         order = self.orders.orders[order_ref]
+        if self._fitting_refused(order.symbol):
+            return
         if flat_after:
             self._fit_waiting.discard(order.symbol)
             for leftover in self._fitted_protection(order.symbol):
@@ -193,6 +197,8 @@ class ProtectionCuts(ProtectionSizes):
         position flat cancels them (:meth:`after_fill`). The children of a bracket entry still working are left:
         they wait for the position its fills make (:meth:`waits_for_entry`). A cancel passes every trading
         state."""
+        if self._fitting_refused(symbol):
+            return
         asked = self.cancels_asked
         leftovers = [o for o in self._fitted_protection(symbol) if o.broker_id and o.order_ref not in asked]
         if not leftovers:
@@ -232,6 +238,8 @@ class ProtectionCuts(ProtectionSizes):
         has answered. Said once, at INFO (:meth:`_say_fitted`), unless ``continued`` (the older cut after the
         newer ended: said when the fitting began).
         """
+        if self._fitting_refused(symbol):
+            return
         held = self.protected_position(symbol)
         self._fit_waiting.discard(symbol)
         if not held:
@@ -261,6 +269,19 @@ class ProtectionCuts(ProtectionSizes):
                 log.info("%s: a cut in flight, fitted again once the broker answers it", order.order_ref)
             elif self._cut_size(order.order_ref) is not None:
                 self._start_cut(order.order_ref)
+
+    def _fitting_refused(self, symbol: str) -> bool:
+        """Trading is refused for this account (:attr:`refusal`): ``symbol``'s protective orders are neither cut nor
+        cancelled from here (nothing goes to the broker); said once a symbol, if any of them works."""
+        if not self.refusal:
+            return False
+        working = [o.order_ref for o in self._fitted_protection(symbol) if o.broker_id]
+        if working and symbol not in self._fitting_said:
+            self._fitting_said.add(symbol)
+            self.alert(AlertLevel.ERROR, "protection", f"{listed(working)} not fitted to the {symbol} position "
+                       f"({self.portfolio.quantity(symbol):g} here): trading is refused for this account, nothing is "
+                       "cut or cancelled from here; check them in TWS", kind="protection_not_fitted")
+        return True
 
     def _fit_again(self, symbol: str) -> None:
         """A protective order of ``symbol`` ended while its older protection waited for the newer to give way:

@@ -112,7 +112,9 @@ class OrderGate(EngineCore):
         out = []
         if self.stopping:
             out.append(CheckResult("engine_stopping", False, message="the engine is stopping"))
-        if self.blocks and not self._only_reduces(ticket, order_ref):
+        if self.refusal:  # every order, an exit's and a modification's too: nothing goes to this account
+            out.append(CheckResult("account_refused", False, message=f"trading refused: {self.refusal}"))
+        elif self.blocks and not self._only_reduces(ticket, order_ref):
             out.append(CheckResult("entries_blocked", False, message=self.entries_blocked_reason))
         if not self.broker.is_connected and not self.config.dry_run:
             out.append(CheckResult("connected", False, message="broker not connected"))

@@ -107,8 +107,9 @@ class KillOps(OrderPath):
         """The kill was engaged while disconnected (Ctrl+K in an outage, the disconnect trigger): its
         cancels go out now that the connection is back, then they are verified, as at any kill."""
         self.kill_cancels_owed = False
-        self.alert(AlertLevel.WARNING, "kill_switch", "the kill switch was engaged while disconnected: its "
-                   "cancels are sent now", kind="kill_cancels_sent_late")
+        if not self.refusal:  # refused: _send_cancels says that they are not sent
+            self.alert(AlertLevel.WARNING, "kill_switch", "the kill switch was engaged while disconnected: its "
+                       "cancels are sent now", kind="kill_cancels_sent_late")
         cancels = self.risk.cancels(self.orders.working(), keep_protection=self._keeps_protection)
         self._send_cancels(cancels)
         await self._verify_kill(cancels)
@@ -167,6 +168,10 @@ class KillOps(OrderPath):
         Refused while the kill switch's trigger file is still there: the next tick would engage it again
         (the reset seemed not to take, and nothing said why).
         """
+        if self.refusal:
+            raise SafetyError(f"trading is refused for this run ({self.refusal}): trading stays HALTED, and the kill "
+                              "switch latched. Restart in the right mode with the right account, and reset it there",
+                              "Kill switch reset refused")
         trigger = self.config.trigger_file
         if trigger is not None and trigger.exists():
             raise SafetyError(f"the trigger file {trigger} is still there and would engage the kill switch again at "
@@ -193,6 +198,9 @@ class KillOps(OrderPath):
         """Enter (or leave) REDUCING."""
         before = self.trading_state
         target = TradingState.REDUCING if on else TradingState.ACTIVE
+        if self.refusal:
+            raise SafetyError(f"trading is refused for this run: {self.refusal}; it stays HALTED (restart in the "
+                              "right mode with the right account)", "Refused")
         if before is TradingState.HALTED and self.risk.kill_state.engaged:
             raise SafetyError("the kill switch is engaged: reset it first", "Refused")
         if self.set_trading_state(target, by, reason):
@@ -204,6 +212,9 @@ class KillOps(OrderPath):
     async def cancel_all(self) -> KillReport:
         """Cancel every working order in the configured scope, then verify none remain."""
         self.reject_all_pending("cancel all")
+        if self.refusal:
+            raise BrokerError(f"cancel all not sent: trading refused: {self.refusal}; cancel the orders in TWS",
+                              "Trading refused")
         cancels = self.risk.cancels(self.orders.working())
         self._send_cancels(cancels)
         return await self._verify_cancelled(cancels.refs, kept_by=cancels)
@@ -212,8 +223,12 @@ class KillOps(OrderPath):
         """Write ``cancels`` to the broker's socket, exactly as the risk layer listed them
         (:func:`~tui_trader.risk.kill_switch.kill_cancels`): one global cancel, or each order in turn.
 
-        Nothing is written while disconnected (the kill owes them then: :meth:`send_owed_kill_cancels`).
+        Nothing is written while disconnected (the kill owes them then: :meth:`send_owed_kill_cancels`), nor while
+        trading is refused for the account (:attr:`refusal`): said in a CRITICAL alert, the orders stay working.
         """
+        if self.refusal:
+            self._say_cancels_refused(cancels)
+            return
         if self.broker.is_connected and cancels.global_cancel:
             self.broker.global_cancel()
         elif self.broker.is_connected:
@@ -221,6 +236,15 @@ class KillOps(OrderPath):
                 self.broker.cancel(self.orders.orders[ref].broker_id)  # type: ignore[arg-type]
         self.messages_sent("cancel", max(len(cancels.refs), 1))
         self.cancels_asked.update(cancels.refs)
+
+    def _say_cancels_refused(self, cancels: KillCancels) -> None:
+        """The kill's ``cancels`` were not sent: trading is refused for this account."""
+        n = len(cancels.refs)
+        what = ("its global cancel NOT sent" if cancels.global_cancel else
+                f"its cancel of {n} order{'s' if n != 1 else ''} NOT sent" if n else "nothing sent")
+        self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch latched, but {what}: trading is refused for this "
+                   f"account ({self.refusal}); whatever works at the broker still works: cancel it in TWS, and "
+                   "restart in the right mode with the right account", kind="kill_cancels_refused")
 
     async def _verify_cancelled(self, refs: Sequence[str], symbols: set[str] | None = None,
                                 source: str = "kill_switch", alert: bool = True,
@@ -235,7 +259,7 @@ class KillOps(OrderPath):
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ack_timeout_s
-        while self._still_working(refs) and loop.time() < deadline:
+        while not self.refusal and self._still_working(refs) and loop.time() < deadline:  # refused: none was sent
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())

@@ -57,7 +57,6 @@ class Recovery(Amendments):
     account id, read at the handshake: a run whose every sync failed after it never had a working link."""
     instruments_day: date | None = None
     """Trading day (exchange time) of the last contract details read."""
-    refusal = ""
     _connect_said = ""
     """The reason of a failed connect last alerted in this outage (each attempt's is logged; a new one alerted)."""
     _dropping: tuple[str, str] | None = None
@@ -268,17 +267,29 @@ class Recovery(Amendments):
         return f"{stage}: {failure_words(exc)}"
 
     def _guard_account(self) -> None:
-        """--paper against a non-paper account, or an unexpected account, refuses to trade."""
-        acct, expected = self.account_id, self.config.expected_account
-        problem = ""
-        if expected and acct != expected:
-            problem = f"connected account {acct} is not the configured account {expected}"
-        elif self.config.mode is Mode.PAPER and not acct.startswith("DU"):
-            problem = f"--paper but account {acct} is not a paper account (paper ids start with DU)"
+        """Refuse to trade when the connected account (the one the gateway reported) is not the configured one, or
+        ``--paper``'s is not a paper account (:func:`account_problem`). Checked at every connect; once refused, for
+        the rest of the run (a later connect does not lift it: said when it was found)."""
+        if self.refusal:
+            return
+        problem = account_problem(self.account_id, self.broker.managed_accounts(), self.config.expected_account,
+                                  self.config.mode)
         if problem:
-            self.refusal = problem
-            self.alert(AlertLevel.CRITICAL, "broker", f"trading refused: {problem}", kind="account_refused")
-            self.block("account", problem)
+            self.refuse_trading(problem)
+
+    def refuse_trading(self, problem: str) -> None:
+        """Trading is refused for this account (``problem`` says why): nothing goes to the broker from this engine
+        from now on, no order, modification or cancel, automatic or the operator's, the kill switch's neither (the
+        gate denies them all, the sends and cancels check it, and the broker connection itself refuses to write
+        them). HALTED, with the refusal as its reason, for the rest of the run; said in one CRITICAL alert."""
+        self.refusal = problem
+        self.broker.refuse_orders(problem)
+        self.set_trading_state(TradingState.HALTED, "account", f"trading refused: {problem}")
+        self.block("account", f"trading refused: {problem}", silent=True)  # said below
+        self.alert(AlertLevel.CRITICAL, "broker", f"trading refused: {problem}. Nothing is sent to the broker for "
+                   "the rest of this run (no order, modification or cancel; the kill switch's neither): restart "
+                   "in the right mode with the right account, and manage this account's orders in TWS",
+                   kind="account_refused")
 
     @property
     def subscribed_symbols(self) -> tuple[str, ...]:
@@ -489,6 +500,20 @@ class Recovery(Amendments):
         finally:
             self._reconnecting = False
             self.set_connection(self.connection.state, retry_at=None)  # stopped (or connected): no next try
+
+
+def account_problem(connected: str, managed: Iterable[str], configured: str, mode: Mode) -> str:
+    """Why trading must be refused on the ``connected`` account ('' when it need not): the gateway reported none, it
+    is not the ``configured`` one (the gateway does not manage that one: its accounts are ``managed``), or the mode is
+    ``--paper`` and it is not a paper account (IB's paper account ids start with DU)."""
+    accounts = ", ".join(managed) or "none"
+    if not connected:
+        return "the gateway reported no account"
+    if configured and connected != configured:
+        return f"connected account {connected} is not the configured account {configured} (the gateway's: {accounts})"
+    if mode is Mode.PAPER and not connected.startswith("DU"):
+        return f"--paper but account {connected} is not a paper account (paper ids start with DU)"
+    return ""
 
 
 def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],

@@ -197,8 +197,9 @@ def outcome(summary: dict[str, Any], connection: ConnectionInfo) -> str:
         positions = "positions match the broker's"
     else:
         positions = f"positions {summary['positions']} DO NOT MATCH the broker's {summary['broker_positions']}"
+    refused = f" (trading refused: {summary['trading_refused']})" if summary["trading_refused"] else ""
     return (f"tui-trader headless {summary['mode']}{' dry run' if summary['dry_run'] else ''}"
-            f"{' account ' + summary['account'] if summary['account'] else ''}: {summary['trading_state']}; "
+            f"{' account ' + summary['account'] if summary['account'] else ''}: {summary['trading_state']}{refused}; "
             f"orders {orders}; fills {summary['fills']}; realized {summary['realized_pnl']:,.2f}, "
             f"unrealized {summary['unrealized_pnl']:,.2f}; {positions}")
 
@@ -326,6 +327,7 @@ def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0),
         "dry_run": engine.config.dry_run,
         "account": engine.account_id,
         "trading_state": engine.trading_state.value,
+        "trading_refused": engine.refusal,
         "kill_engaged": engine.risk.kill_state.engaged,
         # The run's orders: not those that had finished before it (the day's, shown after a restart).
         "orders": dict(Counter(o.status.value for o in engine.orders.orders.values()

@@ -19,6 +19,7 @@ from tui_trader.domain.events import MessagesSent, OrderChecked, OrderDenied, Or
 from tui_trader.domain.orders import DRY_RUN_NOTE, NOT_SENT, Order, OrderTicket
 from tui_trader.domain.verdicts import RiskVerdict
 from tui_trader.engine.gate import OrderGate
+from tui_trader.errors import BrokerError
 from tui_trader.risk.checks import check_trading_state
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,13 @@ class OrderSending(OrderGate):
         """Write ``order``'s cancel to the broker's socket and count it (:meth:`messages_sent`).
 
         A failure of the broker's cancel (the link is down) is raised, and nothing is counted.
+
+        Raises:
+            BrokerError: Trading is refused for this account (:attr:`refusal`): nothing was written.
         """
+        if self.refusal:
+            raise BrokerError(f"cancel of {order.order_ref} not sent: trading refused: {self.refusal}; cancel it in "
+                              "TWS", "Trading refused")
         self.broker.cancel(order.broker_id)  # type: ignore[arg-type]
         self.messages_sent("cancel", 1, order.order_ref)
         self.cancels_asked.add(order.order_ref)
@@ -197,6 +204,8 @@ class OrderSending(OrderGate):
         ticket = order.ticket
         if self.stopping:
             return f"the engine stopped before send: {NOT_SENT}"
+        if self.refusal:  # refused while the journal was awaited: the gate denies every order after it
+            return f"trading refused: {self.refusal}: {NOT_SENT}"
         if not self._still_allowed(ticket, past_halt):
             return f"trading {self.trading_state.value} before send: {NOT_SENT}"
         if (not past_halt and self.replaces_protection(ticket, order.order_ref)

@@ -34,6 +34,7 @@ from tui_trader.broker.base import (
     BrokerRequestError,
     ClientIdInUse,
     HistoryRefused,
+    OrdersRefused,
     SyncFailed,
     historical_reason,
     is_pacing,
@@ -68,6 +69,17 @@ def ib_sync_failure(exc: ConnectionError) -> str:
     return "the gateway closed the connection"
 
 
+def connected_account(configured: str, managed: Sequence[str]) -> str:
+    """The account a connection trades: the ``configured`` one when the gateway manages it, else the gateway's first.
+
+    Never the configured id itself when the gateway did not report it: taken as the connected account, the engine's
+    account checks compared it with itself, the console showed it as the broker's, and ``--paper --account DU…``
+    traded a gateway's only account, a live one (the engine refuses a connected account that is not the configured
+    one, and ``--paper`` one that is not a paper account).
+    """
+    return configured if configured in managed else (managed[0] if managed else "")
+
+
 def backoff_delays(initial: float, maximum: float, attempts: int) -> list[float]:
     """Exponential delays, doubling from ``initial`` and capped at ``maximum`` (``attempts`` of them)."""
     return [min(initial * 2**i, maximum) for i in range(attempts)]
@@ -87,7 +99,8 @@ class IbBroker(IbEvents):
         host: Gateway host.
         port: Gateway port.
         client_id: API client id (keep it stable so orders survive restarts).
-        account: Account to use; '' takes the single managed account.
+        account: The configured account; '' takes the gateway's (first) managed account. The account in use is
+            always one the gateway reports (:func:`connected_account`).
         timeout: Connect and sync-request timeout in seconds.
         readonly: Connect read-only (no order requests at connect).
     """
@@ -95,7 +108,11 @@ class IbBroker(IbEvents):
     def __init__(self, host: str, port: int, client_id: int, account: str = "",
                  timeout: float = 8.0, readonly: bool = False, yield_after_send: bool = True) -> None:
         self.host, self.port, self.client_id = host, port, client_id
-        self._account = account
+        self._configured = account
+        self._account = ""
+        """The account in use, as the gateway reported it at the last connect (:func:`connected_account`)."""
+        self._refused = ""
+        """Why no order, modification or cancel may be written (:meth:`refuse_orders`); '' while they may."""
         self._timeout = timeout
         self._readonly = readonly
         self.ib = IB()
@@ -136,7 +153,7 @@ class IbBroker(IbEvents):
 
     @property
     def account_id(self) -> str:
-        """The managed account in use."""
+        """The account in use: one the gateway reported (:func:`connected_account`); '' before connecting."""
         return self._account
 
     @property
@@ -159,14 +176,18 @@ class IbBroker(IbEvents):
         self._tickers.clear()
         self._bars.clear()
         self._decode_watch.rearm()
+        self._account = ""
+        # No account named: ib_async then asks for the values of the gateway's accounts (its one account's, or each
+        # one's), never for an account the gateway does not manage (whose updates never end: a sync that failed).
         connecting = asyncio.ensure_future(self.ib.connectAsync(
             self.host, self.port, clientId=self.client_id, timeout=self._timeout, readonly=self._readonly,
-            account=self._account, raiseSyncErrors=True))
+            raiseSyncErrors=True))
         refused = asyncio.get_running_loop().create_future()
         handshake: list[bool] = []
 
-        def on_api_start() -> None:
+        def on_api_start() -> None:  # the accounts are known: before the sync's answers, which are filtered by it
             handshake.append(True)
+            self._account = connected_account(self._configured, self.ib.client.getAccounts())
 
         def on_error(req_id: int, code: int, message: str, contract: Contract | None) -> None:
             if code == CLIENT_ID_IN_USE and not refused.done():
@@ -197,9 +218,7 @@ class IbBroker(IbEvents):
             if not handshake:
                 raise
             raise SyncFailed(ib_sync_failure(exc)) from exc
-        if not self._account:
-            accounts = self.ib.managedAccounts()
-            self._account = accounts[0] if accounts else ""
+        self._account = connected_account(self._configured, self.ib.managedAccounts())
         self.prune_finished()  # the startup sync brings back the day's completed orders and executions
 
     def disconnect(self) -> None:
@@ -209,6 +228,15 @@ class IbBroker(IbEvents):
     def managed_accounts(self) -> list[str]:
         """Accounts the login manages."""
         return list(self.ib.managedAccounts())
+
+    def refuse_orders(self, reason: str) -> None:
+        """Write no order, modification or cancel from now on (see :meth:`Broker.refuse_orders`)."""
+        self._refused = reason
+
+    def _write_allowed(self) -> None:
+        """Raises :class:`OrdersRefused` when orders are refused (:meth:`refuse_orders`): nothing is written."""
+        if self._refused:
+            raise OrdersRefused(f"not sent: {self._refused}")
 
     # -- market data ------------------------------------------------------------------------
 
@@ -311,6 +339,7 @@ class IbBroker(IbEvents):
         the simulator" from 0.52–0.59 to 0.32–0.39 ms at p90 (seven alternating runs each,
         ``benchmarks/README.md``).
         """
+        self._write_allowed()
         trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
         # A modify sends a trailing stop's stop only when it moves it on purpose (m.order_to_ib).
         trail_stop = trade is None or m.trail_stop_changed(order, trade.order)
@@ -368,6 +397,7 @@ class IbBroker(IbEvents):
 
     def cancel(self, broker_id: int) -> None:
         """Request cancellation of one of this client's orders (non-blocking)."""
+        self._write_allowed()
         trade = self.ib.wrapper.trades.get((self.client_id, broker_id))
         if trade is not None and trade.orderStatus.status not in WORKING_AT_BROKER:
             self.ib.cancelOrder(trade.order)  # it may end locally (never transmitted, inactive)
@@ -379,6 +409,7 @@ class IbBroker(IbEvents):
 
     def global_cancel(self) -> None:
         """Cancel every order on the account."""
+        self._write_allowed()
         self.ib.reqGlobalCancel()
 
     async def _answer(self, request: Awaitable[T]) -> T:

@@ -202,6 +202,8 @@ class IbEvents:
             self._listener.on_unmanaged_position(m.describe_contract(position.contract), float(position.position))
 
     def _on_account_value(self, value: AccountValue) -> None:
+        if self._account and value.account and value.account != self._account:
+            return  # another account of the login's (an advisor's): not the one traded
         if value.tag == "NetLiquidation" and value.currency not in ("USD", "BASE", "") and not self._currency_said:
             self._currency_said = True  # an account based in another currency: its figures are not dollars
             self._listener.on_account_currency(value.currency)

@@ -1,0 +1,241 @@
+"""The account is the gateway's, and an account refused gets nothing sent: no order, modify or cancel.
+
+``--paper`` against a live account (or an account that is not the configured one) blocked only new entries: exits,
+the maximum holding time's close, the operator's flatten, cancels, modifies and the kill's cancels still went to the
+account. And a configured account was taken as the connected one, so the account checks compared it with itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import ib_async
+import pytest
+
+from tui_trader.domain import Mode, OrderStatus, TradingState
+from tui_trader.domain.events import AlertRaised
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.factory import make_broker
+from tui_trader.engine.runner import outcome, summarize
+from tui_trader.errors import BrokerError, SafetyError
+from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.sim.protocol.ids import Out
+
+from .helpers import (
+    CLIENT_ID,
+    buy,
+    eventually,
+    make_config,
+    make_engine,
+    outside_client,
+    protected_long,
+    running,
+    status,
+)
+
+S = OrderStatus
+ORDER_MESSAGES = {str(int(Out.PLACE_ORDER)), str(int(Out.CANCEL_ORDER)), str(int(Out.REQ_GLOBAL_CANCEL))}
+
+
+def order_messages(gw: SimGateway) -> list[list[str]]:
+    """The orders, modifications and cancels the gateway received (since its frames were last cleared)."""
+    return [fields for _, fields in gw.received_frames if fields and fields[0] in ORDER_MESSAGES]
+
+
+def working_at(gw: SimGateway) -> set[str]:
+    """The refs of the orders working at the gateway."""
+    return {o.order_ref for o in gw.orders() if o.status in ("PreSubmitted", "Submitted")}
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[SimGateway]:
+    """A gateway whose only account is a live one (USIM0001)."""
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, live_account=True, always_open=True) as gw:
+        yield gw
+
+
+async def refused_paper_engine(gw: SimGateway, tmp_path: Path, **changes: Any) -> tuple[Engine, str, str]:
+    """A protected LONG 10 AAPL bought on ``gw``'s live account by a ``--sim`` run (its stop and target working),
+    then a ``--paper`` engine started on the same journal: the engine (started, refused), the stop's and the
+    target's refs. The gateway's frames are cleared: what it receives from here on is the refused run's."""
+    async with running(gw, make_config(tmp_path)) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        _, stop, target = await protected_long(first)
+    engine = make_engine(gw, make_config(tmp_path, mode=Mode.PAPER, **changes))
+    await engine.start()
+    await eventually(lambda: engine.is_connected and "AAPL" in engine.market.quotes, what="connected, quoted")
+    assert engine.refusal == "--paper but account USIM0001 is not a paper account (paper ids start with DU)"
+    assert engine.portfolio.quantity("AAPL") == 10
+    assert working_at(gw) == {stop.order_ref, target.order_ref}
+    gw.received_frames.clear()
+    return engine, stop.order_ref, target.order_ref
+
+
+async def test_paper_against_live_account_when_max_holding_time_passes_then_no_close_is_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    # QA: max_holding_s = 5 closed QQQ 10 on the live account, its stop cancelled first.
+    engine, stop, target = await refused_paper_engine(live, tmp_path, max_holding_s=0.01)
+    try:
+        await eventually(lambda: any(o.ticket.strategy == "max_holding" for o in engine.orders.orders.values()),
+                         what="the maximum holding time's exit asked")
+        exit_order = next(o for o in engine.orders.orders.values() if o.ticket.strategy == "max_holding")
+        assert exit_order.status is S.REJECTED
+        assert "trading refused: --paper but account USIM0001" in exit_order.history[-1].note
+        assert order_messages(live) == []
+        assert working_at(live) == {stop, target}
+        assert live.positions() == {"AAPL": 10}
+    finally:
+        await engine.stop()
+
+
+async def test_paper_against_live_account_when_operator_flattens_then_nothing_is_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    engine, stop, target = await refused_paper_engine(live, tmp_path)
+    try:
+        await engine.flatten(preview=False)
+        (closing,) = [o for o in engine.orders.orders.values() if o.ticket.strategy == "flatten"]
+        assert closing.status is S.REJECTED
+        assert "trading refused" in closing.history[-1].note
+        assert order_messages(live) == []
+        assert working_at(live) == {stop, target}
+        assert live.positions() == {"AAPL": 10}
+    finally:
+        await engine.stop()
+
+
+async def test_paper_against_live_account_when_operator_cancels_or_modifies_then_refused_and_nothing_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    engine, stop, target = await refused_paper_engine(live, tmp_path)
+    try:
+        with pytest.raises(BrokerError, match="not sent: trading refused"):
+            await engine.cancel(stop)
+        with pytest.raises(BrokerError, match="cancel all not sent: trading refused"):
+            await engine.cancel_all()
+        price = engine.orders.orders[stop].ticket.stop_price
+        assert price is not None
+        verdict = await engine.modify(stop, stop_price=round(price - 1, 2))
+        assert not verdict.passed
+        assert "account_refused: trading refused" in verdict.reason
+        assert order_messages(live) == []
+        assert working_at(live) == {stop, target}
+        assert status(engine, stop) is S.SUBMITTED
+        assert engine.orders.orders[stop].ticket.stop_price == price
+    finally:
+        await engine.stop()
+
+
+async def test_paper_against_live_account_when_killed_then_latched_and_its_cancels_said_not_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    engine, stop, target = await refused_paper_engine(live, tmp_path)
+    events = engine.subscribe("test", lossless=True)
+    try:
+        engine.kill("operator pressed Ctrl+K")
+        assert engine.risk.kill_state.engaged
+        assert engine.trading_state is TradingState.HALTED
+        alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        (said,) = [a for a in alerts if a.kind == "kill_cancels_refused"]
+        assert "its cancel of 2 orders NOT sent: trading is refused for this account" in said.text
+        assert "TWS" in said.text
+        await eventually(lambda: engine.snapshot().kill_engaged, what="kill persisted")
+        assert order_messages(live) == []
+        assert working_at(live) == {stop, target}
+        with pytest.raises(SafetyError, match="trading is refused"):
+            engine.reset_kill("the wrong gateway", confirm_same_day=True)
+    finally:
+        await engine.stop()
+
+
+async def test_paper_against_live_account_then_halted_for_the_run_and_the_summary_says_why(
+        live: SimGateway, tmp_path: Path) -> None:
+    engine, _, _ = await refused_paper_engine(live, tmp_path)
+    try:
+        assert engine.trading_state is TradingState.HALTED
+        change = engine.risk.last_change
+        assert change is not None
+        assert (change.by, change.reason[:25]) == ("account", "trading refused: --paper ")
+        with pytest.raises(SafetyError, match="trading is refused"):
+            engine.reduce_only(False, "resume")
+        assert not engine.set_trading_state(TradingState.ACTIVE, "schedule", "window opens")
+        assert engine.trading_state is TradingState.HALTED
+        line = outcome(summarize(engine), engine.connection)
+        assert "account USIM0001: HALTED (trading refused: --paper but account USIM0001 is not a paper" in line
+    finally:
+        await engine.stop()
+
+
+async def test_paper_with_configured_paper_account_against_a_live_only_gateway_then_the_gateway_account_is_refused(
+        live: SimGateway, tmp_path: Path) -> None:
+    # QA: --paper --account DU1234567 against a gateway whose only account is USIM0001 bought MSFT 10 there.
+    config = make_config(tmp_path, mode=Mode.PAPER, expected_account="DU1234567")
+    engine = Engine(config, make_broker(live.host, live.port, CLIENT_ID, account="DU1234567", timeout=3.0))
+    try:
+        await engine.start()
+        await eventually(lambda: engine.is_connected and "MSFT" in engine.market.quotes, what="connected, quoted")
+        assert engine.account_id == engine.snapshot().account_id == "USIM0001"
+        assert engine.refusal == ("connected account USIM0001 is not the configured account DU1234567 "
+                                  "(the gateway's: USIM0001)")
+        order = await engine.submit(buy(10, "MSFT"))
+        assert order.status is S.REJECTED
+        assert live.order_refs() == []
+        assert live.positions() == {}
+    finally:
+        await engine.stop()
+
+
+async def test_configured_account_not_the_gateways_then_refused_even_in_sim_mode(tmp_path: Path) -> None:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        config = make_config(tmp_path, expected_account="DU1234567")
+        engine = Engine(config, make_broker(gw.host, gw.port, CLIENT_ID, account="DU1234567", timeout=3.0))
+        try:
+            await engine.start()
+            await eventually(lambda: engine.is_connected, what="connected")
+            assert engine.account_id == "DUSIM0001"
+            assert engine.refusal.startswith("connected account DUSIM0001 is not the configured account DU1234567")
+            assert engine.trading_state is TradingState.HALTED
+            order = await engine.submit(buy(1))
+            assert order.status is S.REJECTED
+            assert gw.order_refs() == []
+        finally:
+            await engine.stop()
+
+
+async def test_configured_account_that_the_gateway_manages_then_traded(tmp_path: Path) -> None:
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        config = make_config(tmp_path, mode=Mode.PAPER, expected_account=gw.account_id)
+        engine = Engine(config, make_broker(gw.host, gw.port, CLIENT_ID, account=gw.account_id, timeout=3.0))
+        try:
+            await engine.start()
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+            assert (engine.account_id, engine.refusal, engine.trading_state) == (gw.account_id, "",
+                                                                                TradingState.ACTIVE)
+            order = await engine.submit(buy(1))
+            await eventually(lambda: status(engine, order.order_ref) is S.FILLED, what="filled")
+        finally:
+            await engine.stop()
+
+
+async def test_paper_against_live_account_sold_flat_in_tws_while_away_then_its_protection_is_not_cancelled_from_here(
+        live: SimGateway, tmp_path: Path) -> None:
+    # Flat at the broker, a position's stop and target could only open one: the engine cancels them, not here (it
+    # crashed the start: the cancel refused in the reconciliation).
+    config = make_config(tmp_path, book_settle_s=0.2)
+    async with running(live, config) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        _, stop, target = await protected_long(first)
+    async with outside_client(live) as (tws, contract):
+        tws.placeOrder(contract, ib_async.MarketOrder("SELL", 10))
+        await eventually(lambda: live.positions() == {}, what="sold in TWS")
+    live.received_frames.clear()
+    async with running(live, config.with_(mode=Mode.PAPER)) as (engine, events):
+        await eventually(lambda: engine.is_connected and engine.book_settled, what="connected, the book settled")
+        assert engine.portfolio.quantity("AAPL") == 0
+        alerts = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        (said,) = [a for a in alerts if a.kind == "protection_not_fitted"]
+        assert said.text == (f"{stop.order_ref} and {target.order_ref} not fitted to the AAPL position (0 here): "
+                             "trading is refused for this account, nothing is cut or cancelled from here; check them "
+                             "in TWS")
+        assert [a.text for a in alerts if a.kind == "task_failed"] == []
+        assert order_messages(live) == []
+        assert working_at(live) == {stop.order_ref, target.order_ref}
