@@ -7,6 +7,8 @@ account. And a configured account was taken as the connected one, so the account
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,12 @@ from typing import Any
 import ib_async
 import pytest
 
+from tui_trader.config import Settings
 from tui_trader.domain import Mode, OrderStatus, TradingState
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
-from tui_trader.engine.runner import outcome, summarize
+from tui_trader.engine.runner import TRADING_REFUSED, headless_run, outcome, summarize
 from tui_trader.errors import BrokerError, SafetyError
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
@@ -239,3 +242,17 @@ async def test_paper_against_live_account_sold_flat_in_tws_while_away_then_its_p
         assert [a.text for a in alerts if a.kind == "task_failed"] == []
         assert order_messages(live) == []
         assert working_at(live) == {stop.order_ref, target.order_ref}
+
+
+def test_headless_paper_run_against_a_live_account_then_it_exits_5(tmp_path: Path) -> None:
+    # A refused headless run exited 0: a supervisor (systemd, cron) took a run that could trade nothing for a good one.
+    async def run() -> int:
+        async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True, live_account=True) as sim:
+            settings = Settings(mode=Mode.PAPER, headless=True, state_dir=tmp_path,
+                                broker={"port": sim.port})
+            return await headless_run(settings, 1.0, tmp_path / "summary.json")
+
+    code = asyncio.run(run())
+
+    assert code == TRADING_REFUSED
+    assert "not a paper account" in json.loads((tmp_path / "summary.json").read_text())["trading_refused"]

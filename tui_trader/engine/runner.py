@@ -51,6 +51,9 @@ NO_ANSWER = "no answer before the run ended (is the gateway running, its API ena
 NOTHING_TO_TRADE = 4
 """Exit code of a headless run whose strategies could trade nothing: none enabled, or none of their symbols
 known to the broker."""
+TRADING_REFUSED = 5
+"""Exit code of a headless run that refused to trade the connected account (``--paper`` on a live account, or not
+the configured one): nothing was sent, and a supervisor must hear it."""
 
 
 async def headless_run(settings: Settings, duration_s: float, summary_json: Path | None) -> int:
@@ -93,6 +96,8 @@ async def headless_run(settings: Settings, duration_s: float, summary_json: Path
     sys.stdout.flush()
     if summary["never_connected"]:
         return NEVER_CONNECTED
+    if summary["trading_refused"]:
+        return TRADING_REFUSED
     return NOTHING_TO_TRADE if summary["nothing_to_trade"] else 0
 
 
