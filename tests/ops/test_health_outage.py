@@ -13,9 +13,10 @@ from tui_trader.config.sections import HealthSettings
 from tui_trader.domain import AlertLevel, ConnectionState
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.market import Quote
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.operations import attach_health
+from tui_trader.engine.operations import attach_health, quote_times
 from tui_trader.engine.snapshots import HealthInfo
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.sim import SimGateway
@@ -125,3 +126,12 @@ def _aapl_samples() -> tuple[list[Alert], Callable[[float, bool, float], None]]:
         mon.evaluate(HealthInfo(time=now[0], md_age_s={"AAPL": age}))
 
     return alerts, sample_at
+
+
+
+def test_quote_times_when_a_symbol_is_halted_then_its_age_is_not_measured() -> None:
+    # A halted symbol's quote stands still until it resumes (its halt is said on its own): its age read as a stall.
+    now = datetime(2026, 11, 25, 15, tzinfo=UTC)
+    quotes = {"AAPL": Quote("AAPL", now, last=190.0, halted=True), "MSFT": Quote("MSFT", now, last=410.0)}
+
+    assert quote_times(quotes) == {"MSFT": now}

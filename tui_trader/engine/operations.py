@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import LINK_UP, AlertLevel, TradingState
+from tui_trader.domain.market import Quote
 from tui_trader.domain.portfolio import Position
 from tui_trader.engine.config import schedule_from_settings
 from tui_trader.engine.engine import Engine
@@ -41,7 +42,7 @@ def attach_health(engine: Engine, settings: Settings) -> HealthMonitor:
         settings.health, settings.journal_path, raise_alert,
         journal_queue=lambda: engine.journal.backlog if engine.journal is not None else 0,
         round_trip=_round_trip(engine),
-        quote_times=lambda: {symbol: quote.time for symbol, quote in engine.market.quotes.items()},
+        quote_times=lambda: quote_times(engine.market.quotes),
         link_up=lambda: engine.connection.state in LINK_UP,  # a lost link is said once, not as stale quotes
         hours=(lambda: engine.market.instruments) if engine.config.exchange_hours else None,  # a closed market: none
     )
@@ -324,3 +325,9 @@ def attach_schedule(engine: Engine, settings: Settings, notifier: Notifier | Non
                             notifier.notify if notifier else None)
     engine.add_tick_hook(runner.tick)
     return runner
+
+
+def quote_times(quotes: Mapping[str, Quote]) -> dict[str, datetime]:
+    """The time of each symbol's latest quote whose age is news: not a halted symbol's, whose quote stands still
+    until it resumes (its halt is said on its own)."""
+    return {symbol: quote.time for symbol, quote in quotes.items() if not quote.halted}
