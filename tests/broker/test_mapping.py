@@ -123,8 +123,9 @@ def test_report_from_trade_when_a_stop_then_aux_price_is_its_stop_and_no_trail()
     assert not report.outside_rth
 
 
-def test_cancelled_with_error_201_then_rejected() -> None:
-    assert m.report_from_trade(_trade("Cancelled", error=201)).status is S.REJECTED
+def test_cancelled_with_error_201_then_rejected_carrying_the_code() -> None:
+    report = m.report_from_trade(_trade("Cancelled", error=201))
+    assert (report.status, report.error_code) == (S.REJECTED, 201)  # the rejection is one record, with its code
 
 
 @pytest.mark.parametrize(("code", "logged", "status", "note"), [
@@ -144,6 +145,7 @@ def test_report_from_trade_when_ib_async_logged_an_error_then_the_note_is_the_br
     report = m.report_from_trade(trade)
 
     assert (report.status, report.note) == (status, note)
+    assert report.error_code == (code if status is S.REJECTED else 0)
 
 
 @pytest.mark.parametrize("code", [104, 135, 161, 10147, 10148])

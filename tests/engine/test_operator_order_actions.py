@@ -8,13 +8,16 @@ itself are not the operator's and are not recorded as theirs.
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tui_trader.domain import OrderStatus, OrderTicket, OrderType, Side
-from tui_trader.domain.events import OperatorAction
+from tui_trader.domain.events import ModifyRefused, OperatorAction
+from tui_trader.domain.orders import REFUSED_NOTE
 from tui_trader.engine.engine import Engine
+from tui_trader.ops.reports import Period, build_report
 from tui_trader.sim import SimGateway
 
-from .helpers import below_bid, bracket_buy, buy, eventually, make_config, running, status
+from .helpers import REFUSAL, alerts_said, below_bid, bracket_buy, buy, eventually, make_config, running, status
 
 S = OrderStatus
 
@@ -85,3 +88,37 @@ async def test_protective_cut_after_a_partial_exit_then_not_recorded_as_the_oper
         await eventually(lambda: [o.total_qty for o in sim.orders() if o.order_ref == stop.order_ref] == [40],
                          what="the stop cut to 40 at the broker")
         assert await _actions(eng) == []
+
+
+async def test_modify_the_broker_refuses_then_the_record_says_refused_and_the_trace_shows_the_refusal_once(
+        engine: Engine, sim: SimGateway) -> None:
+    # Arrange
+    events = engine.subscribe("test", lossless=True)
+    ref, limit = await _resting_buy(engine)
+    lower = round(limit - 0.5, 2)
+    sim.control.refuse_next_modify(201, REFUSAL)
+
+    # Act
+    await engine.modify(ref, limit_price=lower)
+
+    # Assert: the console's alert was right, the record was not: the operator's modify read as done, and the trace
+    # showed the modify, then "SUBMITTED, updated: broker id …" twice without a word of the refusal.
+    await eventually(lambda: alerts_said(events, kind="modify_refused"), what="the refusal said")
+    assert engine.journal is not None
+    await engine.journal.flush()
+    asked, held = f"quantity 10, limit {lower:g}", f"quantity 10, limit {limit:g}"
+    (refused,) = [e for e in await engine.journal.events(kinds=("ModifyRefused",), order_ref=ref)
+                  if isinstance(e, ModifyRefused)]
+    day = refused.time.astimezone(ZoneInfo("America/New_York")).date()
+    report = await build_report(engine.journal, Period(day, day))
+    assert [(a["action"], a["before"], a["after"]) for a in report["operator_actions"]] == [
+        ("modify_order", held, f"{held}: the broker refused {asked} (201: {REFUSAL})")]
+    trace = await engine.order_trace(ref)
+    assert trace is not None
+    said = [(s.step, s.detail) for s in trace.steps if s.step in ("status", "operator", "modify refused")]
+    assert said[-3:] == [
+        ("operator", f"operator: modify order, {held} -> {asked}"),
+        ("status", f"SUBMITTED, updated: {REFUSED_NOTE} (201): as before; broker: 201: {REFUSAL}"),
+        ("modify refused", f"the broker refused the modify to {asked} (201: {REFUSAL}); the order stays at {held}")]
+    statuses = [d for step, d in said if step == "status"]
+    assert len(statuses) == len(set(statuses)), statuses  # no update said twice

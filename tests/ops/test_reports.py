@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -795,3 +796,34 @@ async def test_report_and_trace_of_an_old_journal_read_only_then_fills_of_uncert
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (3,)  # not migrated
     conn.close()
+
+
+async def test_report_of_a_rejection_journaled_as_two_updates_then_counted_once_under_the_brokers_code(
+        tmp_path: Path) -> None:
+    # A journal written before a rejection was one record holds the move to REJECTED (the broker's words in its
+    # step's note) and then the broker's error as an update from nowhere: counted twice, under two reasons.
+    ticket = OrderTicket("SPY", Side.SELL, 10, strategy="manual")
+    moved = Order("rej-2", ticket, OrderStatus.REJECTED, at("10:00"), at("10:00")).with_status(
+        OrderStatus.REJECTED, at("10:00"), "Order rejected - reason:Insufficient margin")
+    errored = replace(moved, last_error="201: Order rejected - reason:Insufficient margin")
+
+    report = await report_of(tmp_path, ev.OrderUpdated(at("10:00"), moved, OrderStatus.SENDING),
+                             ev.OrderUpdated(at("10:00"), errored, None))
+
+    assert report["rejections"] == {"201: Order rejected - reason:Insufficient margin": 1}
+
+
+async def test_report_of_a_modify_the_broker_refused_then_the_operators_action_says_refused_and_the_figures_kept(
+        tmp_path: Path) -> None:
+    # The operator's modify is journaled when sent; the broker's refusal after it. The report showed the modify
+    # as done ("limit 512.7 -> limit 510") while the order worked on at 512.7. A later modify it took stays done.
+    before, asked = "quantity 10, limit 512.7", "quantity 10, limit 510"
+    modify = ev.OperatorAction(at("10:00"), "operator", "modify_order", "tt1-4 (SELL 10 SPY LMT)", before, asked,
+                               "tt1-4")
+    refused = ev.ModifyRefused(at("10:00"), "tt1-4", 201, "Order rejected - reason:Simulated", asked, before)
+    taken = replace(modify, time=at("10:05"))
+
+    report = await report_of(tmp_path, modify, refused, taken)
+
+    assert [(a["before"], a["after"]) for a in report["operator_actions"]] == [
+        (before, f"{before}: the broker refused {asked} (201: Order rejected - reason:Simulated)"), (before, asked)]

@@ -30,6 +30,7 @@ class BrokerOrderReport:
     date and time, as the broker wrote it.
     ``why_held`` says why the broker holds a live order unworked (IB's ``whyHeld``: ``locate`` while it
     looks for shares to borrow for a short sale; the order can still fill), ``""`` when it does not.
+    ``error_code``: the broker's error code behind a ``REJECTED`` status (its words are the ``note``), 0 when none.
     """
 
     order_ref: str
@@ -58,6 +59,7 @@ class BrokerOrderReport:
     raw_order_type: str = ""
     raw_tif: str = ""
     good_till: str = ""
+    error_code: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,6 +228,20 @@ class OperatorAction(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ModifyRefused(Event):
+    """The broker refused a modification of ``order_ref`` (the operator's or the engine's): ``asked``, the figures
+    it was sent to (:func:`~tui_trader.domain.orders.figures`); ``held``, the ones the order is at instead; ``code``
+    and ``message``, the broker's words. The operator's ``modify_order`` action is not what happened then: the report
+    and the trace say it was refused."""
+
+    order_ref: str
+    code: int
+    message: str
+    asked: str
+    held: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderNotSent(Event):
     """An approved order was stopped before the wire: dry run, kill switch, journal failure.
 

@@ -38,7 +38,7 @@ from tui_trader.broker.base import (
     refuses_modify,
 )
 from tui_trader.domain.enums import AlertLevel, OrderStatus
-from tui_trader.domain.events import OperatorAction, OrderChecked, OrderDenied
+from tui_trader.domain.events import ModifyRefused, OperatorAction, OrderChecked, OrderDenied
 from tui_trader.domain.orders import (
     MODIFY_NOTE,
     NOT_SENT_NOTE,
@@ -52,6 +52,7 @@ from tui_trader.domain.orders import (
 )
 from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.adopted import not_resendable
+from tui_trader.engine.orders import error_text
 from tui_trader.engine.pending import PendingModifications
 from tui_trader.errors import SafetyError, UnknownOrderError
 
@@ -263,7 +264,8 @@ class Amendments(PendingModifications):
         """Also: an error for an order with a modification unanswered that refuses it (IB answers the oldest first;
         which errors do: :func:`~tui_trader.broker.base.refuses_modify`). The order works on at the figures it had,
         or after a 104 filled at them: shown at them again, unless a newer modification is still on its way, said
-        (CRITICAL for a protective order left larger than what it protects) and journaled. A reconciliation checks
+        (CRITICAL for a protective order left larger than what it protects) and journaled (a :class:`ModifyRefused`:
+        the operator's modify was not done, the report and the trace say so). A reconciliation checks
         the order is still working; after a 104 only if its fill has not come by the ack timeout (it is on its
         way: read at once, the fill was found again by the reconciliation and said as recovered)."""
         refusal = self._refuse_oldest(error.order_ref) if refuses_modify(error.code) else None
@@ -273,11 +275,16 @@ class Amendments(PendingModifications):
         refused, held = refusal.refused, refusal.held
         order = self.orders.get(error.order_ref)
         if not refusal.newer_sent and order is not None and order.ticket != held:
-            # An order that ended meanwhile (its fill heard before the 104) ended at the figures held, too.
+            # An order that ended meanwhile (its fill heard before the 104) ended at the figures held, too. The
+            # broker's error goes with the step that puts the order back: one update of it, not two.
+            self.orders.set_error(error.order_ref, error_text(error.code, error.message))
             self._amend(order, held, f"{REFUSED_NOTE} ({error.code}): as before")
-        self.show_order_error(error)
+        else:
+            self.show_order_error(error)
         self._review_pending(error.order_ref)
         if order is not None:
+            self.publish(ModifyRefused(self.now(), error.order_ref, error.code, error.message, figures(refused),
+                                       figures(held)))
             if refusal.newer_sent or not self.claims_refusal(error, refused):
                 self._say_refused(error, refused, held, refusal.newer_sent)
             else:

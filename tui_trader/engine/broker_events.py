@@ -23,14 +23,16 @@ from tui_trader.broker.base import (
     BrokerPosition,
     is_pacing,
 )
-from tui_trader.domain.enums import LINK_UP, AlertLevel
+from tui_trader.domain.enums import LINK_UP, AlertLevel, OrderStatus
 from tui_trader.domain.events import CommissionReported, OrderFilled
 from tui_trader.domain.market import Bar, Quote
 from tui_trader.domain.orders import Fill, Order
 from tui_trader.engine.core import link_state
 from tui_trader.engine.kill import KillOps
+from tui_trader.engine.orders import error_text
 
 log = logging.getLogger(__name__)
+S = OrderStatus
 
 FARM_BROKEN = frozenset({2103, 2105, 2157})
 FARM_OK = frozenset({2104, 2106, 2158})
@@ -49,6 +51,8 @@ DATA_MAINTAINED = 1102
 SERVER_LINK_BROKEN = 2110
 """The gateway's own link to IB's servers is down ("restored automatically": IB then sends 1101 or 1102)."""
 SERVER_LINK_BLOCK = "ib_link"
+REJECTED_LEAD_IN = "Order rejected - reason:"
+"""How IB's words of a rejection begin: the alert, which says "broker rejected", gives the reason after it alone."""
 NO_PERMISSION = frozenset({354, 10089, 10168})
 HALTED, HALT_OVER = "halted", "halt_over"
 """The kinds of the alerts that a symbol's trading halted, and that the halt is over."""
@@ -117,6 +121,7 @@ class BrokerEvents(KillOps):
         if order is not None:
             self.publish_order(order, before)
             self.say_held(order, before)
+            self.say_rejected(order, before)
             self.after_order_change(order.order_ref)
         if report.status is None and report.note.startswith("cancel race"):
             self.request_reconcile(f"{report.order_ref}: {report.note}")
@@ -134,6 +139,16 @@ class BrokerEvents(KillOps):
         t = order.ticket
         self.alert(AlertLevel.WARNING, "orders", f"{order.order_ref} {t.side} {t.quantity:g} {t.symbol} held by "
                    f"the broker ({order.broker_hold}): still working, it can fill at any moment", kind="order_held")
+
+    def say_rejected(self, order: Order, before: Order | None) -> None:
+        """Say it when the broker rejects ``order`` (it moved to REJECTED from a status at the broker): once, with
+        the broker's code and words, as a WARNING in the alerts pane (and so in the notifications: the rejection's
+        one notice). Said by whichever sees it first, the live stream or a reconciliation."""
+        if order.status is not S.REJECTED or before is None or before.status is S.REJECTED:
+            return
+        t = order.ticket
+        self.alert(AlertLevel.WARNING, "orders", f"broker rejected {t.side} {t.quantity:g} {t.symbol} "
+                   f"({order.order_ref}): {rejection_words(order)}", kind="order_rejected")
 
     def after_order_change(self, order_ref: str) -> None:
         """Hook after an order changed (the recovery part settles UNKNOWN orders here)."""
@@ -289,8 +304,15 @@ class BrokerEvents(KillOps):
             self.request_reconcile(f"cancel race {error.code} on {error.order_ref}")
 
     def show_order_error(self, error: BrokerError) -> None:
-        """Record the error on its order (the orders pane shows the last one)."""
-        self.publish_order(self.orders.set_error(error.order_ref, f"{error.code}: {error.message}"))
+        """Record the error on its order (the orders pane shows the last one): an update of the order's error
+        only, under the status it has (no step of its lifecycle). Not again the error of a rejection, which its
+        move to REJECTED carried (:meth:`~tui_trader.engine.orders.OrderManager.apply_report`): one rejection is one
+        record."""
+        before = self.orders.get(error.order_ref)
+        text = error_text(error.code, error.message)
+        if before is None or (before.status is S.REJECTED and before.last_error == text):
+            return
+        self.publish_order(self.orders.set_error(error.order_ref, text), before)
 
     def _alert_unhandled(self, error: BrokerError) -> None:
         """A broker message nothing else handles is shown, never dropped (order errors show on the order)."""
@@ -421,3 +443,14 @@ class BrokerEvents(KillOps):
 
     def on_disconnected(self) -> None:
         """The connection dropped (the recovery part reconnects)."""
+
+
+def rejection_words(order: Order) -> str:
+    """Why the broker rejected ``order``: its code and words (``201 Insufficient margin``), from the error it
+    carries, else from the note of its last step (a rejection without an error: IB's ``Inactive``)."""
+    said = order.last_error or (order.history[-1].note if order.history else "")
+    code, sep, words = said.partition(": ")
+    if not (sep and code.isdigit()):
+        code, words = "", said
+    words = words.removeprefix(REJECTED_LEAD_IN).strip() or "no reason given"
+    return f"{code} {words}".strip()

@@ -62,6 +62,12 @@ def _step_note(report: BrokerOrderReport) -> str:
     return report.note or report.raw_status
 
 
+def error_text(code: int, message: str) -> str:
+    """A broker error as an order keeps it (:attr:`~tui_trader.domain.orders.Order.last_error`): ``201: Order
+    rejected - reason:…``."""
+    return f"{code}: {message}"
+
+
 class IllegalTransition(ValueError):
     """An order was asked to move to a status its current status does not allow."""
 
@@ -339,7 +345,10 @@ class OrderManager:
         if target is S.SENDING:  # PendingSubmit says nothing new: only the engine moves to SENDING
             target = None
         if target is not None and target is not order.status and can_move(order.status, target):
-            return self._store(changed.with_status(target, now, _step_note(report)))
+            moved = changed.with_status(target, now, _step_note(report))
+            if target is S.REJECTED and report.error_code:  # the rejection carries the broker's error: one record
+                moved = replace(moved, last_error=error_text(report.error_code, report.note))
+            return self._store(moved)
         if target is order.status and target is not None and target.is_working and (
                 (report.why_held in HOLD_REASONS) is not bool(order.broker_hold)):
             return self._store(changed.with_status(target, now, _step_note(report)))  # put on hold, or released

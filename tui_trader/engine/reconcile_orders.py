@@ -138,6 +138,7 @@ class OrderSettlement(BookSettlement):
         self.publish_order(order, before)
         if order is not None:
             self.say_held(order, before)
+            self.say_rejected(order, before)
 
     def _note_settled(self, order: Order | None, before: Order) -> None:
         if self._settled is not None and order is not None and order.status is not before.status:

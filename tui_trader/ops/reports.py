@@ -239,14 +239,20 @@ AT_THE_BROKER = frozenset({OrderStatus.SENDING, OrderStatus.SUBMITTED, OrderStat
 
 
 def rejection_reasons(events: list[ev.Event]) -> dict[str, int]:
-    """Broker rejections counted by reason. An order the risk gate denied (``denials``) or an approval
-    the operator or the engine turned down (``approvals``) never reached the broker: counted there."""
-    reasons: Counter[str] = Counter()
+    """Broker rejections counted by reason, each rejected order once. An order the risk gate denied (``denials``)
+    or an approval the operator or the engine turned down (``approvals``) never reached the broker: counted there.
+
+    The reason is the broker's error (code and words) when the journal has it: a journal written before a rejection
+    was one record holds two updates of it, the move to REJECTED and then its error, and counted both (once under
+    the words alone, once under the code and words).
+    """
+    rejected: dict[str, Order] = {}
     for e in events:
         if (isinstance(e, ev.OrderUpdated) and e.order.status is OrderStatus.REJECTED
-                and (e.previous in AT_THE_BROKER or e.order.last_error)):
-            reasons[_reject_reason(e.order)] += 1
-    return dict(reasons.most_common())
+                and (e.previous in AT_THE_BROKER or e.order.last_error or e.order.order_ref in rejected)):
+            known = rejected.get(e.order.order_ref)
+            rejected[e.order.order_ref] = e.order if known is None or e.order.last_error else known
+    return dict(Counter(_reject_reason(o) for o in rejected.values()).most_common())
 
 
 def not_sent_reasons(events: list[ev.Event], children: Mapping[str, int]) -> dict[str, int]:
@@ -297,10 +303,25 @@ def incidents(events: list[ev.Event]) -> dict[str, list[dict[str, Any]]]:
     changes, and operator actions."""
     risk = [{"time": e.time, "by": e.by, "from": e.previous.value, "to": e.state.value, "reason": e.reason}
             for e in events if isinstance(e, ev.TradingStateChanged) and e.by.startswith(("risk", "schedule"))]
+    refusals = [e for e in events if isinstance(e, ev.ModifyRefused)]
     actions = [{"time": e.time, "who": e.who, "action": e.action, "why": e.why, "before": e.before,
-                "after": e.after} for e in events if isinstance(e, ev.OperatorAction)]
+                "after": _outcome(e, refusals)} for e in events if isinstance(e, ev.OperatorAction)]
     kill = [row for e in events for row in _kill_rows(e)]
     return {"kill_switch": kill, "risk_triggers": risk, "operator_actions": actions}
+
+
+def _outcome(action: ev.OperatorAction, refusals: list[ev.ModifyRefused]) -> str:
+    """What an operator's action left (its ``after``); for a modify the broker refused, the figures the order stayed
+    at, and that the broker refused the ones asked for, in its words. The first refusal after the modify, of its order
+    and of the figures it asked for, is its answer (taken from ``refusals``: each answers one modify)."""
+    if action.action != "modify_order":
+        return action.after
+    refusal = next((r for r in refusals if r.order_ref == action.order_ref and r.asked == action.after
+                    and r.time >= action.time), None)
+    if refusal is None:
+        return action.after
+    refusals.remove(refusal)
+    return f"{refusal.held}: the broker refused {refusal.asked} ({refusal.code}: {refusal.message})"
 
 
 SUPERSEDED = "superseded by a later kill: "
@@ -346,7 +367,7 @@ def _kill_check(when: datetime, report: ev.KillReport) -> dict[str, Any]:
 
 
 REPORT_EVENT_KINDS = ("OrderUpdated", "OrderDenied", "ApprovalResolved", "OrderNotSent", "KillSwitchEngaged",
-                      "KillSwitchReset", "KillChecked", "TradingStateChanged", "OperatorAction")
+                      "KillSwitchReset", "KillChecked", "TradingStateChanged", "OperatorAction", "ModifyRefused")
 
 
 async def build_report(journal: Journal, period: Period) -> dict[str, Any]:

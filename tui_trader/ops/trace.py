@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tui_trader.domain import events as ev
-from tui_trader.domain.enums import OrderStatus
 from tui_trader.domain.market import Bar
 from tui_trader.domain.orders import Fill, Order, base_ref
 from tui_trader.domain.verdicts import RiskVerdict, check_line
@@ -155,14 +154,44 @@ def _member_steps(events: list[ev.Event], order: Order, owners: FillOrders) -> l
     reconciliation) came from the status before it: it read "new -> FILLED" for an order long FILLED.
     """
     steps: list[TraceStep] = []
-    status: OrderStatus | None = None
+    last: Order | None = None
     for event in events:
         if isinstance(event, ev.OrderUpdated):
-            if event.previous is None and status is not None:
-                event = replace(event, previous=status)
-            status = event.order.status
-        steps += _fill_step(event, order, owners) if isinstance(event, ev.OrderFilled) else _steps(event, order)
+            if event.previous is None and last is not None:
+                event = replace(event, previous=last.status)
+            steps += _update_steps(event, order.order_ref, last)
+            last = event.order
+        else:
+            steps += _fill_step(event, order, owners) if isinstance(event, ev.OrderFilled) else _steps(event, order)
     return steps
+
+
+def _update_steps(event: ev.OrderUpdated, ref: str, last: Order | None) -> list[TraceStep]:
+    """The step of an order's update: a move from one status to another (and why), or under the same status what
+    changed since the order's update before it (``last``): a step of its history (a modify asked, refused, put back),
+    the broker's id, a fill, the broker's error; none when nothing did (each update repeated the broker's id)."""
+    o = event.order
+    broker = {"broker_id": o.broker_id} if o.broker_id else {}
+    note = o.history[-1].note if o.history else ""
+    error = o.last_error if o.last_error and (last is None or o.last_error != last.last_error) else ""
+    bound = f"broker id {o.broker_id}" if o.broker_id and (last is None or o.broker_id != last.broker_id) else ""
+    if event.previous is not o.status:
+        if error and error.endswith(note):  # a rejection: its note is the broker's words, its error adds the code
+            note, error = error, ""
+        why = "; ".join(x for x in (note, bound, f"broker: {error}" if error else "") if x)
+        before = event.previous.value if event.previous else "new"
+        return [TraceStep(event.time, "status", f"{before} -> {o.status.value}" + (f" ({why})" if why else ""), ref,
+                          broker)]
+    stepped = last is not None and len(o.history) > len(last.history)
+    facts = [note if stepped else "", bound,
+             f"filled {o.filled_quantity:g}" if o.filled_quantity and (
+                 last is None or o.filled_quantity != last.filled_quantity) else "",
+             f"broker: {error}" if error else ""]
+    said = [f for f in facts if f]
+    if not said and last is not None:
+        return []
+    return [TraceStep(event.time, "status", f"{o.status.value}, updated" + (f": {'; '.join(said)}" if said else ""),
+                      ref, broker)]
 
 
 def _fill_step(event: ev.OrderFilled, order: Order, owners: FillOrders) -> list[TraceStep]:
@@ -180,18 +209,10 @@ def _fill_step(event: ev.OrderFilled, order: Order, owners: FillOrders) -> list[
 
 def _steps(event: ev.Event, order: Order) -> list[TraceStep]:
     ref = order.order_ref
-    if isinstance(event, ev.OrderUpdated):
-        broker = {"broker_id": event.order.broker_id} if event.order.broker_id else {}
-        if event.previous is event.order.status:  # same state, new facts (the broker's id, say)
-            o = event.order
-            facts = [f"broker id {o.broker_id}" if o.broker_id else "", f"filled {o.filled_quantity:g}"
-                     if o.filled_quantity else ""]
-            detail = f"{o.status.value}, updated" + (f": {', '.join(f for f in facts if f)}" if any(facts) else "")
-            return [TraceStep(event.time, "status", detail, ref, broker)]
-        note = event.order.history[-1].note if event.order.history else ""
-        before = event.previous.value if event.previous else "new"
-        detail = f"{before} -> {event.order.status.value}" + (f" ({note})" if note else "")
-        return [TraceStep(event.time, "status", detail, ref, broker)]
+    if isinstance(event, ev.ModifyRefused):
+        return [TraceStep(event.time, "modify refused", f"the broker refused the modify to {event.asked} "
+                          f"({event.code}: {event.message}); the order stays at {event.held}", ref,
+                          {"code": event.code, "message": event.message, "asked": event.asked, "held": event.held})]
     if isinstance(event, ev.OrderChecked):
         return _checks(event.time, event.verdict, ref, STAGE_STEP.get(event.stage, "risk check"))
     if isinstance(event, ev.ApprovalRequested):

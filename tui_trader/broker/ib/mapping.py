@@ -323,8 +323,9 @@ def broker_reason(message: str) -> str:
     return IB_ASYNC_WORDS.sub("", message).strip()
 
 
-def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[OrderStatus | None, str]:
-    """The engine status, reading the error code ib_async put on the trade's last log entry.
+def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[OrderStatus | None, str, int]:
+    """The engine status, reading the error code ib_async put on the trade's last log entry: the status, the
+    broker's words and (for a rejection) its error code.
 
     ib_async marks a trade Cancelled on any order error: a 201 is really a rejection, and an order IB says has
     ended or does not know (:data:`~tui_trader.broker.base.ORDER_ENDED_OR_UNKNOWN`: a cancel's race with a fill,
@@ -338,9 +339,9 @@ def _status_with_error(trade: Trade, filled: float, remaining: float) -> tuple[O
     said = broker_reason(last.message) if last is not None and code else ""
     if status is OrderStatus.CANCELLED and code and code != ORDER_CANCELLED:
         if code in ORDER_ENDED_OR_UNKNOWN:
-            return None, f"cancel race {code}: {said}"
-        return OrderStatus.REJECTED, said
-    return status, said
+            return None, f"cancel race {code}: {said}", 0
+        return OrderStatus.REJECTED, said, code
+    return status, said, 0
 
 
 def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
@@ -349,7 +350,7 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
     quantity = float(order.totalQuantity)
     filled = float(status.filled)
     remaining = float(status.remaining) if status.status and status.remaining else quantity - filled
-    engine_status, error_note = _status_with_error(trade, filled, remaining)
+    engine_status, error_note, error_code = _status_with_error(trade, filled, remaining)
     trails = order.orderType == "TRAIL"
     percent = _num(order.trailingPercent) if trails else None
     return BrokerOrderReport(
@@ -380,6 +381,7 @@ def report_from_trade(trade: Trade, note: str = "") -> BrokerOrderReport:
         raw_order_type=order.orderType,
         raw_tif=order.tif,
         good_till=order.goodTillDate if order.tif == "GTD" else "",
+        error_code=error_code,
     )
 
 

@@ -26,7 +26,7 @@ from typing import get_args
 from tui_trader.config.notifications import NotificationKind
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import LOST_LINK, Alert
-from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, OrderStatus
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState
 
 KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
 # The schedule's alerts are risk: its REDUCING before a restart or the close, ACTIVE again, positions held past the
@@ -35,7 +35,8 @@ _ALERT_SOURCE_KIND = {
     "kill_switch": "kill_switch", "risk": "risk", "reconcile": "risk", "schedule": "risk", "broker": "disconnects",
     "connection": "disconnects", "market_data": "disconnects",
 }
-_ALERT_KIND_KIND = {"disconnected": "disconnects", "connect_failed": "disconnects", "position_mismatch": "risk"}
+_ALERT_KIND_KIND = {"disconnected": "disconnects", "connect_failed": "disconnects", "position_mismatch": "risk",
+                    "order_rejected": "rejections"}
 
 LINK = "link"
 """The condition of a link lost, or never made (:attr:`Notice.topic`)."""
@@ -111,7 +112,9 @@ def notice_for(event: ev.Event) -> Notice | None:
     link: the ``connect_failed`` alert beside it says the same in better words, and the operator's phone buzzed
     twice for one outage. A lost link is the DISCONNECTED, at ERROR, with why (``connection lost``, ``connectivity
     lost (1100): …``) and that entries are blocked until reconciled (the engine blocks them as it goes down, silently:
-    its ``disconnect`` alert says it, which is not sent again).
+    its ``disconnect`` alert says it, which is not sent again). A broker's rejection of an order is its
+    ``order_rejected`` alert (with the broker's code and words), not the order's updates: the move to REJECTED and the
+    error it came with were two notices, the first without a word of why.
     """
     if isinstance(event, ev.AlertRaised):
         a = event.alert
@@ -125,11 +128,6 @@ def notice_for(event: ev.Event) -> Notice | None:
         t = event.ticket
         title = f"denied {t.side.value} {t.quantity:g} {t.symbol} ({t.strategy})"
         return Notice(event.time, AlertLevel.WARNING, "rejections", title, event.verdict.reason)
-    if isinstance(event, ev.OrderUpdated) and event.order.status is OrderStatus.REJECTED \
-            and event.previous is not OrderStatus.REJECTED:
-        o = event.order
-        title = f"rejected {o.ticket.side.value} {o.ticket.quantity:g} {o.symbol} {o.order_ref}"
-        return Notice(event.time, AlertLevel.WARNING, "rejections", title, o.last_error)
     if isinstance(event, ev.ConnectionChanged):
         return _link_notice(event)
     return None
