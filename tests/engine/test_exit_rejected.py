@@ -125,3 +125,49 @@ async def test_exit_when_its_stop_placed_again_is_rejected_too_then_said_unprote
         assert not working_at_broker(sim)
         assert len(_sells(sim)) - sells_before == 2  # the exit, the stop placed again: once
         assert not _critical(events)
+
+
+async def test_exit_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_what_remains(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share, no more
+        await eng.close_position("AAPL", "exit signal", "ema_cross")
+        exit_ref = _exit(eng, "ema_cross")
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 9, what="one share sold")
+        events.drain()
+
+        await eng.cancel(exit_ref)
+
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 9, stop.ticket.stop_price, None)],
+                         what="a stop for the 9 left")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 9},
+                         what="working at the broker")
+        assert status(eng, exit_ref) is S.CANCELLED
+        (critical,) = _critical(events)
+        assert critical.startswith("exit of AAPL (exit signal) CANCELLED")
+        assert "AAPL LONG 9 has no stop at the broker" in critical
+
+
+async def test_approved_exit_when_the_broker_rejects_it_then_its_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop_px = round(sim.quote("AAPL").bid * 0.9, 2)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop_px)))
+        eng.approve(entry.order_ref)
+        await eventually(lambda: len(working_at_broker(sim)) == 1 and eng.portfolio.quantity("AAPL") == 10)
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+        exit_ref = _exit(eng, "max_holding")
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+
+        eng.approve(exit_ref)
+
+        await eventually(lambda: status(eng, exit_ref) is S.REJECTED, what="the exit rejected")
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: len(working_at_broker(sim)) == 1, what="at the broker")
+        (critical,) = _critical(events)
+        assert critical.startswith(f"exit {exit_ref} REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")

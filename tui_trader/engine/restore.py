@@ -166,7 +166,7 @@ class ProtectionRestore(ProtectionCuts):
     def _create_again(self, ticket: OrderTicket, size: float, record: CancelledProtection) -> Order:
         reason = f"{ticket.reason or 'protection'}, placed again: {record.what} did not close the position"
         again = replace(ticket, quantity=size, created_at=self.now(), reason=reason)
-        order = self.orders.create(again, S.APPROVED, self.now(), note="approved with its position's exit")
+        order = self.orders.create(again, S.APPROVED, self.now(), note="approved as the protection it places again was")
         self.publish_order(order)
         return order
 
