@@ -134,7 +134,7 @@ class ProtectionRestore(ProtectionCuts):
         ended = f"{order.status.value} ({order.history[-1].note if order.history else ''})" if order else "not sent"
         text = (f"{record.what} {ended}{f' ({why})' if why else ''}: {held_words(symbol, held)} has no stop at the "
                 "broker (its protective orders were cancelled for the exit)")
-        if order is not None:
+        if order is not None and order.ticket.strategy == "flatten":  # its outcome is recorded with this said
             self.exits_said.add(order.order_ref)
         if self.trading_state is TradingState.HALTED and not self._keeps_protection:
             self.alert(AlertLevel.CRITICAL, "close_position", f"{text}; not placed again while the kill switch holds "
