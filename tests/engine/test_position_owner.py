@@ -10,7 +10,7 @@ from pathlib import Path
 import ib_async
 import pytest
 
-from tui_trader.domain import Order, OrderStatus, Side
+from tui_trader.domain import Order, OrderStatus, OrderType, Side
 from tui_trader.domain.events import AlertRaised, BookCheckpointed
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
@@ -198,13 +198,18 @@ async def test_exit_signal_when_a_ticket_adds_while_the_stop_is_being_cancelled_
         await asyncio.gather(*(t for t in asyncio.all_tasks() if t.get_name() == "exit-AAPL"))
 
         assert [o for o in eng.orders.orders.values() if o.ticket.strategy == NAME and o.ticket.reduce_only
-                and o.parent_ref is None] == []
+                and o.parent_ref is None and o.ticket.order_type is OrderType.MKT] == []
         assert sim.positions()["AAPL"] == 15
-        assert [e.alert.text for e in events.drain() if isinstance(e, AlertRaised)
-                and e.alert.kind == "exit_not_sent"] == [
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        assert [a.text for a in said if a.kind == "exit_not_sent"] == [
             f"{NAME}'s exit of AAPL not sent: the position stopped being its own (added to by another order, or "
-            "its opener not known) while its protective orders were cancelled for the exit, and is left without "
-            "them"]
+            "its opener not known) while its protective orders were cancelled for the exit"]
+        # Not left without them: placed again for the position as it is now, and said so.
+        (again,) = [a.text for a in said if a.kind == "exit_unprotected"]
+        assert again.startswith(f"{NAME}'s exit of AAPL not sent (the position stopped being its own): AAPL LONG 15 "
+                                "has no stop at the broker")
+        await eventually(lambda: sorted(o.total_qty for o in sim.orders() if o.working) == [15, 15],
+                         what="its stop and target placed again for 15")
 
 
 async def test_strategy_when_loaded_under_the_name_tickets_carry_then_renamed_and_a_tickets_position_not_its(

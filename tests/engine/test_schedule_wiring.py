@@ -414,6 +414,7 @@ async def test_flatten_before_close_when_the_kill_switch_is_engaged_then_not_sen
     engine.reset_kill("checked the account", by="op")  # inside the window: the schedule's flatten goes out
     await eventually(lambda: (engine.tick(), not engine.portfolio.open_positions())[1], what="flat after the reset")
     assert gw.positions().get("AAPL", 0) == 0
+    await eventually(lambda: not flatten_running(engine), what="the flatten recorded (once the broker answered it)")
     actions = [e for e in events.drain() if isinstance(e, OperatorAction) and e.action == "flatten"]
     assert [a.who for a in actions] == ["schedule"]
 

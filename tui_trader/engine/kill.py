@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -355,10 +356,12 @@ class KillOps(OrderPath):
         return quote_warnings((t.symbol for t in tickets), self.market.view(), self.now(), max_age)
 
     async def _flatten_tickets(self, tickets: tuple[OrderTicket, ...], outcomes: dict[str, str]) -> None:
-        """Cancel the symbols' protection, then send each closing order; ``outcomes`` gets what became of each."""
+        """Cancel the symbols' protection, then send each closing order; ``outcomes`` gets what became of each, once
+        the broker has answered it (a rejection for margin was recorded as "sent")."""
         # A closing order the gate would deny keeps its symbol's protection: it is denied as it is.
         denied = {t.symbol for t in tickets if self.exit_denied(t, past_halt=True) is not None}
         await self._cancel_symbols({t.symbol for t in tickets} - denied, "flatten")
+        sent: dict[str, str] = {}
         for sym in [t.symbol for t in tickets]:
             if sym not in denied and (why := await self._protection_ended(sym, f"flatten of {sym}")):
                 outcomes[sym] = f"NOT sent: {why}"  # a stop whose cancel is unconfirmed may have filled: said
@@ -367,68 +370,88 @@ class KillOps(OrderPath):
             ticket = next((t for t in self.flatten_tickets() if t.symbol == sym), None)
             if ticket is None:
                 outcomes[sym] = "already flat"
+                self.exit_after_cancel(sym, None, f"flatten of {sym}")  # nothing held: nothing to place again
                 continue
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
             self.publish_order(order)
             await self.send(order.order_ref, past_halt=True)
-            self.say_if_left_unprotected(order.order_ref, f"flatten of {sym}", cancelled=sym not in denied)
-            outcomes[sym] = self._say_flatten_outcome(order.order_ref)
+            self.exit_after_cancel(sym, order.order_ref, f"flatten of {sym}")
+            sent[sym] = order.order_ref
+        await self._flatten_answered(list(sent.values()))
+        outcomes.update((sym, self._say_flatten_outcome(ref)) for sym, ref in sent.items())
+
+    async def _flatten_answered(self, refs: list[str]) -> None:
+        """Wait until the broker has answered each of ``refs`` (none is still on its way to it), at most an
+        acknowledgement timeout: a rejection comes as its answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.ack_timeout_s
+
+        def unanswered() -> bool:
+            return any(self.orders.orders[r].status in (S.APPROVED, S.SENDING) for r in refs)
+
+        while unanswered() and loop.time() < deadline:
+            self.order_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
 
     def _say_flatten_outcome(self, order_ref: str) -> str:
-        """What became of a flatten's closing order: sent, or not (denied by the gate, stopped before the wire),
-        said in an ERROR alert then: the orders pane's row alone went unseen (QA: a flatten denied for a stale
-        quote left the position open, said nowhere else). A dry run's is what the mode asked for."""
+        """What became of a flatten's closing order: sent, or not (denied by the gate, stopped before the wire,
+        rejected by the broker), said in an ERROR alert then: the orders pane's row alone went unseen (QA: a flatten
+        denied for a stale quote left the position open, said nowhere else), unless the CRITICAL alert of its
+        protection placed again said it already. A dry run's is what the mode asked for."""
         order = self.orders.orders[order_ref]
         words = f"{order.ticket.side.value} {order.ticket.quantity:g}"
-        if order.status not in (S.REJECTED, S.CANCELLED):
+        if order.status not in (S.REJECTED, S.CANCELLED, S.EXPIRED):
             return f"{words} sent ({order_ref})"
         why = order.history[-1].note if order.history else order.status.value
         if why == DRY_RUN_NOTE:
             return f"{words} not sent: {why}"
-        self.alert(AlertLevel.ERROR, "flatten", f"flatten NOT sent for {order.symbol}: {why}; the position "
-                   f"{self.portfolio.quantity(order.symbol):g} is still open", kind="flatten_not_sent")
-        return f"{words} NOT sent ({order_ref}): {why}"
+        at_broker = any(h.status is S.SENDING for h in order.history) and order.broker_id is not None
+        outcome = f"{order.status.value} by the broker" if at_broker else "NOT sent"
+        if order_ref not in self.exits_said:
+            self.alert(AlertLevel.ERROR, "flatten", f"flatten {outcome} for {order.symbol}: {why}; the position "
+                       f"{self.portfolio.quantity(order.symbol):g} is still open", kind="flatten_not_sent")
+        self.exits_said.discard(order_ref)
+        return f"{words} {outcome} ({order_ref}): {why}"
 
     async def send_approved(self, order_ref: str) -> None:
         """An approved exit first cancels its symbol's protection (kept in force while the exit
         waited, so a rejected or expired exit leaves the position protected), then is re-checked
-        and sent, unless the position changed meanwhile (its stop filled, say)."""
+        and sent, unless the position changed meanwhile (its stop filled, say). One that does not close
+        the position after its protection was cancelled has it placed again (:meth:`exit_after_cancel`)."""
         order = self.orders.orders[order_ref]
         ticket = order.ticket
-        cancelled = False
         if (self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref)
                 and self.exit_denied(ticket, order_ref) is None):  # one the gate denies keeps the protection
-            cancelled = True
             if why := await self.clear_protection(ticket.symbol, f"exit {order_ref}", order_ref):
                 self._not_sent(order_ref, why)
                 return
             status = self.orders.orders[order_ref].status
-            if status is not S.APPROVED:  # cancelled, or lapsed as the engine stopped, while the protection went
+            if status is S.EXPIRED or (status is not S.APPROVED and self.stopping):  # lapsed: the engine stops
                 self.alert(AlertLevel.WARNING, "close_position",
                            f"exit {order_ref} not sent (it is {status.value}) after {ticket.symbol}'s protective "
                            "orders were cancelled for it: the position is left without them",
                            kind="exit_not_sent")
                 return
             held = self.portfolio.quantity(ticket.symbol)
-            if ticket.side.sign * held >= 0 or abs(held) + 1e-9 < ticket.quantity:
+            if status is S.APPROVED and (ticket.side.sign * held >= 0 or abs(held) + 1e-9 < ticket.quantity):
                 why = f"position in {ticket.symbol} is {held:g} after its protection was cancelled: exit not sent"
                 self._not_sent(order_ref, why)
                 self.alert(AlertLevel.WARNING, "close_position", why, kind="exit_not_sent")
-                return
-        await self.send(order_ref)
-        self.say_if_left_unprotected(order_ref, f"exit {order_ref}", cancelled)
-
-    def say_if_left_unprotected(self, order_ref: str, what: str, cancelled: bool) -> None:
-        """An exit the gate denied after its symbol's protection was ``cancelled`` for it (the market moved
-        in between: the gate passed it before the cancel): the position has nothing at the broker."""
-        order = self.orders.get(order_ref)
-        if not cancelled or order is None or order.status is not S.REJECTED:
+            elif status is S.APPROVED:
+                await self.send(order_ref)
+            self.exit_after_cancel(ticket.symbol, order_ref, f"exit {order_ref}")
             return
-        symbol = order.symbol
-        if self.portfolio.quantity(symbol) and not self.protection_working(symbol):
-            why = order.history[-1].note if order.history else "denied"
-            self.alert(AlertLevel.CRITICAL, "close_position", f"{what} denied ({why}) after {symbol}'s protective "
-                       "orders were cancelled for it: the position has no stop at the broker", kind="exit_not_sent")
+        await self.send(order_ref)
+
+    def exit_after_cancel(self, symbol: str, exit_ref: str | None, what: str, why: str = "") -> None:
+        """``symbol``'s protection was cancelled for an exit, ``exit_ref`` (``None``: not sent at all, ``why``);
+        the protection part places it again when the exit does not close the position."""
+
+    @functools.cached_property
+    def exits_said(self) -> set[str]:
+        """Exits whose end a CRITICAL alert of the protection placed again said (the flatten says it once)."""
+        return set()
 
     async def clear_protection(self, symbol: str, what: str, order_ref: str | None = None) -> str:
         """Cancel ``symbol``'s working orders for ``what`` (an exit) and wait until its protective orders

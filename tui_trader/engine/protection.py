@@ -22,7 +22,7 @@ from tui_trader.domain.market import Quote
 from tui_trader.domain.portfolio import protection
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
-from tui_trader.engine.cuts import ProtectionCuts
+from tui_trader.engine.restore import ProtectionRestore
 from tui_trader.engine.trailing import TrailMark, TrailMarks
 from tui_trader.risk.kill_cancels import KillCancels
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 S = OrderStatus
 
 
-class Protection(ProtectionCuts):
+class Protection(ProtectionRestore):
     """Place a lost stop again; say a position left with no protection at the broker; keep a position's stop
     and target to its protective orders (its protective orders fitted to it: :class:`ProtectionCuts`).
 

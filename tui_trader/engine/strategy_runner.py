@@ -468,11 +468,14 @@ class StrategyRunner(Recovery):
             if owned and (owner := self.portfolio.positions[symbol].owner) != strategy:
                 self.alert(AlertLevel.WARNING, "close_position", f"{strategy}'s exit of {symbol} not sent: the "
                            f"position stopped being its own ({_whose(owner)}) while its protective orders were "
-                           "cancelled for the exit, and is left without them", kind="exit_not_sent")
+                           "cancelled for the exit", kind="exit_not_sent")
+                self.exit_after_cancel(symbol, None, f"{strategy}'s exit of {symbol}", "the position stopped "
+                                       "being its own")
                 return
             ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
         order = await self.submit(ticket)
-        self.say_if_left_unprotected(order.order_ref, f"exit of {symbol} ({reason})", cancelled)
+        if cancelled:  # one that does not close the position has its protection placed again
+            self.exit_after_cancel(symbol, order.order_ref, f"exit of {symbol} ({reason})")
 
 
 def paused_in(events: Iterable[Event]) -> tuple[OperatorAction, ...]:

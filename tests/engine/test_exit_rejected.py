@@ -1,0 +1,173 @@
+"""An exit the broker rejects after its position's protection was cancelled for it (QA: SPY LONG 10 left with no
+order at the gateway after a rejection for margin, the alerts pane silent for minutes, the flatten recorded as
+"sent"). Said CRITICAL at once, and the protection placed again as it was, once."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.engine.bus import Subscription
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import SimGateway
+
+from .helpers import alerts_said, bracket_buy, eventually, make_config, running, status, working_at_broker
+
+S = OrderStatus
+MARGIN = "Order rejected - reason:Insufficient margin"
+
+
+def _critical(events: Subscription) -> list[str]:
+    return [a.text for a in alerts_said(events) if a.level is AlertLevel.CRITICAL]
+
+
+def _sells(sim: SimGateway) -> list[str]:
+    return [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value]
+
+
+def _exit(engine: Engine, strategy: str) -> str:
+    (order,) = [o for o in engine.orders.orders.values() if o.ticket.strategy == strategy and o.parent_ref is None
+                and o.ticket.order_type is OrderType.MKT and o.ticket.reduce_only]
+    return order.order_ref
+
+
+def _placed_again(engine: Engine) -> list[tuple[OrderType, float, float | None, float | None]]:
+    return [(o.ticket.order_type, o.ticket.quantity, o.ticket.stop_price, o.ticket.limit_price)
+            for o in engine.protection_working("AAPL")]
+
+
+async def test_strategy_exit_when_the_broker_rejects_it_then_its_stop_is_placed_again_and_said_critical(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+
+        await eng.close_position("AAPL", "exit signal", "ema_cross")
+
+        exit_ref = _exit(eng, "ema_cross")
+        await eventually(lambda: len(working_at_broker(sim)) == 1, what="a stop at the broker again")
+        assert status(eng, exit_ref) is S.REJECTED
+        assert status(eng, stop.order_ref) is S.CANCELLED
+        assert sim.positions()["AAPL"] == 10
+        assert _placed_again(eng) == [(OrderType.STP, 10, stop.ticket.stop_price, None)]
+        (again,) = [o for o in sim.orders() if o.working]
+        assert (again.order_type, again.action, again.total_qty, again.aux_price) == (
+            "STP", "SELL", 10, stop.ticket.stop_price)
+        assert _critical(events) == [
+            f"exit of AAPL (exit signal) REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker (its protective "
+            f"orders were cancelled for the exit); placing it again for 10: STP SELL @ {stop.ticket.stop_price:g}"]
+        assert eng.portfolio.positions["AAPL"].stop_price == stop.ticket.stop_price
+
+
+async def test_flatten_when_the_broker_rejects_it_then_stop_and_target_placed_again_and_the_action_says_rejected(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        quote = sim.quote("AAPL")
+        stop_px, target_px = round(quote.bid * 0.9, 2), round(quote.ask * 1.1, 2)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT,
+                                             bracket=Bracket(stop_price=stop_px, take_profit_price=target_px)))
+        await eventually(lambda: len(working_at_broker(sim)) == 2 and status(eng, entry.order_ref) is S.FILLED)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+
+        await eng.flatten(preview=False)
+
+        close = _exit(eng, "flatten")
+        assert status(eng, close) is S.REJECTED
+        await eventually(lambda: len(working_at_broker(sim)) == 2, what="stop and target at the broker again")
+        assert sorted(_placed_again(eng)) == sorted([(OrderType.STP, 10, stop_px, None),
+                                                     (OrderType.LMT, 10, None, target_px)])
+        groups = {o.oca_group for o in sim.orders() if o.working}
+        assert len(groups) == 1  # one group: one fill cancels the other
+        assert "" not in groups
+        assert sim.positions()["AAPL"] == 10
+        (critical,) = _critical(events)
+        assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
+        assert not alerts_said(events, kind="flatten_not_sent")  # the CRITICAL said it
+        await eventually(lambda: eng.journal is not None and eng.journal.backlog == 0, what="journaled")
+        assert eng.journal is not None
+        with closing(sqlite3.connect(eng.journal.path)) as db:
+            (after,) = db.execute("SELECT after FROM operator_actions WHERE action = 'flatten'").fetchone()
+        assert after == f"AAPL SELL 10 REJECTED by the broker ({close}): {MARGIN}"
+
+
+async def test_exit_when_its_stop_placed_again_is_rejected_too_then_said_unprotected_once_and_not_tried_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A halted symbol: the broker rejects every new order in it, the exit and the stop placed again alike.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        await bracket_buy(sim, eng)
+        events.drain()
+        sells_before = len(_sells(sim))
+        sim.control.halt("AAPL")
+
+        await eng.close_position("AAPL", "exit signal", "ema_cross")
+
+        said: list[str] = []
+        await eventually(lambda: said.extend(_critical(events)) or len(said) == 2, what="both CRITICAL alerts")
+        rejected = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.STP
+                    and o.parent_ref is None]
+        assert [o.status for o in rejected] == [S.REJECTED]
+        halted = "Order rejected - reason:Trading in AAPL is halted"
+        stop_px = rejected[0].ticket.stop_price
+        assert said == [
+            f"exit of AAPL (exit signal) REJECTED ({halted}): AAPL LONG 10 has no stop at the broker (its protective "
+            f"orders were cancelled for the exit); placing it again for 10: STP SELL @ {stop_px:g}",
+            f"{rejected[0].order_ref} (STP SELL 10 AAPL), placed again after exit of AAPL (exit signal), REJECTED "
+            f"({halted}): AAPL LONG 10 is UNPROTECTED, no stop at the broker; not tried again: engage the kill switch "
+            "(Ctrl+K), flatten it (f) or place a stop in TWS"]
+        await eng.reconcile("a pass")  # nothing more is placed, nor said
+        assert not working_at_broker(sim)
+        assert len(_sells(sim)) - sells_before == 2  # the exit, the stop placed again: once
+        assert not _critical(events)
+
+
+async def test_exit_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_what_remains(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share, no more
+        await eng.close_position("AAPL", "exit signal", "ema_cross")
+        exit_ref = _exit(eng, "ema_cross")
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 9, what="one share sold")
+        events.drain()
+
+        await eng.cancel(exit_ref)
+
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 9, stop.ticket.stop_price, None)],
+                         what="a stop for the 9 left")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 9},
+                         what="working at the broker")
+        assert status(eng, exit_ref) is S.CANCELLED
+        (critical,) = _critical(events)
+        assert critical.startswith("exit of AAPL (exit signal) CANCELLED")
+        assert "AAPL LONG 9 has no stop at the broker" in critical
+
+
+async def test_approved_exit_when_the_broker_rejects_it_then_its_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop_px = round(sim.quote("AAPL").bid * 0.9, 2)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop_px)))
+        eng.approve(entry.order_ref)
+        await eventually(lambda: len(working_at_broker(sim)) == 1 and eng.portfolio.quantity("AAPL") == 10)
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+        exit_ref = _exit(eng, "max_holding")
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+
+        eng.approve(exit_ref)
+
+        await eventually(lambda: status(eng, exit_ref) is S.REJECTED, what="the exit rejected")
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: len(working_at_broker(sim)) == 1, what="at the broker")
+        (critical,) = _critical(events)
+        assert critical.startswith(f"exit {exit_ref} REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
