@@ -1,7 +1,9 @@
 """The approvals queue: orders waiting for the operator, each with its verdict and expiry.
 
 Expiry means deny: :meth:`ApprovalQueue.expired` hands back every approval past its deadline,
-and the engine rejects those orders as EXPIRED.
+and the engine rejects those orders as EXPIRED. While live trading is unarmed the deadlines are held
+(:attr:`ApprovalQueue.held`): the console opens no approval before the operator armed in the preflight,
+and approvals asked meanwhile expired a second after the arming, never seen.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ class ApprovalQueue:
 
     Args:
         timeout_s: Seconds an approval stays open before it expires.
+        held: Start with the deadlines held (live trading unarmed): see :meth:`release`.
     """
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, *, held: bool = False) -> None:
         self.timeout = timedelta(seconds=timeout_s)
         self._pending: dict[str, PendingApproval] = {}
+        self.held = held
+        """No approval expires: nobody can answer one yet (live trading unarmed, the console shows none)."""
 
     def add(self, order: Order, verdict: RiskVerdict, now: datetime, reference_price: float,
             what_if_note: str = "") -> PendingApproval:
@@ -47,8 +52,20 @@ class ApprovalQueue:
         """Remove and return the approval of ``order_ref``."""
         return self._pending.pop(order_ref, None)
 
+    def release(self, now: datetime) -> None:
+        """Let the deadlines run (live trading armed): each approval asked while they were held is open for the
+        whole timeout from ``now``, when the console can first show it."""
+        if not self.held:
+            return
+        self.held = False
+        until = now + self.timeout
+        for ref, item in self._pending.items():
+            self._pending[ref] = replace(item, expires_at=max(item.expires_at, until))
+
     def expired(self, now: datetime) -> list[PendingApproval]:
-        """Remove and return every approval whose deadline has passed."""
+        """Remove and return every approval whose deadline has passed (none while the deadlines are held)."""
+        if self.held:
+            return []
         gone = [p for p in self._pending.values() if p.expires_at <= now]
         for item in gone:
             del self._pending[item.order.order_ref]

@@ -57,7 +57,7 @@ class EngineCore:
         self.orders = OrderManager()
         self.portfolio = Portfolio(config.time_zone)
         self.market = MarketState.empty()
-        self.approvals = ApprovalQueue(config.approval_timeout_s)
+        self.approvals = ApprovalQueue(config.approval_timeout_s, held=config.mode is Mode.LIVE)  # until armed
         self.risk = RiskEngine(config.limits)
         self.journal: Journal | None = None
         self.kill_watcher: KillStateWatcher | None = None

@@ -20,6 +20,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.errors import TraderError
 from tui_trader.ops.health import HealthMonitor
 from tui_trader.ops.missed_summary import missed_summary_day
+from tui_trader.ops.notify.notice import origin_label
 from tui_trader.ops.notify.notifier import Notifier
 from tui_trader.ops.schedule import Phase, ScheduleAction, ScheduleGuard, sessions_of, summary_cutoff
 
@@ -65,7 +66,8 @@ def _round_trip(engine: Engine) -> Callable[[], Awaitable[object]]:
 
 def attach_notifier(engine: Engine, settings: Settings) -> Notifier:
     """Route engine events to the configured channels (a lossy subscription: never blocks the engine)."""
-    notifier = Notifier.from_settings(settings.notifications)
+    notifier = Notifier.from_settings(  # times as the console shows them; the account once the broker said it
+        settings.notifications, ZoneInfo(engine.config.time_zone), lambda: origin_of(engine))
     engine.notifier = notifier  # the console sees its statuses and can send a test message
     engine.add_service(
         lambda: notifier.start(engine.subscribe("notifier", maxsize=NOTIFIER_QUEUE)),
@@ -73,6 +75,13 @@ def attach_notifier(engine: Engine, settings: Settings) -> Notifier:
     )
     engine.add_tick_hook(ChannelWatch(engine, notifier).tick)
     return notifier
+
+
+def origin_of(engine: Engine) -> str:
+    """Where the engine's notices come from: its mode and the account connected (before the broker answered, the
+    account configured), as a phone shows it (``LIVE U1234567``)."""
+    config = engine.config
+    return origin_label(config.mode, config.dry_run, engine.account_id or config.expected_account)
 
 
 class ChannelWatch:

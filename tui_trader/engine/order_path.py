@@ -182,6 +182,7 @@ class OrderPath(OrderSending):
             raise SafetyError(f"typed account id {account_id!r} is not the connected account "
                               f"{self.account_id or '(none yet)'}: live trading stays unarmed", "Not armed")
         self.armed = True
+        self.approvals.release(self.now())  # asked while nobody could see them: their time starts now
         self.publish(OperatorAction(self.now(), by, "arm_live", f"typed account id {account_id}",
                                     "unarmed", "armed"))
 

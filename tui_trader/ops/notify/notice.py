@@ -19,14 +19,14 @@ return: recoveries are sent where their loss was, not every INFO.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
 from typing import get_args
 
 from tui_trader.config.notifications import NotificationKind
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import LOST_LINK, Alert
-from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode
 
 KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
 # The schedule's alerts are risk: its REDUCING before a restart or the close, ACTIVE again, positions held past the
@@ -78,12 +78,27 @@ class Notice:
     owed_only: bool = False
     """Sent only where the beginning of ``topic`` was (the link made after a connect that failed: every start makes
     one, and a reconnection's end is the ``reconnected`` alert)."""
+    origin: str = ""
+    """Which engine says it: its mode and account (``LIVE U1234567``, :func:`origin_label`), set as it is routed; a
+    paper and a live engine's messages look alike on a phone otherwise."""
 
     @property
     def line(self) -> str:
-        """One line: time, level, title and text."""
+        """One line: time (with its zone's abbreviation), level, title and text."""
         body = f"{self.title}: {self.text}" if self.text else self.title
-        return f"{self.time:%H:%M:%S} [{self.level.value}] {body}"
+        zone = self.time.tzname()
+        return f"{self.time:%H:%M:%S}{f' {zone}' if zone else ''} [{self.level.value}] {body}"
+
+    def routed(self, zone: tzinfo | None, origin: str) -> Notice:
+        """This notice as sent: its time read in ``zone`` (the console's), said by ``origin``."""
+        time = self.time.astimezone(zone) if zone is not None else self.time
+        return replace(self, time=time, origin=origin)
+
+
+def origin_label(mode: Mode, dry_run: bool, account: str) -> str:
+    """The mode and account a message comes from: ``LIVE U1234567``, ``PAPER DRY-RUN DU123``, ``SIM`` (no account
+    known yet)."""
+    return " ".join(part for part in (mode.value.upper(), "DRY-RUN" if dry_run else "", account) if part)
 
 
 def kind_of_alert(alert: Alert) -> str:
@@ -153,7 +168,7 @@ def _fill_notice(event: ev.OrderFilled) -> Notice:
 
 
 def subject_of(notices: list[Notice]) -> str:
-    """A short subject for a batch: the most severe notice, and how many more.
+    """A short subject for a batch: where it comes from (mode and account), the most severe notice, and how many more.
 
     One line: a title can carry a broker's or an exception's newlines, and an email header
     with a newline is refused (it would inject headers).
@@ -161,7 +176,12 @@ def subject_of(notices: list[Notice]) -> str:
     top = max(notices, key=lambda n: n.level.rank)
     more = f" (+{len(notices) - 1} more)" if len(notices) > 1 else ""
     title = " ".join(top.title.split())
-    return f"tui-trader {top.level.value}: {title}"[:150] + more
+    return f"{app_name(top.origin)} {top.level.value}: {title}"[:150] + more
+
+
+def app_name(origin: str) -> str:
+    """``tui-trader`` and where a message comes from (``tui-trader LIVE U1234567``), as its subject begins."""
+    return " ".join(f"tui-trader {origin}".split())
 
 
 def body_of(notices: list[Notice], dropped: int = 0, limit: int = 50) -> str:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from tui_trader.config.notifications import NotificationSettings
@@ -24,7 +24,7 @@ from tui_trader.domain.enums import AlertLevel
 from tui_trader.domain.events import Event
 from tui_trader.engine.snapshots import ChannelStatus, TestNotificationResult
 from tui_trader.ops.notify.channel import Channel, ChannelPolicy, frozen_upper
-from tui_trader.ops.notify.notice import Notice, notice_for
+from tui_trader.ops.notify.notice import Notice, app_name, notice_for
 from tui_trader.ops.notify.senders import EmailSender, Message, Sender, TelegramSender, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -45,20 +45,28 @@ class Notifier:
     Args:
         channels: The enabled channels.
         clock: Timezone-aware clock.
+        zone: The zone every notice's time is read in (the console's, with its abbreviation); unset: as given.
+        origin: Says where a notice comes from when it is routed (mode and account, :func:`origin_label`): the
+            account is known only once the broker answered.
     """
 
-    def __init__(self, channels: list[Channel], clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, channels: list[Channel], clock: Callable[[], datetime] | None = None,
+                 zone: tzinfo | None = None, origin: Callable[[], str] | None = None) -> None:
         self.channels = channels
         self._now = clock or (lambda: datetime.now(UTC))
+        self.zone = zone
+        self._origin = origin or str
         self._tasks: list[asyncio.Task[None]] = []
         self._source: EventSource | None = None
         self.routed = 0
 
     @classmethod
-    def from_settings(cls, settings: NotificationSettings) -> Notifier:
-        """A notifier with one channel per enabled section of ``[notifications]``."""
+    def from_settings(cls, settings: NotificationSettings, zone: tzinfo | None = None,
+                      origin: Callable[[], str] | None = None) -> Notifier:
+        """A notifier with one channel per enabled section of ``[notifications]`` (``zone`` and ``origin``: as
+        :class:`Notifier` takes them)."""
         return cls([Channel(sender, policy_for(settings, levels, kinds))
-                    for sender, levels, kinds in _enabled(settings)])
+                    for sender, levels, kinds in _enabled(settings)], zone=zone, origin=origin)
 
     def start(self, source: EventSource | None = None) -> None:
         """Start the channel tasks, and the pump from ``source`` when given."""
@@ -101,8 +109,10 @@ class Notifier:
             self.notify(notice)
 
     def notify(self, notice: Notice) -> None:
-        """Offer ``notice`` to every channel whose filters accept it; never blocks."""
+        """Offer ``notice`` (its time in :attr:`zone`, its origin said) to every channel whose filters accept it;
+        never blocks."""
         self.routed += 1
+        notice = notice.routed(self.zone, self._origin())
         for channel in self.channels:
             channel.offer(notice)
 
@@ -119,8 +129,8 @@ class Notifier:
 
         Returns one result per channel, in channel order; the channels' statuses count the attempt.
         """
-        notice = Notice(self._now(), AlertLevel.INFO, "test", text)
-        message = Message(f"tui-trader: {text}", notice.line, (notice,))
+        notice = Notice(self._now(), AlertLevel.INFO, "test", text).routed(self.zone, self._origin())
+        message = Message(f"{app_name(notice.origin)}: {text}", notice.line, (notice,))
         results = await asyncio.gather(*(c.try_send(message) for c in self.channels))
         return tuple(TestNotificationResult(c.name, ok, "" if ok else c.last_error)
                      for c, ok in zip(self.channels, results, strict=True))

@@ -109,6 +109,8 @@ class PreflightScreen(ModalScreen[bool]):
         self.options = options
         self.account_id = ""
         self.blocking = True
+        self.refusal = ""
+        """Why the id typed and entered did not arm (said under the input until it changes)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="preflight-dialog", classes="dialog -error"):
@@ -142,18 +144,30 @@ class PreflightScreen(ModalScreen[bool]):
         self._update_arm()
 
     def on_input_changed(self) -> None:
+        self.refusal = ""
         self._update_arm()
 
     def _update_arm(self) -> None:
         typed = self.query_one("#preflight-account", Input).value.strip()
         ready = bool(self.account_id) and typed == self.account_id and not self.blocking
         self.query_one("#arm", Button).disabled = not ready
-        error = "A check FAILED: live trading cannot arm." if self.blocking else ""
-        self.query_one("#preflight-error", Label).update(error)
+        errors = ["A check FAILED: live trading cannot arm."] if self.blocking else []
+        self.query_one("#preflight-error", Label).update("\n".join([self.refusal, *errors] if self.refusal else errors))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter arms; an id that cannot arm says why (the Arm button only stayed disabled)."""
         event.stop()
+        self.refusal = self._why_not(event.value.strip())
+        self._update_arm()
         self.action_arm()
+
+    def _why_not(self, typed: str) -> str:
+        """Why ``typed`` cannot arm, or ``""`` when it is the connected account's id."""
+        if not typed:
+            return "Type the account id to arm."
+        if not self.account_id:
+            return f"{typed} cannot be checked: the gateway has not reported the account yet."
+        return "" if typed == self.account_id else f"{typed} is not the connected account."
 
     def action_arm(self) -> None:
         """Arm when the typed id matches and nothing failed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from operator import itemgetter
 
+from textual import events
 from textual.app import ComposeResult
 
 from tui_trader.domain.enums import OrderStatus, OrderType, Side
@@ -205,6 +206,8 @@ class OrdersPane(Pane):
         self._visible: list[Row] = []
         self._total = 0
         self._working = 0
+        self._visited = False
+        """The operator has been in the pane (it had the focus, with rows): the cursor is theirs from then on."""
 
     def compose(self) -> ComposeResult:
         table = LineTable(COLUMNS, empty="No orders this session", id="orders-table")
@@ -229,6 +232,7 @@ class OrdersPane(Pane):
             self._total = len(rows)
             self._working = sum(e[3] for e in entries)
             self.table.set_rows(self._visible)
+            self._keep_cursor_on_top()
         visible, rows_total, working = self._visible, self._total, self._working
         notes = [f"{working} working", *self.newer_note()]
         table = self.table
@@ -243,6 +247,20 @@ class OrdersPane(Pane):
         if fresh.account_stale:
             notes.append(fresh.verdict)
         self.set_age(fresh.heartbeat_age, stale=fresh.account_stale, note=" · ".join(notes))
+
+    def _keep_cursor_on_top(self) -> None:
+        """Until the operator first comes to the pane, its cursor is on the top row as the pane sorts now.
+
+        It followed the row it was first drawn on by key: an old CANCELLED order topped the pane before any order
+        worked, and the first ``3`` then ``e`` tried to modify it, with the newest working order above it.
+        """
+        if not self._visited and self._visible and not self.table.has_focus:
+            self.table.action_cursor(-len(self._visible))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The operator is in the pane: from now on the cursor stays where they put it (on its row, by key)."""
+        if self.table.rows:
+            self._visited = True
 
     def _entry(self, order: Order, zone: str, held: bool, pending: PendingModification | None) -> Entry:
         """The order's entry, reused while the engine hands back the same (frozen) order object."""

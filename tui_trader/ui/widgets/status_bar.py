@@ -30,8 +30,10 @@ class on the bar (the verdict flips when quotes go stale, and a state class rest
 CLOSED_VARIANT = ("link-closed",)
 """The link field's colour when it is LIVE and every watched market is closed: neither live (green) nor an alarm."""
 MODE_CLASSES = ("-mode-sim", "-mode-paper", "-mode-live")
-FIELDS = ("mode", "dry-run", "account", "state", "link", "equity", "day-pnl", "fill", "heartbeat", "clock")
+FIELDS = ("mode", "dry-run", "account", "state", "paused", "link", "equity", "day-pnl", "fill", "heartbeat",
+          "clock")
 """The bar's fields, left to right; ``fill`` takes the width left over (and is cut to it)."""
+FILL_AT = FIELDS.index("fill")
 PADDED = frozenset(FIELDS) - {"fill"}
 """Fields drawn with one cell of padding each side (in the field's background, not its text style)."""
 
@@ -54,6 +56,15 @@ def exchange_clock(now: datetime, zone: str) -> str:
     except (KeyError, ValueError):
         local = now
     return local.strftime("%H:%M:%S %Z")
+
+
+def paused_text(snapshot: EngineSnapshot) -> str:
+    """`` ema_cross PAUSED `` (`` 2 strategies PAUSED ``), or ``""`` when none is: the trading state says ACTIVE
+    while a paused strategy sends nothing, and its pause was said only once, in an INFO alert."""
+    paused = [s.name for s in snapshot.strategies if s.paused]
+    if not paused:
+        return ""
+    return f" {paused[0] if len(paused) == 1 else f'{len(paused)} strategies'} PAUSED "
 
 
 def mode_text(snapshot: EngineSnapshot) -> str:
@@ -114,6 +125,7 @@ class StatusBar(Widget):
         texts["account"] = snapshot.account_id or "no account"
         state = snapshot.trading_state.value
         texts["state"] = f" ■ {state} · KILL " if snapshot.kill_engaged else f" {state} "
+        texts["paused"] = paused_text(snapshot)
         texts["link"] = f"● {link_text(snapshot, fresh, now)}"
         texts.update(money_texts(snapshot, self.texts))
         texts["heartbeat"] = grown(self.texts["heartbeat"] or None, f"hb {age(fresh.heartbeat_age)}")
@@ -165,8 +177,8 @@ class StatusBar(Widget):
         key = (*self.texts.values(), *self.variants.items())
         if self._strip is not None and self._strip[0] == key and self._strip[1] == width:
             return self._strip[2]
-        left = [s for name in FIELDS[:7] for s in self._field(name)]
-        right = [s for name in FIELDS[8:] for s in self._field(name)]
+        left = [s for name in FIELDS[:FILL_AT] for s in self._field(name)]
+        right = [s for name in FIELDS[FILL_AT + 1:] for s in self._field(name)]
         room = max(width - Segment.get_line_length(left) - Segment.get_line_length(right), 0)
         fill = self.texts["fill"][:room].ljust(room)
         segments = [*left, Segment(fill, self._field_style("fill", ())[0]), *right]

@@ -1,0 +1,60 @@
+"""Live mode: an approval asked before the operator armed is open for its whole timeout once armed.
+
+QA armed at 03:18:29 after a while in the preflight, and the six approvals the strategies had asked meanwhile were
+EXPIRED at 03:18:30: their 30 s had run while the console could not show them (it opens none until armed).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tui_trader.domain import Mode, OrderStatus
+from tui_trader.sim import ManualClock, SimGateway
+
+from .helpers import buy, eventually, make_config, running, status
+
+
+async def test_live_when_an_approval_waits_through_the_preflight_then_its_timeout_starts_when_armed(
+        tmp_path: Path) -> None:
+    # Arrange: a live engine not armed yet, with an approval asked
+    now = [datetime.now(UTC)]
+    config = make_config(tmp_path, mode=Mode.LIVE, approvals_required=True, approval_timeout_s=30.0,
+                         tick_interval_s=3600.0)
+    async with SimGateway(port=0, clock=ManualClock(), live_account=True, always_open=True) as gw, \
+            running(gw, config, clock=lambda: now[0]) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        order = await engine.submit(buy(5))
+        ref = order.order_ref
+        # Act: the preflight stays open for two minutes, then the operator arms
+        now[0] += timedelta(minutes=2)
+        engine.expire_approvals()  # as the monitor tick does
+        assert status(engine, ref) is OrderStatus.PENDING_APPROVAL
+        engine.arm(gw.account_id)
+        # Assert: the whole timeout from the arming, then expiry as ever
+        (item,) = engine.snapshot().pending_approvals
+        assert item.expires_at == now[0] + timedelta(seconds=30)
+        now[0] += timedelta(seconds=29)
+        engine.expire_approvals()
+        assert status(engine, ref) is OrderStatus.PENDING_APPROVAL
+        now[0] += timedelta(seconds=1)
+        engine.expire_approvals()
+        assert status(engine, ref) is OrderStatus.EXPIRED
+        assert gw.order_refs() == []
+
+
+async def test_live_when_armed_before_an_approval_is_asked_then_it_expires_after_its_timeout(tmp_path: Path) -> None:
+    now = [datetime.now(UTC)]
+    config = make_config(tmp_path, mode=Mode.LIVE, approvals_required=True, approval_timeout_s=30.0,
+                         tick_interval_s=3600.0)
+    async with SimGateway(port=0, clock=ManualClock(), live_account=True, always_open=True) as gw, \
+            running(gw, config, clock=lambda: now[0]) as (engine, _):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+        engine.arm(gw.account_id)
+        asked_at = now[0]
+        order = await engine.submit(buy(5))
+        (item,) = engine.snapshot().pending_approvals
+        assert item.expires_at == asked_at + timedelta(seconds=30)
+        now[0] += timedelta(seconds=30)
+        engine.expire_approvals()
+        assert status(engine, order.order_ref) is OrderStatus.EXPIRED
