@@ -16,6 +16,7 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -223,18 +224,8 @@ async def test_engine_death_latch_failed_then_the_consoles_own_kill_asks_the_lat
         assert "out-of-band kill failed: RuntimeError('journal schema 999 is newer" in proxy.fallback_outcome
         _schema_version(journal, 0)  # the journal can be opened again (a new one: its tables made as it opens)
 
-        # Act: the console's crash handling.
-        proxy.kill("console worker crashed", by="console", operator=False)
+        state = await _console_kill_after(proxy, death, journal)
 
-        # Assert
-        assert proxy.fallback is not death
-        await asyncio.wait_for(proxy.fallback, WAIT_S)
-        opened = await Journal.open(journal)
-        try:
-            state = await opened.load_kill_state()
-        finally:
-            await opened.close()
-        assert state is not None
         assert (state["engaged"], state["by"], state["reason"]) == (True, "console", "console worker crashed")
 
 
@@ -254,18 +245,8 @@ async def test_engine_death_latch_not_written_then_the_consoles_own_kill_asks_th
         assert "kill switch NOT latched" in proxy.fallback_outcome
         journal.rmdir()
 
-        # Act: the console's crash handling.
-        proxy.kill("console worker crashed", by="console", operator=False)
+        state = await _console_kill_after(proxy, death, journal)
 
-        # Assert
-        assert proxy.fallback is not death
-        await asyncio.wait_for(proxy.fallback, WAIT_S)
-        opened = await Journal.open(journal)
-        try:
-            state = await opened.load_kill_state()
-        finally:
-            await opened.close()
-        assert state is not None
         assert (state["engaged"], state["by"]) == (True, "console")
 
 
@@ -486,3 +467,19 @@ def test_launched_early_when_child_fails_before_its_log_is_open_then_its_stderr_
 
     assert "Traceback" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+async def _console_kill_after(proxy: EngineProxy, death: asyncio.Task[Any], journal: Path) -> dict[str, Any]:
+    """The console's crash handling after the death's out-of-band kill ``death`` failed: its own kill asks the latch
+    again (a new out-of-band kill, awaited); the kill state the journal then holds."""
+    proxy.kill("console worker crashed", by="console", operator=False)
+    assert proxy.fallback is not death
+    assert proxy.fallback is not None
+    await asyncio.wait_for(proxy.fallback, WAIT_S)
+    opened = await Journal.open(journal)
+    try:
+        state = await opened.load_kill_state()
+    finally:
+        await opened.close()
+    assert state is not None
+    return state
