@@ -98,13 +98,14 @@ async def test_flatten_when_the_broker_rejects_it_then_stop_and_target_placed_ag
 
 async def test_exit_when_its_stop_placed_again_is_rejected_too_then_said_unprotected_once_and_not_tried_again(
         sim: SimGateway, tmp_path: Path) -> None:
-    # A halted symbol: the broker rejects every new order in it, the exit and the stop placed again alike.
+    # The broker rejects the exit and the stop placed again alike (a halt did, until the engine heard halts: it
+    # now denies an exit in a halted symbol before anything is cancelled).
     async with running(sim, make_config(tmp_path)) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         await bracket_buy(sim, eng)
         events.drain()
         sells_before = len(_sells(sim))
-        sim.control.halt("AAPL")
+        sim.control.reject_next(201, MARGIN, count=2)
 
         await eng.close_position("AAPL", "exit signal", "ema_cross")
 
@@ -113,13 +114,12 @@ async def test_exit_when_its_stop_placed_again_is_rejected_too_then_said_unprote
         rejected = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.STP
                     and o.parent_ref is None]
         assert [o.status for o in rejected] == [S.REJECTED]
-        halted = "Order rejected - reason:Trading in AAPL is halted"
         stop_px = rejected[0].ticket.stop_price
         assert said == [
-            f"exit of AAPL (exit signal) REJECTED ({halted}): AAPL LONG 10 has no stop at the broker (its protective "
+            f"exit of AAPL (exit signal) REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker (its protective "
             f"orders were cancelled for the exit); placing it again for 10: STP SELL @ {stop_px:g}",
             f"{rejected[0].order_ref} (STP SELL 10 AAPL), placed again after exit of AAPL (exit signal), REJECTED "
-            f"({halted}): AAPL LONG 10 is UNPROTECTED, no stop at the broker; not tried again: engage the kill switch "
+            f"({MARGIN}): AAPL LONG 10 is UNPROTECTED, no stop at the broker; not tried again: engage the kill switch "
             "(Ctrl+K), flatten it (f) or place a stop in TWS"]
         await eng.reconcile("a pass")  # nothing more is placed, nor said
         assert not working_at_broker(sim)

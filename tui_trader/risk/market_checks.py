@@ -49,9 +49,8 @@ def check_halted(symbol: str, quote: Quote | None, reduces: Callable[[], bool]) 
     if quote is None or not quote.halted:
         return CheckResult(HALTED, True)
     message = f"{symbol} is halted (trading halt at the exchange)"
-    if reduces():
-        message += (f": the exit is not sent and nothing is cancelled for it; any stop or target of {symbol} stays "
-                    "at the broker")
+    if reduces():  # not "its stop stays": this check also runs right before the send, after the stop was cancelled
+        message += ": the exit is not sent until it resumes"
     return CheckResult(HALTED, False, message=message)
 
 

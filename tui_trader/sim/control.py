@@ -179,9 +179,10 @@ class Control:
         self.halt(symbol, False)
 
     # ---- order faults --------------------------------------------------------------------
-    def reject_next(self, code: int = 201, reason: str = "Order rejected - reason:Simulated rejection") -> None:
-        """Reject the next new order (a what-if is not one) with this error code and text."""
-        self.gw.engine.reject_next = (code, reason)
+    def reject_next(self, code: int = 201, reason: str = "Order rejected - reason:Simulated rejection",
+                    count: int = 1) -> None:
+        """Reject the next ``count`` new orders (a what-if is not one) with this error code and text."""
+        self.gw.engine.reject_next = (code, reason, count)
 
     def refuse_next_modify(self, code: int = 201, text: str = "Order rejected - reason:Simulated refusal of a "
                            "modification", order_ref: str = "", count: int = 1, perm_id: int = 0) -> None:

@@ -68,7 +68,8 @@ class OrderEngine:
         self.always_open = always_open
         self.commissions = CommissionSchedule()
         self.slippage_ticks = 0
-        self.reject_next: tuple[int, str] | None = None
+        self.reject_next: tuple[int, str, int] | None = None
+        """The code and text to reject new orders with, and how many more (:meth:`Control.reject_next`)."""
         self.refuse_modify: tuple[str, int, int, str, int] | None = None
         """A fault: the next modifications (of this orderRef and permanent id; ``""`` and 0: of any order), as many as
         the count, are refused with this code and text, the order working on at the figures it had (see
@@ -132,8 +133,8 @@ class OrderEngine:
 
     def _validate(self, req: PlaceOrderRequest, inst: Instrument) -> None:
         if self.reject_next is not None and not req.what_if:  # a what-if asks about an order: it is not one
-            code, text = self.reject_next
-            self.reject_next = None
+            code, text, left = self.reject_next
+            self.reject_next = (code, text, left - 1) if left > 1 else None
             raise Rejection(code, text)
         validate_new(req, inst, self.market.quotes[inst.con_id].halted)
 
