@@ -21,6 +21,7 @@ from tui_trader.domain import OrderType, Side
 from tui_trader.domain.events import OperatorAction
 from tui_trader.errors import UsageError
 from tui_trader.ops.kill import (
+    EXIT_ACCOUNT_REFUSED,
     EXIT_CLIENT_ID_IN_USE,
     EXIT_NOT_LATCHED,
     EXIT_NOT_REACHED,
@@ -99,6 +100,27 @@ async def test_kill_with_working_orders_then_all_cancelled_and_journal_latched(s
     assert state["reason"] == "console frozen"
     assert actions == [("kill", "HALTED"), ("global_cancel", "0 still working")]
     ib.disconnect()
+
+
+async def test_kill_paper_when_the_gateway_is_logged_into_a_live_account_then_latched_nothing_cancelled_exits_8(
+        tmp_path: Path) -> None:
+    # The engine refuses to trade a live account in --paper (nothing sent, its kill's cancels neither); the kill
+    # command connected and sent its global cancel there: a live account's stops cancelled by a --paper kill.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True, live_account=True) as live:
+        ib, trades = await resting_orders(live, ["live-stop"])
+
+        code, printed = await kill_printed(tmp_path, live.port)
+
+        assert code == EXIT_ACCOUNT_REFUSED
+        assert [(o.order_ref, o.status) for o in live.orders()] == [("live-stop", "Submitted")]  # at the gateway
+        assert [t.orderStatus.status for t in trades] == ["Submitted"]
+        assert "--paper but account USIM0001 is not a paper account" in " ".join(printed.split())
+        journal = await Journal.open(tmp_path / "journal-paper.sqlite")
+        state = await journal.load_kill_state()
+        await journal.close()
+        assert state is not None
+        assert state["engaged"] is True
+        ib.disconnect()
 
 
 async def test_kill_when_the_journal_is_locked_then_the_cancel_does_not_wait_for_the_latch(

@@ -8,12 +8,12 @@ broker client's message dispatch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tui_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from tui_trader.domain.enums import Mode, OrderStatus, OrderType, Side, TimeInForce
 from tui_trader.domain.market import Bar, Instrument, Quote
 from tui_trader.domain.orders import Fill, Order, WhatIf
 
@@ -344,3 +344,18 @@ class Broker(Protocol):
     def account_values(self) -> dict[str, float]:
         """The broker's account values (base currency) as last streamed."""
         ...
+
+
+def account_problem(connected: str, managed: Iterable[str], configured: str, mode: Mode) -> str:
+    """Why trading must be refused on the ``connected`` account ('' when it need not): the gateway reported none, it is
+    not the ``configured`` one (the gateway does not manage that one: its accounts are ``managed``), or the mode is
+    ``--paper`` and it is not a paper account (IB's paper account ids start with DU). The engine's guard at each
+    connect, and the kill command's before its global cancel."""
+    accounts = ", ".join(managed) or "none"
+    if not connected:
+        return "the gateway reported no account"
+    if configured and connected != configured:
+        return f"connected account {connected} is not the configured account {configured} (the gateway's: {accounts})"
+    if mode is Mode.PAPER and not connected.startswith("DU"):
+        return f"--paper but account {connected} is not a paper account (paper ids start with DU)"
+    return ""

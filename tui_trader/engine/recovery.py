@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from tui_trader.broker.base import SyncFailed
+from tui_trader.broker.base import SyncFailed, account_problem
 from tui_trader.domain.alerts import LOST_LINK
-from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
+from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, OrderStatus, TradingState
 from tui_trader.domain.events import MessagesSent
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order
@@ -500,20 +500,6 @@ class Recovery(Amendments):
         finally:
             self._reconnecting = False
             self.set_connection(self.connection.state, retry_at=None)  # stopped (or connected): no next try
-
-
-def account_problem(connected: str, managed: Iterable[str], configured: str, mode: Mode) -> str:
-    """Why trading must be refused on the ``connected`` account ('' when it need not): the gateway reported none, it
-    is not the ``configured`` one (the gateway does not manage that one: its accounts are ``managed``), or the mode is
-    ``--paper`` and it is not a paper account (IB's paper account ids start with DU)."""
-    accounts = ", ".join(managed) or "none"
-    if not connected:
-        return "the gateway reported no account"
-    if configured and connected != configured:
-        return f"connected account {connected} is not the configured account {configured} (the gateway's: {accounts})"
-    if mode is Mode.PAPER and not connected.startswith("DU"):
-        return f"--paper but account {connected} is not a paper account (paper ids start with DU)"
-    return ""
 
 
 def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],

@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tui_trader.broker.base import BrokerOrderReport, ClientIdInUse
+from tui_trader.broker.base import BrokerOrderReport, ClientIdInUse, account_problem
 from tui_trader.domain.enums import Mode
 from tui_trader.domain.events import KillReport
 from tui_trader.errors import UsageError
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 ADAPTER_MODULE = "tui_trader.broker.ib"
 EXIT_OK, EXIT_REMAINING, EXIT_NOT_REACHED, EXIT_NOT_LATCHED, EXIT_OTHER_ENGINE, EXIT_CLIENT_ID_IN_USE = 0, 1, 3, 4, 5, 6
-EXIT_GATEWAY_UNKNOWN = 7
+EXIT_GATEWAY_UNKNOWN, EXIT_ACCOUNT_REFUSED = 7, 8
 """Latched and nothing left working; latched but orders still working; latched but the gateway was not
 reached (what works at the broker is not known: 0 would read as "all clear" to a script); the journal could
 not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed); no
@@ -57,7 +57,8 @@ latched, the gateway reached but it refused the kill's client id as in use (IB e
 cancelled: run it again with another id (``--client-id``); latched, but where the gateway is was not known for
 certain (a configuration that did not load and no ``--host``/``--port``; a ``--sim`` engine that has not said
 where its simulator listens; the engine running with the journal is of another mode), so no global cancel was
-sent."""
+sent; latched, the gateway reached but logged into an account the kill must not touch (``--paper`` on a live
+account, or not the configured one: :func:`~tui_trader.broker.base.account_problem`), so nothing was sent."""
 MAX_CLIENT_ID = 2**31 - 1
 """The highest API client id."""
 
@@ -73,6 +74,8 @@ class GatewayTarget:
     connect_timeout_s: float = 5.0
     verify_timeout_s: float = 10.0
     whence: str = ""
+    mode: Mode = Mode.SIM
+    """The kill's mode: ``--paper``'s cancel never goes to a live account (the engine refuses one the same way)."""
     """Why this gateway, when that is worth saying before the cancel goes (the running engine's, not the
     configured one; the configured one, as the engine of this journal runs in another mode)."""
 
@@ -87,6 +90,8 @@ class CancelReport:
     error: str = ""
     client_id_in_use: int | None = None
     """The kill's client id the gateway refused as held by another API client (error 326): nothing was sent."""
+    account_refused: str = ""
+    """Why the account the gateway is logged into is not the kill's to cancel on (nothing was sent)."""
 
     def as_kill_report(self) -> KillReport:
         """The outcome as the engine states its own kill's check (orders by orderRef): checked only when the
@@ -121,6 +126,11 @@ async def global_cancel(target: GatewayTarget) -> CancelReport:
         broker.disconnect()
         return CancelReport(False, error=f"{type(exc).__name__}: {exc}".strip(": "))
     try:
+        # The engine refuses to trade an account its mode or configuration does not name; so does its kill: a global
+        # cancel there would cancel orders (a live account's stops) this command was never meant to touch.
+        problem = account_problem(broker.account_id, broker.managed_accounts(), target.account, target.mode)
+        if problem:
+            return CancelReport(False, error=f"trading refused: {problem}", account_refused=problem)
         return await _cancel_and_verify(broker, target.verify_timeout_s)
     finally:
         broker.disconnect()
@@ -212,7 +222,7 @@ def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *,
     engine = found if isinstance(found, GatewayEndpoint) else None
     kill_id, avoided = _kill_client_id(setup, client_id, engine)
     target = GatewayTarget("", 0, kill_id, setup.account, min(connect_timeout_s, setup.connect_timeout_s),
-                           setup.verify_timeout_s, whence=avoided)
+                           setup.verify_timeout_s, whence=avoided, mode=setup.mode)
     configured = setup.configured
     if host is not None or port is not None:
         if host is not None and port is not None:
@@ -337,6 +347,9 @@ def _not_reached(target: GatewayTarget, report: CancelReport) -> str:
     """Why the global cancel was not sent: the gateway not reached, or its refusal of the kill's client id (it
     is up: "not reachable" sent the operator to check a gateway that was running)."""
     at = f"{target.host}:{target.port}"
+    if report.account_refused:
+        return (f"the gateway at {at} is logged into an account this kill must not cancel on: {report.account_refused}"
+                "; nothing was sent there. Cancel in TWS, or run the kill in the account's mode (--live / --paper)")
     if report.client_id_in_use is None:
         return f"gateway {at} not reachable ({report.error})"
     return (f"the gateway at {at} refused the kill's client id {report.client_id_in_use}: it is in use (another "
@@ -438,6 +451,8 @@ async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: st
         return EXIT_OTHER_ENGINE
     if report.client_id_in_use is not None:
         return EXIT_CLIENT_ID_IN_USE
+    if report.account_refused:
+        return EXIT_ACCOUNT_REFUSED
     if not report.reachable:
         return EXIT_NOT_REACHED
     return EXIT_REMAINING if report.remaining else EXIT_OK
