@@ -4,6 +4,7 @@ order at the gateway after a rejection for margin, the alerts pane silent for mi
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -171,3 +172,35 @@ async def test_approved_exit_when_the_broker_rejects_it_then_its_stop_is_placed_
         await eventually(lambda: len(working_at_broker(sim)) == 1, what="at the broker")
         (critical,) = _critical(events)
         assert critical.startswith(f"exit {exit_ref} REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
+
+
+async def test_exit_when_a_halt_lands_between_its_stops_cancel_and_its_send_then_the_stop_goes_again_as_it_resumes(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The halt came after the exit had its stop cancelled: the exit and the stop placed again were both denied (a
+    # halted symbol's orders are), "not tried again", and the halt's end left the position bare as trading reopened.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+        await eventually(lambda: not working_at_broker(sim), what="the protection cancelled at the broker")
+        sim.control.halt("AAPL")
+        await eventually(lambda: eng.market.quotes["AAPL"].halted, what="the halt heard")
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+
+        sim.control.step(61)  # the cancel's answer: the exit is checked again, now in a halt
+        await closing_task
+        said: list[str] = []
+        await eventually(lambda: said.extend(_critical(events)) or len(said) == 2, what="both CRITICAL alerts")
+        assert "placed again when AAPL resumes" in said[1]
+        assert not working_at_broker(sim)
+        sim.control.resume("AAPL")
+
+        await eventually(lambda: len(working_at_broker(sim)) == 1, what="the stop at the broker again")
+        (again,) = [o for o in sim.orders() if o.working]
+        assert (again.order_type, again.action, again.total_qty, again.aux_price) == (
+            "STP", "SELL", 10, stop.ticket.stop_price)
+        assert sim.positions()["AAPL"] == 10

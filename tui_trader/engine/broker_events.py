@@ -98,6 +98,11 @@ class BrokerEvents(KillOps):
         else:
             self.alert(AlertLevel.INFO, "market", f"{symbol} resumed: the trading halt at the exchange is over",
                        kind=HALT_OVER)
+            self.on_halt_over(symbol)
+
+    def on_halt_over(self, symbol: str) -> None:
+        """Hook: ``symbol``'s trading halt is over (protection an exit cancelled, denied during the halt, is placed
+        again: :class:`~tui_trader.engine.restore.ProtectionRestore`)."""
 
     def quote_hook(self, quote: Quote) -> None:
         """Quote-driven strategies (the strategy runner overrides this)."""

@@ -64,6 +64,12 @@ class ProtectionRestore(ProtectionCuts):
         return {}
 
     @functools.cached_property
+    def _after_halt(self) -> dict[str, CancelledProtection | None]:
+        """Protection placed again that a trading halt denied, by symbol: placed again once more when it resumes
+        (``None`` once it was: a second denial is final)."""
+        return {}
+
+    @functools.cached_property
     def _placed_again(self) -> dict[str, tuple[str, CancelledProtection]]:
         """Protective orders placed again, by ref, until they end: their OCA group (``""``: none) and what for."""
         return {}
@@ -180,10 +186,31 @@ class ProtectionRestore(ProtectionCuts):
         if not held or self.protection_working(order.symbol):
             return
         note = order.history[-1].note if order.history else order.status.value
+        quote = self.market.quotes.get(order.symbol)
+        later = "not tried again"
+        if quote is not None and quote.halted and order.symbol not in self._after_halt:
+            # A halt denies every order of the symbol: the stop goes again when it resumes (once), not never.
+            self._after_halt[order.symbol] = record
+            later = f"placed again when {order.symbol} resumes; meanwhile"
         self.alert(AlertLevel.CRITICAL, "protection", f"{order.order_ref} ({order.ticket.order_type.value} "
                    f"{order.ticket.side.value} {order.ticket.quantity:g} {order.symbol}), placed again after "
                    f"{record.what}, {order.status.value} ({note}): {held_words(order.symbol, held)} is UNPROTECTED, "
-                   f"no stop at the broker; not tried again: {WHAT_TO_DO}", kind="exit_unprotected")
+                   f"no stop at the broker; {later}: {WHAT_TO_DO}", kind="exit_unprotected")
+
+    def on_halt_over(self, symbol: str) -> None:
+        """Also: the protection a halt denied is placed again, once, if the position is still held with nothing at
+        the broker (:meth:`_again_ended`)."""
+        super().on_halt_over(symbol)
+        record = self._after_halt.get(symbol)
+        if record is None or self.stopping:
+            return
+        self._after_halt[symbol] = None
+        held = self.portfolio.quantity(symbol)
+        if not held or record.tickets[0].side.sign * held > 0 or self.protection_working(symbol):
+            return
+        self.alert(AlertLevel.WARNING, "protection", f"{symbol} resumed: placing the protection of "
+                   f"{held_words(symbol, held)} again: {record.words()}", kind="protection_again")
+        self.spawn(self._place_again(record, abs(held)), f"protect-again-{symbol}")
 
     # -- placed again: one OCA group, measured as protection -------------------------------------
 
