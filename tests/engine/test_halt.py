@@ -109,7 +109,7 @@ async def test_exit_when_the_symbol_is_halted_then_denied_and_its_stop_kept_at_t
         assert _sells(sim) == sells_before
         (denied,) = [o for o in eng.orders.orders.values() if o.ticket.reduce_only and o.parent_ref is None]
         assert denied.status is S.REJECTED
-        assert ("AAPL is halted (trading halt at the exchange): the exit is not sent until it resumes"
+        assert ("AAPL is halted (trading halt at the exchange): the exit is denied; ask again once it resumes"
                 in denied.history[-1].note)
 
 

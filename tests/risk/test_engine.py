@@ -548,3 +548,13 @@ def test_kill_state_with_released_triggers_round_trips() -> None:
 
     assert KillState.from_dict(state.to_dict()) == state
     assert KillState.from_dict({"engaged": False}) == KillState()  # a journal written before releases were kept
+
+
+def test_monitor_position_held_too_long_when_its_action_halts_then_its_words_promise_no_close() -> None:
+    # The kill switch engages first and denies the close: "-> HALTED, closing SPY LONG 11" left the position open.
+    engine = RiskEngine(RiskLimits(max_holding_s=90, holding_time_action=TriggerAction.HALTED))
+    acct = account(positions=[position("SPY", quantity=11, opened_at=T0 - secs(363))])
+
+    _, hits = engine.monitor(acct, T0)
+
+    assert [h.message for h in hits] == ["holding_time:SPY limit reached: 363s (limit 90s) -> HALTED"]

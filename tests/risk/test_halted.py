@@ -47,7 +47,8 @@ def test_submit_exit_when_the_symbol_is_halted_then_denied_and_its_stop_said_to_
     assert not verdict.passed
     result = verdict.check(HALTED)
     assert result is not None
-    assert result.message == "SPY is halted (trading halt at the exchange): the exit is not sent until it resumes"
+    assert result.message == ("SPY is halted (trading halt at the exchange): the exit is denied; ask again once it "
+                              "resumes")
 
 
 def test_submit_when_another_symbol_is_halted_then_passes() -> None:

@@ -64,10 +64,14 @@ class ProtectionRestore(ProtectionCuts):
         return {}
 
     @functools.cached_property
-    def _after_halt(self) -> dict[str, CancelledProtection | None]:
-        """Protection placed again that a trading halt denied, by symbol: placed again once more when it resumes
-        (``None`` once it was: a second denial is final)."""
+    def _after_halt(self) -> dict[str, CancelledProtection]:
+        """Protection placed again that a trading halt denied, by symbol: placed again once more when it resumes."""
         return {}
+
+    @functools.cached_property
+    def _halt_retried(self) -> list[CancelledProtection]:
+        """The protection placed again once more after a halt: denied again, it is final (not tried at every halt)."""
+        return []
 
     @functools.cached_property
     def _placed_again(self) -> dict[str, tuple[str, CancelledProtection]]:
@@ -188,7 +192,7 @@ class ProtectionRestore(ProtectionCuts):
         note = order.history[-1].note if order.history else order.status.value
         quote = self.market.quotes.get(order.symbol)
         later = "not tried again"
-        if quote is not None and quote.halted and order.symbol not in self._after_halt:
+        if quote is not None and quote.halted and not any(r is record for r in self._halt_retried):
             # A halt denies every order of the symbol: the stop goes again when it resumes (once), not never.
             self._after_halt[order.symbol] = record
             later = f"placed again when {order.symbol} resumes; meanwhile"
@@ -201,10 +205,10 @@ class ProtectionRestore(ProtectionCuts):
         """Also: the protection a halt denied is placed again, once, if the position is still held with nothing at
         the broker (:meth:`_again_ended`)."""
         super().on_halt_over(symbol)
-        record = self._after_halt.get(symbol)
+        record = self._after_halt.pop(symbol, None)
         if record is None or self.stopping:
             return
-        self._after_halt[symbol] = None
+        self._halt_retried[:] = [*self._halt_retried[-9:], record]  # the last few: a record is one exit's
         held = self.portfolio.quantity(symbol)
         if not held or record.tickets[0].side.sign * held > 0 or self.protection_working(symbol):
             return

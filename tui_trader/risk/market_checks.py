@@ -50,7 +50,7 @@ def check_halted(symbol: str, quote: Quote | None, reduces: Callable[[], bool]) 
         return CheckResult(HALTED, True)
     message = f"{symbol} is halted (trading halt at the exchange)"
     if reduces():  # not "its stop stays": this check also runs right before the send, after the stop was cancelled
-        message += ": the exit is not sent until it resumes"
+        message += ": the exit is denied; ask again once it resumes"
     return CheckResult(HALTED, False, message=message)
 
 

@@ -236,8 +236,10 @@ def _warning(r: MonitorReading, threshold: float, now: datetime) -> Alert:
 
 
 def _hit(r: MonitorReading) -> TriggerHit:
-    does = r.action.value if r.does is None else r.does
-    if r.does is not None and r.action is not TriggerAction.ALERT:
+    # What the engine does beyond the action is said only where it can: HALTED and HALT_AND_FLATTEN engage the kill
+    # switch first, which denies the maximum holding time's close (the alert said "closing" a position left open).
+    does = r.action.value if r.does is None or r.action.rank >= TriggerAction.HALTED.rank else r.does
+    if r.does is not None and r.action is TriggerAction.REDUCING:
         does = f"{r.action.value}, {r.does}"
     text = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)}) -> {does}"
     symbol = r.monitor.split(":", 1)[1] if ":" in r.monitor else ""
