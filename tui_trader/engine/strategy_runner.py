@@ -83,12 +83,12 @@ class StrategyRunner(Recovery):
     not_sized: dict[tuple[str, str], str]
     """(strategy, symbol) → what made its last entry signal size to nothing (said once until one is sized again)."""
     nothing_to_trade = ""
+    """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
+    none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
     _warming: asyncio.Task[None] | None = None
     """The warm-up under way (:meth:`warm_up`): one at a time."""
     history_refused: frozenset[str] = frozenset()
     """Symbols whose history the broker refused (:meth:`_say_history_refused`: said once, until it answers again)."""
-    """Why the strategies can trade nothing at all (none of their symbols known to the broker, or in a headless run
-    none enabled: :meth:`say_nothing_to_trade`); "" while they can."""
     _journaled_pauses: tuple[OperatorAction, ...] = ()
     """The pause of each strategy the journal holds as paused (:func:`paused_in`): paused again at load."""
 

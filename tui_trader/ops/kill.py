@@ -74,10 +74,10 @@ class GatewayTarget:
     connect_timeout_s: float = 5.0
     verify_timeout_s: float = 10.0
     whence: str = ""
-    mode: Mode = Mode.SIM
-    """The kill's mode: ``--paper``'s cancel never goes to a live account (the engine refuses one the same way)."""
     """Why this gateway, when that is worth saying before the cancel goes (the running engine's, not the
     configured one; the configured one, as the engine of this journal runs in another mode)."""
+    mode: Mode = Mode.SIM
+    """The kill's mode: ``--paper``'s cancel never goes to a live account (the engine refuses one the same way)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from tui_trader.engine.snapshots import (
     StrategyStatus,
     TraceStep,
 )
+from tui_trader.risk.checks import ORDER_NOTIONAL
 from tui_trader.risk.kill_switch import KillTrigger, engaged_alert
 
 FROZEN = datetime(2025, 3, 14, 14, 30, 0, tzinfo=UTC)
@@ -150,7 +151,7 @@ def protective_stops(pos: dict[str, Position], now: datetime) -> tuple[Order, ..
     out = []
     for i, p in enumerate(q for q in pos.values() if q.quantity and q.stop_price):
         ticket = OrderTicket(p.symbol, Side.SELL if p.quantity > 0 else Side.BUY, abs(p.quantity), OrderType.STP,
-                             stop_price=p.stop_price, reduce_only=True, strategy=p.owner or "manual")
+                             stop_price=p.stop_price, reduce_only=True, strategy=p.owner or MANUAL)
         out.append(make_order(f"tt-{90 + i:03d}", ticket, OrderStatus.SUBMITTED, now - timedelta(hours=1)))
     return tuple(out)
 
@@ -168,7 +169,7 @@ def sample_verdict(notional: float = 21_240.0) -> RiskVerdict:
     """Every pre-trade check passing, with value / limit / headroom."""
     checks = (
         CheckResult("order_quantity", True, 100, 1000, 900, unit="qty"),
-        CheckResult("order_notional", True, notional, 50_000, 50_000 - notional, unit="$"),
+        CheckResult(ORDER_NOTIONAL, True, notional, 50_000, 50_000 - notional, unit="$"),
         CheckResult("position_notional", True, 42_480, 100_000, 57_520, unit="$"),
         CheckResult("gross_exposure", True, 0.041, 1.0, 0.959, unit="x equity"),
         CheckResult("price_collar_pct", True, 0.12, 5.0, 4.88, unit="%"),
