@@ -70,6 +70,11 @@ class Seen:
         self.all.extend(self.events.drain())
         return [e for e in self.all if isinstance(e, KillChecked)]
 
+    def recorded(self, action: str) -> list[OperatorAction]:
+        """The operator actions ``action`` published so far."""
+        self.checks()
+        return [e for e in self.all if isinstance(e, OperatorAction) and e.action == action]
+
     def alerts(self, *kinds: str) -> list[str]:
         """The texts of the alerts of ``kinds`` so far."""
         self.checks()
@@ -382,7 +387,9 @@ async def test_daily_loss_trip_with_halt_and_flatten_then_the_positions_are_stil
         assert _working_at_sim(sim, [book.resting, book.stop, book.target]) == set()
         assert not sim.positions().get("AAPL")
         assert not seen.alerts("kill_verify", "cancel_unverified", "flatten_failed")
-        # On the record as the trip's flatten, not the operator's.
+        # On the record as the trip's flatten, not the operator's: recorded once the broker answered its closing
+        # order, which may come after the fill that made the position flat.
+        await eventually(lambda: seen.recorded("flatten"), what="the flatten recorded")
         assert engine.journal is not None
         await engine.journal.flush()
         flattens = [e for e in await engine.journal.events(["OperatorAction"])
