@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tui_trader.config.sections import StrategySettings
 from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
 from .helpers import (
+    alerts_said,
     below_bid,
     bracket_buy,
     eventually,
@@ -294,3 +296,23 @@ async def test_bracket_entry_when_cancelled_after_a_partial_fill_then_its_stop_i
             f"{entry.order_ref} was cancelled with 30 of 100 filled; the broker cancelled its stop with it: "
             f"placed again for 30 AAPL as {placed.order_ref}"]
         assert eng.portfolio.positions["AAPL"].stop_price == stop_price
+
+
+async def test_position_when_held_past_its_strategys_own_maximum_holding_time_then_closed_and_said(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # `[[strategies]] max_holding_s` was accepted and never used: only `[risk] max_holding_s` closed positions.
+    slow = StrategySettings(name="ema_cross", symbols=["AAPL"], bar_size_s=5, max_holding_s=0.2,
+                            params={"fast": 50, "slow": 200})  # never signals in this test's few seconds
+    async with running(sim, make_config(tmp_path, strategies=(slow,))) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, strategy="ema_cross"))
+        await eventually(lambda: status(eng, entry.order_ref) is S.FILLED, what="the strategy's entry filled")
+        assert eng.portfolio.positions["AAPL"].owner == "ema_cross"
+
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="closed for its age")
+
+        assert sim.positions().get("AAPL", 0) == 0
+        said = [a.text for a in alerts_said(events, kind="holding_time_strategy")]
+        assert len(said) == 1
+        assert "AAPL LONG 10 held" in said[0]
+        assert "past ema_cross's max_holding_s 0.2s: closing it" in said[0]

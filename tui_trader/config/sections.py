@@ -218,7 +218,8 @@ class StrategySettings(Section):
     params: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Its parameters.")
     sizing: SizingSettings | None = Field(None, description="Sizing override for this strategy.")
     enabled: bool = Field(True, description="Whether it runs.")
-    max_holding_s: float | None = Field(None, gt=0, description="Close its positions held longer than this.")
+    max_holding_s: float | None = Field(
+        None, gt=0, description="Close its positions held longer than this (instead of [risk] max_holding_s for them).")
 
     @model_validator(mode="after")
     def _bar_size_on_the_clock(self) -> StrategySettings:

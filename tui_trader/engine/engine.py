@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import LINK_UP, AlertLevel, OrderStatus, TradingState
 from tui_trader.domain.market import open_for
+from tui_trader.domain.portfolio import held_words
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
@@ -450,13 +451,23 @@ class Engine(Protection):
                        "creating it engages the kill switch", kind="trigger_file_checked")
 
     def _check_holding(self, now: datetime) -> None:
-        limit = self.config.max_holding_s
-        if limit is None:
-            return
         for symbol, pos in self.portfolio.open_positions().items():
-            if pos.opened_at and (now - pos.opened_at).total_seconds() > limit and symbol not in self._closing:
+            limit = self._holding_limit_s(pos.owner)
+            if limit is None or not pos.opened_at or symbol in self._closing:
+                continue
+            if (held_s := (now - pos.opened_at).total_seconds()) > limit:
                 self._closing.add(symbol)
+                if limit != self.config.max_holding_s:  # the account's is said by the risk monitor's alert
+                    self.alert(AlertLevel.WARNING, "risk", f"{held_words(symbol, pos.quantity)} held {held_s:.0f}s, "
+                               f"past {pos.owner}'s max_holding_s {limit:g}s: closing it", kind="holding_time_strategy")
                 self.spawn(self._close_stale(symbol), f"holding-{symbol}")
+
+    def _holding_limit_s(self, owner: str) -> float | None:
+        """How long a position ``owner`` opened may be held: its strategy's own ``max_holding_s`` (a
+        ``[[strategies]]`` entry's: it was accepted and never used), else the account's ``[risk] max_holding_s``."""
+        running = self.strategies.get(owner)
+        own = running.spec.max_holding_s if running is not None else None
+        return own if own is not None else self.config.max_holding_s
 
     async def _close_stale(self, symbol: str) -> None:
         try:
