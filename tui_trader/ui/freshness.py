@@ -89,7 +89,7 @@ def assess(snapshot: EngineSnapshot, now: datetime, options: ConsoleOptions) -> 
     phases = snapshot.market_phases
     closed = frozenset(sym for sym in ages if phases.get(sym) is MarketPhase.CLOSED)
     halted = frozenset(sym for sym, q in snapshot.quotes.items() if q.halted)
-    still = closed | halted if halted else closed
+    still = closed | halted
     stale = frozenset(sym for sym, a in ages.items() if a > options.market_data_stale_s and sym not in still)
     return Freshness(
         heartbeat_age=heartbeat_age,
