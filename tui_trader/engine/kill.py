@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -258,12 +258,8 @@ class KillOps(OrderPath):
         kept on purpose, so they are not remaining, and only this client's orders are asked for when they keep
         the positions' protection.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.ack_timeout_s
-        while not self.refusal and self._still_working(refs) and loop.time() < deadline:  # refused: none was sent
-            self.order_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
+        if not self.refusal:  # refused: none was sent
+            await self._while_orders(lambda: self._still_working(refs), self.config.ack_timeout_s)
         own_only = kept_by is not None and kept_by.keeps_protection
         at_broker = await self._broker_working(symbols, source, own_only=own_only)
         local = self._still_working(refs)
@@ -383,13 +379,14 @@ class KillOps(OrderPath):
     async def _flatten_answered(self, refs: list[str]) -> None:
         """Wait until the broker has answered each of ``refs`` (none is still on its way to it), at most an
         acknowledgement timeout: a rejection comes as its answer."""
+        await self._while_orders(lambda: any(self.orders.orders[r].status in (S.APPROVED, S.SENDING) for r in refs),
+                                 self.config.ack_timeout_s)
+
+    async def _while_orders(self, busy: Callable[[], object], timeout_s: float) -> None:
+        """Wait while ``busy()`` is true (non-empty), looked at again at each order change, ``timeout_s`` at most."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.ack_timeout_s
-
-        def unanswered() -> bool:
-            return any(self.orders.orders[r].status in (S.APPROVED, S.SENDING) for r in refs)
-
-        while unanswered() and loop.time() < deadline:
+        deadline = loop.time() + timeout_s
+        while busy() and loop.time() < deadline:
             self.order_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
@@ -473,12 +470,8 @@ class KillOps(OrderPath):
         """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended: ``''``; otherwise
         (unconfirmed after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must not go,
         said in a critical alert."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + PROTECTION_WAIT_ACKS * self.config.ack_timeout_s
-        while self.protection_working(symbol, order_ref) and loop.time() < deadline:
-            self.order_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.order_changed.wait(), deadline - loop.time())
+        await self._while_orders(lambda: self.protection_working(symbol, order_ref),
+                                 PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
         if not self.protection_working(symbol, order_ref):
             return ""
         self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {symbol}'s protective orders are not "
