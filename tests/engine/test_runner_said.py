@@ -82,3 +82,28 @@ async def test_stderr_when_a_block_said_there_is_lifted_then_the_lift_is_said_th
     said = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines() if " engine: " in line]
     assert said == ["ERROR    engine: new entries blocked: a fill arrived for an order this engine does not know",
                     "INFO     engine: entry block lifted: a fill arrived for an order this engine does not know"]
+
+
+async def test_stderr_when_a_halt_said_there_is_over_then_the_resume_is_said_there_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # stderr's lifts were a list of their own (blocks, the link, the schedule) beside the notifications' conditions: a
+    # halt, a farm, a health figure said there never had its end said there. One list now (condition_of).
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        engine = make_engine(sim, make_config(tmp_path))
+        alerts = StderrAlerts()
+        follow = StderrFollow(engine, alerts)
+        await engine.start()
+        try:
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
+            sim.control.halt("AAPL")
+            await eventually(lambda: engine.market.quotes["AAPL"].halted, what="AAPL halted")
+            sim.control.resume("AAPL")
+            await eventually(lambda: not engine.market.quotes["AAPL"].halted, what="AAPL resumed")
+        finally:
+            await engine.stop()
+            follow.flush()
+            alerts.close()
+
+    said = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines() if " market: " in line]
+    assert [s.split(":", 1)[0] for s in said] == ["WARNING  market", "INFO     market"]
+    assert said[1] == "INFO     market: AAPL resumed: the trading halt at the exchange is over"

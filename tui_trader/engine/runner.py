@@ -5,7 +5,7 @@ seconds after it began, whatever the connection is doing then; SIGINT/SIGTERM en
 start that finds nothing to trade: no strategy enabled, or none of their symbols known to the broker (the
 summary is written in every case). Alerts (WARNING and up) go to stderr as they happen, and so does one line as
 the first connect begins, one as the first link is made, and the INFO alert that ends what one on stderr said (an
-entry block lifted, the lost link back, the schedule's REDUCING over: :class:`StderrFollow`).
+entry block lifted, the lost link back, a farm back, the schedule's REDUCING over: :class:`StderrFollow`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_trader.domain.alerts import LOST_LINK
+from tui_trader.domain.alerts import condition_of
 from tui_trader.domain.enums import LINK_UP, AlertLevel, Mode
 from tui_trader.domain.events import AlertRaised, ConnectionChanged, Event
 from tui_trader.domain.money import money
@@ -248,20 +248,13 @@ ALERTS = logging.getLogger(core.__name__)
 """Where :meth:`EngineCore.alert` logs every alert."""
 
 
-LIFTS: dict[str, frozenset[str]] = {
-    "entries_unblocked": frozenset({"entries_blocked"}),
-    "reconnected": frozenset({LOST_LINK}),
-    "schedule_restored": frozenset({"schedule_reduced"}),
-    "schedule_state_kept": frozenset({"schedule_reduced"}),
-}
-"""INFO alerts (by kind) that end what an alert of one of their kinds said: on stderr once one of those was."""
-
-
 class StderrFollow:
     """What a headless run says on stderr besides the alerts at WARNING and up, read from the engine's events: the
-    first link made (the answer to the "connecting to" line) and the INFO alerts that end what an alert on stderr said
-    (:data:`LIFTS`). Without them stderr ended with "could not connect … trying again in 17 s" after the link was
-    back, or with "new entries blocked: …" lifted a millisecond later; the console shows both.
+    first link made (the answer to the "connecting to" line) and the INFO alerts that end a condition an alert on
+    stderr said began (:func:`~tui_trader.domain.alerts.condition_of`, which the notifications read too: a farm back,
+    a halt over, a health figure back to normal). Without them stderr ended with "could not connect … trying again in
+    17 s" after the link was back, or with "new entries blocked: …" lifted a millisecond later; the console shows
+    both.
 
     Reads its own subscription, opened before the engine starts (so no alert of the start is missed), in an engine
     task; :meth:`flush` says what is still queued once the engine stopped.
@@ -271,7 +264,7 @@ class StderrFollow:
         self.engine, self.alerts = engine, alerts
         self._events = engine.subscribe("stderr", maxsize=10_000)
         self._said: set[str] = set()
-        """Kinds of the alerts said on stderr (WARNING and up)."""
+        """The conditions alerts on stderr (WARNING and up) said began, until an alert says they are over."""
         self._linked = False
         engine.spawn(self._follow(), "stderr-follow")
 
@@ -288,10 +281,16 @@ class StderrFollow:
         """Note an alert said on stderr; show a lift of one, or the first link made."""
         if isinstance(event, AlertRaised):
             alert = event.alert
-            if alert.level.rank >= AlertLevel.WARNING.rank:
-                self._said.add(alert.kind)
-            elif not self._said.isdisjoint(LIFTS.get(alert.kind, ())):
-                self.alerts.show(alert.source, alert.text)  # the engine logged it
+            condition, ends = condition_of(alert)
+            if not condition:
+                return
+            if not ends:
+                if alert.level.rank >= AlertLevel.WARNING.rank:
+                    self._said.add(condition)
+            elif condition in self._said:
+                self._said.discard(condition)
+                if alert.level is AlertLevel.INFO:  # one at WARNING and up is on stderr already
+                    self.alerts.show(alert.source, alert.text)  # the engine logged it
         elif isinstance(event, ConnectionChanged) and event.state in LINK_UP and not self._linked:
             self._linked = True
             where = f"{self.engine.connection.host}:{self.engine.connection.port}"

@@ -18,14 +18,13 @@ return: recoveries are sent where their loss was, not every INFO.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import get_args
 
 from tui_trader.config.notifications import NotificationKind
 from tui_trader.domain import events as ev
-from tui_trader.domain.alerts import LOST_LINK, Alert
+from tui_trader.domain.alerts import LINK, LOST_LINK, Alert, condition_of
 from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, Mode
 
 KINDS = (*get_args(NotificationKind), "test")  # the configurable kinds, and the test message's
@@ -37,28 +36,6 @@ _ALERT_SOURCE_KIND = {
 }
 _ALERT_KIND_KIND = {"disconnected": "disconnects", "connect_failed": "disconnects", "position_mismatch": "risk",
                     "order_rejected": "rejections"}
-
-LINK = "link"
-"""The condition of a link lost, or never made (:attr:`Notice.topic`)."""
-_CONDITIONS = {  # an alert's kind -> the condition it is news of, and whether it says the condition is over
-    "connect_failed": (LINK, False), "reconnected": (LINK, True),
-    "farm_broken": ("farm", False), "farm_ok": ("farm", True),
-    "ib_link_broken": ("ib_link", False), "ib_link_restored": ("ib_link", True),
-    "entries_blocked": ("entries", False), "entries_unblocked": ("entries", True),
-    "schedule_reduced": ("schedule", False), "schedule_restored": ("schedule", True),
-    "schedule_state_kept": ("schedule", True),  # the window over, REDUCING kept as another set it: said so
-    "trigger_file_unchecked": ("trigger_file", False), "trigger_file_checked": ("trigger_file", True),
-    "notification_failed": ("notifications", False), "notification_recovered": ("notifications", True),
-    "kill": ("kill", False), "kill_all": ("kill", False), "kill_restored": ("kill", False),
-    "kill_reset": ("kill", True),
-    "halted": ("halt", False), "halt_over": ("halt", True),  # a symbol's trading halt at its exchange
-}
-_WHICH: dict[str, Callable[[str], str]] = {  # which one of a condition, as both its alerts' texts end or begin
-    "farm": lambda text: text.rsplit(":", 1)[-1].strip(),  # "…: Market data farm connection is OK:usfarm"
-    "entries": lambda text: text.partition(": ")[2],  # "new entries blocked: <why>", "entry block lifted: <why>"
-    "notifications": lambda text: text.partition(":")[0],  # "<channel>: delivering again"
-    "halt": lambda text: text.partition(" ")[0],  # "<symbol> halted: …", "<symbol> resumed: …"
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +81,6 @@ def origin_label(mode: Mode, dry_run: bool, account: str) -> str:
 def kind_of_alert(alert: Alert) -> str:
     """The notification kind of an alert (by its kind, then its source; else ``system``)."""
     return _ALERT_KIND_KIND.get(alert.kind) or _ALERT_SOURCE_KIND.get(alert.source, "system")
-
-
-def condition_of(alert: Alert) -> tuple[str, bool]:
-    """The condition ``alert`` is news of (``""``: none), and whether it says the condition is over.
-
-    A health figure's condition is its kind (``health_cpu``, ``health_market_data_age[AAPL]``): over when it is
-    back to normal (INFO). A condition that can hold more than once at a time (two farms broken, two entry blocks)
-    is told apart by the words its alerts share.
-    """
-    if alert.kind.startswith("health_"):
-        return alert.kind, alert.level is AlertLevel.INFO
-    name, ends = _CONDITIONS.get(alert.kind, ("", False))
-    which = _WHICH.get(name)
-    return (f"{name}: {which(alert.text)}" if which is not None else name), ends
 
 
 def notice_for(event: ev.Event) -> Notice | None:
