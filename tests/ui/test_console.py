@@ -662,9 +662,12 @@ async def test_preflight_when_a_snapshot_lands_after_its_widgets_are_removed_the
 
 
 def test_preflight_when_the_kill_is_latched_then_it_says_who_engaged_it_and_why() -> None:
+    from tui_trader.ui.freshness import assess
     from tui_trader.ui.screens.preflight import session_findings
 
-    found = {name: (text, level) for name, text, level in session_findings(halted_state())}
+    state = halted_state()
+    fresh = assess(state, FROZEN, ConsoleOptions())
+    found = {name: (text, level) for name, text, level in session_findings(state, fresh)}
     assert found["Kill switch"] == ("ENGAGED by operator: operator pressed Ctrl+K", "warn")
 
 

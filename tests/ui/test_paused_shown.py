@@ -6,8 +6,14 @@ PAUSED, so a strategy that sends nothing looked like one waiting for its signal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
+import pytest
+
+from tui_trader.domain import Mode
+from tui_trader.engine.snapshots import EngineSnapshot
+from tui_trader.ui.demo import halted_state, normal_state
 from tui_trader.ui.widgets.status_bar import StatusBar
 
 from .conftest import running, screen_lines
@@ -39,3 +45,35 @@ async def test_status_bar_when_several_strategies_paused_then_says_how_many() ->
         c.engine.state = replace(c.engine.state, strategies=strategies)
         await c.pull()
         assert f"{len(strategies)} strategies PAUSED" in screen_lines(c.app)[0]
+
+
+LONG_NAMES = ("volume_breakout_on_the_opening_range", "vwap_reversion_after_the_first_hour")
+
+
+def paused_as(state: EngineSnapshot, count: int) -> EngineSnapshot:
+    """``state`` with its strategies given long names and the first ``count`` of them paused."""
+    strategies = tuple(replace(s, name=name, paused=i < count)
+                       for i, (s, name) in enumerate(zip(state.strategies, LONG_NAMES, strict=True)))
+    return replace(state, strategies=strategies)
+
+
+@pytest.mark.parametrize(("state", "count", "paused"), [
+    pytest.param(normal_state(), 1, re.compile(r"  volume_breakout_on\w*… PAUSED  "), id="one-name-cut"),
+    pytest.param(normal_state(), 2, re.compile(r"  2 strategies PAUSED  "), id="several"),
+    pytest.param(replace(halted_state(), mode=Mode.PAPER, dry_run=True), 2, re.compile(r"  2 PAUSED  "),
+                 id="halted-dry-run-count-only"),
+])
+async def test_status_bar_at_80_columns_when_long_named_strategies_are_paused_then_every_essential_fact_stays(
+        state: EngineSnapshot, count: int, paused: re.Pattern[str]) -> None:
+    # A long name pushed the link (and all after it) off the bar: the operator read no connection state.
+    # Arrange
+    state = paused_as(state, count)
+    async with running(state, size=(80, 24)) as c:
+        # Act
+        await c.pull()
+        # Assert
+        bar = screen_lines(c.app)[0]
+        essentials = [f" {state.mode.value.upper()} ", state.account_id, f" {state.trading_state.value}",
+                      "● CONNECTED", *([" DRY-RUN "] if state.dry_run else [])]
+        assert [fact for fact in essentials if fact not in bar] == [], bar
+        assert paused.search(bar), bar

@@ -187,7 +187,7 @@ class MainScreen(MainActions):
         alerts.show(now)
         self.set_class(snapshot.kill_engaged, "-halted")
         if self.preflight is not None:
-            self.preflight.show(snapshot, now)
+            self.preflight.show(snapshot, fresh)
         self._approvals(snapshot, now)
         self._refresh_screens_between()
         self._drawn += 1

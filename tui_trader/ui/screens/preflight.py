@@ -7,7 +7,6 @@ order can reach the wire (in live mode every order needs one).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -20,6 +19,7 @@ from textual.widgets import Button, Input, Label
 from tui_trader.domain.enums import ConnectionState
 from tui_trader.engine.snapshots import EngineSnapshot
 from tui_trader.ui.format import pct
+from tui_trader.ui.freshness import Freshness, feed_word
 from tui_trader.ui.options import ConsoleOptions
 from tui_trader.ui.widgets.line_table import LineTable
 from tui_trader.ui.widgets.rows import Column, Row
@@ -28,6 +28,11 @@ COLUMNS = (Column("Check", 20), Column("Finding", 30, flex=True), Column("", 5))
 OFF = "OFF"
 """A loss limit turned off."""
 Finding = tuple[str, str, str]
+FEED_WORDS = ("STALE", "HALTED", "DELAY", "CLOSED", "PRE", "POST")
+"""The watchlist's feed words (:func:`~tui_trader.ui.freshness.feed_word`) other than LIVE, in the order the
+preflight names their symbols: those whose data cannot be trusted first."""
+UNTRUSTED = frozenset({"STALE", "HALTED", "DELAY"})
+"""Feed words that make the market data a warning; a closed market, or one outside regular hours, is none."""
 
 
 def account_findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Finding]:
@@ -49,20 +54,37 @@ def account_findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Find
     return found
 
 
-def session_findings(snap: EngineSnapshot) -> list[Finding]:
+def market_data_finding(snap: EngineSnapshot, fresh: Freshness) -> Finding:
+    """The quotes' feeds in the watchlist's words: ``live, 8 symbols``, ``markets closed: AAPL, MSFT``, or the
+    symbols of each other word (``CLOSED: AAPL · 6 live``).
+
+    It said ``live`` for every quote that was not delayed: before the open, a trader arming live trading read
+    that markets were live that were closed (and the same of a stale or halted quote)."""
+    if not snap.quotes:
+        return ("Market data", "no quotes yet", "warn")
+    named: dict[str, list[str]] = {}
+    for symbol in sorted(snap.quotes):
+        named.setdefault(feed_word(fresh, symbol, snap.quotes[symbol].delayed), []).append(symbol)
+    live = len(named.pop("LIVE", ()))
+    if not live and list(named) == ["CLOSED"]:
+        text = f"markets closed: {', '.join(named['CLOSED'])}"
+    else:
+        said = [f"{word}: {', '.join(named[word])}" for word in FEED_WORDS if word in named]
+        text = " · ".join([*said, f"{live} live"]) if said else f"live, {live} symbols"
+    return ("Market data", text, "warn" if UNTRUSTED & named.keys() else "ok")
+
+
+def session_findings(snap: EngineSnapshot, fresh: Freshness) -> list[Finding]:
     """Connection, read-only API, market data and reconciliation."""
     connected = snap.connection.state is ConnectionState.CONNECTED
     read_only = getattr(snap, "read_only_api", None)
-    delayed = [q.symbol for q in snap.quotes.values() if q.delayed]
     blocked = snap.entries_blocked_reason
     return [
         ("Connection", f"{snap.connection.state.value} {snap.connection.host}:{snap.connection.port}",
          "ok" if connected else "FAIL"),
         ("Read-only API", {None: "not reported: check the gateway setting", True: "ON: orders refused",
                            False: "off"}[read_only], "warn" if read_only is None else "FAIL" if read_only else "ok"),
-        ("Market data", f"delayed: {', '.join(delayed)}" if delayed else
-         (f"live, {len(snap.quotes)} symbols" if snap.quotes else "no quotes yet"),
-         "warn" if delayed or not snap.quotes else "ok"),
+        market_data_finding(snap, fresh),
         ("Reconciliation", blocked or "clean", "FAIL" if blocked else "ok"),
         ("Kill switch", f"ENGAGED{' by ' + snap.kill_by if snap.kill_by else ''}: {snap.kill_reason}"
          if snap.kill_engaged else "released",
@@ -88,9 +110,9 @@ def _loss_limit(percent: float | None, money: float | None) -> str:
     return " or ".join(said) or OFF
 
 
-def findings(snap: EngineSnapshot, options: ConsoleOptions) -> list[Finding]:
-    """Every preflight finding."""
-    return [*account_findings(snap, options), *session_findings(snap), *limit_findings(options)]
+def findings(snap: EngineSnapshot, fresh: Freshness, options: ConsoleOptions) -> list[Finding]:
+    """Every preflight finding (``fresh``: the snapshot's freshness, as the console assessed it)."""
+    return [*account_findings(snap, options), *session_findings(snap, fresh), *limit_findings(options)]
 
 
 ROLE = {"ok": "pos", "warn": "warn", "FAIL": "crit"}
@@ -128,15 +150,15 @@ class PreflightScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#preflight-account", Input).focus()
 
-    def show(self, snapshot: EngineSnapshot, now: datetime) -> None:
-        """Refresh the findings from ``snapshot``."""
+    def show(self, snapshot: EngineSnapshot, fresh: Freshness) -> None:
+        """Refresh the findings from ``snapshot`` and its freshness."""
         if not self.is_mounted:
             return
         try:
             table = self.query_one(LineTable)
         except NoMatches:  # a snapshot arrived while the console tears the screen down
             return
-        found = findings(snapshot, self.options)
+        found = findings(snapshot, fresh, self.options)
         rows = [Row(name, (name, text, verdict), ("", "", ROLE[verdict])) for name, text, verdict in found]
         table.set_rows(rows)
         self.account_id = snapshot.account_id

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
@@ -36,6 +37,11 @@ FIELDS = ("mode", "dry-run", "account", "state", "paused", "link", "equity", "da
 FILL_AT = FIELDS.index("fill")
 PADDED = frozenset(FIELDS) - {"fill"}
 """Fields drawn with one cell of padding each side (in the field's background, not its text style)."""
+ESSENTIAL = ("mode", "dry-run", "account", "state", "link")
+"""The fields a paused strategy's name leaves room for, however long it is (the fields after the link are cut at
+the bar's right edge when it is narrow)."""
+SHORTEST_NAME = 4
+"""Fewer cells of a paused strategy's name than this say nothing: the bar says how many are paused instead."""
 
 
 def grown(old: str | None, text: str) -> str:
@@ -58,13 +64,23 @@ def exchange_clock(now: datetime, zone: str) -> str:
     return local.strftime("%H:%M:%S %Z")
 
 
-def paused_text(snapshot: EngineSnapshot) -> str:
+def paused_text(paused: Sequence[str], room: int | None = None) -> str:
     """`` ema_cross PAUSED `` (`` 2 strategies PAUSED ``), or ``""`` when none is: the trading state says ACTIVE
-    while a paused strategy sends nothing, and its pause was said only once, in an INFO alert."""
-    paused = [s.name for s in snapshot.strategies if s.paused]
+    while a paused strategy sends nothing, and its pause was said only once, in an INFO alert.
+
+    With ``room`` (cells, the field's padding included) it is cut to fit: the name cut short (`` ema_cr… PAUSED ``),
+    else the count only (`` 2 PAUSED ``), which is drawn however little room is left. A long name (or several)
+    pushed the link, and the figures after it, off an 80-column bar.
+    """
     if not paused:
         return ""
-    return f" {paused[0] if len(paused) == 1 else f'{len(paused)} strategies'} PAUSED "
+    full = f" {paused[0] if len(paused) == 1 else f'{len(paused)} strategies'} PAUSED "
+    if room is None or cell_len(full) + 2 <= room:
+        return full
+    name_room = room - cell_len(" … PAUSED ") - 2
+    if len(paused) == 1 and name_room >= SHORTEST_NAME:
+        return f" {set_cell_size(paused[0], name_room)}… PAUSED "
+    return f" {len(paused)} PAUSED "
 
 
 def mode_text(snapshot: EngineSnapshot) -> str:
@@ -98,6 +114,8 @@ class StatusBar(Widget):
         self.texts: dict[str, str] = dict.fromkeys(FIELDS, "")
         """What each field shows (``""``: the field is not drawn, except ``fill``)."""
         self.texts["mode"] = "…"
+        self.paused: tuple[str, ...] = ()
+        """The paused strategies' names (``texts["paused"]`` says them in full; the line cuts them to fit)."""
         self.verdict = ""
         """LIVE, STALLED, DISCONNECTED or DEGRADED, as last drawn (the link field's variant)."""
         self._strip: tuple[tuple[object, ...], int, Strip] | None = None
@@ -125,7 +143,8 @@ class StatusBar(Widget):
         texts["account"] = snapshot.account_id or "no account"
         state = snapshot.trading_state.value
         texts["state"] = f" ■ {state} · KILL " if snapshot.kill_engaged else f" {state} "
-        texts["paused"] = paused_text(snapshot)
+        self.paused = tuple(s.name for s in snapshot.strategies if s.paused)
+        texts["paused"] = paused_text(self.paused)
         texts["link"] = f"● {link_text(snapshot, fresh, now)}"
         texts.update(money_texts(snapshot, self.texts))
         texts["heartbeat"] = grown(self.texts["heartbeat"] or None, f"hb {age(fresh.heartbeat_age)}")
@@ -172,13 +191,15 @@ class StatusBar(Widget):
         self._styles.clear()
 
     def render_line(self, y: int) -> Strip:
-        """The bar: the left fields, the last fill in the room left, then heartbeat and clock."""
+        """The bar: the left fields (the paused strategies cut to leave the essential ones room), the last fill
+        in the room left, then heartbeat and clock."""
         width = self.size.width
         key = (*self.texts.values(), *self.variants.items())
         if self._strip is not None and self._strip[0] == key and self._strip[1] == width:
             return self._strip[2]
-        left = [s for name in FIELDS[:FILL_AT] for s in self._field(name)]
-        right = [s for name in FIELDS[FILL_AT + 1:] for s in self._field(name)]
+        texts = {**self.texts, "paused": paused_text(self.paused, width - sum(map(self._width, ESSENTIAL)))}
+        left = [s for name in FIELDS[:FILL_AT] for s in self._field(name, texts[name])]
+        right = [s for name in FIELDS[FILL_AT + 1:] for s in self._field(name, texts[name])]
         room = max(width - Segment.get_line_length(left) - Segment.get_line_length(right), 0)
         fill = self.texts["fill"][:room].ljust(room)
         segments = [*left, Segment(fill, self._field_style("fill", ())[0]), *right]
@@ -186,9 +207,13 @@ class StatusBar(Widget):
         self._strip = (key, width, strip)
         return strip
 
-    def _field(self, name: str) -> list[Segment]:
-        """One field as segments: `` text `` (the padding in the field's background only)."""
+    def _width(self, name: str) -> int:
+        """The cells the field takes on the bar, its padding included."""
         text = self.texts[name]
+        return cell_len(text) + 2 if text and name in PADDED else cell_len(text)
+
+    def _field(self, name: str, text: str) -> list[Segment]:
+        """One field as segments: `` text `` (the padding in the field's background only)."""
         if not text:
             return []
         style, pad = self._field_style(name, self.variants.get(name, ()))
