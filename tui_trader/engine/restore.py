@@ -135,11 +135,15 @@ class ProtectionRestore(ProtectionCuts):
         symbol, held = record.symbol, self.portfolio.quantity(record.symbol)
         # The exit's fills may be booked after its last status: never more than it left unfilled.
         size = abs(held) if order is None else min(abs(held), order.remaining)
-        if size <= _QTY_EPS or record.tickets[0].side.sign * held > 0 or self.protection_working(symbol):
+        if size <= _QTY_EPS or record.tickets[0].side.sign * held > 0:
             return
         others = [o for o in self.exits_pending(symbol) if order is None or o.order_ref != order.order_ref]
         if others:  # another exit is on its way: a stop beside it could fill with it; its end decides
+            # Before the protection working: an exit at the broker is reduce-only and counted there, and the record
+            # was dropped, so that exit failing too left the position bare with nothing said.
             self._exits_replacing[others[0].order_ref] = record
+            return
+        if self.protection_working(symbol):
             return
         ended = f"{order.status.value} ({order.history[-1].note if order.history else ''})" if order else "not sent"
         text = (f"{record.what} {ended}{f' ({why})' if why else ''}: {held_words(symbol, held)} has no stop at the "
