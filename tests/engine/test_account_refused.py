@@ -17,7 +17,7 @@ import ib_async
 import pytest
 
 from tui_trader.config import Settings
-from tui_trader.domain import Mode, OrderStatus, TradingState
+from tui_trader.domain import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
@@ -28,8 +28,11 @@ from tui_trader.sim.protocol.ids import Out
 
 from .helpers import (
     CLIENT_ID,
+    alerts_said,
+    bracket_buy,
     buy,
     eventually,
+    gateway_keeping_state,
     make_config,
     make_engine,
     outside_client,
@@ -242,6 +245,44 @@ async def test_paper_against_live_account_sold_flat_in_tws_while_away_then_its_p
         assert [a.text for a in alerts if a.kind == "task_failed"] == []
         assert order_messages(live) == []
         assert working_at(live) == {stop.order_ref, target.order_ref}
+
+
+async def test_paper_exit_working_when_the_gateway_comes_back_on_a_live_account_and_cancels_it_then_the_refusal_said(
+        tmp_path: Path) -> None:
+    # Its stop cancelled for the exit, the exit cancelled in TWS after the gateway came back logged into a live
+    # account: the position was said "not placed again while the kill switch holds trading halted", no kill engaged.
+    before, clock, state = await gateway_keeping_state(tmp_path)
+    after: SimGateway | None = None
+    try:
+        async with running(before, make_config(tmp_path, mode=Mode.PAPER)) as (engine, events):
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quote")
+            await bracket_buy(before, engine)
+            quote = before.quote("AAPL")
+            before.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share
+            await engine.close_position("AAPL", "exit signal", "ema_cross")
+            (exit_order,) = [o for o in engine.orders.orders.values() if o.ticket.strategy == "ema_cross"]
+            await eventually(lambda: engine.portfolio.quantity("AAPL") == 9, what="one share sold")
+            await before.stop()  # restarted, logged into a live account
+            await eventually(lambda: engine.connection.state is ConnectionState.DISCONNECTED, what="disconnect seen")
+            after = SimGateway(port=before.port, clock=clock, seed=7, always_open=True, state_path=state,
+                               live_account=True)
+            await after.start()
+            await eventually(lambda: engine.refusal and engine.book_settled, what="refused, the book settled")
+            assert status(engine, exit_order.order_ref) is S.PARTIALLY_FILLED
+            events.drain()
+
+            after.control.cancel(exit_order.order_ref)
+
+            await eventually(lambda: status(engine, exit_order.order_ref) is S.CANCELLED, what="the exit cancelled")
+            (said,) = alerts_said(events, kind="exit_unprotected")
+            assert (said.level, said.text) == (AlertLevel.CRITICAL,
+                "exit of AAPL (exit signal) CANCELLED (Cancelled): AAPL LONG 9 has no stop at the broker (its "
+                f"protective orders were cancelled for the exit); not placed again: trading refused: {engine.refusal}; "
+                "place a stop in TWS")
+            assert engine.orders.with_status(S.APPROVED, S.SENDING) == []
+            assert [o for o in after.orders() if o.working] == []
+    finally:
+        await (after or before).stop()
 
 
 def test_headless_paper_run_against_a_live_account_then_it_exits_5(tmp_path: Path) -> None:

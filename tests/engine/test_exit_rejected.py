@@ -204,3 +204,41 @@ async def test_exit_when_a_halt_lands_between_its_stops_cancel_and_its_send_then
         assert (again.order_type, again.action, again.total_qty, again.aux_price) == (
             "STP", "SELL", 10, stop.ticket.stop_price)
         assert sim.positions()["AAPL"] == 10
+
+
+async def test_flatten_rejected_while_an_exit_awaits_approval_then_a_second_flatten_cancelled_then_stop_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The rejected flatten left its stop's record with the exit awaiting approval; that exit was turned down while a
+    # second flatten worked at the broker, counted as protection: the record was dropped, and when the broker
+    # cancelled that flatten, LONG 9 was left with nothing at the broker and nothing said.
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop_px = round(sim.quote("AAPL").bid * 0.9, 2)
+        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop_px)))
+        eng.approve(entry.order_ref)
+        await eventually(lambda: len(working_at_broker(sim)) == 1 and eng.portfolio.quantity("AAPL") == 10)
+        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+        waiting = _exit(eng, "max_holding")
+        sim.control.reject_next(201, MARGIN)
+        await eng.flatten(preview=False)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share, no more
+        await eng.flatten(preview=False)
+        first, second = sorted((o for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"),
+                               key=lambda o: o.created_at)
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 9, what="one share sold")
+        assert (first.status, status(eng, waiting), status(eng, second.order_ref)) == (
+            S.REJECTED, S.PENDING_APPROVAL, S.PARTIALLY_FILLED)
+        assert not working_at_broker(sim).keys() - {second.order_ref}
+        events.drain()
+        eng.reject(waiting)
+
+        sim.control.cancel(second.order_ref)
+
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 9, stop_px, None)], what="a stop for the 9")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 9},
+                         what="working at the broker")
+        (critical,) = _critical(events)
+        assert critical.startswith("flatten of AAPL CANCELLED")
+        assert f"AAPL LONG 9 has no stop at the broker (its protective orders were cancelled for the exit); placing " \
+               f"it again for 9: STP SELL @ {stop_px:g}" in critical

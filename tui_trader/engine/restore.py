@@ -129,23 +129,32 @@ class ProtectionRestore(ProtectionCuts):
 
     def _exit_ended(self, record: CancelledProtection, order: Order | None, why: str = "") -> None:
         """The exit ``record`` cancelled the protection for has ended (``order``; ``None``: never sent, ``why``):
-        if the position is still held with nothing at the broker, say it and place the protection again."""
+        if the position is still held with nothing at the broker, say it and place the protection again (not while
+        trading is refused for the account, nor halted but by a trip that keeps protection: said why)."""
         if (order is not None and order.status is S.FILLED) or self.stopping:
             return
         symbol, held = record.symbol, self.portfolio.quantity(record.symbol)
         # The exit's fills may be booked after its last status: never more than it left unfilled.
         size = abs(held) if order is None else min(abs(held), order.remaining)
-        if size <= _QTY_EPS or record.tickets[0].side.sign * held > 0 or self.protection_working(symbol):
+        if size <= _QTY_EPS or record.tickets[0].side.sign * held > 0:
             return
         others = [o for o in self.exits_pending(symbol) if order is None or o.order_ref != order.order_ref]
         if others:  # another exit is on its way: a stop beside it could fill with it; its end decides
+            # Asked before the protection working, which counts a working exit (reduce-only) too: asked after, the
+            # record was dropped, and that exit failing as well left the position bare with nothing said.
             self._exits_replacing[others[0].order_ref] = record
+            return
+        if self.protection_working(symbol):
             return
         ended = f"{order.status.value} ({order.history[-1].note if order.history else ''})" if order else "not sent"
         text = (f"{record.what} {ended}{f' ({why})' if why else ''}: {held_words(symbol, held)} has no stop at the "
                 "broker (its protective orders were cancelled for the exit)")
         if order is not None and order.ticket.strategy == "flatten":  # its outcome is recorded with this said
             self.exits_said.add(order.order_ref)
+        if self.refusal:  # nothing goes to this account: not the protection, nor the kill's cancels or a flatten
+            self.alert(AlertLevel.CRITICAL, "close_position", f"{text}; not placed again: trading refused: "
+                       f"{self.refusal}; place a stop in TWS", kind="exit_unprotected")
+            return
         if self.trading_state is TradingState.HALTED and not self._keeps_protection:
             self.alert(AlertLevel.CRITICAL, "close_position", f"{text}; not placed again while the kill switch holds "
                        f"trading halted: {WHAT_TO_DO}", kind="exit_unprotected")
