@@ -9,10 +9,11 @@ import json
 import os
 import stat
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import ib_async
 import pytest
 from rich.console import Console
 
@@ -25,6 +26,7 @@ from tui_trader.errors import UsageError
 from tui_trader.ops import gateway_endpoint
 from tui_trader.ops.gateway_endpoint import GatewayEndpoint, endpoint_path
 from tui_trader.ops.kill import (
+    EXIT_CLIENT_ID_IN_USE,
     EXIT_GATEWAY_UNKNOWN,
     EXIT_OK,
     GatewayTarget,
@@ -37,6 +39,7 @@ from tui_trader.ops.kill import (
 from tui_trader.ops.kill_cli import setup_without_settings
 from tui_trader.ops.modes import settings_for
 from tui_trader.sim import ManualClock, SimGateway
+from tui_trader.store.journal import Journal
 
 from .conftest import eventually
 from .test_kill_cli import BROKEN_KEY, cancel_outcomes, kill_cli, latched, working_order, working_refs
@@ -174,6 +177,63 @@ async def test_kill_when_the_engine_was_started_with_the_kills_client_id_then_ca
     assert f"global cancel sent to 127.0.0.1:{engines.port} as client 56: 1 cancelled" in out
     assert working_refs(engines) == []
     assert still_connected
+
+
+@asynccontextmanager
+async def holding(gw: SimGateway, *client_ids: int) -> AsyncIterator[None]:
+    """Real ib_async clients connected to ``gw`` with ``client_ids``: the gateway refuses those ids as in use (326)."""
+    async with AsyncExitStack() as clients:
+        for client_id in client_ids:
+            ib = ib_async.IB()
+            await ib.connectAsync(gw.host, gw.port, clientId=client_id, timeout=3)
+            clients.callback(ib.disconnect)
+        yield
+
+
+async def test_kill_when_the_id_it_took_instead_of_the_engines_is_in_use_then_goes_as_the_next_free_one_and_says_so(
+        tmp_path: Path) -> None:
+    # The id taken instead of the engine's (56) was another API client's: the gateway refused it (326), the kill said
+    # so and cancelled nothing (exit 6), while an id after it was free.
+    async with gateway() as engines, running(paper_at(tmp_path, engines.port, broker={"client_id": 55})) as engine:
+        mine = await working_order(engines.host, engines.port, "mine", engines)
+        try:
+            async with holding(engines, 56, 57):
+                code, out = await kill_printed(paper_at(tmp_path, engines.port))
+        finally:
+            mine.disconnect()
+        still_connected = engine.broker.is_connected
+    assert code == EXIT_OK, out
+    assert "the global cancel goes as client 56 instead" in out
+    assert ("client id 56 is in use at the gateway too: the global cancel goes as client 57 instead client id 57 is "
+            "in use at the gateway too: the global cancel goes as client 58 instead") in out
+    assert f"global cancel sent to 127.0.0.1:{engines.port} as client 58: 1 cancelled" in out
+    assert working_refs(engines) == []
+    assert still_connected
+
+
+async def test_kill_when_every_id_it_may_take_instead_of_the_engines_is_in_use_then_fails_naming_them(
+        tmp_path: Path) -> None:
+    # 57 is free, but the configuration's engine id (broker.client_id): never taken, not even as the last resort.
+    async with gateway() as engines, running(paper_at(tmp_path, engines.port, broker={"client_id": 55})) as engine:
+        mine = await working_order(engines.host, engines.port, "mine", engines)
+        try:
+            async with holding(engines, 56, *range(58, 63)):
+                code, out = await kill_printed(paper_at(tmp_path, engines.port, broker={"client_id": 57}))
+        finally:
+            mine.disconnect()
+        still_connected = engine.broker.is_connected
+    assert code == EXIT_CLIENT_ID_IN_USE, out
+    assert out.count("is in use at the gateway too") == 5  # CLIENT_ID_RETRIES
+    assert ("refused the kill's client ids 56, 58, 59, 60, 61, 62: each is in use (another API client connected with "
+            "it, or a session the gateway has not dropped yet). Run the kill again with another id: tui-trader kill "
+            "--client-id N") in out
+    assert "Orders already at the broker were NOT cancelled" in out
+    assert working_refs(engines) == ["mine"]
+    assert still_connected
+    journal = await Journal.open(tmp_path / "state" / "journal-paper.sqlite")
+    actions = [(e.action, e.before) for e in await journal.events(["OperatorAction"])]  # type: ignore[attr-defined]
+    await journal.close()
+    assert actions == [("kill", ""), ("global_cancel", "client ids 56, 58, 59, 60, 61, 62 in use at the gateway")]
 
 
 async def test_kill_with_the_client_id_flag_naming_the_running_engines_id_then_refused_after_the_latch(

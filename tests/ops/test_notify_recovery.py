@@ -5,6 +5,7 @@ real webhook on loopback, the engine talks to the simulator."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ from tui_trader.ops.notify.notice import notice_for
 from tui_trader.sim import SimGateway
 
 from .conftest import eventually
-from .servers import HttpServer, closed_port
-from .test_notify import NOW, policy, running, webhook
+from .servers import Hold, HttpServer, closed_port
+from .test_notify import NOW, notice, policy, running, webhook
+from .test_notify_urgency import HELD_TIMEOUT_S, warning_held
 from .test_operations_wiring import notified
 
 WARNING_UP = frozenset({"WARNING", "ERROR", "CRITICAL"})
@@ -186,6 +188,81 @@ async def test_webhook_at_warning_when_the_link_is_lost_and_back_then_both_deliv
     assert lines[0].endswith("[ERROR] broker disconnected: connection lost; new entries blocked until reconciled")
     assert lines[1].endswith("[INFO] broker: reconnected and reconciled: new entries no longer blocked by the lost "
                              "link")
+
+
+def fill(n: int) -> Notice:
+    return notice(f"filled BUY 1 AAPL @ {100 + n}", AlertLevel.INFO, "fills")
+
+
+def said(http: HttpServer) -> list[str]:
+    """The lines the webhook received, without their time and level."""
+    return [line.partition("] ")[2] or line for line in notified(http)]
+
+
+async def test_webhook_when_a_full_queue_dropped_the_link_lost_then_its_return_is_not_sent(http: HttpServer) -> None:
+    # The queue was told the loss, so its return went too: the phone heard "reconnected" after a loss it never got.
+    async with warning_held(http, levels=WARNING_UP, queue_size=2) as (ch, released):
+        assert offered(ch, LOST) == ["broker disconnected"]
+        ch.offer(fill(1))
+        ch.offer(fill(2))  # the loss dropped: the oldest below CRITICAL
+        assert offered(ch, BACK) == []
+        released.set()
+        await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0)
+    assert ch.status().dropped == 1
+    assert said(http) == ["risk warning", "filled BUY 1 AAPL @ 101", "filled BUY 1 AAPL @ 102",
+                          "(1 notices dropped: queue full)"]
+
+
+async def test_webhook_when_a_full_queue_drops_a_failed_connect_after_its_link_made_then_neither_is_sent(
+        http: HttpServer) -> None:
+    # The link made was queued behind the connect that failed; that was dropped, and "broker connected" went alone.
+    async with warning_held(http, levels=WARNING_UP, queue_size=2) as (ch, released):
+        assert offered(ch, CONNECT_FAILED, LINK_MADE) == ["broker: " + CONNECT_FAILED.alert.text, "broker connected"]
+        ch.offer(fill(1))  # the connect that failed dropped
+        released.set()
+        await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0)
+    assert said(http) == ["risk warning", "filled BUY 1 AAPL @ 101", "(1 notices dropped: queue full)"]
+
+
+async def test_webhook_when_the_link_lost_is_given_up_then_its_return_queued_meanwhile_is_not_sent(
+        http: HttpServer) -> None:
+    # The loss failed three times and was given up; its return, queued while the loss was still being tried, went out.
+    released = asyncio.Event()
+    http.plan = [Hold(released, 500), 500, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
+    async with running(ch):
+        assert offered(ch, LOST) == ["broker disconnected"]
+        await eventually(lambda: len(http.requests) == 1, what="the loss's first attempt held")
+        assert offered(ch, BACK) == ["broker: " + BACK.alert.text]  # the loss may still get through
+        released.set()
+        await eventually(lambda: ch.status().failed == 1, what="the loss given up")
+        await ch.wait_idle()
+        assert offered(ch, BACK) == []
+    assert len(http.requests) == 3
+    assert all("broker disconnected" in r.json()["text"] for r in http.requests)
+
+
+async def test_webhook_when_a_second_farm_loss_is_dropped_then_its_return_is_sent_as_the_first_was(
+        http: HttpServer) -> None:
+    # The phone heard the farm's first loss: it is owed the return, whatever became of a repeat of that loss.
+    released = asyncio.Event()
+    http.plan = [200, Hold(released)]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
+                                           queue_size=1))
+    async with running(ch):
+        offered(ch, farm(2103, "broken", "usfarm"))
+        await eventually(lambda: ch.status().sent == 1, what="the farm's loss delivered")
+        ch.offer(notice("risk warning"))
+        await eventually(lambda: len(http.requests) == 2, what="the warning's send held")
+        assert offered(ch, farm(2103, "broken", "usfarm")) == [
+            "broker: market data degraded (2103): Market data farm connection is broken:usfarm"]
+        ch.offer(fill(1))  # the second loss dropped
+        assert offered(ch, farm(2104, "ok", "usfarm")) == [
+            "broker: market data farm back (2104): Market data farm connection is OK:usfarm"]
+        released.set()
+        await eventually(lambda: ch.status().sent == 3 and ch.status().queued == 0)
+    assert said(http)[-2:] == ["broker: market data farm back (2104): Market data farm connection is OK:usfarm",
+                               "(2 notices dropped: queue full)"]
 
 
 def paper_notifying(tmp_path: Path, http: HttpServer, port: int) -> Settings:

@@ -135,12 +135,13 @@ async def test_stop_while_a_retry_backs_off_then_the_message_is_sent_again_at_on
 
 
 @asynccontextmanager
-async def warning_held(http: HttpServer, answer: int = 200) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
-    """A webhook channel running, its WARNING's request held by the server until the event yielded is set (then
-    answered ``answer``)."""
+async def warning_held(http: HttpServer, answer: int = 200, **changes: object
+                       ) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
+    """A webhook channel running (its policy with ``changes``), its WARNING's request held by the server until the event
+    yielded is set (then answered ``answer``)."""
     released = asyncio.Event()
     http.plan = [Hold(released, answer)]
-    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S))
+    channel = Channel(webhook(http.url), policy(batch_window_s=0, timeout_s=HELD_TIMEOUT_S, **changes))
     async with running(channel):
         channel.offer(notice("risk warning"))
         await eventually(lambda: len(http.requests) == 1, what="the warning's send in progress")

@@ -24,9 +24,10 @@ import getpass
 import importlib
 import socket
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from tui_trader.domain.events import KillReport
 from tui_trader.errors import UsageError
 from tui_trader.ops import gateway_endpoint
 from tui_trader.ops.gateway_endpoint import GatewayEndpoint, NotKnown
-from tui_trader.ops.kill_journal import LATCH_ONLY, latch, not_sent, record_cancel, sent
+from tui_trader.ops.kill_journal import LATCH_ONLY, client_ids, latch, not_sent, record_cancel, sent
 from tui_trader.store.lock import probe
 
 if TYPE_CHECKING:
@@ -53,14 +54,17 @@ EXIT_GATEWAY_UNKNOWN, EXIT_ACCOUNT_REFUSED = 7, 8
 reached (what works at the broker is not known: 0 would read as "all clear" to a script); the journal could
 not be written, so the kill is not latched (the global cancel is still sent; its outcome is printed); no
 engine runs with this journal but one runs with another mode's, so the running engine was not told;
-latched, the gateway reached but it refused the kill's client id as in use (IB error 326), so nothing was
-cancelled: run it again with another id (``--client-id``); latched, but where the gateway is was not known for
-certain (a configuration that did not load and no ``--host``/``--port``; a ``--sim`` engine that has not said
-where its simulator listens; the engine running with the journal is of another mode), so no global cancel was
-sent; latched, the gateway reached but logged into an account the kill must not touch (``--paper`` on a live
-account, or not the configured one: :func:`~tui_trader.broker.base.account_problem`), so nothing was sent."""
+latched, the gateway reached but it refused the kill's client id as in use (IB error 326; each of the ids it
+tried, when the kill chose its id itself), so nothing was cancelled: run it again with another id (``--client-id``);
+latched, but where the gateway is was not known for certain (a configuration that did not load and no
+``--host``/``--port``; a ``--sim`` engine that has not said where its simulator listens; the engine running with the
+journal is of another mode), so no global cancel was sent; latched, the gateway reached but logged into an account
+the kill must not touch (``--paper`` on a live account, or not the configured one:
+:func:`~tui_trader.broker.base.account_problem`), so nothing was sent."""
 MAX_CLIENT_ID = 2**31 - 1
 """The highest API client id."""
+CLIENT_ID_RETRIES = 5
+"""How many more ids a kill that chose its client id itself tries, each refused as in use (error 326) in turn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,10 @@ class GatewayTarget:
     configured one; the configured one, as the engine of this journal runs in another mode)."""
     mode: Mode = Mode.SIM
     """The kill's mode: ``--paper``'s cancel never goes to a live account (the engine refuses one the same way)."""
+    spare_client_ids: tuple[int, ...] = ()
+    """The ids the kill goes as in turn while the gateway refuses ``client_id`` as in use: only when the kill chose
+    that id itself (the configured one was the running engine's), never the engine's; an id the operator chose is
+    theirs (``--client-id``, ``kill_switch.kill_client_id``), and its refusal is said instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +96,9 @@ class CancelReport:
     cancelled: tuple[BrokerOrderReport, ...] = ()
     remaining: tuple[BrokerOrderReport, ...] = ()
     error: str = ""
-    client_id_in_use: int | None = None
-    """The kill's client id the gateway refused as held by another API client (error 326): nothing was sent."""
+    client_ids_in_use: tuple[int, ...] = ()
+    """The kill's client ids the gateway refused as held by other API clients (error 326), as tried: nothing was
+    sent."""
     account_refused: str = ""
     """Why the account the gateway is logged into is not the kill's to cancel on (nothing was sent)."""
 
@@ -121,7 +130,7 @@ async def global_cancel(target: GatewayTarget) -> CancelReport:
         await asyncio.wait_for(broker.connect(), target.connect_timeout_s)
     except ClientIdInUse as exc:
         broker.disconnect()
-        return CancelReport(False, error=str(exc), client_id_in_use=exc.client_id)
+        return CancelReport(False, error=str(exc), client_ids_in_use=(exc.client_id,))
     except (ConnectionError, TimeoutError, OSError, RuntimeError) as exc:
         broker.disconnect()
         return CancelReport(False, error=f"{type(exc).__name__}: {exc}".strip(": "))
@@ -211,7 +220,7 @@ def gateway_chooser(setup: KillSetup, journal: Path, *, client_id: int | None = 
 def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *, host: str | None = None,
                port: int | None = None, connect_timeout_s: float = 5.0) -> GatewayTarget | NotSent:
     """Where the global cancel goes, with the kill's client id (``client_id``, ``--client-id``, else the setup's;
-    never the engine's: :func:`_kill_client_id`), or why it is not sent.
+    never the engine's: :func:`_kill_client_ids`), or why it is not sent.
 
     ``host`` and ``port`` (the command line's) win, a missing one taken from the configured gateway (none known:
     not sent). Without them: the gateway the engine running with ``journal`` said it is connected to, when it runs
@@ -220,9 +229,9 @@ def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *,
     """
     found = gateway_endpoint.running(journal, setup.mode)
     engine = found if isinstance(found, GatewayEndpoint) else None
-    kill_id, avoided = _kill_client_id(setup, client_id, engine)
-    target = GatewayTarget("", 0, kill_id, setup.account, min(connect_timeout_s, setup.connect_timeout_s),
-                           setup.verify_timeout_s, whence=avoided, mode=setup.mode)
+    kill_ids, avoided = _kill_client_ids(setup, client_id, engine)
+    target = GatewayTarget("", 0, kill_ids[0], setup.account, min(connect_timeout_s, setup.connect_timeout_s),
+                           setup.verify_timeout_s, whence=avoided, mode=setup.mode, spare_client_ids=kill_ids[1:])
     configured = setup.configured
     if host is not None or port is not None:
         if host is not None and port is not None:
@@ -245,15 +254,18 @@ def target_for(setup: KillSetup, journal: Path, client_id: int | None = None, *,
                                   f"{target.host}:{target.port}")
 
 
-def _kill_client_id(setup: KillSetup, client_id: int | None, engine: GatewayEndpoint | None) -> tuple[int, str]:
-    """The kill's client id, and what to say of it ('' when nothing): never the engine's, which would take over the
-    engine's session (IB drops the one it had), or be refused as in use and cancel nothing.
+def _kill_client_ids(setup: KillSetup, client_id: int | None,
+                     engine: GatewayEndpoint | None) -> tuple[tuple[int, ...], str]:
+    """The kill's client id and the spare ids it may go as instead, and what to say of them ('' when nothing): never
+    the engine's, which would take over the engine's session (IB drops the one it had), or be refused as in use and
+    cancel nothing.
 
     ``client_id`` (``--client-id``), else the setup's kill client id. The configured engine's id (``setup``) is
     refused (UsageError), and so is ``--client-id`` naming the id the engine running with the journal said it
     connects with (``engine``: it may have been started with ``--client-id``, which the configuration does not
     know). The configured kill id that is the running engine's is not the operator's choice: the kill takes the
-    next free id instead, and says so, rather than send nothing at the moment the kill is needed.
+    next free id instead, and says so, rather than send nothing at the moment the kill is needed; and as that id may
+    be another API client's, the next ones after it too (:data:`CLIENT_ID_RETRIES`).
     """
     chosen = "--client-id" if client_id is not None else setup.kill_client_id_from
     wanted = setup.kill_client_id if client_id is None else client_id
@@ -262,22 +274,19 @@ def _kill_client_id(setup: KillSetup, client_id: int | None, engine: GatewayEndp
                          f"({setup.engine_client_id_from}: {setup.engine_client_id}): the kill must not take over "
                          "the engine's session; run it again with another: --client-id N")
     if engine is None or engine.client_id != wanted:
-        return wanted, ""
+        return (wanted,), ""
     running = f"the engine running with this journal (process {engine.pid}) connects with client id {wanted}"
     if client_id is not None:
         raise UsageError(f"the kill's client id (--client-id: {wanted}) must differ from the engine's: {running}; "
                          "the kill must not take over the engine's session; run it again with another: --client-id N")
-    other = _free_client_id(wanted, {setup.engine_client_id, wanted})
-    return other, f"{running}, the kill's own ({chosen}): the global cancel goes as client {other} instead"
+    others = tuple(islice(_free_client_ids(wanted, {setup.engine_client_id, wanted}), 1 + CLIENT_ID_RETRIES))
+    return others, f"{running}, the kill's own ({chosen}): the global cancel goes as client {others[0]} instead"
 
 
-def _free_client_id(near: int, taken: set[int]) -> int:
-    """The first API client id after ``near`` (before it, at the top of the range) that is not ``taken``."""
-    step = 1 if near < MAX_CLIENT_ID else -1
-    candidate = near + step
-    while candidate in taken:
-        candidate += step
-    return candidate
+def _free_client_ids(near: int, taken: set[int]) -> Iterator[int]:
+    """The API client ids that are not ``taken``, nearest ``near`` first: those after it, then (at the top of the
+    range) those before it."""
+    return (i for i in chain(range(near + 1, MAX_CLIENT_ID + 1), range(near - 1, 0, -1)) if i not in taken)
 
 
 def _said(*parts: str) -> str:
@@ -350,11 +359,12 @@ def _not_reached(target: GatewayTarget, report: CancelReport) -> str:
     if report.account_refused:
         return (f"the gateway at {at} is logged into an account this kill must not cancel on: {report.account_refused}"
                 "; nothing was sent there. Cancel in TWS, or run the kill in the account's mode (--live / --paper)")
-    if report.client_id_in_use is None:
+    if not report.client_ids_in_use:
         return f"gateway {at} not reachable ({report.error})"
-    return (f"the gateway at {at} refused the kill's client id {report.client_id_in_use}: it is in use (another "
-            "API client connected with it, or a session the gateway has not dropped yet). Run the kill again with "
-            "another id: tui-trader kill --client-id N (or set kill_switch.kill_client_id); not the engine's "
+    each = "each" if len(report.client_ids_in_use) > 1 else "it"
+    return (f"the gateway at {at} refused the kill's {client_ids(report.client_ids_in_use)}: {each} is in use "
+            "(another API client connected with it, or a session the gateway has not dropped yet). Run the kill again "
+            "with another id: tui-trader kill --client-id N (or set kill_switch.kill_client_id); not the engine's "
             "broker.client_id")
 
 
@@ -438,7 +448,7 @@ async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: st
         if latched:
             await _record_cancel_and_say(console, path, by, reason, not_sent(target.why))
         return EXIT_NOT_LATCHED if not latched else EXIT_OTHER_ENGINE if elsewhere else target.code
-    report = await global_cancel(target)
+    target, report = await _cancel_as_a_free_id(console, target)
     latched = await latching
     if on_report is not None:
         on_report(report)
@@ -449,13 +459,29 @@ async def execute(path: Path, journals: dict[Mode, Path], reason: str, *, by: st
         return EXIT_NOT_LATCHED
     if elsewhere:
         return EXIT_OTHER_ENGINE
-    if report.client_id_in_use is not None:
+    if report.client_ids_in_use:
         return EXIT_CLIENT_ID_IN_USE
     if report.account_refused:
         return EXIT_ACCOUNT_REFUSED
     if not report.reachable:
         return EXIT_NOT_REACHED
     return EXIT_REMAINING if report.remaining else EXIT_OK
+
+
+async def _cancel_as_a_free_id(console: Console, target: GatewayTarget) -> tuple[GatewayTarget, CancelReport]:
+    """The global cancel as ``target``'s client id, and while the gateway refuses an id as in use, as each of its
+    spare ids in turn (saying which): the target it went as last, and its report, naming every id refused."""
+    refused: tuple[int, ...] = ()
+    for client_id in (target.client_id, *target.spare_client_ids):
+        if refused:
+            console.print(Text(f"client id {refused[-1]} is in use at the gateway too: the global cancel goes as "
+                               f"client {client_id} instead"))
+        target = replace(target, client_id=client_id)
+        report = await global_cancel(target)
+        if not report.client_ids_in_use:
+            return target, report
+        refused += report.client_ids_in_use
+    return target, replace(report, client_ids_in_use=refused)
 
 
 def _is_new(journal: Path) -> bool:

@@ -44,9 +44,14 @@ async def latch(journal_path: Path, by: str, reason: str, when: datetime) -> Non
 def sent(report: CancelReport) -> tuple[str, str]:
     """The global cancel sent, as the journal says it: what it found (before) and what became of it (after)."""
     before = (f"{len(report.cancelled) + len(report.remaining)} working" if report.reachable
-              else f"client id {report.client_id_in_use} in use at the gateway" if report.client_id_in_use is not None
+              else f"{client_ids(report.client_ids_in_use)} in use at the gateway" if report.client_ids_in_use
               else "gateway unreachable")
     return before, f"{len(report.remaining)} still working" if report.reachable else report.error
+
+
+def client_ids(ids: tuple[int, ...]) -> str:
+    """``client id 55``, ``client ids 56, 57, 58``."""
+    return f"client id{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
 
 
 def not_sent(why: str) -> tuple[str, str]:

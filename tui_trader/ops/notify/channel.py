@@ -79,9 +79,9 @@ class Channel:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sent_at: deque[float] = deque()
-        self._in_flight = 0
+        self._in_flight: list[Notice] = []  # the batches being delivered: a lesser one and a critical overtaking it
         self._dropped_told = 0  # drops already mentioned in a message
-        self._told: set[str] = set()  # the conditions (Notice.topic) this channel said began and not yet that ended
+        self._told: set[str] = set()  # the conditions (Notice.topic) whose beginning was sent here, and not yet the end
         self.sent = self.failed = self.dropped = self.retried = 0
         self.last_success: datetime | None = None
         self.last_failure: datetime | None = None
@@ -97,27 +97,45 @@ class Channel:
 
         The kind must be listed; so must the level, except for fills and daily summaries (facts
         at INFO level that a channel asks for by kind) and for the end of a condition whose beginning
-        this channel sent (:attr:`Notice.topic`: the link back after the link lost, at INFO); a notice
-        sent only there (:attr:`Notice.owed_only`) goes nowhere else. Test notices always pass.
+        this channel sent or is sending (:attr:`Notice.topic`: the link back after the link lost, at INFO);
+        a notice sent only there (:attr:`Notice.owed_only`) goes nowhere else. Test notices always pass.
         """
         if notice.kind == "test":
             return True
         if notice.kind not in self.policy.kinds:
             return False
-        if notice.ends and notice.topic in self._told:
-            return True
-        if notice.owed_only:
-            return False
-        return notice.kind in LEVEL_EXEMPT or notice.level.value in self.policy.levels
+        return self._wanted(notice) or (notice.ends and notice.topic in self._begun(self._in_flight, self._queue))
+
+    def _wanted(self, notice: Notice) -> bool:
+        """True when the levels let ``notice`` through on its own, not only as the end of what was told here."""
+        return not notice.owed_only and (notice.kind in LEVEL_EXEMPT or notice.level.value in self.policy.levels)
+
+    def _begun(self, *ahead: Iterable[Notice]) -> set[str]:
+        """The conditions told begun here once the notices ``ahead`` are sent: sent, or ahead, and not ended since.
+
+        A beginning dropped from a full queue, or given up, is not: the phone never heard the link was lost, and
+        "broker connected" would be news of nothing (unless an earlier beginning of that condition was sent).
+        """
+        begun = set(self._told)
+        for notices in ahead:
+            for notice in notices:
+                _tell(begun, notice)
+        return begun
+
+    def _owed(self, batch: Iterable[Notice]) -> list[Notice]:
+        """``batch`` without the ends nobody is owed: queued while their beginning was, which was then dropped or
+        given up (a notice the levels let through on its own stays)."""
+        begun, kept = self._begun(self._in_flight), []
+        for notice in batch:
+            if not notice.ends or notice.topic in begun or self._wanted(notice):
+                _tell(begun, notice)
+                kept.append(notice)
+        return kept
 
     def offer(self, notice: Notice) -> bool:
         """Queue ``notice`` if the filters accept it; never blocks. Returns whether it was queued."""
         if not self.accepts(notice):
             return False
-        if notice.ends:
-            self._told.discard(notice.topic)
-        elif notice.topic:  # told going on here: its end is told here too
-            self._told.add(notice.topic)
         self._queue.append(notice)
         self._bound_queue()
         self._idle.clear()
@@ -138,7 +156,7 @@ class Channel:
 
     def status(self) -> ChannelStatus:
         """Counters and timestamps for the console."""
-        return ChannelStatus(self.name, len(self._queue) + self._in_flight, self.sent, self.failed, self.dropped,
+        return ChannelStatus(self.name, len(self._queue) + len(self._in_flight), self.sent, self.failed, self.dropped,
                              self.retried, self.last_success, self.last_failure, self.last_error)
 
     def flush(self) -> None:
@@ -154,7 +172,7 @@ class Channel:
 
     async def run(self) -> None:
         """Deliver batches until cancelled."""
-        self._in_flight = 0  # a batch cut off by an earlier stop was not delivered, and is gone
+        self._in_flight.clear()  # a batch cut off by an earlier stop was not delivered, and is gone
         while True:
             await self._wakeup.wait()
             if self.policy.batch_window_s > 0:
@@ -169,7 +187,7 @@ class Channel:
                 self._idle.set()
 
     def _take(self) -> list[Notice]:
-        batch = list(self._queue)
+        batch = self._owed(self._queue)
         self._queue.clear()
         self._wakeup.clear()
         self._urgent.clear()
@@ -181,7 +199,7 @@ class Channel:
         """The critical notices queued (in their order), leaving the others for the batch after the one
         in flight; that batch keeps its window, pace and backoff unless something urgent stays queued."""
         self._overtake.clear()
-        batch = [n for n in self._queue if n.level is AlertLevel.CRITICAL]
+        batch = self._owed(n for n in self._queue if n.level is AlertLevel.CRITICAL)
         if batch:
             self._queue = deque(n for n in self._queue if n.level is not AlertLevel.CRITICAL)
             if not self._flushing and not any(_urgent(n) for n in self._queue):
@@ -208,9 +226,11 @@ class Channel:
         """Deliver ``batch`` as one message; a backoff ends early when ``cut`` (default: urgency) is set."""
         dropped, self._dropped_told = self.dropped - self._dropped_told, self.dropped
         message = Message(subject_of(batch), body_of(batch, dropped), tuple(batch))
-        self._in_flight += len(batch)
+        self._in_flight.extend(batch)
         interrupted = await self._attempts(message, cut or self._urgent)
-        self._in_flight -= len(batch)  # not on cancellation: a batch cut off at stop still counts as undelivered
+        # The last in flight: batches nest (one overtaking this one is done before it). Not on cancellation: a batch
+        # cut off at stop still counts as undelivered.
+        del self._in_flight[-len(batch):]
         if interrupted:  # back to the head of the queue, to leave at once with what cut it short
             self._dropped_told -= dropped
             self._queue.extendleft(reversed(batch))
@@ -300,8 +320,18 @@ class Channel:
             return DeliveryError(self.last_error)
         self._sent_at.append(asyncio.get_running_loop().time())
         self.sent += 1
+        for notice in message.notices:
+            _tell(self._told, notice)
         self.last_success, self.last_error = self._now(), ""
         return None
+
+
+def _tell(begun: set[str], notice: Notice) -> None:
+    """Mark in ``begun`` the condition ``notice`` says began, or that it ended."""
+    if notice.ends:
+        begun.discard(notice.topic)
+    elif notice.topic:
+        begun.add(notice.topic)
 
 
 def _urgent(notice: Notice) -> bool:
