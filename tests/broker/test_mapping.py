@@ -269,10 +269,10 @@ def test_is_managed_when_not_a_us_stock_then_not_and_described_for_the_operator(
     assert m.is_managed(Stock("AAPL", "SMART", "USD"))
 
 
-@pytest.mark.parametrize(("value", "halted"), [(math.nan, False), (0.0, False), (1.0, True), (2.0, True)],
+@pytest.mark.parametrize(("value", "halted"), [(math.nan, None), (0.0, False), (1.0, True), (2.0, True)],
                          ids=["never said", "not halted (or unknown: -1 is stored as 0)", "general halt",
                               "volatility halt"])
-def test_quote_from_ticker_maps_ibs_halted_tick(value: float, halted: bool) -> None:
+def test_quote_from_ticker_maps_ibs_halted_tick(value: float, halted: bool | None) -> None:
     ticker = Ticker(contract=Contract(symbol="SPY"))
     ticker.bid, ticker.ask, ticker.halted = 10.0, 10.1, value
 

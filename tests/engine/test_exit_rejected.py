@@ -9,12 +9,22 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from tui_trader.domain import AlertLevel, Bracket, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.engine.broker_events import HALT_OVER
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import alerts_said, bracket_buy, eventually, make_config, running, status, working_at_broker
+from .helpers import (
+    CLIENT_ID,
+    alerts_said,
+    bracket_buy,
+    eventually,
+    make_config,
+    running,
+    status,
+    working_at_broker,
+)
 
 S = OrderStatus
 MARGIN = "Order rejected - reason:Insufficient margin"
@@ -174,36 +184,48 @@ async def test_approved_exit_when_the_broker_rejects_it_then_its_stop_is_placed_
         assert critical.startswith(f"exit {exit_ref} REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
 
 
+async def _stop_waiting_for_the_resume(sim: SimGateway, eng: Engine, events: Subscription) -> Order:
+    """AAPL bought with a stop and a target; an exit, with a halt landing between its stop's cancel and its send:
+    the exit and the stop placed again are both denied, the stop to go again as AAPL resumes. The stop returned."""
+    stop = await bracket_buy(sim, eng)
+    events.drain()
+    for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+        sim.control.delay_messages(kind, 60)
+    closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+    await eventually(lambda: not working_at_broker(sim), what="the protection cancelled at the broker")
+    sim.control.halt("AAPL")
+    await eventually(lambda: eng.market.quotes["AAPL"].halted, what="the halt heard")
+    for kind in ("order_status", "error"):
+        sim.control.delay_messages(kind, 0)
+
+    sim.control.step(61)  # the cancel's answer: the exit is checked again, now in a halt
+    await closing_task
+    said: list[str] = []
+    await eventually(lambda: said.extend(_critical(events)) or len(said) == 2, what="both CRITICAL alerts")
+    assert "placed again when AAPL resumes" in said[1]
+    assert not working_at_broker(sim)
+    return stop
+
+
+def _stop_again_at_the_broker(sim: SimGateway, stop: Order) -> None:
+    (again,) = [o for o in sim.orders() if o.working]
+    assert (again.order_type, again.action, again.total_qty, again.aux_price) == (
+        "STP", "SELL", 10, stop.ticket.stop_price)
+    assert sim.positions()["AAPL"] == 10
+
+
 async def test_exit_when_a_halt_lands_between_its_stops_cancel_and_its_send_then_the_stop_goes_again_as_it_resumes(
         sim: SimGateway, tmp_path: Path) -> None:
     # The halt came after the exit had its stop cancelled: the exit and the stop placed again were both denied (a
     # halted symbol's orders are), "not tried again", and the halt's end left the position bare as trading reopened.
     async with running(sim, make_config(tmp_path)) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
-        stop = await bracket_buy(sim, eng)
-        events.drain()
-        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
-            sim.control.delay_messages(kind, 60)
-        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
-        await eventually(lambda: not working_at_broker(sim), what="the protection cancelled at the broker")
-        sim.control.halt("AAPL")
-        await eventually(lambda: eng.market.quotes["AAPL"].halted, what="the halt heard")
-        for kind in ("order_status", "error"):
-            sim.control.delay_messages(kind, 0)
+        stop = await _stop_waiting_for_the_resume(sim, eng, events)
 
-        sim.control.step(61)  # the cancel's answer: the exit is checked again, now in a halt
-        await closing_task
-        said: list[str] = []
-        await eventually(lambda: said.extend(_critical(events)) or len(said) == 2, what="both CRITICAL alerts")
-        assert "placed again when AAPL resumes" in said[1]
-        assert not working_at_broker(sim)
         sim.control.resume("AAPL")
 
         await eventually(lambda: len(working_at_broker(sim)) == 1, what="the stop at the broker again")
-        (again,) = [o for o in sim.orders() if o.working]
-        assert (again.order_type, again.action, again.total_qty, again.aux_price) == (
-            "STP", "SELL", 10, stop.ticket.stop_price)
-        assert sim.positions()["AAPL"] == 10
+        _stop_again_at_the_broker(sim, stop)
 
 
 async def test_flatten_rejected_while_an_exit_awaits_approval_then_a_second_flatten_cancelled_then_stop_placed_again(
@@ -242,3 +264,36 @@ async def test_flatten_rejected_while_an_exit_awaits_approval_then_a_second_flat
         assert critical.startswith("flatten of AAPL CANCELLED")
         assert f"AAPL LONG 9 has no stop at the broker (its protective orders were cancelled for the exit); placing " \
                f"it again for 9: STP SELL @ {stop_px:g}" in critical
+
+
+async def test_exit_when_the_link_is_made_again_during_the_halt_then_the_stop_goes_again_only_as_it_resumes(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A reconnect's quotes came before IB's halted tick: read as "resumed", the stop went at once, was rejected by the
+    # broker (AAPL still halted) and was not tried again as AAPL really resumed.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await _stop_waiting_for_the_resume(sim, eng, events)
+        before, sent = eng.market.quotes["AAPL"], len(sim.received_orders())
+        sim.control.delay_messages("halted", 60)  # the new subscription's halted tick comes after its prices
+
+        # Act: the link lost and made again; IB's halted tick (1) after the new subscription's prices.
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: eng.reconnects == 1 and eng.market.quotes["AAPL"] is not before,
+                         what="a quote after the reconnect")
+        told = eng.market.quotes["AAPL"]
+        sim.control.delay_messages("halted", 0)
+        sim.control.step(61)
+        await eventually(lambda: eng.market.quotes["AAPL"] is not told, what="the halted tick heard")
+
+        # Assert: no resume said, nothing placed.
+        assert [a.text for a in alerts_said(events) if a.kind == HALT_OVER or a.source == "protection"] == []
+        assert len(sim.received_orders()) == sent
+
+        # Act: AAPL resumes.
+        sim.control.resume("AAPL")
+
+        # Assert: said once, and the stop at the broker again.
+        await eventually(lambda: len(working_at_broker(sim)) == 1, what="the stop at the broker again")
+        _stop_again_at_the_broker(sim, stop)
+        assert [a.text for a in alerts_said(events) if a.kind == HALT_OVER] == [
+            "AAPL resumed: the trading halt at the exchange is over"]

@@ -21,10 +21,12 @@ from tui_trader.risk.market_checks import HALTED as HALTED_CHECK
 from tui_trader.sim import SimGateway
 
 from .helpers import (
+    CLIENT_ID,
     alerts_said,
     below_bid,
     buy,
     eventually,
+    link_down,
     make_config,
     protected_long,
     running,
@@ -116,3 +118,54 @@ async def test_exit_when_the_symbol_is_halted_then_denied_and_its_stop_kept_at_t
 def _sells(sim: SimGateway) -> list[str]:
     """The sell orders the broker received (not the approval's what-if: no order)."""
     return [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value and not r.what_if]
+
+
+async def test_halt_when_the_link_is_made_again_during_it_then_it_holds_unsaid_until_the_symbol_resumes(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: AAPL halted, said; the new subscription's halted tick will come late (IB's follows the prices).
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        await _halt(sim, eng)
+        events.drain()
+        before = eng.market.quotes["AAPL"]
+        sim.control.delay_messages("halted", 60)
+
+        # Act: the link lost and made again; the new subscription's prices come, IB has not said halted yet.
+        sim.control.drop_sessions(CLIENT_ID)
+        await eventually(lambda: eng.reconnects == 1 and eng.market.quotes["AAPL"] is not before,
+                         what="a quote after the reconnect")
+
+        # Assert: still halted, its orders still denied, nothing said.
+        assert eng.market.quotes["AAPL"].halted
+        check = eng.preview(buy(1, order_type=OrderType.LMT, limit_price=below_bid(eng))).check(HALTED_CHECK)
+        assert check is not None
+        assert not check.passed
+        assert _halts_said(events) == []
+
+        # Act: IB's halted tick comes (1); then AAPL resumes.
+        told = eng.market.quotes["AAPL"]
+        sim.control.delay_messages("halted", 0)
+        sim.control.step(61)
+        await eventually(lambda: eng.market.quotes["AAPL"] is not told, what="the halted tick heard")
+        await _halt(sim, eng, halted=False)
+
+        # Assert: its end said once.
+        assert _halts_said(events) == [(AlertLevel.INFO, "AAPL resumed: the trading halt at the exchange is over")]
+
+
+async def test_halt_when_it_ends_while_the_link_is_down_then_its_end_is_said_once_reconnected(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: AAPL halted, said; the link down.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        await _halt(sim, eng)
+        await link_down(eng, sim)
+        events.drain()
+
+        # Act: AAPL resumes with nobody subscribed; the link is made again.
+        sim.control.resume("AAPL")
+        sim.control.refuse_connections(0)
+
+        # Assert: the new subscription's halted tick (0) ends the halt, said once.
+        await eventually(lambda: eng.market.quotes["AAPL"].halted is False, what="the halted tick (0) heard")
+        assert _halts_said(events) == [(AlertLevel.INFO, "AAPL resumed: the trading halt at the exchange is over")]

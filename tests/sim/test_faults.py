@@ -234,6 +234,28 @@ async def test_halt_when_set_then_subscribers_see_halted_tick(
     await eventually(lambda: ticker.halted == 0.0)
 
 
+async def test_subscribe_then_the_halted_tick_follows_the_prices_and_a_held_one_comes_late(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # Arrange
+    (msft,) = await ib.qualifyContractsAsync(ib_async.Stock("MSFT", "SMART", "USD"))
+    sim.control.halt("AAPL")
+    sim.control.delay_messages("halted", 10)
+
+    # Act
+    halted = ib.reqMktData(aapl)
+    await eventually(lambda: halted.bid > 0)
+    await sync(ib)
+
+    # Assert: the prices without the halted tick, which comes as it is let go; a symbol not halted gets 0.
+    assert math.isnan(halted.halted)
+    sim.control.step(10)
+    await eventually(lambda: halted.halted == 1.0)
+    sim.control.delay_messages("halted", 0)
+    trading = ib.reqMktData(msft)
+    await eventually(lambda: trading.halted == 0.0)
+
+
 async def test_clear_faults_when_called_then_healthy(ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract) -> None:
     sim.control.stall_market_data(True)
     sim.control.deny_market_data("AAPL")

@@ -121,8 +121,10 @@ class Quote:
     volume: float = 0.0
     close: float = math.nan
     delayed: bool = False
-    halted: bool = False
-    """Trading in the symbol is halted at its exchange (IB's "Halted" tick, 49): orders are refused, nothing fills."""
+    halted: bool | None = False
+    """Trading in the symbol is halted at its exchange (IB's "Halted" tick, 49): orders are refused, nothing fills.
+    ``None`` while the broker has not said (a new subscription's prices can come before its halted tick): not
+    known, which ends no halt."""
 
     @property
     def has_two_sides(self) -> bool:

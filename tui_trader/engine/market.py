@@ -385,11 +385,14 @@ class MarketState:
 
     def on_quote(self, quote: Quote, now: datetime) -> bool:
         """Store a quote; True when it halts or resumes its symbol's trading (the first quote of a symbol: when it
-        comes halted)."""
+        comes halted). A quote that does not say (``halted`` None: a reconnect's, before IB's halted tick) keeps a
+        halt known before: only the broker's word ends it."""
         before = self.quotes.get(quote.symbol)
+        if quote.halted is None and before is not None and before.halted:
+            quote = replace(quote, halted=True)
         self.quotes[quote.symbol] = quote
         self.last_data_at = now
-        return quote.halted is not (before is not None and before.halted)
+        return (quote.halted is True) is not (before is not None and before.halted is True)
 
     def snapshot(self) -> MarketSnapshot:
         """A frozen view for the risk gate."""

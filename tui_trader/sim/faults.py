@@ -1,5 +1,5 @@
 """Fault state the gateway consults: refused connections, pacing, permissions, stalls and the
-drop/delay/reorder filter applied to order and account messages."""
+drop/delay/reorder filter applied to order and account messages (and to IB's halted tick)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ if TYPE_CHECKING:
     from tui_trader.sim.session import Session
 
 MESSAGE_KINDS = frozenset({"open_order", "order_status", "execution", "commission", "position", "portfolio",
-                           "account_value", "error", "open_orders_end", "contract_details_end"})
+                           "account_value", "error", "open_orders_end", "contract_details_end", "halted"})
 """``open_orders_end``: the end of an open-orders answer (``53``); held or dropped, the request is not answered.
-``contract_details_end``: the end of a contract-details answer (``52``): held, a connect waits in its subscribe step."""
+``contract_details_end``: the end of a contract-details answer (``52``): held, a connect waits in its subscribe step.
+``halted``: IB's "Halted" tick (49), a new subscription's and a halt's or its end's: held, a subscription's prices
+come without it (as IB's can, its tick 49 following them); dropped, the client is never told."""
 DEFAULT_FILL_SEQUENCE = ("execution", "order_status", "commission")
 FARM_TEXTS = {
     2103: "Market data farm connection is broken:usfarm",

@@ -311,7 +311,7 @@ class SimGateway:
     def publish_halt(self, quote: Quote) -> None:
         """Tell subscribers that trading halted or resumed (generic tick 49)."""
         for session, req_id in self._quote_subs.get(quote.inst.con_id, []):
-            session.send(ticks.tick_generic(req_id, ticks.HALTED, 1.0 if quote.halted else 0.0))
+            session.send_kind("halted", ticks.halted_tick(req_id, quote))
 
     def _record_bar(self, con_id: int, quote: Quote, epoch: int) -> None:
         done = self.live_bars[con_id].update(epoch, quote.last, quote.last_size if quote.traded else 0)

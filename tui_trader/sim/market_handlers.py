@@ -61,6 +61,7 @@ def mkt_data(s: Session, fields: list[str]) -> None:
     s.send(ticks.market_data_type(req_id, 3 if denied else 1))
     if not gw.faults.stalled:
         s.send(ticks.full_ticks(req_id, quote, delayed=denied))
+        s.send_kind("halted", ticks.halted_tick(req_id, quote))
     if snapshot:
         s.send(ticks.snapshot_end(req_id))
         return

@@ -91,7 +91,7 @@ class Session:
         return True
 
     def send_kind(self, kind: str, data: bytes) -> None:
-        """Send an order/account message through the fault filter (drop, delay)."""
+        """Send an order/account message (or a halted tick) through the fault filter (drop, delay)."""
         self.gw.faults.route(self, kind, data)
 
     async def run(self) -> None:

@@ -108,7 +108,7 @@ def live_ticks(req_id: int, q: Quote, range_changed: bool) -> bytes:
 
 
 def full_ticks(req_id: int, q: Quote, delayed: bool = False) -> bytes:
-    """Everything a new subscription or a snapshot gets."""
+    """Every price and size a new subscription or a snapshot gets (its halted tick follows: :func:`halted_tick`)."""
     def kind(t: int) -> int:
         return DELAYED[t] if delayed else t
 
@@ -120,9 +120,13 @@ def full_ticks(req_id: int, q: Quote, delayed: bool = False) -> bytes:
     out += tick_size(req_id, kind(VOLUME), q.volume)
     if not delayed and q.last_time:
         out += tick_string(req_id, LAST_TIMESTAMP, str(q.last_time))
-    if q.halted:
-        out += tick_generic(req_id, HALTED, 1.0)
     return out
+
+
+def halted_tick(req_id: int, q: Quote) -> bytes:
+    """IB's "Halted" tick (49): 1 halted, 0 not. IB sends it to every new subscription after the prices, and
+    again whenever the symbol halts or resumes."""
+    return tick_generic(req_id, HALTED, 1.0 if q.halted else 0.0)
 
 
 def realtime_bar(req_id: int, start: int, bar: list[float]) -> bytes:

@@ -238,10 +238,11 @@ def quote_from_ticker(ticker: Ticker, now: datetime) -> Quote:
     )
 
 
-def is_halted(value: float) -> bool:
+def is_halted(value: float) -> bool | None:
     """IB's "Halted" tick (49) as a flag: 1 a general (regulatory) halt, 2 a volatility halt; 0 not halted, -1 not
-    known (ib_async stores both as 0, IB's size default), and NaN until IB says anything: not halted."""
-    return value > 0
+    known (ib_async stores both as 0, IB's size default); NaN until IB says anything (a new subscription, every
+    reconnect's, gets its tick after its prices): ``None``, not known."""
+    return value > 0 if value == value else None
 
 
 def _size(value: float) -> float:
