@@ -18,7 +18,7 @@ from tui_trader.engine.factory import make_broker
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, buy, eventually, make_config, make_engine, sell, status, strategy
+from .helpers import CLIENT_ID, alerts_said, buy, eventually, make_config, make_engine, sell, status, strategy
 
 S = OrderStatus
 
@@ -162,6 +162,29 @@ async def test_farm_broken_marks_data_degraded_without_teardown(engine: Engine, 
     assert engine.reconnects == 0
     sim.control.send_error(2104)
     await eventually(lambda: not engine.connection.market_data_degraded)
+
+
+async def test_farm_broken_across_reconnects_then_said_once_per_outage(engine: Engine, sim: SimGateway) -> None:
+    # Each connect hears the farms afresh: a farm still broken after a reconnect was a second WARNING (and a second
+    # notification), and one back by the next connect was never said back.
+    events = engine.subscribe("test", lossless=True)
+    sim.control.send_error(2103)
+    await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED on 2103")
+    sim.control.drop_sessions(CLIENT_ID)  # the gateway reports the farm broken to the next session
+    await eventually(lambda: engine.reconnects == 1 and engine.connection.state is ConnectionState.DEGRADED,
+                     what="reconnected, the farm still broken")
+    sim.control.refuse_connections(3600)
+    sim.control.drop_sessions(CLIENT_ID)
+    await eventually(lambda: engine.connection.state is ConnectionState.DISCONNECTED)
+    sim.control.send_error(2104)  # back while no session hears it: the next connect reports it
+    sim.control.refuse_connections(0)
+    await eventually(lambda: engine.connection.state is ConnectionState.CONNECTED, what="reconnected, the farm OK")
+    sim.control.send_error(2103)  # another outage
+    await eventually(lambda: engine.connection.state is ConnectionState.DEGRADED, what="DEGRADED again")
+    assert [(a.kind, a.text) for a in alerts_said(events) if a.kind in ("farm_broken", "farm_ok")] == [
+        ("farm_broken", "market data degraded (2103): Market data farm connection is broken:usfarm"),
+        ("farm_ok", "market data farm back (2104): Market data farm connection is OK:usfarm"),
+        ("farm_broken", "market data degraded (2103): Market data farm connection is broken:usfarm")]
 
 
 async def test_ib_servers_unreachable_2110_then_degraded_warned_entries_blocked_exits_go_until_1102(

@@ -65,6 +65,9 @@ class BrokerEvents(KillOps):
     _delayed_fallback_on = False
     quote_farms: frozenset[str] = frozenset()
     """The farms that reported as market data farms (:data:`QUOTE_FARM`): only one of them broken degrades the link."""
+    farms_said_broken: frozenset[str] = frozenset()
+    """The farms alerted broken and not yet alerted back. Kept across connections, unlike the connection's ``farms``,
+    which each connect hears afresh: a farm still broken after a reconnect is the same outage, not news again."""
     bars_refused: frozenset[str] = frozenset()
     """Symbols whose real-time bars the broker refused (a 354 and friends on the bars stream; IB has no delayed ones):
     the strategies on them get no live bars until one comes."""
@@ -332,19 +335,25 @@ class BrokerEvents(KillOps):
     def _on_farm(self, code: int, message: str) -> None:
         """A data farm's status. A market data farm's moves the link between CONNECTED and DEGRADED, and is
         news only when it does: the farms report at every connect, before the engine has checked the account
-        (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise). A broken farm is
-        alerted, and so is its recovery (the console says neither itself), each named for what it serves:
-        the historical data (HMDS) and security definition farms serve no quotes, so they leave the link and
-        the market data as they are."""
-        broken = code in FARM_BROKEN
-        farms = dict(self.connection.farms)
+        (the link stays CONNECTING until :meth:`connect_and_sync` says otherwise). The farm's outage is said
+        too (:meth:`_say_farm`)."""
         farm = message.split(":")[-1].strip() or str(code)
         if code in QUOTE_FARM:
             self.quote_farms |= {farm}
-        was_broken = farms.get(farm) == "broken"
-        farms[farm] = "broken" if broken else "ok"
+        farms = {**self.connection.farms, farm: "broken" if code in FARM_BROKEN else "ok"}
         degraded = any(farms.get(name) == "broken" for name in self.quote_farms)
         self._set_link(code, message, farms=farms, market_data_degraded=degraded)
+        self._say_farm(farm, code, message)
+
+    def _say_farm(self, farm: str, code: int, message: str) -> None:
+        """Alert ``farm`` broken, and back (the console says neither itself), once per outage: a farm still broken
+        when a reconnect hears the farms afresh was said already, and one back by then is said back as that
+        connect reports it. Each is named for what it serves: the historical data (HMDS) and security definition
+        farms serve no quotes, so they leave the link and the market data as they are."""
+        broken = code in FARM_BROKEN
+        if broken is (farm in self.farms_said_broken):
+            return  # still broken as said, or fine and never said broken
+        self.farms_said_broken ^= {farm}
         name = FARM_NAMES.get(code)
         if broken and name is None:
             self.alert(AlertLevel.WARNING, "broker", f"market data degraded ({code}): {message}",
@@ -352,7 +361,7 @@ class BrokerEvents(KillOps):
         elif broken:
             self.alert(AlertLevel.WARNING, "broker", f"{name} broken ({code}): {FARM_BROKEN_MEANS[code]}: {message}",
                        kind="farm_broken")
-        elif was_broken:
+        else:
             self.alert(AlertLevel.INFO, "broker", f"{name or 'market data farm'} back ({code}): {message}",
                        kind="farm_ok")
 

@@ -176,8 +176,9 @@ class Recovery(Amendments):
         before = self.working_statuses()
         self.lose_touch()
         self._dropping = None
-        # Each connection's farms report afresh as it opens (while CONNECTING); so does a 2110 on a link that
-        # is still broken. Kept across connections instead, a 1102 heard by no session would block for good.
+        # Each connection's farms report afresh as it opens (while CONNECTING; which were said broken is kept:
+        # farms_said_broken); so does a 2110 on a link that is still broken. Kept across connections instead, a
+        # 1102 heard by no session would block for good.
         # Not news again on each retry of a reconnect loop (the state stays CONNECTING between its tries).
         self.move_link(ConnectionState.CONNECTING, farms={}, market_data_degraded=False, server_link_broken=False,
                        retry_at=None)
