@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import ib_async
@@ -9,7 +10,7 @@ import pytest
 from ib_async import LimitOrder, MarketOrder
 
 from tui_trader.sim import SimGateway
-from tui_trader.sim.control_port import execute
+from tui_trader.sim.control_port import execute, serve_control
 
 from .helpers import connect, eventually, sync
 
@@ -108,6 +109,32 @@ async def test_reject_next_when_set_then_next_order_rejected_with_code(
     second = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
     await eventually(lambda: first.orderStatus.status == "Cancelled" and second.orderStatus.status == "Submitted")
     assert errors == [201]
+
+
+async def test_reject_next_with_a_count_on_the_control_port_then_that_many_orders_rejected(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # The count was Control's only: on the port, "reject_next 201 2 …" rejected one order, its reason "2 …".
+    errors: list[tuple[int, str]] = []
+    ib.errorEvent += lambda req_id, c, text, *_: errors.append((c, text))
+    server = await serve_control(sim.control, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+    try:
+        assert await _command(reader, writer, "reject_next 201 2 Order rejected - reason:Simulated margin") == "ok"
+        trades = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00)) for _ in range(3)]
+        await eventually(lambda: [t.orderStatus.status for t in trades] == ["Cancelled", "Cancelled", "Submitted"])
+        assert errors == [(201, "Order rejected - reason:Simulated margin")] * 2
+        assert await _command(reader, writer, "reject_next 201 0") == "error count must be at least 1"
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str) -> str:
+    """Send one command line to the control port; its reply line."""
+    writer.write(f"{line}\n".encode())
+    return (await reader.readline()).decode().rstrip("\n")
 
 
 async def test_refuse_next_modify_when_set_then_that_modify_refused_and_the_order_works_on_as_it_was(

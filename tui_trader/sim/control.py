@@ -182,6 +182,8 @@ class Control:
     def reject_next(self, code: int = 201, reason: str = "Order rejected - reason:Simulated rejection",
                     count: int = 1) -> None:
         """Reject the next ``count`` new orders (a what-if is not one) with this error code and text."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
         self.gw.engine.reject_next = (code, reason, count)
 
     def refuse_next_modify(self, code: int = 201, text: str = "Order rejected - reason:Simulated refusal of a "

@@ -11,7 +11,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     set_pacing MAX [PER_SECONDS] | set_pacing off
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
-    reject_next CODE [REASON…]          drop_messages KIND [COUNT]
+    reject_next CODE [COUNT [REASON…]]  drop_messages KIND [COUNT]
     refuse_next_modify CODE [ORDER_REF [PERM_ID]]
     locate_shorts [on|off]              locate_shares [ORDER_REF]      deactivate ORDER_REF
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
@@ -54,7 +54,8 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "stall_market_data": lambda w: c.stall_market_data(w[0] == "on"),
         "halt": lambda w: c.halt(w[0]),
         "resume": lambda w: c.resume(w[0]),
-        "reject_next": lambda w: c.reject_next(int(w[0]), " ".join(w[1:]) or "Order rejected - reason:Simulated"),
+        "reject_next": lambda w: c.reject_next(int(w[0]), " ".join(w[2:]) or "Order rejected - reason:Simulated",
+                                               int(w[1]) if len(w) > 1 else 1),
         "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else "",
                                                              perm_id=int(w[2]) if len(w) > 2 else 0),
         "locate_shorts": lambda w: c.locate_shorts(not w or w[0] == "on"),
