@@ -125,6 +125,11 @@ async def test_reject_next_with_a_count_on_the_control_port_then_that_many_order
         await eventually(lambda: [t.orderStatus.status for t in trades] == ["Cancelled", "Cancelled", "Submitted"])
         assert errors == [(201, "Order rejected - reason:Simulated margin")] * 2
         assert await _command(reader, writer, "reject_next 201 0") == "error count must be at least 1"
+        # Without a count (a reason's first word is not one), one order, as before the count.
+        assert await _command(reader, writer, "reject_next 201 Order rejected - reason:No count") == "ok"
+        more = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00)) for _ in range(2)]
+        await eventually(lambda: [t.orderStatus.status for t in more] == ["Cancelled", "Submitted"])
+        assert errors[2:] == [(201, "Order rejected - reason:No count")]
     finally:
         writer.close()
         server.close()

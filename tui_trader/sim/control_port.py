@@ -11,7 +11,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     set_pacing MAX [PER_SECONDS] | set_pacing off
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
-    reject_next CODE [COUNT [REASON…]]  drop_messages KIND [COUNT]
+    reject_next CODE [COUNT] [REASON…]  drop_messages KIND [COUNT]
     refuse_next_modify CODE [ORDER_REF [PERM_ID]]
     locate_shorts [on|off]              locate_shares [ORDER_REF]      deactivate ORDER_REF
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
@@ -36,6 +36,14 @@ def _int_or_none(words: list[str]) -> int | None:
     return int(words[0]) if words else None
 
 
+def _reject_next(c: Control, words: list[str]) -> None:
+    """``reject_next CODE [COUNT] [REASON…]``: a second word that is a whole number is the count (a reason is words;
+    ``reject_next 201 Margin …`` as before the count, one order)."""
+    counted = len(words) > 1 and words[1].lstrip("-").isdigit()
+    reason = " ".join(words[2 if counted else 1:]) or "Order rejected - reason:Simulated"
+    c.reject_next(int(words[0]), reason, int(words[1]) if counted else 1)
+
+
 def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
     return {
         "set_price": lambda w: c.set_price(w[0], float(w[1])),
@@ -54,8 +62,7 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "stall_market_data": lambda w: c.stall_market_data(w[0] == "on"),
         "halt": lambda w: c.halt(w[0]),
         "resume": lambda w: c.resume(w[0]),
-        "reject_next": lambda w: c.reject_next(int(w[0]), " ".join(w[2:]) or "Order rejected - reason:Simulated",
-                                               int(w[1]) if len(w) > 1 else 1),
+        "reject_next": lambda w: _reject_next(c, w),
         "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else "",
                                                              perm_id=int(w[2]) if len(w) > 2 else 0),
         "locate_shorts": lambda w: c.locate_shorts(not w or w[0] == "on"),
