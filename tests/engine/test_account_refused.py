@@ -297,3 +297,31 @@ def test_headless_paper_run_against_a_live_account_then_it_exits_5(tmp_path: Pat
 
     assert code == TRADING_REFUSED
     assert "not a paper account" in json.loads((tmp_path / "summary.json").read_text())["trading_refused"]
+
+
+async def test_paper_against_live_account_when_a_target_fills_during_the_connects_sync_then_nothing_is_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The account was checked once the connect had returned: a target that filled while ib_async's sync waited for
+    # the open orders had the engine cancel the stop it left, at the live account, before trading was refused.
+    async with running(live, make_config(tmp_path)) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        _, stop, target = await protected_long(first)
+    assert target.ticket.limit_price is not None
+    live.control.delay_messages("open_orders_end", 60)
+    live.received_frames.clear()
+    engine = make_engine(live, make_config(tmp_path, mode=Mode.PAPER))
+    starting = asyncio.ensure_future(engine.start())
+    try:
+        await eventually(lambda: {t.order.orderRef for t in engine.broker.ib.openTrades()}  # type: ignore[attr-defined]
+                         == {stop.order_ref, target.order_ref}, what="the sync's open orders in, their end held")
+        live.control.set_price("AAPL", target.ticket.limit_price + 1)
+        await eventually(lambda: engine.portfolio.quantity("AAPL") == 0, what="the target's fill booked")
+        live.control.clear_faults()
+        live.control.step(60)  # the open orders' end goes out
+        await starting
+        await eventually(lambda: engine.is_connected, what="connected")
+
+        assert engine.refusal == "--paper but account USIM0001 is not a paper account (paper ids start with DU)"
+        assert order_messages(live) == []
+    finally:
+        await engine.stop()
