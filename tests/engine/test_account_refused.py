@@ -33,6 +33,7 @@ from .helpers import (
     buy,
     eventually,
     gateway_keeping_state,
+    limits_for_tests,
     make_config,
     make_engine,
     outside_client,
@@ -325,3 +326,31 @@ async def test_paper_against_live_account_when_a_target_fills_during_the_connect
         assert order_messages(live) == []
     finally:
         await engine.stop()
+
+
+async def test_paper_against_live_account_when_its_loss_passes_the_daily_limit_then_no_kill_latched_for_the_next_run(
+        live: SimGateway, tmp_path: Path) -> None:
+    # A refused run books the gateway's account, not its own: its daily-loss trip latched a kill in the journal, and
+    # the next run, in the right mode, started HALTED by a restored kill (CRITICAL) that no loss of its own made.
+    engine, _, _ = await refused_paper_engine(live, tmp_path, limits=limits_for_tests(daily_loss_limit=5))
+    events = engine.subscribe("test", lossless=True)
+    try:
+        live.control.set_price("AAPL", round(engine.market.quotes["AAPL"].mark - 1.5, 2))  # above the stop
+        await eventually(lambda: engine.account_snapshot().day_pnl < -5, what="a loss past the limit booked")
+        engine.tick()
+
+        (said,) = alerts_said(events, kind="daily_loss")
+        assert said.level is AlertLevel.ERROR
+        assert said.text.startswith("daily_loss limit reached: $")
+        assert said.text.endswith(" -> HALTED: no kill switch latched, as trading is refused for this run (--paper but "
+                                  "account USIM0001 is not a paper account (paper ids start with DU)): these figures "
+                                  "are account USIM0001's, and nothing is sent anyway")
+        assert not engine.risk.kill_state.engaged
+    finally:
+        await engine.stop()
+    async with running(live, make_config(tmp_path)) as (after, after_events):
+        await eventually(lambda: after.is_connected, what="connected")
+
+        assert not after.risk.kill_state.engaged
+        assert alerts_said(after_events, kind="kill_restored") == []
+        assert after.trading_state is TradingState.ACTIVE
