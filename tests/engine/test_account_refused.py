@@ -18,7 +18,7 @@ import pytest
 
 from tui_trader.config import Settings
 from tui_trader.domain import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
-from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.events import AlertRaised, KillChecked
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.engine.runner import TRADING_REFUSED, headless_run, outcome, summarize
@@ -354,3 +354,31 @@ async def test_paper_against_live_account_when_its_loss_passes_the_daily_limit_t
         assert not after.risk.kill_state.engaged
         assert alerts_said(after_events, kind="kill_restored") == []
         assert after.trading_state is TradingState.ACTIVE
+
+
+async def test_paper_against_live_account_when_killed_then_one_critical_says_nothing_sent_and_what_still_works(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The kill said it twice beside its engagement, each a message on the trader's phone: its cancels NOT sent, and
+    # its verification's "orders still working after kill", the same two orders, both true, one event.
+    engine, stop, target = await refused_paper_engine(live, tmp_path)
+    events = engine.subscribe("test", lossless=True)
+    seen: list[object] = []
+    try:
+        engine.kill("operator pressed Ctrl+K")
+        await eventually(lambda: seen.extend(events.drain()) or any(isinstance(e, KillChecked) for e in seen),
+                         what="the kill's verification")
+        engine.tick()
+        seen.extend(events.drain())
+    finally:
+        await engine.stop()
+
+    critical = [e.alert for e in seen if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
+    assert [a.kind for a in critical] == ["kill_cancels_refused", "kill"]  # the cancels' words, then the engagement's
+    assert critical[0].text == (
+        "kill switch latched, but its cancel of 2 orders NOT sent: trading is refused for this account (--paper but "
+        "account USIM0001 is not a paper account (paper ids start with DU)); 2 orders still working at the broker: "
+        f"{stop} SELL 10 AAPL, {target} SELL 10 AAPL: manage them in TWS, and restart in the right mode with the "
+        "right account")
+    (checked,) = [e for e in seen if isinstance(e, KillChecked)]
+    assert set(checked.report.remaining) == {stop, target}
+    assert order_messages(live) == []
