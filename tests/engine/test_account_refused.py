@@ -382,3 +382,27 @@ async def test_paper_against_live_account_when_killed_then_one_critical_says_not
     (checked,) = [e for e in seen if isinstance(e, KillChecked)]
     assert set(checked.report.remaining) == {stop, target}
     assert order_messages(live) == []
+
+
+async def test_paper_against_live_account_then_its_book_is_not_journaled_for_the_next_run(
+        live: SimGateway, tmp_path: Path) -> None:
+    # A refused run seeded the journal's book from the gateway's account: the next run, on its own account, restored
+    # the other account's positions, did not find them at its broker, and its position-mismatch trigger halted it.
+    async with outside_client(live) as (tws, contract):
+        tws.placeOrder(contract, ib_async.MarketOrder("BUY", 10))
+        await eventually(lambda: live.positions() == {"AAPL": 10}, what="bought in TWS")
+    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, _):
+        await eventually(lambda: refused.book_settled, what="the book settled")
+        assert refused.refusal
+        assert refused.portfolio.quantity("AAPL") == 10  # shown as the gateway has it
+
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, make_config(tmp_path, mode=Mode.PAPER)) as (after, events)):
+        await eventually(lambda: after.book_settled, what="the book settled")
+
+        assert (after.account_id, after.refusal) == (paper.account_id, "")
+        assert after.portfolio.quantity("AAPL") == 0
+        said = [a for a in alerts_said(events) if a.source in ("portfolio", "reconcile")]
+        assert [a.kind for a in said] == ["book_seeded"]  # no cash or position mismatch
+        assert said[0].text.endswith("; no positions)")
+        assert not after.risk.kill_state.engaged
