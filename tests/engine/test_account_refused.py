@@ -18,7 +18,7 @@ import pytest
 
 from tui_trader.config import Settings
 from tui_trader.domain import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
-from tui_trader.domain.events import AlertRaised
+from tui_trader.domain.events import AlertRaised, KillChecked
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.engine.runner import TRADING_REFUSED, headless_run, outcome, summarize
@@ -33,6 +33,7 @@ from .helpers import (
     buy,
     eventually,
     gateway_keeping_state,
+    limits_for_tests,
     make_config,
     make_engine,
     outside_client,
@@ -297,3 +298,111 @@ def test_headless_paper_run_against_a_live_account_then_it_exits_5(tmp_path: Pat
 
     assert code == TRADING_REFUSED
     assert "not a paper account" in json.loads((tmp_path / "summary.json").read_text())["trading_refused"]
+
+
+async def test_paper_against_live_account_when_a_target_fills_during_the_connects_sync_then_nothing_is_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The account was checked once the connect had returned: a target that filled while ib_async's sync waited for
+    # the open orders had the engine cancel the stop it left, at the live account, before trading was refused.
+    async with running(live, make_config(tmp_path)) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        _, stop, target = await protected_long(first)
+    assert target.ticket.limit_price is not None
+    live.control.delay_messages("open_orders_end", 60)
+    live.received_frames.clear()
+    engine = make_engine(live, make_config(tmp_path, mode=Mode.PAPER))
+    starting = asyncio.ensure_future(engine.start())
+    try:
+        await eventually(lambda: {t.order.orderRef for t in engine.broker.ib.openTrades()}  # type: ignore[attr-defined]
+                         == {stop.order_ref, target.order_ref}, what="the sync's open orders in, their end held")
+        live.control.set_price("AAPL", target.ticket.limit_price + 1)
+        await eventually(lambda: engine.portfolio.quantity("AAPL") == 0, what="the target's fill booked")
+        live.control.clear_faults()
+        live.control.step(60)  # the open orders' end goes out
+        await starting
+        await eventually(lambda: engine.is_connected, what="connected")
+
+        assert engine.refusal == "--paper but account USIM0001 is not a paper account (paper ids start with DU)"
+        assert order_messages(live) == []
+    finally:
+        await engine.stop()
+
+
+async def test_paper_against_live_account_when_its_loss_passes_the_daily_limit_then_no_kill_latched_for_the_next_run(
+        live: SimGateway, tmp_path: Path) -> None:
+    # A refused run books the gateway's account, not its own: its daily-loss trip latched a kill in the journal, and
+    # the next run, in the right mode, started HALTED by a restored kill (CRITICAL) that no loss of its own made.
+    engine, _, _ = await refused_paper_engine(live, tmp_path, limits=limits_for_tests(daily_loss_limit=5))
+    events = engine.subscribe("test", lossless=True)
+    try:
+        live.control.set_price("AAPL", round(engine.market.quotes["AAPL"].mark - 1.5, 2))  # above the stop
+        await eventually(lambda: engine.account_snapshot().day_pnl < -5, what="a loss past the limit booked")
+        engine.tick()
+
+        (said,) = alerts_said(events, kind="daily_loss")
+        assert said.level is AlertLevel.ERROR
+        assert said.text.startswith("daily_loss limit reached: $")
+        assert said.text.endswith(" -> HALTED: no kill switch latched, as trading is refused for this run (--paper but "
+                                  "account USIM0001 is not a paper account (paper ids start with DU)): these figures "
+                                  "are account USIM0001's, and nothing is sent anyway")
+        assert not engine.risk.kill_state.engaged
+    finally:
+        await engine.stop()
+    async with running(live, make_config(tmp_path)) as (after, after_events):
+        await eventually(lambda: after.is_connected, what="connected")
+
+        assert not after.risk.kill_state.engaged
+        assert alerts_said(after_events, kind="kill_restored") == []
+        assert after.trading_state is TradingState.ACTIVE
+
+
+async def test_paper_against_live_account_when_killed_then_one_critical_says_nothing_sent_and_what_still_works(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The kill said it twice beside its engagement, each a message on the trader's phone: its cancels NOT sent, and
+    # its verification's "orders still working after kill", the same two orders, both true, one event.
+    engine, stop, target = await refused_paper_engine(live, tmp_path)
+    events = engine.subscribe("test", lossless=True)
+    seen: list[object] = []
+    try:
+        engine.kill("operator pressed Ctrl+K")
+        await eventually(lambda: seen.extend(events.drain()) or any(isinstance(e, KillChecked) for e in seen),
+                         what="the kill's verification")
+        engine.tick()
+        seen.extend(events.drain())
+    finally:
+        await engine.stop()
+
+    critical = [e.alert for e in seen if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
+    assert [a.kind for a in critical] == ["kill_cancels_refused", "kill"]  # the cancels' words, then the engagement's
+    assert critical[0].text == (
+        "kill switch latched, but its cancel of 2 orders NOT sent: trading is refused for this account (--paper but "
+        "account USIM0001 is not a paper account (paper ids start with DU)); 2 orders still working at the broker: "
+        f"{stop} SELL 10 AAPL, {target} SELL 10 AAPL: manage them in TWS, and restart in the right mode with the "
+        "right account")
+    (checked,) = [e for e in seen if isinstance(e, KillChecked)]
+    assert set(checked.report.remaining) == {stop, target}
+    assert order_messages(live) == []
+
+
+async def test_paper_against_live_account_then_its_book_is_not_journaled_for_the_next_run(
+        live: SimGateway, tmp_path: Path) -> None:
+    # A refused run seeded the journal's book from the gateway's account: the next run, on its own account, restored
+    # the other account's positions, did not find them at its broker, and its position-mismatch trigger halted it.
+    async with outside_client(live) as (tws, contract):
+        tws.placeOrder(contract, ib_async.MarketOrder("BUY", 10))
+        await eventually(lambda: live.positions() == {"AAPL": 10}, what="bought in TWS")
+    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, _):
+        await eventually(lambda: refused.book_settled, what="the book settled")
+        assert refused.refusal
+        assert refused.portfolio.quantity("AAPL") == 10  # shown as the gateway has it
+
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, make_config(tmp_path, mode=Mode.PAPER)) as (after, events)):
+        await eventually(lambda: after.book_settled, what="the book settled")
+
+        assert (after.account_id, after.refusal) == (paper.account_id, "")
+        assert after.portfolio.quantity("AAPL") == 0
+        said = [a for a in alerts_said(events) if a.source in ("portfolio", "reconcile")]
+        assert [a.kind for a in said] == ["book_seeded"]  # no cash or position mismatch
+        assert said[0].text.endswith("; no positions)")
+        assert not after.risk.kill_state.engaged

@@ -204,6 +204,11 @@ class BrokerRequestError(RuntimeError):
 class BrokerListener(Protocol):
     """Receives broker callbacks as domain values (never awaits, never requests inline)."""
 
+    def on_account(self, account: str, managed: list[str]) -> None:
+        """A connect's handshake named the account in use (``account``, '' when none; ``managed``: the gateway's
+        accounts), before the sync after it brings any order, execution or position: every callback of that
+        connection comes after this one."""
+
     def on_quote(self, quote: Quote) -> None:
         """A quote changed."""
 

@@ -357,7 +357,11 @@ class Engine(Protection):
 
     def apply_hit(self, hit: TriggerHit | None) -> None:
         """Perform an automatic trigger's hit (``None``: nothing fired) as the risk engine decides it
-        (:meth:`RiskEngine.respond`): always with an alert, its own or the kill switch's."""
+        (:meth:`RiskEngine.respond`): always with an alert, its own or the kill switch's.
+
+        While trading is refused for the account (:attr:`refusal`) a hit latches no kill: the run is HALTED and sends
+        nothing already, and its figures are the refused account's. Latched, the kill was journaled, and the next
+        run, in the right mode with the right account, started HALTED by a loss that was not its own."""
         if hit is None:
             return
         response = self.risk.respond(hit, self.now())
@@ -365,6 +369,10 @@ class Engine(Protection):
             self.alert(alert.level, alert.source, alert.text, alert.kind)
         if response.reduce:
             self.set_trading_state(TradingState.REDUCING, response.by, hit.message)
+        elif response.kill and self.refusal:
+            self.alert(AlertLevel.ERROR, "risk", f"{hit.message}: no kill switch latched, as trading is refused for "
+                       f"this run ({self.refusal}): these figures are account {self.account_id}'s, and nothing is "
+                       "sent anyway", kind=hit.monitor)
         elif response.kill:
             self.engage_kill(hit.message, response.by, hit.trigger, response.flatten)
 

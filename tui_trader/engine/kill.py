@@ -120,9 +120,10 @@ class KillOps(OrderPath):
 
         The kill switch's verification names whatever still works, the orders only the broker holds too: one
         critical alert (``kill_verify``), not a second of the cancel check's own for the same orders (each
-        critical alert goes to the operator's phone)."""
+        critical alert goes to the operator's phone). While trading is refused, none: nothing was sent, and the
+        alert saying so named what still works (:meth:`_say_cancels_refused`)."""
         report = await self._verify_cancelled(cancels.refs, kept_by=cancels, alert=False)
-        self._publish_verification(report, cancels)
+        self._publish_verification(report, cancels, said=bool(self.refusal))
 
     async def verify_latched_kill(self) -> None:
         """With the kill latched from before this connection (a restart, a reconnect): ask the broker what
@@ -140,16 +141,16 @@ class KillOps(OrderPath):
         positions' protective orders, which an operator's kill still has to cancel)."""
         return self.risk.kill_state.engaged and not self._keeps_protection
 
-    def _publish_verification(self, report: KillReport, cancels: KillCancels) -> None:
+    def _publish_verification(self, report: KillReport, cancels: KillCancels, *, said: bool = False) -> None:
         """The verification of a kill's ``cancels``: always an event, and a critical alert naming whatever still
         works that they do not keep (the orders the engine tracks as working, and those in ``report.remaining``
-        or ``report.kept`` it does not track)."""
+        or ``report.kept`` it does not track), unless what still works is ``said`` already."""
         working = self.orders.working()
         tracked = {o.order_ref for o in working}
         # The console's banner must show the untracked ones too.
         at_broker = [r for r in (*report.remaining, *report.kept) if r not in tracked]
         verification = self.risk.verify_kill(cancels, report.cancelled, working, self.now(), at_broker,
-                                             report.checked)
+                                             report.checked, said=said)
         self.publish_all(verification.events)
 
     async def persist_kill_state(self) -> None:
@@ -239,13 +240,19 @@ class KillOps(OrderPath):
         self.cancels_asked.update(cancels.refs)
 
     def _say_cancels_refused(self, cancels: KillCancels) -> None:
-        """The kill's ``cancels`` were not sent: trading is refused for this account."""
+        """The kill's ``cancels`` were not sent: trading is refused for this account. One critical alert says that
+        and the orders still working (the kill's verification raises none of its own: :meth:`_verify_kill`)."""
         n = len(cancels.refs)
+        orders = f"order{'s' if n != 1 else ''}"
         what = ("its global cancel NOT sent" if cancels.global_cancel else
-                f"its cancel of {n} order{'s' if n != 1 else ''} NOT sent" if n else "nothing sent")
+                f"its cancel of {n} {orders} NOT sent" if n else "nothing sent")
+        working = [self.orders.orders[r] for r in cancels.refs]
+        left = (f"{n} {orders} still working at the broker: "
+                f"{', '.join(f'{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}' for o in working)}: manage "
+                "them in TWS" if n else "whatever works at the broker still works: manage it in TWS")
         self.alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch latched, but {what}: trading is refused for this "
-                   f"account ({self.refusal}); whatever works at the broker still works: cancel it in TWS, and "
-                   "restart in the right mode with the right account", kind="kill_cancels_refused")
+                   f"account ({self.refusal}); {left}, and restart in the right mode with the right account",
+                   kind="kill_cancels_refused")
 
     async def _verify_cancelled(self, refs: Sequence[str], symbols: set[str] | None = None,
                                 source: str = "kill_switch", alert: bool = True,

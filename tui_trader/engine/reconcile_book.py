@@ -93,7 +93,11 @@ class BookSettlement(BrokerEvents):
 
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, and
-        ``extra``)."""
+        ``extra``); not while trading is refused for the account (:attr:`refusal`): the book is the refused account's
+        then (shown, never journaled). Journaled, it was the one the next run, on its own account, restored: the
+        other account's positions and cash, a cash and a position mismatch at its start (whose trigger halts)."""
+        if self.refusal:
+            return
         state = {**self.portfolio.state(), **(extra or {})}
         if self._charged_by_broker:
             state[_IN_ADOPTED_CASH] = {"exec_ids": sorted(self._charged_by_broker), "up_to": self._cash_short_by}

@@ -161,7 +161,8 @@ class Recovery(Amendments):
     # -- connecting ----------------------------------------------------------------------------
 
     async def connect_and_sync(self, startup: bool) -> None:
-        """Connect, check the account, subscribe, reconcile; then the link is up (CONNECTED, or DEGRADED).
+        """Connect (the account is checked at its handshake: :meth:`on_account`), subscribe, reconcile; then the link
+        is up (CONNECTED, or DEGRADED).
 
         The link stays CONNECTING until all of it is done: a connect whose sync fails (the gateway stalls or
         drops it) is a connect that failed, said once (:meth:`connect_failed`), not a link that came up and was
@@ -191,8 +192,6 @@ class Recovery(Amendments):
             # Dropped on a 1100 in the handshake's own sync (TWS says it to each client while IB is unreachable):
             # that is why, not "the gateway closed the connection".
             raise SyncFailed(self._dropping[0]) from exc
-        self.account_id = self.broker.account_id
-        self._guard_account()
         await self._sync(startup, before)
         self._connect_said = ""
         if not startup:  # a reconnection made, not an attempt: a gateway down for a minute is one
@@ -267,14 +266,18 @@ class Recovery(Amendments):
             return f"{stage}: the broker did not answer in time"
         return f"{stage}: {failure_words(exc)}"
 
-    def _guard_account(self) -> None:
-        """Refuse to trade when the connected account (the one the gateway reported) is not the configured one, or
-        ``--paper``'s is not a paper account (:func:`account_problem`). Checked at every connect; once refused, for
-        the rest of the run (a later connect does not lift it: said when it was found)."""
+    def on_account(self, account: str, managed: list[str]) -> None:
+        """A connect's handshake named the account in use (``managed``: the gateway's accounts): trading is refused
+        when it is not the configured one, or ``--paper``'s is not a paper account (:func:`account_problem`).
+
+        Checked at every handshake, before the sync after it brings any order, fill or position: checked once the
+        connect had returned, a fill heard during that sync had the engine cancel the protection it left over, at the
+        account it then refused. Once refused, for the rest of the run (a later connect does not lift it: said when
+        it was found)."""
+        self.account_id = account
         if self.refusal:
             return
-        problem = account_problem(self.account_id, self.broker.managed_accounts(), self.config.expected_account,
-                                  self.config.mode)
+        problem = account_problem(account, managed, self.config.expected_account, self.config.mode)
         if problem:
             self.refuse_trading(problem)
 

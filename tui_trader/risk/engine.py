@@ -259,10 +259,12 @@ class RiskEngine:
         return self._kill.cancels(working, keep_protection)
 
     def verify_kill(self, cancels: KillCancels, cancelled: Iterable[str], still_working: Sequence[Order],
-                    now: datetime, at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
+                    now: datetime, at_broker: Sequence[str] = (), checked: bool = True, *,
+                    said: bool = False) -> Verification:
         """After ``cancels`` (as decided and sent): the verification's event, and a critical alert naming any
-        order still working that they do not keep (``at_broker``, ``checked``: see :meth:`KillSwitch.verify`)."""
-        return self._kill.verify(cancels, cancelled, still_working, now, at_broker, checked)
+        order still working that they do not keep (``at_broker``, ``checked``, ``said``: see
+        :meth:`KillSwitch.verify`)."""
+        return self._kill.verify(cancels, cancelled, still_working, now, at_broker, checked, said=said)
 
     def reset_kill(
         self,

@@ -270,7 +270,8 @@ class KillSwitch:
         return KillDecision(self._state, again, actions, self.scope, cancels, events)
 
     def verify(self, cancels: KillCancels, cancelled: Iterable[str], still_working: Sequence[Order],
-               now: datetime, at_broker: Sequence[str] = (), checked: bool = True) -> Verification:
+               now: datetime, at_broker: Sequence[str] = (), checked: bool = True, *,
+               said: bool = False) -> Verification:
         """Check ``cancels`` took effect: a :class:`KillChecked` always, and a critical alert naming any
         order still working.
 
@@ -282,7 +283,9 @@ class KillSwitch:
 
         ``at_broker``: orders the broker still holds that the engine does not track as working (another
         client's, under the global scope); they are named and counted as remaining too. ``checked``:
-        whether the broker could be asked at all (unchecked, nothing is verified).
+        whether the broker could be asked at all (unchecked, nothing is verified). ``said``: the cancels were not sent
+        (trading is refused for the account) and the alert saying so named what still works: the check is recorded,
+        with no alert of its own (one event, one critical alert).
 
         A check of cancels a later kill decision has superseded (:attr:`KillCancels.kill`) is marked so
         (:attr:`KillChecked.superseded`): the latest kill's check is the one that stands, whichever comes last.
@@ -294,8 +297,8 @@ class KillSwitch:
         remaining = tracked + tuple(r for r in dict.fromkeys(at_broker) if r not in tracked and r not in kept)
         done = tuple(r for r in cancelled if r not in remaining and r not in kept)
         event = KillChecked(now, KillReport(done, remaining, checked, kept), cancels.kill < self._decisions)
-        if not remaining:
-            return Verification(done, (), (event,), kept)
+        if not remaining or said:
+            return Verification(done, remaining, (event,), kept)
         described = {o.order_ref: f"{o.order_ref} {o.ticket.side} {o.remaining:g} {o.symbol}" for o in working}
         described |= {r: f"{r} (at the broker)" for r in remaining[len(tracked):]}
         unknown = [o.order_ref for o in working if o.status is OrderStatus.UNKNOWN]

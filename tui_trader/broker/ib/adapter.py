@@ -166,7 +166,8 @@ class IbBroker(IbEvents):
         self._listener = listener
 
     async def connect(self) -> None:
-        """Connect, then let ib_async sync positions, orders, executions and account values.
+        """Connect, then let ib_async sync positions, orders, executions and account values. The listener hears the
+        account in use at the handshake, before the sync's answers (:meth:`BrokerListener.on_account`).
 
         Raises:
             ClientIdInUse: The gateway refused this client id.
@@ -187,7 +188,9 @@ class IbBroker(IbEvents):
 
         def on_api_start() -> None:  # the accounts are known: before the sync's answers, which are filtered by it
             handshake.append(True)
-            self._account = connected_account(self._configured, self.ib.client.getAccounts())
+            managed = list(self.ib.client.getAccounts())
+            self._account = connected_account(self._configured, managed)
+            self._listener.on_account(self._account, managed)
 
         def on_error(req_id: int, code: int, message: str, contract: Contract | None) -> None:
             if code == CLIENT_ID_IN_USE and not refused.done():
