@@ -162,16 +162,22 @@ async def test_exit_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_
         assert "AAPL LONG 9 has no stop at the broker" in critical
 
 
+async def _long_with_an_exit_awaiting_approval(sim: SimGateway, eng: Engine) -> tuple[float, str]:
+    """AAPL LONG 10 bought (approved) with its stop at the broker, and the maximum holding time's close awaiting
+    approval: the stop's price and the close's ref."""
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    stop_px = round(sim.quote("AAPL").bid * 0.9, 2)
+    entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop_px)))
+    eng.approve(entry.order_ref)
+    await eventually(lambda: len(working_at_broker(sim)) == 1 and eng.portfolio.quantity("AAPL") == 10)
+    await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
+    return stop_px, _exit(eng, "max_holding")
+
+
 async def test_approved_exit_when_the_broker_rejects_it_then_its_stop_is_placed_again(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
-        await eventually(lambda: "AAPL" in eng.market.quotes)
-        stop_px = round(sim.quote("AAPL").bid * 0.9, 2)
-        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop_px)))
-        eng.approve(entry.order_ref)
-        await eventually(lambda: len(working_at_broker(sim)) == 1 and eng.portfolio.quantity("AAPL") == 10)
-        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
-        exit_ref = _exit(eng, "max_holding")
+        stop_px, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
         events.drain()
         sim.control.reject_next(201, MARGIN)
 
@@ -234,13 +240,7 @@ async def test_flatten_rejected_while_an_exit_awaits_approval_then_a_second_flat
     # second flatten worked at the broker, counted as protection: the record was dropped, and when the broker
     # cancelled that flatten, LONG 9 was left with nothing at the broker and nothing said.
     async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
-        await eventually(lambda: "AAPL" in eng.market.quotes)
-        stop_px = round(sim.quote("AAPL").bid * 0.9, 2)
-        entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT, bracket=Bracket(stop_price=stop_px)))
-        eng.approve(entry.order_ref)
-        await eventually(lambda: len(working_at_broker(sim)) == 1 and eng.portfolio.quantity("AAPL") == 10)
-        await eng.close_position("AAPL", "maximum holding time reached", "max_holding")
-        waiting = _exit(eng, "max_holding")
+        stop_px, waiting = await _long_with_an_exit_awaiting_approval(sim, eng)
         sim.control.reject_next(201, MARGIN)
         await eng.flatten(preview=False)
         quote = sim.quote("AAPL")

@@ -5,16 +5,19 @@ WARNING and up only, so it ended with "could not connect … trying again in 17 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tui_trader.config import Settings
 from tui_trader.domain import Mode
+from tui_trader.engine.engine import Engine
 from tui_trader.engine.runner import StderrAlerts, StderrFollow, headless_run
 from tui_trader.sim import ManualClock, SimGateway
 
@@ -64,20 +67,28 @@ def test_headless_run_when_the_link_is_lost_and_back_then_stderr_says_it_was_mad
                       ("INFO", "reconnected and reconciled")]
 
 
-async def test_stderr_when_a_block_said_there_is_lifted_then_the_lift_is_said_there_too(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@contextlib.asynccontextmanager
+async def _stderr_followed(tmp_path: Path) -> AsyncIterator[tuple[SimGateway, Engine]]:
+    """An engine started on a simulator, its stderr said as a headless run's is (alerts and :class:`StderrFollow`);
+    stopped, and what was still queued said, on leaving."""
     async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
         engine = make_engine(sim, make_config(tmp_path))
         alerts = StderrAlerts()
         follow = StderrFollow(engine, alerts)
         await engine.start()
         try:
-            engine.block("unknown_fill", "a fill arrived for an order this engine does not know")
-            engine.unblock("unknown_fill")
+            yield sim, engine
         finally:
             await engine.stop()
             follow.flush()
             alerts.close()
+
+
+async def test_stderr_when_a_block_said_there_is_lifted_then_the_lift_is_said_there_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async with _stderr_followed(tmp_path) as (_, engine):
+        engine.block("unknown_fill", "a fill arrived for an order this engine does not know")
+        engine.unblock("unknown_fill")
 
     said = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines() if " engine: " in line]
     assert said == ["ERROR    engine: new entries blocked: a fill arrived for an order this engine does not know",
@@ -88,21 +99,12 @@ async def test_stderr_when_a_halt_said_there_is_over_then_the_resume_is_said_the
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # stderr's lifts were a list of their own (blocks, the link, the schedule) beside the notifications' conditions: a
     # halt, a farm, a health figure said there never had its end said there. One list now (condition_of).
-    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
-        engine = make_engine(sim, make_config(tmp_path))
-        alerts = StderrAlerts()
-        follow = StderrFollow(engine, alerts)
-        await engine.start()
-        try:
-            await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
-            sim.control.halt("AAPL")
-            await eventually(lambda: engine.market.quotes["AAPL"].halted, what="AAPL halted")
-            sim.control.resume("AAPL")
-            await eventually(lambda: not engine.market.quotes["AAPL"].halted, what="AAPL resumed")
-        finally:
-            await engine.stop()
-            follow.flush()
-            alerts.close()
+    async with _stderr_followed(tmp_path) as (sim, engine):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="first quotes")
+        sim.control.halt("AAPL")
+        await eventually(lambda: engine.market.quotes["AAPL"].halted, what="AAPL halted")
+        sim.control.resume("AAPL")
+        await eventually(lambda: not engine.market.quotes["AAPL"].halted, what="AAPL resumed")
 
     said = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines() if " market: " in line]
     assert [s.split(":", 1)[0] for s in said] == ["WARNING  market", "INFO     market"]
