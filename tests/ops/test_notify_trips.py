@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from engine.helpers import buy, limits_for_tests, make_config, running, status
+from engine.helpers import (
+    allow_journal_writes,
+    buy,
+    journal_fails,
+    limits_for_tests,
+    make_config,
+    refuse_journal_writes,
+    running,
+    status,
+)
 from pydantic import SecretStr
 
 from tui_trader.config.notifications import NotificationKind, NotificationSettings, TelegramSettings, WebhookSettings
@@ -95,6 +104,31 @@ async def test_daily_loss_halt_then_a_risk_channel_hears_it_and_one_of_both_kind
         assert "kill switch engaged by risk:daily_loss (daily_loss): daily_loss limit reached" in said
     (kill,) = _criticals(published)
     assert (kill.source, kill.kind, kill.trip) == ("kill_switch", "kill", "daily_loss")
+
+
+async def test_journal_failure_halt_then_a_system_channel_hears_it_and_one_of_both_kinds_hears_it_once(
+        http: HttpServer, tmp_path: Path) -> None:
+    # Two critical messages went out for one failure: the journal's "journal write failed: disk full" (system) and the
+    # kill switch's engagement by it (kill_switch); a channel of both kinds got both.
+    notifier = _notifier(http, telegram=["system"], webhook=["system", "kill_switch"])
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim,
+                _notifying(sim, tmp_path, notifier) as (engine, published)):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        refuse_journal_writes(tmp_path / "journal.sqlite")
+        try:
+            # Act
+            await journal_fails(engine)
+            await eventually(lambda: engine.risk.kill_state.engaged, what="halted")
+        finally:
+            allow_journal_writes(tmp_path / "journal.sqlite")
+        assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
+
+    # Assert: each channel got the kill switch's critical alert, once; it was the one critical alert.
+    for lines in (_telegram(http), _webhook(http)):
+        (said,) = [line for line in lines if "[CRITICAL]" in line]
+        assert "kill switch engaged by risk:journal_failure (journal_failure): journal write failed: disk full" in said
+    (kill,) = _criticals(published)
+    assert (kill.source, kill.kind, kill.trip) == ("kill_switch", "kill", "journal_failure")
 
 
 def test_channel_told_a_risk_trip_then_takes_the_kill_switchs_release_though_it_listens_to_risk_only() -> None:
