@@ -76,6 +76,26 @@ def silent_gateway() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+def refuse_journal_writes(journal: Path) -> None:
+    """From now on every write to the journal's event log fails, as on a full disk."""
+    with sqlite3.connect(journal) as other:
+        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+
+
+def allow_journal_writes(journal: Path) -> None:
+    """The journal's event log takes writes again (:func:`refuse_journal_writes`)."""
+    with sqlite3.connect(journal) as other:
+        other.execute("DROP TRIGGER IF EXISTS refuse")
+
+
+async def journal_fails(engine: Engine) -> None:
+    """Queue an event and let the journal try to write it."""
+    engine.alert(AlertLevel.INFO, "test", "something to write", kind="test")
+    assert engine.journal is not None
+    with pytest.raises(sqlite3.Error, match="disk full"):
+        await engine.journal.flush()
+
+
 def make_engine(sim: SimGateway, config: EngineConfig, client_id: int = CLIENT_ID,
                 clock: Clock | None = None, timeout: float = 3.0) -> Engine:
     """An engine wired to ``sim`` through the real ib_async adapter (``clock``: the engine's; ``timeout``: the

@@ -7,7 +7,6 @@ follow a trigger past the operator's reset and past a restart.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,45 +18,38 @@ from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
 from tui_trader.risk.kill_switch import KillTrigger
+from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import buy, eventually, limits_for_tests, make_config, make_engine, running, status
-
-
-def _refuse_writes(journal: Path) -> None:
-    """From now on every write to the journal's event log fails, as on a full disk."""
-    with sqlite3.connect(journal) as other:
-        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-
-
-def _allow_writes(journal: Path) -> None:
-    with sqlite3.connect(journal) as other:
-        other.execute("DROP TRIGGER IF EXISTS refuse")
-
-
-async def _journal_fails(engine: Engine) -> None:
-    """Queue an event and let the journal try to write it."""
-    engine.alert(AlertLevel.INFO, "test", "something to write", kind="test")
-    assert engine.journal is not None
-    with pytest.raises(sqlite3.Error, match="disk full"):
-        await engine.journal.flush()
+from .helpers import (
+    allow_journal_writes,
+    buy,
+    eventually,
+    journal_fails,
+    limits_for_tests,
+    make_config,
+    make_engine,
+    refuse_journal_writes,
+    running,
+    status,
+)
 
 
 @asynccontextmanager
 async def _halted_by_the_journal(sim: SimGateway, tmp_path: Path) -> AsyncIterator[tuple[Engine, Subscription, Path]]:
-    """A running engine whose journal (at the path yielded) refuses writes, until :func:`_allow_writes` (and
+    """A running engine whose journal (at the path yielded) refuses writes, until :func:`allow_journal_writes` (and
     on the way out), and whose failure has halted trading."""
     config = make_config(tmp_path)
     path = config.journal_path
     assert path is not None
     async with running(sim, config) as (engine, events):
-        _refuse_writes(path)
+        refuse_journal_writes(path)
         try:
-            await _journal_fails(engine)
+            await journal_fails(engine)
             await eventually(lambda: engine.risk.kill_state.engaged, what="first failure halts")
             yield engine, events, path
         finally:
-            _allow_writes(path)
+            allow_journal_writes(path)
 
 
 async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_halts_again(
@@ -67,7 +59,7 @@ async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_h
     # and no alert (DESIGN: a failed write halts trading).
     async with _halted_by_the_journal(sim, tmp_path) as (engine, events, path):
         assert engine.journal is not None
-        _allow_writes(path)
+        allow_journal_writes(path)
         await engine.journal.flush()
         engine.reset_kill("disk space freed")
         await engine.journal.flush()
@@ -75,14 +67,75 @@ async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_h
         events.drain()
 
         # Act: the disk fills again.
-        _refuse_writes(path)
-        await _journal_fails(engine)
+        refuse_journal_writes(path)
+        await journal_fails(engine)
 
-        # Assert: halted again by the same trigger, and said.
+        # Assert: halted again by the same trigger, and said by the kill switch's critical alert.
         assert engine.risk.kill_state.engaged
         assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
         said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
-        assert any(a.kind == "journal_failure" and a.level is AlertLevel.CRITICAL for a in said)
+        assert any(a.kind == "kill" and a.trip == "journal_failure" and a.level is AlertLevel.CRITICAL
+                   and "journal write failed: disk full" in a.text for a in said)
+
+
+@pytest.mark.parametrize("engaged_before", [False, True], ids=["halts", "halted-already"])
+async def test_journal_failure_that_halts_then_one_critical_alert_says_it(
+        sim: SimGateway, tmp_path: Path, engaged_before: bool) -> None:
+    # One failure was two critical alerts, two messages on the trader's phone: the journal's "journal write failed:
+    # disk full" and the kill switch's engagement by it. With the kill engaged already, the trigger's own says it.
+    config = make_config(tmp_path)
+    assert config.journal_path is not None
+    async with running(sim, config) as (engine, events):
+        if engaged_before:
+            engine.kill("going for lunch")
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        events.drain()
+        refuse_journal_writes(config.journal_path)
+        try:
+            # Act
+            await journal_fails(engine)
+            await eventually(lambda: engine.risk.kill_state.engaged, what="halted")
+            engine.tick()
+            said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
+        finally:
+            allow_journal_writes(config.journal_path)
+
+    # Assert
+    (alert,) = [a for a in said if "journal write failed" in a.text]
+    assert [a for a in said if a.level is AlertLevel.CRITICAL] == [alert]
+    assert "journal write failed: disk full -> HALTED" in alert.text
+    if engaged_before:
+        assert (alert.source, alert.kind) == ("risk", "journal_failure")
+        assert "(the kill switch was engaged already, by operator)" in alert.text
+    else:
+        assert (alert.source, alert.kind, alert.trip) == ("kill_switch", "kill", "journal_failure")
+
+
+@pytest.mark.parametrize(("action", "state"), [(TriggerAction.REDUCING, TradingState.REDUCING),
+                                               (TriggerAction.ALERT, TradingState.ACTIVE)])
+async def test_journal_failure_that_does_not_halt_then_one_critical_alert_naming_the_action(
+        sim: SimGateway, tmp_path: Path, action: TriggerAction, state: TradingState) -> None:
+    # It was two alerts: the journal's critical one, and the trigger's response beside it (an ERROR "…: reducing
+    # only", a WARNING).
+    config = make_config(tmp_path, limits=limits_for_tests(journal_failure_action=action))
+    assert config.journal_path is not None
+    async with running(sim, config) as (engine, events):
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        events.drain()
+        refuse_journal_writes(config.journal_path)
+        try:
+            # Act
+            await journal_fails(engine)
+            engine.tick()
+            said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind != "test"]
+        finally:
+            allow_journal_writes(config.journal_path)
+
+        # Assert: one alert, of the trigger's source and kind (the console's row of the REDUCING goes with it).
+        assert [(a.level, a.source, a.kind, a.text) for a in said] == [
+            (AlertLevel.CRITICAL, "risk", "journal_failure", f"journal write failed: disk full -> {action.value}")]
+        assert engine.trading_state is state
+        assert not engine.risk.kill_state.engaged
 
 
 async def test_reset_while_the_journal_still_fails_then_trading_halts_again(

@@ -127,7 +127,8 @@ class NotificationSettings(Section):
                     "reconciliation mismatches, the schedule's REDUCING before the gateway restart or the close, its "
                     "end, positions held past the close); kill_switch; disconnects (the link to the gateway, data "
                     "farms, IB's servers); daily_summary; system (health, journal, entry blocks, engine failures, "
-                    "notification channels).",
+                    "notification channels). A trigger that halts trading is said by the kill switch's alert, which "
+                    "is of both kinds (kill_switch and risk; system for a journal failure), sent once.",
     )
     batch_window_s: float = Field(5.0, ge=0, le=600, description="Alerts within this window go as one message.")
     max_per_minute: int = Field(20, ge=1, description="Messages per channel per minute at most.")

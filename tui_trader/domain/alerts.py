@@ -26,6 +26,11 @@ class Alert:
     text: str
     time: datetime
     kind: str = "general"
+    trip: str = ""
+    """The automatic trigger (``daily_loss``, ``journal_failure``) whose trip this alert says for it: the kill
+    switch's alert of the trip that engaged it, the trip's only alert
+    (:attr:`~tui_trader.risk.monitors.TriggerHit.said_by_kill`); the notifications send it where the trigger's own
+    alerts go too. Empty on every other alert."""
 
 
 # A condition that begins and ends (the link lost, entries blocked, a data farm broken, the kill switch engaged) is

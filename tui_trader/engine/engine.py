@@ -379,11 +379,15 @@ class Engine(Protection):
     def on_journal_failure(self, exc: BaseException) -> None:
         """A failed journal write halts trading (the configured journal-failure action), said and acted on once
         per failure (:meth:`RiskEngine.journal_failure`: armed again when the journal writes again and when the
-        operator resets the kill switch, so a journal that fails again, or still fails, halts trading again)."""
+        operator resets the kill switch, so a journal that fails again, or still fails, halts trading again).
+
+        Said in one critical alert: the kill switch's when it halts (the journal's own beside it was a second
+        critical message on the trader's phone for the same failure), else this one, naming the action (of the
+        trigger's source and kind: the console's row of the REDUCING it sets goes with it)."""
         hit = self.risk.journal_failure(str(exc))
-        if hit is not None:
-            super().on_journal_failure(exc)  # the critical alert
-            self.apply_hit(hit)
+        if hit is not None and hit.said:
+            self.alert(AlertLevel.CRITICAL, "risk", hit.message, kind=hit.monitor)
+        self.apply_hit(hit)
 
     def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
         """Alert, and apply the configured position-mismatch trigger (:meth:`RiskEngine.position_mismatch`)."""

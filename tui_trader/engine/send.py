@@ -252,8 +252,9 @@ class OrderSending(OrderGate):
         return True
 
     def on_journal_failure(self, exc: BaseException) -> None:
-        """A journal write failed: halt trading (overridden by the engine to use the trigger)."""
-        self.alert(AlertLevel.CRITICAL, "journal", f"journal write failed: {exc}", kind="journal_failure")
+        """A journal write failed: the engine performs the journal-failure trigger
+        (:meth:`~tui_trader.engine.engine.Engine.on_journal_failure`)."""
+        raise NotImplementedError
 
     def _not_sent(self, order_ref: str, why: str, dry_run: bool = False) -> None:
         self.in_flight.discard(order_ref)

@@ -337,9 +337,10 @@ class RiskEngine:
         ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
         asked again so the trigger owns it: a schedule's window ending does not lift it). HALTED and
         HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message);
-        engaged already, an account monitor's hit is said in a critical alert of its own (nothing else would say
-        it, and it is not reported again today), the other triggers' are said by their own alerts. A hit whose
-        alert is raised already (:attr:`TriggerHit.said`: the account monitors') gets no second one.
+        engaged already, an account monitor's or a journal failure's hit is said in a critical alert of its own
+        (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by their own
+        alerts. A hit whose alert is raised already (:attr:`TriggerHit.said`: the account monitors', a journal
+        failure's) gets no second one.
         """
         if hit.action is TriggerAction.ALERT:
             return TriggerResponse(hit, self._said(hit, AlertLevel.WARNING, hit.message, now))

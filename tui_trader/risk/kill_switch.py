@@ -410,9 +410,10 @@ def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime,
     """The critical alert every engagement raises (the console shows it; it adds none of its own).
 
     An automatic trip's is the trip's only alert (the monitor raises none beside it: one message on the trader's
-    phone): its ``reason`` is the hit's message (what tripped, its figures, the action), and it says what the kill
-    did: the entries cancelled, the positions' protective orders kept and how to cancel them too, or, with
-    ``flatten`` (HALT_AND_FLATTEN), the positions flattened next."""
+    phone, on every channel that listens to the kill switch or to the trigger: :attr:`Alert.trip`): its ``reason`` is
+    the hit's message (what tripped, its figures, the action), and it says what the kill did: the entries cancelled,
+    the positions' protective orders kept and how to cancel them too, or, with ``flatten`` (HALT_AND_FLATTEN), the
+    positions flattened next."""
     text = f"kill switch engaged by {by} ({trigger.value}): {reason}"
     if trigger is KillTrigger.MANUAL:
         return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
@@ -423,7 +424,7 @@ def engaged_alert(by: str, reason: str, trigger: KillTrigger, now: datetime,
     else:
         text += (f". Entries cancelled; the open positions' protective orders (stops, targets, exits) are kept "
                  f"working{others}. Ctrl+K cancels everything, those too")
-    return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill")
+    return Alert(AlertLevel.CRITICAL, "kill_switch", text, now, kind="kill", trip=trigger.value)
 
 
 def _everything_events(by: str, reason: str, now: datetime, taken: bool) -> tuple[Event, ...]:

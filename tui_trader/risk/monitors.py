@@ -61,12 +61,13 @@ class TriggerHit:
     message: str
     symbols: tuple[str, ...] = ()
     said: bool = False
-    """Its alert is raised already: the account monitors raise theirs with the hit (:func:`evaluate_readings`), so
-    the response to it raises none of its own (the REDUCING of a losing streak was said twice)."""
+    """Its alert is raised already: the account monitors raise theirs with the hit (:func:`evaluate_readings`), the
+    engine a journal failure's (:func:`journal_failure_hit`), so the response to it raises none of its own (the
+    REDUCING of a losing streak was said twice)."""
     said_by_kill: bool = False
-    """An account monitor's hit that engages the kill switch (HALTED, HALT_AND_FLATTEN): the kill switch's critical
-    alert says it, with this hit's message as its reason; the monitor raises none of its own (one trip was two
-    critical alerts, two messages on the trader's phone, each half the story). With the kill switch engaged
+    """An account monitor's or a journal failure's hit that engages the kill switch (HALTED, HALT_AND_FLATTEN): the
+    kill switch's critical alert says it, with this hit's message as its reason; none other is raised (one trip was
+    two critical alerts, two messages on the trader's phone, each half the story). With the kill switch engaged
     already, the response says the hit (:meth:`~tui_trader.risk.engine.RiskEngine.respond`)."""
 
 
@@ -313,6 +314,10 @@ def position_mismatch_hit(
 
 
 def journal_failure_hit(error: str, limits: RiskLimits) -> TriggerHit:
-    """A journal write failed: always fires."""
-    text = f"journal write failed: {error}"
-    return TriggerHit(KillTrigger.JOURNAL_FAILURE, limits.journal_failure_action, "journal_failure", 1.0, 0.0, text)
+    """A journal write failed: always fires. Said once, as an account monitor's hit is: by the engine's critical alert
+    (:meth:`~tui_trader.engine.engine.Engine.on_journal_failure`), or by the kill switch's when it halts trading."""
+    action = limits.journal_failure_action
+    text = f"journal write failed: {error} -> {action.value}"
+    kill = action.rank >= TriggerAction.HALTED.rank
+    return TriggerHit(KillTrigger.JOURNAL_FAILURE, action, "journal_failure", 1.0, 0.0, text, said=not kill,
+                      said_by_kill=kill)

@@ -95,16 +95,18 @@ class Channel:
     def accepts(self, notice: Notice) -> bool:
         """True when the channel's filters let ``notice`` through.
 
-        The kind must be listed; so must the level, except for fills and daily summaries (facts
-        at INFO level that a channel asks for by kind) and for the end of a condition whose beginning
-        this channel sent or is sending (:attr:`Notice.topic`: the link back after the link lost, at INFO);
-        a notice sent only there (:attr:`Notice.owed_only`) goes nowhere else. Test notices always pass.
+        One of its kinds must be listed (:attr:`Notice.kinds`: the kill switch's alert of a risk trip is both
+        ``kill_switch`` and ``risk``); so must the level, except for fills and daily summaries (facts at INFO level
+        that a channel asks for by kind). The end of a condition whose beginning this channel sent or is sending
+        (:attr:`Notice.topic`: the link back after the link lost, at INFO) passes whatever its level and kind (the
+        kill switch released, where only its risk trip was told); a notice sent only there (:attr:`Notice.owed_only`)
+        goes nowhere else. Test notices always pass.
         """
         if notice.kind == "test":
             return True
-        if notice.kind not in self.policy.kinds:
-            return False
-        return self._wanted(notice) or (notice.ends and notice.topic in self._begun(self._in_flight, self._queue))
+        if notice.ends and notice.topic in self._begun(self._in_flight, self._queue):
+            return True
+        return bool(notice.kinds & self.policy.kinds) and self._wanted(notice)
 
     def _wanted(self, notice: Notice) -> bool:
         """True when the levels let ``notice`` through on its own, not only as the end of what was told here."""

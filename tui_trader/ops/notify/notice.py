@@ -3,10 +3,12 @@
 Kinds (``notifications.kinds``): ``fills``, ``rejections``, ``risk`` (risk triggers, reconciliation, the
 schedule), ``kill_switch``, ``disconnects``, ``daily_summary``, ``system`` (health, journal, engine failures) and
 ``test``.
-Alerts are routed by their source; one thing that happened is one notice: the events behind an alert
+Alerts are routed by their kind or source; one thing that happened is one notice: the events behind an alert
 (a KillSwitchEngaged next to its critical alert, the DISCONNECTED of a connect that failed next to its
 ``connect_failed`` alert) are not sent, and a lost link is sent as its DISCONNECTED event, not again as the
-broker's ``disconnect`` alert beside it.
+broker's ``disconnect`` alert beside it. A notice may be of two kinds (:attr:`Notice.kinds`): the kill switch's alert
+of an automatic trip, which is the trip's only alert, is ``kill_switch`` and the trigger's (``risk``; ``system`` for a
+journal failure), sent once to a channel that listens to either or both.
 
 A notice that a condition began (the link lost, entries blocked, a data farm broken, a health figure over its limit,
 the schedule's REDUCING, the kill switch engaged) names it (:attr:`Notice.topic`), and so does the notice that it
@@ -35,7 +37,7 @@ _ALERT_SOURCE_KIND = {
     "connection": "disconnects", "market_data": "disconnects",
 }
 _ALERT_KIND_KIND = {"disconnected": "disconnects", "connect_failed": "disconnects", "position_mismatch": "risk",
-                    "order_rejected": "rejections"}
+                    "order_rejected": "rejections", "journal_failure": "system"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,14 @@ class Notice:
     origin: str = ""
     """Which engine says it: its mode and account (``LIVE U1234567``, :func:`origin_label`), set as it is routed; a
     paper and a live engine's messages look alike on a phone otherwise."""
+    also: str = ""
+    """A second kind it is of, if any: the kill switch's alert of an automatic trip is the trigger's too (``risk``),
+    and a channel that listens to the trigger's kind and not to ``kill_switch`` hears the trip that halted trading."""
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds the notice is of: a channel that listens to any of them takes it (once)."""
+        return frozenset((self.kind, self.also)) - {""}
 
     @property
     def line(self) -> str:
@@ -80,7 +90,11 @@ def origin_label(mode: Mode, dry_run: bool, account: str) -> str:
 
 def kind_of_alert(alert: Alert) -> str:
     """The notification kind of an alert (by its kind, then its source; else ``system``)."""
-    return _ALERT_KIND_KIND.get(alert.kind) or _ALERT_SOURCE_KIND.get(alert.source, "system")
+    return _kind_of(alert.kind, alert.source)
+
+
+def _kind_of(kind: str, source: str) -> str:
+    return _ALERT_KIND_KIND.get(kind) or _ALERT_SOURCE_KIND.get(source, "system")
 
 
 def notice_for(event: ev.Event) -> Notice | None:
@@ -99,7 +113,10 @@ def notice_for(event: ev.Event) -> Notice | None:
         if a.source == "broker" and a.kind == LOST_LINK:
             return None  # the lost link's ConnectionChanged is its notice
         topic, ends = condition_of(a)
-        return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}", topic=topic, ends=ends)
+        # A trip said by another's alert is of the kind its trigger's own alerts are (source risk, kind the trigger).
+        trip = _kind_of(a.trip, "risk") if a.trip else ""
+        return Notice(event.time, a.level, kind_of_alert(a), f"{a.source}: {a.text}", topic=topic, ends=ends,
+                      also=trip)
     if isinstance(event, ev.OrderFilled):
         return _fill_notice(event)
     if isinstance(event, ev.OrderDenied):
