@@ -77,9 +77,10 @@ class BookSettlement(BrokerEvents):
         The checkpoint also brings back the fills whose commissions a broker's cash adopted at start already had
         off (:meth:`book_commission`), so one that comes on a later run is not taken off cash again (remembered for
         one run only, it was, and that start adopted the broker's cash again with a false cash_mismatch warning).
-        A checkpoint written before they were kept has none. So with the executions left out as not this journal's
-        (:attr:`before_book`), when it is of today: IB reports only the day's, so an earlier day's are forgotten (each
-        checkpoint carries them: a list that grew every day).
+        A checkpoint written before they were kept has none. So with the executions left out as another run's
+        (:attr:`before_book`), when the checkpoint is of today: IB reports only the day's executions, and each
+        checkpoint carries them, so an earlier day's are dropped (else a list that grew every day; the seed's own, a
+        new journal's first day's, are kept from the seed as before).
         """
         events = await journal.book_events(_BOOK_EVENTS)
         last = max((i for i, e in enumerate(events) if isinstance(e, BookCheckpointed)), default=-1)
@@ -92,7 +93,8 @@ class BookSettlement(BrokerEvents):
             in_cash = checkpoint.state.get(_IN_ADOPTED_CASH, {})
             self._charged_by_broker = frozenset(in_cash.get("exec_ids", ()))
             self._cash_short_by = float(in_cash.get("up_to", 0.0))
-            if checkpoint.state.get("day") == self.now().astimezone(ZoneInfo(self.config.time_zone)).date().isoformat():
+            today = self.now().astimezone(ZoneInfo(self.config.time_zone)).date().isoformat()
+            if checkpoint.state.get("day") == today:
                 self.before_book |= frozenset(checkpoint.state.get(EXECUTIONS_BEFORE, ()))
         for event in events[last + 1:]:
             if isinstance(event, OrderFilled):
