@@ -40,8 +40,8 @@ def check_invariants(world: World, summary: dict[str, Any]) -> list[str]:
     return problems
 
 
-BOOK_ALERTS = ("position_mismatch", "cash_mismatch", "fill_recovered", "unknown_fill", "order_reconciled",
-               "order_adopted", "protection_refused", "order_figures", "commission_missing")
+BOOK_ALERTS = ("position_mismatch", "cash_mismatch", "fill_recovered", "unknown_fill", "executions_not_this_journals",
+               "order_reconciled", "order_adopted", "protection_refused", "order_figures", "commission_missing")
 """Alerts in which the engine says what it found when it compared its book with the broker's."""
 
 

@@ -1,9 +1,9 @@
-"""A new journal on an account that traded earlier the same day: its book begins at the broker's positions.
+"""A journal started on an account another journal's run traded earlier the same day, with the same client id.
 
-Two engines with two journals on one simulator, one after the other (the second on a fresh journal): the first's
-executions, which IB still reports the whole day, are already in the positions the second's book starts from. They
-are not its fills: not booked, not counted in its summary, not paired into trades by its report; not on a restart
-either. Against the simulator over loopback, real journals.
+Two engines with two journals on one simulator, one after the other: the first's executions, which IB still reports
+the whole day, are already in the positions the second's book starts from (a new journal's seed), or takes from the
+broker (a journal restored). They are not its fills: not booked, not counted in its summary, not paired into trades
+by its report; not on a restart either. Against the simulator over loopback, real journals.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import OrderStatus, OrderTicket
+from tui_trader.domain import AlertLevel, OrderStatus, OrderTicket
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
@@ -22,7 +22,7 @@ from tui_trader.ops.reports import Period, build_report
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 
-from .helpers import alerts_said, buy, eventually, make_config, running, sell, status
+from .helpers import alerts_said, buy, eventually, long_at_the_broker, make_config, running, sell, status
 
 EVER = Period(date(2000, 1, 1), date(2100, 1, 1))
 
@@ -128,3 +128,69 @@ async def test_new_journal_restarted_after_another_run_traded_today_then_its_exe
         assert not earlier & await journal.known_exec_ids()
     finally:
         await journal.close()
+
+
+async def test_journal_restarted_after_another_journal_traded_today_then_one_alert_and_the_brokers_book(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: run B bought 3 MSFT on its journal; then runs on other journals, same client id, traded.
+    config = config_in(tmp_path, "b")
+    async with running(sim, config) as (first, _):
+        await filled(first, buy(3, "MSFT"))
+        own, ours = {f.exec_id for f in first.session_fills()}, first.portfolio.cash
+    await traded_earlier(sim, tmp_path)
+    async with running(sim, config_in(tmp_path, "a2")) as (other, _):
+        await filled(other, buy(2, "MSFT"))
+    cash = sim.account.cash
+
+    # Act: B starts again on its journal.
+    async with running(sim, config) as (again, events):
+        said = alerts_said(events)
+        blocked = dict(again.blocks)
+        held = {s: p.quantity for s, p in again.portfolio.open_positions().items()}
+        book_cash = again.portfolio.cash
+    summary = summarize(again)
+
+    # Assert: the others' three executions said in one WARNING, booked nowhere; the book is the broker's, entries
+    # not blocked.
+    assert [(a.level, a.kind, a.text) for a in said if a.source == "reconcile" or a.kind == "unknown_fill"] == [
+        (AlertLevel.WARNING, "executions_not_this_journals", "3 executions today of orders this journal does not know "
+         "(another journal, or another program with client id 11?): not booked as this journal's fills; taken from "
+         f"the broker: AAPL 0 → 6, MSFT 3 → 5, cash {ours:.2f} → {cash:.2f}")]
+    assert not blocked
+    assert held == {"AAPL": 6, "MSFT": 5}
+    assert book_cash == pytest.approx(cash)
+    assert summary["fills"] == 0
+    assert summary["positions"] == summary["broker_positions"] == {"AAPL": 6, "MSFT": 5}
+    # Restarted again the same day: their executions, fetched again, are left out without a word.
+    async with running(sim, config) as (third, events):
+        assert [a.kind for a in alerts_said(events) if a.source == "reconcile"] == []
+        assert {s: p.quantity for s, p in third.portfolio.open_positions().items()} == {"AAPL": 6, "MSFT": 5}
+    assert config.journal_path is not None
+    journal = await Journal.open(config.journal_path)
+    try:
+        assert await journal.known_exec_ids() == own
+    finally:
+        await journal.close()
+
+
+async def test_journal_restarted_after_another_journal_and_another_client_traded_then_the_rest_is_a_mismatch(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Arrange: run B's journal; run A on another, same client id, bought 2 MSFT; TWS (client id 99) bought 5 AAPL.
+    config = config_in(tmp_path, "b")
+    async with running(sim, config):
+        pass
+    async with running(sim, config_in(tmp_path, "a")) as (other, _):
+        await filled(other, buy(2, "MSFT"))
+    await long_at_the_broker(sim, 5)
+
+    # Act: B starts again on its journal.
+    async with running(sim, config) as (again, events):
+        said = {a.kind: a for a in alerts_said(events)}
+        held = {s: p.quantity for s, p in again.portfolio.open_positions().items()}
+
+    # Assert: A's execution explains MSFT; nothing explains AAPL, IB reporting no other client's executions: a mismatch.
+    assert said["executions_not_this_journals"].text.startswith(
+        "1 execution today of orders this journal does not know (another journal, or another program with client id "
+        "11?): not booked as this journal's fills; taken from the broker: MSFT 0 → 2, cash ")
+    assert said["position_mismatch"].text == "position mismatch: AAPL: ours 0, broker 5"
+    assert held == {"AAPL": 5, "MSFT": 2}

@@ -290,5 +290,6 @@ BOOK_SEEDED = "first start: seeded from the broker"
 the journal's fills; its ``state`` names those the broker reported then under :data:`EXECUTIONS_BEFORE`."""
 
 EXECUTIONS_BEFORE = "executions_before"
-"""The key of the seed checkpoint's ``state`` listing the ids of the executions from before the book began (absent in a
-journal seeded before it was written)."""
+"""The key of a checkpoint's ``state`` listing the ids of the executions left out of the book as another run's: from
+before the book began (the seed's; absent in a journal seeded before it was written), or of orders a restored journal
+did not know at a start (later checkpoints carry them all for the day)."""

@@ -72,9 +72,10 @@ class BrokerEvents(KillOps):
     """Symbols whose real-time bars the broker refused (a 354 and friends on the bars stream; IB has no delayed ones):
     the strategies on them get no live bars until one comes."""
     before_book: frozenset[str] = frozenset()
-    """Ids of the executions from before the journal's book began (:data:`~tui_trader.domain.events.BOOK_SEEDED`):
-    in the broker's positions it began from, never this journal's fills. IB reports the whole day's executions to
-    every request: another run's, earlier today, would be booked again."""
+    """Ids of the executions the start's reconciliation left out as another run's: from before the journal's book
+    began (:data:`~tui_trader.domain.events.BOOK_SEEDED`), or of orders a restored journal does not know; in the
+    broker's positions the book took, never this journal's fills. IB reports the whole day's executions to every
+    request: another run's, earlier today, would be booked again."""
 
     # -- market data -----------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class Engine(Protection):
         self._next_position_check = 0.0
         self._closing: set[str] = set()
         self.restored_exec_ids = set()
-        self._seen_working, self._gone_away = {}, {}
+        self._seen_working, self._gone_away, self._others = {}, {}, {}
         self.started = False
         self._journal_close_passed = False
         """The stop has reached its closing of the journal: one the start opens after it, the start closes."""

@@ -12,8 +12,10 @@ adopted with a warning, not a mismatch (:meth:`BookSettlement._conclude_position
 
 A new journal's book begins at the broker's account (the seed, at its first reconciliation). IB reports the whole
 day's executions to every request: those from before the seed (another run's, earlier today) are in the positions it
-takes, so they are left out, said once, and kept with the seed so that no later fetch books them
-(:meth:`BookSettlement._before_seed`).
+takes, so they are left out, said once, and kept with the book's checkpoints so that no later fetch books them
+(:meth:`BookSettlement._not_this_journals`). So are those a restored journal's start fetches for orders it does not
+know (another journal's run with the same client id, earlier today): the difference they make to the positions is
+taken from the broker, said once (:meth:`BookSettlement._say_others`), not a mismatch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import BrokerPosition
 from tui_trader.domain.enums import AlertLevel
@@ -56,6 +59,10 @@ class BookSettlement(BrokerEvents):
     this run or an earlier one: journaled with the book's checkpoints until their commissions are booked."""
     _cash_short_by = 0.0
     """How much lower than ours the adopted cash was, less what those fills' commissions have accounted for."""
+    _others: dict[str, Fill]
+    """Exec id → the executions the start's reconciliation left out as not this journal's
+    (:meth:`_not_this_journals`): said once the book is settled, then forgotten (their ids stay in
+    :attr:`before_book`)."""
     _gone_away: dict[str, list[Order]]
     """Symbol → its orders the running reconciliation settled as ended while away
     (:meth:`~tui_trader.engine.reconcile_orders.OrderSettlement._ended_away`): a bracket's stop, or one adopted
@@ -70,10 +77,15 @@ class BookSettlement(BrokerEvents):
         The checkpoint also brings back the fills whose commissions a broker's cash adopted at start already had
         off (:meth:`book_commission`), so one that comes on a later run is not taken off cash again (remembered for
         one run only, it was, and that start adopted the broker's cash again with a false cash_mismatch warning).
-        A checkpoint written before they were kept has none.
+        A checkpoint written before they were kept has none. So with the executions left out as another run's
+        (:attr:`before_book`), when the checkpoint is of today: IB reports only the day's executions, and each
+        checkpoint carries them, so an earlier day's are dropped (else a list that grew every day; the seed's own, a
+        new journal's first day's, are kept from the seed as before).
         """
         events = await journal.book_events(_BOOK_EVENTS)
         last = max((i for i, e in enumerate(events) if isinstance(e, BookCheckpointed)), default=-1)
+        start = await journal.book_start()
+        self.before_book = start.executions_before if start is not None else frozenset()
         if last >= 0:
             checkpoint = events[last]
             assert isinstance(checkpoint, BookCheckpointed)
@@ -81,8 +93,9 @@ class BookSettlement(BrokerEvents):
             in_cash = checkpoint.state.get(_IN_ADOPTED_CASH, {})
             self._charged_by_broker = frozenset(in_cash.get("exec_ids", ()))
             self._cash_short_by = float(in_cash.get("up_to", 0.0))
-        start = await journal.book_start()
-        self.before_book = start.executions_before if start is not None else frozenset()
+            today = self.now().astimezone(ZoneInfo(self.config.time_zone)).date().isoformat()
+            if checkpoint.state.get("day") == today:
+                self.before_book |= frozenset(checkpoint.state.get(EXECUTIONS_BEFORE, ()))
         for event in events[last + 1:]:
             if isinstance(event, OrderFilled):
                 self.portfolio.apply_fill(event.fill, event.order)
@@ -92,13 +105,16 @@ class BookSettlement(BrokerEvents):
         self.book_restored = bool(events)
 
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
-        """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, and
-        ``extra``); not while trading is refused for the account (:attr:`refusal`): the book is the refused account's
-        then (shown, never journaled). Journaled, it was the one the next run, on its own account, restored: the
-        other account's positions and cash, a cash and a position mismatch at its start (whose trigger halts)."""
+        """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, the
+        executions left out as not this journal's, and ``extra``); not while trading is refused for the account
+        (:attr:`refusal`): the book is the refused account's then (shown, never journaled). Journaled, it was the one
+        the next run, on its own account, restored: the other account's positions and cash, a cash and a position
+        mismatch at its start (whose trigger halts)."""
         if self.refusal:
             return
         state = {**self.portfolio.state(), **(extra or {})}
+        if self.before_book:
+            state[EXECUTIONS_BEFORE] = sorted(self.before_book)
         if self._charged_by_broker:
             state[_IN_ADOPTED_CASH] = {"exec_ids": sorted(self._charged_by_broker), "up_to": self._cash_short_by}
         self.publish(BookCheckpointed(self.now(), state, reason))
@@ -120,11 +136,12 @@ class BookSettlement(BrokerEvents):
         fills = await self.broker.executions(self._executions_since())
         if out_of_touch:
             self._out_of_touch, self._newest_before = False, None
-        before: set[str] = set()
         for fill in sorted(fills, key=lambda f: f.time):
             known = self.orders.fills.get(fill.exec_id)
-            if known is None and self._before_seed(fill):
-                before.add(fill.exec_id)  # said at the seed (:meth:`_seed_portfolio`)
+            if known is None and fill.exec_id in self.before_book:
+                continue  # left out before: in the positions the book took from the broker
+            if known is None and self._not_this_journals(fill):
+                self._others[fill.exec_id] = fill  # said once the book is settled
                 self.orders.drop_pending_commission(fill.exec_id)
             elif known is None:
                 if not await self.is_new_fill(fill):  # an old execution the journal already has
@@ -134,21 +151,23 @@ class BookSettlement(BrokerEvents):
                 self.book_fill(fill)
             elif known.commission is None and fill.commission is not None:
                 self._recover_commission(fill.exec_id, fill.commission, fill.realized_pnl)
-        self.before_book |= before
+        self.before_book |= self._others.keys()
 
-    def _before_seed(self, fill: Fill) -> bool:
-        """``fill`` is from before the book began: a new journal's first reconciliation fetched it, ahead of the seed
-        that takes the broker's positions (``fill`` in them), for no order of the journal's own.
+    def _not_this_journals(self, fill: Fill) -> bool:
+        """``fill`` is another run's: the start's reconciliation fetched it, before the book is settled against the
+        broker's positions (``fill`` in them), for no order this journal knows.
 
-        IB reports the day's executions to every request, another run's from earlier today too: booked, they were
-        fills for unknown orders, counted in the run's fills, commissions and P&L (and positions, until the seed
-        took the broker's). An order of the journal's own is one restored from it (its SENDING record written
-        ahead of the seed's batch, then a crash): its fill is recovered as after any crash.
+        IB reports the day's executions to every request, another run's from earlier today too (another journal's,
+        with the same client id): booked, each was an ERROR "fill for an unknown order" that blocked entries, and
+        counted in the run's fills, commissions and P&L. A new journal's order of its own is one restored from it
+        (its SENDING record written ahead of the seed's batch, then a crash): its fill is recovered as after any
+        crash; an order it adopted at this start is another's, its fills from before the seed too. A restored
+        journal's orders, adopted ones included, are its own: their fills while it was away are recovered.
         """
-        if self.book_restored or self.book_settled:
+        if self.book_settled:
             return False
         order = self.orders.find(fill.order_ref, fill.perm_id, fill.broker_id)
-        return order is None or order.ticket.strategy == ADOPTED
+        return order is None or (not self.book_restored and order.ticket.strategy == ADOPTED)
 
     def _executions_since(self) -> datetime | None:
         """From a little before the newest fill known (when touch was lost, after an outage), or from
@@ -196,21 +215,24 @@ class BookSettlement(BrokerEvents):
         """The positions against the broker's at the end of a reconciliation, at start or after a reconnect.
 
         A difference the orders settled as ended while away explain (:meth:`_explained`) is
-        taken from the broker with a WARNING: not a mismatch. Any other is a mismatch (its trigger
-        applies), taken from the broker as well only with ``adopt_all`` (at start, where the book restored
-        from the journal has nothing better; while running, the book stays ours, as after a periodic check).
-        What is taken is checkpointed with ``cash_note`` (the cash adopted at start).
+        taken from the broker with a WARNING: not a mismatch; so is one that the executions left out as another
+        run's (:meth:`_not_this_journals`) make, said once with them (:meth:`_say_others`). Any other is a mismatch
+        (its trigger applies), taken from the broker as well only with ``adopt_all`` (at start, where the book
+        restored from the journal has nothing better; while running, the book stays ours, as after a periodic
+        check). What is taken is checkpointed with ``cash_note`` (the cash adopted at start).
         """
         diffs = self.position_diffs()
-        explained = {s: d for s, d in diffs.items() if self._explained(s, *d)}
-        unexplained = {s: d for s, d in diffs.items() if s not in explained}
-        adopted = diffs if adopt_all else explained
+        by_others = {s: d for s, d in diffs.items() if self._made_by_others(s, *d)}
+        explained = {s: d for s, d in diffs.items() if s not in by_others and self._explained(s, *d)}
+        unexplained = {s: d for s, d in diffs.items() if s not in by_others and s not in explained}
+        adopted = diffs if adopt_all else {**by_others, **explained}
         for symbol, (_, theirs) in sorted(adopted.items()):
             cost = next((p.avg_cost for p in self.broker.positions() if p.symbol == symbol), 0.0)
             self.portfolio.adjust(symbol, theirs, cost, self.now())
         self.after_book_taken(adopted)
-        if adopted or cash_note:
+        if adopted or cash_note or self._others:
             self.checkpoint_book(f"adjusted to the broker: {diff_text(adopted)} {cash_note}".strip())
+        self._say_others(by_others, cash_note)
         for symbol, (ours, theirs) in sorted(explained.items()):
             refs = ", ".join(o.order_ref for o in self._reducers(symbol, ours))
             self.alert(AlertLevel.WARNING, "reconcile", f"{symbol}: position taken from the broker ({theirs:g}, "
@@ -218,6 +240,26 @@ class BookSettlement(BrokerEvents):
                        "longer reports their executions", kind="position_adopted")
         if unexplained:
             self.on_position_mismatch(diff_text(unexplained), unexplained)
+
+    def _made_by_others(self, symbol: str, ours: float, theirs: float) -> bool:
+        """The broker's position is ours moved by exactly the executions left out as another run's."""
+        moved = sum(f.signed_quantity for f in self._others.values() if f.symbol == symbol)
+        return bool(moved) and abs(ours + moved - theirs) <= _QTY_EPS
+
+    def _say_others(self, taken: dict[str, tuple[float, float]], cash_note: str) -> None:
+        """Say once the executions the start left out as another run's, with the positions ``taken`` from the broker
+        that they make and the cash adopted at start (``cash_note``): a WARNING, as the book moved by trades not made
+        here; entries are not blocked for them. One alert: it was an ERROR and an entry block for each execution."""
+        if not self._others:
+            return
+        n = len(self._others)
+        moved = [f"{s} {a:g} → {b:g}" for s, (a, b) in sorted(taken.items())] + ([cash_note] if cash_note else [])
+        self.alert(AlertLevel.WARNING, "reconcile", f"{n} execution{'s' if n > 1 else ''} today of orders this "
+                   f"journal does not know (another journal, or another program with client id "
+                   f"{self.connection.client_id}?): not booked as this journal's fills; "
+                   + (f"taken from the broker: {', '.join(moved)}" if moved else "no position or cash changed by them"),
+                   kind="executions_not_this_journals")
+        self._others = {}
 
     def _explained(self, symbol: str, ours: float, theirs: float) -> bool:
         """The broker's position is ours made smaller (not reversed) by no more than what ``symbol``'s
@@ -278,14 +320,18 @@ class BookSettlement(BrokerEvents):
         return cash
 
     def _settle_cash(self) -> str:
+        """Adopt the broker's cash where it differs from ours: a WARNING, unless the start left out executions as
+        another run's, whose alert says it (:meth:`_say_others`: those trades moved the cash, and their commissions
+        come apart from them, so no sum of ours can match the broker's to the cent). The note for the checkpoint."""
         cash, ours = self._cash_differs(), self.portfolio.cash
         if cash is None:
             return ""
         late = sorted(self.orders.uncommissioned)
-        note = (f" (it may include the commissions of {', '.join(late)}, not reported yet: they go into "
-                "commissions and P&L when they come, not into cash again)") if late else ""
-        self.alert(AlertLevel.WARNING, "reconcile", f"cash differs from the journal: ours {ours:,.2f}, "
-                   f"broker {cash:,.2f}; using the broker's{note}", kind="cash_mismatch")
+        if late or not self._others:
+            unreported = (f" (it may include the commissions of {', '.join(late)}, not reported yet: they go into "
+                          "commissions and P&L when they come, not into cash again)") if late else ""
+            self.alert(AlertLevel.WARNING, "reconcile", f"cash differs from the journal: ours {ours:,.2f}, "
+                       f"broker {cash:,.2f}; using the broker's{unreported}", kind="cash_mismatch")
         self.portfolio.cash = cash
         # Those an earlier run's adopted cash had off (restored with the book) are in ours and in this one: kept.
         self._charged_by_broker |= frozenset(late)
@@ -337,12 +383,13 @@ class BookSettlement(BrokerEvents):
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         self.alert(AlertLevel.INFO, "portfolio", f"new journal: book starts from the broker's account "
                    f"(cash {cash:,.2f}; {held})", kind="book_seeded")
-        if self.before_book:
-            n = len(self.before_book)
+        if self._others:
+            n = len(self._others)
             self.alert(AlertLevel.INFO, "reconcile", f"{n} execution{'s' if n > 1 else ''} from before this journal "
                        "began (earlier today) left out: already in the broker's positions the book starts from",
                        kind="executions_before_book")
-        self.checkpoint_book(BOOK_SEEDED, {EXECUTIONS_BEFORE: sorted(self.before_book)})
+            self._others = {}
+        self.checkpoint_book(BOOK_SEEDED)
         self._mark_all()
 
     def _mark_all(self) -> None:
