@@ -17,7 +17,7 @@ import ib_async
 import pytest
 
 from tui_trader.config import Settings
-from tui_trader.domain import AlertLevel, ConnectionState, Mode, OrderStatus, TradingState
+from tui_trader.domain import AlertLevel, ConnectionState, Mode, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised, KillChecked
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
@@ -29,6 +29,7 @@ from tui_trader.sim.protocol.ids import Out
 from .helpers import (
     CLIENT_ID,
     alerts_said,
+    below_bid,
     bracket_buy,
     buy,
     eventually,
@@ -37,6 +38,7 @@ from .helpers import (
     make_config,
     make_engine,
     outside_client,
+    placed_by_another_tool,
     protected_long,
     running,
     status,
@@ -406,3 +408,42 @@ async def test_paper_against_live_account_then_its_book_is_not_journaled_for_the
         assert [a.kind for a in said] == ["book_seeded"]  # no cash or position mismatch
         assert said[0].text.endswith("; no positions)")
         assert not after.risk.kill_state.engaged
+
+
+async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_the_next_run_restores_none_of_them(
+        live: SimGateway, tmp_path: Path) -> None:
+    # A refused run journaled what it heard of the live account: the order it adopted, its fill and commission. The
+    # next run on the journal, in the right mode with the right account, showed the order, replayed the fill into its
+    # book (a position and a P&L not its own), and its position-mismatch trigger halted it. Its own order, working at
+    # its broker, was settled as gone by the refused run, whose broker never had it.
+    config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper:
+        async with running(paper, config) as (before, _):
+            await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
+            own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
+            await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
+        live.ledger.next_perm_id = paper.ledger.next_perm_id  # a broker's permanent ids never repeat
+        limit = round(live.quote("AAPL").bid - 1, 2)
+        await placed_by_another_tool(live, ib_async.LimitOrder("BUY", 10, limit))
+        async with running(live, config) as (refused, _):
+            await eventually(lambda: refused.book_settled, what="the book settled")
+            assert refused.refusal
+            (adopted,) = [o for o in refused.orders.orders.values() if o.ticket.strategy == "adopted"]
+            live.control.set_price("AAPL", limit - 0.5)
+            await eventually(lambda: status(refused, adopted.order_ref) is S.FILLED and len(refused.orders.fills) == 1
+                             and not refused.orders.uncommissioned, what="filled, its commission booked")
+            assert refused.portfolio.quantity("AAPL") == 10  # shown as the live account has it
+            assert status(refused, own.order_ref) is not S.SUBMITTED  # not at the live account
+
+        async with running(paper, config) as (after, events):
+            await eventually(lambda: after.book_settled, what="the book settled")
+
+            assert (after.account_id, after.refusal) == (paper.account_id, "")
+            assert list(after.orders.orders) == [own.order_ref]
+            assert status(after, own.order_ref) is S.SUBMITTED
+            assert after.orders.fills == {}
+            assert after.portfolio.quantity("AAPL") == 0
+            assert after.account_snapshot().day_pnl == 0
+            assert [a.text for a in alerts_said(events) if a.level is not AlertLevel.INFO] == []
+            assert (after.trading_state, after.risk.kill_state.engaged) == (TradingState.ACTIVE, False)
+

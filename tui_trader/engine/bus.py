@@ -3,7 +3,7 @@
 A lossy subscriber (the console) drops its oldest event on overflow and counts the drop, so
 the console can raise a warning; a lossless subscriber (the journal) never drops: when its
 queue is full the bus calls its ``on_overflow`` hook, and the engine treats that as a journal
-failure and halts trading.
+failure and halts trading. A subscriber may take only some events (``keep``), decided as each is published.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Subscription:
         maxsize: int,
         lossless: bool,
         on_overflow: Callable[[Subscription], None] | None = None,
+        keep: Callable[[Event], bool] | None = None,
     ) -> None:
         self.name = name
         self.lossless = lossless
@@ -32,9 +33,13 @@ class Subscription:
         # beyond which ``on_overflow`` tells the engine its consumer is falling behind.
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=0 if lossless else maxsize)
         self._on_overflow = on_overflow
+        self._keep = keep
 
     def offer(self, event: Event) -> None:
-        """Enqueue ``event`` without blocking; drop the oldest on overflow (lossy subscribers)."""
+        """Enqueue ``event`` without blocking (unless ``keep`` leaves it out); drop the oldest on overflow (lossy
+        subscribers)."""
+        if self._keep is not None and not self._keep(event):
+            return
         if self.lossless:
             self._queue.put_nowait(event)
             if self._queue.qsize() > self.maxsize and self._on_overflow is not None:
@@ -82,9 +87,11 @@ class EventBus:
         maxsize: int = 10_000,
         lossless: bool = False,
         on_overflow: Callable[[Subscription], None] | None = None,
+        keep: Callable[[Event], bool] | None = None,
     ) -> Subscription:
-        """Register a subscriber and return its queue."""
-        sub = Subscription(name, maxsize, lossless, on_overflow)
+        """Register a subscriber and return its queue (``keep``: the events it takes, when not all; asked as each
+        is published, so what it leaves out depends on the moment the event happened, not when it is read)."""
+        sub = Subscription(name, maxsize, lossless, on_overflow, keep)
         self._subscribers.append(sub)
         return sub
 

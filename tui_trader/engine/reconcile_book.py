@@ -106,12 +106,8 @@ class BookSettlement(BrokerEvents):
 
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, the
-        executions left out as not this journal's, and ``extra``); not while trading is refused for the account
-        (:attr:`refusal`): the book is the refused account's then (shown, never journaled). Journaled, it was the one
-        the next run, on its own account, restored: the other account's positions and cash, a cash and a position
-        mismatch at its start (whose trigger halts)."""
-        if self.refusal:
-            return
+        executions left out as not this journal's, and ``extra``). While trading is refused for the account the
+        journal does not keep it (:meth:`~tui_trader.engine.recovery.Recovery.journals`): the book is that account's."""
         state = {**self.portfolio.state(), **(extra or {})}
         if self.before_book:
             state[EXECUTIONS_BEFORE] = sorted(self.before_book)

@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 from tui_trader.broker.base import SyncFailed, account_problem
 from tui_trader.domain.alerts import LOST_LINK
 from tui_trader.domain.enums import LINK_UP, AlertLevel, ConnectionState, OrderStatus, TradingState
-from tui_trader.domain.events import MessagesSent
+from tui_trader.domain.events import (
+    BookCheckpointed,
+    CommissionReported,
+    Event,
+    MessagesSent,
+    OrderFilled,
+    OrderUpdated,
+)
 from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
@@ -45,6 +52,11 @@ DISCONNECT_TRIGGER = trigger_by(DISCONNECT_MONITOR)
 
 UNSENT = (S.PENDING_APPROVAL, S.APPROVED)
 """Statuses of an order that has not reached the wire: SENDING is journaled before the bytes go out."""
+
+ACCOUNT_RECORD = (OrderUpdated, OrderFilled, CommissionReported, BookCheckpointed)
+"""The events a later run restores from the journal as its account's: its orders (the open ones worked, the day's
+finished ones shown), its fills and commissions (replayed into the book after its last checkpoint) and the book's
+checkpoints. Not journaled while trading is refused for the account (:meth:`Recovery.journals`)."""
 
 
 class Recovery(Amendments):
@@ -82,7 +94,7 @@ class Recovery(Amendments):
         self.journal = await Journal.open(path, batch_size=self.config.journal_batch_size,
                                           flush_interval_ms=self.config.journal_flush_interval_ms,
                                           on_failure=self.on_journal_failure, lock=lock)
-        self.journal.attach(self.bus.subscribe("journal", maxsize=100_000, lossless=True))
+        self.journal.attach(self.bus.subscribe("journal", maxsize=100_000, lossless=True, keep=self.journals))
         kill = await self.journal.load_kill_state()
         if kill and not kill.get("engaged"):  # released: the triggers reset today stay quiet today
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill).released_only())
@@ -280,6 +292,20 @@ class Recovery(Amendments):
         problem = account_problem(account, managed, self.config.expected_account, self.config.mode)
         if problem:
             self.refuse_trading(problem)
+
+    def journals(self, event: Event) -> bool:
+        """Whether the journal keeps ``event``: everything but the refused account's record (:data:`ACCOUNT_RECORD`)
+        from the moment trading is refused for it (:attr:`refusal`, set at the handshake, before the sync brings any
+        of it) to the end of the run.
+
+        What the run hears of that account is shown (the console says HALTED, with the refusal, and the account's
+        id), never kept: the journal is its mode's account's record, and the next run on it, in the right mode with
+        the right account, restored the other account's fills into its book (false P&L, a position and a cash
+        mismatch whose trigger halts it), worked its adopted orders, and found its own orders settled as gone by a
+        broker that never had them. The refusal, the alerts, the operator's actions and a kill the operator latched
+        are the run's own, and kept: a Ctrl+K stays latched for the next run, until a reset with a typed reason (a
+        trigger's kill is not latched at all while refused: :meth:`~tui_trader.engine.engine.Engine.apply_hit`)."""
+        return not (self.refusal and isinstance(event, ACCOUNT_RECORD))
 
     def refuse_trading(self, problem: str) -> None:
         """Trading is refused for this account (``problem`` says why): nothing goes to the broker from this engine
