@@ -447,3 +447,21 @@ async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_t
             assert [a.text for a in alerts_said(events) if a.level is not AlertLevel.INFO] == []
             assert (after.trading_state, after.risk.kill_state.engaged) == (TradingState.ACTIVE, False)
 
+
+async def test_paper_against_live_account_when_the_operator_kills_then_the_next_run_starts_with_the_kill_latched(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The journal keeps nothing the run heard of the refused account, but the operator's Ctrl+K is the operator's:
+    # it stays latched, in the right mode with the right account too, until a reset with a typed reason.
+    config = make_config(tmp_path, mode=Mode.PAPER)
+    async with running(live, config) as (refused, _):
+        await eventually(lambda: refused.is_connected, what="connected")
+        assert refused.refusal
+        refused.kill("operator pressed Ctrl+K")
+
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, config) as (after, events)):
+        await eventually(lambda: after.is_connected, what="connected")
+
+        assert (after.refusal, after.trading_state, after.risk.kill_state.engaged) == ("", TradingState.HALTED, True)
+        (said,) = alerts_said(events, kind="kill_restored")
+        assert "operator pressed Ctrl+K" in said.text
