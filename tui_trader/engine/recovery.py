@@ -301,10 +301,11 @@ class Recovery(Amendments):
         What the run hears of that account is shown (the console says HALTED, with the refusal, and the account's
         id), never kept: the journal is its mode's account's record, and the next run on it, in the right mode with
         the right account, restored the other account's fills into its book (false P&L, a position and a cash
-        mismatch whose trigger halts it), worked its adopted orders, and found its own orders settled as gone by a
-        broker that never had them. The refusal, the alerts, the operator's actions and a kill the operator latched
-        are the run's own, and kept: a Ctrl+K stays latched for the next run, until a reset with a typed reason (a
-        trigger's kill is not latched at all while refused: :meth:`~tui_trader.engine.engine.Engine.apply_hit`)."""
+        mismatch whose trigger halts it), showed its orders (and worked the open ones), and found its own orders
+        settled as gone by a broker that never had them. The refusal, the alerts, the operator's actions and a kill
+        the operator latched are the run's own, and kept: a Ctrl+K stays latched for the next run, until a reset
+        with a typed reason (a trigger's kill is not latched at all while refused:
+        :meth:`~tui_trader.engine.engine.Engine.apply_hit`)."""
         return not (self.refusal and isinstance(event, ACCOUNT_RECORD))
 
     def refuse_trading(self, problem: str) -> None:
