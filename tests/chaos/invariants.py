@@ -43,6 +43,9 @@ def check_invariants(world: World, summary: dict[str, Any]) -> list[str]:
 BOOK_ALERTS = ("position_mismatch", "cash_mismatch", "fill_recovered", "unknown_fill", "executions_not_this_journals",
                "order_reconciled", "order_adopted", "protection_refused", "order_figures", "commission_missing")
 """Alerts in which the engine says what it found when it compared its book with the broker's."""
+MISMATCH_TRIP = "kill switch engaged by risk:position_mismatch %"
+"""How the kill switch's alert begins (a ``kill`` alert) that says a position mismatch whose trigger halted trading:
+the mismatch's only alert then."""
 
 
 def diagnosis(world: World, summary: dict[str, Any]) -> str:
@@ -57,8 +60,9 @@ def diagnosis(world: World, summary: dict[str, Any]) -> str:
                                       "WHERE kind = 'BookCheckpointed' ORDER BY id"):
         lines.append(f"{time} checkpoint: {json.loads(payload).get('reason')}")
     marks = ",".join("?" * len(BOOK_ALERTS))
-    for time, kind, text in journal_rows(journal, f"SELECT time, kind, text FROM alerts WHERE kind IN ({marks}) "
-                                         "ORDER BY id", BOOK_ALERTS):
+    said = (f"SELECT time, kind, text FROM alerts WHERE kind IN ({marks}) OR (kind = 'kill' AND text LIKE ?) "
+            "ORDER BY id")
+    for time, kind, text in journal_rows(journal, said, (*BOOK_ALERTS, MISMATCH_TRIP)):
         lines.append(f"{time} {kind}: {text}")
     for time, payload in journal_rows(journal, "SELECT time, payload FROM events WHERE kind = 'OrderFilled' "
                                       "ORDER BY id"):

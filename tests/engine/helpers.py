@@ -292,6 +292,12 @@ def alerts_said(events: Subscription, *, kind: str | None = None, source: str | 
             and kind in (None, e.alert.kind) and source in (None, e.alert.source)]
 
 
+def kinds_of(alert: Alert) -> tuple[str, ...]:
+    """The kinds ``alert`` is of: its own, and the trigger whose trip the kill switch's says (a position mismatch that
+    halts trading is said by the kill switch's alert alone: ``kill`` and ``position_mismatch``)."""
+    return (alert.kind, alert.trip) if alert.trip else (alert.kind,)
+
+
 def protection_said(events: Subscription) -> list[tuple[AlertLevel, str]]:
     """The protection's alerts drained from ``events``: (level, text)."""
     return [(a.level, a.text) for a in alerts_said(events, source="protection")]

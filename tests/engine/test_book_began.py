@@ -22,7 +22,7 @@ from tui_trader.ops.reports import Period, build_report
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 
-from .helpers import alerts_said, buy, eventually, long_at_the_broker, make_config, running, sell, status
+from .helpers import alerts_said, buy, eventually, kinds_of, long_at_the_broker, make_config, running, sell, status
 
 EVER = Period(date(2000, 1, 1), date(2100, 1, 1))
 
@@ -34,8 +34,8 @@ def config_in(tmp_path: Path, name: str) -> EngineConfig:
 
 
 def alerts(events: Subscription) -> dict[str, str]:
-    """Kind → text of the alerts received so far (drains the subscription)."""
-    return {a.kind: a.text for a in alerts_said(events)}
+    """Kind (:func:`kinds_of`) → text of the alerts received so far (drains the subscription)."""
+    return {k: a.text for a in alerts_said(events) for k in kinds_of(a)}
 
 
 def broker_cost(sim: SimGateway, symbol: str) -> float:
@@ -185,12 +185,14 @@ async def test_journal_restarted_after_another_journal_and_another_client_traded
 
     # Act: B starts again on its journal.
     async with running(sim, config) as (again, events):
-        said = {a.kind: a for a in alerts_said(events)}
+        said = {k: a for a in alerts_said(events) for k in kinds_of(a)}
         held = {s: p.quantity for s, p in again.portfolio.open_positions().items()}
 
     # Assert: A's execution explains MSFT; nothing explains AAPL, IB reporting no other client's executions: a mismatch.
     assert said["executions_not_this_journals"].text.startswith(
         "1 execution today of orders this journal does not know (another journal, or another program with client id "
         "11?): not booked as this journal's fills; taken from the broker: MSFT 0 → 2, cash ")
-    assert said["position_mismatch"].text == "position mismatch: AAPL: ours 0, broker 5"
+    assert said["position_mismatch"].text.startswith(
+        "kill switch engaged by risk:position_mismatch (position_mismatch): position mismatch with the broker: AAPL: "
+        "ours 0, broker 5. ")
     assert held == {"AAPL": 5, "MSFT": 2}

@@ -37,6 +37,7 @@ from .helpers import (
     alerts_said,
     buy,
     eventually,
+    kinds_of,
     link_down,
     make_config,
     placed_by_another_tool,
@@ -68,9 +69,9 @@ class Alerts:
         self.seen: list[Alert] = []
 
     def of(self, kind: str) -> list[Alert]:
-        """The alerts of ``kind`` received so far."""
+        """The alerts of ``kind`` (:func:`kinds_of`) received so far."""
         self.seen.extend(alerts_said(self.events))
-        return [a for a in self.seen if a.kind == kind]
+        return [a for a in self.seen if kind in kinds_of(a)]
 
 
 def timers_fired(engine: Engine) -> bool:

@@ -122,7 +122,7 @@ async def test_automatic_trip_when_its_kept_stop_is_modified_then_only_a_cut_pas
         sim: SimGateway, tmp_path: Path) -> None:
     # Arrange: LONG 10 with its stop and target working, then the position-mismatch trip (it keeps them).
     async with _running_protected(sim, tmp_path) as (engine, _, stop, target):
-        engine.engage_kill("position mismatch with the broker: AAPL ours 10 broker 5", "risk:position_mismatch",
+        engine.engage_kill("position mismatch with the broker: AAPL: ours 10, broker 5", "risk:position_mismatch",
                            KillTrigger.POSITION_MISMATCH)
         assert _halted_by_the_mismatch(engine)
         stop_price = stop.ticket.stop_price or 0.0
@@ -278,11 +278,14 @@ async def test_bracket_when_more_sold_in_tws_after_a_mismatch_was_followed_then_
         await _sold_in_tws(sim, 3)
         await _mismatch_confirmed(engine, 2)
 
-        # Assert: confirmed again and said again with its figures; stop and target cut to the broker's 2.
+        # Assert: confirmed again and said again with its figures (the kill switch engaged by the first mismatch
+        # already: the trigger's own alert says it); stop and target cut to the broker's 2.
         await eventually(lambda: working_at_broker(sim) == {stop.order_ref: 2, target.order_ref: 2},
                          what="stop and target cut to 2 at the broker")
         said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
-        assert [a.text for a in said if a.kind == "position_mismatch"] == ["position mismatch: AAPL: ours 10, broker 2"]
+        assert [(a.level, a.text) for a in said if a.kind == "position_mismatch"] == [(AlertLevel.CRITICAL, (
+            "position mismatch with the broker: AAPL: ours 10, broker 2 (the kill switch was engaged already, by "
+            "risk:position_mismatch)"))]
         assert [(a.level, a.text) for a in said if a.kind == "protection_fitted"] == [(AlertLevel.INFO, (
             f"{stop.order_ref} (STP 5 AAPL) and {target.order_ref} (LMT 5 AAPL) cut to the position of 2"))]
 

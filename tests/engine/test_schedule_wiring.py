@@ -123,7 +123,7 @@ async def test_schedule_when_risk_monitor_reduces_during_window_then_left_reduci
     engine.tick()
     assert engine.trading_state is TradingState.REDUCING
 
-    engine.on_position_mismatch("AAPL ours 0 broker 10", {"AAPL": (0.0, 10.0)})
+    engine.on_position_mismatch({"AAPL": (0.0, 10.0)})
     clock.advance(15 * 60)
     await eventually(lambda: (engine.tick(), runner.guard.phase is Phase.NORMAL)[1], timeout=10,
                      what="the schedule done with the window")

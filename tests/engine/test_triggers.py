@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import AlertLevel, OrderStatus, OrderType, TradingState
+from tui_trader.domain import Alert, AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
@@ -22,11 +22,13 @@ from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 
 from .helpers import (
+    alerts_said,
     allow_journal_writes,
     buy,
     eventually,
     journal_fails,
     limits_for_tests,
+    long_at_the_broker,
     make_config,
     make_engine,
     refuse_journal_writes,
@@ -135,6 +137,62 @@ async def test_journal_failure_that_does_not_halt_then_one_critical_alert_naming
         assert [(a.level, a.source, a.kind, a.text) for a in said] == [
             (AlertLevel.CRITICAL, "risk", "journal_failure", f"journal write failed: disk full -> {action.value}")]
         assert engine.trading_state is state
+        assert not engine.risk.kill_state.engaged
+
+
+async def _mismatch_said(sim: SimGateway, engine: Engine, events: Subscription) -> list[Alert]:
+    """5 AAPL bought in TWS under a book that holds none, until the engine has said the mismatch: the alerts said
+    (the mismatch's all come in the one call that concludes it)."""
+    await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+    events.drain()
+    await long_at_the_broker(sim, 5)
+    said: list[Alert] = []
+    await eventually(lambda: said.extend(alerts_said(events)) or any("AAPL: ours 0, broker 5" in a.text for a in said),
+                     timeout=20, what="the mismatch said")
+    return said + alerts_said(events)
+
+
+@pytest.mark.parametrize("engaged_before", [False, True], ids=["halts", "halted-already"])
+async def test_position_mismatch_that_halts_then_one_critical_alert_names_each_symbols_quantities(
+        sim: SimGateway, tmp_path: Path, engaged_before: bool) -> None:
+    # One mismatch was two alerts, two messages on the trader's phone: the reconciliation's ERROR "position mismatch:
+    # AAPL: ours 0, broker 5" and the kill switch's engagement by it. With the kill engaged already, the trigger's
+    # own says it.
+    async with running(sim, make_config(tmp_path)) as (engine, events):
+        if engaged_before:
+            engine.kill("going for lunch")
+
+        # Act
+        said = await _mismatch_said(sim, engine, events)
+
+        # Assert
+        (alert,) = [a for a in said if "AAPL: ours 0, broker 5" in a.text]
+        assert [a for a in said if a.level.rank >= AlertLevel.ERROR.rank] == [alert]
+        assert alert.level is AlertLevel.CRITICAL
+        assert "position mismatch with the broker: AAPL: ours 0, broker 5" in alert.text
+        if engaged_before:
+            assert (alert.source, alert.kind) == ("risk", "position_mismatch")
+            assert "(the kill switch was engaged already, by operator)" in alert.text
+        else:
+            assert (alert.source, alert.kind, alert.trip) == ("kill_switch", "kill", "position_mismatch")
+            assert engine.risk.kill_state.trigger is KillTrigger.POSITION_MISMATCH
+
+
+@pytest.mark.parametrize(("action", "said_as"), [
+    (TriggerAction.REDUCING, ("risk", "position mismatch with the broker: AAPL: ours 0, broker 5: reducing only")),
+    (TriggerAction.ALERT, ("reconcile", "position mismatch: AAPL: ours 0, broker 5"))], ids=["reducing", "alert"])
+async def test_position_mismatch_that_does_not_halt_then_one_error_names_each_symbols_quantities(
+        sim: SimGateway, tmp_path: Path, action: TriggerAction, said_as: tuple[str, str]) -> None:
+    # A REDUCING was two ERRORs: the reconciliation's and the trigger's "…: reducing only" (whose source and kind the
+    # console's row of the REDUCING goes with).
+    config = make_config(tmp_path, limits=limits_for_tests(position_mismatch_action=action))
+    async with running(sim, config) as (engine, events):
+        # Act
+        said = await _mismatch_said(sim, engine, events)
+
+        # Assert
+        assert [(a.level, a.source, a.kind, a.text) for a in said if a.level.rank >= AlertLevel.WARNING.rank] == [
+            (AlertLevel.ERROR, said_as[0], "position_mismatch", said_as[1])]
         assert not engine.risk.kill_state.engaged
 
 

@@ -23,7 +23,7 @@ from tui_trader.domain.events import AlertRaised, ConnectionChanged, OrderFilled
 from tui_trader.domain.orders import Fill
 from tui_trader.engine.bus import EventBus
 from tui_trader.errors import ConfigError
-from tui_trader.ops.notify import Channel, ChannelPolicy, Notice, Notifier, TelegramSender, WebhookSender
+from tui_trader.ops.notify import Channel, ChannelPolicy, Notice, Notifier, TelegramSender, WebhookSender, notice_for
 from tui_trader.ops.notify.senders import EmailSender, Message
 
 from .conftest import SMTP_PASSWORD, SMTP_USER, eventually
@@ -164,6 +164,25 @@ async def test_webhook_payload_shapes(http: HttpServer, shape: str, key: str) ->
     assert request.path == "/hook/T0K"
     assert key in request.json()
     assert "disconnected" in str(request.json()[key])
+
+
+async def test_webhook_json_when_a_notice_is_of_two_kinds_then_it_lists_both_and_keeps_its_kind(
+        http: HttpServer) -> None:
+    # The payload gave each notice's kind only: a receiver that routes on it never saw that the kill switch's alert
+    # of a trip is the trigger's kind too (risk), as the channels' own filters do.
+    tripped = Alert(AlertLevel.CRITICAL, "kill_switch", "kill switch engaged by risk:position_mismatch "
+                    "(position_mismatch): …", NOW, kind="kill", trip="position_mismatch")
+    trip = notice_for(AlertRaised(NOW, tripped))
+    assert trip is not None
+    channel = Channel(webhook(http.url), policy())
+    async with running(channel):
+        channel.offer(trip)
+        channel.offer(notice("disconnected", AlertLevel.ERROR, "disconnects"))
+        await eventually(lambda: sum(len(r.json()["notices"]) for r in http.requests) == 2)
+
+    said = {n["title"].partition(":")[0]: (n["kind"], n["kinds"]) for r in http.requests for n in r.json()["notices"]}
+    assert said == {"kill_switch": ("kill_switch", ["kill_switch", "risk"]),
+                    "disconnected": ("disconnects", ["disconnects"])}
 
 
 async def test_email_over_starttls_with_login_then_message_arrives(smtp: tuple[int, RecordingHandler],

@@ -429,6 +429,8 @@ def test_position_mismatch_then_the_kill_switch_naming_symbols_at_every_reconcil
 
     assert hit is not None
     assert hit.symbols == ("AAPL", "MSFT")
+    assert hit.message == "position mismatch with the broker: AAPL: ours 100, broker 90, MSFT: ours 0, broker 5"
+    assert hit.said_by_kill  # the kill switch's alert says it, its reason this message
     assert engine.respond(hit, T0).kill
     assert engine.position_mismatch({"AAPL": 100}, {"AAPL": 90, "MSFT": 5}) is not None
 

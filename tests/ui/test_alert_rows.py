@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from engine.helpers import CLIENT_ID, eventually, limits_for_tests, make_config, make_engine
+from engine.helpers import CLIENT_ID, eventually, limits_for_tests, long_at_the_broker, make_config, make_engine
 from ops.servers import closed_port
 
 from tui_trader.domain.alerts import Alert
@@ -185,6 +185,29 @@ async def test_alert_rows_when_the_real_engine_kills_and_releases_then_one_row_e
             about = [(a.source, a.kind, a.text) for a in rows(app)[said:] if a.source in ("console", "kill_switch")]
             assert about == [("kill_switch", "kill", "kill switch engaged by alice (manual): feed looks wrong"),
                              ("kill_switch", "kill_reset", "kill switch released by alice: feed checked")]
+
+
+async def test_alert_rows_when_a_position_mismatch_halts_then_one_critical_row_names_each_symbols_quantities(
+        tmp_path: Path) -> None:
+    # The reconciliation's ERROR "position mismatch: AAPL: ours 0, broker 5" was a row of its own above the kill's.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as gw:
+        engine = make_engine(gw, make_config(tmp_path))
+        async with console_on(engine) as app:
+            await eventually(lambda: any("connection CONNECTED" in a.text for a in rows(app)), what="the connect said")
+            said = len(rows(app))
+
+            # Act: 5 AAPL bought in TWS, read at two position checks in a row.
+            await long_at_the_broker(gw, 5)
+            await eventually(lambda: engine.broker_quantities().get("AAPL") == 5, what="the broker's position")
+            engine.check_positions_debounced()
+            engine.check_positions_debounced()
+
+            # Assert
+            await eventually(lambda: any(a.kind == "kill" for a in rows(app)), what="the trip said")
+            about = [a for a in rows(app)[said:] if a.level.rank >= AlertLevel.ERROR.rank]
+            assert [(a.level, a.source, a.kind) for a in about] == [(AlertLevel.CRITICAL, "kill_switch", "kill")]
+            assert about[0].text.startswith("kill switch engaged by risk:position_mismatch (position_mismatch): "
+                                            "position mismatch with the broker: AAPL: ours 0, broker 5. ")
 
 
 async def test_alert_rows_when_the_operator_reduces_or_the_engine_alert_comes_first_then_each_change_one_row(

@@ -146,11 +146,11 @@ class ProtectionCuts(ProtectionSizes):
             self.broker_offsets.pop(symbol, None)
             self._fit_to_position(symbol)
 
-    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
+    def on_position_mismatch(self, diffs: dict[str, tuple[float, float]]) -> None:
         """Also: a mismatch confirmed while the book stays ours (running: the periodic position check, a reconnect's
         reconciliation) has the symbol's protection follow the broker's position (:meth:`_follow_broker`). One the
         book took the broker's figures for (at start) is fitted already (:meth:`after_book_taken`)."""
-        super().on_position_mismatch(text, diffs)
+        super().on_position_mismatch(diffs)
         differing = self.position_diffs()
         for symbol, (ours, theirs) in sorted(diffs.items()):
             if symbol in differing:

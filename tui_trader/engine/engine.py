@@ -24,6 +24,7 @@ from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.core import Clock
 from tui_trader.engine.protection import Protection
+from tui_trader.engine.reconcile_book import diff_text
 from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo, OrderTrace, TestNotificationResult
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
@@ -389,12 +390,21 @@ class Engine(Protection):
             self.alert(AlertLevel.CRITICAL, "risk", hit.message, kind=hit.monitor)
         self.apply_hit(hit)
 
-    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
-        """Alert, and apply the configured position-mismatch trigger (:meth:`RiskEngine.position_mismatch`)."""
-        super().on_position_mismatch(text, diffs)  # the alert
+    def on_position_mismatch(self, diffs: dict[str, tuple[float, float]]) -> None:
+        """Say the mismatch, and apply the configured position-mismatch trigger (:meth:`RiskEngine.position_mismatch`).
+
+        Said in one alert, naming each symbol's quantities: the reconciliation's ERROR when the trigger only alerts,
+        else the trigger's own (:meth:`apply_hit`): the kill switch's critical alert when it halts (the ERROR beside
+        it was a second message on the trader's phone for the same mismatch), the REDUCING's ERROR (of the trigger's
+        source and kind: the console's row of the REDUCING goes with it)."""
         ours = {s: a for s, (a, _) in diffs.items()}
         theirs = {s: b for s, (_, b) in diffs.items()}
-        self.apply_hit(self.risk.position_mismatch(ours, theirs))
+        hit = self.risk.position_mismatch(ours, theirs)
+        if hit is None:
+            self.alert(AlertLevel.ERROR, "reconcile", f"position mismatch: {diff_text(diffs)}",
+                       kind="position_mismatch")
+        super().on_position_mismatch(diffs)  # the protection follows the broker's positions
+        self.apply_hit(hit)
 
     def reset_kill(self, reason: str, by: str = "operator", confirm_same_day: bool = False) -> None:
         """Release the kill switch (see :meth:`KillOps.reset_kill`; the risk engine arms the journal-failure

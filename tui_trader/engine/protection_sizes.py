@@ -8,7 +8,7 @@ alerts. Acting on it (the cuts sent, retried and re-checked, the cancels) is
 :class:`~tui_trader.engine.cuts.ProtectionCuts`.
 
 The position protection is fitted to is the book's (:meth:`ProtectionSizes.protected_position`), but where a
-mismatch with the broker was confirmed while running: the book stays ours then (the mismatch an ERROR, trading
+mismatch with the broker was confirmed while running: the book stays ours then (the mismatch said, trading
 halted), yet the broker's position is what a stop sells, so where it is nearer flat on the same side the protection
 is fitted to it, and where it is flat or on the other side to nothing. It is followed as the difference the mismatch
 found (:attr:`ProtectionSizes.broker_offsets`): our own fills since move both positions alike.

@@ -235,7 +235,7 @@ class BookSettlement(BrokerEvents):
                        f"not {ours:g}): its closing orders {refs} ended while tui-trader was away, and IB no "
                        "longer reports their executions", kind="position_adopted")
         if unexplained:
-            self.on_position_mismatch(diff_text(unexplained), unexplained)
+            self.on_position_mismatch(unexplained)
 
     def _made_by_others(self, symbol: str, ours: float, theirs: float) -> bool:
         """The broker's position is ours moved by exactly the executions left out as another run's."""
@@ -404,17 +404,17 @@ class BookSettlement(BrokerEvents):
                 if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > _QTY_EPS}
 
     def check_positions(self) -> dict[str, tuple[float, float]]:
-        """Compare our positions with the broker's; every mismatch is an alert (and a trigger)."""
+        """Compare our positions with the broker's; every mismatch is said (and a trigger)."""
         diffs = self.position_diffs()
         if diffs:
-            self.on_position_mismatch(diff_text(diffs), diffs)
+            self.on_position_mismatch(diffs)
         return diffs
 
-    def on_position_mismatch(self, text: str, diffs: dict[str, tuple[float, float]]) -> None:
-        """A position disagrees with the broker (the engine applies the configured trigger)."""
-        self.alert(AlertLevel.ERROR, "reconcile", f"position mismatch: {text}", kind="position_mismatch")
-
     # -- hooks -----------------------------------------------------------------------------------
+
+    def on_position_mismatch(self, diffs: dict[str, tuple[float, float]]) -> None:
+        """Hook: positions disagree with the broker's, ``diffs`` (symbol → ours, the broker's); the engine says it
+        and applies the configured trigger."""
 
     def after_book_taken(self, symbols: Iterable[str]) -> None:
         """Hook after ``symbols``' positions were taken from the broker (the engine records their protection: a

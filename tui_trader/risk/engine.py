@@ -326,8 +326,8 @@ class RiskEngine:
         self._lasting("journal", None)
 
     def position_mismatch(self, ours: Mapping[str, float], broker: Mapping[str, float]) -> TriggerHit | None:
-        """The position-mismatch trigger's hit at every reconciliation that finds one; None when the positions
-        agree or its action is only an alert (the reconciliation says every mismatch itself)."""
+        """The position-mismatch trigger's hit at every reconciliation that finds one, whose response says it; None
+        when the positions agree or its action is only an alert (the reconciliation says that mismatch itself)."""
         hit = position_mismatch_hit(ours, broker, self._limits)
         return None if hit is None or hit.action is TriggerAction.ALERT else hit
 
@@ -337,9 +337,9 @@ class RiskEngine:
         ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
         asked again so the trigger owns it: a schedule's window ending does not lift it). HALTED and
         HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message);
-        engaged already, an account monitor's or a journal failure's hit is said in a critical alert of its own
-        (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by their own
-        alerts. A hit whose alert is raised already (:attr:`TriggerHit.said`: the account monitors', a journal
+        engaged already, an account monitor's, a journal failure's or a position mismatch's hit is said in a critical
+        alert of its own (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by
+        their own alerts. A hit whose alert is raised already (:attr:`TriggerHit.said`: the account monitors', a journal
         failure's) gets no second one.
         """
         if hit.action is TriggerAction.ALERT:

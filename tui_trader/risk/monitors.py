@@ -65,10 +65,10 @@ class TriggerHit:
     engine a journal failure's (:func:`journal_failure_hit`), so the response to it raises none of its own (the
     REDUCING of a losing streak was said twice)."""
     said_by_kill: bool = False
-    """An account monitor's or a journal failure's hit that engages the kill switch (HALTED, HALT_AND_FLATTEN): the
-    kill switch's critical alert says it, with this hit's message as its reason; none other is raised (one trip was
-    two critical alerts, two messages on the trader's phone, each half the story). With the kill switch engaged
-    already, the response says the hit (:meth:`~tui_trader.risk.engine.RiskEngine.respond`)."""
+    """An account monitor's, a journal failure's or a position mismatch's hit that engages the kill switch (HALTED,
+    HALT_AND_FLATTEN): the kill switch's critical alert says it, with this hit's message as its reason; none other is
+    raised (one trip was two alerts, two messages on the trader's phone, each half the story). With the kill switch
+    engaged already, the response says the hit (:meth:`~tui_trader.risk.engine.RiskEngine.respond`)."""
 
 
 DISCONNECT_MONITOR = "disconnect"
@@ -299,7 +299,9 @@ def unknown_order_hits(orders: Sequence[Order], now: datetime, limits: RiskLimit
 def position_mismatch_hit(
     ours: Mapping[str, float], broker: Mapping[str, float], limits: RiskLimits, tolerance: float = 1e-9
 ) -> TriggerHit | None:
-    """Fires when our positions differ from the broker's in any symbol."""
+    """Fires when our positions differ from the broker's in any symbol. Its message names each symbol's two
+    quantities, ours and the broker's: a hit that halts trading is said only by the kill switch's alert, whose reason
+    it is (:attr:`TriggerHit.said_by_kill`)."""
     diffs = {
         s: (ours.get(s, 0.0), broker.get(s, 0.0))
         for s in sorted({*ours, *broker})
@@ -308,9 +310,10 @@ def position_mismatch_hit(
     if not diffs:
         return None
     text = "position mismatch with the broker: " + ", ".join(
-        f"{s} ours {a:g} broker {b:g}" for s, (a, b) in diffs.items())  # fmt: skip
-    return TriggerHit(KillTrigger.POSITION_MISMATCH, limits.position_mismatch_action, "position_mismatch",
-                      float(len(diffs)), 0.0, text, tuple(diffs))  # fmt: skip
+        f"{s}: ours {a:g}, broker {b:g}" for s, (a, b) in diffs.items())  # fmt: skip
+    action = limits.position_mismatch_action
+    return TriggerHit(KillTrigger.POSITION_MISMATCH, action, "position_mismatch", float(len(diffs)), 0.0, text,
+                      tuple(diffs), said_by_kill=action.rank >= TriggerAction.HALTED.rank)
 
 
 def journal_failure_hit(error: str, limits: RiskLimits) -> TriggerHit:

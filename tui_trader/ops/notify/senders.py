@@ -139,14 +139,16 @@ def webhook_payload(shape: str, message: Message) -> dict[str, Any]:
 
     Notice text is data, not markup: for Slack ``&``, ``<`` and ``>`` are escaped (``<!channel>``
     or ``<url|label>`` in an alert would otherwise ping or link), for Discord no mention pings.
+    A json notice names every kind it is of (``kinds``: the kill switch's alert of a trip is the trigger's too,
+    :attr:`~tui_trader.ops.notify.notice.Notice.kinds`), and its own ``kind`` as before.
     """
     if shape == "slack":
         return {"text": _slack_escape(f"*{message.subject}*\n{message.body}")}
     text = f"{message.subject}\n{message.body}"
     if shape == "discord":
         return {"content": utf16_prefix(text, DISCORD_LIMIT), "allowed_mentions": {"parse": []}}
-    notices = [{"time": n.time.isoformat(), "level": n.level.value, "kind": n.kind, "title": n.title,
-                "text": n.text} for n in message.notices]
+    notices = [{"time": n.time.isoformat(), "level": n.level.value, "kind": n.kind, "kinds": sorted(n.kinds),
+                "title": n.title, "text": n.text} for n in message.notices]
     return {"source": "tui-trader", "subject": message.subject, "text": message.body, "notices": notices}
 
 
