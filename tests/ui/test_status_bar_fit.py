@@ -46,6 +46,7 @@ def cut_figures(c: Console) -> set[str]:
 
 
 def a_fill() -> Fill:
+    """`` last fill BUY 12 MSFT @ 410.77 10:15:03`` on the bar (New York time)."""
     return Fill("e1", "tt-1", "MSFT", Side.BUY, 12, 410.77, datetime(2025, 3, 14, 14, 15, 3, tzinfo=UTC))
 
 
@@ -92,10 +93,10 @@ async def test_status_bar_at_any_width_then_no_figure_is_cut() -> None:
     # figure)
     state = live_dry_run_halted_disconnected()
     state = replace(state, strategies=tuple(replace(s, paused=True) for s in state.strategies))
-    async with running(state, size=(200, 24)) as c:
+    async with running(state, size=(170, 24)) as c:
         c.app.main.query_one(StatusBar).show_fill(a_fill(), "America/New_York")
         cut: dict[int, set[str]] = {}
-        for width in range(200, 19, -3):
+        for width in range(170, 19, -4):
             # Act
             await c.pilot.resize_terminal(width, 24)
             await c.pull()
