@@ -33,13 +33,22 @@ CLOSED_VARIANT = ("link-closed",)
 MODE_CLASSES = ("-mode-sim", "-mode-paper", "-mode-live")
 FIELDS = ("mode", "dry-run", "account", "state", "paused", "link", "equity", "day-pnl", "fill", "heartbeat",
           "clock")
-"""The bar's fields, left to right; ``fill`` takes the width left over (and is cut to it)."""
+"""The bar's fields, left to right; ``fill`` takes the width left over (drawn only when it fits whole)."""
 FILL_AT = FIELDS.index("fill")
 PADDED = frozenset(FIELDS) - {"fill"}
 """Fields drawn with one cell of padding each side (in the field's background, not its text style)."""
-ESSENTIAL = ("mode", "dry-run", "account", "state", "link")
-"""The fields a paused strategy's name leaves room for, however long it is (the fields after the link are cut at
-the bar's right edge when it is narrow)."""
+ESSENTIAL = ("mode", "dry-run", "account", "state", "link", "equity", "day-pnl")
+"""The fields a paused strategy's name is cut to leave room for, however long it is."""
+SHED = ("fill", "heartbeat", "clock", "spacing", "state", "link", "day-pnl", "equity", "paused")
+"""What a bar too narrow for its fields gives up, one at a time in this order until they fit: the lesser fields
+whole (the last fill, the heartbeat (the link says STALLED with its age when it matters), the clock), then the
+padding (the fields' own spaces stripped, one cell between them), then the essential fields' detail (:data:`SHORTER`),
+then the paused strategy's name (:func:`paused_text`). Past all that, whole fields go (:data:`LAST_RESORT`). Never a
+field cut at the edge: "-1,234.5" cut to "-1,23" reads as another amount."""
+LAST_RESORT = ("paused", "equity", "account", "day-pnl", "link", "dry-run", "state", "mode")
+"""The fields a bar too narrow for the essential ones, however short, drops whole, in this order (about 60 columns with
+the kill engaged): the day's loss is what trips a halt, and the mode badge says paper or live where the account id
+is not shown."""
 SHORTEST_NAME = 4
 """Fewer cells of a paused strategy's name than this say nothing: the bar says how many are paused instead."""
 
@@ -68,19 +77,43 @@ def paused_text(paused: Sequence[str], room: int | None = None) -> str:
     """`` ema_cross PAUSED `` (`` 2 strategies PAUSED ``), or ``""`` when none is: the trading state says ACTIVE
     while a paused strategy sends nothing, and its pause was said only once, in an INFO alert.
 
-    With ``room`` (cells, the field's padding included) it is cut to fit: the name cut short (`` ema_cr… PAUSED ``),
-    else the count only (`` 2 PAUSED ``), which is drawn however little room is left. A long name (or several)
-    pushed the link, and the figures after it, off an 80-column bar.
+    With ``room`` (cells for the text, its own spaces included) it is cut to fit: the name cut short
+    (`` ema_cr… PAUSED ``), else the count only (`` 2 PAUSED ``). A long
+    name (or several) pushed the link, and the figures after it, off an 80-column bar.
     """
     if not paused:
         return ""
     full = f" {paused[0] if len(paused) == 1 else f'{len(paused)} strategies'} PAUSED "
-    if room is None or cell_len(full) + 2 <= room:
+    if room is None or cell_len(full) <= room:
         return full
-    name_room = room - cell_len(" … PAUSED ") - 2
+    name_room = room - cell_len(" … PAUSED ")
     if len(paused) == 1 and name_room >= SHORTEST_NAME:
         return f" {set_cell_size(paused[0], name_room)}… PAUSED "
     return f" {len(paused)} PAUSED "
+
+
+def without_detail(text: str) -> str:
+    """``text`` without what follows its `` · ``: `` ■ HALTED `` for `` ■ HALTED · KILL `` (the kill banner says
+    it), ``● DISCONNECTED`` for ``● DISCONNECTED · retry in 7 s`` (the connectivity pane says it)."""
+    head, dot, _ = text.partition(" · ")
+    if not dot:
+        return text
+    return f"{head} " if text.endswith(" ") else head
+
+
+def without_percentage(text: str) -> str:
+    """``Day -2,663.50`` for ``Day -2,663.50 -0.27%`` (the equity beside it says what it is a part of)."""
+    figure, _, last = text.rstrip().rpartition(" ")
+    return figure if last.endswith("%") else text
+
+
+def short_label(text: str) -> str:
+    """``Eq 997,336.50`` for ``Equity 997,336.50``."""
+    return text.replace("Equity", "Eq", 1)
+
+
+SHORTER = {"state": without_detail, "link": without_detail, "day-pnl": without_percentage, "equity": short_label}
+"""The essential fields' shorter forms, taken in :data:`SHED`'s order: each drops a detail, never a figure's digit."""
 
 
 def mode_text(snapshot: EngineSnapshot) -> str:
@@ -191,33 +224,54 @@ class StatusBar(Widget):
         self._styles.clear()
 
     def render_line(self, y: int) -> Strip:
-        """The bar: the left fields (the paused strategies cut to leave the essential ones room), the last fill
-        in the room left, then heartbeat and clock."""
+        """The bar: the left fields, the last fill in the room left (when it fits whole), then heartbeat and clock;
+        each field whole or not at all, as :meth:`_fitted` chose them for the width."""
         width = self.size.width
         key = (*self.texts.values(), *self.variants.items())
         if self._strip is not None and self._strip[0] == key and self._strip[1] == width:
             return self._strip[2]
-        texts = {**self.texts, "paused": paused_text(self.paused, width - sum(map(self._width, ESSENTIAL)))}
-        left = [s for name in FIELDS[:FILL_AT] for s in self._field(name, texts[name])]
-        right = [s for name in FIELDS[FILL_AT + 1:] for s in self._field(name, texts[name])]
+        texts, tight = self._fitted(width)
+        left = [s for name in FIELDS[:FILL_AT] for s in self._field(name, texts[name], tight)]
+        right = [s for name in FIELDS[FILL_AT + 1:] for s in self._field(name, texts[name], tight)]
+        if tight:
+            del left[:1]  # the cell between fields, before the first
         room = max(width - Segment.get_line_length(left) - Segment.get_line_length(right), 0)
-        fill = self.texts["fill"][:room].ljust(room)
-        segments = [*left, Segment(fill, self._field_style("fill", ())[0]), *right]
-        strip = Strip(segments).crop(0, width).extend_cell_length(width, self.rich_style)
+        fill = Segment(set_cell_size(texts["fill"], room), self._field_style("fill", ())[0])
+        strip = Strip([*left, fill, *right]).extend_cell_length(width, self.rich_style)
         self._strip = (key, width, strip)
         return strip
 
-    def _width(self, name: str) -> int:
-        """The cells the field takes on the bar, its padding included."""
-        text = self.texts[name]
-        return cell_len(text) + 2 if text and name in PADDED else cell_len(text)
+    def _fitted(self, width: int) -> tuple[dict[str, str], bool]:
+        """The fields' texts as the bar draws them ``width`` cells wide, and whether tight (no padding, one cell
+        between fields): given up in :data:`SHED`'s order until they fit; past that, whole fields dropped
+        (:data:`LAST_RESORT`)."""
+        texts, tight = dict(self.texts), False
+        for step in SHED:
+            if cells(texts, FIELDS, tight) <= width:
+                return texts, tight
+            if step == "spacing":
+                tight = True
+            elif step == "paused":
+                texts[step] = paused_text(self.paused, paused_room(texts, width, tight))
+            elif step in SHORTER:
+                texts[step] = SHORTER[step](texts[step])
+            else:
+                texts[step] = ""
+        for name in LAST_RESORT:
+            if cells(texts, FIELDS, tight) <= width:
+                break
+            texts[name] = ""
+        return texts, tight
 
-    def _field(self, name: str, text: str) -> list[Segment]:
-        """One field as segments: `` text `` (the padding in the field's background only)."""
+    def _field(self, name: str, text: str, tight: bool) -> list[Segment]:
+        """One field as segments: `` text `` (the padding in the field's background only), or tight: a cell in the
+        bar's background, then the text without its spaces."""
         if not text:
             return []
         style, pad = self._field_style(name, self.variants.get(name, ()))
-        return [pad, Segment(text, style), pad] if name in PADDED else [Segment(text, style)]
+        if tight:
+            return [self._field_style("fill", ())[1], Segment(text.strip(), style)]
+        return [pad, Segment(text, style), pad]
 
     def _field_style(self, name: str, variants: tuple[str, ...]) -> tuple[Style, Segment]:
         """The field's style and its padding cell, combined once per style update.
@@ -231,6 +285,21 @@ class StatusBar(Widget):
             style = self.get_component_rich_style(f"status-bar--{name}", *(f"status-bar--{v}" for v in variants))
             cached = self._styles[key] = (style, Segment(" ", Style(bgcolor=style.bgcolor)))
         return cached
+
+
+def cells(texts: dict[str, str], names: Sequence[str], tight: bool) -> int:
+    """The cells the ``names`` fields take on the bar: each padded a cell each side, or tight: its spaces stripped,
+    one cell between fields."""
+    if tight:
+        return max(sum(cell_len(texts[name].strip()) + 1 for name in names if texts[name]) - 1, 0)
+    return sum(cell_len(texts[name]) + 2 * (name in PADDED) for name in names if texts[name])
+
+
+def paused_room(texts: dict[str, str], width: int, tight: bool) -> int:
+    """The cells the paused strategies' text may take beside the essential fields on a bar ``width`` wide: less its
+    padding, or tight: its own two spaces are stripped and one cell goes before it."""
+    room = width - cells(texts, ESSENTIAL, tight)
+    return room + 1 if tight else room - 2
 
 
 def link_text(snapshot: EngineSnapshot, fresh: Freshness, now: datetime) -> str:
