@@ -138,16 +138,24 @@ async def test_exit_when_its_stop_placed_again_is_rejected_too_then_said_unprote
         assert not _critical(events)
 
 
+async def _exit_working_after_one_share(sim: SimGateway, eng: Engine) -> tuple[Order, str]:
+    """AAPL LONG 10 with its stop, and a strategy's exit working at the broker after one share sold (the simulator's
+    bid shows one share: ``sim.control.set_quote`` with the quote's prices lets the rest fill): the stop cancelled
+    for it, and the exit's ref."""
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    stop = await bracket_buy(sim, eng)
+    quote = sim.quote("AAPL")
+    sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share, no more
+    await eng.close_position("AAPL", "exit signal", "ema_cross")
+    exit_ref = _exit(eng, "ema_cross")
+    await eventually(lambda: eng.portfolio.quantity("AAPL") == 9, what="one share sold")
+    return stop, exit_ref
+
+
 async def test_exit_when_cancelled_after_a_partial_fill_then_its_stop_is_placed_again_for_what_remains(
         sim: SimGateway, tmp_path: Path) -> None:
     async with running(sim, make_config(tmp_path)) as (eng, events):
-        await eventually(lambda: "AAPL" in eng.market.quotes)
-        stop = await bracket_buy(sim, eng)
-        quote = sim.quote("AAPL")
-        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share, no more
-        await eng.close_position("AAPL", "exit signal", "ema_cross")
-        exit_ref = _exit(eng, "ema_cross")
-        await eventually(lambda: eng.portfolio.quantity("AAPL") == 9, what="one share sold")
+        stop, exit_ref = await _exit_working_after_one_share(sim, eng)
         events.drain()
 
         await eng.cancel(exit_ref)
@@ -297,3 +305,44 @@ async def test_exit_when_the_link_is_made_again_during_the_halt_then_the_stop_go
         _stop_again_at_the_broker(sim, stop)
         assert [a.text for a in alerts_said(events) if a.kind == HALT_OVER] == [
             "AAPL resumed: the trading halt at the exchange is over"]
+
+
+async def test_flatten_while_a_strategy_exit_works_at_the_broker_then_the_flatten_goes_out_and_no_stop_beside_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The flatten cancelled the exit working at the broker; the exit's end, before the flatten's closing order
+    # existed, placed its stop again, and the flatten waited for that stop to end: "NOT sent", a spurious CRITICAL.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        _, exit_ref = await _exit_working_after_one_share(sim, eng)
+        events.drain()
+
+        await eng.flatten(preview=False)
+
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask)  # the rest can fill
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="the flatten filled")
+        assert status(eng, exit_ref) is S.CANCELLED
+        assert status(eng, _exit(eng, "flatten")) is S.FILLED
+        assert not _critical(events)
+        assert not working_at_broker(sim)
+        assert not [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.STP
+                    and o.parent_ref is None]  # no stop placed again
+
+
+async def test_flatten_rejected_after_it_cancelled_a_working_exit_then_the_exits_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The cancelled exit handed its stop to the flatten: the flatten failing too places it again, said once.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        stop, exit_ref = await _exit_working_after_one_share(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+
+        await eng.flatten(preview=False)
+
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 9, stop.ticket.stop_price, None)],
+                         what="a stop for the 9 left")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 9},
+                         what="working at the broker")
+        assert (status(eng, exit_ref), status(eng, _exit(eng, "flatten"))) == (S.CANCELLED, S.REJECTED)
+        assert _critical(events) == [
+            f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 9 has no stop at the broker (its protective orders were "
+            f"cancelled for the exit); placing it again for 9: STP SELL @ {stop.ticket.stop_price:g}"]

@@ -22,6 +22,7 @@ from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingS
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot, held_words
 from tui_trader.engine.cuts import ProtectionCuts
+from tui_trader.errors import BrokerError
 
 S = OrderStatus
 _QTY_EPS = 1e-9
@@ -81,11 +82,24 @@ class ProtectionRestore(ProtectionCuts):
     # -- what an exit cancelled ----------------------------------------------------------------
 
     async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:
-        """Also: remember the protection cancelled, to place it again if the exit does not close the position."""
+        """Also: remember the protection cancelled, to place it again if the exit does not close the position.
+
+        An earlier exit of ``symbols`` still working is cancelled for this one and hands it the protection it had
+        cancelled: this exit's end decides, not that one's. That one's end, before this exit's closing order
+        existed, placed the stop again, and a flatten then waited for that stop to end: not sent, after a spurious
+        CRITICAL alert (or sent beside the stop, both able to fill)."""
         for symbol in symbols:  # what an earlier exit's cancel left here is not this one's
             self._cancelled_for_exit.pop(symbol, None)
-        kept = {symbol: self._protection_tickets(symbol) for symbol in symbols}
-        await super()._cancel_symbols(symbols, source, alert)
+        handed = {ref: record for ref, record in self._exits_replacing.items() if record.symbol in symbols}
+        for ref in handed:
+            del self._exits_replacing[ref]
+        earlier = {record.symbol: record.tickets for record in handed.values()}
+        kept = {symbol: self._protection_tickets(symbol) or earlier.get(symbol, ()) for symbol in symbols}
+        try:
+            await super()._cancel_symbols(symbols, source, alert)
+        except BrokerError:  # this exit does not go: each earlier exit's own end decides again
+            self._exits_replacing.update(handed)
+            raise
         self._cancelled_for_exit.update((symbol, tickets) for symbol, tickets in kept.items() if tickets)
 
     def _protection_tickets(self, symbol: str) -> tuple[OrderTicket, ...]:
