@@ -246,7 +246,8 @@ async def test_flatten_rejected_while_an_exit_awaits_approval_then_a_second_flat
         sim: SimGateway, tmp_path: Path) -> None:
     # The rejected flatten left its stop's record with the exit awaiting approval; that exit was turned down while a
     # second flatten worked at the broker, counted as protection: the record was dropped, and when the broker
-    # cancelled that flatten, LONG 9 was left with nothing at the broker and nothing said.
+    # cancelled that flatten, LONG 9 was left with nothing at the broker and nothing said. (Now the rejected flatten
+    # places its stop again at once: the second flatten cancels that stop, and its own end decides.)
     async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
         stop_px, waiting = await _long_with_an_exit_awaiting_approval(sim, eng)
         sim.control.reject_next(201, MARGIN)
@@ -346,3 +347,30 @@ async def test_flatten_rejected_after_it_cancelled_a_working_exit_then_the_exits
         assert _critical(events) == [
             f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 9 has no stop at the broker (its protective orders were "
             f"cancelled for the exit); placing it again for 9: STP SELL @ {stop.ticket.stop_price:g}"]
+
+
+async def test_flatten_rejected_while_an_exit_awaits_approval_then_its_stop_is_placed_again_now_and_said_critical(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The rejected flatten handed its stop's record to the exit awaiting approval, which protects nothing: the position
+    # had no stop at the broker for as long as the approval could wait (minutes in live), and nothing said so.
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        stop_px, waiting = await _long_with_an_exit_awaiting_approval(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+
+        await eng.flatten(preview=False)
+
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert status(eng, waiting) is S.PENDING_APPROVAL
+        (critical,) = _critical(events)
+        assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
+        assert critical.endswith(f"placing it again for 10: STP SELL @ {stop_px:g}")
+
+        eng.approve(waiting)  # it cancels the stop placed again before it goes, as any approved exit
+
+        await eventually(lambda: status(eng, waiting) is S.FILLED, what="the exit filled")
+        assert eng.portfolio.quantity("AAPL") == 0
+        assert not working_at_broker(sim)
+        assert not _critical(events)

@@ -152,10 +152,13 @@ class ProtectionRestore(ProtectionCuts):
         size = abs(held) if order is None else min(abs(held), order.remaining)
         if size <= _QTY_EPS or record.tickets[0].side.sign * held > 0:
             return
-        others = [o for o in self.exits_pending(symbol) if order is None or o.order_ref != order.order_ref]
-        if others:  # another exit is on its way: a stop beside it could fill with it; its end decides
+        others = [o for o in self.exits_pending(symbol)
+                  if o.status.is_working and (order is None or o.order_ref != order.order_ref)]
+        if others:  # another exit works at the broker: a stop beside it could fill with it; its end decides
             # Asked before the protection working, which counts a working exit (reduce-only) too: asked after, the
-            # record was dropped, and that exit failing as well left the position bare with nothing said.
+            # record was dropped, and that exit failing as well left the position bare with nothing said. One
+            # awaiting approval protects nothing (approved, it cancels the protection itself before it is sent):
+            # handed to it, the position had no stop for as long as the approval waited, and nothing said so.
             self._exits_replacing[others[0].order_ref] = record
             return
         if self.protection_working(symbol):
