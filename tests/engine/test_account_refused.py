@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -390,13 +391,17 @@ async def test_paper_against_live_account_then_its_book_is_not_journaled_for_the
         live: SimGateway, tmp_path: Path) -> None:
     # A refused run seeded the journal's book from the gateway's account: the next run, on its own account, restored
     # the other account's positions, did not find them at its broker, and its position-mismatch trigger halted it.
+    # Its seed said "new journal: book starts from the broker's account", of a journal that kept none of it.
     async with outside_client(live) as (tws, contract):
         tws.placeOrder(contract, ib_async.MarketOrder("BUY", 10))
         await eventually(lambda: live.positions() == {"AAPL": 10}, what="bought in TWS")
-    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, _):
+    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, refused_events):
         await eventually(lambda: refused.book_settled, what="the book settled")
         assert refused.refusal
         assert refused.portfolio.quantity("AAPL") == 10  # shown as the gateway has it
+        (seeded,) = alerts_said(refused_events, kind="book_seeded")
+        assert re.fullmatch(r"book of refused account USIM0001 \(cash [\d,.]+; AAPL 10\): shown, not kept in the "
+                            r"journal", seeded.text), seeded.text
 
     async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
                 running(paper, make_config(tmp_path, mode=Mode.PAPER)) as (after, events)):
