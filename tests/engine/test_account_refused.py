@@ -30,17 +30,20 @@ from tui_trader.sim.protocol.ids import Out
 from .helpers import (
     CLIENT_ID,
     alerts_said,
+    allow_journal_writes,
     below_bid,
     bracket_buy,
     buy,
     eventually,
     gateway_keeping_state,
+    journal_fails,
     limits_for_tests,
     make_config,
     make_engine,
     outside_client,
     placed_by_another_tool,
     protected_long,
+    refuse_journal_writes,
     running,
     status,
 )
@@ -357,6 +360,30 @@ async def test_paper_against_live_account_when_its_loss_passes_the_daily_limit_t
         assert not after.risk.kill_state.engaged
         assert alerts_said(after_events, kind="kill_restored") == []
         assert after.trading_state is TradingState.ACTIVE
+
+
+async def test_paper_against_live_account_when_its_journal_fails_then_no_kill_latched_and_no_figures_named(
+        live: SimGateway, tmp_path: Path) -> None:
+    # Every halting hit of a refused run said "these figures are account USIM0001's": a journal failure has none.
+    config = make_config(tmp_path, mode=Mode.PAPER)
+    assert config.journal_path is not None
+    async with running(live, config) as (engine, events):
+        await eventually(lambda: engine.book_settled, what="the book settled")
+        assert engine.refusal
+        refuse_journal_writes(config.journal_path)
+        try:
+            # Act
+            await journal_fails(engine)
+        finally:
+            allow_journal_writes(config.journal_path)
+
+        # Assert
+        (said,) = alerts_said(events, kind="journal_failure")
+        assert (said.level, said.text) == (AlertLevel.ERROR, "journal write failed: disk full -> HALTED: no kill "
+                                           "switch latched, as trading is refused for this run (--paper but account "
+                                           "USIM0001 is not a paper account (paper ids start with DU)): nothing is "
+                                           "sent anyway")
+        assert not engine.risk.kill_state.engaged
 
 
 async def test_paper_against_live_account_when_killed_then_one_critical_says_nothing_sent_and_what_still_works(
