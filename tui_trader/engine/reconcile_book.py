@@ -370,7 +370,7 @@ class BookSettlement(BrokerEvents):
     def _seed_portfolio(self) -> None:
         """First start on this journal: the book starts from the broker's account (an INFO alert). Refused, it is
         the refused account's book, shown and not journaled (:meth:`~tui_trader.engine.recovery.Recovery.journals`):
-        the next run's journal is still new, and the alert said the journal had begun."""
+        "new journal: book starts from …" said a journal had begun that keeps none of it."""
         values = self.broker.account_values()
         positions = {p.symbol: (p.quantity, p.avg_cost) for p in self.broker.positions() if p.quantity}
         cash = values.get("TotalCashValue", values.get("NetLiquidation", 0.0))
