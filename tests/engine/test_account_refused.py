@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,20 @@ from tui_trader.sim.protocol.ids import Out
 from .helpers import (
     CLIENT_ID,
     alerts_said,
+    allow_journal_writes,
     below_bid,
     bracket_buy,
     buy,
     eventually,
     gateway_keeping_state,
+    journal_fails,
     limits_for_tests,
     make_config,
     make_engine,
     outside_client,
     placed_by_another_tool,
     protected_long,
+    refuse_journal_writes,
     running,
     status,
 )
@@ -358,6 +362,30 @@ async def test_paper_against_live_account_when_its_loss_passes_the_daily_limit_t
         assert after.trading_state is TradingState.ACTIVE
 
 
+async def test_paper_against_live_account_when_its_journal_fails_then_no_kill_latched_and_no_figures_named(
+        live: SimGateway, tmp_path: Path) -> None:
+    # Every halting hit of a refused run said "these figures are account USIM0001's": a journal failure has none.
+    config = make_config(tmp_path, mode=Mode.PAPER)
+    assert config.journal_path is not None
+    async with running(live, config) as (engine, events):
+        await eventually(lambda: engine.book_settled, what="the book settled")
+        assert engine.refusal
+        refuse_journal_writes(config.journal_path)
+        try:
+            # Act
+            await journal_fails(engine)
+        finally:
+            allow_journal_writes(config.journal_path)
+
+        # Assert
+        (said,) = alerts_said(events, kind="journal_failure")
+        assert (said.level, said.text) == (AlertLevel.ERROR, "journal write failed: disk full -> HALTED: no kill "
+                                           "switch latched, as trading is refused for this run (--paper but account "
+                                           "USIM0001 is not a paper account (paper ids start with DU)): nothing is "
+                                           "sent anyway")
+        assert not engine.risk.kill_state.engaged
+
+
 async def test_paper_against_live_account_when_killed_then_one_critical_says_nothing_sent_and_what_still_works(
         live: SimGateway, tmp_path: Path) -> None:
     # The kill said it twice beside its engagement, each a message on the trader's phone: its cancels NOT sent, and
@@ -390,13 +418,17 @@ async def test_paper_against_live_account_then_its_book_is_not_journaled_for_the
         live: SimGateway, tmp_path: Path) -> None:
     # A refused run seeded the journal's book from the gateway's account: the next run, on its own account, restored
     # the other account's positions, did not find them at its broker, and its position-mismatch trigger halted it.
+    # Its seed said "new journal: book starts from the broker's account", of a journal that kept none of it.
     async with outside_client(live) as (tws, contract):
         tws.placeOrder(contract, ib_async.MarketOrder("BUY", 10))
         await eventually(lambda: live.positions() == {"AAPL": 10}, what="bought in TWS")
-    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, _):
+    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, refused_events):
         await eventually(lambda: refused.book_settled, what="the book settled")
         assert refused.refusal
         assert refused.portfolio.quantity("AAPL") == 10  # shown as the gateway has it
+        (seeded,) = alerts_said(refused_events, kind="book_seeded")
+        assert re.fullmatch(r"book of refused account USIM0001 \(cash [\d,.]+; AAPL 10\): shown, not kept in the "
+                            r"journal", seeded.text), seeded.text
 
     async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
                 running(paper, make_config(tmp_path, mode=Mode.PAPER)) as (after, events)):

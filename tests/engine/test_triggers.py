@@ -196,6 +196,23 @@ async def test_position_mismatch_that_does_not_halt_then_one_error_names_each_sy
         assert not engine.risk.kill_state.engaged
 
 
+async def test_position_mismatch_reducing_while_halted_then_it_says_trading_stays_halted_and_by_whom(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A REDUCING trigger firing while HALTED said "…: reducing only", and trading stayed HALTED.
+    config = make_config(tmp_path, limits=limits_for_tests(position_mismatch_action=TriggerAction.REDUCING))
+    async with running(sim, config) as (engine, events):
+        engine.kill("going for lunch")
+
+        # Act
+        said = await _mismatch_said(sim, engine, events)
+
+        # Assert
+        assert [(a.level, a.source, a.kind, a.text) for a in said if a.level.rank >= AlertLevel.ERROR.rank] == [
+            (AlertLevel.ERROR, "risk", "position_mismatch", "position mismatch with the broker: AAPL: ours 0, "
+             "broker 5 -> REDUCING: trading stays HALTED (by operator)")]
+        assert engine.trading_state is TradingState.HALTED
+
+
 async def test_reset_while_the_journal_still_fails_then_trading_halts_again(
         sim: SimGateway, tmp_path: Path) -> None:
     # A reset with the disk still full released the halt for good: the reset's own journal write failed

@@ -25,7 +25,7 @@ from tui_trader.domain import AlertLevel
 from tui_trader.domain.events import AlertRaised
 from tui_trader.engine.factory import create_engine
 from tui_trader.errors import ConfigError
-from tui_trader.ops.kill import EXIT_OK, EXIT_OTHER_ENGINE, out_of_band_kill
+from tui_trader.ops.kill import CLIENT_ID_RETRIES, EXIT_OK, EXIT_OTHER_ENGINE, out_of_band_kill
 from tui_trader.ops.kill_cli import ib_async_logged_in
 from tui_trader.ops.logs import BACKUPS, MAX_BYTES
 from tui_trader.sim import ManualClock, SimGateway
@@ -93,6 +93,24 @@ def config_message(path: Path) -> str:
     with pytest.raises(ConfigError) as refused:
         load_settings(path)
     return refused.value.message
+
+
+def test_kill_help_then_its_exit_statuses_say_the_ids_it_tried_and_the_refused_account(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Exit 6 said "the gateway refused the kill's client id": a kill that chose its ids itself tries several, each
+    # refused before it gives up. Exit 8 (an account the kill must not touch) was not in the list at all.
+    monkeypatch.setenv("COLUMNS", "1000")  # one line a paragraph: no "--client-" broken at a line's end
+    with pytest.raises(SystemExit) as exited:
+        main(["kill", "--help"])
+
+    said = " ".join(capsys.readouterr().out.split())
+    assert exited.value.code == 0
+    assert (f"6 the gateway refused the kill's client id as in use (each of the {1 + CLIENT_ID_RETRIES} it tried, "
+            "when it chose them itself: see --client-id), so nothing was cancelled") in said
+    assert (f"the kill chooses the next free ids itself, trying up to {1 + CLIENT_ID_RETRIES} while the gateway "
+            "refuses each as in use") in said
+    assert ("8 the gateway is logged into an account the kill must not touch (--paper on a live account, or not the "
+            "configured one), so nothing was sent there.") in said
 
 
 # -- a configuration that does not load ------------------------------------------------------------------------

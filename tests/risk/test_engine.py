@@ -402,6 +402,25 @@ def test_disconnect_when_the_link_was_never_up_then_it_says_no_connection_not_di
     assert lost.message == "broker disconnected for 31s (limit 30s)"
 
 
+@pytest.mark.parametrize(("halt", "by"), [("kill", "alice"), ("state", "account")])
+def test_respond_when_reducing_hit_while_halted_then_it_says_trading_stays_halted_and_by_whom(
+        halt: str, by: str) -> None:
+    # It said "…: reducing only", and trading stayed HALTED (by the kill switch, or by a refused account's HALTED).
+    engine = RiskEngine(RiskLimits(disconnect_halt_after_s=30, disconnect_action=TriggerAction.REDUCING))
+    if halt == "kill":
+        engine.engage_kill(by, "going for lunch", T0)
+    else:
+        engine.set_state(TradingState.HALTED, by, "trading refused: not a paper account", T0)
+    hit = engine.disconnect(T0 - secs(31), T0)
+    assert hit is not None
+
+    response = engine.respond(hit, T0)
+
+    assert (response.reduce, response.kill) == (False, False)
+    assert response.alert == Alert(AlertLevel.ERROR, "risk", "broker disconnected for 31s (limit 30s) -> REDUCING: "
+                                   f"trading stays HALTED (by {by})", T0, kind="disconnect")
+
+
 def test_disconnect_when_shorter_than_limit_then_nothing() -> None:
     engine = RiskEngine(RiskLimits(disconnect_halt_after_s=60))
 

@@ -29,7 +29,7 @@ from tui_trader.engine.snapshots import EngineSnapshot, HealthInfo, OrderTrace, 
 from tui_trader.ops.kill_watch import KillStateWatcher
 from tui_trader.ops.memory import HeapTrimmer
 from tui_trader.risk.kill_switch import KillTrigger
-from tui_trader.risk.monitors import TriggerHit
+from tui_trader.risk.monitors import ACCOUNT_TRIGGERS, TriggerHit
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -361,8 +361,10 @@ class Engine(Protection):
         (:meth:`RiskEngine.respond`): always with an alert, its own or the kill switch's.
 
         While trading is refused for the account (:attr:`refusal`) a hit latches no kill: the run is HALTED and sends
-        nothing already, and its figures are the refused account's. Latched, the kill was journaled, and the next
-        run, in the right mode with the right account, started HALTED by a loss that was not its own."""
+        nothing already, and an account monitor's figures are the refused account's. Latched, the kill was journaled,
+        and the next run, in the right mode with the right account, started HALTED by a loss that was not its own.
+        The alert says the figures are the refused account's only for an account monitor's hit
+        (:data:`ACCOUNT_TRIGGERS`): a journal failure, a disconnect, has none."""
         if hit is None:
             return
         response = self.risk.respond(hit, self.now())
@@ -371,9 +373,9 @@ class Engine(Protection):
         if response.reduce:
             self.set_trading_state(TradingState.REDUCING, response.by, hit.message)
         elif response.kill and self.refusal:
+            whose = f"these figures are account {self.account_id}'s, and " if hit.trigger in ACCOUNT_TRIGGERS else ""
             self.alert(AlertLevel.ERROR, "risk", f"{hit.message}: no kill switch latched, as trading is refused for "
-                       f"this run ({self.refusal}): these figures are account {self.account_id}'s, and nothing is "
-                       "sent anyway", kind=hit.monitor)
+                       f"this run ({self.refusal}): {whose}nothing is sent anyway", kind=hit.monitor)
         elif response.kill:
             self.engage_kill(hit.message, response.by, hit.trigger, response.flatten)
 

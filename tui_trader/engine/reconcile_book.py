@@ -368,7 +368,9 @@ class BookSettlement(BrokerEvents):
         return charged
 
     def _seed_portfolio(self) -> None:
-        """First start on this journal: the book starts from the broker's account (an INFO alert)."""
+        """First start on this journal: the book starts from the broker's account (an INFO alert). Refused, it is
+        the refused account's book, shown and not journaled (:meth:`~tui_trader.engine.recovery.Recovery.journals`):
+        "new journal: book starts from …" said a journal had begun that keeps none of it."""
         values = self.broker.account_values()
         positions = {p.symbol: (p.quantity, p.avg_cost) for p in self.broker.positions() if p.quantity}
         cash = values.get("TotalCashValue", values.get("NetLiquidation", 0.0))
@@ -377,8 +379,10 @@ class BookSettlement(BrokerEvents):
         self.portfolio.seed(cash, positions, self.now())
         self.after_book_taken(positions)
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
-        self.alert(AlertLevel.INFO, "portfolio", f"new journal: book starts from the broker's account "
-                   f"(cash {cash:,.2f}; {held})", kind="book_seeded")
+        book = f"(cash {cash:,.2f}; {held})"
+        said = (f"book of refused account {self.account_id} {book}: shown, not kept in the journal" if self.refusal
+                else f"new journal: book starts from the broker's account {book}")
+        self.alert(AlertLevel.INFO, "portfolio", said, kind="book_seeded")
         if self._others:
             n = len(self._others)
             self.alert(AlertLevel.INFO, "reconcile", f"{n} execution{'s' if n > 1 else ''} from before this journal "

@@ -28,7 +28,7 @@ from tui_trader.config.salvage import Salvaged, salvage
 from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError, UsageError, print_error
-from tui_trader.ops.kill import MAX_CLIENT_ID, KillSetup, execute, gateway_chooser, out_of_band_kill
+from tui_trader.ops.kill import CLIENT_ID_RETRIES, MAX_CLIENT_ID, KillSetup, execute, gateway_chooser, out_of_band_kill
 from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, cancels_are_no_errors, private_log_file
 from tui_trader.ops.modes import add_mode_flags, settings_for
 
@@ -44,11 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
                "(listed); 3 the gateway was not reached, so orders at the broker were not cancelled; 4 the "
                "journal could not be written, so the kill is not latched (the global cancel was still sent); 5 no "
                "engine runs with this journal, but one runs with another mode's: that engine was not told; 6 the "
-               "gateway refused the kill's client id as in use, so nothing was cancelled: run it again with "
-               "--client-id; 7 where the gateway is was not known for certain (the configuration did not load, "
-               "--host/--port were not given and no engine of this mode runs with the journal to say which "
-               "gateway it is connected to; a --sim engine that has not said where its simulator listens; the "
-               "engine running with the journal is of another mode), so no global cancel was sent.")
+               f"gateway refused the kill's client id as in use (each of the {1 + CLIENT_ID_RETRIES} it tried, when "
+               "it chose them itself: see --client-id), so nothing was cancelled: run it again with --client-id N; "
+               "7 where the gateway is was not known for certain (the configuration did not load, --host/--port "
+               "were not given and no engine of this mode runs with the journal to say which gateway it is "
+               "connected to; a --sim engine that has not said where its simulator listens; the engine running "
+               "with the journal is of another mode), so no global cancel was sent; 8 the gateway is logged into "
+               "an account the kill must not touch (--paper on a live account, or not the configured one), so "
+               "nothing was sent there.")
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal and gateway")
@@ -63,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         "mode, else the configured one; --sim: only the former). With a configuration that does not load and no "
         "engine of this mode running, the global cancel is sent only with --host and --port"))
     parser.add_argument("--client-id", type=int, default=None, metavar="N",
-                        help="API client id for the global cancel (default: kill_switch.kill_client_id)")
+                        help="API client id for the global cancel (default: kill_switch.kill_client_id; when that "
+                             "is the running engine's, the kill chooses the next free ids itself, trying up to "
+                             f"{1 + CLIENT_ID_RETRIES} while the gateway refuses each as in use)")
     parser.add_argument("--connect-timeout", type=float, default=5.0, metavar="S", help="gateway connect timeout")
     return parser
 

@@ -335,7 +335,8 @@ class RiskEngine:
         """What the engine performs for ``hit`` now; nothing is applied here.
 
         ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
-        asked again so the trigger owns it: a schedule's window ending does not lift it). HALTED and
+        asked again so the trigger owns it: a schedule's window ending does not lift it); HALTED, the alert says
+        trading stays HALTED, and by whom (it said "reducing only" of a state it did not move to). HALTED and
         HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message);
         engaged already, an account monitor's, a journal failure's or a position mismatch's hit is said in a critical
         alert of its own (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by
@@ -344,15 +345,25 @@ class RiskEngine:
         """
         if hit.action is TriggerAction.ALERT:
             return TriggerResponse(hit, self._said(hit, AlertLevel.WARNING, hit.message, now))
+        if hit.action is TriggerAction.REDUCING and self._state is TradingState.HALTED:
+            text = f"{hit.message} -> REDUCING: trading stays HALTED (by {self._halted_by})"
+            return TriggerResponse(hit, self._said(hit, AlertLevel.ERROR, text, now))
         if hit.action is TriggerAction.REDUCING:
             alert = self._said(hit, AlertLevel.ERROR, f"{hit.message}: reducing only", now)
-            return TriggerResponse(hit, alert, reduce=self._state is not TradingState.HALTED)
+            return TriggerResponse(hit, alert, reduce=True)
         if not self._kill.engaged:
             return TriggerResponse(hit, kill=True)
         if not hit.said_by_kill:
             return TriggerResponse(hit)
         text = f"{hit.message} (the kill switch was engaged already, by {self._kill.state.by})"
         return TriggerResponse(hit, Alert(AlertLevel.CRITICAL, "risk", text, now, kind=hit.monitor))
+
+    @property
+    def _halted_by(self) -> str:
+        """Who holds trading HALTED: the kill switch's engager, else who set HALTED (a refused account: ``account``)."""
+        if self._kill.engaged or self._last_change is None:
+            return self._kill.state.by
+        return self._last_change.by
 
     @staticmethod
     def _said(hit: TriggerHit, level: AlertLevel, text: str, now: datetime) -> Alert | None:

@@ -75,6 +75,11 @@ DISCONNECT_MONITOR = "disconnect"
 """The disconnect trigger's monitor (its hits', :func:`disconnect_hit`: the trading state it sets is ``by``
 ``risk:disconnect``)."""
 
+ACCOUNT_TRIGGERS = frozenset({KillTrigger.DAILY_LOSS, KillTrigger.DRAWDOWN, KillTrigger.TRADE_COUNT,
+                              KillTrigger.LOSING_STREAK, KillTrigger.HOLDING_TIME})
+"""The triggers of the monitors that read the account's figures (:func:`read_monitors`); the others read the link,
+the journal, the orders or the positions against the broker's."""
+
 DRAWDOWN_MONITORS = ("drawdown", "drawdown_pct")
 """The monitors of the drawdown trigger (the trading state they set is ``by`` ``risk:<monitor>``)."""
 
