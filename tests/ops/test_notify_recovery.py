@@ -265,6 +265,83 @@ async def test_webhook_when_a_second_farm_loss_is_dropped_then_its_return_is_sen
                                "(2 notices dropped: queue full)"]
 
 
+async def test_webhook_when_a_full_queue_needs_room_after_the_link_lost_was_sent_then_its_return_is_kept(
+        http: HttpServer) -> None:
+    # The return was the oldest notice below CRITICAL, so a fill pushed it out: the phone told "broker disconnected"
+    # never heard the link was back.
+    released = asyncio.Event()
+    http.plan = [200, Hold(released)]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
+                                           queue_size=2))
+    async with running(ch):
+        offered(ch, LOST)
+        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+        ch.offer(notice("risk warning"))
+        await eventually(lambda: len(http.requests) == 2, what="the warning's send held")
+        assert offered(ch, BACK) == ["broker: " + BACK.alert.text]
+        for n in range(1, 4):
+            ch.offer(fill(n))  # the fills dropped, not the return
+        released.set()
+        await eventually(lambda: ch.status().sent == 3 and ch.status().queued == 0)
+    assert ch.status().dropped == 2
+    assert said(http)[-3:] == ["broker: " + BACK.alert.text, "filled BUY 1 AAPL @ 103",
+                               "(2 notices dropped: queue full)"]
+
+
+async def test_webhook_when_a_queue_full_of_kill_notices_needs_room_for_an_owed_return_then_a_kill_notice_goes(
+        http: HttpServer) -> None:
+    # Nothing below CRITICAL but the return: the oldest kill notice goes (as when all are critical), not the return.
+    released = asyncio.Event()
+    http.plan = [200, Hold(released)]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
+                                           queue_size=2))
+    async with running(ch):
+        offered(ch, LOST)
+        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+        ch.offer(notice("kill 0", AlertLevel.CRITICAL, "kill_switch"))  # held: critical, nothing overtakes it
+        await eventually(lambda: len(http.requests) == 2, what="the first kill's send held")
+        for title in ("kill 1", "kill 2"):
+            ch.offer(notice(title, AlertLevel.CRITICAL, "kill_switch"))
+        assert offered(ch, BACK) == ["broker: " + BACK.alert.text]
+        released.set()
+        await eventually(lambda: ch.status().sent == 3 and ch.status().queued == 0)
+    assert said(http)[-3:] == ["kill 2", "broker: " + BACK.alert.text, "(1 notices dropped: queue full)"]
+
+
+async def test_webhook_when_the_return_is_given_up_after_the_link_lost_was_sent_then_it_goes_with_the_next_message(
+        http: HttpServer) -> None:
+    # The return failed its attempts and was gone: the phone's last word was "broker disconnected".
+    http.plan = [200, 500, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=1))
+    async with running(ch):
+        offered(ch, LOST)
+        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+        offered(ch, BACK)
+        await eventually(lambda: ch.status().failed == 1, what="the return given up")
+        await ch.wait_idle()
+        assert ch.status().queued == 1  # held: not lost, and the channel is not busy with it
+        ch.offer(notice("risk warning"))
+        await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0)
+    assert len(http.requests) == 4
+    assert said(http)[-2:] == ["broker: " + BACK.alert.text, "risk warning"]
+
+
+async def test_webhook_when_a_dead_channel_gives_up_the_return_then_it_goes_in_at_most_three_messages(
+        http: HttpServer) -> None:
+    http.plan = [200, 500, 500, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0))
+    async with running(ch):
+        offered(ch, LOST)
+        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+        offered(ch, BACK)
+        for n in range(1, 4):
+            await eventually(lambda n=n: ch.status().failed == n, what=f"message {n} given up")
+            ch.offer(notice(f"risk warning {n}"))
+        await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0)
+    carried = [BACK.alert.text in r.json()["text"] for r in http.requests]
+    assert carried == [False, True, True, True, False]
+
+
 def paper_notifying(tmp_path: Path, http: HttpServer, port: int) -> Settings:
     """A paper engine at ``port`` reconnecting at once, its webhook at WARNING and up (the default levels)."""
     return load_settings(None, {

@@ -20,6 +20,10 @@ sending it again would duplicate it). Critical notices keep their order: one cri
 in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
 A dead or hanging channel costs the engine nothing, and the alert is still in the console and the
 journal, which do not depend on it.
+
+The end of a condition whose beginning was sent (the link back after "broker disconnected") is not lost to a full
+queue or a failing server: the queue drops something else for room, and an end given up after its retries goes with
+the next message (in at most :data:`END_MESSAGES` messages: a dead channel does not carry it forever).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from tui_trader.domain.enums import AlertLevel
 from tui_trader.engine.snapshots import ChannelStatus
@@ -40,6 +45,8 @@ from tui_trader.ops.notify.senders import Message, Sender
 
 log = logging.getLogger(__name__)
 LEVEL_EXEMPT = frozenset({"fills", "daily_summary"})
+END_MESSAGES = 3  # the messages an owed end goes in before it is given up for good
+Outcome = Literal["delivered", "cut", "given up"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,7 @@ class Channel:
         self._in_flight: list[Notice] = []  # the batches being delivered: a lesser one and a critical overtaking it
         self._dropped_told = 0  # drops already mentioned in a message
         self._told: set[str] = set()  # the conditions (Notice.topic) whose beginning was sent here, and not yet the end
+        self._held: dict[Notice, int] = {}  # owed ends given up, for the next message: how many messages each went in
         self.sent = self.failed = self.dropped = self.retried = 0
         self.last_success: datetime | None = None
         self.last_failure: datetime | None = None
@@ -104,7 +112,7 @@ class Channel:
         """
         if notice.kind == "test":
             return True
-        if notice.ends and notice.topic in self._begun(self._in_flight, self._queue):
+        if notice.ends and notice.topic in self._begun(self._in_flight, self._held, self._queue):
             return True
         return bool(notice.kinds & self.policy.kinds) and self._wanted(notice)
 
@@ -134,6 +142,16 @@ class Channel:
                 kept.append(notice)
         return kept
 
+    def _ends_owed(self, notices: Iterable[Notice]) -> list[int]:
+        """The positions in ``notices`` of the ends of conditions whose beginning was sent here or is in flight (and
+        whose end is not held): the first end of each; a later one is news of a beginning after it, or of nothing."""
+        told, owed = self._begun(self._in_flight, self._held), []
+        for i, notice in enumerate(notices):
+            if notice.ends and notice.topic in told:
+                told.discard(notice.topic)
+                owed.append(i)
+        return owed
+
     def offer(self, notice: Notice) -> bool:
         """Queue ``notice`` if the filters accept it; never blocks. Returns whether it was queued."""
         if not self.accepts(notice):
@@ -149,17 +167,23 @@ class Channel:
         return True
 
     def _bound_queue(self) -> None:
-        """Drop the oldest notices below CRITICAL beyond ``queue_size``: a burst of fills never pushes
-        out a kill notice."""
+        """Drop the oldest notices below CRITICAL beyond ``queue_size``: a burst of fills never pushes out a kill
+        notice, nor the end of a condition whose beginning was sent (the phone told "broker disconnected" would never
+        hear it is back). Those ends are one per condition: the queue holds at most that many more."""
         while len(self._queue) > self.policy.queue_size:
-            victim = next((n for n in self._queue if n.level is not AlertLevel.CRITICAL), self._queue[0])
-            self._queue.remove(victim)
+            owed = self._ends_owed(self._queue)
+            droppable = [i for i in range(len(self._queue)) if i not in owed]
+            if not droppable:
+                return
+            del self._queue[next((i for i in droppable if self._queue[i].level is not AlertLevel.CRITICAL),
+                                 droppable[0])]
             self.dropped += 1
 
     def status(self) -> ChannelStatus:
         """Counters and timestamps for the console."""
-        return ChannelStatus(self.name, len(self._queue) + len(self._in_flight), self.sent, self.failed, self.dropped,
-                             self.retried, self.last_success, self.last_failure, self.last_error)
+        queued = len(self._queue) + len(self._in_flight) + len(self._held)
+        return ChannelStatus(self.name, queued, self.sent, self.failed, self.dropped, self.retried, self.last_success,
+                             self.last_failure, self.last_error)
 
     def flush(self) -> None:
         """Deliver what is queued now: no batch window, no rate-limit slot, no backoff (at stop)."""
@@ -169,7 +193,7 @@ class Channel:
             self._overtake.set()  # cuts the backoff of a critical message overtaking a slow one
 
     async def wait_idle(self) -> None:
-        """Wait until every queued notice was delivered or given up."""
+        """Wait until every queued notice was delivered or given up (an owed end held for the next message too)."""
         await self._idle.wait()
 
     async def run(self) -> None:
@@ -180,16 +204,18 @@ class Channel:
             if self.policy.batch_window_s > 0:
                 await self._until_urgent(self.policy.batch_window_s)
             await self._pace()
-            batch = self._take()
+            held, self._held = self._held, {}
+            batch = self._take(held)
             if batch:
-                await self._deliver(batch)
+                await self._deliver(batch, held=held)
             if not self._queue:
                 self._flushing = False  # a flush that met an empty queue must not rush the next notice
                 self._urgent.clear()
                 self._idle.set()
 
-    def _take(self) -> list[Notice]:
-        batch = self._owed(self._queue)
+    def _take(self, held: Iterable[Notice]) -> list[Notice]:
+        """The batch to send: the ``held`` ends, then the queue (without the ends nobody is owed any more)."""
+        batch = self._owed([*held, *self._queue])
         self._queue.clear()
         self._wakeup.clear()
         self._urgent.clear()
@@ -224,16 +250,20 @@ class Channel:
                 return
             await self._until_urgent(period - (now - self._sent_at[0]))
 
-    async def _deliver(self, batch: list[Notice], cut: asyncio.Event | None = None) -> None:
-        """Deliver ``batch`` as one message; a backoff ends early when ``cut`` (default: urgency) is set."""
+    async def _deliver(self, batch: list[Notice], cut: asyncio.Event | None = None,
+                       held: Mapping[Notice, int] | None = None) -> None:
+        """Deliver ``batch`` as one message; a backoff ends early when ``cut`` (default: urgency) is set. ``held``:
+        the owed ends it carries that were given up before, and in how many messages."""
         dropped, self._dropped_told = self.dropped - self._dropped_told, self.dropped
         message = Message(subject_of(batch), body_of(batch, dropped), tuple(batch))
         self._in_flight.extend(batch)
-        interrupted = await self._attempts(message, cut or self._urgent)
+        outcome = await self._attempts(message, cut or self._urgent)
         # The last in flight: batches nest (one overtaking this one is done before it). Not on cancellation: a batch
         # cut off at stop still counts as undelivered.
         del self._in_flight[-len(batch):]
-        if interrupted:  # back to the head of the queue, to leave at once with what cut it short
+        if outcome == "given up":
+            self._hold(batch, held or {})
+        elif outcome == "cut":  # back to the head of the queue, to leave at once with what cut it short
             self._dropped_told -= dropped
             self._queue.extendleft(reversed(batch))
             self._bound_queue()
@@ -241,25 +271,35 @@ class Channel:
                 self._urgent.set()
             self._wakeup.set()
 
-    async def _attempts(self, message: Message, cut: asyncio.Event) -> bool:
-        """Deliver ``message``, retrying; returns ``True`` when ``cut`` cut a backoff short (the message
-        was not delivered and is to be sent again with what cut it)."""
+    def _hold(self, batch: list[Notice], held: Mapping[Notice, int]) -> None:
+        """Keep the owed ends of ``batch``, given up, for the next message: the phone told "broker disconnected" is
+        told it is back once the channel delivers again. Not after :data:`END_MESSAGES` messages."""
+        for i in self._ends_owed(batch):
+            messages = held.get(batch[i], 0) + 1
+            if messages < END_MESSAGES:
+                self._held[batch[i]] = messages
+            else:
+                log.warning("%s: gave up on %r after %d messages", self.name, batch[i].title, messages)
+
+    async def _attempts(self, message: Message, cut: asyncio.Event) -> Outcome:
+        """Deliver ``message``, retrying; ``cut`` when ``cut`` cut a backoff short (the message was not delivered and
+        is to be sent again with what cut it)."""
         delay, asked_s = self.policy.retry_initial_s, None
         for attempt in range(self.policy.retries + 1):
             if attempt:
                 if await self._back_off(delay, asked_s, cut):
-                    return True
+                    return "cut"
                 self.retried += 1
                 delay *= 2
             error = await self._attempt(message)
             if error is None:
-                return False
+                return "delivered"
             if not error.retryable:
                 break
             asked_s = error.retry_after_s
         self.failed += 1
         log.warning("%s: gave up on a message after %d attempts: %s", self.name, attempt + 1, self.last_error)
-        return False
+        return "given up"
 
     async def _attempt(self, message: Message) -> DeliveryError | None:
         """One attempt at ``message``: its failure, or ``None`` once delivered.
