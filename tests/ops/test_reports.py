@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from tests.engine.helpers import limits_for_tests, long_at_the_broker, make_config, running
 from tests.store.old_journal import shared_ref_events, write_old_journal
 from tui_trader.domain import events as ev
 from tui_trader.domain.alerts import Alert
@@ -30,8 +31,9 @@ from tui_trader.domain.verdicts import CheckResult, RiskVerdict
 from tui_trader.engine.engine import Engine
 from tui_trader.ops.notify import Notice
 from tui_trader.ops.report_cli import open_readonly, readonly_uri, render_csv
-from tui_trader.ops.reports import Period, build_report, close_session, pair_fills, trade_stats
+from tui_trader.ops.reports import HELD_IN_THE_BOOK, Period, build_report, close_session, pair_fills, trade_stats
 from tui_trader.ops.trace import order_trace
+from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store import sending
 from tui_trader.store.journal import Journal
@@ -209,6 +211,25 @@ async def test_report_of_a_journal_begun_by_a_seed_then_trades_start_from_its_po
                       ("AAPL", "ema_cross", "LONG", 5, 100, 3.0)]
     assert report["open_positions"] == []
     assert (report["summary"]["fills"], report["summary"]["fills_commission"]) == (3, pytest.approx(3.0))
+
+
+async def test_report_when_a_reconciliation_adjusted_a_position_to_flat_then_no_open_position_that_day(
+        tmp_path: Path) -> None:
+    # Arrange: the engine bought 10 AAPL; at a reconciliation the broker held none (sold outside the engine): the book
+    # was adjusted to flat, no fill of the journal. The next day's reconciliation took 10 MSFT from the broker.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    Book(j).trade("AAPL", Side.BUY, 10, 100, at("10:00"), "ema_cross")
+    j.append(ev.BookCheckpointed(at("11:00"), {"positions": {}}, "adjusted to the broker: AAPL: ours 10, broker 0"))
+    j.append(ev.BookCheckpointed(at("10:00", date(2026, 3, 4)), {"positions": {"MSFT": [10, 50.0, 0.0, None]}},
+                                 "adjusted to the broker: MSFT: ours 0, broker 10"))
+    await j.flush()
+    try:
+        # Act
+        report = await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
+    # Assert: from the fills alone the report held the 10 AAPL the broker no longer had.
+    assert report["open_positions"] == []
 
 
 async def test_close_session_then_summary_journaled_and_notified(journal: Journal) -> None:
@@ -560,6 +581,45 @@ async def test_report_when_an_older_resting_exit_fills_in_the_same_second_as_new
     assert report["summary"]["net_pnl"] == pytest.approx(realized)
     (position,) = [s for s in trace if s.step == "position"]
     assert position.data["position"] == 10  # it read 0: the limit's later fill counted as before it
+
+
+async def test_report_of_positions_the_engine_took_from_the_broker_then_they_start_the_open_positions(
+        tmp_path: Path) -> None:
+    # Arrange: another client (TWS) bought 10 AAPL before the engine's first start: the new journal's seed holds
+    # them. It bought 10 more while the engine was stopped: the next start adjusted the book to the broker's 20 (that
+    # execution is not the journal's; the mismatch left trading only reducing, as configured). Then the engine sold 15.
+    # From the fills, the report said SHORT 5 (the seed's 10 less 15): the engine and the broker held 5 long.
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        await long_at_the_broker(sim)
+        async with running(sim, make_config(tmp_path)) as (engine, _):
+            await eventually(lambda: engine.portfolio.quantity("AAPL") == 10, what="seeded from the broker")
+        await long_at_the_broker(sim)
+        reducing = limits_for_tests(position_mismatch_action=TriggerAction.REDUCING)
+        async with running(sim, make_config(tmp_path, limits=reducing)) as (engine, _):
+            await eventually(lambda: engine.portfolio.quantity("AAPL") == 20, what="adjusted to the broker")
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="AAPL quoted")
+            await filled(engine, sell(15))
+            held = (engine.portfolio.quantity("AAPL"), engine.portfolio.positions["AAPL"].avg_cost)
+            day = engine.now().astimezone(NY).date().isoformat()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        reasons = [e.reason for e in await journal.events(["BookCheckpointed"]) if isinstance(e, ev.BookCheckpointed)]
+        # Act
+        report = await build_report(journal, Period(date.fromisoformat(day), date.fromisoformat(day)))
+    finally:
+        await journal.close()
+    cli = run_cli("--journal", str(path), "--date", day, "--format", "json")
+    # Assert
+    assert reasons[0] == ev.BOOK_SEEDED
+    assert any(r.startswith("adjusted to the broker") for r in reasons), reasons
+    assert held[0] == 5
+    expected = [("AAPL", "LONG", 5, held[1], HELD_IN_THE_BOOK)]
+    assert [(p["symbol"], p["direction"], p["quantity"], p["price"], p["strategy"])
+            for p in report["open_positions"]] == expected
+    assert cli.returncode == 0, cli.stderr
+    assert [(p["symbol"], p["direction"], p["quantity"], p["price"], p["strategy"])
+            for p in json.loads(cli.stdout)["open_positions"]] == expected
 
 
 async def test_report_of_a_dry_run_bracket_then_not_sent_counts_its_stop_and_target_as_the_summary_does(

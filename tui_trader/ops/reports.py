@@ -23,7 +23,7 @@ from tui_trader.ops.notify.notice import Notice
 from tui_trader.ops.trace import execution_order
 from tui_trader.ops.trace_fills import FillOrders
 from tui_trader.store.journal import Journal
-from tui_trader.store.queries import BookStart
+from tui_trader.store.queries import BookAt, BookStart
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
                  "exit_price", "gross_pnl", "commission", "net_pnl", "holding_s", "entry_ref", "exit_ref"]
@@ -66,6 +66,10 @@ HELD_AT_START = "held at journal start"
 """The strategy of a position the journal's book began with (the broker's, at its average cost, when a new journal was
 seeded): no order of the journal opened it."""
 
+HELD_IN_THE_BOOK = "held in the book"
+"""The strategy of a position as a later checkpoint of the book holds it, where the fills do not add up to it (adjusted
+to the broker at a reconciliation, executions left out as another run's) and no strategy is known to have opened it."""
+
 
 @dataclass
 class _Lot:
@@ -79,11 +83,12 @@ class _Lot:
 
 
 def pair_fills(fills: list[Fill], strategies: dict[str, str],
-               start: BookStart | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+               start: BookStart | BookAt | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Round-trip trades from fills; returns (trades, open lots).
 
     Each symbol starts flat, or from the position the book began with (``start``, a new journal's seed: the
-    broker's, at its average cost, commissions in), held as one lot (:data:`HELD_AT_START`) from then on.
+    broker's, at its average cost, commissions in), held as one lot (:data:`HELD_AT_START`) from then on; or from a
+    later checkpoint's (:func:`as_booked`).
 
     A round trip is a position in one symbol from flat back to flat: an entry filled in pieces,
     a scale-in or a scale-out is one trade, with the quantities and P&L summed and the prices
@@ -110,12 +115,43 @@ def pair_fills(fills: list[Fill], strategies: dict[str, str],
     return trades, open_lots
 
 
-def _held_lots(start: BookStart | None) -> dict[str, deque[_Lot]]:
-    """Each symbol's position at the book's start as a lot (none when the book began flat or from nothing)."""
+def _held_lots(start: BookStart | BookAt | None) -> dict[str, deque[_Lot]]:
+    """Each symbol's position at the book's start (or checkpoint) as a lot (none when the book began flat or from
+    nothing): held by the strategy that opened it where the checkpoint knows one."""
     if start is None:
         return {}
-    return {symbol: deque([_Lot(1 if qty > 0 else -1, abs(qty), cost, start.time, 0.0, HELD_AT_START, "")])
+    seeded = isinstance(start, BookStart) or start.reason == ev.BOOK_SEEDED
+    owners = start.owners if isinstance(start, BookAt) else {}
+    return {symbol: deque([_Lot(1 if qty > 0 else -1, abs(qty), cost, start.time, 0.0,
+                                owners.get(symbol) or (HELD_AT_START if seeded else HELD_IN_THE_BOOK), "")])
             for symbol, (qty, cost) in start.positions.items() if abs(qty) > 1e-12}
+
+
+def as_booked(open_lots: list[dict[str, Any]], book: BookAt | None, fills: list[Fill],
+              strategies: dict[str, str]) -> list[dict[str, Any]]:
+    """The open positions as the engine's book holds them (``book``: its newest checkpoint in or before the period,
+    and the fills after it, as the engine rebuilds it on start): ``open_lots``, paired from every fill, where they add
+    up to it; the checkpoint's position and the fills after it where they do not.
+
+    The fills alone missed every position the engine took from the broker (adjusted to it at a reconciliation, or
+    executions left out as another run's): the report said flat where the engine and the broker held shares.
+    """
+    if book is None:
+        return open_lots
+    _, booked = pair_fills([f for f in fills if f.exec_id in book.journaled_after], strategies, book)
+    walked_net, booked_net = _net(open_lots), _net(booked)
+    symbols = {row["symbol"] for row in open_lots} | set(booked_net)
+    agree = {s for s in symbols if abs(walked_net.get(s, 0.0) - booked_net.get(s, 0.0)) <= 1e-9}
+    return [row for row in open_lots if row["symbol"] in agree] + \
+        [row for row in booked if row["symbol"] not in agree]
+
+
+def _net(lots: list[dict[str, Any]]) -> dict[str, float]:
+    """Each symbol's signed quantity over ``lots``."""
+    net: dict[str, float] = defaultdict(float)
+    for row in lots:
+        net[row["symbol"]] += row["quantity"] if row["direction"] == "LONG" else -row["quantity"]
+    return dict(net)
 
 
 def round_trips(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -379,7 +415,9 @@ async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     orders = await journal.orders()
     owners = FillOrders(orders, await journal.fill_doubts(fills))
     children = Counter(o.parent_ref for o in orders if o.parent_ref)
-    trades_all, open_lots = pair_fills(*named_fills(fills, owners), start)
+    named, strategies = named_fills(fills, owners)
+    trades_all, open_lots = pair_fills(named, strategies, start)
+    open_lots = as_booked(open_lots, await journal.book_at(period.end), named, strategies)
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
     trades = trades[[period.contains(t) for t in trades["exit_time"]]] if not trades.empty else trades
     events = await journal.events(REPORT_EVENT_KINDS, since=period.start, until=period.end)

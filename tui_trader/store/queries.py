@@ -43,6 +43,23 @@ class BookStart:
     """Ids of the fills journaled before the seed (an earlier version booked the day's executions from before it)."""
 
 
+@dataclass(frozen=True, slots=True)
+class BookAt:
+    """The engine's book as of an instant, as it rebuilds it on start (:meth:`JournalQueries.book_at`): its newest
+    checkpoint before then, and the fills journaled after that checkpoint, executed before then."""
+
+    time: datetime
+    """When the checkpoint was written (the engine's clock)."""
+    reason: str
+    """Why it was written (:attr:`~tui_trader.domain.events.BookCheckpointed.reason`)."""
+    positions: dict[str, tuple[float, float]]
+    """Symbol → (quantity, average cost) the checkpoint holds."""
+    owners: dict[str, str]
+    """Symbol → the strategy that opened the position, where one is known."""
+    journaled_after: dict[str, tuple[str, float]]
+    """Exec id → (symbol, signed quantity) of each fill journaled after the checkpoint, executed before the instant."""
+
+
 class JournalQueries:
     """The journal's reads, over ``conn`` (the journal's aiosqlite connection) and the sending log beside ``path``."""
 
@@ -217,28 +234,45 @@ class JournalQueries:
     async def book_positions(self, before: datetime) -> dict[str, float]:
         """Each symbol's quantity in the engine's book as of the instant ``before`` (flat ones may be 0).
 
-        The book as the engine rebuilds it (:meth:`book_events`): the newest ``BookCheckpointed``
-        journaled before ``before``, plus the executions before ``before`` journaled after that
-        checkpoint (all of them when there is none). Summing executions alone missed every position
-        adopted from the broker (a checkpoint, no fill): one adopted and then sold read as short for ever.
+        The book as the engine rebuilds it (:meth:`book_at`); with no checkpoint before ``before``, the executions
+        before it. Summing executions alone missed every position adopted from the broker (a checkpoint, no fill):
+        one adopted and then sold read as short for ever.
         """
-        bound = _utc_bound(before)
-        checkpoint = await self._one("SELECT id, payload FROM events WHERE kind = 'BookCheckpointed' AND time < ? "
-                                     "ORDER BY time DESC, id DESC LIMIT 1", bound)
-        if checkpoint is None:
+        book = await self.book_at(before)
+        if book is None:
             rows = await self._all("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
-                                   "FROM fills WHERE time < ? GROUP BY symbol", bound)
+                                   "FROM fills WHERE time < ? GROUP BY symbol", _utc_bound(before))
             return {symbol: float(quantity) for symbol, quantity in rows}
-        book = json.loads(checkpoint[1])["state"]
-        held = {symbol: float(p[0]) for symbol, p in book.get("positions", {}).items()}
+        held = {symbol: quantity for symbol, (quantity, _) in book.positions.items()}
+        for symbol, signed in book.journaled_after.values():
+            held[symbol] = held.get(symbol, 0.0) + signed
+        return held
+
+    async def book_at(self, before: datetime) -> BookAt | None:
+        """The book as of the instant ``before`` as the engine rebuilds it (:meth:`book_events`): the newest
+        ``BookCheckpointed`` journaled before ``before``, and the executions before ``before`` journaled after it;
+        ``None`` when no checkpoint was journaled before ``before``.
+
+        Its positions are the broker's where the engine took them from it (a new journal's seed, a position adjusted
+        to the broker at a reconciliation, executions left out as another run's): no fill of the journal makes them.
+        """
+        checkpoint = await self._one("SELECT id, time, payload FROM events WHERE kind = 'BookCheckpointed' "
+                                     "AND time < ? ORDER BY time DESC, id DESC LIMIT 1", _utc_bound(before))
+        if checkpoint is None:
+            return None
+        payload = json.loads(checkpoint[2])
+        book = payload["state"]
+        after: dict[str, tuple[str, float]] = {}
         # Read with json, not the codec: a few fills, and only their figures (a payload may hold NaN: not SQL's JSON).
-        for (payload,) in await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id > ?",
-                                          (checkpoint[0],)):
-            fill = json.loads(payload)["fill"]
+        for (fill_payload,) in await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id > ?",
+                                               (checkpoint[0],)):
+            fill = json.loads(fill_payload)["fill"]
             if datetime.fromisoformat(fill["time"]) < before:
                 signed = fill["quantity"] if fill["side"] == "BUY" else -fill["quantity"]
-                held[fill["symbol"]] = held.get(fill["symbol"], 0.0) + signed
-        return held
+                after[fill["exec_id"]] = (fill["symbol"], float(signed))
+        return BookAt(datetime.fromisoformat(checkpoint[1]), payload.get("reason", ""),
+                      {s: (float(p[0]), float(p[1])) for s, p in book.get("positions", {}).items()},
+                      {s: str(o) for s, o in book.get("owners", {}).items()}, after)
 
     async def book_start(self) -> BookStart | None:
         """Where the journal's book began: its first checkpoint when that is the seed a new journal writes
