@@ -65,6 +65,12 @@ class ProtectionRestore(ProtectionCuts):
         return {}
 
     @functools.cached_property
+    def _cancel_unanswered(self) -> dict[str, tuple[CancelledProtection, str]]:
+        """Protection cancelled for an exit given up as its cancel went unanswered, by symbol, with why: looked at
+        once it has ended (:meth:`exit_after_cancel`)."""
+        return {}
+
+    @functools.cached_property
     def _after_halt(self) -> dict[str, CancelledProtection]:
         """Protection placed again that a trading halt denied, by symbol: placed again once more when it resumes."""
         return {}
@@ -90,6 +96,7 @@ class ProtectionRestore(ProtectionCuts):
         CRITICAL alert (or sent beside the stop, both able to fill)."""
         for symbol in symbols:  # what an earlier exit's cancel left here is not this one's
             self._cancelled_for_exit.pop(symbol, None)
+            self._cancel_unanswered.pop(symbol, None)
         handed = {ref: record for ref, record in self._exits_replacing.items() if record.symbol in symbols}
         for ref in handed:
             del self._exits_replacing[ref]
@@ -117,7 +124,11 @@ class ProtectionRestore(ProtectionCuts):
 
     def exit_after_cancel(self, symbol: str, exit_ref: str | None, what: str, why: str = "") -> None:
         """``symbol``'s protection was cancelled for an exit, ``exit_ref`` (``None``: not sent at all, ``why``): when
-        it ends without closing the position, the protection is placed again (now, if it has ended already)."""
+        it ends without closing the position, the protection is placed again (now, if it has ended already).
+
+        One not sent as the protection's cancel went unanswered is decided once that protection has ended: looked at
+        now, it still worked and the record was dropped, so a cancel the broker confirmed later left the position
+        with no stop, and nothing placed it again."""
         tickets = self._cancelled_for_exit.pop(symbol, ())
         if not tickets:
             return
@@ -126,14 +137,25 @@ class ProtectionRestore(ProtectionCuts):
         if order is not None and not order.status.is_final:
             self._exits_replacing[order.order_ref] = record
             return
+        if order is None and self._cancelling(symbol):
+            self._cancel_unanswered[symbol] = (record, why)
+            return
         self._exit_ended(record, order, why)
 
+    def _cancelling(self, symbol: str) -> list[Order]:
+        """``symbol``'s protection still working whose cancel was asked."""
+        return [o for o in self.protection_working(symbol) if o.order_ref in self.cancels_asked]
+
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
-        """Also: an exit that ended after its protection was cancelled, or a protective order placed again that
-        ended, is looked at (:meth:`_exit_ended`, :meth:`_again_ended`)."""
+        """Also: an exit that ended after its protection was cancelled, the protection an exit given up had cancelled
+        that has ended, or a protective order placed again that ended, is looked at (:meth:`_exit_ended`,
+        :meth:`_again_ended`)."""
         super().order_updated(order, previous, now)
         if not order.status.is_final:
             return
+        if order.symbol in self._cancel_unanswered and not self._cancelling(order.symbol):
+            given_up, why = self._cancel_unanswered.pop(order.symbol)
+            self._exit_ended(given_up, None, why)
         if (record := self._exits_replacing.pop(order.order_ref, None)) is not None:
             self._exit_ended(record, order)
         if (placed := self._placed_again.pop(order.order_ref, None)) is not None:
