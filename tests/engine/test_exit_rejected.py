@@ -23,6 +23,7 @@ from .helpers import (
     bracket_buy,
     eventually,
     make_config,
+    quiet,
     running,
     status,
     working_at_broker,
@@ -264,6 +265,33 @@ async def test_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_i
         assert status(eng, stop.order_ref) is S.CANCELLED
         await eng.reconcile("a pass")  # placed once: nothing more is placed, nor said
         assert len(working_at_broker(sim)) == 1
+        assert not _critical(events)
+
+
+async def test_exit_given_up_as_its_stops_cancel_went_unanswered_when_the_broker_still_works_it_then_not_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker never acted on the stop's cancel: the reconciliation the exit asked for finds the stop working, the
+    # position protected. Remembered still, the exit's record placed the stop again when the operator cancelled it in
+    # TWS later, said CRITICAL as if the exit had left the position bare.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.2)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        sim.control.ignore_cancels()
+        await eng.close_position("AAPL", "exit signal", "ema_cross")
+        await eventually(lambda: quiet(eng), what="the reconciliation the exit asked for")
+        sim.control.ignore_cancels(False)
+        assert status(eng, stop.order_ref) is S.SUBMITTED
+        assert working_at_broker(sim) == {stop.order_ref: 10}
+        events.drain()
+
+        sim.control.cancel(stop.order_ref)  # in TWS
+
+        said: list[str] = []
+        await eventually(lambda: said.extend(a.text for a in alerts_said(events, kind="protection_lost")) or said,
+                         what="the stop's end said, unasked")
+        assert said == [f"AAPL 10 has no protective order at the broker: {stop.order_ref} (STP SELL) ended CANCELLED "
+                        "(Cancelled) and nothing replaces it"]
+        assert not working_at_broker(sim)  # not placed again
         assert not _critical(events)
 
 

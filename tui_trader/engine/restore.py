@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot, held_words
@@ -145,6 +146,22 @@ class ProtectionRestore(ProtectionCuts):
     def _cancelling(self, symbol: str) -> list[Order]:
         """``symbol``'s protection still working whose cancel was asked."""
         return [o for o in self.protection_working(symbol) if o.order_ref in self.cancels_asked]
+
+    async def _open_orders(self, figures: bool) -> tuple[list[BrokerOrderReport], set[str]]:
+        """Also: the protection of an exit given up before the broker was asked, that the broker still works (its
+        cancel lost or refused), protects its position: the record is dropped, nothing placed again nor said, and the
+        orders are no longer counted as cancelled (one ending later is said as ended unasked). Kept, a cancel of the
+        stop in TWS days later placed it again."""
+        given_up = dict(self._cancel_unanswered)
+        opened, asked = await super()._open_orders(figures)
+        working = [o for r in opened if r.status is not None and r.status.is_working
+                   and (o := self.orders.match(r)) is not None and o.order_ref in self.cancels_asked]
+        for symbol, waiting in given_up.items():
+            worked_on = [o.order_ref for o in working if o.symbol == symbol]
+            if worked_on and self._cancel_unanswered.get(symbol) is waiting:
+                del self._cancel_unanswered[symbol]
+                self.cancels_asked.difference_update(worked_on)
+        return opened, asked
 
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
         """Also: an exit that ended after its protection was cancelled, the protection an exit given up had cancelled
