@@ -285,6 +285,11 @@ def working_at_broker(sim: SimGateway) -> dict[str, float]:
     return {o.order_ref: o.total_qty for o in sim.orders() if o.working}
 
 
+def quiet(eng: Engine) -> bool:
+    """No reconciliation runs and none waits to start."""
+    return not eng._reconciling and not any(t.get_name() == "reconcile" and not t.done() for t in eng._tasks)
+
+
 def alerts_said(events: Subscription, *, kind: str | None = None, source: str | None = None) -> list[Alert]:
     """The alerts raised since ``events`` was last drained (it is drained), only those of ``kind`` and from
     ``source`` when given."""

@@ -9,6 +9,8 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.broker_events import HALT_OVER
 from tui_trader.engine.bus import Subscription
@@ -21,6 +23,7 @@ from .helpers import (
     bracket_buy,
     eventually,
     make_config,
+    quiet,
     running,
     status,
     working_at_broker,
@@ -226,6 +229,70 @@ def _stop_again_at_the_broker(sim: SimGateway, stop: Order) -> None:
     assert (again.order_type, again.action, again.total_qty, again.aux_price) == (
         "STP", "SELL", 10, stop.ticket.stop_price)
     assert sim.positions()["AAPL"] == 10
+
+
+@pytest.mark.parametrize("how", ["strategy exit", "flatten"])
+async def test_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_is_placed_again_once_it_has_ended(
+        sim: SimGateway, tmp_path: Path, how: str) -> None:
+    # The exit gave up waiting for its stop's cancel and nothing remembered the stop: looked at then, it still
+    # worked. The broker's late answer (or the reconciliation) then ended it, and LONG 10 was left with no stop.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.2)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+
+        if how == "flatten":
+            await eng.flatten(preview=False)
+        else:
+            await eng.close_position("AAPL", "exit signal", "ema_cross")
+
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        assert not working_at_broker(sim)
+        assert status(eng, stop.order_ref) is S.SUBMITTED  # given up: its cancel unanswered
+        sim.control.step(61)  # the cancel's answer, late
+        await eventually(lambda: len(working_at_broker(sim)) == 1, what="the stop at the broker again")
+        _stop_again_at_the_broker(sim, stop)
+        what = "flatten of AAPL" if how == "flatten" else "exit (exit signal)"
+        assert [a.text for a in alerts_said(events) if a.kind in ("exit_not_sent", "exit_unprotected")] == [
+            f"{what} not sent: AAPL's protective orders are not confirmed cancelled (the broker has not answered); "
+            "reconciliation will settle them, and the position may be left without them",
+            f"{what} not sent (its protective orders' cancel was not confirmed in time): AAPL LONG 10 has no stop at "
+            "the broker (its protective orders were cancelled for the exit); placing it again for 10: STP SELL @ "
+            f"{stop.ticket.stop_price:g}"]
+        assert status(eng, stop.order_ref) is S.CANCELLED
+        await eng.reconcile("a pass")  # placed once: nothing more is placed, nor said
+        assert len(working_at_broker(sim)) == 1
+        assert not _critical(events)
+
+
+async def test_exit_given_up_as_its_stops_cancel_went_unanswered_when_the_broker_still_works_it_then_not_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The broker never acted on the stop's cancel: the reconciliation the exit asked for finds the stop working, the
+    # position protected. Remembered still, the exit's record placed the stop again when the operator cancelled it in
+    # TWS later, said CRITICAL as if the exit had left the position bare.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.2)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        sim.control.ignore_cancels()
+        await eng.close_position("AAPL", "exit signal", "ema_cross")
+        await eventually(lambda: quiet(eng), what="the reconciliation the exit asked for")
+        sim.control.ignore_cancels(False)
+        assert status(eng, stop.order_ref) is S.SUBMITTED
+        assert working_at_broker(sim) == {stop.order_ref: 10}
+        events.drain()
+
+        sim.control.cancel(stop.order_ref)  # in TWS
+
+        said: list[str] = []
+        await eventually(lambda: said.extend(a.text for a in alerts_said(events, kind="protection_lost")) or said,
+                         what="the stop's end said, unasked")
+        assert said == [f"AAPL 10 has no protective order at the broker: {stop.order_ref} (STP SELL) ended CANCELLED "
+                        "(Cancelled) and nothing replaces it"]
+        assert not working_at_broker(sim)  # not placed again
+        assert not _critical(events)
 
 
 async def test_exit_when_a_halt_lands_between_its_stops_cancel_and_its_send_then_the_stop_goes_again_as_it_resumes(

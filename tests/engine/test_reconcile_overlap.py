@@ -12,11 +12,10 @@ from tui_trader.domain import ConnectionState, OrderStatus, OrderType
 from tui_trader.domain.events import AlertRaised, ConnectionChanged
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
-from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import CLIENT_ID, alerts_said, buy, eventually, make_config, make_engine, running, status
+from .helpers import CLIENT_ID, alerts_said, buy, eventually, make_config, make_engine, quiet, running, status
 
 S = OrderStatus
 
@@ -29,11 +28,6 @@ def alerts(events: Subscription) -> list[tuple[str, str]]:
 def runs(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Why each reconciliation run logged so far was asked for, in order."""
     return [m.removeprefix("reconciling: ") for m in caplog.messages if m.startswith("reconciling: ")]
-
-
-def quiet(eng: Engine) -> bool:
-    """No reconciliation runs and none waits to start."""
-    return not eng._reconciling and not any(t.get_name() == "reconcile" and not t.done() for t in eng._tasks)
 
 
 def cancels_overtaken(sim: SimGateway, *order_ids: int) -> None:

@@ -476,7 +476,8 @@ class KillOps(OrderPath):
     async def _protection_ended(self, symbol: str, what: str, order_ref: str | None = None) -> str:
         """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended: ``''``; otherwise
         (unconfirmed after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must not go,
-        said in a critical alert."""
+        said in a critical alert. Given up, its protection is placed again should the cancel be confirmed later with the
+        position left bare (:meth:`exit_after_cancel`)."""
         await self._while_orders(lambda: self.protection_working(symbol, order_ref),
                                  PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
         if not self.protection_working(symbol, order_ref):
@@ -485,6 +486,7 @@ class KillOps(OrderPath):
                    "confirmed cancelled (the broker has not answered); reconciliation will settle them, and the "
                    "position may be left without them", kind="exit_not_sent")
         self.request_reconcile(f"{symbol}: cancel of protective orders unconfirmed")
+        self.exit_after_cancel(symbol, None, what, "its protective orders' cancel was not confirmed in time")
         return f"{symbol}'s protective orders are not confirmed cancelled"
 
     async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
 from tui_trader.domain.orders import Order, OrderTicket
 from tui_trader.domain.portfolio import AccountSnapshot, held_words
@@ -65,6 +66,12 @@ class ProtectionRestore(ProtectionCuts):
         return {}
 
     @functools.cached_property
+    def _cancel_unanswered(self) -> dict[str, tuple[CancelledProtection, str]]:
+        """Protection cancelled for an exit given up as its cancel went unanswered, by symbol, with why: looked at
+        once it has ended (:meth:`exit_after_cancel`)."""
+        return {}
+
+    @functools.cached_property
     def _after_halt(self) -> dict[str, CancelledProtection]:
         """Protection placed again that a trading halt denied, by symbol: placed again once more when it resumes."""
         return {}
@@ -90,6 +97,7 @@ class ProtectionRestore(ProtectionCuts):
         CRITICAL alert (or sent beside the stop, both able to fill)."""
         for symbol in symbols:  # what an earlier exit's cancel left here is not this one's
             self._cancelled_for_exit.pop(symbol, None)
+            self._cancel_unanswered.pop(symbol, None)
         handed = {ref: record for ref, record in self._exits_replacing.items() if record.symbol in symbols}
         for ref in handed:
             del self._exits_replacing[ref]
@@ -117,7 +125,11 @@ class ProtectionRestore(ProtectionCuts):
 
     def exit_after_cancel(self, symbol: str, exit_ref: str | None, what: str, why: str = "") -> None:
         """``symbol``'s protection was cancelled for an exit, ``exit_ref`` (``None``: not sent at all, ``why``): when
-        it ends without closing the position, the protection is placed again (now, if it has ended already)."""
+        it ends without closing the position, the protection is placed again (now, if it has ended already).
+
+        One not sent as the protection's cancel went unanswered is decided once that protection has ended: looked at
+        now, it still worked and the record was dropped, so a cancel the broker confirmed later left the position
+        with no stop, and nothing placed it again."""
         tickets = self._cancelled_for_exit.pop(symbol, ())
         if not tickets:
             return
@@ -126,14 +138,41 @@ class ProtectionRestore(ProtectionCuts):
         if order is not None and not order.status.is_final:
             self._exits_replacing[order.order_ref] = record
             return
+        if order is None and self._cancelling(symbol):
+            self._cancel_unanswered[symbol] = (record, why)
+            return
         self._exit_ended(record, order, why)
 
+    def _cancelling(self, symbol: str) -> list[Order]:
+        """``symbol``'s protection still working whose cancel was asked."""
+        return [o for o in self.protection_working(symbol) if o.order_ref in self.cancels_asked]
+
+    async def _open_orders(self, figures: bool) -> tuple[list[BrokerOrderReport], set[str]]:
+        """Also: the protection of an exit given up before the broker was asked, that the broker still works (its
+        cancel lost or refused), protects its position: the record is dropped, nothing placed again nor said, and the
+        orders are no longer counted as cancelled (one ending later is said as ended unasked). Kept, a cancel of the
+        stop in TWS days later placed it again."""
+        given_up = dict(self._cancel_unanswered)
+        opened, asked = await super()._open_orders(figures)
+        working = [o for r in opened if r.status is not None and r.status.is_working
+                   and (o := self.orders.match(r)) is not None and o.order_ref in self.cancels_asked]
+        for symbol, waiting in given_up.items():
+            worked_on = [o.order_ref for o in working if o.symbol == symbol]
+            if worked_on and self._cancel_unanswered.get(symbol) is waiting:
+                del self._cancel_unanswered[symbol]
+                self.cancels_asked.difference_update(worked_on)
+        return opened, asked
+
     def order_updated(self, order: Order, previous: OrderStatus | None, now: datetime | None = None) -> None:
-        """Also: an exit that ended after its protection was cancelled, or a protective order placed again that
-        ended, is looked at (:meth:`_exit_ended`, :meth:`_again_ended`)."""
+        """Also: an exit that ended after its protection was cancelled, the protection an exit given up had cancelled
+        that has ended, or a protective order placed again that ended, is looked at (:meth:`_exit_ended`,
+        :meth:`_again_ended`)."""
         super().order_updated(order, previous, now)
         if not order.status.is_final:
             return
+        if order.symbol in self._cancel_unanswered and not self._cancelling(order.symbol):
+            given_up, why = self._cancel_unanswered.pop(order.symbol)
+            self._exit_ended(given_up, None, why)
         if (record := self._exits_replacing.pop(order.order_ref, None)) is not None:
             self._exit_ended(record, order)
         if (placed := self._placed_again.pop(order.order_ref, None)) is not None:

@@ -250,12 +250,17 @@ class Control:
         """Ignore ``reqGlobalCancel`` requests: every order stays working (a kill that cannot cancel)."""
         self.gw.engine.ignore_global_cancel = on
 
+    def ignore_cancels(self, on: bool = True) -> None:
+        """Ignore ``cancelOrder`` requests, unanswered: the order stays working (a cancel the broker never acts on)."""
+        self.gw.engine.ignore_cancels = on
+
     def clear_faults(self) -> None:
         """Remove every fault (market data, pacing, drops, delays, ordering, refusals)."""
         self.gw.faults.clear()
         self.gw.engine.reject_next = None
         self.gw.engine.refuse_modify = None
         self.gw.engine.ignore_global_cancel = False
+        self.gw.engine.ignore_cancels = False
         self.gw.engine.locate_shorts = False
 
     @staticmethod

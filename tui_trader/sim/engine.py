@@ -76,6 +76,9 @@ class OrderEngine:
         :meth:`Control.refuse_next_modify`)."""
         self.ignore_global_cancel = False
         """A fault: ``reqGlobalCancel`` is ignored (every order stays as it is)."""
+        self.ignore_cancels = False
+        """A fault: ``cancelOrder`` is ignored and never answered (the order works on, as after a cancel lost on its
+        way or one the broker will not act on)."""
         self.locate_shorts = False
         """A fault: a new order that sells short is held while IB "locates" shares to borrow (error 404, status
         ``Inactive`` with whyHeld ``locate``) until :meth:`locate` releases it."""
@@ -280,6 +283,8 @@ class OrderEngine:
 
     def cancel(self, client_id: int, order_id: int, reason: str = "") -> None:
         """Handle ``cancelOrder`` from a client."""
+        if self.ignore_cancels:
+            return
         order = self.ledger.orders.get((client_id, order_id))
         if order is None:
             self.events.order_error(client_id, order_id, 10147,
