@@ -15,6 +15,7 @@ from typing import Any
 
 from tui_trader import __version__
 from tui_trader.errors import ConfigError, TraderError, UsageError, print_error
+from tui_trader.help_format import HelpFormatter
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui-trader",
         description="Operator console for automated trading on Interactive Brokers.",
         epilog="Subcommands: " + ", ".join(SUBCOMMANDS) + " (tui-trader SUBCOMMAND --help).",
+        formatter_class=HelpFormatter,
     )
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--sim", dest="mode", action="append_const", const="sim",
@@ -212,7 +214,7 @@ def run_check_config(argv: Sequence[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="tui-trader check-config", description=(
         "Validate a configuration (and load every configured strategy, checking its params) and print the "
-        "effective settings, secrets masked."))
+        "effective settings, secrets masked."), formatter_class=HelpFormatter)
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     parser.add_argument("--example", action="store_true", help="print a documented example file and exit")
     args = parser.parse_args(list(argv))

@@ -140,6 +140,30 @@ async def test_journal_failure_that_does_not_halt_then_one_critical_alert_naming
         assert not engine.risk.kill_state.engaged
 
 
+async def test_journal_failure_reducing_while_halted_then_one_critical_alert_says_trading_stays_halted(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The journal's alert said "journal write failed: disk full -> REDUCING", and trading stayed HALTED.
+    config = make_config(tmp_path, limits=limits_for_tests(journal_failure_action=TriggerAction.REDUCING))
+    assert config.journal_path is not None
+    async with running(sim, config) as (engine, events):
+        engine.kill("going for lunch")
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        events.drain()
+        refuse_journal_writes(config.journal_path)
+        try:
+            # Act
+            await journal_fails(engine)
+            said = alerts_said(events, source="risk")
+        finally:
+            allow_journal_writes(config.journal_path)
+
+        # Assert
+        assert [(a.level, a.kind, a.text) for a in said] == [
+            (AlertLevel.CRITICAL, "journal_failure", "journal write failed: disk full -> REDUCING: trading stays "
+             "HALTED (by operator)")]
+        assert engine.trading_state is TradingState.HALTED
+
+
 async def _mismatch_said(sim: SimGateway, engine: Engine, events: Subscription) -> list[Alert]:
     """5 AAPL bought in TWS under a book that holds none, until the engine has said the mismatch: the alerts said
     (the mismatch's all come in the one call that concludes it)."""
@@ -342,6 +366,31 @@ async def test_drawdown_reducing_trip_then_said_once_in_money_as_elsewhere(
         assert [(a.level, a.kind) for a in said] == [(AlertLevel.ERROR, "drawdown")]
         assert re.fullmatch(r"drawdown limit reached: \$6,0\d\d\.\d\d \(limit \$5,000\.00\) -> REDUCING",
                             said[0].text), said[0].text
+
+
+async def test_drawdown_reducing_trip_while_halted_then_said_once_that_trading_stays_halted(
+        sim: SimGateway, clock: ManualClock, tmp_path: Path) -> None:
+    # The monitor's alert said "drawdown limit reached: … -> REDUCING", and trading stayed HALTED.
+    config = make_config(tmp_path, limits=limits_for_tests(max_drawdown=5_000, drawdown_action="reducing"))
+    async with running(sim, config, clock.now) as (engine, events):
+        await _price(sim, engine, 100.0)
+        entry = await engine.submit(buy(100))
+        await eventually(lambda: status(engine, entry.order_ref) is OrderStatus.FILLED, what="entry filled")
+        await _price(sim, engine, 200.0)
+        engine.kill("going for lunch")
+        events.drain()
+
+        # Act
+        await _price(sim, engine, 140.0)
+        said: list[Alert] = []
+        await eventually(lambda: said.extend(alerts_said(events, kind="drawdown")) or bool(said),
+                         what="drawdown said")
+
+        # Assert
+        assert [a.level for a in said] == [AlertLevel.ERROR]
+        assert re.fullmatch(r"drawdown limit reached: \$6,0\d\d\.\d\d \(limit \$5,000\.00\) -> REDUCING: trading stays "
+                            r"HALTED \(by operator\)", said[0].text), said[0].text
+        assert engine.trading_state is TradingState.HALTED
 
 
 # --- a trigger the operator released, after a restart the same day ----------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_trader.cli import main
+from tui_trader.cli import SUBCOMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,20 @@ def test_main_when_two_modes_then_exit_2(capsys: pytest.CaptureFixture[str]) -> 
         main(["--sim", "--paper"])
     assert info.value.code == 2
     assert "not allowed with argument --sim" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
+def test_help_when_the_terminal_is_narrow_then_no_line_breaks_at_a_hyphen(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse broke lines at hyphens: "--client-" at one line's end and "id" at the next's, a flag no one can type.
+    monkeypatch.setenv("COLUMNS", "60")
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+
+    said = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert [line for line in said.splitlines() if re.search(r"\w-$", line)] == []
 
 
 def test_check_config_when_valid_then_prints_settings_with_secrets_masked(

@@ -280,28 +280,47 @@ def test_respond_when_action_is_reducing_then_reducing_by_the_monitor_without_ki
     response = engine.respond(hit, T0)
 
     assert (response.reduce, response.kill) == (True, False)
-    # Said once, by the monitor (the response said it again: "… -> REDUCING" and "… -> REDUCING: reducing only").
-    assert response.alert is None
-    assert [(a.level, a.kind, a.text) for a in alerts] == [
-        (AlertLevel.ERROR, "drawdown", "drawdown limit reached: $1,200.00 (limit $1,000.00) -> REDUCING")]
+    # Said once, by the response (it was said twice: "… -> REDUCING" and "… -> REDUCING: reducing only").
+    assert alerts == ()
+    assert response.alert == Alert(AlertLevel.ERROR, "risk", "drawdown limit reached: $1,200.00 (limit $1,000.00) "
+                                   "-> REDUCING", T0, kind="drawdown")
     engine.set_state(TradingState.REDUCING, response.by, hit.message, T0)
     assert engine.state is TradingState.REDUCING
     assert engine.last_change is not None
     assert engine.last_change.by == "risk:drawdown"
 
 
-@pytest.mark.parametrize(("state", "reduce"), [(TradingState.REDUCING, True), (TradingState.HALTED, False)])
+@pytest.mark.parametrize(("state", "reduce", "does"), [
+    (TradingState.REDUCING, True, "REDUCING"),
+    # The monitor's own alert said "-> REDUCING", and trading stayed HALTED.
+    (TradingState.HALTED, False, "REDUCING: trading stays HALTED (by schedule)"),
+])
 def test_respond_when_reducing_hit_and_not_active_then_reducing_claimed_but_halted_kept(
-        state: TradingState, reduce: bool) -> None:
+        state: TradingState, reduce: bool, does: str) -> None:
     # Already REDUCING: asked again, so the trigger owns it (a schedule's window ending does not lift it).
     engine = RiskEngine(RiskLimits(max_drawdown=1_000, drawdown_action="reducing"))
     engine.set_state(state, "schedule", "gateway restart", T0)
-    _, (hit,) = engine.monitor(_loss(1_200), T0)
+    alerts, (hit,) = engine.monitor(_loss(1_200), T0)
 
     response = engine.respond(hit, T0)
 
     assert (response.reduce, response.kill) == (reduce, False)
-    assert hit.said
+    assert alerts == ()
+    assert response.alert == Alert(AlertLevel.ERROR, "risk", f"drawdown limit reached: $1,200.00 (limit $1,000.00) "
+                                   f"-> {does}", T0, kind="drawdown")
+
+
+def test_respond_when_holding_time_reducing_hit_while_halted_then_it_does_not_say_closing() -> None:
+    # "-> REDUCING, closing SPY LONG 11 (max holding time)", while HALTED denied the close.
+    engine = RiskEngine(RiskLimits(max_holding_s=90, holding_time_action="reducing"))
+    engine.engage_kill("alice", "going for lunch", T0)
+    alerts, (hit,) = engine.monitor(account(positions=[position("SPY", quantity=11, opened_at=T0 - secs(363))]), T0)
+
+    response = engine.respond(hit, T0)
+
+    assert (response.reduce, response.kill, alerts) == (False, False, ())
+    assert response.alert == Alert(AlertLevel.ERROR, "risk", "holding_time:SPY limit reached: 363s (limit 90s) -> "
+                                   "REDUCING: trading stays HALTED (by alice)", T0, kind="holding_time:SPY")
 
 
 def test_respond_when_action_is_alert_then_a_warning_and_the_state_unchanged() -> None:
@@ -310,8 +329,10 @@ def test_respond_when_action_is_alert_then_a_warning_and_the_state_unchanged() -
 
     response = engine.respond(hit, T0)
 
-    assert [(a.level, a.kind) for a in alerts][-1] == (AlertLevel.ERROR, "losing_streak")
-    assert (response.reduce, response.kill, response.alert) == (False, False, None)  # said once, by the monitor
+    assert alerts == ()  # said once, by the response
+    assert response.alert == Alert(AlertLevel.ERROR, "risk", "losing_streak limit reached: 3 losses (limit 3 "
+                                   "losses) -> ALERT", T0, kind="losing_streak")
+    assert (response.reduce, response.kill) == (False, False)
     assert engine.state is TradingState.ACTIVE
 
 
@@ -342,7 +363,7 @@ def test_monitor_position_held_too_long_then_the_hit_names_it() -> None:
     assert [h.symbols for h in hits] == [("AAPL",)]
     response = engine.respond(hits[0], T0)  # an alert only, by default: the state is left as it is
     assert (response.reduce, response.kill) == (False, False)
-    assert hits[0].said
+    assert response.alert is not None
 
 
 def test_monitor_position_held_too_long_then_its_alert_says_the_position_is_closed() -> None:
@@ -351,9 +372,10 @@ def test_monitor_position_held_too_long_then_its_alert_says_the_position_is_clos
     acct = account(positions=[position("SPY", quantity=11, opened_at=T0 - secs(363)),
                               position("QQQ", quantity=-5, opened_at=T0 - secs(100))])  # fmt: skip
 
-    alerts, _ = engine.monitor(acct, T0)
+    _, hits = engine.monitor(acct, T0)
 
-    assert sorted(a.text for a in alerts if a.level is AlertLevel.ERROR) == [
+    said = [engine.respond(hit, T0).alert for hit in hits]
+    assert sorted(a.text for a in said if a is not None and a.level is AlertLevel.ERROR) == [
         "holding_time:QQQ limit reached: 100s (limit 90s) -> closing QQQ SHORT 5 (max holding time)",
         "holding_time:SPY limit reached: 363s (limit 90s) -> closing SPY LONG 11 (max holding time)"]
 

@@ -385,12 +385,10 @@ class Engine(Protection):
         operator resets the kill switch, so a journal that fails again, or still fails, halts trading again).
 
         Said in one critical alert: the kill switch's when it halts (the journal's own beside it was a second
-        critical message on the trader's phone for the same failure), else this one, naming the action (of the
-        trigger's source and kind: the console's row of the REDUCING it sets goes with it)."""
-        hit = self.risk.journal_failure(str(exc))
-        if hit is not None and hit.said:
-            self.alert(AlertLevel.CRITICAL, "risk", hit.message, kind=hit.monitor)
-        self.apply_hit(hit)
+        critical message on the trader's phone for the same failure), else the response's, naming the action (of the
+        trigger's source and kind: the console's row of the REDUCING it sets goes with it), or that trading stays
+        HALTED (:meth:`RiskEngine.respond`)."""
+        self.apply_hit(self.risk.journal_failure(str(exc)))
 
     def on_position_mismatch(self, diffs: dict[str, tuple[float, float]]) -> None:
         """Say the mismatch, and apply the configured position-mismatch trigger (:meth:`RiskEngine.position_mismatch`).

@@ -28,6 +28,7 @@ from tui_trader.config.salvage import Salvaged, salvage
 from tui_trader.config.sections import BrokerSettings, KillSwitchSettings, default_state_dir
 from tui_trader.domain.enums import Mode
 from tui_trader.errors import ConfigError, UsageError, print_error
+from tui_trader.help_format import HelpFormatter
 from tui_trader.ops.kill import CLIENT_ID_RETRIES, MAX_CLIENT_ID, KillSetup, execute, gateway_chooser, out_of_band_kill
 from tui_trader.ops.logs import LOG_FORMAT, PrivateRotatingFileHandler, cancels_are_no_errors, private_log_file
 from tui_trader.ops.modes import add_mode_flags, settings_for
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                "connected to; a --sim engine that has not said where its simulator listens; the engine running "
                "with the journal is of another mode), so no global cancel was sent; 8 the gateway is logged into "
                "an account the kill must not touch (--paper on a live account, or not the configured one), so "
-               "nothing was sent there.")
+               "nothing was sent there.",
+        formatter_class=HelpFormatter)
     parser.add_argument("--reason", required=True, help="why (journaled)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="configuration file (TOML)")
     add_mode_flags(parser, "journal and gateway")

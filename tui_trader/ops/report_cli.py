@@ -25,6 +25,7 @@ from rich.table import Table
 
 from tui_trader.domain.money import tool_figures
 from tui_trader.errors import TraderError, UsageError
+from tui_trader.help_format import HelpFormatter
 from tui_trader.ops.modes import add_mode_flags, settings_for
 from tui_trader.ops.reports import SECTION_COLUMNS, Period, build_report, jsonable
 from tui_trader.ops.trace import order_trace
@@ -239,7 +240,7 @@ def _cell(value: Any) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The ``report`` subcommand's parser."""
     parser = argparse.ArgumentParser(prog="tui-trader report", description="Trades, statistics and order "
-                                     "traces from the journal (read-only).")
+                                     "traces from the journal (read-only).", formatter_class=HelpFormatter)
     parser.add_argument("--date", help="one trading day YYYY-MM-DD (default: today)")
     parser.add_argument("--from", dest="from_", metavar="D", help="first day YYYY-MM-DD")
     parser.add_argument("--to", metavar="D", help="last day YYYY-MM-DD (default: today)")

@@ -340,17 +340,18 @@ class RiskEngine:
         HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message);
         engaged already, an account monitor's, a journal failure's or a position mismatch's hit is said in a critical
         alert of its own (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by
-        their own alerts. A hit whose alert is raised already (:attr:`TriggerHit.said`: the account monitors', a journal
-        failure's) gets no second one.
+        their own alerts. A hit that says what it does itself (:attr:`TriggerHit.does`: the account monitors', a journal
+        failure's) is said in its own words, at its own level (:attr:`TriggerHit.level`), but for what it does while
+        HALTED.
         """
         if hit.action is TriggerAction.ALERT:
-            return TriggerResponse(hit, self._said(hit, AlertLevel.WARNING, hit.message, now))
+            return TriggerResponse(hit, self._alert(hit, AlertLevel.WARNING, hit.message, now))
         if hit.action is TriggerAction.REDUCING and self._state is TradingState.HALTED:
-            text = f"{hit.message} -> REDUCING: trading stays HALTED (by {self._halted_by})"
-            return TriggerResponse(hit, self._said(hit, AlertLevel.ERROR, text, now))
+            text = f"{hit.fired} -> REDUCING: trading stays HALTED (by {self._halted_by})"
+            return TriggerResponse(hit, self._alert(hit, AlertLevel.ERROR, text, now))
         if hit.action is TriggerAction.REDUCING:
-            alert = self._said(hit, AlertLevel.ERROR, f"{hit.message}: reducing only", now)
-            return TriggerResponse(hit, alert, reduce=True)
+            text = hit.message if hit.does is not None else f"{hit.message}: reducing only"
+            return TriggerResponse(hit, self._alert(hit, AlertLevel.ERROR, text, now), reduce=True)
         if not self._kill.engaged:
             return TriggerResponse(hit, kill=True)
         if not hit.said_by_kill:
@@ -366,9 +367,9 @@ class RiskEngine:
         return self._last_change.by
 
     @staticmethod
-    def _said(hit: TriggerHit, level: AlertLevel, text: str, now: datetime) -> Alert | None:
-        """The response's alert for ``hit``: none when the hit's own was raised already."""
-        return None if hit.said else Alert(level, "risk", text, now, kind=hit.monitor)
+    def _alert(hit: TriggerHit, level: AlertLevel, text: str, now: datetime) -> Alert:
+        """The response's alert for ``hit``: at ``level`` unless the hit has its own (:attr:`TriggerHit.level`)."""
+        return Alert(hit.level or level, "risk", text, now, kind=hit.monitor)
 
     def _lasting(self, key: str, hit: TriggerHit | None) -> TriggerHit | None:
         """``hit`` the first time its condition ``key`` is seen, None while it lasts; gone, it is armed again."""

@@ -58,17 +58,28 @@ class TriggerHit:
     monitor: str
     value: float
     limit: float
-    message: str
+    fired: str
+    """What fired, in words (``daily_loss limit reached: $600.00 (limit $500.00)``)."""
     symbols: tuple[str, ...] = ()
-    said: bool = False
-    """Its alert is raised already: the account monitors raise theirs with the hit (:func:`evaluate_readings`), the
-    engine a journal failure's (:func:`journal_failure_hit`), so the response to it raises none of its own (the
-    REDUCING of a losing streak was said twice)."""
+    does: str | None = None
+    """What it does, in its own words after what fired (an account monitor's ``REDUCING, closing AAPL LONG 5 (max
+    holding time)``, a journal failure's ``REDUCING``); None: the response's alert says it (``: reducing only``)."""
+    level: AlertLevel | None = None
+    """The level of the response's alert whatever the action (an account monitor's ERROR, a journal failure's
+    CRITICAL); None: a warning for an alert, an error for REDUCING. The response raises each hit's one alert
+    (:meth:`~tui_trader.risk.engine.RiskEngine.respond`): raised with the hit, before its response, an account
+    monitor's and a journal failure's said "-> REDUCING" while trading stayed HALTED (by the operator, or by the hit
+    before it)."""
     said_by_kill: bool = False
     """An account monitor's, a journal failure's or a position mismatch's hit that engages the kill switch (HALTED,
     HALT_AND_FLATTEN): the kill switch's critical alert says it, with this hit's message as its reason; none other is
     raised (one trip was two alerts, two messages on the trader's phone, each half the story). With the kill switch
     engaged already, the response says the hit (:meth:`~tui_trader.risk.engine.RiskEngine.respond`)."""
+
+    @property
+    def message(self) -> str:
+        """What fired and what it does: the response's words, and the reason of the trading state it sets."""
+        return self.fired if self.does is None else f"{self.fired} -> {self.does}"
 
 
 DISCONNECT_MONITOR = "disconnect"
@@ -219,9 +230,8 @@ def _holding_readings(account: AccountSnapshot, limits: RiskLimits, now: datetim
 def evaluate_readings(
     readings: Sequence[MonitorReading], now: datetime, memory: MonitorMemory
 ) -> tuple[tuple[Alert, ...], tuple[TriggerHit, ...]]:
-    """Warning alerts for thresholds crossed and hits for limits reached, each once per trading day; a hit's
-    alert comes with it (of the monitor's kind: the console's row of the trading state it sets goes with it),
-    but for a hit that engages the kill switch, whose alert says it (:attr:`TriggerHit.said_by_kill`)."""
+    """Warning alerts for thresholds crossed and hits for limits reached, each once per trading day; a hit is said
+    by its response (:attr:`TriggerHit.level`), or by the kill switch's alert (:attr:`TriggerHit.said_by_kill`)."""
     alerts: list[Alert] = []
     hits: list[TriggerHit] = []
     for r in readings:
@@ -229,10 +239,7 @@ def evaluate_readings(
             if r.ratio >= threshold and not r.hit and memory.first_today(f"{r.monitor}@{threshold:g}", now):
                 alerts.append(_warning(r, threshold, now))
         if r.hit and memory.first_today(f"{r.monitor}@hit", now):
-            hit = _hit(r)
-            hits.append(hit)
-            if hit.said:
-                alerts.append(Alert(AlertLevel.ERROR, "risk", hit.message, now, kind=r.monitor))
+            hits.append(_hit(r))
     return tuple(alerts), tuple(hits)
 
 
@@ -247,11 +254,10 @@ def _hit(r: MonitorReading) -> TriggerHit:
     does = r.action.value if r.does is None or r.action.rank >= TriggerAction.HALTED.rank else r.does
     if r.does is not None and r.action is TriggerAction.REDUCING:
         does = f"{r.action.value}, {r.does}"
-    text = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)}) -> {does}"
+    fired = f"{r.monitor} limit reached: {figure(r.value, r.unit)} (limit {figure(r.limit, r.unit)})"
     symbol = r.monitor.split(":", 1)[1] if ":" in r.monitor else ""
-    kill = r.action.rank >= TriggerAction.HALTED.rank
-    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, text, (symbol,) if symbol else (),
-                      said=not kill, said_by_kill=kill)
+    return TriggerHit(r.trigger, r.action, r.monitor, r.value, r.limit, fired, (symbol,) if symbol else (), does,
+                      AlertLevel.ERROR, said_by_kill=r.action.rank >= TriggerAction.HALTED.rank)
 
 
 def evaluate_account(
@@ -322,10 +328,9 @@ def position_mismatch_hit(
 
 
 def journal_failure_hit(error: str, limits: RiskLimits) -> TriggerHit:
-    """A journal write failed: always fires. Said once, as an account monitor's hit is: by the engine's critical alert
-    (:meth:`~tui_trader.engine.engine.Engine.on_journal_failure`), or by the kill switch's when it halts trading."""
+    """A journal write failed: always fires. Said once, as an account monitor's hit is: by its response's critical
+    alert, or by the kill switch's when it halts trading."""
     action = limits.journal_failure_action
-    text = f"journal write failed: {error} -> {action.value}"
-    kill = action.rank >= TriggerAction.HALTED.rank
-    return TriggerHit(KillTrigger.JOURNAL_FAILURE, action, "journal_failure", 1.0, 0.0, text, said=not kill,
-                      said_by_kill=kill)
+    fired = f"journal write failed: {error}"
+    return TriggerHit(KillTrigger.JOURNAL_FAILURE, action, "journal_failure", 1.0, 0.0, fired, does=action.value,
+                      level=AlertLevel.CRITICAL, said_by_kill=action.rank >= TriggerAction.HALTED.rank)

@@ -9,6 +9,7 @@ import signal
 import sys
 from datetime import datetime
 
+from tui_trader.help_format import HelpFormatter
 from tui_trader.sim.clock import ManualClock
 from tui_trader.sim.control_port import serve_control
 from tui_trader.sim.gateway import SimGateway
@@ -20,7 +21,8 @@ DEFAULT_PORT = 4012
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``gateway-sim``."""
-    p = argparse.ArgumentParser(prog="tui-trader gateway-sim", description="IB Gateway simulator (TWS API 178).")
+    p = argparse.ArgumentParser(prog="tui-trader gateway-sim", description="IB Gateway simulator (TWS API 178).",
+                                formatter_class=HelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=tcp_port, default=DEFAULT_PORT, help=f"API port (default {DEFAULT_PORT})")
     p.add_argument("--symbols", default="", help="comma-separated symbols (default: all built-in)")
