@@ -99,7 +99,7 @@ def test_kill_help_then_its_exit_statuses_say_the_ids_it_tried_and_the_refused_a
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # Exit 6 said "the gateway refused the kill's client id": a kill that chose its ids itself tries several, each
     # refused before it gives up. Exit 8 (an account the kill must not touch) was not in the list at all.
-    monkeypatch.setenv("COLUMNS", "1000")  # one line a paragraph: no "--client-" broken at a line's end
+    monkeypatch.setenv("COLUMNS", "1000")  # one line a paragraph: the phrases asserted are not broken across lines
     with pytest.raises(SystemExit) as exited:
         main(["kill", "--help"])
 
