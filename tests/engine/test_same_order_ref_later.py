@@ -230,8 +230,8 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
 async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_then_the_report_tells_them_apart(
         sim: SimGateway, tmp_path: Path) -> None:
     # The other order's execution was journaled under bot1: by the orderRef alone the report held both lots as bot1's,
-    # the adopted order's strategy (3 and 4 where bot1 bought 3). Now it is another run's, not journaled at all (its 4
-    # are in the position the start took from the broker, which the report's lots, made of fills, do not show).
+    # the adopted order's strategy (3 and 4 where bot1 bought 3). Now it is another run's, not journaled at all: its 4
+    # are in the position the start took from the broker, a lot of their own in the report (held in the book).
     from datetime import date
 
     from tui_trader.ops.reports import Period, build_report
@@ -248,4 +248,4 @@ async def test_same_ref_when_the_earlier_and_a_new_one_both_filled_while_away_th
         await journal.close()
 
     lots = [(p["order_ref"], p["strategy"], p["quantity"]) for p in report["open_positions"]]
-    assert lots == [(REF, "adopted", 3)]
+    assert lots == [(REF, "adopted", 3), ("", "held in the book", 4)]

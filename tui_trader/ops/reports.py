@@ -134,16 +134,28 @@ def as_booked(open_lots: list[dict[str, Any]], book: BookAt | None, fills: list[
     up to it; the checkpoint's position and the fills after it where they do not.
 
     The fills alone missed every position the engine took from the broker (adjusted to it at a reconciliation, or
-    executions left out as another run's): the report said flat where the engine and the broker held shares.
+    executions left out as another run's): the report said flat where the engine and the broker held shares. Where the
+    book holds the fills' lots and more on the same side, those lots stay (their orders and strategies named) and the
+    rest is one lot :data:`HELD_IN_THE_BOOK`, at the book's average cost.
     """
     if book is None:
         return open_lots
     _, booked = pair_fills([f for f in fills if f.exec_id in book.journaled_after], strategies, book)
     walked_net, booked_net = _net(open_lots), _net(booked)
-    symbols = {row["symbol"] for row in open_lots} | set(booked_net)
-    agree = {s for s in symbols if abs(walked_net.get(s, 0.0) - booked_net.get(s, 0.0)) <= 1e-9}
-    return [row for row in open_lots if row["symbol"] in agree] + \
-        [row for row in booked if row["symbol"] not in agree]
+    rows = []
+    for symbol in dict.fromkeys([*(row["symbol"] for row in open_lots), *booked_net]):
+        walked, held = walked_net.get(symbol, 0.0), booked_net.get(symbol, 0.0)
+        own = [row for row in open_lots if row["symbol"] == symbol]
+        if abs(walked - held) <= 1e-9:
+            rows += own
+        elif walked * held > 0 and abs(held) > abs(walked):  # the fills' lots, and the broker's beside them
+            cost = sum(r["price"] * r["quantity"] for r in booked if r["symbol"] == symbol) / abs(held)
+            rest = next(r for r in booked if r["symbol"] == symbol)
+            rows += [*own, {**rest, "quantity": abs(held) - abs(walked), "price": cost, "strategy": HELD_IN_THE_BOOK,
+                            "order_ref": ""}]
+        else:
+            rows += [row for row in booked if row["symbol"] == symbol]
+    return rows
 
 
 def _net(lots: list[dict[str, Any]]) -> dict[str, float]:
