@@ -54,6 +54,27 @@ async def _halted_by_the_journal(sim: SimGateway, tmp_path: Path) -> AsyncIterat
             allow_journal_writes(path)
 
 
+@asynccontextmanager
+async def _journal_refusing_writes(sim: SimGateway, tmp_path: Path, action: TriggerAction | None = None, *,
+                                   killed: bool = False) -> AsyncIterator[tuple[Engine, Subscription]]:
+    """A running engine (its journal-failure action ``action``, the default's when None; the kill switch engaged by
+    the operator first when ``killed``) with its first quotes and its events drained, whose journal refuses writes from
+    now on (allowed again on the way out)."""
+    limits = {} if action is None else {"limits": limits_for_tests(journal_failure_action=action)}
+    config = make_config(tmp_path, **limits)
+    assert config.journal_path is not None
+    async with running(sim, config) as (engine, events):
+        if killed:
+            engine.kill("going for lunch")
+        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
+        events.drain()
+        refuse_journal_writes(config.journal_path)
+        try:
+            yield engine, events
+        finally:
+            allow_journal_writes(config.journal_path)
+
+
 async def test_journal_failure_after_the_operator_reset_a_journal_halt_then_it_halts_again(
         sim: SimGateway, tmp_path: Path) -> None:
     # Once the journal-failure trigger had fired, it never fired again in that run: after the operator
@@ -85,22 +106,12 @@ async def test_journal_failure_that_halts_then_one_critical_alert_says_it(
         sim: SimGateway, tmp_path: Path, engaged_before: bool) -> None:
     # One failure was two critical alerts, two messages on the trader's phone: the journal's "journal write failed:
     # disk full" and the kill switch's engagement by it. With the kill engaged already, the trigger's own says it.
-    config = make_config(tmp_path)
-    assert config.journal_path is not None
-    async with running(sim, config) as (engine, events):
-        if engaged_before:
-            engine.kill("going for lunch")
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        events.drain()
-        refuse_journal_writes(config.journal_path)
-        try:
-            # Act
-            await journal_fails(engine)
-            await eventually(lambda: engine.risk.kill_state.engaged, what="halted")
-            engine.tick()
-            said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
-        finally:
-            allow_journal_writes(config.journal_path)
+    async with _journal_refusing_writes(sim, tmp_path, killed=engaged_before) as (engine, events):
+        # Act
+        await journal_fails(engine)
+        await eventually(lambda: engine.risk.kill_state.engaged, what="halted")
+        engine.tick()
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised)]
 
     # Assert
     (alert,) = [a for a in said if "journal write failed" in a.text]
@@ -119,19 +130,11 @@ async def test_journal_failure_that_does_not_halt_then_one_critical_alert_naming
         sim: SimGateway, tmp_path: Path, action: TriggerAction, state: TradingState) -> None:
     # It was two alerts: the journal's critical one, and the trigger's response beside it (an ERROR "…: reducing
     # only", a WARNING).
-    config = make_config(tmp_path, limits=limits_for_tests(journal_failure_action=action))
-    assert config.journal_path is not None
-    async with running(sim, config) as (engine, events):
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        events.drain()
-        refuse_journal_writes(config.journal_path)
-        try:
-            # Act
-            await journal_fails(engine)
-            engine.tick()
-            said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind != "test"]
-        finally:
-            allow_journal_writes(config.journal_path)
+    async with _journal_refusing_writes(sim, tmp_path, action) as (engine, events):
+        # Act
+        await journal_fails(engine)
+        engine.tick()
+        said = [e.alert for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind != "test"]
 
         # Assert: one alert, of the trigger's source and kind (the console's row of the REDUCING goes with it).
         assert [(a.level, a.source, a.kind, a.text) for a in said] == [
@@ -143,19 +146,10 @@ async def test_journal_failure_that_does_not_halt_then_one_critical_alert_naming
 async def test_journal_failure_reducing_while_halted_then_one_critical_alert_says_trading_stays_halted(
         sim: SimGateway, tmp_path: Path) -> None:
     # The journal's alert said "journal write failed: disk full -> REDUCING", and trading stayed HALTED.
-    config = make_config(tmp_path, limits=limits_for_tests(journal_failure_action=TriggerAction.REDUCING))
-    assert config.journal_path is not None
-    async with running(sim, config) as (engine, events):
-        engine.kill("going for lunch")
-        await eventually(lambda: "AAPL" in engine.market.quotes, what="quotes")
-        events.drain()
-        refuse_journal_writes(config.journal_path)
-        try:
-            # Act
-            await journal_fails(engine)
-            said = alerts_said(events, source="risk")
-        finally:
-            allow_journal_writes(config.journal_path)
+    async with _journal_refusing_writes(sim, tmp_path, TriggerAction.REDUCING, killed=True) as (engine, events):
+        # Act
+        await journal_fails(engine)
+        said = alerts_said(events, source="risk")
 
         # Assert
         assert [(a.level, a.kind, a.text) for a in said] == [

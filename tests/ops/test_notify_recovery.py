@@ -6,6 +6,8 @@ real webhook on loopback, the engine talks to the simulator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -242,18 +244,28 @@ async def test_webhook_when_the_link_lost_is_given_up_then_its_return_queued_mea
     assert all("broker disconnected" in r.json()["text"] for r in http.requests)
 
 
-async def test_webhook_when_a_second_farm_loss_is_dropped_then_its_return_is_sent_as_the_first_was(
-        http: HttpServer) -> None:
-    # The phone heard the farm's first loss: it is owed the return, whatever became of a repeat of that loss.
+@contextlib.asynccontextmanager
+async def _second_send_held(http: HttpServer, begun: Event, held: Notice, queue_size: int
+                            ) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
+    """A webhook channel running (WARNING and up, no batch window, ``queue_size``) that delivered ``begun``'s notice,
+    then sends ``held``, whose request the server holds until the event yielded is set."""
     released = asyncio.Event()
     http.plan = [200, Hold(released)]
     ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
-                                           queue_size=1))
+                                           queue_size=queue_size))
     async with running(ch):
-        offered(ch, farm(2103, "broken", "usfarm"))
-        await eventually(lambda: ch.status().sent == 1, what="the farm's loss delivered")
-        ch.offer(notice("risk warning"))
-        await eventually(lambda: len(http.requests) == 2, what="the warning's send held")
+        offered(ch, begun)
+        await eventually(lambda: ch.status().sent == 1, what="the beginning delivered")
+        ch.offer(held)
+        await eventually(lambda: len(http.requests) == 2, what="the next send held")
+        yield ch, released
+
+
+async def test_webhook_when_a_second_farm_loss_is_dropped_then_its_return_is_sent_as_the_first_was(
+        http: HttpServer) -> None:
+    # The phone heard the farm's first loss: it is owed the return, whatever became of a repeat of that loss.
+    loss = farm(2103, "broken", "usfarm")
+    async with _second_send_held(http, loss, notice("risk warning"), queue_size=1) as (ch, released):
         assert offered(ch, farm(2103, "broken", "usfarm")) == [
             "broker: market data degraded (2103): Market data farm connection is broken:usfarm"]
         ch.offer(fill(1))  # the second loss dropped
@@ -269,15 +281,7 @@ async def test_webhook_when_a_full_queue_needs_room_after_the_link_lost_was_sent
         http: HttpServer) -> None:
     # The return was the oldest notice below CRITICAL, so a fill pushed it out: the phone told "broker disconnected"
     # never heard the link was back.
-    released = asyncio.Event()
-    http.plan = [200, Hold(released)]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
-                                           queue_size=2))
-    async with running(ch):
-        offered(ch, LOST)
-        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
-        ch.offer(notice("risk warning"))
-        await eventually(lambda: len(http.requests) == 2, what="the warning's send held")
+    async with _second_send_held(http, LOST, notice("risk warning"), queue_size=2) as (ch, released):
         assert offered(ch, BACK) == ["broker: " + BACK.alert.text]
         for n in range(1, 4):
             ch.offer(fill(n))  # the fills dropped, not the return
@@ -291,15 +295,8 @@ async def test_webhook_when_a_full_queue_needs_room_after_the_link_lost_was_sent
 async def test_webhook_when_a_queue_full_of_kill_notices_needs_room_for_an_owed_return_then_a_kill_notice_goes(
         http: HttpServer) -> None:
     # Nothing below CRITICAL but the return: the oldest kill notice goes (as when all are critical), not the return.
-    released = asyncio.Event()
-    http.plan = [200, Hold(released)]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
-                                           queue_size=2))
-    async with running(ch):
-        offered(ch, LOST)
-        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
-        ch.offer(notice("kill 0", AlertLevel.CRITICAL, "kill_switch"))  # held: critical, nothing overtakes it
-        await eventually(lambda: len(http.requests) == 2, what="the first kill's send held")
+    first_kill = notice("kill 0", AlertLevel.CRITICAL, "kill_switch")  # held: critical, nothing overtakes it
+    async with _second_send_held(http, LOST, first_kill, queue_size=2) as (ch, released):
         for title in ("kill 1", "kill 2"):
             ch.offer(notice(title, AlertLevel.CRITICAL, "kill_switch"))
         assert offered(ch, BACK) == ["broker: " + BACK.alert.text]
