@@ -19,7 +19,7 @@ from tui_trader.domain.alerts import Alert
 from tui_trader.domain.enums import AlertLevel, ConnectionState
 from tui_trader.domain.events import AlertRaised, ConnectionChanged, Event
 from tui_trader.engine.factory import create_engine
-from tui_trader.ops.notify import Channel, Notice, WebhookSender
+from tui_trader.ops.notify import Channel, Notice, Notifier, WebhookSender
 from tui_trader.ops.notify.notice import notice_for
 from tui_trader.sim import SimGateway
 
@@ -305,38 +305,84 @@ async def test_webhook_when_a_queue_full_of_kill_notices_needs_room_for_an_owed_
     assert said(http)[-3:] == ["kill 2", "broker: " + BACK.alert.text, "(1 notices dropped: queue full)"]
 
 
+def lost_then_back_given_up(http: HttpServer, *plan: int, retry_initial_s: float) -> Channel:
+    """A webhook channel (WARNING and up, no batch window, no retries, backoff ``retry_initial_s``) that delivered the
+    link lost, given the link back to send; the webhook answers ``plan`` after the loss (then 200)."""
+    http.plan = [200, *plan]
+    return Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0,
+                                             retry_initial_s=retry_initial_s))
+
+
+async def offered_lost_then_back(ch: Channel) -> None:
+    offered(ch, LOST)
+    await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+    offered(ch, BACK)
+
+
 async def test_webhook_when_the_return_is_given_up_after_the_link_lost_was_sent_then_it_goes_with_the_next_message(
         http: HttpServer) -> None:
     # The return failed its attempts and was gone: the phone's last word was "broker disconnected".
-    http.plan = [200, 500, 500]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=1))
+    ch = lost_then_back_given_up(http, 500, retry_initial_s=60)  # its own wake-up far off: the next message takes it
     async with running(ch):
-        offered(ch, LOST)
-        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
-        offered(ch, BACK)
+        await offered_lost_then_back(ch)
         await eventually(lambda: ch.status().failed == 1, what="the return given up")
-        await ch.wait_idle()
-        assert ch.status().queued == 1  # held: not lost, and the channel is not busy with it
+        assert ch.status().queued == 1  # held: not lost
         ch.offer(notice("risk warning"))
         await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0)
-    assert len(http.requests) == 4
+    assert len(http.requests) == 3
     assert said(http)[-2:] == ["broker: " + BACK.alert.text, "risk warning"]
+
+
+async def test_webhook_when_the_return_is_given_up_and_no_other_notice_comes_then_it_goes_alone_after_a_backoff(
+        http: HttpServer) -> None:
+    # Held for a next message that never came: the phone never heard the link was back.
+    ch = lost_then_back_given_up(http, 500, 500, retry_initial_s=0.05)
+    async with running(ch):
+        await offered_lost_then_back(ch)
+        await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0, what="the return delivered")
+    assert said(http) == ["broker disconnected: connection lost; new entries blocked until reconciled",
+                          *["broker: " + BACK.alert.text] * 3]
+    first, second, third = http.times[1:]
+    assert second - first >= 0.05  # the retry delay, then doubling
+    assert third - second >= 0.1
 
 
 async def test_webhook_when_a_dead_channel_gives_up_the_return_then_it_goes_in_at_most_three_messages(
         http: HttpServer) -> None:
-    http.plan = [200, 500, 500, 500]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0))
+    ch = lost_then_back_given_up(http, 500, 500, 500, retry_initial_s=60)  # the next messages take it
     async with running(ch):
-        offered(ch, LOST)
-        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
-        offered(ch, BACK)
+        await offered_lost_then_back(ch)
         for n in range(1, 4):
             await eventually(lambda n=n: ch.status().failed == n, what=f"message {n} given up")
             ch.offer(notice(f"risk warning {n}"))
         await eventually(lambda: ch.status().sent == 2 and ch.status().queued == 0)
     carried = [BACK.alert.text in r.json()["text"] for r in http.requests]
     assert carried == [False, True, True, True, False]
+
+
+async def test_webhook_when_a_dead_channel_gives_up_the_return_alone_then_it_stops_after_three_messages(
+        http: HttpServer) -> None:
+    ch = lost_then_back_given_up(http, 500, 500, 500, retry_initial_s=0.05)
+    async with running(ch):
+        await offered_lost_then_back(ch)
+        await ch.wait_idle()  # given up for good
+        assert ch.status().queued == 0
+    assert [BACK.alert.text in r.json()["text"] for r in http.requests] == [False, True, True, True]
+    assert ch.status().failed == 3
+
+
+async def test_stop_with_a_given_up_return_held_then_the_flush_sends_it(
+        http: HttpServer, caplog: pytest.LogCaptureFixture) -> None:
+    # A flush sent only a queue: a channel holding only the return logged it as lost at stop.
+    ch = lost_then_back_given_up(http, 500, retry_initial_s=60)
+    notifier = Notifier([ch])
+    notifier.start()
+    await offered_lost_then_back(ch)
+    await eventually(lambda: ch.status().failed == 1, what="the return given up")
+    await notifier.stop(grace_s=5)
+    assert said(http)[-1] == "broker: " + BACK.alert.text
+    assert ch.status().queued == 0
+    assert "not delivered at stop" not in caplog.text
 
 
 def paper_notifying(tmp_path: Path, http: HttpServer, port: int) -> Settings:

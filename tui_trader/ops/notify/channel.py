@@ -22,8 +22,10 @@ A dead or hanging channel costs the engine nothing, and the alert is still in th
 journal, which do not depend on it.
 
 The end of a condition whose beginning was sent (the link back after "broker disconnected") is not lost to a full
-queue or a failing server: the queue drops something else for room, and an end given up after its retries goes with
-the next message (in at most :data:`END_MESSAGES` messages: a dead channel does not carry it forever).
+queue or a failing server: the queue drops something else for room, and an end given up after its retries is held for
+the next message, which it does not wait for: after a backoff of its own (the retry delay, doubling with each message
+it went in) it goes alone, as it does in a flush at stop; in at most :data:`END_MESSAGES` messages (a dead channel does
+not carry it forever).
 """
 
 from __future__ import annotations
@@ -186,21 +188,24 @@ class Channel:
                              self.last_failure, self.last_error)
 
     def flush(self) -> None:
-        """Deliver what is queued now: no batch window, no rate-limit slot, no backoff (at stop)."""
-        if self._queue or self._in_flight:  # in flight: a batch waiting out a retry's backoff
+        """Deliver what is queued now, and the owed ends held: no batch window, no rate-limit slot, no backoff (at
+        stop)."""
+        if self._queue or self._in_flight or self._held:  # in flight: a batch waiting out a retry's backoff
             self._flushing = True
             self._urgent.set()
             self._overtake.set()  # cuts the backoff of a critical message overtaking a slow one
+        if self._held:
+            self._wakeup.set()  # cuts their backoff short
 
     async def wait_idle(self) -> None:
-        """Wait until every queued notice was delivered or given up (an owed end held for the next message too)."""
+        """Wait until every queued notice was delivered or given up (an owed end held: given up for good)."""
         await self._idle.wait()
 
     async def run(self) -> None:
         """Deliver batches until cancelled."""
         self._in_flight.clear()  # a batch cut off by an earlier stop was not delivered, and is gone
         while True:
-            await self._wakeup.wait()
+            await self._until_woken()
             if self.policy.batch_window_s > 0:
                 await self._until_urgent(self.policy.batch_window_s)
             await self._pace()
@@ -211,7 +216,21 @@ class Channel:
             if not self._queue:
                 self._flushing = False  # a flush that met an empty queue must not rush the next notice
                 self._urgent.clear()
-                self._idle.set()
+                if not self._held:
+                    self._idle.set()
+
+    async def _until_woken(self) -> None:
+        """Wait for a notice (or a flush); with owed ends held, no longer than their backoff: the phone told "broker
+        disconnected" is not left waiting for some other news to hear that the link is back.
+
+        The backoff is the retry delay doubled for each message they went in (the most any went in), at most
+        ``retry_max_s``.
+        """
+        if not self._held:
+            await self._wakeup.wait()
+            return
+        messages = max(self._held.values())
+        await _until(self._wakeup, min(self.policy.retry_initial_s * 2 ** (messages - 1), self.policy.retry_max_s))
 
     def _take(self, held: Iterable[Notice]) -> list[Notice]:
         """The batch to send: the ``held`` ends, then the queue (without the ends nobody is owed any more)."""
