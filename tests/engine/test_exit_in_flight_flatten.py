@@ -1,0 +1,91 @@
+"""A flatten asked while an earlier exit of the symbol is still on its way (journaled as SENDING, the broker's answer
+not yet heard): the position is closed once, not twice (a LONG 10 sold by both would be SHORT 10).
+
+A guard, not a fix: an exit is bound to its broker id as it is written to the socket (``_place_family``), so the
+flatten's cancel of the symbol's working orders names it and reaches the broker after it; one still waiting for the
+journal is not on the wire, counts as the symbol's protection, and the flatten waits for it to end, then sends only
+what the position still holds."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tui_trader.domain import OrderStatus, OrderTicket, OrderType, Side
+from tui_trader.engine.engine import Engine
+from tui_trader.sim import SimGateway
+
+from .helpers import eventually, journal_held, make_config, running, status
+
+S = OrderStatus
+HELD = ("open_order", "order_status", "execution", "commission", "error")
+"""Every answer of the broker to an order: its acknowledgement, its fills, a cancel's outcome."""
+
+
+async def _long_with_an_exit_awaiting_approval(sim: SimGateway, eng: Engine) -> tuple[str, str]:
+    """AAPL LONG 10 with no stop, and a strategy's exit of it waiting for approval: the entry's and the exit's refs."""
+    await eventually(lambda: "AAPL" in eng.market.quotes)
+    entry = await eng.submit(OrderTicket("AAPL", Side.BUY, 10, OrderType.MKT))
+    eng.approve(entry.order_ref)
+    await eventually(lambda: eng.portfolio.quantity("AAPL") == 10, what="LONG 10")
+    await eng.close_position("AAPL", "exit signal", "ema_cross")
+    (exit_order,) = eng.exits_pending("AAPL")
+    return entry.order_ref, exit_order.order_ref
+
+
+@pytest.mark.parametrize("fills", [True, False], ids=["exit-filled-unheard", "exit-working-unheard"])
+async def test_flatten_while_an_exit_placed_awaits_its_ack_then_it_cancels_the_exit_and_closes_the_position_once(
+        sim: SimGateway, tmp_path: Path, fills: bool) -> None:
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, _):
+        entry_ref, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        if not fills:
+            quote = sim.quote("AAPL")
+            sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest works
+        for kind in HELD:
+            sim.control.delay_messages(kind, 60)
+        eng.approve(exit_ref)
+        await eventually(lambda: exit_ref in sim.order_refs(), what="the exit at the broker")
+        assert status(eng, exit_ref) is S.SENDING
+
+        flattening = asyncio.create_task(eng.flatten(preview=False))
+        await eventually(lambda: exit_ref in eng.cancels_asked, what="the exit cancelled for the flatten")
+        for kind in HELD:
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the broker's answers, late
+        if not fills:
+            quote = sim.quote("AAPL")
+            sim.control.set_quote("AAPL", quote.bid, quote.ask)  # the flatten can fill
+        await flattening
+
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0 and not eng.orders.working(), what="flat")
+        assert "AAPL" not in sim.positions()
+        flattens = [o for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"]
+        if fills:  # already flat when the exit's fill was heard: nothing more sent
+            assert (sim.order_refs(), status(eng, exit_ref), flattens) == ([entry_ref, exit_ref], S.FILLED, [])
+        else:  # the exit cancelled after its one share: the flatten sells the 9 left
+            (flatten,) = flattens
+            assert (status(eng, exit_ref), flatten.ticket.quantity, flatten.status) == (S.CANCELLED, 9, S.FILLED)
+            assert sim.order_refs() == [entry_ref, exit_ref, flatten.order_ref]
+
+
+async def test_flatten_while_an_exit_waits_for_the_journal_unplaced_then_the_flatten_waits_for_it_and_sends_nothing(
+        sim: SimGateway, tmp_path: Path) -> None:
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, _):
+        entry_ref, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        sim.control.delay_messages("open_orders_end", 60)  # the flatten's look at the broker, held
+        with journal_held(eng):
+            eng.approve(exit_ref)
+            await eventually(lambda: status(eng, exit_ref) is S.SENDING, what="the exit waiting for the journal")
+            flattening = asyncio.create_task(eng.flatten(preview=False))
+            await asyncio.sleep(0)  # one turn of the loop: the flatten runs past its cancels to the held open orders
+            assert eng.orders.orders[exit_ref].broker_id is None  # not placed: nothing to cancel by id
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="the exit placed and filled")
+        sim.control.delay_messages("open_orders_end", 0)
+        sim.control.step(61)
+        await flattening
+
+        assert "AAPL" not in sim.positions()
+        assert sim.order_refs() == [entry_ref, exit_ref]
+        assert not [o for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"]
