@@ -442,6 +442,36 @@ async def test_paper_against_live_account_then_its_book_is_not_journaled_for_the
         assert not after.risk.kill_state.engaged
 
 
+async def test_paper_against_live_account_on_a_journal_of_its_own_then_the_book_shown_is_the_refused_accounts(
+        live: SimGateway, tmp_path: Path) -> None:
+    # On an existing journal the start moved the journal's book to the refused account's as if one account's: "1
+    # execution today of orders this journal does not know …; taken from the broker: cash …" and an ERROR position
+    # mismatch ("AAPL: ours 0, broker 15"), of two accounts.
+    config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, config) as (before, _)):
+        await eventually(lambda: before.book_settled, what="the paper account's book journaled")
+    async with outside_client(live) as (tws, contract):
+        tws.placeOrder(contract, ib_async.MarketOrder("BUY", 10))
+        await eventually(lambda: live.positions() == {"AAPL": 10}, what="bought in TWS")
+    limit = round(live.quote("AAPL").bid - 1, 2)
+    await placed_by_another_tool(live, ib_async.LimitOrder("BUY", 5, limit))
+    live.control.set_price("AAPL", limit - 0.5)
+    await eventually(lambda: live.positions() == {"AAPL": 15}, what="another tool's order filled")
+
+    async with running(live, config) as (refused, events):
+        await eventually(lambda: refused.book_settled, what="the book settled")
+
+        assert refused.refusal
+        assert (refused.portfolio.quantity("AAPL"), refused.portfolio.cash) == (15, round(live.cash, 2))
+        said = [(a.level, a.text) for a in alerts_said(events) if a.source in ("portfolio", "reconcile", "risk")]
+        assert said == [
+            (AlertLevel.INFO, f"book of refused account USIM0001 (cash {live.cash:,.2f}; AAPL 15): shown, not kept in "
+                              "the journal"),
+            (AlertLevel.INFO, "1 execution of refused account USIM0001 today left out: already in its positions, "
+                              "shown, not kept in the journal")]
+
+
 async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_the_next_run_restores_none_of_them(
         live: SimGateway, tmp_path: Path) -> None:
     # A refused run journaled what it heard of the live account: the order it adopted, its fill and commission. The

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -321,6 +322,24 @@ def test_respond_when_holding_time_reducing_hit_while_halted_then_it_does_not_sa
     assert (response.reduce, response.kill, alerts) == (False, False, ())
     assert response.alert == Alert(AlertLevel.ERROR, "risk", "holding_time:SPY limit reached: 363s (limit 90s) -> "
                                    "REDUCING: trading stays HALTED (by alice)", T0, kind="holding_time:SPY")
+
+
+@pytest.mark.parametrize(("halt", "by"), [
+    (lambda engine: engine.engage_kill("alice", "going for lunch", T0), "alice"),
+    (lambda engine: engine.set_state(TradingState.HALTED, "schedule", "gateway restart", T0), "schedule"),
+], ids=["kill", "halted"])
+def test_respond_when_holding_time_alert_hit_while_halted_then_it_says_not_closed(
+        halt: Callable[[RiskEngine], object], by: str) -> None:
+    # "-> closing SPY LONG 11 (max holding time)", while HALTED denied the close.
+    engine = RiskEngine(RiskLimits(max_holding_s=90, holding_time_action="alert"))
+    halt(engine)
+    alerts, (hit,) = engine.monitor(account(positions=[position("SPY", quantity=11, opened_at=T0 - secs(363))]), T0)
+
+    response = engine.respond(hit, T0)
+
+    assert (response.reduce, response.kill, alerts) == (False, False, ())
+    assert response.alert == Alert(AlertLevel.ERROR, "risk", "holding_time:SPY limit reached: 363s (limit 90s) -> "
+                                   f"not closed: trading is HALTED (by {by})", T0, kind="holding_time:SPY")
 
 
 def test_respond_when_action_is_alert_then_a_warning_and_the_state_unchanged() -> None:

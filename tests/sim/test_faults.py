@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import ib_async
 import pytest
@@ -117,29 +119,82 @@ async def test_reject_next_with_a_count_on_the_control_port_then_that_many_order
     # The count was Control's only: on the port, "reject_next 201 2 …" rejected one order, its reason "2 …".
     errors: list[tuple[int, str]] = []
     ib.errorEvent += lambda req_id, c, text, *_: errors.append((c, text))
-    server = await serve_control(sim.control, "127.0.0.1", 0)
-    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
-    try:
-        assert await _command(reader, writer, "reject_next 201 2 Order rejected - reason:Simulated margin") == "ok"
+    async with _control_port(sim) as command:
+        assert await command("reject_next 201 2 Order rejected - reason:Simulated margin") == "ok"
         trades = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00)) for _ in range(3)]
         await eventually(lambda: [t.orderStatus.status for t in trades] == ["Cancelled", "Cancelled", "Submitted"])
         assert errors == [(201, "Order rejected - reason:Simulated margin")] * 2
-        assert await _command(reader, writer, "reject_next 201 0") == "error count must be at least 1"
+        assert await command("reject_next 201 0") == "error count must be at least 1"
         # Without a count (a reason's first word is not one), one order, as before the count.
-        assert await _command(reader, writer, "reject_next 201 Order rejected - reason:No count") == "ok"
+        assert await command("reject_next 201 Order rejected - reason:No count") == "ok"
         more = [ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00)) for _ in range(2)]
         await eventually(lambda: [t.orderStatus.status for t in more] == ["Cancelled", "Submitted"])
         assert errors[2:] == [(201, "Order rejected - reason:No count")]
+
+
+@asynccontextmanager
+async def _control_port(sim: SimGateway) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """The simulator's real control port, connected: send one command line, get its reply line."""
+    server = await serve_control(sim.control, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+
+    async def command(line: str) -> str:
+        writer.write(f"{line}\n".encode())
+        return (await reader.readline()).decode().rstrip("\n")
+
+    try:
+        yield command
     finally:
         writer.close()
         server.close()
         await server.wait_closed()
 
 
-async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str) -> str:
-    """Send one command line to the control port; its reply line."""
-    writer.write(f"{line}\n".encode())
-    return (await reader.readline()).decode().rstrip("\n")
+async def test_refuse_next_modify_with_a_count_on_the_control_port_then_that_many_refused(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # The count was Control's only: on the port, "refuse_next_modify 2102 2 mine" was an error ("2" read as the ref,
+    # "mine" as a permanent id), and no command refused more than one modification.
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, code, *_: errors.append(code)
+    order = LimitOrder("BUY", 1, 50.00, orderRef="mine")
+    trade = ib.placeOrder(aapl, order)
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    (held,) = sim.orders()
+    async with _control_port(sim) as command:
+        assert await command("refuse_next_modify 2102 2 mine") == "ok"
+        for price in (51.00, 52.00, 53.00):
+            order.lmtPrice = price
+            ib.placeOrder(aapl, order)
+            await sync(ib)
+            trade.orderStatus.status = "Submitted"  # ib_async took the error for the order's end
+        assert (errors, held.lmt_price) == ([2102, 2102], 53.00)
+        # Without a count (the ref's first word is not one), one modification, as before the count.
+        assert await command("refuse_next_modify 201 mine") == "ok"
+        for price in (54.00, 55.00):
+            order.lmtPrice = price
+            ib.placeOrder(aapl, order)
+            await sync(ib)
+            trade.orderStatus.status = "Submitted"
+        assert (errors, held.lmt_price) == ([2102, 2102, 201], 55.00)
+        assert await command("refuse_next_modify 201 0") == "error count must be at least 1"
+
+
+async def test_ignore_cancels_on_the_control_port_when_on_then_a_cancel_is_left_unanswered_until_off(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # Control's ignore_cancels had no command on the port: a standalone simulator could not play a lost cancel.
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    (held,) = sim.orders()
+    async with _control_port(sim) as command:
+        assert await command("ignore_cancels") == "ok"
+        ib.cancelOrder(trade.order)
+        await sync(ib)
+        assert held.status == "Submitted"
+        assert await command("ignore_cancels off") == "ok"
+        ib.cancelOrder(trade.order)
+        await eventually(lambda: trade.orderStatus.status == "Cancelled")
 
 
 async def test_refuse_next_modify_when_set_then_that_modify_refused_and_the_order_works_on_as_it_was(

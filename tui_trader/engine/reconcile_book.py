@@ -157,13 +157,14 @@ class BookSettlement(BrokerEvents):
         with the same client id): booked, each was an ERROR "fill for an unknown order" that blocked entries, and
         counted in the run's fills, commissions and P&L. A new journal's order of its own is one restored from it
         (its SENDING record written ahead of the seed's batch, then a crash): its fill is recovered as after any
-        crash; an order it adopted at this start is another's, its fills from before the seed too. A restored
-        journal's orders, adopted ones included, are its own: their fills while it was away are recovered.
+        crash; an order it adopted at this start is another's, its fills from before the seed too (so a refused
+        account's, whose book is seeded as well). A restored journal's orders, adopted ones included, are its own:
+        their fills while it was away are recovered.
         """
         if self.book_settled:
             return False
         order = self.orders.find(fill.order_ref, fill.perm_id, fill.broker_id)
-        return order is None or (not self.book_restored and order.ticket.strategy == ADOPTED)
+        return order is None or (not self._journals_book and order.ticket.strategy == ADOPTED)
 
     def _executions_since(self) -> datetime | None:
         """From a little before the newest fill known (when touch was lost, after an outage), or from
@@ -196,8 +197,13 @@ class BookSettlement(BrokerEvents):
         ``book_settle_s`` for the updates still on their way (IB sends positions, portfolio and
         account values on their own streams, cash often seconds after the fill): only what persists
         is adopted. Entries stay blocked meanwhile.
+
+        Trading refused for the account, the book shown is that account's, seeded from it as a new journal's is,
+        whatever the journal holds: the journal is its mode's account's record, not the refused one's; the journal's
+        book moved to the refused account's said "cash differs from the journal", a position mismatch (its trigger)
+        and "executions today of orders this journal does not know", as if of one account.
         """
-        if not self.book_restored:
+        if not self._journals_book:
             self.book_settled = True
             self._seed_portfolio()
             return
@@ -206,6 +212,12 @@ class BookSettlement(BrokerEvents):
         self.book_settled = True
         self._conclude_positions(adopt_all=True, cash_note=self._settle_cash())
         self._mark_all()
+
+    @property
+    def _journals_book(self) -> bool:
+        """The book this start settles is the journal's: restored from it, of the account connected (refused, the
+        journal is not that account's: :meth:`~tui_trader.engine.recovery.Recovery.journals`)."""
+        return self.book_restored and not self.refusal
 
     def _conclude_positions(self, adopt_all: bool, cash_note: str = "") -> None:
         """The positions against the broker's at the end of a reconciliation, at start or after a reconnect.
@@ -368,26 +380,29 @@ class BookSettlement(BrokerEvents):
         return charged
 
     def _seed_portfolio(self) -> None:
-        """First start on this journal: the book starts from the broker's account (an INFO alert). Refused, it is
-        the refused account's book, shown and not journaled (:meth:`~tui_trader.engine.recovery.Recovery.journals`):
-        "new journal: book starts from …" said a journal had begun that keeps none of it."""
+        """First start on this journal: the book starts from the broker's account (an INFO alert). Refused (on any
+        journal), it is the refused account's book, shown and not journaled
+        (:meth:`~tui_trader.engine.recovery.Recovery.journals`): "new journal: book starts from …" said a journal had
+        begun that keeps none of it, and so did the executions left out "from before this journal began"."""
         values = self.broker.account_values()
         positions = {p.symbol: (p.quantity, p.avg_cost) for p in self.broker.positions() if p.quantity}
         cash = values.get("TotalCashValue", values.get("NetLiquidation", 0.0))
         if not values:
             self.alert(AlertLevel.WARNING, "portfolio", "the broker sent no account values: cash unknown")
+        restored = set(self.portfolio.open_positions())  # a refused account's start on a journal's book
         self.portfolio.seed(cash, positions, self.now())
-        self.after_book_taken(positions)
+        self.after_book_taken({*restored, *positions})  # a restored position's protection fitted to the book shown
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         book = f"(cash {cash:,.2f}; {held})"
         said = (f"book of refused account {self.account_id} {book}: shown, not kept in the journal" if self.refusal
                 else f"new journal: book starts from the broker's account {book}")
         self.alert(AlertLevel.INFO, "portfolio", said, kind="book_seeded")
         if self._others:
-            n = len(self._others)
-            self.alert(AlertLevel.INFO, "reconcile", f"{n} execution{'s' if n > 1 else ''} from before this journal "
-                       "began (earlier today) left out: already in the broker's positions the book starts from",
-                       kind="executions_before_book")
+            n = f"{len(self._others)} execution{'s' if len(self._others) > 1 else ''}"
+            said = (f"{n} of refused account {self.account_id} today left out: already in its positions, shown, not "
+                    "kept in the journal" if self.refusal else f"{n} from before this journal began (earlier today) "
+                    "left out: already in the broker's positions the book starts from")
+            self.alert(AlertLevel.INFO, "reconcile", said, kind="executions_before_book")
             self._others = {}
         self.checkpoint_book(BOOK_SEEDED)
         self._mark_all()

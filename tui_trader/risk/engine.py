@@ -334,18 +334,22 @@ class RiskEngine:
     def respond(self, hit: TriggerHit, now: datetime) -> TriggerResponse:
         """What the engine performs for ``hit`` now; nothing is applied here.
 
-        ALERT: a warning. REDUCING: an error alert, and REDUCING unless HALTED (already REDUCING, it is
-        asked again so the trigger owns it: a schedule's window ending does not lift it); HALTED, the alert says
-        trading stays HALTED, and by whom (it said "reducing only" of a state it did not move to). HALTED and
-        HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message);
-        engaged already, an account monitor's, a journal failure's or a position mismatch's hit is said in a critical
-        alert of its own (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by
-        their own alerts. A hit that says what it does itself (:attr:`TriggerHit.does`: the account monitors', a journal
+        ALERT: a warning; a maximum holding time's, while HALTED, says the position is not closed (HALTED denies the
+        close: it said "closing" a position left open). REDUCING: an error alert, and REDUCING unless HALTED (already
+        REDUCING, it is asked again so the trigger owns it: a schedule's window ending does not lift it); HALTED, the
+        alert says trading stays HALTED, and by whom (it said "reducing only" of a state it did not move to). HALTED and
+        HALT_AND_FLATTEN: the kill switch, whose critical alert says the hit (its reason is the hit's message); engaged
+        already, an account monitor's, a journal failure's or a position mismatch's hit is said in a critical alert of
+        its own (:attr:`TriggerHit.said_by_kill`: nothing else would say it), the other triggers' are said by their own
+        alerts. A hit that says what it does itself (:attr:`TriggerHit.does`: the account monitors', a journal
         failure's) is said in its own words, at its own level (:attr:`TriggerHit.level`), but for what it does while
         HALTED.
         """
         if hit.action is TriggerAction.ALERT:
-            return TriggerResponse(hit, self._alert(hit, AlertLevel.WARNING, hit.message, now))
+            text = hit.message
+            if hit.trigger is KillTrigger.HOLDING_TIME and self._state is TradingState.HALTED:
+                text = f"{hit.fired} -> not closed: trading is HALTED (by {self._halted_by})"
+            return TriggerResponse(hit, self._alert(hit, AlertLevel.WARNING, text, now))
         if hit.action is TriggerAction.REDUCING and self._state is TradingState.HALTED:
             text = f"{hit.fired} -> REDUCING: trading stays HALTED (by {self._halted_by})"
             return TriggerResponse(hit, self._alert(hit, AlertLevel.ERROR, text, now))

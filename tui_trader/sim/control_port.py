@@ -12,7 +12,8 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     deny_market_data SYMBOL…            allow_market_data [SYMBOL…]
     stall_market_data on|off            halt SYMBOL            resume SYMBOL
     reject_next CODE [COUNT] [REASON…]  drop_messages KIND [COUNT]
-    refuse_next_modify CODE [ORDER_REF [PERM_ID]]
+    refuse_next_modify CODE [COUNT] [ORDER_REF [PERM_ID]]
+    ignore_cancels [on|off]             (cancelOrder left unanswered; the order works on)
     locate_shorts [on|off]              locate_shares [ORDER_REF]      deactivate ORDER_REF
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
     delay_messages KIND SECONDS         fill_sequence KIND KIND KIND
@@ -44,6 +45,16 @@ def _reject_next(c: Control, words: list[str]) -> None:
     c.reject_next(int(words[0]), reason, int(words[1]) if counted else 1)
 
 
+def _refuse_next_modify(c: Control, words: list[str]) -> None:
+    """``refuse_next_modify CODE [COUNT] [ORDER_REF [PERM_ID]]``: a second word that is a whole number is the count,
+    as for ``reject_next`` (the engine's orderRefs are ``<prefix>-<n>``, never one; without it, one modification, as
+    before the count)."""
+    counted = len(words) > 1 and words[1].lstrip("-").isdigit()
+    which = words[2 if counted else 1:]
+    c.refuse_next_modify(int(words[0]), order_ref=which[0] if which else "", count=int(words[1]) if counted else 1,
+                         perm_id=int(which[1]) if len(which) > 1 else 0)
+
+
 def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
     return {
         "set_price": lambda w: c.set_price(w[0], float(w[1])),
@@ -63,8 +74,8 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "halt": lambda w: c.halt(w[0]),
         "resume": lambda w: c.resume(w[0]),
         "reject_next": lambda w: _reject_next(c, w),
-        "refuse_next_modify": lambda w: c.refuse_next_modify(int(w[0]), order_ref=w[1] if len(w) > 1 else "",
-                                                             perm_id=int(w[2]) if len(w) > 2 else 0),
+        "refuse_next_modify": lambda w: _refuse_next_modify(c, w),
+        "ignore_cancels": lambda w: c.ignore_cancels(not w or w[0] == "on"),
         "locate_shorts": lambda w: c.locate_shorts(not w or w[0] == "on"),
         "locate_shares": lambda w: c.locate_shares(w[0] if w else ""),
         "deactivate": lambda w: c.deactivate(w[0]),
