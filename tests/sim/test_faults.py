@@ -235,28 +235,6 @@ async def test_refuse_next_modify_of_a_permanent_id_when_two_orders_share_the_re
     assert held == {first.permId: 51.00, second.permId: 49.00}
 
 
-async def test_refuse_next_modify_when_set_for_two_then_two_refused_and_the_third_taken(
-    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
-) -> None:
-    errors: list[int] = []
-    ib.errorEvent += lambda req_id, code, *_: errors.append(code)
-    order = LimitOrder("BUY", 1, 50.00, orderRef="mine")
-    trade = ib.placeOrder(aapl, order)
-    await eventually(lambda: trade.orderStatus.status == "Submitted")
-    sim.control.refuse_next_modify(2102, "Unable to modify this order as it is still being processed.",
-                                   order_ref="mine", count=2)
-    (held,) = sim.orders()
-    for refused, price in enumerate((51.00, 52.00), start=1):
-        order.lmtPrice = price
-        ib.placeOrder(aapl, order)
-        await eventually(lambda: len(errors) == refused)  # noqa: B023
-        assert held.lmt_price == 50.00
-    order.lmtPrice = 53.00
-    ib.placeOrder(aapl, order)  # the fault was for two modifications
-    await eventually(lambda: held.lmt_price == 53.00)
-    assert errors == [2102, 2102]
-
-
 async def test_drop_messages_when_commission_dropped_then_fill_lacks_report(
     ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
 ) -> None:
