@@ -37,21 +37,24 @@ def _int_or_none(words: list[str]) -> int | None:
     return int(words[0]) if words else None
 
 
+def _counted(words: list[str]) -> tuple[int, list[str]]:
+    """An optional count first (a whole number) and the words after it: ``(1, words)`` without one, as before counts
+    (a reason is words, and the engine's orderRefs are ``<prefix>-<n>``, never a number)."""
+    if words and words[0].lstrip("-").isdigit():
+        return int(words[0]), words[1:]
+    return 1, words
+
+
 def _reject_next(c: Control, words: list[str]) -> None:
-    """``reject_next CODE [COUNT] [REASON…]``: a second word that is a whole number is the count (a reason is words;
-    ``reject_next 201 Margin …`` as before the count, one order)."""
-    counted = len(words) > 1 and words[1].lstrip("-").isdigit()
-    reason = " ".join(words[2 if counted else 1:]) or "Order rejected - reason:Simulated"
-    c.reject_next(int(words[0]), reason, int(words[1]) if counted else 1)
+    """``reject_next CODE [COUNT] [REASON…]``."""
+    count, reason = _counted(words[1:])
+    c.reject_next(int(words[0]), " ".join(reason) or "Order rejected - reason:Simulated", count)
 
 
 def _refuse_next_modify(c: Control, words: list[str]) -> None:
-    """``refuse_next_modify CODE [COUNT] [ORDER_REF [PERM_ID]]``: a second word that is a whole number is the count,
-    as for ``reject_next`` (the engine's orderRefs are ``<prefix>-<n>``, never one; without it, one modification, as
-    before the count)."""
-    counted = len(words) > 1 and words[1].lstrip("-").isdigit()
-    which = words[2 if counted else 1:]
-    c.refuse_next_modify(int(words[0]), order_ref=which[0] if which else "", count=int(words[1]) if counted else 1,
+    """``refuse_next_modify CODE [COUNT] [ORDER_REF [PERM_ID]]``."""
+    count, which = _counted(words[1:])
+    c.refuse_next_modify(int(words[0]), order_ref=which[0] if which else "", count=count,
                          perm_id=int(which[1]) if len(which) > 1 else 0)
 
 
