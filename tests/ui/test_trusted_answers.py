@@ -4,6 +4,7 @@ needed to answer on screen, whose order it is, what an exit closes, and keys lan
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from textual import events
@@ -59,6 +60,28 @@ async def test_approval_when_drawn_then_expiry_buttons_headroom_status_bar_and_i
         assert any("Reject (n)" in line and "Approve (y)" in line for line in lines)
         assert any("Headroom" in line for line in lines)
         assert lines[-1].split() == ["^k", "KILL", "y", "Approve", "n", "Reject"]  # the modal's keys, not "n Order"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_approval_asked_minutes_ago_and_released_at_arming_then_its_countdown_says_how_long_ago(
+        size: tuple[int, int]) -> None:
+    # Asked while live trading was not armed, an approval gets the whole timeout from the arming: "expires in
+    # 119s" alone read as a signal just made when it was minutes old.
+    item = pending(FROZEN, ref="tt-200")
+    held = replace(item, requested_at=FROZEN - timedelta(minutes=3, seconds=5),
+                   expires_at=FROZEN + timedelta(seconds=119))
+    async with running(waiting(normal_state(), held), size=size) as c:
+        countdown = str(c.app.screen.query_one("#approval-countdown", Label).render())
+
+        assert countdown == "asked 3m05s ago · expires in 119s — no answer means deny"
+        assert any("asked 3m05s ago" in line for line in screen_lines(c.app))
+
+
+async def test_approval_asked_just_now_then_its_countdown_says_only_when_it_expires() -> None:
+    async with running(waiting(normal_state(), pending(FROZEN, ref="tt-200"))) as c:
+        countdown = str(c.app.screen.query_one("#approval-countdown", Label).render())
+
+        assert countdown.startswith("expires in ")
 
 
 EXTRA_CHECKS = ("ticket_valid", "symbol_allowed", "order_type_allowed", "quote", "trading_hours", "bracket",

@@ -45,7 +45,7 @@ from tui_trader.domain.orders import MANUAL, NOT_STRATEGY_NAMES, OrderTicket
 from tui_trader.domain.portfolio import Position
 from tui_trader.domain.verdicts import CheckResult, figure
 from tui_trader.engine.snapshots import PendingApproval
-from tui_trader.ui.format import DASH, is_num, money, pct, price, qty
+from tui_trader.ui.format import DASH, age, is_num, money, pct, price, qty
 from tui_trader.ui.modals.dialog import Dialog
 from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.line_table import LineTable
@@ -143,6 +143,12 @@ def drift_text(ticket: OrderTicket, pending: PendingApproval) -> str:
         what_if = f"what-if margin: {pending.what_if_note or 'n/a'}"
     return f"{drift} · {what_if}"
 
+
+ASKED_SHOWN_S = 60.0
+"""An approval asked at least this long ago says so beside its countdown: one asked while live trading was not yet
+armed waits with its deadline held, and gets the whole timeout from the arming
+(:meth:`~tui_trader.engine.approvals.ApprovalQueue.release`), so "expires in 120s" alone read as a signal just made
+when it could be minutes old."""
 
 HELD_KEY_S = 1.0
 """The least wait of an approval that opens within this long of the operator's answer to another: the key
@@ -345,7 +351,9 @@ class ApprovalModal(Dialog[bool | None]):
         left = self.seconds_left
         if left <= 0:
             return "EXPIRED — the order is denied"
-        return f"expires in {left:.0f}s — no answer means deny"
+        waited = (self.now - self.pending.requested_at).total_seconds()
+        asked = f"asked {age(waited)} ago · " if waited >= ASKED_SHOWN_S else ""
+        return f"{asked}expires in {left:.0f}s — no answer means deny"
 
     def action_approve(self) -> None:
         """Approve: the engine re-checks risk before sending (ignored before the delay is over, and once expired)."""
