@@ -9,6 +9,7 @@ what the position still holds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 from tui_trader.sim.protocol.ids import Out
 
-from .helpers import eventually, journal_held, make_config, running, status
+from .helpers import alerts_said, eventually, journal_held, make_config, running, status
 
 S = OrderStatus
 HELD = ("open_order", "order_status", "execution", "commission", "error")
@@ -97,3 +98,31 @@ async def test_flatten_while_an_exit_waits_for_the_journal_unplaced_then_the_fla
         assert "AAPL" not in sim.positions()
         assert sim.order_refs() == [entry_ref, exit_ref]
         assert not [o for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"]
+
+
+
+@pytest.mark.parametrize("placed", [True, False], ids=["exit-cancel-unanswered", "exit-waiting-for-the-journal"])
+async def test_flatten_while_an_earlier_exit_does_not_end_then_not_sent_and_the_alert_names_that_exit_and_its_cancel(
+        sim: SimGateway, tmp_path: Path, placed: bool) -> None:
+    # The flatten waited on the earlier exit (reduce-only, counted with the protection) and gave it up saying "AAPL's
+    # protective orders are not confirmed cancelled (the broker has not answered)": AAPL had none, what still worked
+    # was that exit, and the exit still waiting for the journal was never asked to cancel (not at the broker yet).
+    config = make_config(tmp_path, approvals_required=True, approval_timeout_s=60, ack_timeout_s=0.2)
+    async with running(sim, config) as (eng, events):
+        _, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest works
+        sim.control.ignore_cancels()
+        with journal_held(eng) if not placed else contextlib.nullcontext():
+            eng.approve(exit_ref)
+            working = S.PARTIALLY_FILLED if placed else S.SENDING
+            await eventually(lambda: status(eng, exit_ref) is working, what="the exit not ended")
+            events.drain()
+
+            await eng.flatten(preview=False)
+
+        assert not [o for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"]
+        how = ("the broker has not answered its cancel" if placed else
+               "not asked to cancel: not at the broker yet when the cancels went")
+        assert [a.text for a in alerts_said(events, kind="exit_not_sent")] == [
+            f"flatten of AAPL not sent: AAPL's exit {exit_ref} has not ended ({how}); reconciliation will settle it"]

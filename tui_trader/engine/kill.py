@@ -474,20 +474,47 @@ class KillOps(OrderPath):
         return await self._protection_ended(symbol, what, order_ref)
 
     async def _protection_ended(self, symbol: str, what: str, order_ref: str | None = None) -> str:
-        """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended: ``''``; otherwise
-        (unconfirmed after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must not go,
-        said in a critical alert. Given up, its protection is placed again should the cancel be confirmed later with the
-        position left bare (:meth:`exit_after_cancel`)."""
+        """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended (another exit of it too):
+        ``''``; otherwise (not ended after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must
+        not go, said in a critical alert (:meth:`_unended_words`). Given up, its protection is placed again should
+        the cancel be confirmed later with the position left bare (:meth:`exit_after_cancel`)."""
         await self._while_orders(lambda: self.protection_working(symbol, order_ref),
                                  PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
-        if not self.protection_working(symbol, order_ref):
+        left = self.protection_working(symbol, order_ref)
+        if not left:
             return ""
-        self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {symbol}'s protective orders are not "
-                   "confirmed cancelled (the broker has not answered); reconciliation will settle them, and the "
-                   "position may be left without them", kind="exit_not_sent")
-        self.request_reconcile(f"{symbol}: cancel of protective orders unconfirmed")
-        self.exit_after_cancel(symbol, None, what, "its protective orders' cancel was not confirmed in time")
-        return f"{symbol}'s protective orders are not confirmed cancelled"
+        said, why = self._unended_words(symbol, left)
+        self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {said}", kind="exit_not_sent")
+        self.request_reconcile(f"{symbol}: {why}")
+        self.exit_after_cancel(symbol, None, what, why)
+        return said
+
+    def _unended_words(self, symbol: str, left: list[Order]) -> tuple[str, str]:
+        """What an exit of ``symbol`` waited on in vain (``left``: its reduce-only orders still working), as the
+        alert giving the exit up says it, and why the exit did not go, as the alert of its protection placed again
+        says it. Its protective orders; or another exit of the symbol (a closing order beside it could close the
+        position twice, but it is no protection: said as one, the alert named orders the position did not have), and
+        whether the broker was asked to cancel it (one not at the broker yet as the cancels went was not)."""
+        exits = {o.order_ref for o in self.exits_pending(symbol)}
+        unasked = [o.order_ref for o in left if o.order_ref not in self.cancels_asked]
+        if not unasked and not exits.intersection(o.order_ref for o in left):
+            return (f"{symbol}'s protective orders are not confirmed cancelled (the broker has not answered); "
+                    "reconciliation will settle them, and the position may be left without them",
+                    "its protective orders' cancel was not confirmed in time")
+        names = " and ".join(filter(None, (
+            _named("protective order", [o.order_ref for o in left if o.order_ref not in exits]),
+            _named("exit", [o.order_ref for o in left if o.order_ref in exits]))))
+        unanswered = [o.order_ref for o in left if o.order_ref not in unasked]
+        not_asked = "not asked to cancel: not at the broker yet when the cancels went"
+        if len(left) == 1:
+            return (f"{symbol}'s {names} has not ended ("
+                    f"{'the broker has not answered its cancel' if unanswered else not_asked}); reconciliation will "
+                    "settle it", f"its {names} had not ended in time")
+        how = "; ".join(filter(None, (
+            f"the broker has not answered the cancel of {', '.join(unanswered)}" if unanswered else "",
+            f"{', '.join(unasked)} {not_asked}" if unasked else "")))
+        return (f"{symbol}'s {names} have not ended ({how}); reconciliation will settle them",
+                f"its {names} had not ended in time")
 
     async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
@@ -522,6 +549,11 @@ def restored_kill_text(kill: dict[str, Any], time_zone: str) -> str:
     else:
         when = f"{since:%Y-%m-%d %H:%M:%S %Z}"
     return f"kill switch still engaged from {when} by {kill.get('by') or 'unknown'}: {kill.get('reason')}"
+
+
+def _named(kind: str, refs: list[str]) -> str:
+    """``exit X`` or ``exits X, Y`` (``""``: none)."""
+    return f"{kind}{'s' if len(refs) > 1 else ''} {', '.join(refs)}" if refs else ""
 
 
 def _plan(tickets: tuple[OrderTicket, ...]) -> list[tuple[str, Side, float]]:
