@@ -441,3 +441,27 @@ async def test_flatten_rejected_while_an_exit_awaits_approval_then_its_stop_is_p
         assert eng.portfolio.quantity("AAPL") == 0
         assert not working_at_broker(sim)
         assert not _critical(events)
+
+
+async def test_flatten_when_its_order_ends_after_the_flatten_said_it_sent_then_the_end_is_said_and_not_kept_for_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The flatten had said its order sent (working after one share) when the order ended: the CRITICAL of the stop
+    # placed again said that end, and its ref was kept for the flatten to read, which never would: one per such
+    # flatten, for the rest of the session.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        quote = sim.quote("AAPL")
+        sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # the simulator fills one share, no more
+        await eng.flatten(preview=False)
+        close = _exit(eng, "flatten")
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 9, what="one share sold")
+        events.drain()
+
+        await eng.cancel(close)
+
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 9, stop.ticket.stop_price, None)],
+                         what="a stop for the 9 left")
+        (critical,) = _critical(events)
+        assert critical.startswith("flatten of AAPL CANCELLED")
+        assert not eng.flattens_unsaid

@@ -378,6 +378,7 @@ class KillOps(OrderPath):
             order = self.orders.create(ticket, S.APPROVED, self.now(), note="flatten (confirmed)")
             self.publish_order(order)
             await self.send(order.order_ref, past_halt=True)
+            self.flattens_unsaid[order.order_ref] = False
             self.exit_after_cancel(sym, order.order_ref, f"flatten of {sym}")
             sent[sym] = order.order_ref
         await self._flatten_answered(list(sent.values()))
@@ -403,7 +404,7 @@ class KillOps(OrderPath):
         rejected by the broker), said in an ERROR alert then: the orders pane's row alone went unseen (QA: a flatten
         denied for a stale quote left the position open, said nowhere else), unless the CRITICAL alert of its
         protection placed again said it already. A dry run's is what the mode asked for."""
-        order = self.orders.orders[order_ref]
+        order, said = self.orders.orders[order_ref], self.flattens_unsaid.pop(order_ref, False)
         words = f"{order.ticket.side.value} {order.ticket.quantity:g}"
         if order.status not in (S.REJECTED, S.CANCELLED, S.EXPIRED):
             return f"{words} sent ({order_ref})"
@@ -412,10 +413,9 @@ class KillOps(OrderPath):
             return f"{words} not sent: {why}"
         at_broker = any(h.status is S.SENDING for h in order.history) and order.broker_id is not None
         outcome = f"{order.status.value} by the broker" if at_broker else "NOT sent"
-        if order_ref not in self.exits_said:
+        if not said:
             self.alert(AlertLevel.ERROR, "flatten", f"flatten {outcome} for {order.symbol}: {why}; the position "
                        f"{self.portfolio.quantity(order.symbol):g} is still open", kind="flatten_not_sent")
-        self.exits_said.discard(order_ref)
         return f"{words} {outcome} ({order_ref}): {why}"
 
     async def send_approved(self, order_ref: str) -> None:
@@ -453,9 +453,11 @@ class KillOps(OrderPath):
         the protection part places it again when the exit does not close the position."""
 
     @functools.cached_property
-    def exits_said(self) -> set[str]:
-        """Exits whose end a CRITICAL alert of the protection placed again said (the flatten says it once)."""
-        return set()
+    def flattens_unsaid(self) -> dict[str, bool]:
+        """A flatten's closing orders whose outcome it has not said yet, by ref: whether a CRITICAL alert of the
+        protection placed again has said their end (the flatten says it once). Only until the flatten says it: an
+        end after that is the protection's alone (kept for the flatten to read, each stayed for the session)."""
+        return {}
 
     async def clear_protection(self, symbol: str, what: str, order_ref: str | None = None) -> str:
         """Cancel ``symbol``'s working orders for ``what`` (an exit) and wait until its protective orders

@@ -205,8 +205,8 @@ class ProtectionRestore(ProtectionCuts):
         ended = f"{order.status.value} ({order.history[-1].note if order.history else ''})" if order else "not sent"
         text = (f"{record.what} {ended}{f' ({why})' if why else ''}: {held_words(symbol, held)} has no stop at the "
                 "broker (its protective orders were cancelled for the exit)")
-        if order is not None and order.ticket.strategy == "flatten":  # its outcome is recorded with this said
-            self.exits_said.add(order.order_ref)
+        if order is not None and order.order_ref in self.flattens_unsaid:  # its outcome is recorded with this said
+            self.flattens_unsaid[order.order_ref] = True
         if self.refusal:  # nothing goes to this account: not the protection, nor the kill's cancels or a flatten
             self.alert(AlertLevel.CRITICAL, "close_position", f"{text}; not placed again: trading refused: "
                        f"{self.refusal}; place a stop in TWS", kind="exit_unprotected")
