@@ -25,6 +25,7 @@ from tui_trader.engine.factory import make_broker
 from tui_trader.risk.limits import RiskLimits
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.sim.orders import SimOrder
+from tui_trader.sim.protocol.ids import Out
 
 CLIENT_ID = 11
 
@@ -226,6 +227,12 @@ def journal_held(engine: Engine) -> Iterator[None]:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def asked_open_orders(sim: SimGateway) -> bool:
+    """``sim`` was asked for the open orders (since its frames were last cleared): a flatten looking at the broker."""
+    asks = {str(int(Out.REQ_OPEN_ORDERS)), str(int(Out.REQ_ALL_OPEN_ORDERS))}
+    return any(fields[:1] and fields[0] in asks for _, fields in sim.received_frames)
 
 
 @asynccontextmanager

@@ -17,19 +17,12 @@ import pytest
 from tui_trader.domain import OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
-from tui_trader.sim.protocol.ids import Out
 
-from .helpers import alerts_said, eventually, journal_held, make_config, running, status
+from .helpers import alerts_said, asked_open_orders, eventually, journal_held, make_config, running, status
 
 S = OrderStatus
 HELD = ("open_order", "order_status", "execution", "commission", "error")
 """Every answer of the broker to an order: its acknowledgement, its fills, a cancel's outcome."""
-
-
-def _asked_open_orders(sim: SimGateway) -> bool:
-    """``sim`` was asked for the open orders (since its frames were last cleared): a flatten looking at the broker."""
-    asks = {str(int(Out.REQ_OPEN_ORDERS)), str(int(Out.REQ_ALL_OPEN_ORDERS))}
-    return any(fields[:1] and fields[0] in asks for _, fields in sim.received_frames)
 
 
 async def _long_with_an_exit_awaiting_approval(sim: SimGateway, eng: Engine) -> tuple[str, str]:
@@ -88,7 +81,7 @@ async def test_flatten_while_an_exit_waits_for_the_journal_unplaced_then_the_fla
             await eventually(lambda: status(eng, exit_ref) is S.SENDING, what="the exit waiting for the journal")
             sim.received_frames.clear()
             flattening = asyncio.create_task(eng.flatten(preview=False))
-            await eventually(lambda: _asked_open_orders(sim), what="the flatten past its cancels, at the held look")
+            await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancels, at the held look")
             assert eng.orders.orders[exit_ref].broker_id is None  # not placed: nothing to cancel by id
         await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="the exit placed and filled")
         sim.control.delay_messages("open_orders_end", 0)

@@ -20,8 +20,10 @@ from tui_trader.sim import SimGateway
 from .helpers import (
     CLIENT_ID,
     alerts_said,
+    asked_open_orders,
     bracket_buy,
     eventually,
+    journal_held,
     make_config,
     quiet,
     running,
@@ -199,6 +201,72 @@ async def test_approved_exit_when_the_broker_rejects_it_then_its_stop_is_placed_
         await eventually(lambda: len(working_at_broker(sim)) == 1, what="at the broker")
         (critical,) = _critical(events)
         assert critical.startswith(f"exit {exit_ref} REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
+
+
+async def test_flatten_while_an_approved_exit_waits_for_the_journal_when_both_rejected_then_the_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The approved exit had its stop cancelled and waited for the journal before the wire; the flatten asked then
+    # dropped the stop's record as a leftover of an earlier exit, and kept none of its own (the stop was gone). Both
+    # rejected, LONG 10 was left with no stop at the broker, and no alert said so.
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        stop_px, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN, count=2)
+        with journal_held(eng):
+            eng.approve(exit_ref)
+            await eventually(lambda: status(eng, exit_ref) is S.SENDING and not working_at_broker(sim),
+                             what="the stop cancelled, the exit waiting for the journal")
+            sim.control.delay_messages("open_orders_end", 60)  # the flatten's look at the broker, held
+            sim.received_frames.clear()
+            flattening = asyncio.create_task(eng.flatten(preview=False))
+            await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancels, at the held look")
+        await eventually(lambda: status(eng, exit_ref) is S.REJECTED, what="the exit placed and rejected")
+        sim.control.delay_messages("open_orders_end", 0)
+        sim.control.step(61)
+        await flattening
+
+        assert status(eng, _exit(eng, "flatten")) is S.REJECTED
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert sim.positions()["AAPL"] == 10
+        (critical,) = _critical(events)
+        assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
+        assert critical.endswith(f"placing it again for 10: STP SELL @ {stop_px:g}")
+
+
+async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_is_placed_again_once_ended(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # As a strategy's exit and a flatten: not sent, its stop remembered until it is known to have ended (the broker's
+    # late answer, or the reconciliation the exit asked for), then placed again once.
+    config = make_config(tmp_path, ack_timeout_s=0.2, approvals_required=True, approval_timeout_s=60)
+    async with running(sim, config) as (eng, events):
+        stop_px, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        (stop,) = eng.protection_working("AAPL")
+        events.drain()
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+
+        eng.approve(exit_ref)
+
+        await eventually(lambda: status(eng, exit_ref) is S.CANCELLED, what="the exit given up")
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the cancel's answer, late (unless the reconciliation the exit asked for found it first)
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert status(eng, stop.order_ref) is S.CANCELLED
+        assert sim.positions()["AAPL"] == 10
+        assert [a.text for a in alerts_said(events) if a.kind in ("exit_not_sent", "exit_unprotected")] == [
+            f"exit {exit_ref} not sent: AAPL's protective orders are not confirmed cancelled (the broker has not "
+            "answered); reconciliation will settle them, and the position may be left without them",
+            f"exit {exit_ref} not sent (its protective orders' cancel was not confirmed in time): AAPL LONG 10 has no "
+            "stop at the broker (its protective orders were cancelled for the exit); placing it again for 10: STP SELL "
+            f"@ {stop_px:g}"]
+        await eng.reconcile("a pass")  # placed once: nothing more is placed, nor said
+        assert len(working_at_broker(sim)) == 1
+        assert not _critical(events)
 
 
 async def _stop_waiting_for_the_resume(sim: SimGateway, eng: Engine, events: Subscription) -> Order:

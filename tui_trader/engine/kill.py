@@ -422,7 +422,12 @@ class KillOps(OrderPath):
         """An approved exit first cancels its symbol's protection (kept in force while the exit
         waited, so a rejected or expired exit leaves the position protected), then is re-checked
         and sent, unless the position changed meanwhile (its stop filled, say). One that does not close
-        the position after its protection was cancelled has it placed again (:meth:`exit_after_cancel`)."""
+        the position after its protection was cancelled has it placed again (:meth:`exit_after_cancel`).
+
+        The exit is given the protection's record before it is sent: a send may wait for the journal, and a flatten
+        of the symbol meanwhile takes the record of an exit it finds on its way, its own end deciding. Given after,
+        the record was dropped by that flatten, which found nothing of its own to keep (the stop was gone): both
+        rejected, the position was left with no stop at the broker, and nothing said so."""
         order = self.orders.orders[order_ref]
         ticket = order.ticket
         if (self.replaces_protection(ticket, order_ref) and self.protection_working(ticket.symbol, order_ref)
@@ -437,6 +442,7 @@ class KillOps(OrderPath):
                            "orders were cancelled for it: the position is left without them",
                            kind="exit_not_sent")
                 return
+            self.exit_after_cancel(ticket.symbol, order_ref, f"exit {order_ref}")  # before the send's wait
             held = self.portfolio.quantity(ticket.symbol)
             if status is S.APPROVED and (ticket.side.sign * held >= 0 or abs(held) + 1e-9 < ticket.quantity):
                 why = f"position in {ticket.symbol} is {held:g} after its protection was cancelled: exit not sent"
@@ -444,7 +450,6 @@ class KillOps(OrderPath):
                 self.alert(AlertLevel.WARNING, "close_position", why, kind="exit_not_sent")
             elif status is S.APPROVED:
                 await self.send(order_ref)
-            self.exit_after_cancel(ticket.symbol, order_ref, f"exit {order_ref}")
             return
         await self.send(order_ref)
 

@@ -62,7 +62,8 @@ class ProtectionRestore(ProtectionCuts):
 
     @functools.cached_property
     def _exits_replacing(self) -> dict[str, CancelledProtection]:
-        """Exits sent after their symbol's protection was cancelled, by ref, until they end."""
+        """Exits sent (or on their way: an approved exit's send) after their symbol's protection was cancelled, by
+        ref, until they end."""
         return {}
 
     @functools.cached_property
@@ -91,10 +92,10 @@ class ProtectionRestore(ProtectionCuts):
     async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:
         """Also: remember the protection cancelled, to place it again if the exit does not close the position.
 
-        An earlier exit of ``symbols`` still working is cancelled for this one and hands it the protection it had
-        cancelled: this exit's end decides, not that one's. That one's end, before this exit's closing order
-        existed, placed the stop again, and a flatten then waited for that stop to end: not sent, after a spurious
-        CRITICAL alert (or sent beside the stop, both able to fill)."""
+        An earlier exit of ``symbols`` still working is cancelled for this one (one still on its way is waited for)
+        and hands it the protection it had cancelled: this exit's end decides, not that one's. That one's end, before
+        this exit's closing order existed, placed the stop again, and a flatten then waited for that stop to end: not
+        sent, after a spurious CRITICAL alert (or sent beside the stop, both able to fill)."""
         for symbol in symbols:  # what an earlier exit's cancel left here is not this one's
             self._cancelled_for_exit.pop(symbol, None)
             self._cancel_unanswered.pop(symbol, None)
