@@ -347,6 +347,22 @@ async def test_webhook_when_the_return_is_given_up_and_no_other_notice_comes_the
     assert third - second >= 0.1
 
 
+async def test_webhook_with_a_batch_window_when_the_return_is_given_up_then_it_goes_after_its_backoff_not_the_window(
+        http: HttpServer) -> None:
+    # Woken by its backoff alone, the return then waited the batch window, as news does: a minute more of silence.
+    http.plan = [200, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=60, retries=0, retry_initial_s=0.05))
+    async with running(ch):
+        offered(ch, LOST)
+        ch.flush()  # no window for the loss and the first try of its return: the test is of the retry
+        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+        offered(ch, BACK)
+        ch.flush()
+        await eventually(lambda: ch.status().failed == 1, what="the return given up")
+        await eventually(lambda: ch.status().sent == 2, what="the return delivered after its backoff")
+    assert said(http)[-2:] == ["broker: " + BACK.alert.text] * 2
+
+
 async def test_webhook_when_a_dead_channel_gives_up_the_return_then_it_goes_in_at_most_three_messages(
         http: HttpServer) -> None:
     ch = lost_then_back_given_up(http, 500, 500, 500, retry_initial_s=60)  # the next messages take it

@@ -24,8 +24,8 @@ journal, which do not depend on it.
 The end of a condition whose beginning was sent (the link back after "broker disconnected") is not lost to a full
 queue or a failing server: the queue drops something else for room, and an end given up after its retries is held for
 the next message, which it does not wait for: after a backoff of its own (the retry delay, doubling with each message
-it went in) it goes alone, as it does in a flush at stop; in at most :data:`END_MESSAGES` messages (a dead channel does
-not carry it forever).
+it went in) it goes alone, as it does in a flush at stop, without a batch window (it is owed, not news); in at most
+:data:`END_MESSAGES` messages (a dead channel does not carry it forever).
 """
 
 from __future__ import annotations
@@ -205,9 +205,9 @@ class Channel:
         """Deliver batches until cancelled."""
         self._in_flight.clear()  # a batch cut off by an earlier stop was not delivered, and is gone
         while True:
-            await self._until_woken()
-            if self.policy.batch_window_s > 0:
-                await self._until_urgent(self.policy.batch_window_s)
+            window = await self._until_woken()
+            if window > 0:
+                await self._until_urgent(window)
             await self._pace()
             held, self._held = self._held, {}
             batch = self._take(held)
@@ -219,18 +219,22 @@ class Channel:
                 if not self._held:
                     self._idle.set()
 
-    async def _until_woken(self) -> None:
+    async def _until_woken(self) -> float:
         """Wait for a notice (or a flush); with owed ends held, no longer than their backoff: the phone told "broker
-        disconnected" is not left waiting for some other news to hear that the link is back.
+        disconnected" is not left waiting for some other news to hear that the link is back. Returns the batch window
+        to wait now: none once the backoff is over (the ends are owed, not news that a window gathers), and never
+        past it.
 
         The backoff is the retry delay doubled for each message they went in (the most any went in), at most
         ``retry_max_s``.
         """
         if not self._held:
             await self._wakeup.wait()
-            return
-        messages = max(self._held.values())
-        await _until(self._wakeup, min(self.policy.retry_initial_s * 2 ** (messages - 1), self.policy.retry_max_s))
+            return self.policy.batch_window_s
+        loop, messages = asyncio.get_running_loop(), max(self._held.values())
+        due = loop.time() + min(self.policy.retry_initial_s * 2 ** (messages - 1), self.policy.retry_max_s)
+        await _until(self._wakeup, due - loop.time())
+        return min(self.policy.batch_window_s, due - loop.time())
 
     def _take(self, held: Iterable[Notice]) -> list[Notice]:
         """The batch to send: the ``held`` ends, then the queue (without the ends nobody is owed any more)."""
