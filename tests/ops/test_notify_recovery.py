@@ -24,9 +24,9 @@ from tui_trader.ops.notify.notice import notice_for
 from tui_trader.sim import SimGateway
 
 from .conftest import eventually
-from .servers import Hold, HttpServer, closed_port
+from .servers import Busy, Hold, HttpServer, closed_port
 from .test_notify import NOW, notice, policy, running, webhook
-from .test_notify_urgency import HELD_TIMEOUT_S, warning_held
+from .test_notify_urgency import HELD_TIMEOUT_S, KILL, warning_held
 from .test_operations_wiring import notified
 
 WARNING_UP = frozenset({"WARNING", "ERROR", "CRITICAL"})
@@ -384,6 +384,22 @@ async def test_webhook_when_a_dead_channel_gives_up_the_return_alone_then_it_sto
         await ch.wait_idle()  # given up for good
         assert ch.status().queued == 0
     assert [BACK.alert.text in r.json()["text"] for r in http.requests] == [False, True, True, True]
+    assert ch.status().failed == 3
+
+
+async def test_webhook_when_a_kill_cuts_short_a_message_carrying_the_held_return_then_it_still_goes_in_three_messages(
+        http: HttpServer) -> None:
+    # Sent back to the queue with the kill, the return lost its count: given up again, it was held as if new, and a
+    # dead channel carried it in a fourth message (a cut at every message would carry it forever).
+    http.plan = [200, 500, 500, Busy(429, 1, hold=False), 500, 500, 500, 500, 500, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=1, retry_initial_s=0.05))
+    async with running(ch):
+        await offered_lost_then_back(ch)
+        await eventually(lambda: len(http.requests) == 4, what="the second message asked to wait")
+        ch.offer(notice(KILL, AlertLevel.CRITICAL, "kill_switch"))  # cuts that wait short: the kill leaves with it
+        await ch.wait_idle()  # the return given up for good
+    carried = [(BACK.alert.text in r.json()["text"], KILL in r.json()["text"]) for r in http.requests]
+    assert carried == [(False, False), *[(True, False)] * 3, *[(True, True)] * 2, *[(True, False)] * 2]
     assert ch.status().failed == 3
 
 

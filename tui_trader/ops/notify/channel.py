@@ -284,11 +284,15 @@ class Channel:
         # The last in flight: batches nest (one overtaking this one is done before it). Not on cancellation: a batch
         # cut off at stop still counts as undelivered.
         del self._in_flight[-len(batch):]
+        held = held or {}
         if outcome == "given up":
-            self._hold(batch, held or {})
+            self._hold(batch, held)
         elif outcome == "cut":  # back to the head of the queue, to leave at once with what cut it short
             self._dropped_told -= dropped
-            self._queue.extendleft(reversed(batch))
+            # The held ends stay held, and leave ahead of the queue as they came: the message goes on, and is not
+            # one more that they went in (counted anew, a cut at every message would carry them forever).
+            self._held.update((n, held[n]) for n in batch if n in held)
+            self._queue.extendleft(reversed([n for n in batch if n not in held]))
             self._bound_queue()
             if any(_urgent(n) for n in batch):
                 self._urgent.set()
