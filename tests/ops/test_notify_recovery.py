@@ -305,6 +305,25 @@ async def test_webhook_when_a_queue_full_of_kill_notices_needs_room_for_an_owed_
     assert said(http)[-3:] == ["kill 2", "broker: " + BACK.alert.text, "(1 notices dropped: queue full)"]
 
 
+async def test_webhook_when_the_kill_switch_is_engaged_again_behind_its_release_then_the_release_goes_with_it(
+        http: HttpServer) -> None:
+    # The new kill overtook the slow message alone, and the release queued before it went after it: the phone's last
+    # word was "kill switch released" while trading was halted.
+    engaged, engaged_again = (alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by}", "kill")
+                              for by in ("operator", "daily_loss"))
+    released = alert(AlertLevel.WARNING, "kill_switch", "kill switch released by operator: checked", "kill_reset")
+    async with _second_send_held(http, engaged, notice("risk warning"), queue_size=10) as (ch, answer):
+        ch.offer(fill(1))  # news of nothing the kill is: it waits for the slow message
+        assert offered(ch, released, engaged_again) == ["kill_switch: " + released.alert.text,
+                                                       "kill_switch: " + engaged_again.alert.text]
+        await eventually(lambda: len(http.requests) == 3, what="the new kill sent ahead of the slow message")
+        answer.set()
+        await ch.wait_idle()
+    carried = [tuple(text in r.json()["text"] for text in (released.alert.text, engaged_again.alert.text, "@ 101"))
+               for r in http.requests[2:]]
+    assert carried == [(True, True, False), (False, False, True)]
+
+
 def lost_then_back_given_up(http: HttpServer, *plan: int, retry_initial_s: float) -> Channel:
     """A webhook channel (WARNING and up, no batch window, no retries, backoff ``retry_initial_s``) that delivered the
     link lost, given the link back to send; the webhook answers ``plan`` after the loss (then 200)."""

@@ -15,9 +15,10 @@ the batch that was waiting, not after that batch's remaining retries.
 
 Nor does a CRITICAL notice wait for the answer to a lesser message already sent (a slow relay, a
 webhook holding the request): it overtakes it in a message of its own, while that answer is still
-awaited. A send is never cut off to make room (the server may already have the message, and
-sending it again would duplicate it). Critical notices keep their order: one critical message is
-in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
+awaited, taking along what is queued before it of the conditions it is news of (the kill switch released before it is
+engaged again: the phone is not told last that it is released). A send is never cut off to make room (the server may
+already have the message, and sending it again would duplicate it). Critical notices keep their order: one critical
+message is in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
 A dead or hanging channel costs the engine nothing, and the alert is still in the console and the
 journal, which do not depend on it.
 
@@ -247,12 +248,14 @@ class Channel:
         return batch
 
     def _take_critical(self) -> list[Notice]:
-        """The critical notices queued (in their order), leaving the others for the batch after the one
-        in flight; that batch keeps its window, pace and backoff unless something urgent stays queued."""
+        """The critical notices queued, with those queued ahead of them of the conditions they are news of (in their
+        order), leaving the others for the batch after the one in flight; that batch keeps its window, pace and
+        backoff unless something urgent stays queued."""
         self._overtake.clear()
-        batch = self._owed(n for n in self._queue if n.level is AlertLevel.CRITICAL)
+        ahead = _overtaking(self._queue)
+        batch = self._owed(n for i, n in enumerate(self._queue) if i in ahead)
         if batch:
-            self._queue = deque(n for n in self._queue if n.level is not AlertLevel.CRITICAL)
+            self._queue = deque(n for i, n in enumerate(self._queue) if i not in ahead)
             if not self._flushing and not any(_urgent(n) for n in self._queue):
                 self._urgent.clear()
         return batch
@@ -401,6 +404,20 @@ def _tell(begun: set[str], notice: Notice) -> None:
         begun.discard(notice.topic)
     elif notice.topic:
         begun.add(notice.topic)
+
+
+def _overtaking(queue: Iterable[Notice]) -> set[int]:
+    """The positions in ``queue`` of the notices that go ahead of the others: the critical ones, and those before them
+    of the conditions they are news of. Left behind, "kill switch released" would follow the new "kill switch engaged"
+    and be the phone's last word while trading is halted (as the end of a condition would precede its beginning)."""
+    ahead: set[int] = set()
+    topics: set[str] = set()
+    for i, notice in reversed(list(enumerate(queue))):
+        if notice.level is AlertLevel.CRITICAL or notice.topic in topics:
+            ahead.add(i)
+            if notice.topic:
+                topics.add(notice.topic)
+    return ahead
 
 
 def _urgent(notice: Notice) -> bool:
