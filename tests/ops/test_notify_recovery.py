@@ -24,9 +24,9 @@ from tui_trader.ops.notify.notice import notice_for
 from tui_trader.sim import SimGateway
 
 from .conftest import eventually
-from .servers import Hold, HttpServer, closed_port
+from .servers import Busy, Hold, HttpServer, closed_port
 from .test_notify import NOW, notice, policy, running, webhook
-from .test_notify_urgency import HELD_TIMEOUT_S, warning_held
+from .test_notify_urgency import HELD_TIMEOUT_S, KILL, warning_held
 from .test_operations_wiring import notified
 
 WARNING_UP = frozenset({"WARNING", "ERROR", "CRITICAL"})
@@ -305,6 +305,25 @@ async def test_webhook_when_a_queue_full_of_kill_notices_needs_room_for_an_owed_
     assert said(http)[-3:] == ["kill 2", "broker: " + BACK.alert.text, "(1 notices dropped: queue full)"]
 
 
+async def test_webhook_when_the_kill_switch_is_engaged_again_behind_its_release_then_the_release_goes_with_it(
+        http: HttpServer) -> None:
+    # The new kill overtook the slow message alone, and the release queued before it went after it: the phone's last
+    # word was "kill switch released" while trading was halted.
+    engaged, engaged_again = (alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by}", "kill")
+                              for by in ("operator", "daily_loss"))
+    released = alert(AlertLevel.WARNING, "kill_switch", "kill switch released by operator: checked", "kill_reset")
+    async with _second_send_held(http, engaged, notice("risk warning"), queue_size=10) as (ch, answer):
+        ch.offer(fill(1))  # news of nothing the kill is: it waits for the slow message
+        assert offered(ch, released, engaged_again) == ["kill_switch: " + released.alert.text,
+                                                       "kill_switch: " + engaged_again.alert.text]
+        await eventually(lambda: len(http.requests) == 3, what="the new kill sent ahead of the slow message")
+        answer.set()
+        await ch.wait_idle()
+    carried = [tuple(text in r.json()["text"] for text in (released.alert.text, engaged_again.alert.text, "@ 101"))
+               for r in http.requests[2:]]
+    assert carried == [(True, True, False), (False, False, True)]
+
+
 def lost_then_back_given_up(http: HttpServer, *plan: int, retry_initial_s: float) -> Channel:
     """A webhook channel (WARNING and up, no batch window, no retries, backoff ``retry_initial_s``) that delivered the
     link lost, given the link back to send; the webhook answers ``plan`` after the loss (then 200)."""
@@ -347,6 +366,22 @@ async def test_webhook_when_the_return_is_given_up_and_no_other_notice_comes_the
     assert third - second >= 0.1
 
 
+async def test_webhook_with_a_batch_window_when_the_return_is_given_up_then_it_goes_after_its_backoff_not_the_window(
+        http: HttpServer) -> None:
+    # Woken by its backoff alone, the return then waited the batch window, as news does: a minute more of silence.
+    http.plan = [200, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=60, retries=0, retry_initial_s=0.05))
+    async with running(ch):
+        offered(ch, LOST)
+        ch.flush()  # no window for the loss and the first try of its return: the test is of the retry
+        await eventually(lambda: ch.status().sent == 1, what="the loss delivered")
+        offered(ch, BACK)
+        ch.flush()
+        await eventually(lambda: ch.status().failed == 1, what="the return given up")
+        await eventually(lambda: ch.status().sent == 2, what="the return delivered after its backoff")
+    assert said(http)[-2:] == ["broker: " + BACK.alert.text] * 2
+
+
 async def test_webhook_when_a_dead_channel_gives_up_the_return_then_it_goes_in_at_most_three_messages(
         http: HttpServer) -> None:
     ch = lost_then_back_given_up(http, 500, 500, 500, retry_initial_s=60)  # the next messages take it
@@ -368,6 +403,22 @@ async def test_webhook_when_a_dead_channel_gives_up_the_return_alone_then_it_sto
         await ch.wait_idle()  # given up for good
         assert ch.status().queued == 0
     assert [BACK.alert.text in r.json()["text"] for r in http.requests] == [False, True, True, True]
+    assert ch.status().failed == 3
+
+
+async def test_webhook_when_a_kill_cuts_short_a_message_carrying_the_held_return_then_it_still_goes_in_three_messages(
+        http: HttpServer) -> None:
+    # Sent back to the queue with the kill, the return lost its count: given up again, it was held as if new, and a
+    # dead channel carried it in a fourth message (a cut at every message would carry it forever).
+    http.plan = [200, 500, 500, Busy(429, 1, hold=False), 500, 500, 500, 500, 500, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=1, retry_initial_s=0.05))
+    async with running(ch):
+        await offered_lost_then_back(ch)
+        await eventually(lambda: len(http.requests) == 4, what="the second message asked to wait")
+        ch.offer(notice(KILL, AlertLevel.CRITICAL, "kill_switch"))  # cuts that wait short: the kill leaves with it
+        await ch.wait_idle()  # the return given up for good
+    carried = [(BACK.alert.text in r.json()["text"], KILL in r.json()["text"]) for r in http.requests]
+    assert carried == [(False, False), *[(True, False)] * 3, *[(True, True)] * 2, *[(True, False)] * 2]
     assert ch.status().failed == 3
 
 

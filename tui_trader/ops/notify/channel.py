@@ -15,17 +15,18 @@ the batch that was waiting, not after that batch's remaining retries.
 
 Nor does a CRITICAL notice wait for the answer to a lesser message already sent (a slow relay, a
 webhook holding the request): it overtakes it in a message of its own, while that answer is still
-awaited. A send is never cut off to make room (the server may already have the message, and
-sending it again would duplicate it). Critical notices keep their order: one critical message is
-in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
+awaited, taking along what is queued before it of the conditions it is news of (the kill switch released before it is
+engaged again: the phone is not told last that it is released). A send is never cut off to make room (the server may
+already have the message, and sending it again would duplicate it). Critical notices keep their order: one critical
+message is in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
 A dead or hanging channel costs the engine nothing, and the alert is still in the console and the
 journal, which do not depend on it.
 
 The end of a condition whose beginning was sent (the link back after "broker disconnected") is not lost to a full
 queue or a failing server: the queue drops something else for room, and an end given up after its retries is held for
 the next message, which it does not wait for: after a backoff of its own (the retry delay, doubling with each message
-it went in) it goes alone, as it does in a flush at stop; in at most :data:`END_MESSAGES` messages (a dead channel does
-not carry it forever).
+it went in) it goes alone, as it does in a flush at stop, without a batch window (it is owed, not news); in at most
+:data:`END_MESSAGES` messages (a dead channel does not carry it forever).
 """
 
 from __future__ import annotations
@@ -205,9 +206,9 @@ class Channel:
         """Deliver batches until cancelled."""
         self._in_flight.clear()  # a batch cut off by an earlier stop was not delivered, and is gone
         while True:
-            await self._until_woken()
-            if self.policy.batch_window_s > 0:
-                await self._until_urgent(self.policy.batch_window_s)
+            window = await self._until_woken()
+            if window > 0:
+                await self._until_urgent(window)
             await self._pace()
             held, self._held = self._held, {}
             batch = self._take(held)
@@ -219,18 +220,22 @@ class Channel:
                 if not self._held:
                     self._idle.set()
 
-    async def _until_woken(self) -> None:
+    async def _until_woken(self) -> float:
         """Wait for a notice (or a flush); with owed ends held, no longer than their backoff: the phone told "broker
-        disconnected" is not left waiting for some other news to hear that the link is back.
+        disconnected" is not left waiting for some other news to hear that the link is back. Returns the batch window
+        to wait now: none once the backoff is over (the ends are owed, not news that a window gathers), and never
+        past it.
 
         The backoff is the retry delay doubled for each message they went in (the most any went in), at most
         ``retry_max_s``.
         """
         if not self._held:
             await self._wakeup.wait()
-            return
-        messages = max(self._held.values())
-        await _until(self._wakeup, min(self.policy.retry_initial_s * 2 ** (messages - 1), self.policy.retry_max_s))
+            return self.policy.batch_window_s
+        loop, messages = asyncio.get_running_loop(), max(self._held.values())
+        due = loop.time() + min(self.policy.retry_initial_s * 2 ** (messages - 1), self.policy.retry_max_s)
+        await _until(self._wakeup, due - loop.time())
+        return min(self.policy.batch_window_s, due - loop.time())
 
     def _take(self, held: Iterable[Notice]) -> list[Notice]:
         """The batch to send: the ``held`` ends, then the queue (without the ends nobody is owed any more)."""
@@ -243,12 +248,14 @@ class Channel:
         return batch
 
     def _take_critical(self) -> list[Notice]:
-        """The critical notices queued (in their order), leaving the others for the batch after the one
-        in flight; that batch keeps its window, pace and backoff unless something urgent stays queued."""
+        """The critical notices queued, with those queued ahead of them of the conditions they are news of (in their
+        order), leaving the others for the batch after the one in flight; that batch keeps its window, pace and
+        backoff unless something urgent stays queued."""
         self._overtake.clear()
-        batch = self._owed(n for n in self._queue if n.level is AlertLevel.CRITICAL)
+        ahead = _overtaking(self._queue)
+        batch = self._owed(n for i, n in enumerate(self._queue) if i in ahead)
         if batch:
-            self._queue = deque(n for n in self._queue if n.level is not AlertLevel.CRITICAL)
+            self._queue = deque(n for i, n in enumerate(self._queue) if i not in ahead)
             if not self._flushing and not any(_urgent(n) for n in self._queue):
                 self._urgent.clear()
         return batch
@@ -280,11 +287,15 @@ class Channel:
         # The last in flight: batches nest (one overtaking this one is done before it). Not on cancellation: a batch
         # cut off at stop still counts as undelivered.
         del self._in_flight[-len(batch):]
+        held = held or {}
         if outcome == "given up":
-            self._hold(batch, held or {})
+            self._hold(batch, held)
         elif outcome == "cut":  # back to the head of the queue, to leave at once with what cut it short
             self._dropped_told -= dropped
-            self._queue.extendleft(reversed(batch))
+            # The held ends stay held, and leave ahead of the queue as they came: the message goes on, and is not
+            # one more that they went in (counted anew, a cut at every message would carry them forever).
+            self._held.update((n, held[n]) for n in batch if n in held)
+            self._queue.extendleft(reversed([n for n in batch if n not in held]))
             self._bound_queue()
             if any(_urgent(n) for n in batch):
                 self._urgent.set()
@@ -393,6 +404,20 @@ def _tell(begun: set[str], notice: Notice) -> None:
         begun.discard(notice.topic)
     elif notice.topic:
         begun.add(notice.topic)
+
+
+def _overtaking(queue: Iterable[Notice]) -> set[int]:
+    """The positions in ``queue`` of the notices that go ahead of the others: the critical ones, and those before them
+    of the conditions they are news of. Left behind, "kill switch released" would follow the new "kill switch engaged"
+    and be the phone's last word while trading is halted (as the end of a condition would precede its beginning)."""
+    ahead: set[int] = set()
+    topics: set[str] = set()
+    for i, notice in reversed(list(enumerate(queue))):
+        if notice.level is AlertLevel.CRITICAL or notice.topic in topics:
+            ahead.add(i)
+            if notice.topic:
+                topics.add(notice.topic)
+    return ahead
 
 
 def _urgent(notice: Notice) -> bool:
