@@ -48,6 +48,9 @@ class BookSettlement(BrokerEvents):
     restored_exec_ids: set[str]
     book_restored = False
     book_settled = False
+    book_at_start = (0.0, 0.0)
+    """The book's realized P&L (net) and commissions as this run took it up: restored from the journal, or none when
+    seeded from the broker (a new journal's, a refused account's): what the run's summary counts its own from."""
     _book_moved: asyncio.Event | None = None
     """Set by a position or cash update while the book is settling at startup."""
     _out_of_touch = False
@@ -103,6 +106,7 @@ class BookSettlement(BrokerEvents):
                 charged = self._in_adopted_cash(event.exec_id, event.commission)  # it died before its checkpoint
                 self.portfolio.apply_commission(event.commission, charged)
         self.book_restored = bool(events)
+        self.book_at_start = (self.portfolio.realized_pnl, self.portfolio.commissions)
 
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, the
@@ -391,6 +395,7 @@ class BookSettlement(BrokerEvents):
             self.alert(AlertLevel.WARNING, "portfolio", "the broker sent no account values: cash unknown")
         restored = set(self.portfolio.open_positions())  # a refused account's start on a journal's book
         self.portfolio.seed(cash, positions, self.now())
+        self.book_at_start = (0.0, 0.0)
         self.after_book_taken({*restored, *positions})  # a restored position's protection fitted to the book shown
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         book = f"(cash {cash:,.2f}; {held})"
