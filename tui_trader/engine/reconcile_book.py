@@ -111,7 +111,8 @@ class BookSettlement(BrokerEvents):
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, the
         executions left out as not this journal's, and ``extra``). While trading is refused for the account the
-        journal does not keep it (:meth:`~tui_trader.engine.recovery.Recovery.journals`): the book is that account's."""
+        journal does not keep it (:func:`~tui_trader.engine.recovery.not_account_record`): the book is that
+        account's."""
         state = {**self.portfolio.state(), **(extra or {})}
         if self.before_book:
             state[EXECUTIONS_BEFORE] = sorted(self.before_book)
@@ -220,7 +221,7 @@ class BookSettlement(BrokerEvents):
     @property
     def _journals_book(self) -> bool:
         """The book this start settles is the journal's: restored from it, of the account connected (refused, the
-        journal is not that account's: :meth:`~tui_trader.engine.recovery.Recovery.journals`)."""
+        journal is not that account's: :func:`~tui_trader.engine.recovery.not_account_record`)."""
         return self.book_restored and not self.refusal
 
     def _conclude_positions(self, adopt_all: bool, cash_note: str = "") -> None:
@@ -386,7 +387,7 @@ class BookSettlement(BrokerEvents):
     def _seed_portfolio(self) -> None:
         """First start on this journal: the book starts from the broker's account (an INFO alert). Refused (on any
         journal), it is the refused account's book, shown and not journaled
-        (:meth:`~tui_trader.engine.recovery.Recovery.journals`): "new journal: book starts from …" said a journal had
+        (:func:`~tui_trader.engine.recovery.not_account_record`): "new journal: book starts from …" said a journal had
         begun that keeps none of it, and so did the executions left out "from before this journal began"."""
         values = self.broker.account_values()
         positions = {p.symbol: (p.quantity, p.avg_cost) for p in self.broker.positions() if p.quantity}
