@@ -510,7 +510,6 @@ async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_t
             await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
             own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
             await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
-        live.ledger.next_perm_id = paper.ledger.next_perm_id  # a broker's permanent ids never repeat
         limit = round(live.quote("AAPL").bid - 1, 2)
         await placed_by_another_tool(live, ib_async.LimitOrder("BUY", 10, limit))
         async with running(live, config) as (refused, _):
