@@ -125,6 +125,13 @@ def status(engine: Engine, ref: str) -> OrderStatus:
     return engine.orders.orders[ref].status
 
 
+async def filled(engine: Engine, ticket: OrderTicket) -> None:
+    """Submit ``ticket`` and wait for its fill and commission."""
+    order = await engine.submit(ticket)
+    await eventually(lambda: status(engine, order.order_ref) is OrderStatus.FILLED, what=f"{ticket} filled")
+    await eventually(lambda: not engine.orders.uncommissioned, what="its commission")
+
+
 @asynccontextmanager
 async def running(sim: SimGateway, config: EngineConfig,
                   clock: Clock | None = None) -> AsyncIterator[tuple[Engine, Subscription]]:

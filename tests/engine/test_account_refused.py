@@ -35,6 +35,7 @@ from .helpers import (
     bracket_buy,
     buy,
     eventually,
+    filled,
     gateway_keeping_state,
     journal_fails,
     limits_for_tests,
@@ -45,6 +46,7 @@ from .helpers import (
     protected_long,
     refuse_journal_writes,
     running,
+    sell,
     status,
 )
 
@@ -472,6 +474,30 @@ async def test_paper_against_live_account_on_a_journal_of_its_own_then_the_book_
                               "shown, not kept in the journal")]
 
 
+async def test_paper_against_live_account_on_a_journal_that_lost_money_then_the_book_shown_has_none_of_its_pnl(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The refused account's book was seeded over the journal's restored one and kept its realized P&L, commissions
+    # and losing streak: the other account's, shown and summarized as the refused one's.
+    async with running(live, make_config(tmp_path)) as (first, _):
+        await eventually(lambda: "AAPL" in first.market.quotes, what="first quote")
+        await filled(first, buy(5))
+        await filled(first, sell(5))
+        journaled = (first.portfolio.realized_pnl, first.portfolio.commissions, first.portfolio.losing_streak)
+    assert journaled[0] < 0 < journaled[1]
+    assert journaled[2] == 1
+
+    async with running(live, make_config(tmp_path, mode=Mode.PAPER)) as (refused, _):
+        await eventually(lambda: refused.book_settled, what="the book settled")
+        account = refused.snapshot().account
+        book = (refused.portfolio.realized_pnl, refused.portfolio.commissions)
+        summary = summarize(refused)
+
+    assert refused.refusal
+    assert (account.losing_streak, account.last_loss_at) == (0, None)
+    assert book == (0, 0)
+    assert (summary["realized_pnl"], summary["commissions"]) == (0, 0)
+
+
 async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_the_next_run_restores_none_of_them(
         live: SimGateway, tmp_path: Path) -> None:
     # A refused run journaled what it heard of the live account: the order it adopted, its fill and commission. The
@@ -484,7 +510,6 @@ async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_t
             await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
             own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
             await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
-        live.ledger.next_perm_id = paper.ledger.next_perm_id  # a broker's permanent ids never repeat
         limit = round(live.quote("AAPL").bid - 1, 2)
         await placed_by_another_tool(live, ib_async.LimitOrder("BUY", 10, limit))
         async with running(live, config) as (refused, _):

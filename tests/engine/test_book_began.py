@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.domain import AlertLevel, OrderStatus, OrderTicket
+from tui_trader.domain import AlertLevel
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.config import EngineConfig
-from tui_trader.engine.engine import Engine
 from tui_trader.engine.runner import summarize
 from tui_trader.ops.reports import Period, build_report
 from tui_trader.sim import SimGateway
 from tui_trader.store.journal import Journal
 
-from .helpers import alerts_said, buy, eventually, kinds_of, long_at_the_broker, make_config, running, sell, status
+from .helpers import alerts_said, buy, filled, kinds_of, long_at_the_broker, make_config, running, sell
 
 EVER = Period(date(2000, 1, 1), date(2100, 1, 1))
 
@@ -43,13 +42,6 @@ def broker_cost(sim: SimGateway, symbol: str) -> float:
     instrument = sim.instruments.by_symbol(symbol)
     assert instrument is not None
     return sim.account.positions[instrument.con_id].avg_cost
-
-
-async def filled(engine: Engine, ticket: OrderTicket) -> None:
-    """Submit ``ticket`` and wait for its fill and commission."""
-    order = await engine.submit(ticket)
-    await eventually(lambda: status(engine, order.order_ref) is OrderStatus.FILLED, what=f"{ticket} filled")
-    await eventually(lambda: not engine.orders.uncommissioned, what="its commission")
 
 
 async def traded_earlier(sim: SimGateway, tmp_path: Path) -> set[str]:

@@ -38,11 +38,10 @@ async def test_publish_when_lossless_backlog_passes_bound_then_nothing_dropped_a
 
 async def test_publish_when_a_subscriber_keeps_some_then_its_choice_is_made_as_each_is_published() -> None:
     bus = EventBus()
-    leaving_out: list[bool] = [False]
-    sub = bus.subscribe("journal", lossless=True, keep=lambda event: not leaving_out[0])
+    sub = bus.subscribe("journal", lossless=True)
     everything = bus.subscribe("console")
     bus.publish(alert(0))
-    leaving_out[0] = True  # from here on: the earlier event, still queued, stays
+    sub.keep = lambda event: False  # from here on: the earlier event, still queued, stays
     bus.publish(alert(1))
     assert [e.alert.text for e in sub.drain()] == ["0"]  # type: ignore[attr-defined]
     assert [e.alert.text for e in everything.drain()] == ["0", "1"]  # type: ignore[attr-defined]

@@ -108,7 +108,6 @@ async def test_same_ref_when_the_broker_lost_the_earlier_order_then_its_resubmit
         async with running(first_gw, config) as (engine, _):
             assert status(engine, REF) is S.SUBMITTED
     async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as amnesiac:  # lost the order
-        amnesiac.ledger.next_perm_id = first_gw.ledger.next_perm_id  # a broker's permanent ids never repeat
         second = await _buy_limit(amnesiac, 4, below=2)
         async with running(amnesiac, config) as (engine, events):
             second_ref = f"{REF}#{second.perm_id}"

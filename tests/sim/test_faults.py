@@ -197,6 +197,24 @@ async def test_ignore_cancels_on_the_control_port_when_on_then_a_cancel_is_left_
         await eventually(lambda: trade.orderStatus.status == "Cancelled")
 
 
+async def test_ignore_global_cancel_on_the_control_port_when_on_then_a_global_cancel_leaves_orders_working_until_off(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+) -> None:
+    # Control's ignore_global_cancel had no command on the port: a standalone simulator could not play a kill whose
+    # global cancel the broker never acts on.
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
+    await eventually(lambda: trade.orderStatus.status == "Submitted")
+    (held,) = sim.orders()
+    async with _control_port(sim) as command:
+        assert await command("ignore_global_cancel") == "ok"
+        ib.reqGlobalCancel()
+        await sync(ib)
+        assert held.status == "Submitted"
+        assert await command("ignore_global_cancel off") == "ok"
+        ib.reqGlobalCancel()
+        await eventually(lambda: trade.orderStatus.status == "Cancelled")
+
+
 async def test_refuse_next_modify_when_set_then_that_modify_refused_and_the_order_works_on_as_it_was(
     ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
 ) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ib_async
 from ib_async import LimitOrder, MarketOrder
 
-from tui_trader.sim import SimGateway
+from tui_trader.sim import ManualClock, SimGateway
 
-from .helpers import eventually, sync
+from .helpers import connect, eventually, sync
 
 
 def account_value(ib: ib_async.IB, tag: str) -> float:
@@ -35,6 +35,23 @@ async def test_market_buy_when_placed_then_fills_at_ask_with_commission(
     assert pos.avgCost > 100.02  # commission is part of IB's average cost
     await eventually(lambda: any(i.position == 100 for i in ib.portfolio()))
     assert sim.positions() == {"AAPL": 100}
+
+
+async def test_two_gateways_in_one_process_when_each_takes_an_order_then_their_permanent_ids_differ(
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract, clock: ManualClock
+) -> None:
+    # Every gateway started its permanent ids at the same number: a test's two gateways (a paper and a live account)
+    # handed out the same ones, and an engine that met both took one's order for the other's.
+    async with SimGateway(port=0, clock=clock, seed=7) as other_gw:
+        other = await connect(other_gw)
+        try:
+            (contract,) = await other.qualifyContractsAsync(ib_async.Stock("AAPL", "SMART", "USD"))
+            theirs = other.placeOrder(contract, LimitOrder("BUY", 1, 50.00))
+            mine = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
+            await eventually(lambda: mine.order.permId and theirs.order.permId)
+        finally:
+            other.disconnect()
+    assert mine.order.permId != theirs.order.permId
 
 
 async def test_market_buy_when_filled_then_account_values_consistent(

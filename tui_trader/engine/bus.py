@@ -3,7 +3,7 @@
 A lossy subscriber (the console) drops its oldest event on overflow and counts the drop, so
 the console can raise a warning; a lossless subscriber (the journal) never drops: when its
 queue is full the bus calls its ``on_overflow`` hook, and the engine treats that as a journal
-failure and halts trading. A subscriber may take only some events (``keep``), decided as each is published.
+failure and halts trading. A subscriber may take only some events (its ``keep``), decided as each is published.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ class Subscription:
         maxsize: int,
         lossless: bool,
         on_overflow: Callable[[Subscription], None] | None = None,
-        keep: Callable[[Event], bool] | None = None,
     ) -> None:
         self.name = name
         self.lossless = lossless
@@ -33,12 +32,14 @@ class Subscription:
         # beyond which ``on_overflow`` tells the engine its consumer is falling behind.
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=0 if lossless else maxsize)
         self._on_overflow = on_overflow
-        self._keep = keep
+        self.keep: Callable[[Event], bool] | None = None
+        """The events the subscriber takes from now on, when not all (set by its owner): asked as each is published,
+        so what it leaves out depends on the moment the event happened, not when it is read."""
 
     def offer(self, event: Event) -> None:
-        """Enqueue ``event`` without blocking (unless ``keep`` leaves it out); drop the oldest on overflow (lossy
+        """Enqueue ``event`` without blocking (unless :attr:`keep` leaves it out); drop the oldest on overflow (lossy
         subscribers)."""
-        if self._keep is not None and not self._keep(event):
+        if self.keep is not None and not self.keep(event):
             return
         if self.lossless:
             self._queue.put_nowait(event)
@@ -87,11 +88,10 @@ class EventBus:
         maxsize: int = 10_000,
         lossless: bool = False,
         on_overflow: Callable[[Subscription], None] | None = None,
-        keep: Callable[[Event], bool] | None = None,
     ) -> Subscription:
-        """Register a subscriber and return its queue (``keep``: the events it takes, when not all; asked as each
-        is published, so what it leaves out depends on the moment the event happened, not when it is read)."""
-        sub = Subscription(name, maxsize, lossless, on_overflow, keep)
+        """Register a subscriber and return its queue (taking every event until its :attr:`Subscription.keep` is
+        set)."""
+        sub = Subscription(name, maxsize, lossless, on_overflow)
         self._subscribers.append(sub)
         return sub
 

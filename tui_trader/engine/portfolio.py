@@ -178,7 +178,10 @@ class Portfolio:
     # -- seeding -----------------------------------------------------------------------------
 
     def seed(self, cash: float, positions: dict[str, tuple[float, float]], now: datetime) -> None:
-        """Start from the broker's cash and positions (symbol → (quantity, avg cost))."""
+        """Start from the broker's cash and positions (symbol → (quantity, avg cost)): a book of its own, nothing kept
+        of one held before (a refused account's is seeded over the journal's restored book, whose realized P&L,
+        commissions and losing streak are another account's)."""
+        self.restore({})  # every figure a checkpoint holds back to none
         self.cash, self.known = cash, True
         self._replace_all({s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
                            if abs(q) >= _EPS})

@@ -48,6 +48,9 @@ class BookSettlement(BrokerEvents):
     restored_exec_ids: set[str]
     book_restored = False
     book_settled = False
+    book_at_start = (0.0, 0.0)
+    """The book's realized P&L (net) and commissions as this run took it up: restored from the journal, or none when
+    seeded from the broker (a new journal's, a refused account's): what the run's summary counts its own from."""
     _book_moved: asyncio.Event | None = None
     """Set by a position or cash update while the book is settling at startup."""
     _out_of_touch = False
@@ -103,11 +106,13 @@ class BookSettlement(BrokerEvents):
                 charged = self._in_adopted_cash(event.exec_id, event.commission)  # it died before its checkpoint
                 self.portfolio.apply_commission(event.commission, charged)
         self.book_restored = bool(events)
+        self.book_at_start = (self.portfolio.realized_pnl, self.portfolio.commissions)
 
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, the
         executions left out as not this journal's, and ``extra``). While trading is refused for the account the
-        journal does not keep it (:meth:`~tui_trader.engine.recovery.Recovery.journals`): the book is that account's."""
+        journal does not keep it (:func:`~tui_trader.engine.recovery.not_account_record`): the book is that
+        account's."""
         state = {**self.portfolio.state(), **(extra or {})}
         if self.before_book:
             state[EXECUTIONS_BEFORE] = sorted(self.before_book)
@@ -216,7 +221,7 @@ class BookSettlement(BrokerEvents):
     @property
     def _journals_book(self) -> bool:
         """The book this start settles is the journal's: restored from it, of the account connected (refused, the
-        journal is not that account's: :meth:`~tui_trader.engine.recovery.Recovery.journals`)."""
+        journal is not that account's: :func:`~tui_trader.engine.recovery.not_account_record`)."""
         return self.book_restored and not self.refusal
 
     def _conclude_positions(self, adopt_all: bool, cash_note: str = "") -> None:
@@ -382,7 +387,7 @@ class BookSettlement(BrokerEvents):
     def _seed_portfolio(self) -> None:
         """First start on this journal: the book starts from the broker's account (an INFO alert). Refused (on any
         journal), it is the refused account's book, shown and not journaled
-        (:meth:`~tui_trader.engine.recovery.Recovery.journals`): "new journal: book starts from …" said a journal had
+        (:func:`~tui_trader.engine.recovery.not_account_record`): "new journal: book starts from …" said a journal had
         begun that keeps none of it, and so did the executions left out "from before this journal began"."""
         values = self.broker.account_values()
         positions = {p.symbol: (p.quantity, p.avg_cost) for p in self.broker.positions() if p.quantity}
@@ -391,6 +396,7 @@ class BookSettlement(BrokerEvents):
             self.alert(AlertLevel.WARNING, "portfolio", "the broker sent no account values: cash unknown")
         restored = set(self.portfolio.open_positions())  # a refused account's start on a journal's book
         self.portfolio.seed(cash, positions, self.now())
+        self.book_at_start = (0.0, 0.0)
         self.after_book_taken({*restored, *positions})  # a restored position's protection fitted to the book shown
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         book = f"(cash {cash:,.2f}; {held})"

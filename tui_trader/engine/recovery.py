@@ -29,6 +29,7 @@ from tui_trader.domain.market import Instrument
 from tui_trader.domain.orders import Order
 from tui_trader.engine.amend import Amendments
 from tui_trader.engine.broker_events import SERVER_LINK_BLOCK
+from tui_trader.engine.bus import Subscription
 from tui_trader.engine.core import link_state
 from tui_trader.engine.kill import restored_kill_text
 from tui_trader.engine.orders import FILL_MEMORY
@@ -56,7 +57,7 @@ UNSENT = (S.PENDING_APPROVAL, S.APPROVED)
 ACCOUNT_RECORD = (OrderUpdated, OrderFilled, CommissionReported, BookCheckpointed)
 """The events a later run restores from the journal as its account's: its orders (the open ones worked, the day's
 finished ones shown), its fills and commissions (replayed into the book after its last checkpoint) and the book's
-checkpoints. Not journaled while trading is refused for the account (:meth:`Recovery.journals`)."""
+checkpoints. Not journaled while trading is refused for the account (:func:`not_account_record`)."""
 
 
 class Recovery(Amendments):
@@ -80,6 +81,9 @@ class Recovery(Amendments):
     """A lost link's alert said "new entries blocked until reconciled": the link made again says they no longer are."""
     journal_lock: JournalLock | None = None
     """The journal's writer lock when taken ahead of :meth:`open_journal` (the simulator starts after it)."""
+    _journal_feed: Subscription | None = None
+    """The journal's subscription to the bus: what it keeps is narrowed once trading is refused
+    (:meth:`refuse_trading`)."""
 
     # -- journal -------------------------------------------------------------------------------
 
@@ -94,7 +98,8 @@ class Recovery(Amendments):
         self.journal = await Journal.open(path, batch_size=self.config.journal_batch_size,
                                           flush_interval_ms=self.config.journal_flush_interval_ms,
                                           on_failure=self.on_journal_failure, lock=lock)
-        self.journal.attach(self.bus.subscribe("journal", maxsize=100_000, lossless=True, keep=self.journals))
+        self._journal_feed = self.bus.subscribe("journal", maxsize=100_000, lossless=True)
+        self.journal.attach(self._journal_feed)
         kill = await self.journal.load_kill_state()
         if kill and not kill.get("engaged"):  # released: the triggers reset today stay quiet today
             self.risk = RiskEngine(self.config.limits, KillState.from_dict(kill).released_only())
@@ -293,27 +298,14 @@ class Recovery(Amendments):
         if problem:
             self.refuse_trading(problem)
 
-    def journals(self, event: Event) -> bool:
-        """Whether the journal keeps ``event``: everything but the refused account's record (:data:`ACCOUNT_RECORD`)
-        from the moment trading is refused for it (:attr:`refusal`, set at the handshake, before the sync brings any
-        of it) to the end of the run.
-
-        What the run hears of that account is shown (the console says HALTED, with the refusal, and the account's
-        id), never kept: the journal is its mode's account's record, and the next run on it, in the right mode with
-        the right account, restored the other account's fills into its book (false P&L, a position and a cash
-        mismatch whose trigger halts it), showed its orders (and worked the open ones), and found its own orders
-        settled as gone by a broker that never had them. The refusal, the alerts, the operator's actions and a kill
-        the operator latched are the run's own, and kept: a Ctrl+K stays latched for the next run, until a reset
-        with a typed reason (a trigger's kill is not latched at all while refused:
-        :meth:`~tui_trader.engine.engine.Engine.apply_hit`)."""
-        return not (self.refusal and isinstance(event, ACCOUNT_RECORD))
-
     def refuse_trading(self, problem: str) -> None:
         """Trading is refused for this account (``problem`` says why): nothing goes to the broker from this engine
         from now on, no order, modification or cancel, automatic or the operator's, the kill switch's neither (the
         gate denies them all, the sends and cancels check it, and the broker connection itself refuses to write
         them). HALTED, with the refusal as its reason, for the rest of the run; said in one CRITICAL alert."""
         self.refusal = problem
+        if self._journal_feed is not None:  # the account's record heard from now on is shown, never kept
+            self._journal_feed.keep = not_account_record
         self.broker.refuse_orders(problem)
         self.set_trading_state(TradingState.HALTED, "account", f"trading refused: {problem}")
         self.block("account", f"trading refused: {problem}", silent=True)  # said below
@@ -531,6 +523,21 @@ class Recovery(Amendments):
         finally:
             self._reconnecting = False
             self.set_connection(self.connection.state, retry_at=None)  # stopped (or connected): no next try
+
+
+def not_account_record(event: Event) -> bool:
+    """Whether the journal keeps ``event`` once trading is refused for the account (:meth:`Recovery.refuse_trading`, at
+    the handshake, before the sync brings any of its record): everything but that account's record
+    (:data:`ACCOUNT_RECORD`), to the end of the run.
+
+    What the run hears of that account is shown (the console says HALTED, with the refusal, and the account's id),
+    never kept: the journal is its mode's account's record, and the next run on it, in the right mode with the right
+    account, restored the other account's fills into its book (false P&L, a position and a cash mismatch whose
+    trigger halts it), showed its orders (and worked the open ones), and found its own orders settled as gone by a
+    broker that never had them. The refusal, the alerts, the operator's actions and a kill the operator latched are
+    the run's own, and kept: a Ctrl+K stays latched for the next run, until a reset with a typed reason (a trigger's
+    kill is not latched at all while refused: :meth:`~tui_trader.engine.engine.Engine.apply_hit`)."""
+    return not isinstance(event, ACCOUNT_RECORD)
 
 
 def unrecorded_sends(sending: Iterable[Order], recorded: Iterable[MessagesSent],

@@ -60,13 +60,6 @@ async def headless_run(settings: Settings, duration_s: float, summary_json: Path
     """:func:`run_headless` in a running loop (SIGINT and SIGTERM end it early); returns the exit code."""
     ends_at = asyncio.get_running_loop().time() + duration_s
     engine = create_engine(settings)
-    book_at_start = (0.0, 0.0)
-
-    def note_book_at_start() -> None:  # a service starts once the journal has restored the book, before
-        nonlocal book_at_start         # the fills this run books (those done while nobody ran included)
-        book_at_start = book_totals(engine)
-
-    engine.add_service(note_book_at_start)
     stop = StopSignal()
     stop.install()
     engine.add_tick_hook(lambda _: stop.set() if engine.nothing_to_trade else None)
@@ -88,7 +81,7 @@ async def headless_run(settings: Settings, duration_s: float, summary_json: Path
     starting.result()  # a start that failed after the run's end raises too
     # Made once stopped: a fill that came while the engine stopped (an order sent just before the end) is
     # in the book and the journal, so in the summary too.
-    summary = summarize(engine, book_at_start, steps.no_answer(stop.by))
+    summary = summarize(engine, steps.no_answer(stop.by))
     if summary_json is not None:
         await asyncio.to_thread(write_summary, summary_json, summary)
     log.info("headless run done: %s", summary)
@@ -303,24 +296,18 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def book_totals(engine: Engine) -> tuple[float, float]:
-    """The book's realized P&L (net) and commissions, over every run of its journal."""
-    return engine.portfolio.realized_pnl, engine.portfolio.commissions
-
-
-def summarize(engine: Engine, book_at_start: tuple[float, float] = (0.0, 0.0),
-              no_answer: str = NO_ANSWER) -> dict[str, Any]:
+def summarize(engine: Engine, no_answer: str = NO_ANSWER) -> dict[str, Any]:
     """The run's summary: state, orders by final status, fills, positions, P&L, alerts (made after
     :meth:`Engine.stop` it is final: nothing is booked after the disconnect).
 
-    ``book_at_start`` is :func:`book_totals` as the journal restored them: the realized P&L and
-    commissions are the run's, as its fills are (the book goes on from run to run); positions and
-    unrealized P&L are the book's at the end. ``no_answer`` is why the run never connected when no connect
-    failed (:meth:`StartSteps.no_answer`).
+    The realized P&L and commissions are the run's, as its fills are: the book's beyond those it was taken up with
+    (:attr:`~tui_trader.engine.reconcile_book.BookSettlement.book_at_start`; the book goes on from run to run);
+    positions and unrealized P&L are the book's at the end. ``no_answer`` is why the run never connected when no
+    connect failed (:meth:`StartSteps.no_answer`).
     """
     portfolio = engine.portfolio
-    realized, commissions = book_totals(engine)
-    realized, commissions = realized - book_at_start[0], commissions - book_at_start[1]
+    realized = portfolio.realized_pnl - engine.book_at_start[0]
+    commissions = portfolio.commissions - engine.book_at_start[1]
     session_fills = engine.session_fills()
     broker_positions = engine.broker_positions_at_stop
     if broker_positions is None:  # still running

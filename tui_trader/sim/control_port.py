@@ -14,6 +14,7 @@ One command per line, words separated by spaces; the reply is one line, ``ok [re
     reject_next CODE [COUNT] [REASON…]  drop_messages KIND [COUNT]
     refuse_next_modify CODE [COUNT] [ORDER_REF [PERM_ID]]
     ignore_cancels [on|off]             (cancelOrder left unanswered; the order works on)
+    ignore_global_cancel [on|off]       (reqGlobalCancel left unanswered; every order works on)
     locate_shorts [on|off]              locate_shares [ORDER_REF]      deactivate ORDER_REF
     send_malformed [fields|unknown|binary|stream] [CLIENT_ID]
     delay_messages KIND SECONDS         fill_sequence KIND KIND KIND
@@ -79,6 +80,7 @@ def _commands(c: Control) -> dict[str, Callable[[list[str]], object]]:
         "reject_next": lambda w: _reject_next(c, w),
         "refuse_next_modify": lambda w: _refuse_next_modify(c, w),
         "ignore_cancels": lambda w: c.ignore_cancels(not w or w[0] == "on"),
+        "ignore_global_cancel": lambda w: c.ignore_global_cancel(not w or w[0] == "on"),
         "locate_shorts": lambda w: c.locate_shorts(not w or w[0] == "on"),
         "locate_shares": lambda w: c.locate_shares(w[0] if w else ""),
         "deactivate": lambda w: c.deactivate(w[0]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -9,6 +10,20 @@ from datetime import UTC, datetime
 WORKING = frozenset({"PreSubmitted", "Submitted"})
 DONE = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 SUPPORTED_TYPES = frozenset({"MKT", "LMT", "STP", "STP LMT", "TRAIL"})
+PERM_IDS_APART = 100_000
+"""How far apart the permanent ids of two ledgers in one process start (:func:`first_perm_id`)."""
+_ledgers = itertools.count()
+
+
+def first_perm_id() -> int:
+    """The first permanent id of a new ledger: each one's :data:`PERM_IDS_APART` from the others' in the process.
+
+    IB's permanent ids never repeat; every gateway started at the same one, so two gateways in one test (a paper and
+    a live account, a broker that lost its orders) handed out the same ids, and an engine that met both took one's
+    order for the other's. Within a Java int, as IB's are: the starts wrap around after 6,000 ledgers, the first by
+    then long gone (a test's gateways start together).
+    """
+    return 1_500_000_001 + next(_ledgers) % 6_000 * PERM_IDS_APART
 
 
 @dataclass(slots=True)
@@ -180,7 +195,7 @@ class Ledger:
     forgotten_ids: dict[int, int] = field(default_factory=dict)
     """Each client's highest order id when orders were last forgotten (:meth:`forget_before`): every id up to it may
     have been used, so none is taken for a new order again (:meth:`id_used`)."""
-    next_perm_id: int = 1_500_000_001
+    next_perm_id: int = field(default_factory=first_perm_id)
     next_exec_seq: int = 1
     _live: dict[int, dict[tuple[int, int], SimOrder]] = field(default_factory=dict, repr=False)
     """Orders not done yet, by conId: a quote re-checks these, not every order of the day."""
