@@ -232,6 +232,29 @@ async def test_report_when_a_reconciliation_adjusted_a_position_to_flat_then_no_
     assert report["open_positions"] == []
 
 
+async def test_report_when_a_reconciliation_took_part_of_a_position_away_then_the_rest_sold_closes_the_round_trip(
+        tmp_path: Path) -> None:
+    # Arrange: the engine bought 10 AAPL; 6 were sold in TWS: a reconciliation adjusted the book to the broker's 4 (no
+    # fill of the journal). Then the engine sold the 4: flat. From the fills, the round trip never closed (6 left).
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    book = Book(j)
+    entry = book.trade("AAPL", Side.BUY, 10, 100, at("10:00"), "ema_cross")
+    j.append(ev.BookCheckpointed(at("11:00"), {"positions": {"AAPL": [4, 100.0, 0.0, None]},
+                                               "owners": {"AAPL": "ema_cross"}},
+                                 "adjusted to the broker: AAPL: ours 10, broker 4"))
+    exit_ = book.trade("AAPL", Side.SELL, 4, 103, at("12:00"), "ema_cross")
+    await j.flush()
+    try:
+        # Act
+        report = await build_report(j, Period(DAY, DAY))
+    finally:
+        await j.close()
+    # Assert: the 4 the book held, entered by the engine's buy, sold at a gain of 3 each (commissions 0.4 and 1).
+    assert [(t["entry_ref"], t["exit_ref"], t["quantity"], round(t["net_pnl"], 6)) for t in report["trades"]] == [
+        (entry, exit_, 4, 10.6)]
+    assert report["open_positions"] == []
+
+
 async def test_close_session_then_summary_journaled_and_notified(journal: Journal) -> None:
     sent: list[Notice] = []
     summary = await close_session(journal, DAY, "America/New_York", sent.append)
@@ -620,6 +643,46 @@ async def test_report_of_positions_the_engine_took_from_the_broker_then_they_sta
     assert cli.returncode == 0, cli.stderr
     assert [(p["symbol"], p["direction"], p["quantity"], p["price"], p["strategy"])
             for p in json.loads(cli.stdout)["open_positions"]] == expected
+
+
+async def test_report_and_trace_of_a_position_partly_taken_from_the_broker_then_paired_from_what_the_book_held(
+        tmp_path: Path) -> None:
+    # Arrange: another client (TWS) bought 10 AAPL before the engine's first start (the seed holds them); the engine
+    # bought 5. TWS bought 10 more while the engine was stopped: the next start adjusted the book to the broker's 25.
+    # Then the engine sold 25: flat. From the fills, the trace said "position 5" after the buy and -20 after the sell,
+    # and the report closed a trade of 10 only (the sell's other 15 a SHORT against nothing).
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as sim:
+        await long_at_the_broker(sim)
+        async with running(sim, make_config(tmp_path), clock=sim.clock.now) as (engine, _):
+            await eventually(lambda: engine.portfolio.quantity("AAPL") == 10, what="seeded from the broker")
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="AAPL quoted")
+            bought = await filled(engine, buy(5))
+        sim.clock.advance(600)
+        await long_at_the_broker(sim)
+        reducing = limits_for_tests(position_mismatch_action=TriggerAction.REDUCING)
+        async with running(sim, make_config(tmp_path, limits=reducing), clock=sim.clock.now) as (engine, _):
+            await eventually(lambda: engine.portfolio.quantity("AAPL") == 25, what="adjusted to the broker")
+            cost = engine.portfolio.positions["AAPL"].avg_cost
+            await eventually(lambda: "AAPL" in engine.market.quotes, what="AAPL quoted")
+            sold = await filled(engine, sell(25))
+            assert engine.portfolio.quantity("AAPL") == 0
+            day = sim.clock.now().astimezone(NY).date()
+    path = tmp_path / "journal.sqlite"
+    journal = await open_readonly(path, readonly_uri(path))
+    try:
+        # Act
+        report = await build_report(journal, Period(day, day))
+        traces = [await order_trace(journal, ref) for ref in (bought, sold)]
+    finally:
+        await journal.close()
+    # Assert: one round trip of 25 from flat to flat, each lot at its cost as the book held it.
+    trades = [(t["strategy"], t["quantity"], t["entry_ref"], t["exit_ref"]) for t in report["trades"]]
+    assert trades == [("held at journal start", 10, "", sold), ("manual", 5, bought, sold),
+                      (HELD_IN_THE_BOOK, 10, "", sold)]
+    assert report["trades"][2]["entry_price"] == cost
+    assert report["open_positions"] == []
+    positions = [[s.data["position"] for s in steps if s.step == "position"] for steps in traces]
+    assert positions == [[15], [0]]
 
 
 async def test_report_of_a_dry_run_bracket_then_not_sent_counts_its_stop_and_target_as_the_summary_does(

@@ -23,7 +23,7 @@ from tui_trader.ops.notify.notice import Notice
 from tui_trader.ops.trace import execution_order
 from tui_trader.ops.trace_fills import FillOrders
 from tui_trader.store.journal import Journal
-from tui_trader.store.queries import BookAt, BookStart
+from tui_trader.store.queries import BookAdjustment, BookAdjustments
 
 TRADE_COLUMNS = ["symbol", "strategy", "direction", "quantity", "entry_time", "entry_price", "exit_time",
                  "exit_price", "gross_pnl", "commission", "net_pnl", "holding_s", "entry_ref", "exit_ref"]
@@ -83,12 +83,14 @@ class _Lot:
 
 
 def pair_fills(fills: list[Fill], strategies: dict[str, str],
-               start: BookStart | BookAt | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+               book: BookAdjustments | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Round-trip trades from fills; returns (trades, open lots).
 
-    Each symbol starts flat, or from the position the book began with (``start``, a new journal's seed: the
-    broker's, at its average cost, commissions in), held as one lot (:data:`HELD_AT_START`) from then on; or from a
-    later checkpoint's (:func:`as_booked`).
+    Each symbol starts flat. ``book``: the positions the engine took from the broker (:meth:`~tui_trader.store.
+    queries.JournalQueries.book_adjustments`), each applied where it was journaled among the fills
+    (:func:`_adjust`): a new journal's seed, a position adjusted to the broker at a reconciliation. From the fills
+    alone, a sell of shares the book took from the broker paired against nothing (a SHORT that never was), or
+    against the wrong lot.
 
     A round trip is a position in one symbol from flat back to flat: an entry filled in pieces,
     a scale-in or a scale-out is one trade, with the quantities and P&L summed and the prices
@@ -99,71 +101,54 @@ def pair_fills(fills: list[Fill], strategies: dict[str, str],
     ``fills`` come in execution order (:func:`~tui_trader.ops.trace.execution_order`): they are sorted
     by time only, so fills of the same second keep the order given.
     """
-    books: dict[str, deque[_Lot]] = defaultdict(deque, _held_lots(start))
+    books: dict[str, deque[_Lot]] = defaultdict(deque)
     pieces: dict[str, list[dict[str, Any]]] = defaultdict(list)
     trades: list[dict[str, Any]] = []
+    book = book or BookAdjustments((), {})
+    applied = 0
     for fill in sorted(fills, key=lambda f: f.time):
+        due = book.before_fill(fill.exec_id)
+        for adjustment in book.adjustments[applied:due]:
+            trades += _adjust(adjustment, books, pieces)
+        applied = max(applied, due)
         lot = _lot_of(fill, strategies.get(fill.order_ref, "unknown"))
-        book = books[fill.symbol]
-        while book and lot.quantity > 1e-12 and book[0].direction != lot.direction:
-            pieces[fill.symbol].append(_close(fill.symbol, book, lot))
-        if not book and pieces[fill.symbol]:  # flat again: the round trip is over
+        lots = books[fill.symbol]
+        while lots and lot.quantity > 1e-12 and lots[0].direction != lot.direction:
+            pieces[fill.symbol].append(_close(fill.symbol, lots, lot))
+        if not lots and pieces[fill.symbol]:  # flat again: the round trip is over
             trades.extend(round_trips(pieces.pop(fill.symbol)))
         if lot.quantity > 1e-12:
-            book.append(lot)
-    open_lots = [{"symbol": s, **_lot_row(lot)} for s, book in books.items() for lot in book]
+            lots.append(lot)
+    for adjustment in book.adjustments[applied:]:
+        trades += _adjust(adjustment, books, pieces)
+    open_lots = [{"symbol": s, **_lot_row(lot)} for s, lots in books.items() for lot in lots]
     return trades, open_lots
 
 
-def _held_lots(start: BookStart | BookAt | None) -> dict[str, deque[_Lot]]:
-    """Each symbol's position at the book's start (or checkpoint) as a lot (none when the book began flat or from
-    nothing): held by the strategy that opened it where the checkpoint knows one."""
-    if start is None:
-        return {}
-    seeded = isinstance(start, BookStart) or start.reason == ev.BOOK_SEEDED
-    owners = start.owners if isinstance(start, BookAt) else {}
-    return {symbol: deque([_Lot(1 if qty > 0 else -1, abs(qty), cost, start.time, 0.0,
-                                owners.get(symbol) or (HELD_AT_START if seeded else HELD_IN_THE_BOOK), "")])
-            for symbol, (qty, cost) in start.positions.items() if abs(qty) > 1e-12}
+def _adjust(adjustment: BookAdjustment, books: dict[str, deque[_Lot]],
+            pieces: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Apply one of the book's adjustments to the lots; the round trips it ends (taken to flat).
 
-
-def as_booked(open_lots: list[dict[str, Any]], book: BookAt | None, fills: list[Fill],
-              strategies: dict[str, str]) -> list[dict[str, Any]]:
-    """The open positions as the engine's book holds them (``book``: its newest checkpoint in or before the period,
-    and the fills after it, as the engine rebuilds it on start): ``open_lots``, paired from every fill, where they add
-    up to it; the checkpoint's position and the fills after it where they do not.
-
-    The fills alone missed every position the engine took from the broker (adjusted to it at a reconciliation, or
-    executions left out as another run's): the report said flat where the engine and the broker held shares. Where the
-    book holds the fills' lots and more on the same side, those lots stay (their orders and strategies named) and the
-    rest is one lot :data:`HELD_IN_THE_BOOK`, at the book's average cost.
+    Held beyond the lots on their side, the rest is one lot at the book's average cost, by the strategy the book
+    says opened the position, else :data:`HELD_AT_START` (the seed) or :data:`HELD_IN_THE_BOOK`. Held less, the
+    oldest lots go, with no trade: nothing of the journal's sold them, at no price it knows.
     """
-    if book is None:
-        return open_lots
-    _, booked = pair_fills([f for f in fills if f.exec_id in book.journaled_after], strategies, book)
-    walked_net, booked_net = _net(open_lots), _net(booked)
-    rows = []
-    for symbol in dict.fromkeys([*(row["symbol"] for row in open_lots), *booked_net]):
-        walked, held = walked_net.get(symbol, 0.0), booked_net.get(symbol, 0.0)
-        own = [row for row in open_lots if row["symbol"] == symbol]
-        if abs(walked - held) <= 1e-9:
-            rows += own
-        elif walked * held > 0 and abs(held) > abs(walked):  # the fills' lots, and the broker's beside them
-            cost = sum(r["price"] * r["quantity"] for r in booked if r["symbol"] == symbol) / abs(held)
-            rest = next(r for r in booked if r["symbol"] == symbol)
-            rows += [*own, {**rest, "quantity": abs(held) - abs(walked), "price": cost, "strategy": HELD_IN_THE_BOOK,
-                            "order_ref": ""}]
-        else:
-            rows += [row for row in booked if row["symbol"] == symbol]
-    return rows
-
-
-def _net(lots: list[dict[str, Any]]) -> dict[str, float]:
-    """Each symbol's signed quantity over ``lots``."""
-    net: dict[str, float] = defaultdict(float)
-    for row in lots:
-        net[row["symbol"]] += row["quantity"] if row["direction"] == "LONG" else -row["quantity"]
-    return dict(net)
+    ended: list[dict[str, Any]] = []
+    for symbol, (moved, cost) in adjustment.moved.items():
+        lots, direction = books[symbol], 1 if moved > 0 else -1
+        while lots and abs(moved) > 1e-12 and lots[0].direction != direction:
+            taken = min(lots[0].quantity, abs(moved))
+            lots[0].quantity -= taken
+            moved -= taken * direction
+            if lots[0].quantity <= 1e-12:
+                lots.popleft()
+        if not lots and pieces[symbol]:
+            ended += round_trips(pieces.pop(symbol))
+        if abs(moved) > 1e-12:
+            held = HELD_AT_START if adjustment.reason == ev.BOOK_SEEDED else HELD_IN_THE_BOOK
+            lots.append(_Lot(direction, abs(moved), cost, adjustment.time, 0.0,
+                             adjustment.owners.get(symbol) or held, ""))
+    return ended
 
 
 def round_trips(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -428,8 +413,7 @@ async def build_report(journal: Journal, period: Period) -> dict[str, Any]:
     owners = FillOrders(orders, await journal.fill_doubts(fills))
     children = Counter(o.parent_ref for o in orders if o.parent_ref)
     named, strategies = named_fills(fills, owners)
-    trades_all, open_lots = pair_fills(named, strategies, start)
-    open_lots = as_booked(open_lots, await journal.book_at(period.end), named, strategies)
+    trades_all, open_lots = pair_fills(named, strategies, await journal.book_adjustments(period.end))
     trades = pd.DataFrame(trades_all, columns=TRADE_COLUMNS)
     trades = trades[[period.contains(t) for t in trades["exit_time"]]] if not trades.empty else trades
     events = await journal.events(REPORT_EVENT_KINDS, since=period.start, until=period.end)

@@ -295,10 +295,19 @@ def _commission(when: datetime, fill: Fill, commission: float, realized_pnl: flo
 
 async def _position(journal: Journal, family: list[Order], owners: FillOrders, every_fill: list[Fill],
                     when: datetime) -> TraceStep:
-    """The symbol's position right after the family's last fill (fills in :func:`execution_order`)."""
+    """The symbol's position in the engine's book right after the family's last fill (fills in
+    :func:`execution_order`): the fills up to it, and the positions the book took from the broker journaled before
+    (:meth:`~tui_trader.store.queries.JournalQueries.book_adjustments`), not the fills alone: those read 5 where the
+    account held 15 (10 the broker's when the journal began). Fills journaled before a new journal's seed count
+    in its positions, not again."""
     symbol = family[0].symbol
     fills = await execution_order(journal, [f for f in every_fill if f.symbol == symbol])
     last = max(i for i, f in enumerate(fills) if _of_family(f, family, owners))
-    position = sum(f.signed_quantity for f in fills[:last + 1])
+    start, book = await journal.book_start(), await journal.book_adjustments()
+    before_book = start.journaled_before if start is not None else frozenset()
+    walked = fills[:last + 1]
+    taken = max(book.before_fill(f.exec_id) for f in walked)
+    position = sum(f.signed_quantity for f in walked if f.exec_id not in before_book) + \
+        sum(a.moved.get(symbol, (0.0, 0.0))[0] for a in book.adjustments[:taken])
     return TraceStep(when, "position", f"{symbol} position {position:g} after this order", family[0].order_ref,
                      {"symbol": symbol, "position": position})

@@ -9,6 +9,7 @@ also on one opened read-only (``tui-trader report``).
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -30,13 +31,10 @@ _FINAL_MARKS = ",".join("?" * len(FINAL))
 
 @dataclass(frozen=True, slots=True)
 class BookStart:
-    """Where a journal's book began (:meth:`JournalQueries.book_start`): the broker's positions at its first
-    reconciliation, and the executions from before them, which are not the journal's fills."""
+    """Where a journal's book began (:meth:`JournalQueries.book_start`): the executions from before the broker's
+    positions it was seeded with at its first reconciliation, which are not the journal's fills (its positions are
+    the first of :meth:`JournalQueries.book_adjustments`)."""
 
-    time: datetime
-    """When the book was seeded (the engine's clock)."""
-    positions: dict[str, tuple[float, float]]
-    """Symbol → (quantity, the broker's average cost) the book began with."""
     executions_before: frozenset[str]
     """Ids of the executions the broker reported then, left out of the book (already in its positions)."""
     journaled_before: frozenset[str]
@@ -48,16 +46,41 @@ class BookAt:
     """The engine's book as of an instant, as it rebuilds it on start (:meth:`JournalQueries.book_at`): its newest
     checkpoint before then, and the fills journaled after that checkpoint, executed before then."""
 
+    positions: dict[str, float]
+    """Symbol → quantity the checkpoint holds."""
+    journaled_after: dict[str, tuple[str, float]]
+    """Exec id → (symbol, signed quantity) of each fill journaled after the checkpoint, executed before the instant."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookAdjustment:
+    """A checkpoint whose positions are not what the journal's fills make: positions the engine took from the broker
+    (a new journal's seed, a position adjusted to the broker at a reconciliation, executions left out as another
+    run's), which no fill of the journal makes."""
+
     time: datetime
     """When the checkpoint was written (the engine's clock)."""
     reason: str
     """Why it was written (:attr:`~tui_trader.domain.events.BookCheckpointed.reason`)."""
-    positions: dict[str, tuple[float, float]]
-    """Symbol → (quantity, average cost) the checkpoint holds."""
+    moved: dict[str, tuple[float, float]]
+    """Symbol → (the signed quantity the book holds beyond what the fills journaled before it make, the book's
+    average cost of the position then)."""
     owners: dict[str, str]
-    """Symbol → the strategy that opened the position, where one is known."""
-    journaled_after: dict[str, tuple[str, float]]
-    """Exec id → (symbol, signed quantity) of each fill journaled after the checkpoint, executed before the instant."""
+    """Symbol → the strategy that opened the position, where the book knows one."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookAdjustments:
+    """The journal's book adjustments in the order journaled (:meth:`JournalQueries.book_adjustments`), and where each
+    comes among the fills: a walk of the fills applies each before the first fill journaled after it."""
+
+    adjustments: tuple[BookAdjustment, ...]
+    preceding: dict[str, int]
+    """Exec id → how many of :attr:`adjustments` were journaled before its fill."""
+
+    def before_fill(self, exec_id: str) -> int:
+        """How many adjustments come before the fill ``exec_id`` (all of them for one the journal has not)."""
+        return self.preceding.get(exec_id, len(self.adjustments))
 
 
 class JournalQueries:
@@ -243,7 +266,7 @@ class JournalQueries:
             rows = await self._all("SELECT symbol, SUM(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
                                    "FROM fills WHERE time < ? GROUP BY symbol", _utc_bound(before))
             return {symbol: float(quantity) for symbol, quantity in rows}
-        held = {symbol: quantity for symbol, (quantity, _) in book.positions.items()}
+        held = dict(book.positions)
         for symbol, signed in book.journaled_after.values():
             held[symbol] = held.get(symbol, 0.0) + signed
         return held
@@ -256,23 +279,50 @@ class JournalQueries:
         Its positions are the broker's where the engine took them from it (a new journal's seed, a position adjusted
         to the broker at a reconciliation, executions left out as another run's): no fill of the journal makes them.
         """
-        checkpoint = await self._one("SELECT id, time, payload FROM events WHERE kind = 'BookCheckpointed' "
+        checkpoint = await self._one("SELECT id, payload FROM events WHERE kind = 'BookCheckpointed' "
                                      "AND time < ? ORDER BY time DESC, id DESC LIMIT 1", _utc_bound(before))
         if checkpoint is None:
             return None
-        payload = json.loads(checkpoint[2])
-        book = payload["state"]
         after: dict[str, tuple[str, float]] = {}
         # Read with json, not the codec: a few fills, and only their figures (a payload may hold NaN: not SQL's JSON).
         for (fill_payload,) in await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id > ?",
                                                (checkpoint[0],)):
             fill = json.loads(fill_payload)["fill"]
             if datetime.fromisoformat(fill["time"]) < before:
-                signed = fill["quantity"] if fill["side"] == "BUY" else -fill["quantity"]
-                after[fill["exec_id"]] = (fill["symbol"], float(signed))
-        return BookAt(datetime.fromisoformat(checkpoint[1]), payload.get("reason", ""),
-                      {s: (float(p[0]), float(p[1])) for s, p in book.get("positions", {}).items()},
-                      {s: str(o) for s, o in book.get("owners", {}).items()}, after)
+                after[fill["exec_id"]] = (fill["symbol"], _signed(fill))
+        positions = json.loads(checkpoint[1])["state"].get("positions", {})
+        return BookAt({s: float(p[0]) for s, p in positions.items()}, after)
+
+    async def book_adjustments(self, before: datetime | None = None) -> BookAdjustments:
+        """The checkpoints written before the instant ``before`` (all when ``None``) at which the book's positions are
+        not what the fills journaled before them make (:class:`BookAdjustment`), in journal order.
+
+        By id, not time, as the engine rebuilds its book: each checkpoint against the one before it and the fills
+        journaled between them. The seed a new journal begins with (its first checkpoint, :meth:`book_start`) is
+        the broker's positions whatever was journaled before it: all of it moved.
+        """
+        bound = " AND time < ?" if before is not None else ""
+        rows = await self._all("SELECT id, kind, time, payload FROM events WHERE kind = 'OrderFilled' OR "
+                               f"(kind = 'BookCheckpointed'{bound}) ORDER BY id", _utc_bound(before))
+        held: dict[str, float] = defaultdict(float)
+        adjustments: list[BookAdjustment] = []
+        preceding: dict[str, int] = {}
+        first = await self._one("SELECT MIN(id) FROM events WHERE kind = 'BookCheckpointed'")
+        # Read with json, not the codec: only the figures (a payload may hold NaN: not SQL's JSON).
+        for row_id, kind, time, payload in rows:
+            if kind == "OrderFilled":
+                fill = json.loads(payload)["fill"]
+                if fill["exec_id"] not in preceding:
+                    preceding[fill["exec_id"]] = len(adjustments)
+                    held[fill["symbol"]] += _signed(fill)
+                continue
+            checkpoint = json.loads(payload)
+            if row_id == first[0] and checkpoint.get("reason") == ev.BOOK_SEEDED:
+                held.clear()
+            adjustment = _adjustment(datetime.fromisoformat(time), checkpoint, held)
+            if adjustment.moved:
+                adjustments.append(adjustment)
+        return BookAdjustments(tuple(adjustments), preceding)
 
     async def book_start(self) -> BookStart | None:
         """Where the journal's book began: its first checkpoint when that is the seed a new journal writes
@@ -283,18 +333,17 @@ class JournalQueries:
         the broker's, every execution before them included; so are the fills an earlier version booked before the
         seed from the broker's executions of the day (another run's): named in ``journaled_before``.
         """
-        row = await self._one("SELECT id, time, payload FROM events WHERE id = "
+        row = await self._one("SELECT id, payload FROM events WHERE id = "
                               "(SELECT MIN(id) FROM events WHERE kind = 'BookCheckpointed')")
         if row is None:
             return None
-        seed = json.loads(row[2])
+        seed = json.loads(row[1])
         if seed.get("reason") != ev.BOOK_SEEDED:
             return None
         state = seed["state"]
-        held = {s: (float(p[0]), float(p[1])) for s, p in state.get("positions", {}).items()}
         # Read with json, not the codec: only the ids (a payload may hold NaN: not SQL's JSON).
         before = await self._all("SELECT payload FROM events WHERE kind = 'OrderFilled' AND id < ?", (row[0],))
-        return BookStart(datetime.fromisoformat(row[1]), held, frozenset(state.get(ev.EXECUTIONS_BEFORE, ())),
+        return BookStart(frozenset(state.get(ev.EXECUTIONS_BEFORE, ())),
                          frozenset(json.loads(p)["fill"]["exec_id"] for (p,) in before))
 
     async def events(self, kinds: Iterable[str] | None = None, order_ref: str | None = None,
@@ -389,6 +438,27 @@ def _utc_bound(before: datetime | None) -> tuple[str, ...]:
 def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:
     """True when the instant ``when`` is in [since, until) (an open bound when ``None``)."""
     return (since is None or when >= since) and (until is None or when < until)
+
+
+def _adjustment(when: datetime, checkpoint: dict[str, Any], held: dict[str, float]) -> BookAdjustment:
+    """The checkpoint's positions beyond ``held`` (each symbol's quantity the journal made so far), which then
+    become what is held."""
+    book = checkpoint["state"]
+    positions = {s: (float(p[0]), float(p[1])) for s, p in book.get("positions", {}).items()}
+    moved = {}
+    for symbol in sorted({*held, *positions}):
+        quantity, cost = positions.get(symbol, (0.0, 0.0))
+        if abs(quantity - held.get(symbol, 0.0)) > 1e-9:
+            moved[symbol] = (quantity - held.get(symbol, 0.0), cost)
+    held.clear()
+    held.update({symbol: quantity for symbol, (quantity, _) in positions.items()})
+    return BookAdjustment(when, checkpoint.get("reason", ""), moved,
+                          {s: str(o) for s, o in book.get("owners", {}).items()})
+
+
+def _signed(fill: dict[str, Any]) -> float:
+    """The signed quantity of a fill read with json from its ``OrderFilled`` payload."""
+    return float(fill["quantity"] if fill["side"] == "BUY" else -fill["quantity"])
 
 
 def _fill_from_row(row: Any) -> Fill:
