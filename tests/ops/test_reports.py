@@ -37,6 +37,7 @@ from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import ManualClock, SimGateway
 from tui_trader.store import sending
 from tui_trader.store.journal import Journal
+from tui_trader.store.queries import PERIODIC_LIKE
 from tui_trader.store.schema import SCHEMA_VERSION
 
 from .conftest import eventually
@@ -253,6 +254,31 @@ async def test_report_when_a_reconciliation_took_part_of_a_position_away_then_th
     assert [(t["entry_ref"], t["exit_ref"], t["quantity"], round(t["net_pnl"], 6)) for t in report["trades"]] == [
         (entry, exit_, 4, 10.6)]
     assert report["open_positions"] == []
+
+
+async def test_book_adjustments_read_past_the_periodic_checkpoints_the_book_writes_as_it_moves(tmp_path: Path) -> None:
+    # Most of a journal's checkpoints are periodic (one every book_checkpoint_s while positions are held): the book as
+    # its fills make it. Each was read and parsed to find the few adjustments: a report or trace of a year-old
+    # journal parsed some hundred thousand of them. The query leaves them in SQLite, matched as the journal encodes
+    # their reason.
+    j = await Journal.open(tmp_path / "journal.sqlite")
+    book = Book(j)
+    book.trade("AAPL", Side.BUY, 10, 100, at("10:00"), "ema_cross")
+    j.append(ev.BookCheckpointed(at("10:30"), {"positions": {"AAPL": [12, 100.0, 0.0, None]}}, ev.BOOK_PERIODIC))
+    j.append(ev.BookCheckpointed(at("11:00"), {"positions": {"AAPL": [4, 100.0, 0.0, None]}},
+                                 "adjusted to the broker: AAPL: ours 10, broker 4"))
+    await j.flush()
+    try:
+        # Act
+        adjustments = await j.book_adjustments()
+        (matched,) = await j._one("SELECT COUNT(*) FROM events WHERE kind = 'BookCheckpointed' AND payload LIKE ?",
+                                  (PERIODIC_LIKE,))
+    finally:
+        await j.close()
+    # Assert: the periodic one's reason is matched as stored, and only the reconciliation's is an adjustment.
+    assert matched == 1
+    assert [(a.reason, a.moved["AAPL"][0]) for a in adjustments.adjustments] == [
+        ("adjusted to the broker: AAPL: ours 10, broker 4", -6)]
 
 
 async def test_close_session_then_summary_journaled_and_notified(journal: Journal) -> None:

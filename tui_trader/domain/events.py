@@ -289,6 +289,12 @@ BOOK_SEEDED = "first start: seeded from the broker"
 (at its average costs) and cash, at the first reconciliation. Executions from before it are in those positions, not
 the journal's fills; its ``state`` names those the broker reported then under :data:`EXECUTIONS_BEFORE`."""
 
+BOOK_PERIODIC = "periodic: the book moved"
+"""The :attr:`BookCheckpointed.reason` of the checkpoints written while the book moves (its marks, a fill): the book as
+the fills journaled before it make it, never a position taken from the broker, so a walk of the journal's book
+adjustments reads past them (:meth:`~tui_trader.store.queries.JournalQueries.book_adjustments`): they are most of a
+journal's checkpoints, one every ``book_checkpoint_s`` while positions are held."""
+
 EXECUTIONS_BEFORE = "executions_before"
 """The key of a checkpoint's ``state`` listing the ids of the executions left out of the book as another run's: from
 before the book began (the seed's; absent in a journal seeded before it was written), or of orders a restored journal

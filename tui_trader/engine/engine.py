@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui_trader.broker.base import Broker
 from tui_trader.domain.enums import LINK_UP, AlertLevel, OrderStatus, TradingState
+from tui_trader.domain.events import BOOK_PERIODIC
 from tui_trader.domain.market import open_for
 from tui_trader.domain.portfolio import held_words
 from tui_trader.engine.bus import Subscription
@@ -354,7 +355,7 @@ class Engine(Protection):
         if last is not None and (now - last[0]).total_seconds() < self.config.book_checkpoint_s:
             return
         if last is None or last[1] != self._book_figures():
-            self.checkpoint_book("periodic: the book moved")
+            self.checkpoint_book(BOOK_PERIODIC)
 
     def apply_hit(self, hit: TriggerHit | None) -> None:
         """Perform an automatic trigger's hit (``None``: nothing fired) as the risk engine decides it

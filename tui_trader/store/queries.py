@@ -26,6 +26,9 @@ from tui_trader.store.schema import BACKFILLED, FILL_PERM_IDS
 
 FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 _FINAL_MARKS = ",".join("?" * len(FINAL))
+PERIODIC_LIKE = f'%"reason":{json.dumps(ev.BOOK_PERIODIC)}%'
+"""A periodic checkpoint's payload, as the journal encodes its reason (``LIKE``: no SQL JSON, a payload may hold
+NaN): :data:`~tui_trader.domain.events.BOOK_PERIODIC`."""
 """One ``?`` for each of :data:`FINAL` (a status's ``IN`` list)."""
 
 
@@ -302,8 +305,10 @@ class JournalQueries:
         the broker's positions whatever was journaled before it: all of it moved.
         """
         bound = " AND time < ?" if before is not None else ""
+        # The periodic checkpoints, most of them, are left in SQLite's thread: the book as the fills make it.
         rows = await self._all("SELECT id, kind, time, payload FROM events WHERE kind = 'OrderFilled' OR "
-                               f"(kind = 'BookCheckpointed'{bound}) ORDER BY id", _utc_bound(before))
+                               f"(kind = 'BookCheckpointed' AND payload NOT LIKE ?{bound}) ORDER BY id",
+                               (PERIODIC_LIKE, *_utc_bound(before)))
         held: dict[str, float] = defaultdict(float)
         adjustments: list[BookAdjustment] = []
         preceding: dict[str, int] = {}
