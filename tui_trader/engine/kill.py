@@ -273,11 +273,16 @@ class KillOps(OrderPath):
         kept = kept_by.kept_of(self.orders.working(), at_broker or ()) if kept_by is not None else ()
         remaining = tuple(r for r in dict.fromkeys([*local, *(at_broker or ())]) if r not in kept)
         cancelled = tuple(r for r in refs if r not in remaining)
-        if remaining and alert:
+        if alert:
+            self._say_still_working(remaining, source)
+        return KillReport(cancelled, remaining, checked=at_broker is not None, kept=kept)
+
+    def _say_still_working(self, remaining: Sequence[str], source: str) -> None:
+        """A critical alert naming the orders ``remaining`` after ``source``'s cancels (none: nothing said)."""
+        if remaining:
             unknown = [r for r in remaining if (o := self.orders.get(r)) and o.status is OrderStatus.UNKNOWN]
             text = remaining_text(remaining, unknown, {}, "still working after cancel")
             self.alert(AlertLevel.CRITICAL, source, text, kind="cancel_unverified")
-        return KillReport(cancelled, remaining, checked=at_broker is not None, kept=kept)
 
     def _still_working(self, refs: Sequence[str]) -> list[str]:
         # An order no longer in memory finished long ago (only finished orders are forgotten).
@@ -526,7 +531,11 @@ class KillOps(OrderPath):
     async def _cancel_symbols(self, symbols: set[str], source: str, alert: bool = True) -> None:
         """Cancel working orders (protective stops) of ``symbols`` so they cannot overfill.
 
-        ``source`` names the caller in the verification's alerts (``flatten``, ``close_position``).
+        ``source`` names the caller in the verification's alerts (``flatten``, ``close_position``). With ``alert``,
+        one names what still works in ``symbols`` but their protective orders: the caller waits on those longer and
+        says them if they have not ended then (:meth:`_protection_ended`), once (said here too, a cancel the broker
+        had not answered was two critical alerts for one order). The orders only the broker holds there (placed in
+        TWS) are said here: nothing else says them, and they could fill beside the closing order.
 
         Raises:
             BrokerError: Not connected (or the link dropped mid-way): what follows (the closing orders)
@@ -543,7 +552,10 @@ class KillOps(OrderPath):
                 self.cancel_at_broker(order)
         except ConnectionError:  # the link dropped mid-way
             raise refused from None
-        await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert)
+        report = await self._verify_cancelled([o.order_ref for o in working], symbols, source, alert=False)
+        if alert:
+            protection = {o.order_ref for symbol in symbols for o in self.protection_working(symbol)}
+            self._say_still_working([r for r in report.remaining if r not in protection], source)
 
 
 def restored_kill_text(kill: dict[str, Any], time_zone: str) -> str:
