@@ -520,7 +520,7 @@ async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_t
             await eventually(lambda: status(refused, adopted.order_ref) is S.FILLED and len(refused.orders.fills) == 1
                              and not refused.orders.uncommissioned, what="filled, its commission booked")
             assert refused.portfolio.quantity("AAPL") == 10  # shown as the live account has it
-            assert status(refused, own.order_ref) is not S.SUBMITTED  # not at the live account
+            assert own.order_ref not in refused.orders.orders  # not at the live account: set aside
 
         async with running(paper, config) as (after, events):
             await eventually(lambda: after.book_settled, what="the book settled")
@@ -552,3 +552,40 @@ async def test_paper_against_live_account_when_the_operator_kills_then_the_next_
         assert (after.refusal, after.trading_state, after.risk.kill_state.engaged) == ("", TradingState.HALTED, True)
         (said,) = alerts_said(events, kind="kill_restored")
         assert "operator pressed Ctrl+K" in said.text
+
+
+async def test_paper_against_live_account_on_a_journal_with_orders_then_none_of_them_shown_settled_or_sent(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The journal's orders (its account's: the day's finished ones, one working) were restored and shown as the
+    # refused account's: the working one, not at the live account, settled UNKNOWN ("working here but unknown to the
+    # broker", entries blocked for it) and counted in the summary, beside the live account's book.
+    config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
+    async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper:
+        async with running(paper, config) as (before, _):
+            await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
+            await filled(before, buy(5))
+            own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
+            await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
+            journaled = set(before.orders.orders)
+        live.received_frames.clear()
+
+        async with running(live, config) as (refused, events):
+            await eventually(lambda: refused.book_settled, what="the book settled")
+
+            assert refused.refusal
+            assert refused.snapshot().orders == ()
+            assert summarize(refused)["orders"] == {}
+            assert "unknown_orders" not in refused.blocks
+            (said,) = alerts_said(events, kind="journal_orders_set_aside")
+            assert (said.level, said.text) == (AlertLevel.WARNING, (
+                "2 orders of the paper journal set aside, not shown as account USIM0001's (trading refused for it): "
+                f"{own.order_ref} (BUY 5 AAPL LMT) working in the journal, not at this broker; 1 finished today. "
+                "Untouched: nothing sent or journaled for them, the journal keeps them as they were"))
+            assert alerts_said(events, kind="order_reconciled") == []
+            assert order_messages(live) == []
+
+        async with running(paper, config) as (after, _):
+            await eventually(lambda: after.book_settled, what="the book settled")
+
+            assert set(after.orders.orders) == journaled
+            assert status(after, own.order_ref) is S.SUBMITTED

@@ -308,17 +308,31 @@ class OrderManager:
                 break
             if ref in parents:
                 continue
-            del self._finished[ref]
-            order = self.orders.pop(ref, None)
-            self._forget_child(order)
-            if order is not None and ref not in self.earlier:
+            earlier = ref in self.earlier
+            order = self._drop(ref)
+            if order is not None and not earlier:
                 self.forgotten[order.status] += 1
-            self.earlier.discard(ref)
-            if order is not None and order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
-                del self._by_broker_id[order.broker_id]
-            if order is not None and order.perm_id and self._by_perm_id.get(order.perm_id) == ref:
-                del self._by_perm_id[order.perm_id]
             excess -= 1
+
+    def set_aside(self, refs: Iterable[str]) -> list[Order]:
+        """Stop tracking the orders under ``refs`` (another account's, restored from the journal, while trading is
+        refused for the connected one): not shown, not worked, not counted as this run's. Returns those tracked."""
+        return [order for ref in list(refs) if (order := self._drop(ref)) is not None]
+
+    def _drop(self, ref: str) -> Order | None:
+        """Forget the order under ``ref`` and every index of it; returns it (``None`` when not tracked)."""
+        self._finished.pop(ref, None)
+        self._open.pop(ref, None)
+        self.earlier.discard(ref)
+        order = self.orders.pop(ref, None)
+        if order is None:
+            return None
+        self._forget_child(order)
+        if order.broker_id is not None and self._by_broker_id.get(order.broker_id) == ref:
+            del self._by_broker_id[order.broker_id]
+        if order.perm_id and self._by_perm_id.get(order.perm_id) == ref:
+            del self._by_perm_id[order.perm_id]
+        return order
 
     def _forget_child(self, order: Order | None) -> None:
         if order is None or order.parent_ref is None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TimeInForce
-from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Order, OrderTicket, hold_note
+from tui_trader.domain.orders import FIGURES_NOTE, HOLD_REASONS, Order, OrderTicket, hold_note, order_words
 from tui_trader.engine.adopted import (
     Claim,
     adopted_refs,
@@ -215,16 +215,39 @@ class OrderSettlement(BookSettlement):
                 and o.broker_id not in ids and o.perm_id not in perms and not self.awaiting_ack(o)]
 
     async def _settle_missing(self, missing: list[Order]) -> None:
-        """Look the missing orders up once more by orderRef, then settle the ones still not found."""
-        if not missing:
+        """Look the missing orders up once more by orderRef, then settle the ones still not found (set aside while
+        trading is refused for the account: :meth:`_set_aside`)."""
+        found = await self._look_up(missing) if missing else set()
+        gone = [current for order in missing if (current := self.orders.get(order.order_ref)) is not None
+                and current.status.is_working and current.order_ref not in found and not self.awaiting_ack(current)]
+        if self.refusal:
+            self._set_aside(gone)
             return
-        found = await self._look_up(missing)
-        for order in missing:
-            current = self.orders.get(order.order_ref)
-            if current is None or not current.status.is_working or current.order_ref in found \
-                    or self.awaiting_ack(current):
-                continue
-            self._settle_not_found(current)
+        for order in gone:
+            self._settle_not_found(order)
+
+    def _set_aside(self, gone: list[Order]) -> None:
+        """Trading is refused for the account (:attr:`refusal`): the journal's orders are its mode's account's record
+        (:func:`~tui_trader.engine.recovery.not_account_record`), not known to be this one's. Those working in it that
+        the broker does not have (``gone``) and the day's finished ones restored from it are set aside, said in one
+        alert.
+
+        Settled against the refused account's broker, a working one went UNKNOWN ("working here but unknown to the
+        broker", entries blocked for it), and both were shown and summarized as the refused account's orders beside
+        its book. Nothing is sent or journaled for them: the next run, on the right account, finds them as they were.
+        The journal's orders this broker does report are this account's, and stay.
+        """
+        working = self.orders.set_aside(o.order_ref for o in gone)
+        finished = self.orders.set_aside(self.orders.earlier)
+        if not working and not finished:
+            return
+        n = len(working) + len(finished)
+        parts = [f"{order_words(o)} working in the journal, not at this broker" for o in working]
+        parts += [f"{len(finished)} finished today"] if finished else []
+        self.alert(AlertLevel.WARNING if working else AlertLevel.INFO, "reconcile",
+                   f"{n} order{'s' if n > 1 else ''} of the {self.config.mode.value} journal set aside, not shown as "
+                   f"account {self.account_id}'s (trading refused for it): {'; '.join(parts)}. Untouched: nothing "
+                   "sent or journaled for them, the journal keeps them as they were", kind="journal_orders_set_aside")
 
     async def _look_up(self, missing: list[Order]) -> set[str]:
         """Fresh open and completed orders: the refs of ``missing`` the broker knows after all (settled)."""
