@@ -92,3 +92,21 @@ async def test_flatten_when_stop_cancel_unanswered_then_one_critical_alert_per_o
                                            "not confirmed cancelled (the broker has not answered); reconciliation "
                                            "will settle them, and the position may be left without them")]
         assert [o.working for o in sim.orders() if o.client_id == 99] == ([True] if in_tws else [])
+
+
+async def test_close_position_beside_a_sell_placed_in_tws_then_the_cancel_check_names_it_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # A strategy's exit cancelled the stop and went, and said nothing of a sell placed in TWS still working in the
+    # symbol (global scope: the check sees it): both could fill, and only a flatten named it.
+    limits = limits_for_tests(kill_cancel_scope=CancelScope.GLOBAL)
+    async with running(sim, make_config(tmp_path, limits=limits)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        await bracket_buy(sim, eng)
+        in_tws = await _sell_placed_in_tws(sim)
+        events.drain()
+
+        await eng.close_position("AAPL", "exit signal", "manual")
+
+        critical = [(a.kind, a.text) for a in alerts_said(events) if a.level is AlertLevel.CRITICAL]
+        assert critical == [("cancel_unverified", f"still working after cancel: {in_tws}")]
+        await eventually(lambda: not eng.portfolio.open_positions(), what="the position closed")

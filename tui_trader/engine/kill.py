@@ -479,7 +479,7 @@ class KillOps(OrderPath):
           and the exit could both fill (a critical alert; reconciliation is asked to settle the orders).
         """
         try:
-            await self._cancel_symbols({symbol}, "close_position", alert=False)  # said below if it stays so
+            await self._cancel_symbols({symbol}, "close_position")  # its protection said below if it stays so
         except BrokerError as exc:
             self.alert(AlertLevel.WARNING, "close_position", f"{what} not sent: {exc.message}", kind="exit_not_sent")
             return exc.message
