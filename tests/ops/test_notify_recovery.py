@@ -45,6 +45,10 @@ LOST = link(ConnectionState.DISCONNECTED, ConnectionState.CONNECTED)
 BACK = alert(AlertLevel.INFO, "broker", "reconnected and reconciled: new entries no longer blocked by the lost link",
              "reconnected")
 LINK_MADE = link(ConnectionState.CONNECTED, ConnectionState.CONNECTING, "account DUSIM0001")
+ENGAGED, ENGAGED_AGAIN = (alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by}", "kill")
+                          for by in ("operator", "daily_loss"))
+RELEASED, RELEASED_AGAIN = (alert(AlertLevel.WARNING, "kill_switch", f"kill switch released by operator: {why}",
+                                  "kill_reset") for why in ("checked", "checked again"))
 CONNECT_FAILED = alert(AlertLevel.ERROR, "broker", "could not connect to 127.0.0.1:4002: connection refused",
                        "connect_failed")
 
@@ -309,17 +313,14 @@ async def test_webhook_when_the_kill_switch_is_engaged_again_behind_its_release_
         http: HttpServer) -> None:
     # The new kill overtook the slow message alone, and the release queued before it went after it: the phone's last
     # word was "kill switch released" while trading was halted.
-    engaged, engaged_again = (alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by}", "kill")
-                              for by in ("operator", "daily_loss"))
-    released = alert(AlertLevel.WARNING, "kill_switch", "kill switch released by operator: checked", "kill_reset")
-    async with _second_send_held(http, engaged, notice("risk warning"), queue_size=10) as (ch, answer):
+    async with _second_send_held(http, ENGAGED, notice("risk warning"), queue_size=10) as (ch, answer):
         ch.offer(fill(1))  # news of nothing the kill is: it waits for the slow message
-        assert offered(ch, released, engaged_again) == ["kill_switch: " + released.alert.text,
-                                                       "kill_switch: " + engaged_again.alert.text]
+        assert offered(ch, RELEASED, ENGAGED_AGAIN) == ["kill_switch: " + RELEASED.alert.text,
+                                                       "kill_switch: " + ENGAGED_AGAIN.alert.text]
         await eventually(lambda: len(http.requests) == 3, what="the new kill sent ahead of the slow message")
         answer.set()
         await ch.wait_idle()
-    carried = [tuple(text in r.json()["text"] for text in (released.alert.text, engaged_again.alert.text, "@ 101"))
+    carried = [tuple(text in r.json()["text"] for text in (RELEASED.alert.text, ENGAGED_AGAIN.alert.text, "@ 101"))
                for r in http.requests[2:]]
     assert carried == [(True, True, False), (False, False, True)]
 
