@@ -45,6 +45,10 @@ LOST = link(ConnectionState.DISCONNECTED, ConnectionState.CONNECTED)
 BACK = alert(AlertLevel.INFO, "broker", "reconnected and reconciled: new entries no longer blocked by the lost link",
              "reconnected")
 LINK_MADE = link(ConnectionState.CONNECTED, ConnectionState.CONNECTING, "account DUSIM0001")
+ENGAGED, ENGAGED_AGAIN = (alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by}", "kill")
+                          for by in ("operator", "daily_loss"))
+RELEASED, RELEASED_AGAIN = (alert(AlertLevel.WARNING, "kill_switch", f"kill switch released by operator: {why}",
+                                  "kill_reset") for why in ("checked", "checked again"))
 CONNECT_FAILED = alert(AlertLevel.ERROR, "broker", "could not connect to 127.0.0.1:4002: connection refused",
                        "connect_failed")
 
@@ -292,6 +296,19 @@ async def test_webhook_when_a_full_queue_needs_room_after_the_link_lost_was_sent
                                "(2 notices dropped: queue full)"]
 
 
+async def test_webhook_when_the_link_is_lost_again_behind_its_return_in_a_full_queue_then_the_return_drops(
+        http: HttpServer) -> None:
+    # The return was kept as owed and the new loss dropped: the phone's last word was "reconnected" while the link was
+    # lost.
+    async with _second_send_held(http, LOST, notice("risk warning"), queue_size=2) as (ch, released):
+        offered(ch, BACK, LOST)
+        ch.offer(fill(1))
+        released.set()
+        await eventually(lambda: ch.status().sent == 3 and ch.status().queued == 0)
+    assert said(http)[-3:] == ["broker disconnected: connection lost; new entries blocked until reconciled",
+                               "filled BUY 1 AAPL @ 101", "(1 notices dropped: queue full)"]
+
+
 async def test_webhook_when_a_queue_full_of_kill_notices_needs_room_for_an_owed_return_then_a_kill_notice_goes(
         http: HttpServer) -> None:
     # Nothing below CRITICAL but the return: the oldest kill notice goes (as when all are critical), not the return.
@@ -309,17 +326,14 @@ async def test_webhook_when_the_kill_switch_is_engaged_again_behind_its_release_
         http: HttpServer) -> None:
     # The new kill overtook the slow message alone, and the release queued before it went after it: the phone's last
     # word was "kill switch released" while trading was halted.
-    engaged, engaged_again = (alert(AlertLevel.CRITICAL, "kill_switch", f"kill switch engaged by {by}", "kill")
-                              for by in ("operator", "daily_loss"))
-    released = alert(AlertLevel.WARNING, "kill_switch", "kill switch released by operator: checked", "kill_reset")
-    async with _second_send_held(http, engaged, notice("risk warning"), queue_size=10) as (ch, answer):
+    async with _second_send_held(http, ENGAGED, notice("risk warning"), queue_size=10) as (ch, answer):
         ch.offer(fill(1))  # news of nothing the kill is: it waits for the slow message
-        assert offered(ch, released, engaged_again) == ["kill_switch: " + released.alert.text,
-                                                       "kill_switch: " + engaged_again.alert.text]
+        assert offered(ch, RELEASED, ENGAGED_AGAIN) == ["kill_switch: " + RELEASED.alert.text,
+                                                       "kill_switch: " + ENGAGED_AGAIN.alert.text]
         await eventually(lambda: len(http.requests) == 3, what="the new kill sent ahead of the slow message")
         answer.set()
         await ch.wait_idle()
-    carried = [tuple(text in r.json()["text"] for text in (released.alert.text, engaged_again.alert.text, "@ 101"))
+    carried = [tuple(text in r.json()["text"] for text in (RELEASED.alert.text, ENGAGED_AGAIN.alert.text, "@ 101"))
                for r in http.requests[2:]]
     assert carried == [(True, True, False), (False, False, True)]
 
@@ -420,6 +434,52 @@ async def test_webhook_when_a_kill_cuts_short_a_message_carrying_the_held_return
     carried = [(BACK.alert.text in r.json()["text"], KILL in r.json()["text"]) for r in http.requests]
     assert carried == [(False, False), *[(True, False)] * 3, *[(True, True)] * 2, *[(True, False)] * 2]
     assert ch.status().failed == 3
+
+
+async def test_webhook_when_the_kill_switch_released_and_engaged_again_are_given_up_then_no_release_follows(
+        http: HttpServer) -> None:
+    # The release was held as owed, the new kill was not: the release went alone after its backoff, and the phone's last
+    # word was "kill switch released" while trading was halted.
+    http.plan = [200, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0, retry_initial_s=0.05))
+    async with running(ch):
+        offered(ch, ENGAGED)
+        await eventually(lambda: ch.status().sent == 1, what="the kill delivered")
+        offered(ch, RELEASED, ENGAGED_AGAIN)  # one message
+        await ch.wait_idle()
+    carried = [tuple(e.alert.text in r.json()["text"] for e in (ENGAGED, RELEASED, ENGAGED_AGAIN))
+               for r in http.requests]
+    assert carried == [(True, False, False), (False, True, True)]  # the last word told: engaged
+
+
+async def test_webhook_when_a_message_released_engaged_again_and_released_again_is_given_up_then_the_last_release_goes(
+        http: HttpServer) -> None:
+    # The first release is superseded by the new kill; the second is the end the phone is owed.
+    http.plan = [200, 500]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0, retry_initial_s=0.05))
+    async with running(ch):
+        offered(ch, ENGAGED)
+        await eventually(lambda: ch.status().sent == 1, what="the kill delivered")
+        offered(ch, RELEASED, ENGAGED_AGAIN, RELEASED_AGAIN)  # one message
+        await ch.wait_idle()
+    assert said(http)[-1] == "kill_switch: " + RELEASED_AGAIN.alert.text
+    assert len(http.requests) == 3
+
+
+async def test_webhook_when_the_link_is_lost_again_while_its_return_is_given_up_then_the_return_is_not_held(
+        http: HttpServer) -> None:
+    # The return was held as owed, and went ahead of the new loss in the next message: news of nothing that holds.
+    answer = asyncio.Event()
+    http.plan = [200, Hold(answer, 500)]
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0, timeout_s=HELD_TIMEOUT_S))
+    async with running(ch):
+        await offered_lost_then_back(ch)
+        await eventually(lambda: len(http.requests) == 2, what="the return's send held")
+        offered(ch, LOST)  # news, below CRITICAL: it waits for the return's answer
+        answer.set()
+        await ch.wait_idle()
+    assert [BACK.alert.text in r.json()["text"] for r in http.requests] == [False, True, False]
+    assert said(http)[-1].startswith("broker disconnected")
 
 
 async def test_stop_with_a_given_up_return_held_then_the_flush_sends_it(

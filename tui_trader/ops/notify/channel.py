@@ -23,10 +23,11 @@ A dead or hanging channel costs the engine nothing, and the alert is still in th
 journal, which do not depend on it.
 
 The end of a condition whose beginning was sent (the link back after "broker disconnected") is not lost to a full
-queue or a failing server: the queue drops something else for room, and an end given up after its retries is held for
-the next message, which it does not wait for: after a backoff of its own (the retry delay, doubling with each message
-it went in) it goes alone, as it does in a flush at stop, without a batch window (it is owed, not news); in at most
-:data:`END_MESSAGES` messages (a dead channel does not carry it forever).
+queue or a failing server, unless the condition began again after it (the beginning is then the news, and the end
+alone would be the phone's last word while it holds): the queue drops something else for room, and an end given up
+after its retries is held for the next message, which it does not wait for: after a backoff of its own (the retry
+delay, doubling with each message it went in) it goes alone, as it does in a flush at stop, without a batch window (it
+is owed, not news); in at most :data:`END_MESSAGES` messages (a dead channel does not carry it forever).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -145,12 +146,17 @@ class Channel:
                 kept.append(notice)
         return kept
 
-    def _ends_owed(self, notices: Iterable[Notice]) -> list[int]:
+    def _ends_owed(self, notices: Sequence[Notice]) -> list[int]:
         """The positions in ``notices`` of the ends of conditions whose beginning was sent here or is in flight (and
-        whose end is not held): the first end of each; a later one is news of a beginning after it, or of nothing."""
-        told, owed = self._begun(self._in_flight, self._held), []
+        whose end is not held): the first end of each; a later one is news of a beginning after it, or of nothing.
+
+        Not an end that a beginning of its condition follows in ``notices``: that beginning is the news (the kill switch
+        released, then engaged again), and the end kept without it would be the phone's last word while the condition
+        holds again.
+        """
+        told, owed, superseded = self._begun(self._in_flight, self._held), [], _superseded(notices)
         for i, notice in enumerate(notices):
-            if notice.ends and notice.topic in told:
+            if notice.ends and notice.topic in told and i not in superseded:
                 told.discard(notice.topic)
                 owed.append(i)
         return owed
@@ -172,7 +178,9 @@ class Channel:
     def _bound_queue(self) -> None:
         """Drop the oldest notices below CRITICAL beyond ``queue_size``: a burst of fills never pushes out a kill
         notice, nor the end of a condition whose beginning was sent (the phone told "broker disconnected" would never
-        hear it is back). Those ends are one per condition: the queue holds at most that many more."""
+        hear it is back), unless the condition began again behind it: then it goes first, and the news stays (kept,
+        "reconnected" would be the last word while the link is lost again). Those ends are one per condition: the
+        queue holds at most that many more."""
         while len(self._queue) > self.policy.queue_size:
             owed = self._ends_owed(self._queue)
             droppable = [i for i in range(len(self._queue)) if i not in owed]
@@ -303,8 +311,9 @@ class Channel:
 
     def _hold(self, batch: list[Notice], held: Mapping[Notice, int]) -> None:
         """Keep the owed ends of ``batch``, given up, for the next message: the phone told "broker disconnected" is
-        told it is back once the channel delivers again. Not after :data:`END_MESSAGES` messages."""
-        for i in self._ends_owed(batch):
+        told it is back once the channel delivers again. Not one that went in :data:`END_MESSAGES` messages, nor one
+        whose condition began again after it, in the batch or in the queue (the beginning is the news)."""
+        for i in (i for i in self._ends_owed([*batch, *self._queue]) if i < len(batch)):
             messages = held.get(batch[i], 0) + 1
             if messages < END_MESSAGES:
                 self._held[batch[i]] = messages
@@ -418,6 +427,18 @@ def _overtaking(queue: Iterable[Notice]) -> set[int]:
             if notice.topic:
                 topics.add(notice.topic)
     return ahead
+
+
+def _superseded(notices: Iterable[Notice]) -> set[int]:
+    """The positions in ``notices`` of the ends of conditions that a later notice says began again."""
+    superseded: set[int] = set()
+    beginning: set[str] = set()
+    for i, notice in reversed(list(enumerate(notices))):
+        if notice.ends and notice.topic in beginning:
+            superseded.add(i)
+        elif notice.topic and not notice.ends:
+            beginning.add(notice.topic)
+    return superseded
 
 
 def _urgent(notice: Notice) -> bool:
