@@ -180,38 +180,29 @@ async def test_refuse_next_modify_with_a_count_on_the_control_port_then_that_man
         assert await command("refuse_next_modify 201 0") == "error count must be at least 1"
 
 
+@pytest.mark.parametrize("command_name", ["ignore_cancels", "ignore_global_cancel"])
 async def test_ignore_cancels_on_the_control_port_when_on_then_a_cancel_is_left_unanswered_until_off(
-    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
+    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract, command_name: str
 ) -> None:
-    # Control's ignore_cancels had no command on the port: a standalone simulator could not play a lost cancel.
+    # Control's ignore_cancels and ignore_global_cancel had no command on the port: a standalone simulator could not
+    # play a lost cancel, nor a kill whose global cancel the broker never acts on.
     trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
     await eventually(lambda: trade.orderStatus.status == "Submitted")
     (held,) = sim.orders()
+
+    def cancel() -> None:
+        if command_name == "ignore_cancels":
+            ib.cancelOrder(trade.order)
+        else:
+            ib.reqGlobalCancel()
+
     async with _control_port(sim) as command:
-        assert await command("ignore_cancels") == "ok"
-        ib.cancelOrder(trade.order)
+        assert await command(command_name) == "ok"
+        cancel()
         await sync(ib)
         assert held.status == "Submitted"
-        assert await command("ignore_cancels off") == "ok"
-        ib.cancelOrder(trade.order)
-        await eventually(lambda: trade.orderStatus.status == "Cancelled")
-
-
-async def test_ignore_global_cancel_on_the_control_port_when_on_then_a_global_cancel_leaves_orders_working_until_off(
-    ib: ib_async.IB, sim: SimGateway, aapl: ib_async.Contract
-) -> None:
-    # Control's ignore_global_cancel had no command on the port: a standalone simulator could not play a kill whose
-    # global cancel the broker never acts on.
-    trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 50.00))
-    await eventually(lambda: trade.orderStatus.status == "Submitted")
-    (held,) = sim.orders()
-    async with _control_port(sim) as command:
-        assert await command("ignore_global_cancel") == "ok"
-        ib.reqGlobalCancel()
-        await sync(ib)
-        assert held.status == "Submitted"
-        assert await command("ignore_global_cancel off") == "ok"
-        ib.reqGlobalCancel()
+        assert await command(f"{command_name} off") == "ok"
+        cancel()
         await eventually(lambda: trade.orderStatus.status == "Cancelled")
 
 
