@@ -18,8 +18,9 @@ import ib_async
 import pytest
 
 from tui_trader.config import Settings
-from tui_trader.domain import AlertLevel, ConnectionState, Mode, OrderStatus, OrderType, TradingState
+from tui_trader.domain import AlertLevel, ConnectionState, Mode, Order, OrderStatus, OrderType, TradingState
 from tui_trader.domain.events import AlertRaised, KillChecked
+from tui_trader.engine.config import EngineConfig
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.factory import make_broker
 from tui_trader.engine.runner import TRADING_REFUSED, headless_run, outcome, summarize
@@ -498,6 +499,19 @@ async def test_paper_against_live_account_on_a_journal_that_lost_money_then_the_
     assert (summary["realized_pnl"], summary["commissions"]) == (0, 0)
 
 
+async def own_order_left_working(paper: SimGateway, config: EngineConfig, filled_first: bool = False,
+                                 ) -> tuple[Order, set[str]]:
+    """A run of the journal's own account (``paper``) that leaves a limit BUY 5 working there (after a filled BUY 5,
+    ``filled_first``): that order, and the refs the journal then holds."""
+    async with running(paper, config) as (before, _):
+        await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
+        if filled_first:
+            await filled(before, buy(5))
+        own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
+        await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
+        return own, set(before.orders.orders)
+
+
 async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_the_next_run_restores_none_of_them(
         live: SimGateway, tmp_path: Path) -> None:
     # A refused run journaled what it heard of the live account: the order it adopted, its fill and commission. The
@@ -506,10 +520,7 @@ async def test_paper_against_live_account_when_it_adopts_and_fills_orders_then_t
     # its broker, was settled as gone by the refused run, whose broker never had it.
     config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
     async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper:
-        async with running(paper, config) as (before, _):
-            await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
-            own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
-            await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
+        own, _ = await own_order_left_working(paper, config)
         limit = round(live.quote("AAPL").bid - 1, 2)
         await placed_by_another_tool(live, ib_async.LimitOrder("BUY", 10, limit))
         async with running(live, config) as (refused, _):
@@ -561,12 +572,7 @@ async def test_paper_against_live_account_on_a_journal_with_orders_then_none_of_
     # broker", entries blocked for it) and counted in the summary, beside the live account's book.
     config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
     async with SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper:
-        async with running(paper, config) as (before, _):
-            await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
-            await filled(before, buy(5))
-            own = await before.submit(buy(5, order_type=OrderType.LMT, limit_price=below_bid(before)))
-            await eventually(lambda: status(before, own.order_ref) is S.SUBMITTED, what="its own order working")
-            journaled = set(before.orders.orders)
+        own, journaled = await own_order_left_working(paper, config, filled_first=True)
         live.received_frames.clear()
 
         async with running(live, config) as (refused, events):
