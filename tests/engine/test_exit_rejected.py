@@ -15,17 +15,22 @@ from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTick
 from tui_trader.engine.broker_events import HALT_OVER
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
+from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import SimGateway
 
 from .helpers import (
     CLIENT_ID,
     alerts_said,
+    allow_journal_writes,
     asked_open_orders,
     bracket_buy,
     eventually,
+    journal_fails,
     journal_held,
+    limits_for_tests,
     make_config,
     quiet,
+    refuse_journal_writes,
     running,
     status,
     working_at_broker,
@@ -233,6 +238,47 @@ async def test_flatten_while_an_approved_exit_waits_for_the_journal_when_both_re
         (critical,) = _critical(events)
         assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
         assert critical.endswith(f"placing it again for 10: STP SELL @ {stop_px:g}")
+
+
+async def test_flatten_while_a_strategy_exit_waits_for_the_journal_when_both_rejected_then_the_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # As an approved exit's: a strategy's exit was given its stop's record only once its submit returned, and a
+    # submit waits for the journal after a failed write (trading goes on: the journal-failure action is an alert).
+    # The flatten meanwhile dropped the record as an earlier exit's leftover; both rejected, LONG 10 was left with no
+    # stop at the broker, and no alert said so.
+    config = make_config(tmp_path, limits=limits_for_tests(journal_failure_action=TriggerAction.ALERT))
+    assert config.journal_path is not None
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        refuse_journal_writes(config.journal_path)
+        await journal_fails(eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN, count=2)
+        allow_journal_writes(config.journal_path)
+        with journal_held(eng):
+            closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+            await eventually(lambda: any(o.ticket.strategy == "ema_cross" and o.status is S.SENDING
+                                         for o in eng.orders.orders.values()) and not working_at_broker(sim),
+                             what="the stop cancelled, the exit waiting for the journal")
+            sim.control.delay_messages("open_orders_end", 60)  # the flatten's look at the broker, held
+            sim.received_frames.clear()
+            flattening = asyncio.create_task(eng.flatten(preview=False))
+            await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancels, at the held look")
+        await closing_task
+        await eventually(lambda: status(eng, _exit(eng, "ema_cross")) is S.REJECTED, what="the exit rejected")
+        sim.control.delay_messages("open_orders_end", 0)
+        sim.control.step(61)
+        await flattening
+
+        assert status(eng, _exit(eng, "flatten")) is S.REJECTED
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop.ticket.stop_price, None)],
+                         what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert sim.positions()["AAPL"] == 10
+        (critical,) = _critical(events)
+        assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
 
 
 async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_is_placed_again_once_ended(
