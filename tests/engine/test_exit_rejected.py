@@ -315,6 +315,35 @@ async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_t
         assert not _critical(events)
 
 
+async def test_approved_exit_lapsed_as_its_stops_cancel_was_awaited_then_the_stop_is_placed_again_and_said_critical(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The run ended (its unsent orders lapsed) while the approved exit waited for its stop's cancel: the exit was not
+    # sent, and LONG 10 was left with no stop at the broker, said only as a WARNING; nothing placed the stop again.
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        stop_px, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        (stop,) = eng.protection_working("AAPL")
+        events.drain()
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+        eng.approve(exit_ref)
+        await eventually(lambda: not working_at_broker(sim), what="the stop cancelled at the broker")
+
+        eng.lapse_unsent("the run ended")
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the cancel's answer
+
+        await eventually(lambda: status(eng, stop.order_ref) is S.CANCELLED, what="the stop's cancel heard")
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert status(eng, exit_ref) is S.EXPIRED
+        assert sim.positions()["AAPL"] == 10
+        assert [a.text for a in alerts_said(events) if a.kind in ("exit_not_sent", "exit_unprotected")] == [
+            f"exit {exit_ref} EXPIRED (not sent: the run ended): AAPL LONG 10 has no stop at the broker (its "
+            f"protective orders were cancelled for the exit); placing it again for 10: STP SELL @ {stop_px:g}"]
+
+
 async def _stop_waiting_for_the_resume(sim: SimGateway, eng: Engine, events: Subscription) -> Order:
     """AAPL bought with a stop and a target; an exit, with a halt landing between its stop's cancel and its send:
     the exit and the stop placed again are both denied, the stop to go again as AAPL resumes. The stop returned."""
