@@ -281,6 +281,42 @@ async def test_flatten_while_a_strategy_exit_waits_for_the_journal_when_both_rej
         assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
 
 
+async def test_flatten_while_a_strategy_exit_waits_for_its_stops_cancel_then_the_rejected_exit_places_no_stop_beside_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The flatten dropped the waiting exit's record of the stop and kept one of its own, shared by symbol: the exit,
+    # once the stop had ended, took the flatten's. Rejected, it said CRITICAL that LONG 10 had no stop and placed the
+    # stop again as the flatten went out: a stop beside a closing order (denied here by the gate, the flatten working
+    # already; placed first, the flatten waited on it and gave up).
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+        sim.received_frames.clear()
+        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
+        sim.received_frames.clear()
+        flattening = asyncio.create_task(eng.flatten(preview=False))
+        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
+
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the cancel's answer: the exit goes, and is rejected
+        await closing_task
+        await flattening
+
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="flat")
+        assert status(eng, _exit(eng, "ema_cross")) is S.REJECTED
+        assert status(eng, _exit(eng, "flatten")) is S.FILLED
+        assert "AAPL" not in sim.positions()
+        assert not working_at_broker(sim)
+        assert [o.order_ref for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.STP] == [
+            stop.order_ref]  # none placed again
+        assert _critical(events) == [f"still working after cancel: {stop.order_ref}"]  # the flatten's, answer held
+
+
 async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_is_placed_again_once_ended(
         sim: SimGateway, tmp_path: Path) -> None:
     # As a strategy's exit and a flatten: not sent, its stop remembered until it is known to have ended (the broker's
