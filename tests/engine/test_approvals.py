@@ -249,26 +249,6 @@ async def test_exit_when_approved_then_the_protection_is_cancelled_before_it_and
     assert cancelled_at <= sending_at
 
 
-async def test_exit_when_it_lapses_while_its_protection_is_cancelled_then_not_sent_and_said(
-        approving: Engine, sim: SimGateway) -> None:
-    _, stop, target = await protected_long(approving, approve=True)
-    exit_order = await _pending_exit(approving)
-    events = approving.subscribe("test")
-    approving.approve(exit_order.order_ref)
-    await asyncio.sleep(0)  # one loop turn: the send task cancels the protection, then awaits the broker
-
-    approving.lapse_unsent("the engine stopped")
-    await _send_ends(approving, exit_order.order_ref)
-
-    assert status(approving, exit_order.order_ref) is S.EXPIRED
-    assert exit_order.order_ref not in sim.order_refs()
-    said = [e.alert.text for e in events.drain() if isinstance(e, AlertRaised) and e.alert.kind == "exit_not_sent"]
-    (text,) = said
-    assert exit_order.order_ref in text
-    assert "left without them" in text
-    assert sim.positions()["AAPL"] == approving.portfolio.quantity("AAPL") == 10
-
-
 @pytest.fixture
 async def asking(sim: SimGateway, tmp_path: Path) -> AsyncIterator[Engine]:
     """An engine that asks for approval of every order, with time to look at it (60 s)."""

@@ -15,17 +15,22 @@ from tui_trader.domain import AlertLevel, Bracket, Order, OrderStatus, OrderTick
 from tui_trader.engine.broker_events import HALT_OVER
 from tui_trader.engine.bus import Subscription
 from tui_trader.engine.engine import Engine
+from tui_trader.risk.limits import TriggerAction
 from tui_trader.sim import SimGateway
 
 from .helpers import (
     CLIENT_ID,
     alerts_said,
+    allow_journal_writes,
     asked_open_orders,
     bracket_buy,
     eventually,
+    journal_fails,
     journal_held,
+    limits_for_tests,
     make_config,
     quiet,
+    refuse_journal_writes,
     running,
     status,
     working_at_broker,
@@ -235,6 +240,83 @@ async def test_flatten_while_an_approved_exit_waits_for_the_journal_when_both_re
         assert critical.endswith(f"placing it again for 10: STP SELL @ {stop_px:g}")
 
 
+async def test_flatten_while_a_strategy_exit_waits_for_the_journal_when_both_rejected_then_the_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # As an approved exit's: a strategy's exit was given its stop's record only once its submit returned, and a
+    # submit waits for the journal after a failed write (trading goes on: the journal-failure action is an alert).
+    # The flatten meanwhile dropped the record as an earlier exit's leftover; both rejected, LONG 10 was left with no
+    # stop at the broker, and no alert said so.
+    config = make_config(tmp_path, limits=limits_for_tests(journal_failure_action=TriggerAction.ALERT))
+    assert config.journal_path is not None
+    async with running(sim, config) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        refuse_journal_writes(config.journal_path)
+        await journal_fails(eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN, count=2)
+        allow_journal_writes(config.journal_path)
+        with journal_held(eng):
+            closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+            await eventually(lambda: any(o.ticket.strategy == "ema_cross" and o.status is S.SENDING
+                                         for o in eng.orders.orders.values()) and not working_at_broker(sim),
+                             what="the stop cancelled, the exit waiting for the journal")
+            sim.control.delay_messages("open_orders_end", 60)  # the flatten's look at the broker, held
+            sim.received_frames.clear()
+            flattening = asyncio.create_task(eng.flatten(preview=False))
+            await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancels, at the held look")
+        await closing_task
+        await eventually(lambda: status(eng, _exit(eng, "ema_cross")) is S.REJECTED, what="the exit rejected")
+        sim.control.delay_messages("open_orders_end", 0)
+        sim.control.step(61)
+        await flattening
+
+        assert status(eng, _exit(eng, "flatten")) is S.REJECTED
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop.ticket.stop_price, None)],
+                         what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert sim.positions()["AAPL"] == 10
+        (critical,) = _critical(events)
+        assert critical.startswith(f"flatten of AAPL REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker")
+
+
+async def test_flatten_while_a_strategy_exit_waits_for_its_stops_cancel_then_the_rejected_exit_places_no_stop_beside_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The flatten dropped the waiting exit's record of the stop and kept one of its own, shared by symbol: the exit,
+    # once the stop had ended, took the flatten's. Rejected, it said CRITICAL that LONG 10 had no stop and placed the
+    # stop again as the flatten went out: a stop beside a closing order (denied here by the gate, the flatten working
+    # already; placed first, the flatten waited on it and gave up).
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+        sim.received_frames.clear()
+        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
+        sim.received_frames.clear()
+        flattening = asyncio.create_task(eng.flatten(preview=False))
+        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
+
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the cancel's answer: the exit goes, and is rejected
+        await closing_task
+        await flattening
+
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="flat")
+        assert status(eng, _exit(eng, "ema_cross")) is S.REJECTED
+        assert status(eng, _exit(eng, "flatten")) is S.FILLED
+        assert "AAPL" not in sim.positions()
+        assert not working_at_broker(sim)
+        assert [o.order_ref for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.STP] == [
+            stop.order_ref]  # none placed again
+        assert _critical(events) == [f"still working after cancel: {stop.order_ref}"]  # the flatten's, answer held
+
+
 async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_is_placed_again_once_ended(
         sim: SimGateway, tmp_path: Path) -> None:
     # As a strategy's exit and a flatten: not sent, its stop remembered until it is known to have ended (the broker's
@@ -267,6 +349,35 @@ async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_t
         await eng.reconcile("a pass")  # placed once: nothing more is placed, nor said
         assert len(working_at_broker(sim)) == 1
         assert not _critical(events)
+
+
+async def test_approved_exit_lapsed_as_its_stops_cancel_was_awaited_then_the_stop_is_placed_again_and_said_critical(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The run ended (its unsent orders lapsed) while the approved exit waited for its stop's cancel: the exit was not
+    # sent, and LONG 10 was left with no stop at the broker, said only as a WARNING; nothing placed the stop again.
+    async with running(sim, make_config(tmp_path, approvals_required=True, approval_timeout_s=60)) as (eng, events):
+        stop_px, exit_ref = await _long_with_an_exit_awaiting_approval(sim, eng)
+        (stop,) = eng.protection_working("AAPL")
+        events.drain()
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+        eng.approve(exit_ref)
+        await eventually(lambda: not working_at_broker(sim), what="the stop cancelled at the broker")
+
+        eng.lapse_unsent("the run ended")
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the cancel's answer
+
+        await eventually(lambda: status(eng, stop.order_ref) is S.CANCELLED, what="the stop's cancel heard")
+        await eventually(lambda: _placed_again(eng) == [(OrderType.STP, 10, stop_px, None)], what="its stop again")
+        await eventually(lambda: working_at_broker(sim) == {eng.protection_working("AAPL")[0].order_ref: 10},
+                         what="working at the broker")
+        assert status(eng, exit_ref) is S.EXPIRED
+        assert sim.positions()["AAPL"] == 10
+        assert [a.text for a in alerts_said(events) if a.kind in ("exit_not_sent", "exit_unprotected")] == [
+            f"exit {exit_ref} EXPIRED (not sent: the run ended): AAPL LONG 10 has no stop at the broker (its "
+            f"protective orders were cancelled for the exit); placing it again for 10: STP SELL @ {stop_px:g}"]
 
 
 async def _stop_waiting_for_the_resume(sim: SimGateway, eng: Engine, events: Subscription) -> Order:

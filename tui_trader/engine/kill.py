@@ -427,7 +427,9 @@ class KillOps(OrderPath):
         """An approved exit first cancels its symbol's protection (kept in force while the exit
         waited, so a rejected or expired exit leaves the position protected), then is re-checked
         and sent, unless the position changed meanwhile (its stop filled, say). One that does not close
-        the position after its protection was cancelled has it placed again (:meth:`exit_after_cancel`).
+        the position after its protection was cancelled has it placed again (:meth:`exit_after_cancel`), also one
+        that lapsed meanwhile (the run ended): it was only said in a WARNING, the position left with no stop and its
+        record kept for no exit.
 
         The exit is given the protection's record before it is sent: a send may wait for the journal, and a flatten
         of the symbol meanwhile takes the record of an exit it finds on its way, its own end deciding. Given after,
@@ -441,13 +443,13 @@ class KillOps(OrderPath):
                 self._not_sent(order_ref, why)
                 return
             status = self.orders.orders[order_ref].status
-            if status is S.EXPIRED or (status is not S.APPROVED and self.stopping):  # lapsed: the engine stops
+            self.exit_after_cancel(ticket.symbol, order_ref, f"exit {order_ref}")  # before the send's wait
+            if status is not S.APPROVED and self.stopping:  # lapsed: the engine stops, nothing is placed again
                 self.alert(AlertLevel.WARNING, "close_position",
                            f"exit {order_ref} not sent (it is {status.value}) after {ticket.symbol}'s protective "
                            "orders were cancelled for it: the position is left without them",
                            kind="exit_not_sent")
                 return
-            self.exit_after_cancel(ticket.symbol, order_ref, f"exit {order_ref}")  # before the send's wait
             held = self.portfolio.quantity(ticket.symbol)
             if status is S.APPROVED and (ticket.side.sign * held >= 0 or abs(held) + 1e-9 < ticket.quantity):
                 why = f"position in {ticket.symbol} is {held:g} after its protection was cancelled: exit not sent"

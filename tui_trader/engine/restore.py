@@ -13,10 +13,12 @@ what to do.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from tui_trader.broker.base import BrokerOrderReport
 from tui_trader.domain.enums import AlertLevel, OrderStatus, OrderType, TradingState
@@ -56,8 +58,9 @@ class ProtectionRestore(ProtectionCuts):
     """Place again the protection an exit cancelled when the exit leaves the position held (see the module)."""
 
     @functools.cached_property
-    def _cancelled_for_exit(self) -> dict[str, tuple[OrderTicket, ...]]:
-        """The protective tickets each symbol's exit cancelled, until that exit is known (:meth:`exit_after_cancel`)."""
+    def _cancelled_for_exit(self) -> dict[str, tuple[asyncio.Task[Any] | None, tuple[OrderTicket, ...]]]:
+        """The protective tickets each symbol's exit cancelled, with the task the exit runs in (its cancel, its wait
+        for their end and its send), until that exit is known (:meth:`exit_after_cancel`): its own, not another's."""
         return {}
 
     @functools.cached_property
@@ -95,21 +98,30 @@ class ProtectionRestore(ProtectionCuts):
         An earlier exit of ``symbols`` still working is cancelled for this one (one still on its way is waited for)
         and hands it the protection it had cancelled: this exit's end decides, not that one's. That one's end, before
         this exit's closing order existed, placed the stop again, and a flatten then waited for that stop to end: not
-        sent, after a spurious CRITICAL alert (or sent beside the stop, both able to fill)."""
-        for symbol in symbols:  # what an earlier exit's cancel left here is not this one's
-            self._cancelled_for_exit.pop(symbol, None)
+        sent, after a spurious CRITICAL alert (or sent beside the stop, both able to fill). So does one still waiting
+        for the end of the protection it cancelled: its record was dropped, or it took this exit's (shared by symbol)
+        and, rejected, placed the stop again as this one went out."""
+        for symbol in symbols:
             self._cancel_unanswered.pop(symbol, None)
         handed = {ref: record for ref, record in self._exits_replacing.items() if record.symbol in symbols}
         for ref in handed:
             del self._exits_replacing[ref]
+        me = asyncio.current_task()
+        popped = {symbol: self._cancelled_for_exit.pop(symbol) for symbol in symbols
+                  if symbol in self._cancelled_for_exit}
+        # What an ended exit's cancel left here is not this one's; an exit still waiting hands it over.
+        waiting = {symbol: (task, tickets) for symbol, (task, tickets) in popped.items()
+                   if task is not None and task is not me and not task.done()}
         earlier = {record.symbol: record.tickets for record in handed.values()}
+        earlier.update((symbol, tickets) for symbol, (_, tickets) in waiting.items())
         kept = {symbol: self._protection_tickets(symbol) or earlier.get(symbol, ()) for symbol in symbols}
         try:
             await super()._cancel_symbols(symbols, source, alert)
         except BrokerError:  # this exit does not go: each earlier exit's own end decides again
             self._exits_replacing.update(handed)
+            self._cancelled_for_exit.update(waiting)
             raise
-        self._cancelled_for_exit.update((symbol, tickets) for symbol, tickets in kept.items() if tickets)
+        self._cancelled_for_exit.update((symbol, (me, tickets)) for symbol, tickets in kept.items() if tickets)
 
     def _protection_tickets(self, symbol: str) -> tuple[OrderTicket, ...]:
         """``symbol``'s protection as it works now: one OCA group's stop and target (the oldest group with a stop,
@@ -130,10 +142,13 @@ class ProtectionRestore(ProtectionCuts):
 
         One not sent as the protection's cancel went unanswered is decided once that protection has ended: looked at
         now, it still worked and the record was dropped, so a cancel the broker confirmed later left the position
-        with no stop, and nothing placed it again."""
-        tickets = self._cancelled_for_exit.pop(symbol, ())
-        if not tickets:
+        with no stop, and nothing placed it again.
+
+        Only its own record: one a later exit took over while this one waited (a flatten) is that exit's to decide."""
+        task, tickets = self._cancelled_for_exit.get(symbol, (None, ()))
+        if not tickets or task is not asyncio.current_task():
             return
+        del self._cancelled_for_exit[symbol]
         record = CancelledProtection(symbol, tickets, what)
         order = self.orders.get(exit_ref) if exit_ref else None
         if order is not None and not order.status.is_final:

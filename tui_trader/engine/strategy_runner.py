@@ -453,6 +453,10 @@ class StrategyRunner(Recovery):
         exit never leaves the position naked. Nor does one the risk gate denies: it is asked before
         the protection is cancelled. An exit of the symbol already on its way, waiting or working
         (a market order with no bid yet) is left to finish: a second would cancel it as protection.
+
+        The exit is given its cancelled protection's record before it is sent, as an approved exit is
+        (:meth:`send_approved`): a send waits for the journal after a failed write, and a flatten meanwhile dropped
+        the record, given after. Both rejected, the position was left with no stop at the broker, said nowhere.
         """
         qty = self.portfolio.quantity(symbol)
         if not qty or self.exits_pending(symbol) or (owned and not self.owns(strategy, symbol)):
@@ -473,9 +477,11 @@ class StrategyRunner(Recovery):
                                        "being its own")
                 return
             ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
-        order = await self.submit(ticket)
+        order, verdict = self._admit(ticket)
         if cancelled:  # one that does not close the position has its protection placed again
             self.exit_after_cancel(symbol, order.order_ref, f"exit of {symbol} ({reason})")
+        if verdict is not None:
+            await self.send(order.order_ref, checked=verdict)
 
 
 def paused_in(events: Iterable[Event]) -> tuple[OperatorAction, ...]:
