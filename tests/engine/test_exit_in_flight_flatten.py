@@ -18,7 +18,16 @@ from tui_trader.domain import OrderStatus, OrderTicket, OrderType, Side
 from tui_trader.engine.engine import Engine
 from tui_trader.sim import SimGateway
 
-from .helpers import alerts_said, asked_open_orders, eventually, journal_held, make_config, running, status
+from .helpers import (
+    alerts_said,
+    asked_open_orders,
+    bracket_buy,
+    eventually,
+    journal_held,
+    make_config,
+    running,
+    status,
+)
 
 S = OrderStatus
 HELD = ("open_order", "order_status", "execution", "commission", "error")
@@ -119,3 +128,37 @@ async def test_flatten_while_an_earlier_exit_does_not_end_then_not_sent_and_the_
                "not asked to cancel: not at the broker yet when the cancels went")
         assert [a.text for a in alerts_said(events, kind="exit_not_sent")] == [
             f"flatten of AAPL not sent: AAPL's exit {exit_ref} has not ended ({how}); reconciliation will settle it"]
+
+
+async def test_flatten_while_a_strategy_exit_waits_for_its_stops_cancel_then_both_wake_on_its_end_and_close_once(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # Both wait for the same stop to end and wake on the same order change. Whichever looks first makes its closing
+    # order with nothing awaited before it (the exit here: it waited first); the other then waits on that order as on
+    # protection, and finds the position flat once it has filled: nothing more is sent (a LONG 10 sold by both would
+    # be SHORT 10). A guard: nothing but that synchronous step orders the two.
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        answers = ("order_status", "error")  # the stop's cancel, answered late
+        for kind in answers:
+            sim.control.delay_messages(kind, 60)
+        sim.received_frames.clear()
+        exiting = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
+        sim.received_frames.clear()
+        flattening = asyncio.create_task(eng.flatten(preview=False))
+        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
+        for kind in answers:
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)
+        await asyncio.gather(exiting, flattening)
+
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0 and not eng.orders.working(), what="flat")
+        assert "AAPL" not in sim.positions()
+        (closing,) = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.MKT
+                      and o.ticket.side is Side.SELL]
+        assert (closing.ticket.strategy, closing.status) == ("ema_cross", S.FILLED)
+        assert [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value] == [
+            stop.order_ref, closing.order_ref]
+        assert alerts_said(events) == []

@@ -4,6 +4,7 @@ nothing at the broker, nor with orders that together close more than it holds.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tui_trader.sim import SimGateway
 
 from .helpers import (
     alerts_said,
+    asked_open_orders,
     below_bid,
     bracket_buy,
     eventually,
@@ -110,6 +112,44 @@ async def test_exit_when_one_already_works_then_a_second_close_leaves_it_alone(
         sim.control.set_quote("AAPL", quote.bid, quote.ask)
         await eventually(lambda: sim.positions().get("AAPL", 0) == 0, what="the one exit filled")
         assert _sells(sim).count(exit_order.order_ref) == 1
+
+
+@pytest.mark.parametrize("rests", [False, True], ids=["first-exit-fills", "first-exit-rests"])
+async def test_exit_when_a_second_is_asked_as_the_first_waits_for_its_stops_cancel_then_one_closing_order_nothing_said(
+        sim: SimGateway, tmp_path: Path, rests: bool) -> None:
+    # The maximum holding time's exit asked while a strategy's waited for its stop's cancel: no exit of the symbol
+    # existed yet, so it cancelled and waited too. It waited on the first exit's order as on protection and, that one
+    # resting (no bid), gave up after five acknowledgement timeouts: a CRITICAL alert "exit ... not sent: AAPL's exit
+    # X has not ended", and a reconciliation, for an exit the first already made.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.2)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        answers = ("order_status", "error")  # the stop's cancel, answered late
+        for kind in answers:
+            sim.control.delay_messages(kind, 60)
+        sim.received_frames.clear()
+        first = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+        await eventually(lambda: asked_open_orders(sim), what="the first exit waiting for its stop to end")
+        sim.received_frames.clear()
+        second = asyncio.create_task(eng.close_position("AAPL", "maximum holding time reached", "max_holding"))
+        await eventually(lambda: second.done() or asked_open_orders(sim), what="the second exit folded, or waiting too")
+        for kind in answers:
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)
+        quote = sim.quote("AAPL")
+        if rests:
+            sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest rests
+        await asyncio.gather(first, second)
+
+        (exit_order,) = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.MKT
+                         and o.ticket.side is Side.SELL]
+        assert exit_order.ticket.strategy == "ema_cross"
+        assert alerts_said(events) == []
+        sim.control.set_quote("AAPL", quote.bid, quote.ask)
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0 and not eng.orders.working(), what="closed")
+        assert "AAPL" not in sim.positions()
+        assert _sells(sim) == [stop.order_ref, exit_order.order_ref]
 
 
 async def test_exit_when_one_waits_for_approval_then_a_second_close_asks_nothing_more(

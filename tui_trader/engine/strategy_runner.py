@@ -18,6 +18,7 @@ owns it: they are risk controls.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 from collections import deque
@@ -441,6 +442,12 @@ class StrategyRunner(Recovery):
         self.alert(AlertLevel.INFO, "strategies", f"{name}'s {signal.side} {symbol} signal opens nothing: sized to 0 "
                    f"({why})", kind="not_sized")
 
+    @functools.cached_property
+    def _exits_clearing(self) -> set[str]:
+        """Symbols whose exit (:meth:`close_position`) is cancelling its protection and waiting for its end: its
+        closing order does not exist yet, so :meth:`exits_pending` does not see it."""
+        return set()
+
     async def close_position(self, symbol: str, reason: str, strategy: str, *, owned: bool = False) -> None:
         """Close the symbol's position at market; its protective orders are cancelled first.
 
@@ -453,19 +460,27 @@ class StrategyRunner(Recovery):
         exit never leaves the position naked. Nor does one the risk gate denies: it is asked before
         the protection is cancelled. An exit of the symbol already on its way, waiting or working
         (a market order with no bid yet) is left to finish: a second would cancel it as protection.
+        So is one still waiting for its protection's cancel (:attr:`_exits_clearing`): a second cancelled
+        and waited too, then waited on the first's order as on protection, and gave that up with a
+        CRITICAL alert and a reconciliation for an exit already made (the order rested, nobody bidding).
 
         The exit is given its cancelled protection's record before it is sent, as an approved exit is
         (:meth:`send_approved`): a send waits for the journal after a failed write, and a flatten meanwhile dropped
         the record, given after. Both rejected, the position was left with no stop at the broker, said nowhere.
         """
         qty = self.portfolio.quantity(symbol)
-        if not qty or self.exits_pending(symbol) or (owned and not self.owns(strategy, symbol)):
+        if (not qty or symbol in self._exits_clearing or self.exits_pending(symbol)
+                or (owned and not self.owns(strategy, symbol))):
             return
         ticket = exit_ticket(symbol, qty, reason, strategy, self.market.mark(symbol))
         cancelled = not self.config.approvals_required and self.exit_denied(ticket) is None
         if cancelled:
-            if await self.clear_protection(symbol, f"exit ({reason})"):
-                return  # not sent, and said why (disconnected: a later signal retries)
+            self._exits_clearing.add(symbol)
+            try:
+                if await self.clear_protection(symbol, f"exit ({reason})"):
+                    return  # not sent, and said why (disconnected: a later signal retries)
+            finally:  # its order, if any, is made with nothing awaited after: exits_pending sees it
+                self._exits_clearing.discard(symbol)
             qty = self.portfolio.quantity(symbol)  # its stop may have filled meanwhile
             if not qty:
                 return
