@@ -249,14 +249,15 @@ async def test_webhook_when_the_link_lost_is_given_up_then_its_return_queued_mea
 
 
 @contextlib.asynccontextmanager
-async def _second_send_held(http: HttpServer, begun: Event, held: Notice, queue_size: int
-                            ) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
-    """A webhook channel running (WARNING and up, no batch window, ``queue_size``) that delivered ``begun``'s notice,
-    then sends ``held``, whose request the server holds until the event yielded is set."""
+async def _second_send_held(http: HttpServer, begun: Event, held: Notice, queue_size: int, answer: int = 200,
+                            **changes: object) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
+    """A webhook channel running (WARNING and up, no batch window, ``queue_size``, its policy with ``changes``) that
+    delivered ``begun``'s notice, then sends ``held``, whose request the server holds until the event yielded is set
+    (then answers ``answer``)."""
     released = asyncio.Event()
-    http.plan = [200, Hold(released)]
+    http.plan = [200, Hold(released, answer)]
     ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
-                                           queue_size=queue_size))
+                                           queue_size=queue_size, **changes))
     async with running(ch):
         offered(ch, begun)
         await eventually(lambda: ch.status().sent == 1, what="the beginning delivered")
@@ -336,6 +337,43 @@ async def test_webhook_when_the_kill_switch_is_engaged_again_behind_its_release_
     carried = [tuple(text in r.json()["text"] for text in (RELEASED.alert.text, ENGAGED_AGAIN.alert.text, "@ 101"))
                for r in http.requests[2:]]
     assert carried == [(True, True, False), (False, False, True)]
+
+
+@pytest.mark.parametrize("retries", [2, 0], ids=["then-not-retried", "then-not-held"])
+async def test_webhook_when_the_kill_switch_engaged_again_overtakes_a_failing_release_then_it_is_not_sent_again(
+        http: HttpServer, retries: int) -> None:
+    # The release failed after the new kill overtook it, and was retried (or given up, held and sent alone): the
+    # phone's last word was "kill switch released" while trading was halted.
+    release = notice_for(RELEASED)
+    assert release is not None
+    async with _second_send_held(http, ENGAGED, release, queue_size=10, answer=500, retries=retries) as (ch, answer):
+        offered(ch, ENGAGED_AGAIN)
+        await eventually(lambda: ch.status().sent == 2, what="the new kill delivered ahead of the slow release")
+        answer.set()
+        await ch.wait_idle()
+    carried = [tuple(e.alert.text in r.json()["text"] for e in (ENGAGED, RELEASED, ENGAGED_AGAIN))
+               for r in http.requests]
+    assert carried == [(True, False, False), (False, True, False), (False, False, True)]  # the last word told: engaged
+    assert (ch.status().sent, ch.status().failed, ch.status().retried) == (2, 0, 0)  # nothing lost, nothing retried
+
+
+async def test_webhook_when_a_message_telling_drops_is_left_with_a_superseded_release_only_then_the_next_tells_them(
+        http: HttpServer) -> None:
+    # Done without a retry, the message's count of the drops is not told: the next message tells it.
+    failing = asyncio.Event()
+    async with _second_send_held(http, ENGAGED, notice("risk warning"), queue_size=1) as (ch, answer):
+        http.plan.append(Hold(failing, 500))
+        ch.offer(fill(1))
+        offered(ch, RELEASED)  # the fill dropped for room: the release is owed
+        answer.set()
+        await eventually(lambda: len(http.requests) == 3, what="the release's send held, telling the drop")
+        offered(ch, ENGAGED_AGAIN)
+        await eventually(lambda: ch.status().sent == 3, what="the new kill delivered ahead of the release")
+        failing.set()
+        await ch.wait_idle()
+        ch.offer(fill(2))
+        await eventually(lambda: ch.status().sent == 4, what="the next message delivered")
+    assert said(http)[-2:] == ["filled BUY 1 AAPL @ 102", "(1 notices dropped: queue full)"]
 
 
 def lost_then_back_given_up(http: HttpServer, *plan: int, retry_initial_s: float) -> Channel:
@@ -466,12 +504,14 @@ async def test_webhook_when_a_message_released_engaged_again_and_released_again_
     assert len(http.requests) == 3
 
 
-async def test_webhook_when_the_link_is_lost_again_while_its_return_is_given_up_then_the_return_is_not_held(
-        http: HttpServer) -> None:
-    # The return was held as owed, and went ahead of the new loss in the next message: news of nothing that holds.
+@pytest.mark.parametrize("retries", [0, 2], ids=["then-not-held", "then-not-retried"])
+async def test_webhook_when_the_link_is_lost_again_while_its_return_fails_then_the_return_is_not_sent_again(
+        http: HttpServer, retries: int) -> None:
+    # The return was held as owed (or retried), and went ahead of the new loss: news of nothing that holds.
     answer = asyncio.Event()
     http.plan = [200, Hold(answer, 500)]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0, timeout_s=HELD_TIMEOUT_S))
+    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=retries,
+                                           timeout_s=HELD_TIMEOUT_S))
     async with running(ch):
         await offered_lost_then_back(ch)
         await eventually(lambda: len(http.requests) == 2, what="the return's send held")

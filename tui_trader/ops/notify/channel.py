@@ -16,9 +16,11 @@ the batch that was waiting, not after that batch's remaining retries.
 Nor does a CRITICAL notice wait for the answer to a lesser message already sent (a slow relay, a
 webhook holding the request): it overtakes it in a message of its own, while that answer is still
 awaited, taking along what is queued before it of the conditions it is news of (the kill switch released before it is
-engaged again: the phone is not told last that it is released). A send is never cut off to make room (the server may
-already have the message, and sending it again would duplicate it). Critical notices keep their order: one critical
-message is in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
+engaged again: the phone is not told last that it is released); if the message it overtook then fails, the ends of
+those conditions are left out of it, neither sent again nor held (the beginning is the news). A send is never cut off
+to make room (the server may already have the message, and sending it again would duplicate it). Critical notices keep
+their order: one critical message is in flight at a time, and what is queued behind it waits for it (or joins it, when
+it is sent again).
 A dead or hanging channel costs the engine nothing, and the alert is still in the console and the
 journal, which do not depend on it.
 
@@ -50,7 +52,7 @@ from tui_trader.ops.notify.senders import Message, Sender
 log = logging.getLogger(__name__)
 LEVEL_EXEMPT = frozenset({"fills", "daily_summary"})
 END_MESSAGES = 3  # the messages an owed end goes in before it is given up for good
-Outcome = Literal["delivered", "cut", "given up"]
+Outcome = Literal["delivered", "cut", "given up", "superseded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,9 @@ class Channel:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sent_at: deque[float] = deque()
-        self._in_flight: list[Notice] = []  # the batches being delivered: a lesser one and a critical overtaking it
+        # The batches being delivered: a lesser one and a critical one overtaking it; each leaves out, from its next
+        # attempts, the ends whose condition began again after them (_leave_out_superseded).
+        self._in_flight: list[list[Notice]] = []
         self._dropped_told = 0  # drops already mentioned in a message
         self._told: set[str] = set()  # the conditions (Notice.topic) whose beginning was sent here, and not yet the end
         self._held: dict[Notice, int] = {}  # owed ends given up, for the next message: how many messages each went in
@@ -116,7 +120,7 @@ class Channel:
         """
         if notice.kind == "test":
             return True
-        if notice.ends and notice.topic in self._begun(self._in_flight, self._held, self._queue):
+        if notice.ends and notice.topic in self._begun(*self._in_flight, self._held, self._queue):
             return True
         return bool(notice.kinds & self.policy.kinds) and self._wanted(notice)
 
@@ -139,7 +143,7 @@ class Channel:
     def _owed(self, batch: Iterable[Notice]) -> list[Notice]:
         """``batch`` without the ends nobody is owed: queued while their beginning was, which was then dropped or
         given up (a notice the levels let through on its own stays)."""
-        begun, kept = self._begun(self._in_flight), []
+        begun, kept = self._begun(*self._in_flight), []
         for notice in batch:
             if not notice.ends or notice.topic in begun or self._wanted(notice):
                 _tell(begun, notice)
@@ -154,7 +158,7 @@ class Channel:
         released, then engaged again), and the end kept without it would be the phone's last word while the condition
         holds again.
         """
-        told, owed, superseded = self._begun(self._in_flight, self._held), [], _superseded(notices)
+        told, owed, superseded = self._begun(*self._in_flight, self._held), [], _superseded(notices)
         for i, notice in enumerate(notices):
             if notice.ends and notice.topic in told and i not in superseded:
                 told.discard(notice.topic)
@@ -192,7 +196,7 @@ class Channel:
 
     def status(self) -> ChannelStatus:
         """Counters and timestamps for the console."""
-        queued = len(self._queue) + len(self._in_flight) + len(self._held)
+        queued = len(self._queue) + sum(map(len, self._in_flight)) + len(self._held)
         return ChannelStatus(self.name, queued, self.sent, self.failed, self.dropped, self.retried, self.last_success,
                              self.last_failure, self.last_error)
 
@@ -289,17 +293,17 @@ class Channel:
         """Deliver ``batch`` as one message; a backoff ends early when ``cut`` (default: urgency) is set. ``held``:
         the owed ends it carries that were given up before, and in how many messages."""
         dropped, self._dropped_told = self.dropped - self._dropped_told, self.dropped
-        message = Message(subject_of(batch), body_of(batch, dropped), tuple(batch))
-        self._in_flight.extend(batch)
-        outcome = await self._attempts(message, cut or self._urgent)
+        self._in_flight.append(batch)
+        outcome = await self._attempts(batch, dropped, cut or self._urgent)
         # The last in flight: batches nest (one overtaking this one is done before it). Not on cancellation: a batch
         # cut off at stop still counts as undelivered.
-        del self._in_flight[-len(batch):]
+        self._in_flight.pop()
         held = held or {}
+        if outcome in ("cut", "superseded"):
+            self._dropped_told -= dropped  # not told: the next message tells them
         if outcome == "given up":
             self._hold(batch, held)
         elif outcome == "cut":  # back to the head of the queue, to leave at once with what cut it short
-            self._dropped_told -= dropped
             # The held ends stay held, and leave ahead of the queue as they came: the message goes on, and is not
             # one more that they went in (counted anew, a cut at every message would carry them forever).
             self._held.update((n, held[n]) for n in batch if n in held)
@@ -311,18 +315,25 @@ class Channel:
 
     def _hold(self, batch: list[Notice], held: Mapping[Notice, int]) -> None:
         """Keep the owed ends of ``batch``, given up, for the next message: the phone told "broker disconnected" is
-        told it is back once the channel delivers again. Not one that went in :data:`END_MESSAGES` messages, nor one
-        whose condition began again after it, in the batch or in the queue (the beginning is the news)."""
-        for i in (i for i in self._ends_owed([*batch, *self._queue]) if i < len(batch)):
+        told it is back once the channel delivers again. Not one that went in :data:`END_MESSAGES` messages (those whose
+        condition began again after them are already left out of ``batch``: the beginning is the news)."""
+        for i in self._ends_owed(batch):
             messages = held.get(batch[i], 0) + 1
             if messages < END_MESSAGES:
                 self._held[batch[i]] = messages
             else:
                 log.warning("%s: gave up on %r after %d messages", self.name, batch[i].title, messages)
 
-    async def _attempts(self, message: Message, cut: asyncio.Event) -> Outcome:
-        """Deliver ``message``, retrying; ``cut`` when ``cut`` cut a backoff short (the message was not delivered and
-        is to be sent again with what cut it)."""
+    async def _attempts(self, batch: list[Notice], dropped: int, cut: asyncio.Event) -> Outcome:
+        """Deliver ``batch`` as one message (with the count of the ``dropped`` notices), retrying; ``cut`` when ``cut``
+        cut a backoff short (the message was not delivered and is to be sent again with what cut it).
+
+        After a failed attempt, ``batch`` leaves out the ends whose condition began again after them: in it, in the
+        queue, or in a critical message that overtook it (:meth:`_overtake_with`). Sent again, or held, "kill switch
+        released" would arrive after the new kill, the phone's last word while trading is halted. A beginning queued
+        during the backoff follows the retry (or cuts the backoff short and joins it): in order. ``superseded`` when
+        nothing is left: the message is done, neither delivered nor failed (nothing in it is owed any more).
+        """
         delay, asked_s = self.policy.retry_initial_s, None
         for attempt in range(self.policy.retries + 1):
             if attempt:
@@ -330,9 +341,12 @@ class Channel:
                     return "cut"
                 self.retried += 1
                 delay *= 2
-            error = await self._attempt(message)
+            error = await self._attempt(Message(subject_of(batch), body_of(batch, dropped), tuple(batch)))
             if error is None:
                 return "delivered"
+            _leave_out_superseded(batch, self._queue)
+            if not batch:
+                return "superseded"
             if not error.retryable:
                 break
             asked_s = error.retry_after_s
@@ -367,6 +381,8 @@ class Channel:
         """
         batch = self._take_critical()
         if batch:
+            for overtaken in self._in_flight:  # not to be sent again, nor held, behind the beginning that is the news
+                _leave_out_superseded(overtaken, batch)
             await self._deliver(batch, self._overtake)
 
     async def _back_off(self, delay: float, asked_s: float | None, cut: asyncio.Event) -> bool:
@@ -439,6 +455,13 @@ def _superseded(notices: Iterable[Notice]) -> set[int]:
         elif notice.topic and not notice.ends:
             beginning.add(notice.topic)
     return superseded
+
+
+def _leave_out_superseded(batch: list[Notice], later: Iterable[Notice]) -> None:
+    """Leave out of ``batch`` the ends of conditions that a notice after them, in it or in ``later``, says began
+    again."""
+    superseded = _superseded([*batch, *later])
+    batch[:] = [n for i, n in enumerate(batch) if i not in superseded]
 
 
 def _urgent(notice: Notice) -> bool:
