@@ -584,7 +584,8 @@ async def test_paper_against_live_account_on_a_journal_with_orders_then_none_of_
             assert "unknown_orders" not in refused.blocks
             (said,) = alerts_said(events, kind="journal_orders_set_aside")
             assert (said.level, said.text) == (AlertLevel.WARNING, (
-                "2 orders of the paper journal set aside, not shown as account USIM0001's (trading refused for it): "
+                "2 orders and 1 fill of the paper journal set aside, not shown or counted as account USIM0001's "
+                "(trading refused for it): "
                 f"{own.order_ref} (BUY 5 AAPL LMT) working in the journal, not at this broker; 1 finished today. "
                 "Untouched: nothing sent or journaled for them, the journal keeps them as they were"))
             assert alerts_said(events, kind="order_reconciled") == []
@@ -595,3 +596,40 @@ async def test_paper_against_live_account_on_a_journal_with_orders_then_none_of_
 
             assert set(after.orders.orders) == journaled
             assert status(after, own.order_ref) is S.SUBMITTED
+
+
+async def test_paper_against_live_account_on_a_journal_with_fills_then_none_of_them_kept_as_the_accounts(
+        live: SimGateway, tmp_path: Path) -> None:
+    # The journal's fills (its account's) stayed in the refused run's memory, as if the refused account's: one still
+    # without its commission was awaited from the live account's broker (said "no commission reported" of it), and
+    # the executions were fetched from the journal's newest fill on.
+    config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, config) as (before, _)):
+        await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
+        await filled(before, buy(5))
+        paper.control.drop_messages("commission", -1)
+        closing = await before.submit(sell(5))
+        await eventually(lambda: status(before, closing.order_ref) is S.FILLED, what="sold, no commission")
+        journaled = set(before.orders.fills)
+    assert len(journaled) == 2
+    live.received_frames.clear()
+
+    async with running(live, config) as (refused, events):
+        await eventually(lambda: refused.book_settled, what="the book settled")
+
+        assert refused.refusal
+        assert (refused.orders.fills, refused.orders.uncommissioned, refused.orders.last_fill_time) == ({}, set(), None)
+        summary = summarize(refused)
+        assert (summary["fills"], summary["realized_pnl"], summary["commissions"]) == (0, 0, 0)
+        (said,) = alerts_said(events, kind="journal_orders_set_aside")
+        assert (said.level, said.text) == (AlertLevel.INFO, (
+            "2 orders and 2 fills of the paper journal set aside, not shown or counted as account USIM0001's (trading "
+            "refused for it): 2 finished today. Untouched: nothing sent or journaled for them, the journal keeps them "
+            "as they were"))
+        assert order_messages(live) == []
+
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, config) as (after, _)):
+        await eventually(lambda: after.is_connected, what="connected")
+        assert set(after.orders.fills) == journaled

@@ -319,6 +319,16 @@ class OrderManager:
         refused for the connected one): not shown, not worked, not counted as this run's. Returns those tracked."""
         return [order for ref in list(refs) if (order := self._drop(ref)) is not None]
 
+    def set_fills_aside(self, exec_ids: Iterable[str]) -> list[Fill]:
+        """Forget the fills under ``exec_ids`` (another account's, restored from the journal, while trading is
+        refused for the connected one): not awaited for a commission, not where the executions are fetched from.
+        Returns those known."""
+        gone = [fill for exec_id in list(exec_ids) if (fill := self.fills.pop(exec_id, None)) is not None]
+        if gone:
+            self.uncommissioned -= {f.exec_id for f in gone}
+            self.last_fill_time = max((f.time for f in self.fills.values()), default=None)
+        return gone
+
     def _drop(self, ref: str) -> Order | None:
         """Forget the order under ``ref`` and every index of it; returns it (``None`` when not tracked)."""
         self._finished.pop(ref, None)

@@ -227,27 +227,35 @@ class OrderSettlement(BookSettlement):
             self._settle_not_found(order)
 
     def _set_aside(self, gone: list[Order]) -> None:
-        """Trading is refused for the account (:attr:`refusal`): the journal's orders are its mode's account's record
-        (:func:`~tui_trader.engine.recovery.not_account_record`), not known to be this one's. Those working in it that
-        the broker does not have (``gone``) and the day's finished ones restored from it are set aside, said in one
-        alert.
+        """Trading is refused for the account (:attr:`refusal`): the journal's orders and fills are its mode's
+        account's record (:func:`~tui_trader.engine.recovery.not_account_record`), not known to be this one's. Those
+        orders working in it that the broker does not have (``gone``), the day's finished ones and the fills restored
+        from it are set aside, said in one alert.
 
         Settled against the refused account's broker, a working one went UNKNOWN ("working here but unknown to the
         broker", entries blocked for it), and both were shown and summarized as the refused account's orders beside
-        its book. Nothing is sent or journaled for them: the next run, on the right account, finds them as they were.
-        The journal's orders this broker does report are this account's, and stay.
+        its book. A restored fill still without its commission was awaited from this broker, and said "no commission
+        reported" of this account. Nothing is sent or journaled for them: the next run, on the right account, finds
+        them as they were. The journal's orders this broker does report are this account's, and stay; an execution
+        of a fill set aside that it reports is left out (:attr:`before_book`), as already in the positions the book
+        is seeded from.
         """
         working = self.orders.set_aside(o.order_ref for o in gone)
         finished = self.orders.set_aside(self.orders.earlier)
-        if not working and not finished:
+        fills = self.orders.set_fills_aside(self.restored_exec_ids)
+        self.before_book |= {f.exec_id for f in fills}
+        if not working and not finished and not fills:
             return
-        n = len(working) + len(finished)
+        n, k = len(working) + len(finished), len(fills)
+        counts = [f"{n} order{'s' if n > 1 else ''}"] if n else []
+        counts += [f"{k} fill{'s' if k > 1 else ''}"] if k else []
         parts = [f"{order_words(o)} working in the journal, not at this broker" for o in working]
         parts += [f"{len(finished)} finished today"] if finished else []
         self.alert(AlertLevel.WARNING if working else AlertLevel.INFO, "reconcile",
-                   f"{n} order{'s' if n > 1 else ''} of the {self.config.mode.value} journal set aside, not shown as "
-                   f"account {self.account_id}'s (trading refused for it): {'; '.join(parts)}. Untouched: nothing "
-                   "sent or journaled for them, the journal keeps them as they were", kind="journal_orders_set_aside")
+                   f"{' and '.join(counts)} of the {self.config.mode.value} journal set aside, not shown or counted as "
+                   f"account {self.account_id}'s (trading refused for it){': ' if parts else ''}{'; '.join(parts)}. "
+                   "Untouched: nothing sent or journaled for them, the journal keeps them as they were",
+                   kind="journal_orders_set_aside")
 
     async def _look_up(self, missing: list[Order]) -> set[str]:
         """Fresh open and completed orders: the refs of ``missing`` the broker knows after all (settled)."""
