@@ -510,7 +510,7 @@ class KillOps(OrderPath):
         await self._while_orders(lambda: not made() and self.protection_working(symbol, order_ref),
                                  PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
         if exits := made():
-            self.exit_after_cancel(symbol, exits[0].order_ref, what)
+            self.exit_after_cancel(symbol, exits[0].order_ref, f"exit {exits[0].order_ref}")
             return f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited"
         left = self.protection_working(symbol, order_ref)
         if not left:
