@@ -130,35 +130,44 @@ async def test_flatten_while_an_earlier_exit_does_not_end_then_not_sent_and_the_
             f"flatten of AAPL not sent: AAPL's exit {exit_ref} has not ended ({how}); reconciliation will settle it"]
 
 
-async def test_flatten_while_a_strategy_exit_waits_for_its_stops_cancel_then_both_wake_on_its_end_and_close_once(
-        sim: SimGateway, tmp_path: Path) -> None:
-    # Both wait for the same stop to end and wake on the same order change. Whichever looks first makes its closing
-    # order with nothing awaited before it (the exit here: it waited first); the other then waits on that order as on
-    # protection, and finds the position flat once it has filled: nothing more is sent (a LONG 10 sold by both would
-    # be SHORT 10). A guard: nothing but that synchronous step orders the two.
-    async with running(sim, make_config(tmp_path)) as (eng, events):
+@pytest.mark.parametrize(("first", "rests"), [("ema_cross", False), ("flatten", False), ("flatten", True)],
+                         ids=["exit-first", "flatten-first", "flatten-first-closing-order-rests"])
+async def test_flatten_and_a_strategy_exit_both_waiting_for_one_stops_cancel_then_one_closes_the_other_leaves_it(
+        sim: SimGateway, tmp_path: Path, first: str, rests: bool) -> None:
+    # Both wait for the same stop to end and wake on the same order change. Whichever waited first looks first and
+    # makes its closing order with nothing awaited before it; the other must not send one beside it (a LONG 10 sold by
+    # both would be SHORT 10). It waited on that order as on protection: resting (no bid), it was given up after five
+    # acknowledgement timeouts with a CRITICAL "... not sent: AAPL's exit X has not ended" and a reconciliation, for
+    # the order closing the position. Now it leaves the position to that order, and nothing is said.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=0.2)) as (eng, events):
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng)
         events.drain()
         answers = ("order_status", "error")  # the stop's cancel, answered late
         for kind in answers:
             sim.control.delay_messages(kind, 60)
-        sim.received_frames.clear()
-        exiting = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
-        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
-        sim.received_frames.clear()
-        flattening = asyncio.create_task(eng.flatten(preview=False))
-        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
+        asks = {"ema_cross": lambda: eng.close_position("AAPL", "exit signal", "ema_cross"),
+                "flatten": lambda: eng.flatten(preview=False)}
+        waiting = []
+        for who in (first, *(set(asks) - {first})):
+            sim.received_frames.clear()
+            waiting.append(asyncio.create_task(asks[who]()))
+            await eventually(lambda: asked_open_orders(sim), what=f"{who} past its cancel, waiting for the stop's end")
         for kind in answers:
             sim.control.delay_messages(kind, 0)
         sim.control.step(61)
-        await asyncio.gather(exiting, flattening)
+        quote = sim.quote("AAPL")
+        if rests:
+            sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest rests
+        await asyncio.gather(*waiting)
 
-        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0 and not eng.orders.working(), what="flat")
-        assert "AAPL" not in sim.positions()
         (closing,) = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.MKT
                       and o.ticket.side is Side.SELL]
-        assert (closing.ticket.strategy, closing.status) == ("ema_cross", S.FILLED)
+        assert closing.ticket.strategy == first
+        assert alerts_said(events) == []
+        sim.control.set_quote("AAPL", quote.bid, quote.ask)
+        await eventually(lambda: eng.portfolio.quantity("AAPL") == 0 and not eng.orders.working(), what="flat")
+        assert "AAPL" not in sim.positions()
+        assert status(eng, closing.order_ref) is S.FILLED
         assert [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value] == [
             stop.order_ref, closing.order_ref]
-        assert alerts_said(events) == []

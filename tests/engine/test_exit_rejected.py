@@ -318,6 +318,43 @@ async def test_flatten_while_a_strategy_exit_waits_for_its_stops_cancel_then_the
         assert _critical(events) == []
 
 
+async def test_strategy_exit_left_to_a_flatten_made_as_it_waited_when_that_is_rejected_then_the_stop_is_placed_again(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The exit waited for the stop's cancel beside a flatten that looked first; it leaves the position to the flatten's
+    # closing order, and hands it the record of the stop it took over from the flatten: rejected, the position is not
+    # left LONG 10 with nothing at the broker (the flatten's record was the exit's, its own end decided nothing).
+    async with running(sim, make_config(tmp_path)) as (eng, events):
+        await eventually(lambda: "AAPL" in eng.market.quotes)
+        stop = await bracket_buy(sim, eng)
+        events.drain()
+        sim.control.reject_next(201, MARGIN)
+        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
+            sim.control.delay_messages(kind, 60)
+        sim.received_frames.clear()
+        flattening = asyncio.create_task(eng.flatten(preview=False))
+        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
+        sim.received_frames.clear()
+        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
+        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
+
+        for kind in ("order_status", "error"):
+            sim.control.delay_messages(kind, 0)
+        sim.control.step(61)  # the cancel's answer: the flatten goes, and is rejected
+        await closing_task
+        await flattening
+
+        flatten = _exit(eng, "flatten")
+        assert status(eng, flatten) is S.REJECTED
+        assert [o for o in eng.orders.orders.values() if o.ticket.strategy == "ema_cross"] == []
+        (again,) = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.STP
+                    and o.order_ref != stop.order_ref]
+        await eventually(lambda: again.order_ref in working_at_broker(sim), what="the stop placed again")
+        assert eng.portfolio.quantity("AAPL") == 10
+        assert _critical(events) == [
+            f"exit {flatten} REJECTED ({MARGIN}): AAPL LONG 10 has no stop at the broker (its protective orders were "
+            f"cancelled for the exit); placing it again for 10: STP SELL @ {stop.ticket.stop_price:g}"]
+
+
 async def test_approved_exit_given_up_as_its_stops_cancel_went_unanswered_then_the_stop_is_placed_again_once_ended(
         sim: SimGateway, tmp_path: Path) -> None:
     # As a strategy's exit and a flatten: not sent, its stop remembered until it is known to have ended (the broker's

@@ -478,22 +478,40 @@ class KillOps(OrderPath):
 
         - not connected: nothing was cancelled, the position keeps its protection (a warning);
         - a cancel still unconfirmed after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts: the stop
-          and the exit could both fill (a critical alert; reconciliation is asked to settle the orders).
+          and the exit could both fill (a critical alert; reconciliation is asked to settle the orders);
+        - another exit's closing order made meanwhile: the position is left to it (nothing said).
         """
         try:
             await self._cancel_symbols({symbol}, "close_position")  # its protection said below if it stays so
         except BrokerError as exc:
             self.alert(AlertLevel.WARNING, "close_position", f"{what} not sent: {exc.message}", kind="exit_not_sent")
             return exc.message
-        return await self._protection_ended(symbol, what, order_ref)
+        return await self._protection_ended(symbol, what, order_ref, yields=True)
 
-    async def _protection_ended(self, symbol: str, what: str, order_ref: str | None = None) -> str:
+    async def _protection_ended(self, symbol: str, what: str, order_ref: str | None = None, *,
+                                yields: bool = False) -> str:
         """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended (another exit of it too):
         ``''``; otherwise (not ended after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must
         not go, said in a critical alert (:meth:`_unended_words`). Given up, its protection is placed again should
-        the cancel be confirmed later with the position left bare (:meth:`exit_after_cancel`)."""
-        await self._while_orders(lambda: self.protection_working(symbol, order_ref),
+        the cancel be confirmed later with the position left bare (:meth:`exit_after_cancel`).
+
+        ``yields`` (an exit's, not the operator's flatten): an exit of the symbol whose closing order is made meanwhile
+        (one waiting beside it for the same stop's end looked first) is left to. ``what`` is not sent beside it (the
+        position closed twice), nor given up waiting on it as on protection (a CRITICAL alert and a reconciliation for
+        an order resting, nobody bidding, that closes the position); it is handed ``what``'s record, its end deciding,
+        and nothing is said. An exit there before is still waited on, and a flatten waits on any: it closes what that
+        one leaves held."""
+        earlier = {o.order_ref for o in self.exits_pending(symbol)}
+
+        def made() -> list[Order]:
+            return [o for o in self.exits_pending(symbol)
+                    if yields and o.status.is_working and o.order_ref not in earlier]
+
+        await self._while_orders(lambda: not made() and self.protection_working(symbol, order_ref),
                                  PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
+        if exits := made():
+            self.exit_after_cancel(symbol, exits[0].order_ref, f"exit {exits[0].order_ref}")
+            return f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited"
         left = self.protection_working(symbol, order_ref)
         if not left:
             return ""
