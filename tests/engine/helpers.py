@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -240,6 +240,33 @@ def asked_open_orders(sim: SimGateway) -> bool:
     """``sim`` was asked for the open orders (since its frames were last cleared): a flatten looking at the broker."""
     asks = {str(int(Out.REQ_OPEN_ORDERS)), str(int(Out.REQ_ALL_OPEN_ORDERS))}
     return any(fields[:1] and fields[0] in asks for _, fields in sim.received_frames)
+
+
+STOP_CANCEL_ANSWERS = ("order_status", "error")
+"""The simulator's messages that answer a cancel (held back by :func:`waiting_for_the_stops_cancel`)."""
+
+
+async def waiting_for_the_stops_cancel(sim: SimGateway, *asks: Callable[[], Awaitable[object]],
+                                       ) -> list[asyncio.Task[object]]:
+    """Each of ``asks`` (a strategy's exit, a flatten) started in turn, past the cancel of the stop it replaces and
+    waiting for that stop's end: the broker's answer held back until :func:`answer_the_stops_cancel` (one that need not
+    wait, left to another, may be done already). Their tasks, in order."""
+    for kind in STOP_CANCEL_ANSWERS:
+        sim.control.delay_messages(kind, 60)
+    tasks: list[asyncio.Task[object]] = []
+    for ask in asks:
+        sim.received_frames.clear()
+        task = asyncio.create_task(ask())
+        tasks.append(task)
+        await eventually(lambda t=task: t.done() or asked_open_orders(sim), what="past its cancel, waiting")
+    return tasks
+
+
+def answer_the_stops_cancel(sim: SimGateway) -> None:
+    """The answer to the stop's cancel that :func:`waiting_for_the_stops_cancel` held back, given now."""
+    for kind in STOP_CANCEL_ANSWERS:
+        sim.control.delay_messages(kind, 0)
+    sim.control.step(61)
 
 
 @asynccontextmanager

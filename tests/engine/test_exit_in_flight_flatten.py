@@ -20,6 +20,7 @@ from tui_trader.sim import SimGateway
 
 from .helpers import (
     alerts_said,
+    answer_the_stops_cancel,
     asked_open_orders,
     bracket_buy,
     eventually,
@@ -27,6 +28,7 @@ from .helpers import (
     make_config,
     running,
     status,
+    waiting_for_the_stops_cancel,
 )
 
 S = OrderStatus
@@ -143,19 +145,10 @@ async def test_flatten_and_a_strategy_exit_both_waiting_for_one_stops_cancel_the
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng)
         events.drain()
-        answers = ("order_status", "error")  # the stop's cancel, answered late
-        for kind in answers:
-            sim.control.delay_messages(kind, 60)
         asks = {"ema_cross": lambda: eng.close_position("AAPL", "exit signal", "ema_cross"),
                 "flatten": lambda: eng.flatten(preview=False)}
-        waiting = []
-        for who in (first, *(set(asks) - {first})):
-            sim.received_frames.clear()
-            waiting.append(asyncio.create_task(asks[who]()))
-            await eventually(lambda: asked_open_orders(sim), what=f"{who} past its cancel, waiting for the stop's end")
-        for kind in answers:
-            sim.control.delay_messages(kind, 0)
-        sim.control.step(61)
+        waiting = await waiting_for_the_stops_cancel(sim, *(asks[who] for who in (first, *(set(asks) - {first}))))
+        answer_the_stops_cancel(sim)
         quote = sim.quote("AAPL")
         if rests:
             sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest rests

@@ -22,6 +22,7 @@ from .helpers import (
     CLIENT_ID,
     alerts_said,
     allow_journal_writes,
+    answer_the_stops_cancel,
     asked_open_orders,
     bracket_buy,
     eventually,
@@ -33,6 +34,7 @@ from .helpers import (
     refuse_journal_writes,
     running,
     status,
+    waiting_for_the_stops_cancel,
     working_at_broker,
 )
 
@@ -292,20 +294,11 @@ async def test_flatten_while_a_strategy_exit_waits_for_its_stops_cancel_then_the
         stop = await bracket_buy(sim, eng)
         events.drain()
         sim.control.reject_next(201, MARGIN)
-        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
-            sim.control.delay_messages(kind, 60)
-        sim.received_frames.clear()
-        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
-        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
-        sim.received_frames.clear()
-        flattening = asyncio.create_task(eng.flatten(preview=False))
-        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
+        waiting = await waiting_for_the_stops_cancel(
+            sim, lambda: eng.close_position("AAPL", "exit signal", "ema_cross"), lambda: eng.flatten(preview=False))
 
-        for kind in ("order_status", "error"):
-            sim.control.delay_messages(kind, 0)
-        sim.control.step(61)  # the cancel's answer: the exit goes, and is rejected
-        await closing_task
-        await flattening
+        answer_the_stops_cancel(sim)  # the exit goes, and is rejected
+        await asyncio.gather(*waiting)
 
         await eventually(lambda: eng.portfolio.quantity("AAPL") == 0, what="flat")
         assert status(eng, _exit(eng, "ema_cross")) is S.REJECTED
@@ -328,20 +321,11 @@ async def test_strategy_exit_left_to_a_flatten_made_as_it_waited_when_that_is_re
         stop = await bracket_buy(sim, eng)
         events.drain()
         sim.control.reject_next(201, MARGIN)
-        for kind in ("order_status", "error"):  # the broker's answer to the stop's cancel held back
-            sim.control.delay_messages(kind, 60)
-        sim.received_frames.clear()
-        flattening = asyncio.create_task(eng.flatten(preview=False))
-        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancel, waiting for the stop's end")
-        sim.received_frames.clear()
-        closing_task = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
-        await eventually(lambda: asked_open_orders(sim), what="the exit past its stop's cancel, waiting for its end")
+        waiting = await waiting_for_the_stops_cancel(
+            sim, lambda: eng.flatten(preview=False), lambda: eng.close_position("AAPL", "exit signal", "ema_cross"))
 
-        for kind in ("order_status", "error"):
-            sim.control.delay_messages(kind, 0)
-        sim.control.step(61)  # the cancel's answer: the flatten goes, and is rejected
-        await closing_task
-        await flattening
+        answer_the_stops_cancel(sim)  # the flatten goes, and is rejected
+        await asyncio.gather(*waiting)
 
         flatten = _exit(eng, "flatten")
         assert status(eng, flatten) is S.REJECTED

@@ -18,7 +18,7 @@ from tui_trader.sim import SimGateway
 
 from .helpers import (
     alerts_said,
-    asked_open_orders,
+    answer_the_stops_cancel,
     below_bid,
     bracket_buy,
     eventually,
@@ -26,6 +26,7 @@ from .helpers import (
     partly_filled_bracket,
     running,
     status,
+    waiting_for_the_stops_cancel,
 )
 
 S = OrderStatus
@@ -125,22 +126,14 @@ async def test_exit_when_a_second_is_asked_as_the_first_waits_for_its_stops_canc
         await eventually(lambda: "AAPL" in eng.market.quotes)
         stop = await bracket_buy(sim, eng)
         events.drain()
-        answers = ("order_status", "error")  # the stop's cancel, answered late
-        for kind in answers:
-            sim.control.delay_messages(kind, 60)
-        sim.received_frames.clear()
-        first = asyncio.create_task(eng.close_position("AAPL", "exit signal", "ema_cross"))
-        await eventually(lambda: asked_open_orders(sim), what="the first exit waiting for its stop to end")
-        sim.received_frames.clear()
-        second = asyncio.create_task(eng.close_position("AAPL", "maximum holding time reached", "max_holding"))
-        await eventually(lambda: second.done() or asked_open_orders(sim), what="the second exit folded, or waiting too")
-        for kind in answers:
-            sim.control.delay_messages(kind, 0)
-        sim.control.step(61)
+        waiting = await waiting_for_the_stops_cancel(
+            sim, lambda: eng.close_position("AAPL", "exit signal", "ema_cross"),
+            lambda: eng.close_position("AAPL", "maximum holding time reached", "max_holding"))  # left to the first
+        answer_the_stops_cancel(sim)
         quote = sim.quote("AAPL")
         if rests:
             sim.control.set_quote("AAPL", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest rests
-        await asyncio.gather(first, second)
+        await asyncio.gather(*waiting)
 
         (exit_order,) = [o for o in eng.orders.orders.values() if o.ticket.order_type is OrderType.MKT
                          and o.ticket.side is Side.SELL]
