@@ -250,13 +250,14 @@ async def test_webhook_when_the_link_lost_is_given_up_then_its_return_queued_mea
 
 @contextlib.asynccontextmanager
 async def _second_send_held(http: HttpServer, begun: Event, held: Notice, queue_size: int, answer: int = 200,
-                            **changes: object) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
-    """A webhook channel running (WARNING and up, no batch window, ``queue_size``, its policy with ``changes``) that
+                            levels: frozenset[str] = WARNING_UP, **changes: object,
+                            ) -> AsyncIterator[tuple[Channel, asyncio.Event]]:
+    """A webhook channel running (``levels``, no batch window, ``queue_size``, its policy with ``changes``) that
     delivered ``begun``'s notice, then sends ``held``, whose request the server holds until the event yielded is set
     (then answers ``answer``)."""
     released = asyncio.Event()
     http.plan = [200, Hold(released, answer)]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
+    ch = Channel(webhook(http.url), policy(levels=levels, batch_window_s=0, timeout_s=HELD_TIMEOUT_S,
                                            queue_size=queue_size, **changes))
     async with running(ch):
         offered(ch, begun)
@@ -355,6 +356,23 @@ async def test_webhook_when_the_kill_switch_engaged_again_overtakes_a_failing_re
                for r in http.requests]
     assert carried == [(True, False, False), (False, True, False), (False, False, True)]  # the last word told: engaged
     assert (ch.status().sent, ch.status().failed, ch.status().retried) == (2, 0, 0)  # nothing lost, nothing retried
+
+
+async def test_webhook_at_error_when_a_release_is_delivered_after_the_kill_switch_engaged_again_then_the_next_goes(
+        http: HttpServer) -> None:
+    # The slow release, answered after the new kill that overtook it, was told last: the channel took the kill switch
+    # as released while it was engaged again, and refused the next release below its levels: the phone never heard
+    # that trading was released.
+    release = notice_for(RELEASED)
+    assert release is not None
+    async with _second_send_held(http, ENGAGED, release, queue_size=10, levels=ERROR_UP) as (ch, answer):
+        offered(ch, ENGAGED_AGAIN)
+        await eventually(lambda: ch.status().sent == 2, what="the new kill delivered ahead of the slow release")
+        answer.set()
+        await eventually(lambda: ch.status().sent == 3, what="the slow release delivered")
+        assert offered(ch, RELEASED_AGAIN) == ["kill_switch: " + RELEASED_AGAIN.alert.text]
+        await ch.wait_idle()
+    assert said(http)[-1] == "kill_switch: " + RELEASED_AGAIN.alert.text
 
 
 async def test_webhook_when_a_message_telling_drops_is_left_with_a_superseded_release_only_then_the_next_tells_them(

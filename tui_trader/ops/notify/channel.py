@@ -17,10 +17,11 @@ Nor does a CRITICAL notice wait for the answer to a lesser message already sent 
 webhook holding the request): it overtakes it in a message of its own, while that answer is still
 awaited, taking along what is queued before it of the conditions it is news of (the kill switch released before it is
 engaged again: the phone is not told last that it is released); if the message it overtook then fails, the ends of
-those conditions are left out of it, neither sent again nor held (the beginning is the news). A send is never cut off
-to make room (the server may already have the message, and sending it again would duplicate it). Critical notices keep
-their order: one critical message is in flight at a time, and what is queued behind it waits for it (or joins it, when
-it is sent again).
+those conditions are left out of it, neither sent again nor held (the beginning is the news); if it is delivered, it was
+still sent first, and what overtook it stays the last word here of those conditions (the release answered late does not
+end the new kill, nor make the next release news of nothing). A send is never cut off to make room (the server may
+already have the message, and sending it again would duplicate it). Critical notices keep their order: one critical
+message is in flight at a time, and what is queued behind it waits for it (or joins it, when it is sent again).
 A dead or hanging channel costs the engine nothing, and the alert is still in the console and the
 journal, which do not depend on it.
 
@@ -289,9 +290,9 @@ class Channel:
             await self._until_urgent(period - (now - self._sent_at[0]))
 
     async def _deliver(self, batch: list[Notice], cut: asyncio.Event | None = None,
-                       held: Mapping[Notice, int] | None = None) -> None:
+                       held: Mapping[Notice, int] | None = None) -> Outcome:
         """Deliver ``batch`` as one message; a backoff ends early when ``cut`` (default: urgency) is set. ``held``:
-        the owed ends it carries that were given up before, and in how many messages."""
+        the owed ends it carries that were given up before, and in how many messages. Returns how it ended."""
         dropped, self._dropped_told = self.dropped - self._dropped_told, self.dropped
         self._in_flight.append(batch)
         outcome = await self._attempts(batch, dropped, cut or self._urgent)
@@ -312,6 +313,7 @@ class Channel:
             if any(_urgent(n) for n in batch):
                 self._urgent.set()
             self._wakeup.set()
+        return outcome
 
     def _hold(self, batch: list[Notice], held: Mapping[Notice, int]) -> None:
         """Keep the owed ends of ``batch``, given up, for the next message: the phone told "broker disconnected" is
@@ -360,21 +362,30 @@ class Channel:
         A message without a critical notice can be overtaken: while its answer is awaited, critical
         notices offered meanwhile go in messages of their own (:meth:`_overtake_with`). One with a
         critical notice cannot: the critical notices behind it keep their order by waiting for it.
+
+        Delivered after them, it is still told before them (it was sent first): "kill switch released" answered after
+        the new kill that overtook it does not end the kill, or the next release would be news of nothing here.
         """
         if any(n.level is AlertLevel.CRITICAL for n in message.notices):
             return await self._send(message)
         attempt = asyncio.ensure_future(self._send(message))
+        overtaking: list[Notice] = []  # delivered while the answer was awaited
         try:
             while not await _first_done(attempt, self._overtake):
-                await self._overtake_with()
-            return attempt.result()
+                overtaking += await self._overtake_with()
         finally:
             if not attempt.done():  # cancelled (at stop): the attempt ends with the channel
                 attempt.cancel()
                 await asyncio.gather(attempt, return_exceptions=True)
+        error = attempt.result()
+        if error is None:
+            for notice in overtaking:  # told again, after the message they overtook
+                _tell(self._told, notice)
+        return error
 
-    async def _overtake_with(self) -> None:
-        """Deliver the critical notices queued now, as one message, ahead of the answer awaited.
+    async def _overtake_with(self) -> list[Notice]:
+        """Deliver the critical notices queued now, as one message, ahead of the answer awaited; returns them once
+        delivered (none otherwise).
 
         It retries as any message; a backoff is cut short only by another critical notice (or a flush),
         which then leaves with it: the urgency that the lesser batch's backoff listens to is not spent here.
@@ -383,7 +394,9 @@ class Channel:
         if batch:
             for overtaken in self._in_flight:  # not to be sent again, nor held, behind the beginning that is the news
                 _leave_out_superseded(overtaken, batch)
-            await self._deliver(batch, self._overtake)
+            if await self._deliver(batch, self._overtake) == "delivered":
+                return batch
+        return []
 
     async def _back_off(self, delay: float, asked_s: float | None, cut: asyncio.Event) -> bool:
         """Wait before a retry; returns ``True`` when ``cut`` came first, or during a wait the server
