@@ -633,3 +633,36 @@ async def test_paper_against_live_account_on_a_journal_with_fills_then_none_of_t
                 running(paper, config) as (after, _)):
         await eventually(lambda: after.is_connected, what="connected")
         assert set(after.orders.fills) == journaled
+
+
+async def test_paper_against_live_account_on_a_journal_with_a_position_then_its_book_is_unknown_until_seeded(
+        live: SimGateway, tmp_path: Path) -> None:
+    # From the refusal at the handshake to the seed at the first reconciliation, the book shown was the journal's
+    # restored one (its position, cash and P&L: the paper account's), under the refused account's id.
+    config = make_config(tmp_path, mode=Mode.PAPER, book_settle_s=0.2)
+    async with (SimGateway(port=0, clock=ManualClock(), seed=7, always_open=True) as paper,
+                running(paper, config) as (before, _)):
+        await eventually(lambda: "AAPL" in before.market.quotes, what="first quote")
+        await filled(before, buy(5))
+    live.control.delay_messages("open_orders_end", 60)  # the sync after the handshake held: the book not seeded
+    live.received_frames.clear()
+    engine = make_engine(live, config)
+    starting = asyncio.ensure_future(engine.start())
+    try:
+        await eventually(lambda: bool(engine.refusal), what="refused at the handshake")
+        account = engine.snapshot().account
+
+        assert (account.account_id, account.known) == ("USIM0001", False)
+        assert (account.positions, account.cash, account.realized_pnl_today, account.commissions_today) == ({}, 0, 0, 0)
+        summary = summarize(engine)
+        assert (summary["realized_pnl"], summary["commissions"]) == (0, 0)
+
+        live.control.clear_faults()
+        live.control.step(60)  # the open orders' end goes out
+        await starting
+        await eventually(lambda: engine.book_settled, what="the book settled")
+        account = engine.snapshot().account
+        assert (account.known, account.positions, account.cash) == (True, {}, round(live.cash, 2))
+        assert order_messages(live) == []
+    finally:
+        await engine.stop()

@@ -179,14 +179,20 @@ class Portfolio:
 
     def seed(self, cash: float, positions: dict[str, tuple[float, float]], now: datetime) -> None:
         """Start from the broker's cash and positions (symbol → (quantity, avg cost)): a book of its own, nothing kept
-        of one held before (a refused account's is seeded over the journal's restored book, whose realized P&L,
-        commissions and losing streak are another account's)."""
+        of one held before (fills heard before the seed are in the broker's figures)."""
         self.restore({})  # every figure a checkpoint holds back to none
         self.cash, self.known = cash, True
         self._replace_all({s: Position(s, q, c, opened_at=now) for s, (q, c) in positions.items()
                            if abs(q) >= _EPS})
         self._roll_day(now, force=True)
         self.high_water_mark = max(self.equity, 0.0)  # a new journal: the mark starts here
+
+    def forget(self) -> None:
+        """No book known: every figure back to none, shown as unknown until :meth:`seed` (a refused account's, whose
+        book the journal's restored one is not: its positions, cash, realized P&L and losing streak are another
+        account's)."""
+        self.restore({})
+        self.known = False
 
     def adjust(self, symbol: str, quantity: float, avg_cost: float, now: datetime) -> None:
         """Set one position to the broker's figures (after a reconciled difference).

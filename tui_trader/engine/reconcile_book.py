@@ -108,6 +108,15 @@ class BookSettlement(BrokerEvents):
         self.book_restored = bool(events)
         self.book_at_start = (self.portfolio.realized_pnl, self.portfolio.commissions)
 
+    def forget_book(self) -> None:
+        """Trading is refused for the account before its book is settled: the book restored from the journal is its
+        mode's account's, not the refused one's (:func:`~tui_trader.engine.recovery.not_account_record`), so none is
+        known (shown as unknown) until the first reconciliation seeds the refused account's (:meth:`_settle_book`).
+        Between the refusal at the handshake and that seed, the journal's positions, cash and P&L were shown under the
+        refused account's id. The run's summary counts from no book either (:attr:`book_at_start`)."""
+        self.portfolio.forget()
+        self.book_at_start = (0.0, 0.0)
+
     def checkpoint_book(self, reason: str, extra: Mapping[str, Any] | None = None) -> None:
         """Journal the book as it is now (with the fills whose commissions the adopted cash already had off, the
         executions left out as not this journal's, and ``extra``). While trading is refused for the account the
@@ -394,10 +403,11 @@ class BookSettlement(BrokerEvents):
         cash = values.get("TotalCashValue", values.get("NetLiquidation", 0.0))
         if not values:
             self.alert(AlertLevel.WARNING, "portfolio", "the broker sent no account values: cash unknown")
-        restored = set(self.portfolio.open_positions())  # a refused account's start on a journal's book
         self.portfolio.seed(cash, positions, self.now())
-        self.book_at_start = (0.0, 0.0)
-        self.after_book_taken({*restored, *positions})  # a restored position's protection fitted to the book shown
+        # Refused, the journal's protective orders that this broker reports are fitted to the book shown, a position
+        # they protected in the journal's book (forgotten: :meth:`forget_book`) flat in it or not.
+        protected = {o.symbol for o in self.orders.working() if o.ticket.reduce_only} if self.refusal else set()
+        self.after_book_taken({*protected, *positions})
         held = ", ".join(f"{s} {q:g}" for s, (q, _) in sorted(positions.items())) or "no positions"
         book = f"(cash {cash:,.2f}; {held})"
         said = (f"book of refused account {self.account_id} {book}: shown, not kept in the journal" if self.refusal

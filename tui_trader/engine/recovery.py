@@ -302,11 +302,14 @@ class Recovery(Amendments):
         """Trading is refused for this account (``problem`` says why): nothing goes to the broker from this engine
         from now on, no order, modification or cancel, automatic or the operator's, the kill switch's neither (the
         gate denies them all, the sends and cancels check it, and the broker connection itself refuses to write
-        them). HALTED, with the refusal as its reason, for the rest of the run; said in one CRITICAL alert."""
+        them). HALTED, with the refusal as its reason, for the rest of the run; said in one CRITICAL alert. Refused
+        before the book is settled, the book is unknown until seeded from this account (:meth:`forget_book`)."""
         self.refusal = problem
         if self._journal_feed is not None:  # the account's record heard from now on is shown, never kept
             self._journal_feed.keep = not_account_record
         self.broker.refuse_orders(problem)
+        if not self.book_settled:  # a start's: the journal's book is not this account's (seeded from it once synced)
+            self.forget_book()
         self.set_trading_state(TradingState.HALTED, "account", f"trading refused: {problem}")
         self.block("account", f"trading refused: {problem}", silent=True)  # said below
         self.alert(AlertLevel.CRITICAL, "broker", f"trading refused: {problem}. Nothing is sent to the broker for "
