@@ -500,21 +500,29 @@ class KillOps(OrderPath):
         position closed twice), nor given up waiting on it as on protection (a CRITICAL alert and a reconciliation for
         an order resting, nobody bidding, that closes the position); it is handed ``what``'s record, its end deciding,
         and nothing is said. An exit there before is still waited on, and a flatten waits on any: it closes what that
-        one leaves held."""
+        one leaves held (rejected, say). Still working when the flatten gives up waiting, an exit made as it waited is
+        left to as well, said in a WARNING: it was given up with a CRITICAL alert and a reconciliation, its words
+        "not asked to cancel: not at the broker yet when the cancels went" for an order made after them."""
         earlier = {o.order_ref for o in self.exits_pending(symbol)}
 
         def made() -> list[Order]:
-            return [o for o in self.exits_pending(symbol)
-                    if yields and o.status.is_working and o.order_ref not in earlier]
+            return [o for o in self.exits_pending(symbol) if o.status.is_working and o.order_ref not in earlier]
 
-        await self._while_orders(lambda: not made() and self.protection_working(symbol, order_ref),
+        await self._while_orders(lambda: not (yields and made()) and self.protection_working(symbol, order_ref),
                                  PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
-        if exits := made():
+        if yields and (exits := made()):
             self.exit_after_cancel(symbol, exits[0].order_ref, f"exit {exits[0].order_ref}")
             return f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited"
         left = self.protection_working(symbol, order_ref)
         if not left:
             return ""
+        exits = made()
+        if {o.order_ref for o in left} <= {o.order_ref for o in exits}:  # nothing but those still works
+            said = f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited and still working"
+            self.alert(AlertLevel.WARNING, "close_position", f"{what} not sent: {said}; the position closes as it "
+                       "fills", kind="exit_not_sent")
+            self.exit_after_cancel(symbol, exits[0].order_ref, f"exit {exits[0].order_ref}")
+            return said
         said, why = self._unended_words(symbol, left)
         self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {said}", kind="exit_not_sent")
         self.request_reconcile(f"{symbol}: {why}")
