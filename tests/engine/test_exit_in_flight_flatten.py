@@ -170,3 +170,39 @@ async def test_flatten_and_a_strategy_exit_both_waiting_for_one_stops_cancel_the
         assert status(eng, closing.order_ref) is S.FILLED
         assert [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value] == [
             stop.order_ref, closing.order_ref]
+
+
+async def test_flatten_of_two_symbols_when_an_exit_of_the_second_is_made_as_it_waits_for_the_first_then_left_to_it(
+        sim: SimGateway, tmp_path: Path) -> None:
+    # The flatten noted the exits already there as it came to each symbol, not as its cancels went: MSFT's exit, made
+    # as it waited for AAPL's stop, counted as there before. Resting (no bid), it was given up after five
+    # acknowledgement timeouts with a CRITICAL "MSFT's exit X has not ended (not asked to cancel: not at the broker yet
+    # when the cancels went)" and a reconciliation. Now it is an exit made as the flatten waited: left to, said once.
+    async with running(sim, make_config(tmp_path, ack_timeout_s=1)) as (eng, events):
+        await eventually(lambda: {"AAPL", "MSFT"} <= set(eng.market.quotes))
+        stop = await bracket_buy(sim, eng)
+        await eng.submit(OrderTicket("MSFT", Side.BUY, 10, OrderType.MKT))  # no stop: nothing of MSFT's to wait for
+        await eventually(lambda: eng.portfolio.quantity("MSFT") == 10, what="MSFT LONG 10")
+        events.drain()
+        sim.control.ignore_cancels(True)  # the flatten waits for AAPL's stop to end
+        sim.received_frames.clear()
+        flattening = asyncio.create_task(eng.flatten(preview=False))
+        await eventually(lambda: asked_open_orders(sim), what="the flatten past its cancels, waiting")
+        quote = sim.quote("MSFT")
+        sim.control.set_quote("MSFT", quote.bid, quote.ask, bid_size=0)  # one share fills, the rest rests
+        await eng.close_position("MSFT", "exit signal", "ema_cross")
+        (exit_order,) = eng.exits_pending("MSFT")
+        await eventually(lambda: status(eng, exit_order.order_ref) is S.PARTIALLY_FILLED, what="MSFT's exit resting")
+        sim.control.ignore_cancels(False)
+        sim.control.cancel(stop.order_ref)  # AAPL's stop ends
+
+        await flattening
+
+        assert [(a.level, a.text) for a in alerts_said(events)] == [
+            (AlertLevel.WARNING, f"flatten of MSFT not sent: left to MSFT's exit {exit_order.order_ref}, made as it "
+             "waited and still working; the position closes as it fills")]
+        (aapl,) = [o.order_ref for o in eng.orders.orders.values() if o.ticket.strategy == "flatten"]
+        sim.control.set_quote("MSFT", quote.bid, quote.ask)
+        await eventually(lambda: not eng.portfolio.open_positions() and not eng.orders.working(), what="flat")
+        assert [r.order_ref for r in sim.received_orders() if r.action == Side.SELL.value] == [
+            stop.order_ref, exit_order.order_ref, aapl]

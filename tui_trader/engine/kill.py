@@ -369,9 +369,10 @@ class KillOps(OrderPath):
         # A closing order the gate would deny keeps its symbol's protection: it is denied as it is.
         denied = {t.symbol for t in tickets if self.exit_denied(t, past_halt=True) is not None}
         await self._cancel_symbols({t.symbol for t in tickets} - denied, "flatten")
+        earlier = {o.order_ref for t in tickets for o in self.exits_pending(t.symbol)}  # as the cancels went
         sent: dict[str, str] = {}
         for sym in [t.symbol for t in tickets]:
-            if sym not in denied and (why := await self._protection_ended(sym, f"flatten of {sym}")):
+            if sym not in denied and (why := await self._protection_ended(sym, f"flatten of {sym}", earlier=earlier)):
                 outcomes[sym] = f"NOT sent: {why}"  # a stop whose cancel is unconfirmed may have filled: said
                 continue
             # As the position is now: a stop may have filled as it was cancelled.
@@ -489,7 +490,7 @@ class KillOps(OrderPath):
         return await self._protection_ended(symbol, what, order_ref, yields=True)
 
     async def _protection_ended(self, symbol: str, what: str, order_ref: str | None = None, *,
-                                yields: bool = False) -> str:
+                                yields: bool = False, earlier: set[str] | None = None) -> str:
         """Wait until ``symbol``'s protective orders, cancelled for ``what``, have ended (another exit of it too):
         ``''``; otherwise (not ended after :data:`PROTECTION_WAIT_ACKS` acknowledgement timeouts) why ``what`` must
         not go, said in a critical alert (:meth:`_unended_words`). Given up, its protection is placed again should
@@ -502,8 +503,10 @@ class KillOps(OrderPath):
         and nothing is said. An exit there before is still waited on, and a flatten waits on any: it closes what that
         one leaves held (rejected, say). Still working when the flatten gives up waiting, an exit made as it waited is
         left to as well, said in a WARNING: it was given up with a CRITICAL alert and a reconciliation, its words
-        "not asked to cancel: not at the broker yet when the cancels went" for an order made after them."""
-        earlier = {o.order_ref for o in self.exits_pending(symbol)}
+        "not asked to cancel: not at the broker yet when the cancels went" for an order made after them. ``earlier``:
+        the exits there before, noted as the cancels went (a flatten of several symbols waits for one after another:
+        noted as it came to each, an exit made as it waited for the first counted as there before); by default now."""
+        earlier = {o.order_ref for o in self.exits_pending(symbol)} if earlier is None else earlier
 
         def made() -> list[Order]:
             return [o for o in self.exits_pending(symbol) if o.status.is_working and o.order_ref not in earlier]
