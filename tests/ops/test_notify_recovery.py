@@ -492,17 +492,23 @@ async def test_webhook_when_a_kill_cuts_short_a_message_carrying_the_held_return
     assert ch.status().failed == 3
 
 
-async def test_webhook_when_the_kill_switch_released_and_engaged_again_are_given_up_then_no_release_follows(
-        http: HttpServer) -> None:
-    # The release was held as owed, the new kill was not: the release went alone after its backoff, and the phone's last
-    # word was "kill switch released" while trading was halted.
+async def _given_up_after_the_kill(http: HttpServer, *batch: Event) -> None:
+    """The kill switch engaged, delivered; then the notices of ``batch`` offered as one message, which the webhook fails
+    (no retry)."""
     http.plan = [200, 500]
     ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0, retry_initial_s=0.05))
     async with running(ch):
         offered(ch, ENGAGED)
         await eventually(lambda: ch.status().sent == 1, what="the kill delivered")
-        offered(ch, RELEASED, ENGAGED_AGAIN)  # one message
+        offered(ch, *batch)
         await ch.wait_idle()
+
+
+async def test_webhook_when_the_kill_switch_released_and_engaged_again_are_given_up_then_no_release_follows(
+        http: HttpServer) -> None:
+    # The release was held as owed, the new kill was not: the release went alone after its backoff, and the phone's last
+    # word was "kill switch released" while trading was halted.
+    await _given_up_after_the_kill(http, RELEASED, ENGAGED_AGAIN)
     carried = [tuple(e.alert.text in r.json()["text"] for e in (ENGAGED, RELEASED, ENGAGED_AGAIN))
                for r in http.requests]
     assert carried == [(True, False, False), (False, True, True)]  # the last word told: engaged
@@ -511,13 +517,7 @@ async def test_webhook_when_the_kill_switch_released_and_engaged_again_are_given
 async def test_webhook_when_a_message_released_engaged_again_and_released_again_is_given_up_then_the_last_release_goes(
         http: HttpServer) -> None:
     # The first release is superseded by the new kill; the second is the end the phone is owed.
-    http.plan = [200, 500]
-    ch = Channel(webhook(http.url), policy(levels=WARNING_UP, batch_window_s=0, retries=0, retry_initial_s=0.05))
-    async with running(ch):
-        offered(ch, ENGAGED)
-        await eventually(lambda: ch.status().sent == 1, what="the kill delivered")
-        offered(ch, RELEASED, ENGAGED_AGAIN, RELEASED_AGAIN)  # one message
-        await ch.wait_idle()
+    await _given_up_after_the_kill(http, RELEASED, ENGAGED_AGAIN, RELEASED_AGAIN)
     assert said(http)[-1] == "kill_switch: " + RELEASED_AGAIN.alert.text
     assert len(http.requests) == 3
 

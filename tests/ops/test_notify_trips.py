@@ -67,6 +67,15 @@ def _criticals(events: list[object]) -> list[Alert]:
     return [e.alert for e in events if isinstance(e, AlertRaised) and e.alert.level is AlertLevel.CRITICAL]
 
 
+def _the_kill_switch_said_it_once(http: HttpServer, published: list[object], trip: str, why: str) -> None:
+    """Each channel got the kill switch's critical alert of ``trip``, once, and it was the one critical alert."""
+    for lines in (_telegram(http), _webhook(http)):
+        (said,) = [line for line in lines if "[CRITICAL]" in line]
+        assert f"kill switch engaged by risk:{trip} ({trip}): {why}" in said
+    (kill,) = _criticals(published)
+    assert (kill.source, kill.kind, kill.trip) == ("kill_switch", "kill", trip)
+
+
 @asynccontextmanager
 async def _notifying(sim: SimGateway, tmp_path: Path, notifier: Notifier, **limits: object,
                      ) -> AsyncIterator[tuple[Engine, list[object]]]:
@@ -99,11 +108,7 @@ async def test_daily_loss_halt_then_a_risk_channel_hears_it_and_one_of_both_kind
         assert engine.risk.kill_state.trigger is KillTrigger.DAILY_LOSS
 
     # Assert: each channel got the kill switch's critical alert, once; it was the one critical alert.
-    for lines in (_telegram(http), _webhook(http)):
-        (said,) = [line for line in lines if "[CRITICAL]" in line]
-        assert "kill switch engaged by risk:daily_loss (daily_loss): daily_loss limit reached" in said
-    (kill,) = _criticals(published)
-    assert (kill.source, kill.kind, kill.trip) == ("kill_switch", "kill", "daily_loss")
+    _the_kill_switch_said_it_once(http, published, "daily_loss", "daily_loss limit reached")
 
 
 async def test_journal_failure_halt_then_a_system_channel_hears_it_and_one_of_both_kinds_hears_it_once(
@@ -124,11 +129,7 @@ async def test_journal_failure_halt_then_a_system_channel_hears_it_and_one_of_bo
         assert engine.risk.kill_state.trigger is KillTrigger.JOURNAL_FAILURE
 
     # Assert: each channel got the kill switch's critical alert, once; it was the one critical alert.
-    for lines in (_telegram(http), _webhook(http)):
-        (said,) = [line for line in lines if "[CRITICAL]" in line]
-        assert "kill switch engaged by risk:journal_failure (journal_failure): journal write failed: disk full" in said
-    (kill,) = _criticals(published)
-    assert (kill.source, kill.kind, kill.trip) == ("kill_switch", "kill", "journal_failure")
+    _the_kill_switch_said_it_once(http, published, "journal_failure", "journal write failed: disk full")
 
 
 def test_channel_told_a_risk_trip_then_takes_the_kill_switchs_release_though_it_listens_to_risk_only() -> None:
