@@ -513,19 +513,17 @@ class KillOps(OrderPath):
 
         await self._while_orders(lambda: not (yields and made()) and self.protection_working(symbol, order_ref),
                                  PROTECTION_WAIT_ACKS * self.config.ack_timeout_s)
-        if yields and (exits := made()):
+        exits, left = made(), self.protection_working(symbol, order_ref)
+        if exits and (yields or {o.order_ref for o in left} <= {o.order_ref for o in exits}):  # nothing else works
             self.exit_after_cancel(symbol, exits[0].order_ref, f"exit {exits[0].order_ref}")
-            return f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited"
-        left = self.protection_working(symbol, order_ref)
-        if not left:
-            return ""
-        exits = made()
-        if {o.order_ref for o in left} <= {o.order_ref for o in exits}:  # nothing but those still works
+            if yields:
+                return f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited"
             said = f"left to {symbol}'s exit {exits[0].order_ref}, made as it waited and still working"
             self.alert(AlertLevel.WARNING, "close_position", f"{what} not sent: {said}; the position closes as it "
                        "fills", kind="exit_not_sent")
-            self.exit_after_cancel(symbol, exits[0].order_ref, f"exit {exits[0].order_ref}")
             return said
+        if not left:
+            return ""
         said, why = self._unended_words(symbol, left)
         self.alert(AlertLevel.CRITICAL, "close_position", f"{what} not sent: {said}", kind="exit_not_sent")
         self.request_reconcile(f"{symbol}: {why}")
